@@ -1,0 +1,42 @@
+import type { Socket } from 'socket.io';
+import { protocolError, type ErrorCode } from '@clinic-hub/protocol';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { TokenError, type TokenIssuer, type VerifiedToken } from './tokens.js';
+
+/** Who is on the other end of a socket, fixed at connect and re-checked on every event. */
+export interface SocketIdentity extends VerifiedToken {
+  /** The clinic this socket acts for (a "*" admin token picks one with auth.clinic). */
+  clinic: string;
+  address: string;
+}
+
+export class ConnectError extends Error {
+  readonly data;
+  constructor(code: ErrorCode, detail?: string) {
+    super(code);
+    this.data = protocolError(code, detail);
+  }
+}
+
+export function identityOf(socket: Socket): SocketIdentity {
+  return socket.data.identity as SocketIdentity;
+}
+
+/** Socket.IO middleware: verifies the handshake token and resolves the clinic. */
+export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry) {
+  return (socket: Socket, next: (error?: Error) => void): void => {
+    const auth = (socket.handshake.auth ?? {}) as { token?: unknown; clinic?: unknown };
+    tokens.verify(auth.token).then(
+      (claims) => {
+        const clinic = claims.clinic === '*' ? auth.clinic : claims.clinic;
+        if (typeof clinic !== 'string' || !clinics.get(clinic)) {
+          return next(new ConnectError(claims.clinic === '*' ? 'CLINIC_NOT_FOUND' : 'AUTH_WRONG_CLINIC'));
+        }
+        if (claims.role === 'patient' && !claims.ticket) return next(new ConnectError('AUTH_INVALID', 'patient token without ticket'));
+        socket.data.identity = { ...claims, clinic, address: socket.handshake.address } satisfies SocketIdentity;
+        next();
+      },
+      (error: unknown) => next(new ConnectError(error instanceof TokenError ? error.code : 'AUTH_INVALID')),
+    );
+  };
+}

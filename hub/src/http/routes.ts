@@ -1,0 +1,158 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { CLINICIAN_ROLES, Role, protocolError, type ErrorCode } from '@clinic-hub/protocol';
+import { readAudit } from '../audit/audit-log.js';
+import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { HubMetrics } from '../metrics.js';
+import type { QueueService } from '../queue/queue-service.js';
+import type { WebAsset } from '../web/web-assets.js';
+import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
+
+export interface RouteDeps {
+  nodeId: string;
+  serverKind: () => string;
+  startedAt: number;
+  redis: Redis;
+  metrics: HubMetrics;
+  tokens: TokenIssuer;
+  clinics: ClinicRegistry;
+  queue: QueueService;
+  assets: Map<string, WebAsset>;
+  tokenTtlSeconds: (role: string) => number;
+  /** False while the node drains: load balancers stop sending new clients. */
+  ready: () => boolean;
+}
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  AUTH_EXPIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  AUTH_WRONG_CLINIC: 403,
+  INVALID_PAYLOAD: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  CLINIC_NOT_FOUND: 404,
+  STORE_UNAVAILABLE: 503,
+  RATE_LIMITED: 429,
+};
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  body: JSON.stringify(body),
+});
+
+const errorResponse = (code: ErrorCode, detail?: string): HttpResponse =>
+  json(HTTP_STATUS[code] ?? 400, { error: protocolError(code, detail) });
+
+const IssueTokenBody = z.object({
+  role: Role,
+  clinic: z.string().min(1).max(64),
+  sub: z.string().min(1).max(128).optional(),
+  ticket: z.string().min(1).max(64).optional(),
+  ttlSeconds: z.number().int().min(60).max(30 * 86400).optional(),
+});
+
+/** The hub's HTTP routes: health, metrics, the admin API and the web pages. */
+export function createRoutes(deps: RouteDeps): HttpHandler {
+  async function authenticate(request: HttpRequest): Promise<VerifiedToken | HttpResponse> {
+    const header = request.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    try {
+      return await deps.tokens.verify(token);
+    } catch (error) {
+      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
+    }
+  }
+
+  const mayActFor = (token: VerifiedToken, clinic: string) => token.clinic === '*' || token.clinic === clinic;
+
+  return async (request) => {
+    const { method, path } = request;
+
+    if (path === '/healthz') {
+      let redis = 'up';
+      try {
+        await deps.redis.ping();
+      } catch {
+        redis = 'down';
+      }
+      const body = {
+        status: redis === 'up' ? 'ok' : 'degraded',
+        node: deps.nodeId,
+        server: deps.serverKind(),
+        redis,
+        uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      };
+      return json(redis === 'up' ? 200 : 503, body);
+    }
+
+    if (path === '/readyz') return json(deps.ready() ? 200 : 503, { ready: deps.ready(), node: deps.nodeId });
+
+    if (path === '/metrics') {
+      return { status: 200, headers: { 'content-type': deps.metrics.registry.contentType }, body: await deps.metrics.registry.metrics() };
+    }
+
+    if (path === '/api/tokens') {
+      if (method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use POST') });
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins issue tokens');
+      let body: unknown;
+      try {
+        body = JSON.parse(request.body.toString('utf8'));
+      } catch {
+        return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
+      }
+      const parsed = IssueTokenBody.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return errorResponse('INVALID_PAYLOAD', issue ? `${issue.path.join('.')}: ${issue.message}` : undefined);
+      }
+      const { role, clinic, ticket, ttlSeconds } = parsed.data;
+      if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+      if (clinic !== '*' && !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+      if (role === 'patient' && !ticket) return errorResponse('INVALID_PAYLOAD', 'ticket: required for patient tokens');
+      const sub = parsed.data.sub ?? `${role}:${clinic}:${Date.now().toString(36)}`;
+      try {
+        const issued = await deps.tokens.issue({ sub, role, clinic, ...(ticket ? { ticket } : {}) }, ttlSeconds ?? deps.tokenTtlSeconds(role));
+        return json(201, { ...issued, role, clinic, sub });
+      } catch {
+        return errorResponse('INVALID_PAYLOAD', 'clinic "*" is only for admin and service tokens');
+      }
+    }
+
+    const clinicRoute = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/(queue|audit)$/.exec(path);
+    if (clinicRoute && method === 'GET') {
+      const [, clinic, what] = clinicRoute as unknown as [string, string, string];
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+      if (what === 'audit') {
+        if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins read the audit stream');
+        return json(200, { entries: await readAudit(deps.redis, clinic, Number(request.query.get('count') ?? 100)) });
+      }
+      if (!CLINICIAN_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN');
+      const result = await deps.queue.snapshot(clinic);
+      return result.ok ? json(200, result.snapshot) : errorResponse(result.error.code);
+    }
+
+    if (method === 'GET' || method === 'HEAD') {
+      const asset = deps.assets.get(path === '/' ? '/index' : path);
+      if (asset) {
+        return {
+          status: 200,
+          headers: {
+            'content-type': asset.contentType,
+            'cache-control': 'no-cache',
+            'content-security-policy':
+              "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; media-src 'self' data: blob:",
+          },
+          body: asset.body,
+        };
+      }
+    }
+    return json(404, { error: protocolError('NOT_FOUND', `${method} ${path}`) });
+  };
+}

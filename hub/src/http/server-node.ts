@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Server as SocketServer } from 'socket.io';
+import type { HttpHandler, HubServer } from './http-types.js';
+import { SECURITY_HEADERS } from './http-types.js';
+
+/** Socket.IO (with ws) and the hub's HTTP routes on Node's own HTTP server: the fallback and the benchmark baseline. */
+export async function startNodeServer(
+  io: SocketServer,
+  handler: HttpHandler,
+  options: { host: string; port: number; maxBodyBytes: number },
+): Promise<HubServer> {
+  const server = createServer((req, res) => {
+    readBody(req, options.maxBodyBytes)
+      .then((body) => {
+        if (body === null) return { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE' } }) };
+        const url = new URL(req.url ?? '/', 'http://hub');
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
+        return handler({
+          method: (req.method ?? 'GET').toUpperCase(),
+          path: url.pathname,
+          query: url.searchParams,
+          headers,
+          body,
+          remoteAddress: req.socket.remoteAddress ?? '',
+        });
+      })
+      .then(
+        (response) => {
+          res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+          res.end(response.body);
+        },
+        () => {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'INTERNAL' } }));
+        },
+      );
+  });
+  io.attach(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    kind: 'node',
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

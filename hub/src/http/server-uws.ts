@@ -1,0 +1,84 @@
+import type { Server as SocketServer } from 'socket.io';
+import type { HttpHandler, HubServer } from './http-types.js';
+import { SECURITY_HEADERS, STATUS_TEXT } from './http-types.js';
+
+type Uws = typeof import('uWebSockets.js');
+
+/** Loads uWebSockets.js; null when its native build does not load on this platform. */
+export async function loadUws(): Promise<{ uws: Uws } | { error: Error }> {
+  try {
+    const mod = (await import('uWebSockets.js')) as unknown as { default?: Uws } & Uws;
+    return { uws: mod.default ?? mod };
+  } catch (error) {
+    return { error: error as Error };
+  }
+}
+
+/** Socket.IO and the hub's HTTP routes on one uWebSockets.js app. */
+export async function startUwsServer(
+  uws: Uws,
+  io: SocketServer,
+  handler: HttpHandler,
+  options: { host: string; port: number; maxBodyBytes: number },
+): Promise<HubServer> {
+  const app = uws.App();
+  io.attachApp(app);
+
+  app.any('/*', (res, req) => {
+    // uWS gives access to the request only synchronously: copy what the routes need.
+    const method = req.getMethod().toUpperCase();
+    const url = req.getUrl();
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const headers: Record<string, string> = {};
+    req.forEach((name, value) => {
+      headers[name] = value;
+    });
+    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer) => {
+      if (aborted) return;
+      res.cork(() => {
+        res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+        for (const [name, value] of Object.entries({ ...SECURITY_HEADERS, ...responseHeaders })) res.writeHeader(name, value);
+        res.end(body);
+      });
+    };
+    res.onData((chunk, isLast) => {
+      size += chunk.byteLength;
+      if (size > options.maxBodyBytes) {
+        if (!aborted) {
+          respond(413, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE' } }));
+          aborted = true;
+        }
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast || aborted) return;
+      handler({ method, path: url, query, headers, body: Buffer.concat(chunks), remoteAddress }).then(
+        (response) => respond(response.status, response.headers ?? {}, response.body),
+        () => respond(500, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: 'INTERNAL' } })),
+      );
+    });
+  });
+
+  const listenSocket = await new Promise<unknown>((resolve, reject) => {
+    app.listen(options.host, options.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${options.host}:${options.port}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket as never);
+
+  return {
+    kind: 'uws',
+    port,
+    async close() {
+      uws.us_listen_socket_close(listenSocket as never);
+      // close() exists at run time (uWS ≥ 20.x) but is missing from the typings.
+      (app as unknown as { close(): void }).close();
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Server as SocketServer } from 'socket.io';
+import { QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { socketAuth } from './auth/socket-auth.js';
+import { TokenIssuer } from './auth/tokens.js';
+import { ClinicRegistry } from './clinics/clinic-registry.js';
+import type { HubConfig } from './config.js';
+import type { HubServer } from './http/http-types.js';
+import { createRoutes } from './http/routes.js';
+import { startNodeServer } from './http/server-node.js';
+import { loadUws, startUwsServer } from './http/server-uws.js';
+import { createLogger, type Logger } from './logger.js';
+import { HubMetrics } from './metrics.js';
+import { registerQueueHandlers } from './queue/queue-handlers.js';
+import { startQueueFanout } from './queue/queue-live.js';
+import { QueueService } from './queue/queue-service.js';
+import { connectRedis } from './redis/connect.js';
+import { loadWebAssets } from './web/web-assets.js';
+
+export interface RunningHub {
+  port: number;
+  url: string;
+  server: 'uws' | 'node';
+  nodeId: string;
+  tokens: TokenIssuer;
+  clinics: ClinicRegistry;
+  logger: Logger;
+  /** Disconnects every client, closes the server and the Redis connections. */
+  close(): Promise<void>;
+}
+
+/** Engine.IO's own limit: past this the transport closes. Smaller payloads get PAYLOAD_TOO_LARGE from the guard. */
+const TRANSPORT_MAX_BYTES = 1_048_576;
+
+export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
+  const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const clinics = ClinicRegistry.fromDirectory(config.clinicsDir);
+  const tokens = new TokenIssuer(config.tokenSecret);
+  const metrics = new HubMetrics(config.nodeId);
+  const startedAt = Date.now();
+
+  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`);
+  const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
+  const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
+  const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
+  const connections = [redis, adapterPub, adapterSub, liveSub];
+  let redisDownSince: number | null = null;
+  redis.on('error', (error: Error) => {
+    if (redisDownSince === null) {
+      redisDownSince = Date.now();
+      logger.warn({ err: error.message }, 'Redis unreachable; reconnecting');
+    }
+  });
+  redis.on('ready', () => {
+    if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
+    redisDownSince = null;
+  });
+  for (const connection of [adapterPub, adapterSub, liveSub]) connection.on('error', () => undefined);
+
+  const queue = new QueueService(redis, clinics);
+  const assets = await loadWebAssets();
+
+  const io = new SocketServer({
+    adapter: createAdapter(adapterPub, adapterSub),
+    maxHttpBufferSize: TRANSPORT_MAX_BYTES,
+    transports: ['websocket', 'polling'],
+    serveClient: false,
+    pingInterval: 10_000,
+    pingTimeout: 5_000,
+  });
+  const tokenTtlSeconds = (role: string) =>
+    role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
+
+  let server: HubServer | null = null;
+  let draining = false;
+  const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
+
+  const queueNsp = io.of(QUEUE_NAMESPACE);
+  queueNsp.use(socketAuth(tokens, clinics));
+  registerQueueHandlers(queueNsp, {
+    queue,
+    tokens,
+    redis,
+    logger,
+    metrics,
+    maxPayloadBytes: config.maxPayloadBytes,
+    tokenTtlSeconds,
+    publicUrl,
+  });
+  await startQueueFanout(liveSub, queueNsp, metrics, logger);
+
+  const routes = createRoutes({
+    nodeId: config.nodeId,
+    serverKind: () => server?.kind ?? config.server,
+    startedAt,
+    redis,
+    metrics,
+    tokens,
+    clinics,
+    queue,
+    assets,
+    tokenTtlSeconds,
+    ready: () => !draining && redisDownSince === null,
+  });
+  const listen = { host: config.host, port: config.port, maxBodyBytes: 64 * 1024 };
+
+  if (config.server === 'uws') {
+    const loaded = await loadUws();
+    if ('uws' in loaded) server = await startUwsServer(loaded.uws, io, routes, listen);
+    else logger.warn({ err: loaded.error.message }, 'uWebSockets.js cannot load on this platform; serving with Node HTTP + ws instead');
+  }
+  server ??= await startNodeServer(io, routes, listen);
+  const running = server;
+  logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
+
+  return {
+    port: running.port,
+    url: `http://127.0.0.1:${running.port}`,
+    server: running.kind,
+    nodeId: config.nodeId,
+    tokens,
+    clinics,
+    logger,
+    async close() {
+      draining = true;
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await running.close().catch(() => undefined);
+      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      logger.info('hub stopped');
+    },
+  };
+}

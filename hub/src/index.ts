@@ -1,0 +1,5 @@
+export { startHub, type RunningHub } from './hub.js';
+export { loadConfig, ConfigError, type HubConfig } from './config.js';
+export { TokenIssuer } from './auth/tokens.js';
+export { ClinicRegistry } from './clinics/clinic-registry.js';
+export { QueueService } from './queue/queue-service.js';

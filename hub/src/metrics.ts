@@ -1,0 +1,79 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Role } from '@clinic-hub/protocol';
+
+const WINDOW_SECONDS = 10;
+
+/** The hub's Prometheus metrics; one registry per hub so several hubs can share a process in tests. */
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly connectedClients: Gauge<'role'>;
+  readonly eventsTotal: Counter<'type'>;
+  readonly eventLatency: Histogram;
+  readonly actionDuration: Histogram<'action' | 'outcome'>;
+  readonly errorsTotal: Counter<'code'>;
+  private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
+  private currentSecond = Math.floor(Date.now() / 1000);
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    this.connectedClients = new Gauge({
+      name: 'clinic_hub_connected_clients',
+      help: 'Connected Socket.IO clients on this node, by role',
+      labelNames: ['role'],
+      registers: [this.registry],
+    });
+    this.eventsTotal = new Counter({
+      name: 'clinic_hub_events_total',
+      help: 'Queue events fanned out to clients by this node, by type',
+      labelNames: ['type'],
+      registers: [this.registry],
+    });
+    const self = this;
+    new Gauge({
+      name: 'clinic_hub_events_per_second',
+      help: `Queue events fanned out per second by this node, averaged over the last ${WINDOW_SECONDS} s`,
+      registers: [this.registry],
+      collect() {
+        self.roll();
+        this.set(self.perSecond.reduce((a, b) => a + b, 0) / WINDOW_SECONDS);
+      },
+    });
+    this.eventLatency = new Histogram({
+      name: 'clinic_hub_event_latency_seconds',
+      help: 'From the queue change committed in Redis to its emission to clients on this node',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      registers: [this.registry],
+    });
+    this.actionDuration = new Histogram({
+      name: 'clinic_hub_action_duration_seconds',
+      help: 'Server-side time to handle a client action (validation, Redis, ack)',
+      labelNames: ['action', 'outcome'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+      registers: [this.registry],
+    });
+    this.errorsTotal = new Counter({
+      name: 'clinic_hub_errors_total',
+      help: 'Error acks sent to clients, by code',
+      labelNames: ['code'],
+      registers: [this.registry],
+    });
+    for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] satisfies Role[]) {
+      this.connectedClients.set({ role }, 0);
+    }
+  }
+
+  eventFannedOut(type: string, committedAt: number): void {
+    this.eventsTotal.inc({ type });
+    this.eventLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
+    this.roll();
+    this.perSecond[this.currentSecond % WINDOW_SECONDS]! += 1;
+  }
+
+  private roll(): void {
+    const now = Math.floor(Date.now() / 1000);
+    for (let s = this.currentSecond + 1; s <= now && s <= this.currentSecond + WINDOW_SECONDS; s++) {
+      this.perSecond[s % WINDOW_SECONDS] = 0;
+    }
+    this.currentSecond = Math.max(this.currentSecond, now);
+  }
+}

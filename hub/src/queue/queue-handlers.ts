@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import type { Namespace, Socket } from 'socket.io';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
+import { appendAudit } from '../audit/audit-log.js';
+import { identityOf } from '../auth/socket-auth.js';
+import type { TokenIssuer } from '../auth/tokens.js';
+import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
+import { installEventGuard } from '../socket/event-guard.js';
+import type { QueueService } from './queue-service.js';
+
+export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
+
+export interface QueueHandlerDeps extends HandlerContext {
+  queue: QueueService;
+  tokens: TokenIssuer;
+  redis: Redis;
+  maxPayloadBytes: number;
+  tokenTtlSeconds: (role: string) => number;
+  /** Base URL for links handed to patients (their ticket page). */
+  publicUrl: () => string;
+}
+
+/** The waiting-room namespace: every socket joins its clinic's room and gets its queue events. */
+export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): void {
+  nsp.on('connection', (socket: Socket) => {
+    const identity = identityOf(socket);
+    const clinic = identity.clinic;
+    socket.join(clinicRoom(clinic));
+    deps.metrics.connectedClients.inc({ role: identity.role });
+    socket.on('disconnect', () => deps.metrics.connectedClients.dec({ role: identity.role }));
+    installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics });
+
+    const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
+      defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
+
+    on('queue:checkin', async (payload) => {
+      const result = await deps.queue.checkin(clinic, payload);
+      if (!result.ok) return result;
+      const ticketId = result.event.ticket.id;
+      const { token } = await deps.tokens.issue(
+        { sub: `patient:${ticketId}`, role: 'patient', clinic, ticket: ticketId },
+        deps.tokenTtlSeconds('patient'),
+      );
+      return { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+    });
+    on('queue:call-next', (payload) => deps.queue.callNext(clinic, payload));
+    on('queue:recall', (payload) => deps.queue.recall(clinic, payload));
+    on('queue:start', (payload) => deps.queue.start(clinic, payload));
+    on('queue:skip', (payload) => deps.queue.skip(clinic, payload));
+    on('queue:done', (payload) => deps.queue.done(clinic, payload));
+    on('queue:cancel', (payload) => deps.queue.cancel(clinic, payload));
+    on('queue:sync', (payload) => deps.queue.sync(clinic, payload.afterSeq));
+
+    on('queue:patient', async ({ ticketId }) => {
+      const ticket = await deps.queue.ticket(clinic, ticketId);
+      if (!ticket) return { ok: false, error: protocolError('QUEUE_TICKET_NOT_FOUND') };
+      await appendAudit(deps.redis, clinic, {
+        actor: identity.sub,
+        role: identity.role,
+        action: 'patient.read',
+        subject: ticketId,
+        from: identity.address,
+      });
+      return { ok: true, ticket, patient: await deps.queue.patientInfo(clinic, ticketId) };
+    });
+
+    on('queue:announce', async (payload) => {
+      const announcement: Announcement = { id: randomUUID(), text: payload.text, at: Date.now(), durationSeconds: payload.durationSeconds };
+      nsp.to(clinicRoom(clinic)).emit('queue:announcement', announcement);
+      deps.logger.info({ socket: socket.id, actor: identity.sub, announcement: announcement.id }, 'announcement sent');
+      return { ok: true, announcement };
+    });
+
+    on('auth:refresh', async () => {
+      const { ticket, sub, role } = identity;
+      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));
+      socket.data.identity = { ...identity, exp: Math.floor(issued.expiresAt / 1000) };
+      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
+    });
+  });
+}

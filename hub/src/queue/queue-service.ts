@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import {
+  protocolError,
+  toPublicClinic,
+  isErrorCode,
+  type ActionResult,
+  type ClinicConfig,
+  type DeptStats,
+  type PatientInfo,
+  type ProtocolError,
+  type PublicTicket,
+  type QueueEvent,
+  type QueuePayload,
+  type QueueSnapshot,
+  type SyncResult,
+} from '@clinic-hub/protocol';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { isRedisUnavailable } from '../redis/connect.js';
+
+export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+/** Events after this many missed ones are cheaper as a snapshot. */
+const MAX_REPLAY_EVENTS = 500;
+
+const SCRIPT_NAMES = ['checkin', 'call-next', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
+type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+function loadScript(name: string): string {
+  return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+}
+
+export const clinicKeys = (clinic: string) => {
+  const prefix = `ch:{${clinic}}:`;
+  return {
+    prefix,
+    seq: `${prefix}seq`,
+    events: `${prefix}events`,
+    tickets: `${prefix}tickets`,
+    live: `${prefix}live`,
+    patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
+    durations: (dept: string) => `${prefix}durations:${dept}`,
+  };
+};
+
+/** Pattern matching every clinic's live channel; the clinic id is between the braces. */
+export const LIVE_CHANNEL_PATTERN = 'ch:{*}:live';
+
+export function clinicOfLiveChannel(channel: string): string | null {
+  const match = /^ch:\{(.+)\}:live$/.exec(channel);
+  return match?.[1] ?? null;
+}
+
+const dateFormatters = new Map<string, Intl.DateTimeFormat>();
+function clinicDate(timezone: string, at = new Date()): string {
+  let format = dateFormatters.get(timezone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormatters.set(timezone, format);
+  }
+  return format.format(at).replaceAll('-', '');
+}
+
+type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<string>;
+
+/**
+ * The waiting room's domain: every change is one Lua script that updates the
+ * queue, appends an event with the clinic's next sequence number and
+ * publishes it, atomically. Takes plain data, returns plain data.
+ */
+export class QueueService {
+  private readonly scripts: Record<ScriptName, ScriptRunner>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly clinics: ClinicRegistry,
+  ) {
+    const lib = loadScript('lib');
+    const scripts = {} as Record<ScriptName, ScriptRunner>;
+    for (const name of SCRIPT_NAMES) {
+      const command = `clinicQueue_${name.replace('-', '_')}`;
+      redis.defineCommand(command, { numberOfKeys: 3, lua: `${lib}\n${loadScript(name)}` });
+      scripts[name] = (keys, args) =>
+        (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
+    }
+    this.scripts = scripts;
+  }
+
+  async checkin(
+    clinicId: string,
+    input: QueuePayload<'queue:checkin'> & { priority: 'normal' | 'urgent' },
+  ): Promise<Result<ActionResult>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const dept = clinic.departments.find((d) => d.id === input.dept);
+    if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    const ticketId = randomBytes(9).toString('base64url');
+    return this.run(clinicId, 'checkin', input.requestId, [
+      ticketId,
+      dept.id,
+      dept.prefix,
+      input.priority,
+      clinicDate(clinic.timezone),
+      input.patient ? JSON.stringify(input.patient) : '',
+      Math.round(clinic.patientDataRetentionHours * 3600),
+    ]);
+  }
+
+  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>): Promise<Result<ActionResult>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const dept = clinic.departments.find((d) => d.id === input.dept);
+    if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
+    return this.run(clinicId, 'call-next', input.requestId, [
+      dept.id,
+      input.room,
+      dept.defaultConsultMinutes,
+      clinic.minMeasuredConsultSeconds,
+    ]);
+  }
+
+  async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Result<ActionResult>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    return this.run(clinicId, 'recall', input.requestId, [input.ticketId, clinic.noShowAfterRecalls]);
+  }
+
+  async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Result<ActionResult>> {
+    return this.run(clinicId, 'start', input.requestId, [input.ticketId]);
+  }
+
+  async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Result<ActionResult>> {
+    return this.run(clinicId, 'skip', input.requestId, [input.ticketId]);
+  }
+
+  async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Result<ActionResult>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const ticket = await this.ticket(clinicId, input.ticketId);
+    const dept = ticket && clinic.departments.find((d) => d.id === ticket.dept);
+    return this.run(clinicId, 'done', input.requestId, [
+      input.ticketId,
+      dept?.defaultConsultMinutes ?? 10,
+      clinic.minMeasuredConsultSeconds,
+    ]);
+  }
+
+  async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Result<ActionResult>> {
+    return this.run(clinicId, 'cancel', input.requestId, [input.ticketId]);
+  }
+
+  /** One active ticket, or null. */
+  async ticket(clinicId: string, ticketId: string): Promise<PublicTicket | null> {
+    const raw = await this.redis.hget(clinicKeys(clinicId).tickets, ticketId);
+    return raw ? (JSON.parse(raw) as PublicTicket) : null;
+  }
+
+  /** Patient data given at check-in. Callers must write the read to the audit stream. */
+  async patientInfo(clinicId: string, ticketId: string): Promise<PatientInfo | null> {
+    const raw = await this.redis.get(clinicKeys(clinicId).patient(ticketId));
+    return raw ? (JSON.parse(raw) as PatientInfo) : null;
+  }
+
+  /** The active queue and the sequence number it is consistent with, read in one transaction. */
+  async snapshot(clinicId: string): Promise<Result<{ snapshot: QueueSnapshot }>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const keys = clinicKeys(clinicId);
+    const multi = this.redis.multi().get(keys.seq).hvals(keys.tickets);
+    for (const dept of clinic.departments) multi.lrange(keys.durations(dept.id), 0, -1);
+    const replies = await multi.exec();
+    if (!replies) return fail('STORE_UNAVAILABLE');
+    for (const [error] of replies) if (error) throw error;
+    const [seqReply, ticketsReply, ...durationReplies] = replies.map(([, value]) => value);
+    const deptStats: Record<string, DeptStats> = {};
+    clinic.departments.forEach((dept, i) => {
+      deptStats[dept.id] = statsFromDurations(durationReplies[i] as string[], dept.defaultConsultMinutes);
+    });
+    const tickets = (ticketsReply as string[]).map((raw) => JSON.parse(raw) as PublicTicket);
+    tickets.sort((a, b) => a.order - b.order);
+    return {
+      ok: true,
+      snapshot: { seq: Number(seqReply ?? 0), clinic: toPublicClinic(clinic), tickets, deptStats },
+    };
+  }
+
+  /**
+   * What a client that has applied everything up to `afterSeq` needs: the
+   * events after it, or a snapshot when it has none, is ahead of the hub
+   * (Redis was reset) or has missed more than is worth replaying.
+   */
+  async sync(clinicId: string, afterSeq: number | undefined): Promise<Result<SyncResult>> {
+    if (!this.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND');
+    if (afterSeq !== undefined) {
+      const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
+      const current = Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
+      const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
+      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events };
+    }
+    const snap = await this.snapshot(clinicId);
+    if (!snap.ok) return snap;
+    return { ok: true, mode: 'snapshot', snapshot: snap.snapshot };
+  }
+
+  /** Events with seq > afterSeq, oldest first. */
+  async eventsAfter(clinicId: string, afterSeq: number, count?: number): Promise<QueueEvent[]> {
+    const key = clinicKeys(clinicId).events;
+    const entries =
+      count === undefined
+        ? await this.redis.xrange(key, `${afterSeq + 1}-0`, '+')
+        : await this.redis.xrange(key, `${afterSeq + 1}-0`, '+', 'COUNT', count);
+    return entries.map(([, fields]) => JSON.parse(fields[1]!) as QueueEvent);
+  }
+
+  private async run(
+    clinicId: string,
+    script: ScriptName,
+    requestId: string | undefined,
+    args: (string | number)[],
+  ): Promise<Result<ActionResult>> {
+    const keys = clinicKeys(clinicId);
+    let raw: string;
+    try {
+      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, requestId ?? '', keys.live, ...args]);
+    } catch (error) {
+      if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+      throw error;
+    }
+    const reply = JSON.parse(raw) as { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
+    if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', script);
+    return { ok: true, event: reply.event, replayed: reply.replayed === true };
+  }
+}
+
+function fail<T>(code: Parameters<typeof protocolError>[0], detail?: string): Result<T> {
+  return { ok: false, error: protocolError(code, detail) };
+}
+
+export function statsFromDurations(durationsMs: string[], defaultMinutes: number): DeptStats {
+  if (durationsMs.length === 0) return { avgConsultMinutes: defaultMinutes, samples: 0 };
+  const mean = durationsMs.reduce((sum, v) => sum + Number(v), 0) / durationsMs.length / 60000;
+  return { avgConsultMinutes: Math.round(mean * 10) / 10, samples: durationsMs.length };
+}

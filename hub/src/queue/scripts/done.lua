@@ -1,0 +1,14 @@
+-- The consultation has ended. ARGV[4] ticket id, ARGV[5] the department's default
+-- consultation minutes, ARGV[6] shortest measured consultation in seconds.
+local previous = replayed()
+if previous then return previous end
+
+local ticket = loadTicket(ARGV[4])
+if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
+if ticket.status ~= 'called' and ticket.status ~= 'in_consultation' then return fail('QUEUE_INVALID_TRANSITION') end
+
+local at = nowMs()
+releaseRoom(ticket)
+ticket.status = 'done'
+ticket.endedAt = at
+return succeed(appendEvent('ticket.done', ticket, at, recordDuration(ticket, tonumber(ARGV[5]), tonumber(ARGV[6]))))

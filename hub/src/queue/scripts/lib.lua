@@ -1,0 +1,122 @@
+-- Shared by every queue script: the loader puts this file in front of each one.
+--
+-- Every script takes the same first keys and arguments:
+--   KEYS[1] ch:{clinic}:seq      per-clinic sequence number
+--   KEYS[2] ch:{clinic}:events   event stream, entry id "<seq>-0", field e = event JSON
+--   KEYS[3] ch:{clinic}:tickets  hash ticket id -> ticket JSON (active tickets only)
+--   ARGV[1] ch:{clinic}:         key prefix; other keys of the clinic are built from it and
+--                                share its {clinic} hash tag, so they live in one Cluster slot
+--   ARGV[2] requestId or ""      a retried action with the same id returns the first result
+--   ARGV[3] channel              every committed event is published here for the hub nodes
+local seqKey = KEYS[1]
+local eventsKey = KEYS[2]
+local ticketsKey = KEYS[3]
+local prefix = ARGV[1]
+local requestId = ARGV[2]
+local channel = ARGV[3]
+
+-- Enough for months of a busy clinic; the queue can be rebuilt from what is kept.
+local EVENTS_KEPT = 100000
+local REQUEST_IDS_KEPT_SECONDS = 86400
+local TERMINAL = { done = true, no_show = true, cancelled = true }
+local NORMAL_ORDER_BASE = 1000000000000
+
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The first result of this requestId, marked as replayed; nil when it is new.
+local function replayed()
+  if requestId == '' then return nil end
+  local previous = redis.call('GET', prefix .. 'req:' .. requestId)
+  if not previous then return nil end
+  return '{"replayed":true,' .. string.sub(previous, 2)
+end
+
+local function fail(code)
+  return cjson.encode({ ok = false, code = code })
+end
+
+local function loadTicket(id)
+  local raw = redis.call('HGET', ticketsKey, id)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function waitingKey(dept)
+  return prefix .. 'waiting:' .. dept
+end
+
+local function roomKey(room)
+  return prefix .. 'room:' .. room
+end
+
+local function nextOrder(priority)
+  local base = NORMAL_ORDER_BASE
+  if priority == 'urgent' then base = 0 end
+  return base + tonumber(redis.call('GET', seqKey) or '0') + 1
+end
+
+local function releaseRoom(ticket)
+  if ticket.room ~= cjson.null and redis.call('GET', roomKey(ticket.room)) == ticket.id then
+    redis.call('DEL', roomKey(ticket.room))
+  end
+end
+
+-- Stores the ticket's new state, appends the change with the next sequence
+-- number and publishes it. Returns the event JSON.
+local function appendEvent(eventType, ticket, at, deptStats)
+  local seq = redis.call('INCR', seqKey)
+  local event = { seq = seq, type = eventType, at = at, ticket = ticket }
+  if deptStats then event.deptStats = deptStats end
+  local json = cjson.encode(event)
+  if TERMINAL[ticket.status] then
+    redis.call('HDEL', ticketsKey, ticket.id)
+  else
+    redis.call('HSET', ticketsKey, ticket.id, cjson.encode(ticket))
+  end
+  redis.call('XADD', eventsKey, 'MAXLEN', '~', EVENTS_KEPT, seq .. '-0', 'e', json)
+  redis.call('PUBLISH', channel, json)
+  return json
+end
+
+-- The ack for the action; remembered under the requestId for retries.
+local function succeed(eventJson)
+  local result = '{"ok":true,"event":' .. eventJson .. '}'
+  if requestId ~= '' then
+    redis.call('SET', prefix .. 'req:' .. requestId, result, 'EX', REQUEST_IDS_KEPT_SECONDS)
+  end
+  return result
+end
+
+local DURATIONS_KEPT = 20
+
+local function durationsKey(dept)
+  return prefix .. 'durations:' .. dept
+end
+
+-- The department's rolling mean of measured consultation minutes.
+local function deptStats(dept, defaultMinutes)
+  local values = redis.call('LRANGE', durationsKey(dept), 0, -1)
+  if #values == 0 then return { dept = dept, avgConsultMinutes = defaultMinutes, samples = 0 } end
+  local sum = 0
+  for _, v in ipairs(values) do sum = sum + tonumber(v) end
+  local minutes = sum / #values / 60000
+  return { dept = dept, avgConsultMinutes = math.floor(minutes * 10 + 0.5) / 10, samples = #values }
+end
+
+-- Measures a finished consultation (from start, or from the call when nobody
+-- pressed start). Durations under minSeconds are corrections, not consultations.
+local function recordDuration(ticket, defaultMinutes, minSeconds)
+  local from = ticket.startedAt
+  if from == cjson.null then from = ticket.calledAt end
+  if from ~= cjson.null then
+    local ms = ticket.endedAt - from
+    if ms >= minSeconds * 1000 then
+      redis.call('LPUSH', durationsKey(ticket.dept), math.min(ms, 4 * 3600 * 1000))
+      redis.call('LTRIM', durationsKey(ticket.dept), 0, DURATIONS_KEPT - 1)
+    end
+  end
+  return deptStats(ticket.dept, defaultMinutes)
+end

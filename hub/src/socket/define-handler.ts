@@ -1,0 +1,58 @@
+import type { Socket } from 'socket.io';
+import type { z } from 'zod';
+import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
+import type { Logger } from '../logger.js';
+import type { HubMetrics } from '../metrics.js';
+import { isRedisUnavailable } from '../redis/connect.js';
+
+export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError };
+
+export interface HandlerContext {
+  logger: Logger;
+  metrics: HubMetrics;
+}
+
+/**
+ * Registers a thin handler: validate the payload with its schema, call the
+ * domain, ack the result. Validation failures, a Redis outage and bugs each
+ * become an error ack with a code; the socket and the node carry on.
+ */
+export function defineHandler<S extends z.ZodType>(
+  socket: Socket,
+  event: string,
+  schema: S,
+  context: HandlerContext,
+  run: (payload: z.output<S>) => Promise<Reply>,
+): void {
+  const action = event.replace(/^[a-z]+:/, '');
+  socket.on(event, async (...args: unknown[]) => {
+    const started = performance.now();
+    let ack = args[args.length - 1];
+    const payload = typeof ack === 'function' ? (args.length > 1 ? args[0] : undefined) : args[0];
+    if (typeof ack !== 'function') {
+      ack = (reply: Reply) => {
+        if (!reply.ok) socket.emit('hub:error', { ...reply.error, event });
+      };
+    }
+    let reply: Reply;
+    const parsed = schema.safeParse(payload ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      reply = { ok: false, error: protocolError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(payload)'}: ${issue.message}` : undefined) };
+    } else {
+      try {
+        reply = await run(parsed.data);
+      } catch (error) {
+        if (isRedisUnavailable(error)) {
+          reply = { ok: false, error: protocolError('STORE_UNAVAILABLE') };
+        } else {
+          context.logger.error({ err: error, event, socket: socket.id }, 'handler failed');
+          reply = { ok: false, error: protocolError('INTERNAL') };
+        }
+      }
+    }
+    if (!reply.ok) context.metrics.errorsTotal.inc({ code: reply.error.code });
+    context.metrics.actionDuration.observe({ action, outcome: reply.ok ? 'ok' : reply.error.code }, (performance.now() - started) / 1000);
+    (ack as (r: Reply) => void)(reply);
+  });
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+/** Japanese and English: every text a person reads. */
+export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
+export type LocalizedText = z.infer<typeof LocalizedText>;
+
+const Id = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ or -, at most 32');
+
+export const RoomConfig = z.object({ id: Id, name: LocalizedText });
+export const DepartmentConfig = z.object({
+  id: Id,
+  name: LocalizedText,
+  /** Ticket prefix shown on screens: "A" gives A-001. */
+  prefix: z.string().regex(/^[A-Z]{1,2}$/, 'one or two capital letters'),
+  rooms: z.array(RoomConfig).min(1),
+  /** Used for estimates until real consultation durations have been measured. */
+  defaultConsultMinutes: z.number().positive().max(240).default(10),
+});
+export const ClinicConfig = z
+  .object({
+    id: Id,
+    name: LocalizedText,
+    timezone: z.string().default('Asia/Tokyo'),
+    departments: z.array(DepartmentConfig).min(1),
+    /** A called ticket that has been recalled this many times and is recalled again becomes a no-show. */
+    noShowAfterRecalls: z.number().int().min(0).max(10).default(2),
+    /** Consultations shorter than this (a mistaken press) are left out of the measured durations. */
+    minMeasuredConsultSeconds: z.number().int().min(0).max(3600).default(30),
+    /** How long patient data given at check-in is kept. */
+    patientDataRetentionHours: z.number().positive().max(24 * 90).default(24),
+  })
+  .superRefine((clinic, ctx) => {
+    const deptIds = new Set<string>();
+    const roomIds = new Set<string>();
+    for (const dept of clinic.departments) {
+      if (deptIds.has(dept.id)) ctx.addIssue({ code: 'custom', message: `duplicate department id ${dept.id}` });
+      deptIds.add(dept.id);
+      for (const room of dept.rooms) {
+        if (roomIds.has(room.id)) ctx.addIssue({ code: 'custom', message: `duplicate room id ${room.id}` });
+        roomIds.add(room.id);
+      }
+    }
+  });
+export type ClinicConfig = z.infer<typeof ClinicConfig>;
+export type DepartmentConfig = z.infer<typeof DepartmentConfig>;
+
+/** What any connected client may know about a clinic: names of departments and rooms, nothing about people. */
+export interface PublicClinic {
+  id: string;
+  name: LocalizedText;
+  timezone: string;
+  departments: { id: string; name: LocalizedText; prefix: string; rooms: { id: string; name: LocalizedText }[] }[];
+}
+
+export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
+  return {
+    id: clinic.id,
+    name: clinic.name,
+    timezone: clinic.timezone,
+    departments: clinic.departments.map((d) => ({
+      id: d.id,
+      name: d.name,
+      prefix: d.prefix,
+      rooms: d.rooms.map((r) => ({ id: r.id, name: r.name })),
+    })),
+  };
+}

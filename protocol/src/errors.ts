@@ -1,0 +1,48 @@
+/**
+ * Every error a client can receive, in acks, HTTP responses and CLI messages.
+ * The code is the contract; the message is for people and may change.
+ * docs/protocol.md lists the same table.
+ */
+export const ERROR_CODES = {
+  AUTH_REQUIRED: 'No token was given. Connect with auth: { token }.',
+  AUTH_INVALID: 'The token is malformed or its signature does not verify. Ask an admin for a new token.',
+  AUTH_EXPIRED: 'The token has expired. Refresh it (auth:refresh) before it expires, or ask for a new one.',
+  AUTH_FORBIDDEN: 'Your role may not do this.',
+  AUTH_WRONG_CLINIC: 'The token is for another clinic.',
+  INVALID_PAYLOAD: 'The payload does not match the event schema.',
+  PAYLOAD_TOO_LARGE: 'The payload is larger than the hub accepts.',
+  UNKNOWN_EVENT: 'The hub does not know this event name.',
+  RATE_LIMITED: 'Too many requests; slow down and retry.',
+  STORE_UNAVAILABLE: 'The hub cannot reach Redis right now. Retry with the same requestId; nothing was lost.',
+  INTERNAL: 'Unexpected server error. It has been logged.',
+  NOT_FOUND: 'No such route.',
+  METHOD_NOT_ALLOWED: 'This route does not take this HTTP method.',
+  CLINIC_NOT_FOUND: 'No clinic with this id is configured.',
+  QUEUE_DEPT_NOT_FOUND: 'No department with this id in this clinic.',
+  QUEUE_ROOM_NOT_FOUND: 'No room with this id in this department.',
+  QUEUE_ROOM_BUSY: 'The room already has a called patient who has not started. Recall, skip or mark them done first.',
+  QUEUE_EMPTY: 'Nobody is waiting in this department.',
+  QUEUE_TICKET_NOT_FOUND: 'No active ticket with this id.',
+  QUEUE_INVALID_TRANSITION: 'The ticket is not in a state that allows this action.',
+  QUEUE_RESUME_TOO_OLD: 'The requested sequence is no longer in the event stream; take a snapshot.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ProtocolError {
+  code: ErrorCode;
+  message: string;
+  /** Optional detail (which field failed validation, which limit was hit). Never patient data. */
+  detail?: string;
+}
+
+export function protocolError(code: ErrorCode, detail?: string): ProtocolError {
+  return detail === undefined ? { code, message: ERROR_CODES[code] } : { code, message: ERROR_CODES[code], detail };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** Every ack has this shape: `{ ok: true, ...data }` or `{ ok: false, error }`. */
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };

@@ -1,0 +1,61 @@
+import type { Ack } from './errors.js';
+import type { PatientInfo, QueueEvent, QueuePayload, PublicTicket, SyncResult, Announcement } from './queue.js';
+import type { Role } from './roles.js';
+
+/** Socket.IO namespace of the waiting room: displays, patients' ticket pages, staff. */
+export const QUEUE_NAMESPACE = '/queue';
+
+type AckFn<T extends object = object> = (ack: Ack<T>) => void;
+
+export interface ActionResult {
+  /** The change made, or for a replayed requestId the change made the first time. */
+  event: QueueEvent;
+  /** True when this requestId had been seen and nothing new was done. */
+  replayed: boolean;
+}
+
+export interface CheckinResult extends ActionResult {
+  /** A token for the patient's own ticket page, scoped to this ticket. */
+  patientToken: string;
+  patientUrl: string;
+}
+
+export interface QueueClientToServer {
+  'queue:checkin': (payload: QueuePayload<'queue:checkin'>, ack: AckFn<CheckinResult>) => void;
+  'queue:call-next': (payload: QueuePayload<'queue:call-next'>, ack: AckFn<ActionResult>) => void;
+  'queue:recall': (payload: QueuePayload<'queue:recall'>, ack: AckFn<ActionResult>) => void;
+  'queue:start': (payload: QueuePayload<'queue:start'>, ack: AckFn<ActionResult>) => void;
+  'queue:skip': (payload: QueuePayload<'queue:skip'>, ack: AckFn<ActionResult>) => void;
+  'queue:done': (payload: QueuePayload<'queue:done'>, ack: AckFn<ActionResult>) => void;
+  'queue:cancel': (payload: QueuePayload<'queue:cancel'>, ack: AckFn<ActionResult>) => void;
+  'queue:sync': (payload: QueuePayload<'queue:sync'>, ack: AckFn<SyncResult>) => void;
+  'queue:patient': (
+    payload: QueuePayload<'queue:patient'>,
+    ack: AckFn<{ ticket: PublicTicket; patient: PatientInfo | null }>,
+  ) => void;
+  'queue:announce': (payload: QueuePayload<'queue:announce'>, ack: AckFn<{ announcement: Announcement }>) => void;
+  'auth:refresh': (payload: QueuePayload<'auth:refresh'>, ack: AckFn<{ token: string; expiresAt: number }>) => void;
+}
+
+export interface QueueServerToClient {
+  /** One queue change, in sequence order per clinic (see the resume rule in docs/protocol.md). */
+  'queue:event': (event: QueueEvent) => void;
+  'queue:announcement': (announcement: Announcement) => void;
+  /** Sent for a bad event that came without an ack callback. */
+  'hub:error': (error: { code: string; message: string; event?: string; detail?: string }) => void;
+}
+
+/** Who may send each event. Checked on every event, not only at connect. */
+export const QUEUE_EVENT_ROLES: Record<keyof QueueClientToServer, readonly Role[]> = {
+  'queue:checkin': ['admin', 'staff'],
+  'queue:call-next': ['admin', 'staff', 'doctor'],
+  'queue:recall': ['admin', 'staff', 'doctor'],
+  'queue:start': ['admin', 'staff', 'doctor'],
+  'queue:skip': ['admin', 'staff', 'doctor'],
+  'queue:done': ['admin', 'staff', 'doctor'],
+  'queue:cancel': ['admin', 'staff', 'doctor'],
+  'queue:sync': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
+  'queue:patient': ['admin', 'staff', 'doctor'],
+  'queue:announce': ['admin', 'staff'],
+  'auth:refresh': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
+};

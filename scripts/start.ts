@@ -1,0 +1,88 @@
+/**
+ * `npm start`: the whole stack on this machine. Without REDIS_URL it starts a
+ * private redis-server (AOF under var/redis), keeps a token secret under var/,
+ * starts a hub node and prints the display page's URL with a display token for
+ * the demo clinic. Ctrl-C stops everything cleanly.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig } from '../hub/src/config.js';
+import { startHub } from '../hub/src/hub.js';
+import { startRedisServer, type RedisProcess } from '../hub/src/redis/redis-process.js';
+
+const root = resolve(import.meta.dirname, '..');
+const varDir = resolve(root, 'var');
+mkdirSync(varDir, { recursive: true });
+
+function localSecret(): string {
+  const file = resolve(varDir, 'token-secret');
+  if (!existsSync(file)) {
+    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+async function main(): Promise<void> {
+  let redis: RedisProcess | null = null;
+  const env = { ...process.env };
+  if (!env.REDIS_URL) {
+    redis = await startRedisServer({ dir: resolve(varDir, 'redis'), port: Number(env.REDIS_PORT ?? 6390) });
+    env.REDIS_URL = redis.url;
+    process.stdout.write(`Started a private redis-server on ${redis.url} (data in var/redis, AOF on)\n`);
+  }
+  env.HUB_TOKEN_SECRET ??= localSecret();
+  env.CLINICS_DIR ??= resolve(root, 'config/clinics');
+
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    await redis?.stop();
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const hub = await startHub(config);
+  const base = config.publicUrl ?? `http://localhost:${hub.port}`;
+  const clinic = hub.clinics.ids().includes('demo') ? 'demo' : hub.clinics.ids()[0]!;
+  const display = await hub.tokens.issue({ sub: `display:${clinic}:local`, role: 'display', clinic }, config.tokenTtlSeconds.display);
+  const staff = await hub.tokens.issue({ sub: `staff:${clinic}:local`, role: 'staff', clinic }, config.tokenTtlSeconds.default);
+  const admin = await hub.tokens.issue({ sub: 'admin:local', role: 'admin', clinic: '*' }, config.tokenTtlSeconds.default);
+  const localFile = resolve(varDir, 'local.json');
+  writeFileSync(localFile, JSON.stringify({ url: base, clinic, adminToken: admin.token, expiresAt: admin.expiresAt, pid: process.pid }, null, 2), { mode: 0o600 });
+  chmodSync(localFile, 0o600);
+
+  process.stdout.write(
+    [
+      '',
+      `Clinic Hub is running (${hub.server === 'uws' ? 'uWebSockets.js' : 'Node HTTP'}) at ${base}`,
+      '',
+      `  Waiting-room display (${clinic}):  ${base}/display#token=${display.token}`,
+      `  Staff console (${clinic}):         ${base}/staff#token=${staff.token}`,
+      `  Health:                           ${base}/healthz`,
+      '',
+      `An admin token for this machine is in var/local.json. Press Ctrl-C to stop.`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping the hub${redis ? ' and redis-server' : ''}…\n`);
+    await hub.close().catch(() => undefined);
+    await redis?.stop().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Clinic Hub failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

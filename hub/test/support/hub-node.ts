@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { freePort } from '../../src/redis/redis-process.js';
+import { TokenIssuer } from '../../src/auth/tokens.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+export const TEST_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
+
+export interface HubNodeProcess {
+  url: string;
+  port: number;
+  nodeId: string;
+  process: ChildProcess;
+  logs(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one hub node as its own process. Multi-node tests must do this:
+ * Socket.IO's uWebSockets.js support patches the adapter process-wide, so two
+ * nodes in one process misdeliver broadcasts (DESIGN.md).
+ */
+export async function startHubProcess(options: {
+  redisUrl: string;
+  nodeId: string;
+  server?: 'uws' | 'node';
+  env?: Record<string, string>;
+}): Promise<HubNodeProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'hub/src/main.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      HUB_PORT: String(port),
+      HUB_HOST: '127.0.0.1',
+      HUB_NODE_ID: options.nodeId,
+      HUB_SERVER: options.server ?? 'uws',
+      REDIS_URL: options.redisUrl,
+      HUB_TOKEN_SECRET: TEST_SECRET,
+      CLINICS_DIR: TEST_CLINICS_DIR,
+      LOG_LEVEL: 'warn',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hub ${options.nodeId} exited: ${output}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`hub ${options.nodeId} did not become healthy: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    nodeId: options.nodeId,
+    process: child,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export const testTokens = new TokenIssuer(TEST_SECRET);
+
+export async function tokenFor(role: 'admin' | 'staff' | 'doctor' | 'display' | 'patient' | 'service', clinic = 'testclinic', extra: { ticket?: string; ttlSeconds?: number } = {}): Promise<string> {
+  const { token } = await testTokens.issue(
+    { sub: `${role}:test`, role, clinic, ...(extra.ticket ? { ticket: extra.ticket } : {}) },
+    extra.ttlSeconds ?? 3600,
+  );
+  return token;
+}

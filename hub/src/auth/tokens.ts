@@ -25,6 +25,9 @@ export class TokenIssuer {
 
   async issue(claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
     const valid = TokenClaims.parse(claims);
+    if (valid.clinic === '*' && valid.role !== 'admin' && valid.role !== 'service') {
+      throw new Error('clinic "*" is only for admin and service tokens');
+    }
     const expiresAt = Math.floor(Date.now() / 1000) + ttlSeconds;
     const jwt = new SignJWT({ role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}) })
       .setProtectedHeader({ alg: ALG })

@@ -1,0 +1,58 @@
+/**
+ * Issues a hub token from the command line, with the same secret the hub uses
+ * (HUB_TOKEN_SECRET, or var/token-secret written by `npm start`).
+ *
+ *   npm run token -- --role display --clinic demo
+ *   npm run token -- --role admin --clinic '*' --ttl 3600 --json
+ *
+ * Over the network, admins use POST /api/tokens instead (see docs/protocol.md).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROLES, Role } from '@clinic-hub/protocol';
+import { TokenIssuer } from './tokens.js';
+
+const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--ticket TICKET] [--ttl SECONDS] [--json]
+  ROLE is one of: ${ROLES.join(', ')}; CLINIC is a clinic id, or '*' for admin and service tokens.`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    clinic: { type: 'string' },
+    sub: { type: 'string' },
+    ticket: { type: 'string' },
+    ttl: { type: 'string', default: '3600' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const role = Role.safeParse(values.role);
+if (!role.success) fail(`--role: expected one of ${ROLES.join(', ')}`);
+if (!values.clinic) fail('--clinic: required');
+const ttl = Number(values.ttl);
+if (!Number.isInteger(ttl) || ttl < 60) fail('--ttl: a whole number of seconds, at least 60');
+if (role.data === 'patient' && !values.ticket) fail('--ticket: required for patient tokens');
+
+const secretFile = resolve(import.meta.dirname, '../../../var/token-secret');
+const secret = process.env.HUB_TOKEN_SECRET ?? (existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : '');
+if (secret.length < 32) fail('HUB_TOKEN_SECRET is not set (nor var/token-secret from `npm start`): set it to the hub\'s secret.');
+
+const issuer = new TokenIssuer(secret);
+const sub = values.sub ?? `${role.data}:${values.clinic}:cli`;
+try {
+  const issued = await issuer.issue({ sub, role: role.data, clinic: values.clinic, ...(values.ticket ? { ticket: values.ticket } : {}) }, ttl);
+  if (values.json) process.stdout.write(`${JSON.stringify({ ...issued, role: role.data, clinic: values.clinic, sub })}\n`);
+  else process.stdout.write(`${issued.token}\n`);
+} catch (error) {
+  fail(`cannot issue this token: ${(error as Error).message}`);
+}

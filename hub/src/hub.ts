@@ -11,6 +11,7 @@ import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
 import { createLogger, type Logger } from './logger.js';
 import { HubMetrics } from './metrics.js';
+import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
@@ -88,6 +89,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     publicUrl,
   });
   await startQueueFanout(liveSub, queueNsp, metrics, logger);
+  const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
+  nodeRegistry.start();
 
   const routes = createRoutes({
     nodeId: config.nodeId,
@@ -123,6 +126,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     logger,
     async close() {
       draining = true;
+      await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await running.close().catch(() => undefined);

@@ -5,6 +5,8 @@ import { readAudit } from '../audit/audit-log.js';
 import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HubMetrics } from '../metrics.js';
+import { listDisplays } from '../ops/node-registry.js';
+import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/queue-service.js';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
@@ -123,7 +125,15 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       }
     }
 
-    const clinicRoute = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/(queue|audit)$/.exec(path);
+    if (path === '/api/ops/status' && method === 'GET') {
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin' && caller.role !== 'staff' && caller.role !== 'service') return errorResponse('AUTH_FORBIDDEN');
+      const clinicIds = caller.clinic === '*' ? deps.clinics.ids() : [caller.clinic];
+      return json(200, await opsStatus(deps.redis, deps.clinics, clinicIds));
+    }
+
+    const clinicRoute = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/(queue|audit|displays)$/.exec(path);
     if (clinicRoute && method === 'GET') {
       const [, clinic, what] = clinicRoute as unknown as [string, string, string];
       const caller = await authenticate(request);
@@ -134,6 +144,8 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
         return json(200, { entries: await readAudit(deps.redis, clinic, Number(request.query.get('count') ?? 100)) });
       }
       if (!CLINICIAN_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN');
+      if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+      if (what === 'displays') return json(200, { displays: await listDisplays(deps.redis, clinic) });
       const result = await deps.queue.snapshot(clinic);
       return result.ok ? json(200, result.snapshot) : errorResponse(result.error.code);
     }

@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { clinicKeys } from '../queue/queue-service.js';
+import { listNodes, type NodeStatus } from './node-registry.js';
+
+export interface ClinicQueueSummary {
+  id: string;
+  seq: number;
+  /** Waiting tickets per department. */
+  waiting: Record<string, number>;
+  called: number;
+  inConsultation: number;
+}
+
+export interface OpsStatus {
+  nodes: (NodeStatus & { up: boolean })[];
+  redis: { up: boolean; version?: string; usedMemoryBytes?: number; aof?: boolean; connectedClients?: number };
+  clinics: ClinicQueueSummary[];
+}
+
+/** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
+export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds: string[]): Promise<OpsStatus> {
+  let info: Record<string, string> = {};
+  let up = true;
+  try {
+    info = parseInfo(await redis.info());
+  } catch {
+    up = false;
+  }
+  if (!up) return { nodes: [], redis: { up }, clinics: [] };
+  const nodes = await listNodes(redis);
+  const summaries: ClinicQueueSummary[] = [];
+  for (const id of clinicIds) {
+    const clinic = clinics.get(id);
+    if (!clinic) continue;
+    const keys = clinicKeys(id);
+    const multi = redis.multi().get(keys.seq).hvals(keys.tickets);
+    const replies = (await multi.exec()) ?? [];
+    const tickets = ((replies[1]?.[1] as string[] | undefined) ?? []).map((raw) => JSON.parse(raw) as { status: string; dept: string });
+    const waiting: Record<string, number> = Object.fromEntries(clinic.departments.map((d) => [d.id, 0]));
+    for (const t of tickets) if (t.status === 'waiting') waiting[t.dept] = (waiting[t.dept] ?? 0) + 1;
+    summaries.push({
+      id,
+      seq: Number(replies[0]?.[1] ?? 0),
+      waiting,
+      called: tickets.filter((t) => t.status === 'called').length,
+      inConsultation: tickets.filter((t) => t.status === 'in_consultation').length,
+    });
+  }
+  return {
+    nodes,
+    redis: {
+      up,
+      version: info.redis_version,
+      usedMemoryBytes: Number(info.used_memory),
+      aof: info.aof_enabled === '1',
+      connectedClients: Number(info.connected_clients),
+    },
+    clinics: summaries,
+  };
+}
+
+function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}

@@ -25,6 +25,16 @@ export const ERROR_CODES = {
   QUEUE_TICKET_NOT_FOUND: 'No active ticket with this id.',
   QUEUE_INVALID_TRANSITION: 'The ticket is not in a state that allows this action.',
   QUEUE_RESUME_TOO_OLD: 'The requested sequence is no longer in the event stream; take a snapshot.',
+  NOTIFY_CHANNEL_DISABLED: 'This notification channel is not configured on the server. Configure it, then retry the dead letter.',
+  NOTIFY_CONTACT_INVALID: 'The contact does not fit its channel (e-mail address, +E.164 phone number, LINE user id or hub user id).',
+  NOTIFY_PROVIDER_REJECTED: 'The provider refused the message for good (unknown address, blocked user, bad credentials); it is not retried.',
+  NOTIFY_PROVIDER_FAILED: 'The provider failed or could not be reached; the notification is retried with backoff.',
+  NOTIFY_PROVIDER_TIMEOUT: 'The provider did not answer in time; the notification is retried with the same idempotency key.',
+  NOTIFY_WORKER_LOST: 'The worker delivering this notification stopped too many times while sending.',
+  NOTIFY_APPOINTMENT_PAST: 'The appointment time has already passed; no reminder was scheduled.',
+  NOTIFY_APPOINTMENT_NOT_FOUND: 'No reminders are scheduled for this appointment.',
+  NOTIFY_DEAD_LETTER_NOT_FOUND: 'No dead-lettered notification with this id.',
+  NOTIFY_KEY_INVALID: 'An idempotency key is 1–160 letters, digits, ".", "_" or "-".',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

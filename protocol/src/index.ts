@@ -5,3 +5,4 @@ export * from './queue.js';
 export * from './events.js';
 export * from './wait.js';
 export * from './queue-follower.js';
+export * from './notify.js';

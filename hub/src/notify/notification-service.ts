@@ -1,0 +1,307 @@
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  NotifyContact,
+  isErrorCode,
+  protocolError,
+  type DeadLetter,
+  type ErrorCode,
+  type NotifyContactInput,
+  type NotifyKind,
+} from '@clinic-hub/protocol';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { Logger } from '../logger.js';
+import { connectRedis } from '../redis/connect.js';
+import { ContactStore } from './contact-store.js';
+import type { NotifyConfig } from './notify-config.js';
+import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from './notify-keys.js';
+import type { NoticeVars, NotificationJobData, NotificationOutcome, NotifyResult, Recipient } from './notify-types.js';
+import { quietHoursEnd } from './quiet-hours.js';
+
+export type NotificationQueue = Queue<NotificationJobData, NotificationOutcome>;
+type NotificationJob = Job<NotificationJobData, NotificationOutcome>;
+
+export const REMINDER_OFFSETS_MS = { reminder_24h: 24 * 3600_000, reminder_1h: 3600_000 } as const;
+export type ReminderKind = keyof typeof REMINDER_OFFSETS_MS;
+
+/** Completed jobs stay this long, so the same idempotency key enqueued again is recognised without a send record lookup. */
+const COMPLETED_KEPT_SECONDS = 24 * 3600;
+const KEY_PATTERN = /^[A-Za-z0-9_.-]{1,160}$/;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface EnqueueInput {
+  clinic: string;
+  kind: NotifyKind;
+  recipient: Recipient;
+  vars?: NoticeVars;
+  /** Unique per notification within the clinic: the same key enqueued twice is one notification. */
+  idempotencyKey: string;
+  /** Urgent notices are sent during quiet hours. */
+  urgent?: boolean;
+  /** When to send, ms since the epoch (default: now). Non-urgent notices falling in quiet hours wait for their end. */
+  at?: number;
+}
+
+export interface ScheduleRemindersInput {
+  clinic: string;
+  appointmentId: string;
+  /** Appointment time, ms since the epoch. */
+  startsAt: number;
+  contact: NotifyContactInput;
+  dept?: string;
+  room?: string;
+  kinds?: ReminderKind[];
+}
+
+export interface NotificationServiceOptions {
+  config: NotifyConfig;
+  clinics: ClinicRegistry;
+  /** Command connection for contacts; made from `config.redisUrl` (and closed by `close`) when omitted. */
+  redis?: Redis;
+  /** Where connection trouble is reported (without it, it is only retried). */
+  logger?: Logger;
+  now?: () => number;
+}
+
+/**
+ * The notify domain's API for the rest of the hub: contacts at check-in,
+ * appointment reminders, idempotent enqueueing, dead letters. Jobs carry ids
+ * and public facts only; addresses are read from the contact store when a
+ * notice is sent.
+ */
+export class NotificationService {
+  readonly queue: NotificationQueue;
+  readonly contacts: ContactStore;
+  private readonly redis: Redis;
+  private readonly ownsRedis: boolean;
+  private readonly queueConnection: Redis;
+  private readonly now: () => number;
+
+  constructor(private readonly options: NotificationServiceOptions) {
+    const { config } = options;
+    this.ownsRedis = !options.redis;
+    this.redis = options.redis ?? connectRedis(config.redisUrl, `${config.nodeId}:notify-cmd`);
+    this.queueConnection = connectRedis(config.redisUrl, `${config.nodeId}:notify-queue`);
+    // ioredis reconnects by itself; the hub's own connection logs Redis outages.
+    this.queueConnection.on('error', () => undefined);
+    this.contacts = new ContactStore(this.redis);
+    this.now = options.now ?? Date.now;
+    this.queue = new Queue<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, {
+      connection: this.queueConnection,
+      prefix: NOTIFY_QUEUE_PREFIX,
+      defaultJobOptions: {
+        attempts: config.attempts,
+        backoff: { type: 'exponential', delay: config.backoffMs },
+        removeOnComplete: { age: COMPLETED_KEPT_SECONDS },
+        removeOnFail: { age: config.deadLetterSeconds },
+      },
+    });
+    // An EventEmitter's unheard 'error' would end the process.
+    this.queue.on('error', (error: Error) => options.logger?.warn({ err: error.message }, 'notification queue: Redis error'));
+  }
+
+  /** The notification id (BullMQ job id) of an idempotency key. */
+  static jobId(clinic: string, idempotencyKey: string): string {
+    return `${clinic}.${idempotencyKey}`;
+  }
+
+  /**
+   * Stores how a ticket's patient wants queue notices (3 ahead, 1 ahead,
+   * called). Call at check-in; kept for the clinic's patient data retention.
+   */
+  async setTicketContact(clinic: string, ticketId: string, contact: NotifyContactInput): Promise<NotifyResult> {
+    const config = this.options.clinics.get(clinic);
+    if (!config) return fail('CLINIC_NOT_FOUND');
+    if (!ID_PATTERN.test(ticketId)) return fail('QUEUE_TICKET_NOT_FOUND');
+    const parsed = this.parseContact(contact);
+    if (!parsed.ok) return parsed;
+    await this.contacts.setTicketContact(clinic, ticketId, parsed.contact, Math.round(config.patientDataRetentionHours * 3600));
+    return { ok: true };
+  }
+
+  async clearTicketContact(clinic: string, ticketId: string): Promise<void> {
+    await this.contacts.clearTicketContact(clinic, ticketId);
+  }
+
+  /**
+   * Adds one notification. The same idempotency key enqueued again is the
+   * same job (BullMQ job id), and a key already sent is not sent again (the
+   * worker's send record), so callers may retry freely.
+   */
+  async enqueue(input: EnqueueInput, contactHint?: NotifyContact): Promise<NotifyResult<{ id: string; sendAt: number }>> {
+    const clinic = this.options.clinics.get(input.clinic);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    if (!KEY_PATTERN.test(input.idempotencyKey)) return fail('NOTIFY_KEY_INVALID');
+    const id = NotificationService.jobId(input.clinic, input.idempotencyKey);
+    const now = this.now();
+    const urgent = input.urgent ?? false;
+    let sendAt = Math.max(now, input.at ?? now);
+    if (!urgent) {
+      const contact = contactHint ?? (await this.contactOf(input.clinic, input.recipient));
+      const quietEnd = quietHoursEnd(sendAt, clinic.timezone, contact?.quietHours === undefined ? this.options.config.quietHours : contact.quietHours);
+      const deadline = input.recipient.type === 'appointment' ? input.recipient.startsAt : Infinity;
+      // A reminder that quiet hours would push past the appointment is sent on time: late is useless.
+      if (quietEnd !== null && quietEnd < deadline) sendAt = quietEnd;
+    }
+    const data: NotificationJobData = {
+      clinic: input.clinic,
+      kind: input.kind,
+      recipient: input.recipient,
+      vars: input.vars ?? {},
+      urgent,
+      enqueuedAt: now,
+    };
+    await this.queue.add(input.kind, data, { jobId: id, delay: Math.max(0, sendAt - now) });
+    return { ok: true, id, sendAt };
+  }
+
+  /** Whether a notification with this key is queued, sent or dead-lettered (pruned completed jobs aside). */
+  async hasNotification(clinic: string, idempotencyKey: string): Promise<boolean> {
+    return (await this.queue.getJobState(NotificationService.jobId(clinic, idempotencyKey))) !== 'unknown';
+  }
+
+  /**
+   * Schedules an appointment's reminders (24 h and 1 h before by default) as
+   * delayed jobs, which live in Redis and so survive worker restarts.
+   * Reminders whose time has passed are left out. Scheduling the same
+   * appointment and time again changes nothing; a new time replaces the old
+   * reminders.
+   */
+  async scheduleAppointmentReminders(
+    input: ScheduleRemindersInput,
+  ): Promise<NotifyResult<{ reminders: { id: string; kind: ReminderKind; sendAt: number }[] }>> {
+    const clinic = this.options.clinics.get(input.clinic);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    if (!ID_PATTERN.test(input.appointmentId)) return fail('INVALID_PAYLOAD', 'appointmentId');
+    if (!Number.isSafeInteger(input.startsAt)) return fail('INVALID_PAYLOAD', 'startsAt');
+    if (input.dept && !clinic.departments.some((d) => d.id === input.dept)) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (input.room && !clinic.departments.some((d) => d.rooms.some((r) => r.id === input.room))) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
+    const parsed = this.parseContact(input.contact);
+    if (!parsed.ok) return parsed;
+    const now = this.now();
+    if (input.startsAt <= now) return fail('NOTIFY_APPOINTMENT_PAST');
+
+    const previous = await this.contacts.appointment(input.clinic, input.appointmentId);
+    if (previous && previous.startsAt !== input.startsAt) await this.removeJobs(previous.jobIds);
+
+    const kinds = [...new Set(input.kinds ?? (['reminder_24h', 'reminder_1h'] as ReminderKind[]))];
+    const due = kinds
+      .map((kind) => ({ kind, at: input.startsAt - REMINDER_OFFSETS_MS[kind] }))
+      .filter((reminder) => reminder.at >= now);
+    const keyOf = (kind: ReminderKind) => `appt.${input.appointmentId}.${input.startsAt}.${kind}`;
+    const retentionMs = clinic.patientDataRetentionHours * 3600_000;
+    await this.contacts.setAppointment(
+      input.clinic,
+      input.appointmentId,
+      {
+        contact: parsed.contact,
+        startsAt: input.startsAt,
+        ...(input.dept ? { dept: input.dept } : {}),
+        ...(input.room ? { room: input.room } : {}),
+        jobIds: due.map((r) => NotificationService.jobId(input.clinic, keyOf(r.kind))),
+      },
+      input.startsAt + retentionMs,
+    );
+    const reminders: { id: string; kind: ReminderKind; sendAt: number }[] = [];
+    for (const reminder of due) {
+      const added = await this.enqueue(
+        {
+          clinic: input.clinic,
+          kind: reminder.kind,
+          recipient: { type: 'appointment', appointmentId: input.appointmentId, startsAt: input.startsAt },
+          vars: { startsAt: input.startsAt, ...(input.dept ? { dept: input.dept } : {}), ...(input.room ? { room: input.room } : {}) },
+          idempotencyKey: keyOf(reminder.kind),
+          at: reminder.at,
+        },
+        parsed.contact,
+      );
+      if (!added.ok) return added;
+      reminders.push({ id: added.id, kind: reminder.kind, sendAt: added.sendAt });
+    }
+    return { ok: true, reminders };
+  }
+
+  /**
+   * Removes an appointment's reminders and its contact. A reminder already
+   * being sent cannot be removed; the worker drops it when it finds the
+   * appointment gone.
+   */
+  async cancelAppointmentReminders(clinic: string, appointmentId: string): Promise<NotifyResult<{ removed: number }>> {
+    if (!this.options.clinics.get(clinic)) return fail('CLINIC_NOT_FOUND');
+    const record = await this.contacts.appointment(clinic, appointmentId);
+    if (!record) return fail('NOTIFY_APPOINTMENT_NOT_FOUND');
+    await this.contacts.deleteAppointment(clinic, appointmentId);
+    const removed = await this.removeJobs(record.jobIds);
+    return { ok: true, removed };
+  }
+
+  /** Notifications that failed for good or ran out of attempts, newest first. */
+  async listDeadLetters(options: { start?: number; count?: number } = {}): Promise<DeadLetter[]> {
+    const start = options.start ?? 0;
+    const jobs = await this.queue.getFailed(start, start + (options.count ?? 100) - 1);
+    return jobs.filter((job): job is NotificationJob => Boolean(job?.id)).map(toDeadLetter);
+  }
+
+  /** Sends a dead letter again with a fresh set of attempts. */
+  async retryDeadLetter(id: string): Promise<NotifyResult> {
+    const job = (await this.queue.getJob(id)) as NotificationJob | undefined;
+    if (!job || (await job.getState()) !== 'failed') return fail('NOTIFY_DEAD_LETTER_NOT_FOUND', id);
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    return { ok: true };
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    await this.queueConnection.quit().catch(() => this.queueConnection.disconnect());
+    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private parseContact(input: NotifyContactInput): { ok: true; contact: NotifyContact } | { ok: false; error: ReturnType<typeof protocolError> } {
+    const parsed = NotifyContact.safeParse(input);
+    if (!parsed.success) {
+      const field = parsed.error.issues[0]?.path.join('.') || 'contact';
+      return fail('NOTIFY_CONTACT_INVALID', field);
+    }
+    if (!this.options.config.channels[parsed.data.channel]) return fail('NOTIFY_CHANNEL_DISABLED', parsed.data.channel);
+    return { ok: true, contact: parsed.data };
+  }
+
+  private async contactOf(clinic: string, recipient: Recipient): Promise<NotifyContact | null> {
+    if (recipient.type === 'ticket') return this.contacts.ticketContact(clinic, recipient.ticketId);
+    return (await this.contacts.appointment(clinic, recipient.appointmentId))?.contact ?? null;
+  }
+
+  private async removeJobs(jobIds: string[]): Promise<number> {
+    let removed = 0;
+    for (const id of jobIds) removed += await this.queue.remove(id);
+    return removed;
+  }
+}
+
+function fail(code: ErrorCode, detail?: string): { ok: false; error: ReturnType<typeof protocolError> } {
+  return { ok: false, error: protocolError(code, detail) };
+}
+
+const STALLED_REASON = /stalled more than allowable limit/i;
+
+function toDeadLetter(job: NotificationJob): DeadLetter {
+  const reason = job.failedReason ?? '';
+  const prefix = /^([A-Z_]+):/.exec(reason)?.[1];
+  const code: ErrorCode = prefix && isErrorCode(prefix) ? prefix : STALLED_REASON.test(reason) ? 'NOTIFY_WORKER_LOST' : 'INTERNAL';
+  const { recipient } = job.data;
+  return {
+    id: job.id!,
+    clinic: job.data.clinic,
+    kind: job.data.kind,
+    recipient:
+      recipient.type === 'ticket'
+        ? { type: 'ticket', ticketId: recipient.ticketId }
+        : { type: 'appointment', appointmentId: recipient.appointmentId },
+    ticketNumber: job.data.vars.ticketNumber ?? null,
+    code,
+    reason: code === 'INTERNAL' ? 'unexpected error (see the worker log)' : reason,
+    attempts: job.attemptsMade,
+    enqueuedAt: job.data.enqueuedAt,
+    failedAt: job.finishedOn ?? null,
+  };
+}

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { NotifyChannel, NotifyContact } from '@clinic-hub/protocol';
+import { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { createLogger, type Logger } from '../logger.js';
+import { QueueService } from '../queue/queue-service.js';
+import { connectRedis } from '../redis/connect.js';
+import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
+import { EmailChannel } from './channels/email-channel.js';
+import { InAppChannel } from './channels/in-app-channel.js';
+import { LineChannel } from './channels/line-channel.js';
+import { SmsChannel } from './channels/sms-channel.js';
+import type { NotifyConfig } from './notify-config.js';
+import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from './notify-keys.js';
+import { NotifyError, type NotificationJobData, type NotificationOutcome } from './notify-types.js';
+import { NotificationService } from './notification-service.js';
+import { QueueWatcher, nextKey } from './queue-watcher.js';
+import { quietHoursEnd } from './quiet-hours.js';
+import { SendRecords } from './send-record.js';
+import { renderNotice } from './templates.js';
+
+type NotificationJob = Job<NotificationJobData, NotificationOutcome>;
+
+export interface NotificationWorkerOptions {
+  clinics?: ClinicRegistry;
+  logger?: Logger;
+  /** Watch the clinics' queues and enqueue 3-ahead, 1-ahead and called notices (default true). */
+  watchQueues?: boolean;
+  /** Clock for quiet hours (tests). */
+  now?: () => number;
+}
+
+export interface RunningNotificationWorker {
+  service: NotificationService;
+  worker: Worker<NotificationJobData, NotificationOutcome>;
+  watcher: QueueWatcher | null;
+  /** Channels this worker can deliver on. */
+  channels: NotifyChannel[];
+  logger: Logger;
+  /** Finishes the jobs in hand, then closes every connection. */
+  close(): Promise<void>;
+}
+
+/** A UUID derived from the notification id: the same provider idempotency key on every attempt. */
+export function providerKeyOf(jobId: string): string {
+  const h = createHash('sha256').update(jobId).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * The delivery process: a BullMQ worker on the notifications queue and (by
+ * default) the queue watcher that turns waiting-room changes into notices.
+ * Run any number of them on one Redis; each notification is delivered once.
+ */
+export async function startNotificationWorker(config: NotifyConfig, options: NotificationWorkerOptions = {}): Promise<RunningNotificationWorker> {
+  const logger = (options.logger ?? createLogger(config.logLevel, config.nodeId)).child({ domain: 'notify' });
+  const clinics = options.clinics ?? ClinicRegistry.fromDirectory(config.clinicsDir);
+  const now = options.now ?? Date.now;
+  const redis = connectRedis(config.redisUrl, `${config.nodeId}:notify-worker-cmd`);
+  redis.on('error', () => undefined);
+  const service = new NotificationService({ config, clinics, redis, logger, now });
+  const records = new SendRecords(redis, config.sendRecordSeconds);
+  const queue = new QueueService(redis, clinics);
+
+  const senders = new Map<NotifyChannel, ChannelSender>();
+  const { channels } = config;
+  if (channels.in_app) senders.set('in_app', new InAppChannel(redis, channels.in_app.socketIoKey));
+  if (channels.email) senders.set('email', new EmailChannel({ ...channels.email, timeoutMs: config.sendTimeoutMs }));
+  if (channels.line) senders.set('line', new LineChannel(channels.line));
+  if (channels.sms) senders.set('sms', new SmsChannel(channels.sms));
+  for (const { channel, missing } of config.disabled) {
+    logger.warn({ channel, missing }, `notification channel ${channel} is disabled (not configured); its notices fail with NOTIFY_CHANNEL_DISABLED`);
+  }
+
+  const contactFor = async (data: NotificationJobData): Promise<{ contact: NotifyContact } | { skipped: 'no_contact' | 'cancelled' }> => {
+    const { recipient } = data;
+    if (recipient.type === 'ticket') {
+      const contact = await service.contacts.ticketContact(data.clinic, recipient.ticketId);
+      return contact ? { contact } : { skipped: 'no_contact' };
+    }
+    const appointment = await service.contacts.appointment(data.clinic, recipient.appointmentId);
+    if (!appointment || appointment.startsAt !== recipient.startsAt) return { skipped: 'cancelled' };
+    return { contact: appointment.contact };
+  };
+
+  /** A queue notice about a ticket that has moved on is dropped, not sent late. */
+  const isStale = async (data: NotificationJobData): Promise<boolean> => {
+    if (data.recipient.type !== 'ticket') return false;
+    const ticket = await queue.ticket(data.clinic, data.recipient.ticketId);
+    if (data.kind === 'queue_called') return ticket?.status !== 'called';
+    if (data.kind !== 'queue_3_ahead' && data.kind !== 'queue_1_ahead') return false;
+    if (ticket?.status !== 'waiting') return true;
+    // "3 ahead" held back (quiet hours, retries) until after "1 ahead" was made would mislead.
+    return data.kind === 'queue_3_ahead' && (await service.hasNotification(data.clinic, nextKey(data.recipient.ticketId)));
+  };
+
+  const deliver = async (sender: ChannelSender, notice: OutgoingNotice): Promise<Delivery> => {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new DeliveryError('NOTIFY_PROVIDER_TIMEOUT', `${sender.channel} after ${config.sendTimeoutMs} ms`, { permanent: false, notAccepted: false }));
+      }, config.sendTimeoutMs);
+    });
+    try {
+      return await Promise.race([sender.send(notice, controller.signal), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const processJob = async (job: NotificationJob, token?: string): Promise<NotificationOutcome> => {
+    const data = job.data;
+    const jobId = job.id!;
+    const log = logger.child({ job: jobId, clinic: data.clinic, kind: data.kind, attempt: job.attemptsMade + 1 });
+    const clinic = clinics.get(data.clinic);
+    if (!clinic) throw new UnrecoverableError(new NotifyError('CLINIC_NOT_FOUND', data.clinic).message);
+
+    const found = await contactFor(data);
+    if ('skipped' in found) {
+      log.info({ outcome: 'skipped', reason: found.skipped }, 'notification not sent');
+      return { outcome: 'skipped', reason: found.skipped };
+    }
+    const { contact } = found;
+    if (await isStale(data)) {
+      log.info({ outcome: 'skipped', reason: 'stale' }, 'notification no longer applies');
+      return { outcome: 'skipped', reason: 'stale' };
+    }
+
+    if (!data.urgent) {
+      const at = now();
+      const quietEnd = quietHoursEnd(at, clinic.timezone, contact.quietHours === undefined ? config.quietHours : contact.quietHours);
+      const deadline = data.recipient.type === 'appointment' ? data.recipient.startsAt : Infinity;
+      if (quietEnd !== null && quietEnd < deadline) {
+        log.info({ until: quietEnd }, 'quiet hours: notification delayed');
+        await job.moveToDelayed(Date.now() + (quietEnd - at), token);
+        throw new DelayedError();
+      }
+    }
+
+    const sender = senders.get(contact.channel);
+    if (!sender) throw new UnrecoverableError(new NotifyError('NOTIFY_CHANNEL_DISABLED', contact.channel).message);
+
+    const start = await records.begin(jobId, job.attemptsMade + 1);
+    if (start.state === 'sent') {
+      log.info({ outcome: 'already_sent' }, 'notification was already sent');
+      return { outcome: 'already_sent', providerId: start.providerId };
+    }
+    if (start.state === 'interrupted') {
+      log.warn({ channel: contact.channel, previousAttempt: start.attempt }, 'resuming an interrupted send with the same provider idempotency key');
+    }
+    const notice: OutgoingNotice = {
+      id: jobId,
+      clinic: data.clinic,
+      kind: data.kind,
+      locale: contact.locale,
+      to: contact.address,
+      rendered: renderNotice(data.kind, contact.locale, data.vars, clinic),
+      ...(data.vars.ticketNumber ? { ticketNumber: data.vars.ticketNumber } : {}),
+      providerKey: providerKeyOf(jobId),
+      resumed: start.state === 'interrupted',
+      sentRecord: { key: records.key(jobId), value: records.sentValue(`${contact.channel}:${jobId}`), ttlSeconds: config.sendRecordSeconds },
+    };
+    let delivery: Delivery;
+    try {
+      delivery = await deliver(sender, notice);
+    } catch (error) {
+      if (!(error instanceof DeliveryError)) {
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'unexpected error while sending');
+        throw new NotifyError('INTERNAL', 'unexpected error while sending');
+      }
+      if (error.options.notAccepted) await records.clear(jobId);
+      log.warn({ channel: contact.channel, code: error.code, detail: error.detail, permanent: error.options.permanent }, 'send failed');
+      if (error.options.permanent) throw new UnrecoverableError(error.message);
+      throw new NotifyError(error.code, error.detail);
+    }
+    if (!delivery.recorded) await records.markSent(jobId, delivery.providerId);
+    log.info({ channel: contact.channel, outcome: 'sent', providerId: delivery.providerId }, 'notification sent');
+    return { outcome: 'sent', channel: contact.channel, providerId: delivery.providerId };
+  };
+
+  const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${config.nodeId}:notify-worker` });
+  workerConnection.on('error', () => undefined);
+  const worker = new Worker<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, processJob, {
+    connection: workerConnection,
+    prefix: NOTIFY_QUEUE_PREFIX,
+    concurrency: config.concurrency,
+    lockDuration: config.lockMs,
+    stalledInterval: config.stalledCheckMs,
+    maxStalledCount: 1,
+    autorun: false,
+  });
+  worker.on('error', (error) => logger.error({ err: error.message }, 'notification worker error'));
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason }, 'notification moved to dead letters');
+  });
+  void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'notification worker stopped'));
+  await worker.waitUntilReady();
+
+  let watcher: QueueWatcher | null = null;
+  if (options.watchQueues ?? true) {
+    watcher = new QueueWatcher({
+      subscriber: connectRedis(config.redisUrl, `${config.nodeId}:notify-watch`),
+      queue,
+      notifications: service,
+      clinics,
+      logger,
+    });
+    await watcher.start();
+  }
+  logger.info({ channels: [...senders.keys()], concurrency: config.concurrency, watchQueues: watcher !== null }, 'notification worker ready');
+
+  return {
+    service,
+    worker,
+    watcher,
+    channels: [...senders.keys()],
+    logger,
+    async close() {
+      await watcher?.stop();
+      await worker.close();
+      await Promise.all([...senders.values()].map((s) => s.close?.()));
+      await service.close();
+      await workerConnection.quit().catch(() => workerConnection.disconnect());
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
+import { ConfigError } from '../config.js';
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const ms = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
+
+/**
+ * Notifications' configuration, read from environment variables once at
+ * start-up by the hub (which enqueues) and the worker (which delivers). Each
+ * provider channel is on when all of its variables are set, off when none
+ * are; some but not all is a mistake and stops the start.
+ */
+const Env = z.object({
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+  CLINICS_DIR: z.string().min(1).default('config/clinics'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NOTIFY_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  NOTIFY_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),
+  /** Delivery attempts before a notification becomes a dead letter. */
+  NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  /** First retry delay; each further retry waits twice as long (30 s, 1 min, 2 min, 4 min, 8 min). */
+  NOTIFY_BACKOFF_MS: ms(30_000),
+  /** How long one provider call may take before the attempt counts as failed. */
+  NOTIFY_SEND_TIMEOUT_MS: ms(15_000, 100),
+  /** A job whose worker died is handed to another worker after this long. */
+  NOTIFY_LOCK_MS: ms(30_000, 200),
+  NOTIFY_STALLED_CHECK_MS: ms(15_000, 100),
+  /** "HH:MM-HH:MM" in each clinic's timezone, or "off". */
+  NOTIFY_QUIET_HOURS: z.string().default('21:00-08:00'),
+  /** Dead letters are kept this long for staff to inspect and retry. */
+  NOTIFY_DEAD_LETTER_DAYS: z.coerce.number().min(1).max(365).default(14),
+  /** Send records (what a provider has accepted) are kept this long; no second send within it. */
+  NOTIFY_SEND_RECORD_DAYS: z.coerce.number().min(1).max(90).default(7),
+  /** Must equal the Redis adapter's key in the hub (the adapter's default is "socket.io"). */
+  NOTIFY_SOCKET_IO_KEY: z.string().min(1).default('socket.io'),
+  NOTIFY_IN_APP: z.enum(['on', 'off']).default('on'),
+  NOTIFY_SMTP_URL: optionalText.pipe(z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional()),
+  NOTIFY_SMTP_FROM: optionalText,
+  NOTIFY_LINE_CHANNEL_ACCESS_TOKEN: optionalText,
+  NOTIFY_LINE_API_BASE_URL: z.url().default('https://api.line.me'),
+  NOTIFY_SMS_API_BASE_URL: z.url().default('https://api.twilio.com'),
+  NOTIFY_SMS_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'letters and digits').optional()),
+  NOTIFY_SMS_AUTH_TOKEN: optionalText,
+  NOTIFY_SMS_FROM: optionalText.pipe(z.string().regex(/^\+[1-9]\d{6,14}$|^[A-Za-z0-9 ]{1,11}$/, '+E.164 number or sender id').optional()),
+});
+
+export interface NotifyConfig {
+  redisUrl: string;
+  clinicsDir: string;
+  logLevel: z.infer<typeof Env>['LOG_LEVEL'];
+  nodeId: string;
+  concurrency: number;
+  attempts: number;
+  backoffMs: number;
+  sendTimeoutMs: number;
+  lockMs: number;
+  stalledCheckMs: number;
+  /** Server default; a patient's own setting overrides it. */
+  quietHours: QuietHours | null;
+  deadLetterSeconds: number;
+  sendRecordSeconds: number;
+  channels: {
+    in_app: { socketIoKey: string } | null;
+    email: { url: string; from: string } | null;
+    line: { channelAccessToken: string; baseUrl: string } | null;
+    sms: { baseUrl: string; accountSid: string; authToken: string; from: string } | null;
+  };
+  /** Channels that are off, with the variables that would turn them on (for the start-up log). */
+  disabled: { channel: NotifyChannel; missing: string[] }[];
+}
+
+const CHANNEL_VARIABLES = {
+  email: ['NOTIFY_SMTP_URL', 'NOTIFY_SMTP_FROM'],
+  line: ['NOTIFY_LINE_CHANNEL_ACCESS_TOKEN'],
+  sms: ['NOTIFY_SMS_ACCOUNT_SID', 'NOTIFY_SMS_AUTH_TOKEN', 'NOTIFY_SMS_FROM'],
+} as const;
+
+const SECRET_VARIABLES = new Set(['NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN', 'REDIS_URL']);
+
+export function parseQuietHours(value: string): QuietHours | null | undefined {
+  if (value.trim().toLowerCase() === 'off') return null;
+  const match = /^\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*$/.exec(value);
+  const parsed = match && QuietHours.safeParse({ start: match[1], end: match[2] });
+  return parsed && parsed.success ? parsed.data : undefined;
+}
+
+export function loadNotifyConfig(env: NodeJS.ProcessEnv = process.env): NotifyConfig {
+  const parsed = Env.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = issue.path.join('.');
+      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
+      problems.push(`  ${variable}: ${issue.message}${shown}`);
+    }
+    throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
+  }
+  const e = parsed.data;
+  const quietHours = parseQuietHours(e.NOTIFY_QUIET_HOURS);
+  if (quietHours === undefined) problems.push(`  NOTIFY_QUIET_HOURS: must be "HH:MM-HH:MM" or "off" (got "${e.NOTIFY_QUIET_HOURS}")`);
+
+  const disabled: NotifyConfig['disabled'] = [];
+  const present = (channel: keyof typeof CHANNEL_VARIABLES): boolean => {
+    const names = CHANNEL_VARIABLES[channel];
+    const missing = names.filter((name) => e[name] === undefined);
+    if (missing.length === names.length) {
+      disabled.push({ channel, missing: [...names] });
+      return false;
+    }
+    for (const name of missing) problems.push(`  ${name}: required for the ${channel} channel once any of ${names.join(', ')} is set`);
+    return missing.length === 0;
+  };
+  const email = present('email');
+  const line = present('line');
+  const sms = present('sms');
+  if (e.NOTIFY_IN_APP === 'off') disabled.push({ channel: 'in_app', missing: ['NOTIFY_IN_APP=on'] });
+  if (problems.length > 0) throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
+
+  return {
+    redisUrl: e.REDIS_URL,
+    clinicsDir: e.CLINICS_DIR,
+    logLevel: e.LOG_LEVEL,
+    nodeId: e.NOTIFY_NODE_ID ?? `notify-${hostname()}-${process.pid}`,
+    concurrency: e.NOTIFY_CONCURRENCY,
+    attempts: e.NOTIFY_ATTEMPTS,
+    backoffMs: e.NOTIFY_BACKOFF_MS,
+    sendTimeoutMs: e.NOTIFY_SEND_TIMEOUT_MS,
+    lockMs: e.NOTIFY_LOCK_MS,
+    stalledCheckMs: e.NOTIFY_STALLED_CHECK_MS,
+    quietHours: quietHours ?? null,
+    deadLetterSeconds: Math.round(e.NOTIFY_DEAD_LETTER_DAYS * 86400),
+    sendRecordSeconds: Math.round(e.NOTIFY_SEND_RECORD_DAYS * 86400),
+    channels: {
+      in_app: e.NOTIFY_IN_APP === 'on' ? { socketIoKey: e.NOTIFY_SOCKET_IO_KEY } : null,
+      email: email ? { url: e.NOTIFY_SMTP_URL!, from: e.NOTIFY_SMTP_FROM! } : null,
+      line: line ? { channelAccessToken: e.NOTIFY_LINE_CHANNEL_ACCESS_TOKEN!, baseUrl: e.NOTIFY_LINE_API_BASE_URL } : null,
+      sms: sms
+        ? {
+            baseUrl: e.NOTIFY_SMS_API_BASE_URL,
+            accountSid: e.NOTIFY_SMS_ACCOUNT_SID!,
+            authToken: e.NOTIFY_SMS_AUTH_TOKEN!,
+            from: e.NOTIFY_SMS_FROM!,
+          }
+        : null,
+    },
+    disabled,
+  };
+}

@@ -1,0 +1,47 @@
+import type { ErrorCode, NotifyKind, ProtocolError } from '@clinic-hub/protocol';
+
+export type NotifyResult<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+/** Who a notification is for; the address is looked up when it is sent, so jobs hold no patient data. */
+export type Recipient =
+  | { type: 'ticket'; ticketId: string }
+  /** `startsAt` is the appointment time the reminder was scheduled for: a moved or cancelled appointment makes it stale. */
+  | { type: 'appointment'; appointmentId: string; startsAt: number };
+
+/** What is shown to the patient besides the clinic's own names: public facts only. */
+export interface NoticeVars {
+  ticketNumber?: string;
+  /** Room id in the clinic's configuration; the template shows its name. */
+  room?: string;
+  dept?: string;
+  /** Tickets ahead when the notice was made. */
+  ahead?: number;
+  /** Appointment time, ms since the epoch. */
+  startsAt?: number;
+}
+
+/** One BullMQ job. Everything in it may appear in logs and dead-letter lists. */
+export interface NotificationJobData {
+  clinic: string;
+  kind: NotifyKind;
+  recipient: Recipient;
+  vars: NoticeVars;
+  /** Urgent notices ignore quiet hours ("you are called"). */
+  urgent: boolean;
+  enqueuedAt: number;
+}
+
+export type NotificationOutcome =
+  | { outcome: 'sent'; channel: string; providerId: string }
+  | { outcome: 'already_sent'; providerId: string }
+  | { outcome: 'skipped'; reason: 'no_contact' | 'stale' | 'cancelled' };
+
+/** A failure with a protocol code; the code leads the job's failedReason (`CODE: detail`). */
+export class NotifyError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}

@@ -1,0 +1,133 @@
+import type { ClinicConfig, NotifyKind, NotifyLocale } from '@clinic-hub/protocol';
+import type { NoticeVars } from './notify-types.js';
+
+/**
+ * A notice in one language. `title` is an e-mail subject or a notification
+ * heading, `body` the full text, `short` one line for SMS. Templates name the
+ * clinic, department, room, ticket number and time: never a diagnosis, a
+ * reason for the visit or the patient's name.
+ */
+export interface RenderedNotice {
+  title: string;
+  body: string;
+  short: string;
+}
+
+interface TemplateContext {
+  clinic: string;
+  dept: string | null;
+  room: string | null;
+  number: string;
+  ahead: number;
+  /** Appointment date and time in the clinic's timezone, e.g. "6月3日(火) 10:30" / "Tue, 3 June, 10:30". */
+  when: string;
+  /** Appointment time of day, e.g. "10:30". */
+  time: string;
+}
+
+type Template = (c: TemplateContext) => RenderedNotice;
+
+const FOOTER = {
+  ja: 'このメッセージは送信専用です。ご不明な点はクリニックへお問い合わせください。',
+  en: 'This is an automated message. Please contact the clinic with any questions.',
+};
+
+const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
+  ja: {
+    reminder_24h: (c) => ({
+      title: `【${c.clinic}】ご予約のお知らせ`,
+      body: `${c.when} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。ご来院をお待ちしております。変更・キャンセルはクリニックまでご連絡ください。`,
+      short: `【${c.clinic}】${c.when} にご予約があります。`,
+    }),
+    reminder_1h: (c) => ({
+      title: `【${c.clinic}】まもなくご予約の時間です`,
+      body: `本日 ${c.time} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。お気をつけてお越しください。`,
+      short: `【${c.clinic}】本日 ${c.time} にご予約があります。`,
+    }),
+    queue_3_ahead: (c) => ({
+      title: `【${c.clinic}】あと${c.ahead}人でお呼びします`,
+      body: `受付番号 ${c.number} の方、あと${c.ahead}人でお呼びします。待合室にお戻りください。`,
+      short: `【${c.clinic}】受付番号 ${c.number}：あと${c.ahead}人でお呼びします。`,
+    }),
+    queue_1_ahead: (c) => {
+      const soon = c.ahead === 0 ? '次にお呼びします' : `あと${c.ahead}人でお呼びします`;
+      return {
+        title: `【${c.clinic}】まもなく順番です`,
+        body: `受付番号 ${c.number} の方、${soon}。待合室でお待ちください。`,
+        short: `【${c.clinic}】受付番号 ${c.number}：${soon}。`,
+      };
+    },
+    queue_called: (c) => {
+      const where = c.room ? `${c.room}へお入りください` : '受付までお越しください';
+      return {
+        title: `【${c.clinic}】受付番号 ${c.number} の方、${where}`,
+        body: `受付番号 ${c.number} の方、お待たせしました。${where}。`,
+        short: `【${c.clinic}】受付番号 ${c.number} の方、${where}。`,
+      };
+    },
+  },
+  en: {
+    reminder_24h: (c) => ({
+      title: `${c.clinic}: appointment reminder`,
+      body: `You have an appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} on ${c.when}. To change or cancel it, please contact the clinic.`,
+      short: `${c.clinic}: your appointment is on ${c.when}.`,
+    }),
+    reminder_1h: (c) => ({
+      title: `${c.clinic}: your appointment is soon`,
+      body: `Your appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} is today at ${c.time}. See you soon.`,
+      short: `${c.clinic}: your appointment is today at ${c.time}.`,
+    }),
+    queue_3_ahead: (c) => {
+      const people = c.ahead === 1 ? '1 person' : `${c.ahead} people`;
+      return {
+        title: `${c.clinic}: ${people} ahead of you`,
+        body: `Ticket ${c.number}: ${people} ahead of you. Please return to the waiting room.`,
+        short: `${c.clinic}: ticket ${c.number}, ${people} ahead of you.`,
+      };
+    },
+    queue_1_ahead: (c) => {
+      const soon = c.ahead === 0 ? 'you are next' : c.ahead === 1 ? '1 person ahead of you' : `${c.ahead} people ahead of you`;
+      return {
+        title: `${c.clinic}: almost your turn`,
+        body: `Ticket ${c.number}: ${soon}. Please wait in the waiting room.`,
+        short: `${c.clinic}: ticket ${c.number}, ${soon}.`,
+      };
+    },
+    queue_called: (c) => {
+      const where = c.room ? `please go to ${c.room}` : 'please come to reception';
+      return {
+        title: `${c.clinic}: ticket ${c.number}, ${where}`,
+        body: `Ticket ${c.number}: thank you for waiting, ${where}.`,
+        short: `${c.clinic}: ticket ${c.number}, ${where}.`,
+      };
+    },
+  },
+};
+
+const WHEN_FORMAT: Record<NotifyLocale, Intl.DateTimeFormatOptions> = {
+  ja: { month: 'long', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+  en: { weekday: 'short', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+};
+
+export function renderNotice(kind: NotifyKind, locale: NotifyLocale, vars: NoticeVars, clinic: ClinicConfig): RenderedNotice {
+  const dept = vars.dept ? clinic.departments.find((d) => d.id === vars.dept) : undefined;
+  const room = vars.room ? clinic.departments.flatMap((d) => d.rooms).find((r) => r.id === vars.room) : undefined;
+  const startsAt = vars.startsAt !== undefined ? new Date(vars.startsAt) : null;
+  const lang = locale === 'ja' ? 'ja-JP' : 'en-GB';
+  const context: TemplateContext = {
+    clinic: clinic.name[locale],
+    dept: dept?.name[locale] ?? null,
+    room: room?.name[locale] ?? null,
+    number: vars.ticketNumber ?? '',
+    ahead: vars.ahead ?? 0,
+    when: startsAt ? new Intl.DateTimeFormat(lang, { ...WHEN_FORMAT[locale], timeZone: clinic.timezone }).format(startsAt) : '',
+    time: startsAt
+      ? new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: clinic.timezone }).format(startsAt)
+      : '',
+  };
+  return TEMPLATES[locale][kind](context);
+}
+
+export function noticeFooter(locale: NotifyLocale): string {
+  return FOOTER[locale];
+}

@@ -1,0 +1,41 @@
+import { ConfigError } from '../config.js';
+import { createLogger } from '../logger.js';
+import { loadNotifyConfig } from './notify-config.js';
+import { startNotificationWorker } from './notification-worker.js';
+
+/**
+ * The notification worker as its own process (`tsx hub/src/notify/worker-main.ts`):
+ * configuration from the environment (docs/notifications.md), stops cleanly
+ * on SIGINT/SIGTERM after the notices in hand.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadNotifyConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel, config.nodeId);
+  const running = await startNotificationWorker(config, { logger });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping notification worker');
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`notification worker failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

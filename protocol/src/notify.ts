@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import type { ErrorCode } from './errors.js';
+
+/**
+ * Socket.IO namespace of in-app notifications. A socket there is joined to
+ * `notifyUserRoom(clinic, sub)` and receives `notify:notice` for that user only.
+ */
+export const NOTIFY_NAMESPACE = '/notify';
+
+/** Where a notice goes: the hub's own socket, e-mail (SMTP), LINE push, SMS. */
+export const NOTIFY_CHANNELS = ['in_app', 'email', 'line', 'sms'] as const;
+export const NotifyChannel = z.enum(NOTIFY_CHANNELS);
+export type NotifyChannel = z.infer<typeof NotifyChannel>;
+
+/** Every kind of notice there is a template for (Japanese and English). */
+export const NOTIFY_KINDS = ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called'] as const;
+export const NotifyKind = z.enum(NOTIFY_KINDS);
+export type NotifyKind = z.infer<typeof NotifyKind>;
+
+export const NotifyLocale = z.enum(['ja', 'en']);
+export type NotifyLocale = z.infer<typeof NotifyLocale>;
+
+const ClockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour clock');
+
+/** Local time window (clinic timezone) without non-urgent notices; may wrap midnight ("21:00"–"08:00"). */
+export const QuietHours = z
+  .object({ start: ClockTime, end: ClockTime })
+  .refine((q) => q.start !== q.end, 'start and end must differ');
+export type QuietHours = z.infer<typeof QuietHours>;
+
+/** A hub user id as in a token's `sub`, e.g. `patient:<ticketId>`. */
+const HubUserId = z.string().regex(/^[A-Za-z0-9_:.@-]{1,128}$/, 'a hub user id (token sub)');
+/** International format, as SMS providers expect it. */
+const PhoneE164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'a phone number in +E.164 form, e.g. +819012345678');
+/** The user id a LINE Official Account sees (webhook `source.userId`). */
+const LineUserId = z.string().regex(/^U[0-9a-f]{32}$/, 'a LINE user id (U + 32 hex digits)');
+
+const contactFields = {
+  locale: NotifyLocale.default('ja'),
+  /** Omitted: the server's default (NOTIFY_QUIET_HOURS). null: no quiet hours for this patient. */
+  quietHours: QuietHours.nullable().optional(),
+};
+
+/**
+ * How one patient wants to be told: one preferred channel and its address.
+ * Patient data: the hub keeps it only for the clinic's retention period and
+ * never logs or broadcasts it.
+ */
+export const NotifyContact = z.discriminatedUnion('channel', [
+  z.object({ channel: z.literal('in_app'), address: HubUserId, ...contactFields }),
+  z.object({ channel: z.literal('email'), address: z.email().max(254), ...contactFields }),
+  z.object({ channel: z.literal('line'), address: LineUserId, ...contactFields }),
+  z.object({ channel: z.literal('sms'), address: PhoneE164, ...contactFields }),
+]);
+export type NotifyContact = z.output<typeof NotifyContact>;
+export type NotifyContactInput = z.input<typeof NotifyContact>;
+
+/** What a client in the notify namespace receives. Ticket numbers and room names only: no patient data. */
+export interface InAppNotice {
+  /** The notification's id: the same notice never arrives under two ids. */
+  id: string;
+  kind: NotifyKind;
+  locale: NotifyLocale;
+  title: string;
+  body: string;
+  /** Server time of sending, ms since the epoch. */
+  at: number;
+  ticketNumber?: string;
+}
+
+export interface NotifyServerToClient {
+  'notify:notice': (notice: InAppNotice) => void;
+}
+
+/**
+ * The room of one user's in-app notices. Scoped by clinic because token
+ * subjects (`staff:alice`) are only unique within a clinic.
+ */
+export function notifyUserRoom(clinic: string, userId: string): string {
+  return `user:${clinic}:${userId}`;
+}
+
+/** A notification that ran out of attempts or was refused for good, as staff see it: no addresses, no text. */
+export interface DeadLetter {
+  id: string;
+  clinic: string;
+  kind: NotifyKind;
+  recipient: { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string };
+  ticketNumber: string | null;
+  code: ErrorCode;
+  /** The last error, without patient data. */
+  reason: string;
+  attempts: number;
+  enqueuedAt: number;
+  failedAt: number | null;
+}

@@ -15,7 +15,7 @@ import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
-import { connectRedis } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis } from './redis/connect.js';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -57,6 +57,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     redisDownSince = null;
   });
   for (const connection of [adapterPub, adapterSub, liveSub]) connection.on('error', () => undefined);
+  const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
+  catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
+  catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
   const queue = new QueueService(redis, clinics);
   const assets = await loadWebAssets();
@@ -88,7 +91,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
     publicUrl,
   });
-  await startQueueFanout(liveSub, queueNsp, metrics, logger);
+  await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), metrics, logger });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();
 

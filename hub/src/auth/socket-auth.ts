@@ -28,6 +28,10 @@ export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry) {
     const auth = (socket.handshake.auth ?? {}) as { token?: unknown; clinic?: unknown };
     tokens.verify(auth.token).then(
       (claims) => {
+        // A clinic's token asking for another clinic is refused, not quietly given its own clinic.
+        if (claims.clinic !== '*' && auth.clinic !== undefined && auth.clinic !== claims.clinic) {
+          return next(new ConnectError('AUTH_WRONG_CLINIC'));
+        }
         const clinic = claims.clinic === '*' ? auth.clinic : claims.clinic;
         if (typeof clinic !== 'string' || !clinics.get(clinic)) {
           return next(new ConnectError(claims.clinic === '*' ? 'CLINIC_NOT_FOUND' : 'AUTH_WRONG_CLINIC'));

@@ -8,6 +8,7 @@ import type { HubMetrics } from '../metrics.js';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/queue-service.js';
+import { isRedisUnavailable } from '../redis/connect.js';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
 
@@ -70,7 +71,7 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
 
   const mayActFor = (token: VerifiedToken, clinic: string) => token.clinic === '*' || token.clinic === clinic;
 
-  return async (request) => {
+  const handle: HttpHandler = async (request) => {
     const { method, path } = request;
 
     if (path === '/healthz') {
@@ -141,7 +142,9 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
       if (what === 'audit') {
         if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins read the audit stream');
-        return json(200, { entries: await readAudit(deps.redis, clinic, Number(request.query.get('count') ?? 100)) });
+        const count = Number(request.query.get('count') ?? 100);
+        if (!Number.isInteger(count) || count < 1 || count > 1000) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 1000');
+        return json(200, { entries: await readAudit(deps.redis, clinic, count) });
       }
       if (!CLINICIAN_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN');
       if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
@@ -166,5 +169,15 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       }
     }
     return json(404, { error: protocolError('NOT_FOUND', `${method} ${path}`) });
+  };
+
+  // Redis being down is the store being unavailable (retry later), not a bug of the hub.
+  return async (request) => {
+    try {
+      return await handle(request);
+    } catch (error) {
+      if (isRedisUnavailable(error)) return errorResponse('STORE_UNAVAILABLE');
+      throw error;
+    }
   };
 }

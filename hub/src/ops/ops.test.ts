@@ -37,8 +37,9 @@ describe('ops API', () => {
     let status: any;
     for (let i = 0; i < 40; i++) {
       status = (await get(`${nodeA.url}/api/ops/status`, await tokenFor('admin', '*'))).body;
+      const a = status.nodes.find((n: any) => n.nodeId === 'ops-a');
       const b = status.nodes.find((n: any) => n.nodeId === 'ops-b');
-      if (b?.clients.staff === 1 && b?.clients.display === 1) break;
+      if (a?.clients.display === 1 && b?.clients.staff === 1 && b?.clients.display === 1) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(status.nodes.map((n: any) => n.nodeId)).toEqual(['ops-a', 'ops-b']);

@@ -67,6 +67,8 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     });
 
     on('queue:announce', async (payload) => {
+      // Other nodes get it through Redis: without Redis it would reach this node's screens only.
+      if (deps.redis.status !== 'ready') return { ok: false, error: protocolError('STORE_UNAVAILABLE') };
       const announcement: Announcement = { id: randomUUID(), text: payload.text, at: Date.now(), durationSeconds: payload.durationSeconds };
       nsp.to(clinicRoom(clinic)).emit('queue:announcement', announcement);
       deps.logger.info({ socket: socket.id, actor: identity.sub, announcement: announcement.id }, 'announcement sent');

@@ -4,15 +4,44 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '../logger.js';
 import type { HubMetrics } from '../metrics.js';
 import { clinicRoom } from './queue-handlers.js';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel } from './queue-service.js';
+import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from './queue-service.js';
+
+/** More missed events than this are left to the clients' own sync (they see the gap). */
+const MAX_CATCH_UP_EVENTS = 500;
+const CATCH_UP_RETRY_MS = 1000;
+
+export interface QueueFanoutDeps {
+  queue: QueueService;
+  clinicIds: string[];
+  metrics: HubMetrics;
+  logger: Logger;
+}
 
 /**
  * Every node subscribes to the clinics' live channels, which the queue
  * scripts publish to in commit order, and emits each event to its own
  * sockets only (`local`): one delivery per socket, whichever node made the
  * change. A socket that misses one fills the gap with `queue:sync`.
+ *
+ * Pub/sub keeps nothing for a subscriber that is away: while this node's
+ * subscription is broken (Redis restarted, a network blip) other nodes go on
+ * committing changes. When it is back, the node reads what it missed from
+ * the event stream and emits it, so its displays, still connected to it, do
+ * not have to wait for the next change to notice the gap.
  */
-export async function startQueueFanout(subscriber: Redis, nsp: Namespace, metrics: HubMetrics, logger: Logger): Promise<void> {
+export async function startQueueFanout(subscriber: Redis, nsp: Namespace, deps: QueueFanoutDeps): Promise<void> {
+  const { queue, metrics, logger } = deps;
+  /** Highest seq emitted per clinic. */
+  const lastSeq = new Map<string, number>();
+  /** Seqs that came live since the subscription came back, so that the catch-up does not send them again. */
+  let liveDuringCatchUp: Map<string, Set<number>> | null = null;
+
+  const emit = (clinic: string, event: QueueEvent) => {
+    nsp.local.to(clinicRoom(clinic)).emit('queue:event', event);
+    metrics.eventFannedOut(event.type, event.at);
+    if (event.seq > (lastSeq.get(clinic) ?? 0)) lastSeq.set(clinic, event.seq);
+  };
+
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
     const clinic = clinicOfLiveChannel(channel);
     if (!clinic) return;
@@ -23,8 +52,45 @@ export async function startQueueFanout(subscriber: Redis, nsp: Namespace, metric
       logger.warn({ channel }, 'unparseable queue event on live channel');
       return;
     }
-    nsp.local.to(clinicRoom(clinic)).emit('queue:event', event);
-    metrics.eventFannedOut(event.type, event.at);
+    if (liveDuringCatchUp) {
+      const seen = liveDuringCatchUp.get(clinic) ?? new Set<number>();
+      seen.add(event.seq);
+      liveDuringCatchUp.set(clinic, seen);
+    }
+    emit(clinic, event);
   });
+
+  const catchUp = async (from: Map<string, number>, attempt: number): Promise<void> => {
+    try {
+      // Resolves once Redis has the subscription again: nothing committed from now on is missed.
+      await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
+      let emitted = 0;
+      for (const [clinic, after] of from) {
+        const missed = await queue.eventsAfter(clinic, after, MAX_CATCH_UP_EVENTS);
+        const live = liveDuringCatchUp?.get(clinic);
+        for (const event of missed) {
+          if (live?.has(event.seq)) continue;
+          emit(clinic, event);
+          emitted++;
+        }
+      }
+      liveDuringCatchUp = null;
+      if (emitted > 0) logger.info({ events: emitted }, 'emitted queue events missed while the live subscription was down');
+    } catch (error) {
+      if (attempt >= 30) {
+        liveDuringCatchUp = null;
+        logger.error({ err: (error as Error).message }, 'cannot catch up on missed queue events; clients will sync on the next change');
+        return;
+      }
+      setTimeout(() => void catchUp(from, attempt + 1), CATCH_UP_RETRY_MS).unref();
+    }
+  };
+
   await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
+  for (const clinic of deps.clinicIds) lastSeq.set(clinic, await queue.lastSeq(clinic));
+  // 'ready' again means the connection was lost and is back (ioredis resubscribes by itself).
+  subscriber.on('ready', () => {
+    liveDuringCatchUp = new Map();
+    void catchUp(new Map(lastSeq), 1);
+  });
 }

@@ -204,6 +204,11 @@ export class QueueService {
     return { ok: true, mode: 'snapshot', snapshot: snap.snapshot };
   }
 
+  /** The seq of the clinic's latest change (0 before the first). */
+  async lastSeq(clinicId: string): Promise<number> {
+    return Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
+  }
+
   /** Events with seq > afterSeq, oldest first. */
   async eventsAfter(clinicId: string, afterSeq: number, count?: number): Promise<QueueEvent[]> {
     const key = clinicKeys(clinicId).events;
@@ -221,16 +226,22 @@ export class QueueService {
     args: (string | number)[],
   ): Promise<Result<ActionResult>> {
     const keys = clinicKeys(clinicId);
+    // ioredis sends a command again when the connection broke before its reply
+    // came back, so a script that had already run would run twice. Every action
+    // therefore carries an idempotency key: the client's requestId, or one made
+    // here (with a ':' no client requestId can contain).
+    const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
     let raw: string;
     try {
-      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, requestId ?? '', keys.live, ...args]);
+      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, ...args]);
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
     }
     const reply = JSON.parse(raw) as { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', script);
-    return { ok: true, event: reply.event, replayed: reply.replayed === true };
+    // A replay of the hub's own key is that resend, not a retry by the client.
+    return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };
   }
 }
 

@@ -25,3 +25,23 @@ export function isRedisUnavailable(error: unknown): boolean {
     )
   );
 }
+
+/**
+ * For a connection handed to a library that sends some commands without
+ * awaiting them (the Socket.IO Redis adapter publishes broadcasts
+ * fire-and-forget): while Redis is down those commands reject, and an
+ * unhandled rejection would stop the whole process. Their failures go to
+ * `onError` instead; a caller that does await still gets the rejection.
+ */
+export function catchUnawaitedFailures(client: Redis, commands: readonly string[], onError: (error: Error, command: string) => void): Redis {
+  const methods = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const command of commands) {
+    const send = methods[command]!.bind(client);
+    methods[command] = (...args: unknown[]) => {
+      const result = send(...args);
+      if (result instanceof Promise) result.catch((error: Error) => onError(error, command));
+      return result;
+    };
+  }
+  return client;
+}

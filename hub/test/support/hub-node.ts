@@ -13,7 +13,7 @@ export interface HubNodeProcess {
   nodeId: string;
   process: ChildProcess;
   logs(): string;
-  /** SIGTERM and wait for exit. */
+  /** SIGTERM and wait for exit (SIGKILL and an error if it takes more than 15 s). */
   stop(): Promise<void>;
 }
 
@@ -72,8 +72,18 @@ export async function startHubProcess(options: {
     process: child,
     logs: () => output,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        exited.then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 15_000))),
+      ]);
+      clearTimeout(timer);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`hub ${options.nodeId} did not stop within 15 s of SIGTERM: ${output}`);
+      }
     },
   };
 }

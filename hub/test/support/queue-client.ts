@@ -1,26 +1,55 @@
 import { io, type Socket } from 'socket.io-client';
-import { QUEUE_NAMESPACE, QueueFollower, type QueueClientToServer, type QueueServerToClient, type SyncResult } from '@clinic-hub/protocol';
+import {
+  QUEUE_NAMESPACE,
+  QueueFollower,
+  type Announcement,
+  type QueueClientToServer,
+  type QueueEvent,
+  type QueueServerToClient,
+  type SyncResult,
+} from '@clinic-hub/protocol';
 
 export type QueueSocket = Socket<QueueServerToClient, QueueClientToServer>;
 
+export interface ConnectOptions {
+  transports?: ('websocket' | 'polling')[];
+  clinic?: string;
+  /** Off by default; on, the client reconnects by itself (quickly, for tests). */
+  reconnection?: boolean;
+}
+
 /** A socket.io-client on the waiting-room namespace, connected (or rejected) before it returns. */
-export async function connectQueue(
-  url: string,
-  token: string,
-  options: { transports?: ('websocket' | 'polling')[]; clinic?: string; reconnection?: boolean } = {},
-): Promise<QueueSocket> {
+export async function connectQueue(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<QueueSocket> {
   const socket: QueueSocket = io(`${url}${QUEUE_NAMESPACE}`, {
-    auth: { token, ...(options.clinic ? { clinic: options.clinic } : {}) },
+    auth: { ...(token === undefined ? {} : { token }), ...(options.clinic ? { clinic: options.clinic } : {}) },
     transports: options.transports ?? ['websocket'],
     reconnection: options.reconnection ?? false,
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 500,
     forceNew: true,
     timeout: 5000,
   });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (error) => reject(error));
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', (error) => reject(error));
+    });
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
   return socket;
+}
+
+/** The `data` of a refused connection: the hub's error object ({ code, message }). */
+export async function connectError(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<{ code: string; message: string }> {
+  try {
+    const socket = await connectQueue(url, token, options);
+    socket.close();
+  } catch (error) {
+    return (error as { data: { code: string; message: string } }).data;
+  }
+  throw new Error('expected the connection to be refused');
 }
 
 /** Emits with an ack and returns the ack (5 s timeout). */
@@ -28,23 +57,49 @@ export function request<E extends keyof QueueClientToServer>(
   socket: QueueSocket,
   event: E,
   payload: Parameters<QueueClientToServer[E]>[0],
+  timeoutMs = 5000,
 ): Promise<Parameters<Parameters<QueueClientToServer[E]>[1]>[0]> {
-  return (socket.timeout(5000) as unknown as { emitWithAck(e: string, p: unknown): Promise<never> }).emitWithAck(event, payload);
+  return (socket.timeout(timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<never> }).emitWithAck(event, payload);
+}
+
+/** Emits any event with any arguments (to send what a well-behaved client would not) and returns the ack. */
+export function requestRaw(socket: QueueSocket, event: string, ...args: unknown[]): Promise<{ ok: boolean; error?: { code: string; detail?: string } }> {
+  return (socket.timeout(5000) as unknown as { emitWithAck(e: string, ...a: unknown[]): Promise<never> }).emitWithAck(event, ...args);
 }
 
 /** A follower wired to a socket: live events plus queue:sync on every connect. */
-export function followQueue(socket: QueueSocket): QueueFollower & { applied: number[] } {
+export function followQueue(socket: QueueSocket): QueueFollower & { applied: number[]; events: QueueEvent[] } {
   const applied: number[] = [];
+  const events: QueueEvent[] = [];
   const follower = new QueueFollower({
     sync: async (afterSeq) => {
       const ack = await request(socket, 'queue:sync', afterSeq === null ? {} : { afterSeq });
       if (!ack.ok) throw new Error(ack.error.code);
       return ack as unknown as SyncResult;
     },
-    onEvent: (event) => applied.push(event.seq),
-  }) as QueueFollower & { applied: number[] };
+    onEvent: (event) => {
+      applied.push(event.seq);
+      events.push(event);
+    },
+  }) as QueueFollower & { applied: number[]; events: QueueEvent[] };
   follower.applied = applied;
+  follower.events = events;
   socket.on('queue:event', (event) => follower.handleEvent(event));
   socket.on('connect', () => void follower.resync().catch(() => undefined));
   return follower;
+}
+
+/** Everything that arrives on a socket, as it arrives (duplicates included): for exactly-once checks. */
+export function recordArrivals(socket: QueueSocket): { events: QueueEvent[]; announcements: Announcement[]; errors: { code: string; event?: string }[] } {
+  const arrivals = { events: [] as QueueEvent[], announcements: [] as Announcement[], errors: [] as { code: string; event?: string }[] };
+  socket.on('queue:event', (event) => arrivals.events.push(event));
+  socket.on('queue:announcement', (announcement) => arrivals.announcements.push(announcement));
+  socket.on('hub:error', (error) => arrivals.errors.push(error));
+  return arrivals;
+}
+
+/** Asserts-by-throwing that the ack is ok, and returns it narrowed. */
+export function expectOk<T extends { ok: boolean }>(ack: T): Extract<T, { ok: true }> {
+  if (!ack.ok) throw new Error(`expected ok, got ${JSON.stringify((ack as { error?: unknown }).error)}`);
+  return ack as Extract<T, { ok: true }>;
 }

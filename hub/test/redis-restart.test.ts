@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { QueueEvent } from '@clinic-hub/protocol';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
+import { QueueService } from '../src/queue/queue-service.js';
+import { rebuildQueue } from '../src/queue/rebuild.js';
+import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
+import { startTestRedis } from './support/redis.js';
+import { sleep, waitFor } from './support/wait.js';
+
+const CLINIC = 'testclinic';
+
+let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let restarted: RedisProcess | null = null;
+let nodeA: HubNodeProcess;
+let nodeB: HubNodeProcess;
+const sockets: QueueSocket[] = [];
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  [nodeA, nodeB] = await Promise.all([
+    startHubProcess({ redisUrl: redis.url, nodeId: 'node-a' }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'node-b' }),
+  ]);
+});
+
+afterAll(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
+  await restarted?.stop();
+  await redis?.cleanup();
+});
+
+type Action =
+  | { kind: 'checkin'; requestId: string }
+  | { kind: 'call-next'; requestId: string }
+  | { kind: 'done'; requestId: string; ticketId: string };
+
+/** What the client saw while it kept working through the outage. */
+const seen = { storeUnavailable: 0, timeouts: 0, replayed: 0 };
+
+/**
+ * Sends one action until it is acknowledged ok, retrying with the same
+ * requestId after STORE_UNAVAILABLE or a lost ack: what a well-behaved
+ * client does (docs/protocol.md).
+ */
+async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<QueueEvent> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`${action.kind} ${action.requestId} never acknowledged`);
+    let ack;
+    try {
+      if (action.kind === 'checkin') ack = await request(staff, 'queue:checkin', { dept: 'gp', requestId: action.requestId }, 3000);
+      else if (action.kind === 'call-next') ack = await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1', requestId: action.requestId }, 3000);
+      else ack = await request(staff, 'queue:done', { ticketId: action.ticketId, requestId: action.requestId }, 3000);
+    } catch {
+      seen.timeouts++;
+      continue;
+    }
+    if (ack.ok) {
+      if (ack.replayed) seen.replayed++;
+      return ack.event;
+    }
+    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`${action.kind} ${action.requestId}: ${ack.error.code}`);
+    seen.storeUnavailable++;
+    await sleep(100);
+  }
+}
+
+async function healthz(node: HubNodeProcess): Promise<number> {
+  try {
+    return (await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('Redis restarted under two running hub nodes', () => {
+  it('loses nothing acknowledged, duplicates nothing retried, and fans out across nodes again', { timeout: 90_000 }, async () => {
+    const staff = await connectQueue(nodeA.url, await tokenFor('staff'), { reconnection: true });
+    const display = await connectQueue(nodeB.url, await tokenFor('display'), { reconnection: true });
+    sockets.push(staff, display);
+    const follower = followQueue(display);
+    const arrivals = recordArrivals(display);
+    await follower.resync();
+
+    const acknowledged = new Map<string, { action: Action; event: QueueEvent }>();
+    let n = 0;
+    /** One step of a working clinic: a check-in, and every third step a call and the end of that consultation. */
+    const step = async (tag: string) => {
+      const i = n++;
+      const checkin: Action = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
+      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin) });
+      if (i % 3 === 2) {
+        const call: Action = { kind: 'call-next', requestId: `${tag}-call-${i}` };
+        const called = await untilAcknowledged(staff, call);
+        acknowledged.set(call.requestId, { action: call, event: called });
+        const done: Action = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
+        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done) });
+      }
+    };
+
+    // Before: ordinary work, all acknowledged at once.
+    for (let i = 0; i < 9; i++) await step('before');
+    expect(seen).toEqual({ storeUnavailable: 0, timeouts: 0, replayed: 0 });
+
+    // During: the client keeps working while Redis goes away and comes back.
+    let keepWorking = true;
+    const worker = (async () => {
+      while (keepWorking) await step('during');
+    })();
+    await sleep(200);
+    const oldPid = redis.process.pid;
+    await redis.stop();
+    // While Redis is down, the nodes notice by themselves, say so, and stay up.
+    await waitFor('both nodes to report Redis down', async () => (await healthz(nodeA)) === 503 && (await healthz(nodeB)) === 503, 15_000);
+    const [announced, snapshot, health, ready] = await Promise.all([
+      request(staff, 'queue:announce', { text: { ja: 'お知らせ', en: 'Notice' } }),
+      fetch(`${nodeB.url}/api/clinics/${CLINIC}/queue`, { headers: { authorization: `Bearer ${await tokenFor('staff')}` } }),
+      fetch(`${nodeA.url}/healthz`),
+      fetch(`${nodeA.url}/readyz`),
+    ]);
+    expect(announced).toMatchObject({ ok: false, error: { code: 'STORE_UNAVAILABLE' } });
+    expect(snapshot.status).toBe(503);
+    expect(await snapshot.json()).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ node: 'node-a', redis: 'down' });
+    expect(ready.status).toBe(503);
+    await sleep(500);
+    expect(nodeA.process.exitCode).toBeNull();
+    expect(nodeB.process.exitCode).toBeNull();
+    restarted = await startRedisServer({ dir: redis.dir, port: redis.port });
+    expect(restarted.process.pid).not.toBe(oldPid);
+    const stepsAtRestart = n;
+    await waitFor('work to go on after the restart', () => n >= stepsAtRestart + 6, 40_000);
+    keepWorking = false;
+    await worker;
+
+    // The outage was real: the client saw it and retried.
+    expect(seen.storeUnavailable + seen.timeouts).toBeGreaterThan(0);
+
+    // Both nodes report healthy again by themselves.
+    await waitFor('both nodes healthy', async () => (await healthz(nodeA)) === 200 && (await healthz(nodeB)) === 200, 20_000);
+    expect(nodeA.process.exitCode).toBeNull();
+    expect(nodeB.process.exitCode).toBeNull();
+
+    // After: what Redis holds is exactly what was acknowledged.
+    const client = new Redis(restarted.url);
+    try {
+      const queue = new QueueService(client, ClinicRegistry.fromDirectory(TEST_CLINICS_DIR));
+      const events = await queue.eventsAfter(CLINIC, 0);
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      // One event per acknowledged action: a retried requestId did not act twice.
+      expect(events).toHaveLength(acknowledged.size);
+      for (const { event } of acknowledged.values()) expect(events[event.seq - 1]).toEqual(event);
+      const kinds = [...acknowledged.values()].map(({ action }) => action.kind);
+      expect(events.filter((e) => e.type === 'ticket.issued')).toHaveLength(kinds.filter((k) => k === 'checkin').length);
+      expect(events.filter((e) => e.type === 'ticket.called')).toHaveLength(kinds.filter((k) => k === 'call-next').length);
+      expect(events.filter((e) => e.type === 'ticket.done')).toHaveLength(kinds.filter((k) => k === 'done').length);
+
+      const snapshot = await queue.snapshot(CLINIC);
+      if (!snapshot.ok) throw new Error(snapshot.error.code);
+      const rebuilt = rebuildQueue(events);
+      expect(rebuilt.seq).toBe(snapshot.snapshot.seq);
+      expect(rebuilt.tickets).toEqual(snapshot.snapshot.tickets);
+      const waitingIds = new Set(snapshot.snapshot.tickets.map((t) => t.id));
+      for (const { action, event } of acknowledged.values()) {
+        if (action.kind === 'checkin' && !events.some((e) => e.type === 'ticket.called' && e.ticket.id === event.ticket.id)) {
+          expect(waitingIds.has(event.ticket.id), `checked-in ticket ${event.ticket.number} is still waiting`).toBe(true);
+        }
+      }
+
+      // Live fan-out across nodes works again: a call through A reaches the display on B as a live event.
+      const liveBefore = arrivals.events.length;
+      const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call-1' });
+      await waitFor('the call, live, on the display of node B', () => arrivals.events.slice(liveBefore).some((e) => e.seq === call.seq));
+      // And through the Socket.IO adapter too.
+      const announced = expectOk(await request(staff, 'queue:announce', { text: { ja: '再開しました', en: 'Back in service' } }));
+      await waitFor('the announcement on node B', () => arrivals.announcements.some((a) => a.id === announced.announcement.id));
+      // A display that connects to B now, and one on A, get the next call live.
+      const freshB = await connectQueue(nodeB.url, await tokenFor('display'));
+      const freshA = await connectQueue(nodeA.url, await tokenFor('display'));
+      sockets.push(freshB, freshA);
+      const freshArrivals = [recordArrivals(freshB), recordArrivals(freshA)];
+      const done = await untilAcknowledged(staff, { kind: 'done', requestId: 'after-done-1', ticketId: call.ticket.id });
+      for (const got of freshArrivals) await waitFor('the next change, live, on fresh displays', () => got.events.some((e) => e.seq === done.seq));
+
+      // The display that stayed on B through it all followed every change once, in order.
+      await waitFor('the display to have everything', () => follower.seq === done.seq);
+      await sleep(300);
+      expect(follower.applied).toEqual(follower.applied.map((_, i) => follower.applied[0]! + i));
+      expect(follower.applied.at(-1)).toBe(done.seq);
+      const final = await queue.snapshot(CLINIC);
+      if (!final.ok) throw new Error(final.error.code);
+      expect([...follower.tickets.values()].sort((a, b) => a.order - b.order)).toEqual(final.snapshot.tickets);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -1,0 +1,132 @@
+import { io, type Socket } from 'socket.io-client';
+import { QUEUE_NAMESPACE, type Ack, type QueueClientToServer, type QueueServerToClient } from '@clinic-hub/protocol';
+import { decodeToken, storeTokenInFragment } from './token.js';
+
+export type QueueSocket = Socket<QueueServerToClient, QueueClientToServer>;
+
+/** What the hub answers to an event (its ack). */
+export type AckOf<E extends keyof QueueClientToServer> = Parameters<Parameters<QueueClientToServer[E]>[1]>[0];
+export type PayloadOf<E extends keyof QueueClientToServer> = Parameters<QueueClientToServer[E]>[0];
+
+export type ConnectionState =
+  | { kind: 'connecting' }
+  | { kind: 'live' }
+  | { kind: 'reconnecting' }
+  /** The hub refused the token (expired, invalid, wrong clinic): retrying will not help. */
+  | { kind: 'rejected'; code: string; message: string };
+
+/**
+ * Socket.IO on the waiting-room namespace of the hub that served the page:
+ * WebSocket first, long-polling if that fails. `clinic` picks the clinic for
+ * an admin token that is valid for all of them.
+ */
+export function openQueueSocket(token: string, clinic?: string | null): QueueSocket {
+  return io(QUEUE_NAMESPACE, {
+    auth: clinic ? { token, clinic } : { token },
+    transports: ['websocket', 'polling'],
+    tryAllTransports: true,
+    reconnection: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+    timeout: 10_000,
+  });
+}
+
+/** Reports the connection's state, and reconnects after the hub closed the socket (a node draining for a restart). */
+export function watchConnection(socket: QueueSocket, onState: (state: ConnectionState) => void): void {
+  let everConnected = false;
+  socket.on('connect', () => {
+    everConnected = true;
+    onState({ kind: 'live' });
+  });
+  socket.on('disconnect', (reason) => {
+    onState({ kind: 'reconnecting' });
+    // The client does not reconnect by itself after a server-side disconnect; another node will take us.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 500 + Math.random() * 2000);
+  });
+  socket.on('connect_error', (error: Error & { data?: { code?: string; message?: string } }) => {
+    if (!socket.active) {
+      onState({ kind: 'rejected', code: error.data?.code ?? error.message, message: error.data?.message ?? '' });
+      return;
+    }
+    onState({ kind: everConnected ? 'reconnecting' : 'connecting' });
+  });
+}
+
+export class RequestTimeoutError extends Error {
+  constructor(readonly event: string) {
+    super(`no answer to ${event}`);
+  }
+}
+
+/** Sends one event and resolves with the hub's ack; rejects with RequestTimeoutError when none comes in time. */
+export function request<E extends keyof QueueClientToServer>(socket: QueueSocket, event: E, payload: PayloadOf<E>, timeoutMs = 5000): Promise<AckOf<E>> {
+  // socket.io-client's types put the timeout error in the ack's place for emitWithAck; the callback form is typed by hand here.
+  const timed = socket.timeout(timeoutMs) as unknown as { emit(event: string, payload: unknown, ack: (err: Error | null, reply: unknown) => void): void };
+  return new Promise((resolve, reject) => {
+    timed.emit(event, payload, (err, reply) => (err ? reject(new RequestTimeoutError(event)) : resolve(reply as AckOf<E>)));
+  });
+}
+
+/** A fresh id for one action (the hub's RequestId: 8–64 of A-Z a-z 0-9 _ -). */
+export function newRequestId(): string {
+  return crypto.randomUUID().replaceAll('-', '');
+}
+
+type ActionEvent = 'queue:checkin' | 'queue:call-next' | 'queue:recall' | 'queue:start' | 'queue:skip' | 'queue:done' | 'queue:cancel';
+
+/**
+ * Sends a queue action with one requestId and, when the ack is lost, sends it
+ * again with the same requestId: the hub then replays its first answer instead
+ * of acting twice (no patient is called twice because a Wi-Fi hiccup ate an ack).
+ */
+export async function sendAction<E extends ActionEvent>(socket: QueueSocket, event: E, payload: Omit<PayloadOf<E>, 'requestId'>, attempts = 3): Promise<AckOf<E>> {
+  const requestId = newRequestId();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request(socket, event, { ...payload, requestId } as PayloadOf<E>);
+    } catch (error) {
+      if (attempt >= attempts || !(error instanceof RequestTimeoutError)) throw error;
+    }
+  }
+}
+
+/**
+ * Display and patient tokens are short-lived: past half of its life, ask the
+ * hub for a new one (`auth:refresh`), use it for every later reconnect and
+ * keep it in the address for a reload.
+ */
+export function keepTokenFresh(socket: QueueSocket, initialToken: string): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const refreshIn = (delayMs: number) => {
+    clearTimeout(timer);
+    // setTimeout cannot wait longer than 2^31-1 ms.
+    timer = setTimeout(() => void refresh(), Math.min(Math.max(0, delayMs), 2_000_000_000));
+  };
+
+  const refresh = async () => {
+    if (!socket.connected) {
+      socket.once('connect', () => void refresh());
+      return;
+    }
+    let ack: Ack<{ token: string; expiresAt: number }>;
+    try {
+      ack = await request(socket, 'auth:refresh', {});
+    } catch {
+      refreshIn(15_000);
+      return;
+    }
+    if (!ack.ok) {
+      refreshIn(60_000);
+      return;
+    }
+    socket.auth = { ...(socket.auth as Record<string, unknown>), token: ack.token };
+    storeTokenInFragment(ack.token);
+    // Timed from now with the token's own lifetime, so a wrong clock on this computer cannot cause a refresh storm.
+    const info = decodeToken(ack.token);
+    if (info?.issuedAt != null && info.expiresAt != null) refreshIn(((info.expiresAt - info.issuedAt) / 2) * 1000);
+  };
+
+  const info = decodeToken(initialToken);
+  if (info?.issuedAt != null && info.expiresAt != null) refreshIn(((info.issuedAt + info.expiresAt) / 2) * 1000 - Date.now());
+}

@@ -1,0 +1,50 @@
+import type { Role } from '@clinic-hub/protocol';
+
+/** What the pages read from a hub token. The signature is checked by the hub, never here. */
+export interface TokenInfo {
+  role: Role | null;
+  clinic: string | null;
+  ticket: string | null;
+  /** Seconds since the epoch, as in the JWT. */
+  issuedAt: number | null;
+  expiresAt: number | null;
+}
+
+/** The token travels in the fragment (`#token=…`): browsers never send the fragment to a server or in a Referer. */
+export function tokenFromFragment(): string | null {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  return token && token.length > 0 ? token : null;
+}
+
+/** Puts a refreshed token in the address, so a reload of a kiosk page keeps working. */
+export function storeTokenInFragment(token: string): void {
+  const params = new URLSearchParams(location.hash.slice(1));
+  params.set('token', token);
+  history.replaceState(history.state, '', `${location.pathname}${location.search}#${params.toString()}`);
+}
+
+function base64UrlDecode(text: string): string {
+  const base64 = text.replaceAll('-', '+').replaceAll('_', '/').padEnd(Math.ceil(text.length / 4) * 4, '=');
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+export function decodeToken(token: string): TokenInfo | null {
+  const payload = token.split('.')[1];
+  if (!payload) return null;
+  let claims: Record<string, unknown>;
+  try {
+    claims = JSON.parse(base64UrlDecode(payload)) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  const seconds = (value: unknown) => (typeof value === 'number' ? value : null);
+  return {
+    role: text(claims.role) as Role | null,
+    clinic: text(claims.clinic),
+    ticket: text(claims.ticket),
+    issuedAt: seconds(claims.iat),
+    expiresAt: seconds(claims.exp),
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The waiting-room display: current calls in very large type, the next
+ * tickets and typical wait per department, a clock and announcements, made
+ * for a TV (1920×1080, also 1280×720). It only ever receives PublicTicket,
+ * which has no field for a name, and shows nothing else about patients.
+ */
+import type { Announcement, PublicClinic, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
+import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
+import { bilingual, byId, h } from '../lib/dom.js';
+import { followQueue } from '../lib/follow-queue.js';
+import { callAnnouncementJa, clinicClock } from '../lib/format.js';
+import { TEXT, minutesText } from '../lib/i18n.js';
+import { connectionIndicator, pageToken } from '../lib/page.js';
+import { Announcer, soundButton } from '../lib/sound.js';
+
+/** How many calls fit on the board: the latest one large, the rest below it. */
+const MAX_CALLS_SHOWN = 6;
+const NEXT_TICKETS_SHOWN = 5;
+/** Room names longer than this (in characters) get a smaller size so they still fit beside the number. */
+const LONG_ROOM_NAME = 6;
+/** A call stays highlighted (blinking) this long after it is made. */
+const FRESH_CALL_MS = 12_000;
+
+// Only display tokens: a token that can act on the queue must never sit on a public screen.
+const access = pageToken(['display']);
+if (access) start(access.token);
+
+function start(token: string): void {
+  const socket = openQueueSocket(token);
+  const indicator = connectionIndicator();
+  byId('connection-slot').replaceChildren(indicator.element);
+  watchConnection(socket, indicator.update);
+  keepTokenFresh(socket, token);
+
+  const announcer = new Announcer();
+  byId('sound-slot').replaceChildren(soundButton(announcer));
+
+  const appliedSeqs: number[] = [];
+  const announcedSeqs: number[] = [];
+  const calledAt = new Map<string, number>();
+  /** Calls applied since the last change was shown, latest per ticket: one live event, or all that a resync replayed. */
+  const callsToAnnounce = new Map<string, QueueEvent>();
+  let synced = false;
+
+  const follower = followQueue(socket, {
+    onEvent(event) {
+      appliedSeqs.push(event.seq);
+      if (event.type === 'ticket.called' || event.type === 'ticket.recalled') {
+        calledAt.set(event.ticket.id, performance.now());
+        callsToAnnounce.set(event.ticket.id, event);
+      }
+    },
+    onChange() {
+      announceCalls();
+      render();
+    },
+    onSynced() {
+      synced = true;
+      document.documentElement.dataset.synced = 'true';
+    },
+  });
+
+  /**
+   * After an outage the replay may hold calls that are already over: a
+   * patient who was called and went in while the screen was away needs no
+   * announcement. So only tickets still called are announced, once each.
+   */
+  function announceCalls(): void {
+    const events = [...callsToAnnounce.values()].sort((a, b) => a.seq - b.seq);
+    callsToAnnounce.clear();
+    for (const event of events) {
+      if (follower.tickets.get(event.ticket.id)?.status !== 'called') continue;
+      announcedSeqs.push(event.seq);
+      announcer.announce(spokenCall(event));
+    }
+  }
+
+  function spokenCall(event: QueueEvent): string | null {
+    const room = event.ticket.room ? follower.roomName(event.ticket.room) : null;
+    return room ? callAnnouncementJa(event.ticket.number, room.ja, event.type === 'ticket.recalled') : null;
+  }
+
+  let clinicShown: PublicClinic | null = null;
+  let freshTimer: ReturnType<typeof setTimeout> | undefined;
+  function render(): void {
+    const clinic = follower.clinic;
+    if (!clinic) return;
+    if (clinic !== clinicShown) {
+      clinicShown = clinic;
+      byId('clinic-name').replaceChildren(bilingual(clinic.name));
+      document.title = `${clinic.name.ja} / ${clinic.name.en}`;
+      startClock(clinic.timezone);
+    }
+    renderCalls(follower.calls().slice(0, MAX_CALLS_SHOWN));
+    byId('departments').replaceChildren(
+      ...clinic.departments.map((dept) =>
+        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id)),
+      ),
+    );
+  }
+
+  function renderCalls(calls: PublicTicket[]): void {
+    const list = byId('calls');
+    if (calls.length === 0) {
+      list.replaceChildren(h('li', { class: 'no-calls' }, bilingual(TEXT.noCalls)));
+      return;
+    }
+    const now = performance.now();
+    let untilFreshEnds = Infinity;
+    list.replaceChildren(
+      ...calls.map((ticket, index) => {
+        const room = ticket.room ? follower.roomName(ticket.room) : null;
+        const item = h(
+          'li',
+          { class: index === 0 ? 'call latest' : 'call', 'data-ticket': ticket.number },
+          h('span', { class: 'ticket-number' }, ticket.number),
+          h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→'),
+          room ? bilingual(room, room.ja.length > LONG_ROOM_NAME ? 'room long' : 'room') : h('span', { class: 'room' }, ticket.room),
+        );
+        const since = now - (calledAt.get(ticket.id) ?? -Infinity);
+        if (since < FRESH_CALL_MS) {
+          item.classList.add('fresh');
+          // Re-rendering must not restart the blink: continue it where it was.
+          item.style.animationDelay = `-${Math.round(since)}ms`;
+          untilFreshEnds = Math.min(untilFreshEnds, FRESH_CALL_MS - since);
+        }
+        return item;
+      }),
+    );
+    clearTimeout(freshTimer);
+    if (untilFreshEnds !== Infinity) freshTimer = setTimeout(render, untilFreshEnds + 50);
+  }
+
+  socket.on('queue:announcement', (announcement) => showAnnouncement(announcement));
+
+  Object.defineProperty(window, '__clinicHub', {
+    value: Object.freeze({
+      get appliedSeqs() {
+        return [...appliedSeqs];
+      },
+      get announcedSeqs() {
+        return [...announcedSeqs];
+      },
+      get synced() {
+        return synced;
+      },
+    }),
+  });
+}
+
+function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number): HTMLElement {
+  const next = waiting.slice(0, NEXT_TICKETS_SHOWN);
+  return h(
+    'section',
+    { class: 'dept' },
+    h('h3', {}, bilingual(name)),
+    h('div', { class: 'label' }, bilingual(TEXT.nextUp)),
+    next.length > 0
+      ? h('ol', { class: 'next' }, ...next.map((t) => h('li', { class: t.priority === 'urgent' ? 'urgent' : '' }, t.number)))
+      : h('p', { class: 'nobody' }, bilingual(TEXT.nobodyWaiting)),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('div', {}, h('dt', {}, bilingual(TEXT.waitingCount)), h('dd', {}, h('span', { class: 'count' }, String(waiting.length)))),
+      h('div', {}, h('dt', {}, bilingual(TEXT.typicalWait)), h('dd', {}, bilingual(minutesText(typicalWait)))),
+    ),
+  );
+}
+
+let clockTimer: ReturnType<typeof setTimeout> | undefined;
+function startClock(timezone: string): void {
+  const clock = clinicClock(timezone);
+  const tick = () => {
+    const now = new Date();
+    const { time, dateJa, dateEn } = clock(now);
+    byId('clock-time').textContent = time;
+    byId('clock-date').replaceChildren(bilingual({ ja: dateJa, en: dateEn }));
+    clearTimeout(clockTimer);
+    clockTimer = setTimeout(tick, 1000 - (now.getTime() % 1000) + 5);
+  };
+  tick();
+}
+
+let announcementTimer: ReturnType<typeof setTimeout> | undefined;
+function showAnnouncement(announcement: Announcement): void {
+  const banner = byId('announcement');
+  banner.replaceChildren(
+    h('span', { class: 'label' }, bilingual(TEXT.announcement)),
+    h('p', { class: 'text' }, h('span', { class: 'ja', lang: 'ja' }, announcement.text.ja), h('span', { class: 'en', lang: 'en' }, announcement.text.en)),
+  );
+  banner.hidden = false;
+  clearTimeout(announcementTimer);
+  announcementTimer = setTimeout(() => {
+    banner.hidden = true;
+  }, announcement.durationSeconds * 1000);
+}

@@ -1,0 +1,337 @@
+/**
+ * The staff console: check patients in, call the next one to a room, and act
+ * on called tickets (recall, start, skip, done, cancel). Every action carries
+ * a fresh requestId, so a retry after a lost ack never acts twice. Patient
+ * names are fetched one at a time on request (`queue:patient`, audited by the
+ * hub) and hidden again after a minute.
+ */
+import { QUEUE_EVENT_ROLES, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
+import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
+import { bilingual, byId, h } from '../lib/dom.js';
+import { followQueue } from '../lib/follow-queue.js';
+import { ERROR_TEXT_JA, PRIORITY_TEXT, STATUS_TEXT, TEXT, both, minutesText, type Bilingual } from '../lib/i18n.js';
+import { connectionIndicator, pageToken } from '../lib/page.js';
+
+const NAME_SHOWN_MS = 60_000;
+const CANCEL_ARMED_MS = 4000;
+const MAX_MESSAGES = 5;
+const CALL_ROOM_KEY = 'clinic-hub:staff:call-room';
+
+type TicketAction = 'recall' | 'start' | 'skip' | 'done' | 'cancel';
+const ACTION_TEXT: Record<TicketAction, Bilingual> = {
+  recall: TEXT.recall,
+  start: TEXT.start,
+  skip: TEXT.skip,
+  done: TEXT.finish,
+  cancel: TEXT.cancel,
+};
+/** What the hub allows in each state (the queue scripts check it again). */
+const ACTIONS_BY_STATUS: Partial<Record<PublicTicket['status'], TicketAction[]>> = {
+  called: ['recall', 'start', 'skip', 'done', 'cancel'],
+  in_consultation: ['done'],
+  waiting: ['cancel'],
+};
+
+const access = pageToken(['staff', 'doctor', 'admin']);
+if (access?.info.role) start(access.token, access.info.role);
+
+function start(token: string, role: Role): void {
+  const clinicParam = new URLSearchParams(location.hash.slice(1)).get('clinic');
+  const socket = openQueueSocket(token, clinicParam);
+  const indicator = connectionIndicator();
+  byId('connection-slot').replaceChildren(indicator.element);
+  watchConnection(socket, indicator.update);
+  keepTokenFresh(socket, token);
+
+  byId('checkin-panel').hidden = !QUEUE_EVENT_ROLES['queue:checkin'].includes(role);
+  byId('announce-panel').hidden = !QUEUE_EVENT_ROLES['queue:announce'].includes(role);
+
+  const names = new Map<string, { name: string | null; timer: ReturnType<typeof setTimeout> }>();
+  const cancelArmed = new Map<string, ReturnType<typeof setTimeout>>();
+
+  const follower = followQueue(socket, { onChange: () => render() });
+
+  let clinicShown: PublicClinic | null = null;
+  function render(): void {
+    const clinic = follower.clinic;
+    if (!clinic) return;
+    if (clinic !== clinicShown) {
+      clinicShown = clinic;
+      byId('clinic-name').replaceChildren(bilingual(clinic.name, 'inline'));
+      fillDepartmentSelects(clinic);
+    }
+    for (const id of names.keys()) if (!follower.tickets.has(id)) hideName(id, false);
+    byId('departments').replaceChildren(...clinic.departments.map((dept) => departmentSection(dept)));
+  }
+
+  function departmentSection(dept: PublicClinic['departments'][number]): HTMLElement {
+    const active = [...follower.calls(), ...follower.inConsultation()].filter((t) => t.dept === dept.id);
+    const waiting = follower.waiting(dept.id);
+    return h(
+      'section',
+      { class: 'dept', 'data-dept': dept.id },
+      h('h2', {}, bilingual(dept.name, 'inline'), h('span', { class: 'count' }, `${TEXT.waitingCount.ja} ${waiting.length} / ${TEXT.waitingCount.en} ${waiting.length}`)),
+      h('h3', {}, bilingual(TEXT.callsAndConsultations, 'inline')),
+      active.length === 0
+        ? h('p', { class: 'empty' }, '—')
+        : table(
+            [TEXT.number, TEXT.room, TEXT.status, TEXT.patientName, TEXT.actions],
+            active.map((t) => [
+              h('span', { class: 'number' }, t.number),
+              t.room ? bilingual(follower.roomName(t.room) ?? { ja: t.room, en: t.room }, 'inline') : '',
+              h('span', { class: `status status-${t.status}` }, bilingual(STATUS_TEXT[t.status], 'inline')),
+              nameCell(t),
+              actionButtons(t),
+            ]),
+            'calls',
+          ),
+      h('h3', {}, bilingual(TEXT.waitingList, 'inline')),
+      waiting.length === 0
+        ? h('p', { class: 'empty' }, bilingual(TEXT.nobodyWaiting, 'inline'))
+        : table(
+            [TEXT.number, TEXT.priority, TEXT.estimate, TEXT.patientName, TEXT.actions],
+            waiting.map((t) => [
+              h('span', { class: 'number' }, t.number),
+              h('span', { class: `priority priority-${t.priority}` }, bilingual(PRIORITY_TEXT[t.priority], 'inline')),
+              bilingual(minutesText(follower.positionOf(t.id)?.waitMinutes ?? 0), 'inline'),
+              nameCell(t),
+              actionButtons(t),
+            ]),
+            'waiting',
+          ),
+    );
+  }
+
+  function table(headings: Bilingual[], rows: (Node | string)[][], className: string): HTMLTableElement {
+    return h(
+      'table',
+      { class: className },
+      h('thead', {}, h('tr', {}, ...headings.map((heading) => h('th', { scope: 'col' }, bilingual(heading, 'inline'))))),
+      h('tbody', {}, ...rows.map((cells) => h('tr', {}, ...cells.map((cell) => h('td', {}, cell))))),
+    );
+  }
+
+  function nameCell(ticket: PublicTicket): Node {
+    const shown = names.get(ticket.id);
+    if (!shown) return h('button', { type: 'button', class: 'link', 'data-action': 'show-name', 'data-ticket': ticket.id }, both(TEXT.showName));
+    return h(
+      'span',
+      { class: 'patient-name' },
+      shown.name ?? both(TEXT.noName),
+      ' ',
+      h('button', { type: 'button', class: 'link', 'data-action': 'hide-name', 'data-ticket': ticket.id }, both(TEXT.hideName)),
+    );
+  }
+
+  function actionButtons(ticket: PublicTicket): Node {
+    return h(
+      'div',
+      { class: 'actions' },
+      ...(ACTIONS_BY_STATUS[ticket.status] ?? []).map((action) => {
+        const armed = action === 'cancel' && cancelArmed.has(ticket.id);
+        return h(
+          'button',
+          { type: 'button', class: `action action-${action}${armed ? ' armed' : ''}`, 'data-action': action, 'data-ticket': ticket.id },
+          armed ? both(TEXT.confirmCancel) : both(ACTION_TEXT[action]),
+        );
+      }),
+    );
+  }
+
+  byId('departments').addEventListener('click', (event) => {
+    const button = (event.target as Element).closest<HTMLButtonElement>('button[data-action]');
+    const ticketId = button?.dataset.ticket;
+    if (!button || !ticketId) return;
+    const action = button.dataset.action;
+    if (action === 'show-name') void showName(ticketId, button);
+    else if (action === 'hide-name') hideName(ticketId, true);
+    else if (action === 'cancel' && !cancelArmed.has(ticketId)) {
+      // Cancelling cannot be undone: the first press arms the button, the second cancels.
+      cancelArmed.set(ticketId, setTimeout(() => (cancelArmed.delete(ticketId), render()), CANCEL_ARMED_MS));
+      render();
+    } else if (action === 'recall' || action === 'start' || action === 'skip' || action === 'done' || action === 'cancel') {
+      clearTimeout(cancelArmed.get(ticketId));
+      cancelArmed.delete(ticketId);
+      void ticketAction(action, ticketId, button);
+    }
+  });
+
+  async function ticketAction(action: TicketAction, ticketId: string, button: HTMLButtonElement): Promise<void> {
+    const number = follower.tickets.get(ticketId)?.number ?? ticketId;
+    button.disabled = true;
+    const ack = await guarded(() => sendAction(socket, `queue:${action}`, { ticketId }));
+    button.disabled = false;
+    if (!ack) return;
+    if (ack.ok) showTicketOutcome(ack.event.ticket, ack.replayed);
+    else showError(ack.error, `${number} ${both(ACTION_TEXT[action])}`);
+  }
+
+  async function showName(ticketId: string, button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    const ack = await guarded(() => request(socket, 'queue:patient', { ticketId }));
+    button.disabled = false;
+    if (!ack) return;
+    if (!ack.ok) {
+      showError(ack.error, both(TEXT.showName));
+      return;
+    }
+    hideName(ticketId, false);
+    names.set(ticketId, { name: ack.patient?.name ?? null, timer: setTimeout(() => hideName(ticketId, true), NAME_SHOWN_MS) });
+    render();
+  }
+
+  function hideName(ticketId: string, rerender: boolean): void {
+    clearTimeout(names.get(ticketId)?.timer);
+    names.delete(ticketId);
+    if (rerender) render();
+  }
+
+  /** Runs a request; a lost connection or a missing ack becomes a visible message instead of an exception. */
+  async function guarded<T>(send: () => Promise<T>): Promise<T | null> {
+    if (!socket.connected) {
+      showMessage('error', both(TEXT.notConnected));
+      return null;
+    }
+    try {
+      return await send();
+    } catch {
+      showMessage('error', both(TEXT.noResponse));
+      return null;
+    }
+  }
+
+  wireCheckin(socket, guarded);
+  wireCallNext(socket, guarded);
+  wireAnnounce(socket, guarded);
+}
+
+type Guarded = <T>(send: () => Promise<T>) => Promise<T | null>;
+
+function wireCheckin(socket: QueueSocket, guarded: Guarded): void {
+  const form = byId<HTMLFormElement>('checkin-form');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      const data = new FormData(form);
+      const name = String(data.get('name') ?? '').trim();
+      const priority = data.get('priority') === 'urgent' ? 'urgent' : 'normal';
+      const submit = byId<HTMLButtonElement>('checkin-submit');
+      submit.disabled = true;
+      const ack = await guarded(() =>
+        sendAction(socket, 'queue:checkin', { dept: String(data.get('dept')), priority, ...(name ? { patient: { name } } : {}) }),
+      );
+      submit.disabled = false;
+      if (!ack) return;
+      if (!ack.ok) {
+        showError(ack.error, both(TEXT.checkin));
+        return;
+      }
+      byId<HTMLInputElement>('checkin-name').value = '';
+      byId<HTMLInputElement>('checkin-name').focus();
+      byId('checkin-result').replaceChildren(
+        h('div', { class: 'issued' }, bilingual(TEXT.ticketIssued, 'inline'), h('strong', { class: 'number', id: 'issued-number' }, ack.event.ticket.number)),
+        h('a', { href: ack.patientUrl, target: '_blank', rel: 'noopener noreferrer', id: 'patient-link' }, both(TEXT.patientPage)),
+      );
+    })();
+  });
+}
+
+function wireCallNext(socket: QueueSocket, guarded: Guarded): void {
+  const form = byId<HTMLFormElement>('call-form');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      const dept = byId<HTMLSelectElement>('call-dept').value;
+      const room = byId<HTMLSelectElement>('call-room').value;
+      localStorage.setItem(CALL_ROOM_KEY, JSON.stringify({ dept, room }));
+      const submit = byId<HTMLButtonElement>('call-submit');
+      submit.disabled = true;
+      const ack = await guarded(() => sendAction(socket, 'queue:call-next', { dept, room }));
+      submit.disabled = false;
+      if (!ack) return;
+      if (ack.ok) showTicketOutcome(ack.event.ticket, ack.replayed);
+      else showError(ack.error, both(TEXT.callNext));
+    })();
+  });
+}
+
+function wireAnnounce(socket: QueueSocket, guarded: Guarded): void {
+  const form = byId<HTMLFormElement>('announce-form');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      const data = new FormData(form);
+      const text = { ja: String(data.get('ja') ?? '').trim(), en: String(data.get('en') ?? '').trim() };
+      const ack = await guarded(() => request(socket, 'queue:announce', { text, durationSeconds: Number(data.get('seconds')) }));
+      if (!ack) return;
+      if (!ack.ok) showError(ack.error, both(TEXT.announcement));
+      else {
+        showMessage('ok', `${both(TEXT.announcement)}: ${text.ja}`);
+        form.reset();
+      }
+    })();
+  });
+}
+
+function fillDepartmentSelects(clinic: PublicClinic): void {
+  const options = () => clinic.departments.map((d) => h('option', { value: d.id }, `${d.name.ja} / ${d.name.en}`));
+  const checkinDept = byId<HTMLSelectElement>('checkin-dept');
+  const callDept = byId<HTMLSelectElement>('call-dept');
+  const callRoom = byId<HTMLSelectElement>('call-room');
+  checkinDept.replaceChildren(...options());
+  callDept.replaceChildren(...options());
+  const fillRooms = () => {
+    const dept = clinic.departments.find((d) => d.id === callDept.value);
+    callRoom.replaceChildren(...(dept?.rooms ?? []).map((r) => h('option', { value: r.id }, `${r.name.ja} / ${r.name.en}`)));
+  };
+  callDept.onchange = fillRooms;
+  const saved = savedCallRoom();
+  if (saved && clinic.departments.some((d) => d.id === saved.dept)) callDept.value = saved.dept;
+  fillRooms();
+  if (saved && [...callRoom.options].some((o) => o.value === saved.room)) callRoom.value = saved.room;
+}
+
+function savedCallRoom(): { dept: string; room: string } | null {
+  try {
+    const value = JSON.parse(localStorage.getItem(CALL_ROOM_KEY) ?? 'null') as unknown;
+    if (value && typeof value === 'object' && 'dept' in value && 'room' in value) {
+      return { dept: String(value.dept), room: String(value.room) };
+    }
+  } catch {
+    // a damaged entry is simply ignored
+  }
+  return null;
+}
+
+function showTicketOutcome(ticket: PublicTicket, replayed: boolean): void {
+  const status = STATUS_TEXT[ticket.status];
+  const again = replayed ? '（処理済み / already done）' : '';
+  showMessage('ok', `${ticket.number}: ${both(status)}${again}`);
+}
+
+function showError(error: ProtocolError, what: string): void {
+  const ja = ERROR_TEXT_JA[error.code];
+  const message = h(
+    'span',
+    {},
+    h('strong', { class: 'code' }, error.code),
+    ` ${what} — `,
+    ja ? h('span', { lang: 'ja' }, `${ja} `) : null,
+    h('span', { lang: 'en' }, error.message),
+    error.detail ? h('span', { class: 'detail' }, ` (${error.detail})`) : null,
+  );
+  showMessage('error', message, error.code);
+}
+
+function showMessage(kind: 'ok' | 'error', content: string | Node, code?: string): void {
+  const list = byId('messages');
+  const item = h(
+    'div',
+    { class: `message ${kind}`, 'data-code': code },
+    h('span', { class: 'text' }, content),
+    h('button', { type: 'button', class: 'dismiss', 'aria-label': '閉じる / Dismiss', onclick: () => item.remove() }, '✕'),
+  );
+  list.prepend(item);
+  while (list.children.length > MAX_MESSAGES) list.lastElementChild?.remove();
+  if (kind === 'ok') setTimeout(() => item.remove(), 8000);
+}

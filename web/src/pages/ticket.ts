@@ -1,0 +1,129 @@
+/**
+ * A patient's own ticket page, opened from the link or QR code given at
+ * check-in. The token is scoped to one ticket; the page shows that ticket's
+ * number, how many are ahead and the estimated wait, and which room to go to
+ * when it is called (with a chime and a vibration).
+ */
+import type { PublicTicket, TicketStatus } from '@clinic-hub/protocol';
+import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
+import { bilingual, byId, h } from '../lib/dom.js';
+import { followQueue } from '../lib/follow-queue.js';
+import { STATUS_TEXT, TEXT, aheadText, both, goToRoomText, minutesText, type Bilingual } from '../lib/i18n.js';
+import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
+import { Announcer, soundButton } from '../lib/sound.js';
+
+const VIBRATION_PATTERN = [400, 200, 400, 200, 400];
+
+/** What the page knows of its ticket. The follower forgets tickets once they end, so the page keeps its own. */
+type Known =
+  | { kind: 'loading' }
+  | { kind: 'ticket'; ticket: PublicTicket }
+  /** Not in the queue: ended while this page was away (`last` is what it was before), or never seen. */
+  | { kind: 'gone'; last: PublicTicket | null };
+
+const access = pageToken(['patient']);
+if (access) {
+  if (access.info.ticket) start(access.token, access.info.ticket);
+  else showFatal(TEXT.wrongTokenRole);
+}
+
+function start(token: string, ticketId: string): void {
+  const socket = openQueueSocket(token);
+  const indicator = connectionIndicator();
+  byId('connection-slot').replaceChildren(indicator.element);
+  watchConnection(socket, indicator.update);
+  keepTokenFresh(socket, token);
+
+  const announcer = new Announcer();
+  byId('sound-slot').replaceChildren(soundButton(announcer));
+
+  let known: Known = { kind: 'loading' };
+  const appliedSeqs: number[] = [];
+  let alerts = 0;
+  let callPending = false;
+
+  const follower = followQueue(socket, {
+    onSnapshot(snapshot) {
+      const ticket = snapshot.tickets.find((t) => t.id === ticketId);
+      if (ticket) known = { kind: 'ticket', ticket };
+      else known = { kind: 'gone', last: known.kind === 'ticket' ? known.ticket : known.kind === 'gone' ? known.last : null };
+    },
+    onEvent(event) {
+      appliedSeqs.push(event.seq);
+      if (event.ticket.id !== ticketId) return;
+      known = { kind: 'ticket', ticket: event.ticket };
+      if (event.type === 'ticket.called' || event.type === 'ticket.recalled') callPending = true;
+    },
+    onChange() {
+      // After a resync the call may already be over (the patient went in): alert only while it stands.
+      if (callPending && known.kind === 'ticket' && known.ticket.status === 'called') {
+        alerts += 1;
+        announcer.announce(null);
+        navigator.vibrate?.(VIBRATION_PATTERN);
+      }
+      callPending = false;
+      render();
+    },
+  });
+
+  function render(): void {
+    const clinic = follower.clinic;
+    if (clinic) byId('clinic-name').replaceChildren(bilingual(clinic.name));
+    if (known.kind === 'loading') return;
+    const ticket = known.kind === 'ticket' ? known.ticket : known.last;
+    byId('number').textContent = ticket?.number ?? '—';
+    const dept = ticket ? clinic?.departments.find((d) => d.id === ticket.dept) : undefined;
+    byId('dept').replaceChildren(dept ? bilingual(dept.name, 'inline') : '');
+    const status = byId('status');
+    if (known.kind === 'gone') {
+      status.dataset.status = 'gone';
+      status.replaceChildren(message(known.last ? TEXT.ticketEnded : TEXT.ticketUnknown));
+      document.title = both(TEXT.ticketEnded);
+      return;
+    }
+    status.dataset.status = known.ticket.status;
+    status.replaceChildren(...statusContent(known.ticket));
+    document.title = `${known.ticket.number} · ${both(STATUS_TEXT[known.ticket.status])}`;
+  }
+
+  function statusContent(ticket: PublicTicket): Node[] {
+    const label = h('p', { class: 'status-label' }, bilingual(STATUS_TEXT[ticket.status], 'inline'));
+    switch (ticket.status) {
+      case 'waiting': {
+        const position = follower.positionOf(ticket.id);
+        if (!position) return [label];
+        return [
+          label,
+          h('p', { class: 'ahead' }, bilingual(position.ahead === 0 ? TEXT.youAreNext : aheadText(position.ahead))),
+          h('p', { class: 'wait' }, bilingual(TEXT.estimatedWait, 'inline'), h('strong', {}, bilingual(minutesText(position.waitMinutes)))),
+        ];
+      }
+      case 'called': {
+        const room = ticket.room ? follower.roomName(ticket.room) : null;
+        return [label, h('p', { class: 'go-to-room' }, bilingual(goToRoomText(room ?? { ja: ticket.room ?? '', en: ticket.room ?? '' })))];
+      }
+      default:
+        return [label, message(ENDING_TEXT[ticket.status])];
+    }
+  }
+
+  Object.defineProperty(window, '__clinicHub', {
+    value: Object.freeze({
+      get appliedSeqs() {
+        return [...appliedSeqs];
+      },
+      get alerts() {
+        return alerts;
+      },
+    }),
+  });
+}
+
+const ENDING_TEXT: Record<Exclude<TicketStatus, 'waiting' | 'called'>, Bilingual> = {
+  in_consultation: TEXT.inConsultation,
+  done: TEXT.done,
+  cancelled: TEXT.cancelled,
+  no_show: TEXT.noShow,
+};
+
+const message = (text: Bilingual) => h('p', { class: 'message' }, bilingual(text));

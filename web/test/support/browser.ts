@@ -1,0 +1,41 @@
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Headless Debian Chromium with the flags DESIGN.md lists; sound may play without a click, as on a kiosk display. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Uncaught exceptions and console errors of a page (a CSP refusal shows up here), for asserting none happened. */
+export function collectPageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  return problems;
+}
+
+/** Every WebSocket frame the page receives and sends, as text. */
+export function recordFrames(page: Page): { received: string[]; sent: string[] } {
+  const frames = { received: [] as string[], sent: [] as string[] };
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', (frame) => frames.received.push(String(frame.payload)));
+    ws.on('framesent', (frame) => frames.sent.push(String(frame.payload)));
+  });
+  return frames;
+}

@@ -62,7 +62,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
   const queue = new QueueService(redis, clinics);
-  const assets = await loadWebAssets();
+  // A page that does not build must not keep the waiting room down: log it and serve the API.
+  const assets = await loadWebAssets().catch((error: Error) => {
+    logger.error({ err: error.message }, 'web pages failed to build; serving the API without them');
+    return new Map();
+  });
 
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
@@ -95,7 +99,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();
 
-  const routes = createRoutes({
+  const routeHandler = createRoutes({
     nodeId: config.nodeId,
     serverKind: () => server?.kind ?? config.server,
     startedAt,
@@ -108,6 +112,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
     ready: () => !draining && redisDownSince === null,
   });
+  const routes: typeof routeHandler = (request) =>
+    routeHandler(request).catch((error: unknown) => {
+      logger.error({ err: error, method: request.method, path: request.path }, 'HTTP route failed');
+      throw error;
+    });
   const listen = { host: config.host, port: config.port, maxBodyBytes: 64 * 1024 };
 
   if (config.server === 'uws') {

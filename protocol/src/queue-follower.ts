@@ -31,6 +31,7 @@ export class QueueFollower {
   private readonly pending = new Map<number, QueueEvent>();
   private syncing: Promise<void> | null = null;
   private resyncRequested = false;
+  private gapPersisted = false;
 
   constructor(private readonly options: QueueFollowerOptions) {}
 
@@ -107,8 +108,16 @@ export class QueueFollower {
   }
 
   private async runSyncLoop(): Promise<void> {
+    let gapRounds = 0;
     while (this.resyncRequested) {
       this.resyncRequested = false;
+      if (this.gapPersisted) {
+        // The hub had nothing to fill the gap yet: ask again, but not in a tight loop.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** gapRounds++, 5000)));
+      } else {
+        gapRounds = 0;
+      }
+      this.gapPersisted = false;
       let result: SyncResult;
       try {
         result = await this.options.sync(this.seq);
@@ -136,6 +145,7 @@ export class QueueFollower {
       // Still a gap: keep the rest and go round the sync loop again.
       this.pending.set(seq, event);
       this.resyncRequested = true;
+      this.gapPersisted = true;
       return;
     }
   }

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'n
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../hub/src/config.js';
 import { startHub } from '../hub/src/hub.js';
+import { startNotificationWorker } from '../hub/src/notify/index.js';
 import { startRedisServer, type RedisProcess } from '../hub/src/redis/redis-process.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const hub = await startHub(config);
+  // One machine: the notification worker runs in this process too (in production it is its own process).
+  const worker = await startNotificationWorker(config.notify, { logger: hub.logger });
   const base = config.publicUrl ?? `http://localhost:${hub.port}`;
   const clinic = hub.clinics.ids().includes('demo') ? 'demo' : hub.clinics.ids()[0]!;
   const display = await hub.tokens.issue({ sub: `display:${clinic}:local`, role: 'display', clinic }, config.tokenTtlSeconds.display);
@@ -73,7 +76,8 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`\n${signal}: stopping the hub${redis ? ' and redis-server' : ''}…\n`);
+    process.stdout.write(`\n${signal}: stopping the hub, the notification worker${redis ? ' and redis-server' : ''}…\n`);
+    await worker.close().catch(() => undefined);
     await hub.close().catch(() => undefined);
     await redis?.stop().catch(() => undefined);
     process.exit(0);

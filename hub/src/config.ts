@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+import { loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 
 /**
  * The hub's whole configuration, read from environment variables once at
@@ -36,11 +38,11 @@ export interface HubConfig {
   maxPayloadBytes: number;
   tokenTtlSeconds: { display: number; patient: number; default: number };
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
+  /** Notifications (hub/src/notify): the hub enqueues, the worker delivers. */
+  notify: NotifyConfig;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const parsed = Env.safeParse(env);
@@ -69,5 +71,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
       default: e.HUB_STAFF_TOKEN_TTL_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
+    notify: loadNotifyConfig(env),
   };
 }

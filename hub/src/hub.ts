@@ -1,6 +1,7 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer } from 'socket.io';
-import { QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from './auth/tokens.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
@@ -83,6 +84,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   let draining = false;
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
+  const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
+  const notifyNsp = io.of(NOTIFY_NAMESPACE);
+  notifyNsp.use(socketAuth(tokens, clinics));
+  registerNotifyHandlers(notifyNsp);
+
   const queueNsp = io.of(QUEUE_NAMESPACE);
   queueNsp.use(socketAuth(tokens, clinics));
   registerQueueHandlers(queueNsp, {
@@ -94,6 +100,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
     publicUrl,
+    setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
   });
   await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), metrics, logger });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
@@ -142,6 +149,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await running.close().catch(() => undefined);
+      await notifications.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');
     },

@@ -1,4 +1,4 @@
-import type { Ack } from './errors.js';
+import type { Ack, ProtocolError } from './errors.js';
 import type { PatientInfo, QueueEvent, QueuePayload, PublicTicket, SyncResult, Announcement } from './queue.js';
 import type { Role } from './roles.js';
 
@@ -18,6 +18,8 @@ export interface CheckinResult extends ActionResult {
   /** A token for the patient's own ticket page, scoped to this ticket. */
   patientToken: string;
   patientUrl: string;
+  /** Present when the check-in asked for notifications: whether the contact was stored. */
+  notify?: { ok: true } | { ok: false; error: ProtocolError };
 }
 
 export interface QueueClientToServer {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { PublicClinic } from './clinic.js';
+import { NotifyContact, NotifyLocale, QuietHours } from './notify.js';
 
 export const TICKET_STATUSES = ['waiting', 'called', 'in_consultation', 'done', 'no_show', 'cancelled'] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
@@ -91,12 +92,24 @@ export const PatientInfo = z.object({
 });
 export type PatientInfo = z.infer<typeof PatientInfo>;
 
+/**
+ * At check-in: how the patient wants to hear that their turn is near (3 ahead,
+ * 1 ahead, called). In-app needs no address: it goes to the patient's own
+ * ticket page (user `patient:<ticketId>`).
+ */
+export const CheckinNotify = z.union([
+  NotifyContact,
+  z.object({ channel: z.literal('in_app'), locale: NotifyLocale.default('ja'), quietHours: QuietHours.nullable().optional() }),
+]);
+export type CheckinNotify = z.input<typeof CheckinNotify>;
+
 /** Payloads of client → server queue events. `requestId` makes a retried action harmless. */
 export const QueuePayloads = {
   'queue:checkin': z.object({
     dept: DeptId,
     priority: Priority.default('normal'),
     patient: PatientInfo.optional(),
+    notify: CheckinNotify.optional(),
     requestId: RequestId.optional(),
   }),
   'queue:call-next': z.object({ dept: DeptId, room: RoomId, requestId: RequestId.optional() }),

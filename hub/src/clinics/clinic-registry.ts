@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClinicConfig, type DepartmentConfig } from '@clinic-hub/protocol';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../config-error.js';
 
 /** The clinics this hub serves, read from one JSON file per clinic at start-up. */
 export class ClinicRegistry {

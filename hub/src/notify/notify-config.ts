@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../config-error.js';
 
 const optionalText = z
   .string()

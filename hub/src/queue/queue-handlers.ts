@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Namespace, Socket } from 'socket.io';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
+import { type NotifyContactInput, type ProtocolError, QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { identityOf } from '../auth/socket-auth.js';
 import type { TokenIssuer } from '../auth/tokens.js';
@@ -20,6 +20,8 @@ export interface QueueHandlerDeps extends HandlerContext {
   tokenTtlSeconds: (role: string) => number;
   /** Base URL for links handed to patients (their ticket page). */
   publicUrl: () => string;
+  /** Stores a patient's notification contact at check-in; absent when notifications are not wired. */
+  setTicketContact?: (clinic: string, ticketId: string, contact: NotifyContactInput) => Promise<{ ok: true } | { ok: false; error: ProtocolError }>;
 }
 
 /** The waiting-room namespace: every socket joins its clinic's room and gets its queue events. */
@@ -43,7 +45,15 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
         { sub: `patient:${ticketId}`, role: 'patient', clinic, ticket: ticketId },
         deps.tokenTtlSeconds('patient'),
       );
-      return { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+      const reply = { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+      if (!payload.notify) return reply;
+      // The ticket exists whatever happens to the contact: report that part on its own.
+      const contact: NotifyContactInput =
+        payload.notify.channel === 'in_app' ? { ...payload.notify, address: `patient:${ticketId}` } : payload.notify;
+      const notify = deps.setTicketContact
+        ? await deps.setTicketContact(clinic, ticketId, contact)
+        : ({ ok: false, error: protocolError('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub') } as const);
+      return { ...reply, notify: notify.ok ? { ok: true as const } : { ok: false as const, error: notify.error } };
     });
     on('queue:call-next', (payload) => deps.queue.callNext(clinic, payload));
     on('queue:recall', (payload) => deps.queue.recall(clinic, payload));

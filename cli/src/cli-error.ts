@@ -1,0 +1,124 @@
+import { ERROR_CODES, isErrorCode, type ErrorCode } from '@clinic-hub/protocol';
+
+/**
+ * Exit codes of `clinic`. Scripts branch on these, so they only ever grow.
+ * 64–78 follow sysexits(3) where one fits.
+ */
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  AUTH: 3,
+  NOT_FOUND: 4,
+  CONFLICT: 5,
+  UNAVAILABLE: 69,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** Codes the CLI adds to the hub's own (protocol/src/errors.ts): things only a client can see. */
+export const CLI_ERROR_CODES = {
+  NOT_CONFIGURED: 'No hub to talk to: no --url/--token, no CLINIC_URL/CLINIC_TOKEN, no saved profile and no local stack.',
+  PROFILE_NOT_FOUND: 'No saved profile with this name.',
+  CLINIC_REQUIRED: 'This token acts for every clinic ("*"); say which one.',
+  HUB_UNREACHABLE: 'Cannot reach the hub.',
+  HUB_NO_ANSWER: 'The hub did not answer in time, even after a retry.',
+  TICKET_AMBIGUOUS: 'More than one active ticket has this number.',
+  NOT_A_TERMINAL: 'This view needs an interactive terminal.',
+  USAGE: 'Invalid command line.',
+} as const;
+export type CliErrorCode = keyof typeof CLI_ERROR_CODES;
+
+const EXIT_BY_CODE: Partial<Record<ErrorCode | CliErrorCode, ExitCode>> = {
+  AUTH_REQUIRED: EXIT.AUTH,
+  AUTH_INVALID: EXIT.AUTH,
+  AUTH_EXPIRED: EXIT.AUTH,
+  AUTH_FORBIDDEN: EXIT.AUTH,
+  AUTH_WRONG_CLINIC: EXIT.AUTH,
+  NOT_CONFIGURED: EXIT.AUTH,
+  CLINIC_NOT_FOUND: EXIT.NOT_FOUND,
+  QUEUE_DEPT_NOT_FOUND: EXIT.NOT_FOUND,
+  QUEUE_ROOM_NOT_FOUND: EXIT.NOT_FOUND,
+  QUEUE_TICKET_NOT_FOUND: EXIT.NOT_FOUND,
+  NOT_FOUND: EXIT.NOT_FOUND,
+  PROFILE_NOT_FOUND: EXIT.NOT_FOUND,
+  QUEUE_ROOM_BUSY: EXIT.CONFLICT,
+  QUEUE_EMPTY: EXIT.CONFLICT,
+  QUEUE_INVALID_TRANSITION: EXIT.CONFLICT,
+  TICKET_AMBIGUOUS: EXIT.CONFLICT,
+  STORE_UNAVAILABLE: EXIT.UNAVAILABLE,
+  RATE_LIMITED: EXIT.UNAVAILABLE,
+  HUB_UNREACHABLE: EXIT.UNAVAILABLE,
+  HUB_NO_ANSWER: EXIT.UNAVAILABLE,
+  INVALID_PAYLOAD: EXIT.USAGE,
+  PAYLOAD_TOO_LARGE: EXIT.USAGE,
+  CLINIC_REQUIRED: EXIT.USAGE,
+  NOT_A_TERMINAL: EXIT.USAGE,
+  USAGE: EXIT.USAGE,
+};
+
+/** What to do next, for the codes where the CLI can say more than the hub's message. */
+const NEXT_STEP: Partial<Record<ErrorCode | CliErrorCode, string>> = {
+  NOT_CONFIGURED: 'run `clinic login --url URL --token TOKEN`, or start the stack on this machine with `npm start`',
+  AUTH_REQUIRED: 'run `clinic login --url URL --token TOKEN`',
+  AUTH_INVALID: 'get a new token from an admin (`clinic token issue`) and run `clinic login --url URL --token TOKEN`',
+  AUTH_EXPIRED: 'get a new token and run `clinic login` again (on the stack machine: restart `npm start`)',
+  AUTH_FORBIDDEN: 'use a token with a role that may do this (admin or staff; doctors may call, recall, start, skip, finish and cancel)',
+  AUTH_WRONG_CLINIC: "use the clinic's own token, or an admin token with --clinic",
+  CLINIC_REQUIRED: 'pass --clinic ID, set CLINIC_ID, or save one with `clinic login --clinic ID`',
+  CLINIC_NOT_FOUND: 'check the id: `clinic status` lists the clinics this token can see',
+  QUEUE_DEPT_NOT_FOUND: '`clinic queue` lists the departments',
+  QUEUE_ROOM_NOT_FOUND: "`clinic queue --dept D` lists the department's rooms",
+  QUEUE_TICKET_NOT_FOUND: '`clinic queue` lists the active tickets; finished, cancelled and no-show tickets are gone',
+  QUEUE_ROOM_BUSY: 'start, skip, recall or finish the patient called to that room first, or call to another room',
+  QUEUE_INVALID_TRANSITION: 'check the ticket’s status with `clinic queue`',
+  PROFILE_NOT_FOUND: '`clinic profiles` lists the saved profiles',
+  STORE_UNAVAILABLE: 'the hub cannot reach Redis; it reconnects by itself — retry in a moment, and check `clinic status`',
+  RATE_LIMITED: 'wait a moment and retry',
+  HUB_NO_ANSWER: 'the action may or may not have been applied: check with `clinic queue` before retrying',
+  TICKET_AMBIGUOUS: 'use the ticket id shown by `clinic queue --json`',
+  NOT_A_TERMINAL: 'run it in a terminal, or use --json for scripts',
+};
+
+/** An error with a code, as the hub reports them: printed as code, message and what to do next. */
+export class CliError extends Error {
+  readonly code: ErrorCode | CliErrorCode;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  readonly exitCode: ExitCode;
+
+  constructor(code: ErrorCode | CliErrorCode, options: { message?: string; detail?: string; hint?: string } = {}) {
+    const known = isErrorCode(code) ? ERROR_CODES[code] : CLI_ERROR_CODES[code as CliErrorCode];
+    super(options.message ?? known ?? code);
+    this.code = code;
+    this.detail = options.detail;
+    this.hint = options.hint ?? NEXT_STEP[code];
+    this.exitCode = EXIT_BY_CODE[code] ?? EXIT.FAILURE;
+  }
+
+  toJSON(): { code: string; message: string; detail?: string; hint?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.detail === undefined ? {} : { detail: this.detail }),
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+    };
+  }
+}
+
+/** An error object from the hub (ack or HTTP body) as a CliError; unknown codes keep their text. */
+export function hubError(error: { code?: unknown; message?: unknown; detail?: unknown }): CliError {
+  const code = isErrorCode(error.code) ? error.code : 'INTERNAL';
+  return new CliError(code, {
+    ...(typeof error.message === 'string' ? { message: error.message } : {}),
+    ...(typeof error.detail === 'string' ? { detail: error.detail } : {}),
+  });
+}
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0   ok
+  1   failure (unexpected error)
+  2   usage: bad arguments or options, or a payload the hub refused
+  3   auth: not logged in, bad, expired or forbidden token, wrong clinic
+  4   not found: clinic, department, room, ticket or profile
+  5   conflict: QUEUE_EMPTY, QUEUE_ROOM_BUSY, QUEUE_INVALID_TRANSITION
+  69  unavailable: hub unreachable or not answering, Redis down (STORE_UNAVAILABLE)`;

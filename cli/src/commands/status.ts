@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
+import { hubRequest } from '../hub-http.js';
+import type { OpsStatus } from '../hub-types.js';
+import { ago, bytes, duration, table, type Output } from '../output.js';
+import { runLiveView } from '../views/run-live-view.js';
+
+export type StatusReport = OpsStatus & { clientsByRole: Record<string, number>; checkedAt: number };
+
+export async function fetchStatus(connection: Parameters<typeof hubRequest>[0]): Promise<StatusReport> {
+  const status = await hubRequest<OpsStatus>(connection, '/api/ops/status');
+  const clientsByRole: Record<string, number> = {};
+  for (const node of status.nodes) {
+    if (!node.up) continue;
+    for (const [role, count] of Object.entries(node.clients)) clientsByRole[role] = (clientsByRole[role] ?? 0) + (count ?? 0);
+  }
+  return { ...status, clientsByRole, checkedAt: Date.now() };
+}
+
+export const rolesSummary = (clients: Partial<Record<string, number>>) =>
+  Object.entries(clients)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([role, n]) => `${role} ${n}`)
+    .join(', ') || 'none';
+
+export function redisSummary(redis: OpsStatus['redis']): string {
+  if (!redis.up) return 'DOWN';
+  return [`up`, `version ${redis.version ?? '?'}`, `${bytes(redis.usedMemoryBytes)} used`, `AOF ${redis.aof ? 'on' : 'off'}`, `${redis.connectedClients ?? '?'} connections`].join(' · ');
+}
+
+export function printStatus(out: Output, status: StatusReport): void {
+  const s = out.style;
+  const now = status.checkedAt;
+  out.line(s.bold('Hub nodes'));
+  if (status.nodes.length === 0) out.line(status.redis.up ? '  no node has reported yet' : '  unknown: Redis is down');
+  else
+    for (const line of table(
+      ['NODE', 'STATE', 'SERVER', 'URL', 'CLIENTS', 'RSS', 'UP FOR', 'LAST SEEN'],
+      status.nodes.map((n) => [
+        n.nodeId,
+        n.up ? s.green('up') : s.red('down'),
+        n.server,
+        n.url,
+        rolesSummary(n.clients),
+        bytes(n.rssBytes),
+        duration(Math.round((n.lastSeen - n.startedAt) / 1000)),
+        ago(n.lastSeen, now),
+      ]),
+      { headerStyle: s.dim },
+    ))
+      out.line(`  ${line}`);
+  out.line();
+  out.line(`${s.bold('Clients by role')} (nodes that are up): ${rolesSummary(status.clientsByRole)}`);
+  out.line(`${s.bold('Redis')}: ${status.redis.up ? redisSummary(status.redis) : s.red(redisSummary(status.redis))}`);
+  out.line();
+  out.line(s.bold('Queues'));
+  if (status.clinics.length === 0) out.line('  none visible');
+  else
+    for (const line of table(
+      ['CLINIC', 'SEQ', 'WAITING', 'CALLED', 'IN CONSULT'],
+      status.clinics.map((c) => [
+        c.id,
+        String(c.seq),
+        Object.entries(c.waiting)
+          .map(([dept, n]) => `${dept} ${n}`)
+          .join(' · '),
+        String(c.called),
+        String(c.inConsultation),
+      ]),
+      { headerStyle: s.dim },
+    ))
+      out.line(`  ${line}`);
+}
+
+export function registerStatusCommand(program: Command, runtime: Runtime): void {
+  const status = connectionOptions(program.command('status'))
+    .summary('hub nodes, clients by role, Redis, queue numbers')
+    .description('hub nodes (up/down, clients by role), Redis (version, memory, AOF) and every visible clinic’s queue numbers')
+    .option('-w, --watch', 'live view: queue numbers follow the event stream, nodes and Redis refresh every few seconds')
+    .option('--interval <seconds>', 'with --watch: seconds between refreshes of nodes and Redis', '5')
+    .addOption(jsonOption());
+  examples(status, ['clinic status', 'clinic status --json | jq ".nodes[] | select(.up | not)"', 'clinic status --watch']);
+  handle<{ watch?: boolean; interval: string }>(status, runtime, async ({ out, connection }, options) => {
+    if (options.watch) {
+      await runLiveView(out, 'status', { connection: connection(), intervalSeconds: Math.max(1, Number(options.interval) || 5) });
+      return;
+    }
+    const report = await fetchStatus(connection());
+    if (out.json) out.data(report);
+    else printStatus(out, report);
+  });
+}

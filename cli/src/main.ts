@@ -1,0 +1,17 @@
+import { EXIT } from './cli-error.js';
+import { run } from './program.js';
+
+/** Entry point of the `clinic` binary: runs the command, flushes output, exits with its code. */
+async function main(): Promise<void> {
+  let code: number;
+  try {
+    code = await run(process.argv.slice(2), { env: process.env, cwd: process.cwd(), exitCode: EXIT.OK });
+  } catch (error) {
+    process.stderr.write(`error INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    code = EXIT.FAILURE;
+  }
+  // Sockets and timers must not keep a finished command alive; wait for stdout to drain first.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+void main();

@@ -1,0 +1,80 @@
+import { Command, CommanderError } from 'commander';
+import { CliError, EXIT, EXIT_CODES_HELP } from './cli-error.js';
+import type { Runtime } from './command-kit.js';
+import { registerActionCommands } from './commands/actions.js';
+import { registerCompletionCommand } from './commands/completion.js';
+import { registerDisplaysCommand } from './commands/displays.js';
+import { registerLoginCommands } from './commands/login.js';
+import { registerQueueCommand } from './commands/queue.js';
+import { registerStatusCommand } from './commands/status.js';
+import { registerTokenCommands } from './commands/token.js';
+import { Output } from './output.js';
+
+const ROOT_HELP = `
+Which hub: --url/--token, else CLINIC_URL/CLINIC_TOKEN, else --profile (or
+CLINIC_PROFILE, or the current profile saved by \`clinic login\`), else the
+stack started with \`npm start\` on this machine (var/local.json in this
+directory or a parent). All-clinics admin tokens act for --clinic, CLINIC_ID,
+the profile's clinic or the local stack's clinic.
+
+Examples:
+  $ clinic status                          # on the machine that ran npm start
+  $ clinic login --url https://hub.example.jp --token "$TOKEN"
+  $ clinic queue --watch                   # live view: n call next, r recall, d done, ? help
+  $ clinic checkin --dept gp --urgent
+  $ clinic call-next --dept gp --room room1 --json
+
+${EXIT_CODES_HELP}
+
+Errors print their code, the hub's message and what to do next; with --json
+they go to stderr as {"error":{"code","message","detail","hint"}}. No colour
+when output is not a terminal or NO_COLOR is set.
+
+Later: \`clinic notify\`, \`clinic rooms\`, \`clinic recordings\` and
+\`clinic workers\` arrive with the hub's notification, consultation and AI
+services.
+`;
+
+export function buildProgram(runtime: Runtime): Command {
+  const program = new Command('clinic')
+    .description('Clinic Hub operations: waiting-room queues, displays, tokens and hub health')
+    .version('0.1.0', '-V, --version')
+    .addHelpText('after', ROOT_HELP);
+  program.configureHelp({ sortSubcommands: false, helpWidth: 100 });
+
+  registerStatusCommand(program, runtime);
+  registerQueueCommand(program, runtime);
+  registerDisplaysCommand(program, runtime);
+  registerActionCommands(program, runtime);
+  registerTokenCommands(program, runtime);
+  registerLoginCommands(program, runtime);
+  registerCompletionCommand(program, runtime);
+
+  // Usage errors exit 2 (commander's own default is 1); with --json they are a JSON error on stderr too.
+  const wantsJson = () => process.argv.includes('--json');
+  const applyToAll = (command: Command) => {
+    command.exitOverride();
+    command.configureOutput({
+      outputError: (text, write) => {
+        if (wantsJson()) new Output(true, process.stdout, process.stderr, runtime.env).error(new CliError('USAGE', { message: text.replace(/^error: /, '').trim() }));
+        else write(`${text}(add --help for usage and examples)\n`);
+      },
+    });
+    for (const sub of command.commands) applyToAll(sub);
+  };
+  applyToAll(program);
+  return program;
+}
+
+/** Runs one command line; resolves with the exit code. */
+export async function run(argv: string[], runtime: Runtime): Promise<number> {
+  const program = buildProgram(runtime);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return runtime.exitCode;
+  } catch (error) {
+    // Help and version exit 0; every other commander error (unknown option, missing argument, bare `clinic`) is a usage error.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    throw error;
+  }
+}

@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
+import { waitFor } from '../../hub/test/support/wait.js';
+import { CLI_BIN } from './support/run-cli.js';
+
+function findTmux(): string | null {
+  try {
+    return execFileSync('sh', ['-c', 'command -v tmux'], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+const tmux = findTmux();
+if (!tmux) {
+  // Said out loud, so a green run without tmux is not mistaken for a tested screen.
+  console.warn('queue-watch-tmux.test.ts: SKIPPED — tmux is not installed (apt-get install tmux); the 80×24 end-to-end run of `clinic queue --watch` needs it');
+}
+
+/** A tmux server of our own (its own socket), so the test never touches a user's sessions. */
+const SOCKET = `clinic-cli-test-${process.pid}`;
+const tmuxRun = (...args: string[]) => execFileSync(tmux!, ['-L', SOCKET, ...args], { encoding: 'utf8' });
+const screen = () => tmuxRun('capture-pane', '-p', '-t', 'watch');
+
+let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let hub: HubNodeProcess;
+let desk: QueueSocket;
+
+describe.skipIf(!tmux)('clinic queue --watch in a real terminal (tmux, 80×24)', () => {
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    hub = await startHubProcess({ redisUrl: redis.url, nodeId: 'tmux-a' });
+    desk = await connectQueue(hub.url, await tokenFor('staff'));
+  });
+
+  afterAll(async () => {
+    try {
+      tmuxRun('kill-server');
+    } catch {
+      // already gone
+    }
+    desk?.close();
+    await hub?.stop();
+    await redis?.cleanup();
+  });
+
+  it('draws the queue, shows a call made at another desk, and quits on q', async () => {
+    const staff = await tokenFor('staff');
+    const config = mkdtempSync(join(tmpdir(), 'clinic-cli-tmux-'));
+    // The environment goes on the command line: a tmux server passes its own to new panes.
+    // CI=true as in CI: the view must still draw every frame in a terminal.
+    const command = [
+      `env -u NO_COLOR CI=true TERM=xterm-256color XDG_CONFIG_HOME=${config} CLINIC_URL=${hub.url} CLINIC_TOKEN=${staff}`,
+      `${process.execPath} ${CLI_BIN} queue --watch --dept gp;`,
+      'echo "EXIT=$?"; sleep 60',
+    ].join(' ');
+    tmuxRun('new-session', '-d', '-s', 'watch', '-x', '80', '-y', '24', command);
+
+    await waitFor('the live view', () => screen().includes('● live'), 30_000);
+    expect(screen()).toContain('nobody in line');
+
+    expectOk(await request(desk, 'queue:checkin', { dept: 'gp' }));
+    expectOk(await request(desk, 'queue:checkin', { dept: 'gp', priority: 'urgent' }));
+    expectOk(await request(desk, 'queue:call-next', { dept: 'gp', room: 'r1' }));
+    const shown = await waitFor('the call on screen', () => {
+      const text = screen();
+      return /A-002\s+urgent\s+called\s+r1/.test(text) && /A-001\s+waiting\s+0/.test(text) ? text : false;
+    });
+
+    const lines = shown.split('\n');
+    expect(lines[0]).toMatch(/^Clinic Hub · テストクリニック Test Clinic · ● live · seq 3\s+\d\d:\d\d:\d\d$/);
+    expect(lines[1]).toContain('[gp 内科 1]');
+    expect(lines[2]).toContain('next → r2 (auto)');
+    expect(lines[3]).toBe('Rooms: r1 A-002 called · r2 free');
+    expect(shown).toContain('Last: Called A-002 to r1');
+    // The key line sits on the last row Ink draws, inside the 24 rows.
+    const keyRow = lines.findIndex((l) => l.startsWith('n:next r:recall'));
+    expect(keyRow).toBeGreaterThan(4);
+    expect(keyRow).toBeLessThan(24);
+
+    tmuxRun('send-keys', '-t', 'watch', 'q');
+    const after = await waitFor('the exit', () => {
+      const text = screen();
+      return text.includes('EXIT=') ? text : false;
+    });
+    expect(after).toContain('EXIT=0');
+    // The alternate screen is left: the shell's screen is back, without the view.
+    expect(after).not.toContain('n:next r:recall');
+  });
+});

@@ -1,0 +1,898 @@
+/**
+ * `npm run bench:queue`: waiting-room fan-out, measured end to end.
+ *
+ * Starts a private redis-server, then for each server kind (uWebSockets.js,
+ * then Node HTTP + ws as the baseline) two hub nodes as separate processes,
+ * N lean display clients spread over both nodes and over 4 generator
+ * processes, and one staff client that checks in and calls patients at a
+ * steady rate. Reports how long each call takes to reach every display
+ * (p50/p95/p99/max), whether every display got every call exactly once, the
+ * queue operation's own latency, and the CPU and memory of each hub node and
+ * of the load generator itself. Writes load-tests/results/queue.json.
+ *
+ *   npm run bench:queue -- --clients 2000 --rate 10 --seconds 10
+ *   npm run bench:queue -- --clients 200 --seconds 3 --servers uws
+ *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, type as osType, release } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
+import { TokenIssuer } from '../../hub/src/auth/tokens.js';
+import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
+import { BENCH_CLINICS_DIR, REPO_ROOT, WATCHDOG, startHubNode, type HubNode } from './hub-process.js';
+import { LeanSocket } from './lean-socket.js';
+import { ProcessWatcher } from './proc-stats.js';
+import { redisCommand } from './redis-command.js';
+import { addBuckets, diffBuckets, histogramQuantile, parseHistogram, summarize, type Buckets, type Summary } from './stats.js';
+import type { CoordinatorMessage, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
+
+export type ServerKind = 'uws' | 'node';
+
+export interface BenchOptions {
+  clients: number;
+  /** call-next per second. */
+  rate: number;
+  /** Measured seconds of calls. */
+  seconds: number;
+  /** Calls before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
+  warmupSeconds: number;
+  nodes: number;
+  workers: number;
+  servers: ServerKind[];
+  /** Handshakes in flight at once per worker. */
+  rampConcurrency: number;
+  /** How long to wait, after the last call, for deliveries still on their way. */
+  settleSeconds: number;
+  /** Where to write the JSON report; null: do not write. */
+  out: string | null;
+  /** Write a V8 CPU profile of every hub node into this directory. */
+  profileDir: string | null;
+  /** The budget the report checks p99 against. */
+  targetP99Ms: number;
+}
+
+export const DEFAULTS: BenchOptions = {
+  clients: 2000,
+  rate: 10,
+  seconds: 10,
+  warmupSeconds: 2,
+  nodes: 2,
+  workers: 4,
+  servers: ['uws', 'node'],
+  rampConcurrency: 16,
+  settleSeconds: 5,
+  out: resolve(REPO_ROOT, 'load-tests/results/queue.json'),
+  profileDir: null,
+  targetP99Ms: 100,
+};
+
+const CLINIC_ID = 'bench';
+const WORKER_FILE = resolve(import.meta.dirname, 'display-worker.ts');
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
+
+export interface LatencyFigures {
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  count: number;
+}
+
+export interface PhaseReport {
+  server: ServerKind;
+  /** What each node really ran on (uWS falls back to node when it cannot load). */
+  server_actual: ServerKind[];
+  nodes: number;
+  clients: number;
+  clients_connected: number;
+  connect_failed: number;
+  connect_seconds: number | null;
+  connect_handshake: LatencyFigures;
+  rate_per_second: number;
+  seconds: number;
+  calls: number;
+  warmup_calls: number;
+  call_errors: Record<string, number>;
+  deliveries_expected: number;
+  deliveries_received: number;
+  missing: number;
+  duplicates: number;
+  unexpected_called_events: number;
+  disconnects: number;
+  malformed: number;
+  /** call-next sent by staff → ticket.called received by a display; measured calls only. */
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  mean_ms: number | null;
+  /**
+   * Where the time goes, split at the commit (the event's Redis timestamp, 1 ms
+   * resolution): staff send → committed in Redis, and committed → on a display
+   * (Redis publish, hub fan-out, network, generator).
+   */
+  breakdown: { send_to_commit: LatencyFigures; commit_to_display: LatencyFigures };
+  /** call-next ack round trip at the staff client. */
+  queue_op: LatencyFigures;
+  /** checkin ack round trip at the staff client. */
+  checkin_op: LatencyFigures;
+  /** clinic_hub_action_duration_seconds{action="call-next"} over the measured window, estimated from buckets. */
+  queue_op_server: LatencyFigures;
+  /** clinic_hub_event_latency_seconds (Redis commit → emit on a node) over the measured window, from buckets. */
+  hub_commit_to_emit: LatencyFigures;
+  /** queue:event messages (all types) received by all displays per second over the measured window. */
+  messages_per_second: number | null;
+  events_by_type: Record<string, number>;
+  hubs: { node: string; server: ServerKind; pid: number; cpu_percent: number | null; peak_rss_mb: number | null }[];
+  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
+  coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
+  redis: { cpu_percent: number | null; peak_rss_mb: number | null };
+  /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
+  machine_busy_percent: number | null;
+  /**
+   * CPU used during the window by everything that is not this benchmark (other
+   * programs, the kernel's own threads), in % of one core: high values mean the
+   * figures were taken on a busy machine.
+   */
+  other_cpu_percent: number | null;
+  window_seconds: number;
+  errors: string[];
+  ok: boolean;
+}
+
+export interface BenchReport extends Partial<PhaseReport> {
+  baseline?: PhaseReport;
+  phases: PhaseReport[];
+  /** baseline p99 / uws p99. */
+  p99_ratio_baseline_over_uws?: number | null;
+  target: { p99_ms: number; met: boolean | null };
+  options: Omit<BenchOptions, 'out' | 'profileDir'>;
+  machine: { cpus: number; model: string; node: string; os: string };
+  date: string;
+  ok: boolean;
+}
+
+/** Everything the benchmark started, stopped in reverse order on completion, error or Ctrl-C. */
+class Resources {
+  private readonly stack: { name: string; stop: () => Promise<void> }[] = [];
+
+  add(name: string, stop: () => Promise<void>): () => Promise<void> {
+    const entry = { name, stop };
+    this.stack.push(entry);
+    return async () => {
+      const i = this.stack.indexOf(entry);
+      if (i >= 0) this.stack.splice(i, 1);
+      await stop();
+    };
+  }
+
+  async stopAll(log: (line: string) => void): Promise<void> {
+    while (this.stack.length > 0) {
+      const entry = this.stack.pop()!;
+      try {
+        await entry.stop();
+      } catch (error) {
+        log(`  could not stop ${entry.name}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+interface Worker {
+  child: ChildProcess;
+  progress: WorkerProgress;
+  connected: Promise<void>;
+  request(message: CoordinatorMessage): void;
+  result(): Promise<WorkerResult>;
+  stop(): Promise<void>;
+}
+
+function startWorker(index: number, onFatal: (error: Error) => void, profileDir: string | null): Worker {
+  const child = fork(WORKER_FILE, [], {
+    cwd: REPO_ROOT,
+    execArgv: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', '--import', WATCHDOG],
+    serialization: 'advanced',
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let resolveConnected!: () => void;
+  const connected = new Promise<void>((r) => (resolveConnected = r));
+  const resultWaiters: ((r: WorkerResult) => void)[] = [];
+  const worker: Worker = {
+    child,
+    progress: { type: 'progress', connected: 0, failed: 0, disconnects: 0, calledReceived: 0, duplicates: 0, messages: 0 },
+    connected,
+    request: (message) => child.send(message),
+    result: () =>
+      new Promise<WorkerResult>((resolveResult, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker ${index} did not report within 30 s`)), 30_000);
+        resultWaiters.push((r) => {
+          clearTimeout(timer);
+          resolveResult(r);
+        });
+        child.send({ type: 'report' } satisfies CoordinatorMessage);
+      }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (child.connected) child.send({ type: 'stop' } satisfies CoordinatorMessage);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  child.on('message', (message: WorkerMessage) => {
+    if (message.type === 'progress' || message.type === 'connected') {
+      worker.progress = message;
+      if (message.type === 'connected') resolveConnected();
+    } else if (message.type === 'result') {
+      resultWaiters.shift()?.(message);
+    } else if (message.type === 'fatal') {
+      onFatal(new Error(`worker ${index}: ${message.error}`));
+    }
+  });
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') onFatal(new Error(`worker ${index} exited (${code ?? signal})`));
+  });
+  return worker;
+}
+
+async function scrapeMetrics(hubs: HubNode[]): Promise<string[]> {
+  return Promise.all(
+    hubs.map(async (hub) => {
+      try {
+        const res = await fetch(`${hub.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+        return res.ok ? await res.text() : '';
+      } catch {
+        return '';
+      }
+    }),
+  );
+}
+
+function histogramDelta(before: string[], after: string[], name: string, match: Record<string, string>): Buckets {
+  let total: Buckets = new Map();
+  after.forEach((text, i) => {
+    total = addBuckets(total, diffBuckets(parseHistogram(text, name, match), parseHistogram(before[i] ?? '', name, match)));
+  });
+  return total;
+}
+
+function bucketFigures(buckets: Buckets): LatencyFigures {
+  const ms = (q: number) => round(histogramQuantile(q, buckets) * 1000, 2);
+  const count = buckets.get(Infinity) ?? 0;
+  return { p50_ms: ms(0.5), p95_ms: ms(0.95), p99_ms: ms(0.99), max_ms: null, count };
+}
+
+function figures(summary: Summary, digits = 1): LatencyFigures {
+  return {
+    p50_ms: round(summary.p50, digits),
+    p95_ms: round(summary.p95, digits),
+    p99_ms: round(summary.p99, digits),
+    max_ms: round(summary.max, digits),
+    count: summary.count,
+  };
+}
+
+interface CallRecord {
+  index: number;
+  requestId: string;
+  measured: boolean;
+  sentAt: number;
+  ackAt: number | null;
+  seq: number | null;
+  /** Redis clock of the commit (event.at, ms). */
+  committedAt: number | null;
+  error: string | null;
+}
+
+/** The staff side: one lean socket that checks in, calls next and starts, at a steady rate. */
+class Staff {
+  readonly calls: CallRecord[] = [];
+  readonly checkinMs: number[] = [];
+  readonly errors = new Map<string, number>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private callIndex = 0;
+  /** Rooms whose last patient has started (call-next there finishes them): least recently used first. */
+  private readonly freeRooms: string[];
+
+  constructor(
+    private readonly socket: LeanSocket,
+    private readonly phase: string,
+    private readonly dept: string,
+    rooms: string[],
+  ) {
+    this.freeRooms = [...rooms];
+  }
+
+  private count(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  private track<T>(promise: Promise<T>): void {
+    const p = promise.catch((error: Error) => this.count(error.message.startsWith('no ack') ? 'ACK_TIMEOUT' : 'SOCKET_ERROR'));
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  async checkin(): Promise<void> {
+    const sent = now();
+    const ack = await this.socket.emitWithAck<Ack<CheckinResult>>('queue:checkin', { dept: this.dept });
+    if (ack.ok) this.checkinMs.push(now() - sent);
+    else this.count(`checkin:${ack.error.code}`);
+  }
+
+  /** One press of "next patient": call-next (timed), then start the called ticket, and check in one more. */
+  private cycle(measured: boolean): void {
+    const room = this.freeRooms.shift();
+    if (room === undefined) {
+      // Every room still waits for its start ack: the hub is far behind; this call is not made.
+      this.count('staff:NO_FREE_ROOM');
+      return;
+    }
+    const index = this.callIndex++;
+    const record: CallRecord = {
+      index,
+      requestId: `bench-${this.phase}-${String(index).padStart(6, '0')}`,
+      measured,
+      sentAt: now(),
+      ackAt: null,
+      seq: null,
+      committedAt: null,
+      error: null,
+    };
+    this.calls.push(record);
+    this.track(
+      this.socket.emitWithAck<Ack<ActionResult>>('queue:call-next', { dept: this.dept, room, requestId: record.requestId }).then((ack) => {
+        record.ackAt = now();
+        if (!ack.ok) {
+          record.error = ack.error.code;
+          this.count(`call-next:${ack.error.code}`);
+          this.freeRooms.push(room);
+          return;
+        }
+        record.seq = ack.event.seq;
+        record.committedAt = ack.event.at;
+        // The patient comes in; the next call to this room finishes the consultation.
+        this.track(
+          this.socket
+            .emitWithAck<Ack<ActionResult>>('queue:start', { ticketId: ack.event.ticket.id })
+            .then((started) => {
+              if (!started.ok) this.count(`start:${started.error.code}`);
+            })
+            .finally(() => this.freeRooms.push(room)),
+        );
+      }),
+    );
+    this.track(this.checkin());
+  }
+
+  /** Calls at `rate` per second for `seconds`, on an absolute schedule (no drift). */
+  async run(rate: number, seconds: number, measured: boolean, onTick?: (done: number, total: number) => void): Promise<{ start: number; end: number }> {
+    const total = Math.round(rate * seconds);
+    const period = 1000 / rate;
+    const start = now();
+    for (let k = 0; k < total; k++) {
+      const due = start + k * period;
+      const wait = due - now();
+      if (wait > 0) await sleep(wait);
+      this.cycle(measured);
+      onTick?.(k + 1, total);
+    }
+    const end = start + total * period;
+    const wait = end - now();
+    if (wait > 0) await sleep(wait);
+    return { start, end };
+  }
+
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+}
+
+function machine(): BenchReport['machine'] {
+  const list = cpus();
+  return { cpus: list.length, model: list[0]?.model.trim() ?? 'unknown', node: process.version, os: `${osType()} ${release()}` };
+}
+
+async function runPhase(
+  server: ServerKind,
+  options: BenchOptions,
+  context: { redis: RedisProcess; secret: string; resources: Resources; log: (line: string) => void; fatal: Promise<never> },
+): Promise<PhaseReport> {
+  const { log, resources } = context;
+  const tag = `[${server}]`;
+  const clinic = ClinicConfig.parse(JSON.parse(readFileSync(join(BENCH_CLINICS_DIR, `${CLINIC_ID}.json`), 'utf8')));
+  const dept = clinic.departments[0]!;
+  const rooms = dept.rooms.map((r) => r.id);
+  const errors: string[] = [];
+
+  log(`${tag} phase: ${options.nodes} hub nodes with HUB_SERVER=${server}, ${options.clients} displays over ${options.workers} generator processes`);
+  await redisCommand(context.redis.port, ['FLUSHALL']);
+
+  const started = await Promise.allSettled(
+    Array.from({ length: options.nodes }, (_, n) => {
+      const nodeId = `bench-${server}-${n + 1}`;
+      // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
+      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
+      return startHubNode({ nodeId, server, redisUrl: context.redis.url, tokenSecret: context.secret, nodeArgs });
+    }),
+  );
+  const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stopHubs = resources.add(`${server} hub nodes`, async () => {
+    await Promise.all(hubs.map((h) => h.stop()));
+  });
+  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failedStart) throw failedStart.reason;
+  for (const hub of hubs) {
+    if (hub.server !== server) {
+      const warning = `${hub.nodeId} runs on ${hub.server}, not ${server} (uWebSockets.js did not load): this phase does not measure ${server}`;
+      errors.push(warning);
+      log(`${tag} WARNING: ${warning}`);
+    }
+  }
+  log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
+
+  const issuer = new TokenIssuer(context.secret);
+  const staffToken = (await issuer.issue({ sub: `staff:${CLINIC_ID}:bench`, role: 'staff', clinic: CLINIC_ID }, 3600)).token;
+  const socket = await LeanSocket.connect(hubs[0]!.url, QUEUE_NAMESPACE, { token: staffToken });
+  resources.add(`${server} staff socket`, async () => socket.close());
+  let staffDisconnected = false;
+  socket.on('disconnect', () => (staffDisconnected = true));
+  const staff = new Staff(socket, server, dept.id, rooms);
+  // A few patients already waiting, checked in before any display is there; one more per call keeps the line steady.
+  for (let i = 0; i < Math.min(rooms.length, 10); i++) await staff.checkin();
+
+  // Displays: client i goes to node floor(i / workers) % nodes in worker i % workers, so each worker holds both nodes' clients.
+  const plan: { url: string; token: string }[][] = Array.from({ length: options.workers }, () => []);
+  for (let i = 0; i < options.clients; i++) {
+    const hub = hubs[Math.floor(i / options.workers) % hubs.length]!;
+    const { token } = await issuer.issue({ sub: `display:${CLINIC_ID}:bench-${i}`, role: 'display', clinic: CLINIC_ID }, 3600);
+    plan[i % options.workers]!.push({ url: hub.url, token });
+  }
+  let fatalError: Error | null = null;
+  const workers = plan.map((_, w) =>
+    startWorker(w, (error) => (fatalError ??= error), options.profileDir ? join(options.profileDir, `${server}-generator-${w + 1}`) : null),
+  );
+  const stopWorkers = resources.add(`${server} generator processes`, async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+  });
+  const checkFatal = () => {
+    if (fatalError) throw fatalError;
+  };
+
+  const redisPid = context.redis.process.pid!;
+  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...workers.map((w) => w.child.pid!), process.pid, redisPid]);
+  resources.add('process watcher', async () => watcher.stop());
+  const sum = (pick: (p: WorkerProgress) => number) => workers.reduce((a, w) => a + pick(w.progress), 0);
+
+  // Ramp: each worker keeps `rampConcurrency` handshakes in flight.
+  const connectStart = now();
+  workers.forEach((w, i) =>
+    w.request({ type: 'connect', clients: plan[i]!, concurrency: options.rampConcurrency, timeoutMs: 15_000, progressMs: 200 }),
+  );
+  const allConnected = Promise.all(workers.map((w) => w.connected));
+  let connectDone = false;
+  void allConnected.then(() => (connectDone = true));
+  let lastLine = 0;
+  while (!connectDone) {
+    await Promise.race([allConnected, sleep(250), context.fatal]);
+    checkFatal();
+    if (now() - lastLine >= 1000 || connectDone) {
+      lastLine = now();
+      const failedNow = sum((p) => p.failed);
+      log(`${tag} connecting ${sum((p) => p.connected)}/${options.clients}${failedNow ? ` (${failedNow} failed)` : ''} (${((now() - connectStart) / 1000).toFixed(1)} s)`);
+    }
+    if (now() - connectStart > 10 * 60_000) throw new Error('connecting took more than 10 minutes');
+  }
+  const connectSeconds = (now() - connectStart) / 1000;
+  const connected = sum((p) => p.connected);
+  const connectFailed = sum((p) => p.failed);
+  if (connected === 0) throw new Error(`no display could connect: see the errors above`);
+  await sleep(500);
+
+  if (options.warmupSeconds > 0) {
+    log(`${tag} warm-up: ${Math.round(options.rate * options.warmupSeconds)} calls over ${options.warmupSeconds} s`);
+    await staff.run(options.rate, options.warmupSeconds, false);
+    await Promise.race([staff.settle(), sleep(15_000)]);
+    checkFatal();
+  }
+
+  const metricsBefore = await scrapeMetrics(hubs);
+  log(`${tag} measuring: ${Math.round(options.rate * options.seconds)} calls at ${options.rate}/s over ${options.seconds} s to ${connected} displays`);
+  const markStart = watcher.mark();
+  let lastProgress = now();
+  const window = await staff.run(options.rate, options.seconds, true, (done, total) => {
+    if (now() - lastProgress >= 2000 || done === total) {
+      lastProgress = now();
+      log(`${tag} calls ${done}/${total}, ticket.called deliveries so far ${sum((p) => p.calledReceived)}`);
+    }
+  });
+  const markEnd = watcher.mark();
+  checkFatal();
+
+  // Acks, then deliveries still on their way.
+  await Promise.race([staff.settle(), sleep(15_000)]);
+  const known = staff.calls.filter((c) => c.seq !== null);
+  const expected = connected * known.length;
+  const settleDeadline = now() + options.settleSeconds * 1000;
+  while (sum((p) => p.calledReceived) < expected && now() < settleDeadline) {
+    await Promise.race([sleep(100), context.fatal]);
+    checkFatal();
+  }
+  await sleep(300); // late duplicates, progress messages in flight
+  const metricsAfter = await scrapeMetrics(hubs);
+  const results = await Promise.all(workers.map((w) => w.result()));
+  watcher.stop();
+  const staffLost = staffDisconnected;
+  log(`${tag} done; stopping generator processes and hub nodes`);
+  await stopWorkers();
+  socket.close();
+  await stopHubs();
+
+  // Deliveries and latency.
+  const bySeq = new Map<number, CallRecord>();
+  for (const call of known) bySeq.set(call.seq!, call);
+  const measuredCalls = known.filter((c) => c.measured);
+  const latencies = new Float64Array(measuredCalls.length * connected);
+  const fromCommit = new Float64Array(measuredCalls.length * connected);
+  let latencyCount = 0;
+  let received = 0;
+  let missing = 0;
+  let duplicates = 0;
+  let unexpected = 0;
+  const handshakes: number[] = [];
+  const byType: Record<string, number> = {};
+  let messagesInWindow = 0;
+  let malformed = 0;
+  let disconnects = 0;
+  for (const result of results) {
+    const index = new Map<number, number>();
+    result.seqs.forEach((seq, i) => index.set(seq, i));
+    for (const seq of result.seqs) if (!bySeq.has(seq)) unexpected++;
+    for (const call of known) {
+      const i = index.get(call.seq!);
+      const times = i === undefined ? null : result.times[i]!;
+      if (i !== undefined) duplicates += result.duplicates[i]!;
+      for (let d = 0; d < result.clients; d++) {
+        if (result.joined[d] !== 1) continue;
+        const at = times ? times[d]! : NaN;
+        if (Number.isNaN(at)) {
+          missing++;
+          continue;
+        }
+        received++;
+        if (call.measured) {
+          fromCommit[latencyCount] = at - call.committedAt!;
+          latencies[latencyCount++] = at - call.sentAt;
+        }
+      }
+    }
+    for (let d = 0; d < result.clients; d++) if (result.joined[d] === 1) handshakes.push(result.connectMs[d]!);
+    for (const [type, n] of Object.entries(result.byType)) byType[type] = (byType[type] ?? 0) + n;
+    for (const [bucket, n] of result.buckets) {
+      const at = bucket * result.bucketMs;
+      if (at >= window.start && at < window.end) messagesInWindow += n;
+    }
+    malformed += result.malformed;
+    disconnects += result.disconnects;
+    for (const e of result.errors) if (errors.length < 30) errors.push(e);
+  }
+  const latency = summarize(latencies.subarray(0, latencyCount));
+  const windowSeconds = (window.end - window.start) / 1000;
+
+  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
+  const workerCpu = results.map((r) => cpu(r.pid));
+  const callErrors = Object.fromEntries(staff.errors);
+  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
+  const ownCpu = [...hubs.map((h) => h.pid), ...results.map((r) => r.pid), process.pid, redisPid].reduce(
+    (a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd),
+    0,
+  );
+  if (staffLost) errors.push('the staff socket was disconnected');
+  const report: PhaseReport = {
+    server,
+    server_actual: hubs.map((h) => h.server),
+    nodes: hubs.length,
+    clients: options.clients,
+    clients_connected: connected,
+    connect_failed: connectFailed,
+    connect_seconds: round(connectSeconds, 2),
+    connect_handshake: figures(summarize(handshakes)),
+    rate_per_second: options.rate,
+    seconds: options.seconds,
+    calls: measuredCalls.length,
+    warmup_calls: known.length - measuredCalls.length,
+    call_errors: callErrors,
+    deliveries_expected: expected,
+    deliveries_received: received,
+    missing,
+    duplicates,
+    unexpected_called_events: unexpected,
+    disconnects,
+    malformed,
+    p50_ms: round(latency.p50),
+    p95_ms: round(latency.p95),
+    p99_ms: round(latency.p99),
+    max_ms: round(latency.max),
+    mean_ms: round(latency.mean),
+    breakdown: {
+      send_to_commit: figures(summarize(measuredCalls.map((c) => c.committedAt! - c.sentAt))),
+      commit_to_display: figures(summarize(fromCommit.subarray(0, latencyCount))),
+    },
+    queue_op: figures(summarize(measuredCalls.map((c) => c.ackAt! - c.sentAt)), 2),
+    checkin_op: figures(summarize(staff.checkinMs), 2),
+    queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'call-next', outcome: 'ok' })),
+    hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
+    messages_per_second: round(messagesInWindow / windowSeconds, 0),
+    events_by_type: byType,
+    hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
+    generator: {
+      processes: results.length,
+      cpu_percent: round(workerCpu.reduce<number>((a, b) => a + (b ?? 0), 0)),
+      peak_rss_mb: round(results.reduce((a, r) => a + watcher.peakRssMb(r.pid), 0)),
+      per_process_cpu_percent: workerCpu,
+    },
+    coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
+    redis: { cpu_percent: cpu(redisPid), peak_rss_mb: round(watcher.peakRssMb(redisPid)) },
+    machine_busy_percent: round(machineBusy),
+    other_cpu_percent: round(Math.max(0, (machineBusy * cpus().length) - ownCpu)),
+    window_seconds: round(windowSeconds, 2)!,
+    errors,
+    ok: false,
+  };
+  report.ok =
+    missing === 0 &&
+    duplicates === 0 &&
+    unexpected === 0 &&
+    connectFailed === 0 &&
+    disconnects === 0 &&
+    malformed === 0 &&
+    !staffLost &&
+    Object.keys(callErrors).length === 0 &&
+    measuredCalls.length === Math.round(options.rate * options.seconds) &&
+    report.server_actual.every((s) => s === server);
+  log(
+    `${tag} call→display p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms; deliveries ${received}/${expected}, missing ${missing}, duplicates ${duplicates}`,
+  );
+  return report;
+}
+
+/** Runs every phase and returns the report. Stops everything it started, whatever happens. */
+export async function runQueueBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-bench-'));
+  resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
+  let rejectFatal!: (error: Error) => void;
+  const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
+  fatal.catch(() => undefined);
+  try {
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    const redis = await startRedisServer({ dir: join(dir, 'redis') });
+    resources.add('redis-server', () => redis.stop());
+    redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
+    log(`redis-server on ${redis.url} (private, ${dir})`);
+    const secret = randomBytes(32).toString('base64url');
+    const phases: PhaseReport[] = [];
+    for (const server of options.servers) phases.push(await runPhase(server, options, { redis, secret, resources, log, fatal }));
+    const [main, baseline] = phases;
+    const p99Ratio = main && baseline && main.p99_ms && baseline.p99_ms ? round(baseline.p99_ms / main.p99_ms, 2) : null;
+    const { out: _out, profileDir: _profileDir, ...shown } = options;
+    const report: BenchReport = {
+      ...main,
+      ...(baseline ? { baseline, p99_ratio_baseline_over_uws: p99Ratio } : {}),
+      phases,
+      target: { p99_ms: options.targetP99Ms, met: main?.p99_ms == null ? null : main.p99_ms < options.targetP99Ms },
+      options: shown,
+      machine: machine(),
+      date: new Date().toISOString(),
+      ok: phases.every((p) => p.ok),
+    };
+    return report;
+  } finally {
+    await resources.stopAll(log);
+  }
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '–';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(1);
+  return String(value);
+}
+
+/** The comparison table printed at the end of a run. */
+export function formatTable(report: BenchReport): string {
+  const phases = report.phases;
+  const ratio = (pick: (p: PhaseReport) => number | null | undefined) => {
+    if (phases.length < 2) return '';
+    const a = pick(phases[0]!);
+    const b = pick(phases[1]!);
+    return a && b ? `${(b / a).toFixed(2)}×` : '–';
+  };
+  const rows: [string, (p: PhaseReport) => unknown, ((p: PhaseReport) => number | null | undefined)?][] = [
+    ['hub nodes (server)', (p) => `${p.nodes} × ${[...new Set(p.server_actual)].join('/')}`],
+    ['displays connected', (p) => `${p.clients_connected}/${p.clients}`],
+    ['connect all displays (s)', (p) => p.connect_seconds, (p) => p.connect_seconds],
+    ['handshake p50 / p99 (ms)', (p) => `${cell(p.connect_handshake.p50_ms)} / ${cell(p.connect_handshake.p99_ms)}`],
+    ['calls measured (+ warm-up)', (p) => `${p.calls} (+${p.warmup_calls})`],
+    ['deliveries expected', (p) => p.deliveries_expected],
+    ['deliveries received', (p) => p.deliveries_received],
+    ['missing / duplicates', (p) => `${p.missing} / ${p.duplicates}`],
+    ['call→display p50 (ms)', (p) => p.p50_ms, (p) => p.p50_ms],
+    ['call→display p95 (ms)', (p) => p.p95_ms, (p) => p.p95_ms],
+    ['call→display p99 (ms)', (p) => p.p99_ms, (p) => p.p99_ms],
+    ['call→display max (ms)', (p) => p.max_ms, (p) => p.max_ms],
+    ['  send→commit p50 / p99 (ms)', (p) => `${cell(p.breakdown.send_to_commit.p50_ms)} / ${cell(p.breakdown.send_to_commit.p99_ms)}`],
+    ['  commit→display p50 / p99 (ms)', (p) => `${cell(p.breakdown.commit_to_display.p50_ms)} / ${cell(p.breakdown.commit_to_display.p99_ms)}`],
+    ['call-next ack p50 (ms)', (p) => p.queue_op.p50_ms, (p) => p.queue_op.p50_ms],
+    ['call-next ack p95 (ms)', (p) => p.queue_op.p95_ms, (p) => p.queue_op.p95_ms],
+    ['call-next ack p99 (ms)', (p) => p.queue_op.p99_ms, (p) => p.queue_op.p99_ms],
+    ['call-next server p99 (ms, buckets)', (p) => p.queue_op_server.p99_ms],
+    ['commit→emit p99 (ms, buckets)', (p) => p.hub_commit_to_emit.p99_ms],
+    ['messages delivered / s', (p) => p.messages_per_second, (p) => p.messages_per_second],
+    ...[0, 1, 2, 3]
+      .filter((i) => phases.some((p) => p.hubs[i]))
+      .map(
+        (i) =>
+          [
+            `hub node ${i + 1} CPU % / peak RSS MB`,
+            (p: PhaseReport) => (p.hubs[i] ? `${cell(p.hubs[i]!.cpu_percent)} / ${cell(p.hubs[i]!.peak_rss_mb)}` : '–'),
+            (p: PhaseReport) => p.hubs[i]?.cpu_percent,
+          ] as [string, (p: PhaseReport) => unknown, (p: PhaseReport) => number | null | undefined],
+      ),
+    ['generator CPU % / peak RSS MB', (p) => `${cell(p.generator.cpu_percent)} / ${cell(p.generator.peak_rss_mb)} (${p.generator.processes} procs)`],
+    ['coordinator + staff CPU %', (p) => p.coordinator.cpu_percent],
+    ['redis-server CPU %', (p) => p.redis.cpu_percent],
+    ['machine busy % (all cores)', (p) => p.machine_busy_percent],
+    ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],
+    ['errors', (p) => (p.ok ? 'none' : `${Object.entries(p.call_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${p.errors.length} (below)`}`)],
+  ];
+  const header = ['', ...phases.map((p) => (p === phases[0] ? p.server : `${p.server} (baseline)`)), ...(phases.length > 1 ? [`${phases[1]!.server}/${phases[0]!.server}`] : [])];
+  const body = rows.map(([label, pick, r]) => [label, ...phases.map((p) => cell(pick(p))), ...(phases.length > 1 ? [r ? ratio(r) : ''] : [])]);
+  const table = [header, ...body];
+  const widths = header.map((_, c) => Math.max(...table.map((row) => (row[c] ?? '').length)));
+  const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
+  const lines = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
+  for (const p of phases) {
+    if (p.errors.length > 0) lines.push('', `${p.server} errors (first ${Math.min(p.errors.length, 5)} of ${p.errors.length}):`, ...p.errors.slice(0, 5).map((e) => `  ${e}`));
+  }
+  const busy = phases.filter((p) => (p.other_cpu_percent ?? 0) > 15);
+  if (busy.length > 0) {
+    lines.push(
+      '',
+      `WARNING: other programs used ${busy.map((p) => `${cell(p.other_cpu_percent)}% of a core during ${p.server}`).join(', ')}: the machine was not quiet; these figures are pessimistic.`,
+    );
+  }
+  const target = report.target;
+  lines.push(
+    '',
+    `target: call→display p99 < ${target.p99_ms} ms at ${phases[0]?.clients ?? 0} displays on ${phases[0]?.nodes ?? 0} nodes: ${target.met === null ? 'not measured' : target.met ? 'met' : 'MISSED'}`,
+    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+  );
+  return lines.join('\n');
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      clients: { type: 'string' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      nodes: { type: 'string' },
+      workers: { type: 'string' },
+      servers: { type: 'string' },
+      ramp: { type: 'string' },
+      settle: { type: 'string' },
+      out: { type: 'string' },
+      'no-out': { type: 'boolean' },
+      profile: { type: 'string' },
+      target: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        'npm run bench:queue -- [options]',
+        '  --clients N     display clients (default 2000), spread over the nodes and generator processes',
+        '  --rate R        call-next per second (default 10)',
+        '  --seconds S     measured seconds of calls (default 10)',
+        '  --warmup S      unmeasured calls first (default 2)',
+        '  --nodes N       hub node processes per phase (default 2)',
+        '  --workers N     generator processes (default 4)',
+        '  --servers LIST  phases, in order (default uws,node; the first is reported, the second is the baseline)',
+        '  --ramp N        handshakes in flight per generator process (default 16)',
+        '  --settle S      wait for late deliveries after the last call (default 5)',
+        '  --out FILE      JSON report (default load-tests/results/queue.json); --no-out: none',
+        '  --profile DIR   --cpu-prof every hub node and generator process into DIR',
+        '  --target MS     p99 budget checked in the report (default 100)',
+        '',
+      ].join('\n'),
+    );
+    process.exit(0);
+  }
+  const num = (name: string, value: string | undefined, fallback: number, min: number, max: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got "${value}")`);
+    return n;
+  };
+  const servers = (values.servers ?? DEFAULTS.servers.join(',')).split(',').map((s) => s.trim());
+  for (const s of servers) if (s !== 'uws' && s !== 'node') throw new Error(`--servers takes uws and/or node (got "${s}")`);
+  const options: BenchOptions = {
+    clients: Math.round(num('clients', values.clients, DEFAULTS.clients, 1, 20_000)),
+    rate: num('rate', values.rate, DEFAULTS.rate, 0.1, 200),
+    seconds: num('seconds', values.seconds, DEFAULTS.seconds, 0.5, 120),
+    warmupSeconds: num('warmup', values.warmup, DEFAULTS.warmupSeconds, 0, 60),
+    nodes: Math.round(num('nodes', values.nodes, DEFAULTS.nodes, 1, 4)),
+    workers: Math.round(num('workers', values.workers, DEFAULTS.workers, 1, 16)),
+    servers: servers as ServerKind[],
+    rampConcurrency: Math.round(num('ramp', values.ramp, DEFAULTS.rampConcurrency, 1, 500)),
+    settleSeconds: num('settle', values.settle, DEFAULTS.settleSeconds, 0, 120),
+    out: values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out,
+    profileDir: values.profile ? resolve(values.profile) : null,
+    targetP99Ms: num('target', values.target, DEFAULTS.targetP99Ms, 1, 60_000),
+  };
+  if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
+  return options;
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n(--help lists the options)\n`);
+    process.exit(64);
+  }
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const resources = new Resources();
+  let interrupted = false;
+  const interrupt = (signal: string) => {
+    if (interrupted) {
+      log(`${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    interrupted = true;
+    log(`${signal}: stopping generator processes, hub nodes and redis-server…`);
+    resources.stopAll(log).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', () => interrupt('SIGINT'));
+  process.on('SIGTERM', () => interrupt('SIGTERM'));
+
+  const started = now();
+  let report: BenchReport;
+  try {
+    report = await runQueueBench(options, log, resources);
+  } catch (error) {
+    if (interrupted) return;
+    process.stderr.write(`bench:queue failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  }
+  log('');
+  log(formatTable(report));
+  if (options.out) {
+    mkdirSync(dirname(options.out), { recursive: true });
+    writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+    log(`report: ${options.out}`);
+  }
+  if (options.profileDir) log(`CPU profiles: ${options.profileDir}/<node>/ (open the largest in Chrome DevTools → Performance, or speedscope)`);
+  log(`total ${((now() - started) / 1000).toFixed(1)} s`);
+  if (!report.ok) {
+    log('delivery or connection errors: see "errors" in the report');
+    process.exit(2);
+  }
+  process.exit(0);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void main();

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole stack on this machine. Without REDIS_URL it starts a
- * private redis-server (AOF under var/redis), keeps a token secret under var/,
+ * private redis-server (AOF under var/redis), keeps a token secret and the chat
+ * attachments' encryption key under var/,
  * starts a hub node and prints the display page's URL with a display token for
  * the demo clinic. Ctrl-C stops everything cleanly.
  */
@@ -16,10 +17,11 @@ const root = resolve(import.meta.dirname, '..');
 const varDir = resolve(root, 'var');
 mkdirSync(varDir, { recursive: true });
 
-function localSecret(): string {
-  const file = resolve(varDir, 'token-secret');
+/** A random secret made on the first start and kept in var/NAME (mode 0600), so restarts keep tokens and attachments readable. */
+function localSecret(name: string, encoding: 'base64url' | 'base64'): string {
+  const file = resolve(varDir, name);
   if (!existsSync(file)) {
-    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    writeFileSync(file, randomBytes(32).toString(encoding), { mode: 0o600 });
   }
   return readFileSync(file, 'utf8').trim();
 }
@@ -32,7 +34,9 @@ async function main(): Promise<void> {
     env.REDIS_URL = redis.url;
     process.stdout.write(`Started a private redis-server on ${redis.url} (data in var/redis, AOF on)\n`);
   }
-  env.HUB_TOKEN_SECRET ??= localSecret();
+  env.HUB_TOKEN_SECRET ??= localSecret('token-secret', 'base64url');
+  // Chat attachments are encrypted at rest with it: losing this file makes stored attachments unreadable.
+  env.HUB_ATTACHMENT_KEY ??= localSecret('attachment-key', 'base64');
   env.CLINICS_DIR ??= resolve(root, 'config/clinics');
 
   let config;
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
       '',
       `  Waiting-room display (${clinic}):  ${base}/display#token=${display.token}`,
       `  Staff console (${clinic}):         ${base}/staff#token=${staff.token}`,
+      `  Staff chat (${clinic}):            ${base}/chat#token=${staff.token}`,
       `  Health:                           ${base}/healthz`,
       '',
       `An admin token for this machine is in var/local.json. Press Ctrl-C to stop.`,

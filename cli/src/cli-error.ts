@@ -41,6 +41,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode | CliErrorCode, ExitCode>> = {
   QUEUE_TICKET_NOT_FOUND: EXIT.NOT_FOUND,
   NOT_FOUND: EXIT.NOT_FOUND,
   PROFILE_NOT_FOUND: EXIT.NOT_FOUND,
+  NOTIFY_DEAD_LETTER_NOT_FOUND: EXIT.NOT_FOUND,
   QUEUE_ROOM_BUSY: EXIT.CONFLICT,
   QUEUE_EMPTY: EXIT.CONFLICT,
   QUEUE_INVALID_TRANSITION: EXIT.CONFLICT,
@@ -72,6 +73,7 @@ const NEXT_STEP: Partial<Record<ErrorCode | CliErrorCode, string>> = {
   QUEUE_ROOM_BUSY: 'start, skip, recall or finish the patient called to that room first, or call to another room',
   QUEUE_INVALID_TRANSITION: 'check the ticket’s status with `clinic queue`',
   PROFILE_NOT_FOUND: '`clinic profiles` lists the saved profiles',
+  NOTIFY_DEAD_LETTER_NOT_FOUND: '`clinic notify` lists the dead letters; one already retried, or older than NOTIFY_DEAD_LETTER_DAYS, is gone',
   STORE_UNAVAILABLE: 'the hub cannot reach Redis; it reconnects by itself — retry in a moment, and check `clinic status`',
   RATE_LIMITED: 'wait a moment and retry',
   HUB_NO_ANSWER: 'the action may or may not have been applied: check with `clinic queue` before retrying',
@@ -119,6 +121,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   1   failure (unexpected error)
   2   usage: bad arguments or options, or a payload the hub refused
   3   auth: not logged in, bad, expired or forbidden token, wrong clinic
-  4   not found: clinic, department, room, ticket or profile
+  4   not found: clinic, department, room, ticket, profile or dead letter
   5   conflict: QUEUE_EMPTY, QUEUE_ROOM_BUSY, QUEUE_INVALID_TRANSITION
   69  unavailable: hub unreachable or not answering, Redis down (STORE_UNAVAILABLE)`;

@@ -5,6 +5,7 @@ import { registerActionCommands } from './commands/actions.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerDisplaysCommand } from './commands/displays.js';
 import { registerLoginCommands } from './commands/login.js';
+import { registerNotifyCommands } from './commands/notify.js';
 import { registerQueueCommand } from './commands/queue.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -23,6 +24,7 @@ Examples:
   $ clinic queue --watch                   # live view: n call next, r recall, d done, ? help
   $ clinic checkin --dept gp --urgent
   $ clinic call-next --dept gp --room room1 --json
+  $ clinic notify                          # dead letters and pending notices
 
 ${EXIT_CODES_HELP}
 
@@ -30,9 +32,8 @@ Errors print their code, the hub's message and what to do next; with --json
 they go to stderr as {"error":{"code","message","detail","hint"}}. No colour
 when output is not a terminal or NO_COLOR is set.
 
-Later: \`clinic notify\`, \`clinic rooms\`, \`clinic recordings\` and
-\`clinic workers\` arrive with the hub's notification, consultation and AI
-services.
+Later: \`clinic rooms\`, \`clinic recordings\` and \`clinic workers\` arrive
+with the hub's consultation and AI services.
 `;
 
 export function buildProgram(runtime: Runtime): Command {
@@ -45,6 +46,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerStatusCommand(program, runtime);
   registerQueueCommand(program, runtime);
   registerDisplaysCommand(program, runtime);
+  registerNotifyCommands(program, runtime);
   registerActionCommands(program, runtime);
   registerTokenCommands(program, runtime);
   registerLoginCommands(program, runtime);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError } from './config-error.js';
 import { loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 
@@ -24,7 +25,37 @@ const Env = z.object({
   HUB_PATIENT_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(12 * 3600),
   HUB_STAFF_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(10 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * AES-256-GCM key for chat attachments at rest: 32 random bytes, base64
+   * (`openssl rand -base64 32`). Unset: the hub takes no attachments.
+   */
+  HUB_ATTACHMENT_KEY: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return null;
+      const key = parseAttachmentKey(value.trim());
+      if (!key) {
+        ctx.addIssue({ code: 'custom', message: 'must be 32 bytes in base64 (44 characters; make one with `openssl rand -base64 32`)' });
+        return z.NEVER;
+      }
+      return key;
+    }),
+  /** Largest chat attachment accepted. */
+  HUB_ATTACHMENT_MAX_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(CHAT_DEFAULT_ATTACHMENT_MAX_BYTES),
+  /** Chat messages one connection may send per second, on average (bursts of 5 s worth); 0: no limit. */
+  HUB_CHAT_MESSAGES_PER_SECOND: z.coerce.number().min(0).max(100_000).default(5),
 });
+
+/** 32 bytes from standard or URL-safe base64 (padding optional), or null. */
+export function parseAttachmentKey(value: string): Buffer | null {
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(value)) return null;
+  const key = Buffer.from(value.replaceAll('-', '+').replaceAll('_', '/'), 'base64');
+  return key.length === 32 ? key : null;
+}
+
+/** Never echoed in a configuration error. */
+const SECRET_VARIABLES = new Set(['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY']);
 
 export interface HubConfig {
   port: number;
@@ -40,6 +71,14 @@ export interface HubConfig {
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   /** Notifications (hub/src/notify): the hub enqueues, the worker delivers. */
   notify: NotifyConfig;
+  /** Chat (hub/src/chat). */
+  chat: {
+    /** null: attachments are off (HUB_ATTACHMENT_KEY unset). */
+    attachmentKey: Buffer | null;
+    attachmentMaxBytes: number;
+    /** 0: unlimited. */
+    messagesPerSecond: number;
+  };
 }
 
 export { ConfigError };
@@ -49,7 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const variable = issue.path.join('.');
-      const shown = variable === 'HUB_TOKEN_SECRET' || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
+      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
       return `  ${variable}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -72,5 +111,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     },
     logLevel: e.LOG_LEVEL,
     notify: loadNotifyConfig(env),
+    chat: {
+      attachmentKey: e.HUB_ATTACHMENT_KEY,
+      attachmentMaxBytes: e.HUB_ATTACHMENT_MAX_BYTES,
+      messagesPerSecond: e.HUB_CHAT_MESSAGES_PER_SECOND,
+    },
   };
 }

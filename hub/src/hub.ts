@@ -1,9 +1,10 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer } from 'socket.io';
-import { NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from './auth/tokens.js';
+import { startChat } from './chat/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
 import type { HubConfig } from './config.js';
 import type { HubServer } from './http/http-types.js';
@@ -45,7 +46,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
   const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
-  const connections = [redis, adapterPub, adapterSub, liveSub];
+  const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -57,7 +59,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub]) connection.on('error', () => undefined);
+  for (const connection of [adapterPub, adapterSub, liveSub, chatSub]) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
@@ -103,6 +105,23 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
   });
   await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), metrics, logger });
+
+  const chatNsp = io.of(CHAT_NAMESPACE);
+  chatNsp.use(socketAuth(tokens, clinics));
+  const chat = await startChat({
+    nsp: chatNsp,
+    redis,
+    subscriber: chatSub,
+    config: config.chat,
+    nodeId: config.nodeId,
+    clinics,
+    tokens,
+    findTicket: (clinic, ticketId) => queue.ticket(clinic, ticketId),
+    logger,
+    metrics,
+    maxPayloadBytes: config.maxPayloadBytes,
+    tokenTtlSeconds,
+  });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();
 
@@ -115,16 +134,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokens,
     clinics,
     queue,
+    notifications,
     assets,
     tokenTtlSeconds,
     ready: () => !draining && redisDownSince === null,
+    domainRoutes: [chat.routes],
   });
   const routes: typeof routeHandler = (request) =>
     routeHandler(request).catch((error: unknown) => {
       logger.error({ err: error, method: request.method, path: request.path }, 'HTTP route failed');
       throw error;
     });
-  const listen = { host: config.host, port: config.port, maxBodyBytes: 64 * 1024 };
+  const listen = { host: config.host, port: config.port, maxBodyBytes: 64 * 1024, bodyLimit: chat.bodyLimit };
 
   if (config.server === 'uws') {
     const loaded = await loadUws();
@@ -149,6 +170,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await running.close().catch(() => undefined);
+      await chat.close();
       await notifications.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');

@@ -11,6 +11,8 @@ export class HubMetrics {
   readonly eventLatency: Histogram;
   readonly actionDuration: Histogram<'action' | 'outcome'>;
   readonly errorsTotal: Counter<'code'>;
+  readonly chatMessagesTotal: Counter;
+  readonly chatDeliveryLatency: Histogram;
   private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
   private currentSecond = Math.floor(Date.now() / 1000);
 
@@ -57,6 +59,17 @@ export class HubMetrics {
       labelNames: ['code'],
       registers: [this.registry],
     });
+    this.chatMessagesTotal = new Counter({
+      name: 'clinic_hub_chat_messages_total',
+      help: 'Chat messages fanned out to joined sockets by this node',
+      registers: [this.registry],
+    });
+    this.chatDeliveryLatency = new Histogram({
+      name: 'clinic_hub_chat_delivery_latency_seconds',
+      help: 'From the chat message committed in Redis to its emission to clients on this node',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      registers: [this.registry],
+    });
     for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] satisfies Role[]) {
       this.connectedClients.set({ role }, 0);
     }
@@ -67,6 +80,11 @@ export class HubMetrics {
     this.eventLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
     this.roll();
     this.perSecond[this.currentSecond % WINDOW_SECONDS]! += 1;
+  }
+
+  chatMessageFannedOut(committedAt: number): void {
+    this.chatMessagesTotal.inc();
+    this.chatDeliveryLatency.observe(Math.max(0, Date.now() - committedAt) / 1000);
   }
 
   private roll(): void {

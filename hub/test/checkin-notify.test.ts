@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
+import { Queue } from 'bullmq';
+import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-keys.js';
 import { NOTIFY_NAMESPACE, type InAppNotice } from '@clinic-hub/protocol';
 import { startTestRedis } from './support/redis.js';
 import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
@@ -62,6 +64,25 @@ describe('check-in with notifications', () => {
     } finally {
       mySocket.close();
       otherSocket.close();
+    }
+  });
+
+  it('gives a patient who checks in first in line the "1 ahead" notice with no further queue change', async () => {
+    // gp has two free rooms and nobody waiting: this ticket is next, 0 ahead. The worker's first look at
+    // the queue after this check-in must already find the contact.
+    const mine = await request(staff, 'queue:checkin', { dept: 'gp', notify: { channel: 'in_app' } });
+    if (!mine.ok) throw new Error(mine.error.code);
+    const queue = new Queue(NOTIFY_QUEUE_NAME, { connection: { url: redis.url }, prefix: NOTIFY_QUEUE_PREFIX });
+    try {
+      const job = await waitFor('a sent 1-ahead notice for this ticket', async () => {
+        const done = await queue.getCompleted(0, 50);
+        return done.find(
+          (j) => j.data.kind === 'queue_1_ahead' && j.data.recipient.type === 'ticket' && j.data.recipient.ticketId === mine.event.ticket.id,
+        );
+      }, 15_000);
+      expect(job.returnvalue).toMatchObject({ outcome: 'sent', channel: 'in_app' });
+    } finally {
+      await queue.close();
     }
   });
 

@@ -27,7 +27,7 @@ import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-p
 import { BENCH_CLINICS_DIR, REPO_ROOT, WATCHDOG, startHubNode, type HubNode } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
-import { redisCommand } from './redis-command.js';
+import { redisCommand, redisInfoNumber } from './redis-command.js';
 import { addBuckets, diffBuckets, histogramQuantile, parseHistogram, summarize, type Buckets, type Summary } from './stats.js';
 import type { CoordinatorMessage, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
 
@@ -119,13 +119,30 @@ export interface PhaseReport {
    * resolution): staff send → committed in Redis, and committed → on a display
    * (Redis publish, hub fan-out, network, generator).
    */
-  breakdown: { send_to_commit: LatencyFigures; commit_to_display: LatencyFigures };
+  breakdown: {
+    send_to_commit: LatencyFigures;
+    commit_to_display: LatencyFigures;
+    /**
+     * call → the first display of each generator process to get it. The gap
+     * to call→display is the time a generator process takes to work through
+     * its displays' copies of one broadcast (and the hub to write them).
+     */
+    first_display_per_process: LatencyFigures;
+  };
+  /**
+   * One entry per measured call, in order: when it was sent (s from the first
+   * measured call), its ack round trip and how long it took to reach the
+   * median and the last display. Periodic stalls show up here.
+   */
+  timeline: { t_s: number; ack_ms: number | null; p50_ms: number | null; max_ms: number | null }[];
   /** call-next ack round trip at the staff client. */
   queue_op: LatencyFigures;
   /** checkin ack round trip at the staff client. */
   checkin_op: LatencyFigures;
   /** clinic_hub_action_duration_seconds{action="call-next"} over the measured window, estimated from buckets. */
   queue_op_server: LatencyFigures;
+  /** The same for checkin (which also signs the patient's ticket token). */
+  checkin_op_server: LatencyFigures;
   /** clinic_hub_event_latency_seconds (Redis commit → emit on a node) over the measured window, from buckets. */
   hub_commit_to_emit: LatencyFigures;
   /** queue:event messages (all types) received by all displays per second over the measured window. */
@@ -134,7 +151,8 @@ export interface PhaseReport {
   hubs: { node: string; server: ServerKind; pid: number; cpu_percent: number | null; peak_rss_mb: number | null }[];
   generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
   coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
-  redis: { cpu_percent: number | null; peak_rss_mb: number | null };
+  /** Commands and AOF bytes over the measured window: what the hubs ask of Redis besides the queue scripts shows here. */
+  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
   /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
   machine_busy_percent: number | null;
   /**
@@ -150,6 +168,7 @@ export interface PhaseReport {
 
 export interface BenchReport extends Partial<PhaseReport> {
   baseline?: PhaseReport;
+  /** Every phase in order (not written to the JSON file: the top level is the first, `baseline` the second). */
   phases: PhaseReport[];
   /** baseline p99 / uws p99. */
   p99_ratio_baseline_over_uws?: number | null;
@@ -323,11 +342,12 @@ class Staff {
     void p.finally(() => this.pending.delete(p));
   }
 
-  async checkin(): Promise<void> {
+  /** Checks in one patient; its ack round trip is kept when `measured`. */
+  async checkin(measured = false): Promise<void> {
     const sent = now();
     const ack = await this.socket.emitWithAck<Ack<CheckinResult>>('queue:checkin', { dept: this.dept });
-    if (ack.ok) this.checkinMs.push(now() - sent);
-    else this.count(`checkin:${ack.error.code}`);
+    if (!ack.ok) this.count(`checkin:${ack.error.code}`);
+    else if (measured) this.checkinMs.push(now() - sent);
   }
 
   /** One press of "next patient": call-next (timed), then start the called ticket, and check in one more. */
@@ -372,7 +392,7 @@ class Staff {
         );
       }),
     );
-    this.track(this.checkin());
+    this.track(this.checkin(measured));
   }
 
   /** Calls at `rate` per second for `seconds`, on an absolute schedule (no drift). */
@@ -507,6 +527,11 @@ async function runPhase(
   }
 
   const metricsBefore = await scrapeMetrics(hubs);
+  const redisStats = async () => ({
+    commands: await redisInfoNumber(context.redis.port, 'stats', 'total_commands_processed').catch(() => NaN),
+    aof: await redisInfoNumber(context.redis.port, 'persistence', 'aof_current_size').catch(() => NaN),
+  });
+  const redisBefore = await redisStats();
   log(`${tag} measuring: ${Math.round(options.rate * options.seconds)} calls at ${options.rate}/s over ${options.seconds} s to ${connected} displays`);
   const markStart = watcher.mark();
   let lastProgress = now();
@@ -517,6 +542,7 @@ async function runPhase(
     }
   });
   const markEnd = watcher.mark();
+  const redisAfter = await redisStats();
   checkFatal();
 
   // Acks, then deliveries still on their way.
@@ -544,6 +570,8 @@ async function runPhase(
   const measuredCalls = known.filter((c) => c.measured);
   const latencies = new Float64Array(measuredCalls.length * connected);
   const fromCommit = new Float64Array(measuredCalls.length * connected);
+  const perCall = new Map<CallRecord, number[]>(measuredCalls.map((c) => [c, []]));
+  const firstPerProcess: number[] = [];
   let latencyCount = 0;
   let received = 0;
   let missing = 0;
@@ -562,9 +590,11 @@ async function runPhase(
       const i = index.get(call.seq!);
       const times = i === undefined ? null : result.times[i]!;
       if (i !== undefined) duplicates += result.duplicates[i]!;
+      let first = Infinity;
       for (let d = 0; d < result.clients; d++) {
         if (result.joined[d] !== 1) continue;
         const at = times ? times[d]! : NaN;
+        if (at < first) first = at;
         if (Number.isNaN(at)) {
           missing++;
           continue;
@@ -573,8 +603,10 @@ async function runPhase(
         if (call.measured) {
           fromCommit[latencyCount] = at - call.committedAt!;
           latencies[latencyCount++] = at - call.sentAt;
+          perCall.get(call)!.push(at - call.sentAt);
         }
       }
+      if (call.measured && first !== Infinity) firstPerProcess.push(first - call.sentAt);
     }
     for (let d = 0; d < result.clients; d++) if (result.joined[d] === 1) handshakes.push(result.connectMs[d]!);
     for (const [type, n] of Object.entries(result.byType)) byType[type] = (byType[type] ?? 0) + n;
@@ -627,10 +659,16 @@ async function runPhase(
     breakdown: {
       send_to_commit: figures(summarize(measuredCalls.map((c) => c.committedAt! - c.sentAt))),
       commit_to_display: figures(summarize(fromCommit.subarray(0, latencyCount))),
+      first_display_per_process: figures(summarize(firstPerProcess)),
     },
     queue_op: figures(summarize(measuredCalls.map((c) => c.ackAt! - c.sentAt)), 2),
+    timeline: measuredCalls.map((c) => {
+      const summary = summarize(perCall.get(c)!);
+      return { t_s: round((c.sentAt - window.start) / 1000, 2)!, ack_ms: round(c.ackAt! - c.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
+    }),
     checkin_op: figures(summarize(staff.checkinMs), 2),
     queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'call-next', outcome: 'ok' })),
+    checkin_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'checkin', outcome: 'ok' })),
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
     messages_per_second: round(messagesInWindow / windowSeconds, 0),
     events_by_type: byType,
@@ -642,7 +680,12 @@ async function runPhase(
       per_process_cpu_percent: workerCpu,
     },
     coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
-    redis: { cpu_percent: cpu(redisPid), peak_rss_mb: round(watcher.peakRssMb(redisPid)) },
+    redis: {
+      cpu_percent: cpu(redisPid),
+      peak_rss_mb: round(watcher.peakRssMb(redisPid)),
+      commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
+      aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
+    },
     machine_busy_percent: round(machineBusy),
     other_cpu_percent: round(Math.max(0, (machineBusy * cpus().length) - ownCpu)),
     window_seconds: round(windowSeconds, 2)!,
@@ -731,11 +774,14 @@ export function formatTable(report: BenchReport): string {
     ['call→display max (ms)', (p) => p.max_ms, (p) => p.max_ms],
     ['  send→commit p50 / p99 (ms)', (p) => `${cell(p.breakdown.send_to_commit.p50_ms)} / ${cell(p.breakdown.send_to_commit.p99_ms)}`],
     ['  commit→display p50 / p99 (ms)', (p) => `${cell(p.breakdown.commit_to_display.p50_ms)} / ${cell(p.breakdown.commit_to_display.p99_ms)}`],
+    ['  first display per gen. process p50 / p99', (p) => `${cell(p.breakdown.first_display_per_process.p50_ms)} / ${cell(p.breakdown.first_display_per_process.p99_ms)}`],
     ['call-next ack p50 (ms)', (p) => p.queue_op.p50_ms, (p) => p.queue_op.p50_ms],
     ['call-next ack p95 (ms)', (p) => p.queue_op.p95_ms, (p) => p.queue_op.p95_ms],
     ['call-next ack p99 (ms)', (p) => p.queue_op.p99_ms, (p) => p.queue_op.p99_ms],
-    ['call-next server p99 (ms, buckets)', (p) => p.queue_op_server.p99_ms],
-    ['commit→emit p99 (ms, buckets)', (p) => p.hub_commit_to_emit.p99_ms],
+    ['call-next server p50 / p99 (ms, buckets)', (p) => `${cell(p.queue_op_server.p50_ms)} / ${cell(p.queue_op_server.p99_ms)}`],
+    ['check-in ack p50 / p99 (ms)', (p) => `${cell(p.checkin_op.p50_ms)} / ${cell(p.checkin_op.p99_ms)}`],
+    ['check-in server p50 / p99 (ms, buckets)', (p) => `${cell(p.checkin_op_server.p50_ms)} / ${cell(p.checkin_op_server.p99_ms)}`],
+    ['hub commit→emit p50 / p99 (ms, buckets)', (p) => `${cell(p.hub_commit_to_emit.p50_ms)} / ${cell(p.hub_commit_to_emit.p99_ms)}`],
     ['messages delivered / s', (p) => p.messages_per_second, (p) => p.messages_per_second],
     ...[0, 1, 2, 3]
       .filter((i) => phases.some((p) => p.hubs[i]))
@@ -750,6 +796,7 @@ export function formatTable(report: BenchReport): string {
     ['generator CPU % / peak RSS MB', (p) => `${cell(p.generator.cpu_percent)} / ${cell(p.generator.peak_rss_mb)} (${p.generator.processes} procs)`],
     ['coordinator + staff CPU %', (p) => p.coordinator.cpu_percent],
     ['redis-server CPU %', (p) => p.redis.cpu_percent],
+    ['redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`],
     ['machine busy % (all cores)', (p) => p.machine_busy_percent],
     ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],
     ['errors', (p) => (p.ok ? 'none' : `${Object.entries(p.call_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${p.errors.length} (below)`}`)],
@@ -883,7 +930,9 @@ async function main(): Promise<void> {
   log(formatTable(report));
   if (options.out) {
     mkdirSync(dirname(options.out), { recursive: true });
-    writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+    // `phases` repeats the top level (first phase) and `baseline`: left out of the file.
+    const { phases: _phases, ...written } = report;
+    writeFileSync(options.out, `${JSON.stringify(written, null, 2)}\n`);
     log(`report: ${options.out}`);
   }
   if (options.profileDir) log(`CPU profiles: ${options.profileDir}/<node>/ (open the largest in Chrome DevTools → Performance, or speedscope)`);

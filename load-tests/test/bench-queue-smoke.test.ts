@@ -66,19 +66,17 @@ describe('bench:queue', () => {
     expect(code, output).toBe(0);
     expect(output).toMatch(/\[uws\] connecting \d+\/100/);
     expect(output).toMatch(/call→display p99 \(ms\)/);
-    const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
-    expect(report.phases.map((p) => p.server)).toEqual(['uws', 'node']);
-    sane(report.phases[0]!, 100, 20);
-    sane(report.baseline!, 100, 20);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Omit<BenchReport, 'phases'>;
+    const phases = [report as PhaseReport, report.baseline!];
+    expect(phases.map((p) => p.server)).toEqual(['uws', 'node']);
+    for (const phase of phases) sane(phase, 100, 20);
     expect(report.clients).toBe(100);
-    expect(report.p99_ms).toBe(report.phases[0]!.p99_ms);
-    expect(report.baseline!.server).toBe('node');
     expect(report.p99_ratio_baseline_over_uws).toBeGreaterThan(0);
     expect(report.machine.cpus).toBeGreaterThan(0);
     expect(report.machine.node).toBe(process.version);
     expect(Number.isNaN(Date.parse(report.date))).toBe(false);
     // Everything it started is gone.
-    for (const phase of report.phases) {
+    for (const phase of phases) {
       for (const hub of phase.hubs) expect(() => process.kill(hub.pid, 0)).toThrow();
     }
   });

@@ -35,6 +35,17 @@ export const ERROR_CODES = {
   NOTIFY_APPOINTMENT_NOT_FOUND: 'No reminders are scheduled for this appointment.',
   NOTIFY_DEAD_LETTER_NOT_FOUND: 'No dead-lettered notification with this id.',
   NOTIFY_KEY_INVALID: 'An idempotency key is 1–160 letters, digits, ".", "_" or "-".',
+  CHAT_THREAD_NOT_FOUND: 'No such chat thread. A patient thread is created when it is first opened while its ticket is in the queue.',
+  CHAT_THREAD_EXISTS: 'A thread with this id already exists and was not created by you as this kind.',
+  CHAT_NOT_MEMBER: 'You are not a member of this chat thread: you may not read or write it.',
+  CHAT_NOT_JOINED: 'Join the thread (chat:join) before sending this event for it.',
+  CHAT_MEMBERS_FIXED: 'Who reads a patient thread follows from the ticket and the clinic\'s roles; it has no member list to edit.',
+  CHAT_MESSAGE_EMPTY: 'A message needs text or at least one attachment.',
+  CHAT_MESSAGE_TOO_LONG: 'The message text is longer than the hub accepts (2000 characters).',
+  CHAT_ATTACHMENT_NOT_FOUND: 'No such attachment in this thread uploaded by you (or it expired before it was sent).',
+  CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 'Attachments must be PNG, JPEG or WebP images or PDF documents, and their content must match the declared type.',
+  CHAT_ATTACHMENT_TOO_LARGE: 'The attachment is larger than the hub accepts.',
+  CHAT_ATTACHMENTS_DISABLED: 'Attachments are not configured on this hub (HUB_ATTACHMENT_KEY is not set).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
+import { NAMESPACES, NOTIFY_SERVER_EVENTS } from './event-names.js';
 
 /**
  * Socket.IO namespace of in-app notifications. A socket there is joined to
  * `notifyUserRoom(clinic, sub)` and receives `notify:notice` for that user only.
  */
-export const NOTIFY_NAMESPACE = '/notify';
+export const NOTIFY_NAMESPACE = NAMESPACES.notify;
 
 /** Where a notice goes: the hub's own socket, e-mail (SMTP), LINE push, SMS. */
 export const NOTIFY_CHANNELS = ['in_app', 'email', 'line', 'sms'] as const;
@@ -69,7 +70,7 @@ export interface InAppNotice {
 }
 
 export interface NotifyServerToClient {
-  'notify:notice': (notice: InAppNotice) => void;
+  [NOTIFY_SERVER_EVENTS.notice]: (notice: InAppNotice) => void;
 }
 
 /**
@@ -80,17 +81,66 @@ export function notifyUserRoom(clinic: string, userId: string): string {
   return `user:${clinic}:${userId}`;
 }
 
+/** Who a notification is for, as staff see it: ids only. */
+export type NotifyRecipientRef = { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string };
+
 /** A notification that ran out of attempts or was refused for good, as staff see it: no addresses, no text. */
 export interface DeadLetter {
   id: string;
   clinic: string;
   kind: NotifyKind;
-  recipient: { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string };
+  recipient: NotifyRecipientRef;
   ticketNumber: string | null;
+  /** The channel the last attempt used; null when it failed before the contact was read. */
+  channel: NotifyChannel | null;
   code: ErrorCode;
   /** The last error, without patient data. */
   reason: string;
   attempts: number;
   enqueuedAt: number;
   failedAt: number | null;
+}
+
+/** A notification waiting for its time: a reminder, a notice held by quiet hours, or a failed one waiting to be retried. */
+export interface PendingNotice {
+  id: string;
+  clinic: string;
+  kind: NotifyKind;
+  recipient: NotifyRecipientRef;
+  ticketNumber: string | null;
+  channel: NotifyChannel | null;
+  /** When it is due, ms since the epoch. */
+  sendAt: number;
+  /** Attempts made so far: more than 0 means it failed and waits to be retried. */
+  attempts: number;
+  /** The last failure of a notice waiting to be retried, else null. */
+  lastError: { code: ErrorCode; reason: string } | null;
+  enqueuedAt: number;
+}
+
+/** Notification jobs by state, for one clinic or all. */
+export interface NotifyCounts {
+  /** Due and waiting for a worker. */
+  waiting: number;
+  /** Reminders, notices held by quiet hours, and retries waiting for their backoff. */
+  delayed: number;
+  /** Being sent right now. */
+  active: number;
+  /** Sent or skipped within `completedWithinSeconds`. */
+  completed: number;
+  /** Dead letters. */
+  failed: number;
+}
+
+/** `GET /api/notify`: what `clinic notify` shows. Ids and public facts only, never an address or a text. */
+export interface NotifyOverview {
+  /** The clinic, or "*" for every clinic. */
+  clinic: string;
+  checkedAt: number;
+  counts: NotifyCounts;
+  completedWithinSeconds: number;
+  /** Newest first. */
+  deadLetters: DeadLetter[];
+  /** Soonest first. */
+  pending: PendingNotice[];
 }

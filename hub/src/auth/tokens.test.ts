@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jwtVerify } from 'jose';
 import { signed, tampered, unsigned } from '../../test/support/forged-tokens.js';
 import { TEST_SECRET } from '../../test/support/hub-node.js';
 import { TokenError, TokenIssuer } from './tokens.js';
@@ -16,6 +17,15 @@ async function refusal(token: unknown): Promise<string> {
 }
 
 describe('TokenIssuer', () => {
+  it('speaks standard JWT: accepts a token made by jose, and jose accepts ours', async () => {
+    const fromJose = await signed({ sub: 'screen-9', role: 'display', clinic: 'testclinic' });
+    expect(await issuer.verify(fromJose)).toMatchObject({ sub: 'screen-9', role: 'display', clinic: 'testclinic' });
+    const { token } = await issuer.issue({ sub: 'staff-1', role: 'staff', clinic: 'testclinic' }, 600);
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(TEST_SECRET), { issuer: 'clinic-hub', algorithms: ['HS256'] });
+    expect(protectedHeader.alg).toBe('HS256');
+    expect(payload).toMatchObject({ sub: 'staff-1', role: 'staff', clinic: 'testclinic' });
+  });
+
   it('issues tokens that verify to the same claims and expiry', async () => {
     const before = Date.now();
     const { token, expiresAt } = await issuer.issue({ sub: 'screen-1', role: 'display', clinic: 'testclinic' }, 600);

@@ -17,6 +17,30 @@ export interface HttpResponse {
 
 export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;
 
+/** How large a request body may be, and the error code of a larger one. */
+export interface BodyLimit {
+  maxBytes: number;
+  code: string;
+}
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** The limit for every route without its own. */
+  maxBodyBytes: number;
+  /** Routes that take larger (or smaller) bodies, such as uploads; undefined: `maxBodyBytes`. */
+  bodyLimit?: (method: string, path: string) => BodyLimit | undefined;
+}
+
+/** The limit for one request, and the body of the 413 answer to a body over it. */
+export function bodyLimitFor(options: ListenOptions, method: string, path: string): BodyLimit & { tooLarge: string } {
+  const limit = options.bodyLimit?.(method, path) ?? { maxBytes: options.maxBodyBytes, code: 'PAYLOAD_TOO_LARGE' };
+  return {
+    ...limit,
+    tooLarge: JSON.stringify({ error: { code: limit.code, message: 'The request body is larger than this route accepts.', detail: `over ${limit.maxBytes} bytes` } }),
+  };
+}
+
 /** A running HTTP + Socket.IO server. */
 export interface HubServer {
   kind: 'uws' | 'node';
@@ -36,6 +60,7 @@ export const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',

@@ -5,6 +5,7 @@ import { readAudit } from '../audit/audit-log.js';
 import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HubMetrics } from '../metrics.js';
+import type { NotificationService } from '../notify/index.js';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/queue-service.js';
@@ -21,10 +22,14 @@ export interface RouteDeps {
   tokens: TokenIssuer;
   clinics: ClinicRegistry;
   queue: QueueService;
+  /** Notification counts, dead letters and retries (`/api/notify`). */
+  notifications: NotificationService;
   assets: Map<string, WebAsset>;
   tokenTtlSeconds: (role: string) => number;
   /** False while the node drains: load balancers stop sending new clients. */
   ready: () => boolean;
+  /** Routes of other domains (chat attachments): a response, or null when the request is not theirs. */
+  domainRoutes?: ((request: HttpRequest) => Promise<HttpResponse | null>)[];
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -36,17 +41,26 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_PAYLOAD: 400,
   PAYLOAD_TOO_LARGE: 413,
   CLINIC_NOT_FOUND: 404,
+  NOTIFY_DEAD_LETTER_NOT_FOUND: 404,
   STORE_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CHAT_THREAD_NOT_FOUND: 404,
+  CHAT_NOT_MEMBER: 403,
+  CHAT_ATTACHMENT_NOT_FOUND: 404,
+  CHAT_ATTACHMENT_TOO_LARGE: 413,
+  CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 415,
+  CHAT_ATTACHMENTS_DISABLED: 503,
 };
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
+export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   status,
   headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
   body: JSON.stringify(body),
 });
 
-const errorResponse = (code: ErrorCode, detail?: string): HttpResponse =>
+export const errorResponse = (code: ErrorCode, detail?: string): HttpResponse =>
   json(HTTP_STATUS[code] ?? 400, { error: protocolError(code, detail) });
 
 const IssueTokenBody = z.object({
@@ -134,6 +148,26 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       return json(200, await opsStatus(deps.redis, deps.clinics, clinicIds));
     }
 
+    // Notifications as staff see them: ids and public facts, never an address or a text.
+    const notifyRetry = /^\/api\/notify\/dead-letters\/([A-Za-z0-9_.-]{1,200})\/retry$/.exec(path);
+    if (path === '/api/notify' || notifyRetry) {
+      if (method !== (notifyRetry ? 'POST' : 'GET')) return json(405, { error: protocolError('METHOD_NOT_ALLOWED', `use ${notifyRetry ? 'POST' : 'GET'}`) });
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin' && caller.role !== 'staff') return errorResponse('AUTH_FORBIDDEN', 'only admins and staff see notifications');
+      if (notifyRetry) {
+        const scope = caller.clinic === '*' ? {} : { clinic: caller.clinic };
+        const result = await deps.notifications.retryDeadLetter(notifyRetry[1]!, scope);
+        return result.ok ? json(200, { ok: true, id: notifyRetry[1] }) : errorResponse(result.error.code, result.error.detail);
+      }
+      const clinic = request.query.get('clinic') ?? caller.clinic;
+      if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+      if (clinic !== '*' && !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+      const count = Number(request.query.get('count') ?? 20);
+      if (!Number.isInteger(count) || count < 1 || count > 100) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 100');
+      return json(200, await deps.notifications.overview(clinic === '*' ? null : clinic, { count }));
+    }
+
     const clinicRoute = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/(queue|audit|displays)$/.exec(path);
     if (clinicRoute && method === 'GET') {
       const [, clinic, what] = clinicRoute as unknown as [string, string, string];
@@ -153,6 +187,11 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       return result.ok ? json(200, result.snapshot) : errorResponse(result.error.code);
     }
 
+    for (const route of deps.domainRoutes ?? []) {
+      const response = await route(request);
+      if (response) return response;
+    }
+
     if (method === 'GET' || method === 'HEAD') {
       const asset = deps.assets.get(path === '/' ? '/index' : path);
       if (asset) {
@@ -162,7 +201,7 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
             'content-type': asset.contentType,
             'cache-control': 'no-cache',
             'content-security-policy':
-              "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; media-src 'self' data: blob:",
+              "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; media-src 'self' data: blob:",
           },
           body: asset.body,
         };

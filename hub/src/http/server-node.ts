@@ -1,19 +1,20 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Server as SocketServer } from 'socket.io';
-import type { HttpHandler, HubServer } from './http-types.js';
-import { SECURITY_HEADERS } from './http-types.js';
+import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
+import { SECURITY_HEADERS, bodyLimitFor } from './http-types.js';
 
 /** Socket.IO (with ws) and the hub's HTTP routes on Node's own HTTP server: the fallback and the benchmark baseline. */
 export async function startNodeServer(
   io: SocketServer,
   handler: HttpHandler,
-  options: { host: string; port: number; maxBodyBytes: number },
+  options: ListenOptions,
 ): Promise<HubServer> {
   const server = createServer((req, res) => {
-    readBody(req, options.maxBodyBytes)
+    const url = new URL(req.url ?? '/', 'http://hub');
+    const limit = bodyLimitFor(options, (req.method ?? 'GET').toUpperCase(), url.pathname);
+    readBody(req, limit.maxBytes)
       .then((body) => {
-        if (body === null) return { status: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE' } }) };
-        const url = new URL(req.url ?? '/', 'http://hub');
+        if (body === null) return { status: 413, headers: { 'content-type': 'application/json' }, body: limit.tooLarge };
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
         return handler({

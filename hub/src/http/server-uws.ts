@@ -1,6 +1,6 @@
 import type { Server as SocketServer } from 'socket.io';
-import type { HttpHandler, HubServer } from './http-types.js';
-import { SECURITY_HEADERS, STATUS_TEXT } from './http-types.js';
+import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
+import { SECURITY_HEADERS, STATUS_TEXT, bodyLimitFor } from './http-types.js';
 
 type Uws = typeof import('uWebSockets.js');
 
@@ -19,7 +19,7 @@ export async function startUwsServer(
   uws: Uws,
   io: SocketServer,
   handler: HttpHandler,
-  options: { host: string; port: number; maxBodyBytes: number },
+  options: ListenOptions,
 ): Promise<HubServer> {
   const app = uws.App();
   io.attachApp(app);
@@ -39,6 +39,7 @@ export async function startUwsServer(
       aborted = true;
     });
 
+    const limit = bodyLimitFor(options, method, url);
     const chunks: Buffer[] = [];
     let size = 0;
     const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer) => {
@@ -49,17 +50,27 @@ export async function startUwsServer(
         res.end(body);
       });
     };
+    const refuseTooLarge = () => {
+      respond(413, { 'content-type': 'application/json' }, limit.tooLarge);
+      aborted = true;
+    };
+    // A body over the limit is read to its end and dropped, so that the client, still sending, gets the 413
+    // instead of a broken connection; one far over it (or announced so) is refused at once.
+    const hardLimit = limit.maxBytes * 2 + 1_048_576;
+    if (Number(headers['content-length'] ?? 0) > hardLimit) {
+      refuseTooLarge();
+      return;
+    }
     res.onData((chunk, isLast) => {
+      if (aborted) return;
       size += chunk.byteLength;
-      if (size > options.maxBodyBytes) {
-        if (!aborted) {
-          respond(413, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE' } }));
-          aborted = true;
-        }
+      if (size > limit.maxBytes) {
+        chunks.length = 0;
+        if (isLast || size > hardLimit) refuseTooLarge();
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast || aborted) return;
+      if (!isLast) return;
       handler({ method, path: url, query, headers, body: Buffer.concat(chunks), remoteAddress }).then(
         (response) => respond(response.status, response.headers ?? {}, response.body),
         () => respond(500, { 'content-type': 'application/json' }, JSON.stringify({ error: { code: 'INTERNAL' } })),

@@ -8,10 +8,14 @@ import {
   type ErrorCode,
   type NotifyContactInput,
   type NotifyKind,
+  type NotifyOverview,
+  type NotifyRecipientRef,
+  type PendingNotice,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '../logger.js';
 import { connectRedis } from '../redis/connect.js';
+import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
 import type { NotifyConfig } from './notify-config.js';
 import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from './notify-keys.js';
@@ -235,17 +239,57 @@ export class NotificationService {
     return { ok: true, removed };
   }
 
-  /** Notifications that failed for good or ran out of attempts, newest first. */
-  async listDeadLetters(options: { start?: number; count?: number } = {}): Promise<DeadLetter[]> {
+  /** Notifications that failed for good or ran out of attempts, newest first; only one clinic's with `clinic`. */
+  async listDeadLetters(options: { clinic?: string; start?: number; count?: number } = {}): Promise<DeadLetter[]> {
     const start = options.start ?? 0;
-    const jobs = await this.queue.getFailed(start, start + (options.count ?? 100) - 1);
-    return jobs.filter((job): job is NotificationJob => Boolean(job?.id)).map(toDeadLetter);
+    const count = options.count ?? 100;
+    if (options.clinic === undefined) {
+      const jobs = await this.queue.getFailed(start, start + count - 1);
+      return jobs.filter((job): job is NotificationJob => Boolean(job?.id)).map(toDeadLetter);
+    }
+    const { failed } = await clinicJobIds(this.redis, this.queue, options.clinic);
+    return (await this.jobsOf(newestFirst(failed).slice(start, start + count))).map(toDeadLetter);
   }
 
-  /** Sends a dead letter again with a fresh set of attempts. */
-  async retryDeadLetter(id: string): Promise<NotifyResult> {
+  /**
+   * Counts by state, the latest dead letters and the next pending notices of
+   * one clinic (null: every clinic). Ids and public facts only, as in the jobs.
+   */
+  async overview(clinic: string | null, options: { count?: number } = {}): Promise<NotifyOverview> {
+    const count = options.count ?? 20;
+    const now = this.now();
+    const ids = await clinicJobIds(this.redis, this.queue, clinic);
+    const completedSince = now - COMPLETED_KEPT_SECONDS * 1000;
+    const soonestFirst = [...ids.delayed].sort((a, b) => a.score - b.score);
+    const [deadLetters, pending] = await Promise.all([
+      this.jobsOf(newestFirst(ids.failed).slice(0, count)),
+      this.jobsOf(soonestFirst.slice(0, count)),
+    ]);
+    const dueAt = new Map(soonestFirst.map((entry) => [entry.id, delayedDueAt(entry.score)]));
+    return {
+      clinic: clinic ?? '*',
+      checkedAt: now,
+      counts: {
+        waiting: ids.waiting,
+        delayed: ids.delayed.length,
+        active: ids.active,
+        completed: ids.completed.filter((entry) => entry.score >= completedSince).length,
+        failed: ids.failed.length,
+      },
+      completedWithinSeconds: COMPLETED_KEPT_SECONDS,
+      deadLetters: deadLetters.map(toDeadLetter),
+      pending: pending.map((job) => toPendingNotice(job, dueAt.get(job.id!) ?? job.timestamp + job.delay)),
+    };
+  }
+
+  /**
+   * Sends a dead letter again with a fresh set of attempts. With `clinic`,
+   * only that clinic's: another clinic's is AUTH_WRONG_CLINIC.
+   */
+  async retryDeadLetter(id: string, options: { clinic?: string } = {}): Promise<NotifyResult> {
     const job = (await this.queue.getJob(id)) as NotificationJob | undefined;
     if (!job || (await job.getState()) !== 'failed') return fail('NOTIFY_DEAD_LETTER_NOT_FOUND', id);
+    if (options.clinic !== undefined && job.data.clinic !== options.clinic) return fail('AUTH_WRONG_CLINIC', 'the dead letter belongs to another clinic');
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return { ok: true };
   }
@@ -271,6 +315,12 @@ export class NotificationService {
     return (await this.contacts.appointment(clinic, recipient.appointmentId))?.contact ?? null;
   }
 
+  /** The jobs of these ids, in order; jobs removed meanwhile are left out. */
+  private async jobsOf(entries: ScoredJobId[]): Promise<NotificationJob[]> {
+    const jobs = await Promise.all(entries.map((entry) => this.queue.getJob(entry.id) as Promise<NotificationJob | undefined>));
+    return jobs.filter((job): job is NotificationJob => Boolean(job?.id));
+  }
+
   private async removeJobs(jobIds: string[]): Promise<number> {
     let removed = 0;
     for (const id of jobIds) removed += await this.queue.remove(id);
@@ -284,24 +334,47 @@ function fail(code: ErrorCode, detail?: string): { ok: false; error: ReturnType<
 
 const STALLED_REASON = /stalled more than allowable limit/i;
 
-function toDeadLetter(job: NotificationJob): DeadLetter {
+const newestFirst = (entries: ScoredJobId[]) => [...entries].sort((a, b) => b.score - a.score);
+
+/** A job's last failure as a protocol code and a reason without patient data (the worker's own reasons have none). */
+function lastError(job: NotificationJob): { code: ErrorCode; reason: string } {
   const reason = job.failedReason ?? '';
   const prefix = /^([A-Z_]+):/.exec(reason)?.[1];
   const code: ErrorCode = prefix && isErrorCode(prefix) ? prefix : STALLED_REASON.test(reason) ? 'NOTIFY_WORKER_LOST' : 'INTERNAL';
+  return { code, reason: code === 'INTERNAL' ? 'unexpected error (see the worker log)' : reason };
+}
+
+/** What staff see of a job: the fields every listing shares. */
+function publicFacts(job: NotificationJob) {
   const { recipient } = job.data;
+  const ref: NotifyRecipientRef =
+    recipient.type === 'ticket' ? { type: 'ticket', ticketId: recipient.ticketId } : { type: 'appointment', appointmentId: recipient.appointmentId };
   return {
     id: job.id!,
     clinic: job.data.clinic,
     kind: job.data.kind,
-    recipient:
-      recipient.type === 'ticket'
-        ? { type: 'ticket', ticketId: recipient.ticketId }
-        : { type: 'appointment', appointmentId: recipient.appointmentId },
+    recipient: ref,
     ticketNumber: job.data.vars.ticketNumber ?? null,
-    code,
-    reason: code === 'INTERNAL' ? 'unexpected error (see the worker log)' : reason,
+    channel: job.data.channel ?? null,
+  };
+}
+
+function toDeadLetter(job: NotificationJob): DeadLetter {
+  return {
+    ...publicFacts(job),
+    ...lastError(job),
     attempts: job.attemptsMade,
     enqueuedAt: job.data.enqueuedAt,
     failedAt: job.finishedOn ?? null,
+  };
+}
+
+function toPendingNotice(job: NotificationJob, sendAt: number): PendingNotice {
+  return {
+    ...publicFacts(job),
+    sendAt,
+    attempts: job.attemptsMade,
+    lastError: job.attemptsMade > 0 && job.failedReason ? lastError(job) : null,
+    enqueuedAt: job.data.enqueuedAt,
   };
 }

@@ -141,8 +141,15 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       }
     }
 
+    // Staff see which channel a failed notice was for; the write is only made on failure.
+    const noteChannel = () =>
+      data.channel === contact.channel ? undefined : job.updateData({ ...data, channel: contact.channel }).catch(() => undefined);
+
     const sender = senders.get(contact.channel);
-    if (!sender) throw new UnrecoverableError(new NotifyError('NOTIFY_CHANNEL_DISABLED', contact.channel).message);
+    if (!sender) {
+      await noteChannel();
+      throw new UnrecoverableError(new NotifyError('NOTIFY_CHANNEL_DISABLED', contact.channel).message);
+    }
 
     const start = await records.begin(jobId, job.attemptsMade + 1);
     if (start.state === 'sent') {
@@ -168,6 +175,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     try {
       delivery = await deliver(sender, notice);
     } catch (error) {
+      await noteChannel();
       if (!(error instanceof DeliveryError)) {
         log.error({ err: error instanceof Error ? error.message : String(error) }, 'unexpected error while sending');
         throw new NotifyError('INTERNAL', 'unexpected error while sending');

@@ -1,4 +1,4 @@
-import type { ErrorCode, NotifyKind, ProtocolError } from '@clinic-hub/protocol';
+import type { ErrorCode, NotifyChannel, NotifyKind, ProtocolError } from '@clinic-hub/protocol';
 
 export type NotifyResult<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
@@ -29,6 +29,8 @@ export interface NotificationJobData {
   /** Urgent notices ignore quiet hours ("you are called"). */
   urgent: boolean;
   enqueuedAt: number;
+  /** The channel of the contact, recorded by the worker when an attempt fails (for the dead-letter list). */
+  channel?: NotifyChannel;
 }
 
 export type NotificationOutcome =

@@ -58,7 +58,7 @@ export class NodeRegistry {
       const entry = (lastSeen: number) =>
         JSON.stringify({ id: socket.id, sub: identity.sub, node: this.self.nodeId, address: identity.address, connectedAt, lastSeen });
       const connectedAt = Date.now();
-      socket.data.presence = entry;
+      // Written once: while the screen is connected, its node's heartbeat says it is alive.
       this.redis.hset(displaysKey(identity.clinic), socket.id, entry(connectedAt)).catch(() => undefined);
       socket.on('disconnect', () => {
         // Keep the screen's last sighting under its subject, so an unplugged TV still shows when it was last seen.
@@ -82,15 +82,12 @@ export class NodeRegistry {
     await this.redis.hdel(NODES_KEY, this.self.nodeId).catch(() => undefined);
   }
 
+  /** One small write per node: never one per screen (thousands of displays would each cost a write every beat). */
   private async heartbeat(): Promise<void> {
-    const now = Date.now();
     const clients: Partial<Record<Role, number>> = {};
-    const multi = this.redis.multi();
     for (const socket of this.nsp.sockets.values()) {
-      const identity = identityOf(socket);
-      clients[identity.role] = (clients[identity.role] ?? 0) + 1;
-      const presence = socket.data.presence as ((lastSeen: number) => string) | undefined;
-      if (presence) multi.hset(displaysKey(identity.clinic), socket.id, presence(now));
+      const { role } = identityOf(socket);
+      clients[role] = (clients[role] ?? 0) + 1;
     }
     const status: NodeStatus = {
       nodeId: this.self.nodeId,
@@ -98,12 +95,11 @@ export class NodeRegistry {
       server: this.self.server(),
       pid: process.pid,
       startedAt: this.startedAt,
-      lastSeen: now,
+      lastSeen: Date.now(),
       clients,
       rssBytes: process.memoryUsage.rss(),
     };
-    multi.hset(NODES_KEY, this.self.nodeId, JSON.stringify(status));
-    await multi.exec();
+    await this.redis.hset(NODES_KEY, this.self.nodeId, JSON.stringify(status));
   }
 }
 
@@ -119,11 +115,25 @@ export async function listNodes(redis: Redis): Promise<(NodeStatus & { up: boole
     .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
 }
 
-/** Connected screens (online while their node's heartbeat is fresh) and screens that have left, newest first. */
+/**
+ * Connected screens (online while their node's heartbeat is fresh; lastSeen is
+ * that heartbeat) and screens that have left, newest first.
+ */
 export async function listDisplays(redis: Redis, clinic: string): Promise<DisplayPresence[]> {
-  const [connected, gone] = await Promise.all([redis.hgetall(displaysKey(clinic)), redis.hgetall(`${displaysKey(clinic)}:gone`)]);
+  const [connected, gone, nodes] = await Promise.all([
+    redis.hgetall(displaysKey(clinic)),
+    redis.hgetall(`${displaysKey(clinic)}:gone`),
+    redis.hgetall(NODES_KEY),
+  ]);
   const now = Date.now();
-  const entries = Object.values(connected).map((raw) => JSON.parse(raw) as Omit<DisplayPresence, 'online'>);
+  const nodeSeen = new Map(Object.values(nodes).map((raw) => {
+    const node = JSON.parse(raw) as NodeStatus;
+    return [node.nodeId, node.lastSeen] as const;
+  }));
+  const entries = Object.values(connected).map((raw) => {
+    const entry = JSON.parse(raw) as Omit<DisplayPresence, 'online'>;
+    return { ...entry, lastSeen: Math.max(entry.lastSeen, nodeSeen.get(entry.node) ?? 0) };
+  });
   // A screen whose node stopped heart-beating (the node died) has left: file it under "gone".
   const orphaned = entries.filter((d) => now - d.lastSeen > 2 * STALE_AFTER_MS);
   if (orphaned.length > 0) {

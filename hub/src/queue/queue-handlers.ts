@@ -8,7 +8,7 @@ import { identityOf } from '../auth/socket-auth.js';
 import type { TokenIssuer } from '../auth/tokens.js';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
-import type { QueueService } from './queue-service.js';
+import { newTicketId, type QueueService } from './queue-service.js';
 
 export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
 
@@ -38,22 +38,31 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
       defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
 
     on('queue:checkin', async (payload) => {
-      const result = await deps.queue.checkin(clinic, payload);
+      // The contact is stored before the ticket exists, so the notification worker's first look at
+      // the new queue already finds it (a ticket checked in 1 ahead gets its "1 ahead" notice).
+      const ticketId = newTicketId();
+      const contactFor = (id: string): NotifyContactInput | null =>
+        payload.notify ? (payload.notify.channel === 'in_app' ? { ...payload.notify, address: `patient:${id}` } : payload.notify) : null;
+      const storeContact = async (id: string) => {
+        const contact = contactFor(id);
+        if (!contact) return undefined;
+        if (!deps.setTicketContact) return { ok: false as const, error: protocolError('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub') };
+        const stored = await deps.setTicketContact(clinic, id, contact);
+        return stored.ok ? { ok: true as const } : { ok: false as const, error: stored.error };
+      };
+      let notify = await storeContact(ticketId);
+      const result = await deps.queue.checkin(clinic, payload, ticketId);
       if (!result.ok) return result;
-      const ticketId = result.event.ticket.id;
+      const issuedId = result.event.ticket.id;
+      // A replayed requestId returns the ticket made the first time: the contact belongs to that one.
+      if (issuedId !== ticketId) notify = await storeContact(issuedId);
       const { token } = await deps.tokens.issue(
-        { sub: `patient:${ticketId}`, role: 'patient', clinic, ticket: ticketId },
+        { sub: `patient:${issuedId}`, role: 'patient', clinic, ticket: issuedId },
         deps.tokenTtlSeconds('patient'),
       );
       const reply = { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
-      if (!payload.notify) return reply;
-      // The ticket exists whatever happens to the contact: report that part on its own.
-      const contact: NotifyContactInput =
-        payload.notify.channel === 'in_app' ? { ...payload.notify, address: `patient:${ticketId}` } : payload.notify;
-      const notify = deps.setTicketContact
-        ? await deps.setTicketContact(clinic, ticketId, contact)
-        : ({ ok: false, error: protocolError('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub') } as const);
-      return { ...reply, notify: notify.ok ? { ok: true as const } : { ok: false as const, error: notify.error } };
+      // The ticket exists whatever happened to the contact: that part is reported on its own.
+      return notify ? { ...reply, notify } : reply;
     });
     on('queue:call-next', (payload) => deps.queue.callNext(clinic, payload));
     on('queue:recall', (payload) => deps.queue.recall(clinic, payload));

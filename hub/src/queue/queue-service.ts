@@ -90,12 +90,13 @@ export class QueueService {
   async checkin(
     clinicId: string,
     input: QueuePayload<'queue:checkin'> & { priority: 'normal' | 'urgent' },
+    /** The new ticket's id, when the caller had to know it first (to store a contact before the ticket exists). */
+    ticketId = newTicketId(),
   ): Promise<Result<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
-    const ticketId = randomBytes(9).toString('base64url');
     return this.run(clinicId, 'checkin', input.requestId, [
       ticketId,
       dept.id,
@@ -243,6 +244,10 @@ export class QueueService {
     // A replay of the hub's own key is that resend, not a retry by the client.
     return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };
   }
+}
+
+export function newTicketId(): string {
+  return randomBytes(9).toString('base64url');
 }
 
 function fail<T>(code: Parameters<typeof protocolError>[0], detail?: string): Result<T> {

@@ -6,6 +6,8 @@ import { TokenIssuer } from '../../src/auth/tokens.js';
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const TEST_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
+/** The AES-256-GCM key test hubs encrypt chat attachments with (HUB_ATTACHMENT_KEY). */
+export const TEST_ATTACHMENT_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface HubNodeProcess {
   url: string;
@@ -40,6 +42,7 @@ export async function startHubProcess(options: {
       REDIS_URL: options.redisUrl,
       HUB_TOKEN_SECRET: TEST_SECRET,
       CLINICS_DIR: TEST_CLINICS_DIR,
+      HUB_ATTACHMENT_KEY: TEST_ATTACHMENT_KEY,
       LOG_LEVEL: 'warn',
       ...options.env,
     },
@@ -90,9 +93,13 @@ export async function startHubProcess(options: {
 
 export const testTokens = new TokenIssuer(TEST_SECRET);
 
-export async function tokenFor(role: 'admin' | 'staff' | 'doctor' | 'display' | 'patient' | 'service', clinic = 'testclinic', extra: { ticket?: string; ttlSeconds?: number } = {}): Promise<string> {
+export async function tokenFor(
+  role: 'admin' | 'staff' | 'doctor' | 'display' | 'patient' | 'service',
+  clinic = 'testclinic',
+  extra: { ticket?: string; ttlSeconds?: number; sub?: string } = {},
+): Promise<string> {
   const { token } = await testTokens.issue(
-    { sub: `${role}:test`, role, clinic, ...(extra.ticket ? { ticket: extra.ticket } : {}) },
+    { sub: extra.sub ?? `${role}:test`, role, clinic, ...(extra.ticket ? { ticket: extra.ticket } : {}) },
     extra.ttlSeconds ?? 3600,
   );
   return token;

@@ -58,6 +58,7 @@ export const TEXT = {
   noResponse: { ja: 'ハブから応答がありません。接続を確認して、もう一度お試しください。', en: 'No answer from the hub. Check the connection and try again.' },
   notConnected: { ja: '接続されていません', en: 'Not connected' },
   confirmCancel: { ja: 'もう一度押すと取消', en: 'Press again to cancel' },
+  chat: { ja: 'チャット', en: 'Chat' },
 } satisfies Record<string, Bilingual>;
 
 export const STATUS_TEXT: Record<TicketStatus, Bilingual> = {
@@ -97,6 +98,17 @@ export const ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   QUEUE_TICKET_NOT_FOUND: 'この受付番号は見つかりません。',
   QUEUE_INVALID_TRANSITION: '今の状態ではこの操作はできません。',
   QUEUE_RESUME_TOO_OLD: '再同期が必要です。',
+  CHAT_THREAD_NOT_FOUND: 'このチャットは見つかりません（受付が終了した可能性があります）。',
+  CHAT_THREAD_EXISTS: '同じIDのチャンネルがすでにあります。',
+  CHAT_NOT_MEMBER: 'このチャットのメンバーではありません。',
+  CHAT_NOT_JOINED: 'このチャットを開いてからお試しください。',
+  CHAT_MEMBERS_FIXED: '患者さんとのチャットのメンバーは変更できません。',
+  CHAT_MESSAGE_EMPTY: 'メッセージを入力するか、ファイルを添付してください。',
+  CHAT_MESSAGE_TOO_LONG: 'メッセージが長すぎます（2000文字まで）。',
+  CHAT_ATTACHMENT_NOT_FOUND: '添付ファイルが見つかりません。もう一度添付してください。',
+  CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: '添付できるのは画像（PNG・JPEG・WebP）とPDFだけです。',
+  CHAT_ATTACHMENT_TOO_LARGE: 'ファイルが大きすぎます。',
+  CHAT_ATTACHMENTS_DISABLED: 'このサーバーではファイルを添付できません。',
 };
 
 export const both = (text: Bilingual, separator = ' / '): string => `${text.ja}${separator}${text.en}`;

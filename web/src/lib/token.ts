@@ -2,6 +2,8 @@ import type { Role } from '@clinic-hub/protocol';
 
 /** What the pages read from a hub token. The signature is checked by the hub, never here. */
 export interface TokenInfo {
+  /** Who: the token's subject (a chat member id). */
+  sub: string | null;
   role: Role | null;
   clinic: string | null;
   ticket: string | null;
@@ -41,6 +43,7 @@ export function decodeToken(token: string): TokenInfo | null {
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
   const seconds = (value: unknown) => (typeof value === 'number' ? value : null);
   return {
+    sub: text(claims.sub),
     role: text(claims.role) as Role | null,
     clinic: text(claims.clinic),
     ticket: text(claims.ticket),

@@ -3,9 +3,10 @@
  * on called tickets (recall, start, skip, done, cancel). Every action carries
  * a fresh requestId, so a retry after a lost ack never acts twice. Patient
  * names are fetched one at a time on request (`queue:patient`, audited by the
- * hub) and hidden again after a minute.
+ * hub) and hidden again after a minute. Each ticket's chat with its patient
+ * opens in the staff chat page.
  */
-import { QUEUE_EVENT_ROLES, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
+import { QUEUE_EVENT_ROLES, patientThreadId, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
 import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
@@ -42,6 +43,10 @@ function start(token: string, role: Role): void {
   byId('connection-slot').replaceChildren(indicator.element);
   watchConnection(socket, indicator.update);
   keepTokenFresh(socket, token);
+
+  // The chat page takes the same fragment (the token, refreshed, and an admin's clinic).
+  const chatLink = byId<HTMLAnchorElement>('chat-link');
+  chatLink.addEventListener('click', () => (chatLink.href = chatUrl(null)));
 
   byId('checkin-panel').hidden = !QUEUE_EVENT_ROLES['queue:checkin'].includes(role);
   byId('announce-panel').hidden = !QUEUE_EVENT_ROLES['queue:announce'].includes(role);
@@ -127,6 +132,7 @@ function start(token: string, role: Role): void {
     return h(
       'div',
       { class: 'actions' },
+      h('button', { type: 'button', class: 'action action-chat', 'data-action': 'chat', 'data-ticket': ticket.id }, both(TEXT.chat)),
       ...(ACTIONS_BY_STATUS[ticket.status] ?? []).map((action) => {
         const armed = action === 'cancel' && cancelArmed.has(ticket.id);
         return h(
@@ -143,7 +149,8 @@ function start(token: string, role: Role): void {
     const ticketId = button?.dataset.ticket;
     if (!button || !ticketId) return;
     const action = button.dataset.action;
-    if (action === 'show-name') void showName(ticketId, button);
+    if (action === 'chat') window.open(chatUrl(patientThreadId(ticketId)), '_blank', 'noopener');
+    else if (action === 'show-name') void showName(ticketId, button);
     else if (action === 'hide-name') hideName(ticketId, true);
     else if (action === 'cancel' && !cancelArmed.has(ticketId)) {
       // Cancelling cannot be undone: the first press arms the button, the second cancels.
@@ -206,6 +213,13 @@ function start(token: string, role: Role): void {
 }
 
 type Guarded = <T>(send: () => Promise<T>) => Promise<T | null>;
+
+/** The staff chat page with this page's token (and clinic), opened on a thread when one is given. */
+function chatUrl(threadId: string | null): string {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (threadId) fragment.set('thread', threadId);
+  return `/chat#${fragment}`;
+}
 
 function wireCheckin(socket: QueueSocket, guarded: Guarded): void {
   const form = byId<HTMLFormElement>('checkin-form');

@@ -2,15 +2,21 @@
  * A patient's own ticket page, opened from the link or QR code given at
  * check-in. The token is scoped to one ticket; the page shows that ticket's
  * number, how many are ahead and the estimated wait, and which room to go to
- * when it is called (with a chime and a vibration).
+ * when it is called (with a chime and a vibration). Below it, the patient's
+ * chat with the clinic's staff, with the staff's availability.
  */
-import type { PublicTicket, TicketStatus } from '@clinic-hub/protocol';
+import { patientThreadId, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
+import { openChatSocket } from '../lib/chat-connection.js';
+import { mountChatPanel } from '../lib/chat-panel.js';
+import { CHAT_TEXT, presenceSummary, roleText } from '../lib/chat-text.js';
 import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { STATUS_TEXT, TEXT, aheadText, both, goToRoomText, minutesText, type Bilingual } from '../lib/i18n.js';
 import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
+import { followStaffPresence } from '../lib/staff-presence.js';
+import { decodeToken, tokenFromFragment } from '../lib/token.js';
 
 const VIBRATION_PATTERN = [400, 200, 400, 200, 400];
 
@@ -107,6 +113,8 @@ function start(token: string, ticketId: string): void {
     }
   }
 
+  startChat(token, ticketId);
+
   Object.defineProperty(window, '__clinicHub', {
     value: Object.freeze({
       get appliedSeqs() {
@@ -127,3 +135,26 @@ const ENDING_TEXT: Record<Exclude<TicketStatus, 'waiting' | 'called'>, Bilingual
 };
 
 const message = (text: Bilingual) => h('p', { class: 'message' }, bilingual(text));
+
+/** The patient's own thread with the clinic's staff (created on first use), and whether staff are available. */
+function startChat(token: string, ticketId: string): void {
+  const socket = openChatSocket(token);
+  keepTokenFresh(socket, token);
+  const box = byId('chat-box');
+  const presenceLine = byId('chat-presence');
+  followStaffPresence(socket, (staff) => {
+    const available = [...staff.values()].some((p) => p.status === 'online');
+    presenceLine.dataset.available = String(available);
+    presenceLine.replaceChildren(bilingual(presenceSummary(staff.values()), 'inline'));
+  });
+  const panel = mountChatPanel({
+    socket,
+    threadId: patientThreadId(ticketId),
+    title: CHAT_TEXT.chatWithClinic,
+    self: { sub: decodeToken(token)?.sub ?? `patient:${ticketId}`, role: 'patient' },
+    token: () => tokenFromFragment() ?? token,
+    senderName: (_member, role) => roleText(role),
+  });
+  byId('chat-slot').replaceChildren(panel.element);
+  socket.on('connect', () => (box.hidden = false));
+}

@@ -1,0 +1,71 @@
+import type { ChatMessage, ChatReceipt, ChatThread, ChatThreadKind, StaffPresence } from '@clinic-hub/protocol';
+
+/**
+ * Where a clinic's chat lives in Redis. Every key carries the `{clinic}` hash
+ * tag, so one clinic's chat (and its queue) sits in one Redis Cluster slot
+ * and a script may touch any of it.
+ */
+export const chatKeys = (clinic: string) => {
+  const prefix = `ch:{${clinic}}:chat:`;
+  const thread = (id: string) => `${prefix}t:${id}`;
+  return {
+    prefix,
+    /** Pub/sub channel of every chat change of the clinic (not a key). */
+    channel: `ch:{${clinic}}:chat`,
+    /** Hash: kind, title, ticket, createdAt, createdBy, seq, lastAt. */
+    thread,
+    /** Set of member subs (consult and staff threads). */
+    members: (id: string) => `${thread(id)}:members`,
+    /** Stream: entry id `<seq>-0`, field `m` = ChatMessage JSON. */
+    messages: (id: string) => `${thread(id)}:messages`,
+    /** Hash: member sub → ChatReceipt JSON. */
+    reads: (id: string) => `${thread(id)}:reads`,
+    /** Sorted set: patient thread ids by latest activity. */
+    patientThreads: `${prefix}threads:patient`,
+    /** Set: the consult and staff threads one user belongs to. */
+    userThreads: (sub: string) => `${prefix}user:${sub}`,
+    /** Hash: thread, uploader, type, size, name, at, message (once sent). */
+    attachment: (id: string) => `${prefix}att:${id}`,
+    /** String: the attachment's bytes, encrypted (AES-256-GCM). */
+    attachmentBlob: (id: string) => `${prefix}att:${id}:blob`,
+    /** Hash: member sub → StaffPresence JSON, for clinicians with at least one chat socket. */
+    presence: `${prefix}presence`,
+    /** Hash: socket id → hub node id, one per clinician. */
+    presenceConns: (member: string) => `${prefix}presence:conns:${member}`,
+    /** Hash: hub node id → last heartbeat (ms). */
+    presenceNodes: `${prefix}presence:nodes`,
+  };
+};
+
+/** Matches every clinic's chat channel; the clinic id is between the braces. */
+export const CHAT_CHANNEL_PATTERN = 'ch:{*}:chat';
+
+export function clinicOfChatChannel(channel: string): string | null {
+  return /^ch:\{(.+)\}:chat$/.exec(channel)?.[1] ?? null;
+}
+
+/** What the chat scripts publish on a clinic's channel, in commit order. */
+export type ChatLiveEvent =
+  | { t: 'message'; kind: ChatThreadKind; message: ChatMessage }
+  | { t: 'receipt'; receipt: ChatReceipt }
+  | { t: 'presence'; presence: StaffPresence }
+  | { t: 'thread'; thread: ChatThread; added: string[]; removed: string[] };
+
+/** Socket.IO rooms of the chat namespace (each node emits to its own sockets in them). */
+export const chatRooms = {
+  /** Every chat socket of the clinic: staff presence. */
+  clinic: (clinic: string) => `clinic:${clinic}`,
+  /** Clinician sockets: activity in any patient thread of the clinic. */
+  clinicians: (clinic: string) => `clinicians:${clinic}`,
+  /** Every socket of one user (token sub). */
+  user: (clinic: string, sub: string) => `user:${clinic}:${sub}`,
+  /** Every socket of one patient (ticket claim). */
+  ticket: (clinic: string, ticketId: string) => `ticket:${clinic}:${ticketId}`,
+  /** Sockets that joined the thread: its messages, receipts and typing. */
+  thread: (clinic: string, threadId: string) => `thread:${clinic}:${threadId}`,
+};
+
+export function parseThreadRoom(room: string): { clinic: string; threadId: string } | null {
+  const match = /^thread:([^:]+):(.+)$/.exec(room);
+  return match ? { clinic: match[1]!, threadId: match[2]! } : null;
+}

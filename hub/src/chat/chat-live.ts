@@ -1,0 +1,210 @@
+import type { Namespace } from 'socket.io';
+import type { Redis } from 'ioredis';
+import { threadKindOf, type ChatActivity, type ChatMessage, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
+import type { Logger } from '../logger.js';
+import type { HubMetrics } from '../metrics.js';
+import { CHAT_CHANNEL_PATTERN, chatRooms, clinicOfChatChannel, parseThreadRoom, type ChatLiveEvent } from './chat-keys.js';
+import type { ChatStore } from './chat-store.js';
+
+/** More missed messages per thread than this are left to the clients' own resume (they see the gap). */
+const MAX_CATCH_UP_MESSAGES = 500;
+const CATCH_UP_RETRY_MS = 1000;
+const CATCH_UP_ATTEMPTS = 30;
+const MEMBER_LISTS_CACHED = 10_000;
+
+export interface ChatFanoutDeps {
+  store: ChatStore;
+  clinicIds: string[];
+  metrics: HubMetrics;
+  logger: Logger;
+}
+
+export interface ChatFanout {
+  /** A socket joined a thread having read up to `seq`: after a subscription loss the node catches up from there at the latest. */
+  noteJoined(clinic: string, threadId: string, seq: number): void;
+}
+
+/**
+ * Every node subscribes to the clinics' chat channels, which the chat scripts
+ * publish to in commit order, and emits each change to its own sockets only
+ * (`local`): a message reaches every socket that joined its thread, on every
+ * node, once. Members that have not joined the thread get `chat:activity`
+ * instead, so their lists can mark it unread.
+ *
+ * While this node's subscription is broken (Redis restarted, a network blip)
+ * nothing reaches it. When it is back, it reads what its joined threads
+ * missed from their streams and emits it (holding live messages back
+ * meanwhile, so each thread stays in order), and sends receipts and presence
+ * afresh. A client that still sees a gap fills it itself (the resume rule).
+ */
+export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
+  const { store, metrics, logger } = deps;
+  /** Per thread room: the highest seq emitted, or read by a socket when it joined. */
+  const emittedUpTo = new Map<string, number>();
+  /** Member lists of consult and staff threads, for activity notices; dropped when the members change. */
+  const memberCache = new Map<string, Promise<string[]>>();
+  /** Presence as this node last heard it, per clinic: what to correct after a subscription loss. */
+  const presenceSeen = new Map<string, Map<string, StaffPresence>>();
+  /** Live events held back while the node catches up after a subscription loss. */
+  let heldBack: [string, ChatLiveEvent][] | null = null;
+
+  nsp.adapter.on('delete-room', (room: string) => {
+    emittedUpTo.delete(room);
+    memberCache.delete(room);
+  });
+
+  const membersOf = (clinic: string, threadId: string): Promise<string[]> => {
+    const room = chatRooms.thread(clinic, threadId);
+    let members = memberCache.get(room);
+    if (!members) {
+      // Threads nobody on this node has joined are cached too; a long-running node starts over now and then.
+      if (memberCache.size >= MEMBER_LISTS_CACHED) memberCache.clear();
+      members = store.members(clinic, threadId);
+      memberCache.set(room, members);
+      members.catch(() => memberCache.delete(room));
+    }
+    return members;
+  };
+
+  const emitActivity = (clinic: string, kind: ChatThreadKind, message: ChatMessage) => {
+    const room = chatRooms.thread(clinic, message.threadId);
+    const activity: ChatActivity = { threadId: message.threadId, kind, seq: message.seq, sender: message.sender, at: message.at };
+    if (kind === 'patient') {
+      const ticket = message.threadId.slice('patient.'.length);
+      nsp.local.to([chatRooms.clinicians(clinic), chatRooms.ticket(clinic, ticket)]).except(room).emit('chat:activity', activity);
+      return;
+    }
+    membersOf(clinic, message.threadId).then(
+      (members) => {
+        const rooms = members.map((m) => chatRooms.user(clinic, m)).filter((r) => nsp.adapter.rooms.has(r));
+        if (rooms.length > 0) nsp.local.to(rooms).except(room).emit('chat:activity', activity);
+      },
+      (error: Error) => logger.debug({ err: error.message }, 'cannot read thread members for an activity notice'),
+    );
+  };
+
+  const emitMessage = (clinic: string, kind: ChatThreadKind, message: ChatMessage) => {
+    const room = chatRooms.thread(clinic, message.threadId);
+    nsp.local.to(room).emit('chat:message', message);
+    metrics.chatMessageFannedOut(message.at);
+    if (message.seq > (emittedUpTo.get(room) ?? 0) && nsp.adapter.rooms.has(room)) emittedUpTo.set(room, message.seq);
+    emitActivity(clinic, kind, message);
+  };
+
+  const emitPresence = (clinic: string, presence: StaffPresence) => {
+    let seen = presenceSeen.get(clinic);
+    if (!seen) presenceSeen.set(clinic, (seen = new Map()));
+    if (presence.status === 'offline') seen.delete(presence.member);
+    else seen.set(presence.member, presence);
+    nsp.local.to(chatRooms.clinic(clinic)).emit('chat:presence', presence);
+  };
+
+  const handle = (clinic: string, event: ChatLiveEvent) => {
+    switch (event.t) {
+      case 'message':
+        emitMessage(clinic, event.kind, event.message);
+        return;
+      case 'receipt':
+        nsp.local.to(chatRooms.thread(clinic, event.receipt.threadId)).emit('chat:receipt', event.receipt);
+        return;
+      case 'presence':
+        emitPresence(clinic, event.presence);
+        return;
+      case 'thread': {
+        const { thread, added, removed } = event;
+        const room = chatRooms.thread(clinic, thread.id);
+        memberCache.delete(room);
+        if (thread.kind === 'patient') {
+          nsp.local.to([chatRooms.clinicians(clinic), chatRooms.ticket(clinic, thread.id.slice('patient.'.length))]).emit('chat:thread', thread);
+          return;
+        }
+        if (removed.length > 0) {
+          const removedRooms = removed.map((m) => chatRooms.user(clinic, m));
+          // Out of the room before anything else is emitted to it.
+          nsp.local.in(removedRooms).socketsLeave(room);
+          nsp.local.to(removedRooms).emit('chat:thread-removed', { threadId: thread.id });
+        }
+        nsp.local.to([room, ...added.map((m) => chatRooms.user(clinic, m))]).emit('chat:thread', thread);
+        return;
+      }
+    }
+  };
+
+  subscriber.on('pmessage', (_pattern: string, channel: string, raw: string) => {
+    const clinic = clinicOfChatChannel(channel);
+    if (!clinic) return;
+    let event: ChatLiveEvent;
+    try {
+      event = JSON.parse(raw) as ChatLiveEvent;
+    } catch {
+      logger.warn({ channel }, 'unparseable chat event on its channel');
+      return;
+    }
+    if (heldBack) heldBack.push([clinic, event]);
+    else handle(clinic, event);
+  });
+
+  const release = (caughtUp: Set<string>) => {
+    const events = heldBack ?? [];
+    heldBack = null;
+    for (const [clinic, event] of events) {
+      // Emitted by the catch-up already.
+      if (event.t === 'message' && caughtUp.has(`${chatRooms.thread(clinic, event.message.threadId)}#${event.message.seq}`)) continue;
+      handle(clinic, event);
+    }
+  };
+
+  const catchUp = async (attempt: number): Promise<void> => {
+    const caughtUp = new Set<string>();
+    try {
+      // Resolves once Redis has the subscription again: nothing published from now on is missed.
+      await subscriber.psubscribe(CHAT_CHANNEL_PATTERN);
+      for (const [room, after] of [...emittedUpTo]) {
+        const parsed = parseThreadRoom(room);
+        const kind = parsed && threadKindOf(parsed.threadId);
+        if (!parsed || !kind || !nsp.adapter.rooms.has(room)) continue;
+        for (const message of await store.messagesAfter(parsed.clinic, parsed.threadId, after, MAX_CATCH_UP_MESSAGES)) {
+          emitMessage(parsed.clinic, kind, message);
+          caughtUp.add(`${room}#${message.seq}`);
+        }
+        for (const receipt of await store.receipts(parsed.clinic, parsed.threadId)) nsp.local.to(room).emit('chat:receipt', receipt);
+      }
+      for (const clinic of deps.clinicIds) {
+        if (!nsp.adapter.rooms.has(chatRooms.clinic(clinic))) continue;
+        const current = await store.presenceList(clinic);
+        const present = new Set(current.map((p) => p.member));
+        for (const [member, last] of presenceSeen.get(clinic) ?? []) {
+          if (!present.has(member)) emitPresence(clinic, { ...last, status: 'offline', since: Date.now() });
+        }
+        for (const presence of current) emitPresence(clinic, presence);
+      }
+      if (caughtUp.size > 0) logger.info({ messages: caughtUp.size }, 'emitted chat messages missed while the chat subscription was down');
+      release(caughtUp);
+    } catch (error) {
+      if (attempt >= CATCH_UP_ATTEMPTS) {
+        logger.error({ err: (error as Error).message }, 'cannot catch up on missed chat messages; clients resume by themselves');
+        release(caughtUp);
+        return;
+      }
+      setTimeout(() => void catchUp(attempt + 1), CATCH_UP_RETRY_MS).unref();
+    }
+  };
+
+  await subscriber.psubscribe(CHAT_CHANNEL_PATTERN);
+  for (const clinic of deps.clinicIds) {
+    presenceSeen.set(clinic, new Map((await store.presenceList(clinic)).map((p) => [p.member, p])));
+  }
+  // 'ready' again means the connection was lost and is back (ioredis resubscribes by itself).
+  subscriber.on('ready', () => {
+    heldBack ??= [];
+    void catchUp(1);
+  });
+
+  return {
+    noteJoined(clinic, threadId, seq) {
+      const room = chatRooms.thread(clinic, threadId);
+      // Never raised here: another socket of the room may still be waiting for messages up to seq.
+      if (!emittedUpTo.has(room)) emittedUpTo.set(room, seq);
+    },
+  };
+}

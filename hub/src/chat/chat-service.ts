@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import {
+  CHAT_ATTACHMENT_TYPES,
+  CHAT_MAX_TEXT_LENGTH,
+  messageSeqOf,
+  threadKindOf,
+  type ChatAttachment,
+  type ChatHistoryResult,
+  type ChatJoinResult,
+  type ChatPayloads,
+  type ChatReceipt,
+  type ChatSendResult,
+  type ChatThread,
+  type ChatThreadSummary,
+} from '@clinic-hub/protocol';
+import { appendAudit } from '../audit/audit-log.js';
+import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
+import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
+import { ChatStore, fail, type ChatCaller, type Result, type StoredAttachment } from './chat-store.js';
+
+type Input<E extends keyof typeof ChatPayloads> = z.output<(typeof ChatPayloads)[E]>;
+
+/** A sent clientMessageId is remembered this long: a resend within it is the same message. */
+const CLIENT_MESSAGE_ID_KEPT_SECONDS = 7 * 86400;
+/** An upload not sent in a message within this time is deleted by Redis. */
+const PENDING_ATTACHMENT_SECONDS = 24 * 3600;
+/** Patient threads a clinician's thread list shows, most recently active first. */
+const PATIENT_THREADS_LISTED = 200;
+
+export interface ChatServiceOptions {
+  /**
+   * The active ticket with this id in the clinic's queue, or null: a patient
+   * thread is created only for a ticket in the queue (its title is the
+   * ticket's number). Given by the hub from the queue domain.
+   */
+  findTicket(clinic: string, ticketId: string): Promise<{ number: string } | null>;
+  /** The AES-256-GCM key for attachments at rest; null turns attachments off. */
+  attachmentKey: Buffer | null;
+  attachmentMaxBytes: number;
+}
+
+/**
+ * The chat domain: threads, messages, read positions and attachments. Takes
+ * plain data, returns plain data (`{ ok: true, … }` or `{ ok: false, error }`).
+ * Who may read and write a thread is decided in the Redis scripts, atomically
+ * with what they do; every read of a thread or an attachment is written to
+ * the clinic's audit stream before the data is returned.
+ */
+export class ChatService {
+  readonly store: ChatStore;
+  private readonly cipher: AttachmentCipher | null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: ChatServiceOptions,
+  ) {
+    this.store = new ChatStore(redis);
+    this.cipher = options.attachmentKey ? new AttachmentCipher(options.attachmentKey) : null;
+  }
+
+  get attachmentsEnabled(): boolean {
+    return this.cipher !== null;
+  }
+
+  get attachmentMaxBytes(): number {
+    return this.options.attachmentMaxBytes;
+  }
+
+  listThreads(clinic: string, caller: ChatCaller): Promise<Result<{ threads: ChatThreadSummary[] }>> {
+    return this.store.listThreads(clinic, caller, PATIENT_THREADS_LISTED);
+  }
+
+  /**
+   * A consult or staff thread with its members (the creator is always one).
+   * Without an id one is made. Creating the same thread again is harmless
+   * (`created: false`): a retry after a lost ack.
+   */
+  createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Result<{ thread: ChatThread; created: boolean }>> {
+    const id = input.id ?? randomBytes(9).toString('base64url');
+    return this.store.createThread(clinic, caller, {
+      threadId: `${input.kind}.${id}`,
+      kind: input.kind,
+      title: input.title,
+      members: [...new Set(input.members)],
+    });
+  }
+
+  updateMembers(clinic: string, caller: ChatCaller, input: Input<'chat:members'>): Promise<Result<{ thread: ChatThread }>> {
+    return this.store.updateMembers(clinic, caller, input.threadId, [...new Set(input.add)], [...new Set(input.remove)]);
+  }
+
+  /**
+   * The thread if the caller may use it. A patient thread that does not exist
+   * yet is created here, on first use, while its ticket is in the queue.
+   */
+  async open(clinic: string, caller: ChatCaller, threadId: string): Promise<Result<{ thread: ChatThread }>> {
+    const access = await this.store.threadAccess(clinic, caller, threadId);
+    if (access.ok || access.error.code !== 'CHAT_THREAD_NOT_FOUND' || threadKindOf(threadId) !== 'patient') return access;
+    const ticket = await this.options.findTicket(clinic, threadId.slice('patient.'.length));
+    if (!ticket) return access;
+    const created = await this.store.createThread(clinic, caller, { threadId, kind: 'patient', title: ticket.number, members: [] });
+    return created.ok ? { ok: true, thread: created.thread } : created;
+  }
+
+  /**
+   * Joining a thread: the caller's access is checked, `subscribe` is called
+   * (the handler joins the socket to the thread's room, so nothing committed
+   * from then on is missed), then the page is read: with `afterId`, what came
+   * after it (the resume); without, the latest messages. Audited.
+   */
+  async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Result<ChatJoinResult>> {
+    const opened = await this.open(clinic, caller, input.threadId);
+    if (!opened.ok) return opened;
+    subscribe();
+    const page = await this.store.readMessages(clinic, caller, {
+      threadId: input.threadId,
+      mode: input.afterId === undefined ? 'latest' : 'after',
+      cursor: input.afterId === undefined ? 0 : messageSeqOf(input.afterId),
+      limit: input.limit,
+      withReceipts: true,
+    });
+    if (page.ok) await this.audit(clinic, caller, 'chat.read', input.threadId);
+    return page;
+  }
+
+  /** A page before or after a message (or the latest page). Audited. */
+  async history(clinic: string, caller: ChatCaller, input: Input<'chat:history'>): Promise<Result<ChatHistoryResult>> {
+    const cursor = input.before ?? input.after;
+    const page = await this.store.readMessages(clinic, caller, {
+      threadId: input.threadId,
+      mode: input.before !== undefined ? 'before' : input.after !== undefined ? 'after' : 'latest',
+      cursor: cursor === undefined ? 0 : messageSeqOf(cursor),
+      limit: input.limit,
+      withReceipts: false,
+    });
+    if (!page.ok) return page;
+    await this.audit(clinic, caller, 'chat.read', input.threadId);
+    return { ok: true, messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer };
+  }
+
+  /**
+   * Validates and appends one message; the ack carries its stream id. The
+   * same clientMessageId again returns the stored message (`duplicate: true`).
+   */
+  async send(clinic: string, caller: ChatCaller, input: Input<'chat:send'>): Promise<Result<ChatSendResult>> {
+    if (input.text.length > CHAT_MAX_TEXT_LENGTH) return fail('CHAT_MESSAGE_TOO_LONG', `${input.text.length} > ${CHAT_MAX_TEXT_LENGTH} characters`);
+    const attachments = [...new Set(input.attachments)];
+    if (input.text.trim() === '' && attachments.length === 0) return fail('CHAT_MESSAGE_EMPTY');
+    const append = () =>
+      this.store.appendMessage(clinic, caller, {
+        threadId: input.threadId,
+        clientMessageId: input.clientMessageId,
+        text: input.text,
+        attachments,
+        dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
+      });
+    const sent = await append();
+    // The first message of a patient is a first use of their thread too.
+    if (sent.ok || sent.error.code !== 'CHAT_THREAD_NOT_FOUND' || threadKindOf(input.threadId) !== 'patient') return sent;
+    const opened = await this.open(clinic, caller, input.threadId);
+    return opened.ok ? append() : opened;
+  }
+
+  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Result<{ receipt: ChatReceipt }>> {
+    return this.store.markRead(clinic, caller, input.threadId, messageSeqOf(input.upToId)).then((result) =>
+      result.ok ? { ok: true, receipt: result.receipt } : result,
+    );
+  }
+
+  /**
+   * Checks an upload (size, then its type by its first bytes, which must
+   * match the declared type when one is given) and stores it encrypted. It
+   * waits for a message of the uploader in that thread to send it.
+   */
+  async uploadAttachment(
+    clinic: string,
+    caller: ChatCaller,
+    input: { threadId: string; declaredType: string | null; name: string | null; bytes: Buffer },
+  ): Promise<Result<{ attachment: ChatAttachment & { threadId: string } }>> {
+    if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
+    if (input.bytes.length > this.options.attachmentMaxBytes) {
+      return fail('CHAT_ATTACHMENT_TOO_LARGE', `${input.bytes.length} > ${this.options.attachmentMaxBytes} bytes`);
+    }
+    if (input.bytes.length === 0) return fail('INVALID_PAYLOAD', 'the body is empty');
+    const declared = input.declaredType?.split(';')[0]!.trim().toLowerCase() || null;
+    if (declared !== null && !(CHAT_ATTACHMENT_TYPES as readonly string[]).includes(declared)) {
+      return fail('CHAT_ATTACHMENT_TYPE_NOT_ALLOWED', `declared ${declared.slice(0, 64)}`);
+    }
+    const type = sniffAttachmentType(input.bytes);
+    if (!type) return fail('CHAT_ATTACHMENT_TYPE_NOT_ALLOWED', 'the content is not a PNG, JPEG, WebP or PDF file');
+    if (declared !== null && declared !== type) return fail('CHAT_ATTACHMENT_TYPE_NOT_ALLOWED', `declared ${declared}, content is ${type}`);
+
+    const opened = await this.open(clinic, caller, input.threadId);
+    if (!opened.ok) return opened;
+    const attachment: StoredAttachment = {
+      id: randomBytes(16).toString('base64url'),
+      threadId: input.threadId,
+      uploader: caller.sub,
+      type,
+      size: input.bytes.length,
+      name: cleanFileName(input.name, type),
+      at: Date.now(),
+      messageId: null,
+    };
+    const sealed = this.cipher.seal(input.bytes, attachmentAdditionalData(clinic, input.threadId, attachment.id));
+    await this.store.saveAttachment(clinic, attachment, sealed, PENDING_ATTACHMENT_SECONDS);
+    return { ok: true, attachment: { id: attachment.id, threadId: attachment.threadId, type, size: attachment.size, name: attachment.name } };
+  }
+
+  /** An attachment's bytes, for members of its thread only. Each read is audited before the bytes are returned. */
+  async downloadAttachment(clinic: string, caller: ChatCaller, attachmentId: string): Promise<Result<{ attachment: StoredAttachment; bytes: Buffer }>> {
+    if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
+    const attachment = await this.store.attachment(clinic, attachmentId);
+    if (!attachment) return fail('CHAT_ATTACHMENT_NOT_FOUND');
+    const access = await this.store.threadAccess(clinic, caller, attachment.threadId);
+    if (!access.ok) return access.error.code === 'CHAT_THREAD_NOT_FOUND' ? fail('CHAT_ATTACHMENT_NOT_FOUND') : access;
+    // Until it is sent, only its uploader may fetch it back.
+    if (attachment.messageId === null && attachment.uploader !== caller.sub) return fail('CHAT_ATTACHMENT_NOT_FOUND');
+    const sealed = await this.store.attachmentBlob(clinic, attachmentId);
+    if (!sealed) return fail('CHAT_ATTACHMENT_NOT_FOUND');
+    const bytes = this.cipher.open(sealed, attachmentAdditionalData(clinic, attachment.threadId, attachmentId));
+    await this.audit(clinic, caller, 'chat.attachment.read', `${attachment.threadId}/${attachmentId}`);
+    return { ok: true, attachment, bytes };
+  }
+
+  private async audit(clinic: string, caller: ChatCaller, action: string, subject: string): Promise<void> {
+    await appendAudit(this.redis, clinic, { actor: caller.sub, role: caller.role, action, subject, from: caller.address });
+  }
+}

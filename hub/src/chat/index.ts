@@ -1,0 +1,105 @@
+/**
+ * The chat domain's surface for the hub, tests and benchmarks.
+ * docs/protocol.md ("Chat") describes the events, membership and resume rule.
+ */
+import type { Redis } from 'ioredis';
+import type { ChatThread } from '@clinic-hub/protocol';
+import type { Namespace } from 'socket.io';
+import type { TokenIssuer } from '../auth/tokens.js';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
+import type { Logger } from '../logger.js';
+import type { HubMetrics } from '../metrics.js';
+import { registerChatHandlers } from './chat-handlers.js';
+import { startChatFanout } from './chat-live.js';
+import { ChatPresence } from './chat-presence.js';
+import { chatBodyLimit, createChatRoutes } from './chat-routes.js';
+import { ChatService } from './chat-service.js';
+
+export { ChatService, type ChatServiceOptions } from './chat-service.js';
+export { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
+export { ChatPresence } from './chat-presence.js';
+export { chatKeys, chatRooms, CHAT_CHANNEL_PATTERN, type ChatLiveEvent } from './chat-keys.js';
+export { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
+export { sniffAttachmentType, cleanFileName } from './attachment-type.js';
+
+export interface ChatOptions {
+  /** The `/chat` namespace, with `socketAuth` in front. */
+  nsp: Namespace;
+  /** Commands. */
+  redis: Redis;
+  /** A connection of its own for the chat channels' subscription. */
+  subscriber: Redis;
+  config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number };
+  nodeId: string;
+  clinics: ClinicRegistry;
+  tokens: TokenIssuer;
+  /** The queue's active ticket, for opening patient threads. */
+  findTicket(clinic: string, ticketId: string): Promise<{ number: string } | null>;
+  logger: Logger;
+  metrics: HubMetrics;
+  maxPayloadBytes: number;
+  tokenTtlSeconds: (role: string) => number;
+}
+
+export interface RunningChat {
+  service: ChatService;
+  /** HTTP routes for attachments, for `createRoutes({ domainRoutes })`. */
+  routes: (request: HttpRequest) => Promise<HttpResponse | null>;
+  /** The upload route's body limit, for the HTTP server. */
+  bodyLimit: (method: string, path: string) => BodyLimit | undefined;
+  /** Takes this node's clinicians out of presence; call after the sockets are closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * A staff channel with these members, made directly in Redis (no hub needed):
+ * for set-up scripts and benchmarks, such as the 500-member channel of
+ * `bench:chat`. Creating it again with the same id and creator is harmless.
+ */
+export async function createStaffChannel(
+  redis: Redis,
+  clinic: string,
+  channel: { id: string; title: string; members: string[]; createdBy: string },
+): Promise<ChatThread> {
+  const service = new ChatService(redis, { findTicket: async () => null, attachmentKey: null, attachmentMaxBytes: 0 });
+  const created = await service.createThread(
+    clinic,
+    { sub: channel.createdBy, role: 'staff', ticket: null, address: 'set-up' },
+    { kind: 'staff', id: channel.id, title: channel.title, members: channel.members },
+  );
+  if (!created.ok) throw new Error(`${created.error.code}: ${created.error.message}`);
+  return created.thread;
+}
+
+/** Wires chat into a hub node: service, presence, live fan-out, socket handlers and HTTP routes. */
+export async function startChat(options: ChatOptions): Promise<RunningChat> {
+  const { config, logger } = options;
+  if (!config.attachmentKey) logger.warn('HUB_ATTACHMENT_KEY is not set: chat attachments are off (uploads answer CHAT_ATTACHMENTS_DISABLED)');
+  const service = new ChatService(options.redis, {
+    findTicket: options.findTicket,
+    attachmentKey: config.attachmentKey,
+    attachmentMaxBytes: config.attachmentMaxBytes,
+  });
+  const clinicIds = options.clinics.ids();
+  const presence = new ChatPresence(service.store, { nodeId: options.nodeId, clinicIds, logger });
+  await presence.start();
+  const fanout = await startChatFanout(options.subscriber, options.nsp, { store: service.store, clinicIds, metrics: options.metrics, logger });
+  registerChatHandlers(options.nsp, {
+    chat: service,
+    presence,
+    fanout,
+    tokens: options.tokens,
+    logger,
+    metrics: options.metrics,
+    maxPayloadBytes: options.maxPayloadBytes,
+    messagesPerSecond: config.messagesPerSecond,
+    tokenTtlSeconds: options.tokenTtlSeconds,
+  });
+  return {
+    service,
+    routes: createChatRoutes({ tokens: options.tokens, clinics: options.clinics, chat: service }),
+    bodyLimit: chatBodyLimit(service),
+    close: () => presence.stop(),
+  };
+}

@@ -1,0 +1,93 @@
+-- Shared by every chat thread script: the loader puts this file in front of each one.
+--
+-- Every script takes the same first keys and arguments:
+--   KEYS[1] ch:{clinic}:chat:t:<thread>          thread hash: kind, title, ticket, createdAt, createdBy,
+--                                                seq (of the latest message), lastAt
+--   KEYS[2] ch:{clinic}:chat:t:<thread>:members  set of member subs (consult and staff threads)
+--   ARGV[1] ch:{clinic}:chat:   key prefix; the thread's other keys (:messages, :reads, :cm:…),
+--                               attachments and indexes are built from it and share its {clinic}
+--                               hash tag, so a clinic's chat lives in one Cluster slot
+--   ARGV[2] thread id           patient.<ticket>, consult.<id> or staff.<id>
+--   ARGV[3] caller's token sub, ARGV[4] caller's role, ARGV[5] caller's ticket claim or ""
+--   ARGV[6] channel             ch:{clinic}:chat: every change is published there for the hub nodes
+local metaKey = KEYS[1]
+local membersKey = KEYS[2]
+local prefix = ARGV[1]
+local threadId = ARGV[2]
+local caller = ARGV[3]
+local callerRole = ARGV[4]
+local callerTicket = ARGV[5]
+local channel = ARGV[6]
+
+local CHAT_ROLES = { admin = true, staff = true, doctor = true, patient = true }
+local CLINICIAN = { admin = true, staff = true, doctor = true }
+
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fail(code, detail)
+  return cjson.encode({ ok = false, code = code, detail = detail })
+end
+
+local function threadKey(id)
+  return prefix .. 't:' .. id
+end
+
+local function kindOf(id)
+  return string.match(id, '^(%a+)%.')
+end
+
+local function hgetall(key)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return nil end
+  local t = {}
+  for i = 1, #fields, 2 do t[fields[i]] = fields[i + 1] end
+  return t
+end
+
+-- Items that are JSON already, as a JSON array (cjson would encode an empty table as {}).
+local function jsonArray(items)
+  return '[' .. table.concat(items, ',') .. ']'
+end
+
+-- The membership rule (docs/protocol.md, "Chat"); nil when the caller may read and
+-- write the thread, else the error code. Decided before the thread is looked at, so a
+-- non-member cannot tell a thread that exists from one that does not.
+local function accessError(id, sub, role, ticket)
+  if not CHAT_ROLES[role] then return 'AUTH_FORBIDDEN' end
+  local kind = kindOf(id)
+  if kind == 'patient' then
+    if CLINICIAN[role] then return nil end
+    if role == 'patient' and ticket ~= '' and id == 'patient.' .. ticket then return nil end
+    return 'CHAT_NOT_MEMBER'
+  end
+  if kind == 'staff' and not CLINICIAN[role] then return 'CHAT_NOT_MEMBER' end
+  if redis.call('SISMEMBER', threadKey(id) .. ':members', sub) == 1 then return nil end
+  return 'CHAT_NOT_MEMBER'
+end
+
+-- The thread as clients see it (ChatThread), ready for cjson.
+local function threadView(id, meta)
+  local memberCount = cjson.null
+  if meta.kind ~= 'patient' then memberCount = redis.call('SCARD', threadKey(id) .. ':members') end
+  local ticket = cjson.null
+  if meta.ticket and meta.ticket ~= '' then ticket = meta.ticket end
+  local lastAt = cjson.null
+  if meta.lastAt then lastAt = tonumber(meta.lastAt) end
+  return {
+    id = id, kind = meta.kind, title = meta.title, ticket = ticket,
+    createdAt = tonumber(meta.createdAt), createdBy = meta.createdBy,
+    lastSeq = tonumber(meta.seq or '0'), lastAt = lastAt, memberCount = memberCount,
+  }
+end
+
+-- The thread's fields when the caller may use it; otherwise nil and the error code.
+local function openThread()
+  local denied = accessError(threadId, caller, callerRole, callerTicket)
+  if denied then return nil, denied end
+  local meta = hgetall(metaKey)
+  if not meta then return nil, 'CHAT_THREAD_NOT_FOUND' end
+  return meta
+end

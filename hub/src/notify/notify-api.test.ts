@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeadLetter, NotifyOverview } from '@clinic-hub/protocol';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '../../test/support/hub-node.js';
+import { connectQueue, expectOk, request, type QueueSocket } from '../../test/support/queue-client.js';
+import { NotificationService } from './notification-service.js';
+import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from './test-support/notify-fixture.js';
+
+/**
+ * The hub's notification API (`GET /api/notify`, `POST /api/notify/dead-letters/:id/retry`)
+ * against a real hub process, Redis and worker process. The hub has SMS
+ * configured, the first worker has not: a patient who chose SMS at check-in
+ * gets a "1 ahead" notice that dead-letters at once with NOTIFY_CHANNEL_DISABLED.
+ * Once a worker with SMS runs, retrying the dead letter delivers it.
+ */
+const PHONE = '+819055501234';
+const WITHOUT_SMS = { NOTIFY_SMS_ACCOUNT_SID: undefined, NOTIFY_SMS_AUTH_TOKEN: undefined, NOTIFY_SMS_FROM: undefined };
+
+let fixture: NotifyFixture;
+let hub: HubNodeProcess;
+let worker: WorkerProcess;
+let service: NotificationService;
+let socket: QueueSocket;
+const tokens: Record<'staff' | 'otherStaff' | 'admin' | 'doctor', string> = {} as never;
+
+beforeAll(async () => {
+  fixture = await startNotifyFixture();
+  hub = await startHubProcess({ redisUrl: fixture.redisUrl, nodeId: 'notify-api', env: fixture.env() });
+  worker = await startWorkerProcess(fixture.env(WITHOUT_SMS));
+  service = new NotificationService({ config: fixture.config(), clinics: fixture.clinics });
+  tokens.staff = await tokenFor('staff');
+  tokens.otherStaff = await tokenFor('staff', 'otherclinic');
+  tokens.admin = await tokenFor('admin', '*');
+  tokens.doctor = await tokenFor('doctor');
+  socket = await connectQueue(hub.url, tokens.staff);
+});
+afterAll(async () => {
+  socket?.close();
+  await worker?.stop();
+  await service?.close();
+  await hub?.stop();
+  await fixture?.stop();
+});
+
+async function call(path: string, options: { token?: string; method?: string } = {}) {
+  const res = await fetch(`${hub.url}${path}`, {
+    method: options.method ?? 'GET',
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: JSON.parse(text) };
+}
+
+const overview = async (token: string, query = '') => {
+  const res = await call(`/api/notify${query}`, { token });
+  expect(res.status, res.text).toBe(200);
+  return { ...(res.json as NotifyOverview), text: res.text };
+};
+
+let letter: DeadLetter;
+let ticket: { id: string; number: string };
+
+describe('GET /api/notify', () => {
+  it('shows the dead letter of a notice for a channel the worker lacks, without the address', async () => {
+    const checkin = expectOk(await request(socket, 'queue:checkin', { dept: 'peds', notify: { channel: 'sms', address: PHONE } }));
+    expect(checkin.notify).toEqual({ ok: true });
+    ticket = checkin.event.ticket;
+    // The contact is stored after the check-in's own queue event, so the watcher sees it on the next change.
+    expectOk(await request(socket, 'queue:checkin', { dept: 'gp' }));
+
+    const seen = await waitFor(async () => {
+      const view = await overview(tokens.staff);
+      return view.deadLetters.length > 0 ? view : null;
+    }, 'the dead letter in GET /api/notify', 15_000);
+    expect(seen.clinic).toBe(TEST_CLINIC);
+    expect(seen.counts).toMatchObject({ failed: 1, active: 0, waiting: 0 });
+    expect(seen.completedWithinSeconds).toBe(86400);
+    letter = seen.deadLetters[0]!;
+    expect(letter).toMatchObject({
+      id: `${TEST_CLINIC}.ticket.${ticket.id}.queue_1_ahead`,
+      clinic: TEST_CLINIC,
+      kind: 'queue_1_ahead',
+      channel: 'sms',
+      recipient: { type: 'ticket', ticketId: ticket.id },
+      ticketNumber: ticket.number,
+      code: 'NOTIFY_CHANNEL_DISABLED',
+      reason: 'NOTIFY_CHANNEL_DISABLED: sms',
+      attempts: 1,
+    });
+    expect(letter.failedAt).toBeGreaterThanOrEqual(letter.enqueuedAt);
+    expect(seen.text).not.toContain(PHONE.slice(1));
+  });
+
+  it('lists pending reminders soonest first, without the address', async () => {
+    const startsAt = Date.now() + 3 * 86400_000;
+    const scheduled = await service.scheduleAppointmentReminders({ clinic: TEST_CLINIC, appointmentId: 'appt-api-1', startsAt, contact: { channel: 'sms', address: PHONE } });
+    if (!scheduled.ok) throw new Error(scheduled.error.code);
+    const view = await overview(tokens.staff);
+    expect(view.counts.delayed).toBe(2);
+    expect(view.pending.map((p) => p.kind)).toEqual(['reminder_24h', 'reminder_1h']);
+    // BullMQ adds the delay to its own clock reading: a millisecond or two either way.
+    expect(Math.abs(view.pending[0]!.sendAt - (startsAt - 86400_000))).toBeLessThan(1000);
+    expect(Math.abs(view.pending[1]!.sendAt - (startsAt - 3600_000))).toBeLessThan(1000);
+    expect(view.pending[0]).toMatchObject({ recipient: { type: 'appointment', appointmentId: 'appt-api-1' }, attempts: 0, lastError: null, channel: null });
+    expect(view.text).not.toContain(PHONE.slice(1));
+    expect((await overview(tokens.staff, '?count=1')).pending).toHaveLength(1);
+  });
+
+  it('shows staff only their own clinic; admins every clinic or the one they name', async () => {
+    const other = await overview(tokens.otherStaff);
+    expect(other.clinic).toBe('otherclinic');
+    expect(other.counts).toMatchObject({ failed: 0, delayed: 0 });
+    expect(other.deadLetters).toEqual([]);
+    const peek = await call(`/api/notify?clinic=${TEST_CLINIC}`, { token: tokens.otherStaff });
+    expect(peek.status).toBe(403);
+    expect(peek.json.error.code).toBe('AUTH_WRONG_CLINIC');
+
+    const all = await overview(tokens.admin);
+    expect(all.clinic).toBe('*');
+    expect(all.deadLetters.map((l) => l.id)).toEqual([letter.id]);
+    expect((await overview(tokens.admin, '?clinic=otherclinic')).deadLetters).toEqual([]);
+    expect((await overview(tokens.admin, `?clinic=${TEST_CLINIC}`)).counts.failed).toBe(1);
+  });
+
+  it('refuses other roles, missing tokens, unknown clinics and bad counts', async () => {
+    const doctor = await call('/api/notify', { token: tokens.doctor });
+    expect([doctor.status, doctor.json.error.code]).toEqual([403, 'AUTH_FORBIDDEN']);
+    const anonymous = await call('/api/notify');
+    expect([anonymous.status, anonymous.json.error.code]).toEqual([401, 'AUTH_REQUIRED']);
+    const unknown = await call('/api/notify?clinic=nowhere', { token: tokens.admin });
+    expect([unknown.status, unknown.json.error.code]).toEqual([404, 'CLINIC_NOT_FOUND']);
+    const badCount = await call('/api/notify?count=0', { token: tokens.staff });
+    expect([badCount.status, badCount.json.error.code]).toEqual([400, 'INVALID_PAYLOAD']);
+    const wrongMethod = await call('/api/notify', { token: tokens.staff, method: 'POST' });
+    expect([wrongMethod.status, wrongMethod.json.error.code]).toEqual([405, 'METHOD_NOT_ALLOWED']);
+  });
+});
+
+describe('POST /api/notify/dead-letters/:id/retry', () => {
+  it('refuses another clinic’s staff and unknown ids', async () => {
+    const foreign = await call(`/api/notify/dead-letters/${letter.id}/retry`, { token: tokens.otherStaff, method: 'POST' });
+    expect([foreign.status, foreign.json.error.code]).toEqual([403, 'AUTH_WRONG_CLINIC']);
+    const missing = await call(`/api/notify/dead-letters/${TEST_CLINIC}.no-such-key/retry`, { token: tokens.staff, method: 'POST' });
+    expect([missing.status, missing.json.error.code]).toEqual([404, 'NOTIFY_DEAD_LETTER_NOT_FOUND']);
+    const doctor = await call(`/api/notify/dead-letters/${letter.id}/retry`, { token: tokens.doctor, method: 'POST' });
+    expect(doctor.status).toBe(403);
+    expect((await overview(tokens.staff)).counts.failed).toBe(1);
+  });
+
+  it('sends the notice once a worker has the channel, and the dead letter is gone', async () => {
+    await worker.stop();
+    worker = await startWorkerProcess(fixture.env());
+    const retried = await call(`/api/notify/dead-letters/${letter.id}/retry`, { token: tokens.staff, method: 'POST' });
+    expect(retried.status, retried.text).toBe(200);
+    expect(retried.json).toEqual({ ok: true, id: letter.id });
+
+    const sms = await waitFor(() => fixture.sms.accepted.find((m) => m.to === PHONE), 'the SMS after the retry', 15_000);
+    expect(sms.body).toContain(ticket.number);
+    const view = await waitFor(async () => {
+      const current = await overview(tokens.staff);
+      return current.counts.failed === 0 && current.counts.completed >= 1 ? current : null;
+    }, 'the dead letter to be gone');
+    expect(view.deadLetters).toEqual([]);
+
+    const again = await call(`/api/notify/dead-letters/${letter.id}/retry`, { token: tokens.admin, method: 'POST' });
+    expect([again.status, again.json.error.code]).toEqual([404, 'NOTIFY_DEAD_LETTER_NOT_FOUND']);
+    expect(fixture.sms.accepted.filter((m) => m.to === PHONE)).toHaveLength(1);
+  });
+});

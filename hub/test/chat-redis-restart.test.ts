@@ -1,0 +1,132 @@
+/**
+ * Redis restarts under two hub nodes while a member keeps sending: every
+ * message acknowledged before, during and after the restart is in the
+ * history afterwards, once; retries with the same clientMessageId added
+ * nothing; a member on the other node followed it all, once each, in order.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { ChatMessage } from '@clinic-hub/protocol';
+import { chatKeys } from '../src/chat/chat-keys.js';
+import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from './support/chat-client.js';
+import { expectOk } from './support/queue-client.js';
+import { startTestRedis } from './support/redis.js';
+import { sleep, waitFor } from './support/wait.js';
+
+const CLINIC = 'testclinic';
+
+let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let restarted: RedisProcess | null = null;
+let nodeA: HubNodeProcess;
+let nodeB: HubNodeProcess;
+const sockets: ChatSocket[] = [];
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  [nodeA, nodeB] = await Promise.all([
+    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
+  ]);
+});
+
+afterAll(async () => {
+  for (const socket of sockets.splice(0)) socket.close();
+  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
+  await restarted?.stop();
+  await redis?.cleanup();
+});
+
+const seen = { storeUnavailable: 0, timeouts: 0, duplicates: 0 };
+
+/** Sends one message until it is acknowledged, resending with the same clientMessageId: what a well-behaved client does. */
+async function untilAcknowledged(socket: ChatSocket, threadId: string, text: string): Promise<ChatMessage> {
+  const clientMessageId = newClientMessageId('restart');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`"${text}" never acknowledged`);
+    let ack;
+    try {
+      ack = await chatRequest(socket, 'chat:send', { threadId, clientMessageId, text }, 3000);
+    } catch {
+      seen.timeouts++;
+      await sleep(100);
+      continue;
+    }
+    if (ack.ok) {
+      if (ack.duplicate) seen.duplicates++;
+      return ack.message;
+    }
+    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`"${text}": ${ack.error.code}`);
+    seen.storeUnavailable++;
+    await sleep(100);
+  }
+}
+
+async function healthz(node: HubNodeProcess): Promise<number> {
+  try {
+    return (await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('chat while Redis restarts', () => {
+  it('keeps every acknowledged message, once, and the other node\'s member gets each once', { timeout: 90_000 }, async () => {
+    const creator = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:creator' }));
+    sockets.push(creator);
+    const threadId = expectOk(await chatRequest(creator, 'chat:create', { kind: 'staff', id: 'restart', title: 'restart', members: ['staff:writer', 'staff:reader'] })).thread.id;
+    const writer = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:writer' }), { reconnection: true });
+    const reader = await connectChat(nodeB.url, await tokenFor('staff', CLINIC, { sub: 'staff:reader' }), { reconnection: true });
+    sockets.push(writer, reader);
+    const follower = followThread(reader, threadId);
+    await follower.resync();
+
+    const acknowledged: ChatMessage[] = [];
+    let n = 0;
+    const step = async (tag: string) => acknowledged.push(await untilAcknowledged(writer, threadId, `${tag} ${n++}`));
+
+    for (let i = 0; i < 5; i++) await step('before');
+    expect(seen).toEqual({ storeUnavailable: 0, timeouts: 0, duplicates: 0 });
+
+    let keepSending = true;
+    const sending = (async () => {
+      while (keepSending) await step('during');
+    })();
+    await sleep(200);
+    await redis.stop();
+    await waitFor('both nodes to see Redis down', async () => (await healthz(nodeA)) === 503 && (await healthz(nodeB)) === 503, 15_000);
+    await sleep(500);
+    expect(nodeA.process.exitCode).toBeNull();
+    expect(nodeB.process.exitCode).toBeNull();
+    restarted = await startRedisServer({ dir: redis.dir, port: redis.port });
+    const sentAtRestart = n;
+    await waitFor('sending to go on after the restart', () => n >= sentAtRestart + 5, 40_000);
+    keepSending = false;
+    await sending;
+    expect(seen.storeUnavailable + seen.timeouts).toBeGreaterThan(0);
+
+    for (let i = 0; i < 3; i++) await step('after');
+    await waitFor('both nodes healthy', async () => (await healthz(nodeA)) === 200 && (await healthz(nodeB)) === 200, 20_000);
+
+    const client = new Redis(restarted.url);
+    try {
+      const stored = (await client.xrange(chatKeys(CLINIC).messages(threadId), '-', '+')).map(([, fields]) => JSON.parse(fields[1]!) as ChatMessage);
+      // Exactly what was acknowledged: nothing lost, nothing twice, numbered without gaps.
+      expect(stored).toEqual(acknowledged);
+      expect(stored.map((m) => m.seq)).toEqual(stored.map((_, i) => i + 1));
+      expect(new Set(stored.map((m) => m.clientMessageId)).size).toBe(stored.length);
+    } finally {
+      client.disconnect();
+    }
+    const history = expectOk(await chatRequest(writer, 'chat:history', { threadId, after: '0-0', limit: 200 }));
+    expect(history.messages).toEqual(acknowledged);
+
+    // The member on node B followed everything once, in order (live, or by resuming).
+    await waitFor('the reader to have everything', () => follower.lastSeq === acknowledged.length, 20_000);
+    await sleep(300);
+    expect(follower.applied).toEqual(acknowledged.map((m) => m.seq));
+    expect(follower.messages).toEqual(acknowledged);
+  });
+});

@@ -2,6 +2,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer } from 'socket.io';
 import { CHAT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
+import { createReminderRoutes } from './notify/reminder-routes.js';
 import { socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from './auth/tokens.js';
 import { startChat } from './chat/index.js';
@@ -138,7 +139,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     assets,
     tokenTtlSeconds,
     ready: () => !draining && redisDownSince === null,
-    domainRoutes: [chat.routes],
+    domainRoutes: [chat.routes, createReminderRoutes({ tokens, notifications })],
   });
   const routes: typeof routeHandler = (request) =>
     routeHandler(request).catch((error: unknown) => {

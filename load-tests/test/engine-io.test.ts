@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   PONG,
@@ -49,6 +51,12 @@ describe('Engine.IO v4 framing', () => {
     expect(decodeFrame('6')).toEqual({ kind: 'noop' });
   });
 
+  it('imports nothing, so k6 loads the same file the Node harness runs', () => {
+    // No Node API either: load-tests/k6/tsconfig.json type-checks it without Node's types.
+    const source = readFileSync(resolve(import.meta.dirname, '../harness/engine-io.ts'), 'utf8');
+    expect(source).not.toMatch(/^\s*import\s/m);
+  });
+
   it('builds the WebSocket URL of a hub', () => {
     expect(websocketUrl('http://127.0.0.1:8080')).toBe('ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket');
     expect(websocketUrl('https://hub.example/')).toBe('wss://hub.example/socket.io/?EIO=4&transport=websocket');
@@ -71,6 +79,13 @@ describe('Socket.IO v5 framing', () => {
       data: { message: 'AUTH_INVALID', data: { code: 'AUTH_INVALID' } },
     });
     expect(decodeFrame('41/queue,')).toEqual({ kind: 'disconnect', nsp: '/queue' });
+  });
+
+  it('carries auth with a clinic, and Japanese text, unchanged', () => {
+    expect(connectFrame('/chat', { token: 't', clinic: 'demo' })).toBe('40/chat,{"token":"t","clinic":"demo"}');
+    const frame = eventFrame('/chat', 'chat:send', [{ threadId: 'patient.x1', text: '本日の受付について' }], 12);
+    expect(frame).toBe('42/chat,12["chat:send",{"threadId":"patient.x1","text":"本日の受付について"}]');
+    expect(decodeFrame(frame)).toEqual({ kind: 'event', nsp: '/chat', name: 'chat:send', args: [{ threadId: 'patient.x1', text: '本日の受付について' }], id: 12 });
   });
 
   it('encodes events with and without an ack id', () => {

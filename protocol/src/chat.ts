@@ -1,5 +1,6 @@
 import type { Ack } from './errors.js';
 import type { ChatPayload } from './chat-payloads.js';
+import type { DrainingNotice } from './events.js';
 import type { Role } from './roles.js';
 
 /**
@@ -202,6 +203,8 @@ export interface ChatServerToClient {
   'chat:thread-removed': (removed: { threadId: string }) => void;
   'chat:activity': (activity: ChatActivity) => void;
   'hub:error': (error: { code: string; message: string; event?: string; detail?: string }) => void;
+  /** This hub node is shutting down: see DrainingNotice. */
+  'hub:draining': (notice: DrainingNotice) => void;
 }
 
 const CLINICIANS: readonly Role[] = ['admin', 'staff', 'doctor'];

@@ -1,9 +1,10 @@
 import type { Ack, ProtocolError } from './errors.js';
 import type { PatientInfo, QueueEvent, QueuePayload, PublicTicket, SyncResult, Announcement } from './queue.js';
 import type { Role } from './roles.js';
+import { NAMESPACES, QUEUE_CLIENT_EVENTS, QUEUE_SERVER_EVENTS } from './event-names.js';
 
 /** Socket.IO namespace of the waiting room: displays, patients' ticket pages, staff. */
-export const QUEUE_NAMESPACE = '/queue';
+export const QUEUE_NAMESPACE = NAMESPACES.queue;
 
 type AckFn<T extends object = object> = (ack: Ack<T>) => void;
 
@@ -23,28 +24,42 @@ export interface CheckinResult extends ActionResult {
 }
 
 export interface QueueClientToServer {
-  'queue:checkin': (payload: QueuePayload<'queue:checkin'>, ack: AckFn<CheckinResult>) => void;
-  'queue:call-next': (payload: QueuePayload<'queue:call-next'>, ack: AckFn<ActionResult>) => void;
-  'queue:recall': (payload: QueuePayload<'queue:recall'>, ack: AckFn<ActionResult>) => void;
-  'queue:start': (payload: QueuePayload<'queue:start'>, ack: AckFn<ActionResult>) => void;
-  'queue:skip': (payload: QueuePayload<'queue:skip'>, ack: AckFn<ActionResult>) => void;
-  'queue:done': (payload: QueuePayload<'queue:done'>, ack: AckFn<ActionResult>) => void;
-  'queue:cancel': (payload: QueuePayload<'queue:cancel'>, ack: AckFn<ActionResult>) => void;
-  'queue:sync': (payload: QueuePayload<'queue:sync'>, ack: AckFn<SyncResult>) => void;
-  'queue:patient': (
+  [QUEUE_CLIENT_EVENTS.checkin]: (payload: QueuePayload<'queue:checkin'>, ack: AckFn<CheckinResult>) => void;
+  [QUEUE_CLIENT_EVENTS.callNext]: (payload: QueuePayload<'queue:call-next'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.recall]: (payload: QueuePayload<'queue:recall'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.start]: (payload: QueuePayload<'queue:start'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.skip]: (payload: QueuePayload<'queue:skip'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.done]: (payload: QueuePayload<'queue:done'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.cancel]: (payload: QueuePayload<'queue:cancel'>, ack: AckFn<ActionResult>) => void;
+  [QUEUE_CLIENT_EVENTS.sync]: (payload: QueuePayload<'queue:sync'>, ack: AckFn<SyncResult>) => void;
+  [QUEUE_CLIENT_EVENTS.patient]: (
     payload: QueuePayload<'queue:patient'>,
     ack: AckFn<{ ticket: PublicTicket; patient: PatientInfo | null }>,
   ) => void;
-  'queue:announce': (payload: QueuePayload<'queue:announce'>, ack: AckFn<{ announcement: Announcement }>) => void;
-  'auth:refresh': (payload: QueuePayload<'auth:refresh'>, ack: AckFn<{ token: string; expiresAt: number }>) => void;
+  [QUEUE_CLIENT_EVENTS.announce]: (payload: QueuePayload<'queue:announce'>, ack: AckFn<{ announcement: Announcement }>) => void;
+  [QUEUE_CLIENT_EVENTS.authRefresh]: (payload: QueuePayload<'auth:refresh'>, ack: AckFn<{ token: string; expiresAt: number }>) => void;
 }
 
 export interface QueueServerToClient {
   /** One queue change, in sequence order per clinic (see the resume rule in docs/protocol.md). */
-  'queue:event': (event: QueueEvent) => void;
-  'queue:announcement': (announcement: Announcement) => void;
+  [QUEUE_SERVER_EVENTS.event]: (event: QueueEvent) => void;
+  [QUEUE_SERVER_EVENTS.announcement]: (announcement: Announcement) => void;
   /** Sent for a bad event that came without an ack callback. */
-  'hub:error': (error: { code: string; message: string; event?: string; detail?: string }) => void;
+  [QUEUE_SERVER_EVENTS.hubError]: (error: { code: string; message: string; event?: string; detail?: string }) => void;
+  [QUEUE_SERVER_EVENTS.hubDraining]: (notice: DrainingNotice) => void;
+}
+
+/**
+ * `hub:draining`: the node is shutting down (a deploy, a scale-in). It closes
+ * the connection after `closesInMs`, once the actions it is working on are
+ * acknowledged; Socket.IO clients then reconnect by themselves, through the
+ * load balancer, to another node. A client may also move at once. Actions
+ * sent meanwhile may be refused with HUB_DRAINING: retry them with the same
+ * requestId after reconnecting.
+ */
+export interface DrainingNotice {
+  node: string;
+  closesInMs: number;
 }
 
 /** Who may send each event. Checked on every event, not only at connect. */

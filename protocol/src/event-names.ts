@@ -1,0 +1,84 @@
+/**
+ * Socket.IO namespaces and event names of the hub, as plain constants.
+ *
+ * This file imports nothing, so that clients which cannot load zod or Node
+ * modules (the k6 scripts in load-tests/k6/ import it by path) share the
+ * names with the hub. events.ts and notify.ts key their event maps with these
+ * constants; event-names.test.ts checks, at compile time, that every event
+ * map of events.ts, chat.ts and notify.ts has exactly these names.
+ */
+
+export const NAMESPACES = {
+  /** The waiting room: displays, patients' ticket pages, staff. */
+  queue: '/queue',
+  chat: '/chat',
+  /** In-app notifications: listen only. */
+  notify: '/notify',
+} as const;
+
+/** Client → server in every namespace that takes actions: a fresh token before the current one expires. */
+export const AUTH_REFRESH = 'auth:refresh';
+/** Server → client in every namespace that takes actions: the error of an event sent without an ack callback. */
+export const HUB_ERROR = 'hub:error';
+/** Server → client in every namespace that takes actions: this hub node is shutting down; reconnect (through the load balancer) to another. */
+export const HUB_DRAINING = 'hub:draining';
+
+/** Client → server events of `/queue` (QueueClientToServer). */
+export const QUEUE_CLIENT_EVENTS = {
+  checkin: 'queue:checkin',
+  callNext: 'queue:call-next',
+  recall: 'queue:recall',
+  start: 'queue:start',
+  skip: 'queue:skip',
+  done: 'queue:done',
+  cancel: 'queue:cancel',
+  sync: 'queue:sync',
+  patient: 'queue:patient',
+  announce: 'queue:announce',
+  authRefresh: AUTH_REFRESH,
+} as const;
+
+/** Server → client events of `/queue` (QueueServerToClient). */
+export const QUEUE_SERVER_EVENTS = {
+  event: 'queue:event',
+  announcement: 'queue:announcement',
+  hubError: HUB_ERROR,
+  hubDraining: HUB_DRAINING,
+} as const;
+
+/** Client → server events of `/chat` (ChatClientToServer). */
+export const CHAT_CLIENT_EVENTS = {
+  threads: 'chat:threads',
+  create: 'chat:create',
+  members: 'chat:members',
+  join: 'chat:join',
+  leave: 'chat:leave',
+  history: 'chat:history',
+  send: 'chat:send',
+  read: 'chat:read',
+  typing: 'chat:typing',
+  setPresence: 'chat:set-presence',
+  staffPresence: 'chat:staff-presence',
+  authRefresh: AUTH_REFRESH,
+} as const;
+
+/** Server → client events of `/chat` (ChatServerToClient). */
+export const CHAT_SERVER_EVENTS = {
+  message: 'chat:message',
+  receipt: 'chat:receipt',
+  typing: 'chat:typing',
+  presence: 'chat:presence',
+  thread: 'chat:thread',
+  threadRemoved: 'chat:thread-removed',
+  activity: 'chat:activity',
+  hubError: HUB_ERROR,
+  hubDraining: HUB_DRAINING,
+} as const;
+
+/** Server → client events of `/notify` (NotifyServerToClient). Clients send nothing there. */
+export const NOTIFY_SERVER_EVENTS = {
+  notice: 'notify:notice',
+} as const;
+
+/** The names in one of the maps above: `EventNameOf<typeof QUEUE_CLIENT_EVENTS>` is `'queue:checkin' | …`. */
+export type EventNameOf<Names extends Record<string, string>> = Names[keyof Names];

@@ -14,22 +14,27 @@
  *   npm run bench:queue -- --clients 200 --seconds 3 --servers uws
  *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, type as osType, release } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
+import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult, type QueueServerToClient } from '@clinic-hub/protocol';
 import { TokenIssuer } from '../../hub/src/auth/tokens.js';
 import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
-import { BENCH_CLINICS_DIR, REPO_ROOT, WATCHDOG, startHubNode, type HubNode } from './hub-process.js';
+import { numberOption, runBenchCli } from './bench-cli.js';
+import { BENCH_CLINICS_DIR, REPO_ROOT, scrapeMetrics, startHubNode } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
 import { redisCommand, redisInfoNumber } from './redis-command.js';
-import { addBuckets, diffBuckets, histogramQuantile, parseHistogram, summarize, type Buckets, type Summary } from './stats.js';
-import type { CoordinatorMessage, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
+import { bucketFigures, cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { Resources } from './resources.js';
+import { histogramDelta, summarize } from './stats.js';
+import { now, sleep } from './time.js';
+import { WorkerPool, generatorProfileDir } from './worker-pool.js';
+
+export type { LatencyFigures } from './report.js';
 
 export type ServerKind = 'uws' | 'node';
 
@@ -72,19 +77,8 @@ export const DEFAULTS: BenchOptions = {
 };
 
 const CLINIC_ID = 'bench';
-const WORKER_FILE = resolve(import.meta.dirname, 'display-worker.ts');
-
-const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : null);
-
-export interface LatencyFigures {
-  p50_ms: number | null;
-  p95_ms: number | null;
-  p99_ms: number | null;
-  max_ms: number | null;
-  count: number;
-}
+/** The broadcast every display receives; ticket.called events are the ones timed. */
+const QUEUE_EVENT: keyof QueueServerToClient = 'queue:event';
 
 export interface PhaseReport {
   server: ServerKind;
@@ -174,131 +168,9 @@ export interface BenchReport extends Partial<PhaseReport> {
   p99_ratio_baseline_over_uws?: number | null;
   target: { p99_ms: number; met: boolean | null };
   options: Omit<BenchOptions, 'out' | 'profileDir'>;
-  machine: { cpus: number; model: string; node: string; os: string };
+  machine: MachineInfo;
   date: string;
   ok: boolean;
-}
-
-/** Everything the benchmark started, stopped in reverse order on completion, error or Ctrl-C. */
-class Resources {
-  private readonly stack: { name: string; stop: () => Promise<void> }[] = [];
-
-  add(name: string, stop: () => Promise<void>): () => Promise<void> {
-    const entry = { name, stop };
-    this.stack.push(entry);
-    return async () => {
-      const i = this.stack.indexOf(entry);
-      if (i >= 0) this.stack.splice(i, 1);
-      await stop();
-    };
-  }
-
-  async stopAll(log: (line: string) => void): Promise<void> {
-    while (this.stack.length > 0) {
-      const entry = this.stack.pop()!;
-      try {
-        await entry.stop();
-      } catch (error) {
-        log(`  could not stop ${entry.name}: ${(error as Error).message}`);
-      }
-    }
-  }
-}
-
-interface Worker {
-  child: ChildProcess;
-  progress: WorkerProgress;
-  connected: Promise<void>;
-  request(message: CoordinatorMessage): void;
-  result(): Promise<WorkerResult>;
-  stop(): Promise<void>;
-}
-
-function startWorker(index: number, onFatal: (error: Error) => void, profileDir: string | null): Worker {
-  const child = fork(WORKER_FILE, [], {
-    cwd: REPO_ROOT,
-    execArgv: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', '--import', WATCHDOG],
-    serialization: 'advanced',
-    detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let resolveConnected!: () => void;
-  const connected = new Promise<void>((r) => (resolveConnected = r));
-  const resultWaiters: ((r: WorkerResult) => void)[] = [];
-  const worker: Worker = {
-    child,
-    progress: { type: 'progress', connected: 0, failed: 0, disconnects: 0, calledReceived: 0, duplicates: 0, messages: 0 },
-    connected,
-    request: (message) => child.send(message),
-    result: () =>
-      new Promise<WorkerResult>((resolveResult, reject) => {
-        const timer = setTimeout(() => reject(new Error(`worker ${index} did not report within 30 s`)), 30_000);
-        resultWaiters.push((r) => {
-          clearTimeout(timer);
-          resolveResult(r);
-        });
-        child.send({ type: 'report' } satisfies CoordinatorMessage);
-      }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      if (child.connected) child.send({ type: 'stop' } satisfies CoordinatorMessage);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  child.on('message', (message: WorkerMessage) => {
-    if (message.type === 'progress' || message.type === 'connected') {
-      worker.progress = message;
-      if (message.type === 'connected') resolveConnected();
-    } else if (message.type === 'result') {
-      resultWaiters.shift()?.(message);
-    } else if (message.type === 'fatal') {
-      onFatal(new Error(`worker ${index}: ${message.error}`));
-    }
-  });
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') onFatal(new Error(`worker ${index} exited (${code ?? signal})`));
-  });
-  return worker;
-}
-
-async function scrapeMetrics(hubs: HubNode[]): Promise<string[]> {
-  return Promise.all(
-    hubs.map(async (hub) => {
-      try {
-        const res = await fetch(`${hub.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-        return res.ok ? await res.text() : '';
-      } catch {
-        return '';
-      }
-    }),
-  );
-}
-
-function histogramDelta(before: string[], after: string[], name: string, match: Record<string, string>): Buckets {
-  let total: Buckets = new Map();
-  after.forEach((text, i) => {
-    total = addBuckets(total, diffBuckets(parseHistogram(text, name, match), parseHistogram(before[i] ?? '', name, match)));
-  });
-  return total;
-}
-
-function bucketFigures(buckets: Buckets): LatencyFigures {
-  const ms = (q: number) => round(histogramQuantile(q, buckets) * 1000, 2);
-  const count = buckets.get(Infinity) ?? 0;
-  return { p50_ms: ms(0.5), p95_ms: ms(0.95), p99_ms: ms(0.99), max_ms: null, count };
-}
-
-function figures(summary: Summary, digits = 1): LatencyFigures {
-  return {
-    p50_ms: round(summary.p50, digits),
-    p95_ms: round(summary.p95, digits),
-    p99_ms: round(summary.p99, digits),
-    max_ms: round(summary.max, digits),
-    count: summary.count,
-  };
 }
 
 interface CallRecord {
@@ -418,11 +290,6 @@ class Staff {
   }
 }
 
-function machine(): BenchReport['machine'] {
-  const list = cpus();
-  return { cpus: list.length, model: list[0]?.model.trim() ?? 'unknown', node: process.version, os: `${osType()} ${release()}` };
-}
-
 async function runPhase(
   server: ServerKind,
   options: BenchOptions,
@@ -471,49 +338,21 @@ async function runPhase(
   // A few patients already waiting, checked in before any display is there; one more per call keeps the line steady.
   for (let i = 0; i < Math.min(rooms.length, 10); i++) await staff.checkin();
 
-  // Displays: client i goes to node floor(i / workers) % nodes in worker i % workers, so each worker holds both nodes' clients.
-  const plan: { url: string; token: string }[][] = Array.from({ length: options.workers }, () => []);
-  for (let i = 0; i < options.clients; i++) {
-    const hub = hubs[Math.floor(i / options.workers) % hubs.length]!;
-    const { token } = await issuer.issue({ sub: `display:${CLINIC_ID}:bench-${i}`, role: 'display', clinic: CLINIC_ID }, 3600);
-    plan[i % options.workers]!.push({ url: hub.url, token });
-  }
-  let fatalError: Error | null = null;
-  const workers = plan.map((_, w) =>
-    startWorker(w, (error) => (fatalError ??= error), options.profileDir ? join(options.profileDir, `${server}-generator-${w + 1}`) : null),
-  );
-  const stopWorkers = resources.add(`${server} generator processes`, async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-  });
-  const checkFatal = () => {
-    if (fatalError) throw fatalError;
-  };
-
+  const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, server));
+  const stopWorkers = resources.add(`${server} generator processes`, () => pool.stop());
   const redisPid = context.redis.process.pid!;
-  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...workers.map((w) => w.child.pid!), process.pid, redisPid]);
+  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid]);
   resources.add('process watcher', async () => watcher.stop());
-  const sum = (pick: (p: WorkerProgress) => number) => workers.reduce((a, w) => a + pick(w.progress), 0);
+  const sum: WorkerPool['sum'] = (pick) => pool.sum(pick);
 
-  // Ramp: each worker keeps `rampConcurrency` handshakes in flight.
-  const connectStart = now();
-  workers.forEach((w, i) =>
-    w.request({ type: 'connect', clients: plan[i]!, concurrency: options.rampConcurrency, timeoutMs: 15_000, progressMs: 200 }),
+  // Displays, spread over the nodes and the generator processes; each process keeps `rampConcurrency` handshakes in flight.
+  const connectSeconds = await pool.connect(
+    options.clients,
+    hubs,
+    (i) => issuer.issueSync({ sub: `display:${CLINIC_ID}:bench-${i}`, role: 'display', clinic: CLINIC_ID }, 3600).token,
+    { nsp: QUEUE_NAMESPACE, track: { event: QUEUE_EVENT, keyField: 'seq', typeField: 'type', timedType: 'ticket.called', requireField: 'number' }, concurrency: options.rampConcurrency },
+    { log, tag, fatal: context.fatal },
   );
-  const allConnected = Promise.all(workers.map((w) => w.connected));
-  let connectDone = false;
-  void allConnected.then(() => (connectDone = true));
-  let lastLine = 0;
-  while (!connectDone) {
-    await Promise.race([allConnected, sleep(250), context.fatal]);
-    checkFatal();
-    if (now() - lastLine >= 1000 || connectDone) {
-      lastLine = now();
-      const failedNow = sum((p) => p.failed);
-      log(`${tag} connecting ${sum((p) => p.connected)}/${options.clients}${failedNow ? ` (${failedNow} failed)` : ''} (${((now() - connectStart) / 1000).toFixed(1)} s)`);
-    }
-    if (now() - connectStart > 10 * 60_000) throw new Error('connecting took more than 10 minutes');
-  }
-  const connectSeconds = (now() - connectStart) / 1000;
   const connected = sum((p) => p.connected);
   const connectFailed = sum((p) => p.failed);
   if (connected === 0) throw new Error(`no display could connect: see the errors above`);
@@ -523,7 +362,7 @@ async function runPhase(
     log(`${tag} warm-up: ${Math.round(options.rate * options.warmupSeconds)} calls over ${options.warmupSeconds} s`);
     await staff.run(options.rate, options.warmupSeconds, false);
     await Promise.race([staff.settle(), sleep(15_000)]);
-    checkFatal();
+    pool.checkFatal();
   }
 
   const metricsBefore = await scrapeMetrics(hubs);
@@ -538,25 +377,25 @@ async function runPhase(
   const window = await staff.run(options.rate, options.seconds, true, (done, total) => {
     if (now() - lastProgress >= 2000 || done === total) {
       lastProgress = now();
-      log(`${tag} calls ${done}/${total}, ticket.called deliveries so far ${sum((p) => p.calledReceived)}`);
+      log(`${tag} calls ${done}/${total}, ticket.called deliveries so far ${sum((p) => p.tracked)}`);
     }
   });
   const markEnd = watcher.mark();
   const redisAfter = await redisStats();
-  checkFatal();
+  pool.checkFatal();
 
   // Acks, then deliveries still on their way.
   await Promise.race([staff.settle(), sleep(15_000)]);
   const known = staff.calls.filter((c) => c.seq !== null);
   const expected = connected * known.length;
   const settleDeadline = now() + options.settleSeconds * 1000;
-  while (sum((p) => p.calledReceived) < expected && now() < settleDeadline) {
+  while (sum((p) => p.tracked) < expected && now() < settleDeadline) {
     await Promise.race([sleep(100), context.fatal]);
-    checkFatal();
+    pool.checkFatal();
   }
   await sleep(300); // late duplicates, progress messages in flight
   const metricsAfter = await scrapeMetrics(hubs);
-  const results = await Promise.all(workers.map((w) => w.result()));
+  const results = await pool.results();
   watcher.stop();
   const staffLost = staffDisconnected;
   log(`${tag} done; stopping generator processes and hub nodes`);
@@ -584,8 +423,8 @@ async function runPhase(
   let disconnects = 0;
   for (const result of results) {
     const index = new Map<number, number>();
-    result.seqs.forEach((seq, i) => index.set(seq, i));
-    for (const seq of result.seqs) if (!bySeq.has(seq)) unexpected++;
+    result.keys.forEach((seq, i) => index.set(seq, i));
+    for (const seq of result.keys) if (!bySeq.has(seq)) unexpected++;
     for (const call of known) {
       const i = index.get(call.seq!);
       const times = i === undefined ? null : result.times[i]!;
@@ -744,12 +583,6 @@ export async function runQueueBench(options: BenchOptions, log: (line: string) =
   }
 }
 
-function cell(value: unknown): string {
-  if (value === null || value === undefined) return '–';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(1);
-  return String(value);
-}
-
 /** The comparison table printed at the end of a run. */
 export function formatTable(report: BenchReport): string {
   const phases = report.phases;
@@ -803,10 +636,7 @@ export function formatTable(report: BenchReport): string {
   ];
   const header = ['', ...phases.map((p) => (p === phases[0] ? p.server : `${p.server} (baseline)`)), ...(phases.length > 1 ? [`${phases[1]!.server}/${phases[0]!.server}`] : [])];
   const body = rows.map(([label, pick, r]) => [label, ...phases.map((p) => cell(pick(p))), ...(phases.length > 1 ? [r ? ratio(r) : ''] : [])]);
-  const table = [header, ...body];
-  const widths = header.map((_, c) => Math.max(...table.map((row) => (row[c] ?? '').length)));
-  const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
-  const lines = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
+  const lines = renderTable(header, body);
   for (const p of phases) {
     if (p.errors.length > 0) lines.push('', `${p.server} errors (first ${Math.min(p.errors.length, 5)} of ${p.errors.length}):`, ...p.errors.slice(0, 5).map((e) => `  ${e}`));
   }
@@ -868,12 +698,7 @@ function parseOptions(argv: string[]): BenchOptions {
     );
     process.exit(0);
   }
-  const num = (name: string, value: string | undefined, fallback: number, min: number, max: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max} (got "${value}")`);
-    return n;
-  };
+  const num = numberOption;
   const servers = (values.servers ?? DEFAULTS.servers.join(',')).split(',').map((s) => s.trim());
   for (const s of servers) if (s !== 'uws' && s !== 'node') throw new Error(`--servers takes uws and/or node (got "${s}")`);
   const options: BenchOptions = {
@@ -894,54 +719,13 @@ function parseOptions(argv: string[]): BenchOptions {
   return options;
 }
 
-async function main(): Promise<void> {
-  let options: BenchOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n(--help lists the options)\n`);
-    process.exit(64);
-  }
-  const log = (line: string) => process.stdout.write(`${line}\n`);
-  const resources = new Resources();
-  let interrupted = false;
-  const interrupt = (signal: string) => {
-    if (interrupted) {
-      log(`${signal} again: exiting without waiting`);
-      process.exit(130);
-    }
-    interrupted = true;
-    log(`${signal}: stopping generator processes, hub nodes and redis-server…`);
-    resources.stopAll(log).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', () => interrupt('SIGINT'));
-  process.on('SIGTERM', () => interrupt('SIGTERM'));
-
-  const started = now();
-  let report: BenchReport;
-  try {
-    report = await runQueueBench(options, log, resources);
-  } catch (error) {
-    if (interrupted) return;
-    process.stderr.write(`bench:queue failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  }
-  log('');
-  log(formatTable(report));
-  if (options.out) {
-    mkdirSync(dirname(options.out), { recursive: true });
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void runBenchCli({
+    name: 'bench:queue',
+    parse: parseOptions,
+    run: runQueueBench,
+    format: formatTable,
     // `phases` repeats the top level (first phase) and `baseline`: left out of the file.
-    const { phases: _phases, ...written } = report;
-    writeFileSync(options.out, `${JSON.stringify(written, null, 2)}\n`);
-    log(`report: ${options.out}`);
-  }
-  if (options.profileDir) log(`CPU profiles: ${options.profileDir}/<node>/ (open the largest in Chrome DevTools → Performance, or speedscope)`);
-  log(`total ${((now() - started) / 1000).toFixed(1)} s`);
-  if (!report.ok) {
-    log('delivery or connection errors: see "errors" in the report');
-    process.exit(2);
-  }
-  process.exit(0);
+    written: ({ phases: _phases, ...written }) => written,
+  });
 }
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void main();

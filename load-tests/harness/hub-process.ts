@@ -1,22 +1,74 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { freePort } from '../../hub/src/redis/redis-process.js';
+import { sleep } from './time.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const BENCH_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
 export const WATCHDOG = resolve(import.meta.dirname, 'parent-watchdog.ts');
 
-export interface HubNode {
+/** A process of the hub's code (a hub node, a notification worker) started by a benchmark. */
+export interface HubChild {
+  pid: number;
+  process: ChildProcess;
+  /** The last 20 kB of its stdout and stderr. */
+  logs(): string;
+  /** SIGTERM (it closes cleanly), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface HubNode extends HubChild {
   nodeId: string;
   url: string;
   port: number;
-  pid: number;
   /** What the node says it runs on (uWS falls back to node when it cannot load). */
   server: 'uws' | 'node';
-  process: ChildProcess;
-  logs(): string;
-  /** SIGTERM (the hub closes cleanly), SIGKILL after `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Runs one of the hub's entry points (`hub/src/main.ts`, `hub/src/notify/worker-main.ts`)
+ * as a child of the benchmark, with the watchdog that stops it if the benchmark dies.
+ */
+function spawnHubScript(script: string, env: Record<string, string>, nodeArgs: string[] = []): HubChild {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    // Own process group: Ctrl-C reaches the benchmark, which stops its children in order.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    pid: child.pid!,
+    process: child,
+    logs: () => output,
+    async stop(graceMs = 10_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Polls `ready` every 100 ms until it returns something; stops the child and throws after `timeoutMs` or when it exits. */
+async function waitUntilReady<T>(child: HubChild, what: string, ready: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.process.exitCode !== null) throw new Error(`${what} exited (${child.process.exitCode}): ${child.logs()}`);
+    const value = await ready();
+    if (value !== null) return value;
+    if (Date.now() > deadline) {
+      await child.stop(0);
+      throw new Error(`${what} was not ready within ${timeoutMs / 1000} s: ${child.logs()}`);
+    }
+    await sleep(100);
+  }
 }
 
 /**
@@ -34,57 +86,57 @@ export async function startHubNode(options: {
   env?: Record<string, string>;
 }): Promise<HubNode> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, 'hub/src/main.ts')],
+  const child = spawnHubScript(
+    'hub/src/main.ts',
     {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        HUB_PORT: String(port),
-        HUB_HOST: '127.0.0.1',
-        HUB_NODE_ID: options.nodeId,
-        HUB_SERVER: options.server,
-        REDIS_URL: options.redisUrl,
-        HUB_TOKEN_SECRET: options.tokenSecret,
-        CLINICS_DIR: options.clinicsDir ?? BENCH_CLINICS_DIR,
-        LOG_LEVEL: 'warn',
-        ...options.env,
-      },
-      // Own process group: Ctrl-C reaches the benchmark, which stops the nodes in order.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      HUB_PORT: String(port),
+      HUB_HOST: '127.0.0.1',
+      HUB_NODE_ID: options.nodeId,
+      HUB_SERVER: options.server,
+      REDIS_URL: options.redisUrl,
+      HUB_TOKEN_SECRET: options.tokenSecret,
+      CLINICS_DIR: options.clinicsDir ?? BENCH_CLINICS_DIR,
+      LOG_LEVEL: 'warn',
+      // No load balancer to drain from: stop at once when the benchmark is done.
+      HUB_DRAIN_GRACE_MS: '0',
+      ...options.env,
     },
+    options.nodeArgs,
   );
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
-  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const url = `http://127.0.0.1:${port}`;
-  const stop = async (graceMs = 10_000) => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const deadline = Date.now() + 30_000;
-  let server: 'uws' | 'node' | null = null;
-  while (server === null) {
-    if (child.exitCode !== null) throw new Error(`hub ${options.nodeId} exited (${child.exitCode}): ${output}`);
+  const server = await waitUntilReady(child, `hub ${options.nodeId}`, async () => {
     try {
       const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) server = ((await res.json()) as { server: 'uws' | 'node' }).server;
+      if (res.status === 200) return ((await res.json()) as { server: 'uws' | 'node' }).server;
     } catch {
       // not listening yet
     }
-    if (server !== null) break;
-    if (Date.now() > deadline) {
-      await stop(0);
-      throw new Error(`hub ${options.nodeId} did not become healthy within 30 s: ${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { nodeId: options.nodeId, url, port, pid: child.pid!, server, process: child, logs: () => output, stop };
+    return null;
+  });
+  return { ...child, nodeId: options.nodeId, url, port, server };
+}
+
+/**
+ * Starts the notification worker (`hub/src/notify/worker-main.ts`) as its own
+ * process with `env` (docs/notifications.md); resolves once it logged that it is ready.
+ */
+export async function startNotificationWorkerProcess(options: { env: Record<string, string>; nodeArgs?: string[] }): Promise<HubChild> {
+  // Info: the ready line is an info line (and the worker logs one line per notice, as it does in production).
+  const child = spawnHubScript('hub/src/notify/worker-main.ts', { CLINICS_DIR: BENCH_CLINICS_DIR, ...options.env, LOG_LEVEL: 'info' }, options.nodeArgs);
+  await waitUntilReady(child, 'notification worker', async () => (child.logs().includes('notification worker ready') ? true : null));
+  return child;
+}
+
+/** The /metrics text of every node (empty for a node that did not answer). */
+export async function scrapeMetrics(hubs: HubNode[]): Promise<string[]> {
+  return Promise.all(
+    hubs.map(async (hub) => {
+      try {
+        const res = await fetch(`${hub.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+        return res.ok ? await res.text() : '';
+      } catch {
+        return '';
+      }
+    }),
+  );
 }

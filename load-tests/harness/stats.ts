@@ -57,6 +57,18 @@ export function addBuckets(a: Buckets, b: Buckets): Buckets {
   return out;
 }
 
+/**
+ * Buckets of a histogram observed between two scrapes of several nodes
+ * (`before[i]` and `after[i]` are node i's /metrics texts), summed over the nodes.
+ */
+export function histogramDelta(before: string[], after: string[], name: string, match: Record<string, string> = {}): Buckets {
+  let total: Buckets = new Map();
+  after.forEach((text, i) => {
+    total = addBuckets(total, diffBuckets(parseHistogram(text, name, match), parseHistogram(before[i] ?? '', name, match)));
+  });
+  return total;
+}
+
 /** Total observations in cumulative buckets. */
 export function bucketCount(buckets: Buckets): number {
   return buckets.get(Infinity) ?? Math.max(0, ...buckets.values());

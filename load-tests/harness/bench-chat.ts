@@ -1,0 +1,937 @@
+/**
+ * `npm run bench:chat`: chat fan-out and notification latency, measured end to end.
+ *
+ * Chat: a private redis-server, a staff channel with `--members` members made
+ * directly in Redis (createStaffChannel), two hub nodes as separate
+ * processes, every member connected as a lean client (half on each node,
+ * spread over the generator processes) and joined to the channel
+ * (`chat:join`). `--senders` of the members post `--rate` messages a second
+ * between them for `--seconds`. Reports the send → ack round trip, send →
+ * delivery over every member (and per node), whether every member got every
+ * message exactly once and in order, and the CPU and memory of each hub node
+ * and of the load generator.
+ *
+ * Notifications: a notification worker process (hub/src/notify/worker-main.ts)
+ * delivering SMS to the local Twilio-style provider of
+ * hub/src/notify/test-support over HTTP; `--notifications` appointment
+ * reminders enqueued at `--notify-rate` a second (NotificationService.enqueue,
+ * as the hub does); reports enqueue → provider received.
+ *
+ * Writes load-tests/results/chat.json.
+ *
+ *   npm run bench:chat                                      (500 members, 20 messages/s for 10 s, 200 notifications)
+ *   npm run bench:chat -- --members 50 --seconds 2 --notifications 20
+ *   npm run bench:chat -- --profile var/profiles            (--cpu-prof on every hub node and generator process)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  CHAT_NAMESPACE,
+  NotifyContact,
+  type ChatClientToServer,
+  type ChatPayload,
+  type ChatSendResult,
+  type ChatServerToClient,
+  type Ack,
+} from '@clinic-hub/protocol';
+import { TokenIssuer } from '../../hub/src/auth/tokens.js';
+import { createStaffChannel } from '../../hub/src/chat/index.js';
+import { ClinicRegistry } from '../../hub/src/clinics/clinic-registry.js';
+import { NotificationService, loadNotifyConfig } from '../../hub/src/notify/index.js';
+import { providerKeyOf } from '../../hub/src/notify/notification-worker.js';
+import { LocalSmsApi } from '../../hub/src/notify/test-support/local-sms-api.js';
+import { connectRedis } from '../../hub/src/redis/connect.js';
+import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
+import { numberOption, runBenchCli } from './bench-cli.js';
+import { BENCH_CLINICS_DIR, REPO_ROOT, scrapeMetrics, startHubNode, startNotificationWorkerProcess } from './hub-process.js';
+import { ProcessWatcher } from './proc-stats.js';
+import { redisInfoNumber } from './redis-command.js';
+import { bucketFigures, cell, figures, machine, pair, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { Resources } from './resources.js';
+import { histogramDelta, summarize } from './stats.js';
+import { now, sleep } from './time.js';
+import { WorkerPool, generatorProfileDir, placeClient } from './worker-pool.js';
+import type { ScheduledEmit } from './worker-protocol.js';
+
+export type ServerKind = 'uws' | 'node';
+
+export interface ChatBenchOptions {
+  /** Members of the staff channel, each connected once and joined. */
+  members: number;
+  /** Members who post (the first ones: spread over both nodes and every generator process). */
+  senders: number;
+  /** Messages per second, over all senders. */
+  rate: number;
+  /** Measured seconds of messages. */
+  seconds: number;
+  /** Messages before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
+  warmupSeconds: number;
+  nodes: number;
+  workers: number;
+  server: ServerKind;
+  /** Handshakes in flight at once per generator process. */
+  rampConcurrency: number;
+  /** How long to wait, after the last message, for deliveries still on their way. */
+  settleSeconds: number;
+  /** Notifications measured (0: no notification part). */
+  notifications: number;
+  /** Notifications enqueued per second. */
+  notifyRate: number;
+  /** Notifications before the measured ones: checked for delivery, left out of latency. */
+  notifyWarmup: number;
+  /** Where to write the JSON report; null: do not write. */
+  out: string | null;
+  /** Write a V8 CPU profile of every hub node, generator process and the notification worker into this directory. */
+  profileDir: string | null;
+  /** The budget the report checks chat delivery p99 against. */
+  targetP99Ms: number;
+}
+
+export const DEFAULTS: ChatBenchOptions = {
+  members: 500,
+  senders: 10,
+  rate: 20,
+  seconds: 10,
+  warmupSeconds: 2,
+  nodes: 2,
+  workers: 2,
+  server: 'uws',
+  rampConcurrency: 16,
+  settleSeconds: 5,
+  notifications: 200,
+  notifyRate: 50,
+  notifyWarmup: 10,
+  out: resolve(REPO_ROOT, 'load-tests/results/chat.json'),
+  profileDir: null,
+  targetP99Ms: 100,
+};
+
+const CLINIC_ID = 'bench';
+const CHANNEL_ID = 'bench';
+const JOIN: keyof ChatClientToServer = 'chat:join';
+const SEND: keyof ChatClientToServer = 'chat:send';
+const MESSAGE: keyof ChatServerToClient = 'chat:message';
+/** The local SMS provider's account (hub/src/notify/test-support/local-sms-api.ts checks it). */
+const SMS_ACCOUNT_SID = 'ACbench0000000000000000000000000001';
+const SMS_AUTH_TOKEN = 'bench-sms-auth-token';
+const SMS_FROM = '+81300000000';
+
+const memberSub = (i: number) => `staff:${CLINIC_ID}:member-${String(i).padStart(4, '0')}`;
+
+/** A hand-over note as staff write them: Japanese and English, no patient data. */
+function messageText(k: number): string {
+  return `申し送り ${k}: 第${(k % 20) + 1}診察室の準備ができました。Room ${(k % 20) + 1} is ready for the next patient.`;
+}
+
+export interface HubFigures {
+  node: string;
+  server: ServerKind;
+  pid: number;
+  cpu_percent: number | null;
+  peak_rss_mb: number | null;
+}
+
+export interface ChatReport {
+  server: ServerKind;
+  /** What each node really ran on (uWS falls back to node when it cannot load). */
+  server_actual: ServerKind[];
+  nodes: number;
+  thread: string;
+  members: number;
+  members_connected: number;
+  connect_failed: number;
+  connect_seconds: number | null;
+  /** WebSocket open → namespace connected → chat:join acked, per member. */
+  connect_and_join: LatencyFigures;
+  senders: number;
+  rate_per_second: number;
+  seconds: number;
+  messages: number;
+  warmup_messages: number;
+  /** Sends that were not stored: error codes of their acks, ACK_LOST, NOT_SENT. */
+  send_errors: Record<string, number>;
+  deliveries_expected: number;
+  deliveries_received: number;
+  missing: number;
+  duplicates: number;
+  /** Deliveries that reached a member after a later message of the thread had. */
+  out_of_order: number;
+  /** chat:message deliveries of a seq no send was acked with. */
+  unexpected_messages: number;
+  disconnects: number;
+  malformed: number;
+  /** chat:send → its ack, at the sender; measured messages. */
+  send_to_ack: LatencyFigures;
+  /** chat:send → chat:message at each member (the sender included); measured messages. */
+  send_to_delivery: LatencyFigures & { mean_ms: number | null };
+  /** The same, by the hub node the receiving member is connected to. */
+  delivery_by_node: (LatencyFigures & { node: string; members: number })[];
+  /**
+   * Where the time goes, split at the commit (the message's Redis timestamp,
+   * 1 ms resolution): send → committed in Redis, committed → at a member.
+   */
+  breakdown: {
+    send_to_commit: LatencyFigures;
+    commit_to_delivery: LatencyFigures;
+    /**
+     * send → the first member of each generator process to get it: the gap to
+     * send→delivery is the time a generator process (and the hub writing to
+     * it) takes to work through its members' copies of one message.
+     */
+    first_member_per_process: LatencyFigures;
+  };
+  /** clinic_hub_action_duration_seconds{action="send",outcome="ok"} over the measured window, from buckets. */
+  send_server: LatencyFigures;
+  /** clinic_hub_chat_delivery_latency_seconds (Redis commit → emitted by a node) over the measured window, from buckets. */
+  hub_commit_to_emit: LatencyFigures;
+  /** chat:message deliveries per second at all members over the measured window. */
+  deliveries_per_second: number | null;
+  /** Every server → client event the members received during the run, by name. */
+  events_by_name: Record<string, number>;
+  /** One entry per measured message: when it was sent (s from the first), its ack and how long it took to reach the median and the last member. */
+  timeline: { t_s: number; ack_ms: number | null; p50_ms: number | null; max_ms: number | null }[];
+  hubs: HubFigures[];
+  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
+  coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
+  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
+  /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
+  machine_busy_percent: number | null;
+  /** CPU used during the window by everything that is not this benchmark, in % of one core. */
+  other_cpu_percent: number | null;
+  window_seconds: number;
+  errors: string[];
+  ok: boolean;
+}
+
+export interface NotifyReport {
+  channel: 'sms';
+  provider: string;
+  kind: string;
+  worker_concurrency: number;
+  notifications: number;
+  warmup_notifications: number;
+  rate_per_second: number;
+  /** Measured and warm-up notifications the provider accepted (one per notification expected). */
+  received: number;
+  missing: number;
+  /** Provider requests beyond the first for one notification. */
+  duplicates: number;
+  enqueue_errors: Record<string, number>;
+  /** NotificationService.enqueue called → the provider received the request (both Date.now(), 1 ms resolution). */
+  enqueue_to_provider: LatencyFigures;
+  /** The enqueue call itself (the BullMQ add), at the caller. */
+  enqueue_call: LatencyFigures;
+  worker: { pid: number; cpu_percent: number | null; peak_rss_mb: number | null };
+  redis_cpu_percent: number | null;
+  machine_busy_percent: number | null;
+  other_cpu_percent: number | null;
+  window_seconds: number;
+  errors: string[];
+  ok: boolean;
+}
+
+export interface ChatBenchReport {
+  chat: ChatReport;
+  notifications: NotifyReport | null;
+  target: { delivery_p99_ms: number; met: boolean | null };
+  options: Omit<ChatBenchOptions, 'out' | 'profileDir'>;
+  machine: MachineInfo;
+  date: string;
+  ok: boolean;
+}
+
+interface Context {
+  redis: RedisProcess;
+  resources: Resources;
+  log: (line: string) => void;
+  fatal: Promise<never>;
+  /** Random, per run: client message ids and notification keys never collide with an earlier run's. */
+  runId: string;
+}
+
+interface SendRecord {
+  k: number;
+  measured: boolean;
+  sentAt: number;
+  ackAt: number;
+  /** From the ack: the stored message's seq and Redis commit time. */
+  seq: number | null;
+  committedAt: number | null;
+  error: string | null;
+}
+
+/** The chat part: channel, hub nodes, members, messages. Stops what it started before returning. */
+async function runChat(options: ChatBenchOptions, context: Context): Promise<ChatReport> {
+  const { log, resources, redis } = context;
+  const tag = '[chat]';
+  const errors: string[] = [];
+  const members = Array.from({ length: options.members }, (_, i) => memberSub(i));
+
+  const setup = connectRedis(redis.url, 'bench-chat:setup');
+  const thread = await createStaffChannel(setup, CLINIC_ID, {
+    id: CHANNEL_ID,
+    title: 'ベンチマーク / Benchmark',
+    members,
+    createdBy: members[0]!,
+  }).finally(() => setup.quit());
+  log(`${tag} staff channel ${thread.id} with ${thread.memberCount} members`);
+
+  const secret = randomBytes(32).toString('base64url');
+  const started = await Promise.allSettled(
+    Array.from({ length: options.nodes }, (_, n) => {
+      const nodeId = `bench-chat-${n + 1}`;
+      // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
+      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
+      // No per-connection send limit: the senders post faster than a person would.
+      return startHubNode({ nodeId, server: options.server, redisUrl: redis.url, tokenSecret: secret, nodeArgs, env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } });
+    }),
+  );
+  const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stopHubs = resources.add('hub nodes', async () => {
+    await Promise.all(hubs.map((h) => h.stop()));
+  });
+  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failedStart) throw failedStart.reason;
+  for (const hub of hubs) {
+    if (hub.server !== options.server) {
+      const warning = `${hub.nodeId} runs on ${hub.server}, not ${options.server} (uWebSockets.js did not load)`;
+      errors.push(warning);
+      log(`${tag} WARNING: ${warning}`);
+    }
+  }
+  log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
+
+  const issuer = new TokenIssuer(secret);
+  const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, 'chat'));
+  const stopWorkers = resources.add('generator processes', () => pool.stop());
+  log(`${tag} generator processes: pids ${pool.pids.join(', ')}`);
+  const redisPid = redis.process.pid!;
+  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid]);
+  const stopWatcher = resources.add('process watcher', async () => watcher.stop());
+
+  const joinPayload: ChatPayload<'chat:join'> = { threadId: thread.id };
+  const connectSeconds = await pool.connect(
+    options.members,
+    hubs,
+    (i) => issuer.issueSync({ sub: members[i]!, role: 'staff', clinic: CLINIC_ID }, 3600).token,
+    { nsp: CHAT_NAMESPACE, join: { event: JOIN, payload: joinPayload }, track: { event: MESSAGE, keyField: 'seq' }, concurrency: options.rampConcurrency },
+    { log, tag, fatal: context.fatal },
+  );
+  const connected = pool.sum((p) => p.connected);
+  const connectFailed = pool.sum((p) => p.failed);
+  if (connected === 0) throw new Error('no member could connect: see the errors above');
+  // Presence notices of the last connections settle before anything is timed.
+  await sleep(500);
+
+  const period = 1000 / options.rate;
+  const senders = Math.min(options.senders, options.members);
+  const records = new Map<string, SendRecord>();
+  let nextK = 0;
+  /** Schedules `count` messages at the rate from `start`; returns when the last one is due. */
+  const post = (count: number, measured: boolean, start: number): number => {
+    const perWorker: ScheduledEmit[][] = Array.from({ length: pool.size }, () => []);
+    for (let j = 0; j < count; j++) {
+      const k = nextK++;
+      const place = placeClient(k % senders, pool.size, hubs.length);
+      const id = `m${k}`;
+      records.set(id, { k, measured, sentAt: NaN, ackAt: NaN, seq: null, committedAt: null, error: null });
+      const payload: ChatPayload<'chat:send'> = {
+        threadId: thread.id,
+        clientMessageId: `${context.runId}-${String(k).padStart(6, '0')}`,
+        text: messageText(k),
+      };
+      perWorker[place.worker]!.push({ id, client: place.local, at: start + j * period, event: SEND, payload });
+    }
+    pool.emit(perWorker);
+    return start + count * period;
+  };
+  /** Waits for every ack (up to 15 s), then for every delivery (up to the settle time). */
+  const settle = async (settleSeconds: number) => {
+    const ackDeadline = now() + 15_000;
+    while (pool.sum((p) => p.acked) < records.size && now() < ackDeadline) {
+      await Promise.race([sleep(50), context.fatal]);
+      pool.checkFatal();
+    }
+    const deadline = now() + settleSeconds * 1000;
+    while (pool.sum((p) => p.tracked) < connected * pool.sum((p) => p.acked) && now() < deadline) {
+      await Promise.race([sleep(50), context.fatal]);
+      pool.checkFatal();
+    }
+  };
+
+  const warmupCount = Math.round(options.rate * options.warmupSeconds);
+  if (warmupCount > 0) {
+    log(`${tag} warm-up: ${warmupCount} messages over ${options.warmupSeconds} s`);
+    const end = post(warmupCount, false, now() + 200);
+    await sleep(Math.max(0, end - now()));
+    await settle(5);
+  }
+
+  const metricsBefore = await scrapeMetrics(hubs);
+  const redisStats = async () => ({
+    commands: await redisInfoNumber(redis.port, 'stats', 'total_commands_processed').catch(() => NaN),
+    aof: await redisInfoNumber(redis.port, 'persistence', 'aof_current_size').catch(() => NaN),
+  });
+  const redisBefore = await redisStats();
+  const total = Math.round(options.rate * options.seconds);
+  log(`${tag} measuring: ${total} messages at ${options.rate}/s from ${senders} senders over ${options.seconds} s to ${connected} members`);
+  // A little lead so every generator process has its schedule before the first message is due.
+  const windowStart = now() + 300;
+  const windowEnd = post(total, true, windowStart);
+  await sleep(Math.max(0, windowStart - now()));
+  const markStart = watcher.mark();
+  while (now() < windowEnd) {
+    await Promise.race([sleep(Math.min(2000, Math.max(0, windowEnd - now()))), context.fatal]);
+    pool.checkFatal();
+    log(`${tag} messages acked ${pool.sum((p) => p.acked)}/${records.size}, deliveries so far ${pool.sum((p) => p.tracked)}`);
+  }
+  const markEnd = watcher.mark();
+  const redisAfter = await redisStats();
+  await settle(options.settleSeconds);
+  await sleep(300); // late duplicates, progress messages in flight
+  const metricsAfter = await scrapeMetrics(hubs);
+  const results = await pool.results();
+  await stopWatcher();
+  log(`${tag} done; stopping generator processes and hub nodes`);
+  await stopWorkers();
+  await stopHubs();
+
+  // Sends and their acks.
+  const sendErrors: Record<string, number> = {};
+  const countError = (code: string) => (sendErrors[code] = (sendErrors[code] ?? 0) + 1);
+  for (const result of results) {
+    for (const emit of result.emits) {
+      const record = records.get(emit.id);
+      if (!record) continue;
+      record.sentAt = emit.sentAt;
+      record.ackAt = emit.ackAt;
+      const ack = emit.ack as Ack<ChatSendResult> | null;
+      if (Number.isNaN(emit.sentAt)) record.error = 'NOT_SENT';
+      else if (!ack) record.error = 'ACK_LOST';
+      else if (!ack.ok) record.error = ack.error.code;
+      else if (ack.duplicate) record.error = 'STORED_TWICE_ACK';
+      else {
+        record.seq = ack.message.seq;
+        record.committedAt = ack.message.at;
+      }
+      if (record.error) countError(record.error);
+    }
+  }
+  const stored = [...records.values()].filter((r) => r.seq !== null).sort((a, b) => a.k - b.k);
+  const measured = stored.filter((r) => r.measured);
+  const bySeq = new Map(stored.map((r) => [r.seq!, r]));
+
+  // Deliveries and latency.
+  const latencies = new Float64Array(measured.length * connected);
+  const fromCommit = new Float64Array(measured.length * connected);
+  const byNode: number[][] = hubs.map(() => []);
+  const membersByNode = hubs.map(() => 0);
+  const perMessage = new Map<SendRecord, number[]>(measured.map((r) => [r, []]));
+  const firstPerProcess: number[] = [];
+  const handshakes: number[] = [];
+  const events: Record<string, number> = {};
+  let count = 0;
+  let received = 0;
+  let missing = 0;
+  let duplicates = 0;
+  let unexpected = 0;
+  let outOfOrder = 0;
+  let delivered = 0;
+  let malformed = 0;
+  let disconnects = 0;
+  results.forEach((result, w) => {
+    const nodes = pool.nodesOf(w);
+    const index = new Map<number, number>();
+    result.keys.forEach((seq, i) => {
+      index.set(seq, i);
+      if (!bySeq.has(seq)) unexpected++;
+    });
+    for (const n of result.duplicates) duplicates += n;
+    for (let d = 0; d < result.clients; d++) if (result.joined[d] === 1) membersByNode[nodes[d]!]! += 1;
+    for (const record of stored) {
+      const i = index.get(record.seq!);
+      const times = i === undefined ? null : result.times[i]!;
+      let first = Infinity;
+      for (let d = 0; d < result.clients; d++) {
+        if (result.joined[d] !== 1) continue;
+        const at = times ? times[d]! : NaN;
+        if (Number.isNaN(at)) {
+          missing++;
+          continue;
+        }
+        received++;
+        if (!record.measured) continue;
+        if (at < first) first = at;
+        const latency = at - record.sentAt;
+        latencies[count] = latency;
+        fromCommit[count++] = at - record.committedAt!;
+        byNode[nodes[d]!]!.push(latency);
+        perMessage.get(record)!.push(latency);
+      }
+      if (record.measured && first !== Infinity) firstPerProcess.push(first - record.sentAt);
+    }
+    for (let d = 0; d < result.clients; d++) if (result.joined[d] === 1) handshakes.push(result.connectMs[d]!);
+    for (const [name, n] of Object.entries(result.events)) events[name] = (events[name] ?? 0) + n;
+    for (const [bucket, n] of result.buckets) {
+      const at = bucket * result.bucketMs;
+      if (at >= windowStart && at < windowEnd) delivered += n;
+    }
+    outOfOrder += result.outOfOrder;
+    malformed += result.malformed;
+    disconnects += result.disconnects;
+    for (const e of result.errors) if (errors.length < 30) errors.push(e);
+  });
+  const latency = summarize(latencies.subarray(0, count));
+  const windowSeconds = (markEnd.at - markStart.at) / 1000;
+  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
+  const generatorCpu = results.map((r) => cpu(r.pid));
+  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
+  const ownCpu = [...hubs.map((h) => h.pid), ...results.map((r) => r.pid), process.pid, redisPid].reduce(
+    (a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd),
+    0,
+  );
+  const report: ChatReport = {
+    server: options.server,
+    server_actual: hubs.map((h) => h.server),
+    nodes: hubs.length,
+    thread: thread.id,
+    members: options.members,
+    members_connected: connected,
+    connect_failed: connectFailed,
+    connect_seconds: round(connectSeconds, 2),
+    connect_and_join: figures(summarize(handshakes)),
+    senders,
+    rate_per_second: options.rate,
+    seconds: options.seconds,
+    messages: measured.length,
+    warmup_messages: stored.length - measured.length,
+    send_errors: sendErrors,
+    deliveries_expected: connected * stored.length,
+    deliveries_received: received,
+    missing,
+    duplicates,
+    out_of_order: outOfOrder,
+    unexpected_messages: unexpected,
+    disconnects,
+    malformed,
+    send_to_ack: figures(summarize(measured.map((r) => r.ackAt - r.sentAt)), 2),
+    send_to_delivery: { ...figures(latency), mean_ms: round(latency.mean) },
+    delivery_by_node: hubs.map((h, n) => ({ node: h.nodeId, members: membersByNode[n]!, ...figures(summarize(byNode[n]!)) })),
+    breakdown: {
+      send_to_commit: figures(summarize(measured.map((r) => r.committedAt! - r.sentAt))),
+      commit_to_delivery: figures(summarize(fromCommit.subarray(0, count))),
+      first_member_per_process: figures(summarize(firstPerProcess)),
+    },
+    send_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'send', outcome: 'ok' })),
+    hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_chat_delivery_latency_seconds')),
+    deliveries_per_second: round(delivered / ((windowEnd - windowStart) / 1000), 0),
+    events_by_name: events,
+    timeline: measured.map((r) => {
+      const summary = summarize(perMessage.get(r)!);
+      return { t_s: round((r.sentAt - windowStart) / 1000, 2)!, ack_ms: round(r.ackAt - r.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
+    }),
+    hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
+    generator: {
+      processes: results.length,
+      cpu_percent: round(generatorCpu.reduce<number>((a, b) => a + (b ?? 0), 0)),
+      peak_rss_mb: round(results.reduce((a, r) => a + watcher.peakRssMb(r.pid), 0)),
+      per_process_cpu_percent: generatorCpu,
+    },
+    coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
+    redis: {
+      cpu_percent: cpu(redisPid),
+      peak_rss_mb: round(watcher.peakRssMb(redisPid)),
+      commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
+      aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
+    },
+    machine_busy_percent: round(machineBusy),
+    other_cpu_percent: round(Math.max(0, machineBusy * cpus().length - ownCpu)),
+    window_seconds: round(windowSeconds, 2)!,
+    errors,
+    ok: false,
+  };
+  report.ok =
+    missing === 0 &&
+    duplicates === 0 &&
+    outOfOrder === 0 &&
+    unexpected === 0 &&
+    connectFailed === 0 &&
+    disconnects === 0 &&
+    malformed === 0 &&
+    Object.keys(sendErrors).length === 0 &&
+    measured.length === total &&
+    report.server_actual.every((s) => s === options.server);
+  log(
+    `${tag} send→delivery p50 ${report.send_to_delivery.p50_ms} ms, p99 ${report.send_to_delivery.p99_ms} ms; deliveries ${received}/${report.deliveries_expected}, missing ${missing}, duplicates ${duplicates}`,
+  );
+  return report;
+}
+
+interface NoticeRecord {
+  i: number;
+  measured: boolean;
+  /** The provider idempotency key the worker sends with this notification. */
+  providerKey: string;
+  /** Date.now() when enqueue was called: the provider's clock. */
+  enqueuedAt: number;
+  enqueueMs: number;
+  error: string | null;
+}
+
+/** The notification part: a worker process, the local SMS provider, reminders enqueued at a steady rate. */
+async function runNotifications(options: ChatBenchOptions, context: Context): Promise<NotifyReport> {
+  const { log, resources, redis } = context;
+  const tag = '[notify]';
+  const errors: string[] = [];
+  const sms = await new LocalSmsApi(SMS_ACCOUNT_SID, SMS_AUTH_TOKEN).start();
+  resources.add('local SMS provider', () => sms.stop());
+  const env = {
+    REDIS_URL: redis.url,
+    CLINICS_DIR: BENCH_CLINICS_DIR,
+    NOTIFY_NODE_ID: 'bench-notify',
+    NOTIFY_QUIET_HOURS: 'off',
+    NOTIFY_SMS_API_BASE_URL: sms.url,
+    NOTIFY_SMS_ACCOUNT_SID: SMS_ACCOUNT_SID,
+    NOTIFY_SMS_AUTH_TOKEN: SMS_AUTH_TOKEN,
+    NOTIFY_SMS_FROM: SMS_FROM,
+  };
+  const config = loadNotifyConfig({ ...env, LOG_LEVEL: 'silent' });
+  const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, 'notify-worker')}`] : [];
+  const worker = await startNotificationWorkerProcess({ env, nodeArgs });
+  const stopWorker = resources.add('notification worker', () => worker.stop());
+  log(`${tag} notification worker pid ${worker.pid} (concurrency ${config.concurrency}), local Twilio-style SMS provider on ${sms.url}`);
+  const notifications = new NotificationService({ config, clinics: ClinicRegistry.fromDirectory(BENCH_CLINICS_DIR) });
+  const closeService = resources.add('notification service', () => notifications.close());
+  const watcher = new ProcessWatcher([worker.pid, redis.process.pid!, process.pid]);
+  const stopWatcher = resources.add('process watcher', async () => watcher.stop());
+
+  // One appointment per notification, with its patient's SMS contact (as scheduleAppointmentReminders stores it).
+  const count = options.notifyWarmup + options.notifications;
+  const startsAt = Date.now() + 3600_000;
+  const contacts: NotifyContact[] = [];
+  for (let i = 0; i < count; i++) {
+    const contact = NotifyContact.parse({ channel: 'sms', address: `+8190${String(i).padStart(8, '0')}`, locale: i % 2 === 0 ? 'ja' : 'en', quietHours: null });
+    contacts.push(contact);
+    await notifications.contacts.setAppointment(CLINIC_ID, appointmentId(context.runId, i), { contact, startsAt, jobIds: [] }, startsAt + 86_400_000);
+  }
+
+  const records: NoticeRecord[] = [];
+  const errorCounts: Record<string, number> = {};
+  const pending = new Set<Promise<void>>();
+  const enqueueOne = (i: number, measured: boolean) => {
+    const idempotencyKey = `bench.${context.runId}.${i}`;
+    const record: NoticeRecord = {
+      i,
+      measured,
+      providerKey: providerKeyOf(NotificationService.jobId(CLINIC_ID, idempotencyKey)),
+      enqueuedAt: Date.now(),
+      enqueueMs: NaN,
+      error: null,
+    };
+    records.push(record);
+    const called = now();
+    const p = notifications
+      .enqueue(
+        {
+          clinic: CLINIC_ID,
+          kind: 'reminder_1h',
+          recipient: { type: 'appointment', appointmentId: appointmentId(context.runId, i), startsAt },
+          vars: { startsAt },
+          idempotencyKey,
+        },
+        contacts[i],
+      )
+      .then(
+        (result) => {
+          record.enqueueMs = now() - called;
+          if (!result.ok) record.error = result.error.code;
+        },
+        (error: Error) => {
+          record.error = 'ENQUEUE_FAILED';
+          if (errors.length < 30) errors.push(`notification ${i}: ${error.message}`);
+        },
+      )
+      .then(() => {
+        if (record.error) errorCounts[record.error] = (errorCounts[record.error] ?? 0) + 1;
+      });
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
+  const receivedKeys = () => new Set(sms.requests.map((r) => r.headers['idempotency-key']));
+  /** Enqueues `n` at the rate, on an absolute schedule; waits until the provider has them all or `waitSeconds` passed. */
+  const run = async (from: number, n: number, measured: boolean, waitSeconds: number) => {
+    const period = 1000 / options.notifyRate;
+    const start = now();
+    let lastLine = now();
+    for (let j = 0; j < n; j++) {
+      const wait = start + j * period - now();
+      if (wait > 0) await sleep(wait);
+      enqueueOne(from + j, measured);
+      if (measured && now() - lastLine >= 1000) {
+        lastLine = now();
+        log(`${tag} enqueued ${j + 1}/${n}, received by the provider ${sms.accepted.length - options.notifyWarmup}`);
+      }
+    }
+    while (pending.size > 0) await Promise.all([...pending]);
+    const deadline = now() + waitSeconds * 1000;
+    const keys = records.map((r) => r.providerKey);
+    while (now() < deadline) {
+      const got = receivedKeys();
+      if (keys.every((k) => got.has(k))) break;
+      await Promise.race([sleep(20), context.fatal]);
+    }
+  };
+
+  if (options.notifyWarmup > 0) {
+    log(`${tag} warm-up: ${options.notifyWarmup} notifications`);
+    await run(0, options.notifyWarmup, false, 10);
+  }
+  log(`${tag} measuring: ${options.notifications} appointment reminders by SMS at ${options.notifyRate}/s`);
+  const markStart = watcher.mark();
+  await run(options.notifyWarmup, options.notifications, true, options.settleSeconds + 5);
+  const markEnd = watcher.mark();
+  await sleep(200); // a late second request for one notification
+  await stopWatcher();
+  await closeService();
+  await stopWorker();
+
+  const firstAt = new Map<string, number>();
+  const requestsPerKey = new Map<string, number>();
+  for (const request of sms.requests) {
+    const key = request.headers['idempotency-key'] as string | undefined;
+    if (!key) continue;
+    requestsPerKey.set(key, (requestsPerKey.get(key) ?? 0) + 1);
+    if (!firstAt.has(key)) firstAt.set(key, request.at);
+  }
+  let received = 0;
+  let duplicates = 0;
+  const latencies: number[] = [];
+  for (const record of records) {
+    const at = firstAt.get(record.providerKey);
+    if (at === undefined) continue;
+    received++;
+    duplicates += requestsPerKey.get(record.providerKey)! - 1;
+    if (record.measured) latencies.push(at - record.enqueuedAt);
+  }
+  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
+  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
+  const ownCpu = [worker.pid, redis.process.pid!, process.pid].reduce((a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd), 0);
+  const report: NotifyReport = {
+    channel: 'sms',
+    provider: 'local Twilio-style SMS API (hub/src/notify/test-support/local-sms-api.ts), HTTP on 127.0.0.1',
+    kind: 'reminder_1h',
+    worker_concurrency: config.concurrency,
+    notifications: records.filter((r) => r.measured).length,
+    warmup_notifications: records.filter((r) => !r.measured).length,
+    rate_per_second: options.notifyRate,
+    received,
+    missing: records.length - received,
+    duplicates,
+    enqueue_errors: errorCounts,
+    enqueue_to_provider: figures(summarize(latencies), 0),
+    enqueue_call: figures(summarize(records.filter((r) => r.measured).map((r) => r.enqueueMs)), 2),
+    worker: { pid: worker.pid, cpu_percent: cpu(worker.pid), peak_rss_mb: round(watcher.peakRssMb(worker.pid)) },
+    redis_cpu_percent: cpu(redis.process.pid!),
+    machine_busy_percent: round(machineBusy),
+    other_cpu_percent: round(Math.max(0, machineBusy * cpus().length - ownCpu)),
+    window_seconds: round((markEnd.at - markStart.at) / 1000, 2)!,
+    errors,
+    ok: false,
+  };
+  report.ok = report.missing === 0 && duplicates === 0 && Object.keys(errorCounts).length === 0;
+  log(`${tag} enqueue→provider p50 ${report.enqueue_to_provider.p50_ms} ms, p99 ${report.enqueue_to_provider.p99_ms} ms; received ${received}/${records.length}`);
+  return report;
+}
+
+const appointmentId = (runId: string, i: number) => `bench-${runId}-${i}`;
+
+/** Runs the chat part, then the notification part, and returns the report. Stops everything it started, whatever happens. */
+export async function runChatBench(
+  options: ChatBenchOptions,
+  log: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  resources = new Resources(),
+): Promise<ChatBenchReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-bench-chat-'));
+  resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
+  let rejectFatal!: (error: Error) => void;
+  const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
+  fatal.catch(() => undefined);
+  try {
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    const redis = await startRedisServer({ dir: join(dir, 'redis') });
+    resources.add('redis-server', () => redis.stop());
+    redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
+    log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
+    const context: Context = { redis, resources, log, fatal, runId: randomBytes(6).toString('base64url') };
+    const chat = await runChat(options, context);
+    const notifications = options.notifications > 0 ? await runNotifications(options, context) : null;
+    const { out: _out, profileDir: _profileDir, ...shown } = options;
+    const p99 = chat.send_to_delivery.p99_ms;
+    return {
+      chat,
+      notifications,
+      target: { delivery_p99_ms: options.targetP99Ms, met: p99 === null ? null : p99 < options.targetP99Ms },
+      options: shown,
+      machine: machine(),
+      date: new Date().toISOString(),
+      ok: chat.ok && (notifications?.ok ?? true),
+    };
+  } finally {
+    await resources.stopAll(log);
+  }
+}
+
+/** The table printed at the end of a run. */
+export function formatTable(report: ChatBenchReport): string {
+  const c = report.chat;
+  const all = (f: LatencyFigures) => `${cell(f.p50_ms)} / ${cell(f.p95_ms)} / ${cell(f.p99_ms)} / ${cell(f.max_ms)}`;
+  const chatRows: [string, unknown][] = [
+    ['hub nodes (server)', `${c.nodes} × ${[...new Set(c.server_actual)].join('/')}`],
+    ['members connected and joined', `${c.members_connected}/${c.members}`],
+    ['connect + join all (s)', c.connect_seconds],
+    ['connect + join p50 / p99 (ms)', pair(c.connect_and_join)],
+    ['messages measured (+ warm-up)', `${c.messages} (+${c.warmup_messages}) at ${c.rate_per_second}/s from ${c.senders} senders`],
+    ['deliveries expected', c.deliveries_expected],
+    ['deliveries received', c.deliveries_received],
+    ['missing / duplicates / out of order', `${c.missing} / ${c.duplicates} / ${c.out_of_order}`],
+    ['send→ack p50 / p95 / p99 / max (ms)', all(c.send_to_ack)],
+    ['send→ack server p50 / p99 (ms, buckets)', pair(c.send_server)],
+    ['send→delivery p50 (ms)', c.send_to_delivery.p50_ms],
+    ['send→delivery p95 (ms)', c.send_to_delivery.p95_ms],
+    ['send→delivery p99 (ms)', c.send_to_delivery.p99_ms],
+    ['send→delivery max (ms)', c.send_to_delivery.max_ms],
+    ...c.delivery_by_node.map((n): [string, unknown] => [`  members on ${n.node} (${n.members}) p50 / p99`, pair(n)]),
+    ['  send→commit p50 / p99 (ms)', pair(c.breakdown.send_to_commit)],
+    ['  commit→delivery p50 / p99 (ms)', pair(c.breakdown.commit_to_delivery)],
+    ['  first member per gen. process p50 / p99', pair(c.breakdown.first_member_per_process)],
+    ['hub commit→emit p50 / p99 (ms, buckets)', pair(c.hub_commit_to_emit)],
+    ['deliveries / s', c.deliveries_per_second],
+    ...c.hubs.map((h, i): [string, unknown] => [`hub node ${i + 1} CPU % / peak RSS MB`, `${cell(h.cpu_percent)} / ${cell(h.peak_rss_mb)}`]),
+    ['generator CPU % / peak RSS MB', `${cell(c.generator.cpu_percent)} / ${cell(c.generator.peak_rss_mb)} (${c.generator.processes} procs)`],
+    ['coordinator CPU %', c.coordinator.cpu_percent],
+    ['redis-server CPU %', c.redis.cpu_percent],
+    ['redis commands / s, AOF KB / s', `${cell(c.redis.commands_per_second)}, ${cell(c.redis.aof_bytes_per_second === null ? null : c.redis.aof_bytes_per_second / 1024)}`],
+    ['machine busy % (all cores)', c.machine_busy_percent],
+    ['other programs CPU % (not ours)', c.other_cpu_percent],
+    ['errors', c.ok ? 'none' : Object.entries(c.send_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${c.errors.length} (below)`],
+  ];
+  const lines = renderTable(
+    [`chat: staff channel of ${c.members}`, ''],
+    chatRows.map(([label, value]) => [label, cell(value)]),
+  );
+  if (c.errors.length > 0) lines.push('', `chat errors (first ${Math.min(c.errors.length, 5)} of ${c.errors.length}):`, ...c.errors.slice(0, 5).map((e) => `  ${e}`));
+  const n = report.notifications;
+  if (n) {
+    const notifyRows: [string, unknown][] = [
+      ['channel (provider)', `SMS (local Twilio-style API over HTTP)`],
+      ['notifications measured (+ warm-up)', `${n.notifications} (+${n.warmup_notifications}) ${n.kind} at ${n.rate_per_second}/s`],
+      ['received by the provider / missing / duplicates', `${n.received} / ${n.missing} / ${n.duplicates}`],
+      ['enqueue→provider p50 (ms)', n.enqueue_to_provider.p50_ms],
+      ['enqueue→provider p95 (ms)', n.enqueue_to_provider.p95_ms],
+      ['enqueue→provider p99 (ms)', n.enqueue_to_provider.p99_ms],
+      ['enqueue→provider max (ms)', n.enqueue_to_provider.max_ms],
+      ['enqueue call p50 / p99 (ms)', pair(n.enqueue_call)],
+      ['worker CPU % / peak RSS MB', `${cell(n.worker.cpu_percent)} / ${cell(n.worker.peak_rss_mb)} (concurrency ${n.worker_concurrency})`],
+      ['redis-server CPU %', n.redis_cpu_percent],
+      ['other programs CPU % (not ours)', n.other_cpu_percent],
+      ['errors', n.ok ? 'none' : Object.entries(n.enqueue_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${n.errors.length} (below)`],
+    ];
+    lines.push('', ...renderTable(['notifications', ''], notifyRows.map(([label, value]) => [label, cell(value)])));
+    if (n.errors.length > 0) lines.push('', `notification errors (first ${Math.min(n.errors.length, 5)}):`, ...n.errors.slice(0, 5).map((e) => `  ${e}`));
+  }
+  const busy = [
+    ...((c.other_cpu_percent ?? 0) > 15 ? [`${cell(c.other_cpu_percent)}% of a core during chat`] : []),
+    ...(n && (n.other_cpu_percent ?? 0) > 15 ? [`${cell(n.other_cpu_percent)}% during notifications`] : []),
+  ];
+  if (busy.length > 0) lines.push('', `WARNING: other programs used ${busy.join(', ')}: the machine was not quiet; these figures are pessimistic.`);
+  const target = report.target;
+  lines.push(
+    '',
+    `target: chat send→delivery p99 < ${target.delivery_p99_ms} ms to ${c.members} members on ${c.nodes} nodes: ${target.met === null ? 'not measured' : target.met ? 'met' : 'MISSED'}`,
+    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+  );
+  return lines.join('\n');
+}
+
+function parseOptions(argv: string[]): ChatBenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      members: { type: 'string' },
+      senders: { type: 'string' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      nodes: { type: 'string' },
+      workers: { type: 'string' },
+      server: { type: 'string' },
+      ramp: { type: 'string' },
+      settle: { type: 'string' },
+      notifications: { type: 'string' },
+      'notify-rate': { type: 'string' },
+      'notify-warmup': { type: 'string' },
+      out: { type: 'string' },
+      'no-out': { type: 'boolean' },
+      profile: { type: 'string' },
+      target: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        'npm run bench:chat -- [options]',
+        '  --members N          members of the staff channel, each connected and joined (default 500)',
+        '  --senders N          members who post, spread over nodes and generator processes (default 10)',
+        '  --rate R             messages per second over all senders (default 20)',
+        '  --seconds S          measured seconds of messages (default 10)',
+        '  --warmup S           unmeasured messages first (default 2)',
+        '  --nodes N            hub node processes (default 2)',
+        '  --workers N          generator processes (default 2)',
+        '  --server KIND        uws or node (default uws)',
+        '  --ramp N             handshakes in flight per generator process (default 16)',
+        '  --settle S           wait for late deliveries after the last message (default 5)',
+        '  --notifications N    appointment reminders by SMS, measured (default 200; 0: no notification part)',
+        '  --notify-rate R      notifications enqueued per second (default 50)',
+        '  --notify-warmup N    unmeasured notifications first (default 10)',
+        '  --out FILE           JSON report (default load-tests/results/chat.json); --no-out: none',
+        '  --profile DIR        --cpu-prof every hub node, generator process and the notification worker into DIR',
+        '  --target MS          chat delivery p99 budget checked in the report (default 100)',
+        '',
+      ].join('\n'),
+    );
+    process.exit(0);
+  }
+  const num = numberOption;
+  const server = values.server ?? DEFAULTS.server;
+  if (server !== 'uws' && server !== 'node') throw new Error(`--server takes uws or node (got "${server}")`);
+  const options: ChatBenchOptions = {
+    members: Math.round(num('members', values.members, DEFAULTS.members, 1, 20_000)),
+    senders: Math.round(num('senders', values.senders, DEFAULTS.senders, 1, 1000)),
+    rate: num('rate', values.rate, DEFAULTS.rate, 0.1, 1000),
+    seconds: num('seconds', values.seconds, DEFAULTS.seconds, 0.5, 120),
+    warmupSeconds: num('warmup', values.warmup, DEFAULTS.warmupSeconds, 0, 60),
+    nodes: Math.round(num('nodes', values.nodes, DEFAULTS.nodes, 1, 4)),
+    workers: Math.round(num('workers', values.workers, DEFAULTS.workers, 1, 16)),
+    server,
+    rampConcurrency: Math.round(num('ramp', values.ramp, DEFAULTS.rampConcurrency, 1, 500)),
+    settleSeconds: num('settle', values.settle, DEFAULTS.settleSeconds, 0, 120),
+    notifications: Math.round(num('notifications', values.notifications, DEFAULTS.notifications, 0, 100_000)),
+    notifyRate: num('notify-rate', values['notify-rate'], DEFAULTS.notifyRate, 0.1, 5000),
+    notifyWarmup: Math.round(num('notify-warmup', values['notify-warmup'], DEFAULTS.notifyWarmup, 0, 10_000)),
+    out: values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out,
+    profileDir: values.profile ? resolve(values.profile) : null,
+    targetP99Ms: num('target', values.target, DEFAULTS.targetP99Ms, 1, 60_000),
+  };
+  if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one message');
+  return options;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void runBenchCli({ name: 'bench:chat', parse: parseOptions, run: runChatBench, format: formatTable });
+}

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ChatBenchReport } from '../harness/bench-chat.js';
+import type { LatencyFigures } from '../harness/report.js';
+
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'bench-chat-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the real CLI, as `npm run bench:chat` does. */
+function startBench(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'load-tests/harness/bench-chat.ts', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, output: () => output, exited };
+}
+
+function ordered(f: LatencyFigures): void {
+  expect(f.count).toBeGreaterThan(0);
+  expect(f.p50_ms).toBeGreaterThanOrEqual(0);
+  expect(f.p95_ms!).toBeGreaterThanOrEqual(f.p50_ms!);
+  expect(f.p99_ms!).toBeGreaterThanOrEqual(f.p95_ms!);
+  if (f.max_ms !== null) expect(f.max_ms).toBeGreaterThanOrEqual(f.p99_ms!);
+}
+
+/** Every process the run printed a pid for (redis-server, hub nodes, generator processes, notification worker). */
+function pidsIn(output: string): number[] {
+  const pids = [...output.matchAll(/\bpids? ((?:\d+(?:, )?)+)/g)].flatMap((m) => m[1]!.split(', ').map(Number));
+  expect(pids.length).toBeGreaterThan(0);
+  return pids;
+}
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('bench:chat', () => {
+  it('runs chat and notifications end to end: complete deliveries, no duplicates, ordered percentiles', { timeout: 180_000 }, async () => {
+    const out = join(dir, 'chat.json');
+    const run = startBench(['--members', '50', '--seconds', '2', '--warmup', '0.5', '--notifications', '20', '--notify-warmup', '5', '--out', out]);
+    const code = await run.exited;
+    const output = run.output();
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/\[chat\] connecting \d+\/50/);
+    expect(output).toMatch(/send→delivery p99 \(ms\)/);
+    expect(output).toMatch(/enqueue→provider p99 \(ms\)/);
+
+    const report = JSON.parse(readFileSync(out, 'utf8')) as ChatBenchReport;
+    const chat = report.chat;
+    expect(chat.errors).toEqual([]);
+    expect(chat.send_errors).toEqual({});
+    expect(chat.members_connected).toBe(50);
+    expect(chat.messages).toBe(40);
+    expect(chat.warmup_messages).toBe(10);
+    expect(chat.deliveries_expected).toBe(50 * 50);
+    expect(chat.deliveries_received).toBe(chat.deliveries_expected);
+    expect(chat.missing).toBe(0);
+    expect(chat.duplicates).toBe(0);
+    expect(chat.out_of_order).toBe(0);
+    expect(chat.unexpected_messages).toBe(0);
+    expect(chat.events_by_name['chat:message']).toBe(chat.deliveries_expected);
+    ordered(chat.send_to_ack);
+    ordered(chat.send_to_delivery);
+    expect(chat.send_to_delivery.count).toBe(50 * 40);
+    // A member cannot get a message before its sender wrote it.
+    expect(chat.send_to_delivery.p50_ms!).toBeGreaterThan(0);
+    expect(chat.delivery_by_node).toHaveLength(2);
+    expect(chat.delivery_by_node.reduce((a, n) => a + n.members, 0)).toBe(50);
+    for (const node of chat.delivery_by_node) {
+      expect(node.members).toBeGreaterThan(0);
+      ordered(node);
+    }
+    expect(chat.send_server.count).toBe(40);
+    expect(chat.deliveries_per_second!).toBeGreaterThan(0);
+    expect(chat.timeline).toHaveLength(40);
+    expect(chat.hubs).toHaveLength(2);
+    for (const hub of chat.hubs) {
+      expect(hub.server).toBe('uws');
+      expect(hub.cpu_percent!).toBeGreaterThan(0);
+      expect(hub.peak_rss_mb!).toBeGreaterThan(10);
+    }
+    expect(chat.generator.cpu_percent!).toBeGreaterThan(0);
+    expect(chat.ok).toBe(true);
+
+    const notify = report.notifications!;
+    expect(notify.errors).toEqual([]);
+    expect(notify.notifications).toBe(20);
+    expect(notify.received).toBe(25);
+    expect(notify.missing).toBe(0);
+    expect(notify.duplicates).toBe(0);
+    ordered(notify.enqueue_to_provider);
+    expect(notify.enqueue_to_provider.count).toBe(20);
+    ordered(notify.enqueue_call);
+    expect(notify.worker.cpu_percent!).toBeGreaterThan(0);
+    expect(notify.ok).toBe(true);
+
+    expect(report.ok).toBe(true);
+    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(report.machine.node).toBe(process.version);
+    expect(Number.isNaN(Date.parse(report.date))).toBe(false);
+    // Everything it started is gone.
+    for (const pid of pidsIn(output)) expect(isGone(pid), `pid ${pid}`).toBe(true);
+  });
+
+  it('stops everything it started on Ctrl-C', { timeout: 60_000 }, async () => {
+    const run = startBench(['--members', '50', '--seconds', '30', '--no-out']);
+    const deadline = Date.now() + 45_000;
+    while (!/\[chat\] measuring/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(run.output()).toMatch(/\[chat\] measuring/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    for (const pid of pidsIn(run.output())) expect(isGone(pid), `pid ${pid}`).toBe(true);
+  });
+});

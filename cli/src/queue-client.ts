@@ -28,9 +28,10 @@ export function emitterOf(socket: QueueSocket): Emit {
 export const newRequestId = () => `cli-${randomBytes(9).toString('base64url')}`;
 
 /**
- * A queue action with a fresh requestId. A lost ack or STORE_UNAVAILABLE is
- * retried once with the same requestId: the hub then returns the first result
- * (`replayed: true`) instead of acting twice.
+ * A queue action with a fresh requestId. A lost ack, STORE_UNAVAILABLE or
+ * HUB_DRAINING (the node is shutting down; the socket reconnects to another)
+ * is retried once with the same requestId: the hub then returns the first
+ * result (`replayed: true`) instead of acting twice.
  */
 export async function sendAction<E extends QueueActionEvent>(
   emit: Emit,
@@ -47,7 +48,7 @@ export async function sendAction<E extends QueueActionEvent>(
     } catch {
       ack = null;
     }
-    const retryable = ack === null || (!ack.ok && ack.error.code === 'STORE_UNAVAILABLE');
+    const retryable = ack === null || (!ack.ok && (ack.error.code === 'STORE_UNAVAILABLE' || ack.error.code === 'HUB_DRAINING'));
     if (!retryable || attempt === 2) break;
     await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs ?? RETRY_DELAY_MS));
   }

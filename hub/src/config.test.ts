@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from './config.js';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -130,5 +130,51 @@ describe('hub/src/main.ts started with a bad variable', () => {
     expect(result.status).not.toBe(0);
     expect(result.status).not.toBeNull();
     expect(result.stderr).toContain('CLINICS_DIR');
+  });
+});
+
+describe('loadConfig: operations and security settings', () => {
+  it('defaults to same-origin sockets, rate limits on, and a drain of 3 s grace and 10 s for acks', () => {
+    expect(loadConfig(GOOD)).toMatchObject({
+      allowedOrigins: [],
+      rateLimits: { socket: { perSecond: 50, burst: 200 }, user: { perSecond: 100, burst: 500 } },
+      drain: { graceMs: 3000, timeoutMs: 10_000 },
+    });
+  });
+
+  it('reads the allowed origins, the limits and the drain timings', () => {
+    const config = loadConfig({
+      ...GOOD,
+      HUB_ALLOWED_ORIGINS: ' https://kiosk.clinic.example.jp , http://localhost:5173/',
+      HUB_RATE_LIMIT_SOCKET_PER_SECOND: '0',
+      HUB_RATE_LIMIT_SOCKET_BURST: '10',
+      HUB_RATE_LIMIT_USER_PER_SECOND: '2.5',
+      HUB_RATE_LIMIT_USER_BURST: '20',
+      HUB_DRAIN_GRACE_MS: '0',
+      HUB_DRAIN_TIMEOUT_MS: '30000',
+    });
+    expect(config.allowedOrigins).toEqual(['https://kiosk.clinic.example.jp', 'http://localhost:5173']);
+    expect(config.rateLimits).toEqual({ socket: { perSecond: 0, burst: 10 }, user: { perSecond: 2.5, burst: 20 } });
+    expect(config.drain).toEqual({ graceMs: 0, timeoutMs: 30_000 });
+    expect(loadConfig({ ...GOOD, HUB_ALLOWED_ORIGINS: 'https://a.example.jp,*' }).allowedOrigins).toBe('*');
+  });
+
+  it.each([
+    ['HUB_ALLOWED_ORIGINS', 'kiosk.clinic.example.jp'],
+    ['HUB_ALLOWED_ORIGINS', 'https://clinic.example.jp/page'],
+    ['HUB_ALLOWED_ORIGINS', 'ftp://clinic.example.jp'],
+    ['HUB_RATE_LIMIT_SOCKET_PER_SECOND', '-1'],
+    ['HUB_RATE_LIMIT_USER_BURST', '0'],
+    ['HUB_DRAIN_TIMEOUT_MS', 'soon'],
+  ])('stops at %s=%s, naming the variable', (variable, value) => {
+    const message = configError({ ...GOOD, [variable]: value });
+    expect(message).toContain(variable);
+  });
+
+  it('lists every variable it reads, the *_FILE variants of secrets and the notification ones included', () => {
+    for (const name of ['HUB_PORT', 'HUB_TOKEN_SECRET', 'HUB_TOKEN_SECRET_FILE', 'HUB_ATTACHMENT_KEY_FILE', 'REDIS_URL_FILE', 'HUB_DRAIN_GRACE_MS', 'NOTIFY_ATTEMPTS', 'NOTIFY_SMS_AUTH_TOKEN_FILE']) {
+      expect(HUB_ENVIRONMENT_VARIABLES).toContain(name);
+    }
+    expect(HUB_ENVIRONMENT_VARIABLES).not.toContain('HUB_PORT_FILE');
   });
 });

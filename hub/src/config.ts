@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError } from './config-error.js';
-import { loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
+import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
+import { secretFileVariable, withSecretFiles } from './secret-files.js';
 
 /**
  * The hub's whole configuration, read from environment variables once at
@@ -45,7 +46,53 @@ const Env = z.object({
   HUB_ATTACHMENT_MAX_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(CHAT_DEFAULT_ATTACHMENT_MAX_BYTES),
   /** Chat messages one connection may send per second, on average (bursts of 5 s worth); 0: no limit. */
   HUB_CHAT_MESSAGES_PER_SECOND: z.coerce.number().min(0).max(100_000).default(5),
+  /**
+   * Web origins (`https://clinic.example.jp`), comma-separated, whose pages may
+   * open sockets besides the hub's own; `*` allows any (development only).
+   * Clients that send no Origin (the CLI, k6, servers) are always let through:
+   * their token is what they are checked by.
+   */
+  HUB_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      if (items.includes('*')) return '*' as const;
+      const bad = items.filter((item) => !isOrigin(item));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `each origin is scheme://host[:port] with no path, or * (not ${bad.map((b) => `"${b}"`).join(', ')})` });
+        return z.NEVER;
+      }
+      return items.map((item) => new URL(item).origin);
+    }),
+  /** Events one socket may send per second on average, with bursts of HUB_RATE_LIMIT_SOCKET_BURST; 0: no limit. */
+  HUB_RATE_LIMIT_SOCKET_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(50),
+  HUB_RATE_LIMIT_SOCKET_BURST: z.coerce.number().int().min(1).max(10_000_000).default(200),
+  /** Events one user (token sub) may send per second over all its sockets on this node; 0: no limit. Display tokens are exempt. */
+  HUB_RATE_LIMIT_USER_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
+  HUB_RATE_LIMIT_USER_BURST: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  /** On SIGTERM: how long /readyz answers 503 before connected clients are moved, so the load balancer stops sending new ones. */
+  HUB_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
+  /** On SIGTERM: how long actions already started may take to finish and be acknowledged. */
+  HUB_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 });
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+/** Read from NAME or from the file NAME_FILE names (Docker secrets). */
+const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'REDIS_URL'] as const;
+
+/** Every variable the hub reads (its own, the notify domain's, and the *_FILE variants): deployment files are checked against it. */
+export const HUB_ENVIRONMENT_VARIABLES: readonly string[] = [
+  ...new Set([...Object.keys(Env.shape), ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES]),
+];
 
 /** 32 bytes from standard or URL-safe base64 (padding optional), or null. */
 export function parseAttachmentKey(value: string): Buffer | null {
@@ -79,11 +126,21 @@ export interface HubConfig {
     /** 0: unlimited. */
     messagesPerSecond: number;
   };
+  /** Web origins allowed to open sockets besides the hub's own (`*`: any). */
+  allowedOrigins: string[] | '*';
+  /** Token buckets on client events; `perSecond` 0 turns one off. */
+  rateLimits: {
+    socket: { perSecond: number; burst: number };
+    user: { perSecond: number; burst: number };
+  };
+  /** What SIGTERM does: README.md, "Deploying" (draining a node). */
+  drain: { graceMs: number; timeoutMs: number };
 }
 
 export { ConfigError };
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
+export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConfig {
+  const env = withSecretFiles(processEnv, HUB_SECRET_VARIABLES);
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
@@ -116,5 +173,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
       attachmentMaxBytes: e.HUB_ATTACHMENT_MAX_BYTES,
       messagesPerSecond: e.HUB_CHAT_MESSAGES_PER_SECOND,
     },
+    allowedOrigins: e.HUB_ALLOWED_ORIGINS,
+    rateLimits: {
+      socket: { perSecond: e.HUB_RATE_LIMIT_SOCKET_PER_SECOND, burst: e.HUB_RATE_LIMIT_SOCKET_BURST },
+      user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },
+    },
+    drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
   };
 }

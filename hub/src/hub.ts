@@ -9,6 +9,8 @@ import { startChat } from './chat/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
 import type { HubConfig } from './config.js';
 import type { HubServer } from './http/http-types.js';
+import { securityHeadersFor } from './http/http-types.js';
+import { originAllowed } from './http/origin-policy.js';
 import { createRoutes } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
@@ -19,6 +21,10 @@ import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
 import { catchUnawaitedFailures, connectRedis } from './redis/connect.js';
+import { DrainState } from './socket/drain.js';
+import type { NodeGuards } from './socket/event-guard.js';
+import { EventRateLimiter } from './socket/rate-limiter.js';
+import { continueTrace, runInTrace, traceLogFields } from './tracing/trace-context.js';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -29,12 +35,26 @@ export interface RunningHub {
   tokens: TokenIssuer;
   clinics: ClinicRegistry;
   logger: Logger;
-  /** Disconnects every client, closes the server and the Redis connections. */
+  /**
+   * Leaves gracefully (SIGTERM): not ready at once, no new connections,
+   * `hub:draining` to every client, then after HUB_DRAIN_GRACE_MS new actions
+   * are refused, the ones in flight are acknowledged (for at most
+   * HUB_DRAIN_TIMEOUT_MS), the connections are closed so that clients
+   * reconnect elsewhere, and the node closes.
+   */
+  drain(): Promise<void>;
+  /** Disconnects every client at once, closes the server and the Redis connections. */
   close(): Promise<void>;
 }
 
 /** Engine.IO's own limit: past this the transport closes. Smaller payloads get PAYLOAD_TOO_LARGE from the guard. */
 const TRANSPORT_MAX_BYTES = 1_048_576;
+/** After closing the connections, how long a drain waits for the transports to report closed. */
+const TRANSPORTS_CLOSE_MS = 2000;
+/** How many refused origins a node logs (once each): enough to see a misconfiguration, not a flood. */
+const REFUSED_ORIGINS_LOGGED = 100;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
   const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
@@ -72,6 +92,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     return new Map();
   });
 
+  const drain = new DrainState();
+  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain };
+  const refusedOrigins = new Set<string>();
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
     maxHttpBufferSize: TRANSPORT_MAX_BYTES,
@@ -79,12 +102,30 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     serveClient: false,
     pingInterval: 10_000,
     pingTimeout: 5_000,
+    // New sessions only (a handshake, or a WebSocket opened without one); Engine.IO answers a refusal with 403.
+    allowRequest: (req, callback) => {
+      if (!drain.acceptsConnections) return callback('HUB_DRAINING', false);
+      const origin = req.headers.origin;
+      if (!originAllowed(config, origin, req.headers.host)) {
+        if (origin && refusedOrigins.size < REFUSED_ORIGINS_LOGGED && !refusedOrigins.has(origin)) {
+          refusedOrigins.add(origin);
+          logger.warn({ origin }, 'socket refused: origin not allowed (HUB_ALLOWED_ORIGINS)');
+        }
+        return callback('ORIGIN_NOT_ALLOWED', false);
+      }
+      callback(null, true);
+    },
+    // Long-polling from the listed origins reads its responses across origins; WebSocket needs no CORS.
+    ...(config.allowedOrigins === '*' || config.allowedOrigins.length > 0
+      ? { cors: { origin: config.allowedOrigins === '*' ? true : config.allowedOrigins, methods: ['GET', 'POST'] } }
+      : {}),
   });
   const tokenTtlSeconds = (role: string) =>
     role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
 
   let server: HubServer | null = null;
-  let draining = false;
+  const ready = () => drain.phase === 'serving' && redisDownSince === null;
+  metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight });
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
@@ -100,6 +141,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     redis,
     logger,
     metrics,
+    guards,
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
     publicUrl,
@@ -120,6 +162,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     findTicket: (clinic, ticketId) => queue.ticket(clinic, ticketId),
     logger,
     metrics,
+    guards,
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
   });
@@ -138,15 +181,24 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     notifications,
     assets,
     tokenTtlSeconds,
-    ready: () => !draining && redisDownSince === null,
+    ready,
     domainRoutes: [chat.routes, createReminderRoutes({ tokens, notifications })],
   });
-  const routes: typeof routeHandler = (request) =>
-    routeHandler(request).catch((error: unknown) => {
-      logger.error({ err: error, method: request.method, path: request.path }, 'HTTP route failed');
+  // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
+  const routes: typeof routeHandler = (request) => {
+    const trace = continueTrace(request.headers.traceparent);
+    return runInTrace(trace, () => routeHandler(request)).catch((error: unknown) => {
+      logger.error({ err: error, method: request.method, path: request.path, ...traceLogFields(trace) }, 'HTTP route failed');
       throw error;
     });
-  const listen = { host: config.host, port: config.port, maxBodyBytes: 64 * 1024, bodyLimit: chat.bodyLimit };
+  };
+  const listen = {
+    host: config.host,
+    port: config.port,
+    maxBodyBytes: 64 * 1024,
+    bodyLimit: chat.bodyLimit,
+    securityHeaders: securityHeadersFor(config.publicUrl),
+  };
 
   if (config.server === 'uws') {
     const loaded = await loadUws();
@@ -157,16 +209,17 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const running = server;
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
-  return {
-    port: running.port,
-    url: `http://127.0.0.1:${running.port}`,
-    server: running.kind,
-    nodeId: config.nodeId,
-    tokens,
-    clinics,
-    logger,
-    async close() {
-      draining = true;
+  const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };
+  /** Waits up to `ms`, less if every client has gone. */
+  const whileClientsStay = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (engine.clientsCount > 0 && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+  };
+
+  let closed: Promise<void> | null = null;
+  const close = () =>
+    (closed ??= (async () => {
+      drain.enter('closing');
       await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
@@ -175,6 +228,40 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       await notifications.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');
-    },
+    })());
+
+  let drained: Promise<void> | null = null;
+  const drainNode = () =>
+    (drained ??= (async () => {
+      drain.enter('draining');
+      const graceMs = engine.clientsCount > 0 ? config.drain.graceMs : 0;
+      logger.info({ clients: engine.clientsCount, graceMs, timeoutMs: config.drain.timeoutMs }, 'draining: not ready, no new connections');
+      // This node's sockets only: an emit through the adapter would reach every node's clients.
+      for (const nsp of [queueNsp, chatNsp]) nsp.local.emit('hub:draining', { node: config.nodeId, closesInMs: graceMs });
+      await whileClientsStay(graceMs);
+
+      drain.enter('closing');
+      logger.info({ inFlight: drain.inFlight }, 'draining: refusing new actions (HUB_DRAINING), waiting for the ones in flight');
+      const settled = await drain.settled(config.drain.timeoutMs);
+      if (settled) logger.info('draining: every action in flight is acknowledged');
+      else logger.warn({ inFlight: drain.inFlight }, 'draining: HUB_DRAIN_TIMEOUT_MS passed with actions still in flight');
+      // Closing the transports without a Socket.IO disconnect packet: clients see "transport close" and reconnect by themselves.
+      const moved = engine.clientsCount;
+      for (const client of Object.values(engine.clients)) client.close();
+      await whileClientsStay(TRANSPORTS_CLOSE_MS);
+      logger.info({ clients: moved }, 'draining: connections closed; clients reconnect to other nodes');
+      await close();
+    })());
+
+  return {
+    port: running.port,
+    url: `http://127.0.0.1:${running.port}`,
+    server: running.kind,
+    nodeId: config.nodeId,
+    tokens,
+    clinics,
+    logger,
+    drain: drainNode,
+    close,
   };
 }

@@ -15,11 +15,12 @@ async function main(): Promise<void> {
   }
   const hub = await startHub(config);
   let stopping = false;
+  // The first signal drains (clients move to other nodes, acks in flight are sent); a second one stops at once.
   const stop = (signal: string) => {
-    if (stopping) return;
+    const leave = stopping ? hub.close() : hub.drain();
+    hub.logger.info({ signal }, stopping ? 'stopping now' : 'draining, then stopping (send the signal again to stop at once)');
     stopping = true;
-    hub.logger.info({ signal }, 'stopping');
-    hub.close().then(
+    leave.then(
       () => process.exit(0),
       () => process.exit(1),
     );

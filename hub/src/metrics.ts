@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Role } from '@clinic-hub/protocol';
 
 const WINDOW_SECONDS = 10;
@@ -15,6 +15,7 @@ export class HubMetrics {
   readonly chatDeliveryLatency: Histogram;
   private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
   private currentSecond = Math.floor(Date.now() / 1000);
+  private node: { ready: () => boolean; actionsInFlight: () => number } = { ready: () => true, actionsInFlight: () => 0 };
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -70,9 +71,32 @@ export class HubMetrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
       registers: [this.registry],
     });
+    new Gauge({
+      name: 'clinic_hub_ready',
+      help: '1 while this node takes new clients (what /readyz says), 0 while it drains or cannot reach Redis',
+      registers: [this.registry],
+      collect() {
+        this.set(self.node.ready() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'clinic_hub_actions_in_flight',
+      help: 'Client actions this node has started and not yet acknowledged',
+      registers: [this.registry],
+      collect() {
+        this.set(self.node.actionsInFlight());
+      },
+    });
+    // process_* and nodejs_* (CPU, memory, event loop lag, GC), with the node label like the rest.
+    collectDefaultMetrics({ register: this.registry });
     for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] satisfies Role[]) {
       this.connectedClients.set({ role }, 0);
     }
+  }
+
+  /** Where clinic_hub_ready and clinic_hub_actions_in_flight are read from. */
+  watchNode(node: { ready: () => boolean; actionsInFlight: () => number }): void {
+    this.node = node;
   }
 
   eventFannedOut(type: string, committedAt: number): void {

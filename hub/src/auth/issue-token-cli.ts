@@ -1,6 +1,7 @@
 /**
  * Issues a hub token from the command line, with the same secret the hub uses
- * (HUB_TOKEN_SECRET, or var/token-secret written by `npm start`).
+ * (HUB_TOKEN_SECRET or HUB_TOKEN_SECRET_FILE, as in a hub container; or
+ * var/token-secret written by `npm start`).
  *
  *   npm run token -- --role display --clinic demo
  *   npm run token -- --role admin --clinic '*' --ttl 3600 --json
@@ -11,6 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROLES, Role } from '@clinic-hub/protocol';
+import { ConfigError } from '../config-error.js';
+import { withSecretFiles } from '../secret-files.js';
 import { TokenIssuer } from './tokens.js';
 
 const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--ticket TICKET] [--ttl SECONDS] [--json]
@@ -44,7 +47,13 @@ if (!Number.isInteger(ttl) || ttl < 60) fail('--ttl: a whole number of seconds, 
 if (role.data === 'patient' && !values.ticket) fail('--ticket: required for patient tokens');
 
 const secretFile = resolve(import.meta.dirname, '../../../var/token-secret');
-const secret = process.env.HUB_TOKEN_SECRET ?? (existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : '');
+let env: NodeJS.ProcessEnv;
+try {
+  env = withSecretFiles(process.env, ['HUB_TOKEN_SECRET']);
+} catch (error) {
+  fail(error instanceof ConfigError ? error.message : String(error));
+}
+const secret = env.HUB_TOKEN_SECRET ?? (existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : '');
 if (secret.length < 32) fail('HUB_TOKEN_SECRET is not set (nor var/token-secret from `npm start`): set it to the hub\'s secret.');
 
 const issuer = new TokenIssuer(secret);

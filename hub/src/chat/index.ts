@@ -10,6 +10,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '../logger.js';
 import type { HubMetrics } from '../metrics.js';
+import type { NodeGuards } from '../socket/event-guard.js';
 import { registerChatHandlers } from './chat-handlers.js';
 import { startChatFanout } from './chat-live.js';
 import { ChatPresence } from './chat-presence.js';
@@ -40,6 +41,8 @@ export interface ChatOptions {
   metrics: HubMetrics;
   maxPayloadBytes: number;
   tokenTtlSeconds: (role: string) => number;
+  /** The node's rate limits and drain state (hub.ts); without them chat events are neither limited nor tracked. */
+  guards?: NodeGuards;
 }
 
 export interface RunningChat {
@@ -95,6 +98,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     maxPayloadBytes: options.maxPayloadBytes,
     messagesPerSecond: config.messagesPerSecond,
     tokenTtlSeconds: options.tokenTtlSeconds,
+    ...(options.guards ? { guards: options.guards } : {}),
   });
   return {
     service,

@@ -30,6 +30,8 @@ export interface ListenOptions {
   maxBodyBytes: number;
   /** Routes that take larger (or smaller) bodies, such as uploads; undefined: `maxBodyBytes`. */
   bodyLimit?: (method: string, path: string) => BodyLimit | undefined;
+  /** Headers on every response; default SECURITY_HEADERS. */
+  securityHeaders?: Record<string, string>;
 }
 
 /** The limit for one request, and the body of the 413 answer to a body over it. */
@@ -72,3 +74,12 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
 };
+
+/**
+ * SECURITY_HEADERS, plus Strict-Transport-Security when people reach the hub
+ * over https (HUB_PUBLIC_URL): TLS ends at the load balancer, which passes
+ * the header on to browsers, and browsers heed it only over https.
+ */
+export function securityHeadersFor(publicUrl: string | null): Record<string, string> {
+  return publicUrl?.startsWith('https:') ? { ...SECURITY_HEADERS, 'strict-transport-security': 'max-age=31536000' } : SECURITY_HEADERS;
+}

@@ -202,7 +202,7 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
             'content-type': asset.contentType,
             'cache-control': 'no-cache',
             'content-security-policy':
-              "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; media-src 'self' data: blob:",
+              "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; media-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
           },
           body: asset.body,
         };

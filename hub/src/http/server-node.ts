@@ -28,7 +28,7 @@ export async function startNodeServer(
       })
       .then(
         (response) => {
-          res.writeHead(response.status, { ...SECURITY_HEADERS, ...response.headers });
+          res.writeHead(response.status, { ...(options.securityHeaders ?? SECURITY_HEADERS), ...response.headers });
           res.end(response.body);
         },
         () => {

@@ -46,7 +46,7 @@ export async function startUwsServer(
       if (aborted) return;
       res.cork(() => {
         res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
-        for (const [name, value] of Object.entries({ ...SECURITY_HEADERS, ...responseHeaders })) res.writeHeader(name, value);
+        for (const [name, value] of Object.entries({ ...(options.securityHeaders ?? SECURITY_HEADERS), ...responseHeaders })) res.writeHeader(name, value);
         res.end(body);
       });
     };

@@ -6,6 +6,7 @@ import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { createLogger, type Logger } from '../logger.js';
 import { QueueService } from '../queue/queue-service.js';
 import { connectRedis } from '../redis/connect.js';
+import { continueTrace, parseTraceparent, runInTrace } from '../tracing/trace-context.js';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
@@ -19,6 +20,7 @@ import { QueueWatcher, nextKey } from './queue-watcher.js';
 import { quietHoursEnd } from './quiet-hours.js';
 import { SendRecords } from './send-record.js';
 import { renderNotice } from './templates.js';
+import { NotifyWorkerMetrics, type JobOutcome } from './worker-metrics.js';
 
 type NotificationJob = Job<NotificationJobData, NotificationOutcome>;
 
@@ -38,6 +40,10 @@ export interface RunningNotificationWorker {
   /** Channels this worker can deliver on. */
   channels: NotifyChannel[];
   logger: Logger;
+  /** Job durations and queue depths, for the worker's /metrics (worker-status-server.ts). */
+  metrics: NotifyWorkerMetrics;
+  /** Redis up, and whether the worker is still taking jobs: for /healthz and /readyz. */
+  status(): { node: string; redis: 'up' | 'down'; running: boolean };
   /** Finishes the jobs in hand, then closes every connection. */
   close(): Promise<void>;
 }
@@ -190,9 +196,30 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     return { outcome: 'sent', channel: contact.channel, providerId: delivery.providerId };
   };
 
+  const metrics = new NotifyWorkerMetrics(config.nodeId, service.queue);
+  /** How an attempt that threw ended: later again (quiet hours, a retry) or for good. */
+  const outcomeOfFailure = (job: NotificationJob, error: unknown): JobOutcome => {
+    if (error instanceof DelayedError) return 'delayed';
+    if (error instanceof UnrecoverableError) return 'dead_letter';
+    return job.attemptsMade + 1 >= (job.opts.attempts ?? 1) ? 'dead_letter' : 'retry';
+  };
+  // Each attempt continues the trace of whoever enqueued the job: every log line of it carries trace_id.
+  const processTracedJob = async (job: NotificationJob, token?: string): Promise<NotificationOutcome> => {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const result = await runInTrace(continueTrace(job.data.traceparent), () => processJob(job, token));
+      metrics.jobFinished(job.data.kind, result.outcome, seconds());
+      return result;
+    } catch (error) {
+      metrics.jobFinished(job.data.kind, outcomeOfFailure(job, error), seconds());
+      throw error;
+    }
+  };
+
   const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${config.nodeId}:notify-worker` });
   workerConnection.on('error', () => undefined);
-  const worker = new Worker<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, processJob, {
+  const worker = new Worker<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, processTracedJob, {
     connection: workerConnection,
     prefix: NOTIFY_QUEUE_PREFIX,
     concurrency: config.concurrency,
@@ -205,7 +232,10 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (final) logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason }, 'notification moved to dead letters');
+    if (final) {
+      const trace = parseTraceparent(job.data.traceparent);
+      logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason, ...(trace ? { trace_id: trace.traceId } : {}) }, 'notification moved to dead letters');
+    }
   });
   void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'notification worker stopped'));
   await worker.waitUntilReady();
@@ -223,13 +253,17 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   }
   logger.info({ channels: [...senders.keys()], concurrency: config.concurrency, watchQueues: watcher !== null }, 'notification worker ready');
 
+  let stopping = false;
   return {
     service,
     worker,
     watcher,
     channels: [...senders.keys()],
     logger,
+    metrics,
+    status: () => ({ node: config.nodeId, redis: workerConnection.status === 'ready' ? 'up' : 'down', running: !stopping && worker.isRunning() }),
     async close() {
+      stopping = true;
       await watcher?.stop();
       await worker.close();
       await Promise.all([...senders.values()].map((s) => s.close?.()));

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
 import { ConfigError } from '../config-error.js';
+import { secretFileVariable, withSecretFiles } from '../secret-files.js';
 
 const optionalText = z
   .string()
@@ -47,7 +48,16 @@ const Env = z.object({
   NOTIFY_SMS_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'letters and digits').optional()),
   NOTIFY_SMS_AUTH_TOKEN: optionalText,
   NOTIFY_SMS_FROM: optionalText.pipe(z.string().regex(/^\+[1-9]\d{6,14}$|^[A-Za-z0-9 ]{1,11}$/, '+E.164 number or sender id').optional()),
+  /** The worker process's own HTTP port for /metrics, /healthz and /readyz; unset: none (the worker in `npm start` shares the hub's). */
+  NOTIFY_METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
+  NOTIFY_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
 });
+
+/** Read from NAME or from the file NAME_FILE names (Docker secrets). */
+const NOTIFY_SECRET_VARIABLES = ['REDIS_URL', 'NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN'] as const;
+
+/** Every variable the notification config reads, *_FILE variants included: deployment files are checked against it. */
+export const NOTIFY_ENVIRONMENT_VARIABLES: readonly string[] = [...Object.keys(Env.shape), ...NOTIFY_SECRET_VARIABLES.map(secretFileVariable)];
 
 export interface NotifyConfig {
   redisUrl: string;
@@ -72,6 +82,8 @@ export interface NotifyConfig {
   };
   /** Channels that are off, with the variables that would turn them on (for the start-up log). */
   disabled: { channel: NotifyChannel; missing: string[] }[];
+  /** The worker process's metrics and health endpoint; null: none. */
+  metrics: { host: string; port: number } | null;
 }
 
 const CHANNEL_VARIABLES = {
@@ -89,7 +101,8 @@ export function parseQuietHours(value: string): QuietHours | null | undefined {
   return parsed && parsed.success ? parsed.data : undefined;
 }
 
-export function loadNotifyConfig(env: NodeJS.ProcessEnv = process.env): NotifyConfig {
+export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): NotifyConfig {
+  const env = withSecretFiles(processEnv, NOTIFY_SECRET_VARIABLES, 'notification configuration');
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
@@ -149,5 +162,6 @@ export function loadNotifyConfig(env: NodeJS.ProcessEnv = process.env): NotifyCo
         : null,
     },
     disabled,
+    metrics: e.NOTIFY_METRICS_PORT === undefined ? null : { host: e.NOTIFY_METRICS_HOST, port: e.NOTIFY_METRICS_PORT },
   };
 }

@@ -31,6 +31,8 @@ export interface NotificationJobData {
   enqueuedAt: number;
   /** The channel of the contact, recorded by the worker when an attempt fails (for the dead-letter list). */
   channel?: NotifyChannel;
+  /** W3C traceparent of the action or request that enqueued it: the worker's logs continue that trace. */
+  traceparent?: string;
 }
 
 export type NotificationOutcome =

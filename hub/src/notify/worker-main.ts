@@ -2,11 +2,13 @@ import { ConfigError } from '../config.js';
 import { createLogger } from '../logger.js';
 import { loadNotifyConfig } from './notify-config.js';
 import { startNotificationWorker } from './notification-worker.js';
+import { startWorkerStatusServer, type WorkerStatusServer } from './worker-status-server.js';
 
 /**
  * The notification worker as its own process (`tsx hub/src/notify/worker-main.ts`):
- * configuration from the environment (docs/notifications.md), stops cleanly
- * on SIGINT/SIGTERM after the notices in hand.
+ * configuration from the environment (docs/notifications.md), /metrics and
+ * health on NOTIFY_METRICS_PORT when set, stops cleanly on SIGINT/SIGTERM
+ * after the notices in hand (BullMQ's worker.close() waits for them).
  */
 async function main(): Promise<void> {
   let config;
@@ -21,15 +23,24 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, config.nodeId);
   const running = await startNotificationWorker(config, { logger });
+  let status: WorkerStatusServer | null = null;
+  if (config.metrics) {
+    status = await startWorkerStatusServer({ ...config.metrics, registry: running.metrics.registry, status: running.status });
+    logger.info({ port: status.port }, 'notification worker metrics and health on /metrics, /healthz, /readyz');
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping notification worker');
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    logger.info({ signal }, 'stopping notification worker: finishing the jobs in hand');
+    // The status server stays up meanwhile: /readyz says 503, /metrics still answers.
+    running
+      .close()
+      .then(() => status?.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -4,18 +4,34 @@ import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
 import type { Logger } from '../logger.js';
 import type { HubMetrics } from '../metrics.js';
 import { isRedisUnavailable } from '../redis/connect.js';
+import { continueTrace, runInTrace, traceLogFields } from '../tracing/trace-context.js';
+import type { NodeGuards } from './event-guard.js';
 
 export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError };
 
 export interface HandlerContext {
   logger: Logger;
   metrics: HubMetrics;
+  /** Rate limits and the node's drain state; without them nothing is limited or tracked. */
+  guards?: NodeGuards;
+}
+
+/** The payload without its `traceparent`, which any payload may carry (docs/protocol.md) and no schema lists. */
+function splitTraceparent(payload: unknown): { body: unknown; traceparent: unknown } {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !Object.hasOwn(payload, 'traceparent')) {
+    return { body: payload, traceparent: undefined };
+  }
+  const { traceparent, ...body } = payload as Record<string, unknown>;
+  return { body, traceparent };
 }
 
 /**
  * Registers a thin handler: validate the payload with its schema, call the
  * domain, ack the result. Validation failures, a Redis outage and bugs each
- * become an error ack with a code; the socket and the node carry on.
+ * become an error ack with a code; the socket and the node carry on. Each
+ * action runs in a trace of its own (continuing the client's `traceparent`),
+ * and counts as in flight until its ack is sent, so that a draining node
+ * can wait for it.
  */
 export function defineHandler<S extends z.ZodType>(
   socket: Socket,
@@ -27,13 +43,16 @@ export function defineHandler<S extends z.ZodType>(
   const action = event.replace(/^[a-z]+:/, '');
   socket.on(event, async (...args: unknown[]) => {
     const started = performance.now();
+    const finished = context.guards?.drain.begin();
     let ack = args[args.length - 1];
-    const payload = typeof ack === 'function' ? (args.length > 1 ? args[0] : undefined) : args[0];
+    const raw = typeof ack === 'function' ? (args.length > 1 ? args[0] : undefined) : args[0];
     if (typeof ack !== 'function') {
       ack = (reply: Reply) => {
         if (!reply.ok) socket.emit('hub:error', { ...reply.error, event });
       };
     }
+    const { body: payload, traceparent } = splitTraceparent(raw);
+    const trace = continueTrace(traceparent);
     let reply: Reply;
     const parsed = schema.safeParse(payload ?? {});
     if (!parsed.success) {
@@ -41,18 +60,22 @@ export function defineHandler<S extends z.ZodType>(
       reply = { ok: false, error: protocolError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(payload)'}: ${issue.message}` : undefined) };
     } else {
       try {
-        reply = await run(parsed.data);
+        reply = await runInTrace(trace, () => run(parsed.data));
       } catch (error) {
         if (isRedisUnavailable(error)) {
           reply = { ok: false, error: protocolError('STORE_UNAVAILABLE') };
         } else {
-          context.logger.error({ err: error, event, socket: socket.id }, 'handler failed');
+          context.logger.error({ err: error, event, socket: socket.id, ...traceLogFields(trace) }, 'handler failed');
           reply = { ok: false, error: protocolError('INTERNAL') };
         }
       }
     }
     if (!reply.ok) context.metrics.errorsTotal.inc({ code: reply.error.code });
     context.metrics.actionDuration.observe({ action, outcome: reply.ok ? 'ok' : reply.error.code }, (performance.now() - started) / 1000);
-    (ack as (r: Reply) => void)(reply);
+    try {
+      (ack as (r: Reply) => void)(reply);
+    } finally {
+      finished?.();
+    }
   });
 }

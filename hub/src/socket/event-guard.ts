@@ -2,6 +2,14 @@ import type { Socket } from 'socket.io';
 import { protocolError, type ErrorCode, type ProtocolError, type Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
 import type { HubMetrics } from '../metrics.js';
+import type { DrainState } from './drain.js';
+import type { EventRateLimiter } from './rate-limiter.js';
+
+/** What every socket of one hub node is checked against, whatever its namespace. */
+export interface NodeGuards {
+  limiter: EventRateLimiter;
+  drain: DrainState;
+}
 
 /** Sends an error to whoever sent `args`: through its ack when it gave one, else as `hub:error`. */
 export function replyError(socket: Socket, event: string, args: unknown[], error: ProtocolError, metrics: HubMetrics): void {
@@ -12,19 +20,30 @@ export function replyError(socket: Socket, event: string, args: unknown[], error
 }
 
 /**
- * Runs before every handler: unknown events, oversized payloads, expired
- * tokens and roles that may not send the event are answered with an error
- * code here, and the event goes no further.
+ * Runs before every handler: events of a node that is closing, events over
+ * the rate limits, unknown events, oversized payloads, expired tokens and
+ * roles that may not send the event are answered with an error code here,
+ * and the event goes no further.
  */
 export function installEventGuard(
   socket: Socket,
   roles: Record<string, readonly Role[]>,
-  options: { maxPayloadBytes: number; metrics: HubMetrics },
+  options: { maxPayloadBytes: number; metrics: HubMetrics; guards?: NodeGuards },
 ): void {
+  const { guards } = options;
+  const owner = identityOf(socket);
+  // A display token is often shared by all of a clinic's screens: those are limited per socket only.
+  const rate = guards?.limiter.attach(owner.role === 'display' ? null : `${owner.clinic}/${owner.sub}`);
+  if (rate) socket.on('disconnect', () => rate.release());
+
   socket.use((packet, next) => {
     const [event, ...args] = packet as [unknown, ...unknown[]];
     const name = typeof event === 'string' ? event : String(event);
     const refuse = (code: ErrorCode, detail?: string) => replyError(socket, name, args, protocolError(code, detail), options.metrics);
+
+    if (guards && !guards.drain.acceptsActions) return refuse('HUB_DRAINING');
+    const decision = rate?.take();
+    if (decision && !decision.ok) return refuse('RATE_LIMITED', `${decision.scope} limit; retry in ${decision.retryAfterMs} ms`);
 
     const allowed = typeof event === 'string' && Object.hasOwn(roles, event) ? roles[event] : undefined;
     if (!allowed) return refuse('UNKNOWN_EVENT', name.slice(0, 64));

@@ -15,6 +15,8 @@ export interface TcpProxy {
    * are carried out, their replies are lost.
    */
   swallowReplies(on: boolean): void;
+  /** Holds what the target sends back for `ms` before passing it on, in order: a slow network or a busy server. */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: Server | null = null;
   let swallow = false;
+  let delayMs = 0;
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -36,7 +39,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         }
         client.pipe(upstream);
         upstream.on('data', (chunk: Buffer) => {
-          if (!swallow) client.write(chunk);
+          if (swallow) return;
+          // Timers of one duration fire in the order they were set: the byte stream stays in order.
+          if (delayMs > 0) setTimeout(() => client.writable && client.write(chunk), delayMs);
+          else client.write(chunk);
         });
         client.on('close', () => upstream.destroy());
         upstream.on('close', () => client.destroy());
@@ -69,6 +75,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     reset,
     swallowReplies: (on) => {
       swallow = on;
+    },
+    delayReplies: (ms) => {
+      delayMs = ms;
     },
     close: cut,
   };

@@ -1,0 +1,250 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig } from '../src/notify/notify-config.js';
+import {
+  composeSchemaValidator,
+  containerPorts,
+  environmentOf,
+  interpolate,
+  loadCompose,
+  loadDockerStages,
+  loadHaproxyConfig,
+  loadPrometheusTargets,
+  repoPath,
+  type ComposeService,
+} from './support/deploy-files.js';
+
+/**
+ * docker-compose.yml, the Dockerfile and the load balancer's config, checked
+ * without Docker (it cannot run here): against the Compose specification,
+ * and against what the code reads — every variable set is one the hub or the
+ * worker knows and accepts, every port agrees from service to load balancer
+ * to Prometheus, every file a command names exists.
+ */
+const compose = loadCompose();
+const stages = loadDockerStages();
+const haproxy = loadHaproxyConfig();
+const services = Object.entries(compose.services);
+const hubs = services.filter(([, s]) => s.build?.target === 'hub');
+const workers = services.filter(([, s]) => s.build?.target === 'notify-worker');
+
+/** Secrets the code must never get from this file, only as *_FILE. */
+const SECRET_NAMES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN'];
+
+const secretsDir = mkdtempSync(join(tmpdir(), 'clinic-hub-compose-secrets-'));
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
+
+/** The environment a container of this service gets: its image stage's ENV, then compose's, with /run/secrets files made up and /app mapped to the repository. */
+function containerEnvironment(service: ComposeService): Record<string, string> {
+  const stage = stages.get(service.build!.target!)!;
+  const env: Record<string, string> = { ...stage.env, ...environmentOf(service) };
+  for (const [name, value] of Object.entries(env)) {
+    if (value.startsWith('/run/secrets/')) {
+      const file = join(secretsDir, value.slice('/run/secrets/'.length));
+      writeFileSync(file, name === 'HUB_ATTACHMENT_KEY_FILE' ? `${Buffer.alloc(32, 1).toString('base64')}\n` : 'a-secret-made-up-for-this-test-0123456789-abcdef\n');
+      env[name] = file;
+    }
+    if (value.startsWith('/app/')) env[name] = repoPath(value.slice('/app/'.length));
+  }
+  return env;
+}
+
+describe('docker-compose.yml', () => {
+  it('is valid by the Compose specification’s JSON schema', () => {
+    const validate = composeSchemaValidator();
+    expect(validate(compose)).toEqual({ valid: true, errors: [] });
+    // The validator does catch mistakes.
+    const broken = loadCompose();
+    (broken.services['hub-1'] as Record<string, unknown>).imag = 'typo';
+    (broken.services['hub-2'] as Record<string, unknown>).stop_grace_period = 'half a minute';
+    const result = validate(broken);
+    expect(result.valid).toBe(false);
+    expect(result.errors.join('\n')).toMatch(/additional/i);
+    expect(result.errors.join('\n')).toMatch(/stop_grace_period/);
+  });
+
+  it('runs Redis 7 with AOF on a named volume, and everything else after it is healthy', () => {
+    const redis = compose.services.redis!;
+    expect(redis.image).toMatch(/^redis:7/);
+    const command = redis.command as string[];
+    expect(command.slice(command.indexOf('--appendonly'), command.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes']);
+    expect(['always', 'everysec']).toContain(command[command.indexOf('--appendfsync') + 1]);
+    const [volume] = redis.volumes![0]!.split(':');
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume);
+    expect(redis.healthcheck).toBeDefined();
+    for (const [, service] of [...hubs, ...workers]) expect(service.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } });
+  });
+
+  it('has two hub nodes with their own ids and the same secrets, from files', () => {
+    expect(hubs.map(([name]) => name)).toEqual(['hub-1', 'hub-2']);
+    const ids = hubs.map(([, s]) => environmentOf(s).HUB_NODE_ID);
+    expect(ids).toEqual(['hub-1', 'hub-2']);
+    const [first, second] = hubs.map(([, s]) => environmentOf(s));
+    expect({ ...first, HUB_NODE_ID: '' }).toEqual({ ...second, HUB_NODE_ID: '' });
+    for (const [name, service] of services) {
+      const env = service.environment ?? {};
+      for (const secret of SECRET_NAMES) expect(Object.keys(env), `${name} sets ${secret} in the file`).not.toContain(secret);
+      for (const [variable, value] of Object.entries(environmentOf(service))) {
+        if (!variable.endsWith('_FILE')) continue;
+        const secret = value.replace('/run/secrets/', '');
+        expect(service.secrets, `${name}: ${variable} needs the secret ${secret}`).toContain(secret);
+        expect(compose.secrets?.[secret]?.file, `secret ${secret} comes from a file`).toMatch(/^\.\/deploy\/secrets\//);
+      }
+    }
+  });
+
+  it('sets on each hub only variables the hub reads, and values its config accepts', () => {
+    for (const [name, service] of hubs) {
+      const unknown = Object.keys(service.environment ?? {}).filter((v) => !HUB_ENVIRONMENT_VARIABLES.includes(v));
+      expect(unknown, `${name}: variables the hub does not read`).toEqual([]);
+      const config = loadConfig(containerEnvironment(service));
+      expect(config.nodeId).toBe(name);
+      expect(config.host).toBe('0.0.0.0');
+      expect(config.drain.graceMs + config.drain.timeoutMs).toBeLessThan(parseSeconds(service.stop_grace_period!) * 1000);
+    }
+  });
+
+  it('sets on the notification worker only variables it reads, and starts its metrics endpoint where it is exposed', () => {
+    expect(workers.map(([name]) => name)).toEqual(['notify-worker']);
+    for (const [name, service] of workers) {
+      const unknown = Object.keys(service.environment ?? {}).filter((v) => !NOTIFY_ENVIRONMENT_VARIABLES.includes(v));
+      expect(unknown, `${name}: variables the worker does not read`).toEqual([]);
+      const config = loadNotifyConfig(containerEnvironment(service));
+      expect(config.metrics).not.toBeNull();
+      expect(containerPorts(service)).toContain(config.metrics!.port);
+    }
+  });
+
+  it('puts each hub’s HUB_PORT in its exposed ports and in the load balancer’s servers, with /readyz as the health check', () => {
+    expect(haproxy.servers.map((s) => s.name).sort()).toEqual(hubs.map(([name]) => name).sort());
+    for (const [name, service] of hubs) {
+      const port = loadConfig(containerEnvironment(service)).port;
+      expect(containerPorts(service)).toContain(port);
+      expect(haproxy.servers.find((s) => s.name === name)).toMatchObject({ host: name, port });
+    }
+    expect(haproxy.healthCheckUri).toBe('/readyz');
+    const lb = compose.services.lb!;
+    expect(lb.image).toMatch(/^haproxy:/);
+    expect(lb.volumes).toContain('./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+    for (const port of containerPorts(lb)) expect(haproxy.bindPorts).toContain(port);
+  });
+
+  it('has Prometheus scrape every hub, the worker and the load balancer where they listen', () => {
+    const targets = loadPrometheusTargets();
+    expect(targets.hub!.sort()).toEqual(hubs.map(([name, s]) => `${name}:${loadConfig(containerEnvironment(s)).port}`).sort());
+    expect(targets['notify-worker']).toEqual(workers.map(([name, s]) => `${name}:${loadNotifyConfig(containerEnvironment(s)).metrics!.port}`));
+    const statsPort = haproxy.bindPorts.find((p) => p !== containerPorts(compose.services.lb!)[0]);
+    expect(targets.haproxy).toEqual([`lb:${statsPort}`]);
+  });
+
+  it('has a bench profile that runs one of the k6 scripts through the load balancer', () => {
+    const bench = compose.services.bench!;
+    expect(bench.profiles).toEqual(['bench']);
+    expect(bench.image).toMatch(/^grafana\/k6:/);
+    const [verb, script] = (bench.command as string[]).map((part) => interpolate(part));
+    expect(verb).toBe('run');
+    expect(script).toMatch(/^load-tests\/k6\/[a-z-]+\.ts$/);
+    expect(existsSync(repoPath(script!)), `${script} exists`).toBe(true);
+    expect(readdirSync(repoPath('load-tests/k6')).filter((f) => f.endsWith('.ts'))).toContain(script!.split('/').at(-1));
+    const env = environmentOf(bench);
+    expect(env.HUB_URL).toBe(`http://lb:${containerPorts(compose.services.lb!)[0]}`);
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(['STAFF_TOKEN', 'DISPLAY_TOKEN', 'DEPT']));
+    // The scripts import the protocol by relative path: both folders are mounted side by side.
+    expect(bench.volumes).toEqual(expect.arrayContaining(['./load-tests:/repo/load-tests:ro', './protocol:/repo/protocol:ro']));
+    expect(bench.working_dir).toBe('/repo');
+  });
+
+  it('mounts files that exist', () => {
+    for (const [name, service] of services) {
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./')) expect(existsSync(repoPath(source)), `${name} mounts ${source}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds the targets compose uses from node:20-bookworm-slim, running as a non-root user', () => {
+    for (const [name, service] of services.filter(([, s]) => s.build)) {
+      const stage = stages.get(service.build!.target!);
+      expect(stage, `${name}: target ${service.build!.target}`).toBeDefined();
+      expect(stage!.user).toBe('node');
+      let base = stage!;
+      while (stages.has(base.from)) base = stages.get(base.from)!;
+      expect(base.from).toBe('${NODE_IMAGE}');
+    }
+    expect(loadDockerfileArg('NODE_IMAGE')).toBe('node:20-bookworm-slim');
+  });
+
+  it('starts files that exist, and checks health on the port its service listens on', () => {
+    for (const target of ['hub', 'notify-worker']) {
+      const stage = stages.get(target)!;
+      const files = stage.cmd!.filter((part) => /\.(ts|mjs|js)$/.test(part));
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) expect(existsSync(repoPath(file)), `${target} CMD ${file}`).toBe(true);
+      const [node, script, portVariable, path] = stage.healthcheck!;
+      expect([node, script]).toEqual(['node', 'deploy/healthcheck.mjs']);
+      expect(existsSync(repoPath(script!))).toBe(true);
+      expect(path).toBe('/healthz');
+      expect(stage.expose).toContain(Number(stage.env[portVariable!]));
+    }
+  });
+
+  it('has a health check script that passes on 200 and fails on 503 or silence', async () => {
+    let status = 200;
+    const server = createServer((_req, res) => res.writeHead(status).end('{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const check = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['deploy/healthcheck.mjs', 'HUB_PORT', '/healthz'], {
+          cwd: repoPath(),
+          env: { PATH: process.env.PATH ?? '', ...env },
+          stdio: 'ignore',
+        });
+        child.on('exit', (code) => resolve(code));
+      });
+    expect(await check({ HUB_PORT: String(port) })).toBe(0);
+    status = 503;
+    expect(await check({ HUB_PORT: String(port) })).toBe(1);
+    server.close();
+    expect(await check({ HUB_PORT: String(port) })).toBe(1);
+    expect(await check({})).toBe(1);
+  });
+
+  it('leaves dependencies, local data and secrets out of the build context', () => {
+    const ignored = readFileSyncText('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['**/node_modules', 'var', 'deploy/secrets', '.git']));
+  });
+});
+
+describe('deploy/haproxy/haproxy.cfg', () => {
+  it('is a valid HAProxy configuration', () => {
+    const check = spawnSync('haproxy', ['-c', '-f', repoPath('deploy/haproxy/haproxy.cfg')], { encoding: 'utf8' });
+    expect(check.error, 'haproxy is installed (.ci/run installs it)').toBeUndefined();
+    expect(check.status, check.stderr).toBe(0);
+  });
+});
+
+function parseSeconds(duration: string): number {
+  const match = /^(\d+)s$/.exec(duration);
+  if (!match) throw new Error(`expected a duration in seconds, got ${duration}`);
+  return Number(match[1]);
+}
+
+function readFileSyncText(path: string): string {
+  return readFileSync(repoPath(path), 'utf8');
+}
+
+function loadDockerfileArg(name: string): string | undefined {
+  return new RegExp(`^ARG ${name}=(\\S+)`, 'm').exec(readFileSyncText('Dockerfile'))?.[1];
+}

@@ -1,0 +1,16 @@
+/** One sample of a Prometheus metric with exactly these labels, in any order; undefined when there is none. */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const got = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.keys(got).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+/** A hub node's connected clients of one role, from its /metrics. */
+export async function connectedClients(hubUrl: string, node: string, role: string): Promise<number> {
+  const text = await (await fetch(`${hubUrl}/metrics`)).text();
+  return metricValue(text, 'clinic_hub_connected_clients', { role, node }) ?? 0;
+}

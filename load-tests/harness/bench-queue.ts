@@ -290,11 +290,22 @@ class Staff {
   }
 }
 
-async function runPhase(
-  server: ServerKind,
-  options: BenchOptions,
-  context: { redis: RedisProcess; secret: string; resources: Resources; log: (line: string) => void; fatal: Promise<never> },
-): Promise<PhaseReport> {
+/** What the phases of one run share: one redis-server, one token secret, what to stop. */
+export interface PhaseContext {
+  redis: RedisProcess;
+  secret: string;
+  resources: Resources;
+  log: (line: string) => void;
+  /** Rejects when something the run depends on (redis-server) dies. */
+  fatal: Promise<never>;
+}
+
+/**
+ * One phase: two (`options.nodes`) hub nodes on `server`, `options.clients`
+ * displays, calls at `options.rate` for `options.seconds`; Redis is flushed
+ * first and the hub nodes and generator processes are stopped at the end.
+ */
+export async function runPhase(server: ServerKind, options: BenchOptions, context: PhaseContext): Promise<PhaseReport> {
   const { log, resources } = context;
   const tag = `[${server}]`;
   const clinic = ClinicConfig.parse(JSON.parse(readFileSync(join(BENCH_CLINICS_DIR, `${CLINIC_ID}.json`), 'utf8')));
@@ -548,8 +559,17 @@ async function runPhase(
   return report;
 }
 
-/** Runs every phase and returns the report. Stops everything it started, whatever happens. */
-export async function runQueueBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchReport> {
+/**
+ * Starts a private redis-server (and a token secret) for a run of phases, hands
+ * it to `body`, and stops everything registered on `resources` at the end,
+ * whatever happens. `npm run bench` runs its connection ramp through this.
+ */
+export async function withPhaseContext<T>(
+  options: Pick<BenchOptions, 'profileDir'>,
+  log: (line: string) => void,
+  resources: Resources,
+  body: (context: PhaseContext) => Promise<T>,
+): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-bench-'));
   resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
   let rejectFatal!: (error: Error) => void;
@@ -560,10 +580,19 @@ export async function runQueueBench(options: BenchOptions, log: (line: string) =
     const redis = await startRedisServer({ dir: join(dir, 'redis') });
     resources.add('redis-server', () => redis.stop());
     redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
-    log(`redis-server on ${redis.url} (private, ${dir})`);
+    log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
     const secret = randomBytes(32).toString('base64url');
+    return await body({ redis, secret, resources, log, fatal });
+  } finally {
+    await resources.stopAll(log);
+  }
+}
+
+/** Runs every phase and returns the report. Stops everything it started, whatever happens. */
+export async function runQueueBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchReport> {
+  return withPhaseContext(options, log, resources, async (context) => {
     const phases: PhaseReport[] = [];
-    for (const server of options.servers) phases.push(await runPhase(server, options, { redis, secret, resources, log, fatal }));
+    for (const server of options.servers) phases.push(await runPhase(server, options, context));
     const [main, baseline] = phases;
     const p99Ratio = main && baseline && main.p99_ms && baseline.p99_ms ? round(baseline.p99_ms / main.p99_ms, 2) : null;
     const { out: _out, profileDir: _profileDir, ...shown } = options;
@@ -578,9 +607,7 @@ export async function runQueueBench(options: BenchOptions, log: (line: string) =
       ok: phases.every((p) => p.ok),
     };
     return report;
-  } finally {
-    await resources.stopAll(log);
-  }
+  });
 }
 
 /** The comparison table printed at the end of a run. */

@@ -99,6 +99,10 @@ export async function startHubNode(options: {
       LOG_LEVEL: 'warn',
       // No load balancer to drain from: stop at once when the benchmark is done.
       HUB_DRAIN_GRACE_MS: '0',
+      // The per-socket and per-user event limits would throttle a benchmark's
+      // staff and senders and show as errors or latency that is not the hub's: off.
+      HUB_RATE_LIMIT_SOCKET_PER_SECOND: '0',
+      HUB_RATE_LIMIT_USER_PER_SECOND: '0',
       ...options.env,
     },
     options.nodeArgs,

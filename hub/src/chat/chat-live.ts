@@ -53,17 +53,18 @@ export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: C
     memberCache.delete(room);
   });
 
-  const membersOf = (clinic: string, threadId: string): Promise<string[]> => {
+  /** The members' own rooms (`chatRooms.user`), built once per thread rather than once per message. */
+  const memberRoomsOf = (clinic: string, threadId: string): Promise<string[]> => {
     const room = chatRooms.thread(clinic, threadId);
-    let members = memberCache.get(room);
-    if (!members) {
+    let rooms = memberCache.get(room);
+    if (!rooms) {
       // Threads nobody on this node has joined are cached too; a long-running node starts over now and then.
       if (memberCache.size >= MEMBER_LISTS_CACHED) memberCache.clear();
-      members = store.members(clinic, threadId);
-      memberCache.set(room, members);
-      members.catch(() => memberCache.delete(room));
+      rooms = store.members(clinic, threadId).then((members) => members.map((m) => chatRooms.user(clinic, m)));
+      memberCache.set(room, rooms);
+      rooms.catch(() => memberCache.delete(room));
     }
-    return members;
+    return rooms;
   };
 
   const emitActivity = (clinic: string, kind: ChatThreadKind, message: ChatMessage) => {
@@ -74,9 +75,9 @@ export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: C
       nsp.local.to([chatRooms.clinicians(clinic), chatRooms.ticket(clinic, ticket)]).except(room).emit('chat:activity', activity);
       return;
     }
-    membersOf(clinic, message.threadId).then(
-      (members) => {
-        const rooms = members.map((m) => chatRooms.user(clinic, m)).filter((r) => nsp.adapter.rooms.has(r));
+    memberRoomsOf(clinic, message.threadId).then(
+      (memberRooms) => {
+        const rooms = memberRooms.filter((r) => nsp.adapter.rooms.has(r));
         if (rooms.length > 0) nsp.local.to(rooms).except(room).emit('chat:activity', activity);
       },
       (error: Error) => logger.debug({ err: error.message }, 'cannot read thread members for an activity notice'),

@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BenchAllReport, StepSide } from '../harness/bench-all.js';
+import type { LatencyFigures } from '../harness/report.js';
+import { xmlProblems } from './support/xml-well-formed.js';
+
+const REPO_ROOT = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'bench-all-smoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the real CLI, as `npm run bench` does. */
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'load-tests/harness/bench-all.ts', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('exit', (code) => resolveRun({ code, output }));
+  });
+}
+
+function ordered(f: Pick<LatencyFigures, 'p50_ms' | 'p95_ms' | 'p99_ms' | 'max_ms'>): void {
+  expect(f.p50_ms).toBeGreaterThanOrEqual(0);
+  expect(f.p95_ms!).toBeGreaterThanOrEqual(f.p50_ms!);
+  expect(f.p99_ms!).toBeGreaterThanOrEqual(f.p95_ms!);
+  if (f.max_ms !== null) expect(f.max_ms).toBeGreaterThanOrEqual(f.p99_ms!);
+}
+
+function sane(side: StepSide, server: 'uws' | 'node', clients: number): void {
+  expect(side.errors).toEqual([]);
+  expect(side.ok).toBe(true);
+  expect(side.server).toBe(server);
+  expect(side.server_actual).toEqual([server, server]);
+  expect(side.clients).toBe(clients);
+  expect(side.clients_connected).toBe(clients);
+  expect(side.calls).toBe(20);
+  expect(side.deliveries_received).toBe(side.deliveries_expected);
+  expect(side.missing).toBe(0);
+  expect(side.duplicates).toBe(0);
+  ordered(side);
+  expect(side.messages_per_second!).toBeGreaterThan(0);
+  expect(side.hubs).toHaveLength(2);
+  for (const hub of side.hubs) {
+    expect(hub.cpu_percent!).toBeGreaterThan(0);
+    expect(hub.peak_rss_mb!).toBeGreaterThan(10);
+  }
+  expect(side.generator.cpu_percent!).toBeGreaterThan(0);
+}
+
+describe('bench (all scenarios, connection ramp)', () => {
+  it('runs the ramp for uws and node and chat, writes the JSON and a well-formed chart', { timeout: 240_000 }, async () => {
+    const out = join(dir, 'bench.json');
+    const { code, output } = await runBench([
+      '--steps', '50,100', '--seconds', '2', '--warmup', '0.5', '--rate', '10',
+      '--chat-members', '50', '--notifications', '10', '--out', out,
+    ]);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/node\/uws p99/);
+    expect(output).toMatch(/send → delivery p50/);
+
+    const report = JSON.parse(readFileSync(out, 'utf8')) as BenchAllReport;
+    expect(report.fanout.steps.map((s) => s.clients)).toEqual([50, 100]);
+    for (const step of report.fanout.steps) {
+      sane(step.uws!, 'uws', step.clients);
+      sane(step.node!, 'node', step.clients);
+      expect(step.p99_ratio_node_over_uws).toBeGreaterThan(0);
+    }
+    const chat = report.chat!;
+    expect('error' in chat, JSON.stringify(chat).slice(0, 500)).toBe(false);
+    if ('error' in chat) return;
+    expect(chat.ok).toBe(true);
+    expect(chat.chat.members_connected).toBe(50);
+    expect(chat.chat.missing).toBe(0);
+    ordered(chat.chat.send_to_delivery);
+    expect(chat.notifications!.missing).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(report.machine.node).toBe(process.version);
+
+    // The chart, next to the JSON: well-formed, a line per series (uws/node × p99/p50), a point per step.
+    const svg = readFileSync(join(dir, 'bench-latency.svg'), 'utf8');
+    expect(xmlProblems(svg)).toEqual([]);
+    const lines = [...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(' ').length);
+    expect(lines).toEqual([2, 2, 2, 2]);
+    expect(svg).toContain('>connected displays</text>');
+
+    // Everything it started is gone: hub nodes, redis-servers, the notification worker.
+    const pids = [...output.matchAll(/\bpid (\d+)/g)].map((m) => Number(m[1]));
+    for (const step of report.fanout.steps) for (const hub of [...step.uws!.hubs, ...step.node!.hubs]) pids.push(hub.pid);
+    expect(pids.length).toBeGreaterThan(8);
+    for (const pid of pids) expect(() => process.kill(pid, 0), `pid ${pid}`).toThrow();
+  });
+});

@@ -24,6 +24,7 @@ import { DEFAULTS as CHAT_DEFAULTS, runChatBench, type ChatBenchReport } from '.
 import { numberOption, runBenchCli } from './bench-cli.js';
 import { DEFAULTS as QUEUE_DEFAULTS, runPhase, withPhaseContext, type BenchOptions, type PhaseReport, type ServerKind } from './bench-queue.js';
 import { renderLineChartSvg, type ChartSeries } from './chart.js';
+import type { HubFigures } from './resource-figures.js';
 import { REPO_ROOT } from './hub-process.js';
 import { cell, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
 import { Resources } from './resources.js';
@@ -92,7 +93,7 @@ export interface StepSide {
   queue_op: LatencyFigures | null;
   /** queue:event messages received by all displays per second. */
   messages_per_second: number | null;
-  hubs: { node: string; server: ServerKind; pid: number; cpu_percent: number | null; peak_rss_mb: number | null }[];
+  hubs: HubFigures[];
   generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null };
   redis_cpu_percent: number | null;
   machine_busy_percent: number | null;

@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -51,13 +51,14 @@ import { BENCH_CLINICS_DIR, REPO_ROOT, scrapeMetrics, startHubNode, startNotific
 import { ProcessWatcher } from './proc-stats.js';
 import { redisInfoNumber } from './redis-command.js';
 import { bucketFigures, cell, figures, machine, pair, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { cpuPercent, machineLoad, resourceFigures, type HubFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
 import { histogramDelta, summarize } from './stats.js';
 import { now, sleep } from './time.js';
 import { WorkerPool, generatorProfileDir, placeClient } from './worker-pool.js';
 import type { ScheduledEmit } from './worker-protocol.js';
 
-export type ServerKind = 'uws' | 'node';
+export type { HubFigures, ServerKind };
 
 export interface ChatBenchOptions {
   /** Members of the staff channel, each connected once and joined. */
@@ -127,15 +128,8 @@ function messageText(k: number): string {
   return `申し送り ${k}: 第${(k % 20) + 1}診察室の準備ができました。Room ${(k % 20) + 1} is ready for the next patient.`;
 }
 
-export interface HubFigures {
-  node: string;
-  server: ServerKind;
-  pid: number;
-  cpu_percent: number | null;
-  peak_rss_mb: number | null;
-}
 
-export interface ChatReport {
+export interface ChatReport extends ResourceFigures {
   server: ServerKind;
   /** What each node really ran on (uWS falls back to node when it cannot load). */
   server_actual: ServerKind[];
@@ -194,14 +188,6 @@ export interface ChatReport {
   events_by_name: Record<string, number>;
   /** One entry per measured message: when it was sent (s from the first), its ack and how long it took to reach the median and the last member. */
   timeline: { t_s: number; ack_ms: number | null; p50_ms: number | null; max_ms: number | null }[];
-  hubs: HubFigures[];
-  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
-  coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
-  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
-  /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
-  machine_busy_percent: number | null;
-  /** CPU used during the window by everything that is not this benchmark, in % of one core. */
-  other_cpu_percent: number | null;
   window_seconds: number;
   errors: string[];
   ok: boolean;
@@ -487,13 +473,6 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
   });
   const latency = summarize(latencies.subarray(0, count));
   const windowSeconds = (markEnd.at - markStart.at) / 1000;
-  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
-  const generatorCpu = results.map((r) => cpu(r.pid));
-  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
-  const ownCpu = [...hubs.map((h) => h.pid), ...results.map((r) => r.pid), process.pid, redisPid].reduce(
-    (a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd),
-    0,
-  );
   const report: ChatReport = {
     server: options.server,
     server_actual: hubs.map((h) => h.server),
@@ -534,22 +513,17 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
       const summary = summarize(perMessage.get(r)!);
       return { t_s: round((r.sentAt - windowStart) / 1000, 2)!, ack_ms: round(r.ackAt - r.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
     }),
-    hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
-    generator: {
-      processes: results.length,
-      cpu_percent: round(generatorCpu.reduce<number>((a, b) => a + (b ?? 0), 0)),
-      peak_rss_mb: round(results.reduce((a, r) => a + watcher.peakRssMb(r.pid), 0)),
-      per_process_cpu_percent: generatorCpu,
-    },
-    coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
-    redis: {
-      cpu_percent: cpu(redisPid),
-      peak_rss_mb: round(watcher.peakRssMb(redisPid)),
-      commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
-      aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
-    },
-    machine_busy_percent: round(machineBusy),
-    other_cpu_percent: round(Math.max(0, machineBusy * cpus().length - ownCpu)),
+    ...resourceFigures({
+      watcher,
+      from: markStart,
+      to: markEnd,
+      hubs,
+      generatorPids: results.map((r) => r.pid),
+      redisPid,
+      redisBefore,
+      redisAfter,
+      windowSeconds,
+    }),
     window_seconds: round(windowSeconds, 2)!,
     errors,
     ok: false,
@@ -717,9 +691,7 @@ async function runNotifications(options: ChatBenchOptions, context: Context): Pr
     duplicates += requestsPerKey.get(record.providerKey)! - 1;
     if (record.measured) latencies.push(at - record.enqueuedAt);
   }
-  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
-  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
-  const ownCpu = [worker.pid, redis.process.pid!, process.pid].reduce((a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd), 0);
+  const cpu = (pid: number) => cpuPercent(pid, markStart, markEnd);
   const report: NotifyReport = {
     channel: 'sms',
     provider: 'local Twilio-style SMS API (hub/src/notify/test-support/local-sms-api.ts), HTTP on 127.0.0.1',
@@ -736,8 +708,7 @@ async function runNotifications(options: ChatBenchOptions, context: Context): Pr
     enqueue_call: figures(summarize(records.filter((r) => r.measured).map((r) => r.enqueueMs)), 2),
     worker: { pid: worker.pid, cpu_percent: cpu(worker.pid), peak_rss_mb: round(watcher.peakRssMb(worker.pid)) },
     redis_cpu_percent: cpu(redis.process.pid!),
-    machine_busy_percent: round(machineBusy),
-    other_cpu_percent: round(Math.max(0, machineBusy * cpus().length - ownCpu)),
+    ...machineLoad(markStart, markEnd, [worker.pid, redis.process.pid!, process.pid]),
     window_seconds: round((markEnd.at - markStart.at) / 1000, 2)!,
     errors,
     ok: false,

@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,7 @@ import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
 import { redisCommand, redisInfoNumber } from './redis-command.js';
 import { bucketFigures, cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
 import { histogramDelta, summarize } from './stats.js';
 import { now, sleep } from './time.js';
@@ -36,7 +37,7 @@ import { WorkerPool, generatorProfileDir } from './worker-pool.js';
 
 export type { LatencyFigures } from './report.js';
 
-export type ServerKind = 'uws' | 'node';
+export type { ServerKind };
 
 export interface BenchOptions {
   clients: number;
@@ -80,7 +81,7 @@ const CLINIC_ID = 'bench';
 /** The broadcast every display receives; ticket.called events are the ones timed. */
 const QUEUE_EVENT: keyof QueueServerToClient = 'queue:event';
 
-export interface PhaseReport {
+export interface PhaseReport extends ResourceFigures {
   server: ServerKind;
   /** What each node really ran on (uWS falls back to node when it cannot load). */
   server_actual: ServerKind[];
@@ -142,19 +143,6 @@ export interface PhaseReport {
   /** queue:event messages (all types) received by all displays per second over the measured window. */
   messages_per_second: number | null;
   events_by_type: Record<string, number>;
-  hubs: { node: string; server: ServerKind; pid: number; cpu_percent: number | null; peak_rss_mb: number | null }[];
-  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
-  coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
-  /** Commands and AOF bytes over the measured window: what the hubs ask of Redis besides the queue scripts shows here. */
-  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
-  /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
-  machine_busy_percent: number | null;
-  /**
-   * CPU used during the window by everything that is not this benchmark (other
-   * programs, the kernel's own threads), in % of one core: high values mean the
-   * figures were taken on a busy machine.
-   */
-  other_cpu_percent: number | null;
   window_seconds: number;
   errors: string[];
   ok: boolean;
@@ -471,14 +459,7 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   const latency = summarize(latencies.subarray(0, latencyCount));
   const windowSeconds = (window.end - window.start) / 1000;
 
-  const cpu = (pid: number) => round(ProcessWatcher.cpuPercent(pid, markStart, markEnd));
-  const workerCpu = results.map((r) => cpu(r.pid));
   const callErrors = Object.fromEntries(staff.errors);
-  const machineBusy = ProcessWatcher.machineBusyPercent(markStart, markEnd);
-  const ownCpu = [...hubs.map((h) => h.pid), ...results.map((r) => r.pid), process.pid, redisPid].reduce(
-    (a, pid) => a + ProcessWatcher.cpuPercent(pid, markStart, markEnd),
-    0,
-  );
   if (staffLost) errors.push('the staff socket was disconnected');
   const report: PhaseReport = {
     server,
@@ -522,22 +503,17 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
     messages_per_second: round(messagesInWindow / windowSeconds, 0),
     events_by_type: byType,
-    hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
-    generator: {
-      processes: results.length,
-      cpu_percent: round(workerCpu.reduce<number>((a, b) => a + (b ?? 0), 0)),
-      peak_rss_mb: round(results.reduce((a, r) => a + watcher.peakRssMb(r.pid), 0)),
-      per_process_cpu_percent: workerCpu,
-    },
-    coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
-    redis: {
-      cpu_percent: cpu(redisPid),
-      peak_rss_mb: round(watcher.peakRssMb(redisPid)),
-      commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
-      aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
-    },
-    machine_busy_percent: round(machineBusy),
-    other_cpu_percent: round(Math.max(0, (machineBusy * cpus().length) - ownCpu)),
+    ...resourceFigures({
+      watcher,
+      from: markStart,
+      to: markEnd,
+      hubs,
+      generatorPids: results.map((r) => r.pid),
+      redisPid,
+      redisBefore,
+      redisAfter,
+      windowSeconds,
+    }),
     window_seconds: round(windowSeconds, 2)!,
     errors,
     ok: false,

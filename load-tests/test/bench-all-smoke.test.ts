@@ -1,36 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchAllReport, StepSide } from '../harness/bench-all.js';
-import type { LatencyFigures } from '../harness/report.js';
+import { expectOrdered, runBench } from './support/bench-run.js';
 import { xmlProblems } from './support/xml-well-formed.js';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-all-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Runs the real CLI, as `npm run bench` does. */
-function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'load-tests/harness/bench-all.ts', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.on('exit', (code) => resolveRun({ code, output }));
-  });
-}
-
-function ordered(f: Pick<LatencyFigures, 'p50_ms' | 'p95_ms' | 'p99_ms' | 'max_ms'>): void {
-  expect(f.p50_ms).toBeGreaterThanOrEqual(0);
-  expect(f.p95_ms!).toBeGreaterThanOrEqual(f.p50_ms!);
-  expect(f.p99_ms!).toBeGreaterThanOrEqual(f.p95_ms!);
-  if (f.max_ms !== null) expect(f.max_ms).toBeGreaterThanOrEqual(f.p99_ms!);
-}
 
 function sane(side: StepSide, server: 'uws' | 'node', clients: number): void {
   expect(side.errors).toEqual([]);
@@ -43,7 +20,7 @@ function sane(side: StepSide, server: 'uws' | 'node', clients: number): void {
   expect(side.deliveries_received).toBe(side.deliveries_expected);
   expect(side.missing).toBe(0);
   expect(side.duplicates).toBe(0);
-  ordered(side);
+  expectOrdered(side);
   expect(side.messages_per_second!).toBeGreaterThan(0);
   expect(side.hubs).toHaveLength(2);
   for (const hub of side.hubs) {
@@ -56,7 +33,7 @@ function sane(side: StepSide, server: 'uws' | 'node', clients: number): void {
 describe('bench (all scenarios, connection ramp)', () => {
   it('runs the ramp for uws and node and chat, writes the JSON and a well-formed chart', { timeout: 240_000 }, async () => {
     const out = join(dir, 'bench.json');
-    const { code, output } = await runBench([
+    const { code, output } = await runBench('bench-all', [
       '--steps', '50,100', '--seconds', '2', '--warmup', '0.5', '--rate', '10',
       '--chat-members', '50', '--notifications', '10', '--out', out,
     ]);
@@ -77,7 +54,7 @@ describe('bench (all scenarios, connection ramp)', () => {
     expect(chat.ok).toBe(true);
     expect(chat.chat.members_connected).toBe(50);
     expect(chat.chat.missing).toBe(0);
-    ordered(chat.chat.send_to_delivery);
+    expectOrdered(chat.chat.send_to_delivery);
     expect(chat.notifications!.missing).toBe(0);
     expect(report.ok).toBe(true);
     expect(report.machine.node).toBe(process.version);

@@ -1,34 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChatBenchReport } from '../harness/bench-chat.js';
 import type { LatencyFigures } from '../harness/report.js';
+import { expectOrdered, startBench } from './support/bench-run.js';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-chat-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the real CLI, as `npm run bench:chat` does. */
-function startBench(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'load-tests/harness/bench-chat.ts', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, output: () => output, exited };
-}
-
 function ordered(f: LatencyFigures): void {
   expect(f.count).toBeGreaterThan(0);
-  expect(f.p50_ms).toBeGreaterThanOrEqual(0);
-  expect(f.p95_ms!).toBeGreaterThanOrEqual(f.p50_ms!);
-  expect(f.p99_ms!).toBeGreaterThanOrEqual(f.p95_ms!);
-  if (f.max_ms !== null) expect(f.max_ms).toBeGreaterThanOrEqual(f.p99_ms!);
+  expectOrdered(f);
 }
 
 /** Every process the run printed a pid for (redis-server, hub nodes, generator processes, notification worker). */
@@ -50,7 +33,7 @@ function isGone(pid: number): boolean {
 describe('bench:chat', () => {
   it('runs chat and notifications end to end: complete deliveries, no duplicates, ordered percentiles', { timeout: 180_000 }, async () => {
     const out = join(dir, 'chat.json');
-    const run = startBench(['--members', '50', '--seconds', '2', '--warmup', '0.5', '--notifications', '20', '--notify-warmup', '5', '--out', out]);
+    const run = startBench('bench-chat', ['--members', '50', '--seconds', '2', '--warmup', '0.5', '--notifications', '20', '--notify-warmup', '5', '--out', out]);
     const code = await run.exited;
     const output = run.output();
     expect(code, output).toBe(0);
@@ -116,7 +99,7 @@ describe('bench:chat', () => {
   });
 
   it('stops everything it started on Ctrl-C', { timeout: 60_000 }, async () => {
-    const run = startBench(['--members', '50', '--seconds', '30', '--no-out']);
+    const run = startBench('bench-chat', ['--members', '50', '--seconds', '30', '--no-out']);
     const deadline = Date.now() + 45_000;
     while (!/\[chat\] measuring/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(run.output()).toMatch(/\[chat\] measuring/);

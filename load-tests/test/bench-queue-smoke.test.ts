@@ -1,34 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BenchReport, LatencyFigures, PhaseReport } from '../harness/bench-queue.js';
+import type { BenchReport, PhaseReport } from '../harness/bench-queue.js';
+import { expectOrdered, runBench } from './support/bench-run.js';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-queue-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Runs the real CLI, as `npm run bench:queue` does, small: both phases, 100 displays, 2 s of calls. */
-function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'load-tests/harness/bench-queue.ts', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    child.on('exit', (code) => resolveRun({ code, output }));
-  });
-}
-
-function ordered(f: Pick<LatencyFigures, 'p50_ms' | 'p95_ms' | 'p99_ms' | 'max_ms'>): void {
-  expect(f.p50_ms).toBeGreaterThanOrEqual(0);
-  expect(f.p95_ms!).toBeGreaterThanOrEqual(f.p50_ms!);
-  expect(f.p99_ms!).toBeGreaterThanOrEqual(f.p95_ms!);
-  if (f.max_ms !== null) expect(f.max_ms).toBeGreaterThanOrEqual(f.p99_ms!);
-}
 
 function sane(phase: PhaseReport, clients: number, calls: number): void {
   expect(phase.errors).toEqual([]);
@@ -41,8 +19,8 @@ function sane(phase: PhaseReport, clients: number, calls: number): void {
   expect(phase.duplicates).toBe(0);
   expect(phase.unexpected_called_events).toBe(0);
   expect(phase.ok).toBe(true);
-  ordered(phase);
-  ordered(phase.queue_op);
+  expectOrdered(phase);
+  expectOrdered(phase.queue_op);
   // Every call made four queue events reach every display (issued, called, started, done) but the first in each room.
   expect(phase.events_by_type['ticket.called']).toBe(phase.deliveries_expected);
   expect(phase.messages_per_second!).toBeGreaterThan(0);
@@ -62,7 +40,7 @@ function sane(phase: PhaseReport, clients: number, calls: number): void {
 describe('bench:queue', () => {
   it('runs both phases end to end and reports complete deliveries with ordered percentiles', { timeout: 180_000 }, async () => {
     const out = join(dir, 'queue.json');
-    const { code, output } = await runBench(['--clients', '100', '--seconds', '2', '--warmup', '0.5', '--rate', '10', '--out', out]);
+    const { code, output } = await runBench('bench-queue', ['--clients', '100', '--seconds', '2', '--warmup', '0.5', '--rate', '10', '--out', out]);
     expect(code, output).toBe(0);
     expect(output).toMatch(/\[uws\] connecting \d+\/100/);
     expect(output).toMatch(/call→display p99 \(ms\)/);

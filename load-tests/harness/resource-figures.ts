@@ -1,0 +1,80 @@
+/** What every benchmark reports about the processes it ran: CPU and memory over its measured window. */
+import { cpus } from 'node:os';
+import { ProcessWatcher } from './proc-stats.js';
+import { round } from './report.js';
+
+export type ServerKind = 'uws' | 'node';
+type Mark = ReturnType<ProcessWatcher['mark']>;
+
+export interface HubFigures {
+  node: string;
+  server: ServerKind;
+  pid: number;
+  cpu_percent: number | null;
+  peak_rss_mb: number | null;
+}
+
+export interface MachineLoad {
+  /** All CPUs of the machine, busy share over the measured window (100 = every core busy). */
+  machine_busy_percent: number | null;
+  /**
+   * CPU used during the window by everything that is not this benchmark (other
+   * programs, the kernel's own threads), in % of one core: high values mean the
+   * figures were taken on a busy machine.
+   */
+  other_cpu_percent: number | null;
+}
+
+export interface ResourceFigures extends MachineLoad {
+  hubs: HubFigures[];
+  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
+  coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
+  /** Commands and AOF bytes over the measured window: what the hubs ask of Redis besides the benchmark's own work shows here. */
+  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
+}
+
+/** CPU% of one process between two marks, rounded for the report. */
+export const cpuPercent = (pid: number, from: Mark, to: Mark) => round(ProcessWatcher.cpuPercent(pid, from, to));
+
+/** How busy the machine was, and how much of that was not the benchmark's own processes (`ownPids`). */
+export function machineLoad(from: Mark, to: Mark, ownPids: number[]): MachineLoad {
+  const busy = ProcessWatcher.machineBusyPercent(from, to);
+  const own = ownPids.reduce((sum, pid) => sum + ProcessWatcher.cpuPercent(pid, from, to), 0);
+  return { machine_busy_percent: round(busy), other_cpu_percent: round(Math.max(0, busy * cpus().length - own)) };
+}
+
+/** Hubs, load generator, coordinator (this process) and Redis over the window between two marks. */
+export function resourceFigures(input: {
+  watcher: ProcessWatcher;
+  from: Mark;
+  to: Mark;
+  hubs: { nodeId: string; server: ServerKind; pid: number }[];
+  generatorPids: number[];
+  redisPid: number;
+  /** Redis INFO totals at the two marks. */
+  redisBefore: { commands: number; aof: number };
+  redisAfter: { commands: number; aof: number };
+  /** The span Redis's rates are per. */
+  windowSeconds: number;
+}): ResourceFigures {
+  const { watcher, from, to, hubs, generatorPids, redisPid, redisBefore, redisAfter, windowSeconds } = input;
+  const cpu = (pid: number) => cpuPercent(pid, from, to);
+  const generatorCpu = generatorPids.map(cpu);
+  return {
+    hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
+    generator: {
+      processes: generatorPids.length,
+      cpu_percent: round(generatorCpu.reduce<number>((a, b) => a + (b ?? 0), 0)),
+      peak_rss_mb: round(generatorPids.reduce((a, pid) => a + watcher.peakRssMb(pid), 0)),
+      per_process_cpu_percent: generatorCpu,
+    },
+    coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
+    redis: {
+      cpu_percent: cpu(redisPid),
+      peak_rss_mb: round(watcher.peakRssMb(redisPid)),
+      commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
+      aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
+    },
+    ...machineLoad(from, to, [...hubs.map((h) => h.pid), ...generatorPids, process.pid, redisPid]),
+  };
+}

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { ChatMessage } from '@clinic-hub/protocol';
 import { chatKeys } from '../src/chat/chat-keys.js';
 import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from './support/hub-node.js';
 import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from './support/chat-client.js';
 import { expectOk } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
@@ -64,14 +64,6 @@ async function untilAcknowledged(socket: ChatSocket, threadId: string, text: str
   }
 }
 
-async function healthz(node: HubNodeProcess): Promise<number> {
-  try {
-    return (await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) })).status;
-  } catch {
-    return 0;
-  }
-}
-
 describe('chat while Redis restarts', () => {
   it('keeps every acknowledged message, once, and the other node\'s member gets each once', { timeout: 90_000 }, async () => {
     const creator = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:creator' }));
@@ -96,7 +88,7 @@ describe('chat while Redis restarts', () => {
     })();
     await sleep(200);
     await redis.stop();
-    await waitFor('both nodes to see Redis down', async () => (await healthz(nodeA)) === 503 && (await healthz(nodeB)) === 503, 15_000);
+    await waitFor('both nodes to see Redis down', async () => (await healthStatus(nodeA)) === 503 && (await healthStatus(nodeB)) === 503, 15_000);
     await sleep(500);
     expect(nodeA.process.exitCode).toBeNull();
     expect(nodeB.process.exitCode).toBeNull();
@@ -108,7 +100,7 @@ describe('chat while Redis restarts', () => {
     expect(seen.storeUnavailable + seen.timeouts).toBeGreaterThan(0);
 
     for (let i = 0; i < 3; i++) await step('after');
-    await waitFor('both nodes healthy', async () => (await healthz(nodeA)) === 200 && (await healthz(nodeB)) === 200, 20_000);
+    await waitFor('both nodes healthy', async () => (await healthStatus(nodeA)) === 200 && (await healthStatus(nodeB)) === 200, 20_000);
 
     const client = new Redis(restarted.url);
     try {

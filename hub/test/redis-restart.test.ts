@@ -5,7 +5,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from './support/hub-node.js';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -69,14 +69,6 @@ async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<Qu
   }
 }
 
-async function healthz(node: HubNodeProcess): Promise<number> {
-  try {
-    return (await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) })).status;
-  } catch {
-    return 0;
-  }
-}
-
 describe('Redis restarted under two running hub nodes', () => {
   it('loses nothing acknowledged, duplicates nothing retried, and fans out across nodes again', { timeout: 90_000 }, async () => {
     const staff = await connectQueue(nodeA.url, await tokenFor('staff'), { reconnection: true });
@@ -115,7 +107,7 @@ describe('Redis restarted under two running hub nodes', () => {
     const oldPid = redis.process.pid;
     await redis.stop();
     // While Redis is down, the nodes notice by themselves, say so, and stay up.
-    await waitFor('both nodes to report Redis down', async () => (await healthz(nodeA)) === 503 && (await healthz(nodeB)) === 503, 15_000);
+    await waitFor('both nodes to report Redis down', async () => (await healthStatus(nodeA)) === 503 && (await healthStatus(nodeB)) === 503, 15_000);
     const [announced, snapshot, health, ready] = await Promise.all([
       request(staff, 'queue:announce', { text: { ja: 'お知らせ', en: 'Notice' } }),
       fetch(`${nodeB.url}/api/clinics/${CLINIC}/queue`, { headers: { authorization: `Bearer ${await tokenFor('staff')}` } }),
@@ -142,7 +134,7 @@ describe('Redis restarted under two running hub nodes', () => {
     expect(seen.storeUnavailable + seen.timeouts).toBeGreaterThan(0);
 
     // Both nodes report healthy again by themselves.
-    await waitFor('both nodes healthy', async () => (await healthz(nodeA)) === 200 && (await healthz(nodeB)) === 200, 20_000);
+    await waitFor('both nodes healthy', async () => (await healthStatus(nodeA)) === 200 && (await healthStatus(nodeB)) === 200, 20_000);
     expect(nodeA.process.exitCode).toBeNull();
     expect(nodeB.process.exitCode).toBeNull();
 

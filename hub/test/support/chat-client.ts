@@ -1,4 +1,4 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import {
   CHAT_NAMESPACE,
   ChatFollower,
@@ -11,42 +11,18 @@ import {
   type ChatActivity,
   type ChatThread,
 } from '@clinic-hub/protocol';
-import type { ConnectOptions } from './queue-client.js';
+import { connectNamespace, namespaceConnectError, type ConnectOptions } from './queue-client.js';
 
 export type ChatSocket = Socket<ChatServerToClient, ChatClientToServer>;
 
 /** A socket.io-client on the chat namespace, connected (or rejected) before it returns. */
-export async function connectChat(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<ChatSocket> {
-  const socket: ChatSocket = io(`${url}${CHAT_NAMESPACE}`, {
-    auth: { ...(token === undefined ? {} : { token }), ...(options.clinic ? { clinic: options.clinic } : {}) },
-    transports: options.transports ?? ['websocket'],
-    reconnection: options.reconnection ?? false,
-    reconnectionDelay: 100,
-    reconnectionDelayMax: 500,
-    forceNew: true,
-    timeout: 5000,
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', (error) => reject(error));
-    });
-  } catch (error) {
-    socket.close();
-    throw error;
-  }
-  return socket;
+export function connectChat(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<ChatSocket> {
+  return connectNamespace<ChatSocket>(url, CHAT_NAMESPACE, token, options);
 }
 
 /** The `data` of a refused chat connection: the hub's error object. */
-export async function chatConnectError(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<{ code: string; message: string; detail?: string }> {
-  try {
-    const socket = await connectChat(url, token, options);
-    socket.close();
-  } catch (error) {
-    return (error as { data: { code: string; message: string } }).data;
-  }
-  throw new Error('expected the chat connection to be refused');
+export function chatConnectError(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<{ code: string; message: string; detail?: string }> {
+  return namespaceConnectError(url, CHAT_NAMESPACE, token, options);
 }
 
 export type ChatAck<E extends keyof ChatClientToServer> = Parameters<Parameters<ChatClientToServer[E]>[1]>[0];

@@ -91,6 +91,15 @@ export async function startHubProcess(options: {
   };
 }
 
+/** The node's /healthz status code; 0 when it does not answer within 3 s. */
+export async function healthStatus(node: { url: string }): Promise<number> {
+  try {
+    return (await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
 export const testTokens = new TokenIssuer(TEST_SECRET);
 
 export async function tokenFor(

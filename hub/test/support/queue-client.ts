@@ -18,9 +18,14 @@ export interface ConnectOptions {
   reconnection?: boolean;
 }
 
-/** A socket.io-client on the waiting-room namespace, connected (or rejected) before it returns. */
-export async function connectQueue(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<QueueSocket> {
-  const socket: QueueSocket = io(`${url}${QUEUE_NAMESPACE}`, {
+/** A socket.io-client on any hub namespace, connected (or rejected with the hub's error as `data`) before it returns. */
+export async function connectNamespace<S extends Socket>(
+  url: string,
+  namespace: string,
+  token: string | undefined,
+  options: ConnectOptions = {},
+): Promise<S> {
+  const socket = io(`${url}${namespace}`, {
     auth: { ...(token === undefined ? {} : { token }), ...(options.clinic ? { clinic: options.clinic } : {}) },
     transports: options.transports ?? ['websocket'],
     reconnection: options.reconnection ?? false,
@@ -38,18 +43,33 @@ export async function connectQueue(url: string, token: string | undefined, optio
     socket.close();
     throw error;
   }
-  return socket;
+  return socket as S;
+}
+
+/** The `data` of a refused connection to a namespace: the hub's error object. */
+export async function namespaceConnectError(
+  url: string,
+  namespace: string,
+  token: string | undefined,
+  options: ConnectOptions = {},
+): Promise<{ code: string; message: string; detail?: string }> {
+  try {
+    const socket = await connectNamespace(url, namespace, token, options);
+    socket.close();
+  } catch (error) {
+    return (error as { data: { code: string; message: string; detail?: string } }).data;
+  }
+  throw new Error(`expected the connection to ${namespace} to be refused`);
+}
+
+/** A socket.io-client on the waiting-room namespace, connected (or rejected) before it returns. */
+export function connectQueue(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<QueueSocket> {
+  return connectNamespace<QueueSocket>(url, QUEUE_NAMESPACE, token, options);
 }
 
 /** The `data` of a refused connection: the hub's error object ({ code, message }). */
-export async function connectError(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<{ code: string; message: string }> {
-  try {
-    const socket = await connectQueue(url, token, options);
-    socket.close();
-  } catch (error) {
-    return (error as { data: { code: string; message: string } }).data;
-  }
-  throw new Error('expected the connection to be refused');
+export function connectError(url: string, token: string | undefined, options: ConnectOptions = {}): Promise<{ code: string; message: string }> {
+  return namespaceConnectError(url, QUEUE_NAMESPACE, token, options);
 }
 
 /** Emits with an ack and returns the ack (5 s timeout). */

@@ -139,13 +139,9 @@ export class QueueService {
   async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Result<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
-    const ticket = await this.ticket(clinicId, input.ticketId);
-    const dept = ticket && clinic.departments.find((d) => d.id === ticket.dept);
-    return this.run(clinicId, 'done', input.requestId, [
-      input.ticketId,
-      dept?.defaultConsultMinutes ?? 10,
-      clinic.minMeasuredConsultSeconds,
-    ]);
+    // The script finds the ticket's department itself: every department's default goes along.
+    const defaults = JSON.stringify(Object.fromEntries(clinic.departments.map((d) => [d.id, d.defaultConsultMinutes])));
+    return this.run(clinicId, 'done', input.requestId, [input.ticketId, defaults, clinic.minMeasuredConsultSeconds]);
   }
 
   async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Result<ActionResult>> {

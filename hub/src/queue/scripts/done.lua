@@ -1,5 +1,5 @@
--- The consultation has ended. ARGV[4] ticket id, ARGV[5] the department's default
--- consultation minutes, ARGV[6] shortest measured consultation in seconds.
+-- The consultation has ended. ARGV[4] ticket id, ARGV[5] JSON of each department's default
+-- consultation minutes ({"dept": minutes}), ARGV[6] shortest measured consultation in seconds.
 local previous = replayed()
 if previous then return previous end
 
@@ -11,4 +11,5 @@ local at = nowMs()
 releaseRoom(ticket)
 ticket.status = 'done'
 ticket.endedAt = at
-return succeed(appendEvent('ticket.done', ticket, at, recordDuration(ticket, tonumber(ARGV[5]), tonumber(ARGV[6]))))
+local defaultMinutes = cjson.decode(ARGV[5])[ticket.dept] or 10
+return succeed(appendEvent('ticket.done', ticket, at, recordDuration(ticket, defaultMinutes, tonumber(ARGV[6]))))

@@ -10,3 +10,4 @@ export * from './notify.js';
 export * from './chat.js';
 export * from './chat-payloads.js';
 export * from './chat-follower.js';
+export * from './consult.js';

@@ -1,10 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { TokenClaims, type ErrorCode } from '@clinic-hub/protocol';
-
-const ISSUER = 'clinic-hub';
-/** The only header we issue and the only algorithm we accept. */
-const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+import { Hs256Key } from './jwt.js';
 
 export interface VerifiedToken extends TokenClaims {
   /** Expiry, seconds since the epoch. */
@@ -24,10 +19,10 @@ export class TokenError extends Error {
  * asynchronous steps made both wait behind the fan-out under load.
  */
 export class TokenIssuer {
-  private readonly key: Buffer;
+  private readonly key: Hs256Key;
 
   constructor(secret: string) {
-    this.key = Buffer.from(secret, 'utf8');
+    this.key = new Hs256Key(secret);
   }
 
   async issue(claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
@@ -39,19 +34,10 @@ export class TokenIssuer {
     if (valid.clinic === '*' && valid.role !== 'admin' && valid.role !== 'service') {
       throw new Error('clinic "*" is only for admin and service tokens');
     }
-    const now = Math.floor(Date.now() / 1000);
-    const expiresAt = now + ttlSeconds;
-    const payload = {
-      role: valid.role,
-      clinic: valid.clinic,
-      ...(valid.ticket ? { ticket: valid.ticket } : {}),
-      iss: ISSUER,
-      sub: valid.sub,
-      iat: now,
-      exp: expiresAt,
-    };
-    const signingInput = `${HEADER}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    return { token: `${signingInput}.${this.sign(signingInput).toString('base64url')}`, expiresAt: expiresAt * 1000 };
+    return this.key.sign(
+      { role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}), sub: valid.sub },
+      ttlSeconds,
+    );
   }
 
   async verify(token: unknown): Promise<VerifiedToken> {
@@ -59,42 +45,16 @@ export class TokenIssuer {
   }
 
   verifySync(token: unknown): VerifiedToken {
-    if (typeof token !== 'string' || token.length === 0) throw new TokenError('AUTH_REQUIRED');
-    if (token.length > 4096) throw new TokenError('AUTH_INVALID');
-    const parts = token.split('.');
-    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new TokenError('AUTH_INVALID');
-    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-
-    const header = parseJson(headerPart);
-    // alg must be exactly HS256: no "none", no algorithm the key was not meant for, no critical extensions.
-    if (!header || header.alg !== 'HS256' || 'crit' in header) throw new TokenError('AUTH_INVALID');
-    const expected = this.sign(`${headerPart}.${payloadPart}`);
-    const given = Buffer.from(signaturePart, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TokenError('AUTH_INVALID');
-
-    const payload = parseJson(payloadPart);
-    if (!payload || payload.iss !== ISSUER || typeof payload.exp !== 'number') throw new TokenError('AUTH_INVALID');
-    const now = Date.now() / 1000;
-    if (typeof payload.nbf === 'number' && payload.nbf > now) throw new TokenError('AUTH_INVALID');
-    if (payload.exp <= now) throw new TokenError('AUTH_EXPIRED');
+    const verified = this.key.verify(token);
+    if (!verified.ok) throw new TokenError(verified.code);
+    const { payload } = verified;
+    // Room tokens (room-tokens.ts) carry an audience; a hub token never does.
+    if ('aud' in payload) throw new TokenError('AUTH_INVALID');
     const claims = TokenClaims.safeParse(payload);
     if (!claims.success) throw new TokenError('AUTH_INVALID');
     if (claims.data.clinic === '*' && claims.data.role !== 'admin' && claims.data.role !== 'service') {
       throw new TokenError('AUTH_INVALID');
     }
     return { ...claims.data, exp: payload.exp };
-  }
-
-  private sign(input: string): Buffer {
-    return createHmac('sha256', this.key).update(input).digest();
-  }
-}
-
-function parseJson(part: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
   }
 }

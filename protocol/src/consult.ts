@@ -1,0 +1,170 @@
+import { z } from 'zod';
+
+/**
+ * Video consultations: the contract between the hub (admission, room
+ * tokens), the media-server (SFU, recording, audio tap), the AI workers
+ * (transcripts, emotion scores) and the consultation page.
+ *
+ * Redis keys of one consultation share the clinic's hash tag `{clinic}` with
+ * the queue's keys, so that a cluster keeps a clinic's keys in one slot.
+ */
+
+/** What a person is in the room. Their hub role decides what they may become. */
+export const CONSULT_ROLES = ['doctor', 'nurse', 'patient', 'interpreter', 'family'] as const;
+export const ConsultRole = z.enum(CONSULT_ROLES);
+export type ConsultRole = z.infer<typeof ConsultRole>;
+
+/** Only these see transcripts and emotion scores, and only they may start a recording or export one. */
+export const CLINICIAN_CONSULT_ROLES: readonly ConsultRole[] = ['doctor', 'nurse'];
+export function isClinicianConsultRole(role: ConsultRole): boolean {
+  return CLINICIAN_CONSULT_ROLES.includes(role);
+}
+
+/** Rooms hold 2–6 people. */
+export const CONSULT_MAX_PARTICIPANTS = 6;
+
+export const ConsultId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, '8–64 letters, digits, _ or -');
+
+/**
+ * A room token: issued by the hub to one person for one consultation, short
+ * lived (minutes: enough to join and to rejoin after a drop), verified by the
+ * media-server with its own key (MEDIA_TOKEN_SECRET), never accepted as a hub
+ * token (it carries `aud: "media"`).
+ */
+export const RoomTokenClaims = z.object({
+  aud: z.literal('media'),
+  /** Stable per person: a rejoin with the same sub replaces the old connection. */
+  sub: z.string().min(1).max(128),
+  clinic: z.string().min(1).max(64),
+  consult: ConsultId,
+  part: ConsultRole,
+  /** Shown to the other participants (they see each other on camera anyway); never logged, never on displays. */
+  name: z.string().min(1).max(64),
+});
+export type RoomTokenClaims = z.infer<typeof RoomTokenClaims>;
+
+export const CONSULT_LANGUAGES = ['ja', 'en'] as const;
+export const ConsultLanguage = z.enum(CONSULT_LANGUAGES);
+export type ConsultLanguage = z.infer<typeof ConsultLanguage>;
+
+export const consultKeys = (clinic: string, consult: string) => {
+  const base = `ch:{${clinic}}:consult:${consult}`;
+  return {
+    /** Hash: status (waiting|live|ended), node (media node id), dept, ticket, language, createdAt, endedAt. */
+    meta: base,
+    /** Stream: the session record (ConsultRecordEntry), append-only. */
+    record: `${base}:record`,
+    /** Stream: decoded audio for the AI workers (AudioTapEntry), capped. */
+    audio: `${base}:audio`,
+    /** Stream: AI results (final transcripts and emotion scores), clinician-only reads. */
+    ai: `${base}:ai`,
+  };
+};
+
+/** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */
+export const consultAiChannel = (clinic: string) => `ch:{${clinic}}:consult-ai`;
+export const CONSULT_AI_CHANNEL_PATTERN = 'ch:{*}:consult-ai';
+
+/**
+ * Media-server nodes announce themselves: `media:node:<id>` is a hash
+ * { url, rooms, participants, startedAt, draining } refreshed every
+ * MEDIA_NODE_HEARTBEAT_MS with a PEXPIRE of MEDIA_NODE_TTL_MS; `media:nodes` is the set of ids.
+ * The hub places a new consultation on the live, not draining node with the fewest rooms.
+ */
+export const MEDIA_NODES_KEY = 'media:nodes';
+export const mediaNodeKey = (nodeId: string) => `media:node:${nodeId}`;
+export const MEDIA_NODE_HEARTBEAT_MS = 5_000;
+export const MEDIA_NODE_TTL_MS = 15_000;
+
+/** Entries of the session record stream. `at` is ms since the epoch; participant ids, never names. */
+export const CONSULT_RECORD_TYPES = [
+  'created',
+  'admitted',
+  'joined',
+  'left',
+  'consent-granted',
+  'consent-withdrawn',
+  'recording-started',
+  'recording-stopped',
+  'recording-finalised',
+  'transcript',
+  'emotion',
+  'ended',
+] as const;
+export type ConsultRecordType = (typeof CONSULT_RECORD_TYPES)[number];
+
+/**
+ * The audio tap: each participant's microphone, decoded to 16 kHz mono
+ * signed 16-bit little-endian PCM, appended to `consultKeys(..).audio` as
+ * stream entries with these fields (all strings except `pcm`, which is binary):
+ *   p   participant id (the room token's sub)
+ *   r   ConsultRole
+ *   t   wall-clock ms of the first sample
+ *   pcm AUDIO_TAP_CHUNK_MS of audio (or less at the end), s16le
+ *   end "1" on the participant's last entry (left, muted for good, or room closed); no pcm
+ * Gaps (packet loss, mute) are not filled: consumers use `t`.
+ */
+export const AUDIO_TAP_SAMPLE_RATE = 16_000;
+export const AUDIO_TAP_CHUNK_MS = 100;
+/** About ten minutes of audio for four speakers: enough for a worker that restarts to catch up. */
+export const AUDIO_TAP_MAXLEN = 24_000;
+
+/** BullMQ queue names shared by the services that add and the workers that run the jobs. */
+export const JOB_QUEUES = {
+  /** One job per consultation whose audio the AI workers follow live: AiSessionJob. */
+  aiSessions: 'ai-sessions',
+  /** After a consultation: transcribe the whole recording: AiRecordingJob. */
+  aiRecordings: 'ai-recordings',
+  /** Finalise a recording (checksums, metadata) and later purge it by retention policy. */
+  recordings: 'recordings',
+} as const;
+
+export const AiSessionJob = z.object({
+  clinic: z.string().min(1).max(64),
+  consult: ConsultId,
+  language: ConsultLanguage,
+});
+export type AiSessionJob = z.infer<typeof AiSessionJob>;
+
+export const AiRecordingJob = z.object({
+  clinic: z.string().min(1).max(64),
+  consult: ConsultId,
+  recording: z.string().min(1).max(64),
+  language: ConsultLanguage,
+});
+export type AiRecordingJob = z.infer<typeof AiRecordingJob>;
+
+const AiResultBase = z.object({
+  consult: ConsultId,
+  participant: z.string().min(1).max(128),
+  role: ConsultRole,
+  utterance: z.string().min(1).max(64),
+  /** Wall-clock ms of the utterance's start and end (end so far, for partials). */
+  startMs: z.number(),
+  endMs: z.number(),
+  engine: z.string().min(1).max(64),
+});
+
+export const AiTranscript = AiResultBase.extend({
+  kind: z.enum(['partial', 'final']),
+  text: z.string().max(4000),
+  language: ConsultLanguage,
+});
+export type AiTranscript = z.infer<typeof AiTranscript>;
+
+export const AiEmotion = AiResultBase.extend({
+  /** Per-label probabilities, summing to 1, highest first. */
+  labels: z.array(z.object({ label: z.string().min(1).max(32), p: z.number().min(0).max(1) })).min(1),
+  /** 0..1, from the labels: how activated the speaker sounds. */
+  arousal: z.number().min(0).max(1),
+  /** 0..1, a smoothed index over this speaker's recent utterances. */
+  stress: z.number().min(0).max(1),
+});
+export type AiEmotion = z.infer<typeof AiEmotion>;
+
+/**
+ * What the AI workers PUBLISH on consultAiChannel(clinic) (JSON). Finals and
+ * emotions are also XADDed to consultKeys(..).ai and the record; partials are
+ * only published (they may be dropped under back-pressure, finals never).
+ */
+export type AiResultMessage = { type: 'transcript'; payload: AiTranscript } | { type: 'emotion'; payload: AiEmotion };

@@ -47,6 +47,20 @@ export const ERROR_CODES = {
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 'Attachments must be PNG, JPEG or WebP images or PDF documents, and their content must match the declared type.',
   CHAT_ATTACHMENT_TOO_LARGE: 'The attachment is larger than the hub accepts.',
   CHAT_ATTACHMENTS_DISABLED: 'Attachments are not configured on this hub (HUB_ATTACHMENT_KEY is not set).',
+  MEDIA_NOT_JOINED: 'Send join with a room token first.',
+  MEDIA_ALREADY_JOINED: 'This connection has already joined a room.',
+  MEDIA_ROOM_FULL: 'The consultation room already has six participants.',
+  MEDIA_WRONG_ROOM: 'The room token is for another consultation or another media-server node. Ask the hub for a new one.',
+  MEDIA_STALE_ANSWER: 'The answer is for an offer that is no longer current; answer the latest offer.',
+  MEDIA_SDP_INVALID: 'The SDP could not be applied. Rejoin to start a fresh connection.',
+  MEDIA_NODE_UNAVAILABLE: 'No media-server node is available to host the consultation. Start one, or retry shortly.',
+  CONSULT_NOT_FOUND: 'No such consultation in this clinic.',
+  CONSULT_ENDED: 'The consultation has ended.',
+  CONSULT_NOT_PARTICIPANT: 'You are not a participant of this consultation.',
+  RECORDING_CONSENT_MISSING: 'Recording waits until every participant present has consented.',
+  RECORDING_NOT_FOUND: 'No such recording (or it has been purged by the retention policy).',
+  RECORDING_KEY_MISSING: 'Recording is not configured on this media-server (RECORDING_KEY is not set).',
+  RECORDING_CORRUPT: 'The recording failed its integrity check (wrong key or damaged file); it was not exported.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

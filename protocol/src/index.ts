@@ -11,3 +11,4 @@ export * from './chat.js';
 export * from './chat-payloads.js';
 export * from './chat-follower.js';
 export * from './consult.js';
+export * from './media-signal.js';

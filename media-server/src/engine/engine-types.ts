@@ -25,6 +25,8 @@ export interface TrackCodec {
 /** A track a participant sends, as the SFU receives it. */
 export interface PublishedTrack {
   readonly id: string;
+  readonly clinic: string;
+  /** The consultation id. */
   readonly roomId: string;
   readonly participantId: string;
   readonly part: ConsultRole;
@@ -45,4 +47,21 @@ export interface EngineEvents {
   participantJoined(roomId: string, participantId: string, part: ConsultRole): void;
   participantLeft(roomId: string, participantId: string): void;
   roomClosed(roomId: string): void;
+}
+
+/**
+ * Recording, as the room's signalling sees it. The room decides when (every
+ * participant present has consented and a clinician asked); the recorder
+ * decides how (files, encryption, metadata, jobs).
+ */
+export interface Recorder {
+  start(context: { clinic: string; consult: string; recordingId: string; tracks: PublishedTrack[] }): RoomRecording;
+}
+
+export interface RoomRecording {
+  readonly recordingId: string;
+  /** A track published while recording (someone joined with consent, or shared a screen). */
+  addTrack(track: PublishedTrack): void;
+  /** Closes every file, encrypts it, stores metadata and queues the finalise job. */
+  stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining'): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError } from './config-error.js';
+import { TrustedProxies } from './http/client-address.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { secretFileVariable, withSecretFiles } from './secret-files.js';
 
@@ -64,6 +65,23 @@ const Env = z.object({
         return z.NEVER;
       }
       return items.map((item) => new URL(item).origin);
+    }),
+  /**
+   * Addresses or CIDR ranges of our own load balancers, comma-separated. Only
+   * requests from these may name the client in X-Forwarded-For (the audit
+   * stream's "from"); empty: every peer is the client itself.
+   */
+  HUB_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      try {
+        return new TrustedProxies(items);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${(error as Error).message}; give IP addresses or CIDR ranges such as 10.0.0.0/8` });
+        return z.NEVER;
+      }
     }),
   /** Events one socket may send per second on average, with bursts of HUB_RATE_LIMIT_SOCKET_BURST; 0: no limit. */
   HUB_RATE_LIMIT_SOCKET_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(50),
@@ -128,6 +146,8 @@ export interface HubConfig {
   };
   /** Web origins allowed to open sockets besides the hub's own (`*`: any). */
   allowedOrigins: string[] | '*';
+  /** Load balancers whose X-Forwarded-For names the client. */
+  trustedProxies: TrustedProxies;
   /** Token buckets on client events; `perSecond` 0 turns one off. */
   rateLimits: {
     socket: { perSecond: number; burst: number };
@@ -174,6 +194,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       messagesPerSecond: e.HUB_CHAT_MESSAGES_PER_SECOND,
     },
     allowedOrigins: e.HUB_ALLOWED_ORIGINS,
+    trustedProxies: e.HUB_TRUSTED_PROXIES,
     rateLimits: {
       socket: { perSecond: e.HUB_RATE_LIMIT_SOCKET_PER_SECOND, burst: e.HUB_RATE_LIMIT_SOCKET_BURST },
       user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },

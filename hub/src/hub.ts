@@ -11,6 +11,7 @@ import type { HubConfig } from './config.js';
 import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
+import { withCors } from './http/cors.js';
 import { createRoutes } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
@@ -130,11 +131,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
   const notifyNsp = io.of(NOTIFY_NAMESPACE);
-  notifyNsp.use(socketAuth(tokens, clinics));
+  notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerNotifyHandlers(notifyNsp);
 
   const queueNsp = io.of(QUEUE_NAMESPACE);
-  queueNsp.use(socketAuth(tokens, clinics));
+  queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerQueueHandlers(queueNsp, {
     queue,
     tokens,
@@ -150,7 +151,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), metrics, logger });
 
   const chatNsp = io.of(CHAT_NAMESPACE);
-  chatNsp.use(socketAuth(tokens, clinics));
+  chatNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const chat = await startChat({
     nsp: chatNsp,
     redis,
@@ -185,9 +186,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     domainRoutes: [chat.routes, createReminderRoutes({ tokens, notifications })],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
-  const routes: typeof routeHandler = (request) => {
+  const corsRoutes = withCors(routeHandler, config);
+  const routes: typeof routeHandler = (received) => {
+    const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
-    return runInTrace(trace, () => routeHandler(request)).catch((error: unknown) => {
+    return runInTrace(trace, () => corsRoutes(request)).catch((error: unknown) => {
       logger.error({ err: error, method: request.method, path: request.path, ...traceLogFields(trace) }, 'HTTP route failed');
       throw error;
     });

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: 'The payload is larger than the hub accepts.',
   UNKNOWN_EVENT: 'The hub does not know this event name.',
   RATE_LIMITED: 'Too many requests; slow down and retry.',
+  ORIGIN_NOT_ALLOWED: 'Pages on this origin may not call the hub. Add the origin to HUB_ALLOWED_ORIGINS.',
   HUB_DRAINING: 'This hub node is shutting down. Your client reconnects to another node by itself; then retry with the same requestId.',
   STORE_UNAVAILABLE: 'The hub cannot reach Redis right now. Retry with the same requestId; nothing was lost.',
   INTERNAL: 'Unexpected server error. It has been logged.',

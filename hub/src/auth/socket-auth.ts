@@ -1,6 +1,7 @@
 import type { Socket } from 'socket.io';
 import { protocolError, type ErrorCode } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { TrustedProxies } from '../http/client-address.js';
 import { TokenError, type TokenIssuer, type VerifiedToken } from './tokens.js';
 
 /** Who is on the other end of a socket, fixed at connect and re-checked on every event. */
@@ -22,8 +23,11 @@ export function identityOf(socket: Socket): SocketIdentity {
   return socket.data.identity as SocketIdentity;
 }
 
-/** Socket.IO middleware: verifies the handshake token and resolves the clinic. */
-export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry) {
+/**
+ * Socket.IO middleware: verifies the handshake token and resolves the clinic.
+ * `proxies`: our load balancers, whose X-Forwarded-For names the client's address.
+ */
+export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry, proxies?: TrustedProxies) {
   return (socket: Socket, next: (error?: Error) => void): void => {
     const auth = (socket.handshake.auth ?? {}) as { token?: unknown; clinic?: unknown };
     tokens.verify(auth.token).then(
@@ -37,7 +41,12 @@ export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry) {
           return next(new ConnectError(claims.clinic === '*' ? 'CLINIC_NOT_FOUND' : 'AUTH_WRONG_CLINIC'));
         }
         if (claims.role === 'patient' && !claims.ticket) return next(new ConnectError('AUTH_INVALID', 'patient token without ticket'));
-        socket.data.identity = { ...claims, clinic, address: socket.handshake.address } satisfies SocketIdentity;
+        const { address, headers } = socket.handshake;
+        socket.data.identity = {
+          ...claims,
+          clinic,
+          address: proxies ? proxies.clientAddress(address, headers['x-forwarded-for']) : address,
+        } satisfies SocketIdentity;
         next();
       },
       (error: unknown) => next(new ConnectError(error instanceof TokenError ? error.code : 'AUTH_INVALID')),

@@ -16,6 +16,8 @@ export interface ConnectOptions {
   clinic?: string;
   /** Off by default; on, the client reconnects by itself (quickly, for tests). */
   reconnection?: boolean;
+  /** Request headers of the handshake (Node clients only), e.g. what a load balancer adds. */
+  extraHeaders?: Record<string, string>;
 }
 
 /** A socket.io-client on any hub namespace, connected (or rejected with the hub's error as `data`) before it returns. */
@@ -33,6 +35,7 @@ export async function connectNamespace<S extends Socket>(
     reconnectionDelayMax: 500,
     forceNew: true,
     timeout: 5000,
+    ...(options.extraHeaders ? { extraHeaders: options.extraHeaders } : {}),
   });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -25,6 +25,9 @@ export const CLI_ERROR_CODES = {
   TICKET_AMBIGUOUS: 'More than one active ticket has this number.',
   NOT_A_TERMINAL: 'This view needs an interactive terminal.',
   USAGE: 'Invalid command line.',
+  BENCH_NOT_FOUND: 'The benchmark harness is not beside this CLI.',
+  BENCH_FAILED: 'The benchmark ran, but deliveries or connections failed.',
+  BENCH_ERROR: 'The benchmark could not run.',
 } as const;
 export type CliErrorCode = keyof typeof CLI_ERROR_CODES;
 
@@ -56,6 +59,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode | CliErrorCode, ExitCode>> = {
   CLINIC_REQUIRED: EXIT.USAGE,
   NOT_A_TERMINAL: EXIT.USAGE,
   USAGE: EXIT.USAGE,
+  BENCH_NOT_FOUND: EXIT.NOT_FOUND,
 };
 
 /** What to do next, for the codes where the CLI can say more than the hub's message. */
@@ -81,6 +85,9 @@ const NEXT_STEP: Partial<Record<ErrorCode | CliErrorCode, string>> = {
   HUB_NO_ANSWER: 'the action may or may not have been applied: check with `clinic queue` before retrying',
   TICKET_AMBIGUOUS: 'use the ticket id shown by `clinic queue --json`',
   NOT_A_TERMINAL: 'run it in a terminal, or use --json for scripts',
+  BENCH_NOT_FOUND: 'run `clinic bench` from a clone of the Clinic Hub repository (`npx clinic bench` in it), where load-tests/harness/ is',
+  BENCH_FAILED: 'read "errors" in the report; rerun with fewer clients (`-- --clients N`) to see whether it is load or a fault',
+  BENCH_ERROR: 'the output above says why; `clinic bench SCENARIO -- --help` lists its options',
 };
 
 /** An error with a code, as the hub reports them: printed as code, message and what to do next. */

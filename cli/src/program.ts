@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, EXIT, EXIT_CODES_HELP } from './cli-error.js';
 import type { Runtime } from './command-kit.js';
 import { registerActionCommands } from './commands/actions.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerDisplaysCommand } from './commands/displays.js';
 import { registerLoginCommands } from './commands/login.js';
@@ -25,6 +26,7 @@ Examples:
   $ clinic checkin --dept gp --urgent
   $ clinic call-next --dept gp --room room1 --json
   $ clinic notify                          # dead letters and pending notices
+  $ clinic bench                           # latency benchmarks on this machine
 
 ${EXIT_CODES_HELP}
 
@@ -50,6 +52,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerActionCommands(program, runtime);
   registerTokenCommands(program, runtime);
   registerLoginCommands(program, runtime);
+  registerBenchCommand(program, runtime);
   registerCompletionCommand(program, runtime);
 
   // Usage errors exit 2 (commander's own default is 1); with --json they are a JSON error on stderr too.

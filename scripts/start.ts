@@ -37,6 +37,8 @@ async function main(): Promise<void> {
   env.HUB_TOKEN_SECRET ??= localSecret('token-secret', 'base64url');
   // Chat attachments are encrypted at rest with it: losing this file makes stored attachments unreadable.
   env.HUB_ATTACHMENT_KEY ??= localSecret('attachment-key', 'base64');
+  // Room tokens for video consultations: the media-server verifies them with the same secret.
+  env.MEDIA_TOKEN_SECRET ??= localSecret('media-token-secret', 'base64url');
   env.CLINICS_DIR ??= resolve(root, 'config/clinics');
 
   let config;

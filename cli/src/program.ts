@@ -6,10 +6,14 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerDisplaysCommand } from './commands/displays.js';
 import { registerLoginCommands } from './commands/login.js';
+import { registerModelsCommands } from './commands/models.js';
 import { registerNotifyCommands } from './commands/notify.js';
 import { registerQueueCommand } from './commands/queue.js';
+import { registerRecordingsCommands } from './commands/recordings.js';
+import { registerRoomsCommand } from './commands/rooms.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommands } from './commands/token.js';
+import { registerWorkersCommand } from './commands/workers.js';
 import { Output } from './output.js';
 
 const ROOT_HELP = `
@@ -34,8 +38,8 @@ Errors print their code, the hub's message and what to do next; with --json
 they go to stderr as {"error":{"code","message","detail","hint"}}. No colour
 when output is not a terminal or NO_COLOR is set.
 
-Later: \`clinic rooms\`, \`clinic recordings\` and \`clinic workers\` arrive
-with the hub's consultation and AI services.
+\`clinic workers\` and \`clinic models\` read Redis and the models directory of
+the AI workers' machines (REDIS_URL, AI_MODELS_DIR), not the hub.
 `;
 
 export function buildProgram(runtime: Runtime): Command {
@@ -48,7 +52,11 @@ export function buildProgram(runtime: Runtime): Command {
   registerStatusCommand(program, runtime);
   registerQueueCommand(program, runtime);
   registerDisplaysCommand(program, runtime);
+  registerRoomsCommand(program, runtime);
+  registerRecordingsCommands(program, runtime);
   registerNotifyCommands(program, runtime);
+  registerWorkersCommand(program, runtime);
+  registerModelsCommands(program, runtime);
   registerActionCommands(program, runtime);
   registerTokenCommands(program, runtime);
   registerLoginCommands(program, runtime);

@@ -56,7 +56,7 @@ describe('reading', () => {
     expect(status.redis).toMatchObject({ up: true, aof: true });
     expect(status.redis.version).toMatch(/^\d+\.\d+/);
     expect(status.clinics.map((c: { id: string }) => c.id)).toEqual(['testclinic']);
-    expect(status.clinics[0].waiting).toEqual({ gp: 0, peds: 0 });
+    expect(status.clinics[0].waiting).toEqual({ gp: 0, peds: 0, online: 0 });
   });
 
   it('status for people: a table without colour codes when stdout is not a terminal', async () => {

@@ -4,6 +4,7 @@ import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError } from './config-error.js';
 import { TrustedProxies } from './http/client-address.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
+import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/media-server/recordings';
 import { secretFileVariable, withSecretFiles } from './secret-files.js';
 
 /**
@@ -93,6 +94,25 @@ const Env = z.object({
   HUB_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
   /** On SIGTERM: how long actions already started may take to finish and be acknowledged. */
   HUB_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /**
+   * Signs the room tokens the media-server verifies (its own MEDIA_TOKEN_SECRET,
+   * the same value). Unset: video consultations are off (CONSULT_DISABLED).
+   */
+  MEDIA_TOKEN_SECRET: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return null;
+      if (value.length < 32) {
+        ctx.addIssue({ code: 'custom', message: 'must be at least 32 characters (make one with `openssl rand -base64 48`)' });
+        return z.NEVER;
+      }
+      return value;
+    }),
+  /** How long a room token lets its holder join (and rejoin after a drop); participants ask for fresh ones with consult:join. */
+  CONSULT_ROOM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
+  /** How long an invitation link (interpreter, family) stays valid: they have no hub token to ask for a fresh one. */
+  CONSULT_INVITE_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
 });
 
 function isOrigin(value: string): boolean {
@@ -105,11 +125,11 @@ function isOrigin(value: string): boolean {
 }
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
-const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'REDIS_URL'] as const;
+const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'REDIS_URL', 'MEDIA_TOKEN_SECRET'] as const;
 
 /** Every variable the hub reads (its own, the notify domain's, and the *_FILE variants): deployment files are checked against it. */
 export const HUB_ENVIRONMENT_VARIABLES: readonly string[] = [
-  ...new Set([...Object.keys(Env.shape), ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES]),
+  ...new Set([...Object.keys(Env.shape), ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES]),
 ];
 
 /** 32 bytes from standard or URL-safe base64 (padding optional), or null. */
@@ -120,7 +140,7 @@ export function parseAttachmentKey(value: string): Buffer | null {
 }
 
 /** Never echoed in a configuration error. */
-const SECRET_VARIABLES = new Set(['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY']);
+const SECRET_VARIABLES = new Set(['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'MEDIA_TOKEN_SECRET']);
 
 export interface HubConfig {
   port: number;
@@ -136,6 +156,8 @@ export interface HubConfig {
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   /** Notifications (hub/src/notify): the hub enqueues, the worker delivers. */
   notify: NotifyConfig;
+  /** Recording exports (hub/src/recordings): RECORDINGS_DIR and RECORDING_KEY, shared with the media-server; no key: RECORDING_KEY_MISSING. */
+  recordings: RecordingConfig;
   /** Chat (hub/src/chat). */
   chat: {
     /** null: attachments are off (HUB_ATTACHMENT_KEY unset). */
@@ -155,6 +177,13 @@ export interface HubConfig {
   };
   /** What SIGTERM does: README.md, "Deploying" (draining a node). */
   drain: { graceMs: number; timeoutMs: number };
+  /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
+  consult: {
+    /** null: consultations are off. */
+    mediaTokenSecret: string | null;
+    roomTokenTtlSeconds: number;
+    inviteTtlSeconds: number;
+  };
 }
 
 export { ConfigError };
@@ -188,6 +217,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     },
     logLevel: e.LOG_LEVEL,
     notify: loadNotifyConfig(env),
+    recordings: loadRecordingConfig(env),
     chat: {
       attachmentKey: e.HUB_ATTACHMENT_KEY,
       attachmentMaxBytes: e.HUB_ATTACHMENT_MAX_BYTES,
@@ -200,5 +230,10 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },
     },
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
+    consult: {
+      mediaTokenSecret: e.MEDIA_TOKEN_SECRET,
+      roomTokenTtlSeconds: e.CONSULT_ROOM_TOKEN_TTL_SECONDS,
+      inviteTtlSeconds: e.CONSULT_INVITE_TTL_SECONDS,
+    },
   };
 }

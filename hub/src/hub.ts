@@ -1,11 +1,13 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer } from 'socket.io';
-import { CHAT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
+import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from './auth/tokens.js';
 import { startChat } from './chat/index.js';
+import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
 import type { HubConfig } from './config.js';
 import type { HubServer } from './http/http-types.js';
@@ -69,7 +71,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
   const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub];
+  const consultSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:consult-live`);
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -81,7 +84,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub, chatSub]) connection.on('error', () => undefined);
+  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub]) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
@@ -167,6 +170,25 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
   });
+  const consultNsp = io.of(CONSULT_NAMESPACE);
+  consultNsp.use(socketAuth(tokens, clinics));
+  const consult = await startConsult({
+    nsp: consultNsp,
+    redis,
+    redisUrl: config.redisUrl,
+    subscriber: consultSub,
+    config: config.consult,
+    nodeId: config.nodeId,
+    clinics,
+    tokens,
+    queue,
+    publicUrl,
+    logger,
+    metrics,
+    guards,
+    maxPayloadBytes: config.maxPayloadBytes,
+    tokenTtlSeconds,
+  });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();
 
@@ -183,7 +205,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     assets,
     tokenTtlSeconds,
     ready,
-    domainRoutes: [chat.routes, createReminderRoutes({ tokens, notifications })],
+    domainRoutes: [
+      chat.routes,
+      consult.routes,
+      createReminderRoutes({ tokens, notifications }),
+      createRecordingRoutes({ tokens, clinics, redis, config: config.recordings, logger }),
+    ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
   const corsRoutes = withCors(routeHandler, config);
@@ -228,6 +255,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await running.close().catch(() => undefined);
       await chat.close();
+      await consult.close();
       await notifications.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');
@@ -240,7 +268,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       const graceMs = engine.clientsCount > 0 ? config.drain.graceMs : 0;
       logger.info({ clients: engine.clientsCount, graceMs, timeoutMs: config.drain.timeoutMs }, 'draining: not ready, no new connections');
       // This node's sockets only: an emit through the adapter would reach every node's clients.
-      for (const nsp of [queueNsp, chatNsp]) nsp.local.emit('hub:draining', { node: config.nodeId, closesInMs: graceMs });
+      for (const nsp of [queueNsp, chatNsp, consultNsp]) nsp.local.emit('hub:draining', { node: config.nodeId, closesInMs: graceMs });
       await whileClientsStay(graceMs);
 
       drain.enter('closing');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConsultLanguage } from './consult.js';
 
 /** Japanese and English: every text a person reads. */
 export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
@@ -15,6 +16,19 @@ export const DepartmentConfig = z.object({
   rooms: z.array(RoomConfig).min(1),
   /** Used for estimates until real consultation durations have been measured. */
   defaultConsultMinutes: z.number().positive().max(240).default(10),
+  /**
+   * An online department: its patients wait at home (the same queue, their
+   * ticket page shows their position) and a doctor admits them to a video
+   * consultation (docs/consultations.md, "Admission"). Its rooms are the
+   * doctors' virtual consulting rooms.
+   */
+  online: z.boolean().default(false),
+});
+/** Speech-to-text and emotion scores for the clinic's video consultations (ai-workers). */
+export const ClinicAiConfig = z.object({
+  enabled: z.boolean().default(false),
+  /** The language consultations are transcribed in unless the admission names another. */
+  language: ConsultLanguage.default('ja'),
 });
 export const ClinicConfig = z
   .object({
@@ -28,6 +42,8 @@ export const ClinicConfig = z
     minMeasuredConsultSeconds: z.number().int().min(0).max(3600).default(30),
     /** How long patient data given at check-in is kept. */
     patientDataRetentionHours: z.number().positive().max(24 * 90).default(24),
+    /** Off unless configured: admission then queues no AI session. */
+    ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();
@@ -49,7 +65,14 @@ export interface PublicClinic {
   id: string;
   name: LocalizedText;
   timezone: string;
-  departments: { id: string; name: LocalizedText; prefix: string; rooms: { id: string; name: LocalizedText }[] }[];
+  departments: {
+    id: string;
+    name: LocalizedText;
+    prefix: string;
+    rooms: { id: string; name: LocalizedText }[];
+    /** Patients of an online department are seen by video (absent: false). */
+    online?: boolean;
+  }[];
 }
 
 export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
@@ -62,6 +85,7 @@ export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
       name: d.name,
       prefix: d.prefix,
       rooms: d.rooms.map((r) => ({ id: r.id, name: r.name })),
+      ...(d.online ? { online: true } : {}),
     })),
   };
 }

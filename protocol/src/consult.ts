@@ -56,10 +56,32 @@ export const consultKeys = (clinic: string, consult: string) => {
     record: `${base}:record`,
     /** Stream: decoded audio for the AI workers (AudioTapEntry), capped. */
     audio: `${base}:audio`,
-    /** Stream: AI results (final transcripts and emotion scores), clinician-only reads. */
+    /** Stream: AI results (final transcripts and emotion scores), clinician-only reads; one field per entry, AI_RESULT_FIELD. */
     ai: `${base}:ai`,
+    /** Hash: the AI session's progress (per-participant stream positions, stress indices, stop/done flags); ai-workers only. */
+    aiState: `${base}:ai-state`,
   };
 };
+
+/** The field of a `consultKeys(..).ai` stream entry: the AiResultMessage as JSON. */
+export const AI_RESULT_FIELD = 'r';
+
+/**
+ * Pub/sub channel on which the hub tells media-server nodes (and anyone else
+ * following a clinic's consultations) what happened to a consultation:
+ * ConsultControlMessage JSON. The meta hash's `status` says the same and is
+ * what counts after a restart or a missed message.
+ */
+export const consultControlChannel = (clinic: string) => `ch:{${clinic}}:consult-control`;
+export const CONSULT_CONTROL_CHANNEL_PATTERN = 'ch:{*}:consult-control';
+/** `end`: status is now `ended`; close the room, stop recording and the audio tap. */
+export interface ConsultControlMessage {
+  consult: string;
+  action: 'end';
+  /** The consultation's ticket (opaque id, as in queue events). */
+  ticket: string;
+  at: number;
+}
 
 /** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */
 export const consultAiChannel = (clinic: string) => `ch:{${clinic}}:consult-ai`;
@@ -87,6 +109,7 @@ export const CONSULT_RECORD_TYPES = [
   'recording-started',
   'recording-stopped',
   'recording-finalised',
+  'recording-purged',
   'transcript',
   'emotion',
   'ended',
@@ -108,6 +131,24 @@ export const AUDIO_TAP_SAMPLE_RATE = 16_000;
 export const AUDIO_TAP_CHUNK_MS = 100;
 /** About ten minutes of audio for four speakers: enough for a worker that restarts to catch up. */
 export const AUDIO_TAP_MAXLEN = 24_000;
+
+/**
+ * BullMQ `prefix` of the queues below, for the services that add and the
+ * workers that run the jobs alike. Its `{…}` hash tag keeps each queue's keys
+ * in one Redis Cluster slot, as BullMQ's scripts need.
+ */
+export const JOB_QUEUE_PREFIX = 'ch:{consult-jobs}';
+
+/**
+ * AI workers announce themselves like media nodes: `ai:worker:<id>` is a hash
+ * { host, pid, startedAt, concurrency, sessions, recordings, stt, emotion,
+ * beatAt, stopping } refreshed every AI_WORKER_HEARTBEAT_MS with a PEXPIRE of
+ * AI_WORKER_TTL_MS; `ai:workers` is the set of ids (`clinic workers` reads both).
+ */
+export const AI_WORKERS_KEY = 'ai:workers';
+export const aiWorkerKey = (workerId: string) => `ai:worker:${workerId}`;
+export const AI_WORKER_HEARTBEAT_MS = 5_000;
+export const AI_WORKER_TTL_MS = 15_000;
 
 /** BullMQ queue names shared by the services that add and the workers that run the jobs. */
 export const JOB_QUEUES = {

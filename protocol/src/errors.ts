@@ -58,10 +58,23 @@ export const ERROR_CODES = {
   CONSULT_NOT_FOUND: 'No such consultation in this clinic.',
   CONSULT_ENDED: 'The consultation has ended.',
   CONSULT_NOT_PARTICIPANT: 'You are not a participant of this consultation.',
+  CONSULT_DISABLED: 'Video consultations are not configured on this hub (MEDIA_TOKEN_SECRET is not set).',
+  CONSULT_DEPT_NOT_ONLINE: 'This department is not an online department: its patients are called to a room, not admitted to a video consultation.',
   RECORDING_CONSENT_MISSING: 'Recording waits until every participant present has consented.',
   RECORDING_NOT_FOUND: 'No such recording (or it has been purged by the retention policy).',
   RECORDING_KEY_MISSING: 'Recording is not configured on this media-server (RECORDING_KEY is not set).',
   RECORDING_CORRUPT: 'The recording failed its integrity check (wrong key or damaged file); it was not exported.',
+  AI_JOB_INVALID: 'The AI job does not match its schema (clinic, consult, language, recording); it was not run and is not retried.',
+  AI_AUDIO_INVALID: 'An audio tap entry is malformed (fields p, r, t, pcm, end); it was skipped and the session goes on.',
+  AI_ENGINE_FAILED: 'The speech-to-text or emotion engine failed on an utterance; it was skipped and the session goes on.',
+  AI_ENGINE_UNAVAILABLE: 'The speech-to-text service cannot be reached or refused the connection (check DEEPGRAM_API_KEY and DEEPGRAM_URL); the worker keeps retrying.',
+  AI_MODEL_UNKNOWN: 'No model with this name in the models manifest (`clinic models list` shows them).',
+  AI_MODEL_UNPINNED: 'The manifest gives no revision or SHA-256 for a file of this model: pin it (docs/ai-workers.md, "Pinning a model") before pulling.',
+  AI_MODEL_MISSING: 'A model the worker is configured to use, or one of its files, is not in the models directory. Run `clinic models pull NAME`.',
+  AI_MODEL_INVALID: 'A model in the models directory is damaged or does not fit its engine (inputs, outputs, vocabulary, labels). Run `clinic models pull NAME --force`.',
+  AI_MODEL_CHECKSUM_MISMATCH: 'A downloaded model file does not match the SHA-256 in the manifest; nothing was installed.',
+  AI_MODEL_DOWNLOAD_FAILED: 'The model hub could not be reached or did not serve a file of the model; nothing was installed.',
+  AI_RECORDING_UNAVAILABLE: 'The recording cannot be read for transcription (not final, purged, or its audio cannot be decoded).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,9 +3,13 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHAT_EVENT_ROLES, CHAT_NAMESPACE, type ChatClientToServer, type ChatServerToClient } from './chat.js';
 import { ChatPayloads } from './chat-payloads.js';
+import { CONSULT_EVENT_ROLES, CONSULT_NAMESPACE, type ConsultClientToServer, type ConsultServerToClient } from './consult-events.js';
+import { ConsultPayloads } from './consult-payloads.js';
 import {
   CHAT_CLIENT_EVENTS,
   CHAT_SERVER_EVENTS,
+  CONSULT_CLIENT_EVENTS,
+  CONSULT_SERVER_EVENTS,
   NAMESPACES,
   NOTIFY_SERVER_EVENTS,
   QUEUE_CLIENT_EVENTS,
@@ -29,6 +33,9 @@ assertType<Equal<keyof ChatServerToClient, EventNameOf<typeof CHAT_SERVER_EVENTS
 assertType<Equal<keyof typeof ChatPayloads, EventNameOf<typeof CHAT_CLIENT_EVENTS>>>();
 assertType<Equal<keyof NotifyServerToClient, EventNameOf<typeof NOTIFY_SERVER_EVENTS>>>();
 assertType<Equal<typeof CHAT_NAMESPACE, typeof NAMESPACES.chat>>();
+assertType<Equal<keyof ConsultClientToServer, EventNameOf<typeof CONSULT_CLIENT_EVENTS>>>();
+assertType<Equal<keyof ConsultServerToClient, EventNameOf<typeof CONSULT_SERVER_EVENTS>>>();
+assertType<Equal<keyof typeof ConsultPayloads, EventNameOf<typeof CONSULT_CLIENT_EVENTS>>>();
 
 const sorted = (names: Iterable<string>) => [...names].sort();
 
@@ -41,11 +48,14 @@ describe('event names', () => {
     expect(sorted(Object.keys(QueuePayloads))).toEqual(sorted(Object.values(QUEUE_CLIENT_EVENTS)));
     expect(sorted(Object.keys(CHAT_EVENT_ROLES))).toEqual(sorted(Object.values(CHAT_CLIENT_EVENTS)));
     expect(sorted(Object.keys(ChatPayloads))).toEqual(sorted(Object.values(CHAT_CLIENT_EVENTS)));
+    expect(CONSULT_NAMESPACE).toBe(NAMESPACES.consult);
+    expect(sorted(Object.keys(CONSULT_EVENT_ROLES))).toEqual(sorted(Object.values(CONSULT_CLIENT_EVENTS)));
+    expect(sorted(Object.keys(ConsultPayloads))).toEqual(sorted(Object.values(CONSULT_CLIENT_EVENTS)));
   });
 
   it('are all documented in docs/protocol.md', () => {
     const doc = readFileSync(resolve(import.meta.dirname, '../../docs/protocol.md'), 'utf8');
-    const names = [QUEUE_CLIENT_EVENTS, QUEUE_SERVER_EVENTS, CHAT_CLIENT_EVENTS, CHAT_SERVER_EVENTS].flatMap((map) => Object.values(map));
+    const names = [QUEUE_CLIENT_EVENTS, QUEUE_SERVER_EVENTS, CHAT_CLIENT_EVENTS, CHAT_SERVER_EVENTS, CONSULT_CLIENT_EVENTS, CONSULT_SERVER_EVENTS].flatMap((map) => Object.values(map));
     expect(names.filter((name) => !doc.includes(`\`${name}\``))).toEqual([]);
   });
 

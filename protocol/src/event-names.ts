@@ -14,6 +14,8 @@ export const NAMESPACES = {
   chat: '/chat',
   /** In-app notifications: listen only. */
   notify: '/notify',
+  /** Video consultations: admission, room tokens, AI results for clinicians. */
+  consult: '/consult',
 } as const;
 
 /** Client → server in every namespace that takes actions: a fresh token before the current one expires. */
@@ -71,6 +73,28 @@ export const CHAT_SERVER_EVENTS = {
   thread: 'chat:thread',
   threadRemoved: 'chat:thread-removed',
   activity: 'chat:activity',
+  hubError: HUB_ERROR,
+  hubDraining: HUB_DRAINING,
+} as const;
+
+/** Client → server events of `/consult` (ConsultClientToServer). */
+export const CONSULT_CLIENT_EVENTS = {
+  admit: 'consult:admit',
+  join: 'consult:join',
+  invite: 'consult:invite',
+  end: 'consult:end',
+  subscribe: 'consult:subscribe',
+  unsubscribe: 'consult:unsubscribe',
+  aiHistory: 'consult:ai-history',
+  authRefresh: AUTH_REFRESH,
+} as const;
+
+/** Server → client events of `/consult` (ConsultServerToClient). */
+export const CONSULT_SERVER_EVENTS = {
+  admitted: 'consult:admitted',
+  ended: 'consult:ended',
+  transcript: 'consult:transcript',
+  emotion: 'consult:emotion',
   hubError: HUB_ERROR,
   hubDraining: HUB_DRAINING,
 } as const;

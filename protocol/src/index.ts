@@ -12,3 +12,6 @@ export * from './chat-payloads.js';
 export * from './chat-follower.js';
 export * from './consult.js';
 export * from './media-signal.js';
+export * from './recordings.js';
+export * from './consult-events.js';
+export * from './consult-payloads.js';

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** A request as the hub's routes see it, whichever server (uWS or Node HTTP) received it. */
 export interface HttpRequest {
   method: string;
@@ -12,7 +14,8 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
-  body: string | Buffer;
+  /** A Readable is streamed (chunked, with back-pressure); if it fails half-way the connection is cut, so the client sees an incomplete body. */
+  body: string | Buffer | Readable;
 }
 
 export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;

@@ -53,6 +53,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CHAT_ATTACHMENT_TOO_LARGE: 413,
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 415,
   CHAT_ATTACHMENTS_DISABLED: 503,
+  RECORDING_NOT_FOUND: 404,
+  RECORDING_KEY_MISSING: 503,
+  RECORDING_CORRUPT: 500,
 };
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
 import { SECURITY_HEADERS, bodyLimitFor } from './http-types.js';
@@ -29,6 +30,13 @@ export async function startNodeServer(
       .then(
         (response) => {
           res.writeHead(response.status, { ...(options.securityHeaders ?? SECURITY_HEADERS), ...response.headers });
+          if (response.body instanceof Readable) {
+            const body = response.body;
+            body.once('error', () => res.destroy());
+            res.once('close', () => body.destroy());
+            body.pipe(res);
+            return;
+          }
           res.end(response.body);
         },
         () => {

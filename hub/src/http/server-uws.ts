@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
 import { SECURITY_HEADERS, STATUS_TEXT, bodyLimitFor } from './http-types.js';
@@ -35,19 +36,53 @@ export async function startUwsServer(
     });
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     let aborted = false;
+    let streaming: Readable | null = null;
     res.onAborted(() => {
       aborted = true;
+      streaming?.destroy();
     });
 
     const limit = bodyLimitFor(options, method, url);
     const chunks: Buffer[] = [];
     let size = 0;
-    const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer) => {
-      if (aborted) return;
+    const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer | Readable) => {
+      if (aborted) {
+        if (body instanceof Readable) body.destroy();
+        return;
+      }
       res.cork(() => {
         res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
         for (const [name, value] of Object.entries({ ...(options.securityHeaders ?? SECURITY_HEADERS), ...responseHeaders })) res.writeHeader(name, value);
-        res.end(body);
+        if (!(body instanceof Readable)) res.end(body);
+      });
+      if (body instanceof Readable) streamBody(body);
+    };
+    // Chunked, with back-pressure: uWS buffers what write() cannot send yet, and the stream waits for onWritable.
+    const streamBody = (body: Readable) => {
+      streaming = body;
+      body.on('data', (chunk: Buffer) => {
+        if (aborted) return;
+        let sent = true;
+        res.cork(() => {
+          sent = res.write(chunk);
+        });
+        if (!sent) {
+          body.pause();
+          res.onWritable(() => {
+            body.resume();
+            return true;
+          });
+        }
+      });
+      body.once('end', () => {
+        if (!aborted) res.cork(() => res.end());
+      });
+      // A failure half-way cuts the connection: the client must not take a short body for a whole one.
+      body.once('error', () => {
+        if (!aborted) {
+          aborted = true;
+          res.close();
+        }
       });
     };
     const refuseTooLarge = () => {

@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis';
+import type { MediaNodeInfo } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { consultIndexKeys } from '../consult/consult-keys.js';
+import { listMediaNodes } from '../consult/media-nodes.js';
 import { clinicKeys } from '../queue/queue-service.js';
 import { listNodes, type NodeStatus } from './node-registry.js';
 
@@ -10,12 +13,16 @@ export interface ClinicQueueSummary {
   waiting: Record<string, number>;
   called: number;
   inConsultation: number;
+  /** Video consultation rooms open now (admitted, live, not ended). */
+  liveRooms: number;
 }
 
 export interface OpsStatus {
   nodes: (NodeStatus & { up: boolean })[];
   redis: { up: boolean; version?: string; usedMemoryBytes?: number; aof?: boolean; connectedClients?: number };
   clinics: ClinicQueueSummary[];
+  /** Media-server nodes alive now (their heartbeat has not expired). */
+  mediaNodes: MediaNodeInfo[];
 }
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
@@ -27,14 +34,14 @@ export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds
   } catch {
     up = false;
   }
-  if (!up) return { nodes: [], redis: { up }, clinics: [] };
+  if (!up) return { nodes: [], redis: { up }, clinics: [], mediaNodes: [] };
   const nodes = await listNodes(redis);
   const summaries: ClinicQueueSummary[] = [];
   for (const id of clinicIds) {
     const clinic = clinics.get(id);
     if (!clinic) continue;
     const keys = clinicKeys(id);
-    const multi = redis.multi().get(keys.seq).hvals(keys.tickets);
+    const multi = redis.multi().get(keys.seq).hvals(keys.tickets).scard(consultIndexKeys(id).open);
     const replies = (await multi.exec()) ?? [];
     const tickets = ((replies[1]?.[1] as string[] | undefined) ?? []).map((raw) => JSON.parse(raw) as { status: string; dept: string });
     const waiting: Record<string, number> = Object.fromEntries(clinic.departments.map((d) => [d.id, 0]));
@@ -45,6 +52,7 @@ export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds
       waiting,
       called: tickets.filter((t) => t.status === 'called').length,
       inConsultation: tickets.filter((t) => t.status === 'in_consultation').length,
+      liveRooms: Number(replies[2]?.[1] ?? 0),
     });
   }
   return {
@@ -57,6 +65,7 @@ export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds
       connectedClients: Number(info.connected_clients),
     },
     clinics: summaries,
+    mediaNodes: await listMediaNodes(redis),
   };
 }
 

@@ -24,7 +24,7 @@ export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError }
 /** Events after this many missed ones are cheaper as a snapshot. */
 const MAX_REPLAY_EVENTS = 500;
 
-const SCRIPT_NAMES = ['checkin', 'call-next', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
+const SCRIPT_NAMES = ['checkin', 'call-next', 'call-ticket', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 function loadScript(name: string): string {
@@ -115,6 +115,22 @@ export class QueueService {
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
     if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
     return this.run(clinicId, 'call-next', input.requestId, [
+      dept.id,
+      input.room,
+      dept.defaultConsultMinutes,
+      clinic.minMeasuredConsultSeconds,
+    ]);
+  }
+
+  /** Calls one waiting ticket of the department to a free room (consult admission of a named ticket). */
+  async callTicket(clinicId: string, input: { ticketId: string; dept: string; room: string; requestId?: string | undefined }): Promise<Result<ActionResult>> {
+    const clinic = this.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const dept = clinic.departments.find((d) => d.id === input.dept);
+    if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
+    return this.run(clinicId, 'call-ticket', input.requestId, [
+      input.ticketId,
       dept.id,
       input.room,
       dept.defaultConsultMinutes,

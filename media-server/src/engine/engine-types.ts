@@ -1,4 +1,4 @@
-import type { ConsultRole, MediaSource } from '@clinic-hub/protocol';
+import type { ConsultRole, MediaSource, MidMap } from '@clinic-hub/protocol';
 
 /**
  * The SFU behind a small interface, so that another engine (mediasoup,
@@ -64,4 +64,66 @@ export interface RoomRecording {
   addTrack(track: PublishedTrack): void;
   /** Closes every file, encrypts it, stores metadata and queues the finalise job. */
   stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining'): Promise<void>;
+}
+
+/** Whose connection a transport is. */
+export interface TransportOwner {
+  clinic: string;
+  roomId: string;
+  participantId: string;
+  part: ConsultRole;
+}
+
+/** One server-made offer: the SDP and which of its m-lines carry what (media-signal.ts `offer.mids`). */
+export interface TransportOffer {
+  sdp: string;
+  mids: { publish: MidMap; subscribe: MidMap };
+}
+
+export type TransportState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/**
+ * One participant's single peer connection, as the room drives it: the server
+ * makes every offer, the client answers. Publishing slots (the client's mic,
+ * camera and screen) and subscriptions (everyone else's tracks) change between
+ * offers; `createOffer` puts the current set into the next one.
+ */
+export interface ParticipantTransport {
+  readonly owner: TransportOwner;
+  /** Tracks this participant sends, by source, once an answer has set them up. */
+  readonly published: ReadonlyMap<MediaSource, PublishedTrack>;
+  createOffer(): Promise<TransportOffer>;
+  /** Applies the client's answer to the last offer; tracks it now sends are announced through onTrackPublished. */
+  applyAnswer(sdp: string): Promise<void>;
+  /** Adds or removes the screen-share slot (takes effect with the next offer). */
+  setScreenSlot(on: boolean): void;
+  /** Forwards another participant's track to this one (from the next offer on). */
+  subscribe(track: PublishedTrack): void;
+  unsubscribe(trackId: string): void;
+  onTrackPublished(listener: (track: PublishedTrack) => void): () => void;
+  onStateChange(listener: (state: TransportState) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** What an engine counts, for metrics and benchmarks. */
+export interface EngineCounters {
+  /** RTP bytes and packets received from publishers and sent to subscribers (retransmissions included). */
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  /** Keyframe requests sent to publishers (after coalescing) and received from subscribers. */
+  plisSent: number;
+  plisReceived: number;
+  /** Video packets not forwarded to a subscriber whose link is poor, or that waits for a keyframe. */
+  videoPacketsHeldBack: number;
+}
+
+export interface MediaEngine {
+  readonly name: string;
+  createTransport(owner: TransportOwner): ParticipantTransport;
+  /** Published tracks forwarded to subscribers right now (one per track and subscriber). */
+  forwardedStreams(): number;
+  counters(): EngineCounters;
+  close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import { QUEUE_NAMESPACE, type Ack, type QueueClientToServer, type QueueServerToClient } from '@clinic-hub/protocol';
 import { decodeToken, storeTokenInFragment } from './token.js';
 import type { ChatSocket } from './chat-connection.js';
+import type { ConsultSocket } from './consult-hub.js';
 
 export type QueueSocket = Socket<QueueServerToClient, QueueClientToServer>;
 
@@ -97,8 +98,8 @@ export async function sendAction<E extends ActionEvent>(socket: QueueSocket, eve
  * hub for a new one (`auth:refresh`), use it for every later reconnect and
  * keep it in the address for a reload.
  */
-export function keepTokenFresh(anySocket: QueueSocket | ChatSocket, initialToken: string): void {
-  // Both namespaces answer auth:refresh the same way.
+export function keepTokenFresh(anySocket: QueueSocket | ChatSocket | ConsultSocket, initialToken: string): void {
+  // Every namespace answers auth:refresh the same way.
   const socket = anySocket as QueueSocket;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const refreshIn = (delayMs: number) => {

@@ -109,6 +109,12 @@ export const ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: '添付できるのは画像（PNG・JPEG・WebP）とPDFだけです。',
   CHAT_ATTACHMENT_TOO_LARGE: 'ファイルが大きすぎます。',
   CHAT_ATTACHMENTS_DISABLED: 'このサーバーではファイルを添付できません。',
+  CONSULT_DISABLED: 'このサーバーではオンライン診療が設定されていません。',
+  CONSULT_DEPT_NOT_ONLINE: 'この診療科はオンライン診療の科ではありません。',
+  MEDIA_NODE_UNAVAILABLE: 'ビデオ通話のサーバーが利用できません。少し待ってからお試しください。',
+  CONSULT_NOT_FOUND: 'オンライン診察が見つかりません。',
+  CONSULT_ENDED: 'オンライン診察は終了しています。',
+  CONSULT_NOT_PARTICIPANT: 'このオンライン診察の参加者ではありません。',
 };
 
 export const both = (text: Bilingual, separator = ' / '): string => `${text.ja}${separator}${text.en}`;

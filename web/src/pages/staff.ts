@@ -4,14 +4,19 @@
  * a fresh requestId, so a retry after a lost ack never acts twice. Patient
  * names are fetched one at a time on request (`queue:patient`, audited by the
  * hub) and hidden again after a minute. Each ticket's chat with its patient
- * opens in the staff chat page.
+ * opens in the staff chat page. In online departments a clinician admits a
+ * patient to a video consultation instead of calling them to a room, and the
+ * consultation page opens with their room pass.
  */
 import { QUEUE_EVENT_ROLES, patientThreadId, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
-import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
+import { keepTokenFresh, newRequestId, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
+import { clinicianPagePath, consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
+import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { ERROR_TEXT_JA, PRIORITY_TEXT, STATUS_TEXT, TEXT, both, minutesText, type Bilingual } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
+import { tokenFromFragment } from '../lib/token.js';
 
 const NAME_SHOWN_MS = 60_000;
 const CANCEL_ARMED_MS = 4000;
@@ -19,6 +24,18 @@ const MAX_MESSAGES = 5;
 const CALL_ROOM_KEY = 'clinic-hub:staff:call-room';
 
 type TicketAction = 'recall' | 'start' | 'skip' | 'done' | 'cancel';
+type ConsultAction = 'admit' | 'join-video' | 'end-video';
+const CONSULT_ACTION_TEXT: Record<ConsultAction, Bilingual> = {
+  admit: CONSULT_TEXT.admit,
+  'join-video': CONSULT_TEXT.joinVideo,
+  'end-video': CONSULT_TEXT.endVideo,
+};
+/** In online departments, besides the queue's actions. */
+const CONSULT_ACTIONS_BY_STATUS: Partial<Record<PublicTicket['status'], ConsultAction[]>> = {
+  waiting: ['admit'],
+  called: ['join-video', 'end-video'],
+  in_consultation: ['join-video', 'end-video'],
+};
 const ACTION_TEXT: Record<TicketAction, Bilingual> = {
   recall: TEXT.recall,
   start: TEXT.start,
@@ -57,6 +74,8 @@ function start(token: string, role: Role): void {
   const follower = followQueue(socket, { onChange: () => render() });
 
   let clinicShown: PublicClinic | null = null;
+  /** Opened once the clinic turns out to have an online department. */
+  let consultSocket: ConsultSocket | null = null;
   function render(): void {
     const clinic = follower.clinic;
     if (!clinic) return;
@@ -64,6 +83,10 @@ function start(token: string, role: Role): void {
       clinicShown = clinic;
       byId('clinic-name').replaceChildren(bilingual(clinic.name, 'inline'));
       fillDepartmentSelects(clinic);
+      if (!consultSocket && clinic.departments.some((d) => d.online)) {
+        consultSocket = openConsultSocket(token, clinicParam);
+        keepTokenFresh(consultSocket, token);
+      }
     }
     for (const id of names.keys()) if (!follower.tickets.has(id)) hideName(id, false);
     byId('departments').replaceChildren(...clinic.departments.map((dept) => departmentSection(dept)));
@@ -129,10 +152,14 @@ function start(token: string, role: Role): void {
   }
 
   function actionButtons(ticket: PublicTicket): Node {
+    const online = follower.clinic?.departments.find((d) => d.id === ticket.dept)?.online === true;
     return h(
       'div',
       { class: 'actions' },
       h('button', { type: 'button', class: 'action action-chat', 'data-action': 'chat', 'data-ticket': ticket.id }, both(TEXT.chat)),
+      ...(online ? (CONSULT_ACTIONS_BY_STATUS[ticket.status] ?? []) : []).map((action) =>
+        h('button', { type: 'button', class: `action action-${action}`, 'data-action': action, 'data-ticket': ticket.id }, both(CONSULT_ACTION_TEXT[action])),
+      ),
       ...(ACTIONS_BY_STATUS[ticket.status] ?? []).map((action) => {
         const armed = action === 'cancel' && cancelArmed.has(ticket.id);
         return h(
@@ -150,6 +177,7 @@ function start(token: string, role: Role): void {
     if (!button || !ticketId) return;
     const action = button.dataset.action;
     if (action === 'chat') window.open(chatUrl(patientThreadId(ticketId)), '_blank', 'noopener');
+    else if (action === 'admit' || action === 'join-video' || action === 'end-video') void consultAction(action, ticketId, button);
     else if (action === 'show-name') void showName(ticketId, button);
     else if (action === 'hide-name') hideName(ticketId, true);
     else if (action === 'cancel' && !cancelArmed.has(ticketId)) {
@@ -171,6 +199,69 @@ function start(token: string, role: Role): void {
     if (!ack) return;
     if (ack.ok) showTicketOutcome(ack.event.ticket, ack.replayed);
     else showError(ack.error, `${number} ${both(ACTION_TEXT[action])}`);
+  }
+
+  /** The clinician's consultation page: their pass, and their hub token for the AI panel. */
+  const clinicianPage = (pass: { mediaUrl: string; token: string }) => clinicianPagePath(pass, tokenFromFragment() ?? token, clinicParam);
+
+  async function consultAction(action: ConsultAction, ticketId: string, button: HTMLButtonElement): Promise<void> {
+    const socket = consultSocket;
+    const ticket = follower.tickets.get(ticketId);
+    if (!socket || !ticket) return;
+    if (!socket.connected) {
+      showMessage('error', both(TEXT.notConnected));
+      return;
+    }
+    const what = `${ticket.number} ${both(CONSULT_ACTION_TEXT[action])}`;
+    button.disabled = true;
+    try {
+      if (action === 'end-video') {
+        const ack = await consultRequest(socket, 'consult:end', { ticketId });
+        if (ack.ok) showMessage('ok', `${ticket.number}: ${both(CONSULT_TEXT.videoEnded)}`);
+        else showError(ack.error, what);
+        return;
+      }
+      const error = await openConsultPage(async () => {
+        if (action === 'join-video') {
+          const ack = await consultRequest(socket, 'consult:join', { ticketId });
+          return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+        }
+        const ack = await consultRequest(socket, 'consult:admit', { dept: ticket.dept, room: roomFor(ticket.dept), ticketId, requestId: newRequestId() });
+        return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+      });
+      if (error) showError(error, what);
+      else if (action === 'admit') showMessage('ok', `${ticket.number}: ${both(CONSULT_TEXT.admitted)}`);
+    } catch {
+      showMessage('error', both(TEXT.noResponse));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** The room chosen in the call form when it is on this department, else the department's first. */
+  function roomFor(deptId: string): string {
+    const callDept = byId<HTMLSelectElement>('call-dept').value;
+    const room = byId<HTMLSelectElement>('call-room').value;
+    if (callDept === deptId && room) return room;
+    return follower.clinic?.departments.find((d) => d.id === deptId)?.rooms[0]?.id ?? room;
+  }
+
+  /** The call form on an online department admits the next patient to video. */
+  async function admitNext(dept: string, room: string): Promise<void> {
+    const socket = consultSocket;
+    if (!socket?.connected) {
+      showMessage('error', both(TEXT.notConnected));
+      return;
+    }
+    const error = await openConsultPage(async () => {
+      const ack = await consultRequest(socket, 'consult:admit', { dept, room, requestId: newRequestId() });
+      if (ack.ok) showMessage('ok', `${ack.consultation.number}: ${both(CONSULT_TEXT.admitted)}`);
+      return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+    }).catch(() => {
+      showMessage('error', both(TEXT.noResponse));
+      return null;
+    });
+    if (error) showError(error, both(CONSULT_TEXT.admitNext));
   }
 
   async function showName(ticketId: string, button: HTMLButtonElement): Promise<void> {
@@ -208,7 +299,10 @@ function start(token: string, role: Role): void {
   }
 
   wireCheckin(socket, guarded);
-  wireCallNext(socket, guarded);
+  wireCallNext(socket, guarded, {
+    isOnline: (dept) => follower.clinic?.departments.find((d) => d.id === dept)?.online === true,
+    admitNext,
+  });
   wireAnnounce(socket, guarded);
 }
 
@@ -250,15 +344,29 @@ function wireCheckin(socket: QueueSocket, guarded: Guarded): void {
   });
 }
 
-function wireCallNext(socket: QueueSocket, guarded: Guarded): void {
+function wireCallNext(socket: QueueSocket, guarded: Guarded, consult: { isOnline(dept: string): boolean; admitNext(dept: string, room: string): Promise<void> }): void {
   const form = byId<HTMLFormElement>('call-form');
+  const submit = byId<HTMLButtonElement>('call-submit');
+  // An online department's patients are admitted to video rather than called to a room.
+  const label = () => {
+    const online = consult.isOnline(byId<HTMLSelectElement>('call-dept').value);
+    submit.textContent = both(online ? CONSULT_TEXT.admitNext : TEXT.callNext);
+    submit.dataset.mode = online ? 'admit' : 'call';
+  };
+  byId('call-dept').addEventListener('change', label);
+  new MutationObserver(label).observe(byId('call-dept'), { childList: true });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void (async () => {
       const dept = byId<HTMLSelectElement>('call-dept').value;
       const room = byId<HTMLSelectElement>('call-room').value;
       localStorage.setItem(CALL_ROOM_KEY, JSON.stringify({ dept, room }));
-      const submit = byId<HTMLButtonElement>('call-submit');
+      if (consult.isOnline(dept)) {
+        submit.disabled = true;
+        await consult.admitNext(dept, room);
+        submit.disabled = false;
+        return;
+      }
       submit.disabled = true;
       const ack = await guarded(() => sendAction(socket, 'queue:call-next', { dept, room }));
       submit.disabled = false;

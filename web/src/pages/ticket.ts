@@ -5,14 +5,16 @@
  * when it is called (with a chime and a vibration). Below it, the patient's
  * chat with the clinic's staff, with the staff's availability.
  */
-import { patientThreadId, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
+import { consultPagePath, patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
 import { openChatSocket } from '../lib/chat-connection.js';
 import { mountChatPanel } from '../lib/chat-panel.js';
 import { CHAT_TEXT, presenceSummary, roleText } from '../lib/chat-text.js';
 import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
+import { consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
+import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
-import { STATUS_TEXT, TEXT, aheadText, both, goToRoomText, minutesText, type Bilingual } from '../lib/i18n.js';
+import { ERROR_TEXT_JA, STATUS_TEXT, TEXT, aheadText, both, goToRoomText, minutesText, type Bilingual } from '../lib/i18n.js';
 import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 import { followStaffPresence } from '../lib/staff-presence.js';
@@ -26,6 +28,9 @@ type Known =
   | { kind: 'ticket'; ticket: PublicTicket }
   /** Not in the queue: ended while this page was away (`last` is what it was before), or never seen. */
   | { kind: 'gone'; last: PublicTicket | null };
+
+/** The ticket's video consultation (online departments), as the hub last told this page. */
+type ConsultState = { kind: 'none' } | { kind: 'admitted'; admitted: ConsultAdmitted } | { kind: 'ended'; consult: string };
 
 const access = pageToken(['patient']);
 if (access) {
@@ -47,6 +52,9 @@ function start(token: string, ticketId: string): void {
   const appliedSeqs: number[] = [];
   let alerts = 0;
   let callPending = false;
+  let consultState: ConsultState = { kind: 'none' };
+  let consultSocket: ConsultSocket | null = null;
+  let joinError: string | null = null;
 
   const follower = followQueue(socket, {
     onSnapshot(snapshot) {
@@ -80,6 +88,8 @@ function start(token: string, ticketId: string): void {
     byId('number').textContent = ticket?.number ?? '—';
     const dept = ticket ? clinic?.departments.find((d) => d.id === ticket.dept) : undefined;
     byId('dept').replaceChildren(dept ? bilingual(dept.name, 'inline') : '');
+    if (dept?.online && known.kind === 'ticket') followConsultation();
+    renderConsult(dept);
     const status = byId('status');
     if (known.kind === 'gone') {
       status.dataset.status = 'gone';
@@ -94,23 +104,90 @@ function start(token: string, ticketId: string): void {
 
   function statusContent(ticket: PublicTicket): Node[] {
     const label = h('p', { class: 'status-label' }, bilingual(STATUS_TEXT[ticket.status], 'inline'));
+    const online = isOnline(follower.clinic, ticket);
     switch (ticket.status) {
       case 'waiting': {
         const position = follower.positionOf(ticket.id);
-        if (!position) return [label];
+        const hint = online ? [h('p', { class: 'online-hint' }, bilingual(CONSULT_TEXT.onlineWaiting))] : [];
+        if (!position) return [label, ...hint];
         return [
           label,
           h('p', { class: 'ahead' }, bilingual(position.ahead === 0 ? TEXT.youAreNext : aheadText(position.ahead))),
           h('p', { class: 'wait' }, bilingual(TEXT.estimatedWait, 'inline'), h('strong', {}, bilingual(minutesText(position.waitMinutes)))),
+          ...hint,
         ];
       }
       case 'called': {
+        // Seen from home: no room to walk to; the join button below is the way in.
+        if (online) return [label, message(CONSULT_TEXT.readyDetail)];
         const room = ticket.room ? follower.roomName(ticket.room) : null;
         return [label, h('p', { class: 'go-to-room' }, bilingual(goToRoomText(room ?? { ja: ticket.room ?? '', en: ticket.room ?? '' })))];
       }
       default:
         return [label, message(ENDING_TEXT[ticket.status])];
     }
+  }
+
+  /** An online department's ticket keeps a /consult connection: the doctor's admission arrives on it with a room pass. */
+  function followConsultation(): void {
+    if (consultSocket) return;
+    const socket = openConsultSocket(token);
+    consultSocket = socket;
+    keepTokenFresh(socket, token);
+    socket.on('consult:admitted', (admitted) => {
+      if (admitted.consultation.ticket !== ticketId) return;
+      consultState = { kind: 'admitted', admitted };
+      joinError = null;
+      render();
+    });
+    socket.on('consult:ended', (ended) => {
+      if (ended.ticket !== ticketId) return;
+      consultState = { kind: 'ended', consult: ended.consult };
+      render();
+    });
+  }
+
+  function renderConsult(dept: PublicClinic['departments'][number] | undefined): void {
+    const section = byId('consult');
+    const active = known.kind === 'ticket' && (known.ticket.status === 'called' || known.ticket.status === 'in_consultation');
+    if (!dept?.online || consultState.kind === 'none' || (consultState.kind === 'admitted' && !active)) {
+      section.hidden = true;
+      section.replaceChildren();
+      return;
+    }
+    section.hidden = false;
+    section.dataset.state = consultState.kind;
+    if (consultState.kind === 'ended') {
+      section.replaceChildren(message(CONSULT_TEXT.ended));
+      return;
+    }
+    const button = h('button', { type: 'button', class: 'join-consult', id: 'join-consult' }, bilingual(CONSULT_TEXT.join, 'inline'));
+    button.addEventListener('click', () => void join(button));
+    section.replaceChildren(
+      h('h2', {}, bilingual(CONSULT_TEXT.ready)),
+      button,
+      h('p', { class: 'join-hint' }, bilingual(CONSULT_TEXT.joinHint)),
+      ...(joinError ? [h('p', { class: 'join-error', role: 'alert' }, joinError)] : []),
+    );
+  }
+
+  /** A fresh pass on every press (the pushed one may have expired), then the consultation page in a new tab. */
+  async function join(button: HTMLButtonElement): Promise<void> {
+    const socket = consultSocket;
+    if (!socket) return;
+    button.disabled = true;
+    try {
+      const error = await openConsultPage(async () => {
+        const ack = await consultRequest(socket, 'consult:join', {});
+        return ack.ok ? { ok: true, path: consultPagePath(ack.pass) } : { ok: false, error: ack.error };
+      });
+      joinError = error ? `${error.code} ${ERROR_TEXT_JA[error.code] ?? ''} ${error.message}` : null;
+      if (error?.code === 'CONSULT_ENDED' && consultState.kind === 'admitted') consultState = { kind: 'ended', consult: consultState.admitted.consultation.id };
+    } catch {
+      joinError = both(TEXT.noResponse);
+    }
+    button.disabled = false;
+    render();
   }
 
   startChat(token, ticketId);
@@ -122,6 +199,9 @@ function start(token: string, ticketId: string): void {
       },
       get alerts() {
         return alerts;
+      },
+      get consult() {
+        return consultState.kind === 'admitted' ? { state: 'admitted', id: consultState.admitted.consultation.id } : { state: consultState.kind };
       },
     }),
   });
@@ -135,6 +215,8 @@ const ENDING_TEXT: Record<Exclude<TicketStatus, 'waiting' | 'called'>, Bilingual
 };
 
 const message = (text: Bilingual) => h('p', { class: 'message' }, bilingual(text));
+
+const isOnline = (clinic: PublicClinic | null, ticket: PublicTicket) => clinic?.departments.find((d) => d.id === ticket.dept)?.online === true;
 
 /** The patient's own thread with the clinic's staff (created on first use), and whether staff are available. */
 function startChat(token: string, ticketId: string): void {

@@ -1,0 +1,169 @@
+import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX } from '@clinic-hub/protocol';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { connectRedis } from '../../../hub/src/redis/connect.js';
+import type { AiWorkerConfig } from '../config.js';
+import { LocalCtcEngine } from '../engines/local-ctc-engine.js';
+import { loadEngines, type Engines } from '../engines/load-engines.js';
+import { AiError } from '../errors.js';
+import { AiMetrics } from '../metrics.js';
+import { readQueueDepths } from '../ops/queue-depths.js';
+import { WorkerHeartbeat } from '../ops/worker-registry.js';
+import type { AiWorkerStatus } from '../ops/status-server.js';
+import { AiSession } from '../session/ai-session.js';
+import { transcribeRecording, type RecordingAudioSource } from './recording-transcription.js';
+
+export interface RunningAiWorker {
+  id: string;
+  metrics: AiMetrics;
+  engines: Engines;
+  status(): AiWorkerStatus;
+  /** Stop taking jobs; sessions in hand save their position and go back to the queue for another worker. */
+  close(): Promise<void>;
+}
+
+export interface AiWorkerOptions {
+  logger: Logger;
+  /** Already loaded engines (tests, the benchmark); else loaded from the configuration. */
+  engines?: Engines;
+  /** Where whole recordings are read from; without one the worker takes no ai-recordings jobs. */
+  recordings?: RecordingAudioSource;
+}
+
+/**
+ * The AI worker: BullMQ workers for `ai-sessions` (one long job per live
+ * consultation, up to AI_MAX_SESSIONS at once) and `ai-recordings`, a
+ * heartbeat for `clinic workers`, and metrics. A worker that dies holds its
+ * sessions' locks until they expire (AI_JOB_LOCK_MS); BullMQ then hands the
+ * jobs to another worker, which resumes each from its saved position.
+ */
+export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOptions): Promise<RunningAiWorker> {
+  const log = options.logger.child({ worker: config.workerId });
+  const engines = options.engines ?? (await loadEngines(config));
+  const redis = connectRedis(config.redisUrl, `ai-worker:${config.workerId}`);
+  let redisUp = false;
+  redis.on('ready', () => (redisUp = true));
+  redis.on('end', () => (redisUp = false));
+  redis.on('error', () => (redisUp = false));
+  const bullConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `ai-worker-bull:${config.workerId}` });
+  const active = new Map<string, { session: AiSession | null; abort: AbortController }>();
+  let recordingsActive = 0;
+  let stopping = false;
+  const metrics = new AiMetrics(config.workerId, {
+    sessions: () => active.size,
+    lagSeconds: () => Math.max(0, ...[...active.values()].map((a) => (a.session?.lag ?? 0) / 1000)),
+  });
+  metrics.addQueueDepth(async () => (await readQueueDepths(redis)).filter((d) => d.queue.startsWith('ai-')));
+
+  const processSession = async (job: Job, token?: string) => {
+    const parsed = AiSessionJob.safeParse(job.data);
+    if (!parsed.success) {
+      metrics.errors.inc({ code: 'AI_JOB_INVALID' });
+      throw new UnrecoverableError(`AI_JOB_INVALID: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+    }
+    const data = parsed.data;
+    if (engines.stt instanceof LocalCtcEngine) {
+      try {
+        engines.stt.engineName(data.language);
+      } catch (error) {
+        metrics.errors.inc({ code: 'AI_MODEL_MISSING' });
+        throw new UnrecoverableError(error instanceof AiError ? error.message : String(error));
+      }
+    }
+    const abort = new AbortController();
+    const reader = redis.duplicate({ connectionName: `ai-session-reader:${config.workerId}`, maxRetriesPerRequest: null });
+    const entry = { session: null as AiSession | null, abort };
+    active.set(job.id!, entry);
+    if (stopping) abort.abort();
+    try {
+      const session = new AiSession(data, { redis, reader, engines, metrics, config, log: log.child({ job: job.id }) });
+      entry.session = session;
+      const outcome = await session.run(abort.signal);
+      if (outcome === 'interrupted') {
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      return { outcome };
+    } finally {
+      active.delete(job.id!);
+      reader.disconnect();
+    }
+  };
+
+  const sessionWorker = new Worker(JOB_QUEUES.aiSessions, processSession, {
+    connection: bullConnection,
+    prefix: JOB_QUEUE_PREFIX,
+    concurrency: config.jobs.maxSessions,
+    lockDuration: config.jobs.lockMs,
+    stalledInterval: config.jobs.stalledIntervalMs,
+    maxStalledCount: config.jobs.maxStalled,
+    name: config.workerId,
+  });
+  const workers: Worker[] = [sessionWorker];
+
+  if (options.recordings && config.jobs.maxRecordings > 0) {
+    const source = options.recordings;
+    const recordingWorker = new Worker(
+      JOB_QUEUES.aiRecordings,
+      async (job: Job) => {
+        const parsed = AiRecordingJob.safeParse(job.data);
+        if (!parsed.success) {
+          metrics.errors.inc({ code: 'AI_JOB_INVALID' });
+          throw new UnrecoverableError(`AI_JOB_INVALID: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+        }
+        recordingsActive++;
+        try {
+          return await transcribeRecording(parsed.data, { redis, engines, source, config, metrics, log: log.child({ job: job.id }) });
+        } catch (error) {
+          if (error instanceof AiError && error.code === 'AI_RECORDING_UNAVAILABLE') throw new UnrecoverableError(error.message);
+          throw error;
+        } finally {
+          recordingsActive--;
+        }
+      },
+      { connection: bullConnection, prefix: JOB_QUEUE_PREFIX, concurrency: config.jobs.maxRecordings, lockDuration: config.jobs.lockMs, stalledInterval: config.jobs.stalledIntervalMs, name: config.workerId },
+    );
+    workers.push(recordingWorker);
+  }
+
+  for (const worker of workers) {
+    worker.on('error', (error) => log.warn({ err: error.message }, 'BullMQ worker error'));
+    worker.on('failed', (job, error) => {
+      if (!job) return;
+      const code = /^([A-Z_]+):/.exec(error.message)?.[1] ?? 'INTERNAL';
+      metrics.errors.inc({ code });
+      log.warn({ job: job.id, queue: worker.name, code, attempts: job.attemptsMade, err: error.message }, 'AI job failed');
+    });
+  }
+
+  const heartbeat = new WorkerHeartbeat(redis, config.workerId, () => ({
+    concurrency: config.jobs.maxSessions,
+    sessions: active.size,
+    recordings: recordingsActive,
+    stt: engines.stt.kind,
+    emotion: engines.emotion?.name ?? 'off',
+    lagSeconds: Math.round(Math.max(0, ...[...active.values()].map((a) => a.session?.lag ?? 0)) / 100) / 10,
+    stopping,
+  }));
+  await heartbeat.start();
+  log.info({ concurrency: config.jobs.maxSessions, stt: engines.stt.kind, emotion: engines.emotion?.name ?? 'off' }, 'AI worker ready');
+
+  return {
+    id: config.workerId,
+    metrics,
+    engines,
+    status: () => ({ worker: config.workerId, redis: redisUp ? 'up' : 'down', running: !stopping, sessions: active.size }),
+    async close() {
+      if (stopping) return;
+      stopping = true;
+      await heartbeat.beat().catch(() => undefined);
+      for (const { abort } of active.values()) abort.abort();
+      await Promise.all(workers.map((w) => w.close()));
+      await heartbeat.stop().catch(() => undefined);
+      if (!options.engines) await engines.close();
+      await bullConnection.quit().catch(() => undefined);
+      await redis.quit().catch(() => undefined);
+    },
+  };
+}

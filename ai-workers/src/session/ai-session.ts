@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AiWorkerConfig } from '../config.js';
+import type { Engines } from '../engines/load-engines.js';
+import { AiError } from '../errors.js';
+import type { AiMetrics } from '../metrics.js';
+import type { SegmenterOptions } from '../vad/speech-segmenter.js';
+import { compareStreamIds, maxStreamId, minStreamId, parseAudioEntry } from './audio-entry.js';
+import { ParticipantPipeline } from './participant-pipeline.js';
+import { LiveResultSink } from './result-sink.js';
+
+/** How a session run ended. `interrupted`: the worker is stopping; the job goes back to the queue and resumes elsewhere. */
+export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted';
+
+export interface SessionDeps {
+  /** For commands (state, commits, publishes). */
+  redis: Redis;
+  /** For the blocking XREAD: a connection of its own. */
+  reader: Redis;
+  engines: Engines;
+  metrics: AiMetrics;
+  config: AiWorkerConfig;
+  log: Logger;
+}
+
+const READ_COUNT = 200;
+const READ_BLOCK_MS = 250;
+const CONTROL_EVERY_MS = 500;
+/** Commits waiting this deep count as being behind, like audio lag. */
+const MAX_PENDING_COMMITS = 6;
+
+const ADVANCE_POSITIONS = readFileSync(new URL('./scripts/advance-positions-1.lua', import.meta.url), 'utf8');
+
+/** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
+export async function requestAiSessionStop(redis: Redis, clinic: string, consult: string): Promise<void> {
+  await redis.hset(consultKeys(clinic, consult).aiState, 'stop', '1');
+}
+
+/**
+ * One consultation's live AI session: follows its audio stream from where
+ * the last worker left it (per participant, the stream position up to which
+ * everything is committed), runs each participant's pipeline, saves progress
+ * after every batch, and ends when the consultation ends, every participant
+ * has left for good, or a stop is requested. On abort (worker shutting
+ * down) it finishes the entry in hand, saves its position and returns
+ * `interrupted`.
+ */
+export class AiSession {
+  private readonly keys: ReturnType<typeof consultKeys>;
+  private readonly pipelines = new Map<string, ParticipantPipeline>();
+  /** Every participant this session has heard of (now or before a resume): whether they have left. */
+  private readonly left = new Map<string, boolean>();
+  private readonly log: Logger;
+  private lagMs = 0;
+
+  constructor(
+    private readonly job: AiSessionJob,
+    private readonly deps: SessionDeps,
+  ) {
+    this.keys = consultKeys(job.clinic, job.consult);
+    this.log = deps.log.child({ clinic: job.clinic, consult: job.consult });
+  }
+
+  /** Milliseconds behind the audio (0 when caught up). */
+  get lag(): number {
+    return this.lagMs;
+  }
+
+  async run(signal: AbortSignal): Promise<SessionOutcome> {
+    const { redis, reader, config } = this.deps;
+    const state = await redis.hgetall(this.keys.aiState);
+    if (state.done) return 'already-done';
+    const checkpoints = new Map<string, string>();
+    const stresses = new Map<string, number>();
+    for (const [field, value] of Object.entries(state)) {
+      if (field.startsWith('p:')) checkpoints.set(field.slice(2), value);
+      if (field.startsWith('s:')) stresses.set(field.slice(2), Number(value));
+    }
+    for (const participant of checkpoints.keys()) this.left.set(participant, state[`e:${participant}`] === '1');
+    const read = state.read ?? '0-0';
+    let position = [...checkpoints.values()].reduce(minStreamId, read);
+    this.log.info({ resumeFrom: position, participants: checkpoints.size }, state.read ? 'AI session resumed' : 'AI session started');
+    const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult);
+    let lastEntryAt = Date.now();
+    let lastControlAt = 0;
+    let consultEnded = false;
+    let stopRequested = false;
+
+    const pipelineFor = (participant: string, role: ConsultRole, prevId: string): ParticipantPipeline => {
+      let pipeline = this.pipelines.get(participant);
+      if (!pipeline) {
+        pipeline = new ParticipantPipeline({
+          consult: this.job.consult,
+          language: this.job.language,
+          participant,
+          role,
+          vad: this.deps.engines.vad,
+          segmenter: segmenterOptions(config),
+          stt: this.deps.engines.stt,
+          emotion: this.deps.engines.emotion,
+          sink,
+          metrics: this.deps.metrics,
+          log: this.log.child({ participant }),
+          behind: () => this.lagMs > config.maxLagMs || this.pendingCommits() > MAX_PENDING_COMMITS,
+          stressTauSeconds: config.stressTauSeconds,
+          initialStress: stresses.get(participant) ?? null,
+          checkpoint: checkpoints.get(participant) ?? prevId,
+        });
+        this.pipelines.set(participant, pipeline);
+        // Back after leaving (a rejoin): no longer counted as gone.
+        if (this.left.get(participant)) void redis.hdel(this.keys.aiState, `e:${participant}`).catch(() => undefined);
+        this.left.set(participant, false);
+      }
+      return pipeline;
+    };
+
+    try {
+      for (;;) {
+        if (signal.aborted) {
+          await this.saveProgress(position);
+          await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
+          this.log.info({ position }, 'AI session interrupted; position saved for the next worker');
+          return 'interrupted';
+        }
+        if (Date.now() - lastControlAt > CONTROL_EVERY_MS) {
+          lastControlAt = Date.now();
+          const [stop, status] = await Promise.all([redis.hget(this.keys.aiState, 'stop'), redis.hget(this.keys.meta, 'status')]);
+          stopRequested = stop === '1';
+          consultEnded = status === 'ended';
+        }
+        if (stopRequested) return await this.finish(position, 'stopped');
+        const response = (await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.audio, position)) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        const entries = response?.[0]?.[1] ?? [];
+        if (entries.length === 0) {
+          this.lagMs = 0;
+          const quiet = Date.now() - lastEntryAt;
+          if (consultEnded) return await this.finish(position, 'ended');
+          const everyoneLeft = this.left.size > 0 && [...this.left.values()].every(Boolean);
+          if (everyoneLeft && quiet > config.jobs.endGraceMs) return await this.finish(position, 'ended');
+          if (quiet > config.jobs.idleTimeoutMs) return await this.finish(position, 'idle');
+          continue;
+        }
+        lastEntryAt = Date.now();
+        for (const [idBuffer, fields] of entries) {
+          const id = idBuffer.toString('latin1');
+          const prevId = position;
+          position = id;
+          const entry = parseAudioEntry(id, fields);
+          if (entry instanceof AiError) {
+            this.deps.metrics.errors.inc({ code: entry.code });
+            this.log.warn({ code: entry.code, detail: entry.detail }, 'audio entry skipped');
+            continue;
+          }
+          const known = checkpoints.get(entry.participant);
+          if (known !== undefined && compareStreamIds(id, known) <= 0 && !this.pipelines.has(entry.participant)) continue;
+          const pipeline = pipelineFor(entry.participant, entry.role, prevId);
+          if (compareStreamIds(id, pipeline.checkpoint) <= 0) continue;
+          if (entry.end) {
+            await pipeline.finish();
+            pipeline.checkpoint = maxStreamId(pipeline.checkpoint, id);
+            this.pipelines.delete(entry.participant);
+            this.left.set(entry.participant, true);
+            checkpoints.set(entry.participant, pipeline.checkpoint);
+            await redis.hset(this.keys.aiState, `e:${entry.participant}`, '1');
+            await this.advance([`p:${entry.participant}`, pipeline.checkpoint]);
+            continue;
+          }
+          this.lagMs = Math.max(0, Date.now() - (entry.t + entry.pcm.length / 32));
+          if (entry.pcm.length > 0) await pipeline.push(entry, prevId);
+          // Finish the chunk in hand, then stop reading.
+          if (signal.aborted) break;
+        }
+        await this.saveProgress(position);
+      }
+    } catch (error) {
+      await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
+      throw error;
+    }
+  }
+
+  private pendingCommits(): number {
+    let pending = 0;
+    for (const pipeline of this.pipelines.values()) pending += pipeline.commitsPending;
+    return pending;
+  }
+
+  /**
+   * `read`: every entry before it has been seen; each participant's position:
+   * everything of theirs up to it is committed. A participant in the middle
+   * of an utterance keeps an older position, so resuming starts there.
+   */
+  private async saveProgress(position: string): Promise<void> {
+    const fields = ['read', position];
+    for (const [participant, pipeline] of this.pipelines) fields.push(`p:${participant}`, pipeline.checkpoint);
+    await this.advance(fields);
+  }
+
+  private async advance(fieldsAndIds: string[]): Promise<void> {
+    await this.deps.redis.eval(ADVANCE_POSITIONS, 1, this.keys.aiState, ...fieldsAndIds);
+  }
+
+  private async finish(position: string, outcome: 'ended' | 'stopped' | 'idle'): Promise<SessionOutcome> {
+    await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
+    await this.advance(['read', position]);
+    await this.deps.redis.hset(this.keys.aiState, { done: '1', outcome, finishedAt: String(Date.now()) });
+    this.log.info({ outcome }, 'AI session finished');
+    return outcome;
+  }
+}
+
+export function segmenterOptions(config: AiWorkerConfig): SegmenterOptions {
+  return {
+    threshold: config.vad.threshold,
+    negThreshold: Math.max(0.01, config.vad.threshold - 0.15),
+    minSpeechMs: config.vad.minSpeechMs,
+    minSilenceMs: config.vad.minSilenceMs,
+    speechPadMs: config.vad.speechPadMs,
+    maxUtteranceMs: config.vad.maxUtteranceMs,
+  };
+}

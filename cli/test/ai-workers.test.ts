@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX } from '@clinic-hub/protocol';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { loadAiConfig } from '../../ai-workers/src/config.js';
+import { startAiWorker, type RunningAiWorker } from '../../ai-workers/src/jobs/ai-worker.js';
+import { ModelHub } from '../../ai-workers/test/support/model-hub.js';
+import { tempDir } from '../../ai-workers/test/support/tmp.js';
+import { fixtureWorkerEnv, writeFixtureModels } from '../../ai-workers/test/support/worker-fixtures.js';
+import { writeEmotionFixture } from '../../ai-workers/test/support/fixture-models.js';
+import { cleanEnv, runCli } from './support/run-cli.js';
+
+/** `clinic workers` against a real Redis with a running AI worker; `clinic models` against a local model hub. */
+const tmp = tempDir();
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: Redis;
+let worker: RunningAiWorker;
+let hub: ModelHub;
+const REV = '0123456789abcdef0123456789abcdef01234567';
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  writeFixtureModels(join(tmp.dir, 'models'));
+  worker = await startAiWorker(loadAiConfig(fixtureWorkerEnv(redisServer.url, join(tmp.dir, 'models'), { AI_WORKER_ID: 'cli-test-worker', AI_MAX_SESSIONS: '3' })), { logger: pino({ level: 'silent' }) });
+  hub = await new ModelHub(join(tmp.dir, 'hub')).start();
+});
+afterAll(async () => {
+  await worker?.close();
+  await hub?.stop();
+  redis?.disconnect();
+  await redisServer?.cleanup();
+  tmp.cleanup();
+});
+
+describe('clinic workers', () => {
+  it('lists the live AI workers and the queue depths (table and --json)', async () => {
+    const recordings = new Queue(JOB_QUEUES.recordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
+    await recordings.add('finalise', { any: 1 }, { delay: 60_000 });
+    await recordings.close();
+    const env = cleanEnv({ REDIS_URL: redisServer.url });
+    const json = await runCli(['workers', '--json'], { env });
+    expect(json.code).toBe(0);
+    const view = json.json<{ workers: { id: string; concurrency: number; sessions: number; stt: string; emotion: string }[]; queues: { queue: string; counts: Record<string, number>; workers: number }[] }>();
+    expect(view.workers).toEqual([expect.objectContaining({ id: 'cli-test-worker', concurrency: 3, sessions: 0, stt: 'local-ctc', emotion: 'local-emotion/ser-fixture' })]);
+    expect(view.queues.map((q) => q.queue)).toEqual(['ai-sessions', 'ai-recordings', 'recordings', 'notifications']);
+    expect(view.queues.find((q) => q.queue === 'recordings')!.counts.delayed).toBe(1);
+    expect(view.queues.find((q) => q.queue === 'ai-sessions')!.workers).toBeGreaterThanOrEqual(1);
+    const text = await runCli(['workers', '--redis', redisServer.url], { env: cleanEnv() });
+    expect(text.code).toBe(0);
+    console.log(text.stdout);
+    expect(text.stdout).toMatch(/cli-test-worker\s+\S+:\d+\s+0\/3\s+0\s+local-ctc\s+local-emotion\/ser-fixture/);
+    expect(text.stdout).toMatch(/recordings\s+0\s+0\s+1\s+0\s+0/);
+  });
+
+  it('says what to do without Redis, or when Redis is down', async () => {
+    const none = await runCli(['workers', '--json'], { env: cleanEnv({ REDIS_URL: undefined }) });
+    expect(none.code).toBe(2);
+    expect(none.error()).toMatchObject({ code: 'REDIS_NOT_CONFIGURED', hint: expect.stringMatching(/REDIS_URL/) });
+    const down = await runCli(['workers'], { env: cleanEnv({ REDIS_URL: 'redis://127.0.0.1:1' }) });
+    expect(down.code).toBe(69);
+    expect(down.stderr).toMatch(/REDIS_UNREACHABLE/);
+  });
+});
+
+describe('clinic models', () => {
+  it('pull: downloads with progress and checksums; list shows it installed; a tampered file is refused', async () => {
+    const source = writeEmotionFixture(join(tmp.dir, 'src-ser'));
+    const entry = hub.publish('clinic/ser-fixture', REV, source.dir, 'audio-classification');
+    const manifest = join(tmp.dir, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ models: { 'ser-test': entry, 'not-pinned': { ...entry, revision: null } } }));
+    const modelsDir = join(tmp.dir, 'pulled');
+    const env = cleanEnv({ AI_MODELS_MANIFEST: manifest, AI_MODELS_DIR: modelsDir, AI_MODELS_HUB_URL: hub.url });
+    const pulled = await runCli(['models', 'pull', 'ser-test'], { env });
+    expect(pulled.code).toBe(0);
+    expect(pulled.stderr).toMatch(/\[1\/3\] config\.json .* sha256 ok/);
+    expect(pulled.stderr).toMatch(/\[3\/3\] preprocessor_config\.json .* sha256 ok/);
+    expect(pulled.stdout).toMatch(/Pulled ser-test: 3 files/);
+    const list = await runCli(['models', 'list', '--json'], { env });
+    expect(list.json<{ models: { name: string; status: string }[] }>().models).toEqual([
+      expect.objectContaining({ name: 'ser-test', status: 'installed' }),
+      expect.objectContaining({ name: 'not-pinned', status: 'unpinned' }),
+    ]);
+    const table = await runCli(['models'], { env });
+    expect(table.stdout).toMatch(/ser-test\s+installed\s+audio-classification/);
+    const again = await runCli(['models', 'pull', 'ser-test', '--json'], { env });
+    expect(again.json<{ status: string }>().status).toBe('up-to-date');
+    // The hub now serves other bytes under the pinned revision.
+    writeFileSync(join(hub.root, 'clinic/ser-fixture', REV, 'config.json'), '{"id2label":{"0":"x"}}');
+    const mismatch = await runCli(['models', 'pull', 'ser-test', '--force', '--json'], { env });
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.error()).toMatchObject({ code: 'AI_MODEL_CHECKSUM_MISMATCH', detail: expect.stringMatching(/config\.json/) });
+    const unpinned = await runCli(['models', 'pull', 'not-pinned'], { env });
+    expect(unpinned.code).toBe(5);
+    expect(unpinned.stderr).toMatch(/AI_MODEL_UNPINNED.*\n.*detail:.*its revision/);
+    const unknown = await runCli(['models', 'pull', 'nope', '--json'], { env });
+    expect(unknown.code).toBe(4);
+    expect(unknown.error().code).toBe('AI_MODEL_UNKNOWN');
+    const sha = createHash('sha256').update('x').digest('hex');
+    mkdirSync(join(hub.root, 'clinic/partial', REV), { recursive: true });
+    writeFileSync(manifest, JSON.stringify({ models: { partial: { ...entry, repo: 'clinic/partial', files: [{ path: 'model.onnx', sha256: sha }] } } }));
+    const missing = await runCli(['models', 'pull', 'partial', '--json'], { env });
+    expect(missing.code).toBe(69);
+    expect(missing.error()).toMatchObject({ code: 'AI_MODEL_DOWNLOAD_FAILED', detail: expect.stringMatching(/model\.onnx: the hub answered 404/) });
+  }, 90_000);
+});

@@ -1,0 +1,47 @@
+import { Queue } from 'bullmq';
+import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES } from '@clinic-hub/protocol';
+import type { Logger } from '../logger.js';
+import { connectRedis } from '../redis/connect.js';
+
+/** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
+const COMPLETED_KEPT_SECONDS = 86_400;
+const FAILED_KEPT_SECONDS = 7 * 86_400;
+
+/**
+ * The AI workers' live sessions (JOB_QUEUES.aiSessions): one job per
+ * consultation of a clinic with AI enabled, added at admission. The job id
+ * is the consultation's, so an admission retried, or replayed after a lost
+ * ack, never starts a second session.
+ */
+export class AiSessionJobs {
+  private readonly queue: Queue<AiSessionJob>;
+  private readonly connection;
+
+  constructor(redisUrl: string, name: string, logger: Logger) {
+    this.connection = connectRedis(redisUrl, name);
+    // ioredis reconnects by itself; the hub's own connection logs Redis outages.
+    this.connection.on('error', () => undefined);
+    this.queue = new Queue<AiSessionJob>(JOB_QUEUES.aiSessions, {
+      connection: this.connection,
+      prefix: JOB_QUEUE_PREFIX,
+      defaultJobOptions: { removeOnComplete: { age: COMPLETED_KEPT_SECONDS }, removeOnFail: { age: FAILED_KEPT_SECONDS } },
+    });
+    // An EventEmitter's unheard 'error' would end the process.
+    this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'AI session queue: Redis error'));
+  }
+
+  /** BullMQ job ids may not contain ':'; clinic and consultation ids cannot contain '.'. */
+  static jobId(job: Pick<AiSessionJob, 'clinic' | 'consult'>): string {
+    return `${job.clinic}.${job.consult}`;
+  }
+
+  async add(job: AiSessionJob): Promise<void> {
+    const data = AiSessionJob.parse(job);
+    await this.queue.add('session', data, { jobId: AiSessionJobs.jobId(data) });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+}

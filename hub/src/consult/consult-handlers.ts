@@ -1,0 +1,85 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { z } from 'zod';
+import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads, type ConsultClientToServer } from '@clinic-hub/protocol';
+import { ConnectError, identityOf } from '../auth/socket-auth.js';
+import type { TokenIssuer } from '../auth/tokens.js';
+import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
+import { installEventGuard } from '../socket/event-guard.js';
+import { consultRooms } from './consult-keys.js';
+import type { ConsultCaller, ConsultService } from './consult-service.js';
+
+export interface ConsultHandlerDeps extends HandlerContext {
+  consult: ConsultService;
+  tokens: TokenIssuer;
+  maxPayloadBytes: number;
+  tokenTtlSeconds: (role: string) => number;
+}
+
+/**
+ * The `/consult` namespace. Put `socketAuth` in front of it; this adds the
+ * role gate (displays and services are refused at connect: they see nothing
+ * of consultations), the event guard and thin handlers: validate, call the
+ * consult domain, ack, emit.
+ */
+export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps): void {
+  nsp.use((socket, next) => {
+    const { role } = identityOf(socket);
+    if (!CONSULT_HUB_ROLES.includes(role)) return next(new ConnectError('AUTH_FORBIDDEN', `${role} tokens cannot use consultations`));
+    next();
+  });
+
+  nsp.on('connection', (socket: Socket) => {
+    const identity = identityOf(socket);
+    const { clinic, sub, role } = identity;
+    const caller = (): ConsultCaller => ({ sub, role, ticket: identity.ticket ?? null, address: identity.address });
+    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+
+    if (role === 'patient' && identity.ticket) {
+      void socket.join(consultRooms.ticket(clinic, identity.ticket));
+      // A page that (re)connects while its consultation is open is told at once, with a fresh pass.
+      deps.consult.admittedFor(clinic, caller()).then(
+        (admitted) => {
+          if (admitted && socket.connected) socket.emit('consult:admitted', admitted);
+        },
+        (error: Error) => deps.logger.warn({ err: error.message, socket: socket.id }, 'cannot look up the patient\'s consultation'),
+      );
+    }
+
+    const on = <E extends keyof ConsultClientToServer>(event: E, run: (payload: z.output<(typeof ConsultPayloads)[E]>) => Promise<Reply>) =>
+      defineHandler(socket, event, ConsultPayloads[event] as unknown as z.ZodType<z.output<(typeof ConsultPayloads)[E]>>, deps, run);
+
+    on('consult:admit', async (payload) => {
+      const result = await deps.consult.admit(clinic, caller(), payload);
+      if (!result.ok) return result;
+      const { patient, ...reply } = result;
+      // Through the adapter: the patient's ticket page may be connected to any hub node.
+      nsp.to(consultRooms.ticket(clinic, patient.consultation.ticket)).emit('consult:admitted', patient);
+      return reply;
+    });
+
+    on('consult:join', (payload) => deps.consult.join(clinic, caller(), payload));
+    on('consult:invite', (payload) => deps.consult.invite(clinic, caller(), payload));
+    on('consult:end', (payload) => deps.consult.end(clinic, caller(), payload));
+
+    on('consult:subscribe', async ({ consult }) => {
+      const room = consultRooms.ai(clinic, consult);
+      const result = await deps.consult.subscribe(clinic, caller(), consult);
+      if (result.ok) await socket.join(room);
+      return result;
+    });
+
+    on('consult:unsubscribe', async ({ consult }) => {
+      await socket.leave(consultRooms.ai(clinic, consult));
+      return { ok: true };
+    });
+
+    on('consult:ai-history', (payload) => deps.consult.aiHistory(clinic, caller(), payload));
+
+    on('auth:refresh', async () => {
+      const { ticket } = identity;
+      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));
+      socket.data.identity = { ...identityOf(socket), exp: Math.floor(issued.expiresAt / 1000) };
+      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
+    });
+  });
+}

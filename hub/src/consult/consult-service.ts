@@ -1,0 +1,377 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  consultPagePath,
+  consultRoleOf,
+  protocolError,
+  type AdmitResult,
+  type AiHistoryResult,
+  type ConsultAdmitted,
+  type ConsultInvitePart,
+  type ConsultLanguage,
+  type ConsultListing,
+  type ConsultPayloads,
+  type ConsultRole,
+  type Consultation,
+  type EndResult,
+  type ErrorCode,
+  type MediaNodeInfo,
+  type ProtocolError,
+  type PublicTicket,
+  type QueueEvent,
+  type Role,
+  type RoomPass,
+} from '@clinic-hub/protocol';
+import type { z } from 'zod';
+import { appendAudit } from '../audit/audit-log.js';
+import type { RoomTokenIssuer } from '../auth/room-tokens.js';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { Logger } from '../logger.js';
+import type { QueueService } from '../queue/queue-service.js';
+import type { AiSessionJobs } from './ai-session-jobs.js';
+import { ConsultStore } from './consult-store.js';
+import { listMediaNodes, pickMediaNode } from './media-nodes.js';
+
+export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+/** Who is asking, from their hub token. */
+export interface ConsultCaller {
+  sub: string;
+  role: Role;
+  /** Patients: the one ticket their token is for. */
+  ticket: string | null;
+  /** Where from, for the audit stream. */
+  address: string;
+}
+
+type Payload<E extends keyof typeof ConsultPayloads> = z.output<(typeof ConsultPayloads)[E]>;
+
+export interface ConsultServiceOptions {
+  redis: Redis;
+  clinics: ClinicRegistry;
+  /** The waiting room: admission calls through it, ending finishes the ticket through it. */
+  queue: Pick<QueueService, 'callNext' | 'callTicket' | 'start' | 'done' | 'ticket'>;
+  /** null: MEDIA_TOKEN_SECRET is not set and consultations are off. */
+  roomTokens: RoomTokenIssuer | null;
+  roomTokenTtlSeconds: number;
+  inviteTtlSeconds: number;
+  /** Base URL of the hub's pages, for the links in passes. */
+  publicUrl: () => string;
+  /** null: no clinic has AI enabled. */
+  aiJobs: AiSessionJobs | null;
+  logger: Logger;
+}
+
+/** What people are called in the room unless they say: their part, never an account name. */
+const DEFAULT_NAMES: Record<ConsultRole, string> = {
+  doctor: '医師 / Doctor',
+  nurse: '看護師 / Nurse',
+  patient: '患者 / Patient',
+  interpreter: '通訳 / Interpreter',
+  family: 'ご家族 / Family',
+};
+
+const fail = <T>(code: ErrorCode, detail?: string): Result<T> => ({ ok: false, error: protocolError(code, detail) });
+const isClinician = (role: Role) => role === 'admin' || role === 'staff' || role === 'doctor';
+
+export function newConsultId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * Video consultations on the hub's side (docs/consultations.md, "Admission"):
+ * admitting a patient of an online department (the queue's call, a
+ * consultation placed on a media-server node, room tokens), fresh passes for
+ * its participants, invitations, ending it, and the AI results clinicians
+ * read. Takes plain data, returns plain data; the handlers emit.
+ */
+export class ConsultService {
+  readonly store: ConsultStore;
+
+  constructor(private readonly options: ConsultServiceOptions) {
+    this.store = new ConsultStore(options.redis);
+  }
+
+  get enabled(): boolean {
+    return this.options.roomTokens !== null;
+  }
+
+  /**
+   * Calls the next waiting ticket of an online department (or the named one)
+   * to the clinician's room, creates its consultation on the least-loaded
+   * media node, queues the AI session when the clinic has AI on, and returns
+   * the clinician's pass with the patient's (for the handler to send to the
+   * patient's ticket page).
+   */
+  async admit(clinicId: string, caller: ConsultCaller, input: Payload<'consult:admit'>): Promise<Result<AdmitResult & { patient: ConsultAdmitted }>> {
+    if (!this.enabled) return fail('CONSULT_DISABLED');
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const clinic = this.options.clinics.get(clinicId);
+    if (!clinic) return fail('CLINIC_NOT_FOUND');
+    const dept = clinic.departments.find((d) => d.id === input.dept);
+    if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (!dept.online) return fail('CONSULT_DEPT_NOT_ONLINE', input.dept);
+    if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
+
+    // No patient is called to a room before there is somewhere to see them.
+    const nodes = await listMediaNodes(this.options.redis);
+    const node = pickMediaNode(nodes);
+    if (!node) return fail('MEDIA_NODE_UNAVAILABLE', nodes.length > 0 ? 'every media-server node is draining' : 'no media-server node is running');
+
+    const call = input.ticketId
+      ? await this.options.queue.callTicket(clinicId, { ticketId: input.ticketId, dept: dept.id, room: input.room, requestId: input.requestId })
+      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId });
+    if (!call.ok) return call;
+    const ticket = call.event.ticket;
+
+    const language: ConsultLanguage = input.language ?? clinic.ai.language;
+    const made = await this.store.create(clinicId, {
+      id: newConsultId(),
+      dept: dept.id,
+      ticket: ticket.id,
+      number: ticket.number,
+      room: input.room,
+      node: node.id,
+      language,
+      by: caller.sub,
+    });
+    const consultation = await this.store.get(clinicId, made.id);
+    if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);
+    if (clinic.ai.enabled) await this.queueAiSession(clinicId, consultation);
+
+    const placed = await this.nodeFor(clinicId, consultation, nodes);
+    if (!placed.ok) return placed;
+    const part = consultRoleOf(caller.role) ?? 'doctor';
+    const pass = this.pass(clinicId, placed.consultation, placed.node, { sub: caller.sub, part, name: input.name }, this.options.roomTokenTtlSeconds);
+    const patientPass = this.patientPass(clinicId, placed.consultation, placed.node, undefined);
+    if (made.created) this.options.logger.info({ consult: consultation.id, dept: dept.id, node: placed.node.id, by: caller.sub }, 'consultation admitted');
+    return {
+      ok: true,
+      consultation: publicView(placed.consultation),
+      pass,
+      event: call.event,
+      replayed: call.replayed,
+      patient: { consultation: publicView(placed.consultation), pass: patientPass },
+    };
+  }
+
+  /**
+   * A fresh pass into a consultation that has not ended: a patient for their
+   * own ticket's (nothing to name), a clinician for any of the clinic's
+   * (audited: the room is patient data). A patient who joins starts their
+   * ticket (called → in consultation).
+   */
+  async join(clinicId: string, caller: ConsultCaller, input: Payload<'consult:join'>): Promise<Result<{ consultation: Consultation; pass: RoomPass }>> {
+    if (!this.enabled) return fail('CONSULT_DISABLED');
+    const found = await this.resolve(clinicId, caller, input);
+    if (!found.ok) return found;
+    const open = await this.stillOpen(clinicId, found.consultation);
+    if (!open.ok) return open;
+    const placed = await this.nodeFor(clinicId, found.consultation);
+    if (!placed.ok) return placed;
+    const part = consultRoleOf(caller.role);
+    if (!part) return fail('AUTH_FORBIDDEN');
+    let pass: RoomPass;
+    if (part === 'patient') {
+      pass = this.patientPass(clinicId, placed.consultation, placed.node, input.name);
+      if (open.ticket.status === 'called') {
+        // The patient came in: the ticket starts, as when staff press start. Retries are harmless (same requestId, per call).
+        const requestId = `start_${placed.consultation.id}_${open.ticket.calledAt ?? 0}`;
+        const started = await this.options.queue.start(clinicId, { ticketId: placed.consultation.ticket, requestId });
+        if (!started.ok && started.error.code !== 'QUEUE_INVALID_TRANSITION') return started;
+      }
+    } else {
+      await this.audit(clinicId, caller, 'consult.join', placed.consultation.id);
+      pass = this.pass(clinicId, placed.consultation, placed.node, { sub: caller.sub, part, name: input.name }, this.options.roomTokenTtlSeconds);
+    }
+    return { ok: true, consultation: publicView(placed.consultation), pass };
+  }
+
+  /** What a patient's ticket page is told when it (re)connects while its consultation is open; null when there is none. */
+  async admittedFor(clinicId: string, caller: ConsultCaller): Promise<ConsultAdmitted | null> {
+    if (!this.enabled || caller.role !== 'patient' || !caller.ticket) return null;
+    const id = await this.store.idForTicket(clinicId, caller.ticket);
+    const consultation = id ? await this.store.get(clinicId, id) : null;
+    if (!consultation || consultation.status === 'ended') return null;
+    const placed = await this.nodeFor(clinicId, consultation);
+    if (!placed.ok) return null;
+    return { consultation: publicView(placed.consultation), pass: this.patientPass(clinicId, placed.consultation, placed.node, undefined) };
+  }
+
+  /** A pass for someone without a hub account (interpreter, family): a link the clinician passes on. Longer lived: they cannot ask for a fresh one. */
+  async invite(clinicId: string, caller: ConsultCaller, input: Payload<'consult:invite'>): Promise<Result<{ consultation: Consultation; pass: RoomPass }>> {
+    if (!this.enabled) return fail('CONSULT_DISABLED');
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const found = await this.resolve(clinicId, caller, input);
+    if (!found.ok) return found;
+    const open = await this.stillOpen(clinicId, found.consultation);
+    if (!open.ok) return open;
+    const placed = await this.nodeFor(clinicId, found.consultation);
+    if (!placed.ok) return placed;
+    const part: ConsultInvitePart = input.part;
+    const sub = `guest:${randomBytes(9).toString('base64url')}`;
+    const pass = this.pass(clinicId, placed.consultation, placed.node, { sub, part, name: input.name }, this.options.inviteTtlSeconds);
+    this.options.logger.info({ consult: placed.consultation.id, part, by: caller.sub }, 'consultation invitation issued');
+    return { ok: true, consultation: publicView(placed.consultation), pass };
+  }
+
+  /** Ends the consultation (media-server nodes close the room) and finishes its ticket as `queue:done` would. */
+  async end(clinicId: string, caller: ConsultCaller, input: Payload<'consult:end'>): Promise<Result<EndResult>> {
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const found = await this.resolve(clinicId, caller, input);
+    if (!found.ok) return found;
+    const { id, ticket } = found.consultation;
+    const ended = await this.store.end(clinicId, id, caller.sub, 'ended');
+    if (!ended.found) return fail('CONSULT_NOT_FOUND');
+    let event: QueueEvent | null = null;
+    // Also when it had ended already: a retry after the ticket could not be finished finishes it now.
+    if ((await this.options.queue.ticket(clinicId, ticket)) !== null) {
+      const done = await this.options.queue.done(clinicId, { ticketId: ticket, requestId: `end_${id}` });
+      if (done.ok) event = done.event;
+      else if (done.error.code !== 'QUEUE_TICKET_NOT_FOUND' && done.error.code !== 'QUEUE_INVALID_TRANSITION') return done;
+    }
+    const consultation = await this.store.get(clinicId, id);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    if (ended.ended) this.options.logger.info({ consult: id, by: caller.sub }, 'consultation ended');
+    return { ok: true, consultation: publicView(consultation), event, alreadyEnded: !ended.ended };
+  }
+
+  /** The ticket left the queue (done, cancelled, no-show, or the room's next patient was called): its consultation ends with it. */
+  async endForTicket(clinicId: string, ticketId: string, reason: string): Promise<boolean> {
+    const id = await this.store.idForTicket(clinicId, ticketId);
+    if (!id) return false;
+    const ended = await this.store.end(clinicId, id, 'queue', reason);
+    if (ended.ended) this.options.logger.info({ consult: id, reason }, 'consultation ended with its ticket');
+    return ended.ended;
+  }
+
+  /** A clinician follows the consultation's AI results live: allowed, and audited, here; the handler joins the room. */
+  async subscribe(clinicId: string, caller: ConsultCaller, consult: string): Promise<Result<{ consultation: Consultation }>> {
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const consultation = await this.store.get(clinicId, consult);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    await this.audit(clinicId, caller, 'consult.ai.subscribe', consult);
+    return { ok: true, consultation: publicView(consultation) };
+  }
+
+  /** The consultation's final transcripts and emotion scores so far; every read is written to the audit stream first. */
+  async aiHistory(clinicId: string, caller: ConsultCaller, input: Payload<'consult:ai-history'>): Promise<Result<AiHistoryResult>> {
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const consultation = await this.store.get(clinicId, input.consult);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    await this.audit(clinicId, caller, 'consult.ai.read', input.consult);
+    return { ok: true, ...(await this.store.aiResults(clinicId, input.consult, input.after, input.limit)) };
+  }
+
+  /** Open consultations and the latest `recent` ones, newest first: for operations (no names). */
+  async list(clinicId: string, recent: number): Promise<ConsultListing[]> {
+    const ids = new Set([...(await this.store.openIds(clinicId)), ...(await this.store.recentIds(clinicId, recent))]);
+    const all = await this.store.getMany(clinicId, [...ids]);
+    return all.sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id));
+  }
+
+  countOpen(clinicId: string): Promise<number> {
+    return this.store.countOpen(clinicId);
+  }
+
+  private async queueAiSession(clinic: string, consultation: Consultation): Promise<void> {
+    try {
+      await this.options.aiJobs?.add({ clinic, consult: consultation.id, language: consultation.language });
+    } catch (error) {
+      // The consultation goes on without live transcripts; a retried admission adds the job (same id).
+      this.options.logger.warn({ err: (error as Error).message, consult: consultation.id }, 'could not queue the AI session');
+    }
+  }
+
+  /** The consultation a caller names, if they may act on it: a patient only on their own ticket's. */
+  private async resolve(
+    clinicId: string,
+    caller: ConsultCaller,
+    which: { consult?: string | undefined; ticketId?: string | undefined },
+  ): Promise<Result<{ consultation: ConsultListing }>> {
+    let id: string | null;
+    if (caller.role === 'patient') {
+      // Whether another consultation exists is none of their business: the same answer either way.
+      if (!caller.ticket || (which.ticketId !== undefined && which.ticketId !== caller.ticket)) return fail('CONSULT_NOT_PARTICIPANT');
+      id = await this.store.idForTicket(clinicId, caller.ticket);
+      if (which.consult !== undefined && which.consult !== id) return fail('CONSULT_NOT_PARTICIPANT');
+      if (!id) return fail('CONSULT_NOT_FOUND', 'you have not been admitted yet');
+    } else if (isClinician(caller.role)) {
+      if (which.consult !== undefined) id = which.consult;
+      else if (which.ticketId !== undefined) id = await this.store.idForTicket(clinicId, which.ticketId);
+      else return fail('INVALID_PAYLOAD', 'consult: give consult or ticketId');
+      if (!id) return fail('CONSULT_NOT_FOUND');
+    } else {
+      return fail('AUTH_FORBIDDEN');
+    }
+    const consultation = await this.store.get(clinicId, id);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    if (caller.role === 'patient' && consultation.ticket !== caller.ticket) return fail('CONSULT_NOT_PARTICIPANT');
+    return { ok: true, consultation };
+  }
+
+  /** CONSULT_ENDED unless the consultation and its ticket are both still on; one whose ticket has left the queue is ended now. */
+  private async stillOpen(clinicId: string, consultation: Consultation): Promise<Result<{ ticket: PublicTicket }>> {
+    if (consultation.status === 'ended') return fail('CONSULT_ENDED');
+    const ticket = await this.options.queue.ticket(clinicId, consultation.ticket);
+    if (!ticket) {
+      await this.store.end(clinicId, consultation.id, 'queue', 'ticket-left');
+      return fail('CONSULT_ENDED');
+    }
+    return { ok: true, ticket };
+  }
+
+  /**
+   * The live media node hosting the consultation. When its node has gone (its
+   * heartbeat expired), the consultation moves to the least-loaded live one:
+   * participants rejoin there with fresh passes.
+   */
+  private async nodeFor(
+    clinicId: string,
+    consultation: ConsultListing,
+    known?: MediaNodeInfo[],
+  ): Promise<Result<{ consultation: ConsultListing; node: MediaNodeInfo }>> {
+    const nodes = known ?? (await listMediaNodes(this.options.redis));
+    const current = nodes.find((n) => n.id === consultation.node);
+    if (current) return { ok: true, consultation, node: current };
+    const replacement = pickMediaNode(nodes);
+    if (!replacement) return fail('MEDIA_NODE_UNAVAILABLE', 'the consultation\'s media-server node has gone and no other is available');
+    const now = await this.store.move(clinicId, consultation.id, consultation.node, replacement.id);
+    if (now === null) return fail('CONSULT_ENDED');
+    const node = nodes.find((n) => n.id === now);
+    if (!node) return fail('MEDIA_NODE_UNAVAILABLE');
+    if (now === replacement.id) this.options.logger.warn({ consult: consultation.id, from: consultation.node, to: now }, 'consultation moved off a media node that has gone');
+    return { ok: true, consultation: { ...consultation, node: now, status: now === replacement.id ? 'waiting' : consultation.status }, node };
+  }
+
+  private patientPass(clinicId: string, consultation: Consultation, node: MediaNodeInfo, name: string | undefined): RoomPass {
+    return this.pass(clinicId, consultation, node, { sub: `patient:${consultation.ticket}`, part: 'patient', name }, this.options.roomTokenTtlSeconds);
+  }
+
+  private pass(
+    clinic: string,
+    consultation: Consultation,
+    node: MediaNodeInfo,
+    who: { sub: string; part: ConsultRole; name: string | undefined },
+    ttlSeconds: number,
+  ): RoomPass {
+    const issuer = this.options.roomTokens;
+    if (!issuer) throw new Error('room tokens are not configured');
+    const { token, expiresAt } = issuer.issue(
+      { sub: who.sub, clinic, consult: consultation.id, part: who.part, name: who.name ?? DEFAULT_NAMES[who.part] },
+      ttlSeconds,
+    );
+    const pass = { token, mediaUrl: node.url };
+    return { consult: consultation.id, part: who.part, sub: who.sub, token, expiresAt, mediaUrl: node.url, pageUrl: `${this.options.publicUrl()}${consultPagePath(pass)}` };
+  }
+
+  private async audit(clinic: string, caller: ConsultCaller, action: string, subject: string): Promise<void> {
+    await appendAudit(this.options.redis, clinic, { actor: caller.sub, role: caller.role, action, subject, from: caller.address });
+  }
+}
+
+/** The consultation without what only operations see. */
+function publicView(listing: ConsultListing): Consultation {
+  const { participants: _participants, ...consultation } = listing;
+  return consultation;
+}

@@ -1,0 +1,88 @@
+/**
+ * The consult domain's surface for the hub and tests: admission to video
+ * consultations, room tokens, the AI relay (docs/consultations.md, "Admission").
+ */
+import type { Redis } from 'ioredis';
+import type { Namespace } from 'socket.io';
+import { RoomTokenIssuer } from '../auth/room-tokens.js';
+import type { TokenIssuer } from '../auth/tokens.js';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { HttpRequest, HttpResponse } from '../http/http-types.js';
+import type { Logger } from '../logger.js';
+import type { HubMetrics } from '../metrics.js';
+import type { QueueService } from '../queue/queue-service.js';
+import type { NodeGuards } from '../socket/event-guard.js';
+import { AiSessionJobs } from './ai-session-jobs.js';
+import { registerConsultHandlers } from './consult-handlers.js';
+import { startConsultRelay } from './consult-live.js';
+import { createConsultRoutes } from './consult-routes.js';
+import { ConsultService } from './consult-service.js';
+
+export { ConsultService, type ConsultCaller } from './consult-service.js';
+export { ConsultStore } from './consult-store.js';
+export { consultIndexKeys, consultRooms } from './consult-keys.js';
+export { listMediaNodes, pickMediaNode } from './media-nodes.js';
+export { AiSessionJobs } from './ai-session-jobs.js';
+
+export interface ConsultOptions {
+  /** The `/consult` namespace, with `socketAuth` in front. */
+  nsp: Namespace;
+  redis: Redis;
+  redisUrl: string;
+  /** A connection of its own for the AI, control and queue channels. */
+  subscriber: Redis;
+  config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
+  nodeId: string;
+  clinics: ClinicRegistry;
+  tokens: TokenIssuer;
+  queue: QueueService;
+  publicUrl: () => string;
+  logger: Logger;
+  metrics: HubMetrics;
+  maxPayloadBytes: number;
+  tokenTtlSeconds: (role: string) => number;
+  guards?: NodeGuards;
+}
+
+export interface RunningConsult {
+  service: ConsultService;
+  /** HTTP routes (the consultations list), for `createRoutes({ domainRoutes })`. */
+  routes: (request: HttpRequest) => Promise<HttpResponse | null>;
+  close(): Promise<void>;
+}
+
+/** Wires consultations into a hub node: service, socket handlers, the AI relay and HTTP routes. */
+export async function startConsult(options: ConsultOptions): Promise<RunningConsult> {
+  const { config, logger, clinics } = options;
+  if (!config.mediaTokenSecret) logger.warn('MEDIA_TOKEN_SECRET is not set: video consultations are off (admission answers CONSULT_DISABLED)');
+  const withAi = clinics.ids().some((id) => clinics.get(id)?.ai.enabled);
+  const aiJobs = withAi ? new AiSessionJobs(options.redisUrl, `hub:${options.nodeId}:ai-jobs`, logger) : null;
+  const service = new ConsultService({
+    redis: options.redis,
+    clinics,
+    queue: options.queue,
+    roomTokens: config.mediaTokenSecret ? new RoomTokenIssuer(config.mediaTokenSecret) : null,
+    roomTokenTtlSeconds: config.roomTokenTtlSeconds,
+    inviteTtlSeconds: config.inviteTtlSeconds,
+    publicUrl: options.publicUrl,
+    aiJobs,
+    logger,
+  });
+  registerConsultHandlers(options.nsp, {
+    consult: service,
+    tokens: options.tokens,
+    logger,
+    metrics: options.metrics,
+    maxPayloadBytes: options.maxPayloadBytes,
+    tokenTtlSeconds: options.tokenTtlSeconds,
+    ...(options.guards ? { guards: options.guards } : {}),
+  });
+  await startConsultRelay(options.subscriber, options.nsp, { consult: service, clinics, logger });
+  return {
+    service,
+    routes: createConsultRoutes({ redis: options.redis, tokens: options.tokens, clinics, consult: service }),
+    close: async () => {
+      await aiJobs?.close();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import { MEDIA_NODES_KEY, mediaNodeKey, type MediaNodeInfo } from '@clinic-hub/protocol';
+
+/**
+ * The media-server nodes that are alive now: those whose `media:node:<id>`
+ * hash still exists (each node refreshes it every few seconds with a short
+ * expiry, so a node that died drops out by itself). Ids left in the
+ * `media:nodes` set by a dead node are ignored, not removed: the set is the
+ * media-server's to keep.
+ */
+export async function listMediaNodes(redis: Redis): Promise<MediaNodeInfo[]> {
+  const ids = await redis.smembers(MEDIA_NODES_KEY);
+  if (ids.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hgetall(mediaNodeKey(id));
+  const replies = (await pipeline.exec()) ?? [];
+  const nodes: MediaNodeInfo[] = [];
+  ids.forEach((id, i) => {
+    const [error, fields] = replies[i] ?? [null, null];
+    if (error) throw error;
+    const node = parseMediaNode(id, fields as Record<string, string> | null);
+    if (node) nodes.push(node);
+  });
+  return nodes.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+function parseMediaNode(id: string, fields: Record<string, string> | null): MediaNodeInfo | null {
+  if (!fields || !fields.url) return null;
+  const count = (value: string | undefined) => {
+    const n = Number(value ?? 0);
+    return Number.isFinite(n) && n >= 0 ? n : 0;
+  };
+  return {
+    id,
+    url: fields.url,
+    rooms: count(fields.rooms),
+    participants: count(fields.participants),
+    startedAt: count(fields.startedAt),
+    draining: fields.draining === '1' || fields.draining === 'true',
+  };
+}
+
+/** Where a new consultation goes: the live node that is not draining with the fewest rooms (then the fewest people); null when there is none. */
+export function pickMediaNode(nodes: readonly MediaNodeInfo[]): MediaNodeInfo | null {
+  let best: MediaNodeInfo | null = null;
+  for (const node of nodes) {
+    if (node.draining) continue;
+    if (!best || node.rooms < best.rooms || (node.rooms === best.rooms && node.participants < best.participants)) best = node;
+  }
+  return best;
+}

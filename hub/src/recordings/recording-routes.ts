@@ -1,0 +1,119 @@
+import type { Redis } from 'ioredis';
+import { protocolError, type RecordingList, type Role } from '@clinic-hub/protocol';
+import {
+  RecordingError,
+  findRecordingFile,
+  getRecording,
+  listRecordings,
+  openRecordingFile,
+  type RecordingConfig,
+} from '@clinic-hub/media-server/recordings';
+import { appendAudit } from '../audit/audit-log.js';
+import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
+import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import type { HttpRequest, HttpResponse } from '../http/http-types.js';
+import { errorResponse, json } from '../http/routes.js';
+import type { Logger } from '../logger.js';
+
+/** Who may list and export recordings: the clinic's doctors, and admins (of the clinic, or of every clinic). */
+export const RECORDING_ROLES: readonly Role[] = ['admin', 'doctor'];
+
+export interface RecordingRouteDeps {
+  tokens: TokenIssuer;
+  clinics: ClinicRegistry;
+  redis: Redis;
+  config: RecordingConfig;
+  logger: Logger;
+}
+
+const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/recordings(?:\/([A-Za-z0-9_-]{1,64})(?:\/files\/([^/]{1,400}))?)?$/;
+
+/**
+ * Consultation recordings over HTTP (bearer token):
+ *
+ * - `GET /api/clinics/:clinic/recordings[?consult=ID&count=N]` → RecordingList, newest first.
+ * - `GET /api/clinics/:clinic/recordings/:id` → one RecordingMeta.
+ * - `GET /api/clinics/:clinic/recordings/:id/files/:participant[?kind=av|screen&segment=N]`
+ *   → the decrypted WebM, streamed (`x-recording-bytes` and
+ *   `x-recording-sha256` say what a complete download is).
+ *
+ * Metadata holds ids, roles, times and checksums, never names. Admins and
+ * the clinic's doctors only (RECORDING_ROLES); every list, read and export
+ * is appended to the clinic's audit stream (who, what, when, from where)
+ * before anything is returned, so what cannot be audited is not served.
+ * Without RECORDING_KEY the routes answer RECORDING_KEY_MISSING.
+ */
+export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpRequest) => Promise<HttpResponse | null> {
+  return async (request) => {
+    const match = PATH.exec(request.path);
+    if (!match) return null;
+    const [, clinic, recordingId, participantPart] = match as unknown as [string, string, string | undefined, string | undefined];
+    if (request.method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
+
+    let caller: VerifiedToken;
+    try {
+      const header = request.headers.authorization ?? '';
+      caller = deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
+    } catch (error) {
+      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
+    }
+    if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
+    if (!RECORDING_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN', 'only admins and doctors see recordings');
+    if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+    const key = deps.config.key;
+    if (!key) return errorResponse('RECORDING_KEY_MISSING', 'RECORDING_KEY is not set on this hub');
+
+    const audit = (action: string, subject: string) =>
+      appendAudit(deps.redis, clinic, { actor: caller.sub, role: caller.role, action, subject, from: request.remoteAddress });
+
+    if (recordingId === undefined) {
+      const consult = request.query.get('consult') ?? undefined;
+      const count = Number(request.query.get('count') ?? 50);
+      if (!Number.isInteger(count) || count < 1 || count > 500) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 500');
+      await audit('recordings.list', consult ? `consult:${consult}` : 'recordings');
+      const body: RecordingList = { clinic, recordings: await listRecordings(deps.redis, clinic, { count, ...(consult ? { consult } : {}) }) };
+      return json(200, body);
+    }
+
+    const meta = await getRecording(deps.redis, clinic, recordingId);
+    if (!meta) return errorResponse('RECORDING_NOT_FOUND', recordingId);
+    if (participantPart === undefined) {
+      await audit('recording.read', recordingId);
+      return json(200, meta);
+    }
+
+    let participant: string;
+    try {
+      participant = decodeURIComponent(participantPart);
+    } catch {
+      return errorResponse('INVALID_PAYLOAD', 'participant: not a valid URL-encoded id');
+    }
+    const kind = request.query.get('kind');
+    if (kind !== null && kind !== 'av' && kind !== 'screen') return errorResponse('INVALID_PAYLOAD', 'kind: av or screen');
+    const segmentText = request.query.get('segment');
+    const segment = segmentText === null ? undefined : Number(segmentText);
+    if (segment !== undefined && (!Number.isInteger(segment) || segment < 0)) return errorResponse('INVALID_PAYLOAD', 'segment: a whole number from 0');
+    try {
+      const file = findRecordingFile(meta, participant, { ...(kind ? { kind } : {}), ...(segment === undefined ? {} : { segment }) });
+      await audit('recording.export', `${recordingId}/${file.name}`);
+      const { stream } = await openRecordingFile({ dir: deps.config.dir, key }, meta, file);
+      stream.once('error', (error: Error) => deps.logger.error({ clinic, recording: recordingId, file: file.name, err: error.message }, 'recording export failed while streaming'));
+      deps.logger.info({ clinic, recording: recordingId, file: file.name, actor: caller.sub }, 'recording exported');
+      return {
+        status: 200,
+        headers: {
+          'content-type': 'video/webm',
+          'content-disposition': `attachment; filename="${recordingId}-${file.name}"`,
+          'cache-control': 'private, no-store',
+          'x-recording-bytes': String(file.plainBytes),
+          'x-recording-sha256': file.plainSha256,
+        },
+        body: stream,
+      };
+    } catch (error) {
+      if (!(error instanceof RecordingError)) throw error;
+      if (error.code === 'RECORDING_CORRUPT') deps.logger.error({ clinic, recording: recordingId, detail: error.detail }, 'recording failed its integrity check on export');
+      return errorResponse(error.code, error.detail);
+    }
+  };
+}

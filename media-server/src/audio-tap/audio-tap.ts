@@ -1,0 +1,235 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { AUDIO_TAP_MAXLEN, consultKeys } from '@clinic-hub/protocol';
+import { connectRedis } from '../../../hub/src/redis/connect.js';
+import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
+import { TrackDecoder, type PcmChunk } from './track-decoder.js';
+
+/**
+ * The audio tap: every published microphone, decoded to 16 kHz mono PCM and
+ * appended in AUDIO_TAP_CHUNK_MS chunks to its consultation's audio stream
+ * (`consultKeys(..).audio`, capped at ~AUDIO_TAP_MAXLEN entries), with the
+ * fields of the contract in protocol/src/consult.ts: p, r, t, pcm, and an
+ * entry with `end` when the track ends.
+ *
+ * Writes never hold up the SFU: entries wait in one bounded queue and go to
+ * Redis in pipelined batches, one batch at a time. When Redis is slow or
+ * away the queue fills and the oldest audio is dropped (counted in
+ * clinic_media_audio_tap_dropped_chunks_total); `end` entries are never dropped.
+ */
+
+export interface AudioTapOptions {
+  logger: Logger;
+  registry?: Registry;
+  /** Chunks held while Redis is slow: the default is 60 s of one speaker (10 s each of six). */
+  maxQueuedChunks?: number;
+  /** Which tracks to tap (e.g. only consultations of clinics with AI on); default every microphone. */
+  shouldTap?: (track: PublishedTrack) => boolean;
+  /** Entries per pipelined batch. */
+  batchSize?: number;
+}
+
+export interface AudioTap extends Pick<EngineEvents, 'trackPublished'> {
+  /** Adds the tap's counters to a registry (the node's /metrics). */
+  registerMetrics(registry: Registry): void;
+  /** Tracks being tapped now. */
+  readonly activeTracks: number;
+  /** Entries waiting to be written. */
+  readonly queued: number;
+  /** Ends every tap (each gets its `end` entry) and writes what is queued, for at most `timeoutMs`. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+interface Entry {
+  key: string;
+  fields: (string | Buffer)[];
+  end: boolean;
+}
+
+const RETRY_AFTER_MS = 500;
+
+export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap {
+  const { logger } = options;
+  const maxQueued = options.maxQueuedChunks ?? 600;
+  const batchSize = options.batchSize ?? 100;
+  const registers = options.registry ? [options.registry] : [];
+  const metrics = {
+    chunks: new Counter({ name: 'clinic_media_audio_tap_chunks_total', help: 'PCM chunks written to consultation audio streams', registers }),
+    dropped: new Counter({ name: 'clinic_media_audio_tap_dropped_chunks_total', help: 'PCM chunks dropped (oldest first) because Redis could not keep up', registers }),
+    decodeErrors: new Counter({ name: 'clinic_media_audio_tap_decode_errors_total', help: 'Opus packets that did not decode', registers }),
+    queued: new Gauge({ name: 'clinic_media_audio_tap_queued_chunks', help: 'PCM chunks waiting to be written', registers }),
+    tracks: new Gauge({ name: 'clinic_media_audio_tap_tracks', help: 'Microphone tracks being tapped', registers }),
+  };
+
+  const queue: Entry[] = [];
+  let writing = false;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let lastFailureLogged = 0;
+  const closers = new Set<() => void>();
+  let closed = false;
+
+  function enqueue(entry: Entry): void {
+    queue.push(entry);
+    let over = queue.length - maxQueued;
+    for (let i = 0; over > 0 && i < queue.length; ) {
+      if (queue[i]!.end) {
+        i++;
+        continue;
+      }
+      queue.splice(i, 1);
+      metrics.dropped.inc();
+      over--;
+    }
+    metrics.queued.set(queue.length);
+    write();
+  }
+
+  function write(): void {
+    if (writing || retryTimer || queue.length === 0) return;
+    writing = true;
+    const batch = queue.splice(0, batchSize);
+    metrics.queued.set(queue.length);
+    const pipeline = redis.pipeline();
+    for (const entry of batch) pipeline.xadd(entry.key, 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
+    pipeline
+      .exec()
+      .then((results) => {
+        const failed = (results ?? []).filter(([error]) => error).length;
+        if (failed > 0) throw new Error(`${failed} of ${batch.length} XADDs failed`);
+        metrics.chunks.inc(batch.filter((e) => !e.end).length);
+      })
+      .catch((error: Error) => {
+        // Put the batch back in front; the bound drops the oldest if Redis stays away.
+        queue.unshift(...batch);
+        const over = queue.length - maxQueued;
+        if (over > 0) {
+          const kept = queue.filter((e, i) => e.end || i >= over);
+          metrics.dropped.inc(queue.length - kept.length);
+          queue.splice(0, queue.length, ...kept);
+        }
+        metrics.queued.set(queue.length);
+        if (Date.now() - lastFailureLogged > 10_000) {
+          lastFailureLogged = Date.now();
+          logger.warn({ err: error.message, queued: queue.length }, 'audio tap: Redis write failed; holding the newest audio and retrying');
+        }
+        retryTimer = setTimeout(() => {
+          retryTimer = null;
+          write();
+        }, RETRY_AFTER_MS);
+      })
+      .finally(() => {
+        writing = false;
+        write();
+      });
+  }
+
+  function tap(track: PublishedTrack): void {
+    const key = consultKeys(track.clinic, track.roomId).audio;
+    const base = ['p', track.participantId, 'r', track.part];
+    const decoder = new TrackDecoder(track.codec.channels ?? 2);
+    const log = logger.child({ clinic: track.clinic, consult: track.roomId, track: track.id });
+    let ready = false;
+    let ended = false;
+    const held: { payload: Buffer; timestamp: number; at: number }[] = [];
+    const emit = (chunks: PcmChunk[]) => {
+      for (const chunk of chunks) enqueue({ key, fields: [...base, 't', String(chunk.t), 'pcm', chunk.pcm], end: false });
+    };
+    const decode = (payload: Buffer, timestamp: number, at: number) => {
+      const errors = decoder.decodeErrors;
+      try {
+        emit(decoder.push(payload, timestamp, at));
+      } catch (error) {
+        decoder.decodeErrors++;
+        log.debug({ err: (error as Error).message }, 'audio tap: packet did not decode');
+      }
+      if (decoder.decodeErrors > errors) metrics.decodeErrors.inc(decoder.decodeErrors - errors);
+    };
+
+    const stopRtp = track.onRtp((packet) => {
+      if (ended || packet.payload.length === 0) return;
+      if (!ready) {
+        // The WASM decoder compiles once per track (a few ms); what arrives meanwhile waits.
+        if (held.length < 500) held.push({ payload: Buffer.from(packet.payload), timestamp: packet.header.timestamp, at: Date.now() });
+        return;
+      }
+      decode(packet.payload, packet.header.timestamp, Date.now());
+    });
+    decoder.ready.then(
+      () => {
+        if (ended) return;
+        ready = true;
+        for (const p of held.splice(0)) decode(p.payload, p.timestamp, p.at);
+      },
+      (error: Error) => log.error({ err: error.message }, 'audio tap: Opus decoder failed to load'),
+    );
+
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      stopRtp();
+      stopEnded();
+      closers.delete(finish);
+      metrics.tracks.set(closers.size);
+      const last = decoder.flush();
+      if (last) emit([last]);
+      enqueue({ key, fields: [...base, 't', String(decoder.endMs()), 'end', '1'], end: true });
+      decoder.free();
+      log.debug('audio tap ended');
+    };
+    const stopEnded = track.onEnded(finish);
+    closers.add(finish);
+    metrics.tracks.set(closers.size);
+  }
+
+  return {
+    registerMetrics(registry) {
+      for (const metric of Object.values(metrics)) registry.registerMetric(metric);
+    },
+    trackPublished(track) {
+      if (closed || track.kind !== 'audio' || track.source !== 'mic') return;
+      if (track.codec.mimeType.toLowerCase() !== 'audio/opus') {
+        logger.warn({ track: track.id, codec: track.codec.mimeType }, 'audio tap: not Opus; not tapped');
+        return;
+      }
+      if (options.shouldTap && !options.shouldTap(track)) return;
+      tap(track);
+    },
+    get activeTracks() {
+      return closers.size;
+    },
+    get queued() {
+      return queue.length;
+    },
+    async close(timeoutMs = 2000) {
+      closed = true;
+      for (const finish of [...closers]) finish();
+      const until = Date.now() + timeoutMs;
+      while ((queue.length > 0 || writing) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+      if (retryTimer) clearTimeout(retryTimer);
+    },
+  };
+}
+
+/** The tap on its own Redis connection, for the media-server's main. */
+export function startAudioTap(options: Omit<AudioTapOptions, 'logger'> & { redisUrl: string; nodeId: string; logger: Logger }): AudioTap {
+  const redis = connectRedis(options.redisUrl, `media:${options.nodeId}:audio-tap`);
+  redis.on('error', () => undefined);
+  const tap = createAudioTap(redis, options);
+  let closing: Promise<void> | null = null;
+  return {
+    registerMetrics: tap.registerMetrics,
+    trackPublished: tap.trackPublished,
+    get activeTracks() {
+      return tap.activeTracks;
+    },
+    get queued() {
+      return tap.queued;
+    },
+    close: (timeoutMs) =>
+      (closing ??= (async () => {
+        await tap.close(timeoutMs);
+        await redis.quit().catch(() => redis.disconnect());
+      })()),
+  };
+}

@@ -1,0 +1,1 @@
+export { createAudioTap, startAudioTap, type AudioTap, type AudioTapOptions } from './audio-tap.js';

@@ -1,0 +1,169 @@
+import { hostname } from 'node:os';
+import { isIPv4 } from 'node:net';
+import { z } from 'zod';
+import { ConfigError } from '../../hub/src/config-error.js';
+import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+
+/**
+ * The media-server's configuration, read from environment variables once at
+ * start-up. A bad value stops the start with a message naming the variable.
+ */
+
+const IceServer = z.object({
+  urls: z.union([z.string().regex(/^(stun|turns?):/, 'a stun:, turn: or turns: URL'), z.array(z.string().regex(/^(stun|turns?):/, 'a stun:, turn: or turns: URL')).min(1)]),
+  username: z.string().min(1).optional(),
+  credential: z.string().min(1).optional(),
+});
+export type IceServer = z.infer<typeof IceServer>;
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const Env = z
+  .object({
+    MEDIA_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+    MEDIA_HOST: z.string().min(1).default('0.0.0.0'),
+    /** The address browsers open (`https://media-1.example.jp`); stored in the node registry for the hub to hand out. */
+    MEDIA_PUBLIC_URL: z.url().optional(),
+    MEDIA_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1–64 letters, digits, _ . or -').optional(),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+    MEDIA_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    /** The UDP ports WebRTC uses (one per participant: everything is bundled on one port). */
+    MEDIA_UDP_PORT_MIN: port.default(40000),
+    MEDIA_UDP_PORT_MAX: port.default(49999),
+    /** The public IPv4 address clients reach this node at, when it sits behind NAT or in a container with published ports. */
+    MEDIA_ANNOUNCED_IP: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined || value.trim() === '') return null;
+        if (!isIPv4(value.trim())) {
+          ctx.addIssue({ code: 'custom', message: 'must be an IPv4 address' });
+          return z.NEVER;
+        }
+        return value.trim();
+      }),
+    /**
+     * Extra host addresses to gather ICE candidates on, comma-separated.
+     * 127.0.0.1 by default: werift skips loopback otherwise, and a browser on
+     * the same machine (development, tests) needs it. Empty: none.
+     */
+    MEDIA_ICE_EXTRA_HOSTS: z
+      .string()
+      .default('127.0.0.1')
+      .transform((value, ctx) => {
+        const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+        const bad = items.filter((item) => !isIPv4(item));
+        if (bad.length > 0) {
+          ctx.addIssue({ code: 'custom', message: `each entry must be an IPv4 address (not ${bad.map((b) => `"${b}"`).join(', ')})` });
+          return z.NEVER;
+        }
+        return items;
+      }),
+    /** TURN (and STUN) servers handed to clients in `joined.iceServers`: a JSON array of RTCIceServer. */
+    MEDIA_TURN_SERVERS: z
+      .string()
+      .default('[]')
+      .transform((value, ctx) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(value.trim() === '' ? '[]' : value);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON array such as [{"urls":"turn:turn.example.jp:3478","username":"u","credential":"p"}]' });
+          return z.NEVER;
+        }
+        const servers = z.array(IceServer).max(8).safeParse(parsed);
+        if (!servers.success) {
+          ctx.addIssue({ code: 'custom', message: `must be a JSON array of {urls, username?, credential?}: ${servers.error.issues[0]?.message ?? 'invalid'}` });
+          return z.NEVER;
+        }
+        return servers.data;
+      }),
+    /**
+     * coturn's `static-auth-secret`: TURN servers listed without a username get
+     * short-lived credentials made from it for each join (the TURN REST API
+     * scheme), so no long-lived TURN password reaches a browser.
+     */
+    MEDIA_TURN_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    MEDIA_TURN_CREDENTIAL_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86400).default(12 * 3600),
+    /** On SIGTERM: how long rooms may go on before their participants are told `closed: draining`. */
+    MEDIA_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(24 * 3600_000).default(15 * 60_000),
+    /** A connection that has not sent a valid `join` within this time is closed. */
+    MEDIA_JOIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /** WebSocket pings; a connection that misses two pongs is dropped (its participant is seen leaving). */
+    MEDIA_PING_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /** Signalling messages one connection may send per second on average, with bursts of MEDIA_SIGNAL_BURST. */
+    MEDIA_SIGNAL_RATE_PER_SECOND: z.coerce.number().min(0.1).max(10_000).default(20),
+    MEDIA_SIGNAL_BURST: z.coerce.number().int().min(1).max(100_000).default(60),
+    /** How long the server waits for an answer to its offer before dropping the participant. */
+    MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.MEDIA_UDP_PORT_MAX <= env.MEDIA_UDP_PORT_MIN) {
+      ctx.addIssue({ code: 'custom', path: ['MEDIA_UDP_PORT_MAX'], message: `must be greater than MEDIA_UDP_PORT_MIN (${env.MEDIA_UDP_PORT_MIN})` });
+    }
+  });
+
+const MEDIA_SECRET_VARIABLES = ['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET', 'REDIS_URL'] as const;
+/** Never echoed in a configuration error. */
+const SECRET_VARIABLES = new Set<string>(['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET']);
+
+export interface MediaConfig {
+  port: number;
+  host: string;
+  /** What clients and the hub use to reach this node (http(s)://…; the page opens `<url>/signal` as ws(s)). */
+  publicUrl: string | null;
+  nodeId: string;
+  redisUrl: string;
+  tokenSecret: string;
+  udpPortRange: [number, number];
+  announcedIp: string | null;
+  iceExtraHosts: string[];
+  turn: { servers: IceServer[]; secret: string | null; credentialTtlSeconds: number };
+  drainGraceMs: number;
+  joinTimeoutMs: number;
+  pingIntervalMs: number;
+  signalRate: { perSecond: number; burst: number };
+  answerTimeoutMs: number;
+  logLevel: z.infer<typeof Env>['LOG_LEVEL'];
+}
+
+/** Every variable the media-server reads (and the *_FILE variants). */
+export const MEDIA_ENVIRONMENT_VARIABLES: readonly string[] = [
+  ...Object.keys(Env.shape),
+  ...MEDIA_SECRET_VARIABLES.map(secretFileVariable),
+];
+
+export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): MediaConfig {
+  const env = withSecretFiles(processEnv, MEDIA_SECRET_VARIABLES, 'media-server configuration');
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const variable = issue.path.join('.');
+      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
+      return `  ${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid media-server configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.MEDIA_PORT,
+    host: e.MEDIA_HOST,
+    publicUrl: e.MEDIA_PUBLIC_URL?.replace(/\/$/, '') ?? null,
+    nodeId: e.MEDIA_NODE_ID ?? `${hostname()}-${process.pid}`,
+    redisUrl: e.REDIS_URL,
+    tokenSecret: e.MEDIA_TOKEN_SECRET,
+    udpPortRange: [e.MEDIA_UDP_PORT_MIN, e.MEDIA_UDP_PORT_MAX],
+    announcedIp: e.MEDIA_ANNOUNCED_IP,
+    iceExtraHosts: e.MEDIA_ICE_EXTRA_HOSTS,
+    turn: { servers: e.MEDIA_TURN_SERVERS, secret: e.MEDIA_TURN_SECRET ?? null, credentialTtlSeconds: e.MEDIA_TURN_CREDENTIAL_TTL_SECONDS },
+    drainGraceMs: e.MEDIA_DRAIN_GRACE_MS,
+    joinTimeoutMs: e.MEDIA_JOIN_TIMEOUT_MS,
+    pingIntervalMs: e.MEDIA_PING_INTERVAL_MS,
+    signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
+    answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export { ConfigError };

@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import type { RTCRtpTransceiver, RtpPacket } from 'werift';
+import type { MediaSource } from '@clinic-hub/protocol';
+import type { Logger } from 'pino';
+import type { EngineCounters, PublishedTrack, RtpPacketLike, TrackCodec, TransportOwner } from './engine-types.js';
+import { isVp8KeyframeStart } from './vp8.js';
+import type { Forward } from './werift-forward.js';
+
+/**
+ * Keyframe requests to one publisher are at least this far apart. A request
+ * inside the window is not dropped: one PLI goes out when the window ends
+ * and answers every request made meanwhile.
+ */
+export const KEYFRAME_MIN_INTERVAL_MS = 250;
+
+/**
+ * One track a participant sends, as werift receives it: the RTP of the
+ * publishing transceiver, fanned out to every subscriber's forward and to any
+ * other listener (the recorder, the audio tap).
+ */
+export class WeriftPublishedTrack implements PublishedTrack {
+  readonly id = randomUUID();
+  readonly clinic: string;
+  readonly roomId: string;
+  readonly participantId: string;
+  readonly part: TransportOwner['part'];
+  readonly kind: 'audio' | 'video';
+  readonly codec: TrackCodec;
+  /** The forwards to subscribers: walked for every packet, so a plain array (no iterator allocation). */
+  private forwards: Forward[] = [];
+  private readonly listeners = new Set<(packet: RtpPacketLike) => void>();
+  private readonly endedListeners = new Set<() => void>();
+  private readonly isVp8: boolean;
+  private mediaSsrc: number | null = null;
+  private lastKeyframeRequestAt = 0;
+  private keyframeTimer: NodeJS.Timeout | null = null;
+  private ended = false;
+  /** A keyframe was asked for before the publisher's SSRC was known: asked again with the first packet. */
+  private keyframeWanted = false;
+
+  constructor(
+    owner: TransportOwner,
+    readonly source: MediaSource,
+    private readonly transceiver: RTCRtpTransceiver,
+    private readonly counters: EngineCounters,
+    private readonly logger: Logger,
+  ) {
+    this.clinic = owner.clinic;
+    this.roomId = owner.roomId;
+    this.participantId = owner.participantId;
+    this.part = owner.part;
+    this.kind = transceiver.kind === 'audio' ? 'audio' : 'video';
+    const negotiated = transceiver.codecs[0];
+    if (!negotiated || negotiated.payloadType === undefined) throw new Error(`no negotiated codec on the ${source} slot`);
+    this.codec = {
+      mimeType: negotiated.mimeType.toLowerCase() === 'audio/opus' ? 'audio/opus' : negotiated.mimeType,
+      clockRate: negotiated.clockRate,
+      ...(negotiated.channels !== undefined ? { channels: negotiated.channels } : {}),
+      payloadType: negotiated.payloadType,
+    };
+    this.isVp8 = negotiated.mimeType.toLowerCase() === 'video/vp8';
+  }
+
+  /** Hot path: every packet of this track. */
+  deliver(packet: RtpPacket): void {
+    if (this.ended) return;
+    if (this.mediaSsrc !== packet.header.ssrc) {
+      this.mediaSsrc = packet.header.ssrc;
+      if (this.keyframeWanted) {
+        this.keyframeWanted = false;
+        this.requestKeyframe();
+      }
+    }
+    this.counters.packetsIn += 1;
+    this.counters.bytesIn += packet.payload.length + 12;
+    const forwards = this.forwards;
+    if (forwards.length > 0) {
+      // Only parsed when some subscriber waits for a keyframe.
+      let keyframe: boolean | null = null;
+      for (let i = 0; i < forwards.length; i++) {
+        const forward = forwards[i]!;
+        if (forward.needsKeyframe && keyframe === null) keyframe = this.isVp8 && isVp8KeyframeStart(packet.payload);
+        forward.send(packet, keyframe === true);
+      }
+    }
+    if (this.listeners.size > 0) {
+      for (const listener of this.listeners) {
+        try {
+          listener(packet);
+        } catch (error) {
+          this.logger.error({ err: error, track: this.id }, 'an RTP listener failed');
+        }
+      }
+    }
+  }
+
+  addForward(forward: Forward): void {
+    if (this.ended) return;
+    this.forwards = [...this.forwards, forward];
+  }
+
+  removeForward(forward: Forward): void {
+    this.forwards = this.forwards.filter((f) => f !== forward);
+  }
+
+  get forwardCount(): number {
+    return this.forwards.length;
+  }
+
+  onRtp(listener: (packet: RtpPacketLike) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onEnded(listener: () => void): () => void {
+    if (this.ended) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.endedListeners.add(listener);
+    return () => this.endedListeners.delete(listener);
+  }
+
+  requestKeyframe(): void {
+    if (this.kind !== 'video' || this.ended || this.keyframeTimer) return;
+    const wait = this.lastKeyframeRequestAt + KEYFRAME_MIN_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.sendPli();
+      return;
+    }
+    this.keyframeTimer = setTimeout(() => {
+      this.keyframeTimer = null;
+      this.sendPli();
+    }, wait);
+  }
+
+  private sendPli(): void {
+    if (this.ended) return;
+    const ssrc = this.mediaSsrc ?? this.transceiver.receiver.tracks[0]?.ssrc;
+    if (ssrc === undefined) {
+      this.keyframeWanted = true;
+      return;
+    }
+    this.lastKeyframeRequestAt = Date.now();
+    this.counters.plisSent += 1;
+    this.transceiver.receiver.sendRtcpPLI(ssrc).catch((error: unknown) => this.logger.debug({ err: error, track: this.id }, 'PLI not sent'));
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.keyframeTimer) clearTimeout(this.keyframeTimer);
+    this.keyframeTimer = null;
+    const forwards = this.forwards;
+    this.forwards = [];
+    for (const forward of forwards) forward.sourceEnded();
+    this.listeners.clear();
+    for (const listener of this.endedListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error({ err: error, track: this.id }, 'an ended listener failed');
+      }
+    }
+    this.endedListeners.clear();
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+}

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage } from '@clinic-hub/protocol';
+import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
+import { connectRedis } from '../../hub/src/redis/connect.js';
+import type { MediaConfig } from './config.js';
+import type { MediaEngine, Recorder } from './engine/engine-types.js';
+import { WeriftEngine } from './engine/werift-engine.js';
+import { MediaEvents } from './media-events.js';
+import { MediaMetrics } from './metrics.js';
+import { MediaNodeRegistry } from './registry/node-registry.js';
+import { RoomRegistry } from './room/room-registry.js';
+import type { Room } from './room/room.js';
+import { SessionRecord } from './room/session-record.js';
+import { startHttpServer } from './signal/http-server.js';
+import { SignalConnection } from './signal/signal-connection.js';
+import { SignalError } from './signal/signal-error.js';
+import { iceServersFor } from './signal/turn-credentials.js';
+
+export interface MediaServerOptions {
+  /** Consent-gated recording (media-server/src/recording); without one, `recording` requests get RECORDING_KEY_MISSING. */
+  recorder?: Recorder | null;
+  logger?: Logger;
+}
+
+export interface RunningMediaServer {
+  nodeId: string;
+  /** What clients open (`<url>/signal`) and what the node registry announces. */
+  url: string;
+  port: number;
+  logger: Logger;
+  engine: MediaEngine;
+  rooms: RoomRegistry;
+  /** Tracks published, participants joining and leaving, rooms closing: for the audio tap. */
+  events: MediaEvents;
+  metrics: MediaMetrics;
+  /** SIGTERM: take no new rooms, let the rooms here finish (up to the grace), then close them with `closed: draining` and stop. */
+  drain(): Promise<void>;
+  /** Closes every room (`closed: draining`) and stops now. */
+  close(): Promise<void>;
+}
+
+export function createMediaLogger(level: string, nodeId: string): Logger {
+  return pino({
+    level,
+    base: { node: nodeId },
+    // Names travel in room tokens and participant info; neither belongs in logs.
+    redact: { paths: ['token', '*.token', 'name', '*.name'], remove: true },
+  });
+}
+
+export async function startMediaServer(config: MediaConfig, options: MediaServerOptions = {}): Promise<RunningMediaServer> {
+  const logger = options.logger ?? createMediaLogger(config.logLevel, config.nodeId);
+  const redis = connectRedis(config.redisUrl, `media:${config.nodeId}`);
+  redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+  const subscriber = connectRedis(config.redisUrl, `media:${config.nodeId}:control`);
+  subscriber.on('error', (error) => logger.debug({ err: error }, 'redis subscriber error'));
+
+  const engine = await WeriftEngine.create({
+    udpPortRange: config.udpPortRange,
+    extraHostAddresses: config.iceExtraHosts,
+    announcedIp: config.announcedIp,
+    logger,
+  });
+  const events = new MediaEvents((error, event) => logger.error({ err: error, event }, 'a media event listener failed'));
+  const rooms = new RoomRegistry({
+    engine,
+    recorder: options.recorder ?? null,
+    record: new SessionRecord(redis, config.nodeId),
+    events,
+    logger,
+    answerTimeoutMs: config.answerTimeoutMs,
+    iceServersFor: (participantId) => iceServersFor(participantId, config.turn),
+  });
+  let draining = false;
+  const metrics = new MediaMetrics(config.nodeId, engine, () => rooms.counts(), () => draining);
+  const tokens = new RoomTokenIssuer(config.tokenSecret);
+
+  async function admit(claims: { clinic: string; consult: string; sub: string }): Promise<Room> {
+    const existing = rooms.get(claims.clinic, claims.consult);
+    if (!existing && draining) throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'this node is draining');
+    let meta: (string | null)[] = [null, null];
+    try {
+      meta = await redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node');
+    } catch (error) {
+      // A consultation in progress matters more than the placement check: admit, and say so.
+      logger.warn({ err: error, consult: claims.consult }, 'consultation not checked in Redis; admitting');
+    }
+    const [status, node] = meta;
+    if (status === 'ended') throw new SignalError('CONSULT_ENDED');
+    if (node && node !== config.nodeId) throw new SignalError('MEDIA_WRONG_ROOM', `the consultation is on node ${node}`);
+    const room = rooms.get(claims.clinic, claims.consult) ?? rooms.getOrCreate(claims.clinic, claims.consult);
+    if (!room.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
+    return room;
+  }
+
+  const connections = new Set<SignalConnection>();
+  const http = await startHttpServer(
+    {
+      async get(path) {
+        const redisUp = redis.status === 'ready';
+        const counts = rooms.counts();
+        if (path === '/healthz') {
+          return {
+            status: redisUp ? 200 : 503,
+            contentType: 'application/json; charset=utf-8',
+            body: JSON.stringify({ status: redisUp ? 'ok' : 'degraded', node: config.nodeId, engine: engine.name, draining, redis: redisUp ? 'up' : 'down', ...counts }),
+          };
+        }
+        if (path === '/readyz') {
+          const ready = redisUp && !draining;
+          return { status: ready ? 200 : 503, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ ready, draining, redis: redisUp ? 'up' : 'down' }) };
+        }
+        if (path === '/metrics') return { status: 200, contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+        return null;
+      },
+      connection(ws) {
+        const connection = new SignalConnection(randomUUID().slice(0, 8), ws, {
+          tokens,
+          logger,
+          joinTimeoutMs: config.joinTimeoutMs,
+          rate: config.signalRate,
+          admit,
+          onError: (code) => metrics.signalErrors.inc({ code }),
+          onJoined: () => metrics.joins.inc(),
+        });
+        connections.add(connection);
+        ws.once('close', () => connections.delete(connection));
+      },
+    },
+    { port: config.port, host: config.host },
+  );
+  const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${http.port}`;
+
+  // Two missed pongs in a row and the connection is gone (a page whose network dropped): its participant leaves.
+  const keepAlive = setInterval(() => {
+    for (const connection of connections) {
+      if (!connection.alive) {
+        connection.terminate();
+        continue;
+      }
+      connection.alive = false;
+    }
+    for (const ws of http.wss.clients) ws.ping();
+  }, config.pingIntervalMs);
+
+  const registry = new MediaNodeRegistry(redis, { nodeId: config.nodeId, url }, () => ({ ...rooms.counts(), draining }), logger);
+  await registry.start().catch((error: unknown) => logger.warn({ err: error }, 'media node not registered yet (Redis down?); retrying with the heartbeat'));
+
+  // The hub ends consultations by publishing on the clinic's control channel.
+  await subscriber.psubscribe(CONSULT_CONTROL_CHANNEL_PATTERN);
+  subscriber.on('pmessage', (_pattern, channel, text) => {
+    const clinic = /^ch:\{(.+)\}:consult-control$/.exec(channel)?.[1];
+    let message: ConsultControlMessage;
+    try {
+      message = JSON.parse(text) as ConsultControlMessage;
+    } catch {
+      logger.warn({ channel }, 'unreadable consult control message');
+      return;
+    }
+    if (!clinic || message.action !== 'end' || typeof message.consult !== 'string') return;
+    const room = rooms.get(clinic, message.consult);
+    if (room) room.close('ended');
+  });
+
+  logger.info({ url, port: http.port, udp: config.udpPortRange, recorder: options.recorder ? 'on' : 'off' }, 'media-server listening');
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      draining = true;
+      clearInterval(keepAlive);
+      rooms.closeAll('draining');
+      for (const connection of connections) connection.close('media-server stopping', 1001);
+      await registry.stop().catch(() => undefined);
+      await engine.close();
+      metrics.close();
+      http.wss.close();
+      await new Promise<void>((resolve) => {
+        http.server.close(() => resolve());
+        http.server.closeAllConnections();
+      });
+      subscriber.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+      logger.info('media-server stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    nodeId: config.nodeId,
+    url,
+    port: http.port,
+    logger,
+    engine,
+    rooms,
+    events,
+    metrics,
+    async drain() {
+      if (!draining) {
+        draining = true;
+        logger.info({ graceMs: config.drainGraceMs, ...rooms.counts() }, 'draining: no new rooms; waiting for the rooms here to finish');
+        await registry.beat().catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([rooms.whenEmpty(), new Promise<void>((resolve) => (timer = setTimeout(resolve, config.drainGraceMs)))]);
+        clearTimeout(timer);
+      }
+      await close();
+    },
+    close,
+  };
+}

@@ -1,0 +1,160 @@
+import { rm } from 'node:fs/promises';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
+import { verifyFile, type RecordingKey } from './recording-cipher.js';
+import { RecordingError } from './recording-error.js';
+import { recordingDir, sealedPath } from './recording-files.js';
+import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } from './recording-store.js';
+
+/**
+ * The recordings queue (JOB_QUEUES.recordings), two kinds of job:
+ *
+ * - `finalise`, added when a recording stops: every file is read back and
+ *   authenticated, its checksums compared with the metadata; then the
+ *   recording is marked final, `recording-finalised` goes into the session
+ *   record, an AiRecordingJob asks the AI workers to transcribe the whole
+ *   recording, and the purge is scheduled. A file that fails marks the
+ *   recording `corrupt` (logged as an error, not retried); its purge is
+ *   scheduled all the same.
+ * - `purge`, delayed until the retention period has passed: deletes the
+ *   files, then the metadata, and notes `recording-purged` in the record.
+ *
+ * Job ids are derived from the recording, so adding a job twice is a no-op.
+ * Workers need RECORDINGS_DIR on storage they share with the recording node.
+ */
+
+export interface RecordingJobData {
+  clinic: string;
+  consult: string;
+  recording: string;
+}
+
+const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 86_400 } };
+
+export const finaliseJobId = (data: RecordingJobData) => `finalise.${data.clinic}.${data.recording}`;
+export const purgeJobId = (data: RecordingJobData) => `purge.${data.clinic}.${data.recording}`;
+export const aiRecordingJobId = (data: RecordingJobData) => `${data.clinic}.${data.consult}.${data.recording}`;
+
+/** Adds recording jobs (the recorder) — a small wrapper so that callers never build job ids themselves. */
+export class RecordingJobs {
+  readonly queue: Queue<RecordingJobData>;
+  private readonly connection: Redis;
+
+  constructor(redisUrl: string, logger: Logger) {
+    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectionName: 'media:recording-jobs' });
+    this.connection.on('error', () => undefined);
+    this.queue = new Queue<RecordingJobData>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
+    this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
+  }
+
+  async finalise(data: RecordingJobData): Promise<void> {
+    await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+}
+
+export interface RecordingWorkerOptions {
+  redisUrl: string;
+  dir: string;
+  key: RecordingKey;
+  logger: Logger;
+  /** Jobs run one at a time by default: verification reads whole files. */
+  concurrency?: number;
+}
+
+export interface RecordingWorker {
+  worker: Worker<RecordingJobData>;
+  close(): Promise<void>;
+}
+
+export function startRecordingWorker(options: RecordingWorkerOptions): RecordingWorker {
+  const { logger } = options;
+  const commands = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectionName: 'media:recording-worker:cmd' });
+  commands.on('error', () => undefined);
+  const blocking = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'media:recording-worker' });
+  blocking.on('error', () => undefined);
+  const queue = new Queue<RecordingJobData>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
+  const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
+  for (const q of [queue, aiQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
+
+  async function finalise(data: RecordingJobData): Promise<string> {
+    const meta = await getRecording(commands, data.clinic, data.recording);
+    if (!meta) return 'gone';
+    if (meta.status === 'recording') throw new Error('recording has not stopped yet');
+    const purgeAt = meta.purgeAt ?? Date.now();
+    const schedulePurge = () =>
+      queue.add('purge', data, { jobId: purgeJobId(data), delay: Math.max(0, purgeAt - Date.now()), attempts: 10, backoff: { type: 'exponential', delay: 60_000 } });
+    if (meta.status === 'final' || meta.status === 'corrupt') {
+      await schedulePurge();
+      return meta.status;
+    }
+    const dir = recordingDir(options.dir, data.clinic, data.recording);
+    const failures: string[] = [];
+    for (const file of meta.files) {
+      try {
+        const facts = await verifyFile(sealedPath(dir, file.name), options.key, { clinic: data.clinic, recording: data.recording, name: file.name });
+        if (facts.sha256 !== file.sha256 || facts.plainSha256 !== file.plainSha256 || facts.bytes !== file.bytes) {
+          failures.push(`${file.name}: checksum differs from the metadata`);
+        }
+      } catch (error) {
+        if (!(error instanceof RecordingError)) throw error;
+        failures.push(`${file.name}: ${error.code} ${error.detail ?? ''}`.trim());
+      }
+    }
+    if (failures.length > 0) {
+      await setRecordingFields(commands, data.clinic, data.recording, { status: 'corrupt' });
+      await schedulePurge();
+      logger.error({ clinic: data.clinic, recording: data.recording, failures }, 'recording failed verification: marked corrupt');
+      throw new UnrecoverableError(`RECORDING_CORRUPT: ${failures.join('; ')}`);
+    }
+    const language = ConsultLanguage.safeParse(await commands.hget(consultKeys(data.clinic, data.consult).meta, 'language'));
+    const finalisedAt = Date.now();
+    await setRecordingFields(commands, data.clinic, data.recording, { status: 'final', finalisedAt: String(finalisedAt) });
+    await appendRecord(commands, data.clinic, data.consult, 'recording-finalised', { recording: data.recording, files: String(meta.files.length) });
+    const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja' });
+    await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
+    await schedulePurge();
+    logger.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
+    return 'final';
+  }
+
+  async function purge(data: RecordingJobData): Promise<string> {
+    const meta = await getRecording(commands, data.clinic, data.recording);
+    // Files first: a purge that stops half-way runs again and finds the metadata still there.
+    await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
+    if (!meta) return 'gone';
+    await deleteRecordingMeta(commands, data.clinic, data.recording);
+    await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length) });
+    logger.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length }, 'recording purged by retention policy');
+    return 'purged';
+  }
+
+  const worker = new Worker<RecordingJobData>(
+    JOB_QUEUES.recordings,
+    async (job: Job<RecordingJobData>) => {
+      if (job.name === 'finalise') return finalise(job.data);
+      if (job.name === 'purge') return purge(job.data);
+      throw new UnrecoverableError(`unknown recordings job "${job.name}"`);
+    },
+    { connection: blocking, prefix: JOB_QUEUE_PREFIX, concurrency: options.concurrency ?? 1 },
+  );
+  worker.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings worker: Redis error'));
+  worker.on('failed', (job, error) => {
+    if (job && !(error instanceof UnrecoverableError)) logger.warn({ job: job.id, attempt: job.attemptsMade, err: error.message }, 'recordings job failed; retrying');
+  });
+
+  return {
+    worker,
+    async close() {
+      await worker.close().catch(() => undefined);
+      await Promise.all([queue.close(), aiQueue.close()]).catch(() => undefined);
+      await Promise.all([commands, blocking].map((c) => c.quit().catch(() => c.disconnect())));
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import type { Redis } from 'ioredis';
+import {
+  ConsultRole,
+  consultKeys,
+  type ConsultRecordType,
+  type RecordingConsentEvent,
+  type RecordingFile,
+  type RecordingMeta,
+  type RecordingStatusName,
+  type RecordingStopReason,
+} from '@clinic-hub/protocol';
+
+/**
+ * Recording metadata in Redis, beside the consultation's keys (same `{clinic}` hash tag):
+ *
+ * - `ch:{clinic}:recording:<id>` hash: id, clinic, consult, node, status,
+ *   startedAt, stoppedAt, stopReason, finalisedAt, purgeAt, consent (JSON),
+ *   one `participant:<id>` field per participant (value: their part) and one
+ *   `file:<name>` field per encrypted file (value: RecordingFile as JSON).
+ *   One field per file and participant, so each write is a single HSET.
+ * - `ch:{clinic}:recordings` sorted set: recording ids by start time.
+ */
+export const recordingKeys = (clinic: string, recording: string) => ({
+  meta: `ch:{${clinic}}:recording:${recording}`,
+  index: `ch:{${clinic}}:recordings`,
+});
+
+/** Ids that end up in file paths and keys: no separators, no dots. */
+export const RECORDING_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const CLINIC_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const FILE_PREFIX = 'file:';
+const PARTICIPANT_PREFIX = 'participant:';
+
+export function parseRecording(fields: Record<string, string>): RecordingMeta | null {
+  if (!fields.id || !fields.clinic || !fields.consult) return null;
+  const files: RecordingFile[] = [];
+  const participants: RecordingMeta['participants'] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith(FILE_PREFIX)) files.push(JSON.parse(value) as RecordingFile);
+    else if (field.startsWith(PARTICIPANT_PREFIX)) {
+      const part = ConsultRole.safeParse(value);
+      if (part.success) participants.push({ id: field.slice(PARTICIPANT_PREFIX.length), part: part.data });
+    }
+  }
+  files.sort((a, b) => a.participant.localeCompare(b.participant) || a.kind.localeCompare(b.kind) || a.segment - b.segment);
+  participants.sort((a, b) => a.id.localeCompare(b.id));
+  const number = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value));
+  return {
+    id: fields.id,
+    clinic: fields.clinic,
+    consult: fields.consult,
+    status: (fields.status ?? 'recording') as RecordingStatusName,
+    node: fields.node ?? '',
+    startedAt: Number(fields.startedAt),
+    stoppedAt: number(fields.stoppedAt),
+    stopReason: (fields.stopReason || null) as RecordingStopReason | null,
+    participants,
+    files,
+    consent: fields.consent ? (JSON.parse(fields.consent) as RecordingConsentEvent[]) : [],
+    finalisedAt: number(fields.finalisedAt),
+    purgeAt: number(fields.purgeAt),
+  };
+}
+
+export async function getRecording(redis: Redis, clinic: string, recording: string): Promise<RecordingMeta | null> {
+  if (!RECORDING_ID_PATTERN.test(recording)) return null;
+  return parseRecording(await redis.hgetall(recordingKeys(clinic, recording).meta));
+}
+
+/** The clinic's recordings, newest first. */
+export async function listRecordings(redis: Redis, clinic: string, options: { count?: number; consult?: string } = {}): Promise<RecordingMeta[]> {
+  const ids = await redis.zrevrange(recordingKeys(clinic, '').index, 0, -1);
+  const out: RecordingMeta[] = [];
+  const count = options.count ?? 100;
+  // Metadata in pipelined pages: a clinic keeps recordings for its retention period only.
+  for (let i = 0; i < ids.length && out.length < count; i += 50) {
+    const page = ids.slice(i, i + 50);
+    const pipeline = redis.pipeline();
+    for (const id of page) pipeline.hgetall(recordingKeys(clinic, id).meta);
+    const results = (await pipeline.exec()) ?? [];
+    for (const [error, fields] of results) {
+      if (error) throw error;
+      const meta = parseRecording(fields as Record<string, string>);
+      if (meta && (!options.consult || meta.consult === options.consult)) out.push(meta);
+      if (out.length >= count) break;
+    }
+  }
+  return out;
+}
+
+export async function createRecordingMeta(
+  redis: Redis,
+  meta: { id: string; clinic: string; consult: string; node: string; startedAt: number },
+): Promise<void> {
+  const keys = recordingKeys(meta.clinic, meta.id);
+  await redis
+    .multi()
+    .hset(keys.meta, { id: meta.id, clinic: meta.clinic, consult: meta.consult, node: meta.node, status: 'recording', startedAt: String(meta.startedAt) })
+    .zadd(keys.index, meta.startedAt, meta.id)
+    .exec();
+}
+
+export async function addParticipant(redis: Redis, clinic: string, recording: string, participant: string, part: ConsultRole): Promise<void> {
+  await redis.hset(recordingKeys(clinic, recording).meta, `${PARTICIPANT_PREFIX}${participant}`, part);
+}
+
+export async function addFile(redis: Redis, clinic: string, recording: string, file: RecordingFile): Promise<void> {
+  await redis.hset(recordingKeys(clinic, recording).meta, `${FILE_PREFIX}${file.name}`, JSON.stringify(file));
+}
+
+export async function setRecordingFields(redis: Redis, clinic: string, recording: string, fields: Record<string, string>): Promise<void> {
+  await redis.hset(recordingKeys(clinic, recording).meta, fields);
+}
+
+export async function deleteRecordingMeta(redis: Redis, clinic: string, recording: string): Promise<void> {
+  const keys = recordingKeys(clinic, recording);
+  await redis.multi().del(keys.meta).zrem(keys.index, recording).exec();
+}
+
+/** Appends to the consultation's session record: `type`, `at`, then the given fields (ids only). */
+export async function appendRecord(redis: Redis, clinic: string, consult: string, type: ConsultRecordType, fields: Record<string, string>): Promise<string> {
+  const flat = Object.entries(fields).flat();
+  return (await redis.xadd(consultKeys(clinic, consult).record, '*', 'type', type, 'at', String(Date.now()), ...flat)) ?? '';
+}
+
+/** The consent entries of the session record, as they were written there. */
+export async function readConsentEvents(redis: Redis, clinic: string, consult: string): Promise<RecordingConsentEvent[]> {
+  const entries = await redis.xrange(consultKeys(clinic, consult).record, '-', '+');
+  const events: RecordingConsentEvent[] = [];
+  for (const [id, list] of entries) {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
+    if (fields.type === 'consent-granted' || fields.type === 'consent-withdrawn') {
+      events.push({ id, type: fields.type, at: Number(fields.at ?? id.split('-')[0]), fields });
+    }
+  }
+  return events;
+}
+
+/**
+ * The recordings a media-server node has open (`clinic/id` members), so that
+ * a node that restarts after a crash can close and encrypt what it left.
+ */
+export const nodeRecordingsKey = (node: string) => `media:node:${node}:recordings`;
+
+export async function markOpenOnNode(redis: Redis, node: string, clinic: string, recording: string): Promise<void> {
+  await redis.sadd(nodeRecordingsKey(node), `${clinic}/${recording}`);
+}
+
+export async function markClosedOnNode(redis: Redis, node: string, clinic: string, recording: string): Promise<void> {
+  await redis.srem(nodeRecordingsKey(node), `${clinic}/${recording}`);
+}
+
+export async function openOnNode(redis: Redis, node: string): Promise<{ clinic: string; recording: string }[]> {
+  const members = await redis.smembers(nodeRecordingsKey(node));
+  return members.flatMap((member) => {
+    const [clinic, recording] = member.split('/');
+    return clinic && recording ? [{ clinic, recording }] : [];
+  });
+}

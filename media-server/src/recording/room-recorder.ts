@@ -1,0 +1,399 @@
+import { mkdirSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
+import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
+import { encryptFile, type RecordingKey } from './recording-cipher.js';
+import type { RecordingConfig } from './recording-config.js';
+import { plainPath, recordingDir, sealedPath, segmentName } from './recording-files.js';
+import type { RecordingJobs } from './recording-jobs.js';
+import {
+  addFile,
+  addParticipant,
+  appendRecord,
+  createRecordingMeta,
+  getRecording,
+  markClosedOnNode,
+  markOpenOnNode,
+  openOnNode,
+  readConsentEvents,
+  recordingKeys,
+  setRecordingFields,
+} from './recording-store.js';
+import { SegmentWriter } from './segment-writer.js';
+import { fixWebmDuration } from './webm-duration.js';
+
+/** A track added or ended while recording restarts its participant's file after this pause, so tracks that come together make one segment. */
+const RESTART_DEBOUNCE_MS = 250;
+const OPEN_FIELD = 'open:';
+
+export interface WeriftRecorderDeps {
+  redis: Redis;
+  config: RecordingConfig & { key: RecordingKey };
+  jobs: Pick<RecordingJobs, 'finalise'>;
+  /** This media-server node (MEDIA_NODE_ID): recordings it leaves open are closed when it starts again. */
+  nodeId: string;
+  logger: Logger;
+  registry?: Registry;
+}
+
+/**
+ * Consent-gated recording, the "how": the room decides when. One WebM
+ * (VP8 + Opus) per participant's camera + microphone and one per screen
+ * share, cut into segments (a new one when that participant's tracks change
+ * or after RECORDING_SEGMENT_SECONDS); each segment is encrypted as soon as
+ * it closes and its plaintext removed. Metadata and the session record are
+ * in Redis (recording-store.ts); stopping queues the finalise job.
+ */
+export class WeriftRecorder implements Recorder {
+  private readonly active = new Set<RoomRecordingSession>();
+  readonly metrics: { segments: Counter; bytes: Counter; failures: Counter };
+
+  constructor(private readonly deps: WeriftRecorderDeps) {
+    const registers = deps.registry ? [deps.registry] : [];
+    this.metrics = {
+      segments: new Counter({ name: 'clinic_media_recording_segments_total', help: 'Recording segments closed and encrypted', registers }),
+      bytes: new Counter({ name: 'clinic_media_recording_bytes_total', help: 'Bytes of encrypted recording written', registers }),
+      failures: new Counter({ name: 'clinic_media_recording_failures_total', help: 'Recording segments that could not be written, closed or encrypted', registers }),
+    };
+  }
+
+  /** Adds the recorder's counters to a registry (the node's /metrics). */
+  registerMetrics(registry: Registry): void {
+    for (const metric of Object.values(this.metrics)) registry.registerMetric(metric);
+  }
+
+  start(context: { clinic: string; consult: string; recordingId: string; tracks: PublishedTrack[] }): RoomRecording {
+    const dir = recordingDir(this.deps.config.dir, context.clinic, context.recordingId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const session = new RoomRecordingSession(this.deps, this.metrics, { ...context, dir }, () => this.active.delete(session));
+    this.active.add(session);
+    return session;
+  }
+
+  /** Recordings in progress on this node. */
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Stops every recording (SIGTERM): files are closed and encrypted before the process ends. */
+  async stopAll(reason: 'draining' | 'room-closed' = 'draining'): Promise<void> {
+    await Promise.all([...this.active].map((session) => session.stop(reason)));
+  }
+
+  /**
+   * At start-up: recordings this node left open when it last stopped (a
+   * crash) are closed now — their plaintext segments encrypted, the
+   * recording marked stopped with reason `interrupted`, and finalised.
+   */
+  async recoverInterrupted(): Promise<number> {
+    const { redis, nodeId, logger } = this.deps;
+    const open = await openOnNode(redis, nodeId);
+    for (const { clinic, recording } of open) {
+      try {
+        await recoverOne(this.deps, clinic, recording, this.metrics);
+      } catch (error) {
+        logger.error({ clinic, recording, err: (error as Error).message }, 'could not recover an interrupted recording');
+      }
+    }
+    return open.length;
+  }
+}
+
+interface SessionContext {
+  clinic: string;
+  consult: string;
+  recordingId: string;
+  tracks: PublishedTrack[];
+  dir: string;
+}
+
+interface OpenSegment {
+  writer: SegmentWriter;
+  name: string;
+  index: number;
+  rollover: NodeJS.Timeout;
+}
+
+class RoomRecordingSession implements RoomRecording {
+  readonly recordingId: string;
+  private readonly groups = new Map<string, ParticipantFiles>();
+  private readonly ready: Promise<void>;
+  private stopping: Promise<void> | null = null;
+  private readonly startedAt = Date.now();
+  private readonly participants = new Map<string, ConsultRole>();
+
+  constructor(
+    readonly deps: WeriftRecorderDeps,
+    readonly metrics: WeriftRecorder['metrics'],
+    readonly context: SessionContext,
+    private readonly onClosed: () => void,
+  ) {
+    this.recordingId = context.recordingId;
+    const { redis, nodeId } = deps;
+    const { clinic, consult, recordingId } = context;
+    for (const track of context.tracks) this.participants.set(track.participantId, track.part);
+    this.ready = (async () => {
+      await createRecordingMeta(redis, { id: recordingId, clinic, consult, node: nodeId, startedAt: this.startedAt });
+      await markOpenOnNode(redis, nodeId, clinic, recordingId);
+      for (const [id, part] of this.participants) await addParticipant(redis, clinic, recordingId, id, part);
+      await appendRecord(redis, clinic, consult, 'recording-started', { node: nodeId, recording: recordingId, participants: [...this.participants.keys()].join(',') });
+    })().catch((error: Error) => this.log().error({ err: error.message }, 'could not store recording metadata'));
+    this.log().info({ tracks: context.tracks.length }, 'recording started');
+    for (const track of context.tracks) this.groupFor(track).add(track, false);
+    for (const group of this.groups.values()) group.restart();
+  }
+
+  log(): Logger {
+    return this.deps.logger.child({ clinic: this.context.clinic, consult: this.context.consult, recording: this.recordingId });
+  }
+
+  private groupFor(track: PublishedTrack): ParticipantFiles {
+    const kind = track.source === 'screen' ? 'screen' : 'av';
+    const key = `${track.participantId}\n${kind}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = new ParticipantFiles(this, track.participantId, track.part, kind);
+      this.groups.set(key, group);
+    }
+    return group;
+  }
+
+  addTrack(track: PublishedTrack): void {
+    if (this.stopping) return;
+    if (!this.participants.has(track.participantId)) {
+      this.participants.set(track.participantId, track.part);
+      void this.ready
+        .then(() => addParticipant(this.deps.redis, this.context.clinic, this.recordingId, track.participantId, track.part))
+        .catch((error: Error) => this.log().error({ err: error.message }, 'could not store recording participant'));
+    }
+    this.groupFor(track).add(track, true);
+  }
+
+  /** Metadata writes wait until the recording's own metadata exists. */
+  afterStart<T>(write: () => Promise<T>): Promise<T> {
+    return this.ready.then(write);
+  }
+
+  get isStopping(): boolean {
+    return this.stopping !== null;
+  }
+
+  stop(reason: RoomRecordingStopReason): Promise<void> {
+    this.stopping ??= (async () => {
+      const { redis, config, jobs, nodeId } = this.deps;
+      const { clinic, consult } = this.context;
+      await Promise.all([...this.groups.values()].map((group) => group.close()));
+      await this.ready;
+      const stoppedAt = Date.now();
+      const consent = await readConsentEvents(redis, clinic, consult);
+      const meta = await getRecording(redis, clinic, this.recordingId);
+      await setRecordingFields(redis, clinic, this.recordingId, {
+        status: 'stopped',
+        stoppedAt: String(stoppedAt),
+        stopReason: reason,
+        consent: JSON.stringify(consent),
+        purgeAt: String(stoppedAt + config.retentionMs),
+      });
+      await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
+      await jobs.finalise({ clinic, consult, recording: this.recordingId });
+      await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
+      this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt }, 'recording stopped');
+    })()
+      .catch((error: Error) => {
+        this.metrics.failures.inc();
+        this.log().error({ err: error.message }, 'recording did not stop cleanly; it is recovered when this node restarts');
+      })
+      .finally(() => this.onClosed());
+    return this.stopping;
+  }
+}
+
+type RoomRecordingStopReason = Parameters<RoomRecording['stop']>[0];
+
+/** One participant's camera + microphone, or their screen share: a run of segments. */
+class ParticipantFiles {
+  private readonly tracks: PublishedTrack[] = [];
+  private readonly unsubscribes = new Map<PublishedTrack, () => void>();
+  private segment: OpenSegment | null = null;
+  private nextIndex = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  /** Opening and closing segments, one after another. */
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly session: RoomRecordingSession,
+    readonly participant: string,
+    readonly part: ConsultRole,
+    readonly kind: 'av' | 'screen',
+  ) {}
+
+  add(track: PublishedTrack, restartSoon: boolean): void {
+    if (this.closed) return;
+    // One audio and one video per file: a second of a kind replaces the first.
+    const replaced = this.tracks.findIndex((t) => t.kind === track.kind);
+    if (replaced >= 0) this.remove(this.tracks[replaced]!, false);
+    this.tracks.push(track);
+    this.unsubscribes.set(
+      track,
+      track.onEnded(() => this.remove(track, true)),
+    );
+    if (restartSoon) this.restartSoon();
+  }
+
+  private remove(track: PublishedTrack, restartSoon: boolean): void {
+    const index = this.tracks.indexOf(track);
+    if (index < 0) return;
+    this.tracks.splice(index, 1);
+    this.unsubscribes.get(track)?.();
+    this.unsubscribes.delete(track);
+    if (restartSoon) this.restartSoon();
+  }
+
+  private restartSoon(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restart();
+    }, RESTART_DEBOUNCE_MS);
+  }
+
+  /** Closes the open segment (if any) and opens a new one with the tracks there are now (if any). */
+  restart(): void {
+    this.chain = this.chain
+      .then(async () => {
+        await this.closeSegment();
+        if (!this.closed && !this.session.isStopping && this.tracks.length > 0) this.openSegment();
+      })
+      .catch((error: Error) => {
+        this.session.metrics.failures.inc();
+        this.session.log().error({ err: error.message, kind: this.kind }, 'could not open a recording segment');
+      });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    for (const unsubscribe of this.unsubscribes.values()) unsubscribe();
+    this.unsubscribes.clear();
+    this.chain = this.chain.then(() => this.closeSegment());
+    await this.chain;
+  }
+
+  private openSegment(): void {
+    const { deps, context } = this.session;
+    const index = this.nextIndex++;
+    const name = segmentName(this.participant, this.kind, index);
+    const tracks = [...this.tracks];
+    const writer = new SegmentWriter(plainPath(context.dir, name), tracks, this.session.log().child({ segment: index }));
+    const rollover = setTimeout(() => this.restart(), deps.config.segmentMs);
+    this.segment = { writer, name, index, rollover };
+    // Noted while open, so that a node that crashes can tell whose plaintext it left.
+    const open = { participant: this.participant, part: this.part, kind: this.kind, segment: index, codecs: tracks.map((t) => t.codec.mimeType), startedAt: writer.startedAt };
+    void this.session
+      .afterStart(() => deps.redis.hset(recordingKeys(context.clinic, context.recordingId).meta, `${OPEN_FIELD}${name}`, JSON.stringify(open)))
+      .catch((error: Error) => this.session.log().warn({ err: error.message }, 'could not note the open segment'));
+  }
+
+  private async closeSegment(): Promise<void> {
+    const segment = this.segment;
+    if (!segment) return;
+    this.segment = null;
+    clearTimeout(segment.rollover);
+    const { deps, context, metrics } = this.session;
+    const log = this.session.log().child({ segment: segment.index });
+    try {
+      const result = await segment.writer.stop();
+      const file = await sealSegment(deps, context, segment.name, {
+        participant: this.participant,
+        part: this.part,
+        kind: this.kind,
+        segment: segment.index,
+        codecs: segment.writer.tracks.map((t) => t.codec.mimeType),
+        startedAt: result.startedAt,
+        stoppedAt: result.stoppedAt,
+        empty: result.packets === 0,
+      });
+      if (file) {
+        await this.session.afterStart(() => addFile(deps.redis, context.clinic, context.recordingId, file));
+        metrics.segments.inc();
+        metrics.bytes.inc(file.bytes);
+        log.info({ bytes: file.bytes, ms: file.stoppedAt - file.startedAt }, 'recording segment encrypted');
+      }
+      await this.session.afterStart(() => deps.redis.hdel(recordingKeys(context.clinic, context.recordingId).meta, `${OPEN_FIELD}${segment.name}`));
+    } catch (error) {
+      metrics.failures.inc();
+      log.error({ err: (error as Error).message }, 'recording segment could not be closed and encrypted; its plaintext is kept for recovery');
+    }
+  }
+}
+
+/**
+ * Corrects the WebM's duration, encrypts it beside itself and removes the
+ * plaintext. Null when the segment holds no media (it is deleted).
+ */
+async function sealSegment(
+  deps: Pick<WeriftRecorderDeps, 'config'>,
+  context: { clinic: string; recordingId: string; dir: string },
+  name: string,
+  facts: Omit<RecordingFile, 'name' | 'bytes' | 'sha256' | 'plainBytes' | 'plainSha256' | 'keyId'> & { empty: boolean },
+): Promise<RecordingFile | null> {
+  const plain = plainPath(context.dir, name);
+  if (facts.empty) {
+    await rm(plain, { force: true });
+    return null;
+  }
+  await fixWebmDuration(plain).catch(() => undefined);
+  const sealed = await encryptFile(plain, sealedPath(context.dir, name), deps.config.key, { clinic: context.clinic, recording: context.recordingId, name });
+  await rm(plain, { force: true });
+  const { empty: _empty, ...rest } = facts;
+  return { name, ...rest, bytes: sealed.bytes, sha256: sealed.sha256, plainBytes: sealed.plainBytes, plainSha256: sealed.plainSha256, keyId: deps.config.key.id };
+}
+
+async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: string, metrics: WeriftRecorder['metrics']): Promise<void> {
+  const { redis, config, jobs, nodeId, logger } = deps;
+  const meta = await getRecording(redis, clinic, recording);
+  if (!meta) {
+    await markClosedOnNode(redis, nodeId, clinic, recording);
+    return;
+  }
+  const dir = recordingDir(config.dir, clinic, recording);
+  const fields = await redis.hgetall(recordingKeys(clinic, recording).meta);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  let recovered = 0;
+  for (const name of names.filter((n) => n.endsWith('.webm'))) {
+    const noted = fields[`${OPEN_FIELD}${name}`];
+    if (!noted) {
+      // Plaintext nobody can attribute: not kept unencrypted.
+      await rm(plainPath(dir, name), { force: true });
+      continue;
+    }
+    const open = JSON.parse(noted) as Omit<RecordingFile, 'name' | 'bytes' | 'sha256' | 'plainBytes' | 'plainSha256' | 'keyId' | 'stoppedAt'>;
+    const { mtimeMs, size } = await stat(plainPath(dir, name));
+    const file = await sealSegment(deps, { clinic, recordingId: recording, dir }, name, { ...open, stoppedAt: Math.round(mtimeMs), empty: size === 0 });
+    if (file) {
+      await addFile(redis, clinic, recording, file);
+      metrics.segments.inc();
+      recovered++;
+    }
+    await redis.hdel(recordingKeys(clinic, recording).meta, `${OPEN_FIELD}${name}`);
+  }
+  if (meta.status === 'recording') {
+    const stoppedAt = Date.now();
+    await setRecordingFields(redis, clinic, recording, {
+      status: 'stopped',
+      stoppedAt: String(stoppedAt),
+      stopReason: 'interrupted',
+      consent: JSON.stringify(await readConsentEvents(redis, clinic, meta.consult)),
+      purgeAt: String(stoppedAt + config.retentionMs),
+    });
+    await appendRecord(redis, clinic, meta.consult, 'recording-stopped', { node: nodeId, recording, reason: 'interrupted', files: String(meta.files.length + recovered) });
+  }
+  await jobs.finalise({ clinic, consult: meta.consult, recording });
+  await markClosedOnNode(redis, nodeId, clinic, recording);
+  logger.warn({ clinic, recording, recovered }, 'recording left open by a previous run of this node: closed and encrypted');
+}
+

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RecordingStatus } from '@clinic-hub/protocol';
+import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
+import type { Participant } from './participant.js';
+
+export type RecordingStopReason = Parameters<RoomRecording['stop']>[0];
+
+/**
+ * When a room records. A clinician asks; the recording runs only while every
+ * participant present has consented, and stops the moment one withdraws or
+ * someone without consent joins. The request stands until a clinician stops
+ * it, so the recording starts again (as a new recording) once everyone
+ * present has consented again. How it records is the Recorder's business.
+ */
+export class RecordingGate {
+  private requested = false;
+  private active: RoomRecording | null = null;
+  private startedAt: number | null = null;
+
+  constructor(
+    private readonly clinic: string,
+    private readonly consult: string,
+    private readonly recorder: Recorder | null,
+    private readonly logger: Logger,
+  ) {}
+
+  get available(): boolean {
+    return this.recorder !== null;
+  }
+
+  get isRecording(): boolean {
+    return this.active !== null;
+  }
+
+  setRequested(requested: boolean): void {
+    this.requested = requested;
+  }
+
+  status(participants: Iterable<Participant>): RecordingStatus {
+    const missingConsent = [...participants].filter((p) => !p.consent).map((p) => p.id);
+    return {
+      state: this.active ? 'recording' : this.requested ? 'waiting-consent' : 'off',
+      missingConsent,
+      recordingId: this.active?.recordingId ?? null,
+      startedAt: this.active ? this.startedAt : null,
+    };
+  }
+
+  /**
+   * Brings the recording in line with the request and the consents of those
+   * present. `stopReason` says why, should it have to stop.
+   */
+  evaluate(participants: Participant[], stopReason: RecordingStopReason): void {
+    const everyoneConsents = participants.length > 0 && participants.every((p) => p.consent);
+    if (this.active) {
+      if (!this.requested || !everyoneConsents) this.stop(stopReason);
+      return;
+    }
+    if (this.requested && everyoneConsents && this.recorder) this.start(participants);
+  }
+
+  /** A track published while recording (a participant joined with consent, or shared a screen). */
+  addTrack(track: PublishedTrack): void {
+    if (!this.active) return;
+    try {
+      this.active.addTrack(track);
+    } catch (error) {
+      this.logger.error({ err: error, recording: this.active.recordingId, track: track.id }, 'the recorder did not take a track');
+    }
+    track.requestKeyframe();
+  }
+
+  stop(reason: RecordingStopReason): void {
+    const recording = this.active;
+    if (!recording) return;
+    this.active = null;
+    this.startedAt = null;
+    this.logger.info({ recording: recording.recordingId, reason }, 'recording stopped');
+    recording.stop(reason).catch((error: unknown) => this.logger.error({ err: error, recording: recording.recordingId }, 'the recording did not stop cleanly'));
+  }
+
+  private start(participants: Participant[]): void {
+    const tracks = participants.flatMap((p) => [...p.transport.published.values()]);
+    const recordingId = randomUUID();
+    try {
+      this.active = this.recorder!.start({ clinic: this.clinic, consult: this.consult, recordingId, tracks });
+    } catch (error) {
+      // A recorder that cannot start (disk, Redis) must not leave a request that retries on every change.
+      this.requested = false;
+      this.logger.error({ err: error, recording: recordingId }, 'the recording did not start');
+      return;
+    }
+    this.startedAt = Date.now();
+    this.logger.info({ recording: recordingId, tracks: tracks.length }, 'recording started');
+    // The recording's files must start on a keyframe of every camera and screen.
+    for (const track of tracks) track.requestKeyframe();
+  }
+}

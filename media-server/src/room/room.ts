@@ -1,0 +1,288 @@
+import type { Logger } from 'pino';
+import {
+  CONSULT_MAX_PARTICIPANTS,
+  isClinicianConsultRole,
+  type MediaSource,
+  type RoomTokenClaims,
+  type ServerSignal,
+} from '@clinic-hub/protocol';
+import type { MediaEngine, PublishedTrack, Recorder } from '../engine/engine-types.js';
+import type { MediaEvents } from '../media-events.js';
+import { SignalError } from '../signal/signal-error.js';
+import { Participant, type SignalPeer } from './participant.js';
+import { RecordingGate, type RecordingStopReason } from './recording-gate.js';
+import type { RoomRecordEntry, SessionRecord } from './session-record.js';
+
+type IceServers = Extract<ServerSignal, { type: 'joined' }>['iceServers'];
+type LeaveReason = Extract<ServerSignal, { type: 'participant-left' }>['reason'];
+
+export interface RoomDeps {
+  engine: MediaEngine;
+  recorder: Recorder | null;
+  record: SessionRecord;
+  events: MediaEvents;
+  logger: Logger;
+  answerTimeoutMs: number;
+  /** ICE servers for one participant (TURN credentials are per person). */
+  iceServersFor: (participantId: string) => IceServers;
+  /** The room emptied or was closed: the registry forgets it. */
+  onClosed: (room: Room) => void;
+}
+
+/**
+ * One consultation's room on this node: 2–6 people, each with one peer
+ * connection that publishes their microphone and camera (and screen) and
+ * receives everyone else's. The room keeps everyone's connection in line
+ * with who is present and what they send, announces comings and goings,
+ * keeps consent and decides when recording runs, and writes joins, leaves and
+ * consents to the session record.
+ */
+export class Room {
+  readonly participants = new Map<string, Participant>();
+  /** Consent given in this room, by participant id: a rejoin after a network drop keeps it. */
+  private readonly consents = new Map<string, boolean>();
+  private readonly recording: RecordingGate;
+  private readonly logger: Logger;
+  /** Participants whose next offer is due at the end of this tick (several changes, one offer). */
+  private readonly negotiationDue = new Set<Participant>();
+  closed = false;
+
+  constructor(
+    readonly clinic: string,
+    readonly consult: string,
+    private readonly deps: RoomDeps,
+  ) {
+    this.logger = deps.logger.child({ consult });
+    this.recording = new RecordingGate(clinic, consult, deps.recorder, this.logger);
+  }
+
+  /** Whether this person may come in now: the room has space, or they are already in it (a rejoin replaces them). */
+  canAdmit(participantId: string): boolean {
+    return this.participants.has(participantId) || this.participants.size < CONSULT_MAX_PARTICIPANTS;
+  }
+
+  join(claims: RoomTokenClaims, peer: SignalPeer): Participant {
+    if (this.closed) throw new SignalError('CONSULT_ENDED');
+    if (!this.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
+    const previous = this.participants.get(claims.sub);
+    if (previous) {
+      previous.peer.send({ type: 'closed', reason: 'replaced' });
+      previous.peer.close('replaced by a new connection');
+      this.remove(previous, 'replaced');
+    }
+    const transport = this.deps.engine.createTransport({ clinic: this.clinic, roomId: this.consult, participantId: claims.sub, part: claims.part });
+    const participant = new Participant(claims.sub, claims.part, claims.name, peer, transport, this.consents.get(claims.sub) ?? false);
+    this.participants.set(participant.id, participant);
+    transport.onTrackPublished((track) => this.trackPublished(participant, track));
+    transport.onStateChange((state) => {
+      this.logger.debug({ participant: participant.id, connection: peer.connectionId, state }, 'media connection state');
+      if (state === 'failed' && this.participants.get(participant.id) === participant) {
+        this.logger.info({ participant: participant.id, connection: peer.connectionId }, 'media connection failed');
+        peer.close('media connection failed');
+        this.remove(participant, 'dropped');
+      }
+    });
+    for (const other of this.participants.values()) {
+      if (other === participant) continue;
+      for (const track of other.transport.published.values()) transport.subscribe(track);
+    }
+    const others = [...this.participants.values()].filter((p) => p !== participant);
+    peer.send({
+      type: 'joined',
+      self: participant.info(),
+      consult: this.consult,
+      participants: others.map((p) => p.info()),
+      recording: this.recording.status(this.participants.values()),
+      iceServers: this.deps.iceServersFor(participant.id),
+    });
+    this.broadcast({ type: 'participant-joined', participant: participant.info() }, participant);
+    this.logger.info({ participant: participant.id, part: participant.part, connection: peer.connectionId, present: this.participants.size }, 'participant joined');
+    this.deps.events.participantJoined(this.consult, participant.id, participant.part);
+    this.appendRecord({ type: 'joined', participant: participant.id, part: participant.part });
+    this.updateRecording('participant-without-consent');
+    this.negotiate(participant);
+    return participant;
+  }
+
+  /** The participant left (`leave`), or their connection dropped. Does nothing if they were already replaced. */
+  leave(participant: Participant, reason: 'left' | 'dropped'): void {
+    if (this.participants.get(participant.id) !== participant) return;
+    this.remove(participant, reason);
+  }
+
+  private remove(participant: Participant, reason: LeaveReason): void {
+    this.participants.delete(participant.id);
+    this.negotiationDue.delete(participant);
+    participant.close();
+    // Closing ends the participant's tracks; their subscribers drop them (trackPublished's onEnded).
+    void participant.transport.close();
+    this.broadcast({ type: 'participant-left', participant: participant.id, reason });
+    this.logger.info({ participant: participant.id, reason, present: this.participants.size }, 'participant left');
+    this.deps.events.participantLeft(this.consult, participant.id);
+    this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason });
+    if (this.participants.size === 0 && reason !== 'replaced') {
+      this.close('room-closed');
+      return;
+    }
+    // Whoever was missing consent may have been the one who left.
+    this.updateRecording('participant-without-consent');
+  }
+
+  private trackPublished(publisher: Participant, track: PublishedTrack): void {
+    this.logger.debug({ participant: publisher.id, source: track.source, track: track.id }, 'track published');
+    this.deps.events.trackPublished(track);
+    this.recording.addTrack(track);
+    for (const other of this.participants.values()) {
+      if (other === publisher) continue;
+      other.transport.subscribe(track);
+      this.scheduleNegotiation(other);
+    }
+    track.onEnded(() => {
+      for (const other of this.participants.values()) {
+        if (other === publisher) continue;
+        other.transport.unsubscribe(track.id);
+        this.scheduleNegotiation(other);
+      }
+    });
+  }
+
+  // ---- what clients send ----
+
+  async answer(participant: Participant, rev: number, sdp: string): Promise<void> {
+    if (!participant.awaitsAnswer(rev)) throw new SignalError('MEDIA_STALE_ANSWER', `rev ${rev}`);
+    const before = JSON.stringify(participant.info().sources);
+    try {
+      await participant.transport.applyAnswer(sdp);
+    } catch (error) {
+      // The offer stays outstanding: a good answer to it still counts.
+      this.logger.info({ participant: participant.id, rev, err: error }, 'answer not applied');
+      throw new SignalError('MEDIA_SDP_INVALID', error instanceof Error ? error.message.slice(0, 200) : undefined);
+    }
+    if (participant.closed) return;
+    if (participant.answered()) this.scheduleNegotiation(participant);
+    if (JSON.stringify(participant.info().sources) !== before) this.broadcast({ type: 'participant-updated', participant: participant.info() });
+  }
+
+  publish(participant: Participant, source: MediaSource, on: boolean): void {
+    if (source === 'screen') {
+      participant.transport.setScreenSlot(on);
+      this.scheduleNegotiation(participant);
+    } else if (on && !participant.transport.published.has(source)) {
+      // The slot was answered inactive (no device then): offer it again for the client to fill.
+      this.scheduleNegotiation(participant);
+    }
+    if (on) participant.sourcesOff.delete(source);
+    else participant.sourcesOff.add(source);
+    this.broadcast({ type: 'participant-updated', participant: participant.info() });
+  }
+
+  mute(participant: Participant, source: 'mic' | 'camera', muted: boolean): void {
+    participant.muted[source] = muted;
+    this.broadcast({ type: 'participant-updated', participant: participant.info() });
+  }
+
+  async consent(participant: Participant, granted: boolean): Promise<void> {
+    if (participant.consent === granted) return;
+    const entry: RoomRecordEntry = { type: granted ? 'consent-granted' : 'consent-withdrawn', participant: participant.id, part: participant.part };
+    if (granted) {
+      // A consent that is not in the session record does not count: recording could start on it.
+      try {
+        await this.deps.record.append(this.clinic, this.consult, entry);
+      } catch (error) {
+        this.logger.warn({ err: error, participant: participant.id }, 'consent not recorded');
+        throw new SignalError('STORE_UNAVAILABLE');
+      }
+      if (participant.closed) return;
+    }
+    participant.consent = granted;
+    this.consents.set(participant.id, granted);
+    // A withdrawal takes effect at once, written or not: privacy first, the record follows.
+    if (!granted) this.appendRecord(entry);
+    this.broadcast({ type: 'participant-updated', participant: participant.info() });
+    this.updateRecording(granted ? 'participant-without-consent' : 'consent-withdrawn', true);
+  }
+
+  recordingRequest(participant: Participant, action: 'start' | 'stop'): void {
+    if (!isClinicianConsultRole(participant.part)) throw new SignalError('AUTH_FORBIDDEN', 'only doctors and nurses start or stop recording');
+    if (!this.recording.available) throw new SignalError('RECORDING_KEY_MISSING');
+    this.recording.setRequested(action === 'start');
+    this.updateRecording('requested', true);
+  }
+
+  keyframe(participantId: string, source: 'camera' | 'screen'): void {
+    const track = this.participants.get(participantId)?.transport.published.get(source);
+    if (!track) throw new SignalError('INVALID_PAYLOAD', `${participantId} sends no ${source}`);
+    track.requestKeyframe();
+  }
+
+  // ---- room-wide ----
+
+  /** Ends the room: `ended` (the clinic ended the consultation) or `draining` (this node is shutting down). */
+  close(reason: 'ended' | 'draining' | 'room-closed'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.recording.stop(reason === 'draining' ? 'draining' : 'room-closed');
+    for (const participant of [...this.participants.values()]) {
+      this.participants.delete(participant.id);
+      participant.close();
+      if (reason !== 'room-closed') {
+        participant.peer.send({ type: 'closed', reason });
+        participant.peer.close(`room ${reason}`);
+      }
+      void participant.transport.close();
+      this.deps.events.participantLeft(this.consult, participant.id);
+      this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason: reason === 'draining' ? 'draining' : 'ended' });
+    }
+    this.negotiationDue.clear();
+    this.logger.info({ reason }, 'room closed');
+    this.deps.events.roomClosed(this.consult);
+    this.deps.onClosed(this);
+  }
+
+  private updateRecording(stopReason: RecordingStopReason, announce = false): void {
+    if (this.closed) return;
+    const before = JSON.stringify(this.recording.status(this.participants.values()));
+    this.recording.evaluate([...this.participants.values()], stopReason);
+    const status = this.recording.status(this.participants.values());
+    if (announce || JSON.stringify(status) !== before) this.broadcast({ type: 'recording', recording: status });
+  }
+
+  private scheduleNegotiation(participant: Participant): void {
+    if (this.closed || participant.closed || this.negotiationDue.has(participant)) return;
+    this.negotiationDue.add(participant);
+    queueMicrotask(() => {
+      if (!this.negotiationDue.delete(participant)) return;
+      this.negotiate(participant);
+    });
+  }
+
+  private negotiate(participant: Participant): void {
+    participant.renegotiate(
+      async (rev) => {
+        const offer = await participant.transport.createOffer();
+        if (participant.closed) throw new Error('left while the offer was made');
+        participant.peer.send({ type: 'offer', rev, sdp: offer.sdp, mids: offer.mids });
+      },
+      this.deps.answerTimeoutMs,
+      () => {
+        this.logger.warn({ participant: participant.id, connection: participant.peer.connectionId }, 'no answer to the offer in time');
+        participant.peer.close('no answer to the offer');
+        this.leave(participant, 'dropped');
+      },
+    );
+  }
+
+  broadcast(message: ServerSignal, except?: Participant): void {
+    for (const participant of this.participants.values()) if (participant !== except) participant.peer.send(message);
+  }
+
+  private appendRecord(entry: RoomRecordEntry): void {
+    this.deps.record.append(this.clinic, this.consult, entry).catch((error: unknown) => {
+      this.logger.warn({ err: error, type: entry.type, participant: entry.participant }, 'session record entry not written');
+    });
+  }
+
+  counts(): { participants: number } {
+    return { participants: this.participants.size };
+  }
+}

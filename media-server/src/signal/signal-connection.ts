@@ -1,0 +1,205 @@
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
+import { RoomTokenError, type RoomTokenIssuer } from '@clinic-hub/hub/auth';
+import { TokenBucket } from '../../../hub/src/socket/rate-limiter.js';
+import type { Participant, SignalPeer } from '../room/participant.js';
+import type { Room } from '../room/room.js';
+import { SignalError } from './signal-error.js';
+
+/** What a connection needs from the server around it. */
+export interface SignalContext {
+  tokens: RoomTokenIssuer;
+  logger: Logger;
+  joinTimeoutMs: number;
+  rate: { perSecond: number; burst: number };
+  /**
+   * Finds or makes the room the claims are for, after the node-level checks
+   * (draining, the consultation's node and status). Throws SignalError.
+   */
+  admit(claims: { clinic: string; consult: string; sub: string }): Promise<Room>;
+  onError(code: ErrorCode): void;
+  onJoined(): void;
+}
+
+type Message = ClientSignal;
+
+/**
+ * One WebSocket at /signal: a join with a room token, then answers and the
+ * participant's requests. Every frame is checked (size, rate, JSON, schema,
+ * order) and every refusal is answered with `{type:'error', code}`; nothing a
+ * client sends stops the room or the server. Messages of one connection are
+ * handled one at a time, in order.
+ */
+export class SignalConnection implements SignalPeer {
+  private participant: Participant | null = null;
+  private room: Room | null = null;
+  private joining = false;
+  private readonly bucket: TokenBucket;
+  private queue: Promise<void> = Promise.resolve();
+  private joinTimer: NodeJS.Timeout | null;
+  private readonly logger: Logger;
+  /** Set by any sign of life (a pong or a message); the keep-alive sweep clears it. */
+  alive = true;
+  closed = false;
+
+  constructor(
+    readonly connectionId: string,
+    private readonly ws: WebSocket,
+    private readonly context: SignalContext,
+  ) {
+    this.logger = context.logger.child({ connection: connectionId });
+    this.bucket = new TokenBucket(context.rate.perSecond, context.rate.burst);
+    this.joinTimer = setTimeout(() => {
+      this.joinTimer = null;
+      if (this.participant || this.closed) return;
+      this.sendError('MEDIA_NOT_JOINED', `no join within ${context.joinTimeoutMs} ms`);
+      this.close('join timeout', 4408);
+    }, context.joinTimeoutMs);
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+    ws.on('pong', () => (this.alive = true));
+    ws.on('close', () => this.closedByPeer());
+    ws.on('error', (error) => this.logger.debug({ err: error }, 'websocket error'));
+  }
+
+  send(message: ServerSignal): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message));
+  }
+
+  close(reason: string, code = 1000): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearJoinTimer();
+    this.logger.debug({ reason }, 'closing');
+    this.ws.close(code, reason.slice(0, 100));
+  }
+
+  /** No pong since the last sweep: the network is gone. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    this.alive = true;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > MEDIA_SIGNAL_MAX_BYTES) return this.sendError('PAYLOAD_TOO_LARGE', `${size} bytes; at most ${MEDIA_SIGNAL_MAX_BYTES}`);
+    if (!this.bucket.take()) return this.sendError('RATE_LIMITED', `retry in ${this.bucket.msUntilNext()} ms`);
+    if (isBinary) return this.sendError('INVALID_PAYLOAD', 'binary frames are not signalling');
+    let json: unknown;
+    try {
+      json = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+    } catch {
+      return this.sendError('INVALID_PAYLOAD', 'not JSON');
+    }
+    const parsed = ClientSignal.safeParse(json);
+    if (!parsed.success) {
+      const id = typeof json === 'object' && json !== null && typeof (json as { id?: unknown }).id === 'string' ? (json as { id: string }).id.slice(0, 64) : undefined;
+      const issue = parsed.error.issues[0];
+      return this.sendError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : undefined, id);
+    }
+    const message = parsed.data;
+    this.queue = this.queue.then(() => this.handle(message));
+  }
+
+  private async handle(message: Message): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.dispatch(message);
+    } catch (error) {
+      if (error instanceof SignalError) {
+        this.sendError(error.code, error.detail, message.id);
+      } else {
+        this.logger.error({ err: error, type: message.type }, 'signalling message failed');
+        this.sendError('INTERNAL', undefined, message.id);
+      }
+    }
+  }
+
+  private async dispatch(message: Message): Promise<void> {
+    if (message.type === 'ping') {
+      this.send(message.id === undefined ? { type: 'pong', serverTime: Date.now() } : { type: 'pong', id: message.id, serverTime: Date.now() });
+      return;
+    }
+    if (message.type === 'join') {
+      await this.join(message.token);
+      this.ack(message.id);
+      return;
+    }
+    const participant = this.participant;
+    const room = this.room;
+    if (!participant || !room || participant.closed) throw new SignalError('MEDIA_NOT_JOINED');
+    switch (message.type) {
+      case 'answer':
+        await room.answer(participant, message.rev, message.sdp);
+        break;
+      case 'publish':
+        room.publish(participant, message.source, message.on);
+        break;
+      case 'mute':
+        room.mute(participant, message.source, message.muted);
+        break;
+      case 'consent':
+        await room.consent(participant, message.granted);
+        break;
+      case 'recording':
+        room.recordingRequest(participant, message.action);
+        break;
+      case 'keyframe':
+        room.keyframe(message.participant, message.source);
+        break;
+      case 'leave':
+        this.ack(message.id);
+        this.participant = null;
+        room.leave(participant, 'left');
+        this.close('left');
+        return;
+    }
+    this.ack(message.id);
+  }
+
+  private async join(token: string): Promise<void> {
+    if (this.participant || this.joining) throw new SignalError('MEDIA_ALREADY_JOINED');
+    let claims;
+    try {
+      claims = this.context.tokens.verify(token);
+    } catch (error) {
+      if (error instanceof RoomTokenError) throw new SignalError(error.code);
+      throw error;
+    }
+    this.joining = true;
+    try {
+      const room = await this.context.admit(claims);
+      if (this.closed) return;
+      this.room = room;
+      this.participant = room.join(claims, this);
+    } finally {
+      this.joining = false;
+    }
+    this.clearJoinTimer();
+    this.context.onJoined();
+  }
+
+  private closedByPeer(): void {
+    this.closed = true;
+    this.clearJoinTimer();
+    const participant = this.participant;
+    this.participant = null;
+    if (participant && this.room) this.room.leave(participant, 'dropped');
+  }
+
+  private ack(id: string | undefined): void {
+    if (id !== undefined) this.send({ type: 'ack', id });
+  }
+
+  private sendError(code: ErrorCode, detail?: string, id?: string): void {
+    this.context.onError(code);
+    const error = protocolError(code, detail);
+    this.send({ type: 'error', ...(id !== undefined ? { id } : {}), code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) });
+  }
+
+  private clearJoinTimer(): void {
+    if (this.joinTimer) clearTimeout(this.joinTimer);
+    this.joinTimer = null;
+  }
+}

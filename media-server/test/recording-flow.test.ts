@@ -1,0 +1,196 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys, type AiRecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { waitFor } from '../../hub/test/support/wait.js';
+import { parseRecordingKey } from '../src/recording/recording-cipher.js';
+import { exportRecordingFile, findRecordingFile } from '../src/recording/recording-export.js';
+import { recordingDir, sealedPath } from '../src/recording/recording-files.js';
+import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
+import { getRecording } from '../src/recording/recording-store.js';
+import { WeriftRecorder } from '../src/recording/room-recorder.js';
+import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { startLoopbackCall, type LoopbackCall } from './support/recording-peers.js';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+const run = promisify(execFile);
+
+/**
+ * Recording end to end with real parts: a werift publisher sends VP8 + Opus
+ * (made by ffmpeg) to a werift receiver whose tracks are what the recorder
+ * records; files are encrypted on disk, metadata in a private Redis, the
+ * finalise and purge jobs run on BullMQ, ffprobe reads what comes out.
+ */
+const CLINIC = 'testclinic';
+const CONSULT = 'consult-rec-0001';
+const RETENTION_MS = 6_000;
+
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: Redis;
+let dir: string;
+let media: EncodedMedia;
+let call: LoopbackCall;
+let jobs: RecordingJobs;
+let recorder: WeriftRecorder;
+let worker: RecordingWorker | null = null;
+const key = parseRecordingKey(randomBytes(32).toString('base64'))!;
+const logger = pino({ level: 'warn' });
+
+async function ffprobe(path: string) {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name,width,height', '-of', 'json', path]);
+  return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string; width?: number; height?: number }[]; format: { duration: string } };
+}
+
+async function recordFor(recordingId: string, ms: number, tracks: ('audio' | 'video')[]): Promise<{ meta: RecordingMeta; stopMs: number }> {
+  const published = tracks.map((kind) => (kind === 'audio' ? call.tracks.audio : call.tracks.video!));
+  const recording = recorder.start({ clinic: CLINIC, consult: CONSULT, recordingId, tracks: published });
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const stopping = Date.now();
+  await recording.stop('requested');
+  const stopMs = Date.now() - stopping;
+  return { meta: (await getRecording(redis, CLINIC, recordingId))!, stopMs };
+}
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  dir = mkdtempSync(join(tmpdir(), 'recording-flow-'));
+  media = await makeEncodedMedia(dir, { seconds: 12 });
+  call = await startLoopbackCall(media, { clinic: CLINIC, roomId: CONSULT, participantId: 'patient:testclinic:p-1', part: 'patient' });
+  call.play();
+  jobs = new RecordingJobs(redisServer.url, logger);
+  recorder = new WeriftRecorder({
+    redis,
+    config: { dir: join(dir, 'recordings'), key, retentionMs: RETENTION_MS, segmentMs: 600_000 },
+    jobs,
+    nodeId: 'media-test',
+    logger,
+  });
+  // The room writes consent into the session record before it starts a recording.
+  await redis.hset(consultKeys(CLINIC, CONSULT).meta, 'language', 'en');
+  await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'patient:testclinic:p-1');
+  await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'doctor:testclinic:d-1');
+});
+
+afterAll(async () => {
+  await call?.close();
+  await worker?.close();
+  await jobs?.close();
+  redis?.disconnect();
+  await redisServer?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('recording', () => {
+  let meta: RecordingMeta;
+
+  it('records ~10 s of VP8 + Opus into one encrypted file with metadata and checksums in Redis', async () => {
+    const plisBefore = call.pliCount();
+    const result = await recordFor('rec-main-0001', 10_000, ['audio', 'video']);
+    meta = result.meta;
+    console.log(`recording stop (close, fix duration, encrypt, metadata): ${result.stopMs} ms`);
+    expect(call.pliCount(), 'a keyframe is asked for when recording starts').toBeGreaterThan(plisBefore);
+    expect(meta).toMatchObject({
+      id: 'rec-main-0001',
+      clinic: CLINIC,
+      consult: CONSULT,
+      status: 'stopped',
+      node: 'media-test',
+      stopReason: 'requested',
+      participants: [{ id: 'patient:testclinic:p-1', part: 'patient' }],
+    });
+    expect(meta.stoppedAt! - meta.startedAt).toBeGreaterThanOrEqual(10_000);
+    expect(meta.purgeAt).toBe(meta.stoppedAt! + RETENTION_MS);
+    expect(meta.consent.map((c) => [c.type, c.fields.participant])).toEqual([
+      ['consent-granted', 'patient:testclinic:p-1'],
+      ['consent-granted', 'doctor:testclinic:d-1'],
+    ]);
+    expect(meta.files).toHaveLength(1);
+    const [file] = meta.files;
+    expect(file).toMatchObject({ participant: 'patient:testclinic:p-1', part: 'patient', kind: 'av', segment: 0, keyId: key.id });
+    expect(file!.codecs.sort()).toEqual(['audio/opus', 'video/VP8']);
+    expect(file!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(file!.plainSha256).toMatch(/^[0-9a-f]{64}$/);
+    console.log(`encrypted file: ${file!.bytes} bytes (WebM ${file!.plainBytes})`);
+
+    const folder = recordingDir(join(dir, 'recordings'), CLINIC, meta.id);
+    expect(readdirSync(folder), 'only the encrypted file is left on disk').toEqual([`${file!.name}.enc`]);
+    const records = await redis.xrange(consultKeys(CLINIC, CONSULT).record, '-', '+');
+    const types = records.map(([, fields]) => fields[1]);
+    expect(types).toEqual(['consent-granted', 'consent-granted', 'recording-started', 'recording-stopped']);
+  });
+
+  it('the stored file is not readable without the key; a wrong key gives RECORDING_CORRUPT', async () => {
+    const stored = sealedPath(recordingDir(join(dir, 'recordings'), CLINIC, meta.id), meta.files[0]!.name);
+    await expect(ffprobe(stored)).rejects.toThrow();
+    const wrongKey = parseRecordingKey(randomBytes(32).toString('base64'))!;
+    await expect(
+      exportRecordingFile({ dir: join(dir, 'recordings'), key: wrongKey }, meta, { ...meta.files[0]!, keyId: wrongKey.id }, join(dir, 'wrong.webm')),
+    ).rejects.toMatchObject({ code: 'RECORDING_CORRUPT' });
+    expect(existsSync(join(dir, 'wrong.webm'))).toBe(false);
+  });
+
+  it('decrypted, ffprobe reads VP8 and Opus of the recorded duration (±1 s)', async () => {
+    const out = join(dir, 'export.webm');
+    const file = findRecordingFile(meta, 'patient:testclinic:p-1');
+    const facts = await exportRecordingFile({ dir: join(dir, 'recordings'), key }, meta, file, out);
+    expect(facts.plainSha256).toBe(file.plainSha256);
+    const probe = await ffprobe(out);
+    const recordedSeconds = (meta.stoppedAt! - meta.startedAt) / 1000;
+    console.log(`ffprobe: ${probe.streams.map((s) => `${s.codec_type}=${s.codec_name}${s.width ? ` ${s.width}x${s.height}` : ''}`).join(', ')}; duration ${probe.format.duration} s for ${recordedSeconds.toFixed(2)} s recorded`);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    // The picture size comes from the first keyframe, not werift's 640x360 default.
+    expect(probe.streams.find((s) => s.codec_type === 'video')).toMatchObject({ width: 320, height: 240 });
+    expect(Math.abs(Number(probe.format.duration) - recordedSeconds)).toBeLessThanOrEqual(1);
+  });
+
+  it('a short audio-only recording whose file is damaged on disk is marked corrupt by the finalise job', async () => {
+    const { meta: damaged } = await recordFor('rec-damaged-0002', 2_000, ['audio']);
+    expect(damaged.files).toHaveLength(1);
+    const path = sealedPath(recordingDir(join(dir, 'recordings'), CLINIC, damaged.id), damaged.files[0]!.name);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 1]! ^= 0xff;
+    writeFileSync(path, bytes);
+  });
+
+  it('the finalise job verifies checksums, marks it final, notes it in the record and queues the AI job; the purge deletes it after the retention period', async () => {
+    worker = startRecordingWorker({ redisUrl: redisServer.url, dir: join(dir, 'recordings'), key, logger: pino({ level: 'silent' }) });
+    const final = await waitFor('the recording to be final', async () => {
+      const current = await getRecording(redis, CLINIC, meta.id);
+      return current?.status === 'final' ? current : false;
+    }, 15_000);
+    expect(final.finalisedAt).toBeGreaterThanOrEqual(meta.stoppedAt!);
+    const damaged = await waitFor('the damaged recording to be marked corrupt', async () => {
+      const current = await getRecording(redis, CLINIC, 'rec-damaged-0002');
+      return current?.status === 'corrupt' ? current : false;
+    }, 15_000);
+    expect(damaged.finalisedAt).toBeNull();
+
+    const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: { url: redisServer.url }, prefix: JOB_QUEUE_PREFIX });
+    const aiJobs = await aiQueue.getJobs(['waiting', 'delayed', 'active', 'completed']);
+    await aiQueue.close();
+    expect(aiJobs.map((j) => j.data)).toEqual([{ clinic: CLINIC, consult: CONSULT, recording: meta.id, language: 'en' }]);
+
+    const types = async () => (await redis.xrange(consultKeys(CLINIC, CONSULT).record, '-', '+')).map(([, f]) => `${f[1]}:${f[f.indexOf('recording') + 1]}`);
+    expect(await types()).toContain(`recording-finalised:${meta.id}`);
+    expect(await types()).not.toContain('recording-finalised:rec-damaged-0002');
+
+    const folder = recordingDir(join(dir, 'recordings'), CLINIC, meta.id);
+    expect(existsSync(folder)).toBe(true);
+    const purgedAfter = Date.now();
+    await waitFor('the retention purge', async () => (await getRecording(redis, CLINIC, meta.id)) === null, RETENTION_MS + 15_000);
+    console.log(`purged ${Date.now() - meta.stoppedAt!} ms after stop (retention ${RETENTION_MS} ms); waited ${Date.now() - purgedAfter} ms`);
+    expect(Date.now()).toBeGreaterThanOrEqual(meta.stoppedAt! + RETENTION_MS);
+    expect(existsSync(folder)).toBe(false);
+    expect(await redis.zrange(`ch:{${CLINIC}}:recordings`, 0, -1)).not.toContain(meta.id);
+    expect(await types()).toContain(`recording-purged:${meta.id}`);
+  });
+});

@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pino } from 'pino';
+import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
+import type { ConsultRole } from '@clinic-hub/protocol';
+import { freePort } from '../../../hub/src/redis/redis-process.js';
+import { loadMediaConfig } from '../../src/config.js';
+import type { Recorder } from '../../src/engine/engine-types.js';
+import { startMediaServer, type RunningMediaServer } from '../../src/media-server.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
+export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
+
+let portBlock = 0;
+/** A UDP range of its own for each media-server a test file starts, so parallel test files do not compete for ports. */
+function udpRange(): { min: number; max: number } {
+  const base = 42000 + ((process.pid % 40) * 500 + (portBlock++ % 5) * 100) % 20000;
+  return { min: base, max: base + 99 };
+}
+
+/** A media-server in this process (so a test can count its sockets and drive its rooms), on free ports, with a quiet logger. */
+export async function startTestMediaServer(options: {
+  redisUrl: string;
+  nodeId?: string;
+  env?: Record<string, string>;
+  recorder?: Recorder | null;
+}): Promise<RunningMediaServer> {
+  const range = udpRange();
+  const config = loadMediaConfig({
+    MEDIA_PORT: '0',
+    MEDIA_HOST: '127.0.0.1',
+    MEDIA_NODE_ID: options.nodeId ?? 'media-test',
+    REDIS_URL: options.redisUrl,
+    MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET,
+    MEDIA_UDP_PORT_MIN: String(range.min),
+    MEDIA_UDP_PORT_MAX: String(range.max),
+    MEDIA_ICE_EXTRA_HOSTS: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+  return startMediaServer(config, { recorder: options.recorder ?? null, logger: pino({ level: process.env.MEDIA_TEST_LOG_LEVEL ?? 'warn', base: { node: config.nodeId } }) });
+}
+
+export function roomToken(
+  claims: { sub: string; part: ConsultRole; consult: string; clinic?: string; name?: string },
+  ttlSeconds = 600,
+): string {
+  return roomTokens.issue({ clinic: claims.clinic ?? 'testclinic', consult: claims.consult, sub: claims.sub, part: claims.part, name: claims.name ?? `Name of ${claims.sub}` }, ttlSeconds).token;
+}
+
+export interface MediaServerProcess {
+  url: string;
+  process: ChildProcess;
+  logs(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** `npm run media`'s entry point as its own process (for SIGTERM and configuration tests). */
+export async function startMediaServerProcess(env: Record<string, string>): Promise<MediaServerProcess> {
+  const port = await freePort();
+  const range = udpRange();
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'media-server/src/main.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      MEDIA_PORT: String(port),
+      MEDIA_HOST: '127.0.0.1',
+      MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET,
+      MEDIA_UDP_PORT_MIN: String(range.min),
+      MEDIA_UDP_PORT_MAX: String(range.max),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
+  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) return { url, process: child, logs: () => output, exited };
+    try {
+      if ((await fetch(`${url}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`media-server did not become healthy: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, process: child, logs: () => output, exited };
+}

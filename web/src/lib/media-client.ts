@@ -1,0 +1,453 @@
+import {
+  MEDIA_SIGNAL_PATH,
+  type ClientSignal,
+  type MediaSource,
+  type MidMap,
+  type ParticipantInfo,
+  type RecordingStatus,
+  type ServerSignal,
+} from '@clinic-hub/protocol';
+
+/**
+ * The browser's side of a consultation: the signalling WebSocket to a
+ * media-server node and one RTCPeerConnection. The server makes every offer;
+ * this client answers, putting its microphone, camera and screen on the
+ * m-lines the offer names for them (`mids.publish`) and mapping the others
+ * (`mids.subscribe`) to the participants whose tracks they carry. After a
+ * network drop it joins again by itself, backing off, with a fresh peer
+ * connection.
+ */
+
+export type MediaClientState =
+  | { kind: 'connecting' }
+  | { kind: 'live' }
+  | { kind: 'reconnecting'; attempt: number; inMs: number }
+  /** Over: left, ended by the clinic, replaced by another tab, or the node is shutting down. */
+  | { kind: 'closed'; reason: 'left' | 'ended' | 'replaced' | 'draining' | 'expired' }
+  /** The server refused the join (bad or expired token, wrong node, room full): retrying would not help. */
+  | { kind: 'rejected'; code: string; message: string };
+
+/** A client message without its id (each member of the union on its own). */
+type Request = ClientSignal extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
+
+export type ConnectionQuality = 'good' | 'fair' | 'poor' | 'unknown';
+
+export interface RemoteParticipant {
+  info: ParticipantInfo;
+  /** The tracks received from them, by source (a stream per source, for a <video> or <audio>). */
+  streams: Partial<Record<MediaSource, MediaStream>>;
+}
+
+export interface MediaClientEvents {
+  state(state: MediaClientState): void;
+  /** Someone came, went, or changed (sources, mute, consent, tracks). */
+  participants(participants: ReadonlyMap<string, RemoteParticipant>): void;
+  self(info: ParticipantInfo): void;
+  recording(status: RecordingStatus): void;
+  quality(quality: ConnectionQuality, detail: { rttMs: number | null; lossPercent: number | null }): void;
+  /** A request the server refused (not the join). */
+  error(error: { code: string; message: string }): void;
+}
+
+export interface LocalTracks {
+  mic: MediaStreamTrack | null;
+  camera: MediaStreamTrack | null;
+  screen: MediaStreamTrack | null;
+}
+
+/** Join errors that a retry cannot fix. */
+const FATAL_JOIN_CODES = new Set(['AUTH_REQUIRED', 'AUTH_INVALID', 'AUTH_EXPIRED', 'MEDIA_WRONG_ROOM', 'MEDIA_ROOM_FULL', 'CONSULT_ENDED', 'CONSULT_NOT_PARTICIPANT']);
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+const QUALITY_INTERVAL_MS = 2000;
+const PING_INTERVAL_MS = 10_000;
+
+export class MediaClient {
+  private ws: WebSocket | null = null;
+  private pc: RTCPeerConnection | null = null;
+  private readonly remote = new Map<string, RemoteParticipant>();
+  /** mid → whose track it carries, for the current peer connection. */
+  private subscribeMids: MidMap = {};
+  /** source → mid of this client's sending slots, from the last offer. */
+  private publishMids = new Map<MediaSource, string>();
+  private state: MediaClientState = { kind: 'connecting' };
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private qualityTimer: ReturnType<typeof setInterval> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<string, { resolve: () => void; reject: (error: { code: string; message: string }) => void }>();
+  private offers: Promise<void> = Promise.resolve();
+  private lastStats: { packetsReceived: number; packetsLost: number } | null = null;
+  private selfInfo: ParticipantInfo | null = null;
+  private readonly listeners: { [K in keyof MediaClientEvents]: Set<MediaClientEvents[K]> } = {
+    state: new Set(),
+    participants: new Set(),
+    self: new Set(),
+    recording: new Set(),
+    quality: new Set(),
+    error: new Set(),
+  };
+  /** When this attempt's join was sent and its peer connection connected (performance.now()), for join → first frame. */
+  joinSentAt = 0;
+  connectedAt = 0;
+
+  constructor(
+    private readonly mediaUrl: string,
+    private readonly token: string,
+    private readonly local: LocalTracks,
+  ) {}
+
+  on<K extends keyof MediaClientEvents>(event: K, listener: MediaClientEvents[K]): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  get participants(): ReadonlyMap<string, RemoteParticipant> {
+    return this.remote;
+  }
+
+  get peerConnection(): RTCPeerConnection | null {
+    return this.pc;
+  }
+
+  get self(): ParticipantInfo | null {
+    return this.selfInfo;
+  }
+
+  start(): void {
+    this.connect();
+    this.qualityTimer = setInterval(() => void this.measureQuality(), QUALITY_INTERVAL_MS);
+  }
+
+  /** Leaves for good: tells the server, closes everything. */
+  async leave(): Promise<void> {
+    if (this.state.kind === 'closed') return;
+    await this.request({ type: 'leave' }).catch(() => undefined);
+    this.finish({ kind: 'closed', reason: 'left' });
+  }
+
+  /** Mutes (the track sends silence or black) and tells the others. */
+  setMuted(source: 'mic' | 'camera', muted: boolean): Promise<void> {
+    const track = this.local[source];
+    if (track) track.enabled = !muted;
+    return this.request({ type: 'mute', source, muted });
+  }
+
+  /** A new device (or a screen) for a source: swapped on the sender in place, no renegotiation unless the slot is new. */
+  async replaceTrack(source: MediaSource, track: MediaStreamTrack | null): Promise<void> {
+    this.local[source] = track;
+    const transceiver = this.transceiverFor(source);
+    if (transceiver && track && transceiver.currentDirection === 'sendonly') {
+      await transceiver.sender.replaceTrack(track);
+      return;
+    }
+    // No slot yet (screen), or one answered inactive: the server offers it again.
+    if (track || source === 'screen') await this.request({ type: 'publish', source, on: track !== null });
+  }
+
+  setConsent(granted: boolean): Promise<void> {
+    return this.request({ type: 'consent', granted });
+  }
+
+  recording(action: 'start' | 'stop'): Promise<void> {
+    return this.request({ type: 'recording', action });
+  }
+
+  // ---- connection ----
+
+  private connect(): void {
+    this.setState(this.attempt === 0 ? { kind: 'connecting' } : this.state);
+    const url = `${this.mediaUrl.replace(/\/$/, '').replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`;
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.joinSentAt = performance.now();
+      this.send({ type: 'join', token: this.token });
+    };
+    ws.onmessage = (event) => {
+      let message: ServerSignal;
+      try {
+        message = JSON.parse(String(event.data)) as ServerSignal;
+      } catch {
+        return;
+      }
+      this.receive(message);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.dropped();
+    };
+  }
+
+  private receive(message: ServerSignal): void {
+    switch (message.type) {
+      case 'joined':
+        this.attempt = 0;
+        this.selfInfo = message.self;
+        this.remote.clear();
+        for (const info of message.participants) this.remote.set(info.id, { info, streams: {} });
+        this.openPeerConnection(message.iceServers);
+        this.setState({ kind: 'live' });
+        this.emit('self', message.self);
+        this.emit('recording', message.recording);
+        this.emitParticipants();
+        this.pingTimer ??= setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
+        return;
+      case 'offer':
+        this.offers = this.offers.then(() => this.answer(message)).catch((error: unknown) => {
+          console.warn('could not answer the offer', error);
+          // A connection that cannot take the offer is rebuilt from a fresh join.
+          this.ws?.close();
+        });
+        return;
+      case 'participant-joined':
+      case 'participant-updated': {
+        const existing = this.remote.get(message.participant.id);
+        if (message.participant.id === this.selfInfo?.id) {
+          this.selfInfo = message.participant;
+          this.emit('self', message.participant);
+          return;
+        }
+        // A participant who rejoined has new tracks: the old streams go with the old entry.
+        this.remote.set(message.participant.id, { info: message.participant, streams: message.type === 'participant-joined' ? {} : existing?.streams ?? {} });
+        this.emitParticipants();
+        return;
+      }
+      case 'participant-left':
+        this.remote.delete(message.participant);
+        this.emitParticipants();
+        return;
+      case 'recording':
+        this.emit('recording', message.recording);
+        return;
+      case 'ack':
+        this.pending.get(message.id)?.resolve();
+        this.pending.delete(message.id);
+        return;
+      case 'error':
+        if (message.id && this.pending.has(message.id)) {
+          this.pending.get(message.id)!.reject({ code: message.code, message: message.message });
+          this.pending.delete(message.id);
+          return;
+        }
+        if (this.selfInfo === null && FATAL_JOIN_CODES.has(message.code)) {
+          this.finish({ kind: 'rejected', code: message.code, message: message.message });
+          return;
+        }
+        this.emit('error', { code: message.code, message: message.message });
+        return;
+      case 'closed':
+        this.finish({ kind: 'closed', reason: message.reason });
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  private openPeerConnection(iceServers: RTCIceServer[]): void {
+    this.closePeerConnection();
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    this.pc = pc;
+    this.subscribeMids = {};
+    this.publishMids.clear();
+    pc.ontrack = (event) => {
+      const mid = event.transceiver.mid;
+      const owner = mid ? this.subscribeMids[mid] : undefined;
+      if (!owner) return;
+      this.attachRemoteTrack(owner.participant, owner.source, event.track);
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc === this.pc && pc.connectionState === 'connected') this.connectedAt = performance.now();
+      // ICE gave up (the network changed under us): start over with a fresh join.
+      if (pc === this.pc && pc.connectionState === 'failed') this.ws?.close();
+    };
+  }
+
+  private attachRemoteTrack(participantId: string, source: MediaSource, track: MediaStreamTrack): void {
+    const participant = this.remote.get(participantId);
+    if (!participant) return;
+    participant.streams[source] = new MediaStream([track]);
+    this.emitParticipants();
+  }
+
+  private async answer(offer: Extract<ServerSignal, { type: 'offer' }>): Promise<void> {
+    const pc = this.pc;
+    if (!pc) return;
+    this.subscribeMids = { ...offer.mids.subscribe };
+    this.publishMids = new Map(Object.entries(offer.mids.publish).map(([mid, slot]) => [slot.source, mid]));
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    for (const transceiver of pc.getTransceivers()) {
+      const mid = transceiver.mid;
+      if (mid === null || transceiver.currentDirection === 'stopped') continue;
+      const slot = offer.mids.publish[mid];
+      if (slot) {
+        const track = this.local[slot.source];
+        transceiver.direction = track ? 'sendonly' : 'inactive';
+        if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+        continue;
+      }
+      const owner = offer.mids.subscribe[mid];
+      if (owner) {
+        transceiver.direction = 'recvonly';
+        // On a renegotiation ontrack does not fire again for an m-line already receiving.
+        const participant = this.remote.get(owner.participant);
+        if (participant && !participant.streams[owner.source]?.getTracks().includes(transceiver.receiver.track)) {
+          this.attachRemoteTrack(owner.participant, owner.source, transceiver.receiver.track);
+        }
+      }
+    }
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gatheringComplete(pc);
+    this.send({ type: 'answer', rev: offer.rev, sdp: pc.localDescription!.sdp });
+  }
+
+  private transceiverFor(source: MediaSource): RTCRtpTransceiver | null {
+    const pc = this.pc;
+    if (!pc) return null;
+    const mid = this.publishMids.get(source);
+    return pc.getTransceivers().find((t) => mid !== undefined && t.mid === mid && t.currentDirection !== 'stopped') ?? null;
+  }
+
+  /** The socket closed without a goodbye: try again, waiting longer each time. */
+  private dropped(): void {
+    if (this.state.kind === 'closed' || this.state.kind === 'rejected') return;
+    this.ws = null;
+    this.closePeerConnection();
+    this.selfInfo = null;
+    this.remote.clear();
+    this.emitParticipants();
+    for (const { reject } of this.pending.values()) reject({ code: 'MEDIA_NOT_JOINED', message: 'The connection dropped.' });
+    this.pending.clear();
+    this.attempt += 1;
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.attempt - 1));
+    const inMs = Math.round(base / 2 + Math.random() * (base / 2));
+    this.setState({ kind: 'reconnecting', attempt: this.attempt, inMs });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, inMs);
+  }
+
+  private finish(state: Extract<MediaClientState, { kind: 'closed' | 'rejected' }>): void {
+    this.setState(state);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.qualityTimer) clearInterval(this.qualityTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.retryTimer = null;
+    this.qualityTimer = null;
+    this.pingTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.closePeerConnection();
+    this.remote.clear();
+    this.emitParticipants();
+  }
+
+  private closePeerConnection(): void {
+    this.pc?.close();
+    this.pc = null;
+    this.offers = Promise.resolve();
+    this.lastStats = null;
+  }
+
+  // ---- quality ----
+
+  /**
+   * From getStats: the round-trip time of the selected candidate pair and the
+   * share of packets lost over the last interval on everything received.
+   */
+  private async measureQuality(): Promise<void> {
+    const pc = this.pc;
+    if (!pc || this.state.kind !== 'live') {
+      this.emit('quality', 'unknown', { rttMs: null, lossPercent: null });
+      return;
+    }
+    const report = await pc.getStats();
+    let rttMs: number | null = null;
+    let packetsReceived = 0;
+    let packetsLost = 0;
+    report.forEach((entry: Record<string, unknown>) => {
+      if (entry.type === 'candidate-pair' && entry.nominated && typeof entry.currentRoundTripTime === 'number') rttMs = entry.currentRoundTripTime * 1000;
+      if (entry.type === 'inbound-rtp') {
+        packetsReceived += Number(entry.packetsReceived ?? 0);
+        packetsLost += Number(entry.packetsLost ?? 0);
+      }
+    });
+    let lossPercent: number | null = null;
+    if (this.lastStats) {
+      const received = packetsReceived - this.lastStats.packetsReceived;
+      const lost = packetsLost - this.lastStats.packetsLost;
+      if (received + lost > 0) lossPercent = (100 * Math.max(0, lost)) / (received + Math.max(0, lost));
+    }
+    this.lastStats = { packetsReceived, packetsLost };
+    const quality: ConnectionQuality =
+      rttMs === null && lossPercent === null
+        ? 'unknown'
+        : (lossPercent ?? 0) > 8 || (rttMs ?? 0) > 400
+          ? 'poor'
+          : (lossPercent ?? 0) > 2 || (rttMs ?? 0) > 150
+            ? 'fair'
+            : 'good';
+    this.emit('quality', quality, { rttMs, lossPercent });
+  }
+
+  // ---- plumbing ----
+
+  private send(message: ClientSignal): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  private request(message: Request): Promise<void> {
+    const id = `c${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      if (this.ws?.readyState !== WebSocket.OPEN) {
+        reject({ code: 'MEDIA_NOT_JOINED', message: 'Not connected.' });
+        return;
+      }
+      this.pending.set(id, { resolve, reject });
+      this.send({ ...message, id } as ClientSignal);
+    });
+  }
+
+  private setState(state: MediaClientState): void {
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private emitParticipants(): void {
+    this.emit('participants', this.remote);
+  }
+
+  private emit<K extends keyof MediaClientEvents>(event: K, ...args: Parameters<MediaClientEvents[K]>): void {
+    for (const listener of this.listeners[event]) (listener as (...a: Parameters<MediaClientEvents[K]>) => void)(...args);
+  }
+}
+
+/** Offers and answers carry their candidates (no trickle): wait until they are all in the description. */
+function gatheringComplete(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    pc.addEventListener('icegatheringstatechange', check);
+    // Some networks never finish gathering (an unreachable TURN server): go with what there is.
+    setTimeout(() => {
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    }, 3000);
+  });
+}
+
+/** What the page's address gives: `#media=<media-server URL>&token=<room token>`. */
+export function roomPassFromFragment(): { mediaUrl: string; token: string } | null {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const mediaUrl = params.get('media');
+  const token = params.get('token');
+  if (!mediaUrl || !token || !/^(https?|wss?):\/\/[^\s]+$/.test(mediaUrl)) return null;
+  return { mediaUrl, token };
+}

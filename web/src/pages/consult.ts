@@ -1,0 +1,395 @@
+/**
+ * The consultation page (/consult#media=<media-server URL>&token=<room token>),
+ * opened from the ticket page or the staff console once a doctor admits a
+ * patient. First a device check (camera and microphone pickers, a preview and
+ * a level meter), then the room: everyone's camera in a grid with their name,
+ * role and mute state, screen shares, mute / camera / screen / leave,
+ * connection quality, the recording indicator and the consent control
+ * (clinicians also start and stop recording). Japanese and English.
+ */
+import { isClinicianConsultRole, type ParticipantInfo, type RecordingStatus } from '@clinic-hub/protocol';
+import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
+import { type Bilingual } from '../lib/i18n.js';
+import { MediaClient, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
+import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '../lib/media-text.js';
+import { connectionIndicator, showFatal } from '../lib/page.js';
+
+const pass = roomPassFromFragment();
+if (!pass) showFatal(MEDIA_TEXT.noPass);
+else void precheck(pass);
+
+/** Timings the browser tests print: join sent (and connection up) → first frame shown of each participant (ms). */
+const firstFrameMs = new Map<string, { fromJoin: number; fromConnected: number }>();
+
+// ---- device check ----
+
+async function precheck(roomPass: { mediaUrl: string; token: string }): Promise<void> {
+  const section = byId('precheck');
+  const preview = h('video', { class: 'preview', autoplay: true, playsinline: true, muted: true });
+  preview.muted = true;
+  const cameraSelect = h('select', { id: 'camera-select', 'aria-label': `${MEDIA_TEXT.camera.ja} / ${MEDIA_TEXT.camera.en}` });
+  const micSelect = h('select', { id: 'mic-select', 'aria-label': `${MEDIA_TEXT.microphone.ja} / ${MEDIA_TEXT.microphone.en}` });
+  const meterFill = h('div', { class: 'meter-fill' });
+  const meter = h('div', { class: 'meter', id: 'level-meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, meterFill);
+  const problem = h('p', { class: 'device-problem', role: 'alert', hidden: true }, bilingual(MEDIA_TEXT.noDevices));
+  const joinButton = h('button', { type: 'button', class: 'primary', id: 'join-button' }, bilingual(MEDIA_TEXT.join, 'inline'));
+  section.replaceChildren(
+    h('h2', { id: 'precheck-title' }, bilingual(MEDIA_TEXT.deviceCheck)),
+    h('p', { class: 'hint' }, bilingual(MEDIA_TEXT.deviceHint)),
+    h('div', { class: 'precheck-body' },
+      preview,
+      h('div', { class: 'devices' },
+        h('label', {}, bilingual(MEDIA_TEXT.camera, 'inline'), cameraSelect),
+        h('label', {}, bilingual(MEDIA_TEXT.microphone, 'inline'), micSelect),
+        h('div', { class: 'level' }, bilingual(MEDIA_TEXT.level, 'inline'), meter),
+        problem,
+        joinButton,
+      ),
+    ),
+  );
+
+  let stream: MediaStream | null = null;
+  let levelStop: (() => void) | null = null;
+  const open = async () => {
+    stream?.getTracks().forEach((t) => t.stop());
+    levelStop?.();
+    stream = await getMedia(cameraSelect.value || undefined, micSelect.value || undefined);
+    problem.hidden = stream !== null && stream.getAudioTracks().length > 0 && stream.getVideoTracks().length > 0;
+    preview.srcObject = stream;
+    const mic = stream?.getAudioTracks()[0];
+    levelStop = mic ? levelMeter(mic, (level) => {
+      meterFill.style.width = `${Math.round(level * 100)}%`;
+      meter.setAttribute('aria-valuenow', String(Math.round(level * 100)));
+    }) : null;
+    await fillDevicePickers(cameraSelect, micSelect, stream);
+  };
+  cameraSelect.addEventListener('change', () => void open());
+  micSelect.addEventListener('change', () => void open());
+  await open();
+  document.documentElement.dataset.stage = 'precheck';
+
+  joinButton.addEventListener('click', () => {
+    levelStop?.();
+    section.hidden = true;
+    enterRoom(roomPass, stream);
+  }, { once: true });
+}
+
+async function getMedia(cameraId?: string, micId?: string): Promise<MediaStream | null> {
+  const video: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 }, ...(cameraId ? { deviceId: { exact: cameraId } } : {}) };
+  const audio: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true, ...(micId ? { deviceId: { exact: micId } } : {}) };
+  for (const constraints of [{ video, audio }, { audio }, { video }] as MediaStreamConstraints[]) {
+    try {
+      return await navigator.mediaDevices.getUserMedia(constraints);
+    } catch {
+      // Fall back to whatever works: a patient with a broken camera can still talk.
+    }
+  }
+  return null;
+}
+
+async function fillDevicePickers(cameraSelect: HTMLSelectElement, micSelect: HTMLSelectElement, stream: MediaStream | null): Promise<void> {
+  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => [] as MediaDeviceInfo[]);
+  const fill = (select: HTMLSelectElement, kind: MediaDeviceKind, current: string | undefined) => {
+    const options = devices.filter((d) => d.kind === kind && d.deviceId);
+    select.replaceChildren(...options.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`)));
+    select.disabled = options.length === 0;
+  };
+  fill(cameraSelect, 'videoinput', stream?.getVideoTracks()[0]?.getSettings().deviceId);
+  fill(micSelect, 'audioinput', stream?.getAudioTracks()[0]?.getSettings().deviceId);
+}
+
+/** The microphone's level (0..1), about 20 times a second; returns the stop function. */
+function levelMeter(track: MediaStreamTrack, onLevel: (level: number) => void): () => void {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 1024;
+  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const s of samples) sum += s * s;
+    // RMS on a rough log scale: speech sits in the middle of the meter.
+    const rms = Math.sqrt(sum / samples.length);
+    onLevel(Math.max(0, Math.min(1, 1 + Math.log10(rms + 1e-6) / 3)));
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    void context.close();
+  };
+}
+
+// ---- the room ----
+
+function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaStream | null): void {
+  const local: LocalTracks = { mic: stream?.getAudioTracks()[0] ?? null, camera: stream?.getVideoTracks()[0] ?? null, screen: null };
+  const client = new MediaClient(roomPass.mediaUrl, roomPass.token, local);
+  const room = byId('room');
+  const grid = byId('grid');
+  const controls = byId('controls');
+  const notice = byId('notice');
+  room.hidden = false;
+  document.documentElement.dataset.stage = 'room';
+
+  const indicator = connectionIndicator();
+  byId('connection-slot').replaceChildren(indicator.element);
+  const quality = h('div', { class: 'quality', id: 'quality', 'data-quality': 'unknown' });
+  byId('quality-slot').replaceChildren(quality);
+  const recordingBadge = h('div', { class: 'recording-badge', id: 'recording-badge', 'data-state': 'off' });
+  byId('recording-slot').replaceChildren(recordingBadge);
+
+  let self: ParticipantInfo | null = null;
+  let recording: RecordingStatus = { state: 'off', missingConsent: [], recordingId: null, startedAt: null };
+  const muted = { mic: false, camera: false };
+  const tiles = new Map<string, HTMLElement>();
+
+  // Self tile: the local preview.
+  const selfVideo = h('video', { autoplay: true, playsinline: true, muted: true });
+  selfVideo.muted = true;
+  selfVideo.srcObject = stream;
+  const selfTile = h('figure', { class: 'tile self', 'data-participant': 'self' }, selfVideo, h('figcaption', {}));
+  grid.append(selfTile);
+
+  function renderSelf(): void {
+    const caption = selfTile.querySelector('figcaption')!;
+    replaceChildren(
+      caption,
+      h('span', { class: 'name' }, self?.name ?? ''),
+      bilingual(MEDIA_TEXT.you, 'inline role'),
+      muted.mic ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
+      muted.camera || !local.camera ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
+    );
+    selfTile.dataset.cameraOff = String(muted.camera || !local.camera);
+  }
+
+  function renderParticipants(participants: ReadonlyMap<string, RemoteParticipant>): void {
+    const seen = new Set<string>();
+    for (const [id, participant] of participants) {
+      seen.add(id);
+      upsertTile(id, participant, 'camera');
+      if (participant.streams.screen && participant.info.sources.includes('screen')) {
+        seen.add(`${id}#screen`);
+        upsertTile(id, participant, 'screen');
+      }
+    }
+    for (const [key, tile] of tiles) {
+      if (seen.has(key)) continue;
+      tile.remove();
+      tiles.delete(key);
+    }
+    notice.hidden = participants.size > 0;
+    if (participants.size === 0) notice.replaceChildren(bilingual(MEDIA_TEXT.waitingForOthers));
+    grid.dataset.count = String(tiles.size + 1);
+  }
+
+  function upsertTile(id: string, participant: RemoteParticipant, kind: 'camera' | 'screen'): void {
+    const key = kind === 'screen' ? `${id}#screen` : id;
+    let tile = tiles.get(key);
+    if (!tile) {
+      const video = h('video', { autoplay: true, playsinline: true });
+      tile = h('figure', { class: `tile ${kind === 'screen' ? 'screen' : ''}`.trim(), 'data-participant': id, 'data-kind': kind }, video, h('figcaption', {}));
+      tiles.set(key, tile);
+      grid.append(tile);
+      watchFirstFrame(id, kind, video);
+    }
+    const video = tile.querySelector('video')!;
+    const tracks =
+      kind === 'screen'
+        ? participant.streams.screen?.getTracks() ?? []
+        : [...(participant.streams.camera?.getTracks() ?? []), ...(participant.streams.mic?.getTracks() ?? [])];
+    const current = video.srcObject instanceof MediaStream ? video.srcObject.getTracks() : [];
+    if (tracks.length !== current.length || tracks.some((t) => !current.includes(t))) video.srcObject = tracks.length > 0 ? new MediaStream(tracks) : null;
+    const info = participant.info;
+    const cameraOff = kind === 'camera' && (info.muted.camera || !info.sources.includes('camera'));
+    tile.dataset.cameraOff = String(cameraOff);
+    tile.dataset.role = info.part;
+    replaceChildren(
+      tile.querySelector('figcaption')!,
+      h('span', { class: 'name' }, info.name),
+      kind === 'screen' ? bilingual(MEDIA_TEXT.screenOf, 'inline role') : bilingual(ROLE_TEXT[info.part], 'inline role'),
+      kind === 'camera' && (info.muted.mic || !info.sources.includes('mic')) ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
+      cameraOff ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
+    );
+  }
+
+  function watchFirstFrame(id: string, kind: string, video: HTMLVideoElement): void {
+    if (kind !== 'camera' || !('requestVideoFrameCallback' in video)) return;
+    video.requestVideoFrameCallback(() => {
+      const now = performance.now();
+      if (!firstFrameMs.has(id)) firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - client.connectedAt) });
+    });
+  }
+
+  // Controls.
+  const micButton = h('button', { type: 'button', id: 'mic-toggle', 'aria-pressed': 'false' });
+  const cameraButton = h('button', { type: 'button', id: 'camera-toggle', 'aria-pressed': 'false' });
+  const screenButton = h('button', { type: 'button', id: 'screen-toggle', 'aria-pressed': 'false' });
+  const consentButton = h('button', { type: 'button', id: 'consent-toggle', 'aria-pressed': 'false' });
+  const recordButton = h('button', { type: 'button', id: 'recording-toggle', hidden: true });
+  const leaveButton = h('button', { type: 'button', id: 'leave', class: 'leave' }, bilingual(MEDIA_TEXT.leave, 'inline'));
+  const errorLine = h('p', { class: 'control-error', id: 'control-error', role: 'alert', hidden: true });
+  controls.replaceChildren(micButton, cameraButton, screenButton, consentButton, recordButton, leaveButton, errorLine);
+
+  function renderControls(): void {
+    label(micButton, muted.mic ? MEDIA_TEXT.unmute : MEDIA_TEXT.mute, muted.mic);
+    micButton.disabled = !local.mic;
+    label(cameraButton, muted.camera ? MEDIA_TEXT.startCamera : MEDIA_TEXT.stopCamera, muted.camera);
+    cameraButton.disabled = !local.camera;
+    label(screenButton, local.screen ? MEDIA_TEXT.stopSharing : MEDIA_TEXT.shareScreen, local.screen !== null);
+    screenButton.hidden = !('getDisplayMedia' in navigator.mediaDevices);
+    const consent = self?.consent ?? false;
+    label(consentButton, consent ? MEDIA_TEXT.withdrawConsent : MEDIA_TEXT.consent, consent);
+    recordButton.hidden = !self || !isClinicianConsultRole(self.part);
+    label(recordButton, recording.state === 'off' ? MEDIA_TEXT.startRecording : MEDIA_TEXT.stopRecording, recording.state !== 'off');
+  }
+
+  function renderRecording(): void {
+    recordingBadge.dataset.state = recording.state;
+    document.documentElement.dataset.recording = recording.state;
+    if (recording.state === 'recording') recordingBadge.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), bilingual(MEDIA_TEXT.recording, 'inline'));
+    else if (recording.state === 'waiting-consent') recordingBadge.replaceChildren(bilingual(waitingConsentText(recording.missingConsent.length), 'inline'));
+    else recordingBadge.replaceChildren();
+  }
+
+  const act = (action: () => Promise<void>) => {
+    errorLine.hidden = true;
+    action().catch((error: { code?: string; message?: string }) => showError(error));
+  };
+  const showError = (error: { code?: string; message?: string }) => {
+    const code = error.code ?? 'INTERNAL';
+    const ja = (MEDIA_ERROR_TEXT_JA as Record<string, string>)[code] ?? code;
+    errorLine.replaceChildren(bilingual({ ja, en: `${code}: ${error.message ?? ''}`.trim() }, 'inline'));
+    errorLine.hidden = false;
+  };
+
+  micButton.addEventListener('click', () => act(async () => {
+    muted.mic = !muted.mic;
+    renderControls();
+    renderSelf();
+    await client.setMuted('mic', muted.mic);
+  }));
+  cameraButton.addEventListener('click', () => act(async () => {
+    muted.camera = !muted.camera;
+    renderControls();
+    renderSelf();
+    await client.setMuted('camera', muted.camera);
+  }));
+  screenButton.addEventListener('click', () => act(async () => {
+    if (local.screen) {
+      local.screen.stop();
+      await client.replaceTrack('screen', null);
+    } else {
+      const display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      const track = display.getVideoTracks()[0] ?? null;
+      // Stopped from the browser's own "stop sharing" bar.
+      track?.addEventListener('ended', () => {
+        if (local.screen === track) act(() => client.replaceTrack('screen', null).finally(renderControls));
+      });
+      await client.replaceTrack('screen', track);
+    }
+    renderControls();
+  }));
+  consentButton.addEventListener('click', () => act(() => client.setConsent(!(self?.consent ?? false))));
+  recordButton.addEventListener('click', () => act(() => client.recording(recording.state === 'off' ? 'start' : 'stop')));
+  leaveButton.addEventListener('click', () => void client.leave());
+
+  client.on('state', (state) => {
+    indicator.update(connectionState(state));
+    if (state.kind === 'closed' || state.kind === 'rejected') showAfter(state, stream);
+  });
+  client.on('self', (info) => {
+    self = info;
+    renderSelf();
+    renderControls();
+  });
+  client.on('participants', renderParticipants);
+  client.on('recording', (status) => {
+    recording = status;
+    renderRecording();
+    renderControls();
+  });
+  client.on('quality', (value: ConnectionQuality) => {
+    quality.dataset.quality = value;
+    const text: Bilingual = value === 'good' ? MEDIA_TEXT.qualityGood : value === 'fair' ? MEDIA_TEXT.qualityFair : value === 'poor' ? MEDIA_TEXT.qualityPoor : MEDIA_TEXT.qualityUnknown;
+    quality.replaceChildren(h('span', { class: 'bars', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), bilingual(text, 'inline'));
+  });
+  client.on('error', showError);
+  renderSelf();
+  renderControls();
+  renderParticipants(new Map());
+  client.start();
+
+  Object.defineProperty(window, '__clinicHub', {
+    configurable: true,
+    value: Object.freeze({
+      get media() {
+        return {
+          self: self?.id ?? null,
+          participants: [...client.participants.keys()],
+          recording: recording.state,
+          firstFrameMs: Object.fromEntries(firstFrameMs),
+        };
+      },
+      /** framesDecoded per participant whose camera this page receives, from getStats. */
+      async framesDecoded(): Promise<Record<string, number>> {
+        const pc = client.peerConnection;
+        const out: Record<string, number> = {};
+        if (!pc) return out;
+        const byTrack = new Map<string, string>();
+        for (const [id, participant] of client.participants) {
+          const track = participant.streams.camera?.getVideoTracks()[0];
+          if (track) byTrack.set(track.id, id);
+        }
+        const receivers = pc.getReceivers();
+        for (const receiver of receivers) {
+          const id = byTrack.get(receiver.track.id);
+          if (!id) continue;
+          (await receiver.getStats()).forEach((entry: Record<string, unknown>) => {
+            if (entry.type === 'inbound-rtp' && entry.kind === 'video') out[id] = Number(entry.framesDecoded ?? 0);
+          });
+        }
+        return out;
+      },
+    }),
+  });
+}
+
+function label(button: HTMLButtonElement, text: Bilingual, pressed: boolean): void {
+  button.replaceChildren(bilingual(text, 'inline'));
+  button.setAttribute('aria-pressed', String(pressed));
+}
+
+function connectionState(state: MediaClientState) {
+  switch (state.kind) {
+    case 'connecting':
+    case 'live':
+    case 'reconnecting':
+      return { kind: state.kind };
+    case 'rejected':
+      return state;
+    case 'closed':
+      return { kind: 'rejected' as const, code: state.reason, message: '' };
+  }
+}
+
+function showAfter(state: Extract<MediaClientState, { kind: 'closed' | 'rejected' }>, stream: MediaStream | null): void {
+  byId('room').hidden = true;
+  byId('recording-slot').replaceChildren();
+  byId('quality-slot').replaceChildren();
+  const after = byId('after');
+  after.hidden = false;
+  document.documentElement.dataset.stage = 'after';
+  document.documentElement.dataset.closed = state.kind === 'closed' ? state.reason : state.code;
+  const text: Bilingual =
+    state.kind === 'rejected'
+      ? { ja: MEDIA_ERROR_TEXT_JA[state.code as keyof typeof MEDIA_ERROR_TEXT_JA] ?? state.code, en: `${state.code}: ${state.message}` }
+      : MEDIA_TEXT[state.reason === 'left' ? 'left' : state.reason];
+  const canRejoin = state.kind === 'closed' && (state.reason === 'left' || state.reason === 'replaced');
+  stream?.getTracks().forEach((t) => t.stop());
+  replaceChildren(
+    after,
+    h('p', { class: 'after-text', role: 'status' }, bilingual(text)),
+    canRejoin ? h('button', { type: 'button', class: 'primary', id: 'rejoin', onclick: () => location.reload() }, bilingual(MEDIA_TEXT.rejoin, 'inline')) : null,
+  );
+}

@@ -1,0 +1,191 @@
+/**
+ * Video consultations from the pages, in real headless Chromium against a
+ * real hub process and Redis: the patient's ticket page shows "join the
+ * consultation" as soon as a doctor admits them and opens the consultation
+ * page with their own room token; the staff console admits a patient of an
+ * online department and opens the consultation page for the doctor.
+ */
+import { Redis } from 'ioredis';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { QueueSnapshot } from '@clinic-hub/protocol';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '../../hub/test/support/consult-client.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { collectPageProblems, launchChromium } from './support/browser.js';
+
+const CLINIC = 'testclinic';
+const MEDIA_URL = 'ws://media-web.test:7443';
+
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: Redis;
+let hub: HubNodeProcess;
+let browser: Browser;
+let staff: QueueSocket;
+let staffToken: string;
+let doctor: ConsultSocket;
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  await announceMediaNode(redis, { id: 'media-web', url: MEDIA_URL });
+  hub = await startHubProcess({ redisUrl: redisServer.url, nodeId: 'web-consult', env: CONSULT_HUB_ENV });
+  browser = await launchChromium();
+  staffToken = await tokenFor('staff');
+  staff = await connectQueue(hub.url, staffToken);
+  doctor = await connectConsult(hub.url, await tokenFor('doctor', CLINIC, { sub: 'doctor:web' }));
+});
+
+afterAll(async () => {
+  staff?.close();
+  doctor?.close();
+  await browser?.close();
+  await hub?.stop();
+  redis?.disconnect();
+  await redisServer?.cleanup();
+});
+
+let context: BrowserContext;
+let problems: string[] = [];
+beforeEach(async () => {
+  for (const ticket of (await snapshot()).tickets) {
+    const ack = ticket.status === 'in_consultation' ? await request(staff, 'queue:done', { ticketId: ticket.id }) : await request(staff, 'queue:cancel', { ticketId: ticket.id });
+    expect(ack.ok).toBe(true);
+  }
+  context = await browser.newContext();
+});
+afterEach(async () => {
+  await context.close();
+});
+
+async function snapshot(): Promise<QueueSnapshot> {
+  const res = await fetch(`${hub.url}/api/clinics/${CLINIC}/queue`, { headers: { authorization: `Bearer ${staffToken}` } });
+  return (await res.json()) as QueueSnapshot;
+}
+
+async function openPage(path: string, viewport: { width: number; height: number }): Promise<Page> {
+  const page = await context.newPage();
+  await page.setViewportSize(viewport);
+  problems = collectPageProblems(page);
+  await page.goto(`${hub.url}${path}`);
+  await page.waitForSelector('html[data-connection="live"]', { timeout: 10_000 });
+  return page;
+}
+
+function ok<T extends { ok: boolean }>(ack: T): Extract<T, { ok: true }> {
+  if (!ack.ok) throw new Error(`expected ok, got ${JSON.stringify(ack)}`);
+  return ack as Extract<T, { ok: true }>;
+}
+
+/** The consultation page a click opened: its address, once it has left about:blank. */
+async function openedConsultPage(page: Page, click: () => Promise<void>): Promise<URL> {
+  const [tab] = await Promise.all([context.waitForEvent('page', { timeout: 10_000 }), click()]);
+  await tab.waitForURL(/\/consult#/, { timeout: 10_000 });
+  const url = new URL(tab.url());
+  await tab.close();
+  return url;
+}
+
+describe('patient ticket page, online department', () => {
+  it('shows the join button as soon as the doctor admits, and opens the consultation with its own room token', async () => {
+    const mine = ok(await request(staff, 'queue:checkin', { dept: 'online', patient: { name: 'Ishikawa Rin' } }));
+    const other = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const page = await openPage(`/ticket${new URL(mine.patientUrl).hash}`, { width: 390, height: 844 });
+    const otherPage = await openPage(`/ticket${new URL(other.patientUrl).hash}`, { width: 390, height: 844 });
+    const status = page.locator('#status');
+    await expect.poll(() => status.innerText(), { timeout: 5000 }).toContain('オンライン診療です');
+    expect(await page.locator('#join-consult').count()).toBe(0);
+
+    const admittedAt = Date.now();
+    const admitted = ok(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1' }));
+    expect(admitted.consultation.ticket).toBe(mine.event.ticket.id);
+    const button = page.locator('#join-consult');
+    await button.waitFor({ timeout: 3000 });
+    const shownAfterMs = Date.now() - admittedAt;
+    expect(shownAfterMs).toBeLessThan(1500);
+    expect(await button.innerText()).toContain('診察に参加する');
+    expect(await button.innerText()).toContain('Join the consultation');
+    expect(await page.locator('#consult').innerText()).toContain('医師の準備ができました');
+
+    const url = await openedConsultPage(page, () => button.click());
+    const fragment = new URLSearchParams(url.hash.slice(1));
+    expect(url.pathname).toBe('/consult');
+    expect(fragment.get('media')).toBe(MEDIA_URL);
+    expect(testRoomTokens.verify(fragment.get('token'))).toMatchObject({
+      aud: 'media',
+      clinic: CLINIC,
+      consult: admitted.consultation.id,
+      part: 'patient',
+      sub: `patient:${mine.event.ticket.id}`,
+    });
+    // Joining started the ticket.
+    await expect.poll(async () => (await snapshot()).tickets.find((t) => t.id === mine.event.ticket.id)?.status, { timeout: 5000 }).toBe('in_consultation');
+
+    // The other patient waiting in the same department was told nothing.
+    expect(await otherPage.locator('#join-consult').count()).toBe(0);
+    expect(await otherPage.locator('#consult').isHidden()).toBe(true);
+
+    ok(await consultRequest(doctor, 'consult:end', { consult: admitted.consultation.id }));
+    await page.locator('#consult[data-state="ended"]').waitFor({ timeout: 5000 });
+    expect(await page.locator('#join-consult').count()).toBe(0);
+    expect(await page.locator('#consult').innerText()).toContain('オンライン診察は終了しました');
+    expect(await page.evaluate('document.body.innerText')).not.toContain('Ishikawa');
+    expect(problems).toEqual([]);
+    process.stdout.write(`ticket page: join button shown ${shownAfterMs} ms after the admission\n`);
+  });
+
+  it('a page opened after the admission shows the button at once', async () => {
+    const mine = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    ok(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v2' }));
+    const page = await openPage(`/ticket${new URL(mine.patientUrl).hash}`, { width: 390, height: 844 });
+    await page.locator('#join-consult').waitFor({ timeout: 5000 });
+    ok(await consultRequest(doctor, 'consult:end', { ticketId: mine.event.ticket.id }));
+    await page.locator('#consult[data-state="ended"]').waitFor({ timeout: 5000 });
+  });
+});
+
+describe('staff page, online department', () => {
+  it('admits the next patient and opens the consultation page for the doctor; ends it from the ticket row', async () => {
+    const doctorToken = await tokenFor('doctor', CLINIC, { sub: 'doctor:console' });
+    const patient = ok(await request(staff, 'queue:checkin', { dept: 'online' })).event.ticket;
+    const page = await openPage(`/staff#token=${doctorToken}`, { width: 1440, height: 1000 });
+    await page.locator('#call-dept option[value="online"]').waitFor({ state: 'attached', timeout: 5000 });
+    await page.selectOption('#call-dept', 'online');
+    await page.selectOption('#call-room', 'v2');
+    await expect.poll(() => page.locator('#call-submit').innerText(), { timeout: 3000 }).toContain('オンライン診察へ');
+
+    const url = await openedConsultPage(page, () => page.click('#call-submit'));
+    const fragment = new URLSearchParams(url.hash.slice(1));
+    expect(fragment.get('media')).toBe(MEDIA_URL);
+    const claims = testRoomTokens.verify(fragment.get('token'));
+    expect(claims).toMatchObject({ part: 'doctor', sub: 'doctor:console', clinic: CLINIC });
+    // The doctor's hub token rides along for the AI panel.
+    expect(fragment.get('hub')).toBe(doctorToken);
+    expect((await snapshot()).tickets.find((t) => t.id === patient.id)).toMatchObject({ status: 'called', room: 'v2' });
+
+    const row = page.locator('.dept[data-dept="online"] table.calls tr', { hasText: patient.number });
+    await row.waitFor({ timeout: 5000 });
+    const joinUrl = await openedConsultPage(page, () => row.locator('button[data-action="join-video"]').click());
+    expect(testRoomTokens.verify(new URLSearchParams(joinUrl.hash.slice(1)).get('token'))).toMatchObject({ consult: claims.consult, part: 'doctor' });
+
+    await row.locator('button[data-action="end-video"]').click();
+    await expect.poll(async () => (await snapshot()).tickets.some((t) => t.id === patient.id), { timeout: 5000 }).toBe(false);
+    expect(await redis.hget(`ch:{${CLINIC}}:consult:${claims.consult}`, 'status')).toBe('ended');
+    expect(problems).toEqual([]);
+  });
+
+  it('admits a named waiting patient from their row', async () => {
+    const first = ok(await request(staff, 'queue:checkin', { dept: 'online' })).event.ticket;
+    const second = ok(await request(staff, 'queue:checkin', { dept: 'online' })).event.ticket;
+    const page = await openPage(`/staff#token=${await tokenFor('doctor', CLINIC, { sub: 'doctor:row' })}`, { width: 1440, height: 1000 });
+    const row = page.locator('.dept[data-dept="online"] table.waiting tr', { hasText: second.number });
+    await row.waitFor({ timeout: 5000 });
+    const url = await openedConsultPage(page, () => row.locator('button[data-action="admit"]').click());
+    expect(testRoomTokens.verify(new URLSearchParams(url.hash.slice(1)).get('token'))).toMatchObject({ part: 'doctor' });
+    const tickets = (await snapshot()).tickets;
+    expect(tickets.find((t) => t.id === second.id)).toMatchObject({ status: 'called' });
+    expect(tickets.find((t) => t.id === first.id)).toMatchObject({ status: 'waiting' });
+    expect(problems).toEqual([]);
+  });
+});

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { waitFor } from '../../hub/test/support/wait.js';
 import { loadAiConfig, type AiWorkerConfig } from '../src/config.js';
@@ -23,6 +24,7 @@ import { fixtureWorkerEnv, writeFixtureModels } from './support/worker-fixtures.
  */
 const tmp = tempDir();
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let restarted: RedisProcess | null = null;
 let redis: Redis;
 let subscriber: Redis;
 let queue: Queue;
@@ -50,6 +52,7 @@ afterAll(async () => {
   await queue?.close();
   subscriber?.disconnect();
   redis?.disconnect();
+  await restarted?.stop();
   await redisServer?.cleanup();
   tmp.cleanup();
 });
@@ -168,5 +171,31 @@ describe('live AI session over Redis (fixture engines, real Silero VAD)', () => 
     const failed = await queue.getJob(bad.id!);
     expect(failed!.failedReason).toMatch(/^AI_JOB_INVALID: /);
     expect(failed!.attemptsMade).toBeLessThanOrEqual(1);
+  });
+
+  it('Redis restarts mid-session: the worker waits, reconnects and carries on; nothing accepted is lost', { timeout: 60_000 }, async () => {
+    const clinic = 'e2eclinic';
+    const consult = 'consult-e2e-restart';
+    const keys = consultKeys(clinic, consult);
+    const tracks = conversation(8, [
+      { participant: 'doc-1', role: 'doctor', at: 0.5, speech: espeakSpeech('Please sit down.') },
+      { participant: 'pat-2', role: 'patient', at: 4.5, speech: espeakSpeech('My knee hurts when I walk.') },
+    ]);
+    await queue.add('session', { clinic, consult, language: 'en' }, { jobId: consult });
+    const t0 = Date.now();
+    await feedConversation(redis, keys.audio, tracks, { t0, speed: 2, toChunk: 35 });
+    await waitFor('the doctor\'s final', () => published.some((p) => p.message.payload.consult === consult && p.message.type === 'transcript' && p.message.payload.kind === 'final'), 10_000);
+    await redisServer.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    restarted = await startRedisServer({ dir: redisServer.dir, port: redisServer.port });
+    await waitFor('the client to reconnect', async () => (await redis.ping().catch(() => null)) === 'PONG', 10_000);
+    await feedConversation(redis, keys.audio, tracks, { t0, speed: 2, fromChunk: 35 });
+    await waitFor('the session to end', async () => (await redis.hget(keys.aiState, 'done')) === '1', 30_000);
+    const finals = (await readStream(keys.ai)).map((e) => JSON.parse(e[AI_RESULT_FIELD]!) as AiResultMessage).filter((m) => m.type === 'transcript');
+    let expectedCount = 0;
+    for (const track of tracks) expectedCount += (await expectedFinals(track, 'en')).length;
+    console.log(`Redis restart: ${finals.length} finals in the ai stream, expected ${expectedCount}`);
+    expect(finals.length).toBe(expectedCount);
+    expect(new Set(finals.map((f) => f.payload.participant))).toEqual(new Set(['doc-1', 'pat-2']));
   });
 });

@@ -3,6 +3,7 @@ import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResu
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../hub/src/redis/redis-process.js';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { waitFor } from '../../hub/test/support/wait.js';
 import { loadAiConfig } from '../src/config.js';
@@ -106,10 +107,18 @@ describe('a worker dies mid-session', () => {
     expect(await second.exited).toBe(0);
     console.log(`SIGTERM: worker B exited after ${Date.now() - termSent} ms; the job is ${await (await queue.getJob(consult))!.getState()}`);
     expect(await (await queue.getJob(consult))!.getState()).toBe('waiting');
-    const third = startWorker('crash-c');
+    const metricsPort = await freePort();
+    const third = startWorker('crash-c', { AI_METRICS_PORT: String(metricsPort), AI_METRICS_HOST: '127.0.0.1' });
     await feedConversation(redis, keys.audio, tracks, { t0, speed: 3, fromChunk: termAt });
     await waitFor('the session to end on worker C', async () => (await redis.hget(keys.aiState, 'done')) === '1', 30_000);
     expect(third.output()).toMatch(/AI session resumed/);
+    // Worker C's own figures: /metrics and health.
+    await waitFor('the job to complete', async () => (await (await queue.getJob(consult))!.getState()) === 'completed');
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(Number(/clinic_ai_final_latency_seconds_count\{[^}]*engine="local-ctc"[^}]*\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/clinic_ai_queue_jobs\{[^}]*queue="ai-sessions",state="completed"[^}]*\} 1/);
+    expect(metrics).toMatch(/clinic_ai_partials_dropped_total/);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
 
     const vad = await SileroVad.load();
     const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, modelsDir));
@@ -137,4 +146,10 @@ describe('a worker dies mid-session', () => {
     third.child.kill('SIGTERM');
     expect(await third.exited).toBe(0);
   }, 60_000);
+
+  it('a worker whose model is missing does not start: it names the file and the command', async () => {
+    const worker = startWorker('no-model', { AI_STT_MODEL_EN: 'wav2vec2-base-960h-en', AI_STT_MODEL_JA: '' });
+    expect(await worker.exited).toBe(78);
+    expect(worker.output()).toMatch(/AI_MODEL_MISSING: .*model "wav2vec2-base-960h-en" is not in .*run `clinic models pull wav2vec2-base-960h-en`/);
+  });
 });

@@ -31,7 +31,7 @@ const run = promisify(execFile);
  */
 const CLINIC = 'testclinic';
 const CONSULT = 'consult-rec-0001';
-const RETENTION_MS = 6_000;
+const RETENTION_MS = 10_000;
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
@@ -152,7 +152,7 @@ describe('recording', () => {
     expect(Math.abs(Number(probe.format.duration) - recordedSeconds)).toBeLessThanOrEqual(1);
   });
 
-  it('a short audio-only recording whose file is damaged on disk is marked corrupt by the finalise job', async () => {
+  it('a short audio-only recording, then damaged on disk (the finalise job below marks it corrupt)', async () => {
     const { meta: damaged } = await recordFor('rec-damaged-0002', 2_000, ['audio']);
     expect(damaged.files).toHaveLength(1);
     const path = sealedPath(recordingDir(join(dir, 'recordings'), CLINIC, damaged.id), damaged.files[0]!.name);

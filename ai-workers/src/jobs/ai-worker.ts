@@ -1,5 +1,5 @@
-import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX } from '@clinic-hub/protocol';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { connectRedis } from '../../../hub/src/redis/connect.js';
@@ -13,6 +13,9 @@ import { WorkerHeartbeat } from '../ops/worker-registry.js';
 import type { AiWorkerStatus } from '../ops/status-server.js';
 import { AiSession } from '../session/ai-session.js';
 import { transcribeRecording, type RecordingAudioSource } from './recording-transcription.js';
+
+/** Unexpected failures of one session before its job fails for good. */
+const SESSION_RETRIES = 5;
 
 export interface RunningAiWorker {
   id: string;
@@ -79,7 +82,18 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     try {
       const session = new AiSession(data, { redis, reader, engines, metrics, config, log: log.child({ job: job.id }) });
       entry.session = session;
-      const outcome = await session.run(abort.signal);
+      let outcome;
+      try {
+        outcome = await session.run(abort.signal);
+      } catch (error) {
+        // An unexpected failure: the session is tried again from its saved position, a few times, whatever attempts the job was added with.
+        const failures = await redis.hincrby(consultKeys(data.clinic, data.consult).aiState, 'failures', 1).catch(() => SESSION_RETRIES);
+        metrics.errors.inc({ code: 'INTERNAL' });
+        log.error({ job: job.id, failures, err: error instanceof Error ? error.message : String(error) }, 'AI session failed');
+        if (failures >= SESSION_RETRIES) throw error;
+        await job.moveToDelayed(Date.now() + 1000 * 2 ** failures, token);
+        throw new DelayedError();
+      }
       if (outcome === 'interrupted') {
         await job.moveToWait(token);
         throw new WaitingError();
@@ -116,7 +130,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
         try {
           return await transcribeRecording(parsed.data, { redis, engines, source, config, metrics, log: log.child({ job: job.id }) });
         } catch (error) {
-          if (error instanceof AiError && error.code === 'AI_RECORDING_UNAVAILABLE') throw new UnrecoverableError(error.message);
+          if (error instanceof AiError && (error.code === 'AI_RECORDING_UNAVAILABLE' || error.code === 'AI_MODEL_MISSING')) throw new UnrecoverableError(error.message);
           throw error;
         } finally {
           recordingsActive--;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isRedisUnavailable } from '../../../hub/src/redis/connect.js';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
@@ -30,6 +31,7 @@ const READ_BLOCK_MS = 250;
 const CONTROL_EVERY_MS = 500;
 /** Commits waiting this deep count as being behind, like audio lag. */
 const MAX_PENDING_COMMITS = 6;
+const REDIS_RETRY_MS = 500;
 
 const ADVANCE_POSITIONS = readFileSync(new URL('./scripts/advance-positions-1.lua', import.meta.url), 'utf8');
 
@@ -119,19 +121,28 @@ export class AiSession {
     try {
       for (;;) {
         if (signal.aborted) {
-          await this.saveProgress(position);
+          await this.saveProgress(position).catch(() => undefined);
           await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
           this.log.info({ position }, 'AI session interrupted; position saved for the next worker');
           return 'interrupted';
         }
-        if (Date.now() - lastControlAt > CONTROL_EVERY_MS) {
-          lastControlAt = Date.now();
-          const [stop, status] = await Promise.all([redis.hget(this.keys.aiState, 'stop'), redis.hget(this.keys.meta, 'status')]);
-          stopRequested = stop === '1';
-          consultEnded = status === 'ended';
+        let response: [Buffer, [Buffer, Buffer[]][]][] | null;
+        try {
+          if (Date.now() - lastControlAt > CONTROL_EVERY_MS) {
+            lastControlAt = Date.now();
+            const [stop, status] = await Promise.all([redis.hget(this.keys.aiState, 'stop'), redis.hget(this.keys.meta, 'status')]);
+            stopRequested = stop === '1';
+            consultEnded = status === 'ended';
+          }
+          if (stopRequested) return await this.finish(position, 'stopped');
+          response = (await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.audio, position)) as typeof response;
+        } catch (error) {
+          // Redis away (restarting, failing over): wait and read on from the same position; nothing is lost.
+          if (!isRedisUnavailable(error)) throw error;
+          this.log.warn({ code: 'STORE_UNAVAILABLE', err: (error as Error).message }, 'Redis unavailable; retrying');
+          await new Promise((r) => setTimeout(r, REDIS_RETRY_MS));
+          continue;
         }
-        if (stopRequested) return await this.finish(position, 'stopped');
-        const response = (await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.audio, position)) as [Buffer, [Buffer, Buffer[]][]][] | null;
         const entries = response?.[0]?.[1] ?? [];
         if (entries.length === 0) {
           this.lagMs = 0;
@@ -172,7 +183,10 @@ export class AiSession {
           // Finish the chunk in hand, then stop reading.
           if (signal.aborted) break;
         }
-        await this.saveProgress(position);
+        await this.saveProgress(position).catch((error: unknown) => {
+          // The next batch saves again; until then a resume re-reads a little more.
+          if (!isRedisUnavailable(error)) throw error;
+        });
       }
     } catch (error) {
       await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));

@@ -28,7 +28,8 @@ export async function feedConversation(
   const chunks = Math.max(...tracks.map((t) => Math.ceil(t.samples.length / CHUNK)));
   const wallStart = Date.now() - ((options.fromChunk ?? 0) * 100) / speed;
   for (let i = options.fromChunk ?? 0; i < Math.min(chunks, options.toChunk ?? chunks); i++) {
-    const due = wallStart + (i * 100) / speed;
+    // A chunk is written once its 100 ms have been captured, as the audio tap does.
+    const due = wallStart + ((i + 1) * 100) / speed;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const pipeline = redis.pipeline();

@@ -58,7 +58,7 @@ export function printStatus(out: Output, status: StatusReport): void {
   if (status.clinics.length === 0) out.line('  none visible');
   else
     for (const line of table(
-      ['CLINIC', 'SEQ', 'WAITING', 'CALLED', 'IN CONSULT'],
+      ['CLINIC', 'SEQ', 'WAITING', 'CALLED', 'IN CONSULT', 'VIDEO ROOMS'],
       status.clinics.map((c) => [
         c.id,
         String(c.seq),
@@ -67,6 +67,7 @@ export function printStatus(out: Output, status: StatusReport): void {
           .join(' · '),
         String(c.called),
         String(c.inConsultation),
+        String(c.liveRooms),
       ]),
       { headerStyle: s.dim },
     ))

@@ -20,9 +20,10 @@ import {
  *   One field per file and participant, so each write is a single HSET.
  * - `ch:{clinic}:recordings` sorted set: recording ids by start time.
  */
+export const recordingsIndexKey = (clinic: string) => `ch:{${clinic}}:recordings`;
 export const recordingKeys = (clinic: string, recording: string) => ({
   meta: `ch:{${clinic}}:recording:${recording}`,
-  index: `ch:{${clinic}}:recordings`,
+  index: recordingsIndexKey(clinic),
 });
 
 /** Ids that end up in file paths and keys: no separators, no dots. */
@@ -70,7 +71,7 @@ export async function getRecording(redis: Redis, clinic: string, recording: stri
 
 /** The clinic's recordings, newest first. */
 export async function listRecordings(redis: Redis, clinic: string, options: { count?: number; consult?: string } = {}): Promise<RecordingMeta[]> {
-  const ids = await redis.zrevrange(recordingKeys(clinic, '').index, 0, -1);
+  const ids = await redis.zrevrange(recordingsIndexKey(clinic), 0, -1);
   const out: RecordingMeta[] = [];
   const count = options.count ?? 100;
   // Metadata in pipelined pages: a clinic keeps recordings for its retention period only.

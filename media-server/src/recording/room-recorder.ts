@@ -182,13 +182,13 @@ class RoomRecordingSession implements RoomRecording {
   }
 
   stop(reason: RoomRecordingStopReason): Promise<void> {
+    const stoppedAt = Date.now();
     this.stopping ??= (async () => {
       const { redis, config, jobs, nodeId } = this.deps;
       const { clinic, consult } = this.context;
       await Promise.all([...this.groups.values()].map((group) => group.close()));
       await this.ready;
-      const stoppedAt = Date.now();
-      const consent = await readConsentEvents(redis, clinic, consult);
+      const consent = (await readConsentEvents(redis, clinic, consult)).filter((event) => event.at <= stoppedAt);
       const meta = await getRecording(redis, clinic, this.recordingId);
       await setRecordingFields(redis, clinic, this.recordingId, {
         status: 'stopped',
@@ -200,7 +200,7 @@ class RoomRecordingSession implements RoomRecording {
       await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
       await jobs.finalise({ clinic, consult, recording: this.recordingId });
       await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
-      this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt }, 'recording stopped');
+      this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt, closingMs: Date.now() - stoppedAt }, 'recording stopped');
     })()
       .catch((error: Error) => {
         this.metrics.failures.inc();
@@ -220,8 +220,8 @@ class ParticipantFiles {
   private segment: OpenSegment | null = null;
   private nextIndex = 0;
   private restartTimer: NodeJS.Timeout | null = null;
-  /** Opening and closing segments, one after another. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Segments being closed and encrypted. */
+  private readonly closing = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -261,17 +261,23 @@ class ParticipantFiles {
     }, RESTART_DEBOUNCE_MS);
   }
 
-  /** Closes the open segment (if any) and opens a new one with the tracks there are now (if any). */
+  /**
+   * Opens a new segment with the tracks there are now (if any), then closes
+   * the one that was open: the new file listens before the old one stops,
+   * so nothing falls between them while the old one is encrypted.
+   */
   restart(): void {
-    this.chain = this.chain
-      .then(async () => {
-        await this.closeSegment();
-        if (!this.closed && !this.session.isStopping && this.tracks.length > 0) this.openSegment();
-      })
-      .catch((error: Error) => {
+    const previous = this.segment;
+    this.segment = null;
+    if (!this.closed && !this.session.isStopping && this.tracks.length > 0) {
+      try {
+        this.openSegment();
+      } catch (error) {
         this.session.metrics.failures.inc();
-        this.session.log().error({ err: error.message, kind: this.kind }, 'could not open a recording segment');
-      });
+        this.session.log().error({ err: (error as Error).message, kind: this.kind }, 'could not open a recording segment');
+      }
+    }
+    if (previous) this.closeInBackground(previous);
   }
 
   async close(): Promise<void> {
@@ -279,8 +285,15 @@ class ParticipantFiles {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const unsubscribe of this.unsubscribes.values()) unsubscribe();
     this.unsubscribes.clear();
-    this.chain = this.chain.then(() => this.closeSegment());
-    await this.chain;
+    const open = this.segment;
+    this.segment = null;
+    if (open) this.closeInBackground(open);
+    await Promise.all(this.closing);
+  }
+
+  private closeInBackground(segment: OpenSegment): void {
+    const closing = this.closeSegment(segment).finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
   }
 
   private openSegment(): void {
@@ -298,10 +311,7 @@ class ParticipantFiles {
       .catch((error: Error) => this.session.log().warn({ err: error.message }, 'could not note the open segment'));
   }
 
-  private async closeSegment(): Promise<void> {
-    const segment = this.segment;
-    if (!segment) return;
-    this.segment = null;
+  private async closeSegment(segment: OpenSegment): Promise<void> {
     clearTimeout(segment.rollover);
     const { deps, context, metrics } = this.session;
     const log = this.session.log().child({ segment: segment.index });

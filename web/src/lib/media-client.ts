@@ -1,12 +1,24 @@
-import {
+import type {
+  ClientSignal,
+  ConsultRole,
   MEDIA_SIGNAL_PATH,
-  type ClientSignal,
-  type MediaSource,
-  type MidMap,
-  type ParticipantInfo,
-  type RecordingStatus,
-  type ServerSignal,
+  MediaSource,
+  MidMap,
+  ParticipantInfo,
+  RecordingStatus,
+  ServerSignal,
 } from '@clinic-hub/protocol';
+
+/**
+ * Only types come from the protocol here: its signalling module defines zod
+ * schemas, and importing a value from it would bundle zod (400 kB) into the
+ * page. The literal types keep these in step with the protocol.
+ */
+const SIGNAL_PATH: typeof MEDIA_SIGNAL_PATH = '/signal';
+const CLINICIAN_ROLES: Record<ConsultRole, boolean> = { doctor: true, nurse: true, patient: false, interpreter: false, family: false };
+
+/** Doctors and nurses start and stop recording (the server checks; this only decides what to show). */
+export const isClinician = (role: ConsultRole): boolean => CLINICIAN_ROLES[role];
 
 /**
  * The browser's side of a consultation: the signalling WebSocket to a
@@ -158,7 +170,7 @@ export class MediaClient {
 
   private connect(): void {
     this.setState(this.attempt === 0 ? { kind: 'connecting' } : this.state);
-    const url = `${this.mediaUrl.replace(/\/$/, '').replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`;
+    const url = `${this.mediaUrl.replace(/\/$/, '').replace(/^http/, 'ws')}${SIGNAL_PATH}`;
     const ws = new WebSocket(url);
     this.ws = ws;
     ws.onopen = () => {

@@ -7,10 +7,10 @@
  * connection quality, the recording indicator and the consent control
  * (clinicians also start and stop recording). Japanese and English.
  */
-import { isClinicianConsultRole, type ParticipantInfo, type RecordingStatus } from '@clinic-hub/protocol';
+import type { ParticipantInfo, RecordingStatus } from '@clinic-hub/protocol';
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { type Bilingual } from '../lib/i18n.js';
-import { MediaClient, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
+import { MediaClient, isClinician, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
 import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '../lib/media-text.js';
 import { connectionIndicator, showFatal } from '../lib/page.js';
 
@@ -240,7 +240,7 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     screenButton.hidden = !('getDisplayMedia' in navigator.mediaDevices);
     const consent = self?.consent ?? false;
     label(consentButton, consent ? MEDIA_TEXT.withdrawConsent : MEDIA_TEXT.consent, consent);
-    recordButton.hidden = !self || !isClinicianConsultRole(self.part);
+    recordButton.hidden = !self || !isClinician(self.part);
     label(recordButton, recording.state === 'off' ? MEDIA_TEXT.startRecording : MEDIA_TEXT.stopRecording, recording.state !== 'off');
   }
 

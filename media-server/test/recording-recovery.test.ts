@@ -1,0 +1,102 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { parseRecordingKey } from '../src/recording/recording-cipher.js';
+import { exportRecordingFile } from '../src/recording/recording-export.js';
+import { recordingDir } from '../src/recording/recording-files.js';
+import { RecordingJobs } from '../src/recording/recording-jobs.js';
+import { getRecording, openOnNode } from '../src/recording/recording-store.js';
+import { WeriftRecorder } from '../src/recording/room-recorder.js';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+const run = promisify(execFile);
+
+/**
+ * A node killed while recording leaves a plaintext segment on disk. When it
+ * starts again, recovery encrypts it, removes the plaintext, marks the
+ * recording stopped (`interrupted`) and queues its finalise job.
+ */
+const KEY_TEXT = randomBytes(32).toString('base64');
+const key = parseRecordingKey(KEY_TEXT)!;
+
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: Redis;
+let dir: string;
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  dir = mkdtempSync(join(tmpdir(), 'recording-recovery-'));
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('recording recovery', () => {
+  it('encrypts what a killed node left and finalises it as interrupted', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'support/recording-crash-child.ts'), redisServer.url, dir, KEY_TEXT], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    await new Promise<void>((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the recording child did not start: ${output}`)), 40_000);
+      child.stdout.on('data', (c: Buffer) => {
+        if (c.toString().includes('recording')) {
+          clearTimeout(timer);
+          resolvePromise();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`the recording child exited (${code}): ${output}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const folder = recordingDir(join(dir, 'recordings'), 'testclinic', 'rec-crash-0001');
+    const left = readdirSync(folder);
+    expect(left.filter((n) => n.endsWith('.webm')), 'plaintext left by the crash').toHaveLength(1);
+    expect(await openOnNode(redis, 'media-crashy')).toEqual([{ clinic: 'testclinic', recording: 'rec-crash-0001' }]);
+
+    const jobs = new RecordingJobs(redisServer.url, pino({ level: 'silent' }));
+    const recorder = new WeriftRecorder({
+      redis,
+      config: { dir: join(dir, 'recordings'), key, retentionMs: 86_400_000, segmentMs: 600_000 },
+      jobs,
+      nodeId: 'media-crashy',
+      logger: pino({ level: 'silent' }),
+    });
+    expect(await recorder.recoverInterrupted()).toBe(1);
+    await jobs.close();
+
+    expect(readdirSync(folder).filter((n) => n.endsWith('.webm'))).toEqual([]);
+    expect(await openOnNode(redis, 'media-crashy')).toEqual([]);
+    const meta = (await getRecording(redis, 'testclinic', 'rec-crash-0001'))!;
+    expect(meta).toMatchObject({ status: 'stopped', stopReason: 'interrupted' });
+    expect(meta.files).toHaveLength(1);
+    const out = join(dir, 'recovered.webm');
+    await exportRecordingFile({ dir: join(dir, 'recordings'), key }, meta, meta.files[0]!, out);
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_name', '-of', 'json', out]);
+    const probe = JSON.parse(stdout) as { streams: { codec_name: string }[]; format: { duration: string } };
+    console.log(`recovered after SIGKILL: ${probe.streams.map((s) => s.codec_name).join('+')}, ${probe.format.duration} s`);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    expect(Number(probe.format.duration)).toBeGreaterThan(1.5);
+
+    const record = (await redis.xrange(consultKeys('testclinic', 'consult-crash-01').record, '-', '+')).map(([, f]) => `${f[1]}:${f[f.indexOf('reason') + 1] ?? ''}`);
+    expect(record).toContain('recording-stopped:interrupted');
+    const queue = new Queue(JOB_QUEUES.recordings, { connection: { url: redisServer.url }, prefix: JOB_QUEUE_PREFIX });
+    expect((await queue.getJobs(['waiting'])).map((j) => j.id)).toEqual(['finalise.testclinic.rec-crash-0001']);
+    await queue.close();
+  });
+});

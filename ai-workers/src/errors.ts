@@ -16,7 +16,5 @@ export class AiError extends Error {
   }
 }
 
-export const isAiError = (error: unknown): error is AiError => error instanceof AiError;
-
 /** The code of any error: an AiError's own, else INTERNAL. */
 export const errorCode = (error: unknown): ErrorCode => (error instanceof AiError ? error.code : 'INTERNAL');

@@ -17,8 +17,10 @@ import { startStatusServer } from './ops/status-server.js';
  */
 async function main(): Promise<void> {
   let config;
+  let recording;
   try {
     config = loadAiConfig();
+    recording = loadRecordingConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -38,7 +40,6 @@ async function main(): Promise<void> {
     throw error;
   }
   let recordings;
-  const recording = loadRecordingConfig();
   if (recording.key) recordings = new EncryptedRecordingSource(new Redis(config.redisUrl, { connectionName: `ai-recordings:${config.workerId}` }), { dir: recording.dir, key: recording.key });
   else logger.warn('RECORDING_KEY is not set: this worker takes no ai-recordings jobs (whole-recording transcription)');
   const worker = await startAiWorker(config, { logger, engines, recordings });

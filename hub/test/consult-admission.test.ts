@@ -23,8 +23,8 @@ import {
 } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
 import { RoomTokenError, RoomTokenIssuer } from '../src/auth/room-tokens.js';
-import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, testRoomTokens, type ConsultSocket } from './support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, startHubProcesses, testRoomTokens, type ConsultSocket } from './support/consult-client.js';
+import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -68,10 +68,10 @@ beforeAll(async () => {
   control.on('message', (_channel: string, raw: string) => controlMessages.push(JSON.parse(raw) as ConsultControlMessage));
   await control.subscribe(consultControlChannel(CLINIC));
   await announceMediaNode(redis, { id: 'media-1', url: 'ws://media-1.test:7000', rooms: 0 });
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-a', env: CONSULT_HUB_ENV }),
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-b', env: CONSULT_HUB_ENV }),
-  ]);
+  [nodeA, nodeB] = (await startHubProcesses([
+    { redisUrl: redisServer.url, nodeId: 'consult-a', env: CONSULT_HUB_ENV },
+    { redisUrl: redisServer.url, nodeId: 'consult-b', env: CONSULT_HUB_ENV },
+  ])) as [HubNodeProcess, HubNodeProcess];
   reception = await connectQueue(nodeA.url, await tokenFor('staff'));
   display = await connectQueue(nodeB.url, await tokenFor('display'));
   displayArrivals = recordArrivals(display);
@@ -107,7 +107,8 @@ describe('admission across two hub nodes', () => {
     expect(admitted.consultation).toMatchObject({ dept: 'online', ticket: ticket.id, number: ticket.number, room: 'v1', status: 'waiting', node: 'media-1', language: 'ja', endedAt: null });
 
     const pushed = await waitFor('consult:admitted on the patient page (node B)', () => patientGot.admitted[0], 3000);
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Pushed, not found on a later poll or reconnect (generous for a busy two-core machine).
+    expect(Date.now() - started).toBeLessThan(1500);
     expect(pushed.consultation.id).toBe(admitted.consultation.id);
     expect(pushed.pass).toMatchObject({ consult: admitted.consultation.id, part: 'patient', sub: `patient:${ticket.id}`, mediaUrl: 'ws://media-1.test:7000' });
 

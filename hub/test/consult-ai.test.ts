@@ -10,8 +10,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AI_RESULT_FIELD, consultAiChannel, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, type ConsultSocket } from './support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, startHubProcesses, type ConsultSocket } from './support/consult-client.js';
+import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -70,10 +70,10 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   await announceMediaNode(redis, { id: 'media-ai', url: 'ws://media-ai.test:7000' });
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-ai-a', env: CONSULT_HUB_ENV }),
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-ai-b', env: CONSULT_HUB_ENV }),
-  ]);
+  [nodeA, nodeB] = (await startHubProcesses([
+    { redisUrl: redisServer.url, nodeId: 'consult-ai-a', env: CONSULT_HUB_ENV },
+    { redisUrl: redisServer.url, nodeId: 'consult-ai-b', env: CONSULT_HUB_ENV },
+  ])) as [HubNodeProcess, HubNodeProcess];
   reception = await connectQueue(nodeA.url, await tokenFor('staff'));
   ticketId = expectOk(await request(reception, 'queue:checkin', { dept: 'online' })).event.ticket.id;
   const doctor = await open(nodeA, 'doctor', 'doctor:ai');

@@ -14,10 +14,11 @@ import {
   consultRequest,
   consultRequestRaw,
   recordConsult,
+  startHubProcesses,
   testRoomTokens,
   type ConsultSocket,
 } from './support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -50,10 +51,10 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   await announceMediaNode(redis, { id: 'media-bad', url: 'ws://media-bad.test' });
-  [hub, disabledHub] = await Promise.all([
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-bad', env: CONSULT_HUB_ENV }),
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'consult-off' }),
-  ]);
+  [hub, disabledHub] = (await startHubProcesses([
+    { redisUrl: redisServer.url, nodeId: 'consult-bad', env: CONSULT_HUB_ENV },
+    { redisUrl: redisServer.url, nodeId: 'consult-off' },
+  ])) as [HubNodeProcess, HubNodeProcess];
   reception = await connectQueue(hub.url, await tokenFor('staff'));
   doctor = await open(hub, 'doctor');
 });

@@ -57,7 +57,7 @@ beforeAll(async () => {
     config: { dir: join(dir, 'recordings'), key, retentionMs: 86_400_000, segmentMs: 600_000 },
     jobs,
     nodeId: 'media-test',
-    logger: pino({ level: 'warn' }),
+    logger: pino({ level: process.env.RECORDING_TEST_LOG_LEVEL ?? 'warn' }),
   });
   server = await startTestMediaServer({ redisUrl: redisServer.url, recorder });
   tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
@@ -86,6 +86,10 @@ describe('recording through the SFU', () => {
     peers.push(doctor);
     const patient = await NodePeer.join(server.url, roomToken({ sub: PATIENT, part: 'patient', consult: CONSULT }), { media });
     peers.push(patient);
+    // Both publishing: each receives the other's camera and microphone.
+    const receiving = (peer: NodePeer, from: string) => [...peer.received.values()].filter((r) => r.participant === from && r.packets > 0).length >= 2;
+    await doctor.until(() => receiving(doctor, PATIENT), 20_000, 'the doctor to receive the patient');
+    await patient.until(() => receiving(patient, DOCTOR), 20_000, 'the patient to receive the doctor');
 
     expect((await doctor.request({ type: 'recording', action: 'start' })).type).toBe('ack');
     await recordingState(doctor, 'waiting-consent');

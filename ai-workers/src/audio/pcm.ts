@@ -1,11 +1,9 @@
 import { AUDIO_TAP_SAMPLE_RATE } from '@clinic-hub/protocol';
 
-export const SAMPLE_RATE = AUDIO_TAP_SAMPLE_RATE;
+const SAMPLE_RATE = AUDIO_TAP_SAMPLE_RATE;
 
 /** Samples in `ms` milliseconds of 16 kHz audio. */
 export const samplesIn = (ms: number) => Math.round((ms * SAMPLE_RATE) / 1000);
-/** Milliseconds of `samples` samples of 16 kHz audio. */
-export const msOf = (samples: number) => (samples * 1000) / SAMPLE_RATE;
 
 /** s16le bytes → float samples in [-1, 1). A trailing odd byte is ignored. */
 export function s16leToFloat32(bytes: Uint8Array): Float32Array {

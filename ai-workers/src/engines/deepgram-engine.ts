@@ -37,6 +37,10 @@ export class DeepgramEngine implements SttEngine {
     this.client = new DeepgramClient({ apiKey: options.apiKey, baseUrl: options.url });
   }
 
+  supports(language: ConsultLanguage): boolean {
+    return language in LANGUAGE;
+  }
+
   engineName(): string {
     return `deepgram/${this.options.model}`.slice(0, 64);
   }

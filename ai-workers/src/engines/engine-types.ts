@@ -28,6 +28,8 @@ export interface SttStream {
 export interface SttEngine {
   /** `local-ctc` or `deepgram`: the metric label. */
   readonly kind: string;
+  /** Whether it can transcribe this language (a local engine needs a model for it). */
+  supports(language: ConsultLanguage): boolean;
   /** Named in each result's `engine` (model or service), e.g. `local-ctc/wav2vec2-ja`. */
   engineName(language: ConsultLanguage): string;
   openStream(language: ConsultLanguage, hooks: SttStreamHooks, log: Logger): SttStream;

@@ -1,12 +1,11 @@
 import type { AiWorkerConfig } from '../config.js';
 import { SileroVad } from '../vad/silero-vad.js';
 import { AudioClassifier } from './audio-classifier.js';
-import { CtcModel } from './ctc-model.js';
+import { CtcModel, DEFAULT_CHUNKS } from './ctc-model.js';
 import { DeepgramEngine } from './deepgram-engine.js';
 import type { EmotionEngine, SttEngine } from './engine-types.js';
 import { LocalCtcEngine } from './local-ctc-engine.js';
 import { LocalEmotionEngine } from './local-emotion-engine.js';
-import { DEFAULT_CHUNKS } from './ctc-model.js';
 
 export interface Engines {
   vad: SileroVad;

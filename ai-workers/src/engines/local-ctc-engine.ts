@@ -25,6 +25,10 @@ export class LocalCtcEngine implements SttEngine {
     private readonly options: LocalCtcOptions,
   ) {}
 
+  supports(language: ConsultLanguage): boolean {
+    return this.models[language] !== undefined;
+  }
+
   engineName(language: ConsultLanguage): string {
     return `local-ctc/${this.model(language).name}`.slice(0, 64);
   }

@@ -4,7 +4,6 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { connectRedis } from '../../../hub/src/redis/connect.js';
 import type { AiWorkerConfig } from '../config.js';
-import { LocalCtcEngine } from '../engines/local-ctc-engine.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
 import { AiMetrics } from '../metrics.js';
@@ -66,13 +65,9 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       throw new UnrecoverableError(`AI_JOB_INVALID: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
     }
     const data = parsed.data;
-    if (engines.stt instanceof LocalCtcEngine) {
-      try {
-        engines.stt.engineName(data.language);
-      } catch (error) {
-        metrics.errors.inc({ code: 'AI_MODEL_MISSING' });
-        throw new UnrecoverableError(error instanceof AiError ? error.message : String(error));
-      }
+    if (!engines.stt.supports(data.language)) {
+      metrics.errors.inc({ code: 'AI_MODEL_MISSING' });
+      throw new UnrecoverableError(new AiError('AI_MODEL_MISSING', `no speech-to-text model for ${data.language} on this worker (AI_STT_MODEL_${data.language.toUpperCase()})`).message);
     }
     const abort = new AbortController();
     const reader = redis.duplicate({ connectionName: `ai-session-reader:${config.workerId}`, maxRetriesPerRequest: null });

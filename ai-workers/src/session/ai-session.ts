@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
@@ -12,8 +13,13 @@ import { compareStreamIds, maxStreamId, minStreamId, parseAudioEntry } from './a
 import { ParticipantPipeline } from './participant-pipeline.js';
 import { LiveResultSink } from './result-sink.js';
 
-/** How a session run ended. `interrupted`: the worker is stopping; the job goes back to the queue and resumes elsewhere. */
-export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted';
+/**
+ * How a session run ended. `interrupted`: the worker is stopping; the job
+ * goes back to the queue and resumes elsewhere. `superseded`: another run
+ * took the session over (this worker lost its job lock, e.g. while Redis was
+ * away); this one stopped writing at once.
+ */
+export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded';
 
 export interface SessionDeps {
   /** For commands (state, commits, publishes). */
@@ -33,7 +39,7 @@ const CONTROL_EVERY_MS = 500;
 const MAX_PENDING_COMMITS = 6;
 const REDIS_RETRY_MS = 500;
 
-const ADVANCE_POSITIONS = readFileSync(new URL('./scripts/advance-positions-1.lua', import.meta.url), 'utf8');
+const SAVE_SESSION = readFileSync(new URL('./scripts/save-session-1.lua', import.meta.url), 'utf8');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
 export async function requestAiSessionStop(redis: Redis, clinic: string, consult: string): Promise<void> {
@@ -56,6 +62,8 @@ export class AiSession {
   private readonly left = new Map<string, boolean>();
   private readonly log: Logger;
   private lagMs = 0;
+  /** This run's claim on the session: every write checks it is still the owner. */
+  private readonly owner = randomUUID();
 
   constructor(
     private readonly job: AiSessionJob,
@@ -81,10 +89,12 @@ export class AiSession {
       if (field.startsWith('s:')) stresses.set(field.slice(2), Number(value));
     }
     for (const participant of checkpoints.keys()) this.left.set(participant, state[`e:${participant}`] === '1');
+    // The newest run owns the session; an older one still going finds out at its next write or check and stops.
+    await redis.hset(this.keys.aiState, 'owner', this.owner);
     const read = state.read ?? '0-0';
     let position = [...checkpoints.values()].reduce(minStreamId, read);
     this.log.info({ resumeFrom: position, participants: checkpoints.size }, state.read ? 'AI session resumed' : 'AI session started');
-    const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult);
+    const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult, this.owner);
     let lastEntryAt = Date.now();
     let lastControlAt = 0;
     let consultEnded = false;
@@ -121,7 +131,7 @@ export class AiSession {
     try {
       for (;;) {
         if (signal.aborted) {
-          await this.saveProgress(position).catch(() => undefined);
+          await this.saveProgress(position).catch(() => false);
           await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
           this.log.info({ position }, 'AI session interrupted; position saved for the next worker');
           return 'interrupted';
@@ -130,9 +140,10 @@ export class AiSession {
         try {
           if (Date.now() - lastControlAt > CONTROL_EVERY_MS) {
             lastControlAt = Date.now();
-            const [stop, status] = await Promise.all([redis.hget(this.keys.aiState, 'stop'), redis.hget(this.keys.meta, 'status')]);
-            stopRequested = stop === '1';
+            const [control, status] = await Promise.all([redis.hmget(this.keys.aiState, 'stop', 'owner'), redis.hget(this.keys.meta, 'status')]);
+            stopRequested = control[0] === '1';
             consultEnded = status === 'ended';
+            if (control[1] !== this.owner) return await this.superseded();
           }
           if (stopRequested) return await this.finish(position, 'stopped');
           response = (await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.audio, position)) as typeof response;
@@ -174,8 +185,7 @@ export class AiSession {
             this.pipelines.delete(entry.participant);
             this.left.set(entry.participant, true);
             checkpoints.set(entry.participant, pipeline.checkpoint);
-            await redis.hset(this.keys.aiState, `e:${entry.participant}`, '1');
-            await this.advance([`p:${entry.participant}`, pipeline.checkpoint]);
+            if (!(await this.save([`p:${entry.participant}`, pipeline.checkpoint], [`e:${entry.participant}`, '1']))) return await this.superseded();
             continue;
           }
           this.lagMs = Math.max(0, Date.now() - (entry.t + entry.pcm.length / 32));
@@ -183,10 +193,12 @@ export class AiSession {
           // Finish the chunk in hand, then stop reading.
           if (signal.aborted) break;
         }
-        await this.saveProgress(position).catch((error: unknown) => {
+        const saved = await this.saveProgress(position).catch((error: unknown) => {
           // The next batch saves again; until then a resume re-reads a little more.
           if (!isRedisUnavailable(error)) throw error;
+          return true;
         });
+        if (!saved) return await this.superseded();
       }
     } catch (error) {
       await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
@@ -204,23 +216,31 @@ export class AiSession {
    * `read`: every entry before it has been seen; each participant's position:
    * everything of theirs up to it is committed. A participant in the middle
    * of an utterance keeps an older position, so resuming starts there.
+   * False when another run owns the session now.
    */
-  private async saveProgress(position: string): Promise<void> {
-    const fields = ['read', position];
-    for (const [participant, pipeline] of this.pipelines) fields.push(`p:${participant}`, pipeline.checkpoint);
-    await this.advance(fields);
+  private saveProgress(position: string): Promise<boolean> {
+    const positions = ['read', position];
+    for (const [participant, pipeline] of this.pipelines) positions.push(`p:${participant}`, pipeline.checkpoint);
+    return this.save(positions);
   }
 
-  private async advance(fieldsAndIds: string[]): Promise<void> {
-    await this.deps.redis.eval(ADVANCE_POSITIONS, 1, this.keys.aiState, ...fieldsAndIds);
+  /** Positions (only ever moved forward) and plain fields, if this run still owns the session. */
+  private async save(positions: string[], fields: string[] = []): Promise<boolean> {
+    const applied = await this.deps.redis.eval(SAVE_SESSION, 1, this.keys.aiState, this.owner, String(positions.length / 2), ...positions, ...fields);
+    return applied === 1;
   }
 
   private async finish(position: string, outcome: 'ended' | 'stopped' | 'idle'): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
-    await this.advance(['read', position]);
-    await this.deps.redis.hset(this.keys.aiState, { done: '1', outcome, finishedAt: String(Date.now()) });
+    if (!(await this.save(['read', position], ['done', '1', 'outcome', outcome, 'finishedAt', String(Date.now())]))) return this.superseded();
     this.log.info({ outcome }, 'AI session finished');
     return outcome;
+  }
+
+  private async superseded(): Promise<SessionOutcome> {
+    await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
+    this.log.warn('AI session taken over by another run (this worker lost its job lock); stopped here');
+    return 'superseded';
   }
 }
 

@@ -10,7 +10,7 @@ import type { AiMetrics } from '../metrics.js';
 import { VAD_FRAME_SAMPLES, type SileroVad, type SileroVadStream } from '../vad/silero-vad.js';
 import { SpeechSegmenter, type SegmentEvent, type SegmenterOptions } from '../vad/speech-segmenter.js';
 import { maxStreamId, type AudioEntry } from './audio-entry.js';
-import type { ResultSink } from './result-sink.js';
+import { SessionSupersededError, type ResultSink } from './result-sink.js';
 import { SampleClock } from './sample-clock.js';
 
 export interface PipelineContext {
@@ -83,10 +83,6 @@ export class ParticipantPipeline {
       dropPartials: () => ctx.behind(),
       onPartialDropped: () => ctx.metrics.partialsDropped.inc(),
     }, ctx.log);
-  }
-
-  get role(): ConsultRole {
-    return this.ctx.role;
   }
 
   /** No open utterance and nothing waiting to be committed. */
@@ -190,7 +186,10 @@ export class ParticipantPipeline {
     this.pendingCommits++;
     this.chain = this.chain
       .then(() => this.commitUtterance(utterance, endMs, seconds, final, emotion, resumeAfter))
-      .catch((error: unknown) => this.ctx.log.error({ utterance: utterance.id, err: String(error) }, 'utterance not committed; it is redone when the session resumes'))
+      .catch((error: unknown) => {
+        if (error instanceof SessionSupersededError) this.aborted = true;
+        else this.ctx.log.error({ utterance: utterance.id, err: String(error) }, 'utterance not committed; it is redone when the session resumes');
+      })
       .finally(() => this.pendingCommits--);
   }
 
@@ -222,7 +221,7 @@ export class ParticipantPipeline {
         await this.ctx.sink.commit({ participant: this.ctx.participant, final, emotion, checkpoint, stress });
         break;
       } catch (error) {
-        if (this.aborted || attempt >= COMMIT_ATTEMPTS) throw error;
+        if (this.aborted || attempt >= COMMIT_ATTEMPTS || error instanceof SessionSupersededError) throw error;
         await new Promise((r) => setTimeout(r, 250 * Math.min(attempt, 8)));
       }
     }

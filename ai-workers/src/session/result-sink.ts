@@ -1,5 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, consultAiChannel, consultKeys, type AiResultMessage } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
+
+const COMMIT_UTTERANCE = readFileSync(new URL('./scripts/commit-utterance-3.lua', import.meta.url), 'utf8');
+
+/** Another run of the session has taken it over (this worker lost its job lock): this run must stop writing. */
+export class SessionSupersededError extends Error {
+  override readonly name = 'SessionSupersededError';
+}
 
 /** An utterance's results and the stream position they bring the participant to, written together or not at all. */
 export interface UtteranceCommit {
@@ -25,9 +33,11 @@ const AI_STREAM_MAXLEN = 50_000;
  * Where a live session's results go: every result PUBLISHed on the clinic's
  * AI channel (the hub relays it to clinicians only); finals and emotion
  * scores also appended to the consultation's AI stream and its session
- * record. Each utterance is one MULTI with the participant's new stream
+ * record. Each utterance is one script with the participant's new stream
  * position, so a worker that dies mid-way leaves either all of it or none,
- * and the worker that resumes neither loses nor repeats a final.
+ * and the worker that resumes neither loses nor repeats a final. The script
+ * writes only while `owner` is this run's token: a run that lost its job
+ * (lock expired while Redis was away) cannot write after its successor.
  */
 export class LiveResultSink implements ResultSink {
   private readonly keys: ReturnType<typeof consultKeys>;
@@ -37,6 +47,7 @@ export class LiveResultSink implements ResultSink {
     private readonly redis: Redis,
     clinic: string,
     consult: string,
+    private readonly owner: string,
   ) {
     this.keys = consultKeys(clinic, consult);
     this.channel = consultAiChannel(clinic);
@@ -48,34 +59,25 @@ export class LiveResultSink implements ResultSink {
   }
 
   async commit(commit: UtteranceCommit): Promise<void> {
-    const multi = this.redis.multi();
-    const messages: AiResultMessage[] = [];
-    if (commit.final) messages.push({ type: 'transcript', payload: AiTranscript.parse(commit.final) });
-    if (commit.emotion) messages.push({ type: 'emotion', payload: AiEmotion.parse(commit.emotion) });
-    for (const message of messages) {
-      const json = JSON.stringify(message);
-      multi.xadd(this.keys.ai, 'MAXLEN', '~', AI_STREAM_MAXLEN, '*', AI_RESULT_FIELD, json);
-      multi.xadd(
-        this.keys.record,
-        '*',
-        'type',
-        message.type === 'transcript' ? 'transcript' : 'emotion',
-        'at',
-        String(Date.now()),
-        'participant',
-        message.payload.participant,
-        'utterance',
-        message.payload.utterance,
-        AI_RESULT_FIELD,
-        json,
-      );
-      multi.publish(this.channel, json);
-    }
-    const state: Record<string, string> = { [`p:${commit.participant}`]: commit.checkpoint };
-    if (commit.stress !== null) state[`s:${commit.participant}`] = String(commit.stress);
-    multi.hset(this.keys.aiState, state);
-    const results = await multi.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+    const results: string[] = [];
+    if (commit.final) results.push('transcript', commit.final.utterance, JSON.stringify({ type: 'transcript', payload: AiTranscript.parse(commit.final) } satisfies AiResultMessage));
+    if (commit.emotion) results.push('emotion', commit.emotion.utterance, JSON.stringify({ type: 'emotion', payload: AiEmotion.parse(commit.emotion) } satisfies AiResultMessage));
+    const applied = await this.redis.eval(
+      COMMIT_UTTERANCE,
+      3,
+      this.keys.aiState,
+      this.keys.ai,
+      this.keys.record,
+      this.owner,
+      this.channel,
+      commit.participant,
+      commit.checkpoint,
+      commit.stress === null ? '' : String(commit.stress),
+      String(Date.now()),
+      String(AI_STREAM_MAXLEN),
+      AI_RESULT_FIELD,
+      ...results,
+    );
+    if (applied !== 1) throw new SessionSupersededError();
   }
 }

@@ -64,18 +64,9 @@ export class SpeechSegmenter {
     this.maxFrames = Math.max(this.minSpeechFrames + 1, frames(options.maxUtteranceMs));
   }
 
-  get inUtterance(): boolean {
-    return this.state === 'speech';
-  }
-
   /** True when nothing is held: no utterance, and no speech that may become one. */
   get idle(): boolean {
     return this.state === 'idle';
-  }
-
-  /** Sample index just after the last frame pushed. */
-  get position(): number {
-    return this.frameCount * VAD_FRAME_SAMPLES;
   }
 
   push(frame: Float32Array, probability: number): SegmentEvent[] {

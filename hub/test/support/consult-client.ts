@@ -12,6 +12,7 @@ import {
   type ConsultServerToClient,
 } from '@clinic-hub/protocol';
 import { RoomTokenIssuer } from '../../src/auth/room-tokens.js';
+import { startHubProcess, type HubNodeProcess } from './hub-node.js';
 import { connectNamespace, namespaceConnectError, type ConnectOptions } from './queue-client.js';
 
 export type ConsultSocket = Socket<ConsultServerToClient, ConsultClientToServer>;
@@ -71,7 +72,8 @@ export function recordConsult(socket: ConsultSocket): {
 
 /**
  * Announces a media-server node the way media-server nodes do (consult.ts):
- * its hash with a short expiry, and its id in the set. Call again to refresh.
+ * its hash with an expiry (an hour unless a test says: long enough for any
+ * test on a busy machine), and its id in the set.
  */
 export async function announceMediaNode(
   redis: Redis,
@@ -86,10 +88,19 @@ export async function announceMediaNode(
       startedAt: String(Date.now()),
       draining: node.draining ? '1' : '0',
     })
-    .pexpire(mediaNodeKey(node.id), node.ttlMs ?? 60_000)
+    .pexpire(mediaNodeKey(node.id), node.ttlMs ?? 3_600_000)
     .sadd(MEDIA_NODES_KEY, node.id)
     .exec();
 }
 
 /** Hub nodes with consultations on: the media token secret and a short room-token life. */
 export const CONSULT_HUB_ENV = { MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, CONSULT_ROOM_TOKEN_TTL_SECONDS: '120', CONSULT_INVITE_TTL_SECONDS: '900' };
+
+/** Starts hub processes side by side; when one cannot start, stops the others before failing (no process outlives the test). */
+export async function startHubProcesses(options: Parameters<typeof startHubProcess>[0][]): Promise<HubNodeProcess[]> {
+  const started = await Promise.allSettled(options.map((o) => startHubProcess(o)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return started.map((r) => (r as PromiseFulfilledResult<HubNodeProcess>).value);
+  await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop().catch(() => undefined) : undefined)));
+  throw failed.reason;
+}

@@ -1,5 +1,6 @@
-import { MediaStreamTrack, RTCRtpCodecParameters, Vp8RtpPayload } from 'werift';
-import { MediaRecorder } from 'werift/nonstandard';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { Event, MediaStreamTrack, RTCRtpCodecParameters, Vp8RtpPayload } from 'werift';
+import { DurationPosition, MediaRecorder, SegmentSizePosition, replaceSegmentSize, type WebmOutput } from 'werift/nonstandard';
 import type { Logger } from 'pino';
 import type { PublishedTrack, RtpPacketLike } from '../engine/engine-types.js';
 
@@ -8,6 +9,8 @@ const KEYFRAME_WAIT_MS = 3000;
 /** Packets held while waiting for that keyframe: a few seconds of audio and video. */
 const MAX_HELD_PACKETS = 4000;
 const DEFAULT_SIZE = { width: 640, height: 360 };
+/** How long closing waits for the writer's end (cues, final duration); without it the file is still whole, only without cues. */
+const END_WAIT_MS = 5000;
 
 export interface SegmentResult {
   /** RTP packets written into the segment; 0: the file holds no media and is thrown away. */
@@ -23,6 +26,11 @@ export interface SegmentResult {
  * WebM (DESIGN.md: its defaults lose audio and leave gaps). The file opens at
  * the first VP8 keyframe (asked for at once), so its header carries the real
  * picture size; audio that arrives meanwhile is held and written first.
+ *
+ * The recorder hands its output here (its `stream` option) and this class
+ * writes the file, owner-only, through one handle: once the segment is
+ * closed nothing more is written, so no late write can bring back a
+ * plaintext file after it has been encrypted and removed.
  */
 export class SegmentWriter {
   private recorder: MediaRecorder | null = null;
@@ -36,6 +44,13 @@ export class SegmentWriter {
   private openTimer: NodeJS.Timeout | null = null;
   private packets = 0;
   private stopped = false;
+  private file: Promise<FileHandle> | null = null;
+  private writes: Promise<void> = Promise.resolve();
+  private written = 0;
+  private writeError: Error | null = null;
+  private accepting = true;
+  private ended!: () => void;
+  private readonly endReceived = new Promise<void>((resolve) => (this.ended = resolve));
   readonly startedAt = Date.now();
 
   constructor(
@@ -111,8 +126,12 @@ export class SegmentWriter {
     if (this.openTimer) clearTimeout(this.openTimer);
     this.openTimer = null;
     const tracks = [...this.locals.values()];
+    this.file = openFile(this.path, 'w', 0o600);
+    this.file.catch((error: Error) => (this.writeError ??= error));
+    const output = new Event<[WebmOutput]>();
+    output.subscribe((chunk) => this.onOutput(chunk));
     const recorder = new MediaRecorder({
-      path: this.path,
+      stream: output,
       numOfTracks: tracks.length,
       disableNtp: true,
       disableLipSync: true,
@@ -121,7 +140,7 @@ export class SegmentWriter {
     this.recorder = recorder;
     recorder.onError.subscribe((error) => this.logger.error({ err: error.message }, 'recording segment writer failed'));
     if (size === DEFAULT_SIZE) this.logger.warn({ waitedMs: KEYFRAME_WAIT_MS }, 'no keyframe yet: recording segment opened with the default picture size');
-    // The recorder subscribes to its tracks only once the last is added and its file is ready.
+    // The recorder subscribes to its tracks only once the last is added: packets before that are held.
     this.opened = (async () => {
       for (const local of tracks) await recorder.addTrack(local);
       const held = this.held;
@@ -131,7 +150,28 @@ export class SegmentWriter {
     })().catch((error: Error) => this.logger.error({ err: error.message }, 'recording segment could not open'));
   }
 
-  /** Closes the file (werift writes its duration and cues). */
+  /** The recorder's output, written in order; at its end the header gets the duration and segment size, as werift's own file writer does. */
+  private onOutput(chunk: WebmOutput): void {
+    if (!this.accepting || !this.file) return;
+    const file = this.file;
+    const write = (bytes: Uint8Array, position: number) => async () => {
+      await (await file).write(bytes, 0, bytes.length, position);
+    };
+    if (chunk.saveToFile) {
+      const bytes = chunk.saveToFile;
+      const at = this.written;
+      this.written += bytes.length;
+      this.writes = this.writes.then(write(bytes, at));
+    } else if (chunk.eol) {
+      this.writes = this.writes.then(write(chunk.eol.durationElement, DurationPosition)).then(() => write(replaceSegmentSize(this.written), SegmentSizePosition)());
+      this.ended();
+    }
+    this.writes = this.writes.catch((error: Error) => {
+      this.writeError ??= error;
+    });
+  }
+
+  /** Closes the file: the recorder writes its cues and duration (waited for up to END_WAIT_MS), then nothing more is written. */
   async stop(): Promise<SegmentResult> {
     const stoppedAt = Date.now();
     if (!this.stopped) {
@@ -140,8 +180,22 @@ export class SegmentWriter {
       if (this.openTimer) clearTimeout(this.openTimer);
       if (!this.recorder && this.packets > 0) this.open(DEFAULT_SIZE);
       await this.opened;
-      if (this.recorder) await this.recorder.stop();
+      if (this.recorder) {
+        // werift's stop() also waits for an end event that only its own file writer sends: not awaited.
+        this.recorder.stop().catch((error: Error) => this.logger.debug({ err: error.message }, 'recorder stop'));
+        let timer: NodeJS.Timeout | undefined;
+        const finished = await Promise.race([
+          this.endReceived.then(() => true),
+          new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), END_WAIT_MS))),
+        ]);
+        clearTimeout(timer);
+        if (!finished) this.logger.warn({ waitedMs: END_WAIT_MS }, 'recording segment closed without its cues (the writer did not finish in time)');
+      }
+      this.accepting = false;
+      await this.writes;
+      if (this.file) await (await this.file.catch(() => null))?.close();
       for (const local of this.locals.values()) local.stop();
+      if (this.writeError) throw this.writeError;
     }
     return { packets: this.packets, startedAt: this.startedAt, stoppedAt };
   }

@@ -28,7 +28,7 @@ export function launchMediaChromium(): Promise<Browser> {
 
 /** The little of the consultation page's debug hook the tests read (window.__clinicHub). */
 export interface ConsultHook {
-  media: { self: string | null; participants: string[]; recording: string; firstFrameMs: Record<string, { fromJoin: number; fromConnected: number }> };
+  media: { self: string | null; participants: string[]; recording: string; firstFrameMs: Record<string, { fromJoin: number; fromConnected: number; fromAppeared: number }> };
 }
 
 export const consultUrl = (hubUrl: string, mediaUrl: string, token: string) =>
@@ -39,9 +39,9 @@ export async function joinFromPage(context: BrowserContext, url: string): Promis
   const page = await context.newPage();
   await page.setViewportSize({ width: 1000, height: 700 });
   await page.goto(url);
-  await page.waitForSelector('html[data-stage="precheck"]', { timeout: 15_000 });
+  await page.waitForSelector('html[data-stage="precheck"]', { timeout: 30_000 });
   await page.click('#join-button');
-  await page.waitForSelector('html[data-connection="live"]', { timeout: 15_000 });
+  await page.waitForSelector('html[data-connection="live"]', { timeout: 30_000 });
   return page;
 }
 

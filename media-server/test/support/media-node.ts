@@ -55,6 +55,8 @@ export interface MediaServerProcess {
   logs(): string;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
+  /** Two SIGTERMs (drain, then stop at once) and the exit code; SIGKILL after 10 s. */
+  stop(): Promise<number | null>;
 }
 
 /** `npm run media`'s entry point as its own process (for SIGTERM and configuration tests). */
@@ -80,9 +82,20 @@ export async function startMediaServerProcess(env: Record<string, string>): Prom
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 200));
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) return { url, process: child, logs: () => output, exited };
+    if (child.exitCode !== null) return { url, process: child, logs: () => output, exited, stop };
     try {
       if ((await fetch(`${url}/healthz`)).status === 200) break;
     } catch {
@@ -94,5 +107,5 @@ export async function startMediaServerProcess(env: Record<string, string>): Prom
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, process: child, logs: () => output, exited };
+  return { url, process: child, logs: () => output, exited, stop };
 }

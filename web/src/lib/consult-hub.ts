@@ -15,7 +15,7 @@ import {
   type ProtocolError,
   type RoomPass,
 } from '@clinic-hub/protocol';
-import { RequestTimeoutError } from './connection.js';
+import { RequestTimeoutError, newRequestId } from './connection.js';
 
 export type ConsultSocket = Socket<ConsultServerToClient, ConsultClientToServer>;
 export type ConsultAckOf<E extends keyof ConsultClientToServer> = Parameters<Parameters<ConsultClientToServer[E]>[1]>[0];
@@ -45,6 +45,22 @@ export function consultRequest<E extends keyof ConsultClientToServer>(
   return new Promise((resolve, reject) => {
     timed.emit(event, payload, (err, reply) => (err ? reject(new RequestTimeoutError(event)) : resolve(reply as ConsultAckOf<E>)));
   });
+}
+
+/**
+ * Admits with one requestId and, when the ack is lost, asks again with the
+ * same one: the hub then returns the first admission instead of calling a
+ * second patient.
+ */
+export async function admitPatient(socket: ConsultSocket, payload: Omit<ConsultPayloadOf<'consult:admit'>, 'requestId'>, attempts = 3): Promise<ConsultAckOf<'consult:admit'>> {
+  const requestId = newRequestId();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await consultRequest(socket, 'consult:admit', { ...payload, requestId });
+    } catch (error) {
+      if (attempt >= attempts || !(error instanceof RequestTimeoutError)) throw error;
+    }
+  }
 }
 
 /**

@@ -18,8 +18,12 @@ const pass = roomPassFromFragment();
 if (!pass) showFatal(MEDIA_TEXT.noPass);
 else void precheck(pass);
 
-/** Timings the browser tests print: join sent (and connection up) → first frame shown of each participant (ms). */
-const firstFrameMs = new Map<string, { fromJoin: number; fromConnected: number }>();
+/**
+ * Timings the browser tests print, per participant: first frame shown, in ms
+ * after this page sent its join, after its connection came up, and after the
+ * participant appeared on this page.
+ */
+const firstFrameMs = new Map<string, { fromJoin: number; fromConnected: number; fromAppeared: number }>();
 
 // ---- device check ----
 
@@ -215,9 +219,12 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
 
   function watchFirstFrame(id: string, kind: string, video: HTMLVideoElement): void {
     if (kind !== 'camera' || !('requestVideoFrameCallback' in video)) return;
+    const appearedAt = performance.now();
     video.requestVideoFrameCallback(() => {
       const now = performance.now();
-      if (!firstFrameMs.has(id)) firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - client.connectedAt) });
+      if (!firstFrameMs.has(id)) {
+        firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - client.connectedAt), fromAppeared: Math.round(now - appearedAt) });
+      }
     });
   }
 

@@ -9,8 +9,8 @@
  * consultation page opens with their room pass.
  */
 import { QUEUE_EVENT_ROLES, patientThreadId, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
-import { keepTokenFresh, newRequestId, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
-import { clinicianPagePath, consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
+import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
+import { admitPatient, clinicianPagePath, consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
 import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
@@ -226,7 +226,7 @@ function start(token: string, role: Role): void {
           const ack = await consultRequest(socket, 'consult:join', { ticketId });
           return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
         }
-        const ack = await consultRequest(socket, 'consult:admit', { dept: ticket.dept, room: roomFor(ticket.dept), ticketId, requestId: newRequestId() });
+        const ack = await admitPatient(socket, { dept: ticket.dept, room: roomFor(ticket.dept), ticketId });
         return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
       });
       if (error) showError(error, what);
@@ -254,7 +254,7 @@ function start(token: string, role: Role): void {
       return;
     }
     const error = await openConsultPage(async () => {
-      const ack = await consultRequest(socket, 'consult:admit', { dept, room, requestId: newRequestId() });
+      const ack = await admitPatient(socket, { dept, room });
       if (ack.ok) showMessage('ok', `${ack.consultation.number}: ${both(CONSULT_TEXT.admitted)}`);
       return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
     }).catch(() => {

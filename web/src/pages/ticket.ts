@@ -147,9 +147,14 @@ function start(token: string, ticketId: string): void {
     });
   }
 
+  let consultShown = '';
   function renderConsult(dept: PublicClinic['departments'][number] | undefined): void {
     const section = byId('consult');
     const active = known.kind === 'ticket' && (known.ticket.status === 'called' || known.ticket.status === 'in_consultation');
+    // Other patients' queue changes re-render the page: keep the button as it is unless what it shows changed.
+    const shown = JSON.stringify([dept?.online, consultState, active, joinError]);
+    if (shown === consultShown) return;
+    consultShown = shown;
     if (!dept?.online || consultState.kind === 'none' || (consultState.kind === 'admitted' && !active)) {
       section.hidden = true;
       section.replaceChildren();

@@ -127,7 +127,7 @@ describe.each(['uws', 'node'] as const)('a hub on %s', (kind) => {
     expect(metricValue(after.text, 'clinic_hub_event_latency_seconds_bucket', { le: '+Inf', node: nodeId() })).toBeGreaterThanOrEqual(2);
     expect(after.text).toMatch(/^clinic_hub_event_latency_seconds_bucket\{le="0.1",node="[^"]+"\} \d+$/m);
     expect(metricValue(after.text, 'clinic_hub_errors_total', { code: 'AUTH_FORBIDDEN', node: nodeId() })).toBeGreaterThanOrEqual(1);
-    expect(metricValue(after.text, 'clinic_hub_action_duration_seconds_count', { action: 'checkin', outcome: 'ok', node: nodeId() })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(after.text, 'clinic_hub_action_duration_seconds_count', { action: 'queue:checkin', outcome: 'ok', node: nodeId() })).toBeGreaterThanOrEqual(1);
     expect(after.text).toContain('clinic_hub_events_per_second');
   });
 

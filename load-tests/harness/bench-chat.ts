@@ -178,7 +178,7 @@ export interface ChatReport extends ResourceFigures {
      */
     first_member_per_process: LatencyFigures;
   };
-  /** clinic_hub_action_duration_seconds{action="send",outcome="ok"} over the measured window, from buckets. */
+  /** clinic_hub_action_duration_seconds{action="chat:send",outcome="ok"} over the measured window, from buckets. */
   send_server: LatencyFigures;
   /** clinic_hub_chat_delivery_latency_seconds (Redis commit → emitted by a node) over the measured window, from buckets. */
   hub_commit_to_emit: LatencyFigures;
@@ -505,7 +505,7 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
       commit_to_delivery: figures(summarize(fromCommit.subarray(0, count))),
       first_member_per_process: figures(summarize(firstPerProcess)),
     },
-    send_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'send', outcome: 'ok' })),
+    send_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'chat:send', outcome: 'ok' })),
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_chat_delivery_latency_seconds')),
     deliveries_per_second: round(delivered / ((windowEnd - windowStart) / 1000), 0),
     events_by_name: events,

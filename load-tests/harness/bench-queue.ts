@@ -134,7 +134,7 @@ export interface PhaseReport extends ResourceFigures {
   queue_op: LatencyFigures;
   /** checkin ack round trip at the staff client. */
   checkin_op: LatencyFigures;
-  /** clinic_hub_action_duration_seconds{action="call-next"} over the measured window, estimated from buckets. */
+  /** clinic_hub_action_duration_seconds{action="queue:call-next"} over the measured window, estimated from buckets. */
   queue_op_server: LatencyFigures;
   /** The same for checkin (which also signs the patient's ticket token). */
   checkin_op_server: LatencyFigures;
@@ -498,8 +498,8 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
       return { t_s: round((c.sentAt - window.start) / 1000, 2)!, ack_ms: round(c.ackAt! - c.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
     }),
     checkin_op: figures(summarize(staff.checkinMs), 2),
-    queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'call-next', outcome: 'ok' })),
-    checkin_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'checkin', outcome: 'ok' })),
+    queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:call-next', outcome: 'ok' })),
+    checkin_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:checkin', outcome: 'ok' })),
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
     messages_per_second: round(messagesInWindow / windowSeconds, 0),
     events_by_type: byType,

@@ -25,7 +25,7 @@ export type Buckets = Map<number, number>;
 
 /**
  * Reads the cumulative buckets of a histogram from Prometheus text, summed over
- * every series whose labels include `match` (e.g. { action: 'call-next', outcome: 'ok' }).
+ * every series whose labels include `match` (e.g. { action: 'queue:call-next', outcome: 'ok' }).
  */
 export function parseHistogram(text: string, name: string, match: Record<string, string> = {}): Buckets {
   const buckets: Buckets = new Map();

@@ -40,7 +40,8 @@ export function defineHandler<S extends z.ZodType>(
   context: HandlerContext,
   run: (payload: z.output<S>) => Promise<Reply>,
 ): void {
-  const action = event.replace(/^[a-z]+:/, '');
+  // The whole event name: `chat:join` and `consult:join` are different actions.
+  const action = event;
   socket.on(event, async (...args: unknown[]) => {
     const started = performance.now();
     const finished = context.guards?.drain.begin();

@@ -53,7 +53,8 @@ export async function startHubProcess(options: {
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Generous: loading the TypeScript and bundling the pages takes seconds, more on a busy two-core machine.
+  const deadline = Date.now() + 45_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hub ${options.nodeId} exited: ${output}`);
     try {

@@ -2,9 +2,11 @@
  * `npm start`: the whole stack on this machine. Without REDIS_URL it starts a
  * private redis-server (AOF under var/redis), keeps a token secret and the chat
  * attachments' encryption key under var/,
- * starts a hub node and prints the display page's URL with a display token for
+ * starts a hub node and a media-server node (video consultations, its own
+ * process) and prints the display page's URL with a display token for
  * the demo clinic. Ctrl-C stops everything cleanly.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const hub = await startHub(config);
+  const media = await startMediaServer(env);
   // One machine: the notification worker runs in this process too (in production it is its own process).
   const worker = await startNotificationWorker(config.notify, { logger: hub.logger });
   const base = config.publicUrl ?? `http://localhost:${hub.port}`;
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
       `  Staff console (${clinic}):         ${base}/staff#token=${staff.token}`,
       `  Staff chat (${clinic}):            ${base}/chat#token=${staff.token}`,
       `  Health:                           ${base}/healthz`,
+      `  Media server (video):             ${media.url}  (${media.url}/healthz)`,
       '',
       `An admin token for this machine is in var/local.json. Press Ctrl-C to stop.`,
       '',
@@ -83,14 +87,53 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`\n${signal}: stopping the hub, the notification worker${redis ? ' and redis-server' : ''}…\n`);
+    process.stdout.write(`\n${signal}: stopping the hub, the media-server, the notification worker${redis ? ' and redis-server' : ''}…\n`);
     await worker.close().catch(() => undefined);
+    await media.stop();
     await hub.close().catch(() => undefined);
     await redis?.stop().catch(() => undefined);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * One media-server node (video consultations) as its own process: WebRTC
+ * runs on its event loop, which must not share one with the hub. It gets the
+ * hub's MEDIA_TOKEN_SECRET and Redis, and announces itself in Redis, where the
+ * hub finds it when a doctor admits a patient.
+ */
+async function startMediaServer(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = Number(env.MEDIA_PORT ?? 8090);
+  const url = (env.MEDIA_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/$/, '');
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(root, 'media-server/src/main.ts')], {
+    cwd: root,
+    env: { ...env, MEDIA_PORT: String(port), MEDIA_PUBLIC_URL: url, MEDIA_NODE_ID: env.MEDIA_NODE_ID ?? 'media-local' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the media-server exited (code ${child.exitCode}); see its message above`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('the media-server did not start within 20 s');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      // Twice: the first SIGTERM drains (rooms may go on), the second stops at once.
+      child.kill('SIGTERM');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 main().catch((error: unknown) => {

@@ -19,7 +19,7 @@ const modelName = ModelName.optional().or(z.literal('').transform(() => undefine
  * (docs/ai-workers.md lists them all).
  */
 const Env = z.object({
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+  REDIS_URL: z.string({ error: (issue) => (issue.input === undefined ? 'required: the stack\'s Redis (redis://host:port)' : undefined) }).regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   AI_WORKER_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1–64 letters, digits, ".", "_" or "-"').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `clinic models pull` puts models and the worker loads them from (it never downloads). */

@@ -89,9 +89,10 @@ export interface EngineFigures {
   speech_end_to_final: LatencyFigures;
   speech_end_to_emotion: LatencyFigures;
   partials_dropped: number;
-  /** Time the worker spent in Silero VAD per second of audio, from its metrics. */
+  /** Wall time the worker's streams waited on Silero VAD per second of audio, from its metrics (with every stream running at once). */
   vad_ms_per_audio_second: number | null;
-  worker: { pid: number; cpu_percent: number | null; peak_rss_mb: number | null };
+  /** cpu_ms_per_audio_second: the worker's whole CPU (VAD, engines, Redis, Node) per second of one participant's audio. */
+  worker: { pid: number; cpu_percent: number | null; peak_rss_mb: number | null; cpu_ms_per_audio_second: number | null };
   coordinator_cpu_percent: number | null;
   redis_cpu_percent: number | null;
   load: MachineLoad;
@@ -264,7 +265,12 @@ async function runEngine(engine: Engine, options: AiBenchOptions, env: { redisUr
     speech_end_to_emotion: emotionFigures,
     partials_dropped: Number.isFinite(dropped) ? dropped : 0,
     vad_ms_per_audio_second: audio > 0 ? round((vad * 1000) / audio, 2) : null,
-    worker: { pid: child.pid!, cpu_percent: cpuPercent(child.pid!, from, to), peak_rss_mb: round(watcher.peakRssMb(child.pid!)) },
+    worker: {
+      pid: child.pid!,
+      cpu_percent: cpuPercent(child.pid!, from, to),
+      peak_rss_mb: round(watcher.peakRssMb(child.pid!)),
+      cpu_ms_per_audio_second: audio > 0 ? round(((ProcessWatcher.cpuPercent(child.pid!, from, to) / 100) * ((to.at - from.at) / 1000) * 1000) / audio, 1) : null,
+    },
     coordinator_cpu_percent: cpuPercent(process.pid, from, to),
     redis_cpu_percent: cpuPercent(env.redisPid, from, to),
     load: machineLoad(from, to, [child.pid!, process.pid, env.redisPid]),
@@ -326,8 +332,9 @@ export function formatTable(report: AiBenchReport): string {
       rows('turns / without results', (e) => `${e.turns} / ${e.turns_missing}`),
       rows('finals / partials / emotions', (e) => `${e.finals} / ${e.partials} / ${e.emotions}`),
       rows('partials dropped (behind)', (e) => cell(e.partials_dropped)),
-      rows('VAD ms per audio second (in the worker)', (e) => cell(e.vad_ms_per_audio_second)),
+      rows('VAD wall time per audio second, in the worker (ms)', (e) => cell(e.vad_ms_per_audio_second)),
       rows('worker CPU (% of a core) / peak RSS (MB)', (e) => `${cell(e.worker.cpu_percent)} / ${cell(e.worker.peak_rss_mb)}`),
+      rows('worker CPU per second of a participant\'s audio (ms)', (e) => cell(e.worker.cpu_ms_per_audio_second)),
       rows('machine busy % / other programs (% of a core)', (e) => `${cell(e.load.machine_busy_percent)} / ${cell(e.load.other_cpu_percent)}`),
     ],
   );

@@ -26,10 +26,11 @@ export interface HubNode extends HubChild {
 }
 
 /**
- * Runs one of the hub's entry points (`hub/src/main.ts`, `hub/src/notify/worker-main.ts`)
- * as a child of the benchmark, with the watchdog that stops it if the benchmark dies.
+ * Runs one of the entry points (`hub/src/main.ts`, `hub/src/notify/worker-main.ts`,
+ * `media-server/src/main.ts`) as a child of the benchmark, with the watchdog
+ * that stops it if the benchmark dies.
  */
-function spawnHubScript(script: string, env: Record<string, string>, nodeArgs: string[] = []): HubChild {
+export function spawnHubScript(script: string, env: Record<string, string>, nodeArgs: string[] = []): HubChild {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },

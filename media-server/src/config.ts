@@ -98,10 +98,14 @@ const Env = z
     MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .superRefine((env, ctx) => {
-    if (env.MEDIA_UDP_PORT_MAX <= env.MEDIA_UDP_PORT_MIN) {
-      ctx.addIssue({ code: 'custom', path: ['MEDIA_UDP_PORT_MAX'], message: `must be greater than MEDIA_UDP_PORT_MIN (${env.MEDIA_UDP_PORT_MIN})` });
-    }
+  .refine((env) => env.MEDIA_UDP_PORT_MAX > env.MEDIA_UDP_PORT_MIN, {
+    path: ['MEDIA_UDP_PORT_MAX'],
+    message: 'must be greater than MEDIA_UDP_PORT_MIN',
+    // Reported with the other variables' problems, as long as both ports themselves parsed.
+    when: (payload) => {
+      const value = payload.value as { MEDIA_UDP_PORT_MIN?: unknown; MEDIA_UDP_PORT_MAX?: unknown };
+      return typeof value.MEDIA_UDP_PORT_MIN === 'number' && typeof value.MEDIA_UDP_PORT_MAX === 'number';
+    },
   });
 
 const MEDIA_SECRET_VARIABLES = ['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET', 'REDIS_URL'] as const;

@@ -148,7 +148,7 @@ describe('who may join', () => {
   });
 
   it('tells a joiner the TURN servers, with short-lived credentials made from the shared secret', async () => {
-    const peer = await join('turn-1', 'p-turn', 'patient', false);
+    const peer = await join('turn-room-1', 'p-turn', 'patient', false);
     const [turn, stun] = peer.joined!.iceServers;
     expect(turn).toMatchObject({ urls: 'turn:turn.example.jp:3478' });
     const [expiry, id] = turn!.username!.split(':');
@@ -166,18 +166,19 @@ describe('bad input', () => {
     const patient = await join(consult, 'patient-b', 'patient');
     await expectMediaFlowing(doctor, patient);
 
-    const stranger = await connect();
+    // A fresh connection for each frame from someone who has not joined: this server closes such connections after 400 ms.
+    const stranger = () => connect();
     const codes: Record<string, string> = {};
     const next = async (peer: NodePeer, what: string, frame: string | Record<string, unknown>) => {
       const from = peer.messages.length;
       peer.send(frame);
-      codes[what] = errorOf(await peer.waitFor((m) => m.type === 'error', 5000, from));
+      codes[what] = errorOf(await peer.waitFor((m) => m.type === 'error', 5000, from).catch((error: Error) => Promise.reject(new Error(`${what}: ${error.message}`))));
     };
-    await next(stranger, 'answer before join', { type: 'answer', rev: 1, sdp: 'v=0' });
-    await next(stranger, 'not JSON', '{"type": "join", ');
-    await next(stranger, 'unknown type', { type: 'teleport' });
-    await next(stranger, 'wrong field type', { type: 'answer', rev: 'one', sdp: 'v=0' });
-    await next(stranger, 'oversized', { type: 'join', token: 'x'.repeat(70_000) });
+    await next(await stranger(), 'answer before join', { type: 'answer', rev: 1, sdp: 'v=0' });
+    await next(await stranger(), 'not JSON', '{"type": "join", ');
+    await next(await stranger(), 'unknown type', { type: 'teleport' });
+    await next(await stranger(), 'wrong field type', { type: 'answer', rev: 'one', sdp: 'v=0' });
+    await next(await stranger(), 'oversized', { type: 'join', token: 'x'.repeat(70_000) });
 
     await next(patient, 'stale rev', { type: 'answer', rev: patient.lastRev, sdp: 'v=0' });
     await next(patient, 'future rev', { type: 'answer', rev: patient.lastRev + 5, sdp: 'v=0' });
@@ -208,7 +209,7 @@ describe('bad input', () => {
       'garbage SDP': 'MEDIA_SDP_INVALID',
     });
     // The error says what was wrong, and carries the request's id when it had one.
-    const reply = await stranger.request({ type: 'mute', source: 'mic', muted: true });
+    const reply = await (await stranger()).request({ type: 'mute', source: 'mic', muted: true });
     expect(reply).toMatchObject({ type: 'error', code: 'MEDIA_NOT_JOINED', message: expect.any(String) });
     expect(doctor.lastRev).toBeGreaterThanOrEqual(revBefore);
 
@@ -220,7 +221,7 @@ describe('bad input', () => {
   });
 
   it('limits the rate of frames per connection', async () => {
-    const peer = await join('rate-1', 'p-rate', 'patient', false);
+    const peer = await join('rate-room-1', 'p-rate', 'patient', false);
     const from = peer.messages.length;
     for (let i = 0; i < 80; i++) peer.send({ type: 'ping', id: `p${i}` });
     await peer.until(() => peer.messages.slice(from).filter((m) => m.type === 'pong' || m.type === 'error').length >= 80, 5000, 'every ping answered');
@@ -273,7 +274,7 @@ describe('the session record and the registry', () => {
   });
 
   it('closes a room the hub ends, telling everyone', async () => {
-    const consult = 'end-1';
+    const consult = 'end-room-1';
     const doctor = await join(consult, 'doctor-e', 'doctor', false);
     await redis.publish('ch:{testclinic}:consult-control', JSON.stringify({ consult, action: 'end', ticket: 't1', at: Date.now() }));
     await doctor.waitFor((m) => m.type === 'closed' && m.reason === 'ended');

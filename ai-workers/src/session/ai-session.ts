@@ -94,6 +94,13 @@ export class AiSession {
     const read = state.read ?? '0-0';
     let position = [...checkpoints.values()].reduce(minStreamId, read);
     this.log.info({ resumeFrom: position, participants: checkpoints.size }, state.read ? 'AI session resumed' : 'AI session started');
+    if (state.read) {
+      // The tap's stream is capped (AUDIO_TAP_MAXLEN): after a long outage the oldest audio may be gone.
+      const first = (await redis.xrange(this.keys.audio, '-', '+', 'COUNT', 1))[0]?.[0];
+      if (first && compareStreamIds(first, position) > 0 && position !== '0-0') {
+        this.log.warn({ resumeFrom: position, oldestKept: first }, 'the saved position is older than the oldest audio kept (AUDIO_TAP_MAXLEN): some audio may have been trimmed before it was read');
+      }
+    }
     const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult, this.owner);
     let lastEntryAt = Date.now();
     let lastControlAt = 0;

@@ -125,7 +125,8 @@ export class ParticipantPipeline {
   async abandon(): Promise<void> {
     this.aborted = true;
     this.open = null;
-    await this.stt.close().catch(() => undefined);
+    // Not awaited: a cloud engine may wait for finals nobody will write now.
+    void this.stt.close().catch(() => undefined);
   }
 
   private async feed(samples: Float32Array): Promise<void> {

@@ -6,6 +6,8 @@ import type { WeriftEngine } from './werift-engine.js';
 import { Forward, SubscriberLink } from './werift-forward.js';
 import { WeriftPublishedTrack } from './werift-published-track.js';
 import { announceCandidates } from './sdp-candidates.js';
+import { answerProblem } from './sdp-answer-check.js';
+import { onKeyframeRequests, releaseStoppedSender } from './werift-workarounds.js';
 
 interface Subscription {
   track: WeriftPublishedTrack;
@@ -33,6 +35,9 @@ export class WeriftTransport implements ParticipantTransport {
   private readonly publishListeners = new Set<(track: PublishedTrack) => void>();
   private readonly stateListeners = new Set<(state: TransportState) => void>();
   private offeredSubscriptions: Subscription[] = [];
+  /** Subscriptions by the SSRC their sender uses toward this subscriber: where its keyframe requests point. */
+  private readonly bySenderSsrc = new Map<number, Subscription>();
+  private stopKeyframeRequests: (() => void) | null = null;
   private gathered = false;
   private state: TransportState = 'new';
   private closed = false;
@@ -87,6 +92,8 @@ export class WeriftTransport implements ParticipantTransport {
 
   async applyAnswer(sdp: string): Promise<void> {
     if (this.closed) throw new Error('transport closed');
+    const problem = answerProblem(this.pc.localDescription?.sdp ?? '', sdp);
+    if (problem) throw new Error(problem);
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     for (const [source, transceiver] of this.slots) {
       const direction = transceiver.currentDirection;
@@ -133,6 +140,7 @@ export class WeriftTransport implements ParticipantTransport {
       this.published.delete('screen');
       track?.end();
       slot.stop();
+      releaseStoppedSender(slot.sender);
     }
   }
 
@@ -144,10 +152,6 @@ export class WeriftTransport implements ParticipantTransport {
     const sender = transceiver.sender;
     const counters = this.engine.counterSink;
     const forward = new Forward(track, sender, this.link, counters, () => this.unsubscribe(track.id));
-    const pli = sender.onPictureLossIndication.subscribe(() => {
-      counters.plisReceived += 1;
-      track.requestKeyframe();
-    });
     const reports =
       track.kind === 'video'
         ? sender.onRtcp.subscribe((packet: RtcpPacket) => {
@@ -155,16 +159,18 @@ export class WeriftTransport implements ParticipantTransport {
             for (const report of packet.reports) if (report.ssrc === sender.ssrc) this.link.reportLoss(report.fractionLost / 256);
           })
         : null;
-    this.subscriptions.set(track.id, {
+    const subscription: Subscription = {
       track,
       transceiver,
       forward,
       negotiated: false,
       dispose: () => {
-        pli.unSubscribe();
         reports?.unSubscribe();
+        this.bySenderSsrc.delete(sender.ssrc);
       },
-    });
+    };
+    this.subscriptions.set(track.id, subscription);
+    this.bySenderSsrc.set(sender.ssrc, subscription);
   }
 
   unsubscribe(trackId: string): void {
@@ -173,7 +179,10 @@ export class WeriftTransport implements ParticipantTransport {
     this.subscriptions.delete(trackId);
     subscription.forward.close();
     subscription.dispose();
-    if (!this.closed) subscription.transceiver.stop();
+    if (!this.closed) {
+      subscription.transceiver.stop();
+      releaseStoppedSender(subscription.transceiver.sender);
+    }
   }
 
   onTrackPublished(listener: (track: PublishedTrack) => void): () => void {
@@ -190,6 +199,12 @@ export class WeriftTransport implements ParticipantTransport {
     if (this.state === state || this.state === 'closed') return;
     this.state = state;
     if (state === 'connected') {
+      this.stopKeyframeRequests ??= onKeyframeRequests(this.pc, (ssrc) => {
+        const subscription = this.bySenderSsrc.get(ssrc);
+        if (!subscription) return;
+        this.engine.counterSink.plisReceived += 1;
+        subscription.track.requestKeyframe();
+      });
       // A PLI for every video stream this subscriber gets, so its first picture comes at once.
       for (const subscription of this.subscriptions.values()) if (subscription.negotiated) subscription.forward.activate();
     }
@@ -217,6 +232,8 @@ export class WeriftTransport implements ParticipantTransport {
     }
     this.subscriptions.clear();
     this.offeredSubscriptions = [];
+    this.bySenderSsrc.clear();
+    this.stopKeyframeRequests?.();
     this.link.close();
     this.publishListeners.clear();
     await this.pc.close().catch((error: unknown) => this.engine.logger.debug({ err: error, participant: this.owner.participantId }, 'peer connection close failed'));

@@ -15,6 +15,7 @@ import {
 import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH, type ClientSignal, type MidMap, type ParticipantInfo, type ServerSignal } from '@clinic-hub/protocol';
 import { isVp8KeyframeStart } from '../../src/engine/vp8.js';
+import { onKeyframeRequests, releaseStoppedSender } from '../../src/engine/werift-workarounds.js';
 import type { EncodedFrame, EncodedMedia } from './recording-media.js';
 
 /** What a Node peer has received on one subscribed m-line. */
@@ -139,6 +140,7 @@ export class NodePeer {
       if (message.type === 'participant-joined' || message.type === 'participant-updated') present.set(message.participant.id, message.participant);
       if (message.type === 'participant-left') present.delete(message.participant);
     }
+    if (this.joined) present.delete(this.joined.self.id);
     return [...present.values()];
   }
 
@@ -198,6 +200,8 @@ export class NodePeer {
     }
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
+    // The same werift leak as on the server (werift-workarounds.ts): m-lines the server stopped keep their senders alive.
+    for (const transceiver of this.pc.getTransceivers()) if (transceiver.stopped || transceiver.stopping) releaseStoppedSender(transceiver.sender);
     this.answered += 1;
     this.lastRev = offer.rev;
     this.send({ type: 'answer', rev: offer.rev, sdp: this.pc.localDescription!.sdp });
@@ -212,7 +216,13 @@ export class NodePeer {
     }
     transceiver.setDirection('sendonly');
     void transceiver.sender.replaceTrack(track);
-    if (track === this.video) transceiver.sender.onPictureLossIndication.subscribe(() => this.sender?.keyframeRequested());
+    if (track === this.video) {
+      // werift's own routing can hand the server's PLI to the wrong object (werift-workarounds.ts): read it from the transport.
+      const videoSender = transceiver.sender;
+      onKeyframeRequests(this.pc, (ssrc) => {
+        if (ssrc === videoSender.ssrc) this.sender?.keyframeRequested();
+      });
+    }
   }
 
   /** A clean goodbye (`leave`), then the socket closes. */

@@ -1,0 +1,497 @@
+/**
+ * `npm run bench:sfu`: what the media-server (werift SFU) costs per room and
+ * per forwarded stream.
+ *
+ * A private redis-server, one media-server process (media-server/src/main.ts,
+ * as `npm run media` runs it), and rooms of `--size` (3) lightweight
+ * publishers: werift peers in `--generators` load-generator processes
+ * (sfu-peer-worker.ts) that join over the real signalling, send pre-encoded
+ * VP8 + Opus (made with ffmpeg: `--video` WxH at `--fps` and `--video-kbps`,
+ * Opus at 32 kbit/s) in real time, and receive everyone else — so browsers
+ * do not eat the machine. For each step of `--rooms` (1,3: one room, then
+ * three) the rooms are filled, left to settle for `--warmup` seconds, then
+ * measured for `--seconds`: the media-server's CPU and memory, per room and
+ * per forwarded stream (marginal between steps too), forwarded streams per
+ * core, bitrates, keyframe requests, join → first keyframe of each other
+ * publisher, and whether every stream kept flowing.
+ *
+ * DESIGN.md measured naive forwarding at about 16% of a core for a 3-party
+ * call (Chromium publishers); the aim is half that.
+ *
+ * Writes load-tests/results/sfu.json.
+ *
+ *   npm run bench:sfu
+ *   npm run bench:sfu -- --rooms 1,2,4 --seconds 30
+ *   npm run bench:sfu -- --profile var/profiles      (--cpu-prof on the media-server)
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
+import { freePort, startRedisServer } from '../../hub/src/redis/redis-process.js';
+import { numberOption, runBenchCli } from './bench-cli.js';
+import { REPO_ROOT, WATCHDOG, spawnHubScript, type HubChild } from './hub-process.js';
+import { ProcessWatcher, memoryMb } from './proc-stats.js';
+import { cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { cpuPercent, machineLoad, type MachineLoad } from './resource-figures.js';
+import type { Resources } from './resources.js';
+import type { ParentMessage, SfuJoinResult, SfuPeerSpec, SfuStreamCount, WorkerMessage } from './sfu-peer-worker.js';
+import { summarize } from './stats.js';
+import { sleep } from './time.js';
+
+const run = promisify(execFile);
+const TOKEN_SECRET = 'bench-sfu-media-token-secret-0123456789abcdef';
+/** DESIGN.md: a 3-party call with naive forwarding, Chromium publishers, these machines. */
+const DESIGN_BASELINE_3_PARTY_CPU_PERCENT = 16;
+
+type ServerKind = 'sfu' | 'media';
+const SERVER_SCRIPTS: Record<ServerKind, string> = {
+  sfu: 'load-tests/harness/sfu-server.ts',
+  media: 'media-server/src/main.ts',
+};
+const SERVER_TEXT: Record<ServerKind, string> = {
+  sfu: 'SFU only (forwarding)',
+  media: 'npm run media (SFU + audio tap decoding every microphone)',
+};
+
+interface SfuBenchOptions {
+  servers: ServerKind[];
+  rooms: number[];
+  size: number;
+  seconds: number;
+  warmup: number;
+  generators: number;
+  video: { width: number; height: number; fps: number; kbps: number };
+  out: string | null;
+  profileDir: string | null;
+}
+
+export interface SfuStepReport {
+  rooms: number;
+  participants: number;
+  /** Tracks the media-server receives (audio + video per participant). */
+  incoming_streams: number;
+  /** Tracks it sends (each incoming one to everyone else in its room). */
+  forwarded_streams: number;
+  media_server: { cpu_percent: number | null; rss_mb: number | null };
+  per_room: { cpu_percent: number | null; rss_mb: number | null };
+  per_forwarded_stream: { cpu_percent: number | null };
+  /** Compared with the previous step: what each added room and stream cost. */
+  marginal: { per_room_cpu_percent: number | null; per_forwarded_stream_cpu_percent: number | null } | null;
+  forwarded_streams_per_core: number | null;
+  bitrate_kbps: { in: number | null; out: number | null };
+  packets_per_second: { in: number | null; out: number | null };
+  keyframe_requests: { from_subscribers: number; to_publishers: number; video_packets_held_back: number };
+  /**
+   * For the rooms this step added: from the moment both a subscriber and a
+   * publisher had started joining, to the first keyframe of that publisher's
+   * camera at that subscriber.
+   */
+  first_frame: LatencyFigures;
+  delivery: { streams_expected: number; streams_flowing: number; min_video_packets_per_second: number | null; min_audio_packets_per_second: number | null };
+  generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null };
+  load: MachineLoad;
+}
+
+export interface SfuServerRun {
+  server: ServerKind;
+  what: string;
+  engine: string;
+  media_server: { pid: number; idle_rss_mb: number | null };
+  steps: SfuStepReport[];
+}
+
+export interface SfuBenchReport {
+  benchmark: 'sfu';
+  machine: MachineInfo;
+  date: string;
+  options: Omit<SfuBenchOptions, 'out' | 'profileDir'>;
+  runs: SfuServerRun[];
+  design_baseline: { three_party_cpu_percent: number; aim_percent: number };
+  errors: string[];
+  ok: boolean;
+}
+
+interface Generator {
+  child: ChildProcess;
+  pid: number;
+  request<T extends WorkerMessage['type']>(message: ParentMessage, expect: T): Promise<Extract<WorkerMessage, { type: T }>>;
+  stop(): Promise<void>;
+}
+
+/** A load-generator process; messages are answered in order, one outstanding request at a time. */
+async function startGenerator(index: number, env: Record<string, string>): Promise<Generator> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', WATCHDOG, resolve(import.meta.dirname, 'sfu-peer-worker.ts')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const inbox: WorkerMessage[] = [];
+  const waiters: (() => void)[] = [];
+  child.on('message', (message: WorkerMessage) => {
+    inbox.push(message);
+    waiters.splice(0).forEach((wake) => wake());
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const next = async <T extends WorkerMessage['type']>(type: T, timeoutMs = 120_000): Promise<Extract<WorkerMessage, { type: T }>> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = inbox.findIndex((m) => m.type === type || m.type === 'error');
+      if (i >= 0) {
+        const [message] = inbox.splice(i, 1);
+        if (message!.type === 'error') throw new Error(`generator ${index}: ${message!.message}`);
+        return message as Extract<WorkerMessage, { type: T }>;
+      }
+      if (child.exitCode !== null) throw new Error(`generator ${index} exited (${child.exitCode})`);
+      if (Date.now() > deadline) throw new Error(`generator ${index}: no ${type} within ${timeoutMs / 1000} s`);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(500)]);
+    }
+  };
+  await next('ready', 30_000);
+  return {
+    child,
+    pid: child.pid!,
+    async request(message, expect) {
+      child.send(message);
+      return next(expect);
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.send({ type: 'stop' } satisfies ParentMessage);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Camera-like VP8 in IVF (a keyframe every 3 s, as Chrome sends about) and Opus in Ogg, looped by the publishers. */
+async function makeMedia(dir: string, video: SfuBenchOptions['video']): Promise<{ videoFile: string; audioFile: string }> {
+  const videoFile = join(dir, 'camera.ivf');
+  const audioFile = join(dir, 'voice.ogg');
+  const seconds = '12';
+  await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${video.width}x${video.height}:rate=${video.fps}:duration=${seconds}`,
+    '-c:v', 'libvpx', '-b:v', `${video.kbps}k`, '-minrate', `${video.kbps}k`, '-maxrate', `${video.kbps}k`,
+    '-g', String(video.fps * 3), '-deadline', 'realtime', '-cpu-used', '8', '-error-resilient', '1', '-f', 'ivf', videoFile,
+  ]);
+  await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `sine=frequency=330:sample_rate=48000:duration=${seconds}`,
+    '-ac', '1', '-c:a', 'libopus', '-b:a', '32k', '-frame_duration', '20', '-application', 'voip', audioFile,
+  ]);
+  return { videoFile, audioFile };
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  for (const line of text.split('\n')) {
+    const match = /^(clinic_media_[a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const direction = /direction="([^"]+)"/.exec(match[2] ?? '')?.[1];
+    values.set(direction ? `${match[1]}:${direction}` : match[1]!, Number(match[3]));
+  }
+  return values;
+}
+
+async function runSfu(options: SfuBenchOptions, log: (line: string) => void, resources: Resources): Promise<SfuBenchReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-sfu-'));
+  resources.add('temporary files', async () => rmSync(dir, { recursive: true, force: true }));
+  const errors: string[] = [];
+
+  const files = await makeMedia(dir, options.video);
+  log(`media: VP8 ${options.video.width}x${options.video.height}@${options.video.fps} ${options.video.kbps} kbit/s + Opus 32 kbit/s (ffmpeg, looped)`);
+
+  const redis = await startRedisServer({ dir: join(dir, 'redis'), port: await freePort() });
+  resources.add('redis-server', () => redis.stop());
+  log(`redis-server pid ${redis.process.pid} on ${redis.url}`);
+
+  const runs: SfuServerRun[] = [];
+  for (const kind of options.servers) runs.push(await measureServer(kind, options, files, redis, errors, log, resources));
+  return {
+    benchmark: 'sfu',
+    machine: machine(),
+    date: new Date().toISOString(),
+    options: { servers: options.servers, rooms: options.rooms, size: options.size, seconds: options.seconds, warmup: options.warmup, generators: options.generators, video: options.video },
+    runs,
+    design_baseline: { three_party_cpu_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT, aim_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT / 2 },
+    errors,
+    ok: errors.length === 0,
+  };
+}
+
+/** One server process, fresh generators, every step of rooms; everything stopped afterwards. */
+async function measureServer(
+  kind: ServerKind,
+  options: SfuBenchOptions,
+  { videoFile, audioFile }: { videoFile: string; audioFile: string },
+  redis: { url: string; process: ChildProcess },
+  errors: string[],
+  log: (line: string) => void,
+  resources: Resources,
+): Promise<SfuServerRun> {
+  log('');
+  log(`== ${SERVER_TEXT[kind]} ==`);
+  const port = await freePort();
+  const nodeArgs: string[] = [];
+  if (options.profileDir) {
+    const profileDir = resolve(options.profileDir, `media-server-${kind}`);
+    mkdirSync(profileDir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  }
+  const server: HubChild = spawnHubScript(
+    SERVER_SCRIPTS[kind],
+    {
+      MEDIA_PORT: String(port),
+      MEDIA_HOST: '127.0.0.1',
+      MEDIA_NODE_ID: 'bench-media',
+      REDIS_URL: redis.url,
+      MEDIA_TOKEN_SECRET: TOKEN_SECRET,
+      MEDIA_UDP_PORT_MIN: '47000',
+      MEDIA_UDP_PORT_MAX: '47999',
+      MEDIA_DRAIN_GRACE_MS: '0',
+      // A room's publishers all join from one process within a second or two.
+      MEDIA_SIGNAL_RATE_PER_SECOND: '1000',
+      LOG_LEVEL: 'warn',
+    },
+    nodeArgs,
+  );
+  const stopServer = resources.add('media-server', () => server.stop());
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  let engine = 'unknown';
+  for (;;) {
+    if (server.process.exitCode !== null) throw new Error(`media-server exited: ${server.logs()}`);
+    const health = await fetch(`${url}/healthz`).then((r) => (r.ok ? (r.json() as Promise<{ engine: string }>) : null), () => null);
+    if (health) {
+      engine = health.engine;
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`media-server not healthy in 30 s: ${server.logs()}`);
+    await sleep(100);
+  }
+  await sleep(1000);
+  const idleRss = memoryMb(server.pid)?.rss ?? null;
+  log(`media-server pid ${server.pid} at ${url} (engine ${engine}), idle RSS ${cell(round(idleRss ?? NaN))} MB`);
+
+  const generators: Generator[] = [];
+  const stopGenerators: (() => Promise<void>)[] = [];
+  for (let i = 0; i < options.generators; i++) {
+    const generator = await startGenerator(i, { SFU_MEDIA_URL: url, SFU_VIDEO_FILE: videoFile, SFU_AUDIO_FILE: audioFile });
+    generators.push(generator);
+    stopGenerators.push(resources.add(`generator ${i}`, () => generator.stop()));
+  }
+  log(`load generators: ${generators.length} processes, pids ${generators.map((g) => g.pid).join(', ')}`);
+
+  const watcher = new ProcessWatcher([server.pid, ...generators.map((g) => g.pid)]);
+  const tokens = new RoomTokenIssuer(TOKEN_SECRET);
+  const roomGenerator = new Map<string, Generator>();
+  const joinStartedAt = new Map<string, number>();
+  const steps: SfuStepReport[] = [];
+  let roomsOpen = 0;
+  const gatherCounts = async (): Promise<SfuStreamCount[]> => {
+    const replies = await Promise.all(generators.map((g) => g.request({ type: 'counts' }, 'counts')));
+    for (const reply of replies) errors.push(...reply.answerErrors.map((e) => `answer: ${e}`));
+    return replies.flatMap((r) => r.streams);
+  };
+
+  for (const target of options.rooms) {
+    // Fill up to `target` rooms: each room's publishers in one generator, rooms spread over the generators.
+    const newRooms: string[] = [];
+    const joins: Promise<SfuJoinResult[]>[] = [];
+    const byGenerator = new Map<Generator, SfuPeerSpec[]>();
+    for (let r = roomsOpen; r < target; r++) {
+      const room = `bench-room-${String(r).padStart(3, '0')}`;
+      newRooms.push(room);
+      const generator = generators[r % generators.length]!;
+      roomGenerator.set(room, generator);
+      const specs = byGenerator.get(generator) ?? [];
+      for (let p = 0; p < options.size; p++) {
+        const sub = `${room}-p${p}`;
+        specs.push({ sub, room, token: tokens.issue({ sub, clinic: 'bench', consult: room, part: p === 0 ? 'doctor' : 'patient', name: `Bench ${p}` }, 3600).token });
+      }
+      byGenerator.set(generator, specs);
+    }
+    for (const [generator, specs] of byGenerator) joins.push(generator.request({ type: 'join', peers: specs }, 'joined').then((m) => m.results));
+    const joined = (await Promise.all(joins)).flat();
+    for (const result of joined) {
+      if (result.error) errors.push(`${result.sub}: ${result.error}`);
+      joinStartedAt.set(result.sub, result.startedAt);
+    }
+    roomsOpen = target;
+    log(`[${target} room${target === 1 ? '' : 's'}] ${joined.filter((j) => !j.error).length}/${joined.length} publishers joined; settling ${options.warmup} s`);
+    await sleep(options.warmup * 1000);
+
+    const before = await gatherCounts();
+    const metricsBefore = await scrape(url);
+    const from = watcher.mark();
+    await sleep(options.seconds * 1000);
+    const to = watcher.mark();
+    const metricsAfter = await scrape(url);
+    const after = await gatherCounts();
+    const windowSeconds = (to.at - from.at) / 1000;
+
+    const participants = target * options.size;
+    const incoming = participants * 2;
+    const forwarded = target * options.size * (options.size - 1) * 2;
+    const cpu = cpuPercent(server.pid, from, to);
+    const rss = memoryMb(server.pid)?.rss ?? null;
+    const delta = (name: string) => (metricsAfter.get(name) ?? NaN) - (metricsBefore.get(name) ?? NaN);
+    const key = (s: SfuStreamCount) => `${s.sub}<${s.from}:${s.kind}`;
+    const startCounts = new Map(before.map((s) => [key(s), s.packets]));
+    const rates = { video: [] as number[], audio: [] as number[] };
+    let flowing = 0;
+    for (const stream of after) {
+      const packets = stream.packets - (startCounts.get(key(stream)) ?? 0);
+      rates[stream.kind].push(packets / windowSeconds);
+      if (packets > 0) flowing += 1;
+    }
+    const firstFrames = after
+      .filter((s) => s.kind === 'video' && newRooms.includes(s.room) && s.firstAt !== null)
+      .map((s) => s.firstAt! - Math.max(joinStartedAt.get(s.sub) ?? 0, joinStartedAt.get(s.from) ?? 0));
+    const expectedFirst = newRooms.length * options.size * (options.size - 1);
+    if (firstFrames.length < expectedFirst) errors.push(`${kind}, ${target} rooms: ${expectedFirst - firstFrames.length} of ${expectedFirst} camera streams never delivered a keyframe`);
+    if (flowing < forwarded) errors.push(`${kind}, ${target} rooms: ${forwarded - flowing} of ${forwarded} forwarded streams carried nothing in the window`);
+    const previous = steps[steps.length - 1];
+    const generatorCpu = generators.map((g) => cpuPercent(g.pid, from, to) ?? 0).reduce((a, b) => a + b, 0);
+    const step: SfuStepReport = {
+      rooms: target,
+      participants,
+      incoming_streams: incoming,
+      forwarded_streams: forwarded,
+      media_server: { cpu_percent: cpu, rss_mb: round(rss ?? NaN) },
+      per_room: { cpu_percent: round((cpu ?? NaN) / target, 2), rss_mb: round(((rss ?? NaN) - (idleRss ?? NaN)) / target, 2) },
+      per_forwarded_stream: { cpu_percent: round((cpu ?? NaN) / forwarded, 2) },
+      marginal:
+        previous && previous.media_server.cpu_percent !== null && cpu !== null
+          ? {
+              per_room_cpu_percent: round((cpu - previous.media_server.cpu_percent) / (target - previous.rooms), 2),
+              per_forwarded_stream_cpu_percent: round((cpu - previous.media_server.cpu_percent) / (forwarded - previous.forwarded_streams), 3),
+            }
+          : null,
+      forwarded_streams_per_core: round(forwarded / ((cpu ?? NaN) / 100), 0),
+      bitrate_kbps: {
+        in: round((delta('clinic_media_rtp_bytes_total:in') * 8) / 1000 / windowSeconds, 0),
+        out: round((delta('clinic_media_rtp_bytes_total:out') * 8) / 1000 / windowSeconds, 0),
+      },
+      packets_per_second: {
+        in: round(delta('clinic_media_rtp_packets_total:in') / windowSeconds, 0),
+        out: round(delta('clinic_media_rtp_packets_total:out') / windowSeconds, 0),
+      },
+      keyframe_requests: {
+        from_subscribers: delta('clinic_media_keyframe_requests_total:received'),
+        to_publishers: delta('clinic_media_keyframe_requests_total:sent'),
+        video_packets_held_back: delta('clinic_media_video_packets_held_back_total'),
+      },
+      first_frame: figures(summarize(firstFrames), 0),
+      delivery: {
+        streams_expected: forwarded,
+        streams_flowing: flowing,
+        min_video_packets_per_second: round(Math.min(...rates.video), 1),
+        min_audio_packets_per_second: round(Math.min(...rates.audio), 1),
+      },
+      generator: { processes: generators.length, cpu_percent: round(generatorCpu), peak_rss_mb: round(generators.reduce((a, g) => a + watcher.peakRssMb(g.pid), 0)) },
+      load: machineLoad(from, to, [server.pid, process.pid, redis.process.pid!, ...generators.map((g) => g.pid)]),
+    };
+    steps.push(step);
+    log(
+      `[${target} room${target === 1 ? '' : 's'}] media-server ${cell(step.media_server.cpu_percent)}% of a core (${cell(step.per_room.cpu_percent)}% per room), ` +
+        `${forwarded} forwarded streams (${cell(step.per_forwarded_stream.cpu_percent)}% each), first frame p50 ${cell(step.first_frame.p50_ms)} ms; generators ${cell(step.generator.cpu_percent)}%`,
+    );
+  }
+
+  await Promise.all(stopGenerators.map((stop) => stop()));
+  await stopServer();
+  return { server: kind, what: SERVER_TEXT[kind], engine, media_server: { pid: server.pid, idle_rss_mb: round(idleRss ?? NaN) }, steps };
+}
+
+function format(report: SfuBenchReport): string {
+  const header = ['server', 'rooms', 'people', 'fwd streams', 'CPU %', 'CPU %/room', 'CPU %/fwd stream', 'marginal %/room', 'fwd streams/core', 'RSS MB', 'RSS MB/room', 'in / out kbit/s', 'first frame p50 / max ms', 'generators CPU %'];
+  const body = report.runs.flatMap((r) => r.steps.map((s) => [r.server, String(s.rooms),
+    String(s.participants),
+    String(s.forwarded_streams),
+    cell(s.media_server.cpu_percent),
+    cell(s.per_room.cpu_percent),
+    cell(s.per_forwarded_stream.cpu_percent),
+    cell(s.marginal?.per_room_cpu_percent ?? null),
+    cell(s.forwarded_streams_per_core),
+    cell(s.media_server.rss_mb),
+    cell(s.per_room.rss_mb),
+    `${cell(s.bitrate_kbps.in)} / ${cell(s.bitrate_kbps.out)}`,
+    `${cell(s.first_frame.p50_ms)} / ${cell(s.first_frame.max_ms)}`,
+    cell(s.generator.cpu_percent),
+  ]));
+  const ones = report.runs.map((r) => ({ r, one: r.steps.find((s) => s.rooms === 1) })).filter((x) => x.one);
+  return [
+    ...renderTable(header, body),
+    '',
+    ...report.runs.map((r) => `${r.server}: ${r.what}`),
+    ...ones.map(({ r, one }) => `${r.server}, one ${report.options.size}-party room: ${cell(one!.media_server.cpu_percent)}% of a core (DESIGN.md's naive forwarding: ~${report.design_baseline.three_party_cpu_percent}%, aim ${report.design_baseline.aim_percent}%)`),
+    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}; other programs used ${report.runs.flatMap((r) => r.steps.map((s) => cell(s.load.other_cpu_percent))).join(' / ')}% of a core during the windows`,
+    report.errors.length > 0 ? `errors: ${report.errors.slice(0, 5).join('; ')}${report.errors.length > 5 ? ` … (${report.errors.length})` : ''}` : 'every forwarded stream delivered throughout',
+  ].join('\n');
+}
+
+function parse(argv: string[]): SfuBenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      servers: { type: 'string' },
+      rooms: { type: 'string' },
+      size: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      generators: { type: 'string' },
+      video: { type: 'string' },
+      fps: { type: 'string' },
+      'video-kbps': { type: 'string' },
+      out: { type: 'string' },
+      'no-out': { type: 'boolean' },
+      profile: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        'npm run bench:sfu -- [options]',
+        '  --servers sfu,media  sfu: the SFU alone (forwarding); media: npm run media (with the audio tap)',
+        '  --rooms 1,3          steps: rooms open at each measurement (ascending)',
+        '  --size 3             publishers per room (2–6)',
+        '  --seconds 20         measured window per step',
+        '  --warmup 5           seconds to settle after filling the rooms',
+        '  --generators 2       load-generator processes',
+        '  --video 640x360      publisher camera size; --fps 30; --video-kbps 600',
+        '  --out FILE           JSON report (default load-tests/results/sfu.json); --no-out: none',
+        '  --profile DIR        --cpu-prof on the media-server, profiles in DIR/media-server-<server>/',
+        '',
+      ].join('\n'),
+    );
+    process.exit(0);
+  }
+  const rooms = (values.rooms ?? '1,3').split(',').map((v) => numberOption('rooms', v.trim(), 1, 1, 100));
+  if (rooms.some((r, i) => i > 0 && r <= rooms[i - 1]!)) throw new Error('--rooms must be ascending (e.g. 1,3)');
+  const size = /^(\d+)x(\d+)$/.exec(values.video ?? '640x360');
+  if (!size) throw new Error(`--video must be WIDTHxHEIGHT (got "${values.video}")`);
+  const servers = (values.servers ?? 'sfu,media').split(',').map((v) => v.trim());
+  const unknown = servers.filter((v) => v !== 'sfu' && v !== 'media');
+  if (unknown.length > 0 || servers.length === 0) throw new Error(`--servers takes sfu and/or media (got "${values.servers}")`);
+  return {
+    servers: servers as ServerKind[],
+    rooms,
+    size: numberOption('size', values.size, 3, 2, 6),
+    seconds: numberOption('seconds', values.seconds, 20, 1, 600),
+    warmup: numberOption('warmup', values.warmup, 5, 0, 120),
+    generators: numberOption('generators', values.generators, 2, 1, 8),
+    video: { width: Number(size[1]), height: Number(size[2]), fps: numberOption('fps', values.fps, 30, 5, 60), kbps: numberOption('video-kbps', values['video-kbps'], 600, 50, 5000) },
+    out: values['no-out'] ? null : resolve(values.out ?? resolve(REPO_ROOT, 'load-tests/results/sfu.json')),
+    profileDir: values.profile ? resolve(values.profile) : null,
+  };
+}
+
+await runBenchCli({ name: 'bench:sfu', parse, run: runSfu, format });

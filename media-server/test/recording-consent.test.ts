@@ -1,0 +1,191 @@
+/**
+ * When a room records: the consent state machine against a real media-server
+ * and Redis, with Node peers sending real media, and a Recorder that notes
+ * what the room asks of it (the real one — files, encryption — has its own
+ * tests in recording tests). What is checked here is that recording runs
+ * only while everyone present has consented, and the session record.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { consultKeys, type RecordingStatus, type ServerSignal } from '@clinic-hub/protocol';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import type { PublishedTrack, Recorder, RoomRecording } from '../src/engine/engine-types.js';
+import type { RunningMediaServer } from '../src/media-server.js';
+import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { NodePeer } from './support/node-peer.js';
+import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+
+type StopReason = Parameters<RoomRecording['stop']>[0];
+
+/** Notes each recording: the tracks it was given, the packets they carried, why it stopped. */
+class NotingRecorder implements Recorder {
+  readonly recordings: { id: string; tracks: PublishedTrack[]; packets: number; stopped: StopReason | null }[] = [];
+  start(context: { clinic: string; consult: string; recordingId: string; tracks: PublishedTrack[] }): RoomRecording {
+    const entry = { id: context.recordingId, tracks: [...context.tracks], packets: 0, stopped: null as StopReason | null };
+    this.recordings.push(entry);
+    const listen = (track: PublishedTrack) => track.onRtp(() => (entry.packets += entry.stopped ? 0 : 1));
+    context.tracks.forEach(listen);
+    return {
+      recordingId: context.recordingId,
+      addTrack(track) {
+        entry.tracks.push(track);
+        listen(track);
+      },
+      async stop(reason) {
+        entry.stopped = reason;
+      },
+    };
+  }
+}
+
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: Redis;
+let server: RunningMediaServer;
+let plain: RunningMediaServer;
+let media: EncodedMedia;
+let mediaDir: string;
+const recorder = new NotingRecorder();
+const peers: NodePeer[] = [];
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  mediaDir = mkdtempSync(joinPath(tmpdir(), 'consent-media-'));
+  [server, plain, media] = await Promise.all([
+    startTestMediaServer({ redisUrl: redisServer.url, nodeId: 'media-rec', recorder }),
+    startTestMediaServer({ redisUrl: redisServer.url, nodeId: 'media-plain' }),
+    makeEncodedMedia(mediaDir, { seconds: 3, keyframeEverySeconds: 1 }),
+  ]);
+});
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((peer) => peer.close()));
+});
+
+afterAll(async () => {
+  await server?.close();
+  await plain?.close();
+  redis?.disconnect();
+  await redisServer?.cleanup();
+  rmSync(mediaDir, { recursive: true, force: true });
+});
+
+async function join(consult: string, sub: string, part: 'doctor' | 'patient' | 'nurse' | 'family', on = server): Promise<NodePeer> {
+  const peer = await NodePeer.join(on.url, roomToken({ sub, part, consult }), { media });
+  peers.push(peer);
+  return peer;
+}
+
+function latestRecording(peer: NodePeer): RecordingStatus {
+  const messages = peer.messages.filter((m): m is Extract<ServerSignal, { type: 'recording' | 'joined' }> => m.type === 'recording' || m.type === 'joined');
+  return messages[messages.length - 1]!.recording;
+}
+
+async function recordingState(peer: NodePeer, state: RecordingStatus['state']): Promise<RecordingStatus> {
+  await peer.until(() => latestRecording(peer).state === state, 10_000, `recording state ${state}`);
+  return latestRecording(peer);
+}
+
+async function ok(peer: NodePeer, message: Record<string, unknown>): Promise<void> {
+  const reply = await peer.request(message);
+  expect(reply, JSON.stringify(message)).toMatchObject({ type: 'ack' });
+}
+
+describe('recording and consent', () => {
+  it('records only while everyone present has consented, and writes each consent to the session record', { timeout: 60_000 }, async () => {
+    const consult = 'consent-room-1';
+    const doctor = await join(consult, 'doctor-c', 'doctor');
+    const patient = await join(consult, 'patient-c', 'patient');
+    await doctor.until(() => doctor.received.size === 2 && patient.received.size === 2, 10_000, 'both receiving');
+
+    expect(errorCode(await patient.request({ type: 'recording', action: 'start' }))).toBe('AUTH_FORBIDDEN');
+
+    // The doctor asks; nobody has consented yet: it waits, and says for whom.
+    await ok(doctor, { type: 'recording', action: 'start' });
+    let status = await recordingState(patient, 'waiting-consent');
+    expect(status.missingConsent.sort()).toEqual(['doctor-c', 'patient-c']);
+    await ok(doctor, { type: 'consent', granted: true });
+    status = await recordingState(doctor, 'waiting-consent');
+    expect(status.missingConsent).toEqual(['patient-c']);
+    expect(recorder.recordings).toHaveLength(0);
+
+    // The last consent starts it, with every track in the room, from a fresh keyframe.
+    const plisBefore = server.engine.counters().plisSent;
+    await ok(patient, { type: 'consent', granted: true });
+    status = await recordingState(doctor, 'recording');
+    expect(status.recordingId).toBe(recorder.recordings[0]!.id);
+    expect(recorder.recordings[0]!.tracks.map((t) => `${t.participantId}:${t.source}`).sort()).toEqual(['doctor-c:camera', 'doctor-c:mic', 'patient-c:camera', 'patient-c:mic']);
+    expect(server.engine.counters().plisSent).toBeGreaterThan(plisBefore);
+    await doctor.until(() => recorder.recordings[0]!.packets > 100, 10_000, 'packets recorded');
+
+    // Withdrawing stops it at once; consenting again starts a new recording.
+    await ok(patient, { type: 'consent', granted: false });
+    await recordingState(doctor, 'waiting-consent');
+    expect(recorder.recordings[0]!.stopped).toBe('consent-withdrawn');
+    await ok(patient, { type: 'consent', granted: true });
+    await recordingState(doctor, 'recording');
+    expect(recorder.recordings).toHaveLength(2);
+
+    // Someone without consent joining stops it; when they leave, it starts again.
+    const family = await join(consult, 'family-c', 'family');
+    status = await recordingState(doctor, 'waiting-consent');
+    expect(status.missingConsent).toEqual(['family-c']);
+    expect(recorder.recordings[1]!.stopped).toBe('participant-without-consent');
+    await family.leave();
+    await recordingState(doctor, 'recording');
+    expect(recorder.recordings).toHaveLength(3);
+
+    // A clinician stops it.
+    await ok(doctor, { type: 'recording', action: 'stop' });
+    await recordingState(patient, 'off');
+    expect(recorder.recordings[2]!.stopped).toBe('requested');
+    expect(recorder.recordings.every((r) => r.stopped !== null)).toBe(true);
+
+    const record = (await redis.xrange(consultKeys('testclinic', consult).record, '-', '+')).map(([, f]) => fieldsOf(f));
+    expect(record.filter((e) => e.type!.startsWith('consent')).map((e) => `${e.type} ${e.participant} ${e.part}`)).toEqual([
+      'consent-granted doctor-c doctor',
+      'consent-granted patient-c patient',
+      'consent-withdrawn patient-c patient',
+      'consent-granted patient-c patient',
+    ]);
+    expect(JSON.stringify(record)).not.toContain('Name of');
+  });
+
+  it('keeps a consent over a dropped connection and rejoin; the recording picks up the new tracks', { timeout: 60_000 }, async () => {
+    const consult = 'consent-room-2';
+    const doctor = await join(consult, 'doctor-d', 'doctor');
+    let patient = await join(consult, 'patient-d', 'patient');
+    await ok(doctor, { type: 'consent', granted: true });
+    await ok(patient, { type: 'consent', granted: true });
+    await ok(doctor, { type: 'recording', action: 'start' });
+    await recordingState(doctor, 'recording');
+    const recording = recorder.recordings[recorder.recordings.length - 1]!;
+
+    await patient.close();
+    patient = await join(consult, 'patient-d', 'patient');
+    expect(patient.joined?.self.consent).toBe(true);
+    expect(latestRecording(patient).state).toBe('recording');
+    await patient.until(() => recording.tracks.filter((t) => t.participantId === 'patient-d').length === 4, 10_000, 'the new tracks added');
+    expect(recording.stopped).toBeNull();
+  });
+
+  it('refuses recording on a media-server without a recorder (RECORDING_KEY unset)', async () => {
+    const doctor = await join('consent-room-3', 'doctor-p', 'doctor', plain);
+    expect(errorCode(await doctor.request({ type: 'recording', action: 'start' }))).toBe('RECORDING_KEY_MISSING');
+    // Consent itself is still recorded.
+    await ok(doctor, { type: 'consent', granted: true });
+  });
+});
+
+function errorCode(reply: ServerSignal): string {
+  return reply.type === 'error' ? reply.code : reply.type;
+}
+
+function fieldsOf(list: string[]): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
+  return fields;
+}

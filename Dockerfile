@@ -4,22 +4,26 @@
 #
 #   docker build --target hub           -t clinic-hub/hub .
 #   docker build --target notify-worker -t clinic-hub/notify-worker .
+#   docker build --target media-server  -t clinic-hub/media-server .
+#   docker build --target ai-worker     -t clinic-hub/ai-worker .
 #
-# docker-compose.yml builds both. The code runs as TypeScript through tsx (as
-# in development: the protocol package exports its sources), so the runtime
-# image holds the sources and the production dependencies, no compiler and
-# no test tools. media-server and ai-workers get their targets here when
-# their code lands (ai-workers will need ONNXRUNTIME_NODE_INSTALL=skip for
-# `npm ci`, see DESIGN.md).
+# docker-compose.yml builds them all. The code runs as TypeScript through tsx
+# (as in development: the workspace packages export their sources), so the
+# runtime image holds the sources and the production dependencies, no
+# compiler and no test tools.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # Production dependencies only, from the lockfile.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
+# onnxruntime-node ships its CPU binaries; its install script would only fetch CUDA files.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
 COPY hub/package.json hub/
+COPY media-server/package.json media-server/
+COPY ai-workers/package.json ai-workers/
 COPY web/package.json web/
 COPY cli/package.json cli/
 COPY load-tests/package.json load-tests/
@@ -31,13 +35,15 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY protocol protocol
 COPY hub hub
+COPY media-server media-server
+COPY ai-workers ai-workers
 COPY web web
 COPY cli cli
 COPY load-tests load-tests
 COPY scripts scripts
 RUN npm run typecheck
 
-# What both services run on: Node, the production node_modules, the sources, a non-root user.
+# What every service runs on: Node, the production node_modules, the sources, a non-root user.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
@@ -45,6 +51,10 @@ WORKDIR /app
 COPY --from=deps /app /app
 COPY --from=build /app/protocol/src protocol/src
 COPY --from=build /app/hub/src hub/src
+# The hub serves recording exports through media-server's recordings module.
+COPY --from=build /app/media-server/src media-server/src
+COPY --from=build /app/ai-workers/src ai-workers/src
+COPY --from=build /app/ai-workers/models ai-workers/models
 COPY --from=build /app/web/src web/src
 COPY --from=build /app/web/public web/public
 COPY --from=build /app/web/tsconfig.json web/
@@ -73,3 +83,33 @@ EXPOSE 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "deploy/healthcheck.mjs", "NOTIFY_METRICS_PORT", "/healthz"]
 CMD ["node", "--import", "tsx", "hub/src/notify/worker-main.ts"]
+
+# A media-server node (WebRTC SFU): signalling, /healthz, /readyz and /metrics on
+# MEDIA_PORT (TCP); media on the UDP range MEDIA_UDP_PORT_MIN..MAX, which must be
+# published as it is (docker-compose.yml) with MEDIA_ANNOUNCED_IP set to the host's
+# address. SIGTERM drains: no new rooms, live rooms get MEDIA_DRAIN_GRACE_MS.
+FROM runtime AS media-server
+ENV MEDIA_PORT=8090 \
+    MEDIA_HOST=0.0.0.0 \
+    MEDIA_UDP_PORT_MIN=40000 \
+    MEDIA_UDP_PORT_MAX=40099 \
+    RECORDINGS_DIR=/recordings
+EXPOSE 8090 40000-40099/udp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "deploy/healthcheck.mjs", "MEDIA_PORT", "/healthz"]
+CMD ["node", "--import", "tsx", "media-server/src/main.ts"]
+
+# An AI worker: live consultation sessions and whole-recording transcription
+# (BullMQ). Models are read from AI_MODELS_DIR only (a volume filled by
+# `clinic models pull`); ffmpeg decodes recordings.
+FROM runtime AS ai-worker
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+USER node
+ENV AI_METRICS_PORT=9465 \
+    AI_MODELS_DIR=/models \
+    RECORDINGS_DIR=/recordings
+EXPOSE 9465
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "deploy/healthcheck.mjs", "AI_METRICS_PORT", "/healthz"]
+CMD ["node", "--import", "tsx", "ai-workers/src/main.ts"]

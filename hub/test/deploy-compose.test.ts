@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig } from '../src/notify/notify-config.js';
+import { MEDIA_ENVIRONMENT_VARIABLES, loadMediaConfig } from '@clinic-hub/media-server';
+import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig } from '@clinic-hub/media-server/recordings';
+import { AI_ENVIRONMENT_VARIABLES, loadAiConfig } from '@clinic-hub/ai-workers';
 import {
   composeSchemaValidator,
   containerPorts,
@@ -32,9 +35,11 @@ const haproxy = loadHaproxyConfig();
 const services = Object.entries(compose.services);
 const hubs = services.filter(([, s]) => s.build?.target === 'hub');
 const workers = services.filter(([, s]) => s.build?.target === 'notify-worker');
+const mediaNodes = services.filter(([, s]) => s.build?.target === 'media-server');
+const aiWorkers = services.filter(([, s]) => s.build?.target === 'ai-worker');
 
 /** Secrets the code must never get from this file, only as *_FILE. */
-const SECRET_NAMES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN'];
+const SECRET_NAMES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'MEDIA_TOKEN_SECRET', 'RECORDING_KEY', 'DEEPGRAM_API_KEY', 'NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN'];
 
 const secretsDir = mkdtempSync(join(tmpdir(), 'clinic-hub-compose-secrets-'));
 afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
@@ -46,7 +51,8 @@ function containerEnvironment(service: ComposeService): Record<string, string> {
   for (const [name, value] of Object.entries(env)) {
     if (value.startsWith('/run/secrets/')) {
       const file = join(secretsDir, value.slice('/run/secrets/'.length));
-      writeFileSync(file, name === 'HUB_ATTACHMENT_KEY_FILE' ? `${Buffer.alloc(32, 1).toString('base64')}\n` : 'a-secret-made-up-for-this-test-0123456789-abcdef\n');
+      const isKey = name === 'HUB_ATTACHMENT_KEY_FILE' || name === 'RECORDING_KEY_FILE';
+      writeFileSync(file, isKey ? `${Buffer.alloc(32, 1).toString('base64')}\n` : 'a-secret-made-up-for-this-test-0123456789-abcdef\n');
       env[name] = file;
     }
     if (value.startsWith('/app/')) env[name] = repoPath(value.slice('/app/'.length));
@@ -120,6 +126,42 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('sets on each media-server only variables it reads, publishes its signalling port and its whole UDP range, and drains within the stop grace period', () => {
+    expect(mediaNodes.map(([name]) => name)).toEqual(['media-1']);
+    for (const [name, service] of mediaNodes) {
+      const known = [...MEDIA_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES];
+      expect(Object.keys(service.environment ?? {}).filter((v) => !known.includes(v)), `${name}: variables it does not read`).toEqual([]);
+      const env = containerEnvironment(service);
+      const config = loadMediaConfig(env);
+      expect(config.nodeId).toBe(name);
+      expect(containerPorts(service)).toContain(config.port);
+      const [min, max] = config.udpPortRange;
+      expect(service.ports).toContain(`${min}-${max}:${min}-${max}/udp`);
+      expect(stages.get('media-server')!.expose).toEqual(expect.arrayContaining([config.port, min]));
+      expect(config.drainGraceMs).toBeLessThan(parseSeconds(service.stop_grace_period!) * 1000);
+      expect(loadRecordingConfig(env).key).not.toBeNull();
+    }
+  });
+
+  it('shares the recordings volume: written by media-servers, read by the hubs and the AI workers', () => {
+    for (const [name, service] of mediaNodes) expect(service.volumes, name).toContain('recordings:/recordings');
+    for (const [name, service] of [...hubs, ...aiWorkers]) expect(service.volumes, name).toContain('recordings:/recordings:ro');
+    for (const [, service] of [...hubs, ...mediaNodes, ...aiWorkers]) expect(loadRecordingConfig(containerEnvironment(service)).dir).toBe('/recordings');
+  });
+
+  it('sets on the AI worker only variables it reads, with models from its volume and metrics where they are exposed', () => {
+    expect(aiWorkers.map(([name]) => name)).toEqual(['ai-worker']);
+    for (const [name, service] of aiWorkers) {
+      const known = [...AI_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES];
+      expect(Object.keys(service.environment ?? {}).filter((v) => !known.includes(v)), `${name}: variables it does not read`).toEqual([]);
+      const config = loadAiConfig(containerEnvironment(service), '/');
+      expect(config.models.dir).toBe('/models');
+      expect(service.volumes).toContain('models:/models');
+      expect(config.metrics).not.toBeNull();
+      expect(containerPorts(service)).toContain(config.metrics!.port);
+    }
+  });
+
   it('puts each hub’s HUB_PORT in its exposed ports and in the load balancer’s servers, with /readyz as the health check', () => {
     expect(haproxy.servers.map((s) => s.name).sort()).toEqual(hubs.map(([name]) => name).sort());
     for (const [name, service] of hubs) {
@@ -138,6 +180,8 @@ describe('docker-compose.yml', () => {
     const targets = loadPrometheusTargets();
     expect(targets.hub!.sort()).toEqual(hubs.map(([name, s]) => `${name}:${loadConfig(containerEnvironment(s)).port}`).sort());
     expect(targets['notify-worker']).toEqual(workers.map(([name, s]) => `${name}:${loadNotifyConfig(containerEnvironment(s)).metrics!.port}`));
+    expect(targets['media-server']).toEqual(mediaNodes.map(([name, s]) => `${name}:${loadMediaConfig(containerEnvironment(s)).port}`));
+    expect(targets['ai-worker']).toEqual(aiWorkers.map(([name, s]) => `${name}:${loadAiConfig(containerEnvironment(s), '/').metrics!.port}`));
     const statsPort = haproxy.bindPorts.find((p) => p !== containerPorts(compose.services.lb!)[0]);
     expect(targets.haproxy).toEqual([`lb:${statsPort}`]);
   });
@@ -183,7 +227,7 @@ describe('Dockerfile', () => {
   });
 
   it('starts files that exist, and checks health on the port its service listens on', () => {
-    for (const target of ['hub', 'notify-worker']) {
+    for (const target of ['hub', 'notify-worker', 'media-server', 'ai-worker']) {
       const stage = stages.get(target)!;
       const files = stage.cmd!.filter((part) => /\.(ts|mjs|js)$/.test(part));
       expect(files.length).toBeGreaterThan(0);

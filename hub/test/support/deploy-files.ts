@@ -143,7 +143,8 @@ export function loadDockerStages(text = readFileSync(repoPath('Dockerfile'), 'ut
         }
         break;
       case 'EXPOSE':
-        stage!.expose.push(...rest.split(/\s+/).map((p) => Number(p.split('/')[0])));
+        // `40000-40099/udp`: a range counts by its first port.
+        stage!.expose.push(...rest.split(/\s+/).map((p) => Number(p.split('/')[0]!.split('-')[0])));
         break;
       case 'CMD':
         stage!.cmd = execForm(rest);

@@ -8,6 +8,8 @@ import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, ty
 import { repoPath } from './support/deploy-files.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { metricValue } from './support/metrics-text.js';
+import { AiMetrics } from '../../ai-workers/src/metrics.js';
+import { startTestMediaServer } from '../../media-server/test/support/media-node.js';
 
 /**
  * What operators see: the hub's and the notification worker's /metrics (and
@@ -19,6 +21,7 @@ let fixture: NotifyFixture;
 let hub: HubNodeProcess;
 let worker: WorkerProcess;
 let workerUrl: string;
+let media: Awaited<ReturnType<typeof startTestMediaServer>>;
 
 beforeAll(async () => {
   fixture = await startNotifyFixture();
@@ -26,9 +29,11 @@ beforeAll(async () => {
   const metricsPort = await freePort();
   worker = await startWorkerProcess(fixture.env({ NOTIFY_METRICS_PORT: String(metricsPort), NOTIFY_METRICS_HOST: '127.0.0.1', NOTIFY_NODE_ID: 'notify-observed' }));
   workerUrl = `http://127.0.0.1:${metricsPort}`;
+  media = await startTestMediaServer({ redisUrl: fixture.redisUrl, nodeId: 'media-observed' });
 });
 
 afterAll(async () => {
+  await media?.close();
   await worker?.stop();
   await hub?.stop();
   await fixture?.stop();
@@ -68,8 +73,12 @@ function metricsIn(expression: string): string[] {
 }
 
 describe('the Grafana dashboard', () => {
-  it('asks only for metrics that the hub or the notification worker export', async () => {
-    const texts = await Promise.all([`${hub.url}/metrics`, `${workerUrl}/metrics`].map(async (url) => (await fetch(url)).text()));
+  it('asks only for metrics that the hub, the notification worker, the media-server or the AI worker export', async () => {
+    const texts = await Promise.all([`${hub.url}/metrics`, `${workerUrl}/metrics`, `${media.url}/metrics`].map(async (url) => (await fetch(url)).text()));
+    // The AI worker serves this registry on AI_METRICS_PORT (its process needs models; the registry does not).
+    const ai = new AiMetrics('ai-observed');
+    ai.addQueueDepth(async () => [{ queue: 'ai-sessions', counts: { waiting: 0 } }]);
+    texts.push(await ai.registry.metrics());
     const exported = new Set(texts.flatMap((text) => [...exportedNames(text)]));
     const dashboard = JSON.parse(readFileSync(repoPath('deploy/grafana/clinic-hub.json'), 'utf8')) as {
       uid: string;
@@ -89,6 +98,8 @@ describe('the Grafana dashboard', () => {
     const used = new Set(asked.flatMap(({ target }) => metricsIn(target.expr)));
     expect([...used].some((name) => name.startsWith('clinic_hub_'))).toBe(true);
     expect([...used].some((name) => name.startsWith('clinic_notify_'))).toBe(true);
+    expect([...used].some((name) => name.startsWith('clinic_media_'))).toBe(true);
+    expect([...used].some((name) => name.startsWith('clinic_ai_'))).toBe(true);
   });
 
   it('is read with the provisioned Prometheus datasource', () => {

@@ -41,6 +41,9 @@ async function main(): Promise<void> {
   env.HUB_ATTACHMENT_KEY ??= localSecret('attachment-key', 'base64');
   // Room tokens for video consultations: the media-server verifies them with the same secret.
   env.MEDIA_TOKEN_SECRET ??= localSecret('media-token-secret', 'base64url');
+  // Consultation recordings are encrypted with it (media-server) and exported with it (hub): keep the file.
+  env.RECORDING_KEY ??= localSecret('recording-key', 'base64');
+  env.RECORDINGS_DIR ??= resolve(varDir, 'recordings');
   env.CLINICS_DIR ??= resolve(root, 'config/clinics');
 
   let config;
@@ -77,6 +80,8 @@ async function main(): Promise<void> {
       `  Staff chat (${clinic}):            ${base}/chat#token=${staff.token}`,
       `  Health:                           ${base}/healthz`,
       `  Media server (video):             ${media.url}  (${media.url}/healthz)`,
+      `  Recordings (encrypted):           ${env.RECORDINGS_DIR}`,
+      `  AI workers:                       ${env.AI_STT_MODEL_EN || env.AI_STT_MODEL_JA || env.AI_STT_ENGINE === 'deepgram' ? `REDIS_URL=${env.REDIS_URL} npm run ai:worker` : 'off (docs/ai-workers.md: `clinic models pull NAME`, then `npm run ai:worker`)'}`,
       '',
       `An admin token for this machine is in var/local.json. Press Ctrl-C to stop.`,
       '',

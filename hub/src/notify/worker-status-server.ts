@@ -16,16 +16,17 @@ export interface WorkerStatusServer {
 }
 
 /**
- * The notification worker's own small HTTP endpoint, for Prometheus and for
- * health checks: `GET /metrics`, `GET /healthz` (200 while Redis answers, 503
- * while not: the worker reconnects by itself), `GET /readyz` (503 as well
- * once it is stopping). Nothing else, and no patient data anywhere.
+ * A worker's own small HTTP endpoint (the notification worker's, the AI
+ * worker's), for Prometheus and for health checks: `GET /metrics`,
+ * `GET /healthz` (200 while Redis answers, 503 while not: the worker
+ * reconnects by itself), `GET /readyz` (503 as well once it is stopping).
+ * Nothing else, and no patient data anywhere: the status is shown as it is.
  */
-export async function startWorkerStatusServer(options: {
+export async function startWorkerStatusServer<S extends { redis: 'up' | 'down'; running: boolean } = WorkerStatus>(options: {
   host: string;
   port: number;
   registry: Registry;
-  status: () => WorkerStatus;
+  status: () => S;
 }): Promise<WorkerStatusServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://worker').pathname;

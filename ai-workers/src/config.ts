@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../hub/src/config-error.js';
+import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
 import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
 import { ModelName } from './models/model-manifest.js';
 
@@ -103,11 +103,7 @@ export function loadAiConfig(processEnv: NodeJS.ProcessEnv = process.env, cwd = 
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const variable = issue.path.join('.');
-      const shown = (SECRETS as readonly string[]).includes(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
-      problems.push(`  ${variable}: ${issue.message}${shown}`);
-    }
+    problems.push(...describeEnvIssues(parsed.error.issues, env, SECRETS));
   }
   const e = parsed.success ? parsed.data : null;
   if (e?.AI_STT_ENGINE === 'local' && !e.AI_STT_MODEL_JA && !e.AI_STT_MODEL_EN) {

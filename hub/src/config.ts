@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
-import { ConfigError } from './config-error.js';
+import { ConfigError, describeEnvIssues } from './config-error.js';
 import { TrustedProxies } from './http/client-address.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/media-server/recordings';
@@ -192,12 +192,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
   const env = withSecretFiles(processEnv, HUB_SECRET_VARIABLES);
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const variable = issue.path.join('.');
-      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
-      return `  ${variable}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`Invalid configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
   }
   const e = parsed.data;
   return {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ConfigError } from '../../hub/src/config-error.js';
+import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
 import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
 
 /**
@@ -142,12 +142,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
   const env = withSecretFiles(processEnv, MEDIA_SECRET_VARIABLES, 'media-server configuration');
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const variable = issue.path.join('.');
-      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
-      return `  ${variable}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(`Invalid media-server configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`Invalid media-server configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
   }
   const e = parsed.data;
   return {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
-import { ConfigError } from '../config-error.js';
+import { ConfigError, describeEnvIssues } from '../config-error.js';
 import { secretFileVariable, withSecretFiles } from '../secret-files.js';
 
 const optionalText = z
@@ -106,11 +106,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const variable = issue.path.join('.');
-      const shown = SECRET_VARIABLES.has(variable) || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
-      problems.push(`  ${variable}: ${issue.message}${shown}`);
-    }
+    problems.push(...describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES));
     throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
   }
   const e = parsed.data;

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../../hub/src/config-error.js';
+import { ConfigError, describeEnvIssues } from '../../../hub/src/config-error.js';
 import { secretFileVariable, withSecretFiles } from '../../../hub/src/secret-files.js';
 import { parseRecordingKey, type RecordingKey } from './recording-cipher.js';
 
@@ -52,12 +52,7 @@ export function loadRecordingConfig(processEnv: NodeJS.ProcessEnv = process.env)
   const env = withSecretFiles(processEnv, SECRET_VARIABLES, 'recording configuration');
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const variable = issue.path.join('.');
-      const shown = variable === 'RECORDING_KEY' || env[variable] === undefined ? '' : ` (got "${env[variable]}")`;
-      return `  ${variable}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(`Invalid recording configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`Invalid recording configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
   }
   const e = parsed.data;
   return {

@@ -12,22 +12,8 @@ local defaultMinutes, minSeconds = tonumber(ARGV[6]), tonumber(ARGV[7])
 if redis.call('ZCARD', waitingKey(dept)) == 0 then return fail('QUEUE_EMPTY') end
 
 local at = nowMs()
-local currentId = redis.call('GET', roomKey(room))
-if currentId then
-  local current = loadTicket(currentId)
-  if current and current.status == 'called' then return fail('QUEUE_ROOM_BUSY') end
-  if current and current.status == 'in_consultation' then
-    current.status = 'done'
-    current.endedAt = at
-    redis.call('DEL', roomKey(room))
-    appendEvent('ticket.done', current, at, recordDuration(current, defaultMinutes, minSeconds))
-  end
-end
+local busy = freeRoomForCall(room, at, defaultMinutes, minSeconds)
+if busy then return busy end
 
 local popped = redis.call('ZPOPMIN', waitingKey(dept))
-local ticket = loadTicket(popped[1])
-ticket.status = 'called'
-ticket.room = room
-ticket.calledAt = at
-redis.call('SET', roomKey(room), ticket.id)
-return succeed(appendEvent('ticket.called', ticket, at))
+return callToRoom(loadTicket(popped[1]), room, at)

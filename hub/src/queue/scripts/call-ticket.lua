@@ -13,21 +13,8 @@ local room = ARGV[6]
 local defaultMinutes, minSeconds = tonumber(ARGV[7]), tonumber(ARGV[8])
 
 local at = nowMs()
-local currentId = redis.call('GET', roomKey(room))
-if currentId then
-  local current = loadTicket(currentId)
-  if current and current.status == 'called' then return fail('QUEUE_ROOM_BUSY') end
-  if current and current.status == 'in_consultation' then
-    current.status = 'done'
-    current.endedAt = at
-    redis.call('DEL', roomKey(room))
-    appendEvent('ticket.done', current, at, recordDuration(current, defaultMinutes, minSeconds))
-  end
-end
+local busy = freeRoomForCall(room, at, defaultMinutes, minSeconds)
+if busy then return busy end
 
 redis.call('ZREM', waitingKey(ticket.dept), ticket.id)
-ticket.status = 'called'
-ticket.room = room
-ticket.calledAt = at
-redis.call('SET', roomKey(room), ticket.id)
-return succeed(appendEvent('ticket.called', ticket, at))
+return callToRoom(ticket, room, at)

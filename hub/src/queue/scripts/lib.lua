@@ -120,3 +120,29 @@ local function recordDuration(ticket, defaultMinutes, minSeconds)
   end
   return deptStats(ticket.dept, defaultMinutes)
 end
+
+-- Readies a room for its next patient (one press of "next patient"): a ticket
+-- in consultation there is marked done; a ticket only called, not yet
+-- started, makes the room busy. Returns an error reply, or nil when free.
+local function freeRoomForCall(room, at, defaultMinutes, minSeconds)
+  local currentId = redis.call('GET', roomKey(room))
+  if not currentId then return nil end
+  local current = loadTicket(currentId)
+  if current and current.status == 'called' then return fail('QUEUE_ROOM_BUSY') end
+  if current and current.status == 'in_consultation' then
+    current.status = 'done'
+    current.endedAt = at
+    redis.call('DEL', roomKey(room))
+    appendEvent('ticket.done', current, at, recordDuration(current, defaultMinutes, minSeconds))
+  end
+  return nil
+end
+
+-- Calls a ticket (already out of the waiting set) to a free room.
+local function callToRoom(ticket, room, at)
+  ticket.status = 'called'
+  ticket.room = room
+  ticket.calledAt = at
+  redis.call('SET', roomKey(room), ticket.id)
+  return succeed(appendEvent('ticket.called', ticket, at))
+end

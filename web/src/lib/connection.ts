@@ -96,9 +96,9 @@ export async function sendAction<E extends ActionEvent>(socket: QueueSocket, eve
 /**
  * Display and patient tokens are short-lived: past half of its life, ask the
  * hub for a new one (`auth:refresh`), use it for every later reconnect and
- * keep it in the address for a reload.
+ * keep it in the address for a reload (`storeToken`: where in the address).
  */
-export function keepTokenFresh(anySocket: QueueSocket | ChatSocket | ConsultSocket, initialToken: string): void {
+export function keepTokenFresh(anySocket: QueueSocket | ChatSocket | ConsultSocket, initialToken: string, storeToken: (token: string) => void = storeTokenInFragment): void {
   // Every namespace answers auth:refresh the same way.
   const socket = anySocket as QueueSocket;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -125,7 +125,7 @@ export function keepTokenFresh(anySocket: QueueSocket | ChatSocket | ConsultSock
       return;
     }
     socket.auth = { ...(socket.auth as Record<string, unknown>), token: ack.token };
-    storeTokenInFragment(ack.token);
+    storeToken(ack.token);
     // Timed from now with the token's own lifetime, so a wrong clock on this computer cannot cause a refresh storm.
     const info = decodeToken(ack.token);
     if (info?.issuedAt != null && info.expiresAt != null) refreshIn(((info.expiresAt - info.issuedAt) / 2) * 1000);

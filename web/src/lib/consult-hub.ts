@@ -114,7 +114,13 @@ export interface AiFollower {
 export function followConsultAi(
   socket: ConsultSocket,
   consult: string,
-  handlers: { onResult(result: AiResultMessage): void; onEnded?(ended: ConsultEnded): void; onError?(error: ProtocolError): void },
+  handlers: {
+    onResult(result: AiResultMessage): void;
+    /** The hub accepted the subscription (on every connect), before the history is read. */
+    onSubscribed?(): void;
+    onEnded?(ended: ConsultEnded): void;
+    onError?(error: ProtocolError): void;
+  },
 ): AiFollower {
   const seen = new Set<string>();
   let lastId: string | null = null;
@@ -139,6 +145,7 @@ export function followConsultAi(
     try {
       const subscribed = await consultRequest(socket, 'consult:subscribe', { consult });
       if (!subscribed.ok) return handlers.onError?.(subscribed.error);
+      if (!stopped) handlers.onSubscribed?.();
       for (;;) {
         const page = await consultRequest(socket, 'consult:ai-history', { consult, ...(lastId ? { after: lastId } : {}) });
         if (!page.ok) return handlers.onError?.(page.error);

@@ -18,10 +18,14 @@ export function tokenFromFragment(): string | null {
   return token && token.length > 0 ? token : null;
 }
 
-/** Puts a refreshed token in the address, so a reload of a kiosk page keeps working. */
-export function storeTokenInFragment(token: string): void {
+/**
+ * Puts a refreshed token in the address, so a reload of a kiosk page keeps
+ * working. `key` is the fragment parameter that holds it (the consultation
+ * page keeps its hub token in `hub`, its room token in `token`).
+ */
+export function storeTokenInFragment(token: string, key = 'token'): void {
   const params = new URLSearchParams(location.hash.slice(1));
-  params.set('token', token);
+  params.set(key, token);
   history.replaceState(history.state, '', `${location.pathname}${location.search}#${params.toString()}`);
 }
 
@@ -31,15 +35,21 @@ function base64UrlDecode(text: string): string {
   return new TextDecoder().decode(bytes);
 }
 
-export function decodeToken(token: string): TokenInfo | null {
+/** A JWT's claims as they are: unverified (the servers check signatures), for what a page needs to know about its own tokens. */
+export function tokenClaims(token: string): Record<string, unknown> | null {
   const payload = token.split('.')[1];
   if (!payload) return null;
-  let claims: Record<string, unknown>;
   try {
-    claims = JSON.parse(base64UrlDecode(payload)) as Record<string, unknown>;
+    const claims: unknown = JSON.parse(base64UrlDecode(payload));
+    return claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>) : null;
   } catch {
     return null;
   }
+}
+
+export function decodeToken(token: string): TokenInfo | null {
+  const claims = tokenClaims(token);
+  if (!claims) return null;
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
   const seconds = (value: unknown) => (typeof value === 'number' ? value : null);
   return {

@@ -6,8 +6,11 @@
  * role and mute state, screen shares, mute / camera / screen / leave,
  * connection quality, the recording indicator and the consent control
  * (clinicians also start and stop recording). Japanese and English.
+ * A clinician's page (opened with their hub token) also shows the AI panel:
+ * the live transcript and an emotion trend per speaker (consult-ai-panel.ts).
  */
 import type { ParticipantInfo, RecordingStatus } from '@clinic-hub/protocol';
+import { startConsultAiPanel, type ConsultAiPanel } from '../lib/consult-ai-panel.js';
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { type Bilingual } from '../lib/i18n.js';
 import { MediaClient, isClinician, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
@@ -15,8 +18,13 @@ import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '
 import { connectionIndicator, showFatal } from '../lib/page.js';
 
 const pass = roomPassFromFragment();
+/** Followed from the start, so that the history is there when the clinician enters the room; null on a patient's page. */
+let aiPanel: ConsultAiPanel | null = null;
 if (!pass) showFatal(MEDIA_TEXT.noPass);
-else void precheck(pass);
+else {
+  aiPanel = startConsultAiPanel(byId('ai-panel'), pass.token);
+  void precheck(pass);
+}
 
 /**
  * Timings the browser tests print, per participant: first frame shown, in ms
@@ -382,6 +390,7 @@ function connectionState(state: MediaClientState) {
 
 function showAfter(state: Extract<MediaClientState, { kind: 'closed' | 'rejected' }>, stream: MediaStream | null): void {
   byId('room').hidden = true;
+  aiPanel?.stop();
   byId('recording-slot').replaceChildren();
   byId('quality-slot').replaceChildren();
   const after = byId('after');

@@ -1,6 +1,6 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { CHAT_ATTACHMENTS_PATH, CHAT_NAMESPACE, protocolError, type ChatAttachment, type ChatClientToServer, type ChatServerToClient, type ProtocolError } from '@clinic-hub/protocol';
-import { RequestTimeoutError } from './connection.js';
+import { RequestTimeoutError, openHubSocket } from './connection.js';
 
 export type ChatSocket = Socket<ChatServerToClient, ChatClientToServer>;
 export type ChatAckOf<E extends keyof ChatClientToServer> = Parameters<Parameters<ChatClientToServer[E]>[1]>[0];
@@ -8,15 +8,7 @@ export type ChatPayloadOf<E extends keyof ChatClientToServer> = Parameters<ChatC
 
 /** Socket.IO on the chat namespace of the hub that served the page. */
 export function openChatSocket(token: string, clinic?: string | null): ChatSocket {
-  return io(CHAT_NAMESPACE, {
-    auth: clinic ? { token, clinic } : { token },
-    transports: ['websocket', 'polling'],
-    tryAllTransports: true,
-    reconnection: true,
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
-    timeout: 10_000,
-  });
+  return openHubSocket<ChatSocket>(CHAT_NAMESPACE, token, clinic);
 }
 
 /** Sends one chat event and resolves with the hub's ack; rejects with RequestTimeoutError when none comes in time. */

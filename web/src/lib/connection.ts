@@ -18,12 +18,12 @@ export type ConnectionState =
   | { kind: 'rejected'; code: string; message: string };
 
 /**
- * Socket.IO on the waiting-room namespace of the hub that served the page:
- * WebSocket first, long-polling if that fails. `clinic` picks the clinic for
- * an admin token that is valid for all of them.
+ * Socket.IO on one namespace of the hub that served the page: WebSocket
+ * first, long-polling if that fails, reconnecting by itself. `clinic` picks
+ * the clinic for an admin token that is valid for all of them.
  */
-export function openQueueSocket(token: string, clinic?: string | null): QueueSocket {
-  return io(QUEUE_NAMESPACE, {
+export function openHubSocket<S extends Socket>(namespace: string, token: string, clinic?: string | null): S {
+  return io(namespace, {
     auth: clinic ? { token, clinic } : { token },
     transports: ['websocket', 'polling'],
     tryAllTransports: true,
@@ -31,7 +31,12 @@ export function openQueueSocket(token: string, clinic?: string | null): QueueSoc
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
     timeout: 10_000,
-  });
+  }) as S;
+}
+
+/** The waiting-room namespace. */
+export function openQueueSocket(token: string, clinic?: string | null): QueueSocket {
+  return openHubSocket<QueueSocket>(QUEUE_NAMESPACE, token, clinic);
 }
 
 /** Reports the connection's state, and reconnects after the hub closed the socket (a node draining for a restart). */

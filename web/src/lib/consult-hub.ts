@@ -4,7 +4,7 @@
  * (clinicians only), and opening the consultation page with a room pass.
  * docs/consultations.md ("Admission") describes the events.
  */
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import {
   CONSULT_NAMESPACE,
   consultPagePath,
@@ -15,7 +15,7 @@ import {
   type ProtocolError,
   type RoomPass,
 } from '@clinic-hub/protocol';
-import { RequestTimeoutError, newRequestId } from './connection.js';
+import { RequestTimeoutError, newRequestId, openHubSocket } from './connection.js';
 
 export type ConsultSocket = Socket<ConsultServerToClient, ConsultClientToServer>;
 export type ConsultAckOf<E extends keyof ConsultClientToServer> = Parameters<Parameters<ConsultClientToServer[E]>[1]>[0];
@@ -23,15 +23,7 @@ export type ConsultPayloadOf<E extends keyof ConsultClientToServer> = Parameters
 
 /** Socket.IO on the consult namespace of the hub that served the page, with a hub token (not a room token). */
 export function openConsultSocket(token: string, clinic?: string | null): ConsultSocket {
-  return io(CONSULT_NAMESPACE, {
-    auth: clinic ? { token, clinic } : { token },
-    transports: ['websocket', 'polling'],
-    tryAllTransports: true,
-    reconnection: true,
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
-    timeout: 10_000,
-  });
+  return openHubSocket<ConsultSocket>(CONSULT_NAMESPACE, token, clinic);
 }
 
 /** Sends one consult event and resolves with the hub's ack; rejects with RequestTimeoutError when none comes in time. */

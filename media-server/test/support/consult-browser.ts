@@ -1,29 +1,9 @@
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM_PATH } from '../../../web/test/support/browser.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, mediaFlags } from '../../../web/test/support/browser.js';
 
-/**
- * Headless Debian Chromium with DESIGN.md's flags, a fake camera and
- * microphone (a moving test pattern and a beep), no permission prompt, and
- * loopback ICE candidates allowed (the media-server runs on this machine).
- */
+/** Headless Debian Chromium with a fake camera and microphone, allowed to use loopback ICE candidates. */
 export function launchMediaChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-    ],
-  });
+  return launchChromium(mediaFlags());
 }
 
 /** The little of the consultation page's debug hook the tests read (window.__clinicHub). */

@@ -2,22 +2,36 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless Debian Chromium with the flags DESIGN.md lists; sound may play without a click, as on a kiosk display. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+/** The flags DESIGN.md lists; sound may play without a click, as on a kiosk display. */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/**
+ * A fake camera and microphone (a moving test pattern and a beep, or the WAV
+ * file given) with no permission prompt, and loopback ICE candidates allowed
+ * (the media-server runs on this machine).
+ */
+export function mediaFlags(microphoneWav?: string): string[] {
+  return [
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    '--allow-loopback-in-peer-connection',
+    ...(microphoneWav ? [`--use-file-for-fake-audio-capture=${microphoneWav}`] : []),
+  ];
+}
+
+/** Headless Debian Chromium with DESIGN.md's flags, and any more given (mediaFlags for consultations). */
+export function launchChromium(extraFlags: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS, ...extraFlags] });
 }
 
 /** Uncaught exceptions and console errors of a page (a CSP refusal shows up here), for asserting none happened. */

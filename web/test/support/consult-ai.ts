@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { consultKeys, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { s16leToFloat32 } from '../../../ai-workers/src/audio/pcm.js';
 import type { CtcModel } from '../../../ai-workers/src/engines/ctc-model.js';
 import { parseAudioEntry } from '../../../ai-workers/src/session/audio-entry.js';
@@ -17,7 +17,7 @@ import type { SileroVad } from '../../../ai-workers/src/vad/silero-vad.js';
 import { detectSpeech } from '../../../ai-workers/src/vad/detect-speech.js';
 import type { SegmenterOptions } from '../../../ai-workers/src/vad/speech-segmenter.js';
 import { fixtureWorkerEnv } from '../../../ai-workers/test/support/worker-fixtures.js';
-import { CHROMIUM_PATH } from './browser.js';
+import { launchChromium, mediaFlags } from './browser.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -33,24 +33,7 @@ export function speechWav(file: string, text: string, options: { voice: string; 
 
 /** Headless Chromium with DESIGN.md's flags and a fake camera whose microphone is the WAV file. */
 export function launchSpeakingChromium(wav: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      `--use-file-for-fake-audio-capture=${wav}`,
-    ],
-  });
+  return launchChromium(mediaFlags(wav));
 }
 
 export interface AiWorkerProcess {

@@ -64,6 +64,8 @@ interface SfuBenchOptions {
   warmup: number;
   generators: number;
   video: { width: number; height: number; fps: number; kbps: number };
+  /** Extra node flags for the media-server (e.g. --max-semi-space-size=32), to try runtime settings. */
+  serverNodeArgs: string[];
   out: string | null;
   profileDir: string | null;
 }
@@ -217,7 +219,7 @@ async function runSfu(options: SfuBenchOptions, log: (line: string) => void, res
     benchmark: 'sfu',
     machine: machine(),
     date: new Date().toISOString(),
-    options: { servers: options.servers, rooms: options.rooms, size: options.size, seconds: options.seconds, warmup: options.warmup, generators: options.generators, video: options.video },
+    options: { servers: options.servers, rooms: options.rooms, size: options.size, seconds: options.seconds, warmup: options.warmup, generators: options.generators, video: options.video, serverNodeArgs: options.serverNodeArgs },
     runs,
     design_baseline: { three_party_cpu_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT, aim_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT / 2 },
     errors,
@@ -238,7 +240,7 @@ async function measureServer(
   log('');
   log(`== ${SERVER_TEXT[kind]} ==`);
   const port = await freePort();
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...options.serverNodeArgs];
   if (options.profileDir) {
     const profileDir = resolve(options.profileDir, `media-server-${kind}`);
     mkdirSync(profileDir, { recursive: true });
@@ -450,6 +452,7 @@ function parse(argv: string[]): SfuBenchOptions {
       video: { type: 'string' },
       fps: { type: 'string' },
       'video-kbps': { type: 'string' },
+      'server-node-args': { type: 'string' },
       out: { type: 'string' },
       'no-out': { type: 'boolean' },
       profile: { type: 'string' },
@@ -467,6 +470,7 @@ function parse(argv: string[]): SfuBenchOptions {
         '  --warmup 5           seconds to settle after filling the rooms',
         '  --generators 2       load-generator processes',
         '  --video 640x360      publisher camera size; --fps 30; --video-kbps 600',
+        '  --server-node-args="…"  node flags for the media-server (e.g. --server-node-args=--max-semi-space-size=32)',
         '  --out FILE           JSON report (default load-tests/results/sfu.json); --no-out: none',
         '  --profile DIR        --cpu-prof on the media-server, profiles in DIR/media-server-<server>/',
         '',
@@ -489,6 +493,7 @@ function parse(argv: string[]): SfuBenchOptions {
     warmup: numberOption('warmup', values.warmup, 5, 0, 120),
     generators: numberOption('generators', values.generators, 2, 1, 8),
     video: { width: Number(size[1]), height: Number(size[2]), fps: numberOption('fps', values.fps, 30, 5, 60), kbps: numberOption('video-kbps', values['video-kbps'], 600, 50, 5000) },
+    serverNodeArgs: (values['server-node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
     out: values['no-out'] ? null : resolve(values.out ?? resolve(REPO_ROOT, 'load-tests/results/sfu.json')),
     profileDir: values.profile ? resolve(values.profile) : null,
   };

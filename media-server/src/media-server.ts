@@ -9,6 +9,7 @@ import { WeriftEngine } from './engine/werift-engine.js';
 import { MediaEvents } from './media-events.js';
 import { MediaMetrics } from './metrics.js';
 import { MediaNodeRegistry } from './registry/node-registry.js';
+import { RoomPresence } from './room/room-presence.js';
 import { RoomRegistry } from './room/room-registry.js';
 import type { Room } from './room/room.js';
 import { SessionRecord } from './room/session-record.js';
@@ -67,6 +68,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     engine,
     recorder: options.recorder ?? null,
     record: new SessionRecord(redis, config.nodeId),
+    presence: new RoomPresence(redis),
     events,
     logger,
     answerTimeoutMs: config.answerTimeoutMs,

@@ -4,6 +4,9 @@
  * (werift) and a real Redis: three people in a room, a late joiner, a page
  * that drops and comes back, and a signalling connection that is cut.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
@@ -174,6 +177,55 @@ describe('the consultation page', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('shows the recording state to everyone and runs the consent control', { timeout: 90_000 }, async () => {
+    const recordingsDir = mkdtempSync(join(tmpdir(), 'consult-page-recordings-'));
+    const recording = await startMediaServerProcess({
+      REDIS_URL: redis.url,
+      MEDIA_NODE_ID: 'consult-page-rec',
+      LOG_LEVEL: 'warn',
+      RECORDING_KEY: Buffer.alloc(32, 9).toString('base64'),
+      RECORDINGS_DIR: recordingsDir,
+    });
+    try {
+      const consult = 'page-consent-1';
+      const [doctor, patient] = [people[0]!, people[1]!];
+      const doctorPage = await joinFromPage(await newContext(), pageFor(consult, doctor, recording.url));
+      const patientPage = await joinFromPage(await newContext(), pageFor(consult, patient, recording.url));
+      await waitForFrames(doctorPage, [patient.sub]);
+      // Only clinicians get the recording button.
+      expect(await patientPage.isHidden('#recording-toggle')).toBe(true);
+      const state = (page: Page, value: string) => page.waitForSelector(`html[data-recording="${value}"]`, { timeout: 10_000 });
+
+      await doctorPage.click('#recording-toggle');
+      await Promise.all([state(doctorPage, 'waiting-consent'), state(patientPage, 'waiting-consent')]);
+      expect(await patientPage.textContent('#recording-badge')).toContain('同意待ち');
+      await doctorPage.click('#consent-toggle');
+      await patientPage.click('#consent-toggle');
+      await Promise.all([state(doctorPage, 'recording'), state(patientPage, 'recording')]);
+      expect(await patientPage.textContent('#recording-badge')).toContain('Recording');
+      expect(await patientPage.getAttribute('#consent-toggle', 'aria-pressed')).toBe('true');
+
+      // The patient withdraws: recording stops for everyone at once.
+      await patientPage.click('#consent-toggle');
+      await Promise.all([state(doctorPage, 'waiting-consent'), state(patientPage, 'waiting-consent')]);
+      await doctorPage.click('#recording-toggle');
+      await Promise.all([state(doctorPage, 'off'), state(patientPage, 'off')]);
+      await doctorPage.click('#leave');
+      await patientPage.click('#leave');
+    } finally {
+      await recording.stop();
+      rmSync(recordingsDir, { recursive: true, force: true });
+    }
+  });
+
+  it('tells a clinician when this media-server cannot record', async () => {
+    const page = await joinFromPage(await newContext(), pageFor('page-no-recorder-1', people[0]!));
+    await page.click('#recording-toggle');
+    await page.waitForSelector('#control-error:not([hidden])');
+    expect(await page.textContent('#control-error')).toContain('RECORDING_KEY_MISSING');
+    await page.waitForSelector('#quality[data-quality]:not([data-quality="unknown"])', { timeout: 10_000 });
   });
 
   it('explains a link without a media-server or token, and a refused token', async () => {

@@ -129,6 +129,15 @@ describe('who may join', () => {
     expect(codes).toEqual({ 'placed-elsewhere': 'MEDIA_WRONG_ROOM', 'already-ended': 'CONSULT_ENDED' });
     const here = await join('placed-here', 'p2', 'patient', false);
     expect(here.joined?.consult).toBe('placed-here');
+    // The room's head count and status go into the meta hash for the hub's views; `ended` is never overwritten.
+    const meta = () => redis.hmget(consultKeys('testclinic', 'placed-here').meta, 'status', 'participants');
+    for (let i = 0; i < 40 && (await meta())[0] !== 'live'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await meta()).toEqual(['live', '1']);
+    await here.leave();
+    for (let i = 0; i < 40 && (await meta())[0] !== 'waiting'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await meta()).toEqual(['waiting', '0']);
+    expect(await redis.hget(consultKeys('testclinic', 'already-ended').meta, 'status')).toBe('ended');
+    expect(await redis.exists(consultKeys('testclinic', 'turn-room-1').meta)).toBe(0);
   });
 
   it('holds six people; a seventh is refused; the same person joining again replaces their old connection', async () => {

@@ -39,9 +39,10 @@ export class SubscriberLink {
     this.forwards.delete(forward);
   }
 
-  /** A receiver report's fraction lost (0..1) for one of this subscriber's video streams. */
+  /** A receiver report's fraction lost (0..1) for one of this subscriber's streams. */
   reportLoss(fractionLost: number): void {
-    this.loss = this.loss * 0.5 + fractionLost * 0.5;
+    // Smoothed, so one bad report (a burst) does not cut video: steady 40% loss trips it on the second report.
+    this.loss = this.loss * 0.7 + fractionLost * 0.3;
     if (this.loss > POOR_LINK_LOSS) this.hold();
   }
 
@@ -86,6 +87,7 @@ export class Forward {
   needsKeyframe: boolean;
   private sentAny = false;
   private lastInputTimestamp = 0;
+  private lastReception = { expected: 0, received: 0 };
 
   constructor(
     readonly track: WeriftPublishedTrack,
@@ -142,6 +144,20 @@ export class Forward {
     if (this.track.kind !== 'video' || !this.active) return;
     this.needsKeyframe = true;
     this.track.requestKeyframe();
+  }
+
+  /**
+   * The subscriber reported `fractionLost` on this stream. What was already
+   * missing on the publisher's uplink since the last report is not the
+   * subscriber's link's fault: only the rest counts against it.
+   */
+  reportLoss(fractionLost: number): void {
+    const now = this.track.receptionCounts();
+    const expected = now.expected - this.lastReception.expected;
+    const received = now.received - this.lastReception.received;
+    this.lastReception = now;
+    const upstream = expected > 0 ? Math.max(0, (expected - received) / expected) : 0;
+    this.link.reportLoss(Math.max(0, fractionLost - upstream));
   }
 
   /** The publisher's track ended: the subscriber's transport drops this forward. */

@@ -35,8 +35,12 @@ export class WeriftPublishedTrack implements PublishedTrack {
   private lastKeyframeRequestAt = 0;
   private keyframeTimer: NodeJS.Timeout | null = null;
   private ended = false;
-  /** A keyframe was asked for before the publisher's SSRC was known: asked again with the first packet. */
+  /** A keyframe was asked for when it could not be sent: asked again with the next packet. */
   private keyframeWanted = false;
+  /** Sequence numbers seen (extended past wrap-around), to tell the loss on the publisher's uplink. */
+  private firstSeq = -1;
+  private highestSeq = -1;
+  private packetsReceived = 0;
 
   constructor(
     owner: TransportOwner,
@@ -64,15 +68,14 @@ export class WeriftPublishedTrack implements PublishedTrack {
   /** Hot path: every packet of this track. */
   deliver(packet: RtpPacket): void {
     if (this.ended) return;
-    if (this.mediaSsrc !== packet.header.ssrc) {
-      this.mediaSsrc = packet.header.ssrc;
-      if (this.keyframeWanted) {
-        this.keyframeWanted = false;
-        this.requestKeyframe();
-      }
+    this.mediaSsrc = packet.header.ssrc;
+    if (this.keyframeWanted) {
+      this.keyframeWanted = false;
+      this.requestKeyframe();
     }
     this.counters.packetsIn += 1;
     this.counters.bytesIn += packet.payload.length + 12;
+    this.countSequence(packet.header.sequenceNumber);
     const forwards = this.forwards;
     if (forwards.length > 0) {
       // Only parsed when some subscriber waits for a keyframe.
@@ -92,6 +95,21 @@ export class WeriftPublishedTrack implements PublishedTrack {
         }
       }
     }
+  }
+
+  private countSequence(seq: number): void {
+    this.packetsReceived += 1;
+    if (this.highestSeq < 0) {
+      this.firstSeq = this.highestSeq = seq;
+      return;
+    }
+    const ahead = (seq - (this.highestSeq & 0xffff) + 0x10000) & 0xffff;
+    if (ahead > 0 && ahead < 0x8000) this.highestSeq += ahead;
+  }
+
+  /** Packets the publisher sent so far (from the sequence numbers) and those that arrived. */
+  receptionCounts(): { expected: number; received: number } {
+    return { expected: this.highestSeq < 0 ? 0 : this.highestSeq - this.firstSeq + 1, received: this.packetsReceived };
   }
 
   addForward(forward: Forward): void {
@@ -136,14 +154,21 @@ export class WeriftPublishedTrack implements PublishedTrack {
 
   private sendPli(): void {
     if (this.ended) return;
-    const ssrc = this.mediaSsrc ?? this.transceiver.receiver.tracks[0]?.ssrc;
-    if (ssrc === undefined) {
+    const receiver = this.transceiver.receiver;
+    const ssrc = this.mediaSsrc ?? receiver.tracks[0]?.ssrc;
+    // Not sendable yet (no SSRC, or the publisher's connection still coming
+    // up, as when a subscriber connects first): asked again with the next
+    // packet from the publisher, so no request is lost.
+    if (ssrc === undefined || receiver.dtlsTransport?.state !== 'connected') {
       this.keyframeWanted = true;
       return;
     }
     this.lastKeyframeRequestAt = Date.now();
     this.counters.plisSent += 1;
-    this.transceiver.receiver.sendRtcpPLI(ssrc).catch((error: unknown) => this.logger.debug({ err: error, track: this.id }, 'PLI not sent'));
+    receiver.sendRtcpPLI(ssrc).catch((error: unknown) => {
+      this.logger.debug({ err: error, track: this.id }, 'PLI not sent; asking again with the next packet');
+      this.keyframeWanted = true;
+    });
   }
 
   end(): void {

@@ -152,20 +152,18 @@ export class WeriftTransport implements ParticipantTransport {
     const sender = transceiver.sender;
     const counters = this.engine.counterSink;
     const forward = new Forward(track, sender, this.link, counters, () => this.unsubscribe(track.id));
-    const reports =
-      track.kind === 'video'
-        ? sender.onRtcp.subscribe((packet: RtcpPacket) => {
-            if (!(packet instanceof RtcpRrPacket) && !(packet instanceof RtcpSrPacket)) return;
-            for (const report of packet.reports) if (report.ssrc === sender.ssrc) this.link.reportLoss(report.fractionLost / 256);
-          })
-        : null;
+    // Loss on any of this subscriber's streams tells of its link; audio's is the plainest (no retransmissions hide it).
+    const reports = sender.onRtcp.subscribe((packet: RtcpPacket) => {
+      if (!(packet instanceof RtcpRrPacket) && !(packet instanceof RtcpSrPacket)) return;
+      for (const report of packet.reports) if (report.ssrc === sender.ssrc) forward.reportLoss(report.fractionLost / 256);
+    });
     const subscription: Subscription = {
       track,
       transceiver,
       forward,
       negotiated: false,
       dispose: () => {
-        reports?.unSubscribe();
+        reports.unSubscribe();
         this.bySenderSsrc.delete(sender.ssrc);
       },
     };

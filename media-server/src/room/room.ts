@@ -11,6 +11,7 @@ import type { MediaEvents } from '../media-events.js';
 import { SignalError } from '../signal/signal-error.js';
 import { Participant, type SignalPeer } from './participant.js';
 import { RecordingGate, type RecordingStopReason } from './recording-gate.js';
+import type { RoomPresence } from './room-presence.js';
 import type { RoomRecordEntry, SessionRecord } from './session-record.js';
 
 type IceServers = Extract<ServerSignal, { type: 'joined' }>['iceServers'];
@@ -20,6 +21,8 @@ export interface RoomDeps {
   engine: MediaEngine;
   recorder: Recorder | null;
   record: SessionRecord;
+  /** Head count and live/waiting into the consultation's meta hash. */
+  presence: RoomPresence;
   events: MediaEvents;
   logger: Logger;
   answerTimeoutMs: number;
@@ -99,6 +102,7 @@ export class Room {
     this.logger.info({ participant: participant.id, part: participant.part, connection: peer.connectionId, present: this.participants.size }, 'participant joined');
     this.deps.events.participantJoined(this.consult, participant.id, participant.part);
     this.appendRecord({ type: 'joined', participant: participant.id, part: participant.part });
+    this.writePresence();
     this.updateRecording('participant-without-consent');
     this.negotiate(participant);
     return participant;
@@ -120,6 +124,7 @@ export class Room {
     this.logger.info({ participant: participant.id, reason, present: this.participants.size }, 'participant left');
     this.deps.events.participantLeft(this.consult, participant.id);
     this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason });
+    if (reason !== 'replaced') this.writePresence();
     if (this.participants.size === 0 && reason !== 'replaced') {
       this.close('room-closed');
       return;
@@ -234,6 +239,7 @@ export class Room {
       this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason: reason === 'draining' ? 'draining' : 'ended' });
     }
     this.negotiationDue.clear();
+    this.writePresence();
     this.logger.info({ reason }, 'room closed');
     this.deps.events.roomClosed(this.consult);
     this.deps.onClosed(this);
@@ -279,6 +285,12 @@ export class Room {
   private appendRecord(entry: RoomRecordEntry): void {
     this.deps.record.append(this.clinic, this.consult, entry).catch((error: unknown) => {
       this.logger.warn({ err: error, type: entry.type, participant: entry.participant }, 'session record entry not written');
+    });
+  }
+
+  private writePresence(): void {
+    this.deps.presence.set(this.clinic, this.consult, this.participants.size).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'room presence not written');
     });
   }
 

@@ -32,6 +32,17 @@ export interface ReceivedStream {
 
 export type JoinedMessage = Extract<ServerSignal, { type: 'joined' }>;
 
+export interface PeerOptions {
+  /** Pre-encoded media to publish (mic and camera); none: the peer only receives. */
+  media?: EncodedMedia | null;
+  /** Answer the server's offers by itself (default), or leave it to the test (`answer`). */
+  autoAnswer?: boolean;
+  /** Drop this share of incoming SRTP packets (a poor downlink). */
+  inboundLossPercent?: number;
+  /** Drop this share of outgoing SRTP packets (a poor uplink). */
+  outboundLossPercent?: number;
+}
+
 /**
  * A participant without a browser: signalling over `ws`, one werift peer
  * connection that answers the server's offers (exactly as the page does),
@@ -62,9 +73,14 @@ export class NodePeer {
   private constructor(
     readonly ws: WebSocket,
     media: EncodedMedia | null,
-    private readonly options: { autoAnswer: boolean },
+    private readonly options: { autoAnswer: boolean; inboundLossPercent?: number; outboundLossPercent?: number },
   ) {
     this.pc = new RTCPeerConnection({
+      // werift drops a packet when `value / 100 < Math.random()`: a value of 60 drops 40% (werift's own quirk, inverted here).
+      debug: {
+        ...(options.inboundLossPercent ? { inboundPacketLoss: 100 - options.inboundLossPercent } : {}),
+        ...(options.outboundLossPercent ? { outboundPacketLoss: 100 - options.outboundLossPercent } : {}),
+      },
       codecs: { audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1' })], video: [useVP8({ rtcpFeedback: [useNACK(), usePLI()] })] },
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
       bundlePolicy: 'max-bundle',
@@ -113,17 +129,18 @@ export class NodePeer {
   }
 
   /** Opens the signalling socket (no join yet). */
-  static async connect(mediaUrl: string, options: { media?: EncodedMedia | null; autoAnswer?: boolean } = {}): Promise<NodePeer> {
+  static async connect(mediaUrl: string, options: PeerOptions = {}): Promise<NodePeer> {
     const ws = new WebSocket(`${mediaUrl.replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    return new NodePeer(ws, options.media ?? null, { autoAnswer: options.autoAnswer ?? true });
+    const { inboundLossPercent, outboundLossPercent } = options;
+    return new NodePeer(ws, options.media ?? null, { autoAnswer: options.autoAnswer ?? true, ...(inboundLossPercent ? { inboundLossPercent } : {}), ...(outboundLossPercent ? { outboundLossPercent } : {}) });
   }
 
   /** Connects and joins; resolves with the peer once `joined` arrived (throws on an error answer). */
-  static async join(mediaUrl: string, token: string, options: { media?: EncodedMedia | null; autoAnswer?: boolean } = {}): Promise<NodePeer> {
+  static async join(mediaUrl: string, token: string, options: PeerOptions = {}): Promise<NodePeer> {
     const peer = await NodePeer.connect(mediaUrl, options);
     const reply = await peer.request({ type: 'join', token });
     if (reply.type === 'error') {

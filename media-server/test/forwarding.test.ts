@@ -1,0 +1,132 @@
+/**
+ * What the SFU does for each forwarded stream, with werift Node peers on
+ * loopback sending real VP8 + Opus: keyframe requests relayed to the
+ * publisher (a late joiner's picture), lost packets resent on a subscriber's
+ * NACK, and a subscriber with a poor downlink kept on audio while its video
+ * is held back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import type { RunningMediaServer } from '../src/media-server.js';
+import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { NodePeer, type PeerOptions } from './support/node-peer.js';
+import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+
+let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let server: RunningMediaServer;
+/** A keyframe only every 10 s: without a relayed PLI a late joiner would wait that long for a picture. */
+let media: EncodedMedia;
+let mediaDir: string;
+const peers: NodePeer[] = [];
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  mediaDir = mkdtempSync(joinPath(tmpdir(), 'forwarding-media-'));
+  [server, media] = await Promise.all([startTestMediaServer({ redisUrl: redis.url, nodeId: 'media-fwd' }), makeEncodedMedia(mediaDir, { seconds: 20, keyframeEverySeconds: 10 })]);
+});
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((peer) => peer.close()));
+});
+
+afterAll(async () => {
+  await server?.close();
+  await redis?.cleanup();
+  rmSync(mediaDir, { recursive: true, force: true });
+});
+
+async function join(consult: string, sub: string, options: PeerOptions = {}): Promise<NodePeer> {
+  const peer = await NodePeer.join(server.url, roomToken({ sub, part: 'family', consult }), options);
+  peers.push(peer);
+  return peer;
+}
+
+const packetsFrom = (peer: NodePeer, from: string, kind: 'audio' | 'video') =>
+  [...peer.received.values()].filter((s) => s.participant === from && s.kind === kind).reduce((n, s) => n + s.packets, 0);
+
+/** The server's outbound-rtp statistics toward one participant (werift's own getStats, through the transport). */
+async function outboundStats(consult: string, participant: string): Promise<{ kind: string; packetsSent: number; retransmittedPacketsSent: number }[]> {
+  const transport = server.rooms.get('testclinic', consult)?.participants.get(participant)?.transport as unknown as { pc: { getStats(): Promise<Map<string, Record<string, unknown>>> } };
+  const report = await transport.pc.getStats();
+  return [...report.values()]
+    .filter((s) => s.type === 'outbound-rtp')
+    .map((s) => ({ kind: String(s.kind), packetsSent: Number(s.packetsSent ?? 0), retransmittedPacketsSent: Number(s.retransmittedPacketsSent ?? 0) }));
+}
+
+describe('forwarding', () => {
+  it("relays the subscriber's keyframe request to the publisher: a late joiner sees a picture at once", async () => {
+    const consult = 'fwd-keyframe-1';
+    const publisher = await join(consult, 'publisher-k', { media });
+    await new Promise((r) => setTimeout(r, 1500));
+    const plisBefore = server.engine.counters().plisSent;
+    const late = await join(consult, 'late-k');
+    await late.until(() => late.connectionState === 'connected', 10_000, 'connected');
+    const connectedAt = Date.now() - late.startedAt;
+    await late.until(() => [...late.received.values()].some((s) => s.kind === 'video' && s.firstKeyframeMs !== null), 5000, 'a keyframe');
+    const keyframe = [...late.received.values()].find((s) => s.kind === 'video')!.firstKeyframeMs!;
+    process.stdout.write(`late joiner: connected ${connectedAt} ms after joining, first keyframe ${keyframe} ms (${keyframe - connectedAt} ms after connecting; the publisher's own keyframes are 10 s apart)\n`);
+    expect(keyframe - connectedAt).toBeLessThan(1000);
+    expect(server.engine.counters().plisSent).toBeGreaterThan(plisBefore);
+    expect(publisher.connectionState).toBe('connected');
+  });
+
+  it("resends lost packets when a subscriber NACKs them", async () => {
+    const consult = 'fwd-nack-1';
+    await join(consult, 'publisher-n', { media });
+    const lossy = await join(consult, 'lossy-n', { inboundLossPercent: 5 });
+    await lossy.until(() => packetsFrom(lossy, 'publisher-n', 'video') > 150, 15_000, 'video at the lossy subscriber');
+    const stats = await outboundStats(consult, 'lossy-n');
+    // Its own (recvonly) slots have senders too, which send nothing: the forwarded camera is the busy one.
+    const video = stats.filter((s) => s.kind === 'video').sort((a, b) => b.packetsSent - a.packetsSent)[0]!;
+    process.stdout.write(`5% loss downlink: ${video.packetsSent} video packets sent, ${video.retransmittedPacketsSent} resent on NACK\n`);
+    expect(video.retransmittedPacketsSent).toBeGreaterThan(0);
+  });
+
+  it('keeps audio flowing to a subscriber with a poor downlink while its video is held back', { timeout: 40_000 }, async () => {
+    const consult = 'fwd-poor-1';
+    await join(consult, 'publisher-p', { media });
+    const healthy = await join(consult, 'healthy-p');
+    const poor = await join(consult, 'poor-p', { inboundLossPercent: 40 });
+    await poor.until(() => packetsFrom(poor, 'publisher-p', 'audio') > 20 && packetsFrom(healthy, 'publisher-p', 'video') > 20, 10_000, 'media to both');
+    // Long enough for receiver reports to show the loss; then measure a window.
+    await new Promise((r) => setTimeout(r, 3000));
+    const heldBefore = server.engine.counters().videoPacketsHeldBack;
+    const before = { poorAudio: packetsFrom(poor, 'publisher-p', 'audio'), poorVideo: packetsFrom(poor, 'publisher-p', 'video'), healthyVideo: packetsFrom(healthy, 'publisher-p', 'video') };
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = { poorAudio: packetsFrom(poor, 'publisher-p', 'audio'), poorVideo: packetsFrom(poor, 'publisher-p', 'video'), healthyVideo: packetsFrom(healthy, 'publisher-p', 'video') };
+    const window = {
+      poorAudio: after.poorAudio - before.poorAudio,
+      poorVideo: after.poorVideo - before.poorVideo,
+      healthyVideo: after.healthyVideo - before.healthyVideo,
+      heldBack: server.engine.counters().videoPacketsHeldBack - heldBefore,
+    };
+    process.stdout.write(`4 s with a 40% loss downlink: audio packets ${window.poorAudio} (of ~200 sent), video ${window.poorVideo} vs ${window.healthyVideo} at a healthy subscriber; ${window.heldBack} video packets held back\n`);
+    // Audio goes on at what the link lets through (about 60% of 50 packets a second).
+    expect(window.poorAudio).toBeGreaterThan(60);
+    expect(window.heldBack).toBeGreaterThan(0);
+    expect(window.poorVideo).toBeLessThan(window.healthyVideo / 2);
+  });
+
+  it("does not blame a subscriber for loss on the publisher's uplink", { timeout: 30_000 }, async () => {
+    const consult = 'fwd-uplink-1';
+    await join(consult, 'publisher-u', { media, outboundLossPercent: 40 });
+    const subscriber = await join(consult, 'subscriber-u');
+    await subscriber.until(() => packetsFrom(subscriber, 'publisher-u', 'video') > 20, 10_000, 'video');
+    // Receiver reports come about once a second: a few of them, all showing the uplink's loss.
+    await new Promise((r) => setTimeout(r, 2000));
+    const heldBefore = server.engine.counters().videoPacketsHeldBack;
+    const before = { video: packetsFrom(subscriber, 'publisher-u', 'video'), audio: packetsFrom(subscriber, 'publisher-u', 'audio') };
+    await new Promise((r) => setTimeout(r, 5000));
+    const video = packetsFrom(subscriber, 'publisher-u', 'video') - before.video;
+    const audio = packetsFrom(subscriber, 'publisher-u', 'audio') - before.audio;
+    const heldBack = server.engine.counters().videoPacketsHeldBack - heldBefore;
+    process.stdout.write(`5 s from a publisher with a 40% loss uplink: ${audio} audio and ${video} video packets reached a healthy subscriber; ${heldBack} held back\n`);
+    // The subscriber sees the uplink's holes in the audio (and reports them), but its own link is fine: video is not held back.
+    expect(audio).toBeLessThan(200);
+    expect(heldBack).toBe(0);
+    expect(video).toBeGreaterThan(0);
+  });
+});

@@ -139,6 +139,7 @@ export function registerRecordingsCommands(program: Command, runtime: Runtime): 
     .addOption(new Option('--consult <id>', 'only this consultation’s recordings'))
     .addOption(new Option('--count <n>', 'how many (1–500)').default('50'))
     .addOption(jsonOption());
+  examples(list, ['clinic recordings list --count 10', 'clinic recordings list --consult c0nsult-01 --json']);
   handle<{ consult?: string; count: string }>(list, runtime, async ({ out, connection }, options) => {
     const c = connection();
     const clinic = requireClinic(c);
@@ -152,6 +153,7 @@ export function registerRecordingsCommands(program: Command, runtime: Runtime): 
     .summary('one recording: participants, files, checksums, consent')
     .argument('<id>', 'recording id (from `clinic recordings`)')
     .addOption(jsonOption());
+  examples(show, ['clinic recordings show 1f6e…', 'clinic recordings show 1f6e… --json | jq ".consent"']);
   handle(show, runtime, async ({ out, connection }, _options, [id]) => {
     const c = connection();
     const meta = await hubRequest<RecordingMeta>(c, `${recordingsPath(requireClinic(c))}/${encodeURIComponent(id!)}`);

@@ -32,7 +32,7 @@ import { SileroVad } from '../../ai-workers/src/vad/silero-vad.js';
 import { fixtureWorkerEnv, writeFixtureModels } from '../../ai-workers/test/support/worker-fixtures.js';
 import { readAudit } from '../../hub/src/audit/audit-log.js';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, connectConsult, consultRequest, recordConsult, testRoomTokens } from '../../hub/test/support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
 import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { sleep, waitFor } from '../../hub/test/support/wait.js';
@@ -180,7 +180,9 @@ describe('AI results in a live consultation', () => {
     await ticketPage.locator('#join-consult').waitFor({ timeout: 10_000 });
     const patientPage = await openedTab(patientContext, () => ticketPage.locator('#join-consult').click());
     const patientProblems = collectPageProblems(patientPage);
-    expect(new URLSearchParams(new URL(patientPage.url()).hash.slice(1)).has('hub'), 'a patient\'s page carries no hub token').toBe(false);
+    // The patient's page carries only the patient's own hub token (for their chat with the clinic), never a clinician's.
+    const patientHub = new URLSearchParams(new URL(patientPage.url()).hash.slice(1)).get('hub');
+    expect(patientHub === null || testTokens.verifySync(patientHub).role === 'patient', 'a patient\'s page carries no clinician token').toBe(true);
     expect(testRoomTokens.verify(new URLSearchParams(new URL(patientPage.url()).hash.slice(1)).get('token'))).toMatchObject({ consult, part: 'patient', sub: patientSub });
 
     await Promise.all([joinRoom(doctorPage), joinRoom(patientPage)]);

@@ -125,6 +125,9 @@ describe('patient ticket page, online department', () => {
       part: 'patient',
       sub: `patient:${mine.event.ticket.id}`,
     });
+    // The patient's own hub token and ticket ride along for their chat with the clinic on that page.
+    expect(fragment.get('ticket')).toBe(mine.event.ticket.id);
+    expect(fragment.get('hub')).toBe(new URLSearchParams(new URL(mine.patientUrl).hash.slice(1)).get('token'));
     // Joining started the ticket.
     await expect.poll(async () => (await snapshot()).tickets.find((t) => t.id === mine.event.ticket.id)?.status, { timeout: 5000 }).toBe('in_consultation');
 
@@ -195,3 +198,36 @@ describe('staff page, online department', () => {
     expect(problems).toEqual([]);
   });
 });
+
+describe('the consultation page', () => {
+  it('carries the patient’s chat with the clinic on both sides, and no AI panel for the patient', async () => {
+    const mine = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const ticketId = mine.event.ticket.id;
+    const admitted = ok(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1', ticketId }));
+    const consultPage = async (part: 'patient' | 'doctor', sub: string, hubToken: string) => {
+      const token = testRoomTokens.issue({ clinic: CLINIC, consult: admitted.consultation.id, sub, part, name: part }, 300).token;
+      const page = await context.newPage();
+      await page.goto(`${hub.url}/consult#${new URLSearchParams({ media: MEDIA_URL, token, hub: hubToken, ticket: ticketId }).toString()}`);
+      await page.locator('#consult-chat:not([hidden]) .chat-input').waitFor({ timeout: 10_000 });
+      return page;
+    };
+    const patientHub = new URLSearchParams(new URL(mine.patientUrl).hash.slice(1)).get('token')!;
+    const patientPage = await consultPage('patient', `patient:${ticketId}`, patientHub);
+    const doctorPage = await consultPage('doctor', 'doctor:chat', await tokenFor('doctor', CLINIC, { sub: 'doctor:chat' }));
+
+    const patientInput = patientPage.locator('#consult-chat .chat-input');
+    await patientInput.fill('画面の資料をもう一度送ってください');
+    await patientInput.press('Enter');
+    const received = doctorPage.locator('#consult-chat .chat-message.theirs', { hasText: '画面の資料をもう一度送ってください' });
+    await received.waitFor({ timeout: 5000 });
+
+    const doctorInput = doctorPage.locator('#consult-chat .chat-input');
+    await doctorInput.fill('チャットに送りました');
+    await doctorInput.press('Enter');
+    await patientPage.locator('#consult-chat .chat-message.theirs', { hasText: 'チャットに送りました' }).waitFor({ timeout: 5000 });
+
+    expect(await patientPage.locator('#ai-panel').isHidden()).toBe(true);
+    ok(await consultRequest(doctor, 'consult:end', { consult: admitted.consultation.id }));
+  });
+});
+

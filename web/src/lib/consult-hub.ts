@@ -56,13 +56,23 @@ export async function admitPatient(socket: ConsultSocket, payload: Omit<ConsultP
 }
 
 /**
- * The consultation page for a clinician: the pass (`media`, `token`) and the
+ * The consultation page for a clinician: the pass (`media`, `token`), the
  * clinician's hub token (`hub`, and `clinic` for an all-clinics admin), with
- * which the page follows the AI results (`followConsultAi`).
+ * which the page follows the AI results (`followConsultAi`), and the ticket
+ * (`ticket`), whose chat with the patient the page shows.
  */
-export function clinicianPagePath(pass: Pick<RoomPass, 'mediaUrl' | 'token'>, hubToken: string, clinic?: string | null): string {
-  const extra = new URLSearchParams({ hub: hubToken, ...(clinic ? { clinic } : {}) });
+export function clinicianPagePath(pass: Pick<RoomPass, 'mediaUrl' | 'token'>, hubToken: string, ticketId: string, clinic?: string | null): string {
+  const extra = new URLSearchParams({ hub: hubToken, ticket: ticketId, ...(clinic ? { clinic } : {}) });
   return `${consultPagePath(pass)}&${extra.toString()}`;
+}
+
+/**
+ * The consultation page for the patient: the pass, and the patient's own
+ * hub token and ticket for their chat with the clinic (a patient token is
+ * never shown AI results: the hub refuses it, and the page does not ask).
+ */
+export function patientPagePath(pass: Pick<RoomPass, 'mediaUrl' | 'token'>, hubToken: string, ticketId: string): string {
+  return `${consultPagePath(pass)}&${new URLSearchParams({ hub: hubToken, ticket: ticketId }).toString()}`;
 }
 
 /**

@@ -9,13 +9,18 @@
  * A clinician's page (opened with their hub token) also shows the AI panel:
  * the live transcript and an emotion trend per speaker (consult-ai-panel.ts).
  */
-import type { ParticipantInfo, RecordingStatus } from '@clinic-hub/protocol';
+import { patientThreadId, type ParticipantInfo, type RecordingStatus } from '@clinic-hub/protocol';
+import { openChatSocket } from '../lib/chat-connection.js';
+import { mountChatPanel } from '../lib/chat-panel.js';
+import { CHAT_TEXT, roleText } from '../lib/chat-text.js';
+import { keepTokenFresh } from '../lib/connection.js';
 import { startConsultAiPanel, type ConsultAiPanel } from '../lib/consult-ai-panel.js';
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { type Bilingual } from '../lib/i18n.js';
 import { MediaClient, isClinician, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
 import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '../lib/media-text.js';
 import { connectionIndicator, showFatal } from '../lib/page.js';
+import { decodeToken, storeTokenInFragment } from '../lib/token.js';
 
 const pass = roomPassFromFragment();
 /** Followed from the start, so that the history is there when the clinician enters the room; null on a patient's page. */
@@ -23,7 +28,37 @@ let aiPanel: ConsultAiPanel | null = null;
 if (!pass) showFatal(MEDIA_TEXT.noPass);
 else {
   aiPanel = startConsultAiPanel(byId('ai-panel'), pass.token);
+  startConsultChat();
   void precheck(pass);
+}
+
+/**
+ * The patient's chat with the clinic (their ticket's thread), when the page
+ * was opened with a hub token and the ticket (`#…&hub=…&ticket=…`): the same
+ * thread the ticket page and the staff chat show, so a link or a written
+ * instruction reaches the other side during the call, and stays after it.
+ */
+function startConsultChat(): void {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const hubToken = params.get('hub');
+  const ticketId = params.get('ticket');
+  const who = hubToken ? decodeToken(hubToken) : null;
+  if (!hubToken || !ticketId || !who?.sub || !who.role) return;
+  const clinic = params.get('clinic');
+  const socket = openChatSocket(hubToken, clinic);
+  keepTokenFresh(socket, hubToken, (token) => storeTokenInFragment(token, 'hub'));
+  const panel = mountChatPanel({
+    socket,
+    threadId: patientThreadId(ticketId),
+    title: CHAT_TEXT.chatWithClinic,
+    self: { sub: who.sub, role: who.role },
+    token: () => new URLSearchParams(location.hash.slice(1)).get('hub') ?? hubToken,
+    clinic,
+    senderName: (_member, role) => roleText(role),
+  });
+  const section = byId('consult-chat');
+  section.replaceChildren(panel.element);
+  socket.on('connect', () => (section.hidden = false));
 }
 
 /**

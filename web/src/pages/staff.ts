@@ -202,7 +202,7 @@ function start(token: string, role: Role): void {
   }
 
   /** The clinician's consultation page: their pass, and their hub token for the AI panel. */
-  const clinicianPage = (pass: { mediaUrl: string; token: string }) => clinicianPagePath(pass, tokenFromFragment() ?? token, clinicParam);
+  const clinicianPage = (pass: { mediaUrl: string; token: string }, ticketId: string) => clinicianPagePath(pass, tokenFromFragment() ?? token, ticketId, clinicParam);
 
   async function consultAction(action: ConsultAction, ticketId: string, button: HTMLButtonElement): Promise<void> {
     const socket = consultSocket;
@@ -224,10 +224,10 @@ function start(token: string, role: Role): void {
       const error = await openConsultPage(async () => {
         if (action === 'join-video') {
           const ack = await consultRequest(socket, 'consult:join', { ticketId });
-          return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+          return ack.ok ? { ok: true, path: clinicianPage(ack.pass, ticketId) } : ack;
         }
         const ack = await admitPatient(socket, { dept: ticket.dept, room: roomFor(ticket.dept), ticketId });
-        return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+        return ack.ok ? { ok: true, path: clinicianPage(ack.pass, ticketId) } : ack;
       });
       if (error) showError(error, what);
       else if (action === 'admit') showMessage('ok', `${ticket.number}: ${both(CONSULT_TEXT.admitted)}`);
@@ -256,7 +256,7 @@ function start(token: string, role: Role): void {
     const error = await openConsultPage(async () => {
       const ack = await admitPatient(socket, { dept, room });
       if (ack.ok) showMessage('ok', `${ack.consultation.number}: ${both(CONSULT_TEXT.admitted)}`);
-      return ack.ok ? { ok: true, path: clinicianPage(ack.pass) } : ack;
+      return ack.ok ? { ok: true, path: clinicianPage(ack.pass, ack.consultation.ticket) } : ack;
     }).catch(() => {
       showMessage('error', both(TEXT.noResponse));
       return null;

@@ -5,12 +5,12 @@
  * when it is called (with a chime and a vibration). Below it, the patient's
  * chat with the clinic's staff, with the staff's availability.
  */
-import { consultPagePath, patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
+import { patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
 import { openChatSocket } from '../lib/chat-connection.js';
 import { mountChatPanel } from '../lib/chat-panel.js';
 import { CHAT_TEXT, presenceSummary, roleText } from '../lib/chat-text.js';
 import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
-import { consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
+import { consultRequest, openConsultPage, openConsultSocket, patientPagePath, type ConsultSocket } from '../lib/consult-hub.js';
 import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
@@ -184,7 +184,7 @@ function start(token: string, ticketId: string): void {
     try {
       const error = await openConsultPage(async () => {
         const ack = await consultRequest(socket, 'consult:join', {});
-        return ack.ok ? { ok: true, path: consultPagePath(ack.pass) } : { ok: false, error: ack.error };
+        return ack.ok ? { ok: true, path: patientPagePath(ack.pass, tokenFromFragment() ?? token, ticketId) } : { ok: false, error: ack.error };
       });
       joinError = error ? `${error.code} ${ERROR_TEXT_JA[error.code] ?? ''} ${error.message}` : null;
       if (error?.code === 'CONSULT_ENDED' && consultState.kind === 'admitted') consultState = { kind: 'ended', consult: consultState.admitted.consultation.id };

@@ -230,7 +230,7 @@ describe('the consultation page', () => {
     await page.waitForSelector('#quality[data-quality]:not([data-quality="unknown"])', { timeout: 10_000 });
   });
 
-  it('explains a link without a media-server or token, and a refused token', async () => {
+  it('explains a link without a media-server or token, and a refused token', { timeout: 90_000 }, async () => {
     const context = await newContext();
     const bare = await context.newPage();
     await bare.goto(`${hub.url}/consult`);

@@ -69,8 +69,11 @@ export function buildProgram(runtime: Runtime): Command {
     command.exitOverride();
     command.configureOutput({
       outputError: (text, write) => {
-        if (wantsJson()) new Output(true, process.stdout, process.stderr, runtime.env).error(new CliError('USAGE', { message: text.replace(/^error: /, '').trim() }));
-        else write(`${text}(add --help for usage and examples)\n`);
+        const message = text.replace(/^error: /, '').trim();
+        // Ids made before the hub stopped issuing them could begin with "-"; "--" ends the options.
+        const hint = /unknown option '-/.test(message) ? 'if that is an id, put -- before it (clinic skip -- -abc)' : 'add --help for usage and examples';
+        if (wantsJson()) new Output(true, process.stdout, process.stderr, runtime.env).error(new CliError('USAGE', { message, hint }));
+        else write(`${text}(${hint})\n`);
       },
     });
     for (const sub of command.commands) applyToAll(sub);

@@ -162,6 +162,15 @@ describe('queue actions', () => {
     expect((await hubQueue()).tickets.some((t) => t.id === a1.id)).toBe(false);
   });
 
+  it('an id beginning with "-" is read as an option unless after --, and the error says so', async () => {
+    const asOption = await runCli(['skip', '-abcdefghijk', '--json'], { env: asStaff() });
+    expect(asOption.code).toBe(2);
+    expect(asOption.error()).toMatchObject({ code: 'USAGE', hint: expect.stringContaining('put -- before it') });
+    const asId = await runCli(['skip', '--json', '--', '-abcdefghijk'], { env: asStaff() });
+    expect(asId.code, asId.stderr).toBe(4);
+    expect(asId.error().code).toBe('QUEUE_TICKET_NOT_FOUND');
+  });
+
   it('broadcast reaches the clinic’s sockets', async () => {
     const run = await runCli(['broadcast', '--ja', '本日は17時まで', '--en', 'Open until 17:00 today', '--seconds', '30', '--json'], { env: asStaff() });
     expect(run.code, run.stderr).toBe(0);

@@ -16,6 +16,7 @@ import {
   type ChatThreadSummary,
 } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
+import { newOpaqueId } from '../ids.js';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
 import { ChatStore, fail, type ChatCaller, type Result, type StoredAttachment } from './chat-store.js';
@@ -78,7 +79,7 @@ export class ChatService {
    * (`created: false`): a retry after a lost ack.
    */
   createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Result<{ thread: ChatThread; created: boolean }>> {
-    const id = input.id ?? randomBytes(9).toString('base64url');
+    const id = input.id ?? newOpaqueId(9);
     return this.store.createThread(clinic, caller, {
       threadId: `${input.kind}.${id}`,
       kind: input.kind,

@@ -26,6 +26,7 @@ import type { z } from 'zod';
 import { appendAudit } from '../audit/audit-log.js';
 import type { RoomTokenIssuer } from '../auth/room-tokens.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { newOpaqueId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type { QueueService } from '../queue/queue-service.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
@@ -75,7 +76,7 @@ const fail = <T>(code: ErrorCode, detail?: string): Result<T> => ({ ok: false, e
 const isClinician = (role: Role) => role === 'admin' || role === 'staff' || role === 'doctor';
 
 export function newConsultId(): string {
-  return randomBytes(12).toString('base64url');
+  return newOpaqueId(12);
 }
 
 /**

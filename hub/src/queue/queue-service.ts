@@ -17,6 +17,7 @@ import {
   type SyncResult,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { newOpaqueId } from '../ids.js';
 import { isRedisUnavailable } from '../redis/connect.js';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
@@ -259,7 +260,7 @@ export class QueueService {
 }
 
 export function newTicketId(): string {
-  return randomBytes(9).toString('base64url');
+  return newOpaqueId(9);
 }
 
 function fail<T>(code: Parameters<typeof protocolError>[0], detail?: string): Result<T> {

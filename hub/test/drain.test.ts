@@ -5,7 +5,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { startHaproxy, type Haproxy } from './support/haproxy.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectedClients } from './support/metrics-text.js';
+import { actionsInFlight, connectedClients } from './support/metrics-text.js';
 import { connectQueue, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
@@ -20,9 +20,9 @@ import { sleep, waitFor } from './support/wait.js';
  * Every client ends up on the other node, every acknowledged action's event
  * is in the stream once, every display shows what the hub has.
  *
- * hub-1 reaches Redis through a proxy that delays every reply, so that its
- * actions take long enough for some to be in flight when it stops taking new
- * ones: those must still be acknowledged.
+ * hub-1 reaches Redis through a proxy that delays every reply, and holds them
+ * around the SIGTERM, so that some of its actions are in flight when it stops
+ * taking new ones: those must still be acknowledged.
  */
 /** bigclinic (support/clinics/bigclinic.json): one department "gp", rooms room01 … room50. */
 const CLINIC = 'bigclinic';
@@ -165,6 +165,16 @@ describe('SIGTERM to a hub node behind the load balancer, mid-traffic', () => {
     // Not ready at once, while it still answers.
     await waitFor('hub-1 to say it is not ready', async () => (await fetch(`${draining.url}/readyz`)).status === 503, 1000);
     expect((await fetch(`${draining.url}/healthz`)).status).toBe(200);
+    // hub-1's Redis replies are held from here until it stops taking new actions, so that some of its actions are
+    // in flight at that moment however the machine schedules the loops (the staff client resends the ones whose ack
+    // is late, with the same requestId); then they must still be acknowledged.
+    slowRedis.holdReplies(true);
+    await waitFor('an action in flight on hub-1', async () => (await actionsInFlight(draining.url, 'hub-1')) > 0, 2000);
+    // A Redis that does not answer makes /healthz say so within its 1 s bound rather than leave the probe hanging.
+    const probe = await fetch(`${draining.url}/healthz`, { signal: AbortSignal.timeout(2500) });
+    expect([probe.status, (await probe.json()).redis]).toEqual([503, 'down']);
+    await waitFor('hub-1 to stop taking new actions', () => draining.logs().includes('waiting for the ones in flight'), 10_000);
+    slowRedis.holdReplies(false);
     await waitFor('HAProxy to take hub-1 out', async () => (await lb.serverStates())['hub-1'] !== 'UP', 5000);
     const ackedDuringGrace = acked.size;
 

@@ -32,6 +32,9 @@ export interface RouteDeps {
   domainRoutes?: ((request: HttpRequest) => Promise<HttpResponse | null>)[];
 }
 
+/** How long /healthz waits for Redis to answer PING. */
+const HEALTH_PING_MS = 1000;
+
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
@@ -93,11 +96,16 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
     const { method, path } = request;
 
     if (path === '/healthz') {
+      // A probe answers in bounded time: a Redis that does not reply within HEALTH_PING_MS counts as down.
       let redis = 'up';
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await deps.redis.ping();
+        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('ping timed out')), HEALTH_PING_MS)));
+        await Promise.race([deps.redis.ping(), late]);
       } catch {
         redis = 'down';
+      } finally {
+        clearTimeout(timer);
       }
       const body = {
         status: redis === 'up' ? 'ok' : 'degraded',

@@ -14,3 +14,9 @@ export async function connectedClients(hubUrl: string, node: string, role: strin
   const text = await (await fetch(`${hubUrl}/metrics`)).text();
   return metricValue(text, 'clinic_hub_connected_clients', { role, node }) ?? 0;
 }
+
+/** Client actions a hub node has started and not yet acknowledged, from its /metrics. */
+export async function actionsInFlight(hubUrl: string, node: string): Promise<number> {
+  const text = await (await fetch(`${hubUrl}/metrics`)).text();
+  return metricValue(text, 'clinic_hub_actions_in_flight', { node }) ?? 0;
+}

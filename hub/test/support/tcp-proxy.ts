@@ -17,6 +17,11 @@ export interface TcpProxy {
   swallowReplies(on: boolean): void;
   /** Holds what the target sends back for `ms` before passing it on, in order: a slow network or a busy server. */
   delayReplies(ms: number): void;
+  /**
+   * While on, what the target sends back is held (requests still arrive and are carried out); turning it off
+   * passes everything held on, in order. A client's requests stay in flight for exactly as long as the test says.
+   */
+  holdReplies(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +32,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let server: Server | null = null;
   let swallow = false;
   let delayMs = 0;
+  let holding = false;
+  const releases = new Set<() => void>();
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -38,11 +45,21 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
           socket.on('error', () => undefined);
         }
         client.pipe(upstream);
-        upstream.on('data', (chunk: Buffer) => {
-          if (swallow) return;
+        const held: Buffer[] = [];
+        const pass = (chunk: Buffer) => {
           // Timers of one duration fire in the order they were set: the byte stream stays in order.
           if (delayMs > 0) setTimeout(() => client.writable && client.write(chunk), delayMs);
           else client.write(chunk);
+        };
+        const release = () => {
+          for (const chunk of held.splice(0)) pass(chunk);
+        };
+        releases.add(release);
+        client.on('close', () => releases.delete(release));
+        upstream.on('data', (chunk: Buffer) => {
+          if (swallow) return;
+          if (holding || held.length > 0) held.push(chunk);
+          else pass(chunk);
         });
         client.on('close', () => upstream.destroy());
         upstream.on('close', () => client.destroy());
@@ -78,6 +95,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     delayReplies: (ms) => {
       delayMs = ms;
+    },
+    holdReplies: (on) => {
+      holding = on;
+      if (!on) for (const release of releases) release();
     },
     close: cut,
   };

@@ -172,7 +172,7 @@ describe('SIGTERM to a hub node behind the load balancer, mid-traffic', () => {
     await waitFor('an action in flight on hub-1', async () => (await actionsInFlight(draining.url, 'hub-1')) > 0, 2000);
     // A Redis that does not answer makes /healthz say so within its 1 s bound rather than leave the probe hanging.
     const probe = await fetch(`${draining.url}/healthz`, { signal: AbortSignal.timeout(2500) });
-    expect([probe.status, (await probe.json()).redis]).toEqual([503, 'down']);
+    expect([probe.status, ((await probe.json()) as { redis: string }).redis]).toEqual([503, 'down']);
     await waitFor('hub-1 to stop taking new actions', () => draining.logs().includes('waiting for the ones in flight'), 10_000);
     slowRedis.holdReplies(false);
     await waitFor('HAProxy to take hub-1 out', async () => (await lb.serverStates())['hub-1'] !== 'UP', 5000);

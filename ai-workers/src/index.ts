@@ -6,5 +6,3 @@ export { recordingTranscriptKey, transcribeRecording, EncryptedRecordingSource, 
 export { requestAiSessionStop } from './session/ai-session.js';
 export { readManifest, DEFAULT_MANIFEST, type Manifest, type ManifestModel } from './models/model-manifest.js';
 export { pullModel, listModels, type PullProgress, type PullResult, type ModelListing, type ModelStatus } from './models/model-pull.js';
-export { readWorkers, type AiWorkerInfo } from './ops/worker-registry.js';
-export { readQueueDepths, QUEUE_STATES, type QueueDepth } from './ops/queue-depths.js';

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JOB_QUEUES, JOB_QUEUE_PREFIX } from '@clinic-hub/protocol';
+import { AI_WORKERS_KEY, JOB_QUEUES, JOB_QUEUE_PREFIX, type OpsWorkers } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { loadAiConfig } from '../../ai-workers/src/config.js';
 import { startAiWorker, type RunningAiWorker } from '../../ai-workers/src/jobs/ai-worker.js';
@@ -15,12 +16,13 @@ import { fixtureWorkerEnv, writeFixtureModels } from '../../ai-workers/test/supp
 import { writeEmotionFixture } from '../../ai-workers/test/support/fixture-models.js';
 import { cleanEnv, runCli } from './support/run-cli.js';
 
-/** `clinic workers` against a real Redis with a running AI worker; `clinic models` against a local model hub. */
+/** `clinic workers` against a real hub and Redis with a running AI worker; `clinic models` against a local model hub. */
 const tmp = tempDir();
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
 let worker: RunningAiWorker;
 let hub: ModelHub;
+let hubNode: HubNodeProcess;
 const REV = '0123456789abcdef0123456789abcdef01234567';
 
 beforeAll(async () => {
@@ -29,42 +31,50 @@ beforeAll(async () => {
   writeFixtureModels(join(tmp.dir, 'models'));
   worker = await startAiWorker(loadAiConfig(fixtureWorkerEnv(redisServer.url, join(tmp.dir, 'models'), { AI_WORKER_ID: 'cli-test-worker', AI_MAX_SESSIONS: '3' })), { logger: pino({ level: 'silent' }) });
   hub = await new ModelHub(join(tmp.dir, 'hub')).start();
+  hubNode = await startHubProcess({ redisUrl: redisServer.url, nodeId: 'cli-workers' });
 });
 afterAll(async () => {
   await worker?.close();
   await hub?.stop();
+  await hubNode?.stop();
   redis?.disconnect();
   await redisServer?.cleanup();
   tmp.cleanup();
 });
 
 describe('clinic workers', () => {
-  it('lists the live AI workers and the queue depths (table and --json)', async () => {
+  it('lists the live AI workers and the queue depths through the hub (table and --json)', async () => {
     const recordings = new Queue(JOB_QUEUES.recordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
     await recordings.add('finalise', { any: 1 }, { delay: 60_000 });
     await recordings.close();
-    const env = cleanEnv({ REDIS_URL: redisServer.url });
+    // A worker that died without saying so: its id is still in the set, its heartbeat hash has expired.
+    await redis.sadd(AI_WORKERS_KEY, 'dead-worker');
+    const env = cleanEnv({ CLINIC_URL: hubNode.url, CLINIC_TOKEN: await tokenFor('staff') });
     const json = await runCli(['workers', '--json'], { env });
-    expect(json.code).toBe(0);
-    const view = json.json<{ workers: { id: string; concurrency: number; sessions: number; stt: string; emotion: string }[]; queues: { queue: string; counts: Record<string, number>; workers: number }[] }>();
-    expect(view.workers).toEqual([expect.objectContaining({ id: 'cli-test-worker', concurrency: 3, sessions: 0, stt: 'local-ctc', emotion: 'local-emotion/ser-fixture' })]);
+    expect(json.code, json.stderr).toBe(0);
+    const view = json.json<OpsWorkers>();
+    expect(view.workers).toEqual([expect.objectContaining({ id: 'cli-test-worker', concurrency: 3, sessions: 0, stt: 'local-ctc', emotion: 'local-emotion/ser-fixture', stopping: false })]);
     expect(view.queues.map((q) => q.queue)).toEqual(['ai-sessions', 'ai-recordings', 'recordings', 'notifications']);
     expect(view.queues.find((q) => q.queue === 'recordings')!.counts.delayed).toBe(1);
     expect(view.queues.find((q) => q.queue === 'ai-sessions')!.workers).toBeGreaterThanOrEqual(1);
-    const text = await runCli(['workers', '--redis', redisServer.url], { env: cleanEnv() });
+    expect(await redis.sismember(AI_WORKERS_KEY, 'dead-worker')).toBe(0);
+    const text = await runCli(['workers'], { env });
     expect(text.code).toBe(0);
     console.log(text.stdout);
     expect(text.stdout).toMatch(/cli-test-worker\s+\S+:\d+\s+0\/3\s+0\s+local-ctc\s+local-emotion\/ser-fixture/);
     expect(text.stdout).toMatch(/recordings\s+0\s+0\s+1\s+0\s+0/);
   });
 
-  it('says what to do without Redis, or when Redis is down', async () => {
-    const none = await runCli(['workers', '--json'], { env: cleanEnv({ REDIS_URL: undefined }) });
-    expect(none.code).toBe(2);
-    expect(none.error()).toMatchObject({ code: 'REDIS_NOT_CONFIGURED', hint: expect.stringMatching(/REDIS_URL/) });
-    const down = await runCli(['workers'], { env: cleanEnv({ REDIS_URL: 'redis://127.0.0.1:1' }) });
+  it('needs an ops token; says what to do when the hub is not there', async () => {
+    const asDisplay = await runCli(['workers', '--json'], { env: cleanEnv({ CLINIC_URL: hubNode.url, CLINIC_TOKEN: await tokenFor('display') }) });
+    expect(asDisplay.code).toBe(3);
+    expect(asDisplay.error().code).toBe('AUTH_FORBIDDEN');
+    const none = await runCli(['workers', '--json'], { env: cleanEnv({ CLINIC_URL: undefined, CLINIC_TOKEN: undefined }) });
+    expect(none.code).toBe(3);
+    expect(none.error()).toMatchObject({ code: 'NOT_CONFIGURED', hint: expect.stringMatching(/clinic login|CLINIC_URL/) });
+    const down = await runCli(['workers'], { env: cleanEnv({ CLINIC_URL: 'http://127.0.0.1:1', CLINIC_TOKEN: await tokenFor('staff') }) });
     expect(down.code).toBe(69);
-    expect(down.stderr).toMatch(/REDIS_UNREACHABLE/);
+    expect(down.stderr).toMatch(/HUB_UNREACHABLE/);
   });
 });
 

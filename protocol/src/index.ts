@@ -15,3 +15,4 @@ export * from './media-signal.js';
 export * from './recordings.js';
 export * from './consult-events.js';
 export * from './consult-payloads.js';
+export * from './ops.js';

@@ -2,12 +2,12 @@ import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { readQueueDepths } from '../../../hub/src/ops/job-workers.js';
 import { connectRedis } from '../../../hub/src/redis/connect.js';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
 import { AiMetrics } from '../metrics.js';
-import { readQueueDepths } from '../ops/queue-depths.js';
 import { WorkerHeartbeat } from '../ops/worker-registry.js';
 import type { AiWorkerStatus } from '../ops/status-server.js';
 import { AiSession } from '../session/ai-session.js';

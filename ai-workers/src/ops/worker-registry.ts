@@ -1,28 +1,12 @@
 import { hostname } from 'node:os';
-import { AI_WORKERS_KEY, AI_WORKER_HEARTBEAT_MS, AI_WORKER_TTL_MS, aiWorkerKey } from '@clinic-hub/protocol';
+import { AI_WORKERS_KEY, AI_WORKER_HEARTBEAT_MS, AI_WORKER_TTL_MS, aiWorkerKey, type AiWorkerInfo } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
-
-/** What an AI worker says about itself every AI_WORKER_HEARTBEAT_MS (no consultation ids, no patient data). */
-export interface AiWorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
-  startedAt: number;
-  beatAt: number;
-  concurrency: number;
-  sessions: number;
-  recordings: number;
-  stt: string;
-  emotion: string;
-  /** Seconds behind the audio (largest over its sessions). */
-  lagSeconds: number;
-  stopping: boolean;
-}
 
 /**
  * The worker's heartbeat: a hash that expires unless refreshed, and its id
  * in the set of workers. A worker that dies disappears within
- * AI_WORKER_TTL_MS; `readWorkers` reports it gone and tidies the set.
+ * AI_WORKER_TTL_MS; the hub's reader (hub/src/ops/job-workers.ts) reports it
+ * gone and tidies the set.
  */
 export class WorkerHeartbeat {
   private timer: NodeJS.Timeout | null = null;
@@ -64,34 +48,4 @@ export class WorkerHeartbeat {
     if (this.timer) clearInterval(this.timer);
     await this.redis.multi().del(aiWorkerKey(this.id)).srem(AI_WORKERS_KEY, this.id).exec();
   }
-}
-
-/** The AI workers alive now (those whose heartbeat has not expired), newest first. */
-export async function readWorkers(redis: Redis): Promise<AiWorkerInfo[]> {
-  const ids = await redis.smembers(AI_WORKERS_KEY);
-  const workers: AiWorkerInfo[] = [];
-  const gone: string[] = [];
-  for (const id of ids) {
-    const h = await redis.hgetall(aiWorkerKey(id));
-    if (!h.beatAt) {
-      gone.push(id);
-      continue;
-    }
-    workers.push({
-      id,
-      host: h.host ?? '?',
-      pid: Number(h.pid),
-      startedAt: Number(h.startedAt),
-      beatAt: Number(h.beatAt),
-      concurrency: Number(h.concurrency),
-      sessions: Number(h.sessions),
-      recordings: Number(h.recordings),
-      stt: h.stt ?? '?',
-      emotion: h.emotion ?? '?',
-      lagSeconds: Number(h.lagSeconds ?? 0),
-      stopping: h.stopping === '1',
-    });
-  }
-  if (gone.length > 0) await redis.srem(AI_WORKERS_KEY, ...gone);
-  return workers.sort((a, b) => b.startedAt - a.startedAt);
 }

@@ -6,6 +6,7 @@ import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HubMetrics } from '../metrics.js';
 import type { NotificationService } from '../notify/index.js';
+import { opsWorkers } from '../ops/job-workers.js';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/queue-service.js';
@@ -152,10 +153,12 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       }
     }
 
-    if (path === '/api/ops/status' && method === 'GET') {
+    if ((path === '/api/ops/status' || path === '/api/ops/workers') && method === 'GET') {
       const caller = await authenticate(request);
       if (!('role' in caller)) return caller;
       if (caller.role !== 'admin' && caller.role !== 'staff' && caller.role !== 'service') return errorResponse('AUTH_FORBIDDEN');
+      // The AI workers and job queues serve every clinic: counts and worker ids only.
+      if (path === '/api/ops/workers') return json(200, await opsWorkers(deps.redis));
       const clinicIds = caller.clinic === '*' ? deps.clinics.ids() : [caller.clinic];
       return json(200, await opsStatus(deps.redis, deps.clinics, clinicIds));
     }

@@ -1,12 +1,10 @@
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { NotifyKind } from '@clinic-hub/protocol';
+import { JOB_QUEUE_STATES, type NotifyKind } from '@clinic-hub/protocol';
 import type { NotificationQueue } from './notification-service.js';
 
 /** How one attempt at a job ended, as the job duration histogram labels it. */
 export type JobOutcome = 'sent' | 'already_sent' | 'skipped' | 'delayed' | 'retry' | 'dead_letter';
 
-/** BullMQ states whose counts are the queue depth. */
-const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed', 'completed', 'paused'] as const;
 /** A scrape waits at most this long for Redis; the counts of the last good read are kept otherwise. */
 const COUNTS_TIMEOUT_MS = 2000;
 
@@ -36,12 +34,12 @@ export class NotifyWorkerMetrics {
       async collect() {
         let timer: NodeJS.Timeout | undefined;
         const counts = await Promise.race([
-          queue.getJobCounts(...QUEUE_STATES).catch(() => null),
+          queue.getJobCounts(...JOB_QUEUE_STATES).catch(() => null),
           new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COUNTS_TIMEOUT_MS))),
         ]);
         clearTimeout(timer);
         if (!counts) return;
-        for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        for (const state of JOB_QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
     collectDefaultMetrics({ register: this.registry });

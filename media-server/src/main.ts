@@ -1,3 +1,4 @@
+import { onStopSignals } from '../../hub/src/stop-signals.js';
 import { ConfigError, loadMediaConfig } from './config.js';
 import { createMediaLogger, startMediaServer } from './media-server.js';
 import { startAudioTap } from './audio-tap/index.js';
@@ -25,19 +26,12 @@ async function main(): Promise<void> {
   server.events.subscribe(audioTap);
   audioTap.registerMetrics(server.metrics.registry);
   recording?.registerMetrics(server.metrics.registry);
-  let stopping = false;
-  const stop = (signal: string) => {
-    // Rooms stop their recordings as they close; the files are encrypted before the process ends.
-    const leave = (stopping ? server.close() : server.drain()).finally(() => Promise.all([recording?.close(), audioTap.close()]));
-    server.logger.info({ signal }, stopping ? 'stopping now' : 'draining, then stopping (send the signal again to stop at once)');
-    stopping = true;
-    leave.then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // Rooms stop their recordings as they close; the files are encrypted before the process ends.
+  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.all([recording?.close(), audioTap.close()]));
+  onStopSignals(
+    { message: 'draining, then stopping (send the signal again to stop at once)', run: () => thenRelease(server.drain()) },
+    { logger: server.logger, again: { message: 'stopping now', run: () => thenRelease(server.close()) } },
+  );
 }
 
 main().catch((error: unknown) => {

@@ -73,6 +73,21 @@ describe('forwarding', () => {
     expect(publisher.connectionState).toBe('connected');
   });
 
+  it('asks again when a keyframe request goes unanswered: a late joiner still sees a picture within the next second', async () => {
+    const consult = 'fwd-keyframe-2';
+    // The publisher's file has keyframes 10 s apart: without a second request the late joiner would wait for the next one.
+    const publisher = await join(consult, 'publisher-k2', { media, ignoreKeyframeRequests: 1 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const late = await join(consult, 'late-k2');
+    await late.until(() => late.connectionState === 'connected', 10_000, 'connected');
+    const connectedAt = Date.now() - late.startedAt;
+    await late.until(() => [...late.received.values()].some((s) => s.kind === 'video' && s.firstKeyframeMs !== null), 5000, 'a keyframe');
+    const keyframe = [...late.received.values()].find((s) => s.kind === 'video')!.firstKeyframeMs!;
+    process.stdout.write(`first keyframe request ignored: first keyframe ${keyframe - connectedAt} ms after connecting, after ${publisher.keyframeRequests} requests\n`);
+    expect(publisher.keyframeRequests).toBeGreaterThanOrEqual(2);
+    expect(keyframe - connectedAt).toBeLessThan(2500);
+  });
+
   it("resends lost packets when a subscriber NACKs them", async () => {
     const consult = 'fwd-nack-1';
     await join(consult, 'publisher-n', { media });

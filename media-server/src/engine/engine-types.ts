@@ -1,4 +1,5 @@
 import type { ConsultRole, MediaSource, MidMap } from '@clinic-hub/protocol';
+import type { TraceContext } from '../../../hub/src/tracing/trace-context.js';
 
 /**
  * The SFU behind a small interface, so that another engine (mediasoup,
@@ -62,8 +63,8 @@ export interface RoomRecording {
   readonly recordingId: string;
   /** A track published while recording (someone joined with consent, or shared a screen). */
   addTrack(track: PublishedTrack): void;
-  /** Closes every file, encrypts it, stores metadata and queues the finalise job. */
-  stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining'): Promise<void>;
+  /** Closes every file, encrypts it, stores metadata and queues the finalise job, which carries `trace` (what stopped the recording). */
+  stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining', trace?: TraceContext): Promise<void>;
 }
 
 /** Whose connection a transport is. */

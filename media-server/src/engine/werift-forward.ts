@@ -6,6 +6,11 @@ import type { WeriftPublishedTrack } from './werift-published-track.js';
 const POOR_LINK_LOSS = 0.2;
 /** How long video stays held back before it is tried again (from a fresh keyframe). */
 const VIDEO_HOLD_MS = 4000;
+/**
+ * A subscriber still waiting for a keyframe this long after asking asks again:
+ * the request, or the keyframe's first packet, can be lost on the way.
+ */
+const KEYFRAME_RETRY_MS = 1000;
 /** Bytes waiting in the UDP socket's send queue above which video is held back: the kernel is not keeping up with this subscriber. */
 const SEND_QUEUE_LIMIT_BYTES = 256 * 1024;
 /** The send queue is looked at every this many video packets, not on every one. */
@@ -86,6 +91,7 @@ export class Forward {
   /** Video starts, and restarts after a hold, on a keyframe: a decoder cannot use anything before one. */
   needsKeyframe: boolean;
   private sentAny = false;
+  private keyframeAskedAt = 0;
   private lastInputTimestamp = 0;
   private lastReception = { expected: 0, received: 0 };
 
@@ -113,6 +119,7 @@ export class Forward {
       if (this.needsKeyframe) {
         if (!keyframe) {
           this.counters.videoPacketsHeldBack += 1;
+          if (Date.now() - this.keyframeAskedAt >= KEYFRAME_RETRY_MS) this.askForKeyframe();
           return;
         }
         this.needsKeyframe = false;
@@ -136,13 +143,18 @@ export class Forward {
     this.active = true;
     if (this.track.kind === 'video') {
       this.needsKeyframe = true;
-      this.track.requestKeyframe();
+      this.askForKeyframe();
     }
   }
 
   restartFromKeyframe(): void {
     if (this.track.kind !== 'video' || !this.active) return;
     this.needsKeyframe = true;
+    this.askForKeyframe();
+  }
+
+  private askForKeyframe(): void {
+    this.keyframeAskedAt = Date.now();
     this.track.requestKeyframe();
   }
 

@@ -2,7 +2,8 @@ import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
+import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
+import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '../../../hub/src/tracing/trace-context.js';
 import { verifyFile, type RecordingKey } from './recording-cipher.js';
 import { RecordingError } from './recording-error.js';
 import { recordingDir, sealedPath } from './recording-files.js';
@@ -23,33 +24,30 @@ import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } f
  *
  * Job ids are derived from the recording, so adding a job twice is a no-op.
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
+ * Every job carries the trace of what caused it (protocol TracedJob): the
+ * finalise job that of the action that stopped the recording, the purge and
+ * the AI job the finalise job's.
  */
-
-export interface RecordingJobData {
-  clinic: string;
-  consult: string;
-  recording: string;
-}
 
 const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 86_400 } };
 
-export const finaliseJobId = (data: RecordingJobData) => `finalise.${data.clinic}.${data.recording}`;
-export const purgeJobId = (data: RecordingJobData) => `purge.${data.clinic}.${data.recording}`;
-export const aiRecordingJobId = (data: RecordingJobData) => `${data.clinic}.${data.consult}.${data.recording}`;
+export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${data.recording}`;
+export const purgeJobId = (data: RecordingJob) => `purge.${data.clinic}.${data.recording}`;
+export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.consult}.${data.recording}`;
 
 /** Adds recording jobs (the recorder) — a small wrapper so that callers never build job ids themselves. */
 export class RecordingJobs {
-  readonly queue: Queue<RecordingJobData>;
+  readonly queue: Queue<RecordingJob>;
   private readonly connection: Redis;
 
   constructor(redisUrl: string, logger: Logger) {
     this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectionName: 'media:recording-jobs' });
     this.connection.on('error', () => undefined);
-    this.queue = new Queue<RecordingJobData>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
+    this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
   }
 
-  async finalise(data: RecordingJobData): Promise<void> {
+  async finalise(data: RecordingJob): Promise<void> {
     await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
   }
 
@@ -69,7 +67,7 @@ export interface RecordingWorkerOptions {
 }
 
 export interface RecordingWorker {
-  worker: Worker<RecordingJobData>;
+  worker: Worker<RecordingJob>;
   close(): Promise<void>;
 }
 
@@ -79,17 +77,18 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   commands.on('error', () => undefined);
   const blocking = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'media:recording-worker' });
   blocking.on('error', () => undefined);
-  const queue = new Queue<RecordingJobData>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
+  const queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
   const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
   for (const q of [queue, aiQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
 
-  async function finalise(data: RecordingJobData): Promise<string> {
+  /** `next`: the trace the jobs it adds carry (this attempt's span). */
+  async function finalise(data: RecordingJob, log: Logger, next: TracedJob): Promise<string> {
     const meta = await getRecording(commands, data.clinic, data.recording);
     if (!meta) return 'gone';
     if (meta.status === 'recording') throw new Error('recording has not stopped yet');
     const purgeAt = meta.purgeAt ?? Date.now();
     const schedulePurge = () =>
-      queue.add('purge', data, { jobId: purgeJobId(data), delay: Math.max(0, purgeAt - Date.now()), attempts: 10, backoff: { type: 'exponential', delay: 60_000 } });
+      queue.add('purge', { ...data, ...next }, { jobId: purgeJobId(data), delay: Math.max(0, purgeAt - Date.now()), attempts: 10, backoff: { type: 'exponential', delay: 60_000 } });
     if (meta.status === 'final' || meta.status === 'corrupt') {
       await schedulePurge();
       return meta.status;
@@ -110,43 +109,46 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     if (failures.length > 0) {
       await setRecordingFields(commands, data.clinic, data.recording, { status: 'corrupt' });
       await schedulePurge();
-      logger.error({ clinic: data.clinic, recording: data.recording, failures }, 'recording failed verification: marked corrupt');
+      log.error({ clinic: data.clinic, recording: data.recording, failures }, 'recording failed verification: marked corrupt');
       throw new UnrecoverableError(`RECORDING_CORRUPT: ${failures.join('; ')}`);
     }
     const language = ConsultLanguage.safeParse(await commands.hget(consultKeys(data.clinic, data.consult).meta, 'language'));
     const finalisedAt = Date.now();
     await setRecordingFields(commands, data.clinic, data.recording, { status: 'final', finalisedAt: String(finalisedAt) });
     await appendRecord(commands, data.clinic, data.consult, 'recording-finalised', { recording: data.recording, files: String(meta.files.length) });
-    const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja' });
+    const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja', ...next });
     await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
     await schedulePurge();
-    logger.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
+    log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
     return 'final';
   }
 
-  async function purge(data: RecordingJobData): Promise<string> {
+  async function purge(data: RecordingJob, log: Logger): Promise<string> {
     const meta = await getRecording(commands, data.clinic, data.recording);
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
     if (!meta) return 'gone';
     await deleteRecordingMeta(commands, data.clinic, data.recording);
     await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length) });
-    logger.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length }, 'recording purged by retention policy');
+    log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length }, 'recording purged by retention policy');
     return 'purged';
   }
 
-  const worker = new Worker<RecordingJobData>(
+  const worker = new Worker<RecordingJob>(
     JOB_QUEUES.recordings,
-    async (job: Job<RecordingJobData>) => {
-      if (job.name === 'finalise') return finalise(job.data);
-      if (job.name === 'purge') return purge(job.data);
+    async (job: Job<RecordingJob>) => {
+      // Each attempt is a span of the trace of what caused the job; its log lines carry it.
+      const trace = continueTrace(job.data.traceparent);
+      const log = logger.child({ job: job.id, ...traceLogFields(trace) });
+      if (job.name === 'finalise') return finalise(job.data, log, tracedJob(trace));
+      if (job.name === 'purge') return purge(job.data, log);
       throw new UnrecoverableError(`unknown recordings job "${job.name}"`);
     },
     { connection: blocking, prefix: JOB_QUEUE_PREFIX, concurrency: options.concurrency ?? 1 },
   );
   worker.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings worker: Redis error'));
   worker.on('failed', (job, error) => {
-    if (job && !(error instanceof UnrecoverableError)) logger.warn({ job: job.id, attempt: job.attemptsMade, err: error.message }, 'recordings job failed; retrying');
+    if (job && !(error instanceof UnrecoverableError)) logger.warn({ job: job.id, attempt: job.attemptsMade, err: error.message, ...jobTraceId(job.data) }, 'recordings job failed; retrying');
   });
 
   return {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
+import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
 import { encryptFile, type RecordingKey } from './recording-cipher.js';
 import type { RecordingConfig } from './recording-config.js';
@@ -181,7 +182,8 @@ class RoomRecordingSession implements RoomRecording {
     return this.stopping !== null;
   }
 
-  stop(reason: RoomRecordingStopReason): Promise<void> {
+  /** `trace`: that of what stopped it; without one (SIGTERM) a trace starts here, in the `recording stopped` line. */
+  stop(reason: RoomRecordingStopReason, trace: TraceContext = continueTrace(undefined)): Promise<void> {
     const stoppedAt = Date.now();
     this.stopping ??= (async () => {
       const { redis, config, jobs, nodeId } = this.deps;
@@ -198,9 +200,9 @@ class RoomRecordingSession implements RoomRecording {
         purgeAt: String(stoppedAt + config.retentionMs),
       });
       await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
-      await jobs.finalise({ clinic, consult, recording: this.recordingId });
+      await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) });
       await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
-      this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt, closingMs: Date.now() - stoppedAt }, 'recording stopped');
+      this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt, closingMs: Date.now() - stoppedAt, ...traceLogFields(trace) }, 'recording stopped');
     })()
       .catch((error: Error) => {
         this.metrics.failures.inc();
@@ -402,8 +404,10 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
     });
     await appendRecord(redis, clinic, meta.consult, 'recording-stopped', { node: nodeId, recording, reason: 'interrupted', files: String(meta.files.length + recovered) });
   }
-  await jobs.finalise({ clinic, consult: meta.consult, recording });
+  // Nothing traced stopped it: the finalise job starts a trace, logged here.
+  const trace = continueTrace(undefined);
+  await jobs.finalise({ clinic, consult: meta.consult, recording, ...tracedJob(trace) });
   await markClosedOnNode(redis, nodeId, clinic, recording);
-  logger.warn({ clinic, recording, recovered }, 'recording left open by a previous run of this node: closed and encrypted');
+  logger.warn({ clinic, recording, recovered, ...traceLogFields(trace) }, 'recording left open by a previous run of this node: closed and encrypted');
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RecordingStatus } from '@clinic-hub/protocol';
+import { continueTrace, traceLogFields, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
 import type { Participant } from './participant.js';
 
@@ -12,6 +13,11 @@ export type RecordingStopReason = Parameters<RoomRecording['stop']>[0];
  * someone without consent joins. The request stands until a clinician stops
  * it, so the recording starts again (as a new recording) once everyone
  * present has consented again. How it records is the Recorder's business.
+ *
+ * A start or stop is logged with the trace of the signalling message that
+ * caused it (`cause`), which the recording's jobs carry on. When nothing
+ * traced caused it (a dropped connection, the hub ending the consultation,
+ * SIGTERM) a trace starts at that point; its id is in the same log line.
  */
 export class RecordingGate {
   private requested = false;
@@ -51,13 +57,13 @@ export class RecordingGate {
    * Brings the recording in line with the request and the consents of those
    * present. `stopReason` says why, should it have to stop.
    */
-  evaluate(participants: Participant[], stopReason: RecordingStopReason): void {
+  evaluate(participants: Participant[], stopReason: RecordingStopReason, cause?: TraceContext): void {
     const everyoneConsents = participants.length > 0 && participants.every((p) => p.consent);
     if (this.active) {
-      if (!this.requested || !everyoneConsents) this.stop(stopReason);
+      if (!this.requested || !everyoneConsents) this.stop(stopReason, cause);
       return;
     }
-    if (this.requested && everyoneConsents && this.recorder) this.start(participants);
+    if (this.requested && everyoneConsents && this.recorder) this.start(participants, cause);
   }
 
   /** A track published while recording (a participant joined with consent, or shared a screen). */
@@ -71,16 +77,17 @@ export class RecordingGate {
     track.requestKeyframe();
   }
 
-  stop(reason: RecordingStopReason): void {
+  stop(reason: RecordingStopReason, cause?: TraceContext): void {
     const recording = this.active;
     if (!recording) return;
     this.active = null;
     this.startedAt = null;
-    this.logger.info({ recording: recording.recordingId, reason }, 'recording stopped');
-    recording.stop(reason).catch((error: unknown) => this.logger.error({ err: error, recording: recording.recordingId }, 'the recording did not stop cleanly'));
+    const trace = cause ?? continueTrace(undefined);
+    this.logger.info({ recording: recording.recordingId, reason, ...traceLogFields(trace) }, 'recording stopped');
+    recording.stop(reason, trace).catch((error: unknown) => this.logger.error({ err: error, recording: recording.recordingId }, 'the recording did not stop cleanly'));
   }
 
-  private start(participants: Participant[]): void {
+  private start(participants: Participant[], cause: TraceContext | undefined): void {
     const tracks = participants.flatMap((p) => [...p.transport.published.values()]);
     const recordingId = randomUUID();
     try {
@@ -92,7 +99,7 @@ export class RecordingGate {
       return;
     }
     this.startedAt = Date.now();
-    this.logger.info({ recording: recordingId, tracks: tracks.length }, 'recording started');
+    this.logger.info({ recording: recordingId, tracks: tracks.length, ...traceLogFields(cause ?? continueTrace(undefined)) }, 'recording started');
     // The recording's files must start on a keyframe of every camera and screen.
     for (const track of tracks) track.requestKeyframe();
   }

@@ -6,6 +6,7 @@ import {
   type RoomTokenClaims,
   type ServerSignal,
 } from '@clinic-hub/protocol';
+import type { TraceContext } from '../../../hub/src/tracing/trace-context.js';
 import type { MediaEngine, PublishedTrack, Recorder } from '../engine/engine-types.js';
 import type { MediaEvents } from '../media-events.js';
 import { SignalError } from '../signal/signal-error.js';
@@ -38,7 +39,9 @@ export interface RoomDeps {
  * receives everyone else's. The room keeps everyone's connection in line
  * with who is present and what they send, announces comings and goings,
  * keeps consent and decides when recording runs, and writes joins, leaves and
- * consents to the session record.
+ * consents to the session record. What a participant sends comes with its
+ * trace (`cause`): a recording it starts or stops is logged with it, and the
+ * recording's jobs carry it.
  */
 export class Room {
   readonly participants = new Map<string, Participant>();
@@ -64,14 +67,14 @@ export class Room {
     return this.participants.has(participantId) || this.participants.size < CONSULT_MAX_PARTICIPANTS;
   }
 
-  join(claims: RoomTokenClaims, peer: SignalPeer): Participant {
+  join(claims: RoomTokenClaims, peer: SignalPeer, cause?: TraceContext): Participant {
     if (this.closed) throw new SignalError('CONSULT_ENDED');
     if (!this.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
     const previous = this.participants.get(claims.sub);
     if (previous) {
       previous.peer.send({ type: 'closed', reason: 'replaced' });
       previous.peer.close('replaced by a new connection');
-      this.remove(previous, 'replaced');
+      this.remove(previous, 'replaced', cause);
     }
     const transport = this.deps.engine.createTransport({ clinic: this.clinic, roomId: this.consult, participantId: claims.sub, part: claims.part });
     const participant = new Participant(claims.sub, claims.part, claims.name, peer, transport, this.consents.get(claims.sub) ?? false);
@@ -103,18 +106,18 @@ export class Room {
     this.deps.events.participantJoined(this.consult, participant.id, participant.part);
     this.appendRecord({ type: 'joined', participant: participant.id, part: participant.part });
     this.writePresence();
-    this.updateRecording('participant-without-consent');
+    this.updateRecording('participant-without-consent', { cause });
     this.negotiate(participant);
     return participant;
   }
 
   /** The participant left (`leave`), or their connection dropped. Does nothing if they were already replaced. */
-  leave(participant: Participant, reason: 'left' | 'dropped'): void {
+  leave(participant: Participant, reason: 'left' | 'dropped', cause?: TraceContext): void {
     if (this.participants.get(participant.id) !== participant) return;
-    this.remove(participant, reason);
+    this.remove(participant, reason, cause);
   }
 
-  private remove(participant: Participant, reason: LeaveReason): void {
+  private remove(participant: Participant, reason: LeaveReason, cause?: TraceContext): void {
     this.participants.delete(participant.id);
     this.negotiationDue.delete(participant);
     participant.close();
@@ -126,11 +129,11 @@ export class Room {
     this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason });
     if (reason !== 'replaced') this.writePresence();
     if (this.participants.size === 0 && reason !== 'replaced') {
-      this.close('room-closed');
+      this.close('room-closed', cause);
       return;
     }
     // Whoever was missing consent may have been the one who left.
-    this.updateRecording('participant-without-consent');
+    this.updateRecording('participant-without-consent', { cause });
   }
 
   private trackPublished(publisher: Participant, track: PublishedTrack): void {
@@ -186,7 +189,7 @@ export class Room {
     this.broadcast({ type: 'participant-updated', participant: participant.info() });
   }
 
-  async consent(participant: Participant, granted: boolean): Promise<void> {
+  async consent(participant: Participant, granted: boolean, cause?: TraceContext): Promise<void> {
     if (participant.consent === granted) return;
     const entry: RoomRecordEntry = { type: granted ? 'consent-granted' : 'consent-withdrawn', participant: participant.id, part: participant.part };
     if (granted) {
@@ -204,14 +207,14 @@ export class Room {
     // A withdrawal takes effect at once, written or not: privacy first, the record follows.
     if (!granted) this.appendRecord(entry);
     this.broadcast({ type: 'participant-updated', participant: participant.info() });
-    this.updateRecording(granted ? 'participant-without-consent' : 'consent-withdrawn', true);
+    this.updateRecording(granted ? 'participant-without-consent' : 'consent-withdrawn', { announce: true, cause });
   }
 
-  recordingRequest(participant: Participant, action: 'start' | 'stop'): void {
+  recordingRequest(participant: Participant, action: 'start' | 'stop', cause?: TraceContext): void {
     if (!isClinicianConsultRole(participant.part)) throw new SignalError('AUTH_FORBIDDEN', 'only doctors and nurses start or stop recording');
     if (!this.recording.available) throw new SignalError('RECORDING_KEY_MISSING');
     this.recording.setRequested(action === 'start');
-    this.updateRecording('requested', true);
+    this.updateRecording('requested', { announce: true, cause });
   }
 
   keyframe(participantId: string, source: 'camera' | 'screen'): void {
@@ -223,10 +226,10 @@ export class Room {
   // ---- room-wide ----
 
   /** Ends the room: `ended` (the clinic ended the consultation) or `draining` (this node is shutting down). */
-  close(reason: 'ended' | 'draining' | 'room-closed'): void {
+  close(reason: 'ended' | 'draining' | 'room-closed', cause?: TraceContext): void {
     if (this.closed) return;
     this.closed = true;
-    this.recording.stop(reason === 'draining' ? 'draining' : 'room-closed');
+    this.recording.stop(reason === 'draining' ? 'draining' : 'room-closed', cause);
     for (const participant of [...this.participants.values()]) {
       this.participants.delete(participant.id);
       participant.close();
@@ -245,12 +248,12 @@ export class Room {
     this.deps.onClosed(this);
   }
 
-  private updateRecording(stopReason: RecordingStopReason, announce = false): void {
+  private updateRecording(stopReason: RecordingStopReason, options: { announce?: boolean; cause?: TraceContext | undefined } = {}): void {
     if (this.closed) return;
     const before = JSON.stringify(this.recording.status(this.participants.values()));
-    this.recording.evaluate([...this.participants.values()], stopReason);
+    this.recording.evaluate([...this.participants.values()], stopReason, options.cause);
     const status = this.recording.status(this.participants.values());
-    if (announce || JSON.stringify(status) !== before) this.broadcast({ type: 'recording', recording: status });
+    if (options.announce || JSON.stringify(status) !== before) this.broadcast({ type: 'recording', recording: status });
   }
 
   private scheduleNegotiation(participant: Participant): void {

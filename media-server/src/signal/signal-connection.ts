@@ -3,6 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
 import { RoomTokenError, type RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import { TokenBucket } from '../../../hub/src/socket/rate-limiter.js';
+import { continueTrace, splitTraceparent, traceLogFields, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
 import type { Participant, SignalPeer } from '../room/participant.js';
 import type { Room } from '../room/room.js';
 import { SignalError } from './signal-error.js';
@@ -29,7 +30,10 @@ type Message = ClientSignal;
  * participant's requests. Every frame is checked (size, rate, JSON, schema,
  * order) and every refusal is answered with `{type:'error', code}`; nothing a
  * client sends stops the room or the server. Messages of one connection are
- * handled one at a time, in order.
+ * handled one at a time, in order, each in a span that continues the
+ * client's `traceparent` (any message may carry one, as on the hub) or
+ * starts a trace: a recording it starts or stops, and that recording's jobs,
+ * carry it.
  */
 export class SignalConnection implements SignalPeer {
   private participant: Participant | null = null;
@@ -86,12 +90,13 @@ export class SignalConnection implements SignalPeer {
     if (size > MEDIA_SIGNAL_MAX_BYTES) return this.sendError('PAYLOAD_TOO_LARGE', `${size} bytes; at most ${MEDIA_SIGNAL_MAX_BYTES}`);
     if (!this.bucket.take()) return this.sendError('RATE_LIMITED', `retry in ${this.bucket.msUntilNext()} ms`);
     if (isBinary) return this.sendError('INVALID_PAYLOAD', 'binary frames are not signalling');
-    let json: unknown;
+    let raw: unknown;
     try {
-      json = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+      raw = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
     } catch {
       return this.sendError('INVALID_PAYLOAD', 'not JSON');
     }
+    const { body: json, traceparent } = splitTraceparent(raw);
     const parsed = ClientSignal.safeParse(json);
     if (!parsed.success) {
       const id = typeof json === 'object' && json !== null && typeof (json as { id?: unknown }).id === 'string' ? (json as { id: string }).id.slice(0, 64) : undefined;
@@ -99,30 +104,30 @@ export class SignalConnection implements SignalPeer {
       return this.sendError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : undefined, id);
     }
     const message = parsed.data;
-    this.queue = this.queue.then(() => this.handle(message));
+    this.queue = this.queue.then(() => this.handle(message, continueTrace(traceparent)));
   }
 
-  private async handle(message: Message): Promise<void> {
+  private async handle(message: Message, trace: TraceContext): Promise<void> {
     if (this.closed) return;
     try {
-      await this.dispatch(message);
+      await this.dispatch(message, trace);
     } catch (error) {
       if (error instanceof SignalError) {
         this.sendError(error.code, error.detail, message.id);
       } else {
-        this.logger.error({ err: error, type: message.type }, 'signalling message failed');
+        this.logger.error({ err: error, type: message.type, ...traceLogFields(trace) }, 'signalling message failed');
         this.sendError('INTERNAL', undefined, message.id);
       }
     }
   }
 
-  private async dispatch(message: Message): Promise<void> {
+  private async dispatch(message: Message, trace: TraceContext): Promise<void> {
     if (message.type === 'ping') {
       this.send(message.id === undefined ? { type: 'pong', serverTime: Date.now() } : { type: 'pong', id: message.id, serverTime: Date.now() });
       return;
     }
     if (message.type === 'join') {
-      await this.join(message.token);
+      await this.join(message.token, trace);
       this.ack(message.id);
       return;
     }
@@ -140,10 +145,10 @@ export class SignalConnection implements SignalPeer {
         room.mute(participant, message.source, message.muted);
         break;
       case 'consent':
-        await room.consent(participant, message.granted);
+        await room.consent(participant, message.granted, trace);
         break;
       case 'recording':
-        room.recordingRequest(participant, message.action);
+        room.recordingRequest(participant, message.action, trace);
         break;
       case 'keyframe':
         room.keyframe(message.participant, message.source);
@@ -151,14 +156,14 @@ export class SignalConnection implements SignalPeer {
       case 'leave':
         this.ack(message.id);
         this.participant = null;
-        room.leave(participant, 'left');
+        room.leave(participant, 'left', trace);
         this.close('left');
         return;
     }
     this.ack(message.id);
   }
 
-  private async join(token: string): Promise<void> {
+  private async join(token: string, trace: TraceContext): Promise<void> {
     if (this.participant || this.joining) throw new SignalError('MEDIA_ALREADY_JOINED');
     let claims;
     try {
@@ -172,7 +177,7 @@ export class SignalConnection implements SignalPeer {
       const room = await this.context.admit(claims);
       if (this.closed) return;
       this.room = room;
-      this.participant = room.join(claims, this);
+      this.participant = room.join(claims, this, trace);
     } finally {
       this.joining = false;
     }

@@ -41,6 +41,8 @@ export interface PeerOptions {
   inboundLossPercent?: number;
   /** Drop this share of outgoing SRTP packets (a poor uplink). */
   outboundLossPercent?: number;
+  /** Ignore this many of the server's keyframe requests first, as if they were lost on the way. */
+  ignoreKeyframeRequests?: number;
 }
 
 /**
@@ -69,11 +71,13 @@ export class NodePeer {
   closedCode: number | null = null;
   /** Offers this peer could not answer (a test fails on them). */
   readonly answerErrors: string[] = [];
+  /** Keyframe requests (PLI) the server sent for this peer's camera. */
+  keyframeRequests = 0;
 
   private constructor(
     readonly ws: WebSocket,
     media: EncodedMedia | null,
-    private readonly options: { autoAnswer: boolean; inboundLossPercent?: number; outboundLossPercent?: number },
+    private readonly options: { autoAnswer: boolean; inboundLossPercent?: number; outboundLossPercent?: number; ignoreKeyframeRequests?: number },
   ) {
     this.pc = new RTCPeerConnection({
       // werift drops a packet when `value / 100 < Math.random()`: a value of 60 drops 40% (werift's own quirk, inverted here).
@@ -135,8 +139,13 @@ export class NodePeer {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    const { inboundLossPercent, outboundLossPercent } = options;
-    return new NodePeer(ws, options.media ?? null, { autoAnswer: options.autoAnswer ?? true, ...(inboundLossPercent ? { inboundLossPercent } : {}), ...(outboundLossPercent ? { outboundLossPercent } : {}) });
+    const { inboundLossPercent, outboundLossPercent, ignoreKeyframeRequests } = options;
+    return new NodePeer(ws, options.media ?? null, {
+      autoAnswer: options.autoAnswer ?? true,
+      ...(inboundLossPercent ? { inboundLossPercent } : {}),
+      ...(outboundLossPercent ? { outboundLossPercent } : {}),
+      ...(ignoreKeyframeRequests ? { ignoreKeyframeRequests } : {}),
+    });
   }
 
   /** Connects and joins; resolves with the peer once `joined` arrived (throws on an error answer). */
@@ -236,8 +245,12 @@ export class NodePeer {
     if (track === this.video) {
       // werift's own routing can hand the server's PLI to the wrong object (werift-workarounds.ts): read it from the transport.
       const videoSender = transceiver.sender;
+      let toIgnore = this.options.ignoreKeyframeRequests ?? 0;
       onKeyframeRequests(this.pc, (ssrc) => {
-        if (ssrc === videoSender.ssrc) this.sender?.keyframeRequested();
+        if (ssrc !== videoSender.ssrc) return;
+        this.keyframeRequests += 1;
+        if (toIgnore > 0) toIgnore -= 1;
+        else this.sender?.keyframeRequested();
       });
     }
   }

@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAMESPACE, type Ack, type SyncResult } from '@clinic-hub/protocol';
+import { QUEUE_NAMESPACE, type Ack, type ConsultListing, type MediaNodeInfo, type SyncResult } from '@clinic-hub/protocol';
 import { startTestRedis } from '../../hub/test/support/redis.js';
+import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET } from '../../hub/test/support/consult-client.js';
 import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { connectedClients, metricValue } from '../../hub/test/support/metrics-text.js';
+import { waitFor } from '../../hub/test/support/wait.js';
+import { startMediaServerProcess, type MediaServerProcess } from '../../media-server/test/support/media-node.js';
 import { LeanSocket } from '../harness/lean-socket.js';
+import { summarize } from '../harness/stats.js';
 import { MetricStore, bundleK6Script, runScript, startVu, type Bundle } from './support/k6-adapter.js';
 
 /**
@@ -20,6 +25,7 @@ const SCRIPTS = {
   'display-fanout': { required: ['HUB_URL', 'STAFF_TOKEN', 'DISPLAY_TOKEN', 'DEPT'] },
   chat: { required: ['HUB_URL', 'STAFF_TOKEN', 'DEPT'] },
   notify: { required: ['HUB_URL', 'STAFF_TOKEN', 'DEPT'] },
+  consultation: { required: ['HUB_URL', 'STAFF_TOKEN', 'DEPT'] },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -89,7 +95,8 @@ describe('k6 scripts against two hub nodes', () => {
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    hubs = await Promise.all(['k6-a', 'k6-b'].map((nodeId) => startHubProcess({ redisUrl: redis.url, nodeId })));
+    // Consultations on (MEDIA_TOKEN_SECRET): the consultation script admits patients; the others do not notice.
+    hubs = await Promise.all(['k6-a', 'k6-b'].map((nodeId) => startHubProcess({ redisUrl: redis.url, nodeId, env: CONSULT_HUB_ENV })));
     hubUrl = hubs.map((h) => h.url).join(',');
     worker = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'hub/src/notify/worker-main.ts')], {
       cwd: REPO_ROOT,
@@ -107,6 +114,18 @@ describe('k6 scripts against two hub nodes', () => {
     await Promise.all(hubs.map((h) => h.stop()));
     await redis?.cleanup();
   });
+
+  /** The queue's tickets of one department, read by a staff client of its own. */
+  const ticketsOf = async (dept: string) => {
+    const staff = await LeanSocket.connect(hubs[0]!.url, QUEUE_NAMESPACE, { token: await tokenFor('staff') });
+    try {
+      const synced = await staff.emitWithAck<Ack<SyncResult>>('queue:sync', {});
+      if (!synced.ok || synced.mode !== 'snapshot') throw new Error('expected a snapshot');
+      return synced.snapshot.tickets.filter((t) => t.dept === dept);
+    } finally {
+      staff.close();
+    }
+  };
 
   /** What went wrong, if anything, in one object, so a failure shows it all. */
   const problems = (metrics: MetricStore, vus: { logs: string[]; aborts: string[] }[], counters: string[]) => ({
@@ -153,14 +172,7 @@ describe('k6 scripts against two hub nodes', () => {
     expect(metrics.values('redis_clock_skew_min')).toHaveLength(calls);
     expect(Math.max(...metrics.values('redis_clock_skew_min'))).toBeLessThanOrEqual(1);
 
-    const staff = await LeanSocket.connect(hubs[0]!.url, QUEUE_NAMESPACE, { token: await tokenFor('staff') });
-    try {
-      const synced = await staff.emitWithAck<Ack<SyncResult>>('queue:sync', {});
-      if (!synced.ok || synced.mode !== 'snapshot') throw new Error('expected a snapshot');
-      expect(synced.snapshot.tickets.filter((t) => t.dept === 'gp')).toEqual([]);
-    } finally {
-      staff.close();
-    }
+    expect(await ticketsOf('gp')).toEqual([]);
   }, 60_000);
 
   it('chat: every message acked and delivered to the other side once, the ticket cancelled', async () => {
@@ -216,4 +228,93 @@ describe('k6 scripts against two hub nodes', () => {
     expect(metrics.sum('notify_notices_received', { kind: 'queue_called' })).toBe(calls);
     expect(Math.min(...metrics.values('notify_notice_latency'))).toBeGreaterThanOrEqual(0);
   }, 60_000);
+
+  describe('with a media-server node', () => {
+    const MEDIA_NODE = 'k6-media';
+    let media: MediaServerProcess | null = null;
+
+    /** The hub's consultations list: the consultations of testclinic and the media-server nodes it can place rooms on. */
+    const consultations = async () => {
+      const response = await fetch(`${hubs[0]!.url}/api/clinics/testclinic/consultations?count=50`, { headers: { authorization: `Bearer ${await tokenFor('staff')}` } });
+      return (await response.json()) as { consultations: ConsultListing[]; mediaNodes: MediaNodeInfo[] };
+    };
+
+    beforeAll(async () => {
+      // `npm run media`'s entry point with the hubs' room-token secret: it announces itself in Redis, where the hubs look for nodes.
+      media = await startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
+      if (media.process.exitCode !== null) throw new Error(`the media-server exited: ${media.logs()}`);
+      await waitFor('the hub to see the media-server node', async () => (await consultations()).mediaNodes.some((n) => n.id === MEDIA_NODE), 15_000);
+    }, 60_000);
+
+    afterAll(async () => {
+      await media?.stop();
+    });
+
+    it('consultation: every admitted patient told at once and offered by the media-server; every consultation ended, nothing left open', async () => {
+      const patients = 6;
+      const { metrics, vus } = await runScript(await bundle('consultation'), {
+        HUB_URL: hubUrl,
+        STAFF_TOKEN: await tokenFor('staff'),
+        DOCTOR_TOKEN: await tokenFor('doctor', 'testclinic', { sub: 'doctor:k6' }),
+        DEPT: 'online',
+        PATIENTS: String(patients),
+        ADMIT_INTERVAL_SECONDS: '0.2',
+      });
+      expect(problems(metrics, vus, ['socket_errors', 'queue_op_errors', 'consult_errors', 'consult_patients_left_waiting'])).toEqual({
+        socket_errors: {},
+        queue_op_errors: {},
+        consult_errors: {},
+        consult_patients_left_waiting: {},
+        aborts: [],
+        logs: [],
+      });
+      // Every patient admitted, told, and offered; every step timed once.
+      const admitted = metrics.values('consult_admit_latency');
+      const offered = metrics.values('consult_offer_latency');
+      expect(admitted).toHaveLength(patients);
+      expect(offered).toHaveLength(patients);
+      expect(metrics.sum('consult_offers_received')).toBe(patients);
+      for (const op of ['admit', 'join', 'end']) expect(metrics.values('consult_op_duration', { op }), op).toHaveLength(patients);
+      // Real figures, one clock: neither zero (a push that never left) nor beyond a generous liveness bound on a busy machine.
+      for (const latencies of [admitted, offered]) {
+        expect(Math.min(...latencies)).toBeGreaterThan(0);
+        expect(Math.max(...latencies)).toBeLessThan(5000);
+      }
+
+      // The hub: one consultation per patient, each on the media-server node and ended; the department empty; no ticket page still connected.
+      const listed = (await consultations()).consultations.filter((c) => c.dept === 'online');
+      expect(listed).toHaveLength(patients);
+      for (const c of listed) expect(c).toMatchObject({ status: 'ended', node: MEDIA_NODE });
+      expect(await ticketsOf('online')).toEqual([]);
+      for (const hub of hubs) {
+        await waitFor(`no patient page left on ${hub.nodeId}`, async () => (await connectedClients(hub.url, hub.nodeId, 'patient')) === 0, 5000);
+      }
+
+      // The media-server: each patient joined once, no error answered, no room or participant left.
+      const mediaMetrics = async () => (await fetch(`${media!.url}/metrics`)).text();
+      await waitFor('the media-server to have no room and no participant left', async () => {
+        const text = await mediaMetrics();
+        return metricValue(text, 'clinic_media_rooms', { node: MEDIA_NODE }) === 0 && metricValue(text, 'clinic_media_participants', { node: MEDIA_NODE }) === 0;
+      }, 5000);
+      const text = await mediaMetrics();
+      expect(metricValue(text, 'clinic_media_joins_total', { node: MEDIA_NODE })).toBe(patients);
+      expect(text).not.toMatch(/^clinic_media_signal_errors_total\{/m);
+
+      const figures = (values: number[]) => {
+        const { p50, max } = summarize(values);
+        return `p50 ${p50} ms, max ${max} ms`;
+      };
+      console.log(
+        `k6 consultation (adapter, 2 hub nodes, 1 media-server, ${patients} patients, 2 rooms): admit → page ${figures(admitted)}; ` +
+          `join → first offer ${figures(offered)}; acks: admit ${figures(metrics.values('consult_op_duration', { op: 'admit' }))}, ` +
+          `join ${figures(metrics.values('consult_op_duration', { op: 'join' }))}, end ${figures(metrics.values('consult_op_duration', { op: 'end' }))}`,
+      );
+    }, 90_000);
+
+    it('consultation: stops, saying why, when DEPT is not an online department', async () => {
+      const run = runScript(await bundle('consultation'), { HUB_URL: hubUrl, STAFF_TOKEN: await tokenFor('staff'), DEPT: 'peds', PATIENTS: '1' });
+      await expect(run).rejects.toThrow('DEPT=peds is not an online department');
+      expect(await ticketsOf('peds')).toEqual([]);
+    }, 60_000);
+  });
 });

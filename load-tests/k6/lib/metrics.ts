@@ -1,11 +1,12 @@
 /**
- * Metrics every script shares, and opening a socket with its failures
- * counted. Custom metrics must be created in k6's init context: this module
+ * Metrics every script shares, opening a socket with its failures counted,
+ * and requests timed to their ack. Custom metrics must be created in k6's init context: this module
  * is imported at the top of each script, so they are.
  */
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
-import { SocketIoClient, SocketIoError, type ConnectOptions, type EventMap } from './socket-io.ts';
+import type { Ack } from '../../../protocol/src/errors.ts';
+import { SocketIoClient, SocketIoError, type AckOf, type ConnectOptions, type EventMap, type PayloadOf } from './socket-io.ts';
 
 /**
  * Ack round trip of each queue action at the client, tagged `op` (checkin,
@@ -45,6 +46,45 @@ export async function openSocket<Listen extends EventMap<Listen>, Emit extends E
     const code = error instanceof SocketIoError ? error.code : 'ERROR';
     socketErrors.add(1, { role, code });
     warnOnce(`${role}:${code}`, `${role} socket to ${options.url}${options.nsp} failed: ${(error as Error).message}`);
+    return null;
+  }
+}
+
+/** A request that succeeded: its ack, and when it was sent and when its ack arrived (ms since the epoch, k6's clock). */
+export interface Timed<Result> {
+  result: Result;
+  sentAt: number;
+  receivedAt: number;
+}
+
+/** The ack of an event that succeeded. */
+export type Success<H> = Extract<AckOf<H>, { ok: true }>;
+
+/**
+ * Sends one event and records its ack round trip in `metrics.duration`, or
+ * its failure in `metrics.errors` (tagged `code`: the hub's error code,
+ * ACK_TIMEOUT, CLOSED …), both tagged `op`: the event's name after its
+ * namespace (`checkin`, `admit` …). Null when it failed; never rejects.
+ */
+export async function timedRequest<Listen extends EventMap<Listen>, Emit extends EventMap<Emit>, Event extends keyof Emit & string>(
+  socket: SocketIoClient<Listen, Emit>,
+  event: Event,
+  payload: PayloadOf<Emit[Event]>,
+  metrics: { duration: Trend; errors: Counter },
+): Promise<Timed<Success<Emit[Event]>> | null> {
+  const op = event.slice(event.indexOf(':') + 1);
+  const sentAt = Date.now();
+  try {
+    const { ack, receivedAt } = await socket.request(event, payload);
+    const answer = ack as Ack;
+    if (!answer.ok) {
+      metrics.errors.add(1, { op, code: answer.error.code });
+      return null;
+    }
+    metrics.duration.add(receivedAt - sentAt, { op });
+    return { result: ack as Success<Emit[Event]>, sentAt, receivedAt };
+  } catch (error) {
+    metrics.errors.add(1, { op, code: error instanceof SocketIoError ? error.code : 'ERROR' });
     return null;
   }
 }

@@ -9,50 +9,28 @@
  */
 import type { Trend } from 'k6/metrics';
 import { clearInterval, setInterval, setTimeout, type IntervalID } from 'k6/timers';
-import type { Ack } from '../../../protocol/src/errors.ts';
 import { QUEUE_CLIENT_EVENTS } from '../../../protocol/src/event-names.ts';
 import type { CheckinResult, QueueClientToServer, QueueServerToClient } from '../../../protocol/src/events.ts';
 import type { QueueEvent, QueuePayload, QueueSnapshot } from '../../../protocol/src/queue.ts';
-import { abortTest, queueOpDuration, queueOpErrors } from './metrics.ts';
-import { SocketIoError, type AckOf, type PayloadOf, type SocketIoClient } from './socket-io.ts';
+import { abortTest, queueOpDuration, queueOpErrors, timedRequest, type Success, type Timed } from './metrics.ts';
+import type { PayloadOf, SocketIoClient } from './socket-io.ts';
 
 export type QueueSocket = SocketIoClient<QueueServerToClient, QueueClientToServer>;
 type QueueEventName = keyof QueueClientToServer & string;
 /** The ack of a queue event that succeeded. */
-export type QueueSuccess<Event extends QueueEventName> = Extract<AckOf<QueueClientToServer[Event]>, { ok: true }>;
-
-export interface Timed<Result> {
-  result: Result;
-  /** When the request was sent and its ack arrived (ms since the epoch, k6's clock). */
-  sentAt: number;
-  receivedAt: number;
-}
+export type QueueSuccess<Event extends QueueEventName> = Success<QueueClientToServer[Event]>;
 
 /**
  * Sends one queue action and records its ack round trip in
  * queue_op_duration, or its failure in queue_op_errors; null when it failed.
  * Never rejects.
  */
-export async function queueAction<Event extends QueueEventName>(
+export function queueAction<Event extends QueueEventName>(
   socket: QueueSocket,
   event: Event,
   payload: PayloadOf<QueueClientToServer[Event]>,
 ): Promise<Timed<QueueSuccess<Event>> | null> {
-  const op = event.slice(event.indexOf(':') + 1);
-  const sentAt = Date.now();
-  try {
-    const { ack, receivedAt } = await socket.request(event, payload);
-    const answer = ack as Ack;
-    if (!answer.ok) {
-      queueOpErrors.add(1, { op, code: answer.error.code });
-      return null;
-    }
-    queueOpDuration.add(receivedAt - sentAt, { op });
-    return { result: ack as QueueSuccess<Event>, sentAt, receivedAt };
-  } catch (error) {
-    queueOpErrors.add(1, { op, code: error instanceof SocketIoError ? error.code : 'ERROR' });
-    return null;
-  }
+  return timedRequest(socket, event, payload, { duration: queueOpDuration, errors: queueOpErrors });
 }
 
 /** Tickets waiting in one department of a snapshot. */
@@ -131,6 +109,11 @@ export class QueueCaller {
     } finally {
       this.inFlight--;
     }
+  }
+
+  /** A patient this caller checked in was called another way (a consultation's admission): no longer the caller's to cancel in finish(). */
+  calledElsewhere(ticketId: string): void {
+    this.waiting.delete(ticketId);
   }
 
   /** Presses "next patient" `ratePerSecond` times a second until `untilMs`, then waits for the acks still due. */

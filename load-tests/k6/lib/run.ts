@@ -1,6 +1,6 @@
 /** What every script shares about one run: its start, its id, waiting, and pairing a send with what it caused. */
 import exec from 'k6/execution';
-import { setTimeout } from 'k6/timers';
+import { clearTimeout, setTimeout } from 'k6/timers';
 
 /** What setup() hands every VU. */
 export interface RunData {
@@ -65,5 +65,39 @@ export class Rendezvous<Key> {
   /** Keys sent that have not arrived yet, with their send times. */
   pending(): [Key, number][] {
     return [...this.sentAt].filter(([key]) => !this.arrivals.has(key));
+  }
+}
+
+/**
+ * Something expected once (a push to one page), waited for with a deadline
+ * whether it comes before the wait begins or after: a push can overtake the
+ * ack of the request that caused it.
+ */
+export class Arrival<T> {
+  private value: { got: T } | null = null;
+  private waiter: ((value: T) => void) | null = null;
+
+  /** Records the arrival; false when it had arrived already (a duplicate, not recorded). */
+  arrive(value: T): boolean {
+    if (this.value) return false;
+    this.value = { got: value };
+    this.waiter?.(value);
+    return true;
+  }
+
+  /** The arrival, or null when it has not come `timeoutMs` from now. */
+  wait(timeoutMs: number): Promise<T | null> {
+    if (this.value) return Promise.resolve(this.value.got);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        resolve(null);
+      }, timeoutMs);
+      this.waiter = (value) => {
+        clearTimeout(timer);
+        this.waiter = null;
+        resolve(value);
+      };
+    });
   }
 }

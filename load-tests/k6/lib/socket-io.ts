@@ -67,6 +67,16 @@ interface PendingAck {
 /** A frame that arrived more than this far from k6's JS clock did not get a wall-clock timestamp: use the JS clock. */
 const TIMESTAMP_SANITY_MS = 60_000;
 
+/**
+ * When a WebSocket message arrived (ms since the epoch): k6 stamps each
+ * frame when it is read off the connection, and the JS handler may run
+ * later on a busy VU.
+ */
+export function arrivalTime(event: MessageEvent): number {
+  const now = Date.now();
+  return typeof event.timestamp === 'number' && Math.abs(event.timestamp - now) < TIMESTAMP_SANITY_MS ? event.timestamp : now;
+}
+
 export class SocketIoClient<Listen extends EventMap<Listen>, Emit extends EventMap<Emit>> {
   private state: 'connecting' | 'connected' | 'closed' = 'connecting';
   private nextAckId = 0;
@@ -152,9 +162,7 @@ export class SocketIoClient<Listen extends EventMap<Listen>, Emit extends EventM
 
   private receive(event: MessageEvent): void {
     if (typeof event.data !== 'string') return;
-    // k6 stamps each frame when it is read off the connection; the JS handler may run later on a busy VU.
-    const now = Date.now();
-    const receivedAt = typeof event.timestamp === 'number' && Math.abs(event.timestamp - now) < TIMESTAMP_SANITY_MS ? event.timestamp : now;
+    const receivedAt = arrivalTime(event);
     let frame: Frame;
     try {
       frame = decodeFrame(event.data);

@@ -198,6 +198,12 @@ describe('docker-compose.yml', () => {
     const env = environmentOf(bench);
     expect(env.HUB_URL).toBe(`http://lb:${containerPorts(compose.services.lb!)[0]}`);
     expect(Object.keys(env)).toEqual(expect.arrayContaining(['STAFF_TOKEN', 'DISPLAY_TOKEN', 'DEPT']));
+    // Every setting any k6 script reads (lib/env.ts: requiredEnv, optionalEnv, numberEnv, listEnv) can be given from the shell.
+    const k6Dir = repoPath('load-tests/k6');
+    const sources = [...readdirSync(k6Dir), ...readdirSync(join(k6Dir, 'lib')).map((f) => `lib/${f}`)].filter((f) => f.endsWith('.ts'));
+    const read = new Set(sources.flatMap((f) => [...readFileSync(join(k6Dir, f), 'utf8').matchAll(/\b(?:required|optional|number|list)Env\('([A-Z0-9_]+)'/g)].map((m) => m[1]!)));
+    expect(read.size).toBeGreaterThan(10);
+    expect([...read].filter((name) => !(name in env)).sort()).toEqual([]);
     // The scripts import the protocol by relative path: both folders are mounted side by side.
     expect(bench.volumes).toEqual(expect.arrayContaining(['./load-tests:/repo/load-tests:ro', './protocol:/repo/protocol:ro']));
     expect(bench.working_dir).toBe('/repo');

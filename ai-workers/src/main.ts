@@ -1,5 +1,6 @@
 import { loadRecordingConfig } from '@clinic-hub/media-server/recordings';
 import { Redis } from 'ioredis';
+import { onStopSignals } from '../../hub/src/stop-signals.js';
 import { ConfigError, loadAiConfig } from './config.js';
 import { loadEngines } from './engines/load-engines.js';
 import { AiError } from './errors.js';
@@ -45,25 +46,21 @@ async function main(): Promise<void> {
   const worker = await startAiWorker(config, { logger, engines, recordings });
   const status = config.metrics ? await startStatusServer({ ...config.metrics, registry: worker.metrics.registry, status: worker.status }) : null;
   if (status) logger.info({ port: status.port }, 'AI worker metrics and health on /metrics, /healthz, /readyz');
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    logger.info({ signal }, 'stopping: finishing the chunk in hand and saving each session');
-    worker
-      .close()
-      .then(() => engines.close())
-      .then(() => status?.close())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: String(error) }, 'stopping failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  onStopSignals(
+    {
+      message: 'stopping: finishing the chunk in hand and saving each session',
+      run: () =>
+        worker
+          .close()
+          .then(() => engines.close())
+          .then(() => status?.close())
+          .catch((error: unknown) => {
+            logger.error({ err: String(error) }, 'stopping failed');
+            throw error;
+          }),
+    },
+    { logger, again: 'exit' },
+  );
 }
 
 main().catch((error: unknown) => {

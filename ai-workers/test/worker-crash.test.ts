@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -13,7 +13,7 @@ import { segmenterOptions } from '../src/session/ai-session.js';
 import { conversation, feedConversation } from './support/audio-tap.js';
 import { espeakSpeech } from './support/speech.js';
 import { tempDir } from './support/tmp.js';
-import { fixtureWorkerEnv, writeFixtureModels } from './support/worker-fixtures.js';
+import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from './support/worker-fixtures.js';
 
 /**
  * A worker process killed (SIGKILL) in the middle of a consultation: another
@@ -41,17 +41,10 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-function startWorker(id: string, extra: Record<string, string> = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'ai-workers/src/main.ts'], {
-    env: { ...process.env, ...fixtureWorkerEnv(redisServer.url, modelsDir, { AI_WORKER_ID: id, LOG_LEVEL: 'info', ...extra }) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function startWorker(id: string, extra: Record<string, string> = {}): AiWorkerProcess {
+  const worker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { AI_WORKER_ID: id, LOG_LEVEL: 'info', ...extra }));
+  children.push(worker.child);
+  return worker;
 }
 
 const finalsIn = async (key: string) =>

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startHub } from './hub.js';
+import { onStopSignals } from './stop-signals.js';
 
 /** One hub node: configuration from the environment, stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -14,19 +15,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const hub = await startHub(config);
-  let stopping = false;
   // The first signal drains (clients move to other nodes, acks in flight are sent); a second one stops at once.
-  const stop = (signal: string) => {
-    const leave = stopping ? hub.close() : hub.drain();
-    hub.logger.info({ signal }, stopping ? 'stopping now' : 'draining, then stopping (send the signal again to stop at once)');
-    stopping = true;
-    leave.then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  onStopSignals(
+    { message: 'draining, then stopping (send the signal again to stop at once)', run: () => hub.drain() },
+    { logger: hub.logger, again: { message: 'stopping now', run: () => hub.close() } },
+  );
 }
 
 main().catch((error: unknown) => {

@@ -6,6 +6,7 @@ import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-key
 import { freePort } from '../src/redis/redis-process.js';
 import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '../src/notify/test-support/notify-fixture.js';
 import { repoPath } from './support/deploy-files.js';
+import { jsonLogLines } from './support/log-lines.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { metricValue } from './support/metrics-text.js';
 import { AiMetrics } from '../../ai-workers/src/metrics.js';
@@ -169,12 +170,7 @@ describe('a trace from an HTTP request to the worker', () => {
 
       await waitFor(() => fixture.sms.accepted.find((m) => m.to === '+819077778888'), 'the reminder SMS', 15_000);
       const lines: Record<string, unknown>[] = await waitFor(() => {
-        const traced = worker
-          .logs()
-          .split('\n')
-          .filter((line) => line.startsWith('{'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>)
-          .filter((entry) => entry.job === reminder!.id);
+        const traced = jsonLogLines(worker.logs()).filter((entry) => entry.job === reminder!.id);
         return traced.some((entry) => entry.msg === 'notification sent') ? traced : null;
       }, 'the worker to log the send');
       for (const line of lines) expect(line).toMatchObject({ trace_id: traceId, parent_span_id: hubSpan });

@@ -177,7 +177,8 @@ describe('recording', () => {
     const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: { url: redisServer.url }, prefix: JOB_QUEUE_PREFIX });
     const aiJobs = await aiQueue.getJobs(['waiting', 'delayed', 'active', 'completed']);
     await aiQueue.close();
-    expect(aiJobs.map((j) => j.data)).toEqual([{ clinic: CLINIC, consult: CONSULT, recording: meta.id, language: 'en' }]);
+    // Stopped by nothing traced (a direct stop), the recording's jobs carry the trace its stop started.
+    expect(aiJobs.map((j) => j.data)).toEqual([{ clinic: CLINIC, consult: CONSULT, recording: meta.id, language: 'en', traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/) }]);
 
     const types = async () => (await redis.xrange(consultKeys(CLINIC, CONSULT).record, '-', '+')).map(([, f]) => `${f[1]}:${f[f.indexOf('recording') + 1]}`);
     expect(await types()).toContain(`recording-finalised:${meta.id}`);

@@ -150,6 +150,25 @@ export const aiWorkerKey = (workerId: string) => `ai:worker:${workerId}`;
 export const AI_WORKER_HEARTBEAT_MS = 5_000;
 export const AI_WORKER_TTL_MS = 15_000;
 
+/**
+ * A W3C trace context `traceparent` value (docs/protocol.md): version,
+ * trace id, parent span id and flags, lower-case hex; later versions may
+ * append fields.
+ */
+export const TRACEPARENT_PATTERN = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+
+/**
+ * What every job a service hands to a worker carries besides its own data
+ * (the jobs below, and the hub's notification jobs): the `traceparent` of
+ * the action that caused it, so that the worker's log lines continue that
+ * trace. Absent on a job added by hand; one that is malformed is dropped
+ * rather than failing the job (its worker starts a trace of its own).
+ */
+export const TracedJob = z.object({
+  traceparent: z.string().max(256).regex(TRACEPARENT_PATTERN).optional().catch(undefined),
+});
+export type TracedJob = z.infer<typeof TracedJob>;
+
 /** BullMQ queue names shared by the services that add and the workers that run the jobs. */
 export const JOB_QUEUES = {
   /** One job per consultation whose audio the AI workers follow live: AiSessionJob. */
@@ -160,17 +179,22 @@ export const JOB_QUEUES = {
   recordings: 'recordings',
 } as const;
 
-export const AiSessionJob = z.object({
+export const AiSessionJob = TracedJob.extend({
   clinic: z.string().min(1).max(64),
   consult: ConsultId,
   language: ConsultLanguage,
 });
 export type AiSessionJob = z.infer<typeof AiSessionJob>;
 
-export const AiRecordingJob = z.object({
+/** A `finalise` or `purge` job of JOB_QUEUES.recordings (media-server/src/recording/recording-jobs.ts). */
+export const RecordingJob = TracedJob.extend({
   clinic: z.string().min(1).max(64),
   consult: ConsultId,
   recording: z.string().min(1).max(64),
+});
+export type RecordingJob = z.infer<typeof RecordingJob>;
+
+export const AiRecordingJob = RecordingJob.extend({
   language: ConsultLanguage,
 });
 export type AiRecordingJob = z.infer<typeof AiRecordingJob>;

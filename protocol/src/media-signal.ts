@@ -46,7 +46,11 @@ export const RecordingStatus = z.object({
 });
 export type RecordingStatus = z.infer<typeof RecordingStatus>;
 
-/** Client → server. `id` (optional) is echoed in the `ack` or `error` that answers it. */
+/**
+ * Client → server. `id` (optional) is echoed in the `ack` or `error` that
+ * answers it. Any message may also carry `traceparent` (docs/protocol.md),
+ * taken out before validation.
+ */
 export const ClientSignal = z.discriminatedUnion('type', [
   z.object({ type: z.literal('join'), id: z.string().max(64).optional(), token: z.string().min(1).max(4096) }),
   z.object({ type: z.literal('answer'), id: z.string().max(64).optional(), rev: z.number().int().min(1), sdp: z.string().min(1).max(60_000) }),

@@ -1,9 +1,10 @@
-import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
+import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type TracedJob } from '@clinic-hub/protocol';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { readQueueDepths } from '../../../hub/src/ops/job-workers.js';
 import { connectRedis } from '../../../hub/src/redis/connect.js';
+import { continueTrace, jobTraceId, traceLogFields } from '../../../hub/src/tracing/trace-context.js';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
@@ -57,6 +58,8 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     lagSeconds: () => Math.max(0, ...[...active.values()].map((a) => (a.session?.lag ?? 0) / 1000)),
   });
   metrics.addQueueDepth(async () => (await readQueueDepths(redis)).filter((d) => d.queue.startsWith('ai-')));
+  /** A job attempt's log lines: its id, and a span continuing the trace of the action that added it (the admission, the recording's stop). */
+  const jobLog = (job: Job, data: TracedJob) => log.child({ job: job.id, ...traceLogFields(continueTrace(data.traceparent)) });
 
   const processSession = async (job: Job, token?: string) => {
     const parsed = AiSessionJob.safeParse(job.data);
@@ -65,6 +68,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       throw new UnrecoverableError(`AI_JOB_INVALID: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
     }
     const data = parsed.data;
+    const sessionLog = jobLog(job, data);
     if (!engines.stt.supports(data.language)) {
       metrics.errors.inc({ code: 'AI_MODEL_MISSING' });
       throw new UnrecoverableError(new AiError('AI_MODEL_MISSING', `no speech-to-text model for ${data.language} on this worker (AI_STT_MODEL_${data.language.toUpperCase()})`).message);
@@ -75,7 +79,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     active.set(job.id!, entry);
     if (stopping) abort.abort();
     try {
-      const session = new AiSession(data, { redis, reader, engines, metrics, config, log: log.child({ job: job.id }) });
+      const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog });
       entry.session = session;
       let outcome;
       try {
@@ -84,7 +88,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
         // An unexpected failure: the session is tried again from its saved position, a few times, whatever attempts the job was added with.
         const failures = await redis.hincrby(consultKeys(data.clinic, data.consult).aiState, 'failures', 1).catch(() => SESSION_RETRIES);
         metrics.errors.inc({ code: 'INTERNAL' });
-        log.error({ job: job.id, failures, err: error instanceof Error ? error.message : String(error) }, 'AI session failed');
+        sessionLog.error({ failures, err: error instanceof Error ? error.message : String(error) }, 'AI session failed');
         if (failures >= SESSION_RETRIES) throw error;
         await job.moveToDelayed(Date.now() + 1000 * 2 ** failures, token);
         throw new DelayedError();
@@ -123,7 +127,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
         }
         recordingsActive++;
         try {
-          return await transcribeRecording(parsed.data, { redis, engines, source, config, metrics, log: log.child({ job: job.id }) });
+          return await transcribeRecording(parsed.data, { redis, engines, source, config, metrics, log: jobLog(job, parsed.data) });
         } catch (error) {
           if (error instanceof AiError && (error.code === 'AI_RECORDING_UNAVAILABLE' || error.code === 'AI_MODEL_MISSING')) throw new UnrecoverableError(error.message);
           throw error;
@@ -142,7 +146,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       if (!job) return;
       const code = /^([A-Z_]+):/.exec(error.message)?.[1] ?? 'INTERNAL';
       metrics.errors.inc({ code });
-      log.warn({ job: job.id, queue: worker.name, code, attempts: job.attemptsMade, err: error.message }, 'AI job failed');
+      log.warn({ job: job.id, queue: worker.name, code, attempts: job.attemptsMade, err: error.message, ...jobTraceId(job.data) }, 'AI job failed');
     });
   }
 

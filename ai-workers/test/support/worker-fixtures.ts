@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { ENGLISH_VOCAB, JAPANESE_VOCAB, writeCtcFixture, writeEmotionFixture } from './fixture-models.js';
 
 /** A models directory with the fixture models under the names a worker is configured with. */
@@ -23,4 +24,25 @@ export function fixtureWorkerEnv(redisUrl: string, modelsDir: string, extra: Rec
     LOG_LEVEL: 'silent',
     ...extra,
   };
+}
+
+export interface AiWorkerProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** `npm run ai:worker` as its own process, with this environment (fixtureWorkerEnv) on top of the test's. */
+export function startAiWorkerProcess(env: Record<string, string>): AiWorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../../src/main.ts')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
 }

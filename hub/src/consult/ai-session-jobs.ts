@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES } from '@clinic-hub/protocol';
 import type { Logger } from '../logger.js';
 import { connectRedis } from '../redis/connect.js';
+import { tracedJob } from '../tracing/trace-context.js';
 
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
 const COMPLETED_KEPT_SECONDS = 86_400;
@@ -35,8 +36,9 @@ export class AiSessionJobs {
     return `${job.clinic}.${job.consult}`;
   }
 
-  async add(job: AiSessionJob): Promise<void> {
-    const data = AiSessionJob.parse(job);
+  /** Adds the session with the trace of the action being handled (the admission): the worker's log lines for it continue that trace. */
+  async add(job: Omit<AiSessionJob, 'traceparent'>): Promise<void> {
+    const data = AiSessionJob.parse({ ...job, ...tracedJob() });
     await this.queue.add('session', data, { jobId: AiSessionJobs.jobId(data) });
   }
 

@@ -15,7 +15,7 @@ import {
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '../logger.js';
 import { connectRedis } from '../redis/connect.js';
-import { continueTrace, currentTrace, formatTraceparent } from '../tracing/trace-context.js';
+import { tracedJob } from '../tracing/trace-context.js';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
 import type { NotifyConfig } from './notify-config.js';
@@ -155,8 +155,8 @@ export class NotificationService {
       vars: input.vars ?? {},
       urgent,
       enqueuedAt: now,
-      // The action or request being handled (or, in the worker's queue watcher, a trace of its own).
-      traceparent: formatTraceparent(currentTrace() ?? continueTrace(undefined)),
+      // The action or request being handled (in the worker's queue watcher, the queue action's, when known).
+      ...tracedJob(),
     };
     await this.queue.add(input.kind, data, { jobId: id, delay: Math.max(0, sendAt - now) });
     return { ok: true, id, sendAt };

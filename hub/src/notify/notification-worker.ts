@@ -6,7 +6,7 @@ import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { createLogger, type Logger } from '../logger.js';
 import { QueueService } from '../queue/queue-service.js';
 import { connectRedis } from '../redis/connect.js';
-import { continueTrace, parseTraceparent, runInTrace } from '../tracing/trace-context.js';
+import { continueTrace, jobTraceId, runInTrace } from '../tracing/trace-context.js';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
@@ -233,8 +233,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) {
-      const trace = parseTraceparent(job.data.traceparent);
-      logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason, ...(trace ? { trace_id: trace.traceId } : {}) }, 'notification moved to dead letters');
+      logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason, ...jobTraceId(job.data) }, 'notification moved to dead letters');
     }
   });
   void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'notification worker stopped'));

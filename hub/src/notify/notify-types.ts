@@ -1,4 +1,4 @@
-import type { ErrorCode, NotifyChannel, NotifyKind, ProtocolError } from '@clinic-hub/protocol';
+import type { ErrorCode, NotifyChannel, NotifyKind, ProtocolError, TracedJob } from '@clinic-hub/protocol';
 
 export type NotifyResult<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
@@ -20,8 +20,12 @@ export interface NoticeVars {
   startsAt?: number;
 }
 
-/** One BullMQ job. Everything in it may appear in logs and dead-letter lists. */
-export interface NotificationJobData {
+/**
+ * One BullMQ job. Everything in it may appear in logs and dead-letter lists.
+ * Its `traceparent` (TracedJob) is that of the action or request that
+ * enqueued it: the worker's logs continue that trace.
+ */
+export interface NotificationJobData extends TracedJob {
   clinic: string;
   kind: NotifyKind;
   recipient: Recipient;
@@ -31,8 +35,6 @@ export interface NotificationJobData {
   enqueuedAt: number;
   /** The channel of the contact, recorded by the worker when an attempt fails (for the dead-letter list). */
   channel?: NotifyChannel;
-  /** W3C traceparent of the action or request that enqueued it: the worker's logs continue that trace. */
-  traceparent?: string;
 }
 
 export type NotificationOutcome =

@@ -3,6 +3,7 @@ import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol'
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '../logger.js';
 import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from '../queue/queue-service.js';
+import { continueTrace, runInTrace, type TraceContext } from '../tracing/trace-context.js';
 import type { NotificationService } from './notification-service.js';
 
 /** "3 ahead" fires for a waiting ticket with 2 or 3 ahead of it, "1 ahead" with 1 or none: a skipped step still gets a notice. */
@@ -35,10 +36,19 @@ export interface QueueWatcherDeps {
  * patient left a contact. Positions come from the snapshot, not from counting
  * events, so missed, repeated or reordered events cannot cause a wrong or
  * second notice; on (re)connect it sweeps every clinic to catch up.
+ *
+ * Notices continue the trace of the queue action that caused them. That
+ * trace is not in the event, whose JSON is exactly what displays receive
+ * (live and on `queue:sync`) and so must carry nothing more; the queue
+ * scripts keep it beside the event in its stream entry (queue/scripts/lib.lua),
+ * where the watcher reads it. A sweep that nothing traced asked for (a
+ * catch-up after a reconnect) leaves each notice a trace of its own.
  */
 export class QueueWatcher {
   private readonly running = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
+  /** The trace of the latest change awaiting a sweep, per clinic: changes that fold into one sweep share the latest's. */
+  private readonly causes = new Map<string, TraceContext>();
   private readonly enqueued = new Map<string, true>();
   private stopped = false;
 
@@ -82,11 +92,18 @@ export class QueueWatcher {
   }
 
   private async onEvent(clinic: string, event: QueueEvent): Promise<void> {
+    const cause = await this.traceOf(clinic, event.seq);
     // The call itself is taken from the event, so a ticket started right after its call still gets its notice.
     if (event.type === 'ticket.called' || event.type === 'ticket.recalled') {
-      await this.enqueueAll(clinic, [calledMilestone(event.ticket)]).catch((error: unknown) => this.logFailure(clinic, error));
+      await inTrace(cause, () => this.enqueueAll(clinic, [calledMilestone(event.ticket)])).catch((error: unknown) => this.logFailure(clinic, error));
     }
-    this.sweep(clinic);
+    this.sweep(clinic, cause);
+  }
+
+  /** A span continuing the trace of the action that made event `seq`; none when it had none or its entry cannot be read. */
+  private async traceOf(clinic: string, seq: number): Promise<TraceContext | undefined> {
+    const traceparent = await this.deps.queue.eventTraceparent(clinic, seq).catch(() => null);
+    return traceparent ? continueTrace(traceparent) : undefined;
   }
 
   private sweepAll(): void {
@@ -94,13 +111,16 @@ export class QueueWatcher {
   }
 
   /** Runs one sweep of the clinic at a time; changes arriving meanwhile fold into one more sweep. */
-  private sweep(clinic: string): void {
+  private sweep(clinic: string, cause?: TraceContext): void {
     if (this.stopped) return;
     this.dirty.add(clinic);
+    if (cause) this.causes.set(clinic, cause);
     if (this.running.has(clinic)) return;
     const loop = async () => {
       while (this.dirty.delete(clinic) && !this.stopped) {
-        await this.sweepOnce(clinic).catch((error: unknown) => this.logFailure(clinic, error));
+        const sweepCause = this.causes.get(clinic);
+        this.causes.delete(clinic);
+        await inTrace(sweepCause, () => this.sweepOnce(clinic)).catch((error: unknown) => this.logFailure(clinic, error));
       }
     };
     this.running.set(
@@ -177,6 +197,11 @@ export class QueueWatcher {
   private logFailure(clinic: string, error: unknown): void {
     this.deps.logger.warn({ clinic, err: error instanceof Error ? error.message : String(error) }, 'queue notices not enqueued; the next change retries');
   }
+}
+
+/** Runs `work` in `trace` when there is one: the notices it enqueues carry it. */
+function inTrace<T>(trace: TraceContext | undefined, work: () => Promise<T>): Promise<T> {
+  return trace ? runInTrace(trace, work) : work();
 }
 
 /** The idempotency key of a ticket's "1 ahead" notice. */

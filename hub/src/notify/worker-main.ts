@@ -1,5 +1,6 @@
 import { ConfigError } from '../config.js';
 import { createLogger } from '../logger.js';
+import { onStopSignals } from '../stop-signals.js';
 import { loadNotifyConfig } from './notify-config.js';
 import { startNotificationWorker } from './notification-worker.js';
 import { startWorkerStatusServer, type WorkerStatusServer } from './worker-status-server.js';
@@ -28,22 +29,15 @@ async function main(): Promise<void> {
     status = await startWorkerStatusServer({ ...config.metrics, registry: running.metrics.registry, status: running.status });
     logger.info({ port: status.port }, 'notification worker metrics and health on /metrics, /healthz, /readyz');
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping notification worker: finishing the jobs in hand');
-    // The status server stays up meanwhile: /readyz says 503, /metrics still answers.
-    running
-      .close()
-      .then(() => status?.close())
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // A second signal changes nothing: the jobs in hand are finished either way.
+  onStopSignals(
+    {
+      message: 'stopping notification worker: finishing the jobs in hand',
+      // The status server stays up meanwhile: /readyz says 503, /metrics still answers.
+      run: () => running.close().then(() => status?.close()),
+    },
+    { logger },
+  );
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,7 @@ import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { startTestRedis } from '../../test/support/redis.js';
 import { TEST_CLINICS_DIR } from '../../test/support/hub-node.js';
+import { continueTrace, formatTraceparent, runInTrace } from '../tracing/trace-context.js';
 import { QueueService, clinicKeys, type Result } from './queue-service.js';
 import { rebuildQueue } from './rebuild.js';
 
@@ -189,5 +190,17 @@ describe('the event stream', () => {
     // A client ahead of the hub (Redis was reset under it) gets a snapshot, not silence.
     const ahead = await queue.sync(C, 40);
     expect(ahead.ok && ahead.mode).toBe('snapshot');
+  });
+
+  it('keeps the action’s trace beside the event in its stream entry: never in the event, its ack or what sync replays', async () => {
+    const trace = continueTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+    const traced = ok(await runInTrace(trace, () => queue.checkin(C, { dept: 'gp', priority: 'normal' })));
+    const untraced = ok(await queue.callNext(C, { dept: 'gp', room: 'r1' }));
+    expect(await queue.eventTraceparent(C, traced.seq)).toBe(formatTraceparent(trace));
+    expect(await queue.eventTraceparent(C, untraced.seq)).toBeNull();
+    expect(await queue.eventTraceparent(C, 99)).toBeNull();
+    const replay = await queue.sync(C, 0);
+    expect(replay.ok && replay.mode === 'events' && replay.events).toEqual([traced, untraced]);
+    expect(JSON.stringify([traced, replay])).not.toContain(trace.traceId);
   });
 });

@@ -19,6 +19,7 @@ import {
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '../ids.js';
 import { isRedisUnavailable } from '../redis/connect.js';
+import { currentTrace, formatTraceparent } from '../tracing/trace-context.js';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
@@ -223,6 +224,18 @@ export class QueueService {
     return Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
   }
 
+  /**
+   * The trace of the action that made event `seq` (its stream entry's `t`),
+   * for the work it causes elsewhere (the notification worker's notices);
+   * null when it had none, or the entry is gone.
+   */
+  async eventTraceparent(clinicId: string, seq: number): Promise<string | null> {
+    const [entry] = await this.redis.xrange(clinicKeys(clinicId).events, `${seq}-0`, `${seq}-0`);
+    const fields = entry?.[1] ?? [];
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === 't') return fields[i + 1] ?? null;
+    return null;
+  }
+
   /** Events with seq > afterSeq, oldest first. */
   async eventsAfter(clinicId: string, afterSeq: number, count?: number): Promise<QueueEvent[]> {
     const key = clinicKeys(clinicId).events;
@@ -247,7 +260,8 @@ export class QueueService {
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
     let raw: string;
     try {
-      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, ...args]);
+      const trace = currentTrace();
+      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, trace ? formatTraceparent(trace) : '', ...args]);
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;

@@ -4,7 +4,7 @@ import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
 import type { Logger } from '../logger.js';
 import type { HubMetrics } from '../metrics.js';
 import { isRedisUnavailable } from '../redis/connect.js';
-import { continueTrace, runInTrace, traceLogFields } from '../tracing/trace-context.js';
+import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '../tracing/trace-context.js';
 import type { NodeGuards } from './event-guard.js';
 
 export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError };
@@ -14,15 +14,6 @@ export interface HandlerContext {
   metrics: HubMetrics;
   /** Rate limits and the node's drain state; without them nothing is limited or tracked. */
   guards?: NodeGuards;
-}
-
-/** The payload without its `traceparent`, which any payload may carry (docs/protocol.md) and no schema lists. */
-function splitTraceparent(payload: unknown): { body: unknown; traceparent: unknown } {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !Object.hasOwn(payload, 'traceparent')) {
-    return { body: payload, traceparent: undefined };
-  }
-  const { traceparent, ...body } = payload as Record<string, unknown>;
-  return { body, traceparent };
 }
 
 /**

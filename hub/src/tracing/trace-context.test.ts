@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { continueTrace, currentTrace, formatTraceparent, parseTraceparent, runInTrace, traceLogFields } from './trace-context.js';
+import { TracedJob } from '@clinic-hub/protocol';
+import {
+  continueTrace,
+  currentTrace,
+  formatTraceparent,
+  jobTraceId,
+  parseTraceparent,
+  runInTrace,
+  splitTraceparent,
+  traceLogFields,
+  tracedJob,
+} from './trace-context.js';
 
 const PARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -56,5 +67,31 @@ describe('W3C traceparent', () => {
     expect(currentTrace()).toBeUndefined();
     expect(traceLogFields(a)).toEqual({ trace_id: a.traceId, span_id: a.spanId });
     expect(traceLogFields(undefined)).toEqual({});
+  });
+});
+
+describe('traces handed on', () => {
+  it('takes a message’s traceparent out before validation, leaving everything else', () => {
+    expect(splitTraceparent({ type: 'ping', id: 'r1', traceparent: PARENT })).toEqual({ body: { type: 'ping', id: 'r1' }, traceparent: PARENT });
+    expect(splitTraceparent({ type: 'ping' })).toEqual({ body: { type: 'ping' }, traceparent: undefined });
+    for (const other of [null, 'text', [PARENT]]) expect(splitTraceparent(other)).toEqual({ body: other, traceparent: undefined });
+  });
+
+  it('puts the current span into a job as its parent, or a new trace’s when nothing is traced', () => {
+    const action = continueTrace(PARENT);
+    const job = runInTrace(action, () => tracedJob());
+    expect(job).toEqual({ traceparent: formatTraceparent(action) });
+    expect(TracedJob.parse(job)).toEqual(job);
+    const untraced = parseTraceparent(tracedJob().traceparent);
+    expect(untraced?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(untraced?.traceId).not.toBe(action.traceId);
+    expect(jobTraceId(job)).toEqual({ trace_id: action.traceId });
+    expect(jobTraceId({})).toEqual({});
+  });
+
+  it('never fails a job for its trace: a malformed traceparent is dropped', () => {
+    expect(TracedJob.parse({ traceparent: 'not-a-traceparent' })).toEqual({ traceparent: undefined });
+    expect(TracedJob.parse({ traceparent: 42 })).toEqual({ traceparent: undefined });
+    expect(TracedJob.parse({})).toEqual({});
   });
 });

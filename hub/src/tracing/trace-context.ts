@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
+import { TRACEPARENT_PATTERN, type TracedJob } from '@clinic-hub/protocol';
 
 /**
  * W3C Trace Context (https://www.w3.org/TR/trace-context/), just enough to
@@ -18,20 +19,31 @@ export interface TraceContext {
   flags: string;
 }
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
 /** The `traceparent` header value, as received: null when absent or malformed (a new trace is started then). */
 export function parseTraceparent(value: unknown): { traceId: string; spanId: string; flags: string } | null {
   if (typeof value !== 'string' || value.length > 256) return null;
-  const match = TRACEPARENT.exec(value.trim());
+  const match = TRACEPARENT_PATTERN.exec(value.trim());
   if (!match) return null;
   const [, version, traceId, spanId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];
   // Version ff is forbidden; version 00 has exactly four fields; later versions may append more.
   if (version === 'ff' || (version === '00' && rest !== undefined)) return null;
   if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return null;
   return { traceId, spanId, flags };
+}
+
+/**
+ * A message without its `traceparent`, which any client message may carry
+ * (docs/protocol.md) and no schema lists: taken out before validation.
+ */
+export function splitTraceparent(message: unknown): { body: unknown; traceparent: unknown } {
+  if (typeof message !== 'object' || message === null || Array.isArray(message) || !Object.hasOwn(message, 'traceparent')) {
+    return { body: message, traceparent: undefined };
+  }
+  const { traceparent, ...body } = message as Record<string, unknown>;
+  return { body, traceparent };
 }
 
 /** The value to send on: this context's span as the parent of the next. */
@@ -51,6 +63,21 @@ function newSpanId(): string {
     const id = randomBytes(8).toString('hex');
     if (id !== ZERO_SPAN) return id;
   }
+}
+
+/**
+ * What a job caused by `context` (by default the action being handled)
+ * carries, so that its worker continues the trace (protocol TracedJob).
+ * Without a context the job starts a trace of its own.
+ */
+export function tracedJob(context: TraceContext | undefined = currentTrace()): TracedJob {
+  return { traceparent: formatTraceparent(context ?? continueTrace(undefined)) };
+}
+
+/** For a line about a job logged outside its run (failed, dead-lettered): the trace it belongs to. */
+export function jobTraceId(job: TracedJob): { trace_id?: string } {
+  const parsed = parseTraceparent(job.traceparent);
+  return parsed ? { trace_id: parsed.traceId } : {};
 }
 
 const current = new AsyncLocalStorage<TraceContext>();

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import type { ConsultRole } from '@clinic-hub/protocol';
 import { freePort } from '../../../hub/src/redis/redis-process.js';
@@ -25,6 +25,8 @@ export async function startTestMediaServer(options: {
   nodeId?: string;
   env?: Record<string, string>;
   recorder?: Recorder | null;
+  /** Where the server's (and its rooms') lines go; a quiet one of its own by default. */
+  logger?: Logger;
 }): Promise<RunningMediaServer> {
   const range = udpRange();
   const config = loadMediaConfig({
@@ -39,7 +41,8 @@ export async function startTestMediaServer(options: {
     LOG_LEVEL: 'warn',
     ...options.env,
   });
-  return startMediaServer(config, { recorder: options.recorder ?? null, logger: pino({ level: process.env.MEDIA_TEST_LOG_LEVEL ?? 'warn', base: { node: config.nodeId } }) });
+  const logger = options.logger ?? pino({ level: process.env.MEDIA_TEST_LOG_LEVEL ?? 'warn', base: { node: config.nodeId } });
+  return startMediaServer(config, { recorder: options.recorder ?? null, logger });
 }
 
 export function roomToken(

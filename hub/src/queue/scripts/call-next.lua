@@ -1,5 +1,5 @@
--- Calls the department's next waiting ticket to a room. ARGV[4] dept, ARGV[5] room,
--- ARGV[6] the department's default consultation minutes, ARGV[7] shortest measured
+-- Calls the department's next waiting ticket to a room. ARGV[5] dept, ARGV[6] room,
+-- ARGV[7] the department's default consultation minutes, ARGV[8] shortest measured
 -- consultation in seconds.
 -- A ticket in consultation in that room is marked done first (one press of
 -- "next patient"); a ticket only called, not yet started, makes the room busy.
@@ -7,8 +7,8 @@
 local previous = replayed()
 if previous then return previous end
 
-local dept, room = ARGV[4], ARGV[5]
-local defaultMinutes, minSeconds = tonumber(ARGV[6]), tonumber(ARGV[7])
+local dept, room = ARGV[5], ARGV[6]
+local defaultMinutes, minSeconds = tonumber(ARGV[7]), tonumber(ARGV[8])
 if redis.call('ZCARD', waitingKey(dept)) == 0 then return fail('QUEUE_EMPTY') end
 
 local at = nowMs()

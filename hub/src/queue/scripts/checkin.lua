@@ -1,11 +1,11 @@
--- Issues a ticket. ARGV[4] ticket id, ARGV[5] dept, ARGV[6] number prefix,
--- ARGV[7] priority, ARGV[8] clinic-local date (yyyymmdd), ARGV[9] patient JSON or "",
--- ARGV[10] seconds to keep the patient data.
+-- Issues a ticket. ARGV[5] ticket id, ARGV[6] dept, ARGV[7] number prefix,
+-- ARGV[8] priority, ARGV[9] clinic-local date (yyyymmdd), ARGV[10] patient JSON or "",
+-- ARGV[11] seconds to keep the patient data.
 local previous = replayed()
 if previous then return previous end
 
-local id, dept, letter, priority, date = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local patient, patientTtl = ARGV[9], tonumber(ARGV[10])
+local id, dept, letter, priority, date = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local patient, patientTtl = ARGV[10], tonumber(ARGV[11])
 
 local counterKey = prefix .. 'counter:' .. dept .. ':' .. date
 local n = redis.call('INCR', counterKey)

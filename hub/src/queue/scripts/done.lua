@@ -1,9 +1,9 @@
--- The consultation has ended. ARGV[4] ticket id, ARGV[5] JSON of each department's default
--- consultation minutes ({"dept": minutes}), ARGV[6] shortest measured consultation in seconds.
+-- The consultation has ended. ARGV[5] ticket id, ARGV[6] JSON of each department's default
+-- consultation minutes ({"dept": minutes}), ARGV[7] shortest measured consultation in seconds.
 local previous = replayed()
 if previous then return previous end
 
-local ticket = loadTicket(ARGV[4])
+local ticket = loadTicket(ARGV[5])
 if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
 if ticket.status ~= 'called' and ticket.status ~= 'in_consultation' then return fail('QUEUE_INVALID_TRANSITION') end
 
@@ -11,5 +11,5 @@ local at = nowMs()
 releaseRoom(ticket)
 ticket.status = 'done'
 ticket.endedAt = at
-local defaultMinutes = cjson.decode(ARGV[5])[ticket.dept] or 10
-return succeed(appendEvent('ticket.done', ticket, at, recordDuration(ticket, defaultMinutes, tonumber(ARGV[6]))))
+local defaultMinutes = cjson.decode(ARGV[6])[ticket.dept] or 10
+return succeed(appendEvent('ticket.done', ticket, at, recordDuration(ticket, defaultMinutes, tonumber(ARGV[7]))))

@@ -2,18 +2,22 @@
 --
 -- Every script takes the same first keys and arguments:
 --   KEYS[1] ch:{clinic}:seq      per-clinic sequence number
---   KEYS[2] ch:{clinic}:events   event stream, entry id "<seq>-0", field e = event JSON
+--   KEYS[2] ch:{clinic}:events   event stream, entry id "<seq>-0", field e = event JSON (t: ARGV[4])
 --   KEYS[3] ch:{clinic}:tickets  hash ticket id -> ticket JSON (active tickets only)
 --   ARGV[1] ch:{clinic}:         key prefix; other keys of the clinic are built from it and
 --                                share its {clinic} hash tag, so they live in one Cluster slot
 --   ARGV[2] requestId or ""      a retried action with the same id returns the first result
 --   ARGV[3] channel              every committed event is published here for the hub nodes
+--   ARGV[4] traceparent or ""    the action's W3C trace context, kept beside the event in its
+--                                stream entry (field t), never in the event: the event is what
+--                                displays receive, and they get nothing more
 local seqKey = KEYS[1]
 local eventsKey = KEYS[2]
 local ticketsKey = KEYS[3]
 local prefix = ARGV[1]
 local requestId = ARGV[2]
 local channel = ARGV[3]
+local traceparent = ARGV[4]
 
 -- Enough for months of a busy clinic; the queue can be rebuilt from what is kept.
 local EVENTS_KEPT = 100000
@@ -76,7 +80,11 @@ local function appendEvent(eventType, ticket, at, deptStats)
   else
     redis.call('HSET', ticketsKey, ticket.id, cjson.encode(ticket))
   end
-  redis.call('XADD', eventsKey, 'MAXLEN', '~', EVENTS_KEPT, seq .. '-0', 'e', json)
+  if traceparent == '' then
+    redis.call('XADD', eventsKey, 'MAXLEN', '~', EVENTS_KEPT, seq .. '-0', 'e', json)
+  else
+    redis.call('XADD', eventsKey, 'MAXLEN', '~', EVENTS_KEPT, seq .. '-0', 'e', json, 't', traceparent)
+  end
   redis.call('PUBLISH', channel, json)
   return json
 end

@@ -1,9 +1,9 @@
 -- The called patient is not here: the ticket goes back to waiting, behind the
--- tickets of its priority that are waiting now, and the room is free. ARGV[4] ticket id.
+-- tickets of its priority that are waiting now, and the room is free. ARGV[5] ticket id.
 local previous = replayed()
 if previous then return previous end
 
-local ticket = loadTicket(ARGV[4])
+local ticket = loadTicket(ARGV[5])
 if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
 if ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
 

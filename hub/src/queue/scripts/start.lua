@@ -1,8 +1,8 @@
--- The called patient has come in: the consultation starts. ARGV[4] ticket id.
+-- The called patient has come in: the consultation starts. ARGV[5] ticket id.
 local previous = replayed()
 if previous then return previous end
 
-local ticket = loadTicket(ARGV[4])
+local ticket = loadTicket(ARGV[5])
 if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
 if ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
 

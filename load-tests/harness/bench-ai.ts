@@ -32,7 +32,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript, type ConsultLanguage } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -43,28 +42,33 @@ import { conversation, feedConversation, type Track } from '../../ai-workers/tes
 import { DeepgramServer } from '../../ai-workers/test/support/deepgram-server.js';
 import { espeakSpeech } from '../../ai-workers/test/support/speech.js';
 import { writeFixtureModels } from '../../ai-workers/test/support/worker-fixtures.js';
-import { numberOption, runBenchCli } from './bench-cli.js';
+import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
 import { REPO_ROOT, WATCHDOG } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';
-import { cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { cell, figures, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { cpuPercent, machineLoad, type MachineLoad } from './resource-figures.js';
 import type { Resources } from './resources.js';
 import { summarize } from './stats.js';
 import { now, sleep } from './time.js';
 
-type Engine = 'local' | 'deepgram';
+const ENGINES = ['local', 'deepgram'] as const;
+type Engine = (typeof ENGINES)[number];
 
-interface AiBenchOptions {
-  sessions: number;
-  seconds: number;
-  engines: Engine[];
-  /** Extra ms the local Deepgram server waits before each result (stand-in for network and model time). */
-  deepgramLatencyMs: number;
-  out: string | null;
-  profileDir: string | null;
-}
+const AI_OPTIONS = benchCommandLine({
+  name: 'bench:ai',
+  report: 'load-tests/results/ai.json',
+  profiles: 'the AI worker processes',
+  options: {
+    sessions: { kind: 'integer', default: 4, min: 1, max: 64, help: 'consultations at once, two participants each' },
+    seconds: { kind: 'number', arg: 'S', default: 30, min: 5, max: 600, help: 'seconds of conversation per consultation, fed in real time' },
+    engines: { kind: 'choice', list: true, choices: ENGINES, default: ENGINES, help: 'speech-to-text engines, measured one after the other' },
+    /** Stand-in for network and model time. */
+    deepgramLatencyMs: { flag: 'deepgram-latency', kind: 'number', arg: 'MS', default: 0, min: 0, max: 10_000, help: 'the local Deepgram server waits this long before each result' },
+  },
+});
 
-const DEFAULTS = { sessions: 4, seconds: 30, engines: ['local', 'deepgram'] as Engine[], deepgramLatencyMs: 0, out: resolve(REPO_ROOT, 'load-tests/results/ai.json') };
+type AiBenchOptions = typeof AI_OPTIONS.defaults;
+
 const BUDGET = { first_partial_ms: 1000, emotion_ms: 2000 };
 
 const LINES: Record<ConsultLanguage, string[]> = {
@@ -312,7 +316,7 @@ export async function runAiBench(options: AiBenchOptions, log: (line: string) =>
     ok: errors.length === 0,
     at: new Date().toISOString(),
     machine: machine(),
-    config: { sessions: options.sessions, seconds: options.seconds, engines: options.engines, deepgramLatencyMs: options.deepgramLatencyMs },
+    config: reportedOptions(options),
     vad_standalone_ms_per_audio_second: standalone,
     engines,
     errors,
@@ -338,7 +342,6 @@ export function formatTable(report: AiBenchReport): string {
       rows('machine busy % / other programs (% of a core)', (e) => `${cell(e.load.machine_busy_percent)} / ${cell(e.load.other_cpu_percent)}`),
     ],
   );
-  const verdict = (met: boolean | null) => (met === null ? 'not measured' : met ? 'met' : 'MISSED');
   return [
     `${report.config.sessions} consultations at once, ${report.config.seconds} s of two-person conversation each, per engine`,
     ...lines,
@@ -348,53 +351,11 @@ export function formatTable(report: AiBenchReport): string {
     ),
     `Silero VAD alone: ${cell(report.vad_standalone_ms_per_audio_second)} ms per second of audio`,
     'local = fixture models (the pipeline\'s own cost, not a real model\'s); deepgram = the real SDK against a local server (add a real round trip)',
-    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+    machineLine(report.machine),
     ...(report.errors.length ? ['', 'errors:', ...report.errors.map((e) => `  ${e}`)] : []),
   ].join('\n');
 }
 
-function parseOptions(argv: string[]): AiBenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      sessions: { type: 'string' },
-      seconds: { type: 'string' },
-      engines: { type: 'string' },
-      'deepgram-latency': { type: 'string' },
-      out: { type: 'string' },
-      'no-out': { type: 'boolean' },
-      profile: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(
-      [
-        'npm run bench:ai -- [options]',
-        '  --sessions N           consultations at once, two participants each (default 4)',
-        '  --seconds S            seconds of conversation per consultation, fed in real time (default 30)',
-        '  --engines LIST         local,deepgram (default both)',
-        '  --deepgram-latency MS  the local Deepgram server waits this long before each result (default 0)',
-        '  --out FILE             JSON report (default load-tests/results/ai.json); --no-out: none',
-        '  --profile DIR          --cpu-prof the AI worker processes into DIR',
-        '',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const engines = (values.engines ?? DEFAULTS.engines.join(',')).split(',').map((e) => e.trim());
-  for (const e of engines) if (e !== 'local' && e !== 'deepgram') throw new Error(`--engines takes local and/or deepgram (got "${e}")`);
-  return {
-    sessions: Math.round(numberOption('sessions', values.sessions, DEFAULTS.sessions, 1, 64)),
-    seconds: numberOption('seconds', values.seconds, DEFAULTS.seconds, 5, 600),
-    engines: engines as Engine[],
-    deepgramLatencyMs: numberOption('deepgram-latency', values['deepgram-latency'], DEFAULTS.deepgramLatencyMs, 0, 10_000),
-    out: values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out,
-    profileDir: values.profile ? resolve(values.profile) : null,
-  };
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  void runBenchCli({ name: 'bench:ai', parse: parseOptions, run: runAiBench, format: formatTable });
+  void runBenchCli({ commandLine: AI_OPTIONS, run: runAiBench, format: formatTable });
 }

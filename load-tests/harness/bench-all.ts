@@ -19,57 +19,51 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { DEFAULTS as CHAT_DEFAULTS, runChatBench, type ChatBenchReport } from './bench-chat.js';
-import { numberOption, runBenchCli } from './bench-cli.js';
-import { DEFAULTS as QUEUE_DEFAULTS, runPhase, withPhaseContext, type BenchOptions, type PhaseReport, type ServerKind } from './bench-queue.js';
+import { CHAT_OPTIONS, runChatBench, type ChatBenchReport } from './bench-chat.js';
+import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
+import { QUEUE_OPTIONS, runPhase, withPhaseContext, type BenchOptions, type PhaseReport } from './bench-queue.js';
 import { renderLineChartSvg, type ChartSeries } from './chart.js';
-import type { HubFigures } from './resource-figures.js';
-import { REPO_ROOT } from './hub-process.js';
-import { cell, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { SERVER_KINDS, type HubFigures, type ServerKind } from './resource-figures.js';
+import { busyWarning, cell, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { Resources } from './resources.js';
 
-export interface BenchAllOptions {
-  /** Display connection counts of the fan-out ramp, ascending. */
-  steps: number[];
-  servers: ServerKind[];
-  /** call-next per second at every step. */
-  rate: number;
-  /** Measured seconds per step (and of chat). */
-  seconds: number;
-  warmupSeconds: number;
-  workers: number;
-  rampConcurrency: number;
-  settleSeconds: number;
-  /** Chat members; 0: no chat scenario. */
-  chatMembers: number;
-  chatRate: number;
-  /** Notifications measured after chat (0: none). */
-  notifications: number;
-  out: string | null;
-  /** The chart; null: none. */
-  svg: string | null;
-  profileDir: string | null;
-  targetP99Ms: number;
-}
+export const ALL_OPTIONS = benchCommandLine({
+  name: 'bench',
+  report: 'load-tests/results/bench.json',
+  profiles: 'every hub node and generator process',
+  options: {
+    /** Display connection counts of the fan-out ramp (ascending once parsed). */
+    steps: { kind: 'integer', list: true, default: [500, 1000, 2000], min: 1, max: 20_000, help: 'display counts of the fan-out ramp' },
+    servers: { kind: 'choice', list: true, choices: SERVER_KINDS, default: SERVER_KINDS, help: 'server kinds at each step: node is the baseline' },
+    rate: { kind: 'number', arg: 'R', default: 10, min: 0.1, max: 200, help: 'call-next per second at each step' },
+    seconds: { kind: 'number', arg: 'S', default: 5, min: 0.5, max: 60, help: 'measured seconds per step and of chat' },
+    warmupSeconds: { flag: 'warmup', kind: 'number', arg: 'S', default: 1, min: 0, max: 30, help: 'unmeasured seconds first' },
+    workers: { kind: 'integer', default: QUEUE_OPTIONS.defaults.workers, min: 1, max: 16, help: 'generator processes for the displays' },
+    rampConcurrency: { flag: 'ramp', kind: 'integer', default: QUEUE_OPTIONS.defaults.rampConcurrency, min: 1, max: 500, help: 'handshakes in flight per generator process' },
+    settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 60, help: 'wait for late deliveries after the last call' },
+    chatMembers: { kind: 'integer', default: CHAT_OPTIONS.defaults.members, min: 2, max: 10_000, help: 'chat channel members' },
+    noChat: { kind: 'boolean', help: 'no chat scenario' },
+    chatRate: { kind: 'number', arg: 'R', default: CHAT_OPTIONS.defaults.rate, min: 0.1, max: 1000, help: 'chat messages per second' },
+    notifications: { kind: 'integer', default: 100, min: 0, max: 10_000, help: 'SMS reminders measured after chat; 0: none' },
+    svg: { kind: 'string', arg: 'FILE', defaultHelp: 'bench-latency.svg next to --out', help: 'chart' },
+    targetP99Ms: { flag: 'target', kind: 'number', arg: 'MS', default: 100, min: 1, max: 60_000, help: 'call→display p99 budget' },
+  },
+  finish({ steps, servers, noChat, chatMembers, svg, ...options }) {
+    if (steps.length === 0 || steps.length > 12) throw new Error('--steps takes 1 to 12 display counts');
+    if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
+    return {
+      steps: [...new Set(steps)].sort((a, b) => a - b),
+      servers: [...new Set(servers)],
+      ...options,
+      /** 0: no chat scenario. */
+      chatMembers: noChat ? 0 : chatMembers,
+      /** The chart; null: none. */
+      svg: svg ? resolve(svg) : options.out ? join(dirname(options.out), 'bench-latency.svg') : null,
+    };
+  },
+});
 
-export const DEFAULTS: BenchAllOptions = {
-  steps: [500, 1000, 2000],
-  servers: ['uws', 'node'],
-  rate: 10,
-  seconds: 5,
-  warmupSeconds: 1,
-  workers: QUEUE_DEFAULTS.workers,
-  rampConcurrency: QUEUE_DEFAULTS.rampConcurrency,
-  settleSeconds: 5,
-  chatMembers: CHAT_DEFAULTS.members,
-  chatRate: CHAT_DEFAULTS.rate,
-  notifications: 100,
-  out: resolve(REPO_ROOT, 'load-tests/results/bench.json'),
-  svg: resolve(REPO_ROOT, 'load-tests/results/bench-latency.svg'),
-  profileDir: null,
-  targetP99Ms: 100,
-};
+export type BenchAllOptions = typeof ALL_OPTIONS.defaults;
 
 /** One server kind at one step of the ramp: the figures the issue asks for, and where the time went. */
 export interface StepSide {
@@ -221,7 +215,7 @@ export function latencyChartSvg(steps: RampStep[], targetP99Ms: number | null = 
 export async function runBenchAll(options: BenchAllOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchAllReport> {
   const steps: RampStep[] = options.steps.map((clients) => ({ clients, uws: null, node: null, p99_ratio_node_over_uws: null }));
   const phaseOptions = (clients: number): BenchOptions => ({
-    ...QUEUE_DEFAULTS,
+    ...QUEUE_OPTIONS.defaults,
     clients,
     rate: options.rate,
     seconds: options.seconds,
@@ -264,14 +258,14 @@ export async function runBenchAll(options: BenchAllOptions, log: (line: string) 
     try {
       const report = await runChatBench(
         {
-          ...CHAT_DEFAULTS,
+          ...CHAT_OPTIONS.defaults,
           members: options.chatMembers,
-          senders: Math.min(CHAT_DEFAULTS.senders, options.chatMembers),
+          senders: Math.min(CHAT_OPTIONS.defaults.senders, options.chatMembers),
           rate: options.chatRate,
           seconds: options.seconds,
           warmupSeconds: options.warmupSeconds,
           notifications: options.notifications,
-          notifyWarmup: Math.min(CHAT_DEFAULTS.notifyWarmup, options.notifications),
+          notifyWarmup: Math.min(CHAT_OPTIONS.defaults.notifyWarmup, options.notifications),
           out: null,
           profileDir: options.profileDir,
           targetP99Ms: options.targetP99Ms,
@@ -289,7 +283,7 @@ export async function runBenchAll(options: BenchAllOptions, log: (line: string) 
 
   const largest = steps[steps.length - 1];
   const met = (side: StepSide | null | undefined) => (side?.p99_ms == null ? null : side.p99_ms < options.targetP99Ms);
-  const { out: _out, svg: _svg, profileDir: _profileDir, ...shown } = options;
+  const { svg: _svg, ...shown } = reportedOptions(options);
   const report: BenchAllReport = {
     fanout: { rate_per_second: options.rate, seconds: options.seconds, steps },
     chat,
@@ -362,92 +356,23 @@ export function formatBenchAll(report: BenchAllReport): string {
     ];
     lines.push('', `chat: ${c.members_connected}/${c.members} members on ${c.nodes} × ${[...new Set(c.server_actual)].join('/')}, ${c.rate_per_second} messages/s`, ...renderTable(['chat', 'figures'], rows));
   }
+  const windows = report.fanout.steps.flatMap((step) =>
+    (['uws', 'node'] as const).flatMap((server) => {
+      const side = step[server];
+      return side ? [{ during: `${step.clients} ${server}`, other_cpu_percent: side.other_cpu_percent }] : [];
+    }),
+  );
+  if (report.chat && !('error' in report.chat)) windows.push({ during: 'chat', other_cpu_percent: report.chat.chat.other_cpu_percent });
+  lines.push(...busyWarning(windows));
   const t = report.target;
   lines.push(
     '',
-    `target: call→display p99 < ${t.display_p99_ms} ms at ${report.fanout.steps.at(-1)?.clients ?? 0} displays: uws ${t.largest_step_met.uws === null ? 'not measured' : t.largest_step_met.uws ? 'met' : 'MISSED'}, node ${t.largest_step_met.node === null ? 'not measured' : t.largest_step_met.node ? 'met' : 'MISSED'}`,
-    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+    `target: call→display p99 < ${t.display_p99_ms} ms at ${report.fanout.steps.at(-1)?.clients ?? 0} displays: uws ${verdict(t.largest_step_met.uws)}, node ${verdict(t.largest_step_met.node)}`,
+    machineLine(report.machine),
   );
   return lines.join('\n');
 }
 
-export function parseBenchAllOptions(argv: string[]): BenchAllOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      steps: { type: 'string' },
-      servers: { type: 'string' },
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      workers: { type: 'string' },
-      ramp: { type: 'string' },
-      settle: { type: 'string' },
-      'chat-members': { type: 'string' },
-      'chat-rate': { type: 'string' },
-      'no-chat': { type: 'boolean' },
-      notifications: { type: 'string' },
-      out: { type: 'string' },
-      'no-out': { type: 'boolean' },
-      svg: { type: 'string' },
-      profile: { type: 'string' },
-      target: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(
-      [
-        'npm run bench -- [options]',
-        '  --steps LIST        display counts of the fan-out ramp (default 500,1000,2000; at most 20,000 each)',
-        '  --servers LIST      server kinds at each step (default uws,node: node is the baseline)',
-        '  --rate R            call-next per second at each step (default 10)',
-        '  --seconds S         measured seconds per step and of chat (default 5)',
-        '  --warmup S          unmeasured seconds first (default 1)',
-        '  --workers N         generator processes for the displays (default 4)',
-        '  --ramp N            handshakes in flight per generator process (default 16)',
-        '  --settle S          wait for late deliveries after the last call (default 5)',
-        '  --chat-members N    chat channel members (default 500); --no-chat: no chat scenario',
-        '  --chat-rate R       chat messages per second (default 20)',
-        '  --notifications N   SMS reminders measured after chat (default 100; 0: none)',
-        '  --out FILE          JSON report (default load-tests/results/bench.json); --no-out: none',
-        '  --svg FILE          chart (default bench-latency.svg next to --out)',
-        '  --profile DIR       --cpu-prof every hub node and generator process into DIR',
-        '  --target MS         call→display p99 budget (default 100)',
-        '',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const num = numberOption;
-  const steps = (values.steps ?? DEFAULTS.steps.join(',')).split(',').map((s) => s.trim());
-  const stepCounts = steps.map((s) => Math.round(num('steps', s, 0, 1, 20_000)));
-  if (stepCounts.length === 0 || stepCounts.length > 12) throw new Error('--steps takes 1 to 12 display counts');
-  const servers = (values.servers ?? DEFAULTS.servers.join(',')).split(',').map((s) => s.trim());
-  for (const s of servers) if (s !== 'uws' && s !== 'node') throw new Error(`--servers takes uws and/or node (got "${s}")`);
-  const out = values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out;
-  const options: BenchAllOptions = {
-    steps: [...new Set(stepCounts)].sort((a, b) => a - b),
-    servers: [...new Set(servers)] as ServerKind[],
-    rate: num('rate', values.rate, DEFAULTS.rate, 0.1, 200),
-    seconds: num('seconds', values.seconds, DEFAULTS.seconds, 0.5, 60),
-    warmupSeconds: num('warmup', values.warmup, DEFAULTS.warmupSeconds, 0, 30),
-    workers: Math.round(num('workers', values.workers, DEFAULTS.workers, 1, 16)),
-    rampConcurrency: Math.round(num('ramp', values.ramp, DEFAULTS.rampConcurrency, 1, 500)),
-    settleSeconds: num('settle', values.settle, DEFAULTS.settleSeconds, 0, 60),
-    chatMembers: values['no-chat'] ? 0 : Math.round(num('chat-members', values['chat-members'], DEFAULTS.chatMembers, 2, 10_000)),
-    chatRate: num('chat-rate', values['chat-rate'], DEFAULTS.chatRate, 0.1, 1000),
-    notifications: Math.round(num('notifications', values.notifications, DEFAULTS.notifications, 0, 10_000)),
-    out,
-    svg: values.svg ? resolve(values.svg) : out ? join(dirname(out), 'bench-latency.svg') : null,
-    profileDir: values.profile ? resolve(values.profile) : null,
-    targetP99Ms: num('target', values.target, DEFAULTS.targetP99Ms, 1, 60_000),
-  };
-  if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
-  return options;
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  void runBenchCli({ name: 'bench', parse: parseBenchAllOptions, run: runBenchAll, format: formatBenchAll });
+  void runBenchCli({ commandLine: ALL_OPTIONS, run: runBenchAll, format: formatBenchAll });
 }

@@ -28,7 +28,6 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   CHAT_NAMESPACE,
   NotifyContact,
@@ -46,12 +45,12 @@ import { providerKeyOf } from '../../hub/src/notify/notification-worker.js';
 import { LocalSmsApi } from '../../hub/src/notify/test-support/local-sms-api.js';
 import { connectRedis } from '../../hub/src/redis/connect.js';
 import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
-import { numberOption, runBenchCli } from './bench-cli.js';
-import { BENCH_CLINICS_DIR, REPO_ROOT, scrapeMetrics, startHubNode, startNotificationWorkerProcess } from './hub-process.js';
+import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode, startNotificationWorkerProcess } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';
 import { redisInfoNumber } from './redis-command.js';
-import { bucketFigures, cell, figures, machine, pair, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
-import { cpuPercent, machineLoad, resourceFigures, type HubFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
+import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, pair, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
+import { SERVER_KINDS, cpuPercent, machineLoad, resourceFigures, type HubFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
 import { histogramDelta, summarize } from './stats.js';
 import { now, sleep } from './time.js';
@@ -60,56 +59,36 @@ import type { ScheduledEmit } from './worker-protocol.js';
 
 export type { HubFigures, ServerKind };
 
-export interface ChatBenchOptions {
-  /** Members of the staff channel, each connected once and joined. */
-  members: number;
-  /** Members who post (the first ones: spread over both nodes and every generator process). */
-  senders: number;
-  /** Messages per second, over all senders. */
-  rate: number;
-  /** Measured seconds of messages. */
-  seconds: number;
-  /** Messages before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
-  warmupSeconds: number;
-  nodes: number;
-  workers: number;
-  server: ServerKind;
-  /** Handshakes in flight at once per generator process. */
-  rampConcurrency: number;
-  /** How long to wait, after the last message, for deliveries still on their way. */
-  settleSeconds: number;
-  /** Notifications measured (0: no notification part). */
-  notifications: number;
-  /** Notifications enqueued per second. */
-  notifyRate: number;
-  /** Notifications before the measured ones: checked for delivery, left out of latency. */
-  notifyWarmup: number;
-  /** Where to write the JSON report; null: do not write. */
-  out: string | null;
-  /** Write a V8 CPU profile of every hub node, generator process and the notification worker into this directory. */
-  profileDir: string | null;
-  /** The budget the report checks chat delivery p99 against. */
-  targetP99Ms: number;
-}
+export const CHAT_OPTIONS = benchCommandLine({
+  name: 'bench:chat',
+  report: 'load-tests/results/chat.json',
+  profiles: 'every hub node, generator process and the notification worker',
+  options: {
+    members: { kind: 'integer', default: 500, min: 1, max: 20_000, help: 'members of the staff channel, each connected and joined' },
+    /** The first members: spread over both nodes and every generator process. */
+    senders: { kind: 'integer', default: 10, min: 1, max: 1000, help: 'members who post, spread over nodes and generator processes' },
+    rate: { kind: 'number', arg: 'R', default: 20, min: 0.1, max: 1000, help: 'messages per second over all senders' },
+    seconds: { kind: 'number', arg: 'S', default: 10, min: 0.5, max: 120, help: 'measured seconds of messages' },
+    /** Messages before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
+    warmupSeconds: { flag: 'warmup', kind: 'number', arg: 'S', default: 2, min: 0, max: 60, help: 'unmeasured messages first' },
+    nodes: { kind: 'integer', default: 2, min: 1, max: 4, help: 'hub node processes' },
+    workers: { kind: 'integer', default: 2, min: 1, max: 16, help: 'generator processes' },
+    server: { kind: 'choice', choices: SERVER_KINDS, default: 'uws', help: "the hub nodes' server" },
+    rampConcurrency: { flag: 'ramp', kind: 'integer', default: 16, min: 1, max: 500, help: 'handshakes in flight per generator process' },
+    settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 120, help: 'wait for late deliveries after the last message' },
+    notifications: { kind: 'integer', default: 200, min: 0, max: 100_000, help: 'appointment reminders by SMS, measured; 0: no notification part' },
+    notifyRate: { kind: 'number', arg: 'R', default: 50, min: 0.1, max: 5000, help: 'notifications enqueued per second' },
+    /** Checked for delivery, left out of latency. */
+    notifyWarmup: { kind: 'integer', default: 10, min: 0, max: 10_000, help: 'unmeasured notifications first' },
+    targetP99Ms: { flag: 'target', kind: 'number', arg: 'MS', default: 100, min: 1, max: 60_000, help: 'chat delivery p99 budget checked in the report' },
+  },
+  finish(options) {
+    if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one message');
+    return options;
+  },
+});
 
-export const DEFAULTS: ChatBenchOptions = {
-  members: 500,
-  senders: 10,
-  rate: 20,
-  seconds: 10,
-  warmupSeconds: 2,
-  nodes: 2,
-  workers: 2,
-  server: 'uws',
-  rampConcurrency: 16,
-  settleSeconds: 5,
-  notifications: 200,
-  notifyRate: 50,
-  notifyWarmup: 10,
-  out: resolve(REPO_ROOT, 'load-tests/results/chat.json'),
-  profileDir: null,
-  targetP99Ms: 100,
-};
+export type ChatBenchOptions = typeof CHAT_OPTIONS.defaults;
 
 const CLINIC_ID = 'bench';
 const CHANNEL_ID = 'bench';
@@ -740,13 +719,12 @@ export async function runChatBench(
     const context: Context = { redis, resources, log, fatal, runId: randomBytes(6).toString('base64url') };
     const chat = await runChat(options, context);
     const notifications = options.notifications > 0 ? await runNotifications(options, context) : null;
-    const { out: _out, profileDir: _profileDir, ...shown } = options;
     const p99 = chat.send_to_delivery.p99_ms;
     return {
       chat,
       notifications,
       target: { delivery_p99_ms: options.targetP99Ms, met: p99 === null ? null : p99 < options.targetP99Ms },
-      options: shown,
+      options: reportedOptions(options),
       machine: machine(),
       date: new Date().toISOString(),
       ok: chat.ok && (notifications?.ok ?? true),
@@ -788,13 +766,13 @@ export function formatTable(report: ChatBenchReport): string {
     ['redis commands / s, AOF KB / s', `${cell(c.redis.commands_per_second)}, ${cell(c.redis.aof_bytes_per_second === null ? null : c.redis.aof_bytes_per_second / 1024)}`],
     ['machine busy % (all cores)', c.machine_busy_percent],
     ['other programs CPU % (not ours)', c.other_cpu_percent],
-    ['errors', c.ok ? 'none' : Object.entries(c.send_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${c.errors.length} (below)`],
+    ['errors', errorsCell(c.ok, c.send_errors, c.errors)],
   ];
   const lines = renderTable(
     [`chat: staff channel of ${c.members}`, ''],
     chatRows.map(([label, value]) => [label, cell(value)]),
   );
-  if (c.errors.length > 0) lines.push('', `chat errors (first ${Math.min(c.errors.length, 5)} of ${c.errors.length}):`, ...c.errors.slice(0, 5).map((e) => `  ${e}`));
+  lines.push(...firstErrors('chat', c.errors));
   const n = report.notifications;
   if (n) {
     const notifyRows: [string, unknown][] = [
@@ -809,100 +787,21 @@ export function formatTable(report: ChatBenchReport): string {
       ['worker CPU % / peak RSS MB', `${cell(n.worker.cpu_percent)} / ${cell(n.worker.peak_rss_mb)} (concurrency ${n.worker_concurrency})`],
       ['redis-server CPU %', n.redis_cpu_percent],
       ['other programs CPU % (not ours)', n.other_cpu_percent],
-      ['errors', n.ok ? 'none' : Object.entries(n.enqueue_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${n.errors.length} (below)`],
+      ['errors', errorsCell(n.ok, n.enqueue_errors, n.errors)],
     ];
     lines.push('', ...renderTable(['notifications', ''], notifyRows.map(([label, value]) => [label, cell(value)])));
-    if (n.errors.length > 0) lines.push('', `notification errors (first ${Math.min(n.errors.length, 5)}):`, ...n.errors.slice(0, 5).map((e) => `  ${e}`));
+    lines.push(...firstErrors('notification', n.errors));
   }
-  const busy = [
-    ...((c.other_cpu_percent ?? 0) > 15 ? [`${cell(c.other_cpu_percent)}% of a core during chat`] : []),
-    ...(n && (n.other_cpu_percent ?? 0) > 15 ? [`${cell(n.other_cpu_percent)}% during notifications`] : []),
-  ];
-  if (busy.length > 0) lines.push('', `WARNING: other programs used ${busy.join(', ')}: the machine was not quiet; these figures are pessimistic.`);
+  lines.push(...busyWarning([{ during: 'chat', other_cpu_percent: c.other_cpu_percent }, ...(n ? [{ during: 'notifications', other_cpu_percent: n.other_cpu_percent }] : [])]));
   const target = report.target;
   lines.push(
     '',
-    `target: chat send→delivery p99 < ${target.delivery_p99_ms} ms to ${c.members} members on ${c.nodes} nodes: ${target.met === null ? 'not measured' : target.met ? 'met' : 'MISSED'}`,
-    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+    `target: chat send→delivery p99 < ${target.delivery_p99_ms} ms to ${c.members} members on ${c.nodes} nodes: ${verdict(target.met)}`,
+    machineLine(report.machine),
   );
   return lines.join('\n');
 }
 
-function parseOptions(argv: string[]): ChatBenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string' },
-      senders: { type: 'string' },
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      nodes: { type: 'string' },
-      workers: { type: 'string' },
-      server: { type: 'string' },
-      ramp: { type: 'string' },
-      settle: { type: 'string' },
-      notifications: { type: 'string' },
-      'notify-rate': { type: 'string' },
-      'notify-warmup': { type: 'string' },
-      out: { type: 'string' },
-      'no-out': { type: 'boolean' },
-      profile: { type: 'string' },
-      target: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(
-      [
-        'npm run bench:chat -- [options]',
-        '  --members N          members of the staff channel, each connected and joined (default 500)',
-        '  --senders N          members who post, spread over nodes and generator processes (default 10)',
-        '  --rate R             messages per second over all senders (default 20)',
-        '  --seconds S          measured seconds of messages (default 10)',
-        '  --warmup S           unmeasured messages first (default 2)',
-        '  --nodes N            hub node processes (default 2)',
-        '  --workers N          generator processes (default 2)',
-        '  --server KIND        uws or node (default uws)',
-        '  --ramp N             handshakes in flight per generator process (default 16)',
-        '  --settle S           wait for late deliveries after the last message (default 5)',
-        '  --notifications N    appointment reminders by SMS, measured (default 200; 0: no notification part)',
-        '  --notify-rate R      notifications enqueued per second (default 50)',
-        '  --notify-warmup N    unmeasured notifications first (default 10)',
-        '  --out FILE           JSON report (default load-tests/results/chat.json); --no-out: none',
-        '  --profile DIR        --cpu-prof every hub node, generator process and the notification worker into DIR',
-        '  --target MS          chat delivery p99 budget checked in the report (default 100)',
-        '',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const num = numberOption;
-  const server = values.server ?? DEFAULTS.server;
-  if (server !== 'uws' && server !== 'node') throw new Error(`--server takes uws or node (got "${server}")`);
-  const options: ChatBenchOptions = {
-    members: Math.round(num('members', values.members, DEFAULTS.members, 1, 20_000)),
-    senders: Math.round(num('senders', values.senders, DEFAULTS.senders, 1, 1000)),
-    rate: num('rate', values.rate, DEFAULTS.rate, 0.1, 1000),
-    seconds: num('seconds', values.seconds, DEFAULTS.seconds, 0.5, 120),
-    warmupSeconds: num('warmup', values.warmup, DEFAULTS.warmupSeconds, 0, 60),
-    nodes: Math.round(num('nodes', values.nodes, DEFAULTS.nodes, 1, 4)),
-    workers: Math.round(num('workers', values.workers, DEFAULTS.workers, 1, 16)),
-    server,
-    rampConcurrency: Math.round(num('ramp', values.ramp, DEFAULTS.rampConcurrency, 1, 500)),
-    settleSeconds: num('settle', values.settle, DEFAULTS.settleSeconds, 0, 120),
-    notifications: Math.round(num('notifications', values.notifications, DEFAULTS.notifications, 0, 100_000)),
-    notifyRate: num('notify-rate', values['notify-rate'], DEFAULTS.notifyRate, 0.1, 5000),
-    notifyWarmup: Math.round(num('notify-warmup', values['notify-warmup'], DEFAULTS.notifyWarmup, 0, 10_000)),
-    out: values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out,
-    profileDir: values.profile ? resolve(values.profile) : null,
-    targetP99Ms: num('target', values.target, DEFAULTS.targetP99Ms, 1, 60_000),
-  };
-  if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one message');
-  return options;
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  void runBenchCli({ name: 'bench:chat', parse: parseOptions, run: runChatBench, format: formatTable });
+  void runBenchCli({ commandLine: CHAT_OPTIONS, run: runChatBench, format: formatTable });
 }

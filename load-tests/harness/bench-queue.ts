@@ -19,17 +19,16 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult, type QueueServerToClient } from '@clinic-hub/protocol';
 import { TokenIssuer } from '../../hub/src/auth/tokens.js';
 import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
-import { numberOption, runBenchCli } from './bench-cli.js';
-import { BENCH_CLINICS_DIR, REPO_ROOT, scrapeMetrics, startHubNode } from './hub-process.js';
+import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
 import { redisCommand, redisInfoNumber } from './redis-command.js';
-import { bucketFigures, cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
-import { resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
+import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
+import { SERVER_KINDS, resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
 import { histogramDelta, summarize } from './stats.js';
 import { now, sleep } from './time.js';
@@ -39,43 +38,30 @@ export type { LatencyFigures } from './report.js';
 
 export type { ServerKind };
 
-export interface BenchOptions {
-  clients: number;
-  /** call-next per second. */
-  rate: number;
-  /** Measured seconds of calls. */
-  seconds: number;
-  /** Calls before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
-  warmupSeconds: number;
-  nodes: number;
-  workers: number;
-  servers: ServerKind[];
-  /** Handshakes in flight at once per worker. */
-  rampConcurrency: number;
-  /** How long to wait, after the last call, for deliveries still on their way. */
-  settleSeconds: number;
-  /** Where to write the JSON report; null: do not write. */
-  out: string | null;
-  /** Write a V8 CPU profile of every hub node into this directory. */
-  profileDir: string | null;
-  /** The budget the report checks p99 against. */
-  targetP99Ms: number;
-}
+export const QUEUE_OPTIONS = benchCommandLine({
+  name: 'bench:queue',
+  report: 'load-tests/results/queue.json',
+  profiles: 'every hub node and generator process',
+  options: {
+    clients: { kind: 'integer', default: 2000, min: 1, max: 20_000, help: 'display clients, spread over the nodes and generator processes' },
+    rate: { kind: 'number', arg: 'R', default: 10, min: 0.1, max: 200, help: 'call-next per second' },
+    seconds: { kind: 'number', arg: 'S', default: 10, min: 0.5, max: 120, help: 'measured seconds of calls' },
+    /** Calls before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
+    warmupSeconds: { flag: 'warmup', kind: 'number', arg: 'S', default: 2, min: 0, max: 60, help: 'unmeasured calls first' },
+    nodes: { kind: 'integer', default: 2, min: 1, max: 4, help: 'hub node processes per phase' },
+    workers: { kind: 'integer', default: 4, min: 1, max: 16, help: 'generator processes' },
+    servers: { kind: 'choice', list: true, choices: SERVER_KINDS, default: SERVER_KINDS, help: 'phases, in order: the first is reported, the second is the baseline' },
+    rampConcurrency: { flag: 'ramp', kind: 'integer', default: 16, min: 1, max: 500, help: 'handshakes in flight per generator process' },
+    settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 120, help: 'wait for late deliveries after the last call' },
+    targetP99Ms: { flag: 'target', kind: 'number', arg: 'MS', default: 100, min: 1, max: 60_000, help: 'p99 budget checked in the report' },
+  },
+  finish(options) {
+    if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
+    return options;
+  },
+});
 
-export const DEFAULTS: BenchOptions = {
-  clients: 2000,
-  rate: 10,
-  seconds: 10,
-  warmupSeconds: 2,
-  nodes: 2,
-  workers: 4,
-  servers: ['uws', 'node'],
-  rampConcurrency: 16,
-  settleSeconds: 5,
-  out: resolve(REPO_ROOT, 'load-tests/results/queue.json'),
-  profileDir: null,
-  targetP99Ms: 100,
-};
+export type BenchOptions = typeof QUEUE_OPTIONS.defaults;
 
 const CLINIC_ID = 'bench';
 /** The broadcast every display receives; ticket.called events are the ones timed. */
@@ -571,13 +557,12 @@ export async function runQueueBench(options: BenchOptions, log: (line: string) =
     for (const server of options.servers) phases.push(await runPhase(server, options, context));
     const [main, baseline] = phases;
     const p99Ratio = main && baseline && main.p99_ms && baseline.p99_ms ? round(baseline.p99_ms / main.p99_ms, 2) : null;
-    const { out: _out, profileDir: _profileDir, ...shown } = options;
     const report: BenchReport = {
       ...main,
       ...(baseline ? { baseline, p99_ratio_baseline_over_uws: p99Ratio } : {}),
       phases,
       target: { p99_ms: options.targetP99Ms, met: main?.p99_ms == null ? null : main.p99_ms < options.targetP99Ms },
-      options: shown,
+      options: reportedOptions(options),
       machine: machine(),
       date: new Date().toISOString(),
       ok: phases.every((p) => p.ok),
@@ -635,97 +620,25 @@ export function formatTable(report: BenchReport): string {
     ['redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`],
     ['machine busy % (all cores)', (p) => p.machine_busy_percent],
     ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],
-    ['errors', (p) => (p.ok ? 'none' : `${Object.entries(p.call_errors).map(([k, v]) => `${k}×${v}`).join(' ') || `${p.errors.length} (below)`}`)],
+    ['errors', (p) => errorsCell(p.ok, p.call_errors, p.errors)],
   ];
   const header = ['', ...phases.map((p) => (p === phases[0] ? p.server : `${p.server} (baseline)`)), ...(phases.length > 1 ? [`${phases[1]!.server}/${phases[0]!.server}`] : [])];
   const body = rows.map(([label, pick, r]) => [label, ...phases.map((p) => cell(pick(p))), ...(phases.length > 1 ? [r ? ratio(r) : ''] : [])]);
   const lines = renderTable(header, body);
-  for (const p of phases) {
-    if (p.errors.length > 0) lines.push('', `${p.server} errors (first ${Math.min(p.errors.length, 5)} of ${p.errors.length}):`, ...p.errors.slice(0, 5).map((e) => `  ${e}`));
-  }
-  const busy = phases.filter((p) => (p.other_cpu_percent ?? 0) > 15);
-  if (busy.length > 0) {
-    lines.push(
-      '',
-      `WARNING: other programs used ${busy.map((p) => `${cell(p.other_cpu_percent)}% of a core during ${p.server}`).join(', ')}: the machine was not quiet; these figures are pessimistic.`,
-    );
-  }
+  for (const p of phases) lines.push(...firstErrors(p.server, p.errors));
+  lines.push(...busyWarning(phases.map((p) => ({ during: p.server, other_cpu_percent: p.other_cpu_percent }))));
   const target = report.target;
   lines.push(
     '',
-    `target: call→display p99 < ${target.p99_ms} ms at ${phases[0]?.clients ?? 0} displays on ${phases[0]?.nodes ?? 0} nodes: ${target.met === null ? 'not measured' : target.met ? 'met' : 'MISSED'}`,
-    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}, ${report.machine.os}`,
+    `target: call→display p99 < ${target.p99_ms} ms at ${phases[0]?.clients ?? 0} displays on ${phases[0]?.nodes ?? 0} nodes: ${verdict(target.met)}`,
+    machineLine(report.machine),
   );
   return lines.join('\n');
 }
 
-function parseOptions(argv: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      clients: { type: 'string' },
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      nodes: { type: 'string' },
-      workers: { type: 'string' },
-      servers: { type: 'string' },
-      ramp: { type: 'string' },
-      settle: { type: 'string' },
-      out: { type: 'string' },
-      'no-out': { type: 'boolean' },
-      profile: { type: 'string' },
-      target: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(
-      [
-        'npm run bench:queue -- [options]',
-        '  --clients N     display clients (default 2000), spread over the nodes and generator processes',
-        '  --rate R        call-next per second (default 10)',
-        '  --seconds S     measured seconds of calls (default 10)',
-        '  --warmup S      unmeasured calls first (default 2)',
-        '  --nodes N       hub node processes per phase (default 2)',
-        '  --workers N     generator processes (default 4)',
-        '  --servers LIST  phases, in order (default uws,node; the first is reported, the second is the baseline)',
-        '  --ramp N        handshakes in flight per generator process (default 16)',
-        '  --settle S      wait for late deliveries after the last call (default 5)',
-        '  --out FILE      JSON report (default load-tests/results/queue.json); --no-out: none',
-        '  --profile DIR   --cpu-prof every hub node and generator process into DIR',
-        '  --target MS     p99 budget checked in the report (default 100)',
-        '',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const num = numberOption;
-  const servers = (values.servers ?? DEFAULTS.servers.join(',')).split(',').map((s) => s.trim());
-  for (const s of servers) if (s !== 'uws' && s !== 'node') throw new Error(`--servers takes uws and/or node (got "${s}")`);
-  const options: BenchOptions = {
-    clients: Math.round(num('clients', values.clients, DEFAULTS.clients, 1, 20_000)),
-    rate: num('rate', values.rate, DEFAULTS.rate, 0.1, 200),
-    seconds: num('seconds', values.seconds, DEFAULTS.seconds, 0.5, 120),
-    warmupSeconds: num('warmup', values.warmup, DEFAULTS.warmupSeconds, 0, 60),
-    nodes: Math.round(num('nodes', values.nodes, DEFAULTS.nodes, 1, 4)),
-    workers: Math.round(num('workers', values.workers, DEFAULTS.workers, 1, 16)),
-    servers: servers as ServerKind[],
-    rampConcurrency: Math.round(num('ramp', values.ramp, DEFAULTS.rampConcurrency, 1, 500)),
-    settleSeconds: num('settle', values.settle, DEFAULTS.settleSeconds, 0, 120),
-    out: values['no-out'] ? null : values.out ? resolve(values.out) : DEFAULTS.out,
-    profileDir: values.profile ? resolve(values.profile) : null,
-    targetP99Ms: num('target', values.target, DEFAULTS.targetP99Ms, 1, 60_000),
-  };
-  if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
-  return options;
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   void runBenchCli({
-    name: 'bench:queue',
-    parse: parseOptions,
+    commandLine: QUEUE_OPTIONS,
     run: runQueueBench,
     format: formatTable,
     // `phases` repeats the top level (first phase) and `baseline`: left out of the file.

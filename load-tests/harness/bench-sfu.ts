@@ -28,13 +28,14 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import { freePort, startRedisServer } from '../../hub/src/redis/redis-process.js';
-import { numberOption, runBenchCli } from './bench-cli.js';
+import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
 import { REPO_ROOT, WATCHDOG, spawnHubScript, type HubChild } from './hub-process.js';
 import { ProcessWatcher, memoryMb } from './proc-stats.js';
-import { cell, figures, machine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
+import { cell, figures, machine, machineLine, renderTable, round, type LatencyFigures, type MachineInfo } from './report.js';
 import { cpuPercent, machineLoad, type MachineLoad } from './resource-figures.js';
 import type { Resources } from './resources.js';
 import type { ParentMessage, SfuJoinResult, SfuPeerSpec, SfuStreamCount, WorkerMessage } from './sfu-peer-worker.js';
@@ -46,7 +47,8 @@ const TOKEN_SECRET = 'bench-sfu-media-token-secret-0123456789abcdef';
 /** DESIGN.md: a 3-party call with naive forwarding, Chromium publishers, these machines. */
 const DESIGN_BASELINE_3_PARTY_CPU_PERCENT = 16;
 
-type ServerKind = 'sfu' | 'media';
+const SERVER_KINDS = ['sfu', 'media'] as const;
+type ServerKind = (typeof SERVER_KINDS)[number];
 const SERVER_SCRIPTS: Record<ServerKind, string> = {
   sfu: 'load-tests/harness/sfu-server.ts',
   media: 'media-server/src/main.ts',
@@ -56,19 +58,38 @@ const SERVER_TEXT: Record<ServerKind, string> = {
   media: 'npm run media (SFU + audio tap decoding every microphone)',
 };
 
-interface SfuBenchOptions {
-  servers: ServerKind[];
-  rooms: number[];
-  size: number;
-  seconds: number;
-  warmup: number;
-  generators: number;
-  video: { width: number; height: number; fps: number; kbps: number };
-  /** Extra node flags for the media-server (e.g. --max-semi-space-size=32), to try runtime settings. */
-  serverNodeArgs: string[];
-  out: string | null;
-  profileDir: string | null;
-}
+const SFU_OPTIONS = benchCommandLine({
+  name: 'bench:sfu',
+  report: 'load-tests/results/sfu.json',
+  profiles: 'the media-server',
+  options: {
+    servers: { kind: 'choice', list: true, choices: SERVER_KINDS, default: SERVER_KINDS, help: 'sfu is the SFU alone (forwarding), media is npm run media with its audio tap' },
+    rooms: { kind: 'integer', list: true, default: [1, 3], min: 1, max: 100, help: 'rooms open at each measured step, ascending' },
+    size: { kind: 'integer', default: 3, min: 2, max: 6, help: 'publishers per room' },
+    seconds: { kind: 'number', arg: 'S', default: 20, min: 1, max: 600, help: 'measured window per step' },
+    warmup: { kind: 'number', arg: 'S', default: 5, min: 0, max: 120, help: 'seconds to settle after filling the rooms' },
+    generators: { kind: 'integer', default: 2, min: 1, max: 8, help: 'load-generator processes' },
+    video: { kind: 'string', arg: 'WxH', default: '640x360', help: 'publisher camera size' },
+    fps: { kind: 'number', default: 30, min: 5, max: 60, help: 'publisher camera frames per second' },
+    videoKbps: { kind: 'number', default: 600, min: 50, max: 5000, help: 'publisher video bitrate in kbit/s' },
+    /** Extra node flags for the media-server, to try runtime settings. */
+    serverNodeArgs: { kind: 'string', arg: 'FLAGS', default: '', help: 'node flags for the media-server (e.g. --server-node-args=--max-semi-space-size=32)' },
+  },
+  finish({ servers, rooms, video, fps, videoKbps, serverNodeArgs, ...options }) {
+    if (rooms.some((r, i) => i > 0 && r <= rooms[i - 1]!)) throw new Error('--rooms must be ascending (e.g. 1,3)');
+    const dimensions = /^(\d+)x(\d+)$/.exec(video);
+    if (!dimensions) throw new Error(`--video must be WIDTHxHEIGHT (got "${video}")`);
+    return {
+      servers,
+      rooms,
+      ...options,
+      video: { width: Number(dimensions[1]), height: Number(dimensions[2]), fps, kbps: videoKbps },
+      serverNodeArgs: serverNodeArgs.split(/\s+/).filter((a) => a !== ''),
+    };
+  },
+});
+
+type SfuBenchOptions = typeof SFU_OPTIONS.defaults;
 
 export interface SfuStepReport {
   rooms: number;
@@ -219,7 +240,7 @@ async function runSfu(options: SfuBenchOptions, log: (line: string) => void, res
     benchmark: 'sfu',
     machine: machine(),
     date: new Date().toISOString(),
-    options: { servers: options.servers, rooms: options.rooms, size: options.size, seconds: options.seconds, warmup: options.warmup, generators: options.generators, video: options.video, serverNodeArgs: options.serverNodeArgs },
+    options: reportedOptions(options),
     runs,
     design_baseline: { three_party_cpu_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT, aim_percent: DESIGN_BASELINE_3_PARTY_CPU_PERCENT / 2 },
     errors,
@@ -434,69 +455,11 @@ function format(report: SfuBenchReport): string {
     '',
     ...report.runs.map((r) => `${r.server}: ${r.what}`),
     ...ones.map(({ r, one }) => `${r.server}, one ${report.options.size}-party room: ${cell(one!.media_server.cpu_percent)}% of a core (DESIGN.md's naive forwarding: ~${report.design_baseline.three_party_cpu_percent}%, aim ${report.design_baseline.aim_percent}%)`),
-    `machine: ${report.machine.cpus} × ${report.machine.model}, Node ${report.machine.node}; other programs used ${report.runs.flatMap((r) => r.steps.map((s) => cell(s.load.other_cpu_percent))).join(' / ')}% of a core during the windows`,
+    `${machineLine(report.machine)}; other programs used ${report.runs.flatMap((r) => r.steps.map((s) => cell(s.load.other_cpu_percent))).join(' / ')}% of a core during the windows`,
     report.errors.length > 0 ? `errors: ${report.errors.slice(0, 5).join('; ')}${report.errors.length > 5 ? ` … (${report.errors.length})` : ''}` : 'every forwarded stream delivered throughout',
   ].join('\n');
 }
 
-function parse(argv: string[]): SfuBenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      servers: { type: 'string' },
-      rooms: { type: 'string' },
-      size: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      generators: { type: 'string' },
-      video: { type: 'string' },
-      fps: { type: 'string' },
-      'video-kbps': { type: 'string' },
-      'server-node-args': { type: 'string' },
-      out: { type: 'string' },
-      'no-out': { type: 'boolean' },
-      profile: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(
-      [
-        'npm run bench:sfu -- [options]',
-        '  --servers sfu,media  sfu: the SFU alone (forwarding); media: npm run media (with the audio tap)',
-        '  --rooms 1,3          steps: rooms open at each measurement (ascending)',
-        '  --size 3             publishers per room (2–6)',
-        '  --seconds 20         measured window per step',
-        '  --warmup 5           seconds to settle after filling the rooms',
-        '  --generators 2       load-generator processes',
-        '  --video 640x360      publisher camera size; --fps 30; --video-kbps 600',
-        '  --server-node-args="…"  node flags for the media-server (e.g. --server-node-args=--max-semi-space-size=32)',
-        '  --out FILE           JSON report (default load-tests/results/sfu.json); --no-out: none',
-        '  --profile DIR        --cpu-prof on the media-server, profiles in DIR/media-server-<server>/',
-        '',
-      ].join('\n'),
-    );
-    process.exit(0);
-  }
-  const rooms = (values.rooms ?? '1,3').split(',').map((v) => numberOption('rooms', v.trim(), 1, 1, 100));
-  if (rooms.some((r, i) => i > 0 && r <= rooms[i - 1]!)) throw new Error('--rooms must be ascending (e.g. 1,3)');
-  const size = /^(\d+)x(\d+)$/.exec(values.video ?? '640x360');
-  if (!size) throw new Error(`--video must be WIDTHxHEIGHT (got "${values.video}")`);
-  const servers = (values.servers ?? 'sfu,media').split(',').map((v) => v.trim());
-  const unknown = servers.filter((v) => v !== 'sfu' && v !== 'media');
-  if (unknown.length > 0 || servers.length === 0) throw new Error(`--servers takes sfu and/or media (got "${values.servers}")`);
-  return {
-    servers: servers as ServerKind[],
-    rooms,
-    size: numberOption('size', values.size, 3, 2, 6),
-    seconds: numberOption('seconds', values.seconds, 20, 1, 600),
-    warmup: numberOption('warmup', values.warmup, 5, 0, 120),
-    generators: numberOption('generators', values.generators, 2, 1, 8),
-    video: { width: Number(size[1]), height: Number(size[2]), fps: numberOption('fps', values.fps, 30, 5, 60), kbps: numberOption('video-kbps', values['video-kbps'], 600, 50, 5000) },
-    serverNodeArgs: (values['server-node-args'] ?? '').split(/\s+/).filter((a) => a !== ''),
-    out: values['no-out'] ? null : resolve(values.out ?? resolve(REPO_ROOT, 'load-tests/results/sfu.json')),
-    profileDir: values.profile ? resolve(values.profile) : null,
-  };
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void runBenchCli({ commandLine: SFU_OPTIONS, run: runSfu, format });
 }
-
-await runBenchCli({ name: 'bench:sfu', parse, run: runSfu, format });

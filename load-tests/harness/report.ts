@@ -60,3 +60,35 @@ export function renderTable(header: string[], body: string[][]): string[] {
   const line = (row: string[]) => row.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
 }
+
+/** What the figures were measured on: the line every printed report ends with. */
+export function machineLine(m: MachineInfo): string {
+  return `machine: ${m.cpus} × ${m.model}, Node ${m.node}, ${m.os}`;
+}
+
+/** Whether a target was met, for the printed report. */
+export function verdict(met: boolean | null): string {
+  return met === null ? 'not measured' : met ? 'met' : 'MISSED';
+}
+
+/** Other programs above this share of a core during a measured window make its figures pessimistic. */
+const BUSY_OTHER_CPU_PERCENT = 15;
+
+/** A blank line and a warning naming the measured windows in which other programs were busy; nothing when the machine was quiet. */
+export function busyWarning(windows: { during: string; other_cpu_percent: number | null }[]): string[] {
+  const busy = windows.filter((w) => (w.other_cpu_percent ?? 0) > BUSY_OTHER_CPU_PERCENT);
+  if (busy.length === 0) return [];
+  return ['', `WARNING: other programs used ${busy.map((w) => `${cell(w.other_cpu_percent)}% of a core during ${w.during}`).join(', ')}: the machine was not quiet; these figures are pessimistic.`];
+}
+
+/** The "errors" cell of a table: none, the error codes with their counts, or how many errors are listed below. */
+export function errorsCell(ok: boolean, codes: Record<string, number>, errors: string[]): string {
+  if (ok) return 'none';
+  return Object.entries(codes).map(([code, n]) => `${code}×${n}`).join(' ') || `${errors.length} (below)`;
+}
+
+/** A blank line, a heading and the first five errors; nothing without errors. */
+export function firstErrors(what: string, errors: string[]): string[] {
+  if (errors.length === 0) return [];
+  return ['', `${what} errors (first ${Math.min(errors.length, 5)} of ${errors.length}):`, ...errors.slice(0, 5).map((e) => `  ${e}`)];
+}

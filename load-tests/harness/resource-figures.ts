@@ -3,7 +3,9 @@ import { cpus } from 'node:os';
 import { ProcessWatcher } from './proc-stats.js';
 import { round } from './report.js';
 
-export type ServerKind = 'uws' | 'node';
+/** The hub's servers: uWebSockets.js, and Node HTTP + ws (the baseline). */
+export const SERVER_KINDS = ['uws', 'node'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
 type Mark = ReturnType<ProcessWatcher['mark']>;
 
 export interface HubFigures {

@@ -210,8 +210,12 @@ export async function runBenchCli<O extends CommonOptions, R extends { ok: boole
   } catch (error) {
     if (interrupted) return new Promise<never>(() => undefined);
     process.stderr.write(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    await resources.stopAll(log);
     process.exit(1);
   }
+  // Whatever the run left registered (redis-server, media-server, generators) stops before the process exits:
+  // they run detached and would outlive it.
+  await resources.stopAll(log);
   log('');
   log(cli.format(report));
   if (options.out) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AiBenchReport } from '../harness/bench-ai.js';
-import { expectOrdered, startBench } from './support/bench-run.js';
+import { expectOrdered, runBench } from './support/bench-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-ai-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -11,9 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('bench:ai', () => {
   it('runs both engines end to end: every turn transcribed, ordered percentiles, worker figures', { timeout: 120_000 }, async () => {
     const out = join(dir, 'ai.json');
-    const run = startBench('bench-ai', ['--sessions', '1', '--seconds', '6', '--out', out]);
-    const code = await run.exited;
-    const output = run.output();
+    const { code, output } = await runBench('bench-ai', ['--sessions', '1', '--seconds', '6', '--out', out]);
     expect(code, output).toBe(0);
     expect(output).toMatch(/speech end → final p50\/p95\/p99 \(ms\)/);
     const report = JSON.parse(readFileSync(out, 'utf8')) as AiBenchReport;

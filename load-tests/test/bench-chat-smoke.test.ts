@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChatBenchReport } from '../harness/bench-chat.js';
 import type { LatencyFigures } from '../harness/report.js';
-import { expectOrdered, startBench } from './support/bench-run.js';
+import { expectOrdered, runBench, startBench } from './support/bench-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-chat-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,9 +33,7 @@ function isGone(pid: number): boolean {
 describe('bench:chat', () => {
   it('runs chat and notifications end to end: complete deliveries, no duplicates, ordered percentiles', { timeout: 180_000 }, async () => {
     const out = join(dir, 'chat.json');
-    const run = startBench('bench-chat', ['--members', '50', '--seconds', '2', '--warmup', '0.5', '--notifications', '20', '--notify-warmup', '5', '--out', out]);
-    const code = await run.exited;
-    const output = run.output();
+    const { code, output } = await runBench('bench-chat', ['--members', '50', '--seconds', '2', '--warmup', '0.5', '--notifications', '20', '--notify-warmup', '5', '--out', out]);
     expect(code, output).toBe(0);
     expect(output).toMatch(/\[chat\] connecting \d+\/50/);
     expect(output).toMatch(/send→delivery p99 \(ms\)/);

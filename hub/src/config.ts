@@ -90,6 +90,11 @@ const Env = z.object({
   /** Events one user (token sub) may send per second over all its sockets on this node; 0: no limit. Display tokens are exempt. */
   HUB_RATE_LIMIT_USER_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
   HUB_RATE_LIMIT_USER_BURST: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  /**
+   * Queue events of a clinic that arrive within this many ms go out together: one write per socket instead of
+   * one per event (the kernel's per-socket send is most of a node's fan-out cost); 0: each at once.
+   */
+  HUB_FANOUT_COALESCE_MS: z.coerce.number().int().min(0).max(50).default(5),
   /** On SIGTERM: how long /readyz answers 503 before connected clients are moved, so the load balancer stops sending new ones. */
   HUB_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
   /** On SIGTERM: how long actions already started may take to finish and be acknowledged. */
@@ -175,6 +180,8 @@ export interface HubConfig {
     socket: { perSecond: number; burst: number };
     user: { perSecond: number; burst: number };
   };
+  /** Queue events arriving within this window are fanned out together (0: one by one). */
+  fanoutCoalesceMs: number;
   /** What SIGTERM does: README.md, "Deploying" (draining a node). */
   drain: { graceMs: number; timeoutMs: number };
   /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
@@ -224,6 +231,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       socket: { perSecond: e.HUB_RATE_LIMIT_SOCKET_PER_SECOND, burst: e.HUB_RATE_LIMIT_SOCKET_BURST },
       user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },
     },
+    fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     consult: {
       mediaTokenSecret: e.MEDIA_TOKEN_SECRET,

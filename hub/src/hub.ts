@@ -151,7 +151,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     publicUrl,
     setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
   });
-  await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), metrics, logger });
+  await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), coalesceMs: config.fanoutCoalesceMs, metrics, logger });
 
   const chatNsp = io.of(CHAT_NAMESPACE);
   chatNsp.use(socketAuth(tokens, clinics, config.trustedProxies));

@@ -13,6 +13,8 @@ const CATCH_UP_RETRY_MS = 1000;
 export interface QueueFanoutDeps {
   queue: QueueService;
   clinicIds: string[];
+  /** Events arriving within this many ms go out together, in order (HUB_FANOUT_COALESCE_MS); 0: each at once. */
+  coalesceMs: number;
   metrics: HubMetrics;
   logger: Logger;
 }
@@ -36,10 +38,26 @@ export async function startQueueFanout(subscriber: Redis, nsp: Namespace, deps: 
   /** Seqs that came live since the subscription came back, so that the catch-up does not send them again. */
   let liveDuringCatchUp: Map<string, Set<number>> | null = null;
 
-  const emit = (clinic: string, event: QueueEvent) => {
+  // uWebSockets.js writes everything published to a socket in one loop turn with one send(): a burst of events
+  // (a call, the consultation it starts, the next check-in) held for a few ms costs one syscall per display
+  // instead of one per event. The kernel's send is most of what a fan-out costs (load-tests/README.md).
+  let pending: [string, QueueEvent][] = [];
+  let flushTimer: NodeJS.Timeout | null = null;
+  const send = (clinic: string, event: QueueEvent) => {
     nsp.local.to(clinicRoom(clinic)).emit('queue:event', event);
     metrics.eventFannedOut(event.type, event.at);
+  };
+  const flush = () => {
+    flushTimer = null;
+    const batch = pending;
+    pending = [];
+    for (const [clinic, event] of batch) send(clinic, event);
+  };
+  const emit = (clinic: string, event: QueueEvent) => {
     if (event.seq > (lastSeq.get(clinic) ?? 0)) lastSeq.set(clinic, event.seq);
+    if (deps.coalesceMs <= 0) return send(clinic, event);
+    pending.push([clinic, event]);
+    flushTimer ??= setTimeout(flush, deps.coalesceMs).unref();
   };
 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {

@@ -40,7 +40,9 @@ async function expectStillServing() {
   const call = expectOk(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
   expect(call.event.ticket.id).toBe(checkin.event.ticket.id);
   await waitFor('the call on the healthy display', () => follower.events.some((e) => e.seq === call.event.seq));
-  expectOk(await request(staff, 'queue:done', { ticketId: call.event.ticket.id }));
+  const done = expectOk(await request(staff, 'queue:done', { ticketId: call.event.ticket.id }));
+  // Seen too, so that nothing of this check is still on its way to the display when the next test starts watching.
+  await waitFor('the done on the healthy display', () => follower.events.some((e) => e.seq === done.event.seq));
   const sync = expectOk(await request(healthyDisplay, 'queue:sync', {}));
   if (sync.mode !== 'snapshot') throw new Error('expected a snapshot');
   const ids = new Set(sync.snapshot.tickets.map((t) => t.id));

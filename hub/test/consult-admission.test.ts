@@ -147,7 +147,8 @@ describe('admission across two hub nodes', () => {
     const jobs = new Queue<AiSessionJob>(JOB_QUEUES.aiSessions, { connection: new Redis(redisServer.url, { maxRetriesPerRequest: null }), prefix: JOB_QUEUE_PREFIX });
     try {
       const job = await jobs.getJob(`${CLINIC}.${admitted.consultation.id}`);
-      expect(job?.data).toEqual({ clinic: CLINIC, consult: admitted.consultation.id, language: 'ja' });
+      // The admission's trace goes with the job (hub/test/job-traces.test.ts follows it into the worker).
+      expect(job?.data).toEqual({ clinic: CLINIC, consult: admitted.consultation.id, language: 'ja', traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/) });
       // The same admission again (a lost ack): the first result, no second consultation, no second job.
       const doctor = await open(nodeB, 'doctor', 'doctor:tanaka');
       const again = expectOk(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1', requestId: 'admit-0001' }));

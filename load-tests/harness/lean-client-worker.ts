@@ -1,13 +1,13 @@
 /**
  * One load-generator process: holds a share of a benchmark's clients as lean
- * WebSockets (Engine.IO v4 + Socket.IO v5 framing, no socket.io-client) in
+ * WebSockets (raw-websocket.ts; Engine.IO v4 + Socket.IO v5 framing, no socket.io-client) in
  * one namespace, optionally joins each to what it should receive (e.g.
  * `chat:join`), sends events with acks at the times it is told, and records
  * when each occurrence of the tracked broadcast reaches each client.
  * Started by worker-pool.ts with fork(); talks over IPC (worker-protocol.ts).
  */
-import WebSocket from 'ws';
 import { PONG, connectFrame, decodeFrame, encodeEngine, encodeSocketPacket, eventFrame, eventPayload, eventPrefix, websocketUrl } from './engine-io.js';
+import { RawWebSocket } from './raw-websocket.js';
 import { now } from './time.js';
 import type { ClientPlan, CoordinatorMessage, EmitRecord, ScheduledEmit, TrackSpec, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
 
@@ -29,7 +29,7 @@ interface Namespace {
 }
 
 let ns: Namespace | null = null;
-let sockets: (WebSocket | null)[] = [];
+let sockets: (RawWebSocket | null)[] = [];
 let joined = new Uint8Array(0);
 let connectMs = new Float64Array(0);
 /** Per client: the highest key it has seen (out-of-order check). */
@@ -130,7 +130,7 @@ function onTracked(client: number, at: number, json: string): void {
 /** Sends an event with an ack id from one client; `onAck` gets the ack's arguments. */
 function emitWithAck(client: number, event: string, payload: unknown, onAck: (args: unknown[]) => void): boolean {
   const ws = sockets[client];
-  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  if (!ws || !ws.open) return false;
   const id = nextAckId[client]!;
   nextAckId[client] = id + 1;
   pendingAcks[client]!.set(id, onAck);
@@ -142,7 +142,7 @@ function connectOne(client: number, plan: ClientPlan, join: { event: string; pay
   const n = ns!;
   return new Promise((resolve) => {
     const started = now();
-    const ws = new WebSocket(websocketUrl(plan.url), { perMessageDeflate: false, skipUTF8Validation: true });
+    const ws = new RawWebSocket(websocketUrl(plan.url));
     sockets[client] = ws;
     let settled = false;
     const settle = (ok: boolean, why?: string) => {
@@ -160,18 +160,16 @@ function connectOne(client: number, plan: ClientPlan, join: { event: string; pay
       resolve();
     };
     const timer = setTimeout(() => settle(false, `connect timed out after ${timeoutMs} ms`), timeoutMs);
-    ws.on('error', (error) => settle(false, error.message));
-    ws.on('close', () => {
+    ws.onerror = (error) => settle(false, error.message);
+    ws.onclose = () => {
       if (!settled) return settle(false, 'closed before connect');
       if (joined[client] === 1 && !stopping) {
         disconnects++;
         noteError(`client ${client}: disconnected`);
       }
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
+    };
+    ws.onmessage = (text) => {
       const at = now();
-      if (isBinary) return;
-      const text = data.toString();
       if (text === '2') {
         ws.send(PONG);
         return;
@@ -217,7 +215,7 @@ function connectOne(client: number, plan: ClientPlan, join: { event: string; pay
         malformed++;
         noteError(`client ${client}: ${(error as Error).message}`);
       }
-    });
+    };
   });
 }
 

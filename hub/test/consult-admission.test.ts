@@ -252,7 +252,8 @@ describe('admission across two hub nodes', () => {
   it('ending it finishes the ticket, tells the media-server nodes and the patient, and no token is issued after', async () => {
     const doctor = await open(nodeA, 'doctor', 'doctor:tanaka');
     controlMessages.length = 0;
-    const ended = expectOk(await consultRequest(doctor, 'consult:end', { consult: admitted.consultation.id }));
+    const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const ended = expectOk(await consultRequest(doctor, 'consult:end', { consult: admitted.consultation.id, traceparent: `00-${traceId}-0102030405060708-01` } as never));
     expect(ended.alreadyEnded).toBe(false);
     expect(ended.consultation).toMatchObject({ status: 'ended' });
     expect(ended.consultation.endedAt).toBeGreaterThan(0);
@@ -261,6 +262,8 @@ describe('admission across two hub nodes', () => {
 
     const message = await waitFor('the control message', () => controlMessages[0]);
     expect(message).toMatchObject({ consult: admitted.consultation.id, action: 'end', ticket: ticket.id });
+    // The media-server closes the room in the doctor's trace (a span of the hub's own under it).
+    expect(message.traceparent).toMatch(new RegExp(`^00-${traceId}-(?!0102030405060708)[0-9a-f]{16}-01$`));
     expect(await redis.hget(consultKeys(CLINIC, admitted.consultation.id).meta, 'status')).toBe('ended');
     await waitFor('consult:ended on the patient page', () => patientGot.ended.find((e) => e.consult === admitted.consultation.id));
 

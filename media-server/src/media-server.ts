@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage } from '@clinic-hub/protocol';
 import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import { connectRedis } from '../../hub/src/redis/connect.js';
+import { continueTrace } from '../../hub/src/tracing/trace-context.js';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
 import { WeriftEngine } from './engine/werift-engine.js';
@@ -162,7 +163,8 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     }
     if (!clinic || message.action !== 'end' || typeof message.consult !== 'string') return;
     const room = rooms.get(clinic, message.consult);
-    if (room) room.close('ended');
+    // In the trace of the hub action that ended it (a new one if it came without).
+    if (room) room.close('ended', continueTrace(message.traceparent));
   });
 
   logger.info({ url, port: http.port, udp: config.udpPortRange, recorder: options.recorder ? 'on' : 'off' }, 'media-server listening');

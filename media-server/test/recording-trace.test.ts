@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { JOB_QUEUE_PREFIX, JOB_QUEUES, type ServerSignal, type TracedJob } from '@clinic-hub/protocol';
+import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultControlChannel, type ConsultControlMessage, type ServerSignal, type TracedJob } from '@clinic-hub/protocol';
 import { loadAiConfig } from '../../ai-workers/src/config.js';
 import { loadEngines, type Engines } from '../../ai-workers/src/engines/load-engines.js';
 import { startAiWorker, type RunningAiWorker } from '../../ai-workers/src/jobs/ai-worker.js';
@@ -180,5 +180,23 @@ describe('a recording’s trace', () => {
     const finalise = await waitFor('the finalise job', () => queue.getJob(finaliseJobId({ clinic: CLINIC, consult: CONSULT, recording: second })));
     expect(addedWith(finalise)).toEqual({ traceId: stopped.trace_id, span: stopped.span_id });
     expect(await lineOf(recordings, 'recording finalised', second)).toMatchObject({ trace_id: stopped.trace_id, parent_span_id: stopped.span_id });
+  });
+
+  it('the hub ending the consultation stops the recording in the trace of the action that ended it', async () => {
+    const from = doctor.messages.length;
+    expect((await patient.request({ type: 'consent', granted: true })).type).toBe('ack');
+    expect((await doctor.request({ type: 'recording', action: 'start' })).type).toBe('ack');
+    const recording = (await recordingState(doctor, 'recording', from)) as Extract<ServerSignal, { type: 'recording' }>;
+    const third = recording.recording.recordingId!;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    // What the hub's end-consult script publishes, with the doctor's consult:end span as the parent.
+    const hub = browserTrace('d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9');
+    const control: ConsultControlMessage = { consult: CONSULT, action: 'end', ticket: 't-trace', at: Date.now(), traceparent: hub.traceparent };
+    await redis.publish(consultControlChannel(CLINIC), JSON.stringify(control));
+    const stopped = await lineOf(rooms, 'recording stopped', third);
+    expect(stopped).toMatchObject({ trace_id: hub.traceId, parent_span_id: hub.span });
+    const finalise = await waitFor('the finalise job', () => queue.getJob(finaliseJobId({ clinic: CLINIC, consult: CONSULT, recording: third })));
+    expect(addedWith(finalise)).toEqual({ traceId: hub.traceId, span: stopped.span_id });
   });
 });

@@ -81,6 +81,8 @@ export interface ConsultControlMessage {
   /** The consultation's ticket (opaque id, as in queue events). */
   ticket: string;
   at: number;
+  /** W3C trace context of the action that ended it: the media-server closes the room (and stops its recording) in that trace. */
+  traceparent?: string;
 }
 
 /** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */

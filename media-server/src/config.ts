@@ -17,6 +17,11 @@ const IceServer = z.object({
 export type IceServer = z.infer<typeof IceServer>;
 
 const port = z.coerce.number().int().min(1).max(65535);
+const kbps = z.coerce
+  .number({ error: 'must be a whole number of kbit/s' })
+  .int('must be a whole number of kbit/s')
+  .min(150, 'must be at least 150 (kbit/s): less is no usable picture')
+  .max(20_000, 'must be at most 20000 (kbit/s)');
 
 const Env = z
   .object({
@@ -96,6 +101,13 @@ const Env = z
     MEDIA_SIGNAL_BURST: z.coerce.number().int().min(1).max(100_000).default(60),
     /** How long the server waits for an answer to its offer before dropping the participant. */
     MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+    /**
+     * The most a publisher's camera, and a shared screen, are asked to send
+     * (kbit/s, told to the browser by REMB; lowered while subscribers report
+     * loss, never below 150: engine/video-bitrate.ts).
+     */
+    MEDIA_VIDEO_MAX_KBPS: kbps.default(1500),
+    MEDIA_SCREEN_MAX_KBPS: kbps.default(2500),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.MEDIA_UDP_PORT_MAX > env.MEDIA_UDP_PORT_MIN, {
@@ -129,6 +141,8 @@ export interface MediaConfig {
   pingIntervalMs: number;
   signalRate: { perSecond: number; burst: number };
   answerTimeoutMs: number;
+  /** The most a publisher's camera and screen are asked to send, in bits per second. */
+  videoMaxBitrate: { camera: number; screen: number };
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
 }
 
@@ -161,6 +175,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     pingIntervalMs: e.MEDIA_PING_INTERVAL_MS,
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
+    videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
     logLevel: e.LOG_LEVEL,
   };
 }

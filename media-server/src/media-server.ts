@@ -62,6 +62,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     udpPortRange: config.udpPortRange,
     extraHostAddresses: config.iceExtraHosts,
     announcedIp: config.announcedIp,
+    videoMaxBitrate: config.videoMaxBitrate,
     logger,
   });
   const events = new MediaEvents((error, event) => logger.error({ err: error, event }, 'a media event listener failed'));

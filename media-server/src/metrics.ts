@@ -58,6 +58,7 @@ export class MediaMetrics {
     totals('clinic_media_rtp_bytes_total', 'RTP bytes received from publishers (in) and sent to subscribers (out)', ['direction'], (c) => ({ in: c.bytesIn, out: c.bytesOut }));
     totals('clinic_media_rtp_packets_total', 'RTP packets received from publishers (in) and sent to subscribers (out)', ['direction'], (c) => ({ in: c.packetsIn, out: c.packetsOut }));
     totals('clinic_media_keyframe_requests_total', 'Picture loss indications: from subscribers (received) and to publishers after coalescing (sent)', ['direction'], (c) => ({ received: c.plisReceived, sent: c.plisSent }));
+    totals('clinic_media_remb_sent_total', 'Bandwidth limits (REMB) sent to publishers of video, about one a second per track', [], (c) => ({ total: c.rembsSent }));
     totals('clinic_media_video_packets_held_back_total', 'Video packets not forwarded: the subscriber waits for a keyframe or its link is poor', [], (c) => ({ total: c.videoPacketsHeldBack }));
 
     const samples = this.samples;

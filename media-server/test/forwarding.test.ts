@@ -2,8 +2,9 @@
  * What the SFU does for each forwarded stream, with werift Node peers on
  * loopback sending real VP8 + Opus: keyframe requests relayed to the
  * publisher (a late joiner's picture), lost packets resent on a subscriber's
- * NACK, and a subscriber with a poor downlink kept on audio while its video
- * is held back.
+ * NACK, a subscriber with a poor downlink kept on audio while its video
+ * is held back, and the bitrate the publisher is told (REMB) following the
+ * subscribers' loss.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -143,5 +144,24 @@ describe('forwarding', () => {
     expect(audio).toBeLessThan(200);
     expect(heldBack).toBe(0);
     expect(video).toBeGreaterThan(0);
+  });
+
+  it("tells the publisher's camera its bitrate (REMB): the ceiling, lowered while a subscriber loses packets, up again once it leaves", { timeout: 40_000 }, async () => {
+    const consult = 'fwd-remb-1';
+    const publisher = await join(consult, 'publisher-r', { media });
+    await join(consult, 'healthy-r');
+    await publisher.until(() => publisher.rembs.length >= 3, 10_000, 'REMBs');
+    const healthy = publisher.rembs.at(-1)!;
+    const lossy = await join(consult, 'lossy-r', { inboundLossPercent: 25 });
+    await publisher.until(() => publisher.rembs.at(-1)! < healthy * 0.7, 15_000, 'a lower REMB');
+    const lowered = publisher.rembs.at(-1)!;
+    await lossy.close();
+    const count = publisher.rembs.length;
+    await publisher.until(() => publisher.rembs.length >= count + 3, 10_000, 'more REMBs');
+    const recovering = publisher.rembs.at(-1)!;
+    process.stdout.write(`REMB to the publisher: ${healthy} bit/s with a healthy subscriber, down to ${lowered} with a 25% loss subscriber, ${recovering} 3 s after it left (${publisher.rembs.length} REMBs)\n`);
+    expect(healthy).toBe(1_500_000);
+    expect(Math.min(...publisher.rembs)).toBeGreaterThanOrEqual(150_000);
+    expect(recovering).toBeGreaterThan(Math.min(...publisher.rembs));
   });
 });

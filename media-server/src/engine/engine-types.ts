@@ -116,6 +116,8 @@ export interface EngineCounters {
   /** Keyframe requests sent to publishers (after coalescing) and received from subscribers. */
   plisSent: number;
   plisReceived: number;
+  /** Bandwidth limits (REMB) sent to publishers of video, about one a second per track. */
+  rembsSent: number;
   /** Video packets not forwarded to a subscriber whose link is poor, or that waits for a keyframe. */
   videoPacketsHeldBack: number;
 }

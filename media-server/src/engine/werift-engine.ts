@@ -1,4 +1,5 @@
-import { RTCDtlsTransport, useNACK, useOPUS, usePLI, useSdesMid, useVP8, type RTCCertificate, type RTCPeerConnectionConfig } from 'werift';
+import { RTCDtlsTransport, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useVP8, type RTCCertificate, type RTCPeerConnectionConfig } from 'werift';
+import type { MediaSource } from '@clinic-hub/protocol';
 import type { Logger } from 'pino';
 import type { EngineCounters, MediaEngine, ParticipantTransport, TransportOwner } from './engine-types.js';
 import { WeriftTransport } from './werift-transport.js';
@@ -10,6 +11,8 @@ export interface WeriftEngineOptions {
   extraHostAddresses: string[];
   /** The public address behind NAT: every host candidate is also offered with it. */
   announcedIp: string | null;
+  /** The most a publisher's camera and screen are asked to send (bits per second, by REMB; engine/video-bitrate.ts). */
+  videoMaxBitrate: { camera: number; screen: number };
   logger: Logger;
 }
 
@@ -19,7 +22,7 @@ export interface WeriftEngineOptions {
  * max-bundle (the default leaks a UDP socket per closed connection), no ICE
  * servers (the default is a public STUN server), no IPv6, a fixed UDP port
  * range, no transport-wide congestion control (Chrome's bandwidth estimate
- * collapses with werift's feedback), and one DTLS certificate made at
+ * collapses with werift's feedback; publishers get REMBs from us instead), and one DTLS certificate made at
  * start-up (everything runs on the main thread; making one per connection
  * would stall every call in progress).
  */
@@ -33,6 +36,7 @@ export class WeriftEngine implements MediaEngine {
     packetsOut: 0,
     plisSent: 0,
     plisReceived: 0,
+    rembsSent: 0,
     videoPacketsHeldBack: 0,
   };
   /**
@@ -56,7 +60,8 @@ export class WeriftEngine implements MediaEngine {
     return {
       codecs: {
         audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1' })],
-        video: [useVP8({ rtcpFeedback: [useNACK(), usePLI()] })],
+        // goog-remb: Chrome takes the publisher's bitrate from our REMBs (engine/video-bitrate.ts).
+        video: [useVP8({ rtcpFeedback: [useNACK(), usePLI(), useREMB()] })],
       },
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
       bundlePolicy: 'max-bundle',
@@ -82,6 +87,11 @@ export class WeriftEngine implements MediaEngine {
 
   get logger(): Logger {
     return this.options.logger;
+  }
+
+  /** The most a published video track of this source is asked to send, in bits per second. */
+  videoCeiling(source: MediaSource): number {
+    return source === 'screen' ? this.options.videoMaxBitrate.screen : this.options.videoMaxBitrate.camera;
   }
 
   get counterSink(): EngineCounters {

@@ -44,6 +44,11 @@ export class SubscriberLink {
     this.forwards.delete(forward);
   }
 
+  /** The loss this subscriber's own downlink shows (smoothed, 0..1): also what its publishers' video bitrate follows. */
+  get lossFraction(): number {
+    return this.loss;
+  }
+
   /** A receiver report's fraction lost (0..1) for one of this subscriber's streams. */
   reportLoss(fractionLost: number): void {
     // Smoothed, so one bad report (a burst) does not cut video: steady 40% loss trips it on the second report.
@@ -170,6 +175,11 @@ export class Forward {
     this.lastReception = now;
     const upstream = expected > 0 ? Math.max(0, (expected - received) / expected) : 0;
     this.link.reportLoss(Math.max(0, fractionLost - upstream));
+  }
+
+  /** The loss this subscriber's downlink shows (smoothed, 0..1; the publisher's uplink's not counted). */
+  get subscriberLoss(): number {
+    return this.link.lossFraction;
   }
 
   /** The publisher's track ended: the subscriber's transport drops this forward. */

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { RTCRtpTransceiver, RtpPacket } from 'werift';
+import { ReceiverEstimatedMaxBitrate, RtcpPayloadSpecificFeedback, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import type { MediaSource } from '@clinic-hub/protocol';
 import type { Logger } from 'pino';
 import type { EngineCounters, PublishedTrack, RtpPacketLike, TrackCodec, TransportOwner } from './engine-types.js';
+import { nextVideoBitrate } from './video-bitrate.js';
 import { isVp8KeyframeStart } from './vp8.js';
 import type { Forward } from './werift-forward.js';
 
@@ -12,6 +13,8 @@ import type { Forward } from './werift-forward.js';
  * and answers every request made meanwhile.
  */
 export const KEYFRAME_MIN_INTERVAL_MS = 250;
+/** How often a publisher's video is told its bitrate (REMB): the policy's step (engine/video-bitrate.ts). */
+const REMB_INTERVAL_MS = 1000;
 
 /**
  * One track a participant sends, as werift receives it: the RTP of the
@@ -41,6 +44,9 @@ export class WeriftPublishedTrack implements PublishedTrack {
   private firstSeq = -1;
   private highestSeq = -1;
   private packetsReceived = 0;
+  /** What the publisher's video is asked to send now (bits per second; engine/video-bitrate.ts). */
+  private videoBitrate: number;
+  private rembTimer: NodeJS.Timeout | null = null;
 
   constructor(
     owner: TransportOwner,
@@ -48,6 +54,7 @@ export class WeriftPublishedTrack implements PublishedTrack {
     private readonly transceiver: RTCRtpTransceiver,
     private readonly counters: EngineCounters,
     private readonly logger: Logger,
+    private readonly videoCeiling: number,
   ) {
     this.clinic = owner.clinic;
     this.roomId = owner.roomId;
@@ -63,12 +70,16 @@ export class WeriftPublishedTrack implements PublishedTrack {
       payloadType: negotiated.payloadType,
     };
     this.isVp8 = negotiated.mimeType.toLowerCase() === 'video/vp8';
+    this.videoBitrate = videoCeiling;
   }
 
   /** Hot path: every packet of this track. */
   deliver(packet: RtpPacket): void {
     if (this.ended) return;
     this.mediaSsrc = packet.header.ssrc;
+    // The first packet: the publisher's SSRC is known and its connection is up. Chrome trusts a REMB
+    // fully only in its first seconds (it jumps to the value then; later it creeps up by 8% a second).
+    if (this.rembTimer === null && this.kind === 'video') this.startBitrateFeedback();
     if (this.keyframeWanted) {
       this.keyframeWanted = false;
       this.requestKeyframe();
@@ -171,9 +182,35 @@ export class WeriftPublishedTrack implements PublishedTrack {
     });
   }
 
+  private startBitrateFeedback(): void {
+    this.sendRemb();
+    this.rembTimer = setInterval(() => {
+      let worstLoss = 0;
+      for (const forward of this.forwards) worstLoss = Math.max(worstLoss, forward.subscriberLoss);
+      const next = nextVideoBitrate(this.videoBitrate, worstLoss, this.videoCeiling);
+      if (next < this.videoBitrate) this.logger.debug({ track: this.id, bitrate: next, worstLoss }, 'video bitrate lowered for subscriber loss');
+      this.videoBitrate = next;
+      this.sendRemb();
+    }, REMB_INTERVAL_MS);
+    this.rembTimer.unref();
+  }
+
+  /** Tells the publisher the most its video may send (a REMB for its SSRC). */
+  private sendRemb(): void {
+    const receiver = this.transceiver.receiver;
+    const ssrc = this.mediaSsrc;
+    if (this.ended || ssrc === null || receiver.dtlsTransport?.state !== 'connected') return;
+    this.counters.rembsSent += 1;
+    receiver.dtlsTransport.sendRtcp([rembPacket(receiver.rtcpSsrc, ssrc, this.videoBitrate)]).catch((error: unknown) => {
+      this.logger.debug({ err: error, track: this.id }, 'REMB not sent; the next goes in a second');
+    });
+  }
+
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.rembTimer) clearInterval(this.rembTimer);
+    this.rembTimer = null;
     if (this.keyframeTimer) clearTimeout(this.keyframeTimer);
     this.keyframeTimer = null;
     const forwards = this.forwards;
@@ -193,4 +230,17 @@ export class WeriftPublishedTrack implements PublishedTrack {
   get isEnded(): boolean {
     return this.ended;
   }
+}
+
+/** A REMB for one media SSRC: the bitrate as an 18-bit mantissa and a 6-bit exponent (draft-alvestrand-rmcat-remb). */
+export function rembPacket(senderSsrc: number, mediaSsrc: number, bitsPerSecond: number): RtcpPayloadSpecificFeedback {
+  let mantissa = Math.max(0, Math.floor(bitsPerSecond));
+  let exponent = 0;
+  while (mantissa > 0x3ffff) {
+    mantissa = Math.floor(mantissa / 2);
+    exponent += 1;
+  }
+  return new RtcpPayloadSpecificFeedback({
+    feedback: new ReceiverEstimatedMaxBitrate({ senderSsrc, mediaSsrc: 0, ssrcNum: 1, brExp: exponent, brMantissa: mantissa, ssrcFeedbacks: [mediaSsrc] }),
+  });
 }

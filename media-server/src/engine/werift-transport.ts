@@ -114,7 +114,7 @@ export class WeriftTransport implements ParticipantTransport {
   }
 
   private publish(source: MediaSource, transceiver: RTCRtpTransceiver): void {
-    const track = new WeriftPublishedTrack(this.owner, source, transceiver, this.engine.counterSink, this.engine.logger);
+    const track = new WeriftPublishedTrack(this.owner, source, transceiver, this.engine.counterSink, this.engine.logger, this.engine.videoCeiling(source));
     const bound = new Set<object>();
     const bind = (remote: (typeof transceiver.receiver.tracks)[number]) => {
       if (bound.has(remote)) return;

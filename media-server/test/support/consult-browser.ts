@@ -1,9 +1,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, mediaFlags } from '../../../web/test/support/browser.js';
 
-/** Headless Debian Chromium with a fake camera and microphone, allowed to use loopback ICE candidates. */
-export function launchMediaChromium(): Promise<Browser> {
-  return launchChromium(mediaFlags());
+/** Headless Debian Chromium with a fake camera and microphone, allowed to use loopback ICE candidates; any more flags given. */
+export function launchMediaChromium(extraFlags: string[] = []): Promise<Browser> {
+  return launchChromium([...mediaFlags(), ...extraFlags]);
 }
 
 /** The little of the consultation page's debug hook the tests read (window.__clinicHub). */

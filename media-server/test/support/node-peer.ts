@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import {
   MediaStreamTrack,
   RTCPeerConnection,
+  ReceiverEstimatedMaxBitrate,
+  RtcpPayloadSpecificFeedback,
   RtpHeader,
   RtpPacket,
   Vp8Packetizer,
@@ -73,6 +75,8 @@ export class NodePeer {
   readonly answerErrors: string[] = [];
   /** Keyframe requests (PLI) the server sent for this peer's camera. */
   keyframeRequests = 0;
+  /** The bitrates (bits per second) of the REMBs the server sent for this peer's camera, in order. */
+  readonly rembs: number[] = [];
 
   private constructor(
     readonly ws: WebSocket,
@@ -252,6 +256,13 @@ export class NodePeer {
         if (toIgnore > 0) toIgnore -= 1;
         else this.sender?.keyframeRequested();
       });
+      for (const dtls of this.pc.dtlsTransports) {
+        dtls.onRtcp.subscribe((packet) => {
+          if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback instanceof ReceiverEstimatedMaxBitrate && packet.feedback.ssrcFeedbacks.includes(videoSender.ssrc)) {
+            this.rembs.push(Number(packet.feedback.bitrate));
+          }
+        });
+      }
     }
   }
 

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-keys.js';
 import { NOTIFY_NAMESPACE, type InAppNotice } from '@clinic-hub/protocol';
 import { startTestRedis } from './support/redis.js';
-import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { REPO_ROOT, TEST_CLINICS_DIR, childNodeArgs, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, request, type QueueSocket } from './support/queue-client.js';
 import { waitFor } from './support/wait.js';
 
@@ -19,7 +19,7 @@ let staff: QueueSocket;
 beforeAll(async () => {
   redis = await startTestRedis();
   hub = await startHubProcess({ redisUrl: redis.url, nodeId: 'notify-hub' });
-  worker = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'hub/src/notify/worker-main.ts')], {
+  worker = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'hub/src/notify/worker-main.ts')), {
     cwd: REPO_ROOT,
     env: { ...process.env, REDIS_URL: redis.url, CLINICS_DIR: TEST_CLINICS_DIR, LOG_LEVEL: 'warn', NOTIFY_QUIET_HOURS: 'off' },
     stdio: 'ignore',

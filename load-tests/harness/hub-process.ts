@@ -5,7 +5,7 @@ import { sleep } from './time.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const BENCH_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
-export const WATCHDOG = resolve(import.meta.dirname, 'parent-watchdog.ts');
+export const WATCHDOG = resolve(import.meta.dirname, '../../scripts/parent-watchdog.ts');
 
 /** A process of the hub's code (a hub node, a notification worker) started by a benchmark. */
 export interface HubChild {

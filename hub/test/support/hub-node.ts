@@ -4,6 +4,14 @@ import { freePort } from '../../src/redis/redis-process.js';
 import { TokenIssuer } from '../../src/auth/tokens.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+
+/**
+ * Node's arguments to run a TypeScript entry point as a child of a test: through tsx, and with the parent
+ * watchdog, so that the child stops itself if the test's worker dies without stopping it (a timeout).
+ */
+export function childNodeArgs(script: string): string[] {
+  return ['--import', 'tsx', '--import', resolve(REPO_ROOT, 'scripts/parent-watchdog.ts'), script];
+}
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const TEST_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
 /** The AES-256-GCM key test hubs encrypt chat attachments with (HUB_ATTACHMENT_KEY). */
@@ -31,7 +39,7 @@ export async function startHubProcess(options: {
   env?: Record<string, string>;
 }): Promise<HubNodeProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'hub/src/main.ts')], {
+  const child = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'hub/src/main.ts')), {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

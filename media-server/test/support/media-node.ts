@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import type { ConsultRole } from '@clinic-hub/protocol';
 import { freePort } from '../../../hub/src/redis/redis-process.js';
+import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
 import { loadMediaConfig } from '../../src/config.js';
 import type { Recorder } from '../../src/engine/engine-types.js';
 import { startMediaServer, type RunningMediaServer } from '../../src/media-server.js';
@@ -66,7 +67,7 @@ export interface MediaServerProcess {
 export async function startMediaServerProcess(env: Record<string, string>): Promise<MediaServerProcess> {
   const port = await freePort();
   const range = udpRange();
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'media-server/src/main.ts')], {
+  const child = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'media-server/src/main.ts')), {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

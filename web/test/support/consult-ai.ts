@@ -17,6 +17,7 @@ import type { SileroVad } from '../../../ai-workers/src/vad/silero-vad.js';
 import { detectSpeech } from '../../../ai-workers/src/vad/detect-speech.js';
 import type { SegmenterOptions } from '../../../ai-workers/src/vad/speech-segmenter.js';
 import { fixtureWorkerEnv } from '../../../ai-workers/test/support/worker-fixtures.js';
+import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
 import { launchChromium, mediaFlags } from './browser.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
@@ -44,7 +45,7 @@ export interface AiWorkerProcess {
 
 /** `npm run ai:worker` as its own process with the fixture models (ai-workers/test/support). */
 export function startAiWorkerProcess(redisUrl: string, modelsDir: string, workerId: string): AiWorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'ai-workers/src/main.ts')], {
+  const child = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'ai-workers/src/main.ts')), {
     cwd: REPO_ROOT,
     env: { ...process.env, ...fixtureWorkerEnv(redisUrl, modelsDir, { AI_WORKER_ID: workerId, LOG_LEVEL: 'warn' }) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,2 @@
+/** A process that never ends by itself (hub/test/parent-watchdog.test.ts). */
+setInterval(() => undefined, 1000);

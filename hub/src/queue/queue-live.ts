@@ -40,7 +40,7 @@ export async function startQueueFanout(subscriber: Redis, nsp: Namespace, deps: 
 
   // uWebSockets.js writes everything published to a socket in one loop turn with one send(): a burst of events
   // (a call, the consultation it starts, the next check-in) held for a few ms costs one syscall per display
-  // instead of one per event. The kernel's send is most of what a fan-out costs (load-tests/README.md).
+  // instead of one per event. The kernel's send is most of what a fan-out costs (README.md, "Benchmarks").
   let pending: [string, QueueEvent][] = [];
   let flushTimer: NodeJS.Timeout | null = null;
   const send = (clinic: string, event: QueueEvent) => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { jsonLogLines } from '../test/support/log-lines.js';
 
 /** onStopSignals in a real child process (hub/test/support/stop-signals-child.ts), sent real signals. */
 const CHILD = resolve(import.meta.dirname, '../test/support/stop-signals-child.ts');
@@ -35,7 +36,7 @@ async function startChild(again: 'ignore' | 'exit' | 'step'): Promise<Child> {
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  const lines = () => output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { signal: string; msg: string });
+  const lines = () => jsonLogLines(output) as { signal: string; msg: string }[];
   await until(() => (output.includes('ready\n') ? true : undefined), 'ready');
   return {
     signal: (name) => child.kill(name),

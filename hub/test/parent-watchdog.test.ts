@@ -2,16 +2,8 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { childNodeArgs } from './support/hub-node.js';
+import { isRunning } from './support/processes.js';
 import { waitFor } from './support/wait.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * scripts/parent-watchdog.ts, loaded into every Node process the tests and
@@ -26,12 +18,12 @@ describe('the parent watchdog', () => {
     parent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     const childPid = Number(await waitFor('the child pid', () => /^(\d+)\n/.exec(output)?.[1], 20_000));
     await new Promise((r) => setTimeout(r, 1500));
-    expect(alive(childPid), 'the child runs while its parent does').toBe(true);
+    expect(isRunning(childPid), 'the child runs while its parent does').toBe(true);
     parent.kill('SIGKILL');
     try {
-      await waitFor('the orphan to stop itself', () => !alive(childPid), 10_000);
+      await waitFor('the orphan to stop itself', () => !isRunning(childPid), 10_000);
     } finally {
-      if (alive(childPid)) process.kill(childPid, 'SIGKILL');
+      if (isRunning(childPid)) process.kill(childPid, 'SIGKILL');
     }
   });
 });

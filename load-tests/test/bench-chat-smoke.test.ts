@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChatBenchReport } from '../harness/bench-chat.js';
 import type { LatencyFigures } from '../harness/report.js';
-import { expectOrdered, runBench, startBench } from './support/bench-run.js';
+import { isRunning } from '../../hub/test/support/processes.js';
+import { expectOrdered, pidsNamedIn, runBench, startBench } from './support/bench-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-chat-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,21 +16,6 @@ function ordered(f: LatencyFigures): void {
 }
 
 /** Every process the run printed a pid for (redis-server, hub nodes, generator processes, notification worker). */
-function pidsIn(output: string): number[] {
-  const pids = [...output.matchAll(/\bpids? ((?:\d+(?:, )?)+)/g)].flatMap((m) => m[1]!.split(', ').map(Number));
-  expect(pids.length).toBeGreaterThan(0);
-  return pids;
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 describe('bench:chat', () => {
   it('runs chat and notifications end to end: complete deliveries, no duplicates, ordered percentiles', { timeout: 180_000 }, async () => {
     const out = join(dir, 'chat.json');
@@ -93,7 +79,7 @@ describe('bench:chat', () => {
     expect(report.machine.node).toBe(process.version);
     expect(Number.isNaN(Date.parse(report.date))).toBe(false);
     // Everything it started is gone.
-    for (const pid of pidsIn(output)) expect(isGone(pid), `pid ${pid}`).toBe(true);
+    for (const pid of pidsNamedIn(output)) expect(isRunning(pid), `pid ${pid}`).toBe(false);
   });
 
   it('stops everything it started on Ctrl-C', { timeout: 60_000 }, async () => {
@@ -103,6 +89,6 @@ describe('bench:chat', () => {
     expect(run.output()).toMatch(/\[chat\] measuring/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
-    for (const pid of pidsIn(run.output())) expect(isGone(pid), `pid ${pid}`).toBe(true);
+    for (const pid of pidsNamedIn(run.output())) expect(isRunning(pid), `pid ${pid}`).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
+import { isRunning } from '../../../hub/test/support/processes.js';
 import type { LatencyFigures } from '../../harness/report.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
@@ -18,24 +19,20 @@ export function startBench(script: string, args: string[]): { child: ChildProces
   return { child, output: () => output, exited };
 }
 
-/** Runs a benchmark's CLI to the end; every process it said it started ("pid N", "pids N, M") is gone by then. */
+/** The processes a benchmark's output says it started ("… pid N", "pids N, M"); there is at least one. */
+export function pidsNamedIn(output: string): number[] {
+  const pids = [...output.matchAll(/\bpids? (\d+(?:, \d+)*)/g)].flatMap((m) => m[1]!.split(', ').map(Number));
+  expect(pids.length, 'the benchmark names the processes it starts').toBeGreaterThan(0);
+  return pids;
+}
+
+/** Runs a benchmark's CLI to the end; every process it said it started is gone by then. */
 export async function runBench(script: string, args: string[]): Promise<{ code: number | null; output: string }> {
   const run = startBench(script, args);
   const code = await run.exited;
   const output = run.output();
-  const pids = [...output.matchAll(/\bpids? (\d+(?:, \d+)*)/g)].flatMap((m) => m[1]!.split(', ').map(Number));
-  expect(pids.length, 'the benchmark names the processes it starts').toBeGreaterThan(0);
-  expect(pids.filter(isRunning), `processes ${script} left running`).toEqual([]);
+  expect(pidsNamedIn(output).filter(isRunning), `processes ${script} left running`).toEqual([]);
   return { code, output };
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** p50 ≤ p95 ≤ p99 ≤ max (max may be unknown for histogram figures). */

@@ -14,7 +14,7 @@ import {
   type ConsultListing,
   type ConsultStatus,
 } from '@clinic-hub/protocol';
-import { currentTrace, formatTraceparent } from '../tracing/trace-context.js';
+import { currentTraceparentArg } from '../tracing/trace-context.js';
 import { CONSULTS_LISTED_DAYS, TICKET_INDEX_SECONDS, consultIndexKeys } from './consult-keys.js';
 
 const SCRIPT_NAMES = ['create-consult', 'end-consult', 'move-consult'] as const;
@@ -68,11 +68,7 @@ export class ConsultStore {
   /** Ends it (and tells the media-server nodes); `ended` is false when it had ended already. */
   async end(clinic: string, id: string, by: string, reason: string): Promise<{ found: boolean; ended: boolean }> {
     const keys = consultKeys(clinic, id);
-    const trace = currentTrace();
-    const raw = await this.scripts['end-consult'](
-      [keys.meta, keys.record, consultIndexKeys(clinic).open],
-      [id, by, reason, consultControlChannel(clinic), trace ? formatTraceparent(trace) : ''],
-    );
+    const raw = await this.scripts['end-consult']([keys.meta, keys.record, consultIndexKeys(clinic).open], [id, by, reason, consultControlChannel(clinic), currentTraceparentArg()]);
     return JSON.parse(raw) as { found: boolean; ended: boolean };
   }
 

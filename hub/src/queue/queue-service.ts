@@ -19,7 +19,7 @@ import {
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '../ids.js';
 import { isRedisUnavailable } from '../redis/connect.js';
-import { currentTrace, formatTraceparent } from '../tracing/trace-context.js';
+import { currentTraceparentArg } from '../tracing/trace-context.js';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
@@ -260,8 +260,7 @@ export class QueueService {
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
     let raw: string;
     try {
-      const trace = currentTrace();
-      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, trace ? formatTraceparent(trace) : '', ...args]);
+      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;

@@ -92,6 +92,12 @@ export function currentTrace(): TraceContext | undefined {
   return current.getStore();
 }
 
+/** The action being handled as a `traceparent`, for a Redis script to keep beside what it writes; "" outside any action. */
+export function currentTraceparentArg(): string {
+  const trace = current.getStore();
+  return trace ? formatTraceparent(trace) : '';
+}
+
 /** Log fields in OpenTelemetry's naming for logs. */
 export function traceLogFields(context: TraceContext | undefined): { trace_id?: string; span_id?: string; parent_span_id?: string } {
   if (!context) return {};

@@ -166,12 +166,16 @@ describe('recording and consent', () => {
     await ok(doctor, { type: 'recording', action: 'start' });
     await recordingState(doctor, 'recording');
     const recording = recorder.recordings[recorder.recordings.length - 1]!;
+    const patientTracks = () => recording.tracks.filter((t) => t.participantId === 'patient-d').length;
+    // The first connection's microphone and camera are in the recording before it drops: tracks join a
+    // recording when their media arrives, which on a loaded machine can be after recording started.
+    await patient.until(() => patientTracks() === 2, 10_000, 'the first connection\'s tracks recorded');
 
     await patient.close();
     patient = await join(consult, 'patient-d', 'patient');
     expect(patient.joined?.self.consent).toBe(true);
     expect(latestRecording(patient).state).toBe('recording');
-    await patient.until(() => recording.tracks.filter((t) => t.participantId === 'patient-d').length === 4, 10_000, 'the new tracks added');
+    await patient.until(() => patientTracks() === 4, 10_000, 'the new tracks added');
     expect(recording.stopped).toBeNull();
   });
 

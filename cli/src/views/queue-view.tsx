@@ -1,7 +1,7 @@
 import { Box, useApp, useInput, type Key } from 'ink';
 import { useRef, useState, useSyncExternalStore } from 'react';
 import type { CliError } from '../cli-error.js';
-import { describeEvent, ticketSince } from '../describe.js';
+import { describeAdmission, describeEvent, ticketSince } from '../describe.js';
 import { STATUS_LABEL, bilingual, clockTime, displayWidth, padEnd, truncate } from '../output.js';
 import { firstFreeRoom, type DepartmentView, type TicketRow } from '../queue-model.js';
 import type { LiveQueue } from './live-queue.js';
@@ -39,7 +39,7 @@ const HELP_LINES = [
   'Keys',
   '  ↑ ↓  (k j)     select a ticket',
   '  ← →  (h l)     switch department (also tab; 1–9 jump to one)',
-  '  n              call the next waiting ticket to the chosen room',
+  '  n              call the next waiting ticket to the chosen room (online: admit to video)',
   '  o              choose that room: auto (first free room) or each room in turn',
   '                 (calling into a room whose patient is in consultation finishes them)',
   '  r              recall the selected called ticket (too many recalls: no-show)',
@@ -125,7 +125,13 @@ function onKey(ui: QueueUi, input: string, key: Key, departments: DepartmentView
   if (input === 'n' && dept) {
     if (!targetRoom) return say(`Every room of ${dept.id} has a patient: press o to choose one (one in consultation is finished by the call).`, true);
     const deptId = dept.id;
-    return { ui, act: async () => describeEvent(await live.callNext(deptId, targetRoom)) };
+    return {
+      ui,
+      act: async () => {
+        const result = await live.callNext(deptId, targetRoom);
+        return result.kind === 'called' ? describeEvent(result.event) : describeAdmission(result.admission);
+      },
+    };
   }
   if (input === 'r') return ticketAction('recall');
   if (input === 't') return ticketAction('start');

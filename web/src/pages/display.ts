@@ -1,6 +1,6 @@
 /**
  * The waiting-room display: current calls in very large type, the next
- * tickets and typical wait per department, a clock and announcements, made
+ * tickets with their estimated waits and the wait of a new check-in per department, a clock and announcements, made
  * for a TV (1920×1080, also 1280×720). It only ever receives PublicTicket,
  * which has no field for a name, and shows nothing else about patients.
  */
@@ -9,7 +9,7 @@ import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connect
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { callAnnouncementJa, clinicClock } from '../lib/format.js';
-import { TEXT, minutesText } from '../lib/i18n.js';
+import { TEXT, minutesText, shortMinutesText } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 
@@ -94,7 +94,7 @@ function start(token: string): void {
     renderCalls(follower.calls().slice(0, MAX_CALLS_SHOWN));
     byId('departments').replaceChildren(
       ...clinic.departments.map((dept) =>
-        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id)),
+        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id), (id) => follower.positionOf(id)?.waitMinutes ?? 0),
       ),
     );
   }
@@ -148,7 +148,8 @@ function start(token: string): void {
   });
 }
 
-function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number): HTMLElement {
+/** A department: its next tickets, each with the estimate its patient's phone shows, how many wait, and the wait of a new check-in. */
+function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number, waitOf: (ticketId: string) => number): HTMLElement {
   const next = waiting.slice(0, NEXT_TICKETS_SHOWN);
   return h(
     'section',
@@ -156,7 +157,13 @@ function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[
     h('h3', {}, bilingual(name)),
     h('div', { class: 'label' }, bilingual(TEXT.nextUp)),
     next.length > 0
-      ? h('ol', { class: 'next' }, ...next.map((t) => h('li', { class: t.priority === 'urgent' ? 'urgent' : '' }, t.number)))
+      ? h(
+          'ol',
+          { class: 'next' },
+          ...next.map((t) =>
+            h('li', { class: t.priority === 'urgent' ? 'urgent' : '', 'data-ticket': t.number }, h('span', { class: 'number' }, t.number), bilingual(shortMinutesText(waitOf(t.id)), 'wait')),
+          ),
+        )
       : h('p', { class: 'nobody' }, bilingual(TEXT.nobodyWaiting)),
     h(
       'dl',

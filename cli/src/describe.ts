@@ -12,12 +12,12 @@ const roomLabel = (snapshot: QueueSnapshot | null, room: string | null) => {
  * What an admission to video did, for people: who was called to which room,
  * that their page now has the join button, and how the clinician gets in.
  */
-export function describeAdmission(admitted: AdmitResult, snapshot: QueueSnapshot | null = null): string {
+export function describeAdmission(admitted: AdmitResult, snapshot: QueueSnapshot | null = null, options: { link?: boolean } = {}): string {
   const t = admitted.event.ticket;
-  return [
-    `Admitted ${t.number} to video in ${roomLabel(snapshot, t.room)}${admitted.replayed ? ' (already done: replayed)' : ''}: their page shows the join button.`,
-    `Join from the staff console ("Join video"), or with this link until ${clockTime(admitted.pass.expiresAt)}: ${admitted.pass.pageUrl}`,
-  ].join('\n');
+  const said = `Admitted ${t.number} to video in ${roomLabel(snapshot, t.room)}${admitted.replayed ? ' (already done: replayed)' : ''}: their page shows the join button.`;
+  // A live view has no room for a link of a few hundred characters: there the console is the way in.
+  if (options.link === false) return `${said} Join from the staff console ("Join video").`;
+  return `${said}\nJoin from the staff console ("Join video"), or with this link until ${clockTime(admitted.pass.expiresAt)}: ${admitted.pass.pageUrl}`;
 }
 
 /** One line saying what an event did, for people. */

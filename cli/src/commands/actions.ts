@@ -37,7 +37,7 @@ export function registerActionCommands(program: Command, runtime: Runtime): void
     .option('--phone <phone>', 'patient phone number (with --name)')
     .option('--note <note>', 'note for staff (with --name)')
     .addOption(jsonOption());
-  examples(checkin, ['clinic checkin --dept gp', 'clinic checkin --dept peds --urgent --name "山田 花子"', 'clinic checkin --dept gp --json | jq -r .patientUrl']);
+  examples(checkin, ['clinic checkin --dept internal', 'clinic checkin --dept pediatrics --urgent --name "山田 花子"', 'clinic checkin --dept online --json | jq -r .patientUrl']);
   handle<{ dept: string; urgent?: boolean; name?: string; phone?: string; note?: string }>(checkin, runtime, async ({ out, connection }, options) => {
     if ((options.phone || options.note) && !options.name) throw new CliError('USAGE', { message: '--phone and --note go with --name.' });
     const patient = options.name ? { name: options.name, ...(options.phone ? { phone: options.phone } : {}), ...(options.note ? { note: options.note } : {}) } : undefined;
@@ -59,7 +59,7 @@ export function registerActionCommands(program: Command, runtime: Runtime): void
   });
 
   const callNext = connectionOptions(program.command('call-next'))
-    .summary('call the next waiting ticket to a room (online departments: admit to video)')
+    .summary('call the next waiting ticket to a room (in an online department, admit to video)')
     .description(
       'call the next waiting ticket of a department to a room (a room whose patient is in consultation is finished first); ' +
         'in an online department the next patient is admitted to video instead: their consultation opens and their page shows the join button',

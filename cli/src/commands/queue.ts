@@ -48,8 +48,8 @@ export function registerQueueCommand(program: Command, runtime: Runtime): void {
     .addOption(jsonOption());
   examples(queue, [
     'clinic queue',
-    'clinic queue --dept gp --json | jq ".departments[0].tickets[] | {number, status, waitMinutes}"',
-    'clinic queue --watch --dept gp',
+    'clinic queue --dept internal --json | jq ".departments[0].tickets[] | {number, status, waitMinutes}"',
+    'clinic queue --watch --dept internal',
   ]);
   handle<{ dept?: string; watch?: boolean }>(queue, runtime, async ({ out, connection }, options) => {
     const c = connection();

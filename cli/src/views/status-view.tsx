@@ -72,7 +72,7 @@ export function StatusApp({ status, live, url, color, size: fixedSize }: StatusA
       if (!room) return setMessage({ text: `No free room in ${dept.id}: use clinic queue --watch to choose one.`, error: true });
       setBusy(true);
       live.callNext(dept.id, room).then(
-        (result) => setMessage({ text: result.kind === 'called' ? describeEvent(result.event) : describeAdmission(result.admission), error: false }),
+        (result) => setMessage({ text: result.kind === 'called' ? describeEvent(result.event) : describeAdmission(result.admission, null, { link: false }), error: false }),
         (error: CliError) => setMessage({ text: `${error.code}: ${error.message}`, error: true }),
       ).finally(() => setBusy(false));
     }

@@ -6,7 +6,7 @@ import { Server as SocketServer } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
 import { socketAuth } from '../auth/socket-auth.js';
-import { TokenIssuer } from '../auth/tokens.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '../../test/support/hub-node.js';
 import { registerNotifyHandlers } from './notify-handlers.js';
 import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';

@@ -92,6 +92,7 @@ const NEXT_STEP: Partial<Record<ErrorCode | CliErrorCode, string>> = {
   RECORDING_NOT_FOUND: '`clinic recordings` lists the recordings kept; `clinic recordings show ID` lists a recording’s participants and files',
   RECORDING_KEY_MISSING: 'set RECORDING_KEY (the media-server’s key) and RECORDINGS_DIR on the hub',
   RECORDING_CORRUPT: 'the file failed its integrity check: nothing was written; tell an admin (the hub logged it)',
+  RECORDING_METADATA_INVALID: 'the recording’s metadata in Redis was altered: nothing was read or written; tell an admin (the hub logged it)',
   NOT_A_TERMINAL: 'run it in a terminal, or use --json for scripts',
   AI_MODEL_UNKNOWN: '`clinic models list` shows the models of the manifest',
   AI_MODEL_UNPINNED: 'pin it in the manifest first: docs/ai-workers.md, "Pinning a model"',

@@ -61,6 +61,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RECORDING_NOT_FOUND: 404,
   RECORDING_KEY_MISSING: 503,
   RECORDING_CORRUPT: 500,
+  RECORDING_METADATA_INVALID: 500,
 };
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({

@@ -114,6 +114,8 @@ export class SignalConnection implements SignalPeer {
     } catch (error) {
       if (error instanceof SignalError) {
         this.sendError(error.code, error.detail, message.id);
+        // The join could not be checked (Redis): closed with "try again later", so the page rejoins with its backoff at once.
+        if (message.type === 'join' && error.code === 'STORE_UNAVAILABLE') this.close('consultation could not be checked', 1013);
       } else {
         this.logger.error({ err: error, type: message.type, ...traceLogFields(trace) }, 'signalling message failed');
         this.sendError('INTERNAL', undefined, message.id);

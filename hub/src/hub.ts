@@ -136,7 +136,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
   const notifyNsp = io.of(NOTIFY_NAMESPACE);
   notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
-  registerNotifyHandlers(notifyNsp);
+  registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
 
   const queueNsp = io.of(QUEUE_NAMESPACE);
   queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));

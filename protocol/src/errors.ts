@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   AUTH_WRONG_CLINIC: 'The token is for another clinic.',
   INVALID_PAYLOAD: 'The payload does not match the event schema.',
   PAYLOAD_TOO_LARGE: 'The payload is larger than the hub accepts.',
+  PAYLOAD_TOO_DEEP: 'The payload nests objects or arrays deeper than any event needs (8 levels, counting the arguments).',
   UNKNOWN_EVENT: 'The hub does not know this event name.',
   RATE_LIMITED: 'Too many requests; slow down and retry.',
   ORIGIN_NOT_ALLOWED: 'Pages on this origin may not call the hub. Add the origin to HUB_ALLOWED_ORIGINS.',

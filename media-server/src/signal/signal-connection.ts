@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
+import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, PAYLOAD_MAX_DEPTH, measurePayload, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
 import { RoomTokenError, type RoomTokenVerifier } from '@clinic-hub/platform/tokens';
 import { TokenBucket } from '@clinic-hub/platform/token-bucket';
 import { continueTrace, splitTraceparent, traceLogFields, type TraceContext } from '@clinic-hub/platform/tracing';
@@ -95,6 +95,10 @@ export class SignalConnection implements SignalPeer {
       raw = JSON.parse(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
     } catch {
       return this.sendError('INVALID_PAYLOAD', 'not JSON');
+    }
+    // Checked before anything walks it: the hub's rule (JSON.parse itself does not recurse).
+    if (measurePayload(raw, { maxBytes: MEDIA_SIGNAL_MAX_BYTES, maxDepth: PAYLOAD_MAX_DEPTH }).over === 'depth') {
+      return this.sendError('PAYLOAD_TOO_DEEP', `deeper than ${PAYLOAD_MAX_DEPTH} levels`);
     }
     const { body: json, traceparent } = splitTraceparent(raw);
     const parsed = ClientSignal.safeParse(json);

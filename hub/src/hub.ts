@@ -4,7 +4,7 @@ import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } 
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
-import { socketAuth } from './auth/socket-auth.js';
+import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
@@ -55,6 +55,8 @@ export interface RunningHub {
 const TRANSPORT_MAX_BYTES = 1_048_576;
 /** After closing the connections, how long a drain waits for the transports to report closed. */
 const TRANSPORTS_CLOSE_MS = 2000;
+/** How long an Engine.IO connection may stay without joining a namespace (Socket.IO's default is 45 s). */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** How many refused origins a node logs (once each): enough to see a misconfiguration, not a flood. */
 const REFUSED_ORIGINS_LOGGED = 100;
 
@@ -107,6 +109,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     serveClient: false,
     pingInterval: 10_000,
     pingTimeout: 5_000,
+    // A connection that joins no namespace (it was refused, or never asked) is closed after this.
+    connectTimeout: CONNECT_TIMEOUT_MS,
     // New sessions only (a handshake, or a WebSocket opened without one); Engine.IO answers a refusal with 403.
     allowRequest: (req, callback) => {
       if (!drain.acceptsConnections) return callback('HUB_DRAINING', false);
@@ -134,6 +138,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
+  // The root namespace serves nothing: without this, any client (with no token at all) could sit on it.
+  io.of('/').use((_socket, next) => next(new ConnectError('NAMESPACE_NOT_FOUND')));
   const notifyNsp = io.of(NOTIFY_NAMESPACE);
   notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
@@ -172,7 +178,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
   });
   const consultNsp = io.of(CONSULT_NAMESPACE);
-  consultNsp.use(socketAuth(tokens, clinics));
+  consultNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const consult = await startConsult({
     nsp: consultNsp,
     redis,

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 'The hub cannot reach Redis right now. Retry with the same requestId; nothing was lost.',
   INTERNAL: 'Unexpected server error. It has been logged.',
   NOT_FOUND: 'No such route.',
+  NAMESPACE_NOT_FOUND: 'The hub serves the namespaces /queue, /chat, /consult and /notify; the root namespace serves nothing.',
   METHOD_NOT_ALLOWED: 'This route does not take this HTTP method.',
   CLINIC_NOT_FOUND: 'No clinic with this id is configured.',
   QUEUE_DEPT_NOT_FOUND: 'No department with this id in this clinic.',

@@ -10,6 +10,8 @@ import type { EventRateLimiter } from './rate-limiter.js';
 export interface NodeGuards {
   limiter: EventRateLimiter;
   drain: DrainState;
+  /** An action not done within this many ms is answered STORE_UNAVAILABLE (HUB_ACTION_TIMEOUT_MS); 0: no limit. */
+  actionTimeoutMs: number;
 }
 
 /** Event names are echoed back in `hub:error` at most this long. */

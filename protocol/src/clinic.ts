@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConsultLanguage } from './consult.js';
+import { ClinicRetentionConfig, DEFAULT_RETENTION } from './retention.js';
 
 /** Japanese and English: every text a person reads. */
 export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
@@ -44,6 +45,8 @@ export const ClinicConfig = z
     patientDataRetentionHours: z.number().positive().max(24 * 90).default(24),
     /** Off unless configured: admission then queues no AI session. */
     ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
+    /** How long what a video consultation leaves behind is kept (retention.ts); every period has a default. */
+    retention: ClinicRetentionConfig.default(DEFAULT_RETENTION),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();

@@ -5,7 +5,7 @@ import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
-import { TokenIssuer } from './auth/tokens.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
@@ -14,20 +14,21 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
-import { createRoutes } from './http/routes.js';
+import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
-import { createLogger, type Logger } from './logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
-import { catchUnawaitedFailures, connectRedis } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
-import { continueTrace, runInTrace, traceLogFields } from './tracing/trace-context.js';
+import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -54,6 +55,8 @@ export interface RunningHub {
 const TRANSPORT_MAX_BYTES = 1_048_576;
 /** After closing the connections, how long a drain waits for the transports to report closed. */
 const TRANSPORTS_CLOSE_MS = 2000;
+/** How long /readyz and /healthz wait for Redis to answer PING. */
+const PROBE_PING_MS = 750;
 /** How long an Engine.IO connection may stay without joining a namespace (Socket.IO's default is 45 s). */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** How many refused origins a node logs (once each): enough to see a misconfiguration, not a flood. */
@@ -62,13 +65,14 @@ const REFUSED_ORIGINS_LOGGED = 100;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
-  const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const logger = options.logger ?? createHubLogger(config.logLevel, config.nodeId);
   const clinics = ClinicRegistry.fromDirectory(config.clinicsDir);
   const tokens = new TokenIssuer(config.tokenSecret);
   const metrics = new HubMetrics(config.nodeId);
   const startedAt = Date.now();
 
-  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`);
+  // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
+  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
   const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
   const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
@@ -99,7 +103,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
 
   const drain = new DrainState();
-  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain };
+  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs };
   const refusedOrigins = new Set<string>();
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
@@ -132,7 +136,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
 
   let server: HubServer | null = null;
-  const ready = () => drain.phase === 'serving' && redisDownSince === null;
+  let redisAnswered = true;
+  // Answered within the load balancer's check interval (1 s): a deliberate 503, not a check that timed out.
+  const probeRedis = async () => (redisAnswered = await pingWithin(redis, PROBE_PING_MS));
+  const ready = () => drain.phase === 'serving' && redisDownSince === null && redisAnswered;
   metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight });
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
@@ -194,6 +201,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
+    // The clinic's retention.recordingDays: what the media-server's purge applies to its recordings (each consultation's meta hash carries it).
+    recordingRetentionDays: (clinic) => clinics.get(clinic)?.retention.recordingDays ?? config.recordings.retentionMs / 86_400_000,
   });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();
@@ -211,6 +220,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     assets,
     tokenTtlSeconds,
     ready,
+    probeRedis,
     domainRoutes: [
       chat.routes,
       consult.routes,
@@ -223,7 +233,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
-    return runInTrace(trace, () => corsRoutes(request)).catch((error: unknown) => {
+    const late = (outcome: { ok: boolean }) =>
+      logger.warn({ method: request.method, path: request.path, outcome: outcome.ok ? 'done' : 'failed', ...traceLogFields(trace) }, 'request finished after its deadline (answered STORE_UNAVAILABLE)');
+    return withinDeadline(runInTrace(trace, () => corsRoutes(request)), config.timeouts.actionMs, late).catch((error: unknown) => {
+      if (isRedisUnavailable(error)) return errorResponse('STORE_UNAVAILABLE');
       logger.error({ err: error, method: request.method, path: request.path, ...traceLogFields(trace) }, 'HTTP route failed');
       throw error;
     });

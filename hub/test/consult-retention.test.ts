@@ -14,11 +14,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { consultKeys } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '../src/auth/room-tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { consultIndexKeys } from '../src/consult/consult-keys.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
-import { createLogger } from '../src/logger.js';
+import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { TEST_MEDIA_SECRET, announceMediaNode } from './support/consult-client.js';
 import { startTestRedis } from './support/redis.js';
@@ -58,7 +58,7 @@ beforeAll(async () => {
     inviteTtlSeconds: 600,
     publicUrl: () => 'https://hub.test',
     aiJobs: null,
-    logger: createLogger('silent', 'retention-test'),
+    logger: createHubLogger('silent', 'retention-test'),
   });
 });
 

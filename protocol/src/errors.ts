@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: 'Too many requests; slow down and retry.',
   ORIGIN_NOT_ALLOWED: 'Pages on this origin may not call the hub. Add the origin to HUB_ALLOWED_ORIGINS.',
   HUB_DRAINING: 'This hub node is shutting down. Your client reconnects to another node by itself; then retry with the same requestId.',
-  STORE_UNAVAILABLE: 'The hub cannot reach Redis right now. Retry with the same requestId; nothing was lost.',
+  STORE_UNAVAILABLE: 'The hub cannot reach Redis, or Redis did not answer in time. Retry with the same requestId: the action is done once, and a retry of one that was done late says so (replayed).',
   INTERNAL: 'Unexpected server error. It has been logged.',
   NOT_FOUND: 'No such route.',
   NAMESPACE_NOT_FOUND: 'The hub serves the namespaces /queue, /chat, /consult and /notify; the root namespace serves nothing.',

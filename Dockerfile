@@ -14,7 +14,10 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Production dependencies only, from the lockfile.
+# Production dependencies only, from the lockfile. No install scripts: the
+# image's npm (10) does not read package.json's allowScripts, and mediasoup's
+# would download a worker (the build stage builds it), onnxruntime-node's CUDA
+# files; the root postinstall (the worker build) runs in the build stage.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 # onnxruntime-node ships its CPU binaries; its install script would only fetch CUDA files.
@@ -27,11 +30,18 @@ COPY ai-workers/package.json ai-workers/
 COPY web/package.json web/
 COPY cli/package.json cli/
 COPY load-tests/package.json load-tests/
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# Every dependency, and the type check: an image is only built from code that compiles.
+# Every dependency, the mediasoup worker, and the type check: an image is only built from code that compiles.
 FROM deps AS build
-RUN npm ci --no-audit --no-fund
+# mediasoup-worker's build dependencies (media-server/worker-build/README.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ pkg-config flatbuffers-compiler libflatbuffers-dev libsrtp2-dev libuv1-dev libssl-dev libabsl-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY media-server/worker-build media-server/worker-build
+# Built from the installed mediasoup package's sources; fails the image build if it cannot.
+RUN npm run build:mediasoup -- --install-to /app/mediasoup-worker/mediasoup-worker
 COPY tsconfig.json ./
 COPY protocol protocol
 COPY hub hub
@@ -89,7 +99,13 @@ CMD ["node", "--import", "tsx", "hub/src/notify/worker-main.ts"]
 # published as it is (docker-compose.yml) with MEDIA_ANNOUNCED_IP set to the host's
 # address. SIGTERM drains: no new rooms, live rooms get MEDIA_DRAIN_GRACE_MS.
 FROM runtime AS media-server
-ENV MEDIA_PORT=8090 \
+# The worker built in the build stage; it needs libssl3 besides glibc and libstdc++.
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 && rm -rf /var/lib/apt/lists/*
+COPY --from=build /app/mediasoup-worker/mediasoup-worker /usr/local/lib/clinic-hub/mediasoup-worker
+USER node
+ENV MEDIASOUP_WORKER_BIN=/usr/local/lib/clinic-hub/mediasoup-worker \
+    MEDIA_PORT=8090 \
     MEDIA_HOST=0.0.0.0 \
     MEDIA_UDP_PORT_MIN=40000 \
     MEDIA_UDP_PORT_MAX=40099 \

@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
 import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+import { resolveWorkerBinary, type WorkerBinary } from './mediasoup-worker-bin.js';
 
 /**
  * The media-server's configuration, read from environment variables once at
@@ -108,6 +109,11 @@ const Env = z
      */
     MEDIA_VIDEO_MAX_KBPS: kbps.default(1500),
     MEDIA_SCREEN_MAX_KBPS: kbps.default(2500),
+    /**
+     * mediasoup's worker binary. Unset: the one `npm ci` (or `npm run
+     * build:mediasoup`) built for the installed mediasoup (worker-build/README.md).
+     */
+    MEDIASOUP_WORKER_BIN: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.MEDIA_UDP_PORT_MAX > env.MEDIA_UDP_PORT_MIN, {
@@ -143,6 +149,12 @@ export interface MediaConfig {
   answerTimeoutMs: number;
   /** The most a publisher's camera and screen are asked to send, in bits per second. */
   videoMaxBitrate: { camera: number; screen: number };
+  /**
+   * The mediasoup-worker to run (pass `workerBin` to mediasoup's createWorker),
+   * or why there is none and the command that makes one: consultations are
+   * refused with that message rather than the node not starting.
+   */
+  mediasoupWorker: WorkerBinary;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
 }
 
@@ -176,6 +188,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
     videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
+    mediasoupWorker: resolveWorkerBinary(env),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -75,7 +75,7 @@ export interface BuildPlan {
   key: string;
   /** <cacheRoot>/<key>/mediasoup-worker, present only once complete. */
   binPath: string;
-  /** Objects and generated headers of this key; shared by concurrent builds (each file is written whole, by rename). */
+  /** Objects and generated headers (by the key less the link flags); shared by concurrent builds (each file is written whole, by rename). */
   workDir: string;
 }
 
@@ -166,6 +166,11 @@ export function cacheKey(inputs: KeyInputs): string {
   return `${inputs.mediasoupVersion}-${digest}`;
 }
 
+/** The key of the compiled objects: every input but the link flags, so a change of those relinks without recompiling. */
+export function objectsKey(inputs: KeyInputs): string {
+  return cacheKey({ ...inputs, linkFlags: [] });
+}
+
 const OBJECT_NAME = (name: string): string => `${name.replace(/\.(cpp|cc)$/, '')}.o`;
 
 interface PlanSources {
@@ -220,7 +225,7 @@ export function makePlan(toolchain: Toolchain, options: PlanOptions = {}): Build
   const { workerDir, mediasoupVersion, workerSources, libwebrtcSources, schemas } = sources;
   const inputs = inputsOf(sources, toolchain, adaptersDir);
   const key = cacheKey(inputs);
-  const workDir = join(cacheRoot, `build-${key}`);
+  const workDir = join(cacheRoot, `build-${objectsKey(inputs)}`);
   const patchedFiles = new Set(SOURCE_PATCHES.map((patch) => patch.file));
   const includes = [
     // Ours first: <srtp.h> and <ankerl/unordered_dense.h> are the adapters.

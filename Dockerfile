@@ -99,9 +99,9 @@ CMD ["node", "--import", "tsx", "hub/src/notify/worker-main.ts"]
 # published as it is (docker-compose.yml) with MEDIA_ANNOUNCED_IP set to the host's
 # address. SIGTERM drains: no new rooms, live rooms get MEDIA_DRAIN_GRACE_MS.
 FROM runtime AS media-server
-# The worker built in the build stage; it needs libssl3 besides glibc and libstdc++.
+# The worker built in the build stage; it needs libssl3 and libsrtp2-1 besides glibc and libstdc++.
 USER root
-RUN apt-get update && apt-get install -y --no-install-recommends libssl3 && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 libsrtp2-1 && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/mediasoup-worker/mediasoup-worker /usr/local/lib/clinic-hub/mediasoup-worker
 USER node
 ENV MEDIASOUP_WORKER_BIN=/usr/local/lib/clinic-hub/mediasoup-worker \

@@ -46,13 +46,14 @@ interface JestResult {
 }
 
 function runJest(workerBin: string): Promise<{ result: JestResult | null; output: string; code: number | null }> {
-  const jestBin = createRequire(import.meta.url).resolve('jest/bin/jest.js');
+  const jestBin = createRequire(import.meta.url).resolve('jest/bin/jest');
   const outputFile = join(scratch, 'jest.json');
   const config = {
     rootDir: mediasoupDir,
     testMatch: ['<rootDir>/node/lib/test/test-*.js'],
-    // The suite lives inside node_modules, which jest skips by default.
+    // The suite lives inside node_modules, which jest skips by default (in its test paths and its file map).
     testPathIgnorePatterns: [],
+    haste: { retainAllFiles: true },
     // Compiled JavaScript: nothing to transform.
     transform: {},
     testEnvironment: 'node',

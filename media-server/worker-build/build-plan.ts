@@ -26,13 +26,14 @@ export const WORKER_FLAGS = ['-DMS_EXECUTABLE'] as const;
 /** flatc as mediasoup's fbs/FBS/meson.build runs it. */
 export const FLATC_FLAGS = ['--cpp', '--cpp-field-case-style', 'lower', '--reflect-names', '--scoped-enums', '--filename-suffix', ''] as const;
 /**
- * libsrtp2, libuv, flatbuffers and abseil are linked statically (mediasoup
- * links its own copies statically too), so the binary needs only glibc,
- * libstdc++ and OpenSSL's libssl3 at run time; OpenSSL stays shared so its
- * security updates reach the worker.
+ * libuv, flatbuffers and the abseil libraries libwebrtc needs are linked
+ * statically (mediasoup links its own copies statically too). libsrtp2 stays
+ * shared: Debian builds it on NSS, whose static linking it does not support.
+ * OpenSSL stays shared so its security updates reach the worker. At run time
+ * the binary needs glibc, libstdc++, libssl3 and libsrtp2-1.
  */
-export const STATIC_LIBS = ['-lsrtp2', '-luv_a', '-lflatbuffers', '-labsl_strings', '-labsl_strings_internal', '-labsl_int128', '-labsl_throw_delegate', '-labsl_bad_optional_access', '-labsl_raw_logging_internal'] as const;
-export const SHARED_LIBS = ['-lssl', '-lcrypto', '-ldl', '-lpthread'] as const;
+export const STATIC_LIBS = ['-luv_a', '-lflatbuffers', '-labsl_strings', '-labsl_strings_internal', '-labsl_int128', '-labsl_throw_delegate', '-labsl_bad_optional_access', '-labsl_raw_logging_internal'] as const;
+export const SHARED_LIBS = ['-lsrtp2', '-lssl', '-lcrypto', '-ldl', '-lpthread'] as const;
 
 /** pkg-config modules whose headers the worker compiles against; their versions enter the cache key. */
 const PKG_CONFIG_MODULES: Record<string, (typeof BUILD_PACKAGES)[number]> = {

@@ -14,23 +14,20 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Production dependencies only, from the lockfile. No install scripts: the
-# image's npm (10) does not read package.json's allowScripts, and mediasoup's
-# would download a worker (the build stage builds it), onnxruntime-node's CUDA
-# files; the root postinstall (the worker build) runs in the build stage.
+# Production dependencies only, from the lockfile.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-# onnxruntime-node ships its CPU binaries; its install script would only fetch CUDA files.
-ENV ONNXRUNTIME_NODE_INSTALL=skip
+# .npmrc keeps the dependencies' install scripts from running (onnxruntime-node's would fetch CUDA files).
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
+COPY platform/package.json platform/
 COPY hub/package.json hub/
 COPY media-server/package.json media-server/
 COPY ai-workers/package.json ai-workers/
 COPY web/package.json web/
 COPY cli/package.json cli/
 COPY load-tests/package.json load-tests/
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Every dependency, the mediasoup worker, and the type check: an image is only built from code that compiles.
 FROM deps AS build
@@ -38,12 +35,14 @@ FROM deps AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ pkg-config flatbuffers-compiler libflatbuffers-dev libsrtp2-dev libuv1-dev libssl-dev libabsl-dev \
  && rm -rf /var/lib/apt/lists/*
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
+# mediasoup's own install script does not run (.npmrc); its worker is built here from the package's sources.
 COPY media-server/worker-build media-server/worker-build
 # Built from the installed mediasoup package's sources; fails the image build if it cannot.
 RUN npm run build:mediasoup -- --install-to /app/mediasoup-worker/mediasoup-worker
 COPY tsconfig.json ./
 COPY protocol protocol
+COPY platform platform
 COPY hub hub
 COPY media-server media-server
 COPY ai-workers ai-workers
@@ -60,6 +59,7 @@ WORKDIR /app
 # Owned by root, read-only to the service: the code cannot be changed by the process that runs it.
 COPY --from=deps /app /app
 COPY --from=build /app/protocol/src protocol/src
+COPY --from=build /app/platform/src platform/src
 COPY --from=build /app/hub/src hub/src
 # The hub serves recording exports through media-server's recordings module.
 COPY --from=build /app/media-server/src media-server/src

@@ -4,8 +4,8 @@ import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } 
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
-import { socketAuth } from './auth/socket-auth.js';
-import { TokenIssuer } from './auth/tokens.js';
+import { ConnectError, socketAuth } from './auth/socket-auth.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
@@ -14,20 +14,21 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
-import { createRoutes } from './http/routes.js';
+import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
-import { createLogger, type Logger } from './logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
-import { catchUnawaitedFailures, connectRedis } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
-import { continueTrace, runInTrace, traceLogFields } from './tracing/trace-context.js';
+import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -54,19 +55,24 @@ export interface RunningHub {
 const TRANSPORT_MAX_BYTES = 1_048_576;
 /** After closing the connections, how long a drain waits for the transports to report closed. */
 const TRANSPORTS_CLOSE_MS = 2000;
+/** How long /readyz and /healthz wait for Redis to answer PING. */
+const PROBE_PING_MS = 750;
+/** How long an Engine.IO connection may stay without joining a namespace (Socket.IO's default is 45 s). */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** How many refused origins a node logs (once each): enough to see a misconfiguration, not a flood. */
 const REFUSED_ORIGINS_LOGGED = 100;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
-  const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const logger = options.logger ?? createHubLogger(config.logLevel, config.nodeId);
   const clinics = ClinicRegistry.fromDirectory(config.clinicsDir);
   const tokens = new TokenIssuer(config.tokenSecret);
   const metrics = new HubMetrics(config.nodeId);
   const startedAt = Date.now();
 
-  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`);
+  // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
+  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
   const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
   const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
@@ -97,7 +103,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
 
   const drain = new DrainState();
-  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain };
+  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs };
   const refusedOrigins = new Set<string>();
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
@@ -106,6 +112,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     serveClient: false,
     pingInterval: 10_000,
     pingTimeout: 5_000,
+    // A connection that joins no namespace (it was refused, or never asked) is closed after this.
+    connectTimeout: CONNECT_TIMEOUT_MS,
     // New sessions only (a handshake, or a WebSocket opened without one); Engine.IO answers a refusal with 403.
     allowRequest: (req, callback) => {
       if (!drain.acceptsConnections) return callback('HUB_DRAINING', false);
@@ -128,14 +136,19 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
 
   let server: HubServer | null = null;
-  const ready = () => drain.phase === 'serving' && redisDownSince === null;
+  let redisAnswered = true;
+  // Answered within the load balancer's check interval (1 s): a deliberate 503, not a check that timed out.
+  const probeRedis = async () => (redisAnswered = await pingWithin(redis, PROBE_PING_MS));
+  const ready = () => drain.phase === 'serving' && redisDownSince === null && redisAnswered;
   metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight });
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
+  // The root namespace serves nothing: without this, any client (with no token at all) could sit on it.
+  io.of('/').use((_socket, next) => next(new ConnectError('NAMESPACE_NOT_FOUND')));
   const notifyNsp = io.of(NOTIFY_NAMESPACE);
   notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
-  registerNotifyHandlers(notifyNsp);
+  registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
 
   const queueNsp = io.of(QUEUE_NAMESPACE);
   queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
@@ -171,7 +184,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
   });
   const consultNsp = io.of(CONSULT_NAMESPACE);
-  consultNsp.use(socketAuth(tokens, clinics));
+  consultNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const consult = await startConsult({
     nsp: consultNsp,
     redis,
@@ -205,6 +218,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     assets,
     tokenTtlSeconds,
     ready,
+    probeRedis,
     domainRoutes: [
       chat.routes,
       consult.routes,
@@ -217,7 +231,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
-    return runInTrace(trace, () => corsRoutes(request)).catch((error: unknown) => {
+    const late = (outcome: { ok: boolean }) =>
+      logger.warn({ method: request.method, path: request.path, outcome: outcome.ok ? 'done' : 'failed', ...traceLogFields(trace) }, 'request finished after its deadline (answered STORE_UNAVAILABLE)');
+    return withinDeadline(runInTrace(trace, () => corsRoutes(request)), config.timeouts.actionMs, late).catch((error: unknown) => {
+      if (isRedisUnavailable(error)) return errorResponse('STORE_UNAVAILABLE');
       logger.error({ err: error, method: request.method, path: request.path, ...traceLogFields(trace) }, 'HTTP route failed');
       throw error;
     });

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { resolveWorkerBinary, type WorkerBinary } from './mediasoup-worker-bin.js';
 
 /**
@@ -100,6 +99,12 @@ const Env = z
     /** Signalling messages one connection may send per second on average, with bursts of MEDIA_SIGNAL_BURST. */
     MEDIA_SIGNAL_RATE_PER_SECOND: z.coerce.number().min(0.1).max(10_000).default(20),
     MEDIA_SIGNAL_BURST: z.coerce.number().int().min(1).max(100_000).default(60),
+    /**
+     * How long a join waits for Redis to say whether its consultation is still
+     * open; past it (Redis stalled or away) the join is refused with
+     * STORE_UNAVAILABLE rather than admitted unchecked.
+     */
+    MEDIA_STORE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
     /** How long the server waits for an answer to its offer before dropping the participant. */
     MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
     /**
@@ -147,6 +152,8 @@ export interface MediaConfig {
   pingIntervalMs: number;
   signalRate: { perSecond: number; burst: number };
   answerTimeoutMs: number;
+  /** How long a join waits for Redis's answer about its consultation. */
+  storeTimeoutMs: number;
   /** The most a publisher's camera and screen are asked to send, in bits per second. */
   videoMaxBitrate: { camera: number; screen: number };
   /**
@@ -187,6 +194,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     pingIntervalMs: e.MEDIA_PING_INTERVAL_MS,
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
+    storeTimeoutMs: e.MEDIA_STORE_TIMEOUT_MS,
     videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
     mediasoupWorker: resolveWorkerBinary(env),
     logLevel: e.LOG_LEVEL,

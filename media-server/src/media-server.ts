@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { createLogger, type Logger } from '@clinic-hub/platform/logging';
 import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
-import { connectRedis } from '../../hub/src/redis/connect.js';
-import { continueTrace } from '../../hub/src/tracing/trace-context.js';
+import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { continueTrace } from '@clinic-hub/platform/tracing';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
 import { WeriftEngine } from './engine/werift-engine.js';
@@ -43,12 +43,8 @@ export interface RunningMediaServer {
 }
 
 export function createMediaLogger(level: string, nodeId: string): Logger {
-  return pino({
-    level,
-    base: { node: nodeId },
-    // Names travel in room tokens and participant info; neither belongs in logs.
-    redact: { paths: ['token', '*.token', 'name', '*.name'], remove: true },
-  });
+  // Names travel in room tokens and participant info; neither belongs in logs.
+  return createLogger(level, nodeId, { redact: ['token', '*.token', 'name', '*.name'] });
 }
 
 export async function startMediaServer(config: MediaConfig, options: MediaServerOptions = {}): Promise<RunningMediaServer> {
@@ -78,17 +74,18 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   });
   let draining = false;
   const metrics = new MediaMetrics(config.nodeId, engine, () => rooms.counts(), () => draining);
-  const tokens = new RoomTokenIssuer(config.tokenSecret);
+  const tokens = new RoomTokenVerifier(config.tokenSecret);
 
   async function admit(claims: { clinic: string; consult: string; sub: string }): Promise<Room> {
     const existing = rooms.get(claims.clinic, claims.consult);
     if (!existing && draining) throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'this node is draining');
-    let meta: (string | null)[] = [null, null];
+    let meta: (string | null)[];
     try {
-      meta = await redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node');
+      meta = await withinMs(redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node'), config.storeTimeoutMs);
     } catch (error) {
-      // A consultation in progress matters more than the placement check: admit, and say so.
-      logger.warn({ err: error, consult: claims.consult }, 'consultation not checked in Redis; admitting');
+      // A consultation that may have ended admits nobody: a token outlives the consultation it was issued for.
+      logger.warn({ err: error instanceof Error ? error.message : String(error), consult: claims.consult }, 'consultation could not be checked in Redis; join refused');
+      throw new SignalError('STORE_UNAVAILABLE', 'could not check that the consultation is still open; join again in a moment');
     }
     const [status, node] = meta;
     if (status === 'ended') throw new SignalError('CONSULT_ENDED');
@@ -214,4 +211,11 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     },
     close,
   };
+}
+
+/** The promise's value, or a rejection once `ms` have passed (a stalled Redis answers nothing at all). */
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

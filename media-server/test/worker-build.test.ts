@@ -143,16 +143,16 @@ describe('npm run build:mediasoup', () => {
     expect(resolveWorkerBinary({}, null, status)).toEqual({ ok: true, bin: built, source: 'build' });
   });
 
-  it('names the apt-get command when a build dependency is missing; --postinstall does not fail the install', { timeout: 150_000 }, () => {
+  it('names the apt-get command when a build dependency is missing; --never-fail (npm start) exits 0', { timeout: 150_000 }, () => {
     const status = join(scratch, 'missing-last-build.json');
     const env = { ...process.env, CXX: join(scratch, 'no-such-compiler') };
     const strict = runCli(['--status-file', status], env);
     expect(strict.status).toBe(1);
     expect(strict.stderr).toContain('MEDIASOUP_BUILD_DEPENDENCY_MISSING');
     expect(strict.stderr).toContain(APT_COMMAND);
-    const postinstall = runCli(['--postinstall', '--status-file', status], env);
-    expect(postinstall.status).toBe(0);
-    expect(postinstall.stderr).toContain(APT_COMMAND);
+    const lenient = runCli(['--never-fail', '--status-file', status], env);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stderr).toContain(APT_COMMAND);
     // The media-server then refuses consultations with the same command.
     const resolved = resolveWorkerBinary({}, null, status);
     expect(resolved.ok).toBe(false);

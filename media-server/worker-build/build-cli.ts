@@ -1,11 +1,12 @@
 /**
- * `npm run build:mediasoup` (and the root `postinstall`, with --postinstall):
- * builds mediasoup-worker from the installed mediasoup package's sources, or
- * finds it in the cache, and records where it is for the media-server.
+ * `npm run build:mediasoup` (and `npm start`, with --never-fail): builds
+ * mediasoup-worker from the installed mediasoup package's sources, or finds
+ * it in the cache, and records where it is for the media-server.
  *
- *   --postinstall      never fail the install: a missing build dependency or a
- *                      failed build is reported (with the apt-get command) and
- *                      the media-server refuses consultations until it is fixed
+ *   --never-fail       exit 0 whatever happens (npm start): a missing build
+ *                      dependency or a failed build is reported (with the
+ *                      apt-get command) and the media-server refuses
+ *                      consultations until it is fixed
  *   --install-to PATH  also copy the binary to PATH (the Dockerfile's build stage)
  *   --json             one JSON line on stdout: { ok, bin, key, cacheHit, seconds, ... }
  *   --jobs N           parallel compiles (default: the number of cores; or MEDIASOUP_BUILD_JOBS)
@@ -20,7 +21,7 @@ import { LAST_BUILD_FILE, writeLastBuild } from '../src/mediasoup-worker-bin.js'
 
 const { values } = parseArgs({
   options: {
-    postinstall: { type: 'boolean', default: false },
+    'never-fail': { type: 'boolean', default: false },
     'install-to': { type: 'string' },
     json: { type: 'boolean', default: false },
     jobs: { type: 'string' },
@@ -39,12 +40,12 @@ const seconds = (): number => Math.round((performance.now() - started) / 100) / 
 
 function fail(code: string, message: string, detail: string, mediasoupVersion: string | null): never {
   writeLastBuild({ ok: false, code, message, mediasoupVersion }, statusFile);
-  const banner = values.postinstall
-    ? 'mediasoup-worker was NOT built; npm install goes on, but the media-server will refuse consultations until it is.'
+  const banner = values['never-fail']
+    ? 'mediasoup-worker was NOT built: everything else runs, but the media-server refuses video consultations until it is.'
     : 'mediasoup-worker was NOT built.';
   process.stderr.write(`\n${banner}\n${code}: ${message}\n${detail}\n`);
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message, seconds: seconds() })}\n`);
-  process.exit(values.postinstall ? 0 : 1);
+  process.exit(values['never-fail'] ? 0 : 1);
 }
 
 const { toolchain, missing } = probeToolchain();

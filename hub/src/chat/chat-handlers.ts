@@ -10,7 +10,7 @@ import {
   type ChatTyping,
 } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { chatRooms } from './chat-keys.js';
@@ -51,7 +51,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     if (ChatPresence.tracks(role)) rooms.push(chatRooms.clinicians(clinic));
     if (role === 'patient' && identity.ticket) rooms.push(chatRooms.ticket(clinic, identity.ticket));
     void socket.join(rooms);
-    installEventGuard(socket, CHAT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CHAT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
 
     if (ChatPresence.tracks(role)) {
       const logFailure = (error: Error) => deps.logger.warn({ err: error.message, socket: socket.id }, 'presence update failed');

@@ -1,5 +1,5 @@
 import { CHAT_ATTACHMENTS_PATH, CHAT_ROLES, AttachmentId, ThreadId, protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -7,7 +7,7 @@ import type { ChatService } from './chat-service.js';
 import type { ChatCaller } from './chat-store.js';
 
 export interface ChatRouteDeps {
-  tokens: TokenIssuer;
+  tokens: TokenVerifier;
   clinics: ClinicRegistry;
   chat: ChatService;
 }
@@ -84,7 +84,7 @@ async function authenticate(deps: ChatRouteDeps, request: HttpRequest): Promise<
   const named = request.query.get('clinic');
   if (token.clinic !== '*' && named !== null && named !== token.clinic) return errorResponse('AUTH_WRONG_CLINIC');
   const clinic = token.clinic === '*' ? named : token.clinic;
-  if (!clinic || !deps.clinics.get(clinic)) return errorResponse(token.clinic === '*' ? 'CLINIC_NOT_FOUND' : 'AUTH_WRONG_CLINIC');
+  if (!clinic || !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND');
   if (token.role === 'patient' && !token.ticket) return errorResponse('AUTH_INVALID', 'patient token without ticket');
   return { caller: { sub: token.sub, role: token.role, ticket: token.ticket ?? null, address: request.remoteAddress }, clinic };
 }

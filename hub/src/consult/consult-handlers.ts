@@ -2,7 +2,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads, type ConsultClientToServer } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { consultRooms } from './consult-keys.js';
@@ -32,7 +32,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
     const identity = identityOf(socket);
     const { clinic, sub, role } = identity;
     const caller = (): ConsultCaller => ({ sub, role, ticket: identity.ticket ?? null, address: identity.address });
-    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
 
     if (role === 'patient' && identity.ticket) {
       void socket.join(consultRooms.ticket(clinic, identity.ticket));

@@ -1,10 +1,10 @@
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
-import { isRedisUnavailable } from '../redis/connect.js';
-import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '../tracing/trace-context.js';
+import { isRedisUnavailable, withinDeadline } from '@clinic-hub/platform/redis';
+import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { NodeGuards } from './event-guard.js';
 
 export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError };
@@ -52,7 +52,13 @@ export function defineHandler<S extends z.ZodType>(
       reply = { ok: false, error: protocolError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(payload)'}: ${issue.message}` : undefined) };
     } else {
       try {
-        reply = await runInTrace(trace, () => run(parsed.data));
+        // A stalled Redis (or anything else the action waits for) must not leave the client without an answer.
+        reply = await withinDeadline(runInTrace(trace, () => run(parsed.data)), context.guards?.actionTimeoutMs ?? 0, (late) =>
+          context.logger.warn(
+            { event, socket: socket.id, outcome: late.ok ? 'done' : 'failed', ...traceLogFields(trace) },
+            'action finished after its deadline; the client was told STORE_UNAVAILABLE and retries with the same id',
+          ),
+        );
       } catch (error) {
         if (isRedisUnavailable(error)) {
           reply = { ok: false, error: protocolError('STORE_UNAVAILABLE') };

@@ -43,9 +43,19 @@ abstract class BrokerClient {
     return this.ws.open && !this.closed;
   }
 
+  /** Bytes the server sent after the WebSocket handshake. */
+  get bytesReceived(): number {
+    return this.ws.bytesReceived;
+  }
+
   /** Ends the connection at once. */
   terminate(): void {
     this.ws.terminate();
+  }
+
+  /** Writes bytes already in the wire format (operations built beforehand) as one WebSocket message. */
+  sendRaw(bytes: Buffer): void {
+    this.ws.sendBinary(bytes);
   }
 
   /** Ends the connection on a protocol error; waiters and onclose get `error`. */

@@ -62,8 +62,8 @@ function listening(port: number): Promise<boolean> {
 
 /** `count` limit servers (limit-server.ts), each its own process, as the hub runs one node per process. */
 export async function startLimitServers(count: number, options: { namespace: string; nodeArgs?: (i: number) => string[] }): Promise<ComparisonServer[]> {
-  return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, async (_, i): Promise<ComparisonServer> => {
       const port = await freePort();
       const child = spawnHubScript('load-tests/harness/limit-server.ts', { LIMIT_PORT: String(port), LIMIT_NAMESPACE: options.namespace }, options.nodeArgs?.(i) ?? []);
       const url = `http://127.0.0.1:${port}`;
@@ -74,9 +74,16 @@ export async function startLimitServers(count: number, options: { namespace: str
           return null;
         }
       });
-      return { ...child, kind: 'limit' as const, name: `limit-${i + 1}`, displayUrl: url, publishUrl: `ws://127.0.0.1:${port}/publish`, version: uwsVersion() };
+      return { ...child, kind: 'limit', name: `limit-${i + 1}`, displayUrl: url, publishUrl: `ws://127.0.0.1:${port}/publish`, version: uwsVersion() };
     }),
   );
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return servers;
 }
 
 /**
@@ -144,8 +151,8 @@ export async function startNatsServer(dir: string): Promise<ComparisonServer> {
 /** The uWebSockets.js build the hub and the limit server load (the package behind the npm alias). */
 function uwsVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/uWebSockets.js/package.json'), 'utf8')) as { name: string; version: string };
-    return `uWebSockets.js (${pkg.name} ${pkg.version})`;
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/uWebSockets.js/package.json'), 'utf8')) as { version: string };
+    return `uWebSockets.js ${pkg.version}`;
   } catch {
     return 'uWebSockets.js';
   }

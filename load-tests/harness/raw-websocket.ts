@@ -20,6 +20,8 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
  */
 export class RawWebSocket {
   open = false;
+  /** Bytes read after the handshake response: frames and their headers, what the server sent. */
+  bytesReceived = 0;
   onopen: () => void = () => undefined;
   onmessage: (text: string) => void = () => undefined;
   /**
@@ -111,6 +113,7 @@ export class RawWebSocket {
   }
 
   private receive(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     if (!this.handshakeDone) {
@@ -128,6 +131,7 @@ export class RawWebSocket {
       const chosen = /\r\nsec-websocket-protocol:\s*(\S+)/i.exec(head)?.[1];
       if (chosen !== undefined && chosen !== this.subprotocol) return this.fail(new Error(`handshake: the server chose subprotocol ${chosen}`));
       this.handshakeDone = true;
+      this.bytesReceived -= end + 4;
       this.open = true;
       this.onopen();
       data = data.subarray(end + 4);

@@ -17,8 +17,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # Production dependencies only, from the lockfile.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
-# onnxruntime-node ships its CPU binaries; its install script would only fetch CUDA files.
-ENV ONNXRUNTIME_NODE_INSTALL=skip
+# .npmrc keeps the dependencies' install scripts from running (onnxruntime-node's would fetch CUDA files).
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
 COPY hub/package.json hub/

@@ -3,17 +3,19 @@
  * private redis-server (AOF under var/redis), keeps a token secret and the chat
  * attachments' encryption key under var/,
  * starts a hub node and a media-server node (video consultations, its own
- * process) and prints the display page's URL with a display token for
- * the demo clinic. Ctrl-C stops everything cleanly.
+ * process) and prints the pages' links with their tokens for the demo clinic
+ * (start-banner.ts). Ctrl-C stops everything cleanly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../hub/src/config.js';
 import { startHub } from '../hub/src/hub.js';
 import { startNotificationWorker } from '../hub/src/notify/index.js';
 import { startRedisServer, type RedisProcess } from '../hub/src/redis/redis-process.js';
+import { lanAddress, lanUrl, startBanner } from './start-banner.js';
 
 const root = resolve(import.meta.dirname, '..');
 const varDir = resolve(root, 'var');
@@ -45,6 +47,11 @@ async function main(): Promise<void> {
   env.RECORDING_KEY ??= localSecret('recording-key', 'base64');
   env.RECORDINGS_DIR ??= resolve(varDir, 'recordings');
   env.CLINICS_DIR ??= resolve(root, 'config/clinics');
+  // Patient links (check-in) must open on a patient's phone: without HUB_PUBLIC_URL they use this
+  // machine's LAN address rather than 127.0.0.1 (the banner says so, and how to set another).
+  const configuredPublicUrl = env.HUB_PUBLIC_URL ?? null;
+  const lan = configuredPublicUrl ? null : lanUrl(env.HUB_HOST ?? '0.0.0.0', Number(env.HUB_PORT ?? 8080), lanAddress(networkInterfaces()));
+  if (lan) env.HUB_PUBLIC_URL = lan;
 
   let config;
   try {
@@ -61,31 +68,31 @@ async function main(): Promise<void> {
   const media = await startMediaServer(env);
   // One machine: the notification worker runs in this process too (in production it is its own process).
   const worker = await startNotificationWorker(config.notify, { logger: hub.logger });
-  const base = config.publicUrl ?? `http://localhost:${hub.port}`;
+  const localUrl = `http://localhost:${hub.port}`;
   const clinic = hub.clinics.ids().includes('demo') ? 'demo' : hub.clinics.ids()[0]!;
   const display = await hub.tokens.issue({ sub: `display:${clinic}:local`, role: 'display', clinic }, config.tokenTtlSeconds.display);
   const staff = await hub.tokens.issue({ sub: `staff:${clinic}:local`, role: 'staff', clinic }, config.tokenTtlSeconds.default);
+  // Staff join video consultations as a nurse: the doctor needs a doctor's token (consultRoleOf).
+  const doctor = await hub.tokens.issue({ sub: `doctor:${clinic}:local`, role: 'doctor', clinic }, config.tokenTtlSeconds.default);
   const admin = await hub.tokens.issue({ sub: 'admin:local', role: 'admin', clinic: '*' }, config.tokenTtlSeconds.default);
   const localFile = resolve(varDir, 'local.json');
-  writeFileSync(localFile, JSON.stringify({ url: base, clinic, adminToken: admin.token, expiresAt: admin.expiresAt, pid: process.pid }, null, 2), { mode: 0o600 });
+  // The CLI on this machine talks to the hub through loopback: it keeps working when the LAN address changes.
+  writeFileSync(localFile, JSON.stringify({ url: localUrl, clinic, adminToken: admin.token, expiresAt: admin.expiresAt, pid: process.pid }, null, 2), { mode: 0o600 });
   chmodSync(localFile, 0o600);
 
+  const aiConfigured = Boolean(env.AI_STT_MODEL_EN || env.AI_STT_MODEL_JA || env.AI_STT_ENGINE === 'deepgram');
   process.stdout.write(
-    [
-      '',
-      `Clinic Hub is running (${hub.server === 'uws' ? 'uWebSockets.js' : 'Node HTTP'}) at ${base}`,
-      '',
-      `  Waiting-room display (${clinic}):  ${base}/display#token=${display.token}`,
-      `  Staff console (${clinic}):         ${base}/staff#token=${staff.token}`,
-      `  Staff chat (${clinic}):            ${base}/chat#token=${staff.token}`,
-      `  Health:                           ${base}/healthz`,
-      `  Media server (video):             ${media.url}  (${media.url}/healthz)`,
-      `  Recordings (encrypted):           ${env.RECORDINGS_DIR}`,
-      `  AI workers:                       ${env.AI_STT_MODEL_EN || env.AI_STT_MODEL_JA || env.AI_STT_ENGINE === 'deepgram' ? `REDIS_URL=${env.REDIS_URL} npm run ai:worker` : 'off (docs/ai-workers.md: `clinic models pull NAME`, then `npm run ai:worker`)'}`,
-      '',
-      `An admin token for this machine is in var/local.json. Press Ctrl-C to stop.`,
-      '',
-    ].join('\n'),
+    startBanner({
+      server: hub.server,
+      clinic,
+      localUrl,
+      configuredPublicUrl,
+      lanUrl: lan,
+      tokens: { display: display.token, staff: staff.token, doctor: doctor.token },
+      mediaUrl: media.url,
+      recordingsDir: env.RECORDINGS_DIR,
+      aiWorkerCommand: aiConfigured ? `REDIS_URL=${env.REDIS_URL} npm run ai:worker` : null,
+    }),
   );
 
   let stopping = false;

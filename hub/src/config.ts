@@ -95,6 +95,13 @@ const Env = z.object({
    * one per event (the kernel's per-socket send is most of a node's fan-out cost); 0: each at once.
    */
   HUB_FANOUT_COALESCE_MS: z.coerce.number().int().min(0).max(50).default(5),
+  /**
+   * How long a Redis command may go unanswered before it fails (a Redis that is up but stalled: SIGSTOP, a
+   * long fork, a saturated network); the action then gets STORE_UNAVAILABLE. /readyz and /healthz ping with it.
+   */
+  HUB_REDIS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /** The most a client action (or an API request) may take before it is answered STORE_UNAVAILABLE, whatever it waits for. */
+  HUB_ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   /** On SIGTERM: how long /readyz answers 503 before connected clients are moved, so the load balancer stops sending new ones. */
   HUB_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
   /** On SIGTERM: how long actions already started may take to finish and be acknowledged. */
@@ -184,6 +191,8 @@ export interface HubConfig {
   fanoutCoalesceMs: number;
   /** What SIGTERM does: README.md, "Deploying" (draining a node). */
   drain: { graceMs: number; timeoutMs: number };
+  /** A Redis command's budget (ioredis commandTimeout) and a whole action's, both in ms. */
+  timeouts: { redisMs: number; actionMs: number };
   /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
   consult: {
     /** null: consultations are off. */
@@ -233,6 +242,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     },
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
+    timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
     consult: {
       mediaTokenSecret: e.MEDIA_TOKEN_SECRET,
       roomTokenTtlSeconds: e.CONSULT_ROOM_TOKEN_TTL_SECONDS,

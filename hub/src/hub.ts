@@ -4,7 +4,7 @@ import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } 
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
-import { socketAuth } from './auth/socket-auth.js';
+import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from './auth/tokens.js';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
@@ -14,7 +14,7 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
-import { createRoutes } from './http/routes.js';
+import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
 import { createLogger, type Logger } from './logger.js';
@@ -23,7 +23,7 @@ import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
-import { catchUnawaitedFailures, connectRedis } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from './redis/connect.js';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
@@ -54,6 +54,10 @@ export interface RunningHub {
 const TRANSPORT_MAX_BYTES = 1_048_576;
 /** After closing the connections, how long a drain waits for the transports to report closed. */
 const TRANSPORTS_CLOSE_MS = 2000;
+/** How long /readyz and /healthz wait for Redis to answer PING. */
+const PROBE_PING_MS = 750;
+/** How long an Engine.IO connection may stay without joining a namespace (Socket.IO's default is 45 s). */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** How many refused origins a node logs (once each): enough to see a misconfiguration, not a flood. */
 const REFUSED_ORIGINS_LOGGED = 100;
 
@@ -66,7 +70,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const metrics = new HubMetrics(config.nodeId);
   const startedAt = Date.now();
 
-  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`);
+  // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
+  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
   const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
   const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
@@ -97,7 +102,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
 
   const drain = new DrainState();
-  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain };
+  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs };
   const refusedOrigins = new Set<string>();
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
@@ -106,6 +111,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     serveClient: false,
     pingInterval: 10_000,
     pingTimeout: 5_000,
+    // A connection that joins no namespace (it was refused, or never asked) is closed after this.
+    connectTimeout: CONNECT_TIMEOUT_MS,
     // New sessions only (a handshake, or a WebSocket opened without one); Engine.IO answers a refusal with 403.
     allowRequest: (req, callback) => {
       if (!drain.acceptsConnections) return callback('HUB_DRAINING', false);
@@ -128,14 +135,19 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
 
   let server: HubServer | null = null;
-  const ready = () => drain.phase === 'serving' && redisDownSince === null;
+  let redisAnswered = true;
+  // Answered within the load balancer's check interval (1 s): a deliberate 503, not a check that timed out.
+  const probeRedis = async () => (redisAnswered = await pingWithin(redis, PROBE_PING_MS));
+  const ready = () => drain.phase === 'serving' && redisDownSince === null && redisAnswered;
   metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight });
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
+  // The root namespace serves nothing: without this, any client (with no token at all) could sit on it.
+  io.of('/').use((_socket, next) => next(new ConnectError('NAMESPACE_NOT_FOUND')));
   const notifyNsp = io.of(NOTIFY_NAMESPACE);
   notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
-  registerNotifyHandlers(notifyNsp);
+  registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
 
   const queueNsp = io.of(QUEUE_NAMESPACE);
   queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
@@ -171,7 +183,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
   });
   const consultNsp = io.of(CONSULT_NAMESPACE);
-  consultNsp.use(socketAuth(tokens, clinics));
+  consultNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const consult = await startConsult({
     nsp: consultNsp,
     redis,
@@ -205,6 +217,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     assets,
     tokenTtlSeconds,
     ready,
+    probeRedis,
     domainRoutes: [
       chat.routes,
       consult.routes,
@@ -217,7 +230,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
-    return runInTrace(trace, () => corsRoutes(request)).catch((error: unknown) => {
+    const late = (outcome: { ok: boolean }) =>
+      logger.warn({ method: request.method, path: request.path, outcome: outcome.ok ? 'done' : 'failed', ...traceLogFields(trace) }, 'request finished after its deadline (answered STORE_UNAVAILABLE)');
+    return withinDeadline(runInTrace(trace, () => corsRoutes(request)), config.timeouts.actionMs, late).catch((error: unknown) => {
+      if (isRedisUnavailable(error)) return errorResponse('STORE_UNAVAILABLE');
       logger.error({ err: error, method: request.method, path: request.path, ...traceLogFields(trace) }, 'HTTP route failed');
       throw error;
     });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QueueEvent } from '@clinic-hub/protocol';
+import { io } from 'socket.io-client';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, type QueueEvent } from '@clinic-hub/protocol';
 import { signed, tampered, unsigned } from './support/forged-tokens.js';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import {
@@ -7,6 +8,7 @@ import {
   connectQueue,
   expectOk,
   followQueue,
+  namespaceConnectError,
   recordArrivals,
   request,
   requestRaw,
@@ -108,16 +110,45 @@ describe('refused connections', () => {
     await expectStillServing();
   });
 
-  it('AUTH_WRONG_CLINIC for a token of another clinic asking for this one, or of a clinic this hub does not serve', async () => {
+  it('AUTH_WRONG_CLINIC for a token of another clinic asking for this one', async () => {
     expect(await connectError(hub.url, await tokenFor('display', 'otherclinic'), { clinic: 'testclinic' })).toMatchObject({
       code: 'AUTH_WRONG_CLINIC',
     });
     expect(await connectError(hub.url, await tokenFor('staff', 'otherclinic'), { clinic: 'testclinic' })).toMatchObject({
       code: 'AUTH_WRONG_CLINIC',
     });
-    expect(await connectError(hub.url, await tokenFor('display', 'ghostclinic'))).toMatchObject({ code: 'AUTH_WRONG_CLINIC' });
     await expectStillServing();
   });
+
+  it('CLINIC_NOT_FOUND for a token of a clinic this hub does not serve, on every namespace', async () => {
+    for (const role of ['display', 'staff', 'doctor'] as const) {
+      expect(await connectError(hub.url, await tokenFor(role, 'ghostclinic')), role).toMatchObject({ code: 'CLINIC_NOT_FOUND', detail: 'ghostclinic' });
+    }
+    for (const namespace of [CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE]) {
+      expect(await namespaceConnectError(hub.url, namespace, await tokenFor('staff', 'ghostclinic')), namespace).toMatchObject({ code: 'CLINIC_NOT_FOUND' });
+    }
+    await expectStillServing();
+  });
+
+  it('NAMESPACE_NOT_FOUND on the root namespace, with or without a token, and the connection is closed', async () => {
+    for (const token of [undefined, await tokenFor('staff')]) {
+      const socket = io(hub.url, { auth: token ? { token } : {}, transports: ['websocket'], reconnection: false, forceNew: true });
+      const refused = await new Promise<{ code?: string }>((resolve, reject) => {
+        socket.once('connect', () => reject(new Error('the root namespace accepted a connection')));
+        socket.once('connect_error', (error: Error & { data?: { code?: string } }) => resolve(error.data ?? {}));
+      });
+      expect(refused).toMatchObject({ code: 'NAMESPACE_NOT_FOUND' });
+      // Joined to no namespace, the transport is closed by the hub (connectTimeout, 10 s), not kept open.
+      const closedAfter = await new Promise<number>((resolve) => {
+        const started = Date.now();
+        if (!socket.io.engine || socket.io.engine.readyState === 'closed') return resolve(0);
+        socket.io.engine.once('close', () => resolve(Date.now() - started));
+      });
+      expect(closedAfter).toBeLessThan(12_000);
+      socket.close();
+    }
+    await expectStillServing();
+  }, 40_000);
 
   it('CLINIC_NOT_FOUND for an all-clinics admin token naming no clinic or an unknown one', async () => {
     const admin = await tokenFor('admin', '*');

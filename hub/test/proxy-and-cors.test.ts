@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from './support/consult-client.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';
@@ -14,8 +16,8 @@ const sockets: QueueSocket[] = [];
 beforeAll(async () => {
   redis = await startTestRedis();
   [behindProxy, direct] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'proxied', env: { HUB_TRUSTED_PROXIES: '127.0.0.1,::1', HUB_ALLOWED_ORIGINS: PORTAL } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'direct', env: { HUB_ALLOWED_ORIGINS: PORTAL } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'proxied', env: { HUB_TRUSTED_PROXIES: '127.0.0.1,::1', HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'direct', env: { HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } }),
   ]);
 });
 
@@ -25,16 +27,40 @@ afterAll(async () => {
   await redis?.cleanup();
 });
 
+async function auditEntry(hub: HubNodeProcess, subject: string): Promise<{ action: string; from: string }> {
+  const res = await fetch(`${hub.url}/api/clinics/testclinic/audit?count=50`, { headers: { authorization: `Bearer ${await tokenFor('admin')}` } });
+  const { entries } = (await res.json()) as { entries: { subject: string; action: string; from: string }[] };
+  const entry = entries.find((e) => e.subject === subject);
+  if (!entry) throw new Error(`no audit entry for ${subject}`);
+  return entry;
+}
+
+/** A doctor admits a patient to a video consultation and joins it (audited) through `hub`, behind "a proxy" writing X-Forwarded-For. */
+async function auditFromOfConsultJoin(hub: HubNodeProcess, forwardedFor: string): Promise<string> {
+  const client = new Redis(redis.url);
+  try {
+    await announceMediaNode(client, { id: 'media-proxy-test' });
+  } finally {
+    client.disconnect();
+  }
+  const staff = await connectQueue(hub.url, await tokenFor('staff'));
+  sockets.push(staff);
+  expectOk(await request(staff, 'queue:checkin', { dept: 'online' }));
+  const doctor = await connectConsult(hub.url, await tokenFor('doctor'), { extraHeaders: { 'x-forwarded-for': forwardedFor } });
+  sockets.push(doctor as unknown as QueueSocket);
+  const admitted = expectOk(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: hub === behindProxy ? 'v1' : 'v2' }));
+  expectOk(await consultRequest(doctor, 'consult:join', { consult: admitted.consultation.id }));
+  const entry = await auditEntry(hub, admitted.consultation.id);
+  expect(entry.action).toBe('consult.join');
+  return entry.from;
+}
+
 async function auditFromOfPatientRead(hub: HubNodeProcess, forwardedFor: string): Promise<string> {
   const staff = await connectQueue(hub.url, await tokenFor('staff'), { extraHeaders: { 'x-forwarded-for': forwardedFor } });
   sockets.push(staff);
   const checkin = expectOk(await request(staff, 'queue:checkin', { dept: 'gp', patient: { name: '監査 花子' } }));
   expectOk(await request(staff, 'queue:patient', { ticketId: checkin.event.ticket.id }));
-  const res = await fetch(`${hub.url}/api/clinics/testclinic/audit?count=20`, { headers: { authorization: `Bearer ${await tokenFor('admin')}` } });
-  const { entries } = (await res.json()) as { entries: { subject: string; from: string }[] };
-  const entry = entries.find((e) => e.subject === checkin.event.ticket.id);
-  if (!entry) throw new Error('no audit entry for the read');
-  return entry.from;
+  return (await auditEntry(hub, checkin.event.ticket.id)).from;
 }
 
 describe('client address behind a load balancer', () => {
@@ -45,6 +71,11 @@ describe('client address behind a load balancer', () => {
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
     expect(await auditFromOfPatientRead(direct, '203.0.113.7')).toMatch(/127\.0\.0\.1/);
+  });
+
+  it('does the same for consultations: /consult audits the client, not the load balancer', async () => {
+    expect(await auditFromOfConsultJoin(behindProxy, '1.1.1.1, 203.0.113.9')).toBe('203.0.113.9');
+    expect(await auditFromOfConsultJoin(direct, '203.0.113.9')).toMatch(/127\.0\.0\.1/);
   });
 });
 

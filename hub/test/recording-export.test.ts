@@ -30,6 +30,7 @@ const KEY_TEXT = randomBytes(32).toString('base64');
 const key = parseRecordingKey(KEY_TEXT)!;
 const PATIENT = 'patient:testclinic:p-7';
 const DOCTOR = 'doctor:testclinic:d-3';
+const NURSE = 'nurse:testclinic:n-5';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
@@ -71,6 +72,31 @@ beforeAll(async () => {
   const damaged = readFileSync(damagedPath);
   damaged[damaged.length - 20]! ^= 0x01;
   writeFileSync(damagedPath, damaged);
+  // Metadata altered in Redis: a name that leaves the recording's folder (pointing at a real file of
+  // another recording), one that would break the download header, and a checksum that would.
+  const tampered = await seedRecording({
+    redis,
+    dir: join(dir, 'recordings'),
+    key,
+    clinic: CLINIC,
+    consult: 'consult-export-03',
+    recording: 'rec-tampered-03',
+    files: [
+      { participant: PATIENT, part: 'patient', plain: webm },
+      { participant: DOCTOR, part: 'doctor', plain: webm },
+      { participant: NURSE, part: 'nurse', plain: webm },
+    ],
+  });
+  const tamperedKey = `ch:{${CLINIC}}:recording:rec-tampered-03`;
+  const rewrites = [
+    { ...tampered[0]!, name: `../rec-export-01/${files[0]!.name}` },
+    { ...tampered[1]!, name: 'p1.webm"\r\nx-injected: yes\r\nx-other: "' },
+    { ...tampered[2]!, plainSha256: `${tampered[2]!.plainSha256}\r\nx-injected: yes` },
+  ];
+  for (const [index, file] of rewrites.entries()) {
+    await redis.hdel(tamperedKey, `file:${tampered[index]!.name}`);
+    await redis.hset(tamperedKey, `file:${file.name}`, JSON.stringify(file));
+  }
 
   const env = { RECORDINGS_DIR: join(dir, 'recordings'), RECORDING_KEY: KEY_TEXT };
   [hubs.uws, hubs.node] = await Promise.all([
@@ -116,7 +142,7 @@ describe.each(['uws', 'node'] as const)('recordings on a %s hub', (kind) => {
     const res = await get(hub(), `/api/clinics/${CLINIC}/recordings`, doctor);
     expect(res.status).toBe(200);
     const list = (await res.json()) as RecordingList;
-    expect(list.recordings.map((r) => r.id).sort()).toEqual(['rec-damaged-02', 'rec-export-01']);
+    expect(list.recordings.map((r) => r.id).sort()).toEqual(['rec-damaged-02', 'rec-export-01', 'rec-tampered-03']);
     const meta = list.recordings.find((r) => r.id === 'rec-export-01')!;
     expect(meta).toMatchObject({ clinic: CLINIC, consult: 'consult-export-01', status: 'final', stopReason: 'requested' });
     expect(meta.participants).toEqual([
@@ -125,7 +151,8 @@ describe.each(['uws', 'node'] as const)('recordings on a %s hub', (kind) => {
     ]);
     expect(meta.files.map((f) => f.plainSha256).sort()).toEqual(files.map((f) => f.plainSha256).sort());
     expect(meta.consent).toHaveLength(2);
-    expect(JSON.stringify(list)).not.toMatch(/"name":"(?!p\d)/);
+    // (The tampered recording's altered names are the next test's business.)
+    expect(JSON.stringify(list.recordings.filter((r) => r.id !== 'rec-tampered-03'))).not.toMatch(/"name":"(?!p\d)/);
     const audit = await readAudit(redis, CLINIC, 20);
     expect(audit.find((a) => a.actor === `doctor:list:${kind}`)).toMatchObject({ role: 'doctor', action: 'recordings.list', from: '127.0.0.1' });
   });
@@ -182,6 +209,19 @@ describe.each(['uws', 'node'] as const)('recordings on a %s hub', (kind) => {
     }
     const meta = await get(hub(), `/api/clinics/${CLINIC}/recordings/rec-export-01`, doctor);
     expect(((await meta.json()) as RecordingMeta).files).toHaveLength(2);
+  });
+
+  it('file entries altered in Redis are RECORDING_METADATA_INVALID: no path outside the recording, no header from them, no audit subject', async () => {
+    const doctor = await tokenFor('doctor', CLINIC, { sub: `doctor:tampered:${kind}` });
+    for (const participant of [PATIENT, DOCTOR, NURSE]) {
+      const res = await get(hub(), filePath(participant, 'rec-tampered-03'), doctor);
+      expect(res.status, participant).toBe(500);
+      expect(res.headers.get('x-injected')).toBeNull();
+      expect(res.headers.get('content-disposition')).toBeNull();
+      expect(((await res.json()) as { error: { code: string } }).error.code, participant).toBe('RECORDING_METADATA_INVALID');
+    }
+    const audit = await readAudit(redis, CLINIC, 50);
+    expect(audit.filter((a) => a.actor === `doctor:tampered:${kind}`)).toEqual([]);
   });
 });
 

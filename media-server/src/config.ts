@@ -99,6 +99,12 @@ const Env = z
     /** Signalling messages one connection may send per second on average, with bursts of MEDIA_SIGNAL_BURST. */
     MEDIA_SIGNAL_RATE_PER_SECOND: z.coerce.number().min(0.1).max(10_000).default(20),
     MEDIA_SIGNAL_BURST: z.coerce.number().int().min(1).max(100_000).default(60),
+    /**
+     * How long a join waits for Redis to say whether its consultation is still
+     * open; past it (Redis stalled or away) the join is refused with
+     * STORE_UNAVAILABLE rather than admitted unchecked.
+     */
+    MEDIA_STORE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
     /** How long the server waits for an answer to its offer before dropping the participant. */
     MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
     /**
@@ -141,6 +147,8 @@ export interface MediaConfig {
   pingIntervalMs: number;
   signalRate: { perSecond: number; burst: number };
   answerTimeoutMs: number;
+  /** How long a join waits for Redis's answer about its consultation. */
+  storeTimeoutMs: number;
   /** The most a publisher's camera and screen are asked to send, in bits per second. */
   videoMaxBitrate: { camera: number; screen: number };
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
@@ -175,6 +183,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     pingIntervalMs: e.MEDIA_PING_INTERVAL_MS,
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
+    storeTimeoutMs: e.MEDIA_STORE_TIMEOUT_MS,
     videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
     logLevel: e.LOG_LEVEL,
   };

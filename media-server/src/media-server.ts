@@ -83,12 +83,13 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   async function admit(claims: { clinic: string; consult: string; sub: string }): Promise<Room> {
     const existing = rooms.get(claims.clinic, claims.consult);
     if (!existing && draining) throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'this node is draining');
-    let meta: (string | null)[] = [null, null];
+    let meta: (string | null)[];
     try {
-      meta = await redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node');
+      meta = await withinMs(redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node'), config.storeTimeoutMs);
     } catch (error) {
-      // A consultation in progress matters more than the placement check: admit, and say so.
-      logger.warn({ err: error, consult: claims.consult }, 'consultation not checked in Redis; admitting');
+      // A consultation that may have ended admits nobody: a token outlives the consultation it was issued for.
+      logger.warn({ err: error instanceof Error ? error.message : String(error), consult: claims.consult }, 'consultation could not be checked in Redis; join refused');
+      throw new SignalError('STORE_UNAVAILABLE', 'could not check that the consultation is still open; join again in a moment');
     }
     const [status, node] = meta;
     if (status === 'ended') throw new SignalError('CONSULT_ENDED');
@@ -214,4 +215,11 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     },
     close,
   };
+}
+
+/** The promise's value, or a rejection once `ms` have passed (a stalled Redis answers nothing at all). */
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

@@ -49,14 +49,55 @@ async function ffprobe(path: string) {
   return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string; width?: number; height?: number }[]; format: { duration: string } };
 }
 
-async function recordFor(recordingId: string, ms: number, tracks: ('audio' | 'video')[]): Promise<{ meta: RecordingMeta; stopMs: number }> {
+/**
+ * What a look at the recordings directory finds in the clear: files that are
+ * not `.enc`, and any file holding WebM's magic, its codec ids, or a run of
+ * the VP8 or Opus frames being recorded (known plaintext).
+ */
+function plaintextOnDisk(): string[] {
+  const root = join(dir, 'recordings');
+  if (!existsSync(root)) return [];
+  const needles: [string, Buffer][] = [
+    ['EBML magic', Buffer.from([0x1a, 0x45, 0xdf, 0xa3])],
+    ['V_VP8', Buffer.from('V_VP8')],
+    ['A_OPUS', Buffer.from('A_OPUS')],
+    ['OpusHead', Buffer.from('OpusHead')],
+    ...media.video.slice(0, 40).filter((f) => f.data.length >= 64).map((f, i): [string, Buffer] => [`video frame ${i}`, f.data.subarray(16, 48)]),
+    ...media.audio.slice(0, 200).filter((f) => f.data.length >= 40).map((f, i): [string, Buffer] => [`audio frame ${i}`, f.data.subarray(8, 32)]),
+  ];
+  const found: string[] = [];
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if (!entry.name.endsWith('.enc')) found.push(`${entry.name}: not an encrypted file`);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      continue;
+    }
+    for (const [what, needle] of needles) if (bytes.includes(needle)) found.push(`${entry.name}: ${what}`);
+  }
+  return found;
+}
+
+async function recordFor(recordingId: string, ms: number, tracks: ('audio' | 'video')[]): Promise<{ meta: RecordingMeta; stopMs: number; looks: number; plaintext: string[] }> {
   const published = tracks.map((kind) => (kind === 'audio' ? call.tracks.audio : call.tracks.video!));
   const recording = recorder.start({ clinic: CLINIC, consult: CONSULT, recordingId, tracks: published });
+  // The directory is looked at all through the recording and its closing.
+  let looks = 0;
+  const plaintext = new Set<string>();
+  const scanner = setInterval(() => {
+    looks++;
+    for (const finding of plaintextOnDisk()) plaintext.add(finding);
+  }, 150);
   await new Promise((resolve) => setTimeout(resolve, ms));
   const stopping = Date.now();
   await recording.stop('requested');
   const stopMs = Date.now() - stopping;
-  return { meta: (await getRecording(redis, CLINIC, recordingId))!, stopMs };
+  clearInterval(scanner);
+  for (const finding of plaintextOnDisk()) plaintext.add(finding);
+  return { meta: (await getRecording(redis, CLINIC, recordingId))!, stopMs, looks, plaintext: [...plaintext] };
 }
 
 beforeAll(async () => {
@@ -96,7 +137,10 @@ describe('recording', () => {
     const plisBefore = call.pliCount();
     const result = await recordFor('rec-main-0001', 10_000, ['audio', 'video']);
     meta = result.meta;
-    console.log(`recording stop (close, fix duration, encrypt, metadata): ${result.stopMs} ms`);
+    console.log(`recording stop (close, seal the head, read back and check, metadata): ${result.stopMs} ms`);
+    console.log(`recordings directory looked at ${result.looks} times while recording: ${result.plaintext.length} plaintext findings`);
+    expect(result.looks).toBeGreaterThan(30);
+    expect(result.plaintext, 'plaintext on disk during the recording').toEqual([]);
     expect(call.pliCount(), 'a keyframe is asked for when recording starts').toBeGreaterThan(plisBefore);
     expect(meta).toMatchObject({
       id: 'rec-main-0001',

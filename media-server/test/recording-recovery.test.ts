@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
 import { startTestRedis } from '../../hub/test/support/redis.js';
-import { parseRecordingKey } from '../src/recording/recording-cipher.js';
+import { parseRecordingKey, verifyFile } from '../src/recording/recording-cipher.js';
 import { exportRecordingFile } from '../src/recording/recording-export.js';
 import { recordingDir } from '../src/recording/recording-files.js';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
@@ -21,9 +21,11 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
 
 /**
- * A node killed while recording leaves a plaintext segment on disk. When it
- * starts again, recovery encrypts it, removes the plaintext, marks the
- * recording stopped (`interrupted`) and queues its finalise job.
+ * A node killed while recording leaves an unfinished encrypted segment on
+ * disk (its head still the provisional one, its last chunk never written),
+ * and no plaintext. When it starts again, recovery seals what the file holds
+ * into a complete file, marks the recording stopped (`interrupted`) and
+ * queues its finalise job.
  */
 const KEY_TEXT = randomBytes(32).toString('base64');
 const key = parseRecordingKey(KEY_TEXT)!;
@@ -45,7 +47,7 @@ afterAll(async () => {
 });
 
 describe('recording recovery', () => {
-  it('encrypts what a killed node left and finalises it as interrupted', async () => {
+  it('seals again what a killed node left, with nothing in the clear, and finalises it as interrupted', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'support/recording-crash-child.ts'), redisServer.url, dir, KEY_TEXT], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -66,7 +68,12 @@ describe('recording recovery', () => {
 
     const folder = recordingDir(join(dir, 'recordings'), 'testclinic', 'rec-crash-0001');
     const left = readdirSync(folder);
-    expect(left.filter((n) => n.endsWith('.webm')), 'plaintext left by the crash').toHaveLength(1);
+    expect(left.filter((n) => !n.endsWith('.enc')), 'plaintext left by the crash').toEqual([]);
+    expect(left.filter((n) => n.endsWith('.webm.enc'))).toHaveLength(1);
+    const unfinished = readFileSync(join(folder, left[0]!));
+    expect(unfinished.includes(Buffer.from([0x1a, 0x45, 0xdf, 0xa3])), 'WebM magic on disk').toBe(false);
+    const identity = { clinic: 'testclinic', recording: 'rec-crash-0001', name: left[0]!.slice(0, -'.enc'.length) };
+    await expect(verifyFile(join(folder, left[0]!), key, identity)).rejects.toMatchObject({ code: 'RECORDING_CORRUPT', detail: expect.stringMatching(/never closed/) });
     expect(await openOnNode(redis, 'media-crashy')).toEqual([{ clinic: 'testclinic', recording: 'rec-crash-0001' }]);
 
     const jobs = new RecordingJobs(redisServer.url, pino({ level: 'silent' }));
@@ -80,7 +87,7 @@ describe('recording recovery', () => {
     expect(await recorder.recoverInterrupted()).toBe(1);
     await jobs.close();
 
-    expect(readdirSync(folder).filter((n) => n.endsWith('.webm'))).toEqual([]);
+    expect(readdirSync(folder)).toEqual(left);
     expect(await openOnNode(redis, 'media-crashy')).toEqual([]);
     const meta = (await getRecording(redis, 'testclinic', 'rec-crash-0001'))!;
     expect(meta).toMatchObject({ status: 'stopped', stopReason: 'interrupted' });

@@ -188,6 +188,7 @@ describe('bad input', () => {
     await next(await stranger(), 'unknown type', { type: 'teleport' });
     await next(await stranger(), 'wrong field type', { type: 'answer', rev: 'one', sdp: 'v=0' });
     await next(await stranger(), 'oversized', { type: 'join', token: 'x'.repeat(70_000) });
+    await next(await stranger(), 'nested 5,000 deep', `{"type":"ping","x":${'['.repeat(5000)}${']'.repeat(5000)}}`);
 
     await next(patient, 'stale rev', { type: 'answer', rev: patient.lastRev, sdp: 'v=0' });
     await next(patient, 'future rev', { type: 'answer', rev: patient.lastRev + 5, sdp: 'v=0' });
@@ -210,6 +211,7 @@ describe('bad input', () => {
       'unknown type': 'INVALID_PAYLOAD',
       'wrong field type': 'INVALID_PAYLOAD',
       oversized: 'PAYLOAD_TOO_LARGE',
+      'nested 5,000 deep': 'PAYLOAD_TOO_DEEP',
       'stale rev': 'MEDIA_STALE_ANSWER',
       'future rev': 'MEDIA_STALE_ANSWER',
       'join twice': 'MEDIA_ALREADY_JOINED',

@@ -30,6 +30,11 @@ export const ClinicAiConfig = z.object({
   /** The language consultations are transcribed in unless the admission names another. */
   language: ConsultLanguage.default('ja'),
 });
+/** Languages a display can speak a call in. */
+export const SPOKEN_CALL_LANGUAGES = ['ja', 'en'] as const;
+export const SpokenCallLanguage = z.enum(SPOKEN_CALL_LANGUAGES);
+export type SpokenCallLanguage = z.infer<typeof SpokenCallLanguage>;
+
 export const ClinicConfig = z
   .object({
     id: Id,
@@ -44,6 +49,15 @@ export const ClinicConfig = z
     patientDataRetentionHours: z.number().positive().max(24 * 90).default(24),
     /** Off unless configured: admission then queues no AI session. */
     ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
+    /**
+     * The languages displays speak a call in, in this order, after the chime
+     * (each language at most once; empty: the chime only).
+     */
+    spokenCallLanguages: z
+      .array(SpokenCallLanguage)
+      .max(SPOKEN_CALL_LANGUAGES.length)
+      .refine((languages) => new Set(languages).size === languages.length, 'each language at most once')
+      .default(['ja', 'en']),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();
@@ -65,6 +79,8 @@ export interface PublicClinic {
   id: string;
   name: LocalizedText;
   timezone: string;
+  /** The languages displays speak a call in, in order (`spokenCallLanguages` of the clinic's configuration). */
+  spokenCallLanguages: SpokenCallLanguage[];
   departments: {
     id: string;
     name: LocalizedText;
@@ -80,6 +96,7 @@ export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
     id: clinic.id,
     name: clinic.name,
     timezone: clinic.timezone,
+    spokenCallLanguages: clinic.spokenCallLanguages,
     departments: clinic.departments.map((d) => ({
       id: d.id,
       name: d.name,

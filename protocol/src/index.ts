@@ -16,3 +16,4 @@ export * from './recordings.js';
 export * from './consult-events.js';
 export * from './consult-payloads.js';
 export * from './ops.js';
+export * from './payload-limits.js';

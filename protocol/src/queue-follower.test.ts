@@ -7,6 +7,7 @@ const CLINIC: PublicClinic = {
   id: 'c1',
   name: { ja: 'テスト', en: 'Test' },
   timezone: 'Asia/Tokyo',
+  spokenCallLanguages: ['ja', 'en'],
   departments: [
     {
       id: 'gp',

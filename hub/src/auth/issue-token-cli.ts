@@ -12,12 +12,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROLES, Role } from '@clinic-hub/protocol';
+import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { ConfigError } from '../config-error.js';
 import { withSecretFiles } from '../secret-files.js';
 import { TokenIssuer } from './tokens.js';
 
 const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--ticket TICKET] [--ttl SECONDS] [--json]
-  ROLE is one of: ${ROLES.join(', ')}; CLINIC is a clinic id, or '*' for admin and service tokens.`;
+  ROLE is one of: ${ROLES.join(', ')}; CLINIC is a clinic id of CLINICS_DIR (config/clinics), or '*' for admin and service tokens.`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -45,6 +46,19 @@ if (!values.clinic) fail('--clinic: required');
 const ttl = Number(values.ttl);
 if (!Number.isInteger(ttl) || ttl < 60) fail('--ttl: a whole number of seconds, at least 60');
 if (role.data === 'patient' && !values.ticket) fail('--ticket: required for patient tokens');
+
+// The hub refuses tokens of clinics it does not serve (CLINIC_NOT_FOUND), as POST /api/tokens does: so does this.
+if (values.clinic !== '*') {
+  let clinics: ClinicRegistry;
+  try {
+    clinics = ClinicRegistry.fromDirectory(process.env.CLINICS_DIR ?? resolve(import.meta.dirname, '../../../config/clinics'));
+  } catch (error) {
+    fail(error instanceof ConfigError ? error.message : String(error));
+  }
+  if (!clinics.get(values.clinic)) {
+    fail(`CLINIC_NOT_FOUND: no clinic "${values.clinic}" in CLINICS_DIR (${clinics.ids().join(', ')}); add its file to config/clinics or check the id.`);
+  }
+}
 
 const secretFile = resolve(import.meta.dirname, '../../../var/token-secret');
 let env: NodeJS.ProcessEnv;

@@ -51,7 +51,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     if (ChatPresence.tracks(role)) rooms.push(chatRooms.clinicians(clinic));
     if (role === 'patient' && identity.ticket) rooms.push(chatRooms.ticket(clinic, identity.ticket));
     void socket.join(rooms);
-    installEventGuard(socket, CHAT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CHAT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
 
     if (ChatPresence.tracks(role)) {
       const logFailure = (error: Error) => deps.logger.warn({ err: error.message, socket: socket.id }, 'presence update failed');

@@ -84,7 +84,7 @@ async function authenticate(deps: ChatRouteDeps, request: HttpRequest): Promise<
   const named = request.query.get('clinic');
   if (token.clinic !== '*' && named !== null && named !== token.clinic) return errorResponse('AUTH_WRONG_CLINIC');
   const clinic = token.clinic === '*' ? named : token.clinic;
-  if (!clinic || !deps.clinics.get(clinic)) return errorResponse(token.clinic === '*' ? 'CLINIC_NOT_FOUND' : 'AUTH_WRONG_CLINIC');
+  if (!clinic || !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND');
   if (token.role === 'patient' && !token.ticket) return errorResponse('AUTH_INVALID', 'patient token without ticket');
   return { caller: { sub: token.sub, role: token.role, ticket: token.ticket ?? null, address: request.remoteAddress }, clinic };
 }

@@ -32,7 +32,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
     const identity = identityOf(socket);
     const { clinic, sub, role } = identity;
     const caller = (): ConsultCaller => ({ sub, role, ticket: identity.ticket ?? null, address: identity.address });
-    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
 
     if (role === 'patient' && identity.ticket) {
       void socket.join(consultRooms.ticket(clinic, identity.ticket));

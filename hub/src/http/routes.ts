@@ -27,14 +27,13 @@ export interface RouteDeps {
   notifications: NotificationService;
   assets: Map<string, WebAsset>;
   tokenTtlSeconds: (role: string) => number;
-  /** False while the node drains: load balancers stop sending new clients. */
+  /** False while the node drains or cannot reach Redis: load balancers stop sending new clients. */
   ready: () => boolean;
+  /** Pings Redis with a short timeout (a stalled Redis counts as down) and says whether it answered; ready() takes it into account. */
+  probeRedis: () => Promise<boolean>;
   /** Routes of other domains (chat attachments): a response, or null when the request is not theirs. */
   domainRoutes?: ((request: HttpRequest) => Promise<HttpResponse | null>)[];
 }
-
-/** How long /healthz waits for Redis to answer PING. */
-const HEALTH_PING_MS = 1000;
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_REQUIRED: 401,
@@ -60,6 +59,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RECORDING_NOT_FOUND: 404,
   RECORDING_KEY_MISSING: 503,
   RECORDING_CORRUPT: 500,
+  RECORDING_METADATA_INVALID: 500,
 };
 
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
@@ -97,17 +97,8 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
     const { method, path } = request;
 
     if (path === '/healthz') {
-      // A probe answers in bounded time: a Redis that does not reply within HEALTH_PING_MS counts as down.
-      let redis = 'up';
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('ping timed out')), HEALTH_PING_MS)));
-        await Promise.race([deps.redis.ping(), late]);
-      } catch {
-        redis = 'down';
-      } finally {
-        clearTimeout(timer);
-      }
+      // A probe answers in bounded time: a Redis that does not answer in time counts as down.
+      const redis = (await deps.probeRedis()) ? 'up' : 'down';
       const body = {
         status: redis === 'up' ? 'ok' : 'degraded',
         node: deps.nodeId,
@@ -118,7 +109,12 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       return json(redis === 'up' ? 200 : 503, body);
     }
 
-    if (path === '/readyz') return json(deps.ready() ? 200 : 503, { ready: deps.ready(), node: deps.nodeId });
+    if (path === '/readyz') {
+      // Asked every second by the load balancer: a Redis that is up but stalled makes the node unready too.
+      await deps.probeRedis();
+      const ready = deps.ready();
+      return json(ready ? 200 : 503, { ready, node: deps.nodeId });
+    }
 
     if (path === '/metrics') {
       return { status: 200, headers: { 'content-type': deps.metrics.registry.contentType }, body: await deps.metrics.registry.metrics() };

@@ -8,6 +8,8 @@ import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@cl
 import { socketAuth } from '../auth/socket-auth.js';
 import { TokenIssuer } from '../auth/tokens.js';
 import { TEST_SECRET } from '../../test/support/hub-node.js';
+import { createLogger } from '../logger.js';
+import { HubMetrics } from '../metrics.js';
 import { registerNotifyHandlers } from './notify-handlers.js';
 import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
 import { NotificationService } from './notification-service.js';
@@ -127,7 +129,7 @@ describe('in-app (Socket.IO through Redis)', () => {
     io = new SocketServer(http, { adapter: createAdapter(pub, sub), transports: ['websocket'] });
     const nsp = io.of(NOTIFY_NAMESPACE);
     nsp.use(socketAuth(tokens, fixture.clinics));
-    registerNotifyHandlers(nsp);
+    registerNotifyHandlers(nsp, { logger: createLogger('silent', 'notify-test'), metrics: new HubMetrics('notify-test'), maxPayloadBytes: 16_384 });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

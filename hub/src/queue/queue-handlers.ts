@@ -32,7 +32,7 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     socket.join(clinicRoom(clinic));
     deps.metrics.connectedClients.inc({ role: identity.role });
     socket.on('disconnect', () => deps.metrics.connectedClients.dec({ role: identity.role }));
-    installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
 
     const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
       defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);

@@ -113,6 +113,7 @@ export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpR
     } catch (error) {
       if (!(error instanceof RecordingError)) throw error;
       if (error.code === 'RECORDING_CORRUPT') deps.logger.error({ clinic, recording: recordingId, detail: error.detail }, 'recording failed its integrity check on export');
+      if (error.code === 'RECORDING_METADATA_INVALID') deps.logger.error({ clinic, recording: recordingId, detail: error.detail }, 'recording metadata in Redis was altered: export refused');
       return errorResponse(error.code, error.detail);
     }
   };

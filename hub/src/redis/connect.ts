@@ -20,10 +20,50 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   return (
     error.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|Stream isn't writeable|enableOfflineQueue/i.test(
+    error instanceof DeadlinePassed ||
+    // "Command timed out": ioredis's commandTimeout, a Redis that is up but does not answer (stalled, overloaded).
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|Stream isn't writeable|enableOfflineQueue|Command timed out/i.test(
       error.message,
     )
   );
+}
+
+/** The store did not answer within the action's budget (HUB_ACTION_TIMEOUT_MS): STORE_UNAVAILABLE, like a Redis that is down. */
+export class DeadlinePassed extends Error {
+  override readonly name = 'DeadlinePassed';
+}
+
+/**
+ * `work`, or a DeadlinePassed rejection after `ms`, whichever comes first. The
+ * work goes on (a Redis command already sent cannot be taken back); what it
+ * does after the deadline is `onLate`'s to log. Every action is safe to
+ * retry with its idempotency key (requestId, clientMessageId), so a client
+ * told STORE_UNAVAILABLE retries and learns whether it was done.
+ */
+export function withinDeadline<T>(work: Promise<T>, ms: number, onLate: (outcome: { ok: true } | { ok: false; error: unknown }) => void): Promise<T> {
+  if (!(ms > 0)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  let passed = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      passed = true;
+      reject(new DeadlinePassed(`no answer within ${ms} ms`));
+    }, ms);
+  });
+  work.then(
+    () => passed && onLate({ ok: true }),
+    (error: unknown) => passed && onLate({ ok: false, error }),
+  );
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves true when Redis answers PING within `ms`, false when it fails or stays silent (down, or stalled). */
+export async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+  try {
+    return (await withinDeadline(redis.ping(), ms, () => undefined)) === 'PONG';
+  } catch {
+    return false;
+  }
 }
 
 /**

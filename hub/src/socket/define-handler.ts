@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
 import type { Logger } from '../logger.js';
 import type { HubMetrics } from '../metrics.js';
-import { isRedisUnavailable } from '../redis/connect.js';
+import { isRedisUnavailable, withinDeadline } from '../redis/connect.js';
 import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '../tracing/trace-context.js';
 import type { NodeGuards } from './event-guard.js';
 
@@ -52,7 +52,13 @@ export function defineHandler<S extends z.ZodType>(
       reply = { ok: false, error: protocolError('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(payload)'}: ${issue.message}` : undefined) };
     } else {
       try {
-        reply = await runInTrace(trace, () => run(parsed.data));
+        // A stalled Redis (or anything else the action waits for) must not leave the client without an answer.
+        reply = await withinDeadline(runInTrace(trace, () => run(parsed.data)), context.guards?.actionTimeoutMs ?? 0, (late) =>
+          context.logger.warn(
+            { event, socket: socket.id, outcome: late.ok ? 'done' : 'failed', ...traceLogFields(trace) },
+            'action finished after its deadline; the client was told STORE_UNAVAILABLE and retries with the same id',
+          ),
+        );
       } catch (error) {
         if (isRedisUnavailable(error)) {
           reply = { ok: false, error: protocolError('STORE_UNAVAILABLE') };

@@ -15,8 +15,8 @@ import { parseRecordingKey, type RecordingKey } from './recording-cipher.js';
  *   exports answer RECORDING_KEY_MISSING.
  * - RECORDING_RETENTION_DAYS: days after a recording stops before its files
  *   and metadata are purged (decimals allowed; default 30).
- * - RECORDING_SEGMENT_SECONDS: longest segment; each is encrypted when it
- *   closes, so this bounds how long plaintext stays on disk (default 600).
+ * - RECORDING_SEGMENT_SECONDS: longest segment (default 600); a segment is
+ *   encrypted as it is written, so none is ever on disk in the clear.
  */
 const Env = z.object({
   RECORDINGS_DIR: z.string().min(1).default('var/recordings'),

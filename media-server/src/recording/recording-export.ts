@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { RecordingFile, RecordingMeta } from '@clinic-hub/protocol';
 import { DecryptStream, decryptFile, verifyFile, type RecordingKey, type SealedFileFacts } from './recording-cipher.js';
 import { RecordingError } from './recording-error.js';
-import { recordingDir, sealedPath } from './recording-files.js';
+import { checkFileEntry, recordingDir, sealedPath } from './recording-files.js';
 
 /**
  * Decrypting a recording's files for export (the hub's download route, the
@@ -25,7 +25,7 @@ export function findRecordingFile(
   const kind = choice.kind ?? (files.some((f) => f.kind === 'av') ? 'av' : 'screen');
   const file = files.find((f) => f.kind === kind && f.segment === (choice.segment ?? 0));
   if (!file) throw new RecordingError('RECORDING_NOT_FOUND', `no ${kind} segment ${choice.segment ?? 0} for this participant`);
-  return file;
+  return checkFileEntry(file);
 }
 
 export interface ExportSource {
@@ -34,6 +34,7 @@ export interface ExportSource {
 }
 
 function locate(source: ExportSource, meta: RecordingMeta, file: RecordingFile) {
+  checkFileEntry(file);
   if (file.keyId !== source.key.id) throw new RecordingError('RECORDING_CORRUPT', `encrypted with another key (key id ${file.keyId}; RECORDING_KEY has ${source.key.id})`);
   return {
     path: sealedPath(recordingDir(source.dir, meta.clinic, meta.id), file.name),

@@ -1,14 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
 import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
-import { encryptFile, type RecordingKey } from './recording-cipher.js';
+import { encryptFile, verifyFile, type RecordingKey } from './recording-cipher.js';
 import type { RecordingConfig } from './recording-config.js';
-import { plainPath, recordingDir, sealedPath, segmentName } from './recording-files.js';
+import { RecordingError } from './recording-error.js';
+import { recordingDir, sealedPath, segmentName } from './recording-files.js';
 import type { RecordingJobs } from './recording-jobs.js';
 import {
   addFile,
@@ -23,8 +25,8 @@ import {
   recordingKeys,
   setRecordingFields,
 } from './recording-store.js';
-import { SegmentWriter } from './segment-writer.js';
-import { fixWebmDuration } from './webm-duration.js';
+import { SegmentWriter, recoverSegment, type SegmentTarget } from './segment-writer.js';
+import { fixWebmDurationInFile } from './webm-duration.js';
 
 /** A track added or ended while recording restarts its participant's file after this pause, so tracks that come together make one segment. */
 const RESTART_DEBOUNCE_MS = 250;
@@ -44,9 +46,10 @@ export interface WeriftRecorderDeps {
  * Consent-gated recording, the "how": the room decides when. One WebM
  * (VP8 + Opus) per participant's camera + microphone and one per screen
  * share, cut into segments (a new one when that participant's tracks change
- * or after RECORDING_SEGMENT_SECONDS); each segment is encrypted as soon as
- * it closes and its plaintext removed. Metadata and the session record are
- * in Redis (recording-store.ts); stopping queues the finalise job.
+ * or after RECORDING_SEGMENT_SECONDS); each segment is encrypted as it is
+ * written (segment-writer.ts), and read back and checked when it closes.
+ * Metadata and the session record are in Redis (recording-store.ts);
+ * stopping queues the finalise job.
  */
 export class WeriftRecorder implements Recorder {
   private readonly active = new Set<RoomRecordingSession>();
@@ -86,8 +89,9 @@ export class WeriftRecorder implements Recorder {
 
   /**
    * At start-up: recordings this node left open when it last stopped (a
-   * crash) are closed now — their plaintext segments encrypted, the
-   * recording marked stopped with reason `interrupted`, and finalised.
+   * crash) are closed now — their unfinished segments sealed again from what
+   * they hold, the recording marked stopped with reason `interrupted`, and
+   * finalised.
    */
   async recoverInterrupted(): Promise<number> {
     const { redis, nodeId, logger } = this.deps;
@@ -303,10 +307,10 @@ class ParticipantFiles {
     const index = this.nextIndex++;
     const name = segmentName(this.participant, this.kind, index);
     const tracks = [...this.tracks];
-    const writer = new SegmentWriter(plainPath(context.dir, name), tracks, this.session.log().child({ segment: index }));
+    const writer = new SegmentWriter(segmentTarget(deps, context, name), tracks, this.session.log().child({ segment: index }));
     const rollover = setTimeout(() => this.restart(), deps.config.segmentMs);
     this.segment = { writer, name, index, rollover };
-    // Noted while open, so that a node that crashes can tell whose plaintext it left.
+    // Noted while open, so that a node that crashes can tell whose unfinished file it left.
     const open = { participant: this.participant, part: this.part, kind: this.kind, segment: index, codecs: tracks.map((t) => t.codec.mimeType), startedAt: writer.startedAt };
     void this.session
       .afterStart(() => deps.redis.hset(recordingKeys(context.clinic, context.recordingId).meta, `${OPEN_FIELD}${name}`, JSON.stringify(open)))
@@ -319,7 +323,7 @@ class ParticipantFiles {
     const log = this.session.log().child({ segment: segment.index });
     try {
       const result = await segment.writer.stop();
-      const file = await sealSegment(deps, context, segment.name, {
+      const file = await checkSegment(deps, context, segment.name, {
         participant: this.participant,
         part: this.part,
         kind: this.kind,
@@ -333,36 +337,72 @@ class ParticipantFiles {
         await this.session.afterStart(() => addFile(deps.redis, context.clinic, context.recordingId, file));
         metrics.segments.inc();
         metrics.bytes.inc(file.bytes);
-        log.info({ bytes: file.bytes, ms: file.stoppedAt - file.startedAt }, 'recording segment encrypted');
+        log.info({ bytes: file.bytes, ms: file.stoppedAt - file.startedAt }, 'recording segment closed');
       }
       await this.session.afterStart(() => deps.redis.hdel(recordingKeys(context.clinic, context.recordingId).meta, `${OPEN_FIELD}${segment.name}`));
     } catch (error) {
       metrics.failures.inc();
-      log.error({ err: (error as Error).message }, 'recording segment could not be closed and encrypted; its plaintext is kept for recovery');
+      log.error({ err: (error as Error).message }, 'recording segment could not be closed; its encrypted file is kept for recovery');
     }
   }
 }
 
+type SegmentFacts = Omit<RecordingFile, 'name' | 'bytes' | 'sha256' | 'plainBytes' | 'plainSha256' | 'keyId'> & { empty: boolean };
+
+function segmentTarget(deps: Pick<WeriftRecorderDeps, 'config'>, context: { clinic: string; recordingId: string; dir: string }, name: string): SegmentTarget {
+  return { path: sealedPath(context.dir, name), key: deps.config.key, identity: { clinic: context.clinic, recording: context.recordingId, name } };
+}
+
 /**
- * Corrects the WebM's duration, encrypts it beside itself and removes the
- * plaintext. Null when the segment holds no media (it is deleted).
+ * A closed segment's file, read back and authenticated whole: its sizes and
+ * checksums for the metadata. Null when the segment holds no media (its file
+ * is deleted).
  */
-async function sealSegment(
+async function checkSegment(
   deps: Pick<WeriftRecorderDeps, 'config'>,
   context: { clinic: string; recordingId: string; dir: string },
   name: string,
-  facts: Omit<RecordingFile, 'name' | 'bytes' | 'sha256' | 'plainBytes' | 'plainSha256' | 'keyId'> & { empty: boolean },
+  facts: SegmentFacts,
 ): Promise<RecordingFile | null> {
-  const plain = plainPath(context.dir, name);
+  const target = segmentTarget(deps, context, name);
   if (facts.empty) {
-    await rm(plain, { force: true });
+    await rm(target.path, { force: true });
     return null;
   }
-  await fixWebmDuration(plain).catch(() => undefined);
-  const sealed = await encryptFile(plain, sealedPath(context.dir, name), deps.config.key, { clinic: context.clinic, recording: context.recordingId, name });
-  await rm(plain, { force: true });
+  const sealed = await verifyFile(target.path, target.key, target.identity);
   const { empty: _empty, ...rest } = facts;
   return { name, ...rest, bytes: sealed.bytes, sha256: sealed.sha256, plainBytes: sealed.plainBytes, plainSha256: sealed.plainSha256, keyId: deps.config.key.id };
+}
+
+/**
+ * A segment file left by a node that died: complete already (it died after
+ * closing it), or sealed again from what it holds (`recoverSegment`).
+ * Plaintext `.webm` left by an older version that wrote segments in the
+ * clear is encrypted (Duration corrected first) and removed. Null: no media.
+ */
+async function recoverSegmentFile(
+  deps: Pick<WeriftRecorderDeps, 'config'>,
+  context: { clinic: string; recordingId: string; dir: string },
+  name: string,
+  legacyPlaintext: boolean,
+  facts: Omit<SegmentFacts, 'empty'>,
+): Promise<RecordingFile | null> {
+  const target = segmentTarget(deps, context, name);
+  if (legacyPlaintext) {
+    const plain = join(context.dir, name);
+    const { blocks } = await fixWebmDurationInFile(plain).catch(() => ({ blocks: 1 }));
+    if (blocks > 0) await encryptFile(plain, target.path, target.key, target.identity);
+    await rm(plain, { force: true });
+    return checkSegment(deps, context, name, { ...facts, empty: blocks === 0 });
+  }
+  let empty = false;
+  try {
+    await verifyFile(target.path, target.key, target.identity);
+  } catch (error) {
+    if (!(error instanceof RecordingError) || error.code !== 'RECORDING_CORRUPT') throw error;
+    empty = (await recoverSegment(target)).blocks === 0;
+  }
+  return checkSegment(deps, context, name, { ...facts, empty });
 }
 
 async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: string, metrics: WeriftRecorder['metrics']): Promise<void> {
@@ -376,16 +416,23 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
   const fields = await redis.hgetall(recordingKeys(clinic, recording).meta);
   const names = await readdir(dir).catch(() => [] as string[]);
   let recovered = 0;
-  for (const name of names.filter((n) => n.endsWith('.webm'))) {
+  for (const entry of names) {
+    const legacyPlaintext = entry.endsWith('.webm');
+    const name = legacyPlaintext ? entry : entry.endsWith('.webm.enc') ? entry.slice(0, -'.enc'.length) : null;
+    // Half-sealed copies of an earlier recovery that was itself interrupted.
+    if (name === null) {
+      if (entry.endsWith('.recovering')) await rm(join(dir, entry), { force: true });
+      continue;
+    }
     const noted = fields[`${OPEN_FIELD}${name}`];
     if (!noted) {
-      // Plaintext nobody can attribute: not kept unencrypted.
-      await rm(plainPath(dir, name), { force: true });
+      // A closed segment is in the metadata; anything else cannot be attributed to anyone: not kept.
+      if (legacyPlaintext || !fields[`file:${name}`]) await rm(join(dir, entry), { force: true });
       continue;
     }
     const open = JSON.parse(noted) as Omit<RecordingFile, 'name' | 'bytes' | 'sha256' | 'plainBytes' | 'plainSha256' | 'keyId' | 'stoppedAt'>;
-    const { mtimeMs, size } = await stat(plainPath(dir, name));
-    const file = await sealSegment(deps, { clinic, recordingId: recording, dir }, name, { ...open, stoppedAt: Math.round(mtimeMs), empty: size === 0 });
+    const { mtimeMs } = await stat(join(dir, entry));
+    const file = await recoverSegmentFile(deps, { clinic, recordingId: recording, dir }, name, legacyPlaintext, { ...open, stoppedAt: Math.round(mtimeMs) });
     if (file) {
       await addFile(redis, clinic, recording, file);
       metrics.segments.inc();

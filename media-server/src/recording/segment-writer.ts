@@ -1,8 +1,10 @@
-import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { Event, MediaStreamTrack, RTCRtpCodecParameters, Vp8RtpPayload } from 'werift';
 import { DurationPosition, MediaRecorder, SegmentSizePosition, replaceSegmentSize, type WebmOutput } from 'werift/nonstandard';
 import type { Logger } from 'pino';
 import type { PublishedTrack, RtpPacketLike } from '../engine/engine-types.js';
+import { SealedSegmentWriter, recoverSealedSegment, type RecordingFileIdentity, type RecordingKey } from './recording-cipher.js';
+import { WebmTimingScanner } from './webm-duration.js';
 
 /** How long a segment with video waits for its first keyframe (to learn the picture size) before it opens anyway. */
 const KEYFRAME_WAIT_MS = 3000;
@@ -19,6 +21,14 @@ export interface SegmentResult {
   stoppedAt: number;
 }
 
+/** Where a segment goes: its encrypted file, and what it is encrypted with and bound to. */
+export interface SegmentTarget {
+  /** The `.webm.enc` path (sealedPath). */
+  path: string;
+  key: RecordingKey;
+  identity: RecordingFileIdentity;
+}
+
 /**
  * One WebM file (VP8 + Opus) of one participant's tracks, written by werift's
  * MediaRecorder from local tracks into which the published tracks' RTP is
@@ -28,9 +38,10 @@ export interface SegmentResult {
  * picture size; audio that arrives meanwhile is held and written first.
  *
  * The recorder hands its output here (its `stream` option) and this class
- * writes the file, owner-only, through one handle: once the segment is
- * closed nothing more is written, so no late write can bring back a
- * plaintext file after it has been encrypted and removed.
+ * encrypts it as it comes (SealedSegmentWriter): the WebM head is chunk 0,
+ * rewritten once at the end with the Duration and Segment size; everything
+ * else is sealed in chunks as they fill. No plaintext byte is ever written
+ * to disk. Once the segment is closed nothing more is written.
  */
 export class SegmentWriter {
   private recorder: MediaRecorder | null = null;
@@ -44,7 +55,10 @@ export class SegmentWriter {
   private openTimer: NodeJS.Timeout | null = null;
   private packets = 0;
   private stopped = false;
-  private file: Promise<FileHandle> | null = null;
+  private file: Promise<SealedSegmentWriter> | null = null;
+  /** The WebM head (EBML header, Info, Tracks): patched in memory, written sealed at the start and again at the end. */
+  private head: Buffer | null = null;
+  private readonly scanner = new WebmTimingScanner();
   private writes: Promise<void> = Promise.resolve();
   private written = 0;
   private writeError: Error | null = null;
@@ -54,7 +68,7 @@ export class SegmentWriter {
   readonly startedAt = Date.now();
 
   constructor(
-    readonly path: string,
+    readonly target: SegmentTarget,
     readonly tracks: readonly PublishedTrack[],
     private readonly logger: Logger,
   ) {
@@ -126,8 +140,6 @@ export class SegmentWriter {
     if (this.openTimer) clearTimeout(this.openTimer);
     this.openTimer = null;
     const tracks = [...this.locals.values()];
-    this.file = openFile(this.path, 'w', 0o600);
-    this.file.catch((error: Error) => (this.writeError ??= error));
     const output = new Event<[WebmOutput]>();
     output.subscribe((chunk) => this.onOutput(chunk));
     const recorder = new MediaRecorder({
@@ -150,25 +162,34 @@ export class SegmentWriter {
     })().catch((error: Error) => this.logger.error({ err: error.message }, 'recording segment could not open'));
   }
 
-  /** The recorder's output, written in order; at its end the header gets the duration and segment size, as werift's own file writer does. */
+  /**
+   * The recorder's output, encrypted in order. Its first piece is the head,
+   * which opens the file; at its end the head gets the duration werift
+   * computed, as werift's own file writer does (corrected at close).
+   */
   private onOutput(chunk: WebmOutput): void {
-    if (!this.accepting || !this.file) return;
-    const file = this.file;
-    const write = (bytes: Uint8Array, position: number) => async () => {
-      await (await file).write(bytes, 0, bytes.length, position);
-    };
+    if (!this.accepting) return;
     if (chunk.saveToFile) {
-      const bytes = chunk.saveToFile;
-      const at = this.written;
+      const bytes = Buffer.from(chunk.saveToFile);
       this.written += bytes.length;
-      this.writes = this.writes.then(write(bytes, at));
-    } else if (chunk.eol) {
-      this.writes = this.writes.then(write(chunk.eol.durationElement, DurationPosition)).then(() => write(replaceSegmentSize(this.written), SegmentSizePosition)());
+      this.scanner.push(bytes);
+      if (!this.file) {
+        this.head = bytes;
+        const { path, key, identity } = this.target;
+        this.file = SealedSegmentWriter.create(path, key, identity, bytes);
+        this.file.catch((error: Error) => (this.writeError ??= error));
+        return;
+      }
+      const file = this.file;
+      this.writes = this.writes
+        .then(async () => (await file).append(bytes))
+        .catch((error: Error) => {
+          this.writeError ??= error;
+        });
+    } else if (chunk.eol && this.head) {
+      patchHead(this.head, DurationPosition, chunk.eol.durationElement);
       this.ended();
     }
-    this.writes = this.writes.catch((error: Error) => {
-      this.writeError ??= error;
-    });
   }
 
   /** Closes the file: the recorder writes its cues and duration (waited for up to END_WAIT_MS), then nothing more is written. */
@@ -193,9 +214,16 @@ export class SegmentWriter {
       }
       this.accepting = false;
       await this.writes;
-      if (this.file) await (await this.file.catch(() => null))?.close();
+      const file = await this.file?.catch(() => null);
+      if (file && this.head) {
+        finishHead(this.head, this.written, this.scanner);
+        await file.close(this.head).catch((error: Error) => (this.writeError ??= error));
+      }
       for (const local of this.locals.values()) local.stop();
-      if (this.writeError) throw this.writeError;
+      if (this.writeError) {
+        await file?.abandon();
+        throw this.writeError;
+      }
     }
     return { packets: this.packets, startedAt: this.startedAt, stoppedAt };
   }
@@ -216,4 +244,53 @@ export function vp8KeyframeSize(payload: Buffer): { width: number; height: numbe
   const width = frame.readUInt16LE(6) & 0x3fff;
   const height = frame.readUInt16LE(8) & 0x3fff;
   return width > 0 && height > 0 ? { width, height } : null;
+}
+
+/** Writes `bytes` into the head at `position` when they fit there (werift's header patches are at fixed offsets in it). */
+function patchHead(head: Buffer, position: number, bytes: Uint8Array): void {
+  if (position + bytes.length <= head.length) head.set(bytes, position);
+}
+
+/** The head's last corrections: the Segment's size, and the Duration the blocks really span. */
+function finishHead(head: Buffer, written: number, scanner: WebmTimingScanner): void {
+  patchHead(head, SegmentSizePosition, replaceSegmentSize(written));
+  scanner.correctDuration(head);
+}
+
+/**
+ * A segment whose writer never closed (the node died): what its file holds
+ * that authenticates — the head and every whole chunk after it, up to the
+ * one being written — is sealed again into a complete file (a new salt, so a
+ * new key), with the head's size and Duration corrected, and replaces it.
+ * The plaintext is only ever in memory. Returns the WebM's block count (0:
+ * no media; the caller deletes the file).
+ */
+export async function recoverSegment(target: SegmentTarget): Promise<{ blocks: number }> {
+  const partial = `${target.path}.recovering`;
+  await rm(partial, { force: true });
+  const scanner = new WebmTimingScanner();
+  let head: Buffer | null = null;
+  let written = 0;
+  let writer: SealedSegmentWriter | null = null;
+  try {
+    for await (const plain of recoverSealedSegment(target.path, target.key, target.identity)) {
+      scanner.push(plain);
+      written += plain.length;
+      if (!writer) {
+        head = Buffer.from(plain);
+        writer = await SealedSegmentWriter.create(partial, target.key, target.identity, head);
+      } else {
+        await writer.append(plain);
+      }
+    }
+    if (!writer || !head) throw new Error('nothing to recover');
+    finishHead(head, written, scanner);
+    await writer.close(head);
+  } catch (error) {
+    await writer?.abandon();
+    await rm(partial, { force: true });
+    throw error;
+  }
+  await rename(partial, target.path);
+  return { blocks: scanner.timing().blocks };
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
+import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, PAYLOAD_MAX_DEPTH, measurePayload, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
 import { RoomTokenError, type RoomTokenIssuer } from '@clinic-hub/hub/auth';
 import { TokenBucket } from '../../../hub/src/socket/rate-limiter.js';
 import { continueTrace, splitTraceparent, traceLogFields, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
@@ -96,6 +96,10 @@ export class SignalConnection implements SignalPeer {
     } catch {
       return this.sendError('INVALID_PAYLOAD', 'not JSON');
     }
+    // Checked before anything walks it: the hub's rule (JSON.parse itself does not recurse).
+    if (measurePayload(raw, { maxBytes: MEDIA_SIGNAL_MAX_BYTES, maxDepth: PAYLOAD_MAX_DEPTH }).over === 'depth') {
+      return this.sendError('PAYLOAD_TOO_DEEP', `deeper than ${PAYLOAD_MAX_DEPTH} levels`);
+    }
     const { body: json, traceparent } = splitTraceparent(raw);
     const parsed = ClientSignal.safeParse(json);
     if (!parsed.success) {
@@ -114,6 +118,8 @@ export class SignalConnection implements SignalPeer {
     } catch (error) {
       if (error instanceof SignalError) {
         this.sendError(error.code, error.detail, message.id);
+        // The join could not be checked (Redis): closed with "try again later", so the page rejoins with its backoff at once.
+        if (message.type === 'join' && error.code === 'STORE_UNAVAILABLE') this.close('consultation could not be checked', 1013);
       } else {
         this.logger.error({ err: error, type: message.type, ...traceLogFields(trace) }, 'signalling message failed');
         this.sendError('INTERNAL', undefined, message.id);

@@ -72,7 +72,7 @@ function start(token: string, ticketId: string): void {
       // After a resync the call may already be over (the patient went in): alert only while it stands.
       if (callPending && known.kind === 'ticket' && known.ticket.status === 'called') {
         alerts += 1;
-        announcer.announce(null);
+        announcer.announce();
         navigator.vibrate?.(VIBRATION_PATTERN);
       }
       callPending = false;

@@ -2,7 +2,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** The flags DESIGN.md lists; sound may play without a click, as on a kiosk display. */
+/** Sound may play without a click, as on a display PC started in kiosk mode (web/README.md). */
+const AUTOPLAY_FLAG = '--autoplay-policy=no-user-gesture-required';
+
+/** The flags DESIGN.md lists. */
 const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -12,7 +15,6 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
 ];
 
 /**
@@ -29,9 +31,14 @@ export function mediaFlags(microphoneWav?: string): string[] {
   ];
 }
 
-/** Headless Debian Chromium with DESIGN.md's flags, and any more given (mediaFlags for consultations). */
-export function launchChromium(extraFlags: string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS, ...extraFlags] });
+/**
+ * Headless Debian Chromium with DESIGN.md's flags, and any more given
+ * (mediaFlags for consultations). Sound may play without a click unless
+ * `autoplay: false` (Chromium's own policy: silent until a click).
+ */
+export function launchChromium(extraFlags: string[] = [], options: { autoplay?: boolean } = {}): Promise<Browser> {
+  const autoplay = (options.autoplay ?? true) ? [AUTOPLAY_FLAG] : [];
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS, ...autoplay, ...extraFlags] });
 }
 
 /** Uncaught exceptions and console errors of a page (a CSP refusal shows up here), for asserting none happened. */

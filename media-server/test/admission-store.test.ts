@@ -1,0 +1,105 @@
+/**
+ * A join is admitted only once Redis has said that the consultation is still
+ * open: with Redis dead (the connection cut) or stalled (a redis-server held
+ * with SIGSTOP, answering nothing), the join gets STORE_UNAVAILABLE within
+ * MEDIA_STORE_TIMEOUT_MS and nobody enters the room. When Redis is back, the
+ * same token joins, and an ended consultation is still refused.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { consultKeys } from '@clinic-hub/protocol';
+import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
+import { sleep, waitFor } from '../../hub/test/support/wait.js';
+import type { RunningMediaServer } from '../src/media-server.js';
+import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { NodePeer } from './support/node-peer.js';
+
+const STORE_TIMEOUT_MS = 800;
+
+let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let proxy: TcpProxy;
+let redis: Redis;
+let server: RunningMediaServer;
+const peers: NodePeer[] = [];
+
+beforeAll(async () => {
+  redisServer = await startTestRedis();
+  redis = new Redis(redisServer.url);
+  proxy = await startTcpProxy(redisServer.port);
+  server = await startTestMediaServer({
+    redisUrl: proxy.url.replace('http://', 'redis://'),
+    nodeId: 'media-store',
+    env: { MEDIA_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
+  });
+});
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((peer) => peer.close()));
+  redisServer.process.kill('SIGCONT');
+  await proxy.restore().catch(() => undefined);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await proxy?.close();
+  redis?.disconnect();
+  redisServer.process.kill('SIGCONT');
+  await redisServer?.cleanup();
+});
+
+async function openConsult(consult: string): Promise<void> {
+  await redis.hset(consultKeys('testclinic', consult).meta, { status: 'waiting', node: 'media-store' });
+}
+
+async function tryJoin(consult: string, sub: string): Promise<{ reply: string; ms: number; peer: NodePeer }> {
+  const peer = await NodePeer.connect(server.url);
+  peers.push(peer);
+  const started = Date.now();
+  const reply = await peer.request({ type: 'join', token: roomToken({ sub, part: 'patient', consult }) }, 15_000);
+  return { reply: reply.type === 'error' ? reply.code : reply.type, ms: Date.now() - started, peer };
+}
+
+describe('checking that the consultation is open', () => {
+  it('refuses a join while Redis is unreachable, and admits it once Redis is back', async () => {
+    const consult = 'store-dead-1';
+    await openConsult(consult);
+    await proxy.cut();
+    const refused = await tryJoin(consult, 'patient-dead');
+    expect(refused.reply).toBe('STORE_UNAVAILABLE');
+    expect(refused.ms).toBeLessThan(STORE_TIMEOUT_MS + 2000);
+    // Closed with "try again later": the page's reconnect backoff takes it from there.
+    await refused.peer.until(() => refused.peer.closedCode !== null, 5000, 'the refused socket to close');
+    expect(refused.peer.closedCode).toBe(1013);
+    expect(server.rooms.get('testclinic', consult)).toBeUndefined();
+
+    await proxy.restore();
+    await waitFor('the node to see Redis again', async () => (await fetch(`${server.url}/healthz`)).status === 200);
+    const admitted = await tryJoin(consult, 'patient-dead');
+    expect(admitted.reply).toBe('ack');
+    expect(server.rooms.get('testclinic', consult)?.participants.size).toBe(1);
+  });
+
+  it('refuses a join while Redis is stalled (SIGSTOP) instead of waiting for it or admitting', async () => {
+    const consult = 'store-stalled-1';
+    await openConsult(consult);
+    redisServer.process.kill('SIGSTOP');
+    const refused = await tryJoin(consult, 'patient-stalled');
+    expect(refused.reply).toBe('STORE_UNAVAILABLE');
+    // Within the budget, not whenever Redis comes back.
+    expect(refused.ms).toBeGreaterThanOrEqual(STORE_TIMEOUT_MS - 50);
+    expect(refused.ms).toBeLessThan(STORE_TIMEOUT_MS + 1500);
+    expect(server.rooms.get('testclinic', consult)).toBeUndefined();
+    redisServer.process.kill('SIGCONT');
+    // The stalled reply that arrives now admits nobody.
+    await sleep(300);
+    expect(server.rooms.get('testclinic', consult)).toBeUndefined();
+  });
+
+  it('still refuses an ended consultation once Redis answers', async () => {
+    const consult = 'store-ended-1';
+    await redis.hset(consultKeys('testclinic', consult).meta, { status: 'ended', node: 'media-store' });
+    const refused = await tryJoin(consult, 'patient-ended');
+    expect(refused.reply).toBe('CONSULT_ENDED');
+  });
+});

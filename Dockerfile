@@ -20,6 +20,7 @@ WORKDIR /app
 # .npmrc keeps the dependencies' install scripts from running (onnxruntime-node's would fetch CUDA files).
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
+COPY platform/package.json platform/
 COPY hub/package.json hub/
 COPY media-server/package.json media-server/
 COPY ai-workers/package.json ai-workers/
@@ -33,6 +34,7 @@ FROM deps AS build
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY protocol protocol
+COPY platform platform
 COPY hub hub
 COPY media-server media-server
 COPY ai-workers ai-workers
@@ -49,6 +51,7 @@ WORKDIR /app
 # Owned by root, read-only to the service: the code cannot be changed by the process that runs it.
 COPY --from=deps /app /app
 COPY --from=build /app/protocol/src protocol/src
+COPY --from=build /app/platform/src platform/src
 COPY --from=build /app/hub/src hub/src
 # The hub serves recording exports through media-server's recordings module.
 COPY --from=build /app/media-server/src media-server/src

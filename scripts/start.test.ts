@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consultRequest, connectConsult } from '../hub/test/support/consult-client.js';
 import { childNodeArgs } from '../hub/test/support/hub-node.js';
 import { connectQueue, request } from '../hub/test/support/queue-client.js';
-import { freePort } from '../hub/src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { cleanEnv, runCli } from '../cli/test/support/run-cli.js';
 import { alignRows, lanAddress, lanUrl, startBanner } from './start-banner.js';
 

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../hub/src/config.js';
 import { startHub } from '../hub/src/hub.js';
 import { startNotificationWorker } from '../hub/src/notify/index.js';
-import { startRedisServer, type RedisProcess } from '../hub/src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { lanAddress, lanUrl, startBanner } from './start-banner.js';
 
 const root = resolve(import.meta.dirname, '..');

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { waitFor } from '../../hub/test/support/wait.js';
 import { loadAiConfig, type AiWorkerConfig } from '../src/config.js';

@@ -3,7 +3,7 @@ import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResu
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../hub/src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { waitFor } from '../../hub/test/support/wait.js';
 import { loadAiConfig } from '../src/config.js';

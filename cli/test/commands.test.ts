@@ -7,8 +7,8 @@ import { startTestRedis } from '../../hub/test/support/redis.js';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
 import { connectQueue, type QueueSocket } from '../../hub/test/support/queue-client.js';
 import { waitFor } from '../../hub/test/support/wait.js';
-import { freePort } from '../../hub/src/redis/redis-process.js';
-import { TokenIssuer } from '../../hub/src/auth/tokens.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { cleanEnv, runCli } from './support/run-cli.js';
 
 // Each test runs the CLI as a process several times: on a busy two-core machine that takes a while.

@@ -5,7 +5,7 @@ import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
-import { TokenIssuer } from './auth/tokens.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
@@ -17,17 +17,18 @@ import { withCors } from './http/cors.js';
 import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
-import { createLogger, type Logger } from './logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { QueueService } from './queue/queue-service.js';
-import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
-import { continueTrace, runInTrace, traceLogFields } from './tracing/trace-context.js';
+import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -64,7 +65,7 @@ const REFUSED_ORIGINS_LOGGED = 100;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
-  const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const logger = options.logger ?? createHubLogger(config.logLevel, config.nodeId);
   const clinics = ClinicRegistry.fromDirectory(config.clinicsDir);
   const tokens = new TokenIssuer(config.tokenSecret);
   const metrics = new HubMetrics(config.nodeId);

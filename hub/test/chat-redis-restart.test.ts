@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ChatMessage } from '@clinic-hub/protocol';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from './support/hub-node.js';
 import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from './support/chat-client.js';
 import { expectOk } from './support/queue-client.js';

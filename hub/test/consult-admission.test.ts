@@ -22,7 +22,8 @@ import {
   type QueueEvent,
 } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
-import { RoomTokenError, RoomTokenIssuer } from '../src/auth/room-tokens.js';
+import { RoomTokenError } from '@clinic-hub/platform/tokens';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, startHubProcesses, testRoomTokens, type ConsultSocket } from './support/consult-client.js';
 import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
 import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from './support/queue-client.js';

@@ -9,11 +9,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MEDIA_NODES_KEY, consultKeys, type MediaNodeInfo } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '../src/auth/room-tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
 import { listMediaNodes, pickMediaNode } from '../src/consult/media-nodes.js';
-import { createLogger } from '../src/logger.js';
+import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from './support/consult-client.js';
 import { TEST_CLINICS_DIR } from './support/hub-node.js';
@@ -39,7 +39,7 @@ function service(options: { roomTokens?: RoomTokenIssuer | null } = {}): Consult
     inviteTtlSeconds: 600,
     publicUrl: () => 'https://hub.test',
     aiJobs: null,
-    logger: createLogger('silent', 'placement-test'),
+    logger: createHubLogger('silent', 'placement-test'),
   });
 }
 

@@ -1,10 +1,9 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_QUEUE_PREFIX, JOB_QUEUES, type QueueEvent } from '@clinic-hub/protocol';
+import { JOB_QUEUE_PREFIX, JOB_QUEUES, NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, type QueueEvent } from '@clinic-hub/protocol';
 import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '../../ai-workers/test/support/worker-fixtures.js';
 import { tempDir } from '../../ai-workers/test/support/tmp.js';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-keys.js';
 import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '../src/notify/test-support/notify-fixture.js';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from './support/consult-client.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';

@@ -6,7 +6,7 @@ import { isRunning } from './support/processes.js';
 import { waitFor } from './support/wait.js';
 
 /**
- * scripts/parent-watchdog.ts, loaded into every Node process the tests and
+ * platform/src/process/parent-watchdog.ts, loaded into every Node process the tests and
  * benchmarks start (childNodeArgs): when the parent dies without stopping
  * its child (kill -9, a test worker killed on a timeout), the child stops
  * itself instead of lingering with its ports and CPU.

@@ -4,7 +4,7 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
-import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from './support/hub-node.js';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
 import { startTestRedis } from './support/redis.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { clinicKeys } from '../src/queue/queue-service.js';
 import { connectChat, chatRequest, type ChatSocket } from './support/chat-client.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';

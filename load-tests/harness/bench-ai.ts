@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript, type ConsultLanguage } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { freePort, startRedisServer } from '../../hub/src/redis/redis-process.js';
+import { freePort, startRedisServer } from '@clinic-hub/platform/redis-server';
 import { SileroVad } from '../../ai-workers/src/vad/silero-vad.js';
 import { detectSpeech } from '../../ai-workers/src/vad/detect-speech.js';
 import { conversation, feedConversation, type Track } from '../../ai-workers/test/support/audio-tap.js';

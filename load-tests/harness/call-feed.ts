@@ -8,8 +8,7 @@
  * timestamps and ticket ids differ.
  */
 import { Redis } from 'ioredis';
-import { ClinicRegistry } from '../../hub/src/clinics/clinic-registry.js';
-import { QueueService } from '../../hub/src/queue/queue-service.js';
+import { ClinicRegistry, QueueService } from '@clinic-hub/hub';
 import { redisCommand } from './redis-command.js';
 import type { TrackSpec } from './worker-protocol.js';
 

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../hub/src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { REPO_ROOT, spawnChild, spawnHubScript, waitUntilReady, type HubChild } from './hub-process.js';
 
 export const COMPARISON_KINDS = ['limit', 'mosquitto', 'nats'] as const;

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort } from '../../hub/src/redis/redis-process.js';
+import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { sleep } from './time.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const BENCH_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
-export const WATCHDOG = resolve(import.meta.dirname, '../../scripts/parent-watchdog.ts');
+export const WATCHDOG = PARENT_WATCHDOG;
 
 /** A process of the hub's code (a hub node, a notification worker) started by a benchmark. */
 export interface HubChild {

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 
 /**
  * The media-server's configuration, read from environment variables once at

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Hs256Key } from '@clinic-hub/hub/auth';
+import { Hs256Key } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_MAX_PARTICIPANTS, consultKeys, type ServerSignal } from '@clinic-hub/protocol';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import type { RunningMediaServer } from '../src/media-server.js';

@@ -135,13 +135,6 @@ export const AUDIO_TAP_CHUNK_MS = 100;
 export const AUDIO_TAP_MAXLEN = 24_000;
 
 /**
- * BullMQ `prefix` of the queues below, for the services that add and the
- * workers that run the jobs alike. Its `{…}` hash tag keeps each queue's keys
- * in one Redis Cluster slot, as BullMQ's scripts need.
- */
-export const JOB_QUEUE_PREFIX = 'ch:{consult-jobs}';
-
-/**
  * AI workers announce themselves like media nodes: `ai:worker:<id>` is a hash
  * { host, pid, startedAt, concurrency, sessions, recordings, stt, emotion,
  * beatAt, stopping } refreshed every AI_WORKER_HEARTBEAT_MS with a PEXPIRE of
@@ -170,16 +163,6 @@ export const TracedJob = z.object({
   traceparent: z.string().max(256).regex(TRACEPARENT_PATTERN).optional().catch(undefined),
 });
 export type TracedJob = z.infer<typeof TracedJob>;
-
-/** BullMQ queue names shared by the services that add and the workers that run the jobs. */
-export const JOB_QUEUES = {
-  /** One job per consultation whose audio the AI workers follow live: AiSessionJob. */
-  aiSessions: 'ai-sessions',
-  /** After a consultation: transcribe the whole recording: AiRecordingJob. */
-  aiRecordings: 'ai-recordings',
-  /** Finalise a recording (checksums, metadata) and later purge it by retention policy. */
-  recordings: 'recordings',
-} as const;
 
 export const AiSessionJob = TracedJob.extend({
   clinic: z.string().min(1).max(64),

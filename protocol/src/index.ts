@@ -11,6 +11,7 @@ export * from './chat.js';
 export * from './chat-payloads.js';
 export * from './chat-follower.js';
 export * from './consult.js';
+export * from './job-queues.js';
 export * from './media-signal.js';
 export * from './recordings.js';
 export * from './consult-events.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { isRedisUnavailable } from '../../../hub/src/redis/connect.js';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';

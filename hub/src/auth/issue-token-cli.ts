@@ -12,10 +12,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROLES, Role } from '@clinic-hub/protocol';
+import { ConfigError, withSecretFiles } from '@clinic-hub/platform/config';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { ConfigError } from '../config-error.js';
-import { withSecretFiles } from '../secret-files.js';
-import { TokenIssuer } from './tokens.js';
 
 const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--ticket TICKET] [--ttl SECONDS] [--json]
   ROLE is one of: ${ROLES.join(', ')}; CLINIC is a clinic id of CLINICS_DIR (config/clinics), or '*' for admin and service tokens.`;

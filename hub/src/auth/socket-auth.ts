@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io';
 import { protocolError, type ErrorCode } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { TrustedProxies } from '../http/client-address.js';
-import { TokenError, type TokenIssuer, type VerifiedToken } from './tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 
 /** Who is on the other end of a socket, fixed at connect and re-checked on every event. */
 export interface SocketIdentity extends VerifiedToken {
@@ -27,7 +27,7 @@ export function identityOf(socket: Socket): SocketIdentity {
  * Socket.IO middleware: verifies the handshake token and resolves the clinic.
  * `proxies`: our load balancers, whose X-Forwarded-For names the client's address.
  */
-export function socketAuth(tokens: TokenIssuer, clinics: ClinicRegistry, proxies?: TrustedProxies) {
+export function socketAuth(tokens: TokenVerifier, clinics: ClinicRegistry, proxies?: TrustedProxies) {
   return (socket: Socket, next: (error?: Error) => void): void => {
     const auth = (socket.handshake.auth ?? {}) as { token?: unknown; clinic?: unknown };
     tokens.verify(auth.token).then(

@@ -10,7 +10,7 @@ import {
   type ChatTyping,
 } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { chatRooms } from './chat-keys.js';

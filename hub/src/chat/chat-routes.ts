@@ -1,5 +1,5 @@
 import { CHAT_ATTACHMENTS_PATH, CHAT_ROLES, AttachmentId, ThreadId, protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -7,7 +7,7 @@ import type { ChatService } from './chat-service.js';
 import type { ChatCaller } from './chat-store.js';
 
 export interface ChatRouteDeps {
-  tokens: TokenIssuer;
+  tokens: TokenVerifier;
   clinics: ClinicRegistry;
   chat: ChatService;
 }

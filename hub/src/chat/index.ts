@@ -5,10 +5,10 @@
 import type { Redis } from 'ioredis';
 import type { ChatThread } from '@clinic-hub/protocol';
 import type { Namespace } from 'socket.io';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { registerChatHandlers } from './chat-handlers.js';

@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
-import { connectRedis } from '../redis/connect.js';
-import { tracedJob } from '../tracing/trace-context.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { tracedJob } from '@clinic-hub/platform/tracing';
 
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
 const COMPLETED_KEPT_SECONDS = 86_400;

@@ -2,7 +2,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads, type ConsultClientToServer } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { consultRooms } from './consult-keys.js';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { protocolError, type Role } from '@clinic-hub/protocol';
-import { TokenError, type TokenIssuer } from '../auth/tokens.js';
+import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -15,7 +15,7 @@ const MAX_RECENT = 200;
 
 export interface ConsultRouteDeps {
   redis: Redis;
-  tokens: TokenIssuer;
+  tokens: TokenVerifier;
   clinics: ClinicRegistry;
   consult: ConsultService;
 }

@@ -24,10 +24,10 @@ import {
 } from '@clinic-hub/protocol';
 import type { z } from 'zod';
 import { appendAudit } from '../audit/audit-log.js';
-import type { RoomTokenIssuer } from '../auth/room-tokens.js';
+import type { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { newOpaqueId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { QueueService } from '../queue/queue-service.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
 import { ConsultStore } from './consult-store.js';

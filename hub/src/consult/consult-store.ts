@@ -14,7 +14,7 @@ import {
   type ConsultListing,
   type ConsultStatus,
 } from '@clinic-hub/protocol';
-import { currentTraceparentArg } from '../tracing/trace-context.js';
+import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 import { CONSULTS_LISTED_DAYS, TICKET_INDEX_SECONDS, consultIndexKeys } from './consult-keys.js';
 
 const SCRIPT_NAMES = ['create-consult', 'end-consult', 'move-consult'] as const;

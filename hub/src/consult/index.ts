@@ -4,11 +4,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
-import { RoomTokenIssuer } from '../auth/room-tokens.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { QueueService } from '../queue/queue-service.js';
 import type { NodeGuards } from '../socket/event-guard.js';

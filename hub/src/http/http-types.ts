@@ -1,3 +1,4 @@
+import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
 import type { Readable } from 'node:stream';
 
 /** A request as the hub's routes see it, whichever server (uWS or Node HTTP) received it. */
@@ -69,13 +70,6 @@ export const STATUS_TEXT: Record<number, string> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
-};
-
-/** Headers every page and API response carries. */
-export const SECURITY_HEADERS: Record<string, string> = {
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
 };
 
 /**

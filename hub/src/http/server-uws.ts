@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
-import { SECURITY_HEADERS, STATUS_TEXT, bodyLimitFor } from './http-types.js';
+import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
+import { STATUS_TEXT, bodyLimitFor } from './http-types.js';
 
 type Uws = typeof import('uWebSockets.js');
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NotifyContact, protocolError } from '@clinic-hub/protocol';
-import { TokenError, type TokenIssuer } from '../auth/tokens.js';
+import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
 import { REMINDER_OFFSETS_MS, type NotificationService, type ReminderKind } from './notification-service.js';
@@ -26,7 +26,7 @@ const ScheduleBody = z.object({
  *
  * Admin and staff tokens of the clinic.
  */
-export function createReminderRoutes(deps: { tokens: TokenIssuer; notifications: NotificationService }) {
+export function createReminderRoutes(deps: { tokens: TokenVerifier; notifications: NotificationService }) {
   return async (request: HttpRequest): Promise<HttpResponse | null> => {
     const match = PATH.exec(request.path);
     if (!match) return null;

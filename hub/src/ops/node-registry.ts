@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
 import type { Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 
 /** Every hub node's heartbeat, in one hash shared by all nodes (not clinic data). */
 export const NODES_KEY = 'ch:ops:nodes';

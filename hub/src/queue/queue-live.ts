@@ -1,7 +1,7 @@
 import type { Namespace } from 'socket.io';
 import type { Redis } from 'ioredis';
 import type { QueueEvent } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import { clinicRoom } from './queue-handlers.js';
 import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from './queue-service.js';

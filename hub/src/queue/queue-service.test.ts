@@ -4,7 +4,7 @@ import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { startTestRedis } from '../../test/support/redis.js';
 import { TEST_CLINICS_DIR } from '../../test/support/hub-node.js';
-import { continueTrace, formatTraceparent, runInTrace } from '../tracing/trace-context.js';
+import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
 import { QueueService, clinicKeys, type Result } from './queue-service.js';
 import { rebuildQueue } from './rebuild.js';
 

@@ -17,9 +17,9 @@ import {
   type SyncResult,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { newOpaqueId } from '../ids.js';
-import { isRedisUnavailable } from '../redis/connect.js';
-import { currentTraceparentArg } from '../tracing/trace-context.js';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 

@@ -9,17 +9,17 @@ import {
   type RecordingConfig,
 } from '@clinic-hub/media-server/recordings';
 import { appendAudit } from '../audit/audit-log.js';
-import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 
 /** Who may list and export recordings: the clinic's doctors, and admins (of the clinic, or of every clinic). */
 export const RECORDING_ROLES: readonly Role[] = ['admin', 'doctor'];
 
 export interface RecordingRouteDeps {
-  tokens: TokenIssuer;
+  tokens: TokenVerifier;
   clinics: ClinicRegistry;
   redis: Redis;
   config: RecordingConfig;

@@ -11,7 +11,7 @@ import {
   type ConsultEnded,
   type ConsultServerToClient,
 } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '../../src/auth/room-tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startHubProcess, type HubNodeProcess } from './hub-node.js';
 import { connectNamespace, namespaceConnectError, type ConnectOptions } from './queue-client.js';
 

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort } from '../../src/redis/redis-process.js';
-import { TokenIssuer } from '../../src/auth/tokens.js';
+import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -10,7 +11,7 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
  * watchdog, so that the child stops itself if the test's worker dies without stopping it (a timeout).
  */
 export function childNodeArgs(script: string): string[] {
-  return ['--import', 'tsx', '--import', resolve(REPO_ROOT, 'scripts/parent-watchdog.ts'), script];
+  return ['--import', 'tsx', '--import', PARENT_WATCHDOG, script];
 }
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const TEST_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');

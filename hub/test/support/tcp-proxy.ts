@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { freePort } from '../../src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 
 export interface TcpProxy {
   port: number;

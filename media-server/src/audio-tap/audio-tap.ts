@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AUDIO_TAP_MAXLEN, consultKeys } from '@clinic-hub/protocol';
-import { connectRedis } from '../../../hub/src/redis/connect.js';
+import { connectRedis } from '@clinic-hub/platform/redis';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { parseRecordingKey, type RecordingKey } from './recording-cipher.js';
 
 /**

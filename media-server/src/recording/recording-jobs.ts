@@ -3,7 +3,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
-import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '../../../hub/src/tracing/trace-context.js';
+import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
 import { verifyFile, type RecordingKey } from './recording-cipher.js';
 import { RecordingError } from './recording-error.js';
 import { recordingDir, sealedPath } from './recording-files.js';

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
-import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
 import { encryptFile, verifyFile, type RecordingKey } from './recording-cipher.js';
 import type { RecordingConfig } from './recording-config.js';

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ConsultRole } from '@clinic-hub/protocol';
-import { freePort } from '../../../hub/src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
 import { loadMediaConfig } from '../../src/config.js';
 import type { Recorder } from '../../src/engine/engine-types.js';

@@ -17,27 +17,15 @@ export class TokenError extends Error {
  * a ticket. Signed and verified synchronously with node:crypto: a check-in
  * issues a patient token and every connect verifies one, and WebCrypto's
  * asynchronous steps made both wait behind the fan-out under load.
+ *
+ * The verifier holds the same secret as the issuer (HS256) but offers no way
+ * to sign: only the hub issues tokens (token-issuer.ts).
  */
-export class TokenIssuer {
-  private readonly key: Hs256Key;
+export class TokenVerifier {
+  protected readonly key: Hs256Key;
 
   constructor(secret: string) {
     this.key = new Hs256Key(secret);
-  }
-
-  async issue(claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
-    return this.issueSync(claims, ttlSeconds);
-  }
-
-  issueSync(claims: TokenClaims, ttlSeconds: number): { token: string; expiresAt: number } {
-    const valid = TokenClaims.parse(claims);
-    if (valid.clinic === '*' && valid.role !== 'admin' && valid.role !== 'service') {
-      throw new Error('clinic "*" is only for admin and service tokens');
-    }
-    return this.key.sign(
-      { role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}), sub: valid.sub },
-      ttlSeconds,
-    );
   }
 
   async verify(token: unknown): Promise<VerifiedToken> {
@@ -56,5 +44,23 @@ export class TokenIssuer {
       throw new TokenError('AUTH_INVALID');
     }
     return { ...claims.data, exp: payload.exp };
+  }
+}
+
+/** The hub's tokens, issued (only the hub does: exported by `@clinic-hub/platform/token-issuer`) and verified. */
+export class TokenIssuer extends TokenVerifier {
+  async issue(claims: TokenClaims, ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
+    return this.issueSync(claims, ttlSeconds);
+  }
+
+  issueSync(claims: TokenClaims, ttlSeconds: number): { token: string; expiresAt: number } {
+    const valid = TokenClaims.parse(claims);
+    if (valid.clinic === '*' && valid.role !== 'admin' && valid.role !== 'service') {
+      throw new Error('clinic "*" is only for admin and service tokens');
+    }
+    return this.key.sign(
+      { role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}), sub: valid.sub },
+      ttlSeconds,
+    );
   }
 }

@@ -18,17 +18,12 @@ export class RoomTokenError extends Error {
  * media-server that is broken into cannot mint hub tokens, and `aud: "media"`,
  * so that a hub token is never a room token and the other way round.
  */
-export class RoomTokenIssuer {
-  private readonly key: Hs256Key;
+export class RoomTokenVerifier {
+  protected readonly key: Hs256Key;
 
   constructor(secret: string) {
     if (secret.length < 32) throw new Error('the media token secret must be at least 32 characters');
     this.key = new Hs256Key(secret);
-  }
-
-  issue(claims: Omit<RoomTokenClaims, 'aud'>, ttlSeconds: number): { token: string; expiresAt: number } {
-    const valid = RoomTokenClaims.parse({ ...claims, aud: 'media' });
-    return this.key.sign(valid, ttlSeconds);
   }
 
   verify(token: unknown): VerifiedRoomToken {
@@ -37,5 +32,13 @@ export class RoomTokenIssuer {
     const claims = RoomTokenClaims.safeParse(verified.payload);
     if (!claims.success) throw new RoomTokenError('AUTH_INVALID');
     return { ...claims.data, exp: verified.payload.exp };
+  }
+}
+
+/** The hub signs room tokens at admission (`@clinic-hub/platform/token-issuer`); a media-server only verifies them. */
+export class RoomTokenIssuer extends RoomTokenVerifier {
+  issue(claims: Omit<RoomTokenClaims, 'aud'>, ttlSeconds: number): { token: string; expiresAt: number } {
+    const valid = RoomTokenClaims.parse({ ...claims, aud: 'media' });
+    return this.key.sign(valid, ttlSeconds);
   }
 }

@@ -2,24 +2,14 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   AI_WORKERS_KEY,
-  JOB_QUEUES,
-  JOB_QUEUE_PREFIX,
   JOB_QUEUE_STATES,
+  WATCHED_JOB_QUEUES,
   aiWorkerKey,
   type AiWorkerInfo,
   type JobQueueDepth,
   type JobQueueState,
   type OpsWorkers,
 } from '@clinic-hub/protocol';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../notify/notify-keys.js';
-
-/** The queues of the consultation services and notifications, as BullMQ names them. */
-export const WATCHED_QUEUES: readonly { name: string; prefix: string }[] = [
-  { name: JOB_QUEUES.aiSessions, prefix: JOB_QUEUE_PREFIX },
-  { name: JOB_QUEUES.aiRecordings, prefix: JOB_QUEUE_PREFIX },
-  { name: JOB_QUEUES.recordings, prefix: JOB_QUEUE_PREFIX },
-  { name: NOTIFY_QUEUE_NAME, prefix: NOTIFY_QUEUE_PREFIX },
-];
 
 /**
  * The AI workers alive now (those whose heartbeat, written by ai-workers'
@@ -57,7 +47,7 @@ export async function readAiWorkers(redis: Redis): Promise<AiWorkerInfo[]> {
 }
 
 /** Job counts by state and worker connections of each watched BullMQ queue. */
-export async function readQueueDepths(redis: Redis, queues = WATCHED_QUEUES): Promise<JobQueueDepth[]> {
+export async function readQueueDepths(redis: Redis, queues = WATCHED_JOB_QUEUES): Promise<JobQueueDepth[]> {
   return Promise.all(
     queues.map(async ({ name, prefix }) => {
       const queue = new Queue(name, { connection: redis, prefix });

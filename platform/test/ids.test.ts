@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newOpaqueId } from './ids.js';
+import { newOpaqueId } from '../src/ids.js';
 
 describe('newOpaqueId', () => {
   it('is base64url of the given length and never begins with "-" (1 in 64 raw ids would)', () => {

@@ -10,7 +10,7 @@ import {
   splitTraceparent,
   traceLogFields,
   tracedJob,
-} from './trace-context.js';
+} from '../src/tracing/trace-context.js';
 
 const PARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
-import { SECURITY_HEADERS } from '../http/http-types.js';
+import { SECURITY_HEADERS } from '../http/security-headers.js';
 
 export interface WorkerStatus {
   node: string;

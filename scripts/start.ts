@@ -11,9 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../hub/src/config.js';
-import { startHub } from '../hub/src/hub.js';
-import { startNotificationWorker } from '../hub/src/notify/index.js';
+import { ConfigError, loadConfig, startHub, startNotificationWorker } from '@clinic-hub/hub';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { lanAddress, lanUrl, startBanner } from './start-banner.js';
 

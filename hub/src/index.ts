@@ -1,6 +1,7 @@
+/** The hub's public surface: what `npm start`, the CLI's local stack and the benchmarks start and drive. */
 export { startHub, type RunningHub } from './hub.js';
 export { loadConfig, ConfigError, type HubConfig } from './config.js';
-export { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 export { ClinicRegistry } from './clinics/clinic-registry.js';
 export { QueueService } from './queue/queue-service.js';
+export { startNotificationWorker, NotificationService, loadNotifyConfig } from './notify/index.js';
 export { ChatService, ChatStore, startChat, createStaffChannel, chatKeys, type ChatCaller } from './chat/index.js';

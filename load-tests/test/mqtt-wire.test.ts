@@ -6,7 +6,6 @@ import { MqttClient } from '../harness/broker-clients.js';
 import { startMosquitto, type ComparisonServer } from '../harness/comparison-servers.js';
 import { MQTT_SUBPROTOCOL, MqttFramingError, MqttReader, connectPacket, publishPacket, subscribePacket, type MqttPacket, type MqttVersion } from '../harness/mqtt-wire.js';
 import { RawWebSocket } from '../harness/raw-websocket.js';
-import { waitFor } from '../../hub/test/support/wait.js';
 
 /**
  * The one MQTT parser of the load tests (harness/mqtt-wire.ts) and the
@@ -39,14 +38,20 @@ describe.each([4, 5] as MqttVersion[])('MQTT level %i against Mosquitto over Web
   it('connects, subscribes at QoS 0 and receives what is published, in order and byte for byte', async () => {
     const display = await MqttClient.connect(mosquitto.displayUrl, { clientId: `display-v${version}`, version });
     const received: { topic: string; payload: string }[] = [];
-    display.onmessage = (topic, payload) => received.push({ topic, payload: payload.toString('utf8') });
+    const all = new Promise<void>((resolve) => {
+      display.onmessage = (topic, payload) => {
+        received.push({ topic, payload: payload.toString('utf8') });
+        if (received.length === PAYLOADS.length) resolve();
+      };
+    });
     expect(await display.subscribe('clinic/bench/queue')).toBe(0);
 
     const publisher = await MqttClient.connect(mosquitto.publishUrl, { clientId: `publisher-v${version}`, version });
     publisher.publishMany(PAYLOADS.map((payload) => ({ topic: 'clinic/bench/queue', payload })));
     publisher.publishMany([{ topic: 'clinic/other/queue', payload: 'not for the display' }]);
     await publisher.ping();
-    await waitFor('every message at the display', () => received.length >= PAYLOADS.length);
+    await all;
+    // Anything more (the other topic) would have come before the answer to this ping.
     await display.ping();
     expect(received.map((r) => r.topic)).toEqual(PAYLOADS.map(() => 'clinic/bench/queue'));
     expect(received.map((r) => r.payload.length)).toEqual(PAYLOADS.map((p) => p.length));
@@ -58,11 +63,11 @@ describe.each([4, 5] as MqttVersion[])('MQTT level %i against Mosquitto over Web
 
   it('reports a refused subscription (a topic filter with # inside): 3.1.1 closes, 5 sends DISCONNECT with its reason', async () => {
     const client = await MqttClient.connect(mosquitto.displayUrl, { clientId: `refused-v${version}`, version });
-    let closedWith: Error | null | undefined;
-    client.onclose = (error) => (closedWith = error);
+    const closed = new Promise<Error | null>((resolve) => (client.onclose = resolve));
     // 0x81: Malformed Packet (MQTT 5 §2.4).
-    await expect(client.subscribe('clinic/#/queue')).rejects.toThrow(version === 5 ? 'the broker disconnected: reason 129' : 'connection closed');
-    await waitFor('the close', () => closedWith !== undefined);
+    const reason = version === 5 ? 'the broker disconnected: reason 129' : 'connection closed';
+    await expect(client.subscribe('clinic/#/queue')).rejects.toThrow(reason);
+    expect((await closed)?.message ?? 'connection closed').toBe(reason);
     expect(client.open).toBe(false);
   });
 });
@@ -71,10 +76,16 @@ it('CONNACK of the real broker, read by the reader from the raw WebSocket stream
   const ws = new RawWebSocket(mosquitto.displayUrl, MQTT_SUBPROTOCOL);
   const packets: MqttPacket[] = [];
   const reader = new MqttReader(5);
-  ws.onbinary = (data) => reader.push(data, (p) => packets.push(p));
+  const both = new Promise<void>((resolve) => {
+    ws.onbinary = (data) =>
+      reader.push(data, (p) => {
+        packets.push(p);
+        if (packets.length === 2) resolve();
+      });
+  });
   await new Promise<void>((resolve) => (ws.onopen = resolve));
   ws.sendBinary(Buffer.concat([connectPacket({ clientId: 'raw-v5', version: 5 }), subscribePacket({ packetId: 7, topic: 'a/b', version: 5 })]));
-  await waitFor('CONNACK and SUBACK', () => packets.length >= 2);
+  await both;
   expect(packets).toEqual([
     { type: 'connack', sessionPresent: false, reasonCode: 0 },
     { type: 'suback', packetId: 7, reasonCodes: [0] },

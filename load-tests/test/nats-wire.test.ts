@@ -6,7 +6,6 @@ import { NatsClient } from '../harness/broker-clients.js';
 import { startNatsServer, type ComparisonServer } from '../harness/comparison-servers.js';
 import { NatsFramingError, NatsReader, PING_COMMAND, connectCommand, pubCommand, subCommand, type NatsOp } from '../harness/nats-wire.js';
 import { RawWebSocket } from '../harness/raw-websocket.js';
-import { waitFor } from '../../hub/test/support/wait.js';
 
 /**
  * The one NATS parser of the load tests (harness/nats-wire.ts) and the
@@ -29,17 +28,28 @@ afterAll(async () => {
 
 const PAYLOADS = ['{"seq":1,"type":"ticket.called","ticket":{"number":"A-001","room":"r1"}}', '第1診察室へお入りください', 'x'.repeat(70_000), ''];
 
-/** A raw WebSocket to the server and every operation the reader finds in what it sends. */
-async function rawConnection(): Promise<{ ws: RawWebSocket; ops: NatsOp[] }> {
+/**
+ * A raw WebSocket to the server, every operation the reader finds in what it
+ * sends, and `until(check)`: resolves once `check(ops)` holds (checked as
+ * operations arrive).
+ */
+async function rawConnection(): Promise<{ ws: RawWebSocket; ops: NatsOp[]; until: (check: (ops: NatsOp[]) => boolean) => Promise<void> }> {
   const ws = new RawWebSocket(nats.displayUrl);
   const ops: NatsOp[] = [];
   const reader = new NatsReader();
+  const waiters: { check: (ops: NatsOp[]) => boolean; resolve: () => void }[] = [];
+  const until = (check: (ops: NatsOp[]) => boolean) => (check(ops) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ check, resolve })));
   // Payloads are views of the read buffer: copy them as they come.
-  ws.onbinary = (data) =>
+  ws.onbinary = (data) => {
     reader.push(data, (op) => ops.push(op.op === 'MSG' ? { ...op, payload: Buffer.from(op.payload) } : op.op === 'HMSG' ? { ...op, headers: Buffer.from(op.headers), payload: Buffer.from(op.payload) } : op));
+    for (const w of waiters.filter((w) => w.check(ops))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
   await new Promise<void>((resolve) => (ws.onopen = resolve));
-  await waitFor('INFO', () => ops.length > 0);
-  return { ws, ops };
+  await until((o) => o.length > 0);
+  return { ws, ops, until };
 }
 
 describe('NATS against nats-server over WebSocket', () => {
@@ -47,14 +57,20 @@ describe('NATS against nats-server over WebSocket', () => {
     const display = await NatsClient.connect(nats.displayUrl, { name: 'display' });
     expect(display.info).toMatchObject({ proto: 1, headers: true });
     const received: { subject: string; payload: string }[] = [];
-    display.onmessage = (subject, payload) => received.push({ subject, payload: payload.toString('utf8') });
+    const all = new Promise<void>((resolve) => {
+      display.onmessage = (subject, payload) => {
+        received.push({ subject, payload: payload.toString('utf8') });
+        if (received.length === PAYLOADS.length) resolve();
+      };
+    });
     await display.subscribe('clinic.bench.queue');
 
     const publisher = await NatsClient.connect(nats.publishUrl, { name: 'publisher' });
     publisher.publishMany(PAYLOADS.map((payload) => ({ subject: 'clinic.bench.queue', payload })));
     publisher.publishMany([{ subject: 'clinic.other.queue', payload: 'not for the display' }]);
     await publisher.flush();
-    await waitFor('every message at the display', () => received.length >= PAYLOADS.length);
+    await all;
+    // Anything more (the other subject) would have come before the answer to this PING.
     await display.flush();
     expect(received.map((r) => r.subject)).toEqual(PAYLOADS.map(() => 'clinic.bench.queue'));
     expect(received.map((r) => r.payload.length)).toEqual(PAYLOADS.map((p) => p.length));
@@ -65,10 +81,10 @@ describe('NATS against nats-server over WebSocket', () => {
   });
 
   it('reads the server’s INFO, PONG, MSG with a reply subject and HMSG from the raw stream', async () => {
-    const { ws, ops } = await rawConnection();
+    const { ws, ops, until } = await rawConnection();
     expect(ops[0]).toMatchObject({ op: 'INFO', info: { proto: 1, headers: true } });
     ws.sendBinary(Buffer.from(connectCommand({ name: 'raw', headers: true }) + subCommand('a.b', '9') + PING_COMMAND, 'latin1'));
-    await waitFor('PONG', () => ops.some((o) => o.op === 'PONG'));
+    await until((o) => o.some((x) => x.op === 'PONG'));
     const headers = 'NATS/1.0\r\nX-Clinic: 1\r\n\r\n';
     ws.sendBinary(
       Buffer.concat([
@@ -78,7 +94,7 @@ describe('NATS against nats-server over WebSocket', () => {
         Buffer.from(PING_COMMAND, 'latin1'),
       ]),
     );
-    await waitFor('both messages and the second PONG', () => ops.filter((o) => o.op === 'PONG').length === 2 || ops.some((o) => o.op === '-ERR'));
+    await until((o) => o.filter((x) => x.op === 'PONG').length === 2 || o.some((x) => x.op === '-ERR'));
     expect(ops.slice(1)).toEqual([
       { op: 'PONG' },
       { op: 'MSG', subject: 'a.b', sid: '9', replyTo: 'reply.to', payload: Buffer.from('hi') },
@@ -89,19 +105,17 @@ describe('NATS against nats-server over WebSocket', () => {
   });
 
   it('reads the server’s -ERR, and the client closes on it with the server’s words', async () => {
-    const { ws, ops } = await rawConnection();
+    const { ws, ops, until } = await rawConnection();
     ws.sendBinary(Buffer.from(`${connectCommand({ name: 'bad' })}SUB\r\n`, 'latin1'));
-    await waitFor('-ERR', () => ops.some((o) => o.op === '-ERR'));
+    await until((o) => o.some((x) => x.op === '-ERR'));
     expect(ops.find((o) => o.op === '-ERR')).toEqual({ op: '-ERR', message: expect.stringMatching(/Parser Error|Unknown Protocol|Invalid/i) });
     ws.terminate();
 
     const client = await NatsClient.connect(nats.displayUrl, { name: 'too-big' });
-    let closedWith: Error | null | undefined;
-    client.onclose = (error) => (closedWith = error);
+    const closed = new Promise<Error | null>((resolve) => (client.onclose = resolve));
     // Over the server's max_payload (1 MB by default).
     client.publishMany([{ subject: 'a.b', payload: Buffer.alloc(1_100_000) }]);
-    await waitFor('the close', () => closedWith !== undefined);
-    expect(closedWith?.message).toMatch(/^nats-server: Maximum Payload/);
+    expect((await closed)?.message).toMatch(/^nats-server: Maximum Payload/);
   });
 });
 

@@ -40,6 +40,8 @@ export const RoomTokenClaims = z.object({
   part: ConsultRole,
   /** Shown to the other participants (they see each other on camera anyway); never logged, never on displays. */
   name: z.string().min(1).max(64),
+  /** Days a recording of this consultation is kept after it stops: the page tells each participant before they consent. */
+  recordingRetentionDays: z.number().positive().max(36_500).optional(),
 });
 export type RoomTokenClaims = z.infer<typeof RoomTokenClaims>;
 

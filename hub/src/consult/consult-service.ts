@@ -6,6 +6,7 @@ import {
   protocolError,
   type AdmitResult,
   type AiHistoryResult,
+  type ConsultAiStatus,
   type ConsultAdmitted,
   type ConsultInvitePart,
   type ConsultLanguage,
@@ -60,6 +61,10 @@ export interface ConsultServiceOptions {
   publicUrl: () => string;
   /** null: no clinic has AI enabled. */
   aiJobs: AiSessionJobs | null;
+  /** How long a clinic's recordings are kept (days), for the room tokens (the consent dialog says it); absent: not said. */
+  recordingRetentionDays?: (clinic: string) => number;
+  /** AI workers with a live heartbeat now (ops/job-workers.ts). */
+  aiWorkersAlive?: () => Promise<number>;
   logger: Logger;
 }
 
@@ -264,6 +269,16 @@ export class ConsultService {
     return { ok: true, ...(await this.store.aiResults(clinicId, input.consult, input.after, input.limit)) };
   }
 
+  /** What the consultation's AI panel may expect: the clinic's live transcripts setting and the AI workers alive now. */
+  async aiStatus(clinicId: string, caller: ConsultCaller, consult: string): Promise<Result<{ ai: ConsultAiStatus }>> {
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const consultation = await this.store.get(clinicId, consult);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    const liveTranscripts = this.options.clinics.get(clinicId)?.ai.enabled ?? false;
+    const workers = (await this.options.aiWorkersAlive?.()) ?? 0;
+    return { ok: true, ai: { liveTranscripts, workers, checkedAt: Date.now() } };
+  }
+
   /** Open consultations and the latest `recent` ones, newest first: for operations (no names). */
   async list(clinicId: string, recent: number): Promise<ConsultListing[]> {
     const ids = new Set([...(await this.store.openIds(clinicId)), ...(await this.store.recentIds(clinicId, recent))]);
@@ -358,8 +373,16 @@ export class ConsultService {
   ): RoomPass {
     const issuer = this.options.roomTokens;
     if (!issuer) throw new Error('room tokens are not configured');
+    const retention = this.options.recordingRetentionDays?.(clinic);
     const { token, expiresAt } = issuer.issue(
-      { sub: who.sub, clinic, consult: consultation.id, part: who.part, name: who.name ?? DEFAULT_NAMES[who.part] },
+      {
+        sub: who.sub,
+        clinic,
+        consult: consultation.id,
+        part: who.part,
+        name: who.name ?? DEFAULT_NAMES[who.part],
+        ...(retention ? { recordingRetentionDays: retention } : {}),
+      },
       ttlSeconds,
     );
     const pass = { token, mediaUrl: node.url };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { TrustedProxies } from './http/client-address.js';
+import type { SelfCheckinLimits } from './self-checkin/index.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/media-server/recordings';
 
@@ -120,6 +121,14 @@ const Env = z.object({
       }
       return value;
     }),
+  /** Self check-ins one kiosk (its token's sub) may make per minute; 0: no limit. */
+  HUB_KIOSK_CHECKINS_PER_MINUTE: z.coerce.number().int().min(0).max(100_000).default(10),
+  /** Self check-ins from phones (posters and arrival links) per clinic per minute; 0: no limit. */
+  HUB_MOBILE_CHECKINS_PER_MINUTE: z.coerce.number().int().min(0).max(100_000).default(30),
+  /** Self check-ins from phones per client address per hour (a clinic's Wi-Fi is one address); 0: no limit. */
+  HUB_MOBILE_CHECKINS_PER_ADDRESS_PER_HOUR: z.coerce.number().int().min(0).max(100_000).default(20),
+  /** Unknown appointment codes one kiosk or address may try per 10 minutes before its tries are refused; 0: no limit. */
+  HUB_WRONG_ARRIVAL_CODES_PER_10_MINUTES: z.coerce.number().int().min(0).max(100_000).default(10),
   /** How long a room token lets its holder join (and rejoin after a drop); participants ask for fresh ones with consult:join. */
   CONSULT_ROOM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   /** How long an invitation link (interpreter, family) stays valid: they have no hub token to ask for a fresh one. */
@@ -192,6 +201,8 @@ export interface HubConfig {
   drain: { graceMs: number; timeoutMs: number };
   /** A Redis command's budget (ioredis commandTimeout) and a whole action's, both in ms. */
   timeouts: { redisMs: number; actionMs: number };
+  /** Check-ins by patients themselves (hub/src/self-checkin): limits per kiosk, per clinic's phones, per address. */
+  selfCheckinLimits: SelfCheckinLimits;
   /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
   consult: {
     /** null: consultations are off. */
@@ -242,6 +253,12 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
+    selfCheckinLimits: {
+      kioskPerMinute: e.HUB_KIOSK_CHECKINS_PER_MINUTE,
+      mobilePerMinute: e.HUB_MOBILE_CHECKINS_PER_MINUTE,
+      addressPerHour: e.HUB_MOBILE_CHECKINS_PER_ADDRESS_PER_HOUR,
+      wrongCodesPer10Minutes: e.HUB_WRONG_ARRIVAL_CODES_PER_10_MINUTES,
+    },
     consult: {
       mediaTokenSecret: e.MEDIA_TOKEN_SECRET,
       roomTokenTtlSeconds: e.CONSULT_ROOM_TOKEN_TTL_SECONDS,

@@ -1,8 +1,10 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer } from 'socket.io';
-import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
+import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
+import { SelfCheckinService, createSelfCheckinRoutes } from './self-checkin/index.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -132,8 +134,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       ? { cors: { origin: config.allowedOrigins === '*' ? true : config.allowedOrigins, methods: ['GET', 'POST'] } }
       : {}),
   });
+  // A kiosk is a device at the entrance like a display: it lives as long.
   const tokenTtlSeconds = (role: string) =>
-    role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
+    role === 'display' || role === 'kiosk' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
 
   let server: HubServer | null = null;
   let redisAnswered = true;
@@ -150,19 +153,26 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
 
+  const patientCheckin = {
+    queue,
+    tokens,
+    tokenTtlSeconds,
+    publicUrl,
+    setTicketContact: (clinic: string, ticketId: string, contact: NotifyContactInput) => notifications.setTicketContact(clinic, ticketId, contact),
+  };
+  const appointments = new AppointmentService({ redis, clinics, notifications, publicUrl });
+  const selfCheckin = new SelfCheckinService({ ...patientCheckin, redis, clinics, appointments, limits: config.selfCheckinLimits });
+
   const queueNsp = io.of(QUEUE_NAMESPACE);
   queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerQueueHandlers(queueNsp, {
-    queue,
-    tokens,
+    ...patientCheckin,
     redis,
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    tokenTtlSeconds,
-    publicUrl,
-    setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
+    selfCheckin,
   });
   await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), coalesceMs: config.fanoutCoalesceMs, metrics, logger });
 
@@ -224,7 +234,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     domainRoutes: [
       chat.routes,
       consult.routes,
-      createReminderRoutes({ tokens, notifications }),
+      createReminderRoutes({ tokens, notifications, appointments }),
+      createAppointmentRoutes({ tokens, appointments }),
+      createSelfCheckinRoutes({ tokens, selfCheckin, publicUrl }),
       createRecordingRoutes({ tokens, clinics, redis, config: config.recordings, logger }),
     ],
   });

@@ -89,7 +89,7 @@ export class HubMetrics {
     });
     // process_* and nodejs_* (CPU, memory, event loop lag, GC), with the node label like the rest.
     collectDefaultMetrics({ register: this.registry });
-    for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] satisfies Role[]) {
+    for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service', 'kiosk'] satisfies Role[]) {
       this.connectedClients.set({ role }, 0);
     }
   }

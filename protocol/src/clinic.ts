@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConsultLanguage } from './consult.js';
 import { ClinicRetentionConfig, DEFAULT_RETENTION } from './retention.js';
+import { DEFAULT_SELF_CHECKIN, OpeningHours, SelfCheckinConfig } from './self-checkin.js';
 
 /** Japanese and English: every text a person reads. */
 export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
@@ -61,6 +62,10 @@ export const ClinicConfig = z
       .default(['ja', 'en']),
     /** How long what a video consultation leaves behind is kept (retention.ts); every period has a default. */
     retention: ClinicRetentionConfig.default(DEFAULT_RETENTION),
+    /** When the clinic is open (its timezone): check-in from phones is taken only then. */
+    openingHours: OpeningHours.optional(),
+    /** Check-in without reception: kiosk, QR poster, appointment arrival (self-checkin.ts). */
+    selfCheckin: SelfCheckinConfig.default(DEFAULT_SELF_CHECKIN),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();
@@ -72,6 +77,12 @@ export const ClinicConfig = z
         if (roomIds.has(room.id)) ctx.addIssue({ code: 'custom', message: `duplicate room id ${room.id}` });
         roomIds.add(room.id);
       }
+    }
+    for (const dept of clinic.selfCheckin.departments ?? []) {
+      if (!deptIds.has(dept)) ctx.addIssue({ code: 'custom', path: ['selfCheckin', 'departments'], message: `no department ${dept}` });
+    }
+    if (clinic.selfCheckin.mobile && !clinic.openingHours) {
+      ctx.addIssue({ code: 'custom', path: ['selfCheckin', 'mobile'], message: 'check-in from phones needs openingHours (it is taken only while the clinic is open)' });
     }
   });
 export type ClinicConfig = z.infer<typeof ClinicConfig>;

@@ -28,6 +28,7 @@ export const HUB_DRAINING = 'hub:draining';
 /** Client → server events of `/queue` (QueueClientToServer). */
 export const QUEUE_CLIENT_EVENTS = {
   checkin: 'queue:checkin',
+  selfCheckin: 'queue:self-checkin',
   callNext: 'queue:call-next',
   recall: 'queue:recall',
   start: 'queue:start',

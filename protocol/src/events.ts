@@ -1,6 +1,7 @@
 import type { Ack, ProtocolError } from './errors.js';
 import type { PatientInfo, QueueEvent, QueuePayload, PublicTicket, SyncResult, Announcement } from './queue.js';
 import type { Role } from './roles.js';
+import type { SelfCheckinResult } from './self-checkin.js';
 import { NAMESPACES, QUEUE_CLIENT_EVENTS, QUEUE_SERVER_EVENTS } from './event-names.js';
 
 /** Socket.IO namespace of the waiting room: displays, patients' ticket pages, staff. */
@@ -25,6 +26,7 @@ export interface CheckinResult extends ActionResult {
 
 export interface QueueClientToServer {
   [QUEUE_CLIENT_EVENTS.checkin]: (payload: QueuePayload<'queue:checkin'>, ack: AckFn<CheckinResult>) => void;
+  [QUEUE_CLIENT_EVENTS.selfCheckin]: (payload: QueuePayload<'queue:self-checkin'>, ack: AckFn<SelfCheckinResult>) => void;
   [QUEUE_CLIENT_EVENTS.callNext]: (payload: QueuePayload<'queue:call-next'>, ack: AckFn<ActionResult>) => void;
   [QUEUE_CLIENT_EVENTS.recall]: (payload: QueuePayload<'queue:recall'>, ack: AckFn<ActionResult>) => void;
   [QUEUE_CLIENT_EVENTS.start]: (payload: QueuePayload<'queue:start'>, ack: AckFn<ActionResult>) => void;
@@ -65,6 +67,7 @@ export interface DrainingNotice {
 /** Who may send each event. Checked on every event, not only at connect. */
 export const QUEUE_EVENT_ROLES: Record<keyof QueueClientToServer, readonly Role[]> = {
   'queue:checkin': ['admin', 'staff'],
+  'queue:self-checkin': ['admin', 'staff', 'kiosk'],
   'queue:call-next': ['admin', 'staff', 'doctor'],
   'queue:recall': ['admin', 'staff', 'doctor'],
   'queue:start': ['admin', 'staff', 'doctor'],
@@ -74,5 +77,5 @@ export const QUEUE_EVENT_ROLES: Record<keyof QueueClientToServer, readonly Role[
   'queue:sync': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
   'queue:patient': ['admin', 'staff', 'doctor'],
   'queue:announce': ['admin', 'staff'],
-  'auth:refresh': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
+  'auth:refresh': ['admin', 'staff', 'doctor', 'patient', 'display', 'service', 'kiosk'],
 };

@@ -19,3 +19,5 @@ export * from './consult-events.js';
 export * from './consult-payloads.js';
 export * from './ops.js';
 export * from './payload-limits.js';
+export * from './self-checkin.js';
+export * from './appointments.js';

@@ -32,7 +32,7 @@ export type QuietHours = z.infer<typeof QuietHours>;
 /** A hub user id as in a token's `sub`, e.g. `patient:<ticketId>`. */
 const HubUserId = z.string().regex(/^[A-Za-z0-9_:.@-]{1,128}$/, 'a hub user id (token sub)');
 /** International format, as SMS providers expect it. */
-const PhoneE164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'a phone number in +E.164 form, e.g. +819012345678');
+export const PhoneE164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'a phone number in +E.164 form, e.g. +819012345678');
 /** The user id a LINE Official Account sees (webhook `source.userId`). */
 const LineUserId = z.string().regex(/^U[0-9a-f]{32}$/, 'a LINE user id (U + 32 hex digits)');
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PublicClinic } from './clinic.js';
 import { NotifyContact, NotifyLocale, QuietHours } from './notify.js';
+import { SelfCheckinPayload } from './self-checkin.js';
 
 export const TICKET_STATUSES = ['waiting', 'called', 'in_consultation', 'done', 'no_show', 'cancelled'] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
@@ -29,6 +30,12 @@ export interface PublicTicket {
   calledAt: number | null;
   startedAt: number | null;
   endedAt: number | null;
+  /**
+   * Present on the arrival of an appointment: its scheduled time. Such a
+   * ticket waits in the order of that time (ahead of walk-ins who came after
+   * it) unless it arrived more than the clinic's `appointmentLateMinutes` late.
+   */
+  appointmentAt?: number;
 }
 
 export const QUEUE_EVENT_TYPES = [
@@ -112,6 +119,8 @@ export const QueuePayloads = {
     notify: CheckinNotify.optional(),
     requestId: RequestId.optional(),
   }),
+  /** A check-in by the patient (kiosk) or for them by an appointment code: the same ticket as `queue:checkin`. */
+  'queue:self-checkin': SelfCheckinPayload,
   'queue:call-next': z.object({ dept: DeptId, room: RoomId, requestId: RequestId.optional() }),
   'queue:recall': z.object({ ticketId: TicketId, requestId: RequestId.optional() }),
   'queue:start': z.object({ ticketId: TicketId, requestId: RequestId.optional() }),

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
-export const ROLES = ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] as const;
+/**
+ * `kiosk`: the check-in tablet at the clinic's entrance. Its token can check
+ * patients in (`queue:self-checkin`) and refresh itself, nothing else: it
+ * receives no queue events and reads no patient data.
+ */
+export const ROLES = ['admin', 'staff', 'doctor', 'patient', 'display', 'service', 'kiosk'] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NotifyContact, protocolError } from '@clinic-hub/protocol';
+import { NotifyContact, protocolError, type ErrorCode } from '@clinic-hub/protocol';
 import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -24,9 +24,17 @@ const ScheduleBody = z.object({
  *   that survive restarts; sending it again with a new time moves them.
  * - `DELETE` on the same path cancels them.
  *
+ * With a `dept` the appointment is stored for its arrival too (its code and
+ * link; the answer's `appointment`), as `PUT /api/clinics/:clinic/appointments/:id` does.
+ *
  * Admin and staff tokens of the clinic.
  */
-export function createReminderRoutes(deps: { tokens: TokenVerifier; notifications: NotificationService }) {
+export function createReminderRoutes(deps: {
+  tokens: TokenVerifier;
+  notifications: NotificationService;
+  /** With a `dept`, the appointment is also stored for its arrival (appointments domain): the reminders carry its link. */
+  appointments?: { put(clinic: string, id: string, body: unknown): Promise<{ ok: true; appointment: unknown; reminders: unknown[] } | { ok: false; error: { code: ErrorCode; detail?: string } }>; cancel(clinic: string, id: string): Promise<unknown> };
+}) {
   return async (request: HttpRequest): Promise<HttpResponse | null> => {
     const match = PATH.exec(request.path);
     if (!match) return null;
@@ -46,6 +54,7 @@ export function createReminderRoutes(deps: { tokens: TokenVerifier; notification
 
     if (request.method === 'DELETE') {
       const result = await deps.notifications.cancelAppointmentReminders(clinic, appointmentId);
+      await deps.appointments?.cancel(clinic, appointmentId);
       return result.ok ? json(200, { ok: true, removed: result.removed }) : errorResponse(result.error.code, result.error.detail);
     }
     let body: unknown;
@@ -60,6 +69,10 @@ export function createReminderRoutes(deps: { tokens: TokenVerifier; notification
       return errorResponse('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : undefined);
     }
     const { startsAt, contact, dept, room, kinds } = parsed.data;
+    if (dept && deps.appointments) {
+      const stored = await deps.appointments.put(clinic, appointmentId, parsed.data);
+      return stored.ok ? json(200, { ok: true, reminders: stored.reminders, appointment: stored.appointment }) : errorResponse(stored.error.code, stored.error.detail);
+    }
     const result = await deps.notifications.scheduleAppointmentReminders({
       clinic,
       appointmentId,

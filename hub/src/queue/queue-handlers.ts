@@ -2,26 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { Namespace, Socket } from 'socket.io';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { type NotifyContactInput, type ProtocolError, QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
+import { QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { SelfCheckinService } from '../self-checkin/self-checkin-service.js';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
-import { newTicketId, type QueueService } from './queue-service.js';
+import { checkinPatient, type PatientCheckinDeps } from './checkin-patient.js';
 
 export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
 
-export interface QueueHandlerDeps extends HandlerContext {
-  queue: QueueService;
-  tokens: TokenIssuer;
+export interface QueueHandlerDeps extends HandlerContext, PatientCheckinDeps {
   redis: Redis;
   maxPayloadBytes: number;
-  tokenTtlSeconds: (role: string) => number;
-  /** Base URL for links handed to patients (their ticket page). */
-  publicUrl: () => string;
-  /** Stores a patient's notification contact at check-in; absent when notifications are not wired. */
-  setTicketContact?: (clinic: string, ticketId: string, contact: NotifyContactInput) => Promise<{ ok: true } | { ok: false; error: ProtocolError }>;
+  /** Check-ins by patients themselves (kiosk) and appointment arrivals; absent: `queue:self-checkin` is refused. */
+  selfCheckin?: Pick<SelfCheckinService, 'checkin'>;
 }
 
 /** The waiting-room namespace: every socket joins its clinic's room and gets its queue events. */
@@ -29,7 +24,8 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
   nsp.on('connection', (socket: Socket) => {
     const identity = identityOf(socket);
     const clinic = identity.clinic;
-    socket.join(clinicRoom(clinic));
+    // A kiosk only checks patients in: it follows no queue.
+    if (identity.role !== 'kiosk') socket.join(clinicRoom(clinic));
     deps.metrics.connectedClients.inc({ role: identity.role });
     socket.on('disconnect', () => deps.metrics.connectedClients.dec({ role: identity.role }));
     installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
@@ -37,33 +33,12 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
       defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
 
-    on('queue:checkin', async (payload) => {
-      // The contact is stored before the ticket exists, so the notification worker's first look at
-      // the new queue already finds it (a ticket checked in 1 ahead gets its "1 ahead" notice).
-      const ticketId = newTicketId();
-      const contactFor = (id: string): NotifyContactInput | null =>
-        payload.notify ? (payload.notify.channel === 'in_app' ? { ...payload.notify, address: `patient:${id}` } : payload.notify) : null;
-      const storeContact = async (id: string) => {
-        const contact = contactFor(id);
-        if (!contact) return undefined;
-        if (!deps.setTicketContact) return { ok: false as const, error: protocolError('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub') };
-        const stored = await deps.setTicketContact(clinic, id, contact);
-        return stored.ok ? { ok: true as const } : { ok: false as const, error: stored.error };
-      };
-      let notify = await storeContact(ticketId);
-      const result = await deps.queue.checkin(clinic, payload, ticketId);
-      if (!result.ok) return result;
-      const issuedId = result.event.ticket.id;
-      // A replayed requestId returns the ticket made the first time: the contact belongs to that one.
-      if (issuedId !== ticketId) notify = await storeContact(issuedId);
-      const { token } = await deps.tokens.issue(
-        { sub: `patient:${issuedId}`, role: 'patient', clinic, ticket: issuedId },
-        deps.tokenTtlSeconds('patient'),
-      );
-      const reply = { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
-      // The ticket exists whatever happened to the contact: that part is reported on its own.
-      return notify ? { ...reply, notify } : reply;
-    });
+    on('queue:checkin', (payload) => checkinPatient(deps, clinic, payload));
+    on('queue:self-checkin', (payload) =>
+      deps.selfCheckin
+        ? deps.selfCheckin.checkin(clinic, payload, { via: identity.role === 'kiosk' ? 'kiosk' : 'reception', actor: identity.sub, role: identity.role, address: identity.address })
+        : Promise.resolve({ ok: false as const, error: protocolError('INTERNAL', 'self check-in is not wired on this hub') }),
+    );
     on('queue:call-next', (payload) => deps.queue.callNext(clinic, payload));
     on('queue:recall', (payload) => deps.queue.recall(clinic, payload));
     on('queue:start', (payload) => deps.queue.start(clinic, payload));

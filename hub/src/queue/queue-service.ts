@@ -94,12 +94,21 @@ export class QueueService {
     input: QueuePayload<'queue:checkin'> & { priority: 'normal' | 'urgent' },
     /** The new ticket's id, when the caller had to know it first (to store a contact before the ticket exists). */
     ticketId = newTicketId(),
+    /**
+     * The arrival of this appointment (its record in the appointments domain):
+     * the ticket waits at its scheduled time unless it is later than the
+     * clinic's `appointmentLateMinutes`. One appointment gives one ticket: the
+     * action's idempotency key is the appointment's, so arriving again
+     * returns the first ticket (`replayed`).
+     */
+    appointment?: { id: string; startsAt: number },
   ): Promise<Result<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
-    return this.run(clinicId, 'checkin', input.requestId, [
+    const { appointmentLateMinutes, arrivalOpensMinutesBefore } = clinic.selfCheckin;
+    return this.run(clinicId, 'checkin', appointment ? arrivalKey(appointment.id) : input.requestId, [
       ticketId,
       dept.id,
       dept.prefix,
@@ -107,6 +116,9 @@ export class QueueService {
       clinicDate(clinic.timezone),
       input.patient ? JSON.stringify(input.patient) : '',
       Math.round(clinic.patientDataRetentionHours * 3600),
+      ...(appointment
+        ? [appointment.id, appointment.startsAt, Math.round(appointmentLateMinutes * 60_000), Math.round(arrivalOpensMinutesBefore * 60_000)]
+        : []),
     ]);
   }
 
@@ -277,6 +289,11 @@ export class QueueService {
     // A replay of the hub's own key is that resend, not a retry by the client.
     return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };
   }
+}
+
+/** The idempotency key of an appointment's arrival (with a ':' no client requestId can contain). */
+function arrivalKey(appointmentId: string): string {
+  return `arrive:${appointmentId}`;
 }
 
 export function newTicketId(): string {

@@ -23,7 +23,6 @@ local traceparent = ARGV[4]
 local EVENTS_KEPT = 100000
 local REQUEST_IDS_KEPT_SECONDS = 86400
 local TERMINAL = { done = true, no_show = true, cancelled = true }
-local NORMAL_ORDER_BASE = 1000000000000
 
 local function nowMs()
   local t = redis.call('TIME')
@@ -56,10 +55,29 @@ local function roomKey(room)
   return prefix .. 'room:' .. room
 end
 
+-- Waiting order (smaller first). Urgent tickets take the clinic's next sequence number, so
+-- they come before everyone else. The others wait in time order: the Redis clock in ms, never
+-- below the last such order + 1 (check-ins within one ms, a clock stepped back). Thirteen
+-- digits: cjson keeps 14 significant ones. An appointment's arrival waits at its scheduled
+-- time instead (checkin.lua), which is why orders are times. Tickets issued before orders were
+-- times have 10^12 + seq, earlier than any of these: they keep their place.
 local function nextOrder(priority)
-  local base = NORMAL_ORDER_BASE
-  if priority == 'urgent' then base = 0 end
-  return base + tonumber(redis.call('GET', seqKey) or '0') + 1
+  if priority == 'urgent' then return tonumber(redis.call('GET', seqKey) or '0') + 1 end
+  local lastKey = prefix .. 'order:last'
+  local order = math.max(nowMs(), tonumber(redis.call('GET', lastKey) or '0') + 1)
+  redis.call('SET', lastKey, string.format('%.0f', order))
+  return order
+end
+
+-- The order of a ticket going back to the end of its department's line (skip): behind every
+-- ticket of its priority waiting now, including appointments that arrived early and wait at
+-- their later scheduled time.
+local function orderBehindWaiting(dept, priority)
+  local order = nextOrder(priority)
+  if priority == 'urgent' then return order end
+  local last = redis.call('ZRANGE', waitingKey(dept), -1, -1, 'WITHSCORES')
+  if last[2] and tonumber(last[2]) >= order then order = tonumber(last[2]) + 1 end
+  return order
 end
 
 local function releaseRoom(ticket)

@@ -12,6 +12,6 @@ releaseRoom(ticket)
 ticket.status = 'waiting'
 ticket.room = cjson.null
 ticket.calledAt = cjson.null
-ticket.order = nextOrder(ticket.priority)
+ticket.order = orderBehindWaiting(ticket.dept, ticket.priority)
 redis.call('ZADD', waitingKey(ticket.dept), ticket.order, ticket.id)
 return succeed(appendEvent('ticket.skipped', ticket, at))

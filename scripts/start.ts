@@ -6,7 +6,7 @@
  * process) and prints the pages' links with their tokens for the demo clinic
  * (start-banner.ts). Ctrl-C stops everything cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const hub = await startHub(config);
+  buildMediasoupWorker(env);
   const media = await startMediaServer(env);
   // One machine: the notification worker runs in this process too (in production it is its own process).
   const worker = await startNotificationWorker(config.notify, { logger: hub.logger });
@@ -106,6 +107,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * The media-server's mediasoup-worker: built from the installed mediasoup
+ * package's sources the first time (minutes, with progress), a cache hit in
+ * about a second after that (media-server/worker-build/README.md). Without
+ * its build dependencies the stack still starts, and the message names the
+ * apt-get command; the media-server then refuses consultations saying so.
+ */
+function buildMediasoupWorker(env: NodeJS.ProcessEnv): void {
+  spawnSync(process.execPath, ['--import', 'tsx', resolve(root, 'media-server/worker-build/build-cli.ts'), '--never-fail'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 /**

@@ -10,3 +10,4 @@ export { AiMetrics } from './metrics.js';
 export { readManifest, DEFAULT_MANIFEST, type Manifest, type ManifestModel } from './models/model-manifest.js';
 export { pullModel, listModels, type PullProgress, type PullResult, type ModelListing, type ModelStatus } from './models/model-pull.js';
 export { loadEngines, type Engines } from './engines/load-engines.js';
+export { WorkerHeartbeat } from './ops/worker-registry.js';

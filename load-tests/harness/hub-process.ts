@@ -32,7 +32,15 @@ export interface HubNode extends HubChild {
  * that stops it if the benchmark dies.
  */
 export function spawnHubScript(script: string, env: Record<string, string>, nodeArgs: string[] = []): HubChild {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], {
+  return spawnChild(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], env);
+}
+
+/**
+ * Any program as a child of the benchmark (a Node entry point, a broker),
+ * in its own process group, its output kept.
+ */
+export function spawnChild(command: string, args: string[], env: Record<string, string> = {}): HubChild {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     // Own process group: Ctrl-C reaches the benchmark, which stops its children in order.
@@ -42,13 +50,14 @@ export function spawnHubScript(script: string, env: Record<string, string>, node
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  child.on('error', (error) => (output += `\ncannot run ${command}: ${error.message}`));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
-    pid: child.pid!,
+    pid: child.pid ?? -1,
     process: child,
     logs: () => output,
     async stop(graceMs = 10_000) {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
@@ -59,10 +68,10 @@ export function spawnHubScript(script: string, env: Record<string, string>, node
 }
 
 /** Polls `ready` every 100 ms until it returns something; stops the child and throws after `timeoutMs` or when it exits. */
-async function waitUntilReady<T>(child: HubChild, what: string, ready: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
+export async function waitUntilReady<T>(child: HubChild, what: string, ready: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.process.exitCode !== null) throw new Error(`${what} exited (${child.process.exitCode}): ${child.logs()}`);
+    if (child.process.exitCode !== null || child.pid < 0) throw new Error(`${what} exited (${child.process.exitCode ?? 'did not start'}): ${child.logs()}`);
     const value = await ready();
     if (value !== null) return value;
     if (Date.now() > deadline) {

@@ -13,7 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
-import { consultUrl, joinFromPage, launchMediaChromium } from './support/consult-browser.js';
+import { consultUrl, joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;

@@ -75,6 +75,8 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
 
     on('consult:ai-history', (payload) => deps.consult.aiHistory(clinic, caller(), payload));
 
+    on('consult:ai-status', ({ consult }) => deps.consult.aiStatus(clinic, caller(), consult));
+
     on('auth:refresh', async () => {
       const { ticket } = identity;
       const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));

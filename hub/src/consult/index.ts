@@ -11,6 +11,7 @@ import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { QueueService } from '../queue/queue-service.js';
+import { readAiWorkers } from '@clinic-hub/platform/job-queues';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { AiSessionJobs } from './ai-session-jobs.js';
 import { registerConsultHandlers } from './consult-handlers.js';
@@ -41,6 +42,8 @@ export interface ConsultOptions {
   metrics: HubMetrics;
   maxPayloadBytes: number;
   tokenTtlSeconds: (role: string) => number;
+  /** How long a clinic's recordings are kept (days): told to participants before they consent. */
+  recordingRetentionDays: (clinic: string) => number;
   guards?: NodeGuards;
 }
 
@@ -66,6 +69,8 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
     inviteTtlSeconds: config.inviteTtlSeconds,
     publicUrl: options.publicUrl,
     aiJobs,
+    recordingRetentionDays: options.recordingRetentionDays,
+    aiWorkersAlive: async () => (await readAiWorkers(options.redis)).filter((w) => !w.stopping).length,
     logger,
   });
   registerConsultHandlers(options.nsp, {

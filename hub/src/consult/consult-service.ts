@@ -127,7 +127,7 @@ export class ConsultService {
 
     const call = input.ticketId
       ? await this.options.queue.callTicket(clinicId, { ticketId: input.ticketId, dept: dept.id, room: input.room, requestId: input.requestId })
-      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId });
+      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId }, { admission: true });
     if (!call.ok) return call;
     const ticket = call.event.ticket;
 

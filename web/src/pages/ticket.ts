@@ -126,8 +126,8 @@ function start(token: string, ticketId: string): void {
         ];
       }
       case 'called': {
-        // Seen from home: no room to walk to; the join button below is the way in.
-        if (online) return [label, message(CONSULT_TEXT.readyDetail)];
+        // Seen from home: no room to walk to; the join button below is the way in, once the admission's pass is here.
+        if (online) return [label, message(consultState.kind === 'admitted' ? CONSULT_TEXT.readyDetail : CONSULT_TEXT.preparing)];
         const room = ticket.room ? follower.roomName(ticket.room) : null;
         return [label, h('p', { class: 'go-to-room' }, bilingual(goToRoomText(room ?? { ja: ticket.room ?? '', en: ticket.room ?? '' })))];
       }

@@ -135,14 +135,15 @@ async function startMediaServer(env: NodeJS.ProcessEnv): Promise<{ url: string; 
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const deadline = Date.now() + 20_000;
+  // Loading its TypeScript takes a few seconds on a quiet machine; a busy two-core one (tests, builds) has taken over 20 s.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the media-server exited (code ${child.exitCode}); see its message above`);
     const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error('the media-server did not start within 20 s');
+      throw new Error('the media-server did not start within 60 s');
     }
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -204,8 +204,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
     tokenTtlSeconds,
-    // RECORDING_RETENTION_DAYS: what the media-server's purge applies to every clinic's recordings.
-    recordingRetentionDays: () => config.recordings.retentionMs / 86_400_000,
+    // The clinic's retention.recordingDays: what the media-server's purge applies to its recordings (each consultation's meta hash carries it).
+    recordingRetentionDays: (clinic) => clinics.get(clinic)?.retention.recordingDays ?? config.recordings.retentionMs / 86_400_000,
   });
   const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
   nodeRegistry.start();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConsultLanguage } from './consult.js';
+import { ClinicRetentionConfig, DEFAULT_RETENTION } from './retention.js';
 
 /** Japanese and English: every text a person reads. */
 export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
@@ -58,6 +59,8 @@ export const ClinicConfig = z
       .max(SPOKEN_CALL_LANGUAGES.length)
       .refine((languages) => new Set(languages).size === languages.length, 'each language at most once')
       .default(['ja', 'en']),
+    /** How long what a video consultation leaves behind is kept (retention.ts); every period has a default. */
+    retention: ClinicRetentionConfig.default(DEFAULT_RETENTION),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();

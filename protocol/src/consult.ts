@@ -52,11 +52,14 @@ export type ConsultLanguage = z.infer<typeof ConsultLanguage>;
 export const consultKeys = (clinic: string, consult: string) => {
   const base = `ch:{${clinic}}:consult:${consult}`;
   return {
-    /** Hash: status (waiting|live|ended), node (media node id), dept, ticket, language, createdAt, endedAt. */
+    /**
+     * Hash: status (waiting|live|ended), node (media node id), dept, ticket, language, createdAt, endedAt,
+     * and the clinic's retention (RETENTION_META_FIELDS: retainAudioMs, retainConsultMs, retainRecordingMs, ai).
+     */
     meta: base,
     /** Stream: the session record (ConsultRecordEntry), append-only. */
     record: `${base}:record`,
-    /** Stream: decoded audio for the AI workers (AudioTapEntry), capped. */
+    /** Stream: decoded audio for the AI workers (AudioTapEntry), capped; deleted once drained, and expiring retainAudioMs after its last write. */
     audio: `${base}:audio`,
     /** Stream: AI results (final transcripts and emotion scores), clinician-only reads; one field per entry, AI_RESULT_FIELD. */
     ai: `${base}:ai`,
@@ -172,6 +175,9 @@ export const AiSessionJob = TracedJob.extend({
   language: ConsultLanguage,
 });
 export type AiSessionJob = z.infer<typeof AiSessionJob>;
+
+/** A consultation's AI session job id: the consultation's, so that it is added once (BullMQ ids may not contain ':'; clinic and consultation ids cannot contain '.'). */
+export const aiSessionJobId = (job: Pick<AiSessionJob, 'clinic' | 'consult'>) => `${job.clinic}.${job.consult}`;
 
 /** A `finalise` or `purge` job of JOB_QUEUES.recordings (media-server/src/recording/recording-jobs.ts). */
 export const RecordingJob = TracedJob.extend({

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './roles.js';
 export * from './clinic.js';
+export * from './retention.js';
 export * from './queue.js';
 export * from './events.js';
 export * from './event-names.js';

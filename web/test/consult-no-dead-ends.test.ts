@@ -41,6 +41,8 @@ beforeAll(async () => {
   // The test clinic, and the same clinic with live transcripts off.
   clinicsDir = mkdtempSync(join(tmpdir(), 'consult-dead-ends-clinics-'));
   const clinic = JSON.parse(readFileSync(resolve(TEST_CLINICS_DIR, 'testclinic.json'), 'utf8')) as Record<string, unknown>;
+  // How long the clinic keeps recordings: what the consent dialog must say.
+  clinic.retention = { recordingDays: RETENTION_DAYS };
   writeFileSync(join(clinicsDir, 'testclinic.json'), JSON.stringify(clinic));
   writeFileSync(join(clinicsDir, 'noaiclinic.json'), JSON.stringify({ ...clinic, id: 'noaiclinic', ai: { enabled: false, language: 'ja' } }));
   recordingsDir = mkdtempSync(join(tmpdir(), 'consult-dead-ends-recordings-'));
@@ -50,7 +52,7 @@ beforeAll(async () => {
     startHubProcess({
       redisUrl: redisServer.url,
       nodeId: 'dead-ends-hub',
-      env: { ...CONSULT_HUB_ENV, CLINICS_DIR: clinicsDir, RECORDING_RETENTION_DAYS: String(RETENTION_DAYS) },
+      env: { ...CONSULT_HUB_ENV, CLINICS_DIR: clinicsDir },
     }),
     startMediaServerProcess({
       REDIS_URL: redisServer.url,

@@ -184,6 +184,46 @@ describe('staff page, online department', () => {
     expect(problems).toEqual([]);
   });
 
+  it('calling in an online department admits to video, never a dead end; the next admission finishes the patient in consultation', async () => {
+    const first = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const second = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const firstPage = await openPage(`/ticket${new URL(first.patientUrl).hash}`, { width: 390, height: 844 });
+    const secondPage = await openPage(`/ticket${new URL(second.patientUrl).hash}`, { width: 390, height: 844 });
+    // A staff member's console, as `npm start` prints it.
+    const console = await openPage(`/staff#token=${staffToken}`, { width: 1440, height: 1000 });
+    await console.locator('#call-dept option[value="online"]').waitFor({ state: 'attached', timeout: 5000 });
+    await console.selectOption('#call-dept', 'online');
+    await console.selectOption('#call-room', 'v1');
+    const one = await openedConsultPage(console, () => console.click('#call-submit'));
+    const oneClaims = testRoomTokens.verify(new URLSearchParams(one.hash.slice(1)).get('token'));
+    expect(oneClaims).toMatchObject({ part: 'nurse' });
+
+    // The patient is told to join, and the button is there.
+    await firstPage.locator('#join-consult').waitFor({ timeout: 5000 });
+    expect(await firstPage.locator('#status').innerText()).toContain('下のボタンからビデオ診察に参加してください');
+    const joined = await openedConsultPage(firstPage, () => firstPage.locator('#join-consult').click());
+    expect(testRoomTokens.verify(new URLSearchParams(joined.hash.slice(1)).get('token'))).toMatchObject({ part: 'patient', consult: oneClaims.consult });
+    await expect.poll(async () => (await snapshot()).tickets.find((t) => t.id === first.event.ticket.id)?.status, { timeout: 5000 }).toBe('in_consultation');
+
+    // The next admission into v1 finishes the first patient, as "call next" does.
+    const two = await openedConsultPage(console, () => console.click('#call-submit'));
+    const twoClaims = testRoomTokens.verify(new URLSearchParams(two.hash.slice(1)).get('token'));
+    expect(twoClaims.consult).not.toBe(oneClaims.consult);
+    await firstPage.locator('#consult[data-state="ended"]').waitFor({ timeout: 5000 });
+    await secondPage.locator('#join-consult').waitFor({ timeout: 5000 });
+    const tickets = (await snapshot()).tickets;
+    expect(tickets.some((t) => t.id === first.event.ticket.id)).toBe(false);
+    expect(tickets.find((t) => t.id === second.event.ticket.id)).toMatchObject({ status: 'called', room: 'v1' });
+
+    // "Join video" on the new patient's row opens their consultation.
+    const row = console.locator('.dept[data-dept="online"] table.calls tr', { hasText: second.event.ticket.number });
+    const joinUrl = await openedConsultPage(console, () => row.locator('button[data-action="join-video"]').click());
+    expect(testRoomTokens.verify(new URLSearchParams(joinUrl.hash.slice(1)).get('token'))).toMatchObject({ consult: twoClaims.consult, part: 'nurse' });
+    expect(await console.locator('#messages .message.error').count()).toBe(0);
+    ok(await consultRequest(doctor, 'consult:end', { consult: twoClaims.consult }));
+    expect(problems).toEqual([]);
+  });
+
   it('admits a named waiting patient from their row', async () => {
     const first = ok(await request(staff, 'queue:checkin', { dept: 'online' })).event.ticket;
     const second = ok(await request(staff, 'queue:checkin', { dept: 'online' })).event.ticket;

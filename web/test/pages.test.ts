@@ -284,15 +284,15 @@ describe('patient ticket page', () => {
     const status = page.locator('#status');
     await expect.poll(() => number.innerText(), { timeout: 5000 }).toBe(mine.event.ticket.number);
 
-    const rooms = clinic.departments.find((d) => d.id === 'gp')!.rooms.length;
     const stats = (await snapshot()).deptStats.gp ?? { avgConsultMinutes: 10, samples: 0 };
     await expect.poll(() => status.innerText(), { timeout: 5000 }).toContain('あと 2 人');
     expect(await status.innerText()).toContain('2 ahead');
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, rooms, stats)} 分`);
+    // No room open yet (counted as one); then r1 sees its first patient (one open room).
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, 0, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('あと 1 人');
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, rooms, stats)} 分`);
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, 1, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r2' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('次にお呼びします');

@@ -121,7 +121,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
 
     on('auth:refresh', async () => {
       const { ticket } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));
+      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
       socket.data.identity = { ...identityOf(socket), exp: Math.floor(issued.expiresAt / 1000) };
       return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
     });

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES } from '@clinic-hub/protocol';
+import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { connectRedis } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
@@ -31,9 +31,8 @@ export class AiSessionJobs {
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'AI session queue: Redis error'));
   }
 
-  /** BullMQ job ids may not contain ':'; clinic and consultation ids cannot contain '.'. */
   static jobId(job: Pick<AiSessionJob, 'clinic' | 'consult'>): string {
-    return `${job.clinic}.${job.consult}`;
+    return aiSessionJobId(job);
   }
 
   /** Adds the session with the trace of the action being handled (the admission): the worker's log lines for it continue that trace. */

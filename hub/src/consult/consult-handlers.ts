@@ -79,7 +79,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
 
     on('auth:refresh', async () => {
       const { ticket } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));
+      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
       socket.data.identity = { ...identityOf(socket), exp: Math.floor(issued.expiresAt / 1000) };
       return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
     });

@@ -4,6 +4,7 @@ import {
   consultPagePath,
   consultRoleOf,
   protocolError,
+  retentionMs,
   type AdmitResult,
   type AiHistoryResult,
   type ConsultAiStatus,
@@ -126,7 +127,7 @@ export class ConsultService {
 
     const call = input.ticketId
       ? await this.options.queue.callTicket(clinicId, { ticketId: input.ticketId, dept: dept.id, room: input.room, requestId: input.requestId })
-      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId });
+      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId }, { admission: true });
     if (!call.ok) return call;
     const ticket = call.event.ticket;
 
@@ -140,6 +141,8 @@ export class ConsultService {
       node: node.id,
       language,
       by: caller.sub,
+      ai: clinic.ai.enabled,
+      retention: retentionMs(clinic.retention),
     });
     const consultation = await this.store.get(clinicId, made.id);
     if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);
@@ -182,7 +185,8 @@ export class ConsultService {
       pass = this.patientPass(clinicId, placed.consultation, placed.node, input.name);
       if (open.ticket.status === 'called') {
         // The patient came in: the ticket starts, as when staff press start. Retries are harmless (same requestId, per call).
-        const requestId = `start_${placed.consultation.id}_${open.ticket.calledAt ?? 0}`;
+        // Named after the ticket, not the consultation: the queue keeps request ids a day, longer than a clinic may keep the consultation.
+        const requestId = `consult-start_${placed.consultation.ticket}_${open.ticket.calledAt ?? 0}`;
         const started = await this.options.queue.start(clinicId, { ticketId: placed.consultation.ticket, requestId });
         if (!started.ok && started.error.code !== 'QUEUE_INVALID_TRANSITION') return started;
       }
@@ -232,7 +236,7 @@ export class ConsultService {
     let event: QueueEvent | null = null;
     // Also when it had ended already: a retry after the ticket could not be finished finishes it now.
     if ((await this.options.queue.ticket(clinicId, ticket)) !== null) {
-      const done = await this.options.queue.done(clinicId, { ticketId: ticket, requestId: `end_${id}` });
+      const done = await this.options.queue.done(clinicId, { ticketId: ticket, requestId: `consult-end_${ticket}` });
       if (done.ok) event = done.event;
       else if (done.error.code !== 'QUEUE_TICKET_NOT_FOUND' && done.error.code !== 'QUEUE_INVALID_TRANSITION') return done;
     }

@@ -96,7 +96,7 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
 
     on('auth:refresh', async () => {
       const { ticket, sub, role } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}) }, deps.tokenTtlSeconds(role));
+      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
       socket.data.identity = { ...identity, exp: Math.floor(issued.expiresAt / 1000) };
       return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
     });

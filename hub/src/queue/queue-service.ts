@@ -110,11 +110,18 @@ export class QueueService {
     ]);
   }
 
-  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>): Promise<Result<ActionResult>> {
+  /**
+   * Calls the department's next waiting ticket to a room. An online
+   * department's patient is at home and can only come in through the
+   * consultation that admission opens (the join button on their page): there
+   * it is refused with QUEUE_DEPT_ONLINE, unless the caller is that admission.
+   */
+  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Result<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (dept.online && !options.admission) return fail('QUEUE_DEPT_ONLINE', `admit the next patient of ${dept.id} with consult:admit { dept, room }`);
     if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
     return this.run(clinicId, 'call-next', input.requestId, [
       dept.id,

@@ -59,7 +59,7 @@ export class TokenIssuer extends TokenVerifier {
       throw new Error('clinic "*" is only for admin and service tokens');
     }
     return this.key.sign(
-      { role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}), sub: valid.sub },
+      { role: valid.role, clinic: valid.clinic, ...(valid.ticket ? { ticket: valid.ticket } : {}), ...(valid.name ? { name: valid.name } : {}), sub: valid.sub },
       ttlSeconds,
     );
   }

@@ -19,6 +19,7 @@ import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { type Bilingual } from '../lib/i18n.js';
 import { MediaClient, isClinician, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
 import { askRecordingConsent } from '../lib/consent-dialog.js';
+import { fetchClinic } from '../lib/clinic-info.js';
 import { afterConsultation } from '../lib/consult-after.js';
 import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '../lib/media-text.js';
 import { connectionIndicator, showFatal } from '../lib/page.js';
@@ -48,6 +49,7 @@ function startConsultChat(): void {
   if (!hubToken || !ticketId || !who?.sub || !who.role) return;
   const clinic = params.get('clinic');
   const socket = openChatSocket(hubToken, clinic);
+  let timeZone: string | null = null;
   keepTokenFresh(socket, hubToken, (token) => storeTokenInFragment(token, 'hub'));
   const panel = mountChatPanel({
     socket,
@@ -57,7 +59,16 @@ function startConsultChat(): void {
     token: () => new URLSearchParams(location.hash.slice(1)).get('hub') ?? hubToken,
     clinic,
     senderName: (_member, role) => roleText(role),
+    timeZone: () => timeZone,
   });
+  // Times in the clinic's timezone, as everywhere else.
+  const clinicId = clinic ?? who.clinic;
+  if (clinicId && clinicId !== '*') {
+    void fetchClinic(hubToken, clinicId).then((info) => {
+      timeZone = info?.timezone ?? null;
+      panel.refresh();
+    });
+  }
   const section = byId('consult-chat');
   section.replaceChildren(panel.element);
   socket.on('connect', () => (section.hidden = false));

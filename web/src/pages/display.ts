@@ -1,6 +1,7 @@
 /**
  * The waiting-room display: current calls in very large type, the next
- * tickets and typical wait per department, a clock and announcements, made
+ * tickets with their estimated waits and the wait of a new check-in per
+ * department, a clock and announcements, made
  * for a TV of any size (1280×720 to 3840×2160, landscape or portrait). After
  * every change the type of each box is fitted to the box (display.css,
  * src/lib/fit.ts), so nothing is ever clipped. It only ever receives
@@ -14,7 +15,7 @@ import { fitBox } from '../lib/fit.js';
 import { breakable } from '../lib/line-breaks.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { clinicClock, spokenCall } from '../lib/format.js';
-import { TEXT, minutesText } from '../lib/i18n.js';
+import { TEXT, minutesText, shortMinutesText } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 
@@ -99,7 +100,7 @@ function start(token: string): void {
     departments.parentElement!.dataset.departments = String(clinic.departments.length);
     departments.replaceChildren(
       ...clinic.departments.map((dept) =>
-        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id)),
+        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id), (id) => follower.positionOf(id)?.waitMinutes ?? 0),
       ),
     );
     fitDisplay();
@@ -166,7 +167,8 @@ function start(token: string): void {
   });
 }
 
-function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number): HTMLElement {
+/** A department: its next tickets, each with the estimate its patient's phone shows, how many wait, and the wait of a new check-in. */
+function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number, waitOf: (ticketId: string) => number): HTMLElement {
   const next = waiting.slice(0, NEXT_TICKETS_SHOWN);
   return h(
     'section',
@@ -186,7 +188,13 @@ function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[
             'div',
             { class: 'upcoming' },
             h('div', { class: 'label' }, bilingual(TEXT.nextUp)),
-            h('ol', { class: 'next' }, ...next.map((t) => h('li', { class: t.priority === 'urgent' ? 'urgent' : '' }, t.number))),
+            h(
+              'ol',
+              { class: 'next' },
+              ...next.map((t) =>
+                h('li', { class: t.priority === 'urgent' ? 'urgent' : '', 'data-ticket': t.number }, h('span', { class: 'number' }, t.number), bilingual(shortMinutesText(waitOf(t.id)), 'wait')),
+              ),
+            ),
           )
         : h('p', { class: 'nobody' }, bilingual(TEXT.nobodyWaiting)),
     ),

@@ -9,11 +9,11 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type ClinicConfig, type QueueSnapshot } from '@clinic-hub/protocol';
-import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { collectPageProblems, launchChromium, recordFrames } from './support/browser.js';
+import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { collectPageProblems, launchChromium, recordFrames } from '@clinic-hub/test-kit/browser';
 import { startNoWebSocketProxy } from './support/no-websocket-proxy.js';
 
 const CLINIC = 'testclinic';

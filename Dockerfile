@@ -27,6 +27,7 @@ COPY ai-workers/package.json ai-workers/
 COPY web/package.json web/
 COPY cli/package.json cli/
 COPY load-tests/package.json load-tests/
+COPY test-kit/package.json test-kit/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Every dependency, the mediasoup worker, and the type check: an image is only built from code that compiles.
@@ -49,6 +50,7 @@ COPY ai-workers ai-workers
 COPY web web
 COPY cli cli
 COPY load-tests load-tests
+COPY test-kit test-kit
 COPY scripts scripts
 RUN npm run typecheck
 

@@ -9,8 +9,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFile, addParticipant, createRecordingMeta, setRecordingFields } from '../../media-server/src/recording/recording-store.js';
 import { segmentName } from '../../media-server/src/recording/recording-files.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { float32ToS16le } from '../src/audio/pcm.js';
 import { encodeWav } from '../src/audio/wav.js';
 import { loadAiConfig } from '../src/config.js';
@@ -18,9 +18,9 @@ import { loadEngines, type Engines } from '../src/engines/load-engines.js';
 import { startAiWorker, type RunningAiWorker } from '../src/jobs/ai-worker.js';
 import { EncryptedRecordingSource, recordingTranscriptKey, transcribeRecording, type RecordingAudioSource } from '../src/jobs/recording-transcription.js';
 import { AiMetrics } from '../src/metrics.js';
-import { espeakSpeech, sequence, silence } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
-import { fixtureWorkerEnv, writeFixtureModels } from './support/worker-fixtures.js';
+import { espeakSpeech, sequence, silence } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
 
 /**
  * The whole-recording job on a real encrypted recording: espeak-ng speech

@@ -7,12 +7,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { consultKeys } from '@clinic-hub/protocol';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, recordConsult, testRoomTokens } from '../../hub/test/support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, recordConsult, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 120_000 });
 

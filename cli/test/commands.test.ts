@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { estimateWaitMinutes, type QueueSnapshot, type Announcement } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 // Each test runs the CLI as a process several times: on a busy two-core machine that takes a while.
 vi.setConfig({ testTimeout: 120_000 });

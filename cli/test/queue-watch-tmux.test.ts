@@ -5,12 +5,12 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import stringWidth from 'string-width';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { CONSULT_HUB_ENV, announceMediaNode } from '../../hub/test/support/consult-client.js';
-import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { waitFor } from '../../hub/test/support/wait.js';
-import { CLI_BIN } from './support/run-cli.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { CONSULT_HUB_ENV, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
+import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { waitFor } from '@clinic-hub/test-kit/wait';
+import { CLI_BIN } from '@clinic-hub/test-kit/run-cli';
 
 function findTmux(): string | null {
   try {

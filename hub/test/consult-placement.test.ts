@@ -15,10 +15,10 @@ import { ConsultService, type ConsultCaller } from '../src/consult/consult-servi
 import { listMediaNodes, pickMediaNode } from '../src/consult/media-nodes.js';
 import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/queue-service.js';
-import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from './support/consult-client.js';
-import { TEST_CLINICS_DIR } from './support/hub-node.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep } from './support/wait.js';
+import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep } from '@clinic-hub/test-kit/wait';
 
 const C = 'testclinic';
 const doctor: ConsultCaller = { sub: 'doctor:placement', role: 'doctor', ticket: null, address: '127.0.0.1' };

@@ -20,8 +20,8 @@ import { consultIndexKeys } from '../src/consult/consult-keys.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
 import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/queue-service.js';
-import { TEST_MEDIA_SECRET, announceMediaNode } from './support/consult-client.js';
-import { startTestRedis } from './support/redis.js';
+import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
 const doctor: ConsultCaller = { sub: 'doctor:retention', role: 'doctor', ticket: null, address: '127.0.0.1' };
 const DAY_MS = 86_400_000;

@@ -36,12 +36,12 @@ import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiEmotion, type AiResul
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort, startRedisServer } from '@clinic-hub/platform/redis-server';
-import { SileroVad } from '../../ai-workers/src/vad/silero-vad.js';
-import { detectSpeech } from '../../ai-workers/src/vad/detect-speech.js';
-import { conversation, feedConversation, type Track } from '../../ai-workers/test/support/audio-tap.js';
-import { DeepgramServer } from '../../ai-workers/test/support/deepgram-server.js';
-import { espeakSpeech } from '../../ai-workers/test/support/speech.js';
-import { writeFixtureModels } from '../../ai-workers/test/support/worker-fixtures.js';
+import { SileroVad } from '@clinic-hub/ai-workers/vad';
+import { detectSpeech } from '@clinic-hub/ai-workers/vad';
+import { conversation, feedConversation, type Track } from '@clinic-hub/test-kit/audio-tap';
+import { DeepgramServer } from '@clinic-hub/test-kit/deepgram-server';
+import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
 import { REPO_ROOT, WATCHDOG } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RawWebSocket } from '../harness/raw-websocket.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * The load generators' minimal WebSocket client against a real, strict

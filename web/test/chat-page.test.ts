@@ -8,11 +8,11 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { patientThreadId } from '@clinic-hub/protocol';
-import { REPO_ROOT, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { REPO_ROOT, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
 
@@ -196,7 +196,7 @@ describe('chat pages', () => {
     const patient = await openPage(`${patientUrl.pathname}${patientUrl.hash}`, { width: 390, height: 844 });
     await patient.locator('#chat-box:not([hidden])').waitFor({ timeout: 5000 });
 
-    const { connectChat, chatRequest, newClientMessageId } = await import('../../hub/test/support/chat-client.js');
+    const { connectChat, chatRequest, newClientMessageId } = await import('@clinic-hub/test-kit/chat-client');
     const staffSocket = await connectChat(hub.url, await tokenFor('staff', 'testclinic', { sub: 'staff:night' }));
     try {
       const send = async (text: string) => expectOk(await chatRequest(staffSocket, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text }));

@@ -9,11 +9,11 @@ import { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueSnapshot } from '@clinic-hub/protocol';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '../../hub/test/support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const CLINIC = 'testclinic';
 const MEDIA_URL = 'ws://media-web.test:7443';

@@ -22,10 +22,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 import { DISPLAY_VIEWPORTS as VIEWPORTS, layoutProblems, settle } from './support/layout.js';
 
 const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts/display-layout');

@@ -10,11 +10,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type PublicTicket } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { cleanEnv, runCli } from '../../cli/test/support/run-cli.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const CLINIC = 'testclinic';
 /** Two measured consultations of 6 and 8 minutes: a mean of 7. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
 import { signed, tampered, unsigned } from '../../test/support/forged-tokens.js';
-import { TEST_SECRET } from '../../test/support/hub-node.js';
+import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { TokenError } from '@clinic-hub/platform/tokens';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 

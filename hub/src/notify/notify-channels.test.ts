@@ -7,7 +7,7 @@ import { io as connectClient, type Socket as ClientSocket } from 'socket.io-clie
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
 import { socketAuth } from '../auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { TEST_SECRET } from '../../test/support/hub-node.js';
+import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { createHubLogger } from '../hub-logger.js';
 import { HubMetrics } from '../metrics.js';
 import { registerNotifyHandlers } from './notify-handlers.js';
@@ -23,7 +23,7 @@ import {
   startNotifyFixture,
   waitFor,
   type NotifyFixture,
-} from './test-support/notify-fixture.js';
+} from '@clinic-hub/test-kit/notify-fixture';
 
 let fixture: NotifyFixture;
 let worker: RunningNotificationWorker;

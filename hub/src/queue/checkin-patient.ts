@@ -52,8 +52,13 @@ export async function checkinPatient(deps: PatientCheckinDeps, clinic: string, i
   const issuedId = result.event.ticket.id;
   // A replayed requestId returns the ticket made the first time: the contact belongs to that one.
   if (issuedId !== ticketId) notify = await storeContact(issuedId);
-  const { token } = await deps.tokens.issue({ sub: `patient:${issuedId}`, role: 'patient', clinic, ticket: issuedId }, deps.tokenTtlSeconds('patient'));
-  const reply: CheckinResult = { event: result.event, replayed: result.replayed, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+  const reply: CheckinResult = { event: result.event, replayed: result.replayed, ...(await patientLink(deps, clinic, issuedId)) };
   // The ticket exists whatever happened to the contact: that part is reported on its own.
   return { ok: true, ...(notify ? { ...reply, notify } : reply) };
+}
+
+/** A token for the patient's own ticket page, scoped to the ticket, and the page's address. */
+export async function patientLink(deps: PatientCheckinDeps, clinic: string, ticketId: string): Promise<{ patientToken: string; patientUrl: string }> {
+  const { token } = await deps.tokens.issue({ sub: `patient:${ticketId}`, role: 'patient', clinic, ticket: ticketId }, deps.tokenTtlSeconds('patient'));
+  return { patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
 }

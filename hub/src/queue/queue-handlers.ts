@@ -8,7 +8,7 @@ import { identityOf } from '../auth/socket-auth.js';
 import type { SelfCheckinService } from '../self-checkin/self-checkin-service.js';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
-import { checkinPatient, type PatientCheckinDeps } from './checkin-patient.js';
+import { checkinPatient, patientLink, type PatientCheckinDeps } from './checkin-patient.js';
 
 export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
 
@@ -46,6 +46,12 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     on('queue:done', (payload) => deps.queue.done(clinic, payload));
     on('queue:cancel', (payload) => deps.queue.cancel(clinic, payload));
     on('queue:sync', (payload) => deps.queue.sync(clinic, payload.afterSeq));
+
+    on('queue:patient-link', async ({ ticketId }) => {
+      const ticket = await deps.queue.ticket(clinic, ticketId);
+      if (!ticket) return { ok: false, error: protocolError('QUEUE_TICKET_NOT_FOUND') };
+      return { ok: true, ticket, ...(await patientLink(deps, clinic, ticketId)) };
+    });
 
     on('queue:patient', async ({ ticketId }) => {
       const ticket = await deps.queue.ticket(clinic, ticketId);

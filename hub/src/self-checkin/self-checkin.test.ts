@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import { ClinicConfig, type ActionResult, type QueueEvent } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { startTestRedis } from '../../test/support/redis.js';
-import { TEST_CLINICS_DIR } from '../../test/support/hub-node.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { readAudit } from '../audit/audit-log.js';
 import { AppointmentStore } from '../appointments/appointment-store.js';
 import { QueueService, clinicKeys, type Result } from '../queue/queue-service.js';
@@ -175,8 +175,8 @@ describe('self check-in', () => {
     const [audit] = await readAudit(redis, C, 1);
     expect(audit).toMatchObject({ actor: 'kiosk:entrance', role: 'kiosk', action: 'checkin.kiosk', subject: result.event.ticket.id, from: '10.0.0.5' });
     // The stream holds the same event displays get.
-    const [[, fields]] = (await redis.xrange(clinicKeys(C).events, '-', '+')) as [string, string[]][];
-    expect(JSON.parse(fields![1]!)).toEqual(result.event);
+    const entries = await redis.xrange(clinicKeys(C).events, '-', '+');
+    expect(entries.map(([, fields]) => JSON.parse(fields[1]!))).toEqual([result.event]);
   });
 
   it('offers the departments of selfCheckin (by default every one that is not online), reception any', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { haproxyConfigForTest, repoPath } from './deploy-files.js';
-import { sleep } from './wait.js';
+import { sleep } from '@clinic-hub/test-kit/wait';
 
 export interface Haproxy {
   url: string;

@@ -1,6 +1,6 @@
 import type { ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
-import { float32ToS16le } from '../../src/audio/pcm.js';
+import { float32ToS16le } from '@clinic-hub/ai-workers/audio';
 
 export interface Track {
   participant: string;

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:f
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Manifest, ManifestModel } from '../../src/models/model-manifest.js';
+import type { Manifest, ManifestModel } from '@clinic-hub/ai-workers/models';
 
 /**
  * A local model hub laid out like huggingface.co: GET

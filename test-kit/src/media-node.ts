@@ -4,12 +4,11 @@ import { pino, type Logger } from 'pino';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ConsultRole } from '@clinic-hub/protocol';
 import { freePort } from '@clinic-hub/platform/redis-server';
-import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
-import { loadMediaConfig } from '../../src/config.js';
-import type { Recorder } from '../../src/engine/engine-types.js';
-import { startMediaServer, type RunningMediaServer } from '../../src/media-server.js';
+import { REPO_ROOT, childNodeArgs, entryPoint } from './hub-node.js';
+import { loadMediaConfig } from '@clinic-hub/media-server';
+import type { Recorder } from '@clinic-hub/media-server';
+import { startMediaServer, type RunningMediaServer } from '@clinic-hub/media-server';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
 export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
 
@@ -67,7 +66,7 @@ export interface MediaServerProcess {
 export async function startMediaServerProcess(env: Record<string, string>): Promise<MediaServerProcess> {
   const port = await freePort();
   const range = udpRange();
-  const child = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'media-server/src/main.ts')), {
+  const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/media-server/main')), {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const CLI_BIN = resolve(import.meta.dirname, '../../bin/clinic.js');
+export const CLI_BIN = resolve(import.meta.dirname, '../../cli/bin/clinic.js');
 
 export interface CliRun {
   code: number;

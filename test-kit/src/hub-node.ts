@@ -1,10 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+/** The file of a service's entry point, as its package.json exports it (`@clinic-hub/hub/main` …): what a test starts as a process. */
+export function entryPoint(specifier: string): string {
+  return createRequire(import.meta.url).resolve(specifier);
+}
 
 /**
  * Node's arguments to run a TypeScript entry point as a child of a test: through tsx, and with the parent
@@ -14,7 +20,7 @@ export function childNodeArgs(script: string): string[] {
   return ['--import', 'tsx', '--import', PARENT_WATCHDOG, script];
 }
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
-export const TEST_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
+export const TEST_CLINICS_DIR = resolve(import.meta.dirname, '../clinics');
 /** The AES-256-GCM key test hubs encrypt chat attachments with (HUB_ATTACHMENT_KEY). */
 export const TEST_ATTACHMENT_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -40,7 +46,7 @@ export async function startHubProcess(options: {
   env?: Record<string, string>;
 }): Promise<HubNodeProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, childNodeArgs(resolve(REPO_ROOT, 'hub/src/main.ts')), {
+  const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/hub/main')), {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { wavToMono16k } from '../../src/audio/wav.js';
+import { wavToMono16k } from '@clinic-hub/ai-workers/audio';
 
 const CACHE = join(tmpdir(), 'clinic-hub-ai-audio');
 

@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, mediaFlags } from '../../../web/test/support/browser.js';
+import { launchChromium, mediaFlags } from './browser.js';
 
 /** Headless Debian Chromium with a fake camera and microphone, allowed to use loopback ICE candidates; any more flags given. */
 export function launchMediaChromium(extraFlags: string[] = []): Promise<Browser> {

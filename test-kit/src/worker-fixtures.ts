@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
+import { childNodeArgs, entryPoint } from './hub-node.js';
 import { ENGLISH_VOCAB, JAPANESE_VOCAB, writeCtcFixture, writeEmotionFixture } from './fixture-models.js';
 
 /** A models directory with the fixture models under the names a worker is configured with. */
@@ -37,7 +37,7 @@ export interface AiWorkerProcess {
 
 /** `npm run ai:worker` as its own process, with this environment (fixtureWorkerEnv) on top of the test's. */
 export function startAiWorkerProcess(env: Record<string, string>): AiWorkerProcess {
-  const child = spawn(process.execPath, childNodeArgs(resolve(import.meta.dirname, '../../src/main.ts')), {
+  const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/ai-workers/main')), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { ClinicRegistry } from '../../clinics/clinic-registry.js';
-import { startTestRedis } from '../../../test/support/redis.js';
-import { REPO_ROOT, TEST_CLINICS_DIR } from '../../../test/support/hub-node.js';
-import { loadNotifyConfig, type NotifyConfig } from '../notify-config.js';
-import { LocalLineApi } from './local-line-api.js';
-import { LocalSmsApi } from './local-sms-api.js';
-import { LocalSmtpServer } from './local-smtp-server.js';
+import { ClinicRegistry } from '@clinic-hub/hub';
+import { startTestRedis } from './redis.js';
+import { REPO_ROOT, TEST_CLINICS_DIR, entryPoint } from './hub-node.js';
+import { loadNotifyConfig, type NotifyConfig } from '@clinic-hub/hub';
+import { LocalLineApi } from './providers/local-line-api.js';
+import { LocalSmsApi } from './providers/local-sms-api.js';
+import { LocalSmtpServer } from './providers/local-smtp-server.js';
 
 export const TEST_CLINIC = 'testclinic';
 export const LINE_TOKEN = 'test-line-channel-access-token';
@@ -99,7 +99,7 @@ export interface WorkerProcess {
 
 /** Runs hub/src/notify/worker-main.ts as its own process; resolves once it logged that it is ready. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'hub/src/notify/worker-main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entryPoint('@clinic-hub/hub/notify-worker')], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,6 +23,7 @@ import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
+import { LocalBroadcast } from './socket/local-broadcast.js';
 import { QueueService } from './queue/queue-service.js';
 import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
@@ -164,7 +165,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     publicUrl,
     setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
   });
-  await startQueueFanout(liveSub, queueNsp, { queue, clinicIds: clinics.ids(), coalesceMs: config.fanoutCoalesceMs, metrics, logger });
+  // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
+  const queueBroadcast = new LocalBroadcast(queueNsp);
+  await startQueueFanout(liveSub, queueBroadcast, { queue, clinicIds: clinics.ids(), coalesceMs: config.fanoutCoalesceMs, metrics, logger });
 
   const chatNsp = io.of(CHAT_NAMESPACE);
   chatNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
@@ -256,6 +259,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }
   server ??= await startNodeServer(io, routes, listen);
   const running = server;
+  if (running.publish) queueBroadcast.useTopics(running.publish);
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
   const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };

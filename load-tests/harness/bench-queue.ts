@@ -633,6 +633,7 @@ function phaseTable(phases: AnyPhaseReport[], comparison: Comparison): string[] 
     hubRow('hub commit→emit p50 / p99 (ms, buckets)', (p) => `${cell(p.hub_commit_to_emit.p50_ms)} / ${cell(p.hub_commit_to_emit.p99_ms)}`),
     ['messages delivered / s', (p) => p.messages_per_second],
     ['bytes per call per display: events / wire', (p) => `${cell(p.bytes_per_call.payload)} / ${cell(p.bytes_per_call.wire)}`],
+    ['socket reads per call per display', (p) => p.reads_per_call?.toFixed(2)],
     ['server CPU % (busiest process)', (p) => `${cell(p.server_cpu.cpu_percent)} (${cell(p.server_cpu.max_process_cpu_percent)})`],
     ['server CPU ms per 1,000 deliveries', (p) => p.server_cpu.ms_per_1000_deliveries],
     ['  ÷ the limit\'s', (p) => (p.server === 'limit' ? '1' : times(over(p)?.cpu_per_1000_deliveries))],

@@ -48,6 +48,11 @@ abstract class BrokerClient {
     return this.ws.bytesReceived;
   }
 
+  /** Socket reads after the WebSocket handshake. */
+  get readsReceived(): number {
+    return this.ws.readsReceived;
+  }
+
   /** Ends the connection at once. */
   terminate(): void {
     this.ws.terminate();

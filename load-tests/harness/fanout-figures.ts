@@ -89,6 +89,13 @@ export interface FanoutFigures extends MachineLoad {
    * each protocol's own framing, pings).
    */
   bytes_per_call: { payload: number | null; wire: number | null };
+  /**
+   * Socket reads per display per call (warm-up included, pings too): 1 when
+   * a call's events reach a display in one write, more when the server wrote
+   * them apart. Each read is a wake-up of the display and, on the server, a
+   * send() of its own.
+   */
+  reads_per_call: number | null;
   server_cpu: ServerCpu;
   generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
   coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
@@ -117,6 +124,7 @@ export interface JoinedDeliveries {
   messagesInWindow: number;
   payloadBytes: number;
   wireBytes: number;
+  wireReads: number;
   errors: string[];
 }
 
@@ -146,6 +154,7 @@ export function joinDeliveries(calls: TimedCall[], results: WorkerResult[], wind
     messagesInWindow: 0,
     payloadBytes: 0,
     wireBytes: 0,
+    wireReads: 0,
     errors: [],
   };
   let latencyCount = 0;
@@ -186,6 +195,7 @@ export function joinDeliveries(calls: TimedCall[], results: WorkerResult[], wind
     out.disconnects += result.disconnects;
     out.payloadBytes += result.payloadBytes;
     out.wireBytes += result.wireBytes;
+    out.wireReads += result.wireReads;
     for (const e of result.errors) if (out.errors.length < 30) out.errors.push(e);
   }
   out.latencies = latencies.subarray(0, latencyCount);
@@ -225,7 +235,7 @@ export function fanoutFigures(input: {
   const serverCpu = input.serverPids.map(cpu);
   const serverCpuTotal = serverCpu.reduce<number>((a, b) => a + (b ?? 0), 0);
   const generatorCpu = input.generatorPids.map(cpu);
-  const perDisplayCall = (bytes: number) => (input.connected > 0 && known.length > 0 ? round(bytes / (input.connected * known.length), 0) : null);
+  const perDisplayCall = (n: number, digits = 0) => (input.connected > 0 && known.length > 0 ? round(n / (input.connected * known.length), digits) : null);
   return {
     clients: input.clients,
     clients_connected: input.connected,
@@ -256,6 +266,7 @@ export function fanoutFigures(input: {
     messages_per_second: round(joined.messagesInWindow / windowSeconds, 0),
     events_by_type: joined.byType,
     bytes_per_call: { payload: perDisplayCall(joined.payloadBytes), wire: perDisplayCall(joined.wireBytes) },
+    reads_per_call: perDisplayCall(joined.wireReads, 2),
     server_cpu: {
       processes: input.serverPids.length,
       cpu_percent: round(serverCpuTotal),

@@ -336,6 +336,7 @@ function result(): WorkerResult {
     messages,
     payloadBytes,
     wireBytes: [...sockets, ...brokers].reduce((sum, c) => sum + (c?.bytesReceived ?? 0), 0),
+    wireReads: [...sockets, ...brokers].reduce((sum, c) => sum + (c?.readsReceived ?? 0), 0),
     malformed,
     failed,
     disconnects,

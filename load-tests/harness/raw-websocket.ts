@@ -22,6 +22,8 @@ export class RawWebSocket {
   open = false;
   /** Bytes read after the handshake response: frames and their headers, what the server sent. */
   bytesReceived = 0;
+  /** Reads from the socket after the handshake: how many writes of the server's reached us apart. */
+  readsReceived = 0;
   onopen: () => void = () => undefined;
   onmessage: (text: string) => void = () => undefined;
   /**
@@ -114,6 +116,7 @@ export class RawWebSocket {
 
   private receive(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
+    if (this.handshakeDone) this.readsReceived++;
     let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     if (!this.handshakeDone) {

@@ -122,6 +122,8 @@ export interface WorkerResult {
   payloadBytes: number;
   /** Bytes the servers sent to this process's clients after their WebSocket handshakes (frames, pings and all). */
   wireBytes: number;
+  /** Socket reads of those bytes: a burst the server wrote at once is one read, events written apart are several. */
+  wireReads: number;
   malformed: number;
   failed: number;
   disconnects: number;

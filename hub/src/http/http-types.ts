@@ -51,6 +51,11 @@ export function bodyLimitFor(options: ListenOptions, method: string, path: strin
 export interface HubServer {
   kind: 'uws' | 'node';
   port: number;
+  /**
+   * uWebSockets.js only: one message to every WebSocket subscribed to a
+   * topic, in one pass (Socket.IO subscribes each WebSocket to its rooms').
+   */
+  publish?(topic: string, message: string): void;
   /** Stops accepting connections and closes the listening socket. */
   close(): Promise<void>;
 }

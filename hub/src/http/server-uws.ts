@@ -122,6 +122,7 @@ export async function startUwsServer(
   return {
     kind: 'uws',
     port,
+    publish: (topic, message) => void app.publish(topic, message, false),
     async close() {
       uws.us_listen_socket_close(listenSocket as never);
       // close() exists at run time (uWS ≥ 20.x) but is missing from the typings.

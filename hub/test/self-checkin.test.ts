@@ -2,14 +2,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ClinicConfig, type ActionResult, type QueueEvent } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
-import { readAudit } from '../audit/audit-log.js';
-import { AppointmentStore } from '../appointments/appointment-store.js';
-import { QueueService, clinicKeys, type Result } from '../queue/queue-service.js';
-import { isOpen, nextOpening } from './opening-hours.js';
-import { SelfCheckinService, type SelfCheckinCaller } from './self-checkin-service.js';
+import { readAudit } from '../src/audit/audit-log.js';
+import { AppointmentStore } from '../src/appointments/appointment-store.js';
+import { QueueService, clinicKeys, type Result } from '../src/queue/queue-service.js';
+import { isOpen, nextOpening } from '../src/self-checkin/opening-hours.js';
+import { SelfCheckinService, type SelfCheckinCaller } from '../src/self-checkin/self-checkin-service.js';
 
 /**
  * Self check-in and appointment arrival against a real Redis: the queue's

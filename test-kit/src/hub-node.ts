@@ -119,7 +119,7 @@ export async function healthStatus(node: { url: string }): Promise<number> {
 export const testTokens = new TokenIssuer(TEST_SECRET);
 
 export async function tokenFor(
-  role: 'admin' | 'staff' | 'doctor' | 'display' | 'patient' | 'service',
+  role: 'admin' | 'staff' | 'doctor' | 'display' | 'patient' | 'service' | 'kiosk',
   clinic = 'testclinic',
   extra: { ticket?: string; ttlSeconds?: number; sub?: string } = {},
 ): Promise<string> {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** How many self check-ins, and wrong arrival codes, one kiosk, one clinic's phones and one address may make. */
@@ -14,27 +16,39 @@ export interface SelfCheckinLimits {
 
 export type LimitDecision = { ok: true } | { ok: false; retryAfterMs: number; scope: string };
 
+const MINUTE = 60_000;
+const RATE_WINDOW = readFileSync(new URL('./scripts/rate-window.lua', import.meta.url), 'utf8');
+
+type WindowCommand = (key: string, windowMs: number, limit: number, mode: 'take' | 'check' | 'add', id: string) => Promise<number>;
+
 /**
- * Fixed-window counters in Redis, so every hub node counts the same kiosk and
- * the same phones together (a kiosk's socket and a phone's requests may reach
- * any node). A limit of 0 does not limit.
+ * Sliding windows in Redis (scripts/rate-window.lua), so every hub node
+ * counts the same kiosk and the same phones together (a kiosk's socket and a
+ * phone's requests may reach any node). A limit of 0 does not limit.
  */
 export class CheckinLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly limits: SelfCheckinLimits,
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly window: WindowCommand;
 
-  /** Counts one check-in against each scope given; refuses (counting nothing more) at the first one over its limit. */
+  constructor(
+    redis: Redis,
+    private readonly limits: SelfCheckinLimits,
+  ) {
+    redis.defineCommand('selfCheckinRateWindow', { numberOfKeys: 1, lua: RATE_WINDOW });
+    const command = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<number>>).selfCheckinRateWindow!.bind(redis);
+    this.window = (key, windowMs, limit, mode, id) => command(key, windowMs, limit, mode, id);
+  }
+
+  /** Counts one check-in against each scope given; refuses at the first one over its limit. */
   async take(clinic: string, scopes: { kiosk?: string; mobile?: boolean; address?: string }): Promise<LimitDecision> {
     const windows: [string, number, number][] = [];
-    if (scopes.kiosk !== undefined) windows.push([`kiosk:${scopes.kiosk}`, this.limits.kioskPerMinute, 60_000]);
-    if (scopes.mobile) windows.push(['mobile', this.limits.mobilePerMinute, 60_000]);
-    if (scopes.address !== undefined) windows.push([`address:${scopes.address}`, this.limits.addressPerHour, 3_600_000]);
+    if (scopes.kiosk !== undefined) windows.push([`kiosk:${scopes.kiosk}`, this.limits.kioskPerMinute, MINUTE]);
+    if (scopes.mobile) windows.push(['mobile', this.limits.mobilePerMinute, MINUTE]);
+    if (scopes.address !== undefined) windows.push([`address:${scopes.address}`, this.limits.addressPerHour, 60 * MINUTE]);
+    const id = randomBytes(8).toString('base64url');
     for (const [scope, limit, windowMs] of windows) {
-      const decision = await this.count(clinic, scope, limit, windowMs);
-      if (!decision.ok) return decision;
+      if (limit === 0) continue;
+      const retryAfterMs = await this.window(keyOf(clinic, scope), windowMs, limit, 'take', id);
+      if (retryAfterMs > 0) return { ok: false, retryAfterMs, scope: scope.replace(/:.*/, '') };
     }
     return { ok: true };
   }
@@ -42,26 +56,14 @@ export class CheckinLimiter {
   /** Whether this kiosk or address may try another arrival code. */
   async mayTryCode(clinic: string, who: string): Promise<LimitDecision> {
     if (this.limits.wrongCodesPer10Minutes === 0) return { ok: true };
-    const { key, windowEnds } = this.window(clinic, `wrong-code:${who}`, 600_000);
-    const wrong = Number((await this.redis.get(key)) ?? 0);
-    return wrong >= this.limits.wrongCodesPer10Minutes ? { ok: false, retryAfterMs: windowEnds - this.now(), scope: 'wrong arrival codes' } : { ok: true };
+    const retryAfterMs = await this.window(keyOf(clinic, `wrong-code:${who}`), 10 * MINUTE, this.limits.wrongCodesPer10Minutes, 'check', '');
+    return retryAfterMs > 0 ? { ok: false, retryAfterMs, scope: 'wrong arrival codes' } : { ok: true };
   }
 
   async wrongCode(clinic: string, who: string): Promise<void> {
-    const { key, windowEnds } = this.window(clinic, `wrong-code:${who}`, 600_000);
-    await this.redis.multi().incr(key).pexpireat(key, windowEnds).exec();
-  }
-
-  private async count(clinic: string, scope: string, limit: number, windowMs: number): Promise<LimitDecision> {
-    if (limit === 0) return { ok: true };
-    const { key, windowEnds } = this.window(clinic, scope, windowMs);
-    const replies = await this.redis.multi().incr(key).pexpireat(key, windowEnds).exec();
-    const count = Number(replies?.[0]?.[1] ?? 0);
-    return count > limit ? { ok: false, retryAfterMs: windowEnds - this.now(), scope: scope.replace(/:.*/, '') } : { ok: true };
-  }
-
-  private window(clinic: string, scope: string, windowMs: number): { key: string; windowEnds: number } {
-    const start = Math.floor(this.now() / windowMs) * windowMs;
-    return { key: `ch:{${clinic}}:self-checkin:rate:${scope}:${start}`, windowEnds: start + windowMs };
+    if (this.limits.wrongCodesPer10Minutes === 0) return;
+    await this.window(keyOf(clinic, `wrong-code:${who}`), 10 * MINUTE, this.limits.wrongCodesPer10Minutes, 'add', randomBytes(8).toString('base64url'));
   }
 }
+
+const keyOf = (clinic: string, scope: string) => `ch:{${clinic}}:self-checkin:rate:${scope}`;

@@ -63,7 +63,7 @@ export class SelfCheckinService {
   constructor(private readonly deps: SelfCheckinDeps) {
     this.posters = new PosterStore(deps.redis);
     this.now = deps.now ?? Date.now;
-    this.limiter = new CheckinLimiter(deps.redis, deps.limits, this.now);
+    this.limiter = new CheckinLimiter(deps.redis, deps.limits);
   }
 
   /** Departments patients may pick: the configured ones, or every department that is not online. */

@@ -1,8 +1,9 @@
 /**
  * The ticket slip reception hands a patient: the clinic, the ticket number,
  * the department, the wait estimate and a QR code of the patient's own page.
- * Printed through the browser's print dialog: staff.css prints only
- * `#print-slip` (a narrow slip, any printer or a receipt printer's driver).
+ * Printed through the browser's print dialog: common.css prints only
+ * `#print-slip` (a narrow slip, any printer or a receipt printer's driver)
+ * on the staff console and the kiosk.
  */
 import { bilingual, byId, h } from './dom.js';
 import { minutesText, TEXT, type Bilingual } from './i18n.js';
@@ -14,6 +15,8 @@ export const SLIP_TEXT = {
   scan: { ja: 'QRコードを読み取ると、スマートフォンで順番を確認できます。', en: 'Scan the QR code to follow your turn on your phone.' },
   qrLabel: { ja: '患者用ページのQRコード', en: 'QR code of the patient page' },
   close: { ja: '閉じる', en: 'Close' },
+  line: { ja: 'LINEで読み取り、表示されたメッセージを送信すると、LINEでお知らせします。', en: 'Scan with LINE and send the message it shows to get notices on LINE.' },
+  lineLabel: { ja: 'LINE連携のQRコード', en: 'QR code to link LINE' },
 } satisfies Record<string, Bilingual>;
 
 export interface SlipFacts {
@@ -22,6 +25,8 @@ export interface SlipFacts {
   dept: Bilingual;
   waitMinutes: number;
   patientUrl: string;
+  /** The ticket's one-time LINE link (kiosk), printed as a second QR code. */
+  lineUrl?: string;
 }
 
 /** The QR code of a patient's page, labelled in both languages. */
@@ -40,6 +45,9 @@ function slip(facts: SlipFacts): HTMLElement {
     h('p', { class: 'slip-wait' }, bilingual(TEXT.estimatedWait, 'inline'), ' ', bilingual(minutesText(facts.waitMinutes), 'inline')),
     patientQr(facts.patientUrl),
     h('p', { class: 'slip-scan' }, bilingual(SLIP_TEXT.scan)),
+    ...(facts.lineUrl
+      ? [qrSvg(facts.lineUrl, `${SLIP_TEXT.lineLabel.ja} / ${SLIP_TEXT.lineLabel.en}`), h('p', { class: 'slip-scan' }, bilingual(SLIP_TEXT.line))]
+      : []),
   );
 }
 

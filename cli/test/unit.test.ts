@@ -215,7 +215,7 @@ describe('conventions', () => {
     };
     expect(complete('clinic ca')).toEqual(expect.arrayContaining(['call-next', 'cancel']));
     expect(complete('clinic token ')).toEqual(['issue', '--help']);
-    expect(complete('clinic token issue --role ')).toEqual(['admin', 'staff', 'doctor', 'patient', 'display', 'service']);
+    expect(complete('clinic token issue --role ')).toEqual(['admin', 'staff', 'doctor', 'patient', 'display', 'service', 'kiosk']);
     expect(complete('clinic queue --dept gp --')).toEqual(expect.arrayContaining(['--watch', '--json', '--dept']));
     expect(complete('clinic completion ')).toEqual(expect.arrayContaining(['bash', 'zsh']));
   });

@@ -9,14 +9,13 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type ClinicConfig, type QueueSnapshot } from '@clinic-hub/protocol';
-import * as jsQRModule from 'jsqr';
-import { PNG } from 'pngjs';
 import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { collectPageProblems, launchChromium, recordFrames } from '@clinic-hub/test-kit/browser';
 import { startNoWebSocketProxy } from './support/no-websocket-proxy.js';
+import { readQr } from './support/read-qr.js';
 
 const CLINIC = 'testclinic';
 const clinic = JSON.parse(readFileSync(resolve(TEST_CLINICS_DIR, `${CLINIC}.json`), 'utf8')) as ClinicConfig;
@@ -379,13 +378,6 @@ describe('staff page', () => {
     expect(problems).toEqual([]);
   });
 });
-
-/** The text in the QR code drawn by an element: a screenshot of it, read by jsQR as a phone camera would. */
-async function readQr(page: Page, selector: string): Promise<string | null> {
-  const png = PNG.sync.read(await page.locator(selector).screenshot());
-  const jsQR = ((jsQRModule as unknown as { default?: unknown }).default ?? jsQRModule) as unknown as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
-  return jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height)?.data ?? null;
-}
 
 describe('staff page, handing the ticket to the patient', () => {
   it('shows a QR code of the patient page after check-in and on every waiting ticket, and prints a slip through the print dialog', async () => {

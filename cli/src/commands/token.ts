@@ -7,7 +7,7 @@ import { hubRequest } from '../hub-http.js';
 import type { IssuedToken } from '../hub-types.js';
 
 /** The page a token of this role opens, if there is one. */
-const PAGE_BY_ROLE: Partial<Record<string, string>> = { display: '/display', patient: '/ticket', staff: '/staff', doctor: '/staff' };
+const PAGE_BY_ROLE: Partial<Record<string, string>> = { display: '/display', patient: '/ticket', staff: '/staff', doctor: '/staff', kiosk: '/kiosk' };
 
 export function registerTokenCommands(program: Command, runtime: Runtime): void {
   const token = program.command('token').description('hub tokens');

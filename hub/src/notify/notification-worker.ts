@@ -3,6 +3,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, type NotifyChannel, type NotifyContact } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/queue-service.js';
@@ -79,6 +80,15 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   for (const { channel, missing } of config.disabled) {
     logger.warn({ channel, missing }, `notification channel ${channel} is disabled (not configured); its notices fail with NOTIFY_CHANNEL_DISABLED`);
   }
+
+  const appointments = new AppointmentStore(redis);
+  /** An appointment reminder carries its arrival (code and link) when the appointment was stored for it. */
+  const arrivalOf = async (data: NotificationJobData): Promise<{ code: string; url: string | null } | null> => {
+    if (data.recipient.type !== 'appointment') return null;
+    const record = await appointments.get(data.clinic, data.recipient.appointmentId);
+    if (!record || record.startsAt !== data.recipient.startsAt) return null;
+    return { code: record.code, url: config.publicUrl ? arrivalUrl(config.publicUrl, data.clinic, record.code) : null };
+  };
 
   const contactFor = async (data: NotificationJobData): Promise<{ contact: NotifyContact } | { skipped: 'no_contact' | 'cancelled' }> => {
     const { recipient } = data;
@@ -171,7 +181,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       kind: data.kind,
       locale: contact.locale,
       to: contact.address,
-      rendered: renderNotice(data.kind, contact.locale, data.vars, clinic),
+      rendered: renderNotice(data.kind, contact.locale, data.vars, clinic, await arrivalOf(data)),
       ...(data.vars.ticketNumber ? { ticketNumber: data.vars.ticketNumber } : {}),
       providerKey: providerKeyOf(jobId),
       resumed: start.state === 'interrupted',

@@ -50,6 +50,8 @@ const Env = z.object({
   /** The worker process's own HTTP port for /metrics, /healthz and /readyz; unset: none (the worker in `npm start` shares the hub's). */
   NOTIFY_METRICS_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
   NOTIFY_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
+  /** The hub's address as patients reach it: appointment reminders carry the arrival link under it (without it, the code only). */
+  HUB_PUBLIC_URL: z.url().optional(),
 });
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
@@ -83,6 +85,8 @@ export interface NotifyConfig {
   disabled: { channel: NotifyChannel; missing: string[] }[];
   /** The worker process's metrics and health endpoint; null: none. */
   metrics: { host: string; port: number } | null;
+  /** HUB_PUBLIC_URL: base of the links in notices (an appointment's arrival link); null: reminders give the arrival code only. */
+  publicUrl: string | null;
 }
 
 const CHANNEL_VARIABLES = {
@@ -158,5 +162,6 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
     },
     disabled,
     metrics: e.NOTIFY_METRICS_PORT === undefined ? null : { host: e.NOTIFY_METRICS_HOST, port: e.NOTIFY_METRICS_PORT },
+    publicUrl: e.HUB_PUBLIC_URL?.replace(/\/$/, '') ?? null,
   };
 }

@@ -23,9 +23,18 @@ interface TemplateContext {
   when: string;
   /** Appointment time of day, e.g. "10:30". */
   time: string;
+  /** An appointment's arrival: its code as read ("123-456-7890") and the link that checks the patient in. */
+  arrival: { code: string; url: string | null } | null;
 }
 
 type Template = (c: TemplateContext) => RenderedNotice;
+
+/** How to arrive: the link checks the patient in from their phone; the code is for the kiosk. */
+const arrivalJa = (c: TemplateContext) =>
+  c.arrival ? `\n\nご来院時の受付：${c.arrival.url ? `到着したらこちらを開いてください ${c.arrival.url} ` : ''}（受付機では予約番号 ${c.arrival.code} を入力）` : '';
+const arrivalEn = (c: TemplateContext) =>
+  c.arrival ? `\n\nWhen you arrive: ${c.arrival.url ? `open ${c.arrival.url} to check in, ` : ''}or enter appointment code ${c.arrival.code} at the kiosk.` : '';
+const arrivalShort = (c: TemplateContext) => (c.arrival ? ` ${c.arrival.url ?? c.arrival.code}` : '');
 
 const FOOTER = {
   ja: 'このメッセージは送信専用です。ご不明な点はクリニックへお問い合わせください。',
@@ -36,13 +45,13 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
   ja: {
     reminder_24h: (c) => ({
       title: `【${c.clinic}】ご予約のお知らせ`,
-      body: `${c.when} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。ご来院をお待ちしております。変更・キャンセルはクリニックまでご連絡ください。`,
-      short: `【${c.clinic}】${c.when} にご予約があります。`,
+      body: `${c.when} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。ご来院をお待ちしております。変更・キャンセルはクリニックまでご連絡ください。${arrivalJa(c)}`,
+      short: `【${c.clinic}】${c.when} にご予約があります。${arrivalShort(c)}`,
     }),
     reminder_1h: (c) => ({
       title: `【${c.clinic}】まもなくご予約の時間です`,
-      body: `本日 ${c.time} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。お気をつけてお越しください。`,
-      short: `【${c.clinic}】本日 ${c.time} にご予約があります。`,
+      body: `本日 ${c.time} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。お気をつけてお越しください。${arrivalJa(c)}`,
+      short: `【${c.clinic}】本日 ${c.time} にご予約があります。${arrivalShort(c)}`,
     }),
     queue_3_ahead: (c) => ({
       title: `【${c.clinic}】あと${c.ahead}人でお呼びします`,
@@ -69,13 +78,13 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
   en: {
     reminder_24h: (c) => ({
       title: `${c.clinic}: appointment reminder`,
-      body: `You have an appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} on ${c.when}. To change or cancel it, please contact the clinic.`,
-      short: `${c.clinic}: your appointment is on ${c.when}.`,
+      body: `You have an appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} on ${c.when}. To change or cancel it, please contact the clinic.${arrivalEn(c)}`,
+      short: `${c.clinic}: your appointment is on ${c.when}.${arrivalShort(c)}`,
     }),
     reminder_1h: (c) => ({
       title: `${c.clinic}: your appointment is soon`,
-      body: `Your appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} is today at ${c.time}. See you soon.`,
-      short: `${c.clinic}: your appointment is today at ${c.time}.`,
+      body: `Your appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} is today at ${c.time}. See you soon.${arrivalEn(c)}`,
+      short: `${c.clinic}: your appointment is today at ${c.time}.${arrivalShort(c)}`,
     }),
     queue_3_ahead: (c) => {
       const people = c.ahead === 1 ? '1 person' : `${c.ahead} people`;
@@ -124,7 +133,18 @@ function formatter(locale: NotifyLocale, timezone: string, style: 'when' | 'time
   return format;
 }
 
-export function renderNotice(kind: NotifyKind, locale: NotifyLocale, vars: NoticeVars, clinic: ClinicConfig): RenderedNotice {
+/**
+ * `arrival`: the appointment's arrival code and link (reminders of an
+ * appointment stored for its arrival), read when the notice is sent: never
+ * in the job, which staff lists show.
+ */
+export function renderNotice(
+  kind: NotifyKind,
+  locale: NotifyLocale,
+  vars: NoticeVars,
+  clinic: ClinicConfig,
+  arrival: { code: string; url: string | null } | null = null,
+): RenderedNotice {
   const dept = vars.dept ? clinic.departments.find((d) => d.id === vars.dept) : undefined;
   const room = vars.room ? clinic.departments.flatMap((d) => d.rooms).find((r) => r.id === vars.room) : undefined;
   const startsAt = vars.startsAt !== undefined ? new Date(vars.startsAt) : null;
@@ -136,6 +156,7 @@ export function renderNotice(kind: NotifyKind, locale: NotifyLocale, vars: Notic
     ahead: vars.ahead ?? 0,
     when: startsAt ? formatter(locale, clinic.timezone, 'when').format(startsAt) : '',
     time: startsAt ? formatter(locale, clinic.timezone, 'time').format(startsAt) : '',
+    arrival: arrival ? { code: `${arrival.code.slice(0, 3)}-${arrival.code.slice(3, 6)}-${arrival.code.slice(6)}`, url: arrival.url } : null,
   };
   return TEMPLATES[locale][kind](context);
 }

@@ -106,7 +106,7 @@ function start(token: string, role: Role): void {
         : table(
             [TEXT.number, TEXT.room, TEXT.status, TEXT.patientName, TEXT.actions],
             active.map((t) => [
-              h('span', { class: 'number' }, t.number),
+              h('span', { class: 'number' }, t.number, appointmentBadge(t)),
               t.room ? bilingual(follower.roomName(t.room) ?? { ja: t.room, en: t.room }, 'inline') : '',
               h('span', { class: `status status-${t.status}` }, bilingual(STATUS_TEXT[t.status], 'inline')),
               nameCell(t),
@@ -120,7 +120,7 @@ function start(token: string, role: Role): void {
         : table(
             [TEXT.number, TEXT.priority, TEXT.estimate, TEXT.patientName, TEXT.actions],
             waiting.map((t) => [
-              h('span', { class: 'number' }, t.number),
+              h('span', { class: 'number' }, t.number, appointmentBadge(t)),
               h('span', { class: `priority priority-${t.priority}` }, bilingual(PRIORITY_TEXT[t.priority], 'inline')),
               bilingual(minutesText(follower.positionOf(t.id)?.waitMinutes ?? 0), 'inline'),
               nameCell(t),
@@ -128,6 +128,21 @@ function start(token: string, role: Role): void {
             ]),
             'waiting',
           ),
+    );
+  }
+
+  /**
+   * An appointment's arrival: its time, and whether it came too late to wait at
+   * that time (then it waits as a walk-in: its order is not its time).
+   */
+  function appointmentBadge(ticket: PublicTicket): HTMLElement | null {
+    if (ticket.appointmentAt === undefined) return null;
+    const time = new Intl.DateTimeFormat('ja-JP', { timeZone: follower.clinic?.timezone ?? 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(ticket.appointmentAt);
+    const late = ticket.issuedAt > ticket.appointmentAt && ticket.order !== ticket.appointmentAt;
+    return h(
+      'span',
+      { class: `appointment-badge${late ? ' late' : ''}`, 'data-appointment': String(ticket.appointmentAt) },
+      bilingual({ ja: `予約 ${time}${late ? '（遅刻）' : ''}`, en: `Appt ${time}${late ? ' (late)' : ''}` }, 'inline'),
     );
   }
 

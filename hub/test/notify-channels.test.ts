@@ -5,14 +5,14 @@ import { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
-import { socketAuth } from '../auth/socket-auth.js';
+import { socketAuth } from '../src/auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
-import { createHubLogger } from '../hub-logger.js';
-import { HubMetrics } from '../metrics.js';
-import { registerNotifyHandlers } from './notify-handlers.js';
-import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
-import { NotificationService } from './notification-service.js';
+import { createHubLogger } from '../src/hub-logger.js';
+import { HubMetrics } from '../src/metrics.js';
+import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
+import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
+import { NotificationService } from '../src/notify/notification-service.js';
 import {
   LINE_TOKEN,
   MAIL_FROM,

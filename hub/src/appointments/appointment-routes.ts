@@ -1,5 +1,6 @@
 import { AppointmentImportBody, protocolError } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { TokenVerifier } from '@clinic-hub/platform/tokens';
+import { clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
 import type { AppointmentService } from './appointment-service.js';
@@ -32,15 +33,8 @@ export function createAppointmentRoutes(deps: { tokens: TokenVerifier; appointme
     if (!allowed.includes(request.method)) {
       return json(405, { error: protocolError('METHOD_NOT_ALLOWED', `use ${allowed.join(' or ')}`) }, { allow: allowed.join(', ') });
     }
-    const header = request.headers.authorization ?? '';
-    let caller;
-    try {
-      caller = deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
-    }
-    if (caller.role !== 'admin' && caller.role !== 'staff') return errorResponse('AUTH_FORBIDDEN', 'only admins and staff manage appointments');
-    if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
+    const caller = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff manage appointments');
+    if (!('role' in caller)) return caller;
 
     if (list) {
       const from = request.query.has('from') ? Date.parse(request.query.get('from')!) || Number(request.query.get('from')) : Date.now();

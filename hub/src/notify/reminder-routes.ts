@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NotifyContact, protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { TokenVerifier } from '@clinic-hub/platform/tokens';
+import { clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
 import { REMINDER_OFFSETS_MS, type NotificationService, type ReminderKind } from './notification-service.js';
@@ -42,15 +43,8 @@ export function createReminderRoutes(deps: {
     if (request.method !== 'PUT' && request.method !== 'DELETE') {
       return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use PUT or DELETE') }, { allow: 'PUT, DELETE' });
     }
-    const header = request.headers.authorization ?? '';
-    let caller;
-    try {
-      caller = deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
-    }
-    if (caller.role !== 'admin' && caller.role !== 'staff') return errorResponse('AUTH_FORBIDDEN', 'only admins and staff schedule reminders');
-    if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
+    const caller = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff schedule reminders');
+    if (!('role' in caller)) return caller;
 
     if (request.method === 'DELETE') {
       const result = await deps.notifications.cancelAppointmentReminders(clinic, appointmentId);

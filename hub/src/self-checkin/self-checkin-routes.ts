@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ArrivalCode, PosterId, SelfCheckinBody, protocolError, type Role } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { TokenVerifier, VerifiedToken } from '@clinic-hub/platform/tokens';
+import { bearerCaller, clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
 import type { SelfCheckinCaller, SelfCheckinService } from './self-checkin-service.js';
@@ -30,15 +31,8 @@ export function posterUrl(publicUrl: string, clinic: string, poster: string): st
  *   clinic's posters (admin, staff).
  */
 export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheckin: SelfCheckinService; publicUrl: () => string }) {
-  const bearer = (request: HttpRequest): VerifiedToken | TokenError | null => {
-    const header = request.headers.authorization ?? '';
-    if (!header) return null;
-    try {
-      return deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return error instanceof TokenError ? error : new TokenError('AUTH_INVALID');
-    }
-  };
+  /** Phones come without a token: null then. */
+  const bearer = (request: HttpRequest): VerifiedToken | HttpResponse | null => (request.headers.authorization ? bearerCaller(deps.tokens, request) : null);
   const mayActFor = (token: VerifiedToken, clinic: string) => token.clinic === '*' || token.clinic === clinic;
   const SELF_CHECKIN_ROLES: readonly Role[] = ['kiosk', 'staff', 'admin'];
 
@@ -48,7 +42,7 @@ export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheck
       const clinic = info[1]!;
       if (request.method !== 'GET' && request.method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET or POST') }, { allow: 'GET, POST' });
       const token = bearer(request);
-      if (token instanceof TokenError) return errorResponse(token.code);
+      if (token && !('role' in token)) return token;
       if (token) {
         if (!SELF_CHECKIN_ROLES.includes(token.role)) return errorResponse('AUTH_FORBIDDEN', 'kiosk, staff and admin tokens check patients in');
         if (!mayActFor(token, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
@@ -108,11 +102,8 @@ export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheck
   async function postersRoute(request: HttpRequest, clinic: string, posterId: string | null): Promise<HttpResponse> {
     const allowed = posterId ? ['DELETE'] : ['GET', 'POST'];
     if (!allowed.includes(request.method)) return json(405, { error: protocolError('METHOD_NOT_ALLOWED', `use ${allowed.join(' or ')}`) }, { allow: allowed.join(', ') });
-    const token = bearer(request);
-    if (!token) return errorResponse('AUTH_REQUIRED');
-    if (token instanceof TokenError) return errorResponse(token.code);
-    if (token.role !== 'admin' && token.role !== 'staff') return errorResponse('AUTH_FORBIDDEN', 'only admins and staff manage posters');
-    if (!mayActFor(token, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+    const token = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff manage posters');
+    if (!('role' in token)) return token;
     const info = deps.selfCheckin.info(clinic);
     if (!info.ok) return errorResponse(info.error.code, info.error.detail);
     const withUrl = <P extends { id: string }>(poster: P) => ({ ...poster, url: posterUrl(deps.publicUrl(), clinic, poster.id) });

@@ -9,6 +9,8 @@ export type { DisplayPresence, NodeStatus } from '../../hub/src/ops/node-registr
 export interface IssuedToken {
   token: string;
   expiresAt: number;
+  /** Revokes it and every token refreshed from it: `clinic token revoke --id ID`. */
+  id: string;
   role: string;
   clinic: string;
   sub: string;

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RecordingList } from '@clinic-hub/protocol';
 import { parseRecordingKey } from '@clinic-hub/media-server/recordings';
 import { readAudit } from '../../hub/src/audit/audit-log.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { ClinicRegistry } from '../../hub/src/clinics/clinic-registry.js';
+import { QueueService } from '../../hub/src/queue/queue-service.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
 import { makeWebm, seedRecording } from '../../hub/test/support/recording-fixture.js';
 import { startTestRedis } from '../../hub/test/support/redis.js';
 import { cleanEnv, runCli } from './support/run-cli.js';
@@ -30,6 +32,8 @@ const as = (token: string) => cleanEnv({ CLINIC_URL: hub.url, CLINIC_TOKEN: toke
 beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
+  // The patient refused below is in the queue: refused for their role, not for their ticket.
+  await new QueueService(redis, ClinicRegistry.fromDirectory(TEST_CLINICS_DIR)).checkin('testclinic', { dept: 'gp', priority: 'normal' }, 't-9');
   dir = mkdtempSync(join(tmpdir(), 'cli-recordings-'));
   webm = await makeWebm(join(dir, 'fixture.webm'), 2);
   await seedRecording({

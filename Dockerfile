@@ -20,25 +20,37 @@ WORKDIR /app
 # .npmrc keeps the dependencies' install scripts from running (onnxruntime-node's would fetch CUDA files).
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
+COPY platform/package.json platform/
 COPY hub/package.json hub/
 COPY media-server/package.json media-server/
 COPY ai-workers/package.json ai-workers/
 COPY web/package.json web/
 COPY cli/package.json cli/
 COPY load-tests/package.json load-tests/
+COPY test-kit/package.json test-kit/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Every dependency, and the type check: an image is only built from code that compiles.
+# Every dependency, the mediasoup worker, and the type check: an image is only built from code that compiles.
 FROM deps AS build
+# mediasoup-worker's build dependencies (media-server/worker-build/README.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ pkg-config flatbuffers-compiler libflatbuffers-dev libsrtp2-dev libuv1-dev libssl-dev libabsl-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN npm ci --no-audit --no-fund
+# mediasoup's own install script does not run (.npmrc); its worker is built here from the package's sources.
+COPY media-server/worker-build media-server/worker-build
+# Built from the installed mediasoup package's sources; fails the image build if it cannot.
+RUN npm run build:mediasoup -- --install-to /app/mediasoup-worker/mediasoup-worker
 COPY tsconfig.json ./
 COPY protocol protocol
+COPY platform platform
 COPY hub hub
 COPY media-server media-server
 COPY ai-workers ai-workers
 COPY web web
 COPY cli cli
 COPY load-tests load-tests
+COPY test-kit test-kit
 COPY scripts scripts
 RUN npm run typecheck
 
@@ -49,6 +61,7 @@ WORKDIR /app
 # Owned by root, read-only to the service: the code cannot be changed by the process that runs it.
 COPY --from=deps /app /app
 COPY --from=build /app/protocol/src protocol/src
+COPY --from=build /app/platform/src platform/src
 COPY --from=build /app/hub/src hub/src
 # The hub serves recording exports through media-server's recordings module.
 COPY --from=build /app/media-server/src media-server/src
@@ -88,7 +101,13 @@ CMD ["node", "--import", "tsx", "hub/src/notify/worker-main.ts"]
 # published as it is (docker-compose.yml) with MEDIA_ANNOUNCED_IP set to the host's
 # address. SIGTERM drains: no new rooms, live rooms get MEDIA_DRAIN_GRACE_MS.
 FROM runtime AS media-server
-ENV MEDIA_PORT=8090 \
+# The worker built in the build stage; it needs libssl3 and libsrtp2-1 besides glibc and libstdc++.
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 libsrtp2-1 && rm -rf /var/lib/apt/lists/*
+COPY --from=build /app/mediasoup-worker/mediasoup-worker /usr/local/lib/clinic-hub/mediasoup-worker
+USER node
+ENV MEDIASOUP_WORKER_BIN=/usr/local/lib/clinic-hub/mediasoup-worker \
+    MEDIA_PORT=8090 \
     MEDIA_HOST=0.0.0.0 \
     MEDIA_UDP_PORT_MIN=40000 \
     MEDIA_UDP_PORT_MAX=40099 \

@@ -11,11 +11,11 @@ import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consultRequest, connectConsult } from '../hub/test/support/consult-client.js';
-import { childNodeArgs } from '../hub/test/support/hub-node.js';
-import { connectQueue, request } from '../hub/test/support/queue-client.js';
-import { freePort } from '../hub/src/redis/redis-process.js';
-import { cleanEnv, runCli } from '../cli/test/support/run-cli.js';
+import { consultRequest, connectConsult } from '@clinic-hub/test-kit/consult-client';
+import { childNodeArgs } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request } from '@clinic-hub/test-kit/queue-client';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { alignRows, lanAddress, lanUrl, startBanner } from './start-banner.js';
 
 const REPO = resolve(import.meta.dirname, '..');

@@ -6,15 +6,13 @@
  * process) and prints the pages' links with their tokens for the demo clinic
  * (start-banner.ts). Ctrl-C stops everything cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../hub/src/config.js';
-import { startHub } from '../hub/src/hub.js';
-import { startNotificationWorker } from '../hub/src/notify/index.js';
-import { startRedisServer, type RedisProcess } from '../hub/src/redis/redis-process.js';
+import { ConfigError, loadConfig, startHub, startNotificationWorker } from '@clinic-hub/hub';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { lanAddress, lanUrl, startBanner } from './start-banner.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -65,6 +63,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const hub = await startHub(config);
+  buildMediasoupWorker(env);
   const media = await startMediaServer(env);
   // One machine: the notification worker runs in this process too (in production it is its own process).
   const worker = await startNotificationWorker(config.notify, { logger: hub.logger });
@@ -111,6 +110,17 @@ async function main(): Promise<void> {
 }
 
 /**
+ * The media-server's mediasoup-worker: built from the installed mediasoup
+ * package's sources the first time (minutes, with progress), a cache hit in
+ * about a second after that (media-server/worker-build/README.md). Without
+ * its build dependencies the stack still starts, and the message names the
+ * apt-get command; the media-server then refuses consultations saying so.
+ */
+function buildMediasoupWorker(env: NodeJS.ProcessEnv): void {
+  spawnSync(process.execPath, ['--import', 'tsx', resolve(root, 'media-server/worker-build/build-cli.ts'), '--never-fail'], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+/**
  * One media-server node (video consultations) as its own process: WebRTC
  * runs on its event loop, which must not share one with the hub. It gets the
  * hub's MEDIA_TOKEN_SECRET and Redis, and announces itself in Redis, where the
@@ -125,14 +135,15 @@ async function startMediaServer(env: NodeJS.ProcessEnv): Promise<{ url: string; 
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const deadline = Date.now() + 20_000;
+  // Loading its TypeScript takes a few seconds on a quiet machine; a busy two-core one (tests, builds) has taken over 20 s.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the media-server exited (code ${child.exitCode}); see its message above`);
     const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error('the media-server did not start within 20 s');
+      throw new Error('the media-server did not start within 60 s');
     }
     await new Promise((r) => setTimeout(r, 200));
   }

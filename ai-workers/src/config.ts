@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { ModelName } from './models/model-manifest.js';
 
 export { ConfigError };

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { createLogger as createServiceLogger, type Logger } from '@clinic-hub/platform/logging';
 
 export type { Logger };
 
@@ -8,5 +8,5 @@ export type { Logger };
  * results go to Redis, not to the log.
  */
 export function createLogger(level: string, workerId: string): Logger {
-  return pino({ level, base: { service: 'ai-worker', node: workerId }, redact: { paths: ['text', '*.text', 'name', '*.name', 'token', '*.token'], remove: true } });
+  return createServiceLogger(level, workerId, { base: { service: 'ai-worker' }, redact: ['text', '*.text', 'name', '*.name', 'token', '*.token'] });
 }

@@ -1,6 +1,6 @@
 import { loadRecordingConfig } from '@clinic-hub/media-server/recordings';
 import { Redis } from 'ioredis';
-import { onStopSignals } from '../../hub/src/stop-signals.js';
+import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadAiConfig } from './config.js';
 import { loadEngines } from './engines/load-engines.js';
 import { AiError } from './errors.js';

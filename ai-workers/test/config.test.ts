@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadAiConfig } from '../src/config.js';
-import { tempDir } from './support/tmp.js';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());

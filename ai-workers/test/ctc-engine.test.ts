@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CtcModel } from '../src/engines/ctc-model.js';
 import { LocalCtcEngine } from '../src/engines/local-ctc-engine.js';
 import { AiError } from '../src/errors.js';
-import { ENGLISH_VOCAB, JAPANESE_VOCAB, tonesFor, writeCtcFixture, type CtcFixture } from './support/fixture-models.js';
-import { silence, sequence } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
+import { ENGLISH_VOCAB, JAPANESE_VOCAB, tonesFor, writeCtcFixture, type CtcFixture } from '@clinic-hub/test-kit/fixture-models';
+import { silence, sequence } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 /**
  * The local CTC engine with fixture models this suite writes (tones in,

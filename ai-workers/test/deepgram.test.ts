@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeepgramEngine, type DeepgramOptions } from '../src/engines/deepgram-engine.js';
 import type { SttStream } from '../src/engines/engine-types.js';
-import { DeepgramServer, countRuns } from './support/deepgram-server.js';
+import { DeepgramServer, countRuns } from '@clinic-hub/test-kit/deepgram-server';
 
 /**
  * The Deepgram engine through the real @deepgram/sdk against a local server

@@ -4,9 +4,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rms } from '../src/audio/pcm.js';
 import { AudioClassifier, softmax } from '../src/engines/audio-classifier.js';
 import { StressSmoother, arousalOf, canonicalLabel, instantStressOf } from '../src/engines/emotion-scores.js';
-import { writeEmotionFixture } from './support/fixture-models.js';
-import { espeakSpeech } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
+import { writeEmotionFixture } from '@clinic-hub/test-kit/fixture-models';
+import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 /**
  * The local emotion engine with a fixture classifier whose logits are linear

@@ -6,9 +6,9 @@ import { AiError } from '../src/errors.js';
 import { openModelFolder, PULL_RECORD_FILE } from '../src/models/model-folder.js';
 import { readManifest } from '../src/models/model-manifest.js';
 import { listModels, pullModel, type PullProgress } from '../src/models/model-pull.js';
-import { ENGLISH_VOCAB, tonesFor, writeCtcFixture, writeEmotionFixture } from './support/fixture-models.js';
-import { ModelHub, manifestOf } from './support/model-hub.js';
-import { tempDir } from './support/tmp.js';
+import { ENGLISH_VOCAB, tonesFor, writeCtcFixture, writeEmotionFixture } from '@clinic-hub/test-kit/fixture-models';
+import { ModelHub, manifestOf } from '@clinic-hub/test-kit/model-hub';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 const tmp = tempDir();
 const modelsDir = join(tmp.dir, 'models');

@@ -9,17 +9,18 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFile, addParticipant, createRecordingMeta, setRecordingFields } from '../../media-server/src/recording/recording-store.js';
 import { segmentName } from '../../media-server/src/recording/recording-files.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { float32ToS16le } from '../src/audio/pcm.js';
 import { encodeWav } from '../src/audio/wav.js';
 import { loadAiConfig } from '../src/config.js';
 import { loadEngines, type Engines } from '../src/engines/load-engines.js';
 import { startAiWorker, type RunningAiWorker } from '../src/jobs/ai-worker.js';
-import { EncryptedRecordingSource, recordingTranscriptKey } from '../src/jobs/recording-transcription.js';
-import { espeakSpeech, sequence, silence } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
-import { fixtureWorkerEnv, writeFixtureModels } from './support/worker-fixtures.js';
+import { EncryptedRecordingSource, recordingTranscriptKey, transcribeRecording, type RecordingAudioSource } from '../src/jobs/recording-transcription.js';
+import { AiMetrics } from '../src/metrics.js';
+import { espeakSpeech, sequence, silence } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
 
 /**
  * The whole-recording job on a real encrypted recording: espeak-ng speech
@@ -33,6 +34,7 @@ const recordingsDir = join(tmp.dir, 'recordings');
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
 let engines: Engines;
+let config: ReturnType<typeof loadAiConfig>;
 let worker: RunningAiWorker;
 let queue: Queue;
 
@@ -40,7 +42,7 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   writeFixtureModels(join(tmp.dir, 'models'));
-  const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(tmp.dir, 'models'), { AI_WORKER_ID: 'rec-worker' }));
+  config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(tmp.dir, 'models'), { AI_WORKER_ID: 'rec-worker' }));
   engines = await loadEngines(config);
   worker = await startAiWorker(config, { logger: pino({ level: 'silent' }), engines, recordings: new EncryptedRecordingSource(redis, { dir: recordingsDir, key }) });
   queue = new Queue(JOB_QUEUES.aiRecordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
@@ -92,7 +94,8 @@ describe('ai-recordings: transcribing a whole encrypted recording', () => {
     const patient = sequence(silence(3.5), espeakSpeech('About one week.'), silence(4)).samples;
     await sealParticipant(clinic, recording, 'doc-r1', 'doctor', doctor, startedAt);
     await sealParticipant(clinic, recording, 'pat-r2', 'patient', patient, startedAt + 250);
-    await setRecordingFields(redis, clinic, recording, { status: 'final', stoppedAt: String(startedAt + 10_000), finalisedAt: String(Date.now()) });
+    const purgeAt = Date.now() + 3_600_000;
+    await setRecordingFields(redis, clinic, recording, { status: 'final', stoppedAt: String(startedAt + 10_000), finalisedAt: String(Date.now()), purgeAt: String(purgeAt) });
     const job = await queue.add('recording', { clinic, consult, recording, language: 'en' });
     await waitFor('the recording job', async () => ['completed', 'failed'].includes(await job.getState()), 30_000);
     const done = (await queue.getJob(job.id!))!;
@@ -114,6 +117,32 @@ describe('ai-recordings: transcribing a whole encrypted recording', () => {
     const again = await queue.add('recording', { clinic, consult, recording, language: 'en' });
     await waitFor('the second run', async () => (await again.getState()) === 'completed', 30_000);
     expect(await redis.xlen(recordingTranscriptKey(clinic, recording))).toBe(messages.length);
+    // It goes when the recording is purged, even if the purge job never ran.
+    const expiresAt = await redis.pexpiretime(recordingTranscriptKey(clinic, recording));
+    expect(Math.abs(expiresAt - purgeAt)).toBeLessThanOrEqual(1);
+  });
+
+  it('a recording purged while it is being transcribed gets no transcript back', async () => {
+    const clinic = 'recclinic';
+    const consult = 'consult-rec-0003';
+    const recording = 'rec-0003';
+    const startedAt = Date.now() - 60_000;
+    await createRecordingMeta(redis, { id: recording, clinic, consult, node: 'media-1', startedAt });
+    await sealParticipant(clinic, recording, 'doc-r3', 'doctor', sequence(silence(0.5), espeakSpeech('Please sit down.'), silence(1)).samples, startedAt);
+    await setRecordingFields(redis, clinic, recording, { status: 'final', purgeAt: String(Date.now() + 60_000) });
+    const real = new EncryptedRecordingSource(redis, { dir: recordingsDir, key });
+    // The real files, read before the purge; the purge (metadata gone) lands before the transcript is written.
+    const purgedMidway: RecordingAudioSource = {
+      async *tracks(job) {
+        for await (const track of real.tracks(job)) yield track;
+        await redis.del(`ch:{${clinic}}:recording:${recording}`);
+      },
+    };
+    const job = { clinic, consult, recording, language: 'en' as const };
+    await expect(transcribeRecording(job, { redis, engines, source: purgedMidway, config, metrics: new AiMetrics('rec-test'), log: pino({ level: 'silent' }) })).rejects.toMatchObject({
+      code: 'AI_RECORDING_UNAVAILABLE',
+    });
+    expect(await redis.exists(recordingTranscriptKey(clinic, recording))).toBe(0);
   });
 
   it('a recording that cannot be read fails for good with AI_RECORDING_UNAVAILABLE', async () => {

@@ -3,19 +3,19 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { loadAiConfig, type AiWorkerConfig } from '../src/config.js';
 import { loadEngines, type Engines } from '../src/engines/load-engines.js';
 import { CtcModel } from '../src/engines/ctc-model.js';
 import { startAiWorker, type RunningAiWorker } from '../src/jobs/ai-worker.js';
 import { requestAiSessionStop, segmenterOptions } from '../src/session/ai-session.js';
 import { detectSpeech } from '../src/vad/detect-speech.js';
-import { conversation, feedConversation, type Track } from './support/audio-tap.js';
-import { espeakSpeech } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
-import { fixtureWorkerEnv, writeFixtureModels } from './support/worker-fixtures.js';
+import { conversation, feedConversation, type Track } from '@clinic-hub/test-kit/audio-tap';
+import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
 
 /**
  * End to end over Redis: audio entries XADDed exactly as the audio tap

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SileroVad, VAD_FRAME_SAMPLES } from '../src/vad/silero-vad.js';
 import { detectSpeech } from '../src/vad/detect-speech.js';
 import { DEFAULT_SEGMENTER_OPTIONS, SpeechSegmenter } from '../src/vad/speech-segmenter.js';
-import { espeakSpeech, sequence, silence, soundExtent, soxNoise } from './support/speech.js';
+import { espeakSpeech, sequence, silence, soundExtent, soxNoise } from '@clinic-hub/test-kit/speech';
 
 /**
  * The real Silero VAD model (through onnxruntime-node) on espeak-ng speech

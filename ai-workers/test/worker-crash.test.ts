@@ -3,17 +3,17 @@ import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResu
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../hub/src/redis/redis-process.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { loadAiConfig } from '../src/config.js';
 import { SileroVad } from '../src/vad/silero-vad.js';
 import { detectSpeech } from '../src/vad/detect-speech.js';
 import { segmenterOptions } from '../src/session/ai-session.js';
-import { conversation, feedConversation } from './support/audio-tap.js';
-import { espeakSpeech } from './support/speech.js';
-import { tempDir } from './support/tmp.js';
-import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from './support/worker-fixtures.js';
+import { conversation, feedConversation } from '@clinic-hub/test-kit/audio-tap';
+import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
 
 /**
  * A worker process killed (SIGKILL) in the middle of a consultation: another

@@ -51,6 +51,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode | CliErrorCode, ExitCode>> = {
   RECORDING_KEY_MISSING: EXIT.UNAVAILABLE,
   QUEUE_ROOM_BUSY: EXIT.CONFLICT,
   QUEUE_EMPTY: EXIT.CONFLICT,
+  QUEUE_DEPT_ONLINE: EXIT.CONFLICT,
   QUEUE_INVALID_TRANSITION: EXIT.CONFLICT,
   TICKET_AMBIGUOUS: EXIT.CONFLICT,
   STORE_UNAVAILABLE: EXIT.UNAVAILABLE,
@@ -87,6 +88,7 @@ const NEXT_STEP: Partial<Record<ErrorCode | CliErrorCode, string>> = {
   QUEUE_TICKET_NOT_FOUND: '`clinic queue` lists the active tickets; finished, cancelled and no-show tickets are gone',
   QUEUE_ROOM_BUSY: 'start, skip, recall or finish the patient called to that room first, or call to another room',
   QUEUE_INVALID_TRANSITION: 'check the ticket’s status with `clinic queue`',
+  QUEUE_DEPT_ONLINE: 'an online department’s patients are admitted to video: `clinic call-next --dept DEPT --room ROOM` does it, and so does the staff console',
   PROFILE_NOT_FOUND: '`clinic profiles` lists the saved profiles',
   NOTIFY_DEAD_LETTER_NOT_FOUND: '`clinic notify` lists the dead letters; one already retried, or older than NOTIFY_DEAD_LETTER_DAYS, is gone',
   STORE_UNAVAILABLE: 'the hub cannot reach Redis; it reconnects by itself — retry in a moment, and check `clinic status`',
@@ -149,5 +151,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   2   usage: bad arguments or options, or a payload the hub refused
   3   auth: not logged in, bad, expired or forbidden token, wrong clinic
   4   not found: clinic, department, room, ticket, profile or dead letter
-  5   conflict: QUEUE_EMPTY, QUEUE_ROOM_BUSY, QUEUE_INVALID_TRANSITION
+  5   conflict: QUEUE_EMPTY, QUEUE_ROOM_BUSY, QUEUE_INVALID_TRANSITION, QUEUE_DEPT_ONLINE
   69  unavailable: hub unreachable or not answering, Redis down (STORE_UNAVAILABLE)`;

@@ -1,5 +1,5 @@
-import type { QueueEvent, QueueSnapshot } from '@clinic-hub/protocol';
-import { ago, bilingual } from './output.js';
+import type { AdmitResult, QueueEvent, QueueSnapshot } from '@clinic-hub/protocol';
+import { ago, bilingual, clockTime } from './output.js';
 import type { TicketRow } from './queue-model.js';
 
 const roomLabel = (snapshot: QueueSnapshot | null, room: string | null) => {
@@ -7,6 +7,18 @@ const roomLabel = (snapshot: QueueSnapshot | null, room: string | null) => {
   const name = snapshot?.clinic.departments.flatMap((d) => d.rooms).find((r) => r.id === room)?.name;
   return name ? `${room} (${bilingual(name)})` : room;
 };
+
+/**
+ * What an admission to video did, for people: who was called to which room,
+ * that their page now has the join button, and how the clinician gets in.
+ */
+export function describeAdmission(admitted: AdmitResult, snapshot: QueueSnapshot | null = null, options: { link?: boolean } = {}): string {
+  const t = admitted.event.ticket;
+  const said = `Admitted ${t.number} to video in ${roomLabel(snapshot, t.room)}${admitted.replayed ? ' (already done: replayed)' : ''}: their page shows the join button.`;
+  // A live view has no room for a link of a few hundred characters: there the console is the way in.
+  if (options.link === false) return `${said} Join from the staff console ("Join video").`;
+  return `${said}\nJoin from the staff console ("Join video"), or with this link until ${clockTime(admitted.pass.expiresAt)}: ${admitted.pass.pageUrl}`;
+}
 
 /** One line saying what an event did, for people. */
 export function describeEvent(event: QueueEvent, snapshot: QueueSnapshot | null = null): string {

@@ -1,11 +1,4 @@
-/**
- * Shapes of the hub's ops HTTP answers. Type-only imports (erased at run
- * time) so that a change on the hub's side fails the CLI's typecheck instead
- * of its output. They belong in protocol/ once the ops API settles.
- */
-export type { OpsStatus, ClinicQueueSummary } from '../../hub/src/ops/ops-status.js';
-export type { DisplayPresence, NodeStatus } from '../../hub/src/ops/node-registry.js';
-
+/** The answer of `POST /api/tokens` (the shapes of the ops answers are in protocol/src/ops.ts). */
 export interface IssuedToken {
   token: string;
   expiresAt: number;

@@ -87,6 +87,49 @@ export function truncate(text: string, width: number): string {
 }
 
 /**
+ * Wraps text into lines of at most `width` terminal columns, breaking between
+ * words (a word wider than a line is broken inside); given lines are kept. At
+ * most `maxLines`: the last one then ends with … so it is plain that more was
+ * said than shown.
+ */
+export function wrapText(text: string, width: number, maxLines = Infinity): string[] {
+  const lines: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    for (const word of paragraph.split(/ +/)) {
+      const candidate = line ? `${line} ${word}` : word;
+      if (stringWidth(candidate) <= width) {
+        line = candidate;
+        continue;
+      }
+      if (line) lines.push(line);
+      line = '';
+      let rest = word;
+      while (stringWidth(rest) > width) {
+        let head = '';
+        for (const char of rest) {
+          if (stringWidth(head + char) > width) break;
+          head += char;
+        }
+        lines.push(head);
+        rest = rest.slice(head.length);
+      }
+      line = rest;
+    }
+    lines.push(line);
+  }
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  let cut = '';
+  for (const char of kept[maxLines - 1]!) {
+    if (stringWidth(cut + char) > width - 1) break;
+    cut += char;
+  }
+  kept[maxLines - 1] = `${cut}…`;
+  return kept;
+}
+
+/**
  * Columns padded to their widest cell (counting terminal columns), two spaces
  * apart; `styleRow` may colour a whole row after padding.
  */

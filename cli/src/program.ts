@@ -27,8 +27,9 @@ Examples:
   $ clinic status                          # on the machine that ran npm start
   $ clinic login --url https://hub.example.jp --token "$TOKEN"
   $ clinic queue --watch                   # live view: n call next, r recall, d done, ? help
-  $ clinic checkin --dept gp --urgent
-  $ clinic call-next --dept gp --room room1 --json
+  $ clinic checkin --dept internal --urgent
+  $ clinic call-next --dept internal --room room1 --json
+  $ clinic call-next --dept online --room video1     # online: admits to video
   $ clinic notify                          # dead letters and pending notices
   $ clinic bench                           # latency benchmarks on this machine
 
@@ -38,8 +39,10 @@ Errors print their code, the hub's message and what to do next; with --json
 they go to stderr as {"error":{"code","message","detail","hint"}}. No colour
 when output is not a terminal or NO_COLOR is set.
 
-\`clinic workers\` and \`clinic models\` read Redis and the models directory of
-the AI workers' machines (REDIS_URL, AI_MODELS_DIR), not the hub.
+\`clinic workers\` asks the hub (GET /api/ops/workers) like the commands above.
+\`clinic models\` runs on an AI worker's machine without the hub: it reads the
+models directory (AI_MODELS_DIR) and downloads from the model hub
+(AI_MODELS_HUB_URL).
 `;
 
 export function buildProgram(runtime: Runtime): Command {

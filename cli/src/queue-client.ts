@@ -19,7 +19,7 @@ export type Emit = (event: string, payload: unknown, timeoutMs: number) => Promi
 const ACK_TIMEOUT_MS = 8_000;
 const RETRY_DELAY_MS = 300;
 
-export function emitterOf(socket: QueueSocket): Emit {
+export function emitterOf(socket: Socket): Emit {
   return (event, payload, timeoutMs) =>
     (socket.timeout(timeoutMs) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload);
 }
@@ -39,12 +39,23 @@ export async function sendAction<E extends QueueActionEvent>(
   payload: Omit<PayloadOf<E>, 'requestId'>,
   options: { timeoutMs?: number; retryDelayMs?: number } = {},
 ): Promise<OkOf<E>> {
+  return (await sendRetried(emit, event, payload, options)) as OkOf<E>;
+}
+
+/** sendAction's retry, for any event that takes a requestId (the queue's actions, consult:admit). */
+export async function sendRetried(
+  emit: Emit,
+  event: string,
+  payload: object,
+  options: { timeoutMs?: number; retryDelayMs?: number } = {},
+): Promise<{ ok: true }> {
   const request = { ...payload, requestId: newRequestId() };
   const timeoutMs = options.timeoutMs ?? ACK_TIMEOUT_MS;
-  let ack: AckOf<E> | null = null;
+  type Ack = { ok: true } | { ok: false; error: { code: string; message?: string; detail?: string } };
+  let ack: Ack | null = null;
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
-      ack = (await emit(event, request, timeoutMs)) as AckOf<E>;
+      ack = (await emit(event, request, timeoutMs)) as Ack;
     } catch {
       ack = null;
     }
@@ -54,7 +65,7 @@ export async function sendAction<E extends QueueActionEvent>(
   }
   if (ack === null) throw new CliError('HUB_NO_ANSWER', { detail: `${event} requestId ${request.requestId}` });
   if (!ack.ok) throw hubError(ack.error);
-  return ack as OkOf<E>;
+  return ack;
 }
 
 /** An event without requestId (sync, announce): one try. */
@@ -76,9 +87,14 @@ export async function fetchSnapshot(emit: Emit): Promise<QueueSnapshot> {
 }
 
 /** A socket on the waiting-room namespace; not yet connected. socket.io-client loads only for commands that use it. */
-export async function openQueueSocket(connection: Connection, options: { reconnection: boolean }): Promise<QueueSocket> {
+export function openQueueSocket(connection: Connection, options: { reconnection: boolean }): Promise<QueueSocket> {
+  return openHubSocket<QueueSocket>(connection, QUEUE_NAMESPACE, options);
+}
+
+/** A socket on one of the hub's namespaces with the connection's token (and clinic, for an all-clinics token); not yet connected. */
+export async function openHubSocket<S extends Socket>(connection: Connection, namespace: string, options: { reconnection: boolean }): Promise<S> {
   const { io } = await import('socket.io-client');
-  return io(`${connection.url}${QUEUE_NAMESPACE}`, {
+  return io(`${connection.url}${namespace}`, {
     auth: { token: connection.token, ...(connection.clinic ? { clinic: connection.clinic } : {}) },
     transports: ['websocket', 'polling'],
     tryAllTransports: true,
@@ -87,7 +103,7 @@ export async function openQueueSocket(connection: Connection, options: { reconne
     reconnectionDelayMax: 5_000,
     timeout: ACK_TIMEOUT_MS,
     forceNew: true,
-  });
+  }) as unknown as S;
 }
 
 /** The `connect_error` of a refused or failed connection as a CliError. */
@@ -108,9 +124,14 @@ export function connectErrorOf(error: unknown, connection: Connection): CliError
  * Connects for a one-shot command. Reconnection stays on (so a retry after a
  * dropped connection can go through) but the first failure is final.
  */
-export async function connectQueueSocket(connection: Connection): Promise<QueueSocket> {
+export function connectQueueSocket(connection: Connection): Promise<QueueSocket> {
+  return connectHubSocket<QueueSocket>(connection, QUEUE_NAMESPACE);
+}
+
+/** connectQueueSocket on any namespace of the hub. */
+export async function connectHubSocket<S extends Socket>(connection: Connection, namespace: string): Promise<S> {
   requireClinic(connection);
-  const socket = await openQueueSocket(connection, { reconnection: true });
+  const socket = await openHubSocket<S>(connection, namespace, { reconnection: true });
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());

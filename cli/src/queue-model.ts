@@ -26,6 +26,8 @@ export interface DepartmentView {
   inConsultation: number;
   /** What a patient checking in now would wait. */
   typicalWaitMinutes: number;
+  /** Rooms seeing a patient now: the capacity the estimates count (openRoomsOf, protocol/src/wait.ts). */
+  openRooms: string[];
   avgConsultMinutes: number;
   /** 0: the department's configured default is in use. */
   measuredSamples: number;
@@ -74,6 +76,7 @@ export function queueView(follower: QueueFollower): QueueView | null {
       called: inRooms.filter((t) => t.status === 'called').length,
       inConsultation: inRooms.filter((t) => t.status === 'in_consultation').length,
       typicalWaitMinutes: follower.typicalWaitMinutes(dept.id),
+      openRooms: follower.openRooms(dept.id),
       avgConsultMinutes: stats.avgConsultMinutes,
       measuredSamples: stats.samples,
       tickets: rows,

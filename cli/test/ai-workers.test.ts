@@ -6,15 +6,15 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { loadAiConfig } from '../../ai-workers/src/config.js';
-import { startAiWorker, type RunningAiWorker } from '../../ai-workers/src/jobs/ai-worker.js';
-import { ModelHub } from '../../ai-workers/test/support/model-hub.js';
-import { tempDir } from '../../ai-workers/test/support/tmp.js';
-import { fixtureWorkerEnv, writeFixtureModels } from '../../ai-workers/test/support/worker-fixtures.js';
-import { writeEmotionFixture } from '../../ai-workers/test/support/fixture-models.js';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { loadAiConfig } from '@clinic-hub/ai-workers';
+import { startAiWorker, type RunningAiWorker } from '@clinic-hub/ai-workers';
+import { ModelHub } from '@clinic-hub/test-kit/model-hub';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
+import { writeEmotionFixture } from '@clinic-hub/test-kit/fixture-models';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 /** `clinic workers` against a real hub and Redis with a running AI worker; `clinic models` against a local model hub. */
 const tmp = tempDir();

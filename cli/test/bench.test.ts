@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 describe('clinic bench', () => {
   it('runs a harness scenario and prints its report as JSON, progress kept off stdout', { timeout: 180_000 }, async () => {

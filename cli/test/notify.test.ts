@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NotifyOverview } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { waitFor } from '../../hub/test/support/wait.js';
-import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '../../hub/src/notify/test-support/notify-fixture.js';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { waitFor } from '@clinic-hub/test-kit/wait';
+import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 120_000 });
 

@@ -6,13 +6,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RecordingList } from '@clinic-hub/protocol';
 import { parseRecordingKey } from '@clinic-hub/media-server/recordings';
-import { readAudit } from '../../hub/src/audit/audit-log.js';
-import { ClinicRegistry } from '../../hub/src/clinics/clinic-registry.js';
-import { QueueService } from '../../hub/src/queue/queue-service.js';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
+import { ClinicRegistry, QueueService, readAudit } from '@clinic-hub/hub';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { makeWebm, seedRecording } from '../../hub/test/support/recording-fixture.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 

@@ -5,11 +5,11 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '../../hub/test/support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { cleanEnv, runCli } from './support/run-cli.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 120_000 });
 

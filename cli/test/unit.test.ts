@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import type { PublicTicket } from '@clinic-hub/protocol';
@@ -144,6 +144,60 @@ describe('conventions', () => {
     }
   });
 
+  /** Every command's --help text, the root's first, by its full name ("clinic recordings export"). */
+  function helpTexts(): Map<string, string> {
+    const program = buildProgram({ env: {}, cwd: tmpdir(), exitCode: 0 });
+    const texts = new Map<string, string>();
+    const walk = (command: Command, name: string) => {
+      let help = '';
+      command.configureOutput({ writeOut: (text) => (help += text), writeErr: (text) => (help += text) });
+      command.outputHelp();
+      texts.set(name, help);
+      for (const sub of command.commands) walk(sub, `${name} ${sub.name()}`);
+    };
+    walk(program, 'clinic');
+    return texts;
+  }
+  const REPO = resolve(import.meta.dirname, '../..');
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+
+  it('--help examples name departments and rooms the demo clinic has', () => {
+    const demo = JSON.parse(readFileSync(join(REPO, 'config/clinics/demo.json'), 'utf8')) as { departments: { id: string; rooms: { id: string }[] }[] };
+    const rooms = new Map(demo.departments.map((d) => [d.id, d.rooms.map((r) => r.id)]));
+    let checked = 0;
+    for (const [name, help] of helpTexts()) {
+      for (const line of help.split('\n').filter((l) => /\bclinic .*--(dept|room) /.test(l))) {
+        const dept = /--dept (\S+)/.exec(line)?.[1];
+        const room = /--room (\S+)/.exec(line)?.[1];
+        if (dept) expect([...rooms.keys()], `${name} --help: ${line.trim()}`).toContain(dept);
+        if (room) expect(dept ? rooms.get(dept) : [...rooms.values()].flat(), `${name} --help: ${line.trim()}`).toContain(room);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+  });
+
+  it("the README's command table lists every command, and says what workers and models talk to as their --help does", () => {
+    const texts = helpTexts();
+    const rows = readme.split('\n').filter((l) => l.startsWith('| `clinic '));
+    const topLevel = [...texts.keys()].filter((name) => name.split(' ').length === 2).map((name) => name.split(' ')[1]!);
+    expect(topLevel.length).toBeGreaterThan(10);
+    for (const command of topLevel) {
+      // Commands listed together in one row: `clinic login`, `logout`, …
+      const named = (row: string) => row.split(' | ')[0]!.replace(/[`\\]/g, ' ').split(/[\s|,[\]]+/);
+      expect(rows.some((row) => named(row).includes(command)), `README has no row for clinic ${command}`).toBe(true);
+    }
+    const row = (command: string) => rows.find((r) => r.startsWith(`| \`clinic ${command}`)) ?? '';
+    // workers: through the hub, like every other command.
+    for (const text of [texts.get('clinic')!, texts.get('clinic workers')!, row('workers')]) expect(text).toContain('GET /api/ops/workers');
+    expect(texts.get('clinic')).not.toMatch(/workers\S* (and \S+ )?reads? Redis/);
+    // models: the models directory and the model hub of a worker's machine, not the hub.
+    for (const text of [texts.get('clinic')!, texts.get('clinic models')!, row('models')]) {
+      expect(text).toContain('AI_MODELS_DIR');
+      expect(text).toContain('AI_MODELS_HUB_URL');
+    }
+  });
+
   it('colour only on a terminal without NO_COLOR', () => {
     expect(colorEnabled({ isTTY: true }, {})).toBe(true);
     expect(colorEnabled({ isTTY: false }, {})).toBe(false);
@@ -178,7 +232,7 @@ describe('conventions', () => {
     }
     if (!zsh) {
       console.warn('unit.test.ts: zsh is not installed; checked the zsh completion script’s shape only');
-      expect(script).toContain("'call-next:call the next waiting ticket to a room'");
+      expect(script).toContain("'call-next:call the next waiting ticket to a room (in an online department, admit to video)'");
       return;
     }
     execFileSync(zsh, ['-n', '-c', script]);

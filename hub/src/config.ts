@@ -1,11 +1,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
-import { ConfigError, describeEnvIssues } from './config-error.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { TrustedProxies } from './http/client-address.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/media-server/recordings';
-import { secretFileVariable, withSecretFiles } from './secret-files.js';
 
 /**
  * The hub's whole configuration, read from environment variables once at

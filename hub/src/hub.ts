@@ -4,9 +4,9 @@ import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, T
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
-import { startAuth } from './auth/index.js';
+import { startAuth } from './auth/start-auth.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
-import { TokenIssuer } from './auth/tokens.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
@@ -18,17 +18,19 @@ import { withCors } from './http/cors.js';
 import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
-import { createLogger, type Logger } from './logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
 import { registerQueueHandlers } from './queue/queue-handlers.js';
 import { startQueueFanout } from './queue/queue-live.js';
+import { LocalBroadcast } from './socket/local-broadcast.js';
 import { QueueService } from './queue/queue-service.js';
-import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from './redis/connect.js';
+import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
-import { continueTrace, runInTrace, traceLogFields } from './tracing/trace-context.js';
+import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
 
 export interface RunningHub {
@@ -65,7 +67,7 @@ const REFUSED_ORIGINS_LOGGED = 100;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function startHub(config: HubConfig, options: { logger?: Logger } = {}): Promise<RunningHub> {
-  const logger = options.logger ?? createLogger(config.logLevel, config.nodeId);
+  const logger = options.logger ?? createHubLogger(config.logLevel, config.nodeId);
   const clinics = ClinicRegistry.fromDirectory(config.clinicsDir);
   const tokens = new TokenIssuer(config.tokenSecret);
   const metrics = new HubMetrics(config.nodeId);
@@ -179,7 +181,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     publicUrl,
     setTicketContact: (clinic, ticketId, contact) => notifications.setTicketContact(clinic, ticketId, contact),
   });
-  await startQueueFanout(liveSub, queueNsp, {
+  // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
+  const queueBroadcast = new LocalBroadcast(queueNsp);
+  await startQueueFanout(liveSub, queueBroadcast, {
     queue,
     clinicIds: clinics.ids(),
     coalesceMs: config.fanoutCoalesceMs,
@@ -222,6 +226,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
+    // The clinic's retention.recordingDays: what the media-server's purge applies to its recordings (each consultation's meta hash carries it).
+    recordingRetentionDays: (clinic) => clinics.get(clinic)?.retention.recordingDays ?? config.recordings.retentionMs / 86_400_000,
   });
   const nodeRegistry = new NodeRegistry(
     redis,
@@ -281,6 +287,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }
   server ??= await startNodeServer(io, routes, listen);
   const running = server;
+  if (running.publish) queueBroadcast.useTopics(running.publish);
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
   const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };

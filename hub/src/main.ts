@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startHub } from './hub.js';
-import { onStopSignals } from './stop-signals.js';
+import { onStopSignals } from '@clinic-hub/platform/process';
 
 /** One hub node: configuration from the environment, stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jsonLogLines } from '../test/support/log-lines.js';
+import { jsonLogLines } from '@clinic-hub/test-kit/log-lines';
 
 /** onStopSignals in a real child process (hub/test/support/stop-signals-child.ts), sent real signals. */
 const CHILD = resolve(import.meta.dirname, '../test/support/stop-signals-child.ts');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, type QueueEvent } from '@clinic-hub/protocol';
 import { signed, tampered, unsigned } from './support/forged-tokens.js';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import {
   connectError,
   connectQueue,
@@ -14,9 +14,9 @@ import {
   requestRaw,
   type ConnectOptions,
   type QueueSocket,
-} from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+} from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;

@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_ATTACHMENTS_PATH, patientThreadId } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { signed, tampered } from './support/forged-tokens.js';
-import { chatConnectError, chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from './support/chat-client.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { chatConnectError, chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('a private picture')]);
 

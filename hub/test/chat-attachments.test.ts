@@ -9,11 +9,11 @@ import { Redis } from 'ioredis';
 import { CHAT_ATTACHMENTS_PATH, patientThreadId } from '@clinic-hub/protocol';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { TEST_ATTACHMENT_KEY, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from './support/chat-client.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { waitFor } from './support/wait.js';
+import { TEST_ATTACHMENT_KEY, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 const MAX_BYTES = 1024 * 1024;

@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_MAX_TEXT_LENGTH } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { chatRequest, chatRequestRaw, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from './support/chat-client.js';
-import { expectOk } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { waitFor } from './support/wait.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { chatRequest, chatRequestRaw, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { expectOk } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;

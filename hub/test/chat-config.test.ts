@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { REPO_ROOT } from './support/hub-node.js';
+import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',

@@ -5,11 +5,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { patientThreadId } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from './support/chat-client.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** After the last expected delivery, how long to keep listening for a duplicate. */
 const SETTLE_MS = 400;

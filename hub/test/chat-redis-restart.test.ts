@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ChatMessage } from '@clinic-hub/protocol';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
-import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from './support/hub-node.js';
-import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from './support/chat-client.js';
-import { expectOk } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
+import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { expectOk } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 

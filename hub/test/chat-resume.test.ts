@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { chatRequest, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from './support/chat-client.js';
-import { expectOk } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { sleep, waitFor } from './support/wait.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { chatRequest, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { expectOk } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let nodeA: HubNodeProcess;

@@ -4,10 +4,10 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** bigclinic (hub/test/support/clinics/bigclinic.json): one department "gp", rooms room01 … room50. */
 const CLINIC = 'bigclinic';

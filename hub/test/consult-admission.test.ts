@@ -22,12 +22,13 @@ import {
   type QueueEvent,
 } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
-import { RoomTokenError, RoomTokenIssuer } from '../src/auth/room-tokens.js';
-import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, startHubProcesses, testRoomTokens, type ConsultSocket } from './support/consult-client.js';
-import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { RoomTokenError } from '@clinic-hub/platform/tokens';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, startHubProcesses, testRoomTokens, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 /** After the last expected delivery, how long to keep listening for something that must not come. */

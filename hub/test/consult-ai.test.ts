@@ -10,11 +10,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AI_RESULT_FIELD, consultAiChannel, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, startHubProcesses, type ConsultSocket } from './support/consult-client.js';
-import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, startHubProcesses, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 const SETTLE_MS = 500;

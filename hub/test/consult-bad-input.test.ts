@@ -17,11 +17,11 @@ import {
   startHubProcesses,
   testRoomTokens,
   type ConsultSocket,
-} from './support/consult-client.js';
-import { tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+} from '@clinic-hub/test-kit/consult-client';
+import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;

@@ -9,16 +9,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MEDIA_NODES_KEY, consultKeys, type MediaNodeInfo } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '../src/auth/room-tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
 import { listMediaNodes, pickMediaNode } from '../src/consult/media-nodes.js';
-import { createLogger } from '../src/logger.js';
+import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/queue-service.js';
-import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from './support/consult-client.js';
-import { TEST_CLINICS_DIR } from './support/hub-node.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep } from './support/wait.js';
+import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep } from '@clinic-hub/test-kit/wait';
 
 const C = 'testclinic';
 const doctor: ConsultCaller = { sub: 'doctor:placement', role: 'doctor', ticket: null, address: '127.0.0.1' };
@@ -39,7 +39,7 @@ function service(options: { roomTokens?: RoomTokenIssuer | null } = {}): Consult
     inviteTtlSeconds: 600,
     publicUrl: () => 'https://hub.test',
     aiJobs: null,
-    logger: createLogger('silent', 'placement-test'),
+    logger: createHubLogger('silent', 'placement-test'),
   });
 }
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, PAYLOAD_MAX_DEPTH, QUEUE_NAMESPACE, isErrorCode } from '@clinic-hub/protocol';
-import { healthStatus, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from './support/queue-client.js';
+import { healthStatus, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { deepArrays, deepObjects, sendRawBinaryEvent, sendRawEvent, sendRawEventWithoutAck } from './support/raw-frames.js';
-import { startTestRedis } from './support/redis.js';
-import { waitFor } from './support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * A payload nested thousands of levels deep is 10 KB, under the 16 KiB cap:

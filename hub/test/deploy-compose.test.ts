@@ -268,6 +268,15 @@ describe('Dockerfile', () => {
     expect(await check({})).toBe(1);
   });
 
+  it('copies every workspace (npm ci needs each package.json; the build type-checks them all)', () => {
+    const dockerfile = readFileSyncText('Dockerfile');
+    const { workspaces } = JSON.parse(readFileSyncText('package.json')) as { workspaces: string[] };
+    for (const workspace of workspaces) {
+      expect(dockerfile, workspace).toContain(`COPY ${workspace}/package.json ${workspace}/\n`);
+      expect(dockerfile, workspace).toContain(`COPY ${workspace} ${workspace}\n`);
+    }
+  });
+
   it('leaves dependencies, local data and secrets out of the build context', () => {
     const ignored = readFileSyncText('.dockerignore')
       .split('\n')

@@ -4,12 +4,12 @@ import type { ActionResult, DrainingNotice, QueueEvent } from '@clinic-hub/proto
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { startHaproxy, type Haproxy } from './support/haproxy.js';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { actionsInFlight, connectedClients } from './support/metrics-text.js';
-import { connectQueue, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { sleep, waitFor } from './support/wait.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { actionsInFlight, connectedClients } from '@clinic-hub/test-kit/metrics-text';
+import { connectQueue, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * A rolling restart as production does it: two hub nodes behind HAProxy

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHaproxy, type Haproxy } from './support/haproxy.js';
-import { startHubProcess, type HubNodeProcess } from './support/hub-node.js';
-import { startTestRedis } from './support/redis.js';
+import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * deploy/haproxy/haproxy.cfg, run by Debian's haproxy in front of a hub:

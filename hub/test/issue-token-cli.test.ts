@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, testTokens } from './support/hub-node.js';
+import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, testTokens } from '@clinic-hub/test-kit/hub-node';
 
 /** `npm run token` (hub/src/auth/issue-token-cli.ts), as an operator runs it on a hub's machine. */
 function issue(...args: string[]) {

@@ -1,16 +1,15 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_QUEUE_PREFIX, JOB_QUEUES, type QueueEvent } from '@clinic-hub/protocol';
-import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '../../ai-workers/test/support/worker-fixtures.js';
-import { tempDir } from '../../ai-workers/test/support/tmp.js';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-keys.js';
-import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '../src/notify/test-support/notify-fixture.js';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from './support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { jsonLogLines } from './support/log-lines.js';
-import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { waitFor } from './support/wait.js';
+import { JOB_QUEUE_PREFIX, JOB_QUEUES, NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, type QueueEvent } from '@clinic-hub/protocol';
+import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { jsonLogLines } from '@clinic-hub/test-kit/log-lines';
+import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * One trace from a client action into the jobs it causes and the workers'

@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '../src/notify/notify-keys.js';
-import { freePort } from '../src/redis/redis-process.js';
-import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '../src/notify/test-support/notify-fixture.js';
+import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '@clinic-hub/protocol';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 import { repoPath } from './support/deploy-files.js';
-import { jsonLogLines } from './support/log-lines.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { metricValue } from './support/metrics-text.js';
-import { AiMetrics } from '../../ai-workers/src/metrics.js';
-import { startTestMediaServer } from '../../media-server/test/support/media-node.js';
+import { jsonLogLines } from '@clinic-hub/test-kit/log-lines';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { metricValue } from '@clinic-hub/test-kit/metrics-text';
+import { AiMetrics } from '@clinic-hub/ai-workers';
+import { startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 
 /**
  * What operators see: the hub's and the notification worker's /metrics (and

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childNodeArgs } from './support/hub-node.js';
-import { isRunning } from './support/processes.js';
-import { waitFor } from './support/wait.js';
+import { childNodeArgs } from '@clinic-hub/test-kit/hub-node';
+import { isRunning } from '@clinic-hub/test-kit/processes';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
- * scripts/parent-watchdog.ts, loaded into every Node process the tests and
+ * platform/src/process/parent-watchdog.ts, loaded into every Node process the tests and
  * benchmarks start (childNodeArgs): when the parent dies without stopping
  * its child (kill -9, a test worker killed on a timeout), the child stops
  * itself instead of lingering with its ports and CPU.

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from './support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
 const PORTAL = 'https://portal.example.jp';
 let redis: Awaited<ReturnType<typeof startTestRedis>>;

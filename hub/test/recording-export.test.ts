@@ -19,10 +19,10 @@ import { readAudit } from '../src/audit/audit-log.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
-import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from './support/hub-node.js';
+import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
 import { makeWebm, seedRecording } from './support/recording-fixture.js';
-import { startTestRedis } from './support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);

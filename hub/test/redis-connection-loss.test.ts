@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { sleep, waitFor } from './support/wait.js';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 

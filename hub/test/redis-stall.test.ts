@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisProcess } from '../src/redis/redis-process.js';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { clinicKeys } from '../src/queue/queue-service.js';
-import { connectChat, chatRequest, type ChatSocket } from './support/chat-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from './support/queue-client.js';
-import { waitFor } from './support/wait.js';
+import { connectChat, chatRequest, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * A Redis that is up but does not answer (SIGSTOP: a long fork, a frozen VM,

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, type SessionEnded } from '@clinic-hub/protocol';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectNamespace, connectQueue, expectOk, followQueue, namespaceConnectError, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectNamespace, connectQueue, expectOk, followQueue, namespaceConnectError, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * Tokens end: at their expiry, when revoked (by token, user or clinic, on

@@ -3,9 +3,10 @@
  * machine, against a stack it starts (a private redis-server, two hub nodes
  * per phase), 127.0.0.1 only.
  *
- * 1. Display fan-out (bench-queue's phase runner) over a ramp of connection
+ * 1. Display fan-out (bench-queue's phase runners) over a ramp of connection
  *    counts (`--steps`, default 500,1000,2000): at each step the hub on
- *    uWebSockets.js and then the baseline (Node HTTP + ws), side by side.
+ *    uWebSockets.js, the baseline (Node HTTP + ws), the bare-uWebSockets.js
+ *    limit, Mosquitto and NATS, side by side.
  * 2. Chat fan-out and notification latency once (bench-chat's runner).
  *
  * Writes load-tests/results/bench.json and load-tests/results/bench-latency.svg
@@ -21,11 +22,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHAT_OPTIONS, runChatBench, type ChatBenchReport } from './bench-chat.js';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
-import { QUEUE_OPTIONS, runPhase, withPhaseContext, type BenchOptions, type PhaseReport } from './bench-queue.js';
+import { FANOUT_KINDS, QUEUE_OPTIONS, compareWithLimit, isHubKind, runFanoutPhase, withPhaseContext, type AnyPhaseReport, type BenchOptions, type Comparison, type FanoutKind } from './bench-queue.js';
 import { renderLineChartSvg, type ChartSeries } from './chart.js';
-import { SERVER_KINDS, type HubFigures, type ServerKind } from './resource-figures.js';
+import type { ServerCpu } from './fanout-figures.js';
+import type { HubFigures, ServerKind } from './resource-figures.js';
 import { busyWarning, cell, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { Resources } from './resources.js';
+
+const QUEUE_OPTIONS_MQTT = { flag: 'mqtt', kind: 'choice', choices: ['3.1.1', '5'], default: '3.1.1', help: 'MQTT version spoken to mosquitto' } as const;
 
 export const ALL_OPTIONS = benchCommandLine({
   name: 'bench',
@@ -34,13 +38,14 @@ export const ALL_OPTIONS = benchCommandLine({
   options: {
     /** Display connection counts of the fan-out ramp (ascending once parsed). */
     steps: { kind: 'integer', list: true, default: [500, 1000, 2000], min: 1, max: 20_000, help: 'display counts of the fan-out ramp' },
-    servers: { kind: 'choice', list: true, choices: SERVER_KINDS, default: SERVER_KINDS, help: 'server kinds at each step: node is the baseline' },
+    servers: { kind: 'choice', list: true, choices: FANOUT_KINDS, default: FANOUT_KINDS, help: 'servers at each step: the hub on uws, node (baseline), the limit, the peers' },
     rate: { kind: 'number', arg: 'R', default: 10, min: 0.1, max: 200, help: 'call-next per second at each step' },
     seconds: { kind: 'number', arg: 'S', default: 5, min: 0.5, max: 60, help: 'measured seconds per step and of chat' },
     warmupSeconds: { flag: 'warmup', kind: 'number', arg: 'S', default: 1, min: 0, max: 30, help: 'unmeasured seconds first' },
     workers: { kind: 'integer', default: QUEUE_OPTIONS.defaults.workers, min: 1, max: 16, help: 'generator processes for the displays' },
     rampConcurrency: { flag: 'ramp', kind: 'integer', default: QUEUE_OPTIONS.defaults.rampConcurrency, min: 1, max: 500, help: 'handshakes in flight per generator process' },
     settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 60, help: 'wait for late deliveries after the last call' },
+    mqttVersion: QUEUE_OPTIONS_MQTT,
     chatMembers: { kind: 'integer', default: CHAT_OPTIONS.defaults.members, min: 2, max: 10_000, help: 'chat channel members' },
     noChat: { kind: 'boolean', help: 'no chat scenario' },
     chatRate: { kind: 'number', arg: 'R', default: CHAT_OPTIONS.defaults.rate, min: 0.1, max: 1000, help: 'chat messages per second' },
@@ -65,9 +70,10 @@ export const ALL_OPTIONS = benchCommandLine({
 
 export type BenchAllOptions = typeof ALL_OPTIONS.defaults;
 
-/** One server kind at one step of the ramp: the figures the issue asks for, and where the time went. */
+/** One server at one step of the ramp: the figures the issue asks for, and where the time went. */
 export interface StepSide {
-  server: ServerKind;
+  server: FanoutKind;
+  /** The hub: what its nodes ran on; the others: empty. */
   server_actual: ServerKind[];
   clients: number;
   clients_connected: number;
@@ -76,18 +82,21 @@ export interface StepSide {
   deliveries_received: number;
   missing: number;
   duplicates: number;
-  /** call-next sent → ticket.called on a display, every display, measured calls. */
+  /** call sent → ticket.called on a display, every display, measured calls. */
   p50_ms: number | null;
   p95_ms: number | null;
   p99_ms: number | null;
   max_ms: number | null;
+  /** The hub only: staff send → Redis commit, and commit → display. */
   send_to_commit: LatencyFigures | null;
   commit_to_display: LatencyFigures | null;
-  /** call-next ack round trip at the staff client. */
+  /** call-next ack round trip at the staff client (the hub only). */
   queue_op: LatencyFigures | null;
   /** queue:event messages received by all displays per second. */
   messages_per_second: number | null;
+  /** The hub's nodes (the others: empty; their processes are in server_cpu). */
   hubs: HubFigures[];
+  server_cpu: ServerCpu | null;
   generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null };
   redis_cpu_percent: number | null;
   machine_busy_percent: number | null;
@@ -98,13 +107,12 @@ export interface StepSide {
   ok: boolean;
 }
 
-export interface RampStep {
-  clients: number;
-  uws: StepSide | null;
-  node: StepSide | null;
+export type RampStep = { clients: number } & Partial<Record<FanoutKind, StepSide | null>> & {
   /** node p99 / uws p99 at this step. */
   p99_ratio_node_over_uws: number | null;
-}
+  /** Each server against the limit at this step (with the limit in the run). */
+  comparison?: Comparison | null;
+};
 
 export interface BenchAllReport {
   fanout: { rate_per_second: number; seconds: number; steps: RampStep[] };
@@ -117,17 +125,18 @@ export interface BenchAllReport {
   ok: boolean;
 }
 
-export function stepSide(p: PhaseReport): StepSide {
+export function stepSide(p: AnyPhaseReport): StepSide {
+  const hub = isHubKind(p.server) && 'hubs' in p ? p : null;
   const errors = [
     ...p.errors,
-    ...Object.entries(p.call_errors).map(([code, n]) => `${code} ×${n}`),
+    ...(hub ? Object.entries(hub.call_errors).map(([code, n]) => `${code} ×${n}`) : []),
     ...(p.connect_failed > 0 ? [`${p.connect_failed} displays could not connect`] : []),
     ...(p.missing > 0 ? [`${p.missing} deliveries missing`] : []),
     ...(p.duplicates > 0 ? [`${p.duplicates} deliveries duplicated`] : []),
   ];
   return {
     server: p.server,
-    server_actual: p.server_actual,
+    server_actual: hub ? hub.server_actual : [],
     clients: p.clients,
     clients_connected: p.clients_connected,
     calls: p.calls,
@@ -139,13 +148,14 @@ export function stepSide(p: PhaseReport): StepSide {
     p95_ms: p.p95_ms,
     p99_ms: p.p99_ms,
     max_ms: p.max_ms,
-    send_to_commit: p.breakdown.send_to_commit,
-    commit_to_display: p.breakdown.commit_to_display,
-    queue_op: p.queue_op,
+    send_to_commit: hub ? hub.breakdown.send_to_commit : null,
+    commit_to_display: hub ? hub.breakdown.commit_to_display : null,
+    queue_op: hub ? hub.queue_op : null,
     messages_per_second: p.messages_per_second,
-    hubs: p.hubs.map((h) => ({ node: h.node, server: h.server, pid: h.pid, cpu_percent: h.cpu_percent, peak_rss_mb: h.peak_rss_mb })),
+    hubs: hub ? hub.hubs.map((h) => ({ node: h.node, server: h.server, pid: h.pid, cpu_percent: h.cpu_percent, peak_rss_mb: h.peak_rss_mb })) : [],
+    server_cpu: p.server_cpu,
     generator: { processes: p.generator.processes, cpu_percent: p.generator.cpu_percent, peak_rss_mb: p.generator.peak_rss_mb },
-    redis_cpu_percent: p.redis.cpu_percent,
+    redis_cpu_percent: hub ? hub.redis.cpu_percent : null,
     machine_busy_percent: p.machine_busy_percent,
     other_cpu_percent: p.other_cpu_percent,
     connect_seconds: p.connect_seconds,
@@ -154,7 +164,7 @@ export function stepSide(p: PhaseReport): StepSide {
   };
 }
 
-function failedSide(server: ServerKind, clients: number, error: unknown): StepSide {
+function failedSide(server: FanoutKind, clients: number, error: unknown): StepSide {
   return {
     server,
     server_actual: [],
@@ -174,6 +184,7 @@ function failedSide(server: ServerKind, clients: number, error: unknown): StepSi
     queue_op: null,
     messages_per_second: null,
     hubs: [],
+    server_cpu: null,
     generator: { processes: 0, cpu_percent: null, peak_rss_mb: null },
     redis_cpu_percent: null,
     machine_busy_percent: null,
@@ -184,15 +195,18 @@ function failedSide(server: ServerKind, clients: number, error: unknown): StepSi
   };
 }
 
-const SERIES_STYLE: Record<ServerKind, { color: string; label: string }> = {
+const SERIES_STYLE: Record<FanoutKind, { color: string; label: string }> = {
   uws: { color: '#1565c0', label: 'uWebSockets.js' },
   node: { color: '#ef6c00', label: 'Node HTTP + ws' },
+  limit: { color: '#616161', label: 'limit (bare uWS)' },
+  mosquitto: { color: '#6a1b9a', label: 'Mosquitto' },
+  nats: { color: '#2e7d32', label: 'NATS' },
 };
 
-/** The chart of the ramp: p99 (solid) and p50 (dashed) per server kind. */
+/** The chart of the ramp: p99 (solid) and p50 (dashed) per server. */
 export function latencyChartSvg(steps: RampStep[], targetP99Ms: number | null = null, title = 'Display fan-out: call → display latency, 2 hub nodes'): string {
   const series: ChartSeries[] = [];
-  for (const server of ['uws', 'node'] as const) {
+  for (const server of FANOUT_KINDS) {
     if (!steps.some((s) => s[server])) continue;
     const style = SERIES_STYLE[server];
     for (const [q, dashed] of [['p99_ms', false], ['p50_ms', true]] as const) {
@@ -213,14 +227,16 @@ export function latencyChartSvg(steps: RampStep[], targetP99Ms: number | null = 
 }
 
 export async function runBenchAll(options: BenchAllOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchAllReport> {
-  const steps: RampStep[] = options.steps.map((clients) => ({ clients, uws: null, node: null, p99_ratio_node_over_uws: null }));
+  const steps: RampStep[] = options.steps.map((clients) => ({ clients, p99_ratio_node_over_uws: null }));
   const phaseOptions = (clients: number): BenchOptions => ({
     ...QUEUE_OPTIONS.defaults,
     clients,
     rate: options.rate,
+    rates: [options.rate],
     seconds: options.seconds,
     warmupSeconds: options.warmupSeconds,
     workers: options.workers,
+    mqttVersion: options.mqttVersion,
     rampConcurrency: options.rampConcurrency,
     settleSeconds: options.settleSeconds,
     servers: options.servers,
@@ -229,16 +245,19 @@ export async function runBenchAll(options: BenchAllOptions, log: (line: string) 
     targetP99Ms: options.targetP99Ms,
   });
 
-  // The ramp: one redis-server for every phase; uws and node alternate at each step so that both see the same machine.
+  // The ramp: one redis-server for every phase; the servers alternate at each step so that all see the same machine.
   await withPhaseContext({ profileDir: options.profileDir }, log, resources, async (context) => {
     for (const [i, step] of steps.entries()) {
+      const reports: AnyPhaseReport[] = [];
       for (const server of options.servers) {
         log(`\n== fan-out step ${i + 1}/${steps.length}: ${step.clients} displays, ${server} ==`);
         // A phase's own processes, stopped when it fails, so that the ramp can go on; Ctrl-C still reaches them.
         const phaseResources = new Resources();
         const stopPhase = resources.add(`${server} phase at ${step.clients}`, () => phaseResources.stopAll(log));
         try {
-          step[server] = stepSide(await runPhase(server, phaseOptions(step.clients), { ...context, resources: phaseResources }));
+          const phase = await runFanoutPhase(server, phaseOptions(step.clients), { ...context, resources: phaseResources });
+          reports.push(phase);
+          step[server] = stepSide(phase);
         } catch (error) {
           log(`[${server}] step at ${step.clients} displays failed: ${(error as Error).message}`);
           step[server] = failedSide(server, step.clients, error);
@@ -249,6 +268,7 @@ export async function runBenchAll(options: BenchAllOptions, log: (line: string) 
       const u = step.uws?.p99_ms;
       const n = step.node?.p99_ms;
       step.p99_ratio_node_over_uws = u && n ? round(n / u, 2) : null;
+      if (reports.some((r) => r.server === 'limit')) step.comparison = compareWithLimit(reports);
     }
   });
 
@@ -304,8 +324,9 @@ export async function runBenchAll(options: BenchAllOptions, log: (line: string) 
 /** The tables printed at the end of a run: the ramp, uws and node side by side at each step, then chat. */
 export function formatBenchAll(report: BenchAllReport): string {
   const servers = report.options.servers;
-  const header = ['displays', 'server', 'p50', 'p95', 'p99', 'max (ms)', 'msgs/s', 'hub CPU % (per node)', 'hub RSS MB', 'gen. CPU %', 'delivered', 'errors'];
+  const header = ['displays', 'server', 'p50', 'p95', 'p99', 'max (ms)', 'msgs/s', 'server CPU % (per process)', 'CPU ms / 1,000', 'server RSS MB', 'gen. CPU %', 'delivered', 'errors'];
   const body: string[][] = [];
+  const ratioRow = (label: string, value: number | null | undefined) => ['', label, '', '', value == null ? '–' : `${value.toFixed(2)}×`, '', '', '', '', '', '', '', ''];
   for (const step of report.fanout.steps) {
     for (const server of servers) {
       const s = step[server];
@@ -318,16 +339,18 @@ export function formatBenchAll(report: BenchAllReport): string {
         cell(s.p99_ms),
         cell(s.max_ms),
         cell(s.messages_per_second),
-        s.hubs.map((h) => cell(h.cpu_percent)).join(' / ') || '–',
-        s.hubs.map((h) => cell(h.peak_rss_mb)).join(' / ') || '–',
+        s.hubs.length > 0 ? s.hubs.map((h) => cell(h.cpu_percent)).join(' / ') : cell(s.server_cpu?.cpu_percent),
+        cell(s.server_cpu?.ms_per_1000_deliveries),
+        cell(s.server_cpu?.peak_rss_mb),
         cell(s.generator.cpu_percent),
         `${s.deliveries_received}/${s.deliveries_expected}`,
         s.errors.length === 0 ? 'none' : String(s.errors.length),
       ]);
     }
-    if (servers.length > 1) body.push(['', 'node/uws p99', '', '', step.p99_ratio_node_over_uws === null ? '–' : `${step.p99_ratio_node_over_uws.toFixed(2)}×`, '', '', '', '', '', '', '']);
+    if (step.uws && step.node) body.push(ratioRow('node/uws p99', step.p99_ratio_node_over_uws));
+    if (step.uws && step.comparison) body.push(ratioRow('uws/limit p99', step.comparison.over_limit.uws?.p99));
   }
-  const lines = [`display fan-out: ${report.fanout.rate_per_second} calls/s for ${report.fanout.seconds} s per step, 2 hub nodes`, ...renderTable(header, body)];
+  const lines = [`display fan-out: ${report.fanout.rate_per_second} calls/s for ${report.fanout.seconds} s per step, 2 hub nodes (the limit: 2 processes)`, ...renderTable(header, body)];
   for (const step of report.fanout.steps) {
     for (const server of servers) {
       const s = step[server];
@@ -357,7 +380,7 @@ export function formatBenchAll(report: BenchAllReport): string {
     lines.push('', `chat: ${c.members_connected}/${c.members} members on ${c.nodes} × ${[...new Set(c.server_actual)].join('/')}, ${c.rate_per_second} messages/s`, ...renderTable(['chat', 'figures'], rows));
   }
   const windows = report.fanout.steps.flatMap((step) =>
-    (['uws', 'node'] as const).flatMap((server) => {
+    FANOUT_KINDS.flatMap((server) => {
       const side = step[server];
       return side ? [{ during: `${step.clients} ${server}`, other_cpu_percent: side.other_cpu_percent }] : [];
     }),

@@ -37,14 +37,14 @@ import {
   type ChatServerToClient,
   type Ack,
 } from '@clinic-hub/protocol';
-import { TokenIssuer } from '../../hub/src/auth/tokens.js';
-import { createStaffChannel } from '../../hub/src/chat/index.js';
-import { ClinicRegistry } from '../../hub/src/clinics/clinic-registry.js';
-import { NotificationService, loadNotifyConfig } from '../../hub/src/notify/index.js';
-import { providerKeyOf } from '../../hub/src/notify/notification-worker.js';
-import { LocalSmsApi } from '../../hub/src/notify/test-support/local-sms-api.js';
-import { connectRedis } from '../../hub/src/redis/connect.js';
-import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { createStaffChannel } from '@clinic-hub/hub';
+import { ClinicRegistry } from '@clinic-hub/hub';
+import { NotificationService, loadNotifyConfig } from '@clinic-hub/hub';
+import { providerKeyOf } from '@clinic-hub/hub';
+import { LocalSmsApi } from '@clinic-hub/test-kit/providers/local-sms-api';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
 import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode, startNotificationWorkerProcess } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';

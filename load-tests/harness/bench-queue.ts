@@ -10,8 +10,14 @@
  * queue operation's own latency, and the CPU and memory of each hub node and
  * of the load generator itself. Writes load-tests/results/queue.json.
  *
+ * Then the same displays and generator processes receive the same calls
+ * from what the hub is measured against (comparison-phase.ts): the limit (a
+ * bare uWebSockets.js server publishing pre-built frames), Mosquitto and
+ * NATS; `--rate` with several rates runs every server at each.
+ *
  *   npm run bench:queue -- --clients 2000 --rate 10 --seconds 10
  *   npm run bench:queue -- --clients 200 --seconds 3 --servers uws
+ *   npm run bench:queue -- --clients 5000 --rate 2.5,5,10      (the sweep)
  *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
  */
 import { randomBytes } from 'node:crypto';
@@ -19,10 +25,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult, type QueueServerToClient } from '@clinic-hub/protocol';
-import { TokenIssuer } from '../../hub/src/auth/tokens.js';
-import { startRedisServer, type RedisProcess } from '../../hub/src/redis/redis-process.js';
+import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
+import { BENCH_CLINIC_ID, DISPLAY_TRACK } from './call-feed.js';
+import { runComparisonPhase, type ComparisonPhaseReport } from './comparison-phase.js';
+import { COMPARISON_KINDS, type ComparisonKind } from './comparison-servers.js';
 import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
@@ -30,13 +39,22 @@ import { redisCommand, redisInfoNumber } from './redis-command.js';
 import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { SERVER_KINDS, resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
+import { cpuMsPer1000, deliveredEverything, fanoutFigures, joinDeliveries, type FanoutFigures, type ServerCpu } from './fanout-figures.js';
 import { histogramDelta, summarize } from './stats.js';
-import { now, sleep } from './time.js';
+import { atRate, now, sleep } from './time.js';
 import { WorkerPool, generatorProfileDir } from './worker-pool.js';
 
 export type { LatencyFigures } from './report.js';
 
 export type { ServerKind };
+
+/** Every kind of phase: the hub's two servers, then what it is measured against. */
+export const FANOUT_KINDS = [...SERVER_KINDS, ...COMPARISON_KINDS] as const;
+export type FanoutKind = (typeof FANOUT_KINDS)[number];
+export type AnyPhaseReport = PhaseReport | ComparisonPhaseReport;
+
+/** The aim of the comparison at the largest display count: the hub's p99 and CPU per delivery against the limit's. */
+export const AIM = { p99OverLimit: 1.5, cpuOverLimit: 2 } as const;
 
 export const QUEUE_OPTIONS = benchCommandLine({
   name: 'bench:queue',
@@ -44,78 +62,60 @@ export const QUEUE_OPTIONS = benchCommandLine({
   profiles: 'every hub node and generator process',
   options: {
     clients: { kind: 'integer', default: 2000, min: 1, max: 20_000, help: 'display clients, spread over the nodes and generator processes' },
-    rate: { kind: 'number', arg: 'R', default: 10, min: 0.1, max: 200, help: 'call-next per second' },
+    rate: { kind: 'number', list: true, arg: 'R', default: [10], min: 0.1, max: 200, help: 'call-next per second; several (2.5,5,10): every server at each rate' },
     seconds: { kind: 'number', arg: 'S', default: 10, min: 0.5, max: 120, help: 'measured seconds of calls' },
     /** Calls before the measurement (JIT, connection pools); checked for delivery, left out of latency. */
     warmupSeconds: { flag: 'warmup', kind: 'number', arg: 'S', default: 2, min: 0, max: 60, help: 'unmeasured calls first' },
     nodes: { kind: 'integer', default: 2, min: 1, max: 4, help: 'hub node processes per phase' },
     workers: { kind: 'integer', default: 4, min: 1, max: 16, help: 'generator processes' },
-    servers: { kind: 'choice', list: true, choices: SERVER_KINDS, default: SERVER_KINDS, help: 'phases, in order: the first is reported, the second is the baseline' },
+    servers: {
+      kind: 'choice',
+      list: true,
+      choices: FANOUT_KINDS,
+      default: FANOUT_KINDS,
+      help: 'phases, in order: the hub on uws (reported) and node (baseline), the bare-uWebSockets.js limit, the peers',
+    },
+    mqttVersion: { flag: 'mqtt', kind: 'choice', choices: ['3.1.1', '5'], default: '3.1.1', help: 'MQTT version the displays and publisher speak to mosquitto' },
     rampConcurrency: { flag: 'ramp', kind: 'integer', default: 16, min: 1, max: 500, help: 'handshakes in flight per generator process' },
     settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 120, help: 'wait for late deliveries after the last call' },
     targetP99Ms: { flag: 'target', kind: 'number', arg: 'MS', default: 100, min: 1, max: 60_000, help: 'p99 budget checked in the report' },
   },
-  finish(options) {
-    if (options.rate * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
-    return options;
+  finish({ rate, servers, ...options }) {
+    if (rate.length === 0 || rate.length > 8) throw new Error('--rate takes 1 to 8 rates');
+    if (Math.min(...rate) * options.seconds < 1) throw new Error('--rate × --seconds must make at least one call');
+    return {
+      ...options,
+      servers: [...new Set(servers)],
+      /** The sweep: every server at each of these, in order. */
+      rates: [...new Set(rate)],
+      /** A phase's rate (the first of the sweep until a phase is given its own). */
+      rate: rate[0]!,
+    };
   },
 });
 
 export type BenchOptions = typeof QUEUE_OPTIONS.defaults;
 
-const CLINIC_ID = 'bench';
-/** The broadcast every display receives; ticket.called events are the ones timed. */
-const QUEUE_EVENT: keyof QueueServerToClient = 'queue:event';
+const CLINIC_ID = BENCH_CLINIC_ID;
 
-export interface PhaseReport extends ResourceFigures {
+/** One phase of the hub: its nodes on one server kind, the staff's calls through Redis, and the hub's own figures. */
+export interface PhaseReport extends FanoutFigures, Pick<ResourceFigures, 'hubs' | 'redis'> {
   server: ServerKind;
   /** What each node really ran on (uWS falls back to node when it cannot load). */
   server_actual: ServerKind[];
   nodes: number;
-  clients: number;
-  clients_connected: number;
-  connect_failed: number;
-  connect_seconds: number | null;
-  connect_handshake: LatencyFigures;
-  rate_per_second: number;
-  seconds: number;
-  calls: number;
-  warmup_calls: number;
   call_errors: Record<string, number>;
-  deliveries_expected: number;
-  deliveries_received: number;
-  missing: number;
-  duplicates: number;
-  unexpected_called_events: number;
-  disconnects: number;
-  malformed: number;
-  /** call-next sent by staff → ticket.called received by a display; measured calls only. */
-  p50_ms: number | null;
-  p95_ms: number | null;
-  p99_ms: number | null;
-  max_ms: number | null;
-  mean_ms: number | null;
-  /**
-   * Where the time goes, split at the commit (the event's Redis timestamp, 1 ms
-   * resolution): staff send → committed in Redis, and committed → on a display
-   * (Redis publish, hub fan-out, network, generator).
-   */
-  breakdown: {
+  breakdown: FanoutFigures['breakdown'] & {
+    /**
+     * Where the time goes, split at the commit (the event's Redis timestamp, 1 ms
+     * resolution): staff send → committed in Redis, and committed → on a display
+     * (Redis publish, hub fan-out, network, generator).
+     */
     send_to_commit: LatencyFigures;
     commit_to_display: LatencyFigures;
-    /**
-     * call → the first display of each generator process to get it. The gap
-     * to call→display is the time a generator process takes to work through
-     * its displays' copies of one broadcast (and the hub to write them).
-     */
-    first_display_per_process: LatencyFigures;
   };
-  /**
-   * One entry per measured call, in order: when it was sent (s from the first
-   * measured call), its ack round trip and how long it took to reach the
-   * median and the last display. Periodic stalls show up here.
-   */
-  timeline: { t_s: number; ack_ms: number | null; p50_ms: number | null; max_ms: number | null }[];
+  /** The hub nodes' CPU, and with Redis's (which the brokers and the limit do without). */
+  server_cpu: ServerCpu & { with_redis_ms_per_1000_deliveries: number | null };
   /** call-next ack round trip at the staff client. */
   queue_op: LatencyFigures;
   /** checkin ack round trip at the staff client. */
@@ -126,20 +126,49 @@ export interface PhaseReport extends ResourceFigures {
   checkin_op_server: LatencyFigures;
   /** clinic_hub_event_latency_seconds (Redis commit → emit on a node) over the measured window, from buckets. */
   hub_commit_to_emit: LatencyFigures;
-  /** queue:event messages (all types) received by all displays per second over the measured window. */
-  messages_per_second: number | null;
-  events_by_type: Record<string, number>;
-  window_seconds: number;
-  errors: string[];
-  ok: boolean;
+}
+
+/** How each server compares with the limit at one rate, and whether the hub met the aim (AIM). */
+export interface Comparison {
+  /** The phase the aim is about: the hub on uWebSockets.js. */
+  hub: ServerKind | null;
+  /** Per server: its p50, p99 and server CPU per 1,000 deliveries over the limit's (1 = as good as the limit). */
+  over_limit: Partial<Record<FanoutKind, { p50: number | null; p99: number | null; cpu_per_1000_deliveries: number | null }>>;
+  aim: {
+    /** hub p99 ≤ AIM.p99OverLimit × the limit's. */
+    p99_within_limit_factor: boolean | null;
+    /** hub p99 below every peer's p99 of the same run. */
+    p99_below_peers: boolean | null;
+    /** hub CPU per 1,000 deliveries ≤ AIM.cpuOverLimit × the limit server's. */
+    cpu_within_limit_factor: boolean | null;
+    met: boolean | null;
+  };
+}
+
+/** Every phase at one rate of the sweep. */
+export interface RateResult {
+  rate_per_second: number;
+  phases: AnyPhaseReport[];
+  comparison: Comparison;
 }
 
 export interface BenchReport extends Partial<PhaseReport> {
   baseline?: PhaseReport;
-  /** Every phase in order (not written to the JSON file: the top level is the first, `baseline` the second). */
-  phases: PhaseReport[];
+  /** The bare-uWebSockets.js server: the floor of this machine and generator. */
+  limit?: ComparisonPhaseReport;
+  peers?: { mosquitto?: ComparisonPhaseReport; nats?: ComparisonPhaseReport };
+  comparison?: Comparison;
   /** baseline p99 / uws p99. */
   p99_ratio_baseline_over_uws?: number | null;
+  /**
+   * With several --rate: every rate's phases (without their timelines),
+   * keyed by server, and its comparison. The top level is the first rate.
+   */
+  sweep?: { rate_per_second: number; phases: Partial<Record<FanoutKind, Omit<AnyPhaseReport, 'timeline'>>>; comparison: Comparison }[];
+  /** Every phase of the first rate in order (not written to the JSON file: the top level, `baseline`, `limit` and `peers` hold them). */
+  phases: AnyPhaseReport[];
+  /** Every rate (not written: `sweep` holds them). */
+  rates: RateResult[];
   target: { p99_ms: number; met: boolean | null };
   options: Omit<BenchOptions, 'out' | 'profileDir'>;
   machine: MachineInfo;
@@ -242,21 +271,12 @@ class Staff {
   }
 
   /** Calls at `rate` per second for `seconds`, on an absolute schedule (no drift). */
-  async run(rate: number, seconds: number, measured: boolean, onTick?: (done: number, total: number) => void): Promise<{ start: number; end: number }> {
+  run(rate: number, seconds: number, measured: boolean, onTick?: (done: number, total: number) => void): Promise<{ start: number; end: number }> {
     const total = Math.round(rate * seconds);
-    const period = 1000 / rate;
-    const start = now();
-    for (let k = 0; k < total; k++) {
-      const due = start + k * period;
-      const wait = due - now();
-      if (wait > 0) await sleep(wait);
+    return atRate(total, rate, (k) => {
       this.cycle(measured);
       onTick?.(k + 1, total);
-    }
-    const end = start + total * period;
-    const wait = end - now();
-    if (wait > 0) await sleep(wait);
-    return { start, end };
+    });
   }
 
   async settle(): Promise<void> {
@@ -264,9 +284,11 @@ class Staff {
   }
 }
 
-/** What the phases of one run share: one redis-server, one token secret, what to stop. */
+/** What the phases of one run share: one redis-server, one token secret, a temporary directory, what to stop. */
 export interface PhaseContext {
   redis: RedisProcess;
+  /** Removed at the end of the run: brokers' configuration files live here. */
+  dir: string;
   secret: string;
   resources: Resources;
   log: (line: string) => void;
@@ -335,7 +357,7 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     options.clients,
     hubs,
     (i) => issuer.issueSync({ sub: `display:${CLINIC_ID}:bench-${i}`, role: 'display', clinic: CLINIC_ID }, 3600).token,
-    { nsp: QUEUE_NAMESPACE, track: { event: QUEUE_EVENT, keyField: 'seq', typeField: 'type', timedType: 'ticket.called', requireField: 'number' }, concurrency: options.rampConcurrency },
+    { nsp: QUEUE_NAMESPACE, track: DISPLAY_TRACK, concurrency: options.rampConcurrency },
     { log, tag, fatal: context.fatal },
   );
   const connected = sum((p) => p.connected);
@@ -389,134 +411,71 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   await stopHubs();
 
   // Deliveries and latency.
-  const bySeq = new Map<number, CallRecord>();
-  for (const call of known) bySeq.set(call.seq!, call);
   const measuredCalls = known.filter((c) => c.measured);
-  const latencies = new Float64Array(measuredCalls.length * connected);
-  const fromCommit = new Float64Array(measuredCalls.length * connected);
-  const perCall = new Map<CallRecord, number[]>(measuredCalls.map((c) => [c, []]));
-  const firstPerProcess: number[] = [];
-  let latencyCount = 0;
-  let received = 0;
-  let missing = 0;
-  let duplicates = 0;
-  let unexpected = 0;
-  const handshakes: number[] = [];
-  const byType: Record<string, number> = {};
-  let messagesInWindow = 0;
-  let malformed = 0;
-  let disconnects = 0;
-  for (const result of results) {
-    const index = new Map<number, number>();
-    result.keys.forEach((seq, i) => index.set(seq, i));
-    for (const seq of result.keys) if (!bySeq.has(seq)) unexpected++;
-    for (const call of known) {
-      const i = index.get(call.seq!);
-      const times = i === undefined ? null : result.times[i]!;
-      if (i !== undefined) duplicates += result.duplicates[i]!;
-      let first = Infinity;
-      for (let d = 0; d < result.clients; d++) {
-        if (result.joined[d] !== 1) continue;
-        const at = times ? times[d]! : NaN;
-        if (at < first) first = at;
-        if (Number.isNaN(at)) {
-          missing++;
-          continue;
-        }
-        received++;
-        if (call.measured) {
-          fromCommit[latencyCount] = at - call.committedAt!;
-          latencies[latencyCount++] = at - call.sentAt;
-          perCall.get(call)!.push(at - call.sentAt);
-        }
-      }
-      if (call.measured && first !== Infinity) firstPerProcess.push(first - call.sentAt);
-    }
-    for (let d = 0; d < result.clients; d++) if (result.joined[d] === 1) handshakes.push(result.connectMs[d]!);
-    for (const [type, n] of Object.entries(result.byType)) byType[type] = (byType[type] ?? 0) + n;
-    for (const [bucket, n] of result.buckets) {
-      const at = bucket * result.bucketMs;
-      if (at >= window.start && at < window.end) messagesInWindow += n;
-    }
-    malformed += result.malformed;
-    disconnects += result.disconnects;
-    for (const e of result.errors) if (errors.length < 30) errors.push(e);
-  }
-  const latency = summarize(latencies.subarray(0, latencyCount));
+  const joined = joinDeliveries(staff.calls, results, window);
+  const common = fanoutFigures({
+    joined,
+    calls: staff.calls,
+    clients: options.clients,
+    connected,
+    connectFailed,
+    connectSeconds,
+    rate: options.rate,
+    seconds: options.seconds,
+    window,
+    watcher,
+    from: markStart,
+    to: markEnd,
+    serverPids: hubs.map((h) => h.pid),
+    generatorPids: results.map((r) => r.pid),
+    otherOwnPids: [process.pid, redisPid],
+    errors,
+  });
   const windowSeconds = (window.end - window.start) / 1000;
-
+  const hubResources = resourceFigures({
+    watcher,
+    from: markStart,
+    to: markEnd,
+    hubs,
+    generatorPids: results.map((r) => r.pid),
+    redisPid,
+    redisBefore,
+    redisAfter,
+    windowSeconds,
+  });
   const callErrors = Object.fromEntries(staff.errors);
-  if (staffLost) errors.push('the staff socket was disconnected');
+  if (staffLost) common.errors.push('the staff socket was disconnected');
   const report: PhaseReport = {
     server,
     server_actual: hubs.map((h) => h.server),
     nodes: hubs.length,
-    clients: options.clients,
-    clients_connected: connected,
-    connect_failed: connectFailed,
-    connect_seconds: round(connectSeconds, 2),
-    connect_handshake: figures(summarize(handshakes)),
-    rate_per_second: options.rate,
-    seconds: options.seconds,
-    calls: measuredCalls.length,
-    warmup_calls: known.length - measuredCalls.length,
+    ...common,
     call_errors: callErrors,
-    deliveries_expected: expected,
-    deliveries_received: received,
-    missing,
-    duplicates,
-    unexpected_called_events: unexpected,
-    disconnects,
-    malformed,
-    p50_ms: round(latency.p50),
-    p95_ms: round(latency.p95),
-    p99_ms: round(latency.p99),
-    max_ms: round(latency.max),
-    mean_ms: round(latency.mean),
     breakdown: {
       send_to_commit: figures(summarize(measuredCalls.map((c) => c.committedAt! - c.sentAt))),
-      commit_to_display: figures(summarize(fromCommit.subarray(0, latencyCount))),
-      first_display_per_process: figures(summarize(firstPerProcess)),
+      commit_to_display: figures(summarize(joined.fromCommit)),
+      ...common.breakdown,
+    },
+    server_cpu: {
+      ...common.server_cpu,
+      with_redis_ms_per_1000_deliveries: cpuMsPer1000((common.server_cpu.cpu_percent ?? 0) + (hubResources.redis.cpu_percent ?? 0), windowSeconds, joined.messagesInWindow),
     },
     queue_op: figures(summarize(measuredCalls.map((c) => c.ackAt! - c.sentAt)), 2),
-    timeline: measuredCalls.map((c) => {
-      const summary = summarize(perCall.get(c)!);
-      return { t_s: round((c.sentAt - window.start) / 1000, 2)!, ack_ms: round(c.ackAt! - c.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
-    }),
     checkin_op: figures(summarize(staff.checkinMs), 2),
     queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:call-next', outcome: 'ok' })),
     checkin_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:checkin', outcome: 'ok' })),
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
-    messages_per_second: round(messagesInWindow / windowSeconds, 0),
-    events_by_type: byType,
-    ...resourceFigures({
-      watcher,
-      from: markStart,
-      to: markEnd,
-      hubs,
-      generatorPids: results.map((r) => r.pid),
-      redisPid,
-      redisBefore,
-      redisAfter,
-      windowSeconds,
-    }),
-    window_seconds: round(windowSeconds, 2)!,
-    errors,
+    hubs: hubResources.hubs,
+    redis: hubResources.redis,
     ok: false,
   };
   report.ok =
-    missing === 0 &&
-    duplicates === 0 &&
-    unexpected === 0 &&
-    connectFailed === 0 &&
-    disconnects === 0 &&
-    malformed === 0 &&
+    deliveredEverything(common, Math.round(options.rate * options.seconds)) &&
     !staffLost &&
     Object.keys(callErrors).length === 0 &&
-    measuredCalls.length === Math.round(options.rate * options.seconds) &&
     report.server_actual.every((s) => s === server);
   log(
-    `${tag} call→display p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms; deliveries ${received}/${expected}, missing ${missing}, duplicates ${duplicates}`,
+    `${tag} call→display p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms; deliveries ${report.deliveries_received}/${report.deliveries_expected}, missing ${report.missing}, duplicates ${report.duplicates}`,
   );
   return report;
 }
@@ -544,93 +503,212 @@ export async function withPhaseContext<T>(
     redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
     log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
     const secret = randomBytes(32).toString('base64url');
-    return await body({ redis, secret, resources, log, fatal });
+    return await body({ redis, dir, secret, resources, log, fatal });
   } finally {
     await resources.stopAll(log);
   }
 }
 
-/** Runs every phase and returns the report. Stops everything it started, whatever happens. */
+/** One phase of any kind: the hub (runPhase) or what it is compared with (runComparisonPhase). */
+export function runFanoutPhase(kind: FanoutKind, options: BenchOptions, context: PhaseContext): Promise<AnyPhaseReport> {
+  return isHubKind(kind) ? runPhase(kind, options, context) : runComparisonPhase(kind, options, context);
+}
+
+export const isHubKind = (kind: FanoutKind): kind is ServerKind => (SERVER_KINDS as readonly string[]).includes(kind);
+
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? round(a / b, 2) : null);
+
+/** Each server against the limit at one rate, and the hub's aim (AIM). */
+export function compareWithLimit(phases: AnyPhaseReport[]): Comparison {
+  const by = (kind: FanoutKind) => phases.find((p) => p.server === kind);
+  const limit = by('limit');
+  const hubPhase = phases.find((p) => p.server === 'uws') ?? phases.find((p) => isHubKind(p.server));
+  const overLimit: Comparison['over_limit'] = {};
+  for (const p of phases) {
+    if (p.server === 'limit') continue;
+    overLimit[p.server] = {
+      p50: ratio(p.p50_ms, limit?.p50_ms),
+      p99: ratio(p.p99_ms, limit?.p99_ms),
+      cpu_per_1000_deliveries: ratio(p.server_cpu.ms_per_1000_deliveries, limit?.server_cpu.ms_per_1000_deliveries),
+    };
+  }
+  const hub = hubPhase ? overLimit[hubPhase.server] : undefined;
+  const peers = phases.filter((p) => p.server === 'mosquitto' || p.server === 'nats');
+  const p99Within = hub?.p99 == null ? null : hub.p99 <= AIM.p99OverLimit;
+  const cpuWithin = hub?.cpu_per_1000_deliveries == null ? null : hub.cpu_per_1000_deliveries <= AIM.cpuOverLimit;
+  const belowPeers = hubPhase?.p99_ms == null || peers.length === 0 || peers.some((p) => p.p99_ms == null) ? null : peers.every((p) => hubPhase.p99_ms! < p.p99_ms!);
+  const verdicts = [p99Within, belowPeers, cpuWithin];
+  return {
+    hub: hubPhase && isHubKind(hubPhase.server) ? hubPhase.server : null,
+    over_limit: overLimit,
+    aim: {
+      p99_within_limit_factor: p99Within,
+      p99_below_peers: belowPeers,
+      cpu_within_limit_factor: cpuWithin,
+      met: verdicts.includes(false) ? false : verdicts.includes(null) ? null : true,
+    },
+  };
+}
+
+/** Runs every phase at every rate and returns the report. Stops everything it started, whatever happens. */
 export async function runQueueBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`), resources = new Resources()): Promise<BenchReport> {
   return withPhaseContext(options, log, resources, async (context) => {
-    const phases: PhaseReport[] = [];
-    for (const server of options.servers) phases.push(await runPhase(server, options, context));
-    const [main, baseline] = phases;
-    const p99Ratio = main && baseline && main.p99_ms && baseline.p99_ms ? round(baseline.p99_ms / main.p99_ms, 2) : null;
+    const rates: RateResult[] = [];
+    for (const rate of options.rates) {
+      if (options.rates.length > 1) log(`\n== ${rate} calls/s ==`);
+      const phases: AnyPhaseReport[] = [];
+      for (const server of options.servers) phases.push(await runFanoutPhase(server, { ...options, rate }, context));
+      rates.push({ rate_per_second: rate, phases, comparison: compareWithLimit(phases) });
+    }
+    const first = rates[0]!;
+    const hubPhases = first.phases.filter((p): p is PhaseReport => isHubKind(p.server));
+    const [main, baseline] = hubPhases;
+    const of = (kind: ComparisonKind) => first.phases.find((p): p is ComparisonPhaseReport => p.server === kind);
+    const limit = of('limit');
+    const peers = { ...(of('mosquitto') ? { mosquitto: of('mosquitto') } : {}), ...(of('nats') ? { nats: of('nats') } : {}) };
     const report: BenchReport = {
       ...main,
-      ...(baseline ? { baseline, p99_ratio_baseline_over_uws: p99Ratio } : {}),
-      phases,
+      ...(baseline ? { baseline, p99_ratio_baseline_over_uws: ratio(baseline.p99_ms, main!.p99_ms) } : {}),
+      ...(limit ? { limit } : {}),
+      ...(Object.keys(peers).length > 0 ? { peers } : {}),
+      ...(limit || Object.keys(peers).length > 0 ? { comparison: first.comparison } : {}),
+      ...(rates.length > 1
+        ? {
+            sweep: rates.map((r) => ({
+              rate_per_second: r.rate_per_second,
+              phases: Object.fromEntries(r.phases.map(({ timeline: _timeline, ...p }) => [p.server, p])),
+              comparison: r.comparison,
+            })),
+          }
+        : {}),
+      phases: first.phases,
+      rates,
       target: { p99_ms: options.targetP99Ms, met: main?.p99_ms == null ? null : main.p99_ms < options.targetP99Ms },
       options: reportedOptions(options),
       machine: machine(),
       date: new Date().toISOString(),
-      ok: phases.every((p) => p.ok),
+      ok: rates.every((r) => r.phases.every((p) => p.ok)),
     };
     return report;
   });
 }
 
-/** The comparison table printed at the end of a run. */
-export function formatTable(report: BenchReport): string {
-  const phases = report.phases;
-  const ratio = (pick: (p: PhaseReport) => number | null | undefined) => {
-    if (phases.length < 2) return '';
-    const a = pick(phases[0]!);
-    const b = pick(phases[1]!);
-    return a && b ? `${(b / a).toFixed(2)}×` : '–';
-  };
-  const rows: [string, (p: PhaseReport) => unknown, ((p: PhaseReport) => number | null | undefined)?][] = [
-    ['hub nodes (server)', (p) => `${p.nodes} × ${[...new Set(p.server_actual)].join('/')}`],
+/** How a phase is named in a table's header. */
+function phaseTitle(p: AnyPhaseReport, phases: AnyPhaseReport[]): string {
+  if (!isHubKind(p.server)) return p.server;
+  const hubs = phases.filter((q) => isHubKind(q.server));
+  return hubs.length > 1 && p === hubs[1] ? `${p.server} (baseline)` : p.server;
+}
+
+type Row = [string, (p: AnyPhaseReport) => unknown];
+/** A row whose cell exists for hub phases only ('–' for the others). */
+const hubRow = (label: string, pick: (p: PhaseReport) => unknown): Row => [label, (p) => (isHubKind(p.server) ? pick(p as PhaseReport) : '–')];
+
+/** The comparison table of one rate: a column per phase. */
+function phaseTable(phases: AnyPhaseReport[], comparison: Comparison): string[] {
+  const over = (p: AnyPhaseReport) => (p.server === 'limit' ? null : comparison.over_limit[p.server]);
+  const times = (v: number | null | undefined) => (v == null ? '–' : `${v.toFixed(2)}×`);
+  const maxHubs = Math.max(0, ...phases.map((p) => ('hubs' in p ? p.hubs.length : 0)));
+  const rows: Row[] = [
+    ['served by', (p) => ('hubs' in p ? `${p.nodes} × hub on ${[...new Set(p.server_actual)].join('/')}` : `${p.servers.length} × ${p.software}`)],
     ['displays connected', (p) => `${p.clients_connected}/${p.clients}`],
-    ['connect all displays (s)', (p) => p.connect_seconds, (p) => p.connect_seconds],
+    ['connect all displays (s)', (p) => p.connect_seconds],
     ['handshake p50 / p99 (ms)', (p) => `${cell(p.connect_handshake.p50_ms)} / ${cell(p.connect_handshake.p99_ms)}`],
     ['calls measured (+ warm-up)', (p) => `${p.calls} (+${p.warmup_calls})`],
     ['deliveries expected', (p) => p.deliveries_expected],
     ['deliveries received', (p) => p.deliveries_received],
     ['missing / duplicates', (p) => `${p.missing} / ${p.duplicates}`],
-    ['call→display p50 (ms)', (p) => p.p50_ms, (p) => p.p50_ms],
-    ['call→display p95 (ms)', (p) => p.p95_ms, (p) => p.p95_ms],
-    ['call→display p99 (ms)', (p) => p.p99_ms, (p) => p.p99_ms],
-    ['call→display max (ms)', (p) => p.max_ms, (p) => p.max_ms],
-    ['  send→commit p50 / p99 (ms)', (p) => `${cell(p.breakdown.send_to_commit.p50_ms)} / ${cell(p.breakdown.send_to_commit.p99_ms)}`],
-    ['  commit→display p50 / p99 (ms)', (p) => `${cell(p.breakdown.commit_to_display.p50_ms)} / ${cell(p.breakdown.commit_to_display.p99_ms)}`],
+    ['call→display p50 (ms)', (p) => p.p50_ms],
+    ['call→display p95 (ms)', (p) => p.p95_ms],
+    ['call→display p99 (ms)', (p) => p.p99_ms],
+    ['call→display max (ms)', (p) => p.max_ms],
+    ['  p50 / p99 ÷ the limit\'s', (p) => (p.server === 'limit' ? '1 / 1' : `${times(over(p)?.p50)} / ${times(over(p)?.p99)}`)],
+    hubRow('  send→commit p50 / p99 (ms)', (p) => `${cell(p.breakdown.send_to_commit.p50_ms)} / ${cell(p.breakdown.send_to_commit.p99_ms)}`),
+    hubRow('  commit→display p50 / p99 (ms)', (p) => `${cell(p.breakdown.commit_to_display.p50_ms)} / ${cell(p.breakdown.commit_to_display.p99_ms)}`),
     ['  first display per gen. process p50 / p99', (p) => `${cell(p.breakdown.first_display_per_process.p50_ms)} / ${cell(p.breakdown.first_display_per_process.p99_ms)}`],
-    ['call-next ack p50 (ms)', (p) => p.queue_op.p50_ms, (p) => p.queue_op.p50_ms],
-    ['call-next ack p95 (ms)', (p) => p.queue_op.p95_ms, (p) => p.queue_op.p95_ms],
-    ['call-next ack p99 (ms)', (p) => p.queue_op.p99_ms, (p) => p.queue_op.p99_ms],
-    ['call-next server p50 / p99 (ms, buckets)', (p) => `${cell(p.queue_op_server.p50_ms)} / ${cell(p.queue_op_server.p99_ms)}`],
-    ['check-in ack p50 / p99 (ms)', (p) => `${cell(p.checkin_op.p50_ms)} / ${cell(p.checkin_op.p99_ms)}`],
-    ['check-in server p50 / p99 (ms, buckets)', (p) => `${cell(p.checkin_op_server.p50_ms)} / ${cell(p.checkin_op_server.p99_ms)}`],
-    ['hub commit→emit p50 / p99 (ms, buckets)', (p) => `${cell(p.hub_commit_to_emit.p50_ms)} / ${cell(p.hub_commit_to_emit.p99_ms)}`],
-    ['messages delivered / s', (p) => p.messages_per_second, (p) => p.messages_per_second],
-    ...[0, 1, 2, 3]
-      .filter((i) => phases.some((p) => p.hubs[i]))
-      .map(
-        (i) =>
-          [
-            `hub node ${i + 1} CPU % / peak RSS MB`,
-            (p: PhaseReport) => (p.hubs[i] ? `${cell(p.hubs[i]!.cpu_percent)} / ${cell(p.hubs[i]!.peak_rss_mb)}` : '–'),
-            (p: PhaseReport) => p.hubs[i]?.cpu_percent,
-          ] as [string, (p: PhaseReport) => unknown, (p: PhaseReport) => number | null | undefined],
-      ),
+    hubRow('call-next ack p50 / p95 / p99 (ms)', (p) => `${cell(p.queue_op.p50_ms)} / ${cell(p.queue_op.p95_ms)} / ${cell(p.queue_op.p99_ms)}`),
+    hubRow('call-next server p50 / p99 (ms, buckets)', (p) => `${cell(p.queue_op_server.p50_ms)} / ${cell(p.queue_op_server.p99_ms)}`),
+    hubRow('check-in ack p50 / p99 (ms)', (p) => `${cell(p.checkin_op.p50_ms)} / ${cell(p.checkin_op.p99_ms)}`),
+    hubRow('check-in server p50 / p99 (ms, buckets)', (p) => `${cell(p.checkin_op_server.p50_ms)} / ${cell(p.checkin_op_server.p99_ms)}`),
+    hubRow('hub commit→emit p50 / p99 (ms, buckets)', (p) => `${cell(p.hub_commit_to_emit.p50_ms)} / ${cell(p.hub_commit_to_emit.p99_ms)}`),
+    ['messages delivered / s', (p) => p.messages_per_second],
+    ['bytes per call per display: events / wire', (p) => `${cell(p.bytes_per_call.payload)} / ${cell(p.bytes_per_call.wire)}`],
+    ['socket reads per call per display', (p) => p.reads_per_call?.toFixed(2)],
+    ['server CPU % (busiest process)', (p) => `${cell(p.server_cpu.cpu_percent)} (${cell(p.server_cpu.max_process_cpu_percent)})`],
+    ['server CPU ms per 1,000 deliveries', (p) => p.server_cpu.ms_per_1000_deliveries],
+    ['  ÷ the limit\'s', (p) => (p.server === 'limit' ? '1' : times(over(p)?.cpu_per_1000_deliveries))],
+    hubRow('  with Redis (ms per 1,000)', (p) => p.server_cpu.with_redis_ms_per_1000_deliveries),
+    ['server peak RSS MB', (p) => p.server_cpu.peak_rss_mb],
+    ...Array.from({ length: maxHubs }, (_, i): Row => hubRow(`hub node ${i + 1} CPU % / peak RSS MB`, (p) => (p.hubs[i] ? `${cell(p.hubs[i]!.cpu_percent)} / ${cell(p.hubs[i]!.peak_rss_mb)}` : '–'))),
     ['generator CPU % / peak RSS MB', (p) => `${cell(p.generator.cpu_percent)} / ${cell(p.generator.peak_rss_mb)} (${p.generator.processes} procs)`],
-    ['coordinator + staff CPU %', (p) => p.coordinator.cpu_percent],
-    ['redis-server CPU %', (p) => p.redis.cpu_percent],
-    ['redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`],
+    ['coordinator CPU %', (p) => p.coordinator.cpu_percent],
+    hubRow('redis-server CPU %', (p) => p.redis.cpu_percent),
+    hubRow('redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`),
     ['machine busy % (all cores)', (p) => p.machine_busy_percent],
     ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],
-    ['errors', (p) => errorsCell(p.ok, p.call_errors, p.errors)],
+    ['errors', (p) => errorsCell(p.ok, 'call_errors' in p ? p.call_errors : {}, p.errors)],
   ];
-  const header = ['', ...phases.map((p) => (p === phases[0] ? p.server : `${p.server} (baseline)`)), ...(phases.length > 1 ? [`${phases[1]!.server}/${phases[0]!.server}`] : [])];
-  const body = rows.map(([label, pick, r]) => [label, ...phases.map((p) => cell(pick(p))), ...(phases.length > 1 ? [r ? ratio(r) : ''] : [])]);
-  const lines = renderTable(header, body);
-  for (const p of phases) lines.push(...firstErrors(p.server, p.errors));
-  lines.push(...busyWarning(phases.map((p) => ({ during: p.server, other_cpu_percent: p.other_cpu_percent }))));
+  const header = ['', ...phases.map((p) => phaseTitle(p, phases))];
+  return renderTable(
+    header,
+    rows.map(([label, pick]) => [label, ...phases.map((p) => cell(pick(p)))]),
+  );
+}
+
+/** The hub against the aim, in words. */
+function aimLines(rate: RateResult): string[] {
+  const { comparison } = rate;
+  const hub = rate.phases.find((p) => p.server === comparison.hub);
+  const limit = rate.phases.find((p) => p.server === 'limit');
+  if (!hub || !limit) return [];
+  const over = comparison.over_limit[hub.server];
+  const peers = rate.phases.filter((p) => p.server === 'mosquitto' || p.server === 'nats');
+  return [
+    `aim at ${rate.rate_per_second} calls/s: hub (${hub.server}) p99 ${cell(hub.p99_ms)} ms = ${cell(over?.p99)}× the limit's ${cell(limit.p99_ms)} ms (≤ ${AIM.p99OverLimit}×: ${verdict(comparison.aim.p99_within_limit_factor)})` +
+      (peers.length > 0 ? `; below ${peers.map((p) => `${p.server} ${cell(p.p99_ms)} ms`).join(' and ')}: ${verdict(comparison.aim.p99_below_peers)}` : '') +
+      `; CPU per 1,000 deliveries ${cell(hub.server_cpu.ms_per_1000_deliveries)} ms = ${cell(over?.cpu_per_1000_deliveries)}× the limit server's ${cell(limit.server_cpu.ms_per_1000_deliveries)} ms (≤ ${AIM.cpuOverLimit}×: ${verdict(comparison.aim.cpu_within_limit_factor)})`,
+  ];
+}
+
+/** The sweep: a row per rate and server, where each saturates. */
+function sweepTable(rates: RateResult[]): string[] {
+  const header = ['calls/s', 'server', 'p50', 'p99', 'max (ms)', 'msgs/s', 'server CPU %', 'busiest %', 'ms / 1,000', 'gen. CPU %', 'other %', 'delivered'];
+  const body = rates.flatMap((r) =>
+    r.phases.map((p) => [
+      cell(r.rate_per_second),
+      p.server,
+      cell(p.p50_ms),
+      cell(p.p99_ms),
+      cell(p.max_ms),
+      cell(p.messages_per_second),
+      cell(p.server_cpu.cpu_percent),
+      cell(p.server_cpu.max_process_cpu_percent),
+      cell(p.server_cpu.ms_per_1000_deliveries),
+      cell(p.generator.cpu_percent),
+      cell(p.other_cpu_percent),
+      `${p.deliveries_received}/${p.deliveries_expected}${p.ok ? '' : ' !'}`,
+    ]),
+  );
+  return ['', `sweep: ${rates[0]?.phases[0]?.clients ?? 0} displays`, ...renderTable(header, body)];
+}
+
+/** The tables printed at the end of a run. */
+export function formatTable(report: BenchReport): string {
+  const lines: string[] = [];
+  for (const rate of report.rates) {
+    if (report.rates.length > 1) lines.push('', `${rate.rate_per_second} calls/s:`);
+    lines.push(...phaseTable(rate.phases, rate.comparison));
+    for (const p of rate.phases) lines.push(...firstErrors(p.server, p.errors));
+  }
+  if (report.rates.length > 1) lines.push(...sweepTable(report.rates));
+  const aims = report.rates.flatMap(aimLines);
+  if (aims.length > 0) lines.push('', ...aims);
+  lines.push(...busyWarning(report.rates.flatMap((r) => r.phases.map((p) => ({ during: `${p.server} at ${r.rate_per_second}/s`, other_cpu_percent: p.other_cpu_percent })))));
   const target = report.target;
+  const hub = report.phases.find((p) => isHubKind(p.server));
   lines.push(
     '',
-    `target: call→display p99 < ${target.p99_ms} ms at ${phases[0]?.clients ?? 0} displays on ${phases[0]?.nodes ?? 0} nodes: ${verdict(target.met)}`,
+    `target: call→display p99 < ${target.p99_ms} ms at ${hub?.clients ?? 0} displays on ${hub && 'nodes' in hub ? hub.nodes : 0} nodes: ${verdict(target.met)}`,
     machineLine(report.machine),
   );
   return lines.join('\n');
@@ -641,7 +719,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     commandLine: QUEUE_OPTIONS,
     run: runQueueBench,
     format: formatTable,
-    // `phases` repeats the top level (first phase) and `baseline`: left out of the file.
-    written: ({ phases: _phases, ...written }) => written,
+    // `phases` and `rates` repeat the top level, `baseline`, `limit`, `peers` and `sweep`: left out of the file.
+    written: ({ phases: _phases, rates: _rates, ...written }) => written,
   });
 }

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort } from '../../hub/src/redis/redis-process.js';
+import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { sleep } from './time.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const BENCH_CLINICS_DIR = resolve(import.meta.dirname, 'clinics');
-export const WATCHDOG = resolve(import.meta.dirname, '../../scripts/parent-watchdog.ts');
+export const WATCHDOG = PARENT_WATCHDOG;
 
 /** A process of the hub's code (a hub node, a notification worker) started by a benchmark. */
 export interface HubChild {
@@ -31,7 +32,15 @@ export interface HubNode extends HubChild {
  * that stops it if the benchmark dies.
  */
 export function spawnHubScript(script: string, env: Record<string, string>, nodeArgs: string[] = []): HubChild {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], {
+  return spawnChild(process.execPath, [...nodeArgs, '--import', 'tsx', '--import', WATCHDOG, resolve(REPO_ROOT, script)], env);
+}
+
+/**
+ * Any program as a child of the benchmark (a Node entry point, a broker),
+ * in its own process group, its output kept.
+ */
+export function spawnChild(command: string, args: string[], env: Record<string, string> = {}): HubChild {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     // Own process group: Ctrl-C reaches the benchmark, which stops its children in order.
@@ -41,13 +50,14 @@ export function spawnHubScript(script: string, env: Record<string, string>, node
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
   child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  child.on('error', (error) => (output += `\ncannot run ${command}: ${error.message}`));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
-    pid: child.pid!,
+    pid: child.pid ?? -1,
     process: child,
     logs: () => output,
     async stop(graceMs = 10_000) {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
@@ -58,10 +68,10 @@ export function spawnHubScript(script: string, env: Record<string, string>, node
 }
 
 /** Polls `ready` every 100 ms until it returns something; stops the child and throws after `timeoutMs` or when it exits. */
-async function waitUntilReady<T>(child: HubChild, what: string, ready: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
+export async function waitUntilReady<T>(child: HubChild, what: string, ready: () => Promise<T | null>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.process.exitCode !== null) throw new Error(`${what} exited (${child.process.exitCode}): ${child.logs()}`);
+    if (child.process.exitCode !== null || child.pid < 0) throw new Error(`${what} exited (${child.process.exitCode ?? 'did not start'}): ${child.logs()}`);
     const value = await ready();
     if (value !== null) return value;
     if (Date.now() > deadline) {

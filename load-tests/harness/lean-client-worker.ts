@@ -4,12 +4,16 @@
  * one namespace, optionally joins each to what it should receive (e.g.
  * `chat:join`), sends events with acks at the times it is told, and records
  * when each occurrence of the tracked broadcast reaches each client.
+ * For the comparison with brokers its clients speak MQTT or NATS instead
+ * (broker-clients.ts), subscribed to one topic whose messages are the
+ * tracked payloads, recorded the same way.
  * Started by worker-pool.ts with fork(); talks over IPC (worker-protocol.ts).
  */
+import { MqttClient, NatsClient } from './broker-clients.js';
 import { PONG, connectFrame, decodeFrame, encodeEngine, encodeSocketPacket, eventFrame, eventPayload, eventPrefix, websocketUrl } from './engine-io.js';
 import { RawWebSocket } from './raw-websocket.js';
 import { now } from './time.js';
-import type { ClientPlan, CoordinatorMessage, EmitRecord, ScheduledEmit, TrackSpec, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
+import type { ClientPlan, ClientWire, CoordinatorMessage, EmitRecord, ScheduledEmit, TrackSpec, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
 
 /** Tracked payloads counted in buckets of this many ms, for the delivered-per-second rate over a window. */
 const BUCKET_MS = 10;
@@ -30,6 +34,8 @@ interface Namespace {
 
 let ns: Namespace | null = null;
 let sockets: (RawWebSocket | null)[] = [];
+/** With an MQTT or NATS wire: the clients (sockets then stay empty). */
+let brokers: (MqttClient | NatsClient | null)[] = [];
 let joined = new Uint8Array(0);
 let connectMs = new Float64Array(0);
 /** Per client: the highest key it has seen (out-of-order check). */
@@ -41,6 +47,7 @@ let disconnects = 0;
 let messages = 0;
 let malformed = 0;
 let tracked = 0;
+let payloadBytes = 0;
 let duplicatesTotal = 0;
 let outOfOrder = 0;
 let acked = 0;
@@ -89,6 +96,7 @@ function readString(json: string, marker: string): string | null {
 function onTracked(client: number, at: number, json: string): void {
   const n = ns!;
   messages++;
+  payloadBytes += json.length;
   countEvent(n.track.event);
   const bucket = Math.floor(at / BUCKET_MS) - BUCKET_BASE;
   if (bucket >= buckets.length) {
@@ -113,7 +121,7 @@ function onTracked(client: number, at: number, json: string): void {
   }
   let entry = arrivals.get(key);
   if (!entry) {
-    entry = { times: new Float64Array(sockets.length).fill(NaN), duplicates: 0 };
+    entry = { times: new Float64Array(joined.length).fill(NaN), duplicates: 0 };
     arrivals.set(key, entry);
   }
   if (Number.isNaN(entry.times[client]!)) {
@@ -219,6 +227,38 @@ function connectOne(client: number, plan: ClientPlan, join: { event: string; pay
   });
 }
 
+/** One MQTT or NATS client: connected and subscribed, then every message on its subscription is a tracked payload. */
+async function connectBroker(client: number, plan: ClientPlan, wire: ClientWire, timeoutMs: number): Promise<void> {
+  const started = now();
+  const name = `display-${process.pid}-${client}`;
+  const attach = <C extends MqttClient | NatsClient>(connection: C): C => {
+    brokers[client] = connection;
+    connection.onmessage = (_topic, payload) => onTracked(client, now(), payload.toString('utf8'));
+    connection.onclose = (error) => {
+      if (joined[client] === 1 && !stopping) {
+        disconnects++;
+        noteError(`client ${client}: disconnected${error ? `: ${error.message}` : ''}`);
+      }
+    };
+    return connection;
+  };
+  try {
+    if (wire.kind === 'mqtt') {
+      const mqtt = attach(await MqttClient.connect(plan.url, { clientId: name, version: wire.version, timeoutMs }));
+      await mqtt.subscribe(wire.topic, 0, timeoutMs);
+    } else {
+      const nats = attach(await NatsClient.connect(plan.url, { name, timeoutMs }));
+      await nats.subscribe(wire.subject, timeoutMs);
+    }
+    joined[client] = 1;
+    connectMs[client] = now() - started;
+  } catch (error) {
+    failed++;
+    noteError(`client ${client}: ${(error as Error).message}`);
+    brokers[client]?.terminate();
+  }
+}
+
 async function connectAll(message: Extract<CoordinatorMessage, { type: 'connect' }>): Promise<void> {
   const { nsp, track, clients } = message;
   ns = {
@@ -230,7 +270,8 @@ async function connectAll(message: Extract<CoordinatorMessage, { type: 'connect'
     typeMarker: track.typeField ? `"${track.typeField}":"` : null,
     requireMarker: track.requireField ? `"${track.requireField}":` : null,
   };
-  sockets = new Array(clients.length).fill(null);
+  sockets = message.wire ? [] : new Array(clients.length).fill(null);
+  brokers = message.wire ? new Array(clients.length).fill(null) : [];
   joined = new Uint8Array(clients.length);
   connectMs = new Float64Array(clients.length).fill(NaN);
   lastKey = new Float64Array(clients.length).fill(-1);
@@ -240,7 +281,8 @@ async function connectAll(message: Extract<CoordinatorMessage, { type: 'connect'
   const lane = async () => {
     while (next < clients.length && !stopping) {
       const i = next++;
-      await connectOne(i, clients[i]!, message.join, message.timeoutMs);
+      if (message.wire) await connectBroker(i, clients[i]!, message.wire, message.timeoutMs);
+      else await connectOne(i, clients[i]!, message.join, message.timeoutMs);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, message.concurrency) }, lane));
@@ -280,7 +322,7 @@ function result(): WorkerResult {
   return {
     type: 'result',
     pid: process.pid,
-    clients: sockets.length,
+    clients: joined.length,
     joined,
     connectMs,
     keys,
@@ -292,6 +334,9 @@ function result(): WorkerResult {
     byType: Object.fromEntries(byType),
     events: Object.fromEntries(events),
     messages,
+    payloadBytes,
+    wireBytes: [...sockets, ...brokers].reduce((sum, c) => sum + (c?.bytesReceived ?? 0), 0),
+    wireReads: [...sockets, ...brokers].reduce((sum, c) => sum + (c?.readsReceived ?? 0), 0),
     malformed,
     failed,
     disconnects,
@@ -321,6 +366,7 @@ process.on('message', (message: CoordinatorMessage) => {
       stopping = true;
       if (progressTimer) clearInterval(progressTimer);
       for (const ws of sockets) ws?.terminate();
+      for (const client of brokers) client?.terminate();
       setTimeout(() => process.exit(0), 50);
       return;
   }

@@ -10,17 +10,27 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
  * The client half of RFC 6455 over a plain TCP socket (ws:// only, no
  * extensions), for the load generators: thousands of displays per process,
  * where the `ws` package's per-message cost (a Writable stream, events and
- * Buffers per frame) is what limits how many one core can follow. Text
- * frames in, text frames out, pings answered, fragments joined, close and
- * errors reported once. Not for anything but measuring: no TLS, no
- * compression, no back-pressure.
+ * Buffers per frame) is what limits how many one core can follow. Text and
+ * binary frames both ways (Engine.IO is text; MQTT and NATS over WebSocket
+ * are binary), an optional subprotocol (`mqtt`), pings answered, fragments
+ * joined, close and errors reported once. Not for anything but measuring: no
+ * TLS, no compression, no back-pressure.
  *
  * Checked against the `ws` package's server in load-tests/test/raw-websocket.test.ts.
  */
 export class RawWebSocket {
   open = false;
+  /** Bytes read after the handshake response: frames and their headers, what the server sent. */
+  bytesReceived = 0;
+  /** Reads from the socket after the handshake: how many writes of the server's reached us apart. */
+  readsReceived = 0;
   onopen: () => void = () => undefined;
   onmessage: (text: string) => void = () => undefined;
+  /**
+   * A binary message. The Buffer is a view of the read buffer, valid only
+   * during the call: a reader that keeps part of it must copy.
+   */
+  onbinary: (data: Buffer) => void = () => undefined;
   /** Called once, for a failed handshake, a protocol error or a socket error; onclose follows. */
   onerror: (error: Error) => void = () => undefined;
   /** Called once, however the connection ended. */
@@ -36,7 +46,11 @@ export class RawWebSocket {
   private fragmentOpcode = 0;
   private ended = false;
 
-  constructor(url: string) {
+  /** `subprotocol`: asked for with Sec-WebSocket-Protocol (MQTT over WebSocket needs `mqtt`); the server must not pick another. */
+  constructor(
+    url: string,
+    private readonly subprotocol: string | null = null,
+  ) {
     const { hostname, port, pathname, search, protocol } = new URL(url);
     if (protocol !== 'ws:') throw new Error(`RawWebSocket speaks ws:// only (got ${protocol})`);
     const host = hostname.replace(/^\[|\]$/g, '');
@@ -44,7 +58,9 @@ export class RawWebSocket {
     this.socket.on('connect', () => {
       this.socket.write(
         `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (subprotocol ? `Sec-WebSocket-Protocol: ${subprotocol}\r\n` : '') +
+          '\r\n',
       );
     });
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -53,12 +69,19 @@ export class RawWebSocket {
   }
 
   send(text: string): void {
+    this.sendFrame(OPCODE.text, Buffer.from(text, 'utf8'));
+  }
+
+  sendBinary(data: Buffer): void {
+    this.sendFrame(OPCODE.binary, data);
+  }
+
+  private sendFrame(opcode: number, payload: Buffer): void {
     if (!this.open) return;
-    const payload = Buffer.from(text, 'utf8');
     const length = payload.length;
     const headerBytes = length < 126 ? 2 : length < 65_536 ? 4 : 10;
     const frame = Buffer.allocUnsafe(headerBytes + 4 + length);
-    frame[0] = 0x80 | OPCODE.text;
+    frame[0] = 0x80 | opcode;
     if (length < 126) frame[1] = 0x80 | length;
     else if (length < 65_536) {
       frame[1] = 0x80 | 126;
@@ -92,6 +115,8 @@ export class RawWebSocket {
   }
 
   private receive(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    if (this.handshakeDone) this.readsReceived++;
     let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     if (!this.handshakeDone) {
@@ -106,7 +131,10 @@ export class RawWebSocket {
       if (!/^HTTP\/1\.1 101 /.test(head)) return this.fail(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
       const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(head)?.[1];
       if (accept !== expected) return this.fail(new Error('handshake: wrong Sec-WebSocket-Accept'));
+      const chosen = /\r\nsec-websocket-protocol:\s*(\S+)/i.exec(head)?.[1];
+      if (chosen !== undefined && chosen !== this.subprotocol) return this.fail(new Error(`handshake: the server chose subprotocol ${chosen}`));
       this.handshakeDone = true;
+      this.bytesReceived -= end + 4;
       this.open = true;
       this.onopen();
       data = data.subarray(end + 4);
@@ -146,6 +174,7 @@ export class RawWebSocket {
         if (opcode === OPCODE.continuation ? !inMessage : inMessage) return this.fail(new Error('fragments out of order'));
         if (fin && !inMessage) {
           if (opcode === OPCODE.text) this.onmessage(payload.toString('utf8'));
+          else this.onbinary(payload);
           return;
         }
         if (!inMessage) this.fragmentOpcode = opcode;
@@ -158,6 +187,7 @@ export class RawWebSocket {
         this.fragments = [];
         this.fragmentBytes = 0;
         if (this.fragmentOpcode === OPCODE.text) this.onmessage(whole.toString('utf8'));
+        else this.onbinary(whole);
         return;
       }
       case OPCODE.ping:

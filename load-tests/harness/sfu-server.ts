@@ -4,8 +4,8 @@
  * (which decodes every microphone for the AI workers) and recording, so the
  * forwarding cost can be told apart from theirs.
  */
-import { loadMediaConfig } from '../../media-server/src/config.js';
-import { startMediaServer } from '../../media-server/src/media-server.js';
+import { loadMediaConfig } from '@clinic-hub/media-server';
+import { startMediaServer } from '@clinic-hub/media-server';
 
 const server = await startMediaServer(loadMediaConfig());
 const stop = () => void server.close().then(() => process.exit(0));

@@ -5,9 +5,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { REPO_ROOT, WATCHDOG, type HubNode } from './hub-process.js';
+import { REPO_ROOT, WATCHDOG } from './hub-process.js';
 import { now, sleep } from './time.js';
-import type { ClientPlan, CoordinatorMessage, ScheduledEmit, TrackSpec, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
+import type { ClientPlan, ClientWire, CoordinatorMessage, ScheduledEmit, TrackSpec, WorkerMessage, WorkerProgress, WorkerResult } from './worker-protocol.js';
 
 const WORKER_FILE = resolve(import.meta.dirname, 'lean-client-worker.ts');
 
@@ -90,6 +90,8 @@ export function placeClient(i: number, workers: number, nodes: number): ClientPl
 
 export interface ConnectOptions {
   nsp: string;
+  /** MQTT or NATS instead of Socket.IO. */
+  wire?: ClientWire;
   join?: { event: string; payload: unknown };
   track: TrackSpec;
   /** Handshakes in flight at once per process. */
@@ -131,13 +133,14 @@ export class WorkerPool {
   }
 
   /**
-   * Connects `count` clients spread over the processes and `hubs` (placeClient),
-   * with `token(i)` each, and logs progress every second until all are
-   * connected or failed. Resolves with the seconds it took.
+   * Connects `count` clients spread over the processes and the servers `hubs`
+   * (placeClient; hub nodes, limit servers, a broker), with `token(i)` each,
+   * and logs progress every second until all are connected or failed.
+   * Resolves with the seconds it took.
    */
   async connect(
     count: number,
-    hubs: HubNode[],
+    hubs: { url: string }[],
     token: (i: number) => string,
     options: ConnectOptions,
     progress: { log: (line: string) => void; tag: string; fatal: Promise<never> },
@@ -154,6 +157,7 @@ export class WorkerPool {
       w.child.send({
         type: 'connect',
         nsp: options.nsp,
+        ...(options.wire ? { wire: options.wire } : {}),
         clients: plans[i]!,
         ...(options.join ? { join: options.join } : {}),
         track: options.track,

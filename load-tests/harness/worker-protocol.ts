@@ -21,6 +21,14 @@ export interface TrackSpec {
   requireField?: string;
 }
 
+/**
+ * What the clients speak. Without one: Socket.IO v5 over Engine.IO v4 in the
+ * connect message's namespace (the hub, and the limit server, which speaks
+ * enough of it). The brokers: a subscription to one topic or subject, whose
+ * every message is a payload of the tracked event.
+ */
+export type ClientWire = { kind: 'mqtt'; topic: string; version: 4 | 5 } | { kind: 'nats'; subject: string };
+
 export interface ClientPlan {
   url: string;
   token: string;
@@ -31,6 +39,8 @@ export type CoordinatorMessage =
       type: 'connect';
       /** Socket.IO namespace every client of this worker joins, e.g. `/queue`. */
       nsp: string;
+      /** MQTT or NATS instead of Socket.IO (`nsp` and `join` are then not used). */
+      wire?: ClientWire;
       /** One entry per client this worker holds: which hub node and its token. */
       clients: ClientPlan[];
       /**
@@ -108,6 +118,12 @@ export interface WorkerResult {
   /** Every server → client event received, by name (the tracked one included). */
   events: Record<string, number>;
   messages: number;
+  /** Characters of the tracked payloads' JSON (what a display must read, whatever the wire). */
+  payloadBytes: number;
+  /** Bytes the servers sent to this process's clients after their WebSocket handshakes (frames, pings and all). */
+  wireBytes: number;
+  /** Socket reads of those bytes: a burst the server wrote at once is one read, events written apart are several. */
+  wireReads: number;
   malformed: number;
   failed: number;
   disconnects: number;

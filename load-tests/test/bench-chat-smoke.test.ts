@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChatBenchReport } from '../harness/bench-chat.js';
 import type { LatencyFigures } from '../harness/report.js';
-import { isRunning } from '../../hub/test/support/processes.js';
+import { isRunning } from '@clinic-hub/test-kit/processes';
 import { expectOrdered, pidsNamedIn, runBench, startBench } from './support/bench-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-chat-smoke-'));

@@ -105,11 +105,13 @@ describe('bench:queue options', () => {
     expect(reportedOptions(QUEUE_OPTIONS.defaults)).toEqual({
       clients: 2000,
       rate: 10,
+      rates: [10],
       seconds: 10,
       warmupSeconds: 2,
       nodes: 2,
       workers: 4,
-      servers: ['uws', 'node'],
+      servers: ['uws', 'node', 'limit', 'mosquitto', 'nats'],
+      mqttVersion: '3.1.1',
       rampConcurrency: 16,
       settleSeconds: 5,
       targetP99Ms: 100,
@@ -117,7 +119,12 @@ describe('bench:queue options', () => {
     expect(QUEUE_OPTIONS.defaults.out).toBe(resolve(REPO_ROOT, 'load-tests/results/queue.json'));
     expect(() => QUEUE_OPTIONS.parse(['--clients', 'x'])).toThrow('--clients must be a number from 1 to 20000 (got "x")');
     expect(() => QUEUE_OPTIONS.parse(['--rate', '0.1', '--seconds', '5'])).toThrow('--rate × --seconds must make at least one call');
-    expect(QUEUE_OPTIONS.parse(['--rate', '0.2', '--seconds', '5'])).toMatchObject({ options: { rate: 0.2, seconds: 5 } });
+    expect(QUEUE_OPTIONS.parse(['--rate', '0.2', '--seconds', '5'])).toMatchObject({ options: { rate: 0.2, rates: [0.2], seconds: 5 } });
+    // A sweep: every server at each rate, in the order given; each rate must make a call.
+    expect(QUEUE_OPTIONS.parse(['--rate', '2.5,5,10', '--servers', 'uws,limit,uws'])).toMatchObject({ options: { rate: 2.5, rates: [2.5, 5, 10], servers: ['uws', 'limit'] } });
+    expect(() => QUEUE_OPTIONS.parse(['--rate', '1,0.1', '--seconds', '5'])).toThrow('--rate × --seconds must make at least one call');
+    expect(() => QUEUE_OPTIONS.parse(['--servers', 'uws,kafka'])).toThrow('--servers takes uws, node, limit, mosquitto and/or nats (got "kafka")');
+    expect(() => QUEUE_OPTIONS.parse(['--mqtt', '3'])).toThrow('--mqtt takes 3.1.1 or 5 (got "3")');
     expect(QUEUE_OPTIONS.help).toMatch(/^ {2}--clients N +display clients, spread over the nodes and generator processes \(default 2000; 1 to 20000\)$/m);
   });
 });

@@ -2,60 +2,124 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { BenchReport, PhaseReport } from '../harness/bench-queue.js';
+import type { AnyPhaseReport, BenchReport, FanoutKind, PhaseReport } from '../harness/bench-queue.js';
+import type { ComparisonPhaseReport } from '../harness/comparison-phase.js';
 import { expectOrdered, runBench } from './support/bench-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bench-queue-smoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function sane(phase: PhaseReport, clients: number, calls: number): void {
-  expect(phase.errors).toEqual([]);
-  expect(phase.call_errors).toEqual({});
-  expect(phase.clients_connected).toBe(clients);
+const CLIENTS = 40;
+const SECONDS = 1;
+const RATES = [10, 20];
+
+/** What every phase must show, whatever served the displays: every call reached every display exactly once. */
+function delivered(phase: AnyPhaseReport, rate: number): void {
+  const calls = rate * SECONDS;
+  expect(phase.errors, phase.server).toEqual([]);
+  expect(phase.clients_connected).toBe(CLIENTS);
+  expect(phase.rate_per_second).toBe(rate);
   expect(phase.calls).toBe(calls);
-  expect(phase.deliveries_expected).toBe(clients * (phase.calls + phase.warmup_calls));
-  expect(phase.deliveries_received).toBe(phase.deliveries_expected);
+  expect(phase.deliveries_expected).toBe(CLIENTS * (phase.calls + phase.warmup_calls));
+  expect(phase.deliveries_received, phase.server).toBe(phase.deliveries_expected);
   expect(phase.missing).toBe(0);
   expect(phase.duplicates).toBe(0);
   expect(phase.unexpected_called_events).toBe(0);
+  expect(phase.malformed).toBe(0);
+  expect(phase.disconnects).toBe(0);
   expect(phase.ok).toBe(true);
   expectOrdered(phase);
-  expectOrdered(phase.queue_op);
-  // Every call made four queue events reach every display (issued, called, started, done) but the first in each room.
+  // Every call's events reach every display: issued, called, started, and done but in a room's first call.
   expect(phase.events_by_type['ticket.called']).toBe(phase.deliveries_expected);
+  expect(phase.events_by_type['ticket.started']).toBe(phase.deliveries_expected);
+  expect(phase.events_by_type['ticket.issued']).toBe(phase.deliveries_expected);
   expect(phase.messages_per_second!).toBeGreaterThan(0);
-  expect(phase.queue_op_server.count).toBe(calls);
+  expect(phase.bytes_per_call.payload!).toBeGreaterThan(500);
+  expect(phase.bytes_per_call.wire!).toBeGreaterThanOrEqual(phase.bytes_per_call.payload!);
+  expect(phase.server_cpu.ms_per_1000_deliveries!).toBeGreaterThan(0);
+  expect(phase.server_cpu.peak_rss_mb!).toBeGreaterThan(1);
+  expect(phase.generator.processes).toBe(4);
+  expect(phase.generator.cpu_percent!).toBeGreaterThan(0);
+  expect(phase.timeline).toHaveLength(calls);
+}
+
+function hubPhase(phase: PhaseReport, server: 'uws' | 'node'): void {
+  expect(phase.server).toBe(server);
+  expect(phase.call_errors).toEqual({});
+  expectOrdered(phase.queue_op);
+  expect(phase.queue_op_server.count).toBe(phase.calls);
   expect(phase.hubs).toHaveLength(2);
+  expect(phase.server_cpu.processes).toBe(2);
   for (const hub of phase.hubs) {
-    expect(hub.server).toBe(phase.server);
+    expect(hub.server).toBe(server);
     expect(hub.cpu_percent!).toBeGreaterThan(0);
     expect(hub.peak_rss_mb!).toBeGreaterThan(10);
   }
-  expect(phase.generator.processes).toBe(4);
-  expect(phase.generator.cpu_percent!).toBeGreaterThan(0);
-  expect(phase.generator.peak_rss_mb!).toBeGreaterThan(10);
-  expect(phase.connect_seconds!).toBeGreaterThan(0);
+  expect(phase.server_cpu.with_redis_ms_per_1000_deliveries!).toBeGreaterThanOrEqual(phase.server_cpu.ms_per_1000_deliveries!);
+}
+
+function comparisonPhase(phase: ComparisonPhaseReport, server: 'limit' | 'mosquitto' | 'nats'): void {
+  expect(phase.server).toBe(server);
+  expect(phase.servers).toHaveLength(server === 'limit' ? 2 : 1);
+  expect(phase.software).toMatch({ limit: /^uWebSockets\.js /, mosquitto: /^mosquitto 2\./, nats: /^nats-server 2\./ }[server]);
+  expect(phase.wire).toMatch({ limit: /Engine\.IO/, mosquitto: /MQTT 3\.1\.1 over WebSocket, QoS 0/, nats: /NATS over WebSocket/ }[server]);
 }
 
 describe('bench:queue', () => {
-  it('runs both phases end to end and reports complete deliveries with ordered percentiles', { timeout: 180_000 }, async () => {
+  it('runs the hub, its baseline, the limit, Mosquitto and NATS at two rates; every delivery arrives on each; the JSON has them side by side', { timeout: 300_000 }, async () => {
     const out = join(dir, 'queue.json');
-    const { code, output } = await runBench('bench-queue', ['--clients', '100', '--seconds', '2', '--warmup', '0.5', '--rate', '10', '--out', out]);
+    const { code, output } = await runBench('bench-queue', ['--clients', String(CLIENTS), '--seconds', String(SECONDS), '--warmup', '0.5', '--rate', RATES.join(','), '--out', out]);
     expect(code, output).toBe(0);
-    expect(output).toMatch(/\[uws\] connecting \d+\/100/);
+    expect(output).toMatch(/\[uws\] connecting \d+\/40/);
+    expect(output).toMatch(/\[mosquitto\] servers up: mosquitto pid \d+/);
     expect(output).toMatch(/call→display p99 \(ms\)/);
-    const report = JSON.parse(readFileSync(out, 'utf8')) as Omit<BenchReport, 'phases'>;
-    const phases = [report as PhaseReport, report.baseline!];
-    expect(phases.map((p) => p.server)).toEqual(['uws', 'node']);
-    for (const phase of phases) sane(phase, 100, 20);
-    expect(report.clients).toBe(100);
-    expect(report.p99_ratio_baseline_over_uws).toBeGreaterThan(0);
-    expect(report.machine.cpus).toBeGreaterThan(0);
+    expect(output).toMatch(/server CPU ms per 1,000 deliveries/);
+    expect(output).toMatch(/^sweep: 40 displays$/m);
+    expect(output).toMatch(/^aim at 10 calls\/s: hub \(uws\) p99 .* the limit's .*; below mosquitto .* and nats .*: (met|MISSED); CPU per 1,000 deliveries/m);
+
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Omit<BenchReport, 'phases' | 'rates'>;
+    expect(report).not.toHaveProperty('phases');
+    expect(report).not.toHaveProperty('rates');
+    // The top level is the hub on uWS at the first rate; beside it the baseline, the limit and the peers.
+    hubPhase(report as PhaseReport, 'uws');
+    hubPhase(report.baseline!, 'node');
+    comparisonPhase(report.limit!, 'limit');
+    comparisonPhase(report.peers!.mosquitto!, 'mosquitto');
+    comparisonPhase(report.peers!.nats!, 'nats');
+    const first = [report as PhaseReport, report.baseline!, report.limit!, report.peers!.mosquitto!, report.peers!.nats!];
+    for (const phase of first) delivered(phase, RATES[0]!);
+    // The same events and the same bytes per call: every server carried the hub's own queue events.
+    for (const phase of first) {
+      expect(phase.events_by_type, phase.server).toEqual(report.events_by_type);
+      expect(Math.abs(phase.bytes_per_call.payload! - report.bytes_per_call!.payload!), phase.server).toBeLessThanOrEqual(report.bytes_per_call!.payload! * 0.02);
+    }
+
+    const comparison = report.comparison!;
+    expect(comparison.hub).toBe('uws');
+    expect(Object.keys(comparison.over_limit).sort()).toEqual(['mosquitto', 'nats', 'node', 'uws']);
+    for (const ratios of Object.values(comparison.over_limit)) {
+      expect(ratios.p99).toBeGreaterThan(0);
+      expect(ratios.cpu_per_1000_deliveries).toBeGreaterThan(0);
+    }
+    expect(comparison.over_limit.uws!.p99).toBeCloseTo(report.p99_ms! / report.limit!.p99_ms!, 1);
+    for (const verdict of Object.values(comparison.aim)) expect(typeof verdict).toBe('boolean');
+
+    // The sweep: every server at each rate.
+    expect(report.sweep!.map((s) => s.rate_per_second)).toEqual(RATES);
+    for (const entry of report.sweep!) {
+      const kinds: FanoutKind[] = ['uws', 'node', 'limit', 'mosquitto', 'nats'];
+      expect(Object.keys(entry.phases)).toEqual(kinds);
+      for (const kind of kinds) {
+        delivered({ ...entry.phases[kind]!, timeline: Array(entry.rate_per_second * SECONDS) } as AnyPhaseReport, entry.rate_per_second);
+        expect(entry.phases[kind]!.events_by_type, kind).toEqual(entry.phases.uws!.events_by_type);
+      }
+      // 30 calls at 20/s: rooms are called a second time, which finishes their first patient.
+      if (entry.rate_per_second === 20) expect(entry.phases.uws!.events_by_type['ticket.done']).toBe(10 * CLIENTS);
+      expect(entry.phases.uws).not.toHaveProperty('timeline');
+      expect(typeof entry.comparison.aim.p99_within_limit_factor).toBe('boolean');
+    }
+    expect(report.ok).toBe(true);
     expect(report.machine.node).toBe(process.version);
     expect(Number.isNaN(Date.parse(report.date))).toBe(false);
-    // Everything it started is gone.
-    for (const phase of phases) {
-      for (const hub of phase.hubs) expect(() => process.kill(hub.pid, 0)).toThrow();
-    }
   });
 });

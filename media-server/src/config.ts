@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { resolveWorkerBinary, type WorkerBinary } from './mediasoup-worker-bin.js';
 
 /**
  * The media-server's configuration, read from environment variables once at
@@ -114,6 +114,11 @@ const Env = z
      */
     MEDIA_VIDEO_MAX_KBPS: kbps.default(1500),
     MEDIA_SCREEN_MAX_KBPS: kbps.default(2500),
+    /**
+     * mediasoup's worker binary. Unset: the one `npm ci` (or `npm run
+     * build:mediasoup`) built for the installed mediasoup (worker-build/README.md).
+     */
+    MEDIASOUP_WORKER_BIN: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .refine((env) => env.MEDIA_UDP_PORT_MAX > env.MEDIA_UDP_PORT_MIN, {
@@ -151,6 +156,12 @@ export interface MediaConfig {
   storeTimeoutMs: number;
   /** The most a publisher's camera and screen are asked to send, in bits per second. */
   videoMaxBitrate: { camera: number; screen: number };
+  /**
+   * The mediasoup-worker to run (pass `workerBin` to mediasoup's createWorker),
+   * or why there is none and the command that makes one: consultations are
+   * refused with that message rather than the node not starting.
+   */
+  mediasoupWorker: WorkerBinary;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
 }
 
@@ -185,6 +196,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
     storeTimeoutMs: e.MEDIA_STORE_TIMEOUT_MS,
     videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
+    mediasoupWorker: resolveWorkerBinary(env),
     logLevel: e.LOG_LEVEL,
   };
 }

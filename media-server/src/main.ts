@@ -1,4 +1,4 @@
-import { onStopSignals } from '../../hub/src/stop-signals.js';
+import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadMediaConfig } from './config.js';
 import { createMediaLogger, startMediaServer } from './media-server.js';
 import { startAudioTap } from './audio-tap/index.js';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { createLogger, type Logger } from '@clinic-hub/platform/logging';
 import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '@clinic-hub/hub/auth';
-import { connectRedis } from '../../hub/src/redis/connect.js';
-import { continueTrace } from '../../hub/src/tracing/trace-context.js';
+import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { continueTrace } from '@clinic-hub/platform/tracing';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
 import { WeriftEngine } from './engine/werift-engine.js';
@@ -43,12 +43,8 @@ export interface RunningMediaServer {
 }
 
 export function createMediaLogger(level: string, nodeId: string): Logger {
-  return pino({
-    level,
-    base: { node: nodeId },
-    // Names travel in room tokens and participant info; neither belongs in logs.
-    redact: { paths: ['token', '*.token', 'name', '*.name'], remove: true },
-  });
+  // Names travel in room tokens and participant info; neither belongs in logs.
+  return createLogger(level, nodeId, { redact: ['token', '*.token', 'name', '*.name'] });
 }
 
 export async function startMediaServer(config: MediaConfig, options: MediaServerOptions = {}): Promise<RunningMediaServer> {
@@ -78,7 +74,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   });
   let draining = false;
   const metrics = new MediaMetrics(config.nodeId, engine, () => rooms.counts(), () => draining);
-  const tokens = new RoomTokenIssuer(config.tokenSecret);
+  const tokens = new RoomTokenVerifier(config.tokenSecret);
 
   async function admit(claims: { clinic: string; consult: string; sub: string }): Promise<Room> {
     const existing = rooms.get(claims.clinic, claims.consult);

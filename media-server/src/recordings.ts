@@ -8,4 +8,4 @@ export { loadRecordingConfig, RECORDING_ENVIRONMENT_VARIABLES, type RecordingCon
 export { RecordingError } from './recording/recording-error.js';
 export { findRecordingFile, openRecordingFile, exportRecordingFile, type ExportSource } from './recording/recording-export.js';
 export { recordingDir, sealedPath } from './recording/recording-files.js';
-export { getRecording, listRecordings, recordingKeys, RECORDING_ID_PATTERN } from './recording/recording-store.js';
+export { getRecording, listRecordings, recordingKeys, replaceRecordingTranscript, RECORDING_ID_PATTERN } from './recording/recording-store.js';

@@ -8,11 +8,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consultKeys } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { sleep, waitFor } from '../../hub/test/support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from './support/node-peer.js';
 
 const STORE_TIMEOUT_MS = 800;

@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AUDIO_TAP_CHUNK_MS, AUDIO_TAP_SAMPLE_RATE, consultKeys } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { waitFor } from '../../hub/test/support/wait.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { createAudioTap } from '../src/audio-tap/audio-tap.js';
 import { Decimator } from '../src/audio-tap/decimator.js';
 import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
@@ -183,5 +183,37 @@ describe('audio tap', () => {
     expect(slowest).toBeLessThan(50);
     await call.close();
     tapConnection.disconnect();
+  });
+
+  it("keeps to the clinic's retention: no audio at all for a consultation no AI session follows; otherwise the stream expires after its last write, and an end never brings a deleted stream back", async () => {
+    const withoutAi = 'consult-tap-0003';
+    const withAi = 'consult-tap-0004';
+    await redis.hset(consultKeys(CLINIC, withoutAi).meta, { status: 'live', ai: '0', retainAudioMs: '60000' });
+    await redis.hset(consultKeys(CLINIC, withAi).meta, { status: 'live', ai: '1', retainAudioMs: '4000' });
+    const calls = await Promise.all(
+      [withoutAi, withAi].map((consult) => startLoopbackCall(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-5', part: 'patient' })),
+    );
+    const tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
+    for (const call of calls) {
+      tap.trackPublished(call.tracks.audio);
+      call.play();
+    }
+    const audio = (consult: string) => consultKeys(CLINIC, consult).audio;
+    await waitFor('audio of the consultation with AI', async () => (await redis.xlen(audio(withAi))) >= 10, 15_000);
+    const ttl = await redis.pttl(audio(withAi));
+    expect(ttl).toBeGreaterThan(2000);
+    expect(ttl).toBeLessThanOrEqual(4000);
+    expect(await redis.exists(audio(withoutAi)), 'audio of a consultation no AI session follows').toBe(0);
+    expect(tap.activeTracks).toBe(1);
+
+    // The AI session has read it all and deleted it: the track's end (its last audio, its `end`) adds nothing.
+    for (const call of calls) call.pause();
+    await waitFor('the tap to have written what it had', () => tap.queued === 0);
+    await redis.del(audio(withAi));
+    for (const call of calls) call.tracks.audio.end();
+    await tap.close();
+    expect(await redis.exists(audio(withAi))).toBe(0);
+    expect(await redis.exists(audio(withoutAi))).toBe(0);
+    await Promise.all(calls.map((call) => call.close()));
   });
 });

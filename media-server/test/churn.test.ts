@@ -12,9 +12,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from './support/node-peer.js';
 import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
 

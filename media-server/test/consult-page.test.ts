@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { collectPageProblems } from '../../web/test/support/browser.js';
-import { consultUrl, hook, joinFromPage, launchMediaChromium, waitForFrames } from './support/consult-browser.js';
-import { roomToken, startMediaServerProcess, type MediaServerProcess } from './support/media-node.js';
+import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { collectPageProblems } from '@clinic-hub/test-kit/browser';
+import { consultUrl, hook, joinFromPage, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
+import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;
@@ -203,8 +203,11 @@ describe('the consultation page', () => {
       await doctorPage.click('#recording-toggle');
       await Promise.all([state(doctorPage, 'waiting-consent'), state(patientPage, 'waiting-consent')]);
       expect(await patientPage.textContent('#recording-badge')).toContain('同意待ち');
-      await doctorPage.click('#consent-toggle');
-      await patientPage.click('#consent-toggle');
+      // Consent is given in the dialog that says what is recorded, who sees it, how long it is kept and how to withdraw.
+      for (const page of [doctorPage, patientPage]) {
+        await page.click('#consent-toggle');
+        await page.click('#consent-dialog #consent-agree');
+      }
       await Promise.all([state(doctorPage, 'recording'), state(patientPage, 'recording')]);
       expect(await patientPage.textContent('#recording-badge')).toContain('Recording');
       expect(await patientPage.getAttribute('#consent-toggle', 'aria-pressed')).toBe('true');

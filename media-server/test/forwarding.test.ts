@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer, type PeerOptions } from './support/node-peer.js';
 import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
 

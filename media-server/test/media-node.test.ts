@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { metricValue } from '../../hub/test/support/metrics-text.js';
-import { REPO_ROOT, roomToken, startMediaServerProcess, type MediaServerProcess } from './support/media-node.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { metricValue } from '@clinic-hub/test-kit/metrics-text';
+import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
+import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from './support/node-peer.js';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
@@ -25,7 +26,7 @@ afterAll(async () => {
 });
 
 function runMain(env: Record<string, string>): { status: number | null; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', resolve(REPO_ROOT, 'media-server/src/main.ts')], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../src/main.ts')], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, ...env },
     encoding: 'utf8',

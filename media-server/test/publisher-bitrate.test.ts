@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { consultUrl, joinFromPage, launchMediaChromium } from './support/consult-browser.js';
-import { roomToken, startMediaServerProcess, type MediaServerProcess } from './support/media-node.js';
+import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { consultUrl, joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
+import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;

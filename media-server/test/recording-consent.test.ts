@@ -11,10 +11,10 @@ import { join as joinPath } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consultKeys, type RecordingStatus, type ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { PublishedTrack, Recorder, RoomRecording } from '../src/engine/engine-types.js';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from './support/media-node.js';
+import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from './support/node-peer.js';
 import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
 

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { parseRecordingKey, verifyFile } from '../src/recording/recording-cipher.js';
 import { exportRecordingFile } from '../src/recording/recording-export.js';
 import { recordingDir } from '../src/recording/recording-files.js';

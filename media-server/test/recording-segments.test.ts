@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { parseRecordingKey } from '../src/recording/recording-cipher.js';
 import { exportRecordingFile } from '../src/recording/recording-export.js';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';

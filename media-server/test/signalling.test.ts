@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Hs256Key } from '@clinic-hub/hub/auth';
+import { Hs256Key } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_MAX_PARTICIPANTS, consultKeys, type ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '../../hub/test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer } from './support/media-node.js';
+import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from './support/node-peer.js';
 import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
 

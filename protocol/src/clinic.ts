@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConsultLanguage } from './consult.js';
+import { ClinicRetentionConfig, DEFAULT_RETENTION } from './retention.js';
 
 /** Japanese and English: every text a person reads. */
 export const LocalizedText = z.object({ ja: z.string().min(1), en: z.string().min(1) });
@@ -30,6 +31,11 @@ export const ClinicAiConfig = z.object({
   /** The language consultations are transcribed in unless the admission names another. */
   language: ConsultLanguage.default('ja'),
 });
+/** Languages a display can speak a call in. */
+export const SPOKEN_CALL_LANGUAGES = ['ja', 'en'] as const;
+export const SpokenCallLanguage = z.enum(SPOKEN_CALL_LANGUAGES);
+export type SpokenCallLanguage = z.infer<typeof SpokenCallLanguage>;
+
 export const ClinicConfig = z
   .object({
     id: Id,
@@ -49,6 +55,17 @@ export const ClinicConfig = z
     patientAccessGraceMinutes: z.number().min(0).max(24 * 60).default(60),
     /** Off unless configured: admission then queues no AI session. */
     ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
+    /**
+     * The languages displays speak a call in, in this order, after the chime
+     * (each language at most once; empty: the chime only).
+     */
+    spokenCallLanguages: z
+      .array(SpokenCallLanguage)
+      .max(SPOKEN_CALL_LANGUAGES.length)
+      .refine((languages) => new Set(languages).size === languages.length, 'each language at most once')
+      .default(['ja', 'en']),
+    /** How long what a video consultation leaves behind is kept (retention.ts); every period has a default. */
+    retention: ClinicRetentionConfig.default(DEFAULT_RETENTION),
   })
   .superRefine((clinic, ctx) => {
     const deptIds = new Set<string>();
@@ -70,6 +87,8 @@ export interface PublicClinic {
   id: string;
   name: LocalizedText;
   timezone: string;
+  /** The languages displays speak a call in, in order (`spokenCallLanguages` of the clinic's configuration). */
+  spokenCallLanguages: SpokenCallLanguage[];
   departments: {
     id: string;
     name: LocalizedText;
@@ -85,6 +104,7 @@ export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
     id: clinic.id,
     name: clinic.name,
     timezone: clinic.timezone,
+    spokenCallLanguages: clinic.spokenCallLanguages,
     departments: clinic.departments.map((d) => ({
       id: d.id,
       name: d.name,

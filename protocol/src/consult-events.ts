@@ -114,6 +114,18 @@ export interface EndResult {
 /** One entry of a consultation's AI stream, with its stream id (resume after it with `after`). */
 export type AiHistoryEntry = AiResultMessage & { id: string };
 
+/**
+ * Whether a consultation's AI panel can expect anything: the clinic's live
+ * transcripts setting (`ai.enabled`) and how many AI workers have a live
+ * heartbeat now (stopping ones not counted).
+ */
+export interface ConsultAiStatus {
+  liveTranscripts: boolean;
+  workers: number;
+  /** ms since the epoch. */
+  checkedAt: number;
+}
+
 export interface AiHistoryResult {
   results: AiHistoryEntry[];
   /** More entries follow the last one: ask again with `after` = its id. */
@@ -142,6 +154,7 @@ export interface ConsultClientToServer {
   [CONSULT_CLIENT_EVENTS.subscribe]: (payload: ConsultPayload<'consult:subscribe'>, ack: AckFn<{ consultation: Consultation }>) => void;
   [CONSULT_CLIENT_EVENTS.unsubscribe]: (payload: ConsultPayload<'consult:unsubscribe'>, ack: AckFn) => void;
   [CONSULT_CLIENT_EVENTS.aiHistory]: (payload: ConsultPayload<'consult:ai-history'>, ack: AckFn<AiHistoryResult>) => void;
+  [CONSULT_CLIENT_EVENTS.aiStatus]: (payload: ConsultPayload<'consult:ai-status'>, ack: AckFn<{ ai: ConsultAiStatus }>) => void;
   [CONSULT_CLIENT_EVENTS.authRefresh]: (payload: ConsultPayload<'auth:refresh'>, ack: AckFn<{ token: string; expiresAt: number }>) => void;
 }
 
@@ -165,5 +178,6 @@ export const CONSULT_EVENT_ROLES: Record<keyof ConsultClientToServer, readonly R
   'consult:subscribe': CLINICIANS,
   'consult:unsubscribe': CLINICIANS,
   'consult:ai-history': CLINICIANS,
+  'consult:ai-status': CLINICIANS,
   'auth:refresh': CONSULT_HUB_ROLES,
 };

@@ -47,6 +47,7 @@ export const ConsultPayloads = {
   'consult:end': z.object(Which).refine(oneOf, ONE_OF),
   'consult:subscribe': z.object({ consult: ConsultId }),
   'consult:unsubscribe': z.object({ consult: ConsultId }),
+  'consult:ai-status': z.object({ consult: ConsultId }),
   'consult:ai-history': z.object({
     consult: ConsultId,
     /** Entries after this stream id; from the first without it. */

@@ -40,6 +40,8 @@ export const RoomTokenClaims = z.object({
   part: ConsultRole,
   /** Shown to the other participants (they see each other on camera anyway); never logged, never on displays. */
   name: z.string().min(1).max(64),
+  /** Days a recording of this consultation is kept after it stops: the page tells each participant before they consent. */
+  recordingRetentionDays: z.number().positive().max(36_500).optional(),
 });
 export type RoomTokenClaims = z.infer<typeof RoomTokenClaims>;
 
@@ -50,11 +52,14 @@ export type ConsultLanguage = z.infer<typeof ConsultLanguage>;
 export const consultKeys = (clinic: string, consult: string) => {
   const base = `ch:{${clinic}}:consult:${consult}`;
   return {
-    /** Hash: status (waiting|live|ended), node (media node id), dept, ticket, language, createdAt, endedAt. */
+    /**
+     * Hash: status (waiting|live|ended), node (media node id), dept, ticket, language, createdAt, endedAt,
+     * and the clinic's retention (RETENTION_META_FIELDS: retainAudioMs, retainConsultMs, retainRecordingMs, ai).
+     */
     meta: base,
     /** Stream: the session record (ConsultRecordEntry), append-only. */
     record: `${base}:record`,
-    /** Stream: decoded audio for the AI workers (AudioTapEntry), capped. */
+    /** Stream: decoded audio for the AI workers (AudioTapEntry), capped; deleted once drained, and expiring retainAudioMs after its last write. */
     audio: `${base}:audio`,
     /** Stream: AI results (final transcripts and emotion scores), clinician-only reads; one field per entry, AI_RESULT_FIELD. */
     ai: `${base}:ai`,
@@ -135,13 +140,6 @@ export const AUDIO_TAP_CHUNK_MS = 100;
 export const AUDIO_TAP_MAXLEN = 24_000;
 
 /**
- * BullMQ `prefix` of the queues below, for the services that add and the
- * workers that run the jobs alike. Its `{…}` hash tag keeps each queue's keys
- * in one Redis Cluster slot, as BullMQ's scripts need.
- */
-export const JOB_QUEUE_PREFIX = 'ch:{consult-jobs}';
-
-/**
  * AI workers announce themselves like media nodes: `ai:worker:<id>` is a hash
  * { host, pid, startedAt, concurrency, sessions, recordings, stt, emotion,
  * beatAt, stopping } refreshed every AI_WORKER_HEARTBEAT_MS with a PEXPIRE of
@@ -171,22 +169,15 @@ export const TracedJob = z.object({
 });
 export type TracedJob = z.infer<typeof TracedJob>;
 
-/** BullMQ queue names shared by the services that add and the workers that run the jobs. */
-export const JOB_QUEUES = {
-  /** One job per consultation whose audio the AI workers follow live: AiSessionJob. */
-  aiSessions: 'ai-sessions',
-  /** After a consultation: transcribe the whole recording: AiRecordingJob. */
-  aiRecordings: 'ai-recordings',
-  /** Finalise a recording (checksums, metadata) and later purge it by retention policy. */
-  recordings: 'recordings',
-} as const;
-
 export const AiSessionJob = TracedJob.extend({
   clinic: z.string().min(1).max(64),
   consult: ConsultId,
   language: ConsultLanguage,
 });
 export type AiSessionJob = z.infer<typeof AiSessionJob>;
+
+/** A consultation's AI session job id: the consultation's, so that it is added once (BullMQ ids may not contain ':'; clinic and consultation ids cannot contain '.'). */
+export const aiSessionJobId = (job: Pick<AiSessionJob, 'clinic' | 'consult'>) => `${job.clinic}.${job.consult}`;
 
 /** A `finalise` or `purge` job of JOB_QUEUES.recordings (media-server/src/recording/recording-jobs.ts). */
 export const RecordingJob = TracedJob.extend({

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   QUEUE_ROOM_NOT_FOUND: 'No room with this id in this department.',
   QUEUE_ROOM_BUSY: 'The room already has a called patient who has not started. Recall, skip or mark them done first.',
   QUEUE_EMPTY: 'Nobody is waiting in this department.',
+  QUEUE_DEPT_ONLINE: 'This is an online department: its patients are admitted to a video consultation (consult:admit), which gives them the join button, not called to a room.',
   QUEUE_TICKET_NOT_FOUND: 'No active ticket with this id.',
   QUEUE_INVALID_TRANSITION: 'The ticket is not in a state that allows this action.',
   QUEUE_RESUME_TOO_OLD: 'The requested sequence is no longer in the event stream; take a snapshot.',

@@ -93,6 +93,7 @@ export const CONSULT_CLIENT_EVENTS = {
   subscribe: 'consult:subscribe',
   unsubscribe: 'consult:unsubscribe',
   aiHistory: 'consult:ai-history',
+  aiStatus: 'consult:ai-status',
   authRefresh: AUTH_REFRESH,
 } as const;
 

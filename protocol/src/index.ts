@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './roles.js';
 export * from './clinic.js';
+export * from './retention.js';
 export * from './queue.js';
 export * from './events.js';
 export * from './event-names.js';
@@ -11,6 +12,7 @@ export * from './chat.js';
 export * from './chat-payloads.js';
 export * from './chat-follower.js';
 export * from './consult.js';
+export * from './job-queues.js';
 export * from './media-signal.js';
 export * from './recordings.js';
 export * from './consult-events.js';

@@ -2,6 +2,8 @@
  * What the hub's ops API (`/api/ops/...`) answers about the services behind
  * it, for `clinic` and dashboards. Ids and counts only: no patient data.
  */
+import type { MediaNodeInfo } from './consult-events.js';
+import type { Role } from './roles.js';
 
 /** What an AI worker says about itself every AI_WORKER_HEARTBEAT_MS (no consultation ids, no patient data). */
 export interface AiWorkerInfo {
@@ -36,4 +38,49 @@ export interface OpsWorkers {
   checkedAt: number;
   workers: AiWorkerInfo[];
   queues: JobQueueDepth[];
+}
+
+/** A hub node's heartbeat, as `GET /api/ops/status` lists it (`clinic status`). */
+export interface NodeStatus {
+  nodeId: string;
+  url: string;
+  server: string;
+  pid: number;
+  startedAt: number;
+  lastSeen: number;
+  clients: Partial<Record<Role, number>>;
+  rssBytes: number;
+}
+
+/** A display screen's presence, as `GET /api/ops/displays` lists it (`clinic displays`). */
+export interface DisplayPresence {
+  /** Socket id: one entry per connected screen. */
+  id: string;
+  /** The display token's subject: which screen this is. */
+  sub: string;
+  node: string;
+  address: string;
+  connectedAt: number;
+  lastSeen: number;
+  online: boolean;
+}
+
+export interface ClinicQueueSummary {
+  id: string;
+  seq: number;
+  /** Waiting tickets per department. */
+  waiting: Record<string, number>;
+  called: number;
+  inConsultation: number;
+  /** Video consultation rooms open now (admitted, live, not ended). */
+  liveRooms: number;
+}
+
+/** What `GET /api/ops/status` answers (`clinic status`). */
+export interface OpsStatus {
+  nodes: (NodeStatus & { up: boolean })[];
+  redis: { up: boolean; version?: string; usedMemoryBytes?: number; aof?: boolean; connectedClients?: number };
+  clinics: ClinicQueueSummary[];
+  /** Media-server nodes alive now (their heartbeat has not expired). */
+  mediaNodes: MediaNodeInfo[];
 }

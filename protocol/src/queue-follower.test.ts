@@ -7,6 +7,7 @@ const CLINIC: PublicClinic = {
   id: 'c1',
   name: { ja: 'テスト', en: 'Test' },
   timezone: 'Asia/Tokyo',
+  spokenCallLanguages: ['ja', 'en'],
   departments: [
     {
       id: 'gp',
@@ -311,15 +312,26 @@ describe('QueueFollower', () => {
     expect(f.applied).toEqual([1]);
   });
 
-  it('estimates the wait of a waiting ticket from its position and the rooms', async () => {
+  it('estimates the wait of a waiting ticket from its position and the open rooms', async () => {
     const hub = new FakeHub();
     for (let i = 1; i <= 4; i++) hub.change(`t${i}`, 'waiting');
     const f = follow(hub);
     await f.follower.resync();
-    // 2 rooms, 10 minutes a consultation: ahead 2 → round(2.5 × 10 / 2) = 13.
-    expect(f.follower.positionOf('t3')).toEqual({ ahead: 2, waitMinutes: 13 });
+    // No room is seeing anyone yet: one is counted. 10 minutes a consultation: ahead 2 → round(2.5 × 10 / 1) = 25.
+    expect(f.follower.openRooms('gp')).toEqual([]);
+    expect(f.follower.positionOf('t3')).toEqual({ ahead: 2, waitMinutes: 25 });
     expect(f.follower.positionOf('nope')).toBeNull();
-    expect(f.follower.typicalWaitMinutes('gp')).toBe(23);
+    expect(f.follower.typicalWaitMinutes('gp')).toBe(45);
     expect(f.follower.roomName('r2')).toEqual({ ja: '第2診察室', en: 'Room 2' });
+
+    // Both rooms see a patient (one called to r1, one in consultation in r2): ahead 1 → round(1.5 × 10 / 2) = 8.
+    f.follower.handleEvent(hub.change('t1', 'called'));
+    f.follower.handleEvent(hub.change('t2', 'in_consultation', { ticket: { ...ticket('t2', 'in_consultation', 6), room: 'r2' } }));
+    expect(f.follower.openRooms('gp')).toEqual(['r1', 'r2']);
+    expect(f.follower.positionOf('t4')).toEqual({ ahead: 1, waitMinutes: 8 });
+    // r2's patient is done and nobody is called there: r2 no longer counts.
+    f.follower.handleEvent(hub.change('t2', 'done', { ticket: { ...ticket('t2', 'done', 7), room: 'r2' } }));
+    expect(f.follower.openRooms('gp')).toEqual(['r1']);
+    expect(f.follower.positionOf('t4')).toEqual({ ahead: 1, waitMinutes: 15 });
   });
 });

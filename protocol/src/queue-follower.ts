@@ -1,6 +1,6 @@
 import type { PublicClinic } from './clinic.js';
 import type { DeptStats, PublicTicket, QueueEvent, QueueSnapshot, SyncResult } from './queue.js';
-import { estimateWaitMinutes } from './wait.js';
+import { estimateWaitMinutes, openRoomsOf } from './wait.js';
 
 const TERMINAL = new Set(['done', 'no_show', 'cancelled']);
 
@@ -82,8 +82,9 @@ export class QueueFollower {
     return { avgConsultMinutes: 10, samples: 0 };
   }
 
-  roomsIn(dept: string): number {
-    return this.clinic?.departments.find((d) => d.id === dept)?.rooms.length ?? 1;
+  /** The department's rooms seeing a patient now: the capacity estimates count (openRoomsOf). */
+  openRooms(dept: string): string[] {
+    return openRoomsOf(dept, this.tickets.values());
   }
 
   /** Tickets ahead and estimated minutes for one waiting ticket; null when it is not waiting. */
@@ -91,12 +92,12 @@ export class QueueFollower {
     const ticket = this.tickets.get(ticketId);
     if (!ticket || ticket.status !== 'waiting') return null;
     const ahead = this.waiting(ticket.dept).findIndex((t) => t.id === ticketId);
-    return { ahead, waitMinutes: estimateWaitMinutes(ahead, this.roomsIn(ticket.dept), this.statsFor(ticket.dept)) };
+    return { ahead, waitMinutes: estimateWaitMinutes(ahead, this.openRooms(ticket.dept).length, this.statsFor(ticket.dept)) };
   }
 
-  /** What a patient checking in now would wait in this department. */
+  /** What a patient checking in now would wait in this department: the estimate for the place behind the last. */
   typicalWaitMinutes(dept: string): number {
-    return estimateWaitMinutes(this.waiting(dept).length, this.roomsIn(dept), this.statsFor(dept));
+    return estimateWaitMinutes(this.waiting(dept).length, this.openRooms(dept).length, this.statsFor(dept));
   }
 
   roomName(roomId: string): { ja: string; en: string } | null {

@@ -14,5 +14,7 @@ export const TokenClaims = z.object({
   clinic: z.string().min(1).max(64),
   /** Patient tokens are scoped to one ticket. */
   ticket: z.string().min(1).max(64).optional(),
+  /** A staff member's or doctor's name as their colleagues see it (the staff chat); never a patient's. */
+  name: z.string().min(1).max(64).optional(),
 });
 export type TokenClaims = z.infer<typeof TokenClaims>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { estimateWaitMinutes } from './wait.js';
+import type { PublicTicket, TicketStatus } from './queue.js';
+import { estimateWaitMinutes, openRoomsOf } from './wait.js';
 
 const tenMinutes = { avgConsultMinutes: 10, samples: 5 };
 
@@ -12,7 +13,7 @@ describe('estimateWaitMinutes', () => {
     expect([1, 2, 3].map((ahead) => estimateWaitMinutes(ahead, 1, tenMinutes))).toEqual([15, 25, 35]);
   });
 
-  it('divides by the rooms that work in parallel', () => {
+  it('divides by the open rooms that work in parallel', () => {
     expect(estimateWaitMinutes(3, 2, tenMinutes)).toBe(18); // 3.5 × 10 / 2 = 17.5
     expect(estimateWaitMinutes(5, 3, tenMinutes)).toBe(18); // 5.5 × 10 / 3 = 18.33
     expect(estimateWaitMinutes(0, 4, tenMinutes)).toBe(1); // 1.25
@@ -41,8 +42,43 @@ describe('estimateWaitMinutes', () => {
     }
   });
 
-  it('is 0 for a ticket not in line or a department without rooms', () => {
+  it('is 0 for a ticket not in line', () => {
     expect(estimateWaitMinutes(-1, 2, tenMinutes)).toBe(0);
-    expect(estimateWaitMinutes(3, 0, tenMinutes)).toBe(0);
+  });
+
+  it('counts one room while none is open: somebody has to open', () => {
+    expect(estimateWaitMinutes(3, 0, tenMinutes)).toBe(35);
+    expect(estimateWaitMinutes(3, 0, tenMinutes)).toBe(estimateWaitMinutes(3, 1, tenMinutes));
+  });
+});
+
+describe('openRoomsOf', () => {
+  const at = (id: string, dept: string, status: TicketStatus, room: string | null): PublicTicket => ({
+    id,
+    number: id,
+    dept,
+    priority: 'normal',
+    status,
+    room,
+    order: 0,
+    recalls: 0,
+    issuedAt: 0,
+    calledAt: null,
+    startedAt: null,
+    endedAt: null,
+  });
+
+  it('is the rooms of the department with a patient called there or in consultation, once each', () => {
+    const tickets = [
+      at('a', 'gp', 'in_consultation', 'r2'),
+      at('b', 'gp', 'called', 'r1'),
+      at('c', 'gp', 'called', 'r1'),
+      at('d', 'gp', 'waiting', null),
+      at('e', 'peds', 'called', 'r3'),
+      at('f', 'gp', 'done', 'r4'),
+    ];
+    expect(openRoomsOf('gp', tickets)).toEqual(['r1', 'r2']);
+    expect(openRoomsOf('peds', tickets)).toEqual(['r3']);
+    expect(openRoomsOf('online', tickets)).toEqual([]);
   });
 });

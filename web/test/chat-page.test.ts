@@ -8,11 +8,11 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { patientThreadId } from '@clinic-hub/protocol';
-import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { REPO_ROOT, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
 
@@ -64,6 +64,57 @@ async function openPage(path: string, viewport: { width: number; height: number 
   await page.waitForSelector('html[data-connection="live"]', { timeout: 10_000 });
   return page;
 }
+
+describe('chat pages, first contact', () => {
+  it('says "no staff available" only once the patient has written, shows times in the clinic\'s timezone, and names the clinic and the staff member in the header', async () => {
+    // The reader's device is in New York; the clinic (testclinic) is in Tokyo.
+    await context.close();
+    context = await browser.newContext({ timezoneId: 'America/New_York' });
+    const checkin = expectOk(await request(reception, 'queue:checkin', { dept: 'gp' }));
+    const patientUrl = new URL(checkin.patientUrl);
+    const patient = await openPage(`${patientUrl.pathname}${patientUrl.hash}`, { width: 390, height: 844 });
+    await patient.locator('#chat-slot .chat-input').waitFor({ timeout: 10_000 });
+    await patient.locator('#chat-slot .chat-empty').waitFor({ timeout: 10_000 });
+    // Nobody on duty and nothing written yet: no discouraging notice on an empty chat.
+    await patient.waitForTimeout(1000);
+    expect(await patient.locator('#chat-presence').isHidden()).toBe(true);
+    expect(await patient.locator('body').innerText()).not.toContain('対応できるスタッフはいません');
+
+    const input = patient.locator('#chat-slot .chat-input');
+    await input.fill('今日は何時まで開いていますか');
+    await input.press('Enter');
+    const mine = patient.locator('.chat-message.mine[data-seq="1"]');
+    await mine.waitFor({ timeout: 5000 });
+    // Now that they have written, they learn nobody is available right now.
+    await patient.locator('#chat-presence').waitFor({ state: 'visible', timeout: 5000 });
+    expect(await patient.locator('#chat-presence').innerText()).toContain('ただいま対応できるスタッフはいません');
+    expect(await patient.locator('#chat-presence').innerText()).toContain('No staff are available right now');
+
+    const clockIn = (zone: string, at: string) =>
+      new Intl.DateTimeFormat('ja-JP', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(at));
+    const time = mine.locator('time');
+    const at = (await time.getAttribute('datetime'))!;
+    expect(await time.innerText()).toBe(clockIn('Asia/Tokyo', at));
+    expect(clockIn('Asia/Tokyo', at)).not.toBe(clockIn('America/New_York', at));
+
+    // Staff with a name in their token: the header shows the clinic's name and theirs, not ids.
+    const { token: namedToken } = await testTokens.issue({ sub: 'staff:sato', role: 'staff', clinic: 'testclinic', name: '佐藤 花子' }, 3600);
+    const staff = await openPage(`/chat#token=${namedToken}`, { width: 1280, height: 900 });
+    const header = staff.locator('header.bar');
+    await expect.poll(() => staff.locator('#clinic-name').innerText(), { timeout: 5000 }).toContain('テストクリニック');
+    expect(await staff.locator('#clinic-name').innerText()).toContain('Test Clinic');
+    expect(await staff.locator('#self-name').innerText()).toContain('佐藤 花子');
+    expect(await header.innerText()).not.toContain('staff:sato');
+    expect(await header.innerText()).not.toContain('testclinic');
+    const listed = staff.locator(`#patient-threads button[data-thread="${patientThreadId(checkin.event.ticket.id)}"]`);
+    await listed.waitFor({ timeout: 5000 });
+    await listed.click();
+    const received = staff.locator('.chat-message.theirs[data-seq="1"] time');
+    await received.waitFor({ timeout: 5000 });
+    await expect.poll(() => received.innerText(), { timeout: 5000 }).toBe(clockIn('Asia/Tokyo', at));
+    for (const page of [patient, staff]) expect(problems.get(page)).toEqual([]);
+  });
+});
 
 describe('chat pages', () => {
   it('a patient on /ticket and staff on /chat exchange messages both ways, with presence, typing, receipts and an image', async () => {
@@ -145,7 +196,7 @@ describe('chat pages', () => {
     const patient = await openPage(`${patientUrl.pathname}${patientUrl.hash}`, { width: 390, height: 844 });
     await patient.locator('#chat-box:not([hidden])').waitFor({ timeout: 5000 });
 
-    const { connectChat, chatRequest, newClientMessageId } = await import('../../hub/test/support/chat-client.js');
+    const { connectChat, chatRequest, newClientMessageId } = await import('@clinic-hub/test-kit/chat-client');
     const staffSocket = await connectChat(hub.url, await tokenFor('staff', 'testclinic', { sub: 'staff:night' }));
     try {
       const send = async (text: string) => expectOk(await chatRequest(staffSocket, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text }));

@@ -9,11 +9,11 @@ import { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { QueueSnapshot } from '@clinic-hub/protocol';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '../../hub/test/support/consult-client.js';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { collectPageProblems, launchChromium } from './support/browser.js';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const CLINIC = 'testclinic';
 const MEDIA_URL = 'ws://media-web.test:7443';
@@ -181,6 +181,46 @@ describe('staff page, online department', () => {
     await row.locator('button[data-action="end-video"]').click();
     await expect.poll(async () => (await snapshot()).tickets.some((t) => t.id === patient.id), { timeout: 5000 }).toBe(false);
     expect(await redis.hget(`ch:{${CLINIC}}:consult:${claims.consult}`, 'status')).toBe('ended');
+    expect(problems).toEqual([]);
+  });
+
+  it('calling in an online department admits to video, never a dead end; the next admission finishes the patient in consultation', async () => {
+    const first = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const second = ok(await request(staff, 'queue:checkin', { dept: 'online' }));
+    const firstPage = await openPage(`/ticket${new URL(first.patientUrl).hash}`, { width: 390, height: 844 });
+    const secondPage = await openPage(`/ticket${new URL(second.patientUrl).hash}`, { width: 390, height: 844 });
+    // A staff member's console, as `npm start` prints it.
+    const console = await openPage(`/staff#token=${staffToken}`, { width: 1440, height: 1000 });
+    await console.locator('#call-dept option[value="online"]').waitFor({ state: 'attached', timeout: 5000 });
+    await console.selectOption('#call-dept', 'online');
+    await console.selectOption('#call-room', 'v1');
+    const one = await openedConsultPage(console, () => console.click('#call-submit'));
+    const oneClaims = testRoomTokens.verify(new URLSearchParams(one.hash.slice(1)).get('token'));
+    expect(oneClaims).toMatchObject({ part: 'nurse' });
+
+    // The patient is told to join, and the button is there.
+    await firstPage.locator('#join-consult').waitFor({ timeout: 5000 });
+    expect(await firstPage.locator('#status').innerText()).toContain('下のボタンからビデオ診察に参加してください');
+    const joined = await openedConsultPage(firstPage, () => firstPage.locator('#join-consult').click());
+    expect(testRoomTokens.verify(new URLSearchParams(joined.hash.slice(1)).get('token'))).toMatchObject({ part: 'patient', consult: oneClaims.consult });
+    await expect.poll(async () => (await snapshot()).tickets.find((t) => t.id === first.event.ticket.id)?.status, { timeout: 5000 }).toBe('in_consultation');
+
+    // The next admission into v1 finishes the first patient, as "call next" does.
+    const two = await openedConsultPage(console, () => console.click('#call-submit'));
+    const twoClaims = testRoomTokens.verify(new URLSearchParams(two.hash.slice(1)).get('token'));
+    expect(twoClaims.consult).not.toBe(oneClaims.consult);
+    await firstPage.locator('#consult[data-state="ended"]').waitFor({ timeout: 5000 });
+    await secondPage.locator('#join-consult').waitFor({ timeout: 5000 });
+    const tickets = (await snapshot()).tickets;
+    expect(tickets.some((t) => t.id === first.event.ticket.id)).toBe(false);
+    expect(tickets.find((t) => t.id === second.event.ticket.id)).toMatchObject({ status: 'called', room: 'v1' });
+
+    // "Join video" on the new patient's row opens their consultation.
+    const row = console.locator('.dept[data-dept="online"] table.calls tr', { hasText: second.event.ticket.number });
+    const joinUrl = await openedConsultPage(console, () => row.locator('button[data-action="join-video"]').click());
+    expect(testRoomTokens.verify(new URLSearchParams(joinUrl.hash.slice(1)).get('token'))).toMatchObject({ consult: twoClaims.consult, part: 'nurse' });
+    expect(await console.locator('#messages .message.error').count()).toBe(0);
+    ok(await consultRequest(doctor, 'consult:end', { consult: twoClaims.consult }));
     expect(problems).toEqual([]);
   });
 

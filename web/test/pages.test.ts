@@ -9,11 +9,11 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type ClinicConfig, type QueueSnapshot } from '@clinic-hub/protocol';
-import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '../../hub/test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../hub/test/support/queue-client.js';
-import { startTestRedis } from '../../hub/test/support/redis.js';
-import { startTcpProxy, type TcpProxy } from '../../hub/test/support/tcp-proxy.js';
-import { collectPageProblems, launchChromium, recordFrames } from './support/browser.js';
+import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
+import { collectPageProblems, launchChromium, recordFrames } from '@clinic-hub/test-kit/browser';
 import { startNoWebSocketProxy } from './support/no-websocket-proxy.js';
 
 const CLINIC = 'testclinic';
@@ -284,15 +284,15 @@ describe('patient ticket page', () => {
     const status = page.locator('#status');
     await expect.poll(() => number.innerText(), { timeout: 5000 }).toBe(mine.event.ticket.number);
 
-    const rooms = clinic.departments.find((d) => d.id === 'gp')!.rooms.length;
     const stats = (await snapshot()).deptStats.gp ?? { avgConsultMinutes: 10, samples: 0 };
     await expect.poll(() => status.innerText(), { timeout: 5000 }).toContain('あと 2 人');
     expect(await status.innerText()).toContain('2 ahead');
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, rooms, stats)} 分`);
+    // No room open yet (counted as one); then r1 sees its first patient (one open room).
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, 0, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('あと 1 人');
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, rooms, stats)} 分`);
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, 1, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r2' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('次にお呼びします');

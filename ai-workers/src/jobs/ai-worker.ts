@@ -2,9 +2,9 @@ import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { readQueueDepths } from '../../../hub/src/ops/job-workers.js';
-import { connectRedis } from '../../../hub/src/redis/connect.js';
-import { continueTrace, jobTraceId, traceLogFields } from '../../../hub/src/tracing/trace-context.js';
+import { readQueueDepths } from '@clinic-hub/platform/job-queues';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { continueTrace, jobTraceId, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, type AiRecordingJob, type AiResultMessage, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { getRecording, openRecordingFile, RecordingError, type RecordingKey } from '@clinic-hub/media-server/recordings';
+import { getRecording, openRecordingFile, recordingKeys, RecordingError, replaceRecordingTranscript, type RecordingKey } from '@clinic-hub/media-server/recordings';
 import { s16leToFloat32 } from '../audio/pcm.js';
 import type { AiWorkerConfig } from '../config.js';
 import { StressSmoother, arousalOf, instantStressOf } from '../engines/emotion-scores.js';
@@ -28,8 +28,8 @@ export interface RecordingAudioSource {
   tracks(job: AiRecordingJob): AsyncIterable<RecordingTrack>;
 }
 
-/** The transcript of a whole recording: a stream of AiResultMessage JSON (field AI_RESULT_FIELD), beside the recording's metadata. */
-export const recordingTranscriptKey = (clinic: string, recording: string) => `ch:{${clinic}}:recording:${recording}:transcript`;
+/** The transcript of a whole recording: a stream of AiResultMessage JSON (field AI_RESULT_FIELD), beside the recording's metadata, purged with it. */
+export const recordingTranscriptKey = (clinic: string, recording: string) => recordingKeys(clinic, recording).transcript;
 
 export interface RecordingTranscriptSummary {
   tracks: number;
@@ -40,8 +40,8 @@ export interface RecordingTranscriptSummary {
 /**
  * The `ai-recordings` job: every participant's audio of a finalised
  * recording → VAD → speech-to-text and emotion per utterance → the
- * recording's transcript stream, written in one MULTI at the end (a retried
- * job replaces it whole, never appends twice).
+ * recording's transcript stream, written in one script at the end (a retried
+ * job replaces it whole, never appends twice), expiring with the recording.
  */
 export async function transcribeRecording(
   job: AiRecordingJob,
@@ -86,10 +86,9 @@ export async function transcribeRecording(
     }
   }
   messages.sort((a, b) => a.payload.startMs - b.payload.startMs || (a.type === b.type ? 0 : a.type === 'transcript' ? -1 : 1));
-  const key = recordingTranscriptKey(job.clinic, job.recording);
-  const multi = deps.redis.multi().del(key);
-  for (const message of messages) multi.xadd(key, '*', AI_RESULT_FIELD, JSON.stringify(message));
-  await multi.exec();
+  const kept = await replaceRecordingTranscript(deps.redis, job.clinic, job.recording, AI_RESULT_FIELD, messages.map((message) => JSON.stringify(message)));
+  // Purged while it was being transcribed: nothing is written, and nothing is left to retry.
+  if (!kept) throw new AiError('AI_RECORDING_UNAVAILABLE', `recording ${job.recording} was purged while it was being transcribed; no transcript kept`);
   const utterances = messages.filter((m) => m.type === 'transcript').length;
   deps.log.info({ recording: job.recording, tracks, utterances, audioSeconds: Math.round(audioSeconds) }, 'recording transcribed');
   return { tracks, utterances, audioSeconds };

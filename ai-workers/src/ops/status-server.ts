@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { startWorkerStatusServer, type WorkerStatusServer } from '../../../hub/src/notify/worker-status-server.js';
+import { startWorkerStatusServer, type WorkerStatusServer } from '@clinic-hub/platform/status-server';
 
 export interface AiWorkerStatus {
   worker: string;

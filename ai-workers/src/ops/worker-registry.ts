@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 /**
  * The worker's heartbeat: a hash that expires unless refreshed, and its id
  * in the set of workers. A worker that dies disappears within
- * AI_WORKER_TTL_MS; the hub's reader (hub/src/ops/job-workers.ts) reports it
+ * AI_WORKER_TTL_MS; the platform's reader (@clinic-hub/platform/job-queues) reports it
  * gone and tidies the set.
  */
 export class WorkerHeartbeat {

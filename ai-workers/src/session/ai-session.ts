@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { isRedisUnavailable } from '../../../hub/src/redis/connect.js';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
@@ -40,6 +40,7 @@ const MAX_PENDING_COMMITS = 6;
 const REDIS_RETRY_MS = 500;
 
 const SAVE_SESSION = readFileSync(new URL('./scripts/save-session-1.lua', import.meta.url), 'utf8');
+const FINISH_SESSION = readFileSync(new URL('./scripts/finish-session-5.lua', import.meta.url), 'utf8');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
 export async function requestAiSessionStop(redis: Redis, clinic: string, consult: string): Promise<void> {
@@ -237,10 +238,13 @@ export class AiSession {
     return applied === 1;
   }
 
+  /** Done: the audio stream is deleted (read to its end) and, once the consultation has ended, what this session wrote expires with its data. */
   private async finish(position: string, outcome: 'ended' | 'stopped' | 'idle'): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
-    if (!(await this.save(['read', position], ['done', '1', 'outcome', outcome, 'finishedAt', String(Date.now())]))) return this.superseded();
-    this.log.info({ outcome }, 'AI session finished');
+    const { aiState, audio, meta, ai, record } = this.keys;
+    const applied = await this.deps.redis.eval(FINISH_SESSION, 5, aiState, audio, meta, ai, record, this.owner, position, outcome, String(Date.now()));
+    if (applied !== 1) return this.superseded();
+    this.log.info({ outcome }, 'AI session finished; its audio stream deleted');
     return outcome;
   }
 

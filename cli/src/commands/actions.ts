@@ -3,7 +3,8 @@ import type { QueueSnapshot } from '@clinic-hub/protocol';
 import { CliError } from '../cli-error.js';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { requireClinic, type Connection } from '../connection.js';
-import { describeEvent } from '../describe.js';
+import { callNextPatient } from '../consult-client.js';
+import { describeAdmission, describeEvent } from '../describe.js';
 import { STATUS_LABEL, bilingual } from '../output.js';
 import { connectQueueSocket, emitterOf, fetchSnapshot, sendAction, sendOnce, type Emit, type QueueActionEvent } from '../queue-client.js';
 import { followerFromSnapshot, resolveTicket } from '../queue-model.js';
@@ -36,7 +37,7 @@ export function registerActionCommands(program: Command, runtime: Runtime): void
     .option('--phone <phone>', 'patient phone number (with --name)')
     .option('--note <note>', 'note for staff (with --name)')
     .addOption(jsonOption());
-  examples(checkin, ['clinic checkin --dept gp', 'clinic checkin --dept peds --urgent --name "山田 花子"', 'clinic checkin --dept gp --json | jq -r .patientUrl']);
+  examples(checkin, ['clinic checkin --dept internal', 'clinic checkin --dept pediatrics --urgent --name "山田 花子"', 'clinic checkin --dept online --json | jq -r .patientUrl']);
   handle<{ dept: string; urgent?: boolean; name?: string; phone?: string; note?: string }>(checkin, runtime, async ({ out, connection }, options) => {
     if ((options.phone || options.note) && !options.name) throw new CliError('USAGE', { message: '--phone and --note go with --name.' });
     const patient = options.name ? { name: options.name, ...(options.phone ? { phone: options.phone } : {}), ...(options.note ? { note: options.note } : {}) } : undefined;
@@ -58,19 +59,42 @@ export function registerActionCommands(program: Command, runtime: Runtime): void
   });
 
   const callNext = connectionOptions(program.command('call-next'))
-    .summary('call the next waiting ticket to a room')
-    .description('call the next waiting ticket of a department to a room (a room whose patient is in consultation is finished first)')
+    .summary('call the next waiting ticket to a room (in an online department, admit to video)')
+    .description(
+      'call the next waiting ticket of a department to a room (a room whose patient is in consultation is finished first); ' +
+        'in an online department the next patient is admitted to video instead: their consultation opens and their page shows the join button',
+    )
     .requiredOption('--dept <id>', 'department')
     .requiredOption('--room <id>', 'room of that department')
     .addOption(jsonOption());
-  examples(callNext, ['clinic call-next --dept gp --room room1', 'clinic call-next --dept gp --room room1 --json | jq -r .ticket.number']);
+  examples(callNext, [
+    'clinic call-next --dept internal --room room1',
+    'clinic call-next --dept online --room video1',
+    'clinic call-next --dept internal --room room1 --json | jq -r .ticket.number',
+  ]);
   handle<{ dept: string; room: string }>(callNext, runtime, async ({ out, connection }, options) => {
-    const { ack, snapshot } = await withQueue(connection(), async (emit) => {
-      const ack = await sendAction(emit, 'queue:call-next', { dept: options.dept, room: options.room });
-      return { ack, snapshot: out.json ? null : await fetchSnapshot(emit) };
+    const c = connection();
+    const { result, snapshot } = await withQueue(c, async (emit) => {
+      const result = await callNextPatient(emit, c, options.dept, options.room);
+      return { result, snapshot: out.json ? null : await fetchSnapshot(emit) };
     });
-    if (out.json) out.data({ action: 'call-next', replayed: ack.replayed, ticket: ack.event.ticket, event: ack.event });
-    else out.line(describeEvent(ack.event, snapshot));
+    if (result.kind === 'admitted') {
+      const { admission } = result;
+      if (out.json) {
+        out.data({
+          action: 'admit',
+          replayed: admission.replayed,
+          ticket: admission.event.ticket,
+          event: admission.event,
+          consultation: admission.consultation,
+          joinUrl: admission.pass.pageUrl,
+          joinUrlExpiresAt: admission.pass.expiresAt,
+        });
+      } else out.line(describeAdmission(admission, snapshot));
+      return;
+    }
+    if (out.json) out.data({ action: 'call-next', replayed: result.replayed, ticket: result.event.ticket, event: result.event });
+    else out.line(describeEvent(result.event, snapshot));
   });
 
   for (const action of TICKET_ACTIONS) {

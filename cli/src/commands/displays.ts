@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { requireClinic } from '../connection.js';
 import { hubRequest } from '../hub-http.js';
-import type { DisplayPresence } from '../hub-types.js';
+import type { DisplayPresence } from '@clinic-hub/protocol';
 import { ago, table } from '../output.js';
 
 export function registerDisplaysCommand(program: Command, runtime: Runtime): void {

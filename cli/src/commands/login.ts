@@ -3,7 +3,7 @@ import { CliError } from '../cli-error.js';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { decodeToken, normalizeUrl, type Connection } from '../connection.js';
 import { hubRequest, type Health } from '../hub-http.js';
-import type { OpsStatus } from '../hub-types.js';
+import type { OpsStatus } from '@clinic-hub/protocol';
 import { table } from '../output.js';
 import { DEFAULT_PROFILE, configFile, readProfiles, writeProfiles } from '../profiles.js';
 

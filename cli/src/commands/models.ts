@@ -40,7 +40,8 @@ export function registerModelsCommands(program: Command, runtime: Runtime): void
     .summary('speech-to-text and emotion models: list, pull (on AI worker machines)')
     .description(
       'Models of the AI workers. `pull` downloads a model of the manifest from its hub (Hugging Face layout) into the models directory, ' +
-        'checking every file\'s SHA-256; workers load models only from there and never download. Runs where the workers run; needs no hub login.',
+        'checking every file\'s SHA-256; workers load models only from there and never download. Runs where the workers run, on their models directory ' +
+        '(--models-dir, else AI_MODELS_DIR) and model hub (--hub-url, else AI_MODELS_HUB_URL); needs no hub login.',
     );
   examples(models, ['clinic models', 'clinic models pull wav2vec2-base-960h-en', 'AI_MODELS_HUB_URL=https://hf-mirror.internal clinic models pull ser-ja --force']);
 

@@ -70,7 +70,7 @@ export function registerNotifyCommands(program: Command, runtime: Runtime): void
     .command('notify')
     .summary('notifications: pending, failed and dead-lettered; retry a dead letter')
     .description('patient notifications (reminders, "3 ahead", "1 ahead", "called"): counts, dead letters and pending notices; retry a dead letter');
-  examples(notify, ['clinic notify', 'clinic notify --json | jq ".deadLetters[] | {id, code}"', 'clinic notify retry testclinic.ticket.zpjN1IhahuDK.queue_1_ahead']);
+  examples(notify, ['clinic notify', 'clinic notify --json | jq ".deadLetters[] | {id, code}"', 'clinic notify retry demo.ticket.zpjN1IhahuDK.queue_1_ahead']);
 
   const list = connectionOptions(notify.command('list', { isDefault: true }))
     .summary('counts, dead letters and pending notices (the default)')
@@ -105,7 +105,7 @@ export function registerNotifyCommands(program: Command, runtime: Runtime): void
         'A notice the provider already accepted is not sent twice.',
     )
     .addOption(jsonOption());
-  examples(retry, ['clinic notify retry testclinic.ticket.zpjN1IhahuDK.queue_1_ahead', 'clinic notify --json | jq -r ".deadLetters[].id" | xargs -n1 clinic notify retry']);
+  examples(retry, ['clinic notify retry demo.ticket.zpjN1IhahuDK.queue_1_ahead', 'clinic notify --json | jq -r ".deadLetters[].id" | xargs -n1 clinic notify retry']);
   handle(retry, runtime, async ({ out, connection }, _options, [id]) => {
     await hubRequest<{ ok: true; id: string }>(connection(), `/api/notify/dead-letters/${encodeURIComponent(id!)}/retry`, { method: 'POST' });
     if (out.json) out.data({ action: 'notify-retry', id });

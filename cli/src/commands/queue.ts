@@ -19,7 +19,8 @@ export function printQueue(out: Output, view: QueueView): void {
   for (const dept of view.departments) {
     out.line();
     const average = `avg consult ${dept.avgConsultMinutes} min${dept.measuredSamples ? ` (${dept.measuredSamples} measured)` : ' (configured default)'}`;
-    out.line(`${s.bold(`${bilingual(dept.name)} (${dept.id})`)} · ${dept.waiting} waiting · typical wait ${dept.typicalWaitMinutes} min · ${average}`);
+    const open = `${dept.openRooms.length} of ${dept.rooms.length} room${dept.rooms.length === 1 ? '' : 's'} open`;
+    out.line(`${s.bold(`${bilingual(dept.name)} (${dept.id})`)} · ${dept.waiting} waiting · a new check-in waits ~${dept.typicalWaitMinutes} min · ${open} · ${average}`);
     out.line(`  ${s.dim('Rooms:')} ${roomOccupancy(dept)}`);
     if (dept.tickets.length === 0) {
       out.line(`  ${s.dim('nobody in line')}`);
@@ -47,8 +48,8 @@ export function registerQueueCommand(program: Command, runtime: Runtime): void {
     .addOption(jsonOption());
   examples(queue, [
     'clinic queue',
-    'clinic queue --dept gp --json | jq ".departments[0].tickets[] | {number, status, waitMinutes}"',
-    'clinic queue --watch --dept gp',
+    'clinic queue --dept internal --json | jq ".departments[0].tickets[] | {number, status, waitMinutes}"',
+    'clinic queue --watch --dept internal',
   ]);
   handle<{ dept?: string; watch?: boolean }>(queue, runtime, async ({ out, connection }, options) => {
     const c = connection();

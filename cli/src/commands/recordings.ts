@@ -130,7 +130,7 @@ export function registerRecordingsCommands(program: Command, runtime: Runtime): 
     'clinic recordings',
     'clinic recordings --json | jq ".recordings[] | {id, status, files: (.files | length)}"',
     'clinic recordings show 1f6e…',
-    'clinic recordings export 1f6e… --participant patient:clinic1:p-7 --out visit.webm',
+    'clinic recordings export 1f6e… --participant patient:zpjN1IhahuDK --out visit.webm',
   ]);
 
   const list = connectionOptions(recordings.command('list', { isDefault: true }))
@@ -174,7 +174,7 @@ export function registerRecordingsCommands(program: Command, runtime: Runtime): 
     .addOption(new Option('--segment <n>', 'segment number (0 is the first)'))
     .addOption(new Option('--force', 'overwrite --out if it exists'))
     .addOption(jsonOption());
-  examples(exportCommand, ['clinic recordings export 1f6e… --participant patient:clinic1:p-7 --out visit.webm', 'clinic recordings export 1f6e… --participant doctor:clinic1:d-1 --kind screen --out screen.webm --json']);
+  examples(exportCommand, ['clinic recordings export 1f6e… --participant patient:zpjN1IhahuDK --out visit.webm', 'clinic recordings export 1f6e… --participant doctor:demo:local --kind screen --out screen.webm --json']);
   handle<{ participant: string; out: string; kind?: string; segment?: string; force?: boolean }>(exportCommand, runtime, async ({ out, connection }, options, [id]) => {
     if (existsSync(options.out) && !options.force) {
       throw new CliError('USAGE', { message: `${options.out} already exists.`, hint: 'choose another --out, or add --force to overwrite it' });

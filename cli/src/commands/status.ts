@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { hubRequest } from '../hub-http.js';
-import type { OpsStatus } from '../hub-types.js';
+import type { OpsStatus } from '@clinic-hub/protocol';
 import { ago, bytes, duration, table, type Output } from '../output.js';
 import { runLiveView } from '../views/run-live-view.js';
 

@@ -49,7 +49,7 @@ export function registerWorkersCommand(program: Command, runtime: Runtime): void
     .summary('AI workers alive and BullMQ queue depths (ai-sessions, ai-recordings, recordings, notifications)')
     .description(
       'AI workers that are alive (their heartbeat: sessions in hand, engines, how far behind the audio) and the depth of the job queues, ' +
-        'as the hub sees them (admin, staff or service token). Ids and counts only, no patient data.',
+        'as the hub sees them (GET /api/ops/workers; admin, staff or service token). Ids and counts only, no patient data.',
     )
     .addOption(jsonOption());
   examples(command, ['clinic workers', 'clinic workers --json | jq ".queues[] | {queue, waiting: .counts.waiting}"']);

@@ -1,6 +1,7 @@
 import { QueueFollower, type Announcement, type QueueEvent } from '@clinic-hub/protocol';
 import { CliError, hubError } from '../cli-error.js';
 import { requireClinic, type Connection } from '../connection.js';
+import { callNextPatient, type CallResult } from '../consult-client.js';
 import { queueView, type QueueView } from '../queue-model.js';
 import { connectErrorOf, emitterOf, openQueueSocket, sendAction, sendOnce, type QueueActionEvent, type QueueSocket } from '../queue-client.js';
 
@@ -117,8 +118,12 @@ export class LiveQueue {
     return this.cachedView.view;
   }
 
-  callNext(dept: string, room: string): Promise<QueueEvent> {
-    return this.act('queue:call-next', { dept, room });
+  /** Calls the next patient to the room; in an online department, admits them to video (callNextPatient). */
+  async callNext(dept: string, room: string): Promise<CallResult> {
+    const result = await callNextPatient(emitterOf(this.socket), this.connection, dept, room);
+    // The ack can come before the live event: apply it now so the screen never lags behind the key press.
+    this.follower.handleEvent(result.kind === 'called' ? result.event : result.admission.event);
+    return result;
   }
 
   ticketAction(action: 'recall' | 'start' | 'skip' | 'done' | 'cancel', ticketId: string): Promise<QueueEvent> {

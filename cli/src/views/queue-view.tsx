@@ -1,8 +1,8 @@
 import { Box, useApp, useInput, type Key } from 'ink';
 import { useRef, useState, useSyncExternalStore } from 'react';
 import type { CliError } from '../cli-error.js';
-import { describeEvent, ticketSince } from '../describe.js';
-import { STATUS_LABEL, bilingual, clockTime, displayWidth, padEnd, truncate } from '../output.js';
+import { describeAdmission, describeEvent, ticketSince } from '../describe.js';
+import { STATUS_LABEL, bilingual, clockTime, displayWidth, padEnd, truncate, wrapText } from '../output.js';
 import { firstFreeRoom, type DepartmentView, type TicketRow } from '../queue-model.js';
 import type { LiveQueue } from './live-queue.js';
 import { KeyLine, Line, useNow, useScreenSize, type ScreenSize } from './screen.js';
@@ -19,8 +19,10 @@ export interface QueueAppProps {
 type TicketAction = 'recall' | 'start' | 'skip' | 'done' | 'cancel';
 type Message = { text: string; error: boolean; at: number } | null;
 
-/** How long the result of a key press stays on the message line. */
+/** How long the result of a key press stays on the message lines. */
 const MESSAGE_MS = 10_000;
+/** A message longer than the screen is wide wraps onto this many lines at most. */
+const MESSAGE_LINES = 3;
 
 export const QUEUE_KEYS: [string, string][] = [
   ['n', 'next'],
@@ -39,7 +41,7 @@ const HELP_LINES = [
   'Keys',
   '  ↑ ↓  (k j)     select a ticket',
   '  ← →  (h l)     switch department (also tab; 1–9 jump to one)',
-  '  n              call the next waiting ticket to the chosen room',
+  '  n              call the next waiting ticket to the chosen room (online: admit to video)',
   '  o              choose that room: auto (first free room) or each room in turn',
   '                 (calling into a room whose patient is in consultation finishes them)',
   '  r              recall the selected called ticket (too many recalls: no-show)',
@@ -62,7 +64,7 @@ function departmentTabs(departments: DepartmentView[], selected: number, width: 
   return `${start > 0 ? '‹ ' : ''}${departments.slice(start).map((d, i) => tab(d, start + i)).join(' ')}`;
 }
 
-const errorText = (error: CliError) => `${error.code}: ${error.message}${error.detail ? ` (${error.detail})` : ''}`;
+const errorText = (error: CliError) => `${error.code}: ${error.message}${error.detail ? ` (${error.detail})` : ''}${error.hint ? ` — ${error.hint}` : ''}`;
 
 /** What the view remembers between key presses; everything else comes from the live queue. */
 interface QueueUi {
@@ -125,7 +127,13 @@ function onKey(ui: QueueUi, input: string, key: Key, departments: DepartmentView
   if (input === 'n' && dept) {
     if (!targetRoom) return say(`Every room of ${dept.id} has a patient: press o to choose one (one in consultation is finished by the call).`, true);
     const deptId = dept.id;
-    return { ui, act: async () => describeEvent(await live.callNext(deptId, targetRoom)) };
+    return {
+      ui,
+      act: async () => {
+        const result = await live.callNext(deptId, targetRoom);
+        return result.kind === 'called' ? describeEvent(result.event) : describeAdmission(result.admission, null, { link: false });
+      },
+    };
   }
   if (input === 'r') return ticketAction('recall');
   if (input === 't') return ticketAction('start');
@@ -184,8 +192,16 @@ export function QueueApp({ live, dept: initialDept, color, size: fixedSize }: Qu
   });
 
   const width = size.columns;
-  // Header 5 lines, message and key lines 2, and one spare so the screen never scrolls.
-  const listHeight = Math.max(3, size.rows - 8);
+  const problem = live.problem ? { text: errorText(live.problem), error: true } : null;
+  const announcement = live.announcement && now - live.announcement.at < live.announcement.durationSeconds * 1000 ? live.announcement : null;
+  const prompt = confirmCancel ? { text: `Cancel ${confirmCancel.number}? y to confirm, any other key keeps it.`, error: false } : null;
+  const message = ui.message && Date.now() - ui.message.at < MESSAGE_MS ? ui.message : null;
+  const status = prompt ?? message ?? problem ?? (announcement ? { text: `Announcement: ${announcement.text.ja} / ${announcement.text.en}`, error: false } : null);
+  const lastEvent = live.lastEvent ? `Last: ${describeEvent(live.lastEvent)} at ${clockTime(live.lastEvent.at, view?.clinic.timezone)}` : '';
+  // Messages are shown whole: wrapped over up to MESSAGE_LINES lines (the list gives up the room), cut with … beyond.
+  const messageLines = wrapText(status?.text ?? lastEvent, width, MESSAGE_LINES);
+  // Header 5 lines, message lines and the key line, and one spare so the screen never scrolls.
+  const listHeight = Math.max(3, size.rows - 7 - messageLines.length);
   // When the line is longer than the screen, the last row says how many more there are.
   const capacity = tickets.length > listHeight ? listHeight - 1 : listHeight;
   const scroll = useRef(0);
@@ -197,12 +213,16 @@ export function QueueApp({ live, dept: initialDept, color, size: fixedSize }: Qu
   const tint = (c: string) => (color ? c : undefined);
 
   const link = live.link === 'live' ? '● live' : live.link === 'reconnecting' ? '○ reconnecting…' : '× offline';
-  const header = `Clinic Hub · ${view ? bilingual(view.clinic.name) : live.connection.clinic} · ${link} · seq ${view?.seq ?? '-'}`;
   const clock = clockTime(now, view?.clinic.timezone);
+  // The connection state and seq are always shown: a long clinic name gives way instead.
+  const headerTail = ` · ${link} · seq ${view?.seq ?? '-'}`;
+  const clinicName = truncate(view ? bilingual(view.clinic.name) : live.connection.clinic ?? '', Math.max(4, width - clock.length - 1 - displayWidth(`Clinic Hub · ${headerTail}`)));
+  const header = `Clinic Hub · ${clinicName}${headerTail}`;
   const tabs = departmentTabs(departments, deptIndex, width);
-  const summary = dept
-    ? `${bilingual(dept.name)}: ${dept.waiting} waiting · wait ~${dept.typicalWaitMinutes} min · avg ${dept.avgConsultMinutes} min · next → ${targetRoom ?? 'no free room'}${roomChoice ? '' : ' (auto)'}`
-    : 'no department';
+  const summaryTail = dept
+    ? `: ${dept.waiting} waiting · wait ~${dept.typicalWaitMinutes} min · avg ${dept.avgConsultMinutes} min · next → ${targetRoom ?? 'no free room'}${roomChoice ? '' : ' (auto)'}`
+    : '';
+  const summary = dept ? `${truncate(bilingual(dept.name), Math.max(4, width - displayWidth(summaryTail)))}${summaryTail}` : 'no department';
   const rooms = dept ? `Rooms: ${dept.rooms.map((r) => `${r.id} ${r.ticket ? `${r.ticket.number} ${STATUS_LABEL[r.ticket.status]}` : 'free'}`).join(' · ')}` : '';
   const column = (t: TicketRow) =>
     [
@@ -215,13 +235,6 @@ export function QueueApp({ live, dept: initialDept, color, size: fixedSize }: Qu
       ticketSince(t, now),
     ].join(' ');
   const rowColor = (t: TicketRow) => (t.status === 'called' ? 'yellow' : t.status === 'in_consultation' ? 'cyan' : t.priority === 'urgent' ? 'red' : undefined);
-
-  const problem = live.problem ? { text: errorText(live.problem), error: true } : null;
-  const announcement = live.announcement && now - live.announcement.at < live.announcement.durationSeconds * 1000 ? live.announcement : null;
-  const prompt = confirmCancel ? { text: `Cancel ${confirmCancel.number}? y to confirm, any other key keeps it.`, error: false } : null;
-  const message = ui.message && Date.now() - ui.message.at < MESSAGE_MS ? ui.message : null;
-  const status = prompt ?? message ?? problem ?? (announcement ? { text: `Announcement: ${announcement.text.ja} / ${announcement.text.en}`, error: false } : null);
-  const lastEvent = live.lastEvent ? `Last: ${describeEvent(live.lastEvent)} at ${clockTime(live.lastEvent.at, view?.clinic.timezone)}` : '';
 
   return (
     <Box flexDirection="column" width={width}>
@@ -245,7 +258,9 @@ export function QueueApp({ live, dept: initialDept, color, size: fixedSize }: Qu
           {hidden > 0 ? <Line text={`  … ${hidden} more: ${scroll.current} above, ${hidden - scroll.current} below (↑↓ scrolls)`} width={width} dim /> : null}
         </>
       )}
-      <Line text={status?.text ?? lastEvent} width={width} color={status?.error ? tint('red') : undefined} bold={status?.error ?? false} />
+      {messageLines.map((text, i) => (
+        <Line key={`message-${i}`} text={text} width={width} color={status?.error ? tint('red') : undefined} bold={status?.error ?? false} />
+      ))}
       <KeyLine keys={busy ? [['…', 'working']] : QUEUE_KEYS} width={width} />
     </Box>
   );

@@ -1,7 +1,7 @@
 import { Box, useApp, useInput, type Key } from 'ink';
 import { useState, useSyncExternalStore } from 'react';
 import type { CliError } from '../cli-error.js';
-import { describeEvent } from '../describe.js';
+import { describeAdmission, describeEvent } from '../describe.js';
 import { redisSummary, rolesSummary } from '../commands/status.js';
 import { ago, bytes, clockTime, padEnd, truncate } from '../output.js';
 import { firstFreeRoom } from '../queue-model.js';
@@ -72,7 +72,7 @@ export function StatusApp({ status, live, url, color, size: fixedSize }: StatusA
       if (!room) return setMessage({ text: `No free room in ${dept.id}: use clinic queue --watch to choose one.`, error: true });
       setBusy(true);
       live.callNext(dept.id, room).then(
-        (event) => setMessage({ text: describeEvent(event), error: false }),
+        (result) => setMessage({ text: result.kind === 'called' ? describeEvent(result.event) : describeAdmission(result.admission, null, { link: false }), error: false }),
         (error: CliError) => setMessage({ text: `${error.code}: ${error.message}`, error: true }),
       ).finally(() => setBusy(false));
     }

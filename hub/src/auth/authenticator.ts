@@ -2,7 +2,7 @@ import { protocolError, type ErrorCode, type ProtocolError } from '@clinic-hub/p
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest } from '../http/http-types.js';
 import type { RevocationList } from './revocation-list.js';
-import { TokenError, type TokenIssuer, type VerifiedToken } from './tokens.js';
+import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 
 /** A token that passed every check, and until when it may be used (ms): its expiry, or earlier for a patient whose ticket ended. */
 export interface Authenticated {
@@ -13,7 +13,7 @@ export interface Authenticated {
 export type AuthResult = ({ ok: true } & Authenticated) | { ok: false; error: ProtocolError };
 
 export interface AuthenticatorOptions {
-  tokens: TokenIssuer;
+  tokens: TokenVerifier;
   clinics: ClinicRegistry;
   revocations: RevocationList;
   /**

@@ -12,12 +12,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROLES, Role } from '@clinic-hub/protocol';
+import { ConfigError, withSecretFiles } from '@clinic-hub/platform/config';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { ConfigError } from '../config-error.js';
-import { withSecretFiles } from '../secret-files.js';
-import { TokenIssuer } from './tokens.js';
 
-const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--ticket TICKET] [--ttl SECONDS] [--json]
+const USAGE = `Usage: npm run token -- --role ROLE --clinic CLINIC [--sub ID] [--name NAME] [--ticket TICKET] [--ttl SECONDS] [--json]
   ROLE is one of: ${ROLES.join(', ')}; CLINIC is a clinic id of CLINICS_DIR (config/clinics), or '*' for admin and service tokens.`;
 
 function fail(message: string): never {
@@ -31,6 +30,7 @@ const { values } = parseArgs({
     clinic: { type: 'string' },
     sub: { type: 'string' },
     ticket: { type: 'string' },
+    name: { type: 'string' },
     ttl: { type: 'string', default: '3600' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -74,7 +74,9 @@ if (secret.length < 32) fail('HUB_TOKEN_SECRET is not set (nor var/token-secret 
 const issuer = new TokenIssuer(secret);
 const sub = values.sub ?? `${role.data}:${values.clinic}:cli`;
 try {
-  const issued = await issuer.issue({ sub, role: role.data, clinic: values.clinic, ...(values.ticket ? { ticket: values.ticket } : {}) }, ttl);
+  const name = values.name?.trim();
+  if (name && role.data === 'patient') fail('--name: only for staff, doctors and admins (a patient token never carries a name)');
+  const issued = await issuer.issue({ sub, role: role.data, clinic: values.clinic, ...(values.ticket ? { ticket: values.ticket } : {}), ...(name ? { name } : {}) }, ttl);
   if (values.json) process.stdout.write(`${JSON.stringify({ token: issued.token, expiresAt: issued.expiresAt, id: issued.id, role: role.data, clinic: values.clinic, sub })}\n`);
   else process.stdout.write(`${issued.token}\n`);
 } catch (error) {

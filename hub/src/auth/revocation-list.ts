@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Revocation } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
-import type { VerifiedToken } from './tokens.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import type { VerifiedToken } from '@clinic-hub/platform/tokens';
 
 /** Every revocation in force, one hash for all clinics (field: what is revoked; value: the Revocation JSON). */
 export const REVOCATIONS_KEY = 'ch:auth:revocations';

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RoomTokenIssuer, RoomTokenError } from './room-tokens.js';
-import { TokenIssuer, TokenError } from './tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { RoomTokenError } from '@clinic-hub/platform/tokens';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { TokenError } from '@clinic-hub/platform/tokens';
 
 const SECRET = 'room-token-secret-room-token-secret!';
 const claims = { sub: 'p-1', clinic: 'testclinic', consult: 'c0nsult-01', part: 'patient', name: '患者A' } as const;

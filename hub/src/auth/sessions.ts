@@ -1,10 +1,10 @@
 import type { Socket } from 'socket.io';
 import { HUB_SESSION_ENDED, protocolError, type ProtocolError, type Revocation, type Role, type SessionEnded } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { HubMetrics } from '../metrics.js';
 import type { Authenticator } from './authenticator.js';
 import { identityOf, type SocketIdentity } from './socket-auth.js';
-import type { TokenIssuer } from './tokens.js';
 
 /** A refresh that would give a token shorter than this is refused: the session is over (AUTH_SESSION_EXPIRED). */
 const SHORTEST_REFRESH_SECONDS = 60;
@@ -122,7 +122,7 @@ export class SocketSessions {
     }
     // The token's own clinic claim ("*" for an all-clinics admin), not the clinic this socket acts for.
     const issued = this.options.tokens.issueSync(
-      { sub, role, clinic: identity.tokenClinic, ...(ticket ? { ticket } : {}) },
+      { sub, role, clinic: identity.tokenClinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) },
       ttl,
       { sid: identity.sid ?? identity.jti, authTime: identity.authTime },
     );

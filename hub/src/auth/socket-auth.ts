@@ -1,9 +1,9 @@
 import type { Socket } from 'socket.io';
 import { protocolError, type ErrorCode } from '@clinic-hub/protocol';
 import type { TrustedProxies } from '../http/client-address.js';
-import { isRedisUnavailable } from '../redis/connect.js';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import type { VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { Authenticator } from './authenticator.js';
-import type { VerifiedToken } from './tokens.js';
 
 /** Who is on the other end of a socket, fixed at connect (a refresh replaces the token's part) and re-checked on every event. */
 export interface SocketIdentity extends VerifiedToken {

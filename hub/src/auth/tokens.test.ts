@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
 import { signed, tampered, unsigned } from '../../test/support/forged-tokens.js';
-import { TEST_SECRET } from '../../test/support/hub-node.js';
-import { TokenError, TokenIssuer } from './tokens.js';
+import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
+import { TokenError } from '@clinic-hub/platform/tokens';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 
 const issuer = new TokenIssuer(TEST_SECRET);
 

@@ -1,7 +1,7 @@
 import type { Namespace } from 'socket.io';
 import type { Redis } from 'ioredis';
 import { threadKindOf, type ChatActivity, type ChatMessage, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import { CHAT_CHANNEL_PATTERN, chatRooms, clinicOfChatChannel, parseThreadRoom, type ChatLiveEvent } from './chat-keys.js';
 import type { ChatStore } from './chat-store.js';

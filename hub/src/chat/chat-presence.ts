@@ -1,5 +1,5 @@
 import { CLINICIAN_ROLES, type PresenceStatus, type Role, type StaffPresence } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { ChatStore, Result } from './chat-store.js';
 
 const HEARTBEAT_MS = 5_000;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ChatPayloads, type ChatMessage } from '@clinic-hub/protocol';
 import { readAudit } from '../audit/audit-log.js';
-import { startTestRedis } from '../../test/support/redis.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
 import { chatKeys } from './chat-keys.js';

@@ -16,7 +16,7 @@ import {
   type ChatThreadSummary,
 } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
-import { newOpaqueId } from '../ids.js';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
 import { ChatStore, fail, type ChatCaller, type Result, type StoredAttachment } from './chat-store.js';

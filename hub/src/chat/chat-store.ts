@@ -17,7 +17,7 @@ import {
   type Role,
   type StaffPresence,
 } from '@clinic-hub/protocol';
-import { isRedisUnavailable } from '../redis/connect.js';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { chatKeys } from './chat-keys.js';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };

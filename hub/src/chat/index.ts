@@ -8,7 +8,7 @@ import type { Namespace } from 'socket.io';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { registerChatHandlers } from './chat-handlers.js';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClinicConfig, type DepartmentConfig } from '@clinic-hub/protocol';
-import { ConfigError } from '../config-error.js';
+import { ConfigError } from '@clinic-hub/platform/config';
 
 /** The clinics this hub serves, read from one JSON file per clinic at start-up. */
 export class ClinicRegistry {

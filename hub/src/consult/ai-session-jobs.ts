@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
-import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
-import { connectRedis } from '../redis/connect.js';
-import { tracedJob } from '../tracing/trace-context.js';
+import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { tracedJob } from '@clinic-hub/platform/tracing';
 
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
 const COMPLETED_KEPT_SECONDS = 86_400;
@@ -31,9 +31,8 @@ export class AiSessionJobs {
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'AI session queue: Redis error'));
   }
 
-  /** BullMQ job ids may not contain ':'; clinic and consultation ids cannot contain '.'. */
   static jobId(job: Pick<AiSessionJob, 'clinic' | 'consult'>): string {
-    return `${job.clinic}.${job.consult}`;
+    return aiSessionJobId(job);
   }
 
   /** Adds the session with the trace of the action being handled (the admission): the worker's log lines for it continue that trace. */

@@ -72,6 +72,8 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
 
     on('consult:ai-history', (payload) => deps.consult.aiHistory(clinic, caller(), payload));
 
+    on('consult:ai-status', ({ consult }) => deps.consult.aiStatus(clinic, caller(), consult));
+
     on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -9,7 +9,7 @@ import {
   type QueueEvent,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel } from '../queue/queue-service.js';
 import { clinicOfChannel, consultRooms } from './consult-keys.js';
 import { parseAiResult } from './consult-store.js';

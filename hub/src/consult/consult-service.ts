@@ -4,8 +4,10 @@ import {
   consultPagePath,
   consultRoleOf,
   protocolError,
+  retentionMs,
   type AdmitResult,
   type AiHistoryResult,
+  type ConsultAiStatus,
   type ConsultAdmitted,
   type ConsultInvitePart,
   type ConsultLanguage,
@@ -24,10 +26,10 @@ import {
 } from '@clinic-hub/protocol';
 import type { z } from 'zod';
 import { appendAudit } from '../audit/audit-log.js';
-import type { RoomTokenIssuer } from '../auth/room-tokens.js';
+import type { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { newOpaqueId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { QueueService } from '../queue/queue-service.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
 import { ConsultStore } from './consult-store.js';
@@ -60,6 +62,10 @@ export interface ConsultServiceOptions {
   publicUrl: () => string;
   /** null: no clinic has AI enabled. */
   aiJobs: AiSessionJobs | null;
+  /** How long a clinic's recordings are kept (days), for the room tokens (the consent dialog says it); absent: not said. */
+  recordingRetentionDays?: (clinic: string) => number;
+  /** AI workers with a live heartbeat now (ops/job-workers.ts). */
+  aiWorkersAlive?: () => Promise<number>;
   logger: Logger;
 }
 
@@ -121,7 +127,7 @@ export class ConsultService {
 
     const call = input.ticketId
       ? await this.options.queue.callTicket(clinicId, { ticketId: input.ticketId, dept: dept.id, room: input.room, requestId: input.requestId })
-      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId });
+      : await this.options.queue.callNext(clinicId, { dept: dept.id, room: input.room, requestId: input.requestId }, { admission: true });
     if (!call.ok) return call;
     const ticket = call.event.ticket;
 
@@ -135,6 +141,8 @@ export class ConsultService {
       node: node.id,
       language,
       by: caller.sub,
+      ai: clinic.ai.enabled,
+      retention: retentionMs(clinic.retention),
     });
     const consultation = await this.store.get(clinicId, made.id);
     if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);
@@ -177,7 +185,8 @@ export class ConsultService {
       pass = this.patientPass(clinicId, placed.consultation, placed.node, input.name);
       if (open.ticket.status === 'called') {
         // The patient came in: the ticket starts, as when staff press start. Retries are harmless (same requestId, per call).
-        const requestId = `start_${placed.consultation.id}_${open.ticket.calledAt ?? 0}`;
+        // Named after the ticket, not the consultation: the queue keeps request ids a day, longer than a clinic may keep the consultation.
+        const requestId = `consult-start_${placed.consultation.ticket}_${open.ticket.calledAt ?? 0}`;
         const started = await this.options.queue.start(clinicId, { ticketId: placed.consultation.ticket, requestId });
         if (!started.ok && started.error.code !== 'QUEUE_INVALID_TRANSITION') return started;
       }
@@ -227,7 +236,7 @@ export class ConsultService {
     let event: QueueEvent | null = null;
     // Also when it had ended already: a retry after the ticket could not be finished finishes it now.
     if ((await this.options.queue.ticket(clinicId, ticket)) !== null) {
-      const done = await this.options.queue.done(clinicId, { ticketId: ticket, requestId: `end_${id}` });
+      const done = await this.options.queue.done(clinicId, { ticketId: ticket, requestId: `consult-end_${ticket}` });
       if (done.ok) event = done.event;
       else if (done.error.code !== 'QUEUE_TICKET_NOT_FOUND' && done.error.code !== 'QUEUE_INVALID_TRANSITION') return done;
     }
@@ -262,6 +271,16 @@ export class ConsultService {
     if (!consultation) return fail('CONSULT_NOT_FOUND');
     await this.audit(clinicId, caller, 'consult.ai.read', input.consult);
     return { ok: true, ...(await this.store.aiResults(clinicId, input.consult, input.after, input.limit)) };
+  }
+
+  /** What the consultation's AI panel may expect: the clinic's live transcripts setting and the AI workers alive now. */
+  async aiStatus(clinicId: string, caller: ConsultCaller, consult: string): Promise<Result<{ ai: ConsultAiStatus }>> {
+    if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
+    const consultation = await this.store.get(clinicId, consult);
+    if (!consultation) return fail('CONSULT_NOT_FOUND');
+    const liveTranscripts = this.options.clinics.get(clinicId)?.ai.enabled ?? false;
+    const workers = (await this.options.aiWorkersAlive?.()) ?? 0;
+    return { ok: true, ai: { liveTranscripts, workers, checkedAt: Date.now() } };
   }
 
   /** Open consultations and the latest `recent` ones, newest first: for operations (no names). */
@@ -358,8 +377,16 @@ export class ConsultService {
   ): RoomPass {
     const issuer = this.options.roomTokens;
     if (!issuer) throw new Error('room tokens are not configured');
+    const retention = this.options.recordingRetentionDays?.(clinic);
     const { token, expiresAt } = issuer.issue(
-      { sub: who.sub, clinic, consult: consultation.id, part: who.part, name: who.name ?? DEFAULT_NAMES[who.part] },
+      {
+        sub: who.sub,
+        clinic,
+        consult: consultation.id,
+        part: who.part,
+        name: who.name ?? DEFAULT_NAMES[who.part],
+        ...(retention ? { recordingRetentionDays: retention } : {}),
+      },
       ttlSeconds,
     );
     const pass = { token, mediaUrl: node.url };

@@ -6,6 +6,8 @@ import {
   AiTranscript,
   CONSULT_LANGUAGES,
   CONSULT_STATUSES,
+  DEFAULT_RETENTION,
+  retentionMs,
   consultControlChannel,
   consultKeys,
   type AiHistoryEntry,
@@ -13,13 +15,16 @@ import {
   type ConsultLanguage,
   type ConsultListing,
   type ConsultStatus,
+  type RetentionMs,
 } from '@clinic-hub/protocol';
-import { currentTraceparentArg } from '../tracing/trace-context.js';
+import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 import { CONSULTS_LISTED_DAYS, TICKET_INDEX_SECONDS, consultIndexKeys } from './consult-keys.js';
 
 const SCRIPT_NAMES = ['create-consult', 'end-consult', 'move-consult'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
-const KEY_COUNTS: Record<ScriptName, number> = { 'create-consult': 5, 'end-consult': 3, 'move-consult': 1 };
+const KEY_COUNTS: Record<ScriptName, number> = { 'create-consult': 5, 'end-consult': 6, 'move-consult': 1 };
+/** For consultations whose meta hash names no retention (admitted before it was written there). */
+const FALLBACK_RETENTION = retentionMs(DEFAULT_RETENTION);
 
 const loadScript = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
 
@@ -33,6 +38,10 @@ export interface NewConsultation {
   language: ConsultLanguage;
   /** Token sub of who admitted. */
   by: string;
+  /** Whether an AI session follows it (the clinic has AI on): without one its audio is deleted when it ends. */
+  ai: boolean;
+  /** The clinic's retention, written into the meta hash for the media-server and the AI workers. */
+  retention: RetentionMs;
 }
 
 /**
@@ -60,15 +69,40 @@ export class ConsultStore {
     const keys = consultKeys(clinic, c.id);
     const raw = await this.scripts['create-consult'](
       [index.ticket(c.ticket), index.open, index.all, keys.meta, keys.record],
-      [index.metaPrefix, c.id, c.dept, c.ticket, c.number, c.room, c.node, c.language, c.by, CONSULTS_LISTED_DAYS * 86_400_000, TICKET_INDEX_SECONDS],
+      [
+        index.metaPrefix,
+        c.id,
+        c.dept,
+        c.ticket,
+        c.number,
+        c.room,
+        c.node,
+        c.language,
+        c.by,
+        // The listing forgets ids no later than their data expires.
+        Math.min(CONSULTS_LISTED_DAYS * 86_400_000, c.retention.consultMs),
+        TICKET_INDEX_SECONDS,
+        c.ai ? '1' : '0',
+        c.retention.audioMs,
+        c.retention.consultMs,
+        c.retention.recordingMs,
+      ],
     );
     return JSON.parse(raw) as { created: boolean; id: string };
   }
 
-  /** Ends it (and tells the media-server nodes); `ended` is false when it had ended already. */
+  /**
+   * Ends it (and tells the media-server nodes); `ended` is false when it had
+   * ended already. Its data now expires by the clinic's retention, and its
+   * audio goes at once when no AI session follows it (end-consult.lua).
+   */
   async end(clinic: string, id: string, by: string, reason: string): Promise<{ found: boolean; ended: boolean }> {
     const keys = consultKeys(clinic, id);
-    const raw = await this.scripts['end-consult']([keys.meta, keys.record, consultIndexKeys(clinic).open], [id, by, reason, consultControlChannel(clinic), currentTraceparentArg()]);
+    const index = consultIndexKeys(clinic);
+    const raw = await this.scripts['end-consult'](
+      [keys.meta, keys.record, index.open, keys.ai, keys.aiState, keys.audio],
+      [id, by, reason, consultControlChannel(clinic), currentTraceparentArg(), index.ticket(''), FALLBACK_RETENTION.consultMs, FALLBACK_RETENTION.audioMs],
+    );
     return JSON.parse(raw) as { found: boolean; ended: boolean };
   }
 

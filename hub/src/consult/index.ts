@@ -4,13 +4,14 @@
  */
 import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
-import { RoomTokenIssuer } from '../auth/room-tokens.js';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { QueueService } from '../queue/queue-service.js';
+import { readAiWorkers } from '@clinic-hub/platform/job-queues';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { AiSessionJobs } from './ai-session-jobs.js';
 import { registerConsultHandlers } from './consult-handlers.js';
@@ -41,6 +42,8 @@ export interface ConsultOptions {
   logger: Logger;
   metrics: HubMetrics;
   maxPayloadBytes: number;
+  /** How long a clinic's recordings are kept (days): told to participants before they consent. */
+  recordingRetentionDays: (clinic: string) => number;
   guards: NodeGuards;
 }
 
@@ -66,6 +69,8 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
     inviteTtlSeconds: config.inviteTtlSeconds,
     publicUrl: options.publicUrl,
     aiJobs,
+    recordingRetentionDays: options.recordingRetentionDays,
+    aiWorkersAlive: async () => (await readAiWorkers(options.redis)).filter((w) => !w.stopping).length,
     logger,
   });
   registerConsultHandlers(options.nsp, {

@@ -1,3 +1,4 @@
+import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
 import type { Readable } from 'node:stream';
 
 /** A request as the hub's routes see it, whichever server (uWS or Node HTTP) received it. */
@@ -50,6 +51,11 @@ export function bodyLimitFor(options: ListenOptions, method: string, path: strin
 export interface HubServer {
   kind: 'uws' | 'node';
   port: number;
+  /**
+   * uWebSockets.js only: one message to every WebSocket subscribed to a
+   * topic, in one pass (Socket.IO subscribes each WebSocket to its rooms').
+   */
+  publish?(topic: string, message: string): void;
   /** Stops accepting connections and closes the listening socket. */
   close(): Promise<void>;
 }
@@ -69,13 +75,6 @@ export const STATUS_TEXT: Record<number, string> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
-};
-
-/** Headers every page and API response carries. */
-export const SECURITY_HEADERS: Record<string, string> = {
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
 };
 
 /**

@@ -1,18 +1,19 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
+import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
 import { readAudit } from '../audit/audit-log.js';
+import { TokenError, type VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
 import { REVOCATION_KEPT_MS } from '../auth/revocation-list.js';
-import { TokenError, type TokenIssuer, type VerifiedToken } from '../auth/tokens.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HubMetrics } from '../metrics.js';
 import type { NotificationService } from '../notify/index.js';
-import { opsWorkers } from '../ops/job-workers.js';
+import { opsWorkers } from '@clinic-hub/platform/job-queues';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/queue-service.js';
-import { isRedisUnavailable } from '../redis/connect.js';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
 
@@ -100,6 +101,7 @@ const IssueTokenBody = z.object({
   clinic: z.string().min(1).max(64),
   sub: z.string().min(1).max(128).optional(),
   ticket: z.string().min(1).max(64).optional(),
+  name: z.string().min(1).max(64).optional(),
   ttlSeconds: z.number().int().min(60).max(30 * 86400).optional(),
 });
 
@@ -175,8 +177,9 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       if (role === 'patient' && !ticket) return errorResponse('INVALID_PAYLOAD', 'ticket: required for patient tokens');
       const sub = body.sub ?? `${role}:${clinic}:${Date.now().toString(36)}`;
       try {
-        const issued = await deps.tokens.issue({ sub, role, clinic, ...(ticket ? { ticket } : {}) }, ttlSeconds ?? deps.tokenTtlSeconds(role));
-        return json(201, { token: issued.token, expiresAt: issued.expiresAt, id: issued.id, role, clinic, sub });
+        const name = role === 'patient' ? undefined : body.name;
+        const issued = await deps.tokens.issue({ sub, role, clinic, ...(ticket ? { ticket } : {}), ...(name ? { name } : {}) }, ttlSeconds ?? deps.tokenTtlSeconds(role));
+        return json(201, { token: issued.token, expiresAt: issued.expiresAt, id: issued.id, role, clinic, sub, ...(name ? { name } : {}) });
       } catch {
         return errorResponse('INVALID_PAYLOAD', 'clinic "*" is only for admin and service tokens');
       }
@@ -236,6 +239,18 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       const count = Number(request.query.get('count') ?? 20);
       if (!Number.isInteger(count) || count < 1 || count > 100) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 100');
       return json(200, await deps.notifications.overview(clinic === '*' ? null : clinic, { count }));
+    }
+
+    // The clinic as any page of it may know it (names, timezone, departments, rooms): for a page that follows no queue.
+    const clinicInfo = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})$/.exec(path);
+    if (clinicInfo && method === 'GET') {
+      const clinic = clinicInfo[1]!;
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+      const config = deps.clinics.get(clinic);
+      if (!config) return errorResponse('CLINIC_NOT_FOUND', clinic);
+      return json(200, toPublicClinic(config));
     }
 
     const clinicRoute = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/(queue|audit|displays)$/.exec(path);

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
-import { SECURITY_HEADERS, bodyLimitFor } from './http-types.js';
+import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
+import { bodyLimitFor } from './http-types.js';
 
 /** Socket.IO (with ws) and the hub's HTTP routes on Node's own HTTP server: the fallback and the benchmark baseline. */
 export async function startNodeServer(

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { Server as SocketServer } from 'socket.io';
 import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
-import { SECURITY_HEADERS, STATUS_TEXT, bodyLimitFor } from './http-types.js';
+import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
+import { STATUS_TEXT, bodyLimitFor } from './http-types.js';
 
 type Uws = typeof import('uWebSockets.js');
 
@@ -121,6 +122,7 @@ export async function startUwsServer(
   return {
     kind: 'uws',
     port,
+    publish: (topic, message) => void app.publish(topic, message, false),
     async close() {
       uws.us_listen_socket_close(listenSocket as never);
       // close() exists at run time (uWS ≥ 20.x) but is missing from the typings.

@@ -1,25 +1,26 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  NotifyContact,
-  isErrorCode,
-  protocolError,
   type DeadLetter,
   type ErrorCode,
+  isErrorCode,
+  NOTIFY_QUEUE_NAME,
+  NOTIFY_QUEUE_PREFIX,
+  NotifyContact,
   type NotifyContactInput,
   type NotifyKind,
   type NotifyOverview,
   type NotifyRecipientRef,
   type PendingNotice,
+  protocolError,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import type { Logger } from '../logger.js';
-import { connectRedis } from '../redis/connect.js';
-import { tracedJob } from '../tracing/trace-context.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { tracedJob } from '@clinic-hub/platform/tracing';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
 import type { NotifyConfig } from './notify-config.js';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from './notify-keys.js';
 import type { NoticeVars, NotificationJobData, NotificationOutcome, NotifyResult, Recipient } from './notify-types.js';
 import { quietHoursEnd } from './quiet-hours.js';
 

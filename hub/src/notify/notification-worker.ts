@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { NotifyChannel, NotifyContact } from '@clinic-hub/protocol';
+import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, type NotifyChannel, type NotifyContact } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/queue-service.js';
-import { connectRedis } from '../redis/connect.js';
-import { continueTrace, jobTraceId, runInTrace } from '../tracing/trace-context.js';
+import { connectRedis } from '@clinic-hub/platform/redis';
+import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
 import { LineChannel } from './channels/line-channel.js';
 import { SmsChannel } from './channels/sms-channel.js';
 import type { NotifyConfig } from './notify-config.js';
-import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from './notify-keys.js';
 import { NotifyError, type NotificationJobData, type NotificationOutcome } from './notify-types.js';
 import { NotificationService } from './notification-service.js';
 import { QueueWatcher, nextKey } from './queue-watcher.js';
@@ -61,7 +61,7 @@ export function providerKeyOf(jobId: string): string {
  * Run any number of them on one Redis; each notification is delivered once.
  */
 export async function startNotificationWorker(config: NotifyConfig, options: NotificationWorkerOptions = {}): Promise<RunningNotificationWorker> {
-  const logger = (options.logger ?? createLogger(config.logLevel, config.nodeId)).child({ domain: 'notify' });
+  const logger = (options.logger ?? createHubLogger(config.logLevel, config.nodeId)).child({ domain: 'notify' });
   const clinics = options.clinics ?? ClinicRegistry.fromDirectory(config.clinicsDir);
   const now = options.now ?? Date.now;
   const redis = connectRedis(config.redisUrl, `${config.nodeId}:notify-worker-cmd`);

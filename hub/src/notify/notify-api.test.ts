@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeadLetter, NotifyOverview } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../test/support/hub-node.js';
-import { connectQueue, expectOk, request, type QueueSocket } from '../../test/support/queue-client.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { NotificationService } from './notification-service.js';
-import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from './test-support/notify-fixture.js';
+import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 
 /**
  * The hub's notification API (`GET /api/notify`, `POST /api/notify/dead-letters/:id/retry`)

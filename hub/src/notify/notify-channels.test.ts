@@ -6,8 +6,8 @@ import { Server as SocketServer } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
 import { socketAuth } from '../auth/socket-auth.js';
-import { TokenIssuer } from '../auth/tokens.js';
-import { TEST_SECRET } from '../../test/support/hub-node.js';
+import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from '../../test/support/auth.js';
 import { registerNotifyHandlers } from './notify-handlers.js';
 import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
@@ -22,7 +22,7 @@ import {
   startNotifyFixture,
   waitFor,
   type NotifyFixture,
-} from './test-support/notify-fixture.js';
+} from '@clinic-hub/test-kit/notify-fixture';
 
 let fixture: NotifyFixture;
 let worker: RunningNotificationWorker;

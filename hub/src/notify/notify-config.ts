@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
-import { ConfigError, describeEnvIssues } from '../config-error.js';
-import { secretFileVariable, withSecretFiles } from '../secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 
 const optionalText = z
   .string()

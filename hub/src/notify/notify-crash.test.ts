@@ -11,7 +11,7 @@ import {
   waitFor,
   type NotifyFixture,
   type WorkerProcess,
-} from './test-support/notify-fixture.js';
+} from '@clinic-hub/test-kit/notify-fixture';
 
 /**
  * A worker process killed (SIGKILL) while the provider holds its request,

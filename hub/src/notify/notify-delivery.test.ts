@@ -5,7 +5,7 @@ import { QueueService } from '../queue/queue-service.js';
 import { NotificationService } from './notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
 import { sendRecordKey } from './notify-keys.js';
-import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from './test-support/notify-fixture.js';
+import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from '@clinic-hub/test-kit/notify-fixture';
 
 const C = TEST_CLINIC;
 /** The worker's and service's clock; null is the real one. Jobs' delays still run on real time. */

@@ -1,10 +1,11 @@
+import { NOTIFY_QUEUE_PREFIX } from '@clinic-hub/protocol';
+
 /**
  * Redis names of the notify domain. Per-clinic data shares the clinic's
- * `{clinic}` hash tag like the queue's keys; the BullMQ queue and the send
- * records live under their own `{notify}` tag (one Cluster slot).
+ * `{clinic}` hash tag like the queue's keys; the BullMQ queue (its name and
+ * prefix are in protocol's job-queues) and the send records live under their
+ * own `{notify}` tag (one Cluster slot).
  */
-export const NOTIFY_QUEUE_NAME = 'notifications';
-export const NOTIFY_QUEUE_PREFIX = 'ch:{notify}';
 
 export const notifyClinicKeys = (clinic: string) => {
   const prefix = `ch:{${clinic}}:notify:`;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NotifyContact } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { ConfigError } from '../config.js';
-import { TEST_CLINICS_DIR } from '../../test/support/hub-node.js';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { loadNotifyConfig } from './notify-config.js';
 import { providerKeyOf } from './notification-worker.js';
 import { quietHoursEnd } from './quiet-hours.js';

@@ -4,7 +4,7 @@ import type { PublicTicket } from '@clinic-hub/protocol';
 import { QueueService, clinicKeys } from '../queue/queue-service.js';
 import { NotificationService } from './notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
-import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from './test-support/notify-fixture.js';
+import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from '@clinic-hub/test-kit/notify-fixture';
 
 const C = TEST_CLINIC;
 let fixture: NotifyFixture;

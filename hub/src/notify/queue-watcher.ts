@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from '../queue/queue-service.js';
-import { continueTrace, runInTrace, type TraceContext } from '../tracing/trace-context.js';
+import { continueTrace, runInTrace, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { NotificationService } from './notification-service.js';
 
 /** "3 ahead" fires for a waiting ticket with 2 or 3 ahead of it, "1 ahead" with 1 or none: a skipped step still gets a notice. */

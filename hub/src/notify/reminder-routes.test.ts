@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '../../test/support/hub-node.js';
-import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from './test-support/notify-fixture.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 
 /**
  * Appointment reminders over HTTP, end to end: a hub process takes the

@@ -1,9 +1,9 @@
 import { ConfigError } from '../config.js';
-import { createLogger } from '../logger.js';
-import { onStopSignals } from '../stop-signals.js';
+import { createHubLogger } from '../hub-logger.js';
+import { onStopSignals } from '@clinic-hub/platform/process';
 import { loadNotifyConfig } from './notify-config.js';
 import { startNotificationWorker } from './notification-worker.js';
-import { startWorkerStatusServer, type WorkerStatusServer } from './worker-status-server.js';
+import { startWorkerStatusServer, type WorkerStatusServer } from '@clinic-hub/platform/status-server';
 
 /**
  * The notification worker as its own process (`tsx hub/src/notify/worker-main.ts`):
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel, config.nodeId);
+  const logger = createHubLogger(config.logLevel, config.nodeId);
   const running = await startNotificationWorker(config, { logger });
   let status: WorkerStatusServer | null = null;
   if (config.metrics) {

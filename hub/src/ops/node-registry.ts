@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
-import type { Role } from '@clinic-hub/protocol';
+import type { DisplayPresence, NodeStatus, Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 
 /** Every hub node's heartbeat, in one hash shared by all nodes (not clinic data). */
 export const NODES_KEY = 'ch:ops:nodes';
@@ -11,29 +11,6 @@ export const displaysKey = (clinic: string) => `ch:{${clinic}}:displays`;
 const HEARTBEAT_MS = 5_000;
 /** A node or display not heard from for this long is shown as gone. */
 export const STALE_AFTER_MS = 3 * HEARTBEAT_MS;
-
-export interface NodeStatus {
-  nodeId: string;
-  url: string;
-  server: string;
-  pid: number;
-  startedAt: number;
-  lastSeen: number;
-  clients: Partial<Record<Role, number>>;
-  rssBytes: number;
-}
-
-export interface DisplayPresence {
-  /** Socket id: one entry per connected screen. */
-  id: string;
-  /** The display token's subject: which screen this is. */
-  sub: string;
-  node: string;
-  address: string;
-  connectedAt: number;
-  lastSeen: number;
-  online: boolean;
-}
 
 /**
  * Writes this node's heartbeat and the presence of its display screens to

@@ -1,29 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { MediaNodeInfo } from '@clinic-hub/protocol';
+import type { ClinicQueueSummary, OpsStatus } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { consultIndexKeys } from '../consult/consult-keys.js';
 import { listMediaNodes } from '../consult/media-nodes.js';
 import { clinicKeys } from '../queue/queue-service.js';
-import { listNodes, type NodeStatus } from './node-registry.js';
-
-export interface ClinicQueueSummary {
-  id: string;
-  seq: number;
-  /** Waiting tickets per department. */
-  waiting: Record<string, number>;
-  called: number;
-  inConsultation: number;
-  /** Video consultation rooms open now (admitted, live, not ended). */
-  liveRooms: number;
-}
-
-export interface OpsStatus {
-  nodes: (NodeStatus & { up: boolean })[];
-  redis: { up: boolean; version?: string; usedMemoryBytes?: number; aof?: boolean; connectedClients?: number };
-  clinics: ClinicQueueSummary[];
-  /** Media-server nodes alive now (their heartbeat has not expired). */
-  mediaNodes: MediaNodeInfo[];
-}
+import { listNodes } from './node-registry.js';
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
 export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds: string[]): Promise<OpsStatus> {

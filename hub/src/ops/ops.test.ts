@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '../../test/support/redis.js';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '../../test/support/hub-node.js';
-import { connectQueue, request, type QueueSocket } from '../../test/support/queue-client.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let nodeA: HubNodeProcess;

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { type NotifyContactInput, type ProtocolError, QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '../auth/tokens.js';
+import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { newTicketId, type QueueService } from './queue-service.js';

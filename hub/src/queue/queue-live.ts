@@ -1,8 +1,8 @@
-import type { Namespace } from 'socket.io';
 import type { Redis } from 'ioredis';
 import type { QueueEvent } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
+import type { LocalBroadcast } from '../socket/local-broadcast.js';
 import { clinicRoom } from './queue-handlers.js';
 import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from './queue-service.js';
 
@@ -33,7 +33,7 @@ export interface QueueFanoutDeps {
  * the event stream and emits it, so its displays, still connected to it, do
  * not have to wait for the next change to notice the gap.
  */
-export async function startQueueFanout(subscriber: Redis, nsp: Namespace, deps: QueueFanoutDeps): Promise<void> {
+export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadcast, deps: QueueFanoutDeps): Promise<void> {
   const { queue, metrics, logger } = deps;
   /** Highest seq emitted per clinic. */
   const lastSeq = new Map<string, number>();
@@ -46,7 +46,7 @@ export async function startQueueFanout(subscriber: Redis, nsp: Namespace, deps: 
   let pending: [string, QueueEvent][] = [];
   let flushTimer: NodeJS.Timeout | null = null;
   const send = (clinic: string, event: QueueEvent) => {
-    nsp.local.to(clinicRoom(clinic)).emit('queue:event', event);
+    broadcast.emit(clinicRoom(clinic), 'queue:event', event);
     metrics.eventFannedOut(event.type, event.at);
   };
   const flush = () => {

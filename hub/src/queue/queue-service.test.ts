@@ -2,9 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { startTestRedis } from '../../test/support/redis.js';
-import { TEST_CLINICS_DIR } from '../../test/support/hub-node.js';
-import { continueTrace, formatTraceparent, runInTrace } from '../tracing/trace-context.js';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
+import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
 import { QueueService, clinicKeys, type Result } from './queue-service.js';
 import { rebuildQueue } from './rebuild.js';
 

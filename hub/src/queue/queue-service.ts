@@ -17,9 +17,9 @@ import {
   type SyncResult,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { newOpaqueId } from '../ids.js';
-import { isRedisUnavailable } from '../redis/connect.js';
-import { currentTraceparentArg } from '../tracing/trace-context.js';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
@@ -112,11 +112,18 @@ export class QueueService {
     ]);
   }
 
-  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>): Promise<Result<ActionResult>> {
+  /**
+   * Calls the department's next waiting ticket to a room. An online
+   * department's patient is at home and can only come in through the
+   * consultation that admission opens (the join button on their page): there
+   * it is refused with QUEUE_DEPT_ONLINE, unless the caller is that admission.
+   */
+  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Result<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
+    if (dept.online && !options.admission) return fail('QUEUE_DEPT_ONLINE', `admit the next patient of ${dept.id} with consult:admit { dept, room }`);
     if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
     return this.run(clinicId, 'call-next', input.requestId, [
       dept.id,

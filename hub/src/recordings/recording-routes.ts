@@ -13,7 +13,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 
 /** Who may list and export recordings: the clinic's doctors, and admins (of the clinic, or of every clinic). */
 export const RECORDING_ROLES: readonly Role[] = ['admin', 'doctor'];

@@ -1,10 +1,10 @@
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import { protocolError, type ProtocolError } from '@clinic-hub/protocol';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
-import { isRedisUnavailable, withinDeadline } from '../redis/connect.js';
-import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '../tracing/trace-context.js';
+import { isRedisUnavailable, withinDeadline } from '@clinic-hub/platform/redis';
+import { continueTrace, runInTrace, splitTraceparent, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { NodeGuards } from './event-guard.js';
 
 export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError };

@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io';
 import { PAYLOAD_MAX_DEPTH, measurePayload, protocolError, type ErrorCode, type ProtocolError, type Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
 import type { SocketSessions } from '../auth/sessions.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { DrainState } from './drain.js';
 import type { EventRateLimiter } from './rate-limiter.js';

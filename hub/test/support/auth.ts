@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
-import { startAuth } from '../../src/auth/index.js';
+import { testTokens } from '@clinic-hub/test-kit/hub-node';
+import { startAuth } from '../../src/auth/start-auth.js';
 import type { ClinicRegistry } from '../../src/clinics/clinic-registry.js';
-import { createLogger } from '../../src/logger.js';
+import { createHubLogger } from '../../src/hub-logger.js';
 import { HubMetrics } from '../../src/metrics.js';
 import { QueueService } from '../../src/queue/queue-service.js';
 import { DrainState } from '../../src/socket/drain.js';
 import type { NodeGuards } from '../../src/socket/event-guard.js';
 import { EventRateLimiter } from '../../src/socket/rate-limiter.js';
-import { testTokens } from './hub-node.js';
 
 /**
  * A hub node's authentication and socket guards, in the test's own process,
@@ -17,7 +17,7 @@ import { testTokens } from './hub-node.js';
 export async function startTestAuth(redisUrl: string, clinics: ClinicRegistry) {
   const redis = new Redis(redisUrl);
   const subscriber = new Redis(redisUrl);
-  const logger = createLogger('silent', 'test-auth');
+  const logger = createHubLogger('silent', 'test-auth');
   const metrics = new HubMetrics('test-auth');
   const queue = new QueueService(redis, clinics);
   const auth = await startAuth({

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
-import { REPO_ROOT } from './hub-node.js';
+import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
 
 /**
  * The deployment files as the tests read them: docker-compose.yml, the

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/redis/redis-process.js';
+import { freePort } from '@clinic-hub/platform/redis-server';
 import { haproxyConfigForTest, repoPath } from './deploy-files.js';
-import { sleep } from './wait.js';
+import { sleep } from '@clinic-hub/test-kit/wait';
 
 export interface Haproxy {
   url: string;

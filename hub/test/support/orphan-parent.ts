@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { childNodeArgs } from './hub-node.js';
+import { childNodeArgs } from '@clinic-hub/test-kit/hub-node';
 
 const child = spawn(process.execPath, childNodeArgs(resolve(import.meta.dirname, 'forever.ts')), { stdio: 'ignore', detached: true });
 child.unref();

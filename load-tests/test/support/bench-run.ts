@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
-import { isRunning } from '../../../hub/test/support/processes.js';
+import { isRunning } from '@clinic-hub/test-kit/processes';
 import type { LatencyFigures } from '../../harness/report.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { AUDIO_TAP_MAXLEN, consultKeys } from '@clinic-hub/protocol';
-import { connectRedis } from '../../../hub/src/redis/connect.js';
+import { AUDIO_TAP_MAXLEN, DEFAULT_RETENTION, RETENTION_META_FIELDS, consultKeys, retentionField, retentionMs } from '@clinic-hub/protocol';
+import { connectRedis } from '@clinic-hub/platform/redis';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 
@@ -12,6 +12,12 @@ import { TrackDecoder, type PcmChunk } from './track-decoder.js';
  * (`consultKeys(..).audio`, capped at ~AUDIO_TAP_MAXLEN entries), with the
  * fields of the contract in protocol/src/consult.ts: p, r, t, pcm, and an
  * entry with `end` when the track ends.
+ *
+ * Only for consultations an AI session follows: one whose meta hash says
+ * `ai: "0"` (its clinic has AI off) is not tapped at all. The stream expires
+ * the clinic's `retainAudioMs` after its last write (every batch renews it),
+ * and what a track writes at its end (its last audio, its `end`) never
+ * brings back a stream the AI session has read and deleted.
  *
  * Writes never hold up the SFU: entries wait in one bounded queue and go to
  * Redis in pipelined batches, one batch at a time. When Redis is slow or
@@ -44,10 +50,16 @@ export interface AudioTap extends Pick<EngineEvents, 'trackPublished'> {
 interface Entry {
   key: string;
   fields: (string | Buffer)[];
+  /** The track's `end` entry: never dropped. */
   end: boolean;
+  /** Written at the track's end (its last audio, its `end`): only into a stream that is there, never recreating one the AI session has deleted. */
+  existingOnly: boolean;
+  /** How long the stream lives after this write. */
+  ttlMs: number;
 }
 
 const RETRY_AFTER_MS = 500;
+const DEFAULT_AUDIO_MS = retentionMs(DEFAULT_RETENTION).audioMs;
 
 export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap {
   const { logger } = options;
@@ -91,7 +103,14 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
     const batch = queue.splice(0, batchSize);
     metrics.queued.set(queue.length);
     const pipeline = redis.pipeline();
-    for (const entry of batch) pipeline.xadd(entry.key, 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
+    const expiries = new Map<string, number>();
+    for (const entry of batch) {
+      // Once the AI session has read the stream to its end and deleted it, what a track leaves at its end is not wanted.
+      if (entry.existingOnly) pipeline.xadd(entry.key, 'NOMKSTREAM', 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
+      else pipeline.xadd(entry.key, 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
+      expiries.set(entry.key, entry.ttlMs);
+    }
+    for (const [key, ttlMs] of expiries) pipeline.pexpire(key, ttlMs);
     pipeline
       .exec()
       .then((results) => {
@@ -124,6 +143,18 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
       });
   }
 
+  /** Whether the consultation is tapped, and how long its stream lives: from its meta hash (none: tapped, for rooms without a hub). */
+  async function policyFor(track: PublishedTrack, log: Logger): Promise<{ tap: boolean; ttlMs: number }> {
+    try {
+      const [ai, ttl] = await redis.hmget(consultKeys(track.clinic, track.roomId).meta, RETENTION_META_FIELDS.ai, RETENTION_META_FIELDS.audioMs);
+      return { tap: ai !== '0', ttlMs: retentionField(ttl, DEFAULT_AUDIO_MS) };
+    } catch (error) {
+      // Redis away: the writes wait for it anyway; tapped, and kept no longer than the default.
+      log.warn({ err: (error as Error).message }, 'audio tap: consultation not checked in Redis; tapping with the default retention');
+      return { tap: true, ttlMs: DEFAULT_AUDIO_MS };
+    }
+  }
+
   function tap(track: PublishedTrack): void {
     const key = consultKeys(track.clinic, track.roomId).audio;
     const base = ['p', track.participantId, 'r', track.part];
@@ -131,9 +162,10 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
     const log = logger.child({ clinic: track.clinic, consult: track.roomId, track: track.id });
     let ready = false;
     let ended = false;
-    const held: { payload: Buffer; timestamp: number; at: number }[] = [];
-    const emit = (chunks: PcmChunk[]) => {
-      for (const chunk of chunks) enqueue({ key, fields: [...base, 't', String(chunk.t), 'pcm', chunk.pcm], end: false });
+    let ttlMs = DEFAULT_AUDIO_MS;
+    let held: { payload: Buffer; timestamp: number; at: number }[] = [];
+    const emit = (chunks: PcmChunk[], existingOnly = false) => {
+      for (const chunk of chunks) enqueue({ key, fields: [...base, 't', String(chunk.t), 'pcm', chunk.pcm], end: false, existingOnly, ttlMs });
     };
     const decode = (payload: Buffer, timestamp: number, at: number) => {
       const errors = decoder.decodeErrors;
@@ -149,20 +181,34 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
     const stopRtp = track.onRtp((packet) => {
       if (ended || packet.payload.length === 0) return;
       if (!ready) {
-        // The WASM decoder compiles once per track (a few ms); what arrives meanwhile waits.
+        // The WASM decoder compiles once per track (a few ms), and the consultation is looked up; what arrives meanwhile waits.
         if (held.length < 500) held.push({ payload: Buffer.from(packet.payload), timestamp: packet.header.timestamp, at: Date.now() });
         return;
       }
       decode(packet.payload, packet.header.timestamp, Date.now());
     });
-    decoder.ready.then(
-      () => {
+    Promise.all([decoder.ready, policyFor(track, log)]).then(
+      ([, policy]) => {
         if (ended) return;
+        if (!policy.tap) return drop();
+        ttlMs = policy.ttlMs;
         ready = true;
         for (const p of held.splice(0)) decode(p.payload, p.timestamp, p.at);
       },
       (error: Error) => log.error({ err: error.message }, 'audio tap: Opus decoder failed to load'),
     );
+
+    /** No AI session follows the consultation: nothing of this microphone goes to Redis. */
+    const drop = () => {
+      ended = true;
+      held = [];
+      stopRtp();
+      stopEnded();
+      closers.delete(finish);
+      metrics.tracks.set(closers.size);
+      decoder.free();
+      log.debug('audio tap: no AI session follows this consultation; not tapped');
+    };
 
     const finish = () => {
       if (ended) return;
@@ -172,8 +218,8 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
       closers.delete(finish);
       metrics.tracks.set(closers.size);
       const last = decoder.flush();
-      if (last) emit([last]);
-      enqueue({ key, fields: [...base, 't', String(decoder.endMs()), 'end', '1'], end: true });
+      if (last) emit([last], true);
+      enqueue({ key, fields: [...base, 't', String(decoder.endMs()), 'end', '1'], end: true, existingOnly: true, ttlMs });
       decoder.free();
       log.debug('audio tap ended');
     };

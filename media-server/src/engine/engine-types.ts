@@ -1,5 +1,5 @@
 import type { ConsultRole, MediaSource, MidMap } from '@clinic-hub/protocol';
-import type { TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import type { TraceContext } from '@clinic-hub/platform/tracing';
 
 /**
  * The SFU behind a small interface, so that another engine (mediasoup,

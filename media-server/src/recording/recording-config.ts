@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, describeEnvIssues } from '../../../hub/src/config-error.js';
-import { secretFileVariable, withSecretFiles } from '../../../hub/src/secret-files.js';
+import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
 import { parseRecordingKey, type RecordingKey } from './recording-cipher.js';
 
 /**
@@ -14,7 +13,10 @@ import { parseRecordingKey, type RecordingKey } from './recording-cipher.js';
  *   base64 (`openssl rand -base64 32`). Unset: nothing is recorded and
  *   exports answer RECORDING_KEY_MISSING.
  * - RECORDING_RETENTION_DAYS: days after a recording stops before its files
- *   and metadata are purged (decimals allowed; default 30).
+ *   and metadata are purged, for a recording whose consultation names no
+ *   retention (a room joined without a hub admission; decimals allowed;
+ *   default 30). Consultations admitted by a hub carry their clinic's
+ *   `retention.recordingDays` in their meta hash, which wins.
  * - RECORDING_SEGMENT_SECONDS: longest segment (default 600); a segment is
  *   encrypted as it is written, so none is ever on disk in the clear.
  */
@@ -40,6 +42,7 @@ export interface RecordingConfig {
   dir: string;
   /** null: recording is off (RECORDING_KEY unset). */
   key: RecordingKey | null;
+  /** For recordings whose consultation names no retention (its meta hash's retainRecordingMs wins). */
   retentionMs: number;
   segmentMs: number;
 }

@@ -2,8 +2,8 @@ import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
-import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '../../../hub/src/tracing/trace-context.js';
+import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
+import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
 import { verifyFile, type RecordingKey } from './recording-cipher.js';
 import { RecordingError } from './recording-error.js';
 import { recordingDir, sealedPath } from './recording-files.js';
@@ -19,8 +19,13 @@ import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } f
  *   recording, and the purge is scheduled. A file that fails marks the
  *   recording `corrupt` (logged as an error, not retried); its purge is
  *   scheduled all the same.
- * - `purge`, delayed until the retention period has passed: deletes the
- *   files, then the metadata, and notes `recording-purged` in the record.
+ * - `purge`, delayed until the clinic's retention for recordings has
+ *   passed (the consultation's meta hash: retainRecordingMs): deletes the
+ *   files, then the metadata and the recording's transcript, notes
+ *   `recording-purged` in the record if the record is still kept, and
+ *   removes the job records that name the recording (its finalise and AI
+ *   jobs; the consultation's AI session job once the consultation's own
+ *   data is gone), and itself when done.
  *
  * Job ids are derived from the recording, so adding a job twice is a no-op.
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
@@ -79,7 +84,9 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   blocking.on('error', () => undefined);
   const queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
   const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
-  for (const q of [queue, aiQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
+  // Only to remove a purged consultation's job record; the hub adds these jobs.
+  const aiSessionQueue = new Queue(JOB_QUEUES.aiSessions, { connection: commands, prefix: JOB_QUEUE_PREFIX });
+  for (const q of [queue, aiQueue, aiSessionQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
 
   /** `next`: the trace the jobs it adds carry (this attempt's span). */
   async function finalise(data: RecordingJob, log: Logger, next: TracedJob): Promise<string> {
@@ -88,7 +95,14 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     if (meta.status === 'recording') throw new Error('recording has not stopped yet');
     const purgeAt = meta.purgeAt ?? Date.now();
     const schedulePurge = () =>
-      queue.add('purge', { ...data, ...next }, { jobId: purgeJobId(data), delay: Math.max(0, purgeAt - Date.now()), attempts: 10, backoff: { type: 'exponential', delay: 60_000 } });
+      queue.add('purge', { ...data, ...next }, {
+        jobId: purgeJobId(data),
+        delay: Math.max(0, purgeAt - Date.now()),
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 60_000 },
+        // Nothing of the recording outlives its purge, this job's record included.
+        removeOnComplete: true,
+      });
     if (meta.status === 'final' || meta.status === 'corrupt') {
       await schedulePurge();
       return meta.status;
@@ -115,7 +129,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     const language = ConsultLanguage.safeParse(await commands.hget(consultKeys(data.clinic, data.consult).meta, 'language'));
     const finalisedAt = Date.now();
     await setRecordingFields(commands, data.clinic, data.recording, { status: 'final', finalisedAt: String(finalisedAt) });
-    await appendRecord(commands, data.clinic, data.consult, 'recording-finalised', { recording: data.recording, files: String(meta.files.length) });
+    await appendRecord(commands, data.clinic, data.consult, 'recording-finalised', { recording: data.recording, files: String(meta.files.length) }, { existingOnly: true });
     const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja', ...next });
     await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
     await schedulePurge();
@@ -127,9 +141,13 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     const meta = await getRecording(commands, data.clinic, data.recording);
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
-    if (!meta) return 'gone';
     await deleteRecordingMeta(commands, data.clinic, data.recording);
-    await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length) });
+    if (meta) await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length) }, { existingOnly: true });
+    // Job records name the consultation and the recording (ids only): they go too. A job still locked stays (0).
+    await queue.remove(finaliseJobId(data));
+    await aiQueue.remove(aiRecordingJobId(data));
+    if ((await commands.exists(consultKeys(data.clinic, data.consult).meta)) === 0) await aiSessionQueue.remove(aiSessionJobId(data));
+    if (!meta) return 'gone';
     log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length }, 'recording purged by retention policy');
     return 'purged';
   }
@@ -155,7 +173,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     worker,
     async close() {
       await worker.close().catch(() => undefined);
-      await Promise.all([queue.close(), aiQueue.close()]).catch(() => undefined);
+      await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close()]).catch(() => undefined);
       await Promise.all([commands, blocking].map((c) => c.quit().catch(() => c.disconnect())));
     },
   };

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   ConsultRole,
+  RETENTION_META_FIELDS,
   consultKeys,
+  retentionField,
   type ConsultRecordType,
   type RecordingConsentEvent,
   type RecordingFile,
@@ -24,6 +27,8 @@ export const recordingsIndexKey = (clinic: string) => `ch:{${clinic}}:recordings
 export const recordingKeys = (clinic: string, recording: string) => ({
   meta: `ch:{${clinic}}:recording:${recording}`,
   index: recordingsIndexKey(clinic),
+  /** Stream: the whole recording's transcript (AiResultMessage JSON under AI_RESULT_FIELD), written by the AI workers; purged with the recording. */
+  transcript: `ch:{${clinic}}:recording:${recording}:transcript`,
 });
 
 /** Ids that end up in file paths and keys: no separators, no dots. */
@@ -114,15 +119,47 @@ export async function setRecordingFields(redis: Redis, clinic: string, recording
   await redis.hset(recordingKeys(clinic, recording).meta, fields);
 }
 
+/** The recording's metadata, its transcript and its place in the clinic's index, at once. */
 export async function deleteRecordingMeta(redis: Redis, clinic: string, recording: string): Promise<void> {
   const keys = recordingKeys(clinic, recording);
-  await redis.multi().del(keys.meta).zrem(keys.index, recording).exec();
+  await redis.multi().del(keys.meta, keys.transcript).zrem(keys.index, recording).exec();
 }
 
-/** Appends to the consultation's session record: `type`, `at`, then the given fields (ids only). */
-export async function appendRecord(redis: Redis, clinic: string, consult: string, type: ConsultRecordType, fields: Record<string, string>): Promise<string> {
+const REPLACE_TRANSCRIPT = readFileSync(new URL('./scripts/replace-transcript-2.lua', import.meta.url), 'utf8');
+
+/**
+ * Writes a recording's whole transcript in one go (a retried job replaces
+ * it), only while the recording is kept, expiring at its purgeAt; false when
+ * the recording has been purged meanwhile.
+ */
+export async function replaceRecordingTranscript(redis: Redis, clinic: string, recording: string, field: string, entries: string[]): Promise<boolean> {
+  const keys = recordingKeys(clinic, recording);
+  return (await redis.eval(REPLACE_TRANSCRIPT, 2, keys.meta, keys.transcript, field, ...entries)) === 1;
+}
+
+/**
+ * Appends to the consultation's session record: `type`, `at`, then the given
+ * fields (ids only). `existingOnly` (the jobs, which may run long after the
+ * consultation): only to a record that still exists (NOMKSTREAM), so one its
+ * retention has removed is not brought back without an expiry.
+ */
+export async function appendRecord(
+  redis: Redis,
+  clinic: string,
+  consult: string,
+  type: ConsultRecordType,
+  fields: Record<string, string>,
+  options: { existingOnly?: boolean } = {},
+): Promise<string> {
   const flat = Object.entries(fields).flat();
-  return (await redis.xadd(consultKeys(clinic, consult).record, '*', 'type', type, 'at', String(Date.now()), ...flat)) ?? '';
+  const key = consultKeys(clinic, consult).record;
+  const entry = ['*', 'type', type, 'at', String(Date.now()), ...flat];
+  return (await (options.existingOnly ? redis.xadd(key, 'NOMKSTREAM', ...entry) : redis.xadd(key, ...entry))) ?? '';
+}
+
+/** How long the consultation's clinic keeps its recordings (its meta hash's retainRecordingMs), else `fallback`. */
+export async function recordingRetentionMs(redis: Redis, clinic: string, consult: string, fallback: number): Promise<number> {
+  return retentionField(await redis.hget(consultKeys(clinic, consult).meta, RETENTION_META_FIELDS.recordingMs), fallback);
 }
 
 /** The consent entries of the session record, as they were written there. */

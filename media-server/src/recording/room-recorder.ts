@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
-import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
 import { encryptFile, verifyFile, type RecordingKey } from './recording-cipher.js';
 import type { RecordingConfig } from './recording-config.js';
@@ -23,6 +23,7 @@ import {
   openOnNode,
   readConsentEvents,
   recordingKeys,
+  recordingRetentionMs,
   setRecordingFields,
 } from './recording-store.js';
 import { SegmentWriter, recoverSegment, type SegmentTarget } from './segment-writer.js';
@@ -201,7 +202,7 @@ class RoomRecordingSession implements RoomRecording {
         stoppedAt: String(stoppedAt),
         stopReason: reason,
         consent: JSON.stringify(consent),
-        purgeAt: String(stoppedAt + config.retentionMs),
+        purgeAt: String(stoppedAt + (await recordingRetentionMs(redis, clinic, consult, config.retentionMs))),
       });
       await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
       await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) });
@@ -447,7 +448,7 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
       stoppedAt: String(stoppedAt),
       stopReason: 'interrupted',
       consent: JSON.stringify(await readConsentEvents(redis, clinic, meta.consult)),
-      purgeAt: String(stoppedAt + config.retentionMs),
+      purgeAt: String(stoppedAt + (await recordingRetentionMs(redis, clinic, meta.consult, config.retentionMs))),
     });
     await appendRecord(redis, clinic, meta.consult, 'recording-stopped', { node: nodeId, recording, reason: 'interrupted', files: String(meta.files.length + recovered) });
   }

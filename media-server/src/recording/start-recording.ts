@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { connectRedis } from '../../../hub/src/redis/connect.js';
+import { connectRedis } from '@clinic-hub/platform/redis';
 import type { RecordingConfig } from './recording-config.js';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';

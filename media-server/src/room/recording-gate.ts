@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RecordingStatus } from '@clinic-hub/protocol';
-import { continueTrace, traceLogFields, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import { continueTrace, traceLogFields, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
 import type { Participant } from './participant.js';
 

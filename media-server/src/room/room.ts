@@ -6,7 +6,7 @@ import {
   type RoomTokenClaims,
   type ServerSignal,
 } from '@clinic-hub/protocol';
-import type { TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import type { TraceContext } from '@clinic-hub/platform/tracing';
 import type { MediaEngine, PublishedTrack, Recorder } from '../engine/engine-types.js';
 import type { MediaEvents } from '../media-events.js';
 import { SignalError } from '../signal/signal-error.js';

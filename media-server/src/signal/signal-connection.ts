@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { ClientSignal, MEDIA_SIGNAL_MAX_BYTES, PAYLOAD_MAX_DEPTH, measurePayload, protocolError, type ErrorCode, type ServerSignal } from '@clinic-hub/protocol';
-import { RoomTokenError, type RoomTokenIssuer } from '@clinic-hub/hub/auth';
-import { TokenBucket } from '../../../hub/src/socket/rate-limiter.js';
-import { continueTrace, splitTraceparent, traceLogFields, type TraceContext } from '../../../hub/src/tracing/trace-context.js';
+import { RoomTokenError, type RoomTokenVerifier } from '@clinic-hub/platform/tokens';
+import { TokenBucket } from '@clinic-hub/platform/token-bucket';
+import { continueTrace, splitTraceparent, traceLogFields, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { Participant, SignalPeer } from '../room/participant.js';
 import type { Room } from '../room/room.js';
 import { SignalError } from './signal-error.js';
 
 /** What a connection needs from the server around it. */
 export interface SignalContext {
-  tokens: RoomTokenIssuer;
+  tokens: RoomTokenVerifier;
   logger: Logger;
   joinTimeoutMs: number;
   rate: { perSecond: number; burst: number };

@@ -28,14 +28,29 @@ export interface EncodedMedia {
  */
 export async function makeEncodedMedia(
   dir: string,
-  options: { seconds: number; toneHz?: number; audioChannels?: 1 | 2; video?: boolean; keyframeEverySeconds?: number },
+  options: {
+    seconds: number;
+    toneHz?: number;
+    /** Speech instead of a tone: espeak-ng saying this (voice `en` unless given), padded with silence to `seconds`. */
+    speech?: { text: string; voice?: string };
+    audioChannels?: 1 | 2;
+    video?: boolean;
+    keyframeEverySeconds?: number;
+  },
 ): Promise<EncodedMedia> {
   const seconds = String(options.seconds);
   const channels = options.audioChannels ?? 2;
-  const ogg = join(dir, `tone-${options.toneHz ?? 440}-${channels}.ogg`);
+  let source = ['-f', 'lavfi', '-i', `sine=frequency=${options.toneHz ?? 440}:sample_rate=48000:duration=${seconds}`];
+  let ogg = join(dir, `tone-${options.toneHz ?? 440}-${channels}.ogg`);
+  if (options.speech) {
+    const wav = join(dir, `speech-${channels}.wav`);
+    await run('espeak-ng', ['-v', options.speech.voice ?? 'en', '-w', wav, options.speech.text]);
+    source = ['-i', wav, '-af', `aresample=48000,apad=whole_dur=${seconds}`, '-t', seconds];
+    ogg = join(dir, `speech-${channels}.ogg`);
+  }
   await run('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `sine=frequency=${options.toneHz ?? 440}:sample_rate=48000:duration=${seconds}`,
+    ...source,
     '-ac', String(channels), '-c:a', 'libopus', '-b:a', '64k', '-frame_duration', '20', '-application', 'audio', ogg,
   ]);
   const audio = parseOggOpus(await readFile(ogg));

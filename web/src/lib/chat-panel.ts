@@ -16,6 +16,7 @@ import {
 } from '@clinic-hub/protocol';
 import { chatRequest, fetchAttachment, newClientMessageId, sendChatMessage, uploadAttachment, type ChatSocket } from './chat-connection.js';
 import { CHAT_TEXT } from './chat-text.js';
+import { DEFAULT_TIMEZONE } from './clinic-info.js';
 import { bilingual, h, replaceChildren } from './dom.js';
 import { ERROR_TEXT_JA, TEXT, both, type Bilingual } from './i18n.js';
 
@@ -39,11 +40,15 @@ export interface ChatPanelOptions {
   senderName(member: string, role: Role): Bilingual;
   /** Told after every change (unread counts, a debug hook). */
   onChange?(follower: ChatFollower): void;
+  /** The clinic's timezone (messages' times are shown in it), once known; absent or null: Asia/Tokyo. */
+  timeZone?: () => string | null;
 }
 
 export interface ChatPanel {
   element: HTMLElement;
   follower: ChatFollower;
+  /** Draws the messages again (the clinic's timezone arrived). */
+  refresh(): void;
   /** Leaves the thread and lets go of the socket's listeners and file URLs. */
   destroy(): void;
 }
@@ -173,7 +178,7 @@ export function mountChatPanel(options: ChatPanelOptions): ChatPanel {
     return h(
       'li',
       { class: `chat-message ${mine ? 'mine' : 'theirs'}`, 'data-seq': message.seq, 'data-id': message.id, 'data-sender': message.sender },
-      h('div', { class: 'chat-meta' }, h('span', { class: 'chat-sender' }, both(name)), ' ', h('time', { datetime: new Date(message.at).toISOString() }, clock(message.at))),
+      h('div', { class: 'chat-meta' }, h('span', { class: 'chat-sender' }, both(name)), ' ', h('time', { datetime: new Date(message.at).toISOString() }, clock(message.at, options.timeZone?.() ?? DEFAULT_TIMEZONE))),
       message.text ? h('div', { class: 'chat-text' }, message.text) : null,
       message.attachments.length > 0 ? h('div', { class: 'chat-attachments' }, ...message.attachments.map((a) => attachmentView(a))) : null,
       mine && readUpTo >= message.seq ? h('div', { class: 'chat-status chat-read' }, both(CHAT_TEXT.read)) : null,
@@ -376,6 +381,7 @@ export function mountChatPanel(options: ChatPanelOptions): ChatPanel {
   return {
     element,
     follower,
+    refresh: () => render(),
     destroy() {
       destroyed = true;
       stopTyping();
@@ -393,7 +399,13 @@ export function mountChatPanel(options: ChatPanelOptions): ChatPanel {
   };
 }
 
-const timeFormat = new Intl.DateTimeFormat('ja-JP', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-function clock(at: number): string {
-  return timeFormat.format(new Date(at));
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+/** A message's time in the clinic's timezone, whatever zone the reader's device is in. */
+function clock(at: number, timeZone: string): string {
+  let format = timeFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('ja-JP', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    timeFormats.set(timeZone, format);
+  }
+  return format.format(new Date(at));
 }

@@ -14,6 +14,7 @@
  * here is logged.
  */
 import { CONSULT_EVENT_ROLES, type AiEmotion, type AiResultMessage, type AiTranscript, type ConsultRole, type ProtocolError } from '@clinic-hub/protocol';
+import { aiStatusText, watchAiStatus } from './consult-ai-status.js';
 import { AI_TEXT, emotionLabelText, trendText } from './consult-ai-text.js';
 import { keepTokenFresh } from './connection.js';
 import { followConsultAi, openConsultSocket, type AiFollower, type ConsultSocket } from './consult-hub.js';
@@ -71,8 +72,10 @@ export function startConsultAiPanel(element: HTMLElement, roomToken: string): Co
   let retry: ReturnType<typeof setTimeout> | undefined;
   let follower: AiFollower | null = null;
 
+  const status = watchAiStatus(socket, access.consult, (ai) => view.availability(aiStatusText(ai)));
   const stop = () => {
     clearTimeout(retry);
+    status.stop();
     follower?.stop();
     follower = null;
     socket.close();
@@ -86,6 +89,7 @@ export function startConsultAiPanel(element: HTMLElement, roomToken: string): Co
     onSubscribed() {
       element.hidden = false;
       view.status(null);
+      status.check();
     },
     onResult: view.add,
     onEnded() {
@@ -129,9 +133,18 @@ interface Speaker {
   points: { utterance: string; startMs: number; endMs: number; stress: number; top: AiEmotion['labels'][number] | null }[];
 }
 
-function renderPanel(element: HTMLElement, self: string): { add(result: AiResultMessage): void; status(text: { ja: string; en: string } | null): void } {
+interface PanelView {
+  add(result: AiResultMessage): void;
+  /** The connection's state (reconnecting, ended), or null. */
+  status(text: { ja: string; en: string } | null): void;
+  /** Why nothing will arrive (transcripts off, no AI worker), or null. */
+  availability(text: { ja: string; en: string } | null): void;
+}
+
+function renderPanel(element: HTMLElement, self: string): PanelView {
   const time = new Intl.DateTimeFormat('ja-JP', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
   const statusLine = h('p', { class: 'ai-status', role: 'status', hidden: true });
+  const availabilityLine = h('p', { class: 'ai-status ai-availability', id: 'ai-availability', role: 'status', hidden: true });
   // A log, but not read out as it grows: a screen reader speaking over the patient would be worse than no transcript.
   const transcript = h('ol', { class: 'ai-transcript', id: 'ai-transcript', role: 'log', 'aria-live': 'off', 'aria-labelledby': 'ai-transcript-title', tabindex: 0 });
   const transcriptEmpty = h('p', { class: 'ai-empty' }, bilingual(AI_TEXT.noTranscript, 'inline'));
@@ -140,6 +153,7 @@ function renderPanel(element: HTMLElement, self: string): { add(result: AiResult
   element.replaceChildren(
     h('h2', { class: 'ai-title', id: 'ai-panel-title' }, bilingual(AI_TEXT.title, 'inline')),
     statusLine,
+    availabilityLine,
     h('h3', { class: 'ai-subtitle', id: 'ai-transcript-title' }, bilingual(AI_TEXT.transcript, 'inline')),
     transcriptEmpty,
     transcript,
@@ -269,6 +283,10 @@ function renderPanel(element: HTMLElement, self: string): { add(result: AiResult
     status(text) {
       statusLine.hidden = text === null;
       statusLine.replaceChildren(text ? bilingual(text, 'inline') : '');
+    },
+    availability(text) {
+      availabilityLine.hidden = text === null;
+      availabilityLine.replaceChildren(text ? bilingual(text, 'inline') : '');
     },
   };
 }

@@ -17,6 +17,14 @@ export const AI_TEXT = {
   you: { ja: 'あなた', en: 'you' },
   reconnecting: { ja: 'AI 記録に再接続しています…', en: 'Reconnecting to the AI notes…' },
   ended: { ja: '診察は終了しました。これ以降の記録はありません。', en: 'The consultation has ended: nothing more will be added.' },
+  transcriptsOff: {
+    ja: 'このクリニックではライブ文字起こしがオフです。文字起こしと声の様子は表示されません。',
+    en: 'Live transcripts are off for this clinic: no transcript or voice trend will appear.',
+  },
+  noWorker: {
+    ja: 'AI ワーカーが動いていないため、文字起こしと声の様子は届きません。',
+    en: 'No AI worker is running: no transcript or voice trend will arrive.',
+  },
 } satisfies Record<string, Bilingual>;
 
 /**

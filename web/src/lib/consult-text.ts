@@ -8,6 +8,11 @@ export const CONSULT_TEXT = {
   },
   ready: { ja: '医師の準備ができました', en: 'The doctor is ready to see you' },
   readyDetail: { ja: '下のボタンからビデオ診察に参加してください。', en: 'Join the video consultation with the button below.' },
+  /** Called, but the consultation's join pass has not reached this page (yet): never point at a button that is not there. */
+  preparing: {
+    ja: '医師がビデオ診察を準備しています。「診察に参加する」ボタンがまもなくこのページに表示されます。',
+    en: 'The doctor is opening your video consultation: the “Join the consultation” button appears on this page shortly.',
+  },
   join: { ja: '診察に参加する', en: 'Join the consultation' },
   joinHint: {
     ja: 'カメラとマイクを使います。静かな場所でご参加ください。',

@@ -1,4 +1,5 @@
 import type { Bilingual } from './i18n.js';
+import { breakable } from './line-breaks.js';
 
 type Child = Node | string | null | undefined | false;
 type Attributes = Record<string, string | number | boolean | null | undefined | ((event: Event) => void)>;
@@ -22,9 +23,18 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
   return element;
 }
 
-/** Japanese above English, each in its own span for styling. */
-export function bilingual(text: Bilingual, className = ''): HTMLSpanElement {
-  return h('span', { class: `bi ${className}`.trim() }, h('span', { class: 'ja', lang: 'ja' }, text.ja), h('span', { class: 'en', lang: 'en' }, text.en));
+/**
+ * Japanese above English, each in its own span for styling. `breakable`
+ * marks where the Japanese may wrap (between words: line-breaks.ts), for
+ * text styled `word-break: keep-all`.
+ */
+export function bilingual(text: Bilingual, className = '', options: { breakable?: boolean } = {}): HTMLSpanElement {
+  return h(
+    'span',
+    { class: `bi ${className}`.trim() },
+    h('span', { class: 'ja', lang: 'ja' }, options.breakable ? breakable(text.ja) : text.ja),
+    h('span', { class: 'en', lang: 'en' }, text.en),
+  );
 }
 
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {

@@ -1,3 +1,5 @@
+import type { SpokenCallLanguage } from '@clinic-hub/protocol';
+
 /** Clock text in the clinic's time zone, whatever zone the screen's computer is set to. */
 export function clinicClock(timezone: string): (at: Date) => { time: string; dateJa: string; dateEn: string } {
   const time = new Intl.DateTimeFormat('ja-JP', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
@@ -28,4 +30,31 @@ export function spokenTicketNumber(number: string): string {
 export function callAnnouncementJa(number: string, roomJa: string, recalled: boolean): string {
   const call = `${spokenTicketNumber(number)}の方、${roomJa}へお越しください。`;
   return recalled ? `もう一度お呼びします。${call}` : call;
+}
+
+/** "A-012" as an English voice should say it: "A 12" (letters spelled, no leading zeros). */
+export function spokenTicketNumberEn(number: string): string {
+  const match = /^([A-Z]{1,2})-?0*(\d+)$/.exec(number);
+  if (!match) return number;
+  const [, letters = '', digits = ''] = match;
+  return `${[...letters].join(' ')} ${Number(digits)}`;
+}
+
+export function callAnnouncementEn(number: string, roomEn: string, recalled: boolean): string {
+  const call = `Number ${spokenTicketNumberEn(number)}, please go to ${roomEn}.`;
+  return recalled ? `Calling again. ${call}` : call;
+}
+
+/** A call as the clinic's displays speak it: in each of its `spokenCallLanguages`, in order. */
+export function spokenCall(
+  number: string,
+  room: { ja: string; en: string },
+  recalled: boolean,
+  languages: readonly SpokenCallLanguage[],
+): { text: string; lang: string }[] {
+  return languages.map((language) =>
+    language === 'ja'
+      ? { text: callAnnouncementJa(number, room.ja, recalled), lang: 'ja-JP' }
+      : { text: callAnnouncementEn(number, room.en, recalled), lang: 'en-US' },
+  );
 }

@@ -7,7 +7,7 @@ export const TEXT = {
   noCalls: { ja: 'ただいま呼び出し中の番号はありません', en: 'No numbers are being called right now' },
   nextUp: { ja: '次の番号', en: 'Next' },
   nobodyWaiting: { ja: 'お待ちの方はいません', en: 'Nobody is waiting' },
-  typicalWait: { ja: '待ち時間の目安', en: 'Typical wait' },
+  typicalWait: { ja: '今から受付の場合', en: 'If you check in now' },
   waitingCount: { ja: '待ち人数', en: 'Waiting' },
   live: { ja: '接続中', en: 'Live' },
   connecting: { ja: '接続しています…', en: 'Connecting…' },
@@ -95,6 +95,7 @@ export const ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   QUEUE_ROOM_NOT_FOUND: 'この診療科にその診察室はありません。',
   QUEUE_ROOM_BUSY: 'この診察室には、まだ診察を始めていない呼び出し中の方がいます。再呼び出し・後回し・終了のいずれかを先に行ってください。',
   QUEUE_EMPTY: 'この診療科にお待ちの方はいません。',
+  QUEUE_DEPT_ONLINE: 'オンライン診療の科です。呼び出しではなく「オンライン診察へ」で診察を開始してください。',
   QUEUE_TICKET_NOT_FOUND: 'この受付番号は見つかりません。',
   QUEUE_INVALID_TRANSITION: '今の状態ではこの操作はできません。',
   QUEUE_RESUME_TOO_OLD: '再同期が必要です。',
@@ -122,5 +123,7 @@ export const both = (text: Bilingual, separator = ' / '): string => `${text.ja}$
 export const aheadText = (ahead: number): Bilingual => ({ ja: `あと ${ahead} 人`, en: `${ahead} ahead` });
 
 export const minutesText = (minutes: number): Bilingual => ({ ja: `約 ${minutes} 分`, en: `about ${minutes} min` });
+/** The same estimate where there is little room (a ticket on the display). */
+export const shortMinutesText = (minutes: number): Bilingual => ({ ja: `約${minutes}分`, en: `~${minutes} min` });
 
 export const goToRoomText = (room: Bilingual): Bilingual => ({ ja: `${room.ja}へお越しください`, en: `Please go to ${room.en}` });

@@ -41,7 +41,11 @@ export const MEDIA_TEXT = {
   waitingForOthers: { ja: '他の参加者を待っています…', en: 'Waiting for the others to join…' },
   left: { ja: '診察から退出しました。', en: 'You have left the consultation.' },
   rejoin: { ja: 'もう一度参加する', en: 'Join again' },
-  ended: { ja: 'オンライン診察は終了しました。お大事になさってください。', en: 'The consultation has ended. Take care.' },
+  ended: { ja: '診察は終了しました', en: 'The consultation has ended' },
+  endedDetail: {
+    ja: 'このページは閉じてかまいません。お大事になさってください。',
+    en: 'You can close this page. Take care.',
+  },
   replaced: { ja: '別の画面（タブ・端末）で参加したため、ここでの接続は終了しました。', en: 'You joined from another tab or device, so this one was disconnected.' },
   draining: {
     ja: 'サーバーの切り替えのため接続が終了しました。チケットのページからもう一度参加してください。',

@@ -8,14 +8,27 @@ const CHIME_TONES = [
 ];
 const CHIME_SECONDS = 1.7;
 
+/** One thing to say, in one language. */
+export interface Spoken {
+  text: string;
+  /** BCP 47, e.g. ja-JP, en-US: picks the voice. */
+  lang: string;
+}
+
+/** What Chromium and Firefox answer to navigator.getAutoplayPolicy (Chromium has it only behind a flag). */
+type AutoplayPolicy = 'allowed' | 'allowed-muted' | 'disallowed';
+
 /**
- * Chimes and spoken Japanese announcements, played one after another.
+ * Chimes and spoken announcements, played one after another.
  *
  * Browsers keep a page silent until someone has clicked or tapped it: the
- * AudioContext starts "suspended" and speechSynthesis refuses to speak. A
- * page then shows the button from `soundButton()`. A display PC can lift the
- * rule instead by starting Chromium in kiosk mode with
- * `--autoplay-policy=no-user-gesture-required`.
+ * AudioContext stays "suspended" and speechSynthesis refuses to speak. A
+ * display PC lifts the rule by starting Chromium in kiosk mode with
+ * `--autoplay-policy=no-user-gesture-required` (web/README.md, "Display
+ * PCs"). Whether sound is allowed is asked of the browser
+ * (`navigator.getAutoplayPolicy('audiocontext')` where it exists) or found
+ * by starting the AudioContext at once: it runs only where sound may play.
+ * While it may not, a page shows the button from `soundButton()`.
  */
 export class Announcer {
   private readonly context: AudioContext | null;
@@ -31,10 +44,14 @@ export class Announcer {
     }
     this.context = context;
     context?.addEventListener('statechange', () => this.listeners.forEach((l) => l()));
+    // Where the policy allows sound without a gesture this starts it; elsewhere it stays suspended (no error).
+    if (context && autoplayPolicy() !== 'disallowed') void context.resume().catch(() => undefined);
   }
 
   /** True while the browser holds sound back until a user gesture. */
   get blocked(): boolean {
+    const policy = autoplayPolicy();
+    if (policy) return policy !== 'allowed';
     return this.context?.state === 'suspended';
   }
 
@@ -50,11 +67,11 @@ export class Announcer {
     this.listeners.forEach((l) => l());
   }
 
-  /** Queues a chime, then (if given) the Japanese text spoken; never overlaps the previous announcement. */
-  announce(spokenJa: string | null): void {
+  /** Queues a chime, then each text spoken in the order given; never overlaps the previous announcement. */
+  announce(spoken: readonly Spoken[] = []): void {
     this.queue = this.queue.then(async () => {
       await this.chime();
-      if (spokenJa) await speak(spokenJa);
+      for (const line of spoken) await speak(line);
     });
   }
 
@@ -78,16 +95,26 @@ export class Announcer {
   }
 }
 
-function speak(text: string): Promise<void> {
+function autoplayPolicy(): AutoplayPolicy | null {
+  const ask = (navigator as Navigator & { getAutoplayPolicy?: (type: 'audiocontext') => AutoplayPolicy }).getAutoplayPolicy;
+  try {
+    return ask ? ask.call(navigator, 'audiocontext') : null;
+  } catch {
+    return null;
+  }
+}
+
+function speak({ text, lang }: Spoken): Promise<void> {
   if (!('speechSynthesis' in window)) return Promise.resolve();
   return new Promise((resolve) => {
     const utterance = new SpeechSynthesisUtterance(text);
-    utterance.lang = 'ja-JP';
+    utterance.lang = lang;
     utterance.rate = 0.9;
-    const voice = speechSynthesis.getVoices().find((v) => v.lang.replace('_', '-').startsWith('ja'));
+    const prefix = lang.slice(0, 2);
+    const voice = speechSynthesis.getVoices().find((v) => v.lang.replace('_', '-').startsWith(prefix));
     if (voice) utterance.voice = voice;
-    // Some systems have no Japanese voice and never fire 'end': do not let one announcement hold up the rest.
-    const fallback = setTimeout(resolve, 2000 + text.length * 250);
+    // Some systems lack a voice for the language and never fire 'end': do not let one announcement hold up the rest.
+    const fallback = setTimeout(resolve, 2000 + text.length * 120);
     const finish = () => {
       clearTimeout(fallback);
       resolve();

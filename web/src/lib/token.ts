@@ -7,6 +7,8 @@ export interface TokenInfo {
   role: Role | null;
   clinic: string | null;
   ticket: string | null;
+  /** A staff member's or doctor's name, when their token carries one. */
+  name: string | null;
   /** Seconds since the epoch, as in the JWT. */
   issuedAt: number | null;
   expiresAt: number | null;
@@ -57,6 +59,7 @@ export function decodeToken(token: string): TokenInfo | null {
     role: text(claims.role) as Role | null,
     clinic: text(claims.clinic),
     ticket: text(claims.ticket),
+    name: text(claims.name),
     issuedAt: seconds(claims.iat),
     expiresAt: seconds(claims.exp),
   };

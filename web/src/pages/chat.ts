@@ -12,6 +12,7 @@ import { keepTokenFresh, watchConnection, type QueueSocket } from '../lib/connec
 import { bilingual, byId, h } from '../lib/dom.js';
 import { ERROR_TEXT_JA, both, type Bilingual } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
+import { fetchClinic } from '../lib/clinic-info.js';
 import { followStaffPresence } from '../lib/staff-presence.js';
 import { tokenFromFragment } from '../lib/token.js';
 
@@ -24,9 +25,9 @@ interface Listed {
 }
 
 const access = pageToken(['staff', 'doctor', 'admin']);
-if (access?.info.role && access.info.sub) start(access.token, { sub: access.info.sub, role: access.info.role }, access.info.clinic);
+if (access?.info.role && access.info.sub) start(access.token, { sub: access.info.sub, role: access.info.role, name: access.info.name }, access.info.clinic);
 
-function start(token: string, self: { sub: string; role: Role }, tokenClinic: string | null): void {
+function start(token: string, self: { sub: string; role: Role; name: string | null }, tokenClinic: string | null): void {
   const params = new URLSearchParams(location.hash.slice(1));
   const clinicParam = params.get('clinic');
   const clinic = clinicParam ?? tokenClinic;
@@ -35,8 +36,18 @@ function start(token: string, self: { sub: string; role: Role }, tokenClinic: st
   byId('connection-slot').replaceChildren(indicator.element);
   watchConnection(socket as unknown as QueueSocket, indicator.update);
   keepTokenFresh(socket, token);
-  if (clinic) byId('clinic-name').textContent = clinic;
   const currentToken = () => tokenFromFragment() ?? token;
+  // The header names the clinic and the person, never their ids: the clinic's name from the hub, theirs from their token.
+  byId('self-name').replaceChildren(selfLabel(self));
+  let timeZone: string | null = null;
+  if (clinic && clinic !== '*') {
+    void fetchClinic(currentToken(), clinic).then((info) => {
+      if (!info) return;
+      byId('clinic-name').replaceChildren(bilingual(info.name, 'inline'));
+      timeZone = info.timezone;
+      open?.panel.refresh();
+    });
+  }
 
   const threads = new Map<string, Listed>();
   let open: { id: string; panel: ChatPanel } | null = null;
@@ -108,6 +119,7 @@ function start(token: string, self: { sub: string; role: Role }, tokenClinic: st
       self,
       token: currentToken,
       clinic: clinicParam,
+      timeZone: () => timeZone,
       senderName: (member, role) =>
         role === 'patient'
           ? { ja: `${CHAT_TEXT.patient.ja}${ticketNumber ? `（${ticketNumber}）` : ''}`, en: `${CHAT_TEXT.patient.en}${ticketNumber ? ` (${ticketNumber})` : ''}` }
@@ -226,4 +238,10 @@ function showError(code: string, message: string, detail?: string): void {
   );
   list.prepend(item);
   while (list.children.length > MAX_MESSAGES) list.lastElementChild?.remove();
+}
+
+/** 「佐藤 花子（スタッフ）」 from a token with a name; the role alone from one without (never the account id). */
+function selfLabel(self: { role: Role; name: string | null }): HTMLElement {
+  const role = roleText(self.role);
+  return bilingual(self.name ? { ja: `${self.name}（${role.ja}）`, en: `${self.name} (${role.en})` } : role, 'inline');
 }

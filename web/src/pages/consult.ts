@@ -18,9 +18,12 @@ import { startConsultAiPanel, type ConsultAiPanel } from '../lib/consult-ai-pane
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { type Bilingual } from '../lib/i18n.js';
 import { MediaClient, isClinician, roomPassFromFragment, type ConnectionQuality, type LocalTracks, type MediaClientState, type RemoteParticipant } from '../lib/media-client.js';
+import { askRecordingConsent } from '../lib/consent-dialog.js';
+import { fetchClinic } from '../lib/clinic-info.js';
+import { afterConsultation } from '../lib/consult-after.js';
 import { MEDIA_ERROR_TEXT_JA, MEDIA_TEXT, ROLE_TEXT, waitingConsentText } from '../lib/media-text.js';
 import { connectionIndicator, showFatal } from '../lib/page.js';
-import { decodeToken, storeTokenInFragment } from '../lib/token.js';
+import { decodeToken, storeTokenInFragment, tokenClaims } from '../lib/token.js';
 
 const pass = roomPassFromFragment();
 /** Followed from the start, so that the history is there when the clinician enters the room; null on a patient's page. */
@@ -46,6 +49,7 @@ function startConsultChat(): void {
   if (!hubToken || !ticketId || !who?.sub || !who.role) return;
   const clinic = params.get('clinic');
   const socket = openChatSocket(hubToken, clinic);
+  let timeZone: string | null = null;
   keepTokenFresh(socket, hubToken, (token) => storeTokenInFragment(token, 'hub'));
   const panel = mountChatPanel({
     socket,
@@ -55,7 +59,16 @@ function startConsultChat(): void {
     token: () => new URLSearchParams(location.hash.slice(1)).get('hub') ?? hubToken,
     clinic,
     senderName: (_member, role) => roleText(role),
+    timeZone: () => timeZone,
   });
+  // Times in the clinic's timezone, as everywhere else.
+  const clinicId = clinic ?? who.clinic;
+  if (clinicId && clinicId !== '*') {
+    void fetchClinic(hubToken, clinicId).then((info) => {
+      timeZone = info?.timezone ?? null;
+      panel.refresh();
+    });
+  }
   const section = byId('consult-chat');
   section.replaceChildren(panel.element);
   socket.on('connect', () => (section.hidden = false));
@@ -340,13 +353,19 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     }
     renderControls();
   }));
-  consentButton.addEventListener('click', () => act(() => client.setConsent(!(self?.consent ?? false))));
+  consentButton.addEventListener('click', () =>
+    act(async () => {
+      // Withdrawing needs no dialog; agreeing needs the facts first.
+      if (self?.consent) return client.setConsent(false);
+      if (await askRecordingConsent(recordingRetentionDays(roomPass.token))) await client.setConsent(true);
+    }),
+  );
   recordButton.addEventListener('click', () => act(() => client.recording(recording.state === 'off' ? 'start' : 'stop')));
   leaveButton.addEventListener('click', () => void client.leave());
 
   client.on('state', (state) => {
-    indicator.update(connectionState(state));
-    if (state.kind === 'closed' || state.kind === 'rejected') showAfter(state, stream);
+    if (state.kind === 'closed' || state.kind === 'rejected') showAfter(state, stream, indicator);
+    else indicator.update(connectionState(state));
   });
   client.on('self', (info) => {
     self = info;
@@ -410,37 +429,37 @@ function label(button: HTMLButtonElement, text: Bilingual, pressed: boolean): vo
   button.setAttribute('aria-pressed', String(pressed));
 }
 
-function connectionState(state: MediaClientState) {
-  switch (state.kind) {
-    case 'connecting':
-    case 'live':
-    case 'reconnecting':
-      return { kind: state.kind };
-    case 'rejected':
-      return state;
-    case 'closed':
-      return { kind: 'rejected' as const, code: state.reason, message: '' };
-  }
+function connectionState(state: Exclude<MediaClientState, { kind: 'closed' | 'rejected' }>) {
+  return { kind: state.kind };
 }
 
-function showAfter(state: Extract<MediaClientState, { kind: 'closed' | 'rejected' }>, stream: MediaStream | null): void {
+function showAfter(state: Extract<MediaClientState, { kind: 'closed' | 'rejected' }>, stream: MediaStream | null, indicator: ReturnType<typeof connectionIndicator>): void {
+  const after = afterConsultation(state);
   byId('room').hidden = true;
   aiPanel?.stop();
   byId('recording-slot').replaceChildren();
   byId('quality-slot').replaceChildren();
-  const after = byId('after');
-  after.hidden = false;
+  // A normal end is not a connection problem: no red badge for it.
+  if (after.kind === 'problem') indicator.update({ kind: 'rejected', code: after.code, message: state.kind === 'rejected' ? state.message : '' });
+  else byId('connection-slot').replaceChildren();
+  const section = byId('after');
+  section.hidden = false;
+  section.dataset.kind = after.kind;
   document.documentElement.dataset.stage = 'after';
-  document.documentElement.dataset.closed = state.kind === 'closed' ? state.reason : state.code;
-  const text: Bilingual =
-    state.kind === 'rejected'
-      ? { ja: MEDIA_ERROR_TEXT_JA[state.code as keyof typeof MEDIA_ERROR_TEXT_JA] ?? state.code, en: `${state.code}: ${state.message}` }
-      : MEDIA_TEXT[state.reason === 'left' ? 'left' : state.reason];
-  const canRejoin = state.kind === 'closed' && (state.reason === 'left' || state.reason === 'replaced');
+  document.documentElement.dataset.closed = after.code;
   stream?.getTracks().forEach((t) => t.stop());
   replaceChildren(
-    after,
-    h('p', { class: 'after-text', role: 'status' }, bilingual(text)),
-    canRejoin ? h('button', { type: 'button', class: 'primary', id: 'rejoin', onclick: () => location.reload() }, bilingual(MEDIA_TEXT.rejoin, 'inline')) : null,
+    section,
+    after.kind === 'ended'
+      ? h('h2', { class: 'after-title', role: 'status' }, bilingual(after.text))
+      : h('p', { class: 'after-text', role: after.kind === 'problem' ? 'alert' : 'status' }, bilingual(after.text)),
+    after.kind === 'ended' ? h('p', { class: 'after-detail' }, bilingual(MEDIA_TEXT.endedDetail)) : null,
+    after.canRejoin ? h('button', { type: 'button', class: 'primary', id: 'rejoin', onclick: () => location.reload() }, bilingual(MEDIA_TEXT.rejoin, 'inline')) : null,
   );
+}
+
+/** The room token's `recordingRetentionDays` (set by the hub), for the consent dialog. */
+function recordingRetentionDays(roomToken: string): number | null {
+  const days = tokenClaims(roomToken)?.recordingRetentionDays;
+  return typeof days === 'number' && days > 0 ? days : null;
 }

@@ -1,23 +1,29 @@
 /**
  * The waiting-room display: current calls in very large type, the next
- * tickets and typical wait per department, a clock and announcements, made
- * for a TV (1920×1080, also 1280×720). It only ever receives PublicTicket,
- * which has no field for a name, and shows nothing else about patients.
+ * tickets with their estimated waits and the wait of a new check-in per
+ * department, a clock and announcements, made
+ * for a TV of any size (1280×720 to 3840×2160, landscape or portrait). After
+ * every change the type of each box is fitted to the box (display.css,
+ * src/lib/fit.ts), so nothing is ever clipped. It only ever receives
+ * PublicTicket, which has no field for a name, and shows nothing else about
+ * patients.
  */
 import type { Announcement, PublicClinic, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
 import { bilingual, byId, h } from '../lib/dom.js';
+import { fitBox } from '../lib/fit.js';
+import { breakable } from '../lib/line-breaks.js';
 import { followQueue } from '../lib/follow-queue.js';
-import { callAnnouncementJa, clinicClock } from '../lib/format.js';
-import { TEXT, minutesText } from '../lib/i18n.js';
+import { clinicClock, spokenCall } from '../lib/format.js';
+import { TEXT, minutesText, shortMinutesText } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 
 /** How many calls fit on the board: the latest one large, the rest below it. */
 const MAX_CALLS_SHOWN = 6;
 const NEXT_TICKETS_SHOWN = 5;
-/** Room names longer than this (in characters) get a smaller size so they still fit beside the number. */
-const LONG_ROOM_NAME = 6;
+/** The smallest scale of each kind of box: below it the next numbers go, and the 14 px floor holds anyway. */
+const MIN_FIT = { clinic: 0.35, call: 0.3, dept: 0.3, announcement: 0.3 };
 /** A call stays highlighted (blinking) this long after it is made. */
 const FRESH_CALL_MS = 12_000;
 
@@ -71,13 +77,10 @@ function start(token: string): void {
     for (const event of events) {
       if (follower.tickets.get(event.ticket.id)?.status !== 'called') continue;
       announcedSeqs.push(event.seq);
-      announcer.announce(spokenCall(event));
+      const room = event.ticket.room ? follower.roomName(event.ticket.room) : null;
+      const languages = follower.clinic?.spokenCallLanguages ?? ['ja', 'en'];
+      announcer.announce(room ? spokenCall(event.ticket.number, room, event.type === 'ticket.recalled', languages) : []);
     }
-  }
-
-  function spokenCall(event: QueueEvent): string | null {
-    const room = event.ticket.room ? follower.roomName(event.ticket.room) : null;
-    return room ? callAnnouncementJa(event.ticket.number, room.ja, event.type === 'ticket.recalled') : null;
   }
 
   let clinicShown: PublicClinic | null = null;
@@ -87,22 +90,26 @@ function start(token: string): void {
     if (!clinic) return;
     if (clinic !== clinicShown) {
       clinicShown = clinic;
-      byId('clinic-name').replaceChildren(bilingual(clinic.name));
+      byId('clinic-name').replaceChildren(bilingual(clinic.name, '', { breakable: true }));
       document.title = `${clinic.name.ja} / ${clinic.name.en}`;
       startClock(clinic.timezone);
     }
     renderCalls(follower.calls().slice(0, MAX_CALLS_SHOWN));
-    byId('departments').replaceChildren(
+    const departments = byId('departments');
+    departments.dataset.count = String(clinic.departments.length);
+    departments.parentElement!.dataset.departments = String(clinic.departments.length);
+    departments.replaceChildren(
       ...clinic.departments.map((dept) =>
-        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id)),
+        departmentCard(dept.name, follower.waiting(dept.id), follower.typicalWaitMinutes(dept.id), (id) => follower.positionOf(id)?.waitMinutes ?? 0),
       ),
     );
+    fitDisplay();
   }
 
   function renderCalls(calls: PublicTicket[]): void {
     const list = byId('calls');
     if (calls.length === 0) {
-      list.replaceChildren(h('li', { class: 'no-calls' }, bilingual(TEXT.noCalls)));
+      list.replaceChildren(h('li', { class: 'no-calls' }, bilingual(TEXT.noCalls, '', { breakable: true })));
       return;
     }
     const now = performance.now();
@@ -115,7 +122,7 @@ function start(token: string): void {
           { class: index === 0 ? 'call latest' : 'call', 'data-ticket': ticket.number },
           h('span', { class: 'ticket-number' }, ticket.number),
           h('span', { class: 'arrow', 'aria-hidden': 'true' }, '→'),
-          room ? bilingual(room, room.ja.length > LONG_ROOM_NAME ? 'room long' : 'room') : h('span', { class: 'room' }, ticket.room),
+          bilingual(room ?? { ja: ticket.room ?? '', en: ticket.room ?? '' }, 'room', { breakable: true }),
         );
         const since = now - (calledAt.get(ticket.id) ?? -Infinity);
         if (since < FRESH_CALL_MS) {
@@ -132,6 +139,15 @@ function start(token: string): void {
   }
 
   socket.on('queue:announcement', (announcement) => showAnnouncement(announcement));
+  // A TV may be turned, or the window resized: lay out again (next numbers dropped for a small card may fit now).
+  let relayout = 0;
+  new ResizeObserver(() => {
+    cancelAnimationFrame(relayout);
+    relayout = requestAnimationFrame(() => {
+      render();
+      fitDisplay();
+    });
+  }).observe(document.documentElement);
 
   Object.defineProperty(window, '__clinicHub', {
     value: Object.freeze({
@@ -144,27 +160,74 @@ function start(token: string): void {
       get synced() {
         return synced;
       },
+      get soundBlocked() {
+        return announcer.blocked;
+      },
     }),
   });
 }
 
-function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number): HTMLElement {
+/** A department: its next tickets, each with the estimate its patient's phone shows, how many wait, and the wait of a new check-in. */
+function departmentCard(name: { ja: string; en: string }, waiting: PublicTicket[], typicalWait: number, waitOf: (ticketId: string) => number): HTMLElement {
   const next = waiting.slice(0, NEXT_TICKETS_SHOWN);
   return h(
     'section',
     { class: 'dept' },
-    h('h3', {}, bilingual(name)),
-    h('div', { class: 'label' }, bilingual(TEXT.nextUp)),
-    next.length > 0
-      ? h('ol', { class: 'next' }, ...next.map((t) => h('li', { class: t.priority === 'urgent' ? 'urgent' : '' }, t.number)))
-      : h('p', { class: 'nobody' }, bilingual(TEXT.nobodyWaiting)),
     h(
-      'dl',
-      { class: 'facts' },
-      h('div', {}, h('dt', {}, bilingual(TEXT.waitingCount)), h('dd', {}, h('span', { class: 'count' }, String(waiting.length)))),
-      h('div', {}, h('dt', {}, bilingual(TEXT.typicalWait)), h('dd', {}, bilingual(minutesText(typicalWait)))),
+      'div',
+      { class: 'dept-body' },
+      h('h3', {}, bilingual(name, '', { breakable: true })),
+      h(
+        'dl',
+        { class: 'facts' },
+        h('div', {}, h('dt', {}, bilingual(TEXT.waitingCount)), h('dd', {}, h('span', { class: 'count' }, String(waiting.length)))),
+        h('div', {}, h('dt', {}, bilingual(TEXT.typicalWait)), h('dd', {}, bilingual(minutesText(typicalWait)))),
+      ),
+      next.length > 0
+        ? h(
+            'div',
+            { class: 'upcoming' },
+            h('div', { class: 'label' }, bilingual(TEXT.nextUp)),
+            h(
+              'ol',
+              { class: 'next' },
+              ...next.map((t) =>
+                h('li', { class: t.priority === 'urgent' ? 'urgent' : '', 'data-ticket': t.number }, h('span', { class: 'number' }, t.number), bilingual(shortMinutesText(waitOf(t.id)), 'wait')),
+              ),
+            ),
+          )
+        : h('p', { class: 'nobody' }, bilingual(TEXT.nobodyWaiting)),
     ),
   );
+}
+
+/**
+ * Fits every box of text to its box: the clinic's name, each call, each
+ * department card (dropping its later next numbers, then the list, when the
+ * smallest type still does not fit: the count and the wait stay) and the
+ * announcement.
+ */
+function fitDisplay(): void {
+  const clinic = document.getElementById('clinic-name');
+  if (clinic) fitBox(clinic, { min: MIN_FIT.clinic });
+  for (const call of document.querySelectorAll<HTMLElement>('#calls .call')) fitBox(call, { min: MIN_FIT.call });
+  for (const card of document.querySelectorAll<HTMLElement>('#departments .dept')) {
+    fitBox(card, {
+      min: MIN_FIT.dept,
+      drop: () => {
+        const chips = card.querySelectorAll('.next li');
+        if (chips.length > 1) chips[chips.length - 1]!.remove();
+        else {
+          const upcoming = card.querySelector('.upcoming');
+          if (!upcoming) return false;
+          upcoming.remove();
+        }
+        return true;
+      },
+    });
+  }
+  const banner = document.getElementById('announcement');
+  if (banner && !banner.hidden) fitBox(banner, { min: MIN_FIT.announcement });
 }
 
 let clockTimer: ReturnType<typeof setTimeout> | undefined;
@@ -186,11 +249,13 @@ function showAnnouncement(announcement: Announcement): void {
   const banner = byId('announcement');
   banner.replaceChildren(
     h('span', { class: 'label' }, bilingual(TEXT.announcement)),
-    h('p', { class: 'text' }, h('span', { class: 'ja', lang: 'ja' }, announcement.text.ja), h('span', { class: 'en', lang: 'en' }, announcement.text.en)),
+    h('p', { class: 'text' }, h('span', { class: 'ja', lang: 'ja' }, breakable(announcement.text.ja)), h('span', { class: 'en', lang: 'en' }, announcement.text.en)),
   );
   banner.hidden = false;
+  fitDisplay();
   clearTimeout(announcementTimer);
   announcementTimer = setTimeout(() => {
     banner.hidden = true;
+    fitDisplay();
   }, announcement.durationSeconds * 1000);
 }

@@ -5,9 +5,9 @@
  * when it is called (with a chime and a vibration). Below it, the patient's
  * chat with the clinic's staff, with the staff's availability.
  */
-import { patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTicket, type TicketStatus } from '@clinic-hub/protocol';
+import { patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTicket, type StaffPresence, type TicketStatus } from '@clinic-hub/protocol';
 import { openChatSocket } from '../lib/chat-connection.js';
-import { mountChatPanel } from '../lib/chat-panel.js';
+import { mountChatPanel, type ChatPanel } from '../lib/chat-panel.js';
 import { CHAT_TEXT, presenceSummary, roleText } from '../lib/chat-text.js';
 import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
 import { consultRequest, openConsultPage, openConsultSocket, patientPagePath, type ConsultSocket } from '../lib/consult-hub.js';
@@ -72,7 +72,7 @@ function start(token: string, ticketId: string): void {
       // After a resync the call may already be over (the patient went in): alert only while it stands.
       if (callPending && known.kind === 'ticket' && known.ticket.status === 'called') {
         alerts += 1;
-        announcer.announce(null);
+        announcer.announce();
         navigator.vibrate?.(VIBRATION_PATTERN);
       }
       callPending = false;
@@ -80,9 +80,17 @@ function start(token: string, ticketId: string): void {
     },
   });
 
+  /** The chat, and the timezone its times were last drawn in: messages drawn before the clinic's was known are drawn again. */
+  let chat: ChatPanel | null = null;
+  let chatTimeZone: string | null = null;
+
   function render(): void {
     const clinic = follower.clinic;
     if (clinic) byId('clinic-name').replaceChildren(bilingual(clinic.name));
+    if (chat && clinic && clinic.timezone !== chatTimeZone) {
+      chatTimeZone = clinic.timezone;
+      chat.refresh();
+    }
     if (known.kind === 'loading') return;
     const ticket = known.kind === 'ticket' ? known.ticket : known.last;
     byId('number').textContent = ticket?.number ?? '—';
@@ -118,8 +126,8 @@ function start(token: string, ticketId: string): void {
         ];
       }
       case 'called': {
-        // Seen from home: no room to walk to; the join button below is the way in.
-        if (online) return [label, message(CONSULT_TEXT.readyDetail)];
+        // Seen from home: no room to walk to; the join button below is the way in, once the admission's pass is here.
+        if (online) return [label, message(consultState.kind === 'admitted' ? CONSULT_TEXT.readyDetail : CONSULT_TEXT.preparing)];
         const room = ticket.room ? follower.roomName(ticket.room) : null;
         return [label, h('p', { class: 'go-to-room' }, bilingual(goToRoomText(room ?? { ja: ticket.room ?? '', en: ticket.room ?? '' })))];
       }
@@ -195,7 +203,7 @@ function start(token: string, ticketId: string): void {
     render();
   }
 
-  startChat(token, ticketId);
+  chat = startChat(token, ticketId, () => follower.clinic?.timezone ?? null);
 
   Object.defineProperty(window, '__clinicHub', {
     value: Object.freeze({
@@ -223,25 +231,47 @@ const message = (text: Bilingual) => h('p', { class: 'message' }, bilingual(text
 
 const isOnline = (clinic: PublicClinic | null, ticket: PublicTicket) => clinic?.departments.find((d) => d.id === ticket.dept)?.online === true;
 
-/** The patient's own thread with the clinic's staff (created on first use), and whether staff are available. */
-function startChat(token: string, ticketId: string): void {
+/**
+ * The patient's own thread with the clinic's staff (created on first use),
+ * and whether staff are available. "No staff available" is said only once
+ * the patient has written: on an empty chat it would only discourage them.
+ */
+function startChat(token: string, ticketId: string, timeZone: () => string | null): ChatPanel {
   const socket = openChatSocket(token);
   keepTokenFresh(socket, token);
   const box = byId('chat-box');
   const presenceLine = byId('chat-presence');
-  followStaffPresence(socket, (staff) => {
+  const self = decodeToken(token)?.sub ?? `patient:${ticketId}`;
+  let staff: ReadonlyMap<string, StaffPresence> = new Map();
+  let written = false;
+  const renderPresence = () => {
     const available = [...staff.values()].some((p) => p.status === 'online');
+    const anyone = [...staff.values()].some((p) => p.status !== 'offline');
     presenceLine.dataset.available = String(available);
-    presenceLine.replaceChildren(bilingual(presenceSummary(staff.values()), 'inline'));
+    presenceLine.hidden = !anyone && !written;
+    presenceLine.replaceChildren(presenceLine.hidden ? '' : bilingual(presenceSummary(staff.values()), 'inline'));
+  };
+  followStaffPresence(socket, (current) => {
+    staff = current;
+    renderPresence();
   });
   const panel = mountChatPanel({
     socket,
     threadId: patientThreadId(ticketId),
     title: CHAT_TEXT.chatWithClinic,
-    self: { sub: decodeToken(token)?.sub ?? `patient:${ticketId}`, role: 'patient' },
+    self: { sub: self, role: 'patient' },
     token: () => tokenFromFragment() ?? token,
     senderName: (_member, role) => roleText(role),
+    timeZone,
+    onChange: (follower) => {
+      const wrote = follower.messages.some((m) => m.sender === self);
+      if (wrote !== written) {
+        written = wrote;
+        renderPresence();
+      }
+    },
   });
   byId('chat-slot').replaceChildren(panel.element);
   socket.on('connect', () => (box.hidden = false));
+  return panel;
 }

@@ -10,15 +10,15 @@ import { resolve } from 'node:path';
 import { consultKeys, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Browser, BrowserContext } from 'playwright-core';
-import { s16leToFloat32 } from '../../../ai-workers/src/audio/pcm.js';
-import type { CtcModel } from '../../../ai-workers/src/engines/ctc-model.js';
-import { parseAudioEntry } from '../../../ai-workers/src/session/audio-entry.js';
-import type { SileroVad } from '../../../ai-workers/src/vad/silero-vad.js';
-import { detectSpeech } from '../../../ai-workers/src/vad/detect-speech.js';
-import type { SegmenterOptions } from '../../../ai-workers/src/vad/speech-segmenter.js';
-import { fixtureWorkerEnv } from '../../../ai-workers/test/support/worker-fixtures.js';
-import { childNodeArgs } from '../../../hub/test/support/hub-node.js';
-import { launchChromium, mediaFlags } from './browser.js';
+import { s16leToFloat32 } from '@clinic-hub/ai-workers/audio';
+import type { CtcModel } from '@clinic-hub/ai-workers';
+import { parseAudioEntry } from '@clinic-hub/ai-workers';
+import type { SileroVad } from '@clinic-hub/ai-workers/vad';
+import { detectSpeech } from '@clinic-hub/ai-workers/vad';
+import type { SegmenterOptions } from '@clinic-hub/ai-workers/vad';
+import { fixtureWorkerEnv } from '@clinic-hub/test-kit/worker-fixtures';
+import { childNodeArgs } from '@clinic-hub/test-kit/hub-node';
+import { launchChromium, mediaFlags } from '@clinic-hub/test-kit/browser';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 

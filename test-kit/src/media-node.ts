@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { ConsultRole } from '@clinic-hub/protocol';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { REPO_ROOT, childNodeArgs, entryPoint } from './hub-node.js';
+import { loadMediaConfig } from '@clinic-hub/media-server';
+import type { Recorder } from '@clinic-hub/media-server';
+import { startMediaServer, type RunningMediaServer } from '@clinic-hub/media-server';
+
+export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
+export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
+
+let portBlock = 0;
+/** A UDP range of its own for each media-server a test file starts, so parallel test files do not compete for ports. */
+function udpRange(): { min: number; max: number } {
+  const base = 42000 + ((process.pid % 40) * 500 + (portBlock++ % 5) * 100) % 20000;
+  return { min: base, max: base + 99 };
+}
+
+/** A media-server in this process (so a test can count its sockets and drive its rooms), on free ports, with a quiet logger. */
+export async function startTestMediaServer(options: {
+  redisUrl: string;
+  nodeId?: string;
+  env?: Record<string, string>;
+  recorder?: Recorder | null;
+  /** Where the server's (and its rooms') lines go; a quiet one of its own by default. */
+  logger?: Logger;
+}): Promise<RunningMediaServer> {
+  const range = udpRange();
+  const config = loadMediaConfig({
+    MEDIA_PORT: '0',
+    MEDIA_HOST: '127.0.0.1',
+    MEDIA_NODE_ID: options.nodeId ?? 'media-test',
+    REDIS_URL: options.redisUrl,
+    MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET,
+    MEDIA_UDP_PORT_MIN: String(range.min),
+    MEDIA_UDP_PORT_MAX: String(range.max),
+    MEDIA_ICE_EXTRA_HOSTS: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+  const logger = options.logger ?? pino({ level: process.env.MEDIA_TEST_LOG_LEVEL ?? 'warn', base: { node: config.nodeId } });
+  return startMediaServer(config, { recorder: options.recorder ?? null, logger });
+}
+
+export function roomToken(
+  claims: { sub: string; part: ConsultRole; consult: string; clinic?: string; name?: string },
+  ttlSeconds = 600,
+): string {
+  return roomTokens.issue({ clinic: claims.clinic ?? 'testclinic', consult: claims.consult, sub: claims.sub, part: claims.part, name: claims.name ?? `Name of ${claims.sub}` }, ttlSeconds).token;
+}
+
+export interface MediaServerProcess {
+  url: string;
+  process: ChildProcess;
+  logs(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Two SIGTERMs (drain, then stop at once) and the exit code; SIGKILL after 10 s. */
+  stop(): Promise<number | null>;
+}
+
+/** `npm run media`'s entry point as its own process (for SIGTERM and configuration tests). */
+export async function startMediaServerProcess(env: Record<string, string>): Promise<MediaServerProcess> {
+  const port = await freePort();
+  const range = udpRange();
+  const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/media-server/main')), {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      MEDIA_PORT: String(port),
+      MEDIA_HOST: '127.0.0.1',
+      MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET,
+      MEDIA_UDP_PORT_MIN: String(range.min),
+      MEDIA_UDP_PORT_MAX: String(range.max),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
+  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-50_000)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 200));
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) return { url, process: child, logs: () => output, exited, stop };
+    try {
+      if ((await fetch(`${url}/healthz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`media-server did not become healthy: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, process: child, logs: () => output, exited, stop };
+}

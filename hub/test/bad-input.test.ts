@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, type QueueEvent } from '@clinic-hub/protocol';
-import { signed, tampered, unsigned } from './support/forged-tokens.js';
+import { signed, tampered, unsigned } from '@clinic-hub/test-kit/forged-tokens';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import {
   connectError,

@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signed, tampered, unsigned } from './support/forged-tokens.js';
+import { signed, tampered, unsigned } from '@clinic-hub/test-kit/forged-tokens';
 import {
   CONSULT_HUB_ENV,
   announceMediaNode,

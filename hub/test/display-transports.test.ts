@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from './support/hub-node.js';
-import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from './support/queue-client.js';
-import { startTestRedis } from './support/redis.js';
-import { sleep, waitFor } from './support/wait.js';
+import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * The queue fan-out encodes each event once and, on uWebSockets.js, publishes

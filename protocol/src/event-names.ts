@@ -41,6 +41,7 @@ export const QUEUE_CLIENT_EVENTS = {
   cancel: 'queue:cancel',
   sync: 'queue:sync',
   patient: 'queue:patient',
+  patientLink: 'queue:patient-link',
   announce: 'queue:announce',
   authRefresh: AUTH_REFRESH,
 } as const;

@@ -36,6 +36,11 @@ export interface QueueClientToServer {
     payload: QueuePayload<'queue:patient'>,
     ack: AckFn<{ ticket: PublicTicket; patient: PatientInfo | null }>,
   ) => void;
+  /** The patient's page of an active ticket again (its QR code on the staff console, a reprinted slip): a fresh patient token. */
+  [QUEUE_CLIENT_EVENTS.patientLink]: (
+    payload: QueuePayload<'queue:patient-link'>,
+    ack: AckFn<{ ticket: PublicTicket; patientToken: string; patientUrl: string }>,
+  ) => void;
   [QUEUE_CLIENT_EVENTS.announce]: (payload: QueuePayload<'queue:announce'>, ack: AckFn<{ announcement: Announcement }>) => void;
   [QUEUE_CLIENT_EVENTS.authRefresh]: (payload: QueuePayload<'auth:refresh'>, ack: AckFn<{ token: string; expiresAt: number }>) => void;
 }
@@ -88,6 +93,7 @@ export const QUEUE_EVENT_ROLES: Record<keyof QueueClientToServer, readonly Role[
   'queue:cancel': ['admin', 'staff', 'doctor'],
   'queue:sync': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
   'queue:patient': ['admin', 'staff', 'doctor'],
+  'queue:patient-link': ['admin', 'staff'],
   'queue:announce': ['admin', 'staff'],
   'auth:refresh': ['admin', 'staff', 'doctor', 'patient', 'display', 'service'],
 };

@@ -122,6 +122,7 @@ export const QueuePayloads = {
   'queue:cancel': z.object({ ticketId: TicketId, requestId: RequestId.optional() }),
   'queue:sync': z.object({ afterSeq: z.number().int().min(0).optional() }),
   'queue:patient': z.object({ ticketId: TicketId }),
+  'queue:patient-link': z.object({ ticketId: TicketId }),
   'queue:announce': z.object({
     text: z.object({ ja: z.string().min(1).max(200), en: z.string().min(1).max(200) }),
     durationSeconds: z.number().int().min(3).max(600).default(20),

@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type ClinicConfig, type QueueSnapshot } from '@clinic-hub/protocol';
+import * as jsQRModule from 'jsqr';
+import { PNG } from 'pngjs';
 import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
@@ -374,6 +376,67 @@ describe('staff page', () => {
     expect(requestIds).toHaveLength(5);
     for (const id of requestIds) expect(id).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
     expect(new Set(requestIds).size).toBe(requestIds.length);
+    expect(problems).toEqual([]);
+  });
+});
+
+/** The text in the QR code drawn by an element: a screenshot of it, read by jsQR as a phone camera would. */
+async function readQr(page: Page, selector: string): Promise<string | null> {
+  const png = PNG.sync.read(await page.locator(selector).screenshot());
+  const jsQR = ((jsQRModule as unknown as { default?: unknown }).default ?? jsQRModule) as unknown as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+  return jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height)?.data ?? null;
+}
+
+describe('staff page, handing the ticket to the patient', () => {
+  it('shows a QR code of the patient page after check-in and on every waiting ticket, and prints a slip through the print dialog', async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1440, height: 1000 });
+    problems = collectPageProblems(page);
+    // The print dialog is the browser's: only its entry point is watched.
+    await page.addInitScript('{ window.__prints = 0; const print = window.print.bind(window); window.print = () => { window.__prints += 1; return print(); }; }');
+    await page.goto(`${proxy.url}/staff#token=${staffToken}`);
+    await waitUntilLive(page);
+    await page.locator('#checkin-dept option[value="gp"]').waitFor({ state: 'attached', timeout: 5000 });
+    const before = ok(await request(staff, 'queue:checkin', { dept: 'gp' })).event.ticket;
+
+    await page.selectOption('#checkin-dept', 'gp');
+    await page.click('#checkin-submit');
+    const number = (await page.locator('#issued-number').innerText({ timeout: 5000 })).trim();
+    const link = (await page.locator('#patient-link').getAttribute('href'))!;
+    await page.locator('#issued-qr svg.qr').waitFor({ timeout: 5000 });
+    expect(await readQr(page, '#issued-qr')).toBe(link);
+
+    // The slip: number, department, estimate and the same QR code, alone on the printed page.
+    await page.click('#issued-print');
+    await expect.poll(() => page.evaluate('window.__prints'), { timeout: 5000 }).toBe(1);
+    await page.emulateMedia({ media: 'print' });
+    const slip = page.locator('#print-slip .slip');
+    expect(await slip.isVisible()).toBe(true);
+    const slipText = await slip.innerText();
+    expect(slipText).toContain(number);
+    expect(slipText).toContain('内科');
+    expect(slipText).toContain('General');
+    const issued = (await snapshot()).tickets.find((t) => t.number === number)!;
+    const rooms = clinic.departments.find((d) => d.id === 'gp')!.rooms.length;
+    const stats = (await snapshot()).deptStats.gp ?? { avgConsultMinutes: 10, samples: 0 };
+    expect(slipText).toContain(`約 ${estimateWaitMinutes(1, rooms, stats)} 分`);
+    expect(await readQr(page, '#print-slip .slip .qr')).toBe(link);
+    for (const hidden of ['header.bar', '#departments', '.controls']) expect(await page.locator(hidden).isVisible()).toBe(false);
+    await page.emulateMedia({ media: 'screen' });
+    expect(await slip.isVisible()).toBe(false);
+
+    // A ticket already waiting (checked in elsewhere): its QR code and slip from its row.
+    await page.locator(`.dept[data-dept="gp"] table.waiting button[data-action="handout"][data-ticket="${before.id}"]`).click();
+    await page.locator('#handout-dialog[open] #ticket-qr svg.qr').waitFor({ timeout: 5000 });
+    const url = new URL((await readQr(page, '#ticket-qr'))!);
+    expect(url.pathname).toBe('/ticket');
+    const claims = JSON.parse(Buffer.from(new URLSearchParams(url.hash.slice(1)).get('token')!.split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ role: 'patient', ticket: before.id });
+    await page.click('#ticket-print');
+    await expect.poll(() => page.evaluate('window.__prints'), { timeout: 5000 }).toBe(2);
+    expect(await page.locator('#print-slip .slip').innerText()).toContain(before.number);
+    await page.click('#handout-close');
+    expect(issued.status).toBe('waiting');
     expect(problems).toEqual([]);
   });
 });

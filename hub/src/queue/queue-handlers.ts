@@ -32,6 +32,12 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     socket.join(clinicRoom(clinic));
     installEventGuard(socket, QUEUE_EVENT_ROLES, deps);
 
+    /** A token for the patient's own ticket page, scoped to the ticket, and the page's address. */
+    const patientLink = async (ticketId: string) => {
+      const { token } = await deps.tokens.issue({ sub: `patient:${ticketId}`, role: 'patient', clinic, ticket: ticketId }, deps.tokenTtlSeconds('patient'));
+      return { patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+    };
+
     const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
       defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
 
@@ -54,11 +60,7 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
       const issuedId = result.event.ticket.id;
       // A replayed requestId returns the ticket made the first time: the contact belongs to that one.
       if (issuedId !== ticketId) notify = await storeContact(issuedId);
-      const { token } = await deps.tokens.issue(
-        { sub: `patient:${issuedId}`, role: 'patient', clinic, ticket: issuedId },
-        deps.tokenTtlSeconds('patient'),
-      );
-      const reply = { ...result, patientToken: token, patientUrl: `${deps.publicUrl()}/ticket#token=${token}` };
+      const reply = { ...result, ...(await patientLink(issuedId)) };
       // The ticket exists whatever happened to the contact: that part is reported on its own.
       return notify ? { ...reply, notify } : reply;
     });
@@ -69,6 +71,12 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     on('queue:done', (payload) => deps.queue.done(clinic, payload));
     on('queue:cancel', (payload) => deps.queue.cancel(clinic, payload));
     on('queue:sync', (payload) => deps.queue.sync(clinic, payload.afterSeq));
+
+    on('queue:patient-link', async ({ ticketId }) => {
+      const ticket = await deps.queue.ticket(clinic, ticketId);
+      if (!ticket) return { ok: false, error: protocolError('QUEUE_TICKET_NOT_FOUND') };
+      return { ok: true, ticket, ...(await patientLink(ticketId)) };
+    });
 
     on('queue:patient', async ({ ticketId }) => {
       const ticket = await deps.queue.ticket(clinic, ticketId);

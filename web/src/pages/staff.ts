@@ -12,10 +12,11 @@ import { QUEUE_EVENT_ROLES, patientThreadId, type ProtocolError, type PublicClin
 import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
 import { admitPatient, clinicianPagePath, consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
 import { CONSULT_TEXT } from '../lib/consult-text.js';
-import { bilingual, byId, h } from '../lib/dom.js';
+import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { ERROR_TEXT_JA, PRIORITY_TEXT, STATUS_TEXT, TEXT, both, minutesText, type Bilingual } from '../lib/i18n.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
+import { patientQr, printSlip, SLIP_TEXT, type SlipFacts } from '../lib/ticket-slip.js';
 import { tokenFromFragment } from '../lib/token.js';
 
 const NAME_SHOWN_MS = 60_000;
@@ -157,6 +158,9 @@ function start(token: string, role: Role): void {
       'div',
       { class: 'actions' },
       h('button', { type: 'button', class: 'action action-chat', 'data-action': 'chat', 'data-ticket': ticket.id }, both(TEXT.chat)),
+      ticket.status === 'waiting'
+        ? h('button', { type: 'button', class: 'action action-handout', 'data-action': 'handout', 'data-ticket': ticket.id }, both(SLIP_TEXT.qr))
+        : null,
       ...(online ? (CONSULT_ACTIONS_BY_STATUS[ticket.status] ?? []) : []).map((action) =>
         h('button', { type: 'button', class: `action action-${action}`, 'data-action': action, 'data-ticket': ticket.id }, both(CONSULT_ACTION_TEXT[action])),
       ),
@@ -177,6 +181,7 @@ function start(token: string, role: Role): void {
     if (!button || !ticketId) return;
     const action = button.dataset.action;
     if (action === 'chat') window.open(chatUrl(patientThreadId(ticketId)), '_blank', 'noopener');
+    else if (action === 'handout') void showHandout(ticketId, button);
     else if (action === 'admit' || action === 'join-video' || action === 'end-video') void consultAction(action, ticketId, button);
     else if (action === 'show-name') void showName(ticketId, button);
     else if (action === 'hide-name') hideName(ticketId, true);
@@ -298,7 +303,27 @@ function start(token: string, role: Role): void {
     }
   }
 
-  wireCheckin(socket, guarded);
+  /** The facts a slip prints for a ticket, with the estimate as the console shows it now. */
+  function slipFacts(ticket: PublicTicket, patientUrl: string): SlipFacts | null {
+    const clinic = follower.clinic;
+    const dept = clinic?.departments.find((d) => d.id === ticket.dept);
+    if (!clinic || !dept) return null;
+    const waitMinutes = follower.positionOf(ticket.id)?.waitMinutes ?? follower.typicalWaitMinutes(ticket.dept);
+    return { clinic: clinic.name, number: ticket.number, dept: dept.name, waitMinutes, patientUrl };
+  }
+
+  /** A waiting ticket's QR code and slip, with a fresh link to the patient's page (`queue:patient-link`). */
+  async function showHandout(ticketId: string, button: HTMLButtonElement): Promise<void> {
+    button.disabled = true;
+    const ack = await guarded(() => request(socket, 'queue:patient-link', { ticketId }));
+    button.disabled = false;
+    if (!ack) return;
+    if (!ack.ok) return showError(ack.error, both(SLIP_TEXT.qr));
+    const facts = slipFacts(follower.tickets.get(ticketId) ?? ack.ticket, ack.patientUrl);
+    if (facts) openHandout(facts);
+  }
+
+  wireCheckin(socket, guarded, (ticket, patientUrl) => slipFacts(ticket, patientUrl));
   wireCallNext(socket, guarded, {
     isOnline: (dept) => follower.clinic?.departments.find((d) => d.id === dept)?.online === true,
     admitNext,
@@ -315,7 +340,27 @@ function chatUrl(threadId: string | null): string {
   return `/chat#${fragment}`;
 }
 
-function wireCheckin(socket: QueueSocket, guarded: Guarded): void {
+/** The QR code and the print button of a ticket: under the check-in form, and in the dialog of a waiting ticket. */
+function handout(facts: SlipFacts, idPrefix: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'handout', id: `${idPrefix}-handout` },
+    h('figure', { class: 'handout-qr', id: `${idPrefix}-qr` }, patientQr(facts.patientUrl)),
+    h('button', { type: 'button', class: 'print-slip-button', id: `${idPrefix}-print`, onclick: () => printSlip(facts) }, both(SLIP_TEXT.print)),
+  );
+}
+
+function openHandout(facts: SlipFacts): void {
+  const dialog = byId<HTMLDialogElement>('handout-dialog');
+  dialog.replaceChildren(
+    h('h2', {}, `${facts.number} · ${both(facts.dept)}`),
+    handout(facts, 'ticket'),
+    h('form', { method: 'dialog' }, h('button', { type: 'submit', class: 'link', id: 'handout-close' }, both(SLIP_TEXT.close))),
+  );
+  dialog.showModal();
+}
+
+function wireCheckin(socket: QueueSocket, guarded: Guarded, facts: (ticket: PublicTicket, patientUrl: string) => SlipFacts | null): void {
   const form = byId<HTMLFormElement>('checkin-form');
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -336,9 +381,12 @@ function wireCheckin(socket: QueueSocket, guarded: Guarded): void {
       }
       byId<HTMLInputElement>('checkin-name').value = '';
       byId<HTMLInputElement>('checkin-name').focus();
-      byId('checkin-result').replaceChildren(
+      const slip = facts(ack.event.ticket, ack.patientUrl);
+      replaceChildren(
+        byId('checkin-result'),
         h('div', { class: 'issued' }, bilingual(TEXT.ticketIssued, 'inline'), h('strong', { class: 'number', id: 'issued-number' }, ack.event.ticket.number)),
         h('a', { href: ack.patientUrl, target: '_blank', rel: 'noopener noreferrer', id: 'patient-link' }, both(TEXT.patientPage)),
+        slip ? handout(slip, 'issued') : null,
       );
     })();
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { NotificationService } from './notification-service.js';
-import { sendRecordKey } from './notify-keys.js';
+import { NotificationService } from '../src/notify/notification-service.js';
+import { sendRecordKey } from '../src/notify/notify-keys.js';
 import {
   TEST_CLINIC,
   lineUserId,

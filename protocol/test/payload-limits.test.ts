@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { ChatPayloads } from './chat-payloads.js';
-import { ConsultPayloads } from './consult-payloads.js';
-import { ClientSignal } from './media-signal.js';
-import { PAYLOAD_MAX_DEPTH, measurePayload } from './payload-limits.js';
-import { QueuePayloads } from './queue.js';
+import { ChatPayloads } from '../src/chat-payloads.js';
+import { ConsultPayloads } from '../src/consult-payloads.js';
+import { ClientSignal } from '../src/media-signal.js';
+import { PAYLOAD_MAX_DEPTH, measurePayload } from '../src/payload-limits.js';
+import { QueuePayloads } from '../src/queue.js';
 
 /** How deep a value accepted by `schema` can nest (objects and arrays), read from zod's definitions. */
 function schemaDepth(schema: z.ZodType, seen = new Set<unknown>()): number {

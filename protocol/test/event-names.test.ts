@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHAT_EVENT_ROLES, CHAT_NAMESPACE, type ChatClientToServer, type ChatServerToClient } from './chat.js';
-import { ChatPayloads } from './chat-payloads.js';
-import { CONSULT_EVENT_ROLES, CONSULT_NAMESPACE, type ConsultClientToServer, type ConsultServerToClient } from './consult-events.js';
-import { ConsultPayloads } from './consult-payloads.js';
+import { CHAT_EVENT_ROLES, CHAT_NAMESPACE, type ChatClientToServer, type ChatServerToClient } from '../src/chat.js';
+import { ChatPayloads } from '../src/chat-payloads.js';
+import { CONSULT_EVENT_ROLES, CONSULT_NAMESPACE, type ConsultClientToServer, type ConsultServerToClient } from '../src/consult-events.js';
+import { ConsultPayloads } from '../src/consult-payloads.js';
 import {
   CHAT_CLIENT_EVENTS,
   CHAT_SERVER_EVENTS,
@@ -15,10 +15,10 @@ import {
   QUEUE_CLIENT_EVENTS,
   QUEUE_SERVER_EVENTS,
   type EventNameOf,
-} from './event-names.js';
-import { QUEUE_EVENT_ROLES, QUEUE_NAMESPACE, type QueueClientToServer, type QueueServerToClient } from './events.js';
-import { NOTIFY_NAMESPACE, type NotifyServerToClient } from './notify.js';
-import { QueuePayloads } from './queue.js';
+} from '../src/event-names.js';
+import { QUEUE_EVENT_ROLES, QUEUE_NAMESPACE, type QueueClientToServer, type QueueServerToClient } from '../src/events.js';
+import { NOTIFY_NAMESPACE, type NotifyServerToClient } from '../src/notify.js';
+import { QueuePayloads } from '../src/queue.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Compiles only when its type argument is `true`: `npm run typecheck` fails on a name that is in one list and not the other. */
@@ -60,7 +60,7 @@ describe('event names', () => {
   });
 
   it('live in a module without imports, which k6 scripts load by path', () => {
-    const source = readFileSync(resolve(import.meta.dirname, 'event-names.ts'), 'utf8');
+    const source = readFileSync(resolve(import.meta.dirname, '../src/event-names.ts'), 'utf8');
     expect(source).not.toMatch(/^\s*(import|export\s+[^;]*\sfrom)\s/m);
   });
 });

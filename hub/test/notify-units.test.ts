@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { NotifyContact } from '@clinic-hub/protocol';
-import { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { ConfigError } from '../config.js';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
+import { ConfigError } from '../src/config.js';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
-import { loadNotifyConfig } from './notify-config.js';
-import { providerKeyOf } from './notification-worker.js';
-import { quietHoursEnd } from './quiet-hours.js';
-import { renderNotice } from './templates.js';
+import { loadNotifyConfig } from '../src/notify/notify-config.js';
+import { providerKeyOf } from '../src/notify/notification-worker.js';
+import { quietHoursEnd } from '../src/notify/quiet-hours.js';
+import { renderNotice } from '../src/notify/templates.js';
 
 const tokyo = (iso: string) => Date.parse(`${iso}+09:00`);
 const clinic = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR).get('testclinic')!;

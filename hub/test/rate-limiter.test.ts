@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventRateLimiter } from './rate-limiter.js';
+import { EventRateLimiter } from '../src/socket/rate-limiter.js';
 import { TokenBucket } from '@clinic-hub/platform/token-bucket';
 
 /** A clock the test moves by hand, in ms. */

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { onStopSignals, type StopStep } from '@clinic-hub/platform/process';
+import { onStopSignals, type StopStep } from '../../src/process/index.js';
 
 /**
  * A process that answers stop signals with onStopSignals, for its test.

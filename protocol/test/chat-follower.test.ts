@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ChatFollower } from './chat-follower.js';
-import { messageIdOf, messageSeqOf, type ChatHistoryResult, type ChatJoinResult, type ChatMessage, type ChatThread } from './chat.js';
+import { ChatFollower } from '../src/chat-follower.js';
+import { messageIdOf, messageSeqOf, type ChatHistoryResult, type ChatJoinResult, type ChatMessage, type ChatThread } from '../src/chat.js';
 
 /** A thread as the hub holds it, answering join and history as docs/protocol.md says. */
 function fakeHub(count: number, page = 50) {

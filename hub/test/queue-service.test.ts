@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
-import { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
-import { QueueService, clinicKeys, type Result } from './queue-service.js';
-import { rebuildQueue } from './rebuild.js';
+import { QueueService, clinicKeys, type Result } from '../src/queue/queue-service.js';
+import { rebuildQueue } from '../src/queue/rebuild.js';
 
 const C = 'testclinic';
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
+import { TEST_SECRET } from './hub-node.js';
 
 /** Tokens a hub must refuse (or, for `signed`, accept): made by hand, not by the hub's TokenIssuer. */
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { jwtVerify } from 'jose';
-import { signed, tampered, unsigned } from '../../test/support/forged-tokens.js';
+import { signed, tampered, unsigned } from '@clinic-hub/test-kit/forged-tokens';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
-import { TokenError } from '@clinic-hub/platform/tokens';
-import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { TokenError } from '../src/tokens/verifier.js';
+import { TokenIssuer } from '../src/tokens/issuer.js';
 
 const issuer = new TokenIssuer(TEST_SECRET);
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
-import { loadNotifyConfig } from './notify/notify-config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { loadNotifyConfig } from '../src/notify/notify-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

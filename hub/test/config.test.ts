@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from './config.js';
+import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -99,7 +99,7 @@ describe('loadConfig', () => {
 });
 
 describe('hub/src/main.ts started with a bad variable', () => {
-  const main = resolve(import.meta.dirname, 'main.ts');
+  const main = resolve(import.meta.dirname, '../src/main.ts');
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, ['--import', 'tsx', main], {
       cwd: resolve(import.meta.dirname, '../..'),

@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonLogLines } from '@clinic-hub/test-kit/log-lines';
 
-/** onStopSignals in a real child process (hub/test/support/stop-signals-child.ts), sent real signals. */
-const CHILD = resolve(import.meta.dirname, '../test/support/stop-signals-child.ts');
+/** onStopSignals in a real child process (test/support/stop-signals-child.ts), sent real signals. */
+const CHILD = resolve(import.meta.dirname, 'support/stop-signals-child.ts');
 const children: ChildProcess[] = [];
 
 afterEach(() => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DrainState } from './drain.js';
+import { DrainState } from '../src/socket/drain.js';
 
 describe('DrainState', () => {
   it('moves serving → draining → closing, and only forward', () => {

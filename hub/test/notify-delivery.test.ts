@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { PublicTicket } from '@clinic-hub/protocol';
-import { QueueService } from '../queue/queue-service.js';
-import { NotificationService } from './notification-service.js';
-import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
-import { sendRecordKey } from './notify-keys.js';
+import { QueueService } from '../src/queue/queue-service.js';
+import { NotificationService } from '../src/notify/notification-service.js';
+import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
+import { sendRecordKey } from '../src/notify/notify-keys.js';
 import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from '@clinic-hub/test-kit/notify-fixture';
 
 const C = TEST_CLINIC;

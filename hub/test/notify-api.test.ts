@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeadLetter, NotifyOverview } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { NotificationService } from './notification-service.js';
+import { NotificationService } from '../src/notify/notification-service.js';
 import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 
 /**

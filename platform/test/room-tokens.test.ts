@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { RoomTokenError } from '@clinic-hub/platform/tokens';
-import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { TokenError } from '@clinic-hub/platform/tokens';
+import { RoomTokenIssuer } from '../src/tokens/issuer.js';
+import { RoomTokenError } from '../src/tokens/verifier.js';
+import { TokenIssuer } from '../src/tokens/issuer.js';
+import { TokenError } from '../src/tokens/verifier.js';
 
 const SECRET = 'room-token-secret-room-token-secret!';
 const claims = { sub: 'p-1', clinic: 'testclinic', consult: 'c0nsult-01', part: 'patient', name: '患者A' } as const;

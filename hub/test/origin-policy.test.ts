@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { originAllowed } from './origin-policy.js';
+import { originAllowed } from '../src/http/origin-policy.js';
 
 const sameOriginOnly = { allowedOrigins: [] as string[], publicUrl: null };
 

@@ -5,13 +5,13 @@ import { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
-import { socketAuth } from '../auth/socket-auth.js';
+import { socketAuth } from '../src/auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
-import { startTestAuth } from '../../test/support/auth.js';
-import { registerNotifyHandlers } from './notify-handlers.js';
-import { startNotificationWorker, type RunningNotificationWorker } from './notification-worker.js';
-import { NotificationService } from './notification-service.js';
+import { startTestAuth } from './support/auth.js';
+import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
+import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
+import { NotificationService } from '../src/notify/notification-service.js';
 import {
   LINE_TOKEN,
   MAIL_FROM,

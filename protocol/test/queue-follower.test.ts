@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { PublicClinic } from './clinic.js';
-import type { PublicTicket, QueueEvent, QueueEventType, QueueSnapshot, SyncResult, TicketStatus } from './queue.js';
-import { QueueFollower } from './queue-follower.js';
+import type { PublicClinic } from '../src/clinic.js';
+import type { PublicTicket, QueueEvent, QueueEventType, QueueSnapshot, SyncResult, TicketStatus } from '../src/queue.js';
+import { QueueFollower } from '../src/queue-follower.js';
 
 const CLINIC: PublicClinic = {
   id: 'c1',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TrustedProxies } from './client-address.js';
+import { TrustedProxies } from '../src/http/client-address.js';
 
 describe('TrustedProxies.clientAddress', () => {
   const proxies = new TrustedProxies(['10.0.0.0/8', '::1']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { PublicTicket, TicketStatus } from './queue.js';
-import { estimateWaitMinutes, openRoomsOf } from './wait.js';
+import type { PublicTicket, TicketStatus } from '../src/queue.js';
+import { estimateWaitMinutes, openRoomsOf } from '../src/wait.js';
 
 const tenMinutes = { avgConsultMinutes: 10, samples: 5 };
 

@@ -21,3 +21,4 @@ export * from './ops.js';
 export * from './payload-limits.js';
 export * from './self-checkin.js';
 export * from './appointments.js';
+export * from './revocations.js';

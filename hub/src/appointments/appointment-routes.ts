@@ -1,5 +1,5 @@
 import { AppointmentImportBody, protocolError } from '@clinic-hub/protocol';
-import type { TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import { clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -21,7 +21,7 @@ const DAY_MS = 86_400_000;
  * - `GET /api/clinics/:clinic/appointments?from=&to=` lists them (default: the next 24 h);
  * - `DELETE /api/clinics/:clinic/appointments/:id` cancels one and its reminders.
  */
-export function createAppointmentRoutes(deps: { tokens: TokenVerifier; appointments: AppointmentService }) {
+export function createAppointmentRoutes(deps: { authenticator: Authenticator; appointments: AppointmentService }) {
   return async (request: HttpRequest): Promise<HttpResponse | null> => {
     const imported = IMPORT.exec(request.path);
     const one = imported ? null : ONE.exec(request.path);
@@ -33,7 +33,7 @@ export function createAppointmentRoutes(deps: { tokens: TokenVerifier; appointme
     if (!allowed.includes(request.method)) {
       return json(405, { error: protocolError('METHOD_NOT_ALLOWED', `use ${allowed.join(' or ')}`) }, { allow: allowed.join(', ') });
     }
-    const caller = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff manage appointments');
+    const caller = await clinicCaller(deps.authenticator, request, clinic, ['admin', 'staff'], 'only admins and staff manage appointments');
     if (!('role' in caller)) return caller;
 
     if (list) {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { NotifyContact, protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import type { TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import { clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
-import { errorResponse, json } from '../http/routes.js';
+import { errorResponse, isResponse, json, readJsonBody } from '../http/routes.js';
 import { REMINDER_OFFSETS_MS, type NotificationService, type ReminderKind } from './notification-service.js';
 
 const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/appointments\/([A-Za-z0-9_-]{1,64})\/reminders$/;
@@ -31,7 +31,7 @@ const ScheduleBody = z.object({
  * Admin and staff tokens of the clinic.
  */
 export function createReminderRoutes(deps: {
-  tokens: TokenVerifier;
+  authenticator: Authenticator;
   notifications: NotificationService;
   /** With a `dept`, the appointment is also stored for its arrival (appointments domain): the reminders carry its link. */
   appointments?: { put(clinic: string, id: string, body: unknown): Promise<{ ok: true; appointment: unknown; reminders: unknown[] } | { ok: false; error: { code: ErrorCode; detail?: string } }>; cancel(clinic: string, id: string): Promise<unknown> };
@@ -43,7 +43,7 @@ export function createReminderRoutes(deps: {
     if (request.method !== 'PUT' && request.method !== 'DELETE') {
       return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use PUT or DELETE') }, { allow: 'PUT, DELETE' });
     }
-    const caller = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff schedule reminders');
+    const caller = await clinicCaller(deps.authenticator, request, clinic, ['admin', 'staff'], 'only admins and staff schedule reminders');
     if (!('role' in caller)) return caller;
 
     if (request.method === 'DELETE') {
@@ -51,20 +51,11 @@ export function createReminderRoutes(deps: {
       await deps.appointments?.cancel(clinic, appointmentId);
       return result.ok ? json(200, { ok: true, removed: result.removed }) : errorResponse(result.error.code, result.error.detail);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(request.body.toString('utf8'));
-    } catch {
-      return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
-    }
-    const parsed = ScheduleBody.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return errorResponse('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : undefined);
-    }
-    const { startsAt, contact, dept, room, kinds } = parsed.data;
+    const body = readJsonBody(request, ScheduleBody);
+    if (isResponse(body)) return body;
+    const { startsAt, contact, dept, room, kinds } = body;
     if (dept && deps.appointments) {
-      const stored = await deps.appointments.put(clinic, appointmentId, parsed.data);
+      const stored = await deps.appointments.put(clinic, appointmentId, body);
       return stored.ok ? json(200, { ok: true, reminders: stored.reminders, appointment: stored.appointment }) : errorResponse(stored.error.code, stored.error.detail);
     }
     const result = await deps.notifications.scheduleAppointmentReminders({

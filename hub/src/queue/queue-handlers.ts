@@ -26,9 +26,7 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     const clinic = identity.clinic;
     // A kiosk only checks patients in: it follows no queue.
     if (identity.role !== 'kiosk') socket.join(clinicRoom(clinic));
-    deps.metrics.connectedClients.inc({ role: identity.role });
-    socket.on('disconnect', () => deps.metrics.connectedClients.dec({ role: identity.role }));
-    installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, QUEUE_EVENT_ROLES, deps);
 
     const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
       defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
@@ -75,11 +73,6 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
       return { ok: true, announcement };
     });
 
-    on('auth:refresh', async () => {
-      const { ticket, sub, role } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
-      socket.data.identity = { ...identity, exp: Math.floor(issued.expiresAt / 1000) };
-      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
-    });
+    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ArrivalCode, PosterId, SelfCheckinBody, protocolError, type Role } from '@clinic-hub/protocol';
-import type { TokenVerifier, VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import { bearerCaller, clinicCaller } from '../http/bearer.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -30,9 +31,9 @@ export function posterUrl(publicUrl: string, clinic: string, poster: string): st
  * - `GET|POST /api/clinics/:clinic/posters`, `DELETE …/posters/:id` — the
  *   clinic's posters (admin, staff).
  */
-export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheckin: SelfCheckinService; publicUrl: () => string }) {
+export function createSelfCheckinRoutes(deps: { authenticator: Authenticator; selfCheckin: SelfCheckinService; publicUrl: () => string }) {
   /** Phones come without a token: null then. */
-  const bearer = (request: HttpRequest): VerifiedToken | HttpResponse | null => (request.headers.authorization ? bearerCaller(deps.tokens, request) : null);
+  const bearer = async (request: HttpRequest): Promise<VerifiedToken | HttpResponse | null> => (request.headers.authorization ? bearerCaller(deps.authenticator, request) : null);
   const mayActFor = (token: VerifiedToken, clinic: string) => token.clinic === '*' || token.clinic === clinic;
   const SELF_CHECKIN_ROLES: readonly Role[] = ['kiosk', 'staff', 'admin'];
 
@@ -41,7 +42,7 @@ export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheck
     if (info) {
       const clinic = info[1]!;
       if (request.method !== 'GET' && request.method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET or POST') }, { allow: 'GET, POST' });
-      const token = bearer(request);
+      const token = await bearer(request);
       if (token && !('role' in token)) return token;
       if (token) {
         if (!SELF_CHECKIN_ROLES.includes(token.role)) return errorResponse('AUTH_FORBIDDEN', 'kiosk, staff and admin tokens check patients in');
@@ -102,7 +103,7 @@ export function createSelfCheckinRoutes(deps: { tokens: TokenVerifier; selfCheck
   async function postersRoute(request: HttpRequest, clinic: string, posterId: string | null): Promise<HttpResponse> {
     const allowed = posterId ? ['DELETE'] : ['GET', 'POST'];
     if (!allowed.includes(request.method)) return json(405, { error: protocolError('METHOD_NOT_ALLOWED', `use ${allowed.join(' or ')}`) }, { allow: allowed.join(', ') });
-    const token = clinicCaller(deps.tokens, request, clinic, ['admin', 'staff'], 'only admins and staff manage posters');
+    const token = await clinicCaller(deps.authenticator, request, clinic, ['admin', 'staff'], 'only admins and staff manage posters');
     if (!('role' in token)) return token;
     const info = deps.selfCheckin.info(clinic);
     if (!info.ok) return errorResponse(info.error.code, info.error.detail);

@@ -7,7 +7,7 @@ import {
   listRecordings,
   openRecordingFile,
   type RecordingConfig,
-} from '@clinic-hub/media-server/recordings';
+} from '@clinic-hub/recordings';
 import { appendAudit } from '../audit/audit-log.js';
 import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';

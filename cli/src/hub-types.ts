@@ -2,6 +2,8 @@
 export interface IssuedToken {
   token: string;
   expiresAt: number;
+  /** Revokes it and every token refreshed from it: `clinic token revoke --id ID`. */
+  id: string;
   role: string;
   clinic: string;
   sub: string;

@@ -201,6 +201,34 @@ describe('queue actions', () => {
     expect(refused.code).toBe(3);
     expect(refused.error().code).toBe('AUTH_FORBIDDEN');
   });
+
+  it('token revoke (admin) ends the token’s sockets at once and lists the revocation; it needs one target', async () => {
+    const env = cleanEnv({ CLINIC_URL: hub.url, CLINIC_TOKEN: admin });
+    const issued = (await runCli(['token', 'issue', '--role', 'display', '--clinic', 'testclinic', '--sub', 'display:lost', '--json'], { env })).json();
+    expect(issued.id).toMatch(/^[\w-]{22}$/);
+    const screen = await connectQueue(hub.url, issued.token);
+    sockets.push(screen);
+    const ended = new Promise<{ code: string }>((resolve) => screen.once('hub:session-ended', resolve));
+
+    const run = await runCli(['token', 'revoke', '--id', issued.id, '--reason', 'stolen TV', '--json'], { env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json().revocation).toMatchObject({ kind: 'token', id: issued.id, reason: 'stolen TV' });
+    expect(await ended).toMatchObject({ code: 'AUTH_REVOKED' });
+    await waitFor('the screen disconnected', () => !screen.connected);
+
+    const listed = await runCli(['token', 'revocations', '--json'], { env });
+    expect(listed.json().revocations).toContainEqual(expect.objectContaining({ kind: 'token', id: issued.id }));
+    const plain = await runCli(['token', 'revoke', '--user', 'staff:gone', '--clinic', 'testclinic'], { env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toContain('every token of staff:gone in testclinic');
+
+    const none = await runCli(['token', 'revoke', '--json'], { env });
+    expect(none.code).toBe(2);
+    expect(none.error().message).toMatch(/exactly one of --id/);
+    const staff = await runCli(['token', 'revoke', '--all', '--clinic', 'testclinic', '--json'], { env: asStaff() });
+    expect(staff.code).toBe(3);
+    expect(staff.error().code).toBe('AUTH_FORBIDDEN');
+  });
 });
 
 describe('errors: code, message, next step and exit code', () => {

@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RecordingList } from '@clinic-hub/protocol';
 import { parseRecordingKey } from '@clinic-hub/media-server/recordings';
-import { readAudit } from '@clinic-hub/hub';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { ClinicRegistry, QueueService, readAudit } from '@clinic-hub/hub';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { makeWebm, seedRecording } from '../../hub/test/support/recording-fixture.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
@@ -30,6 +30,8 @@ const as = (token: string) => cleanEnv({ CLINIC_URL: hub.url, CLINIC_TOKEN: toke
 beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
+  // The patient refused below is in the queue: refused for their role, not for their ticket.
+  await new QueueService(redis, ClinicRegistry.fromDirectory(TEST_CLINICS_DIR)).checkin('testclinic', { dept: 'gp', priority: 'normal' }, 't-9');
   dir = mkdtempSync(join(tmpdir(), 'cli-recordings-'));
   webm = await makeWebm(join(dir, 'fixture.webm'), 2);
   await seedRecording({

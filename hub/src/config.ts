@@ -26,6 +26,13 @@ const Env = z.object({
   HUB_DISPLAY_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(12 * 3600),
   HUB_PATIENT_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(12 * 3600),
   HUB_STAFF_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(10 * 3600),
+  /**
+   * How long after its first token a session may be refreshed (auth:refresh): display screens for a month,
+   * patients for a day (their ticket ends them sooner), everyone else (staff, doctors, admins, services) 16 h.
+   */
+  HUB_DISPLAY_SESSION_MAX_SECONDS: z.coerce.number().int().min(60).max(90 * 86400).default(30 * 86400),
+  HUB_PATIENT_SESSION_MAX_SECONDS: z.coerce.number().int().min(60).max(90 * 86400).default(86400),
+  HUB_STAFF_SESSION_MAX_SECONDS: z.coerce.number().int().min(60).max(90 * 86400).default(16 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * AES-256-GCM key for chat attachments at rest: 32 random bytes, base64
@@ -164,6 +171,8 @@ export interface HubConfig {
   clinicsDir: string;
   maxPayloadBytes: number;
   tokenTtlSeconds: { display: number; patient: number; default: number };
+  /** The longest a session may be refreshed for, from its first token (auth:refresh refuses after: AUTH_SESSION_EXPIRED). */
+  sessionMaxSeconds: { display: number; patient: number; default: number };
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   /** Notifications (hub/src/notify): the hub enqueues, the worker delivers. */
   notify: NotifyConfig;
@@ -224,6 +233,11 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       display: e.HUB_DISPLAY_TOKEN_TTL_SECONDS,
       patient: e.HUB_PATIENT_TOKEN_TTL_SECONDS,
       default: e.HUB_STAFF_TOKEN_TTL_SECONDS,
+    },
+    sessionMaxSeconds: {
+      display: e.HUB_DISPLAY_SESSION_MAX_SECONDS,
+      patient: e.HUB_PATIENT_SESSION_MAX_SECONDS,
+      default: e.HUB_STAFF_SESSION_MAX_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
     notify: loadNotifyConfig(env),

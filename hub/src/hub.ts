@@ -1,9 +1,10 @@
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Server as SocketServer } from 'socket.io';
-import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE } from '@clinic-hub/protocol';
+import { Server as SocketServer, type Namespace } from 'socket.io';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
+import { startAuth } from './auth/start-auth.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
@@ -79,7 +80,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
   const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
   const consultSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:consult-live`);
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub];
+  const authSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:auth`);
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -91,12 +93,26 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub]) connection.on('error', () => undefined);
+  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub]) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
   const queue = new QueueService(redis, clinics);
+  const byRole = <T>(values: { display: T; patient: T; default: T }) => (role: string) =>
+    role === 'display' ? values.display : role === 'patient' ? values.patient : values.default;
+  const tokenTtlSeconds = byRole(config.tokenTtlSeconds);
+  const { revocations, authenticator, sessions } = await startAuth({
+    redis,
+    subscriber: authSub,
+    tokens,
+    clinics,
+    patientAccessUntil: (clinic, ticketId) => queue.patientAccessUntil(clinic, ticketId),
+    ttlSeconds: tokenTtlSeconds,
+    maxSessionSeconds: byRole(config.sessionMaxSeconds),
+    metrics,
+    logger,
+  });
   // A page that does not build must not keep the waiting room down: log it and serve the API.
   const assets = await loadWebAssets().catch((error: Error) => {
     logger.error({ err: error.message }, 'web pages failed to build; serving the API without them');
@@ -104,7 +120,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
 
   const drain = new DrainState();
-  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs };
+  const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs, sessions };
   const refusedOrigins = new Set<string>();
   const io = new SocketServer({
     adapter: createAdapter(adapterPub, adapterSub),
@@ -133,26 +149,26 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       ? { cors: { origin: config.allowedOrigins === '*' ? true : config.allowedOrigins, methods: ['GET', 'POST'] } }
       : {}),
   });
-  const tokenTtlSeconds = (role: string) =>
-    role === 'display' ? config.tokenTtlSeconds.display : role === 'patient' ? config.tokenTtlSeconds.patient : config.tokenTtlSeconds.default;
-
   let server: HubServer | null = null;
   let redisAnswered = true;
   // Answered within the load balancer's check interval (1 s): a deliberate 503, not a check that timed out.
   const probeRedis = async () => (redisAnswered = await pingWithin(redis, PROBE_PING_MS));
   const ready = () => drain.phase === 'serving' && redisDownSince === null && redisAnswered;
-  metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight });
+  metrics.watchNode({ ready, actionsInFlight: () => drain.inFlight, clients: () => sessions.countByNamespace() });
   const publicUrl = () => config.publicUrl ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server?.port ?? config.port}`;
 
   const notifications = new NotificationService({ config: config.notify, clinics, redis, logger });
   // The root namespace serves nothing: without this, any client (with no token at all) could sit on it.
   io.of('/').use((_socket, next) => next(new ConnectError('NAMESPACE_NOT_FOUND')));
-  const notifyNsp = io.of(NOTIFY_NAMESPACE);
-  notifyNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
+  const [notifyNsp, queueNsp, chatNsp, consultNsp] = [NOTIFY_NAMESPACE, QUEUE_NAMESPACE, CHAT_NAMESPACE, CONSULT_NAMESPACE].map((name) => {
+    const nsp = io.of(name);
+    // Every namespace: the token checked at connect, and the socket's session followed until it ends.
+    nsp.use(socketAuth(authenticator, config.trustedProxies));
+    nsp.on('connection', (socket) => sessions.attach(socket));
+    return nsp;
+  }) as [Namespace, Namespace, Namespace, Namespace];
   registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
 
-  const queueNsp = io.of(QUEUE_NAMESPACE);
-  queueNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   registerQueueHandlers(queueNsp, {
     queue,
     tokens,
@@ -167,10 +183,20 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
   // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
   const queueBroadcast = new LocalBroadcast(queueNsp);
-  await startQueueFanout(liveSub, queueBroadcast, { queue, clinicIds: clinics.ids(), coalesceMs: config.fanoutCoalesceMs, metrics, logger });
+  await startQueueFanout(liveSub, queueBroadcast, {
+    queue,
+    clinicIds: clinics.ids(),
+    coalesceMs: config.fanoutCoalesceMs,
+    metrics,
+    logger,
+    // A patient's token ends with their ticket, after the clinic's grace period.
+    onEvent: (clinic, event) => {
+      if (event.ticket.endedAt !== null && TERMINAL_STATUSES.includes(event.ticket.status)) {
+        sessions.ticketEnded(clinic, event.ticket.id, queue.accessAfterEnd(clinic, event.ticket.endedAt));
+      }
+    },
+  });
 
-  const chatNsp = io.of(CHAT_NAMESPACE);
-  chatNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const chat = await startChat({
     nsp: chatNsp,
     redis,
@@ -178,16 +204,13 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     config: config.chat,
     nodeId: config.nodeId,
     clinics,
-    tokens,
+    authenticator,
     findTicket: (clinic, ticketId) => queue.ticket(clinic, ticketId),
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    tokenTtlSeconds,
   });
-  const consultNsp = io.of(CONSULT_NAMESPACE);
-  consultNsp.use(socketAuth(tokens, clinics, config.trustedProxies));
   const consult = await startConsult({
     nsp: consultNsp,
     redis,
@@ -196,18 +219,22 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     config: config.consult,
     nodeId: config.nodeId,
     clinics,
-    tokens,
+    authenticator,
     queue,
     publicUrl,
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    tokenTtlSeconds,
     // The clinic's retention.recordingDays: what the media-server's purge applies to its recordings (each consultation's meta hash carries it).
     recordingRetentionDays: (clinic) => clinics.get(clinic)?.retention.recordingDays ?? config.recordings.retentionMs / 86_400_000,
   });
-  const nodeRegistry = new NodeRegistry(redis, queueNsp, { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server }, logger);
+  const nodeRegistry = new NodeRegistry(
+    redis,
+    queueNsp,
+    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole() },
+    logger,
+  );
   nodeRegistry.start();
 
   const routeHandler = createRoutes({
@@ -217,6 +244,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     redis,
     metrics,
     tokens,
+    authenticator,
     clinics,
     queue,
     notifications,
@@ -227,8 +255,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     domainRoutes: [
       chat.routes,
       consult.routes,
-      createReminderRoutes({ tokens, notifications }),
-      createRecordingRoutes({ tokens, clinics, redis, config: config.recordings, logger }),
+      createReminderRoutes({ authenticator, notifications }),
+      createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
@@ -273,6 +301,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const close = () =>
     (closed ??= (async () => {
       drain.enter('closing');
+      revocations.stop();
       await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -1,12 +1,19 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Role } from '@clinic-hub/protocol';
+import { NAMESPACES, ROLES, type Role } from '@clinic-hub/protocol';
 
 const WINDOW_SECONDS = 10;
+
+export interface NodeWatch {
+  ready: () => boolean;
+  actionsInFlight: () => number;
+  clients: () => Iterable<{ role: Role; namespace: string; count: number }>;
+}
 
 /** The hub's Prometheus metrics; one registry per hub so several hubs can share a process in tests. */
 export class HubMetrics {
   readonly registry = new Registry();
-  readonly connectedClients: Gauge<'role'>;
+  readonly connectedClients: Gauge<'role' | 'namespace'>;
+  readonly sessionsEnded: Counter<'code'>;
   readonly eventsTotal: Counter<'type'>;
   readonly eventLatency: Histogram;
   readonly actionDuration: Histogram<'action' | 'outcome'>;
@@ -15,14 +22,26 @@ export class HubMetrics {
   readonly chatDeliveryLatency: Histogram;
   private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
   private currentSecond = Math.floor(Date.now() / 1000);
-  private node: { ready: () => boolean; actionsInFlight: () => number } = { ready: () => true, actionsInFlight: () => 0 };
+  private node: NodeWatch = { ready: () => true, actionsInFlight: () => 0, clients: () => [] };
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
+    const self = this;
     this.connectedClients = new Gauge({
       name: 'clinic_hub_connected_clients',
-      help: 'Connected Socket.IO clients on this node, by role',
-      labelNames: ['role'],
+      help: 'Connected Socket.IO sockets on this node, by role and namespace (every namespace: a patient on /queue and /chat is two)',
+      labelNames: ['role', 'namespace'],
+      registers: [this.registry],
+      collect() {
+        // Every role and namespace, zeros included, so that a series never vanishes.
+        for (const role of ROLES) for (const namespace of Object.values(NAMESPACES)) this.set({ role, namespace }, 0);
+        for (const { role, namespace, count } of self.node.clients()) this.set({ role, namespace }, count);
+      },
+    });
+    this.sessionsEnded = new Counter({
+      name: 'clinic_hub_sessions_ended_total',
+      help: 'Sockets this node disconnected because their session was over (hub:session-ended), by code: AUTH_EXPIRED, AUTH_REVOKED',
+      labelNames: ['code'],
       registers: [this.registry],
     });
     this.eventsTotal = new Counter({
@@ -31,7 +50,6 @@ export class HubMetrics {
       labelNames: ['type'],
       registers: [this.registry],
     });
-    const self = this;
     new Gauge({
       name: 'clinic_hub_events_per_second',
       help: `Queue events fanned out per second by this node, averaged over the last ${WINDOW_SECONDS} s`,
@@ -89,13 +107,10 @@ export class HubMetrics {
     });
     // process_* and nodejs_* (CPU, memory, event loop lag, GC), with the node label like the rest.
     collectDefaultMetrics({ register: this.registry });
-    for (const role of ['admin', 'staff', 'doctor', 'patient', 'display', 'service'] satisfies Role[]) {
-      this.connectedClients.set({ role }, 0);
-    }
   }
 
-  /** Where clinic_hub_ready and clinic_hub_actions_in_flight are read from. */
-  watchNode(node: { ready: () => boolean; actionsInFlight: () => number }): void {
+  /** Where clinic_hub_ready, clinic_hub_actions_in_flight and clinic_hub_connected_clients are read from. */
+  watchNode(node: NodeWatch): void {
     this.node = node;
   }
 

@@ -48,6 +48,8 @@ describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {
   let ticket = '';
   let threadId = '';
   let patientToken = '';
+  /** A patient of another ticket, in the queue too: not a member of the first one's thread. */
+  let otherPatientToken = '';
 
   const upload = async (bytes: Buffer, type: string | null, options: { token?: string; thread?: string; name?: string } = {}) => {
     const query = new URLSearchParams({ thread: options.thread ?? threadId, ...(options.name ? { name: options.name } : {}) });
@@ -69,6 +71,7 @@ describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {
     ticket = expectOk(await request(reception, 'queue:checkin', { dept: 'gp' })).event.ticket.id;
     threadId = patientThreadId(ticket);
     patientToken = await tokenFor('patient', CLINIC, { ticket, sub: `patient:${ticket}` });
+    otherPatientToken = expectOk(await request(reception, 'queue:checkin', { dept: 'gp' })).patientToken;
   });
 
   it('round-trips an image and a PDF: upload, send, the other member receives and downloads them', async () => {
@@ -163,7 +166,7 @@ describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {
     sockets.push(patient);
     expectOk(await chatRequest(patient, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text: '', attachments: [json.attachment.id] }));
 
-    const otherPatient = await download(json.attachment.id, await tokenFor('patient', CLINIC, { ticket: 'someone-else', sub: 'patient:someone-else' }));
+    const otherPatient = await download(json.attachment.id, otherPatientToken);
     expect(otherPatient.status).toBe(403);
     expect(JSON.parse(otherPatient.bytes.toString())).toMatchObject({ error: { code: 'CHAT_NOT_MEMBER' } });
     const noToken = await fetch(`${url()}${CHAT_ATTACHMENTS_PATH}/${json.attachment.id}`);
@@ -172,7 +175,7 @@ describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {
     const missing = await download('x'.repeat(22), staffToken);
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.bytes.toString())).toMatchObject({ error: { code: 'CHAT_ATTACHMENT_NOT_FOUND' } });
-    const nonMember = await upload(PNG, 'image/png', { token: await tokenFor('patient', CLINIC, { ticket: 'someone-else', sub: 'patient:someone-else' }) });
+    const nonMember = await upload(PNG, 'image/png', { token: otherPatientToken });
     expect(nonMember.status).toBe(403);
     expect(nonMember.json).toMatchObject({ error: { code: 'CHAT_NOT_MEMBER' } });
     const wrongMethod = await fetch(`${url()}${CHAT_ATTACHMENTS_PATH}/${json.attachment.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${staffToken}` } });

@@ -83,7 +83,8 @@ describe('chat on two hub nodes', () => {
     const threadId = patientThreadId(ticket);
     const patientA = await open(nodeA, 'patient', `patient:${ticket}`, ticket);
     const watcherB = await open(nodeB, 'staff', 'staff:watcher');
-    const otherPatientB = await open(nodeB, 'patient', 'patient:other', 'other-ticket');
+    const otherTicket = await checkIn();
+    const otherPatientB = await open(nodeB, 'patient', `patient:${otherTicket}`, otherTicket);
     const [watched, other] = [recordChat(watcherB), recordChat(otherPatientB)];
     await join(patientA, threadId);
     const sent = expectOk(await chatRequest(patientA, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text: 'すみません' }));

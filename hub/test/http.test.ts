@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHAT_NAMESPACE } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { connectQueue, expectOk, followQueue, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { connectNamespace, connectQueue, expectOk, followQueue, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -98,14 +99,14 @@ describe.each(['uws', 'node'] as const)('a hub on %s', (kind) => {
     const before = await call(url(), '/metrics');
     expect(before.status).toBe(200);
     expect(before.headers.get('content-type')).toMatch(/^text\/plain/);
-    const displaysBefore = metricValue(before.text, 'clinic_hub_connected_clients', { role: 'display', node: nodeId() })!;
+    const displaysBefore = metricValue(before.text, 'clinic_hub_connected_clients', { role: 'display', namespace: '/queue', node: nodeId() })!;
     expect(displaysBefore).toBeGreaterThanOrEqual(0);
 
     const displays = [await open(url(), 'display'), await open(url(), 'display'), await open(url(), 'display')];
     const staff = await open(url(), 'staff');
     const during = await call(url(), '/metrics');
-    expect(metricValue(during.text, 'clinic_hub_connected_clients', { role: 'display', node: nodeId() })).toBe(displaysBefore + 3);
-    expect(metricValue(during.text, 'clinic_hub_connected_clients', { role: 'staff', node: nodeId() })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(during.text, 'clinic_hub_connected_clients', { role: 'display', namespace: '/queue', node: nodeId() })).toBe(displaysBefore + 3);
+    expect(metricValue(during.text, 'clinic_hub_connected_clients', { role: 'staff', namespace: '/queue', node: nodeId() })).toBeGreaterThanOrEqual(1);
 
     const issuedBefore = metricValue(during.text, 'clinic_hub_events_total', { type: 'ticket.issued', node: nodeId() }) ?? 0;
     const checkin = expectOk(await request(staff, 'queue:checkin', { dept: 'gp' }));
@@ -119,7 +120,7 @@ describe.each(['uws', 'node'] as const)('a hub on %s', (kind) => {
     displays[2]!.close();
     const after = await waitFor('the closed displays to be counted out', async () => {
       const m = await call(url(), '/metrics');
-      return metricValue(m.text, 'clinic_hub_connected_clients', { role: 'display', node: nodeId() }) === displaysBefore + 1 && m;
+      return metricValue(m.text, 'clinic_hub_connected_clients', { role: 'display', namespace: '/queue', node: nodeId() }) === displaysBefore + 1 && m;
     });
     // Every node fans out every event of the clinic to its own sockets.
     expect(metricValue(after.text, 'clinic_hub_events_total', { type: 'ticket.issued', node: nodeId() })).toBeGreaterThanOrEqual(issuedBefore + 1);
@@ -129,6 +130,14 @@ describe.each(['uws', 'node'] as const)('a hub on %s', (kind) => {
     expect(metricValue(after.text, 'clinic_hub_errors_total', { code: 'AUTH_FORBIDDEN', node: nodeId() })).toBeGreaterThanOrEqual(1);
     expect(metricValue(after.text, 'clinic_hub_action_duration_seconds_count', { action: 'queue:checkin', outcome: 'ok', node: nodeId() })).toBeGreaterThanOrEqual(1);
     expect(after.text).toContain('clinic_hub_events_per_second');
+
+    // Every namespace's clients are counted: a patient on /chat too.
+    const patientToken = expectOk(await request(staff, 'queue:checkin', { dept: 'gp' })).patientToken;
+    const patientChat = await connectNamespace<QueueSocket>(url(), CHAT_NAMESPACE, patientToken);
+    sockets.push(patientChat);
+    const withPatient = await call(url(), '/metrics');
+    expect(metricValue(withPatient.text, 'clinic_hub_connected_clients', { role: 'patient', namespace: '/chat', node: nodeId() })).toBe(1);
+    expect(metricValue(withPatient.text, 'clinic_hub_connected_clients', { role: 'patient', namespace: '/consult', node: nodeId() })).toBe(0);
   });
 
   it('POST /api/tokens issues tokens to admins only, and the token connects', async () => {

@@ -8,8 +8,7 @@ import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@cl
 import { socketAuth } from '../src/auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
-import { createHubLogger } from '../src/hub-logger.js';
-import { HubMetrics } from '../src/metrics.js';
+import { startTestAuth } from './support/auth.js';
 import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { NotificationService } from '../src/notify/notification-service.js';
@@ -120,6 +119,7 @@ describe('in-app (Socket.IO through Redis)', () => {
   let pub: Redis;
   let sub: Redis;
   let url: string;
+  let auth: Awaited<ReturnType<typeof startTestAuth>>;
   const tokens = new TokenIssuer(TEST_SECRET);
 
   beforeAll(async () => {
@@ -127,14 +127,19 @@ describe('in-app (Socket.IO through Redis)', () => {
     sub = new Redis(fixture.redisUrl);
     http = createServer();
     io = new SocketServer(http, { adapter: createAdapter(pub, sub), transports: ['websocket'] });
+    auth = await startTestAuth(fixture.redisUrl, fixture.clinics);
+    // A patient's token works while their ticket is in the queue.
+    for (const ticketId of ['tk-inapp-1', 'tk-inapp-2']) await auth.queue.checkin(TEST_CLINIC, { dept: 'gp', priority: 'normal' }, ticketId);
     const nsp = io.of(NOTIFY_NAMESPACE);
-    nsp.use(socketAuth(tokens, fixture.clinics));
-    registerNotifyHandlers(nsp, { logger: createHubLogger('silent', 'notify-test'), metrics: new HubMetrics('notify-test'), maxPayloadBytes: 16_384 });
+    nsp.use(socketAuth(auth.authenticator));
+    nsp.on('connection', (socket) => auth.sessions.attach(socket));
+    registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384 });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   });
   afterAll(async () => {
+    auth?.close();
     await new Promise<void>((resolve) => io.close(() => resolve()));
     pub.disconnect();
     sub.disconnect();

@@ -12,13 +12,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { RecordingFile, RecordingList, RecordingMeta } from '@clinic-hub/protocol';
 import { parseRecordingKey, recordingDir, sealedPath, loadRecordingConfig } from '@clinic-hub/media-server/recordings';
 import { readAudit } from '../src/audit/audit-log.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
+import { QueueService } from '../src/queue/queue-service.js';
 import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
 import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestAuth } from './support/auth.js';
 import { makeWebm, seedRecording } from './support/recording-fixture.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
@@ -43,6 +45,8 @@ const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
+  // The patient whose token is refused below is in the queue: refused for their role, not for their ticket.
+  await new QueueService(redis, ClinicRegistry.fromDirectory(TEST_CLINICS_DIR)).checkin(CLINIC, { dept: 'gp', priority: 'normal' }, 't-1');
   dir = mkdtempSync(join(tmpdir(), 'recording-export-'));
   webm = await makeWebm(join(dir, 'fixture.webm'));
   // Big enough that the servers' back-pressure handling is exercised.
@@ -227,9 +231,12 @@ describe.each(['uws', 'node'] as const)('recordings on a %s hub', (kind) => {
 
 describe('without RECORDING_KEY', () => {
   it('the routes answer RECORDING_KEY_MISSING', async () => {
+    const clinics = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR);
+    const auth = await startTestAuth(redisServer.url, clinics);
+    onTestFinished(() => auth.close());
     const routes = createRecordingRoutes({
-      tokens: testTokens,
-      clinics: ClinicRegistry.fromDirectory(TEST_CLINICS_DIR),
+      authenticator: auth.authenticator,
+      clinics,
       redis,
       config: loadRecordingConfig({ RECORDINGS_DIR: join(dir, 'recordings') }),
       logger: pino({ level: 'silent' }),

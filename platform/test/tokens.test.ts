@@ -33,7 +33,32 @@ describe('TokenIssuer', () => {
     expect(expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 600_000);
     expect(expiresAt).toBeLessThanOrEqual(before + 601_000);
     const claims = await issuer.verify(token);
-    expect(claims).toEqual({ sub: 'screen-1', role: 'display', clinic: 'testclinic', exp: expiresAt / 1000 });
+    expect(claims).toEqual({
+      sub: 'screen-1',
+      role: 'display',
+      clinic: 'testclinic',
+      exp: expiresAt / 1000,
+      iat: expect.any(Number),
+      jti: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      sid: claims.jti,
+      authTime: claims.iat,
+    });
+  });
+
+  it('gives every token its own id, and a refreshed token its session’s id and start', async () => {
+    const first = await issuer.issue({ sub: 'staff-1', role: 'staff', clinic: 'testclinic' }, 600);
+    const other = await issuer.issue({ sub: 'staff-1', role: 'staff', clinic: 'testclinic' }, 600);
+    expect(first.id).not.toBe(other.id);
+    const original = await issuer.verify(first.token);
+    expect(original).toMatchObject({ jti: first.id, sid: first.id });
+    const refreshed = await issuer.issue({ sub: 'staff-1', role: 'staff', clinic: 'testclinic' }, 600, { sid: first.id, authTime: original.authTime - 100 });
+    expect(await issuer.verify(refreshed.token)).toMatchObject({ jti: refreshed.id, sid: first.id, authTime: original.authTime - 100 });
+  });
+
+  it('reads tokens without ids (made elsewhere): the session starts at iat', async () => {
+    const claims = await issuer.verify(await signed({ sub: 'screen-9', role: 'display', clinic: 'testclinic' }));
+    expect(claims.jti).toBeUndefined();
+    expect(claims.authTime).toBe(claims.iat);
   });
 
   it('carries the ticket of a patient token', async () => {

@@ -1,6 +1,6 @@
 import type { Ack } from './errors.js';
 import type { ChatPayload } from './chat-payloads.js';
-import type { DrainingNotice } from './events.js';
+import type { DrainingNotice, SessionEnded } from './events.js';
 import type { Role } from './roles.js';
 
 /**
@@ -205,6 +205,8 @@ export interface ChatServerToClient {
   'hub:error': (error: { code: string; message: string; event?: string; detail?: string }) => void;
   /** This hub node is shutting down: see DrainingNotice. */
   'hub:draining': (notice: DrainingNotice) => void;
+  /** The token's session is over; the socket is disconnected next: see SessionEnded. */
+  'hub:session-ended': (ended: SessionEnded) => void;
 }
 
 const CLINICIANS: readonly Role[] = ['admin', 'staff', 'doctor'];

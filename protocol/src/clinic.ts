@@ -48,6 +48,11 @@ export const ClinicConfig = z
     minMeasuredConsultSeconds: z.number().int().min(0).max(3600).default(30),
     /** How long patient data given at check-in is kept. */
     patientDataRetentionHours: z.number().positive().max(24 * 90).default(24),
+    /**
+     * How long a patient's token keeps working after their ticket ended (done, cancelled, no-show): to read
+     * the chat of the visit. Then their sockets are disconnected (`hub:session-ended`, AUTH_EXPIRED).
+     */
+    patientAccessGraceMinutes: z.number().min(0).max(24 * 60).default(60),
     /** Off unless configured: admission then queues no AI session. */
     ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
     /**

@@ -1,7 +1,7 @@
 import type { AiEmotion, AiResultMessage, AiTranscript, ConsultLanguage, ConsultRole } from './consult.js';
 import type { ConsultPayload } from './consult-payloads.js';
 import type { Ack } from './errors.js';
-import type { DrainingNotice } from './events.js';
+import type { DrainingNotice, SessionEnded } from './events.js';
 import { CONSULT_CLIENT_EVENTS, CONSULT_SERVER_EVENTS, NAMESPACES } from './event-names.js';
 import type { QueueEvent } from './queue.js';
 import type { Role } from './roles.js';
@@ -166,6 +166,7 @@ export interface ConsultServerToClient {
   [CONSULT_SERVER_EVENTS.emotion]: (emotion: AiEmotion) => void;
   [CONSULT_SERVER_EVENTS.hubError]: (error: { code: string; message: string; event?: string; detail?: string }) => void;
   [CONSULT_SERVER_EVENTS.hubDraining]: (notice: DrainingNotice) => void;
+  [CONSULT_SERVER_EVENTS.sessionEnded]: (ended: SessionEnded) => void;
 }
 
 /** Who may send each event; which consultation they may act on is decided per consultation (a patient: their own ticket's). */

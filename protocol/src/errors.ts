@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   AUTH_EXPIRED: 'The token has expired. Refresh it (auth:refresh) before it expires, or ask for a new one.',
   AUTH_FORBIDDEN: 'Your role may not do this.',
   AUTH_WRONG_CLINIC: 'The token is for another clinic.',
+  AUTH_REVOKED: 'The token was revoked by an admin (the token, its user or its clinic). Ask an admin for a new one.',
+  AUTH_SESSION_EXPIRED: 'The session has reached its maximum age: auth:refresh gives no more tokens. Sign in again or ask for a new token.',
   INVALID_PAYLOAD: 'The payload does not match the event schema.',
   PAYLOAD_TOO_LARGE: 'The payload is larger than the hub accepts.',
   PAYLOAD_TOO_DEEP: 'The payload nests objects or arrays deeper than any event needs (8 levels, counting the arguments).',

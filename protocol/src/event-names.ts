@@ -24,6 +24,11 @@ export const AUTH_REFRESH = 'auth:refresh';
 export const HUB_ERROR = 'hub:error';
 /** Server → client in every namespace that takes actions: this hub node is shutting down; reconnect (through the load balancer) to another. */
 export const HUB_DRAINING = 'hub:draining';
+/**
+ * Server → client in every namespace: the session of this socket's token is over (expired, revoked, its
+ * patient's ticket ended); the hub disconnects the socket right after. Do not reconnect with that token.
+ */
+export const HUB_SESSION_ENDED = 'hub:session-ended';
 
 /** Client → server events of `/queue` (QueueClientToServer). */
 export const QUEUE_CLIENT_EVENTS = {
@@ -47,6 +52,7 @@ export const QUEUE_SERVER_EVENTS = {
   announcement: 'queue:announcement',
   hubError: HUB_ERROR,
   hubDraining: HUB_DRAINING,
+  sessionEnded: HUB_SESSION_ENDED,
 } as const;
 
 /** Client → server events of `/chat` (ChatClientToServer). */
@@ -76,6 +82,7 @@ export const CHAT_SERVER_EVENTS = {
   activity: 'chat:activity',
   hubError: HUB_ERROR,
   hubDraining: HUB_DRAINING,
+  sessionEnded: HUB_SESSION_ENDED,
 } as const;
 
 /** Client → server events of `/consult` (ConsultClientToServer). */
@@ -99,11 +106,14 @@ export const CONSULT_SERVER_EVENTS = {
   emotion: 'consult:emotion',
   hubError: HUB_ERROR,
   hubDraining: HUB_DRAINING,
+  sessionEnded: HUB_SESSION_ENDED,
 } as const;
 
 /** Server → client events of `/notify` (NotifyServerToClient). Clients send nothing there. */
 export const NOTIFY_SERVER_EVENTS = {
   notice: 'notify:notice',
+  hubError: HUB_ERROR,
+  sessionEnded: HUB_SESSION_ENDED,
 } as const;
 
 /** The names in one of the maps above: `EventNameOf<typeof QUEUE_CLIENT_EVENTS>` is `'queue:checkin' | …`. */

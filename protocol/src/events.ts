@@ -52,6 +52,21 @@ export interface QueueServerToClient {
   /** Sent for a bad event that came without an ack callback. */
   [QUEUE_SERVER_EVENTS.hubError]: (error: { code: string; message: string; event?: string; detail?: string }) => void;
   [QUEUE_SERVER_EVENTS.hubDraining]: (notice: DrainingNotice) => void;
+  [QUEUE_SERVER_EVENTS.sessionEnded]: (ended: SessionEnded) => void;
+}
+
+/**
+ * `hub:session-ended`, in every namespace, just before the hub disconnects
+ * the socket: its token's session is over. `AUTH_EXPIRED`: the token
+ * expired (refresh it earlier, or get a new one), or the patient's ticket
+ * ended and the clinic's grace period passed (the visit is over).
+ * `AUTH_REVOKED`: an admin revoked the token, its user or its clinic. Do not
+ * reconnect with the same token: it is refused at connect too.
+ */
+export interface SessionEnded {
+  code: 'AUTH_EXPIRED' | 'AUTH_REVOKED';
+  message: string;
+  detail?: string;
 }
 
 /**

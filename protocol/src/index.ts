@@ -19,3 +19,4 @@ export * from './consult-events.js';
 export * from './consult-payloads.js';
 export * from './ops.js';
 export * from './payload-limits.js';
+export * from './revocations.js';

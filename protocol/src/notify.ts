@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
 import { NAMESPACES, NOTIFY_SERVER_EVENTS } from './event-names.js';
+import type { SessionEnded } from './events.js';
 
 /**
  * Socket.IO namespace of in-app notifications. A socket there is joined to
@@ -71,6 +72,9 @@ export interface InAppNotice {
 
 export interface NotifyServerToClient {
   [NOTIFY_SERVER_EVENTS.notice]: (notice: InAppNotice) => void;
+  /** Anything a client sends here is refused (UNKNOWN_EVENT); without an ack, this way. */
+  [NOTIFY_SERVER_EVENTS.hubError]: (error: { code: string; message: string; event?: string; detail?: string }) => void;
+  [NOTIFY_SERVER_EVENTS.sessionEnded]: (ended: SessionEnded) => void;
 }
 
 /**

@@ -5,6 +5,8 @@ import { NotifyContact, NotifyLocale, QuietHours } from './notify.js';
 export const TICKET_STATUSES = ['waiting', 'called', 'in_consultation', 'done', 'no_show', 'cancelled'] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
 export const ACTIVE_STATUSES: readonly TicketStatus[] = ['waiting', 'called', 'in_consultation'];
+/** A ticket in one of these has left the queue for good (Lua: TERMINAL in hub/src/queue/scripts/lib.lua). */
+export const TERMINAL_STATUSES: readonly TicketStatus[] = ['done', 'no_show', 'cancelled'];
 
 export const Priority = z.enum(['normal', 'urgent']);
 export type Priority = z.infer<typeof Priority>;

@@ -9,10 +9,22 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return undefined;
 }
 
-/** A hub node's connected clients of one role, from its /metrics. */
-export async function connectedClients(hubUrl: string, node: string, role: string): Promise<number> {
+/** The sum of a metric's samples that carry at least these labels (any others too): a total over the labels not named. */
+export function metricSum(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const got = Object.fromEntries([...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/** A hub node's connected sockets of one role (on every namespace, or one), from its /metrics. */
+export async function connectedClients(hubUrl: string, node: string, role: string, namespace?: string): Promise<number> {
   const text = await (await fetch(`${hubUrl}/metrics`)).text();
-  return metricValue(text, 'clinic_hub_connected_clients', { role, node }) ?? 0;
+  return metricSum(text, 'clinic_hub_connected_clients', { role, node, ...(namespace ? { namespace } : {}) });
 }
 
 /** Client actions a hub node has started and not yet acknowledged, from its /metrics. */

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ROLES } from '@clinic-hub/protocol';
+import { ROLES, type RevokeRequest, type RevokeResult, type RevocationsResult, type Revocation } from '@clinic-hub/protocol';
 import { CliError } from '../cli-error.js';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { resolveConnection } from '../connection.js';
@@ -49,8 +49,60 @@ export function registerTokenCommands(program: Command, runtime: Runtime): void 
       out.data({ ...issued, pageUrl });
       return;
     }
-    out.note(`${issued.role} token for clinic ${issued.clinic} (sub ${issued.sub}), expires ${new Date(issued.expiresAt).toISOString()}`);
+    out.note(`${issued.role} token for clinic ${issued.clinic} (sub ${issued.sub}, id ${issued.id}), expires ${new Date(issued.expiresAt).toISOString()}`);
     if (pageUrl) out.note(`Page: ${pageUrl}`);
     out.line(issued.token);
   });
+
+  const revoke = connectionOptions(token.command('revoke'), { clinic: false })
+    .description('revoke tokens (needs an admin token): one token and its refreshes (--id or --revoke-token), a user (--user), or a whole clinic (--all); sockets using them are disconnected on every hub node within a second')
+    .option('--id <id>', 'the token id printed when it was issued (clinic token issue, POST /api/tokens)')
+    .option('--revoke-token <jwt>', 'the token itself (a leaked one): revokes its session')
+    .option('--user <sub>', 'every token of this user (token sub) issued until now; needs --clinic')
+    .option('--all', 'every token of the clinic issued until now; needs --clinic')
+    .option('--clinic <id>', 'the clinic of --user or --all ("*" for all-clinics tokens)')
+    .option('--reason <text>', 'why, kept with the revocation (at most 200 characters)')
+    .addOption(jsonOption());
+  examples(revoke, [
+    'clinic token revoke --id 3q2nXo0dTlqY5N6Dq5mV1w --reason "left on the kiosk PC"',
+    'clinic token revoke --user staff:sato --clinic demo',
+    'clinic token revoke --all --clinic demo --json',
+  ]);
+  handle<{ id?: string; revokeToken?: string; user?: string; all?: boolean; clinic?: string; reason?: string }>(revoke, runtime, async ({ out, env, cwd }, options) => {
+    const chosen = [options.id, options.revokeToken, options.user, options.all].filter((o) => o !== undefined);
+    if (chosen.length !== 1) throw new CliError('USAGE', { message: 'give exactly one of --id, --revoke-token, --user or --all.' });
+    if ((options.user !== undefined || options.all) && !options.clinic) throw new CliError('USAGE', { message: '--user and --all need --clinic ID ("*" for all-clinics tokens).' });
+    const reason = options.reason ? { reason: options.reason } : {};
+    const body: RevokeRequest = options.id
+      ? { tokenId: options.id, ...reason }
+      : options.revokeToken
+        ? { token: options.revokeToken, ...reason }
+        : options.user
+          ? { clinic: options.clinic!, sub: options.user, ...reason }
+          : { clinic: options.clinic!, all: true, ...reason };
+    const connection = resolveConnection({ ...(options.url ? { url: options.url } : {}), ...(options.token ? { token: options.token } : {}), ...(options.profile ? { profile: options.profile } : {}) }, env, cwd);
+    const { revocation } = await hubRequest<RevokeResult>(connection, '/api/tokens/revoke', { method: 'POST', body });
+    if (out.json) {
+      out.data({ revocation });
+      return;
+    }
+    out.line(`revoked ${describeRevocation(revocation)}; sockets using them are disconnected on every hub node`);
+  });
+
+  const revocations = connectionOptions(token.command('revocations'), { clinic: false })
+    .description('the revocations in force (admin): newest first')
+    .addOption(jsonOption());
+  handle(revocations, runtime, async ({ out, connection }) => {
+    const list = await hubRequest<RevocationsResult>(connection(), '/api/tokens/revocations');
+    if (out.json) {
+      out.data(list);
+      return;
+    }
+    if (list.revocations.length === 0) out.line('no revocations in force');
+    for (const r of list.revocations) out.line(`${new Date(r.at).toISOString()}  ${describeRevocation(r)}  by ${r.by}${r.reason ? `  (${r.reason})` : ''}`);
+  });
+}
+
+function describeRevocation(r: Revocation): string {
+  return r.kind === 'token' ? `token ${r.id} and its refreshes` : r.kind === 'user' ? `every token of ${r.sub} in ${r.clinic} issued until now` : `every token of clinic ${r.clinic} issued until now`;
 }

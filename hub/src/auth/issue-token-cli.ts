@@ -44,7 +44,8 @@ const role = Role.safeParse(values.role);
 if (!role.success) fail(`--role: expected one of ${ROLES.join(', ')}`);
 if (!values.clinic) fail('--clinic: required');
 const ttl = Number(values.ttl);
-if (!Number.isInteger(ttl) || ttl < 60) fail('--ttl: a whole number of seconds, at least 60');
+// As POST /api/tokens: revocations are kept for as long as a token can live (revocation-list.ts).
+if (!Number.isInteger(ttl) || ttl < 60 || ttl > 30 * 86400) fail('--ttl: a whole number of seconds from 60 to 2592000 (30 days)');
 if (role.data === 'patient' && !values.ticket) fail('--ticket: required for patient tokens');
 
 // The hub refuses tokens of clinics it does not serve (CLINIC_NOT_FOUND), as POST /api/tokens does: so does this.
@@ -76,7 +77,7 @@ try {
   const name = values.name?.trim();
   if (name && role.data === 'patient') fail('--name: only for staff, doctors and admins (a patient token never carries a name)');
   const issued = await issuer.issue({ sub, role: role.data, clinic: values.clinic, ...(values.ticket ? { ticket: values.ticket } : {}), ...(name ? { name } : {}) }, ttl);
-  if (values.json) process.stdout.write(`${JSON.stringify({ ...issued, role: role.data, clinic: values.clinic, sub })}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ token: issued.token, expiresAt: issued.expiresAt, id: issued.id, role: role.data, clinic: values.clinic, sub })}\n`);
   else process.stdout.write(`${issued.token}\n`);
 } catch (error) {
   fail(`cannot issue this token: ${(error as Error).message}`);

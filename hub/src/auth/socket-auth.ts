@@ -1,14 +1,19 @@
 import type { Socket } from 'socket.io';
 import { protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { TrustedProxies } from '../http/client-address.js';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import type { VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from './authenticator.js';
 
-/** Who is on the other end of a socket, fixed at connect and re-checked on every event. */
+/** Who is on the other end of a socket, fixed at connect (a refresh replaces the token's part) and re-checked on every event. */
 export interface SocketIdentity extends VerifiedToken {
   /** The clinic this socket acts for (a "*" admin token picks one with auth.clinic). */
   clinic: string;
+  /** The token's own clinic claim: the same, or "*" for an all-clinics token. */
+  tokenClinic: string;
   address: string;
+  /** Until when the socket may stay (ms): the token's expiry, or earlier for a patient whose ticket ended. */
+  endsAt: number;
 }
 
 export class ConnectError extends Error {
@@ -24,31 +29,28 @@ export function identityOf(socket: Socket): SocketIdentity {
 }
 
 /**
- * Socket.IO middleware: verifies the handshake token and resolves the clinic.
- * `proxies`: our load balancers, whose X-Forwarded-For names the client's address.
+ * Socket.IO middleware for every namespace: checks the handshake token
+ * (Authenticator: signature, expiry, revocation, a patient's ticket) and
+ * resolves the clinic. `proxies`: our load balancers, whose X-Forwarded-For
+ * names the client's address.
  */
-export function socketAuth(tokens: TokenVerifier, clinics: ClinicRegistry, proxies?: TrustedProxies) {
+export function socketAuth(authenticator: Authenticator, proxies?: TrustedProxies) {
   return (socket: Socket, next: (error?: Error) => void): void => {
     const auth = (socket.handshake.auth ?? {}) as { token?: unknown; clinic?: unknown };
-    tokens.verify(auth.token).then(
-      (claims) => {
-        // A clinic's token asking for another clinic is refused, not quietly given its own clinic.
-        if (claims.clinic !== '*' && auth.clinic !== undefined && auth.clinic !== claims.clinic) {
-          return next(new ConnectError('AUTH_WRONG_CLINIC'));
-        }
-        const clinic = claims.clinic === '*' ? auth.clinic : claims.clinic;
-        // A clinic this hub does not serve, whoever's token names it.
-        if (typeof clinic !== 'string' || !clinics.get(clinic)) return next(new ConnectError('CLINIC_NOT_FOUND', typeof clinic === 'string' ? clinic.slice(0, 64) : undefined));
-        if (claims.role === 'patient' && !claims.ticket) return next(new ConnectError('AUTH_INVALID', 'patient token without ticket'));
+    authenticator.checkFor(auth.token, auth.clinic).then(
+      (checked) => {
+        if (!checked.ok) return next(new ConnectError(checked.error.code, checked.error.detail));
         const { address, headers } = socket.handshake;
         socket.data.identity = {
-          ...claims,
-          clinic,
+          ...checked.token,
+          clinic: checked.clinic,
+          tokenClinic: checked.token.clinic,
           address: proxies ? proxies.clientAddress(address, headers['x-forwarded-for']) : address,
+          endsAt: checked.endsAt,
         } satisfies SocketIdentity;
         next();
       },
-      (error: unknown) => next(new ConnectError(error instanceof TokenError ? error.code : 'AUTH_INVALID')),
+      (error: unknown) => next(new ConnectError(isRedisUnavailable(error) ? 'STORE_UNAVAILABLE' : 'AUTH_INVALID')),
     );
   };
 }

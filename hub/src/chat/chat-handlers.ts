@@ -10,7 +10,6 @@ import {
   type ChatTyping,
 } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { chatRooms } from './chat-keys.js';
@@ -24,11 +23,9 @@ export interface ChatHandlerDeps extends HandlerContext {
   chat: ChatService;
   presence: ChatPresence;
   fanout: ChatFanout;
-  tokens: TokenIssuer;
   maxPayloadBytes: number;
   /** Messages per second one connection may send (0: no limit). */
   messagesPerSecond: number;
-  tokenTtlSeconds: (role: string) => number;
 }
 
 /**
@@ -51,7 +48,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     if (ChatPresence.tracks(role)) rooms.push(chatRooms.clinicians(clinic));
     if (role === 'patient' && identity.ticket) rooms.push(chatRooms.ticket(clinic, identity.ticket));
     void socket.join(rooms);
-    installEventGuard(socket, CHAT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CHAT_EVENT_ROLES, deps);
 
     if (ChatPresence.tracks(role)) {
       const logFailure = (error: Error) => deps.logger.warn({ err: error.message, socket: socket.id }, 'presence update failed');
@@ -119,11 +116,6 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     on('chat:set-presence', ({ status }) => deps.presence.set(clinic, { sub, role }, socket.id, status));
     on('chat:staff-presence', async () => ({ ok: true, staff: await deps.presence.list(clinic) }));
 
-    on('auth:refresh', async () => {
-      const { ticket } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
-      socket.data.identity = { ...identityOf(socket), exp: Math.floor(issued.expiresAt / 1000) };
-      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
-    });
+    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

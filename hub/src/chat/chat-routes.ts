@@ -1,14 +1,12 @@
-import { CHAT_ATTACHMENTS_PATH, CHAT_ROLES, AttachmentId, ThreadId, protocolError, type ErrorCode } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
-import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { CHAT_ATTACHMENTS_PATH, CHAT_ROLES, AttachmentId, ThreadId, protocolError } from '@clinic-hub/protocol';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
 import type { ChatService } from './chat-service.js';
 import type { ChatCaller } from './chat-store.js';
 
 export interface ChatRouteDeps {
-  tokens: TokenVerifier;
-  clinics: ClinicRegistry;
+  authenticator: Authenticator;
   chat: ChatService;
 }
 
@@ -74,17 +72,9 @@ export function createChatRoutes(deps: ChatRouteDeps): (request: HttpRequest) =>
 
 async function authenticate(deps: ChatRouteDeps, request: HttpRequest): Promise<{ caller: ChatCaller; clinic: string } | HttpResponse> {
   const header = request.headers.authorization ?? '';
-  let token: VerifiedToken;
-  try {
-    token = await deps.tokens.verify(header.startsWith('Bearer ') ? header.slice(7) : '');
-  } catch (error) {
-    return errorResponse(error instanceof TokenError ? error.code : ('AUTH_INVALID' satisfies ErrorCode));
-  }
+  const checked = await deps.authenticator.checkFor(header.startsWith('Bearer ') ? header.slice(7) : '', request.query.get('clinic'));
+  if (!checked.ok) return errorResponse(checked.error.code, checked.error.detail);
+  const { token, clinic } = checked;
   if (!CHAT_ROLES.includes(token.role)) return errorResponse('AUTH_FORBIDDEN', `${token.role} tokens cannot use chat`);
-  const named = request.query.get('clinic');
-  if (token.clinic !== '*' && named !== null && named !== token.clinic) return errorResponse('AUTH_WRONG_CLINIC');
-  const clinic = token.clinic === '*' ? named : token.clinic;
-  if (!clinic || !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND');
-  if (token.role === 'patient' && !token.ticket) return errorResponse('AUTH_INVALID', 'patient token without ticket');
   return { caller: { sub: token.sub, role: token.role, ticket: token.ticket ?? null, address: request.remoteAddress }, clinic };
 }

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { ChatThread } from '@clinic-hub/protocol';
 import type { Namespace } from 'socket.io';
-import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -34,15 +34,15 @@ export interface ChatOptions {
   config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number };
   nodeId: string;
   clinics: ClinicRegistry;
-  tokens: TokenIssuer;
+  /** Checks the bearer tokens of the attachment routes. */
+  authenticator: Authenticator;
   /** The queue's active ticket, for opening patient threads. */
   findTicket(clinic: string, ticketId: string): Promise<{ number: string } | null>;
   logger: Logger;
   metrics: HubMetrics;
   maxPayloadBytes: number;
-  tokenTtlSeconds: (role: string) => number;
   /** The node's rate limits and drain state (hub.ts); without them chat events are neither limited nor tracked. */
-  guards?: NodeGuards;
+  guards: NodeGuards;
 }
 
 export interface RunningChat {
@@ -92,17 +92,15 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     chat: service,
     presence,
     fanout,
-    tokens: options.tokens,
     logger,
     metrics: options.metrics,
     maxPayloadBytes: options.maxPayloadBytes,
     messagesPerSecond: config.messagesPerSecond,
-    tokenTtlSeconds: options.tokenTtlSeconds,
-    ...(options.guards ? { guards: options.guards } : {}),
+    guards: options.guards,
   });
   return {
     service,
-    routes: createChatRoutes({ tokens: options.tokens, clinics: options.clinics, chat: service }),
+    routes: createChatRoutes({ authenticator: options.authenticator, chat: service }),
     bodyLimit: chatBodyLimit(service),
     close: () => presence.stop(),
   };

@@ -2,7 +2,6 @@ import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads, type ConsultClientToServer } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { consultRooms } from './consult-keys.js';
@@ -10,9 +9,7 @@ import type { ConsultCaller, ConsultService } from './consult-service.js';
 
 export interface ConsultHandlerDeps extends HandlerContext {
   consult: ConsultService;
-  tokens: TokenIssuer;
   maxPayloadBytes: number;
-  tokenTtlSeconds: (role: string) => number;
 }
 
 /**
@@ -32,7 +29,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
     const identity = identityOf(socket);
     const { clinic, sub, role } = identity;
     const caller = (): ConsultCaller => ({ sub, role, ticket: identity.ticket ?? null, address: identity.address });
-    installEventGuard(socket, CONSULT_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, CONSULT_EVENT_ROLES, deps);
 
     if (role === 'patient' && identity.ticket) {
       void socket.join(consultRooms.ticket(clinic, identity.ticket));
@@ -77,11 +74,6 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
 
     on('consult:ai-status', ({ consult }) => deps.consult.aiStatus(clinic, caller(), consult));
 
-    on('auth:refresh', async () => {
-      const { ticket } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
-      socket.data.identity = { ...identityOf(socket), exp: Math.floor(issued.expiresAt / 1000) };
-      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
-    });
+    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { protocolError, type Role } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -15,7 +15,7 @@ const MAX_RECENT = 200;
 
 export interface ConsultRouteDeps {
   redis: Redis;
-  tokens: TokenVerifier;
+  authenticator: Authenticator;
   clinics: ClinicRegistry;
   consult: ConsultService;
 }
@@ -31,13 +31,9 @@ export function createConsultRoutes(deps: ConsultRouteDeps): (request: HttpReque
     if (!match) return null;
     if (request.method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
     const clinic = match[1]!;
-    const header = request.headers.authorization ?? '';
-    let caller;
-    try {
-      caller = await deps.tokens.verify(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
-    }
+    const checked = await deps.authenticator.bearer(request);
+    if (!checked.ok) return errorResponse(checked.error.code, checked.error.detail);
+    const caller = checked.token;
     if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
     if (!LIST_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN', `${caller.role} tokens cannot list consultations`);
     if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);

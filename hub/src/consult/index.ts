@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
-import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -35,16 +35,16 @@ export interface ConsultOptions {
   config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
   nodeId: string;
   clinics: ClinicRegistry;
-  tokens: TokenIssuer;
+  /** Checks the bearer tokens of the consultations route. */
+  authenticator: Authenticator;
   queue: QueueService;
   publicUrl: () => string;
   logger: Logger;
   metrics: HubMetrics;
   maxPayloadBytes: number;
-  tokenTtlSeconds: (role: string) => number;
   /** How long a clinic's recordings are kept (days): told to participants before they consent. */
   recordingRetentionDays: (clinic: string) => number;
-  guards?: NodeGuards;
+  guards: NodeGuards;
 }
 
 export interface RunningConsult {
@@ -75,17 +75,15 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
   });
   registerConsultHandlers(options.nsp, {
     consult: service,
-    tokens: options.tokens,
     logger,
     metrics: options.metrics,
     maxPayloadBytes: options.maxPayloadBytes,
-    tokenTtlSeconds: options.tokenTtlSeconds,
-    ...(options.guards ? { guards: options.guards } : {}),
+    guards: options.guards,
   });
   await startConsultRelay(options.subscriber, options.nsp, { consult: service, clinics, logger });
   return {
     service,
-    routes: createConsultRoutes({ redis: options.redis, tokens: options.tokens, clinics, consult: service }),
+    routes: createConsultRoutes({ redis: options.redis, authenticator: options.authenticator, clinics, consult: service }),
     close: async () => {
       await aiJobs?.close();
     },

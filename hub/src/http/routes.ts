@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { CLINICIAN_ROLES, Role, protocolError, toPublicClinic, type ErrorCode } from '@clinic-hub/protocol';
+import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
 import { readAudit } from '../audit/audit-log.js';
 import { TokenError, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { Authenticator } from '../auth/authenticator.js';
+import { REVOCATION_KEPT_MS } from '../auth/revocation-list.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HubMetrics } from '../metrics.js';
 import type { NotificationService } from '../notify/index.js';
@@ -22,6 +24,8 @@ export interface RouteDeps {
   redis: Redis;
   metrics: HubMetrics;
   tokens: TokenIssuer;
+  /** Checks bearer tokens (expiry, revocation, a patient's ticket) and holds the revocation list. */
+  authenticator: Authenticator;
   clinics: ClinicRegistry;
   queue: QueueService;
   /** Notification counts, dead letters and retries (`/api/notify`). */
@@ -40,6 +44,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
   AUTH_EXPIRED: 401,
+  AUTH_REVOKED: 401,
+  AUTH_SESSION_EXPIRED: 401,
   AUTH_FORBIDDEN: 403,
   AUTH_WRONG_CLINIC: 403,
   INVALID_PAYLOAD: 400,
@@ -72,6 +78,24 @@ export const json = (status: number, body: unknown, headers: Record<string, stri
 export const errorResponse = (code: ErrorCode, detail?: string): HttpResponse =>
   json(HTTP_STATUS[code] ?? 400, { error: protocolError(code, detail) });
 
+/** A request's JSON body checked against `schema`, or the INVALID_PAYLOAD answer (naming the field, or `hint`). */
+export function readJsonBody<S extends z.ZodType>(request: HttpRequest, schema: S, hint?: string): z.output<S> | HttpResponse {
+  let body: unknown;
+  try {
+    body = JSON.parse(request.body.toString('utf8'));
+  } catch {
+    return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  return errorResponse('INVALID_PAYLOAD', hint ?? (issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : undefined));
+}
+
+/** Whether `value` is an answer to send rather than the data a route asked for. */
+export const isResponse = (value: unknown): value is HttpResponse =>
+  typeof value === 'object' && value !== null && 'status' in value && 'body' in value && typeof (value as HttpResponse).status === 'number';
+
 const IssueTokenBody = z.object({
   role: Role,
   clinic: z.string().min(1).max(64),
@@ -84,13 +108,31 @@ const IssueTokenBody = z.object({
 /** The hub's HTTP routes: health, metrics, the admin API and the web pages. */
 export function createRoutes(deps: RouteDeps): HttpHandler {
   async function authenticate(request: HttpRequest): Promise<VerifiedToken | HttpResponse> {
-    const header = request.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    try {
-      return await deps.tokens.verify(token);
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
+    const checked = await deps.authenticator.bearer(request);
+    return checked.ok ? checked.token : errorResponse(checked.error.code, checked.error.detail);
+  }
+
+  /** What a revocation request covers, checked against what the admin may revoke. */
+  function revocationFor(caller: VerifiedToken, input: RevokeRequest): Revocation | HttpResponse {
+    const at = Date.now();
+    const base = { at, until: at + REVOCATION_KEPT_MS, by: caller.sub, ...(input.reason ? { reason: input.reason } : {}) };
+    if ('tokenId' in input) return { ...base, kind: 'token', id: input.tokenId, clinic: caller.clinic };
+    if ('token' in input) {
+      let token: VerifiedToken;
+      try {
+        token = deps.tokens.verifySync(input.token);
+      } catch (error) {
+        const code = error instanceof TokenError ? error.code : 'AUTH_INVALID';
+        return errorResponse('INVALID_PAYLOAD', code === 'AUTH_EXPIRED' ? 'token: it has expired already; nothing to revoke' : 'token: not a token of this hub');
+      }
+      if (!mayActFor(caller, token.clinic)) return errorResponse('AUTH_WRONG_CLINIC', 'the token is of another clinic');
+      const id = token.sid ?? token.jti;
+      if (!id) return errorResponse('INVALID_PAYLOAD', 'token: it carries no id; revoke its user ({ clinic, sub }) instead');
+      return { ...base, kind: 'token', id, clinic: token.clinic };
     }
+    if (!mayActFor(caller, input.clinic) || (input.clinic === '*' && caller.clinic !== '*')) return errorResponse('AUTH_WRONG_CLINIC');
+    if (input.clinic !== '*' && !deps.clinics.get(input.clinic)) return errorResponse('CLINIC_NOT_FOUND', input.clinic);
+    return 'sub' in input ? { ...base, kind: 'user', clinic: input.clinic, sub: input.sub } : { ...base, kind: 'clinic', clinic: input.clinic };
   }
 
   const mayActFor = (token: VerifiedToken, clinic: string) => token.clinic === '*' || token.clinic === clinic;
@@ -127,29 +169,46 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       const caller = await authenticate(request);
       if (!('role' in caller)) return caller;
       if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins issue tokens');
-      let body: unknown;
-      try {
-        body = JSON.parse(request.body.toString('utf8'));
-      } catch {
-        return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
-      }
-      const parsed = IssueTokenBody.safeParse(body);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return errorResponse('INVALID_PAYLOAD', issue ? `${issue.path.join('.')}: ${issue.message}` : undefined);
-      }
-      const { role, clinic, ticket, ttlSeconds } = parsed.data;
+      const body = readJsonBody(request, IssueTokenBody);
+      if (isResponse(body)) return body;
+      const { role, clinic, ticket, ttlSeconds } = body;
       if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
       if (clinic !== '*' && !deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
       if (role === 'patient' && !ticket) return errorResponse('INVALID_PAYLOAD', 'ticket: required for patient tokens');
-      const sub = parsed.data.sub ?? `${role}:${clinic}:${Date.now().toString(36)}`;
+      const sub = body.sub ?? `${role}:${clinic}:${Date.now().toString(36)}`;
       try {
-        const name = role === 'patient' ? undefined : parsed.data.name;
+        const name = role === 'patient' ? undefined : body.name;
         const issued = await deps.tokens.issue({ sub, role, clinic, ...(ticket ? { ticket } : {}), ...(name ? { name } : {}) }, ttlSeconds ?? deps.tokenTtlSeconds(role));
-        return json(201, { ...issued, role, clinic, sub, ...(name ? { name } : {}) });
+        return json(201, { token: issued.token, expiresAt: issued.expiresAt, id: issued.id, role, clinic, sub, ...(name ? { name } : {}) });
       } catch {
         return errorResponse('INVALID_PAYLOAD', 'clinic "*" is only for admin and service tokens');
       }
+    }
+
+    if (path === '/api/tokens/revoke') {
+      if (method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use POST') }, { allow: 'POST' });
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins revoke tokens');
+      const body = readJsonBody(request, RevokeRequest, 'give one of { tokenId }, { token }, { clinic, sub } or { clinic, all: true } (and an optional reason)');
+      if (isResponse(body)) return body;
+      const revocation = revocationFor(caller, body);
+      if (!('kind' in revocation)) return revocation;
+      await deps.authenticator.revocations.revoke(revocation);
+      // Tokens issued from the next second on are not covered (a user or clinic revocation covers what was issued before it):
+      // answering after that second has begun, so a token issued once this answer arrives is good.
+      const nextSecond = Math.ceil(revocation.at / 1000) * 1000 + 1;
+      if (revocation.kind !== 'token' && nextSecond > Date.now()) await new Promise((resolve) => setTimeout(resolve, nextSecond - Date.now()));
+      return json(200, { revocation });
+    }
+
+    if (path === '/api/tokens/revocations') {
+      if (method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins see revocations');
+      const revocations = deps.authenticator.revocations.list().filter((r) => caller.clinic === '*' || r.clinic === caller.clinic);
+      return json(200, { revocations });
     }
 
     if ((path === '/api/ops/status' || path === '/api/ops/workers') && method === 'GET') {

@@ -21,6 +21,6 @@ export function registerNotifyHandlers(nsp: Namespace, deps: NotifyHandlerDeps):
   nsp.on('connection', (socket: Socket) => {
     const identity = identityOf(socket);
     void socket.join(notifyUserRoom(identity.clinic, identity.sub));
-    installEventGuard(socket, {}, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, {}, deps);
   });
 }

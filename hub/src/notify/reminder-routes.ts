@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { NotifyContact, protocolError } from '@clinic-hub/protocol';
-import { TokenError, type TokenVerifier } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
-import { errorResponse, json } from '../http/routes.js';
+import { errorResponse, isResponse, json, readJsonBody } from '../http/routes.js';
 import { REMINDER_OFFSETS_MS, type NotificationService, type ReminderKind } from './notification-service.js';
 
 const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/appointments\/([A-Za-z0-9_-]{1,64})\/reminders$/;
@@ -26,7 +26,7 @@ const ScheduleBody = z.object({
  *
  * Admin and staff tokens of the clinic.
  */
-export function createReminderRoutes(deps: { tokens: TokenVerifier; notifications: NotificationService }) {
+export function createReminderRoutes(deps: { authenticator: Authenticator; notifications: NotificationService }) {
   return async (request: HttpRequest): Promise<HttpResponse | null> => {
     const match = PATH.exec(request.path);
     if (!match) return null;
@@ -34,13 +34,9 @@ export function createReminderRoutes(deps: { tokens: TokenVerifier; notification
     if (request.method !== 'PUT' && request.method !== 'DELETE') {
       return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use PUT or DELETE') }, { allow: 'PUT, DELETE' });
     }
-    const header = request.headers.authorization ?? '';
-    let caller;
-    try {
-      caller = deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
-    }
+    const checked = await deps.authenticator.bearer(request);
+    if (!checked.ok) return errorResponse(checked.error.code, checked.error.detail);
+    const caller = checked.token;
     if (caller.role !== 'admin' && caller.role !== 'staff') return errorResponse('AUTH_FORBIDDEN', 'only admins and staff schedule reminders');
     if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
 
@@ -48,18 +44,9 @@ export function createReminderRoutes(deps: { tokens: TokenVerifier; notification
       const result = await deps.notifications.cancelAppointmentReminders(clinic, appointmentId);
       return result.ok ? json(200, { ok: true, removed: result.removed }) : errorResponse(result.error.code, result.error.detail);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(request.body.toString('utf8'));
-    } catch {
-      return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
-    }
-    const parsed = ScheduleBody.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return errorResponse('INVALID_PAYLOAD', issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : undefined);
-    }
-    const { startsAt, contact, dept, room, kinds } = parsed.data;
+    const body = readJsonBody(request, ScheduleBody);
+    if (isResponse(body)) return body;
+    const { startsAt, contact, dept, room, kinds } = body;
     const result = await deps.notifications.scheduleAppointmentReminders({
       clinic,
       appointmentId,

@@ -24,7 +24,7 @@ export class NodeRegistry {
   constructor(
     private readonly redis: Redis,
     private readonly nsp: Namespace,
-    private readonly self: { nodeId: string; url: () => string; server: () => string },
+    private readonly self: { nodeId: string; url: () => string; server: () => string; clients: () => Partial<Record<Role, number>> },
     private readonly logger: Logger,
   ) {}
 
@@ -61,11 +61,7 @@ export class NodeRegistry {
 
   /** One small write per node: never one per screen (thousands of displays would each cost a write every beat). */
   private async heartbeat(): Promise<void> {
-    const clients: Partial<Record<Role, number>> = {};
-    for (const socket of this.nsp.sockets.values()) {
-      const { role } = identityOf(socket);
-      clients[role] = (clients[role] ?? 0) + 1;
-    }
+    const clients = this.self.clients();
     const status: NodeStatus = {
       nodeId: this.self.nodeId,
       url: this.self.url(),

@@ -30,9 +30,7 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     const identity = identityOf(socket);
     const clinic = identity.clinic;
     socket.join(clinicRoom(clinic));
-    deps.metrics.connectedClients.inc({ role: identity.role });
-    socket.on('disconnect', () => deps.metrics.connectedClients.dec({ role: identity.role }));
-    installEventGuard(socket, QUEUE_EVENT_ROLES, { maxPayloadBytes: deps.maxPayloadBytes, metrics: deps.metrics, logger: deps.logger, ...(deps.guards ? { guards: deps.guards } : {}) });
+    installEventGuard(socket, QUEUE_EVENT_ROLES, deps);
 
     /** A token for the patient's own ticket page, scoped to the ticket, and the page's address. */
     const patientLink = async (ticketId: string) => {
@@ -102,11 +100,6 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
       return { ok: true, announcement };
     });
 
-    on('auth:refresh', async () => {
-      const { ticket, sub, role } = identity;
-      const issued = await deps.tokens.issue({ sub, role, clinic: identity.clinic, ...(ticket ? { ticket } : {}), ...(identity.name ? { name: identity.name } : {}) }, deps.tokenTtlSeconds(role));
-      socket.data.identity = { ...identity, exp: Math.floor(issued.expiresAt / 1000) };
-      return { ok: true, token: issued.token, expiresAt: issued.expiresAt };
-    });
+    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -17,6 +17,8 @@ export interface QueueFanoutDeps {
   coalesceMs: number;
   metrics: HubMetrics;
   logger: Logger;
+  /** Hears every event this node emits (live or caught up), once: the hub ends patients' sessions with their tickets. */
+  onEvent?: (clinic: string, event: QueueEvent) => void;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
   };
   const emit = (clinic: string, event: QueueEvent) => {
     if (event.seq > (lastSeq.get(clinic) ?? 0)) lastSeq.set(clinic, event.seq);
+    deps.onEvent?.(clinic, event);
     if (deps.coalesceMs <= 0) return send(clinic, event);
     pending.push([clinic, event]);
     flushTimer ??= setTimeout(flush, deps.coalesceMs).unref();

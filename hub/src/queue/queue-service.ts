@@ -42,6 +42,8 @@ export const clinicKeys = (clinic: string) => {
     tickets: `${prefix}tickets`,
     live: `${prefix}live`,
     patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
+    /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
+    ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
     durations: (dept: string) => `${prefix}durations:${dept}`,
   };
 };
@@ -177,6 +179,28 @@ export class QueueService {
   async ticket(clinicId: string, ticketId: string): Promise<PublicTicket | null> {
     const raw = await this.redis.hget(clinicKeys(clinicId).tickets, ticketId);
     return raw ? (JSON.parse(raw) as PublicTicket) : null;
+  }
+
+  /**
+   * Until when a patient may still use a token for this ticket (ms): null
+   * while the ticket is active (no end yet); its end plus the clinic's
+   * `patientAccessGraceMinutes` once it has ended; 0 for a ticket that is not
+   * in the queue and did not end within the last 25 hours (or never was).
+   */
+  async patientAccessUntil(clinicId: string, ticketId: string): Promise<number | null> {
+    const keys = clinicKeys(clinicId);
+    const replies = await this.redis.multi().hexists(keys.tickets, ticketId).get(keys.ended(ticketId)).exec();
+    if (!replies) return 0;
+    for (const [error] of replies) if (error) throw error;
+    const [[, active], [, endedAt]] = replies as [[null, number], [null, string | null]];
+    if (active === 1) return null;
+    return endedAt === null ? 0 : this.accessAfterEnd(clinicId, Number(endedAt));
+  }
+
+  /** Until when a patient may use their token after their ticket ended at `endedAt` (ms): the clinic's grace period. */
+  accessAfterEnd(clinicId: string, endedAt: number): number {
+    const graceMinutes = this.clinics.get(clinicId)?.patientAccessGraceMinutes ?? 0;
+    return endedAt + Math.round(graceMinutes * 60_000);
   }
 
   /** Patient data given at check-in. Callers must write the read to the audit stream. */

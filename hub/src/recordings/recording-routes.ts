@@ -9,7 +9,7 @@ import {
   type RecordingConfig,
 } from '@clinic-hub/media-server/recordings';
 import { appendAudit } from '../audit/audit-log.js';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '@clinic-hub/platform/tokens';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import { errorResponse, json } from '../http/routes.js';
@@ -19,7 +19,7 @@ import type { Logger } from '@clinic-hub/platform/logging';
 export const RECORDING_ROLES: readonly Role[] = ['admin', 'doctor'];
 
 export interface RecordingRouteDeps {
-  tokens: TokenVerifier;
+  authenticator: Authenticator;
   clinics: ClinicRegistry;
   redis: Redis;
   config: RecordingConfig;
@@ -50,13 +50,9 @@ export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpR
     const [, clinic, recordingId, participantPart] = match as unknown as [string, string, string | undefined, string | undefined];
     if (request.method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
 
-    let caller: VerifiedToken;
-    try {
-      const header = request.headers.authorization ?? '';
-      caller = deps.tokens.verifySync(header.startsWith('Bearer ') ? header.slice(7) : '');
-    } catch (error) {
-      return errorResponse(error instanceof TokenError ? error.code : 'AUTH_INVALID');
-    }
+    const checked = await deps.authenticator.bearer(request);
+    if (!checked.ok) return errorResponse(checked.error.code, checked.error.detail);
+    const caller = checked.token;
     if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
     if (!RECORDING_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN', 'only admins and doctors see recordings');
     if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);

@@ -12,8 +12,8 @@ export type Reply = ({ ok: true } & object) | { ok: false; error: ProtocolError 
 export interface HandlerContext {
   logger: Logger;
   metrics: HubMetrics;
-  /** Rate limits and the node's drain state; without them nothing is limited or tracked. */
-  guards?: NodeGuards;
+  /** Rate limits, the node's drain state, action deadline and sessions. */
+  guards: NodeGuards;
 }
 
 /**
@@ -35,7 +35,7 @@ export function defineHandler<S extends z.ZodType>(
   const action = event;
   socket.on(event, async (...args: unknown[]) => {
     const started = performance.now();
-    const finished = context.guards?.drain.begin();
+    const finished = context.guards.drain.begin();
     let ack = args[args.length - 1];
     const raw = typeof ack === 'function' ? (args.length > 1 ? args[0] : undefined) : args[0];
     if (typeof ack !== 'function') {
@@ -53,7 +53,7 @@ export function defineHandler<S extends z.ZodType>(
     } else {
       try {
         // A stalled Redis (or anything else the action waits for) must not leave the client without an answer.
-        reply = await withinDeadline(runInTrace(trace, () => run(parsed.data)), context.guards?.actionTimeoutMs ?? 0, (late) =>
+        reply = await withinDeadline(runInTrace(trace, () => run(parsed.data)), context.guards.actionTimeoutMs, (late) =>
           context.logger.warn(
             { event, socket: socket.id, outcome: late.ok ? 'done' : 'failed', ...traceLogFields(trace) },
             'action finished after its deadline; the client was told STORE_UNAVAILABLE and retries with the same id',
@@ -73,7 +73,7 @@ export function defineHandler<S extends z.ZodType>(
     try {
       (ack as (r: Reply) => void)(reply);
     } finally {
-      finished?.();
+      finished();
     }
   });
 }

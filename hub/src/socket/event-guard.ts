@@ -1,6 +1,7 @@
 import type { Socket } from 'socket.io';
 import { PAYLOAD_MAX_DEPTH, measurePayload, protocolError, type ErrorCode, type ProtocolError, type Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
+import type { SocketSessions } from '../auth/sessions.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { DrainState } from './drain.js';
@@ -12,6 +13,8 @@ export interface NodeGuards {
   drain: DrainState;
   /** An action not done within this many ms is answered STORE_UNAVAILABLE (HUB_ACTION_TIMEOUT_MS); 0: no limit. */
   actionTimeoutMs: number;
+  /** Every socket's session: expiry, revocation, a patient's ticket, refresh. */
+  sessions: SocketSessions;
 }
 
 /** Event names are echoed back in `hub:error` at most this long. */
@@ -37,13 +40,13 @@ export function replyError(socket: Socket, event: string, args: unknown[], error
 export function installEventGuard(
   socket: Socket,
   roles: Record<string, readonly Role[]>,
-  options: { maxPayloadBytes: number; metrics: HubMetrics; guards?: NodeGuards; logger?: Logger },
+  options: { maxPayloadBytes: number; metrics: HubMetrics; guards: NodeGuards; logger: Logger },
 ): void {
   const { guards } = options;
   const owner = identityOf(socket);
   // A display token is often shared by all of a clinic's screens: those are limited per socket only.
-  const rate = guards?.limiter.attach(owner.role === 'display' ? null : `${owner.clinic}/${owner.sub}`);
-  if (rate) socket.on('disconnect', () => rate.release());
+  const rate = guards.limiter.attach(owner.role === 'display' ? null : `${owner.clinic}/${owner.sub}`);
+  socket.on('disconnect', () => rate.release());
 
   socket.use((packet, next) => {
     const [event, ...args] = packet as [unknown, ...unknown[]];
@@ -53,15 +56,15 @@ export function installEventGuard(
     try {
       check(event, name, args, refuse, next);
     } catch (error) {
-      options.logger?.error({ err: error, socket: socket.id, event: name.slice(0, EVENT_NAME_ECHOED) }, 'event guard failed');
+      options.logger.error({ err: error, socket: socket.id, event: name.slice(0, EVENT_NAME_ECHOED) }, 'event guard failed');
       refuse('INTERNAL');
     }
   });
 
   function check(event: unknown, name: string, args: unknown[], refuse: (code: ErrorCode, detail?: string) => void, next: (error?: Error) => void): void {
-    if (guards && !guards.drain.acceptsActions) return refuse('HUB_DRAINING');
-    const decision = rate?.take();
-    if (decision && !decision.ok) return refuse('RATE_LIMITED', `${decision.scope} limit; retry in ${decision.retryAfterMs} ms`);
+    if (!guards.drain.acceptsActions) return refuse('HUB_DRAINING');
+    const decision = rate.take();
+    if (!decision.ok) return refuse('RATE_LIMITED', `${decision.scope} limit; retry in ${decision.retryAfterMs} ms`);
 
     const allowed = typeof event === 'string' && Object.hasOwn(roles, event) ? roles[event] : undefined;
     if (!allowed) return refuse('UNKNOWN_EVENT', name.slice(0, EVENT_NAME_ECHOED));
@@ -74,9 +77,11 @@ export function installEventGuard(
     if (measured.over === 'bytes') return refuse('PAYLOAD_TOO_LARGE', `over ${options.maxPayloadBytes} bytes`);
 
     const identity = identityOf(socket);
-    if (identity.exp * 1000 <= Date.now()) {
-      refuse('AUTH_EXPIRED');
-      setTimeout(() => socket.disconnect(true), 50);
+    const ended = guards.sessions.endedReason(identity);
+    if (ended) {
+      refuse(ended);
+      // After the refusal has gone out: hub:session-ended, then the disconnect.
+      setImmediate(() => guards.sessions.end(socket, ended));
       return;
     }
     if (!allowed.includes(identity.role)) return refuse('AUTH_FORBIDDEN', `${identity.role} may not send ${name}`);

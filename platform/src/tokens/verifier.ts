@@ -4,5 +4,5 @@
  * the hub's socket auth) imports; signing is in `token-issuer`.
  */
 export { type JwtFailure } from './jwt.js';
-export { TokenVerifier, TokenError, type VerifiedToken } from './tokens.js';
+export { TokenVerifier, TokenError, type VerifiedToken, type IssuedToken, type SessionOf } from './tokens.js';
 export { RoomTokenVerifier, RoomTokenError, type VerifiedRoomToken } from './room-tokens.js';

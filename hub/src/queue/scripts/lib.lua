@@ -23,6 +23,8 @@ local traceparent = ARGV[4]
 local EVENTS_KEPT = 100000
 local REQUEST_IDS_KEPT_SECONDS = 86400
 local TERMINAL = { done = true, no_show = true, cancelled = true }
+-- When a ticket ended, kept for its patient's token (the clinic's grace period, at most 24 h, is read from it).
+local ENDED_KEPT_SECONDS = 90000
 local NORMAL_ORDER_BASE = 1000000000000
 
 local function nowMs()
@@ -77,6 +79,7 @@ local function appendEvent(eventType, ticket, at, deptStats)
   local json = cjson.encode(event)
   if TERMINAL[ticket.status] then
     redis.call('HDEL', ticketsKey, ticket.id)
+    redis.call('SET', prefix .. 'ended:' .. ticket.id, at, 'EX', ENDED_KEPT_SECONDS)
   else
     redis.call('HSET', ticketsKey, ticket.id, cjson.encode(ticket))
   end

@@ -21,6 +21,7 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
 COPY platform/package.json platform/
+COPY recordings/package.json recordings/
 COPY hub/package.json hub/
 COPY media-server/package.json media-server/
 COPY ai-workers/package.json ai-workers/
@@ -44,6 +45,7 @@ RUN npm run build:mediasoup -- --install-to /app/mediasoup-worker/mediasoup-work
 COPY tsconfig.json ./
 COPY protocol protocol
 COPY platform platform
+COPY recordings recordings
 COPY hub hub
 COPY media-server media-server
 COPY ai-workers ai-workers
@@ -62,8 +64,8 @@ WORKDIR /app
 COPY --from=deps /app /app
 COPY --from=build /app/protocol/src protocol/src
 COPY --from=build /app/platform/src platform/src
+COPY --from=build /app/recordings/src recordings/src
 COPY --from=build /app/hub/src hub/src
-# The hub serves recording exports through media-server's recordings module.
 COPY --from=build /app/media-server/src media-server/src
 COPY --from=build /app/ai-workers/src ai-workers/src
 COPY --from=build /app/ai-workers/models ai-workers/models

@@ -5,7 +5,7 @@
  *
  *   3  cli, load-tests                     (use everything below)
  *   2  hub, media-server, ai-workers, web  (side by side: product code never imports a sibling)
- *   1  platform, recordings                (what every service shares)
+ *   1  platform, recordings                (what every service shares; recordings use the platform)
  *   0  protocol                            (the contract)
  *
  * test-kit (the helpers that tests of several workspaces share) stands
@@ -30,7 +30,8 @@ export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const FLOORS: Record<string, number> = {
   protocol: 0,
   platform: 1,
-  recordings: 1,
+  // Recordings stand on the platform (its configuration helpers): a half floor above it.
+  recordings: 1.5,
   hub: 2,
   'media-server': 2,
   'ai-workers': 2,

@@ -1,4 +1,4 @@
-import { loadRecordingConfig } from '@clinic-hub/media-server/recordings';
+import { loadRecordingConfig } from '@clinic-hub/recordings';
 import { Redis } from 'ioredis';
 import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadAiConfig } from './config.js';

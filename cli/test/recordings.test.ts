@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RecordingList } from '@clinic-hub/protocol';
-import { parseRecordingKey } from '@clinic-hub/media-server/recordings';
+import { parseRecordingKey } from '@clinic-hub/recordings';
 import { ClinicRegistry, QueueService, readAudit } from '@clinic-hub/hub';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { makeWebm, seedRecording } from '../../hub/test/support/recording-fixture.js';
+import { makeWebm, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 

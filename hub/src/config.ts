@@ -5,7 +5,7 @@ import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } f
 import { TrustedProxies } from './http/client-address.js';
 import type { SelfCheckinLimits } from './self-checkin/index.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
-import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/media-server/recordings';
+import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/recordings';
 
 /**
  * The hub's whole configuration, read from environment variables once at

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig } from '../src/notify/notify-config.js';
 import { MEDIA_ENVIRONMENT_VARIABLES, loadMediaConfig } from '@clinic-hub/media-server';
-import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig } from '@clinic-hub/media-server/recordings';
+import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig } from '@clinic-hub/recordings';
 import { AI_ENVIRONMENT_VARIABLES, loadAiConfig } from '@clinic-hub/ai-workers';
 import {
   composeSchemaValidator,

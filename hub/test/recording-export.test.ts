@@ -14,14 +14,14 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { RecordingFile, RecordingList, RecordingMeta } from '@clinic-hub/protocol';
-import { parseRecordingKey, recordingDir, sealedPath, loadRecordingConfig } from '@clinic-hub/media-server/recordings';
+import { parseRecordingKey, recordingDir, sealedPath, loadRecordingConfig } from '@clinic-hub/recordings';
 import { readAudit } from '../src/audit/audit-log.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
 import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
-import { makeWebm, seedRecording } from './support/recording-fixture.js';
+import { makeWebm, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

@@ -10,11 +10,11 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
-import { parseRecordingKey, verifyFile } from '../src/recording/recording-cipher.js';
-import { exportRecordingFile } from '../src/recording/recording-export.js';
-import { recordingDir } from '../src/recording/recording-files.js';
+import { parseRecordingKey, verifyFile } from '@clinic-hub/recordings';
+import { exportRecordingFile } from '@clinic-hub/recordings';
+import { recordingDir } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
-import { getRecording, openOnNode } from '../src/recording/recording-store.js';
+import { getRecording, openOnNode } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

@@ -96,7 +96,8 @@ export async function startMediaServerProcess(env: Record<string, string>): Prom
     clearTimeout(timer);
     return code;
   };
-  const deadline = Date.now() + 20_000;
+  // Generous, as for hubs: loading the TypeScript takes seconds, many more on a busy two-core machine.
+  const deadline = Date.now() + 45_000;
   for (;;) {
     if (child.exitCode !== null) return { url, process: child, logs: () => output, exited, stop };
     try {

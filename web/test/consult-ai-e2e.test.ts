@@ -285,7 +285,7 @@ describe('AI results in a live consultation', () => {
 
     // The doctor ends the consultation from the console: the reopened page (still at its device check) notes it; still nothing reached the patient.
     await staffPage.locator('.dept[data-dept="online"] table.calls tr', { hasText: ticket.number }).locator('button[data-action="end-video"]').click();
-    await expect.poll(() => doctorPage.locator('#ai-panel .ai-status').textContent(), { timeout: 10_000 }).toContain('診察は終了しました');
+    await expect.poll(() => doctorPage.locator('#ai-session-status').textContent(), { timeout: 10_000 }).toContain('診察は終了しました');
     await patientPage.waitForSelector('html[data-stage="after"]', { timeout: 10_000 });
     await sleep(300);
     expect(patientFrames.filter(aiFrame)).toEqual([]);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, type AiRecordingJob, type AiResultMessage, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { getRecording, openRecordingFile, recordingKeys, RecordingError, replaceRecordingTranscript, type RecordingKey } from '@clinic-hub/media-server/recordings';
+import { getRecording, openRecordingFile, recordingKeys, RecordingError, replaceRecordingTranscript, type RecordingKey } from '@clinic-hub/recordings';
 import { s16leToFloat32 } from '../audio/pcm.js';
 import type { AiWorkerConfig } from '../config.js';
 import { StressSmoother, arousalOf, instantStressOf } from '../engines/emotion-scores.js';
@@ -115,7 +115,7 @@ export async function decodeAudio(input: Readable): Promise<Float32Array> {
 /**
  * The media-server's encrypted recordings: metadata from Redis, each
  * participant's camera+microphone file checked against its checksums,
- * decrypted as a stream (@clinic-hub/media-server/recordings) and decoded by
+ * decrypted as a stream (@clinic-hub/recordings) and decoded by
  * ffmpeg. Nothing decrypted touches the disk.
  */
 export class EncryptedRecordingSource implements RecordingAudioSource {

@@ -1,9 +1,9 @@
 import { QueueFollower, type Announcement, type QueueEvent } from '@clinic-hub/protocol';
 import { CliError, hubError } from '../cli-error.js';
-import { requireClinic, type Connection } from '../connection.js';
+import type { Connection } from '../connection.js';
 import { callNextPatient, type CallResult } from '../consult-client.js';
 import { queueView, type QueueView } from '../queue-model.js';
-import { connectErrorOf, emitterOf, openQueueSocket, sendAction, sendOnce, type QueueActionEvent, type QueueSocket } from '../queue-client.js';
+import { connectErrorOf, connectQueueSocket, emitterOf, sendAction, sendOnce, type QueueActionEvent, type QueueSocket } from '../queue-client.js';
 
 export type LinkState = 'live' | 'reconnecting' | 'offline';
 
@@ -85,17 +85,7 @@ export class LiveQueue {
 
   /** Connects and takes the first snapshot; a refusal or an unreachable hub rejects with its CliError. */
   static async connect(connection: Connection): Promise<LiveQueue> {
-    requireClinic(connection);
-    const socket = await openQueueSocket(connection, { reconnection: true });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', () => resolve());
-        socket.once('connect_error', (error) => reject(connectErrorOf(error, connection)));
-      });
-    } catch (error) {
-      socket.close();
-      throw error;
-    }
+    const socket = await connectQueueSocket(connection);
     const live = new LiveQueue(socket, connection);
     try {
       await live.follower.resync();

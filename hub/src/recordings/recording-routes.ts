@@ -7,7 +7,7 @@ import {
   listRecordings,
   openRecordingFile,
   type RecordingConfig,
-} from '@clinic-hub/media-server/recordings';
+} from '@clinic-hub/recordings';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';

@@ -1,5 +1,5 @@
 export { WeriftRecorder, type WeriftRecorderDeps } from './room-recorder.js';
 export { RecordingJobs, startRecordingWorker, type RecordingWorker, type RecordingWorkerOptions } from './recording-jobs.js';
-export { loadRecordingConfig, RECORDING_ENVIRONMENT_VARIABLES, type RecordingConfig } from './recording-config.js';
-export { RecordingError } from './recording-error.js';
+export { loadRecordingConfig, RECORDING_ENVIRONMENT_VARIABLES, type RecordingConfig } from '@clinic-hub/recordings';
+export { RecordingError } from '@clinic-hub/recordings';
 export { startRecording, type RecordingServices } from './start-recording.js';

@@ -4,10 +4,10 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
 import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
-import { verifyFile, type RecordingKey } from './recording-cipher.js';
-import { RecordingError } from './recording-error.js';
-import { recordingDir, sealedPath } from './recording-files.js';
-import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } from './recording-store.js';
+import { verifyFile, type RecordingKey } from '@clinic-hub/recordings';
+import { RecordingError } from '@clinic-hub/recordings';
+import { recordingDir, sealedPath } from '@clinic-hub/recordings';
+import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } from '@clinic-hub/recordings';
 
 /**
  * The recordings queue (JOB_QUEUES.recordings), two kinds of job:

@@ -7,10 +7,10 @@ import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
 import { continueTrace, traceLogFields, tracedJob, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { PublishedTrack, Recorder, RoomRecording } from '../engine/engine-types.js';
-import { encryptFile, verifyFile, type RecordingKey } from './recording-cipher.js';
-import type { RecordingConfig } from './recording-config.js';
-import { RecordingError } from './recording-error.js';
-import { recordingDir, sealedPath, segmentName } from './recording-files.js';
+import { encryptFile, verifyFile, type RecordingKey } from '@clinic-hub/recordings';
+import type { RecordingConfig } from '@clinic-hub/recordings';
+import { RecordingError } from '@clinic-hub/recordings';
+import { recordingDir, sealedPath, segmentName } from '@clinic-hub/recordings';
 import type { RecordingJobs } from './recording-jobs.js';
 import {
   addFile,
@@ -25,7 +25,7 @@ import {
   recordingKeys,
   recordingRetentionMs,
   setRecordingFields,
-} from './recording-store.js';
+} from '@clinic-hub/recordings';
 import { SegmentWriter, recoverSegment, type SegmentTarget } from './segment-writer.js';
 import { fixWebmDurationInFile } from './webm-duration.js';
 

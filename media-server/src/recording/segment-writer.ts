@@ -3,7 +3,7 @@ import { Event, MediaStreamTrack, RTCRtpCodecParameters, Vp8RtpPayload } from 'w
 import { DurationPosition, MediaRecorder, SegmentSizePosition, replaceSegmentSize, type WebmOutput } from 'werift/nonstandard';
 import type { Logger } from 'pino';
 import type { PublishedTrack, RtpPacketLike } from '../engine/engine-types.js';
-import { SealedSegmentWriter, recoverSealedSegment, type RecordingFileIdentity, type RecordingKey } from './recording-cipher.js';
+import { SealedSegmentWriter, recoverSealedSegment, type RecordingFileIdentity, type RecordingKey } from '@clinic-hub/recordings';
 import { WebmTimingScanner } from './webm-duration.js';
 
 /** How long a segment with video waits for its first keyframe (to learn the picture size) before it opens anyway. */

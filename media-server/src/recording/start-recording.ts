@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { connectRedis } from '@clinic-hub/platform/redis';
-import type { RecordingConfig } from './recording-config.js';
+import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';
 

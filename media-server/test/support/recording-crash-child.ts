@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { parseRecordingKey } from '../../src/recording/recording-cipher.js';
+import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../../src/recording/recording-jobs.js';
 import { WeriftRecorder } from '../../src/recording/room-recorder.js';
 import { makeEncodedMedia } from './recording-media.js';

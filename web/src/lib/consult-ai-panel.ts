@@ -143,7 +143,7 @@ interface PanelView {
 
 function renderPanel(element: HTMLElement, self: string): PanelView {
   const time = new Intl.DateTimeFormat('ja-JP', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-  const statusLine = h('p', { class: 'ai-status', role: 'status', hidden: true });
+  const statusLine = h('p', { class: 'ai-status', id: 'ai-session-status', role: 'status', hidden: true });
   const availabilityLine = h('p', { class: 'ai-status ai-availability', id: 'ai-availability', role: 'status', hidden: true });
   // A log, but not read out as it grows: a screen reader speaking over the patient would be worse than no transcript.
   const transcript = h('ol', { class: 'ai-transcript', id: 'ai-transcript', role: 'log', 'aria-live': 'off', 'aria-labelledby': 'ai-transcript-title', tabindex: 0 });

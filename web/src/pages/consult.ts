@@ -90,7 +90,7 @@ async function precheck(roomPass: { mediaUrl: string; token: string }): Promise<
   const cameraSelect = h('select', { id: 'camera-select', 'aria-label': `${MEDIA_TEXT.camera.ja} / ${MEDIA_TEXT.camera.en}` });
   const micSelect = h('select', { id: 'mic-select', 'aria-label': `${MEDIA_TEXT.microphone.ja} / ${MEDIA_TEXT.microphone.en}` });
   const meterFill = h('div', { class: 'meter-fill' });
-  const meter = h('div', { class: 'meter', id: 'level-meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, meterFill);
+  const meter = h('div', { class: 'meter', id: 'level-meter', role: 'meter', 'aria-label': `${MEDIA_TEXT.level.ja} / ${MEDIA_TEXT.level.en}`, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 }, meterFill);
   const problem = h('p', { class: 'device-problem', role: 'alert', hidden: true }, bilingual(MEDIA_TEXT.noDevices));
   const joinButton = h('button', { type: 'button', class: 'primary', id: 'join-button' }, bilingual(MEDIA_TEXT.join, 'inline'));
   section.replaceChildren(

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
-import { encryptFile, recordingDir, sealedPath, type RecordingKey } from '@clinic-hub/media-server/recordings';
-import { addFile, addParticipant, createRecordingMeta, setRecordingFields } from '../../../media-server/src/recording/recording-store.js';
+import { addFile, addParticipant, createRecordingMeta, encryptFile, recordingDir, sealedPath, setRecordingFields, type RecordingKey } from '@clinic-hub/recordings';
 
 const run = promisify(execFile);
 

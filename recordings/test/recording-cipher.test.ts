@@ -12,9 +12,9 @@ import {
   parseRecordingKey,
   recoverSealedSegment,
   verifyFile,
-} from '../src/recording/recording-cipher.js';
-import { RecordingError } from '../src/recording/recording-error.js';
-import { loadRecordingConfig } from '../src/recording/recording-config.js';
+} from '../src/recording-cipher.js';
+import { RecordingError } from '../src/recording-error.js';
+import { loadRecordingConfig } from '../src/recording-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recording-cipher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -214,7 +214,7 @@ describe('conventions', () => {
       return execFileSync('bash', ['-c', probe], { encoding: 'utf8' }).trim().split('\n');
     };
     expect(complete('clinic ca')).toEqual(expect.arrayContaining(['call-next', 'cancel']));
-    expect(complete('clinic token ')).toEqual(['issue', '--help']);
+    expect(complete('clinic token ')).toEqual(['issue', 'revoke', 'revocations', '--help']);
     expect(complete('clinic token issue --role ')).toEqual(['admin', 'staff', 'doctor', 'patient', 'display', 'service', 'kiosk']);
     expect(complete('clinic queue --dept gp --')).toEqual(expect.arrayContaining(['--watch', '--json', '--dept']));
     expect(complete('clinic completion ')).toEqual(expect.arrayContaining(['bash', 'zsh']));

@@ -92,7 +92,7 @@ describe('a consultation’s trace', () => {
       const linesOf = () => jsonLogLines(aiWorker.output()).filter((line) => line.job === jobId);
       await waitFor('the session to start on the worker', () => linesOf().some((line) => line.msg === 'AI session started'), 15_000);
       expectOk(await consultRequest(doctor, 'consult:end', { consult }));
-      const lines = await waitFor('the session to finish', () => (linesOf().some((line) => line.msg === 'AI session finished') ? linesOf() : undefined), 15_000);
+      const lines = await waitFor('the session to finish', () => (linesOf().some((line) => String(line.msg).startsWith('AI session finished')) ? linesOf() : undefined), 15_000);
       for (const line of lines) expect(line).toMatchObject({ trace_id: caller.traceId, parent_span_id: added.span, consult });
       expect(lines[0]!.span_id).toMatch(/^[0-9a-f]{16}$/);
     } finally {

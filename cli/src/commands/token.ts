@@ -92,6 +92,7 @@ export function registerTokenCommands(program: Command, runtime: Runtime): void 
   const revocations = connectionOptions(token.command('revocations'), { clinic: false })
     .description('the revocations in force (admin): newest first')
     .addOption(jsonOption());
+  examples(revocations, ['clinic token revocations', 'clinic token revocations --json']);
   handle(revocations, runtime, async ({ out, connection }) => {
     const list = await hubRequest<RevocationsResult>(connection(), '/api/tokens/revocations');
     if (out.json) {

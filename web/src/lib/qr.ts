@@ -23,6 +23,9 @@ export function qrSvg(text: string, label: string): SVGSVGElement {
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', label);
   svg.setAttribute('shape-rendering', 'crispEdges');
+  // Pages size a code by its module count (whole pixels per module read best):
+  // a patient link with its session claims is about 93 modules wide.
+  svg.style.setProperty('--qr-modules', String(size));
   const background = document.createElementNS(SVG_NS, 'rect');
   background.setAttribute('width', String(size));
   background.setAttribute('height', String(size));

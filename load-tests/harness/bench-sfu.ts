@@ -273,6 +273,8 @@ async function measureServer(
       MEDIA_PORT: String(port),
       MEDIA_HOST: '127.0.0.1',
       MEDIA_NODE_ID: 'bench-media',
+      // Its Node load generators speak werift's server-offer signalling; mediasoup's figures need PlainTransport peers (not built yet).
+      MEDIA_ENGINE: 'werift',
       REDIS_URL: redis.url,
       MEDIA_TOKEN_SECRET: TOKEN_SECRET,
       MEDIA_UDP_PORT_MIN: '47000',

@@ -84,7 +84,7 @@ interface PageCase {
 /** The page's own language buttons: the text changes, and so must the page's language for a screen reader. */
 async function pressLanguage(page: Page, lang: 'ja' | 'en'): Promise<void> {
   await page.click(`[data-language="${lang}"]`);
-  await page.waitForFunction((want) => document.documentElement.lang === want, lang, { timeout: 5000 });
+  await page.waitForFunction(`document.documentElement.lang === ${JSON.stringify(lang)}`, undefined, { timeout: 5000 });
 }
 
 const PAGES: PageCase[] = [

@@ -242,7 +242,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const nodeRegistry = new NodeRegistry(
     redis,
     queueNsp,
-    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole() },
+    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole(), clinicIds: clinics.ids() },
     logger,
   );
   nodeRegistry.start();

@@ -64,7 +64,7 @@ export interface ScheduleRemindersInput {
 export interface NotificationServiceOptions {
   config: NotifyConfig;
   clinics: ClinicRegistry;
-  /** Command connection for contacts; made from `config.redisUrl` (and closed by `close`) when omitted. */
+  /** Command connection for contacts; made from `config.redis` (and closed by `close`) when omitted. */
   redis?: Redis;
   /** Where connection trouble is reported (without it, it is only retried). */
   logger?: Logger;
@@ -88,8 +88,8 @@ export class NotificationService {
   constructor(private readonly options: NotificationServiceOptions) {
     const { config } = options;
     this.ownsRedis = !options.redis;
-    this.redis = options.redis ?? connectRedis(config.redisUrl, `${config.nodeId}:notify-cmd`);
-    this.queueConnection = connectRedis(config.redisUrl, `${config.nodeId}:notify-queue`);
+    this.redis = options.redis ?? connectRedis(config.redis, `${config.nodeId}:notify-cmd`);
+    this.queueConnection = connectRedis(config.redis, `${config.nodeId}:notify-queue`);
     // ioredis reconnects by itself; the hub's own connection logs Redis outages.
     this.queueConnection.on('error', () => undefined);
     this.contacts = new ContactStore(this.redis);

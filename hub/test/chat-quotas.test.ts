@@ -8,7 +8,8 @@ import { CHAT_ATTACHMENTS_PATH, ChatPayloads, patientThreadId } from '@clinic-hu
 import { chatKeys } from '../src/chat/chat-keys.js';
 import { FileAttachmentStorage } from '../src/chat/attachment-storage.js';
 import { ChatService } from '../src/chat/chat-service.js';
-import type { ChatCaller, Result } from '../src/chat/chat-store.js';
+import type { Ack } from '@clinic-hub/protocol';
+import type { ChatCaller } from '../src/chat/chat-store.js';
 import { attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
@@ -40,7 +41,7 @@ describe('the chat service', () => {
       attachmentKeepSeconds: () => 2 * 86_400,
       quotas: { messagesPerMinute: { user: 3, thread: 5, clinic: 7 }, attachmentBytesPerDay: { user: 10_000, thread: 15_000, clinic: 20_000 } },
     });
-  const ok = <T extends object>(result: Result<T>): T => {
+  const ok = <T extends object>(result: Ack<T>): T => {
     if (!result.ok) throw new Error(`expected ok, got ${result.error.code} ${result.error.detail ?? ''}`);
     return result;
   };

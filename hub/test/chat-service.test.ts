@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ChatPayloads, type ChatMessage } from '@clinic-hub/protocol';
+import { ChatPayloads, type ChatMessage, type Ack } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
@@ -13,7 +13,7 @@ import { chatKeys } from '../src/chat/chat-keys.js';
 import { FileAttachmentStorage } from '../src/chat/attachment-storage.js';
 import { ChatService } from '../src/chat/chat-service.js';
 import { createStaffChannel } from '../src/chat/index.js';
-import type { ChatCaller, Result } from '../src/chat/chat-store.js';
+import type { ChatCaller } from '../src/chat/chat-store.js';
 
 const C = 'testclinic';
 const KEY = randomBytes(32);
@@ -34,7 +34,7 @@ const patientA = caller('patient', 'patient:TA', 'TA');
 const patientB = caller('patient', 'patient:TB', 'TB');
 const display = caller('display', 'display:tv');
 
-function ok<T extends object>(result: Result<T>): T {
+function ok<T extends object>(result: Ack<T>): T {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code} ${result.error.detail ?? ''}`);
   return result;
 }

@@ -1,6 +1,6 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
-import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, type NotifyContactInput } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
@@ -24,7 +24,9 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { registerQueueHandlers } from './queue/queue-handlers.js';
+import { clinicRoom, registerQueueHandlers } from './queue/queue-handlers.js';
+import { ClinicSettings } from './settings/clinic-settings.js';
+import { createSettingsRoutes } from './settings/settings-routes.js';
 import { startQueueFanout } from './queue/queue-live.js';
 import { LocalBroadcast } from './socket/local-broadcast.js';
 import { QueueService } from './queue/queue-service.js';
@@ -83,7 +85,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
   const consultSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:consult-live`);
   const authSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:auth`);
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub];
+  const settingsSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:settings`);
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -95,11 +98,21 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub]) connection.on('error', () => undefined);
+  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub]) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
+  // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
+  let queueBroadcastReady: LocalBroadcast | null = null;
+  const settings = new ClinicSettings({
+    redis,
+    subscriber: settingsSub,
+    clinics,
+    logger,
+    onApplied: (clinic) => queueBroadcastReady?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
+  });
+  await settings.start();
   const queue = new QueueService(redis, clinics);
   // A kiosk is a device at the entrance like a display: its tokens and sessions live as long.
   const byRole = <T>(values: { display: T; patient: T; default: T }) => (role: string) =>
@@ -193,6 +206,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
   // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
   const queueBroadcast = new LocalBroadcast(queueNsp);
+  queueBroadcastReady = queueBroadcast;
   await startQueueFanout(liveSub, queueBroadcast, {
     queue,
     clinicIds: clinics.ids(),
@@ -269,6 +283,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       createAppointmentRoutes({ authenticator, appointments }),
       createSelfCheckinRoutes({ authenticator, selfCheckin, publicUrl }),
       createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
+      createSettingsRoutes({ authenticator, settings }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
@@ -314,6 +329,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     (closed ??= (async () => {
       drain.enter('closing');
       revocations.stop();
+      settings.stop();
       await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -61,7 +61,7 @@ async function displayOn(node: HubNodeProcess) {
 describe('clinic settings', () => {
   it('are seeded from the clinic file once, and every node serves them', async () => {
     const admin = await tokenFor('admin');
-    const [a, b] = await Promise.all([nodeA, nodeB].map((node) => api(node, 'GET', `/api/clinics/${CLINIC}/settings`, admin)));
+    const [a, b] = await Promise.all([api(nodeA, 'GET', `/api/clinics/${CLINIC}/settings`, admin), api(nodeB, 'GET', `/api/clinics/${CLINIC}/settings`, admin)]);
     expect(a.status).toBe(200);
     const record = a.body as ClinicSettingsRecord;
     expect(record).toMatchObject({ clinic: CLINIC, updatedBy: 'seed' });
@@ -166,7 +166,7 @@ describe('clinic settings', () => {
     const nodeC = await startHubProcess({ redisUrl: redis.url, nodeId: 'settings-c' });
     try {
       const admin = await tokenFor('admin');
-      const [b, c] = await Promise.all([nodeB, nodeC].map((node) => api(node, 'GET', `/api/clinics/${CLINIC}/settings`, admin)));
+      const [b, c] = await Promise.all([api(nodeB, 'GET', `/api/clinics/${CLINIC}/settings`, admin), api(nodeC, 'GET', `/api/clinics/${CLINIC}/settings`, admin)]);
       expect(c.body.settings.spokenCallLanguages).toEqual(['en']);
       expect(c.body).toEqual(b.body);
     } finally {

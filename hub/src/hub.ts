@@ -78,14 +78,14 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const startedAt = Date.now();
 
   // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
-  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
-  const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
-  const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
-  const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
-  const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
-  const consultSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:consult-live`);
-  const authSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:auth`);
-  const settingsSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:settings`);
+  const redis = connectRedis(config.redis, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
+  const adapterPub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-pub`);
+  const adapterSub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-sub`);
+  const liveSub = connectRedis(config.redis, `hub:${config.nodeId}:live`);
+  const chatSub = connectRedis(config.redis, `hub:${config.nodeId}:chat-live`);
+  const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
+  const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
+  const settingsSub = connectRedis(config.redis, `hub:${config.nodeId}:settings`);
   const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
@@ -238,7 +238,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const consult = await startConsult({
     nsp: consultNsp,
     redis,
-    redisUrl: config.redisUrl,
+    redisTarget: config.redis,
     subscriber: consultSub,
     config: config.consult,
     nodeId: config.nodeId,
@@ -256,7 +256,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const nodeRegistry = new NodeRegistry(
     redis,
     queueNsp,
-    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole() },
+    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole(), clinicIds: clinics.ids() },
     logger,
   );
   nodeRegistry.start();

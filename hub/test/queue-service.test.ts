@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Ack } from '@clinic-hub/protocol';
 import { Redis } from 'ioredis';
 import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
-import { QueueService, clinicKeys, type Result } from '../src/queue/queue-service.js';
+import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 
 const C = 'testclinic';
@@ -13,7 +14,7 @@ let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
 let queue: QueueService;
 
-function ok(result: Result<ActionResult>): QueueEvent {
+function ok(result: Ack<ActionResult>): QueueEvent {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code}`);
   return result.event;
 }

@@ -49,9 +49,9 @@ export function createMediaLogger(level: string, nodeId: string): Logger {
 
 export async function startMediaServer(config: MediaConfig, options: MediaServerOptions = {}): Promise<RunningMediaServer> {
   const logger = options.logger ?? createMediaLogger(config.logLevel, config.nodeId);
-  const redis = connectRedis(config.redisUrl, `media:${config.nodeId}`);
+  const redis = connectRedis(config.redis, `media:${config.nodeId}`);
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const subscriber = connectRedis(config.redisUrl, `media:${config.nodeId}:control`);
+  const subscriber = connectRedis(config.redis, `media:${config.nodeId}:control`);
   subscriber.on('error', (error) => logger.debug({ err: error }, 'redis subscriber error'));
 
   const engine = await WeriftEngine.create({

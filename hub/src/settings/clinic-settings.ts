@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { protocolError, type ClinicConfig, type ClinicSettingsRecord, type ProtocolError, type RoomStateResult } from '@clinic-hub/protocol';
+import { fail, type Ack, type ClinicConfig, type ClinicSettingsRecord, type RoomStateResult } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { SETTINGS_CHANNEL } from './settings-keys.js';
@@ -9,8 +9,6 @@ import { SettingsStore, diffSettings, type SettingsActor } from './settings-stor
 const POLL_MS = 5000;
 /** A room toggled by several people at once: how often one toggle re-reads and retries. */
 const ROOM_RETRIES = 5;
-
-type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
 export interface ClinicSettingsDeps {
   redis: Redis;
@@ -76,28 +74,28 @@ export class ClinicSettings {
   }
 
   /** Replaces the clinic's settings (already validated); refused when `ifVersion` is given and no longer current. */
-  async update(clinic: string, settings: ClinicConfig, actor: SettingsActor, ifVersion?: number): Promise<Result<{ record: ClinicSettingsRecord; changed: boolean }>> {
+  async update(clinic: string, settings: ClinicConfig, actor: SettingsActor, ifVersion?: number): Promise<Ack<{ record: ClinicSettingsRecord; changed: boolean }>> {
     const stored = await this.store.read(clinic);
-    if (!stored || 'invalid' in stored) return { ok: false, error: protocolError('CLINIC_NOT_FOUND', clinic) };
+    if (!stored || 'invalid' in stored) return fail('CLINIC_NOT_FOUND', clinic);
     if (ifVersion !== undefined && ifVersion !== stored.version) {
-      return { ok: false, error: protocolError('SETTINGS_VERSION_CONFLICT', `you read version ${ifVersion}; it is ${stored.version} now`) };
+      return fail('SETTINGS_VERSION_CONFLICT', `you read version ${ifVersion}; it is ${stored.version} now`);
     }
     const change = diffSettings(stored.settings, settings);
     if (!change) return { ok: true, record: stored, changed: false };
     const saved = await this.store.update(settings, stored.version, actor, change, 'settings.update');
-    if (!saved.ok) return { ok: false, error: protocolError('SETTINGS_VERSION_CONFLICT', `changed meanwhile; it is version ${saved.currentVersion} now`) };
+    if (!saved.ok) return fail('SETTINGS_VERSION_CONFLICT', `changed meanwhile; it is version ${saved.currentVersion} now`);
     await this.reload(clinic);
     return { ok: true, record: { clinic, version: saved.version, updatedAt: Date.now(), updatedBy: actor.sub, settings }, changed: true };
   }
 
   /** Opens or closes one room: a change of settings like any other (audited), retried when someone saved meanwhile. */
-  async setRoomOpen(clinic: string, roomId: string, open: boolean, actor: SettingsActor): Promise<Result<{ result: RoomStateResult }>> {
+  async setRoomOpen(clinic: string, roomId: string, open: boolean, actor: SettingsActor): Promise<Ack<{ result: RoomStateResult }>> {
     for (let attempt = 0; attempt < ROOM_RETRIES; attempt++) {
       const stored = await this.store.read(clinic);
-      if (!stored || 'invalid' in stored) return { ok: false, error: protocolError('CLINIC_NOT_FOUND', clinic) };
+      if (!stored || 'invalid' in stored) return fail('CLINIC_NOT_FOUND', clinic);
       const dept = stored.settings.departments.find((d) => d.rooms.some((r) => r.id === roomId));
       const room = dept?.rooms.find((r) => r.id === roomId);
-      if (!dept || !room) return { ok: false, error: protocolError('QUEUE_ROOM_NOT_FOUND', roomId) };
+      if (!dept || !room) return fail('QUEUE_ROOM_NOT_FOUND', roomId);
       if (room.open === open) return { ok: true, result: { room: roomId, dept: dept.id, open, version: stored.version } };
       const settings: ClinicConfig = {
         ...stored.settings,
@@ -110,7 +108,7 @@ export class ClinicSettings {
         return { ok: true, result: { room: roomId, dept: dept.id, open, version: saved.version } };
       }
     }
-    return { ok: false, error: protocolError('SETTINGS_VERSION_CONFLICT', 'the settings kept changing; try again') };
+    return fail('SETTINGS_VERSION_CONFLICT', 'the settings kept changing; try again');
   }
 
   private reloadAll(): void {

@@ -24,12 +24,9 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { clinicRoom, registerQueueHandlers } from './queue/queue-handlers.js';
+import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
 import { ClinicSettings } from './settings/clinic-settings.js';
 import { createSettingsRoutes } from './settings/settings-routes.js';
-import { startQueueFanout } from './queue/queue-live.js';
-import { LocalBroadcast } from './socket/local-broadcast.js';
-import { QueueService } from './queue/queue-service.js';
 import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
@@ -104,13 +101,13 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
   // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
-  let queueBroadcastReady: LocalBroadcast | null = null;
+  let queueBroadcast: RunningQueue['broadcast'] | null = null;
   const settings = new ClinicSettings({
     redis,
     subscriber: settingsSub,
     clinics,
     logger,
-    onApplied: (clinic) => queueBroadcastReady?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
+    onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
   });
   await settings.start();
   const queue = new QueueService(redis, clinics);
@@ -195,24 +192,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const appointments = new AppointmentService({ redis, clinics, notifications, publicUrl });
   const selfCheckin = new SelfCheckinService({ ...patientCheckin, redis, clinics, appointments, limits: config.selfCheckinLimits });
 
-  registerQueueHandlers(queueNsp, {
+  const runningQueue = await startQueue({
     ...patientCheckin,
+    nsp: queueNsp,
     redis,
+    subscriber: liveSub,
+    clinicIds: clinics.ids(),
+    coalesceMs: config.fanoutCoalesceMs,
+    selfCheckin,
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    selfCheckin,
-  });
-  // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
-  const queueBroadcast = new LocalBroadcast(queueNsp);
-  queueBroadcastReady = queueBroadcast;
-  await startQueueFanout(liveSub, queueBroadcast, {
-    queue,
-    clinicIds: clinics.ids(),
-    coalesceMs: config.fanoutCoalesceMs,
-    metrics,
-    logger,
     // A patient's token ends with their ticket, after the clinic's grace period.
     onEvent: (clinic, event) => {
       if (event.ticket.endedAt !== null && TERMINAL_STATUSES.includes(event.ticket.status)) {
@@ -220,6 +211,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       }
     },
   });
+
+  queueBroadcast = runningQueue.broadcast;
 
   const chat = await startChat({
     nsp: chatNsp,
@@ -314,7 +307,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }
   server ??= await startNodeServer(io, routes, listen);
   const running = server;
-  if (running.publish) queueBroadcast.useTopics(running.publish);
+  if (running.publish) runningQueue.broadcast.useTopics(running.publish);
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
   const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };

@@ -7,7 +7,7 @@ import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { readAudit } from '../src/audit/audit-log.js';
 import { AppointmentStore } from '../src/appointments/appointment-store.js';
-import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
+import { QueueService, clinicKeys } from '../src/queue/index.js';
 import { isOpen, nextOpening } from '../src/self-checkin/opening-hours.js';
 import { SelfCheckinService, type SelfCheckinCaller } from '../src/self-checkin/self-checkin-service.js';
 

@@ -19,7 +19,7 @@ import type { SelfCheckinBody as SelfCheckinBodySchema } from '@clinic-hub/proto
 import { appendAudit } from '../audit/audit-log.js';
 import type { AppointmentService } from '../appointments/index.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { checkinPatient, type PatientCheckinDeps } from '../queue/checkin-patient.js';
+import { checkinPatient, type PatientCheckinDeps } from '../queue/index.js';
 import { CheckinLimiter, type SelfCheckinLimits } from './checkin-limits.js';
 import { isOpen, nextOpening } from './opening-hours.js';
 import { PosterStore } from './poster-store.js';

@@ -17,6 +17,7 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
+import { apiRateLimit } from './http/http-rate-limit.js';
 import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
@@ -280,7 +281,14 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
-  const corsRoutes = withCors(routeHandler, config);
+  // API requests are rate-limited as socket events are (inside CORS, so that a page on an allowed origin reads the 429).
+  const rateLimited = apiRateLimit({ users: guards.limiter, address: config.rateLimits.address, tokens });
+  const corsRoutes = withCors(async (request) => {
+    const refused = rateLimited(request);
+    if (!refused) return routeHandler(request);
+    metrics.errorsTotal.inc({ code: 'RATE_LIMITED' });
+    return refused;
+  }, config);
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);

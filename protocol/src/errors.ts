@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 'Attachments must be PNG, JPEG or WebP images or PDF documents, and their content must match the declared type.',
   CHAT_ATTACHMENT_TOO_LARGE: 'The attachment is larger than the hub accepts.',
   CHAT_ATTACHMENTS_DISABLED: 'Attachments are not configured on this hub (HUB_ATTACHMENT_KEY is not set).',
+  CHAT_QUOTA_EXCEEDED: 'Too many chat messages or attachment bytes in this window for you, this thread or this clinic; the detail says which and in how many seconds the window ends.',
   MEDIA_NOT_JOINED: 'Send join with a room token first.',
   MEDIA_ALREADY_JOINED: 'This connection has already joined a room.',
   MEDIA_ROOM_FULL: 'The consultation room already has six participants.',

@@ -115,6 +115,7 @@ export const ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: '添付できるのは画像（PNG・JPEG・WebP）とPDFだけです。',
   CHAT_ATTACHMENT_TOO_LARGE: 'ファイルが大きすぎます。',
   CHAT_ATTACHMENTS_DISABLED: 'このサーバーではファイルを添付できません。',
+  CHAT_QUOTA_EXCEEDED: '送信できる量の上限に達しました。しばらく待ってからお試しください。',
   CONSULT_DISABLED: 'このサーバーではオンライン診療が設定されていません。',
   CONSULT_DEPT_NOT_ONLINE: 'この診療科はオンライン診療の科ではありません。',
   MEDIA_NODE_UNAVAILABLE: 'ビデオ通話のサーバーが利用できません。少し待ってからお試しください。',

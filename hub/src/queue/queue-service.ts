@@ -218,7 +218,8 @@ export class QueueService {
       const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
       const current = Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
       const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
-      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events };
+      // With the clinic as it is now: a `queue:clinic` (settings changed) sent while the client was away is not replayed.
+      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events, clinic: toPublicClinic(this.clinics.get(clinicId)!) };
     }
     const snap = await this.snapshot(clinicId);
     if (!snap.ok) return snap;

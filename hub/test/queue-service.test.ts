@@ -6,8 +6,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
-import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
-import { rebuildQueue } from '../src/queue/rebuild.js';
+import { QueueService, clinicKeys, rebuildQueue } from '../src/queue/index.js';
 
 const C = 'testclinic';
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;

@@ -18,6 +18,7 @@ import {
 } from '@clinic-hub/protocol';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { chatKeys } from './chat-keys.js';
+import { ATTACHMENT_QUOTA_WINDOW_SECONDS, quotaArgument, type QuotaLimits } from './chat-quotas.js';
 
 
 
@@ -43,7 +44,7 @@ export interface StoredAttachment {
   messageId: string | null;
 }
 
-const THREAD_SCRIPTS = ['thread-access', 'create-thread', 'update-members', 'append-message', 'read-messages', 'mark-read', 'list-threads'] as const;
+const THREAD_SCRIPTS = ['thread-access', 'create-thread', 'update-members', 'append-message', 'read-messages', 'mark-read', 'list-threads', 'take-quota'] as const;
 const PRESENCE_SCRIPTS = { 'presence-set': 3, 'presence-drop': 2, 'presence-sweep': 2 } as const;
 type ScriptName = (typeof THREAD_SCRIPTS)[number] | keyof typeof PRESENCE_SCRIPTS;
 
@@ -87,14 +88,31 @@ export class ChatStore {
   appendMessage(
     clinic: string,
     caller: ChatCaller,
-    input: { threadId: string; clientMessageId: string; text: string; attachments: string[]; dedupeSeconds: number },
+    input: {
+      threadId: string;
+      clientMessageId: string;
+      text: string;
+      attachments: string[];
+      dedupeSeconds: number;
+      /** Messages per minute per caller, thread and clinic (0: none). */
+      quota: QuotaLimits;
+      /** How long a sent attachment is kept. */
+      attachmentKeepSeconds: number;
+    },
   ): Promise<Ack<ChatSendResult>> {
     return this.runThread(clinic, caller, input.threadId, 'append-message', [
       input.clientMessageId,
       input.text,
       JSON.stringify(input.attachments),
       input.dedupeSeconds,
+      quotaArgument(input.quota),
+      Math.max(1, Math.round(input.attachmentKeepSeconds)),
     ]);
+  }
+
+  /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
+  takeAttachmentQuota(clinic: string, caller: ChatCaller, threadId: string, limits: QuotaLimits, bytes: number): Promise<Ack<object>> {
+    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes]);
   }
 
   readMessages(
@@ -178,8 +196,11 @@ export class ChatStore {
     return (await this.redis.hvals(chatKeys(clinic).presence)).map((raw) => JSON.parse(raw) as StaffPresence);
   }
 
-  /** Stores an upload that waits to be sent: it expires after `pendingSeconds` unless a message takes it. */
-  async saveAttachment(clinic: string, attachment: StoredAttachment, sealed: Buffer, pendingSeconds: number): Promise<void> {
+  /**
+   * Stores the metadata of an upload that waits to be sent (its bytes are in the attachment storage): it
+   * expires after `pendingSeconds` unless a message takes it.
+   */
+  async saveAttachment(clinic: string, attachment: StoredAttachment, pendingSeconds: number): Promise<void> {
     const keys = chatKeys(clinic);
     const replies = await this.redis
       .multi()
@@ -192,7 +213,6 @@ export class ChatStore {
         at: attachment.at,
       })
       .expire(keys.attachment(attachment.id), pendingSeconds)
-      .set(keys.attachmentBlob(attachment.id), sealed, 'EX', pendingSeconds)
       .exec();
     for (const [error] of replies ?? []) if (error) throw error;
   }
@@ -212,6 +232,12 @@ export class ChatStore {
     };
   }
 
+  /** Whether the attachment's metadata is still there (sent and within retention, or waiting to be sent). */
+  async attachmentExists(clinic: string, id: string): Promise<boolean> {
+    return (await this.redis.exists(chatKeys(clinic).attachment(id))) === 1;
+  }
+
+  /** The bytes of an attachment stored in Redis by a hub of before attachment files; null for every newer one. */
   attachmentBlob(clinic: string, id: string): Promise<Buffer | null> {
     return this.redis.getBuffer(chatKeys(clinic).attachmentBlob(id));
   }

@@ -29,7 +29,7 @@ import type { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import type { Logger } from '@clinic-hub/platform/logging';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
 import { ConsultStore } from './consult-store.js';
 import { listMediaNodes, pickMediaNode } from './media-nodes.js';

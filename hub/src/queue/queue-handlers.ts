@@ -7,9 +7,8 @@ import { identityOf } from '../auth/socket-auth.js';
 import type { SelfCheckinService } from '../self-checkin/self-checkin-service.js';
 import { socketHandlers, type HandlerContext } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
+import { clinicRoom } from './queue-keys.js';
 import { checkinPatient, patientLink, type PatientCheckinDeps } from './checkin-patient.js';
-
-export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
 
 export interface QueueHandlerDeps extends HandlerContext, PatientCheckinDeps {
   redis: Redis;

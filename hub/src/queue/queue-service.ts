@@ -20,6 +20,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
+import { clinicKeys } from './queue-keys.js';
 
 
 /** Events after this many missed ones are cheaper as a snapshot. */
@@ -30,29 +31,6 @@ type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 function loadScript(name: string): string {
   return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
-
-export const clinicKeys = (clinic: string) => {
-  const prefix = `ch:{${clinic}}:`;
-  return {
-    prefix,
-    seq: `${prefix}seq`,
-    events: `${prefix}events`,
-    tickets: `${prefix}tickets`,
-    live: `${prefix}live`,
-    patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
-    /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
-    ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
-    durations: (dept: string) => `${prefix}durations:${dept}`,
-  };
-};
-
-/** Pattern matching every clinic's live channel; the clinic id is between the braces. */
-export const LIVE_CHANNEL_PATTERN = 'ch:{*}:live';
-
-export function clinicOfLiveChannel(channel: string): string | null {
-  const match = /^ch:\{(.+)\}:live$/.exec(channel);
-  return match?.[1] ?? null;
 }
 
 const dateFormatters = new Map<string, Intl.DateTimeFormat>();
@@ -254,7 +232,8 @@ export class QueueService {
       const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
       const current = Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
       const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
-      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events };
+      // With the clinic as it is now: a `queue:clinic` (settings changed) sent while the client was away is not replayed.
+      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events, clinic: toPublicClinic(this.clinics.get(clinicId)!) };
     }
     const snap = await this.snapshot(clinicId);
     if (!snap.ok) return snap;

@@ -2,8 +2,10 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 import { TrustedProxies } from './http/client-address.js';
 import type { SelfCheckinLimits } from './self-checkin/index.js';
+import type { ChatQuotas } from './chat/chat-quotas.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/recordings';
 
@@ -19,7 +21,6 @@ const Env = z.object({
   HUB_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   /** `uws`: uWebSockets.js (falls back to `node` if it cannot load). `node`: Node's HTTP server with ws. */
   HUB_SERVER: z.enum(['uws', 'node']).default('uws'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   HUB_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
   CLINICS_DIR: z.string().min(1).default('config/clinics'),
   /** Largest event payload accepted; larger ones get PAYLOAD_TOO_LARGE. */
@@ -55,6 +56,19 @@ const Env = z.object({
   HUB_ATTACHMENT_MAX_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(CHAT_DEFAULT_ATTACHMENT_MAX_BYTES),
   /** Chat messages one connection may send per second, on average (bursts of 5 s worth); 0: no limit. */
   HUB_CHAT_MESSAGES_PER_SECOND: z.coerce.number().min(0).max(100_000).default(5),
+  /**
+   * Where chat attachments' encrypted bytes are stored (Redis keeps only their metadata): a directory every
+   * hub node shares (a volume). Relative paths are from the working directory.
+   */
+  HUB_ATTACHMENTS_DIR: z.string().min(1).default('var/attachments'),
+  /** Chat messages per minute, over every socket and node (CHAT_QUOTA_EXCEEDED past it); 0: no quota. */
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: z.coerce.number().int().min(0).max(1_000_000).default(120),
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC: z.coerce.number().int().min(0).max(10_000_000).default(12_000),
+  /** Attachment megabytes (MiB) uploaded per day (UTC); 0: no quota. */
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_USER: z.coerce.number().min(0).max(1_000_000).default(50),
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_THREAD: z.coerce.number().min(0).max(1_000_000).default(200),
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_CLINIC: z.coerce.number().min(0).max(100_000_000).default(10_240),
   /**
    * Web origins (`https://clinic.example.jp`), comma-separated, whose pages may
    * open sockets besides the hub's own; `*` allows any (development only).
@@ -97,6 +111,13 @@ const Env = z.object({
   /** Events one user (token sub) may send per second over all its sockets on this node; 0: no limit. Display tokens are exempt. */
   HUB_RATE_LIMIT_USER_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
   HUB_RATE_LIMIT_USER_BURST: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  /**
+   * API requests (`/api/…`) per second from one client address, for requests without a user's token (none,
+   * invalid, display or kiosk tokens); with one they count against the user's limit above, with their sockets'
+   * events. 0: no limit.
+   */
+  HUB_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(20),
+  HUB_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(10_000_000).default(100),
   /**
    * Queue events of a clinic that arrive within this many ms go out together: one write per socket instead of
    * one per event (the kernel's per-socket send is most of a node's fan-out cost); 0: each at once.
@@ -142,6 +163,8 @@ const Env = z.object({
   CONSULT_INVITE_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
 });
 
+const MIB = 1024 * 1024;
+
 function isOrigin(value: string): boolean {
   try {
     const url = new URL(value);
@@ -152,11 +175,11 @@ function isOrigin(value: string): boolean {
 }
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
-const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'REDIS_URL', 'MEDIA_TOKEN_SECRET'] as const;
+const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', ...REDIS_SECRET_VARIABLES, 'MEDIA_TOKEN_SECRET'] as const;
 
 /** Every variable the hub reads (its own, the notify domain's, and the *_FILE variants): deployment files are checked against it. */
 export const HUB_ENVIRONMENT_VARIABLES: readonly string[] = [
-  ...new Set([...Object.keys(Env.shape), ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES]),
+  ...new Set([...Object.keys(Env.shape), ...REDIS_ENVIRONMENT_VARIABLES, ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES]),
 ];
 
 /** 32 bytes from standard or URL-safe base64 (padding optional), or null. */
@@ -175,7 +198,8 @@ export interface HubConfig {
   publicUrl: string | null;
   nodeId: string;
   server: 'uws' | 'node';
-  redisUrl: string;
+  /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (@clinic-hub/platform/redis). */
+  redis: RedisTarget;
   tokenSecret: string;
   clinicsDir: string;
   maxPayloadBytes: number;
@@ -194,6 +218,9 @@ export interface HubConfig {
     attachmentMaxBytes: number;
     /** 0: unlimited. */
     messagesPerSecond: number;
+    /** Where the attachments' encrypted bytes live. */
+    attachmentsDir: string;
+    quotas: ChatQuotas;
   };
   /** Web origins allowed to open sockets besides the hub's own (`*`: any). */
   allowedOrigins: string[] | '*';
@@ -203,6 +230,8 @@ export interface HubConfig {
   rateLimits: {
     socket: { perSecond: number; burst: number };
     user: { perSecond: number; burst: number };
+    /** API requests without a user's token, per client address. */
+    address: { perSecond: number; burst: number };
   };
   /** Queue events arriving within this window are fanned out together (0: one by one). */
   fanoutCoalesceMs: number;
@@ -226,8 +255,10 @@ export { ConfigError };
 export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConfig {
   const env = withSecretFiles(processEnv, HUB_SECRET_VARIABLES);
   const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
+  const redis = redisTargetForService(env);
+  if (!parsed.success || !redis.target) {
+    const lines = [...(parsed.success ? [] : describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES)), ...redis.lines];
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
   return {
@@ -236,7 +267,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     publicUrl: e.HUB_PUBLIC_URL ?? null,
     nodeId: e.HUB_NODE_ID ?? `${hostname()}-${process.pid}`,
     server: e.HUB_SERVER,
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     tokenSecret: e.HUB_TOKEN_SECRET,
     clinicsDir: e.CLINICS_DIR,
     maxPayloadBytes: e.HUB_MAX_PAYLOAD_BYTES,
@@ -257,12 +288,26 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       attachmentKey: e.HUB_ATTACHMENT_KEY,
       attachmentMaxBytes: e.HUB_ATTACHMENT_MAX_BYTES,
       messagesPerSecond: e.HUB_CHAT_MESSAGES_PER_SECOND,
+      attachmentsDir: e.HUB_ATTACHMENTS_DIR,
+      quotas: {
+        messagesPerMinute: {
+          user: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER,
+          thread: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD,
+          clinic: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC,
+        },
+        attachmentBytesPerDay: {
+          user: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_USER * MIB),
+          thread: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_THREAD * MIB),
+          clinic: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_CLINIC * MIB),
+        },
+      },
     },
     allowedOrigins: e.HUB_ALLOWED_ORIGINS,
     trustedProxies: e.HUB_TRUSTED_PROXIES,
     rateLimits: {
       socket: { perSecond: e.HUB_RATE_LIMIT_SOCKET_PER_SECOND, burst: e.HUB_RATE_LIMIT_SOCKET_BURST },
       user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },
+      address: { perSecond: e.HUB_RATE_LIMIT_ADDRESS_PER_SECOND, burst: e.HUB_RATE_LIMIT_ADDRESS_BURST },
     },
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },

@@ -31,7 +31,8 @@ function localSecret(name: string, encoding: 'base64url' | 'base64'): string {
 async function main(): Promise<void> {
   let redis: RedisProcess | null = null;
   const env = { ...process.env };
-  if (!env.REDIS_URL) {
+  // Any way of naming Redis (one, Sentinel, Cluster; or its _FILE twin) is the operator's: only with none is a private one started.
+  if (!['REDIS_URL', 'REDIS_URL_FILE', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].some((name) => env[name])) {
     redis = await startRedisServer({ dir: resolve(varDir, 'redis'), port: Number(env.REDIS_PORT ?? 6390) });
     env.REDIS_URL = redis.url;
     process.stdout.write(`Started a private redis-server on ${redis.url} (data in var/redis, AOF on)\n`);

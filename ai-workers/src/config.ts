@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 import { ModelName } from './models/model-manifest.js';
 
 export { ConfigError };
@@ -18,7 +19,6 @@ const modelName = ModelName.optional().or(z.literal('').transform(() => undefine
  * (docs/ai-workers.md lists them all).
  */
 const Env = z.object({
-  REDIS_URL: z.string({ error: (issue) => (issue.input === undefined ? 'required: the stack\'s Redis (redis://host:port)' : undefined) }).regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   AI_WORKER_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1–64 letters, digits, ".", "_" or "-"').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `clinic models pull` puts models and the worker loads them from (it never downloads). */
@@ -62,13 +62,13 @@ const Env = z.object({
   AI_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
 });
 
-const SECRETS = ['REDIS_URL', 'DEEPGRAM_API_KEY'] as const;
+const SECRETS = [...REDIS_SECRET_VARIABLES, 'DEEPGRAM_API_KEY'] as const;
 
-export const AI_ENVIRONMENT_VARIABLES: readonly string[] = [...Object.keys(Env.shape), ...SECRETS.map(secretFileVariable)];
+export const AI_ENVIRONMENT_VARIABLES: readonly string[] = [...new Set([...Object.keys(Env.shape), ...REDIS_ENVIRONMENT_VARIABLES, ...SECRETS.map(secretFileVariable)])];
 
 export interface AiWorkerConfig {
   workerId: string;
-  redisUrl: string;
+  redis: RedisTarget;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   models: { dir: string; verify: boolean; threads: number };
   stt:
@@ -104,16 +104,18 @@ export function loadAiConfig(processEnv: NodeJS.ProcessEnv = process.env, cwd = 
   if (!parsed.success) {
     problems.push(...describeEnvIssues(parsed.error.issues, env, SECRETS));
   }
+  const redis = redisTargetForService(env);
+  problems.push(...redis.lines);
   const e = parsed.success ? parsed.data : null;
   if (e?.AI_STT_ENGINE === 'local' && !e.AI_STT_MODEL_JA && !e.AI_STT_MODEL_EN) {
     problems.push('  AI_STT_MODEL_JA / AI_STT_MODEL_EN: the local engine needs at least one speech-to-text model (a name in AI_MODELS_DIR; `clinic models list`)');
   }
   if (e?.AI_STT_ENGINE === 'deepgram' && !e.DEEPGRAM_API_KEY) problems.push('  DEEPGRAM_API_KEY: required with AI_STT_ENGINE=deepgram (or DEEPGRAM_API_KEY_FILE)');
   if (e && e.AI_EMOTION_MODEL === undefined) problems.push('  AI_EMOTION_MODEL: a model name in AI_MODELS_DIR, or `off`');
-  if (problems.length > 0 || !e) throw new ConfigError(`Invalid AI worker configuration:\n${problems.join('\n')}`);
+  if (problems.length > 0 || !e || !redis.target) throw new ConfigError(`Invalid AI worker configuration:\n${problems.join('\n')}`);
   return {
     workerId: e.AI_WORKER_ID ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64),
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     logLevel: e.LOG_LEVEL,
     models: { dir: resolve(cwd, e.AI_MODELS_DIR), verify: e.AI_MODELS_VERIFY, threads: e.AI_ONNX_THREADS },
     stt:

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 import { TrustedProxies } from './http/client-address.js';
 import type { SelfCheckinLimits } from './self-checkin/index.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
@@ -19,7 +20,6 @@ const Env = z.object({
   HUB_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   /** `uws`: uWebSockets.js (falls back to `node` if it cannot load). `node`: Node's HTTP server with ws. */
   HUB_SERVER: z.enum(['uws', 'node']).default('uws'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   HUB_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
   CLINICS_DIR: z.string().min(1).default('config/clinics'),
   /** Largest event payload accepted; larger ones get PAYLOAD_TOO_LARGE. */
@@ -152,11 +152,11 @@ function isOrigin(value: string): boolean {
 }
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
-const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', 'REDIS_URL', 'MEDIA_TOKEN_SECRET'] as const;
+const HUB_SECRET_VARIABLES = ['HUB_TOKEN_SECRET', 'HUB_ATTACHMENT_KEY', ...REDIS_SECRET_VARIABLES, 'MEDIA_TOKEN_SECRET'] as const;
 
 /** Every variable the hub reads (its own, the notify domain's, and the *_FILE variants): deployment files are checked against it. */
 export const HUB_ENVIRONMENT_VARIABLES: readonly string[] = [
-  ...new Set([...Object.keys(Env.shape), ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES]),
+  ...new Set([...Object.keys(Env.shape), ...REDIS_ENVIRONMENT_VARIABLES, ...HUB_SECRET_VARIABLES.map(secretFileVariable), ...NOTIFY_ENVIRONMENT_VARIABLES, ...RECORDING_ENVIRONMENT_VARIABLES]),
 ];
 
 /** 32 bytes from standard or URL-safe base64 (padding optional), or null. */
@@ -175,7 +175,8 @@ export interface HubConfig {
   publicUrl: string | null;
   nodeId: string;
   server: 'uws' | 'node';
-  redisUrl: string;
+  /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (@clinic-hub/platform/redis). */
+  redis: RedisTarget;
   tokenSecret: string;
   clinicsDir: string;
   maxPayloadBytes: number;
@@ -226,8 +227,10 @@ export { ConfigError };
 export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConfig {
   const env = withSecretFiles(processEnv, HUB_SECRET_VARIABLES);
   const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
+  const redis = redisTargetForService(env);
+  if (!parsed.success || !redis.target) {
+    const lines = [...(parsed.success ? [] : describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES)), ...redis.lines];
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
   return {
@@ -236,7 +239,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     publicUrl: e.HUB_PUBLIC_URL ?? null,
     nodeId: e.HUB_NODE_ID ?? `${hostname()}-${process.pid}`,
     server: e.HUB_SERVER,
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     tokenSecret: e.HUB_TOKEN_SECRET,
     clinicsDir: e.CLINICS_DIR,
     maxPayloadBytes: e.HUB_MAX_PAYLOAD_BYTES,

@@ -27,10 +27,7 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { registerQueueHandlers } from './queue/queue-handlers.js';
-import { startQueueFanout } from './queue/queue-live.js';
-import { LocalBroadcast } from './socket/local-broadcast.js';
-import { QueueService } from './queue/queue-service.js';
+import { QueueService, startQueue } from './queue/index.js';
 import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
@@ -79,13 +76,13 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const startedAt = Date.now();
 
   // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
-  const redis = connectRedis(config.redisUrl, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
-  const adapterPub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-pub`);
-  const adapterSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:adapter-sub`);
-  const liveSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:live`);
-  const chatSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:chat-live`);
-  const consultSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:consult-live`);
-  const authSub = connectRedis(config.redisUrl, `hub:${config.nodeId}:auth`);
+  const redis = connectRedis(config.redis, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
+  const adapterPub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-pub`);
+  const adapterSub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-sub`);
+  const liveSub = connectRedis(config.redis, `hub:${config.nodeId}:live`);
+  const chatSub = connectRedis(config.redis, `hub:${config.nodeId}:chat-live`);
+  const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
+  const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
   const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
@@ -201,23 +198,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     ...(lineLink ? { lineLink: (clinic: string, ticket: string, language: string) => lineLink.create(clinic, ticket, language === 'ja' ? 'ja' : 'en', tokenTtlSeconds('patient')) } : {}),
   });
 
-  registerQueueHandlers(queueNsp, {
+  const runningQueue = await startQueue({
     ...patientCheckin,
+    nsp: queueNsp,
     redis,
+    subscriber: liveSub,
+    clinicIds: clinics.ids(),
+    coalesceMs: config.fanoutCoalesceMs,
+    selfCheckin,
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    selfCheckin,
-  });
-  // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
-  const queueBroadcast = new LocalBroadcast(queueNsp);
-  await startQueueFanout(liveSub, queueBroadcast, {
-    queue,
-    clinicIds: clinics.ids(),
-    coalesceMs: config.fanoutCoalesceMs,
-    metrics,
-    logger,
     // A patient's token ends with their ticket, after the clinic's grace period.
     onEvent: (clinic, event) => {
       if (event.ticket.endedAt !== null && TERMINAL_STATUSES.includes(event.ticket.status)) {
@@ -253,7 +245,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     onAdmitted: noticeForTicket('consult_ready'),
     nsp: consultNsp,
     redis,
-    redisUrl: config.redisUrl,
+    redisTarget: config.redis,
     subscriber: consultSub,
     config: config.consult,
     nodeId: config.nodeId,
@@ -271,7 +263,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const nodeRegistry = new NodeRegistry(
     redis,
     queueNsp,
-    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole() },
+    { nodeId: config.nodeId, url: publicUrl, server: () => server?.kind ?? config.server, clients: () => sessions.countByRole(), clinicIds: clinics.ids() },
     logger,
   );
   nodeRegistry.start();
@@ -338,7 +330,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }
   server ??= await startNodeServer(io, routes, listen);
   const running = server;
-  if (running.publish) queueBroadcast.useTopics(running.publish);
+  if (running.publish) runningQueue.broadcast.useTopics(running.publish);
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
   const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };

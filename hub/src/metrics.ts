@@ -19,6 +19,7 @@ export class HubMetrics {
   readonly actionDuration: Histogram<'action' | 'outcome'>;
   readonly errorsTotal: Counter<'code'>;
   readonly chatMessagesTotal: Counter;
+  readonly fanoutDuplicatesDropped: Counter;
   readonly chatDeliveryLatency: Histogram;
   private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
   private currentSecond = Math.floor(Date.now() / 1000);
@@ -76,6 +77,11 @@ export class HubMetrics {
       name: 'clinic_hub_errors_total',
       help: 'Error acks sent to clients, by code',
       labelNames: ['code'],
+      registers: [this.registry],
+    });
+    this.fanoutDuplicatesDropped = new Counter({
+      name: 'clinic_hub_fanout_duplicates_dropped_total',
+      help: 'Queue events this node had emitted already (read back by a catch-up after a Redis outage, then heard live) and did not emit again',
       registers: [this.registry],
     });
     this.chatMessagesTotal = new Counter({

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ChatPayloads, type ChatMessage } from '@clinic-hub/protocol';
+import { ChatPayloads, type ChatMessage, type Ack } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
@@ -9,7 +9,7 @@ import { cleanFileName, sniffAttachmentType } from '../src/chat/attachment-type.
 import { chatKeys } from '../src/chat/chat-keys.js';
 import { ChatService } from '../src/chat/chat-service.js';
 import { createStaffChannel } from '../src/chat/index.js';
-import type { ChatCaller, Result } from '../src/chat/chat-store.js';
+import type { ChatCaller } from '../src/chat/chat-store.js';
 
 const C = 'testclinic';
 const KEY = randomBytes(32);
@@ -27,7 +27,7 @@ const patientA = caller('patient', 'patient:TA', 'TA');
 const patientB = caller('patient', 'patient:TB', 'TB');
 const display = caller('display', 'display:tv');
 
-function ok<T extends object>(result: Result<T>): T {
+function ok<T extends object>(result: Ack<T>): T {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code} ${result.error.detail ?? ''}`);
   return result;
 }

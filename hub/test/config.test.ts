@@ -25,7 +25,7 @@ describe('loadConfig', () => {
       port: 8080,
       host: '0.0.0.0',
       server: 'uws',
-      redisUrl: GOOD.REDIS_URL,
+      redis: { mode: 'single', url: GOOD.REDIS_URL },
       maxPayloadBytes: 16_384,
       publicUrl: null,
       tokenTtlSeconds: { display: 12 * 3600, patient: 12 * 3600, default: 10 * 3600 },

@@ -37,8 +37,8 @@ describe('secrets from files (NAME_FILE)', () => {
     });
     expect(config.tokenSecret).toBe(TOKEN_SECRET);
     expect(config.chat.attachmentKey).toEqual(Buffer.alloc(32, 3));
-    expect(config.redisUrl).toBe('redis://:pa55@redis:6379');
-    expect(config.notify.redisUrl).toBe('redis://:pa55@redis:6379');
+    expect(config.redis).toEqual({ mode: 'single', url: 'redis://:pa55@redis:6379' });
+    expect(config.notify.redis).toEqual({ mode: 'single', url: 'redis://:pa55@redis:6379' });
   });
 
   it('reads the notification providers’ secrets from files', () => {

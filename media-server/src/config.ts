@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 import { resolveWorkerBinary, type WorkerBinary } from './mediasoup-worker-bin.js';
 
 /**
@@ -30,7 +31,6 @@ const Env = z
     /** The address browsers open (`https://media-1.example.jp`); stored in the node registry for the hub to hand out. */
     MEDIA_PUBLIC_URL: z.url().optional(),
     MEDIA_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1–64 letters, digits, _ . or -').optional(),
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
     MEDIA_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
     /** The UDP ports WebRTC uses (one per participant: everything is bundled on one port). */
     MEDIA_UDP_PORT_MIN: port.default(40000),
@@ -131,7 +131,7 @@ const Env = z
     },
   });
 
-const MEDIA_SECRET_VARIABLES = ['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET', 'REDIS_URL'] as const;
+const MEDIA_SECRET_VARIABLES = ['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET', ...REDIS_SECRET_VARIABLES] as const;
 /** Never echoed in a configuration error. */
 const SECRET_VARIABLES = new Set<string>(['MEDIA_TOKEN_SECRET', 'MEDIA_TURN_SERVERS', 'MEDIA_TURN_SECRET']);
 
@@ -141,7 +141,7 @@ export interface MediaConfig {
   /** What clients and the hub use to reach this node (http(s)://…; the page opens `<url>/signal` as ws(s)). */
   publicUrl: string | null;
   nodeId: string;
-  redisUrl: string;
+  redis: RedisTarget;
   tokenSecret: string;
   udpPortRange: [number, number];
   announcedIp: string | null;
@@ -167,15 +167,16 @@ export interface MediaConfig {
 
 /** Every variable the media-server reads (and the *_FILE variants). */
 export const MEDIA_ENVIRONMENT_VARIABLES: readonly string[] = [
-  ...Object.keys(Env.shape),
-  ...MEDIA_SECRET_VARIABLES.map(secretFileVariable),
+  ...new Set([...Object.keys(Env.shape), ...REDIS_ENVIRONMENT_VARIABLES, ...MEDIA_SECRET_VARIABLES.map(secretFileVariable)]),
 ];
 
 export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): MediaConfig {
   const env = withSecretFiles(processEnv, MEDIA_SECRET_VARIABLES, 'media-server configuration');
   const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid media-server configuration:\n${describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES).join('\n')}`);
+  const redis = redisTargetForService(env);
+  if (!parsed.success || !redis.target) {
+    const lines = [...(parsed.success ? [] : describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES)), ...redis.lines];
+    throw new ConfigError(`Invalid media-server configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
   return {
@@ -183,7 +184,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     host: e.MEDIA_HOST,
     publicUrl: e.MEDIA_PUBLIC_URL?.replace(/\/$/, '') ?? null,
     nodeId: e.MEDIA_NODE_ID ?? `${hostname()}-${process.pid}`,
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     tokenSecret: e.MEDIA_TOKEN_SECRET,
     udpPortRange: [e.MEDIA_UDP_PORT_MIN, e.MEDIA_UDP_PORT_MAX],
     announcedIp: e.MEDIA_ANNOUNCED_IP,

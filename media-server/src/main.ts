@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createMediaLogger(config.logLevel, config.nodeId);
-  const node = { redisUrl: config.redisUrl, nodeId: config.nodeId, logger };
+  const node = { redisTarget: config.redis, nodeId: config.nodeId, logger };
   const recording = await startRecording({ ...node, config: recordingConfig });
   const server = await startMediaServer(config, { recorder: recording?.recorder ?? null, logger });
   const audioTap = startAudioTap(node);

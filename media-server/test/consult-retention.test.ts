@@ -92,7 +92,7 @@ beforeAll(async () => {
   ]);
   tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
   server.events.subscribe(tap);
-  recordingWorker = startRecordingWorker({ redisUrl: redisServer.url, dir: recordings, key, logger: pino({ level: 'warn' }) });
+  recordingWorker = startRecordingWorker({ redisTarget: redisServer.url, dir: recordings, key, logger: pino({ level: 'warn' }) });
   aiWorker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { RECORDING_KEY: KEY_TEXT, RECORDINGS_DIR: recordings, AI_WORKER_ID: 'ai-ret' }));
 });
 

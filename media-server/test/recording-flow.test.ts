@@ -206,7 +206,7 @@ describe('recording', () => {
   });
 
   it('the finalise job verifies checksums, marks it final, notes it in the record and queues the AI job; the purge deletes it after the retention period', async () => {
-    worker = startRecordingWorker({ redisUrl: redisServer.url, dir: join(dir, 'recordings'), key, logger: pino({ level: 'silent' }) });
+    worker = startRecordingWorker({ redisTarget: redisServer.url, dir: join(dir, 'recordings'), key, logger: pino({ level: 'silent' }) });
     const final = await waitFor('the recording to be final', async () => {
       const current = await getRecording(redis, CLINIC, meta.id);
       return current?.status === 'final' ? current : false;

@@ -71,7 +71,7 @@ beforeAll(async () => {
   jobs = new RecordingJobs(redisServer.url, recordings.logger);
   recorder = new WeriftRecorder({ redis, config: { ...storage, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-trace', logger: recordings.logger });
   server = await startTestMediaServer({ redisUrl: redisServer.url, recorder, logger: rooms.logger });
-  worker = startRecordingWorker({ redisUrl: redisServer.url, ...storage, logger: recordings.logger });
+  worker = startRecordingWorker({ redisTarget: redisServer.url, ...storage, logger: recordings.logger });
   writeFixtureModels(join(dir, 'models'));
   const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(dir, 'models'), { AI_WORKER_ID: 'ai-trace' }));
   engines = await loadEngines(config);

@@ -112,3 +112,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 /** Every ack has this shape: `{ ok: true, ...data }` or `{ ok: false, error }`. */
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+/** The error ack for a code (an `Ack<T>` of any T): what every domain returns when it refuses. */
+export function fail(code: ErrorCode, detail?: string): { ok: false; error: ProtocolError } {
+  return { ok: false, error: protocolError(code, detail) };
+}

@@ -11,6 +11,7 @@ export * from './notify.js';
 export * from './chat.js';
 export * from './chat-payloads.js';
 export * from './chat-follower.js';
+export * from './clinic-channels.js';
 export * from './consult.js';
 export * from './job-queues.js';
 export * from './media-signal.js';

@@ -47,6 +47,8 @@ export interface NodeStatus {
   server: string;
   pid: number;
   startedAt: number;
+  /** Random per process: a node restarted under the same id is a new instance, and its old instance's screens are gone. */
+  instance?: string;
   lastSeen: number;
   clients: Partial<Record<Role, number>>;
   rssBytes: number;
@@ -59,9 +61,13 @@ export interface DisplayPresence {
   /** The display token's subject: which screen this is. */
   sub: string;
   node: string;
+  /** The node process the screen is connected to (NodeStatus.instance). */
+  instance?: string;
   address: string;
   connectedAt: number;
+  /** While online, its node's last heartbeat; once gone, when it was last seen. */
   lastSeen: number;
+  /** False within DISPLAY_GONE_AFTER_MS of the screen going, whatever happened to its node. */
   online: boolean;
 }
 

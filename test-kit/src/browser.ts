@@ -34,11 +34,12 @@ export function mediaFlags(microphoneWav?: string): string[] {
 /**
  * Headless Debian Chromium with DESIGN.md's flags, and any more given
  * (mediaFlags for consultations). Sound may play without a click unless
- * `autoplay: false` (Chromium's own policy: silent until a click).
+ * `autoplay: false` (Chromium's own policy: silent until a click). `executablePath`: another
+ * way to start it (netns.ts starts it inside a network namespace).
  */
-export function launchChromium(extraFlags: string[] = [], options: { autoplay?: boolean } = {}): Promise<Browser> {
+export function launchChromium(extraFlags: string[] = [], options: { autoplay?: boolean; executablePath?: string } = {}): Promise<Browser> {
   const autoplay = (options.autoplay ?? true) ? [AUTOPLAY_FLAG] : [];
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS, ...autoplay, ...extraFlags] });
+  return chromium.launch({ executablePath: options.executablePath ?? CHROMIUM_PATH, args: [...CHROMIUM_FLAGS, ...autoplay, ...extraFlags] });
 }
 
 /** Uncaught exceptions and console errors of a page (a CSP refusal shows up here), for asserting none happened. */

@@ -2,11 +2,14 @@
  * Every page through axe-core (WCAG 2.1 A and AA rules, injected into the
  * page) in real headless Chromium against a real hub and Redis: no serious
  * or critical violation on the landing page, the display, the staff console,
- * the staff chat, the patient's ticket page with its chat, and the
- * consultation page (device check, with the patient's chat). Each page shows
- * both languages at once, Japanese and English, so one run covers both;
- * each is run with the page's language as Japanese (as served) and again
- * as English (`<html lang="en">`), since a screen reader picks its voice by it.
+ * the staff chat, the patient's ticket page with its chat, the
+ * consultation page (device check, with the patient's chat), the entrance
+ * kiosk, the phone check-in page and the poster maker. Most pages show both
+ * languages at once, Japanese and English, and are run with the page's
+ * language as Japanese (as served) and again as English (`<html lang="en">`),
+ * since a screen reader picks its voice by it; the kiosk and the phone
+ * check-in show one language at a time and are run in each through their
+ * own language buttons.
  * Patient-facing text is also checked to be at least 14 px.
  */
 import { createRequire } from 'node:module';
@@ -74,6 +77,14 @@ interface PageCase {
   viewport: { width: number; height: number };
   /** Patient-facing: every text at least 14 px. */
   patientFacing: boolean;
+  /** Pages that show one language at a time switch with their own buttons (the kiosk, the phone check-in). */
+  switchLanguage?: (page: Page, lang: 'ja' | 'en') => Promise<void>;
+}
+
+/** The page's own language buttons: the text changes, and so must the page's language for a screen reader. */
+async function pressLanguage(page: Page, lang: 'ja' | 'en'): Promise<void> {
+  await page.click(`[data-language="${lang}"]`);
+  await page.waitForFunction(`document.documentElement.lang === ${JSON.stringify(lang)}`, undefined, { timeout: 5000 });
 }
 
 const PAGES: PageCase[] = [
@@ -114,6 +125,31 @@ const PAGES: PageCase[] = [
     viewport: { width: 1280, height: 900 },
     patientFacing: true,
   },
+  {
+    name: 'kiosk',
+    path: async () => `/kiosk#token=${await tokenFor('kiosk', 'testclinic', { sub: 'kiosk:a11y' })}`,
+    ready: 'html[data-connection="live"] #kiosk[data-screen="home"] [data-dept]',
+    viewport: { width: 1280, height: 800 },
+    patientFacing: true,
+    switchLanguage: pressLanguage,
+  },
+  {
+    name: 'phone check-in',
+    path: async () => {
+      const created = await fetch(`${hub.url}/api/clinics/testclinic/posters`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await tokenFor('staff')}`, 'content-type': 'application/json' },
+        body: '{"label":"a11y"}',
+      });
+      const { poster } = (await created.json()) as { poster: { id: string } };
+      return `/checkin#clinic=testclinic&poster=${poster.id}`;
+    },
+    ready: '#checkin[data-screen="home"] [data-dept]',
+    viewport: { width: 390, height: 844 },
+    patientFacing: true,
+    switchLanguage: pressLanguage,
+  },
+  { name: 'poster', path: async () => `/poster#token=${await tokenFor('staff')}`, ready: '#make-poster', viewport: { width: 1280, height: 1000 }, patientFacing: false },
 ];
 
 describe('accessibility', () => {
@@ -126,8 +162,9 @@ describe('accessibility', () => {
         await page.waitForSelector(pageCase.ready, { timeout: 20_000 });
         await page.waitForTimeout(500);
         const found: string[] = [];
-        for (const lang of ['ja', 'en']) {
-          await page.evaluate(`document.documentElement.lang = ${JSON.stringify(lang)}`);
+        for (const lang of ['ja', 'en'] as const) {
+          if (pageCase.switchLanguage) await pageCase.switchLanguage(page, lang);
+          else await page.evaluate(`document.documentElement.lang = ${JSON.stringify(lang)}`);
           for (const problem of await axeProblems(page)) found.push(`${lang}: ${problem}`);
         }
         if (pageCase.patientFacing) {

@@ -1,9 +1,8 @@
 import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type TracedJob } from '@clinic-hub/protocol';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { readQueueDepths } from '@clinic-hub/platform/job-queues';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { connectRedis, connectRedisForJobs } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
@@ -44,12 +43,12 @@ export interface AiWorkerOptions {
 export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOptions): Promise<RunningAiWorker> {
   const log = options.logger.child({ worker: config.workerId });
   const engines = options.engines ?? (await loadEngines(config));
-  const redis = connectRedis(config.redisUrl, `ai-worker:${config.workerId}`);
+  const redis = connectRedis(config.redis, `ai-worker:${config.workerId}`);
   let redisUp = false;
   redis.on('ready', () => (redisUp = true));
   redis.on('end', () => (redisUp = false));
   redis.on('error', () => (redisUp = false));
-  const bullConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `ai-worker-bull:${config.workerId}` });
+  const bullConnection = connectRedisForJobs(config.redis, `ai-worker-bull:${config.workerId}`);
   const active = new Map<string, { session: AiSession | null; abort: AbortController }>();
   let recordingsActive = 0;
   let stopping = false;

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatReceipt, ChatThread, ChatThreadKind, StaffPresence } from '@clinic-hub/protocol';
+import { clinicChannel, clinicChannelPattern, clinicOfChannel, type ChatMessage, type ChatReceipt, type ChatThread, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 
 /**
  * Where a clinic's chat lives in Redis. Every key carries the `{clinic}` hash
@@ -11,7 +11,7 @@ export const chatKeys = (clinic: string) => {
   return {
     prefix,
     /** Pub/sub channel of every chat change of the clinic (not a key). */
-    channel: `ch:{${clinic}}:chat`,
+    channel: clinicChannel(clinic, 'chat'),
     /** Hash: kind, title, ticket, createdAt, createdBy, seq, lastAt. */
     thread,
     /** Set of member subs (consult and staff threads). */
@@ -38,11 +38,9 @@ export const chatKeys = (clinic: string) => {
 };
 
 /** Matches every clinic's chat channel; the clinic id is between the braces. */
-export const CHAT_CHANNEL_PATTERN = 'ch:{*}:chat';
+export const CHAT_CHANNEL_PATTERN = clinicChannelPattern('chat');
 
-export function clinicOfChatChannel(channel: string): string | null {
-  return /^ch:\{(.+)\}:chat$/.exec(channel)?.[1] ?? null;
-}
+export const clinicOfChatChannel = (channel: string) => clinicOfChannel(channel, 'chat');
 
 /** What the chat scripts publish on a clinic's channel, in commit order. */
 export type ChatLiveEvent =

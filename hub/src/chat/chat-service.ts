@@ -14,12 +14,14 @@ import {
   type ChatSendResult,
   type ChatThread,
   type ChatThreadSummary,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
-import { ChatStore, fail, type ChatCaller, type Result, type StoredAttachment } from './chat-store.js';
+import { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 
 type Input<E extends keyof typeof ChatPayloads> = z.output<(typeof ChatPayloads)[E]>;
 
@@ -69,7 +71,7 @@ export class ChatService {
     return this.options.attachmentMaxBytes;
   }
 
-  listThreads(clinic: string, caller: ChatCaller): Promise<Result<{ threads: ChatThreadSummary[] }>> {
+  listThreads(clinic: string, caller: ChatCaller): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
     return this.store.listThreads(clinic, caller, PATIENT_THREADS_LISTED);
   }
 
@@ -78,7 +80,7 @@ export class ChatService {
    * Without an id one is made. Creating the same thread again is harmless
    * (`created: false`): a retry after a lost ack.
    */
-  createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Result<{ thread: ChatThread; created: boolean }>> {
+  createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
     const id = input.id ?? newOpaqueId(9);
     return this.store.createThread(clinic, caller, {
       threadId: `${input.kind}.${id}`,
@@ -88,7 +90,7 @@ export class ChatService {
     });
   }
 
-  updateMembers(clinic: string, caller: ChatCaller, input: Input<'chat:members'>): Promise<Result<{ thread: ChatThread }>> {
+  updateMembers(clinic: string, caller: ChatCaller, input: Input<'chat:members'>): Promise<Ack<{ thread: ChatThread }>> {
     return this.store.updateMembers(clinic, caller, input.threadId, [...new Set(input.add)], [...new Set(input.remove)]);
   }
 
@@ -96,7 +98,7 @@ export class ChatService {
    * The thread if the caller may use it. A patient thread that does not exist
    * yet is created here, on first use, while its ticket is in the queue.
    */
-  async open(clinic: string, caller: ChatCaller, threadId: string): Promise<Result<{ thread: ChatThread }>> {
+  async open(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
     const access = await this.store.threadAccess(clinic, caller, threadId);
     if (access.ok || access.error.code !== 'CHAT_THREAD_NOT_FOUND' || threadKindOf(threadId) !== 'patient') return access;
     const ticket = await this.options.findTicket(clinic, threadId.slice('patient.'.length));
@@ -111,7 +113,7 @@ export class ChatService {
    * from then on is missed), then the page is read: with `afterId`, what came
    * after it (the resume); without, the latest messages. Audited.
    */
-  async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Result<ChatJoinResult>> {
+  async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Ack<ChatJoinResult>> {
     const opened = await this.open(clinic, caller, input.threadId);
     if (!opened.ok) return opened;
     subscribe();
@@ -127,7 +129,7 @@ export class ChatService {
   }
 
   /** A page before or after a message (or the latest page). Audited. */
-  async history(clinic: string, caller: ChatCaller, input: Input<'chat:history'>): Promise<Result<ChatHistoryResult>> {
+  async history(clinic: string, caller: ChatCaller, input: Input<'chat:history'>): Promise<Ack<ChatHistoryResult>> {
     const cursor = input.before ?? input.after;
     const page = await this.store.readMessages(clinic, caller, {
       threadId: input.threadId,
@@ -145,7 +147,7 @@ export class ChatService {
    * Validates and appends one message; the ack carries its stream id. The
    * same clientMessageId again returns the stored message (`duplicate: true`).
    */
-  async send(clinic: string, caller: ChatCaller, input: Input<'chat:send'>): Promise<Result<ChatSendResult>> {
+  async send(clinic: string, caller: ChatCaller, input: Input<'chat:send'>): Promise<Ack<ChatSendResult>> {
     if (input.text.length > CHAT_MAX_TEXT_LENGTH) return fail('CHAT_MESSAGE_TOO_LONG', `${input.text.length} > ${CHAT_MAX_TEXT_LENGTH} characters`);
     const attachments = [...new Set(input.attachments)];
     if (input.text.trim() === '' && attachments.length === 0) return fail('CHAT_MESSAGE_EMPTY');
@@ -164,7 +166,7 @@ export class ChatService {
     return opened.ok ? append() : opened;
   }
 
-  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Result<{ receipt: ChatReceipt }>> {
+  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Ack<{ receipt: ChatReceipt }>> {
     return this.store.markRead(clinic, caller, input.threadId, messageSeqOf(input.upToId)).then((result) =>
       result.ok ? { ok: true, receipt: result.receipt } : result,
     );
@@ -179,7 +181,7 @@ export class ChatService {
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; declaredType: string | null; name: string | null; bytes: Buffer },
-  ): Promise<Result<{ attachment: ChatAttachment & { threadId: string } }>> {
+  ): Promise<Ack<{ attachment: ChatAttachment & { threadId: string } }>> {
     if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
     if (input.bytes.length > this.options.attachmentMaxBytes) {
       return fail('CHAT_ATTACHMENT_TOO_LARGE', `${input.bytes.length} > ${this.options.attachmentMaxBytes} bytes`);
@@ -211,7 +213,7 @@ export class ChatService {
   }
 
   /** An attachment's bytes, for members of its thread only. Each read is audited before the bytes are returned. */
-  async downloadAttachment(clinic: string, caller: ChatCaller, attachmentId: string): Promise<Result<{ attachment: StoredAttachment; bytes: Buffer }>> {
+  async downloadAttachment(clinic: string, caller: ChatCaller, attachmentId: string): Promise<Ack<{ attachment: StoredAttachment; bytes: Buffer }>> {
     if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
     const attachment = await this.store.attachment(clinic, attachmentId);
     if (!attachment) return fail('CHAT_ATTACHMENT_NOT_FOUND');

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   isErrorCode,
-  protocolError,
   type ChatAttachmentType,
   type ChatHistoryResult,
   type ChatJoinResult,
@@ -12,19 +11,15 @@ import {
   type ChatThread,
   type ChatThreadKind,
   type ChatThreadSummary,
-  type ErrorCode,
-  type ProtocolError,
   type Role,
   type StaffPresence,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { chatKeys } from './chat-keys.js';
 
-export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
-export function fail<T>(code: ErrorCode, detail?: string): Result<T> {
-  return { ok: false, error: protocolError(code, detail) };
-}
 
 /** Who is asking: from their token, and where from (for the audit stream). */
 export interface ChatCaller {
@@ -73,7 +68,7 @@ export class ChatStore {
     for (const [name, keys] of Object.entries(PRESENCE_SCRIPTS)) this.define(name as ScriptName, keys, loadScript(name));
   }
 
-  threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Result<{ thread: ChatThread }>> {
+  threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
     return this.runThread(clinic, caller, threadId, 'thread-access', []);
   }
 
@@ -81,11 +76,11 @@ export class ChatStore {
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; kind: ChatThreadKind; title: string; members: string[] },
-  ): Promise<Result<{ thread: ChatThread; created: boolean }>> {
+  ): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
     return this.runThread(clinic, caller, input.threadId, 'create-thread', [input.kind, input.title, JSON.stringify(input.members)]);
   }
 
-  updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Result<{ thread: ChatThread }>> {
+  updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
     return this.runThread(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]);
   }
 
@@ -93,7 +88,7 @@ export class ChatStore {
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; clientMessageId: string; text: string; attachments: string[]; dedupeSeconds: number },
-  ): Promise<Result<ChatSendResult>> {
+  ): Promise<Ack<ChatSendResult>> {
     return this.runThread(clinic, caller, input.threadId, 'append-message', [
       input.clientMessageId,
       input.text,
@@ -106,15 +101,15 @@ export class ChatStore {
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; limit: number; withReceipts: boolean },
-  ): Promise<Result<ChatJoinResult>> {
+  ): Promise<Ack<ChatJoinResult>> {
     return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0']);
   }
 
-  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Result<{ receipt: ChatReceipt; changed: boolean }>> {
+  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {
     return this.runThread(clinic, caller, threadId, 'mark-read', [seq]);
   }
 
-  async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Result<{ threads: ChatThreadSummary[] }>> {
+  async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
     const keys = chatKeys(clinic);
     return this.run('list-threads', [keys.patientThreads, keys.userThreads(caller.sub)], [
       keys.prefix,
@@ -147,7 +142,7 @@ export class ChatStore {
     socketId: string,
     nodeId: string,
     status: string,
-  ): Promise<Result<{ presence: StaffPresence }>> {
+  ): Promise<Ack<{ presence: StaffPresence }>> {
     const keys = chatKeys(clinic);
     return this.run('presence-set', [keys.presence, keys.presenceConns(member.sub), keys.presenceNodes], [
       member.sub,
@@ -227,7 +222,7 @@ export class ChatStore {
     this.commands.set(name, command);
   }
 
-  private runThread<T>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Result<T>> {
+  private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {
     const keys = chatKeys(clinic);
     return this.run(script, [keys.thread(threadId), keys.members(threadId)], [
       keys.prefix,
@@ -240,7 +235,7 @@ export class ChatStore {
     ]);
   }
 
-  private async run<T>(script: ScriptName, keys: string[], args: (string | number)[]): Promise<Result<T>> {
+  private async run<T extends object>(script: ScriptName, keys: string[], args: (string | number)[]): Promise<Ack<T>> {
     const command = this.commands.get(script)!;
     let raw: string;
     try {
@@ -251,6 +246,6 @@ export class ChatStore {
     }
     const reply = JSON.parse(raw) as ScriptReply & T;
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.detail ?? (isErrorCode(reply.code) ? undefined : reply.code));
-    return reply as Result<T>;
+    return reply as Ack<T>;
   }
 }

@@ -3,6 +3,7 @@
  * consultations, room tokens, the AI relay (docs/consultations.md, "Admission").
  */
 import type { Redis } from 'ioredis';
+import type { RedisTarget } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -10,7 +11,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import { readAiWorkers } from '@clinic-hub/platform/job-queues';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { AiSessionJobs } from './ai-session-jobs.js';
@@ -31,7 +32,8 @@ export interface ConsultOptions {
   /** The `/consult` namespace, with `socketAuth` in front. */
   nsp: Namespace;
   redis: Redis;
-  redisUrl: string;
+  /** Where `redis` connects to: the AI session queue opens its own connection there. */
+  redisTarget: RedisTarget;
   /** A connection of its own for the AI, control and queue channels. */
   subscriber: Redis;
   config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
@@ -61,7 +63,7 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
   const { config, logger, clinics } = options;
   if (!config.mediaTokenSecret) logger.warn('MEDIA_TOKEN_SECRET is not set: video consultations are off (admission answers CONSULT_DISABLED)');
   const withAi = clinics.ids().some((id) => clinics.get(id)?.ai.enabled);
-  const aiJobs = withAi ? new AiSessionJobs(options.redisUrl, `hub:${options.nodeId}:ai-jobs`, logger) : null;
+  const aiJobs = withAi ? new AiSessionJobs(options.redisTarget, `hub:${options.nodeId}:ai-jobs`, logger) : null;
   const service = new ConsultService({
     redis: options.redis,
     clinics,

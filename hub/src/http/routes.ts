@@ -12,7 +12,7 @@ import type { NotificationService } from '../notify/index.js';
 import { opsWorkers } from '@clinic-hub/platform/job-queues';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';

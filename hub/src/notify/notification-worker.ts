@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, type NotifyChannel, type NotifyContact } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
-import { QueueService } from '../queue/queue-service.js';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { QueueService } from '../queue/index.js';
+import { connectRedis, connectRedisForJobs } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
@@ -69,7 +68,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   const logger = (options.logger ?? createHubLogger(config.logLevel, config.nodeId)).child({ domain: 'notify' });
   const clinics = options.clinics ?? ClinicRegistry.fromDirectory(config.clinicsDir);
   const now = options.now ?? Date.now;
-  const redis = connectRedis(config.redisUrl, `${config.nodeId}:notify-worker-cmd`);
+  const redis = connectRedis(config.redis, `${config.nodeId}:notify-worker-cmd`);
   redis.on('error', () => undefined);
   const service = new NotificationService({ config, clinics, redis, logger, now });
   const records = new SendRecords(redis, config.sendRecordSeconds);
@@ -246,7 +245,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     }
   };
 
-  const workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: `${config.nodeId}:notify-worker` });
+  const workerConnection = connectRedisForJobs(config.redis, `${config.nodeId}:notify-worker`);
   workerConnection.on('error', () => undefined);
   const worker = new Worker<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, processTracedJob, {
     connection: workerConnection,
@@ -271,7 +270,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   let watcher: QueueWatcher | null = null;
   if (options.watchQueues ?? true) {
     watcher = new QueueWatcher({
-      subscriber: connectRedis(config.redisUrl, `${config.nodeId}:notify-watch`),
+      subscriber: connectRedis(config.redis, `${config.nodeId}:notify-watch`),
       queue,
       notifications: service,
       clinics,

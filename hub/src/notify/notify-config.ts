@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 
 const optionalText = z
   .string()
@@ -16,7 +17,6 @@ const ms = (fallback: number, min = 1) => z.coerce.number().int().min(min).defau
  * are; some but not all is a mistake and stops the start.
  */
 const Env = z.object({
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
   CLINICS_DIR: z.string().min(1).default('config/clinics'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NOTIFY_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
@@ -70,7 +70,7 @@ const Env = z.object({
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
 const NOTIFY_SECRET_VARIABLES = [
-  'REDIS_URL',
+  ...REDIS_SECRET_VARIABLES,
   'NOTIFY_SMTP_URL',
   'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN',
   'NOTIFY_LINE_CHANNEL_SECRET',
@@ -79,10 +79,12 @@ const NOTIFY_SECRET_VARIABLES = [
 ] as const;
 
 /** Every variable the notification config reads, *_FILE variants included: deployment files are checked against it. */
-export const NOTIFY_ENVIRONMENT_VARIABLES: readonly string[] = [...Object.keys(Env.shape), ...NOTIFY_SECRET_VARIABLES.map(secretFileVariable)];
+export const NOTIFY_ENVIRONMENT_VARIABLES: readonly string[] = [
+  ...new Set([...Object.keys(Env.shape), ...REDIS_ENVIRONMENT_VARIABLES, ...NOTIFY_SECRET_VARIABLES.map(secretFileVariable)]),
+];
 
 export interface NotifyConfig {
-  redisUrl: string;
+  redis: RedisTarget;
   clinicsDir: string;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   nodeId: string;
@@ -135,8 +137,10 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
   const env = withSecretFiles(processEnv, NOTIFY_SECRET_VARIABLES, 'notification configuration');
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
-  if (!parsed.success) {
-    problems.push(...describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES));
+  const redis = redisTargetForService(env);
+  if (!parsed.success || !redis.target) {
+    if (!parsed.success) problems.push(...describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES));
+    problems.push(...redis.lines);
     throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
   }
   const e = parsed.data;
@@ -164,7 +168,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
   if (problems.length > 0) throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
 
   return {
-    redisUrl: e.REDIS_URL,
+    redis: redis.target,
     clinicsDir: e.CLINICS_DIR,
     logLevel: e.LOG_LEVEL,
     nodeId: e.NOTIFY_NODE_ID ?? `notify-${hostname()}-${process.pid}`,

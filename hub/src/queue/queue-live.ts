@@ -3,8 +3,8 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { LocalBroadcast } from '../socket/local-broadcast.js';
-import { clinicRoom } from './queue-handlers.js';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from './queue-service.js';
+import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, clinicRoom } from './queue-keys.js';
+import type { QueueService } from './queue-service.js';
 
 /** More missed events than this are left to the clients' own sync (they see the gap). */
 const MAX_CATCH_UP_EVENTS = 500;
@@ -37,8 +37,15 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
   const { queue, metrics, logger } = deps;
   /** Highest seq emitted per clinic. */
   const lastSeq = new Map<string, number>();
-  /** Seqs that came live since the subscription came back, so that the catch-up does not send them again. */
-  let liveDuringCatchUp: Map<string, Set<number>> | null = null;
+  /**
+   * The seqs this node emitted lately, per clinic: an event goes to the sockets once, whichever way it came
+   * (live, or read back by a catch-up), in whatever order the two arrive. The catch-up's read and the live
+   * message travel on different connections: the stream can show an event before its live message is read,
+   * and a second outage can start a second catch-up while the first one still retries.
+   */
+  const emitted = new Map<string, RecentSeqs>();
+  /** Each outage's catch-up; an older one still retrying gives way to the newer one. */
+  let catchUpGeneration = 0;
 
   // uWebSockets.js writes everything published to a socket in one loop turn with one send(): a burst of events
   // (a call, the consultation it starts, the next check-in) held for a few ms costs one syscall per display
@@ -55,12 +62,20 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
     pending = [];
     for (const [clinic, event] of batch) send(clinic, event);
   };
-  const emit = (clinic: string, event: QueueEvent) => {
+  /** Emits the event unless this node already did; false when it had. */
+  const emit = (clinic: string, event: QueueEvent): boolean => {
+    let recent = emitted.get(clinic);
+    if (!recent) emitted.set(clinic, (recent = new RecentSeqs(RECENT_SEQS_KEPT)));
+    if (!recent.add(event.seq)) return false;
     if (event.seq > (lastSeq.get(clinic) ?? 0)) lastSeq.set(clinic, event.seq);
     deps.onEvent?.(clinic, event);
-    if (deps.coalesceMs <= 0) return send(clinic, event);
+    if (deps.coalesceMs <= 0) {
+      send(clinic, event);
+      return true;
+    }
     pending.push([clinic, event]);
     flushTimer ??= setTimeout(flush, deps.coalesceMs).unref();
+    return true;
   };
 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
@@ -73,37 +88,27 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
       logger.warn({ channel }, 'unparseable queue event on live channel');
       return;
     }
-    if (liveDuringCatchUp) {
-      const seen = liveDuringCatchUp.get(clinic) ?? new Set<number>();
-      seen.add(event.seq);
-      liveDuringCatchUp.set(clinic, seen);
-    }
-    emit(clinic, event);
+    if (!emit(clinic, event)) metrics.fanoutDuplicatesDropped.inc();
   });
 
-  const catchUp = async (from: Map<string, number>, attempt: number): Promise<void> => {
+  const catchUp = async (generation: number, from: Map<string, number>, attempt: number): Promise<void> => {
+    if (generation !== catchUpGeneration) return;
     try {
       // Resolves once Redis has the subscription again: nothing committed from now on is missed.
       await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
-      let emitted = 0;
+      let caughtUp = 0;
       for (const [clinic, after] of from) {
         const missed = await queue.eventsAfter(clinic, after, MAX_CATCH_UP_EVENTS);
-        const live = liveDuringCatchUp?.get(clinic);
-        for (const event of missed) {
-          if (live?.has(event.seq)) continue;
-          emit(clinic, event);
-          emitted++;
-        }
+        if (generation !== catchUpGeneration) return;
+        for (const event of missed) if (emit(clinic, event)) caughtUp++;
       }
-      liveDuringCatchUp = null;
-      if (emitted > 0) logger.info({ events: emitted }, 'emitted queue events missed while the live subscription was down');
+      if (caughtUp > 0) logger.info({ events: caughtUp }, 'emitted queue events missed while the live subscription was down');
     } catch (error) {
       if (attempt >= 30) {
-        liveDuringCatchUp = null;
         logger.error({ err: (error as Error).message }, 'cannot catch up on missed queue events; clients will sync on the next change');
         return;
       }
-      setTimeout(() => void catchUp(from, attempt + 1), CATCH_UP_RETRY_MS).unref();
+      setTimeout(() => void catchUp(generation, from, attempt + 1), CATCH_UP_RETRY_MS).unref();
     }
   };
 
@@ -111,7 +116,25 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
   for (const clinic of deps.clinicIds) lastSeq.set(clinic, await queue.lastSeq(clinic));
   // 'ready' again means the connection was lost and is back (ioredis resubscribes by itself).
   subscriber.on('ready', () => {
-    liveDuringCatchUp = new Map();
-    void catchUp(new Map(lastSeq), 1);
+    // From what this node emitted last: a catch-up still retrying after an earlier outage started later than that.
+    void catchUp(++catchUpGeneration, new Map(lastSeq), 1);
   });
+}
+
+/** How many emitted seqs a node remembers per clinic: more than a catch-up reads (MAX_CATCH_UP_EVENTS). */
+const RECENT_SEQS_KEPT = 4 * MAX_CATCH_UP_EVENTS;
+
+/** The last `capacity` numbers added (a Set keeps insertion order: the oldest is dropped first). */
+export class RecentSeqs {
+  private readonly seqs = new Set<number>();
+
+  constructor(private readonly capacity: number) {}
+
+  /** Adds `seq`; false when it was there already. */
+  add(seq: number): boolean {
+    if (this.seqs.has(seq)) return false;
+    this.seqs.add(seq);
+    if (this.seqs.size > this.capacity) this.seqs.delete(this.seqs.values().next().value!);
+    return true;
+  }
 }

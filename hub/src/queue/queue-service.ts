@@ -2,26 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
-  protocolError,
   toPublicClinic,
   isErrorCode,
   type ActionResult,
   type ClinicConfig,
   type DeptStats,
   type PatientInfo,
-  type ProtocolError,
   type PublicTicket,
   type QueueEvent,
   type QueuePayload,
   type QueueSnapshot,
   type SyncResult,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
+import { clinicKeys } from './queue-keys.js';
 
-export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
 /** Events after this many missed ones are cheaper as a snapshot. */
 const MAX_REPLAY_EVENTS = 500;
@@ -31,29 +31,6 @@ type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 function loadScript(name: string): string {
   return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
-
-export const clinicKeys = (clinic: string) => {
-  const prefix = `ch:{${clinic}}:`;
-  return {
-    prefix,
-    seq: `${prefix}seq`,
-    events: `${prefix}events`,
-    tickets: `${prefix}tickets`,
-    live: `${prefix}live`,
-    patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
-    /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
-    ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
-    durations: (dept: string) => `${prefix}durations:${dept}`,
-  };
-};
-
-/** Pattern matching every clinic's live channel; the clinic id is between the braces. */
-export const LIVE_CHANNEL_PATTERN = 'ch:{*}:live';
-
-export function clinicOfLiveChannel(channel: string): string | null {
-  const match = /^ch:\{(.+)\}:live$/.exec(channel);
-  return match?.[1] ?? null;
 }
 
 const dateFormatters = new Map<string, Intl.DateTimeFormat>();
@@ -104,7 +81,7 @@ export class QueueService {
      * returns the first ticket (`replayed`).
      */
     appointment?: { id: string; startsAt: number },
-  ): Promise<Result<ActionResult>> {
+  ): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -130,7 +107,7 @@ export class QueueService {
    * consultation that admission opens (the join button on their page): there
    * it is refused with QUEUE_DEPT_ONLINE, unless the caller is that admission.
    */
-  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Result<ActionResult>> {
+  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -146,7 +123,7 @@ export class QueueService {
   }
 
   /** Calls one waiting ticket of the department to a free room (consult admission of a named ticket). */
-  async callTicket(clinicId: string, input: { ticketId: string; dept: string; room: string; requestId?: string | undefined }): Promise<Result<ActionResult>> {
+  async callTicket(clinicId: string, input: { ticketId: string; dept: string; room: string; requestId?: string | undefined }): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -161,21 +138,21 @@ export class QueueService {
     ]);
   }
 
-  async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Result<ActionResult>> {
+  async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     return this.run(clinicId, 'recall', input.requestId, [input.ticketId, clinic.noShowAfterRecalls]);
   }
 
-  async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Result<ActionResult>> {
+  async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'start', input.requestId, [input.ticketId]);
   }
 
-  async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Result<ActionResult>> {
+  async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'skip', input.requestId, [input.ticketId]);
   }
 
-  async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Result<ActionResult>> {
+  async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     // The script finds the ticket's department itself: every department's default goes along.
@@ -183,7 +160,7 @@ export class QueueService {
     return this.run(clinicId, 'done', input.requestId, [input.ticketId, defaults, clinic.minMeasuredConsultSeconds]);
   }
 
-  async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Result<ActionResult>> {
+  async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'cancel', input.requestId, [input.ticketId]);
   }
 
@@ -222,7 +199,7 @@ export class QueueService {
   }
 
   /** The active queue and the sequence number it is consistent with, read in one transaction. */
-  async snapshot(clinicId: string): Promise<Result<{ snapshot: QueueSnapshot }>> {
+  async snapshot(clinicId: string): Promise<Ack<{ snapshot: QueueSnapshot }>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const keys = clinicKeys(clinicId);
@@ -249,7 +226,7 @@ export class QueueService {
    * events after it, or a snapshot when it has none, is ahead of the hub
    * (Redis was reset) or has missed more than is worth replaying.
    */
-  async sync(clinicId: string, afterSeq: number | undefined): Promise<Result<SyncResult>> {
+  async sync(clinicId: string, afterSeq: number | undefined): Promise<Ack<SyncResult>> {
     if (!this.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND');
     if (afterSeq !== undefined) {
       const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
@@ -294,7 +271,7 @@ export class QueueService {
     script: ScriptName,
     requestId: string | undefined,
     args: (string | number)[],
-  ): Promise<Result<ActionResult>> {
+  ): Promise<Ack<ActionResult>> {
     const keys = clinicKeys(clinicId);
     // ioredis sends a command again when the connection broke before its reply
     // came back, so a script that had already run would run twice. Every action
@@ -324,9 +301,6 @@ export function newTicketId(): string {
   return newOpaqueId(9);
 }
 
-function fail<T>(code: Parameters<typeof protocolError>[0], detail?: string): Result<T> {
-  return { ok: false, error: protocolError(code, detail) };
-}
 
 export function statsFromDurations(durationsMs: string[], defaultMinutes: number): DeptStats {
   if (durationsMs.length === 0) return { avgConsultMinutes: defaultMinutes, samples: 0 };

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AUDIO_TAP_MAXLEN, DEFAULT_RETENTION, RETENTION_META_FIELDS, consultKeys, retentionField, retentionMs } from '@clinic-hub/protocol';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 
@@ -258,8 +258,8 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
 }
 
 /** The tap on its own Redis connection, for the media-server's main. */
-export function startAudioTap(options: Omit<AudioTapOptions, 'logger'> & { redisUrl: string; nodeId: string; logger: Logger }): AudioTap {
-  const redis = connectRedis(options.redisUrl, `media:${options.nodeId}:audio-tap`);
+export function startAudioTap(options: Omit<AudioTapOptions, 'logger'> & { redisTarget: RedisTarget | string; nodeId: string; logger: Logger }): AudioTap {
+  const redis = connectRedis(options.redisTarget, `media:${options.nodeId}:audio-tap`);
   redis.on('error', () => undefined);
   const tap = createAudioTap(redis, options);
   let closing: Promise<void> | null = null;

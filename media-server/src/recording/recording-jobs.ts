@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
 import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
@@ -45,8 +46,8 @@ export class RecordingJobs {
   readonly queue: Queue<RecordingJob>;
   private readonly connection: Redis;
 
-  constructor(redisUrl: string, logger: Logger) {
-    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectionName: 'media:recording-jobs' });
+  constructor(redisTarget: RedisTarget | string, logger: Logger) {
+    this.connection = connectRedis(redisTarget, 'media:recording-jobs');
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
@@ -63,7 +64,7 @@ export class RecordingJobs {
 }
 
 export interface RecordingWorkerOptions {
-  redisUrl: string;
+  redisTarget: RedisTarget | string;
   dir: string;
   key: RecordingKey;
   logger: Logger;
@@ -78,9 +79,9 @@ export interface RecordingWorker {
 
 export function startRecordingWorker(options: RecordingWorkerOptions): RecordingWorker {
   const { logger } = options;
-  const commands = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectionName: 'media:recording-worker:cmd' });
+  const commands = connectRedis(options.redisTarget, 'media:recording-worker:cmd');
   commands.on('error', () => undefined);
-  const blocking = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'media:recording-worker' });
+  const blocking = connectRedisForJobs(options.redisTarget, 'media:recording-worker');
   blocking.on('error', () => undefined);
   const queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
   const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';
@@ -18,23 +18,23 @@ export interface RecordingServices {
  * that finalises and purges (every node runs one; they share the queue).
  * Null when RECORDING_KEY is unset: recording is off.
  */
-export async function startRecording(options: { config: RecordingConfig; redisUrl: string; nodeId: string; logger: Logger }): Promise<RecordingServices | null> {
-  const { config, redisUrl, nodeId, logger } = options;
+export async function startRecording(options: { config: RecordingConfig; redisTarget: RedisTarget | string; nodeId: string; logger: Logger }): Promise<RecordingServices | null> {
+  const { config, redisTarget, nodeId, logger } = options;
   const key = config.key;
   if (!key) {
     logger.warn('RECORDING_KEY is not set: recording is off (clinicians asking to record get RECORDING_KEY_MISSING)');
     return null;
   }
-  const redis = connectRedis(redisUrl, `media:${nodeId}:recording`);
+  const redis = connectRedis(redisTarget, `media:${nodeId}:recording`);
   redis.on('error', () => undefined);
-  const jobs = new RecordingJobs(redisUrl, logger);
+  const jobs = new RecordingJobs(redisTarget, logger);
   const recorder = new WeriftRecorder({ redis, config: { ...config, key }, jobs, nodeId, logger });
   const recovered = await recorder.recoverInterrupted().catch((error: Error) => {
     logger.error({ err: error.message }, 'could not look for recordings left open by a previous run');
     return 0;
   });
   if (recovered > 0) logger.warn({ recovered }, 'closed recordings a previous run of this node left open');
-  const worker: RecordingWorker = startRecordingWorker({ redisUrl, dir: config.dir, key, logger });
+  const worker: RecordingWorker = startRecordingWorker({ redisTarget, dir: config.dir, key, logger });
   logger.info({ dir: config.dir, keyId: key.id, retentionDays: config.retentionMs / 86_400_000, segmentSeconds: config.segmentMs / 1000 }, 'recording on');
   let closing: Promise<void> | null = null;
   return {

@@ -1,19 +1,55 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisTarget } from './redis-target.js';
+
+export * from './redis-target.js';
 
 /**
  * A Redis connection that reconnects by itself (forever, backing off to 2 s)
  * and fails commands fast while Redis is down instead of queueing them, so an
  * action gets STORE_UNAVAILABLE at once and the client can retry it.
+ *
+ * `target` is a URL (one Redis) or what `readRedisTarget` made of the
+ * environment. With Sentinel, every (re)connection asks the sentinels for the
+ * current master: a failover is a reconnection like any other. The
+ * connection also listens for the sentinels' +switch-master (so it leaves a
+ * demoted master at once) and reconnects when a node answers READONLY (a
+ * former master now a replica), sending that command again.
  */
-export function connectRedis(url: string, name: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function connectRedis(target: RedisTarget | string, name: string, options: RedisOptions = {}): Redis {
+  const resolved: RedisTarget = typeof target === 'string' ? { mode: 'single', url: target } : target;
+  const common: RedisOptions = {
     connectionName: name,
     lazyConnect: false,
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    ...options,
-  });
+  };
+  if (resolved.mode === 'single') return new Redis(resolved.url, { ...common, ...options });
+  if (resolved.mode === 'sentinel') {
+    return new Redis({
+      ...common,
+      sentinels: resolved.sentinels,
+      name: resolved.name,
+      role: 'master',
+      ...(resolved.username && { username: resolved.username }),
+      ...(resolved.password && { password: resolved.password }),
+      ...(resolved.sentinelPassword && { sentinelPassword: resolved.sentinelPassword }),
+      sentinelRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
+      sentinelMaxConnections: 3,
+      failoverDetector: true,
+      reconnectOnError: (error) => (/^READONLY/.test(error.message) ? 2 : false),
+      ...options,
+    });
+  }
+  throw new Error(`${name}: Redis Cluster (REDIS_CLUSTER_NODES) is refused by the configuration check; connectRedis cannot open it`);
+}
+
+/**
+ * A connection for BullMQ workers and their blocking commands: BullMQ wants
+ * `maxRetriesPerRequest: null` there (a blocking read waits out an outage).
+ */
+export function connectRedisForJobs(target: RedisTarget | string, name: string): Redis {
+  return connectRedis(target, name, { maxRetriesPerRequest: null });
 }
 
 export function isRedisUnavailable(error: unknown): boolean {
@@ -22,7 +58,7 @@ export function isRedisUnavailable(error: unknown): boolean {
     error.name === 'MaxRetriesPerRequestError' ||
     error instanceof DeadlinePassed ||
     // "Command timed out": ioredis's commandTimeout, a Redis that is up but does not answer (stalled, overloaded).
-    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|Stream isn't writeable|enableOfflineQueue|Command timed out/i.test(
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out/i.test(
       error.message,
     )
   );

@@ -3,9 +3,9 @@
 -- under the limit), "check" (count nothing) or "add" (count one whatever the limit), ARGV[4] a unique id.
 -- Returns 0 when under the limit (and counted, for take), else the ms until the oldest event leaves
 -- the window. A sliding window has no boundary to burst across, as fixed windows have.
+--- @include "now-ms"
 local key, windowMs, limit, mode, id = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - windowMs)
 if mode ~= 'add' then
   local count = redis.call('ZCARD', key)

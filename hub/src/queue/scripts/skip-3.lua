@@ -1,5 +1,6 @@
 -- The called patient is not here: the ticket goes back to waiting, behind the
 -- tickets of its priority that are waiting now, and the room is free. ARGV[5] ticket id.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

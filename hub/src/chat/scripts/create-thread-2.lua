@@ -2,6 +2,7 @@
 -- (consult and staff threads; the creator is always one).
 -- Creating it again (a retry after a lost ack; a patient thread opened twice) returns it
 -- with created = false; a consult or staff id taken by someone else is CHAT_THREAD_EXISTS.
+--- @include "lib"
 local kind, title = ARGV[7], ARGV[8]
 if kind ~= kindOf(threadId) then return fail('INVALID_PAYLOAD', 'kind does not match the thread id') end
 if kind == 'patient' then

@@ -1,4 +1,5 @@
 -- The called patient has come in: the consultation starts. ARGV[5] ticket id.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

@@ -1,6 +1,7 @@
 -- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
 -- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
 -- read position. Messages come oldest first.
+--- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local mode, cursor, limit = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])

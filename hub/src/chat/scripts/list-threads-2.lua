@@ -2,6 +2,7 @@
 -- KEYS[1] is ch:{clinic}:chat:threads:patient (patient threads by latest activity) and
 -- KEYS[2] ch:{clinic}:chat:user:<caller> (the consult and staff threads they belong to);
 -- ARGV[2] is unused; ARGV[7] how many patient threads, most recently active first.
+--- @include "lib"
 local ids, seen = {}, {}
 local function add(id)
   if not seen[id] then

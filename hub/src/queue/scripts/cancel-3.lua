@@ -1,4 +1,5 @@
 -- The patient left or the ticket was issued by mistake. ARGV[5] ticket id.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

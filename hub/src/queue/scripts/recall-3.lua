@@ -1,5 +1,6 @@
 -- Calls a called ticket again. ARGV[5] ticket id, ARGV[6] recalls allowed before no-show.
 -- The recall after the allowed ones makes the ticket a no-show and frees the room.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

@@ -3,6 +3,7 @@
 -- department's default consultation minutes, ARGV[9] shortest measured consultation
 -- in seconds. As with call-next, a ticket in consultation in that room is marked done
 -- first, and a ticket only called there makes the room busy.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

@@ -7,6 +7,7 @@
 -- The same clientMessageId from the same sender returns the stored message with
 -- duplicate = true and appends nothing: a resend after a lost ack (or ioredis sending the
 -- script again after a broken connection) makes one message, not two.
+--- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local clientMessageId, text = ARGV[7], ARGV[8]

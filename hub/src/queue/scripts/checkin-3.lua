@@ -7,6 +7,7 @@
 -- domain: startsAt, dept, ticket) must still say that time and department and have no ticket;
 -- the ticket id goes into it in the same step, so one appointment gives one ticket.
 -- Fails with APPOINTMENT_NOT_FOUND, APPOINTMENT_ALREADY_ARRIVED or APPOINTMENT_TOO_EARLY.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

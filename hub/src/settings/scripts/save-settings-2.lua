@@ -5,12 +5,12 @@
 -- ARGV[5] the clinic id, ARGV[6] "audit" to append an entry, then ARGV[7..] its fields (role, action,
 -- subject, from, before, after). Returns the new version, or -(current version) when the expected
 -- version does not match (nothing is changed).
+--- @include "now-ms"
 local key, audit = KEYS[1], KEYS[2]
 local json, expected, who, channel, clinic = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local current = tonumber(redis.call('HGET', key, 'version') or '0')
 if expected ~= '' and tonumber(expected) ~= current then return -current end
-local t = redis.call('TIME')
-local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local now = tostring(nowMs())
 local version = current + 1
 redis.call('HSET', key, 'config', json, 'version', version, 'updatedAt', now, 'updatedBy', who)
 if ARGV[6] == 'audit' then

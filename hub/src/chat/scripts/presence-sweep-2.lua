@@ -5,8 +5,8 @@
 --   KEYS[1] ch:{clinic}:chat:presence, KEYS[2] ch:{clinic}:chat:presence:nodes
 --   ARGV[1] ch:{clinic}:chat: (prefix), ARGV[2] this node id, ARGV[3] stale after (ms),
 --   ARGV[4] "1" to forget this node's earlier sockets, ARGV[5] channel
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "now-ms"
+local now = nowMs()
 local staleBefore = now - tonumber(ARGV[3])
 local self, forgetSelf = ARGV[2], ARGV[4] == '1'
 

@@ -4,6 +4,7 @@
 -- A ticket in consultation in that room is marked done first (one press of
 -- "next patient"); a ticket only called, not yet started, makes the room busy.
 -- Two staff pressing at once are serialised by Redis: never the same ticket.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

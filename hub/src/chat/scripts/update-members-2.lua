@@ -1,5 +1,6 @@
 -- Adds and removes members of a consult or staff thread. ARGV[7] subs to add,
 -- ARGV[8] subs to remove, both JSON arrays. Only members may change the list.
+--- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 if meta.kind == 'patient' then return fail('CHAT_MEMBERS_FIXED') end

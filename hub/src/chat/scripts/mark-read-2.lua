@@ -1,5 +1,6 @@
 -- Moves the caller's read position forward to ARGV[7] (a seq; clamped to the latest
 -- message) and publishes the receipt. A position never moves back.
+--- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local seq = math.min(tonumber(ARGV[7]), tonumber(meta.seq or '0'))

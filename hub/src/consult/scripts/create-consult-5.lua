@@ -6,6 +6,7 @@
 -- ARGV[10] ms to keep ids in the sorted set  ARGV[11] seconds to keep the ticket index
 -- ARGV[12] ai ("1": an AI session follows it)  ARGV[13..15] the clinic's retention in ms:
 --   live audio, consultation data, recordings (RETENTION_META_FIELDS)
+--- @include "now-ms"
 local existing = redis.call('GET', KEYS[1])
 if existing then
   local status = redis.call('HGET', ARGV[1] .. existing, 'status')

@@ -1,5 +1,6 @@
 -- The consultation has ended. ARGV[5] ticket id, ARGV[6] JSON of each department's default
 -- consultation minutes ({"dept": minutes}), ARGV[7] shortest measured consultation in seconds.
+--- @include "lib"
 local previous = replayed()
 if previous then return previous end
 

@@ -5,8 +5,8 @@
 --   ARGV[1] member, ARGV[2] role, ARGV[3] socket id, ARGV[4] node id,
 --   ARGV[5] status, or "" to keep the member's current one ("online" for their first socket),
 --   ARGV[6] channel
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "now-ms"
+local now = nowMs()
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], now)
 

@@ -1,6 +1,6 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
-import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, type NotifyContactInput } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
@@ -17,6 +17,7 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
+import { apiRateLimit } from './http/http-rate-limit.js';
 import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
@@ -24,7 +25,9 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { QueueService, startQueue } from './queue/index.js';
+import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
+import { ClinicSettings } from './settings/clinic-settings.js';
+import { createSettingsRoutes } from './settings/settings-routes.js';
 import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
@@ -80,7 +83,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const chatSub = connectRedis(config.redis, `hub:${config.nodeId}:chat-live`);
   const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
   const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub];
+  const settingsSub = connectRedis(config.redis, `hub:${config.nodeId}:settings`);
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -92,11 +96,21 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub]) connection.on('error', () => undefined);
+  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub]) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
+  // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
+  let queueBroadcast: RunningQueue['broadcast'] | null = null;
+  const settings = new ClinicSettings({
+    redis,
+    subscriber: settingsSub,
+    clinics,
+    logger,
+    onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
+  });
+  await settings.start();
   const queue = new QueueService(redis, clinics);
   // A kiosk is a device at the entrance like a display: its tokens and sessions live as long.
   const byRole = <T>(values: { display: T; patient: T; default: T }) => (role: string) =>
@@ -199,6 +213,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     },
   });
 
+  queueBroadcast = runningQueue.broadcast;
+
   const chat = await startChat({
     nsp: chatNsp,
     redis,
@@ -261,10 +277,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       createAppointmentRoutes({ authenticator, appointments }),
       createSelfCheckinRoutes({ authenticator, selfCheckin, publicUrl }),
       createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
+      createSettingsRoutes({ authenticator, settings }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
-  const corsRoutes = withCors(routeHandler, config);
+  // API requests are rate-limited as socket events are (inside CORS, so that a page on an allowed origin reads the 429).
+  const rateLimited = apiRateLimit({ users: guards.limiter, address: config.rateLimits.address, tokens });
+  const corsRoutes = withCors(async (request) => {
+    const refused = rateLimited(request);
+    if (!refused) return routeHandler(request);
+    metrics.errorsTotal.inc({ code: 'RATE_LIMITED' });
+    return refused;
+  }, config);
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
@@ -306,6 +330,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     (closed ??= (async () => {
       drain.enter('closing');
       revocations.stop();
+      settings.stop();
       await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -169,7 +169,8 @@ describe('self check-in', () => {
     const result = ok(await self.checkin(C, { dept: 'gp', phone: '+819012345678', language: 'zh' }, kiosk));
     expect(result.event).toMatchObject({ seq: 1, type: 'ticket.issued', ticket: { number: 'A-001', dept: 'gp', priority: 'normal', status: 'waiting' } });
     expect(result.patientUrl).toBe(`https://hub.example.jp/ticket#token=${result.patientToken}`);
-    expect(result).toMatchObject({ appointment: null, line: null, ahead: 0, waitMinutes: 5, notify: { ok: true } });
+    // gp's two rooms are open (the clinic's settings): (0 + 0.5) × 10 / 2 = 2.5, rounded.
+    expect(result).toMatchObject({ appointment: null, line: null, ahead: 0, waitMinutes: 3, notify: { ok: true } });
     // Chinese is not a notice language: the SMS goes in English.
     expect(contacts).toEqual([{ ticketId: result.event.ticket.id, contact: { channel: 'sms', address: '+819012345678', locale: 'en' } }]);
     const [audit] = await readAudit(redis, C, 1);

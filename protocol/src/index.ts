@@ -23,3 +23,4 @@ export * from './payload-limits.js';
 export * from './self-checkin.js';
 export * from './appointments.js';
 export * from './revocations.js';
+export * from './settings.js';

@@ -26,8 +26,10 @@ export const chatKeys = (clinic: string) => {
     userThreads: (sub: string) => `${prefix}user:${sub}`,
     /** Hash: thread, uploader, type, size, name, at, message (once sent). */
     attachment: (id: string) => `${prefix}att:${id}`,
-    /** String: the attachment's bytes, encrypted (AES-256-GCM). */
+    /** String: the attachment's bytes, encrypted, as hubs stored them before attachment files (AttachmentStorage); read until they expire. */
     attachmentBlob: (id: string) => `${prefix}att:${id}:blob`,
+    /** Strings: fixed-window quota counters, `quota:<msg|bytes>:<user|thread|clinic>:<id>:<window>` (lib.lua, takeQuota). */
+    quotaPrefix: `${prefix}quota:`,
     /** Hash: member sub → StaffPresence JSON, for clinicians with at least one chat socket. */
     presence: `${prefix}presence`,
     /** Hash: socket id → hub node id, one per clinician. */

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import {
   CHAT_ATTACHMENT_TYPES,
   CHAT_MAX_TEXT_LENGTH,
+  DEFAULT_RETENTION,
   messageSeqOf,
   threadKindOf,
   type ChatAttachment,
@@ -20,6 +21,8 @@ import {
 import { appendAudit } from '../audit/audit-log.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
+import { attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
+import { NO_CHAT_QUOTAS, type ChatQuotas } from './chat-quotas.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
 import { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 
@@ -27,8 +30,12 @@ type Input<E extends keyof typeof ChatPayloads> = z.output<(typeof ChatPayloads)
 
 /** A sent clientMessageId is remembered this long: a resend within it is the same message. */
 const CLIENT_MESSAGE_ID_KEPT_SECONDS = 7 * 86400;
-/** An upload not sent in a message within this time is deleted by Redis. */
+/** An upload not sent in a message within this time is deleted by Redis (and its file by the sweep). */
 const PENDING_ATTACHMENT_SECONDS = 24 * 3600;
+/** A file younger than this is never swept: its upload may not have written its metadata yet. */
+const SWEEP_MIN_AGE_MS = 10 * 60_000;
+/** Files looked at per sweep. */
+const SWEEP_BATCH = 2000;
 /** Patient threads a clinician's thread list shows, most recently active first. */
 const PATIENT_THREADS_LISTED = 200;
 
@@ -42,6 +49,12 @@ export interface ChatServiceOptions {
   /** The AES-256-GCM key for attachments at rest; null turns attachments off. */
   attachmentKey: Buffer | null;
   attachmentMaxBytes: number;
+  /** Where the attachments' encrypted bytes go; required with a key. */
+  attachmentStorage?: AttachmentStorage;
+  /** How long a sent attachment is kept, in seconds (the clinic's retention.chatAttachmentDays). */
+  attachmentKeepSeconds?: (clinic: string) => number;
+  /** Messages and attachment bytes per user, thread and clinic; none when absent. */
+  quotas?: ChatQuotas;
 }
 
 /**
@@ -54,6 +67,9 @@ export interface ChatServiceOptions {
 export class ChatService {
   readonly store: ChatStore;
   private readonly cipher: AttachmentCipher | null;
+  private readonly storage: AttachmentStorage | null;
+  private readonly quotas: ChatQuotas;
+  private readonly attachmentKeepSeconds: (clinic: string) => number;
 
   constructor(
     private readonly redis: Redis,
@@ -61,6 +77,10 @@ export class ChatService {
   ) {
     this.store = new ChatStore(redis);
     this.cipher = options.attachmentKey ? new AttachmentCipher(options.attachmentKey) : null;
+    this.storage = options.attachmentStorage ?? null;
+    if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');
+    this.quotas = options.quotas ?? NO_CHAT_QUOTAS;
+    this.attachmentKeepSeconds = options.attachmentKeepSeconds ?? (() => DEFAULT_RETENTION.chatAttachmentDays * 86_400);
   }
 
   get attachmentsEnabled(): boolean {
@@ -158,6 +178,8 @@ export class ChatService {
         text: input.text,
         attachments,
         dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
+        quota: this.quotas.messagesPerMinute,
+        attachmentKeepSeconds: this.attachmentKeepSeconds(clinic),
       });
     const sent = await append();
     // The first message of a patient is a first use of their thread too.
@@ -174,8 +196,10 @@ export class ChatService {
 
   /**
    * Checks an upload (size, then its type by its first bytes, which must
-   * match the declared type when one is given) and stores it encrypted. It
-   * waits for a message of the uploader in that thread to send it.
+   * match the declared type when one is given), takes its bytes from the
+   * attachment quotas, and stores it encrypted in the attachment storage (its
+   * metadata in Redis). It waits for a message of the uploader in that thread
+   * to send it.
    */
   async uploadAttachment(
     clinic: string,
@@ -197,6 +221,8 @@ export class ChatService {
 
     const opened = await this.open(clinic, caller, input.threadId);
     if (!opened.ok) return opened;
+    const quota = await this.store.takeAttachmentQuota(clinic, caller, input.threadId, this.quotas.attachmentBytesPerDay, input.bytes.length);
+    if (!quota.ok) return quota;
     const attachment: StoredAttachment = {
       id: randomBytes(16).toString('base64url'),
       threadId: input.threadId,
@@ -208,7 +234,10 @@ export class ChatService {
       messageId: null,
     };
     const sealed = this.cipher.seal(input.bytes, attachmentAdditionalData(clinic, input.threadId, attachment.id));
-    await this.store.saveAttachment(clinic, attachment, sealed, PENDING_ATTACHMENT_SECONDS);
+    // The file first: metadata in Redis always names bytes that exist (a file without metadata is swept).
+    const stored = await this.storageCall(() => this.storage!.put(attachmentStorageKey(clinic, attachment.id), sealed));
+    if (!stored.ok) return stored;
+    await this.store.saveAttachment(clinic, attachment, PENDING_ATTACHMENT_SECONDS);
     return { ok: true, attachment: { id: attachment.id, threadId: attachment.threadId, type, size: attachment.size, name: attachment.name } };
   }
 
@@ -221,11 +250,38 @@ export class ChatService {
     if (!access.ok) return access.error.code === 'CHAT_THREAD_NOT_FOUND' ? fail('CHAT_ATTACHMENT_NOT_FOUND') : access;
     // Until it is sent, only its uploader may fetch it back.
     if (attachment.messageId === null && attachment.uploader !== caller.sub) return fail('CHAT_ATTACHMENT_NOT_FOUND');
-    const sealed = await this.store.attachmentBlob(clinic, attachmentId);
+    const read = await this.storageCall(() => this.storage!.get(attachmentStorageKey(clinic, attachmentId)));
+    if (!read.ok) return read;
+    const sealed = read.value ?? (await this.store.attachmentBlob(clinic, attachmentId));
     if (!sealed) return fail('CHAT_ATTACHMENT_NOT_FOUND');
     const bytes = this.cipher.open(sealed, attachmentAdditionalData(clinic, attachment.threadId, attachmentId));
     await this.audit(clinic, caller, 'chat.attachment.read', `${attachment.threadId}/${attachmentId}`);
     return { ok: true, attachment, bytes };
+  }
+
+  /**
+   * Deletes the files of attachments whose metadata Redis no longer has (expired: the clinic's retention, or
+   * an upload never sent), older than ten minutes. Every hub node may run it; returns how many went.
+   */
+  async sweepAttachmentFiles(now = Date.now()): Promise<number> {
+    if (!this.storage) return 0;
+    let deleted = 0;
+    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_BATCH)) {
+      const [clinic, id] = key.split('/') as [string, string];
+      if (await this.store.attachmentExists(clinic, id)) continue;
+      await this.storage.delete(key);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** A storage call whose failure (a full disk, an unreachable object store) is STORE_UNAVAILABLE, not a crash. */
+  private async storageCall<T>(call: () => Promise<T>): Promise<Ack<{ value: T }>> {
+    try {
+      return { ok: true, value: await call() };
+    } catch (error) {
+      return fail('STORE_UNAVAILABLE', `attachment storage: ${(error as NodeJS.ErrnoException).code ?? 'failed'}`);
+    }
   }
 
   private async audit(clinic: string, caller: ChatCaller, action: string, subject: string): Promise<void> {

@@ -189,11 +189,11 @@ export class SelfCheckinService {
   private async position(clinicId: string, ticketId: string, dept: string): Promise<{ ahead: number; waitMinutes: number }> {
     const snap = await this.deps.queue.snapshot(clinicId);
     if (!snap.ok) return { ahead: 0, waitMinutes: 0 };
-    const { tickets, deptStats } = snap.snapshot;
+    const { tickets, deptStats, clinic } = snap.snapshot;
     const waiting = tickets.filter((t) => t.dept === dept && t.status === 'waiting');
     const ahead = Math.max(0, waiting.findIndex((t) => t.id === ticketId));
     const stats = deptStats[dept] ?? { avgConsultMinutes: 10, samples: 0 };
-    return { ahead, waitMinutes: estimateWaitMinutes(ahead, openRoomsOf(dept, tickets).length, stats) };
+    return { ahead, waitMinutes: estimateWaitMinutes(ahead, openRoomsOf(dept, clinic).length, stats) };
   }
 }
 

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   isErrorCode,
@@ -17,6 +16,7 @@ import {
   type Ack,
 } from '@clinic-hub/protocol';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { chatKeys } from './chat-keys.js';
 import { ATTACHMENT_QUOTA_WINDOW_SECONDS, quotaArgument, type QuotaLimits } from './chat-quotas.js';
 
@@ -44,29 +44,34 @@ export interface StoredAttachment {
   messageId: string | null;
 }
 
-const THREAD_SCRIPTS = ['thread-access', 'create-thread', 'update-members', 'append-message', 'read-messages', 'mark-read', 'list-threads', 'take-quota'] as const;
-const PRESENCE_SCRIPTS = { 'presence-set': 3, 'presence-drop': 2, 'presence-sweep': 2 } as const;
-type ScriptName = (typeof THREAD_SCRIPTS)[number] | keyof typeof PRESENCE_SCRIPTS;
-
-function loadScript(name: string): string {
-  return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
+const SCRIPT_NAMES = [
+  'thread-access',
+  'create-thread',
+  'update-members',
+  'append-message',
+  'read-messages',
+  'mark-read',
+  'list-threads',
+  'take-quota',
+  'presence-set',
+  'presence-drop',
+  'presence-sweep',
+] as const;
+type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 type ScriptReply = { ok: true } | { ok: false; code: string; detail?: string };
 
 /**
- * Chat in Redis: every change is one Lua script (`scripts/*.lua`, thread
- * scripts with `lib.lua` in front) that checks the membership rule, writes,
+ * Chat in Redis: every change is one Lua script (`scripts/<name>-<keys>.lua`, thread
+ * scripts include `lib.lua`) that checks the membership rule, writes,
  * and publishes on the clinic's chat channel, atomically. Replies are plain
  * data; Redis being unreachable is STORE_UNAVAILABLE.
  */
 export class ChatStore {
-  private readonly commands = new Map<ScriptName, string>();
+  private readonly scripts: Record<ScriptName, ScriptRunner>;
 
   constructor(readonly redis: Redis) {
-    const lib = loadScript('lib');
-    for (const name of THREAD_SCRIPTS) this.define(name, 2, `${lib}\n${loadScript(name)}`);
-    for (const [name, keys] of Object.entries(PRESENCE_SCRIPTS)) this.define(name as ScriptName, keys, loadScript(name));
+    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicChat', SCRIPT_NAMES);
   }
 
   threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
@@ -180,15 +185,9 @@ export class ChatStore {
   /** Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. */
   async presenceSweep(clinic: string, nodeId: string, staleMs: number, forgetSelf: boolean): Promise<number> {
     const keys = chatKeys(clinic);
-    const command = this.commands.get('presence-sweep')!;
-    return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number>>)[command]!(
-      keys.presence,
-      keys.presenceNodes,
-      keys.prefix,
-      nodeId,
-      staleMs,
-      forgetSelf ? '1' : '0',
-      keys.channel,
+    return this.scripts['presence-sweep']<number>(
+      [keys.presence, keys.presenceNodes],
+      [keys.prefix, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
     );
   }
 
@@ -242,12 +241,6 @@ export class ChatStore {
     return this.redis.getBuffer(chatKeys(clinic).attachmentBlob(id));
   }
 
-  private define(name: ScriptName, numberOfKeys: number, lua: string): void {
-    const command = `clinicChat_${name.replaceAll('-', '_')}`;
-    this.redis.defineCommand(command, { numberOfKeys, lua });
-    this.commands.set(name, command);
-  }
-
   private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {
     const keys = chatKeys(clinic);
     return this.run(script, [keys.thread(threadId), keys.members(threadId)], [
@@ -262,10 +255,9 @@ export class ChatStore {
   }
 
   private async run<T extends object>(script: ScriptName, keys: string[], args: (string | number)[]): Promise<Ack<T>> {
-    const command = this.commands.get(script)!;
     let raw: string;
     try {
-      raw = await (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
+      raw = await this.scripts[script](keys, args);
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;

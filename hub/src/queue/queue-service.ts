@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   toPublicClinic,
@@ -20,6 +19,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { clinicKeys } from './queue-keys.js';
 
 
@@ -28,10 +28,6 @@ const MAX_REPLAY_EVENTS = 500;
 
 const SCRIPT_NAMES = ['checkin', 'call-next', 'call-ticket', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
-
-function loadScript(name: string): string {
-  return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
 
 const dateFormatters = new Map<string, Intl.DateTimeFormat>();
 function clinicDate(timezone: string, at = new Date()): string {
@@ -42,8 +38,6 @@ function clinicDate(timezone: string, at = new Date()): string {
   }
   return format.format(at).replaceAll('-', '');
 }
-
-type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<string>;
 
 /**
  * The waiting room's domain: every change is one Lua script that updates the
@@ -57,15 +51,7 @@ export class QueueService {
     private readonly redis: Redis,
     private readonly clinics: ClinicRegistry,
   ) {
-    const lib = loadScript('lib');
-    const scripts = {} as Record<ScriptName, ScriptRunner>;
-    for (const name of SCRIPT_NAMES) {
-      const command = `clinicQueue_${name.replace('-', '_')}`;
-      redis.defineCommand(command, { numberOfKeys: 3, lua: `${lib}\n${loadScript(name)}` });
-      scripts[name] = (keys, args) =>
-        (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
-    }
-    this.scripts = scripts;
+    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
   }
 
   async checkin(

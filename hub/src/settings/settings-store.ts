@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { defineScripts } from '@clinic-hub/platform/redis-scripts';
 import { ClinicConfig, type ClinicSettingsRecord, type Role } from '@clinic-hub/protocol';
 import { auditKey } from '../audit/audit-log.js';
 import { SETTINGS_CHANNEL, settingsKey } from './settings-keys.js';
-
-const SAVE_SETTINGS = readFileSync(new URL('./scripts/save-settings.lua', import.meta.url), 'utf8');
 
 type SaveCommand = (settingsKey: string, auditKey: string, ...args: string[]) => Promise<number>;
 
@@ -29,15 +27,15 @@ export type SaveResult = { ok: true; version: number } | { ok: false; currentVer
 /**
  * Clinic settings in Redis: one hash per clinic holding the clinic's
  * configuration (the clinic file's schema) and a version. A save is one
- * script (scripts/save-settings.lua) that checks the version, writes,
+ * script (scripts/save-settings-2.lua) that checks the version, writes,
  * appends the audit entry and publishes the change to every hub node.
  */
 export class SettingsStore {
   private readonly save: SaveCommand;
 
   constructor(private readonly redis: Redis) {
-    redis.defineCommand('saveClinicSettings', { numberOfKeys: 2, lua: SAVE_SETTINGS });
-    this.save = (redis as unknown as Record<string, SaveCommand>).saveClinicSettings!.bind(redis);
+    const scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicSettings', ['save-settings']);
+    this.save = (settings, audit, ...args) => scripts['save-settings']<number>([settings, audit], args);
   }
 
   /** Writes the clinic file's settings unless the clinic already has some: files are the seed of a new clinic. */

@@ -1,4 +1,4 @@
--- Shared by every chat thread script: the loader puts this file in front of each one.
+-- Shared by every chat thread script, each of which includes it (--- @include "lib").
 --
 -- Every script takes the same first keys and arguments:
 --   KEYS[1] ch:{clinic}:chat:t:<thread>          thread hash: kind, title, ticket, createdAt, createdBy,
@@ -22,10 +22,7 @@ local channel = ARGV[6]
 local CHAT_ROLES = { admin = true, staff = true, doctor = true, patient = true }
 local CLINICIAN = { admin = true, staff = true, doctor = true }
 
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--- @include "now-ms"
 
 local function fail(code, detail)
   return cjson.encode({ ok = false, code = code, detail = detail })

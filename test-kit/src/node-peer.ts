@@ -1,0 +1,375 @@
+import { randomBytes } from 'node:crypto';
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  ReceiverEstimatedMaxBitrate,
+  RtcpPayloadSpecificFeedback,
+  RtpHeader,
+  RtpPacket,
+  Vp8Packetizer,
+  useNACK,
+  useOPUS,
+  usePLI,
+  useSdesMid,
+  useVP8,
+  type RTCRtpTransceiver,
+} from 'werift';
+import WebSocket from 'ws';
+import { MEDIA_SIGNAL_PATH, type ClientSignal, type MidMap, type ParticipantInfo, type ServerSignal } from '@clinic-hub/protocol';
+import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
+import { onKeyframeRequests, releaseStoppedSender } from '@clinic-hub/media-server/engine/werift-workarounds';
+import type { EncodedFrame, EncodedMedia } from './recording-media.js';
+
+/** What a Node peer has received on one subscribed m-line. */
+export interface ReceivedStream {
+  mid: string;
+  participant: string;
+  source: string;
+  kind: 'audio' | 'video';
+  packets: number;
+  /** Packets never seen between the first and the highest sequence number received (a late one counts back). */
+  lost: number;
+  /** ms since the peer started joining, of the first packet and of the first keyframe start. */
+  firstPacketMs: number | null;
+  firstKeyframeMs: number | null;
+}
+
+export type JoinedMessage = Extract<ServerSignal, { type: 'joined' }>;
+
+export interface PeerOptions {
+  /** Pre-encoded media to publish (mic and camera); none: the peer only receives. */
+  media?: EncodedMedia | null;
+  /** Answer the server's offers by itself (default), or leave it to the test (`answer`). */
+  autoAnswer?: boolean;
+  /** Drop this share of incoming SRTP packets (a poor downlink). */
+  inboundLossPercent?: number;
+  /** Drop this share of outgoing SRTP packets (a poor uplink). */
+  outboundLossPercent?: number;
+  /** Ignore this many of the server's keyframe requests first, as if they were lost on the way. */
+  ignoreKeyframeRequests?: number;
+}
+
+/**
+ * A participant without a browser: signalling over `ws`, one werift peer
+ * connection that answers the server's offers (exactly as the page does),
+ * publishing pre-encoded VP8 and Opus in real time when given media, and
+ * counting what it receives from the others. Tests use it where a browser is
+ * not the point (churn, bad input) and the benchmark uses many of them.
+ */
+export class NodePeer {
+  readonly messages: ServerSignal[] = [];
+  readonly received = new Map<string, ReceivedStream>();
+  joined: JoinedMessage | null = null;
+  readonly startedAt = Date.now();
+  private readonly pc: RTCPeerConnection;
+  private readonly audio = new MediaStreamTrack({ kind: 'audio' });
+  private readonly video = new MediaStreamTrack({ kind: 'video' });
+  private sender: EncodedMediaSender | null = null;
+  private subscribeMids: MidMap = {};
+  private nextId = 1;
+  private readonly waiters = new Set<() => void>();
+  private queue: Promise<void> = Promise.resolve();
+  /** Offers answered, and the rev of the last. */
+  answered = 0;
+  lastRev = 0;
+  closedCode: number | null = null;
+  /** Offers this peer could not answer (a test fails on them). */
+  readonly answerErrors: string[] = [];
+  /** Keyframe requests (PLI) the server sent for this peer's camera. */
+  keyframeRequests = 0;
+  /** The bitrates (bits per second) of the REMBs the server sent for this peer's camera, in order. */
+  readonly rembs: number[] = [];
+
+  private constructor(
+    readonly ws: WebSocket,
+    media: EncodedMedia | null,
+    private readonly options: { autoAnswer: boolean; inboundLossPercent?: number; outboundLossPercent?: number; ignoreKeyframeRequests?: number },
+  ) {
+    this.pc = new RTCPeerConnection({
+      // werift drops a packet when `value / 100 < Math.random()`: a value of 60 drops 40% (werift's own quirk, inverted here).
+      debug: {
+        ...(options.inboundLossPercent ? { inboundPacketLoss: 100 - options.inboundLossPercent } : {}),
+        ...(options.outboundLossPercent ? { outboundPacketLoss: 100 - options.outboundLossPercent } : {}),
+      },
+      codecs: { audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1' })], video: [useVP8({ rtcpFeedback: [useNACK(), usePLI()] })] },
+      headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+      bundlePolicy: 'max-bundle',
+      iceServers: [],
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ['127.0.0.1'],
+    });
+    if (media) this.sender = new EncodedMediaSender(media, this.audio, this.video);
+    this.pc.onTrack.subscribe((track) => {
+      const transceiver = this.pc.getTransceivers().find((t) => t.receiver.tracks.includes(track) || t.receiver.track === track);
+      const mid = transceiver?.mid;
+      if (!mid) return;
+      const info = this.subscribeMids[mid];
+      const stream: ReceivedStream = {
+        mid,
+        participant: info?.participant ?? '?',
+        source: info?.source ?? '?',
+        kind: track.kind === 'audio' ? 'audio' : 'video',
+        packets: 0,
+        lost: 0,
+        firstPacketMs: null,
+        firstKeyframeMs: null,
+      };
+      this.received.set(mid, stream);
+      let highest: number | null = null;
+      track.onReceiveRtp.subscribe((packet) => {
+        stream.packets += 1;
+        const seq = packet.header.sequenceNumber;
+        const ahead = highest === null ? 1 : (seq - highest + 0x10000) & 0xffff;
+        if (ahead > 0 && ahead < 0x8000) {
+          if (highest !== null) stream.lost += ahead - 1;
+          highest = seq;
+        } else if (ahead !== 0 && stream.lost > 0) stream.lost -= 1;
+        stream.firstPacketMs ??= Date.now() - this.startedAt;
+        if (stream.kind === 'video' && stream.firstKeyframeMs === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeMs = Date.now() - this.startedAt;
+      });
+    });
+    ws.on('message', (data) => {
+      let message: ServerSignal;
+      try {
+        message = JSON.parse(String(data)) as ServerSignal;
+      } catch {
+        return;
+      }
+      this.messages.push(message);
+      if (message.type === 'joined') this.joined = message;
+      if (message.type === 'offer' && this.options.autoAnswer) this.queue = this.queue.then(() => this.answer(message)).catch((error: unknown) => void this.answerErrors.push(String(error)));
+      for (const wake of [...this.waiters]) wake();
+    });
+    ws.on('close', (code) => {
+      this.closedCode = code;
+      for (const wake of [...this.waiters]) wake();
+    });
+  }
+
+  /** Opens the signalling socket (no join yet). */
+  static async connect(mediaUrl: string, options: PeerOptions = {}): Promise<NodePeer> {
+    const ws = new WebSocket(`${mediaUrl.replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const { inboundLossPercent, outboundLossPercent, ignoreKeyframeRequests } = options;
+    return new NodePeer(ws, options.media ?? null, {
+      autoAnswer: options.autoAnswer ?? true,
+      ...(inboundLossPercent ? { inboundLossPercent } : {}),
+      ...(outboundLossPercent ? { outboundLossPercent } : {}),
+      ...(ignoreKeyframeRequests ? { ignoreKeyframeRequests } : {}),
+    });
+  }
+
+  /** Connects and joins; resolves with the peer once `joined` arrived (throws on an error answer). */
+  static async join(mediaUrl: string, token: string, options: PeerOptions = {}): Promise<NodePeer> {
+    const peer = await NodePeer.connect(mediaUrl, options);
+    const reply = await peer.request({ type: 'join', token });
+    if (reply.type === 'error') {
+      peer.ws.close();
+      throw Object.assign(new Error(`join refused: ${reply.code}`), { code: reply.code });
+    }
+    return peer;
+  }
+
+  get participants(): ParticipantInfo[] {
+    const present = new Map<string, ParticipantInfo>();
+    for (const message of this.messages) {
+      if (message.type === 'joined') for (const p of message.participants) present.set(p.id, p);
+      if (message.type === 'participant-joined' || message.type === 'participant-updated') present.set(message.participant.id, message.participant);
+      if (message.type === 'participant-left') present.delete(message.participant);
+    }
+    if (this.joined) present.delete(this.joined.self.id);
+    return [...present.values()];
+  }
+
+  send(message: ClientSignal | Record<string, unknown> | string): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** Sends with a fresh id and waits for the ack or error that answers it. */
+  async request(message: Omit<ClientSignal, 'id'> | Record<string, unknown>, timeoutMs = 10_000): Promise<Extract<ServerSignal, { type: 'ack' | 'error' }>> {
+    const id = `r${this.nextId++}`;
+    this.send({ ...message, id });
+    const reply = await this.waitFor((m) => (m.type === 'ack' || m.type === 'error') && m.id === id, timeoutMs);
+    return reply as Extract<ServerSignal, { type: 'ack' | 'error' }>;
+  }
+
+  /** Resolves with the first message (already received or to come) that matches. */
+  waitFor(predicate: (message: ServerSignal) => boolean, timeoutMs = 10_000, from = 0): Promise<ServerSignal> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.messages.slice(from).find(predicate);
+        if (found) {
+          cleanup();
+          resolve(found);
+        } else if (this.closedCode !== null) {
+          cleanup();
+          reject(new Error(`socket closed (${this.closedCode}) while waiting`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for a signalling message`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits until `condition` holds, polling. */
+  async until(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async answer(offer: Extract<ServerSignal, { type: 'offer' }>): Promise<void> {
+    this.subscribeMids = { ...this.subscribeMids, ...offer.mids.subscribe };
+    await this.pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    for (const transceiver of this.pc.getTransceivers()) {
+      const slot = transceiver.mid !== null ? offer.mids.publish[transceiver.mid] : undefined;
+      if (slot) this.fillSlot(transceiver, slot.source);
+    }
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    // The same werift leak as on the server (werift-workarounds.ts): m-lines the server stopped keep their senders alive.
+    for (const transceiver of this.pc.getTransceivers()) if (transceiver.stopped || transceiver.stopping) releaseStoppedSender(transceiver.sender);
+    this.answered += 1;
+    this.lastRev = offer.rev;
+    this.send({ type: 'answer', rev: offer.rev, sdp: this.pc.localDescription!.sdp });
+    if (this.sender && !this.sender.playing) this.sender.play();
+  }
+
+  private fillSlot(transceiver: RTCRtpTransceiver, source: string): void {
+    const track = source === 'mic' ? this.audio : source === 'camera' ? this.video : null;
+    if (!track || !this.sender || transceiver.sender.track === track) {
+      if (!track || !this.sender) transceiver.setDirection('inactive');
+      return;
+    }
+    transceiver.setDirection('sendonly');
+    void transceiver.sender.replaceTrack(track);
+    if (track === this.video) {
+      // werift's own routing can hand the server's PLI to the wrong object (werift-workarounds.ts): read it from the transport.
+      const videoSender = transceiver.sender;
+      let toIgnore = this.options.ignoreKeyframeRequests ?? 0;
+      onKeyframeRequests(this.pc, (ssrc) => {
+        if (ssrc !== videoSender.ssrc) return;
+        this.keyframeRequests += 1;
+        if (toIgnore > 0) toIgnore -= 1;
+        else this.sender?.keyframeRequested();
+      });
+      for (const dtls of this.pc.dtlsTransports) {
+        dtls.onRtcp.subscribe((packet) => {
+          if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback instanceof ReceiverEstimatedMaxBitrate && packet.feedback.ssrcFeedbacks.includes(videoSender.ssrc)) {
+            this.rembs.push(Number(packet.feedback.bitrate));
+          }
+        });
+      }
+    }
+  }
+
+  /** A clean goodbye (`leave`), then the socket closes. */
+  async leave(): Promise<void> {
+    await this.request({ type: 'leave' }).catch(() => undefined);
+    await this.close();
+  }
+
+  /** Drops without a goodbye: the socket and the peer connection close. */
+  async close(): Promise<void> {
+    this.sender?.pause();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+    await this.pc.close().catch(() => undefined);
+  }
+
+  get connectionState(): string {
+    return this.pc.connectionState;
+  }
+}
+
+/**
+ * Sends pre-encoded frames on a wall-clock schedule, as a browser's encoder
+ * would, looping the file. A keyframe request (PLI) makes the next video
+ * frame sent the next keyframe of the file, the way an encoder answers one.
+ */
+export class EncodedMediaSender {
+  playing = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly audioSsrc = randomBytes(4).readUInt32BE();
+  private readonly vp8: Vp8Packetizer;
+  private audioSeq = randomBytes(2).readUInt16BE();
+  private readonly audioTs0 = randomBytes(4).readUInt32BE();
+  private readonly videoTs0 = randomBytes(4).readUInt32BE();
+  private audioIndex = 0;
+  private videoIndex = 0;
+  private videoFrame = 0;
+  private startedAt = 0;
+  private wantKeyframe = false;
+  private readonly loopMs: number;
+
+  constructor(
+    private readonly media: EncodedMedia,
+    private readonly audio: MediaStreamTrack,
+    private readonly video: MediaStreamTrack,
+  ) {
+    this.vp8 = new Vp8Packetizer({ ssrc: randomBytes(4).readUInt32BE(), payloadType: 96 });
+    const last = (frames: EncodedFrame[]) => (frames.length === 0 ? 0 : frames[frames.length - 1]!.timeMs);
+    this.loopMs = Math.max(last(media.audio), last(media.video)) + 20;
+  }
+
+  keyframeRequested(): void {
+    this.wantKeyframe = true;
+  }
+
+  play(): void {
+    if (this.timer) return;
+    this.playing = true;
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => this.tick(), 10);
+  }
+
+  pause(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.playing = false;
+  }
+
+  private tick(): void {
+    const now = Date.now() - this.startedAt;
+    const { audio, video } = this.media;
+    for (;;) {
+      const frame = audio[this.audioIndex % audio.length];
+      if (!frame) break;
+      const at = Math.floor(this.audioIndex / audio.length) * this.loopMs + frame.timeMs;
+      if (at > now) break;
+      const header = new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: (this.audioTs0 + Math.round(at * 48)) >>> 0, ssrc: this.audioSsrc, marker: false });
+      this.audioSeq = (this.audioSeq + 1) & 0xffff;
+      this.audio.writeRtp(new RtpPacket(header, frame.data));
+      this.audioIndex += 1;
+    }
+    for (;;) {
+      const slot = video[this.videoIndex % video.length];
+      if (!slot) break;
+      const at = Math.floor(this.videoIndex / video.length) * this.loopMs + slot.timeMs;
+      if (at > now) break;
+      if (this.wantKeyframe) {
+        // The next keyframe of the file stands in for the one an encoder would make now.
+        let k = this.videoFrame;
+        while (!video[k % video.length]!.keyframe) k += 1;
+        this.videoFrame = k;
+        this.wantKeyframe = false;
+      }
+      const frame = video[this.videoFrame % video.length]!;
+      for (const packet of this.vp8.packetize(frame.data, (this.videoTs0 + Math.round(at * 90)) >>> 0)) this.video.writeRtp(packet);
+      this.videoIndex += 1;
+      this.videoFrame += 1;
+    }
+  }
+}

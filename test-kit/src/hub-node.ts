@@ -40,7 +40,9 @@ export interface HubNodeProcess {
  * nodes in one process misdeliver broadcasts (DESIGN.md).
  */
 export async function startHubProcess(options: {
-  redisUrl: string;
+  /** One Redis; or `redisEnv` (REDIS_SENTINELS and REDIS_SENTINEL_NAME from startSentinelGroup). */
+  redisUrl?: string;
+  redisEnv?: Record<string, string>;
   nodeId: string;
   server?: 'uws' | 'node';
   env?: Record<string, string>;
@@ -54,7 +56,7 @@ export async function startHubProcess(options: {
       HUB_HOST: '127.0.0.1',
       HUB_NODE_ID: options.nodeId,
       HUB_SERVER: options.server ?? 'uws',
-      REDIS_URL: options.redisUrl,
+      ...(options.redisEnv ? { REDIS_URL: '', ...options.redisEnv } : { REDIS_URL: options.redisUrl }),
       HUB_TOKEN_SECRET: TEST_SECRET,
       CLINICS_DIR: TEST_CLINICS_DIR,
       HUB_ATTACHMENT_KEY: TEST_ATTACHMENT_KEY,

@@ -18,7 +18,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
-import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { ReplicaAck, isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 
 export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
@@ -38,6 +38,8 @@ export const clinicKeys = (clinic: string) => {
   return {
     prefix,
     seq: `${prefix}seq`,
+    /** Written before the replica wait of a replayed change (ReplicaAck): a replica that has it has the change. */
+    ackFence: `${prefix}ack-fence`,
     events: `${prefix}events`,
     tickets: `${prefix}tickets`,
     live: `${prefix}live`,
@@ -75,18 +77,27 @@ type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<strin
  */
 export class QueueService {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
+  private readonly ack: ReplicaAck | null;
 
   constructor(
     private readonly redis: Redis,
     private readonly clinics: ClinicRegistry,
+    /**
+     * With Sentinel: a change is acknowledged only once this many replicas
+     * have it; the scripts then run on the ack's own connection (README,
+     * "Several hub nodes").
+     */
+    options: { ack?: ReplicaAck } = {},
   ) {
+    this.ack = options.ack?.enabled ? options.ack : null;
+    const writes = this.ack?.connection ?? redis;
     const lib = loadScript('lib');
     const scripts = {} as Record<ScriptName, ScriptRunner>;
     for (const name of SCRIPT_NAMES) {
       const command = `clinicQueue_${name.replace('-', '_')}`;
-      redis.defineCommand(command, { numberOfKeys: 3, lua: `${lib}\n${loadScript(name)}` });
+      writes.defineCommand(command, { numberOfKeys: 3, lua: `${lib}\n${loadScript(name)}` });
       scripts[name] = (keys, args) =>
-        (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
+        (writes as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
     }
     this.scripts = scripts;
   }
@@ -301,14 +312,17 @@ export class QueueService {
     // therefore carries an idempotency key: the client's requestId, or one made
     // here (with a ':' no client requestId can contain).
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
-    let raw: string;
+    let reply: { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     try {
-      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
+      const raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
+      reply = JSON.parse(raw) as typeof reply;
+      // Committed on the master; acknowledged only once the replicas have it too. If they do not
+      // in time, the client retries with the same requestId and gets this change, replayed.
+      if (reply.ok && this.ack && !(await this.ack.confirm(reply.replayed ? { fenceKey: keys.ackFence } : {}))) return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
     }
-    const reply = JSON.parse(raw) as { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', script);
     // A replay of the hub's own key is that resend, not a retry by the client.
     return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };

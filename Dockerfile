@@ -80,9 +80,14 @@ USER node
 
 # A hub node: Socket.IO + HTTP on HUB_PORT. SIGTERM drains it (README.md, "Deploying").
 FROM runtime AS hub
+# Chat attachments (encrypted files, HUB_ATTACHMENTS_DIR): a volume shared by the hub nodes, written by the service's user.
+USER root
+RUN mkdir -p /attachments && chown node:node /attachments && chmod 700 /attachments
+USER node
 ENV HUB_PORT=8080 \
     HUB_HOST=0.0.0.0 \
-    CLINICS_DIR=/app/config/clinics
+    CLINICS_DIR=/app/config/clinics \
+    HUB_ATTACHMENTS_DIR=/attachments
 EXPOSE 8080
 # Slim images have no curl: Node's own fetch asks /healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

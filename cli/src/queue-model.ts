@@ -12,6 +12,8 @@ export interface TicketRow extends PublicTicket {
 export interface RoomRow {
   id: string;
   name: LocalizedText;
+  /** Marked open in the clinic's settings (closed rooms do not count in wait estimates). */
+  open: boolean;
   /** The ticket called to or in consultation in this room. */
   ticket: { id: string; number: string; status: PublicTicket['status'] } | null;
 }
@@ -26,7 +28,7 @@ export interface DepartmentView {
   inConsultation: number;
   /** What a patient checking in now would wait. */
   typicalWaitMinutes: number;
-  /** Rooms seeing a patient now: the capacity the estimates count (openRoomsOf, protocol/src/wait.ts). */
+  /** Rooms marked open in the clinic's settings: the capacity the estimates count (openRoomsOf, protocol/src/wait.ts). */
   openRooms: string[];
   avgConsultMinutes: number;
   /** 0: the department's configured default is in use. */
@@ -70,7 +72,7 @@ export function queueView(follower: QueueFollower): QueueView | null {
       prefix: dept.prefix,
       rooms: dept.rooms.map((room) => {
         const occupant = inRooms.find((t) => t.room === room.id);
-        return { id: room.id, name: room.name, ticket: occupant ? { id: occupant.id, number: occupant.number, status: occupant.status } : null };
+        return { id: room.id, name: room.name, open: room.open !== false, ticket: occupant ? { id: occupant.id, number: occupant.number, status: occupant.status } : null };
       }),
       waiting: waiting.length,
       called: inRooms.filter((t) => t.status === 'called').length,

@@ -94,7 +94,7 @@ describe('queue actions', () => {
     const result = run.json();
     expect(result.ticket).toMatchObject({ number: 'A-001', dept: 'gp', status: 'waiting', priority: 'normal' });
     expect(result.patientUrl).toBe(`${hub.url}/ticket#token=${result.patientUrl.split('#token=')[1]}`);
-    expect(result).toMatchObject({ action: 'checkin', replayed: false, ahead: 0, waitMinutes: estimateWaitMinutes(0, 0, { avgConsultMinutes: 10, samples: 0 }) });
+    expect(result).toMatchObject({ action: 'checkin', replayed: false, ahead: 0, waitMinutes: estimateWaitMinutes(0, 2, { avgConsultMinutes: 10, samples: 0 }) });
     expect(JSON.stringify(result)).not.toContain('山田');
     const held = (await hubQueue()).tickets.find((t) => t.id === result.ticket.id);
     expect(held).toMatchObject({ number: 'A-001', status: 'waiting' });
@@ -116,9 +116,9 @@ describe('queue actions', () => {
     // The urgent A-002 goes before A-001.
     expect(gp.tickets.map((t: { number: string }) => t.number)).toEqual(['A-002', 'A-001']);
     expect(gp.tickets.map((t: { ahead: number }) => t.ahead)).toEqual([0, 1]);
-    // No room of gp sees a patient: none is open.
-    expect(gp.tickets.map((t: { waitMinutes: number }) => t.waitMinutes)).toEqual([0, 1].map((ahead) => estimateWaitMinutes(ahead, 0, snapshot.deptStats.gp!)));
-    expect(gp).toMatchObject({ waiting: 2, called: 0, openRooms: [], typicalWaitMinutes: estimateWaitMinutes(2, 0, snapshot.deptStats.gp!) });
+    // Both rooms of gp are open (the clinic's settings), whether or not they see a patient.
+    expect(gp.tickets.map((t: { waitMinutes: number }) => t.waitMinutes)).toEqual([0, 1].map((ahead) => estimateWaitMinutes(ahead, 2, snapshot.deptStats.gp!)));
+    expect(gp).toMatchObject({ waiting: 2, called: 0, openRooms: ['r1', 'r2'], typicalWaitMinutes: estimateWaitMinutes(2, 2, snapshot.deptStats.gp!) });
     expect(gp.rooms.map((r: { id: string; ticket: unknown }) => [r.id, r.ticket])).toEqual([['r1', null], ['r2', null]]);
 
     const only = await runCli(['queue', '--dept', 'peds', '--json'], { env: asStaff() });

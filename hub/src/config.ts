@@ -5,6 +5,7 @@ import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } f
 import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
 import { TrustedProxies } from './http/client-address.js';
 import type { SelfCheckinLimits } from './self-checkin/index.js';
+import type { ChatQuotas } from './chat/chat-quotas.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig, type NotifyConfig } from './notify/notify-config.js';
 import { RECORDING_ENVIRONMENT_VARIABLES, loadRecordingConfig, type RecordingConfig } from '@clinic-hub/recordings';
 
@@ -56,6 +57,19 @@ const Env = z.object({
   /** Chat messages one connection may send per second, on average (bursts of 5 s worth); 0: no limit. */
   HUB_CHAT_MESSAGES_PER_SECOND: z.coerce.number().min(0).max(100_000).default(5),
   /**
+   * Where chat attachments' encrypted bytes are stored (Redis keeps only their metadata): a directory every
+   * hub node shares (a volume). Relative paths are from the working directory.
+   */
+  HUB_ATTACHMENTS_DIR: z.string().min(1).default('var/attachments'),
+  /** Chat messages per minute, over every socket and node (CHAT_QUOTA_EXCEEDED past it); 0: no quota. */
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: z.coerce.number().int().min(0).max(1_000_000).default(120),
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC: z.coerce.number().int().min(0).max(10_000_000).default(12_000),
+  /** Attachment megabytes (MiB) uploaded per day (UTC); 0: no quota. */
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_USER: z.coerce.number().min(0).max(1_000_000).default(50),
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_THREAD: z.coerce.number().min(0).max(1_000_000).default(200),
+  HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_CLINIC: z.coerce.number().min(0).max(100_000_000).default(10_240),
+  /**
    * Web origins (`https://clinic.example.jp`), comma-separated, whose pages may
    * open sockets besides the hub's own; `*` allows any (development only).
    * Clients that send no Origin (the CLI, k6, servers) are always let through:
@@ -97,6 +111,13 @@ const Env = z.object({
   /** Events one user (token sub) may send per second over all its sockets on this node; 0: no limit. Display tokens are exempt. */
   HUB_RATE_LIMIT_USER_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(100),
   HUB_RATE_LIMIT_USER_BURST: z.coerce.number().int().min(1).max(10_000_000).default(500),
+  /**
+   * API requests (`/api/…`) per second from one client address, for requests without a user's token (none,
+   * invalid, display or kiosk tokens); with one they count against the user's limit above, with their sockets'
+   * events. 0: no limit.
+   */
+  HUB_RATE_LIMIT_ADDRESS_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(20),
+  HUB_RATE_LIMIT_ADDRESS_BURST: z.coerce.number().int().min(1).max(10_000_000).default(100),
   /**
    * Queue events of a clinic that arrive within this many ms go out together: one write per socket instead of
    * one per event (the kernel's per-socket send is most of a node's fan-out cost); 0: each at once.
@@ -148,6 +169,8 @@ const Env = z.object({
   /** How long an invitation link (interpreter, family) stays valid: they have no hub token to ask for a fresh one. */
   CONSULT_INVITE_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
 });
+
+const MIB = 1024 * 1024;
 
 function isOrigin(value: string): boolean {
   try {
@@ -202,6 +225,9 @@ export interface HubConfig {
     attachmentMaxBytes: number;
     /** 0: unlimited. */
     messagesPerSecond: number;
+    /** Where the attachments' encrypted bytes live. */
+    attachmentsDir: string;
+    quotas: ChatQuotas;
   };
   /** Web origins allowed to open sockets besides the hub's own (`*`: any). */
   allowedOrigins: string[] | '*';
@@ -211,6 +237,8 @@ export interface HubConfig {
   rateLimits: {
     socket: { perSecond: number; burst: number };
     user: { perSecond: number; burst: number };
+    /** API requests without a user's token, per client address. */
+    address: { perSecond: number; burst: number };
   };
   /** Queue events arriving within this window are fanned out together (0: one by one). */
   fanoutCoalesceMs: number;
@@ -269,12 +297,26 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       attachmentKey: e.HUB_ATTACHMENT_KEY,
       attachmentMaxBytes: e.HUB_ATTACHMENT_MAX_BYTES,
       messagesPerSecond: e.HUB_CHAT_MESSAGES_PER_SECOND,
+      attachmentsDir: e.HUB_ATTACHMENTS_DIR,
+      quotas: {
+        messagesPerMinute: {
+          user: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER,
+          thread: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD,
+          clinic: e.HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC,
+        },
+        attachmentBytesPerDay: {
+          user: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_USER * MIB),
+          thread: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_THREAD * MIB),
+          clinic: Math.round(e.HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_CLINIC * MIB),
+        },
+      },
     },
     allowedOrigins: e.HUB_ALLOWED_ORIGINS,
     trustedProxies: e.HUB_TRUSTED_PROXIES,
     rateLimits: {
       socket: { perSecond: e.HUB_RATE_LIMIT_SOCKET_PER_SECOND, burst: e.HUB_RATE_LIMIT_SOCKET_BURST },
       user: { perSecond: e.HUB_RATE_LIMIT_USER_PER_SECOND, burst: e.HUB_RATE_LIMIT_USER_BURST },
+      address: { perSecond: e.HUB_RATE_LIMIT_ADDRESS_PER_SECOND, burst: e.HUB_RATE_LIMIT_ADDRESS_BURST },
     },
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },

@@ -1,6 +1,6 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
-import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, type NotifyContactInput } from '@clinic-hub/protocol';
+import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
@@ -17,6 +17,7 @@ import type { HubServer } from './http/http-types.js';
 import { securityHeadersFor } from './http/http-types.js';
 import { originAllowed } from './http/origin-policy.js';
 import { withCors } from './http/cors.js';
+import { apiRateLimit } from './http/http-rate-limit.js';
 import { createRoutes, errorResponse } from './http/routes.js';
 import { startNodeServer } from './http/server-node.js';
 import { loadUws, startUwsServer } from './http/server-uws.js';
@@ -24,10 +25,9 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { registerQueueHandlers } from './queue/queue-handlers.js';
-import { startQueueFanout } from './queue/queue-live.js';
-import { LocalBroadcast } from './socket/local-broadcast.js';
-import { QueueService } from './queue/queue-service.js';
+import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
+import { ClinicSettings } from './settings/clinic-settings.js';
+import { createSettingsRoutes } from './settings/settings-routes.js';
 import { ReplicaAck, catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
@@ -83,9 +83,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const chatSub = connectRedis(config.redis, `hub:${config.nodeId}:chat-live`);
   const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
   const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
+  const settingsSub = connectRedis(config.redis, `hub:${config.nodeId}:settings`);
   // Queue changes wait for replicas on a connection of their own: a WAIT holds up only the writes behind it.
   const queueWrites = config.redisAck.replicas > 0 ? connectRedis(config.redis, `hub:${config.nodeId}:queue-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, ...(queueWrites ? [queueWrites] : [])];
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub, ...(queueWrites ? [queueWrites] : [])];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -104,6 +105,16 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
 
+  // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
+  let queueBroadcast: RunningQueue['broadcast'] | null = null;
+  const settings = new ClinicSettings({
+    redis,
+    subscriber: settingsSub,
+    clinics,
+    logger,
+    onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
+  });
+  await settings.start();
   const ack = queueWrites
     ? new ReplicaAck(queueWrites, config.redisAck, ({ confirmed, seconds }) => metrics.replicaAck.observe({ outcome: confirmed ? 'confirmed' : 'timeout' }, seconds))
     : undefined;
@@ -191,23 +202,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const appointments = new AppointmentService({ redis, clinics, notifications, publicUrl });
   const selfCheckin = new SelfCheckinService({ ...patientCheckin, redis, clinics, appointments, limits: config.selfCheckinLimits });
 
-  registerQueueHandlers(queueNsp, {
+  const runningQueue = await startQueue({
     ...patientCheckin,
+    nsp: queueNsp,
     redis,
+    subscriber: liveSub,
+    clinicIds: clinics.ids(),
+    coalesceMs: config.fanoutCoalesceMs,
+    selfCheckin,
     logger,
     metrics,
     guards,
     maxPayloadBytes: config.maxPayloadBytes,
-    selfCheckin,
-  });
-  // Queue events go to a clinic's displays encoded once; on uWebSockets.js straight to the room's topic (once the server is up).
-  const queueBroadcast = new LocalBroadcast(queueNsp);
-  await startQueueFanout(liveSub, queueBroadcast, {
-    queue,
-    clinicIds: clinics.ids(),
-    coalesceMs: config.fanoutCoalesceMs,
-    metrics,
-    logger,
     // A patient's token ends with their ticket, after the clinic's grace period.
     onEvent: (clinic, event) => {
       if (event.ticket.endedAt !== null && TERMINAL_STATUSES.includes(event.ticket.status)) {
@@ -215,6 +221,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       }
     },
   });
+
+  queueBroadcast = runningQueue.broadcast;
 
   const chat = await startChat({
     nsp: chatNsp,
@@ -280,10 +288,18 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       createAppointmentRoutes({ authenticator, appointments }),
       createSelfCheckinRoutes({ authenticator, selfCheckin, publicUrl }),
       createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
+      createSettingsRoutes({ authenticator, settings }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
-  const corsRoutes = withCors(routeHandler, config);
+  // API requests are rate-limited as socket events are (inside CORS, so that a page on an allowed origin reads the 429).
+  const rateLimited = apiRateLimit({ users: guards.limiter, address: config.rateLimits.address, tokens });
+  const corsRoutes = withCors(async (request) => {
+    const refused = rateLimited(request);
+    if (!refused) return routeHandler(request);
+    metrics.errorsTotal.inc({ code: 'RATE_LIMITED' });
+    return refused;
+  }, config);
   const routes: typeof routeHandler = (received) => {
     const request = { ...received, remoteAddress: config.trustedProxies.clientAddress(received.remoteAddress, received.headers['x-forwarded-for']) };
     const trace = continueTrace(request.headers.traceparent);
@@ -310,7 +326,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }
   server ??= await startNodeServer(io, routes, listen);
   const running = server;
-  if (running.publish) queueBroadcast.useTopics(running.publish);
+  if (running.publish) runningQueue.broadcast.useTopics(running.publish);
   logger.info({ port: running.port, server: running.kind, clinics: clinics.ids() }, 'hub listening');
 
   const engine = io.engine as unknown as { clientsCount: number; clients: Record<string, { close(): void }> };
@@ -325,6 +341,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     (closed ??= (async () => {
       drain.enter('closing');
       revocations.stop();
+      settings.stop();
       await nodeRegistry.stop();
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -2,7 +2,7 @@
 export { startHub, type RunningHub } from './hub.js';
 export { loadConfig, ConfigError, type HubConfig } from './config.js';
 export { ClinicRegistry } from './clinics/clinic-registry.js';
-export { QueueService } from './queue/queue-service.js';
+export { QueueService } from './queue/index.js';
 export { startNotificationWorker, NotificationService, loadNotifyConfig, type NotifyConfig } from './notify/index.js';
 export { providerKeyOf } from './notify/notification-worker.js';
 export { ChatService, ChatStore, startChat, createStaffChannel, chatKeys, type ChatCaller } from './chat/index.js';

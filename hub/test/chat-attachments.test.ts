@@ -4,12 +4,14 @@
  * bytes and by size, every read audited.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CHAT_ATTACHMENTS_PATH, patientThreadId } from '@clinic-hub/protocol';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { TEST_ATTACHMENT_KEY, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
@@ -111,7 +113,9 @@ describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {
 
   it('keeps them encrypted at rest: the stored bytes are not the file and open only with the key', async () => {
     const { json } = await upload(PNG, 'image/png');
-    const sealed = (await client.getBuffer(chatKeys(CLINIC).attachmentBlob(json.attachment.id)))!;
+    // In the attachment storage (files under HUB_ATTACHMENTS_DIR), not in Redis.
+    expect(await client.exists(chatKeys(CLINIC).attachmentBlob(json.attachment.id))).toBe(0);
+    const sealed = readFileSync(join(attachmentsDirFor(redis.url), CLINIC, `${json.attachment.id}.bin`));
     expect(sealed.length).toBeGreaterThan(PNG.length);
     expect(sealed.includes(Buffer.from(SECRET_TEXT))).toBe(false);
     expect(sealed.includes(PNG.subarray(0, 8))).toBe(false);

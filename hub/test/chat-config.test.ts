@@ -26,7 +26,21 @@ describe('chat configuration', () => {
     const key = randomBytes(32);
     expect(loadConfig({ ...GOOD, HUB_ATTACHMENT_KEY: key.toString('base64') }).chat.attachmentKey).toEqual(key);
     expect(loadConfig({ ...GOOD, HUB_ATTACHMENT_KEY: key.toString('base64url') }).chat.attachmentKey).toEqual(key);
-    expect(loadConfig({ ...GOOD }).chat).toEqual({ attachmentKey: null, attachmentMaxBytes: CHAT_DEFAULT_ATTACHMENT_MAX_BYTES, messagesPerSecond: 5 });
+    expect(loadConfig({ ...GOOD }).chat).toEqual({
+      attachmentKey: null,
+      attachmentMaxBytes: CHAT_DEFAULT_ATTACHMENT_MAX_BYTES,
+      messagesPerSecond: 5,
+      attachmentsDir: 'var/attachments',
+      quotas: {
+        messagesPerMinute: { user: 120, thread: 600, clinic: 12_000 },
+        attachmentBytesPerDay: { user: 50 * 1024 * 1024, thread: 200 * 1024 * 1024, clinic: 10_240 * 1024 * 1024 },
+      },
+    });
+    expect(loadConfig({ ...GOOD, HUB_CHAT_QUOTA_ATTACHMENT_MB_PER_DAY_USER: '0.5', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC: '0' }).chat.quotas).toMatchObject({
+      messagesPerMinute: { clinic: 0 },
+      attachmentBytesPerDay: { user: 512 * 1024 },
+    });
+    expect(configError({ ...GOOD, HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '-1' })).toContain('HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER');
     expect(loadConfig({ ...GOOD, HUB_ATTACHMENT_KEY: '' }).chat.attachmentKey).toBeNull();
   });
 

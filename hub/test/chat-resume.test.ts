@@ -22,8 +22,8 @@ const sockets: ChatSocket[] = [];
 beforeAll(async () => {
   redis = await startTestRedis();
   [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0' } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0' } }),
   ]);
   proxy = await startTcpProxy(nodeB.port);
 });

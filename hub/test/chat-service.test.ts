@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ChatPayloads, type ChatMessage } from '@clinic-hub/protocol';
+import { ChatPayloads, type ChatMessage, type Ack } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from '../src/chat/attachment-type.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
+import { FileAttachmentStorage } from '../src/chat/attachment-storage.js';
 import { ChatService } from '../src/chat/chat-service.js';
 import { createStaffChannel } from '../src/chat/index.js';
-import type { ChatCaller, Result } from '../src/chat/chat-store.js';
+import type { ChatCaller } from '../src/chat/chat-store.js';
 
 const C = 'testclinic';
 const KEY = randomBytes(32);
@@ -18,6 +22,9 @@ const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
 let chat: ChatService;
+const storageDir = mkdtempSync(join(tmpdir(), 'chat-attachments-'));
+const storage = new FileAttachmentStorage(storageDir);
+const fileOf = (id: string) => join(storageDir, C, `${id}.bin`);
 const activeTickets = new Map<string, string>();
 
 const caller = (role: ChatCaller['role'], sub: string, ticket: string | null = null): ChatCaller => ({ sub, role, ticket, address: '127.0.0.9' });
@@ -27,7 +34,7 @@ const patientA = caller('patient', 'patient:TA', 'TA');
 const patientB = caller('patient', 'patient:TB', 'TB');
 const display = caller('display', 'display:tv');
 
-function ok<T extends object>(result: Result<T>): T {
+function ok<T extends object>(result: Ack<T>): T {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code} ${result.error.detail ?? ''}`);
   return result;
 }
@@ -48,11 +55,13 @@ beforeAll(async () => {
     },
     attachmentKey: KEY,
     attachmentMaxBytes: 64 * 1024,
+    attachmentStorage: storage,
   });
 });
 afterAll(async () => {
   redis.disconnect();
   await redisServer.cleanup();
+  rmSync(storageDir, { recursive: true, force: true });
 });
 beforeEach(async () => {
   await redis.flushall();
@@ -260,7 +269,10 @@ describe('attachments', () => {
   it('are stored encrypted: the bytes at rest are not the file, and open only with the key and in their place', async () => {
     const { attachment } = ok(await chat.uploadAttachment(C, patientA, { threadId: 'patient.TA', declaredType: 'image/png', name: '../../写真.png', bytes: PNG }));
     expect(attachment).toMatchObject({ type: 'image/png', size: PNG.length, name: '写真.png', threadId: 'patient.TA' });
-    const sealed = (await redis.getBuffer(chatKeys(C).attachmentBlob(attachment.id)))!;
+    // Outside Redis: a file of the attachment storage, mode 0600.
+    expect(await redis.exists(chatKeys(C).attachmentBlob(attachment.id))).toBe(0);
+    expect(statSync(fileOf(attachment.id)).mode & 0o777).toBe(0o600);
+    const sealed = readFileSync(fileOf(attachment.id));
     expect(sealed.includes(PNG.subarray(0, 8))).toBe(false);
     expect(sealed.includes(Buffer.from('検査結果'))).toBe(false);
     const aad = attachmentAdditionalData(C, 'patient.TA', attachment.id);
@@ -274,7 +286,7 @@ describe('attachments', () => {
 
   it('wait to be sent (expiring otherwise), are sent by their uploader, and read by members only, audited', async () => {
     const { attachment } = ok(await chat.uploadAttachment(C, patientA, { threadId: 'patient.TA', declaredType: 'image/png', name: 'x.png', bytes: PNG }));
-    expect(await redis.ttl(chatKeys(C).attachmentBlob(attachment.id))).toBeGreaterThan(3600);
+    expect(await redis.ttl(chatKeys(C).attachment(attachment.id))).toBeGreaterThan(3600);
     // Until sent, only its uploader sees it.
     expect(await chat.downloadAttachment(C, staff, attachment.id)).toMatchObject({ ok: false, error: { code: 'CHAT_ATTACHMENT_NOT_FOUND' } });
     // Nobody else can send it, nor can it go to another thread.
@@ -282,7 +294,10 @@ describe('attachments', () => {
     ok(await chat.open(C, patientA, 'patient.TA'));
     const sent = ok(await send(patientA, 'patient.TA', '', undefined, [attachment.id]));
     expect(sent.message.attachments).toEqual([{ id: attachment.id, type: 'image/png', size: PNG.length, name: 'x.png' }]);
-    expect(await redis.ttl(chatKeys(C).attachmentBlob(attachment.id))).toBe(-1);
+    // Sent: kept for the clinic's retention (30 days by default), never for good.
+    const kept = await redis.ttl(chatKeys(C).attachment(attachment.id));
+    expect(kept).toBeGreaterThan(29 * 86_400);
+    expect(kept).toBeLessThanOrEqual(30 * 86_400);
 
     const read = ok(await chat.downloadAttachment(C, staff, attachment.id));
     expect(read.bytes).toEqual(PNG);
@@ -302,7 +317,8 @@ describe('attachments', () => {
     expect(await upload(Buffer.concat([PNG, Buffer.alloc(64 * 1024)]), 'image/png')).toMatchObject({ ok: false, error: { code: 'CHAT_ATTACHMENT_TOO_LARGE' } });
     expect(ok(await upload(Buffer.from('%PDF-1.7\n%…'), 'application/pdf')).attachment).toMatchObject({ type: 'application/pdf', name: 'f.pdf' });
     expect(ok(await upload(PNG, null)).attachment.type).toBe('image/png');
-    expect(await redis.keys('*att:*:blob')).toHaveLength(2);
+    expect(await redis.keys('*att:*:blob')).toHaveLength(0);
+    expect(readdirSync(join(storageDir, C)).filter((f) => f.endsWith('.bin')).length).toBeGreaterThanOrEqual(2);
   });
 
   it('recognise PNG, JPEG, WebP and PDF by their signatures and clean file names', () => {

@@ -150,11 +150,12 @@ describe('loadConfig: operations and security settings', () => {
       HUB_RATE_LIMIT_SOCKET_BURST: '10',
       HUB_RATE_LIMIT_USER_PER_SECOND: '2.5',
       HUB_RATE_LIMIT_USER_BURST: '20',
+      HUB_RATE_LIMIT_ADDRESS_PER_SECOND: '4',
       HUB_DRAIN_GRACE_MS: '0',
       HUB_DRAIN_TIMEOUT_MS: '30000',
     });
     expect(config.allowedOrigins).toEqual(['https://kiosk.clinic.example.jp', 'http://localhost:5173']);
-    expect(config.rateLimits).toEqual({ socket: { perSecond: 0, burst: 10 }, user: { perSecond: 2.5, burst: 20 } });
+    expect(config.rateLimits).toEqual({ socket: { perSecond: 0, burst: 10 }, user: { perSecond: 2.5, burst: 20 }, address: { perSecond: 4, burst: 100 } });
     expect(config.drain).toEqual({ graceMs: 0, timeoutMs: 30_000 });
     expect(loadConfig({ ...GOOD, HUB_ALLOWED_ORIGINS: 'https://a.example.jp,*' }).allowedOrigins).toBe('*');
   });

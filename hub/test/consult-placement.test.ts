@@ -14,7 +14,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
 import { listMediaNodes, pickMediaNode } from '../src/consult/media-nodes.js';
 import { createHubLogger } from '../src/hub-logger.js';
-import { QueueService } from '../src/queue/queue-service.js';
+import { QueueService } from '../src/queue/index.js';
 import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';

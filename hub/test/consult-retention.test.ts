@@ -19,7 +19,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { consultIndexKeys } from '../src/consult/consult-keys.js';
 import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
 import { createHubLogger } from '../src/hub-logger.js';
-import { QueueService } from '../src/queue/queue-service.js';
+import { QueueService } from '../src/queue/index.js';
 import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 

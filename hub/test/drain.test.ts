@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { ActionResult, DrainingNotice, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { QueueService } from '../src/queue/queue-service.js';
+import { QueueService } from '../src/queue/index.js';
 import { startHaproxy, type Haproxy } from './support/haproxy.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { actionsInFlight, connectedClients } from '@clinic-hub/test-kit/metrics-text';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { PublicTicket } from '@clinic-hub/protocol';
-import { QueueService } from '../src/queue/queue-service.js';
+import { QueueService } from '../src/queue/index.js';
 import { NotificationService } from '../src/notify/notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { sendRecordKey } from '../src/notify/notify-keys.js';

@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import { HubMetrics } from '../src/metrics.js';
-import { startQueueFanout, type QueueFanoutDeps } from '../src/queue/queue-live.js';
+import { startQueueFanout, type QueueFanoutDeps } from '../src/queue/index.js';
 import type { LocalBroadcast } from '../src/socket/local-broadcast.js';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Ack } from '@clinic-hub/protocol';
 import { Redis } from 'ioredis';
 import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
-import { QueueService, clinicKeys, type Result } from '../src/queue/queue-service.js';
-import { rebuildQueue } from '../src/queue/rebuild.js';
+import { QueueService, clinicKeys, rebuildQueue } from '../src/queue/index.js';
 
 const C = 'testclinic';
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
 let queue: QueueService;
 
-function ok(result: Result<ActionResult>): QueueEvent {
+function ok(result: Ack<ActionResult>): QueueEvent {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code}`);
   return result.event;
 }

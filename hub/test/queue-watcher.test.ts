@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { PublicTicket } from '@clinic-hub/protocol';
-import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
+import { QueueService, clinicKeys } from '../src/queue/index.js';
 import { NotificationService } from '../src/notify/notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { TEST_CLINIC, lineUserId, sleep, startNotifyFixture, waitFor, type NotifyFixture } from '@clinic-hub/test-kit/notify-fixture';

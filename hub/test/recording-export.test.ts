@@ -17,7 +17,7 @@ import type { RecordingFile, RecordingList, RecordingMeta } from '@clinic-hub/pr
 import { parseRecordingKey, recordingDir, sealedPath, loadRecordingConfig } from '@clinic-hub/recordings';
 import { readAudit } from '../src/audit/audit-log.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { QueueService } from '../src/queue/queue-service.js';
+import { QueueService } from '../src/queue/index.js';
 import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
 import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';

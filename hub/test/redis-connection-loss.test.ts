@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { QueueService, clinicKeys } from '../src/queue/queue-service.js';
+import { QueueService, clinicKeys } from '../src/queue/index.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';

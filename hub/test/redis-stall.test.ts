@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
-import { clinicKeys } from '../src/queue/queue-service.js';
+import { clinicKeys } from '../src/queue/index.js';
 import { connectChat, chatRequest, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { ClinicConfig, type ActionResult, type QueueEvent } from '@clinic-hub/protocol';
+import { ClinicConfig, type ActionResult, type QueueEvent, type Ack } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { readAudit } from '../src/audit/audit-log.js';
 import { AppointmentStore } from '../src/appointments/appointment-store.js';
-import { QueueService, clinicKeys, type Result } from '../src/queue/queue-service.js';
+import { QueueService, clinicKeys } from '../src/queue/index.js';
 import { isOpen, nextOpening } from '../src/self-checkin/opening-hours.js';
 import { SelfCheckinService, type SelfCheckinCaller } from '../src/self-checkin/self-checkin-service.js';
 
@@ -29,11 +29,11 @@ const base = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR).get(C)!;
 const kiosk: SelfCheckinCaller = { via: 'kiosk', actor: 'kiosk:entrance', role: 'kiosk', address: '10.0.0.5' };
 const phone = (address: string, poster = ''): SelfCheckinCaller => ({ via: poster ? 'mobile' : 'arrival', actor: poster ? `poster:${poster}` : 'arrival', role: 'patient', address });
 
-function ok<T extends object>(result: Result<T>): T {
+function ok<T extends object>(result: Ack<T>): T {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code} ${result.error.detail ?? ''}`);
   return result;
 }
-const event = (result: Result<ActionResult>): QueueEvent => ok(result).event;
+const event = (result: Ack<ActionResult>): QueueEvent => ok(result).event;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Deps = ConstructorParameters<typeof SelfCheckinService>[0];
@@ -169,7 +169,8 @@ describe('self check-in', () => {
     const result = ok(await self.checkin(C, { dept: 'gp', phone: '+819012345678', language: 'zh' }, kiosk));
     expect(result.event).toMatchObject({ seq: 1, type: 'ticket.issued', ticket: { number: 'A-001', dept: 'gp', priority: 'normal', status: 'waiting' } });
     expect(result.patientUrl).toBe(`https://hub.example.jp/ticket#token=${result.patientToken}`);
-    expect(result).toMatchObject({ appointment: null, line: null, ahead: 0, waitMinutes: 5, notify: { ok: true } });
+    // gp's two rooms are open (the clinic's settings): (0 + 0.5) × 10 / 2 = 2.5, rounded.
+    expect(result).toMatchObject({ appointment: null, line: null, ahead: 0, waitMinutes: 3, notify: { ok: true } });
     // Chinese is not a notice language: the SMS goes in English.
     expect(contacts).toEqual([{ ticketId: result.event.ticket.id, contact: { channel: 'sms', address: '+819012345678', locale: 'en' } }]);
     const [audit] = await readAudit(redis, C, 1);

@@ -57,6 +57,13 @@ import { now, sleep } from './time.js';
 import { WorkerPool, generatorProfileDir, placeClient } from './worker-pool.js';
 import type { ScheduledEmit } from './worker-protocol.js';
 
+/** The bench measures fan-out: no per-user, thread or clinic message quota may stop its senders. */
+const UNLIMITED_CHAT_QUOTAS = {
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0',
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0',
+  HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_CLINIC: '0',
+};
+
 export type { HubFigures, ServerKind };
 
 export const CHAT_OPTIONS = benchCommandLine({
@@ -252,7 +259,7 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
       // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
       const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
       // No per-connection send limit: the senders post faster than a person would.
-      return startHubNode({ nodeId, server: options.server, redisUrl: redis.url, tokenSecret: secret, nodeArgs, env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } });
+      return startHubNode({ nodeId, server: options.server, redisUrl: redis.url, tokenSecret: secret, nodeArgs, env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', ...UNLIMITED_CHAT_QUOTAS } });
     }),
   );
   const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

@@ -1,8 +1,11 @@
 /**
- * A load-generator process of `npm run bench:sfu`: lightweight publishers —
- * werift peers (media-server/test/support/node-peer.ts) that join over the
- * real signalling, send pre-encoded VP8 + Opus in real time and receive the
- * others' streams — driven by the benchmark over IPC.
+ * A load-generator process of `npm run bench:sfu`: lightweight publishers
+ * that join over the real signalling, send pre-encoded VP8 + Opus in real
+ * time and receive the others' streams, driven by the benchmark over IPC.
+ * On a werift node (`SFU_ENGINE=werift`) they are werift peers answering the
+ * server's offers (media-server/test/support/node-peer.ts); on a mediasoup
+ * node they speak its client-driven signalling and send their camera as
+ * three simulcast layers (mediasoup-node-peer.ts).
  *
  * Parent → worker: { type: 'join', peers: [{ sub, room, token }] } (joined
  * one after another), { type: 'counts' }, { type: 'stop' }.
@@ -12,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { NodePeer } from '../../media-server/test/support/node-peer.js';
 import { parseIvf, parseOggOpus, type EncodedMedia } from '../../media-server/test/support/recording-media.js';
+import { MediasoupNodePeer, type SimulcastMedia } from './mediasoup-node-peer.js';
 
 export interface SfuPeerSpec {
   sub: string;
@@ -35,6 +39,8 @@ export interface SfuStreamCount {
   from: string;
   kind: 'audio' | 'video';
   packets: number;
+  /** Packets lost on the way to this subscriber (gaps in sequence numbers). */
+  lost: number;
   /** When the first keyframe (video) or packet (audio) of this stream arrived (ms since the epoch). */
   firstAt: number | null;
 }
@@ -47,11 +53,13 @@ export type WorkerMessage =
   | { type: 'error'; message: string };
 
 const mediaUrl = process.env.SFU_MEDIA_URL!;
-const media: EncodedMedia = (() => {
-  const audio = parseOggOpus(readFileSync(process.env.SFU_AUDIO_FILE!));
-  return { video: parseIvf(readFileSync(process.env.SFU_VIDEO_FILE!)), audio: audio.frames, audioChannels: audio.channels };
-})();
-const peers: { spec: SfuPeerSpec; peer: NodePeer }[] = [];
+const engine = process.env.SFU_ENGINE === 'mediasoup' ? 'mediasoup' : 'werift';
+const audio = parseOggOpus(readFileSync(process.env.SFU_AUDIO_FILE!));
+/** werift: one camera stream; mediasoup: its simulcast layers, lowest first (SFU_VIDEO_FILE is a comma-separated list). */
+const videoFiles = process.env.SFU_VIDEO_FILE!.split(',');
+const media: EncodedMedia = { video: parseIvf(readFileSync(videoFiles[videoFiles.length - 1]!)), audio: audio.frames, audioChannels: audio.channels };
+const simulcast: SimulcastMedia = { layers: videoFiles.map((file) => parseIvf(readFileSync(file))), audio: audio.frames };
+const peers: { spec: SfuPeerSpec; peer: NodePeer | MediasoupNodePeer }[] = [];
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
@@ -65,7 +73,7 @@ async function handle(message: ParentMessage): Promise<void> {
     for (const spec of message.peers) {
       const started = Date.now();
       try {
-        const peer = await NodePeer.join(mediaUrl, spec.token, { media });
+        const peer = engine === 'mediasoup' ? await MediasoupNodePeer.join(mediaUrl, spec.token, simulcast) : await NodePeer.join(mediaUrl, spec.token, { media });
         peers.push({ spec, peer });
         results.push({ sub: spec.sub, room: spec.room, startedAt: started, joinedMs: Date.now() - started, error: null });
       } catch (error) {
@@ -77,6 +85,21 @@ async function handle(message: ParentMessage): Promise<void> {
     const streams: SfuStreamCount[] = [];
     const answerErrors: string[] = [];
     for (const { spec, peer } of peers) {
+      if (peer instanceof MediasoupNodePeer) {
+        answerErrors.push(...peer.errors);
+        for (const stream of peer.received.values()) {
+          streams.push({
+            sub: spec.sub,
+            room: spec.room,
+            from: stream.participant,
+            kind: stream.kind,
+            packets: stream.packets,
+            lost: stream.lost,
+            firstAt: stream.kind === 'video' ? stream.firstKeyframeAt : stream.firstPacketAt,
+          });
+        }
+        continue;
+      }
       answerErrors.push(...peer.answerErrors);
       for (const stream of peer.received.values()) {
         streams.push({
@@ -85,6 +108,7 @@ async function handle(message: ParentMessage): Promise<void> {
           from: stream.participant,
           kind: stream.kind,
           packets: stream.packets,
+          lost: stream.lost,
           firstAt: (stream.kind === 'video' ? stream.firstKeyframeMs : stream.firstPacketMs) === null ? null : peer.startedAt + (stream.kind === 'video' ? stream.firstKeyframeMs! : stream.firstPacketMs!),
         });
       }

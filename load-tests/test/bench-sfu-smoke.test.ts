@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('bench:sfu', () => {
   it('measures a room of three werift publishers end to end and writes the report', { timeout: 120_000 }, async () => {
     const out = join(dir, 'sfu.json');
-    const { code, output } = await runBench('bench-sfu', ['--servers', 'sfu', '--rooms', '1', '--seconds', '3', '--warmup', '2', '--generators', '1', '--video', '320x180', '--video-kbps', '150', '--out', out]);
+    const { code, output } = await runBench('bench-sfu', ['--engines', 'werift', '--servers', 'sfu', '--rooms', '1', '--seconds', '3', '--warmup', '2', '--generators', '1', '--video', '320x180', '--video-kbps', '150', '--out', out]);
     expect(code, output).toBe(0);
     expect(output).toMatch(/sfu, one 3-party room: [\d.]+% of a core/);
     const report = JSON.parse(readFileSync(out, 'utf8')) as SfuBenchReport;
@@ -27,6 +27,12 @@ describe('bench:sfu', () => {
     expect(step.media_server.cpu_percent!).toBeGreaterThan(0);
     expect(step.bitrate_kbps.out!).toBeGreaterThan(step.bitrate_kbps.in!);
     expect(step.first_frame.count).toBe(6);
+    expect(step.lost_packets).toBeGreaterThanOrEqual(0);
+    expect(report.summary).toEqual([
+      expect.objectContaining({ engine: 'werift', server: 'sfu', rooms: 1, forwarded_streams: 12, lost_packets: step.lost_packets, first_frame_p95_ms: step.first_frame.p95_ms }),
+    ]);
+    expect(report.summary[0]!.cpu_percent_per_room!).toBeGreaterThan(0);
+    expect(report.summary[0]!.load_average!).toBeGreaterThan(0);
     expectOrdered(step.first_frame);
     // The processes it started are gone.
     expect(output).toMatch(/media-server pid (\d+)/);

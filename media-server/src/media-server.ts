@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@clinic-hub/platform/logging';
-import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage } from '@clinic-hub/protocol';
+import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage, clinicOfChannel } from '@clinic-hub/protocol';
 import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
 import { connectRedis } from '@clinic-hub/platform/redis';
 import { continueTrace } from '@clinic-hub/platform/tracing';
@@ -151,7 +151,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   // The hub ends consultations by publishing on the clinic's control channel.
   await subscriber.psubscribe(CONSULT_CONTROL_CHANNEL_PATTERN);
   subscriber.on('pmessage', (_pattern, channel, text) => {
-    const clinic = /^ch:\{(.+)\}:consult-control$/.exec(channel)?.[1];
+    const clinic = clinicOfChannel(channel, 'consult-control');
     let message: ConsultControlMessage;
     try {
       message = JSON.parse(text) as ConsultControlMessage;

@@ -9,7 +9,15 @@ export type LocalizedText = z.infer<typeof LocalizedText>;
 
 const Id = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ or -, at most 32');
 
-export const RoomConfig = z.object({ id: Id, name: LocalizedText });
+export const RoomConfig = z.object({
+  id: Id,
+  name: LocalizedText,
+  /**
+   * Whether the room is seeing patients today: set by staff or the clinic's manager (the settings API), never
+   * inferred. Only open rooms count as capacity in wait estimates (wait.ts); a closed room can still be called to.
+   */
+  open: z.boolean().default(true),
+});
 export const DepartmentConfig = z.object({
   id: Id,
   name: LocalizedText,
@@ -104,7 +112,8 @@ export interface PublicClinic {
     id: string;
     name: LocalizedText;
     prefix: string;
-    rooms: { id: string; name: LocalizedText }[];
+    /** `open`: the room is seeing patients (the clinic's settings); only open rooms count in wait estimates. */
+    rooms: { id: string; name: LocalizedText; open: boolean }[];
     /** Patients of an online department are seen by video (absent: false). */
     online?: boolean;
   }[];
@@ -120,7 +129,7 @@ export function toPublicClinic(clinic: ClinicConfig): PublicClinic {
       id: d.id,
       name: d.name,
       prefix: d.prefix,
-      rooms: d.rooms.map((r) => ({ id: r.id, name: r.name })),
+      rooms: d.rooms.map((r) => ({ id: r.id, name: r.name, open: r.open })),
       ...(d.online ? { online: true } : {}),
     })),
   };

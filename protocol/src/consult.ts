@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clinicChannel, clinicChannelPattern } from './clinic-channels.js';
 
 /**
  * Video consultations: the contract between the hub (admission, room
@@ -77,8 +78,8 @@ export const AI_RESULT_FIELD = 'r';
  * ConsultControlMessage JSON. The meta hash's `status` says the same and is
  * what counts after a restart or a missed message.
  */
-export const consultControlChannel = (clinic: string) => `ch:{${clinic}}:consult-control`;
-export const CONSULT_CONTROL_CHANNEL_PATTERN = 'ch:{*}:consult-control';
+export const consultControlChannel = (clinic: string) => clinicChannel(clinic, 'consult-control');
+export const CONSULT_CONTROL_CHANNEL_PATTERN = clinicChannelPattern('consult-control');
 /** `end`: status is now `ended`; close the room, stop recording and the audio tap. */
 export interface ConsultControlMessage {
   consult: string;
@@ -91,8 +92,8 @@ export interface ConsultControlMessage {
 }
 
 /** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */
-export const consultAiChannel = (clinic: string) => `ch:{${clinic}}:consult-ai`;
-export const CONSULT_AI_CHANNEL_PATTERN = 'ch:{*}:consult-ai';
+export const consultAiChannel = (clinic: string) => clinicChannel(clinic, 'consult-ai');
+export const CONSULT_AI_CHANNEL_PATTERN = clinicChannelPattern('consult-ai');
 
 /**
  * Media-server nodes announce themselves: `media:node:<id>` is a hash

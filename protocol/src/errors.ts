@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   NAMESPACE_NOT_FOUND: 'The hub serves the namespaces /queue, /chat, /consult and /notify; the root namespace serves nothing.',
   METHOD_NOT_ALLOWED: 'This route does not take this HTTP method.',
   CLINIC_NOT_FOUND: 'No clinic with this id is configured.',
+  SETTINGS_VERSION_CONFLICT: "The clinic's settings were changed by someone else since you read them (ifVersion). Read them again, reapply your change and save.",
   QUEUE_DEPT_NOT_FOUND: 'No department with this id in this clinic.',
   QUEUE_ROOM_NOT_FOUND: 'No room with this id in this department.',
   QUEUE_ROOM_BUSY: 'The room already has a called patient who has not started. Recall, skip or mark them done first.',
@@ -59,6 +60,7 @@ export const ERROR_CODES = {
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 'Attachments must be PNG, JPEG or WebP images or PDF documents, and their content must match the declared type.',
   CHAT_ATTACHMENT_TOO_LARGE: 'The attachment is larger than the hub accepts.',
   CHAT_ATTACHMENTS_DISABLED: 'Attachments are not configured on this hub (HUB_ATTACHMENT_KEY is not set).',
+  CHAT_QUOTA_EXCEEDED: 'Too many chat messages or attachment bytes in this window for you, this thread or this clinic; the detail says which and in how many seconds the window ends.',
   MEDIA_NOT_JOINED: 'Send join with a room token first.',
   MEDIA_ALREADY_JOINED: 'This connection has already joined a room.',
   MEDIA_ROOM_FULL: 'The consultation room already has six participants.',
@@ -108,3 +110,8 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 /** Every ack has this shape: `{ ok: true, ...data }` or `{ ok: false, error }`. */
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+/** The error ack for a code (an `Ack<T>` of any T): what every domain returns when it refuses. */
+export function fail(code: ErrorCode, detail?: string): { ok: false; error: ProtocolError } {
+  return { ok: false, error: protocolError(code, detail) };
+}

@@ -51,6 +51,7 @@ export const QUEUE_CLIENT_EVENTS = {
 export const QUEUE_SERVER_EVENTS = {
   event: 'queue:event',
   announcement: 'queue:announcement',
+  clinic: 'queue:clinic',
   hubError: HUB_ERROR,
   hubDraining: HUB_DRAINING,
   sessionEnded: HUB_SESSION_ENDED,

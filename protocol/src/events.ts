@@ -1,6 +1,7 @@
 import type { Ack, ProtocolError } from './errors.js';
 import type { PatientInfo, QueueEvent, QueuePayload, PublicTicket, SyncResult, Announcement } from './queue.js';
 import type { Role } from './roles.js';
+import type { PublicClinic } from './clinic.js';
 import type { SelfCheckinResult } from './self-checkin.js';
 import { NAMESPACES, QUEUE_CLIENT_EVENTS, QUEUE_SERVER_EVENTS } from './event-names.js';
 
@@ -51,6 +52,8 @@ export interface QueueServerToClient {
   /** One queue change, in sequence order per clinic (see the resume rule in docs/protocol.md). */
   [QUEUE_SERVER_EVENTS.event]: (event: QueueEvent) => void;
   [QUEUE_SERVER_EVENTS.announcement]: (announcement: Announcement) => void;
+  /** The clinic's settings changed (rooms opened or closed, names, languages): the clinic as it is now, to every socket of the clinic. */
+  [QUEUE_SERVER_EVENTS.clinic]: (clinic: PublicClinic) => void;
   /** Sent for a bad event that came without an ack callback. */
   [QUEUE_SERVER_EVENTS.hubError]: (error: { code: string; message: string; event?: string; detail?: string }) => void;
   [QUEUE_SERVER_EVENTS.hubDraining]: (notice: DrainingNotice) => void;

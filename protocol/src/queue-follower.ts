@@ -9,6 +9,8 @@ export interface QueueFollowerOptions {
   sync(afterSeq: number | null): Promise<SyncResult>;
   /** Called once per applied event, in sequence order, live or replayed: never twice for one seq. */
   onEvent?(event: QueueEvent): void;
+  /** Called when the clinic's settings changed (`queue:clinic`). */
+  onClinic?(clinic: PublicClinic): void;
   /** Called when the whole state was replaced by a snapshot. */
   onSnapshot?(snapshot: QueueSnapshot): void;
   /** Called after every change of state. */
@@ -82,9 +84,19 @@ export class QueueFollower {
     return { avgConsultMinutes: 10, samples: 0 };
   }
 
-  /** The department's rooms seeing a patient now: the capacity estimates count (openRoomsOf). */
+  /** The department's open rooms (the clinic's settings): the capacity estimates count (openRoomsOf). */
   openRooms(dept: string): string[] {
-    return openRoomsOf(dept, this.tickets.values());
+    return openRoomsOf(dept, this.clinic);
+  }
+
+  /**
+   * Feed every live `queue:clinic` here: the clinic's settings changed (a room opened or closed, a
+   * department renamed). Not a queue change, so it has no sequence number: the newest one wins.
+   */
+  handleClinic(clinic: PublicClinic): void {
+    this.clinic = clinic;
+    this.options.onClinic?.(clinic);
+    this.options.onChange?.();
   }
 
   /** Tickets ahead and estimated minutes for one waiting ticket; null when it is not waiting. */
@@ -127,7 +139,8 @@ export class QueueFollower {
         throw error;
       }
       if (result.mode === 'snapshot') this.applySnapshot(result.snapshot);
-      else for (const event of result.events) if (this.seq === null || event.seq === this.seq + 1) this.apply(event);
+      else if (result.clinic) this.clinic = result.clinic;
+      if (result.mode === 'events') for (const event of result.events) if (this.seq === null || event.seq === this.seq + 1) this.apply(event);
       this.drainPending();
       this.options.onChange?.();
     }

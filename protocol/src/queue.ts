@@ -145,4 +145,5 @@ export type QueuePayload<E extends QueueClientEvent> = z.input<(typeof QueuePayl
 export const QUEUE_ACTIONS = ['checkin', 'call-next', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
 export type QueueAction = (typeof QUEUE_ACTIONS)[number];
 
-export type SyncResult = { mode: 'events'; events: QueueEvent[] } | { mode: 'snapshot'; snapshot: QueueSnapshot };
+/** `clinic` in events mode: the clinic as it is now (its settings may have changed while the client was away). */
+export type SyncResult = { mode: 'events'; events: QueueEvent[]; clinic?: PublicClinic } | { mode: 'snapshot'; snapshot: QueueSnapshot };

@@ -18,6 +18,9 @@ import { z } from 'zod';
  * - `recordingDays`: each recording's encrypted files, its metadata and the
  *   transcript of the whole recording, counted from when the recording stops;
  *   the recording's purge deletes all of them together.
+ * - `chatAttachmentDays`: a chat attachment once sent in a message (its
+ *   metadata in Redis and its encrypted file), counted from the message; an
+ *   upload never sent goes after a day.
  *
  * Decimals are allowed (0.5 days is 12 hours).
  */
@@ -25,6 +28,7 @@ export const ClinicRetentionConfig = z.object({
   liveAudioMinutes: z.number().positive().max(24 * 60).default(15),
   consultationDays: z.number().positive().max(3650).default(30),
   recordingDays: z.number().positive().max(3650).default(30),
+  chatAttachmentDays: z.number().positive().max(3650).default(30),
 });
 export type ClinicRetentionConfig = z.infer<typeof ClinicRetentionConfig>;
 

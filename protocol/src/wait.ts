@@ -1,19 +1,21 @@
-import type { DeptStats, PublicTicket } from './queue.js';
+import type { DeptStats } from './queue.js';
+
+/** What openRoomsOf reads: a clinic's departments and rooms, as the clinic file, the settings API or a snapshot give them. */
+export interface ClinicRooms {
+  departments: readonly { id: string; rooms: readonly { id: string; open?: boolean }[] }[];
+}
 
 /**
- * The rooms of a department that are open now: those seeing a patient (a
- * ticket of the department called to the room or in consultation there).
- * A room nobody is working in does not shorten anyone's wait, so only these
- * count as capacity. Read from the public tickets alone, so every client
- * following the queue (displays, patient pages, staff consoles, the CLI)
- * finds the same rooms at the same sequence number.
+ * The rooms of a department that are open: those staff or the clinic's
+ * manager have marked open in the clinic's settings (a room is open unless
+ * closed). A closed room does not shorten anyone's wait, so only open rooms
+ * count as capacity. Every client reads them from the same clinic (the
+ * snapshot's `clinic`, updated live by `queue:clinic`), so displays, patient
+ * pages, staff consoles and the CLI count the same rooms.
  */
-export function openRoomsOf(dept: string, tickets: Iterable<PublicTicket>): string[] {
-  const rooms = new Set<string>();
-  for (const ticket of tickets) {
-    if (ticket.dept === dept && ticket.room !== null && (ticket.status === 'called' || ticket.status === 'in_consultation')) rooms.add(ticket.room);
-  }
-  return [...rooms].sort();
+export function openRoomsOf(dept: string, clinic: ClinicRooms | null): string[] {
+  const department = clinic?.departments.find((d) => d.id === dept);
+  return (department?.rooms ?? []).filter((room) => room.open !== false).map((room) => room.id);
 }
 
 /**

@@ -14,8 +14,8 @@ const CLINIC: PublicClinic = {
       name: { ja: '内科', en: 'General' },
       prefix: 'A',
       rooms: [
-        { id: 'r1', name: { ja: '第1診察室', en: 'Room 1' } },
-        { id: 'r2', name: { ja: '第2診察室', en: 'Room 2' } },
+        { id: 'r1', name: { ja: '第1診察室', en: 'Room 1' }, open: true },
+        { id: 'r2', name: { ja: '第2診察室', en: 'Room 2' }, open: true },
       ],
     },
   ],
@@ -312,26 +312,46 @@ describe('QueueFollower', () => {
     expect(f.applied).toEqual([1]);
   });
 
-  it('estimates the wait of a waiting ticket from its position and the open rooms', async () => {
+  it('estimates the wait of a waiting ticket from its position and the rooms open in the clinic settings', async () => {
     const hub = new FakeHub();
     for (let i = 1; i <= 4; i++) hub.change(`t${i}`, 'waiting');
     const f = follow(hub);
     await f.follower.resync();
-    // No room is seeing anyone yet: one is counted. 10 minutes a consultation: ahead 2 → round(2.5 × 10 / 1) = 25.
-    expect(f.follower.openRooms('gp')).toEqual([]);
-    expect(f.follower.positionOf('t3')).toEqual({ ahead: 2, waitMinutes: 25 });
+    // Both rooms open: 10 minutes a consultation, ahead 2 → round(2.5 × 10 / 2) = 13.
+    expect(f.follower.openRooms('gp')).toEqual(['r1', 'r2']);
+    expect(f.follower.positionOf('t3')).toEqual({ ahead: 2, waitMinutes: 13 });
     expect(f.follower.positionOf('nope')).toBeNull();
-    expect(f.follower.typicalWaitMinutes('gp')).toBe(45);
+    expect(f.follower.typicalWaitMinutes('gp')).toBe(23);
     expect(f.follower.roomName('r2')).toEqual({ ja: '第2診察室', en: 'Room 2' });
 
-    // Both rooms see a patient (one called to r1, one in consultation in r2): ahead 1 → round(1.5 × 10 / 2) = 8.
+    // Who is called where does not change the capacity: only the settings do.
     f.follower.handleEvent(hub.change('t1', 'called'));
-    f.follower.handleEvent(hub.change('t2', 'in_consultation', { ticket: { ...ticket('t2', 'in_consultation', 6), room: 'r2' } }));
     expect(f.follower.openRooms('gp')).toEqual(['r1', 'r2']);
-    expect(f.follower.positionOf('t4')).toEqual({ ahead: 1, waitMinutes: 8 });
-    // r2's patient is done and nobody is called there: r2 no longer counts.
-    f.follower.handleEvent(hub.change('t2', 'done', { ticket: { ...ticket('t2', 'done', 7), room: 'r2' } }));
+    expect(f.follower.positionOf('t4')).toEqual({ ahead: 2, waitMinutes: 13 }); // 2.5 × 10 / 2
+
+    // r2 is closed (queue:clinic): one room counts. ahead 2 → 2.5 × 10 / 1 = 25.
+    const closed = { ...CLINIC, departments: CLINIC.departments.map((d) => ({ ...d, rooms: d.rooms.map((r) => ({ ...r, open: r.id !== 'r2' })) })) };
+    f.follower.handleClinic(closed);
     expect(f.follower.openRooms('gp')).toEqual(['r1']);
-    expect(f.follower.positionOf('t4')).toEqual({ ahead: 1, waitMinutes: 15 });
+    expect(f.follower.positionOf('t4')).toEqual({ ahead: 2, waitMinutes: 25 });
+    // Every room closed: one is assumed (somebody has to open).
+    f.follower.handleClinic({ ...closed, departments: closed.departments.map((d) => ({ ...d, rooms: d.rooms.map((r) => ({ ...r, open: false })) })) });
+    expect(f.follower.openRooms('gp')).toEqual([]);
+    expect(f.follower.positionOf('t4')).toEqual({ ahead: 2, waitMinutes: 25 });
+  });
+
+  it('takes the clinic an events-mode sync carries (settings changed while it was away)', async () => {
+    const hub = new FakeHub();
+    hub.change('t1', 'waiting');
+    const f = follow(hub);
+    await f.follower.resync();
+    const reopened = { ...CLINIC, name: { ja: '新しい名前', en: 'New name' } };
+    const follower = new QueueFollower({
+      sync: async (afterSeq) => (afterSeq === null ? hub.sync(null) : { mode: 'events', events: [], clinic: reopened }),
+    });
+    await follower.resync();
+    expect(follower.clinic?.name.en).toBe('Test');
+    await follower.resync();
+    expect(follower.clinic?.name.en).toBe('New name');
   });
 });

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { PublicTicket, TicketStatus } from '../src/queue.js';
 import { estimateWaitMinutes, openRoomsOf } from '../src/wait.js';
 
 const tenMinutes = { avgConsultMinutes: 10, samples: 5 };
@@ -53,32 +52,20 @@ describe('estimateWaitMinutes', () => {
 });
 
 describe('openRoomsOf', () => {
-  const at = (id: string, dept: string, status: TicketStatus, room: string | null): PublicTicket => ({
-    id,
-    number: id,
-    dept,
-    priority: 'normal',
-    status,
-    room,
-    order: 0,
-    recalls: 0,
-    issuedAt: 0,
-    calledAt: null,
-    startedAt: null,
-    endedAt: null,
+  const clinic = {
+    departments: [
+      { id: 'gp', rooms: [{ id: 'r1', open: true }, { id: 'r2', open: false }, { id: 'r4' }] },
+      { id: 'peds', rooms: [{ id: 'r3', open: false }] },
+    ],
+  };
+
+  it('is the rooms of the department marked open in the clinic (open unless closed), in the clinic order', () => {
+    expect(openRoomsOf('gp', clinic)).toEqual(['r1', 'r4']);
+    expect(openRoomsOf('peds', clinic)).toEqual([]);
   });
 
-  it('is the rooms of the department with a patient called there or in consultation, once each', () => {
-    const tickets = [
-      at('a', 'gp', 'in_consultation', 'r2'),
-      at('b', 'gp', 'called', 'r1'),
-      at('c', 'gp', 'called', 'r1'),
-      at('d', 'gp', 'waiting', null),
-      at('e', 'peds', 'called', 'r3'),
-      at('f', 'gp', 'done', 'r4'),
-    ];
-    expect(openRoomsOf('gp', tickets)).toEqual(['r1', 'r2']);
-    expect(openRoomsOf('peds', tickets)).toEqual(['r3']);
-    expect(openRoomsOf('online', tickets)).toEqual([]);
+  it('is empty for an unknown department or before the clinic is known', () => {
+    expect(openRoomsOf('online', clinic)).toEqual([]);
+    expect(openRoomsOf('gp', null)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import {
   ConsultRole,
   RETENTION_META_FIELDS,
@@ -125,7 +125,7 @@ export async function deleteRecordingMeta(redis: Redis, clinic: string, recordin
   await redis.multi().del(keys.meta, keys.transcript).zrem(keys.index, recording).exec();
 }
 
-const REPLACE_TRANSCRIPT = readFileSync(new URL('./scripts/replace-transcript-2.lua', import.meta.url), 'utf8');
+const REPLACE_TRANSCRIPT = loadScript(new URL('./scripts/', import.meta.url), 'replace-transcript');
 
 /**
  * Writes a recording's whole transcript in one go (a retried job replaces
@@ -134,7 +134,7 @@ const REPLACE_TRANSCRIPT = readFileSync(new URL('./scripts/replace-transcript-2.
  */
 export async function replaceRecordingTranscript(redis: Redis, clinic: string, recording: string, field: string, entries: string[]): Promise<boolean> {
   const keys = recordingKeys(clinic, recording);
-  return (await redis.eval(REPLACE_TRANSCRIPT, 2, keys.meta, keys.transcript, field, ...entries)) === 1;
+  return (await evalScript(redis, REPLACE_TRANSCRIPT, [keys.meta, keys.transcript], [field, ...entries])) === 1;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -23,6 +24,11 @@ export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789
 export const TEST_CLINICS_DIR = resolve(import.meta.dirname, '../clinics');
 /** The AES-256-GCM key test hubs encrypt chat attachments with (HUB_ATTACHMENT_KEY). */
 export const TEST_ATTACHMENT_KEY = Buffer.alloc(32, 7).toString('base64');
+
+/** Where test hubs on this Redis keep chat attachment files: one directory per Redis, in the system's temporary directory. */
+export function attachmentsDirFor(redisUrl: string): string {
+  return join(tmpdir(), `clinic-hub-attachments-${redisUrl.replace(/[^A-Za-z0-9]+/g, '-')}`);
+}
 
 export interface HubNodeProcess {
   url: string;
@@ -60,6 +66,8 @@ export async function startHubProcess(options: {
       HUB_TOKEN_SECRET: TEST_SECRET,
       CLINICS_DIR: TEST_CLINICS_DIR,
       HUB_ATTACHMENT_KEY: TEST_ATTACHMENT_KEY,
+      // Shared by the nodes of one Redis, as a deployment's nodes share a volume.
+      HUB_ATTACHMENTS_DIR: attachmentsDirFor(options.redisUrl ?? Object.values(options.redisEnv ?? {}).join(",")),
       LOG_LEVEL: 'warn',
       ...options.env,
     },

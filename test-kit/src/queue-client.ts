@@ -108,6 +108,7 @@ export function followQueue(socket: QueueSocket): QueueFollower & { applied: num
   follower.applied = applied;
   follower.events = events;
   socket.on('queue:event', (event) => follower.handleEvent(event));
+  socket.on('queue:clinic', (clinic) => follower.handleClinic(clinic));
   socket.on('connect', () => void follower.resync().catch(() => undefined));
   return follower;
 }

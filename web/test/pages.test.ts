@@ -288,12 +288,12 @@ describe('patient ticket page', () => {
     const stats = (await snapshot()).deptStats.gp ?? { avgConsultMinutes: 10, samples: 0 };
     await expect.poll(() => status.innerText(), { timeout: 5000 }).toContain('あと 2 人');
     expect(await status.innerText()).toContain('2 ahead');
-    // No room open yet (counted as one); then r1 sees its first patient (one open room).
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, 0, stats)} 分`);
+    // Both rooms of gp are open (the clinic's settings): two count, whoever is called where.
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(2, 2, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('あと 1 人');
-    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, 1, stats)} 分`);
+    expect(await status.innerText()).toContain(`約 ${estimateWaitMinutes(1, 2, stats)} 分`);
 
     ok(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r2' }));
     await expect.poll(() => status.innerText(), { timeout: 3000 }).toContain('次にお呼びします');
@@ -410,8 +410,8 @@ describe('staff page, handing the ticket to the patient', () => {
     expect(slipText).toContain('General');
     const state = await snapshot();
     const issued = state.tickets.find((t) => t.number === number)!;
-    // The estimate counts the rooms seeing a patient now (none here: one is assumed), as every screen does.
-    const rooms = openRoomsOf('gp', state.tickets).length;
+    // The estimate counts the rooms open in the clinic's settings, as every screen does.
+    const rooms = openRoomsOf('gp', state.clinic).length;
     const stats = state.deptStats.gp ?? { avgConsultMinutes: 10, samples: 0 };
     expect(slipText).toContain(`約 ${estimateWaitMinutes(1, rooms, stats)} 分`);
     expect(await readQr(page, '#print-slip .slip .qr')).toBe(link);

@@ -198,6 +198,8 @@ describe('the clinic QR poster', () => {
     await page.locator('#make-poster').waitFor({ timeout: 15_000 });
     await page.fill('#make-poster input[name="label"]', '入口 entrance');
     await page.click('#make-poster button[type="submit"]');
+    // Posters made earlier are listed (and one shown) before this one exists: wait until the new one is the one shown.
+    await page.locator('.poster-list li.selected', { hasText: '入口 entrance' }).waitFor({ timeout: 10_000 });
     await page.locator('#poster-qr .qr').waitFor({ timeout: 10_000 });
     const link = await readQr(page, '#poster-qr .qr');
     const url = new URL(link!);

@@ -3,8 +3,10 @@
  * one waiting ticket at one moment, the waiting-room display, the patient's
  * ticket page and the staff console (real Chromium) and the CLI (`clinic
  * queue --json` and its table) show the same minutes. The department has
- * two rooms of which only one is open (seeing a patient): the other does not
- * count as capacity. The mean consultation is measured (durations in Redis).
+ * two rooms of which staff have closed one (the clinic's settings): it does
+ * not count as capacity. When it opens again every screen shows the new
+ * figure live, without a reload. The mean consultation is measured
+ * (durations in Redis).
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Redis } from 'ioredis';
@@ -66,7 +68,9 @@ describe('one wait estimate', () => {
     writer.disconnect();
     const issued: PublicTicket[] = [];
     for (let i = 0; i < 5; i++) issued.push(expectOk(await request(staff, 'queue:checkin', { dept: 'gp' })).event.ticket);
-    // Room r1 opens: its doctor calls the first patient and starts. Room r2 stays closed.
+    // Staff close room r2 (nobody works there today); r1's doctor calls the first patient and starts.
+    const closed = await setRoom('r2', false);
+    expect(closed).toMatchObject({ room: 'r2', open: false });
     const first = expectOk(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' })).event.ticket;
     expectOk(await request(staff, 'queue:start', { ticketId: first.id }));
     const ticket = issued[3]!; // two ahead of it
@@ -105,6 +109,32 @@ describe('one wait estimate', () => {
       cliJson: expected,
       cliTable: [expected],
     });
+
+    // Staff open r2 again from the console's room switch: the three pages follow live (queue:clinic), the CLI on
+    // its next run, all with the same figure.
+    const roomSwitch = console.locator('section.dept[data-dept="gp"] button[data-room-switch="r2"]');
+    expect(await roomSwitch.getAttribute('aria-checked')).toBe('false');
+    expect(await roomSwitch.innerText()).toContain('閉室');
+    await roomSwitch.click();
+    await expect.poll(() => console.locator('section.dept[data-dept="gp"] button[data-room-switch="r2"]').getAttribute('aria-checked'), { timeout: 5000 }).toBe('true');
+    const reopened = estimateWaitMinutes(2, 2, { avgConsultMinutes: 7, samples: 2 });
+    expect(reopened).toBe(9);
+    await expect.poll(async () => minutesIn(await display.locator(`#departments .next li[data-ticket="${ticket.number}"]`).textContent()), { timeout: 5000 }).toEqual([reopened, reopened]);
+    await expect.poll(async () => minutesIn(await ticketPage.locator('#status .wait').textContent()), { timeout: 5000 }).toEqual([reopened, reopened]);
+    await expect.poll(async () => minutesIn(await row.locator('td').nth(2).textContent()), { timeout: 5000 }).toEqual([reopened, reopened]);
+    const after = await runCli(['queue', '--dept', 'gp', '--json'], { env });
+    expect((after.json().departments[0].tickets as { number: string; waitMinutes: number | null }[]).find((t) => t.number === ticket.number)?.waitMinutes).toBe(reopened);
     expect(problems).toEqual([]);
   });
 });
+
+/** Opens or closes a room as the staff console does (PUT /api/clinics/:id/rooms/:room). */
+async function setRoom(room: string, open: boolean): Promise<unknown> {
+  const response = await fetch(`${hub.url}/api/clinics/${CLINIC}/rooms/${room}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ open }),
+  });
+  expect(response.status).toBe(200);
+  return response.json();
+}

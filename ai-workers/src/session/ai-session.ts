@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
@@ -39,8 +39,9 @@ const CONTROL_EVERY_MS = 500;
 const MAX_PENDING_COMMITS = 6;
 const REDIS_RETRY_MS = 500;
 
-const SAVE_SESSION = readFileSync(new URL('./scripts/save-session-1.lua', import.meta.url), 'utf8');
-const FINISH_SESSION = readFileSync(new URL('./scripts/finish-session-5.lua', import.meta.url), 'utf8');
+const SCRIPTS = new URL('./scripts/', import.meta.url);
+const SAVE_SESSION = loadScript(SCRIPTS, 'save-session');
+const FINISH_SESSION = loadScript(SCRIPTS, 'finish-session');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
 export async function requestAiSessionStop(redis: Redis, clinic: string, consult: string): Promise<void> {
@@ -234,7 +235,7 @@ export class AiSession {
 
   /** Positions (only ever moved forward) and plain fields, if this run still owns the session. */
   private async save(positions: string[], fields: string[] = []): Promise<boolean> {
-    const applied = await this.deps.redis.eval(SAVE_SESSION, 1, this.keys.aiState, this.owner, String(positions.length / 2), ...positions, ...fields);
+    const applied = await evalScript(this.deps.redis, SAVE_SESSION, [this.keys.aiState], [this.owner, String(positions.length / 2), ...positions, ...fields]);
     return applied === 1;
   }
 
@@ -242,7 +243,7 @@ export class AiSession {
   private async finish(position: string, outcome: 'ended' | 'stopped' | 'idle'): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
     const { aiState, audio, meta, ai, record } = this.keys;
-    const applied = await this.deps.redis.eval(FINISH_SESSION, 5, aiState, audio, meta, ai, record, this.owner, position, outcome, String(Date.now()));
+    const applied = await evalScript(this.deps.redis, FINISH_SESSION, [aiState, audio, meta, ai, record], [this.owner, position, outcome, String(Date.now())]);
     if (applied !== 1) return this.superseded();
     this.log.info({ outcome }, 'AI session finished; its audio stream deleted');
     return outcome;

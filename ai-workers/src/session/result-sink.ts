@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, consultAiChannel, consultKeys, type AiResultMessage } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
+import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 
-const COMMIT_UTTERANCE = readFileSync(new URL('./scripts/commit-utterance-3.lua', import.meta.url), 'utf8');
+const COMMIT_UTTERANCE = loadScript(new URL('./scripts/', import.meta.url), 'commit-utterance');
 
 /** Another run of the session has taken it over (this worker lost its job lock): this run must stop writing. */
 export class SessionSupersededError extends Error {
@@ -62,12 +62,7 @@ export class LiveResultSink implements ResultSink {
     const results: string[] = [];
     if (commit.final) results.push('transcript', commit.final.utterance, JSON.stringify({ type: 'transcript', payload: AiTranscript.parse(commit.final) } satisfies AiResultMessage));
     if (commit.emotion) results.push('emotion', commit.emotion.utterance, JSON.stringify({ type: 'emotion', payload: AiEmotion.parse(commit.emotion) } satisfies AiResultMessage));
-    const applied = await this.redis.eval(
-      COMMIT_UTTERANCE,
-      3,
-      this.keys.aiState,
-      this.keys.ai,
-      this.keys.record,
+    const applied = await evalScript(this.redis, COMMIT_UTTERANCE, [this.keys.aiState, this.keys.ai, this.keys.record], [
       this.owner,
       this.channel,
       commit.participant,
@@ -77,7 +72,7 @@ export class LiveResultSink implements ResultSink {
       String(AI_STREAM_MAXLEN),
       AI_RESULT_FIELD,
       ...results,
-    );
+    ]);
     if (applied !== 1) throw new SessionSupersededError();
   }
 }

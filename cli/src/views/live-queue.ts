@@ -50,6 +50,7 @@ export class LiveQueue {
       },
     });
     socket.on('queue:event', (event) => this.follower.handleEvent(event));
+    socket.on('queue:clinic', (clinic) => this.follower.handleClinic(clinic));
     socket.on('queue:announcement', (announcement) => {
       this.announcement = announcement;
       this.changed();

@@ -1,6 +1,6 @@
 /**
  * Redis names of the appointments domain. They share the clinic's `{clinic}`
- * hash tag: the queue's check-in script (queue/scripts/checkin.lua) reads and
+ * hash tag: the queue's check-in script (queue/scripts/checkin-3.lua) reads and
  * marks the record in the same step as it issues the arrival's ticket, and
  * builds its name from the clinic prefix as `appt:<id>` — keep the two alike.
  */

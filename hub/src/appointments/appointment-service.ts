@@ -7,15 +7,14 @@ import {
   type Appointment,
   type AppointmentImportResponse,
   type AppointmentImportResult,
-  type ErrorCode,
-  type ProtocolError,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { NotificationService, ReminderKind } from '../notify/index.js';
 import { appointmentKeys } from './appointment-keys.js';
 import { AppointmentStore, type AppointmentRecord } from './appointment-store.js';
 
-type Result<T extends object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 type Reminders = { id: string; kind: ReminderKind; sendAt: number }[];
 
 export interface AppointmentServiceDeps {
@@ -50,7 +49,7 @@ export class AppointmentService {
   }
 
   /** Creates or moves one appointment and (re)schedules its reminders when it has a contact. */
-  async put(clinicId: string, appointmentId: string, body: unknown): Promise<Result<{ appointment: Appointment; reminders: Reminders }>> {
+  async put(clinicId: string, appointmentId: string, body: unknown): Promise<Ack<{ appointment: Appointment; reminders: Reminders }>> {
     const id = AppointmentId.safeParse(appointmentId);
     if (!id.success) return fail('INVALID_PAYLOAD', 'id: 1–64 of A-Z a-z 0-9 _ -');
     const parsed = AppointmentInput.safeParse(body);
@@ -64,7 +63,7 @@ export class AppointmentService {
    * row only; the answer says, row by row (0-based), what was stored and why
    * the others were not.
    */
-  async import(clinicId: string, rows: unknown[]): Promise<Result<AppointmentImportResponse>> {
+  async import(clinicId: string, rows: unknown[]): Promise<Ack<AppointmentImportResponse>> {
     if (!this.deps.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND', clinicId);
     const results: AppointmentImportResult[] = [];
     const seen = new Set<string>();
@@ -88,7 +87,7 @@ export class AppointmentService {
     return { ok: true, imported, refused: results.length - imported, results };
   }
 
-  async cancel(clinicId: string, appointmentId: string): Promise<Result<{ removedReminders: number }>> {
+  async cancel(clinicId: string, appointmentId: string): Promise<Ack<{ removedReminders: number }>> {
     if (!this.deps.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND', clinicId);
     const existed = await this.store.delete(clinicId, appointmentId);
     const reminders = await this.deps.notifications.cancelAppointmentReminders(clinicId, appointmentId);
@@ -127,7 +126,7 @@ export class AppointmentService {
     clinicId: string,
     id: string,
     input: ReturnType<typeof AppointmentInput.parse>,
-  ): Promise<Result<{ appointment: Appointment; reminders: Reminders }>> {
+  ): Promise<Ack<{ appointment: Appointment; reminders: Reminders }>> {
     const clinic = this.deps.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND', clinicId);
     const startsAt = typeof input.startsAt === 'number' ? input.startsAt : Date.parse(input.startsAt);
@@ -160,10 +159,6 @@ export class AppointmentService {
     const record = await this.store.put(clinicId, { id, startsAt, dept: input.dept, room: input.room ?? null }, startsAt + retentionMs);
     return { ok: true, appointment: this.toAppointment(clinicId, record), reminders };
   }
-}
-
-function fail(code: ErrorCode, detail?: string): { ok: false; error: ProtocolError } {
-  return { ok: false, error: protocolError(code, detail) };
 }
 
 function issueText(issue: { path: PropertyKey[]; message: string } | undefined): string | undefined {

@@ -11,6 +11,9 @@ export interface AuditEntry {
   subject: string;
   /** Where from: the client's address. */
   from: string;
+  /** For a change of settings: the changed parts as they were, and as they are now (JSON). Never patient data. */
+  before?: string;
+  after?: string;
 }
 
 const AUDIT_ENTRIES_KEPT = 1_000_000;
@@ -40,6 +43,8 @@ export async function appendAudit(redis: Redis, clinic: string, entry: AuditEntr
     entry.from,
     'at',
     String(Date.now()),
+    ...(entry.before !== undefined ? ['before', entry.before] : []),
+    ...(entry.after !== undefined ? ['after', entry.after] : []),
   );
   return id ?? '';
 }
@@ -49,6 +54,16 @@ export async function readAudit(redis: Redis, clinic: string, count = 100): Prom
   return entries.map(([id, fields]) => {
     const f: Record<string, string> = {};
     for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-    return { id, actor: f.actor!, role: f.role as Role, action: f.action!, subject: f.subject!, from: f.from!, at: Number(f.at) };
+    return {
+      id,
+      actor: f.actor!,
+      role: f.role as Role,
+      action: f.action!,
+      subject: f.subject!,
+      from: f.from!,
+      at: Number(f.at),
+      ...(f.before !== undefined ? { before: f.before } : {}),
+      ...(f.after !== undefined ? { after: f.after } : {}),
+    };
   });
 }

@@ -1,4 +1,4 @@
-import { protocolError, type ErrorCode, type ProtocolError } from '@clinic-hub/protocol';
+import { fail, type Ack, type ProtocolError } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest } from '../http/http-types.js';
 import type { RevocationList } from './revocation-list.js';
@@ -10,7 +10,7 @@ export interface Authenticated {
   endsAt: number;
 }
 
-export type AuthResult = ({ ok: true } & Authenticated) | { ok: false; error: ProtocolError };
+export type AuthResult = Ack<Authenticated>;
 
 export interface AuthenticatorOptions {
   tokens: TokenVerifier;
@@ -23,8 +23,6 @@ export interface AuthenticatorOptions {
    */
   patientAccessUntil(clinic: string, ticketId: string): Promise<number | null>;
 }
-
-const refused = (code: ErrorCode, detail?: string): AuthResult => ({ ok: false, error: protocolError(code, detail) });
 
 /**
  * Everything a hub token is checked for, in one place, for sockets (at
@@ -44,16 +42,16 @@ export class Authenticator {
     try {
       token = this.options.tokens.verifySync(raw);
     } catch (error) {
-      return refused(error instanceof TokenError ? error.code : 'AUTH_INVALID');
+      return fail(error instanceof TokenError ? error.code : 'AUTH_INVALID');
     }
-    if (this.options.revocations.covering(token)) return refused('AUTH_REVOKED');
+    if (this.options.revocations.covering(token)) return fail('AUTH_REVOKED');
     let endsAt = token.exp * 1000;
     if (token.role === 'patient') {
-      if (!token.ticket) return refused('AUTH_INVALID', 'patient token without ticket');
-      if (!this.options.clinics.get(token.clinic)) return refused('CLINIC_NOT_FOUND', token.clinic.slice(0, 64));
+      if (!token.ticket) return fail('AUTH_INVALID', 'patient token without ticket');
+      if (!this.options.clinics.get(token.clinic)) return fail('CLINIC_NOT_FOUND', token.clinic.slice(0, 64));
       const until = await this.options.patientAccessUntil(token.clinic, token.ticket);
       if (until !== null) {
-        if (until <= Date.now()) return refused('AUTH_EXPIRED', 'the ticket has ended');
+        if (until <= Date.now()) return fail('AUTH_EXPIRED', 'the ticket has ended');
         endsAt = Math.min(endsAt, until);
       }
     }
@@ -70,10 +68,10 @@ export class Authenticator {
     const checked = await this.check(raw);
     if (!checked.ok) return checked;
     const { token } = checked;
-    if (token.clinic !== '*' && named !== undefined && named !== null && named !== token.clinic) return refused('AUTH_WRONG_CLINIC') as { ok: false; error: ProtocolError };
+    if (token.clinic !== '*' && named !== undefined && named !== null && named !== token.clinic) return fail('AUTH_WRONG_CLINIC');
     const clinic = token.clinic === '*' ? named : token.clinic;
     if (typeof clinic !== 'string' || !this.options.clinics.get(clinic)) {
-      return refused('CLINIC_NOT_FOUND', typeof clinic === 'string' ? clinic.slice(0, 64) : undefined) as { ok: false; error: ProtocolError };
+      return fail('CLINIC_NOT_FOUND', typeof clinic === 'string' ? clinic.slice(0, 64) : undefined);
     }
     return { ...checked, clinic };
   }

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { HUB_SESSION_ENDED, protocolError, type ProtocolError, type Revocation, type Role, type SessionEnded } from '@clinic-hub/protocol';
+import { HUB_SESSION_ENDED, fail, protocolError, type Ack, type Revocation, type Role, type SessionEnded } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { HubMetrics } from '../metrics.js';
@@ -25,8 +25,6 @@ export interface SessionsOptions {
   metrics: HubMetrics;
   logger: Logger;
 }
-
-type Reply = { ok: true; token: string; expiresAt: number } | { ok: false; error: ProtocolError };
 
 /**
  * Every connected socket's session on this hub node, whatever its namespace:
@@ -94,12 +92,12 @@ export class SocketSessions {
   }
 
   /** `auth:refresh`: a fresh token for the same session, capped by the session's maximum age and a patient's ticket. */
-  async refresh(socket: Socket): Promise<Reply> {
+  async refresh(socket: Socket): Promise<Ack<{ token: string; expiresAt: number }>> {
     const identity = identityOf(socket);
     const reason = this.endedReason(identity);
     if (reason) {
       setImmediate(() => this.end(socket, reason));
-      return { ok: false, error: protocolError(reason) };
+      return fail(reason);
     }
     const { role, sub, ticket } = identity;
     const now = Date.now();
@@ -109,7 +107,7 @@ export class SocketSessions {
       patientUntil = await this.options.patientAccessUntil(identity.clinic, ticket);
       if (patientUntil !== null && patientUntil <= now) {
         setImmediate(() => this.end(socket, 'AUTH_EXPIRED', 'the ticket has ended'));
-        return { ok: false, error: protocolError('AUTH_EXPIRED', 'the ticket has ended') };
+        return fail('AUTH_EXPIRED', 'the ticket has ended');
       }
       if (patientUntil !== null) capMs = Math.min(capMs, patientUntil);
     }

@@ -20,6 +20,9 @@ export interface AttachmentStorage {
   listOlderThan(before: number, limit: number): Promise<string[]>;
 }
 
+/** Where an attachment's bytes are stored: `<clinic>/<attachmentId>`. */
+export const attachmentStorageKey = (clinic: string, attachmentId: string) => `${clinic}/${attachmentId}`;
+
 const KEY = /^[A-Za-z0-9_-]{1,64}\/[A-Za-z0-9_-]{1,64}$/;
 
 export class AttachmentKeyError extends Error {}

@@ -1,16 +1,14 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { z } from 'zod';
 import {
   CHAT_EVENT_ROLES,
   CHAT_ROLES,
   CHAT_TYPING_MIN_INTERVAL_MS,
   ChatPayloads,
-  protocolError,
-  type ChatClientToServer,
   type ChatTyping,
+  fail,
 } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
+import { socketHandlers, type HandlerContext } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { chatRooms } from './chat-keys.js';
 import type { ChatFanout } from './chat-live.js';
@@ -56,9 +54,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
       socket.on('disconnect', () => void deps.presence.disconnect(clinic, sub, socket.id).catch(logFailure));
     }
 
-    const on = <E extends keyof ChatClientToServer>(event: E, run: (payload: z.output<(typeof ChatPayloads)[E]>) => Promise<Reply>) =>
-      defineHandler(socket, event, ChatPayloads[event] as unknown as z.ZodType<z.output<(typeof ChatPayloads)[E]>>, deps, run);
-    const refuse = (code: Parameters<typeof protocolError>[0], detail?: string) => ({ ok: false as const, error: protocolError(code, detail) });
+    const on = socketHandlers(socket, ChatPayloads, deps);
 
     on('chat:threads', () => deps.chat.listThreads(clinic, caller()));
     on('chat:create', (payload) => deps.chat.createThread(clinic, caller(), payload));
@@ -90,7 +86,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
 
     const sends = new SendLimiter(deps.messagesPerSecond);
     on('chat:send', async (payload) => {
-      if (!sends.take()) return refuse('RATE_LIMITED', `more than ${deps.messagesPerSecond} messages per second`);
+      if (!sends.take()) return fail('RATE_LIMITED', `more than ${deps.messagesPerSecond} messages per second`);
       return deps.chat.send(clinic, caller(), payload);
     });
 
@@ -100,10 +96,10 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     const lastTyping = new Map<string, number>();
     on('chat:typing', async ({ threadId, typing }) => {
       const room = chatRooms.thread(clinic, threadId);
-      if (!socket.rooms.has(room)) return refuse('CHAT_NOT_JOINED');
+      if (!socket.rooms.has(room)) return fail('CHAT_NOT_JOINED');
       const now = Date.now();
       if (typing) {
-        if (now - (lastTyping.get(room) ?? 0) < CHAT_TYPING_MIN_INTERVAL_MS) return refuse('RATE_LIMITED', `typing at most every ${CHAT_TYPING_MIN_INTERVAL_MS} ms`);
+        if (now - (lastTyping.get(room) ?? 0) < CHAT_TYPING_MIN_INTERVAL_MS) return fail('RATE_LIMITED', `typing at most every ${CHAT_TYPING_MIN_INTERVAL_MS} ms`);
         lastTyping.set(room, now);
       } else {
         lastTyping.delete(room);
@@ -115,7 +111,5 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
 
     on('chat:set-presence', ({ status }) => deps.presence.set(clinic, { sub, role }, socket.id, status));
     on('chat:staff-presence', async () => ({ ok: true, staff: await deps.presence.list(clinic) }));
-
-    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatReceipt, ChatThread, ChatThreadKind, StaffPresence } from '@clinic-hub/protocol';
+import { clinicChannel, clinicChannelPattern, clinicOfChannel, type ChatMessage, type ChatReceipt, type ChatThread, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 
 /**
  * Where a clinic's chat lives in Redis. Every key carries the `{clinic}` hash
@@ -11,7 +11,7 @@ export const chatKeys = (clinic: string) => {
   return {
     prefix,
     /** Pub/sub channel of every chat change of the clinic (not a key). */
-    channel: `ch:{${clinic}}:chat`,
+    channel: clinicChannel(clinic, 'chat'),
     /** Hash: kind, title, ticket, createdAt, createdBy, seq, lastAt. */
     thread,
     /** Set of member subs (consult and staff threads). */
@@ -26,8 +26,10 @@ export const chatKeys = (clinic: string) => {
     userThreads: (sub: string) => `${prefix}user:${sub}`,
     /** Hash: thread, uploader, type, size, name, at, message (once sent). */
     attachment: (id: string) => `${prefix}att:${id}`,
-    /** String: the attachment's bytes, encrypted (AES-256-GCM). */
+    /** String: the attachment's bytes, encrypted, as hubs stored them before attachment files (AttachmentStorage); read until they expire. */
     attachmentBlob: (id: string) => `${prefix}att:${id}:blob`,
+    /** Strings: fixed-window quota counters, `quota:<msg|bytes>:<user|thread|clinic>:<id>:<window>` (lib.lua, takeQuota). */
+    quotaPrefix: `${prefix}quota:`,
     /** Hash: member sub → StaffPresence JSON, for clinicians with at least one chat socket. */
     presence: `${prefix}presence`,
     /** Hash: socket id → hub node id, one per clinician. */
@@ -38,11 +40,9 @@ export const chatKeys = (clinic: string) => {
 };
 
 /** Matches every clinic's chat channel; the clinic id is between the braces. */
-export const CHAT_CHANNEL_PATTERN = 'ch:{*}:chat';
+export const CHAT_CHANNEL_PATTERN = clinicChannelPattern('chat');
 
-export function clinicOfChatChannel(channel: string): string | null {
-  return /^ch:\{(.+)\}:chat$/.exec(channel)?.[1] ?? null;
-}
+export const clinicOfChatChannel = (channel: string) => clinicOfChannel(channel, 'chat');
 
 /** What the chat scripts publish on a clinic's channel, in commit order. */
 export type ChatLiveEvent =

@@ -1,6 +1,6 @@
-import { CLINICIAN_ROLES, type PresenceStatus, type Role, type StaffPresence } from '@clinic-hub/protocol';
+import { CLINICIAN_ROLES, type Ack, type PresenceStatus, type Role, type StaffPresence } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import type { ChatStore, Result } from './chat-store.js';
+import type { ChatStore } from './chat-store.js';
 
 const HEARTBEAT_MS = 5_000;
 /** A node not heard from for this long has died: its clinicians' sockets are forgotten. */
@@ -41,7 +41,7 @@ export class ChatPresence {
   }
 
   /** Registers a clinician's socket; their status stays what it was (online for a first socket). */
-  async connect(clinic: string, member: { sub: string; role: Role }, socketId: string): Promise<Result<{ presence: StaffPresence }>> {
+  async connect(clinic: string, member: { sub: string; role: Role }, socketId: string): Promise<Ack<{ presence: StaffPresence }>> {
     const entry = { clinic, member, registered: false };
     this.sockets.set(socketId, entry);
     const result = await this.store.presenceSet(clinic, member, socketId, this.options.nodeId, '');
@@ -49,7 +49,7 @@ export class ChatPresence {
     return result;
   }
 
-  set(clinic: string, member: { sub: string; role: Role }, socketId: string, status: PresenceStatus): Promise<Result<{ presence: StaffPresence }>> {
+  set(clinic: string, member: { sub: string; role: Role }, socketId: string, status: PresenceStatus): Promise<Ack<{ presence: StaffPresence }>> {
     return this.store.presenceSet(clinic, member, socketId, this.options.nodeId, status);
   }
 

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import {
   CHAT_ATTACHMENT_TYPES,
   CHAT_MAX_TEXT_LENGTH,
+  DEFAULT_RETENTION,
   messageSeqOf,
   threadKindOf,
   type ChatAttachment,
@@ -14,19 +15,27 @@ import {
   type ChatSendResult,
   type ChatThread,
   type ChatThreadSummary,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
+import { attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
+import { NO_CHAT_QUOTAS, type ChatQuotas } from './chat-quotas.js';
 import { cleanFileName, sniffAttachmentType } from './attachment-type.js';
-import { ChatStore, fail, type ChatCaller, type Result, type StoredAttachment } from './chat-store.js';
+import { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 
 type Input<E extends keyof typeof ChatPayloads> = z.output<(typeof ChatPayloads)[E]>;
 
 /** A sent clientMessageId is remembered this long: a resend within it is the same message. */
 const CLIENT_MESSAGE_ID_KEPT_SECONDS = 7 * 86400;
-/** An upload not sent in a message within this time is deleted by Redis. */
+/** An upload not sent in a message within this time is deleted by Redis (and its file by the sweep). */
 const PENDING_ATTACHMENT_SECONDS = 24 * 3600;
+/** A file younger than this is never swept: its upload may not have written its metadata yet. */
+const SWEEP_MIN_AGE_MS = 10 * 60_000;
+/** Files looked at per sweep. */
+const SWEEP_BATCH = 2000;
 /** Patient threads a clinician's thread list shows, most recently active first. */
 const PATIENT_THREADS_LISTED = 200;
 
@@ -40,6 +49,12 @@ export interface ChatServiceOptions {
   /** The AES-256-GCM key for attachments at rest; null turns attachments off. */
   attachmentKey: Buffer | null;
   attachmentMaxBytes: number;
+  /** Where the attachments' encrypted bytes go; required with a key. */
+  attachmentStorage?: AttachmentStorage;
+  /** How long a sent attachment is kept, in seconds (the clinic's retention.chatAttachmentDays). */
+  attachmentKeepSeconds?: (clinic: string) => number;
+  /** Messages and attachment bytes per user, thread and clinic; none when absent. */
+  quotas?: ChatQuotas;
 }
 
 /**
@@ -52,6 +67,9 @@ export interface ChatServiceOptions {
 export class ChatService {
   readonly store: ChatStore;
   private readonly cipher: AttachmentCipher | null;
+  private readonly storage: AttachmentStorage | null;
+  private readonly quotas: ChatQuotas;
+  private readonly attachmentKeepSeconds: (clinic: string) => number;
 
   constructor(
     private readonly redis: Redis,
@@ -59,6 +77,10 @@ export class ChatService {
   ) {
     this.store = new ChatStore(redis);
     this.cipher = options.attachmentKey ? new AttachmentCipher(options.attachmentKey) : null;
+    this.storage = options.attachmentStorage ?? null;
+    if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');
+    this.quotas = options.quotas ?? NO_CHAT_QUOTAS;
+    this.attachmentKeepSeconds = options.attachmentKeepSeconds ?? (() => DEFAULT_RETENTION.chatAttachmentDays * 86_400);
   }
 
   get attachmentsEnabled(): boolean {
@@ -69,7 +91,7 @@ export class ChatService {
     return this.options.attachmentMaxBytes;
   }
 
-  listThreads(clinic: string, caller: ChatCaller): Promise<Result<{ threads: ChatThreadSummary[] }>> {
+  listThreads(clinic: string, caller: ChatCaller): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
     return this.store.listThreads(clinic, caller, PATIENT_THREADS_LISTED);
   }
 
@@ -78,7 +100,7 @@ export class ChatService {
    * Without an id one is made. Creating the same thread again is harmless
    * (`created: false`): a retry after a lost ack.
    */
-  createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Result<{ thread: ChatThread; created: boolean }>> {
+  createThread(clinic: string, caller: ChatCaller, input: Input<'chat:create'>): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
     const id = input.id ?? newOpaqueId(9);
     return this.store.createThread(clinic, caller, {
       threadId: `${input.kind}.${id}`,
@@ -88,7 +110,7 @@ export class ChatService {
     });
   }
 
-  updateMembers(clinic: string, caller: ChatCaller, input: Input<'chat:members'>): Promise<Result<{ thread: ChatThread }>> {
+  updateMembers(clinic: string, caller: ChatCaller, input: Input<'chat:members'>): Promise<Ack<{ thread: ChatThread }>> {
     return this.store.updateMembers(clinic, caller, input.threadId, [...new Set(input.add)], [...new Set(input.remove)]);
   }
 
@@ -96,7 +118,7 @@ export class ChatService {
    * The thread if the caller may use it. A patient thread that does not exist
    * yet is created here, on first use, while its ticket is in the queue.
    */
-  async open(clinic: string, caller: ChatCaller, threadId: string): Promise<Result<{ thread: ChatThread }>> {
+  async open(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
     const access = await this.store.threadAccess(clinic, caller, threadId);
     if (access.ok || access.error.code !== 'CHAT_THREAD_NOT_FOUND' || threadKindOf(threadId) !== 'patient') return access;
     const ticket = await this.options.findTicket(clinic, threadId.slice('patient.'.length));
@@ -111,7 +133,7 @@ export class ChatService {
    * from then on is missed), then the page is read: with `afterId`, what came
    * after it (the resume); without, the latest messages. Audited.
    */
-  async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Result<ChatJoinResult>> {
+  async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Ack<ChatJoinResult>> {
     const opened = await this.open(clinic, caller, input.threadId);
     if (!opened.ok) return opened;
     subscribe();
@@ -127,7 +149,7 @@ export class ChatService {
   }
 
   /** A page before or after a message (or the latest page). Audited. */
-  async history(clinic: string, caller: ChatCaller, input: Input<'chat:history'>): Promise<Result<ChatHistoryResult>> {
+  async history(clinic: string, caller: ChatCaller, input: Input<'chat:history'>): Promise<Ack<ChatHistoryResult>> {
     const cursor = input.before ?? input.after;
     const page = await this.store.readMessages(clinic, caller, {
       threadId: input.threadId,
@@ -145,7 +167,7 @@ export class ChatService {
    * Validates and appends one message; the ack carries its stream id. The
    * same clientMessageId again returns the stored message (`duplicate: true`).
    */
-  async send(clinic: string, caller: ChatCaller, input: Input<'chat:send'>): Promise<Result<ChatSendResult>> {
+  async send(clinic: string, caller: ChatCaller, input: Input<'chat:send'>): Promise<Ack<ChatSendResult>> {
     if (input.text.length > CHAT_MAX_TEXT_LENGTH) return fail('CHAT_MESSAGE_TOO_LONG', `${input.text.length} > ${CHAT_MAX_TEXT_LENGTH} characters`);
     const attachments = [...new Set(input.attachments)];
     if (input.text.trim() === '' && attachments.length === 0) return fail('CHAT_MESSAGE_EMPTY');
@@ -156,6 +178,8 @@ export class ChatService {
         text: input.text,
         attachments,
         dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
+        quota: this.quotas.messagesPerMinute,
+        attachmentKeepSeconds: this.attachmentKeepSeconds(clinic),
       });
     const sent = await append();
     // The first message of a patient is a first use of their thread too.
@@ -164,7 +188,7 @@ export class ChatService {
     return opened.ok ? append() : opened;
   }
 
-  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Result<{ receipt: ChatReceipt }>> {
+  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Ack<{ receipt: ChatReceipt }>> {
     return this.store.markRead(clinic, caller, input.threadId, messageSeqOf(input.upToId)).then((result) =>
       result.ok ? { ok: true, receipt: result.receipt } : result,
     );
@@ -172,14 +196,16 @@ export class ChatService {
 
   /**
    * Checks an upload (size, then its type by its first bytes, which must
-   * match the declared type when one is given) and stores it encrypted. It
-   * waits for a message of the uploader in that thread to send it.
+   * match the declared type when one is given), takes its bytes from the
+   * attachment quotas, and stores it encrypted in the attachment storage (its
+   * metadata in Redis). It waits for a message of the uploader in that thread
+   * to send it.
    */
   async uploadAttachment(
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; declaredType: string | null; name: string | null; bytes: Buffer },
-  ): Promise<Result<{ attachment: ChatAttachment & { threadId: string } }>> {
+  ): Promise<Ack<{ attachment: ChatAttachment & { threadId: string } }>> {
     if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
     if (input.bytes.length > this.options.attachmentMaxBytes) {
       return fail('CHAT_ATTACHMENT_TOO_LARGE', `${input.bytes.length} > ${this.options.attachmentMaxBytes} bytes`);
@@ -195,6 +221,8 @@ export class ChatService {
 
     const opened = await this.open(clinic, caller, input.threadId);
     if (!opened.ok) return opened;
+    const quota = await this.store.takeAttachmentQuota(clinic, caller, input.threadId, this.quotas.attachmentBytesPerDay, input.bytes.length);
+    if (!quota.ok) return quota;
     const attachment: StoredAttachment = {
       id: randomBytes(16).toString('base64url'),
       threadId: input.threadId,
@@ -206,12 +234,15 @@ export class ChatService {
       messageId: null,
     };
     const sealed = this.cipher.seal(input.bytes, attachmentAdditionalData(clinic, input.threadId, attachment.id));
-    await this.store.saveAttachment(clinic, attachment, sealed, PENDING_ATTACHMENT_SECONDS);
+    // The file first: metadata in Redis always names bytes that exist (a file without metadata is swept).
+    const stored = await this.storageCall(() => this.storage!.put(attachmentStorageKey(clinic, attachment.id), sealed));
+    if (!stored.ok) return stored;
+    await this.store.saveAttachment(clinic, attachment, PENDING_ATTACHMENT_SECONDS);
     return { ok: true, attachment: { id: attachment.id, threadId: attachment.threadId, type, size: attachment.size, name: attachment.name } };
   }
 
   /** An attachment's bytes, for members of its thread only. Each read is audited before the bytes are returned. */
-  async downloadAttachment(clinic: string, caller: ChatCaller, attachmentId: string): Promise<Result<{ attachment: StoredAttachment; bytes: Buffer }>> {
+  async downloadAttachment(clinic: string, caller: ChatCaller, attachmentId: string): Promise<Ack<{ attachment: StoredAttachment; bytes: Buffer }>> {
     if (!this.cipher) return fail('CHAT_ATTACHMENTS_DISABLED');
     const attachment = await this.store.attachment(clinic, attachmentId);
     if (!attachment) return fail('CHAT_ATTACHMENT_NOT_FOUND');
@@ -219,11 +250,38 @@ export class ChatService {
     if (!access.ok) return access.error.code === 'CHAT_THREAD_NOT_FOUND' ? fail('CHAT_ATTACHMENT_NOT_FOUND') : access;
     // Until it is sent, only its uploader may fetch it back.
     if (attachment.messageId === null && attachment.uploader !== caller.sub) return fail('CHAT_ATTACHMENT_NOT_FOUND');
-    const sealed = await this.store.attachmentBlob(clinic, attachmentId);
+    const read = await this.storageCall(() => this.storage!.get(attachmentStorageKey(clinic, attachmentId)));
+    if (!read.ok) return read;
+    const sealed = read.value ?? (await this.store.attachmentBlob(clinic, attachmentId));
     if (!sealed) return fail('CHAT_ATTACHMENT_NOT_FOUND');
     const bytes = this.cipher.open(sealed, attachmentAdditionalData(clinic, attachment.threadId, attachmentId));
     await this.audit(clinic, caller, 'chat.attachment.read', `${attachment.threadId}/${attachmentId}`);
     return { ok: true, attachment, bytes };
+  }
+
+  /**
+   * Deletes the files of attachments whose metadata Redis no longer has (expired: the clinic's retention, or
+   * an upload never sent), older than ten minutes. Every hub node may run it; returns how many went.
+   */
+  async sweepAttachmentFiles(now = Date.now()): Promise<number> {
+    if (!this.storage) return 0;
+    let deleted = 0;
+    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_BATCH)) {
+      const [clinic, id] = key.split('/') as [string, string];
+      if (await this.store.attachmentExists(clinic, id)) continue;
+      await this.storage.delete(key);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** A storage call whose failure (a full disk, an unreachable object store) is STORE_UNAVAILABLE, not a crash. */
+  private async storageCall<T>(call: () => Promise<T>): Promise<Ack<{ value: T }>> {
+    try {
+      return { ok: true, value: await call() };
+    } catch (error) {
+      return fail('STORE_UNAVAILABLE', `attachment storage: ${(error as NodeJS.ErrnoException).code ?? 'failed'}`);
+    }
   }
 
   private async audit(clinic: string, caller: ChatCaller, action: string, subject: string): Promise<void> {

@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   isErrorCode,
-  protocolError,
   type ChatAttachmentType,
   type ChatHistoryResult,
   type ChatJoinResult,
@@ -12,19 +10,17 @@ import {
   type ChatThread,
   type ChatThreadKind,
   type ChatThreadSummary,
-  type ErrorCode,
-  type ProtocolError,
   type Role,
   type StaffPresence,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { chatKeys } from './chat-keys.js';
+import { ATTACHMENT_QUOTA_WINDOW_SECONDS, quotaArgument, type QuotaLimits } from './chat-quotas.js';
 
-export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
-export function fail<T>(code: ErrorCode, detail?: string): Result<T> {
-  return { ok: false, error: protocolError(code, detail) };
-}
 
 /** Who is asking: from their token, and where from (for the audit stream). */
 export interface ChatCaller {
@@ -48,32 +44,37 @@ export interface StoredAttachment {
   messageId: string | null;
 }
 
-const THREAD_SCRIPTS = ['thread-access', 'create-thread', 'update-members', 'append-message', 'read-messages', 'mark-read', 'list-threads'] as const;
-const PRESENCE_SCRIPTS = { 'presence-set': 3, 'presence-drop': 2, 'presence-sweep': 2 } as const;
-type ScriptName = (typeof THREAD_SCRIPTS)[number] | keyof typeof PRESENCE_SCRIPTS;
-
-function loadScript(name: string): string {
-  return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
+const SCRIPT_NAMES = [
+  'thread-access',
+  'create-thread',
+  'update-members',
+  'append-message',
+  'read-messages',
+  'mark-read',
+  'list-threads',
+  'take-quota',
+  'presence-set',
+  'presence-drop',
+  'presence-sweep',
+] as const;
+type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 type ScriptReply = { ok: true } | { ok: false; code: string; detail?: string };
 
 /**
- * Chat in Redis: every change is one Lua script (`scripts/*.lua`, thread
- * scripts with `lib.lua` in front) that checks the membership rule, writes,
+ * Chat in Redis: every change is one Lua script (`scripts/<name>-<keys>.lua`, thread
+ * scripts include `lib.lua`) that checks the membership rule, writes,
  * and publishes on the clinic's chat channel, atomically. Replies are plain
  * data; Redis being unreachable is STORE_UNAVAILABLE.
  */
 export class ChatStore {
-  private readonly commands = new Map<ScriptName, string>();
+  private readonly scripts: Record<ScriptName, ScriptRunner>;
 
   constructor(readonly redis: Redis) {
-    const lib = loadScript('lib');
-    for (const name of THREAD_SCRIPTS) this.define(name, 2, `${lib}\n${loadScript(name)}`);
-    for (const [name, keys] of Object.entries(PRESENCE_SCRIPTS)) this.define(name as ScriptName, keys, loadScript(name));
+    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicChat', SCRIPT_NAMES);
   }
 
-  threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Result<{ thread: ChatThread }>> {
+  threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
     return this.runThread(clinic, caller, threadId, 'thread-access', []);
   }
 
@@ -81,40 +82,57 @@ export class ChatStore {
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; kind: ChatThreadKind; title: string; members: string[] },
-  ): Promise<Result<{ thread: ChatThread; created: boolean }>> {
+  ): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
     return this.runThread(clinic, caller, input.threadId, 'create-thread', [input.kind, input.title, JSON.stringify(input.members)]);
   }
 
-  updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Result<{ thread: ChatThread }>> {
+  updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
     return this.runThread(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]);
   }
 
   appendMessage(
     clinic: string,
     caller: ChatCaller,
-    input: { threadId: string; clientMessageId: string; text: string; attachments: string[]; dedupeSeconds: number },
-  ): Promise<Result<ChatSendResult>> {
+    input: {
+      threadId: string;
+      clientMessageId: string;
+      text: string;
+      attachments: string[];
+      dedupeSeconds: number;
+      /** Messages per minute per caller, thread and clinic (0: none). */
+      quota: QuotaLimits;
+      /** How long a sent attachment is kept. */
+      attachmentKeepSeconds: number;
+    },
+  ): Promise<Ack<ChatSendResult>> {
     return this.runThread(clinic, caller, input.threadId, 'append-message', [
       input.clientMessageId,
       input.text,
       JSON.stringify(input.attachments),
       input.dedupeSeconds,
+      quotaArgument(input.quota),
+      Math.max(1, Math.round(input.attachmentKeepSeconds)),
     ]);
+  }
+
+  /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
+  takeAttachmentQuota(clinic: string, caller: ChatCaller, threadId: string, limits: QuotaLimits, bytes: number): Promise<Ack<object>> {
+    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes]);
   }
 
   readMessages(
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; limit: number; withReceipts: boolean },
-  ): Promise<Result<ChatJoinResult>> {
+  ): Promise<Ack<ChatJoinResult>> {
     return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0']);
   }
 
-  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Result<{ receipt: ChatReceipt; changed: boolean }>> {
+  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {
     return this.runThread(clinic, caller, threadId, 'mark-read', [seq]);
   }
 
-  async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Result<{ threads: ChatThreadSummary[] }>> {
+  async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
     const keys = chatKeys(clinic);
     return this.run('list-threads', [keys.patientThreads, keys.userThreads(caller.sub)], [
       keys.prefix,
@@ -147,7 +165,7 @@ export class ChatStore {
     socketId: string,
     nodeId: string,
     status: string,
-  ): Promise<Result<{ presence: StaffPresence }>> {
+  ): Promise<Ack<{ presence: StaffPresence }>> {
     const keys = chatKeys(clinic);
     return this.run('presence-set', [keys.presence, keys.presenceConns(member.sub), keys.presenceNodes], [
       member.sub,
@@ -167,15 +185,9 @@ export class ChatStore {
   /** Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. */
   async presenceSweep(clinic: string, nodeId: string, staleMs: number, forgetSelf: boolean): Promise<number> {
     const keys = chatKeys(clinic);
-    const command = this.commands.get('presence-sweep')!;
-    return (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number>>)[command]!(
-      keys.presence,
-      keys.presenceNodes,
-      keys.prefix,
-      nodeId,
-      staleMs,
-      forgetSelf ? '1' : '0',
-      keys.channel,
+    return this.scripts['presence-sweep']<number>(
+      [keys.presence, keys.presenceNodes],
+      [keys.prefix, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
     );
   }
 
@@ -183,8 +195,11 @@ export class ChatStore {
     return (await this.redis.hvals(chatKeys(clinic).presence)).map((raw) => JSON.parse(raw) as StaffPresence);
   }
 
-  /** Stores an upload that waits to be sent: it expires after `pendingSeconds` unless a message takes it. */
-  async saveAttachment(clinic: string, attachment: StoredAttachment, sealed: Buffer, pendingSeconds: number): Promise<void> {
+  /**
+   * Stores the metadata of an upload that waits to be sent (its bytes are in the attachment storage): it
+   * expires after `pendingSeconds` unless a message takes it.
+   */
+  async saveAttachment(clinic: string, attachment: StoredAttachment, pendingSeconds: number): Promise<void> {
     const keys = chatKeys(clinic);
     const replies = await this.redis
       .multi()
@@ -197,7 +212,6 @@ export class ChatStore {
         at: attachment.at,
       })
       .expire(keys.attachment(attachment.id), pendingSeconds)
-      .set(keys.attachmentBlob(attachment.id), sealed, 'EX', pendingSeconds)
       .exec();
     for (const [error] of replies ?? []) if (error) throw error;
   }
@@ -217,17 +231,17 @@ export class ChatStore {
     };
   }
 
+  /** Whether the attachment's metadata is still there (sent and within retention, or waiting to be sent). */
+  async attachmentExists(clinic: string, id: string): Promise<boolean> {
+    return (await this.redis.exists(chatKeys(clinic).attachment(id))) === 1;
+  }
+
+  /** The bytes of an attachment stored in Redis by a hub of before attachment files; null for every newer one. */
   attachmentBlob(clinic: string, id: string): Promise<Buffer | null> {
     return this.redis.getBuffer(chatKeys(clinic).attachmentBlob(id));
   }
 
-  private define(name: ScriptName, numberOfKeys: number, lua: string): void {
-    const command = `clinicChat_${name.replaceAll('-', '_')}`;
-    this.redis.defineCommand(command, { numberOfKeys, lua });
-    this.commands.set(name, command);
-  }
-
-  private runThread<T>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Result<T>> {
+  private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {
     const keys = chatKeys(clinic);
     return this.run(script, [keys.thread(threadId), keys.members(threadId)], [
       keys.prefix,
@@ -240,17 +254,16 @@ export class ChatStore {
     ]);
   }
 
-  private async run<T>(script: ScriptName, keys: string[], args: (string | number)[]): Promise<Result<T>> {
-    const command = this.commands.get(script)!;
+  private async run<T extends object>(script: ScriptName, keys: string[], args: (string | number)[]): Promise<Ack<T>> {
     let raw: string;
     try {
-      raw = await (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
+      raw = await this.scripts[script](keys, args);
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
     }
     const reply = JSON.parse(raw) as ScriptReply & T;
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.detail ?? (isErrorCode(reply.code) ? undefined : reply.code));
-    return reply as Result<T>;
+    return reply as Ack<T>;
   }
 }

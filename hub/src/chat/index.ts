@@ -3,7 +3,8 @@
  * docs/protocol.md ("Chat") describes the events, membership and resume rule.
  */
 import type { Redis } from 'ioredis';
-import type { ChatThread } from '@clinic-hub/protocol';
+import { resolve } from 'node:path';
+import { DEFAULT_RETENTION, type ChatThread } from '@clinic-hub/protocol';
 import type { Namespace } from 'socket.io';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
@@ -16,12 +17,19 @@ import { startChatFanout } from './chat-live.js';
 import { ChatPresence } from './chat-presence.js';
 import { chatBodyLimit, createChatRoutes } from './chat-routes.js';
 import { ChatService } from './chat-service.js';
+import { FileAttachmentStorage } from './attachment-storage.js';
+import type { ChatQuotas } from './chat-quotas.js';
+
+/** How often each hub node deletes the files of attachments whose retention has passed. */
+const ATTACHMENT_SWEEP_MS = 10 * 60_000;
 
 export { ChatService, type ChatServiceOptions } from './chat-service.js';
 export { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 export { ChatPresence } from './chat-presence.js';
 export { chatKeys, chatRooms, CHAT_CHANNEL_PATTERN, type ChatLiveEvent } from './chat-keys.js';
 export { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
+export { FileAttachmentStorage, attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
+export { NO_CHAT_QUOTAS, type ChatQuotas, type QuotaLimits } from './chat-quotas.js';
 export { sniffAttachmentType, cleanFileName } from './attachment-type.js';
 
 export interface ChatOptions {
@@ -31,7 +39,7 @@ export interface ChatOptions {
   redis: Redis;
   /** A connection of its own for the chat channels' subscription. */
   subscriber: Redis;
-  config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number };
+  config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number; attachmentsDir: string; quotas: ChatQuotas };
   nodeId: string;
   clinics: ClinicRegistry;
   /** Checks the bearer tokens of the attachment routes. */
@@ -83,7 +91,17 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     findTicket: options.findTicket,
     attachmentKey: config.attachmentKey,
     attachmentMaxBytes: config.attachmentMaxBytes,
+    attachmentStorage: new FileAttachmentStorage(resolve(config.attachmentsDir)),
+    attachmentKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.chatAttachmentDays ?? DEFAULT_RETENTION.chatAttachmentDays) * 86_400,
+    quotas: config.quotas,
   });
+  // Files of attachments past their retention (their metadata expired in Redis) go within a sweep period.
+  const sweep = () =>
+    void service
+      .sweepAttachmentFiles()
+      .then((deleted) => deleted > 0 && logger.info({ deleted }, 'deleted the files of expired chat attachments'))
+      .catch((error: Error) => logger.warn({ err: error.message }, 'chat attachment sweep failed; it runs again later'));
+  const sweeper = config.attachmentKey ? setInterval(sweep, ATTACHMENT_SWEEP_MS).unref() : null;
   const clinicIds = options.clinics.ids();
   const presence = new ChatPresence(service.store, { nodeId: options.nodeId, clinicIds, logger });
   await presence.start();
@@ -102,6 +120,9 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     service,
     routes: createChatRoutes({ authenticator: options.authenticator, chat: service }),
     bodyLimit: chatBodyLimit(service),
-    close: () => presence.stop(),
+    close: () => {
+      if (sweeper) clearInterval(sweeper);
+      return presence.stop();
+    },
   };
 }

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { ClinicConfig, type DepartmentConfig } from '@clinic-hub/protocol';
 import { ConfigError } from '@clinic-hub/platform/config';
 
-/** The clinics this hub serves, read from one JSON file per clinic at start-up. */
+/**
+ * The clinics this hub serves: read from one JSON file per clinic at
+ * start-up (the seed), then kept as the clinic's settings in Redis say
+ * (hub/src/settings): `replace` swaps in a clinic's new settings on every
+ * node. Callers read a clinic at the moment they need it, never keep it.
+ */
 export class ClinicRegistry {
   private readonly clinics = new Map<string, ClinicConfig>();
 
@@ -35,6 +40,17 @@ export class ClinicRegistry {
       return parsed.data;
     });
     return new ClinicRegistry(clinics);
+  }
+
+  /** A known clinic's new settings (an unknown id is ignored: clinics come from CLINICS_DIR). */
+  replace(config: ClinicConfig): boolean {
+    if (!this.clinics.has(config.id)) return false;
+    this.clinics.set(config.id, config);
+    return true;
+  }
+
+  all(): ClinicConfig[] {
+    return [...this.clinics.values()];
   }
 
   get(id: string): ClinicConfig | undefined {

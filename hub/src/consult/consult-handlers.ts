@@ -1,8 +1,7 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { z } from 'zod';
-import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads, type ConsultClientToServer } from '@clinic-hub/protocol';
+import { CONSULT_EVENT_ROLES, CONSULT_HUB_ROLES, ConsultPayloads } from '@clinic-hub/protocol';
 import { ConnectError, identityOf } from '../auth/socket-auth.js';
-import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
+import { socketHandlers, type HandlerContext } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
 import { consultRooms } from './consult-keys.js';
 import type { ConsultCaller, ConsultService } from './consult-service.js';
@@ -42,8 +41,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
       );
     }
 
-    const on = <E extends keyof ConsultClientToServer>(event: E, run: (payload: z.output<(typeof ConsultPayloads)[E]>) => Promise<Reply>) =>
-      defineHandler(socket, event, ConsultPayloads[event] as unknown as z.ZodType<z.output<(typeof ConsultPayloads)[E]>>, deps, run);
+    const on = socketHandlers(socket, ConsultPayloads, deps);
 
     on('consult:admit', async (payload) => {
       const result = await deps.consult.admit(clinic, caller(), payload);
@@ -73,7 +71,5 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
     on('consult:ai-history', (payload) => deps.consult.aiHistory(clinic, caller(), payload));
 
     on('consult:ai-status', ({ consult }) => deps.consult.aiStatus(clinic, caller(), consult));
-
-    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

@@ -29,10 +29,3 @@ export const consultRooms = {
   /** The sockets of one ticket's patient: admission and end notices. */
   ticket: (clinic: string, ticket: string) => `consult-ticket:${clinic}:${ticket}`,
 };
-
-/** The clinic of a clinic-scoped channel `ch:{clinic}:<suffix>`, or null. */
-export function clinicOfChannel(channel: string, suffix: string): string | null {
-  if (!channel.startsWith('ch:{') || !channel.endsWith(`}:${suffix}`)) return null;
-  const clinic = channel.slice('ch:{'.length, -`}:${suffix}`.length);
-  return clinic.length > 0 ? clinic : null;
-}

@@ -7,11 +7,12 @@ import {
   type ConsultControlMessage,
   type ConsultEnded,
   type QueueEvent,
+  clinicOfChannel,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel } from '../queue/queue-service.js';
-import { clinicOfChannel, consultRooms } from './consult-keys.js';
+import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel } from '../queue/index.js';
+import { consultRooms } from './consult-keys.js';
 import { parseAiResult } from './consult-store.js';
 import type { ConsultService } from './consult-service.js';
 

@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import {
   consultPagePath,
   consultRoleOf,
-  protocolError,
   retentionMs,
   type AdmitResult,
   type AiHistoryResult,
@@ -16,13 +15,13 @@ import {
   type ConsultRole,
   type Consultation,
   type EndResult,
-  type ErrorCode,
   type MediaNodeInfo,
-  type ProtocolError,
   type PublicTicket,
   type QueueEvent,
   type Role,
   type RoomPass,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { z } from 'zod';
 import { appendAudit } from '../audit/audit-log.js';
@@ -30,12 +29,11 @@ import type { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import type { Logger } from '@clinic-hub/platform/logging';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
 import { ConsultStore } from './consult-store.js';
 import { listMediaNodes, pickMediaNode } from './media-nodes.js';
 
-export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
 /** Who is asking, from their hub token. */
 export interface ConsultCaller {
@@ -78,7 +76,6 @@ const DEFAULT_NAMES: Record<ConsultRole, string> = {
   family: 'ご家族 / Family',
 };
 
-const fail = <T>(code: ErrorCode, detail?: string): Result<T> => ({ ok: false, error: protocolError(code, detail) });
 const isClinician = (role: Role) => role === 'admin' || role === 'staff' || role === 'doctor';
 
 export function newConsultId(): string {
@@ -110,7 +107,7 @@ export class ConsultService {
    * the clinician's pass with the patient's (for the handler to send to the
    * patient's ticket page).
    */
-  async admit(clinicId: string, caller: ConsultCaller, input: Payload<'consult:admit'>): Promise<Result<AdmitResult & { patient: ConsultAdmitted }>> {
+  async admit(clinicId: string, caller: ConsultCaller, input: Payload<'consult:admit'>): Promise<Ack<AdmitResult & { patient: ConsultAdmitted }>> {
     if (!this.enabled) return fail('CONSULT_DISABLED');
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const clinic = this.options.clinics.get(clinicId);
@@ -170,7 +167,7 @@ export class ConsultService {
    * (audited: the room is patient data). A patient who joins starts their
    * ticket (called → in consultation).
    */
-  async join(clinicId: string, caller: ConsultCaller, input: Payload<'consult:join'>): Promise<Result<{ consultation: Consultation; pass: RoomPass }>> {
+  async join(clinicId: string, caller: ConsultCaller, input: Payload<'consult:join'>): Promise<Ack<{ consultation: Consultation; pass: RoomPass }>> {
     if (!this.enabled) return fail('CONSULT_DISABLED');
     const found = await this.resolve(clinicId, caller, input);
     if (!found.ok) return found;
@@ -209,7 +206,7 @@ export class ConsultService {
   }
 
   /** A pass for someone without a hub account (interpreter, family): a link the clinician passes on. Longer lived: they cannot ask for a fresh one. */
-  async invite(clinicId: string, caller: ConsultCaller, input: Payload<'consult:invite'>): Promise<Result<{ consultation: Consultation; pass: RoomPass }>> {
+  async invite(clinicId: string, caller: ConsultCaller, input: Payload<'consult:invite'>): Promise<Ack<{ consultation: Consultation; pass: RoomPass }>> {
     if (!this.enabled) return fail('CONSULT_DISABLED');
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const found = await this.resolve(clinicId, caller, input);
@@ -226,7 +223,7 @@ export class ConsultService {
   }
 
   /** Ends the consultation (media-server nodes close the room) and finishes its ticket as `queue:done` would. */
-  async end(clinicId: string, caller: ConsultCaller, input: Payload<'consult:end'>): Promise<Result<EndResult>> {
+  async end(clinicId: string, caller: ConsultCaller, input: Payload<'consult:end'>): Promise<Ack<EndResult>> {
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const found = await this.resolve(clinicId, caller, input);
     if (!found.ok) return found;
@@ -256,7 +253,7 @@ export class ConsultService {
   }
 
   /** A clinician follows the consultation's AI results live: allowed, and audited, here; the handler joins the room. */
-  async subscribe(clinicId: string, caller: ConsultCaller, consult: string): Promise<Result<{ consultation: Consultation }>> {
+  async subscribe(clinicId: string, caller: ConsultCaller, consult: string): Promise<Ack<{ consultation: Consultation }>> {
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const consultation = await this.store.get(clinicId, consult);
     if (!consultation) return fail('CONSULT_NOT_FOUND');
@@ -265,7 +262,7 @@ export class ConsultService {
   }
 
   /** The consultation's final transcripts and emotion scores so far; every read is written to the audit stream first. */
-  async aiHistory(clinicId: string, caller: ConsultCaller, input: Payload<'consult:ai-history'>): Promise<Result<AiHistoryResult>> {
+  async aiHistory(clinicId: string, caller: ConsultCaller, input: Payload<'consult:ai-history'>): Promise<Ack<AiHistoryResult>> {
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const consultation = await this.store.get(clinicId, input.consult);
     if (!consultation) return fail('CONSULT_NOT_FOUND');
@@ -274,7 +271,7 @@ export class ConsultService {
   }
 
   /** What the consultation's AI panel may expect: the clinic's live transcripts setting and the AI workers alive now. */
-  async aiStatus(clinicId: string, caller: ConsultCaller, consult: string): Promise<Result<{ ai: ConsultAiStatus }>> {
+  async aiStatus(clinicId: string, caller: ConsultCaller, consult: string): Promise<Ack<{ ai: ConsultAiStatus }>> {
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
     const consultation = await this.store.get(clinicId, consult);
     if (!consultation) return fail('CONSULT_NOT_FOUND');
@@ -308,7 +305,7 @@ export class ConsultService {
     clinicId: string,
     caller: ConsultCaller,
     which: { consult?: string | undefined; ticketId?: string | undefined },
-  ): Promise<Result<{ consultation: ConsultListing }>> {
+  ): Promise<Ack<{ consultation: ConsultListing }>> {
     let id: string | null;
     if (caller.role === 'patient') {
       // Whether another consultation exists is none of their business: the same answer either way.
@@ -331,7 +328,7 @@ export class ConsultService {
   }
 
   /** CONSULT_ENDED unless the consultation and its ticket are both still on; one whose ticket has left the queue is ended now. */
-  private async stillOpen(clinicId: string, consultation: Consultation): Promise<Result<{ ticket: PublicTicket }>> {
+  private async stillOpen(clinicId: string, consultation: Consultation): Promise<Ack<{ ticket: PublicTicket }>> {
     if (consultation.status === 'ended') return fail('CONSULT_ENDED');
     const ticket = await this.options.queue.ticket(clinicId, consultation.ticket);
     if (!ticket) {
@@ -350,7 +347,7 @@ export class ConsultService {
     clinicId: string,
     consultation: ConsultListing,
     known?: MediaNodeInfo[],
-  ): Promise<Result<{ consultation: ConsultListing; node: MediaNodeInfo }>> {
+  ): Promise<Ack<{ consultation: ConsultListing; node: MediaNodeInfo }>> {
     const nodes = known ?? (await listMediaNodes(this.options.redis));
     const current = nodes.find((n) => n.id === consultation.node);
     if (current) return { ok: true, consultation, node: current };

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
   AI_RESULT_FIELD,
@@ -17,16 +16,14 @@ import {
   type ConsultStatus,
   type RetentionMs,
 } from '@clinic-hub/protocol';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 import { CONSULTS_LISTED_DAYS, TICKET_INDEX_SECONDS, consultIndexKeys } from './consult-keys.js';
 
 const SCRIPT_NAMES = ['create-consult', 'end-consult', 'move-consult'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
-const KEY_COUNTS: Record<ScriptName, number> = { 'create-consult': 5, 'end-consult': 6, 'move-consult': 1 };
 /** For consultations whose meta hash names no retention (admitted before it was written there). */
 const FALLBACK_RETENTION = retentionMs(DEFAULT_RETENTION);
-
-const loadScript = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
 
 export interface NewConsultation {
   id: string;
@@ -50,17 +47,10 @@ export interface NewConsultation {
  * script; reads are plain commands. Plain data in, plain data out.
  */
 export class ConsultStore {
-  private readonly scripts: Record<ScriptName, (keys: string[], args: (string | number)[]) => Promise<string>>;
+  private readonly scripts: Record<ScriptName, ScriptRunner>;
 
   constructor(private readonly redis: Redis) {
-    const lib = loadScript('lib');
-    const scripts = {} as typeof this.scripts;
-    for (const name of SCRIPT_NAMES) {
-      const command = `clinicConsult_${name.replaceAll('-', '_')}`;
-      redis.defineCommand(command, { numberOfKeys: KEY_COUNTS[name], lua: `${lib}\n${loadScript(name)}` });
-      scripts[name] = (keys, args) => (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
-    }
-    this.scripts = scripts;
+    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicConsult', SCRIPT_NAMES);
   }
 
   /** Creates the consultation, or finds the ticket's one that has not ended. */
@@ -94,7 +84,7 @@ export class ConsultStore {
   /**
    * Ends it (and tells the media-server nodes); `ended` is false when it had
    * ended already. Its data now expires by the clinic's retention, and its
-   * audio goes at once when no AI session follows it (end-consult.lua).
+   * audio goes at once when no AI session follows it (end-consult-6.lua).
    */
   async end(clinic: string, id: string, by: string, reason: string): Promise<{ found: boolean; ended: boolean }> {
     const keys = consultKeys(clinic, id);

@@ -11,7 +11,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import { readAiWorkers } from '@clinic-hub/platform/job-queues';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { AiSessionJobs } from './ai-session-jobs.js';

@@ -12,7 +12,7 @@ import type { NotificationService } from '../notify/index.js';
 import { opsWorkers } from '@clinic-hub/platform/job-queues';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
-import type { QueueService } from '../queue/queue-service.js';
+import type { QueueService } from '../queue/index.js';
 import { isRedisUnavailable, type RedisReplication, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
@@ -55,6 +55,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_PAYLOAD: 400,
   PAYLOAD_TOO_LARGE: 413,
   CLINIC_NOT_FOUND: 404,
+  QUEUE_ROOM_NOT_FOUND: 404,
+  SETTINGS_VERSION_CONFLICT: 409,
   NOTIFY_DEAD_LETTER_NOT_FOUND: 404,
   NOTIFY_APPOINTMENT_NOT_FOUND: 404,
   APPOINTMENT_NOT_FOUND: 404,
@@ -73,6 +75,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CHAT_ATTACHMENT_TOO_LARGE: 413,
   CHAT_ATTACHMENT_TYPE_NOT_ALLOWED: 415,
   CHAT_ATTACHMENTS_DISABLED: 503,
+  CHAT_QUOTA_EXCEEDED: 429,
   RECORDING_NOT_FOUND: 404,
   RECORDING_KEY_MISSING: 503,
   RECORDING_CORRUPT: 500,

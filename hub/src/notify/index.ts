@@ -12,4 +12,4 @@ export {
 } from './notification-service.js';
 export { startNotificationWorker, type RunningNotificationWorker, type NotificationWorkerOptions } from './notification-worker.js';
 export { registerNotifyHandlers } from './notify-handlers.js';
-export type { NotifyResult, Recipient, NoticeVars, NotificationOutcome } from './notify-types.js';
+export type { Recipient, NoticeVars, NotificationOutcome } from './notify-types.js';

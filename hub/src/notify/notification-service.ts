@@ -13,6 +13,8 @@ import {
   type NotifyRecipientRef,
   type PendingNotice,
   protocolError,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -21,7 +23,7 @@ import { tracedJob } from '@clinic-hub/platform/tracing';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
 import type { NotifyConfig } from './notify-config.js';
-import type { NoticeVars, NotificationJobData, NotificationOutcome, NotifyResult, Recipient } from './notify-types.js';
+import type { NoticeVars, NotificationJobData, NotificationOutcome, Recipient } from './notify-types.js';
 import { quietHoursEnd } from './quiet-hours.js';
 
 export type NotificationQueue = Queue<NotificationJobData, NotificationOutcome>;
@@ -115,7 +117,7 @@ export class NotificationService {
    * Stores how a ticket's patient wants queue notices (3 ahead, 1 ahead,
    * called). Call at check-in; kept for the clinic's patient data retention.
    */
-  async setTicketContact(clinic: string, ticketId: string, contact: NotifyContactInput): Promise<NotifyResult> {
+  async setTicketContact(clinic: string, ticketId: string, contact: NotifyContactInput): Promise<Ack> {
     const config = this.options.clinics.get(clinic);
     if (!config) return fail('CLINIC_NOT_FOUND');
     if (!ID_PATTERN.test(ticketId)) return fail('QUEUE_TICKET_NOT_FOUND');
@@ -134,7 +136,7 @@ export class NotificationService {
    * same job (BullMQ job id), and a key already sent is not sent again (the
    * worker's send record), so callers may retry freely.
    */
-  async enqueue(input: EnqueueInput, contactHint?: NotifyContact): Promise<NotifyResult<{ id: string; sendAt: number }>> {
+  async enqueue(input: EnqueueInput, contactHint?: NotifyContact): Promise<Ack<{ id: string; sendAt: number }>> {
     const clinic = this.options.clinics.get(input.clinic);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     if (!KEY_PATTERN.test(input.idempotencyKey)) return fail('NOTIFY_KEY_INVALID');
@@ -177,7 +179,7 @@ export class NotificationService {
    */
   async scheduleAppointmentReminders(
     input: ScheduleRemindersInput,
-  ): Promise<NotifyResult<{ reminders: { id: string; kind: ReminderKind; sendAt: number }[] }>> {
+  ): Promise<Ack<{ reminders: { id: string; kind: ReminderKind; sendAt: number }[] }>> {
     const clinic = this.options.clinics.get(input.clinic);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     if (!ID_PATTERN.test(input.appointmentId)) return fail('INVALID_PAYLOAD', 'appointmentId');
@@ -234,7 +236,7 @@ export class NotificationService {
    * being sent cannot be removed; the worker drops it when it finds the
    * appointment gone.
    */
-  async cancelAppointmentReminders(clinic: string, appointmentId: string): Promise<NotifyResult<{ removed: number }>> {
+  async cancelAppointmentReminders(clinic: string, appointmentId: string): Promise<Ack<{ removed: number }>> {
     if (!this.options.clinics.get(clinic)) return fail('CLINIC_NOT_FOUND');
     const record = await this.contacts.appointment(clinic, appointmentId);
     if (!record) return fail('NOTIFY_APPOINTMENT_NOT_FOUND');
@@ -290,7 +292,7 @@ export class NotificationService {
    * Sends a dead letter again with a fresh set of attempts. With `clinic`,
    * only that clinic's: another clinic's is AUTH_WRONG_CLINIC.
    */
-  async retryDeadLetter(id: string, options: { clinic?: string } = {}): Promise<NotifyResult> {
+  async retryDeadLetter(id: string, options: { clinic?: string } = {}): Promise<Ack> {
     const job = (await this.queue.getJob(id)) as NotificationJob | undefined;
     if (!job || (await job.getState()) !== 'failed') return fail('NOTIFY_DEAD_LETTER_NOT_FOUND', id);
     if (options.clinic !== undefined && job.data.clinic !== options.clinic) return fail('AUTH_WRONG_CLINIC', 'the dead letter belongs to another clinic');
@@ -330,10 +332,6 @@ export class NotificationService {
     for (const id of jobIds) removed += await this.queue.remove(id);
     return removed;
   }
-}
-
-function fail(code: ErrorCode, detail?: string): { ok: false; error: ReturnType<typeof protocolError> } {
-  return { ok: false, error: protocolError(code, detail) };
 }
 
 const STALLED_REASON = /stalled more than allowable limit/i;

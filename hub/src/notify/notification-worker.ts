@@ -5,7 +5,7 @@ import { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
-import { QueueService } from '../queue/queue-service.js';
+import { QueueService } from '../queue/index.js';
 import { connectRedis, connectRedisForJobs } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';

@@ -1,6 +1,4 @@
-import type { ErrorCode, NotifyChannel, NotifyKind, ProtocolError, TracedJob } from '@clinic-hub/protocol';
-
-export type NotifyResult<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+import type { ErrorCode, NotifyChannel, NotifyKind, TracedJob } from '@clinic-hub/protocol';
 
 /** Who a notification is for; the address is looked up when it is sent, so jobs hold no patient data. */
 export type Recipient =

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from '../queue/queue-service.js';
+import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from '../queue/index.js';
 import { continueTrace, runInTrace, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { NotificationService } from './notification-service.js';
 

@@ -4,7 +4,7 @@ import type { ClinicQueueSummary, OpsStatus } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { consultIndexKeys } from '../consult/consult-keys.js';
 import { listMediaNodes } from '../consult/media-nodes.js';
-import { clinicKeys } from '../queue/queue-service.js';
+import { clinicKeys } from '../queue/index.js';
 import { listNodes } from './node-registry.js';
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */

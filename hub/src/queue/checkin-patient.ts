@@ -1,6 +1,6 @@
-import { protocolError, type CheckinResult, type NotifyContactInput, type PatientInfo, type Priority, type ProtocolError } from '@clinic-hub/protocol';
+import { fail, type Ack, type CheckinResult, type NotifyContactInput, type PatientInfo, type Priority, type ProtocolError } from '@clinic-hub/protocol';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { newTicketId, type QueueService, type Result } from './queue-service.js';
+import { newTicketId, type QueueService } from './queue-service.js';
 
 export interface PatientCheckinDeps {
   queue: QueueService;
@@ -30,14 +30,14 @@ export interface PatientCheckin {
  * ticket exists, so the notification worker's first look at the new queue
  * already finds it (a ticket checked in 1 ahead gets its "1 ahead" notice).
  */
-export async function checkinPatient(deps: PatientCheckinDeps, clinic: string, input: PatientCheckin): Promise<Result<CheckinResult>> {
+export async function checkinPatient(deps: PatientCheckinDeps, clinic: string, input: PatientCheckin): Promise<Ack<CheckinResult>> {
   const ticketId = newTicketId();
   const contactFor = (id: string): NotifyContactInput | null =>
     input.notify ? (input.notify.channel === 'in_app' ? { ...input.notify, address: `patient:${id}` } : input.notify) : null;
   const storeContact = async (id: string) => {
     const contact = contactFor(id);
     if (!contact) return undefined;
-    if (!deps.setTicketContact) return { ok: false as const, error: protocolError('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub') };
+    if (!deps.setTicketContact) return fail('NOTIFY_CHANNEL_DISABLED', 'notifications are not configured on this hub');
     const stored = await deps.setTicketContact(clinic, id, contact);
     return stored.ok ? { ok: true as const } : { ok: false as const, error: stored.error };
   };

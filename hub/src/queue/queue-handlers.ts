@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Socket } from 'socket.io';
 import type { Redis } from 'ioredis';
-import type { z } from 'zod';
-import { QUEUE_EVENT_ROLES, QueuePayloads, protocolError, type Announcement, type QueueClientToServer } from '@clinic-hub/protocol';
+import { QUEUE_EVENT_ROLES, QueuePayloads, fail, type Announcement } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { identityOf } from '../auth/socket-auth.js';
 import type { SelfCheckinService } from '../self-checkin/self-checkin-service.js';
-import { defineHandler, type HandlerContext, type Reply } from '../socket/define-handler.js';
+import { socketHandlers, type HandlerContext } from '../socket/define-handler.js';
 import { installEventGuard } from '../socket/event-guard.js';
+import { clinicRoom } from './queue-keys.js';
 import { checkinPatient, patientLink, type PatientCheckinDeps } from './checkin-patient.js';
-
-export const clinicRoom = (clinic: string) => `clinic:${clinic}`;
 
 export interface QueueHandlerDeps extends HandlerContext, PatientCheckinDeps {
   redis: Redis;
@@ -28,14 +26,13 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
     if (identity.role !== 'kiosk') socket.join(clinicRoom(clinic));
     installEventGuard(socket, QUEUE_EVENT_ROLES, deps);
 
-    const on = <E extends keyof QueueClientToServer>(event: E, run: (payload: z.output<(typeof QueuePayloads)[E]>) => Promise<Reply>) =>
-      defineHandler(socket, event, QueuePayloads[event] as unknown as z.ZodType<z.output<(typeof QueuePayloads)[E]>>, deps, run);
+    const on = socketHandlers(socket, QueuePayloads, deps);
 
     on('queue:checkin', (payload) => checkinPatient(deps, clinic, payload));
     on('queue:self-checkin', (payload) =>
       deps.selfCheckin
         ? deps.selfCheckin.checkin(clinic, payload, { via: identity.role === 'kiosk' ? 'kiosk' : 'reception', actor: identity.sub, role: identity.role, address: identity.address })
-        : Promise.resolve({ ok: false as const, error: protocolError('INTERNAL', 'self check-in is not wired on this hub') }),
+        : Promise.resolve(fail('INTERNAL', 'self check-in is not wired on this hub')),
     );
     on('queue:call-next', (payload) => deps.queue.callNext(clinic, payload));
     on('queue:recall', (payload) => deps.queue.recall(clinic, payload));
@@ -47,13 +44,13 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
 
     on('queue:patient-link', async ({ ticketId }) => {
       const ticket = await deps.queue.ticket(clinic, ticketId);
-      if (!ticket) return { ok: false, error: protocolError('QUEUE_TICKET_NOT_FOUND') };
+      if (!ticket) return fail('QUEUE_TICKET_NOT_FOUND');
       return { ok: true, ticket, ...(await patientLink(deps, clinic, ticketId)) };
     });
 
     on('queue:patient', async ({ ticketId }) => {
       const ticket = await deps.queue.ticket(clinic, ticketId);
-      if (!ticket) return { ok: false, error: protocolError('QUEUE_TICKET_NOT_FOUND') };
+      if (!ticket) return fail('QUEUE_TICKET_NOT_FOUND');
       await appendAudit(deps.redis, clinic, {
         actor: identity.sub,
         role: identity.role,
@@ -66,13 +63,11 @@ export function registerQueueHandlers(nsp: Namespace, deps: QueueHandlerDeps): v
 
     on('queue:announce', async (payload) => {
       // Other nodes get it through Redis: without Redis it would reach this node's screens only.
-      if (deps.redis.status !== 'ready') return { ok: false, error: protocolError('STORE_UNAVAILABLE') };
+      if (deps.redis.status !== 'ready') return fail('STORE_UNAVAILABLE');
       const announcement: Announcement = { id: randomUUID(), text: payload.text, at: Date.now(), durationSeconds: payload.durationSeconds };
       nsp.to(clinicRoom(clinic)).emit('queue:announcement', announcement);
       deps.logger.info({ socket: socket.id, actor: identity.sub, announcement: announcement.id }, 'announcement sent');
       return { ok: true, announcement };
     });
-
-    on('auth:refresh', () => deps.guards.sessions.refresh(socket));
   });
 }

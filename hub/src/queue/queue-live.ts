@@ -3,8 +3,8 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { LocalBroadcast } from '../socket/local-broadcast.js';
-import { clinicRoom } from './queue-handlers.js';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from './queue-service.js';
+import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, clinicRoom } from './queue-keys.js';
+import type { QueueService } from './queue-service.js';
 
 /** More missed events than this are left to the clients' own sync (they see the gap). */
 const MAX_CATCH_UP_EVENTS = 500;

@@ -1,62 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import {
-  protocolError,
   toPublicClinic,
   isErrorCode,
   type ActionResult,
   type ClinicConfig,
   type DeptStats,
   type PatientInfo,
-  type ProtocolError,
   type PublicTicket,
   type QueueEvent,
   type QueuePayload,
   type QueueSnapshot,
   type SyncResult,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { ReplicaAck, isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
+import { clinicKeys } from './queue-keys.js';
 
-export type Result<T> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 
 /** Events after this many missed ones are cheaper as a snapshot. */
 const MAX_REPLAY_EVENTS = 500;
 
 const SCRIPT_NAMES = ['checkin', 'call-next', 'call-ticket', 'recall', 'start', 'skip', 'done', 'cancel'] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
-
-function loadScript(name: string): string {
-  return readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
-}
-
-export const clinicKeys = (clinic: string) => {
-  const prefix = `ch:{${clinic}}:`;
-  return {
-    prefix,
-    seq: `${prefix}seq`,
-    /** Written before the replica wait of a replayed change (ReplicaAck): a replica that has it has the change. */
-    ackFence: `${prefix}ack-fence`,
-    events: `${prefix}events`,
-    tickets: `${prefix}tickets`,
-    live: `${prefix}live`,
-    patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
-    /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
-    ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
-    durations: (dept: string) => `${prefix}durations:${dept}`,
-  };
-};
-
-/** Pattern matching every clinic's live channel; the clinic id is between the braces. */
-export const LIVE_CHANNEL_PATTERN = 'ch:{*}:live';
-
-export function clinicOfLiveChannel(channel: string): string | null {
-  const match = /^ch:\{(.+)\}:live$/.exec(channel);
-  return match?.[1] ?? null;
-}
 
 const dateFormatters = new Map<string, Intl.DateTimeFormat>();
 function clinicDate(timezone: string, at = new Date()): string {
@@ -67,8 +38,6 @@ function clinicDate(timezone: string, at = new Date()): string {
   }
   return format.format(at).replaceAll('-', '');
 }
-
-type ScriptRunner = (keys: string[], args: (string | number)[]) => Promise<string>;
 
 /**
  * The waiting room's domain: every change is one Lua script that updates the
@@ -90,16 +59,7 @@ export class QueueService {
     options: { ack?: ReplicaAck } = {},
   ) {
     this.ack = options.ack?.enabled ? options.ack : null;
-    const writes = this.ack?.connection ?? redis;
-    const lib = loadScript('lib');
-    const scripts = {} as Record<ScriptName, ScriptRunner>;
-    for (const name of SCRIPT_NAMES) {
-      const command = `clinicQueue_${name.replace('-', '_')}`;
-      writes.defineCommand(command, { numberOfKeys: 3, lua: `${lib}\n${loadScript(name)}` });
-      scripts[name] = (keys, args) =>
-        (writes as unknown as Record<string, (...a: (string | number)[]) => Promise<string>>)[command]!(...keys, ...args);
-    }
-    this.scripts = scripts;
+    this.scripts = defineScripts(this.ack?.connection ?? redis, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
   }
 
   async checkin(
@@ -115,7 +75,7 @@ export class QueueService {
      * returns the first ticket (`replayed`).
      */
     appointment?: { id: string; startsAt: number },
-  ): Promise<Result<ActionResult>> {
+  ): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -141,7 +101,7 @@ export class QueueService {
    * consultation that admission opens (the join button on their page): there
    * it is refused with QUEUE_DEPT_ONLINE, unless the caller is that admission.
    */
-  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Result<ActionResult>> {
+  async callNext(clinicId: string, input: QueuePayload<'queue:call-next'>, options: { admission?: boolean } = {}): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -157,7 +117,7 @@ export class QueueService {
   }
 
   /** Calls one waiting ticket of the department to a free room (consult admission of a named ticket). */
-  async callTicket(clinicId: string, input: { ticketId: string; dept: string; room: string; requestId?: string | undefined }): Promise<Result<ActionResult>> {
+  async callTicket(clinicId: string, input: { ticketId: string; dept: string; room: string; requestId?: string | undefined }): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const dept = clinic.departments.find((d) => d.id === input.dept);
@@ -172,21 +132,21 @@ export class QueueService {
     ]);
   }
 
-  async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Result<ActionResult>> {
+  async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     return this.run(clinicId, 'recall', input.requestId, [input.ticketId, clinic.noShowAfterRecalls]);
   }
 
-  async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Result<ActionResult>> {
+  async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'start', input.requestId, [input.ticketId]);
   }
 
-  async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Result<ActionResult>> {
+  async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'skip', input.requestId, [input.ticketId]);
   }
 
-  async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Result<ActionResult>> {
+  async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     // The script finds the ticket's department itself: every department's default goes along.
@@ -194,7 +154,7 @@ export class QueueService {
     return this.run(clinicId, 'done', input.requestId, [input.ticketId, defaults, clinic.minMeasuredConsultSeconds]);
   }
 
-  async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Result<ActionResult>> {
+  async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Ack<ActionResult>> {
     return this.run(clinicId, 'cancel', input.requestId, [input.ticketId]);
   }
 
@@ -233,7 +193,7 @@ export class QueueService {
   }
 
   /** The active queue and the sequence number it is consistent with, read in one transaction. */
-  async snapshot(clinicId: string): Promise<Result<{ snapshot: QueueSnapshot }>> {
+  async snapshot(clinicId: string): Promise<Ack<{ snapshot: QueueSnapshot }>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const keys = clinicKeys(clinicId);
@@ -260,13 +220,14 @@ export class QueueService {
    * events after it, or a snapshot when it has none, is ahead of the hub
    * (Redis was reset) or has missed more than is worth replaying.
    */
-  async sync(clinicId: string, afterSeq: number | undefined): Promise<Result<SyncResult>> {
+  async sync(clinicId: string, afterSeq: number | undefined): Promise<Ack<SyncResult>> {
     if (!this.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND');
     if (afterSeq !== undefined) {
       const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
       const current = Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
       const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
-      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events };
+      // With the clinic as it is now: a `queue:clinic` (settings changed) sent while the client was away is not replayed.
+      if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events, clinic: toPublicClinic(this.clinics.get(clinicId)!) };
     }
     const snap = await this.snapshot(clinicId);
     if (!snap.ok) return snap;
@@ -305,7 +266,7 @@ export class QueueService {
     script: ScriptName,
     requestId: string | undefined,
     args: (string | number)[],
-  ): Promise<Result<ActionResult>> {
+  ): Promise<Ack<ActionResult>> {
     const keys = clinicKeys(clinicId);
     // ioredis sends a command again when the connection broke before its reply
     // came back, so a script that had already run would run twice. Every action
@@ -318,7 +279,9 @@ export class QueueService {
       reply = JSON.parse(raw) as typeof reply;
       // Committed on the master; acknowledged only once the replicas have it too. If they do not
       // in time, the client retries with the same requestId and gets this change, replayed.
-      if (reply.ok && this.ack && !(await this.ack.confirm(reply.replayed ? { fenceKey: keys.ackFence } : {}))) return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
+      if (reply.ok && this.ack && !(await this.ack.confirm(reply.replayed ? { fenceKey: keys.ackFence } : {}))) {
+        return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
+      }
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
@@ -338,9 +301,6 @@ export function newTicketId(): string {
   return newOpaqueId(9);
 }
 
-function fail<T>(code: Parameters<typeof protocolError>[0], detail?: string): Result<T> {
-  return { ok: false, error: protocolError(code, detail) };
-}
 
 export function statsFromDurations(durationsMs: string[], defaultMinutes: number): DeptStats {
   if (durationsMs.length === 0) return { avgConsultMinutes: defaultMinutes, samples: 0 };

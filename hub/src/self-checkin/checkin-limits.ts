@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { defineScripts } from '@clinic-hub/platform/redis-scripts';
 
 /** How many self check-ins, and wrong arrival codes, one kiosk, one clinic's phones and one address may make. */
 export interface SelfCheckinLimits {
@@ -17,12 +17,11 @@ export interface SelfCheckinLimits {
 export type LimitDecision = { ok: true } | { ok: false; retryAfterMs: number; scope: string };
 
 const MINUTE = 60_000;
-const RATE_WINDOW = readFileSync(new URL('./scripts/rate-window.lua', import.meta.url), 'utf8');
 
 type WindowCommand = (key: string, windowMs: number, limit: number, mode: 'take' | 'check' | 'add', id: string) => Promise<number>;
 
 /**
- * Sliding windows in Redis (scripts/rate-window.lua), so every hub node
+ * Sliding windows in Redis (scripts/rate-window-1.lua), so every hub node
  * counts the same kiosk and the same phones together (a kiosk's socket and a
  * phone's requests may reach any node). A limit of 0 does not limit.
  */
@@ -33,9 +32,8 @@ export class CheckinLimiter {
     redis: Redis,
     private readonly limits: SelfCheckinLimits,
   ) {
-    redis.defineCommand('selfCheckinRateWindow', { numberOfKeys: 1, lua: RATE_WINDOW });
-    const command = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<number>>).selfCheckinRateWindow!.bind(redis);
-    this.window = (key, windowMs, limit, mode, id) => command(key, windowMs, limit, mode, id);
+    const scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'selfCheckin', ['rate-window']);
+    this.window = (key, windowMs, limit, mode, id) => scripts['rate-window']<number>([key], [windowMs, limit, mode, id]);
   }
 
   /** Counts one check-in against each scope given; refuses at the first one over its limit. */

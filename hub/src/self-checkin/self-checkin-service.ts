@@ -5,25 +5,25 @@ import {
   protocolError,
   toPublicClinic,
   type ClinicConfig,
-  type ErrorCode,
   type LineLink,
   type ProtocolError,
   type Role,
   type SelfCheckinBody,
   type SelfCheckinInfo,
   type SelfCheckinResult,
+  fail,
+  type Ack,
 } from '@clinic-hub/protocol';
 import type { z } from 'zod';
 import type { SelfCheckinBody as SelfCheckinBodySchema } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import type { AppointmentService } from '../appointments/index.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
-import { checkinPatient, type PatientCheckinDeps } from '../queue/checkin-patient.js';
+import { checkinPatient, type PatientCheckinDeps } from '../queue/index.js';
 import { CheckinLimiter, type SelfCheckinLimits } from './checkin-limits.js';
 import { isOpen, nextOpening } from './opening-hours.js';
 import { PosterStore } from './poster-store.js';
 
-type Result<T extends object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
 type ParsedBody = z.output<typeof SelfCheckinBodySchema>;
 
 /**
@@ -71,7 +71,7 @@ export class SelfCheckinService {
     return clinic.selfCheckin.departments ?? clinic.departments.filter((d) => !d.online).map((d) => d.id);
   }
 
-  info(clinicId: string): Result<{ info: SelfCheckinInfo }> {
+  info(clinicId: string): Ack<{ info: SelfCheckinInfo }> {
     const clinic = this.deps.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND', clinicId);
     const languages = ['ja', 'en', ...clinic.selfCheckin.languages.filter((l) => l !== 'ja' && l !== 'en')] as SelfCheckinInfo['languages'];
@@ -105,7 +105,7 @@ export class SelfCheckinService {
   }
 
   /** The appointment an arrival code names, for the page to show before the patient confirms (counted as a try of the code). */
-  async appointmentOf(clinicId: string, code: string, who: string): Promise<Result<{ appointment: { startsAt: number; dept: string } }>> {
+  async appointmentOf(clinicId: string, code: string, who: string): Promise<Ack<{ appointment: { startsAt: number; dept: string } }>> {
     const tries = await this.limiter.mayTryCode(clinicId, who);
     if (!tries.ok) return fail('RATE_LIMITED', `${tries.scope}; retry in ${tries.retryAfterMs} ms`);
     const record = await this.deps.appointments.byCode(clinicId, code);
@@ -116,7 +116,7 @@ export class SelfCheckinService {
     return { ok: true, appointment: { startsAt: record.startsAt, dept: record.dept } };
   }
 
-  async checkin(clinicId: string, input: ParsedBody | SelfCheckinBody, caller: SelfCheckinCaller): Promise<Result<SelfCheckinResult>> {
+  async checkin(clinicId: string, input: ParsedBody | SelfCheckinBody, caller: SelfCheckinCaller): Promise<Ack<SelfCheckinResult>> {
     const clinic = this.deps.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND', clinicId);
     const language = input.language ?? 'ja';
@@ -189,14 +189,11 @@ export class SelfCheckinService {
   private async position(clinicId: string, ticketId: string, dept: string): Promise<{ ahead: number; waitMinutes: number }> {
     const snap = await this.deps.queue.snapshot(clinicId);
     if (!snap.ok) return { ahead: 0, waitMinutes: 0 };
-    const { tickets, deptStats } = snap.snapshot;
+    const { tickets, deptStats, clinic } = snap.snapshot;
     const waiting = tickets.filter((t) => t.dept === dept && t.status === 'waiting');
     const ahead = Math.max(0, waiting.findIndex((t) => t.id === ticketId));
     const stats = deptStats[dept] ?? { avgConsultMinutes: 10, samples: 0 };
-    return { ahead, waitMinutes: estimateWaitMinutes(ahead, openRoomsOf(dept, tickets).length, stats) };
+    return { ahead, waitMinutes: estimateWaitMinutes(ahead, openRoomsOf(dept, clinic).length, stats) };
   }
 }
 
-function fail(code: ErrorCode, detail?: string): { ok: false; error: ProtocolError } {
-  return { ok: false, error: protocolError(code, detail) };
-}

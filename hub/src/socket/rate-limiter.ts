@@ -65,6 +65,23 @@ export class EventRateLimiter {
     };
   }
 
+  /**
+   * One action of `user` outside any socket (an API request): it takes a token from the same bucket as the
+   * user's socket events, so that HTTP does not buy more than sockets do.
+   */
+  takeFor(user: string): RateDecision {
+    if (this.limits.user.perSecond <= 0) return { ok: true };
+    if (++this.attaches % SWEEP_EVERY === 0) this.sweep();
+    let shared = this.users.get(user);
+    if (!shared) {
+      shared = { bucket: new TokenBucket(this.limits.user.perSecond, this.limits.user.burst, this.now), sockets: 0 };
+      this.users.set(user, shared);
+    }
+    if (!shared.bucket.hasToken()) return { ok: false, scope: 'user', retryAfterMs: shared.bucket.msUntilNext() };
+    shared.bucket.take();
+    return { ok: true };
+  }
+
   /** Forgets the buckets of users without a socket that have filled up. */
   sweep(): void {
     for (const [user, entry] of this.users) if (entry.sockets === 0 && entry.bucket.full()) this.users.delete(user);

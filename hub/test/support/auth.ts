@@ -4,7 +4,7 @@ import { startAuth } from '../../src/auth/start-auth.js';
 import type { ClinicRegistry } from '../../src/clinics/clinic-registry.js';
 import { createHubLogger } from '../../src/hub-logger.js';
 import { HubMetrics } from '../../src/metrics.js';
-import { QueueService } from '../../src/queue/queue-service.js';
+import { QueueService } from '../../src/queue/index.js';
 import { DrainState } from '../../src/socket/drain.js';
 import type { NodeGuards } from '../../src/socket/event-guard.js';
 import { EventRateLimiter } from '../../src/socket/rate-limiter.js';

@@ -89,3 +89,12 @@ export function deepArrays(levels: number): string {
 export function deepObjects(levels: number): string {
   return `${'{"a":'.repeat(levels)}{}${'}'.repeat(levels)}`;
 }
+
+/**
+ * Sends a whole event packet's array as text (`[<name>, <args>…]`), expecting
+ * an ack: for names a client cannot send (numbers, objects) and for several
+ * arguments.
+ */
+export function sendRawPacket(socket: Socket, arrayText: string, timeoutMs = 5000): Promise<RawReply> {
+  return sendAwaitingAck(socket, (id, nsp) => [`2${nspPart(nsp)}${id}${arrayText}`], timeoutMs);
+}

@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { consultKeys } from '@clinic-hub/protocol';
-
-const SCRIPT = readFileSync(new URL('./scripts/room-presence.lua', import.meta.url), 'utf8');
-const COMMAND = 'clinicMedia_roomPresence';
+import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 
 /**
  * Writes a room's head count and live/waiting status to the consultation's
@@ -12,12 +9,13 @@ const COMMAND = 'clinicMedia_roomPresence';
  * overwritten.
  */
 export class RoomPresence {
-  constructor(private readonly redis: Redis) {
-    redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: SCRIPT });
+  private readonly scripts: Record<'room-presence', ScriptRunner>;
+
+  constructor(redis: Redis) {
+    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicMedia', ['room-presence']);
   }
 
   async set(clinic: string, consult: string, participants: number): Promise<void> {
-    const commands = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<number>>;
-    await commands[COMMAND]!.call(this.redis, consultKeys(clinic, consult).meta, participants);
+    await this.scripts['room-presence']<number>([consultKeys(clinic, consult).meta], [participants]);
   }
 }

@@ -27,6 +27,8 @@ export interface ReceivedStream {
   source: string;
   kind: 'audio' | 'video';
   packets: number;
+  /** Packets never seen between the first and the highest sequence number received (a late one counts back). */
+  lost: number;
   /** ms since the peer started joining, of the first packet and of the first keyframe start. */
   firstPacketMs: number | null;
   firstKeyframeMs: number | null;
@@ -108,12 +110,20 @@ export class NodePeer {
         source: info?.source ?? '?',
         kind: track.kind === 'audio' ? 'audio' : 'video',
         packets: 0,
+        lost: 0,
         firstPacketMs: null,
         firstKeyframeMs: null,
       };
       this.received.set(mid, stream);
+      let highest: number | null = null;
       track.onReceiveRtp.subscribe((packet) => {
         stream.packets += 1;
+        const seq = packet.header.sequenceNumber;
+        const ahead = highest === null ? 1 : (seq - highest + 0x10000) & 0xffff;
+        if (ahead > 0 && ahead < 0x8000) {
+          if (highest !== null) stream.lost += ahead - 1;
+          highest = seq;
+        } else if (ahead !== 0 && stream.lost > 0) stream.lost -= 1;
         stream.firstPacketMs ??= Date.now() - this.startedAt;
         if (stream.kind === 'video' && stream.firstKeyframeMs === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeMs = Date.now() - this.startedAt;
       });

@@ -43,6 +43,7 @@ export function followQueue(socket: QueueSocket, hooks: FollowerHooks): QueueFol
   };
 
   socket.on('queue:event', (event) => follower.handleEvent(event));
+  socket.on('queue:clinic', (clinic) => follower.handleClinic(clinic));
   socket.on('connect', resync);
   setInterval(() => {
     if (socket.connected) resync();

@@ -100,6 +100,7 @@ function start(token: string, role: Role): void {
       'section',
       { class: 'dept', 'data-dept': dept.id },
       h('h2', {}, bilingual(dept.name, 'inline'), h('span', { class: 'count' }, `${TEXT.waitingCount.ja} ${waiting.length} / ${TEXT.waitingCount.en} ${waiting.length}`)),
+      roomSwitches(dept),
       h('h3', {}, bilingual(TEXT.callsAndConsultations, 'inline')),
       active.length === 0
         ? h('p', { class: 'empty' }, '—')
@@ -129,6 +130,54 @@ function start(token: string, role: Role): void {
             'waiting',
           ),
     );
+  }
+
+  /**
+   * The department's rooms, open or closed (the clinic's settings): only open rooms count in the wait
+   * estimates every screen shows. Staff and admins switch them; a doctor sees them.
+   */
+  function roomSwitches(dept: PublicClinic['departments'][number]): HTMLElement {
+    const mayChange = role === 'staff' || role === 'admin';
+    return h(
+      'ul',
+      { class: 'rooms', 'aria-label': both(TEXT.roomsOpen) },
+      ...dept.rooms.map((room) => {
+        const state = room.open ? TEXT.roomOpen : TEXT.roomClosed;
+        const label = `${both(room.name)}: ${both(state)}`;
+        return h(
+          'li',
+          { class: `room ${room.open ? 'open' : 'closed'}`, 'data-room': room.id },
+          mayChange
+            ? h(
+                'button',
+                { type: 'button', class: 'room-switch', role: 'switch', 'aria-checked': room.open ? 'true' : 'false', 'data-room-switch': room.id, title: label },
+                bilingual(room.name, 'inline'),
+                h('span', { class: 'state' }, both(state)),
+              )
+            : h('span', { class: 'room-state' }, bilingual(room.name, 'inline'), h('span', { class: 'state' }, both(state))),
+        );
+      }),
+    );
+  }
+
+  async function switchRoom(roomId: string, button: HTMLButtonElement): Promise<void> {
+    const open = button.getAttribute('aria-checked') !== 'true';
+    button.disabled = true;
+    const clinic = follower.clinic?.id ?? clinicParam ?? '';
+    try {
+      const response = await fetch(`/api/clinics/${encodeURIComponent(clinic)}/rooms/${encodeURIComponent(roomId)}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${tokenFromFragment() ?? token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ open }),
+      });
+      const body = (await response.json().catch(() => null)) as { error?: ProtocolError } | null;
+      if (!response.ok) showError(body?.error ?? { code: 'INTERNAL', message: `HTTP ${response.status}` }, both(open ? TEXT.openRoom : TEXT.closeRoom));
+      // The new state arrives as queue:clinic (every screen of the clinic hears it) and redraws the switch.
+    } catch {
+      showMessage('error', both(TEXT.notConnected));
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /**
@@ -191,6 +240,8 @@ function start(token: string, role: Role): void {
   }
 
   byId('departments').addEventListener('click', (event) => {
+    const roomSwitch = (event.target as Element).closest<HTMLButtonElement>('button[data-room-switch]');
+    if (roomSwitch?.dataset.roomSwitch) return void switchRoom(roomSwitch.dataset.roomSwitch, roomSwitch);
     const button = (event.target as Element).closest<HTMLButtonElement>('button[data-action]');
     const ticketId = button?.dataset.ticket;
     if (!button || !ticketId) return;

@@ -1,4 +1,4 @@
--- Shared by every chat thread script: the loader puts this file in front of each one.
+-- Shared by every chat thread script, each of which includes it (--- @include "lib").
 --
 -- Every script takes the same first keys and arguments:
 --   KEYS[1] ch:{clinic}:chat:t:<thread>          thread hash: kind, title, ticket, createdAt, createdBy,
@@ -22,10 +22,7 @@ local channel = ARGV[6]
 local CHAT_ROLES = { admin = true, staff = true, doctor = true, patient = true }
 local CLINICIAN = { admin = true, staff = true, doctor = true }
 
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--- @include "now-ms"
 
 local function fail(code, detail)
   return cjson.encode({ ok = false, code = code, detail = detail })
@@ -90,4 +87,32 @@ local function openThread()
   local meta = hgetall(metaKey)
   if not meta then return nil, 'CHAT_THREAD_NOT_FOUND' end
   return meta
+end
+
+-- Fixed-window quotas (docs/protocol.md, "Quotas"): `what` ('msg' or 'bytes') counted per caller, per thread
+-- and per clinic in windows of `windowSeconds`; `limits` is { user, thread, clinic }, 0 for none. Takes
+-- `amount` from all of them, or from none: then returns the error reply naming the scope over its limit.
+local function takeQuota(what, limits, windowSeconds, amount)
+  local now = tonumber(redis.call('TIME')[1])
+  local window = math.floor(now / windowSeconds)
+  local scopes = { { 'user', caller }, { 'thread', threadId }, { 'clinic', '' } }
+  local keys = {}
+  for i, scope in ipairs(scopes) do
+    local limit = tonumber(limits[i]) or 0
+    if limit > 0 then
+      local key = prefix .. 'quota:' .. what .. ':' .. scope[1] .. ':' .. scope[2] .. ':' .. window
+      if tonumber(redis.call('GET', key) or '0') + amount > limit then
+        local unit = 'messages'
+        if what == 'bytes' then unit = 'attachment bytes' end
+        return fail('CHAT_QUOTA_EXCEEDED', scope[1] .. ' quota of ' .. limit .. ' ' .. unit .. ' per ' .. windowSeconds ..
+          ' s reached; retry in ' .. ((window + 1) * windowSeconds - now) .. ' s')
+      end
+      keys[#keys + 1] = key
+    end
+  end
+  for _, key in ipairs(keys) do
+    redis.call('INCRBY', key, amount)
+    redis.call('EXPIRE', key, windowSeconds + 60)
+  end
+  return nil
 end

@@ -1,4 +1,4 @@
--- Shared by every queue script: the loader puts this file in front of each one.
+-- Shared by every queue script, each of which includes it (--- @include "lib").
 --
 -- Every script takes the same first keys and arguments:
 --   KEYS[1] ch:{clinic}:seq      per-clinic sequence number
@@ -26,10 +26,7 @@ local TERMINAL = { done = true, no_show = true, cancelled = true }
 -- When a ticket ended, kept for its patient's token (the clinic's grace period, at most 24 h, is read from it).
 local ENDED_KEPT_SECONDS = 90000
 
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+--- @include "now-ms"
 
 -- The first result of this requestId, marked as replayed; nil when it is new.
 local function replayed()

@@ -1,0 +1,57 @@
+-- Appends one message to the thread's stream (entry id "<seq>-0", field m = message JSON)
+-- and publishes it. ARGV[7] clientMessageId, ARGV[8] text, ARGV[9] attachment ids as a
+-- JSON array, ARGV[10] seconds a clientMessageId is remembered, ARGV[11] message quotas
+-- per minute as a JSON array [user, thread, clinic] (0: none), ARGV[12] seconds a sent
+-- attachment is kept (the clinic's retention.chatAttachmentDays).
+--
+-- The same clientMessageId from the same sender returns the stored message with
+-- duplicate = true and appends nothing: a resend after a lost ack (or ioredis sending the
+-- script again after a broken connection) makes one message, not two.
+--- @include "lib"
+local meta, denied = openThread()
+if not meta then return fail(denied) end
+local clientMessageId, text = ARGV[7], ARGV[8]
+
+local dedupeKey = metaKey .. ':cm:' .. caller .. ':' .. clientMessageId
+local stored = redis.call('GET', dedupeKey)
+if stored then return '{"ok":true,"duplicate":true,"message":' .. stored .. '}' end
+
+-- An attachment is sent by whoever uploaded it, into the thread it was uploaded to.
+local attachmentIds = cjson.decode(ARGV[9])
+local attachments = {}
+for _, id in ipairs(attachmentIds) do
+  local attachment = hgetall(prefix .. 'att:' .. id)
+  if not attachment or attachment.thread ~= threadId or attachment.uploader ~= caller then
+    return fail('CHAT_ATTACHMENT_NOT_FOUND', id)
+  end
+  attachments[#attachments + 1] = cjson.encode({ id = id, type = attachment.type, size = tonumber(attachment.size), name = attachment.name })
+end
+
+-- After the dedupe: a resend of a message that was stored is answered, whatever the quota.
+local refused = takeQuota('msg', cjson.decode(ARGV[11]), 60, 1)
+if refused then return refused end
+
+local seq = redis.call('HINCRBY', metaKey, 'seq', 1)
+local id = seq .. '-0'
+local at = nowMs()
+local fields = cjson.encode({
+  id = id, seq = seq, threadId = threadId, sender = caller, senderRole = callerRole,
+  text = text, clientMessageId = clientMessageId, at = at,
+})
+local json = string.sub(fields, 1, -2) .. ',"attachments":' .. jsonArray(attachments) .. '}'
+
+redis.call('XADD', metaKey .. ':messages', id, 'm', json)
+redis.call('HSET', metaKey, 'lastAt', at)
+redis.call('SET', dedupeKey, json, 'EX', tonumber(ARGV[10]))
+local keepSeconds = tonumber(ARGV[12])
+for _, attachmentId in ipairs(attachmentIds) do
+  -- Sent: kept for the clinic's attachment retention from now (an upload never sent expires sooner). Its file
+  -- (outside Redis) is deleted by the hub's sweep once this key has gone. Never PERSIST: patient data expires.
+  redis.call('HSET', prefix .. 'att:' .. attachmentId, 'message', id)
+  redis.call('EXPIRE', prefix .. 'att:' .. attachmentId, keepSeconds)
+  -- Bytes stored in Redis by hubs before attachment files (read until they expire).
+  redis.call('EXPIRE', prefix .. 'att:' .. attachmentId .. ':blob', keepSeconds)
+end
+if meta.kind == 'patient' then redis.call('ZADD', prefix .. 'threads:patient', at, threadId) end
+redis.call('PUBLISH', channel, '{"t":"message","kind":"' .. meta.kind .. '","message":' .. json .. '}')
+return '{"ok":true,"duplicate":false,"message":' .. json .. '}'

@@ -1,0 +1,42 @@
+-- Creates a thread. ARGV[7] kind, ARGV[8] title, ARGV[9] members as a JSON array of subs
+-- (consult and staff threads; the creator is always one).
+-- Creating it again (a retry after a lost ack; a patient thread opened twice) returns it
+-- with created = false; a consult or staff id taken by someone else is CHAT_THREAD_EXISTS.
+--- @include "lib"
+local kind, title = ARGV[7], ARGV[8]
+if kind ~= kindOf(threadId) then return fail('INVALID_PAYLOAD', 'kind does not match the thread id') end
+if kind == 'patient' then
+  local denied = accessError(threadId, caller, callerRole, callerTicket)
+  if denied then return fail(denied) end
+elseif not CLINICIAN[callerRole] then
+  return fail('AUTH_FORBIDDEN')
+end
+
+local existing = hgetall(metaKey)
+if existing then
+  if kind == 'patient' or existing.createdBy == caller then
+    return '{"ok":true,"created":false,"thread":' .. cjson.encode(threadView(threadId, existing)) .. '}'
+  end
+  return fail('CHAT_THREAD_EXISTS')
+end
+
+local at = nowMs()
+local ticket = ''
+if kind == 'patient' then ticket = string.sub(threadId, string.len('patient.') + 1) end
+redis.call('HSET', metaKey, 'kind', kind, 'title', title, 'ticket', ticket, 'createdAt', at, 'createdBy', caller, 'seq', 0)
+local added = {}
+if kind == 'patient' then
+  redis.call('ZADD', prefix .. 'threads:patient', at, threadId)
+else
+  local members = cjson.decode(ARGV[9])
+  members[#members + 1] = caller
+  for _, member in ipairs(members) do
+    if redis.call('SADD', membersKey, member) == 1 then
+      redis.call('SADD', prefix .. 'user:' .. member, threadId)
+      added[#added + 1] = cjson.encode(member)
+    end
+  end
+end
+local view = cjson.encode(threadView(threadId, hgetall(metaKey)))
+redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
+return '{"ok":true,"created":true,"thread":' .. view .. '}'

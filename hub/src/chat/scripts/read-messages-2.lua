@@ -1,0 +1,50 @@
+-- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
+-- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
+-- read position. Messages come oldest first.
+--- @include "lib"
+local meta, denied = openThread()
+if not meta then return fail(denied) end
+local mode, cursor, limit = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local last = tonumber(meta.seq or '0')
+local messagesKey = metaKey .. ':messages'
+
+local entries = {}
+local hasOlder, hasNewer = false, false
+local function reverse(list)
+  local out = {}
+  for i = #list, 1, -1 do out[#out + 1] = list[i] end
+  return out
+end
+
+if mode == 'latest' then
+  entries = redis.call('XREVRANGE', messagesKey, '+', '-', 'COUNT', limit + 1)
+  if #entries > limit then
+    hasOlder = true
+    table.remove(entries)
+  end
+  entries = reverse(entries)
+elseif mode == 'after' then
+  entries = redis.call('XRANGE', messagesKey, (cursor + 1) .. '-0', '+', 'COUNT', limit + 1)
+  if #entries > limit then
+    hasNewer = true
+    table.remove(entries)
+  end
+  hasOlder = math.min(cursor, last) >= 1
+else
+  if cursor > 1 then
+    entries = redis.call('XREVRANGE', messagesKey, (cursor - 1) .. '-0', '-', 'COUNT', limit + 1)
+    if #entries > limit then
+      hasOlder = true
+      table.remove(entries)
+    end
+    entries = reverse(entries)
+  end
+  hasNewer = cursor <= last
+end
+
+local messages = {}
+for i, entry in ipairs(entries) do messages[i] = entry[2][2] end
+local receipts = '[]'
+if ARGV[10] == '1' then receipts = jsonArray(redis.call('HVALS', metaKey .. ':reads')) end
+return '{"ok":true,"thread":' .. cjson.encode(threadView(threadId, meta)) .. ',"messages":' .. jsonArray(messages)
+  .. ',"hasOlder":' .. tostring(hasOlder) .. ',"hasNewer":' .. tostring(hasNewer) .. ',"receipts":' .. receipts .. '}'

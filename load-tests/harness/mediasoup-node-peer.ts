@@ -1,0 +1,510 @@
+/**
+ * A participant of a mediasoup media-server without a browser, for `npm run
+ * bench:sfu`: it speaks the media-server's mediasoup signalling (what the
+ * consultation page does with mediasoup-client: transport-create,
+ * transport-connect, produce, consume-ready, consumer, consumer-resume;
+ * protocol/src/media-signal.ts) with two werift peer connections standing in
+ * for mediasoup-client's send and receive transports, the SDP made here from
+ * mediasoup's parameters as mediasoup-client makes it.
+ *
+ * It publishes pre-encoded media in real time: Opus, and its camera as
+ * simulcast — one VP8 stream per layer (low to high) on its own SSRC, the
+ * layers' frames sent together with the same timestamp, as a browser's
+ * encoder sends them, with a sender report per SSRC each second (mediasoup
+ * needs them to switch layers). A keyframe request makes every layer jump to
+ * the file's next keyframe. It receives every consumer the server gives it
+ * and counts packets, losses (gaps in sequence numbers) and the first
+ * keyframe.
+ *
+ * Unlike Chromium it offers no transport-wide congestion control feedback,
+ * so the server's bandwidth estimation stays out and every consumer gets the
+ * top layer: the SFU's forwarding, not its estimator, is what is measured.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  RTCPeerConnection,
+  RtcpSenderInfo,
+  RtcpSrPacket,
+  RtpHeader,
+  Vp8Packetizer,
+  useNACK,
+  useOPUS,
+  usePLI,
+  useVP8,
+  type RTCDtlsTransport,
+  type RTCRtpTransceiver,
+} from 'werift';
+import WebSocket from 'ws';
+import { MEDIA_SIGNAL_PATH } from '@clinic-hub/protocol';
+import type { EncodedFrame } from '../../media-server/test/support/recording-media.js';
+
+export interface SimulcastMedia {
+  /** The camera's layers, lowest first, each with the same frames at the same times (keyframes included). */
+  layers: EncodedFrame[][];
+  audio: EncodedFrame[];
+}
+
+export interface ReceivedConsumer {
+  consumer: string;
+  participant: string;
+  source: string;
+  kind: 'audio' | 'video';
+  packets: number;
+  /** Packets never seen between the first and the highest sequence number received. */
+  lost: number;
+  firstPacketAt: number | null;
+  firstKeyframeAt: number | null;
+}
+
+/**
+ * The messages of the mediasoup signalling this peer uses, written out here
+ * rather than taken from protocol/'s types, so that the benchmark reads any
+ * node's messages loosely (a werift node's `joined` has no `media.engine`).
+ */
+interface ServerMessage {
+  type: string;
+  id?: string;
+  code?: string;
+  message?: string;
+  result?: unknown;
+  media?: { engine: string; routerRtpCapabilities?: Record<string, unknown> };
+}
+interface Consumer {
+  type: 'consumer';
+  consumer: string;
+  producer: string;
+  participant: string;
+  source: string;
+  kind: 'audio' | 'video';
+  rtpParameters: Record<string, unknown>;
+}
+interface MediaTransportInfo {
+  id: string;
+  iceParameters: Record<string, unknown>;
+  iceCandidates: Record<string, unknown>[];
+  dtlsParameters: Record<string, unknown>;
+}
+type ClientMessage = { type: string } & Record<string, unknown>;
+interface IceCandidate {
+  foundation: string;
+  priority: number;
+  address?: string;
+  ip?: string;
+  protocol: string;
+  port: number;
+  type: string;
+}
+interface DtlsParameters {
+  fingerprints: { algorithm: string; value: string }[];
+}
+
+const OPUS_PT = 111;
+const VP8_PT = 96;
+
+/** An m-section of a remote description made from mediasoup's transport parameters. */
+function mediaSection(options: {
+  kind: 'audio' | 'video';
+  mid: string;
+  direction: 'sendonly' | 'recvonly';
+  setup: 'actpass' | 'passive';
+  transport: MediaTransportInfo;
+  payloadType: number;
+  ssrc?: { ssrc: number; cname: string; stream: string };
+}): string[] {
+  const ice = options.transport.iceParameters as { usernameFragment: string; password: string };
+  const fingerprint = (options.transport.dtlsParameters as unknown as DtlsParameters).fingerprints.find((f) => f.algorithm === 'sha-256')!;
+  const pt = options.payloadType;
+  const lines = [
+    `m=${options.kind} 7 UDP/TLS/RTP/SAVPF ${pt}`,
+    'c=IN IP4 127.0.0.1',
+    `a=mid:${options.mid}`,
+    `a=${options.direction}`,
+    `a=ice-ufrag:${ice.usernameFragment}`,
+    `a=ice-pwd:${ice.password}`,
+    `a=fingerprint:sha-256 ${fingerprint.value}`,
+    `a=setup:${options.setup}`,
+    'a=rtcp-mux',
+    'a=rtcp-rsize',
+    // werift speaks ICE over UDP only; the TCP candidates are for browsers whose UDP is blocked.
+    ...(options.transport.iceCandidates as unknown as IceCandidate[])
+      .filter((c) => c.protocol === 'udp')
+      .map((c) => `a=candidate:${c.foundation} 1 udp ${c.priority} ${c.address ?? c.ip} ${c.port} typ ${c.type}`),
+    'a=end-of-candidates',
+  ];
+  if (options.kind === 'audio') lines.push(`a=rtpmap:${pt} opus/48000/2`, `a=fmtp:${pt} minptime=10;useinbandfec=1`);
+  else lines.push(`a=rtpmap:${pt} VP8/90000`, `a=rtcp-fb:${pt} nack`, `a=rtcp-fb:${pt} nack pli`);
+  if (options.ssrc) lines.push(`a=ssrc:${options.ssrc.ssrc} cname:${options.ssrc.cname}`, `a=msid:${options.ssrc.stream} ${options.ssrc.stream}-${options.mid}`);
+  return lines;
+}
+
+function sessionDescription(mids: string[], sections: string[][]): string {
+  return [
+    'v=0',
+    `o=- ${Date.now()} ${sections.length} IN IP4 127.0.0.1`,
+    's=-',
+    't=0 0',
+    'a=ice-lite',
+    `a=group:BUNDLE ${mids.join(' ')}`,
+    'a=msid-semantic: WMS *',
+    ...sections.flat(),
+    '',
+  ].join('\r\n');
+}
+
+function localFingerprint(sdp: string): string {
+  const match = /a=fingerprint:sha-256 (\S+)/.exec(sdp);
+  if (!match) throw new Error('werift offered no sha-256 fingerprint');
+  return match[1]!;
+}
+
+const newPeerConnection = () =>
+  new RTCPeerConnection({
+    codecs: { audio: [useOPUS({ payloadType: OPUS_PT, parameters: 'minptime=10;useinbandfec=1' })], video: [useVP8({ payloadType: VP8_PT, rtcpFeedback: [useNACK(), usePLI()] })] },
+    bundlePolicy: 'max-bundle',
+    iceServers: [],
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+  });
+
+export class MediasoupNodePeer {
+  readonly startedAt = Date.now();
+  readonly messages: ServerMessage[] = [];
+  readonly received = new Map<string, ReceivedConsumer>();
+  /** What went wrong setting up a consumer (the benchmark reports it). */
+  readonly errors: string[] = [];
+  private nextId = 1;
+  private readonly waiters = new Set<() => void>();
+  private sendPc: RTCPeerConnection | null = null;
+  private recvPc: RTCPeerConnection | null = null;
+  private recvTransport: MediaTransportInfo | null = null;
+  private recvConnected = false;
+  private readonly consumers: Consumer[] = [];
+  private recvQueue: Promise<void> = Promise.resolve();
+  private publisher: SimulcastPublisher | null = null;
+  private readonly cname = randomBytes(8).toString('hex');
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      let message: ServerMessage;
+      try {
+        message = JSON.parse(String(data)) as ServerMessage;
+      } catch {
+        return;
+      }
+      this.messages.push(message);
+      if (message.type === 'consumer') {
+        const consumer = message as unknown as Consumer;
+        this.recvQueue = this.recvQueue.then(() => this.consume(consumer)).catch((error: unknown) => void this.errors.push(`consumer ${consumer.consumer}: ${String(error)}`));
+      }
+      for (const wake of [...this.waiters]) wake();
+    });
+    ws.on('close', () => {
+      for (const wake of [...this.waiters]) wake();
+    });
+  }
+
+  /** Joins, publishes (when given media) and starts receiving; resolves once its own media flows to the server. */
+  static async join(mediaUrl: string, token: string, media: SimulcastMedia | null): Promise<MediasoupNodePeer> {
+    const ws = new WebSocket(`${mediaUrl.replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const peer = new MediasoupNodePeer(ws);
+    try {
+      const joined = await peer.request({ type: 'join', token });
+      if (joined.type === 'error') throw new Error(`join refused: ${joined.code}`);
+      const welcome = peer.messages.find((m) => m.type === 'joined');
+      if (!welcome?.media || welcome.media.engine !== 'mediasoup') throw new Error(`the media-server does not run mediasoup (joined.media: ${JSON.stringify(welcome?.media)})`);
+      const capabilities = (welcome.media.routerRtpCapabilities ?? {}) as { codecs?: { kind: string; mimeType: string }[] };
+      if (media) await peer.publish(media);
+      peer.recvTransport = (await peer.ackResult({ type: 'transport-create', direction: 'recv' })) as MediaTransportInfo;
+      peer.recvPc = newPeerConnection();
+      // Opus and VP8 only, without retransmission streams or congestion-control feedback (see the file's comment).
+      const codecs = (capabilities.codecs ?? [])
+        .filter((c) => /^(audio\/opus|video\/VP8)$/i.test(c.mimeType))
+        .map((c) => ({ ...c, rtcpFeedback: c.kind === 'video' ? [{ type: 'nack', parameter: '' }, { type: 'nack', parameter: 'pli' }] : [] }));
+      await peer.ackResult({ type: 'consume-ready', rtpCapabilities: { codecs, headerExtensions: [] } });
+      return peer;
+    } catch (error) {
+      await peer.close();
+      throw error;
+    }
+  }
+
+  private async publish(media: SimulcastMedia): Promise<void> {
+    const transport = (await this.ackResult({ type: 'transport-create', direction: 'send' })) as MediaTransportInfo;
+    const pc = newPeerConnection();
+    this.sendPc = pc;
+    const audio = pc.addTransceiver('audio', { direction: 'sendonly' });
+    const video = pc.addTransceiver('video', { direction: 'sendonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    const mids = [audio.mid!, video.mid!];
+    await this.ackResult({ type: 'transport-connect', transport: transport.id, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: localFingerprint(pc.localDescription!.sdp) }] } });
+    await pc.setRemoteDescription({
+      type: 'answer',
+      sdp: sessionDescription(mids, [
+        mediaSection({ kind: 'audio', mid: audio.mid!, direction: 'recvonly', setup: 'passive', transport, payloadType: OPUS_PT }),
+        mediaSection({ kind: 'video', mid: video.mid!, direction: 'recvonly', setup: 'passive', transport, payloadType: VP8_PT }),
+      ]),
+    });
+    await waitConnected(pc);
+    const publisher = new SimulcastPublisher(media, audio, video);
+    this.publisher = publisher;
+    const rtcp = { cname: this.cname, reducedSize: true };
+    await this.ackResult({
+      type: 'produce',
+      transport: transport.id,
+      source: 'mic',
+      kind: 'audio',
+      rtpParameters: {
+        mid: audio.mid,
+        codecs: [{ mimeType: 'audio/opus', payloadType: OPUS_PT, clockRate: 48000, channels: 2, parameters: { minptime: 10, useinbandfec: 1 }, rtcpFeedback: [] }],
+        headerExtensions: [],
+        encodings: [{ ssrc: publisher.audioSsrc }],
+        rtcp,
+      },
+    });
+    await this.ackResult({
+      type: 'produce',
+      transport: transport.id,
+      source: 'camera',
+      kind: 'video',
+      rtpParameters: {
+        mid: video.mid,
+        codecs: [{ mimeType: 'video/VP8', payloadType: VP8_PT, clockRate: 90000, parameters: {}, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }] }],
+        headerExtensions: [],
+        encodings: publisher.layerSsrcs.map((ssrc) => ({ ssrc })),
+        rtcp,
+      },
+    });
+    publisher.play();
+  }
+
+  /** A new consumer: its m-section added to the receive transport's remote offer, answered, resumed. */
+  private async consume(consumer: Consumer): Promise<void> {
+    const pc = this.recvPc!;
+    const transport = this.recvTransport!;
+    this.consumers.push(consumer);
+    const midOf = (c: Consumer) => String((c.rtpParameters as { mid?: string }).mid ?? c.consumer);
+    const sections = this.consumers.map((c) => {
+      const params = c.rtpParameters as { codecs: { payloadType: number }[]; encodings: { ssrc: number }[]; rtcp?: { cname?: string } };
+      return mediaSection({
+        kind: c.kind,
+        mid: midOf(c),
+        direction: 'sendonly',
+        setup: 'actpass',
+        transport,
+        payloadType: params.codecs[0]!.payloadType,
+        ssrc: { ssrc: params.encodings[0]!.ssrc, cname: params.rtcp?.cname ?? 'sfu', stream: c.participant.replace(/[^A-Za-z0-9]/g, '') || 'stream' },
+      });
+    });
+    await pc.setRemoteDescription({ type: 'offer', sdp: sessionDescription(this.consumers.map(midOf), sections) });
+    await pc.setLocalDescription(await pc.createAnswer());
+    if (!this.recvConnected) {
+      this.recvConnected = true;
+      await this.ackResult({ type: 'transport-connect', transport: transport.id, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: localFingerprint(pc.localDescription!.sdp) }] } });
+    }
+    const transceiver = pc.getTransceivers().find((t) => t.mid === midOf(consumer));
+    if (!transceiver) throw new Error(`no transceiver for mid ${midOf(consumer)}`);
+    const stream: ReceivedConsumer = { consumer: consumer.consumer, participant: consumer.participant, source: consumer.source, kind: consumer.kind, packets: 0, lost: 0, firstPacketAt: null, firstKeyframeAt: null };
+    this.received.set(consumer.consumer, stream);
+    let highest: number | null = null;
+    transceiver.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((packet) => {
+        const seq = packet.header.sequenceNumber;
+        stream.packets += 1;
+        stream.firstPacketAt ??= Date.now();
+        if (highest === null) highest = seq;
+        else {
+          const ahead = (seq - highest + 0x10000) & 0xffff;
+          // Ahead by less than half the sequence space: new packets, the ones skipped are lost (a late one counts back).
+          if (ahead > 0 && ahead < 0x8000) {
+            stream.lost += ahead - 1;
+            highest = seq;
+          } else if (ahead !== 0 && stream.lost > 0) stream.lost -= 1;
+        }
+        if (stream.kind === 'video' && stream.firstKeyframeAt === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeAt = Date.now();
+      });
+    });
+    await this.ackResult({ type: 'consumer-resume', consumer: consumer.consumer });
+  }
+
+  /** Sends with a fresh id and waits for the ack or error that answers it. */
+  private async request(message: ClientMessage, timeoutMs = 20_000): Promise<ServerMessage> {
+    const id = `r${this.nextId++}`;
+    this.ws.send(JSON.stringify({ ...message, id }));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = this.messages.find((m) => (m.type === 'ack' || m.type === 'error') && m.id === id);
+      if (reply) return reply;
+      if (this.ws.readyState !== WebSocket.OPEN) throw new Error(`signalling closed while waiting for ${message.type}`);
+      if (Date.now() > deadline) throw new Error(`no answer to ${message.type} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, 500);
+        this.waiters.add(wake);
+      });
+    }
+  }
+
+  private async ackResult(message: ClientMessage): Promise<unknown> {
+    const reply = await this.request(message);
+    if (reply.type === 'error') throw new Error(`${message.type}: ${reply.code} ${reply.message}`);
+    return reply.result;
+  }
+
+  async leave(): Promise<void> {
+    await this.request({ type: 'leave' }, 3000).catch(() => undefined);
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.publisher?.stop();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+    await Promise.all([this.sendPc?.close(), this.recvPc?.close()].map((p) => p?.catch(() => undefined)));
+  }
+}
+
+async function waitConnected(pc: RTCPeerConnection, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pc.connectionState !== 'connected') {
+    if (pc.connectionState === 'failed' || pc.connectionState === 'closed') throw new Error(`send transport ${pc.connectionState}`);
+    if (Date.now() > deadline) throw new Error(`send transport not connected within ${timeoutMs} ms (${pc.connectionState})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A VP8 payload descriptor followed by the start of a keyframe (RFC 7741). */
+function isVp8KeyframeStart(payload: Buffer): boolean {
+  if (payload.length < 2) return false;
+  const first = payload[0]!;
+  if ((first & 0x10) === 0 || (first & 0x07) !== 0) return false;
+  let offset = 1;
+  if (first & 0x80) {
+    const ext = payload[offset++]!;
+    if (ext & 0x80) offset += (payload[offset]! & 0x80) ? 2 : 1;
+    if (ext & 0x40) offset += 1;
+    if (ext & 0x30) offset += 1;
+  }
+  return offset < payload.length && (payload[offset]! & 0x01) === 0;
+}
+
+/**
+ * Sends the media on a wall-clock schedule, looping it, straight onto the
+ * send transport (werift's own sender knows one SSRC per m-line; simulcast
+ * needs one per layer), with a sender report per SSRC each second.
+ */
+class SimulcastPublisher {
+  readonly audioSsrc = randomBytes(4).readUInt32BE();
+  readonly layerSsrcs: number[];
+  private readonly packetizers: Vp8Packetizer[];
+  private readonly dtls: RTCDtlsTransport;
+  private audioSeq = randomBytes(2).readUInt16BE();
+  private readonly audioTs0 = randomBytes(4).readUInt32BE();
+  private readonly videoTs0 = randomBytes(4).readUInt32BE();
+  private audioIndex = 0;
+  private videoIndex = 0;
+  private videoFrame = 0;
+  private wantKeyframe = false;
+  private startedAt = 0;
+  private readonly loopMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private reportTimer: NodeJS.Timeout | null = null;
+  private readonly sent = new Map<number, { packets: number; octets: number; lastTs: number; lastAt: number }>();
+
+  constructor(
+    private readonly media: SimulcastMedia,
+    audio: RTCRtpTransceiver,
+    video: RTCRtpTransceiver,
+  ) {
+    this.layerSsrcs = media.layers.map(() => randomBytes(4).readUInt32BE());
+    this.packetizers = this.layerSsrcs.map((ssrc) => new Vp8Packetizer({ ssrc, payloadType: VP8_PT }));
+    this.dtls = video.sender.dtlsTransport;
+    void audio;
+    const last = (frames: EncodedFrame[]) => (frames.length === 0 ? 0 : frames[frames.length - 1]!.timeMs);
+    this.loopMs = Math.max(last(media.audio), ...media.layers.map(last)) + 20;
+    this.dtls.onRtcp.subscribe((packet) => {
+      // PLI (payload-specific feedback, FMT 1) or FIR (FMT 4) naming one of the layers.
+      const feedback = (packet as { feedback?: { mediaSsrc?: number; fir?: { ssrc: number }[] } }).feedback;
+      if (!feedback) return;
+      const named = [feedback.mediaSsrc, ...(feedback.fir ?? []).map((f) => f.ssrc)];
+      if (named.some((ssrc) => ssrc !== undefined && this.layerSsrcs.includes(ssrc))) this.wantKeyframe = true;
+    });
+  }
+
+  play(): void {
+    this.startedAt = Date.now();
+    this.timer = setInterval(() => this.tick(), 10);
+    this.reportTimer = setInterval(() => void this.report(), 1000);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
+  }
+
+  private send(ssrc: number, payload: Buffer, header: RtpHeader): void {
+    const count = this.sent.get(ssrc) ?? { packets: 0, octets: 0, lastTs: 0, lastAt: 0 };
+    count.packets += 1;
+    count.octets += payload.length;
+    count.lastTs = header.timestamp;
+    count.lastAt = Date.now();
+    this.sent.set(ssrc, count);
+    void this.dtls.sendRtp(payload, header).catch(() => undefined);
+  }
+
+  private tick(): void {
+    const now = Date.now() - this.startedAt;
+    const { audio, layers } = this.media;
+    for (;;) {
+      const frame = audio[this.audioIndex % audio.length];
+      if (!frame) break;
+      const at = Math.floor(this.audioIndex / audio.length) * this.loopMs + frame.timeMs;
+      if (at > now) break;
+      const header = new RtpHeader({ payloadType: OPUS_PT, sequenceNumber: this.audioSeq, timestamp: (this.audioTs0 + Math.round(at * 48)) >>> 0, ssrc: this.audioSsrc, marker: false });
+      this.audioSeq = (this.audioSeq + 1) & 0xffff;
+      this.send(this.audioSsrc, frame.data, header);
+      this.audioIndex += 1;
+    }
+    const top = layers[layers.length - 1]!;
+    for (;;) {
+      const slot = top[this.videoIndex % top.length];
+      if (!slot) break;
+      const at = Math.floor(this.videoIndex / top.length) * this.loopMs + slot.timeMs;
+      if (at > now) break;
+      if (this.wantKeyframe) {
+        // The file's next keyframe (the same frame in every layer) stands in for the one an encoder would make now.
+        let k = this.videoFrame;
+        while (!top[k % top.length]!.keyframe) k += 1;
+        this.videoFrame = k;
+        this.wantKeyframe = false;
+      }
+      const timestamp = (this.videoTs0 + Math.round(at * 90)) >>> 0;
+      for (const [i, layer] of layers.entries()) {
+        const frame = layer[this.videoFrame % layer.length]!;
+        for (const packet of this.packetizers[i]!.packetize(frame.data, timestamp)) this.send(this.layerSsrcs[i]!, packet.payload, packet.header);
+      }
+      this.videoIndex += 1;
+      this.videoFrame += 1;
+    }
+  }
+
+  private async report(): Promise<void> {
+    const nowMs = Date.now();
+    // NTP time: seconds since 1900 in the high 32 bits.
+    const ntp = (BigInt(Math.floor(nowMs / 1000) + 2_208_988_800) << 32n) | BigInt(Math.floor(((nowMs % 1000) / 1000) * 2 ** 32));
+    const packets = [...this.sent.entries()].map(([ssrc, count]) => {
+      const rate = ssrc === this.audioSsrc ? 48 : 90;
+      return new RtcpSrPacket({
+        ssrc,
+        senderInfo: new RtcpSenderInfo({ ntpTimestamp: ntp, rtpTimestamp: (count.lastTs + Math.round((nowMs - count.lastAt) * rate)) >>> 0, packetCount: count.packets, octetCount: count.octets }),
+      });
+    });
+    if (packets.length > 0) await this.dtls.sendRtcp(packets).catch(() => undefined);
+  }
+}

@@ -1,0 +1,52 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineScripts, evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+
+describe('Lua scripts as files: <name>-<keys>.lua with includes', () => {
+  const folder = tempDir('clinic-lua-');
+  const url = pathToFileURL(`${folder.dir}/`);
+  let server: Awaited<ReturnType<typeof startTestRedis>>;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    writeFileSync(join(folder.dir, 'lib.lua'), '--- @include "now-ms"\nlocal prefix = ARGV[1]\n');
+    // Includes `now-ms` a second time (through lib and directly): it goes in once.
+    writeFileSync(join(folder.dir, 'stamp-2.lua'), '-- Sets both keys to the Redis time.\n--- @include "lib"\n--- @include "now-ms"\nlocal at = nowMs()\nredis.call("SET", KEYS[1], prefix .. at)\nredis.call("SET", KEYS[2], prefix .. at)\nreturn at\n');
+    writeFileSync(join(folder.dir, 'broken-1.lua'), '--- @include "nowhere"\nreturn 1\n');
+    server = await startTestRedis();
+    redis = new Redis(server.url);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.cleanup();
+    folder.cleanup();
+  });
+
+  it('takes its key count from the file name and runs with its includes in place', async () => {
+    const script = loadScript(url, 'stamp');
+    expect(script.numberOfKeys).toBe(2);
+    expect(script.lua.match(/local function nowMs/g)).toHaveLength(1);
+    const scripts = defineScripts(redis, url, 'test', ['stamp']);
+    const at = await scripts.stamp<number>(['a', 'b'], ['p:']);
+    expect(Math.abs(at - Date.now())).toBeLessThan(60_000);
+    expect(await redis.mget('a', 'b')).toEqual([`p:${at}`, `p:${at}`]);
+    expect(await evalScript<number>(redis, script, ['c', 'd'], ['q:'])).toBeGreaterThanOrEqual(at);
+  });
+
+  it('refuses the wrong number of keys before Redis sees it', async () => {
+    const scripts = defineScripts(redis, url, 'test2', ['stamp']);
+    await expect(scripts.stamp(['a'], ['p:'])).rejects.toThrow('Lua script stamp takes 2 keys, was given 1');
+    await expect(evalScript(redis, loadScript(url, 'stamp'), ['a', 'b', 'c'])).rejects.toThrow('takes 2 keys, was given 3');
+  });
+
+  it('names the missing file or include', () => {
+    expect(() => loadScript(url, 'absent')).toThrow(/expected one file absent-<keys>\.lua .* found none/);
+    expect(() => loadScript(url, 'broken')).toThrow(/Lua include "nowhere" \(in broken-1\.lua\)/);
+  });
+});

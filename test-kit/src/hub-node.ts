@@ -67,7 +67,7 @@ export async function startHubProcess(options: {
       CLINICS_DIR: TEST_CLINICS_DIR,
       HUB_ATTACHMENT_KEY: TEST_ATTACHMENT_KEY,
       // Shared by the nodes of one Redis, as a deployment's nodes share a volume.
-      HUB_ATTACHMENTS_DIR: attachmentsDirFor(options.redisUrl ?? Object.values(options.redisEnv ?? {}).join(",")),
+      HUB_ATTACHMENTS_DIR: attachmentsDirFor(options.redisUrl ?? Object.values(options.redisEnv ?? {}).join(',')),
       LOG_LEVEL: 'warn',
       ...options.env,
     },

@@ -22,7 +22,7 @@ import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consu
 import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
-import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation, type ValuePools } from './support/fuzz-payloads.js';
+import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation, type ValuePools } from '@clinic-hub/test-kit/fuzz-payloads';
 import { sendRawBinaryEvent, sendRawEvent, sendRawEventWithoutAck, sendRawPacket, type RawReply } from './support/raw-frames.js';
 
 /**

@@ -22,6 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  MediaStreamTrack,
   RTCPeerConnection,
   RtcpSenderInfo,
   RtcpSrPacket,
@@ -36,7 +37,7 @@ import {
 } from 'werift';
 import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH } from '@clinic-hub/protocol';
-import type { EncodedFrame } from '../../media-server/test/support/recording-media.js';
+import type { EncodedFrame } from '@clinic-hub/test-kit/recording-media';
 
 export interface SimulcastMedia {
   /** The camera's layers, lowest first, each with the same frames at the same times (keyframes included). */
@@ -310,7 +311,7 @@ export class MediasoupNodePeer {
     const stream: ReceivedConsumer = { consumer: consumer.consumer, participant: consumer.participant, source: consumer.source, kind: consumer.kind, packets: 0, lost: 0, firstPacketAt: null, firstKeyframeAt: null };
     this.received.set(consumer.consumer, stream);
     let highest: number | null = null;
-    transceiver.onTrack.subscribe((track) => {
+    const attach = (track: MediaStreamTrack) => {
       track.onReceiveRtp.subscribe((packet) => {
         const seq = packet.header.sequenceNumber;
         stream.packets += 1;
@@ -326,7 +327,11 @@ export class MediasoupNodePeer {
         }
         if (stream.kind === 'video' && stream.firstKeyframeAt === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeAt = Date.now();
       });
-    });
+    };
+    // werift makes the track while taking the remote offer: it may be there already, or come later.
+    const existing = transceiver.receiver.tracks;
+    if (existing.length > 0) existing.forEach(attach);
+    else transceiver.onTrack.subscribe(attach);
     await this.ackResult({ type: 'consumer-resume', consumer: consumer.consumer });
   }
 

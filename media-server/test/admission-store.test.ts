@@ -13,7 +13,7 @@ import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 const STORE_TIMEOUT_MS = 800;
 

@@ -15,8 +15,8 @@ import type { ServerSignal } from '@clinic-hub/protocol';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 const CYCLES = 50;
 

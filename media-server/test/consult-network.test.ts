@@ -210,7 +210,7 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
         console.warn(`consult-network.test.ts ICE over TCP: SKIPPED — ${reason}`);
         return ctx.skip();
       }
-      const consult = 'net-tcp';
+      const consult = 'net-tcp-only';
       await netns.blockUdp();
       const doctor = await join(hostBrowser, consult, 'doctor-1', 'doctor');
       const far = await join(nsBrowser, consult, 'patient-far');

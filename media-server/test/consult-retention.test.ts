@@ -33,8 +33,8 @@ import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../sr
 import { listRecordings, recordingKeys } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
 import { MEDIA_TEST_SECRET, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 

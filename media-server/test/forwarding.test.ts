@@ -13,8 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer, type PeerOptions } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { NodePeer, type PeerOptions } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let server: RunningMediaServer;

@@ -10,7 +10,7 @@ import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;

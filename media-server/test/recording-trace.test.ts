@@ -21,8 +21,8 @@ import { RecordingJobs, aiRecordingJobId, finaliseJobId, purgeJobId, startRecord
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
 import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia } from './support/recording-media.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 

@@ -13,8 +13,8 @@ import { CONSULT_MAX_PARTICIPANTS, consultKeys, type ServerSignal } from '@clini
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;

@@ -51,6 +51,8 @@ export interface ChatOptions {
   maxPayloadBytes: number;
   /** The node's rate limits and drain state (hub.ts); without them chat events are neither limited nor tracked. */
   guards: NodeGuards;
+  /** Told of each new message a clinician sends in a patient's thread. */
+  onClinicianReply?: (clinic: string, ticketId: string, messageId: string) => void;
 }
 
 export interface RunningChat {
@@ -115,6 +117,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     maxPayloadBytes: options.maxPayloadBytes,
     messagesPerSecond: config.messagesPerSecond,
     guards: options.guards,
+    ...(options.onClinicianReply ? { onClinicianReply: options.onClinicianReply } : {}),
   });
   return {
     service,

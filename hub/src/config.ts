@@ -128,6 +128,13 @@ const Env = z.object({
    * long fork, a saturated network); the action then gets STORE_UNAVAILABLE. /readyz and /healthz ping with it.
    */
   HUB_REDIS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /**
+   * Replicas that must hold a queue change before it is acknowledged (Redis WAIT). Default: 1 with
+   * REDIS_SENTINELS (an acknowledged change survives a failover), 0 with REDIS_URL (one Redis: AOF is the guarantee).
+   */
+  HUB_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  /** How long a change waits for those replicas before the action is answered STORE_UNAVAILABLE (done; retry replays it). */
+  HUB_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** The most a client action (or an API request) may take before it is answered STORE_UNAVAILABLE, whatever it waits for. */
   HUB_ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   /** Webhooks (hub/src/webhooks): how long a receiver may take to answer, the first retry's delay (doubling) and the attempts in all. */
@@ -243,6 +250,8 @@ export interface HubConfig {
   drain: { graceMs: number; timeoutMs: number };
   /** A Redis command's budget (ioredis commandTimeout) and a whole action's, both in ms. */
   timeouts: { redisMs: number; actionMs: number };
+  /** Queue changes are acknowledged once this many replicas have them (0: once the master has). */
+  redisAck: { replicas: number; timeoutMs: number };
   /** Webhook deliveries (hub/src/webhooks; docs/webhooks.md). */
   webhooks: { timeoutMs: number; backoffMs: number; attempts: number };
   /** Check-ins by patients themselves (hub/src/self-checkin): limits per kiosk, per clinic's phones, per address. */
@@ -318,6 +327,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
+    redisAck: { replicas: e.HUB_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.HUB_REDIS_ACK_TIMEOUT_MS },
     webhooks: { timeoutMs: e.HUB_WEBHOOK_TIMEOUT_MS, backoffMs: e.HUB_WEBHOOK_BACKOFF_MS, attempts: e.HUB_WEBHOOK_ATTEMPTS },
     selfCheckinLimits: {
       kioskPerMinute: e.HUB_KIOSK_CHECKINS_PER_MINUTE,

@@ -7,7 +7,7 @@ import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET } from '@clinic-hub/test-kit/consult
 import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectedClients, metricValue } from '@clinic-hub/test-kit/metrics-text';
 import { waitFor } from '@clinic-hub/test-kit/wait';
-import { startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
+import { startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { LeanSocket } from '../harness/lean-socket.js';
 import { summarize } from '../harness/stats.js';
 import { MetricStore, bundleK6Script, runScript, startVu, type Bundle } from './support/k6-adapter.js';
@@ -243,7 +243,7 @@ describe('k6 scripts against two hub nodes', () => {
 
     beforeAll(async () => {
       // `npm run media`'s entry point with the hubs' room-token secret: it announces itself in Redis, where the hubs look for nodes.
-      media = await startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
+      media = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
       if (media.process.exitCode !== null) throw new Error(`the media-server exited: ${media.logs()}`);
       await waitFor('the hub to see the media-server node', async () => (await consultations()).mediaNodes.some((n) => n.id === MEDIA_NODE), 15_000);
     }, 60_000);

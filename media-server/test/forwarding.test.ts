@@ -12,7 +12,7 @@ import { join as joinPath } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { NodePeer, type PeerOptions } from '@clinic-hub/test-kit/node-peer';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
@@ -26,7 +26,7 @@ const peers: NodePeer[] = [];
 beforeAll(async () => {
   redis = await startTestRedis();
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'forwarding-media-'));
-  [server, media] = await Promise.all([startTestMediaServer({ redisUrl: redis.url, nodeId: 'media-fwd' }), makeEncodedMedia(mediaDir, { seconds: 20, keyframeEverySeconds: 10 })]);
+  [server, media] = await Promise.all([startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redis.url, nodeId: 'media-fwd' }), makeEncodedMedia(mediaDir, { seconds: 20, keyframeEverySeconds: 10 })]);
 });
 
 afterEach(async () => {

@@ -17,7 +17,7 @@ import { exportRecordingFile } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
 import { getRecording, listRecordings } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
@@ -59,7 +59,7 @@ beforeAll(async () => {
     nodeId: 'media-test',
     logger: pino({ level: process.env.RECORDING_TEST_LOG_LEVEL ?? 'warn' }),
   });
-  server = await startTestMediaServer({ redisUrl: redisServer.url, recorder });
+  server = await startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, recorder });
   tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
   server.events.subscribe(tap);
 });

@@ -34,8 +34,9 @@ const CLIENT_MESSAGE_ID_KEPT_SECONDS = 7 * 86400;
 const PENDING_ATTACHMENT_SECONDS = 24 * 3600;
 /** A file younger than this is never swept: its upload may not have written its metadata yet. */
 const SWEEP_MIN_AGE_MS = 10 * 60_000;
-/** Files looked at per sweep. */
-const SWEEP_BATCH = 2000;
+/** Files a sweep looks at (every file older than ten minutes, up to this), and how many it checks per round trip. */
+const SWEEP_MAX_FILES = 1_000_000;
+const SWEEP_BATCH = 500;
 /** Patient threads a clinician's thread list shows, most recently active first. */
 const PATIENT_THREADS_LISTED = 200;
 
@@ -53,6 +54,8 @@ export interface ChatServiceOptions {
   attachmentStorage?: AttachmentStorage;
   /** How long a sent attachment is kept, in seconds (the clinic's retention.chatAttachmentDays). */
   attachmentKeepSeconds?: (clinic: string) => number;
+  /** How long a patient thread is kept after its last message, in seconds (the clinic's retention.patientChatDays). */
+  patientChatKeepSeconds?: (clinic: string) => number;
   /** Messages and attachment bytes per user, thread and clinic; none when absent. */
   quotas?: ChatQuotas;
 }
@@ -70,6 +73,7 @@ export class ChatService {
   private readonly storage: AttachmentStorage | null;
   private readonly quotas: ChatQuotas;
   private readonly attachmentKeepSeconds: (clinic: string) => number;
+  private readonly patientChatKeepSeconds: (clinic: string) => number;
 
   constructor(
     private readonly redis: Redis,
@@ -81,6 +85,7 @@ export class ChatService {
     if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');
     this.quotas = options.quotas ?? NO_CHAT_QUOTAS;
     this.attachmentKeepSeconds = options.attachmentKeepSeconds ?? (() => DEFAULT_RETENTION.chatAttachmentDays * 86_400);
+    this.patientChatKeepSeconds = options.patientChatKeepSeconds ?? (() => DEFAULT_RETENTION.patientChatDays * 86_400);
   }
 
   get attachmentsEnabled(): boolean {
@@ -180,6 +185,7 @@ export class ChatService {
         dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
         quota: this.quotas.messagesPerMinute,
         attachmentKeepSeconds: this.attachmentKeepSeconds(clinic),
+        patientChatKeepSeconds: this.patientChatKeepSeconds(clinic),
       });
     const sent = await append();
     // The first message of a patient is a first use of their thread too.
@@ -265,12 +271,25 @@ export class ChatService {
    */
   async sweepAttachmentFiles(now = Date.now()): Promise<number> {
     if (!this.storage) return 0;
-    let deleted = 0;
-    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_BATCH)) {
+    const byClinic = new Map<string, string[]>();
+    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_MAX_FILES)) {
       const [clinic, id] = key.split('/') as [string, string];
-      if (await this.store.attachmentExists(clinic, id)) continue;
-      await this.storage.delete(key);
-      deleted++;
+      const ids = byClinic.get(clinic);
+      if (ids) ids.push(id);
+      else byClinic.set(clinic, [id]);
+    }
+    let deleted = 0;
+    // Whether each file's metadata is still there, asked in pipelined batches of one clinic (one Cluster slot) each.
+    for (const [clinic, ids] of byClinic) {
+      for (let i = 0; i < ids.length; i += SWEEP_BATCH) {
+        const batch = ids.slice(i, i + SWEEP_BATCH);
+        const exists = await this.store.attachmentsExist(clinic, batch);
+        for (const [j, id] of batch.entries()) {
+          if (exists[j]) continue;
+          await this.storage.delete(attachmentStorageKey(clinic, id));
+          deleted++;
+        }
+      }
     }
     return deleted;
   }

@@ -95,6 +95,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     attachmentMaxBytes: config.attachmentMaxBytes,
     attachmentStorage: new FileAttachmentStorage(resolve(config.attachmentsDir)),
     attachmentKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.chatAttachmentDays ?? DEFAULT_RETENTION.chatAttachmentDays) * 86_400,
+    patientChatKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.patientChatDays ?? DEFAULT_RETENTION.patientChatDays) * 86_400,
     quotas: config.quotas,
   });
   // Files of attachments past their retention (their metadata expired in Redis) go within a sweep period.

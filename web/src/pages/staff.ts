@@ -15,13 +15,13 @@ import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { ERROR_TEXT_JA, PRIORITY_TEXT, STATUS_TEXT, TEXT, both, minutesText, type Bilingual } from '../lib/i18n.js';
+import { showMessage } from '../lib/messages.js';
 import { connectionIndicator, pageToken } from '../lib/page.js';
 import { patientQr, printSlip, SLIP_TEXT, type SlipFacts } from '../lib/ticket-slip.js';
 import { tokenFromFragment } from '../lib/token.js';
 
 const NAME_SHOWN_MS = 60_000;
 const CANCEL_ARMED_MS = 4000;
-const MAX_MESSAGES = 5;
 const CALL_ROOM_KEY = 'clinic-hub:staff:call-room';
 
 type TicketAction = 'recall' | 'start' | 'skip' | 'done' | 'cancel';
@@ -578,17 +578,4 @@ function showError(error: ProtocolError, what: string): void {
     error.detail ? h('span', { class: 'detail' }, ` (${error.detail})`) : null,
   );
   showMessage('error', message, error.code);
-}
-
-function showMessage(kind: 'ok' | 'error', content: string | Node, code?: string): void {
-  const list = byId('messages');
-  const item = h(
-    'div',
-    { class: `message ${kind}`, 'data-code': code },
-    h('span', { class: 'text' }, content),
-    h('button', { type: 'button', class: 'dismiss', 'aria-label': '閉じる / Dismiss', onclick: () => item.remove() }, '✕'),
-  );
-  list.prepend(item);
-  while (list.children.length > MAX_MESSAGES) list.lastElementChild?.remove();
-  if (kind === 'ok') setTimeout(() => item.remove(), 8000);
 }

@@ -104,7 +104,8 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 CMD ["node", "--import", "tsx", "hub/src/notify/worker-main.ts"]
 
 # A media-server node (WebRTC SFU): signalling, /healthz, /readyz and /metrics on
-# MEDIA_PORT (TCP); media on the UDP range MEDIA_UDP_PORT_MIN..MAX, which must be
+# MEDIA_PORT (TCP); media (mediasoup) on UDP and TCP MEDIA_UDP_PORT_MIN + i for worker
+# i (werift fallback: the UDP range MEDIA_UDP_PORT_MIN..MAX), which must be
 # published as it is (docker-compose.yml) with MEDIA_ANNOUNCED_IP set to the host's
 # address. SIGTERM drains: no new rooms, live rooms get MEDIA_DRAIN_GRACE_MS.
 FROM runtime AS media-server

@@ -3,6 +3,9 @@ import { Server as SocketServer, type Namespace } from 'socket.io';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
+import { PatientPageStore } from './notify/patient-page-store.js';
+import { LineLinkService } from './notify/line-link.js';
+import { createPatientNoticeRoutes } from './notify/patient-notice-routes.js';
 import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
 import { SelfCheckinService, createSelfCheckinRoutes } from './self-checkin/index.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
@@ -181,7 +184,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     nsp.on('connection', (socket) => sessions.attach(socket));
     return nsp;
   }) as [Namespace, Namespace, Namespace, Namespace];
-  registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes });
+  const patientPages = new PatientPageStore(redis);
+  const stopNotifyHandlers = registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes, pages: patientPages });
 
   const patientCheckin = {
     queue,
@@ -191,7 +195,22 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     setTicketContact: (clinic: string, ticketId: string, contact: NotifyContactInput) => notifications.setTicketContact(clinic, ticketId, contact),
   };
   const appointments = new AppointmentService({ redis, clinics, notifications, publicUrl });
-  const selfCheckin = new SelfCheckinService({ ...patientCheckin, redis, clinics, appointments, limits: config.selfCheckinLimits });
+  const { lineLink: lineLinkConfig, channels: notifyChannels } = config.notify;
+  const lineLink =
+    lineLinkConfig && notifyChannels.line
+      ? new LineLinkService(
+          { redis, clinics, notifications, findTicket: (clinic, ticket) => queue.ticket(clinic, ticket), logger },
+          { ...lineLinkConfig, channelAccessToken: notifyChannels.line.channelAccessToken, apiBaseUrl: notifyChannels.line.baseUrl },
+        )
+      : null;
+  const selfCheckin = new SelfCheckinService({
+    ...patientCheckin,
+    redis,
+    clinics,
+    appointments,
+    limits: config.selfCheckinLimits,
+    ...(lineLink ? { lineLink: (clinic: string, ticket: string, language: string) => lineLink.create(clinic, ticket, language === 'ja' ? 'ja' : 'en', tokenTtlSeconds('patient')) } : {}),
+  });
 
   const runningQueue = await startQueue({
     ...patientCheckin,
@@ -215,7 +234,16 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
 
   queueBroadcast = runningQueue.broadcast;
 
+  /** Chat replies and admissions reach a patient whose page is closed (notify domain). */
+  const noticeForTicket = (kind: 'chat_reply' | 'consult_ready') => (clinic: string, ticketId: string, key: string) => {
+    void (async () => {
+      const ticket = await queue.ticket(clinic, ticketId);
+      if (ticket) await notifications.noticeForTicket(clinic, ticket, kind, key);
+    })().catch((error: unknown) => logger.warn({ clinic, kind, err: error instanceof Error ? error.message : String(error) }, 'patient notice not enqueued'));
+  };
+
   const chat = await startChat({
+    onClinicianReply: noticeForTicket('chat_reply'),
     nsp: chatNsp,
     redis,
     subscriber: chatSub,
@@ -230,6 +258,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     maxPayloadBytes: config.maxPayloadBytes,
   });
   const consult = await startConsult({
+    onAdmitted: noticeForTicket('consult_ready'),
     nsp: consultNsp,
     redis,
     redisTarget: config.redis,
@@ -276,6 +305,16 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       createReminderRoutes({ authenticator, notifications, appointments }),
       createAppointmentRoutes({ authenticator, appointments }),
       createSelfCheckinRoutes({ authenticator, selfCheckin, publicUrl }),
+      createPatientNoticeRoutes({
+        authenticator,
+        redis,
+        clinics,
+        notifications,
+        pages: patientPages,
+        webPush: config.notify.webPush,
+        line: lineLink,
+        linkSeconds: tokenTtlSeconds('patient'),
+      }),
       createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
       createSettingsRoutes({ authenticator, settings }),
     ],
@@ -337,6 +376,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       await running.close().catch(() => undefined);
       await chat.close();
       await consult.close();
+      stopNotifyHandlers();
       await notifications.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');

@@ -39,6 +39,7 @@ describe('the chat service', () => {
       attachmentMaxBytes: 64 * 1024,
       attachmentStorage: new FileAttachmentStorage(dir),
       attachmentKeepSeconds: () => 2 * 86_400,
+      patientChatKeepSeconds: () => 3 * 86_400,
       quotas: { messagesPerMinute: { user: 3, thread: 5, clinic: 7 }, attachmentBytesPerDay: { user: 10_000, thread: 15_000, clinic: 20_000 } },
     });
   const ok = <T extends object>(result: Ack<T>): T => {
@@ -86,6 +87,21 @@ describe('the chat service', () => {
     ok(await upload(staff, 'patient.TA', 5000));
     ok(await upload(patientB, 'patient.TB', 5000));
     expect(await upload(patientB, 'patient.TB', 1000)).toMatchObject({ ok: false, error: { code: 'CHAT_QUOTA_EXCEEDED', detail: expect.stringContaining('clinic quota') } });
+  });
+
+  it('keeps a patient’s chat for the clinic’s retention after its last message, and the clinicians’ list forgets threads that went', async () => {
+    const service = chat();
+    await redis.zadd(chatKeys(C).patientThreads, Date.now() - 4 * 86_400_000, 'patient.GONE');
+    ok(await send(service, patientA, 'patient.TA'));
+    for (const key of [chatKeys(C).thread('patient.TA'), chatKeys(C).messages('patient.TA')]) {
+      const ttl = await redis.ttl(key);
+      expect(ttl, key).toBeGreaterThan(3 * 86_400 - 60);
+      expect(ttl, key).toBeLessThanOrEqual(3 * 86_400);
+    }
+    // Read positions go with the thread, even when no message follows them.
+    ok(await service.markRead(C, staff, ChatPayloads['chat:read'].parse({ threadId: 'patient.TA', upToId: '1-0' }) as never));
+    expect(await redis.ttl(chatKeys(C).reads('patient.TA'))).toBeGreaterThan(3 * 86_400 - 60);
+    expect(await redis.zrange(chatKeys(C).patientThreads, 0, -1)).toEqual(['patient.TA']);
   });
 
   it('keeps a sent attachment for the clinic’s retention, never for good, and sweeps its file once that has passed', async () => {

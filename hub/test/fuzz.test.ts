@@ -22,7 +22,7 @@ import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consu
 import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
-import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation, type ValuePools } from './support/fuzz-payloads.js';
+import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation, type ValuePools } from '@clinic-hub/test-kit/fuzz-payloads';
 import { sendRawBinaryEvent, sendRawEvent, sendRawEventWithoutAck, sendRawPacket, type RawReply } from './support/raw-frames.js';
 
 /**
@@ -177,6 +177,9 @@ describe(`fuzz (seed ${SEED}, ${SECONDS} s)`, () => {
   it('answers every generated and mutated case with a documented code, never INTERNAL, and the node stays up with bounded memory', { timeout: (SECONDS + 40) * 1000 }, async () => {
     const random = new Random(SEED);
     const outcomes: Outcome[] = [];
+    /** What was tried: cases per mutation, per way of sending, per HTTP method. */
+    const tried = new Map<string, number>();
+    const count = (what: string) => tried.set(what, (tried.get(what) ?? 0) + 1);
     const failures: string[] = [];
     const sockets = new Map<string, { socket: Socket; ended: boolean; parserRefused: boolean; errors: { code: string }[] }>();
     /** Roles a namespace refuses at connect (with a documented code, checked once): their cases are skipped. */
@@ -233,6 +236,9 @@ describe(`fuzz (seed ${SEED}, ${SECONDS} s)`, () => {
       const mutation: Mutation = random.chance(0.15) ? 'none' : random.pick(MUTATIONS);
       const argsText = mutate(random, generate(schema, random, pools), mutation);
       const mode = random.pick(['ack', 'ack', 'ack', 'ack', 'no-ack', 'binary', 'args', 'no-payload', 'numeric-name'] as const);
+      count(`payload: ${mutation}`);
+      count(`sent: ${mode}`);
+      if (combo.event === null) count('event name: unknown, reserved or odd');
       const context = `case ${cases} (seed ${SEED}): ${combo.role} ${combo.namespace} ${JSON.stringify(event.slice(0, 40))} ${mode} ${mutation}: ${argsText.slice(0, 300)}`;
       let reply: RawReply | null = null;
       switch (mode) {
@@ -298,6 +304,7 @@ describe(`fuzz (seed ${SEED}, ${SECONDS} s)`, () => {
           : r.chance(0.2)
             ? Buffer.concat([r.chance(0.5) ? PNG_START : Buffer.alloc(0), Buffer.alloc(r.int(0, 200_000), r.int(0, 255))])
             : mutate(r, generate(schemaLike, r, pools), r.pick(MUTATIONS));
+      count(`HTTP: ${typeof body === 'string' ? 'JSON-ish body' : body ? 'binary body' : 'no body'}, token ${tokenKind === 'none' || tokenKind === 'garbage' ? tokenKind : 'of a role'}`);
       const context = `case ${n} (seed ${SEED}): HTTP ${method} ${path.slice(0, 120)} as ${tokenKind}, body ${typeof body === 'string' ? body.slice(0, 200) : `${body?.length ?? 0} bytes`}`;
       let response: Response;
       try {
@@ -334,7 +341,10 @@ describe(`fuzz (seed ${SEED}, ${SECONDS} s)`, () => {
       [
         `fuzz: seed ${SEED}, ${cases} cases in ${((Date.now() - started) / 1000).toFixed(1)} s (replay: FUZZ_SEED=${SEED} FUZZ_SECONDS=${SECONDS})`,
         `hub RSS after warm-up ${(rssAfterWarmUp / 1048576).toFixed(0)} MiB, at the end ${(rssAtEnd / 1048576).toFixed(0)} MiB (a loaded shared machine: not a release figure)`,
-        ...[...summary].sort((a, b) => b[1] - a[1]).map(([what, count]) => `  ${count}\t${what}`),
+        'tried:',
+        ...[...tried].sort().map(([what, n]) => `  ${n}\t${what}`),
+        'answers:',
+        ...[...summary].sort((a, b) => b[1] - a[1]).map(([what, n]) => `  ${n}\t${what}`),
       ].join('\n'),
     );
     expect(failures, `seed ${SEED}; first failing cases:\n${failures.join('\n')}`).toEqual([]);

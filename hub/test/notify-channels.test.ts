@@ -9,6 +9,7 @@ import { socketAuth } from '../src/auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
+import { PatientPageStore } from '../src/notify/patient-page-store.js';
 import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { NotificationService } from '../src/notify/notification-service.js';
@@ -133,7 +134,7 @@ describe('in-app (Socket.IO through Redis)', () => {
     const nsp = io.of(NOTIFY_NAMESPACE);
     nsp.use(socketAuth(auth.authenticator));
     nsp.on('connection', (socket) => auth.sessions.attach(socket));
-    registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384 });
+    registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384, pages: new PatientPageStore(pub) });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

@@ -37,7 +37,7 @@ import {
 } from 'werift';
 import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH } from '@clinic-hub/protocol';
-import type { EncodedFrame } from '../../media-server/test/support/recording-media.js';
+import type { EncodedFrame } from '@clinic-hub/test-kit/recording-media';
 
 export interface SimulcastMedia {
   /** The camera's layers, lowest first, each with the same frames at the same times (keyframes included). */

@@ -13,8 +13,8 @@
  * 'counts', streams }, { type: 'error', message }.
  */
 import { readFileSync } from 'node:fs';
-import { NodePeer } from '../../media-server/test/support/node-peer.js';
-import { parseIvf, parseOggOpus, type EncodedMedia } from '../../media-server/test/support/recording-media.js';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { parseIvf, parseOggOpus, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 import { MediasoupNodePeer, type SimulcastMedia } from './mediasoup-node-peer.js';
 
 export interface SfuPeerSpec {

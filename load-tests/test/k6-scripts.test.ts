@@ -7,7 +7,7 @@ import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET } from '@clinic-hub/test-kit/consult
 import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectedClients, metricValue } from '@clinic-hub/test-kit/metrics-text';
 import { waitFor } from '@clinic-hub/test-kit/wait';
-import { startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
+import { startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { LeanSocket } from '../harness/lean-socket.js';
 import { summarize } from '../harness/stats.js';
 import { MetricStore, bundleK6Script, runScript, startVu, type Bundle } from './support/k6-adapter.js';
@@ -208,8 +208,10 @@ describe('k6 scripts against two hub nodes', () => {
       STAFF_TOKEN: await tokenFor('staff', 'otherclinic'),
       DEPT: 'gp',
       PATIENTS: '3',
-      CALL_RATE: '2',
-      DURATION_SECONDS: '2',
+      // gp's two rooms stay busy from a call to its notice: at one call per 2 s a notice may take up to 4 s (a
+      // loaded machine: seen over 2 s) before a call finds no free room (NO_FREE_ROOM); 2 calls/s left only 1 s.
+      CALL_RATE: '0.5',
+      DURATION_SECONDS: '7',
     });
     expect(
       problems(metrics, vus, ['socket_errors', 'queue_op_errors', 'notify_missing_notices', 'notify_duplicate_notices', 'notify_untracked_calls']),
@@ -241,7 +243,7 @@ describe('k6 scripts against two hub nodes', () => {
 
     beforeAll(async () => {
       // `npm run media`'s entry point with the hubs' room-token secret: it announces itself in Redis, where the hubs look for nodes.
-      media = await startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
+      media = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
       if (media.process.exitCode !== null) throw new Error(`the media-server exited: ${media.logs()}`);
       await waitFor('the hub to see the media-server node', async () => (await consultations()).mediaNodes.some((n) => n.id === MEDIA_NODE), 15_000);
     }, 60_000);

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
@@ -32,7 +32,20 @@ const Env = z
     MEDIA_PUBLIC_URL: z.url().optional(),
     MEDIA_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1–64 letters, digits, _ . or -').optional(),
     MEDIA_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters'),
-    /** The UDP ports WebRTC uses (one per participant: everything is bundled on one port). */
+    /**
+     * The SFU: `mediasoup` (the default) or `werift` (a pure-JavaScript
+     * fallback, used by itself when no mediasoup-worker has been built).
+     */
+    MEDIA_ENGINE: z.enum(['mediasoup', 'werift']).default('mediasoup'),
+    /** mediasoup workers (processes) to run: one per core by default. */
+    MEDIA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+    /** `1`: GET /debug/media answers with every room's transports, consumer layers and ICE protocol (no names). Off by default. */
+    MEDIA_DEBUG_ENDPOINT: z.enum(['0', '1']).default('0'),
+    /**
+     * The ports media uses. mediasoup: worker i listens on UDP and TCP port
+     * MEDIA_UDP_PORT_MIN + i (one of each per core, for every participant).
+     * werift: one UDP port per participant from this range.
+     */
     MEDIA_UDP_PORT_MIN: port.default(40000),
     MEDIA_UDP_PORT_MAX: port.default(49999),
     /** The public IPv4 address clients reach this node at, when it sits behind NAT or in a container with published ports. */
@@ -121,6 +134,10 @@ const Env = z
     MEDIASOUP_WORKER_BIN: z.string().optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
+  .refine((env) => env.MEDIA_UDP_PORT_MAX - env.MEDIA_UDP_PORT_MIN + 1 >= (env.MEDIA_WORKERS ?? 1), {
+    path: ['MEDIA_WORKERS'],
+    message: 'needs one port per worker between MEDIA_UDP_PORT_MIN and MEDIA_UDP_PORT_MAX',
+  })
   .refine((env) => env.MEDIA_UDP_PORT_MAX > env.MEDIA_UDP_PORT_MIN, {
     path: ['MEDIA_UDP_PORT_MAX'],
     message: 'must be greater than MEDIA_UDP_PORT_MIN',
@@ -144,6 +161,10 @@ export interface MediaConfig {
   redis: RedisTarget;
   tokenSecret: string;
   udpPortRange: [number, number];
+  engine: 'mediasoup' | 'werift';
+  /** mediasoup worker processes. */
+  workers: number;
+  debugEndpoint: boolean;
   announcedIp: string | null;
   iceExtraHosts: string[];
   turn: { servers: IceServer[]; secret: string | null; credentialTtlSeconds: number };
@@ -187,6 +208,9 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     redis: redis.target,
     tokenSecret: e.MEDIA_TOKEN_SECRET,
     udpPortRange: [e.MEDIA_UDP_PORT_MIN, e.MEDIA_UDP_PORT_MAX],
+    engine: e.MEDIA_ENGINE,
+    workers: Math.min(e.MEDIA_WORKERS ?? availableParallelism(), e.MEDIA_UDP_PORT_MAX - e.MEDIA_UDP_PORT_MIN + 1),
+    debugEndpoint: e.MEDIA_DEBUG_ENDPOINT === '1',
     announcedIp: e.MEDIA_ANNOUNCED_IP,
     iceExtraHosts: e.MEDIA_ICE_EXTRA_HOSTS,
     turn: { servers: e.MEDIA_TURN_SERVERS, secret: e.MEDIA_TURN_SECRET ?? null, credentialTtlSeconds: e.MEDIA_TURN_CREDENTIAL_TTL_SECONDS },

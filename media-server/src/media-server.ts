@@ -6,7 +6,8 @@ import { connectRedis } from '@clinic-hub/platform/redis';
 import { continueTrace } from '@clinic-hub/platform/tracing';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
-import { WeriftEngine } from './engine/werift-engine.js';
+import { createMediaEngine } from './engine/create-engine.js';
+import { MediasoupEngine } from './engine/mediasoup-engine.js';
 import { MediaEvents } from './media-events.js';
 import { MediaMetrics } from './metrics.js';
 import { MediaNodeRegistry } from './registry/node-registry.js';
@@ -54,13 +55,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   const subscriber = connectRedis(config.redis, `media:${config.nodeId}:control`);
   subscriber.on('error', (error) => logger.debug({ err: error }, 'redis subscriber error'));
 
-  const engine = await WeriftEngine.create({
-    udpPortRange: config.udpPortRange,
-    extraHostAddresses: config.iceExtraHosts,
-    announcedIp: config.announcedIp,
-    videoMaxBitrate: config.videoMaxBitrate,
-    logger,
-  });
+  const engine = await createMediaEngine(config, logger);
   const events = new MediaEvents((error, event) => logger.error({ err: error, event }, 'a media event listener failed'));
   const rooms = new RoomRegistry({
     engine,
@@ -71,6 +66,18 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     logger,
     answerTimeoutMs: config.answerTimeoutMs,
     iceServersFor: (participantId) => iceServersFor(participantId, config.turn),
+  });
+  engine.onRoomReset((reset) => {
+    const room = rooms.get(reset.clinic, reset.roomId);
+    if (!room) return;
+    if (!reset.moved) {
+      room.mediaReset(reset, null);
+      return;
+    }
+    engine.openRoom(reset.clinic, reset.roomId).then(
+      (info) => room.mediaReset(reset, info),
+      () => room.mediaReset({ ...reset, moved: false }, null),
+    );
   });
   let draining = false;
   const metrics = new MediaMetrics(config.nodeId, engine, () => rooms.counts(), () => draining);
@@ -90,7 +97,15 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     const [status, node] = meta;
     if (status === 'ended') throw new SignalError('CONSULT_ENDED');
     if (node && node !== config.nodeId) throw new SignalError('MEDIA_WRONG_ROOM', `the consultation is on node ${node}`);
+    let media;
+    try {
+      media = await engine.openRoom(claims.clinic, claims.consult);
+    } catch (error) {
+      logger.error({ err: error, consult: claims.consult }, 'room media could not be set up');
+      throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'the media engine could not open the room; join again in a moment');
+    }
     const room = rooms.get(claims.clinic, claims.consult) ?? rooms.getOrCreate(claims.clinic, claims.consult);
+    room.setMedia(media);
     if (!room.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
     return room;
   }
@@ -111,6 +126,9 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
         if (path === '/readyz') {
           const ready = redisUp && !draining;
           return { status: ready ? 200 : 503, contentType: 'application/json; charset=utf-8', body: JSON.stringify({ ready, draining, redis: redisUp ? 'up' : 'down' }) };
+        }
+        if (path === '/debug/media' && config.debugEndpoint && engine instanceof MediasoupEngine) {
+          return { status: 200, contentType: 'application/json; charset=utf-8', body: JSON.stringify(await engine.describe()) };
         }
         if (path === '/metrics') return { status: 200, contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
         return null;
@@ -165,7 +183,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     if (room) room.close('ended', continueTrace(message.traceparent));
   });
 
-  logger.info({ url, port: http.port, udp: config.udpPortRange, recorder: options.recorder ? 'on' : 'off' }, 'media-server listening');
+  logger.info({ url, port: http.port, engine: engine.name, udp: config.udpPortRange, recorder: options.recorder ? 'on' : 'off' }, 'media-server listening');
 
   let closing: Promise<void> | null = null;
   const close = () => {

@@ -12,8 +12,8 @@ import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 const STORE_TIMEOUT_MS = 800;
 
@@ -30,7 +30,7 @@ beforeAll(async () => {
   server = await startTestMediaServer({
     redisUrl: proxy.url.replace('http://', 'redis://'),
     nodeId: 'media-store',
-    env: { MEDIA_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
+    env: { ...WERIFT_ENGINE_ENV, MEDIA_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
   });
 });
 

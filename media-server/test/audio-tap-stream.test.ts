@@ -10,7 +10,7 @@ import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { createAudioTap } from '../src/audio-tap/audio-tap.js';
 import { Decimator } from '../src/audio-tap/decimator.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 import { startLoopbackCall } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 const CYCLES = 50;
 
@@ -28,7 +28,7 @@ let mediaDir: string;
 beforeAll(async () => {
   redis = await startTestRedis();
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'churn-media-'));
-  [server, media] = await Promise.all([startTestMediaServer({ redisUrl: redis.url, nodeId: 'media-churn' }), makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 1 })]);
+  [server, media] = await Promise.all([startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redis.url, nodeId: 'media-churn' }), makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 1 })]);
 });
 
 afterAll(async () => {

@@ -32,9 +32,9 @@ import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
 import { listRecordings, recordingKeys } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { MEDIA_TEST_SECRET, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { MEDIA_TEST_SECRET, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
@@ -88,7 +88,7 @@ beforeAll(async () => {
   recorder = new WeriftRecorder({ redis, config: { dir: recordings, key, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-ret', logger: pino({ level: 'warn' }) });
   [hub, server] = await Promise.all([
     startHubProcess({ redisUrl: redisServer.url, nodeId: 'hub-ret', env: { CLINICS_DIR: clinics, MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET } }),
-    startTestMediaServer({ redisUrl: redisServer.url, nodeId: 'media-ret', recorder }),
+    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-ret', recorder }),
   ]);
   tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
   server.events.subscribe(tap);

@@ -12,9 +12,9 @@ import { join as joinPath } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer, type PeerOptions } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer, type PeerOptions } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let server: RunningMediaServer;
@@ -26,7 +26,7 @@ const peers: NodePeer[] = [];
 beforeAll(async () => {
   redis = await startTestRedis();
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'forwarding-media-'));
-  [server, media] = await Promise.all([startTestMediaServer({ redisUrl: redis.url, nodeId: 'media-fwd' }), makeEncodedMedia(mediaDir, { seconds: 20, keyframeEverySeconds: 10 })]);
+  [server, media] = await Promise.all([startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redis.url, nodeId: 'media-fwd' }), makeEncodedMedia(mediaDir, { seconds: 20, keyframeEverySeconds: 10 })]);
 });
 
 afterEach(async () => {

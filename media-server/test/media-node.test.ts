@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
-import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
+import { roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
@@ -59,7 +59,7 @@ describe('a running node', () => {
   });
 
   it('serves metrics labelled with its node, and drains on SIGTERM', { timeout: 60_000 }, async () => {
-    node = await startMediaServerProcess({ REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-drain', MEDIA_DRAIN_GRACE_MS: '2500', LOG_LEVEL: 'warn' });
+    node = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-drain', MEDIA_DRAIN_GRACE_MS: '2500', LOG_LEVEL: 'warn' });
     const consult = 'drain-room-1';
     const doctor = await NodePeer.join(node.url, roomToken({ sub: 'doctor-dr', part: 'doctor', consult }));
     const text = await (await fetch(`${node.url}/metrics`)).text();
@@ -101,7 +101,7 @@ describe('a running node', () => {
   });
 
   it('drains at once when no room is left', { timeout: 30_000 }, async () => {
-    const idle = await startMediaServerProcess({ REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-idle', MEDIA_DRAIN_GRACE_MS: '60000', LOG_LEVEL: 'warn' });
+    const idle = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-idle', MEDIA_DRAIN_GRACE_MS: '60000', LOG_LEVEL: 'warn' });
     const started = Date.now();
     idle.process.kill('SIGTERM');
     expect(await idle.exited).toBe(0);

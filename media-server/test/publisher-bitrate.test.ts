@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { consultUrl, joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
-import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
+import { roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;
@@ -33,7 +33,7 @@ beforeAll(async () => {
   redis = await startTestRedis();
   [hub, media, browser] = await Promise.all([
     startHubProcess({ redisUrl: redis.url, nodeId: 'bitrate-hub', server: 'node' }),
-    startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: 'bitrate-media', LOG_LEVEL: 'warn' }),
+    startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redis.url, MEDIA_NODE_ID: 'bitrate-media', LOG_LEVEL: 'warn' }),
     launchMediaChromium([`--use-file-for-fake-video-capture=${noisyCamera}`]),
   ]);
 });

@@ -14,9 +14,9 @@ import { consultKeys, type RecordingStatus, type ServerSignal } from '@clinic-hu
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { PublishedTrack, Recorder, RoomRecording } from '../src/engine/engine-types.js';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 type StopReason = Parameters<RoomRecording['stop']>[0];
 
@@ -55,8 +55,8 @@ beforeAll(async () => {
   redis = new Redis(redisServer.url);
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'consent-media-'));
   [server, plain, media] = await Promise.all([
-    startTestMediaServer({ redisUrl: redisServer.url, nodeId: 'media-rec', recorder }),
-    startTestMediaServer({ redisUrl: redisServer.url, nodeId: 'media-plain' }),
+    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-rec', recorder }),
+    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-plain' }),
     makeEncodedMedia(mediaDir, { seconds: 3, keyframeEverySeconds: 1 }),
   ]);
 });

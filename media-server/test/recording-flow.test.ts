@@ -17,7 +17,7 @@ import { recordingDir, sealedPath } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 import { startLoopbackCall, type LoopbackCall } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

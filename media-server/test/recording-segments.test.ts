@@ -13,7 +13,7 @@ import { exportRecordingFile } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { makeEncodedMedia } from './support/recording-media.js';
+import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
 import { startLoopbackCall, type LoopbackCall } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });

@@ -17,9 +17,9 @@ import { exportRecordingFile } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
 import { getRecording, listRecordings } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
@@ -59,7 +59,7 @@ beforeAll(async () => {
     nodeId: 'media-test',
     logger: pino({ level: process.env.RECORDING_TEST_LOG_LEVEL ?? 'warn' }),
   });
-  server = await startTestMediaServer({ redisUrl: redisServer.url, recorder });
+  server = await startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, recorder });
   tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
   server.events.subscribe(tap);
 });

@@ -20,9 +20,9 @@ import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs, aiRecordingJobId, finaliseJobId, purgeJobId, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia } from './support/recording-media.js';
+import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -70,7 +70,7 @@ beforeAll(async () => {
   const storage = { dir: join(dir, 'recordings'), key };
   jobs = new RecordingJobs(redisServer.url, recordings.logger);
   recorder = new WeriftRecorder({ redis, config: { ...storage, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-trace', logger: recordings.logger });
-  server = await startTestMediaServer({ redisUrl: redisServer.url, recorder, logger: rooms.logger });
+  server = await startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, recorder, logger: rooms.logger });
   worker = startRecordingWorker({ redisTarget: redisServer.url, ...storage, logger: recordings.logger });
   writeFixtureModels(join(dir, 'models'));
   const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(dir, 'models'), { AI_WORKER_ID: 'ai-trace' }));

@@ -12,9 +12,9 @@ import { Hs256Key } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_MAX_PARTICIPANTS, consultKeys, type ServerSignal } from '@clinic-hub/protocol';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from './support/node-peer.js';
-import { makeEncodedMedia, type EncodedMedia } from './support/recording-media.js';
+import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
 let redis: Redis;
@@ -31,7 +31,7 @@ beforeAll(async () => {
     startTestMediaServer({
       redisUrl: redisServer.url,
       nodeId: 'media-a',
-      env: {
+      env: { ...WERIFT_ENGINE_ENV,
         MEDIA_JOIN_TIMEOUT_MS: '400',
         MEDIA_SIGNAL_RATE_PER_SECOND: '20',
         MEDIA_SIGNAL_BURST: '40',

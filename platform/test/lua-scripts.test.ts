@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineScripts, evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
+import { defineScripts, evalScript, loadScript } from '../src/redis/lua-scripts.js';
 import { startTestRedis } from '@clinic-hub/test-kit/redis';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 

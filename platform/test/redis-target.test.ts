@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeRedisTarget, readRedisTarget, redisTargetForService } from '@clinic-hub/platform/redis';
+import { describeRedisTarget, readRedisTarget, redisTargetForService } from '../src/redis/connect.js';
 
 const codes = (env: NodeJS.ProcessEnv) => {
   const read = readRedisTarget(env);

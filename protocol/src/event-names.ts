@@ -111,7 +111,16 @@ export const CONSULT_SERVER_EVENTS = {
   sessionEnded: HUB_SESSION_ENDED,
 } as const;
 
-/** Server → client events of `/notify` (NotifyServerToClient). Clients send nothing there. */
+/**
+ * Client → server events of `/notify` (NotifyClientToServer): a patient's
+ * page says whether it is in view, and which notices it has shown.
+ */
+export const NOTIFY_CLIENT_EVENTS = {
+  page: 'notify:page',
+  seen: 'notify:seen',
+} as const;
+
+/** Server → client events of `/notify` (NotifyServerToClient). */
 export const NOTIFY_SERVER_EVENTS = {
   notice: 'notify:notice',
   hubError: HUB_ERROR,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
-import { NAMESPACES, NOTIFY_SERVER_EVENTS } from './event-names.js';
+import { NAMESPACES, NOTIFY_CLIENT_EVENTS, NOTIFY_SERVER_EVENTS } from './event-names.js';
 import type { SessionEnded } from './events.js';
 
 /**
@@ -15,7 +15,7 @@ export const NotifyChannel = z.enum(NOTIFY_CHANNELS);
 export type NotifyChannel = z.infer<typeof NotifyChannel>;
 
 /** Every kind of notice there is a template for (Japanese and English). */
-export const NOTIFY_KINDS = ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called'] as const;
+export const NOTIFY_KINDS = ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called', 'consult_ready', 'chat_reply'] as const;
 export const NotifyKind = z.enum(NOTIFY_KINDS);
 export type NotifyKind = z.infer<typeof NotifyKind>;
 
@@ -68,6 +68,57 @@ export interface InAppNotice {
   /** Server time of sending, ms since the epoch. */
   at: number;
   ticketNumber?: string;
+}
+
+const Base64Url = (bytes: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((bytes * 4) / 3)}}={0,2}$`), `${bytes} bytes, base64url`);
+
+/**
+ * A browser's push subscription (`PushSubscription.toJSON()`): the push
+ * service's endpoint and the keys the hub encrypts to (RFC 8291). Patient
+ * data: kept like a phone number, never logged.
+ */
+export const WebPushSubscription = z.object({
+  endpoint: z.url({ protocol: /^https$/ }).max(2048),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.object({
+    /** The browser's P-256 public key, uncompressed (65 bytes). */
+    p256dh: Base64Url(65),
+    /** The authentication secret (16 bytes). */
+    auth: Base64Url(16),
+  }),
+});
+export type WebPushSubscription = z.output<typeof WebPushSubscription>;
+
+/** `notify:page`: the page is in view (visible) or not; notices go by Web Push while no page of the user is in view. */
+export const NotifyPagePayload = z.object({ visible: z.boolean() });
+export type NotifyPagePayload = z.infer<typeof NotifyPagePayload>;
+
+/** `notify:seen`: the page has shown these notices; they are not offered again. */
+export const NotifySeenPayload = z.object({ ids: z.array(z.string().min(1).max(200)).min(1).max(100) });
+export type NotifySeenPayload = z.infer<typeof NotifySeenPayload>;
+
+/** What a push message carries (the service worker shows it): the in-app notice and the page to open. */
+export interface WebPushMessage extends InAppNotice {
+  clinic: string;
+  /** The ticket page's path (its token is kept by the page, never in a push message). */
+  url: string;
+}
+
+/** `GET /api/patient/notices`: how this ticket's notices reach the patient. */
+export interface PatientNoticeSettings {
+  /** The contact's channel: `in_app` (this page, and Web Push when subscribed), `line`, `sms`, `email`; null: none. */
+  channel: NotifyChannel | null;
+  /** The VAPID public key for `pushManager.subscribe` (base64url); null: Web Push is off on this hub. */
+  webPush: { publicKey: string } | null;
+  /** Whether this ticket has a push subscription. */
+  pushSubscribed: boolean;
+  /** Whether LINE linking is offered (`POST /api/patient/line-link`). */
+  line: boolean;
+}
+
+export interface NotifyClientToServer {
+  [NOTIFY_CLIENT_EVENTS.page]: (payload: NotifyPagePayload, ack: (reply: { ok: true } | { ok: false; error: { code: ErrorCode; message: string } }) => void) => void;
+  [NOTIFY_CLIENT_EVENTS.seen]: (payload: NotifySeenPayload, ack: (reply: { ok: true; removed: number } | { ok: false; error: { code: ErrorCode; message: string } }) => void) => void;
 }
 
 export interface NotifyServerToClient {

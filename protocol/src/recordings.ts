@@ -11,7 +11,7 @@ export const RECORDING_STATUSES = ['recording', 'stopped', 'final', 'corrupt'] a
 export type RecordingStatusName = (typeof RECORDING_STATUSES)[number];
 
 /** Why a recording stopped: the room's reasons, or `interrupted` when the media-server stopped without closing it. */
-export type RecordingStopReason = 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining' | 'interrupted';
+export type RecordingStopReason = 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining' | 'interrupted' | 'media-worker-died';
 
 /**
  * One encrypted file: one participant's camera + microphone (`av`) or screen

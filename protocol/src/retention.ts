@@ -21,6 +21,9 @@ import { z } from 'zod';
  * - `chatAttachmentDays`: a chat attachment once sent in a message (its
  *   metadata in Redis and its encrypted file), counted from the message; an
  *   upload never sent goes after a day.
+ * - `patientChatDays`: a patient's chat thread with the clinic (its
+ *   messages, read positions and the thread itself), counted from its last
+ *   message.
  *
  * Decimals are allowed (0.5 days is 12 hours).
  */
@@ -29,6 +32,7 @@ export const ClinicRetentionConfig = z.object({
   consultationDays: z.number().positive().max(3650).default(30),
   recordingDays: z.number().positive().max(3650).default(30),
   chatAttachmentDays: z.number().positive().max(3650).default(30),
+  patientChatDays: z.number().positive().max(3650).default(30),
 });
 export type ClinicRetentionConfig = z.infer<typeof ClinicRetentionConfig>;
 

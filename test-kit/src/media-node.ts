@@ -9,6 +9,14 @@ import { loadMediaConfig } from '@clinic-hub/media-server';
 import type { Recorder } from '@clinic-hub/media-server';
 import { startMediaServer, type RunningMediaServer } from '@clinic-hub/media-server';
 
+/**
+ * For tests whose participants are Node peers (media-server/test/support/
+ * node-peer.ts) or k6-style clients: those speak werift's signalling (the
+ * server makes offers), so their media-server runs werift. Pages in
+ * Chromium use the default, mediasoup.
+ */
+export const WERIFT_ENGINE_ENV = { MEDIA_ENGINE: 'werift' } as const;
+
 export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
 export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
 

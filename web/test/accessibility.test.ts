@@ -4,7 +4,8 @@
  * or critical violation on the landing page, the display, the staff console,
  * the staff chat, the patient's ticket page with its chat, the
  * consultation page (device check, with the patient's chat), the entrance
- * kiosk, the phone check-in page and the poster maker. Most pages show both
+ * kiosk, the phone check-in page, the poster maker and the manager's
+ * console (/admin). Most pages show both
  * languages at once, Japanese and English, and are run with the page's
  * language as Japanese (as served) and again as English (`<html lang="en">`),
  * since a screen reader picks its voice by it; the kiosk and the phone
@@ -150,6 +151,8 @@ const PAGES: PageCase[] = [
     switchLanguage: pressLanguage,
   },
   { name: 'poster', path: async () => `/poster#token=${await tokenFor('staff')}`, ready: '#make-poster', viewport: { width: 1280, height: 1000 }, patientFacing: false },
+  // The manager's console with every section filled (overview, settings, audit, notifications, tokens).
+  { name: 'admin', path: async () => `/admin#token=${await tokenFor('admin')}`, ready: 'html[data-overview="live"][data-settings][data-audit]', viewport: { width: 1440, height: 1000 }, patientFacing: false },
 ];
 
 describe('accessibility', () => {

@@ -125,7 +125,7 @@ async function joinRoom(page: Page): Promise<void> {
 }
 
 /** The finals the page shows: who, when and the text (read here, never printed). */
-async function finalsOnPage(page: Page): Promise<{ participant: string; role: string; utterance: string; startMs: number; speaker: string; text: string }[]> {
+async function finalsOnPage(page: Page): Promise<{ participant: string; role: string; utterance: string; startMs: number; speaker: string; text: string; time: string }[]> {
   // A string: the tests are type-checked without the DOM library.
   return (await page.evaluate(`[...document.querySelectorAll('.ai-line[data-kind="final"]')].map((line) => ({
     participant: line.dataset.participant ?? '',
@@ -134,7 +134,8 @@ async function finalsOnPage(page: Page): Promise<{ participant: string; role: st
     startMs: Number(line.dataset.startMs),
     speaker: line.querySelector('.ai-speaker')?.textContent ?? '',
     text: line.querySelector('.ai-text')?.textContent ?? '',
-  }))`)) as { participant: string; role: string; utterance: string; startMs: number; speaker: string; text: string }[];
+    time: line.querySelector('.ai-line-head time')?.textContent ?? '',
+  }))`)) as { participant: string; role: string; utterance: string; startMs: number; speaker: string; text: string; time: string }[];
 }
 
 const percentile = (values: number[], p: number) => {
@@ -151,7 +152,8 @@ describe('AI results in a live consultation', () => {
     const patientHubToken = new URLSearchParams(new URL(checkin.patientUrl).hash.slice(1)).get('token')!;
     const patientSub = `patient:${ticket.id}`;
 
-    const doctorContext = await doctorBrowser.newContext({ viewport: { width: 1280, height: 800 } });
+    // The doctor's device is in New York; the clinic (and every time the panel shows) in Tokyo.
+    const doctorContext = await doctorBrowser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'America/New_York' });
     const patientContext = await patientBrowser.newContext({ viewport: { width: 390, height: 844 } });
     contexts.push(doctorContext, patientContext);
     type Phase = 'live' | 'reloaded';
@@ -225,6 +227,7 @@ describe('AI results in a live consultation', () => {
       expect(f.speaker).toContain('患者');
       expect(f.speaker).toContain('Patient');
       expect(f.text.length).toBeGreaterThan(0);
+      expect(f.time).toBe(new Intl.DateTimeFormat('ja-JP', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(f.startMs));
     }
     for (const f of finals.filter((f) => f.participant === DOCTOR_SUB)) expect(f.speaker).toContain('医師');
     const trend = doctorPage.locator(`.ai-speaker-trend[data-participant="${patientSub}"]`);

@@ -24,6 +24,8 @@ export interface ChatHandlerDeps extends HandlerContext {
   maxPayloadBytes: number;
   /** Messages per second one connection may send (0: no limit). */
   messagesPerSecond: number;
+  /** Told of each new message a clinician sends in a patient's thread (the patient is notified: notify domain). */
+  onClinicianReply?: (clinic: string, ticketId: string, messageId: string) => void;
 }
 
 /**
@@ -87,7 +89,10 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
     const sends = new SendLimiter(deps.messagesPerSecond);
     on('chat:send', async (payload) => {
       if (!sends.take()) return fail('RATE_LIMITED', `more than ${deps.messagesPerSecond} messages per second`);
-      return deps.chat.send(clinic, caller(), payload);
+      const sent = await deps.chat.send(clinic, caller(), payload);
+      const ticketId = payload.threadId.startsWith('patient.') ? payload.threadId.slice('patient.'.length) : null;
+      if (sent.ok && !sent.duplicate && ticketId && role !== 'patient') deps.onClinicianReply?.(clinic, ticketId, sent.message.id);
+      return sent;
     });
 
     on('chat:read', (payload) => deps.chat.markRead(clinic, caller(), payload));

@@ -53,6 +53,8 @@ export interface ChatServiceOptions {
   attachmentStorage?: AttachmentStorage;
   /** How long a sent attachment is kept, in seconds (the clinic's retention.chatAttachmentDays). */
   attachmentKeepSeconds?: (clinic: string) => number;
+  /** How long a patient thread is kept after its last message, in seconds (the clinic's retention.patientChatDays). */
+  patientChatKeepSeconds?: (clinic: string) => number;
   /** Messages and attachment bytes per user, thread and clinic; none when absent. */
   quotas?: ChatQuotas;
 }
@@ -70,6 +72,7 @@ export class ChatService {
   private readonly storage: AttachmentStorage | null;
   private readonly quotas: ChatQuotas;
   private readonly attachmentKeepSeconds: (clinic: string) => number;
+  private readonly patientChatKeepSeconds: (clinic: string) => number;
 
   constructor(
     private readonly redis: Redis,
@@ -81,6 +84,7 @@ export class ChatService {
     if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');
     this.quotas = options.quotas ?? NO_CHAT_QUOTAS;
     this.attachmentKeepSeconds = options.attachmentKeepSeconds ?? (() => DEFAULT_RETENTION.chatAttachmentDays * 86_400);
+    this.patientChatKeepSeconds = options.patientChatKeepSeconds ?? (() => DEFAULT_RETENTION.patientChatDays * 86_400);
   }
 
   get attachmentsEnabled(): boolean {
@@ -180,6 +184,7 @@ export class ChatService {
         dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
         quota: this.quotas.messagesPerMinute,
         attachmentKeepSeconds: this.attachmentKeepSeconds(clinic),
+        patientChatKeepSeconds: this.patientChatKeepSeconds(clinic),
       });
     const sent = await append();
     // The first message of a patient is a first use of their thread too.

@@ -103,6 +103,8 @@ export class ChatStore {
       quota: QuotaLimits;
       /** How long a sent attachment is kept. */
       attachmentKeepSeconds: number;
+      /** How long a patient thread is kept after its last message. */
+      patientChatKeepSeconds: number;
     },
   ): Promise<Ack<ChatSendResult>> {
     return this.runThread(clinic, caller, input.threadId, 'append-message', [
@@ -112,6 +114,7 @@ export class ChatStore {
       input.dedupeSeconds,
       quotaArgument(input.quota),
       Math.max(1, Math.round(input.attachmentKeepSeconds)),
+      Math.max(1, Math.round(input.patientChatKeepSeconds)),
     ]);
   }
 

@@ -51,6 +51,8 @@ export interface ChatOptions {
   maxPayloadBytes: number;
   /** The node's rate limits and drain state (hub.ts); without them chat events are neither limited nor tracked. */
   guards: NodeGuards;
+  /** Told of each new message a clinician sends in a patient's thread. */
+  onClinicianReply?: (clinic: string, ticketId: string, messageId: string) => void;
 }
 
 export interface RunningChat {
@@ -93,6 +95,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     attachmentMaxBytes: config.attachmentMaxBytes,
     attachmentStorage: new FileAttachmentStorage(resolve(config.attachmentsDir)),
     attachmentKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.chatAttachmentDays ?? DEFAULT_RETENTION.chatAttachmentDays) * 86_400,
+    patientChatKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.patientChatDays ?? DEFAULT_RETENTION.patientChatDays) * 86_400,
     quotas: config.quotas,
   });
   // Files of attachments past their retention (their metadata expired in Redis) go within a sweep period.
@@ -115,6 +118,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     maxPayloadBytes: options.maxPayloadBytes,
     messagesPerSecond: config.messagesPerSecond,
     guards: options.guards,
+    ...(options.onClinicianReply ? { onClinicianReply: options.onClinicianReply } : {}),
   });
   return {
     service,

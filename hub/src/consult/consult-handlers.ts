@@ -9,6 +9,8 @@ import type { ConsultCaller, ConsultService } from './consult-service.js';
 export interface ConsultHandlerDeps extends HandlerContext {
   consult: ConsultService;
   maxPayloadBytes: number;
+  /** Told when a patient is admitted to a consultation (the patient is notified: notify domain). */
+  onAdmitted?: (clinic: string, ticketId: string, consultId: string) => void;
 }
 
 /**
@@ -49,6 +51,7 @@ export function registerConsultHandlers(nsp: Namespace, deps: ConsultHandlerDeps
       const { patient, ...reply } = result;
       // Through the adapter: the patient's ticket page may be connected to any hub node.
       nsp.to(consultRooms.ticket(clinic, patient.consultation.ticket)).emit('consult:admitted', patient);
+      deps.onAdmitted?.(clinic, patient.consultation.ticket, patient.consultation.id);
       return reply;
     });
 

@@ -27,6 +27,8 @@ export { listMediaNodes, pickMediaNode } from './media-nodes.js';
 export { AiSessionJobs } from './ai-session-jobs.js';
 
 export interface ConsultOptions {
+  /** Told when a patient is admitted to a consultation. */
+  onAdmitted?: (clinic: string, ticketId: string, consultId: string) => void;
   /** The `/consult` namespace, with `socketAuth` in front. */
   nsp: Namespace;
   redis: Redis;
@@ -81,6 +83,7 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
     metrics: options.metrics,
     maxPayloadBytes: options.maxPayloadBytes,
     guards: options.guards,
+    ...(options.onAdmitted ? { onAdmitted: options.onAdmitted } : {}),
   });
   await startConsultRelay(options.subscriber, options.nsp, { consult: service, clinics, logger });
   return {

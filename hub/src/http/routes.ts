@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
-import { readAudit } from '../audit/audit-log.js';
+import { appendAudit, auditCsv, queryAudit, type AuditFilter } from '../audit/audit-log.js';
 import { TokenError, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -61,6 +61,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CHECKIN_CLOSED: 403,
   CHECKIN_MOBILE_OFF: 403,
   CHECKIN_DEPT_NOT_OFFERED: 403,
+  NOTIFY_WEB_PUSH_OFF: 404,
+  NOTIFY_LINE_LINK_OFF: 404,
+  NOTIFY_LINE_SIGNATURE_INVALID: 401,
   STORE_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
   NOT_FOUND: 404,
@@ -113,6 +116,25 @@ const IssueTokenBody = z.object({
   name: z.string().min(1).max(64).optional(),
   ttlSeconds: z.number().int().min(60).max(30 * 86400).optional(),
 });
+
+/** `?actor=&action=&subject=&since=&until=` of an audit query (times: ms or ISO 8601), or what is wrong with it. */
+function auditFilterOf(query: URLSearchParams): AuditFilter | string {
+  const filter: AuditFilter = {};
+  for (const key of ['actor', 'action', 'subject'] as const) {
+    const value = query.get(key);
+    if (value === null || value === '') continue;
+    if (value.length > 200) return `${key}: at most 200 characters`;
+    filter[key] = value;
+  }
+  for (const key of ['since', 'until'] as const) {
+    const value = query.get(key);
+    if (value === null || value === '') continue;
+    const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+    if (!Number.isFinite(ms)) return `${key}: a time in ms since the epoch or ISO 8601`;
+    filter[key] = ms;
+  }
+  return filter;
+}
 
 /** The hub's HTTP routes: health, metrics, the admin API and the web pages. */
 export function createRoutes(deps: RouteDeps): HttpHandler {
@@ -272,7 +294,22 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
         if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins read the audit stream');
         const count = Number(request.query.get('count') ?? 100);
         if (!Number.isInteger(count) || count < 1 || count > 1000) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 1000');
-        return json(200, { entries: await readAudit(deps.redis, clinic, count) });
+        const filter = auditFilterOf(request.query);
+        if (typeof filter === 'string') return errorResponse('INVALID_PAYLOAD', filter);
+        const format = request.query.get('format') ?? 'json';
+        if (format !== 'json' && format !== 'csv') return errorResponse('INVALID_PAYLOAD', 'format: json or csv');
+        const result = await queryAudit(deps.redis, clinic, filter, count);
+        // Reading the audit is itself audited (after the query, so the answer shows the stream as it was), before anything is returned.
+        const described = Object.entries(filter).map(([key, value]) => `${key}=${value}`).join('&') || '*';
+        await appendAudit(deps.redis, clinic, { actor: caller.sub, role: caller.role, action: format === 'csv' ? 'audit.export' : 'audit.read', subject: described, from: request.remoteAddress });
+        if (format === 'csv') {
+          return {
+            status: 200,
+            headers: { 'content-type': 'text/csv; charset=utf-8', 'cache-control': 'no-store', 'content-disposition': `attachment; filename="audit-${clinic}.csv"` },
+            body: auditCsv(result.entries),
+          };
+        }
+        return json(200, result);
       }
       if (!CLINICIAN_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN');
       if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);

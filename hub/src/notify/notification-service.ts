@@ -165,6 +165,35 @@ export class NotificationService {
     return { ok: true, id, sendAt };
   }
 
+  /**
+   * A notice about a ticket that is not a queue milestone: the clinic replied
+   * in the patient's chat, or the patient was admitted to their online
+   * consultation. Sent on the ticket's contact; chat replies only where they
+   * cost nothing (the page, Web Push, LINE), never by SMS or e-mail.
+   */
+  async noticeForTicket(
+    clinic: string,
+    ticket: { id: string; number: string; dept: string },
+    kind: Extract<NotifyKind, 'chat_reply' | 'consult_ready'>,
+    key: string,
+  ): Promise<Ack<{ id: string } | { skipped: 'no_contact' | 'channel' }>> {
+    const contact = await this.contacts.ticketContact(clinic, ticket.id);
+    if (!contact) return { ok: true, skipped: 'no_contact' };
+    if (kind === 'chat_reply' && (contact.channel === 'sms' || contact.channel === 'email')) return { ok: true, skipped: 'channel' };
+    const added = await this.enqueue(
+      {
+        clinic,
+        kind,
+        recipient: { type: 'ticket', ticketId: ticket.id },
+        vars: { ticketNumber: ticket.number, dept: ticket.dept },
+        idempotencyKey: `ticket.${ticket.id}.${kind}.${key}`,
+        urgent: kind === 'consult_ready',
+      },
+      contact,
+    );
+    return added.ok ? { ok: true, id: added.id } : added;
+  }
+
   /** Whether a notification with this key is queued, sent or dead-lettered (pruned completed jobs aside). */
   async hasNotification(clinic: string, idempotencyKey: string): Promise<boolean> {
     return (await this.queue.getJobState(NotificationService.jobId(clinic, idempotencyKey))) !== 'unknown';

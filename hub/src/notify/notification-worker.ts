@@ -13,6 +13,8 @@ import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
 import { LineChannel } from './channels/line-channel.js';
 import { SmsChannel } from './channels/sms-channel.js';
+import { WebPushSender } from './channels/web-push-sender.js';
+import { PatientPageStore } from './patient-page-store.js';
 import type { NotifyConfig } from './notify-config.js';
 import { NotifyError, type NotificationJobData, type NotificationOutcome } from './notify-types.js';
 import { NotificationService } from './notification-service.js';
@@ -31,6 +33,8 @@ export interface NotificationWorkerOptions {
   watchQueues?: boolean;
   /** Clock for quiet hours (tests). */
   now?: () => number;
+  /** The HTTPS agent for Web Push requests (tests: one trusting a local push service's certificate). */
+  webPushAgent?: import('node:https').Agent;
 }
 
 export interface RunningNotificationWorker {
@@ -72,7 +76,20 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
 
   const senders = new Map<NotifyChannel, ChannelSender>();
   const { channels } = config;
-  if (channels.in_app) senders.set('in_app', new InAppChannel(redis, channels.in_app.socketIoKey));
+  const webPush = config.webPush
+    ? new WebPushSender({ ...config.webPush, timeoutMs: config.sendTimeoutMs, ...(options.webPushAgent ? { agent: options.webPushAgent } : {}) })
+    : null;
+  if (channels.in_app) {
+    senders.set(
+      'in_app',
+      new InAppChannel(redis, channels.in_app.socketIoKey, {
+        inboxSeconds: (clinic) => (clinics.get(clinic)?.patientDataRetentionHours ?? 24) * 3600,
+        pages: new PatientPageStore(redis),
+        webPush,
+        onPushProblem: (problem) => logger.warn(problem, 'web push not delivered; the notice waits for the page'),
+      }),
+    );
+  }
   if (channels.email) senders.set('email', new EmailChannel({ ...channels.email, timeoutMs: config.sendTimeoutMs }));
   if (channels.line) senders.set('line', new LineChannel(channels.line));
   if (channels.sms) senders.set('sms', new SmsChannel(channels.sms));
@@ -105,6 +122,8 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     if (data.recipient.type !== 'ticket') return false;
     const ticket = await queue.ticket(data.clinic, data.recipient.ticketId);
     if (data.kind === 'queue_called') return ticket?.status !== 'called';
+    // A reply or an admission for a visit that is over is of no use.
+    if (data.kind === 'chat_reply' || data.kind === 'consult_ready') return !ticket || ticket.status === 'done' || ticket.status === 'cancelled' || ticket.status === 'no_show';
     if (data.kind !== 'queue_3_ahead' && data.kind !== 'queue_1_ahead') return false;
     if (ticket?.status !== 'waiting') return true;
     // "3 ahead" held back (quiet hours, retries) until after "1 ahead" was made would mislead.

@@ -43,6 +43,20 @@ const Env = z.object({
   NOTIFY_SMTP_FROM: optionalText,
   NOTIFY_LINE_CHANNEL_ACCESS_TOKEN: optionalText,
   NOTIFY_LINE_API_BASE_URL: z.url().default('https://api.line.me'),
+  /** The channel secret: the LINE webhook's x-line-signature is checked with it (LINE linking). */
+  NOTIFY_LINE_CHANNEL_SECRET: optionalText,
+  /** The official account's basic id ("@123abcde"): the link a patient opens to send their link code. */
+  NOTIFY_LINE_BASIC_ID: optionalText.pipe(z.string().regex(/^@[a-z0-9_.-]{1,40}$/i, 'the account\'s basic id, e.g. @123abcde').optional()),
+  /** Web Push (RFC 8030/8291) with VAPID (RFC 8292) keys: `npx web-push generate-vapid-keys`. */
+  NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'a base64url P-256 public key (87 characters)').optional()),
+  NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url P-256 private key (43 characters)').optional()),
+  /** Who push services contact about this sender: mailto: or https: (VAPID `sub`). */
+  NOTIFY_WEB_PUSH_SUBJECT: optionalText.pipe(z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'mailto:… or https://…').optional()),
+  /** Push services the hub sends to (host or *.domain, comma-separated): a page cannot make the hub post anywhere else. */
+  NOTIFY_WEB_PUSH_ENDPOINT_HOSTS: z
+    .string()
+    .default('fcm.googleapis.com,updates.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com')
+    .transform((value) => value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean)),
   NOTIFY_SMS_API_BASE_URL: z.url().default('https://api.twilio.com'),
   NOTIFY_SMS_ACCOUNT_SID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'letters and digits').optional()),
   NOTIFY_SMS_AUTH_TOKEN: optionalText,
@@ -55,7 +69,14 @@ const Env = z.object({
 });
 
 /** Read from NAME or from the file NAME_FILE names (Docker secrets). */
-const NOTIFY_SECRET_VARIABLES = [...REDIS_SECRET_VARIABLES, 'NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN'] as const;
+const NOTIFY_SECRET_VARIABLES = [
+  ...REDIS_SECRET_VARIABLES,
+  'NOTIFY_SMTP_URL',
+  'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN',
+  'NOTIFY_LINE_CHANNEL_SECRET',
+  'NOTIFY_SMS_AUTH_TOKEN',
+  'NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY',
+] as const;
 
 /** Every variable the notification config reads, *_FILE variants included: deployment files are checked against it. */
 export const NOTIFY_ENVIRONMENT_VARIABLES: readonly string[] = [
@@ -83,6 +104,10 @@ export interface NotifyConfig {
     line: { channelAccessToken: string; baseUrl: string } | null;
     sms: { baseUrl: string; accountSid: string; authToken: string; from: string } | null;
   };
+  /** Web Push for in-app notices whose page is not in view; null: off (NOTIFY_WEB_PUSH_*). */
+  webPush: { publicKey: string; privateKey: string; subject: string; endpointHosts: string[] } | null;
+  /** LINE linking: the webhook's channel secret and the account patients message; null: off. Needs the LINE channel. */
+  lineLink: { channelSecret: string; basicId: string } | null;
   /** Channels that are off, with the variables that would turn them on (for the start-up log). */
   disabled: { channel: NotifyChannel; missing: string[] }[];
   /** The worker process's metrics and health endpoint; null: none. */
@@ -95,9 +120,11 @@ const CHANNEL_VARIABLES = {
   email: ['NOTIFY_SMTP_URL', 'NOTIFY_SMTP_FROM'],
   line: ['NOTIFY_LINE_CHANNEL_ACCESS_TOKEN'],
   sms: ['NOTIFY_SMS_ACCOUNT_SID', 'NOTIFY_SMS_AUTH_TOKEN', 'NOTIFY_SMS_FROM'],
+  web_push: ['NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY', 'NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY', 'NOTIFY_WEB_PUSH_SUBJECT'],
+  line_link: ['NOTIFY_LINE_CHANNEL_SECRET', 'NOTIFY_LINE_BASIC_ID'],
 } as const;
 
-const SECRET_VARIABLES = new Set(['NOTIFY_SMTP_URL', 'NOTIFY_LINE_CHANNEL_ACCESS_TOKEN', 'NOTIFY_SMS_AUTH_TOKEN', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set<string>(NOTIFY_SECRET_VARIABLES);
 
 export function parseQuietHours(value: string): QuietHours | null | undefined {
   if (value.trim().toLowerCase() === 'off') return null;
@@ -125,7 +152,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
     const names = CHANNEL_VARIABLES[channel];
     const missing = names.filter((name) => e[name] === undefined);
     if (missing.length === names.length) {
-      disabled.push({ channel, missing: [...names] });
+      if (channel !== 'web_push' && channel !== 'line_link') disabled.push({ channel, missing: [...names] });
       return false;
     }
     for (const name of missing) problems.push(`  ${name}: required for the ${channel} channel once any of ${names.join(', ')} is set`);
@@ -134,6 +161,9 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
   const email = present('email');
   const line = present('line');
   const sms = present('sms');
+  const webPush = present('web_push');
+  const lineLink = present('line_link');
+  if (lineLink && !line) problems.push('  NOTIFY_LINE_CHANNEL_SECRET: LINE linking needs the LINE channel too (NOTIFY_LINE_CHANNEL_ACCESS_TOKEN)');
   if (e.NOTIFY_IN_APP === 'off') disabled.push({ channel: 'in_app', missing: ['NOTIFY_IN_APP=on'] });
   if (problems.length > 0) throw new ConfigError(`Invalid notification configuration:\n${problems.join('\n')}`);
 
@@ -164,6 +194,15 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): N
           }
         : null,
     },
+    webPush: webPush
+      ? {
+          publicKey: e.NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY!,
+          privateKey: e.NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY!,
+          subject: e.NOTIFY_WEB_PUSH_SUBJECT!,
+          endpointHosts: e.NOTIFY_WEB_PUSH_ENDPOINT_HOSTS,
+        }
+      : null,
+    lineLink: lineLink ? { channelSecret: e.NOTIFY_LINE_CHANNEL_SECRET!, basicId: e.NOTIFY_LINE_BASIC_ID! } : null,
     disabled,
     metrics: e.NOTIFY_METRICS_PORT === undefined ? null : { host: e.NOTIFY_METRICS_HOST, port: e.NOTIFY_METRICS_PORT },
     publicUrl: e.HUB_PUBLIC_URL?.replace(/\/$/, '') ?? null,

@@ -14,7 +14,21 @@ export const notifyClinicKeys = (clinic: string) => {
     ticketContact: (ticketId: string) => `${prefix}contact:ticket:${ticketId}`,
     /** An appointment's contact, time and reminder job ids (patient data, expires after the appointment). */
     appointment: (appointmentId: string) => `${prefix}appointment:${appointmentId}`,
+    /** A ticket's Web Push subscription (patient data, expires with the clinic's retention). */
+    pushSubscription: (ticketId: string) => `${prefix}push:ticket:${ticketId}`,
+    /** In-app notices a user's page has not shown yet: hash of notice id → InAppNotice JSON. */
+    inbox: (userId: string) => `${prefix}inbox:${userId}`,
+    /** A user's pages in view: sorted set of socket id → until when (ms); kept fresh while the page is open. */
+    inView: (userId: string) => `${prefix}in-view:${userId}`,
   };
+};
+
+/** LINE linking: one-time link codes and the tickets a LINE user is linked to, under their own `{line}` tag. */
+export const lineLinkKeys = {
+  /** A link code → { clinic, ticket, locale }; deleted when used. */
+  code: (code: string) => `ch:{line}:link:${code}`,
+  /** A LINE user's linked tickets: set of `clinic/ticket` (patient data, expires with retention). */
+  user: (lineUserId: string) => `ch:{line}:user:${lineUserId}`,
 };
 
 /** What a provider has accepted for one notification: `sending` or `sent` (no patient data). */

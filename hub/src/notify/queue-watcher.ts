@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, type QueueService } from '../queue/index.js';
+import { LIVE_CHANNEL_PATTERN, onLiveQueueEvent, type QueueService } from '../queue/index.js';
 import { continueTrace, runInTrace, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { NotificationService } from './notification-service.js';
 
@@ -57,17 +57,8 @@ export class QueueWatcher {
   async start(): Promise<void> {
     const { subscriber, logger } = this.deps;
     subscriber.on('error', () => undefined);
-    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-      const clinic = clinicOfLiveChannel(channel);
-      if (!clinic || !this.deps.clinics.get(clinic)) return;
-      let event: QueueEvent;
-      try {
-        event = JSON.parse(message) as QueueEvent;
-      } catch {
-        logger.warn({ channel }, 'unparseable queue event on live channel');
-        return;
-      }
-      void this.onEvent(clinic, event);
+    onLiveQueueEvent(subscriber, logger, (clinic, event) => {
+      if (this.deps.clinics.get(clinic)) void this.onEvent(clinic, event);
     });
     let subscribedOnce = false;
     subscriber.on('ready', () => {

@@ -74,6 +74,16 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
         short: `【${c.clinic}】受付番号 ${c.number} の方、${where}。`,
       };
     },
+    consult_ready: (c) => ({
+      title: `【${c.clinic}】診察の準備ができました`,
+      body: `受付番号 ${c.number} の方、オンライン診察の準備ができました。受付番号のページを開き「診察に参加」を押してください。`,
+      short: `【${c.clinic}】受付番号 ${c.number}：オンライン診察の準備ができました。`,
+    }),
+    chat_reply: (c) => ({
+      title: `【${c.clinic}】クリニックからメッセージが届きました`,
+      body: `受付番号 ${c.number} の方、クリニックからチャットに返信がありました。受付番号のページでご確認ください。`,
+      short: `【${c.clinic}】チャットに返信がありました。`,
+    }),
   },
   en: {
     reminder_24h: (c) => ({
@@ -110,6 +120,16 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
         short: `${c.clinic}: ticket ${c.number}, ${where}.`,
       };
     },
+    consult_ready: (c) => ({
+      title: `${c.clinic}: your consultation is ready`,
+      body: `Ticket ${c.number}: your online consultation is ready. Open your ticket page and press "Join the consultation".`,
+      short: `${c.clinic}: ticket ${c.number}, your online consultation is ready.`,
+    }),
+    chat_reply: (c) => ({
+      title: `${c.clinic}: new message from the clinic`,
+      body: `Ticket ${c.number}: the clinic replied in your chat. Open your ticket page to read it.`,
+      short: `${c.clinic}: the clinic replied in your chat.`,
+    }),
   },
 };
 

@@ -19,7 +19,7 @@ export { QueueService, newTicketId, statsFromDurations } from './queue-service.j
 export { clinicKeys, clinicRoom, clinicOfLiveChannel, LIVE_CHANNEL_PATTERN } from './queue-keys.js';
 export { checkinPatient, patientLink, type PatientCheckin, type PatientCheckinDeps } from './checkin-patient.js';
 export { rebuildQueue, type RebuiltQueue } from './rebuild.js';
-export { startQueueFanout, type QueueFanoutDeps } from './queue-live.js';
+export { onLiveQueueEvent, startQueueFanout, type QueueFanoutDeps } from './queue-live.js';
 
 export interface QueueOptions extends PatientCheckinDeps {
   /** The queue namespace, with `socketAuth` in front. */

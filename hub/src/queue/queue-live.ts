@@ -22,6 +22,26 @@ export interface QueueFanoutDeps {
 }
 
 /**
+ * Calls `handle` with each queue event published on a clinic's live channel
+ * (the subscriber psubscribes LIVE_CHANNEL_PATTERN); a message that is not an
+ * event is logged and skipped.
+ */
+export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (clinic: string, event: QueueEvent) => void): void {
+  subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
+    const clinic = clinicOfLiveChannel(channel);
+    if (!clinic) return;
+    let event: QueueEvent;
+    try {
+      event = JSON.parse(message) as QueueEvent;
+    } catch {
+      logger.warn({ channel }, 'unparseable queue event on live channel');
+      return;
+    }
+    handle(clinic, event);
+  });
+}
+
+/**
  * Every node subscribes to the clinics' live channels, which the queue
  * scripts publish to in commit order, and emits each event to its own
  * sockets only (`local`): one delivery per socket, whichever node made the
@@ -78,16 +98,7 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
     return true;
   };
 
-  subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-    const clinic = clinicOfLiveChannel(channel);
-    if (!clinic) return;
-    let event: QueueEvent;
-    try {
-      event = JSON.parse(message) as QueueEvent;
-    } catch {
-      logger.warn({ channel }, 'unparseable queue event on live channel');
-      return;
-    }
+  onLiveQueueEvent(subscriber, logger, (clinic, event) => {
     if (!emit(clinic, event)) metrics.fanoutDuplicatesDropped.inc();
   });
 

@@ -1,10 +1,13 @@
-import type { ConsultRole, MediaSource, MidMap } from '@clinic-hub/protocol';
+import type { ClientSignal, ConsultRole, MediaEngineName, MediaSource, MidMap, ServerSignal } from '@clinic-hub/protocol';
 import type { TraceContext } from '@clinic-hub/platform/tracing';
 
 /**
- * The SFU behind a small interface, so that another engine (mediasoup,
- * where its worker binary can be had) can replace werift. Recording and the
- * audio tap see only what is here: published tracks as RTP.
+ * The SFU behind a small interface: mediasoup (the default) or werift (the
+ * fallback where no mediasoup-worker could be built). Recording and the
+ * audio tap see only what is here: published tracks as RTP. The two engines
+ * negotiate differently (werift: the server makes every offer; mediasoup:
+ * the client creates transports and produces), so a transport carries one of
+ * two negotiation faces, and the room drives the one it has.
  */
 
 /** One RTP packet as received from a publisher (already SRTP-decrypted). */
@@ -64,7 +67,7 @@ export interface RoomRecording {
   /** A track published while recording (someone joined with consent, or shared a screen). */
   addTrack(track: PublishedTrack): void;
   /** Closes every file, encrypts it, stores metadata and queues the finalise job, which carries `trace` (what stopped the recording). */
-  stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining', trace?: TraceContext): Promise<void>;
+  stop(reason: 'requested' | 'consent-withdrawn' | 'participant-without-consent' | 'room-closed' | 'draining' | 'media-worker-died', trace?: TraceContext): Promise<void>;
 }
 
 /** Whose connection a transport is. */
@@ -84,21 +87,53 @@ export interface TransportOffer {
 export type TransportState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 
 /**
- * One participant's single peer connection, as the room drives it: the server
- * makes every offer, the client answers. Publishing slots (the client's mic,
- * camera and screen) and subscriptions (everyone else's tracks) change between
- * offers; `createOffer` puts the current set into the next one.
+ * werift's negotiation: the server makes every offer, the client answers.
+ * Publishing slots (the client's mic, camera and screen) and subscriptions
+ * (everyone else's tracks) change between offers; `createOffer` puts the
+ * current set into the next one.
  */
-export interface ParticipantTransport {
-  readonly owner: TransportOwner;
-  /** Tracks this participant sends, by source, once an answer has set them up. */
-  readonly published: ReadonlyMap<MediaSource, PublishedTrack>;
+export interface ServerOffers {
   createOffer(): Promise<TransportOffer>;
   /** Applies the client's answer to the last offer; tracks it now sends are announced through onTrackPublished. */
   applyAnswer(sdp: string): Promise<void>;
   /** Adds or removes the screen-share slot (takes effect with the next offer). */
   setScreenSlot(on: boolean): void;
-  /** Forwards another participant's track to this one (from the next offer on). */
+}
+
+/** The client-driven messages of mediasoup's signalling (media-signal.ts). */
+export type ClientMediaRequest = Extract<
+  ClientSignal,
+  { type: 'transport-create' | 'transport-connect' | 'ice-restart' | 'produce' | 'consume-ready' | 'consumer-resume' | 'consumer-view' }
+>;
+
+/** What the server sends a mediasoup client by itself (consumers coming and going, the active speaker, a moved room). */
+export type ClientMediaSignal = Extract<ServerSignal, { type: 'consumer' | 'consumer-closed' | 'active-speaker' | 'media-reset' }>;
+
+/**
+ * mediasoup's negotiation: the client asks (transports, produce, consume) and
+ * the server answers each request; subscriptions become `consumer` messages.
+ */
+export interface ClientDrivenMedia {
+  /** Answers one request; the value is the ack's `result`. Throws SignalError. */
+  handle(request: ClientMediaRequest): Promise<unknown>;
+  /** Messages for this participant's client. */
+  onSignal(listener: (message: ClientMediaSignal) => void): () => void;
+  /** The client stopped sending a source (publish on:false): its producer closes and its track ends. */
+  stopSource(source: MediaSource): void;
+}
+
+/**
+ * One participant's media connection as the room drives it: what they
+ * publish, what they receive (subscribe/unsubscribe), and one of the two
+ * negotiation faces (`offers` for werift, `client` for mediasoup).
+ */
+export interface ParticipantTransport {
+  readonly owner: TransportOwner;
+  /** Tracks this participant sends, by source, once negotiation has set them up. */
+  readonly published: ReadonlyMap<MediaSource, PublishedTrack>;
+  readonly offers: ServerOffers | null;
+  readonly client: ClientDrivenMedia | null;
+  /** Forwards another participant's track to this one. */
   subscribe(track: PublishedTrack): void;
   unsubscribe(trackId: string): void;
   onTrackPublished(listener: (track: PublishedTrack) => void): () => void;
@@ -122,8 +157,26 @@ export interface EngineCounters {
   videoPacketsHeldBack: number;
 }
 
+/** What a room's media looks like to a joining client (`joined.media`). */
+export type RoomMediaInfo = Extract<ServerSignal, { type: 'joined' }>['media'];
+
+/** A room's media went away under it (mediasoup: its worker died) and was set up again elsewhere. */
+export interface RoomMediaReset {
+  clinic: string;
+  roomId: string;
+  reason: 'worker-died';
+  /** Whether the room got new media (false: no worker could take it; the room should close). */
+  moved: boolean;
+}
+
 export interface MediaEngine {
-  readonly name: string;
+  readonly name: MediaEngineName;
+  /** Sets up a room's media (mediasoup: a router on the least-loaded worker) before anyone joins it; idempotent. */
+  openRoom(clinic: string, roomId: string): Promise<RoomMediaInfo>;
+  /** The room is over: its media goes (every transport of it is closed first). */
+  closeRoom(clinic: string, roomId: string): void;
+  /** Called when a room's media was lost and rebuilt (its published tracks have ended; transports reset themselves). */
+  onRoomReset(listener: (reset: RoomMediaReset) => void): () => void;
   createTransport(owner: TransportOwner): ParticipantTransport;
   /** Published tracks forwarded to subscribers right now (one per track and subscriber). */
   forwardedStreams(): number;

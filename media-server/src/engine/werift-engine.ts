@@ -1,7 +1,7 @@
 import { RTCDtlsTransport, useNACK, useOPUS, usePLI, useREMB, useSdesMid, useVP8, type RTCCertificate, type RTCPeerConnectionConfig } from 'werift';
 import type { MediaSource } from '@clinic-hub/protocol';
 import type { Logger } from 'pino';
-import type { EngineCounters, MediaEngine, ParticipantTransport, TransportOwner } from './engine-types.js';
+import type { EngineCounters, MediaEngine, ParticipantTransport, RoomMediaInfo, TransportOwner } from './engine-types.js';
 import { WeriftTransport } from './werift-transport.js';
 
 export interface WeriftEngineOptions {
@@ -27,7 +27,7 @@ export interface WeriftEngineOptions {
  * would stall every call in progress).
  */
 export class WeriftEngine implements MediaEngine {
-  readonly name = 'werift';
+  readonly name = 'werift' as const;
   private readonly transports = new Set<WeriftTransport>();
   private readonly totals: EngineCounters = {
     bytesIn: 0,
@@ -96,6 +96,18 @@ export class WeriftEngine implements MediaEngine {
 
   get counterSink(): EngineCounters {
     return this.totals;
+  }
+
+  openRoom(): Promise<RoomMediaInfo> {
+    return Promise.resolve({ engine: 'werift' });
+  }
+
+  /** Each participant's peer connection closes with them: a room has nothing of its own. */
+  closeRoom(): void {}
+
+  /** werift runs in this process: a room's media cannot be lost without the process. */
+  onRoomReset(): () => void {
+    return () => undefined;
   }
 
   createTransport(owner: TransportOwner): ParticipantTransport {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:dgram';
 import { RTCPeerConnection, RtcpRrPacket, RtcpSrPacket, type RTCRtpTransceiver, type RtcpPacket } from 'werift';
 import type { MediaSource, MidMap } from '@clinic-hub/protocol';
-import type { ParticipantTransport, PublishedTrack, TransportOffer, TransportOwner, TransportState } from './engine-types.js';
+import type { ParticipantTransport, PublishedTrack, ServerOffers, TransportOffer, TransportOwner, TransportState } from './engine-types.js';
 import type { WeriftEngine } from './werift-engine.js';
 import { Forward, SubscriberLink } from './werift-forward.js';
 import { WeriftPublishedTrack } from './werift-published-track.js';
@@ -26,7 +26,9 @@ interface Subscription {
  * and werift reuses their m-lines for later ones, so the SDP does not grow as
  * people come and go.
  */
-export class WeriftTransport implements ParticipantTransport {
+export class WeriftTransport implements ParticipantTransport, ServerOffers {
+  readonly offers: ServerOffers = this;
+  readonly client = null;
   readonly published = new Map<MediaSource, WeriftPublishedTrack>();
   private readonly pc: RTCPeerConnection;
   private readonly slots = new Map<MediaSource, RTCRtpTransceiver>();

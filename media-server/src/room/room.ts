@@ -7,7 +7,7 @@ import {
   type ServerSignal,
 } from '@clinic-hub/protocol';
 import type { TraceContext } from '@clinic-hub/platform/tracing';
-import type { MediaEngine, PublishedTrack, Recorder } from '../engine/engine-types.js';
+import type { ClientMediaRequest, MediaEngine, PublishedTrack, Recorder, RoomMediaInfo, RoomMediaReset } from '../engine/engine-types.js';
 import type { MediaEvents } from '../media-events.js';
 import { SignalError } from '../signal/signal-error.js';
 import { Participant, type SignalPeer } from './participant.js';
@@ -51,6 +51,8 @@ export class Room {
   private readonly logger: Logger;
   /** Participants whose next offer is due at the end of this tick (several changes, one offer). */
   private readonly negotiationDue = new Set<Participant>();
+  /** What `joined.media` tells clients (the engine, and mediasoup's router capabilities): set at admission, renewed when the room's media moves. */
+  private mediaInfo: RoomMediaInfo;
   closed = false;
 
   constructor(
@@ -60,6 +62,12 @@ export class Room {
   ) {
     this.logger = deps.logger.child({ consult });
     this.recording = new RecordingGate(clinic, consult, deps.recorder, this.logger);
+    this.mediaInfo = { engine: deps.engine.name } as RoomMediaInfo;
+  }
+
+  /** The room's media as the engine just opened (or reopened) it. */
+  setMedia(info: RoomMediaInfo): void {
+    this.mediaInfo = info;
   }
 
   /** Whether this person may come in now: the room has space, or they are already in it (a rejoin replaces them). */
@@ -76,7 +84,15 @@ export class Room {
       previous.peer.close('replaced by a new connection');
       this.remove(previous, 'replaced', cause);
     }
-    const transport = this.deps.engine.createTransport({ clinic: this.clinic, roomId: this.consult, participantId: claims.sub, part: claims.part });
+    let transport;
+    try {
+      transport = this.deps.engine.createTransport({ clinic: this.clinic, roomId: this.consult, participantId: claims.sub, part: claims.part });
+    } catch (error) {
+      // The room's media went away between admission and now (its last participant left, its worker died): the client retries.
+      this.logger.warn({ err: error, participant: claims.sub }, 'no media transport for a join');
+      throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'the room is being set up again; join again in a moment');
+    }
+    transport.client?.onSignal((message) => peer.send(message));
     const participant = new Participant(claims.sub, claims.part, claims.name, peer, transport, this.consents.get(claims.sub) ?? false);
     this.participants.set(participant.id, participant);
     transport.onTrackPublished((track) => this.trackPublished(participant, track));
@@ -100,6 +116,7 @@ export class Room {
       participants: others.map((p) => p.info()),
       recording: this.recording.status(this.participants.values()),
       iceServers: this.deps.iceServersFor(participant.id),
+      media: this.mediaInfo,
     });
     this.broadcast({ type: 'participant-joined', participant: participant.info() }, participant);
     this.logger.info({ participant: participant.id, part: participant.part, connection: peer.connectionId, present: this.participants.size }, 'participant joined');
@@ -157,10 +174,12 @@ export class Room {
   // ---- what clients send ----
 
   async answer(participant: Participant, rev: number, sdp: string): Promise<void> {
+    const offers = participant.transport.offers;
+    if (!offers) throw new SignalError('MEDIA_WRONG_ENGINE', 'answer is werift signalling; this node runs mediasoup');
     if (!participant.awaitsAnswer(rev)) throw new SignalError('MEDIA_STALE_ANSWER', `rev ${rev}`);
     const before = JSON.stringify(participant.info().sources);
     try {
-      await participant.transport.applyAnswer(sdp);
+      await offers.applyAnswer(sdp);
     } catch (error) {
       // The offer stays outstanding: a good answer to it still counts.
       this.logger.info({ participant: participant.id, rev, err: error }, 'answer not applied');
@@ -171,9 +190,44 @@ export class Room {
     if (JSON.stringify(participant.info().sources) !== before) this.broadcast({ type: 'participant-updated', participant: participant.info() });
   }
 
+  /** A mediasoup request (transports, produce, consume); returns the ack's result. */
+  async media(participant: Participant, request: ClientMediaRequest): Promise<unknown> {
+    const client = participant.transport.client;
+    if (!client) throw new SignalError('MEDIA_WRONG_ENGINE', `${request.type} is mediasoup signalling; this node runs werift (answer its offers)`);
+    const before = JSON.stringify(participant.info().sources);
+    const result = await client.handle(request);
+    if (!participant.closed && JSON.stringify(participant.info().sources) !== before) this.broadcast({ type: 'participant-updated', participant: participant.info() });
+    return result;
+  }
+
+  /**
+   * The room's media was lost (its mediasoup worker died) and, if `moved`,
+   * set up on another worker: each participant's client makes its transports
+   * again by itself (they stay in the room). A recording running then has
+   * lost its media: it stops, saying why, and is not restarted by itself (a
+   * clinician starts a new one).
+   */
+  mediaReset(reset: RoomMediaReset, info: RoomMediaInfo | null): void {
+    if (this.closed) return;
+    this.logger.warn({ reason: reset.reason, moved: reset.moved, present: this.participants.size }, 'room media reset');
+    if (this.recording.isRecording) {
+      this.recording.setRequested(false);
+      this.recording.stop('media-worker-died');
+      this.broadcast({ type: 'recording', recording: { ...this.recording.status(this.participants.values()), stopReason: 'media-worker-died' } });
+    }
+    if (!reset.moved || !info) {
+      this.close('draining');
+      return;
+    }
+    this.mediaInfo = info;
+  }
+
   publish(participant: Participant, source: MediaSource, on: boolean): void {
-    if (source === 'screen') {
-      participant.transport.setScreenSlot(on);
+    const offers = participant.transport.offers;
+    if (!offers) {
+      if (!on) participant.transport.client?.stopSource(source);
+    } else if (source === 'screen') {
+      offers.setScreenSlot(on);
       this.scheduleNegotiation(participant);
     } else if (on && !participant.transport.published.has(source)) {
       // The slot was answered inactive (no device then): offer it again for the client to fill.
@@ -242,6 +296,7 @@ export class Room {
       this.appendRecord({ type: 'left', participant: participant.id, part: participant.part, reason: reason === 'draining' ? 'draining' : 'ended' });
     }
     this.negotiationDue.clear();
+    this.deps.engine.closeRoom(this.clinic, this.consult);
     this.writePresence();
     this.logger.info({ reason }, 'room closed');
     this.deps.events.roomClosed(this.consult);
@@ -257,6 +312,7 @@ export class Room {
   }
 
   private scheduleNegotiation(participant: Participant): void {
+    if (!participant.transport.offers) return;
     if (this.closed || participant.closed || this.negotiationDue.has(participant)) return;
     this.negotiationDue.add(participant);
     queueMicrotask(() => {
@@ -266,9 +322,11 @@ export class Room {
   }
 
   private negotiate(participant: Participant): void {
+    const offers = participant.transport.offers;
+    if (!offers) return;
     participant.renegotiate(
       async (rev) => {
-        const offer = await participant.transport.createOffer();
+        const offer = await offers.createOffer();
         if (participant.closed) throw new Error('left while the offer was made');
         participant.peer.send({ type: 'offer', rev, sdp: offer.sdp, mids: offer.mids });
       },

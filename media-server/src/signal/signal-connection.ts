@@ -165,6 +165,15 @@ export class SignalConnection implements SignalPeer {
         room.leave(participant, 'left', trace);
         this.close('left');
         return;
+      case 'transport-create':
+      case 'transport-connect':
+      case 'ice-restart':
+      case 'produce':
+      case 'consume-ready':
+      case 'consumer-resume':
+      case 'consumer-view':
+        this.ack(message.id, await room.media(participant, message));
+        return;
     }
     this.ack(message.id);
   }
@@ -199,8 +208,8 @@ export class SignalConnection implements SignalPeer {
     if (participant && this.room) this.room.leave(participant, 'dropped');
   }
 
-  private ack(id: string | undefined): void {
-    if (id !== undefined) this.send({ type: 'ack', id });
+  private ack(id: string | undefined, result?: unknown): void {
+    if (id !== undefined) this.send(result === undefined ? { type: 'ack', id } : { type: 'ack', id, result });
   }
 
   private sendError(code: ErrorCode, detail?: string, id?: string): void {

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../../src/recording/recording-jobs.js';
 import { WeriftRecorder } from '../../src/recording/room-recorder.js';
-import { makeEncodedMedia } from './recording-media.js';
+import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
 import { startLoopbackCall } from './recording-peers.js';
 
 const [redisUrl, dir, keyText] = process.argv.slice(2) as [string, string, string];

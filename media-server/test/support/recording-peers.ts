@@ -10,7 +10,7 @@ import {
 import { Vp8Packetizer } from 'werift/nonstandard';
 import type { ConsultRole, MediaSource } from '@clinic-hub/protocol';
 import type { PublishedTrack, RtpPacketLike } from '../../src/engine/engine-types.js';
-import type { EncodedFrame, EncodedMedia } from './recording-media.js';
+import type { EncodedFrame, EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 /**
  * A publisher and a receiving peer connection, both werift, on loopback:

@@ -22,6 +22,7 @@ import { bilingual, h, replaceChildren } from './dom.js';
 import { both } from './i18n.js';
 import { ROLE_TEXT } from './media-text.js';
 import { decodeToken, storeTokenInFragment, tokenClaims } from './token.js';
+import { DEFAULT_TIMEZONE, fetchClinic } from './clinic-info.js';
 
 /** Lines kept on the page; older ones are in the hub's history. */
 const MAX_LINES = 500;
@@ -69,6 +70,9 @@ export function startConsultAiPanel(element: HTMLElement, roomToken: string): Co
   const socket = openConsultSocket(access.hubToken, access.clinic);
   keepTokenFresh(socket, access.hubToken, (token) => storeTokenInFragment(token, 'hub'));
   const view = renderPanel(element, access.self);
+  // Times in the clinic's timezone, not the device's (a doctor abroad reads the clinic's clock).
+  const clinicId = access.clinic ?? (typeof tokenClaims(access.hubToken)?.clinic === 'string' ? String(tokenClaims(access.hubToken)?.clinic) : '');
+  void fetchClinic(access.hubToken, clinicId).then((info) => view.timeZone(info?.timezone ?? DEFAULT_TIMEZONE));
   let retry: ReturnType<typeof setTimeout> | undefined;
   let follower: AiFollower | null = null;
 
@@ -139,10 +143,13 @@ interface PanelView {
   status(text: { ja: string; en: string } | null): void;
   /** Why nothing will arrive (transcripts off, no AI worker), or null. */
   availability(text: { ja: string; en: string } | null): void;
+  /** The clinic's timezone: every time shown, and every one shown already, in it. */
+  timeZone(zone: string): void;
 }
 
 function renderPanel(element: HTMLElement, self: string): PanelView {
-  const time = new Intl.DateTimeFormat('ja-JP', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const formatIn = (timeZone: string) => new Intl.DateTimeFormat('ja-JP', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  let time = formatIn(DEFAULT_TIMEZONE);
   const statusLine = h('p', { class: 'ai-status', id: 'ai-session-status', role: 'status', hidden: true });
   const availabilityLine = h('p', { class: 'ai-status ai-availability', id: 'ai-availability', role: 'status', hidden: true });
   // A log, but not read out as it grows: a screen reader speaking over the patient would be worse than no transcript.
@@ -287,6 +294,14 @@ function renderPanel(element: HTMLElement, self: string): PanelView {
     availability(text) {
       availabilityLine.hidden = text === null;
       availabilityLine.replaceChildren(text ? bilingual(text, 'inline') : '');
+    },
+    timeZone(zone) {
+      try {
+        time = formatIn(zone);
+      } catch {
+        return; // not a timezone this browser knows: keep the default
+      }
+      for (const shown of transcript.querySelectorAll<HTMLTimeElement>('time[datetime]')) shown.textContent = time.format(new Date(shown.dateTime));
     },
   };
 }

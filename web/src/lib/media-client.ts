@@ -8,6 +8,7 @@ import type {
   RecordingStatus,
   ServerSignal,
 } from '@clinic-hub/protocol';
+import { MediasoupLink } from './mediasoup-link.js';
 
 /**
  * Only types come from the protocol here: its signalling module defines zod
@@ -22,12 +23,14 @@ export const isClinician = (role: ConsultRole): boolean => CLINICIAN_ROLES[role]
 
 /**
  * The browser's side of a consultation: the signalling WebSocket to a
- * media-server node and one RTCPeerConnection. The server makes every offer;
- * this client answers, putting its microphone, camera and screen on the
- * m-lines the offer names for them (`mids.publish`) and mapping the others
- * (`mids.subscribe`) to the participants whose tracks they carry. After a
- * network drop it joins again by itself, backing off, with a fresh peer
- * connection.
+ * media-server node, then the media its engine speaks (`joined.media`). On
+ * mediasoup (the default) a MediasoupLink drives mediasoup-client's send and
+ * receive transports, simulcast camera, and consumers, and restarts ICE
+ * when the network drops. On werift one RTCPeerConnection answers the
+ * server's offers, putting its microphone, camera and screen on the m-lines
+ * the offer names for them (`mids.publish`) and mapping the others
+ * (`mids.subscribe`) to the participants whose tracks they carry. When the
+ * signalling socket drops it joins again by itself, backing off.
  */
 
 export type MediaClientState =
@@ -59,6 +62,8 @@ export interface MediaClientEvents {
   quality(quality: ConnectionQuality, detail: { rttMs: number | null; lossPercent: number | null }): void;
   /** A request the server refused (not the join). */
   error(error: { code: string; message: string }): void;
+  /** Who speaks now (mediasoup's active speaker), or null. */
+  speaker(participant: string | null): void;
 }
 
 export interface LocalTracks {
@@ -77,6 +82,8 @@ const PING_INTERVAL_MS = 10_000;
 export class MediaClient {
   private ws: WebSocket | null = null;
   private pc: RTCPeerConnection | null = null;
+  private link: MediasoupLink | null = null;
+  private iceServers: RTCIceServer[] = [];
   private readonly remote = new Map<string, RemoteParticipant>();
   /** mid → whose track it carries, for the current peer connection. */
   private subscribeMids: MidMap = {};
@@ -88,7 +95,7 @@ export class MediaClient {
   private qualityTimer: ReturnType<typeof setInterval> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private nextId = 1;
-  private readonly pending = new Map<string, { resolve: () => void; reject: (error: { code: string; message: string }) => void }>();
+  private readonly pending = new Map<string, { resolve: (result: unknown) => void; reject: (error: { code: string; message: string }) => void }>();
   private offers: Promise<void> = Promise.resolve();
   private lastStats: { packetsReceived: number; packetsLost: number } | null = null;
   private selfInfo: ParticipantInfo | null = null;
@@ -99,6 +106,7 @@ export class MediaClient {
     recording: new Set(),
     quality: new Set(),
     error: new Set(),
+    speaker: new Set(),
   };
   /** When this attempt's join was sent and its peer connection connected (performance.now()), for join → first frame. */
   joinSentAt = 0;
@@ -121,6 +129,34 @@ export class MediaClient {
 
   get peerConnection(): RTCPeerConnection | null {
     return this.pc;
+  }
+
+  /** Every receiver of another participant's track, whichever the engine (the page's framesDecoded hook). */
+  receivers(): { participant: string; source: MediaSource; receiver: RTCRtpReceiver }[] {
+    if (this.link) return this.link.receivers();
+    const pc = this.pc;
+    if (!pc) return [];
+    const out: { participant: string; source: MediaSource; receiver: RTCRtpReceiver }[] = [];
+    for (const transceiver of pc.getTransceivers()) {
+      const owner = transceiver.mid ? this.subscribeMids[transceiver.mid] : undefined;
+      if (owner) out.push({ participant: owner.participant, source: owner.source, receiver: transceiver.receiver });
+    }
+    return out;
+  }
+
+  /** How large a participant's camera or screen is shown (CSS pixels): on mediasoup the server picks the simulcast layer from it. */
+  setView(participant: string, source: MediaSource, width: number, height: number): void {
+    this.link?.setView(participant, source, width, height);
+  }
+
+  /** ICE restarts done on this join (mediasoup), for the test hook. */
+  get iceRestarts(): number {
+    return this.link?.iceRestarts ?? 0;
+  }
+
+  /** Restarts ICE now on the same transports (what a network change does by itself); for tests and a manual "reconnect". */
+  restartIce(): Promise<void> {
+    return this.link?.restartIce() ?? Promise.resolve();
   }
 
   get self(): ParticipantInfo | null {
@@ -149,6 +185,11 @@ export class MediaClient {
   /** A new device (or a screen) for a source: swapped on the sender in place, no renegotiation unless the slot is new. */
   async replaceTrack(source: MediaSource, track: MediaStreamTrack | null): Promise<void> {
     this.local[source] = track;
+    if (this.link) {
+      await this.link.replaceTrack(source, track);
+      if (track) await this.request({ type: 'publish', source, on: true });
+      return;
+    }
     const transceiver = this.transceiverFor(source);
     if (transceiver && track && transceiver.currentDirection === 'sendonly') {
       await transceiver.sender.replaceTrack(track);
@@ -199,7 +240,9 @@ export class MediaClient {
         this.selfInfo = message.self;
         this.remote.clear();
         for (const info of message.participants) this.remote.set(info.id, { info, streams: {} });
-        this.openPeerConnection(message.iceServers);
+        this.iceServers = message.iceServers;
+        if (message.media.engine === 'mediasoup') this.openLink(message.media.routerRtpCapabilities);
+        else this.openPeerConnection(message.iceServers);
         this.setState({ kind: 'live' });
         this.emit('self', message.self);
         this.emit('recording', message.recording);
@@ -226,6 +269,19 @@ export class MediaClient {
         this.emitParticipants();
         return;
       }
+      case 'consumer':
+        this.link?.consumer(message);
+        return;
+      case 'consumer-closed':
+        this.link?.consumerClosed(message.consumer);
+        return;
+      case 'active-speaker':
+        this.emit('speaker', message.participant);
+        return;
+      case 'media-reset':
+        // The room moved to another media worker: same room, new transports.
+        if (this.link) this.openLink(message.routerRtpCapabilities);
+        return;
       case 'participant-left':
         this.remote.delete(message.participant);
         this.emitParticipants();
@@ -234,7 +290,7 @@ export class MediaClient {
         this.emit('recording', message.recording);
         return;
       case 'ack':
-        this.pending.get(message.id)?.resolve();
+        this.pending.get(message.id)?.resolve(message.result);
         this.pending.delete(message.id);
         return;
       case 'error':
@@ -247,6 +303,8 @@ export class MediaClient {
           this.finish({ kind: 'rejected', code: message.code, message: message.message });
           return;
         }
+        // A join refused for now (MEDIA_NODE_UNAVAILABLE, STORE_UNAVAILABLE…): try again with the reconnect backoff.
+        if (this.selfInfo === null && !message.id) this.ws?.close();
         this.emit('error', { code: message.code, message: message.message });
         return;
       case 'closed':
@@ -255,6 +313,37 @@ export class MediaClient {
       case 'pong':
         return;
     }
+  }
+
+  private openLink(routerRtpCapabilities: Record<string, unknown>): void {
+    this.link?.close();
+    const link = new MediasoupLink({
+      request: (message) => this.requestResult(message),
+      iceServers: this.iceServers,
+      local: this.local,
+      onTrack: (participant, source, track) => this.attachRemoteTrack(participant, source, track),
+      onTrackEnded: (participant, source, track) => {
+        const remote = this.remote.get(participant);
+        if (!remote?.streams[source]?.getTracks().includes(track)) return;
+        delete remote.streams[source];
+        this.emitParticipants();
+      },
+      onConnected: () => {
+        if (this.link === link && this.connectedAt < this.joinSentAt) this.connectedAt = performance.now();
+      },
+      onLost: (reason) => {
+        if (this.link !== link) return;
+        console.warn('media transports lost; joining again', reason);
+        this.ws?.close();
+      },
+    });
+    this.link = link;
+    link.start(routerRtpCapabilities).catch((error: unknown) => {
+      if (this.link !== link) return;
+      console.warn('could not set up the media transports', error);
+      // A join whose transports cannot be made is rebuilt from a fresh join.
+      this.ws?.close();
+    });
   }
 
   private openPeerConnection(iceServers: RTCIceServer[]): void {
@@ -358,6 +447,8 @@ export class MediaClient {
   }
 
   private closePeerConnection(): void {
+    this.link?.close();
+    this.link = null;
     this.pc?.close();
     this.pc = null;
     this.offers = Promise.resolve();
@@ -372,15 +463,16 @@ export class MediaClient {
    */
   private async measureQuality(): Promise<void> {
     const pc = this.pc;
-    if (!pc || this.state.kind !== 'live') {
+    const link = this.link;
+    if ((!pc && !link) || this.state.kind !== 'live') {
       this.emit('quality', 'unknown', { rttMs: null, lossPercent: null });
       return;
     }
-    const report = await pc.getStats();
+    const reports = link ? await link.stats() : [await pc!.getStats()];
     let rttMs: number | null = null;
     let packetsReceived = 0;
     let packetsLost = 0;
-    report.forEach((entry: Record<string, unknown>) => {
+    for (const report of reports) report.forEach((entry: Record<string, unknown>) => {
       if (entry.type === 'candidate-pair' && entry.nominated && typeof entry.currentRoundTripTime === 'number') rttMs = entry.currentRoundTripTime * 1000;
       if (entry.type === 'inbound-rtp') {
         packetsReceived += Number(entry.packetsReceived ?? 0);
@@ -411,7 +503,12 @@ export class MediaClient {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
-  private request(message: Request): Promise<void> {
+  private async request(message: Request): Promise<void> {
+    await this.requestResult(message);
+  }
+
+  /** Sends a request and resolves with its ack's `result` (mediasoup's transport parameters, producer id…). */
+  private requestResult(message: Request): Promise<unknown> {
     const id = `c${this.nextId++}`;
     return new Promise((resolve, reject) => {
       if (this.ws?.readyState !== WebSocket.OPEN) {

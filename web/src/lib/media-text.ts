@@ -37,6 +37,11 @@ export const MEDIA_TEXT = {
   startRecording: { ja: '録画を開始', en: 'Start recording' },
   stopRecording: { ja: '録画を停止', en: 'Stop recording' },
   recording: { ja: '録画中', en: 'Recording' },
+  speaking: { ja: '発言中', en: 'Speaking' },
+  recordingStoppedWorker: {
+    ja: '映像サーバーの障害で録画が止まりました。それまでの録画は保存されています。必要なら録画をもう一度開始してください。',
+    en: 'Recording stopped: the media server failed. What was recorded until then is kept; start recording again if needed.',
+  },
   leave: { ja: '退出', en: 'Leave' },
   waitingForOthers: { ja: '他の参加者を待っています…', en: 'Waiting for the others to join…' },
   left: { ja: '診察から退出しました。', en: 'You have left the consultation.' },

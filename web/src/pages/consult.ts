@@ -203,6 +203,8 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
   let recording: RecordingStatus = { state: 'off', missingConsent: [], recordingId: null, startedAt: null };
   const muted = { mic: false, camera: false };
   const tiles = new Map<string, HTMLElement>();
+  /** Who speaks now (the server's active speaker): their tile is outlined. */
+  let speaker: string | null = null;
 
   // Self tile: the local preview.
   const selfVideo = h('video', { autoplay: true, playsinline: true, muted: true });
@@ -252,6 +254,10 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
       tiles.set(key, tile);
       grid.append(tile);
       watchFirstFrame(id, kind, video);
+      // The server sends no larger simulcast layer than the tile shows (mediasoup).
+      new ResizeObserver(([entry]) => {
+        if (entry) client.setView(id, kind, entry.contentRect.width, entry.contentRect.height);
+      }).observe(video);
     }
     const video = tile.querySelector('video')!;
     const tracks =
@@ -264,12 +270,14 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     const cameraOff = kind === 'camera' && (info.muted.camera || !info.sources.includes('camera'));
     tile.dataset.cameraOff = String(cameraOff);
     tile.dataset.role = info.part;
+    tile.dataset.speaking = String(kind === 'camera' && speaker === id);
     replaceChildren(
       tile.querySelector('figcaption')!,
       h('span', { class: 'name' }, info.name),
       kind === 'screen' ? bilingual(MEDIA_TEXT.screenOf, 'inline role') : bilingual(ROLE_TEXT[info.part], 'inline role'),
       kind === 'camera' && (info.muted.mic || !info.sources.includes('mic')) ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
       cameraOff ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
+      kind === 'camera' && speaker === id ? h('span', { class: 'badge speaking' }, bilingual(MEDIA_TEXT.speaking, 'inline')) : null,
     );
   }
 
@@ -374,6 +382,10 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
   });
   client.on('participants', renderParticipants);
   client.on('recording', (status) => {
+    if (status.stopReason === 'media-worker-died') {
+      errorLine.replaceChildren(bilingual(MEDIA_TEXT.recordingStoppedWorker, 'inline'));
+      errorLine.hidden = false;
+    }
     recording = status;
     renderRecording();
     renderControls();
@@ -384,6 +396,10 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     quality.replaceChildren(h('span', { class: 'bars', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), bilingual(text, 'inline'));
   });
   client.on('error', showError);
+  client.on('speaker', (participant) => {
+    speaker = participant;
+    renderParticipants(client.participants);
+  });
   renderSelf();
   renderControls();
   renderParticipants(new Map());
@@ -402,23 +418,26 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
       },
       /** framesDecoded per participant whose camera this page receives, from getStats. */
       async framesDecoded(): Promise<Record<string, number>> {
-        const pc = client.peerConnection;
         const out: Record<string, number> = {};
-        if (!pc) return out;
-        const byTrack = new Map<string, string>();
-        for (const [id, participant] of client.participants) {
-          const track = participant.streams.camera?.getVideoTracks()[0];
-          if (track) byTrack.set(track.id, id);
-        }
-        const receivers = pc.getReceivers();
-        for (const receiver of receivers) {
-          const id = byTrack.get(receiver.track.id);
-          if (!id) continue;
+        for (const { participant, source, receiver } of client.receivers()) {
+          if (source !== 'camera' || !client.participants.get(participant)?.streams.camera?.getTracks().includes(receiver.track)) continue;
           (await receiver.getStats()).forEach((entry: Record<string, unknown>) => {
-            if (entry.type === 'inbound-rtp' && entry.kind === 'video') out[id] = Number(entry.framesDecoded ?? 0);
+            if (entry.type === 'inbound-rtp' && entry.kind === 'video') out[participant] = Number(entry.framesDecoded ?? 0);
           });
         }
         return out;
+      },
+      /** The active speaker as this page shows it. */
+      get speaker() {
+        return speaker;
+      },
+      /** ICE restarts this join has done (mediasoup). */
+      get iceRestarts() {
+        return client.iceRestarts;
+      },
+      /** Restarts ICE on the same transports now (what a network change does by itself). */
+      restartIce(): Promise<void> {
+        return client.restartIce();
       },
     }),
   });

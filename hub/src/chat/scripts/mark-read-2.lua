@@ -13,5 +13,8 @@ end
 local receipt = cjson.encode({ threadId = threadId, member = caller, role = callerRole, readSeq = seq, readId = seq .. '-0', at = nowMs() })
 if seq < 1 then return '{"ok":true,"changed":false,"receipt":' .. receipt .. '}' end
 redis.call('HSET', readsKey, caller, receipt)
+-- Read positions go with the thread (a patient thread expires: the clinic's retention after its last message).
+local threadTtl = redis.call('PTTL', metaKey)
+if threadTtl > 0 then redis.call('PEXPIRE', readsKey, threadTtl) end
 redis.call('PUBLISH', channel, '{"t":"receipt","receipt":' .. receipt .. '}')
 return '{"ok":true,"changed":true,"receipt":' .. receipt .. '}'

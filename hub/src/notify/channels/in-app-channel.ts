@@ -1,7 +1,10 @@
 import { Emitter } from '@socket.io/redis-emitter';
 import type { Redis } from 'ioredis';
-import { NOTIFY_NAMESPACE, notifyUserRoom, type InAppNotice, type NotifyServerToClient } from '@clinic-hub/protocol';
+import { NOTIFY_NAMESPACE, notifyUserRoom, type InAppNotice, type NotifyServerToClient, type WebPushMessage } from '@clinic-hub/protocol';
+import { notifyClinicKeys } from '../notify-keys.js';
+import { ticketOfUser, type PatientPageStore } from '../patient-page-store.js';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channel-types.js';
+import type { WebPushSender } from './web-push-sender.js';
 
 /** The one Redis call the emitter makes for a room broadcast, captured instead of sent. */
 class CapturingPublisher {
@@ -11,13 +14,30 @@ class CapturingPublisher {
   }
 }
 
+export interface InAppChannelOptions {
+  /** How long a notice waits in a user's inbox for their page: the clinic's patient data retention. */
+  inboxSeconds: (clinic: string) => number;
+  pages: PatientPageStore;
+  /** Web Push for patients whose page is not in view; null: off. */
+  webPush: WebPushSender | null;
+  /** Told when a push failed or a subscription had gone (no patient data). */
+  onPushProblem?: (problem: { clinic: string; notice: string; reason: string }) => void;
+}
+
 /**
- * In-app notices: emitted through the Socket.IO Redis emitter to the room
- * `notifyUserRoom(clinic, userId)` of the `/notify` namespace, which every
- * hub node's Redis adapter delivers to its own sockets there. The PUBLISH and
- * the send record go in one MULTI, so an in-app notice is published exactly
- * once: a worker that dies before EXEC published nothing, one that dies after
- * left the record saying so.
+ * In-app notices, delivered once to the user's own page:
+ *
+ * 1. Kept in the user's inbox and emitted, through the Socket.IO Redis
+ *    emitter, to the room `notifyUserRoom(clinic, userId)` of `/notify` (every
+ *    hub node's Redis adapter delivers it to its own sockets there). The
+ *    inbox entry, the PUBLISH and the send record go in one MULTI, so a
+ *    notice is published exactly once: a worker that dies before EXEC
+ *    published nothing, one that dies after left the record saying so.
+ * 2. When no page of a patient is in view (`notify:page`) and the ticket has
+ *    a push subscription, it goes by Web Push too, and leaves the inbox: the
+ *    page will not show it again.
+ * 3. Otherwise it stays in the inbox, and the page is given it when it comes
+ *    back (`notify:seen` removes it), until the clinic's retention ends.
  */
 export class InAppChannel implements ChannelSender {
   readonly channel = 'in_app' as const;
@@ -25,6 +45,7 @@ export class InAppChannel implements ChannelSender {
   constructor(
     private readonly redis: Redis,
     private readonly socketIoKey: string,
+    private readonly options: InAppChannelOptions,
   ) {}
 
   async send(notice: OutgoingNotice): Promise<Delivery> {
@@ -45,10 +66,17 @@ export class InAppChannel implements ChannelSender {
     const { captured } = publisher;
     if (!captured) throw new Error('the Socket.IO emitter published nothing');
     const { key, value, ttlSeconds } = notice.sentRecord;
+    const inbox = notifyClinicKeys(notice.clinic).inbox(notice.to);
     // On an error the record is left as it is: if EXEC ran it says `sent`, if not `sending`, and the retry reads it.
     let replies: [Error | null, unknown][] | null;
     try {
-      replies = await this.redis.multi().publish(captured.channel, captured.message).set(key, value, 'EX', ttlSeconds).exec();
+      replies = await this.redis
+        .multi()
+        .hset(inbox, notice.id, JSON.stringify(payload))
+        .expire(inbox, Math.max(1, Math.round(this.options.inboxSeconds(notice.clinic))))
+        .publish(captured.channel, captured.message)
+        .set(key, value, 'EX', ttlSeconds)
+        .exec();
     } catch (error) {
       throw new DeliveryError('NOTIFY_PROVIDER_FAILED', `redis: ${(error as Error).message}`, { permanent: false, notAccepted: false });
     }
@@ -59,6 +87,31 @@ export class InAppChannel implements ChannelSender {
         notAccepted: false,
       });
     }
-    return { providerId: `in_app:${notice.id}`, recorded: true };
+    const pushed = await this.pushIfAway(notice, payload);
+    return { providerId: pushed ? `web_push:${notice.id}` : `in_app:${notice.id}`, recorded: true };
+  }
+
+  /** Web Push when the patient has no page in view; true when the push service took it. Failures leave the notice in the inbox. */
+  private async pushIfAway(notice: OutgoingNotice, payload: InAppNotice): Promise<boolean> {
+    const { webPush, pages } = this.options;
+    const ticket = ticketOfUser(notice.to);
+    if (!webPush || !ticket) return false;
+    try {
+      if (await pages.isInView(notice.clinic, notice.to)) return false;
+      const subscription = await pages.pushSubscription(notice.clinic, ticket);
+      if (!subscription) return false;
+      const message: WebPushMessage = { ...payload, clinic: notice.clinic, url: '/ticket' };
+      const sent = await webPush.send(subscription, message, { urgent: notice.kind === 'queue_called' || notice.kind === 'consult_ready', ttlSeconds: 3600 });
+      if ('gone' in sent) {
+        await pages.clearPushSubscription(notice.clinic, ticket);
+        this.options.onPushProblem?.({ clinic: notice.clinic, notice: notice.id, reason: 'subscription gone (404/410): forgotten' });
+        return false;
+      }
+      await pages.removeFromInbox(notice.clinic, notice.to, [notice.id]);
+      return true;
+    } catch (error) {
+      this.options.onPushProblem?.({ clinic: notice.clinic, notice: notice.id, reason: error instanceof DeliveryError ? error.message : String((error as Error).message) });
+      return false;
+    }
   }
 }

@@ -16,8 +16,8 @@ import {
 } from 'werift';
 import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH, type ClientSignal, type MidMap, type ParticipantInfo, type ServerSignal } from '@clinic-hub/protocol';
-import { isVp8KeyframeStart } from '../../src/engine/vp8.js';
-import { onKeyframeRequests, releaseStoppedSender } from '../../src/engine/werift-workarounds.js';
+import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
+import { onKeyframeRequests, releaseStoppedSender } from '@clinic-hub/media-server/engine/werift-workarounds';
 import type { EncodedFrame, EncodedMedia } from './recording-media.js';
 
 /** What a Node peer has received on one subscribed m-line. */

@@ -128,6 +128,13 @@ const Env = z.object({
    * long fork, a saturated network); the action then gets STORE_UNAVAILABLE. /readyz and /healthz ping with it.
    */
   HUB_REDIS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /**
+   * Replicas that must hold a queue change before it is acknowledged (Redis WAIT). Default: 1 with
+   * REDIS_SENTINELS (an acknowledged change survives a failover), 0 with REDIS_URL (one Redis: AOF is the guarantee).
+   */
+  HUB_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  /** How long a change waits for those replicas before the action is answered STORE_UNAVAILABLE (done; retry replays it). */
+  HUB_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** The most a client action (or an API request) may take before it is answered STORE_UNAVAILABLE, whatever it waits for. */
   HUB_ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   /** On SIGTERM: how long /readyz answers 503 before connected clients are moved, so the load balancer stops sending new ones. */
@@ -239,6 +246,8 @@ export interface HubConfig {
   drain: { graceMs: number; timeoutMs: number };
   /** A Redis command's budget (ioredis commandTimeout) and a whole action's, both in ms. */
   timeouts: { redisMs: number; actionMs: number };
+  /** Queue changes are acknowledged once this many replicas have them (0: once the master has). */
+  redisAck: { replicas: number; timeoutMs: number };
   /** Check-ins by patients themselves (hub/src/self-checkin): limits per kiosk, per clinic's phones, per address. */
   selfCheckinLimits: SelfCheckinLimits;
   /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
@@ -312,6 +321,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
+    redisAck: { replicas: e.HUB_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.HUB_REDIS_ACK_TIMEOUT_MS },
     selfCheckinLimits: {
       kioskPerMinute: e.HUB_KIOSK_CHECKINS_PER_MINUTE,
       mobilePerMinute: e.HUB_MOBILE_CHECKINS_PER_MINUTE,

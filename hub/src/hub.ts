@@ -31,7 +31,7 @@ import { NodeRegistry } from './ops/node-registry.js';
 import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
 import { ClinicSettings } from './settings/clinic-settings.js';
 import { createSettingsRoutes } from './settings/settings-routes.js';
-import { catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, withinDeadline } from '@clinic-hub/platform/redis';
+import { ReplicaAck, catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
@@ -87,7 +87,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
   const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
   const settingsSub = connectRedis(config.redis, `hub:${config.nodeId}:settings`);
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub];
+  // Queue changes wait for replicas on a connection of their own: a WAIT holds up only the writes behind it.
+  const queueWrites = config.redisAck.replicas > 0 ? connectRedis(config.redis, `hub:${config.nodeId}:queue-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub, ...(queueWrites ? [queueWrites] : [])];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -96,10 +98,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     }
   });
   redis.on('ready', () => {
-    if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince }, 'Redis reachable again');
+    const stream = (redis as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+    const address = stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : undefined;
+    if (redisDownSince !== null) logger.info({ downMs: Date.now() - redisDownSince, redis: address }, 'Redis reachable again');
     redisDownSince = null;
   });
-  for (const connection of [adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub]) connection.on('error', () => undefined);
+  for (const connection of connections.slice(1)) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
@@ -114,7 +118,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
   });
   await settings.start();
-  const queue = new QueueService(redis, clinics);
+  const ack = queueWrites
+    ? new ReplicaAck(queueWrites, config.redisAck, ({ confirmed, seconds }) => metrics.replicaAck.observe({ outcome: confirmed ? 'confirmed' : 'timeout' }, seconds))
+    : undefined;
+  const queue = new QueueService(redis, clinics, { ack });
+  const redisReplication = () => withinDeadline(readReplication(redis), PROBE_PING_MS, () => undefined).catch(() => null);
+  metrics.watchRedis(redisReplication);
   // A kiosk is a device at the entrance like a display: its tokens and sessions live as long.
   const byRole = <T>(values: { display: T; patient: T; default: T }) => (role: string) =>
     role === 'display' || role === 'kiosk' ? values.display : role === 'patient' ? values.patient : values.default;
@@ -299,6 +308,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     tokenTtlSeconds,
     ready,
     probeRedis,
+    redisMode: config.redis.mode,
+    redisReplication,
     domainRoutes: [
       chat.routes,
       consult.routes,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { NAMESPACES, ROLES, type Role } from '@clinic-hub/protocol';
+import type { RedisReplication } from '@clinic-hub/platform/redis';
 
 const WINDOW_SECONDS = 10;
 
@@ -21,9 +22,11 @@ export class HubMetrics {
   readonly chatMessagesTotal: Counter;
   readonly fanoutDuplicatesDropped: Counter;
   readonly chatDeliveryLatency: Histogram;
+  readonly replicaAck: Histogram<'outcome'>;
   private readonly perSecond: number[] = new Array(WINDOW_SECONDS).fill(0);
   private currentSecond = Math.floor(Date.now() / 1000);
   private node: NodeWatch = { ready: () => true, actionsInFlight: () => 0, clients: () => [] };
+  private replication: () => Promise<RedisReplication | null> = async () => null;
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -111,6 +114,42 @@ export class HubMetrics {
         this.set(self.node.actionsInFlight());
       },
     });
+    this.replicaAck = new Histogram({
+      name: 'clinic_hub_redis_replica_ack_seconds',
+      help: 'Waiting for replicas to hold a queue change before acknowledging it (HUB_REDIS_ACK_REPLICAS), by outcome: confirmed, or timeout (answered STORE_UNAVAILABLE)',
+      labelNames: ['outcome'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'clinic_hub_redis_master',
+      help: '1 for the Redis master this node writes to (address label: host:port; with Sentinel it changes on failover)',
+      labelNames: ['address'],
+      registers: [this.registry],
+      async collect() {
+        const replication = await self.replication();
+        this.reset();
+        if (replication?.role === 'master' && replication.address) this.set({ address: replication.address }, 1);
+      },
+    });
+    new Gauge({
+      name: 'clinic_hub_redis_replicas_online',
+      help: "Replicas in sync with the Redis master (INFO replication, state=online); -1 when Redis did not answer",
+      registers: [this.registry],
+      async collect() {
+        const replication = await self.replication();
+        this.set(replication ? replication.replicas.filter((r) => r.state === 'online').length : -1);
+      },
+    });
+    new Gauge({
+      name: 'clinic_hub_redis_replication_lag_bytes',
+      help: 'How far the furthest-behind replica is behind the master, in bytes of the replication stream',
+      registers: [this.registry],
+      async collect() {
+        const replication = await self.replication();
+        this.set(Math.max(0, ...(replication?.replicas ?? []).map((r) => r.lagBytes)));
+      },
+    });
     // process_* and nodejs_* (CPU, memory, event loop lag, GC), with the node label like the rest.
     collectDefaultMetrics({ register: this.registry });
   }
@@ -118,6 +157,11 @@ export class HubMetrics {
   /** Where clinic_hub_ready, clinic_hub_actions_in_flight and clinic_hub_connected_clients are read from. */
   watchNode(node: NodeWatch): void {
     this.node = node;
+  }
+
+  /** Where the clinic_hub_redis_* gauges read the master and its replicas from. */
+  watchRedis(replication: () => Promise<RedisReplication | null>): void {
+    this.replication = replication;
   }
 
   eventFannedOut(type: string, committedAt: number): void {

@@ -69,6 +69,7 @@ const SCHEMAS: Record<string, JsonSchema> = Object.fromEntries(
   ]),
 );
 
+/** Every route of the hub (hub/src/**: routes.ts and each domain's *-routes.ts); a new route belongs here too. */
 const HTTP_ROUTES: { methods: string[]; path: (r: Random, pools: ValuePools) => string }[] = [
   { methods: ['GET'], path: () => '/healthz' },
   { methods: ['GET'], path: () => '/readyz' },
@@ -93,6 +94,10 @@ const HTTP_ROUTES: { methods: string[]; path: (r: Random, pools: ValuePools) => 
   { methods: ['GET', 'POST'], path: (r, p) => `/api/clinics/${r.pick(p.clinic!)}/self-checkin${r.pick(['', '?poster=x', '?code=0000000000'])}` },
   { methods: ['POST'], path: (r, p) => `/api/chat/attachments?thread=${encodeURIComponent(String(r.pick(p.threadId!)))}&name=${encodeURIComponent(r.pick(['a.png', '../../x', '\u202egnp.exe', '']))}` },
   { methods: ['GET'], path: (r) => `/api/chat/attachments/${r.pick([randomId(r, 16, 32), 'x', '%00'])}` },
+  { methods: ['PUT', 'GET'], path: (r, p) => `/api/clinics/${r.pick(p.clinic!)}/rooms/${r.pick(p.room!)}` },
+  { methods: ['GET', 'PUT'], path: (r, p) => `/api/clinics/${r.pick(p.clinic!)}/settings` },
+  { methods: ['POST', 'GET', 'DELETE'], path: (r) => `/api/patient/${r.pick(['contact', 'line-link', 'notices', 'push-subscription'])}` },
+  { methods: ['POST'], path: () => '/api/line/webhook' },
   { methods: ['GET', 'POST'], path: (r) => `/api/${randomId(r, 1, 10)}` },
 ];
 const PNG_START = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

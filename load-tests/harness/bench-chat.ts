@@ -24,8 +24,6 @@
  *   npm run bench:chat -- --profile var/profiles            (--cpu-prof on every hub node and generator process)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -34,6 +32,7 @@ import {
   type ChatClientToServer,
   type ChatPayload,
   type ChatSendResult,
+  type ChatThread,
   type ChatServerToClient,
   type Ack,
 } from '@clinic-hub/protocol';
@@ -44,11 +43,10 @@ import { NotificationService, loadNotifyConfig } from '@clinic-hub/hub';
 import { providerKeyOf } from '@clinic-hub/hub';
 import { LocalSmsApi } from '@clinic-hub/test-kit/providers/local-sms-api';
 import { connectRedis } from '@clinic-hub/platform/redis';
-import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
-import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode, startNotificationWorkerProcess } from './hub-process.js';
+import { redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters } from './bench-setup.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics, startNotificationWorkerProcess, type HubNode } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';
-import { redisInfoNumber } from './redis-command.js';
 import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, pair, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { SERVER_KINDS, cpuPercent, machineLoad, resourceFigures, type HubFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
@@ -216,11 +214,7 @@ export interface ChatBenchReport {
   ok: boolean;
 }
 
-interface Context {
-  redis: RedisProcess;
-  resources: Resources;
-  log: (line: string) => void;
-  fatal: Promise<never>;
+interface Context extends BenchContext {
   /** Random, per run: client message ids and notification keys never collide with an earlier run's. */
   runId: string;
 }
@@ -238,9 +232,35 @@ interface SendRecord {
 
 /** The chat part: channel, hub nodes, members, messages. Stops what it started before returning. */
 async function runChat(options: ChatBenchOptions, context: Context): Promise<ChatReport> {
+  const setup = await setUpChat(options, context);
+  const driven = await driveMessages(setup, options, context);
+  const report = chatReport(setup, driven, options);
+  context.log(
+    `${setup.tag} send→delivery p50 ${report.send_to_delivery.p50_ms} ms, p99 ${report.send_to_delivery.p99_ms} ms; deliveries ${report.deliveries_received}/${report.deliveries_expected}, missing ${report.missing}, duplicates ${report.duplicates}`,
+  );
+  return report;
+}
+
+/** What the chat part set up: the channel, hub nodes, its members connected and joined in the generator processes. */
+interface ChatSetup {
+  tag: string;
+  thread: ChatThread;
+  hubs: HubNode[];
+  stopHubs: () => Promise<void>;
+  pool: WorkerPool;
+  stopWorkers: () => Promise<void>;
+  watcher: ProcessWatcher;
+  stopWatcher: () => Promise<void>;
+  redisPid: number;
+  connected: number;
+  connectFailed: number;
+  connectSeconds: number;
+  errors: string[];
+}
+
+async function setUpChat(options: ChatBenchOptions, context: Context): Promise<ChatSetup> {
   const { log, resources, redis } = context;
   const tag = '[chat]';
-  const errors: string[] = [];
   const members = Array.from({ length: options.members }, (_, i) => memberSub(i));
 
   const setup = connectRedis(redis.url, 'bench-chat:setup');
@@ -253,29 +273,20 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
   log(`${tag} staff channel ${thread.id} with ${thread.memberCount} members`);
 
   const secret = randomBytes(32).toString('base64url');
-  const started = await Promise.allSettled(
-    Array.from({ length: options.nodes }, (_, n) => {
-      const nodeId = `bench-chat-${n + 1}`;
-      // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
-      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
-      // No per-connection send limit: the senders post faster than a person would.
-      return startHubNode({ nodeId, server: options.server, redisUrl: redis.url, tokenSecret: secret, nodeArgs, env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', ...UNLIMITED_CHAT_QUOTAS } });
-    }),
+  // No per-connection send limit: the senders post faster than a person would.
+  const { hubs, stop: stopHubs, warnings } = await startHubNodes(
+    {
+      count: options.nodes,
+      idPrefix: 'bench-chat',
+      server: options.server,
+      redisUrl: redis.url,
+      secret,
+      profileDir: options.profileDir,
+      env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', ...UNLIMITED_CHAT_QUOTAS },
+    },
+    context,
+    tag,
   );
-  const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const stopHubs = resources.add('hub nodes', async () => {
-    await Promise.all(hubs.map((h) => h.stop()));
-  });
-  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failedStart) throw failedStart.reason;
-  for (const hub of hubs) {
-    if (hub.server !== options.server) {
-      const warning = `${hub.nodeId} runs on ${hub.server}, not ${options.server} (uWebSockets.js did not load)`;
-      errors.push(warning);
-      log(`${tag} WARNING: ${warning}`);
-    }
-  }
-  log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
 
   const issuer = new TokenIssuer(secret);
   const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, 'chat'));
@@ -294,11 +305,46 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
     { log, tag, fatal: context.fatal },
   );
   const connected = pool.sum((p) => p.connected);
-  const connectFailed = pool.sum((p) => p.failed);
   if (connected === 0) throw new Error('no member could connect: see the errors above');
   // Presence notices of the last connections settle before anything is timed.
   await sleep(500);
+  return {
+    tag,
+    thread,
+    hubs,
+    stopHubs,
+    pool,
+    stopWorkers,
+    watcher,
+    stopWatcher,
+    redisPid,
+    connected,
+    connectFailed: pool.sum((p) => p.failed),
+    connectSeconds,
+    errors: [...warnings],
+  };
+}
 
+/** What the chat part measured: every message sent, the window, and the counters around it. */
+interface DrivenMessages {
+  records: Map<string, SendRecord>;
+  senders: number;
+  total: number;
+  windowStart: number;
+  windowEnd: number;
+  markStart: ReturnType<ProcessWatcher['mark']>;
+  markEnd: ReturnType<ProcessWatcher['mark']>;
+  metricsBefore: string[];
+  metricsAfter: string[];
+  redisBefore: RedisCounters;
+  redisAfter: RedisCounters;
+  results: Awaited<ReturnType<WorkerPool['results']>>;
+}
+
+/** Warm-up, then messages at the rate from the senders over the window; waits for acks and deliveries, then stops the generators and hub nodes. */
+async function driveMessages(setup: ChatSetup, options: ChatBenchOptions, context: Context): Promise<DrivenMessages> {
+  const { log, redis } = context;
+  const { tag, pool, hubs, thread, connected, watcher } = setup;
   const period = 1000 / options.rate;
   const senders = Math.min(options.senders, options.members);
   const records = new Map<string, SendRecord>();
@@ -344,11 +390,7 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
   }
 
   const metricsBefore = await scrapeMetrics(hubs);
-  const redisStats = async () => ({
-    commands: await redisInfoNumber(redis.port, 'stats', 'total_commands_processed').catch(() => NaN),
-    aof: await redisInfoNumber(redis.port, 'persistence', 'aof_current_size').catch(() => NaN),
-  });
-  const redisBefore = await redisStats();
+  const redisBefore = await redisCounters(redis.port);
   const total = Math.round(options.rate * options.seconds);
   log(`${tag} measuring: ${total} messages at ${options.rate}/s from ${senders} senders over ${options.seconds} s to ${connected} members`);
   // A little lead so every generator process has its schedule before the first message is due.
@@ -362,19 +404,21 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
     log(`${tag} messages acked ${pool.sum((p) => p.acked)}/${records.size}, deliveries so far ${pool.sum((p) => p.tracked)}`);
   }
   const markEnd = watcher.mark();
-  const redisAfter = await redisStats();
+  const redisAfter = await redisCounters(redis.port);
   await settle(options.settleSeconds);
   await sleep(300); // late duplicates, progress messages in flight
   const metricsAfter = await scrapeMetrics(hubs);
   const results = await pool.results();
-  await stopWatcher();
+  await setup.stopWatcher();
   log(`${tag} done; stopping generator processes and hub nodes`);
-  await stopWorkers();
-  await stopHubs();
+  await setup.stopWorkers();
+  await setup.stopHubs();
+  return { records, senders, total, windowStart, windowEnd, markStart, markEnd, metricsBefore, metricsAfter, redisBefore, redisAfter, results };
+}
 
-  // Sends and their acks.
+/** Fills each record from its ack; returns the count of each send error. */
+function readAcks(records: Map<string, SendRecord>, results: DrivenMessages['results']): Record<string, number> {
   const sendErrors: Record<string, number> = {};
-  const countError = (code: string) => (sendErrors[code] = (sendErrors[code] ?? 0) + 1);
   for (const result of results) {
     for (const emit of result.emits) {
       const record = records.get(emit.id);
@@ -390,9 +434,17 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
         record.seq = ack.message.seq;
         record.committedAt = ack.message.at;
       }
-      if (record.error) countError(record.error);
+      if (record.error) sendErrors[record.error] = (sendErrors[record.error] ?? 0) + 1;
     }
   }
+  return sendErrors;
+}
+
+/** The chat part's figures: sends and acks, every member's deliveries and their latency, CPU and memory. */
+function chatReport(setup: ChatSetup, driven: DrivenMessages, options: ChatBenchOptions): ChatReport {
+  const { hubs, pool, connected, connectFailed, errors } = setup;
+  const { records, results, windowStart, windowEnd, markStart, markEnd, metricsBefore, metricsAfter } = driven;
+  const sendErrors = readAcks(records, results);
   const stored = [...records.values()].filter((r) => r.seq !== null).sort((a, b) => a.k - b.k);
   const measured = stored.filter((r) => r.measured);
   const bySeq = new Map(stored.map((r) => [r.seq!, r]));
@@ -463,13 +515,13 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
     server: options.server,
     server_actual: hubs.map((h) => h.server),
     nodes: hubs.length,
-    thread: thread.id,
+    thread: setup.thread.id,
     members: options.members,
     members_connected: connected,
     connect_failed: connectFailed,
-    connect_seconds: round(connectSeconds, 2),
+    connect_seconds: round(setup.connectSeconds, 2),
     connect_and_join: figures(summarize(handshakes)),
-    senders,
+    senders: driven.senders,
     rate_per_second: options.rate,
     seconds: options.seconds,
     messages: measured.length,
@@ -500,14 +552,14 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
       return { t_s: round((r.sentAt - windowStart) / 1000, 2)!, ack_ms: round(r.ackAt - r.sentAt), p50_ms: round(summary.p50), max_ms: round(summary.max) };
     }),
     ...resourceFigures({
-      watcher,
+      watcher: setup.watcher,
       from: markStart,
       to: markEnd,
       hubs,
       generatorPids: results.map((r) => r.pid),
-      redisPid,
-      redisBefore,
-      redisAfter,
+      redisPid: setup.redisPid,
+      redisBefore: driven.redisBefore,
+      redisAfter: driven.redisAfter,
       windowSeconds,
     }),
     window_seconds: round(windowSeconds, 2)!,
@@ -523,11 +575,8 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
     disconnects === 0 &&
     malformed === 0 &&
     Object.keys(sendErrors).length === 0 &&
-    measured.length === total &&
+    measured.length === driven.total &&
     report.server_actual.every((s) => s === options.server);
-  log(
-    `${tag} send→delivery p50 ${report.send_to_delivery.p50_ms} ms, p99 ${report.send_to_delivery.p99_ms} ms; deliveries ${received}/${report.deliveries_expected}, missing ${missing}, duplicates ${duplicates}`,
-  );
   return report;
 }
 
@@ -712,18 +761,8 @@ export async function runChatBench(
   log: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
   resources = new Resources(),
 ): Promise<ChatBenchReport> {
-  const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-bench-chat-'));
-  resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
-  let rejectFatal!: (error: Error) => void;
-  const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
-  fatal.catch(() => undefined);
-  try {
-    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
-    const redis = await startRedisServer({ dir: join(dir, 'redis') });
-    resources.add('redis-server', () => redis.stop());
-    redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
-    log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
-    const context: Context = { redis, resources, log, fatal, runId: randomBytes(6).toString('base64url') };
+  return withBenchContext('bench-chat', options, log, resources, async (bench) => {
+    const context: Context = { ...bench, runId: randomBytes(6).toString('base64url') };
     const chat = await runChat(options, context);
     const notifications = options.notifications > 0 ? await runNotifications(options, context) : null;
     const p99 = chat.send_to_delivery.p99_ms;
@@ -736,9 +775,7 @@ export async function runChatBench(
       date: new Date().toISOString(),
       ok: chat.ok && (notifications?.ok ?? true),
     };
-  } finally {
-    await resources.stopAll(log);
-  }
+  });
 }
 
 /** The table printed at the end of a run. */

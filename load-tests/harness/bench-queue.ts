@@ -21,25 +21,24 @@
  *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
+import { redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters } from './bench-setup.js';
 import { BENCH_CLINIC_ID, DISPLAY_TRACK } from './call-feed.js';
 import { runComparisonPhase, type ComparisonPhaseReport } from './comparison-phase.js';
 import { COMPARISON_KINDS, type ComparisonKind } from './comparison-servers.js';
-import { BENCH_CLINICS_DIR, scrapeMetrics, startHubNode } from './hub-process.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics, type HubNode } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
 import { ProcessWatcher } from './proc-stats.js';
-import { redisCommand, redisInfoNumber } from './redis-command.js';
+import { redisCommand } from './redis-command.js';
 import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { SERVER_KINDS, resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
-import { cpuMsPer1000, deliveredEverything, fanoutFigures, joinDeliveries, type FanoutFigures, type ServerCpu } from './fanout-figures.js';
+import { cpuMsPer1000, deliveredEverything, fanoutFigures, fanoutOutcomeLine, joinDeliveries, type FanoutFigures, type ServerCpu } from './fanout-figures.js';
 import { histogramDelta, summarize } from './stats.js';
 import { atRate, now, sleep } from './time.js';
 import { WorkerPool, generatorProfileDir } from './worker-pool.js';
@@ -285,15 +284,8 @@ class Staff {
 }
 
 /** What the phases of one run share: one redis-server, one token secret, a temporary directory, what to stop. */
-export interface PhaseContext {
-  redis: RedisProcess;
-  /** Removed at the end of the run: brokers' configuration files live here. */
-  dir: string;
+export interface PhaseContext extends BenchContext {
   secret: string;
-  resources: Resources;
-  log: (line: string) => void;
-  /** Rejects when something the run depends on (redis-server) dies. */
-  fatal: Promise<never>;
 }
 
 /**
@@ -302,38 +294,46 @@ export interface PhaseContext {
  * first and the hub nodes and generator processes are stopped at the end.
  */
 export async function runPhase(server: ServerKind, options: BenchOptions, context: PhaseContext): Promise<PhaseReport> {
+  const setup = await setUpPhase(server, options, context);
+  const driven = await driveCalls(setup, options, context);
+  const report = phaseReport(setup, driven, options);
+  context.log(fanoutOutcomeLine(setup.tag, report));
+  return report;
+}
+
+/** What a phase set up: hub nodes, the staff socket, the displays in their generator processes. */
+interface PhaseSetup {
+  server: ServerKind;
+  tag: string;
+  hubs: HubNode[];
+  stopHubs: () => Promise<void>;
+  socket: LeanSocket;
+  staff: Staff;
+  staffLost: () => boolean;
+  pool: WorkerPool;
+  stopWorkers: () => Promise<void>;
+  watcher: ProcessWatcher;
+  redisPid: number;
+  connected: number;
+  connectFailed: number;
+  connectSeconds: number;
+  errors: string[];
+}
+
+async function setUpPhase(server: ServerKind, options: BenchOptions, context: PhaseContext): Promise<PhaseSetup> {
   const { log, resources } = context;
   const tag = `[${server}]`;
   const clinic = ClinicConfig.parse(JSON.parse(readFileSync(join(BENCH_CLINICS_DIR, `${CLINIC_ID}.json`), 'utf8')));
   const dept = clinic.departments[0]!;
   const rooms = dept.rooms.map((r) => r.id);
-  const errors: string[] = [];
 
   log(`${tag} phase: ${options.nodes} hub nodes with HUB_SERVER=${server}, ${options.clients} displays over ${options.workers} generator processes`);
   await redisCommand(context.redis.port, ['FLUSHALL']);
-
-  const started = await Promise.allSettled(
-    Array.from({ length: options.nodes }, (_, n) => {
-      const nodeId = `bench-${server}-${n + 1}`;
-      // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
-      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
-      return startHubNode({ nodeId, server, redisUrl: context.redis.url, tokenSecret: context.secret, nodeArgs });
-    }),
+  const { hubs, stop: stopHubs, warnings } = await startHubNodes(
+    { count: options.nodes, idPrefix: `bench-${server}`, server, redisUrl: context.redis.url, secret: context.secret, profileDir: options.profileDir },
+    context,
+    tag,
   );
-  const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const stopHubs = resources.add(`${server} hub nodes`, async () => {
-    await Promise.all(hubs.map((h) => h.stop()));
-  });
-  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failedStart) throw failedStart.reason;
-  for (const hub of hubs) {
-    if (hub.server !== server) {
-      const warning = `${hub.nodeId} runs on ${hub.server}, not ${server} (uWebSockets.js did not load): this phase does not measure ${server}`;
-      errors.push(warning);
-      log(`${tag} WARNING: ${warning}`);
-    }
-  }
-  log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
 
   const issuer = new TokenIssuer(context.secret);
   const staffToken = (await issuer.issue({ sub: `staff:${CLINIC_ID}:bench`, role: 'staff', clinic: CLINIC_ID }, 3600)).token;
@@ -350,7 +350,6 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   const redisPid = context.redis.process.pid!;
   const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid]);
   resources.add('process watcher', async () => watcher.stop());
-  const sum: WorkerPool['sum'] = (pick) => pool.sum(pick);
 
   // Displays, spread over the nodes and the generator processes; each process keeps `rampConcurrency` handshakes in flight.
   const connectSeconds = await pool.connect(
@@ -360,11 +359,46 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     { nsp: QUEUE_NAMESPACE, track: DISPLAY_TRACK, concurrency: options.rampConcurrency },
     { log, tag, fatal: context.fatal },
   );
-  const connected = sum((p) => p.connected);
-  const connectFailed = sum((p) => p.failed);
+  const connected = pool.sum((p) => p.connected);
   if (connected === 0) throw new Error(`no display could connect: see the errors above`);
   await sleep(500);
+  return {
+    server,
+    tag,
+    hubs,
+    stopHubs,
+    socket,
+    staff,
+    staffLost: () => staffDisconnected,
+    pool,
+    stopWorkers,
+    watcher,
+    redisPid,
+    connected,
+    connectFailed: pool.sum((p) => p.failed),
+    connectSeconds,
+    errors: [...warnings],
+  };
+}
 
+/** What a phase measured: the window, the hubs' metrics and Redis's counters around it, each generator's results. */
+interface DrivenCalls {
+  window: { start: number; end: number };
+  markStart: ReturnType<ProcessWatcher['mark']>;
+  markEnd: ReturnType<ProcessWatcher['mark']>;
+  metricsBefore: string[];
+  metricsAfter: string[];
+  redisBefore: RedisCounters;
+  redisAfter: RedisCounters;
+  results: Awaited<ReturnType<WorkerPool['results']>>;
+  staffLost: boolean;
+}
+
+/** Warm-up, then calls at the rate over the window; waits for acks and deliveries, then stops the generators and the hub nodes. */
+async function driveCalls(setup: PhaseSetup, options: BenchOptions, context: PhaseContext): Promise<DrivenCalls> {
+  const { log } = context;
+  const { tag, staff, pool, hubs, watcher, connected } = setup;
+  const sum: WorkerPool['sum'] = (pick) => pool.sum(pick);
   if (options.warmupSeconds > 0) {
     log(`${tag} warm-up: ${Math.round(options.rate * options.warmupSeconds)} calls over ${options.warmupSeconds} s`);
     await staff.run(options.rate, options.warmupSeconds, false);
@@ -373,11 +407,7 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   }
 
   const metricsBefore = await scrapeMetrics(hubs);
-  const redisStats = async () => ({
-    commands: await redisInfoNumber(context.redis.port, 'stats', 'total_commands_processed').catch(() => NaN),
-    aof: await redisInfoNumber(context.redis.port, 'persistence', 'aof_current_size').catch(() => NaN),
-  });
-  const redisBefore = await redisStats();
+  const redisBefore = await redisCounters(context.redis.port);
   log(`${tag} measuring: ${Math.round(options.rate * options.seconds)} calls at ${options.rate}/s over ${options.seconds} s to ${connected} displays`);
   const markStart = watcher.mark();
   let lastProgress = now();
@@ -388,13 +418,12 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     }
   });
   const markEnd = watcher.mark();
-  const redisAfter = await redisStats();
+  const redisAfter = await redisCounters(context.redis.port);
   pool.checkFatal();
 
   // Acks, then deliveries still on their way.
   await Promise.race([staff.settle(), sleep(15_000)]);
-  const known = staff.calls.filter((c) => c.seq !== null);
-  const expected = connected * known.length;
+  const expected = connected * staff.calls.filter((c) => c.seq !== null).length;
   const settleDeadline = now() + options.settleSeconds * 1000;
   while (sum((p) => p.tracked) < expected && now() < settleDeadline) {
     await Promise.race([sleep(100), context.fatal]);
@@ -404,22 +433,27 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   const metricsAfter = await scrapeMetrics(hubs);
   const results = await pool.results();
   watcher.stop();
-  const staffLost = staffDisconnected;
+  const staffLost = setup.staffLost();
   log(`${tag} done; stopping generator processes and hub nodes`);
-  await stopWorkers();
-  socket.close();
-  await stopHubs();
+  await setup.stopWorkers();
+  setup.socket.close();
+  await setup.stopHubs();
+  return { window, markStart, markEnd, metricsBefore, metricsAfter, redisBefore, redisAfter, results, staffLost };
+}
 
-  // Deliveries and latency.
-  const measuredCalls = known.filter((c) => c.measured);
+/** The phase's figures: deliveries and latency, the queue operation, CPU and memory of each process. */
+function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptions): PhaseReport {
+  const { server, staff, hubs, watcher, redisPid } = setup;
+  const { window, markStart, markEnd, metricsBefore, metricsAfter, results } = driven;
+  const measuredCalls = staff.calls.filter((c) => c.seq !== null && c.measured);
   const joined = joinDeliveries(staff.calls, results, window);
   const common = fanoutFigures({
     joined,
     calls: staff.calls,
     clients: options.clients,
-    connected,
-    connectFailed,
-    connectSeconds,
+    connected: setup.connected,
+    connectFailed: setup.connectFailed,
+    connectSeconds: setup.connectSeconds,
     rate: options.rate,
     seconds: options.seconds,
     window,
@@ -429,7 +463,7 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     serverPids: hubs.map((h) => h.pid),
     generatorPids: results.map((r) => r.pid),
     otherOwnPids: [process.pid, redisPid],
-    errors,
+    errors: setup.errors,
   });
   const windowSeconds = (window.end - window.start) / 1000;
   const hubResources = resourceFigures({
@@ -439,12 +473,13 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     hubs,
     generatorPids: results.map((r) => r.pid),
     redisPid,
-    redisBefore,
-    redisAfter,
+    redisBefore: driven.redisBefore,
+    redisAfter: driven.redisAfter,
     windowSeconds,
   });
   const callErrors = Object.fromEntries(staff.errors);
-  if (staffLost) common.errors.push('the staff socket was disconnected');
+  if (driven.staffLost) common.errors.push('the staff socket was disconnected');
+  const actionTime = (action: string) => bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action, outcome: 'ok' }));
   const report: PhaseReport = {
     server,
     server_actual: hubs.map((h) => h.server),
@@ -462,8 +497,8 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
     },
     queue_op: figures(summarize(measuredCalls.map((c) => c.ackAt! - c.sentAt)), 2),
     checkin_op: figures(summarize(staff.checkinMs), 2),
-    queue_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:call-next', outcome: 'ok' })),
-    checkin_op_server: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_action_duration_seconds', { action: 'queue:checkin', outcome: 'ok' })),
+    queue_op_server: actionTime('queue:call-next'),
+    checkin_op_server: actionTime('queue:checkin'),
     hub_commit_to_emit: bucketFigures(histogramDelta(metricsBefore, metricsAfter, 'clinic_hub_event_latency_seconds', {})),
     hubs: hubResources.hubs,
     redis: hubResources.redis,
@@ -471,12 +506,9 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
   };
   report.ok =
     deliveredEverything(common, Math.round(options.rate * options.seconds)) &&
-    !staffLost &&
+    !driven.staffLost &&
     Object.keys(callErrors).length === 0 &&
     report.server_actual.every((s) => s === server);
-  log(
-    `${tag} call→display p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms; deliveries ${report.deliveries_received}/${report.deliveries_expected}, missing ${report.missing}, duplicates ${report.duplicates}`,
-  );
   return report;
 }
 
@@ -485,28 +517,14 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
  * it to `body`, and stops everything registered on `resources` at the end,
  * whatever happens. `npm run bench` runs its connection ramp through this.
  */
-export async function withPhaseContext<T>(
+export function withPhaseContext<T>(
   options: Pick<BenchOptions, 'profileDir'>,
   log: (line: string) => void,
   resources: Resources,
   body: (context: PhaseContext) => Promise<T>,
 ): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-bench-'));
-  resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
-  let rejectFatal!: (error: Error) => void;
-  const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
-  fatal.catch(() => undefined);
-  try {
-    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
-    const redis = await startRedisServer({ dir: join(dir, 'redis') });
-    resources.add('redis-server', () => redis.stop());
-    redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
-    log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
-    const secret = randomBytes(32).toString('base64url');
-    return await body({ redis, dir, secret, resources, log, fatal });
-  } finally {
-    await resources.stopAll(log);
-  }
+  const secret = randomBytes(32).toString('base64url');
+  return withBenchContext('bench', options, log, resources, (context) => body({ ...context, secret }));
 }
 
 /** One phase of any kind: the hub (runPhase) or what it is compared with (runComparisonPhase). */

@@ -12,7 +12,7 @@ import { QUEUE_NAMESPACE } from '@clinic-hub/protocol';
 import type { BenchOptions, PhaseContext } from './bench-queue.js';
 import { BENCH_CLINIC_ID, DISPLAY_TRACK, recordCallFeed } from './call-feed.js';
 import { startLimitServers, startMosquitto, startNatsServer, type ComparisonKind, type ComparisonServer } from './comparison-servers.js';
-import { deliveredEverything, fanoutFigures, joinDeliveries, type FanoutFigures, type TimedCall } from './fanout-figures.js';
+import { deliveredEverything, fanoutFigures, fanoutOutcomeLine, joinDeliveries, type FanoutFigures, type TimedCall } from './fanout-figures.js';
 import { FeedPublisher, type FeedTarget } from './feed-publisher.js';
 import { BENCH_CLINICS_DIR } from './hub-process.js';
 import { cpuPercent } from './resource-figures.js';
@@ -155,8 +155,6 @@ export async function runComparisonPhase(kind: ComparisonKind, options: BenchOpt
     servers: servers.map((s) => ({ name: s.name, pid: s.pid, cpu_percent: cpuPercent(s.pid, markStart, markEnd), peak_rss_mb: round(watcher.peakRssMb(s.pid)) })),
     ok: deliveredEverything(common, measuredCalls) && publisher.errors.length === 0,
   };
-  log(
-    `${tag} call→display p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms; deliveries ${report.deliveries_received}/${report.deliveries_expected}, missing ${report.missing}, duplicates ${report.duplicates}`,
-  );
+  log(fanoutOutcomeLine(tag, report));
   return report;
 }

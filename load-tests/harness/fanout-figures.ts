@@ -305,3 +305,8 @@ export function deliveredEverything(f: Omit<FanoutFigures, 'ok'>, expectedCalls:
     f.calls === expectedCalls
   );
 }
+
+/** The line a fan-out phase (the hub's or a compared server's) ends with. */
+export function fanoutOutcomeLine(tag: string, f: Pick<FanoutFigures, 'p50_ms' | 'p99_ms' | 'deliveries_received' | 'deliveries_expected' | 'missing' | 'duplicates'>): string {
+  return `${tag} call→display p50 ${f.p50_ms} ms, p99 ${f.p99_ms} ms; deliveries ${f.deliveries_received}/${f.deliveries_expected}, missing ${f.missing}, duplicates ${f.duplicates}`;
+}

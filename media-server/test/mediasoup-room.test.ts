@@ -8,7 +8,11 @@
  * killed with SIGKILL is replaced with the picture back within seconds and
  * nobody leaving.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
@@ -23,12 +27,22 @@ let hub: HubNodeProcess;
 let media: MediaServerProcess;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
+const recordingsDir = mkdtempSync(joinPath(tmpdir(), 'ms-room-recordings-'));
 
 beforeAll(async () => {
   redis = await startTestRedis();
   [hub, media, browser] = await Promise.all([
     startHubProcess({ redisUrl: redis.url, nodeId: 'ms-room-hub', server: 'node' }),
-    startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: 'ms-room-media', MEDIA_WORKERS: '2', MEDIA_DEBUG_ENDPOINT: '1', MEDIA_PING_INTERVAL_MS: '1000', LOG_LEVEL: 'warn' }),
+    startMediaServerProcess({
+      REDIS_URL: redis.url,
+      MEDIA_NODE_ID: 'ms-room-media',
+      MEDIA_WORKERS: '2',
+      MEDIA_DEBUG_ENDPOINT: '1',
+      MEDIA_PING_INTERVAL_MS: '1000',
+      LOG_LEVEL: 'warn',
+      RECORDING_KEY: Buffer.alloc(32, 7).toString('base64'),
+      RECORDINGS_DIR: recordingsDir,
+    }),
     launchMediaChromium(),
   ]);
 });
@@ -42,6 +56,7 @@ afterAll(async () => {
   await media?.stop();
   await hub?.stop();
   await redis?.cleanup();
+  rmSync(recordingsDir, { recursive: true, force: true });
 });
 
 const people = [
@@ -157,12 +172,22 @@ describe('consultations on mediasoup', () => {
     await patient.page.click('#leave');
   });
 
-  it('a worker killed with SIGKILL: its room moves to a new worker, the pages reconnect by themselves, nobody leaves', { timeout: 120_000 }, async () => {
+  it('a worker killed with SIGKILL: its room moves to a new worker, the pages reconnect by themselves, nobody leaves; its recording stops and says why', { timeout: 150_000 }, async () => {
     const consult = 'ms-crash-1';
     const doctor = await join(consult, people[0]!);
     const patient = await join(consult, people[1]!);
     await waitForFrames(doctor.page, [people[1]!.sub], 0, 30_000);
     await waitForFrames(patient.page, [people[0]!.sub], 0, 30_000);
+    // Recording, with both consents.
+    const state = (page: Page, value: string) => page.waitForSelector(`html[data-recording="${value}"]`, { timeout: 15_000 });
+    await doctor.page.click('#recording-toggle');
+    for (const { page } of [doctor, patient]) {
+      await page.click('#consent-toggle');
+      await page.click('#consent-dialog #consent-agree');
+    }
+    await Promise.all([state(doctor.page, 'recording'), state(patient.page, 'recording')]);
+    const recordingId = signalsOf(doctor.frames).flatMap((m) => (m.type === 'recording' && m.recording.recordingId ? [m.recording.recordingId] : [])).at(-1)!;
+    expect(recordingId).toBeTruthy();
     const debug = await debugMedia();
     const room = debug.rooms.find((r) => r.room.endsWith(consult))!;
     const pid = debug.workers.find((w) => w.index === room.worker)!.pid;
@@ -182,6 +207,17 @@ describe('consultations on mediasoup', () => {
     expect(after.some((m) => m.type === 'media-reset')).toBe(true);
     expect(after.filter((m) => m.type === 'participant-left' || m.type === 'participant-joined')).toEqual([]);
     expect(await (await fetch(`${media.url}/healthz`)).json()).toMatchObject({ rooms: 1, participants: 2 });
+    // The recording stopped when the worker died, and every page says so; it is not restarted by itself.
+    await Promise.all([state(doctor.page, 'off'), state(patient.page, 'off')]);
+    expect(after.some((m) => m.type === 'recording' && m.recording.stopReason === 'media-worker-died' && m.recording.state === 'off')).toBe(true);
+    expect(await patient.page.textContent('#control-error')).toContain('Recording stopped: the media server failed');
+    const store = new Redis(redis.url);
+    try {
+      const meta = await until('the recording stored as stopped', () => store.hgetall(`ch:{testclinic}:recording:${recordingId}`), (m) => m.stopReason !== undefined, 20_000);
+      expect(meta).toMatchObject({ stopReason: 'media-worker-died' });
+    } finally {
+      store.disconnect();
+    }
     await doctor.page.click('#leave');
     await patient.page.click('#leave');
   });

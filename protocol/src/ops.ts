@@ -82,10 +82,29 @@ export interface ClinicQueueSummary {
   liveRooms: number;
 }
 
+export interface RedisReplicaStatus {
+  address: string;
+  state: string;
+  lagBytes: number;
+  lagSeconds: number;
+}
+
 /** What `GET /api/ops/status` answers (`clinic status`). */
 export interface OpsStatus {
   nodes: (NodeStatus & { up: boolean })[];
-  redis: { up: boolean; version?: string; usedMemoryBytes?: number; aof?: boolean; connectedClients?: number };
+  redis: {
+    up: boolean;
+    version?: string;
+    usedMemoryBytes?: number;
+    aof?: boolean;
+    connectedClients?: number;
+    /** How the hub reaches Redis: one Redis (`REDIS_URL`) or Sentinel (`REDIS_SENTINELS`). */
+    mode?: 'single' | 'sentinel' | 'cluster';
+    /** host:port of the master the hub writes to (with Sentinel: the one it found after the latest failover). */
+    master?: string | null;
+    /** The master's replicas: `online` once in sync; lag in bytes behind the master and seconds since their last acknowledgement. */
+    replicas?: RedisReplicaStatus[];
+  };
   clinics: ClinicQueueSummary[];
   /** Media-server nodes alive now (their heartbeat has not expired). */
   mediaNodes: MediaNodeInfo[];

@@ -46,7 +46,9 @@ export interface HubNodeProcess {
  * nodes in one process misdeliver broadcasts (DESIGN.md).
  */
 export async function startHubProcess(options: {
-  redisUrl: string;
+  /** One Redis; or `redisEnv` (REDIS_SENTINELS and REDIS_SENTINEL_NAME from startSentinelGroup). */
+  redisUrl?: string;
+  redisEnv?: Record<string, string>;
   nodeId: string;
   server?: 'uws' | 'node';
   env?: Record<string, string>;
@@ -60,12 +62,12 @@ export async function startHubProcess(options: {
       HUB_HOST: '127.0.0.1',
       HUB_NODE_ID: options.nodeId,
       HUB_SERVER: options.server ?? 'uws',
-      REDIS_URL: options.redisUrl,
+      ...(options.redisEnv ? { REDIS_URL: '', ...options.redisEnv } : { REDIS_URL: options.redisUrl }),
       HUB_TOKEN_SECRET: TEST_SECRET,
       CLINICS_DIR: TEST_CLINICS_DIR,
       HUB_ATTACHMENT_KEY: TEST_ATTACHMENT_KEY,
       // Shared by the nodes of one Redis, as a deployment's nodes share a volume.
-      HUB_ATTACHMENTS_DIR: attachmentsDirFor(options.redisUrl),
+      HUB_ATTACHMENTS_DIR: attachmentsDirFor(options.redisUrl ?? Object.values(options.redisEnv ?? {}).join(',')),
       LOG_LEVEL: 'warn',
       ...options.env,
     },

@@ -26,7 +26,15 @@ export const rolesSummary = (clients: Partial<Record<string, number>>) =>
 
 export function redisSummary(redis: OpsStatus['redis']): string {
   if (!redis.up) return 'DOWN';
-  return [`up`, `version ${redis.version ?? '?'}`, `${bytes(redis.usedMemoryBytes)} used`, `AOF ${redis.aof ? 'on' : 'off'}`, `${redis.connectedClients ?? '?'} connections`].join(' · ');
+  const parts = [`up`, `version ${redis.version ?? '?'}`, `${bytes(redis.usedMemoryBytes)} used`, `AOF ${redis.aof ? 'on' : 'off'}`, `${redis.connectedClients ?? '?'} connections`];
+  if (redis.mode && redis.mode !== 'single') parts.push(redis.mode);
+  if (redis.master) parts.push(`master ${redis.master}`);
+  if (redis.replicas) {
+    const online = redis.replicas.filter((r) => r.state === 'online');
+    const lag = Math.max(0, ...redis.replicas.map((r) => r.lagBytes));
+    parts.push(redis.replicas.length === 0 ? 'no replica' : `${online.length}/${redis.replicas.length} replicas in sync, lag ${bytes(lag)} (${Math.max(0, ...redis.replicas.map((r) => r.lagSeconds))} s)`);
+  }
+  return parts.join(' · ');
 }
 
 export function printStatus(out: Output, status: StatusReport): void {

@@ -34,8 +34,9 @@ const CLIENT_MESSAGE_ID_KEPT_SECONDS = 7 * 86400;
 const PENDING_ATTACHMENT_SECONDS = 24 * 3600;
 /** A file younger than this is never swept: its upload may not have written its metadata yet. */
 const SWEEP_MIN_AGE_MS = 10 * 60_000;
-/** Files looked at per sweep. */
-const SWEEP_BATCH = 2000;
+/** Files a sweep looks at (every file older than ten minutes, up to this), and how many it checks per round trip. */
+const SWEEP_MAX_FILES = 1_000_000;
+const SWEEP_BATCH = 500;
 /** Patient threads a clinician's thread list shows, most recently active first. */
 const PATIENT_THREADS_LISTED = 200;
 
@@ -270,12 +271,25 @@ export class ChatService {
    */
   async sweepAttachmentFiles(now = Date.now()): Promise<number> {
     if (!this.storage) return 0;
-    let deleted = 0;
-    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_BATCH)) {
+    const byClinic = new Map<string, string[]>();
+    for (const key of await this.storage.listOlderThan(now - SWEEP_MIN_AGE_MS, SWEEP_MAX_FILES)) {
       const [clinic, id] = key.split('/') as [string, string];
-      if (await this.store.attachmentExists(clinic, id)) continue;
-      await this.storage.delete(key);
-      deleted++;
+      const ids = byClinic.get(clinic);
+      if (ids) ids.push(id);
+      else byClinic.set(clinic, [id]);
+    }
+    let deleted = 0;
+    // Whether each file's metadata is still there, asked in pipelined batches of one clinic (one Cluster slot) each.
+    for (const [clinic, ids] of byClinic) {
+      for (let i = 0; i < ids.length; i += SWEEP_BATCH) {
+        const batch = ids.slice(i, i + SWEEP_BATCH);
+        const exists = await this.store.attachmentsExist(clinic, batch);
+        for (const [j, id] of batch.entries()) {
+          if (exists[j]) continue;
+          await this.storage.delete(attachmentStorageKey(clinic, id));
+          deleted++;
+        }
+      }
     }
     return deleted;
   }

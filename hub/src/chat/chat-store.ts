@@ -234,9 +234,15 @@ export class ChatStore {
     };
   }
 
-  /** Whether the attachment's metadata is still there (sent and within retention, or waiting to be sent). */
-  async attachmentExists(clinic: string, id: string): Promise<boolean> {
-    return (await this.redis.exists(chatKeys(clinic).attachment(id))) === 1;
+  /** For each attachment id of the clinic, whether its metadata is still there (sent and within retention, or waiting to be sent). */
+  async attachmentsExist(clinic: string, ids: string[]): Promise<boolean[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.exists(chatKeys(clinic).attachment(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, count]) => {
+      if (error) throw error;
+      return count === 1;
+    });
   }
 
   /** The bytes of an attachment stored in Redis by a hub of before attachment files; null for every newer one. */

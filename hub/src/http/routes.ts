@@ -13,7 +13,7 @@ import { opsWorkers } from '@clinic-hub/platform/job-queues';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
 import type { QueueService } from '../queue/index.js';
-import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { isRedisUnavailable, type RedisReplication, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { WebAsset } from '../web/web-assets.js';
 import type { HttpHandler, HttpRequest, HttpResponse } from './http-types.js';
 
@@ -22,6 +22,10 @@ export interface RouteDeps {
   serverKind: () => string;
   startedAt: number;
   redis: Redis;
+  /** How the node reaches Redis (REDIS_URL or REDIS_SENTINELS), shown by /healthz and `clinic status`. */
+  redisMode: RedisTarget['mode'];
+  /** The master and its replicas as the node sees them now; null when Redis did not answer in time. */
+  redisReplication: () => Promise<RedisReplication | null>;
   metrics: HubMetrics;
   tokens: TokenIssuer;
   /** Checks bearer tokens (expiry, revocation, a patient's ticket) and holds the revocation list. */
@@ -174,11 +178,15 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
     if (path === '/healthz') {
       // A probe answers in bounded time: a Redis that does not answer in time counts as down.
       const redis = (await deps.probeRedis()) ? 'up' : 'down';
+      const replication = redis === 'up' ? await deps.redisReplication() : null;
       const body = {
         status: redis === 'up' ? 'ok' : 'degraded',
         node: deps.nodeId,
         server: deps.serverKind(),
         redis,
+        redisMode: deps.redisMode,
+        redisMaster: replication?.role === 'master' ? replication.address : null,
+        redisReplicas: replication?.replicas ?? null,
         uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
       };
       return json(redis === 'up' ? 200 : 503, body);
@@ -249,7 +257,7 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       // The AI workers and job queues serve every clinic: counts and worker ids only.
       if (path === '/api/ops/workers') return json(200, await opsWorkers(deps.redis));
       const clinicIds = caller.clinic === '*' ? deps.clinics.ids() : [caller.clinic];
-      return json(200, await opsStatus(deps.redis, deps.clinics, clinicIds));
+      return json(200, await opsStatus(deps.redis, deps.clinics, clinicIds, deps.redisMode));
     }
 
     // Notifications as staff see them: ids and public facts, never an address or a text.

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { parseInfo, readReplication, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { ClinicQueueSummary, OpsStatus } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { consultIndexKeys } from '../consult/consult-keys.js';
@@ -7,7 +8,7 @@ import { clinicKeys } from '../queue/index.js';
 import { listNodes } from './node-registry.js';
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
-export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds: string[]): Promise<OpsStatus> {
+export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds: string[], mode: RedisTarget['mode'] = 'single'): Promise<OpsStatus> {
   let info: Record<string, string> = {};
   let up = true;
   try {
@@ -16,7 +17,7 @@ export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds
     up = false;
   }
   if (!up) return { nodes: [], redis: { up }, clinics: [], mediaNodes: [] };
-  const nodes = await listNodes(redis);
+  const [nodes, replication] = await Promise.all([listNodes(redis), readReplication(redis)]);
   const summaries: ClinicQueueSummary[] = [];
   for (const id of clinicIds) {
     const clinic = clinics.get(id);
@@ -44,17 +45,11 @@ export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds
       usedMemoryBytes: Number(info.used_memory),
       aof: info.aof_enabled === '1',
       connectedClients: Number(info.connected_clients),
+      mode,
+      master: replication.role === 'master' ? replication.address : null,
+      replicas: replication.replicas,
     },
     clinics: summaries,
     mediaNodes: await listMediaNodes(redis),
   };
-}
-
-function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
 }

@@ -11,6 +11,8 @@ export const clinicKeys = (clinic: string) => {
   return {
     prefix,
     seq: `${prefix}seq`,
+    /** Written before the replica wait of a replayed change (ReplicaAck): a replica that has it has the change. */
+    ackFence: `${prefix}ack-fence`,
     events: `${prefix}events`,
     tickets: `${prefix}tickets`,
     /** Pub/sub channel of every committed queue event of the clinic (not a key). */

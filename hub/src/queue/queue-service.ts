@@ -17,7 +17,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
-import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { ReplicaAck, isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { clinicKeys } from './queue-keys.js';
@@ -46,12 +46,20 @@ function clinicDate(timezone: string, at = new Date()): string {
  */
 export class QueueService {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
+  private readonly ack: ReplicaAck | null;
 
   constructor(
     private readonly redis: Redis,
     private readonly clinics: ClinicRegistry,
+    /**
+     * With Sentinel: a change is acknowledged only once this many replicas
+     * have it; the scripts then run on the ack's own connection (README,
+     * "Several hub nodes").
+     */
+    options: { ack?: ReplicaAck } = {},
   ) {
-    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
+    this.ack = options.ack?.enabled ? options.ack : null;
+    this.scripts = defineScripts(this.ack?.connection ?? redis, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
   }
 
   async checkin(
@@ -265,14 +273,19 @@ export class QueueService {
     // therefore carries an idempotency key: the client's requestId, or one made
     // here (with a ':' no client requestId can contain).
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
-    let raw: string;
+    let reply: { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     try {
-      raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
+      const raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
+      reply = JSON.parse(raw) as typeof reply;
+      // Committed on the master; acknowledged only once the replicas have it too. If they do not
+      // in time, the client retries with the same requestId and gets this change, replayed.
+      if (reply.ok && this.ack && !(await this.ack.confirm(reply.replayed ? { fenceKey: keys.ackFence } : {}))) {
+        return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
+      }
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
     }
-    const reply = JSON.parse(raw) as { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', script);
     // A replay of the hub's own key is that resend, not a retry by the client.
     return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };

@@ -11,6 +11,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.ico': 'image/x-icon',
   '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
 };
 
 export interface WebAsset {
@@ -56,6 +57,9 @@ export async function loadWebAssets(root = WEB_ROOT): Promise<Map<string, WebAss
       const type = CONTENT_TYPES[extname(file.path)];
       if (type) assets.set(file.path, { contentType: type, body: Buffer.from(file.contents) });
     }
+    // A service worker controls the paths under its own: the ticket page's is served from the root.
+    const serviceWorker = assets.get('/assets/ticket-sw.js');
+    if (serviceWorker) assets.set('/ticket-sw.js', serviceWorker);
   }
   return assets;
 }

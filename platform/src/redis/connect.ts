@@ -2,6 +2,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.js';
 
 export * from './redis-target.js';
+export * from './replica-ack.js';
+export * from './replication.js';
 
 /**
  * A Redis connection that reconnects by itself (forever, backing off to 2 s)

@@ -29,13 +29,19 @@ export function freePort(): Promise<number> {
  * AOF on, fsync on every write, so an acknowledged queue change survives a
  * crash of Redis itself (queue changes are a few per minute per clinic).
  */
-export async function startRedisServer(options: { dir: string; port?: number; binary?: string }): Promise<RedisProcess> {
+export async function startRedisServer(options: {
+  dir: string;
+  port?: number;
+  binary?: string;
+  /** More redis-server options (`--replicaof`, `--cluster-enabled` …), after the defaults. */
+  extraArgs?: readonly string[];
+}): Promise<RedisProcess> {
   mkdirSync(options.dir, { recursive: true });
   const port = options.port ?? (await freePort());
   const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const child = spawn(
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'yes'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'yes', ...(options.extraArgs ?? [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -11,11 +11,11 @@
 import type { ClinicSettingsRecord, NotifyOverview, OpsStatus, OpsWorkers, ProtocolError, RecordingList, Revocation, Role } from '@clinic-hub/protocol';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { both, type Bilingual } from '../lib/i18n.js';
+import { showMessage as showPageMessage } from '../lib/messages.js';
 import { pageToken } from '../lib/page.js';
 import { tokenFromFragment } from '../lib/token.js';
 
 const OVERVIEW_EVERY_MS = 5000;
-const MAX_MESSAGES = 4;
 
 const T = {
   nodes: { ja: 'ハブノード', en: 'Hub nodes' },
@@ -396,20 +396,12 @@ function save(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** At most 4 messages at once on this page. */
+function showMessage(kind: 'ok' | 'error', content: string | Node, code?: string): void {
+  showPageMessage(kind, content, code, 4);
+}
+
 function showError(error: ProtocolError, what: string): void {
   const content = h('span', {}, h('strong', { class: 'code' }, error.code), ` ${what} — ${error.message}`, error.detail ? ` (${error.detail})` : '');
   showMessage('error', content, error.code);
-}
-
-function showMessage(kind: 'ok' | 'error', content: string | Node, code?: string): void {
-  const list = byId('messages');
-  const item = h(
-    'div',
-    { class: `message ${kind}`, 'data-code': code },
-    h('span', { class: 'text' }, content),
-    h('button', { type: 'button', class: 'dismiss', 'aria-label': '閉じる / Dismiss', onclick: () => item.remove() }, '✕'),
-  );
-  list.prepend(item);
-  while (list.children.length > MAX_MESSAGES) list.lastElementChild?.remove();
-  if (kind === 'ok') setTimeout(() => item.remove(), 8000);
 }

@@ -19,6 +19,7 @@ import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 import { followStaffPresence } from '../lib/staff-presence.js';
 import { decodeToken, tokenFromFragment } from '../lib/token.js';
+import { NOTICE_TEXT, rememberTicketToken, restoreTicketToken, savedState, saveState, startPatientNotices, type SavedState } from '../lib/ticket-notices.js';
 
 const VIBRATION_PATTERN = [400, 200, 400, 200, 400];
 
@@ -32,6 +33,8 @@ type Known =
 /** The ticket's video consultation (online departments), as the hub last told this page. */
 type ConsultState = { kind: 'none' } | { kind: 'admitted'; admitted: ConsultAdmitted } | { kind: 'ended'; consult: string };
 
+// The installed app starts at /ticket without a token: the one this phone was given is used.
+restoreTicketToken();
 const access = pageToken(['patient']);
 if (access) {
   if (access.info.ticket) start(access.token, access.info.ticket);
@@ -47,6 +50,9 @@ function start(token: string, ticketId: string): void {
 
   const announcer = new Announcer();
   byId('sound-slot').replaceChildren(soundButton(announcer));
+  rememberTicketToken(token);
+  showSaved(savedState(ticketId));
+  const notices = startPatientNotices(token, () => navigator.vibrate?.(VIBRATION_PATTERN));
 
   let known: Known = { kind: 'loading' };
   const appliedSeqs: number[] = [];
@@ -92,6 +98,7 @@ function start(token: string, ticketId: string): void {
       chat.refresh();
     }
     if (known.kind === 'loading') return;
+    byId('saved-state').hidden = true;
     const ticket = known.kind === 'ticket' ? known.ticket : known.last;
     byId('number').textContent = ticket?.number ?? '—';
     const dept = ticket ? clinic?.departments.find((d) => d.id === ticket.dept) : undefined;
@@ -103,11 +110,34 @@ function start(token: string, ticketId: string): void {
       status.dataset.status = 'gone';
       status.replaceChildren(message(known.last ? TEXT.ticketEnded : TEXT.ticketUnknown));
       document.title = both(TEXT.ticketEnded);
+      if (ticket) saveState(ticketId, { number: ticket.number, dept: dept?.name ?? null, status: TEXT.ticketEnded, detail: null, savedAt: Date.now() });
       return;
     }
     status.dataset.status = known.ticket.status;
     status.replaceChildren(...statusContent(known.ticket));
     document.title = `${known.ticket.number} · ${both(STATUS_TEXT[known.ticket.status])}`;
+    const position = known.ticket.status === 'waiting' ? follower.positionOf(known.ticket.id) : null;
+    saveState(ticketId, {
+      number: known.ticket.number,
+      dept: dept?.name ?? null,
+      status: STATUS_TEXT[known.ticket.status],
+      detail: position ? (position.ahead === 0 ? TEXT.youAreNext : aheadText(position.ahead)) : null,
+      savedAt: Date.now(),
+    });
+  }
+
+  /** What the page showed last time, until the hub answers (offline: for as long as it is offline). */
+  function showSaved(saved: SavedState | null): void {
+    if (!saved) return;
+    byId('number').textContent = saved.number;
+    byId('dept').replaceChildren(saved.dept ? bilingual(saved.dept, 'inline') : '');
+    const status = byId('status');
+    status.dataset.status = 'saved';
+    status.replaceChildren(h('p', { class: 'status-label' }, bilingual(saved.status, 'inline')), ...(saved.detail ? [h('p', { class: 'ahead' }, bilingual(saved.detail))] : []));
+    const time = new Date(saved.savedAt).toLocaleTimeString('ja-JP', { hour: '2-digit', minute: '2-digit' });
+    const note = byId('saved-state');
+    note.hidden = false;
+    note.replaceChildren(bilingual({ ja: `${NOTICE_TEXT.savedAt.ja} ${time}`, en: `${NOTICE_TEXT.savedAt.en} ${time}` }, 'inline'));
   }
 
   function statusContent(ticket: PublicTicket): Node[] {
@@ -212,6 +242,9 @@ function start(token: string, ticketId: string): void {
       },
       get alerts() {
         return alerts;
+      },
+      get notices() {
+        return notices.shown.map((notice) => ({ id: notice.id, kind: notice.kind, title: notice.title }));
       },
       get consult() {
         return consultState.kind === 'admitted' ? { state: 'admitted', id: consultState.admitted.consultation.id } : { state: consultState.kind };

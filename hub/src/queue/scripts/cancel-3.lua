@@ -1,11 +1,7 @@
 -- The patient left or the ticket was issued by mistake. ARGV[5] ticket id.
 --- @include "lib"
-local previous = replayed()
-if previous then return previous end
-
-local ticket = loadTicket(ARGV[5])
-if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
-if ticket.status ~= 'waiting' and ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
+local ticket, reply = ticketToChange('waiting', 'called')
+if not ticket then return reply end
 
 local at = nowMs()
 redis.call('ZREM', waitingKey(ticket.dept), ticket.id)

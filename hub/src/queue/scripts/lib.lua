@@ -172,3 +172,16 @@ local function callToRoom(ticket, room, at)
   redis.call('SET', roomKey(room), ticket.id)
   return succeed(appendEvent('ticket.called', ticket, at))
 end
+
+-- The ticket ARGV[5] names, when it is in one of the given states. Otherwise nil and the reply
+-- to return at once: the first result of a retried requestId, or the error.
+local function ticketToChange(...)
+  local previous = replayed()
+  if previous then return nil, previous end
+  local ticket = loadTicket(ARGV[5])
+  if not ticket then return nil, fail('QUEUE_TICKET_NOT_FOUND') end
+  for _, status in ipairs({ ... }) do
+    if ticket.status == status then return ticket end
+  end
+  return nil, fail('QUEUE_INVALID_TRANSITION')
+end

@@ -1,12 +1,8 @@
 -- Calls a called ticket again. ARGV[5] ticket id, ARGV[6] recalls allowed before no-show.
 -- The recall after the allowed ones makes the ticket a no-show and frees the room.
 --- @include "lib"
-local previous = replayed()
-if previous then return previous end
-
-local ticket = loadTicket(ARGV[5])
-if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
-if ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
+local ticket, reply = ticketToChange('called')
+if not ticket then return reply end
 
 local at = nowMs()
 if ticket.recalls >= tonumber(ARGV[6]) then

@@ -1,12 +1,8 @@
 -- The called patient is not here: the ticket goes back to waiting, behind the
 -- tickets of its priority that are waiting now, and the room is free. ARGV[5] ticket id.
 --- @include "lib"
-local previous = replayed()
-if previous then return previous end
-
-local ticket = loadTicket(ARGV[5])
-if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
-if ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
+local ticket, reply = ticketToChange('called')
+if not ticket then return reply end
 
 local at = nowMs()
 releaseRoom(ticket)

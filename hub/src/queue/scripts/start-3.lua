@@ -1,11 +1,7 @@
 -- The called patient has come in: the consultation starts. ARGV[5] ticket id.
 --- @include "lib"
-local previous = replayed()
-if previous then return previous end
-
-local ticket = loadTicket(ARGV[5])
-if not ticket then return fail('QUEUE_TICKET_NOT_FOUND') end
-if ticket.status ~= 'called' then return fail('QUEUE_INVALID_TRANSITION') end
+local ticket, reply = ticketToChange('called')
+if not ticket then return reply end
 
 local at = nowMs()
 ticket.status = 'in_consultation'

@@ -1,0 +1,105 @@
+/**
+ * The set-up every hub benchmark shares: a private redis-server for the run
+ * (with what to stop at the end, whatever happens), hub nodes as processes
+ * of their own, and Redis's counters around the measured window.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { startHubNode, type HubNode } from './hub-process.js';
+import { redisInfoNumber } from './redis-command.js';
+import type { ServerKind } from './resource-figures.js';
+import type { Resources } from './resources.js';
+
+/** What one run of a benchmark shares: its redis-server, a temporary directory, what to stop. */
+export interface BenchContext {
+  redis: RedisProcess;
+  /** Removed at the end of the run. */
+  dir: string;
+  resources: Resources;
+  log: (line: string) => void;
+  /** Rejects when something the run depends on (redis-server) dies. */
+  fatal: Promise<never>;
+}
+
+/**
+ * Starts a private redis-server for a run, hands it to `body`, and stops
+ * everything registered on `resources` at the end, whatever happens.
+ */
+export async function withBenchContext<T>(
+  name: string,
+  options: { profileDir: string | null },
+  log: (line: string) => void,
+  resources: Resources,
+  body: (context: BenchContext) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), `clinic-hub-${name}-`));
+  resources.add('temporary directory', async () => rmSync(dir, { recursive: true, force: true }));
+  let rejectFatal!: (error: Error) => void;
+  const fatal = new Promise<never>((_, reject) => (rejectFatal = reject));
+  fatal.catch(() => undefined);
+  try {
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    const redis = await startRedisServer({ dir: join(dir, 'redis') });
+    resources.add('redis-server', () => redis.stop());
+    redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
+    log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
+    return await body({ redis, dir, resources, log, fatal });
+  } finally {
+    await resources.stopAll(log);
+  }
+}
+
+export interface StartedHubs {
+  hubs: HubNode[];
+  /** Stops them now (they are also stopped at the end of the run). */
+  stop: () => Promise<void>;
+  /** A node that could not run on the server asked for (uWebSockets.js did not load): its figures are not that server's. */
+  warnings: string[];
+}
+
+/** `count` hub nodes on `server`, each its own process (with `--cpu-prof` into `profileDir/<node id>` when profiling). */
+export async function startHubNodes(
+  options: { count: number; idPrefix: string; server: ServerKind; redisUrl: string; secret: string; profileDir: string | null; env?: Record<string, string> },
+  context: Pick<BenchContext, 'resources' | 'log'>,
+  tag: string,
+): Promise<StartedHubs> {
+  const started = await Promise.allSettled(
+    Array.from({ length: options.count }, (_, n) => {
+      const nodeId = `${options.idPrefix}-${n + 1}`;
+      // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
+      const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
+      return startHubNode({ nodeId, server: options.server, redisUrl: options.redisUrl, tokenSecret: options.secret, nodeArgs, ...(options.env ? { env: options.env } : {}) });
+    }),
+  );
+  const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stop = context.resources.add(`${options.idPrefix} hub nodes`, async () => {
+    await Promise.all(hubs.map((h) => h.stop()));
+  });
+  const failedStart = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failedStart) throw failedStart.reason;
+  const warnings: string[] = [];
+  for (const hub of hubs) {
+    if (hub.server !== options.server) {
+      const warning = `${hub.nodeId} runs on ${hub.server}, not ${options.server} (uWebSockets.js did not load): its figures are not ${options.server}'s`;
+      warnings.push(warning);
+      context.log(`${tag} WARNING: ${warning}`);
+    }
+  }
+  context.log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
+  return { hubs, stop, warnings };
+}
+
+export interface RedisCounters {
+  commands: number;
+  aof: number;
+}
+
+/** Redis's command count and AOF size, read before and after the measured window. */
+export async function redisCounters(port: number): Promise<RedisCounters> {
+  return {
+    commands: await redisInfoNumber(port, 'stats', 'total_commands_processed').catch(() => NaN),
+    aof: await redisInfoNumber(port, 'persistence', 'aof_current_size').catch(() => NaN),
+  };
+}

@@ -14,6 +14,7 @@ import { registerRoomsCommand } from './commands/rooms.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerWorkersCommand } from './commands/workers.js';
+import { registerWebhooksCommand } from './commands/webhooks.js';
 import { Output } from './output.js';
 
 const ROOT_HELP = `
@@ -59,6 +60,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerRecordingsCommands(program, runtime);
   registerNotifyCommands(program, runtime);
   registerWorkersCommand(program, runtime);
+  registerWebhooksCommand(program, runtime);
   registerModelsCommands(program, runtime);
   registerActionCommands(program, runtime);
   registerTokenCommands(program, runtime);

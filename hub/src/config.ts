@@ -137,6 +137,10 @@ const Env = z.object({
   HUB_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** The most a client action (or an API request) may take before it is answered STORE_UNAVAILABLE, whatever it waits for. */
   HUB_ACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  /** Webhooks (hub/src/webhooks): how long a receiver may take to answer, the first retry's delay (doubling) and the attempts in all. */
+  HUB_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  HUB_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  HUB_WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /** On SIGTERM: how long /readyz answers 503 before connected clients are moved, so the load balancer stops sending new ones. */
   HUB_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(3000),
   /** On SIGTERM: how long actions already started may take to finish and be acknowledged. */
@@ -248,6 +252,8 @@ export interface HubConfig {
   timeouts: { redisMs: number; actionMs: number };
   /** Queue changes are acknowledged once this many replicas have them (0: once the master has). */
   redisAck: { replicas: number; timeoutMs: number };
+  /** Webhook deliveries (hub/src/webhooks; docs/webhooks.md). */
+  webhooks: { timeoutMs: number; backoffMs: number; attempts: number };
   /** Check-ins by patients themselves (hub/src/self-checkin): limits per kiosk, per clinic's phones, per address. */
   selfCheckinLimits: SelfCheckinLimits;
   /** Video consultations (hub/src/consult; docs/consultations.md, "Admission"). */
@@ -322,6 +328,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
     redisAck: { replicas: e.HUB_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.HUB_REDIS_ACK_TIMEOUT_MS },
+    webhooks: { timeoutMs: e.HUB_WEBHOOK_TIMEOUT_MS, backoffMs: e.HUB_WEBHOOK_BACKOFF_MS, attempts: e.HUB_WEBHOOK_ATTEMPTS },
     selfCheckinLimits: {
       kioskPerMinute: e.HUB_KIOSK_CHECKINS_PER_MINUTE,
       mobilePerMinute: e.HUB_MOBILE_CHECKINS_PER_MINUTE,

@@ -31,6 +31,9 @@ import { NodeRegistry } from './ops/node-registry.js';
 import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
 import { ClinicSettings } from './settings/clinic-settings.js';
 import { createSettingsRoutes } from './settings/settings-routes.js';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+import { createWebhookRoutes } from './webhooks/webhook-routes.js';
+import { WebhookStore } from './webhooks/webhook-store.js';
 import { ReplicaAck, catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
@@ -124,6 +127,16 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const queue = new QueueService(redis, clinics, { ack });
   const redisReplication = () => withinDeadline(readReplication(redis), PROBE_PING_MS, () => undefined).catch(() => null);
   metrics.watchRedis(redisReplication);
+  const webhookStore = new WebhookStore(redis);
+  const webhooks = new WebhookDispatcher({
+    redis,
+    redisTarget: config.redis,
+    nodeId: config.nodeId,
+    store: webhookStore,
+    config: config.webhooks,
+    patientInfo: (clinic, ticketId) => queue.patientInfo(clinic, ticketId),
+    logger,
+  });
   // A kiosk is a device at the entrance like a display: its tokens and sessions live as long.
   const byRole = <T>(values: { display: T; patient: T; default: T }) => (role: string) =>
     role === 'display' || role === 'kiosk' ? values.display : role === 'patient' ? values.patient : values.default;
@@ -238,6 +251,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       if (event.ticket.endedAt !== null && TERMINAL_STATUSES.includes(event.ticket.status)) {
         sessions.ticketEnded(clinic, event.ticket.id, queue.accessAfterEnd(clinic, event.ticket.endedAt));
       }
+      // Every node hears every event: the event id (clinic and seq) makes the deliveries one per endpoint.
+      const patientTicket = event.type === 'ticket.issued' ? event.ticket.id : undefined;
+      webhooks.publish(clinic, event.type, `${clinic}-q${event.seq}`, event.at, { seq: event.seq, ticket: event.ticket }, patientTicket).catch((error: Error) =>
+        logger.warn({ clinic, seq: event.seq, err: error.message }, 'cannot enqueue webhook deliveries'),
+      );
     },
   });
 
@@ -328,6 +346,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       }),
       createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
       createSettingsRoutes({ authenticator, settings }),
+      createWebhookRoutes({ authenticator, clinics, store: webhookStore, redis }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
@@ -389,6 +408,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       await consult.close();
       stopNotifyHandlers();
       await notifications.close().catch(() => undefined);
+      await webhooks.close();
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
       logger.info('hub stopped');
     })());

@@ -1,7 +1,7 @@
 /**
  * The consultation page in real headless Chromium (fake camera and
  * microphone), served by a real hub process, against a real media-server
- * (werift) and a real Redis: three people in a room, a late joiner, a page
+ * (mediasoup, the default engine) and a real Redis: three people in a room, a late joiner, a page
  * that drops and comes back, and a signalling connection that is cut.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@cl
 
 let redis: Awaited<ReturnType<typeof startTestRedis>>;
 let hub: HubNodeProcess;
-/** Its own process, as deployed: werift's event loop is not shared with the test's browser driver. */
+/** Its own process, as deployed: the media-server's event loop is not shared with the test's browser driver. */
 let media: MediaServerProcess;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -109,9 +109,13 @@ describe('the consultation page', () => {
     for (const id of [people[0]!.sub, people[1]!.sub]) {
       // join → first frame is printed against its 2 s budget, not asserted: on a loaded machine signalling and DTLS stretch it.
       expect(late[id], `the late joiner's first frame from ${id}`).toBeDefined();
-      // The keyframe relay's job: a picture within a second of the late joiner's media connection coming up
-      // (without a relayed PLI it would wait for the sender's next periodic keyframe, a minute or more in Chrome).
-      expect(late[id]!.fromConnected).toBeLessThan(1000);
+      // Keyframes on request: a picture soon after the late joiner's camera stream is ready — its connection up
+      // and the track there (without a keyframe request reaching the sender it would wait for the next periodic
+      // keyframe, a minute or more in Chrome). On mediasoup each consumer is added to the receive connection after
+      // it came up, one after another, so the track's arrival counts, not the connection's. Measured: 50-100 ms
+      // mostly, 1.1 s at worst at a load average of 20+ (three Chromium encoders of three simulcast layers each on
+      // two shared cores): 3 s still tells a requested keyframe from a periodic one.
+      expect(late[id]!.fromConnected).toBeLessThan(3000);
     }
     // Names and roles on the tiles, Japanese and English.
     const caption = await pages[2]!.textContent(`figure[data-participant="${people[0]!.sub}"] figcaption`);

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   NAMESPACE_NOT_FOUND: 'The hub serves the namespaces /queue, /chat, /consult and /notify; the root namespace serves nothing.',
   METHOD_NOT_ALLOWED: 'This route does not take this HTTP method.',
   CLINIC_NOT_FOUND: 'No clinic with this id is configured.',
+  WEBHOOK_NOT_FOUND: 'No webhook endpoint with this id in this clinic.',
   SETTINGS_VERSION_CONFLICT: "The clinic's settings were changed by someone else since you read them (ifVersion). Read them again, reapply your change and save.",
   QUEUE_DEPT_NOT_FOUND: 'No department with this id in this clinic.',
   QUEUE_ROOM_NOT_FOUND: 'No room with this id in this department.',

@@ -24,3 +24,4 @@ export * from './self-checkin.js';
 export * from './appointments.js';
 export * from './revocations.js';
 export * from './settings.js';
+export * from './webhooks.js';

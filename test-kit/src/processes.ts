@@ -1,9 +1,23 @@
-/** Whether a process with this pid exists (signal 0 only checks). */
+import { readFileSync } from 'node:fs';
+
+/**
+ * Whether a process with this pid is running. Signal 0 only checks that the
+ * pid exists, and a zombie exists until its parent reaps it: a grandchild
+ * that outlived its parent (a mediasoup-worker after its media-server) is
+ * reparented to pid 1, which in a container may never reap it. A zombie has
+ * ended, so it does not count (its state in /proc/<pid>/stat is Z).
+ */
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S …": comm may hold spaces and parentheses, the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // gone between the two looks
   }
 }

@@ -31,7 +31,10 @@ export async function runBench(script: string, args: string[]): Promise<{ code: 
   const run = startBench(script, args);
   const code = await run.exited;
   const output = run.output();
-  expect(pidsNamedIn(output).filter(isRunning), `processes ${script} left running`).toEqual([]);
+  // A grandchild (a mediasoup-worker) ends on its own once its parent has gone: give it a moment.
+  const named = pidsNamedIn(output);
+  for (const deadline = Date.now() + 5000; named.some(isRunning) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+  expect(named.filter(isRunning), `processes ${script} left running`).toEqual([]);
   return { code, output };
 }
 

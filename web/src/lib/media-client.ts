@@ -365,9 +365,13 @@ export class MediaClient {
     };
   }
 
+  /** When each participant's camera track arrived on this join (performance.now()), for join → first frame. */
+  readonly cameraTrackAt = new Map<string, number>();
+
   private attachRemoteTrack(participantId: string, source: MediaSource, track: MediaStreamTrack): void {
     const participant = this.remote.get(participantId);
     if (!participant) return;
+    if (source === 'camera') this.cameraTrackAt.set(participantId, performance.now());
     participant.streams[source] = new MediaStream([track]);
     this.emitParticipants();
   }

@@ -287,7 +287,10 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     video.requestVideoFrameCallback(() => {
       const now = performance.now();
       if (!firstFrameMs.has(id)) {
-        firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - client.connectedAt), fromAppeared: Math.round(now - appearedAt) });
+        // fromConnected: from when this camera could first be shown — its connection up and its track there
+        // (on mediasoup each consumer is added to the receive connection after it came up).
+        const ready = Math.max(client.connectedAt, client.cameraTrackAt.get(id) ?? 0);
+        firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - ready), fromAppeared: Math.round(now - appearedAt) });
       }
     });
   }

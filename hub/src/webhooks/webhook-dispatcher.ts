@@ -1,0 +1,145 @@
+import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventType, type WebhookPayload } from '@clinic-hub/protocol';
+import type { Logger } from '@clinic-hub/platform/logging';
+import { connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { appendAudit } from '../audit/audit-log.js';
+import { signWebhook } from './webhook-signature.js';
+import { signingSecrets, type WebhookStore } from './webhook-store.js';
+
+/** One delivery: an event to one endpoint. The body is made at each attempt (the secret may have rotated meanwhile). */
+interface DeliveryJob {
+  clinic: string;
+  endpoint: string;
+  event: Omit<WebhookPayload, 'data'> & { data: Record<string, unknown> };
+  /** Present for events that have patient data: the ticket whose check-in data an endpoint with includePatientData gets. */
+  patientTicket?: string;
+}
+
+/** How long finished deliveries stay in BullMQ: as long, a second enqueue of the same event (another hub node) is a no-op. */
+const KEEP_DONE_SECONDS = 24 * 3600;
+const CONCURRENCY = 8;
+
+export interface WebhookDispatcherDeps {
+  redis: Redis;
+  redisTarget: RedisTarget;
+  nodeId: string;
+  store: WebhookStore;
+  config: { timeoutMs: number; backoffMs: number; attempts: number };
+  /** The patient data given at check-in, for endpoints with includePatientData (audited as read by the endpoint). */
+  patientInfo: (clinic: string, ticketId: string) => Promise<PatientInfo | null>;
+  logger: Logger;
+}
+
+const matches = (subscriptions: readonly string[], type: string) => subscriptions.some((s) => s === type || (s.endsWith('.*') && type.startsWith(s.slice(0, -1))));
+
+/**
+ * Webhooks through BullMQ: `publish` enqueues one job per subscribed
+ * endpoint under the job id `<event id>.<endpoint>`, so the same event
+ * published by several hub nodes is delivered once; every node runs a
+ * worker that POSTs the signed body, and a failure (non-2xx, no answer
+ * within the timeout, refused) is retried with exponential backoff.
+ */
+export class WebhookDispatcher {
+  private readonly queue: Queue<DeliveryJob>;
+  private readonly worker: Worker<DeliveryJob>;
+  private readonly connections: Redis[];
+
+  constructor(private readonly deps: WebhookDispatcherDeps) {
+    const queueConnection = connectRedisForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-queue`);
+    const workerConnection = connectRedisForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-worker`);
+    this.connections = [queueConnection, workerConnection];
+    for (const connection of this.connections) connection.on('error', () => undefined);
+    this.queue = new Queue<DeliveryJob>(WEBHOOK_QUEUE_NAME, {
+      connection: queueConnection,
+      prefix: WEBHOOK_QUEUE_PREFIX,
+      defaultJobOptions: {
+        attempts: deps.config.attempts,
+        backoff: { type: 'exponential', delay: deps.config.backoffMs },
+        removeOnComplete: { age: KEEP_DONE_SECONDS },
+        removeOnFail: { age: 7 * KEEP_DONE_SECONDS },
+      },
+    });
+    this.queue.on('error', () => undefined);
+    this.worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE_NAME, (job) => this.deliver(job), {
+      connection: workerConnection,
+      prefix: WEBHOOK_QUEUE_PREFIX,
+      concurrency: CONCURRENCY,
+    });
+    this.worker.on('error', (error) => deps.logger.debug({ err: error.message }, 'webhook worker connection problem'));
+  }
+
+  /** An event of the clinic: one delivery per endpoint subscribed to it. `id` must be the same wherever the event is published. */
+  async publish(clinic: string, type: WebhookEventType, id: string, occurredAt: number, data: Record<string, unknown>, patientTicket?: string): Promise<void> {
+    const endpoints = (await this.deps.store.list(clinic)).filter((e) => matches(e.events, type));
+    if (endpoints.length === 0) return;
+    await this.queue.addBulk(
+      endpoints.map((endpoint) => ({
+        name: type,
+        data: { clinic, endpoint: endpoint.id, event: { id, type, clinic, occurredAt, data }, ...(patientTicket ? { patientTicket } : {}) },
+        opts: { jobId: `${id}.${endpoint.id}` },
+      })),
+    );
+  }
+
+  private async deliver(job: Job<DeliveryJob>): Promise<void> {
+    const { clinic, event } = job.data;
+    const endpoint = await this.deps.store.get(clinic, job.data.endpoint);
+    if (!endpoint) throw new UnrecoverableError('WEBHOOK_NOT_FOUND: the endpoint was removed');
+    let data = event.data;
+    if (endpoint.includePatientData && job.data.patientTicket) {
+      const patient = await this.deps.patientInfo(clinic, job.data.patientTicket);
+      if (patient) {
+        await appendAudit(this.deps.redis, clinic, { actor: `webhook:${endpoint.id}`, role: 'service', action: 'patient.read', subject: job.data.patientTicket, from: endpoint.url });
+        data = { ...data, patient };
+      }
+    }
+    const body = JSON.stringify({ ...event, data } satisfies WebhookPayload);
+    const attempt = job.attemptsMade + 1;
+    const started = Date.now();
+    let httpStatus: number | null = null;
+    let error: string | undefined;
+    try {
+      const response = await fetch(endpoint.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'ClinicHub-Webhooks/1',
+          [WEBHOOK_HEADERS.signature]: signWebhook(body, signingSecrets(endpoint), Math.floor(Date.now() / 1000)),
+          [WEBHOOK_HEADERS.event]: event.type,
+          [WEBHOOK_HEADERS.eventId]: event.id,
+          [WEBHOOK_HEADERS.attempt]: String(attempt),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.deps.config.timeoutMs),
+      });
+      httpStatus = response.status;
+      await response.arrayBuffer().catch(() => undefined);
+      if (response.status < 200 || response.status > 299) error = `HTTP ${response.status}`;
+    } catch (failure) {
+      const name = (failure as Error).name;
+      error = name === 'TimeoutError' ? `no answer within ${this.deps.config.timeoutMs} ms` : `cannot connect (${((failure as Error).cause as Error | undefined)?.message ?? (failure as Error).message})`;
+    }
+    const last = attempt >= (job.opts.attempts ?? 1);
+    await this.deps.store.logAttempt(clinic, {
+      eventId: event.id,
+      type: event.type,
+      endpoint: endpoint.id,
+      url: endpoint.url,
+      attempt,
+      status: error === undefined ? 'delivered' : last ? 'failed' : 'retrying',
+      httpStatus,
+      ...(error !== undefined ? { error } : {}),
+      durationMs: Date.now() - started,
+      at: Date.now(),
+    });
+    if (error !== undefined) throw new Error(error);
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close().catch(() => undefined);
+    await this.queue.close().catch(() => undefined);
+    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}

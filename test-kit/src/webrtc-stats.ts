@@ -135,3 +135,36 @@ export async function iceRoutes(page: Page): Promise<IceRoute[]> {
     return out;
   })()`)) as IceRoute[];
 }
+
+export interface SentVideo {
+  /** The simulcast layer's rid (null without simulcast). */
+  rid: string | null;
+  frameWidth: number | null;
+  frameHeight: number | null;
+  framesEncoded: number;
+  /** Why Chromium sends less than asked: 'cpu', 'bandwidth', 'other' or 'none'. */
+  qualityLimitationReason: string | null;
+  bytesSent: number;
+}
+
+/** Every video stream (each simulcast layer) the page sends, as Chromium's encoder reports it. */
+export async function sentVideo(page: Page): Promise<SentVideo[]> {
+  return (await page.evaluate(`(async () => {
+    const out = [];
+    for (const pc of window.__peerConnections ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+        out.push({
+          rid: typeof s.rid === 'string' ? s.rid : null,
+          frameWidth: typeof s.frameWidth === 'number' ? s.frameWidth : null,
+          frameHeight: typeof s.frameHeight === 'number' ? s.frameHeight : null,
+          framesEncoded: Number(s.framesEncoded ?? 0),
+          qualityLimitationReason: typeof s.qualityLimitationReason === 'string' ? s.qualityLimitationReason : null,
+          bytesSent: Number(s.bytesSent ?? 0),
+        });
+      });
+    }
+    return out;
+  })()`)) as SentVideo[];
+}

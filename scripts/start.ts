@@ -97,13 +97,19 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: stop now.
+      process.stdout.write(`${signal} again: exiting now\n`);
+      process.exit(130);
+    }
     stopping = true;
-    process.stdout.write(`\n${signal}: stopping the hub, the media-server, the notification worker${redis ? ' and redis-server' : ''}…\n`);
-    await worker.close().catch(() => undefined);
-    await media.stop();
-    await hub.close().catch(() => undefined);
-    await redis?.stop().catch(() => undefined);
+    process.stdout.write(`\n${signal}: stopping the hub, the media-server, the notification worker${redis ? ' and redis-server' : ''}… (again to stop at once)\n`);
+    // A terminal's Ctrl-C reaches every process of the group, the private redis-server too, which is then
+    // gone before the worker and the hub close: each step gets a few seconds, not a wait for Redis to return.
+    await within(5000, worker.close());
+    await within(5000, media.stop());
+    await within(5000, hub.close());
+    await within(5000, redis?.stop());
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -155,7 +161,10 @@ async function startMediaServer(env: NodeJS.ProcessEnv): Promise<{ url: string; 
       // Twice: the first SIGTERM drains (rooms may go on), the second stops at once.
       child.kill('SIGTERM');
       child.kill('SIGTERM');
+      // It is this command's child: never left running after it, even when its own stop hangs.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 4000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
@@ -164,3 +173,10 @@ main().catch((error: unknown) => {
   process.stderr.write(`Clinic Hub failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });
+
+/** Waits for a step of the shutdown, at most `ms`; its failure is not the user's problem at this point. */
+async function within(ms: number, step: Promise<unknown> | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([step?.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadMediaConfig } from './config.js';
 import { createMediaLogger, startMediaServer } from './media-server.js';
@@ -27,7 +28,9 @@ async function main(): Promise<void> {
   audioTap.registerMetrics(server.metrics.registry);
   recording?.registerMetrics(server.metrics.registry);
   // Rooms stop their recordings as they close; the files are encrypted before the process ends.
-  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.all([recording?.close(), audioTap.close()]));
+  // The recorder's and the audio tap's queues close through Redis: when Redis is gone too (a terminal's
+  // Ctrl-C stops `npm start`'s private redis-server with everything else), they get 3 s, not a wait for it.
+  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.race([Promise.all([recording?.close(), audioTap.close()]), sleep(3000)]));
   onStopSignals(
     { message: 'draining, then stopping (send the signal again to stop at once)', run: () => thenRelease(server.drain()) },
     { logger: server.logger, again: { message: 'stopping now', run: () => thenRelease(server.close()) } },

@@ -137,9 +137,18 @@ export class WebhookDispatcher {
     if (error !== undefined) throw new Error(error);
   }
 
+  /**
+   * Stops the worker and the queue. With Redis unreachable the connections (made with
+   * maxRetriesPerRequest: null) would queue the worker's and the queue's closing commands, and a
+   * QUIT, until Redis came back: the node's shutdown then waited for good. So when a connection is
+   * not ready they are dropped first and the worker is closed with force (a delivery in flight is
+   * retried by another node: its job's lock lapses).
+   */
   async close(): Promise<void> {
-    await this.worker.close().catch(() => undefined);
+    const reachable = this.connections.every((c) => c.status === 'ready');
+    if (!reachable) for (const connection of this.connections) connection.disconnect();
+    await this.worker.close(!reachable).catch(() => undefined);
     await this.queue.close().catch(() => undefined);
-    await Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.all(this.connections.map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())));
   }
 }

@@ -32,12 +32,23 @@ export const MEDIA_SIGNAL_PATH = '/signal';
 /** Largest signalling frame accepted (an SDP for six people is ~20 kB). */
 export const MEDIA_SIGNAL_MAX_BYTES = 65_536;
 
+/** Any JSON value at most `levels` objects or arrays deep (0: a string, number, boolean or null). */
+function jsonValue(levels: number): z.ZodType {
+  const primitive = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+  if (levels === 0) return primitive;
+  const inner = jsonValue(levels - 1);
+  return z.union([primitive, z.array(inner), z.record(z.string(), inner)]);
+}
+
 /**
  * A mediasoup parameter object (RTP parameters, DTLS parameters, RTP
  * capabilities) as mediasoup-client makes it: checked for shape by mediasoup
- * itself, which refuses what it cannot use (MEDIA_PARAMETERS_INVALID).
+ * itself, which refuses what it cannot use (MEDIA_PARAMETERS_INVALID). Its
+ * depth is bounded, as every payload's is (PAYLOAD_MAX_DEPTH): the deepest
+ * mediasoup-client writes is a codec's RTCP feedback entry, rtpParameters →
+ * codecs → codec → rtcpFeedback → entry, five levels.
  */
-const MediasoupObject = z.record(z.string(), z.unknown());
+const MediasoupObject = z.record(z.string(), jsonValue(4));
 
 export const MEDIA_SOURCES = ['mic', 'camera', 'screen'] as const;
 export const MediaSource = z.enum(MEDIA_SOURCES);

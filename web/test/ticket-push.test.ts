@@ -175,8 +175,23 @@ describe('the installed ticket page', () => {
       const received = await waitFor('the push message', () => push.receivedBy(pushId)[0], 20_000);
       expect(received.urgency).toBe('high');
       expect(JSON.parse(received.plaintext)).toMatchObject({ kind: 'queue_called', ticketNumber: ticket.event.ticket.number, url: '/ticket' });
-      await cdp.send('ServiceWorker.deliverPushMessage', { origin: hub.url, registrationId, data: received.plaintext });
-      const shown = await waitFor('the notification', async () => (await notifications(helper)).find((n) => n.tag === JSON.parse(received.plaintext).id));
+      // The closed page can stay among the service worker's clients for a moment (a loaded CI machine): the
+      // worker then hands the push to that page as in view. A push service redelivers what was not acknowledged;
+      // here the push is delivered again every 3 s until shown (one notification: its tag is the notice id).
+      const tag = JSON.parse(received.plaintext).id as string;
+      let deliveredAt = 0;
+      const shown = await waitFor(
+        'the notification',
+        async () => {
+          if (Date.now() - deliveredAt > 3000) {
+            deliveredAt = Date.now();
+            await cdp.send('ServiceWorker.deliverPushMessage', { origin: hub.url, registrationId, data: received.plaintext });
+          }
+          return (await notifications(helper)).find((n) => n.tag === tag);
+        },
+        15_000,
+      );
+      expect((await notifications(helper)).filter((n) => n.tag === tag)).toHaveLength(1);
       expect(shown.title).toBe(`Test Clinic: ticket ${ticket.event.ticket.number}, please go to Room 3`);
 
       // Reopened, the page does not show the call again (the push delivered it).

@@ -330,7 +330,7 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
       // Found by this test on main after the mediasoup engine landed (17:20 UTC, 2026-12-06): after the link is
       // down for 6 s the server drops the participant (participant-left "dropped" to the others) while the far page
       // stays "live" and never rejoins; it passed against b3-mediasoup's 26f13ef. Not a ping timeout (30 s here).
-      // Chromium aborts its WebSocket when the network changes; see /work/wt/notes/b4-netlab.md.
+      // Chromium aborts its WebSocket when the network changes: the likely cause, to be confirmed (the session notes of 2026-12-06 on issue #13).
       if (process.env.CLINIC_TEST_KNOWN_BUGS !== '1') {
         console.warn('consult-network.test.ts link flap: SKIPPED — known bug: a link flap drops the participant and the page does not rejoin (set CLINIC_TEST_KNOWN_BUGS=1 to run it)');
         return ctx.skip();

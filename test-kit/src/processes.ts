@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 /**
  * Whether a process with this pid is running. Signal 0 only checks that the
@@ -18,6 +18,7 @@ export function isRunning(pid: number): boolean {
     // "pid (comm) S …": comm may hold spaces and parentheses, the state follows the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
-    return false; // gone between the two looks
+    // Gone between the two looks; or a system without /proc, where signal 0's answer stands.
+    return !existsSync('/proc/self/stat');
   }
 }

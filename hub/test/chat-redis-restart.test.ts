@@ -26,8 +26,8 @@ const sockets: ChatSocket[] = [];
 beforeAll(async () => {
   redis = await startTestRedis();
   [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0' } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' } }),
+    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' } }),
   ]);
 });
 

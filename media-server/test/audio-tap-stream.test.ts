@@ -180,7 +180,8 @@ describe('audio tap', () => {
     expect(entries.at(-1)!.fields.end?.toString()).toBe('1');
     const times = entries.map((e) => Number(e.fields.t));
     for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
-    expect(slowest).toBeLessThan(50);
+    // Not held up by the 2.5 s write pause: far less than it (a loaded CI machine took 126 ms once; 50 was too tight).
+    expect(slowest).toBeLessThan(1000);
     await call.close();
     tapConnection.disconnect();
   });

@@ -6,7 +6,7 @@ import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/index.js';
-import { closeOverRedis, connectRedis, connectRedisForJobs, endConnection } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedis, connectRedisForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
@@ -72,6 +72,9 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   redis.on('error', () => undefined);
   const service = new NotificationService({ config, clinics, redis, logger, now });
   const records = new SendRecords(redis, config.sendRecordSeconds);
+  // The send record (and an in-app notice with it) is on a replica before the job completes: a failover that brings
+  // the job back (its completion lost) finds it sent. The WAIT holds up only this worker's own connection.
+  const sentAck = new ReplicaAck(redis, config.redisAck);
   const queue = new QueueService(redis, clinics);
 
   const senders = new Map<NotifyChannel, ChannelSender>();
@@ -220,6 +223,10 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       throw new NotifyError(error.code, error.detail);
     }
     if (!delivery.recorded) await records.markSent(jobId, delivery.providerId);
+    if (!(await sentAck.confirm().catch(() => false))) {
+      // Sent all the same. Should the master die before a replica has the record, a rerun resends with the same provider key.
+      log.warn({ channel: contact.channel }, 'no replica confirmed the send record in time (NOTIFY_REDIS_ACK_REPLICAS)');
+    }
     log.info({ channel: contact.channel, outcome: 'sent', providerId: delivery.providerId }, 'notification sent');
     return { outcome: 'sent', channel: contact.channel, providerId: delivery.providerId };
   };

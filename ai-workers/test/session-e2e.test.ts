@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { loadAiConfig, type AiWorkerConfig } from '../src/config.js';
 import { loadEngines, type Engines } from '../src/engines/load-engines.js';
@@ -23,7 +23,7 @@ import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worke
  * on the clinic's AI channel and in the consultation's ai and record streams.
  */
 const tmp = tempDir();
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let restarted: RedisProcess | null = null;
 let redis: Redis;
 let subscriber: Redis;

@@ -14,7 +14,7 @@ import { chatKeys } from '../src/chat/chat-keys.js';
 import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
@@ -23,7 +23,7 @@ const SECRET_TEXT = '検査結果：異常なし / lab result: normal';
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(SECRET_TEXT), randomBytes(2048)]);
 const PDF = Buffer.concat([Buffer.from(`%PDF-1.7\n% ${SECRET_TEXT}\n`), randomBytes(4096), Buffer.from('\n%%EOF\n')]);
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let client: Redis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: (ChatSocket | QueueSocket)[] = [];

@@ -8,13 +8,13 @@ import { patientThreadId } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** After the last expected delivery, how long to keep listening for a duplicate. */
 const SETTLE_MS = 400;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let reception: QueueSocket;

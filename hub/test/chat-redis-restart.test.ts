@@ -12,12 +12,12 @@ import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-
 import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { expectOk } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let restarted: RedisProcess | null = null;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;

@@ -8,11 +8,11 @@ import type { ChatMessage } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { expectOk } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 /** Clients reach node B through this proxy, which the test cuts. */

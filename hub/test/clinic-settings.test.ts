@@ -9,14 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClinicSettingsRecord, PublicClinic } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, followQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 /** The promise: a change reaches every node within a second (measured here with generous slack for a loaded machine). */
 const APPLY_BUDGET_MS = 1000;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];

@@ -13,13 +13,13 @@ import { readAudit } from '../src/audit/audit-log.js';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, startHubProcesses, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 const SETTLE_MS = 500;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let proxy: TcpProxy;

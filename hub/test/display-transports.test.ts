@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -12,7 +12,7 @@ import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
  * and while it upgrades from one to the other in the middle of a stream of
  * events. On both servers.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Partial<Record<'uws' | 'node', HubNodeProcess>> = {};
 const sockets: QueueSocket[] = [];
 

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_NAMESPACE } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectNamespace, connectQueue, expectOk, followQueue, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: QueueSocket[] = [];
 

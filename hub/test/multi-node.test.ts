@@ -1,13 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** After the last expected delivery, how long to keep listening for a duplicate. */
 const SETTLE_MS = 400;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];

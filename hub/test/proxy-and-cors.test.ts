@@ -3,10 +3,10 @@ import { Redis } from 'ioredis';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 const PORTAL = 'https://portal.example.jp';
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 /** Behind "the load balancer": 127.0.0.1 is a trusted proxy. */
 let behindProxy: HubNodeProcess;
 /** Trusts nobody: X-Forwarded-For is just a header anyone can write. */

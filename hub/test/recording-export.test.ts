@@ -22,7 +22,7 @@ import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
 import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
 import { makeWebm, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
@@ -34,7 +34,7 @@ const PATIENT = 'patient:testclinic:p-7';
 const DOCTOR = 'doctor:testclinic:d-3';
 const NURSE = 'nurse:testclinic:n-5';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let webm: Buffer;

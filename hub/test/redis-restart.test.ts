@@ -6,12 +6,12 @@ import { QueueService, rebuildQueue } from '../src/queue/index.js';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let restarted: RedisProcess | null = null;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;

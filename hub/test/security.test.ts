@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * The hub's security defaults, on both servers: origin checks on the socket
@@ -17,7 +17,7 @@ const LIMITS = {
   HUB_RATE_LIMIT_USER_BURST: '8',
 };
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: QueueSocket[] = [];
 

@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, type SessionEnded } from '@clinic-hub/protocol';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectNamespace, connectQueue, expectOk, followQueue, namespaceConnectError, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -16,7 +16,7 @@ import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 const NAMESPACES = [QUEUE_NAMESPACE, CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE];
 const STAFF_SESSION_MAX_SECONDS = 3600;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hubA: HubNodeProcess;
 let hubB: HubNodeProcess;
 const sockets: Socket[] = [];

@@ -12,7 +12,7 @@ import { WEBHOOK_HEADERS, type WebhookDelivery, type WebhookPayload } from '@cli
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { verifyWebhook } from '../src/webhooks/webhook-signature.js';
@@ -28,7 +28,7 @@ interface Received {
   attempt: number;
 }
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let receiver: Server;

@@ -12,13 +12,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hubA: HubNodeProcess;
 let hubB: HubNodeProcess;
 let browser: Browser;

@@ -11,10 +11,10 @@ import { Redis } from 'ioredis';
 import { CHAT_ATTACHMENTS_PATH, patientThreadId } from '@clinic-hub/protocol';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
@@ -29,20 +29,15 @@ const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: (ChatSocket | QueueSocket)[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
   const env = { HUB_ATTACHMENT_MAX_BYTES: String(MAX_BYTES) };
-  [hubs.uws, hubs.node] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'att-uws', server: 'uws', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'att-node', server: 'node', env }),
-  ]);
+  ({ redis, nodes: [hubs.uws, hubs.node] } = await startTestHubs([{ nodeId: 'att-uws', server: 'uws' }, { nodeId: 'att-node', server: 'node' }], { env }));
+  client = new Redis(redis.url);
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
   client?.disconnect();
-  await Promise.all(Object.values(hubs).map((h) => h.stop()));
-  await redis?.cleanup();
+  await stopTestHubs(redis, Object.values(hubs));
 });
 
 describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {

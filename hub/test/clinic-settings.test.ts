@@ -7,9 +7,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClinicSettingsRecord, PublicClinic } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startHubProcess, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, followQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
@@ -22,11 +22,7 @@ let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'settings-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'settings-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['settings-a', 'settings-b']));
 }, 120_000);
 
 afterEach(() => {
@@ -34,8 +30,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function api(node: HubNodeProcess, method: string, path: string, token: string, body?: unknown) {

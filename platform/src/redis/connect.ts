@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.js';
 
+export * from './close.js';
 export * from './redis-target.js';
 export * from './replica-ack.js';
 export * from './replication.js';

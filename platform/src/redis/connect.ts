@@ -1,6 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from './redis-target.js';
 
+export * from './cluster.js';
+export * from './hash-slot.js';
 export * from './redis-target.js';
 export * from './replica-ack.js';
 export * from './replication.js';
@@ -43,7 +45,7 @@ export function connectRedis(target: RedisTarget | string, name: string, options
       ...options,
     });
   }
-  throw new Error(`${name}: Redis Cluster (REDIS_CLUSTER_NODES) is refused by the configuration check; connectRedis cannot open it`);
+  throw new Error(`${name}: a Redis Cluster (REDIS_CLUSTER_NODES) is opened with connectRedisCluster, by code checked on a cluster (RedisClient)`);
 }
 
 /**
@@ -60,7 +62,8 @@ export function isRedisUnavailable(error: unknown): boolean {
     error.name === 'MaxRetriesPerRequestError' ||
     error instanceof DeadlinePassed ||
     // "Command timed out": ioredis's commandTimeout, a Redis that is up but does not answer (stalled, overloaded).
-    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out/i.test(
+    // CLUSTERDOWN, TRYAGAIN, "Too many Cluster redirections", "Failed to refresh slots cache": a cluster mid-failover or mid-migration.
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/i.test(
       error.message,
     )
   );

@@ -130,8 +130,9 @@ export function readRedisTarget(
 /**
  * What a service's configuration check calls: the target, or the lines its
  * ConfigError lists. Redis Cluster is refused for now (REDIS_CLUSTER_UNSUPPORTED):
- * the live channels are followed with pattern subscriptions, which a cluster
- * does not shard (README, "Scaling").
+ * the connection (connectRedisCluster), the scripts' one-slot rule, the
+ * per-shard replica wait and the job queues work on a cluster, but not every
+ * part of every service has been moved onto it yet (README, "Scaling").
  */
 export function redisTargetForService(env: NodeJS.ProcessEnv): { target: RedisTarget; lines: [] } | { target: null; lines: string[] } {
   const read = readRedisTarget(env);
@@ -143,7 +144,7 @@ export function redisTargetForService(env: NodeJS.ProcessEnv): { target: RedisTa
         {
           variable: 'REDIS_CLUSTER_NODES',
           code: 'REDIS_CLUSTER_UNSUPPORTED',
-          message: 'Redis Cluster is not supported yet (the live channels need sharded pub/sub); use REDIS_SENTINELS for failover or REDIS_URL',
+          message: 'Redis Cluster is not supported by the services yet (README, "Scaling"); use REDIS_SENTINELS for failover or REDIS_URL',
         },
       ]),
     };

@@ -85,7 +85,7 @@ describe('Redis Cluster: slots, scripts, replica waits and job queues', () => {
     try {
       for (const clinic of clinics) {
         const keys = [`ch:{${clinic}}:ack-seq`, `ch:{${clinic}}:ack-tickets`, `ch:{${clinic}}:ack-events`];
-        const ranOn = ack.shardOf(keys[0]!);
+        const ranOn = await ack.shardOf(keys[0]!);
         const n = await scripts.count<number>(keys);
         expect(await ack.confirm({ key: keys[0]!, ranOn })).toBe(true);
         // Confirmed means the shard's replica holds it now: read it there.

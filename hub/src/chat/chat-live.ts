@@ -1,5 +1,5 @@
 import type { Namespace } from 'socket.io';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { threadKindOf, type ChatActivity, type ChatMessage, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
@@ -37,7 +37,7 @@ export interface ChatFanout {
  * meanwhile, so each thread stays in order), and sends receipts and presence
  * afresh. A client that still sees a gap fills it itself (the resume rule).
  */
-export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
+export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
   const { store, metrics, logger } = deps;
   /** Per thread room: the highest seq emitted, or read by a socket when it joined. */
   const emittedUpTo = new Map<string, number>();

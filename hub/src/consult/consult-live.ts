@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import {
   CONSULT_AI_CHANNEL_PATTERN,
@@ -40,7 +40,7 @@ export interface ConsultRelayDeps {
  *   is called), its consultation ends. Every node tries; the script ends it
  *   once.
  */
-export async function startConsultRelay(subscriber: Redis, nsp: Namespace, deps: ConsultRelayDeps): Promise<void> {
+export async function startConsultRelay(subscriber: RedisClient, nsp: Namespace, deps: ConsultRelayDeps): Promise<void> {
   const { logger } = deps;
 
   const relayAiResult = (clinic: string, raw: string) => {

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { messagingApi, validateSignature, type webhook } from '@line/bot-sdk';
 import type { LineLink, NotifyLocale, PublicTicket } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -58,7 +58,7 @@ export class LineLinkService {
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       clinics: ClinicRegistry;
       notifications: NotificationService;
       /** The queue's ticket (queue domain): a code of a ticket that has ended links nothing. */

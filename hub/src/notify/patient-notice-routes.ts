@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { webhook } from '@line/bot-sdk';
 import { WebPushSubscription, protocolError, type NotifyLocale, type PatientNoticeSettings } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
@@ -23,7 +23,7 @@ const ROUTES = {
 
 export interface PatientNoticeRouteDeps {
   authenticator: Authenticator;
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   notifications: NotificationService;
   pages: PatientPageStore;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -21,7 +21,7 @@ interface Milestone {
 
 export interface QueueWatcherDeps {
   /** A connection of its own: it goes into subscriber mode. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   queue: QueueService;
   notifications: NotificationService;
   clinics: ClinicRegistry;

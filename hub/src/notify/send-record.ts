@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { sendRecordKey } from './notify-keys.js';
 
 export type SendRecord = { state: 'sending'; attempt: number; at: number } | { state: 'sent'; providerId: string; at: number };
@@ -30,7 +30,7 @@ export type SendStart =
  */
 export class SendRecords {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly ttlSeconds: number,
   ) {}
 

@@ -3,7 +3,7 @@
  * benchmarks. docs/protocol.md ("Queue") describes the events and the resume
  * rule.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -25,9 +25,9 @@ export interface QueueOptions extends PatientCheckinDeps {
   /** The queue namespace, with `socketAuth` in front. */
   nsp: Namespace;
   /** Commands. */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the clinics' live channels. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   clinicIds: string[];
   /** HUB_FANOUT_COALESCE_MS. */
   coalesceMs: number;

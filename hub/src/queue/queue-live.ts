@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
@@ -26,7 +26,7 @@ export interface QueueFanoutDeps {
  * (the subscriber psubscribes LIVE_CHANNEL_PATTERN); a message that is not an
  * event is logged and skipped.
  */
-export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (clinic: string, event: QueueEvent) => void): void {
+export function onLiveQueueEvent(subscriber: RedisClient, logger: Logger, handle: (clinic: string, event: QueueEvent) => void): void {
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
     const clinic = clinicOfLiveChannel(channel);
     if (!clinic) return;
@@ -53,7 +53,7 @@ export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (cli
  * the event stream and emits it, so its displays, still connected to it, do
  * not have to wait for the next change to notice the gap.
  */
-export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadcast, deps: QueueFanoutDeps): Promise<void> {
+export async function startQueueFanout(subscriber: RedisClient, broadcast: LocalBroadcast, deps: QueueFanoutDeps): Promise<void> {
   const { queue, metrics, logger } = deps;
   /** Highest seq emitted per clinic. */
   const lastSeq = new Map<string, number>();

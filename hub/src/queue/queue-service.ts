@@ -275,7 +275,7 @@ export class QueueService {
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
     let reply: { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     try {
-      const ranOn = this.ack?.shardOf(keys.seq);
+      const ranOn = await this.ack?.shardOf(keys.seq);
       const raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
       reply = JSON.parse(raw) as typeof reply;
       // Committed on the master; acknowledged only once the replicas have it too. If they do not

@@ -4,13 +4,17 @@ import type { RedisTarget } from './redis-target.js';
 
 /**
  * A connection to one Redis (with or without Sentinel) or to a Redis
- * Cluster. Code typed with it has been checked on a cluster: every command
- * and transaction names keys of one hash slot (one clinic's `{clinic}` tag).
- * Code still typed `Redis` has not been, and cannot be handed a cluster.
+ * Cluster. Code typed with it can be handed a cluster: every script,
+ * transaction and pipeline it sends must name keys of one hash slot (one
+ * clinic's `{clinic}` tag). Which services run on a cluster is the
+ * configuration check's to say (`redisTargetForService`).
  */
 export type RedisClient = Redis | Cluster;
 
 export type ClusterTarget = Extract<RedisTarget, { mode: 'cluster' }>;
+
+/** What a service may set on its connections. `shardedSubscriber`: on a cluster, this connection SSUBSCRIBEs (one Redis needs nothing for that). */
+export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPerRequest'> & { shardedSubscriber?: boolean };
 
 /**
  * A Redis Cluster connection (ioredis `Cluster`) that behaves as
@@ -20,14 +24,15 @@ export type ClusterTarget = Extract<RedisTarget, { mode: 'cluster' }>;
  * redirection (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) the client follows by
  * itself, re-reading the slot map; commands go to masters only.
  */
-export function connectRedisCluster(target: ClusterTarget, name: string, options: Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPerRequest'> = {}): Cluster {
+export function connectRedisCluster(target: ClusterTarget, name: string, options: ClientOptions = {}): Cluster {
+  const { shardedSubscriber, ...redisOptions } = options;
   return new Cluster(target.nodes, {
     redisOptions: {
       connectionName: name,
       maxRetriesPerRequest: 1,
       ...(target.username && { username: target.username }),
       ...(target.password && { password: target.password }),
-      ...options,
+      ...redisOptions,
     },
     enableOfflineQueue: true,
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
@@ -40,8 +45,9 @@ export function connectRedisCluster(target: ClusterTarget, name: string, options
     scaleReads: 'master',
     slotsRefreshTimeout: 2000,
     slotsRefreshInterval: 5000,
-    // SSUBSCRIBE goes to the node that owns the channel's slot, and follows it when the slot moves.
-    shardedSubscribers: true,
+    // SSUBSCRIBE goes to the master that owns the channel's slot, and follows it when the slot moves. It keeps a
+    // connection to every master: only for the connections that subscribe to sharded channels.
+    shardedSubscribers: shardedSubscriber === true,
   });
 }
 

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { connectRedisCluster, type ClientOptions, type RedisClient } from './cluster.js';
 import type { RedisTarget } from './redis-target.js';
 
 export * from './cluster.js';
@@ -56,6 +57,22 @@ export function connectRedisForJobs(target: RedisTarget | string, name: string):
   return connectRedis(target, name, { maxRetriesPerRequest: null });
 }
 
+/**
+ * connectRedis for code that can be handed a Redis Cluster (RedisClient):
+ * with REDIS_CLUSTER_NODES a cluster connection (connectRedisCluster), else
+ * connectRedis's.
+ */
+export function connectRedisClient(target: RedisTarget | string, name: string, options: ClientOptions = {}): RedisClient {
+  if (typeof target !== 'string' && target.mode === 'cluster') return connectRedisCluster(target, name, options);
+  const { shardedSubscriber: _oneRedisNeedsNothing, ...redisOptions } = options;
+  return connectRedis(target, name, redisOptions);
+}
+
+/** connectRedisForJobs for code that can be handed a Redis Cluster. */
+export function connectRedisClientForJobs(target: RedisTarget | string, name: string): RedisClient {
+  return connectRedisClient(target, name, { maxRetriesPerRequest: null });
+}
+
 export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   return (
@@ -99,7 +116,7 @@ export function withinDeadline<T>(work: Promise<T>, ms: number, onLate: (outcome
 }
 
 /** Resolves true when Redis answers PING within `ms`, false when it fails or stays silent (down, or stalled). */
-export async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+export async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   try {
     return (await withinDeadline(redis.ping(), ms, () => undefined)) === 'PONG';
   } catch {
@@ -114,7 +131,7 @@ export async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
  * unhandled rejection would stop the whole process. Their failures go to
  * `onError` instead; a caller that does await still gets the rejection.
  */
-export function catchUnawaitedFailures(client: Redis, commands: readonly string[], onError: (error: Error, command: string) => void): Redis {
+export function catchUnawaitedFailures<C extends RedisClient>(client: C, commands: readonly string[], onError: (error: Error, command: string) => void): C {
   const methods = client as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const command of commands) {
     const send = methods[command]!.bind(client);

@@ -48,9 +48,26 @@ export class ReplicaAck {
     return this.policy.replicas > 0;
   }
 
-  /** The connection a change to `key` goes through now: taken before the change, handed to `confirm` as `ranOn`. */
-  shardOf(key: string): Redis | null {
-    return connectionOfKey(this.connection, key);
+  /**
+   * The connection a change to `key` goes through now: taken before the
+   * change, handed to `confirm` as `ranOn`. A cluster connection that has
+   * not read the slot map yet (just opened, or reconnecting) is waited for,
+   * up to the policy's timeout.
+   */
+  async shardOf(key: string): Promise<Redis | null> {
+    const shard = connectionOfKey(this.connection, key);
+    if (shard || !isCluster(this.connection)) return shard;
+    const cluster = this.connection;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.policy.timeoutMs);
+      cluster.once('ready', done);
+      function done() {
+        clearTimeout(timer);
+        cluster.off('ready', done);
+        resolve();
+      }
+    });
+    return connectionOfKey(cluster, key);
   }
 
   /**
@@ -72,7 +89,7 @@ export class ReplicaAck {
       return done(replicas >= this.policy.replicas, replicas);
     }
     if (!options.key) throw new Error('ReplicaAck.confirm on a Redis Cluster needs the key of the change (its shard)');
-    const shard = this.shardOf(options.key);
+    const shard = connectionOfKey(this.connection, options.key);
     if (!shard || (options.ranOn !== undefined && options.ranOn !== shard)) return done(false, 0);
     try {
       // Straight to the shard's master, not through the cluster's routing: the fence must go where the WAIT goes.

@@ -85,9 +85,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const redis = connectRedisClient(config.redis, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
   const adapterPub = connectRedisClient(config.redis, `hub:${config.nodeId}:adapter-pub`);
   const adapterSub = connectRedisClient(config.redis, `hub:${config.nodeId}:adapter-sub`, { shardedSubscriber: true });
-  const liveSub = connectRedisClient(config.redis, `hub:${config.nodeId}:live`);
-  const chatSub = connectRedisClient(config.redis, `hub:${config.nodeId}:chat-live`);
-  const consultSub = connectRedisClient(config.redis, `hub:${config.nodeId}:consult-live`);
+  const liveSub = connectRedisClient(config.redis, `hub:${config.nodeId}:live`, { shardedSubscriber: true });
+  const chatSub = connectRedisClient(config.redis, `hub:${config.nodeId}:chat-live`, { shardedSubscriber: true });
+  const consultSub = connectRedisClient(config.redis, `hub:${config.nodeId}:consult-live`, { shardedSubscriber: true });
   const authSub = connectRedisClient(config.redis, `hub:${config.nodeId}:auth`);
   const settingsSub = connectRedisClient(config.redis, `hub:${config.nodeId}:settings`);
   // Queue changes wait for replicas on a connection of their own: a WAIT holds up only the writes behind it.

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashSlot } from '@clinic-hub/platform/redis';
@@ -63,6 +64,19 @@ describe('two hub nodes on a Redis Cluster', () => {
       expect(health.redisReplicas).toHaveLength(3);
     }
     expect(new Set(await Promise.all(clinics.map(async (c) => (await cluster.masterOfSlot(hashSlot(`{${c}}`))).port))).size).toBe(3);
+  });
+
+  it('follow each clinic\'s live and chat channels at the shard that owns the clinic, and only there (SSUBSCRIBE)', async () => {
+    for (const clinic of clinics) {
+      const owner = await cluster.masterOfSlot(hashSlot(`{${clinic}}`));
+      for (const { port } of await cluster.masters()) {
+        const node = new Redis({ host: '127.0.0.1', port });
+        const [, live, , chat] = (await node.call('PUBSUB', 'SHARDNUMSUB', `ch:{${clinic}}:live`, `ch:{${clinic}}:chat`)) as [string, number, string, number];
+        node.disconnect();
+        // Each node's queue fan-out and consultation relay follow the live channel, its chat fan-out the chat channel.
+        expect({ port, live, chat }).toEqual(port === owner.port ? { port, live: 4, chat: 2 } : { port, live: 0, chat: 0 });
+      }
+    }
   });
 
   it('delivers every event of clinics on three shards to displays on both nodes, exactly once each, and nothing of another clinic', async () => {

@@ -26,7 +26,7 @@ const ATTACHMENT_SWEEP_MS = 10 * 60_000;
 export { ChatService, type ChatServiceOptions } from './chat-service.js';
 export { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 export { ChatPresence } from './chat-presence.js';
-export { chatKeys, chatRooms, CHAT_CHANNEL_PATTERN, type ChatLiveEvent } from './chat-keys.js';
+export { chatKeys, chatRooms, CHAT_CHANNEL_KIND, type ChatLiveEvent } from './chat-keys.js';
 export { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 export { FileAttachmentStorage, attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
 export { NO_CHAT_QUOTAS, type ChatQuotas, type QuotaLimits } from './chat-quotas.js';

@@ -270,7 +270,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   let watcher: QueueWatcher | null = null;
   if (options.watchQueues ?? true) {
     watcher = new QueueWatcher({
-      subscriber: connectRedisClient(config.redis, `${config.nodeId}:notify-watch`),
+      subscriber: connectRedisClient(config.redis, `${config.nodeId}:notify-watch`, { shardedSubscriber: true }),
       queue,
       notifications: service,
       clinics,

@@ -16,10 +16,10 @@ import { registerQueueHandlers } from './queue-handlers.js';
 import { startQueueFanout } from './queue-live.js';
 
 export { QueueService, newTicketId, statsFromDurations } from './queue-service.js';
-export { clinicKeys, clinicRoom, clinicOfLiveChannel, LIVE_CHANNEL_PATTERN } from './queue-keys.js';
+export { clinicKeys, clinicRoom, LIVE_CHANNEL_KIND } from './queue-keys.js';
 export { checkinPatient, patientLink, type PatientCheckin, type PatientCheckinDeps } from './checkin-patient.js';
 export { rebuildQueue, type RebuiltQueue } from './rebuild.js';
-export { onLiveQueueEvent, startQueueFanout, type QueueFanoutDeps } from './queue-live.js';
+export { onLiveQueueEvent, startQueueFanout, subscribeLiveChannels, type QueueFanoutDeps } from './queue-live.js';
 
 export interface QueueOptions extends PatientCheckinDeps {
   /** The queue namespace, with `socketAuth` in front. */

@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { connectRedisCluster, type ClientOptions, type RedisClient } from './cluster.js';
 import type { RedisTarget } from './redis-target.js';
 
+export * from './clinic-subscriptions.js';
 export * from './cluster.js';
 export * from './hash-slot.js';
 export * from './redis-target.js';

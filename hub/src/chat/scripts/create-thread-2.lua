@@ -38,5 +38,5 @@ else
   end
 end
 local view = cjson.encode(threadView(threadId, hgetall(metaKey)))
-redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
+redis.call('SPUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
 return '{"ok":true,"created":true,"thread":' .. view .. '}'

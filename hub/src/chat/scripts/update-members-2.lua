@@ -20,6 +20,6 @@ for _, member in ipairs(cjson.decode(ARGV[8])) do
 end
 local view = cjson.encode(threadView(threadId, meta))
 if #added + #removed > 0 then
-  redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":' .. jsonArray(removed) .. '}')
+  redis.call('SPUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":' .. jsonArray(removed) .. '}')
 end
 return '{"ok":true,"thread":' .. view .. '}'

@@ -189,10 +189,10 @@ async function everyNodeOk(ports: readonly number[]): Promise<boolean> {
   return layouts.every((layout) => layout === layouts[0]);
 }
 
-/** Masters and their slot ranges as one node sees them, as a comparable string. */
+/** Masters and their slot ranges as one node sees them, as a comparable string (a failed master left without slots is not one). */
 function slotLayout(nodesText: string): string {
   return parseNodes(nodesText)
-    .filter((n) => n.master)
+    .filter((n) => n.master && n.slots.length > 0)
     .map((n) => `${n.port}:${n.slots.map(([a, b]) => `${a}-${b}`).join(',')}`)
     .sort()
     .join(' ');

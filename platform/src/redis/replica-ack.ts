@@ -73,8 +73,8 @@ export class ReplicaAck {
   /**
    * True once enough replicas have this connection's writes; always true
    * when the policy asks for none. `key` is a key of the change (any: they
-   * share a slot) and `ranOn` what `shardOf(key)` said before it, both
-   * needed on a cluster.
+   * share a slot; `fenceKey` serves when absent) and `ranOn` what
+   * `shardOf(key)` said before it, both needed on a cluster.
    */
   async confirm(options: { key?: string; ranOn?: Redis | null; fenceKey?: string } = {}): Promise<boolean> {
     if (!this.enabled) return true;
@@ -88,8 +88,10 @@ export class ReplicaAck {
       const replicas = await this.connection.wait(this.policy.replicas, this.policy.timeoutMs);
       return done(replicas >= this.policy.replicas, replicas);
     }
-    if (!options.key) throw new Error('ReplicaAck.confirm on a Redis Cluster needs the key of the change (its shard)');
-    const shard = connectionOfKey(this.connection, options.key);
+    // The fence lies in the change's slot too: either names the shard.
+    const key = options.key ?? options.fenceKey;
+    if (!key) throw new Error('ReplicaAck.confirm on a Redis Cluster needs the key of the change (its shard)');
+    const shard = connectionOfKey(this.connection, key);
     if (!shard || (options.ranOn !== undefined && options.ranOn !== shard)) return done(false, 0);
     try {
       // Straight to the shard's master, not through the cluster's routing: the fence must go where the WAIT goes.

@@ -26,15 +26,17 @@ describe('the queue on a Redis Cluster', () => {
   let queue: QueueService;
   /** One clinic per master. */
   let clinics: string[];
-  /** A clinic whose slot is among the first 20 of its master's: the ones `redis-cli --cluster reshard --cluster-slots 20` moves. */
+  /**
+   * A clinic in slots 0–19: the lowest slots of whichever master holds them,
+   * which are the ones `redis-cli --cluster reshard --cluster-slots 20` moves.
+   */
   let migrating: string;
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
     const masters = await cluster.masters();
     clinics = masters.map((master) => clinicOnMaster(master.slots));
-    const first = masters[0]!.slots[0]![0];
-    migrating = clinicOnMaster([[first, first + 19]], 'moving');
+    migrating = clinicOnMaster([[0, 19]], 'moving');
     const base = JSON.parse(readFileSync(join(TEST_CLINICS_DIR, 'testclinic.json'), 'utf8')) as Record<string, unknown>;
     const registry = new ClinicRegistry([...clinics, migrating].map((id) => ClinicConfig.parse({ ...base, id })));
     const target = cluster.target as ClusterTarget;
@@ -97,17 +99,37 @@ describe('the queue on a Redis Cluster', () => {
     expect((await cluster.masterOfSlot(hashSlot(clinicKeys(clinics[0]!).seq))).port).toBe(failover.promoted);
   }, 180_000);
 
-  it('loses nothing acknowledged while the clinic\'s slot migrates to another master (redis-cli --cluster reshard)', async () => {
+  it('moves a clinic\'s slot to another master (redis-cli --cluster reshard) while the other clinics act, losing nothing', async () => {
     const slot = hashSlot(clinicKeys(migrating).seq);
+    for (let i = 0; i < 5; i++) ok(await queue.checkin(migrating, { dept: 'gp', priority: 'normal', requestId: `before-move-${i}` }));
     const from = await cluster.masterOfSlot(slot);
     const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
-    const stream = [checkinStream(queue, migrating, 'reshard', 60), ...clinics.map((clinic) => checkinStream(queue, clinic, 'reshard', 20))];
-    await untilAcknowledged(stream.slice(0, 1), 10);
+    const stream = clinics.map((clinic) => checkinStream(queue, clinic, 'move', 30));
+    await untilAcknowledged(stream, 5);
     await cluster.reshard(from.port, to.port, 20);
     const results = await Promise.all(stream.map((s) => s.done));
     expect((await cluster.masterOfSlot(slot)).port).toBe(to.port);
-    await expectExactlyOnce(queue, migrating, results[0]!);
-    for (const [i, clinic] of clinics.entries()) await expectExactlyOnce(queue, clinic, results[i + 1]!);
+    for (const [i, clinic] of clinics.entries()) await expectExactlyOnce(queue, clinic, results[i]!);
+    // The moved clinic goes on where it was, on its new master.
+    const next = ok(await queue.checkin(migrating, { dept: 'gp', priority: 'normal', requestId: 'after-move' }));
+    expect(next.seq).toBe(6);
+    expect((await queue.eventsAfter(migrating, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  }, 180_000);
+
+  it('loses nothing acknowledged while the slot of a clinic that is acting migrates', async () => {
+    const slot = hashSlot(clinicKeys(migrating).seq);
+    // Many keys in the slot, so that its migration lasts long enough to meet the clinic's changes.
+    const fill = commands.pipeline();
+    for (let i = 0; i < 3000; i++) fill.set(`ch:{${migrating}}:fill:${i}`, 'x');
+    await fill.exec();
+    const from = await cluster.masterOfSlot(slot);
+    const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
+    const stream = checkinStream(queue, migrating, 'live-move', 80);
+    await untilAcknowledged([stream], 5);
+    await cluster.reshard(from.port, to.port, 20);
+    const result = await stream.done;
+    expect((await cluster.masterOfSlot(slot)).port).toBe(to.port);
+    await expectExactlyOnce(queue, migrating, result);
   }, 180_000);
 });
 

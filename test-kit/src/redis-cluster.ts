@@ -89,6 +89,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
       timeout: 60_000,
     });
     await until('every node to see the cluster whole', () => everyNodeOk(ports), 60_000);
+    await until('every master\'s replica to be in sync', () => everyReplicaInSync(ports), 60_000);
 
     const cluster: RedisClusterNodes = {
       nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
@@ -124,6 +125,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
         await start(port);
         await until('the restarted node to be the new master\'s replica, in sync', () => replicaInSync(promoted, port), 60_000);
         await until('every node to see the cluster whole', () => everyNodeOk(ports), 60_000);
+        await until('every master\'s replica to be in sync', () => everyReplicaInSync(ports), 60_000);
         return { killed: port, promoted, failoverMs };
       },
       async reshard(fromPort, toPort, count) {
@@ -246,6 +248,16 @@ async function readMasters(alivePorts: readonly number[]): Promise<ClusterMaster
       }));
   }
   throw new Error('redis cluster: no node answered CLUSTER NODES');
+}
+
+/** Every master has a replica, online (a replica wait, WAIT 1, can be met). */
+async function everyReplicaInSync(ports: readonly number[]): Promise<boolean> {
+  const masters = await readMasters(ports).catch(() => []);
+  if (masters.length === 0) return false;
+  for (const master of masters) {
+    if (master.replicaPorts.length === 0 || !(await replicaInSync(master.port, master.replicaPorts[0]!))) return false;
+  }
+  return true;
 }
 
 async function replicaInSync(masterPort: number, replicaPort: number): Promise<boolean> {

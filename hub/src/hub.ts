@@ -34,7 +34,7 @@ import { createSettingsRoutes } from './settings/settings-routes.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { createWebhookRoutes } from './webhooks/webhook-routes.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
-import { ReplicaAck, catchUnawaitedFailures, connectRedisClient, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
+import { ReplicaAck, catchUnawaitedFailures, connectRedisClient, endConnection, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
@@ -411,7 +411,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       stopNotifyHandlers();
       await notifications.close().catch(() => undefined);
       await webhooks.close();
-      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all(connections.map(endConnection));
       logger.info('hub stopped');
     })());
 

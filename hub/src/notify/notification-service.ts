@@ -18,7 +18,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { connectRedisClient } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
@@ -330,9 +330,8 @@ export class NotificationService {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
-    await this.queueConnection.quit().catch(() => this.queueConnection.disconnect());
-    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeOverRedis([this.queueConnection], () => this.queue.close());
+    if (this.ownsRedis) await endConnection(this.redis);
   }
 
   private parseContact(input: NotifyContactInput): { ok: true; contact: NotifyContact } | { ok: false; error: ReturnType<typeof protocolError> } {

@@ -6,7 +6,7 @@ import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/index.js';
-import { connectRedisClient, connectRedisClientForJobs } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
@@ -292,11 +292,10 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     async close() {
       stopping = true;
       await watcher?.stop();
-      await worker.close();
+      await closeOverRedis([workerConnection], (force) => worker.close(force));
       await Promise.all([...senders.values()].map((s) => s.close?.()));
       await service.close();
-      await workerConnection.quit().catch(() => workerConnection.disconnect());
-      await redis.quit().catch(() => redis.disconnect());
+      await endConnection(redis);
     },
   };
 }

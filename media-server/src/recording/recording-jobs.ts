@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
 import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
@@ -58,8 +58,7 @@ export class RecordingJobs {
   }
 
   async close(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
-    await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeOverRedis([this.connection], () => this.queue.close());
   }
 }
 
@@ -173,9 +172,10 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   return {
     worker,
     async close() {
-      await worker.close().catch(() => undefined);
-      await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close()]).catch(() => undefined);
-      await Promise.all([commands, blocking].map((c) => c.quit().catch(() => c.disconnect())));
+      await closeOverRedis([commands, blocking], async (force) => {
+        await worker.close(force).catch(() => undefined);
+        await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close()]);
+      });
     },
   };
 }

@@ -3,6 +3,7 @@ import { connectRedisCluster, type ClientOptions, type RedisClient } from './clu
 import type { RedisTarget } from './redis-target.js';
 
 export * from './clinic-subscriptions.js';
+export * from './close.js';
 export * from './cluster.js';
 export * from './hash-slot.js';
 export * from './redis-target.js';

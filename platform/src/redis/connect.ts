@@ -82,7 +82,8 @@ export function isRedisUnavailable(error: unknown): boolean {
     error instanceof DeadlinePassed ||
     // "Command timed out": ioredis's commandTimeout, a Redis that is up but does not answer (stalled, overloaded).
     // CLUSTERDOWN, TRYAGAIN, "Too many Cluster redirections", "Failed to refresh slots cache": a cluster mid-failover or mid-migration.
-    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/i.test(
+    // "non local key": a script met a key its node no longer (or not yet) holds while its slot migrates (README, "Scaling").
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Script attempted to access a non local key/i.test(
       error.message,
     )
   );

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_ATTACHMENTS_PATH } from '@clinic-hub/protocol';
 import { signed } from '@clinic-hub/test-kit/forged-tokens';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 /** Sends the request line, headers and the first `sent` bytes of a `length`-byte body; resolves with what came back before the connection closed (or after `waitMs`). */
 function partialUpload(url: string, authorization: string | null, length: number, sent: number, waitMs: number): Promise<{ response: string; closed: boolean }> {
@@ -41,7 +41,7 @@ function partialUpload(url: string, authorization: string | null, length: number
 }
 
 describe.each(['uws', 'node'] as const)('an upload on %s', (server) => {
-  let redis: Awaited<ReturnType<typeof startTestRedis>>;
+  let redis: TestRedis;
   let hub: HubNodeProcess;
 
   beforeAll(async () => {

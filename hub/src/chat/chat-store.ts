@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   isErrorCode,
   type ChatAttachmentType,
@@ -77,7 +77,7 @@ export class ChatStore {
    * scripts then run on the ack's own connection (README, "Scaling").
    */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     options: { ack?: ReplicaAck | undefined } = {},
   ) {
     this.ack = options.ack?.enabled ? options.ack : null;
@@ -93,19 +93,22 @@ export class ChatStore {
     caller: ChatCaller,
     input: { threadId: string; kind: ChatThreadKind; title: string; members: string[]; keepSeconds: number },
   ): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
-    const reply = await this.runThread<{ thread: ChatThread; created: boolean }>(clinic, caller, input.threadId, 'create-thread', [
-      input.kind,
-      input.title,
-      JSON.stringify(input.members),
-      Math.max(1, Math.round(input.keepSeconds)),
-    ]);
-    return this.replicated(clinic, reply, (r) => !r.created);
+    return this.replicated(
+      clinic,
+      () =>
+        this.runThread<{ thread: ChatThread; created: boolean }>(clinic, caller, input.threadId, 'create-thread', [
+          input.kind,
+          input.title,
+          JSON.stringify(input.members),
+          Math.max(1, Math.round(input.keepSeconds)),
+        ]),
+      (r) => !r.created,
+    );
   }
 
   async updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
-    const reply = await this.runThread<{ thread: ChatThread }>(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]);
     // The same change again writes nothing: always fenced.
-    return this.replicated(clinic, reply, () => true);
+    return this.replicated(clinic, () => this.runThread<{ thread: ChatThread }>(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]), () => true);
   }
 
   async appendMessage(
@@ -125,16 +128,17 @@ export class ChatStore {
       threadKeepSeconds: number;
     },
   ): Promise<Ack<ChatSendResult>> {
-    const reply = await this.runThread<ChatSendResult>(clinic, caller, input.threadId, 'append-message', [
-      input.clientMessageId,
-      input.text,
-      JSON.stringify(input.attachments),
-      input.dedupeSeconds,
-      quotaArgument(input.quota),
-      Math.max(1, Math.round(input.attachmentKeepSeconds)),
-      Math.max(1, Math.round(input.threadKeepSeconds)),
-    ]);
-    return this.replicated(clinic, reply, (r) => r.duplicate);
+    const append = () =>
+      this.runThread<ChatSendResult>(clinic, caller, input.threadId, 'append-message', [
+        input.clientMessageId,
+        input.text,
+        JSON.stringify(input.attachments),
+        input.dedupeSeconds,
+        quotaArgument(input.quota),
+        Math.max(1, Math.round(input.attachmentKeepSeconds)),
+        Math.max(1, Math.round(input.threadKeepSeconds)),
+      ]);
+    return this.replicated(clinic, append, (r) => r.duplicate);
   }
 
   /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
@@ -275,10 +279,21 @@ export class ChatStore {
    * duplicate). A replay, made earlier perhaps through another node, is
    * fenced first.
    */
-  private async replicated<T extends object>(clinic: string, reply: Ack<T>, isReplay: (reply: T) => boolean): Promise<Ack<T>> {
-    if (!reply.ok || !this.ack) return reply;
+  private async replicated<T extends object>(clinic: string, change: () => Promise<Ack<T>>, isReplay: (reply: T) => boolean): Promise<Ack<T>> {
+    if (!this.ack) return change();
+    // Every key of a clinic's chat shares its slot: the fence names the shard (Redis Cluster) the change goes through.
+    const key = chatKeys(clinic).ackFence;
+    let ranOn;
     try {
-      if (await this.ack.confirm(isReplay(reply) ? { fenceKey: chatKeys(clinic).ackFence } : {})) return reply;
+      ranOn = await this.ack.shardOf(key);
+    } catch (error) {
+      if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+      throw error;
+    }
+    const reply = await change();
+    if (!reply.ok) return reply;
+    try {
+      if (await this.ack.confirm({ key, ranOn, ...(isReplay(reply) && { fenceKey: key }) })) return reply;
     } catch (error) {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;

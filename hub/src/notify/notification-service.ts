@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   type DeadLetter,
   type ErrorCode,
@@ -18,7 +18,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { ReplicaAck, closeOverRedis, connectRedis, endConnection } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
@@ -66,7 +66,7 @@ export interface NotificationServiceOptions {
   config: NotifyConfig;
   clinics: ClinicRegistry;
   /** Command connection for contacts; made from `config.redis` (and closed by `close`) when omitted. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Where connection trouble is reported (without it, it is only retried). */
   logger?: Logger;
   now?: () => number;
@@ -81,9 +81,9 @@ export interface NotificationServiceOptions {
 export class NotificationService {
   readonly queue: NotificationQueue;
   readonly contacts: ContactStore;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
-  private readonly queueConnection: Redis;
+  private readonly queueConnection: RedisClient;
   /** With NOTIFY_REDIS_ACK_REPLICAS: the wait for replicas on the connection every write of this service goes through. */
   private readonly ack: ReplicaAck | null;
   private readonly now: () => number;
@@ -91,13 +91,14 @@ export class NotificationService {
   constructor(private readonly options: NotificationServiceOptions) {
     const { config } = options;
     this.ownsRedis = !options.redis;
-    this.redis = options.redis ?? connectRedis(config.redis, `${config.nodeId}:notify-cmd`);
-    this.queueConnection = connectRedis(config.redis, `${config.nodeId}:notify-queue`);
+    this.redis = options.redis ?? connectRedisClient(config.redis, `${config.nodeId}:notify-cmd`);
+    this.queueConnection = connectRedisClient(config.redis, `${config.nodeId}:notify-queue`);
     // ioredis reconnects by itself; the hub's own connection logs Redis outages.
     this.queueConnection.on('error', () => undefined);
     if (this.ownsRedis) this.redis.on('error', () => undefined);
     const ack = new ReplicaAck(this.queueConnection, config.redisAck);
-    this.ack = ack.enabled ? ack : null;
+    // Not on a Redis Cluster yet: a contact (its clinic's slot) and its job (the queue's) are on different shards.
+    this.ack = ack.enabled && config.redis.mode !== 'cluster' ? ack : null;
     // With a replica wait, contacts are written on the queue's connection: one WAIT there covers a contact and its
     // jobs (they replicate in the order they were sent), and it holds up nobody else's commands.
     this.contacts = new ContactStore(this.ack ? this.queueConnection : this.redis);

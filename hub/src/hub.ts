@@ -10,6 +10,7 @@ import { AppointmentService, createAppointmentRoutes } from './appointments/inde
 import { SelfCheckinService, createSelfCheckinRoutes } from './self-checkin/index.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { startAuth } from './auth/start-auth.js';
+import { bearerToken } from './auth/authenticator.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
@@ -374,6 +375,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     port: config.port,
     maxBodyBytes: 64 * 1024,
     bodyLimit: chat.bodyLimit,
+    // An upload's body (megabytes) is read only for a caller whose token holds.
+    preflight: (method: string, path: string, headers: Record<string, string>) => {
+      if (!chat.bodyLimit(method, path)) return undefined;
+      const refused = authenticator.refusesAtOnce(bearerToken(headers));
+      return refused ? errorResponse(refused.code, refused.detail) : undefined;
+    },
     securityHeaders: securityHeadersFor(config.publicUrl),
   };
 

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { LineLink, NotifyLocale } from '@clinic-hub/protocol';
 import { lineLinkKeys } from './notify-keys.js';
 
@@ -23,7 +23,7 @@ export type LinkTarget =
  */
 export class LineLinkCodes {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The official account's basic id, "@123abcde". */
     private readonly basicId: string,
     private readonly now: () => number = Date.now,

@@ -2,11 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { patientThreadId } from '@clinic-hub/protocol';
 import { hashSlot } from '@clinic-hub/platform/redis';
+import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { clinicOnMaster, startRedisCluster, type RedisClusterNodes } from '@clinic-hub/test-kit/redis-cluster';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { chatKeys } from '../src/chat/index.js';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** After the last expected delivery, how long to keep listening for a duplicate. */
@@ -25,7 +28,7 @@ describe('two hub nodes on a Redis Cluster', () => {
   let clinics: string[];
   let nodeA: HubNodeProcess;
   let nodeB: HubNodeProcess;
-  const sockets: QueueSocket[] = [];
+  const sockets: (QueueSocket | ChatSocket)[] = [];
 
   async function open(url: string, role: Parameters<typeof tokenFor>[0], clinic: string): Promise<QueueSocket> {
     const socket = await connectQueue(url, await tokenFor(role, clinic));
@@ -109,6 +112,33 @@ describe('two hub nodes on a Redis Cluster', () => {
       expect(seqs, `display ${i} (${clinic}, node ${i % 2 ? 'B' : 'A'})`).toEqual(expected.get(clinic));
       expect(followers[i]!.applied).toEqual(seqs);
       expect(got.errors).toEqual([]);
+    }
+  });
+
+  it('carries chat between the nodes for clinics on three shards, each message to each member once, each acknowledged once its shard\'s replica has it', async () => {
+    for (const clinic of clinics) {
+      const reception = await open(nodeA.url, 'staff', clinic);
+      const ticket = expectOk(await request(reception, 'queue:checkin', { dept: 'gp' })).event.ticket.id;
+      const threadId = patientThreadId(ticket);
+      const staff = await connectChat(nodeA.url, await tokenFor('staff', clinic, { sub: 'staff:sato' }));
+      const patient = await connectChat(nodeB.url, await tokenFor('patient', clinic, { sub: `patient:${ticket}`, ticket }));
+      sockets.push(staff, patient);
+      const got = [recordChat(staff), recordChat(patient)];
+      for (const socket of [staff, patient]) expectOk(await chatRequest(socket, 'chat:join', { threadId }));
+      const fromA = expectOk(await chatRequest(staff, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text: 'ご用件を伺います' }));
+      const fromB = expectOk(await chatRequest(patient, 'chat:send', { threadId, clientMessageId: newClientMessageId(), text: '薬について質問があります' }));
+      // Acknowledged means the shard's replica holds both: read them there.
+      const shard = await cluster.masterOfSlot(hashSlot(`{${clinic}}`));
+      const replica = new Redis({ host: '127.0.0.1', port: shard.replicaPorts[0]! });
+      await replica.call('READONLY');
+      expect(await replica.xlen(chatKeys(clinic).messages(threadId)), `${clinic} on its replica`).toBe(2);
+      replica.disconnect();
+      for (const record of got) await waitFor(`both messages on every member (${clinic})`, () => record.messages.length >= 2);
+      await sleep(SETTLE_MS);
+      for (const [i, record] of got.entries()) {
+        expect(record.messages, `${clinic} member ${i}`).toEqual([fromA.message, fromB.message]);
+        expect(record.errors).toEqual([]);
+      }
     }
   });
 

@@ -221,12 +221,17 @@ describe('the manager console', () => {
     await page.locator('#notify-test-form input[name="address"]').fill('090-1234');
     await page.locator('#notify-test-send').click();
     await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('NOTIFY_CONTACT_INVALID');
+    // These hubs have no SMS provider configured: said at once, nothing queued.
     await page.locator('#notify-test-form input[name="address"]').fill('+819012345678');
     await page.locator('#notify-test-send').click();
-    await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('テスト通知を送信待ちにしました / Test notice queued: sms');
+    await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('NOTIFY_CHANNEL_DISABLED');
+    await page.locator('#notify-test-form select[name="channel"]').selectOption('in_app');
+    await page.locator('#notify-test-form input[name="address"]').fill('staff:sato');
+    await page.locator('#notify-test-send').click();
+    await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('テスト通知を送信待ちにしました / Test notice queued: in_app');
     // No notification worker runs beside these hubs: the notice waits in the queue, counted.
     await expect.poll(async () => Number(/waiting (\d+)/.exec(await counts())![1]), { timeout: 10_000 }).toBe(waitingBefore + 1);
-    expect(await page.locator('#notifications').innerText()).not.toContain('9012345678');
+    expect(await page.locator('#notifications').innerText()).not.toContain('staff:sato');
     await page.close();
   });
 
@@ -291,7 +296,7 @@ describe('the manager console', () => {
       await page.locator('#purge-form input[name="recording"]').fill('rec-purge-01');
       await page.locator('#purge-form input[name="reason"]').fill('patient asked for deletion');
       await page.locator('#recording-purge').click();
-      await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('削除を受け付けました / Purge queued');
+      await expect.poll(() => page.locator('#messages').innerText(), { timeout: 5000 }).toContain('削除を受け付けました（録画ワーカーが削除します） / Purge queued (the recordings worker deletes it): rec-purge-01');
       const job = await queue.getJob(recordingPurgeJobId({ clinic: CLINIC, recording: 'rec-purge-01' }));
       expect(job?.data).toMatchObject({ clinic: CLINIC, consult: 'consult-purge-01', recording: 'rec-purge-01', purgeRequest: { by: 'admin:manager', reason: 'patient asked for deletion' } });
       const audit = (await api('GET', `/api/clinics/${CLINIC}/audit?action=recording.purge&count=10`, await tokenFor('admin'))).body.entries as Record<string, string>[];
@@ -318,11 +323,13 @@ describe('the manager console', () => {
       ['最近の送信', 'Latest deliveries'],
     ]);
     const add = async (url: string, events: string) => {
+      const secret = page.locator('#webhook-secret-value');
+      const shown = (await secret.count()) > 0 ? await secret.getAttribute('data-endpoint') : null;
       await page.locator('#webhook-form input[name="url"]').fill(url);
       await page.locator('#webhook-form input[name="events"]').fill(events);
       await page.locator('#webhook-add').click();
-      const secret = page.locator('#webhook-secret-value');
-      await expect.poll(() => secret.getAttribute('data-endpoint'), { timeout: 5000 }).not.toBe(null);
+      // The new endpoint's secret replaces the one shown before.
+      await expect.poll(async () => ((await secret.count()) > 0 ? await secret.getAttribute('data-endpoint') : null), { timeout: 5000 }).not.toBe(shown);
       return { id: (await secret.getAttribute('data-endpoint'))!, secret: (await secret.innerText()).trim() };
     };
     // A bad event name is refused with the field named.

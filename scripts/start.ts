@@ -105,7 +105,8 @@ async function main(): Promise<void> {
     stopping = true;
     process.stdout.write(`\n${signal}: stopping the hub, the media-server, the notification worker${redis ? ' and redis-server' : ''}… (again to stop at once)\n`);
     // A terminal's Ctrl-C reaches every process of the group, the private redis-server too, which is then
-    // gone before the worker and the hub close: each step gets a few seconds, not a wait for Redis to return.
+    // gone before the worker and the hub close. Their closes do not wait for an unreachable Redis
+    // (platform/src/redis/close.ts; tested per service); the bound per step is a last guard for the terminal.
     await within(5000, worker.close());
     await within(5000, media.stop());
     await within(5000, hub.close());

@@ -36,7 +36,7 @@ import { createSettingsRoutes } from './settings/settings-routes.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { createWebhookRoutes } from './webhooks/webhook-routes.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
-import { ReplicaAck, catchUnawaitedFailures, connectRedis, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
+import { ReplicaAck, catchUnawaitedFailures, connectRedis, endConnection, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
@@ -428,7 +428,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       await notifications.close().catch(() => undefined);
       await webhooks.close();
       await recordingPurges.close();
-      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all(connections.map(endConnection));
       logger.info('hub stopped');
     })());
 

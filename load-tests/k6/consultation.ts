@@ -1,7 +1,9 @@
 /**
  * k6: video consultations — `consult:admit` → the patient's page told
  * (`consult:admitted` on /consult), then the media-server's signalling:
- * `join` → the server's first offer.
+ * `join` → the patient's first WebRTC transport (on mediasoup, the default
+ * engine: the send transport the client creates; on werift: the server's
+ * first offer).
  *
  *   k6 run -e HUB_URL=https://hub.example.jp -e STAFF_TOKEN=… -e DOCTOR_TOKEN=… \
  *          -e DEPT=online -e PATIENTS=50 load-tests/k6/consultation.ts
@@ -17,18 +19,21 @@
  * "Join" button does, asks `consult:join {}` for a fresh pass (the ticket
  * starts); the patient opens the media-server's signalling WebSocket
  * (`<mediaUrl>/signal`, plain JSON) and sends its `join` with the room
- * token; the server answers `joined` and its first `offer`. k6 cannot do
- * WebRTC, so the patient does not answer: it leaves (`leave`, the server
- * closes the connection), the doctor ends the consultation (`consult:end`:
- * the ticket is done, the media-server closes the room) and the page closes.
+ * token; the server answers `joined`, which names its engine. On mediasoup
+ * the patient then asks `transport-create { direction: "send" }`, answered
+ * by the transport's ICE and DTLS parameters; on werift the server sends its
+ * first `offer`, which carries them. k6 cannot do WebRTC, so the patient goes
+ * no further: it leaves (`leave`, the server closes the connection), the
+ * doctor ends the consultation (`consult:end`: the ticket is done, the
+ * media-server closes the room) and the page closes.
  *
  * Both ends live in this VU — k6 VUs share no memory, so a send in one VU
  * cannot be paired with an arrival in another — and one clock times them:
  * consult_admit_latency is consult:admit sent → consult:admitted on the
  * patient's page (through the hub's Socket.IO adapter when the page is on
- * another hub node); consult_offer_latency is signalling join sent → the
- * first offer (token check, room, peer connection, and the ICE candidates,
- * which the offer carries: no trickle).
+ * another hub node); consult_transport_latency is signalling join sent →
+ * the first transport's ICE candidates and DTLS parameters (token check,
+ * room, the transport on the media-server; no trickle on either engine).
  *
  * Patients are admitted by ticket, so the department's other patients are
  * never touched. At the end the queue is read back from the hub: a patient
@@ -41,6 +46,7 @@ import type { ConsultAdmitted, ConsultClientToServer, ConsultServerToClient } fr
 import { CONSULT_CLIENT_EVENTS, CONSULT_SERVER_EVENTS, NAMESPACES, QUEUE_CLIENT_EVENTS } from '../../protocol/src/event-names.ts';
 import type { CheckinResult, QueueClientToServer, QueueServerToClient } from '../../protocol/src/events.ts';
 import { authFor, hubUrls, listEnv, numberEnv, optionalEnv, requiredEnv } from './lib/env.ts';
+import type { MediaTransportInfo } from '../../protocol/src/media-signal.ts';
 import { MediaSignalError, MediaSignalSocket } from './lib/media-signal.ts';
 import { abortTest, openSocket, queueOpDuration, queueOpErrors, socketErrors, timedRequest, warnOnce } from './lib/metrics.ts';
 import { QueueCaller, queueAction, type QueueSocket } from './lib/queue-caller.ts';
@@ -59,16 +65,18 @@ const TIMEOUT_MS = TIMEOUT_SECONDS * 1000;
 
 /** consult:admit sent → consult:admitted on the patient's page. */
 const admitLatency = new Trend('consult_admit_latency', true);
-/** Signalling join sent → the media-server's first offer. */
-const offerLatency = new Trend('consult_offer_latency', true);
+/** Signalling join sent → the first transport's ICE and DTLS parameters (mediasoup: transport-create's ack; werift: the first offer). */
+const transportLatency = new Trend('consult_transport_latency', true);
 /** Ack round trip of each consult action at the client, tagged `op` (admit, join, end). */
 const consultOpDuration = new Trend('consult_op_duration', true);
-const offersReceived = new Counter('consult_offers_received');
+/** Transports received, tagged `engine` (mediasoup, werift). */
+const transportsReady = new Counter('consult_transports_ready');
 /**
  * What failed in a consultation, tagged `op` and `code`: admit, join, end
  * (the hub's error code, ACK_TIMEOUT …); admitted (TIMEOUT, DUPLICATE,
- * WRONG_CONSULTATION); offer (the media-server's error code, TIMEOUT,
- * CLOSED, BAD_OFFER); leave (TIMEOUT: the server did not close).
+ * WRONG_CONSULTATION); transport (the media-server's error code, TIMEOUT,
+ * CLOSED, BAD_TRANSPORT, BAD_OFFER, UNKNOWN_ENGINE); leave (TIMEOUT: the
+ * server did not close).
  */
 const consultErrors = new Counter('consult_errors');
 /** This run's patients still in the queue at the end (waiting, called or in consultation). */
@@ -86,11 +94,11 @@ export const options: Options = {
   },
   thresholds: {
     [admitLatency.name]: ['p(99)<100'],
-    [offerLatency.name]: ['p(99)<100'],
+    [transportLatency.name]: ['p(99)<100'],
     [`${consultOpDuration.name}{op:admit}`]: ['p(99)<100'],
     [`${consultOpDuration.name}{op:join}`]: ['p(99)<100'],
     [`${consultOpDuration.name}{op:end}`]: ['p(99)<100'],
-    [offersReceived.name]: ['count>0'],
+    [transportsReady.name]: ['count>0'],
     [consultErrors.name]: ['count==0'],
     [patientsLeftWaiting.name]: ['count==0'],
     [`${queueOpDuration.name}{op:checkin}`]: ['p(99)<20'],
@@ -169,7 +177,7 @@ async function openPage(checkin: CheckinResult, url: string): Promise<Patient | 
   return patient;
 }
 
-/** One consultation: admit, the page told, the patient to the offer and out, the consultation ended. */
+/** One consultation: admit, the page told, the patient to its first transport and out, the consultation ended. */
 async function seePatient(doctor: ConsultSocket, patient: Patient, room: string, caller: QueueCaller): Promise<void> {
   const admit = await consultAction(doctor, CONSULT_CLIENT_EVENTS.admit, { dept: DEPT, room, ticketId: patient.ticketId, requestId: caller.requestId() });
   // Not admitted: the patient is still waiting, and is counted and cancelled at the end.
@@ -190,7 +198,7 @@ async function seePatient(doctor: ConsultSocket, patient: Patient, room: string,
   patient.page.close();
 }
 
-/** The patient presses "Join": a fresh pass from the hub, then the media-server's signalling up to its first offer, then out. */
+/** The patient presses "Join": a fresh pass from the hub, then the media-server's signalling up to its first transport, then out. */
 async function enterRoom(page: ConsultSocket): Promise<void> {
   const joined = await consultAction(page, CONSULT_CLIENT_EVENTS.join, {});
   if (!joined) return;
@@ -207,20 +215,48 @@ async function enterRoom(page: ConsultSocket): Promise<void> {
   const sentAt = Date.now();
   signal.send({ type: 'join', id: 'join', token: pass.token });
   try {
-    const { message, receivedAt } = await signal.next('offer', TIMEOUT_MS);
-    if (message.rev !== 1 || !message.sdp.startsWith('v=0')) {
-      consultErrors.add(1, { op: 'offer', code: 'BAD_OFFER' });
+    const { message: joined } = await signal.next('joined', TIMEOUT_MS);
+    const engine = joined.media.engine;
+    const transport = await firstTransport(signal, engine);
+    if (transport.problem) {
+      consultErrors.add(1, { op: 'transport', code: transport.problem });
     } else {
-      offerLatency.add(receivedAt - sentAt);
-      offersReceived.add(1);
+      transportLatency.add(transport.receivedAt - sentAt, { engine });
+      transportsReady.add(1, { engine });
     }
   } catch (error) {
-    consultErrors.add(1, { op: 'offer', code: error instanceof MediaSignalError ? error.code : 'ERROR' });
+    consultErrors.add(1, { op: 'transport', code: error instanceof MediaSignalError ? error.code : 'ERROR' });
     // Not in the room (refused, or the server is stuck): nothing to leave.
     signal.close();
     return;
   }
   if (!(await signal.leave(TIMEOUT_MS))) consultErrors.add(1, { op: 'leave', code: 'TIMEOUT' });
+}
+
+/**
+ * The patient's first WebRTC transport, when its parameters arrived, or what
+ * was wrong with them. mediasoup: the client asks for its send transport;
+ * werift: the server's first offer carries the transport (SDP with its
+ * candidates).
+ */
+async function firstTransport(signal: MediaSignalSocket, engine: string): Promise<{ receivedAt: number; problem?: string }> {
+  if (engine === 'mediasoup') {
+    signal.send({ type: 'transport-create', id: 'send-transport', direction: 'send' });
+    // Acks of what was sent before (the join's) come first.
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const { message, receivedAt } = await signal.next('ack', Math.max(1, deadline - Date.now()));
+      if (message.id !== 'send-transport') continue;
+      const result = message.result as Partial<MediaTransportInfo> | undefined;
+      const complete = typeof result?.id === 'string' && (result.iceCandidates?.length ?? 0) > 0 && result.dtlsParameters !== undefined;
+      return complete ? { receivedAt } : { receivedAt, problem: 'BAD_TRANSPORT' };
+    }
+  }
+  if (engine === 'werift') {
+    const { message, receivedAt } = await signal.next('offer', TIMEOUT_MS);
+    return message.rev === 1 && message.sdp.startsWith('v=0') ? { receivedAt } : { receivedAt, problem: 'BAD_OFFER' };
+  }
+  return { receivedAt: Date.now(), problem: 'UNKNOWN_ENGINE' };
 }
 
 /**

@@ -231,8 +231,9 @@ describe('k6 scripts against two hub nodes', () => {
     expect(Math.min(...metrics.values('notify_notice_latency'))).toBeGreaterThanOrEqual(0);
   }, 60_000);
 
-  describe('with a media-server node', () => {
-    const MEDIA_NODE = 'k6-media';
+  // Both SFU engines while werift is kept: the script reads the engine from `joined`.
+  describe.each(['mediasoup', 'werift'] as const)('with a media-server node on %s', (engine) => {
+    const MEDIA_NODE = `k6-media-${engine}`;
     let media: MediaServerProcess | null = null;
 
     /** The hub's consultations list: the consultations of testclinic and the media-server nodes it can place rooms on. */
@@ -243,7 +244,7 @@ describe('k6 scripts against two hub nodes', () => {
 
     beforeAll(async () => {
       // `npm run media`'s entry point with the hubs' room-token secret: it announces itself in Redis, where the hubs look for nodes.
-      media = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
+      media = await startMediaServerProcess({ ...(engine === 'werift' ? WERIFT_ENGINE_ENV : {}), REDIS_URL: redis.url, MEDIA_NODE_ID: MEDIA_NODE, MEDIA_TOKEN_SECRET: TEST_MEDIA_SECRET, LOG_LEVEL: 'warn' });
       if (media.process.exitCode !== null) throw new Error(`the media-server exited: ${media.logs()}`);
       await waitFor('the hub to see the media-server node', async () => (await consultations()).mediaNodes.some((n) => n.id === MEDIA_NODE), 15_000);
     }, 60_000);
@@ -252,7 +253,7 @@ describe('k6 scripts against two hub nodes', () => {
       await media?.stop();
     });
 
-    it('consultation: every admitted patient told at once and offered by the media-server; every consultation ended, nothing left open', async () => {
+    it('consultation: every admitted patient told at once and given its first transport by the media-server; every consultation ended, nothing left open', async () => {
       const patients = 6;
       const { metrics, vus } = await runScript(await bundle('consultation'), {
         HUB_URL: hubUrl,
@@ -270,21 +271,22 @@ describe('k6 scripts against two hub nodes', () => {
         aborts: [],
         logs: [],
       });
-      // Every patient admitted, told, and offered; every step timed once.
+      // Every patient admitted, told, and given a transport by this engine; every step timed once.
       const admitted = metrics.values('consult_admit_latency');
-      const offered = metrics.values('consult_offer_latency');
+      const transported = metrics.values('consult_transport_latency', { engine });
       expect(admitted).toHaveLength(patients);
-      expect(offered).toHaveLength(patients);
-      expect(metrics.sum('consult_offers_received')).toBe(patients);
+      expect(transported).toHaveLength(patients);
+      expect(metrics.sum('consult_transports_ready', { engine })).toBe(patients);
       for (const op of ['admit', 'join', 'end']) expect(metrics.values('consult_op_duration', { op }), op).toHaveLength(patients);
       // Real figures, one clock: neither zero (a push that never left) nor beyond a generous liveness bound on a busy machine.
-      for (const latencies of [admitted, offered]) {
+      for (const latencies of [admitted, transported]) {
         expect(Math.min(...latencies)).toBeGreaterThan(0);
         expect(Math.max(...latencies)).toBeLessThan(5000);
       }
 
-      // The hub: one consultation per patient, each on the media-server node and ended; the department empty; no ticket page still connected.
-      const listed = (await consultations()).consultations.filter((c) => c.dept === 'online');
+      // The hub: one consultation per patient on this media-server node, each ended; the department empty; no ticket page still connected.
+      // This engine's: the other engine's run used the same clinic.
+      const listed = (await consultations()).consultations.filter((c) => c.dept === 'online' && c.node === MEDIA_NODE);
       expect(listed).toHaveLength(patients);
       for (const c of listed) expect(c).toMatchObject({ status: 'ended', node: MEDIA_NODE });
       expect(await ticketsOf('online')).toEqual([]);
@@ -307,8 +309,8 @@ describe('k6 scripts against two hub nodes', () => {
         return `p50 ${p50} ms, max ${max} ms`;
       };
       console.log(
-        `k6 consultation (adapter, 2 hub nodes, 1 media-server, ${patients} patients, 2 rooms): admit → page ${figures(admitted)}; ` +
-          `join → first offer ${figures(offered)}; acks: admit ${figures(metrics.values('consult_op_duration', { op: 'admit' }))}, ` +
+        `k6 consultation (adapter, 2 hub nodes, 1 media-server on ${engine}, ${patients} patients, 2 rooms): admit → page ${figures(admitted)}; ` +
+          `join → first transport ${figures(transported)}; acks: admit ${figures(metrics.values('consult_op_duration', { op: 'admit' }))}, ` +
           `join ${figures(metrics.values('consult_op_duration', { op: 'join' }))}, end ${figures(metrics.values('consult_op_duration', { op: 'end' }))}`,
       );
     }, 90_000);

@@ -28,9 +28,8 @@ async function main(): Promise<void> {
   audioTap.registerMetrics(server.metrics.registry);
   recording?.registerMetrics(server.metrics.registry);
   // Rooms stop their recordings as they close; the files are encrypted before the process ends.
-  // The recorder's and the audio tap's queues close through Redis: when Redis is gone too (a terminal's
-  // Ctrl-C stops `npm start`'s private redis-server with everything else), they get 3 s, not a wait for it.
-  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.race([Promise.all([recording?.close(), audioTap.close()]), sleep(3000)]));
+  // The recorder's and the audio tap's closes do not wait for an unreachable Redis (platform/src/redis/close.ts).
+  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.all([recording?.close(), audioTap.close()]));
   onStopSignals(
     { message: 'draining, then stopping (send the signal again to stop at once)', run: () => thenRelease(server.drain()) },
     { logger: server.logger, again: { message: 'stopping now', run: () => thenRelease(server.close()) } },

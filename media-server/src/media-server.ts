@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@clinic-hub/platform/logging';
 import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage, clinicOfChannel } from '@clinic-hub/protocol';
 import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { connectRedis, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace } from '@clinic-hub/platform/tracing';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
@@ -201,7 +201,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
         http.server.closeAllConnections();
       });
       subscriber.disconnect();
-      await redis.quit().catch(() => redis.disconnect());
+      await endConnection(redis);
       logger.info('media-server stopped');
     })();
     return closing;

@@ -107,8 +107,19 @@ describe('forwarding', () => {
     const healthy = await join(consult, 'healthy-p');
     const poor = await join(consult, 'poor-p', { inboundLossPercent: 40 });
     await poor.until(() => packetsFrom(poor, 'publisher-p', 'audio') > 20 && packetsFrom(healthy, 'publisher-p', 'video') > 20, 10_000, 'media to both');
-    // Long enough for receiver reports to show the loss; then measure a window.
-    await new Promise((r) => setTimeout(r, 3000));
+    // The hold starts once receiver reports have shown the loss (two of them, smoothed): when they come
+    // depends on the peers' RTCP timers and, on a busy machine, on when the processes run. Measure from
+    // the hold on: the poor subscriber's video stopped while the healthy one's goes on (a window that
+    // began before it counted seconds of video sent before anything was known about the link).
+    const videoCounts = () => ({ poor: packetsFrom(poor, 'publisher-p', 'video'), healthy: packetsFrom(healthy, 'publisher-p', 'video') });
+    const holdDeadline = Date.now() + 15_000;
+    for (let previous = videoCounts(); ; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = videoCounts();
+      if (server.engine.counters().videoPacketsHeldBack > 0 && now.poor === previous.poor && now.healthy > previous.healthy + 10) break;
+      if (Date.now() > holdDeadline) throw new Error("timed out after 15 s waiting for the poor subscriber's video to be held back");
+      previous = now;
+    }
     const heldBefore = server.engine.counters().videoPacketsHeldBack;
     const before = { poorAudio: packetsFrom(poor, 'publisher-p', 'audio'), poorVideo: packetsFrom(poor, 'publisher-p', 'video'), healthyVideo: packetsFrom(healthy, 'publisher-p', 'video') };
     await new Promise((r) => setTimeout(r, 4000));

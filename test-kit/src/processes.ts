@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 
 /**
@@ -21,4 +22,22 @@ export function isRunning(pid: number): boolean {
     // Gone between the two looks; or a system without /proc, where signal 0's answer stands.
     return !existsSync('/proc/self/stat');
   }
+}
+
+/**
+ * Sends SIGTERM and resolves with the exit code, or with `still running` when
+ * the process has not exited within `ms` (it is then killed with SIGKILL).
+ */
+export async function terminateWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)))]);
+  clearTimeout(timer);
+  if (outcome === 'still running') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return outcome;
 }

@@ -2,7 +2,7 @@ import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { readQueueDepths } from '@clinic-hub/platform/job-queues';
-import { connectRedis, connectRedisForJobs } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedis, connectRedisForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
@@ -171,11 +171,10 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       stopping = true;
       await heartbeat.beat().catch(() => undefined);
       for (const { abort } of active.values()) abort.abort();
-      await Promise.all(workers.map((w) => w.close()));
+      await closeOverRedis([bullConnection], (force) => Promise.all(workers.map((w) => w.close(force))));
       await heartbeat.stop().catch(() => undefined);
       if (!options.engines) await engines.close();
-      await bullConnection.quit().catch(() => undefined);
-      await redis.quit().catch(() => undefined);
+      await endConnection(redis);
     },
   };
 }

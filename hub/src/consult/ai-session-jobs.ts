@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
@@ -42,7 +42,6 @@ export class AiSessionJobs {
   }
 
   async close(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
-    await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeOverRedis([this.connection], () => this.queue.close());
   }
 }

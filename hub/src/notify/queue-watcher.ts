@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
+import { endConnection } from '@clinic-hub/platform/redis';
 import { LIVE_CHANNEL_PATTERN, onLiveQueueEvent, type QueueService } from '../queue/index.js';
 import { continueTrace, runInTrace, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { NotificationService } from './notification-service.js';
@@ -79,7 +80,7 @@ export class QueueWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.idle();
-    await this.deps.subscriber.quit().catch(() => this.deps.subscriber.disconnect());
+    await endConnection(this.deps.subscriber);
   }
 
   private async onEvent(clinic: string, event: QueueEvent): Promise<void> {

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, recordingPurgeJobId, type RecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
-import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
 
 /**
  * Purges on request: the recording's own purge job (the one its retention
@@ -38,9 +38,8 @@ export class RecordingPurges {
     await this.queue.add('purge', data, { jobId, attempts: 10, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: true });
   }
 
+  /** Closes without waiting for a Redis that is gone. */
   async close(): Promise<void> {
-    if (this.connection.status !== 'ready') this.connection.disconnect();
-    await this.queue.close().catch(() => undefined);
-    if (this.connection.status === 'ready') await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeOverRedis([this.connection], () => this.queue.close());
   }
 }

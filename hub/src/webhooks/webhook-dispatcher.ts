@@ -2,7 +2,7 @@ import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { WEBHOOK_EVENT_JOB, WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventJob, type WebhookEventType, type WebhookPayload, webhookSubscribed } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import { appendAudit } from '../audit/audit-log.js';
 import { signWebhook } from './webhook-signature.js';
 import { signingSecrets, type WebhookStore } from './webhook-store.js';
@@ -148,18 +148,11 @@ export class WebhookDispatcher {
     if (error !== undefined) throw new Error(error);
   }
 
-  /**
-   * Stops the worker and the queue. With Redis unreachable the connections (made with
-   * maxRetriesPerRequest: null) would queue the worker's and the queue's closing commands, and a
-   * QUIT, until Redis came back: the node's shutdown then waited for good. So when a connection is
-   * not ready they are dropped first and the worker is closed with force (a delivery in flight is
-   * retried by another node: its job's lock lapses).
-   */
+  /** Stops the worker and the queue, without waiting for an unreachable Redis (a delivery in flight is then retried by another node once its job's lock lapses). */
   async close(): Promise<void> {
-    const reachable = this.connections.every((c) => c.status === 'ready');
-    if (!reachable) for (const connection of this.connections) connection.disconnect();
-    await this.worker.close(!reachable).catch(() => undefined);
-    await this.queue.close().catch(() => undefined);
-    await Promise.all(this.connections.map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())));
+    await closeOverRedis(this.connections, async (force) => {
+      await this.worker.close(force).catch(() => undefined);
+      await this.queue.close();
+    });
   }
 }

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AUDIO_TAP_MAXLEN, DEFAULT_RETENTION, RETENTION_META_FIELDS, consultKeys, retentionField, retentionMs } from '@clinic-hub/protocol';
-import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedis, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 
@@ -275,7 +275,7 @@ export function startAudioTap(options: Omit<AudioTapOptions, 'logger'> & { redis
     close: (timeoutMs) =>
       (closing ??= (async () => {
         await tap.close(timeoutMs);
-        await redis.quit().catch(() => redis.disconnect());
+        await endConnection(redis);
       })()),
   };
 }

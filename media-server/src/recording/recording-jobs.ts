@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
@@ -65,8 +65,7 @@ export class RecordingJobs {
   }
 
   async close(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
-    await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeOverRedis([this.connection], () => this.queue.close());
   }
 }
 
@@ -208,9 +207,11 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   return {
     worker,
     async close() {
-      await worker.close().catch(() => undefined);
-      await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close(), webhookEvents.close()]).catch(() => undefined);
-      await Promise.all([commands, blocking].map((c) => c.quit().catch(() => c.disconnect())));
+      await closeOverRedis([commands, blocking], async (force) => {
+        await worker.close(force).catch(() => undefined);
+        await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close()]);
+      });
+      await webhookEvents.close();
     },
   };
 }

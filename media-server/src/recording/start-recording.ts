@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedis, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';
@@ -45,7 +45,7 @@ export async function startRecording(options: { config: RecordingConfig; redisTa
         await recorder.stopAll('draining');
         await worker.close();
         await jobs.close();
-        await redis.quit().catch(() => redis.disconnect());
+        await endConnection(redis);
       })()),
   };
 }

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { WEBHOOK_EVENT_JOB, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, webhookKeys, webhookSubscribed, type WebhookEndpoint, type WebhookEventJob } from '@clinic-hub/protocol';
+import { closeOverRedis } from '../redis/close.js';
 import { connectRedis, type RedisTarget } from '../redis/connect.js';
 
 /**
@@ -44,14 +45,8 @@ export class WebhookEvents {
     return subscribed;
   }
 
-  /** Closes without waiting for a Redis that is gone (its commands would queue until it came back). */
+  /** Closes without waiting for a Redis that is gone. */
   async close(): Promise<void> {
-    if (this.connection.status !== 'ready') {
-      this.connection.disconnect();
-      await this.queue.close().catch(() => undefined);
-      return;
-    }
-    await this.queue.close().catch(() => undefined);
-    await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeOverRedis([this.connection], () => this.queue.close());
   }
 }

@@ -1,22 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { configError } from './support/config-error.js';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   HUB_TOKEN_SECRET: 'a-secret-that-is-long-enough-for-hs256-0123456789',
 };
-
-function configError(env: Record<string, string | undefined>): string {
-  try {
-    loadConfig(env as NodeJS.ProcessEnv);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('loadConfig', () => {
   it('takes defaults for what is not set', () => {

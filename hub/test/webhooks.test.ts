@@ -13,10 +13,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_HEADERS, type WebhookDelivery, type WebhookPayload } from '@clinic-hub/protocol';
 import { freePort } from '@clinic-hub/platform/redis-server';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { verifyWebhook } from '../src/webhooks/webhook-signature.js';
@@ -32,7 +32,7 @@ interface Received {
   attempt: number;
 }
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let receiver: Server;
@@ -51,15 +51,12 @@ const readBody = (req: IncomingMessage) =>
   });
 
 beforeAll(async () => {
-  redis = await startTestRedis();
+  const env = { ...CONSULT_HUB_ENV, HUB_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS), HUB_WEBHOOK_BACKOFF_MS: '200', HUB_WEBHOOK_ATTEMPTS: '4' };
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['webhooks-a', 'webhooks-b'], { env }));
+  // A media-server node for admissions (consult.*): the hub only reads its announcement.
   const client = new Redis(redis.url);
   await announceMediaNode(client, { id: 'media-webhooks' });
   client.disconnect();
-  const env = { ...CONSULT_HUB_ENV, HUB_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS), HUB_WEBHOOK_BACKOFF_MS: '200', HUB_WEBHOOK_ATTEMPTS: '4' };
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'webhooks-a', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'webhooks-b', env }),
-  ]);
   receiver = createServer((req, res) => {
     void readBody(req).then(async (body) => {
       const path = req.url ?? '/';
@@ -86,8 +83,7 @@ beforeAll(async () => {
 afterAll(async () => {
   staff?.close();
   await new Promise((resolve) => receiver?.close(resolve));
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function api(node: HubNodeProcess, method: string, path: string, token: string, body?: unknown) {

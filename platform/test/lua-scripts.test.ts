@@ -4,13 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineScripts, evalScript, loadScript } from '../src/redis/lua-scripts.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 describe('Lua scripts as files: <name>-<keys>.lua with includes', () => {
   const folder = tempDir('clinic-lua-');
   const url = pathToFileURL(`${folder.dir}/`);
-  let server: Awaited<ReturnType<typeof startTestRedis>>;
+  let server: TestRedis;
   let redis: Redis;
 
   beforeAll(async () => {

@@ -23,15 +23,15 @@ import { verifyWebhook } from '@clinic-hub/hub';
 import { newRecordingKey, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hubA: HubNodeProcess;
 let hubB: HubNodeProcess;
 let browser: Browser;
@@ -43,11 +43,7 @@ let receiverUrl: string;
 const received: { path: string; body: string; signature: string; payload: WebhookPayload }[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hubA, hubB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'admin-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'admin-b' }),
-  ]);
+  ({ redis, nodes: [hubA, hubB] } = await startTestHubs(['admin-a', 'admin-b']));
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true });
   receiver = createServer((req, res) => {
@@ -70,8 +66,7 @@ afterAll(async () => {
   await context?.close();
   await browser?.close();
   await new Promise((resolve) => receiver?.close(resolve));
-  await Promise.all([hubA?.stop(), hubB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [hubA, hubB]);
 });
 
 async function openConsole(role: 'admin' | 'staff' = 'admin', sub = `${role}:manager`): Promise<Page> {

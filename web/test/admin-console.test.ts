@@ -257,6 +257,7 @@ describe('the manager console', () => {
     sockets.push(nurse);
     const ended = new Promise<{ code: string }>((resolve) => nurse.on(HUB_SESSION_ENDED as never, resolve as never));
     const page = await openConsole();
+    await page.waitForSelector('html[data-sessions]', { timeout: 10_000 });
     await expectBilingual(page, '#tokens', [
       ['接続中のセッション', 'Active sessions'],
       ['セッション ID', 'Session id'],
@@ -311,6 +312,7 @@ describe('the manager console', () => {
 
   it('webhooks: endpoints added, rotated and removed in the console, their deliveries listed with the outcome', async () => {
     const page = await openConsole();
+    await page.waitForSelector('html[data-webhooks]', { timeout: 10_000 });
     await expectBilingual(page, '#webhooks', [
       ['Webhook（外部システムへの通知）', 'Webhooks (events to other systems)'],
       ['送信先はありません', 'No endpoints'],
@@ -351,8 +353,11 @@ describe('the manager console', () => {
 
     // Rotating shows the new secret once; the next delivery is signed with both.
     await page.locator(`#webhooks-body button[data-rotate="${ok.id}"]`).click();
-    await expect.poll(async () => (await page.locator('#webhook-secret-value').innerText()).trim(), { timeout: 5000 }).not.toBe(ok.secret);
-    const rotated = (await page.locator('#webhook-secret-value').innerText()).trim();
+    // The secret shown until then was the last endpoint added's: wait for this endpoint's new one.
+    const shownFor = async () => `${await page.locator('#webhook-secret-value').getAttribute('data-endpoint')} ${(await page.locator('#webhook-secret-value').innerText()).trim()}`;
+    await expect.poll(shownFor, { timeout: 5000 }).toMatch(new RegExp(`^${ok.id} whsec_`));
+    const rotated = (await shownFor()).split(' ')[1]!;
+    expect(rotated).not.toBe(ok.secret);
     const second = expectOk(await request(staff, 'queue:checkin', { dept: 'peds' }));
     const next = await waitFor('a delivery after the rotation', () => received.find((r) => r.path === '/console' && r.payload.id === `${CLINIC}-q${second.event.seq}`), 15_000);
     expect(verifyWebhook(next.body, next.signature, rotated)).toBe(true);

@@ -25,6 +25,13 @@ describe('loadConfig', () => {
     expect(config.nodeId).toMatch(/-\d+$/);
   });
 
+  it('runs on a Redis Cluster (REDIS_CLUSTER_NODES), waiting for one replica per shard by default', () => {
+    const config = loadConfig({ HUB_TOKEN_SECRET: GOOD.HUB_TOKEN_SECRET, REDIS_CLUSTER_NODES: 'r1:7000,r2:7000,r3:7000' });
+    expect(config.redis).toEqual({ mode: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7000 }, { host: 'r3', port: 7000 }] });
+    expect(config.redisAck).toEqual({ replicas: 1, timeoutMs: 1000 });
+    expect(configError({ HUB_TOKEN_SECRET: GOOD.HUB_TOKEN_SECRET, REDIS_CLUSTER_NODES: 'r1' })).toMatch(/REDIS_CLUSTER_NODES: .*\[REDIS_CLUSTER_NODES_INVALID\]/);
+  });
+
   it('reads every variable it knows', () => {
     const config = loadConfig({
       ...GOOD,

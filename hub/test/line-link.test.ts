@@ -176,6 +176,8 @@ describe("linking LINE to an appointment's reminders", () => {
     const sms = await waitFor(() => smsTo(phone)[0], 'the 24 h reminder by SMS', 20_000);
     const url = lineLinkIn(sms.body);
     expect(url, sms.body).toMatch(/^https:\/\/line\.me\/R\/oaMessage\/%40123abcde\/\?/);
+    // In an SMS the message is the code alone (every percent-encoded character counts).
+    expect(prefilled(url!)).toMatch(/^[A-Z2-9]{10}$/);
 
     const userId = lineUserId(20);
     const before = fixture.line.replies.length;

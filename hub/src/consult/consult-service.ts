@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   consultPagePath,
   consultRoleOf,
@@ -48,7 +48,7 @@ export interface ConsultCaller {
 type Payload<E extends keyof typeof ConsultPayloads> = z.output<(typeof ConsultPayloads)[E]>;
 
 export interface ConsultServiceOptions {
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   /** The waiting room: admission calls through it, ending finishes the ticket through it. */
   queue: Pick<QueueService, 'callNext' | 'callTicket' | 'start' | 'done' | 'ticket'>;

@@ -1,7 +1,6 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, recordingPurgeJobId, type RecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
-import { closeOverRedis, connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
 
 /**
  * Purges on request: the recording's own purge job (the one its retention
@@ -11,11 +10,11 @@ import { closeOverRedis, connectRedis, type RedisTarget } from '@clinic-hub/plat
  * records, then `recording.purged` to the clinic's webhooks.
  */
 export class RecordingPurges {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly queue: Queue<RecordingJob>;
 
   constructor(target: RedisTarget | string, name: string) {
-    this.connection = connectRedis(target, `${name}:recording-purges`);
+    this.connection = connectRedisClient(target, `${name}:recording-purges`);
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX });
     this.queue.on('error', () => undefined);

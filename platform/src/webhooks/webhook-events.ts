@@ -1,8 +1,7 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { WEBHOOK_EVENT_JOB, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, webhookKeys, webhookSubscribed, type WebhookEndpoint, type WebhookEventJob } from '@clinic-hub/protocol';
 import { closeOverRedis } from '../redis/close.js';
-import { connectRedis, type RedisTarget } from '../redis/connect.js';
+import { connectRedisClient, type RedisClient, type RedisTarget } from '../redis/connect.js';
 
 /**
  * Hands a clinic's events to the hub's webhook dispatcher from a process
@@ -16,12 +15,12 @@ import { connectRedis, type RedisTarget } from '../redis/connect.js';
  * nothing naming it is left in Redis.
  */
 export class WebhookEvents {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly queue: Queue<WebhookEventJob>;
 
   constructor(target: RedisTarget | string, name: string) {
     // Not a blocking connection: with Redis away, a hand-over fails (and the job handing it over is retried) instead of waiting.
-    this.connection = connectRedis(target, `${name}:webhook-events`);
+    this.connection = connectRedisClient(target, `${name}:webhook-events`);
     this.connection.on('error', () => undefined);
     this.queue = new Queue<WebhookEventJob>(WEBHOOK_QUEUE_NAME, {
       connection: this.connection,

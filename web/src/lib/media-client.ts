@@ -35,8 +35,8 @@ export const isClinician = (role: ConsultRole): boolean => CLINICIAN_ROLES[role]
  * mediasoup it resumes its session (`join.resume`), keeping its transports
  * and the tiles, so the others see nothing; on werift, or when the server no
  * longer has the session, it joins afresh. A socket that stops answering
- * (a ping or request unanswered for 10 s: its network went, and no close
- * would come for minutes) counts as dropped.
+ * (a ping or request unanswered, and nothing else heard, for 10 s: its
+ * network went, and no close would come for minutes) counts as dropped.
  */
 
 export type MediaClientState =
@@ -84,7 +84,7 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 const QUALITY_INTERVAL_MS = 2000;
 const PING_INTERVAL_MS = 10_000;
-/** A request (a ping too) unanswered this long: the socket is taken for dead. */
+/** A request (a ping too) unanswered this long, with nothing else heard on the socket meanwhile: the socket is taken for dead. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** The close code this client sends on a socket it gives up on to resume on a new one (the server then keeps the session). */
 const RESUME_CLOSE_CODE = 4000;
@@ -113,6 +113,8 @@ export class MediaClient {
   private selfInfo: ParticipantInfo | null = null;
   /** `joined.session`: what a new socket resumes (mediasoup, while the link is kept). */
   private session: string | null = null;
+  /** When the socket last brought anything (performance.now()): a slow answer on a live socket is not a dead socket. */
+  private lastHeardAt = 0;
   private readonly listeners: { [K in keyof MediaClientEvents]: Set<MediaClientEvents[K]> } = {
     state: new Set(),
     participants: new Set(),
@@ -234,6 +236,7 @@ export class MediaClient {
       this.send({ type: 'join', token: this.token, ...(this.link && this.session ? { resume: this.session } : {}) });
     };
     ws.onmessage = (event) => {
+      if (this.ws === ws) this.lastHeardAt = performance.now();
       let message: ServerSignal;
       try {
         message = JSON.parse(String(event.data)) as ServerSignal;
@@ -578,11 +581,19 @@ export class MediaClient {
         reject({ code: SIGNAL_DOWN, message: 'Not connected.' });
         return;
       }
-      const timer = setTimeout(() => {
-        if (!this.pending.delete(id)) return;
+      let timer: ReturnType<typeof setTimeout>;
+      const check = () => {
+        if (!this.pending.has(id)) return;
+        // Something came meanwhile: the socket lives and the server is only slow (a busy machine). Wait on.
+        if (performance.now() - this.lastHeardAt < REQUEST_TIMEOUT_MS) {
+          timer = setTimeout(check, REQUEST_TIMEOUT_MS);
+          return;
+        }
+        this.pending.delete(id);
         reject({ code: SIGNAL_DOWN, message: 'No answer from the media-server.' });
         this.signalLost(ws);
-      }, REQUEST_TIMEOUT_MS);
+      };
+      timer = setTimeout(check, REQUEST_TIMEOUT_MS);
       const settled = () => clearTimeout(timer);
       this.pending.set(id, {
         resolve: (result) => (settled(), resolve(result)),

@@ -62,6 +62,7 @@ describe.each(MEDIA_TEST_ENGINES)('a running node ($name)', ({ name, env }) => {
 
   it('serves metrics labelled with its node, and drains on SIGTERM', { timeout: 60_000 }, async () => {
     node = await startMediaServerProcess({ ...env, REDIS_URL: redisServer.url, MEDIA_NODE_ID: nodeId, MEDIA_DRAIN_GRACE_MS: '2500', LOG_LEVEL: 'warn' });
+    if (node.process.exitCode !== null) throw new Error(`the media-server exited: ${node.logs()}`);
     const consult = `drain-room-${name}`;
     const doctor = await NodePeer.join(node.url, roomToken({ sub: 'doctor-dr', part: 'doctor', consult }));
     const text = await (await fetch(`${node.url}/metrics`)).text();

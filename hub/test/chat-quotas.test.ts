@@ -39,7 +39,7 @@ describe('the chat service', () => {
       attachmentMaxBytes: 64 * 1024,
       attachmentStorage: new FileAttachmentStorage(dir),
       attachmentKeepSeconds: () => 2 * 86_400,
-      patientChatKeepSeconds: () => 3 * 86_400,
+      threadKeepSeconds: (_clinic, kind) => ({ patient: 3, consult: 4, staff: 5 })[kind] * 86_400,
       quotas: { messagesPerMinute: { user: 3, thread: 5, clinic: 7 }, attachmentBytesPerDay: { user: 10_000, thread: 15_000, clinic: 20_000 } },
     });
   const ok = <T extends object>(result: Ack<T>): T => {
@@ -102,6 +102,33 @@ describe('the chat service', () => {
     ok(await service.markRead(C, staff, ChatPayloads['chat:read'].parse({ threadId: 'patient.TA', upToId: '1-0' }) as never));
     expect(await redis.ttl(chatKeys(C).reads('patient.TA'))).toBeGreaterThan(3 * 86_400 - 60);
     expect(await redis.zrange(chatKeys(C).patientThreads, 0, -1)).toEqual(['patient.TA']);
+  });
+
+  it('keeps consult and staff threads for their retention too (consultationDays, staffChatDays), and their members’ lists drop threads that went', async () => {
+    const service = chat();
+    const doctor = caller('doctor', 'doctor:ito');
+    const ttlDays = async (key: string) => (await redis.ttl(key)) / 86_400;
+    for (const [kind, days] of [['consult', 4], ['staff', 5]] as const) {
+      const { thread } = ok(await service.createThread(C, staff, ChatPayloads['chat:create'].parse({ kind, title: `${kind} notes`, members: [doctor.sub] }) as never));
+      // Kept without a message too: a thread created and never used goes.
+      for (const key of [chatKeys(C).thread(thread.id), chatKeys(C).members(thread.id)]) {
+        expect(await ttlDays(key), key).toBeGreaterThan(days - 0.001);
+        expect(await ttlDays(key), key).toBeLessThanOrEqual(days);
+      }
+      ok(await send(service, doctor, thread.id));
+      ok(await service.markRead(C, staff, ChatPayloads['chat:read'].parse({ threadId: thread.id, upToId: '1-0' }) as never));
+      ok(await service.updateMembers(C, staff, ChatPayloads['chat:members'].parse({ threadId: thread.id, add: ['nurse:kato'], remove: [] }) as never));
+      for (const key of [chatKeys(C).thread(thread.id), chatKeys(C).messages(thread.id), chatKeys(C).reads(thread.id), chatKeys(C).members(thread.id)]) {
+        expect(await ttlDays(key), key).toBeGreaterThan(days - 0.001);
+        expect(await ttlDays(key), key).toBeLessThanOrEqual(days);
+      }
+      // Its retention has passed (the keys expire together): it leaves the lists.
+      expect(ok(await service.listThreads(C, doctor)).threads.map((t) => t.id)).toContain(thread.id);
+      await redis.del(chatKeys(C).thread(thread.id), chatKeys(C).messages(thread.id), chatKeys(C).reads(thread.id), chatKeys(C).members(thread.id));
+      expect(ok(await service.listThreads(C, doctor)).threads.map((t) => t.id)).not.toContain(thread.id);
+      expect(await redis.sismember(chatKeys(C).userThreads(doctor.sub), thread.id)).toBe(0);
+      expect(await service.open(C, doctor, thread.id)).toMatchObject({ ok: false, error: { code: 'CHAT_NOT_MEMBER' } });
+    }
   });
 
   it('keeps a sent attachment for the clinic’s retention, never for good, and sweeps its file once that has passed', async () => {

@@ -10,7 +10,7 @@ import { startNotificationWorker, type RunningNotificationWorker } from '../src/
  * LINE linking through a real hub process: the kiosk's check-in gives a
  * one-time link to the clinic's official account; the message LINE then
  * posts to the hub's webhook (signed with the channel secret, as LINE signs
- * it; checked by @line/bot-sdk's validateSignature) makes the sender's LINE
+ * it; checked by @line/bot-sdk's middleware) makes the sender's LINE
  * user id the ticket's contact, and the ticket's notices go by LINE
  * (@line/bot-sdk's MessagingApiClient, against a local server speaking
  * LINE's Messaging API). "解除" or blocking the account puts them back on
@@ -139,6 +139,10 @@ describe('linking LINE to a ticket', () => {
     const forged = await lineWebhook([textMessage(lineUserId(4), prefilled(checkin.line!.url))], 'not-the-secret');
     expect(forged).toMatchObject({ status: 401, json: { error: { code: 'NOTIFY_LINE_SIGNATURE_INVALID' } } });
     expect((await http('POST', '/api/line/webhook', { raw: '{"events":[]}' })).status).toBe(401);
+    // Signed but not JSON: refused, not handled.
+    const notJson = 'events: none';
+    const signed = await http('POST', '/api/line/webhook', { raw: notJson, headers: { 'x-line-signature': createHmac('sha256', CHANNEL_SECRET).update(notJson).digest('base64') } });
+    expect(signed).toMatchObject({ status: 400, json: { error: { code: 'INVALID_PAYLOAD' } } });
     expect((await http<PatientNoticeSettings>('GET', '/api/patient/notices', { token: checkin.patientToken })).json.channel).toBe('in_app');
     const before = fixture.line.replies.length;
     expect((await lineWebhook([{ type: 'follow', replyToken: randomBytes(16).toString('hex'), ...common(lineUserId(4)), follow: { isUnblocked: false } }])).status).toBe(200);
@@ -148,5 +152,78 @@ describe('linking LINE to a ticket', () => {
     // Only patients use the patient routes.
     expect((await http('GET', '/api/patient/notices', { token: kioskToken })).status).toBe(403);
     expectOk(await request(staff, 'queue:cancel', { ticketId: checkin.event.ticket.id }));
+  });
+});
+
+describe("linking LINE to an appointment's reminders", () => {
+  const phone = '+819011112222';
+  const smsTo = (to: string) => fixture.sms.accepted.filter((m) => m.to === to);
+  async function putAppointment(id: string, startsAt: number, address = phone) {
+    const res = await http('PUT', `/api/clinics/${TEST_CLINIC}/appointments/${id}`, {
+      token: await tokenFor('staff'),
+      body: { startsAt, dept: 'gp', contact: { channel: 'sms', address, locale: 'ja' } },
+    });
+    expect(res.status).toBe(200);
+    return res.json as { reminders: { id: string; kind: string; sendAt: number }[] };
+  }
+  const promote = async (jobId: string) => (await worker.service.queue.getJob(jobId))!.promote();
+  const lineLinkIn = (text: string) => /https:\/\/line\.me\/R\/oaMessage\/\S+/.exec(text)?.[0];
+
+  it('the SMS reminder carries a one-time LINE link; linked, the next reminder goes by LINE, also after the appointment moves', async () => {
+    const startsAt = Date.now() + 24 * 3600_000 + 1500;
+    const put = await putAppointment('appt-line-1', startsAt);
+    expect(put.reminders.map((r) => r.kind)).toEqual(['reminder_24h', 'reminder_1h']);
+    const sms = await waitFor(() => smsTo(phone)[0], 'the 24 h reminder by SMS');
+    const url = lineLinkIn(sms.body);
+    expect(url, sms.body).toMatch(/^https:\/\/line\.me\/R\/oaMessage\/%40123abcde\/\?/);
+
+    const userId = lineUserId(20);
+    const before = fixture.line.replies.length;
+    expect(await lineWebhook([textMessage(userId, prefilled(url!))])).toEqual({ status: 200, json: {} });
+    const reply = await waitFor(() => fixture.line.replies[before], 'the reply');
+    expect(reply.messages[0]!.text).toMatch(/^\d+月\d+日\(.\) \d\d:\d\d のご予約のお知らせをこのLINEにお送りします/);
+    const audit = await http('GET', `/api/clinics/${TEST_CLINIC}/audit`, { token: await tokenFor('admin') });
+    expect(JSON.stringify(audit.json)).toContain('appointment:appt-line-1');
+
+    await promote(put.reminders[1]!.id);
+    const byLine = await waitFor(() => fixture.line.accepted.find((p) => p.to === userId), 'the 1 h reminder by LINE');
+    expect(byLine.messages[0]!.text).toContain('まもなくご予約の時間です');
+    // Linked already: no LINE link in a LINE message, and no second SMS.
+    expect(byLine.messages[0]!.text).not.toContain('oaMessage');
+    expect(smsTo(phone)).toHaveLength(1);
+
+    // The booking system moves the appointment, giving the same phone number: the reminders stay on LINE.
+    const moved = await putAppointment('appt-line-1', startsAt + 3600_000);
+    await promote(moved.reminders[0]!.id);
+    await waitFor(() => fixture.line.accepted.filter((p) => p.to === userId).length === 2, 'the moved reminder by LINE');
+    expect(smsTo(phone)).toHaveLength(1);
+  });
+
+  it('"解除" gives the reminders back to the phone number; a spent code links nothing', async () => {
+    const other = '+819033334444';
+    const startsAt = Date.now() + 24 * 3600_000 + 1500;
+    const put = await putAppointment('appt-line-2', startsAt, other);
+    const sms = await waitFor(() => smsTo(other)[0], 'the 24 h reminder by SMS');
+    const url = lineLinkIn(sms.body)!;
+    const userId = lineUserId(21);
+    await lineWebhook([textMessage(userId, prefilled(url))]);
+    await waitFor(async () => (await worker.service.contacts.appointment(TEST_CLINIC, 'appt-line-2'))?.contact.channel === 'line', 'the link');
+    // Sent again by someone else, the used code links nothing.
+    const before = fixture.line.replies.length;
+    await lineWebhook([textMessage(lineUserId(22), prefilled(url))]);
+    expect((await waitFor(() => fixture.line.replies[before], 'the refusal')).messages[0]!.text).toContain('このコードは使えません');
+    expect((await worker.service.contacts.appointment(TEST_CLINIC, 'appt-line-2'))?.contact).toMatchObject({ channel: 'line', address: userId });
+
+    await lineWebhook([textMessage(userId, '解除')]);
+    expect((await worker.service.contacts.appointment(TEST_CLINIC, 'appt-line-2'))?.contact).toMatchObject({ channel: 'sms', address: other });
+    await promote(put.reminders[1]!.id);
+    const second = await waitFor(() => smsTo(other)[1], 'the 1 h reminder by SMS again');
+    expect(second.body).toContain('本日');
+    // It carries a fresh link (the first was used).
+    expect(lineLinkIn(second.body)).toMatch(/oaMessage/);
+    expect(lineLinkIn(second.body)).not.toBe(url);
+    expect(fixture.line.accepted.filter((p) => p.to === userId)).toEqual([]);
+    const audit = await http('GET', `/api/clinics/${TEST_CLINIC}/audit`, { token: await tokenFor('admin') });
+    expect(JSON.stringify(audit.json)).toMatch(/notify\.line\.unlink[^}]*appointment:appt-line-2|appointment:appt-line-2[^}]*notify\.line\.unlink/);
   });
 });

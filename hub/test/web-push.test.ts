@@ -6,6 +6,7 @@ import { Server as SocketServer } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import webPush from 'web-push';
 import { NOTIFY_NAMESPACE, type InAppNotice, type WebPushMessage } from '@clinic-hub/protocol';
+import { startWorkerStatusServer, type WorkerStatusServer } from '@clinic-hub/platform/status-server';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { TEST_CLINIC, startNotifyFixture, waitFor, type NotifyFixture } from '@clinic-hub/test-kit/notify-fixture';
@@ -14,6 +15,7 @@ import { socketAuth } from '../src/auth/socket-auth.js';
 import { NotificationService } from '../src/notify/notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
+import { sendRecordKey } from '../src/notify/notify-keys.js';
 import { PatientPageStore } from '../src/notify/patient-page-store.js';
 import { startTestAuth } from './support/auth.js';
 
@@ -35,6 +37,7 @@ let sub: Redis;
 let url: string;
 let pages: PatientPageStore;
 let auth: Awaited<ReturnType<typeof startTestAuth>>;
+let status: WorkerStatusServer;
 const tokens = new TokenIssuer(TEST_SECRET);
 const vapid = webPush.generateVAPIDKeys();
 let tickets = 0;
@@ -63,8 +66,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const address = http.address();
   url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  status = await startWorkerStatusServer({ host: '127.0.0.1', port: 0, registry: worker.metrics.registry, status: worker.status });
 });
 afterAll(async () => {
+  await status?.close();
   auth?.close();
   if (io) await new Promise<void>((resolve) => io.close(() => resolve()));
   pub?.disconnect();
@@ -75,12 +80,13 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-/** A waiting ticket whose notices go to its page (in-app contact). */
-async function newTicket(): Promise<{ id: string; number: string; dept: string }> {
+/** A waiting ticket whose notices go to its page (in-app contact), or with `phone`, a patient who gave a phone number. */
+async function newTicket(phone?: string): Promise<{ id: string; number: string; dept: string }> {
   const id = `tk-push-${++tickets}`;
   const checked = await auth.queue.checkin(TEST_CLINIC, { dept: 'gp', priority: 'normal' }, id);
   if (!checked.ok) throw new Error(checked.error.code);
-  const stored = await service.setTicketContact(TEST_CLINIC, id, { channel: 'in_app', address: `patient:${id}`, locale: 'en' });
+  const contact = phone ? ({ channel: 'sms', address: phone, locale: 'en' } as const) : ({ channel: 'in_app', address: `patient:${id}`, locale: 'en' } as const);
+  const stored = await service.setTicketContact(TEST_CLINIC, id, contact);
   if (!stored.ok) throw new Error(stored.error.code);
   return { id, number: checked.event.ticket.number, dept: 'gp' };
 }
@@ -108,8 +114,8 @@ async function sent(id: string): Promise<{ outcome: string; channel?: string; pr
   }, `notice ${id} sent`);
 }
 
-async function notify(ticket: { id: string; number: string; dept: string }, key: string): Promise<string> {
-  const added = await service.noticeForTicket(TEST_CLINIC, ticket, 'chat_reply', key);
+async function notify(ticket: { id: string; number: string; dept: string }, key: string, kind: 'chat_reply' | 'consult_ready' = 'chat_reply'): Promise<string> {
+  const added = await service.noticeForTicket(TEST_CLINIC, ticket, kind, key);
   if (!added.ok || !('id' in added)) throw new Error(`not enqueued: ${JSON.stringify(added)}`);
   return added.id;
 }
@@ -224,5 +230,141 @@ describe('subscriptions', () => {
     expect(endpointAllowed('https://push.apple.com.evil.example/x', hosts)).toBe(false);
     expect(endpointAllowed('http://fcm.googleapis.com/fcm/send/abc', hosts)).toBe(false);
     expect(endpointAllowed('https://169.254.169.254/latest/meta-data', hosts)).toBe(false);
+  });
+});
+
+describe('a patient who gave a phone number: each notice goes one way (page in view, else Web Push, else SMS)', () => {
+  let phones = 0;
+  const newPhone = () => `+8190${String(5_000_000 + ++phones).padStart(8, '0')}`;
+  const smsTo = (phone: string) => fixture.sms.accepted.filter((m) => m.to === phone);
+
+  it('with a push subscription and the page closed: by Web Push, not by SMS', async () => {
+    const phone = newPhone();
+    const ticket = await newTicket(phone);
+    const { id: pushId, subscription } = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, ticket.id, subscription, 3600);
+    const id = await notify(ticket, 'ready', 'consult_ready');
+    expect(await sent(id)).toEqual({ outcome: 'sent', channel: 'in_app', providerId: `web_push:${id}` });
+    const [received] = push.receivedBy(pushId);
+    expect(received!.urgency).toBe('high');
+    expect(JSON.parse(received!.plaintext)).toMatchObject({ id, kind: 'consult_ready', ticketNumber: ticket.number });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(smsTo(phone)).toEqual([]);
+    // Pushed: not kept for the page either.
+    expect(await pages.inbox(TEST_CLINIC, `patient:${ticket.id}`)).toEqual([]);
+  });
+
+  it('with the page in view: in the page only', async () => {
+    const phone = newPhone();
+    const ticket = await newTicket(phone);
+    const { id: pushId, subscription } = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, ticket.id, subscription, 3600);
+    const page = await openPage(ticket.id, true);
+    try {
+      const id = await notify(ticket, 'ready', 'consult_ready');
+      expect(await waitFor(() => page.notices[0], 'the in-page notice')).toMatchObject({ id, kind: 'consult_ready' });
+      expect(await sent(id)).toEqual({ outcome: 'sent', channel: 'in_app', providerId: `in_app:${id}` });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(smsTo(phone)).toEqual([]);
+      expect(push.receivedBy(pushId)).toEqual([]);
+    } finally {
+      page.socket.close();
+    }
+  });
+
+  it('without a subscription, or when the push fails or the subscription is gone: by SMS, once', async () => {
+    const plain = newPhone();
+    const plainTicket = await newTicket(plain);
+    const id = await notify(plainTicket, 'ready', 'consult_ready');
+    expect(await sent(id)).toMatchObject({ outcome: 'sent', channel: 'sms' });
+    expect(smsTo(plain)).toHaveLength(1);
+    expect(await pages.inbox(TEST_CLINIC, `patient:${plainTicket.id}`)).toEqual([]);
+
+    for (const status of [410, 503]) {
+      const phone = newPhone();
+      const ticket = await newTicket(phone);
+      const { id: pushId, subscription } = push.subscribe();
+      await pages.setPushSubscription(TEST_CLINIC, ticket.id, subscription, 3600);
+      push.expire(pushId, status);
+      const noticeId = await notify(ticket, 'ready', 'consult_ready');
+      expect(await sent(noticeId)).toMatchObject({ outcome: 'sent', channel: 'sms' });
+      expect(push.refused).toContainEqual({ subscription: pushId, status, reason: 'subscription expired' });
+      expect(smsTo(phone)).toHaveLength(1);
+      expect(smsTo(phone)[0]!.body).toContain(ticket.number);
+      // 410: forgotten; 503: kept for the next notice.
+      expect((await pages.pushSubscription(TEST_CLINIC, ticket.id)) === null).toBe(status === 410);
+    }
+  });
+
+  it('a retry after an attempt that chose SMS sends by SMS again (same idempotency key), not by Web Push too', async () => {
+    const phone = newPhone();
+    const ticket = await newTicket(phone);
+    const { id: pushId, subscription } = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, ticket.id, subscription, 3600);
+    const id = NotificationService.jobId(TEST_CLINIC, `ticket.${ticket.id}.consult_ready.retry`);
+    // What a worker that died calling the SMS provider leaves behind.
+    await pub.set(sendRecordKey(id), JSON.stringify({ state: 'sending', attempt: 1, at: Date.now(), via: 'sms' }), 'EX', 600);
+    expect(await notify(ticket, 'retry', 'consult_ready')).toBe(id);
+    expect(await sent(id)).toMatchObject({ outcome: 'sent', channel: 'sms' });
+    expect(smsTo(phone)).toHaveLength(1);
+    expect(push.receivedBy(pushId)).toEqual([]);
+  });
+
+  it('a chat reply is never sent by SMS: it waits for the page', async () => {
+    const phone = newPhone();
+    const ticket = await newTicket(phone);
+    const id = await notify(ticket, 'm1');
+    expect(await sent(id)).toEqual({ outcome: 'sent', channel: 'in_app', providerId: `in_app:${id}` });
+    expect(smsTo(phone)).toEqual([]);
+    expect((await pages.inbox(TEST_CLINIC, `patient:${ticket.id}`)).map((n) => n.id)).toEqual([id]);
+  });
+});
+
+describe("the worker's /metrics", () => {
+  const scrape = async () => (await fetch(`http://127.0.0.1:${status.port}/metrics`)).text();
+  /** The value of the one series of `name` with this label. */
+  const value = (text: string, name: string, label: string) => {
+    const lines = text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(label));
+    if (lines.length !== 1) throw new Error(`${lines.length} series ${name} with ${label} in /metrics`);
+    return Number(lines[0]!.slice(lines[0]!.lastIndexOf(' ') + 1));
+  };
+  const pushes = (text: string, outcome: string) => value(text, 'clinic_notify_web_push_total', `outcome="${outcome}"`);
+  const inbox = (text: string) => value(text, 'clinic_notify_inbox_notices', `clinic="${TEST_CLINIC}"`);
+
+  it('count Web Push messages sent, failed and gone, and the notices waiting in inboxes', async () => {
+    const before = await scrape();
+    const ok = await newTicket();
+    const okSub = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, ok.id, okSub.subscription, 3600);
+    await sent(await notify(ok, 'metrics'));
+    const failing = await newTicket();
+    const failingSub = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, failing.id, failingSub.subscription, 3600);
+    push.expire(failingSub.id, 500);
+    await sent(await notify(failing, 'metrics'));
+    const gone = await newTicket();
+    const goneSub = push.subscribe();
+    await pages.setPushSubscription(TEST_CLINIC, gone.id, goneSub.subscription, 3600);
+    push.expire(goneSub.id, 404);
+    await sent(await notify(gone, 'metrics'));
+    const kept = await newTicket();
+    await sent(await notify(kept, 'metrics'));
+
+    const after = await scrape();
+    expect(pushes(after, 'sent') - pushes(before, 'sent')).toBe(1);
+    expect(pushes(after, 'failed') - pushes(before, 'failed')).toBe(1);
+    expect(pushes(after, 'gone') - pushes(before, 'gone')).toBe(1);
+    // The failed, the gone and the kept notice wait for their pages.
+    expect(inbox(after) - inbox(before)).toBe(3);
+    expect(after).toContain('# TYPE clinic_notify_inbox_notices gauge');
+
+    const page = await openPage(kept.id, true);
+    try {
+      const [notice] = await waitFor(() => (page.notices.length > 0 ? page.notices : null), 'the kept notice');
+      await page.socket.timeout(5000).emitWithAck('notify:seen', { ids: [notice!.id] });
+      expect(inbox(await scrape()) - inbox(before)).toBe(2);
+    } finally {
+      page.socket.close();
+    }
   });
 });

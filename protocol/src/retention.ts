@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ChatThreadKind } from './chat.js';
 
 /**
  * How long a clinic keeps what its video consultations leave behind
@@ -23,7 +24,10 @@ import { z } from 'zod';
  *   upload never sent goes after a day.
  * - `patientChatDays`: a patient's chat thread with the clinic (its
  *   messages, read positions and the thread itself), counted from its last
- *   message.
+ *   message. A consultation's chat thread is kept `consultationDays` from its
+ *   last message, as the consultation's other records are.
+ * - `staffChatDays`: a staff thread (clinicians among themselves, who may
+ *   write about patients), counted from its last message.
  *
  * Decimals are allowed (0.5 days is 12 hours).
  */
@@ -33,10 +37,17 @@ export const ClinicRetentionConfig = z.object({
   recordingDays: z.number().positive().max(3650).default(30),
   chatAttachmentDays: z.number().positive().max(3650).default(30),
   patientChatDays: z.number().positive().max(3650).default(30),
+  staffChatDays: z.number().positive().max(3650).default(90),
 });
 export type ClinicRetentionConfig = z.infer<typeof ClinicRetentionConfig>;
 
 export const DEFAULT_RETENTION: ClinicRetentionConfig = ClinicRetentionConfig.parse({});
+
+/** How long a chat thread of this kind is kept after its last message, in seconds. */
+export function chatKeepSeconds(config: ClinicRetentionConfig, kind: ChatThreadKind): number {
+  const days = kind === 'patient' ? config.patientChatDays : kind === 'consult' ? config.consultationDays : config.staffChatDays;
+  return Math.round(days * 86_400);
+}
 
 /** The periods in milliseconds, as the hub writes them into each consultation's meta hash. */
 export interface RetentionMs {

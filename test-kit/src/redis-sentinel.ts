@@ -29,6 +29,12 @@ export interface SentinelGroup {
    * killed node as the new master's replica and wait until it is in sync.
    */
   killMaster(): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  /**
+   * A failover the operator asks for (SENTINEL FAILOVER), the master alive:
+   * resolves when the replica is master and the former master its replica,
+   * in sync.
+   */
+  failover(): Promise<{ demoted: number; promoted: number }>;
   cleanup(): Promise<void>;
 }
 
@@ -156,6 +162,19 @@ export async function startSentinelGroup(options: { downAfterMs?: number } = {})
           30_000,
         );
         return { killed: killed.port, promoted: replica.port, failoverMs };
+      },
+      async failover() {
+        const demoted = await group.master();
+        const promoted = [...nodes.values()].find((n) => n.port !== demoted.port)!;
+        const asked = await ask(sentinelPorts[0]!, (c) => c.call('SENTINEL', 'failover', MASTER_NAME));
+        if (asked !== 'OK') throw new Error(`sentinel group: SENTINEL FAILOVER answered ${String(asked)}`);
+        await until(
+          'the sentinels to promote the replica',
+          async () => (await currentMasterPort()) === promoted.port && /role:master/.test((await replicationOf(promoted.port)) ?? ''),
+          30_000,
+        );
+        await until('the former master to be the new one\'s replica, in sync', () => replicaInSync(promoted.port), 30_000);
+        return { demoted: demoted.port, promoted: promoted.port };
       },
       async cleanup() {
         await stopAll();

@@ -156,6 +156,45 @@ describe('the kiosk', () => {
     expect(await console.locator(`tr:has(.appointment-badge[data-appointment="${startsAt}"]) .number`).innerText()).toContain(number);
     expect(problems).toEqual([]);
   });
+
+  it("reads an appointment card's QR code with a scanner that types like a keyboard", async () => {
+    const startsAt = Date.now() + 10 * 60_000;
+    const put = await fetch(`${hub.url}/api/clinics/${C}/appointments/scanned-appt`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ startsAt, dept: 'peds' }),
+    });
+    const { appointment } = (await put.json()) as { appointment: Appointment };
+    const kioskToken = await tokenFor('kiosk', C, { sub: 'kiosk:scanner' });
+    const page = await open(`/kiosk#token=${kioskToken}`, { width: 1024, height: 768 });
+    await expect.poll(() => screenOf(page), { timeout: 15_000 }).toBe('home');
+    // Another clinic's link, and text that is no code, are ignored.
+    await page.keyboard.type(appointment.arrivalUrl.replace(`clinic=${C}`, 'clinic=otherclinic'));
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('hello');
+    await page.keyboard.press('Enter');
+    expect(await screenOf(page)).toBe('home');
+    // The scanner reads the card's QR code (the arrival link) and ends with Enter.
+    await page.keyboard.type(appointment.arrivalUrl);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => screenOf(page)).toBe('notice');
+    await page.click('[data-notice="page"]');
+    await expect.poll(() => screenOf(page), { timeout: 10_000 }).toBe('ticket');
+    const number = (await page.locator('#ticket-number').innerText()).trim();
+    const event = await waitFor('staff got the arrival', () => arrivals.events.find((e: QueueEvent) => e.ticket.number === number && e.ticket.dept === 'peds'));
+    expect(event.ticket.appointmentAt).toBe(startsAt);
+    // The printed code, dashes and all, works the same on the code screen.
+    await page.click('#done');
+    await page.click('#appointment');
+    await page.keyboard.type(`${appointment.arrivalCode.slice(0, 3)}-${appointment.arrivalCode.slice(3, 6)}-${appointment.arrivalCode.slice(6)}`);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => screenOf(page)).toBe('notice');
+    await page.click('[data-notice="page"]');
+    await expect.poll(() => screenOf(page), { timeout: 10_000 }).toBe('ticket');
+    // The same appointment again: its ticket, not a second one.
+    expect((await page.locator('#ticket-number').innerText()).trim()).toBe(number);
+    expect(problems).toEqual([]);
+  });
 });
 
 describe('the phone check-in page', () => {

@@ -67,11 +67,11 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-async function checkin(dept: string): Promise<SelfCheckinResult> {
+async function checkin(dept: string, phone?: string): Promise<SelfCheckinResult> {
   const res = await fetch(`${hub.url}/api/clinics/${C}/self-checkin`, {
     method: 'POST',
     headers: { authorization: `Bearer ${kioskToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ dept, language: 'en' }),
+    body: JSON.stringify({ dept, language: 'en', ...(phone ? { phone } : {}) }),
   });
   expect(res.status).toBe(201);
   return (await res.json()) as SelfCheckinResult;
@@ -206,6 +206,37 @@ describe('the installed ticket page', () => {
       expect(await reopened.locator('#notices .notice h2').first().textContent()).toBe('In the page');
       expect((await notifications(helper)).filter((n) => n.tag === inPage.id)).toEqual([]);
       expectOk(await request(staff, 'queue:cancel', { ticketId: ticket.event.ticket.id }));
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a patient who gave a phone number at the kiosk can turn push on too; the call then comes by Web Push, not by SMS', async () => {
+    const context = await browser.newContext();
+    try {
+      await context.grantPermissions(['notifications'], { origin: hub.url });
+      const { id: pushId, subscription } = push.subscribe();
+      await context.addInitScript(`{
+        const subscription = ${JSON.stringify(subscription)};
+        PushManager.prototype.subscribe = async function () { return { endpoint: subscription.endpoint, toJSON: () => subscription }; };
+      }`);
+      const phone = '+819077778888';
+      const ticket = await checkin('gp', phone);
+      const page = await openTicket(context, ticket.patientUrl, ticket.event.ticket.number);
+      await page.locator('#enable-push').click();
+      await page.waitForFunction(() => (globalThis as any).document.querySelector('.push-state')?.textContent?.includes('even when this page is closed'));
+      // The phone number stays: it can still be stopped from the page.
+      expect(await page.locator('#unlink-contact').isVisible()).toBe(true);
+      await page.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const called = expectOk(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
+      expect(called.event.ticket.id).toBe(ticket.event.ticket.id);
+      const received = await waitFor('the push message', () => push.receivedBy(pushId)[0], 20_000);
+      expect(JSON.parse(received.plaintext)).toMatchObject({ kind: 'queue_called', ticketNumber: ticket.event.ticket.number });
+      await new Promise((r) => setTimeout(r, 500));
+      // ("You are next", sent at check-in before the page was open, went by SMS: that is the rule.)
+      expect(fixture.sms.accepted.filter((m) => m.to === phone && m.body.includes('Room 1'))).toEqual([]);
+      expectOk(await request(staff, 'queue:done', { ticketId: ticket.event.ticket.id }));
     } finally {
       await context.close();
     }

@@ -5,6 +5,7 @@ import {
   CHAT_ATTACHMENT_TYPES,
   CHAT_MAX_TEXT_LENGTH,
   DEFAULT_RETENTION,
+  chatKeepSeconds,
   messageSeqOf,
   threadKindOf,
   type ChatAttachment,
@@ -14,6 +15,7 @@ import {
   type ChatReceipt,
   type ChatSendResult,
   type ChatThread,
+  type ChatThreadKind,
   type ChatThreadSummary,
   fail,
   type Ack,
@@ -54,8 +56,8 @@ export interface ChatServiceOptions {
   attachmentStorage?: AttachmentStorage;
   /** How long a sent attachment is kept, in seconds (the clinic's retention.chatAttachmentDays). */
   attachmentKeepSeconds?: (clinic: string) => number;
-  /** How long a patient thread is kept after its last message, in seconds (the clinic's retention.patientChatDays). */
-  patientChatKeepSeconds?: (clinic: string) => number;
+  /** How long a thread of this kind is kept after its last message, in seconds (chatKeepSeconds: the clinic's retention). */
+  threadKeepSeconds?: (clinic: string, kind: ChatThreadKind) => number;
   /** Messages and attachment bytes per user, thread and clinic; none when absent. */
   quotas?: ChatQuotas;
 }
@@ -73,7 +75,7 @@ export class ChatService {
   private readonly storage: AttachmentStorage | null;
   private readonly quotas: ChatQuotas;
   private readonly attachmentKeepSeconds: (clinic: string) => number;
-  private readonly patientChatKeepSeconds: (clinic: string) => number;
+  private readonly threadKeepSeconds: (clinic: string, kind: ChatThreadKind) => number;
 
   constructor(
     private readonly redis: Redis,
@@ -85,7 +87,7 @@ export class ChatService {
     if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');
     this.quotas = options.quotas ?? NO_CHAT_QUOTAS;
     this.attachmentKeepSeconds = options.attachmentKeepSeconds ?? (() => DEFAULT_RETENTION.chatAttachmentDays * 86_400);
-    this.patientChatKeepSeconds = options.patientChatKeepSeconds ?? (() => DEFAULT_RETENTION.patientChatDays * 86_400);
+    this.threadKeepSeconds = options.threadKeepSeconds ?? ((_clinic, kind) => chatKeepSeconds(DEFAULT_RETENTION, kind));
   }
 
   get attachmentsEnabled(): boolean {
@@ -112,6 +114,7 @@ export class ChatService {
       kind: input.kind,
       title: input.title,
       members: [...new Set(input.members)],
+      keepSeconds: this.threadKeepSeconds(clinic, input.kind),
     });
   }
 
@@ -128,7 +131,7 @@ export class ChatService {
     if (access.ok || access.error.code !== 'CHAT_THREAD_NOT_FOUND' || threadKindOf(threadId) !== 'patient') return access;
     const ticket = await this.options.findTicket(clinic, threadId.slice('patient.'.length));
     if (!ticket) return access;
-    const created = await this.store.createThread(clinic, caller, { threadId, kind: 'patient', title: ticket.number, members: [] });
+    const created = await this.store.createThread(clinic, caller, { threadId, kind: 'patient', title: ticket.number, members: [], keepSeconds: this.threadKeepSeconds(clinic, 'patient') });
     return created.ok ? { ok: true, thread: created.thread } : created;
   }
 
@@ -185,7 +188,7 @@ export class ChatService {
         dedupeSeconds: CLIENT_MESSAGE_ID_KEPT_SECONDS,
         quota: this.quotas.messagesPerMinute,
         attachmentKeepSeconds: this.attachmentKeepSeconds(clinic),
-        patientChatKeepSeconds: this.patientChatKeepSeconds(clinic),
+        threadKeepSeconds: this.threadKeepSeconds(clinic, threadKindOf(input.threadId) ?? 'patient'),
       });
     const sent = await append();
     // The first message of a patient is a first use of their thread too.

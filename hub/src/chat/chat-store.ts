@@ -81,9 +81,9 @@ export class ChatStore {
   createThread(
     clinic: string,
     caller: ChatCaller,
-    input: { threadId: string; kind: ChatThreadKind; title: string; members: string[] },
+    input: { threadId: string; kind: ChatThreadKind; title: string; members: string[]; keepSeconds: number },
   ): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
-    return this.runThread(clinic, caller, input.threadId, 'create-thread', [input.kind, input.title, JSON.stringify(input.members)]);
+    return this.runThread(clinic, caller, input.threadId, 'create-thread', [input.kind, input.title, JSON.stringify(input.members), Math.max(1, Math.round(input.keepSeconds))]);
   }
 
   updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
@@ -103,8 +103,8 @@ export class ChatStore {
       quota: QuotaLimits;
       /** How long a sent attachment is kept. */
       attachmentKeepSeconds: number;
-      /** How long a patient thread is kept after its last message. */
-      patientChatKeepSeconds: number;
+      /** How long the thread is kept after its last message (its kind's retention). */
+      threadKeepSeconds: number;
     },
   ): Promise<Ack<ChatSendResult>> {
     return this.runThread(clinic, caller, input.threadId, 'append-message', [
@@ -114,7 +114,7 @@ export class ChatStore {
       input.dedupeSeconds,
       quotaArgument(input.quota),
       Math.max(1, Math.round(input.attachmentKeepSeconds)),
-      Math.max(1, Math.round(input.patientChatKeepSeconds)),
+      Math.max(1, Math.round(input.threadKeepSeconds)),
     ]);
   }
 

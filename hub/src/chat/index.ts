@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { resolve } from 'node:path';
-import { DEFAULT_RETENTION, type ChatThread } from '@clinic-hub/protocol';
+import { DEFAULT_RETENTION, chatKeepSeconds, type ChatThread } from '@clinic-hub/protocol';
 import type { Namespace } from 'socket.io';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
@@ -95,7 +95,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     attachmentMaxBytes: config.attachmentMaxBytes,
     attachmentStorage: new FileAttachmentStorage(resolve(config.attachmentsDir)),
     attachmentKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.chatAttachmentDays ?? DEFAULT_RETENTION.chatAttachmentDays) * 86_400,
-    patientChatKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.patientChatDays ?? DEFAULT_RETENTION.patientChatDays) * 86_400,
+    threadKeepSeconds: (clinic, kind) => chatKeepSeconds(options.clinics.get(clinic)?.retention ?? DEFAULT_RETENTION, kind),
     quotas: config.quotas,
   });
   // Files of attachments past their retention (their metadata expired in Redis) go within a sweep period.

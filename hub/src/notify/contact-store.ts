@@ -9,6 +9,8 @@ export interface AppointmentRecord {
   dept?: string;
   room?: string;
   jobIds: string[];
+  /** While the patient has linked LINE: the contact the booking system gave, which unlinking restores. */
+  linkedFrom?: NotifyContact;
 }
 
 /**
@@ -53,7 +55,19 @@ export class ContactStore {
     if (!raw) return null;
     const record = JSON.parse(raw) as AppointmentRecord;
     const contact = NotifyContact.safeParse(record.contact);
-    return contact.success ? { ...record, contact: contact.data } : null;
+    const linkedFrom = record.linkedFrom ? NotifyContact.safeParse(record.linkedFrom) : null;
+    if (!contact.success) return null;
+    const { linkedFrom: _raw, ...rest } = record;
+    return { ...rest, contact: contact.data, ...(linkedFrom?.success ? { linkedFrom: linkedFrom.data } : {}) };
+  }
+
+  /** Changes an existing appointment's contact (LINE linking and unlinking), keeping its expiry; false when it is gone. */
+  async setAppointmentContact(clinic: string, appointmentId: string, contact: NotifyContact, linkedFrom: NotifyContact | null): Promise<boolean> {
+    const record = await this.appointment(clinic, appointmentId);
+    if (!record) return false;
+    const { linkedFrom: _previous, ...rest } = record;
+    const updated: AppointmentRecord = { ...rest, contact, ...(linkedFrom ? { linkedFrom } : {}) };
+    return (await this.redis.set(notifyClinicKeys(clinic).appointment(appointmentId), JSON.stringify(updated), 'KEEPTTL', 'XX')) === 'OK';
   }
 
   async deleteAppointment(clinic: string, appointmentId: string): Promise<void> {

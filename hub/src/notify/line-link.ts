@@ -1,17 +1,15 @@
-import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { messagingApi, validateSignature, type webhook } from '@line/bot-sdk';
+import { SignatureValidationFailed, messagingApi, middleware, type webhook } from '@line/bot-sdk';
 import type { LineLink, NotifyLocale, PublicTicket } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { appendAudit } from '../audit/audit-log.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
+import { CODE_IN_TEXT, LineLinkCodes, type LinkTarget } from './line-link-codes.js';
 import type { NotificationService } from './notification-service.js';
 import { lineLinkKeys } from './notify-keys.js';
+import { appointmentWhen } from './templates.js';
 
-/** Letters and digits that cannot be misread for one another (no 0/O, 1/I/L). */
-const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
-const CODE_LENGTH = 10;
-const CODE_IN_TEXT = new RegExp(`(?:^|[^A-Z0-9])([${CODE_ALPHABET}]{${CODE_LENGTH}})(?:$|[^A-Z0-9])`);
+type Middleware = ReturnType<typeof middleware>;
 const UNLINK_TEXT = /^\s*(unlink|stop|解除|連携解除|停止)\s*$/i;
 
 export interface LineLinkOptions {
@@ -22,22 +20,23 @@ export interface LineLinkOptions {
   apiBaseUrl: string;
 }
 
-interface LinkTarget {
-  clinic: string;
-  ticket: string;
-  locale: NotifyLocale;
-}
+/** A LINE user's linked appointment, in their set of links (`clinic/appt:<id>`; a ticket's is `clinic/<ticket>`). */
+const APPOINTMENT_ENTRY = /^appt:(.+)$/;
 
 const TEXT = {
   linked: {
     ja: (number: string) => `受付番号 ${number} の通知をこのLINEにお送りします。やめるときは「解除」と送ってください。`,
     en: (number: string) => `Notices for ticket ${number} will come here. Send "unlink" to stop them.`,
   },
+  linkedAppointment: {
+    ja: (when: string) => `${when} のご予約のお知らせをこのLINEにお送りします。やめるときは「解除」と送ってください。`,
+    en: (when: string) => `Reminders of your appointment on ${when} will come here. Send "unlink" to stop them.`,
+  },
   unknownCode: {
     ja: 'このコードは使えません（期限切れ、または使用済み）。受付番号のページで新しいコードを表示してください。 / This code cannot be used (expired or used).',
     en: 'This code cannot be used (it has expired or was used). Show a new one on your ticket page.',
   },
-  unlinked: '通知の連携を解除しました。 / LINE notices are off for your tickets.',
+  unlinked: '通知の連携を解除しました。 / LINE notices are off for your tickets and appointments.',
   welcome:
     '友だち追加ありがとうございます。受付票のLINE用QRコードから開いたメッセージを送ると、順番のお知らせが届きます。 / Thank you for adding us. Send the message opened from the LINE QR code of your ticket to get notices here.',
 };
@@ -50,11 +49,17 @@ const TEXT = {
  * signed with the channel secret), and the hub stores the sender's LINE user
  * id as the ticket's contact: from then on its notices go by LINE. "解除" /
  * "unlink", or blocking the account (unfollow), puts the ticket's notices
- * back on its page. The LINE user id is patient data: kept, like a phone
- * number, for the clinic's retention period.
+ * back on its page. An appointment's reminders carry such a link too (made by
+ * the worker, line-link-codes.ts): linked, they go by LINE; unlinked, back to
+ * the contact the booking system gave. The LINE user id is patient data:
+ * kept, like a phone number, for the clinic's retention period (after the
+ * appointment, for an appointment's).
  */
 export class LineLinkService {
   private readonly client: messagingApi.MessagingApiClient;
+  private readonly checkSignature: Middleware;
+  private readonly codes: LineLinkCodes;
+  private readonly now: () => number;
 
   constructor(
     private readonly deps: {
@@ -69,24 +74,29 @@ export class LineLinkService {
     private readonly options: LineLinkOptions,
   ) {
     this.client = new messagingApi.MessagingApiClient({ channelAccessToken: options.channelAccessToken, baseURL: options.apiBaseUrl });
+    this.checkSignature = middleware({ channelSecret: options.channelSecret });
+    this.now = deps.now ?? Date.now;
+    this.codes = new LineLinkCodes(deps.redis, options.basicId, this.now);
   }
 
   /** A one-time link code for a ticket, valid for `ttlSeconds` (the patient's access to the ticket). */
-  async create(clinic: string, ticket: string, locale: NotifyLocale, ttlSeconds: number): Promise<LineLink> {
-    const code = Array.from({ length: CODE_LENGTH }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
-    const target: LinkTarget = { clinic, ticket, locale };
-    await this.deps.redis.set(lineLinkKeys.code(code), JSON.stringify(target), 'EX', Math.max(60, ttlSeconds));
-    const text = `${locale === 'ja' ? '通知を受け取る' : 'Get notices'} ${code}`;
-    return {
-      url: `https://line.me/R/oaMessage/${encodeURIComponent(this.options.basicId)}/?${encodeURIComponent(text)}`,
-      code,
-      expiresAt: (this.deps.now ?? Date.now)() + Math.max(60, ttlSeconds) * 1000,
-    };
+  create(clinic: string, ticket: string, locale: NotifyLocale, ttlSeconds: number): Promise<LineLink> {
+    return this.codes.create({ clinic, ticket, locale }, ttlSeconds);
   }
 
-  /** Whether a webhook request's body carries LINE's signature for this channel (x-line-signature). */
-  verify(body: Buffer, signature: string | undefined): boolean {
-    return typeof signature === 'string' && signature.length > 0 && validateSignature(body, this.options.channelSecret, signature);
+  /**
+   * A webhook request checked and parsed by @line/bot-sdk's middleware: its
+   * body must carry LINE's signature for this channel (x-line-signature, the
+   * HMAC-SHA256 of the raw body with the channel secret) and be JSON.
+   */
+  async parseWebhook(body: Buffer, signature: string | undefined): Promise<{ ok: true; callback: webhook.CallbackRequest } | { ok: false; code: 'NOTIFY_LINE_SIGNATURE_INVALID' | 'INVALID_PAYLOAD' }> {
+    // The hub's HTTP layer is not Node's: the middleware is given the raw body as `rawBody`, as serverless hosts do.
+    const request = { headers: signature ? { 'x-line-signature': signature } : {}, rawBody: body, body: undefined as unknown };
+    const error = await new Promise<Error | undefined>((resolve) => {
+      void this.checkSignature(request as unknown as Parameters<Middleware>[0], {} as Parameters<Middleware>[1], resolve);
+    });
+    if (!error) return { ok: true, callback: request.body as webhook.CallbackRequest };
+    return { ok: false, code: error instanceof SignatureValidationFailed ? 'NOTIFY_LINE_SIGNATURE_INVALID' : 'INVALID_PAYLOAD' };
   }
 
   /** Handles a verified webhook body's events; each failure is logged and the others still handled. */
@@ -128,22 +138,49 @@ export class LineLinkService {
     }
     const code = CODE_IN_TEXT.exec(text.toUpperCase())?.[1];
     if (!code) return;
-    const raw = await this.deps.redis.getdel(lineLinkKeys.code(code));
-    const target = raw ? (JSON.parse(raw) as LinkTarget) : null;
-    const ticket = target ? await this.ticketNumber(target) : null;
-    if (!target || !ticket) {
-      if (replyToken) await this.reply(replyToken, TEXT.unknownCode.ja);
-      return;
-    }
+    const target = await this.codes.take(code);
+    const reply = target ? await ('ticket' in target ? this.linkTicket(target, userId, from) : this.linkAppointment(target, userId, from)) : null;
+    if (replyToken) await this.reply(replyToken, reply ?? TEXT.unknownCode.ja);
+  }
+
+  /** Makes the LINE user the ticket's contact; the reply, or null when the ticket has ended. */
+  private async linkTicket(target: Extract<LinkTarget, { ticket: string }>, userId: string, from: string): Promise<string | null> {
+    const ticket = await this.ticketNumber(target);
+    if (!ticket) return null;
     const stored = await this.deps.notifications.setTicketContact(target.clinic, target.ticket, { channel: 'line', address: userId, locale: target.locale });
     if (!stored.ok) throw new Error(`contact not stored: ${stored.error.code}`);
     const retentionSeconds = Math.round((this.deps.clinics.get(target.clinic)?.patientDataRetentionHours ?? 24) * 3600);
-    await this.deps.redis.multi().sadd(lineLinkKeys.user(userId), `${target.clinic}/${target.ticket}`).expire(lineLinkKeys.user(userId), retentionSeconds).exec();
+    await this.remember(userId, `${target.clinic}/${target.ticket}`, this.now() + retentionSeconds * 1000);
     await appendAudit(this.deps.redis, target.clinic, { actor: 'line', role: 'patient', action: 'notify.line.link', subject: target.ticket, from });
-    if (replyToken) await this.reply(replyToken, TEXT.linked[target.locale](ticket));
+    return TEXT.linked[target.locale](ticket);
   }
 
-  private async ticketNumber(target: LinkTarget): Promise<string | null> {
+  /**
+   * Makes the LINE user the contact of an appointment's reminders, keeping the
+   * booking system's contact for unlinking; the reply, or null when the
+   * appointment was cancelled, moved or has passed.
+   */
+  private async linkAppointment(target: Extract<LinkTarget, { appointment: string }>, userId: string, from: string): Promise<string | null> {
+    const clinic = this.deps.clinics.get(target.clinic);
+    const { contacts } = this.deps.notifications;
+    const record = await contacts.appointment(target.clinic, target.appointment);
+    if (!clinic || !record || record.startsAt !== target.startsAt || record.startsAt <= this.now()) return null;
+    const linkedFrom = record.contact.channel === 'line' ? (record.linkedFrom ?? null) : record.contact;
+    const contact = { channel: 'line' as const, address: userId, locale: target.locale, ...(record.contact.quietHours !== undefined ? { quietHours: record.contact.quietHours } : {}) };
+    if (!(await contacts.setAppointmentContact(target.clinic, target.appointment, contact, linkedFrom))) return null;
+    await this.remember(userId, `${target.clinic}/appt:${target.appointment}`, record.startsAt + clinic.patientDataRetentionHours * 3600_000);
+    await appendAudit(this.deps.redis, target.clinic, { actor: 'line', role: 'patient', action: 'notify.line.link', subject: `appointment:${target.appointment}`, from });
+    return TEXT.linkedAppointment[target.locale](appointmentWhen(target.locale, clinic, record.startsAt));
+  }
+
+  /** Adds a link to the LINE user's set, kept until the latest of its links' retention ends. */
+  private async remember(userId: string, entry: string, keepUntil: number): Promise<void> {
+    const key = lineLinkKeys.user(userId);
+    const expiresAt = Math.max(keepUntil, this.now() + Math.max(0, await this.deps.redis.pttl(key)));
+    await this.deps.redis.multi().sadd(key, entry).pexpireat(key, Math.round(expiresAt)).exec();
+  }
+
+  private async ticketNumber(target: Extract<LinkTarget, { ticket: string }>): Promise<string | null> {
     const ticket = await this.deps.findTicket(target.clinic, target.ticket);
     return ticket && (ticket.status === 'waiting' || ticket.status === 'called' || ticket.status === 'in_consultation') ? ticket.number : null;
   }
@@ -151,12 +188,22 @@ export class LineLinkService {
   private async unlinkUser(userId: string, from: string): Promise<void> {
     const linked = await this.deps.redis.smembers(lineLinkKeys.user(userId));
     for (const entry of linked) {
-      const [clinic, ticket] = entry.split('/') as [string, string];
-      if (await this.unlinkTicket(clinic, ticket)) {
-        await appendAudit(this.deps.redis, clinic, { actor: 'line', role: 'patient', action: 'notify.line.unlink', subject: ticket, from });
-      }
+      const slash = entry.indexOf('/');
+      const clinic = entry.slice(0, slash);
+      const appointment = APPOINTMENT_ENTRY.exec(entry.slice(slash + 1))?.[1];
+      const subject = appointment ? `appointment:${appointment}` : entry.slice(slash + 1);
+      const unlinked = appointment ? await this.unlinkAppointment(clinic, appointment, userId) : await this.unlinkTicket(clinic, subject);
+      if (unlinked) await appendAudit(this.deps.redis, clinic, { actor: 'line', role: 'patient', action: 'notify.line.unlink', subject, from });
     }
     await this.deps.redis.del(lineLinkKeys.user(userId));
+  }
+
+  /** Gives an appointment's reminders back to the contact the booking system gave, when they went to this LINE user. */
+  private async unlinkAppointment(clinic: string, appointment: string, userId: string): Promise<boolean> {
+    const { contacts } = this.deps.notifications;
+    const record = await contacts.appointment(clinic, appointment);
+    if (!record || record.contact.channel !== 'line' || record.contact.address !== userId || !record.linkedFrom) return false;
+    return contacts.setAppointmentContact(clinic, appointment, record.linkedFrom, null);
   }
 
   private async reply(replyToken: string, text: string): Promise<void> {

@@ -170,6 +170,7 @@ export class NotificationService {
    * in the patient's chat, or the patient was admitted to their online
    * consultation. Sent on the ticket's contact; chat replies only where they
    * cost nothing (the page, Web Push, LINE), never by SMS or e-mail.
+   * (e-mail contacts get none; SMS contacts get them in the page or by Web Push.)
    */
   async noticeForTicket(
     clinic: string,
@@ -179,7 +180,9 @@ export class NotificationService {
   ): Promise<Ack<{ id: string } | { skipped: 'no_contact' | 'channel' }>> {
     const contact = await this.contacts.ticketContact(clinic, ticket.id);
     if (!contact) return { ok: true, skipped: 'no_contact' };
-    if (kind === 'chat_reply' && (contact.channel === 'sms' || contact.channel === 'email')) return { ok: true, skipped: 'channel' };
+    // A patient with a phone number gets chat replies in their page or by Web Push, never by SMS (phone-route.ts).
+    const pageReachable = contact.channel !== 'email' && (contact.channel !== 'sms' || Boolean(this.options.config.channels.in_app));
+    if (kind === 'chat_reply' && !pageReachable) return { ok: true, skipped: 'channel' };
     const added = await this.enqueue(
       {
         clinic,
@@ -222,6 +225,10 @@ export class NotificationService {
 
     const previous = await this.contacts.appointment(input.clinic, input.appointmentId);
     if (previous && previous.startsAt !== input.startsAt) await this.removeJobs(previous.jobIds);
+    // A patient who linked LINE keeps it while the booking system sends the contact it gave before (a moved appointment).
+    const linkedFrom = previous?.linkedFrom;
+    const keepsLine = linkedFrom !== undefined && linkedFrom.channel === parsed.contact.channel && linkedFrom.address === parsed.contact.address;
+    const contact = keepsLine ? previous!.contact : parsed.contact;
 
     const kinds = [...new Set(input.kinds ?? (['reminder_24h', 'reminder_1h'] as ReminderKind[]))];
     const due = kinds
@@ -233,7 +240,8 @@ export class NotificationService {
       input.clinic,
       input.appointmentId,
       {
-        contact: parsed.contact,
+        contact,
+        ...(keepsLine ? { linkedFrom } : {}),
         startsAt: input.startsAt,
         ...(input.dept ? { dept: input.dept } : {}),
         ...(input.room ? { room: input.room } : {}),
@@ -252,7 +260,7 @@ export class NotificationService {
           idempotencyKey: keyOf(reminder.kind),
           at: reminder.at,
         },
-        parsed.contact,
+        contact,
       );
       if (!added.ok) return added;
       reminders.push({ id: added.id, kind: reminder.kind, sendAt: added.sendAt });

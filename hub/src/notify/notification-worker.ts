@@ -12,15 +12,17 @@ import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice }
 import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
 import { LineChannel } from './channels/line-channel.js';
+import { LineLinkCodes } from './line-link-codes.js';
 import { SmsChannel } from './channels/sms-channel.js';
 import { WebPushSender } from './channels/web-push-sender.js';
 import { PatientPageStore } from './patient-page-store.js';
+import { PhoneRoute } from './phone-route.js';
 import type { NotifyConfig } from './notify-config.js';
 import { NotifyError, type NotificationJobData, type NotificationOutcome } from './notify-types.js';
 import { NotificationService } from './notification-service.js';
 import { QueueWatcher, nextKey } from './queue-watcher.js';
 import { quietHoursEnd } from './quiet-hours.js';
-import { SendRecords } from './send-record.js';
+import { SendRecords, type SendStart } from './send-record.js';
 import { renderNotice } from './templates.js';
 import { NotifyWorkerMetrics, type JobOutcome } from './worker-metrics.js';
 
@@ -79,16 +81,19 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   const webPush = config.webPush
     ? new WebPushSender({ ...config.webPush, timeoutMs: config.sendTimeoutMs, ...(options.webPushAgent ? { agent: options.webPushAgent } : {}) })
     : null;
+  const pages = new PatientPageStore(redis);
+  const metrics = new NotifyWorkerMetrics(config.nodeId, service.queue, (clinic) => pages.inboxDepth(clinic), () => clinics.ids());
+  let phoneRoute: PhoneRoute | null = null;
   if (channels.in_app) {
-    senders.set(
-      'in_app',
-      new InAppChannel(redis, channels.in_app.socketIoKey, {
-        inboxSeconds: (clinic) => (clinics.get(clinic)?.patientDataRetentionHours ?? 24) * 3600,
-        pages: new PatientPageStore(redis),
-        webPush,
-        onPushProblem: (problem) => logger.warn(problem, 'web push not delivered; the notice waits for the page'),
-      }),
-    );
+    const inApp = new InAppChannel(redis, channels.in_app.socketIoKey, {
+      inboxSeconds: (clinic) => (clinics.get(clinic)?.patientDataRetentionHours ?? 24) * 3600,
+      pages,
+      webPush,
+      onPushProblem: (problem) => logger.warn(problem, 'web push not delivered; the notice goes another way (the page, or SMS)'),
+      onPush: (result) => metrics.pushFinished(result),
+    });
+    senders.set('in_app', inApp);
+    phoneRoute = new PhoneRoute(inApp, pages);
   }
   if (channels.email) senders.set('email', new EmailChannel({ ...channels.email, timeoutMs: config.sendTimeoutMs }));
   if (channels.line) senders.set('line', new LineChannel(channels.line));
@@ -104,6 +109,13 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     const record = await appointments.get(data.clinic, data.recipient.appointmentId);
     if (!record || record.startsAt !== data.recipient.startsAt) return null;
     return { code: record.code, url: config.publicUrl ? arrivalUrl(config.publicUrl, data.clinic, record.code) : null };
+  };
+
+  const lineCodes = config.lineLink && channels.line ? new LineLinkCodes(redis, config.lineLink.basicId, now) : null;
+  /** An appointment reminder not sent by LINE carries a one-time link to get the next ones on LINE (LINE linking on). */
+  const lineLinkOf = async (data: NotificationJobData, contact: NotifyContact): Promise<string | null> => {
+    if (!lineCodes || data.recipient.type !== 'appointment' || contact.channel === 'line') return null;
+    return (await lineCodes.forAppointment(data.clinic, data.recipient.appointmentId, data.recipient.startsAt, contact.locale))?.url ?? null;
   };
 
   const contactFor = async (data: NotificationJobData): Promise<{ contact: NotifyContact } | { skipped: 'no_contact' | 'cancelled' }> => {
@@ -144,6 +156,34 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     } finally {
       clearTimeout(timer);
     }
+  };
+
+  /**
+   * A ticket's notice for a patient with a phone number goes one way only:
+   * their page in view, else Web Push, else SMS (phone-route.ts). Every other
+   * notice goes on its contact's channel.
+   */
+  const deliverOneWay = async (
+    sender: ChannelSender,
+    notice: OutgoingNotice,
+    data: NotificationJobData,
+    contact: NotifyContact,
+    start: SendStart,
+    attempt: number,
+  ): Promise<Delivery & { via?: NotifyChannel }> => {
+    const inApp = senders.get('in_app');
+    if (!phoneRoute || !inApp || !PhoneRoute.applies(data, contact)) return deliver(sender, notice);
+    const ticket = data.recipient.ticketId;
+    // The send record the in-app channel writes names the way taken.
+    const toInApp = (n: OutgoingNotice) => deliver(inApp, { ...n, sentRecord: { ...n.sentRecord, value: records.sentValue(`in_app:${n.id}`) } });
+    // An interrupted attempt that had chosen SMS may have reached the provider: SMS again, with the same key.
+    if (!(start.state === 'interrupted' && start.via === 'sms')) {
+      const routed = await phoneRoute.pageOrPush(ticket, notice, toInApp);
+      if (routed) return { ...routed, via: 'in_app' };
+      if (data.kind === 'chat_reply') return { ...(await phoneRoute.keepForPage(ticket, notice, toInApp)), via: 'in_app' };
+    }
+    await records.noteVia(notice.id, attempt, 'sms');
+    return deliver(sender, notice);
   };
 
   const processJob = async (job: NotificationJob, token?: string): Promise<NotificationOutcome> => {
@@ -199,15 +239,15 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       kind: data.kind,
       locale: contact.locale,
       to: contact.address,
-      rendered: renderNotice(data.kind, contact.locale, data.vars, clinic, await arrivalOf(data)),
+      rendered: renderNotice(data.kind, contact.locale, data.vars, clinic, await arrivalOf(data), await lineLinkOf(data, contact)),
       ...(data.vars.ticketNumber ? { ticketNumber: data.vars.ticketNumber } : {}),
       providerKey: providerKeyOf(jobId),
       resumed: start.state === 'interrupted',
       sentRecord: { key: records.key(jobId), value: records.sentValue(`${contact.channel}:${jobId}`), ttlSeconds: config.sendRecordSeconds },
     };
-    let delivery: Delivery;
+    let delivery: Delivery & { via?: NotifyChannel };
     try {
-      delivery = await deliver(sender, notice);
+      delivery = await deliverOneWay(sender, notice, data, contact, start, job.attemptsMade + 1);
     } catch (error) {
       await noteChannel();
       if (!(error instanceof DeliveryError)) {
@@ -220,11 +260,11 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       throw new NotifyError(error.code, error.detail);
     }
     if (!delivery.recorded) await records.markSent(jobId, delivery.providerId);
-    log.info({ channel: contact.channel, outcome: 'sent', providerId: delivery.providerId }, 'notification sent');
-    return { outcome: 'sent', channel: contact.channel, providerId: delivery.providerId };
+    const channel = delivery.via ?? contact.channel;
+    log.info({ channel, outcome: 'sent', providerId: delivery.providerId }, 'notification sent');
+    return { outcome: 'sent', channel, providerId: delivery.providerId };
   };
 
-  const metrics = new NotifyWorkerMetrics(config.nodeId, service.queue);
   /** How an attempt that threw ended: later again (quiet hours, a retry) or for good. */
   const outcomeOfFailure = (job: NotificationJob, error: unknown): JobOutcome => {
     if (error instanceof DelayedError) return 'delayed';

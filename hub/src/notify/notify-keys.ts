@@ -25,10 +25,12 @@ export const notifyClinicKeys = (clinic: string) => {
 
 /** LINE linking: one-time link codes and the tickets a LINE user is linked to, under their own `{line}` tag. */
 export const lineLinkKeys = {
-  /** A link code → { clinic, ticket, locale }; deleted when used. */
+  /** A link code → LinkTarget ({ clinic, locale, ticket } or { clinic, locale, appointment, startsAt }); deleted when used. */
   code: (code: string) => `ch:{line}:link:${code}`,
-  /** A LINE user's linked tickets: set of `clinic/ticket` (patient data, expires with retention). */
+  /** A LINE user's linked tickets and appointments: set of `clinic/ticket` and `clinic/appt:<id>` (patient data, expires with retention). */
   user: (lineUserId: string) => `ch:{line}:user:${lineUserId}`,
+  /** The code an appointment's reminders carry until it is used (expires at the appointment time). */
+  appointmentCode: (clinic: string, appointmentId: string) => `ch:{line}:appt:${clinic}/${appointmentId}`,
 };
 
 /** What a provider has accepted for one notification: `sending` or `sent` (no patient data). */

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import type { webhook } from '@line/bot-sdk';
 import { WebPushSubscription, protocolError, type NotifyLocale, type PatientNoticeSettings } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -112,14 +111,9 @@ export function createPatientNoticeRoutes(deps: PatientNoticeRouteDeps) {
   async function lineWebhook(request: HttpRequest): Promise<HttpResponse> {
     if (request.method !== 'POST') return allow(['POST']);
     if (!deps.line) return errorResponse('NOTIFY_LINE_LINK_OFF');
-    if (!deps.line.verify(request.body, request.headers['x-line-signature'])) return errorResponse('NOTIFY_LINE_SIGNATURE_INVALID');
-    let callback: webhook.CallbackRequest;
-    try {
-      callback = JSON.parse(request.body.toString('utf8')) as webhook.CallbackRequest;
-    } catch {
-      return errorResponse('INVALID_PAYLOAD', 'body is not JSON');
-    }
-    await deps.line.handle(callback, request.remoteAddress);
+    const parsed = await deps.line.parseWebhook(request.body, request.headers['x-line-signature']);
+    if (!parsed.ok) return errorResponse(parsed.code, parsed.code === 'INVALID_PAYLOAD' ? 'body is not JSON' : undefined);
+    await deps.line.handle(parsed.callback, request.remoteAddress);
     return json(200, {});
   }
 }

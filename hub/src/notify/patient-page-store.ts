@@ -34,6 +34,22 @@ export class PatientPageStore {
     return all.map((raw) => JSON.parse(raw) as InAppNotice).sort((a, b) => a.at - b.at);
   }
 
+  /** Notices waiting in a clinic's inboxes (every user's), for the worker's metrics: one SCAN of the clinic's inbox keys. */
+  async inboxDepth(clinic: string): Promise<number> {
+    const pattern = notifyClinicKeys(clinic).inbox('*');
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) {
+        const lengths = await this.redis.pipeline(keys.map((key) => ['hlen', key])).exec();
+        for (const [, length] of lengths ?? []) total += typeof length === 'number' ? length : 0;
+      }
+    } while (cursor !== '0');
+    return total;
+  }
+
   async removeFromInbox(clinic: string, userId: string, ids: string[]): Promise<number> {
     return ids.length === 0 ? 0 : this.redis.hdel(notifyClinicKeys(clinic).inbox(userId), ...ids);
   }

@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
 import { sendRecordKey } from './notify-keys.js';
 
-export type SendRecord = { state: 'sending'; attempt: number; at: number } | { state: 'sent'; providerId: string; at: number };
+/** `via`: the route an attempt committed to before calling a provider, when a notice has more than one (phone-route.ts). */
+export type SendRecord = { state: 'sending'; attempt: number; at: number; via?: 'sms' } | { state: 'sent'; providerId: string; at: number };
 
 export type SendStart =
   /** Nobody tried this notification before. */
   | { state: 'fresh' }
   /** An earlier attempt started sending and never finished: the provider may or may not have it. */
-  | { state: 'interrupted'; attempt: number }
+  | { state: 'interrupted'; attempt: number; via?: 'sms' }
   | { state: 'sent'; providerId: string };
 
 /**
@@ -48,7 +49,13 @@ export class SendRecords {
     if (previous === null) return { state: 'fresh' };
     const existing = JSON.parse(previous) as SendRecord;
     if (existing.state === 'sent') return { state: 'sent', providerId: existing.providerId };
-    return { state: 'interrupted', attempt: existing.attempt };
+    return { state: 'interrupted', attempt: existing.attempt, ...(existing.via ? { via: existing.via } : {}) };
+  }
+
+  /** Records, before the provider call, that this attempt sends by SMS: a retry after it must use SMS again (its idempotency key), not Web Push too. */
+  async noteVia(jobId: string, attempt: number, via: 'sms'): Promise<void> {
+    const record: SendRecord = { state: 'sending', attempt, at: Date.now(), via };
+    await this.redis.set(this.key(jobId), JSON.stringify(record), 'EX', this.ttlSeconds);
   }
 
   sentValue(providerId: string): string {

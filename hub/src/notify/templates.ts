@@ -25,6 +25,8 @@ interface TemplateContext {
   time: string;
   /** An appointment's arrival: its code as read ("123-456-7890") and the link that checks the patient in. */
   arrival: { code: string; url: string | null } | null;
+  /** A reminder's one-time link to get the appointment's reminders on LINE instead (LINE linking on, contact not LINE). */
+  lineUrl: string | null;
 }
 
 type Template = (c: TemplateContext) => RenderedNotice;
@@ -35,6 +37,10 @@ const arrivalJa = (c: TemplateContext) =>
 const arrivalEn = (c: TemplateContext) =>
   c.arrival ? `\n\nWhen you arrive: ${c.arrival.url ? `open ${c.arrival.url} to check in, ` : ''}or enter appointment code ${c.arrival.code} at the kiosk.` : '';
 const arrivalShort = (c: TemplateContext) => (c.arrival ? ` ${c.arrival.url ?? c.arrival.code}` : '');
+/** How to get the next reminders on LINE. */
+const lineJa = (c: TemplateContext) => (c.lineUrl ? `\n\nLINEでお知らせを受け取る：${c.lineUrl}` : '');
+const lineEn = (c: TemplateContext) => (c.lineUrl ? `\n\nGet these reminders on LINE: ${c.lineUrl}` : '');
+const lineShort = (c: TemplateContext) => (c.lineUrl ? ` LINE: ${c.lineUrl}` : '');
 
 const FOOTER = {
   ja: 'このメッセージは送信専用です。ご不明な点はクリニックへお問い合わせください。',
@@ -45,13 +51,13 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
   ja: {
     reminder_24h: (c) => ({
       title: `【${c.clinic}】ご予約のお知らせ`,
-      body: `${c.when} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。ご来院をお待ちしております。変更・キャンセルはクリニックまでご連絡ください。${arrivalJa(c)}`,
-      short: `【${c.clinic}】${c.when} にご予約があります。${arrivalShort(c)}`,
+      body: `${c.when} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。ご来院をお待ちしております。変更・キャンセルはクリニックまでご連絡ください。${arrivalJa(c)}${lineJa(c)}`,
+      short: `【${c.clinic}】${c.when} にご予約があります。${arrivalShort(c)}${lineShort(c)}`,
     }),
     reminder_1h: (c) => ({
       title: `【${c.clinic}】まもなくご予約の時間です`,
-      body: `本日 ${c.time} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。お気をつけてお越しください。${arrivalJa(c)}`,
-      short: `【${c.clinic}】本日 ${c.time} にご予約があります。${arrivalShort(c)}`,
+      body: `本日 ${c.time} に${c.clinic}${c.dept ? `（${c.dept}）` : ''}のご予約があります。お気をつけてお越しください。${arrivalJa(c)}${lineJa(c)}`,
+      short: `【${c.clinic}】本日 ${c.time} にご予約があります。${arrivalShort(c)}${lineShort(c)}`,
     }),
     queue_3_ahead: (c) => ({
       title: `【${c.clinic}】あと${c.ahead}人でお呼びします`,
@@ -88,13 +94,13 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
   en: {
     reminder_24h: (c) => ({
       title: `${c.clinic}: appointment reminder`,
-      body: `You have an appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} on ${c.when}. To change or cancel it, please contact the clinic.${arrivalEn(c)}`,
-      short: `${c.clinic}: your appointment is on ${c.when}.${arrivalShort(c)}`,
+      body: `You have an appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} on ${c.when}. To change or cancel it, please contact the clinic.${arrivalEn(c)}${lineEn(c)}`,
+      short: `${c.clinic}: your appointment is on ${c.when}.${arrivalShort(c)}${lineShort(c)}`,
     }),
     reminder_1h: (c) => ({
       title: `${c.clinic}: your appointment is soon`,
-      body: `Your appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} is today at ${c.time}. See you soon.${arrivalEn(c)}`,
-      short: `${c.clinic}: your appointment is today at ${c.time}.${arrivalShort(c)}`,
+      body: `Your appointment at ${c.clinic}${c.dept ? ` (${c.dept})` : ''} is today at ${c.time}. See you soon.${arrivalEn(c)}${lineEn(c)}`,
+      short: `${c.clinic}: your appointment is today at ${c.time}.${arrivalShort(c)}${lineShort(c)}`,
     }),
     queue_3_ahead: (c) => {
       const people = c.ahead === 1 ? '1 person' : `${c.ahead} people`;
@@ -155,8 +161,8 @@ function formatter(locale: NotifyLocale, timezone: string, style: 'when' | 'time
 
 /**
  * `arrival`: the appointment's arrival code and link (reminders of an
- * appointment stored for its arrival), read when the notice is sent: never
- * in the job, which staff lists show.
+ * appointment stored for its arrival), and `lineUrl`, a reminder's LINE link,
+ * read when the notice is sent: never in the job, which staff lists show.
  */
 export function renderNotice(
   kind: NotifyKind,
@@ -164,6 +170,7 @@ export function renderNotice(
   vars: NoticeVars,
   clinic: ClinicConfig,
   arrival: { code: string; url: string | null } | null = null,
+  lineUrl: string | null = null,
 ): RenderedNotice {
   const dept = vars.dept ? clinic.departments.find((d) => d.id === vars.dept) : undefined;
   const room = vars.room ? clinic.departments.flatMap((d) => d.rooms).find((r) => r.id === vars.room) : undefined;
@@ -177,8 +184,14 @@ export function renderNotice(
     when: startsAt ? formatter(locale, clinic.timezone, 'when').format(startsAt) : '',
     time: startsAt ? formatter(locale, clinic.timezone, 'time').format(startsAt) : '',
     arrival: arrival ? { code: `${arrival.code.slice(0, 3)}-${arrival.code.slice(3, 6)}-${arrival.code.slice(6)}`, url: arrival.url } : null,
+    lineUrl,
   };
   return TEMPLATES[locale][kind](context);
+}
+
+/** An appointment's date and time as reminders write it, in the clinic's timezone ("12月7日(月) 10:30"). */
+export function appointmentWhen(locale: NotifyLocale, clinic: ClinicConfig, startsAt: number): string {
+  return formatter(locale, clinic.timezone, 'when').format(new Date(startsAt));
 }
 
 export function noticeFooter(locale: NotifyLocale): string {

@@ -1,5 +1,6 @@
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_QUEUE_STATES, type NotifyKind } from '@clinic-hub/protocol';
+import type { PushResult } from './channels/in-app-channel.js';
 import type { NotificationQueue } from './notification-service.js';
 
 /** How one attempt at a job ended, as the job duration histogram labels it. */
@@ -16,8 +17,10 @@ const COUNTS_TIMEOUT_MS = 2000;
 export class NotifyWorkerMetrics {
   readonly registry = new Registry();
   readonly jobDuration: Histogram<'kind' | 'outcome'>;
+  readonly webPush: Counter<'outcome'>;
 
-  constructor(nodeId: string, queue: NotificationQueue) {
+  /** `inboxDepth`: notices waiting in one clinic's patients' inboxes; `clinicIds`: the clinics to count. */
+  constructor(nodeId: string, queue: NotificationQueue, inboxDepth: (clinic: string) => Promise<number>, clinicIds: () => string[]) {
     this.registry.setDefaultLabels({ node: nodeId });
     this.jobDuration = new Histogram({
       name: 'clinic_notify_job_duration_seconds',
@@ -42,7 +45,34 @@ export class NotifyWorkerMetrics {
         for (const state of JOB_QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
       },
     });
+    this.webPush = new Counter({
+      name: 'clinic_notify_web_push_total',
+      help: 'Web Push messages this worker tried, by outcome: sent (the push service took it), failed (refused or unreachable: the notice went to the page inbox or by SMS), gone (404/410: the subscription was forgotten)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    for (const outcome of ['sent', 'failed', 'gone'] as const) this.webPush.inc({ outcome }, 0);
+    new Gauge({
+      name: 'clinic_notify_inbox_notices',
+      help: "In-app notices waiting for a patient's page to come back (kept in inboxes: not seen, not pushed), by clinic (shared by every worker: read it from one)",
+      labelNames: ['clinic'],
+      registers: [this.registry],
+      async collect() {
+        let timer: NodeJS.Timeout | undefined;
+        const depths = await Promise.race([
+          Promise.all(clinicIds().map(async (clinic) => [clinic, await inboxDepth(clinic)] as const)).catch(() => null),
+          new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COUNTS_TIMEOUT_MS))),
+        ]);
+        clearTimeout(timer);
+        if (!depths) return;
+        for (const [clinic, depth] of depths) this.set({ clinic }, depth);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  pushFinished(result: Exclude<PushResult, 'no_subscription'>): void {
+    this.webPush.inc({ outcome: result });
   }
 
   jobFinished(kind: NotifyKind, outcome: JobOutcome, seconds: number): void {

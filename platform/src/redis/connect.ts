@@ -13,11 +13,16 @@ export * from './replication.js';
  *
  * `target` is a URL (one Redis) or what `readRedisTarget` made of the
  * environment. With Sentinel, every (re)connection asks the sentinels for the
- * current master: a failover is a reconnection like any other. The
- * connection also listens for the sentinels' +switch-master (so it leaves a
- * demoted master at once) and reconnects when a node answers READONLY (a
- * former master now a replica), sending that command again.
+ * current master: a failover is a reconnection like any other. A connection
+ * never stays on a former master: a SIGKILLed master closes it, the sentinels
+ * close every client of an instance they demote (CLIENT KILL TYPE normal and
+ * pubsub, part of their reconfiguration), a node that is not a master is
+ * refused when the connection is made (`role: 'master'`), and a node that
+ * answers READONLY makes the connection reconnect and send that command
+ * again.
  */
+const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
+
 export function connectRedis(target: RedisTarget | string, name: string, options: RedisOptions = {}): Redis {
   const resolved: RedisTarget = typeof target === 'string' ? { mode: 'single', url: target } : target;
   const common: RedisOptions = {
@@ -38,8 +43,14 @@ export function connectRedis(target: RedisTarget | string, name: string, options
       ...(resolved.password && { password: resolved.password }),
       ...(resolved.sentinelPassword && { sentinelPassword: resolved.sentinelPassword }),
       sentinelRetryStrategy: (attempt) => Math.min(100 * attempt, 2000),
-      sentinelMaxConnections: 3,
-      failoverDetector: true,
+      // A sentinel that takes the connection but does not answer (stopped, overloaded) is passed over for the next.
+      sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
+      // Not ioredis's failover detector: on +switch-master it closes the connection through the connector, and
+      // when that happens while the connection is asking the sentinels for the master (every reconnection does,
+      // so it happens during failovers) ioredis 5's connect fails with "Connection is closed" and the connection
+      // ends for good: status "end", no reconnection, every command fails from then on. See the comment above for
+      // what leaves a former master instead.
+      failoverDetector: false,
       reconnectOnError: (error) => (/^READONLY/.test(error.message) ? 2 : false),
       ...options,
     });

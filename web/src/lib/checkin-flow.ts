@@ -37,11 +37,31 @@ type Screen =
   | { name: 'error'; error: ProtocolError };
 
 const CODE_DIGITS = 10;
+const CODE_PATTERN = /^\d{10}$/;
 
 /** A Japanese mobile or landline number as typed (0 and 9–10 more digits) in +E.164, or null. */
 export function phoneE164(digits: string): string | null {
   if (/^0\d{9,10}$/.test(digits)) return `+81${digits.slice(1)}`;
   return null;
+}
+
+/**
+ * The appointment code in what a scanner typed: the code (digits, dashes
+ * allowed) or the appointment's arrival link of this clinic
+ * (`…/checkin#clinic=ID&code=CODE`, as a QR code on an appointment card).
+ */
+export function scannedCode(text: string, clinic: string): string | null {
+  const trimmed = text.trim();
+  const digits = trimmed.replaceAll('-', '');
+  if (CODE_PATTERN.test(digits)) return digits;
+  let hash: URLSearchParams;
+  try {
+    hash = new URLSearchParams(new URL(trimmed).hash.slice(1));
+  } catch {
+    return null;
+  }
+  const code = hash.get('code') ?? '';
+  return hash.get('clinic') === clinic && CODE_PATTERN.test(code) ? code : null;
 }
 
 /** 0901234567 8 → "090-1234-5678"; codes in threes and a four. */
@@ -83,6 +103,32 @@ export function startCheckinFlow(options: CheckinFlowOptions): { reset(): void; 
     if (options.idleMs && screen.name !== 'home' && screen.name !== 'busy') idleTimer = setTimeout(reset, options.idleMs);
   };
   root.addEventListener('pointerdown', touched, { capture: true });
+  if (options.mode === 'kiosk') listenForScanner();
+
+  /**
+   * A barcode or QR scanner set up as a keyboard (USB or Bluetooth) types
+   * what it read and Enter: an appointment code or arrival link read on the
+   * first screen or the code screen checks that appointment in, as if typed
+   * on the keypad. Anything else is ignored.
+   */
+  function listenForScanner(): void {
+    let typed = '';
+    document.addEventListener('keydown', (event) => {
+      if (screen.name !== 'home' && screen.name !== 'code') {
+        typed = '';
+        return;
+      }
+      if (event.key !== 'Enter') {
+        if (event.key.length === 1) typed = (typed + event.key).slice(-500);
+        return;
+      }
+      const code = scannedCode(typed, info.clinic.id);
+      typed = '';
+      if (!code) return;
+      choice = { appointmentCode: code };
+      go({ name: 'notice' });
+    });
+  }
 
   const button = (text: string, onClick: () => void, attributes: Record<string, string> = {}) =>
     h('button', { type: 'button', class: 'big', ...attributes, onclick: () => onClick() }, text);

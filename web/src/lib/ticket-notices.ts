@@ -186,7 +186,8 @@ async function showSettings(token: () => string): Promise<void> {
   };
   const parts: Node[] = [];
   const pushSupported = 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
-  if (settings.webPush && pushSupported && settings.channel === 'in_app') {
+  // A patient with a phone number may have Web Push too: each notice then goes one way (docs/notifications.md).
+  if (settings.webPush && pushSupported && (settings.channel === 'in_app' || settings.channel === 'sms')) {
     if (settings.pushSubscribed && Notification.permission === 'granted') parts.push(line(NOTICE_TEXT.pushOn, 'push-state'));
     else if (Notification.permission === 'denied' || (localStorage.getItem(ASKED_KEY) && Notification.permission !== 'granted')) parts.push(line(NOTICE_TEXT.pushDenied, 'push-state'));
     else {

@@ -2,8 +2,9 @@
 -- and publishes it. ARGV[7] clientMessageId, ARGV[8] text, ARGV[9] attachment ids as a
 -- JSON array, ARGV[10] seconds a clientMessageId is remembered, ARGV[11] message quotas
 -- per minute as a JSON array [user, thread, clinic] (0: none), ARGV[12] seconds a sent
--- attachment is kept (the clinic's retention.chatAttachmentDays), ARGV[13] seconds a patient
--- thread is kept after its last message (retention.patientChatDays).
+-- attachment is kept (the clinic's retention.chatAttachmentDays), ARGV[13] seconds the thread
+-- is kept after its last message (its kind's retention: patientChatDays, consultationDays,
+-- staffChatDays).
 --
 -- The same clientMessageId from the same sender returns the stored message with
 -- duplicate = true and appends nothing: a resend after a lost ack (or ioredis sending the
@@ -53,13 +54,14 @@ for _, attachmentId in ipairs(attachmentIds) do
   -- Bytes stored in Redis by hubs before attachment files (read until they expire).
   redis.call('EXPIRE', prefix .. 'att:' .. attachmentId .. ':blob', keepSeconds)
 end
+-- Chat may hold patient data, whatever the kind: the thread goes its kind's retention after its last message
+-- (members' thread lists drop it when they next list: list-threads), and the clinicians' list of patient
+-- threads forgets threads that have gone.
+local threadKeepSeconds = tonumber(ARGV[13])
+for _, key in ipairs({ metaKey, metaKey .. ':messages', metaKey .. ':reads', membersKey }) do redis.call('EXPIRE', key, threadKeepSeconds) end
 if meta.kind == 'patient' then
-  -- A patient's chat is patient data: the thread goes the clinic's retention after its last message, and the
-  -- clinicians' list forgets threads that have gone.
-  local patientKeepSeconds = tonumber(ARGV[13])
-  for _, key in ipairs({ metaKey, metaKey .. ':messages', metaKey .. ':reads' }) do redis.call('EXPIRE', key, patientKeepSeconds) end
   redis.call('ZADD', prefix .. 'threads:patient', at, threadId)
-  redis.call('ZREMRANGEBYSCORE', prefix .. 'threads:patient', '-inf', '(' .. (at - patientKeepSeconds * 1000))
+  redis.call('ZREMRANGEBYSCORE', prefix .. 'threads:patient', '-inf', '(' .. (at - threadKeepSeconds * 1000))
 end
 redis.call('PUBLISH', channel, '{"t":"message","kind":"' .. meta.kind .. '","message":' .. json .. '}')
 return '{"ok":true,"duplicate":false,"message":' .. json .. '}'

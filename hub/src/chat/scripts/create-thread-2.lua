@@ -1,5 +1,6 @@
 -- Creates a thread. ARGV[7] kind, ARGV[8] title, ARGV[9] members as a JSON array of subs
--- (consult and staff threads; the creator is always one).
+-- (consult and staff threads; the creator is always one), ARGV[10] seconds it is kept without
+-- a message (its kind's retention; each message keeps it that long again: append-message).
 -- Creating it again (a retry after a lost ack; a patient thread opened twice) returns it
 -- with created = false; a consult or staff id taken by someone else is CHAT_THREAD_EXISTS.
 --- @include "lib"
@@ -37,6 +38,7 @@ else
     end
   end
 end
+for _, key in ipairs({ metaKey, membersKey }) do redis.call('EXPIRE', key, tonumber(ARGV[10])) end
 local view = cjson.encode(threadView(threadId, hgetall(metaKey)))
 redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
 return '{"ok":true,"created":true,"thread":' .. view .. '}'

@@ -18,6 +18,9 @@ for _, member in ipairs(cjson.decode(ARGV[8])) do
     removed[#removed + 1] = cjson.encode(member)
   end
 end
+-- The members go with the thread (its kind's retention after its last message).
+local threadTtl = redis.call('PTTL', metaKey)
+if threadTtl > 0 then redis.call('PEXPIRE', membersKey, threadTtl) end
 local view = cjson.encode(threadView(threadId, meta))
 if #added + #removed > 0 then
   redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":' .. jsonArray(removed) .. '}')

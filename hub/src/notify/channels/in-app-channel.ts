@@ -22,6 +22,8 @@ export interface InAppChannelOptions {
   webPush: WebPushSender | null;
   /** Told when a push failed or a subscription had gone (no patient data). */
   onPushProblem?: (problem: { clinic: string; notice: string; reason: string }) => void;
+  /** Told of each push attempted (metrics). */
+  onPush?: (result: Exclude<PushResult, 'no_subscription'>) => void;
 }
 
 /**
@@ -49,15 +51,7 @@ export class InAppChannel implements ChannelSender {
   ) {}
 
   async send(notice: OutgoingNotice): Promise<Delivery> {
-    const payload: InAppNotice = {
-      id: notice.id,
-      kind: notice.kind,
-      locale: notice.locale,
-      title: notice.rendered.title,
-      body: notice.rendered.body,
-      at: Date.now(),
-      ...(notice.ticketNumber ? { ticketNumber: notice.ticketNumber } : {}),
-    };
+    const payload = inAppNotice(notice);
     const publisher = new CapturingPublisher();
     new Emitter<NotifyServerToClient>(publisher, { key: this.socketIoKey })
       .of(NOTIFY_NAMESPACE)
@@ -93,25 +87,60 @@ export class InAppChannel implements ChannelSender {
 
   /** Web Push when the patient has no page in view; true when the push service took it. Failures leave the notice in the inbox. */
   private async pushIfAway(notice: OutgoingNotice, payload: InAppNotice): Promise<boolean> {
-    const { webPush, pages } = this.options;
     const ticket = ticketOfUser(notice.to);
-    if (!webPush || !ticket) return false;
+    if (!this.options.webPush || !ticket) return false;
     try {
-      if (await pages.isInView(notice.clinic, notice.to)) return false;
-      const subscription = await pages.pushSubscription(notice.clinic, ticket);
-      if (!subscription) return false;
-      const message: WebPushMessage = { ...payload, clinic: notice.clinic, url: '/ticket' };
-      const sent = await webPush.send(subscription, message, { urgent: notice.kind === 'queue_called' || notice.kind === 'consult_ready', ttlSeconds: 3600 });
-      if ('gone' in sent) {
-        await pages.clearPushSubscription(notice.clinic, ticket);
-        this.options.onPushProblem?.({ clinic: notice.clinic, notice: notice.id, reason: 'subscription gone (404/410): forgotten' });
-        return false;
-      }
-      await pages.removeFromInbox(notice.clinic, notice.to, [notice.id]);
-      return true;
+      if (await this.options.pages.isInView(notice.clinic, notice.to)) return false;
     } catch (error) {
-      this.options.onPushProblem?.({ clinic: notice.clinic, notice: notice.id, reason: error instanceof DeliveryError ? error.message : String((error as Error).message) });
+      this.options.onPushProblem?.({ clinic: notice.clinic, notice: notice.id, reason: String((error as Error).message) });
       return false;
     }
+    if ((await this.push(notice.clinic, ticket, payload)) !== 'sent') return false;
+    await this.options.pages.removeFromInbox(notice.clinic, notice.to, [notice.id]).catch(() => undefined);
+    return true;
   }
+
+  /**
+   * Sends a notice by Web Push to a ticket's subscription, if it has one. A
+   * subscription the push service no longer knows (404/410) is forgotten.
+   * Never throws: what happened is the answer (and is counted).
+   */
+  async push(clinic: string, ticket: string, payload: InAppNotice): Promise<PushResult> {
+    const { webPush, pages } = this.options;
+    if (!webPush) return 'no_subscription';
+    const report = (result: PushResult, reason?: string): PushResult => {
+      if (result !== 'no_subscription') this.options.onPush?.(result);
+      if (reason) this.options.onPushProblem?.({ clinic, notice: payload.id, reason });
+      return result;
+    };
+    try {
+      const subscription = await pages.pushSubscription(clinic, ticket);
+      if (!subscription) return 'no_subscription';
+      const message: WebPushMessage = { ...payload, clinic, url: '/ticket' };
+      const sent = await webPush.send(subscription, message, { urgent: payload.kind === 'queue_called' || payload.kind === 'consult_ready', ttlSeconds: 3600 });
+      if ('gone' in sent) {
+        await pages.clearPushSubscription(clinic, ticket);
+        return report('gone', 'subscription gone (404/410): forgotten');
+      }
+      return report('sent');
+    } catch (error) {
+      return report('failed', error instanceof DeliveryError ? error.message : String((error as Error).message));
+    }
+  }
+}
+
+/** What a Web Push attempt came to: taken by the push service, failed, the subscription gone (404/410), or none to send to. */
+export type PushResult = 'sent' | 'failed' | 'gone' | 'no_subscription';
+
+/** The notice as a page shows it. */
+export function inAppNotice(notice: OutgoingNotice): InAppNotice {
+  return {
+    id: notice.id,
+    kind: notice.kind,
+    locale: notice.locale,
+    title: notice.rendered.title,
+    body: notice.rendered.body,
+    at: Date.now(),
+    ...(notice.ticketNumber ? { ticketNumber: notice.ticketNumber } : {}),
+  };
 }

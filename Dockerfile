@@ -71,6 +71,7 @@ COPY --from=build /app/ai-workers/src ai-workers/src
 COPY --from=build /app/ai-workers/models ai-workers/models
 COPY --from=build /app/web/src web/src
 COPY --from=build /app/web/public web/public
+COPY --from=build /app/web/partials web/partials
 COPY --from=build /app/web/tsconfig.json web/
 COPY --from=build /app/tsconfig.json ./
 COPY config/clinics config/clinics

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFile, addParticipant, createRecordingMeta, setRecordingFields } from '@clinic-hub/recordings';
 import { segmentName } from '@clinic-hub/recordings';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { float32ToS16le } from '../src/audio/pcm.js';
 import { encodeWav } from '../src/audio/wav.js';
@@ -31,7 +31,7 @@ import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worke
 const tmp = tempDir();
 const key = parseRecordingKey(Buffer.alloc(32, 7).toString('base64'))!;
 const recordingsDir = join(tmp.dir, 'recordings');
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let engines: Engines;
 let config: ReturnType<typeof loadAiConfig>;

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { loadAiConfig, type AiWorkerConfig } from '../src/config.js';
 import { loadEngines, type Engines } from '../src/engines/load-engines.js';
@@ -23,7 +23,7 @@ import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worke
  * on the clinic's AI channel and in the consultation's ai and record streams.
  */
 const tmp = tempDir();
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let restarted: RedisProcess | null = null;
 let redis: Redis;
 let subscriber: Redis;
@@ -72,11 +72,12 @@ async function expectedFinals(track: Track, language: 'ja' | 'en'): Promise<{ st
   return out.filter((s) => s.text.trim() !== '');
 }
 
+/** A consultation of the test clinic: its ids and Redis keys. */
+const consultation = (consult: string) => ({ clinic: 'e2eclinic', consult, keys: consultKeys('e2eclinic', consult) });
+
 describe('live AI session over Redis (fixture engines, real Silero VAD)', () => {
   it('transcribes each participant with speaker and role, partials first, emotion per utterance; ai and record streams hold finals and emotions', async () => {
-    const clinic = 'e2eclinic';
-    const consult = 'consult-e2e-0001';
-    const keys = consultKeys(clinic, consult);
+    const { clinic, consult, keys } = consultation('consult-e2e-0001');
     const tracks = conversation(7.5, [
       { participant: 'doc-7f3a', role: 'doctor', at: 0.6, speech: espeakSpeech('きょうは どうされましたか', { voice: 'ja' }) },
       { participant: 'pat-91c2', role: 'patient', at: 3.6, speech: espeakSpeech('きのうから ねつが あります', { voice: 'ja' }) },
@@ -137,9 +138,7 @@ describe('live AI session over Redis (fixture engines, real Silero VAD)', () => 
   });
 
   it('behind the audio (a backlog): drops partials, never finals', async () => {
-    const clinic = 'e2eclinic';
-    const consult = 'consult-e2e-backlog';
-    const keys = consultKeys(clinic, consult);
+    const { clinic, consult, keys } = consultation('consult-e2e-backlog');
     const tracks = conversation(9, [
       { participant: 'doc-1', role: 'doctor', at: 0.5, speech: espeakSpeech('The results of your blood test look normal.') },
       { participant: 'pat-2', role: 'patient', at: 4, speech: espeakSpeech('That is good news, thank you doctor.') },
@@ -161,9 +160,7 @@ describe('live AI session over Redis (fixture engines, real Silero VAD)', () => 
   });
 
   it('a stop request ends the session; a job with bad data fails for good with AI_JOB_INVALID', async () => {
-    const clinic = 'e2eclinic';
-    const consult = 'consult-e2e-stop';
-    const keys = consultKeys(clinic, consult);
+    const { clinic, consult, keys } = consultation('consult-e2e-stop');
     await queue.add('session', { clinic, consult, language: 'en' }, { jobId: consult });
     await feedConversation(redis, keys.audio, conversation(1, [{ participant: 'doc-1', role: 'doctor', at: 0, speech: new Float32Array(1600) }]), { speed: 100, end: false });
     await requestAiSessionStop(redis, clinic, consult);
@@ -177,9 +174,7 @@ describe('live AI session over Redis (fixture engines, real Silero VAD)', () => 
   });
 
   it('Redis restarts mid-session: the worker waits, reconnects and carries on; nothing accepted is lost', { timeout: 60_000 }, async () => {
-    const clinic = 'e2eclinic';
-    const consult = 'consult-e2e-restart';
-    const keys = consultKeys(clinic, consult);
+    const { clinic, consult, keys } = consultation('consult-e2e-restart');
     const tracks = conversation(8, [
       { participant: 'doc-1', role: 'doctor', at: 0.5, speech: espeakSpeech('Please sit down.') },
       { participant: 'pat-2', role: 'patient', at: 4.5, speech: espeakSpeech('My knee hurts when I walk.') },

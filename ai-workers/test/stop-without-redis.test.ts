@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { terminateWithin } from '@clinic-hub/test-kit/processes';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
@@ -13,7 +13,7 @@ import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels } from '@cli
 
 const tmp = tempDir();
 const modelsDir = `${tmp.dir}/models`;
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let proxy: TcpProxy;
 
 beforeAll(async () => {

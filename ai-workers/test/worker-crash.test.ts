@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@clinic-hub/platform/redis-server';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { loadAiConfig } from '../src/config.js';
 import { SileroVad } from '../src/vad/silero-vad.js';
@@ -22,7 +22,7 @@ import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWork
  */
 const tmp = tempDir();
 const modelsDir = `${tmp.dir}/models`;
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let queue: Queue;
 const children: ChildProcess[] = [];

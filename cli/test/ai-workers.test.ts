@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { loadAiConfig } from '@clinic-hub/ai-workers';
 import { startAiWorker, type RunningAiWorker } from '@clinic-hub/ai-workers';
 import { ModelHub } from '@clinic-hub/test-kit/model-hub';
@@ -18,7 +18,7 @@ import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 /** `clinic workers` against a real hub and Redis with a running AI worker; `clinic models` against a local model hub. */
 const tmp = tempDir();
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let worker: RunningAiWorker;
 let hub: ModelHub;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { estimateWaitMinutes, type QueueSnapshot, type Announcement } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { waitFor } from '@clinic-hub/test-kit/wait';
@@ -14,7 +14,7 @@ import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 // Each test runs the CLI as a process several times: on a busy two-core machine that takes a while.
 vi.setConfig({ testTimeout: 120_000 });
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let staff: string;
 let admin: string;

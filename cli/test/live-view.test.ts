@@ -4,7 +4,7 @@ import { createElement } from 'react';
 import { render } from 'ink-testing-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueSnapshot } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { waitFor } from '@clinic-hub/test-kit/wait';
@@ -15,7 +15,7 @@ import { QueueApp } from '../src/views/queue-view.js';
 import { StatusApp } from '../src/views/status-view.js';
 import { cleanEnv } from '@clinic-hub/test-kit/run-cli';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let staff: string;
 let elsewhere: QueueSocket;

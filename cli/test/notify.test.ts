@@ -3,7 +3,7 @@ import type { NotifyOverview } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { waitFor } from '@clinic-hub/test-kit/wait';
-import { startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
+import { WITHOUT_SMS, startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 120_000 });
@@ -15,7 +15,6 @@ vi.setConfig({ testTimeout: 120_000 });
  * (NOTIFY_CHANNEL_DISABLED). A worker with SMS then delivers it on retry.
  */
 const PHONE = '+819055507777';
-const WITHOUT_SMS = { NOTIFY_SMS_ACCOUNT_SID: undefined, NOTIFY_SMS_AUTH_TOKEN: undefined, NOTIFY_SMS_FROM: undefined };
 
 let fixture: NotifyFixture;
 let hub: HubNodeProcess;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import stringWidth from 'string-width';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { CONSULT_HUB_ENV, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
 import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
@@ -31,7 +31,7 @@ const SOCKET = `clinic-cli-test-${process.pid}`;
 const tmuxRun = (...args: string[]) => execFileSync(tmux!, ['-L', SOCKET, ...args], { encoding: 'utf8' });
 const screen = () => tmuxRun('capture-pane', '-p', '-t', 'watch');
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let desk: QueueSocket;
 
@@ -100,7 +100,7 @@ describe.skipIf(!tmux)('clinic queue --watch in a real terminal (tmux, 80×24)',
 
 describe.skipIf(!tmux)('clinic queue --watch on the demo clinic (tmux, 80×24): connection state and whole messages', () => {
   let demoHub: HubNodeProcess;
-  let demoRedis: Awaited<ReturnType<typeof startTestRedis>>;
+  let demoRedis: TestRedis;
   let reception: QueueSocket;
   const session = 'demo';
   const demoScreen = () => tmuxRun('capture-pane', '-p', '-t', session);

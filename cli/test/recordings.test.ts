@@ -9,7 +9,7 @@ import { parseRecordingKey } from '@clinic-hub/recordings';
 import { ClinicRegistry, QueueService, readAudit } from '@clinic-hub/hub';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { makeWebm, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -18,7 +18,7 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const KEY_TEXT = randomBytes(32).toString('base64');
 const PATIENT = 'patient:testclinic:p-9';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let dir: string;

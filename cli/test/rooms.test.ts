@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 
 vi.setConfig({ testTimeout: 120_000 });
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let reception: QueueSocket;

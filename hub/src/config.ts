@@ -270,7 +270,7 @@ export { ConfigError };
 export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConfig {
   const env = withSecretFiles(processEnv, HUB_SECRET_VARIABLES);
   const parsed = Env.safeParse(env);
-  const redis = redisTargetForService(env);
+  const redis = redisTargetForService(env, { acceptsCluster: true });
   if (!parsed.success || !redis.target) {
     const lines = [...(parsed.success ? [] : describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES)), ...redis.lines];
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -297,7 +297,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       default: e.HUB_STAFF_SESSION_MAX_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
-    notify: loadNotifyConfig(env),
+    notify: loadNotifyConfig(env, { acceptsCluster: true }),
     recordings: loadRecordingConfig(env),
     chat: {
       attachmentKey: e.HUB_ATTACHMENT_KEY,
@@ -327,7 +327,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
     fanoutCoalesceMs: e.HUB_FANOUT_COALESCE_MS,
     drain: { graceMs: e.HUB_DRAIN_GRACE_MS, timeoutMs: e.HUB_DRAIN_TIMEOUT_MS },
     timeouts: { redisMs: e.HUB_REDIS_TIMEOUT_MS, actionMs: e.HUB_ACTION_TIMEOUT_MS },
-    redisAck: { replicas: e.HUB_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.HUB_REDIS_ACK_TIMEOUT_MS },
+    redisAck: { replicas: e.HUB_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'single' ? 0 : 1), timeoutMs: e.HUB_REDIS_ACK_TIMEOUT_MS },
     webhooks: { timeoutMs: e.HUB_WEBHOOK_TIMEOUT_MS, backoffMs: e.HUB_WEBHOOK_BACKOFF_MS, attempts: e.HUB_WEBHOOK_ATTEMPTS },
     selfCheckinLimits: {
       kioskPerMinute: e.HUB_KIOSK_CHECKINS_PER_MINUTE,

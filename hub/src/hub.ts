@@ -1,4 +1,4 @@
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
 import { NotificationService, registerNotifyHandlers } from './notify/index.js';
@@ -10,6 +10,7 @@ import { AppointmentService, createAppointmentRoutes } from './appointments/inde
 import { SelfCheckinService, createSelfCheckinRoutes } from './self-checkin/index.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
 import { startAuth } from './auth/start-auth.js';
+import { bearerToken } from './auth/authenticator.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { startChat } from './chat/index.js';
@@ -34,7 +35,7 @@ import { createSettingsRoutes } from './settings/settings-routes.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { createWebhookRoutes } from './webhooks/webhook-routes.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
-import { ReplicaAck, catchUnawaitedFailures, connectRedis, endConnection, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
+import { ReplicaAck, catchUnawaitedFailures, connectRedisClient, endConnection, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
@@ -82,16 +83,16 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const startedAt = Date.now();
 
   // Commands that Redis does not answer in time fail (STORE_UNAVAILABLE) instead of waiting for as long as Redis is stalled.
-  const redis = connectRedis(config.redis, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
-  const adapterPub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-pub`);
-  const adapterSub = connectRedis(config.redis, `hub:${config.nodeId}:adapter-sub`);
-  const liveSub = connectRedis(config.redis, `hub:${config.nodeId}:live`);
-  const chatSub = connectRedis(config.redis, `hub:${config.nodeId}:chat-live`);
-  const consultSub = connectRedis(config.redis, `hub:${config.nodeId}:consult-live`);
-  const authSub = connectRedis(config.redis, `hub:${config.nodeId}:auth`);
-  const settingsSub = connectRedis(config.redis, `hub:${config.nodeId}:settings`);
+  const redis = connectRedisClient(config.redis, `hub:${config.nodeId}:cmd`, { commandTimeout: config.timeouts.redisMs });
+  const adapterPub = connectRedisClient(config.redis, `hub:${config.nodeId}:adapter-pub`);
+  const adapterSub = connectRedisClient(config.redis, `hub:${config.nodeId}:adapter-sub`, { shardedSubscriber: true });
+  const liveSub = connectRedisClient(config.redis, `hub:${config.nodeId}:live`, { shardedSubscriber: true });
+  const chatSub = connectRedisClient(config.redis, `hub:${config.nodeId}:chat-live`, { shardedSubscriber: true });
+  const consultSub = connectRedisClient(config.redis, `hub:${config.nodeId}:consult-live`, { shardedSubscriber: true });
+  const authSub = connectRedisClient(config.redis, `hub:${config.nodeId}:auth`);
+  const settingsSub = connectRedisClient(config.redis, `hub:${config.nodeId}:settings`);
   // Queue changes wait for replicas on a connection of their own: a WAIT holds up only the writes behind it.
-  const queueWrites = config.redisAck.replicas > 0 ? connectRedis(config.redis, `hub:${config.nodeId}:queue-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
+  const queueWrites = config.redisAck.replicas > 0 ? connectRedisClient(config.redis, `hub:${config.nodeId}:queue-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
   const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub, ...(queueWrites ? [queueWrites] : [])];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
@@ -108,8 +109,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
   for (const connection of connections.slice(1)) connection.on('error', () => undefined);
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
-  catchUnawaitedFailures(adapterPub, ['publish'], adapterFailed);
-  catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe'], adapterFailed);
+  catchUnawaitedFailures(adapterPub, ['publish', 'spublish'], adapterFailed);
+  catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe', 'ssubscribe', 'sunsubscribe'], adapterFailed);
 
   // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
   let queueBroadcast: RunningQueue['broadcast'] | null = null;
@@ -162,7 +163,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const guards: NodeGuards = { limiter: new EventRateLimiter(config.rateLimits), drain, actionTimeoutMs: config.timeouts.actionMs, sessions };
   const refusedOrigins = new Set<string>();
   const io = new SocketServer({
-    adapter: createAdapter(adapterPub, adapterSub),
+    // On a Redis Cluster, sharded pub/sub (SPUBLISH to the shard that owns the channel, not to every node); the rooms' channels
+    // spread over the shards. On one Redis the classic adapter, as before.
+    adapter: config.redis.mode === 'cluster' ? createShardedAdapter(adapterPub, adapterSub, { subscriptionMode: 'dynamic' }) : createAdapter(adapterPub, adapterSub),
     maxHttpBufferSize: TRANSPORT_MAX_BYTES,
     transports: ['websocket', 'polling'],
     serveClient: false,
@@ -374,6 +377,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     port: config.port,
     maxBodyBytes: 64 * 1024,
     bodyLimit: chat.bodyLimit,
+    // An upload's body (megabytes) is read only for a caller whose token holds.
+    preflight: (method: string, path: string, headers: Record<string, string>) => {
+      if (!chat.bodyLimit(method, path)) return undefined;
+      const refused = authenticator.refusesAtOnce(bearerToken(headers));
+      return refused ? errorResponse(refused.code, refused.detail) : undefined;
+    },
     securityHeaders: securityHeadersFor(config.publicUrl),
   };
 

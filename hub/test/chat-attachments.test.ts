@@ -11,10 +11,10 @@ import { Redis } from 'ioredis';
 import { CHAT_ATTACHMENTS_PATH, patientThreadId } from '@clinic-hub/protocol';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
-import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { TEST_ATTACHMENT_KEY, attachmentsDirFor, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
@@ -23,26 +23,21 @@ const SECRET_TEXT = '検査結果：異常なし / lab result: normal';
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(SECRET_TEXT), randomBytes(2048)]);
 const PDF = Buffer.concat([Buffer.from(`%PDF-1.7\n% ${SECRET_TEXT}\n`), randomBytes(4096), Buffer.from('\n%%EOF\n')]);
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let client: Redis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: (ChatSocket | QueueSocket)[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
   const env = { HUB_ATTACHMENT_MAX_BYTES: String(MAX_BYTES) };
-  [hubs.uws, hubs.node] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'att-uws', server: 'uws', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'att-node', server: 'node', env }),
-  ]);
+  ({ redis, nodes: [hubs.uws, hubs.node] } = await startTestHubs([{ nodeId: 'att-uws', server: 'uws' }, { nodeId: 'att-node', server: 'node' }], { env }));
+  client = new Redis(redis.url);
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
   client?.disconnect();
-  await Promise.all(Object.values(hubs).map((h) => h.stop()));
-  await redis?.cleanup();
+  await stopTestHubs(redis, Object.values(hubs));
 });
 
 describe.each(['uws', 'node'] as const)('attachments on a %s hub', (kind) => {

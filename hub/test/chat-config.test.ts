@@ -3,23 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHAT_DEFAULT_ATTACHMENT_MAX_BYTES } from '@clinic-hub/protocol';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
+import { configError } from './support/config-error.js';
 import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   HUB_TOKEN_SECRET: 'a-secret-that-is-long-enough-for-hs256-0123456789',
 };
-
-function configError(env: Record<string, string>): string {
-  try {
-    loadConfig(env as NodeJS.ProcessEnv);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('chat configuration', () => {
   it('takes a 32-byte base64 attachment key (standard or URL-safe), and none turns attachments off', () => {

@@ -5,16 +5,16 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { patientThreadId } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startHubProcess, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** After the last expected delivery, how long to keep listening for a duplicate. */
 const SETTLE_MS = 400;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let reception: QueueSocket;
@@ -35,11 +35,7 @@ async function checkIn(): Promise<string> {
 }
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['chat-a', 'chat-b']));
   reception = await connectQueue(nodeA.url, await tokenFor('staff'));
 });
 
@@ -49,8 +45,7 @@ afterEach(() => {
 
 afterAll(async () => {
   reception?.close();
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 describe('chat on two hub nodes', () => {

@@ -12,7 +12,7 @@ import type { Ack } from '@clinic-hub/protocol';
 import type { ChatCaller } from '../src/chat/chat-store.js';
 import { attachmentsDirFor, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * One patient token once filled Redis: twenty 5 MiB uploads were accepted in
@@ -25,7 +25,7 @@ const C = 'testclinic';
 const PNG = (size: number) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(size - 8)]);
 
 describe('the chat service', () => {
-  let server: Awaited<ReturnType<typeof startTestRedis>>;
+  let server: TestRedis;
   let redis: Redis;
   const dir = mkdtempSync(join(tmpdir(), 'chat-quotas-'));
   const caller = (role: ChatCaller['role'], sub: string, ticket: string | null = null): ChatCaller => ({ sub, role, ticket, address: '127.0.0.9' });
@@ -157,7 +157,7 @@ describe('the chat service', () => {
 });
 
 describe('a hub node', () => {
-  let server: Awaited<ReturnType<typeof startTestRedis>>;
+  let server: TestRedis;
   let redis: Redis;
   let hub: HubNodeProcess;
   let staff: QueueSocket;

@@ -9,26 +9,22 @@ import { Redis } from 'ioredis';
 import type { ChatMessage } from '@clinic-hub/protocol';
 import { chatKeys } from '../src/chat/chat-keys.js';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
-import { startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { expectOk } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let restarted: RedisProcess | null = null;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: ChatSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'chat-restart-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' } }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['chat-restart-a', 'chat-restart-b'], { env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' } }));
 });
 
 afterAll(async () => {

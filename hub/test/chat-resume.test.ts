@@ -5,14 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, followThread, newClientMessageId, recordChat, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { expectOk } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 /** Clients reach node B through this proxy, which the test cuts. */
@@ -20,19 +20,14 @@ let proxy: TcpProxy;
 const sockets: ChatSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-a', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0' } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'resume-b', env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0' } }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['resume-a', 'resume-b'], { env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '0' } }));
   proxy = await startTcpProxy(nodeB.port);
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
   await proxy?.close();
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function open(url: string, sub: string, reconnection = false): Promise<ChatSocket> {

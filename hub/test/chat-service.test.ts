@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ChatPayloads, type ChatMessage, type Ack } from '@clinic-hub/protocol';
 import { readAudit } from '../src/audit/audit-log.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { AttachmentCipher, attachmentAdditionalData } from '../src/chat/attachment-cipher.js';
 import { cleanFileName, sniffAttachmentType } from '../src/chat/attachment-type.js';
 import { chatKeys } from '../src/chat/chat-keys.js';
@@ -19,7 +19,7 @@ const C = 'testclinic';
 const KEY = randomBytes(32);
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('IHDR fake image body: 検査結果')]);
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let chat: ChatService;
 const storageDir = mkdtempSync(join(tmpdir(), 'chat-attachments-'));

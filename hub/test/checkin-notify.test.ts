@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { Queue } from 'bullmq';
 import { type InAppNotice, NOTIFY_NAMESPACE, NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { REPO_ROOT, TEST_CLINICS_DIR, childNodeArgs, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /** The hub stores the contact given at check-in; the worker (its own process) tells the patient on their ticket page. */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let worker: ChildProcess;
 let staff: QueueSocket;

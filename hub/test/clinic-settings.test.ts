@@ -7,26 +7,22 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClinicSettingsRecord, PublicClinic } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startHubProcess, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, followQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 /** The promise: a change reaches every node within a second (measured here with generous slack for a loaded machine). */
 const APPLY_BUDGET_MS = 1000;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'settings-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'settings-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['settings-a', 'settings-b']));
 }, 120_000);
 
 afterEach(() => {
@@ -34,8 +30,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function api(node: HubNodeProcess, method: string, path: string, token: string, body?: unknown) {

@@ -5,7 +5,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService, rebuildQueue } from '../src/queue/index.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /** bigclinic (hub/test/support/clinics/bigclinic.json): one department "gp", rooms room01 … room50. */
@@ -13,7 +13,7 @@ const CLINIC = 'bigclinic';
 const clinics = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR);
 const ROOMS = clinics.department(CLINIC, 'gp')!.rooms.map((r) => r.id);
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let queue: QueueService;
 let nodes: HubNodeProcess[] = [];

@@ -1,22 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { configError } from './support/config-error.js';
 
 const GOOD = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   HUB_TOKEN_SECRET: 'a-secret-that-is-long-enough-for-hs256-0123456789',
 };
-
-function configError(env: Record<string, string | undefined>): string {
-  try {
-    loadConfig(env as NodeJS.ProcessEnv);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('loadConfig', () => {
   it('takes defaults for what is not set', () => {
@@ -32,6 +23,13 @@ describe('loadConfig', () => {
       logLevel: 'info',
     });
     expect(config.nodeId).toMatch(/-\d+$/);
+  });
+
+  it('runs on a Redis Cluster (REDIS_CLUSTER_NODES), waiting for one replica per shard by default', () => {
+    const config = loadConfig({ HUB_TOKEN_SECRET: GOOD.HUB_TOKEN_SECRET, REDIS_CLUSTER_NODES: 'r1:7000,r2:7000,r3:7000' });
+    expect(config.redis).toEqual({ mode: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7000 }, { host: 'r3', port: 7000 }] });
+    expect(config.redisAck).toEqual({ replicas: 1, timeoutMs: 1000 });
+    expect(configError({ HUB_TOKEN_SECRET: GOOD.HUB_TOKEN_SECRET, REDIS_CLUSTER_NODES: 'r1' })).toMatch(/REDIS_CLUSTER_NODES: .*\[REDIS_CLUSTER_NODES_INVALID\]/);
   });
 
   it('reads every variable it knows', () => {

@@ -27,14 +27,14 @@ import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultConnectError, consultRequest, recordConsult, startHubProcesses, testRoomTokens, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 /** After the last expected delivery, how long to keep listening for something that must not come. */
 const SETTLE_MS = 400;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let control: Redis;
 const controlMessages: ConsultControlMessage[] = [];

@@ -13,13 +13,13 @@ import { readAudit } from '../src/audit/audit-log.js';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult, startHubProcesses, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 const SETTLE_MS = 500;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
@@ -34,27 +34,21 @@ async function open(node: HubNodeProcess, role: 'admin' | 'staff' | 'doctor' | '
   return socket;
 }
 
-const transcript = (n: number, kind: 'partial' | 'final' = 'final'): AiTranscript => ({
+/** The patient's utterance n: what a transcript and an emotion score of it share. */
+const utterance = (n: number) => ({
   consult: consultId,
   participant: `patient:${ticketId}`,
-  role: 'patient',
+  role: 'patient' as const,
   utterance: `u${n}`,
   startMs: 1_000 * n,
   endMs: 1_000 * n + 800,
   engine: 'test',
-  kind,
-  text: `頭が痛いです ${n}`,
-  language: 'ja',
 });
 
+const transcript = (n: number, kind: 'partial' | 'final' = 'final'): AiTranscript => ({ ...utterance(n), kind, text: `頭が痛いです ${n}`, language: 'ja' });
+
 const emotion = (n: number): AiEmotion => ({
-  consult: consultId,
-  participant: `patient:${ticketId}`,
-  role: 'patient',
-  utterance: `u${n}`,
-  startMs: 1_000 * n,
-  endMs: 1_000 * n + 800,
-  engine: 'test',
+  ...utterance(n),
   labels: [
     { label: 'calm', p: 0.7 },
     { label: 'anxious', p: 0.3 },

@@ -3,20 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
+import { configError } from './support/config-error.js';
 
 const GOOD = { REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET: 'a-secret-that-is-long-enough-for-hs256-0123456789' };
 const MEDIA_SECRET = 'a-media-secret-that-is-long-enough-0123456789';
-
-function configError(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('consultation configuration', () => {
   it('is off without MEDIA_TOKEN_SECRET, with short-lived room tokens by default', () => {

@@ -17,13 +17,13 @@ import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/index.js';
 import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep } from '@clinic-hub/test-kit/wait';
 
 const C = 'testclinic';
 const doctor: ConsultCaller = { sub: 'doctor:placement', role: 'doctor', ticket: null, address: '127.0.0.1' };
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let queue: QueueService;
 let consult: ConsultService;

@@ -21,7 +21,7 @@ import { ConsultService, type ConsultCaller } from '../src/consult/consult-servi
 import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/index.js';
 import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 const doctor: ConsultCaller = { sub: 'doctor:retention', role: 'doctor', ticket: null, address: '127.0.0.1' };
 const DAY_MS = 86_400_000;
@@ -35,7 +35,7 @@ function clinicFile(id: string, extra: Record<string, unknown>): Record<string, 
   };
 }
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let clinicsDir: string;
 let queue: QueueService;

@@ -4,7 +4,7 @@ import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, PAYLOAD_MAX_DEPTH,
 import { healthStatus, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { deepArrays, deepObjects, sendRawBinaryEvent, sendRawEvent, sendRawEventWithoutAck } from './support/raw-frames.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -13,7 +13,7 @@ import { waitFor } from '@clinic-hub/test-kit/wait';
  * the node. Every namespace, every role, with and without an ack: an error
  * code, and the node goes on serving.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 const sockets: Socket[] = [];
 let staff: QueueSocket;

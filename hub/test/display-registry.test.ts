@@ -3,7 +3,7 @@ import type { DisplayPresence } from '@clinic-hub/protocol';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -17,7 +17,7 @@ import { waitFor } from '@clinic-hub/test-kit/wait';
  *   screens that leave while it is down disappear (both were lost writes).
  */
 const CLINIC = 'testclinic';
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let restarted: RedisProcess | null = null;
 const nodes: HubNodeProcess[] = [];
 const sockets: QueueSocket[] = [];

@@ -1,23 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueEvent } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let proxy: TcpProxy;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'node-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'node-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['node-a', 'node-b']));
   // The display reaches node B through a proxy the test can cut: a real network loss.
   proxy = await startTcpProxy(nodeB.port);
 });
@@ -25,8 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
   await proxy?.close();
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 function noDuplicates(seqs: number[]) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -12,22 +12,17 @@ import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
  * and while it upgrades from one to the other in the middle of a stream of
  * events. On both servers.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Partial<Record<'uws' | 'node', HubNodeProcess>> = {};
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hubs.uws, hubs.node] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'transports-uws', server: 'uws' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'transports-node', server: 'node' }),
-  ]);
+  ({ redis, nodes: [hubs.uws, hubs.node] } = await startTestHubs([{ nodeId: 'transports-uws', server: 'uws' }, { nodeId: 'transports-node', server: 'node' }]));
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all(Object.values(hubs).map((h) => h.stop()));
-  await redis?.cleanup();
+  await stopTestHubs(redis, Object.values(hubs));
 });
 
 async function open(url: string, role: 'staff' | 'display', transports: ('websocket' | 'polling')[]) {

@@ -7,7 +7,7 @@ import { startHaproxy, type Haproxy } from './support/haproxy.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { actionsInFlight, connectedClients } from '@clinic-hub/test-kit/metrics-text';
 import { connectQueue, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -36,7 +36,7 @@ const clinics = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR);
 const RETRYABLE = new Set(['HUB_DRAINING', 'STORE_UNAVAILABLE', 'RATE_LIMITED']);
 const DISPLAYS = 6;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let queue: QueueService;
 let nodes: Record<'hub-1' | 'hub-2', HubNodeProcess>;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -11,7 +11,7 @@ import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
  * window here (the largest allowed, 50 ms) makes "together" unmistakable: two
  * events committed 10 ms apart arrive in the same read, within a millisecond or two.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 

@@ -20,7 +20,7 @@ import {
 import { REPO_ROOT, healthStatus, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
 import { connectNamespace, connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation, type ValuePools } from '@clinic-hub/test-kit/fuzz-payloads';
 import { sendRawBinaryEvent, sendRawEvent, sendRawEventWithoutAck, sendRawPacket, type RawReply } from './support/raw-frames.js';
@@ -102,7 +102,7 @@ const HTTP_ROUTES: { methods: string[]; path: (r: Random, pools: ValuePools) => 
 ];
 const PNG_START = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let staff: QueueSocket;

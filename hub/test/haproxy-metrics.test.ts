@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHaproxy, type Haproxy } from './support/haproxy.js';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * deploy/haproxy/haproxy.cfg, run by Debian's haproxy in front of a hub:
  * the hub's /metrics is for Prometheus on the internal network, never for
  * whoever reaches the load balancer.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let lb: Haproxy;
 

@@ -1,26 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_NAMESPACE } from '@clinic-hub/protocol';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectNamespace, connectQueue, expectOk, followQueue, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hubs.uws, hubs.node] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'http-uws', server: 'uws' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'http-node', server: 'node' }),
-  ]);
+  ({ redis, nodes: [hubs.uws, hubs.node] } = await startTestHubs([{ nodeId: 'http-uws', server: 'uws' }, { nodeId: 'http-node', server: 'node' }]));
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all(Object.values(hubs).map((h) => h.stop()));
-  await redis?.cleanup();
+  await stopTestHubs(redis, Object.values(hubs));
 });
 
 async function open(url: string, role: Parameters<typeof tokenFor>[0], transports: ('websocket' | 'polling')[] = ['websocket']) {

@@ -173,9 +173,11 @@ describe("linking LINE to an appointment's reminders", () => {
     const startsAt = Date.now() + 24 * 3600_000 + 1500;
     const put = await putAppointment('appt-line-1', startsAt);
     expect(put.reminders.map((r) => r.kind)).toEqual(['reminder_24h', 'reminder_1h']);
-    const sms = await waitFor(() => smsTo(phone)[0], 'the 24 h reminder by SMS');
+    const sms = await waitFor(() => smsTo(phone)[0], 'the 24 h reminder by SMS', 20_000);
     const url = lineLinkIn(sms.body);
     expect(url, sms.body).toMatch(/^https:\/\/line\.me\/R\/oaMessage\/%40123abcde\/\?/);
+    // In an SMS the message is the code alone (every percent-encoded character counts).
+    expect(prefilled(url!)).toMatch(/^[A-Z2-9]{10}$/);
 
     const userId = lineUserId(20);
     const before = fixture.line.replies.length;
@@ -186,7 +188,7 @@ describe("linking LINE to an appointment's reminders", () => {
     expect(JSON.stringify(audit.json)).toContain('appointment:appt-line-1');
 
     await promote(put.reminders[1]!.id);
-    const byLine = await waitFor(() => fixture.line.accepted.find((p) => p.to === userId), 'the 1 h reminder by LINE');
+    const byLine = await waitFor(() => fixture.line.accepted.find((p) => p.to === userId), 'the 1 h reminder by LINE', 20_000);
     expect(byLine.messages[0]!.text).toContain('まもなくご予約の時間です');
     // Linked already: no LINE link in a LINE message, and no second SMS.
     expect(byLine.messages[0]!.text).not.toContain('oaMessage');
@@ -195,7 +197,7 @@ describe("linking LINE to an appointment's reminders", () => {
     // The booking system moves the appointment, giving the same phone number: the reminders stay on LINE.
     const moved = await putAppointment('appt-line-1', startsAt + 3600_000);
     await promote(moved.reminders[0]!.id);
-    await waitFor(() => fixture.line.accepted.filter((p) => p.to === userId).length === 2, 'the moved reminder by LINE');
+    await waitFor(() => fixture.line.accepted.filter((p) => p.to === userId).length === 2, 'the moved reminder by LINE', 20_000);
     expect(smsTo(phone)).toHaveLength(1);
   });
 
@@ -203,7 +205,7 @@ describe("linking LINE to an appointment's reminders", () => {
     const other = '+819033334444';
     const startsAt = Date.now() + 24 * 3600_000 + 1500;
     const put = await putAppointment('appt-line-2', startsAt, other);
-    const sms = await waitFor(() => smsTo(other)[0], 'the 24 h reminder by SMS');
+    const sms = await waitFor(() => smsTo(other)[0], 'the 24 h reminder by SMS', 20_000);
     const url = lineLinkIn(sms.body)!;
     const userId = lineUserId(21);
     await lineWebhook([textMessage(userId, prefilled(url))]);
@@ -217,7 +219,7 @@ describe("linking LINE to an appointment's reminders", () => {
     await lineWebhook([textMessage(userId, '解除')]);
     expect((await worker.service.contacts.appointment(TEST_CLINIC, 'appt-line-2'))?.contact).toMatchObject({ channel: 'sms', address: other });
     await promote(put.reminders[1]!.id);
-    const second = await waitFor(() => smsTo(other)[1], 'the 1 h reminder by SMS again');
+    const second = await waitFor(() => smsTo(other)[1], 'the 1 h reminder by SMS again', 20_000);
     expect(second.body).toContain('本日');
     // It carries a fresh link (the first was used).
     expect(lineLinkIn(second.body)).toMatch(/oaMessage/);

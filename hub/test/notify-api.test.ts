@@ -3,7 +3,7 @@ import type { DeadLetter, NotifyOverview } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { NotificationService } from '../src/notify/notification-service.js';
-import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
+import { TEST_CLINIC, WITHOUT_SMS, startNotifyFixture, startWorkerProcess, waitFor, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 
 /**
  * The hub's notification API (`GET /api/notify`, `POST /api/notify/dead-letters/:id/retry`)
@@ -13,7 +13,6 @@ import { TEST_CLINIC, startNotifyFixture, startWorkerProcess, waitFor, type Noti
  * Once a worker with SMS runs, retrying the dead letter delivers it.
  */
 const PHONE = '+819055501234';
-const WITHOUT_SMS = { NOTIFY_SMS_ACCOUNT_SID: undefined, NOTIFY_SMS_AUTH_TOKEN: undefined, NOTIFY_SMS_FROM: undefined };
 
 let fixture: NotifyFixture;
 let hub: HubNodeProcess;

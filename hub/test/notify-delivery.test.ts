@@ -56,6 +56,21 @@ async function waitingTicket(dept = 'peds'): Promise<PublicTicket> {
   return result.event.ticket;
 }
 
+/** A "n ahead of you" notice for the ticket, as the queue enqueues it (at `at`, or now); throws when it is refused. */
+async function enqueueAhead(ticket: PublicTicket, ahead: 1 | 3, at?: number) {
+  const kind = ahead === 1 ? 'queue_1_ahead' : 'queue_3_ahead';
+  const result = await service.enqueue({
+    clinic: C,
+    kind,
+    recipient: { type: 'ticket', ticketId: ticket.id },
+    vars: { ticketNumber: ticket.number, ahead },
+    idempotencyKey: `ticket.${ticket.id}.${kind}`,
+    ...(at === undefined ? {} : { at }),
+  });
+  if (!result.ok) throw new Error(result.error.code);
+  return result;
+}
+
 async function remindSoon(address: string, options: { channel?: 'sms' | 'line'; inMs?: number } = {}) {
   const startsAt = now() + 3600_000 + (options.inMs ?? 100);
   const appointmentId = `appt-${++appointments}`;
@@ -315,14 +330,7 @@ describe('retries and dead letters', () => {
     });
     // A contact stored while e-mail was on (here written straight to the store) meets a worker where it is off.
     await service.contacts.setTicketContact(C, ticket.id, { channel: 'email', address: 'a@example.jp', locale: 'ja' }, 600);
-    const result = await service.enqueue({
-      clinic: C,
-      kind: 'queue_1_ahead',
-      recipient: { type: 'ticket', ticketId: ticket.id },
-      vars: { ticketNumber: ticket.number, ahead: 1 },
-      idempotencyKey: `ticket.${ticket.id}.queue_1_ahead`,
-    });
-    if (!result.ok) throw new Error(result.error.code);
+    const result = await enqueueAhead(ticket, 1);
     const failed = await finished(result.id, 'failed');
     expect(failed.attemptsMade).toBe(1);
     expect((await service.listDeadLetters()).find((l) => l.id === result.id)).toMatchObject({
@@ -336,15 +344,7 @@ describe('retries and dead letters', () => {
     const to = '+819000000030';
     const ticket = await waitingTicket();
     await service.setTicketContact(C, ticket.id, { channel: 'sms', address: to });
-    const result = await service.enqueue({
-      clinic: C,
-      kind: 'queue_3_ahead',
-      recipient: { type: 'ticket', ticketId: ticket.id },
-      vars: { ticketNumber: ticket.number, ahead: 3 },
-      idempotencyKey: `ticket.${ticket.id}.queue_3_ahead`,
-      at: Date.now() + 300,
-    });
-    if (!result.ok) throw new Error(result.error.code);
+    const result = await enqueueAhead(ticket, 3, Date.now() + 300);
     await queue.cancel(C, { ticketId: ticket.id });
     const job = await finished(result.id);
     expect(job.returnvalue).toEqual({ outcome: 'skipped', reason: 'stale' });

@@ -14,12 +14,12 @@ import { consultKeys } from '@clinic-hub/protocol';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, recordConsult } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let staff: QueueSocket;

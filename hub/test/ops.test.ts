@@ -1,24 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestHubs, stopTestHubs, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'ops-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'ops-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['ops-a', 'ops-b']));
 });
 afterAll(async () => {
   for (const s of sockets) s.close();
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function get(url: string, token: string): Promise<{ status: number; body: any }> {

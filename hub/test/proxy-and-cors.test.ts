@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 
 const PORTAL = 'https://portal.example.jp';
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 /** Behind "the load balancer": 127.0.0.1 is a trusted proxy. */
 let behindProxy: HubNodeProcess;
 /** Trusts nobody: X-Forwarded-For is just a header anyone can write. */
@@ -14,17 +14,15 @@ let direct: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [behindProxy, direct] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'proxied', env: { HUB_TRUSTED_PROXIES: '127.0.0.1,::1', HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'direct', env: { HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } }),
-  ]);
+  ({ redis, nodes: [behindProxy, direct] } = await startTestHubs([
+    { nodeId: 'proxied', env: { HUB_TRUSTED_PROXIES: '127.0.0.1,::1', HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } },
+    { nodeId: 'direct', env: { HUB_ALLOWED_ORIGINS: PORTAL, ...CONSULT_HUB_ENV } },
+  ]));
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all([behindProxy?.stop(), direct?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [behindProxy, direct]);
 });
 
 async function auditEntry(hub: HubNodeProcess, subject: string): Promise<{ action: string; from: string }> {

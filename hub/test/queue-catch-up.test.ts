@@ -20,7 +20,7 @@ const CLINIC = 'testclinic';
 const event = (seq: number): QueueEvent => ({ seq, type: 'checkin', at: Date.now() }) as unknown as QueueEvent;
 
 function fakeNode(reads: (after: number) => Promise<QueueEvent[]>) {
-  const subscriber = Object.assign(new EventEmitter(), { psubscribe: async () => 1 });
+  const subscriber = Object.assign(new EventEmitter(), { ssubscribe: async () => 1 });
   const sent: number[] = [];
   const broadcast = { emit: (_room: string, _name: string, e: QueueEvent) => sent.push(e.seq) } as unknown as LocalBroadcast;
   const metrics = new HubMetrics('catch-up');
@@ -31,7 +31,7 @@ function fakeNode(reads: (after: number) => Promise<QueueEvent[]>) {
     metrics,
     logger: pino({ level: 'silent' }),
   };
-  const live = (seq: number) => subscriber.emit('pmessage', 'ch:{*}:live', `ch:{${CLINIC}}:live`, JSON.stringify(event(seq)));
+  const live = (seq: number) => subscriber.emit('smessage', `ch:{${CLINIC}}:live`, JSON.stringify(event(seq)));
   const reconnected = () => subscriber.emit('ready');
   return { start: () => startQueueFanout(subscriber as unknown as Redis, broadcast, deps), sent, live, reconnected, metrics };
 }

@@ -3,13 +3,13 @@ import type { Ack } from '@clinic-hub/protocol';
 import { Redis } from 'ioredis';
 import type { ActionResult, QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { continueTrace, formatTraceparent, runInTrace } from '@clinic-hub/platform/tracing';
 import { QueueService, clinicKeys, rebuildQueue } from '../src/queue/index.js';
 
 const C = 'testclinic';
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let queue: QueueService;
 

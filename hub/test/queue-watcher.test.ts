@@ -73,7 +73,7 @@ describe('queue-driven notices', () => {
     expect(texts()[2]).toBe(`【テストクリニック】受付番号 ${mine.number} の方、第2診察室へお入りください。`);
 
     // The same event delivered again (a replay on the live channel) and more changes send nothing new.
-    if (called.ok) await redis.publish(clinicKeys(C).live, JSON.stringify(called.event));
+    if (called.ok) await redis.spublish(clinicKeys(C).live, JSON.stringify(called.event));
     await checkin();
     await sleep(600);
     expect(texts()).toHaveLength(3);

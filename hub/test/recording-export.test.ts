@@ -22,7 +22,7 @@ import { createRecordingRoutes } from '../src/recordings/recording-routes.js';
 import { TEST_CLINICS_DIR, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
 import { makeWebm, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
@@ -34,7 +34,7 @@ const PATIENT = 'patient:testclinic:p-7';
 const DOCTOR = 'doctor:testclinic:d-3';
 const NURSE = 'nurse:testclinic:n-5';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let webm: Buffer;
@@ -51,46 +51,24 @@ beforeAll(async () => {
   webm = await makeWebm(join(dir, 'fixture.webm'));
   // Big enough that the servers' back-pressure handling is exercised.
   big = randomBytes(24 * 1024 * 1024);
-  files = await seedRecording({
-    redis,
-    dir: join(dir, 'recordings'),
-    key,
-    clinic: CLINIC,
-    consult: 'consult-export-01',
-    recording: 'rec-export-01',
-    files: [
-      { participant: PATIENT, part: 'patient', plain: webm },
-      { participant: DOCTOR, part: 'doctor', plain: big },
-    ],
-  });
-  await seedRecording({
-    redis,
-    dir: join(dir, 'recordings'),
-    key,
-    clinic: CLINIC,
-    consult: 'consult-export-02',
-    recording: 'rec-damaged-02',
-    files: [{ participant: PATIENT, part: 'patient', plain: webm }],
-  });
+  const seed = (consult: string, recording: string, seeded: Parameters<typeof seedRecording>[0]['files']) =>
+    seedRecording({ redis, dir: join(dir, 'recordings'), key, clinic: CLINIC, consult, recording, files: seeded });
+  files = await seed('consult-export-01', 'rec-export-01', [
+    { participant: PATIENT, part: 'patient', plain: webm },
+    { participant: DOCTOR, part: 'doctor', plain: big },
+  ]);
+  await seed('consult-export-02', 'rec-damaged-02', [{ participant: PATIENT, part: 'patient', plain: webm }]);
   const damagedPath = sealedPath(recordingDir(join(dir, 'recordings'), CLINIC, 'rec-damaged-02'), (await redis.hkeys(`ch:{${CLINIC}}:recording:rec-damaged-02`)).find((f) => f.startsWith('file:'))!.slice(5));
   const damaged = readFileSync(damagedPath);
   damaged[damaged.length - 20]! ^= 0x01;
   writeFileSync(damagedPath, damaged);
   // Metadata altered in Redis: a name that leaves the recording's folder (pointing at a real file of
   // another recording), one that would break the download header, and a checksum that would.
-  const tampered = await seedRecording({
-    redis,
-    dir: join(dir, 'recordings'),
-    key,
-    clinic: CLINIC,
-    consult: 'consult-export-03',
-    recording: 'rec-tampered-03',
-    files: [
-      { participant: PATIENT, part: 'patient', plain: webm },
-      { participant: DOCTOR, part: 'doctor', plain: webm },
-      { participant: NURSE, part: 'nurse', plain: webm },
-    ],
-  });
+  const tampered = await seed('consult-export-03', 'rec-tampered-03', [
+    { participant: PATIENT, part: 'patient', plain: webm },
+    { participant: DOCTOR, part: 'doctor', plain: webm },
+    { participant: NURSE, part: 'nurse', plain: webm },
+  ]);
   const tamperedKey = `ch:{${CLINIC}}:recording:rec-tampered-03`;
   const rewrites = [
     { ...tampered[0]!, name: `../rec-export-01/${files[0]!.name}` },

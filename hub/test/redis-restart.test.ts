@@ -4,25 +4,21 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService, rebuildQueue } from '../src/queue/index.js';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
-import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { TEST_CLINICS_DIR, startTestHubs, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, untilAcknowledged, type QueueAction, type QueueSocket, type RetryTally } from '@clinic-hub/test-kit/queue-client';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let restarted: RedisProcess | null = null;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'node-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'node-b' }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['node-a', 'node-b']));
 });
 
 afterAll(async () => {
@@ -32,41 +28,9 @@ afterAll(async () => {
   await redis?.cleanup();
 });
 
-type Action =
-  | { kind: 'checkin'; requestId: string }
-  | { kind: 'call-next'; requestId: string }
-  | { kind: 'done'; requestId: string; ticketId: string };
-
 /** What the client saw while it kept working through the outage. */
-const seen = { storeUnavailable: 0, timeouts: 0, replayed: 0 };
-
-/**
- * Sends one action until it is acknowledged ok, retrying with the same
- * requestId after STORE_UNAVAILABLE or a lost ack: what a well-behaved
- * client does (docs/protocol.md).
- */
-async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<QueueEvent> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`${action.kind} ${action.requestId} never acknowledged`);
-    let ack;
-    try {
-      if (action.kind === 'checkin') ack = await request(staff, 'queue:checkin', { dept: 'gp', requestId: action.requestId }, 3000);
-      else if (action.kind === 'call-next') ack = await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1', requestId: action.requestId }, 3000);
-      else ack = await request(staff, 'queue:done', { ticketId: action.ticketId, requestId: action.requestId }, 3000);
-    } catch {
-      seen.timeouts++;
-      continue;
-    }
-    if (ack.ok) {
-      if (ack.replayed) seen.replayed++;
-      return ack.event;
-    }
-    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`${action.kind} ${action.requestId}: ${ack.error.code}`);
-    seen.storeUnavailable++;
-    await sleep(100);
-  }
-}
+const seen: RetryTally = { storeUnavailable: 0, timeouts: 0, replayed: 0 };
+const retry = { seen, deadlineMs: 30_000, ackTimeoutMs: 3000 };
 
 describe('Redis restarted under two running hub nodes', () => {
   it('loses nothing acknowledged, duplicates nothing retried, and fans out across nodes again', { timeout: 90_000 }, async () => {
@@ -77,19 +41,19 @@ describe('Redis restarted under two running hub nodes', () => {
     const arrivals = recordArrivals(display);
     await follower.resync();
 
-    const acknowledged = new Map<string, { action: Action; event: QueueEvent }>();
+    const acknowledged = new Map<string, { action: QueueAction; event: QueueEvent }>();
     let n = 0;
     /** One step of a working clinic: a check-in, and every third step a call and the end of that consultation. */
     const step = async (tag: string) => {
       const i = n++;
-      const checkin: Action = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
-      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin) });
+      const checkin: QueueAction = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
+      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin, retry) });
       if (i % 3 === 2) {
-        const call: Action = { kind: 'call-next', requestId: `${tag}-call-${i}` };
-        const called = await untilAcknowledged(staff, call);
+        const call: QueueAction = { kind: 'call-next', requestId: `${tag}-call-${i}` };
+        const called = await untilAcknowledged(staff, call, retry);
         acknowledged.set(call.requestId, { action: call, event: called });
-        const done: Action = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
-        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done) });
+        const done: QueueAction = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
+        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done, retry) });
       }
     };
 
@@ -165,7 +129,7 @@ describe('Redis restarted under two running hub nodes', () => {
 
       // Live fan-out across nodes works again: a call through A reaches the display on B as a live event.
       const liveBefore = arrivals.events.length;
-      const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call-1' });
+      const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call-1' }, retry);
       await waitFor('the call, live, on the display of node B', () => arrivals.events.slice(liveBefore).some((e) => e.seq === call.seq));
       // And through the Socket.IO adapter too.
       const announced = expectOk(await request(staff, 'queue:announce', { text: { ja: '再開しました', en: 'Back in service' } }));
@@ -175,7 +139,7 @@ describe('Redis restarted under two running hub nodes', () => {
       const freshA = await connectQueue(nodeA.url, await tokenFor('display'));
       sockets.push(freshB, freshA);
       const freshArrivals = [recordArrivals(freshB), recordArrivals(freshA)];
-      const done = await untilAcknowledged(staff, { kind: 'done', requestId: 'after-done-1', ticketId: call.ticket.id });
+      const done = await untilAcknowledged(staff, { kind: 'done', requestId: 'after-done-1', ticketId: call.ticket.id }, retry);
       for (const got of freshArrivals) await waitFor('the next change, live, on fresh displays', () => got.events.some((e) => e.seq === done.seq));
 
       // The display that stayed on B through it all followed every change once, in order.

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 import { loadNotifyConfig } from '../src/notify/notify-config.js';
+import { configErrorOf } from './support/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,16 +18,6 @@ function secretFile(name: string, content: string): string {
 
 const TOKEN_SECRET = 'a-secret-that-is-long-enough-for-hs256-0123456789';
 const ATTACHMENT_KEY = Buffer.alloc(32, 3).toString('base64');
-
-function configError(load: () => unknown): string {
-  try {
-    load();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('secrets from files (NAME_FILE)', () => {
   it('reads the hub secret, the attachment key and the Redis URL from files, without the trailing newline', () => {
@@ -57,7 +48,7 @@ describe('secrets from files (NAME_FILE)', () => {
   });
 
   it('refuses NAME and NAME_FILE together, naming both and printing neither value', () => {
-    const message = configError(() =>
+    const message = configErrorOf(() =>
       loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET: TOKEN_SECRET, HUB_TOKEN_SECRET_FILE: secretFile('both', `${TOKEN_SECRET}\n`) }),
     );
     expect(message).toContain('HUB_TOKEN_SECRET_FILE');
@@ -66,16 +57,16 @@ describe('secrets from files (NAME_FILE)', () => {
   });
 
   it('names the variable of a file that is missing or empty', () => {
-    const missing = configError(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET_FILE: join(dir, 'no-such-file') }));
+    const missing = configErrorOf(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET_FILE: join(dir, 'no-such-file') }));
     expect(missing).toContain('HUB_TOKEN_SECRET_FILE');
     expect(missing).toContain('ENOENT');
-    const empty = configError(() => loadNotifyConfig({ REDIS_URL_FILE: secretFile('empty', '\n') }));
+    const empty = configErrorOf(() => loadNotifyConfig({ REDIS_URL_FILE: secretFile('empty', '\n') }));
     expect(empty).toContain('REDIS_URL_FILE');
     expect(empty).toContain('empty');
   });
 
   it('checks a value read from a file like one from the environment, without printing it', () => {
-    const message = configError(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET_FILE: secretFile('short', 'hunter2-short\n') }));
+    const message = configErrorOf(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', HUB_TOKEN_SECRET_FILE: secretFile('short', 'hunter2-short\n') }));
     expect(message).toContain('HUB_TOKEN_SECRET');
     expect(message).toContain('32');
     expect(message).not.toContain('hunter2');

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startHubProcess, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * The hub's security defaults, on both servers: origin checks on the socket
@@ -17,23 +17,18 @@ const LIMITS = {
   HUB_RATE_LIMIT_USER_BURST: '8',
 };
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 const hubs: Record<'uws' | 'node', HubNodeProcess> = {} as never;
 const sockets: QueueSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
   const env = { ...LIMITS, HUB_ALLOWED_ORIGINS: KIOSK, HUB_PUBLIC_URL: 'https://hub.example.jp' };
-  [hubs.uws, hubs.node] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'security-uws', server: 'uws', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'security-node', server: 'node', env }),
-  ]);
+  ({ redis, nodes: [hubs.uws, hubs.node] } = await startTestHubs([{ nodeId: 'security-uws', server: 'uws' }, { nodeId: 'security-node', server: 'node' }], { env }));
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all(Object.values(hubs).map((h) => h.stop()));
-  await redis?.cleanup();
+  await stopTestHubs(redis, Object.values(hubs));
 });
 
 async function open(url: string, role: Parameters<typeof tokenFor>[0], sub?: string): Promise<QueueSocket> {

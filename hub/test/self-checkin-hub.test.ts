@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, type Appointment, type AppointmentImportResponse, type QueueEvent, type SelfCheckinInfo, type SelfCheckinResult } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, namespaceConnectError, recordArrivals, request, requestRaw, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { waitFor } from '@clinic-hub/test-kit/wait';
@@ -12,7 +12,7 @@ import { waitFor } from '@clinic-hub/test-kit/wait';
  * check-in at reception. Appointments come one by one or as a day's list,
  * with each row's errors.
  */
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let staffToken: string;
 let kioskToken: string;

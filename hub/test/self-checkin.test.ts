@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { ClinicConfig, type ActionResult, type QueueEvent, type Ack } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { readAudit } from '../src/audit/audit-log.js';
 import { AppointmentStore } from '../src/appointments/appointment-store.js';
@@ -19,7 +19,7 @@ import { SelfCheckinService, type SelfCheckinCaller } from '../src/self-checkin/
  */
 const C = 'testclinic';
 const MIN = 60_000;
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let clinics: ClinicRegistry;
 let queue: QueueService;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, type SessionEnded } from '@clinic-hub/protocol';
-import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectNamespace, connectQueue, expectOk, followQueue, namespaceConnectError, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
@@ -16,24 +16,19 @@ import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 const NAMESPACES = [QUEUE_NAMESPACE, CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE];
 const STAFF_SESSION_MAX_SECONDS = 3600;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hubA: HubNodeProcess;
 let hubB: HubNodeProcess;
 const sockets: Socket[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
   const env = { HUB_STAFF_SESSION_MAX_SECONDS: String(STAFF_SESSION_MAX_SECONDS), HUB_RATE_LIMIT_USER_PER_SECOND: '0', HUB_RATE_LIMIT_SOCKET_PER_SECOND: '0' };
-  [hubA, hubB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'tokens-a', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'tokens-b', env }),
-  ]);
+  ({ redis, nodes: [hubA, hubB] } = await startTestHubs(['tokens-a', 'tokens-b'], { env }));
 });
 
 afterAll(async () => {
   for (const socket of sockets.splice(0)) socket.close();
-  await Promise.all([hubA?.stop(), hubB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [hubA, hubB]);
 });
 
 interface Watched {

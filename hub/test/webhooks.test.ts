@@ -10,9 +10,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_HEADERS, type WebhookDelivery, type WebhookPayload } from '@clinic-hub/protocol';
 import { freePort } from '@clinic-hub/platform/redis-server';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { verifyWebhook } from '../src/webhooks/webhook-signature.js';
@@ -28,7 +28,7 @@ interface Received {
   attempt: number;
 }
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
 let receiver: Server;
@@ -47,12 +47,8 @@ const readBody = (req: IncomingMessage) =>
   });
 
 beforeAll(async () => {
-  redis = await startTestRedis();
   const env = { HUB_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS), HUB_WEBHOOK_BACKOFF_MS: '200', HUB_WEBHOOK_ATTEMPTS: '4' };
-  [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'webhooks-a', env }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'webhooks-b', env }),
-  ]);
+  ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['webhooks-a', 'webhooks-b'], { env }));
   receiver = createServer((req, res) => {
     void readBody(req).then(async (body) => {
       const path = req.url ?? '/';
@@ -79,8 +75,7 @@ beforeAll(async () => {
 afterAll(async () => {
   staff?.close();
   await new Promise((resolve) => receiver?.close(resolve));
-  await Promise.all([nodeA?.stop(), nodeB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [nodeA, nodeB]);
 });
 
 async function api(node: HubNodeProcess, method: string, path: string, token: string, body?: unknown) {

@@ -61,6 +61,11 @@ const media: EncodedMedia = { video: parseIvf(readFileSync(videoFiles[videoFiles
 const simulcast: SimulcastMedia = { layers: videoFiles.map((file) => parseIvf(readFileSync(file))), audio: audio.frames };
 const peers: { spec: SfuPeerSpec; peer: NodePeer | MediasoupNodePeer }[] = [];
 
+/** What a peer counted of one stream it received; `firstAt` as ms since the epoch (each kind of peer keeps it its own way). */
+function streamCount(spec: SfuPeerSpec, stream: { participant: string; kind: 'audio' | 'video'; packets: number; lost: number }, firstAt: number | null): SfuStreamCount {
+  return { sub: spec.sub, room: spec.room, from: stream.participant, kind: stream.kind, packets: stream.packets, lost: stream.lost, firstAt };
+}
+
 const send = (message: WorkerMessage) => process.send?.(message);
 
 process.on('message', (message: ParentMessage) => {
@@ -87,30 +92,13 @@ async function handle(message: ParentMessage): Promise<void> {
     for (const { spec, peer } of peers) {
       if (peer instanceof MediasoupNodePeer) {
         answerErrors.push(...peer.errors);
-        for (const stream of peer.received.values()) {
-          streams.push({
-            sub: spec.sub,
-            room: spec.room,
-            from: stream.participant,
-            kind: stream.kind,
-            packets: stream.packets,
-            lost: stream.lost,
-            firstAt: stream.kind === 'video' ? stream.firstKeyframeAt : stream.firstPacketAt,
-          });
-        }
+        for (const stream of peer.received.values()) streams.push(streamCount(spec, stream, stream.kind === 'video' ? stream.firstKeyframeAt : stream.firstPacketAt));
         continue;
       }
       answerErrors.push(...peer.answerErrors);
       for (const stream of peer.received.values()) {
-        streams.push({
-          sub: spec.sub,
-          room: spec.room,
-          from: stream.participant,
-          kind: stream.kind,
-          packets: stream.packets,
-          lost: stream.lost,
-          firstAt: (stream.kind === 'video' ? stream.firstKeyframeMs : stream.firstPacketMs) === null ? null : peer.startedAt + (stream.kind === 'video' ? stream.firstKeyframeMs! : stream.firstPacketMs!),
-        });
+        const firstMs = stream.kind === 'video' ? stream.firstKeyframeMs : stream.firstPacketMs;
+        streams.push(streamCount(spec, stream, firstMs === null ? null : peer.startedAt + firstMs));
       }
     }
     send({ type: 'counts', streams, answerErrors });

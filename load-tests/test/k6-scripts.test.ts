@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMESPACE, type Ack, type ConsultListing, type MediaNodeInfo, type SyncResult } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET } from '@clinic-hub/test-kit/consult-client';
 import { REPO_ROOT, TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectedClients, metricValue } from '@clinic-hub/test-kit/metrics-text';
@@ -88,7 +88,7 @@ describe('k6 script settings', () => {
 });
 
 describe('k6 scripts against two hub nodes', () => {
-  let redis: Awaited<ReturnType<typeof startTestRedis>>;
+  let redis: TestRedis;
   let hubs: HubNodeProcess[] = [];
   let worker: ChildProcess | null = null;
   let hubUrl = '';

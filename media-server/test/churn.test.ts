@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
@@ -20,7 +20,7 @@ import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/record
 
 const CYCLES = 50;
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let server: RunningMediaServer;
 let media: EncodedMedia;
 let mediaDir: string;

@@ -24,14 +24,14 @@ import { launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { createNetns, netnsSkipReason, secureOriginFlag, type Netns } from '@clinic-hub/test-kit/netns';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { iceRoutes, keepPeerConnections, receivedVideo, sentVideo, type ReceivedVideo } from '@clinic-hub/test-kit/webrtc-stats';
 
 const skip = await netnsSkipReason();
 if (skip) console.warn(`consult-network.test.ts: SKIPPED — ${skip}`);
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let netns: Netns;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;

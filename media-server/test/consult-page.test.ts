@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { collectPageProblems, recordFrames } from '@clinic-hub/test-kit/browser';
 import { consultUrl, hook, joinFromPage, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 /** Its own process, as deployed: the media-server's event loop is not shared with the test's browser driver. */
 let media: MediaServerProcess;

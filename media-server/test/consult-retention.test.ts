@@ -23,7 +23,7 @@ import { consultKeys, type ServerSignal } from '@clinic-hub/protocol';
 import { connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
 import { createAudioTap, type AudioTap } from '../src/audio-tap/index.js';
@@ -46,7 +46,7 @@ const AUDIO_MINUTES = 0.5;
 const KEY_TEXT = randomBytes(32).toString('base64');
 const key = parseRecordingKey(KEY_TEXT)!;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let hub: HubNodeProcess;

@@ -17,13 +17,13 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, recordFrames } from '@clinic-hub/test-kit/browser';
 import { consultUrl, framesDecoded, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;
 let browser: Browser;

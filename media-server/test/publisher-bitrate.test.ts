@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { consultUrl, joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;
 let browser: Browser;

@@ -11,7 +11,7 @@ import { join as joinPath } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consultKeys, type RecordingStatus, type ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import type { PublishedTrack, Recorder, RoomRecording } from '../src/engine/engine-types.js';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
@@ -41,7 +41,7 @@ class NotingRecorder implements Recorder {
   }
 }
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let server: RunningMediaServer;
 let plain: RunningMediaServer;

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys, type AiRecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { parseRecordingKey } from '@clinic-hub/recordings';
 import { exportRecordingFile, findRecordingFile } from '@clinic-hub/recordings';
@@ -33,7 +33,7 @@ const CLINIC = 'testclinic';
 const CONSULT = 'consult-rec-0001';
 const RETENTION_MS = 10_000;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let media: EncodedMedia;

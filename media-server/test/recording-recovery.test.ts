@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JOB_QUEUE_PREFIX, JOB_QUEUES, consultKeys } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { parseRecordingKey, verifyFile } from '@clinic-hub/recordings';
 import { exportRecordingFile } from '@clinic-hub/recordings';
 import { recordingDir } from '@clinic-hub/recordings';
@@ -30,7 +30,7 @@ const run = promisify(execFile);
 const KEY_TEXT = randomBytes(32).toString('base64');
 const key = parseRecordingKey(KEY_TEXT)!;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { parseRecordingKey } from '@clinic-hub/recordings';
 import { exportRecordingFile } from '@clinic-hub/recordings';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
@@ -23,7 +23,7 @@ const run = promisify(execFile);
 const CLINIC = 'testclinic';
 const CONSULT = 'consult-rec-0002';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let call: LoopbackCall;

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { consultKeys, type RecordingMeta, type ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { createAudioTap, type AudioTap } from '../src/audio-tap/audio-tap.js';
 import type { RunningMediaServer } from '../src/media-server.js';
@@ -35,7 +35,7 @@ const CONSULT = 'consult-sfu-rec-01';
 const DOCTOR = 'doctor:testclinic:d-1';
 const PATIENT = 'patient:testclinic:p-1';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let media: EncodedMedia;

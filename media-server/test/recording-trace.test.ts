@@ -13,7 +13,7 @@ import { startAiWorker, type RunningAiWorker } from '@clinic-hub/ai-workers';
 import { EncryptedRecordingSource } from '@clinic-hub/ai-workers';
 import { fixtureWorkerEnv, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
 import { jsonLogLines } from '@clinic-hub/test-kit/log-lines';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { parseRecordingKey } from '@clinic-hub/recordings';
@@ -48,7 +48,7 @@ function capturedLogger(): { logger: Logger; lines(): Record<string, unknown>[] 
 const rooms = capturedLogger();
 const recordings = capturedLogger();
 const ai = capturedLogger();
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let dir: string;
 let server: RunningMediaServer;

@@ -9,7 +9,7 @@ import { ClientSignal, MEDIA_SIGNAL_PATH, consultKeys, isErrorCode } from '@clin
 import { MUTATIONS, Random, generate, mutate, randomId, type JsonSchema, type Mutation } from '@clinic-hub/test-kit/fuzz-payloads';
 import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 
 /**
  * The media-server's signalling (issue 14, "media signalling"): generated and
@@ -32,7 +32,7 @@ const DOCUMENTED = new Set(
 );
 const SCHEMA = z.toJSONSchema(ClientSignal, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let media: MediaServerProcess;
 

@@ -10,13 +10,13 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Hs256Key } from '@clinic-hub/platform/token-issuer';
 import { CONSULT_MAX_PARTICIPANTS, consultKeys, type ServerSignal } from '@clinic-hub/protocol';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
 import { MEDIA_TEST_SECRET, roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let server: RunningMediaServer;
 let media: EncodedMedia;

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startMediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { terminateWithin } from '@clinic-hub/test-kit/processes';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep } from '@clinic-hub/test-kit/wait';
 
 const recordingsDir = mkdtempSync(join(tmpdir(), 'stop-without-redis-'));
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let proxy: TcpProxy;
 
 beforeAll(async () => {

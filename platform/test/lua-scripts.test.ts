@@ -4,13 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineScripts, evalScript, loadScript } from '../src/redis/lua-scripts.js';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 
 describe('Lua scripts as files: <name>-<keys>.lua with includes', () => {
   const folder = tempDir('clinic-lua-');
   const url = pathToFileURL(`${folder.dir}/`);
-  let server: Awaited<ReturnType<typeof startTestRedis>>;
+  let server: TestRedis;
   let redis: Redis;
 
   beforeAll(async () => {
@@ -33,16 +33,23 @@ describe('Lua scripts as files: <name>-<keys>.lua with includes', () => {
     expect(script.numberOfKeys).toBe(2);
     expect(script.lua.match(/local function nowMs/g)).toHaveLength(1);
     const scripts = defineScripts(redis, url, 'test', ['stamp']);
-    const at = await scripts.stamp<number>(['a', 'b'], ['p:']);
+    const at = await scripts.stamp<number>(['{t}a', '{t}b'], ['p:']);
     expect(Math.abs(at - Date.now())).toBeLessThan(60_000);
-    expect(await redis.mget('a', 'b')).toEqual([`p:${at}`, `p:${at}`]);
-    expect(await evalScript<number>(redis, script, ['c', 'd'], ['q:'])).toBeGreaterThanOrEqual(at);
+    expect(await redis.mget('{t}a', '{t}b')).toEqual([`p:${at}`, `p:${at}`]);
+    expect(await evalScript<number>(redis, script, ['{t}c', '{t}d'], ['q:'])).toBeGreaterThanOrEqual(at);
   });
 
   it('refuses the wrong number of keys before Redis sees it', async () => {
     const scripts = defineScripts(redis, url, 'test2', ['stamp']);
     await expect(scripts.stamp(['a'], ['p:'])).rejects.toThrow('Lua script stamp takes 2 keys, was given 1');
     await expect(evalScript(redis, loadScript(url, 'stamp'), ['a', 'b', 'c'])).rejects.toThrow('takes 2 keys, was given 3');
+  });
+
+  it('refuses keys of two hash slots on one Redis too, before Redis sees them (a cluster would: CROSSSLOT)', async () => {
+    const scripts = defineScripts(redis, url, 'test3', ['stamp']);
+    await expect(scripts.stamp(['{c1}:x', '{c2}:y'], ['p:'])).rejects.toMatchObject({ code: 'REDIS_KEYS_CROSS_SLOT', message: expect.stringMatching(/Lua script stamp: its keys are in different hash slots \(\{c1\}:x → \d+, \{c2\}:y → \d+\)/) });
+    await expect(evalScript(redis, loadScript(url, 'stamp'), ['plain-a', 'plain-b'])).rejects.toThrow(/REDIS_KEYS_CROSS_SLOT/);
+    expect(await redis.exists('{c1}:x', '{c2}:y', 'plain-a', 'plain-b')).toBe(0);
   });
 
   it('names the missing file or include', () => {

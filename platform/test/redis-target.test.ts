@@ -52,9 +52,13 @@ describe('readRedisTarget: one Redis, Sentinel or Cluster from the environment',
     expect(describeRedisTarget(read.ok ? read.target : { mode: 'single', url: '' })).toBe('sentinel m via s1:26379');
   });
 
-  it('services refuse Cluster with its own code until the live channels are sharded', () => {
+  it('a service refuses Cluster with its own code unless it accepts one (the hub does)', () => {
     const service = redisTargetForService({ REDIS_CLUSTER_NODES: 'r1:7000' });
     expect(service.target).toBeNull();
     expect(service.lines.join('\n')).toMatch(/REDIS_CLUSTER_NODES: .*\[REDIS_CLUSTER_UNSUPPORTED\]/);
+    expect(redisTargetForService({ REDIS_CLUSTER_NODES: 'r1:7000,r2:7001', REDIS_PASSWORD: 'pw' }, { acceptsCluster: true })).toEqual({
+      target: { mode: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }], password: 'pw' },
+      lines: [],
+    });
   });
 });

@@ -139,13 +139,17 @@ export function notifyUserRoom(clinic: string, userId: string): string {
 /** Who a notification is for, as staff see it: ids only. */
 export type NotifyRecipientRef = { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string };
 
-/** A notification that ran out of attempts or was refused for good, as staff see it: no addresses, no text. */
-export interface DeadLetter {
+/** Which notification, for whom, as staff see any of them: ids and the ticket's number, no addresses, no text. */
+export interface NoticeSummary {
   id: string;
   clinic: string;
   kind: NotifyKind;
   recipient: NotifyRecipientRef;
   ticketNumber: string | null;
+}
+
+/** A notification that ran out of attempts or was refused for good, as staff see it: no addresses, no text. */
+export interface DeadLetter extends NoticeSummary {
   /** The channel the last attempt used; null when it failed before the contact was read. */
   channel: NotifyChannel | null;
   code: ErrorCode;
@@ -157,12 +161,7 @@ export interface DeadLetter {
 }
 
 /** A notification waiting for its time: a reminder, a notice held by quiet hours, or a failed one waiting to be retried. */
-export interface PendingNotice {
-  id: string;
-  clinic: string;
-  kind: NotifyKind;
-  recipient: NotifyRecipientRef;
-  ticketNumber: string | null;
+export interface PendingNotice extends NoticeSummary {
   channel: NotifyChannel | null;
   /** When it is due, ms since the epoch. */
   sendAt: number;

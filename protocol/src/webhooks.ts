@@ -1,18 +1,13 @@
 import { z } from 'zod';
+import { QUEUE_EVENT_TYPES } from './queue.js';
 
 /**
  * The events a clinic's webhook endpoints can subscribe to (docs/webhooks.md).
  * Subscriptions name events exactly or by family (`ticket.*`).
  */
 export const WEBHOOK_EVENT_TYPES = [
-  'ticket.issued',
-  'ticket.called',
-  'ticket.recalled',
-  'ticket.started',
-  'ticket.skipped',
-  'ticket.done',
-  'ticket.cancelled',
-  'ticket.no_show',
+  // Every queue event is a webhook event of the same name.
+  ...QUEUE_EVENT_TYPES,
   'consult.started',
   'consult.ended',
   'recording.ready',

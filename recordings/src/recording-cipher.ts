@@ -190,16 +190,20 @@ function tryOpenChunk(file: FileCipher, index: number, flags: number, sealed: Bu
   }
 }
 
-/** Plain in, sealed out (version 2, chunks of `chunkBytes`); also hashes both sides. */
-export class EncryptStream extends Transform {
-  private readonly file: FileCipher;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private index = 0;
+/** A recording file's stream through the cipher: both sides, plain and sealed, counted and hashed as they pass. */
+abstract class CountingCipherStream extends Transform {
   readonly plainHash: Hash = createHash('sha256');
   readonly sealedHash: Hash = createHash('sha256');
   plainBytes = 0;
   sealedBytes = 0;
+}
+
+/** Plain in, sealed out (version 2, chunks of `chunkBytes`); also hashes both sides. */
+export class EncryptStream extends CountingCipherStream {
+  private readonly file: FileCipher;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private index = 0;
 
   constructor(key: RecordingKey, identity: RecordingFileIdentity, chunkBytes = DEFAULT_CHUNK_BYTES) {
     super();
@@ -237,15 +241,11 @@ export class EncryptStream extends Transform {
 }
 
 /** Sealed in (version 1 or 2), plain out; a chunk that does not authenticate is RECORDING_CORRUPT. */
-export class DecryptStream extends Transform {
+export class DecryptStream extends CountingCipherStream {
   private file: FileCipher | null = null;
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private index = 0;
-  readonly plainHash: Hash = createHash('sha256');
-  readonly sealedHash: Hash = createHash('sha256');
-  plainBytes = 0;
-  sealedBytes = 0;
 
   constructor(
     private readonly key: RecordingKey,

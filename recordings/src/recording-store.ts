@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import {
   ConsultRole,
@@ -69,13 +70,13 @@ export function parseRecording(fields: Record<string, string>): RecordingMeta | 
   };
 }
 
-export async function getRecording(redis: Redis, clinic: string, recording: string): Promise<RecordingMeta | null> {
+export async function getRecording(redis: RedisClient, clinic: string, recording: string): Promise<RecordingMeta | null> {
   if (!RECORDING_ID_PATTERN.test(recording)) return null;
   return parseRecording(await redis.hgetall(recordingKeys(clinic, recording).meta));
 }
 
 /** The clinic's recordings, newest first. */
-export async function listRecordings(redis: Redis, clinic: string, options: { count?: number; consult?: string } = {}): Promise<RecordingMeta[]> {
+export async function listRecordings(redis: RedisClient, clinic: string, options: { count?: number; consult?: string } = {}): Promise<RecordingMeta[]> {
   const ids = await redis.zrevrange(recordingsIndexKey(clinic), 0, -1);
   const out: RecordingMeta[] = [];
   const count = options.count ?? 100;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { startTestRedis, type TestRedis } from './redis.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -115,6 +116,42 @@ export async function startHubProcess(options: {
       }
     },
   };
+}
+
+/** One node of startTestHubs: its id, or its id with its own server and environment. */
+export type TestHubNode = string | { nodeId: string; server?: 'uws' | 'node'; env?: Record<string, string> };
+
+/**
+ * The set-up of most hub tests: a private Redis, then one hub node process
+ * per entry on it, started side by side (`env` goes to every node, before a
+ * node's own). If a node does not start, what did start is stopped and the
+ * error thrown. stopTestHubs stops them.
+ */
+export async function startTestHubs<const Nodes extends readonly TestHubNode[]>(
+  nodes: Nodes,
+  options: { env?: Record<string, string> } = {},
+): Promise<{ redis: TestRedis; nodes: { -readonly [K in keyof Nodes]: HubNodeProcess } }> {
+  const redis = await startTestRedis();
+  const started = await Promise.allSettled(
+    nodes.map((node) => {
+      const { nodeId, server, env } = typeof node === 'string' ? { nodeId: node, server: undefined, env: undefined } : node;
+      return startHubProcess({ redisUrl: redis.url, nodeId, server, env: { ...options.env, ...env } });
+    }),
+  );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(started.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+    await redis.cleanup();
+    throw failed.reason;
+  }
+  const processes = started.map((result) => (result as PromiseFulfilledResult<HubNodeProcess>).value);
+  return { redis, nodes: processes as { -readonly [K in keyof Nodes]: HubNodeProcess } };
+}
+
+/** Stops the nodes of startTestHubs (those that started), then its Redis. */
+export async function stopTestHubs(redis: TestRedis | undefined, nodes: readonly (HubNodeProcess | undefined)[]): Promise<void> {
+  await Promise.all(nodes.map((node) => node?.stop()));
+  await redis?.cleanup();
 }
 
 /** The node's /healthz status code; 0 when it does not answer within 3 s. */

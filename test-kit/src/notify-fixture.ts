@@ -18,6 +18,9 @@ export const SMTP_PASSWORD = 'smtp-pass wörd';
 export const MAIL_FROM = 'テストクリニック <noreply@clinic.example.jp>';
 
 /** A LINE user id as LINE writes them. */
+/** Overrides for `fixture.env()`: no SMS provider (a notice to a phone then fails with NOTIFY_CHANNEL_DISABLED). */
+export const WITHOUT_SMS = { NOTIFY_SMS_ACCOUNT_SID: undefined, NOTIFY_SMS_AUTH_TOKEN: undefined, NOTIFY_SMS_FROM: undefined };
+
 export const lineUserId = (n: number) => `U${n.toString(16).padStart(32, '0')}`;
 
 export interface NotifyFixture {

@@ -8,6 +8,7 @@ import {
   type QueueServerToClient,
   type SyncResult,
 } from '@clinic-hub/protocol';
+import { sleep } from './wait.js';
 
 export type QueueSocket = Socket<QueueServerToClient, QueueClientToServer>;
 
@@ -126,4 +127,51 @@ export function recordArrivals(socket: QueueSocket): { events: QueueEvent[]; ann
 export function expectOk<T extends { ok: boolean }>(ack: T): Extract<T, { ok: true }> {
   if (!ack.ok) throw new Error(`expected ok, got ${JSON.stringify((ack as { error?: unknown }).error)}`);
   return ack as Extract<T, { ok: true }>;
+}
+
+/** A queue change a client retries until it is acknowledged (in the test clinic's `gp`, room `r1`). */
+export type QueueAction =
+  | { kind: 'checkin'; requestId: string }
+  | { kind: 'call-next'; requestId: string }
+  | { kind: 'done'; requestId: string; ticketId: string };
+
+/** What a retrying client saw: STORE_UNAVAILABLE answers, acks that never came, replays of a change already made. */
+export interface RetryTally {
+  storeUnavailable: number;
+  timeouts: number;
+  replayed: number;
+}
+
+/**
+ * Sends one action until it is acknowledged ok, retrying with the same
+ * requestId after STORE_UNAVAILABLE or a lost ack: what a well-behaved client
+ * does (docs/protocol.md). Adds what it saw to `seen`; throws on any other
+ * error code, or when no ok came within `deadlineMs`.
+ */
+export async function untilAcknowledged(
+  staff: QueueSocket,
+  action: QueueAction,
+  options: { seen: RetryTally; deadlineMs: number; ackTimeoutMs: number },
+): Promise<QueueEvent> {
+  const { seen, ackTimeoutMs } = options;
+  const deadline = Date.now() + options.deadlineMs;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`${action.kind} ${action.requestId} never acknowledged`);
+    let ack;
+    try {
+      if (action.kind === 'checkin') ack = await request(staff, 'queue:checkin', { dept: 'gp', requestId: action.requestId }, ackTimeoutMs);
+      else if (action.kind === 'call-next') ack = await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1', requestId: action.requestId }, ackTimeoutMs);
+      else ack = await request(staff, 'queue:done', { ticketId: action.ticketId, requestId: action.requestId }, ackTimeoutMs);
+    } catch {
+      seen.timeouts++;
+      continue;
+    }
+    if (ack.ok) {
+      if (ack.replayed) seen.replayed++;
+      return ack.event;
+    }
+    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`${action.kind} ${action.requestId}: ${ack.error.code}`);
+    seen.storeUnavailable++;
+    await sleep(100);
+  }
 }

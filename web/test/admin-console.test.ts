@@ -10,15 +10,15 @@
 import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
 const CLINIC = 'testclinic';
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hubA: HubNodeProcess;
 let hubB: HubNodeProcess;
 let browser: Browser;
@@ -27,11 +27,7 @@ const sockets: QueueSocket[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hubA, hubB] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'admin-a' }),
-    startHubProcess({ redisUrl: redis.url, nodeId: 'admin-b' }),
-  ]);
+  ({ redis, nodes: [hubA, hubB] } = await startTestHubs(['admin-a', 'admin-b']));
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true });
 }, 120_000);
@@ -43,8 +39,7 @@ afterEach(() => {
 afterAll(async () => {
   await context?.close();
   await browser?.close();
-  await Promise.all([hubA?.stop(), hubB?.stop()]);
-  await redis?.cleanup();
+  await stopTestHubs(redis, [hubA, hubB]);
 });
 
 async function openConsole(role: 'admin' | 'staff' = 'admin', sub = `${role}:manager`): Promise<Page> {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from
 import { patientThreadId } from '@clinic-hub/protocol';
 import { REPO_ROOT, startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
@@ -24,7 +24,7 @@ interface InPage {
   document: { querySelector(selector: string): { naturalWidth?: number } | null };
 }
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let proxy: TcpProxy;
 let browser: Browser;

@@ -34,7 +34,7 @@ import { readAudit } from '@clinic-hub/hub';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, connectConsult, consultRequest, recordConsult, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, testTokens, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import { startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { collectPageProblems } from '@clinic-hub/test-kit/browser';
@@ -49,7 +49,7 @@ const DOCTOR_SPEECH = { text: 'きょうは どうされましたか', voice: 'j
 
 const tmp = mkdtempSync(join(tmpdir(), 'consult-ai-e2e-'));
 const modelsDir = join(tmp, 'models');
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;

@@ -21,13 +21,13 @@ import { WorkerHeartbeat } from '@clinic-hub/ai-workers';
 import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
 import { startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { collectPageProblems } from '@clinic-hub/test-kit/browser';
 
 const RETENTION_DAYS = 14;
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;

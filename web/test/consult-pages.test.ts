@@ -12,13 +12,13 @@ import type { QueueSnapshot } from '@clinic-hub/protocol';
 import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, testRoomTokens, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
 const CLINIC = 'testclinic';
 const MEDIA_URL = 'ws://media-web.test:7443';
 
-let redisServer: Awaited<ReturnType<typeof startTestRedis>>;
+let redisServer: TestRedis;
 let redis: Redis;
 let hub: HubNodeProcess;
 let browser: Browser;

@@ -24,7 +24,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 import { DISPLAY_VIEWPORTS as VIEWPORTS, layoutProblems, settle } from './support/layout.js';
 
@@ -97,7 +97,7 @@ function clinicConfig(scenario: Scenario): object {
   };
 }
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let browser: Browser;
 let clinicsDir: string;

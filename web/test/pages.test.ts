@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { estimateWaitMinutes, openRoomsOf, type ClinicConfig, type QueueSnapshot } from '@clinic-hub/protocol';
 import { REPO_ROOT, TEST_CLINICS_DIR, TEST_SECRET, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { collectPageProblems, launchChromium, recordFrames } from '@clinic-hub/test-kit/browser';
 import { startNoWebSocketProxy } from './support/no-websocket-proxy.js';
@@ -26,7 +26,7 @@ const roomName = (id: string) => {
 };
 const ARTIFACTS = resolve(REPO_ROOT, 'test-artifacts');
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 /** The browser reaches the hub through this proxy, so a test can take the network away. */
 let proxy: TcpProxy;

@@ -21,6 +21,7 @@
  * (ServiceWorker.deliverPushMessage), as the browser's push service
  * connection would.
  */
+import { Redis } from 'ioredis';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webPush from 'web-push';
@@ -228,7 +229,14 @@ describe('the installed ticket page', () => {
       // The phone number stays: it can still be stopped from the page.
       expect(await page.locator('#unlink-contact').isVisible()).toBe(true);
       await page.close();
-      await new Promise((r) => setTimeout(r, 300));
+      // The hub has seen the page go (its socket said hidden, then left): the call is not for a page in view.
+      const redis = new Redis(fixture.redisUrl);
+      try {
+        const inView = `ch:{${C}}:notify:in-view:patient:${ticket.event.ticket.id}`;
+        await waitFor('the page to be out of view', async () => (await redis.zcount(inView, Date.now(), '+inf')) === 0);
+      } finally {
+        redis.disconnect();
+      }
       const called = expectOk(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1' }));
       expect(called.event.ticket.id).toBe(ticket.event.ticket.id);
       const received = await waitFor('the push message', () => push.receivedBy(pushId)[0], 20_000);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { estimateWaitMinutes, type PublicTicket } from '@clinic-hub/protocol';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
-import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { collectPageProblems, launchChromium } from '@clinic-hub/test-kit/browser';
 
@@ -22,7 +22,7 @@ const CLINIC = 'testclinic';
 /** Two measured consultations of 6 and 8 minutes: a mean of 7. */
 const MEASURED_MS = [6 * 60_000, 8 * 60_000];
 
-let redis: Awaited<ReturnType<typeof startTestRedis>>;
+let redis: TestRedis;
 let hub: HubNodeProcess;
 let browser: Browser;
 let context: BrowserContext;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   AppointmentId,
   AppointmentImportRow,
@@ -18,7 +18,7 @@ import { AppointmentStore, type AppointmentRecord } from './appointment-store.js
 type Reminders = { id: string; kind: ReminderKind; sendAt: number }[];
 
 export interface AppointmentServiceDeps {
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   /** Schedules and cancels the reminders of appointments that come with a contact. */
   notifications: Pick<NotificationService, 'scheduleAppointmentReminders' | 'cancelAppointmentReminders'>;

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { appointmentKeys } from './appointment-keys.js';
 
 /** An appointment as stored: what its arrival needs. Patient data (its time and code): it expires. */
@@ -23,7 +23,7 @@ export function newArrivalCode(): string {
 }
 
 export class AppointmentStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async get(clinic: string, appointmentId: string): Promise<AppointmentRecord | null> {
     return parse(await this.redis.get(appointmentKeys(clinic).record(appointmentId)));

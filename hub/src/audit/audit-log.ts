@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Role } from '@clinic-hub/protocol';
 
 export interface AuditEntry {
@@ -24,7 +24,7 @@ export const auditKey = (clinic: string) => `ch:{${clinic}}:audit`;
  * Appends to the clinic's audit stream. Callers await it before returning
  * patient data, so a read that cannot be audited does not happen.
  */
-export async function appendAudit(redis: Redis, clinic: string, entry: AuditEntry): Promise<string> {
+export async function appendAudit(redis: RedisClient, clinic: string, entry: AuditEntry): Promise<string> {
   const id = await redis.xadd(
     auditKey(clinic),
     'MAXLEN',
@@ -49,7 +49,7 @@ export async function appendAudit(redis: Redis, clinic: string, entry: AuditEntr
   return id ?? '';
 }
 
-export async function readAudit(redis: Redis, clinic: string, count = 100): Promise<(AuditEntry & { id: string; at: number })[]> {
+export async function readAudit(redis: RedisClient, clinic: string, count = 100): Promise<(AuditEntry & { id: string; at: number })[]> {
   const entries = await redis.xrevrange(auditKey(clinic), '+', '-', 'COUNT', count);
   return entries.map(([id, fields]) => entryOf(id, fields));
 }
@@ -70,7 +70,7 @@ const AUDIT_SCAN_BATCH = 1000;
 
 /** The newest `count` entries matching `filter`, newest first, reading at most AUDIT_SCAN_LIMIT entries (`scanned` says how many). */
 export async function queryAudit(
-  redis: Redis,
+  redis: RedisClient,
   clinic: string,
   filter: AuditFilter,
   count: number,

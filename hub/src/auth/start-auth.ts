@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Role } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -10,9 +10,9 @@ import { SocketSessions } from './sessions.js';
 
 export interface AuthOptions {
   /** Commands (the revocation hash). */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the revocation channel. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   tokens: TokenIssuer;
   clinics: ClinicRegistry;
   /** The queue's rule for patients (QueueService.patientAccessUntil). */

@@ -1,4 +1,4 @@
-import { clinicChannel, clinicChannelPattern, clinicOfChannel, type ChatMessage, type ChatReceipt, type ChatThread, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
+import { clinicChannel, type ChatMessage, type ChatReceipt, type ChatThread, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 
 /**
  * Where a clinic's chat lives in Redis. Every key carries the `{clinic}` hash
@@ -11,7 +11,7 @@ export const chatKeys = (clinic: string) => {
   return {
     prefix,
     /** Pub/sub channel of every chat change of the clinic (not a key). */
-    channel: clinicChannel(clinic, 'chat'),
+    channel: clinicChannel(clinic, CHAT_CHANNEL_KIND),
     /** Hash: kind, title, ticket, createdAt, createdBy, seq, lastAt. */
     thread,
     /** Set of member subs (consult and staff threads). */
@@ -39,10 +39,8 @@ export const chatKeys = (clinic: string) => {
   };
 };
 
-/** Matches every clinic's chat channel; the clinic id is between the braces. */
-export const CHAT_CHANNEL_PATTERN = clinicChannelPattern('chat');
-
-export const clinicOfChatChannel = (channel: string) => clinicOfChannel(channel, 'chat');
+/** The kind of the chat channels (`ch:{clinic}:chat`): SSUBSCRIBEd per clinic, the scripts SPUBLISH (sharded pub/sub). */
+export const CHAT_CHANNEL_KIND = 'chat';
 
 /** What the chat scripts publish on a clinic's channel, in commit order. */
 export type ChatLiveEvent =

@@ -1,9 +1,9 @@
 import type { Namespace } from 'socket.io';
-import type { Redis } from 'ioredis';
+import { onClinicMessages, subscribeClinicChannels, type RedisClient } from '@clinic-hub/platform/redis';
 import { threadKindOf, type ChatActivity, type ChatMessage, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
-import { CHAT_CHANNEL_PATTERN, chatRooms, clinicOfChatChannel, parseThreadRoom, type ChatLiveEvent } from './chat-keys.js';
+import { CHAT_CHANNEL_KIND, chatRooms, parseThreadRoom, type ChatLiveEvent } from './chat-keys.js';
 import type { ChatStore } from './chat-store.js';
 
 /** More missed messages per thread than this are left to the clients' own resume (they see the gap). */
@@ -37,7 +37,7 @@ export interface ChatFanout {
  * meanwhile, so each thread stays in order), and sends receipts and presence
  * afresh. A client that still sees a gap fills it itself (the resume rule).
  */
-export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
+export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
   const { store, metrics, logger } = deps;
   /** Per thread room: the highest seq emitted, or read by a socket when it joined. */
   const emittedUpTo = new Map<string, number>();
@@ -131,9 +131,7 @@ export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: C
     }
   };
 
-  subscriber.on('pmessage', (_pattern: string, channel: string, raw: string) => {
-    const clinic = clinicOfChatChannel(channel);
-    if (!clinic) return;
+  onClinicMessages(subscriber, CHAT_CHANNEL_KIND, (clinic, raw, channel) => {
     let event: ChatLiveEvent;
     try {
       event = JSON.parse(raw) as ChatLiveEvent;
@@ -159,7 +157,7 @@ export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: C
     const caughtUp = new Set<string>();
     try {
       // Resolves once Redis has the subscription again: nothing published from now on is missed.
-      await subscriber.psubscribe(CHAT_CHANNEL_PATTERN);
+      await subscribeClinicChannels(subscriber, CHAT_CHANNEL_KIND, deps.clinicIds);
       for (const [room, after] of [...emittedUpTo]) {
         const parsed = parseThreadRoom(room);
         const kind = parsed && threadKindOf(parsed.threadId);
@@ -191,7 +189,7 @@ export async function startChatFanout(subscriber: Redis, nsp: Namespace, deps: C
     }
   };
 
-  await subscriber.psubscribe(CHAT_CHANNEL_PATTERN);
+  await subscribeClinicChannels(subscriber, CHAT_CHANNEL_KIND, deps.clinicIds);
   for (const clinic of deps.clinicIds) {
     presenceSeen.set(clinic, new Map((await store.presenceList(clinic)).map((p) => [p.member, p])));
   }

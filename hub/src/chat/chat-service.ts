@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { z } from 'zod';
 import {
   CHAT_ATTACHMENT_TYPES,
@@ -78,7 +78,7 @@ export class ChatService {
   private readonly threadKeepSeconds: (clinic: string, kind: ChatThreadKind) => number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: ChatServiceOptions,
   ) {
     this.store = new ChatStore(redis);

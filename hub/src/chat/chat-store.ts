@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   isErrorCode,
   type ChatAttachmentType,
@@ -70,7 +70,7 @@ type ScriptReply = { ok: true } | { ok: false; code: string; detail?: string };
 export class ChatStore {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
 
-  constructor(readonly redis: Redis) {
+  constructor(readonly redis: RedisClient) {
     this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicChat', SCRIPT_NAMES);
   }
 

@@ -2,7 +2,7 @@
  * The chat domain's surface for the hub, tests and benchmarks.
  * docs/protocol.md ("Chat") describes the events, membership and resume rule.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { resolve } from 'node:path';
 import { DEFAULT_RETENTION, chatKeepSeconds, type ChatThread } from '@clinic-hub/protocol';
 import type { Namespace } from 'socket.io';
@@ -26,7 +26,7 @@ const ATTACHMENT_SWEEP_MS = 10 * 60_000;
 export { ChatService, type ChatServiceOptions } from './chat-service.js';
 export { ChatStore, type ChatCaller, type StoredAttachment } from './chat-store.js';
 export { ChatPresence } from './chat-presence.js';
-export { chatKeys, chatRooms, CHAT_CHANNEL_PATTERN, type ChatLiveEvent } from './chat-keys.js';
+export { chatKeys, chatRooms, CHAT_CHANNEL_KIND, type ChatLiveEvent } from './chat-keys.js';
 export { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 export { FileAttachmentStorage, attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
 export { NO_CHAT_QUOTAS, type ChatQuotas, type QuotaLimits } from './chat-quotas.js';
@@ -36,9 +36,9 @@ export interface ChatOptions {
   /** The `/chat` namespace, with `socketAuth` in front. */
   nsp: Namespace;
   /** Commands. */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the chat channels' subscription. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number; attachmentsDir: string; quotas: ChatQuotas };
   nodeId: string;
   clinics: ClinicRegistry;
@@ -71,7 +71,7 @@ export interface RunningChat {
  * `bench:chat`. Creating it again with the same id and creator is harmless.
  */
 export async function createStaffChannel(
-  redis: Redis,
+  redis: RedisClient,
   clinic: string,
   channel: { id: string; title: string; members: string[]; createdBy: string },
 ): Promise<ChatThread> {

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { closeOverRedis, connectRedis, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
@@ -19,7 +19,7 @@ export class AiSessionJobs {
   private readonly connection;
 
   constructor(redisTarget: RedisTarget | string, name: string, logger: Logger) {
-    this.connection = connectRedis(redisTarget, name);
+    this.connection = connectRedisClient(redisTarget, name);
     // ioredis reconnects by itself; the hub's own connection logs Redis outages.
     this.connection.on('error', () => undefined);
     this.queue = new Queue<AiSessionJob>(JOB_QUEUES.aiSessions, {

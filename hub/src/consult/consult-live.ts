@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { onClinicMessages, type RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import {
   CONSULT_AI_CHANNEL_PATTERN,
@@ -11,7 +11,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel } from '../queue/index.js';
+import { LIVE_CHANNEL_KIND, subscribeLiveChannels } from '../queue/index.js';
 import { consultRooms } from './consult-keys.js';
 import { parseAiResult } from './consult-store.js';
 import type { ConsultService } from './consult-service.js';
@@ -35,12 +35,13 @@ export interface ConsultRelayDeps {
  * - the control channel (`ch:{clinic}:consult-control`): an ended
  *   consultation is announced to this node's clinicians following it and to
  *   its patient's ticket page.
- * - the queue's live events: when the ticket of an online department leaves
- *   the queue (done, cancelled, no-show — also when the room's next patient
- *   is called), its consultation ends. Every node tries; the script ends it
+ * - the queue's live events (sharded pub/sub, each clinic's channel
+ *   SSUBSCRIBEd): when the ticket of an online department leaves the queue
+ *   (done, cancelled, no-show — also when the room's next patient is
+ *   called), its consultation ends. Every node tries; the script ends it
  *   once.
  */
-export async function startConsultRelay(subscriber: Redis, nsp: Namespace, deps: ConsultRelayDeps): Promise<void> {
+export async function startConsultRelay(subscriber: RedisClient, nsp: Namespace, deps: ConsultRelayDeps): Promise<void> {
   const { logger } = deps;
 
   const relayAiResult = (clinic: string, raw: string) => {
@@ -100,11 +101,12 @@ export async function startConsultRelay(subscriber: Redis, nsp: Namespace, deps:
     } else if (pattern === CONSULT_CONTROL_CHANNEL_PATTERN) {
       const clinic = clinicOfChannel(channel, 'consult-control');
       if (clinic) relayControl(clinic, raw);
-    } else if (pattern === LIVE_CHANNEL_PATTERN) {
-      const clinic = clinicOfLiveChannel(channel);
-      if (clinic && deps.clinics.get(clinic)) endWithTicket(clinic, raw);
     }
   });
+  onClinicMessages(subscriber, LIVE_CHANNEL_KIND, (clinic, raw) => {
+    if (deps.clinics.get(clinic)) endWithTicket(clinic, raw);
+  });
   // ioredis subscribes again by itself after a reconnect. Results published meanwhile are in the AI stream (consult:ai-history).
-  await subscriber.psubscribe(CONSULT_AI_CHANNEL_PATTERN, CONSULT_CONTROL_CHANNEL_PATTERN, LIVE_CHANNEL_PATTERN);
+  await subscriber.psubscribe(CONSULT_AI_CHANNEL_PATTERN, CONSULT_CONTROL_CHANNEL_PATTERN);
+  await subscribeLiveChannels(subscriber, deps.clinics.ids());
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { protocolError, type Role } from '@clinic-hub/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
@@ -14,7 +14,7 @@ const DEFAULT_RECENT = 20;
 const MAX_RECENT = 200;
 
 export interface ConsultRouteDeps {
-  redis: Redis;
+  redis: RedisClient;
   authenticator: Authenticator;
   clinics: ClinicRegistry;
   consult: ConsultService;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   consultPagePath,
   consultRoleOf,
@@ -48,7 +48,7 @@ export interface ConsultCaller {
 type Payload<E extends keyof typeof ConsultPayloads> = z.output<(typeof ConsultPayloads)[E]>;
 
 export interface ConsultServiceOptions {
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   /** The waiting room: admission calls through it, ending finishes the ticket through it. */
   queue: Pick<QueueService, 'callNext' | 'callTicket' | 'start' | 'done' | 'ticket'>;
@@ -169,21 +169,17 @@ export class ConsultService {
    */
   async join(clinicId: string, caller: ConsultCaller, input: Payload<'consult:join'>): Promise<Ack<{ consultation: Consultation; pass: RoomPass }>> {
     if (!this.enabled) return fail('CONSULT_DISABLED');
-    const found = await this.resolve(clinicId, caller, input);
-    if (!found.ok) return found;
-    const open = await this.stillOpen(clinicId, found.consultation);
-    if (!open.ok) return open;
-    const placed = await this.nodeFor(clinicId, found.consultation);
+    const placed = await this.openOnItsNode(clinicId, caller, input);
     if (!placed.ok) return placed;
     const part = consultRoleOf(caller.role);
     if (!part) return fail('AUTH_FORBIDDEN');
     let pass: RoomPass;
     if (part === 'patient') {
       pass = this.patientPass(clinicId, placed.consultation, placed.node, input.name);
-      if (open.ticket.status === 'called') {
+      if (placed.ticket.status === 'called') {
         // The patient came in: the ticket starts, as when staff press start. Retries are harmless (same requestId, per call).
         // Named after the ticket, not the consultation: the queue keeps request ids a day, longer than a clinic may keep the consultation.
-        const requestId = `consult-start_${placed.consultation.ticket}_${open.ticket.calledAt ?? 0}`;
+        const requestId = `consult-start_${placed.consultation.ticket}_${placed.ticket.calledAt ?? 0}`;
         const started = await this.options.queue.start(clinicId, { ticketId: placed.consultation.ticket, requestId });
         if (!started.ok && started.error.code !== 'QUEUE_INVALID_TRANSITION') return started;
       }
@@ -209,11 +205,7 @@ export class ConsultService {
   async invite(clinicId: string, caller: ConsultCaller, input: Payload<'consult:invite'>): Promise<Ack<{ consultation: Consultation; pass: RoomPass }>> {
     if (!this.enabled) return fail('CONSULT_DISABLED');
     if (!isClinician(caller.role)) return fail('AUTH_FORBIDDEN');
-    const found = await this.resolve(clinicId, caller, input);
-    if (!found.ok) return found;
-    const open = await this.stillOpen(clinicId, found.consultation);
-    if (!open.ok) return open;
-    const placed = await this.nodeFor(clinicId, found.consultation);
+    const placed = await this.openOnItsNode(clinicId, caller, input);
     if (!placed.ok) return placed;
     const part: ConsultInvitePart = input.part;
     const sub = `guest:${randomBytes(9).toString('base64url')}`;
@@ -325,6 +317,21 @@ export class ConsultService {
     if (!consultation) return fail('CONSULT_NOT_FOUND');
     if (caller.role === 'patient' && consultation.ticket !== caller.ticket) return fail('CONSULT_NOT_PARTICIPANT');
     return { ok: true, consultation };
+  }
+
+  /** What a join and an invite start from: the consultation the caller names (resolve), still open with its ticket (stillOpen), on its live media node (nodeFor). */
+  private async openOnItsNode(
+    clinicId: string,
+    caller: ConsultCaller,
+    which: { consult?: string | undefined; ticketId?: string | undefined },
+  ): Promise<Ack<{ consultation: ConsultListing; node: MediaNodeInfo; ticket: PublicTicket }>> {
+    const found = await this.resolve(clinicId, caller, which);
+    if (!found.ok) return found;
+    const open = await this.stillOpen(clinicId, found.consultation);
+    if (!open.ok) return open;
+    const placed = await this.nodeFor(clinicId, found.consultation);
+    if (!placed.ok) return placed;
+    return { ...placed, ticket: open.ticket };
   }
 
   /** CONSULT_ENDED unless the consultation and its ticket are both still on; one whose ticket has left the queue is ended now. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   AI_RESULT_FIELD,
   AiEmotion,
@@ -49,7 +49,7 @@ export interface NewConsultation {
 export class ConsultStore {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicConsult', SCRIPT_NAMES);
   }
 

@@ -2,7 +2,7 @@
  * The consult domain's surface for the hub and tests: admission to video
  * consultations, room tokens, the AI relay (docs/consultations.md, "Admission").
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { RedisTarget } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -31,11 +31,11 @@ export interface ConsultOptions {
   onAdmitted?: (clinic: string, ticketId: string, consultId: string) => void;
   /** The `/consult` namespace, with `socketAuth` in front. */
   nsp: Namespace;
-  redis: Redis;
+  redis: RedisClient;
   /** Where `redis` connects to: the AI session queue opens its own connection there. */
   redisTarget: RedisTarget;
   /** A connection of its own for the AI, control and queue channels. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
   nodeId: string;
   clinics: ClinicRegistry;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { MEDIA_NODES_KEY, mediaNodeKey, type MediaNodeInfo } from '@clinic-hub/protocol';
 
 /**
@@ -8,17 +8,14 @@ import { MEDIA_NODES_KEY, mediaNodeKey, type MediaNodeInfo } from '@clinic-hub/p
  * `media:nodes` set by a dead node are ignored, not removed: the set is the
  * media-server's to keep.
  */
-export async function listMediaNodes(redis: Redis): Promise<MediaNodeInfo[]> {
+export async function listMediaNodes(redis: RedisClient): Promise<MediaNodeInfo[]> {
   const ids = await redis.smembers(MEDIA_NODES_KEY);
   if (ids.length === 0) return [];
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hgetall(mediaNodeKey(id));
-  const replies = (await pipeline.exec()) ?? [];
+  // One command per node, not one pipeline: on a Redis Cluster the nodes' hashes lie in different slots.
+  const replies = await Promise.all(ids.map((id) => redis.hgetall(mediaNodeKey(id))));
   const nodes: MediaNodeInfo[] = [];
   ids.forEach((id, i) => {
-    const [error, fields] = replies[i] ?? [null, null];
-    if (error) throw error;
-    const node = parseMediaNode(id, fields as Record<string, string> | null);
+    const node = parseMediaNode(id, replies[i] ?? null);
     if (node) nodes.push(node);
   });
   return nodes.sort((a, b) => a.id.localeCompare(b.id));

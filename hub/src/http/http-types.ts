@@ -34,6 +34,14 @@ export interface ListenOptions {
   maxBodyBytes: number;
   /** Routes that take larger (or smaller) bodies, such as uploads; undefined: `maxBodyBytes`. */
   bodyLimit?: (method: string, path: string) => BodyLimit | undefined;
+  /**
+   * Checked before the body is read, with what the request line and headers
+   * say: a response refuses the request at once (the connection is then
+   * closed, the body never read), undefined lets it on. For routes whose
+   * bodies are large (uploads), so that a caller without a valid token
+   * cannot make a node read and hold megabytes.
+   */
+  preflight?: (method: string, path: string, headers: Record<string, string>) => HttpResponse | undefined;
   /** Headers on every response; default SECURITY_HEADERS. */
   securityHeaders?: Record<string, string>;
 }

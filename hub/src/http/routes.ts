@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { z } from 'zod';
 import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
 import { appendAudit, auditCsv, queryAudit, type AuditFilter } from '../audit/audit-log.js';
@@ -21,7 +21,7 @@ export interface RouteDeps {
   nodeId: string;
   serverKind: () => string;
   startedAt: number;
-  redis: Redis;
+  redis: RedisClient;
   /** How the node reaches Redis (REDIS_URL or REDIS_SENTINELS), shown by /healthz and `clinic status`. */
   redisMode: RedisTarget['mode'];
   /** The master and its replicas as the node sees them now; null when Redis did not answer in time. */

@@ -14,11 +14,18 @@ export async function startNodeServer(
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://hub');
     const limit = bodyLimitFor(options, (req.method ?? 'GET').toUpperCase(), url.pathname);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
+    const refused = options.preflight?.((req.method ?? 'GET').toUpperCase(), url.pathname, headers);
+    if (refused) {
+      // The body is never read: the connection closes after this response.
+      res.writeHead(refused.status, { ...(options.securityHeaders ?? SECURITY_HEADERS), ...refused.headers, connection: 'close' });
+      res.end(refused.body instanceof Readable ? '' : refused.body, () => req.destroy());
+      return;
+    }
     readBody(req, limit.maxBytes)
       .then((body) => {
         if (body === null) return { status: 413, headers: { 'content-type': 'application/json' }, body: limit.tooLarge };
-        const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
         return handler({
           method: (req.method ?? 'GET').toUpperCase(),
           path: url.pathname,

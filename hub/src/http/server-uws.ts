@@ -46,7 +46,7 @@ export async function startUwsServer(
     const limit = bodyLimitFor(options, method, url);
     const chunks: Buffer[] = [];
     let size = 0;
-    const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer | Readable) => {
+    const respond = (status: number, responseHeaders: Record<string, string>, body: string | Buffer | Readable, closeConnection = false) => {
       if (aborted) {
         if (body instanceof Readable) body.destroy();
         return;
@@ -54,7 +54,7 @@ export async function startUwsServer(
       res.cork(() => {
         res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
         for (const [name, value] of Object.entries({ ...(options.securityHeaders ?? SECURITY_HEADERS), ...responseHeaders })) res.writeHeader(name, value);
-        if (!(body instanceof Readable)) res.end(body);
+        if (!(body instanceof Readable)) res.end(body, closeConnection);
       });
       if (body instanceof Readable) streamBody(body);
     };
@@ -95,6 +95,13 @@ export async function startUwsServer(
     const hardLimit = limit.maxBytes * 2 + 1_048_576;
     if (Number(headers['content-length'] ?? 0) > hardLimit) {
       refuseTooLarge();
+      return;
+    }
+    const refused = options.preflight?.(method, url, headers);
+    if (refused) {
+      // The body is never read: the connection closes after this response.
+      respond(refused.status, refused.headers ?? {}, refused.body instanceof Readable ? '' : refused.body, true);
+      aborted = true;
       return;
     }
     res.onData((chunk, isLast) => {

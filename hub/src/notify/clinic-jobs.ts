@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { NotificationQueue } from './notification-service.js';
 
 /** A job id and its score in a BullMQ sorted set (finishedOn for completed and failed, the due time for delayed). */
@@ -28,7 +28,7 @@ export const delayedDueAt = (score: number) => Math.floor(score / 0x1000);
  * ZSCAN MATCH (incremental: no long-running command while Redis serves the
  * waiting rooms); the wait and active lists are short, read whole.
  */
-export async function clinicJobIds(redis: Redis, queue: NotificationQueue, clinic: string | null): Promise<ClinicJobIds> {
+export async function clinicJobIds(redis: RedisClient, queue: NotificationQueue, clinic: string | null): Promise<ClinicJobIds> {
   const prefix = clinic === null ? '' : `${clinic}.`;
   const mine = (id: string) => id.startsWith(prefix);
   const listed = async (...keys: string[]) => {
@@ -47,7 +47,7 @@ export async function clinicJobIds(redis: Redis, queue: NotificationQueue, clini
   return { waiting: waiting + prioritized.length, active, delayed, completed, failed };
 }
 
-async function scanSortedSet(redis: Redis, key: string, pattern: string): Promise<ScoredJobId[]> {
+async function scanSortedSet(redis: RedisClient, key: string, pattern: string): Promise<ScoredJobId[]> {
   const found = new Map<string, number>();
   let cursor = '0';
   do {

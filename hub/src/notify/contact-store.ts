@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { NotifyContact } from '@clinic-hub/protocol';
 import { notifyClinicKeys } from './notify-keys.js';
 
@@ -19,7 +19,7 @@ export interface AppointmentRecord {
  * until the retention period after the appointment. Never logged.
  */
 export class ContactStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async setTicketContact(clinic: string, ticketId: string, contact: NotifyContact, retentionSeconds: number): Promise<void> {
     await this.redis.set(notifyClinicKeys(clinic).ticketContact(ticketId), JSON.stringify(contact), 'EX', Math.max(1, retentionSeconds));

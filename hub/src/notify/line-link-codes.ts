@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { LineLink, NotifyLocale } from '@clinic-hub/protocol';
 import { lineLinkKeys } from './notify-keys.js';
 
@@ -23,7 +23,7 @@ export type LinkTarget =
  */
 export class LineLinkCodes {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The official account's basic id, "@123abcde". */
     private readonly basicId: string,
     private readonly now: () => number = Date.now,
@@ -34,7 +34,7 @@ export class LineLinkCodes {
     const ttl = Math.max(MIN_TTL_SECONDS, Math.round(ttlSeconds));
     const code = newCode();
     await this.redis.set(lineLinkKeys.code(code), JSON.stringify(target), 'EX', ttl);
-    return this.link(code, target.locale, this.now() + ttl * 1000);
+    return this.link(code, target, this.now() + ttl * 1000);
   }
 
   /**
@@ -50,7 +50,7 @@ export class LineLinkCodes {
     if (existing) {
       const raw = await this.redis.get(lineLinkKeys.code(existing));
       const target = raw ? (JSON.parse(raw) as LinkTarget) : null;
-      if (target && 'appointment' in target && target.startsAt === startsAt) return this.link(existing, target.locale, startsAt);
+      if (target && 'appointment' in target && target.startsAt === startsAt) return this.link(existing, target, startsAt);
     }
     const created = await this.create({ clinic, locale, appointment, startsAt }, ttlMs / 1000);
     await this.redis.set(current, created.code, 'PXAT', Math.round(startsAt));
@@ -63,8 +63,13 @@ export class LineLinkCodes {
     return raw ? (JSON.parse(raw) as LinkTarget) : null;
   }
 
-  private link(code: string, locale: NotifyLocale, expiresAt: number): LineLink {
-    const text = `${locale === 'ja' ? '通知を受け取る' : 'Get notices'} ${code}`;
+  /**
+   * The message the link opens ready to send: a ticket's (a QR code on a
+   * screen or slip) says what it does; an appointment's (in an SMS, where
+   * every percent-encoded character counts) is the code alone.
+   */
+  private link(code: string, target: LinkTarget, expiresAt: number): LineLink {
+    const text = 'appointment' in target ? code : `${target.locale === 'ja' ? '通知を受け取る' : 'Get notices'} ${code}`;
     return { url: `https://line.me/R/oaMessage/${encodeURIComponent(this.basicId)}/?${encodeURIComponent(text)}`, code, expiresAt };
   }
 }

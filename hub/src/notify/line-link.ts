@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { SignatureValidationFailed, messagingApi, middleware, type webhook } from '@line/bot-sdk';
 import type { LineLink, NotifyLocale, PublicTicket } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -63,7 +63,7 @@ export class LineLinkService {
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       clinics: ClinicRegistry;
       notifications: NotificationService;
       /** The queue's ticket (queue domain): a code of a ticket that has ended links nothing. */

@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   type DeadLetter,
   type ErrorCode,
@@ -18,7 +18,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { closeOverRedis, connectRedis, endConnection } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
@@ -65,7 +65,7 @@ export interface NotificationServiceOptions {
   config: NotifyConfig;
   clinics: ClinicRegistry;
   /** Command connection for contacts; made from `config.redis` (and closed by `close`) when omitted. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Where connection trouble is reported (without it, it is only retried). */
   logger?: Logger;
   now?: () => number;
@@ -80,16 +80,16 @@ export interface NotificationServiceOptions {
 export class NotificationService {
   readonly queue: NotificationQueue;
   readonly contacts: ContactStore;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
-  private readonly queueConnection: Redis;
+  private readonly queueConnection: RedisClient;
   private readonly now: () => number;
 
   constructor(private readonly options: NotificationServiceOptions) {
     const { config } = options;
     this.ownsRedis = !options.redis;
-    this.redis = options.redis ?? connectRedis(config.redis, `${config.nodeId}:notify-cmd`);
-    this.queueConnection = connectRedis(config.redis, `${config.nodeId}:notify-queue`);
+    this.redis = options.redis ?? connectRedisClient(config.redis, `${config.nodeId}:notify-cmd`);
+    this.queueConnection = connectRedisClient(config.redis, `${config.nodeId}:notify-queue`);
     // ioredis reconnects by itself; the hub's own connection logs Redis outages.
     this.queueConnection.on('error', () => undefined);
     this.contacts = new ContactStore(this.redis);

@@ -6,7 +6,7 @@ import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/index.js';
-import { closeOverRedis, connectRedis, connectRedisForJobs, endConnection } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
@@ -70,7 +70,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   const logger = (options.logger ?? createHubLogger(config.logLevel, config.nodeId)).child({ domain: 'notify' });
   const clinics = options.clinics ?? ClinicRegistry.fromDirectory(config.clinicsDir);
   const now = options.now ?? Date.now;
-  const redis = connectRedis(config.redis, `${config.nodeId}:notify-worker-cmd`);
+  const redis = connectRedisClient(config.redis, `${config.nodeId}:notify-worker-cmd`);
   redis.on('error', () => undefined);
   const service = new NotificationService({ config, clinics, redis, logger, now });
   const records = new SendRecords(redis, config.sendRecordSeconds);
@@ -285,7 +285,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     }
   };
 
-  const workerConnection = connectRedisForJobs(config.redis, `${config.nodeId}:notify-worker`);
+  const workerConnection = connectRedisClientForJobs(config.redis, `${config.nodeId}:notify-worker`);
   workerConnection.on('error', () => undefined);
   const worker = new Worker<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, processTracedJob, {
     connection: workerConnection,
@@ -310,7 +310,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   let watcher: QueueWatcher | null = null;
   if (options.watchQueues ?? true) {
     watcher = new QueueWatcher({
-      subscriber: connectRedis(config.redis, `${config.nodeId}:notify-watch`),
+      subscriber: connectRedisClient(config.redis, `${config.nodeId}:notify-watch`, { shardedSubscriber: true }),
       queue,
       notifications: service,
       clinics,

@@ -133,11 +133,16 @@ export function parseQuietHours(value: string): QuietHours | null | undefined {
   return parsed && parsed.success ? parsed.data : undefined;
 }
 
-export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): NotifyConfig {
+/**
+ * `acceptsCluster`: the hub reads this configuration too (it enqueues
+ * notifications), and runs on a Redis Cluster; the notification worker does
+ * not yet (README, "Scaling").
+ */
+export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env, options: { acceptsCluster?: boolean } = {}): NotifyConfig {
   const env = withSecretFiles(processEnv, NOTIFY_SECRET_VARIABLES, 'notification configuration');
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
-  const redis = redisTargetForService(env);
+  const redis = redisTargetForService(env, options);
   if (!parsed.success || !redis.target) {
     if (!parsed.success) problems.push(...describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES));
     problems.push(...redis.lines);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { WebPushSubscription, protocolError, type NotifyLocale, type PatientNoticeSettings } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -22,7 +22,7 @@ const ROUTES = {
 
 export interface PatientNoticeRouteDeps {
   authenticator: Authenticator;
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   notifications: NotificationService;
   pages: PatientPageStore;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { WebPushSubscription, type InAppNotice } from '@clinic-hub/protocol';
 import { notifyClinicKeys } from './notify-keys.js';
 
@@ -14,7 +14,7 @@ export const IN_VIEW_MS = 60_000;
  * Web Push, else kept in the inbox until the page comes back.
  */
 export class PatientPageStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async setInView(clinic: string, userId: string, socketId: string, visible: boolean, now = Date.now()): Promise<void> {
     const key = notifyClinicKeys(clinic).inView(userId);

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { NotifyKind, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { endConnection } from '@clinic-hub/platform/redis';
-import { LIVE_CHANNEL_PATTERN, onLiveQueueEvent, type QueueService } from '../queue/index.js';
+import { onLiveQueueEvent, subscribeLiveChannels, type QueueService } from '../queue/index.js';
 import { continueTrace, runInTrace, type TraceContext } from '@clinic-hub/platform/tracing';
 import type { NotificationService } from './notification-service.js';
 
@@ -22,7 +22,7 @@ interface Milestone {
 
 export interface QueueWatcherDeps {
   /** A connection of its own: it goes into subscriber mode. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   queue: QueueService;
   notifications: NotificationService;
   clinics: ClinicRegistry;
@@ -66,7 +66,7 @@ export class QueueWatcher {
       // ioredis resubscribes by itself after a reconnect; what happened meanwhile is caught up by a sweep.
       if (subscribedOnce) this.sweepAll();
     });
-    await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
+    await subscribeLiveChannels(subscriber, this.deps.clinics.ids());
     subscribedOnce = true;
     this.sweepAll();
     await this.idle();

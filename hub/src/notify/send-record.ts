@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { sendRecordKey } from './notify-keys.js';
 
 /** `via`: the route an attempt committed to before calling a provider, when a notice has more than one (phone-route.ts). */
@@ -31,7 +31,7 @@ export type SendStart =
  */
 export class SendRecords {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly ttlSeconds: number,
   ) {}
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import type { DisplayPresence, NodeStatus, Role } from '@clinic-hub/protocol';
 import { identityOf } from '../auth/socket-auth.js';
@@ -42,7 +42,7 @@ export class NodeRegistry {
   private dirty = true;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly nsp: Namespace,
     private readonly self: {
       nodeId: string;
@@ -159,7 +159,7 @@ function parseEntry(raw: string): DisplayEntry | null {
   }
 }
 
-export async function listNodes(redis: Redis): Promise<(NodeStatus & { up: boolean })[]> {
+export async function listNodes(redis: RedisClient): Promise<(NodeStatus & { up: boolean })[]> {
   const entries = await redis.hgetall(NODES_KEY);
   const now = Date.now();
   const nodes = Object.values(entries).map((raw) => JSON.parse(raw) as NodeStatus);
@@ -177,7 +177,7 @@ export async function listNodes(redis: Redis): Promise<(NodeStatus & { up: boole
  * that have left, newest first. Entries of a node that stopped heart-beating,
  * or that restarted since, are moved to the screens that left.
  */
-export async function listDisplays(redis: Redis, clinic: string): Promise<DisplayPresence[]> {
+export async function listDisplays(redis: RedisClient, clinic: string): Promise<DisplayPresence[]> {
   const [connected, gone, nodes] = await Promise.all([redis.hgetall(displaysKey(clinic)), redis.hgetall(goneKey(clinic)), redis.hgetall(NODES_KEY)]);
   const now = Date.now();
   const nodeStatus = new Map(

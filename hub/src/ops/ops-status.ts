@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { parseInfo, readReplication, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { ClinicQueueSummary, OpsStatus } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
@@ -8,7 +8,7 @@ import { clinicKeys } from '../queue/index.js';
 import { listNodes } from './node-registry.js';
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
-export async function opsStatus(redis: Redis, clinics: ClinicRegistry, clinicIds: string[], mode: RedisTarget['mode'] = 'single'): Promise<OpsStatus> {
+export async function opsStatus(redis: RedisClient, clinics: ClinicRegistry, clinicIds: string[], mode: RedisTarget['mode'] = 'single'): Promise<OpsStatus> {
   let info: Record<string, string> = {};
   let up = true;
   try {

@@ -3,7 +3,7 @@
  * benchmarks. docs/protocol.md ("Queue") describes the events and the resume
  * rule.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
@@ -16,18 +16,18 @@ import { registerQueueHandlers } from './queue-handlers.js';
 import { startQueueFanout } from './queue-live.js';
 
 export { QueueService, newTicketId, statsFromDurations } from './queue-service.js';
-export { clinicKeys, clinicRoom, clinicOfLiveChannel, LIVE_CHANNEL_PATTERN } from './queue-keys.js';
+export { clinicKeys, clinicRoom, LIVE_CHANNEL_KIND } from './queue-keys.js';
 export { checkinPatient, patientLink, type PatientCheckin, type PatientCheckinDeps } from './checkin-patient.js';
 export { rebuildQueue, type RebuiltQueue } from './rebuild.js';
-export { onLiveQueueEvent, startQueueFanout, type QueueFanoutDeps } from './queue-live.js';
+export { onLiveQueueEvent, startQueueFanout, subscribeLiveChannels, type QueueFanoutDeps } from './queue-live.js';
 
 export interface QueueOptions extends PatientCheckinDeps {
   /** The queue namespace, with `socketAuth` in front. */
   nsp: Namespace;
   /** Commands. */
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the clinics' live channels. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   clinicIds: string[];
   /** HUB_FANOUT_COALESCE_MS. */
   coalesceMs: number;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Socket } from 'socket.io';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { QUEUE_EVENT_ROLES, QueuePayloads, fail, type Announcement } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { identityOf } from '../auth/socket-auth.js';
@@ -11,7 +11,7 @@ import { clinicRoom } from './queue-keys.js';
 import { checkinPatient, patientLink, type PatientCheckinDeps } from './checkin-patient.js';
 
 export interface QueueHandlerDeps extends HandlerContext, PatientCheckinDeps {
-  redis: Redis;
+  redis: RedisClient;
   maxPayloadBytes: number;
   /** Check-ins by patients themselves (kiosk) and appointment arrivals; absent: `queue:self-checkin` is refused. */
   selfCheckin?: Pick<SelfCheckinService, 'checkin'>;

@@ -1,4 +1,4 @@
-import { clinicChannel, clinicChannelPattern, clinicOfChannel } from '@clinic-hub/protocol';
+import { clinicChannel } from '@clinic-hub/protocol';
 
 /**
  * Where a clinic's waiting room lives in Redis. Every key carries the
@@ -16,7 +16,7 @@ export const clinicKeys = (clinic: string) => {
     events: `${prefix}events`,
     tickets: `${prefix}tickets`,
     /** Pub/sub channel of every committed queue event of the clinic (not a key). */
-    live: clinicChannel(clinic, 'live'),
+    live: clinicChannel(clinic, LIVE_CHANNEL_KIND),
     patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
     /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
     ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
@@ -24,10 +24,8 @@ export const clinicKeys = (clinic: string) => {
   };
 };
 
-/** Pattern matching every clinic's live channel. */
-export const LIVE_CHANNEL_PATTERN = clinicChannelPattern('live');
-
-export const clinicOfLiveChannel = (channel: string) => clinicOfChannel(channel, 'live');
+/** The kind of the live channels (`ch:{clinic}:live`): SSUBSCRIBEd per clinic, the scripts SPUBLISH (sharded pub/sub). */
+export const LIVE_CHANNEL_KIND = 'live';
 
 /** The Socket.IO room of a clinic's queue sockets (displays, staff): every queue event goes there. */
 export const clinicRoom = (clinic: string) => `clinic:${clinic}`;

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import { onClinicMessages, subscribeClinicChannels, type RedisClient } from '@clinic-hub/platform/redis';
 import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { LocalBroadcast } from '../socket/local-broadcast.js';
-import { LIVE_CHANNEL_PATTERN, clinicOfLiveChannel, clinicRoom } from './queue-keys.js';
+import { LIVE_CHANNEL_KIND, clinicRoom } from './queue-keys.js';
 import type { QueueService } from './queue-service.js';
 
 /** More missed events than this are left to the clients' own sync (they see the gap). */
@@ -23,13 +23,11 @@ export interface QueueFanoutDeps {
 
 /**
  * Calls `handle` with each queue event published on a clinic's live channel
- * (the subscriber psubscribes LIVE_CHANNEL_PATTERN); a message that is not an
- * event is logged and skipped.
+ * (the subscriber SSUBSCRIBEs each clinic's: subscribeLiveChannels); a
+ * message that is not an event is logged and skipped.
  */
-export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (clinic: string, event: QueueEvent) => void): void {
-  subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-    const clinic = clinicOfLiveChannel(channel);
-    if (!clinic) return;
+export function onLiveQueueEvent(subscriber: RedisClient, logger: Logger, handle: (clinic: string, event: QueueEvent) => void): void {
+  onClinicMessages(subscriber, LIVE_CHANNEL_KIND, (clinic, message, channel) => {
     let event: QueueEvent;
     try {
       event = JSON.parse(message) as QueueEvent;
@@ -39,6 +37,11 @@ export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (cli
     }
     handle(clinic, event);
   });
+}
+
+/** SSUBSCRIBEs to every clinic's live channel (sharded pub/sub: on a Redis Cluster, at the shard that owns the clinic). */
+export function subscribeLiveChannels(subscriber: RedisClient, clinicIds: readonly string[]): Promise<void> {
+  return subscribeClinicChannels(subscriber, LIVE_CHANNEL_KIND, clinicIds);
 }
 
 /**
@@ -53,7 +56,7 @@ export function onLiveQueueEvent(subscriber: Redis, logger: Logger, handle: (cli
  * the event stream and emits it, so its displays, still connected to it, do
  * not have to wait for the next change to notice the gap.
  */
-export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadcast, deps: QueueFanoutDeps): Promise<void> {
+export async function startQueueFanout(subscriber: RedisClient, broadcast: LocalBroadcast, deps: QueueFanoutDeps): Promise<void> {
   const { queue, metrics, logger } = deps;
   /** Highest seq emitted per clinic. */
   const lastSeq = new Map<string, number>();
@@ -105,8 +108,8 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
   const catchUp = async (generation: number, from: Map<string, number>, attempt: number): Promise<void> => {
     if (generation !== catchUpGeneration) return;
     try {
-      // Resolves once Redis has the subscription again: nothing committed from now on is missed.
-      await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
+      // Resolves once Redis has the subscriptions again: nothing committed from now on is missed.
+      await subscribeLiveChannels(subscriber, deps.clinicIds);
       let caughtUp = 0;
       for (const [clinic, after] of from) {
         const missed = await queue.eventsAfter(clinic, after, MAX_CATCH_UP_EVENTS);
@@ -123,7 +126,7 @@ export async function startQueueFanout(subscriber: Redis, broadcast: LocalBroadc
     }
   };
 
-  await subscriber.psubscribe(LIVE_CHANNEL_PATTERN);
+  await subscribeLiveChannels(subscriber, deps.clinicIds);
   for (const clinic of deps.clinicIds) lastSeq.set(clinic, await queue.lastSeq(clinic));
   // 'ready' again means the connection was lost and is back (ioredis resubscribes by itself).
   subscriber.on('ready', () => {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import {
   toPublicClinic,
   isErrorCode,
@@ -17,7 +16,7 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
-import { ReplicaAck, isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { ReplicaAck, isRedisUnavailable, type RedisClient } from '@clinic-hub/platform/redis';
 import { currentTraceparentArg } from '@clinic-hub/platform/tracing';
 import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { clinicKeys } from './queue-keys.js';
@@ -49,12 +48,13 @@ export class QueueService {
   private readonly ack: ReplicaAck | null;
 
   constructor(
-    private readonly redis: Redis,
+    /** One Redis, Sentinel's master or a Redis Cluster: every command names keys of one clinic (one hash slot). */
+    private readonly redis: RedisClient,
     private readonly clinics: ClinicRegistry,
     /**
-     * With Sentinel: a change is acknowledged only once this many replicas
-     * have it; the scripts then run on the ack's own connection (README,
-     * "Several hub nodes").
+     * With Sentinel or a Cluster: a change is acknowledged only once this
+     * many replicas (of its shard) have it; the scripts then run on the ack's
+     * own connection (README, "Several hub nodes").
      */
     options: { ack?: ReplicaAck } = {},
   ) {
@@ -275,11 +275,12 @@ export class QueueService {
     const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
     let reply: { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     try {
+      const ranOn = await this.ack?.shardOf(keys.seq);
       const raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
       reply = JSON.parse(raw) as typeof reply;
       // Committed on the master; acknowledged only once the replicas have it too. If they do not
       // in time, the client retries with the same requestId and gets this change, replayed.
-      if (reply.ok && this.ack && !(await this.ack.confirm(reply.replayed ? { fenceKey: keys.ackFence } : {}))) {
+      if (reply.ok && this.ack && !(await this.ack.confirm({ key: keys.seq, ranOn, ...(reply.replayed && { fenceKey: keys.ackFence }) }))) {
         return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
       }
     } catch (error) {

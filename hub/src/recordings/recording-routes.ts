@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { protocolError, type RecordingList, type Role } from '@clinic-hub/protocol';
 import {
   RecordingError,
@@ -21,7 +21,7 @@ export const RECORDING_ROLES: readonly Role[] = ['admin', 'doctor'];
 export interface RecordingRouteDeps {
   authenticator: Authenticator;
   clinics: ClinicRegistry;
-  redis: Redis;
+  redis: RedisClient;
   config: RecordingConfig;
   logger: Logger;
 }

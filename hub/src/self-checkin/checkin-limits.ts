@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { defineScripts } from '@clinic-hub/platform/redis-scripts';
 
 /** How many self check-ins, and wrong arrival codes, one kiosk, one clinic's phones and one address may make. */
@@ -29,7 +29,7 @@ export class CheckinLimiter {
   private readonly window: WindowCommand;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly limits: SelfCheckinLimits,
   ) {
     const scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'selfCheckin', ['rate-window']);

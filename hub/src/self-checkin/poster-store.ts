@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 
 /** A printed clinic poster: its QR code opens the phone check-in page with this id. */
@@ -17,7 +17,7 @@ const postersKey = (clinic: string) => `ch:{${clinic}}:posters`;
  * a new poster gets a new id. Kept until withdrawn.
  */
 export class PosterStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async create(clinic: string, label: string, createdBy: string): Promise<Poster> {
     const poster: Poster = { id: newOpaqueId(18), label, createdAt: Date.now(), createdBy };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import {
   estimateWaitMinutes,
   openRoomsOf,
@@ -41,7 +41,7 @@ export interface SelfCheckinCaller {
 }
 
 export interface SelfCheckinDeps extends PatientCheckinDeps {
-  redis: Redis;
+  redis: RedisClient;
   clinics: ClinicRegistry;
   appointments: Pick<AppointmentService, 'byCode'>;
   limits: SelfCheckinLimits;

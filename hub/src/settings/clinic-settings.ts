@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { fail, type Ack, type ClinicConfig, type ClinicSettingsRecord, type RoomStateResult } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
@@ -11,9 +11,9 @@ const POLL_MS = 5000;
 const ROOM_RETRIES = 5;
 
 export interface ClinicSettingsDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own (it subscribes). */
-  subscriber: Redis;
+  subscriber: RedisClient;
   clinics: ClinicRegistry;
   logger: Logger;
   /** A clinic's settings changed on this node (from this node or another): tell its clients. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { defineScripts } from '@clinic-hub/platform/redis-scripts';
 import { ClinicConfig, type ClinicSettingsRecord, type Role } from '@clinic-hub/protocol';
 import { auditKey } from '../audit/audit-log.js';
@@ -33,7 +33,7 @@ export type SaveResult = { ok: true; version: number } | { ok: false; currentVer
 export class SettingsStore {
   private readonly save: SaveCommand;
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     const scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicSettings', ['save-settings']);
     this.save = (settings, audit, ...args) => scripts['save-settings']<number>([settings, audit], args);
   }

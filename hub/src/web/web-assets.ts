@@ -21,8 +21,26 @@ export interface WebAsset {
 
 export const WEB_ROOT = resolve(fileURLToPath(new URL('../../../web', import.meta.url)));
 
+/** A page's line `<!--#include file="NAME.html" -->`, with its indent. */
+const INCLUDE_LINE = /^([ \t]*)<!--#include file="([a-z0-9-]+\.html)" -->\n/gm;
+
 /**
- * The browser pages: HTML and CSS from web/public, and each web/src/pages/NAME.ts
+ * The page with each include line replaced by web/partials/NAME.html, every
+ * line indented as the include line was: the head every page shares is
+ * written once. An include of a partial that is not there throws.
+ */
+export function withPartials(html: string, partialsDir: string): string {
+  return html.replace(INCLUDE_LINE, (_line, indent: string, name: string) =>
+    readFileSync(join(partialsDir, name), 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => `${indent}${line}\n`)
+      .join(''),
+  );
+}
+
+/**
+ * The browser pages: HTML (with its partials, see withPartials) and CSS from web/public, and each web/src/pages/NAME.ts
  * bundled (with socket.io-client and the protocol) to /assets/NAME.js.
  * Bundled once at start-up, in memory: nothing to build by hand, nothing stale.
  */
@@ -33,7 +51,9 @@ export async function loadWebAssets(root = WEB_ROOT): Promise<Map<string, WebAss
     for (const file of readdirSync(publicDir)) {
       const type = CONTENT_TYPES[extname(file)];
       if (!type) continue;
-      const body = readFileSync(join(publicDir, file));
+      const body = file.endsWith('.html')
+        ? Buffer.from(withPartials(readFileSync(join(publicDir, file), 'utf8'), join(root, 'partials')))
+        : readFileSync(join(publicDir, file));
       assets.set(`/${file}`, { contentType: type, body });
       if (file.endsWith('.html')) assets.set(`/${file.slice(0, -'.html'.length)}`, { contentType: type, body });
     }

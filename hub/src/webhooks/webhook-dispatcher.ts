@@ -1,8 +1,8 @@
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventType, type WebhookPayload } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { closeOverRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClientForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import { appendAudit } from '../audit/audit-log.js';
 import { signWebhook } from './webhook-signature.js';
 import { signingSecrets, type WebhookStore } from './webhook-store.js';
@@ -21,7 +21,7 @@ const KEEP_DONE_SECONDS = 24 * 3600;
 const CONCURRENCY = 8;
 
 export interface WebhookDispatcherDeps {
-  redis: Redis;
+  redis: RedisClient;
   redisTarget: RedisTarget;
   nodeId: string;
   store: WebhookStore;
@@ -43,11 +43,11 @@ const matches = (subscriptions: readonly string[], type: string) => subscription
 export class WebhookDispatcher {
   private readonly queue: Queue<DeliveryJob>;
   private readonly worker: Worker<DeliveryJob>;
-  private readonly connections: Redis[];
+  private readonly connections: RedisClient[];
 
   constructor(private readonly deps: WebhookDispatcherDeps) {
-    const queueConnection = connectRedisForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-queue`);
-    const workerConnection = connectRedisForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-worker`);
+    const queueConnection = connectRedisClientForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-queue`);
+    const workerConnection = connectRedisClientForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-worker`);
     this.connections = [queueConnection, workerConnection];
     for (const connection of this.connections) connection.on('error', () => undefined);
     this.queue = new Queue<DeliveryJob>(WEBHOOK_QUEUE_NAME, {

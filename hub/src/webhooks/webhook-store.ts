@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { WEBHOOK_PREVIOUS_SECRET_MS, type WebhookDelivery, type WebhookEndpoint } from '@clinic-hub/protocol';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { webhookKeys } from './webhook-keys.js';
@@ -23,7 +23,7 @@ export const signingSecrets = (endpoint: StoredEndpoint, now = Date.now()): stri
 
 /** A clinic's webhook endpoints and the log of delivery attempts, in Redis. */
 export class WebhookStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async list(clinic: string): Promise<StoredEndpoint[]> {
     const all = await this.redis.hvals(webhookKeys(clinic).endpoints);

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/cluster.js';
 import {
   AI_WORKERS_KEY,
   JOB_QUEUE_STATES,
@@ -16,7 +16,7 @@ import {
  * WorkerHeartbeat, has not expired), newest first; ids whose hash expired are
  * taken out of the set.
  */
-export async function readAiWorkers(redis: Redis): Promise<AiWorkerInfo[]> {
+export async function readAiWorkers(redis: RedisClient): Promise<AiWorkerInfo[]> {
   const ids = await redis.smembers(AI_WORKERS_KEY);
   const hashes = await Promise.all(ids.map((id) => redis.hgetall(aiWorkerKey(id))));
   const workers: AiWorkerInfo[] = [];
@@ -47,7 +47,7 @@ export async function readAiWorkers(redis: Redis): Promise<AiWorkerInfo[]> {
 }
 
 /** Job counts by state and worker connections of each watched BullMQ queue. */
-export async function readQueueDepths(redis: Redis, queues = WATCHED_JOB_QUEUES): Promise<JobQueueDepth[]> {
+export async function readQueueDepths(redis: RedisClient, queues = WATCHED_JOB_QUEUES): Promise<JobQueueDepth[]> {
   return Promise.all(
     queues.map(async ({ name, prefix }) => {
       const queue = new Queue(name, { connection: redis, prefix });
@@ -66,7 +66,7 @@ export async function readQueueDepths(redis: Redis, queues = WATCHED_JOB_QUEUES)
 }
 
 /** What `GET /api/ops/workers` answers. */
-export async function opsWorkers(redis: Redis): Promise<OpsWorkers> {
+export async function opsWorkers(redis: RedisClient): Promise<OpsWorkers> {
   const [workers, queues] = await Promise.all([readAiWorkers(redis), readQueueDepths(redis)]);
   return { checkedAt: Date.now(), workers, queues };
 }

@@ -1,7 +1,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { connectRedisCluster, type ClientOptions, type RedisClient } from './cluster.js';
 import type { RedisTarget } from './redis-target.js';
 
+export * from './clinic-subscriptions.js';
 export * from './close.js';
+export * from './cluster.js';
+export * from './hash-slot.js';
 export * from './redis-target.js';
 export * from './replica-ack.js';
 export * from './replication.js';
@@ -55,7 +59,7 @@ export function connectRedis(target: RedisTarget | string, name: string, options
       ...options,
     });
   }
-  throw new Error(`${name}: Redis Cluster (REDIS_CLUSTER_NODES) is refused by the configuration check; connectRedis cannot open it`);
+  throw new Error(`${name}: a Redis Cluster (REDIS_CLUSTER_NODES) is opened with connectRedisCluster, by code checked on a cluster (RedisClient)`);
 }
 
 /**
@@ -66,13 +70,31 @@ export function connectRedisForJobs(target: RedisTarget | string, name: string):
   return connectRedis(target, name, { maxRetriesPerRequest: null });
 }
 
+/**
+ * connectRedis for code that can be handed a Redis Cluster (RedisClient):
+ * with REDIS_CLUSTER_NODES a cluster connection (connectRedisCluster), else
+ * connectRedis's.
+ */
+export function connectRedisClient(target: RedisTarget | string, name: string, options: ClientOptions = {}): RedisClient {
+  if (typeof target !== 'string' && target.mode === 'cluster') return connectRedisCluster(target, name, options);
+  const { shardedSubscriber: _oneRedisNeedsNothing, ...redisOptions } = options;
+  return connectRedis(target, name, redisOptions);
+}
+
+/** connectRedisForJobs for code that can be handed a Redis Cluster. */
+export function connectRedisClientForJobs(target: RedisTarget | string, name: string): RedisClient {
+  return connectRedisClient(target, name, { maxRetriesPerRequest: null });
+}
+
 export function isRedisUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   return (
     error.name === 'MaxRetriesPerRequestError' ||
     error instanceof DeadlinePassed ||
     // "Command timed out": ioredis's commandTimeout, a Redis that is up but does not answer (stalled, overloaded).
-    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out/i.test(
+    // CLUSTERDOWN, TRYAGAIN, "Too many Cluster redirections", "Failed to refresh slots cache": a cluster mid-failover or mid-migration.
+    // "non local key": a script met a key its node no longer (or not yet) holds while its slot migrates (README, "Scaling").
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|LOADING|READONLY|MASTERDOWN|NOREPLICAS|All sentinels are unreachable|Stream isn't writeable|enableOfflineQueue|Command timed out|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Script attempted to access a non local key/i.test(
       error.message,
     )
   );
@@ -108,7 +130,7 @@ export function withinDeadline<T>(work: Promise<T>, ms: number, onLate: (outcome
 }
 
 /** Resolves true when Redis answers PING within `ms`, false when it fails or stays silent (down, or stalled). */
-export async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+export async function pingWithin(redis: RedisClient, ms: number): Promise<boolean> {
   try {
     return (await withinDeadline(redis.ping(), ms, () => undefined)) === 'PONG';
   } catch {
@@ -123,7 +145,7 @@ export async function pingWithin(redis: Redis, ms: number): Promise<boolean> {
  * unhandled rejection would stop the whole process. Their failures go to
  * `onError` instead; a caller that does await still gets the rejection.
  */
-export function catchUnawaitedFailures(client: Redis, commands: readonly string[], onError: (error: Error, command: string) => void): Redis {
+export function catchUnawaitedFailures<C extends RedisClient>(client: C, commands: readonly string[], onError: (error: Error, command: string) => void): C {
   const methods = client as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const command of commands) {
     const send = methods[command]!.bind(client);

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { assertOneSlot } from './hash-slot.js';
 
 /**
  * Redis Lua scripts as files, loaded the same way in every service (BullMQ's
@@ -9,9 +10,15 @@ import { fileURLToPath } from 'node:url';
  * that file, looked up in the script's own folder (a domain's `lib.lua`),
  * then among the helpers every service shares (this folder's `lua/`, such as
  * `now-ms`). Each include goes in once per script, where it is first named.
+ *
+ * Every key one script touches must be in one hash slot (one hash tag, such
+ * as the clinic's `{clinic}`): a Redis Cluster runs a script on one node and
+ * refuses keys of other slots (CROSSSLOT). The runners check this on every
+ * call, whatever the Redis, so a script that would break on a cluster fails
+ * its tests on one Redis too (REDIS_KEYS_CROSS_SLOT).
  */
 
-/** Runs one script: exactly as many keys as its file name says, then its arguments. Resolves with the script's reply. */
+/** Runs one script: exactly as many keys as its file name says (all in one hash slot), then its arguments. Resolves with the script's reply. */
 export type ScriptRunner = <T = string>(keys: readonly string[], args?: readonly (string | number)[]) => Promise<T>;
 
 /** What `defineScripts` needs of a connection (ioredis `Redis` or `Cluster`). */
@@ -76,6 +83,11 @@ export function defineScripts<N extends string>(redis: ScriptHost, folder: URL, 
       if (keys.length !== script.numberOfKeys) {
         return Promise.reject(new Error(`Lua script ${name} takes ${script.numberOfKeys} keys, was given ${keys.length}`));
       }
+      try {
+        assertOneSlot(`Lua script ${name}`, keys);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return run(...keys, ...args);
     }) as ScriptRunner;
   }
@@ -94,5 +106,6 @@ export async function evalScript<T = unknown>(
   args: readonly (string | number)[] = [],
 ): Promise<T> {
   if (keys.length !== script.numberOfKeys) throw new Error(`Lua script ${script.name} takes ${script.numberOfKeys} keys, was given ${keys.length}`);
+  assertOneSlot(`Lua script ${script.name}`, keys);
   return (await redis.eval(script.lua, script.numberOfKeys, ...keys, ...args)) as T;
 }

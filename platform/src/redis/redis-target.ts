@@ -129,21 +129,25 @@ export function readRedisTarget(
 
 /**
  * What a service's configuration check calls: the target, or the lines its
- * ConfigError lists. Redis Cluster is refused for now (REDIS_CLUSTER_UNSUPPORTED):
- * the live channels are followed with pattern subscriptions, which a cluster
- * does not shard (README, "Scaling").
+ * ConfigError lists. Redis Cluster is refused (REDIS_CLUSTER_UNSUPPORTED)
+ * unless the service `acceptsCluster`: one whose every part opens its
+ * connections with connectRedisClient and has been run on a cluster (the
+ * hub; README, "Scaling").
  */
-export function redisTargetForService(env: NodeJS.ProcessEnv): { target: RedisTarget; lines: [] } | { target: null; lines: string[] } {
+export function redisTargetForService(
+  env: NodeJS.ProcessEnv,
+  options: { acceptsCluster?: boolean } = {},
+): { target: RedisTarget; lines: [] } | { target: null; lines: string[] } {
   const read = readRedisTarget(env);
   if (!read.ok) return { target: null, lines: describeRedisProblems(read.problems) };
-  if (read.target.mode === 'cluster') {
+  if (read.target.mode === 'cluster' && !options.acceptsCluster) {
     return {
       target: null,
       lines: describeRedisProblems([
         {
           variable: 'REDIS_CLUSTER_NODES',
           code: 'REDIS_CLUSTER_UNSUPPORTED',
-          message: 'Redis Cluster is not supported yet (the live channels need sharded pub/sub); use REDIS_SENTINELS for failover or REDIS_URL',
+          message: 'this service does not run on a Redis Cluster yet (README, "Scaling": only the hub does); use REDIS_SENTINELS for failover or REDIS_URL',
         },
       ]),
     };

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { connectionOfKey, isCluster, type RedisClient } from './cluster.js';
 
 /**
  * How many replicas must hold a change before it is acknowledged, and how
@@ -28,10 +29,17 @@ export interface ReplicaAckObserver {
  * hub node, maybe not yet replicated) first writes `fenceKey`: the
  * replication stream is in order, so a replica that has the fence has the
  * change before it.
+ *
+ * On a Redis Cluster the wait is per shard: WAIT goes to the connection of
+ * the master that owns the change's slot (`key`), the one the script went
+ * through. When that master changed between the script and the wait (a
+ * failover or a slot migration in between), the change is not confirmed:
+ * the client is told STORE_UNAVAILABLE and retries with the same requestId,
+ * which replays the change from wherever it now is, fenced.
  */
 export class ReplicaAck {
   constructor(
-    readonly connection: Redis,
+    readonly connection: RedisClient,
     readonly policy: ReplicaAckPolicy,
     private readonly observe: ReplicaAckObserver = () => undefined,
   ) {}
@@ -40,14 +48,59 @@ export class ReplicaAck {
     return this.policy.replicas > 0;
   }
 
-  /** True once enough replicas have this connection's writes; always true when the policy asks for none. */
-  async confirm(options: { fenceKey?: string } = {}): Promise<boolean> {
+  /**
+   * The connection a change to `key` goes through now: taken before the
+   * change, handed to `confirm` as `ranOn`. A cluster connection that has
+   * not read the slot map yet (just opened, or reconnecting) is waited for,
+   * up to the policy's timeout.
+   */
+  async shardOf(key: string): Promise<Redis | null> {
+    const shard = connectionOfKey(this.connection, key);
+    if (shard || !isCluster(this.connection)) return shard;
+    const cluster = this.connection;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.policy.timeoutMs);
+      cluster.once('ready', done);
+      function done() {
+        clearTimeout(timer);
+        cluster.off('ready', done);
+        resolve();
+      }
+    });
+    return connectionOfKey(cluster, key);
+  }
+
+  /**
+   * True once enough replicas have this connection's writes; always true
+   * when the policy asks for none. `key` is a key of the change (any: they
+   * share a slot; `fenceKey` serves when absent) and `ranOn` what
+   * `shardOf(key)` said before it, both needed on a cluster.
+   */
+  async confirm(options: { key?: string; ranOn?: Redis | null; fenceKey?: string } = {}): Promise<boolean> {
     if (!this.enabled) return true;
     const started = performance.now();
-    if (options.fenceKey) await this.connection.incr(options.fenceKey);
-    const replicas = await this.connection.wait(this.policy.replicas, this.policy.timeoutMs);
-    const confirmed = replicas >= this.policy.replicas;
-    this.observe({ confirmed, replicas, seconds: (performance.now() - started) / 1000 });
-    return confirmed;
+    const done = (confirmed: boolean, replicas: number) => {
+      this.observe({ confirmed, replicas, seconds: (performance.now() - started) / 1000 });
+      return confirmed;
+    };
+    if (!isCluster(this.connection)) {
+      if (options.fenceKey) await this.connection.incr(options.fenceKey);
+      const replicas = await this.connection.wait(this.policy.replicas, this.policy.timeoutMs);
+      return done(replicas >= this.policy.replicas, replicas);
+    }
+    // The fence lies in the change's slot too: either names the shard.
+    const key = options.key ?? options.fenceKey;
+    if (!key) throw new Error('ReplicaAck.confirm on a Redis Cluster needs the key of the change (its shard)');
+    const shard = connectionOfKey(this.connection, key);
+    if (!shard || (options.ranOn !== undefined && options.ranOn !== shard)) return done(false, 0);
+    try {
+      // Straight to the shard's master, not through the cluster's routing: the fence must go where the WAIT goes.
+      if (options.fenceKey) await shard.incr(options.fenceKey);
+      const replicas = await shard.wait(this.policy.replicas, this.policy.timeoutMs);
+      return done(replicas >= this.policy.replicas, replicas);
+    } catch {
+      // MOVED or ASK (the slot left this master), or the master is gone: not confirmed, the client retries.
+      return done(false, 0);
+    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './cluster.js';
 
 /** What a connection's Redis says about replication (INFO replication), for /healthz, metrics and `clinic status`. */
 export interface RedisReplication {
@@ -17,7 +18,22 @@ export interface RedisReplication {
   }[];
 }
 
-export async function readReplication(redis: Redis): Promise<RedisReplication> {
+/**
+ * With a Redis Cluster: every master's replicas, and `address` lists the
+ * masters (host:port, comma-separated); a slot without its master shows as
+ * fewer masters, a replica gone as fewer replicas.
+ */
+export async function readReplication(client: RedisClient): Promise<RedisReplication> {
+  if (!isCluster(client)) return readNodeReplication(client);
+  const masters = await Promise.all(client.nodes('master').map(readNodeReplication));
+  return {
+    role: 'master',
+    address: masters.map((m) => m.address).filter((a) => a !== null).join(',') || null,
+    replicas: masters.flatMap((m) => m.replicas),
+  };
+}
+
+async function readNodeReplication(redis: Redis): Promise<RedisReplication> {
   const fields = parseInfo(await redis.info('replication'));
   const masterOffset = Number(fields.master_repl_offset ?? 0);
   const replicas: RedisReplication['replicas'] = [];

@@ -1,5 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { QUEUE_NAMESPACE, type Ack, type QueueClientToServer, type QueueServerToClient } from '@clinic-hub/protocol';
+import { byId } from './dom.js';
+import { connectionIndicator } from './page.js';
 import { decodeToken, storeTokenInFragment } from './token.js';
 import type { ChatSocket } from './chat-connection.js';
 import type { ConsultSocket } from './consult-hub.js';
@@ -40,7 +42,9 @@ export function openQueueSocket(token: string, clinic?: string | null): QueueSoc
 }
 
 /** Reports the connection's state, and reconnects after the hub closed the socket (a node draining for a restart). */
-export function watchConnection(socket: QueueSocket, onState: (state: ConnectionState) => void): void {
+export function watchConnection(anySocket: QueueSocket | ChatSocket | ConsultSocket, onState: (state: ConnectionState) => void): void {
+  // Every namespace's connection events are the same.
+  const socket = anySocket as QueueSocket;
   let everConnected = false;
   socket.on('connect', () => {
     everConnected = true;
@@ -138,4 +142,12 @@ export function keepTokenFresh(anySocket: QueueSocket | ChatSocket | ConsultSock
 
   const info = decodeToken(initialToken);
   if (info?.issuedAt != null && info.expiresAt != null) refreshIn(((info.issuedAt + info.expiresAt) / 2) * 1000 - Date.now());
+}
+
+/** The connection indicator in the page's #connection-slot, following `socket`; the page's token kept fresh on it. */
+export function showConnection(socket: QueueSocket | ChatSocket, token: string): void {
+  const indicator = connectionIndicator();
+  byId('connection-slot').replaceChildren(indicator.element);
+  watchConnection(socket, indicator.update);
+  keepTokenFresh(socket, token);
 }

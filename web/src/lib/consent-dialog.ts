@@ -10,21 +10,12 @@ import type { Bilingual } from './i18n.js';
 export const CONSENT_TEXT = {
   title: { ja: '録画への同意', en: 'Consent to recording' },
   whatTitle: { ja: '録画するもの', en: 'What is recorded' },
-  what: {
-    ja: 'この診察の映像と音声を、参加者ごとに録画します（画面共有を含みます）。録画は参加者全員が同意している間だけ行われます。',
-    en: 'The video and sound of this consultation, for each participant (screen shares included). Recording runs only while everyone in the room has consented.',
-  },
+  what: { ja: 'この診察の映像と音声を、参加者ごとに録画します（画面共有を含みます）。録画は参加者全員が同意している間だけ行われます。', en: 'The video and sound of this consultation, for each participant (screen shares included). Recording runs only while everyone in the room has consented.' },
   whoTitle: { ja: '見られる人', en: 'Who can see it' },
-  who: {
-    ja: 'このクリニックの医師と管理者だけです。録画は暗号化して保存され、見たり書き出したりするたびに、誰がいつ行ったかが記録されます。',
-    en: 'Only this clinic’s doctors and administrators. Recordings are stored encrypted, and every viewing or export is logged with who and when.',
-  },
+  who: { ja: 'このクリニックの医師と管理者だけです。録画は暗号化して保存され、見たり書き出したりするたびに、誰がいつ行ったかが記録されます。', en: 'Only this clinic’s doctors and administrators. Recordings are stored encrypted, and every viewing or export is logged with who and when.' },
   howLongTitle: { ja: '保存期間', en: 'How long it is kept' },
   withdrawTitle: { ja: '取り消すには', en: 'How to withdraw' },
-  withdraw: {
-    ja: 'いつでも「録画への同意を取り消す」ボタンで取り消せます。取り消すと、その時点で録画は止まります。',
-    en: 'Press “Withdraw consent” at any time: recording stops at once.',
-  },
+  withdraw: { ja: 'いつでも「録画への同意を取り消す」ボタンで取り消せます。取り消すと、その時点で録画は止まります。', en: 'Press “Withdraw consent” at any time: recording stops at once.' },
   agree: { ja: '同意する', en: 'I agree' },
   decline: { ja: '同意しない', en: 'Not now' },
 } satisfies Record<string, Bilingual>;

@@ -8,10 +8,10 @@ import { PRESENCE_STATUSES, type ChatThread, type PresenceStatus, type Role, typ
 import { chatRequest, openChatSocket, type ChatSocket } from '../lib/chat-connection.js';
 import { mountChatPanel, type ChatPanel } from '../lib/chat-panel.js';
 import { CHAT_TEXT, PRESENCE_TEXT, roleText } from '../lib/chat-text.js';
-import { keepTokenFresh, watchConnection, type QueueSocket } from '../lib/connection.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { ERROR_TEXT_JA, both, type Bilingual } from '../lib/i18n.js';
-import { connectionIndicator, pageToken } from '../lib/page.js';
+import { showConnection } from '../lib/connection.js';
+import { pageToken } from '../lib/page.js';
 import { fetchClinic } from '../lib/clinic-info.js';
 import { followStaffPresence } from '../lib/staff-presence.js';
 import { tokenFromFragment } from '../lib/token.js';
@@ -32,10 +32,7 @@ function start(token: string, self: { sub: string; role: Role; name: string | nu
   const clinicParam = params.get('clinic');
   const clinic = clinicParam ?? tokenClinic;
   const socket = openChatSocket(token, clinicParam);
-  const indicator = connectionIndicator();
-  byId('connection-slot').replaceChildren(indicator.element);
-  watchConnection(socket as unknown as QueueSocket, indicator.update);
-  keepTokenFresh(socket, token);
+  showConnection(socket, token);
   const currentToken = () => tokenFromFragment() ?? token;
   // The header names the clinic and the person, never their ids: the clinic's name from the hub, theirs from their token.
   byId('self-name').replaceChildren(selfLabel(self));

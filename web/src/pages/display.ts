@@ -9,14 +9,14 @@
  * patients.
  */
 import type { Announcement, PublicClinic, PublicTicket, QueueEvent } from '@clinic-hub/protocol';
-import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
+import { openQueueSocket, showConnection } from '../lib/connection.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { fitBox } from '../lib/fit.js';
 import { breakable } from '../lib/line-breaks.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { clinicClock, spokenCall } from '../lib/format.js';
 import { TEXT, minutesText, shortMinutesText } from '../lib/i18n.js';
-import { connectionIndicator, pageToken } from '../lib/page.js';
+import { pageToken } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 
 /** How many calls fit on the board: the latest one large, the rest below it. */
@@ -33,10 +33,7 @@ if (access) start(access.token);
 
 function start(token: string): void {
   const socket = openQueueSocket(token);
-  const indicator = connectionIndicator();
-  byId('connection-slot').replaceChildren(indicator.element);
-  watchConnection(socket, indicator.update);
-  keepTokenFresh(socket, token);
+  showConnection(socket, token);
 
   const announcer = new Announcer();
   byId('sound-slot').replaceChildren(soundButton(announcer));

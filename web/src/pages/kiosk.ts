@@ -8,11 +8,11 @@
  * a minute without a touch the kiosk goes back to its first screen.
  * `#idle=SECONDS` sets that time.
  */
-import { newRequestId, keepTokenFresh, openQueueSocket, request, watchConnection } from '../lib/connection.js';
+import { newRequestId, openQueueSocket, request, showConnection } from '../lib/connection.js';
 import { CHECKIN_TEXT } from '../lib/checkin-text.js';
 import { startCheckinFlow } from '../lib/checkin-flow.js';
 import { byId } from '../lib/dom.js';
-import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
+import { pageToken, showFatal } from '../lib/page.js';
 import { fetchSelfCheckinInfo } from '../lib/self-checkin-api.js';
 import { printSlip } from '../lib/ticket-slip.js';
 import { tokenFromFragment } from '../lib/token.js';
@@ -29,10 +29,7 @@ async function start(token: string, clinic: string): Promise<void> {
     return;
   }
   const socket = openQueueSocket(token);
-  const indicator = connectionIndicator();
-  byId('connection-slot').replaceChildren(indicator.element);
-  watchConnection(socket, indicator.update);
-  keepTokenFresh(socket, token);
+  showConnection(socket, token);
 
   const idleSeconds = Number(new URLSearchParams(location.hash.slice(1)).get('idle') ?? DEFAULT_IDLE_SECONDS);
   let printed = 0;

@@ -9,14 +9,14 @@
  * consultation page opens with their room pass.
  */
 import { QUEUE_EVENT_ROLES, patientThreadId, type ProtocolError, type PublicClinic, type PublicTicket, type Role } from '@clinic-hub/protocol';
-import { keepTokenFresh, openQueueSocket, request, sendAction, watchConnection, type QueueSocket } from '../lib/connection.js';
+import { keepTokenFresh, openQueueSocket, request, sendAction, showConnection, type QueueSocket } from '../lib/connection.js';
 import { admitPatient, clinicianPagePath, consultRequest, openConsultPage, openConsultSocket, type ConsultSocket } from '../lib/consult-hub.js';
 import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h, replaceChildren } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { ERROR_TEXT_JA, PRIORITY_TEXT, STATUS_TEXT, TEXT, both, minutesText, type Bilingual } from '../lib/i18n.js';
 import { showMessage } from '../lib/messages.js';
-import { connectionIndicator, pageToken } from '../lib/page.js';
+import { pageToken } from '../lib/page.js';
 import { patientQr, printSlip, SLIP_TEXT, type SlipFacts } from '../lib/ticket-slip.js';
 import { tokenFromFragment } from '../lib/token.js';
 
@@ -57,7 +57,7 @@ if (access?.info.role) start(access.token, access.info.role);
 function start(token: string, role: Role): void {
   const clinicParam = new URLSearchParams(location.hash.slice(1)).get('clinic');
   const socket = openQueueSocket(token, clinicParam);
-  showConnection(socket, token);
+  showConnectionAndChatLink(socket, token);
   showPanelsFor(role);
   const c: StaffConsole = { token, role, clinicParam, socket, follower: followQueue(socket, { onChange: () => render(c) }), names: new Map(), cancelArmed: new Map(), clinicShown: null, consultSocket: null };
   byId('departments').addEventListener('click', (event) => onDepartmentsClick(c, event));
@@ -88,11 +88,8 @@ interface StaffConsole {
 }
 
 /** The connection indicator and a token kept fresh; the chat link carries the same fragment (the token, refreshed, and an admin's clinic). */
-function showConnection(socket: QueueSocket, token: string): void {
-  const indicator = connectionIndicator();
-  byId('connection-slot').replaceChildren(indicator.element);
-  watchConnection(socket, indicator.update);
-  keepTokenFresh(socket, token);
+function showConnectionAndChatLink(socket: QueueSocket, token: string): void {
+  showConnection(socket, token);
   const chatLink = byId<HTMLAnchorElement>('chat-link');
   chatLink.addEventListener('click', () => (chatLink.href = chatUrl(null)));
 }

@@ -9,13 +9,13 @@ import { patientThreadId, type ConsultAdmitted, type PublicClinic, type PublicTi
 import { openChatSocket } from '../lib/chat-connection.js';
 import { mountChatPanel, type ChatPanel } from '../lib/chat-panel.js';
 import { CHAT_TEXT, presenceSummary, roleText } from '../lib/chat-text.js';
-import { keepTokenFresh, openQueueSocket, watchConnection } from '../lib/connection.js';
+import { keepTokenFresh, openQueueSocket, showConnection } from '../lib/connection.js';
 import { consultRequest, openConsultPage, openConsultSocket, patientPagePath, type ConsultSocket } from '../lib/consult-hub.js';
 import { CONSULT_TEXT } from '../lib/consult-text.js';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { followQueue } from '../lib/follow-queue.js';
 import { ERROR_TEXT_JA, STATUS_TEXT, TEXT, aheadText, both, goToRoomText, minutesText, type Bilingual } from '../lib/i18n.js';
-import { connectionIndicator, pageToken, showFatal } from '../lib/page.js';
+import { pageToken, showFatal } from '../lib/page.js';
 import { Announcer, soundButton } from '../lib/sound.js';
 import { followStaffPresence } from '../lib/staff-presence.js';
 import { decodeToken, tokenFromFragment } from '../lib/token.js';
@@ -43,10 +43,7 @@ if (access) {
 
 function start(token: string, ticketId: string): void {
   const socket = openQueueSocket(token);
-  const indicator = connectionIndicator();
-  byId('connection-slot').replaceChildren(indicator.element);
-  watchConnection(socket, indicator.update);
-  keepTokenFresh(socket, token);
+  showConnection(socket, token);
 
   const announcer = new Announcer();
   byId('sound-slot').replaceChildren(soundButton(announcer));

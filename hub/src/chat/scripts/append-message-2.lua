@@ -63,5 +63,5 @@ if meta.kind == 'patient' then
   redis.call('ZADD', prefix .. 'threads:patient', at, threadId)
   redis.call('ZREMRANGEBYSCORE', prefix .. 'threads:patient', '-inf', '(' .. (at - threadKeepSeconds * 1000))
 end
-redis.call('PUBLISH', channel, '{"t":"message","kind":"' .. meta.kind .. '","message":' .. json .. '}')
+redis.call('SPUBLISH', channel, '{"t":"message","kind":"' .. meta.kind .. '","message":' .. json .. '}')
 return '{"ok":true,"duplicate":false,"message":' .. json .. '}'

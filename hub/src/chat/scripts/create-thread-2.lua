@@ -40,5 +40,5 @@ else
 end
 for _, key in ipairs({ metaKey, membersKey }) do redis.call('EXPIRE', key, tonumber(ARGV[10])) end
 local view = cjson.encode(threadView(threadId, hgetall(metaKey)))
-redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
+redis.call('SPUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":[]}')
 return '{"ok":true,"created":true,"thread":' .. view .. '}'

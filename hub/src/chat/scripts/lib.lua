@@ -9,7 +9,7 @@
 --                               hash tag, so a clinic's chat lives in one Cluster slot
 --   ARGV[2] thread id           patient.<ticket>, consult.<id> or staff.<id>
 --   ARGV[3] caller's token sub, ARGV[4] caller's role, ARGV[5] caller's ticket claim or ""
---   ARGV[6] channel             ch:{clinic}:chat: every change is published there for the hub nodes
+--   ARGV[6] channel             ch:{clinic}:chat: every change is published there for the hub nodes (SPUBLISH: the clinic's shard only)
 local metaKey = KEYS[1]
 local membersKey = KEYS[2]
 local prefix = ARGV[1]

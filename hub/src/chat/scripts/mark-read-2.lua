@@ -16,5 +16,5 @@ redis.call('HSET', readsKey, caller, receipt)
 -- Read positions go with the thread (a patient thread expires: the clinic's retention after its last message).
 local threadTtl = redis.call('PTTL', metaKey)
 if threadTtl > 0 then redis.call('PEXPIRE', readsKey, threadTtl) end
-redis.call('PUBLISH', channel, '{"t":"receipt","receipt":' .. receipt .. '}')
+redis.call('SPUBLISH', channel, '{"t":"receipt","receipt":' .. receipt .. '}')
 return '{"ok":true,"changed":true,"receipt":' .. receipt .. '}'

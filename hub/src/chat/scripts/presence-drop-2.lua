@@ -9,5 +9,5 @@ if not current then return '{"ok":true,"offline":false}' end
 local now = nowMs()
 redis.call('HDEL', KEYS[1], ARGV[1])
 local presence = cjson.encode({ member = ARGV[1], role = cjson.decode(current).role, status = 'offline', since = now })
-redis.call('PUBLISH', ARGV[3], '{"t":"presence","presence":' .. presence .. '}')
+redis.call('SPUBLISH', ARGV[3], '{"t":"presence","presence":' .. presence .. '}')
 return '{"ok":true,"offline":true}'

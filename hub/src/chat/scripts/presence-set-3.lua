@@ -19,5 +19,5 @@ elseif status == '' then
 end
 local presence = cjson.encode({ member = ARGV[1], role = ARGV[2], status = status, since = now })
 redis.call('HSET', KEYS[1], ARGV[1], presence)
-redis.call('PUBLISH', ARGV[6], '{"t":"presence","presence":' .. presence .. '}')
+redis.call('SPUBLISH', ARGV[6], '{"t":"presence","presence":' .. presence .. '}')
 return '{"ok":true,"presence":' .. presence .. '}'

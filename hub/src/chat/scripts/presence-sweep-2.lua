@@ -34,7 +34,7 @@ for _, member in ipairs(redis.call('HKEYS', KEYS[1])) do
     local current = redis.call('HGET', KEYS[1], member)
     redis.call('HDEL', KEYS[1], member)
     local presence = cjson.encode({ member = member, role = cjson.decode(current).role, status = 'offline', since = now })
-    redis.call('PUBLISH', ARGV[5], '{"t":"presence","presence":' .. presence .. '}')
+    redis.call('SPUBLISH', ARGV[5], '{"t":"presence","presence":' .. presence .. '}')
     offline = offline + 1
   end
 end

@@ -23,6 +23,6 @@ local threadTtl = redis.call('PTTL', metaKey)
 if threadTtl > 0 then redis.call('PEXPIRE', membersKey, threadTtl) end
 local view = cjson.encode(threadView(threadId, meta))
 if #added + #removed > 0 then
-  redis.call('PUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":' .. jsonArray(removed) .. '}')
+  redis.call('SPUBLISH', channel, '{"t":"thread","thread":' .. view .. ',"added":' .. jsonArray(added) .. ',"removed":' .. jsonArray(removed) .. '}')
 end
 return '{"ok":true,"thread":' .. view .. '}'

@@ -1,5 +1,5 @@
 import { Emitter } from '@socket.io/redis-emitter';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { NOTIFY_NAMESPACE, notifyUserRoom, type InAppNotice, type NotifyServerToClient, type WebPushMessage } from '@clinic-hub/protocol';
 import { notifyClinicKeys } from '../notify-keys.js';
 import { ticketOfUser, type PatientPageStore } from '../patient-page-store.js';
@@ -45,7 +45,7 @@ export class InAppChannel implements ChannelSender {
   readonly channel = 'in_app' as const;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly socketIoKey: string,
     private readonly options: InAppChannelOptions,
   ) {}

@@ -7,7 +7,7 @@
 --   ARGV[1] ch:{clinic}:         key prefix; other keys of the clinic are built from it and
 --                                share its {clinic} hash tag, so they live in one Cluster slot
 --   ARGV[2] requestId or ""      a retried action with the same id returns the first result
---   ARGV[3] channel              every committed event is published here for the hub nodes
+--   ARGV[3] channel              every committed event is published here for the hub nodes (SPUBLISH: the clinic's shard only)
 --   ARGV[4] traceparent or ""    the action's W3C trace context, kept beside the event in its
 --                                stream entry (field t), never in the event: the event is what
 --                                displays receive, and they get nothing more
@@ -103,7 +103,7 @@ local function appendEvent(eventType, ticket, at, deptStats)
   else
     redis.call('XADD', eventsKey, 'MAXLEN', '~', EVENTS_KEPT, seq .. '-0', 'e', json, 't', traceparent)
   end
-  redis.call('PUBLISH', channel, json)
+  redis.call('SPUBLISH', channel, json)
   return json
 end
 

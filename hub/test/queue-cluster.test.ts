@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster } from 'ioredis';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClinicConfig, type Ack, type ActionResult, type QueueEvent } from '@clinic-hub/protocol';
+import { ReplicaAck, connectRedisCluster, hashSlot, type ClusterTarget } from '@clinic-hub/platform/redis';
+import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
+import { clinicOnMaster, startRedisCluster, type RedisClusterNodes } from '@clinic-hub/test-kit/redis-cluster';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
+import { QueueService, clinicKeys } from '../src/queue/index.js';
+
+/**
+ * The waiting room on a real Redis Cluster of 3 masters and 3 replicas,
+ * started by the test: clinics spread over the three shards, each clinic's
+ * scripts atomic on its own shard, every change acknowledged only once its
+ * shard's replica has it (HUB_REDIS_ACK_REPLICAS=1). Then the two events a
+ * cluster lives through: a master killed (SIGKILL) and its replica promoted,
+ * and a slot migration (`redis-cli --cluster reshard`) while clinics act.
+ * After each, every acknowledged check-in is there exactly once.
+ */
+describe('the queue on a Redis Cluster', () => {
+  let cluster: RedisClusterNodes;
+  let commands: Cluster;
+  let writes: Cluster;
+  let queue: QueueService;
+  /** One clinic per master. */
+  let clinics: string[];
+  /**
+   * A clinic in slots 0–19: the lowest slots of whichever master holds them,
+   * which are the ones `redis-cli --cluster reshard --cluster-slots 20` moves.
+   */
+  let migrating: string;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    const masters = await cluster.masters();
+    clinics = masters.map((master) => clinicOnMaster(master.slots));
+    migrating = clinicOnMaster([[0, 19]], 'moving');
+    const base = JSON.parse(readFileSync(join(TEST_CLINICS_DIR, 'testclinic.json'), 'utf8')) as Record<string, unknown>;
+    const registry = new ClinicRegistry([...clinics, migrating].map((id) => ClinicConfig.parse({ ...base, id })));
+    const target = cluster.target as ClusterTarget;
+    commands = connectRedisCluster(target, 'test:cmd', { commandTimeout: 5000 });
+    writes = connectRedisCluster(target, 'test:queue-writes', { commandTimeout: 5000 });
+    for (const connection of [commands, writes]) connection.on('error', () => undefined);
+    queue = new QueueService(commands, registry, { ack: new ReplicaAck(writes, { replicas: 1, timeoutMs: 2000 }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    commands?.disconnect();
+    writes?.disconnect();
+    await cluster?.cleanup();
+  });
+
+  it('runs every queue action of clinics on three shards, each clinic on its own master', async () => {
+    expect(new Set(await Promise.all(clinics.map(async (c) => (await cluster.masterOfSlot(hashSlot(clinicKeys(c).seq))).port))).size).toBe(3);
+    for (const clinic of clinics) {
+      const a = ok(await queue.checkin(clinic, { dept: 'gp', priority: 'normal', requestId: `${clinic}-a` }));
+      const b = ok(await queue.checkin(clinic, { dept: 'gp', priority: 'normal', requestId: `${clinic}-b` }));
+      const c = ok(await queue.checkin(clinic, { dept: 'gp', priority: 'urgent', requestId: `${clinic}-c` }));
+      const called = ok(await queue.callNext(clinic, { dept: 'gp', room: 'r1', requestId: `${clinic}-call` }));
+      expect(called.ticket.id).toBe(c.ticket.id);
+      ok(await queue.recall(clinic, { ticketId: c.ticket.id, requestId: `${clinic}-recall` }));
+      ok(await queue.start(clinic, { ticketId: c.ticket.id, requestId: `${clinic}-start` }));
+      ok(await queue.done(clinic, { ticketId: c.ticket.id, requestId: `${clinic}-done` }));
+      ok(await queue.callTicket(clinic, { ticketId: b.ticket.id, dept: 'gp', room: 'r2', requestId: `${clinic}-call-b` }));
+      ok(await queue.skip(clinic, { ticketId: b.ticket.id, requestId: `${clinic}-skip` }));
+      ok(await queue.cancel(clinic, { ticketId: a.ticket.id, requestId: `${clinic}-cancel` }));
+      // A retried action is the same change, replayed (and fenced for the replica wait), not a second one.
+      const again = await queue.checkin(clinic, { dept: 'gp', priority: 'normal', requestId: `${clinic}-a` });
+      expect(again).toMatchObject({ ok: true, replayed: true, event: { seq: a.seq, ticket: { id: a.ticket.id } } });
+
+      expect(await queue.lastSeq(clinic)).toBe(10);
+      expect((await queue.eventsAfter(clinic, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const snapshot = await queue.snapshot(clinic);
+      if (!snapshot.ok) throw new Error(snapshot.error.code);
+      expect(snapshot.snapshot.seq).toBe(10);
+      // The clinic's keys are on the master that owns its slot, and on no other.
+      const slot = hashSlot(clinicKeys(clinic).seq);
+      const owner = await cluster.masterOfSlot(slot);
+      for (const { port } of await cluster.masters()) {
+        const node = new Redis({ host: '127.0.0.1', port });
+        const here = await node.cluster('COUNTKEYSINSLOT', slot);
+        node.disconnect();
+        if (port === owner.port) expect(here, `${clinic} on its master ${port}`).toBeGreaterThanOrEqual(3);
+        else expect(here, `${clinic} on ${port}`).toBe(0);
+      }
+    }
+  });
+
+  it('loses nothing acknowledged when a master is killed (SIGKILL) mid-stream and its replica takes over', async () => {
+    const victim = await cluster.masterOfSlot(hashSlot(clinicKeys(clinics[0]!).seq));
+    const stream = clinics.map((clinic) => checkinStream(queue, clinic, 'kill', 40));
+    await untilAcknowledged(stream, 10);
+    const failover = await cluster.killMaster(victim.port);
+    const results = await Promise.all(stream.map((s) => s.done));
+    expect(failover.promoted).not.toBe(victim.port);
+    for (const [i, clinic] of clinics.entries()) {
+      await expectExactlyOnce(queue, clinic, results[i]!);
+    }
+    // The clinic of the killed master is served by its former replica now.
+    expect((await cluster.masterOfSlot(hashSlot(clinicKeys(clinics[0]!).seq))).port).toBe(failover.promoted);
+  }, 180_000);
+
+  it('moves a clinic\'s slot to another master (redis-cli --cluster reshard) while the other clinics act, losing nothing', async () => {
+    const slot = hashSlot(clinicKeys(migrating).seq);
+    // After the failover above this client's slot map may be stale: a change is then not confirmed (STORE_UNAVAILABLE) until retried.
+    await checkinStream(queue, migrating, 'before-move', 5).done;
+    const from = await cluster.masterOfSlot(slot);
+    const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
+    const stream = clinics.map((clinic) => checkinStream(queue, clinic, 'move', 30));
+    await untilAcknowledged(stream, 5);
+    await cluster.reshard(from.port, to.port, 20);
+    const results = await Promise.all(stream.map((s) => s.done));
+    expect((await cluster.masterOfSlot(slot)).port).toBe(to.port);
+    for (const [i, clinic] of clinics.entries()) await expectExactlyOnce(queue, clinic, results[i]!);
+    // The moved clinic goes on where it was, on its new master.
+    const next = await checkinStream(queue, migrating, 'after-move', 1).done;
+    expect(next.acknowledged.map((a) => a.seq)).toEqual([6]);
+    expect((await queue.eventsAfter(migrating, 0)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  }, 180_000);
+
+  /**
+   * Known gap (2026-12-06): the queue scripts read and create keys they do
+   * not declare in KEYS (`req:<id>`, `waiting:<dept>`, `counter:…`, `patient:<id>`
+   * …). While their slot migrates, the source refuses such a key it no longer
+   * holds (handled: STORE_UNAVAILABLE, retried; the refusal comes at the
+   * script's first command, the idempotency read, before any write). But once
+   * the three declared keys have moved, the source sends the script to the
+   * importing node (ASK), which serves undeclared keys not yet moved as if
+   * they were empty: a ticket number counted again from 1, a waiting list
+   * that misses tickets, and a key the migration then cannot move (BUSYKEY).
+   * This test passed here (1 of 1), but nothing keeps it from meeting that
+   * window. It runs only with CLINIC_TEST_KNOWN_BUGS=1 until every script
+   * declares every key it touches.
+   */
+  const liveMoveGap = 'known gap: a script on a slot mid-migration can be sent to the importing node, which sees its undeclared keys as empty (set CLINIC_TEST_KNOWN_BUGS=1 to run it)';
+  const runKnownBugs = process.env.CLINIC_TEST_KNOWN_BUGS === '1';
+  if (!runKnownBugs) console.warn(`queue-cluster.test.ts: one test SKIPPED — ${liveMoveGap}`);
+
+  it.skipIf(!runKnownBugs)('loses nothing acknowledged while the slot of a clinic that is acting migrates', async () => {
+    const slot = hashSlot(clinicKeys(migrating).seq);
+    // Many keys in the slot, so that its migration lasts long enough to meet the clinic's changes.
+    const fill = commands.pipeline();
+    for (let i = 0; i < 3000; i++) fill.set(`ch:{${migrating}}:fill:${i}`, 'x');
+    await fill.exec();
+    const from = await cluster.masterOfSlot(slot);
+    const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
+    const stream = checkinStream(queue, migrating, 'live-move', 80);
+    await untilAcknowledged([stream], 5);
+    await cluster.reshard(from.port, to.port, 20);
+    const result = await stream.done;
+    expect((await cluster.masterOfSlot(slot)).port).toBe(to.port);
+    await expectExactlyOnce(queue, migrating, result);
+  }, 180_000);
+});
+
+function ok(result: Ack<ActionResult>): QueueEvent {
+  if (!result.ok) throw new Error(`expected ok, got ${result.error.code}`);
+  return result.event;
+}
+
+interface Acknowledged {
+  requestId: string;
+  ticketId: string;
+  seq: number;
+}
+
+/**
+ * `count` check-ins one after another, as a kiosk makes them: each retried
+ * with its requestId while the store answers STORE_UNAVAILABLE, until it is
+ * acknowledged. Resolves with every acknowledged check-in and how many
+ * answers were STORE_UNAVAILABLE.
+ */
+function checkinStream(queue: QueueService, clinic: string, run: string, count: number) {
+  const acknowledged: Acknowledged[] = [];
+  let unavailable = 0;
+  const done = (async () => {
+    for (let i = 0; i < count; i++) {
+      const requestId = `${run}-${clinic}-${i}`;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const result = await queue.checkin(clinic, { dept: 'peds', priority: 'normal', requestId });
+        if (result.ok) {
+          acknowledged.push({ requestId, ticketId: result.event.ticket.id, seq: result.event.seq });
+          break;
+        }
+        if (result.error.code !== 'STORE_UNAVAILABLE') throw new Error(`${requestId}: ${result.error.code}`);
+        if (Date.now() > deadline) throw new Error(`${requestId}: still STORE_UNAVAILABLE after 60 s`);
+        unavailable++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return { acknowledged, unavailable };
+  })();
+  // Awaited by the test later; a failure meanwhile is not an unhandled rejection.
+  done.catch(() => undefined);
+  return { acknowledged, done };
+}
+
+async function untilAcknowledged(streams: { acknowledged: Acknowledged[] }[], count: number) {
+  const deadline = Date.now() + 30_000;
+  while (streams.some((s) => s.acknowledged.length < count)) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} check-ins acknowledged in 30 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Every acknowledged check-in is in the clinic's queue and event stream, once, at the sequence number it was acknowledged with. */
+async function expectExactlyOnce(queue: QueueService, clinic: string, result: { acknowledged: Acknowledged[] }) {
+  const events = await queue.eventsAfter(clinic, 0);
+  expect(events.map((e) => e.seq), `${clinic}: gapless`).toEqual(events.map((_, i) => i + 1));
+  const checkins = events.filter((e) => e.type === 'ticket.issued');
+  for (const ack of result.acknowledged) {
+    const matching = checkins.filter((e) => e.ticket.id === ack.ticketId);
+    expect(matching.map((e) => e.seq), `${clinic} ${ack.requestId}`).toEqual([ack.seq]);
+    expect(await queue.ticket(clinic, ack.ticketId), `${clinic} ${ack.requestId}`).not.toBeNull();
+  }
+  expect(new Set(result.acknowledged.map((a) => a.ticketId)).size).toBe(result.acknowledged.length);
+}

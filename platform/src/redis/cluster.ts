@@ -1,0 +1,69 @@
+import { Cluster, type Redis, type RedisOptions } from 'ioredis';
+import { hashSlot } from './hash-slot.js';
+import type { RedisTarget } from './redis-target.js';
+
+/**
+ * A connection to one Redis (with or without Sentinel) or to a Redis
+ * Cluster. Code typed with it can be handed a cluster: every script,
+ * transaction and pipeline it sends must name keys of one hash slot (one
+ * clinic's `{clinic}` tag). Which services run on a cluster is the
+ * configuration check's to say (`redisTargetForService`).
+ */
+export type RedisClient = Redis | Cluster;
+
+export type ClusterTarget = Extract<RedisTarget, { mode: 'cluster' }>;
+
+/** What a service may set on its connections. `shardedSubscriber`: on a cluster, this connection SSUBSCRIBEs (one Redis needs nothing for that). */
+export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPerRequest'> & { shardedSubscriber?: boolean };
+
+/**
+ * A Redis Cluster connection (ioredis `Cluster`) that behaves as
+ * connectRedis's do: it reconnects by itself (backing off to 2 s), and a
+ * command fails fast (STORE_UNAVAILABLE for the action) once the cluster has
+ * not answered it after one retry. A failover or a slot migration is a
+ * redirection (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) the client follows by
+ * itself, re-reading the slot map; commands go to masters only.
+ */
+export function connectRedisCluster(target: ClusterTarget, name: string, options: ClientOptions = {}): Cluster {
+  const { shardedSubscriber, ...redisOptions } = options;
+  return new Cluster(target.nodes, {
+    redisOptions: {
+      connectionName: name,
+      maxRetriesPerRequest: 1,
+      ...(target.username && { username: target.username }),
+      ...(target.password && { password: target.password }),
+      ...redisOptions,
+    },
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    // A failover takes the cluster node timeout and more: these delays are per try, up to maxRedirections tries.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnMoved: 0,
+    maxRedirections: 16,
+    scaleReads: 'master',
+    slotsRefreshTimeout: 2000,
+    slotsRefreshInterval: 5000,
+    // SSUBSCRIBE goes to the master that owns the channel's slot, and follows it when the slot moves. It keeps a
+    // connection to every master: only for the connections that subscribe to sharded channels.
+    shardedSubscribers: shardedSubscriber === true,
+  });
+}
+
+/**
+ * The connection a command on `key` goes to now: the client itself for one
+ * Redis, or with a cluster the connection to the master that owns the key's
+ * slot (null while the slot map names none). Writes go through that
+ * connection, so a WAIT on it counts the replicas of that shard.
+ */
+export function connectionOfKey(client: RedisClient, key: string): Redis | null {
+  if (!isCluster(client)) return client;
+  const owner = client.slots[hashSlot(key)]?.[0];
+  if (!owner) return null;
+  return client.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner) ?? null;
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}

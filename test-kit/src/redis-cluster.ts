@@ -1,0 +1,266 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort, startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { hashSlot, type RedisTarget } from '@clinic-hub/platform/redis';
+
+const run = promisify(execFile);
+
+/**
+ * A real Redis Cluster on loopback for one test file: 3 masters and 3
+ * replicas, each its own redis-server (AOF with fsync always, as every test
+ * Redis) on a free port with its cluster bus on another free port
+ * (`cluster-port`, Redis 7), made into a cluster by `redis-cli --cluster
+ * create … --cluster-replicas 1`, all under one temporary directory removed
+ * by `cleanup`.
+ */
+export interface RedisClusterNodes {
+  /** Every node's address (masters and replicas): REDIS_CLUSTER_NODES takes any of them. */
+  nodes: { host: string; port: number }[];
+  /** REDIS_CLUSTER_NODES, for a service's environment. */
+  env: Record<string, string>;
+  target: RedisTarget;
+  /** The masters now, each with the slot ranges it serves and its replicas' ports. */
+  masters(): Promise<ClusterMaster[]>;
+  /** The master serving `slot` now. */
+  masterOfSlot(slot: number): Promise<ClusterMaster>;
+  /**
+   * SIGKILL a master (no SHUTDOWN, no AOF flush beyond what fsync already
+   * did), wait until the cluster has promoted its replica and is whole
+   * again, then restart the killed node in place (its nodes.conf makes it
+   * rejoin as the new master's replica) and wait until it is in sync.
+   */
+  killMaster(port: number): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  /** `redis-cli --cluster reshard`: move `count` slots from one master to another, keys and all, while clients run. */
+  reshard(fromPort: number, toPort: number, count: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export interface ClusterMaster {
+  id: string;
+  port: number;
+  /** Inclusive slot ranges. */
+  slots: [number, number][];
+  replicaPorts: number[];
+}
+
+/** A clinic id whose slot is in `slots` (a master's, as ClusterMaster has them): the first `<prefix>-N` that lands there. */
+export function clinicOnMaster(slots: readonly [number, number][], prefix = 'clinic'): string {
+  for (let n = 0; ; n++) {
+    const id = `${prefix}-${n}`;
+    const slot = hashSlot(`{${id}}`);
+    if (slots.some(([first, last]) => slot >= first && slot <= last)) return id;
+  }
+}
+
+/** How long a silent master goes before the cluster fails it over: short for tests, long enough for a loaded two-core machine. */
+const NODE_TIMEOUT_MS = 3000;
+
+export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterNodes> {
+  const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-cluster-'));
+  const nodes = new Map<number, RedisProcess>();
+  const busPorts = new Map<number, number>();
+  const clusterArgs = (port: number) => [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', 'nodes.conf',
+    '--cluster-node-timeout', String(options.nodeTimeoutMs ?? NODE_TIMEOUT_MS),
+    '--cluster-port', String(busPorts.get(port)),
+    // A replica with a stale copy may still be promoted: the test is about what WAIT guarantees, not about refusing failovers.
+    '--cluster-replica-validity-factor', '0',
+  ];
+  const nodeDir = (port: number) => join(dir, `node-${port}`);
+  const start = async (port: number) => nodes.set(port, await startRedisServer({ dir: nodeDir(port), port, extraArgs: clusterArgs(port) }));
+  try {
+    const ports: number[] = [];
+    const taken = new Set<number>();
+    while (ports.length < 6) {
+      const port = await freePort();
+      const bus = await freePort();
+      if (port === bus || taken.has(port) || taken.has(bus)) continue;
+      taken.add(port).add(bus);
+      busPorts.set(port, bus);
+      ports.push(port);
+    }
+    for (const port of ports) await start(port);
+    await run(process.env.REDIS_CLI_BIN ?? 'redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
+      timeout: 60_000,
+    });
+    await until('every node to see the cluster whole', () => everyNodeOk(ports), 60_000);
+    await until('every master\'s replica to be in sync', () => everyReplicaInSync(ports), 60_000);
+
+    const cluster: RedisClusterNodes = {
+      nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
+      env: { REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(',') },
+      target: { mode: 'cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
+      masters: () => readMasters([...nodes.values()].filter(isAlive).map((n) => n.port)),
+      async masterOfSlot(slot) {
+        const master = (await cluster.masters()).find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to));
+        if (!master) throw new Error(`redis cluster: no master serves slot ${slot}`);
+        return master;
+      },
+      async killMaster(port) {
+        const killed = nodes.get(port);
+        const before = (await cluster.masters()).find((m) => m.port === port);
+        if (!killed || !before) throw new Error(`redis cluster: ${port} is not a master`);
+        const exited = new Promise((resolve) => killed.process.once('exit', resolve));
+        const at = Date.now();
+        killed.process.kill('SIGKILL');
+        await exited;
+        let promoted = 0;
+        const alive = () => ports.filter((p) => p !== port);
+        await until(
+          'a replica to take over the killed master\'s slots',
+          async () => {
+            const masters = await readMasters(alive()).catch(() => []);
+            const heir = masters.find((m) => before.replicaPorts.includes(m.port) && m.slots.length > 0);
+            promoted = heir?.port ?? 0;
+            return promoted !== 0 && (await everyNodeOk(alive()));
+          },
+          60_000,
+        );
+        const failoverMs = Date.now() - at;
+        await start(port);
+        await until('the restarted node to be the new master\'s replica, in sync', () => replicaInSync(promoted, port), 60_000);
+        await until('every node to see the cluster whole', () => everyNodeOk(ports), 60_000);
+        await until('every master\'s replica to be in sync', () => everyReplicaInSync(ports), 60_000);
+        return { killed: port, promoted, failoverMs };
+      },
+      async reshard(fromPort, toPort, count) {
+        const masters = await cluster.masters();
+        const from = masters.find((m) => m.port === fromPort);
+        const to = masters.find((m) => m.port === toPort);
+        if (!from || !to) throw new Error(`redis cluster: reshard needs two masters (got ${fromPort} → ${toPort})`);
+        await run(
+          process.env.REDIS_CLI_BIN ?? 'redis-cli',
+          ['--cluster', 'reshard', `127.0.0.1:${fromPort}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', String(count), '--cluster-yes'],
+          { timeout: 120_000 },
+        );
+        await until('every node to agree on the slots after the reshard', () => everyNodeOk(ports), 30_000);
+      },
+      async cleanup() {
+        await stopAll();
+      },
+    };
+    return cluster;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+
+  async function stopAll() {
+    for (const node of nodes.values()) {
+      if (isAlive(node)) await node.stop().catch(() => node.process.kill('SIGKILL'));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const isAlive = (node: RedisProcess) => node.process.exitCode === null && node.process.signalCode === null;
+
+async function ask<T>(port: number, work: (client: Redis) => Promise<T>): Promise<T | null> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await work(client);
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every node answers, says cluster_state:ok, and all name the same masters for all 16384 slots. */
+async function everyNodeOk(ports: readonly number[]): Promise<boolean> {
+  const views = await Promise.all(
+    ports.map((port) => ask(port, async (c) => ({ info: await c.cluster('INFO'), nodes: (await c.cluster('NODES')) as string }))),
+  );
+  if (views.some((v) => v === null || !/cluster_state:ok/.test(v.info) || !/cluster_slots_ok:16384/.test(v.info))) return false;
+  const layouts = views.map((v) => slotLayout(v!.nodes));
+  return layouts.every((layout) => layout === layouts[0]);
+}
+
+/** Masters and their slot ranges as one node sees them, as a comparable string (a failed master left without slots is not one). */
+function slotLayout(nodesText: string): string {
+  return parseNodes(nodesText)
+    .filter((n) => n.master && n.slots.length > 0)
+    .map((n) => `${n.port}:${n.slots.map(([a, b]) => `${a}-${b}`).join(',')}`)
+    .sort()
+    .join(' ');
+}
+
+interface NodeLine {
+  id: string;
+  port: number;
+  master: boolean;
+  masterId: string | null;
+  failed: boolean;
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES: `<id> <ip:port@bus> <flags> <master|-> <ping> <pong> <epoch> <link> <slot>…`; importing/migrating entries (`[…]`) are left out. */
+function parseNodes(text: string): NodeLine[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [id, address, flags, master, , , , , ...slots] = line.trim().split(' ');
+      const flagSet = new Set(flags!.split(','));
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address!)?.[1]),
+        master: flagSet.has('master') && !flagSet.has('fail'),
+        masterId: master === '-' ? null : master!,
+        failed: flagSet.has('fail') || flagSet.has('fail?'),
+        slots: slots
+          .filter((s) => !s.startsWith('['))
+          .map((s) => {
+            const [from, to] = s.split('-').map(Number);
+            return [from!, to ?? from!] as [number, number];
+          }),
+      };
+    });
+}
+
+async function readMasters(alivePorts: readonly number[]): Promise<ClusterMaster[]> {
+  for (const port of alivePorts) {
+    const text = await ask(port, async (c) => (await c.cluster('NODES')) as string);
+    if (!text) continue;
+    const lines = parseNodes(text);
+    return lines
+      .filter((n) => n.master && n.slots.length > 0)
+      .map((m) => ({
+        id: m.id,
+        port: m.port,
+        slots: m.slots,
+        replicaPorts: lines.filter((r) => r.masterId === m.id && !r.failed).map((r) => r.port),
+      }));
+  }
+  throw new Error('redis cluster: no node answered CLUSTER NODES');
+}
+
+/** Every master has a replica, online (a replica wait, WAIT 1, can be met). */
+async function everyReplicaInSync(ports: readonly number[]): Promise<boolean> {
+  const masters = await readMasters(ports).catch(() => []);
+  if (masters.length === 0) return false;
+  for (const master of masters) {
+    if (master.replicaPorts.length === 0 || !(await replicaInSync(master.port, master.replicaPorts[0]!))) return false;
+  }
+  return true;
+}
+
+async function replicaInSync(masterPort: number, replicaPort: number): Promise<boolean> {
+  const info = await ask(masterPort, (c) => c.info('replication'));
+  return new RegExp(`slave\\d+:ip=127\\.0\\.0\\.1,port=${replicaPort},state=online`).test(info ?? '');
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
+import type { Socket as ClientSocket } from 'socket.io-client';
 import { NOTIFY_NAMESPACE, type InAppNotice, type NotifyContactInput } from '@clinic-hub/protocol';
 import { socketAuth } from '../src/auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -24,6 +24,7 @@ import {
   waitFor,
   type NotifyFixture,
 } from '@clinic-hub/test-kit/notify-fixture';
+import { connectNotify } from './support/notify-socket.js';
 
 let fixture: NotifyFixture;
 let worker: RunningNotificationWorker;
@@ -148,14 +149,7 @@ describe('in-app (Socket.IO through Redis)', () => {
 
   async function connectAs(sub: string, ticket?: string): Promise<{ socket: ClientSocket; notices: InAppNotice[] }> {
     const { token } = await tokens.issue({ sub, role: ticket ? 'patient' : 'staff', clinic: TEST_CLINIC, ...(ticket ? { ticket } : {}) }, 600);
-    const socket = connectClient(`${url}${NOTIFY_NAMESPACE}`, { auth: { token }, transports: ['websocket'], forceNew: true });
-    const notices: InAppNotice[] = [];
-    socket.on('notify:notice', (notice: InAppNotice) => notices.push(notice));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('connect_error', reject);
-    });
-    return { socket, notices };
+    return connectNotify(url, token);
   }
 
   it("reaches the patient's own socket and nobody else's", async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
+import type { Socket as ClientSocket } from 'socket.io-client';
 import webPush from 'web-push';
 import { NOTIFY_NAMESPACE, type InAppNotice, type WebPushMessage } from '@clinic-hub/protocol';
 import { startWorkerStatusServer, type WorkerStatusServer } from '@clinic-hub/platform/status-server';
@@ -18,6 +18,7 @@ import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
 import { sendRecordKey } from '../src/notify/notify-keys.js';
 import { PatientPageStore } from '../src/notify/patient-page-store.js';
 import { startTestAuth } from './support/auth.js';
+import { connectNotify } from './support/notify-socket.js';
 
 /**
  * In-app notices reach a patient once: in their page when it is in view,
@@ -45,12 +46,7 @@ let tickets = 0;
 beforeAll(async () => {
   fixture = await startNotifyFixture();
   push = await new LocalPushService().start();
-  const env = {
-    NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY: vapid.publicKey,
-    NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY: vapid.privateKey,
-    NOTIFY_WEB_PUSH_SUBJECT: 'mailto:it@clinic.example.jp',
-    NOTIFY_WEB_PUSH_ENDPOINT_HOSTS: `${new URL(push.origin).host},*.push.apple.com`,
-  };
+  const env = push.env(vapid, 'mailto:it@clinic.example.jp', ['*.push.apple.com']);
   worker = await startNotificationWorker(fixture.config(env), { clinics: fixture.clinics, watchQueues: false, webPushAgent: push.agent! });
   service = new NotificationService({ config: fixture.config(env), clinics: fixture.clinics });
   pub = new Redis(fixture.redisUrl);
@@ -93,13 +89,7 @@ async function newTicket(phone?: string): Promise<{ id: string; number: string; 
 
 async function openPage(ticket: string, visible: boolean | null): Promise<{ socket: ClientSocket; notices: InAppNotice[] }> {
   const { token } = await tokens.issue({ sub: `patient:${ticket}`, role: 'patient', clinic: TEST_CLINIC, ticket }, 600);
-  const socket = connectClient(`${url}${NOTIFY_NAMESPACE}`, { auth: { token }, transports: ['websocket'], forceNew: true });
-  const notices: InAppNotice[] = [];
-  socket.on('notify:notice', (notice: InAppNotice) => notices.push(notice));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
+  const { socket, notices } = await connectNotify(url, token);
   if (visible !== null) {
     const ack = (await socket.timeout(5000).emitWithAck('notify:page', { visible })) as { ok: boolean };
     expect(ack).toEqual({ ok: true });

@@ -47,12 +47,7 @@ let kioskToken: string;
 beforeAll(async () => {
   fixture = await startNotifyFixture();
   push = await new LocalPushService().start();
-  const env = {
-    NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY: vapid.publicKey,
-    NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY: vapid.privateKey,
-    NOTIFY_WEB_PUSH_SUBJECT: 'https://clinic.example.jp/contact',
-    NOTIFY_WEB_PUSH_ENDPOINT_HOSTS: new URL(push.origin).host,
-  };
+  const env = push.env(vapid, 'https://clinic.example.jp/contact');
   hub = await startHubProcess({ redisUrl: fixture.redisUrl, nodeId: 'ticket-push', env: fixture.env(env) });
   worker = await startNotificationWorker(fixture.config(env), { clinics: fixture.clinics, webPushAgent: push.agent! });
   browser = await launchChromium();
@@ -86,6 +81,21 @@ async function openTicket(context: BrowserContext, url: string, number: string):
 }
 
 /** The service worker registrations CDP reports for this context (to deliver push messages to). */
+/**
+ * Lets the context's pages show notifications and answers their
+ * PushManager.subscribe() with a new subscription of the local push service
+ * (headless Chromium has no push service of its own); returns its id.
+ */
+async function stubPushSubscription(context: BrowserContext): Promise<string> {
+  await context.grantPermissions(['notifications'], { origin: hub.url });
+  const { id, subscription } = push.subscribe();
+  await context.addInitScript(`{
+    const subscription = ${JSON.stringify(subscription)};
+    PushManager.prototype.subscribe = async function () { return { endpoint: subscription.endpoint, toJSON: () => subscription }; };
+  }`);
+  return id;
+}
+
 async function registrationOf(cdp: CDPSession): Promise<string> {
   const registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] = [];
   cdp.on('ServiceWorker.workerRegistrationUpdated', (event) => registrations.push(...event.registrations));
@@ -149,13 +159,7 @@ describe('the installed ticket page', () => {
   it('asks for push permission after check-in; the call, sent by Web Push, is shown by the service worker while the page is closed', async () => {
     const context = await browser.newContext();
     try {
-      await context.grantPermissions(['notifications'], { origin: hub.url });
-      const { id: pushId, subscription } = push.subscribe();
-      // Headless Chromium has no push service: subscribe() answers with the local push service's subscription.
-      await context.addInitScript(`{
-        const subscription = ${JSON.stringify(subscription)};
-        PushManager.prototype.subscribe = async function () { return { endpoint: subscription.endpoint, toJSON: () => subscription }; };
-      }`);
+      const pushId = await stubPushSubscription(context);
       const ticket = await checkin('peds');
       const page = await openTicket(context, ticket.patientUrl, ticket.event.ticket.number);
       await page.locator('#enable-push').click();
@@ -215,12 +219,7 @@ describe('the installed ticket page', () => {
   it('a patient who gave a phone number at the kiosk can turn push on too; the call then comes by Web Push, not by SMS', async () => {
     const context = await browser.newContext();
     try {
-      await context.grantPermissions(['notifications'], { origin: hub.url });
-      const { id: pushId, subscription } = push.subscribe();
-      await context.addInitScript(`{
-        const subscription = ${JSON.stringify(subscription)};
-        PushManager.prototype.subscribe = async function () { return { endpoint: subscription.endpoint, toJSON: () => subscription }; };
-      }`);
+      const pushId = await stubPushSubscription(context);
       const phone = '+819077778888';
       const ticket = await checkin('gp', phone);
       const page = await openTicket(context, ticket.patientUrl, ticket.event.ticket.number);

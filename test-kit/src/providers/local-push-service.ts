@@ -45,6 +45,19 @@ export class LocalPushService {
   private cleanupDir: () => void = () => undefined;
   private readonly registrations = new Map<string, Registration>();
 
+  /**
+   * The notification worker's Web Push settings (NOTIFY_WEB_PUSH_*) with these
+   * VAPID keys and subject, sending to this service (and `otherHosts`).
+   */
+  env(vapid: { publicKey: string; privateKey: string }, subject: string, otherHosts: string[] = []): Record<string, string> {
+    return {
+      NOTIFY_WEB_PUSH_VAPID_PUBLIC_KEY: vapid.publicKey,
+      NOTIFY_WEB_PUSH_VAPID_PRIVATE_KEY: vapid.privateKey,
+      NOTIFY_WEB_PUSH_SUBJECT: subject,
+      NOTIFY_WEB_PUSH_ENDPOINT_HOSTS: [new URL(this.origin).host, ...otherHosts].join(','),
+    };
+  }
+
   async start(): Promise<this> {
     const temp = tempDir('push-service-');
     this.cleanupDir = temp.cleanup;

@@ -95,7 +95,9 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const settingsSub = connectRedisClient(config.redis, `hub:${config.nodeId}:settings`);
   // Queue changes wait for replicas on a connection of their own: a WAIT holds up only the writes behind it.
   const queueWrites = config.redisAck.replicas > 0 ? connectRedisClient(config.redis, `hub:${config.nodeId}:queue-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
-  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub, ...(queueWrites ? [queueWrites] : [])];
+  // Chat changes likewise, on a connection of their own: a queue change never waits behind a message's WAIT.
+  const chatWrites = config.redisAck.replicas > 0 ? connectRedisClient(config.redis, `hub:${config.nodeId}:chat-writes`, { commandTimeout: config.timeouts.redisMs }) : null;
+  const connections = [redis, adapterPub, adapterSub, liveSub, chatSub, consultSub, authSub, settingsSub, ...(queueWrites ? [queueWrites] : []), ...(chatWrites ? [chatWrites] : [])];
   let redisDownSince: number | null = null;
   redis.on('error', (error: Error) => {
     if (redisDownSince === null) {
@@ -110,6 +112,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     redisDownSince = null;
   });
   for (const connection of connections.slice(1)) connection.on('error', () => undefined);
+  for (const connection of connections) {
+    // ioredis never reconnects a connection that reached "end": outside close(), that node has lost Redis for good.
+    connection.on('end', () => {
+      if (closed === null) logger.error({ redisMode: config.redis.mode }, 'a Redis connection ended and will not reconnect; restart this node');
+    });
+  }
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish', 'spublish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe', 'ssubscribe', 'sunsubscribe'], adapterFailed);
@@ -129,9 +137,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
   });
   await settings.start();
-  const ack = queueWrites
-    ? new ReplicaAck(queueWrites, config.redisAck, ({ confirmed, seconds }) => metrics.replicaAck.observe({ outcome: confirmed ? 'confirmed' : 'timeout' }, seconds))
-    : undefined;
+  const observeAck = ({ confirmed, seconds }: { confirmed: boolean; seconds: number }) =>
+    metrics.replicaAck.observe({ outcome: confirmed ? 'confirmed' : 'timeout' }, seconds);
+  const ack = queueWrites ? new ReplicaAck(queueWrites, config.redisAck, observeAck) : undefined;
+  const chatAck = chatWrites ? new ReplicaAck(chatWrites, config.redisAck, observeAck) : undefined;
   const queue = new QueueService(redis, clinics, { ack });
   const redisReplication = () => withinDeadline(readReplication(redis), PROBE_PING_MS, () => undefined).catch(() => null);
   metrics.watchRedis(redisReplication);
@@ -285,6 +294,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     nsp: chatNsp,
     redis,
     subscriber: chatSub,
+    ack: chatAck,
     config: config.chat,
     nodeId: config.nodeId,
     clinics,

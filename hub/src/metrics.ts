@@ -116,7 +116,7 @@ export class HubMetrics {
     });
     this.replicaAck = new Histogram({
       name: 'clinic_hub_redis_replica_ack_seconds',
-      help: 'Waiting for replicas to hold a queue change before acknowledging it (HUB_REDIS_ACK_REPLICAS), by outcome: confirmed, or timeout (answered STORE_UNAVAILABLE)',
+      help: 'Waiting for replicas to hold a queue change or a chat message, thread or membership change before acknowledging it (HUB_REDIS_ACK_REPLICAS), by outcome: confirmed, or timeout (answered STORE_UNAVAILABLE)',
       labelNames: ['outcome'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
       registers: [this.registry],

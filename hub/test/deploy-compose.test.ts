@@ -4,6 +4,10 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { freePort } from '@clinic-hub/platform/redis-server';
+import { startTestRedis } from '@clinic-hub/test-kit/redis';
+import { waitFor } from '@clinic-hub/test-kit/wait';
 import { HUB_ENVIRONMENT_VARIABLES, loadConfig } from '../src/config.js';
 import { NOTIFY_ENVIRONMENT_VARIABLES, loadNotifyConfig } from '../src/notify/notify-config.js';
 import { MEDIA_ENVIRONMENT_VARIABLES, loadMediaConfig } from '@clinic-hub/media-server';
@@ -18,6 +22,7 @@ import {
   loadDockerStages,
   loadHaproxyConfig,
   loadPrometheusTargets,
+  mergeCompose,
   repoPath,
   type ComposeService,
 } from './support/deploy-files.js';
@@ -215,6 +220,110 @@ describe('docker-compose.yml', () => {
         const source = volume.split(':')[0]!;
         if (source.startsWith('./')) expect(existsSync(repoPath(source)), `${name} mounts ${source}`).toBe(true);
       }
+    }
+  });
+});
+
+/** deploy/redis/sentinel.conf's directives: `sentinel monitor NAME HOST PORT QUORUM` as ['monitor', NAME, …]. */
+function sentinelDirectives(text: string): Map<string, string[]> {
+  const directives = new Map<string, string[]>();
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (!line || line.startsWith('#')) continue;
+    const words = line.split(/\s+/);
+    if (words[0] === 'sentinel') directives.set(words[1]!, words.slice(2));
+    else directives.set(words[0]!, words.slice(1));
+  }
+  return directives;
+}
+
+describe('docker-compose.sentinel.yml (with docker-compose.yml)', () => {
+  const override = loadCompose(readFileSync(repoPath('docker-compose.sentinel.yml'), 'utf8'));
+  const merged = mergeCompose(loadCompose(), override);
+  const conf = readFileSync(repoPath('deploy/redis/sentinel.conf'), 'utf8');
+  const directives = sentinelDirectives(conf);
+  const [masterName, masterHost, masterPort, quorum] = directives.get('monitor')!;
+  const sentinelPort = Number(directives.get('port')![0]);
+  const sentinels = Object.entries(merged.services).filter(([name]) => /^sentinel-\d+$/.test(name));
+  const redisUsers = Object.entries(merged.services).filter(([, s]) => ['hub', 'notify-worker', 'media-server', 'ai-worker'].includes(s.build?.target ?? ''));
+
+  it('is valid by the Compose specification’s JSON schema, merged onto docker-compose.yml', () => {
+    expect(composeSchemaValidator()(merged)).toEqual({ valid: true, errors: [] });
+    // It only adds Redis services and changes how services name Redis.
+    expect(Object.keys(override.services).filter((name) => !(name in loadCompose().services)).sort()).toEqual(['redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
+  });
+
+  it('has a primary, a replica of it and three sentinels that monitor it, each announcing its service name', () => {
+    expect(masterHost).toBe('redis');
+    expect(sentinels.map(([name]) => name)).toEqual(['sentinel-1', 'sentinel-2', 'sentinel-3']);
+    expect(Number(quorum)).toBe(2);
+    expect(directives.get('resolve-hostnames')).toEqual(['yes']);
+    expect(directives.get('announce-hostnames')).toEqual(['yes']);
+    const primary = merged.services.redis!.command as string[];
+    const replica = merged.services['redis-replica']!.command as string[];
+    // The replica: the same durability as the primary, replicating it where the sentinels look for it.
+    for (const command of [primary, replica]) {
+      expect(command.slice(command.indexOf('--appendonly'), command.indexOf('--appendonly') + 2)).toEqual(['--appendonly', 'yes']);
+      expect(command[command.indexOf('--appendfsync') + 1]).toBe('always');
+    }
+    expect(replica.slice(replica.indexOf('--replicaof') + 1, replica.indexOf('--replicaof') + 3)).toEqual([masterHost, masterPort]);
+    expect(primary[primary.indexOf('--replica-announce-ip') + 1]).toBe('redis');
+    expect(replica[replica.indexOf('--replica-announce-ip') + 1]).toBe('redis-replica');
+    expect(Object.keys(merged.volumes ?? {})).toContain(merged.services['redis-replica']!.volumes![0]!.split(':')[0]);
+    for (const [name, service] of sentinels) {
+      const script = (service.command as string[]).join(' ');
+      expect(script, name).toContain(`echo 'sentinel announce-ip ${name}'`);
+      expect(script, name).toContain('exec redis-server /data/sentinel.conf --sentinel');
+      expect(service.volumes, name).toContain('./deploy/redis/sentinel.conf:/etc/clinic-hub/sentinel.conf:ro');
+      // Its own volume: a sentinel keeps what it learned (the current master, the epoch) across restarts.
+      const data = service.volumes!.find((v) => v.endsWith(':/data'))!.split(':')[0]!;
+      expect(Object.keys(merged.volumes ?? {}), name).toContain(data);
+      expect(containerPorts(service), name).toContain(sentinelPort);
+    }
+  });
+
+  it('names Redis through the sentinels in every service, and each service reads that as Sentinel', () => {
+    expect(redisUsers.map(([name]) => name).sort()).toEqual(['ai-worker', 'hub-1', 'hub-2', 'media-1', 'notify-worker']);
+    const expected = { mode: 'sentinel', name: masterName, sentinels: sentinels.map(([name]) => ({ host: name, port: sentinelPort })) };
+    for (const [name, service] of redisUsers) {
+      const env = containerEnvironment(service);
+      expect(env.REDIS_URL, name).toBe('');
+      const target = service.build!.target;
+      const config =
+        target === 'hub' ? loadConfig(env) : target === 'notify-worker' ? loadNotifyConfig(env) : target === 'media-server' ? loadMediaConfig(env) : loadAiConfig(env, '/');
+      expect(config.redis, name).toEqual(expected);
+      for (const [sentinel] of sentinels) expect(service.depends_on, name).toMatchObject({ [sentinel]: { condition: 'service_healthy' } });
+    }
+    // Acknowledged changes wait for the replica by default with Sentinel.
+    expect(loadConfig(containerEnvironment(merged.services['hub-1']!)).redisAck.replicas).toBe(1);
+    expect(loadNotifyConfig(containerEnvironment(merged.services['notify-worker']!)).redisAck.replicas).toBe(1);
+  });
+
+  it('runs deploy/redis/sentinel.conf in a real sentinel (the monitored address pointed at a Redis of this test)', { timeout: 30_000 }, async () => {
+    const redis = await startTestRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'clinic-hub-sentinel-conf-'));
+    const port = await freePort();
+    const file = join(dir, 'sentinel.conf');
+    const local = conf
+      .replace(/^port \d+$/m, `port ${port}`)
+      .replace(`sentinel monitor ${masterName} ${masterHost} ${masterPort}`, `sentinel monitor ${masterName} 127.0.0.1 ${redis.port}`);
+    expect(local).not.toEqual(conf);
+    writeFileSync(file, `${local}sentinel announce-ip 127.0.0.1\nbind 127.0.0.1\n`);
+    const child = spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' });
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => 100 });
+    client.on('error', () => undefined);
+    try {
+      await waitFor('the sentinel to answer', () => client.ping().then(() => true, () => false), 10_000);
+      const flat = (await client.call('SENTINEL', 'master', masterName!)) as string[];
+      const fields = Object.fromEntries(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]]] : [])));
+      expect(fields).toMatchObject({ name: masterName, port: String(redis.port), quorum: quorum, 'down-after-milliseconds': directives.get('down-after-milliseconds')![1] });
+      expect(await client.call('SENTINEL', 'get-master-addr-by-name', masterName!)).toEqual(['127.0.0.1', String(redis.port)]);
+    } finally {
+      client.disconnect();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+      await redis.cleanup();
     }
   });
 });

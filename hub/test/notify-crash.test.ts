@@ -46,7 +46,8 @@ async function remindNow(appointmentId: string, contact: { channel: 'line' | 'sm
   const result = await service.scheduleAppointmentReminders({
     clinic: TEST_CLINIC,
     appointmentId,
-    startsAt: Date.now() + 3600_000 + 50,
+    // Due in a second: a reminder whose time passed before the service read the clock (a loaded machine) would be left out.
+    startsAt: Date.now() + 3600_000 + 1000,
     contact,
     kinds: ['reminder_1h'],
   });

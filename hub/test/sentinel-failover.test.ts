@@ -1,22 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QueueEvent } from '@clinic-hub/protocol';
+import type { ChatMessage, QueueEvent } from '@clinic-hub/protocol';
 import { connectRedis } from '@clinic-hub/platform/redis';
+import { chatKeys } from '../src/chat/chat-keys.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { connectQueue, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { chatRequest, connectChat, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
 /**
  * Redis Sentinel under two hub nodes: the master is killed with SIGKILL in
- * the middle of a stream of check-ins and calls, three times. Each time the
- * sentinels promote the replica, the hubs find it by themselves, the client
- * retries what got STORE_UNAVAILABLE with the same requestId, and every
- * acknowledged change is in the new master exactly once: the hub waited for
- * the replica (WAIT) before acknowledging it (HUB_REDIS_ACK_REPLICAS, 1 by
- * default with Sentinel).
+ * the middle of a stream of check-ins, calls and chat messages, three times.
+ * Each time the sentinels promote the replica, the hubs find it by
+ * themselves, the clients retry what got STORE_UNAVAILABLE with the same
+ * requestId (chat: clientMessageId), and every acknowledged change is in the
+ * new master exactly once: the hub waited for the replica (WAIT) before
+ * acknowledging it (HUB_REDIS_ACK_REPLICAS, 1 by default with Sentinel).
  */
 const CLINIC = 'testclinic';
 const FAILOVERS = 3;
@@ -24,19 +26,19 @@ const FAILOVERS = 3;
 let group: SentinelGroup;
 let nodeA: HubNodeProcess;
 let nodeB: HubNodeProcess;
-const sockets: QueueSocket[] = [];
+const sockets: (QueueSocket | ChatSocket)[] = [];
+// Chat's own limits are not under test: a client resending as fast as it can would hit them.
+const CHAT_UNLIMITED = { HUB_CHAT_MESSAGES_PER_SECOND: '0', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_USER: '1000000', HUB_CHAT_QUOTA_MESSAGES_PER_MINUTE_THREAD: '1000000' };
 
 beforeAll(async () => {
-  if (process.env.CLINIC_TEST_KNOWN_BUGS !== '1') return; // skipped: see KNOWN_BUG below
   group = await startSentinelGroup();
   [nodeA, nodeB] = await Promise.all([
-    startHubProcess({ redisEnv: group.env, nodeId: 'sentinel-a' }),
-    startHubProcess({ redisEnv: group.env, nodeId: 'sentinel-b' }),
+    startHubProcess({ redisEnv: group.env, nodeId: 'sentinel-a', env: CHAT_UNLIMITED }),
+    startHubProcess({ redisEnv: group.env, nodeId: 'sentinel-b', env: CHAT_UNLIMITED }),
   ]);
 }, 120_000);
 
 afterAll(async () => {
-  if (process.env.CLINIC_TEST_KNOWN_BUGS !== '1') return;
   for (const socket of sockets.splice(0)) socket.close();
   await Promise.all([nodeA?.stop(), nodeB?.stop()]);
   await group?.cleanup();
@@ -44,7 +46,7 @@ afterAll(async () => {
 
 type Action = { kind: 'checkin'; requestId: string } | { kind: 'call-next'; requestId: string } | { kind: 'done'; requestId: string; ticketId: string };
 
-const seen = { storeUnavailable: 0, timeouts: 0, replayed: 0 };
+const seen = { storeUnavailable: 0, timeouts: 0, replayed: 0, chatDuplicates: 0 };
 
 /** Sends one action until it is acknowledged, retrying with the same requestId: what a well-behaved client does. */
 async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<QueueEvent> {
@@ -70,6 +72,42 @@ async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<Qu
   }
 }
 
+/** Sends one chat message until it is acknowledged, resending with the same clientMessageId. */
+async function untilSent(socket: ChatSocket, threadId: string, text: string): Promise<ChatMessage> {
+  const clientMessageId = newClientMessageId('failover');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`chat "${text}" never acknowledged`);
+    let ack;
+    try {
+      ack = await chatRequest(socket, 'chat:send', { threadId, clientMessageId, text }, 4000);
+    } catch {
+      seen.timeouts++;
+      continue;
+    }
+    if (ack.ok) {
+      if (ack.duplicate) seen.chatDuplicates++;
+      return ack.message;
+    }
+    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`chat "${text}": ${ack.error.code}`);
+    seen.storeUnavailable++;
+    await sleep(100);
+  }
+}
+
+/** Every acknowledged chat message is in the master's thread exactly once, in order. */
+async function expectMessagesExactlyOnce(threadId: string, sent: ChatMessage[], label: string) {
+  const client = connectRedis(group.target, 'sentinel-test-chat-check');
+  client.on('error', () => undefined);
+  try {
+    const stored = (await client.xrange(chatKeys(CLINIC).messages(threadId), '-', '+')).map(([, fields]) => JSON.parse(fields[1]!) as ChatMessage);
+    expect(stored.map((m) => m.seq), label).toEqual(stored.map((_, i) => i + 1));
+    expect(stored, `${label}: one message per acknowledged send`).toEqual(sent);
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Every acknowledged change is in the master's event stream exactly once, and the queue is what those events make. */
 async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action: Action; event: QueueEvent }>, label: string) {
   const client = connectRedis(group.target, 'sentinel-test-check');
@@ -91,16 +129,7 @@ async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action:
   }
 }
 
-/**
- * Known bug (2026-12-06, seen in CI and on a quiet machine): a hub node's main Redis connection can stay down
- * after a failover (its /healthz says redis "down" for 20 s and more, or no action goes through for 60 s), most
- * often at the second failover. Until it is fixed these tests run only with CLINIC_TEST_KNOWN_BUGS=1.
- */
-const KNOWN_BUG = 'known bug: after a failover a hub node\'s Redis connection can stay down (set CLINIC_TEST_KNOWN_BUGS=1 to run it)';
-const runKnownBugs = process.env.CLINIC_TEST_KNOWN_BUGS === '1';
-if (!runKnownBugs) console.warn(`sentinel-failover.test.ts: SKIPPED — ${KNOWN_BUG}`);
-
-describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', () => {
+describe('Redis Sentinel failover under two hub nodes', () => {
   it('loses nothing acknowledged and duplicates nothing when the master is SIGKILLed mid-stream, three times', { timeout: 300_000 }, async () => {
     const staff = await connectQueue(nodeA.url, await tokenFor('staff'), { reconnection: true });
     const display = await connectQueue(nodeB.url, await tokenFor('display'), { reconnection: true });
@@ -108,6 +137,10 @@ describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', ()
     const follower = followQueue(display);
     const arrivals = recordArrivals(display);
     await follower.resync();
+    const chatter = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:chatter' }), { reconnection: true });
+    sockets.push(chatter);
+    const threadId = expectOk(await chatRequest(chatter, 'chat:create', { kind: 'staff', id: 'failover', title: 'failover', members: ['staff:chatter'] })).thread.id;
+    const messages: ChatMessage[] = [];
 
     const acknowledged = new Map<string, { action: Action; event: QueueEvent }>();
     let n = 0;
@@ -115,6 +148,7 @@ describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', ()
       const i = n++;
       const checkin: Action = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
       acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin) });
+      if (i % 2 === 1) messages.push(await untilSent(chatter, threadId, `${tag} message ${i}`));
       if (i % 3 === 2) {
         const call: Action = { kind: 'call-next', requestId: `${tag}-call-${i}` };
         const called = await untilAcknowledged(staff, call);
@@ -125,7 +159,7 @@ describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', ()
     };
 
     for (let i = 0; i < 6; i++) await step('before');
-    expect(seen).toEqual({ storeUnavailable: 0, timeouts: 0, replayed: 0 });
+    expect(seen).toEqual({ storeUnavailable: 0, timeouts: 0, replayed: 0, chatDuplicates: 0 });
     const health = (await (await fetch(`${nodeA.url}/healthz`)).json()) as { redisMode: string; redisMaster: string; redisReplicas: { state: string }[] };
     expect(health).toMatchObject({ redisMode: 'sentinel', redisMaster: `127.0.0.1:${(await group.master()).port}` });
     expect(health.redisReplicas.filter((r) => r.state === 'online')).toHaveLength(1);
@@ -146,6 +180,7 @@ describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', ()
       await worker;
 
       const snapshot = await expectAcknowledgedExactlyOnce(acknowledged, `after failover ${round} (${killed} → ${promoted}, ${failoverMs} ms)`);
+      await expectMessagesExactlyOnce(threadId, messages, `chat after failover ${round}`);
       // The hubs report the new master by themselves.
       await waitFor(
         `node A to report master ${promoted}`,
@@ -168,6 +203,30 @@ describe.skipIf(!runKnownBugs)('Redis Sentinel failover under two hub nodes', ()
     const metrics = await (await fetch(`${nodeA.url}/metrics`)).text();
     expect(metrics).toMatch(/clinic_hub_redis_replicas_online\{[^}]*\} 1/);
     expect(metrics).toMatch(/clinic_hub_redis_replica_ack_seconds_count\{[^}]*outcome="confirmed"[^}]*\} [1-9]/);
+  });
+
+  it('never acknowledges a chat message the replica does not have: STORE_UNAVAILABLE, then the same message when resent', { timeout: 60_000 }, async () => {
+    const writer = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:unreplicated' }), { reconnection: true });
+    sockets.push(writer);
+    const threadId = expectOk(await chatRequest(writer, 'chat:create', { kind: 'staff', id: 'unreplicated', title: 'unreplicated', members: ['staff:unreplicated'] })).thread.id;
+    const replica = await group.replica();
+    replica.process.kill('SIGSTOP');
+    let stopped = true;
+    try {
+      const clientMessageId = newClientMessageId('unreplicated');
+      const refused = await chatRequest(writer, 'chat:send', { threadId, clientMessageId, text: 'not yet on a replica' }, 10_000);
+      expect(refused).toMatchObject({ ok: false, error: { code: 'STORE_UNAVAILABLE', detail: expect.stringContaining('replica') } });
+      replica.process.kill('SIGCONT');
+      stopped = false;
+      const resent = await waitFor('the resend to be acknowledged', async () => {
+        const ack = await chatRequest(writer, 'chat:send', { threadId, clientMessageId, text: 'not yet on a replica' }, 10_000);
+        return ack.ok ? ack : false;
+      }, 20_000);
+      // Stored once, on the first try; the resend is told so.
+      expect(resent).toMatchObject({ duplicate: true, message: { seq: 1 } });
+    } finally {
+      if (stopped) replica.process.kill('SIGCONT');
+    }
   });
 
   it('never acknowledges a change the replica does not have: STORE_UNAVAILABLE, then the same change when retried', { timeout: 60_000 }, async () => {

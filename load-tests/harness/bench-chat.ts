@@ -279,7 +279,7 @@ async function setUpChat(options: ChatBenchOptions, context: Context): Promise<C
       count: options.nodes,
       idPrefix: 'bench-chat',
       server: options.server,
-      redisUrl: redis.url,
+      redisEnv: context.redisEnv,
       secret,
       profileDir: options.profileDir,
       env: { HUB_CHAT_MESSAGES_PER_SECOND: '0', ...UNLIMITED_CHAT_QUOTAS },

@@ -19,6 +19,7 @@
  *   npm run bench:queue -- --clients 200 --seconds 3 --servers uws
  *   npm run bench:queue -- --clients 5000 --rate 2.5,5,10      (the sweep)
  *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
+ *   npm run bench:queue -- --redis sentinel --servers uws   (a Sentinel group: master, replica, 3 sentinels)
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
-import { redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters } from './bench-setup.js';
+import { REDIS_MODES, redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters, type RedisMode } from './bench-setup.js';
 import { BENCH_CLINIC_ID, DISPLAY_TRACK } from './call-feed.js';
 import { runComparisonPhase, type ComparisonPhaseReport } from './comparison-phase.js';
 import { COMPARISON_KINDS, type ComparisonKind } from './comparison-servers.js';
@@ -78,6 +79,12 @@ export const QUEUE_OPTIONS = benchCommandLine({
     rampConcurrency: { flag: 'ramp', kind: 'integer', default: 16, min: 1, max: 500, help: 'handshakes in flight per generator process' },
     settleSeconds: { flag: 'settle', kind: 'number', arg: 'S', default: 5, min: 0, max: 120, help: 'wait for late deliveries after the last call' },
     targetP99Ms: { flag: 'target', kind: 'number', arg: 'MS', default: 100, min: 1, max: 60_000, help: 'p99 budget checked in the report' },
+    redis: {
+      kind: 'choice',
+      choices: REDIS_MODES,
+      default: 'single',
+      help: 'the hubs\' Redis: one redis-server, or a Sentinel group on loopback (master, replica, 3 sentinels; each change waits for the replica)',
+    },
   },
   finish({ rate, servers, ...options }) {
     if (rate.length === 0 || rate.length > 8) throw new Error('--rate takes 1 to 8 rates');
@@ -102,6 +109,8 @@ export interface PhaseReport extends FanoutFigures, Pick<ResourceFigures, 'hubs'
   server: ServerKind;
   /** What each node really ran on (uWS falls back to node when it cannot load). */
   server_actual: ServerKind[];
+  /** `--redis`: one redis-server, or Sentinel (a master and a replica the hubs wait for, HUB_REDIS_ACK_REPLICAS 1). */
+  redis_mode: RedisMode;
   nodes: number;
   call_errors: Record<string, number>;
   breakdown: FanoutFigures['breakdown'] & {
@@ -314,6 +323,8 @@ interface PhaseSetup {
   stopWorkers: () => Promise<void>;
   watcher: ProcessWatcher;
   redisPid: number;
+  redisMode: RedisMode;
+  redisReplicaPids: number[];
   connected: number;
   connectFailed: number;
   connectSeconds: number;
@@ -330,7 +341,7 @@ async function setUpPhase(server: ServerKind, options: BenchOptions, context: Ph
   log(`${tag} phase: ${options.nodes} hub nodes with HUB_SERVER=${server}, ${options.clients} displays over ${options.workers} generator processes`);
   await redisCommand(context.redis.port, ['FLUSHALL']);
   const { hubs, stop: stopHubs, warnings } = await startHubNodes(
-    { count: options.nodes, idPrefix: `bench-${server}`, server, redisUrl: context.redis.url, secret: context.secret, profileDir: options.profileDir },
+    { count: options.nodes, idPrefix: `bench-${server}`, server, redisEnv: context.redisEnv, secret: context.secret, profileDir: options.profileDir },
     context,
     tag,
   );
@@ -348,7 +359,7 @@ async function setUpPhase(server: ServerKind, options: BenchOptions, context: Ph
   const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, server));
   const stopWorkers = resources.add(`${server} generator processes`, () => pool.stop());
   const redisPid = context.redis.process.pid!;
-  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid]);
+  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid, ...context.redisReplicaPids]);
   resources.add('process watcher', async () => watcher.stop());
 
   // Displays, spread over the nodes and the generator processes; each process keeps `rampConcurrency` handshakes in flight.
@@ -374,6 +385,8 @@ async function setUpPhase(server: ServerKind, options: BenchOptions, context: Ph
     stopWorkers,
     watcher,
     redisPid,
+    redisMode: context.redisMode,
+    redisReplicaPids: context.redisReplicaPids,
     connected,
     connectFailed: pool.sum((p) => p.failed),
     connectSeconds,
@@ -462,7 +475,7 @@ function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptio
     to: markEnd,
     serverPids: hubs.map((h) => h.pid),
     generatorPids: results.map((r) => r.pid),
-    otherOwnPids: [process.pid, redisPid],
+    otherOwnPids: [process.pid, redisPid, ...setup.redisReplicaPids],
     errors: setup.errors,
   });
   const windowSeconds = (window.end - window.start) / 1000;
@@ -473,6 +486,7 @@ function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptio
     hubs,
     generatorPids: results.map((r) => r.pid),
     redisPid,
+    redisReplicaPids: setup.redisReplicaPids,
     redisBefore: driven.redisBefore,
     redisAfter: driven.redisAfter,
     windowSeconds,
@@ -483,6 +497,7 @@ function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptio
   const report: PhaseReport = {
     server,
     server_actual: hubs.map((h) => h.server),
+    redis_mode: setup.redisMode,
     nodes: hubs.length,
     ...common,
     call_errors: callErrors,
@@ -518,7 +533,7 @@ function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptio
  * whatever happens. `npm run bench` runs its connection ramp through this.
  */
 export function withPhaseContext<T>(
-  options: Pick<BenchOptions, 'profileDir'>,
+  options: Pick<BenchOptions, 'profileDir'> & { redis?: RedisMode },
   log: (line: string) => void,
   resources: Resources,
   body: (context: PhaseContext) => Promise<T>,
@@ -660,7 +675,8 @@ function phaseTable(phases: AnyPhaseReport[], comparison: Comparison): string[] 
     ...Array.from({ length: maxHubs }, (_, i): Row => hubRow(`hub node ${i + 1} CPU % / peak RSS MB`, (p) => (p.hubs[i] ? `${cell(p.hubs[i]!.cpu_percent)} / ${cell(p.hubs[i]!.peak_rss_mb)}` : '–'))),
     ['generator CPU % / peak RSS MB', (p) => `${cell(p.generator.cpu_percent)} / ${cell(p.generator.peak_rss_mb)} (${p.generator.processes} procs)`],
     ['coordinator CPU %', (p) => p.coordinator.cpu_percent],
-    hubRow('redis-server CPU %', (p) => p.redis.cpu_percent),
+    hubRow('Redis', (p) => (p.redis_mode === 'sentinel' ? 'Sentinel: master + replica (WAIT 1)' : 'one redis-server')),
+    hubRow('redis-server CPU % (+ replica)', (p) => (p.redis.replica_cpu_percent === null ? cell(p.redis.cpu_percent) : `${cell(p.redis.cpu_percent)} (+ ${cell(p.redis.replica_cpu_percent)})`)),
     hubRow('redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`),
     ['machine busy % (all cores)', (p) => p.machine_busy_percent],
     ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],

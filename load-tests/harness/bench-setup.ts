@@ -1,20 +1,32 @@
 /**
  * The set-up every hub benchmark shares: a private redis-server for the run
- * (with what to stop at the end, whatever happens), hub nodes as processes
- * of their own, and Redis's counters around the measured window.
+ * (or a private Sentinel group: a master, a replica and three sentinels on
+ * loopback), with what to stop at the end, whatever happens; hub nodes as
+ * processes of their own, and Redis's counters around the measured window.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { startSentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { startHubNode, type HubNode } from './hub-process.js';
 import { redisInfoNumber } from './redis-command.js';
 import type { ServerKind } from './resource-figures.js';
 import type { Resources } from './resources.js';
 
+/** How the run's Redis is deployed: one redis-server, or Sentinel (the hubs then wait for the replica: HUB_REDIS_ACK_REPLICAS 1). */
+export const REDIS_MODES = ['single', 'sentinel'] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
+
 /** What one run of a benchmark shares: its redis-server, a temporary directory, what to stop. */
 export interface BenchContext {
+  /** The redis-server the hubs write to (with Sentinel, the master; the group has no failover during a run). */
   redis: RedisProcess;
+  redisMode: RedisMode;
+  /** How a hub node names that Redis: REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
+  redisEnv: Record<string, string>;
+  /** The replicas' processes (Sentinel), for their CPU. */
+  redisReplicaPids: number[];
   /** Removed at the end of the run. */
   dir: string;
   resources: Resources;
@@ -29,7 +41,7 @@ export interface BenchContext {
  */
 export async function withBenchContext<T>(
   name: string,
-  options: { profileDir: string | null },
+  options: { profileDir: string | null; redis?: RedisMode },
   log: (line: string) => void,
   resources: Resources,
   body: (context: BenchContext) => Promise<T>,
@@ -41,11 +53,19 @@ export async function withBenchContext<T>(
   fatal.catch(() => undefined);
   try {
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    if (options.redis === 'sentinel') {
+      const group = await startSentinelGroup();
+      resources.add('sentinel group', () => group.cleanup());
+      const [redis, replica] = [await group.master(), await group.replica()];
+      for (const node of [redis, replica]) node.process.once('exit', () => rejectFatal(new Error(`redis-server ${node.port} exited during the benchmark`)));
+      log(`Sentinel group: master pid ${redis.process.pid} on ${redis.url}, replica pid ${replica.process.pid} on ${replica.url}, sentinels ${group.env.REDIS_SENTINELS}`);
+      return await body({ redis, redisMode: 'sentinel', redisEnv: group.env, redisReplicaPids: [replica.process.pid!], dir, resources, log, fatal });
+    }
     const redis = await startRedisServer({ dir: join(dir, 'redis') });
     resources.add('redis-server', () => redis.stop());
     redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
     log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
-    return await body({ redis, dir, resources, log, fatal });
+    return await body({ redis, redisMode: 'single', redisEnv: { REDIS_URL: redis.url }, redisReplicaPids: [], dir, resources, log, fatal });
   } finally {
     await resources.stopAll(log);
   }
@@ -61,7 +81,16 @@ export interface StartedHubs {
 
 /** `count` hub nodes on `server`, each its own process (with `--cpu-prof` into `profileDir/<node id>` when profiling). */
 export async function startHubNodes(
-  options: { count: number; idPrefix: string; server: ServerKind; redisUrl: string; secret: string; profileDir: string | null; env?: Record<string, string> },
+  options: {
+    count: number;
+    idPrefix: string;
+    server: ServerKind;
+    /** REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME (BenchContext.redisEnv). */
+    redisEnv: Record<string, string>;
+    secret: string;
+    profileDir: string | null;
+    env?: Record<string, string>;
+  },
   context: Pick<BenchContext, 'resources' | 'log'>,
   tag: string,
 ): Promise<StartedHubs> {
@@ -70,7 +99,7 @@ export async function startHubNodes(
       const nodeId = `${options.idPrefix}-${n + 1}`;
       // One directory per node: the module loader's thread writes a profile too (the largest file is the main thread).
       const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, nodeId)}`] : [];
-      return startHubNode({ nodeId, server: options.server, redisUrl: options.redisUrl, tokenSecret: options.secret, nodeArgs, ...(options.env ? { env: options.env } : {}) });
+      return startHubNode({ nodeId, server: options.server, redisEnv: options.redisEnv, tokenSecret: options.secret, nodeArgs, ...(options.env ? { env: options.env } : {}) });
     }),
   );
   const hubs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

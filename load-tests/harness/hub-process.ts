@@ -89,7 +89,8 @@ export async function waitUntilReady<T>(child: HubChild, what: string, ready: ()
 export async function startHubNode(options: {
   nodeId: string;
   server: 'uws' | 'node';
-  redisUrl: string;
+  /** REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
+  redisEnv: Record<string, string>;
   tokenSecret: string;
   clinicsDir?: string;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
@@ -104,7 +105,7 @@ export async function startHubNode(options: {
       HUB_HOST: '127.0.0.1',
       HUB_NODE_ID: options.nodeId,
       HUB_SERVER: options.server,
-      REDIS_URL: options.redisUrl,
+      ...options.redisEnv,
       HUB_TOKEN_SECRET: options.tokenSecret,
       CLINICS_DIR: options.clinicsDir ?? BENCH_CLINICS_DIR,
       LOG_LEVEL: 'warn',

@@ -32,7 +32,14 @@ export interface ResourceFigures extends MachineLoad {
   generator: { processes: number; cpu_percent: number | null; peak_rss_mb: number | null; per_process_cpu_percent: (number | null)[] };
   coordinator: { cpu_percent: number | null; peak_rss_mb: number | null };
   /** Commands and AOF bytes over the measured window: what the hubs ask of Redis besides the benchmark's own work shows here. */
-  redis: { cpu_percent: number | null; peak_rss_mb: number | null; commands_per_second: number | null; aof_bytes_per_second: number | null };
+  redis: {
+    cpu_percent: number | null;
+    peak_rss_mb: number | null;
+    commands_per_second: number | null;
+    aof_bytes_per_second: number | null;
+    /** With Sentinel (`--redis sentinel`): the replica's CPU, which applies the master's replication stream; null with one Redis. */
+    replica_cpu_percent: number | null;
+  };
 }
 
 /** CPU% of one process between two marks, rounded for the report. */
@@ -53,6 +60,8 @@ export function resourceFigures(input: {
   hubs: { nodeId: string; server: ServerKind; pid: number }[];
   generatorPids: number[];
   redisPid: number;
+  /** The replicas' (with Sentinel): reported apart, and not counted as other programs' CPU. */
+  redisReplicaPids?: number[];
   /** Redis INFO totals at the two marks. */
   redisBefore: { commands: number; aof: number };
   redisAfter: { commands: number; aof: number };
@@ -60,6 +69,7 @@ export function resourceFigures(input: {
   windowSeconds: number;
 }): ResourceFigures {
   const { watcher, from, to, hubs, generatorPids, redisPid, redisBefore, redisAfter, windowSeconds } = input;
+  const replicaPids = input.redisReplicaPids ?? [];
   const cpu = (pid: number) => cpuPercent(pid, from, to);
   const generatorCpu = generatorPids.map(cpu);
   return {
@@ -76,7 +86,8 @@ export function resourceFigures(input: {
       peak_rss_mb: round(watcher.peakRssMb(redisPid)),
       commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
       aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
+      replica_cpu_percent: replicaPids.length === 0 ? null : round(replicaPids.reduce((sum, pid) => sum + ProcessWatcher.cpuPercent(pid, from, to), 0)),
     },
-    ...machineLoad(from, to, [...hubs.map((h) => h.pid), ...generatorPids, process.pid, redisPid]),
+    ...machineLoad(from, to, [...hubs.map((h) => h.pid), ...generatorPids, process.pid, redisPid, ...replicaPids]),
   };
 }

@@ -115,6 +115,7 @@ describe('bench:queue options', () => {
       rampConcurrency: 16,
       settleSeconds: 5,
       targetP99Ms: 100,
+      redis: 'single',
     });
     expect(QUEUE_OPTIONS.defaults.out).toBe(resolve(REPO_ROOT, 'load-tests/results/queue.json'));
     expect(() => QUEUE_OPTIONS.parse(['--clients', 'x'])).toThrow('--clients must be a number from 1 to 20000 (got "x")');
@@ -125,6 +126,8 @@ describe('bench:queue options', () => {
     expect(() => QUEUE_OPTIONS.parse(['--rate', '1,0.1', '--seconds', '5'])).toThrow('--rate × --seconds must make at least one call');
     expect(() => QUEUE_OPTIONS.parse(['--servers', 'uws,kafka'])).toThrow('--servers takes uws, node, limit, mosquitto and/or nats (got "kafka")');
     expect(() => QUEUE_OPTIONS.parse(['--mqtt', '3'])).toThrow('--mqtt takes 3.1.1 or 5 (got "3")');
+    expect(QUEUE_OPTIONS.parse(['--redis', 'sentinel'])).toMatchObject({ options: { redis: 'sentinel' } });
+    expect(() => QUEUE_OPTIONS.parse(['--redis', 'cluster'])).toThrow('--redis takes single or sentinel (got "cluster")');
     expect(QUEUE_OPTIONS.help).toMatch(/^ {2}--clients N +display clients, spread over the nodes and generator processes \(default 2000; 1 to 20000\)$/m);
   });
 });

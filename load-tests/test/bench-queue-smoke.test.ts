@@ -119,7 +119,23 @@ describe('bench:queue', () => {
       expect(typeof entry.comparison.aim.p99_within_limit_factor).toBe('boolean');
     }
     expect(report.ok).toBe(true);
+    expect(report.redis_mode).toBe('single');
+    expect(report.redis!.replica_cpu_percent).toBeNull();
     expect(report.machine.node).toBe(process.version);
     expect(Number.isNaN(Date.parse(report.date))).toBe(false);
+  });
+
+  it('runs the hub on a Sentinel group it starts (--redis sentinel): every delivery arrives, each change waited for the replica', { timeout: 180_000 }, async () => {
+    const out = join(dir, 'queue-sentinel.json');
+    const { code, output } = await runBench('bench-queue', ['--redis', 'sentinel', '--servers', 'uws', '--clients', String(CLIENTS), '--seconds', String(SECONDS), '--warmup', '0.5', '--rate', '10', '--out', out]);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/Sentinel group: master pid \d+ on redis:\/\/127\.0\.0\.1:\d+, replica pid \d+/);
+    expect(output).toMatch(/Sentinel: master \+ replica \(WAIT 1\)/);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Omit<BenchReport, 'phases' | 'rates'>;
+    hubPhase(report as PhaseReport, 'uws');
+    delivered(report as PhaseReport, 10);
+    expect(report.redis_mode).toBe('sentinel');
+    expect(report.redis!.cpu_percent!).toBeGreaterThan(0);
+    expect(report.redis!.replica_cpu_percent!).toBeGreaterThan(0);
   });
 });

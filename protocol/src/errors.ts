@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   CHAT_ATTACHMENTS_DISABLED: 'Attachments are not configured on this hub (HUB_ATTACHMENT_KEY is not set).',
   CHAT_QUOTA_EXCEEDED: 'Too many chat messages or attachment bytes in this window for you, this thread or this clinic; the detail says which and in how many seconds the window ends.',
   MEDIA_NOT_JOINED: 'Send join with a room token first.',
+  MEDIA_SIGNAL_DOWN: 'The signalling connection to the media-server is down; the page connects again by itself (the media may go on meanwhile). Try again in a moment. Given by the page, never by the server.',
   MEDIA_ALREADY_JOINED: 'This connection has already joined a room.',
   MEDIA_ROOM_FULL: 'The consultation room already has six participants.',
   MEDIA_WRONG_ROOM: 'The room token is for another consultation or another media-server node. Ask the hub for a new one.',

@@ -36,6 +36,8 @@ export const chatKeys = (clinic: string) => {
     presenceConns: (member: string) => `${prefix}presence:conns:${member}`,
     /** Hash: hub node id → last heartbeat (ms). */
     presenceNodes: `${prefix}presence:nodes`,
+    /** Counter written before the replica wait of a replayed change (ReplicaAck): a replica that has it has the first one too. */
+    ackFence: `${prefix}ack-fence`,
   };
 };
 

@@ -22,6 +22,7 @@ import {
 } from '@clinic-hub/protocol';
 import { appendAudit } from '../audit/audit-log.js';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
+import type { ReplicaAck } from '@clinic-hub/platform/redis';
 import { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 import { attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
 import { NO_CHAT_QUOTAS, type ChatQuotas } from './chat-quotas.js';
@@ -60,6 +61,8 @@ export interface ChatServiceOptions {
   threadKeepSeconds?: (clinic: string, kind: ChatThreadKind) => number;
   /** Messages and attachment bytes per user, thread and clinic; none when absent. */
   quotas?: ChatQuotas;
+  /** The wait for replicas before a message, a thread or a membership change is acknowledged (HUB_REDIS_ACK_REPLICAS). */
+  ack?: ReplicaAck | undefined;
 }
 
 /**
@@ -81,7 +84,7 @@ export class ChatService {
     private readonly redis: RedisClient,
     private readonly options: ChatServiceOptions,
   ) {
-    this.store = new ChatStore(redis);
+    this.store = new ChatStore(redis, { ack: options.ack });
     this.cipher = options.attachmentKey ? new AttachmentCipher(options.attachmentKey) : null;
     this.storage = options.attachmentStorage ?? null;
     if (this.cipher && !this.storage) throw new Error('chat attachments need an attachment storage (HUB_ATTACHMENTS_DIR)');

@@ -15,7 +15,7 @@ import {
   fail,
   type Ack,
 } from '@clinic-hub/protocol';
-import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { isRedisUnavailable, type ReplicaAck } from '@clinic-hub/platform/redis';
 import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 import { chatKeys } from './chat-keys.js';
 import { ATTACHMENT_QUOTA_WINDOW_SECONDS, quotaArgument, type QuotaLimits } from './chat-quotas.js';
@@ -69,28 +69,49 @@ type ScriptReply = { ok: true } | { ok: false; code: string; detail?: string };
  */
 export class ChatStore {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
+  private readonly ack: ReplicaAck | null;
 
-  constructor(readonly redis: RedisClient) {
-    this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicChat', SCRIPT_NAMES);
+  /**
+   * With `ack` (HUB_REDIS_ACK_REPLICAS), a new message, a new thread and a
+   * membership change are acknowledged only once replicas hold them; the
+   * scripts then run on the ack's own connection (README, "Scaling").
+   */
+  constructor(
+    readonly redis: RedisClient,
+    options: { ack?: ReplicaAck | undefined } = {},
+  ) {
+    this.ack = options.ack?.enabled ? options.ack : null;
+    this.scripts = defineScripts(this.ack?.connection ?? redis, new URL('./scripts/', import.meta.url), 'clinicChat', SCRIPT_NAMES);
   }
 
   threadAccess(clinic: string, caller: ChatCaller, threadId: string): Promise<Ack<{ thread: ChatThread }>> {
     return this.runThread(clinic, caller, threadId, 'thread-access', []);
   }
 
-  createThread(
+  async createThread(
     clinic: string,
     caller: ChatCaller,
     input: { threadId: string; kind: ChatThreadKind; title: string; members: string[]; keepSeconds: number },
   ): Promise<Ack<{ thread: ChatThread; created: boolean }>> {
-    return this.runThread(clinic, caller, input.threadId, 'create-thread', [input.kind, input.title, JSON.stringify(input.members), Math.max(1, Math.round(input.keepSeconds))]);
+    return this.replicated(
+      clinic,
+      () =>
+        this.runThread<{ thread: ChatThread; created: boolean }>(clinic, caller, input.threadId, 'create-thread', [
+          input.kind,
+          input.title,
+          JSON.stringify(input.members),
+          Math.max(1, Math.round(input.keepSeconds)),
+        ]),
+      (r) => !r.created,
+    );
   }
 
-  updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
-    return this.runThread(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]);
+  async updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
+    // The same change again writes nothing: always fenced.
+    return this.replicated(clinic, () => this.runThread<{ thread: ChatThread }>(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]), () => true);
   }
 
-  appendMessage(
+  async appendMessage(
     clinic: string,
     caller: ChatCaller,
     input: {
@@ -107,15 +128,17 @@ export class ChatStore {
       threadKeepSeconds: number;
     },
   ): Promise<Ack<ChatSendResult>> {
-    return this.runThread(clinic, caller, input.threadId, 'append-message', [
-      input.clientMessageId,
-      input.text,
-      JSON.stringify(input.attachments),
-      input.dedupeSeconds,
-      quotaArgument(input.quota),
-      Math.max(1, Math.round(input.attachmentKeepSeconds)),
-      Math.max(1, Math.round(input.threadKeepSeconds)),
-    ]);
+    const append = () =>
+      this.runThread<ChatSendResult>(clinic, caller, input.threadId, 'append-message', [
+        input.clientMessageId,
+        input.text,
+        JSON.stringify(input.attachments),
+        input.dedupeSeconds,
+        quotaArgument(input.quota),
+        Math.max(1, Math.round(input.attachmentKeepSeconds)),
+        Math.max(1, Math.round(input.threadKeepSeconds)),
+      ]);
+    return this.replicated(clinic, append, (r) => r.duplicate);
   }
 
   /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
@@ -248,6 +271,34 @@ export class ChatStore {
   /** The bytes of an attachment stored in Redis by a hub of before attachment files; null for every newer one. */
   attachmentBlob(clinic: string, id: string): Promise<Buffer | null> {
     return this.redis.getBuffer(chatKeys(clinic).attachmentBlob(id));
+  }
+
+  /**
+   * The reply once enough replicas hold the change, else STORE_UNAVAILABLE
+   * (the change is made; the retry with the same id returns it as a
+   * duplicate). A replay, made earlier perhaps through another node, is
+   * fenced first.
+   */
+  private async replicated<T extends object>(clinic: string, change: () => Promise<Ack<T>>, isReplay: (reply: T) => boolean): Promise<Ack<T>> {
+    if (!this.ack) return change();
+    // Every key of a clinic's chat shares its slot: the fence names the shard (Redis Cluster) the change goes through.
+    const key = chatKeys(clinic).ackFence;
+    let ranOn;
+    try {
+      ranOn = await this.ack.shardOf(key);
+    } catch (error) {
+      if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+      throw error;
+    }
+    const reply = await change();
+    if (!reply.ok) return reply;
+    try {
+      if (await this.ack.confirm({ key, ranOn, ...(isReplay(reply) && { fenceKey: key }) })) return reply;
+    } catch (error) {
+      if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+      throw error;
+    }
+    return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
   }
 
   private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {

@@ -10,6 +10,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { BodyLimit, HttpRequest, HttpResponse } from '../http/http-types.js';
 import type { Logger } from '@clinic-hub/platform/logging';
+import type { ReplicaAck } from '@clinic-hub/platform/redis';
 import type { HubMetrics } from '../metrics.js';
 import type { NodeGuards } from '../socket/event-guard.js';
 import { registerChatHandlers } from './chat-handlers.js';
@@ -39,6 +40,8 @@ export interface ChatOptions {
   redis: RedisClient;
   /** A connection of its own for the chat channels' subscription. */
   subscriber: RedisClient;
+  /** The wait for replicas before a chat change is acknowledged (HUB_REDIS_ACK_REPLICAS); none when absent. */
+  ack?: ReplicaAck | undefined;
   config: { attachmentKey: Buffer | null; attachmentMaxBytes: number; messagesPerSecond: number; attachmentsDir: string; quotas: ChatQuotas };
   nodeId: string;
   clinics: ClinicRegistry;
@@ -97,6 +100,7 @@ export async function startChat(options: ChatOptions): Promise<RunningChat> {
     attachmentKeepSeconds: (clinic) => (options.clinics.get(clinic)?.retention.chatAttachmentDays ?? DEFAULT_RETENTION.chatAttachmentDays) * 86_400,
     threadKeepSeconds: (clinic, kind) => chatKeepSeconds(options.clinics.get(clinic)?.retention ?? DEFAULT_RETENTION, kind),
     quotas: config.quotas,
+    ack: options.ack,
   });
   // Files of attachments past their retention (their metadata expired in Redis) go within a sweep period.
   const sweep = () =>

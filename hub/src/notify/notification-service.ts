@@ -18,11 +18,12 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
+import { notifyAckFenceKey } from './notify-keys.js';
 import type { NotifyConfig } from './notify-config.js';
 import type { NoticeVars, NotificationJobData, NotificationOutcome, Recipient } from './notify-types.js';
 import { quietHoursEnd } from './quiet-hours.js';
@@ -84,6 +85,8 @@ export class NotificationService {
   private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
   private readonly queueConnection: RedisClient;
+  /** With NOTIFY_REDIS_ACK_REPLICAS: the wait for replicas on the connection every write of this service goes through. */
+  private readonly ack: ReplicaAck | null;
   private readonly now: () => number;
 
   constructor(private readonly options: NotificationServiceOptions) {
@@ -93,7 +96,13 @@ export class NotificationService {
     this.queueConnection = connectRedisClient(config.redis, `${config.nodeId}:notify-queue`);
     // ioredis reconnects by itself; the hub's own connection logs Redis outages.
     this.queueConnection.on('error', () => undefined);
-    this.contacts = new ContactStore(this.redis);
+    if (this.ownsRedis) this.redis.on('error', () => undefined);
+    const ack = new ReplicaAck(this.queueConnection, config.redisAck);
+    // Not on a Redis Cluster yet: a contact (its clinic's slot) and its job (the queue's) are on different shards.
+    this.ack = ack.enabled && config.redis.mode !== 'cluster' ? ack : null;
+    // With a replica wait, contacts are written on the queue's connection: one WAIT there covers a contact and its
+    // jobs (they replicate in the order they were sent), and it holds up nobody else's commands.
+    this.contacts = new ContactStore(this.ack ? this.queueConnection : this.redis);
     this.now = options.now ?? Date.now;
     this.queue = new Queue<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, {
       connection: this.queueConnection,
@@ -125,7 +134,7 @@ export class NotificationService {
     const parsed = this.parseContact(contact);
     if (!parsed.ok) return parsed;
     await this.contacts.setTicketContact(clinic, ticketId, parsed.contact, Math.round(config.patientDataRetentionHours * 3600));
-    return { ok: true };
+    return (await this.confirmed()) ?? { ok: true };
   }
 
   async clearTicketContact(clinic: string, ticketId: string): Promise<void> {
@@ -163,7 +172,8 @@ export class NotificationService {
       ...tracedJob(),
     };
     await this.queue.add(input.kind, data, { jobId: id, delay: Math.max(0, sendAt - now) });
-    return { ok: true, id, sendAt };
+    // The key may have been enqueued before (a retry), its job not yet replicated: the fence covers it too.
+    return (await this.confirmed(notifyAckFenceKey)) ?? { ok: true, id, sendAt };
   }
 
   /**
@@ -281,6 +291,11 @@ export class NotificationService {
       if (!added.ok) return added;
       reminders.push({ id: added.id, kind: reminder.kind, sendAt: added.sendAt });
     }
+    // Each enqueue waited for its own writes and the contact's before them; with none due, the contact's own wait.
+    if (due.length === 0) {
+      const unconfirmed = await this.confirmed();
+      if (unconfirmed) return unconfirmed;
+    }
     return { ok: true, reminders };
   }
 
@@ -295,7 +310,7 @@ export class NotificationService {
     if (!record) return fail('NOTIFY_APPOINTMENT_NOT_FOUND');
     await this.contacts.deleteAppointment(clinic, appointmentId);
     const removed = await this.removeJobs(record.jobIds);
-    return { ok: true, removed };
+    return (await this.confirmed()) ?? { ok: true, removed };
   }
 
   /** Notifications that failed for good or ran out of attempts, newest first; only one clinic's with `clinic`. */
@@ -351,6 +366,17 @@ export class NotificationService {
     if (options.clinic !== undefined && job.data.clinic !== options.clinic) return fail('AUTH_WRONG_CLINIC', 'the dead letter belongs to another clinic');
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return { ok: true };
+  }
+
+  /**
+   * Null once enough replicas hold every write this service made so far
+   * (NOTIFY_REDIS_ACK_REPLICAS; at once without it), else STORE_UNAVAILABLE:
+   * the change is made, and the same call again (same idempotency key) is
+   * the same change.
+   */
+  private async confirmed(fenceKey?: string): Promise<ReturnType<typeof fail> | null> {
+    if (!this.ack || (await this.ack.confirm(fenceKey ? { fenceKey } : {}))) return null;
+    return fail('STORE_UNAVAILABLE', 'no replica confirmed the notification in time (NOTIFY_REDIS_ACK_REPLICAS)');
   }
 
   async close(): Promise<void> {

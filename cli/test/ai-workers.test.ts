@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AI_WORKERS_KEY, JOB_QUEUES, JOB_QUEUE_PREFIX, type OpsWorkers } from '@clinic-hub/protocol';
+import { AI_WORKERS_KEY, JOB_QUEUES, JOB_QUEUE_PREFIX, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type OpsWorkers } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -47,6 +47,10 @@ describe('clinic workers', () => {
     const recordings = new Queue(JOB_QUEUES.recordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
     await recordings.add('finalise', { any: 1 }, { delay: 60_000 });
     await recordings.close();
+    // The hub's webhook deliveries are a queue too; the hub node runs their worker.
+    const webhooks = new Queue(WEBHOOK_QUEUE_NAME, { connection: redis, prefix: WEBHOOK_QUEUE_PREFIX });
+    await webhooks.add('ticket.called', { any: 1 }, { delay: 60_000 });
+    await webhooks.close();
     // A worker that died without saying so: its id is still in the set, its heartbeat hash has expired.
     await redis.sadd(AI_WORKERS_KEY, 'dead-worker');
     const env = cleanEnv({ CLINIC_URL: hubNode.url, CLINIC_TOKEN: await tokenFor('staff') });
@@ -54,7 +58,9 @@ describe('clinic workers', () => {
     expect(json.code, json.stderr).toBe(0);
     const view = json.json<OpsWorkers>();
     expect(view.workers).toEqual([expect.objectContaining({ id: 'cli-test-worker', concurrency: 3, sessions: 0, stt: 'local-ctc', emotion: 'local-emotion/ser-fixture', stopping: false })]);
-    expect(view.queues.map((q) => q.queue)).toEqual(['ai-sessions', 'ai-recordings', 'recordings', 'notifications']);
+    expect(view.queues.map((q) => q.queue)).toEqual(['ai-sessions', 'ai-recordings', 'recordings', 'notifications', 'webhooks']);
+    expect(view.queues.find((q) => q.queue === 'webhooks')).toMatchObject({ counts: expect.objectContaining({ delayed: 1 }), workers: expect.any(Number) });
+    expect(view.queues.find((q) => q.queue === 'webhooks')!.workers).toBeGreaterThanOrEqual(1);
     expect(view.queues.find((q) => q.queue === 'recordings')!.counts.delayed).toBe(1);
     expect(view.queues.find((q) => q.queue === 'ai-sessions')!.workers).toBeGreaterThanOrEqual(1);
     expect(await redis.sismember(AI_WORKERS_KEY, 'dead-worker')).toBe(0);
@@ -63,6 +69,7 @@ describe('clinic workers', () => {
     console.log(text.stdout);
     expect(text.stdout).toMatch(/cli-test-worker\s+\S+:\d+\s+0\/3\s+0\s+local-ctc\s+local-emotion\/ser-fixture/);
     expect(text.stdout).toMatch(/recordings\s+0\s+0\s+1\s+0\s+0/);
+    expect(text.stdout).toMatch(/webhooks\s+0\s+0\s+1\s+0\s+0\s+[1-9]/);
   });
 
   it('needs an ops token; says what to do when the hub is not there', async () => {

@@ -13,6 +13,7 @@ import { buildProgram } from '../src/program.js';
 import { writeProfiles } from '../src/profiles.js';
 import { sendAction, type Emit } from '../src/queue-client.js';
 import { normalizeTicketNumber, resolveTicket } from '../src/queue-model.js';
+import { diffSettingsPaths, flattenSettings, parseSettingValue, setSettingsPath } from '../src/settings-paths.js';
 
 const fakeToken = (claims: object) => `eyJhbGciOiJIUzI1NiJ9.${Buffer.from(JSON.stringify({ sub: 's', exp: 9_999_999_999, ...claims })).toString('base64url')}.sig`;
 const called = { event: { seq: 1, type: 'ticket.called' }, replayed: false };
@@ -236,5 +237,41 @@ describe('conventions', () => {
       return;
     }
     execFileSync(zsh, ['-n', '-c', script]);
+  });
+});
+
+describe('settings by path (clinic settings)', () => {
+  const clinic = {
+    id: 'c',
+    spokenCallLanguages: ['ja', 'en'],
+    ai: { enabled: false },
+    departments: [{ id: 'gp', rooms: [{ id: 'r1', open: true }, { id: 'r2', open: true }] }],
+  };
+
+  it('names departments and rooms by id, other lists as one value', () => {
+    expect([...flattenSettings(clinic)]).toEqual([
+      ['id', '"c"'],
+      ['spokenCallLanguages', '["ja","en"]'],
+      ['ai.enabled', 'false'],
+      ['departments.gp.id', '"gp"'],
+      ['departments.gp.rooms.r1.id', '"r1"'],
+      ['departments.gp.rooms.r1.open', 'true'],
+      ['departments.gp.rooms.r2.id', '"r2"'],
+      ['departments.gp.rooms.r2.open', 'true'],
+    ]);
+  });
+
+  it('sets one value without touching the original, and says what is wrong with a bad path', () => {
+    const changed = setSettingsPath(clinic, 'departments.gp.rooms.r2.open', false);
+    expect(changed.departments[0]!.rooms[1]!.open).toBe(false);
+    expect(clinic.departments[0]!.rooms[1]!.open).toBe(true);
+    expect(diffSettingsPaths(clinic, changed)).toEqual([{ path: 'departments.gp.rooms.r2.open', before: true, after: false }]);
+    expect(() => setSettingsPath(clinic, 'departments.xx.rooms.r1.open', false)).toThrow('no "xx" in departments (it has gp)');
+    expect(() => setSettingsPath(clinic, 'departments.gp', {})).toThrow('whole departments entry');
+    expect(() => setSettingsPath(clinic, 'ai.enabled.more', 1)).toThrow('ai.enabled is a single value');
+    expect(() => setSettingsPath(clinic, 'nothing.here', 1)).toThrow('no setting "nothing"');
+    expect(parseSettingValue('3')).toBe(3);
+    expect(parseSettingValue('["en"]')).toEqual(['en']);
+    expect(parseSettingValue('Asia/Tokyo')).toBe('Asia/Tokyo');
   });
 });

@@ -9,7 +9,9 @@ import { createPatientNoticeRoutes } from './notify/patient-notice-routes.js';
 import { AppointmentService, createAppointmentRoutes } from './appointments/index.js';
 import { SelfCheckinService, createSelfCheckinRoutes } from './self-checkin/index.js';
 import { createRecordingRoutes } from './recordings/recording-routes.js';
+import { RecordingPurges } from './recordings/recording-purges.js';
 import { startAuth } from './auth/start-auth.js';
+import { createSessionRoutes } from './auth/session-routes.js';
 import { bearerToken } from './auth/authenticator.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -127,6 +129,11 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     subscriber: settingsSub,
     clinics,
     logger,
+    liveTickets: async (clinic) => {
+      const snapshot = await queue.snapshot(clinic);
+      if (!snapshot.ok) throw new Error(`cannot read the live tickets: ${snapshot.error.code}`);
+      return snapshot.snapshot.tickets;
+    },
     onApplied: (clinic) => queueBroadcast?.emit(clinicRoom(clinic.id), 'queue:clinic', toPublicClinic(clinic)),
   });
   await settings.start();
@@ -137,6 +144,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const queue = new QueueService(redis, clinics, { ack });
   const redisReplication = () => withinDeadline(readReplication(redis), PROBE_PING_MS, () => undefined).catch(() => null);
   metrics.watchRedis(redisReplication);
+  const recordingPurges = new RecordingPurges(config.redis, `hub:${config.nodeId}`);
   const webhookStore = new WebhookStore(redis);
   const webhooks = new WebhookDispatcher({
     redis,
@@ -299,6 +307,15 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   });
   const consult = await startConsult({
     onAdmitted: noticeForTicket('consult_ready'),
+    // Told once, by the node that made the change; the event id makes a second hand-over a no-op all the same.
+    onLifecycle: (clinic, change) => {
+      const { consultation } = change;
+      const started = change.type === 'consult.started';
+      const data = { consult: consultation, ...(started ? {} : { reason: change.reason }) };
+      webhooks
+        .publish(clinic, change.type, `${clinic}-c-${consultation.id}-${started ? 'started' : 'ended'}`, started ? consultation.createdAt : (consultation.endedAt ?? Date.now()), data, consultation.ticket)
+        .catch((error: Error) => logger.warn({ clinic, consult: consultation.id, err: error.message }, 'cannot enqueue webhook deliveries'));
+    },
     nsp: consultNsp,
     redis,
     redisTarget: config.redis,
@@ -357,9 +374,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
         line: lineLink,
         linkSeconds: tokenTtlSeconds('patient'),
       }),
-      createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, logger }),
+      createRecordingRoutes({ authenticator, clinics, redis, config: config.recordings, purges: recordingPurges, logger }),
       createSettingsRoutes({ authenticator, settings }),
       createWebhookRoutes({ authenticator, clinics, store: webhookStore, redis }),
+      createSessionRoutes({ authenticator, clinics, namespaces: [queueNsp, chatNsp, consultNsp, notifyNsp] }),
     ],
   });
   // Each request continues the caller's trace (a `traceparent` header) or starts one; jobs it enqueues carry it.
@@ -428,6 +446,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       stopNotifyHandlers();
       await notifications.close().catch(() => undefined);
       await webhooks.close();
+      await recordingPurges.close();
       await Promise.all(connections.map(endConnection));
       logger.info('hub stopped');
     })());

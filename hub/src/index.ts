@@ -7,3 +7,4 @@ export { startNotificationWorker, NotificationService, loadNotifyConfig, type No
 export { providerKeyOf } from './notify/notification-worker.js';
 export { ChatService, ChatStore, startChat, createStaffChannel, chatKeys, type ChatCaller } from './chat/index.js';
 export { readAudit } from './audit/audit-log.js';
+export { verifyWebhook } from './webhooks/webhook-signature.js';

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClinicSettingsRecord, PublicClinic } from '@clinic-hub/protocol';
 import { startHubProcess, startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { connectQueue, followQueue, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { connectQueue, expectOk, followQueue, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -168,4 +168,37 @@ describe('clinic settings', () => {
       await nodeC.stop();
     }
   }, 90_000);
+
+  it('refuse removing a department or a room that live tickets are in (a clear code naming them), and allow it once they are gone', async () => {
+    const admin = await tokenFor('admin');
+    const staff = await connectQueue(nodeA.url, await tokenFor('staff'));
+    sockets.push(staff);
+    const save = async (edit: (settings: Record<string, any>) => Record<string, any>) => {
+      const { body: current } = await api(nodeA, 'GET', `/api/clinics/${CLINIC}/settings`, admin);
+      return api(nodeB, 'PUT', `/api/clinics/${CLINIC}/settings`, admin, { settings: edit(current.settings), ifVersion: current.version });
+    };
+    const withoutPeds = (s: Record<string, any>) => ({ ...s, departments: s.departments.filter((d: any) => d.id !== 'peds') });
+    const withoutR2 = (s: Record<string, any>) => ({ ...s, departments: s.departments.map((d: any) => (d.id === 'gp' ? { ...d, rooms: d.rooms.filter((r: any) => r.id !== 'r2') } : d)) });
+
+    const waiting = expectOk(await request(staff, 'queue:checkin', { dept: 'peds' })).event.ticket;
+    const refusedDept = await save(withoutPeds);
+    expect(refusedDept.status).toBe(409);
+    expect(refusedDept.body.error).toMatchObject({ code: 'SETTINGS_DEPT_HAS_TICKETS', detail: expect.stringContaining(`department peds has 1 live ticket (${waiting.number})`) });
+
+    // A waiting gp ticket is in no room: removing r2 is refused only once it is called there.
+    expectOk(await request(staff, 'queue:checkin', { dept: 'gp' }));
+    const gp = expectOk(await request(staff, 'queue:call-next', { dept: 'gp', room: 'r2' })).event.ticket;
+    const refusedRoom = await save(withoutR2);
+    expect(refusedRoom.status).toBe(409);
+    expect(refusedRoom.body.error).toMatchObject({ code: 'SETTINGS_ROOM_HAS_TICKETS', detail: expect.stringContaining(`room r2 of gp has 1 live ticket (${gp.number})`) });
+    const { body: unchanged } = await api(nodeB, 'GET', `/api/clinics/${CLINIC}/settings`, admin);
+    expect(unchanged.settings.departments.map((d: any) => d.id)).toContain('peds');
+
+    expectOk(await request(staff, 'queue:cancel', { ticketId: waiting.id }));
+    expectOk(await request(staff, 'queue:done', { ticketId: gp.id }));
+    const removed = await save((s) => withoutR2(withoutPeds(s)));
+    expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    expect(removed.body.settings.departments.map((d: any) => d.id)).toEqual(['gp', 'online']);
+    expect(removed.body.settings.departments[0].rooms.map((r: any) => r.id)).toEqual(['r1']);
+  });
 });

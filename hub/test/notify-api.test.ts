@@ -1,5 +1,8 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeadLetter, NotifyOverview } from '@clinic-hub/protocol';
+import { WEBHOOK_HEADERS, type DeadLetter, type NotifyOverview, type WebhookPayload } from '@clinic-hub/protocol';
+import { verifyWebhook } from '../src/webhooks/webhook-signature.js';
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { NotificationService } from '../src/notify/notification-service.js';
@@ -10,7 +13,9 @@ import { TEST_CLINIC, WITHOUT_SMS, startNotifyFixture, startWorkerProcess, waitF
  * against a real hub process, Redis and worker process. The hub has SMS
  * configured, the first worker has not: a patient who chose SMS at check-in
  * gets a "1 ahead" notice that dead-letters at once with NOTIFY_CHANNEL_DISABLED.
- * Once a worker with SMS runs, retrying the dead letter delivers it.
+ * Once a worker with SMS runs, retrying the dead letter delivers it. The
+ * dead letter reaches a webhook endpoint subscribed to notify.failed (the
+ * worker process hands it to the hub's dispatcher), signed, without the address.
  */
 const PHONE = '+819055501234';
 
@@ -20,6 +25,9 @@ let worker: WorkerProcess;
 let service: NotificationService;
 let socket: QueueSocket;
 const tokens: Record<'staff' | 'otherStaff' | 'admin' | 'doctor', string> = {} as never;
+let receiver: Server;
+const hooks: { body: string; signature: string; payload: WebhookPayload }[] = [];
+let hookSecret = '';
 
 beforeAll(async () => {
   fixture = await startNotifyFixture();
@@ -31,8 +39,24 @@ beforeAll(async () => {
   tokens.admin = await tokenFor('admin', '*');
   tokens.doctor = await tokenFor('doctor');
   socket = await connectQueue(hub.url, tokens.staff);
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      hooks.push({ body, signature: String(req.headers[WEBHOOK_HEADERS.signature] ?? ''), payload: JSON.parse(body) as WebhookPayload });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const created = await fetch(`${hub.url}/api/clinics/${TEST_CLINIC}/webhooks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/notify`, events: ['notify.failed'] }),
+  });
+  hookSecret = ((await created.json()) as { secret: string }).secret;
 });
 afterAll(async () => {
+  await new Promise((resolve) => receiver?.close(resolve));
   socket?.close();
   await worker?.stop();
   await service?.close();
@@ -87,6 +111,13 @@ describe('GET /api/notify', () => {
     });
     expect(letter.failedAt).toBeGreaterThanOrEqual(letter.enqueuedAt);
     expect(seen.text).not.toContain(PHONE.slice(1));
+
+    // The clinic's webhook hears it: the dead letter as this API shows it, signed, never the address.
+    const hook = await waitFor(async () => hooks.find((h) => h.payload.type === 'notify.failed') ?? null, 'notify.failed at the webhook receiver', 15_000);
+    expect(verifyWebhook(hook.body, hook.signature, hookSecret)).toBe(true);
+    expect(hook.payload).toMatchObject({ clinic: TEST_CLINIC, data: { notification: { id: letter.id, kind: 'queue_1_ahead', code: 'NOTIFY_CHANNEL_DISABLED', channel: 'sms', ticketNumber: ticket.number } } });
+    expect(hook.payload.id).toBe(`${TEST_CLINIC}-n-${letter.id}-${letter.failedAt}`.replaceAll(':', '_'));
+    expect(hook.body).not.toContain(PHONE.slice(1));
   });
 
   it('lists pending reminders soonest first, without the address', async () => {
@@ -163,5 +194,45 @@ describe('POST /api/notify/dead-letters/:id/retry', () => {
     const again = await call(`/api/notify/dead-letters/${letter.id}/retry`, { token: tokens.admin, method: 'POST' });
     expect([again.status, again.json.error.code]).toEqual([404, 'NOTIFY_DEAD_LETTER_NOT_FOUND']);
     expect(fixture.sms.accepted.filter((m) => m.to === PHONE)).toHaveLength(1);
+  });
+});
+
+describe('POST /api/clinics/:id/notify/test', () => {
+  const MANAGER = 'manager@clinic.example.jp';
+  const send = (token: string, body: unknown, clinic = TEST_CLINIC) =>
+    fetch(`${hub.url}/api/clinics/${clinic}/notify/test`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(
+      async (res) => ({ status: res.status, json: (await res.json()) as Record<string, any> }),
+    );
+
+  it('sends one test notice to the address given, at once, in the language asked', async () => {
+    const sent = await send(tokens.admin, { channel: 'email', address: MANAGER, locale: 'en' });
+    expect(sent.status, JSON.stringify(sent.json)).toBe(202);
+    expect(sent.json).toEqual({ id: expect.stringMatching(new RegExp(`^${TEST_CLINIC}\\.test\\.`)), channel: 'email' });
+    const mail = await waitFor(() => fixture.smtp.received.find((m) => m.envelopeTo.includes(MANAGER)), 'the test mail', 15_000);
+    expect(mail.parsed.subject).toContain('test notification');
+    // Each send is a new notice.
+    expect((await send(tokens.admin, { channel: 'email', address: MANAGER })).json.id).not.toBe(sent.json.id);
+    await waitFor(() => (fixture.smtp.received.filter((m) => m.envelopeTo.includes(MANAGER)).length === 2 ? true : null), 'the second test mail', 15_000);
+    const audit = (await (await fetch(`${hub.url}/api/clinics/${TEST_CLINIC}/audit?action=notify.test&count=10`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { entries: { subject: string }[] };
+    expect(audit.entries.map((e) => e.subject)).toContain(`email ${sent.json.id}`);
+    expect(JSON.stringify(audit.entries)).not.toContain(MANAGER);
+  });
+
+  it('shows a failed test send as a dead letter without the address, and refuses bad requests', async () => {
+    await worker.stop();
+    worker = await startWorkerProcess(fixture.env(WITHOUT_SMS));
+    const sent = await send(tokens.admin, { channel: 'sms', address: '+819055509999' });
+    expect(sent.status).toBe(202);
+    const view = await waitFor(async () => {
+      const current = await overview(tokens.staff);
+      return current.deadLetters.some((d) => d.id === sent.json.id) ? current : null;
+    }, 'the failed test send among the dead letters', 15_000);
+    expect(view.deadLetters.find((d) => d.id === sent.json.id)).toMatchObject({ kind: 'test', recipient: { type: 'test' }, channel: 'sms', code: 'NOTIFY_CHANNEL_DISABLED' });
+    expect(view.text).not.toContain('9055509999');
+
+    expect((await send(tokens.staff, { channel: 'email', address: MANAGER })).json.error.code).toBe('AUTH_FORBIDDEN');
+    expect((await send(tokens.admin, { channel: 'sms', address: '090-1234' })).json.error.code).toBe('NOTIFY_CONTACT_INVALID');
+    expect((await send(tokens.admin, { channel: 'fax', address: '1' })).json.error.code).toBe('INVALID_PAYLOAD');
+    expect((await send(tokens.admin, { channel: 'email', address: MANAGER }, 'nowhere')).json.error.code).toBe('CLINIC_NOT_FOUND');
   });
 });

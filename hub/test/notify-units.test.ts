@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NotifyContact } from '@clinic-hub/protocol';
+import { NOTIFY_KINDS, NotifyContact } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { ConfigError } from '../src/config.js';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
@@ -63,7 +63,7 @@ describe('templates', () => {
   });
 
   it('never renders "undefined" or "null" for any kind and locale', () => {
-    for (const kind of ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called'] as const) {
+    for (const kind of NOTIFY_KINDS) {
       for (const locale of ['ja', 'en'] as const) {
         const text = JSON.stringify(renderNotice(kind, locale, {}, clinic));
         expect(text).not.toMatch(/undefined|null|NaN/);

@@ -217,6 +217,7 @@ describe('without RECORDING_KEY', () => {
       clinics,
       redis,
       config: loadRecordingConfig({ RECORDINGS_DIR: join(dir, 'recordings') }),
+      purges: { request: async () => undefined },
       logger: pino({ level: 'silent' }),
     });
     const response = await routes({

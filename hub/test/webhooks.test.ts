@@ -4,14 +4,18 @@
  * (each node hears every queue event: each is still delivered once per
  * endpoint). The receiver answers, fails, is slow and is down; retries
  * carry the same event id; patient data only to an endpoint that has it on;
- * a rotated secret signs beside the old one.
+ * a rotated secret signs beside the old one. Consultations started and
+ * ended (consult.*) go the same way, from the node that made the change,
+ * through a receiver that fails twice first.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_HEADERS, type WebhookDelivery, type WebhookPayload } from '@clinic-hub/protocol';
 import { freePort } from '@clinic-hub/platform/redis-server';
 import { startTestHubs, stopTestHubs, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest } from '@clinic-hub/test-kit/consult-client';
 import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
@@ -47,8 +51,12 @@ const readBody = (req: IncomingMessage) =>
   });
 
 beforeAll(async () => {
-  const env = { HUB_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS), HUB_WEBHOOK_BACKOFF_MS: '200', HUB_WEBHOOK_ATTEMPTS: '4' };
+  const env = { ...CONSULT_HUB_ENV, HUB_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS), HUB_WEBHOOK_BACKOFF_MS: '200', HUB_WEBHOOK_ATTEMPTS: '4' };
   ({ redis, nodes: [nodeA, nodeB] } = await startTestHubs(['webhooks-a', 'webhooks-b'], { env }));
+  // A media-server node for admissions (consult.*): the hub only reads its announcement.
+  const client = new Redis(redis.url);
+  await announceMediaNode(client, { id: 'media-webhooks' });
+  client.disconnect();
   receiver = createServer((req, res) => {
     void readBody(req).then(async (body) => {
       const path = req.url ?? '/';
@@ -58,7 +66,7 @@ beforeAll(async () => {
       const attempt = (attemptsSeen.get(key) ?? 0) + 1;
       attemptsSeen.set(key, attempt);
       received.push({ path, payload, body, signature, attempt: Number(req.headers[WEBHOOK_HEADERS.attempt]) });
-      if (path === '/flaky' && attempt <= 2) {
+      if ((path === '/flaky' || path === '/consult-flaky') && attempt <= 2) {
         res.writeHead(503).end('busy');
         return;
       }
@@ -186,6 +194,49 @@ describe('webhooks', () => {
     for (const id of [flaky, slow, down]) await api(nodeA, 'DELETE', `/api/clinics/${CLINIC}/webhooks/${id}`, await tokenFor('admin'));
   });
 
+  it('deliver consult.started and consult.ended once each, through a receiver that fails twice first, with patient data only where enabled', async () => {
+    const consults = await subscribe('/consult-flaky', ['consult.*']);
+    const withPatient = await subscribe('/consult-patient', ['consult.started'], { includePatientData: true });
+    const doctor = await connectConsult(nodeB.url, await tokenFor('doctor', CLINIC, { sub: 'doctor:webhooks' }));
+    try {
+      const ticket = expectOk(await request(staff, 'queue:checkin', { dept: 'online', patient: { name: '佐藤 一郎' } })).event.ticket;
+      const admitted = expectOk(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1' }));
+      const consult = admitted.consultation;
+      expectOk(await consultRequest(doctor, 'consult:end', { consult: consult.id }));
+      const delivered = (type: string) => async () =>
+        (await deliveries()).find((d) => d.endpoint === consults && d.type === type && d.status === 'delivered');
+      await waitFor('consult.started delivered on the third attempt', delivered('consult.started'), 20_000);
+      await waitFor('consult.ended delivered on the third attempt', delivered('consult.ended'), 20_000);
+      await waitFor('consult.started at the endpoint with patient data', () => received.some((r) => r.path === '/consult-patient'), 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // a duplicate from the other node would have arrived by now
+
+      const log = (await deliveries()).filter((d) => d.endpoint === consults);
+      for (const type of ['consult.started', 'consult.ended']) {
+        expect(log.filter((d) => d.type === type).map((d) => [d.attempt, d.status]).reverse()).toEqual([
+          [1, 'retrying'],
+          [2, 'retrying'],
+          [3, 'delivered'],
+        ]);
+      }
+      const atConsults = received.filter((r) => r.path === '/consult-flaky');
+      for (const r of atConsults) {
+        expect(verifyWebhook(r.body, r.signature, secrets.get(consults)!)).toBe(true);
+        expect(r.body).not.toContain('佐藤');
+      }
+      const started = atConsults.find((r) => r.payload.type === 'consult.started')!.payload;
+      const ended = atConsults.find((r) => r.payload.type === 'consult.ended')!.payload;
+      expect(new Set(atConsults.filter((r) => r.payload.type === 'consult.started').map((r) => r.payload.id))).toEqual(new Set([`${CLINIC}-c-${consult.id}-started`]));
+      expect(started.data).toMatchObject({ consult: { id: consult.id, dept: 'online', room: 'v1', ticket: ticket.id, number: ticket.number, status: expect.any(String) } });
+      expect(ended).toMatchObject({ id: `${CLINIC}-c-${consult.id}-ended`, data: { reason: 'ended', consult: { id: consult.id, status: 'ended', endedAt: expect.any(Number) } } });
+      const atPatient = received.filter((r) => r.path === '/consult-patient');
+      expect(atPatient).toHaveLength(1);
+      expect(atPatient[0]!.payload.data.patient).toEqual({ name: '佐藤 一郎' });
+    } finally {
+      doctor.close();
+      for (const id of [consults, withPatient]) await api(nodeA, 'DELETE', `/api/clinics/${CLINIC}/webhooks/${id}`, await tokenFor('admin'));
+    }
+  });
+
   it('sign with both secrets for a day after a rotation', async () => {
     const endpoint = await subscribe('/rotated', ['ticket.*']);
     const rotated = await api(nodeB, 'POST', `/api/clinics/${CLINIC}/webhooks/${endpoint}/rotate-secret`, await tokenFor('admin'));
@@ -209,7 +260,7 @@ describe('webhooks', () => {
     expect(json.stdout).not.toContain('whsec_');
     const statuses = new Set((view.deliveries as WebhookDelivery[]).map((d) => d.status));
     expect(statuses).toEqual(new Set(['delivered', 'retrying', 'failed']));
-    const table = await runCli(['webhooks'], { env: { ...env, NO_COLOR: '1' } });
+    const table = await runCli(['webhooks', '--count', '100'], { env: { ...env, NO_COLOR: '1' } });
     expect(table.stdout).toContain(endpoint);
     expect(table.stdout).toMatch(/ticket\.issued\s+testclinic-q\d+\s+wh_\S+\s+4\s+failed/);
   });

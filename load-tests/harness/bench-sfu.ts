@@ -12,7 +12,7 @@
  * werift they are werift peers answering the server's offers, with one camera
  * stream; on mediasoup they speak its client-driven signalling and send the
  * camera as three simulcast layers (¼, ½ and full size; 10%, 25% and 65% of
- * `--video-kbps`), as Chromium does (mediasoup-node-peer.ts). For each step
+ * `--video-kbps`), as Chromium does (test-kit/src/mediasoup-node-peer.ts). For each step
  * of `--rooms` (1,10: one room, then ten) the rooms are filled, left to
  * settle for `--warmup` seconds, then measured for `--seconds`: CPU of the
  * media-server's Node process and its mediasoup-worker processes together,

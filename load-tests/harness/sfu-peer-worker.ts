@@ -5,7 +5,7 @@
  * On a werift node (`SFU_ENGINE=werift`) they are werift peers answering the
  * server's offers (media-server/test/support/node-peer.ts); on a mediasoup
  * node they speak its client-driven signalling and send their camera as
- * three simulcast layers (mediasoup-node-peer.ts).
+ * three simulcast layers (test-kit/src/mediasoup-node-peer.ts).
  *
  * Parent → worker: { type: 'join', peers: [{ sub, room, token }] } (joined
  * one after another), { type: 'counts' }, { type: 'stop' }.
@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 import { parseIvf, parseOggOpus, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
-import { MediasoupNodePeer, type SimulcastMedia } from './mediasoup-node-peer.js';
+import { MediasoupNodePeer, type SimulcastMedia } from '@clinic-hub/test-kit/mediasoup-node-peer';
 
 export interface SfuPeerSpec {
   sub: string;

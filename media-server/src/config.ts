@@ -107,8 +107,14 @@ const Env = z
     MEDIA_DRAIN_GRACE_MS: z.coerce.number().int().min(0).max(24 * 3600_000).default(15 * 60_000),
     /** A connection that has not sent a valid `join` within this time is closed. */
     MEDIA_JOIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
-    /** WebSocket pings; a connection that misses two pongs is dropped (its participant is seen leaving). */
+    /** WebSocket pings; a connection that misses two pongs is closed (its participant is dropped, or on mediasoup waits MEDIA_RESUME_GRACE_MS for a resume). */
     MEDIA_PING_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /**
+     * How long a participant whose signalling socket dropped (no close frame)
+     * stays in the room, media flowing and nobody told, for its client to
+     * resume on a new socket (mediasoup; `join.resume`); 0 drops them at once.
+     */
+    MEDIA_RESUME_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
     /** Signalling messages one connection may send per second on average, with bursts of MEDIA_SIGNAL_BURST. */
     MEDIA_SIGNAL_RATE_PER_SECOND: z.coerce.number().min(0.1).max(10_000).default(20),
     MEDIA_SIGNAL_BURST: z.coerce.number().int().min(1).max(100_000).default(60),
@@ -171,6 +177,7 @@ export interface MediaConfig {
   drainGraceMs: number;
   joinTimeoutMs: number;
   pingIntervalMs: number;
+  resumeGraceMs: number;
   signalRate: { perSecond: number; burst: number };
   answerTimeoutMs: number;
   /** How long a join waits for Redis's answer about its consultation. */
@@ -217,6 +224,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     drainGraceMs: e.MEDIA_DRAIN_GRACE_MS,
     joinTimeoutMs: e.MEDIA_JOIN_TIMEOUT_MS,
     pingIntervalMs: e.MEDIA_PING_INTERVAL_MS,
+    resumeGraceMs: e.MEDIA_RESUME_GRACE_MS,
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
     storeTimeoutMs: e.MEDIA_STORE_TIMEOUT_MS,

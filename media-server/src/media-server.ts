@@ -65,6 +65,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     events,
     logger,
     answerTimeoutMs: config.answerTimeoutMs,
+    resumeGraceMs: config.resumeGraceMs,
     iceServersFor: (participantId) => iceServersFor(participantId, config.turn),
   });
   engine.onRoomReset((reset) => {
@@ -151,7 +152,8 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   );
   const url = config.publicUrl ?? `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${http.port}`;
 
-  // Two missed pongs in a row and the connection is gone (a page whose network dropped): its participant leaves.
+  // Two missed pongs in a row and the connection is gone (a page whose network dropped): its participant leaves
+  // (on mediasoup, unless its client resumes within MEDIA_RESUME_GRACE_MS: Room.connectionLost).
   const keepAlive = setInterval(() => {
     for (const connection of connections) {
       if (!connection.alive) {

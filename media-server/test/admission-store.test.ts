@@ -3,7 +3,8 @@
  * open: with Redis dead (the connection cut) or stalled (a redis-server held
  * with SIGSTOP, answering nothing), the join gets STORE_UNAVAILABLE within
  * MEDIA_STORE_TIMEOUT_MS and nobody enters the room. When Redis is back, the
- * same token joins, and an ended consultation is still refused.
+ * same token joins, and an ended consultation is still refused. On both
+ * engines (mediasoup and werift): admission comes before either.
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 const STORE_TIMEOUT_MS = 800;
@@ -27,11 +28,6 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   proxy = await startTcpProxy(redisServer.port);
-  server = await startTestMediaServer({
-    redisUrl: proxy.url.replace('http://', 'redis://'),
-    nodeId: 'media-store',
-    env: { ...WERIFT_ENGINE_ENV, MEDIA_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
-  });
 });
 
 afterEach(async () => {
@@ -41,7 +37,6 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await server?.close();
   await proxy?.close();
   redis?.disconnect();
   redisServer.process.kill('SIGCONT');
@@ -49,7 +44,7 @@ afterAll(async () => {
 });
 
 async function openConsult(consult: string): Promise<void> {
-  await redis.hset(consultKeys('testclinic', consult).meta, { status: 'waiting', node: 'media-store' });
+  await redis.hset(consultKeys('testclinic', consult).meta, { status: 'waiting', node: server.nodeId });
 }
 
 async function tryJoin(consult: string, sub: string): Promise<{ reply: string; ms: number; peer: NodePeer }> {
@@ -60,9 +55,22 @@ async function tryJoin(consult: string, sub: string): Promise<{ reply: string; m
   return { reply: reply.type === 'error' ? reply.code : reply.type, ms: Date.now() - started, peer };
 }
 
-describe('checking that the consultation is open', () => {
+// Admission comes before either engine: the same on both.
+describe.each(MEDIA_TEST_ENGINES)('checking that the consultation is open ($name)', ({ name, env }) => {
+  beforeAll(async () => {
+    server = await startTestMediaServer({
+      redisUrl: proxy.url.replace('http://', 'redis://'),
+      nodeId: `media-store-${name}`,
+      env: { ...env, MEDIA_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
   it('refuses a join while Redis is unreachable, and admits it once Redis is back', async () => {
-    const consult = 'store-dead-1';
+    const consult = `store-dead-${name}`;
     await openConsult(consult);
     await proxy.cut();
     const refused = await tryJoin(consult, 'patient-dead');
@@ -81,7 +89,7 @@ describe('checking that the consultation is open', () => {
   });
 
   it('refuses a join while Redis is stalled (SIGSTOP) instead of waiting for it or admitting', async () => {
-    const consult = 'store-stalled-1';
+    const consult = `store-stalled-${name}`;
     await openConsult(consult);
     redisServer.process.kill('SIGSTOP');
     const refused = await tryJoin(consult, 'patient-stalled');
@@ -97,8 +105,8 @@ describe('checking that the consultation is open', () => {
   });
 
   it('still refuses an ended consultation once Redis answers', async () => {
-    const consult = 'store-ended-1';
-    await redis.hset(consultKeys('testclinic', consult).meta, { status: 'ended', node: 'media-store' });
+    const consult = `store-ended-${name}`;
+    await redis.hset(consultKeys('testclinic', consult).meta, { status: 'ended', node: server.nodeId });
     const refused = await tryJoin(consult, 'patient-ended');
     expect(refused.reply).toBe('CONSULT_ENDED');
   });

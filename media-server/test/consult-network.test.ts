@@ -53,12 +53,11 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
         MEDIA_HOST: '0.0.0.0',
         MEDIA_ANNOUNCED_IP: netns.hostAddress,
         MEDIA_DEBUG_ENDPOINT: '1',
-        // The flap is of the media path: signalling must outlive it. After a 6 s outage TCP's retransmission backoff
-        // can hold a pong back 10 s more, and two missed pings at the default 10 s dropped the participant.
-        MEDIA_PING_INTERVAL_MS: '30000',
-        LOG_LEVEL: 'warn',
+        // Joins, leaves, lost sockets and resumes are logged at info: a failure shows them.
+        LOG_LEVEL: 'info',
       }),
     ]);
+    if (media.process.exitCode !== null) throw new Error(`the media-server exited: ${media.logs()}`);
     hubOrigin = `http://${netns.hostAddress}:${hub.port}`;
     mediaOrigin = `http://${netns.hostAddress}:${new URL(media.url).port}`;
     engine = ((await (await fetch(`${media.url}/healthz`)).json()) as { engine: string }).engine;
@@ -125,7 +124,8 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
           return `${p.sub} (page ${String(state)}) sends ${JSON.stringify(await sentVideo(p.page).catch(() => []))}, last signals ${JSON.stringify(signals)}`;
         }),
       );
-      throw new Error(`${(error as Error).message}; ${sent.join('; ')}; server: ${await serverLayers().catch((e: Error) => e.message)}`);
+      const sessions = media.logs().split('\n').filter((line) => /participant (joined|left|resumed)|signalling lost|media connection failed/.test(line)).slice(-12);
+      throw new Error(`${(error as Error).message}; ${sent.join('; ')}; server: ${await serverLayers().catch((e: Error) => e.message)}; server log: ${sessions.join(' | ')}`);
     }
   }
 
@@ -225,10 +225,13 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
           { camera: far.sub, far: null, near: onDoctor.get(far.sub)?.frameWidth ?? null, nearToo: onPatient.get(far.sub)?.frameWidth ?? null },
         ];
       };
-      // Unconstrained, the far page gets what the others get (the same tile size everywhere), and that is more than the lowest layer.
+      /** The width of a camera's lowest layer as its page sends it now (Infinity while it sends none). */
+      const lowestSent = async (camera: Joined) => Math.min(...(await sentVideo(camera.page)).filter((v) => v.rid === 'r0' && v.frameWidth).map((v) => v.frameWidth!));
+      // Unconstrained, the far page gets what the others get (tiles large enough for more), and that is more than the lowest layer.
       const unconstrained = async () => {
         const c = await compare();
-        return c.slice(0, 2).every((x) => x.far !== null && x.far === x.near && x.near > 200) && c;
+        const lowest = new Map([[doctor.sub, await lowestSent(doctor)], [patient.sub, await lowestSent(patient)]]);
+        return c.slice(0, 2).every((x) => x.far !== null && x.far === x.near && x.near > lowest.get(x.camera)!) && c;
       };
       const before = await waitFor('the far page getting the same layers as the others, above the lowest', unconstrained, 90_000).catch(async (error: Error) => {
         // Only one thing excuses it: the cameras themselves send nothing above their lowest layer because Chromium's
@@ -236,7 +239,7 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
         // delay-based estimator reading scheduling delay as congestion. Then there is nothing to compare.
         const sent = (await Promise.all(people.map((p) => sentVideo(p.page)))).flat();
         const busy = loadavg()[0]! > cpus().length;
-        const upperLayersIdle = sent.filter((v) => (v.frameWidth ?? 0) > 200).length === 0;
+        const upperLayersIdle = sent.filter((v) => v.rid !== 'r0' && (v.frameWidth ?? 0) > 0).length === 0;
         if (busy && upperLayersIdle) return { skip: `this machine is too busy (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores): every camera sends only its lowest layer (Chromium: qualityLimitationReason ${[...new Set(sent.map((v) => v.qualityLimitationReason))].join('/')}), so no subscriber can be given less than another` };
         return waitWithLayers('the far page getting the same layers as the others, above the lowest', unconstrained, 1, people).catch((detailed: Error) => {
           throw new Error(`${error.message}; ${detailed.message}`);
@@ -334,12 +337,14 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
     });
 
     it('network flap: the link drops and the address changes; ICE restarts on the same transports, nobody sees the participant leave', { timeout: 240_000 }, async (ctx) => {
-      // Found by this test on main after the mediasoup engine landed (17:20 UTC, 2026-12-06): after the link is
-      // down for 6 s the server drops the participant (participant-left "dropped" to the others) while the far page
-      // stays "live" and never rejoins; it passed against b3-mediasoup's 26f13ef. Not a ping timeout (30 s here).
-      // Chromium aborts its WebSocket when the network changes: the likely cause, to be confirmed (the session notes of 2026-12-06 on issue #13).
+      // The address change kills the page's signalling socket without a word (its address is gone): the page notices
+      // that its requests go unanswered, resumes its session on a new socket (join.resume) and restarts ICE; the
+      // server kept the participant meanwhile (MEDIA_RESUME_GRACE_MS). Before the resume existed, the page stayed
+      // "live" on the dead socket and the server dropped the participant. With it (2026-12-06, load average 13-33):
+      // passed 7 of 8 runs; in one the page stayed "live" after the address change and never reconnected, and the
+      // server dropped it when the grace ran out (cause not found; a failure now prints the server's session log).
       if (process.env.CLINIC_TEST_KNOWN_BUGS !== '1') {
-        console.warn('consult-network.test.ts link flap: SKIPPED — known bug: a link flap drops the participant and the page does not rejoin (set CLINIC_TEST_KNOWN_BUGS=1 to run it)');
+        console.warn('consult-network.test.ts link flap: SKIPPED — known bug: 1 run in 8 the page does not notice its dead socket after an address change (set CLINIC_TEST_KNOWN_BUGS=1 to run it)');
         return ctx.skip();
       }
       const reason = notMediasoup();
@@ -373,6 +378,10 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
         expect(route.local!.address).toBe(after);
         expect(route.ufrags.length, `peer connection ${route.pc}'s ICE credentials`).toBeGreaterThan(1);
       }
+      // Its old socket went with the old address: the page resumed its session on a new one.
+      const joins = far.frames.sent.filter((f) => f.includes('"type":"join"'));
+      expect(joins.slice(1).length, 'joins after the first').toBeGreaterThan(0);
+      for (const again of joins.slice(1)) expect(again).toContain('"resume"');
       // The others saw nothing: no participant-left, no second participant-joined.
       expect(leftEvents(doctor, far.sub)).toEqual([]);
       expect(doctor.frames.received.filter((f) => f.includes('"participant-joined"')).length).toBe(joinsBefore);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 import { REPO_ROOT } from '@clinic-hub/test-kit/hub-node';
-import { roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { MEDIA_TEST_ENGINES, roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
 
 let redisServer: TestRedis;
@@ -52,18 +52,21 @@ describe('configuration', () => {
   });
 });
 
-describe('a running node', () => {
+// Draining and the metrics are the node's, not an engine's: the same on both.
+describe.each(MEDIA_TEST_ENGINES)('a running node ($name)', ({ name, env }) => {
+  const nodeId = `media-drain-${name}`;
   let node: MediaServerProcess;
   afterAll(async () => {
     await node?.stop();
   });
 
   it('serves metrics labelled with its node, and drains on SIGTERM', { timeout: 60_000 }, async () => {
-    node = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-drain', MEDIA_DRAIN_GRACE_MS: '2500', LOG_LEVEL: 'warn' });
-    const consult = 'drain-room-1';
+    node = await startMediaServerProcess({ ...env, REDIS_URL: redisServer.url, MEDIA_NODE_ID: nodeId, MEDIA_DRAIN_GRACE_MS: '2500', LOG_LEVEL: 'warn' });
+    if (node.process.exitCode !== null) throw new Error(`the media-server exited: ${node.logs()}`);
+    const consult = `drain-room-${name}`;
     const doctor = await NodePeer.join(node.url, roomToken({ sub: 'doctor-dr', part: 'doctor', consult }));
     const text = await (await fetch(`${node.url}/metrics`)).text();
-    const node_ = { node: 'media-drain' };
+    const node_ = { node: nodeId };
     expect(metricValue(text, 'clinic_media_rooms', node_)).toBe(1);
     expect(metricValue(text, 'clinic_media_participants', node_)).toBe(1);
     expect(metricValue(text, 'clinic_media_forwarded_streams', node_)).toBe(0);
@@ -73,7 +76,7 @@ describe('a running node', () => {
     // Every series carries the node.
     const samples = text.split('\n').filter((line) => line.startsWith('clinic_media_'));
     expect(samples.length).toBeGreaterThan(20);
-    expect(samples.filter((line) => !line.includes('node="media-drain"'))).toEqual([]);
+    expect(samples.filter((line) => !line.includes(`node="${nodeId}"`))).toEqual([]);
     expect((await fetch(`${node.url}/readyz`)).status).toBe(200);
 
     const drainStarted = Date.now();
@@ -81,9 +84,9 @@ describe('a running node', () => {
     // Draining: not ready, marked in the registry, no new rooms; the room here goes on and may still be joined.
     for (let i = 0; i < 50 && (await fetch(`${node.url}/readyz`)).status !== 503; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await fetch(`${node.url}/readyz`)).status).toBe(503);
-    expect(await redis.hget('media:node:media-drain', 'draining')).toBe('1');
+    expect(await redis.hget(`media:node:${nodeId}`, 'draining')).toBe('1');
     const newcomer = await NodePeer.connect(node.url);
-    const refused = await newcomer.request({ type: 'join', token: roomToken({ sub: 'p-new', part: 'patient', consult: 'drain-room-2' }) });
+    const refused = await newcomer.request({ type: 'join', token: roomToken({ sub: 'p-new', part: 'patient', consult: `drain-room-new-${name}` }) });
     expect(refused).toMatchObject({ type: 'error', code: 'MEDIA_NODE_UNAVAILABLE' });
     const patient = await NodePeer.join(node.url, roomToken({ sub: 'patient-dr', part: 'patient', consult }));
     expect(patient.joined?.participants.map((p) => p.id)).toEqual(['doctor-dr']);
@@ -95,13 +98,13 @@ describe('a running node', () => {
     expect(await node.exited).toBe(0);
     process.stdout.write(`drained after ${waited} ms (grace 2500 ms)\n`);
     expect(waited).toBeGreaterThanOrEqual(2400);
-    expect(await redis.exists('media:node:media-drain')).toBe(0);
-    expect(await redis.sismember('media:nodes', 'media-drain')).toBe(0);
+    expect(await redis.exists(`media:node:${nodeId}`)).toBe(0);
+    expect(await redis.sismember('media:nodes', nodeId)).toBe(0);
     await Promise.all([doctor.close(), patient.close(), newcomer.close()]);
   });
 
   it('drains at once when no room is left', { timeout: 30_000 }, async () => {
-    const idle = await startMediaServerProcess({ ...WERIFT_ENGINE_ENV, REDIS_URL: redisServer.url, MEDIA_NODE_ID: 'media-idle', MEDIA_DRAIN_GRACE_MS: '60000', LOG_LEVEL: 'warn' });
+    const idle = await startMediaServerProcess({ ...env, REDIS_URL: redisServer.url, MEDIA_NODE_ID: `media-idle-${name}`, MEDIA_DRAIN_GRACE_MS: '60000', LOG_LEVEL: 'warn' });
     const started = Date.now();
     idle.process.kill('SIGTERM');
     expect(await idle.exited).toBe(0);

@@ -4,7 +4,7 @@
  * against a media-server process running two real mediasoup workers built by
  * this project, and a real Redis. What it shows: every stream decodes, the
  * camera arrives as three simulcast layers, the active speaker reaches the
- * page, an ICE restart keeps the room (nobody sees a leave), and a worker
+ * page, the workers' packet counts reach the metrics, an ICE restart keeps the room (nobody sees a leave), and a worker
  * killed with SIGKILL is replaced with the picture back within seconds and
  * nobody leaving.
  */
@@ -21,6 +21,7 @@ import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, recordFrames } from '@clinic-hub/test-kit/browser';
 import { consultUrl, framesDecoded, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
+import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 
 let redis: TestRedis;
 let hub: HubNodeProcess;
@@ -149,6 +150,12 @@ describe('consultations on mediasoup', () => {
     const speaker = await until('an active speaker', debugMedia, (d) => (d.rooms.find((r) => r.room.endsWith(consult))?.activeSpeaker ?? null) !== null);
     expect(people.map((p) => p.sub)).toContain(speaker.rooms.find((r) => r.room.endsWith(consult))!.activeSpeaker);
     await until('the active speaker on a page', async () => (await joined[0]!.page.evaluate('window.__clinicHub.speaker')) as string | null, (value) => value !== null);
+    // The counters come from the workers (read every 5 s): packets from the publishers and to the subscribers, and the
+    // keyframe request each consumer's start sends its camera.
+    const count = (text: string, name: string, direction: string) => metricValue(text, name, { node: 'ms-room-media', direction }) ?? 0;
+    const metrics = await until('packet counts from the workers', async () => (await fetch(`${media.url}/metrics`)).text(), (text) =>
+      count(text, 'clinic_media_rtp_packets_total', 'in') > 0 && count(text, 'clinic_media_rtp_packets_total', 'out') > 0 && count(text, 'clinic_media_keyframe_requests_total', 'sent') > 0);
+    expect(count(metrics, 'clinic_media_rtp_bytes_total', 'in')).toBeGreaterThan(count(metrics, 'clinic_media_rtp_packets_total', 'in'));
     expect(joined.flatMap((j) => j.problems).filter((p) => !/favicon/.test(p))).toEqual([]);
     for (const { page } of joined) await page.click('#leave');
   });

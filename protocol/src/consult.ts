@@ -185,8 +185,12 @@ export const RecordingJob = TracedJob.extend({
   clinic: z.string().min(1).max(64),
   consult: ConsultId,
   recording: z.string().min(1).max(64),
+  /** On a `purge` job made before its time by an admin (`POST …/recordings/:id/purge`): who, when and why. */
+  purgeRequest: z.object({ by: z.string().max(200), at: z.number(), reason: z.string().max(500) }).optional(),
 });
 export type RecordingJob = z.infer<typeof RecordingJob>;
+/** The one purge job of a recording: delayed until its retention ends, or brought forward by a purge request. */
+export const recordingPurgeJobId = (job: Pick<RecordingJob, 'clinic' | 'recording'>) => `purge.${job.clinic}.${job.recording}`;
 
 export const AiRecordingJob = RecordingJob.extend({
   language: ConsultLanguage,

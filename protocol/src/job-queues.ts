@@ -5,6 +5,8 @@
  * stands beside its domain (consult.ts, notify.ts).
  */
 
+import { WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX } from './webhooks.js';
+
 /**
  * BullMQ `prefix` of the consultation queues (JOB_QUEUES), for the services
  * that add and the workers that run the jobs alike. Its `{…}` hash tag keeps
@@ -35,4 +37,5 @@ export const WATCHED_JOB_QUEUES: readonly { name: string; prefix: string }[] = [
   { name: JOB_QUEUES.aiRecordings, prefix: JOB_QUEUE_PREFIX },
   { name: JOB_QUEUES.recordings, prefix: JOB_QUEUE_PREFIX },
   { name: NOTIFY_QUEUE_NAME, prefix: NOTIFY_QUEUE_PREFIX },
+  { name: WEBHOOK_QUEUE_NAME, prefix: WEBHOOK_QUEUE_PREFIX },
 ];

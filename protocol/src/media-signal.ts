@@ -85,7 +85,14 @@ export type RecordingStatus = z.infer<typeof RecordingStatus>;
  * taken out before validation.
  */
 export const ClientSignal = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('join'), id: z.string().max(64).optional(), token: z.string().min(1).max(4096) }),
+  /**
+   * `resume`: the `session` of this client's last `joined`, after its socket
+   * dropped (mediasoup): the server hands the participant, still in the room
+   * with its transports, to this socket (`joined.resumed`), and the others
+   * see nothing. Without it, or when the server no longer has that session,
+   * it is a fresh join.
+   */
+  z.object({ type: z.literal('join'), id: z.string().max(64).optional(), token: z.string().min(1).max(4096), resume: z.string().min(1).max(64).optional() }),
   z.object({ type: z.literal('answer'), id: z.string().max(64).optional(), rev: z.number().int().min(1), sdp: z.string().min(1).max(60_000) }),
   /** Start or stop sending a source; the server renegotiates (screen) or just tells the others (mute). */
   z.object({ type: z.literal('publish'), id: z.string().max(64).optional(), source: MediaSource, on: z.boolean() }),
@@ -158,6 +165,10 @@ export type ServerSignal =
       iceServers: { urls: string | string[]; username?: string; credential?: string }[];
       /** Which signalling follows: werift's server-made offers, or mediasoup's client-driven transports (with the router's RTP capabilities for mediasoup-client's `device.load`). */
       media: { engine: 'werift' } | { engine: 'mediasoup'; routerRtpCapabilities: Record<string, unknown> };
+      /** This participant's session on this node: what `join.resume` names after a dropped socket. */
+      session: string;
+      /** The join resumed that session: the client keeps its transports, producers and consumers (the server sends `consumer` again for each). */
+      resumed?: true;
     }
   | { type: 'offer'; rev: number; sdp: string; mids: { publish: MidMap; subscribe: MidMap } }
   | { type: 'participant-joined'; participant: ParticipantInfo }

@@ -15,7 +15,8 @@ export const NotifyChannel = z.enum(NOTIFY_CHANNELS);
 export type NotifyChannel = z.infer<typeof NotifyChannel>;
 
 /** Every kind of notice there is a template for (Japanese and English). */
-export const NOTIFY_KINDS = ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called', 'consult_ready', 'chat_reply'] as const;
+/** `test`: a test send from the manager's console (`POST /api/clinics/:id/notify/test`) to an address they give. */
+export const NOTIFY_KINDS = ['reminder_24h', 'reminder_1h', 'queue_3_ahead', 'queue_1_ahead', 'queue_called', 'consult_ready', 'chat_reply', 'test'] as const;
 export const NotifyKind = z.enum(NOTIFY_KINDS);
 export type NotifyKind = z.infer<typeof NotifyKind>;
 
@@ -137,7 +138,22 @@ export function notifyUserRoom(clinic: string, userId: string): string {
 }
 
 /** Who a notification is for, as staff see it: ids only. */
-export type NotifyRecipientRef = { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string };
+/** `test`: a test send (its address is never listed). */
+export type NotifyRecipientRef = { type: 'ticket'; ticketId: string } | { type: 'appointment'; appointmentId: string } | { type: 'test' };
+
+/**
+ * `POST /api/clinics/:id/notify/test` (admin): one test notice to the address
+ * given, on its channel, at once (quiet hours do not apply). Its outcome shows
+ * in the notification counts, and as a dead letter if it fails.
+ */
+export const NotifyTestRequest = z.object({ channel: NotifyChannel, address: z.string().min(1).max(254), locale: NotifyLocale.default('ja') }).strict();
+export type NotifyTestRequest = z.input<typeof NotifyTestRequest>;
+
+/** `POST /api/clinics/:id/notify/test` answers 202 with the notification's id. */
+export interface NotifyTestResult {
+  id: string;
+  channel: NotifyChannel;
+}
 
 /** Which notification, for whom, as staff see any of them: ids and the ticket's number, no addresses, no text. */
 export interface NoticeSummary {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ConsultRole } from './consult.js';
 
 /**
@@ -69,4 +70,14 @@ export interface RecordingMeta {
 export interface RecordingList {
   clinic: string;
   recordings: RecordingMeta[];
+}
+
+/** `POST /api/clinics/:id/recordings/:recording/purge`: why the recording is purged before its time (audited; sent in recording.purged). */
+export const RecordingPurgeRequest = z.object({ reason: z.string().trim().min(3).max(500) }).strict();
+export type RecordingPurgeRequest = z.infer<typeof RecordingPurgeRequest>;
+
+/** `POST …/recordings/:recording/purge` answers: the purge is queued to the recordings worker (recording.purged follows when it is done). */
+export interface RecordingPurgeResult {
+  recording: string;
+  queued: true;
 }

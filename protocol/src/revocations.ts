@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Role } from './roles.js';
 
 /**
  * Token revocation (`POST /api/tokens/revoke`, `clinic token revoke`): by
@@ -46,4 +47,36 @@ export interface RevokeResult {
 /** `GET /api/tokens/revocations` → 200: the revocations in force, newest first (a clinic admin sees their clinic's). */
 export interface RevocationsResult {
   revocations: Revocation[];
+}
+
+/**
+ * `GET /api/clinics/:id/sessions` (admin): a session (a token and every token
+ * refreshed from it) with at least one socket connected now, on any hub node.
+ * Ids and roles, never a name. Revoke one with `POST /api/tokens/revoke { tokenId: id }`.
+ */
+export interface ActiveSession {
+  /** The session id (`sid`, else the token id): what `POST /api/tokens/revoke { tokenId }` takes. Null for a token with neither (made by another issuer). */
+  id: string | null;
+  sub: string;
+  role: Role;
+  /** The token's clinic claim: the clinic's id, or "*" for an all-clinics token acting for it. */
+  tokenClinic: string;
+  /** A patient's ticket id; null for other roles. */
+  ticket: string | null;
+  /** When the session began (its first token), ms since the epoch. */
+  startedAt: number;
+  /** When its sockets must go (the token's expiry, or earlier for a patient whose ticket ended), the latest of them, ms. */
+  endsAt: number;
+  /** Namespaces its sockets are on (`/queue`, `/chat`, `/consult`, `/notify`). */
+  namespaces: string[];
+  sockets: number;
+  /** Client addresses of its sockets. */
+  addresses: string[];
+}
+
+export interface ActiveSessions {
+  clinic: string;
+  checkedAt: number;
+  /** Newest first. */
+  sessions: ActiveSession[];
 }

@@ -22,6 +22,17 @@ const Subscription = z
     message: `an event (${WEBHOOK_EVENT_TYPES.join(', ')}) or a family (ticket.*, consult.*, recording.*, notify.*)`,
   });
 
+/** Whether an endpoint's subscriptions (names, or families like `ticket.*`) take this event. */
+export const webhookSubscribed = (subscriptions: readonly string[], type: string) => subscriptions.some((s) => s === type || (s.endsWith('.*') && type.startsWith(s.slice(0, -1))));
+
+/** Every Redis key of webhooks (one hash slot per clinic). */
+export const webhookKeys = (clinic: string) => ({
+  /** Hash: endpoint id → stored endpoint JSON (with its secrets). */
+  endpoints: `ch:{${clinic}}:webhooks`,
+  /** Stream of delivery attempts (WebhookDelivery JSON), capped. */
+  deliveries: `ch:{${clinic}}:webhook-deliveries`,
+});
+
 /** `POST /api/clinics/:id/webhooks`: a new endpoint. */
 export const WebhookEndpointInput = z.object({
   url: z
@@ -89,3 +100,22 @@ export interface WebhookDelivery {
 
 export const WEBHOOK_QUEUE_NAME = 'webhooks';
 export const WEBHOOK_QUEUE_PREFIX = 'ch:{webhooks}';
+
+/**
+ * An event handed to the hub's webhook dispatcher by another process (the
+ * media-server's recordings worker, the notification worker): a job named
+ * WEBHOOK_EVENT_JOB on the webhooks queue, whose id is `event.<id>` (the
+ * same event handed twice is one job). A hub node's dispatcher turns it into
+ * one delivery per subscribed endpoint. `data` never holds patient data;
+ * `patientTicket` names the ticket whose check-in data an endpoint with
+ * includePatientData gets.
+ */
+export interface WebhookEventJob {
+  id: string;
+  type: WebhookEventType;
+  clinic: string;
+  occurredAt: number;
+  data: Record<string, unknown>;
+  patientTicket?: string;
+}
+export const WEBHOOK_EVENT_JOB = 'event';

@@ -17,6 +17,16 @@ import { startMediaServer, type RunningMediaServer } from '@clinic-hub/media-ser
  */
 export const WERIFT_ENGINE_ENV = { MEDIA_ENGINE: 'werift' } as const;
 
+/**
+ * Both engines, for tests about what they share (admission, the common
+ * signalling, rooms and records) whose Node peers send no media: mediasoup
+ * (one worker) and werift. `describe.each(MEDIA_TEST_ENGINES)`.
+ */
+export const MEDIA_TEST_ENGINES = [
+  { name: 'mediasoup', env: { MEDIA_ENGINE: 'mediasoup', MEDIA_WORKERS: '1' } },
+  { name: 'werift', env: WERIFT_ENGINE_ENV },
+] as const;
+
 export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
 export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
 

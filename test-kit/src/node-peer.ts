@@ -4,8 +4,6 @@ import {
   RTCPeerConnection,
   ReceiverEstimatedMaxBitrate,
   RtcpPayloadSpecificFeedback,
-  RtpHeader,
-  RtpPacket,
   Vp8Packetizer,
   useNACK,
   useOPUS,
@@ -18,7 +16,8 @@ import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH, type ClientSignal, type MidMap, type ParticipantInfo, type ServerSignal } from '@clinic-hub/protocol';
 import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
 import { onKeyframeRequests, releaseStoppedSender } from '@clinic-hub/media-server/engine/werift-workarounds';
-import type { EncodedFrame, EncodedMedia } from './recording-media.js';
+import { MediaSchedule } from './media-schedule.js';
+import type { EncodedMedia } from './recording-media.js';
 
 /** What a Node peer has received on one subscribed m-line. */
 export interface ReceivedStream {
@@ -296,23 +295,15 @@ export class NodePeer {
 
 /**
  * Sends pre-encoded frames on a wall-clock schedule, as a browser's encoder
- * would, looping the file. A keyframe request (PLI) makes the next video
- * frame sent the next keyframe of the file, the way an encoder answers one.
+ * would, looping the file (media-schedule.ts): Opus on the audio track, VP8
+ * packetized on the video track. A keyframe request (PLI) makes the next
+ * video frame sent the next keyframe of the file.
  */
 export class EncodedMediaSender {
   playing = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly audioSsrc = randomBytes(4).readUInt32BE();
   private readonly vp8: Vp8Packetizer;
-  private audioSeq = randomBytes(2).readUInt16BE();
-  private readonly audioTs0 = randomBytes(4).readUInt32BE();
-  private readonly videoTs0 = randomBytes(4).readUInt32BE();
-  private audioIndex = 0;
-  private videoIndex = 0;
-  private videoFrame = 0;
-  private startedAt = 0;
-  private wantKeyframe = false;
-  private readonly loopMs: number;
+  private readonly schedule: MediaSchedule;
 
   constructor(
     private readonly media: EncodedMedia,
@@ -320,18 +311,17 @@ export class EncodedMediaSender {
     private readonly video: MediaStreamTrack,
   ) {
     this.vp8 = new Vp8Packetizer({ ssrc: randomBytes(4).readUInt32BE(), payloadType: 96 });
-    const last = (frames: EncodedFrame[]) => (frames.length === 0 ? 0 : frames[frames.length - 1]!.timeMs);
-    this.loopMs = Math.max(last(media.audio), last(media.video)) + 20;
+    this.schedule = new MediaSchedule(media.audio, media.video);
   }
 
   keyframeRequested(): void {
-    this.wantKeyframe = true;
+    this.schedule.keyframeRequested();
   }
 
   play(): void {
     if (this.timer) return;
     this.playing = true;
-    this.startedAt = Date.now();
+    this.schedule.start();
     this.timer = setInterval(() => this.tick(), 10);
   }
 
@@ -342,34 +332,10 @@ export class EncodedMediaSender {
   }
 
   private tick(): void {
-    const now = Date.now() - this.startedAt;
-    const { audio, video } = this.media;
-    for (;;) {
-      const frame = audio[this.audioIndex % audio.length];
-      if (!frame) break;
-      const at = Math.floor(this.audioIndex / audio.length) * this.loopMs + frame.timeMs;
-      if (at > now) break;
-      const header = new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: (this.audioTs0 + Math.round(at * 48)) >>> 0, ssrc: this.audioSsrc, marker: false });
-      this.audioSeq = (this.audioSeq + 1) & 0xffff;
-      this.audio.writeRtp(new RtpPacket(header, frame.data));
-      this.audioIndex += 1;
-    }
-    for (;;) {
-      const slot = video[this.videoIndex % video.length];
-      if (!slot) break;
-      const at = Math.floor(this.videoIndex / video.length) * this.loopMs + slot.timeMs;
-      if (at > now) break;
-      if (this.wantKeyframe) {
-        // The next keyframe of the file stands in for the one an encoder would make now.
-        let k = this.videoFrame;
-        while (!video[k % video.length]!.keyframe) k += 1;
-        this.videoFrame = k;
-        this.wantKeyframe = false;
-      }
-      const frame = video[this.videoFrame % video.length]!;
-      for (const packet of this.vp8.packetize(frame.data, (this.videoTs0 + Math.round(at * 90)) >>> 0)) this.video.writeRtp(packet);
-      this.videoIndex += 1;
-      this.videoFrame += 1;
+    const due = this.schedule.due();
+    for (const packet of due.audio) this.audio.writeRtp(packet);
+    for (const { frame, timestamp } of due.video) {
+      for (const packet of this.vp8.packetize(this.media.video[frame]!.data, timestamp)) this.video.writeRtp(packet);
     }
   }
 }

@@ -1,13 +1,19 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
-import { addFile, addParticipant, createRecordingMeta, encryptFile, recordingDir, sealedPath, setRecordingFields, type RecordingKey } from '@clinic-hub/recordings';
+import { addFile, addParticipant, createRecordingMeta, encryptFile, parseRecordingKey, recordingDir, sealedPath, setRecordingFields, type RecordingKey } from '@clinic-hub/recordings';
 
 const run = promisify(execFile);
+
+/** A fresh RECORDING_KEY: its text (the variable's value) and the parsed key. */
+export function newRecordingKey(): { text: string; key: RecordingKey } {
+  const text = randomBytes(32).toString('base64');
+  return { text, key: parseRecordingKey(text)! };
+}
 
 /** A short real WebM (VP8 + Opus) made by ffmpeg, for export tests that need no WebRTC. */
 export async function makeWebm(path: string, seconds = 3): Promise<Buffer> {

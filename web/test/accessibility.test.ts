@@ -152,7 +152,7 @@ const PAGES: PageCase[] = [
   },
   { name: 'poster', path: async () => `/poster#token=${await tokenFor('staff')}`, ready: '#make-poster', viewport: { width: 1280, height: 1000 }, patientFacing: false },
   // The manager's console with every section filled (overview, settings, audit, notifications, tokens).
-  { name: 'admin', path: async () => `/admin#token=${await tokenFor('admin')}`, ready: 'html[data-overview="live"][data-settings][data-audit]', viewport: { width: 1440, height: 1000 }, patientFacing: false },
+  { name: 'admin', path: async () => `/admin#token=${await tokenFor('admin')}`, ready: 'html[data-overview="live"][data-settings][data-audit][data-sessions][data-webhooks]', viewport: { width: 1440, height: 1000 }, patientFacing: false },
 ];
 
 describe('accessibility', () => {

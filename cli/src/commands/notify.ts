@@ -5,9 +5,13 @@ import { connectionOptions, examples, handle, jsonOption, type Runtime } from '.
 import { hubRequest } from '../hub-http.js';
 import { ago, duration, table, type Output } from '../output.js';
 
-/** Who a notice is for, as staff know them: the ticket number, else the ticket or appointment id. */
+/** Who a notice is for, as staff know them: the ticket number, else the ticket or appointment id; a test send by its channel (never its address). */
 const recipientLabel = (notice: DeadLetter | PendingNotice) =>
-  notice.recipient.type === 'ticket' ? (notice.ticketNumber ?? notice.recipient.ticketId) : `appt ${notice.recipient.appointmentId}`;
+  notice.recipient.type === 'ticket'
+    ? (notice.ticketNumber ?? notice.recipient.ticketId)
+    : notice.recipient.type === 'appointment'
+      ? `appt ${notice.recipient.appointmentId}`
+      : 'test send';
 
 /** The part of a reason after its code ("NOTIFY_PROVIDER_FAILED: sms 503" → "sms 503"). */
 const reasonDetail = (code: string, reason: string) => (reason.startsWith(`${code}: `) ? reason.slice(code.length + 2) : reason);

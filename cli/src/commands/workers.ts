@@ -46,7 +46,7 @@ export function printWorkers(out: Output, view: OpsWorkers): void {
 /** `clinic workers`: the hub's view of the AI workers' heartbeats and the BullMQ queues (`GET /api/ops/workers`). */
 export function registerWorkersCommand(program: Command, runtime: Runtime): void {
   const command = connectionOptions(program.command('workers'))
-    .summary('AI workers alive and BullMQ queue depths (ai-sessions, ai-recordings, recordings, notifications)')
+    .summary('AI workers alive and BullMQ queue depths (ai-sessions, ai-recordings, recordings, notifications, webhooks)')
     .description(
       'AI workers that are alive (their heartbeat: sessions in hand, engines, how far behind the audio) and the depth of the job queues, ' +
         'as the hub sees them (GET /api/ops/workers; admin, staff or service token). Ids and counts only, no patient data.',

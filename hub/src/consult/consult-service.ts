@@ -64,8 +64,13 @@ export interface ConsultServiceOptions {
   recordingRetentionDays?: (clinic: string) => number;
   /** AI workers with a live heartbeat now (ops/job-workers.ts). */
   aiWorkersAlive?: () => Promise<number>;
+  /** A consultation started (admitted) or ended, told once by the node that made the change (webhooks: consult.started, consult.ended). */
+  onLifecycle?: (clinic: string, change: ConsultLifecycle) => void;
   logger: Logger;
 }
+
+/** `reason`: who or what ended it (`ended`: a clinician; else the queue event that took the ticket away, e.g. `ticket.no_show`). */
+export type ConsultLifecycle = { type: 'consult.started'; consultation: Consultation } | { type: 'consult.ended'; consultation: Consultation; reason: string };
 
 /** What people are called in the room unless they say: their part, never an account name. */
 const DEFAULT_NAMES: Record<ConsultRole, string> = {
@@ -150,7 +155,10 @@ export class ConsultService {
     const part = consultRoleOf(caller.role) ?? 'doctor';
     const pass = this.pass(clinicId, placed.consultation, placed.node, { sub: caller.sub, part, name: input.name }, this.options.roomTokenTtlSeconds);
     const patientPass = this.patientPass(clinicId, placed.consultation, placed.node, undefined);
-    if (made.created) this.options.logger.info({ consult: consultation.id, dept: dept.id, node: placed.node.id, by: caller.sub }, 'consultation admitted');
+    if (made.created) {
+      this.options.logger.info({ consult: consultation.id, dept: dept.id, node: placed.node.id, by: caller.sub }, 'consultation admitted');
+      this.options.onLifecycle?.(clinicId, { type: 'consult.started', consultation: publicView(placed.consultation) });
+    }
     return {
       ok: true,
       consultation: publicView(placed.consultation),
@@ -231,7 +239,10 @@ export class ConsultService {
     }
     const consultation = await this.store.get(clinicId, id);
     if (!consultation) return fail('CONSULT_NOT_FOUND');
-    if (ended.ended) this.options.logger.info({ consult: id, by: caller.sub }, 'consultation ended');
+    if (ended.ended) {
+      this.options.logger.info({ consult: id, by: caller.sub }, 'consultation ended');
+      this.options.onLifecycle?.(clinicId, { type: 'consult.ended', consultation: publicView(consultation), reason: 'ended' });
+    }
     return { ok: true, consultation: publicView(consultation), event, alreadyEnded: !ended.ended };
   }
 
@@ -240,7 +251,11 @@ export class ConsultService {
     const id = await this.store.idForTicket(clinicId, ticketId);
     if (!id) return false;
     const ended = await this.store.end(clinicId, id, 'queue', reason);
-    if (ended.ended) this.options.logger.info({ consult: id, reason }, 'consultation ended with its ticket');
+    if (ended.ended) {
+      this.options.logger.info({ consult: id, reason }, 'consultation ended with its ticket');
+      const consultation = this.options.onLifecycle ? await this.store.get(clinicId, id) : null;
+      if (consultation) this.options.onLifecycle?.(clinicId, { type: 'consult.ended', consultation: publicView(consultation), reason });
+    }
     return ended.ended;
   }
 

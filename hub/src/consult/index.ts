@@ -18,9 +18,9 @@ import { AiSessionJobs } from './ai-session-jobs.js';
 import { registerConsultHandlers } from './consult-handlers.js';
 import { startConsultRelay } from './consult-live.js';
 import { createConsultRoutes } from './consult-routes.js';
-import { ConsultService } from './consult-service.js';
+import { ConsultService, type ConsultLifecycle } from './consult-service.js';
 
-export { ConsultService, type ConsultCaller } from './consult-service.js';
+export { ConsultService, type ConsultCaller, type ConsultLifecycle } from './consult-service.js';
 export { ConsultStore } from './consult-store.js';
 export { consultIndexKeys, consultRooms } from './consult-keys.js';
 export { listMediaNodes, pickMediaNode } from './media-nodes.js';
@@ -29,6 +29,8 @@ export { AiSessionJobs } from './ai-session-jobs.js';
 export interface ConsultOptions {
   /** Told when a patient is admitted to a consultation. */
   onAdmitted?: (clinic: string, ticketId: string, consultId: string) => void;
+  /** Told when a consultation starts or ends (once, by the node that made the change). */
+  onLifecycle?: (clinic: string, change: ConsultLifecycle) => void;
   /** The `/consult` namespace, with `socketAuth` in front. */
   nsp: Namespace;
   redis: RedisClient;
@@ -75,6 +77,7 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
     aiJobs,
     recordingRetentionDays: options.recordingRetentionDays,
     aiWorkersAlive: async () => (await readAiWorkers(options.redis)).filter((w) => !w.stopping).length,
+    ...(options.onLifecycle ? { onLifecycle: options.onLifecycle } : {}),
     logger,
   });
   registerConsultHandlers(options.nsp, {

@@ -1,6 +1,6 @@
 import type { RedisClient } from '@clinic-hub/platform/redis';
 import { z } from 'zod';
-import { CLINICIAN_ROLES, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type Revocation } from '@clinic-hub/protocol';
+import { CLINICIAN_ROLES, NotifyTestRequest, RevokeRequest, Role, protocolError, toPublicClinic, type ErrorCode, type NotifyTestResult, type Revocation } from '@clinic-hub/protocol';
 import { appendAudit, auditCsv, queryAudit, type AuditFilter } from '../audit/audit-log.js';
 import { TokenError, type VerifiedToken } from '@clinic-hub/platform/tokens';
 import type { TokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -57,7 +57,10 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CLINIC_NOT_FOUND: 404,
   QUEUE_ROOM_NOT_FOUND: 404,
   SETTINGS_VERSION_CONFLICT: 409,
+  SETTINGS_DEPT_HAS_TICKETS: 409,
+  SETTINGS_ROOM_HAS_TICKETS: 409,
   WEBHOOK_NOT_FOUND: 404,
+  RECORDING_IN_PROGRESS: 409,
   NOTIFY_DEAD_LETTER_NOT_FOUND: 404,
   NOTIFY_APPOINTMENT_NOT_FOUND: 404,
   APPOINTMENT_NOT_FOUND: 404,
@@ -279,6 +282,25 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
       const count = Number(request.query.get('count') ?? 20);
       if (!Number.isInteger(count) || count < 1 || count > 100) return errorResponse('INVALID_PAYLOAD', 'count: a whole number from 1 to 100');
       return json(200, await deps.notifications.overview(clinic === '*' ? null : clinic, { count }));
+    }
+
+    // A test notice from the manager's console, to the address given (the manager's own): audited without the address.
+    const notifyTest = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/notify\/test$/.exec(path);
+    if (notifyTest) {
+      if (method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use POST') }, { allow: 'POST' });
+      const clinic = notifyTest[1]!;
+      const caller = await authenticate(request);
+      if (!('role' in caller)) return caller;
+      if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins send test notifications');
+      if (!mayActFor(caller, clinic)) return errorResponse('AUTH_WRONG_CLINIC');
+      if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+      const body = readJsonBody(request, NotifyTestRequest);
+      if (isResponse(body)) return body;
+      const sent = await deps.notifications.sendTest(clinic, body);
+      if (!sent.ok) return errorResponse(sent.error.code, sent.error.detail);
+      await appendAudit(deps.redis, clinic, { actor: caller.sub, role: caller.role, action: 'notify.test', subject: `${body.channel} ${sent.id}`, from: request.remoteAddress });
+      const result: NotifyTestResult = { id: sent.id, channel: body.channel };
+      return json(202, result);
     }
 
     // The clinic as any page of it may know it (names, timezone, departments, rooms): for a page that follows no queue.

@@ -20,6 +20,7 @@ import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { ReplicaAck, closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
+import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
 import { notifyAckFenceKey } from './notify-keys.js';
@@ -207,6 +208,21 @@ export class NotificationService {
     return added.ok ? { ok: true, id: added.id } : added;
   }
 
+  /**
+   * A test notice from the manager's console: to the address given, on its
+   * channel, now (urgent: quiet hours do not hold it). Each call is a new
+   * notification; the address stays in the job only (never listed).
+   */
+  async sendTest(clinic: string, contact: NotifyContactInput): Promise<Ack<{ id: string }>> {
+    const parsed = this.parseContact(contact);
+    if (!parsed.ok) return parsed;
+    const added = await this.enqueue(
+      { clinic, kind: 'test', recipient: { type: 'test', contact: parsed.contact }, vars: {}, idempotencyKey: `test.${newOpaqueId(9)}`, urgent: true },
+      parsed.contact,
+    );
+    return added.ok ? { ok: true, id: added.id } : added;
+  }
+
   /** Whether a notification with this key is queued, sent or dead-lettered (pruned completed jobs aside). */
   async hasNotification(clinic: string, idempotencyKey: string): Promise<boolean> {
     return (await this.queue.getJobState(NotificationService.jobId(clinic, idempotencyKey))) !== 'unknown';
@@ -379,6 +395,7 @@ export class NotificationService {
   }
 
   private async contactOf(clinic: string, recipient: Recipient): Promise<NotifyContact | null> {
+    if (recipient.type === 'test') return recipient.contact;
     if (recipient.type === 'ticket') return this.contacts.ticketContact(clinic, recipient.ticketId);
     return (await this.contacts.appointment(clinic, recipient.appointmentId))?.contact ?? null;
   }
@@ -412,7 +429,11 @@ function lastError(job: NotificationJob): { code: ErrorCode; reason: string } {
 function publicFacts(job: NotificationJob) {
   const { recipient } = job.data;
   const ref: NotifyRecipientRef =
-    recipient.type === 'ticket' ? { type: 'ticket', ticketId: recipient.ticketId } : { type: 'appointment', appointmentId: recipient.appointmentId };
+    recipient.type === 'ticket'
+      ? { type: 'ticket', ticketId: recipient.ticketId }
+      : recipient.type === 'appointment'
+        ? { type: 'appointment', appointmentId: recipient.appointmentId }
+        : { type: 'test' };
   return {
     id: job.id!,
     clinic: job.data.clinic,
@@ -423,7 +444,8 @@ function publicFacts(job: NotificationJob) {
   };
 }
 
-function toDeadLetter(job: NotificationJob): DeadLetter {
+/** A job that failed for good as staff, the console and webhooks (notify.failed) see it: no patient data. */
+export function toDeadLetter(job: NotificationJob): DeadLetter {
   return {
     ...publicFacts(job),
     ...lastError(job),

@@ -8,6 +8,7 @@ import { createHubLogger } from '../hub-logger.js';
 import { QueueService } from '../queue/index.js';
 import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, runInTrace } from '@clinic-hub/platform/tracing';
+import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channels/channel-types.js';
 import { EmailChannel } from './channels/email-channel.js';
 import { InAppChannel } from './channels/in-app-channel.js';
@@ -19,7 +20,7 @@ import { PatientPageStore } from './patient-page-store.js';
 import { PhoneRoute } from './phone-route.js';
 import type { NotifyConfig } from './notify-config.js';
 import { NotifyError, type NotificationJobData, type NotificationOutcome } from './notify-types.js';
-import { NotificationService } from './notification-service.js';
+import { NotificationService, toDeadLetter } from './notification-service.js';
 import { QueueWatcher, nextKey } from './queue-watcher.js';
 import { quietHoursEnd } from './quiet-hours.js';
 import { SendRecords, type SendStart } from './send-record.js';
@@ -124,6 +125,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
 
   const contactFor = async (data: NotificationJobData): Promise<{ contact: NotifyContact } | { skipped: 'no_contact' | 'cancelled' }> => {
     const { recipient } = data;
+    if (recipient.type === 'test') return { contact: recipient.contact };
     if (recipient.type === 'ticket') {
       const contact = await service.contacts.ticketContact(data.clinic, recipient.ticketId);
       return contact ? { contact } : { skipped: 'no_contact' };
@@ -305,11 +307,27 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     autorun: false,
   });
   worker.on('error', (error) => logger.error({ err: error.message }, 'notification worker error'));
+  // A dead letter is told to the clinic's webhooks (notify.failed) through the hub's dispatcher.
+  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`);
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) {
       logger.warn({ job: job.id, clinic: job.data.clinic, kind: job.data.kind, reason: job.failedReason, ...jobTraceId(job.data) }, 'notification moved to dead letters');
+      const deadLetter = toDeadLetter(job);
+      const failedAt = deadLetter.failedAt ?? Date.now();
+      const { recipient } = job.data;
+      webhookEvents
+        .emit({
+          // One per failure: a dead letter retried (clinic notify retry) that fails again is a new event. BullMQ ids take no ':'.
+          id: `${job.data.clinic}-n-${String(job.id)}-${failedAt}`.replaceAll(':', '_'),
+          type: 'notify.failed',
+          clinic: job.data.clinic,
+          occurredAt: failedAt,
+          data: { notification: deadLetter },
+          ...(recipient.type === 'ticket' ? { patientTicket: recipient.ticketId } : {}),
+        })
+        .catch((failure: Error) => logger.warn({ job: job.id, err: failure.message }, 'cannot hand notify.failed to the webhooks'));
     }
   });
   void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, 'notification worker stopped'));
@@ -343,6 +361,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       await closeOverRedis([workerConnection], (force) => worker.close(force));
       await Promise.all([...senders.values()].map((s) => s.close?.()));
       await service.close();
+      await webhookEvents.close();
       await endConnection(redis);
     },
   };

@@ -1,10 +1,12 @@
-import type { ErrorCode, NotifyChannel, NotifyKind, TracedJob } from '@clinic-hub/protocol';
+import type { ErrorCode, NotifyChannel, NotifyContact, NotifyKind, TracedJob } from '@clinic-hub/protocol';
 
 /** Who a notification is for; the address is looked up when it is sent, so jobs hold no patient data. */
 export type Recipient =
   | { type: 'ticket'; ticketId: string }
   /** `startsAt` is the appointment time the reminder was scheduled for: a moved or cancelled appointment makes it stale. */
-  | { type: 'appointment'; appointmentId: string; startsAt: number };
+  | { type: 'appointment'; appointmentId: string; startsAt: number }
+  /** A test send: the address an admin gave (theirs, not a patient's), kept only in the job. */
+  | { type: 'test'; contact: NotifyContact };
 
 /** What is shown to the patient besides the clinic's own names: public facts only. */
 export interface NoticeVars {

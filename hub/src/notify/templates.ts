@@ -90,6 +90,11 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
       body: `受付番号 ${c.number} の方、クリニックからチャットに返信がありました。受付番号のページでご確認ください。`,
       short: `【${c.clinic}】チャットに返信がありました。`,
     }),
+    test: (c) => ({
+      title: `【${c.clinic}】テスト通知`,
+      body: `${c.clinic}の通知のテストです。このメッセージが届いていれば、この経路でお知らせをお送りできます。`,
+      short: `【${c.clinic}】テスト通知です。この経路でお知らせが届きます。`,
+    }),
   },
   en: {
     reminder_24h: (c) => ({
@@ -135,6 +140,11 @@ const TEMPLATES: Record<NotifyLocale, Record<NotifyKind, Template>> = {
       title: `${c.clinic}: new message from the clinic`,
       body: `Ticket ${c.number}: the clinic replied in your chat. Open your ticket page to read it.`,
       short: `${c.clinic}: the clinic replied in your chat.`,
+    }),
+    test: (c) => ({
+      title: `${c.clinic}: test notification`,
+      body: `A test of ${c.clinic}'s notifications: if this reached you, notices can be sent to you this way.`,
+      short: `${c.clinic}: test notification. Notices reach you this way.`,
     }),
   },
 };

@@ -1,5 +1,5 @@
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { protocolError, type RecordingList, type Role } from '@clinic-hub/protocol';
+import { RecordingPurgeRequest, protocolError, type RecordingList, type RecordingPurgeResult, type Role } from '@clinic-hub/protocol';
 import {
   RecordingError,
   findRecordingFile,
@@ -12,7 +12,8 @@ import { appendAudit } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { HttpRequest, HttpResponse } from '../http/http-types.js';
-import { errorResponse, json } from '../http/routes.js';
+import { errorResponse, isResponse, json, readJsonBody } from '../http/routes.js';
+import type { RecordingPurges } from './recording-purges.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 
 /** Who may list and export recordings: the clinic's doctors, and admins (of the clinic, or of every clinic). */
@@ -23,10 +24,12 @@ export interface RecordingRouteDeps {
   clinics: ClinicRegistry;
   redis: RedisClient;
   config: RecordingConfig;
+  /** Brings purges forward (RecordingPurges). */
+  purges: Pick<RecordingPurges, 'request'>;
   logger: Logger;
 }
 
-const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/recordings(?:\/([A-Za-z0-9_-]{1,64})(?:\/files\/([^/]{1,400}))?)?$/;
+const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/recordings(?:\/([A-Za-z0-9_-]{1,64})(?:\/files\/([^/]{1,400})|\/(purge))?)?$/;
 
 /**
  * Consultation recordings over HTTP (bearer token):
@@ -36,6 +39,9 @@ const PATH = /^\/api\/clinics\/([A-Za-z0-9_-]{1,32})\/recordings(?:\/([A-Za-z0-9
  * - `GET /api/clinics/:clinic/recordings/:id/files/:participant[?kind=av|screen&segment=N]`
  *   → the decrypted WebM, streamed (`x-recording-bytes` and
  *   `x-recording-sha256` say what a complete download is).
+ * - `POST /api/clinics/:clinic/recordings/:id/purge` `{ reason }` (admins
+ *   only) → 202 RecordingPurgeResult: the recording's purge is brought
+ *   forward (RecordingPurges), audited as `recording.purge` with the reason.
  *
  * Metadata holds ids, roles, times and checksums, never names. Admins and
  * the clinic's doctors only (RECORDING_ROLES); every list, read and export
@@ -47,8 +53,9 @@ export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpR
   return async (request) => {
     const match = PATH.exec(request.path);
     if (!match) return null;
-    const [, clinic, recordingId, participantPart] = match as unknown as [string, string, string | undefined, string | undefined];
-    if (request.method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
+    const [, clinic, recordingId, participantPart, purge] = match as unknown as [string, string, string | undefined, string | undefined, string | undefined];
+    if (purge && request.method !== 'POST') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use POST') }, { allow: 'POST' });
+    if (!purge && request.method !== 'GET') return json(405, { error: protocolError('METHOD_NOT_ALLOWED', 'use GET') }, { allow: 'GET' });
 
     const checked = await deps.authenticator.bearer(request);
     if (!checked.ok) return errorResponse(checked.error.code, checked.error.detail);
@@ -56,6 +63,22 @@ export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpR
     if (caller.clinic !== '*' && caller.clinic !== clinic) return errorResponse('AUTH_WRONG_CLINIC');
     if (!RECORDING_ROLES.includes(caller.role)) return errorResponse('AUTH_FORBIDDEN', 'only admins and doctors see recordings');
     if (!deps.clinics.get(clinic)) return errorResponse('CLINIC_NOT_FOUND', clinic);
+    if (purge && recordingId) {
+      if (caller.role !== 'admin') return errorResponse('AUTH_FORBIDDEN', 'only admins purge recordings before their time');
+      const body = readJsonBody(request, RecordingPurgeRequest, 'give { "reason": "why it is purged now" } (3–500 characters)');
+      if (isResponse(body)) return body;
+      const meta = await getRecording(deps.redis, clinic, recordingId);
+      if (!meta) return errorResponse('RECORDING_NOT_FOUND', recordingId);
+      if (meta.status === 'recording' || meta.status === 'stopped') {
+        return errorResponse('RECORDING_IN_PROGRESS', meta.status === 'recording' ? 'it is still recording: stop it first' : 'it is being finalised: try again in a minute');
+      }
+      const at = Date.now();
+      await appendAudit(deps.redis, clinic, { actor: caller.sub, role: caller.role, action: 'recording.purge', subject: recordingId, from: request.remoteAddress, after: JSON.stringify({ reason: body.reason }) });
+      await deps.purges.request(meta, { by: caller.sub, at, reason: body.reason });
+      deps.logger.info({ clinic, recording: recordingId, actor: caller.sub }, 'recording purge requested');
+      const result: RecordingPurgeResult = { recording: recordingId, queued: true };
+      return json(202, result);
+    }
     const key = deps.config.key;
     if (!key) return errorResponse('RECORDING_KEY_MISSING', 'RECORDING_KEY is not set on this hub');
 

@@ -1,5 +1,5 @@
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { fail, type Ack, type ClinicConfig, type ClinicSettingsRecord, type RoomStateResult } from '@clinic-hub/protocol';
+import { fail, type Ack, type ClinicConfig, type ClinicSettingsRecord, type PublicTicket, type RoomStateResult } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import { SETTINGS_CHANNEL } from './settings-keys.js';
@@ -16,6 +16,8 @@ export interface ClinicSettingsDeps {
   subscriber: RedisClient;
   clinics: ClinicRegistry;
   logger: Logger;
+  /** The clinic's live tickets (waiting, called, in consultation): a department or room they are in is not removed. */
+  liveTickets: (clinic: string) => Promise<PublicTicket[]>;
   /** A clinic's settings changed on this node (from this node or another): tell its clients. */
   onApplied: (clinic: ClinicConfig) => void;
 }
@@ -82,6 +84,8 @@ export class ClinicSettings {
     }
     const change = diffSettings(stored.settings, settings);
     if (!change) return { ok: true, record: stored, changed: false };
+    const blocked = removalBlockedByTickets(stored.settings, settings, await this.deps.liveTickets(clinic));
+    if (blocked) return blocked;
     const saved = await this.store.update(settings, stored.version, actor, change, 'settings.update');
     if (!saved.ok) return fail('SETTINGS_VERSION_CONFLICT', `changed meanwhile; it is version ${saved.currentVersion} now`);
     await this.reload(clinic);
@@ -144,4 +148,32 @@ export class ClinicSettings {
       this.deps.onApplied(stored.settings);
     }
   }
+}
+
+/** At most this many ticket numbers are named in a refusal's detail. */
+const NAMED_TICKETS = 5;
+
+/**
+ * A change that removes a department with live tickets, or a room a live
+ * ticket is called to or seen in, is refused: those patients would be left
+ * in a queue no screen shows and no one can call. (A ticket issued by a node
+ * between this check and the save is the window that remains: a node applies
+ * a change within a second.)
+ */
+export function removalBlockedByTickets(before: ClinicConfig, after: ClinicConfig, tickets: readonly PublicTicket[]): ReturnType<typeof fail> | null {
+  const numbers = (list: PublicTicket[]) => list.slice(0, NAMED_TICKETS).map((t) => t.number).join(', ') + (list.length > NAMED_TICKETS ? ', …' : '');
+  for (const dept of before.departments) {
+    const kept = after.departments.find((d) => d.id === dept.id);
+    if (!kept) {
+      const inDept = tickets.filter((t) => t.dept === dept.id);
+      if (inDept.length > 0) return fail('SETTINGS_DEPT_HAS_TICKETS', `department ${dept.id} has ${inDept.length} live ticket${inDept.length === 1 ? '' : 's'} (${numbers(inDept)}): finish, cancel or mark them no-show, then save again`);
+      continue;
+    }
+    for (const room of dept.rooms) {
+      if (kept.rooms.some((r) => r.id === room.id)) continue;
+      const inRoom = tickets.filter((t) => t.dept === dept.id && t.room === room.id);
+      if (inRoom.length > 0) return fail('SETTINGS_ROOM_HAS_TICKETS', `room ${room.id} of ${dept.id} has ${inRoom.length} live ticket${inRoom.length === 1 ? '' : 's'} (${numbers(inRoom)}): finish or skip them (or close the room instead), then save again`);
+    }
+  }
+  return null;
 }

@@ -1,6 +1,6 @@
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventType, type WebhookPayload } from '@clinic-hub/protocol';
+import { WEBHOOK_EVENT_JOB, WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventJob, type WebhookEventType, type WebhookPayload, webhookSubscribed } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { closeOverRedis, connectRedisClientForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import { appendAudit } from '../audit/audit-log.js';
@@ -31,7 +31,7 @@ export interface WebhookDispatcherDeps {
   logger: Logger;
 }
 
-const matches = (subscriptions: readonly string[], type: string) => subscriptions.some((s) => s === type || (s.endsWith('.*') && type.startsWith(s.slice(0, -1))));
+type WebhookJob = DeliveryJob | WebhookEventJob;
 
 /**
  * Webhooks through BullMQ: `publish` enqueues one job per subscribed
@@ -39,10 +39,12 @@ const matches = (subscriptions: readonly string[], type: string) => subscription
  * published by several hub nodes is delivered once; every node runs a
  * worker that POSTs the signed body, and a failure (non-2xx, no answer
  * within the timeout, refused) is retried with exponential backoff.
+ * Other processes hand their events over as WEBHOOK_EVENT_JOB jobs on the
+ * same queue (platform's WebhookEvents): the worker publishes them here.
  */
 export class WebhookDispatcher {
-  private readonly queue: Queue<DeliveryJob>;
-  private readonly worker: Worker<DeliveryJob>;
+  private readonly queue: Queue<WebhookJob>;
+  private readonly worker: Worker<WebhookJob>;
   private readonly connections: RedisClient[];
 
   constructor(private readonly deps: WebhookDispatcherDeps) {
@@ -50,7 +52,7 @@ export class WebhookDispatcher {
     const workerConnection = connectRedisClientForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-worker`);
     this.connections = [queueConnection, workerConnection];
     for (const connection of this.connections) connection.on('error', () => undefined);
-    this.queue = new Queue<DeliveryJob>(WEBHOOK_QUEUE_NAME, {
+    this.queue = new Queue<WebhookJob>(WEBHOOK_QUEUE_NAME, {
       connection: queueConnection,
       prefix: WEBHOOK_QUEUE_PREFIX,
       defaultJobOptions: {
@@ -61,7 +63,7 @@ export class WebhookDispatcher {
       },
     });
     this.queue.on('error', () => undefined);
-    this.worker = new Worker<DeliveryJob>(WEBHOOK_QUEUE_NAME, (job) => this.deliver(job), {
+    this.worker = new Worker<WebhookJob>(WEBHOOK_QUEUE_NAME, (job) => this.run(job), {
       connection: workerConnection,
       prefix: WEBHOOK_QUEUE_PREFIX,
       concurrency: CONCURRENCY,
@@ -71,7 +73,7 @@ export class WebhookDispatcher {
 
   /** An event of the clinic: one delivery per endpoint subscribed to it. `id` must be the same wherever the event is published. */
   async publish(clinic: string, type: WebhookEventType, id: string, occurredAt: number, data: Record<string, unknown>, patientTicket?: string): Promise<void> {
-    const endpoints = (await this.deps.store.list(clinic)).filter((e) => matches(e.events, type));
+    const endpoints = (await this.deps.store.list(clinic)).filter((e) => webhookSubscribed(e.events, type));
     if (endpoints.length === 0) return;
     await this.queue.addBulk(
       endpoints.map((endpoint) => ({
@@ -80,6 +82,15 @@ export class WebhookDispatcher {
         opts: { jobId: `${id}.${endpoint.id}` },
       })),
     );
+  }
+
+  private async run(job: Job<WebhookJob>): Promise<void> {
+    if (job.name === WEBHOOK_EVENT_JOB) {
+      const event = job.data as WebhookEventJob;
+      await this.publish(event.clinic, event.type, event.id, event.occurredAt, event.data, event.patientTicket);
+      return;
+    }
+    await this.deliver(job as Job<DeliveryJob>);
   }
 
   private async deliver(job: Job<DeliveryJob>): Promise<void> {

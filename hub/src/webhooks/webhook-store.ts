@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { WEBHOOK_PREVIOUS_SECRET_MS, type WebhookDelivery, type WebhookEndpoint } from '@clinic-hub/protocol';
+import { WEBHOOK_PREVIOUS_SECRET_MS, webhookKeys, type WebhookDelivery, type WebhookEndpoint } from '@clinic-hub/protocol';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
-import { webhookKeys } from './webhook-keys.js';
 
 const DELIVERIES_KEPT = 10_000;
 

@@ -120,6 +120,8 @@ export interface ClientDrivenMedia {
   onSignal(listener: (message: ClientMediaSignal) => void): () => void;
   /** The client stopped sending a source (publish on:false): its producer closes and its track ends. */
   stopSource(source: MediaSource): void;
+  /** The client resumed on a new socket: tells it every consumer again (those signalled to the old socket may be lost). */
+  resync(): void;
 }
 
 /**

@@ -45,7 +45,8 @@ export class MediasoupEngine implements MediaEngine {
   private readonly resetListeners = new Set<(reset: RoomMediaReset) => void>();
   private readonly settings: RoomMediaSettings;
   private readonly retired: EngineCounters = zeroCounters();
-  private readonly lastStats = new Map<string, { bytesIn: number; bytesOut: number }>();
+  /** The last counts read, by transport, producer and consumer id; what closed ones counted goes to `retired`. */
+  private readonly lastStats = new Map<string, Partial<EngineCounters>>();
   private statsTimer: NodeJS.Timeout | null = null;
   private closing = false;
   /** Workers that died since start (for /healthz and tests). */
@@ -228,28 +229,28 @@ export class MediasoupEngine implements MediaEngine {
 
   counters(): EngineCounters {
     const totals = { ...this.retired };
-    for (const last of this.lastStats.values()) {
-      totals.bytesIn += last.bytesIn;
-      totals.bytesOut += last.bytesOut;
-    }
+    for (const last of this.lastStats.values()) addCounts(totals, last);
     return totals;
   }
 
-  /** Transport byte counts, read from the workers every few seconds (counters() is synchronous). */
+  /**
+   * Bytes of every transport, packets and keyframe requests of every
+   * producer and consumer, read from the workers every few seconds
+   * (counters() is synchronous).
+   */
   private async pollStats(): Promise<void> {
     const seen = new Set<string>();
     for (const room of this.rooms.values()) {
       for (const transport of room.transports) {
-        for (const stats of await transport.stats().catch(() => [])) {
-          seen.add(stats.transportId);
-          this.lastStats.set(stats.transportId, { bytesIn: stats.rtpBytesReceived + stats.rtxBytesReceived, bytesOut: stats.rtpBytesSent + stats.rtxBytesSent });
+        for (const { id, counts } of await transport.counterSamples().catch(() => [])) {
+          seen.add(id);
+          this.lastStats.set(id, counts);
         }
       }
     }
     for (const [id, last] of this.lastStats) {
       if (seen.has(id)) continue;
-      this.retired.bytesIn += last.bytesIn;
-      this.retired.bytesOut += last.bytesOut;
+      addCounts(this.retired, last);
       this.lastStats.delete(id);
     }
   }
@@ -278,6 +279,10 @@ export class MediasoupEngine implements MediaEngine {
     this.rooms.clear();
     for (const slot of this.slots) slot?.worker.close();
   }
+}
+
+function addCounts(totals: EngineCounters, counts: Partial<EngineCounters>): void {
+  for (const key of Object.keys(counts) as (keyof EngineCounters)[]) totals[key] += counts[key] ?? 0;
 }
 
 function zeroCounters(): EngineCounters {

@@ -4,6 +4,7 @@ import type { MediaSource, MediaTransportInfo } from '@clinic-hub/protocol';
 import { SignalError } from '../signal/signal-error.js';
 import type {
   ClientDrivenMedia,
+  EngineCounters,
   ClientMediaRequest,
   ClientMediaSignal,
   ParticipantTransport,
@@ -120,7 +121,9 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
         const consumer = subscription?.consumer;
         if (!consumer) throw new SignalError('MEDIA_TRANSPORT_NOT_FOUND', `consumer ${request.consumer}`);
         if (consumer.kind !== 'video' || consumer.type !== 'simulcast') return undefined;
-        await consumer.setPreferredLayers({ spatialLayer: preferredSpatialLayer(request.width, request.height, consumer.rtpParameters.encodings?.length ?? 3) });
+        // The producer's encodings count the layers: a simulcast consumer has one encoding (scalabilityMode `L3T3`).
+        const layers = subscription.track.producer.rtpParameters.encodings?.length ?? 1;
+        await consumer.setPreferredLayers({ spatialLayer: preferredSpatialLayer(request.width, request.height, layers) });
         await consumer.setPriority(tilePriority(request.width, request.height));
         return undefined;
       }
@@ -254,21 +257,30 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
           subscription.consumer = null;
           this.consumersById.delete(consumer.id);
         });
-        this.signal({
-          type: 'consumer',
-          consumer: consumer.id,
-          producer: track.producer.id,
-          participant: track.participantId,
-          source: track.source,
-          kind: consumer.kind,
-          rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
-        });
+        this.signalConsumer(subscription);
       } catch (error) {
         if (!this.closed && !track.ended) this.logger.warn({ err: error, track: track.id }, 'consumer not created');
       } finally {
         subscription.making = null;
       }
     })();
+  }
+
+  private signalConsumer({ track, consumer }: Subscription): void {
+    if (!consumer) return;
+    this.signal({
+      type: 'consumer',
+      consumer: consumer.id,
+      producer: track.producer.id,
+      participant: track.participantId,
+      source: track.source,
+      kind: consumer.kind,
+      rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
+    });
+  }
+
+  resync(): void {
+    for (const subscription of this.subscriptions.values()) this.signalConsumer(subscription);
   }
 
   // ---- the room's media moved (worker died) ----
@@ -323,10 +335,37 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
     };
   }
 
-  /** Byte counts of both transports (for the engine's counters). */
-  async stats(): Promise<ms.WebRtcTransportStat[]> {
-    const out: ms.WebRtcTransportStat[] = [];
-    for (const transport of [this.send, this.recv]) if (transport && !transport.closed) out.push(...(await transport.getStats()));
+  /**
+   * What this participant's media counted so far, by id (the engine's
+   * counters add them up): bytes of each transport; packets received and
+   * keyframe requests (PLI, FIR) sent to the publisher, per producer (all its
+   * simulcast layers); packets sent and keyframe requests received from the
+   * subscriber, per consumer.
+   */
+  async counterSamples(): Promise<{ id: string; counts: Partial<EngineCounters> }[]> {
+    const out: { id: string; counts: Partial<EngineCounters> }[] = [];
+    for (const transport of [this.send, this.recv]) {
+      if (!transport || transport.closed) continue;
+      for (const stats of await transport.getStats()) {
+        out.push({ id: transport.id, counts: { bytesIn: stats.rtpBytesReceived + stats.rtxBytesReceived, bytesOut: stats.rtpBytesSent + stats.rtxBytesSent } });
+      }
+    }
+    for (const { producer } of this.published.values()) {
+      if (producer.closed) continue;
+      const counts = { packetsIn: 0, plisSent: 0 };
+      for (const stream of await producer.getStats()) {
+        counts.packetsIn += stream.packetCount;
+        counts.plisSent += stream.pliCount + stream.firCount;
+      }
+      out.push({ id: producer.id, counts });
+    }
+    for (const { consumer } of this.subscriptions.values()) {
+      if (!consumer || consumer.closed) continue;
+      for (const stream of await consumer.getStats()) {
+        // The consumer's own stream; its producer's comes along and is counted there.
+        if (stream.type === 'outbound-rtp') out.push({ id: consumer.id, counts: { packetsOut: stream.packetCount, plisReceived: stream.pliCount + stream.firCount } });
+      }
+    }
     return out;
   }
 

@@ -3,7 +3,8 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { closeOverRedis, connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
-import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, type RecordingJob, type TracedJob } from '@clinic-hub/protocol';
+import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
+import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
 import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
 import { verifyFile, type RecordingKey } from '@clinic-hub/recordings';
 import { RecordingError } from '@clinic-hub/recordings';
@@ -26,7 +27,13 @@ import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } f
  *   `recording-purged` in the record if the record is still kept, and
  *   removes the job records that name the recording (its finalise and AI
  *   jobs; the consultation's AI session job once the consultation's own
- *   data is gone), and itself when done.
+ *   data is gone), and itself when done. An admin's purge request brings
+ *   the same job forward (`purgeRequest` says who and why).
+ *
+ * A recording that is final is told to the clinic's webhooks as
+ * `recording.ready`, one that is purged as `recording.purged` (ids, roles,
+ * times and sizes: never a name), handed to the hub's dispatcher
+ * (platform/webhook-events).
  *
  * Job ids are derived from the recording, so adding a job twice is a no-op.
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
@@ -38,7 +45,7 @@ import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } f
 const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 86_400 } };
 
 export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${data.recording}`;
-export const purgeJobId = (data: RecordingJob) => `purge.${data.clinic}.${data.recording}`;
+export const purgeJobId = (data: RecordingJob) => recordingPurgeJobId(data);
 export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.consult}.${data.recording}`;
 
 /** Adds recording jobs (the recorder) — a small wrapper so that callers never build job ids themselves. */
@@ -87,6 +94,17 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   // Only to remove a purged consultation's job record; the hub adds these jobs.
   const aiSessionQueue = new Queue(JOB_QUEUES.aiSessions, { connection: commands, prefix: JOB_QUEUE_PREFIX });
   for (const q of [queue, aiQueue, aiSessionQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
+  const webhookEvents = new WebhookEvents(options.redisTarget, 'media:recording-worker');
+  /** What a webhook says of a recording: ids, roles, times, sizes. */
+  const recordingFacts = (meta: RecordingMeta) => ({
+    recording: meta.id,
+    consult: meta.consult,
+    startedAt: meta.startedAt,
+    stoppedAt: meta.stoppedAt,
+    participants: meta.participants.map((p) => ({ id: p.id, part: p.part })),
+    files: meta.files.length,
+    bytes: meta.files.reduce((sum, f) => sum + f.plainBytes, 0),
+  });
 
   /** `next`: the trace the jobs it adds carry (this attempt's span). */
   async function finalise(data: RecordingJob, log: Logger, next: TracedJob): Promise<string> {
@@ -103,8 +121,12 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
         // Nothing of the recording outlives its purge, this job's record included.
         removeOnComplete: true,
       });
+    const ready = (finalisedAt: number) =>
+      webhookEvents.emit({ id: `${data.clinic}-r-${data.recording}-ready`, type: 'recording.ready', clinic: data.clinic, occurredAt: finalisedAt, data: { ...recordingFacts(meta), finalisedAt, purgeAt } });
     if (meta.status === 'final' || meta.status === 'corrupt') {
       await schedulePurge();
+      // A retry of a finalise that failed after marking the recording final: the event may not have been handed over yet (same id: delivered once).
+      if (meta.status === 'final') await ready(meta.finalisedAt ?? Date.now());
       return meta.status;
     }
     const dir = recordingDir(options.dir, data.clinic, data.recording);
@@ -133,6 +155,8 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja', ...next });
     await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
     await schedulePurge();
+    // The event id is the recording's: however often it is handed over, it is delivered once.
+    await ready(finalisedAt);
     log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
     return 'final';
   }
@@ -142,13 +166,24 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
     await deleteRecordingMeta(commands, data.clinic, data.recording);
-    if (meta) await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length) }, { existingOnly: true });
+    const why = data.purgeRequest ? 'request' : 'retention';
+    if (meta) {
+      await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length), why }, { existingOnly: true });
+    }
     // Job records name the consultation and the recording (ids only): they go too. A job still locked stays (0).
     await queue.remove(finaliseJobId(data));
     await aiQueue.remove(aiRecordingJobId(data));
     if ((await commands.exists(consultKeys(data.clinic, data.consult).meta)) === 0) await aiSessionQueue.remove(aiSessionJobId(data));
     if (!meta) return 'gone';
-    log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length }, 'recording purged by retention policy');
+    const request = data.purgeRequest;
+    await webhookEvents.emit({
+      id: `${data.clinic}-r-${data.recording}-purged`,
+      type: 'recording.purged',
+      clinic: data.clinic,
+      occurredAt: Date.now(),
+      data: { ...recordingFacts(meta), why, ...(request ? { requestedBy: request.by, requestedAt: request.at, reason: request.reason } : {}) },
+    });
+    log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, why }, request ? 'recording purged on request' : 'recording purged by retention policy');
     return 'purged';
   }
 
@@ -176,6 +211,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
         await worker.close(force).catch(() => undefined);
         await Promise.all([queue.close(), aiQueue.close(), aiSessionQueue.close()]);
       });
+      await webhookEvents.close();
     },
   };
 }

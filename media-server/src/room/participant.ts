@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ConsultRole, MediaSource, ParticipantInfo, ServerSignal } from '@clinic-hub/protocol';
 import type { ParticipantTransport } from '../engine/engine-types.js';
 
@@ -24,6 +25,10 @@ type Negotiation =
  */
 export class Participant {
   readonly joinedAt = Date.now();
+  /** What `joined.session` tells the client, and its `join.resume` names after a dropped socket. */
+  readonly session = randomUUID();
+  /** Running while the participant's socket is gone and a resume may still come. */
+  private resumeTimer: NodeJS.Timeout | null = null;
   private rev = 0;
   private negotiation: Negotiation = { kind: 'idle' };
   /** Something changed while an offer was out: offer again once it is answered. */
@@ -37,10 +42,41 @@ export class Participant {
     readonly id: string,
     readonly part: ConsultRole,
     readonly name: string,
-    readonly peer: SignalPeer,
+    private signalPeer: SignalPeer,
     readonly transport: ParticipantTransport,
     public consent: boolean,
   ) {}
+
+  /** Where the room's messages for this participant go: the socket that joined, or the one that resumed its session. */
+  get peer(): SignalPeer {
+    return this.signalPeer;
+  }
+
+  /** A socket resumed the session: messages go there from now on (the old socket is the caller's to close). */
+  resumedOn(peer: SignalPeer): SignalPeer {
+    const old = this.signalPeer;
+    this.signalPeer = peer;
+    this.stopWaitingForResume();
+    return old;
+  }
+
+  /** The socket is gone: `expire` runs unless a resume comes within `graceMs`. */
+  waitForResume(graceMs: number, expire: () => void): void {
+    this.stopWaitingForResume();
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = null;
+      expire();
+    }, graceMs);
+  }
+
+  get awaitingResume(): boolean {
+    return this.resumeTimer !== null;
+  }
+
+  private stopWaitingForResume(): void {
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+  }
 
   info(): ParticipantInfo {
     const sources = [...this.transport.published.keys()].filter((source) => !this.sourcesOff.has(source));
@@ -87,6 +123,7 @@ export class Participant {
 
   close(): void {
     this.closed = true;
+    this.stopWaitingForResume();
     if (this.negotiation.kind === 'awaiting') clearTimeout(this.negotiation.timer);
     this.negotiation = { kind: 'idle' };
   }

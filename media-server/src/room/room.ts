@@ -27,6 +27,8 @@ export interface RoomDeps {
   events: MediaEvents;
   logger: Logger;
   answerTimeoutMs: number;
+  /** How long a participant whose socket dropped stays in the room waiting for a resume (mediasoup); 0: dropped at once. */
+  resumeGraceMs: number;
   /** ICE servers for one participant (TURN credentials are per person). */
   iceServersFor: (participantId: string) => IceServers;
   /** The room emptied or was closed: the registry forgets it. */
@@ -75,10 +77,17 @@ export class Room {
     return this.participants.has(participantId) || this.participants.size < CONSULT_MAX_PARTICIPANTS;
   }
 
-  join(claims: RoomTokenClaims, peer: SignalPeer, cause?: TraceContext): Participant {
+  /**
+   * A join on `peer`. With `resume` naming the session the same person still
+   * has here (mediasoup: its transports are still up), that session moves to
+   * this socket and nobody else sees anything; any other join of someone
+   * already present replaces them.
+   */
+  join(claims: RoomTokenClaims, peer: SignalPeer, cause?: TraceContext, resume?: string): Participant {
     if (this.closed) throw new SignalError('CONSULT_ENDED');
     if (!this.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
     const previous = this.participants.get(claims.sub);
+    if (previous && resume !== undefined && previous.session === resume && previous.transport.client && !previous.closed) return this.resume(previous, peer);
     if (previous) {
       previous.peer.send({ type: 'closed', reason: 'replaced' });
       previous.peer.close('replaced by a new connection');
@@ -92,15 +101,16 @@ export class Room {
       this.logger.warn({ err: error, participant: claims.sub }, 'no media transport for a join');
       throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'the room is being set up again; join again in a moment');
     }
-    transport.client?.onSignal((message) => peer.send(message));
     const participant = new Participant(claims.sub, claims.part, claims.name, peer, transport, this.consents.get(claims.sub) ?? false);
+    // To whichever socket has the session now (a resume moves it).
+    transport.client?.onSignal((message) => participant.peer.send(message));
     this.participants.set(participant.id, participant);
     transport.onTrackPublished((track) => this.trackPublished(participant, track));
     transport.onStateChange((state) => {
       this.logger.debug({ participant: participant.id, connection: peer.connectionId, state }, 'media connection state');
       if (state === 'failed' && this.participants.get(participant.id) === participant) {
         this.logger.info({ participant: participant.id, connection: peer.connectionId }, 'media connection failed');
-        peer.close('media connection failed');
+        participant.peer.close('media connection failed');
         this.remove(participant, 'dropped');
       }
     });
@@ -117,6 +127,7 @@ export class Room {
       recording: this.recording.status(this.participants.values()),
       iceServers: this.deps.iceServersFor(participant.id),
       media: this.mediaInfo,
+      session: participant.session,
     });
     this.broadcast({ type: 'participant-joined', participant: participant.info() }, participant);
     this.logger.info({ participant: participant.id, part: participant.part, connection: peer.connectionId, present: this.participants.size }, 'participant joined');
@@ -128,10 +139,52 @@ export class Room {
     return participant;
   }
 
-  /** The participant left (`leave`), or their connection dropped. Does nothing if they were already replaced. */
+  /** The participant left (`leave`), or the room drops them (an offer not answered). Does nothing if they were already replaced. */
   leave(participant: Participant, reason: 'left' | 'dropped', cause?: TraceContext): void {
     if (this.participants.get(participant.id) !== participant) return;
     this.remove(participant, reason, cause);
+  }
+
+  /**
+   * The participant's socket `peer` closed without `leave`. Closed on
+   * purpose (`clean`: a close frame with 1000, 1001 or no code, as a closing
+   * tab sends), or on werift (its peer connection needs the signalling), they
+   * are dropped now. Otherwise (the network went, or the client closed it to
+   * resume) their media stays up and they stay in the room, seen by nobody as
+   * gone, for the resume grace; no resume by then and they are dropped. A
+   * socket the session has already moved from changes nothing.
+   */
+  connectionLost(participant: Participant, peer: SignalPeer, clean: boolean): void {
+    if (this.participants.get(participant.id) !== participant || participant.peer !== peer) return;
+    if (clean || !participant.transport.client || this.deps.resumeGraceMs <= 0) {
+      this.remove(participant, 'dropped');
+      return;
+    }
+    this.logger.info({ participant: participant.id, connection: peer.connectionId, graceMs: this.deps.resumeGraceMs }, 'signalling lost; waiting for a resume');
+    participant.waitForResume(this.deps.resumeGraceMs, () => {
+      if (this.participants.get(participant.id) === participant && participant.peer === peer) this.remove(participant, 'dropped');
+    });
+  }
+
+  /** The same client, on a new socket: it keeps everything; the old socket (if still open) is closed; the others see nothing. */
+  private resume(participant: Participant, peer: SignalPeer): Participant {
+    const old = participant.resumedOn(peer);
+    if (old !== peer) old.close('resumed on a new connection');
+    peer.send({
+      type: 'joined',
+      self: participant.info(),
+      consult: this.consult,
+      participants: [...this.participants.values()].filter((p) => p !== participant).map((p) => p.info()),
+      recording: this.recording.status(this.participants.values()),
+      iceServers: this.deps.iceServersFor(participant.id),
+      media: this.mediaInfo,
+      session: participant.session,
+      resumed: true,
+    });
+    // What was sent to the dead socket is lost: every consumer again (the client keeps those it has).
+    participant.transport.client?.resync();
+    this.logger.info({ participant: participant.id, from: old.connectionId, connection: peer.connectionId }, 'participant resumed');
+    return participant;
   }
 
   private remove(participant: Participant, reason: LeaveReason, cause?: TraceContext): void {

@@ -8,6 +8,9 @@ import type { Participant, SignalPeer } from '../room/participant.js';
 import type { Room } from '../room/room.js';
 import { SignalError } from './signal-error.js';
 
+/** Close codes of a client that closed on purpose (normal, going away, none given). */
+const CLEAN_CLOSE_CODES = new Set([1000, 1001, 1005]);
+
 /** What a connection needs from the server around it. */
 export interface SignalContext {
   tokens: RoomTokenVerifier;
@@ -62,7 +65,7 @@ export class SignalConnection implements SignalPeer {
     }, context.joinTimeoutMs);
     ws.on('message', (data, isBinary) => this.receive(data, isBinary));
     ws.on('pong', () => (this.alive = true));
-    ws.on('close', () => this.closedByPeer());
+    ws.on('close', (code) => this.closedByPeer(code));
     ws.on('error', (error) => this.logger.debug({ err: error }, 'websocket error'));
   }
 
@@ -133,13 +136,14 @@ export class SignalConnection implements SignalPeer {
       return;
     }
     if (message.type === 'join') {
-      await this.join(message.token, trace);
+      await this.join(message.token, trace, message.resume);
       this.ack(message.id);
       return;
     }
     const participant = this.participant;
     const room = this.room;
-    if (!participant || !room || participant.closed) throw new SignalError('MEDIA_NOT_JOINED');
+    // A socket whose session another one resumed (its messages still arriving) speaks for nobody now.
+    if (!participant || !room || participant.closed || participant.peer !== this) throw new SignalError('MEDIA_NOT_JOINED');
     switch (message.type) {
       case 'answer':
         await room.answer(participant, message.rev, message.sdp);
@@ -178,7 +182,7 @@ export class SignalConnection implements SignalPeer {
     this.ack(message.id);
   }
 
-  private async join(token: string, trace: TraceContext): Promise<void> {
+  private async join(token: string, trace: TraceContext, resume: string | undefined): Promise<void> {
     if (this.participant || this.joining) throw new SignalError('MEDIA_ALREADY_JOINED');
     let claims;
     try {
@@ -192,7 +196,7 @@ export class SignalConnection implements SignalPeer {
       const room = await this.context.admit(claims);
       if (this.closed) return;
       this.room = room;
-      this.participant = room.join(claims, this, trace);
+      this.participant = room.join(claims, this, trace, resume);
     } finally {
       this.joining = false;
     }
@@ -200,12 +204,19 @@ export class SignalConnection implements SignalPeer {
     this.context.onJoined();
   }
 
-  private closedByPeer(): void {
+  /**
+   * The socket closed (either side, or terminated by the keep-alive sweep).
+   * A close frame with 1000, 1001 or no code is a client that meant it; any
+   * other end (1006: no close frame, the network went; or a code the client
+   * chose, as the page's 4000 before it resumes) lets a mediasoup session
+   * wait for a resume (Room.connectionLost).
+   */
+  private closedByPeer(code: number): void {
     this.closed = true;
     this.clearJoinTimer();
     const participant = this.participant;
     this.participant = null;
-    if (participant && this.room) this.room.leave(participant, 'dropped');
+    if (participant && this.room) this.room.connectionLost(participant, this, CLEAN_CLOSE_CODES.has(code));
   }
 
   private ack(id: string | undefined, result?: unknown): void {

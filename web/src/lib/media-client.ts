@@ -1,6 +1,7 @@
 import type {
   ClientSignal,
   ConsultRole,
+  ErrorCode,
   MEDIA_SIGNAL_PATH,
   MediaSource,
   MidMap,
@@ -30,7 +31,12 @@ export const isClinician = (role: ConsultRole): boolean => CLINICIAN_ROLES[role]
  * server's offers, putting its microphone, camera and screen on the m-lines
  * the offer names for them (`mids.publish`) and mapping the others
  * (`mids.subscribe`) to the participants whose tracks they carry. When the
- * signalling socket drops it joins again by itself, backing off.
+ * signalling socket drops it connects again by itself, backing off: on
+ * mediasoup it resumes its session (`join.resume`), keeping its transports
+ * and the tiles, so the others see nothing; on werift, or when the server no
+ * longer has the session, it joins afresh. A socket that stops answering
+ * (a ping or request unanswered, and nothing else heard, for 10 s: its
+ * network went, and no close would come for minutes) counts as dropped.
  */
 
 export type MediaClientState =
@@ -78,6 +84,12 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 const QUALITY_INTERVAL_MS = 2000;
 const PING_INTERVAL_MS = 10_000;
+/** A request (a ping too) unanswered this long, with nothing else heard on the socket meanwhile: the socket is taken for dead. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** The close code this client sends on a socket it gives up on to resume on a new one (the server then keeps the session). */
+const RESUME_CLOSE_CODE = 4000;
+/** Rejection of requests the socket could not carry (the page's own; the server never sends it). */
+const SIGNAL_DOWN: ErrorCode = 'MEDIA_SIGNAL_DOWN';
 
 export class MediaClient {
   private ws: WebSocket | null = null;
@@ -99,6 +111,10 @@ export class MediaClient {
   private offers: Promise<void> = Promise.resolve();
   private lastStats: { packetsReceived: number; packetsLost: number } | null = null;
   private selfInfo: ParticipantInfo | null = null;
+  /** `joined.session`: what a new socket resumes (mediasoup, while the link is kept). */
+  private session: string | null = null;
+  /** When the socket last brought anything (performance.now()): a slow answer on a live socket is not a dead socket. */
+  private lastHeardAt = 0;
   private readonly listeners: { [K in keyof MediaClientEvents]: Set<MediaClientEvents[K]> } = {
     state: new Set(),
     participants: new Set(),
@@ -216,9 +232,11 @@ export class MediaClient {
     this.ws = ws;
     ws.onopen = () => {
       this.joinSentAt = performance.now();
-      this.send({ type: 'join', token: this.token });
+      // Resumed only with the transports still here to go on with.
+      this.send({ type: 'join', token: this.token, ...(this.link && this.session ? { resume: this.session } : {}) });
     };
     ws.onmessage = (event) => {
+      if (this.ws === ws) this.lastHeardAt = performance.now();
       let message: ServerSignal;
       try {
         message = JSON.parse(String(event.data)) as ServerSignal;
@@ -238,16 +256,20 @@ export class MediaClient {
       case 'joined':
         this.attempt = 0;
         this.selfInfo = message.self;
-        this.remote.clear();
-        for (const info of message.participants) this.remote.set(info.id, { info, streams: {} });
+        this.session = message.session;
         this.iceServers = message.iceServers;
-        if (message.media.engine === 'mediasoup') this.openLink(message.media.routerRtpCapabilities);
-        else this.openPeerConnection(message.iceServers);
+        if (message.resumed && this.link) this.resumed(this.link, message.participants);
+        else {
+          this.remote.clear();
+          for (const info of message.participants) this.remote.set(info.id, { info, streams: {} });
+          if (message.media.engine === 'mediasoup') this.openLink(message.media.routerRtpCapabilities);
+          else this.openPeerConnection(message.iceServers);
+        }
         this.setState({ kind: 'live' });
         this.emit('self', message.self);
         this.emit('recording', message.recording);
         this.emitParticipants();
-        this.pingTimer ??= setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
+        this.pingTimer ??= setInterval(() => void this.requestResult({ type: 'ping' }).catch(() => undefined), PING_INTERVAL_MS);
         return;
       case 'offer':
         this.offers = this.offers.then(() => this.answer(message)).catch((error: unknown) => {
@@ -311,6 +333,10 @@ export class MediaClient {
         this.finish({ kind: 'closed', reason: message.reason });
         return;
       case 'pong':
+        if (message.id) {
+          this.pending.get(message.id)?.resolve(undefined);
+          this.pending.delete(message.id);
+        }
         return;
     }
   }
@@ -334,7 +360,7 @@ export class MediaClient {
       onLost: (reason) => {
         if (this.link !== link) return;
         console.warn('media transports lost; joining again', reason);
-        this.ws?.close();
+        this.rejoinFresh();
       },
     });
     this.link = link;
@@ -342,8 +368,33 @@ export class MediaClient {
       if (this.link !== link) return;
       console.warn('could not set up the media transports', error);
       // A join whose transports cannot be made is rebuilt from a fresh join.
-      this.ws?.close();
+      this.rejoinFresh();
     });
+  }
+
+  /** The session resumed on this socket: the others are who the server says; tracks of anyone gone (or a source stopped) meanwhile go; ICE restarts where the network went. */
+  private resumed(link: MediasoupLink, participants: ParticipantInfo[]): void {
+    const present = new Map(participants.map((info) => [info.id, info]));
+    for (const id of [...this.remote.keys()]) if (!present.has(id)) this.remote.delete(id);
+    for (const info of participants) this.remote.set(info.id, { info, streams: this.remote.get(info.id)?.streams ?? {} });
+    link.keepOnly((participant, source) => present.get(participant)?.sources.includes(source) ?? false);
+    link.resumed();
+  }
+
+  /** Gives up the transports and the session: closes the socket (on purpose: the server drops the participant now) to join again from scratch. */
+  private rejoinFresh(): void {
+    this.link?.close();
+    this.link = null;
+    this.session = null;
+    this.ws?.close();
+  }
+
+  /** The socket looks open but does not answer: its network is gone and its close may take minutes. Given up now, to resume on a new one. */
+  private signalLost(ws: WebSocket): void {
+    if (this.ws !== ws) return;
+    console.warn('the signalling socket stopped answering; resuming on a new one');
+    ws.close(RESUME_CLOSE_CODE, 'no answer; resuming');
+    this.dropped();
   }
 
   private openPeerConnection(iceServers: RTCIceServer[]): void {
@@ -414,15 +465,21 @@ export class MediaClient {
     return pc.getTransceivers().find((t) => mid !== undefined && t.mid === mid && t.currentDirection !== 'stopped') ?? null;
   }
 
-  /** The socket closed without a goodbye: try again, waiting longer each time. */
+  /**
+   * The socket closed without a goodbye: connect again, waiting longer each
+   * time. mediasoup's transports (and so the tiles) are kept for a resume:
+   * often only the socket went, and the media still flows.
+   */
   private dropped(): void {
     if (this.state.kind === 'closed' || this.state.kind === 'rejected') return;
     this.ws = null;
-    this.closePeerConnection();
+    if (!this.link) {
+      this.closePeerConnection();
+      this.remote.clear();
+      this.emitParticipants();
+    }
     this.selfInfo = null;
-    this.remote.clear();
-    this.emitParticipants();
-    for (const { reject } of this.pending.values()) reject({ code: 'MEDIA_NOT_JOINED', message: 'The connection dropped.' });
+    for (const { reject } of this.pending.values()) reject({ code: SIGNAL_DOWN, message: 'The connection dropped.' });
     this.pending.clear();
     this.attempt += 1;
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.attempt - 1));
@@ -511,15 +568,37 @@ export class MediaClient {
     await this.requestResult(message);
   }
 
-  /** Sends a request and resolves with its ack's `result` (mediasoup's transport parameters, producer id…). */
+  /**
+   * Sends a request and resolves with its ack's `result` (mediasoup's
+   * transport parameters, producer id…), or its pong. Unanswered within
+   * REQUEST_TIMEOUT_MS, the socket is taken for dead (signalLost).
+   */
   private requestResult(message: Request): Promise<unknown> {
     const id = `c${this.nextId++}`;
+    const ws = this.ws;
     return new Promise((resolve, reject) => {
-      if (this.ws?.readyState !== WebSocket.OPEN) {
-        reject({ code: 'MEDIA_NOT_JOINED', message: 'Not connected.' });
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        reject({ code: SIGNAL_DOWN, message: 'Not connected.' });
         return;
       }
-      this.pending.set(id, { resolve, reject });
+      let timer: ReturnType<typeof setTimeout>;
+      const check = () => {
+        if (!this.pending.has(id)) return;
+        // Something came meanwhile: the socket lives and the server is only slow (a busy machine). Wait on.
+        if (performance.now() - this.lastHeardAt < REQUEST_TIMEOUT_MS) {
+          timer = setTimeout(check, REQUEST_TIMEOUT_MS);
+          return;
+        }
+        this.pending.delete(id);
+        reject({ code: SIGNAL_DOWN, message: 'No answer from the media-server.' });
+        this.signalLost(ws);
+      };
+      timer = setTimeout(check, REQUEST_TIMEOUT_MS);
+      const settled = () => clearTimeout(timer);
+      this.pending.set(id, {
+        resolve: (result) => (settled(), resolve(result)),
+        reject: (error) => (settled(), reject(error)),
+      });
       this.send({ ...message, id } as ClientSignal);
     });
   }

@@ -89,4 +89,5 @@ export const MEDIA_ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   AUTH_FORBIDDEN: 'この操作の権限がありません。',
   STORE_UNAVAILABLE: '記録できませんでした。もう一度お試しください。',
   RATE_LIMITED: '操作が多すぎます。少し待ってからお試しください。',
+  MEDIA_SIGNAL_DOWN: 'サーバーとの接続が切れています。自動で再接続します。少し待ってからお試しください。',
 };

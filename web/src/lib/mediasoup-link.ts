@@ -8,7 +8,9 @@ import type { ClientSignal, MediaSource, MediaTransportInfo, ServerSignal } from
  * consumer for every track of the others. When the network drops or changes
  * it restarts ICE on the same transports (the others see nothing); only when
  * the server no longer knows a transport does it give up (`onLost`: the
- * client then joins again).
+ * client then joins again). It outlives a dropped signalling socket: after
+ * the client resumes its session, `resumed()` catches up on what the dead
+ * socket missed.
  */
 
 type Request = ClientSignal extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
@@ -126,7 +128,7 @@ export class MediasoupLink {
         const code = (error as { code?: string }).code;
         // The server no longer knows this transport: only a fresh join helps.
         if (code === 'MEDIA_TRANSPORT_NOT_FOUND' || code === 'MEDIA_NOT_JOINED') this.deps.onLost(`ICE restart refused (${code})`);
-        // Otherwise (signalling down for now) the next state change tries again; a dead socket rejoins anyway.
+        // Otherwise (MEDIA_SIGNAL_DOWN: the socket is down for now) the next state change, or the resume, tries again.
       }
     }
   }
@@ -167,6 +169,11 @@ export class MediasoupLink {
     this.queue = this.queue.then(async () => {
       const recv = this.recv;
       if (!recv || this.closed) return;
+      // Sent again after a resume: one we have needs only its resume (which the dead socket may have lost).
+      if (this.consumers.has(message.consumer)) {
+        this.deps.request({ type: 'consumer-resume', consumer: message.consumer }).catch((error: unknown) => console.warn('consumer not resumed', error));
+        return;
+      }
       const consumer = await recv.consume({
         id: message.consumer,
         producerId: message.producer,
@@ -189,6 +196,23 @@ export class MediasoupLink {
     this.views.delete(id);
     entry.consumer.close();
     this.deps.onTrackEnded(entry.participant, entry.source, entry.consumer.track);
+  }
+
+  /** After a resume: drops the consumers whose participant or source is gone (their consumer-closed went to the dead socket). */
+  keepOnly(keep: (participant: string, source: MediaSource) => boolean): void {
+    for (const [id, entry] of this.consumers) if (!keep(entry.participant, entry.source)) this.consumerClosed(id);
+  }
+
+  /** The session resumed on a new socket: tile sizes sent again, ICE restarted on every transport not connected now. */
+  resumed(): void {
+    this.views.clear();
+    for (const [key, view] of this.wanted) {
+      const at = key.lastIndexOf('/');
+      this.setView(key.slice(0, at), key.slice(at + 1) as MediaSource, view.width, view.height);
+    }
+    for (const transport of [this.send, this.recv]) {
+      if (transport && !transport.closed && transport.connectionState !== 'connected') void this.restartIce(transport);
+    }
   }
 
   /** How large a participant's camera or screen is shown: the server sends no larger simulcast layer than that. */

@@ -6,9 +6,26 @@
  * export; reading it is audited), recordings, notifications (dead letters
  * with retry) and tokens (issue, revoke). Admins see every section; staff
  * see the overview, the settings (rooms switchable, the rest read-only) and
- * the notifications of their own clinic.
+ * the notifications of their own clinic. Admins also purge a recording on
+ * request (with a reason), see the active sessions on every node and revoke
+ * one, and manage the clinic's webhooks (endpoints, deliveries with their
+ * outcome, secret rotation; docs/webhooks.md).
  */
-import type { ClinicSettingsRecord, NotifyOverview, OpsStatus, OpsWorkers, ProtocolError, RecordingList, Revocation, Role } from '@clinic-hub/protocol';
+import type {
+  ActiveSessions,
+  ClinicSettingsRecord,
+  ConsultListing,
+  DisplayPresence,
+  NotifyOverview,
+  OpsStatus,
+  OpsWorkers,
+  ProtocolError,
+  RecordingList,
+  Revocation,
+  Role,
+  WebhookDelivery,
+  WebhookEndpoint,
+} from '@clinic-hub/protocol';
 import { bilingual, byId, h } from '../lib/dom.js';
 import { both, type Bilingual } from '../lib/i18n.js';
 import { showMessage as showPageMessage } from '../lib/messages.js';
@@ -24,6 +41,12 @@ const T = {
   media: { ja: 'メディアサーバー', en: 'Media servers' },
   workers: { ja: 'AI ワーカー', en: 'AI workers' },
   jobs: { ja: 'ジョブキュー', en: 'Job queues' },
+  screens: { ja: '接続中の画面', en: 'Connected screens' },
+  screen: { ja: '画面', en: 'Screen' },
+  lastSeen: { ja: '最終確認', en: 'Last seen' },
+  consultations: { ja: 'オンライン診察', en: 'Video consultations' },
+  ticket: { ja: '受付番号', en: 'Ticket' },
+  room: { ja: '診察室', en: 'Room' },
   up: { ja: '稼働中', en: 'up' },
   down: { ja: '停止', en: 'down' },
   none: { ja: 'なし', en: 'none' },
@@ -71,6 +94,34 @@ const T = {
   noRevocations: { ja: '無効化はありません', en: 'No revocations' },
   until: { ja: '期限', en: 'Until' },
   what: { ja: '対象', en: 'What' },
+  testQueued: { ja: 'テスト通知を送信待ちにしました', en: 'Test notice queued' },
+  purgeQueued: { ja: '削除を受け付けました（録画ワーカーが削除します）', en: 'Purge queued (the recordings worker deletes it)' },
+  purge: { ja: '削除', en: 'Purge' },
+  session: { ja: 'セッション ID', en: 'Session id' },
+  user: { ja: '利用者', en: 'User' },
+  since: { ja: '開始', en: 'Since' },
+  where: { ja: '接続', en: 'Connected to' },
+  noSessions: { ja: '接続中のセッションはありません', en: 'No active sessions' },
+  revoke: { ja: '無効化', en: 'Revoke' },
+  endpoint: { ja: '送信先', en: 'Endpoint' },
+  events: { ja: 'イベント', en: 'Events' },
+  patientData: { ja: '患者情報', en: 'Patient data' },
+  yes: { ja: 'あり', en: 'yes' },
+  no: { ja: 'なし', en: 'no' },
+  noEndpoints: { ja: '送信先はありません', en: 'No endpoints' },
+  noDeliveries: { ja: '送信はまだありません', en: 'No deliveries yet' },
+  rotate: { ja: '秘密鍵を更新', en: 'Rotate secret' },
+  remove: { ja: '削除', en: 'Remove' },
+  removed: { ja: '削除しました', en: 'Removed' },
+  secret: {
+    ja: '署名用の秘密鍵です。いま控えてください（再表示できません）。以前の鍵も24時間は署名に使われます。',
+    en: 'The signing secret: keep it now (it is not shown again). A previous secret keeps signing for 24 hours.',
+  },
+  event: { ja: 'イベント', en: 'Event' },
+  eventId: { ja: 'イベント ID', en: 'Event id' },
+  attempt: { ja: '回', en: 'Try' },
+  outcome: { ja: '結果', en: 'Outcome' },
+  http: { ja: 'HTTP / 理由', en: 'HTTP / why' },
 } satisfies Record<string, Bilingual>;
 
 const access = pageToken(['admin', 'staff']);
@@ -82,8 +133,9 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
   const isAdmin = role === 'admin';
   document.documentElement.dataset.role = role;
   byId('who').textContent = `${access?.info.name ?? access?.info.sub ?? ''} (${role})`;
-  for (const id of ['audit', 'recordings', 'tokens']) byId(id).hidden = !isAdmin;
-  for (const link of document.querySelectorAll<HTMLAnchorElement>('.tabs a')) if (!isAdmin && ['#audit', '#recordings', '#tokens'].includes(link.hash)) link.hidden = true;
+  const adminOnly = ['audit', 'recordings', 'tokens', 'webhooks'];
+  for (const id of [...adminOnly, 'notify-test']) byId(id).hidden = !isAdmin;
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('.tabs a')) if (!isAdmin && adminOnly.includes(link.hash.slice(1))) link.hidden = true;
 
   async function api<T>(method: string, path: string, body?: unknown): Promise<{ ok: true; value: T; response: Response } | { ok: false; error: ProtocolError }> {
     try {
@@ -104,7 +156,12 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
 
   // ---- Overview: the same APIs as `clinic status` and `clinic workers`, every few seconds.
   async function refreshOverview(): Promise<void> {
-    const [status, workers] = await Promise.all([api<OpsStatus>('GET', '/api/ops/status'), api<OpsWorkers>('GET', '/api/ops/workers')]);
+    const [status, workers, displays, consultations] = await Promise.all([
+      api<OpsStatus>('GET', '/api/ops/status'),
+      api<OpsWorkers>('GET', '/api/ops/workers'),
+      api<{ displays: DisplayPresence[] }>('GET', clinicPath('/displays')),
+      api<{ consultations: ConsultListing[] }>('GET', clinicPath('/consultations?count=5')),
+    ]);
     if (!status.ok) return showError(status.error, both(T.nodes));
     const mine = status.value.clinics.filter((c) => c.id === clinic);
     const cards = [
@@ -122,6 +179,15 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
       ),
       card(T.media, status.value.mediaNodes.length === 0 ? bilingual(T.none, 'inline') : table([T.node], status.value.mediaNodes.map((m) => [m.id]))),
     ];
+    // What `clinic displays` and `clinic rooms` show: the screens online now, the consultations not yet ended.
+    if (displays.ok) {
+      const online = displays.value.displays.filter((d) => d.online);
+      cards.push(card(T.screens, online.length === 0 ? bilingual(T.none, 'inline') : table([T.screen, T.node, T.lastSeen], online.map((d) => [d.sub, d.node, new Date(d.lastSeen).toLocaleTimeString('ja-JP', { hourCycle: 'h23' })]), 'screens-table')));
+    }
+    if (consultations.ok) {
+      const open = consultations.value.consultations.filter((c) => c.status !== 'ended');
+      cards.push(card(T.consultations, open.length === 0 ? bilingual(T.none, 'inline') : table([T.ticket, T.dept, T.room, T.state, T.node], open.map((c) => [c.number, c.dept, c.room, c.status, c.node]), 'consultations-table')));
+    }
     if (workers.ok) {
       cards.push(
         card(T.workers, workers.value.workers.length === 0 ? bilingual(T.none, 'inline') : table([T.node, T.sessions, T.lag], workers.value.workers.map((w) => [w.id, `${w.sessions}/${w.concurrency}`, w.lagSeconds.toFixed(1)]))),
@@ -271,6 +337,19 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
           ),
     );
   }
+  byId('purge-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    const recording = String(form.get('recording') ?? '').trim();
+    const reason = String(form.get('reason') ?? '').trim();
+    void (async () => {
+      const answer = await api<{ recording: string; queued: boolean }>('POST', clinicPath(`/recordings/${encodeURIComponent(recording)}/purge`), { reason });
+      if (!answer.ok) return showError(answer.error, `${both(T.purge)} ${recording}`);
+      showMessage('ok', `${both(T.purgeQueued)}: ${recording}`);
+      (event.target as HTMLFormElement).reset();
+      await loadRecordings();
+    })();
+  });
   async function exportRecording(id: string, participant: string): Promise<void> {
     const answer = await api<undefined>('GET', clinicPath(`/recordings/${encodeURIComponent(id)}/files/${encodeURIComponent(participant)}`));
     if (!answer.ok) return showError(answer.error, id);
@@ -300,6 +379,21 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
           ),
     );
   }
+  byId('notify-test-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    void (async () => {
+      const answer = await api<{ id: string; channel: string }>('POST', clinicPath('/notify/test'), {
+        channel: form.get('channel'),
+        address: String(form.get('address') ?? '').trim(),
+        locale: form.get('locale'),
+      });
+      if (!answer.ok) return showError(answer.error, both({ ja: 'テスト送信', en: 'Test send' }));
+      showMessage('ok', `${both(T.testQueued)}: ${answer.value.channel} (${answer.value.id})`);
+      // Its outcome: in the counts now, among the dead letters if it fails.
+      setTimeout(() => void loadNotifications(), 3000);
+    })();
+  });
   async function retry(id: string): Promise<void> {
     const answer = await api<{ ok: true }>('POST', `/api/notify/dead-letters/${encodeURIComponent(id)}/retry`);
     if (!answer.ok) return showError(answer.error, both(T.retry));
@@ -344,6 +438,36 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
       await loadRevocations();
     })();
   });
+  async function loadSessions(): Promise<void> {
+    const answer = await api<ActiveSessions>('GET', clinicPath('/sessions'));
+    if (!answer.ok) return showError(answer.error, both({ ja: '接続中のセッション', en: 'Active sessions' }));
+    const sessions = answer.value.sessions;
+    byId('sessions-body').replaceChildren(
+      sessions.length === 0
+        ? h('p', { class: 'empty' }, bilingual(T.noSessions, 'inline'))
+        : table(
+            [T.session, T.user, T.since, T.until, T.where, T.action],
+            sessions.map((session) => [
+              session.id ?? '-',
+              `${session.sub} (${session.role})${session.tokenClinic === '*' ? ' *' : ''}`,
+              new Date(session.startedAt).toLocaleString('ja-JP'),
+              new Date(session.endsAt).toLocaleString('ja-JP'),
+              `${session.namespaces.join(' ')} · ${session.sockets} · ${session.addresses.join(', ')}`,
+              session.id
+                ? h('button', { type: 'button', class: 'danger', 'data-session': session.id, onclick: () => void revokeSession(session.id!, session.sub) }, `${both(T.revoke)}`)
+                : '',
+            ]),
+            'sessions-table',
+          ),
+    );
+    document.documentElement.dataset.sessions = String(sessions.length);
+  }
+  async function revokeSession(id: string, sub: string): Promise<void> {
+    const answer = await api<{ revocation: Revocation }>('POST', '/api/tokens/revoke', { tokenId: id, reason: 'revoked from the console (active sessions)' });
+    if (!answer.ok) return showError(answer.error, both(T.revoke));
+    showMessage('ok', `${both(T.revoked)}: ${sub} (${id})`);
+    await Promise.all([loadRevocations(), loadSessions()]);
+  }
   async function loadRevocations(): Promise<void> {
     const answer = await api<{ revocations: Revocation[] }>('GET', '/api/tokens/revocations');
     if (!answer.ok) return showError(answer.error, both({ ja: '無効化一覧', en: 'Revocations' }));
@@ -359,6 +483,92 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
     );
   }
 
+  // ---- Webhooks: endpoints (add, remove, rotate the secret) and the latest deliveries with their outcome.
+  const webhooksPath = (rest = '') => clinicPath(`/webhooks${rest}`);
+  function showSecret(endpoint: string, secret: string): void {
+    byId('webhook-secret').replaceChildren(h('p', {}, bilingual(T.secret, 'inline')), h('p', { class: 'issued-token', id: 'webhook-secret-value', 'data-endpoint': endpoint }, secret));
+  }
+  async function loadWebhooks(): Promise<void> {
+    const [endpoints, deliveries] = await Promise.all([api<{ endpoints: WebhookEndpoint[] }>('GET', webhooksPath()), api<{ deliveries: WebhookDelivery[] }>('GET', webhooksPath('/deliveries?count=50'))]);
+    if (!endpoints.ok) return showError(endpoints.error, both({ ja: 'Webhook', en: 'Webhooks' }));
+    const list = endpoints.value.endpoints;
+    byId('webhooks-body').replaceChildren(
+      list.length === 0
+        ? h('p', { class: 'empty' }, bilingual(T.noEndpoints, 'inline'))
+        : table(
+            [T.endpoint, T.events, T.patientData, T.since, T.action],
+            list.map((e) => [
+              h('span', {}, h('code', {}, e.id), ' ', e.url, e.description ? ` — ${e.description}` : ''),
+              e.events.join(', '),
+              both(e.includePatientData ? T.yes : T.no),
+              new Date(e.createdAt).toLocaleString('ja-JP'),
+              h(
+                'span',
+                { class: 'actions' },
+                h('button', { type: 'button', 'data-rotate': e.id, onclick: () => void rotateSecret(e.id) }, both(T.rotate)),
+                ' ',
+                h('button', { type: 'button', class: 'danger', 'data-remove': e.id, onclick: () => void removeEndpoint(e.id) }, both(T.remove)),
+              ),
+            ]),
+            'webhooks-table',
+          ),
+    );
+    if (!deliveries.ok) return showError(deliveries.error, both(T.outcome));
+    const attempts = deliveries.value.deliveries;
+    byId('deliveries-body').replaceChildren(
+      attempts.length === 0
+        ? h('p', { class: 'empty' }, bilingual(T.noDeliveries, 'inline'))
+        : table(
+            [T.time, T.event, T.eventId, T.endpoint, T.attempt, T.outcome, T.http],
+            attempts.map((d) => [
+              new Date(d.at).toLocaleString('ja-JP'),
+              d.type,
+              d.eventId,
+              d.endpoint,
+              String(d.attempt),
+              h('span', { class: `outcome-${d.status}` }, d.status),
+              d.httpStatus === null ? (d.error ?? '') : `${d.httpStatus}${d.error ? ` (${d.error})` : ''} · ${d.durationMs} ms`,
+            ]),
+            'deliveries-table',
+          ),
+    );
+    document.documentElement.dataset.webhooks = `${list.length}/${attempts.length}`;
+  }
+  byId('webhook-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const formElement = event.target as HTMLFormElement;
+    const form = new FormData(formElement);
+    const description = String(form.get('description') ?? '').trim();
+    const body = {
+      url: String(form.get('url') ?? '').trim(),
+      events: String(form.get('events') ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+      includePatientData: form.get('includePatientData') === 'on',
+      ...(description ? { description } : {}),
+    };
+    void (async () => {
+      const answer = await api<{ endpoint: WebhookEndpoint; secret: string }>('POST', webhooksPath(), body);
+      if (!answer.ok) return showError(answer.error, both({ ja: '送信先の追加', en: 'Adding an endpoint' }));
+      showSecret(answer.value.endpoint.id, answer.value.secret);
+      formElement.reset();
+      await loadWebhooks();
+    })();
+  });
+  async function rotateSecret(id: string): Promise<void> {
+    const answer = await api<{ secret: string }>('POST', webhooksPath(`/${encodeURIComponent(id)}/rotate-secret`));
+    if (!answer.ok) return showError(answer.error, both(T.rotate));
+    showSecret(id, answer.value.secret);
+    await loadWebhooks();
+  }
+  async function removeEndpoint(id: string): Promise<void> {
+    const answer = await api<{ ok: true }>('DELETE', webhooksPath(`/${encodeURIComponent(id)}`));
+    if (!answer.ok) return showError(answer.error, both(T.remove));
+    showMessage('ok', `${both(T.removed)}: ${id}`);
+    await loadWebhooks();
+  }
+
   void refreshOverview();
   setInterval(() => void refreshOverview(), OVERVIEW_EVERY_MS);
   void loadSettings();
@@ -367,6 +577,10 @@ function start(initialToken: string, role: Role, tokenClinic: string): void {
     void searchAudit();
     void loadRecordings();
     void loadRevocations();
+    void loadSessions();
+    void loadWebhooks();
+    // Deliveries and sessions change by themselves: refreshed with the overview.
+    setInterval(() => void Promise.all([loadWebhooks(), loadSessions()]), OVERVIEW_EVERY_MS);
   }
 }
 

@@ -136,7 +136,8 @@ async function precheck(roomPass: { mediaUrl: string; token: string }): Promise<
 }
 
 async function getMedia(cameraId?: string, micId?: string): Promise<MediaStream | null> {
-  const video: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 }, ...(cameraId ? { deviceId: { exact: cameraId } } : {}) };
+  // 720p: Chromium sends three simulcast layers from 960×540 up (two below), so every tile size has a layer to fit it.
+  const video: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 }, ...(cameraId ? { deviceId: { exact: cameraId } } : {}) };
   const audio: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true, ...(micId ? { deviceId: { exact: micId } } : {}) };
   for (const constraints of [{ video, audio }, { audio }, { video }] as MediaStreamConstraints[]) {
     try {
@@ -182,47 +183,92 @@ function levelMeter(track: MediaStreamTrack, onLevel: (level: number) => void): 
 
 // ---- the room ----
 
+/** What the room's parts share: the client, this person's tracks, and what the server last said. */
+interface RoomContext {
+  client: MediaClient;
+  local: LocalTracks;
+  /** The device check's stream (the self preview). */
+  stream: MediaStream | null;
+  roomToken: string;
+  self: ParticipantInfo | null;
+  recording: RecordingStatus;
+  muted: { mic: boolean; camera: boolean };
+  /** Who speaks now (the server's active speaker): their tile is outlined. */
+  speaker: string | null;
+}
+
+/** The room: its status bar, the video grid and the controls, each following the client; then the client starts. */
 function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaStream | null): void {
   const local: LocalTracks = { mic: stream?.getAudioTracks()[0] ?? null, camera: stream?.getVideoTracks()[0] ?? null, screen: null };
-  const client = new MediaClient(roomPass.mediaUrl, roomPass.token, local);
-  const room = byId('room');
-  const grid = byId('grid');
-  const controls = byId('controls');
-  const notice = byId('notice');
-  room.hidden = false;
+  const room: RoomContext = {
+    client: new MediaClient(roomPass.mediaUrl, roomPass.token, local),
+    local,
+    stream,
+    roomToken: roomPass.token,
+    self: null,
+    recording: { state: 'off', missingConsent: [], recordingId: null, startedAt: null },
+    muted: { mic: false, camera: false },
+    speaker: null,
+  };
+  byId('room').hidden = false;
   document.documentElement.dataset.stage = 'room';
+  const status = mountStatusBar();
+  const grid = mountGrid(room);
+  const controls = mountControls(room);
+  followClient(room, { status, grid, controls });
+  grid.renderSelf();
+  controls.render();
+  grid.renderParticipants(new Map());
+  room.client.start();
+  exposeTestHook(room);
+}
 
+/** Connection, quality and recording state at the top of the room. */
+function mountStatusBar() {
   const indicator = connectionIndicator();
   byId('connection-slot').replaceChildren(indicator.element);
   const quality = h('div', { class: 'quality', id: 'quality', 'data-quality': 'unknown' });
   byId('quality-slot').replaceChildren(quality);
   const recordingBadge = h('div', { class: 'recording-badge', id: 'recording-badge', 'data-state': 'off' });
   byId('recording-slot').replaceChildren(recordingBadge);
+  return {
+    indicator,
+    showQuality(value: ConnectionQuality): void {
+      quality.dataset.quality = value;
+      const text: Bilingual = value === 'good' ? MEDIA_TEXT.qualityGood : value === 'fair' ? MEDIA_TEXT.qualityFair : value === 'poor' ? MEDIA_TEXT.qualityPoor : MEDIA_TEXT.qualityUnknown;
+      quality.replaceChildren(h('span', { class: 'bars', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), bilingual(text, 'inline'));
+    },
+    showRecording(recording: RecordingStatus): void {
+      recordingBadge.dataset.state = recording.state;
+      document.documentElement.dataset.recording = recording.state;
+      if (recording.state === 'recording') recordingBadge.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), bilingual(MEDIA_TEXT.recording, 'inline'));
+      else if (recording.state === 'waiting-consent') recordingBadge.replaceChildren(bilingual(waitingConsentText(recording.missingConsent.length), 'inline'));
+      else recordingBadge.replaceChildren();
+    },
+  };
+}
 
-  let self: ParticipantInfo | null = null;
-  let recording: RecordingStatus = { state: 'off', missingConsent: [], recordingId: null, startedAt: null };
-  const muted = { mic: false, camera: false };
+/** The grid: this person's preview, then a tile per other participant's camera and per shared screen. */
+function mountGrid(room: RoomContext) {
+  const grid = byId('grid');
+  const notice = byId('notice');
   const tiles = new Map<string, HTMLElement>();
-  /** Who speaks now (the server's active speaker): their tile is outlined. */
-  let speaker: string | null = null;
-
-  // Self tile: the local preview.
   const selfVideo = h('video', { autoplay: true, playsinline: true, muted: true });
   selfVideo.muted = true;
-  selfVideo.srcObject = stream;
+  selfVideo.srcObject = room.stream;
   const selfTile = h('figure', { class: 'tile self', 'data-participant': 'self' }, selfVideo, h('figcaption', {}));
   grid.append(selfTile);
 
   function renderSelf(): void {
-    const caption = selfTile.querySelector('figcaption')!;
+    const cameraOff = room.muted.camera || !room.local.camera;
     replaceChildren(
-      caption,
-      h('span', { class: 'name' }, self?.name ?? ''),
+      selfTile.querySelector('figcaption')!,
+      h('span', { class: 'name' }, room.self?.name ?? ''),
       bilingual(MEDIA_TEXT.you, 'inline role'),
-      muted.mic ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
-      muted.camera || !local.camera ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
+      room.muted.mic ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
+      cameraOff ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
     );
-    selfTile.dataset.cameraOff = String(muted.camera || !local.camera);
+    selfTile.dataset.cameraOff = String(cameraOff);
   }
 
   function renderParticipants(participants: ReadonlyMap<string, RemoteParticipant>): void {
@@ -249,53 +295,69 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
     const key = kind === 'screen' ? `${id}#screen` : id;
     let tile = tiles.get(key);
     if (!tile) {
-      const video = h('video', { autoplay: true, playsinline: true });
-      tile = h('figure', { class: `tile ${kind === 'screen' ? 'screen' : ''}`.trim(), 'data-participant': id, 'data-kind': kind }, video, h('figcaption', {}));
+      tile = newTile(room.client, id, kind);
       tiles.set(key, tile);
       grid.append(tile);
-      watchFirstFrame(id, kind, video);
-      // The server sends no larger simulcast layer than the tile shows (mediasoup).
-      new ResizeObserver(([entry]) => {
-        if (entry) client.setView(id, kind, entry.contentRect.width, entry.contentRect.height);
-      }).observe(video);
     }
-    const video = tile.querySelector('video')!;
-    const tracks =
-      kind === 'screen'
-        ? participant.streams.screen?.getTracks() ?? []
-        : [...(participant.streams.camera?.getTracks() ?? []), ...(participant.streams.mic?.getTracks() ?? [])];
-    const current = video.srcObject instanceof MediaStream ? video.srcObject.getTracks() : [];
-    if (tracks.length !== current.length || tracks.some((t) => !current.includes(t))) video.srcObject = tracks.length > 0 ? new MediaStream(tracks) : null;
-    const info = participant.info;
-    const cameraOff = kind === 'camera' && (info.muted.camera || !info.sources.includes('camera'));
-    tile.dataset.cameraOff = String(cameraOff);
-    tile.dataset.role = info.part;
-    tile.dataset.speaking = String(kind === 'camera' && speaker === id);
-    replaceChildren(
-      tile.querySelector('figcaption')!,
-      h('span', { class: 'name' }, info.name),
-      kind === 'screen' ? bilingual(MEDIA_TEXT.screenOf, 'inline role') : bilingual(ROLE_TEXT[info.part], 'inline role'),
-      kind === 'camera' && (info.muted.mic || !info.sources.includes('mic')) ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
-      cameraOff ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
-      kind === 'camera' && speaker === id ? h('span', { class: 'badge speaking' }, bilingual(MEDIA_TEXT.speaking, 'inline')) : null,
-    );
+    showTracks(tile.querySelector('video')!, kind === 'screen' ? [participant.streams.screen] : [participant.streams.camera, participant.streams.mic]);
+    captionTile(tile, participant.info, kind, kind === 'camera' && room.speaker === id);
   }
 
-  function watchFirstFrame(id: string, kind: string, video: HTMLVideoElement): void {
-    if (kind !== 'camera' || !('requestVideoFrameCallback' in video)) return;
-    const appearedAt = performance.now();
-    video.requestVideoFrameCallback(() => {
-      const now = performance.now();
-      if (!firstFrameMs.has(id)) {
-        // fromConnected: from when this camera could first be shown — its connection up and its track there
-        // (on mediasoup each consumer is added to the receive connection after it came up).
-        const ready = Math.max(client.connectedAt, client.cameraTrackAt.get(id) ?? 0);
-        firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - ready), fromAppeared: Math.round(now - appearedAt) });
-      }
-    });
-  }
+  return { renderSelf, renderParticipants };
+}
 
-  // Controls.
+/** An empty tile for a participant's camera or screen, reporting its size to the client and its first frame to the timings. */
+function newTile(client: MediaClient, id: string, kind: 'camera' | 'screen'): HTMLElement {
+  const video = h('video', { autoplay: true, playsinline: true });
+  const tile = h('figure', { class: `tile ${kind === 'screen' ? 'screen' : ''}`.trim(), 'data-participant': id, 'data-kind': kind }, video, h('figcaption', {}));
+  if (kind === 'camera') watchFirstFrame(client, id, video);
+  // The server sends no larger simulcast layer than the tile shows (mediasoup).
+  new ResizeObserver(([entry]) => {
+    if (entry) client.setView(id, kind, entry.contentRect.width, entry.contentRect.height);
+  }).observe(video);
+  return tile;
+}
+
+/** Puts these streams' tracks on the video, unless it shows them already (a new srcObject restarts playback). */
+function showTracks(video: HTMLVideoElement, streams: (MediaStream | undefined)[]): void {
+  const tracks = streams.flatMap((stream) => stream?.getTracks() ?? []);
+  const current = video.srcObject instanceof MediaStream ? video.srcObject.getTracks() : [];
+  if (tracks.length !== current.length || tracks.some((t) => !current.includes(t))) video.srcObject = tracks.length > 0 ? new MediaStream(tracks) : null;
+}
+
+/** Name, role and badges (muted, camera off, speaking) of a tile. */
+function captionTile(tile: HTMLElement, info: ParticipantInfo, kind: 'camera' | 'screen', speaking: boolean): void {
+  const cameraOff = kind === 'camera' && (info.muted.camera || !info.sources.includes('camera'));
+  tile.dataset.cameraOff = String(cameraOff);
+  tile.dataset.role = info.part;
+  tile.dataset.speaking = String(speaking);
+  replaceChildren(
+    tile.querySelector('figcaption')!,
+    h('span', { class: 'name' }, info.name),
+    kind === 'screen' ? bilingual(MEDIA_TEXT.screenOf, 'inline role') : bilingual(ROLE_TEXT[info.part], 'inline role'),
+    kind === 'camera' && (info.muted.mic || !info.sources.includes('mic')) ? h('span', { class: 'badge muted' }, bilingual(MEDIA_TEXT.muted, 'inline')) : null,
+    cameraOff ? h('span', { class: 'badge camera-off' }, bilingual(MEDIA_TEXT.cameraOff, 'inline')) : null,
+    speaking ? h('span', { class: 'badge speaking' }, bilingual(MEDIA_TEXT.speaking, 'inline')) : null,
+  );
+}
+
+/** Records when a camera's first frame was shown, for the timings the browser tests print (firstFrameMs). */
+function watchFirstFrame(client: MediaClient, id: string, video: HTMLVideoElement): void {
+  if (!('requestVideoFrameCallback' in video)) return;
+  const appearedAt = performance.now();
+  video.requestVideoFrameCallback(() => {
+    const now = performance.now();
+    if (firstFrameMs.has(id)) return;
+    // fromConnected: from when this camera could first be shown — its connection up and its track there
+    // (on mediasoup each consumer is added to the receive connection after it came up).
+    const ready = Math.max(client.connectedAt, client.cameraTrackAt.get(id) ?? 0);
+    firstFrameMs.set(id, { fromJoin: Math.round(now - client.joinSentAt), fromConnected: Math.round(now - ready), fromAppeared: Math.round(now - appearedAt) });
+  });
+}
+
+/** Mute, camera, screen, consent, recording (clinicians) and leave, with the line that shows a refused request. */
+function mountControls(room: RoomContext) {
+  const { client, local } = room;
   const micButton = h('button', { type: 'button', id: 'mic-toggle', 'aria-pressed': 'false' });
   const cameraButton = h('button', { type: 'button', id: 'camera-toggle', 'aria-pressed': 'false' });
   const screenButton = h('button', { type: 'button', id: 'screen-toggle', 'aria-pressed': 'false' });
@@ -303,119 +365,128 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
   const recordButton = h('button', { type: 'button', id: 'recording-toggle', hidden: true });
   const leaveButton = h('button', { type: 'button', id: 'leave', class: 'leave' }, bilingual(MEDIA_TEXT.leave, 'inline'));
   const errorLine = h('p', { class: 'control-error', id: 'control-error', role: 'alert', hidden: true });
-  controls.replaceChildren(micButton, cameraButton, screenButton, consentButton, recordButton, leaveButton, errorLine);
+  byId('controls').replaceChildren(micButton, cameraButton, screenButton, consentButton, recordButton, leaveButton, errorLine);
 
-  function renderControls(): void {
-    label(micButton, muted.mic ? MEDIA_TEXT.unmute : MEDIA_TEXT.mute, muted.mic);
+  function render(): void {
+    label(micButton, room.muted.mic ? MEDIA_TEXT.unmute : MEDIA_TEXT.mute, room.muted.mic);
     micButton.disabled = !local.mic;
-    label(cameraButton, muted.camera ? MEDIA_TEXT.startCamera : MEDIA_TEXT.stopCamera, muted.camera);
+    label(cameraButton, room.muted.camera ? MEDIA_TEXT.startCamera : MEDIA_TEXT.stopCamera, room.muted.camera);
     cameraButton.disabled = !local.camera;
     label(screenButton, local.screen ? MEDIA_TEXT.stopSharing : MEDIA_TEXT.shareScreen, local.screen !== null);
     screenButton.hidden = !('getDisplayMedia' in navigator.mediaDevices);
-    const consent = self?.consent ?? false;
+    const consent = room.self?.consent ?? false;
     label(consentButton, consent ? MEDIA_TEXT.withdrawConsent : MEDIA_TEXT.consent, consent);
-    recordButton.hidden = !self || !isClinician(self.part);
-    label(recordButton, recording.state === 'off' ? MEDIA_TEXT.startRecording : MEDIA_TEXT.stopRecording, recording.state !== 'off');
+    recordButton.hidden = !room.self || !isClinician(room.self.part);
+    label(recordButton, room.recording.state === 'off' ? MEDIA_TEXT.startRecording : MEDIA_TEXT.stopRecording, room.recording.state !== 'off');
   }
-
-  function renderRecording(): void {
-    recordingBadge.dataset.state = recording.state;
-    document.documentElement.dataset.recording = recording.state;
-    if (recording.state === 'recording') recordingBadge.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), bilingual(MEDIA_TEXT.recording, 'inline'));
-    else if (recording.state === 'waiting-consent') recordingBadge.replaceChildren(bilingual(waitingConsentText(recording.missingConsent.length), 'inline'));
-    else recordingBadge.replaceChildren();
-  }
-
+  const showError = (error: { code?: string; message?: string }) => {
+    const code = error.code ?? 'INTERNAL';
+    const ja = (MEDIA_ERROR_TEXT_JA as Record<string, string>)[code] ?? code;
+    showNotice({ ja, en: `${code}: ${error.message ?? ''}`.trim() });
+  };
+  const showNotice = (text: Bilingual) => {
+    errorLine.replaceChildren(bilingual(text, 'inline'));
+    errorLine.hidden = false;
+  };
+  let onSelfChange: (() => void) | null = null;
   const act = (action: () => Promise<void>) => {
     errorLine.hidden = true;
     action().catch((error: { code?: string; message?: string }) => showError(error));
   };
-  const showError = (error: { code?: string; message?: string }) => {
-    const code = error.code ?? 'INTERNAL';
-    const ja = (MEDIA_ERROR_TEXT_JA as Record<string, string>)[code] ?? code;
-    errorLine.replaceChildren(bilingual({ ja, en: `${code}: ${error.message ?? ''}`.trim() }, 'inline'));
-    errorLine.hidden = false;
-  };
+  /** A mute toggle: shown at once, then told to the others. */
+  const toggle = (source: 'mic' | 'camera') => () =>
+    act(async () => {
+      room.muted[source] = !room.muted[source];
+      render();
+      onSelfChange?.();
+      await client.setMuted(source, room.muted[source]);
+    });
 
-  micButton.addEventListener('click', () => act(async () => {
-    muted.mic = !muted.mic;
-    renderControls();
-    renderSelf();
-    await client.setMuted('mic', muted.mic);
-  }));
-  cameraButton.addEventListener('click', () => act(async () => {
-    muted.camera = !muted.camera;
-    renderControls();
-    renderSelf();
-    await client.setMuted('camera', muted.camera);
-  }));
+  micButton.addEventListener('click', toggle('mic'));
+  cameraButton.addEventListener('click', toggle('camera'));
   screenButton.addEventListener('click', () => act(async () => {
-    if (local.screen) {
-      local.screen.stop();
-      await client.replaceTrack('screen', null);
-    } else {
-      const display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-      const track = display.getVideoTracks()[0] ?? null;
-      // Stopped from the browser's own "stop sharing" bar.
-      track?.addEventListener('ended', () => {
-        if (local.screen === track) act(() => client.replaceTrack('screen', null).finally(renderControls));
-      });
-      await client.replaceTrack('screen', track);
-    }
-    renderControls();
+    await toggleScreen(room, () => act(() => client.replaceTrack('screen', null).finally(render)));
+    render();
   }));
   consentButton.addEventListener('click', () =>
     act(async () => {
       // Withdrawing needs no dialog; agreeing needs the facts first.
-      if (self?.consent) return client.setConsent(false);
-      if (await askRecordingConsent(recordingRetentionDays(roomPass.token))) await client.setConsent(true);
+      if (room.self?.consent) return client.setConsent(false);
+      if (await askRecordingConsent(recordingRetentionDays(room.roomToken))) await client.setConsent(true);
     }),
   );
-  recordButton.addEventListener('click', () => act(() => client.recording(recording.state === 'off' ? 'start' : 'stop')));
+  recordButton.addEventListener('click', () => act(() => client.recording(room.recording.state === 'off' ? 'start' : 'stop')));
   leaveButton.addEventListener('click', () => void client.leave());
+  return {
+    render,
+    showError,
+    showNotice,
+    /** What to redraw when this person's own state changes from a control (their preview's badges). */
+    onSelfChange(listener: () => void): void {
+      onSelfChange = listener;
+    },
+  };
+}
 
+/** Shares a screen, or stops sharing; `stoppedByBrowser` runs when the browser's own "stop sharing" bar ends it. */
+async function toggleScreen(room: RoomContext, stoppedByBrowser: () => void): Promise<void> {
+  const { client, local } = room;
+  if (local.screen) {
+    local.screen.stop();
+    await client.replaceTrack('screen', null);
+    return;
+  }
+  const display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  const track = display.getVideoTracks()[0] ?? null;
+  track?.addEventListener('ended', () => {
+    if (local.screen === track) stoppedByBrowser();
+  });
+  await client.replaceTrack('screen', track);
+}
+
+/** The room's parts follow what the client says. */
+function followClient(
+  room: RoomContext,
+  parts: { status: ReturnType<typeof mountStatusBar>; grid: ReturnType<typeof mountGrid>; controls: ReturnType<typeof mountControls> },
+): void {
+  const { client } = room;
+  const { status, grid, controls } = parts;
+  controls.onSelfChange(grid.renderSelf);
   client.on('state', (state) => {
-    if (state.kind === 'closed' || state.kind === 'rejected') showAfter(state, stream, indicator);
-    else indicator.update(connectionState(state));
+    if (state.kind === 'closed' || state.kind === 'rejected') showAfter(state, room.stream, status.indicator);
+    else status.indicator.update(connectionState(state));
   });
   client.on('self', (info) => {
-    self = info;
-    renderSelf();
-    renderControls();
+    room.self = info;
+    grid.renderSelf();
+    controls.render();
   });
-  client.on('participants', renderParticipants);
-  client.on('recording', (status) => {
-    if (status.stopReason === 'media-worker-died') {
-      errorLine.replaceChildren(bilingual(MEDIA_TEXT.recordingStoppedWorker, 'inline'));
-      errorLine.hidden = false;
-    }
-    recording = status;
-    renderRecording();
-    renderControls();
+  client.on('participants', grid.renderParticipants);
+  client.on('recording', (recording) => {
+    if (recording.stopReason === 'media-worker-died') controls.showNotice(MEDIA_TEXT.recordingStoppedWorker);
+    room.recording = recording;
+    status.showRecording(recording);
+    controls.render();
   });
-  client.on('quality', (value: ConnectionQuality) => {
-    quality.dataset.quality = value;
-    const text: Bilingual = value === 'good' ? MEDIA_TEXT.qualityGood : value === 'fair' ? MEDIA_TEXT.qualityFair : value === 'poor' ? MEDIA_TEXT.qualityPoor : MEDIA_TEXT.qualityUnknown;
-    quality.replaceChildren(h('span', { class: 'bars', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), bilingual(text, 'inline'));
-  });
-  client.on('error', showError);
+  client.on('quality', status.showQuality);
+  client.on('error', controls.showError);
   client.on('speaker', (participant) => {
-    speaker = participant;
-    renderParticipants(client.participants);
+    room.speaker = participant;
+    grid.renderParticipants(client.participants);
   });
-  renderSelf();
-  renderControls();
-  renderParticipants(new Map());
-  client.start();
+}
 
+/** `window.__clinicHub`: what the browser tests read (and the ICE restart they trigger). */
+function exposeTestHook(room: RoomContext): void {
+  const { client } = room;
   Object.defineProperty(window, '__clinicHub', {
     configurable: true,
     value: Object.freeze({
       get media() {
         return {
-          self: self?.id ?? null,
+          self: room.self?.id ?? null,
           participants: [...client.participants.keys()],
-          recording: recording.state,
+          recording: room.recording.state,
           firstFrameMs: Object.fromEntries(firstFrameMs),
         };
       },
@@ -432,7 +503,7 @@ function enterRoom(roomPass: { mediaUrl: string; token: string }, stream: MediaS
       },
       /** The active speaker as this page shows it. */
       get speaker() {
-        return speaker;
+        return room.speaker;
       },
       /** ICE restarts this join has done (mediasoup). */
       get iceRestarts() {

@@ -1,6 +1,6 @@
 /**
- * A participant of a mediasoup media-server without a browser, for `npm run
- * bench:sfu`: it speaks the media-server's mediasoup signalling (what the
+ * A participant of a mediasoup media-server without a browser (`npm run
+ * bench:sfu`; node-peer.ts is werift's): it speaks the media-server's mediasoup signalling (what the
  * consultation page does with mediasoup-client: transport-create,
  * transport-connect, produce, consume-ready, consumer, consumer-resume;
  * protocol/src/media-signal.ts) with two werift peer connections standing in
@@ -37,7 +37,9 @@ import {
 } from 'werift';
 import WebSocket from 'ws';
 import { MEDIA_SIGNAL_PATH } from '@clinic-hub/protocol';
-import type { EncodedFrame } from '@clinic-hub/test-kit/recording-media';
+import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
+import { MediaSchedule, OPUS_PAYLOAD_TYPE } from './media-schedule.js';
+import type { EncodedFrame } from './recording-media.js';
 
 export interface SimulcastMedia {
   /** The camera's layers, lowest first, each with the same frames at the same times (keyframes included). */
@@ -99,7 +101,7 @@ interface DtlsParameters {
   fingerprints: { algorithm: string; value: string }[];
 }
 
-const OPUS_PT = 111;
+const OPUS_PT = OPUS_PAYLOAD_TYPE;
 const VP8_PT = 96;
 
 /** An m-section of a remote description made from mediasoup's transport parameters. */
@@ -250,7 +252,7 @@ export class MediasoupNodePeer {
       ]),
     });
     await waitConnected(pc);
-    const publisher = new SimulcastPublisher(media, audio, video);
+    const publisher = new SimulcastPublisher(media, video);
     this.publisher = publisher;
     const rtcp = { cname: this.cname, reducedSize: true };
     await this.ackResult({
@@ -384,66 +386,45 @@ async function waitConnected(pc: RTCPeerConnection, timeoutMs = 20_000): Promise
   }
 }
 
-/** A VP8 payload descriptor followed by the start of a keyframe (RFC 7741). */
-function isVp8KeyframeStart(payload: Buffer): boolean {
-  if (payload.length < 2) return false;
-  const first = payload[0]!;
-  if ((first & 0x10) === 0 || (first & 0x07) !== 0) return false;
-  let offset = 1;
-  if (first & 0x80) {
-    const ext = payload[offset++]!;
-    if (ext & 0x80) offset += (payload[offset]! & 0x80) ? 2 : 1;
-    if (ext & 0x40) offset += 1;
-    if (ext & 0x30) offset += 1;
-  }
-  return offset < payload.length && (payload[offset]! & 0x01) === 0;
-}
-
 /**
- * Sends the media on a wall-clock schedule, looping it, straight onto the
- * send transport (werift's own sender knows one SSRC per m-line; simulcast
- * needs one per layer), with a sender report per SSRC each second.
+ * Sends the media on a wall-clock schedule, looping it (media-schedule.ts),
+ * straight onto the send transport (werift's own sender knows one SSRC per
+ * m-line; simulcast needs one per layer): each due video frame in every
+ * layer, with the same timestamp; a sender report per SSRC each second.
  */
 class SimulcastPublisher {
-  readonly audioSsrc = randomBytes(4).readUInt32BE();
   readonly layerSsrcs: number[];
   private readonly packetizers: Vp8Packetizer[];
   private readonly dtls: RTCDtlsTransport;
-  private audioSeq = randomBytes(2).readUInt16BE();
-  private readonly audioTs0 = randomBytes(4).readUInt32BE();
-  private readonly videoTs0 = randomBytes(4).readUInt32BE();
-  private audioIndex = 0;
-  private videoIndex = 0;
-  private videoFrame = 0;
-  private wantKeyframe = false;
-  private startedAt = 0;
-  private readonly loopMs: number;
+  private readonly schedule: MediaSchedule;
   private timer: NodeJS.Timeout | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private readonly sent = new Map<number, { packets: number; octets: number; lastTs: number; lastAt: number }>();
 
   constructor(
     private readonly media: SimulcastMedia,
-    audio: RTCRtpTransceiver,
     video: RTCRtpTransceiver,
   ) {
     this.layerSsrcs = media.layers.map(() => randomBytes(4).readUInt32BE());
     this.packetizers = this.layerSsrcs.map((ssrc) => new Vp8Packetizer({ ssrc, payloadType: VP8_PT }));
     this.dtls = video.sender.dtlsTransport;
-    void audio;
-    const last = (frames: EncodedFrame[]) => (frames.length === 0 ? 0 : frames[frames.length - 1]!.timeMs);
-    this.loopMs = Math.max(last(media.audio), ...media.layers.map(last)) + 20;
+    // The layers share their frames' times and keyframes: the top one sets the schedule.
+    this.schedule = new MediaSchedule(media.audio, media.layers[media.layers.length - 1]!);
     this.dtls.onRtcp.subscribe((packet) => {
       // PLI (payload-specific feedback, FMT 1) or FIR (FMT 4) naming one of the layers.
       const feedback = (packet as { feedback?: { mediaSsrc?: number; fir?: { ssrc: number }[] } }).feedback;
       if (!feedback) return;
       const named = [feedback.mediaSsrc, ...(feedback.fir ?? []).map((f) => f.ssrc)];
-      if (named.some((ssrc) => ssrc !== undefined && this.layerSsrcs.includes(ssrc))) this.wantKeyframe = true;
+      if (named.some((ssrc) => ssrc !== undefined && this.layerSsrcs.includes(ssrc))) this.schedule.keyframeRequested();
     });
   }
 
+  get audioSsrc(): number {
+    return this.schedule.audioSsrc;
+  }
+
   play(): void {
-    this.startedAt = Date.now();
+    this.schedule.start();
     this.timer = setInterval(() => this.tick(), 10);
     this.reportTimer = setInterval(() => void this.report(), 1000);
   }
@@ -464,38 +445,12 @@ class SimulcastPublisher {
   }
 
   private tick(): void {
-    const now = Date.now() - this.startedAt;
-    const { audio, layers } = this.media;
-    for (;;) {
-      const frame = audio[this.audioIndex % audio.length];
-      if (!frame) break;
-      const at = Math.floor(this.audioIndex / audio.length) * this.loopMs + frame.timeMs;
-      if (at > now) break;
-      const header = new RtpHeader({ payloadType: OPUS_PT, sequenceNumber: this.audioSeq, timestamp: (this.audioTs0 + Math.round(at * 48)) >>> 0, ssrc: this.audioSsrc, marker: false });
-      this.audioSeq = (this.audioSeq + 1) & 0xffff;
-      this.send(this.audioSsrc, frame.data, header);
-      this.audioIndex += 1;
-    }
-    const top = layers[layers.length - 1]!;
-    for (;;) {
-      const slot = top[this.videoIndex % top.length];
-      if (!slot) break;
-      const at = Math.floor(this.videoIndex / top.length) * this.loopMs + slot.timeMs;
-      if (at > now) break;
-      if (this.wantKeyframe) {
-        // The file's next keyframe (the same frame in every layer) stands in for the one an encoder would make now.
-        let k = this.videoFrame;
-        while (!top[k % top.length]!.keyframe) k += 1;
-        this.videoFrame = k;
-        this.wantKeyframe = false;
+    const due = this.schedule.due();
+    for (const packet of due.audio) this.send(packet.header.ssrc, packet.payload, packet.header);
+    for (const { frame, timestamp } of due.video) {
+      for (const [i, layer] of this.media.layers.entries()) {
+        for (const packet of this.packetizers[i]!.packetize(layer[frame % layer.length]!.data, timestamp)) this.send(this.layerSsrcs[i]!, packet.payload, packet.header);
       }
-      const timestamp = (this.videoTs0 + Math.round(at * 90)) >>> 0;
-      for (const [i, layer] of layers.entries()) {
-        const frame = layer[this.videoFrame % layer.length]!;
-        for (const packet of this.packetizers[i]!.packetize(frame.data, timestamp)) this.send(this.layerSsrcs[i]!, packet.payload, packet.header);
-      }
-      this.videoIndex += 1;
-      this.videoFrame += 1;
     }
   }
 

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
@@ -30,11 +32,39 @@ export const MEDIA_TEST_ENGINES = [
 export const MEDIA_TEST_SECRET = 'media-test-secret-that-is-long-enough-0123456789';
 export const roomTokens = new RoomTokenIssuer(MEDIA_TEST_SECRET);
 
-let portBlock = 0;
-/** A UDP range of its own for each media-server a test file starts, so parallel test files do not compete for ports. */
-function udpRange(): { min: number; max: number } {
-  const base = 42000 + ((process.pid % 40) * 500 + (portBlock++ % 5) * 100) % 20000;
-  return { min: base, max: base + 99 };
+/**
+ * A port range of its own for each media-server a test starts: mediasoup's
+ * WebRtcServers listen on UDP and TCP at its first ports (one per worker),
+ * werift takes its UDP ports from it. Below Linux's ephemeral range (32768
+ * and up, where outgoing connections get their ports), at a random block of
+ * 100, and checked free on UDP and TCP for the first ports: a range chosen
+ * from the process id alone collided between parallel test files, and a
+ * media-server then failed to start.
+ */
+async function freeMediaPortRange(): Promise<{ min: number; max: number }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const min = 20_000 + Math.floor(Math.random() * 120) * 100;
+    if (await portsFree(min, 8)) return { min, max: min + 99 };
+  }
+  throw new Error('no free block of 100 ports between 20000 and 32000 for a media-server');
+}
+
+/** Whether `count` ports from `first` can be bound on 127.0.0.1, both UDP and TCP. */
+async function portsFree(first: number, count: number): Promise<boolean> {
+  for (let port = first; port < first + count; port++) {
+    const udp = await new Promise<boolean>((resolve) => {
+      const socket = createSocket('udp4');
+      socket.once('error', () => resolve(false));
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+    });
+    const tcp = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (!udp || !tcp) return false;
+  }
+  return true;
 }
 
 /** A media-server in this process (so a test can count its sockets and drive its rooms), on free ports, with a quiet logger. */
@@ -46,7 +76,7 @@ export async function startTestMediaServer(options: {
   /** Where the server's (and its rooms') lines go; a quiet one of its own by default. */
   logger?: Logger;
 }): Promise<RunningMediaServer> {
-  const range = udpRange();
+  const range = await freeMediaPortRange();
   const config = loadMediaConfig({
     MEDIA_PORT: '0',
     MEDIA_HOST: '127.0.0.1',
@@ -83,7 +113,7 @@ export interface MediaServerProcess {
 /** `npm run media`'s entry point as its own process (for SIGTERM and configuration tests). */
 export async function startMediaServerProcess(env: Record<string, string>): Promise<MediaServerProcess> {
   const port = await freePort();
-  const range = udpRange();
+  const range = await freeMediaPortRange();
   const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/media-server/main')), {
     cwd: REPO_ROOT,
     env: {

@@ -7,7 +7,7 @@ import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { connectQueue, expectOk, followQueue, recordArrivals, request, untilAcknowledged, type QueueAction, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -44,33 +44,9 @@ afterAll(async () => {
   await group?.cleanup();
 });
 
-type Action = { kind: 'checkin'; requestId: string } | { kind: 'call-next'; requestId: string } | { kind: 'done'; requestId: string; ticketId: string };
-
 const seen = { storeUnavailable: 0, timeouts: 0, replayed: 0, chatDuplicates: 0 };
-
-/** Sends one action until it is acknowledged, retrying with the same requestId: what a well-behaved client does. */
-async function untilAcknowledged(staff: QueueSocket, action: Action): Promise<QueueEvent> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`${action.kind} ${action.requestId} never acknowledged`);
-    let ack;
-    try {
-      if (action.kind === 'checkin') ack = await request(staff, 'queue:checkin', { dept: 'gp', requestId: action.requestId }, 4000);
-      else if (action.kind === 'call-next') ack = await request(staff, 'queue:call-next', { dept: 'gp', room: 'r1', requestId: action.requestId }, 4000);
-      else ack = await request(staff, 'queue:done', { ticketId: action.ticketId, requestId: action.requestId }, 4000);
-    } catch {
-      seen.timeouts++;
-      continue;
-    }
-    if (ack.ok) {
-      if (ack.replayed) seen.replayed++;
-      return ack.event;
-    }
-    if (ack.error.code !== 'STORE_UNAVAILABLE') throw new Error(`${action.kind} ${action.requestId}: ${ack.error.code}`);
-    seen.storeUnavailable++;
-    await sleep(100);
-  }
-}
+/** Each queue action is retried with its requestId until acknowledged (test-kit queue-client). */
+const retry = { seen, deadlineMs: 60_000, ackTimeoutMs: 4000 };
 
 /** Sends one chat message until it is acknowledged, resending with the same clientMessageId. */
 async function untilSent(socket: ChatSocket, threadId: string, text: string): Promise<ChatMessage> {
@@ -109,7 +85,7 @@ async function expectMessagesExactlyOnce(threadId: string, sent: ChatMessage[], 
 }
 
 /** Every acknowledged change is in the master's event stream exactly once, and the queue is what those events make. */
-async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action: Action; event: QueueEvent }>, label: string) {
+async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action: QueueAction; event: QueueEvent }>, label: string) {
   const client = connectRedis(group.target, 'sentinel-test-check');
   client.on('error', () => undefined);
   try {
@@ -142,19 +118,19 @@ describe('Redis Sentinel failover under two hub nodes', () => {
     const threadId = expectOk(await chatRequest(chatter, 'chat:create', { kind: 'staff', id: 'failover', title: 'failover', members: ['staff:chatter'] })).thread.id;
     const messages: ChatMessage[] = [];
 
-    const acknowledged = new Map<string, { action: Action; event: QueueEvent }>();
+    const acknowledged = new Map<string, { action: QueueAction; event: QueueEvent }>();
     let n = 0;
     const step = async (tag: string) => {
       const i = n++;
-      const checkin: Action = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
-      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin) });
+      const checkin: QueueAction = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
+      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin, retry) });
       if (i % 2 === 1) messages.push(await untilSent(chatter, threadId, `${tag} message ${i}`));
       if (i % 3 === 2) {
-        const call: Action = { kind: 'call-next', requestId: `${tag}-call-${i}` };
-        const called = await untilAcknowledged(staff, call);
+        const call: QueueAction = { kind: 'call-next', requestId: `${tag}-call-${i}` };
+        const called = await untilAcknowledged(staff, call, retry);
         acknowledged.set(call.requestId, { action: call, event: called });
-        const done: Action = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
-        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done) });
+        const done: QueueAction = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
+        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done, retry) });
       }
     };
 
@@ -198,7 +174,7 @@ describe('Redis Sentinel failover under two hub nodes', () => {
     console.info(`sentinel failover: ${FAILOVERS} failovers, ${acknowledged.size} acknowledged changes, client saw ${JSON.stringify(seen)}`);
     // Live fan-out across nodes works on the last master: a call through A reaches the display on B as a live event.
     const liveBefore = arrivals.events.length;
-    const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call' });
+    const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call' }, retry);
     await waitFor('the call, live, on the display of node B', () => arrivals.events.slice(liveBefore).some((e) => e.seq === call.seq));
     const metrics = await (await fetch(`${nodeA.url}/metrics`)).text();
     expect(metrics).toMatch(/clinic_hub_redis_replicas_online\{[^}]*\} 1/);

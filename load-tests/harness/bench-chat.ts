@@ -44,15 +44,15 @@ import { providerKeyOf } from '@clinic-hub/hub';
 import { LocalSmsApi } from '@clinic-hub/test-kit/providers/local-sms-api';
 import { connectRedis } from '@clinic-hub/platform/redis';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
-import { redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters } from './bench-setup.js';
-import { BENCH_CLINICS_DIR, scrapeMetrics, startNotificationWorkerProcess, type HubNode } from './hub-process.js';
+import { connectClients, redisCounters, startHubNodes, withBenchContext, type BenchContext, type BenchSetup, type WindowReadings } from './bench-setup.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics, startNotificationWorkerProcess } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';
 import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, pair, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { SERVER_KINDS, cpuPercent, machineLoad, resourceFigures, type HubFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
 import { Resources } from './resources.js';
 import { histogramDelta, summarize } from './stats.js';
 import { now, sleep } from './time.js';
-import { WorkerPool, generatorProfileDir, placeClient } from './worker-pool.js';
+import { placeClient } from './worker-pool.js';
 import type { ScheduledEmit } from './worker-protocol.js';
 
 /** The bench measures fan-out: no per-user, thread or clinic message quota may stop its senders. */
@@ -242,24 +242,12 @@ async function runChat(options: ChatBenchOptions, context: Context): Promise<Cha
 }
 
 /** What the chat part set up: the channel, hub nodes, its members connected and joined in the generator processes. */
-interface ChatSetup {
-  tag: string;
+interface ChatSetup extends BenchSetup {
   thread: ChatThread;
-  hubs: HubNode[];
-  stopHubs: () => Promise<void>;
-  pool: WorkerPool;
-  stopWorkers: () => Promise<void>;
-  watcher: ProcessWatcher;
-  stopWatcher: () => Promise<void>;
-  redisPid: number;
-  connected: number;
-  connectFailed: number;
-  connectSeconds: number;
-  errors: string[];
 }
 
 async function setUpChat(options: ChatBenchOptions, context: Context): Promise<ChatSetup> {
-  const { log, resources, redis } = context;
+  const { log, redis } = context;
   const tag = '[chat]';
   const members = Array.from({ length: options.members }, (_, i) => memberSub(i));
 
@@ -289,56 +277,25 @@ async function setUpChat(options: ChatBenchOptions, context: Context): Promise<C
   );
 
   const issuer = new TokenIssuer(secret);
-  const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, 'chat'));
-  const stopWorkers = resources.add('generator processes', () => pool.stop());
-  log(`${tag} generator processes: pids ${pool.pids.join(', ')}`);
-  const redisPid = redis.process.pid!;
-  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid]);
-  const stopWatcher = resources.add('process watcher', async () => watcher.stop());
-
   const joinPayload: ChatPayload<'chat:join'> = { threadId: thread.id };
-  const connectSeconds = await pool.connect(
-    options.members,
+  const clients = await connectClients(
+    { workers: options.workers, profileDir: options.profileDir, label: 'chat', count: options.members, who: 'member' },
     hubs,
     (i) => issuer.issueSync({ sub: members[i]!, role: 'staff', clinic: CLINIC_ID }, 3600).token,
     { nsp: CHAT_NAMESPACE, join: { event: JOIN, payload: joinPayload }, track: { event: MESSAGE, keyField: 'seq' }, concurrency: options.rampConcurrency },
-    { log, tag, fatal: context.fatal },
-  );
-  const connected = pool.sum((p) => p.connected);
-  if (connected === 0) throw new Error('no member could connect: see the errors above');
-  // Presence notices of the last connections settle before anything is timed.
-  await sleep(500);
-  return {
+    context,
     tag,
-    thread,
-    hubs,
-    stopHubs,
-    pool,
-    stopWorkers,
-    watcher,
-    stopWatcher,
-    redisPid,
-    connected,
-    connectFailed: pool.sum((p) => p.failed),
-    connectSeconds,
-    errors: [...warnings],
-  };
+  );
+  return { tag, thread, hubs, stopHubs, ...clients, errors: [...warnings] };
 }
 
 /** What the chat part measured: every message sent, the window, and the counters around it. */
-interface DrivenMessages {
+interface DrivenMessages extends WindowReadings {
   records: Map<string, SendRecord>;
   senders: number;
   total: number;
   windowStart: number;
   windowEnd: number;
-  markStart: ReturnType<ProcessWatcher['mark']>;
-  markEnd: ReturnType<ProcessWatcher['mark']>;
-  metricsBefore: string[];
-  metricsAfter: string[];
-  redisBefore: RedisCounters;
-  redisAfter: RedisCounters;
-  results: Awaited<ReturnType<WorkerPool['results']>>;
 }
 
 /** Warm-up, then messages at the rate from the senders over the window; waits for acks and deliveries, then stops the generators and hub nodes. */

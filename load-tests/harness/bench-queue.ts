@@ -28,13 +28,12 @@ import { fileURLToPath } from 'node:url';
 import { ClinicConfig, QUEUE_NAMESPACE, type ActionResult, type Ack, type CheckinResult } from '@clinic-hub/protocol';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { benchCommandLine, reportedOptions, runBenchCli } from './bench-cli.js';
-import { REDIS_MODES, redisCounters, startHubNodes, withBenchContext, type BenchContext, type RedisCounters, type RedisMode } from './bench-setup.js';
+import { REDIS_MODES, connectClients, redisCounters, startHubNodes, withBenchContext, type BenchContext, type BenchSetup, type RedisCounters, type RedisMode, type WindowReadings } from './bench-setup.js';
 import { BENCH_CLINIC_ID, DISPLAY_TRACK } from './call-feed.js';
 import { runComparisonPhase, type ComparisonPhaseReport } from './comparison-phase.js';
 import { COMPARISON_KINDS, type ComparisonKind } from './comparison-servers.js';
-import { BENCH_CLINICS_DIR, scrapeMetrics, type HubNode } from './hub-process.js';
+import { BENCH_CLINICS_DIR, scrapeMetrics } from './hub-process.js';
 import { LeanSocket } from './lean-socket.js';
-import { ProcessWatcher } from './proc-stats.js';
 import { redisCommand } from './redis-command.js';
 import { bucketFigures, busyWarning, cell, errorsCell, figures, firstErrors, machine, machineLine, renderTable, round, verdict, type LatencyFigures, type MachineInfo } from './report.js';
 import { SERVER_KINDS, resourceFigures, type ResourceFigures, type ServerKind } from './resource-figures.js';
@@ -42,7 +41,7 @@ import { Resources } from './resources.js';
 import { cpuMsPer1000, deliveredEverything, fanoutFigures, fanoutOutcomeLine, joinDeliveries, type FanoutFigures, type ServerCpu } from './fanout-figures.js';
 import { histogramDelta, summarize } from './stats.js';
 import { atRate, now, sleep } from './time.js';
-import { WorkerPool, generatorProfileDir } from './worker-pool.js';
+import type { WorkerPool } from './worker-pool.js';
 
 export type { LatencyFigures } from './report.js';
 
@@ -311,24 +310,12 @@ export async function runPhase(server: ServerKind, options: BenchOptions, contex
 }
 
 /** What a phase set up: hub nodes, the staff socket, the displays in their generator processes. */
-interface PhaseSetup {
+interface PhaseSetup extends BenchSetup {
   server: ServerKind;
-  tag: string;
-  hubs: HubNode[];
-  stopHubs: () => Promise<void>;
   socket: LeanSocket;
   staff: Staff;
   staffLost: () => boolean;
-  pool: WorkerPool;
-  stopWorkers: () => Promise<void>;
-  watcher: ProcessWatcher;
-  redisPid: number;
   redisMode: RedisMode;
-  redisReplicaPids: number[];
-  connected: number;
-  connectFailed: number;
-  connectSeconds: number;
-  errors: string[];
 }
 
 async function setUpPhase(server: ServerKind, options: BenchOptions, context: PhaseContext): Promise<PhaseSetup> {
@@ -356,54 +343,21 @@ async function setUpPhase(server: ServerKind, options: BenchOptions, context: Ph
   // A few patients already waiting, checked in before any display is there; one more per call keeps the line steady.
   for (let i = 0; i < Math.min(rooms.length, 10); i++) await staff.checkin();
 
-  const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, server));
-  const stopWorkers = resources.add(`${server} generator processes`, () => pool.stop());
-  const redisPid = context.redis.process.pid!;
-  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid, ...context.redisReplicaPids]);
-  resources.add('process watcher', async () => watcher.stop());
-
   // Displays, spread over the nodes and the generator processes; each process keeps `rampConcurrency` handshakes in flight.
-  const connectSeconds = await pool.connect(
-    options.clients,
+  const clients = await connectClients(
+    { workers: options.workers, profileDir: options.profileDir, label: server, count: options.clients, who: 'display' },
     hubs,
     (i) => issuer.issueSync({ sub: `display:${CLINIC_ID}:bench-${i}`, role: 'display', clinic: CLINIC_ID }, 3600).token,
     { nsp: QUEUE_NAMESPACE, track: DISPLAY_TRACK, concurrency: options.rampConcurrency },
-    { log, tag, fatal: context.fatal },
-  );
-  const connected = pool.sum((p) => p.connected);
-  if (connected === 0) throw new Error(`no display could connect: see the errors above`);
-  await sleep(500);
-  return {
-    server,
+    context,
     tag,
-    hubs,
-    stopHubs,
-    socket,
-    staff,
-    staffLost: () => staffDisconnected,
-    pool,
-    stopWorkers,
-    watcher,
-    redisPid,
-    redisMode: context.redisMode,
-    redisReplicaPids: context.redisReplicaPids,
-    connected,
-    connectFailed: pool.sum((p) => p.failed),
-    connectSeconds,
-    errors: [...warnings],
-  };
+  );
+  return { server, tag, hubs, stopHubs, socket, staff, staffLost: () => staffDisconnected, ...clients, redisMode: context.redisMode, errors: [...warnings] };
 }
 
 /** What a phase measured: the window, the hubs' metrics and Redis's counters around it, each generator's results. */
-interface DrivenCalls {
+interface DrivenCalls extends WindowReadings {
   window: { start: number; end: number };
-  markStart: ReturnType<ProcessWatcher['mark']>;
-  markEnd: ReturnType<ProcessWatcher['mark']>;
-  metricsBefore: string[];
-  metricsAfter: string[];
-  redisBefore: RedisCounters;
-  redisAfter: RedisCounters;
-  results: Awaited<ReturnType<WorkerPool['results']>>;
   staffLost: boolean;
 }
 

@@ -10,9 +10,12 @@ import { join } from 'node:path';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { startSentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { startHubNode, type HubNode } from './hub-process.js';
+import { ProcessWatcher } from './proc-stats.js';
 import { redisInfoNumber } from './redis-command.js';
 import type { ServerKind } from './resource-figures.js';
 import type { Resources } from './resources.js';
+import { sleep } from './time.js';
+import { WorkerPool, generatorProfileDir, type ConnectOptions } from './worker-pool.js';
 
 /** How the run's Redis is deployed: one redis-server, or Sentinel (the hubs then wait for the replica: HUB_REDIS_ACK_REPLICAS 1). */
 export const REDIS_MODES = ['single', 'sentinel'] as const;
@@ -118,6 +121,71 @@ export async function startHubNodes(
   }
   context.log(`${tag} hub nodes up: ${hubs.map((h) => `${h.nodeId} pid ${h.pid} ${h.url}`).join(', ')}`);
   return { hubs, stop, warnings };
+}
+
+/** A run's generator processes with their clients connected, and the watcher of every process the run measures. */
+export interface ConnectedClients {
+  pool: WorkerPool;
+  /** Stops the generator processes now (they are also stopped at the end of the run). */
+  stopWorkers: () => Promise<void>;
+  watcher: ProcessWatcher;
+  /** Stops the watcher now (it is also stopped at the end of the run). */
+  stopWatcher: () => Promise<void>;
+  redisPid: number;
+  /** The replica's, with Sentinel (its CPU counts as Redis's too). */
+  redisReplicaPids: number[];
+  connected: number;
+  connectFailed: number;
+  connectSeconds: number;
+}
+
+/**
+ * Starts `workers` generator processes (CPU profiles under `profileDir`,
+ * named by `label`), watches them with the hub nodes, Redis and this
+ * process, connects `count` clients (`token(i)` each) spread over them and
+ * the hubs, and lets the last connections settle. Throws when no client
+ * could connect (`who`: what a client is, for the message).
+ */
+export async function connectClients(
+  options: { workers: number; profileDir: string | null; label: string; count: number; who: string },
+  hubs: HubNode[],
+  token: (i: number) => string,
+  connect: ConnectOptions,
+  context: Pick<BenchContext, 'resources' | 'log' | 'redis' | 'redisReplicaPids' | 'fatal'>,
+  tag: string,
+): Promise<ConnectedClients> {
+  const pool = new WorkerPool(options.workers, generatorProfileDir(options.profileDir, options.label));
+  const stopWorkers = context.resources.add(`${options.label} generator processes`, () => pool.stop());
+  context.log(`${tag} generator processes: pids ${pool.pids.join(', ')}`);
+  const redisPid = context.redis.process.pid!;
+  const watcher = new ProcessWatcher([...hubs.map((h) => h.pid), ...pool.pids, process.pid, redisPid, ...context.redisReplicaPids]);
+  const stopWatcher = context.resources.add('process watcher', async () => watcher.stop());
+  const connectSeconds = await pool.connect(options.count, hubs, token, connect, { log: context.log, tag, fatal: context.fatal });
+  const connected = pool.sum((p) => p.connected);
+  if (connected === 0) throw new Error(`no ${options.who} could connect: see the errors above`);
+  // Presence notices and joins of the last connections settle before anything is timed.
+  await sleep(500);
+  return { pool, stopWorkers, watcher, stopWatcher, redisPid, redisReplicaPids: context.redisReplicaPids, connected, connectFailed: pool.sum((p) => p.failed), connectSeconds };
+}
+
+/** What a hub benchmark's set-up holds: its log tag, the hub nodes, the clients connected to them, warnings so far. */
+export interface BenchSetup extends ConnectedClients {
+  tag: string;
+  hubs: HubNode[];
+  /** Stops the hub nodes now (they are also stopped at the end of the run). */
+  stopHubs: () => Promise<void>;
+  errors: string[];
+}
+
+/** What a run read around its measured window: the processes' marks, the hubs' metrics, Redis's counters, each generator's results. */
+export interface WindowReadings {
+  markStart: ReturnType<ProcessWatcher['mark']>;
+  markEnd: ReturnType<ProcessWatcher['mark']>;
+  metricsBefore: string[];
+  metricsAfter: string[];
+  redisBefore: RedisCounters;
+  redisAfter: RedisCounters;
+  results: Awaited<ReturnType<WorkerPool['results']>>;
 }
 
 export interface RedisCounters {

@@ -45,7 +45,7 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   clinicsDir = mkdtempSync(join(tmpdir(), 'consult-retention-'));
-  writeFileSync(join(clinicsDir, 'ai-on.json'), JSON.stringify(clinicFile('aion', { ai: { enabled: true, language: 'en' }, retention: { liveAudioMinutes: 2, consultationDays: 7, recordingDays: 90 } })));
+  writeFileSync(join(clinicsDir, 'ai-on.json'), JSON.stringify(clinicFile('aion', { ai: { enabled: true, language: 'en' }, recording: { allowed: false }, retention: { liveAudioMinutes: 2, consultationDays: 7, recordingDays: 90 } })));
   writeFileSync(join(clinicsDir, 'ai-off.json'), JSON.stringify(clinicFile('aioff', { retention: { consultationDays: 0.5 } })));
   const clinics = ClinicRegistry.fromDirectory(clinicsDir);
   queue = new QueueService(redis, clinics);
@@ -87,12 +87,12 @@ async function liveConsultation(clinic: string): Promise<{ id: string; ticket: s
 }
 
 describe('retention of a consultation', () => {
-  it("writes the clinic's periods into the meta hash at admission", async () => {
+  it("writes the clinic's periods and recording rule into the meta hash at admission", async () => {
     const on = await liveConsultation('aion');
-    expect(await redis.hmget(on.keys.meta, 'ai', 'retainAudioMs', 'retainConsultMs', 'retainRecordingMs')).toEqual(['1', String(120_000), String(7 * DAY_MS), String(90 * DAY_MS)]);
+    expect(await redis.hmget(on.keys.meta, 'ai', 'retainAudioMs', 'retainConsultMs', 'retainRecordingMs', 'rec')).toEqual(['1', String(120_000), String(7 * DAY_MS), String(90 * DAY_MS), '0']);
     const off = await liveConsultation('aioff');
-    // Defaults for what the clinic does not say.
-    expect(await redis.hmget(off.keys.meta, 'ai', 'retainAudioMs', 'retainConsultMs', 'retainRecordingMs')).toEqual(['0', String(15 * 60_000), String(DAY_MS / 2), String(30 * DAY_MS)]);
+    // Defaults for what the clinic does not say: recording allowed.
+    expect(await redis.hmget(off.keys.meta, 'ai', 'retainAudioMs', 'retainConsultMs', 'retainRecordingMs', 'rec')).toEqual(['0', String(15 * 60_000), String(DAY_MS / 2), String(30 * DAY_MS), '1']);
     for (const key of Object.values(on.keys)) expect(await redis.pttl(key), `${key} has no expiry while the consultation runs`).toBe(-1);
   });
 

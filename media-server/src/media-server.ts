@@ -89,13 +89,13 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     if (!existing && draining) throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'this node is draining');
     let meta: (string | null)[];
     try {
-      meta = await withinMs(redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node'), config.storeTimeoutMs);
+      meta = await withinMs(redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node', 'rec'), config.storeTimeoutMs);
     } catch (error) {
       // A consultation that may have ended admits nobody: a token outlives the consultation it was issued for.
       logger.warn({ err: error instanceof Error ? error.message : String(error), consult: claims.consult }, 'consultation could not be checked in Redis; join refused');
       throw new SignalError('STORE_UNAVAILABLE', 'could not check that the consultation is still open; join again in a moment');
     }
-    const [status, node] = meta;
+    const [status, node, rec] = meta;
     if (status === 'ended') throw new SignalError('CONSULT_ENDED');
     if (node && node !== config.nodeId) throw new SignalError('MEDIA_WRONG_ROOM', `the consultation is on node ${node}`);
     let media;
@@ -107,6 +107,8 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     }
     const room = rooms.get(claims.clinic, claims.consult) ?? rooms.getOrCreate(claims.clinic, claims.consult);
     room.setMedia(media);
+    // The clinic's recording rule, from its admission ("0": not allowed); a room no hub admitted has none.
+    room.setRecordingAllowed(rec !== '0');
     if (!room.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
     return room;
   }

@@ -179,6 +179,21 @@ describe('recording and consent', () => {
     expect(recording.stopped).toBeNull();
   });
 
+  it("refuses to start recording where the clinic does not allow it (its consultation's meta rec \"0\"), and still records consent", async () => {
+    const consult = 'consent-room-norec';
+    // What the hub writes at admission for a clinic with recording.allowed false.
+    await redis.hset(consultKeys('testclinic', consult).meta, 'status', 'waiting', 'rec', '0');
+    const doctor = await join(consult, 'doctor-n', 'doctor');
+    expect(errorCode(await doctor.request({ type: 'recording', action: 'start' }))).toBe('RECORDING_NOT_ALLOWED');
+    await ok(doctor, { type: 'recording', action: 'stop' });
+    await ok(doctor, { type: 'consent', granted: true });
+    expect(latestRecording(doctor).state).not.toBe('recording');
+    // A consultation the clinic allows to be recorded, on the same media-server: the start is taken.
+    await redis.hset(consultKeys('testclinic', 'consent-room-rec').meta, 'status', 'waiting', 'rec', '1');
+    const other = await join('consent-room-rec', 'doctor-r', 'doctor');
+    await ok(other, { type: 'recording', action: 'start' });
+  });
+
   it('refuses recording on a media-server without a recorder (RECORDING_KEY unset)', async () => {
     const doctor = await join('consent-room-3', 'doctor-p', 'doctor', plain);
     expect(errorCode(await doctor.request({ type: 'recording', action: 'start' }))).toBe('RECORDING_KEY_MISSING');

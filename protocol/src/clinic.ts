@@ -40,6 +40,15 @@ export const ClinicAiConfig = z.object({
   /** The language consultations are transcribed in unless the admission names another. */
   language: ConsultLanguage.default('ja'),
 });
+/**
+ * The clinic's rule for recording its video consultations. Recording also
+ * always needs every participant present to consent, and a media-server
+ * with RECORDING_KEY; `allowed: false` keeps it off for the clinic whatever
+ * its clinicians ask (RECORDING_NOT_ALLOWED).
+ */
+export const ClinicRecordingConfig = z.object({
+  allowed: z.boolean().default(true),
+});
 /** Languages a display can speak a call in. */
 export const SPOKEN_CALL_LANGUAGES = ['ja', 'en'] as const;
 export const SpokenCallLanguage = z.enum(SPOKEN_CALL_LANGUAGES);
@@ -64,6 +73,8 @@ export const ClinicConfig = z
     patientAccessGraceMinutes: z.number().min(0).max(24 * 60).default(60),
     /** Off unless configured: admission then queues no AI session. */
     ai: ClinicAiConfig.default({ enabled: false, language: 'ja' }),
+    /** Whether its consultations may be recorded (with everyone's consent); on unless configured off. */
+    recording: ClinicRecordingConfig.default({ allowed: true }),
     /**
      * The languages displays speak a call in, in this order, after the chime
      * (each language at most once; empty: the chime only).

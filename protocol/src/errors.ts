@@ -88,6 +88,7 @@ export const ERROR_CODES = {
   RECORDING_NOT_FOUND: 'No such recording (or it has been purged by the retention policy).',
   RECORDING_IN_PROGRESS: 'The recording is still being made: it can be purged once it has stopped (a clinician stops it, or the consultation ends).',
   RECORDING_KEY_MISSING: 'Recording is not configured on this media-server (RECORDING_KEY is not set).',
+  RECORDING_NOT_ALLOWED: 'This clinic does not record its consultations (its settings: recording.allowed is false).',
   RECORDING_CORRUPT: 'The recording failed its integrity check (wrong key or damaged file); it was not exported.',
   RECORDING_METADATA_INVALID: 'The recording\'s metadata in Redis holds a file entry no media-server writes (a name or checksum of the wrong form); nothing was read from disk or exported.',
   AI_JOB_INVALID: 'The AI job does not match its schema (clinic, consult, language, recording); it was not run and is not retried.',

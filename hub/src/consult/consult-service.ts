@@ -145,6 +145,7 @@ export class ConsultService {
       by: caller.sub,
       ai: clinic.ai.enabled,
       retention: retentionMs(clinic.retention),
+      recordingAllowed: clinic.recording.allowed,
     });
     const consultation = await this.store.get(clinicId, made.id);
     if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);

@@ -39,6 +39,8 @@ export interface NewConsultation {
   ai: boolean;
   /** The clinic's retention, written into the meta hash for the media-server and the AI workers. */
   retention: RetentionMs;
+  /** The clinic's recording rule, written into the meta hash (`rec`) for the media-server. */
+  recordingAllowed: boolean;
 }
 
 /**
@@ -76,6 +78,7 @@ export class ConsultStore {
         c.retention.audioMs,
         c.retention.consultMs,
         c.retention.recordingMs,
+        c.recordingAllowed ? '1' : '0',
       ],
     );
     return JSON.parse(raw) as { created: boolean; id: string };

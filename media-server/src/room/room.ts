@@ -50,6 +50,7 @@ export class Room {
   /** Consent given in this room, by participant id: a rejoin after a network drop keeps it. */
   private readonly consents = new Map<string, boolean>();
   private readonly recording: RecordingGate;
+  private recordingAllowed = true;
   private readonly logger: Logger;
   /** Participants whose next offer is due at the end of this tick (several changes, one offer). */
   private readonly negotiationDue = new Set<Participant>();
@@ -317,9 +318,15 @@ export class Room {
     this.updateRecording(granted ? 'participant-without-consent' : 'consent-withdrawn', { announce: true, cause });
   }
 
+  /** The clinic's rule (its consultation's meta `rec`, written at admission): false refuses a start with RECORDING_NOT_ALLOWED. */
+  setRecordingAllowed(allowed: boolean): void {
+    this.recordingAllowed = allowed;
+  }
+
   recordingRequest(participant: Participant, action: 'start' | 'stop', cause?: TraceContext): void {
     if (!isClinicianConsultRole(participant.part)) throw new SignalError('AUTH_FORBIDDEN', 'only doctors and nurses start or stop recording');
     if (!this.recording.available) throw new SignalError('RECORDING_KEY_MISSING');
+    if (action === 'start' && !this.recordingAllowed) throw new SignalError('RECORDING_NOT_ALLOWED');
     this.recording.setRequested(action === 'start');
     this.updateRecording('requested', { announce: true, cause });
   }

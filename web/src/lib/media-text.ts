@@ -85,6 +85,7 @@ export const MEDIA_ERROR_TEXT_JA: Partial<Record<ErrorCode, string>> = {
   MEDIA_NODE_UNAVAILABLE: 'サーバーが切り替え中です。少し待ってからもう一度参加してください。',
   CONSULT_ENDED: 'この診察は終了しています。',
   RECORDING_KEY_MISSING: 'このサーバーでは録画できません。',
+  RECORDING_NOT_ALLOWED: 'このクリニックの設定では診察を録画できません。',
   RECORDING_CONSENT_MISSING: '全員の同意がそろうまで録画は始まりません。',
   AUTH_FORBIDDEN: 'この操作の権限がありません。',
   STORE_UNAVAILABLE: '記録できませんでした。もう一度お試しください。',

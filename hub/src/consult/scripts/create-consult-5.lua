@@ -6,6 +6,7 @@
 -- ARGV[10] ms to keep ids in the sorted set  ARGV[11] seconds to keep the ticket index
 -- ARGV[12] ai ("1": an AI session follows it)  ARGV[13..15] the clinic's retention in ms:
 --   live audio, consultation data, recordings (RETENTION_META_FIELDS)
+-- ARGV[16] rec ("0": the clinic does not allow recording; the media-server refuses it)
 --- @include "now-ms"
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -17,7 +18,8 @@ local id, at = ARGV[2], nowMs()
 redis.call('HSET', KEYS[4],
   'status', 'waiting', 'node', ARGV[7], 'dept', ARGV[3], 'ticket', ARGV[4], 'number', ARGV[5],
   'room', ARGV[6], 'language', ARGV[8], 'createdAt', at, 'createdBy', ARGV[9],
-  'ai', ARGV[12], 'retainAudioMs', ARGV[13], 'retainConsultMs', ARGV[14], 'retainRecordingMs', ARGV[15])
+  'ai', ARGV[12], 'retainAudioMs', ARGV[13], 'retainConsultMs', ARGV[14], 'retainRecordingMs', ARGV[15],
+  'rec', ARGV[16])
 redis.call('XADD', KEYS[5], '*', 'type', 'created', 'at', at, 'by', ARGV[9], 'dept', ARGV[3], 'node', ARGV[7])
 redis.call('XADD', KEYS[5], '*', 'type', 'admitted', 'at', at, 'by', ARGV[9], 'ticket', ARGV[4])
 redis.call('SET', KEYS[1], id, 'EX', tonumber(ARGV[11]))

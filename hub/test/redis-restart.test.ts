@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { QueueEvent } from '@clinic-hub/protocol';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService, rebuildQueue } from '../src/queue/index.js';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import { TEST_CLINICS_DIR, startTestHubs, tokenFor, type HubNodeProcess, healthStatus } from '@clinic-hub/test-kit/hub-node';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, untilAcknowledged, type QueueAction, type QueueSocket, type RetryTally } from '@clinic-hub/test-kit/queue-client';
+import { connectQueue, deskAndDisplay, expectOk, recordArrivals, request, untilAcknowledged, workingClinicStep, type AcknowledgedChanges, type QueueSocket, type RetryTally } from '@clinic-hub/test-kit/queue-client';
 import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -34,28 +33,12 @@ const retry = { seen, deadlineMs: 30_000, ackTimeoutMs: 3000 };
 
 describe('Redis restarted under two running hub nodes', () => {
   it('loses nothing acknowledged, duplicates nothing retried, and fans out across nodes again', { timeout: 90_000 }, async () => {
-    const staff = await connectQueue(nodeA.url, await tokenFor('staff'), { reconnection: true });
-    const display = await connectQueue(nodeB.url, await tokenFor('display'), { reconnection: true });
+    const { staff, display, follower, arrivals } = await deskAndDisplay(nodeA.url, nodeB.url, { staff: await tokenFor('staff'), display: await tokenFor('display') });
     sockets.push(staff, display);
-    const follower = followQueue(display);
-    const arrivals = recordArrivals(display);
-    await follower.resync();
 
-    const acknowledged = new Map<string, { action: QueueAction; event: QueueEvent }>();
+    const acknowledged: AcknowledgedChanges = new Map();
     let n = 0;
-    /** One step of a working clinic: a check-in, and every third step a call and the end of that consultation. */
-    const step = async (tag: string) => {
-      const i = n++;
-      const checkin: QueueAction = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
-      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin, retry) });
-      if (i % 3 === 2) {
-        const call: QueueAction = { kind: 'call-next', requestId: `${tag}-call-${i}` };
-        const called = await untilAcknowledged(staff, call, retry);
-        acknowledged.set(call.requestId, { action: call, event: called });
-        const done: QueueAction = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
-        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done, retry) });
-      }
-    };
+    const step = (tag: string) => workingClinicStep(staff, tag, n++, acknowledged, retry);
 
     // Before: ordinary work, all acknowledged at once.
     for (let i = 0; i < 9; i++) await step('before');

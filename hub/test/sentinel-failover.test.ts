@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatMessage, QueueEvent } from '@clinic-hub/protocol';
+import type { ChatMessage } from '@clinic-hub/protocol';
 import { connectRedis } from '@clinic-hub/platform/redis';
 import { chatKeys } from '../src/chat/chat-keys.js';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
@@ -7,7 +7,7 @@ import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { chatRequest, connectChat, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
-import { connectQueue, expectOk, followQueue, recordArrivals, request, untilAcknowledged, type QueueAction, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { connectQueue, deskAndDisplay, expectOk, request, untilAcknowledged, workingClinicStep, type AcknowledgedChanges, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 
@@ -85,7 +85,7 @@ async function expectMessagesExactlyOnce(threadId: string, sent: ChatMessage[], 
 }
 
 /** Every acknowledged change is in the master's event stream exactly once, and the queue is what those events make. */
-async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action: QueueAction; event: QueueEvent }>, label: string) {
+async function expectAcknowledgedExactlyOnce(acknowledged: AcknowledgedChanges, label: string) {
   const client = connectRedis(group.target, 'sentinel-test-check');
   client.on('error', () => undefined);
   try {
@@ -107,31 +107,19 @@ async function expectAcknowledgedExactlyOnce(acknowledged: Map<string, { action:
 
 describe('Redis Sentinel failover under two hub nodes', () => {
   it('loses nothing acknowledged and duplicates nothing when the master is SIGKILLed mid-stream, three times', { timeout: 300_000 }, async () => {
-    const staff = await connectQueue(nodeA.url, await tokenFor('staff'), { reconnection: true });
-    const display = await connectQueue(nodeB.url, await tokenFor('display'), { reconnection: true });
+    const { staff, display, follower, arrivals } = await deskAndDisplay(nodeA.url, nodeB.url, { staff: await tokenFor('staff'), display: await tokenFor('display') });
     sockets.push(staff, display);
-    const follower = followQueue(display);
-    const arrivals = recordArrivals(display);
-    await follower.resync();
     const chatter = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:chatter' }), { reconnection: true });
     sockets.push(chatter);
     const threadId = expectOk(await chatRequest(chatter, 'chat:create', { kind: 'staff', id: 'failover', title: 'failover', members: ['staff:chatter'] })).thread.id;
     const messages: ChatMessage[] = [];
 
-    const acknowledged = new Map<string, { action: QueueAction; event: QueueEvent }>();
+    const acknowledged: AcknowledgedChanges = new Map();
     let n = 0;
     const step = async (tag: string) => {
       const i = n++;
-      const checkin: QueueAction = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
-      acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin, retry) });
+      await workingClinicStep(staff, tag, i, acknowledged, retry);
       if (i % 2 === 1) messages.push(await untilSent(chatter, threadId, `${tag} message ${i}`));
-      if (i % 3 === 2) {
-        const call: QueueAction = { kind: 'call-next', requestId: `${tag}-call-${i}` };
-        const called = await untilAcknowledged(staff, call, retry);
-        acknowledged.set(call.requestId, { action: call, event: called });
-        const done: QueueAction = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
-        acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done, retry) });
-      }
     };
 
     for (let i = 0; i < 6; i++) await step('before');

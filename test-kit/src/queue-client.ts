@@ -175,3 +175,43 @@ export async function untilAcknowledged(
     await sleep(100);
   }
 }
+
+/** The queue changes a test's client saw acknowledged, by requestId, with the event each made. */
+export type AcknowledgedChanges = Map<string, { action: QueueAction; event: QueueEvent }>;
+
+/**
+ * Step `i` of a working clinic, each action retried until acknowledged
+ * (untilAcknowledged): a check-in, and every third step a call of the next
+ * patient and the end of that consultation. Adds each change to
+ * `acknowledged`; requestIds are `<tag>-<kind>-<i>`.
+ */
+export async function workingClinicStep(
+  staff: QueueSocket,
+  tag: string,
+  i: number,
+  acknowledged: AcknowledgedChanges,
+  retry: Parameters<typeof untilAcknowledged>[2],
+): Promise<void> {
+  const checkin: QueueAction = { kind: 'checkin', requestId: `${tag}-checkin-${i}` };
+  acknowledged.set(checkin.requestId, { action: checkin, event: await untilAcknowledged(staff, checkin, retry) });
+  if (i % 3 !== 2) return;
+  const call: QueueAction = { kind: 'call-next', requestId: `${tag}-call-${i}` };
+  const called = await untilAcknowledged(staff, call, retry);
+  acknowledged.set(call.requestId, { action: call, event: called });
+  const done: QueueAction = { kind: 'done', requestId: `${tag}-done-${i}`, ticketId: called.ticket.id };
+  acknowledged.set(done.requestId, { action: done, event: await untilAcknowledged(staff, done, retry) });
+}
+
+/**
+ * A staff desk on one hub node and a display on another, both reconnecting
+ * by themselves; the display follows the queue (resynced once) and records
+ * what arrives: the set-up of a test that works a clinic through an outage.
+ */
+export async function deskAndDisplay(staffUrl: string, displayUrl: string, tokens: { staff: string; display: string }) {
+  const staff = await connectQueue(staffUrl, tokens.staff, { reconnection: true });
+  const display = await connectQueue(displayUrl, tokens.display, { reconnection: true });
+  const follower = followQueue(display);
+  const arrivals = recordArrivals(display);
+  await follower.resync();
+  return { staff, display, follower, arrivals };
+}

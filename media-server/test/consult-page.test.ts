@@ -7,48 +7,30 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import type { HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { startTcpProxy, type TcpProxy } from '@clinic-hub/test-kit/tcp-proxy';
 import { collectPageProblems, recordFrames } from '@clinic-hub/test-kit/browser';
-import { consultUrl, hook, joinFromPage, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
+import { consultUrl, hook, joinFromPage, startConsultStack, waitForFrames, type ConsultStack } from '@clinic-hub/test-kit/consult-browser';
 import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 
+let stack: ConsultStack;
 let redis: TestRedis;
 let hub: HubNodeProcess;
-/** Its own process, as deployed: the media-server's event loop is not shared with the test's browser driver. */
 let media: MediaServerProcess;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hub, media, browser] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'consult-page-hub', server: 'node' }),
-    startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: 'consult-page-media', MEDIA_PING_INTERVAL_MS: '1000', LOG_LEVEL: 'warn' }),
-    launchMediaChromium(),
-  ]);
+  stack = await startConsultStack('consult-page', { MEDIA_PING_INTERVAL_MS: '1000' });
+  ({ redis, hub, media } = stack);
 });
 
-afterEach(async () => {
-  // Pages left open keep decoding video: on two cores the next test would measure them.
-  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
-});
+afterEach(() => stack.closeContexts());
 
-afterAll(async () => {
-  await browser?.close();
-  await media?.stop();
-  await hub?.stop();
-  await redis?.cleanup();
-});
+afterAll(() => stack?.stop());
 
-async function newContext(): Promise<BrowserContext> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  return context;
-}
+const newContext = () => stack.newContext();
 
 const people = [
   { sub: 'doctor-1', part: 'doctor' as const, name: '山田 医師' },

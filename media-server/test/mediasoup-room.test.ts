@@ -11,54 +11,41 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
-import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import type { HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import type { TestRedis } from '@clinic-hub/test-kit/redis';
 import { collectPageProblems, recordFrames } from '@clinic-hub/test-kit/browser';
-import { consultUrl, framesDecoded, launchMediaChromium, waitForFrames } from '@clinic-hub/test-kit/consult-browser';
-import { roomToken, startMediaServerProcess, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
+import { consultUrl, framesDecoded, startConsultStack, waitForFrames, type ConsultStack } from '@clinic-hub/test-kit/consult-browser';
+import { roomToken, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { metricValue } from '@clinic-hub/test-kit/metrics-text';
 
+let stack: ConsultStack;
 let redis: TestRedis;
 let hub: HubNodeProcess;
 let media: MediaServerProcess;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 const recordingsDir = mkdtempSync(joinPath(tmpdir(), 'ms-room-recordings-'));
 
 beforeAll(async () => {
-  redis = await startTestRedis();
-  [hub, media, browser] = await Promise.all([
-    startHubProcess({ redisUrl: redis.url, nodeId: 'ms-room-hub', server: 'node' }),
-    startMediaServerProcess({
-      REDIS_URL: redis.url,
-      MEDIA_NODE_ID: 'ms-room-media',
-      MEDIA_WORKERS: '2',
-      MEDIA_DEBUG_ENDPOINT: '1',
-      // Not 1 s: at a load average of 20 a page's pong can be 2 s late, and a dropped socket is a leave and a
-      // rejoin, which is not what these tests look at (consult-page.test.ts covers drops).
-      MEDIA_PING_INTERVAL_MS: '10000',
-      LOG_LEVEL: 'warn',
-      RECORDING_KEY: Buffer.alloc(32, 7).toString('base64'),
-      RECORDINGS_DIR: recordingsDir,
-    }),
-    launchMediaChromium(),
-  ]);
+  stack = await startConsultStack('ms-room', {
+    MEDIA_WORKERS: '2',
+    MEDIA_DEBUG_ENDPOINT: '1',
+    // Not 1 s: at a load average of 20 a page's pong can be 2 s late, and a dropped socket is a leave and a
+    // rejoin, which is not what these tests look at (consult-page.test.ts covers drops).
+    MEDIA_PING_INTERVAL_MS: '10000',
+    RECORDING_KEY: Buffer.alloc(32, 7).toString('base64'),
+    RECORDINGS_DIR: recordingsDir,
+  });
+  ({ redis, hub, media } = stack);
 });
 
-afterEach(async () => {
-  for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
-});
+afterEach(() => stack.closeContexts());
 
 afterAll(async () => {
-  await browser?.close();
-  await media?.stop();
-  await hub?.stop();
-  await redis?.cleanup();
+  await stack?.stop();
   rmSync(recordingsDir, { recursive: true, force: true });
 });
 
@@ -70,8 +57,7 @@ const people = [
 
 /** Opens the page (recording its signalling frames and problems), passes the device check and joins, as joinFromPage does. */
 async function join(consult: string, person: (typeof people)[number]): Promise<{ page: Page; frames: ReturnType<typeof recordFrames>; problems: string[] }> {
-  const context = await browser.newContext();
-  contexts.push(context);
+  const context = await stack.newContext();
   const page = await context.newPage();
   const frames = recordFrames(page);
   const problems = collectPageProblems(page);

@@ -1,5 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, mediaFlags } from './browser.js';
+import { startHubProcess, type HubNodeProcess } from './hub-node.js';
+import { startMediaServerProcess, type MediaServerProcess } from './media-node.js';
+import { startTestRedis, type TestRedis } from './redis.js';
 
 /** Headless Debian Chromium with a fake camera and microphone, allowed to use loopback ICE candidates; any more flags given. */
 export function launchMediaChromium(extraFlags: string[] = []): Promise<Browser> {
@@ -42,4 +45,53 @@ export async function waitForFrames(page: Page, participants: string[], min = 0,
     if (Date.now() > deadline) throw new Error(`frames from ${participants.join(', ')} not decoded in ${timeoutMs} ms: ${JSON.stringify(frames)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** What a consultation page test runs against (startConsultStack). */
+export interface ConsultStack {
+  redis: TestRedis;
+  hub: HubNodeProcess;
+  /** Its own process, as deployed: the media-server's event loop is not shared with the test's browser driver. */
+  media: MediaServerProcess;
+  browser: Browser;
+  /** A browser context that closeContexts() closes. */
+  newContext(): Promise<BrowserContext>;
+  /** After each test: pages left open keep decoding video, and on two cores the next test would measure them. */
+  closeContexts(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private Redis, a hub process (Node HTTP; `<name>-hub`), a media-server
+ * process (`<name>-media`, with `mediaEnv` on top of a quiet log) and
+ * Chromium with a fake camera and microphone.
+ */
+export async function startConsultStack(name: string, mediaEnv: Record<string, string> = {}): Promise<ConsultStack> {
+  const redis = await startTestRedis();
+  const [hub, media, browser] = await Promise.all([
+    startHubProcess({ redisUrl: redis.url, nodeId: `${name}-hub`, server: 'node' }),
+    startMediaServerProcess({ REDIS_URL: redis.url, MEDIA_NODE_ID: `${name}-media`, LOG_LEVEL: 'warn', ...mediaEnv }),
+    launchMediaChromium(),
+  ]);
+  const contexts: BrowserContext[] = [];
+  return {
+    redis,
+    hub,
+    media,
+    browser,
+    async newContext() {
+      const context = await browser.newContext();
+      contexts.push(context);
+      return context;
+    },
+    async closeContexts() {
+      for (const context of contexts.splice(0)) await context.close().catch(() => undefined);
+    },
+    async stop() {
+      await browser.close();
+      await media.stop();
+      await hub.stop();
+      await redis.cleanup();
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { PublishedTrackBase } from './published-track-base.js';
 import type { types as ms } from 'mediasoup';
 import { RtpPacket } from 'werift';
 import type { MediaSource } from '@clinic-hub/protocol';
@@ -17,31 +18,22 @@ export interface RtpTap {
  * SimulcastConsumer rewrites it into one continuous stream), the last
  * unsubscribe closes it.
  */
-export class MediasoupPublishedTrack implements PublishedTrack {
+export class MediasoupPublishedTrack extends PublishedTrackBase implements PublishedTrack {
   readonly id: string;
-  readonly clinic: string;
-  readonly roomId: string;
-  readonly participantId: string;
-  readonly part: TransportOwner['part'];
   readonly kind: 'audio' | 'video';
   readonly codec: TrackCodec;
   private readonly rtpListeners = new Set<(packet: RtpPacketLike) => void>();
-  private readonly endListeners = new Set<() => void>();
   private tapConsumer: Promise<ms.Consumer | null> | null = null;
-  ended = false;
 
   constructor(
     readonly producer: ms.Producer,
     owner: TransportOwner,
-    readonly source: MediaSource,
+    source: MediaSource,
     private readonly tap: RtpTap,
     private readonly logger: Logger,
   ) {
+    super(owner, source);
     this.id = producer.id;
-    this.clinic = owner.clinic;
-    this.roomId = owner.roomId;
-    this.participantId = owner.participantId;
-    this.part = owner.part;
     this.kind = producer.kind;
     this.codec = consumedCodec(producer, tap.rtpCapabilities());
   }
@@ -61,23 +53,12 @@ export class MediasoupPublishedTrack implements PublishedTrack {
     void this.tapConsumer?.then((consumer) => consumer?.requestKeyFrame()).catch(() => undefined);
   }
 
-  onEnded(listener: () => void): () => void {
-    if (this.ended) {
-      queueMicrotask(listener);
-      return () => undefined;
-    }
-    this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
-  }
-
   /** The producer closed (its participant left, stopped the source, or the worker died). */
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (!this.trackEnd.end()) return;
     this.closeTap();
     this.rtpListeners.clear();
-    for (const listener of [...this.endListeners]) listener();
-    this.endListeners.clear();
+    this.trackEnd.notify((error) => this.logger.error({ err: error, track: this.id }, 'an ended listener failed'));
   }
 
   private async openTap(): Promise<ms.Consumer | null> {

@@ -1,3 +1,4 @@
+import { PublishedTrackBase } from './published-track-base.js';
 import { randomUUID } from 'node:crypto';
 import { ReceiverEstimatedMaxBitrate, RtcpPayloadSpecificFeedback, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import type { MediaSource } from '@clinic-hub/protocol';
@@ -21,23 +22,17 @@ const REMB_INTERVAL_MS = 1000;
  * publishing transceiver, fanned out to every subscriber's forward and to any
  * other listener (the recorder, the audio tap).
  */
-export class WeriftPublishedTrack implements PublishedTrack {
+export class WeriftPublishedTrack extends PublishedTrackBase implements PublishedTrack {
   readonly id = randomUUID();
-  readonly clinic: string;
-  readonly roomId: string;
-  readonly participantId: string;
-  readonly part: TransportOwner['part'];
   readonly kind: 'audio' | 'video';
   readonly codec: TrackCodec;
   /** The forwards to subscribers: walked for every packet, so a plain array (no iterator allocation). */
   private forwards: Forward[] = [];
   private readonly listeners = new Set<(packet: RtpPacketLike) => void>();
-  private readonly endedListeners = new Set<() => void>();
   private readonly isVp8: boolean;
   private mediaSsrc: number | null = null;
   private lastKeyframeRequestAt = 0;
   private keyframeTimer: NodeJS.Timeout | null = null;
-  private ended = false;
   /** A keyframe was asked for when it could not be sent: asked again with the next packet. */
   private keyframeWanted = false;
   /** Sequence numbers seen (extended past wrap-around), to tell the loss on the publisher's uplink. */
@@ -50,16 +45,13 @@ export class WeriftPublishedTrack implements PublishedTrack {
 
   constructor(
     owner: TransportOwner,
-    readonly source: MediaSource,
+    source: MediaSource,
     private readonly transceiver: RTCRtpTransceiver,
     private readonly counters: EngineCounters,
     private readonly logger: Logger,
     private readonly videoCeiling: number,
   ) {
-    this.clinic = owner.clinic;
-    this.roomId = owner.roomId;
-    this.participantId = owner.participantId;
-    this.part = owner.part;
+    super(owner, source);
     this.kind = transceiver.kind === 'audio' ? 'audio' : 'video';
     const negotiated = transceiver.codecs[0];
     if (!negotiated || negotiated.payloadType === undefined) throw new Error(`no negotiated codec on the ${source} slot`);
@@ -141,15 +133,6 @@ export class WeriftPublishedTrack implements PublishedTrack {
     return () => this.listeners.delete(listener);
   }
 
-  onEnded(listener: () => void): () => void {
-    if (this.ended) {
-      queueMicrotask(listener);
-      return () => undefined;
-    }
-    this.endedListeners.add(listener);
-    return () => this.endedListeners.delete(listener);
-  }
-
   requestKeyframe(): void {
     if (this.kind !== 'video' || this.ended || this.keyframeTimer) return;
     const wait = this.lastKeyframeRequestAt + KEYFRAME_MIN_INTERVAL_MS - Date.now();
@@ -207,8 +190,7 @@ export class WeriftPublishedTrack implements PublishedTrack {
   }
 
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (!this.trackEnd.end()) return;
     if (this.rembTimer) clearInterval(this.rembTimer);
     this.rembTimer = null;
     if (this.keyframeTimer) clearTimeout(this.keyframeTimer);
@@ -217,18 +199,11 @@ export class WeriftPublishedTrack implements PublishedTrack {
     this.forwards = [];
     for (const forward of forwards) forward.sourceEnded();
     this.listeners.clear();
-    for (const listener of this.endedListeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.logger.error({ err: error, track: this.id }, 'an ended listener failed');
-      }
-    }
-    this.endedListeners.clear();
+    this.trackEnd.notify((error) => this.logger.error({ err: error, track: this.id }, 'an ended listener failed'));
   }
 
   get isEnded(): boolean {
-    return this.ended;
+    return this.trackEnd.ended;
   }
 }
 

@@ -273,10 +273,15 @@ describe.skipIf(skip !== null)('clean-up', () => {
   });
 
   const kitNetns = resolve(import.meta.dirname, '../src/netns.ts');
-  /** A process that makes a namespace, prints its names, then does `then`. */
+  /**
+   * A process that makes a namespace, prints its names, waits for a line on
+   * its stdin (the test has seen the namespace: a child that threw at once
+   * could clean up before the test looked, as it did once in CI), then does `then`.
+   */
   const child = (then: string) =>
     spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { createNetns } = await import(${JSON.stringify(kitNetns)});
-      const n = await createNetns(); console.log(JSON.stringify({ name: n.name, veth: n.hostInterface })); ${then}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const n = await createNetns(); console.log(JSON.stringify({ name: n.name, veth: n.hostInterface }));
+      await new Promise((r) => process.stdin.once('data', r)); ${then}`], { stdio: ['pipe', 'pipe', 'ignore'] });
   const namesOf = async (proc: ChildProcess) => {
     const lines = createInterface({ input: proc.stdout! });
     for await (const line of lines) if (line.startsWith('{')) return JSON.parse(line) as { name: string; veth: string };
@@ -288,6 +293,7 @@ describe.skipIf(skip !== null)('clean-up', () => {
       const proc = child(then);
       const names = await namesOf(proc);
       expect(namespaces()).toContain(names.name);
+      proc.stdin!.write('go\n');
       if (then.startsWith('setTimeout')) proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));
       expect(namespaces()).not.toContain(names.name);

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadMediaConfig } from './config.js';
 import { createMediaLogger, startMediaServer } from './media-server.js';

@@ -1,7 +1,7 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
-import { NotificationService, registerNotifyHandlers } from './notify/index.js';
+import { NotificationService, registerNotifyHandlers, startNotifyLive } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { PatientPageStore } from './notify/patient-page-store.js';
 import { LineLinkService } from './notify/line-link.js';
@@ -228,6 +228,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }) as [Namespace, Namespace, Namespace, Namespace];
   const patientPages = new PatientPageStore(redis);
   const stopNotifyHandlers = registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes, pages: patientPages });
+  // The clinics' notify channels ride on the queue's live subscriber: both are sharded, per clinic, followed for good.
+  await startNotifyLive(liveSub, notifyNsp, { clinicIds: clinics.ids(), pages: patientPages, logger });
 
   const patientCheckin = {
     queue,

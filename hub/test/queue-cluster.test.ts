@@ -121,24 +121,14 @@ describe('the queue on a Redis Cluster', () => {
   }, 180_000);
 
   /**
-   * Known gap (2026-12-06): the queue scripts read and create keys they do
-   * not declare in KEYS (`req:<id>`, `waiting:<dept>`, `counter:…`, `patient:<id>`
-   * …). While their slot migrates, the source refuses such a key it no longer
-   * holds (handled: STORE_UNAVAILABLE, retried; the refusal comes at the
-   * script's first command, the idempotency read, before any write). But once
-   * the three declared keys have moved, the source sends the script to the
-   * importing node (ASK), which serves undeclared keys not yet moved as if
-   * they were empty: a ticket number counted again from 1, a waiting list
-   * that misses tickets, and a key the migration then cannot move (BUSYKEY).
-   * This test passed here (1 of 1), but nothing keeps it from meeting that
-   * window. It runs only with CLINIC_TEST_KNOWN_BUGS=1 until every script
-   * declares every key it touches.
+   * Every key a queue script touches is one of its KEYS (platform
+   * lua-scripts.ts checks it), so while the slot migrates the cluster routes
+   * each script by all of them: it runs where every key is, or is refused
+   * (ASK, then TRYAGAIN while the keys are split between the two nodes, or
+   * while a key it names does not exist yet on either) before it changes
+   * anything; the client retries with the same requestId.
    */
-  const liveMoveGap = 'known gap: a script on a slot mid-migration can be sent to the importing node, which sees its undeclared keys as empty (set CLINIC_TEST_KNOWN_BUGS=1 to run it)';
-  const runKnownBugs = process.env.CLINIC_TEST_KNOWN_BUGS === '1';
-  if (!runKnownBugs) console.warn(`queue-cluster.test.ts: one test SKIPPED — ${liveMoveGap}`);
-
-  it.skipIf(!runKnownBugs)('loses nothing acknowledged while the slot of a clinic that is acting migrates', async () => {
+  it('loses nothing acknowledged while the slot of a clinic that is acting migrates', async () => {
     const slot = hashSlot(clinicKeys(migrating).seq);
     // Many keys in the slot, so that its migration lasts long enough to meet the clinic's changes.
     const fill = commands.pipeline();

@@ -309,7 +309,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   });
   worker.on('error', (error) => logger.error({ err: error.message }, 'notification worker error'));
   // A dead letter is told to the clinic's webhooks (notify.failed) through the hub's dispatcher.
-  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`);
+  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`, { ack: config.redisAck });
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);

@@ -157,6 +157,9 @@ export interface SfuSummaryRow {
   server: ServerKind;
   rooms: number;
   cpu_percent_per_room: number | null;
+  /** Of the whole media-server's CPU (% of a core, all rooms): its Node process, and its mediasoup-worker processes together. */
+  node_cpu_percent: number | null;
+  workers_cpu_percent: number | null;
   first_frame_p95_ms: number | null;
   forwarded_streams: number;
   lost_packets: number;
@@ -317,6 +320,8 @@ async function runSfu(options: SfuBenchOptions, log: (line: string) => void, res
       server: r.server,
       rooms: step.rooms,
       cpu_percent_per_room: step.per_room.cpu_percent,
+      node_cpu_percent: step.media_server.node_cpu_percent,
+      workers_cpu_percent: round(step.media_server.worker_cpu_percent.reduce((a, b) => a + b, 0)),
       first_frame_p95_ms: step.first_frame.p95_ms,
       forwarded_streams: step.forwarded_streams,
       lost_packets: step.lost_packets,
@@ -543,11 +548,12 @@ async function measureServer(
 }
 
 function format(report: SfuBenchReport): string {
-  const header = ['engine', 'server', 'rooms', 'people', 'fwd streams', 'CPU %', 'CPU %/room', 'CPU %/fwd stream', 'marginal %/room', 'fwd streams/core', 'RSS MB', 'RSS MB/room', 'in / out kbit/s', 'first frame p50 / p95 ms', 'lost packets', 'generators CPU %', 'load avg'];
+  const header = ['engine', 'server', 'rooms', 'people', 'fwd streams', 'CPU %', 'Node / workers CPU %', 'CPU %/room', 'CPU %/fwd stream', 'marginal %/room', 'fwd streams/core', 'RSS MB', 'RSS MB/room', 'in / out kbit/s', 'first frame p50 / p95 ms', 'lost packets', 'generators CPU %', 'load avg'];
   const body = report.runs.flatMap((r) => r.steps.map((s) => [r.engine, r.server, String(s.rooms),
     String(s.participants),
     String(s.forwarded_streams),
     cell(s.media_server.cpu_percent),
+    `${cell(s.media_server.node_cpu_percent)} / ${s.media_server.worker_cpu_percent.length > 0 ? cell(round(s.media_server.worker_cpu_percent.reduce((a, b) => a + b, 0))) : '–'}`,
     cell(s.per_room.cpu_percent),
     cell(s.per_forwarded_stream.cpu_percent),
     cell(s.marginal?.per_room_cpu_percent ?? null),

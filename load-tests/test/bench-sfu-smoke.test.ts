@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe.each(['werift', 'mediasoup'] as const)('bench:sfu on %s', (engine) => {
   it(`measures a room of three ${engine} publishers end to end and writes the report`, { timeout: 120_000 }, async () => {
     const out = join(dir, `sfu-${engine}.json`);
-    // mediasoup's byte counts are read from its workers every 5 s: a window of 6 s sees them move.
+    // mediasoup's counts are read from its workers at each scrape; its publishers take longer to settle.
     const seconds = engine === 'mediasoup' ? ['--seconds', '6', '--warmup', '5'] : ['--seconds', '3', '--warmup', '2'];
     const { code, output } = await runBench('bench-sfu', ['--engines', engine, '--servers', 'sfu', '--rooms', '1', ...seconds, '--generators', '1', '--video', '320x180', '--video-kbps', '150', '--out', out]);
     expect(code, output).toBe(0);

@@ -182,6 +182,20 @@ export interface MediaEngine {
   createTransport(owner: TransportOwner): ParticipantTransport;
   /** Published tracks forwarded to subscribers right now (one per track and subscriber). */
   forwardedStreams(): number;
+  /**
+   * What the engine counted, as last read: werift counts in this process;
+   * mediasoup's counts are in its workers, read when asked (refreshCounters,
+   * or a read of counters() more than a second after the last) rather than on
+   * a timer.
+   */
   counters(): EngineCounters;
+  /** Reads the counts where they are (mediasoup: from the workers; at most once a second) before a scrape. */
+  refreshCounters(): Promise<void>;
+  /**
+   * The engine's own measure of the RTP bitrate in and out, bits per second,
+   * as last read (mediasoup: the workers' rates); null: the metrics average
+   * counters() over ten seconds themselves.
+   */
+  currentBitrate(): { in: number; out: number } | null;
   close(): Promise<void>;
 }

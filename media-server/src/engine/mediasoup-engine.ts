@@ -3,7 +3,7 @@ import type { types as ms } from 'mediasoup';
 import type { Logger } from 'pino';
 import type { EngineCounters, MediaEngine, ParticipantTransport, RoomMediaInfo, RoomMediaReset, TransportOwner } from './engine-types.js';
 import { MediasoupRoomMedia, type RoomMediaSettings, type WorkerSlot } from './mediasoup-room.js';
-import { MediasoupTransport, type MediaTransportDebug } from './mediasoup-transport.js';
+import { MediasoupTransport, type CounterSample, type MediaTransportDebug } from './mediasoup-transport.js';
 
 export interface MediasoupEngineOptions {
   workerBin: string;
@@ -26,6 +26,11 @@ const MEDIA_CODECS: ms.RouterRtpCodecCapability[] = [
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000, parameters: { 'x-google-start-bitrate': 600 } },
 ];
 
+/** Counts read from the workers this recently are given again rather than read again (a scrape asks once per metric). */
+const COUNTS_FRESH_MS = 1000;
+/** How long the ids of closed objects whose last counts were kept are remembered (a read under way may still bring older counts of them). */
+const GONE_MEMORY_MS = 60_000;
+
 /** How long a replacement for a dead worker may take before rooms are given up (their participants rejoin through the hub). */
 const RESPAWN_ATTEMPTS = 5;
 
@@ -47,7 +52,11 @@ export class MediasoupEngine implements MediaEngine {
   private readonly retired: EngineCounters = zeroCounters();
   /** The last counts read, by transport, producer and consumer id; what closed ones counted goes to `retired`. */
   private readonly lastStats = new Map<string, Partial<EngineCounters>>();
-  private statsTimer: NodeJS.Timeout | null = null;
+  /** Closed objects whose last counts went to `retired`, and when: reads still under way must not count them again. */
+  private readonly gone = new Map<string, number>();
+  private bitrate = { in: 0, out: 0 };
+  private reading: Promise<void> | null = null;
+  private readAt = 0;
   private closing = false;
   /** Workers that died since start (for /healthz and tests). */
   workerDeaths = 0;
@@ -68,8 +77,6 @@ export class MediasoupEngine implements MediaEngine {
       await engine.close();
       throw error;
     }
-    engine.statsTimer = setInterval(() => void engine.pollStats(), 5000);
-    engine.statsTimer.unref();
     return engine;
   }
 
@@ -160,7 +167,7 @@ export class MediasoupEngine implements MediaEngine {
 
   /** The room's router may still be on its way (or made again after the room emptied under a join): the transport waits for it. */
   createTransport(owner: TransportOwner): ParticipantTransport {
-    return new MediasoupTransport(owner, this.roomMedia(owner.clinic, owner.roomId), this.logger);
+    return new MediasoupTransport(owner, this.roomMedia(owner.clinic, owner.roomId), this.logger, (samples) => void samples.then((read) => this.retire(read)));
   }
 
   // ---- a worker died ----
@@ -228,30 +235,67 @@ export class MediasoupEngine implements MediaEngine {
   }
 
   counters(): EngineCounters {
+    void this.refreshCounters();
     const totals = { ...this.retired };
     for (const last of this.lastStats.values()) addCounts(totals, last);
     return totals;
   }
 
+  currentBitrate(): { in: number; out: number } {
+    return { ...this.bitrate };
+  }
+
   /**
-   * Bytes of every transport, packets and keyframe requests of every
-   * producer and consumer, read from the workers every few seconds
-   * (counters() is synchronous).
+   * Bytes and bitrates of every transport, packets and keyframe requests of
+   * every producer and consumer, read from the workers when asked (a scrape;
+   * a read of counters()) and at most once a second — not on a timer: a
+   * room's 24 reads every 5 s were most of what this process did for it.
+   * What closes in between is read just before it closes (retire).
    */
+  refreshCounters(): Promise<void> {
+    if (this.reading) return this.reading;
+    if (Date.now() - this.readAt < COUNTS_FRESH_MS) return Promise.resolve();
+    this.reading = this.pollStats().finally(() => {
+      this.readAt = Date.now();
+      this.reading = null;
+    });
+    return this.reading;
+  }
+
   private async pollStats(): Promise<void> {
     const seen = new Set<string>();
-    for (const room of this.rooms.values()) {
-      for (const transport of room.transports) {
-        for (const { id, counts } of await transport.counterSamples().catch(() => [])) {
+    const bitrate = { in: 0, out: 0 };
+    for (const room of [...this.rooms.values()]) {
+      // One participant's reads at a time: a worker answering hundreds at once would hold its packets back meanwhile.
+      for (const transport of [...room.transports]) {
+        for (const { id, counts, bitrate: rate } of await transport.counterSamples().catch(() => [])) {
+          if (this.gone.has(id)) continue;
           seen.add(id);
           this.lastStats.set(id, counts);
+          if (rate) {
+            bitrate.in += rate.in;
+            bitrate.out += rate.out;
+          }
         }
       }
     }
+    this.bitrate = bitrate;
     for (const [id, last] of this.lastStats) {
       if (seen.has(id)) continue;
       addCounts(this.retired, last);
       this.lastStats.delete(id);
+    }
+  }
+
+  /** The last counts of objects that are closing: counted for good, and not again by a read that was under way. */
+  private retire(samples: CounterSample[]): void {
+    const now = Date.now();
+    for (const [id, at] of this.gone) if (now - at > GONE_MEMORY_MS) this.gone.delete(id);
+    for (const { id, counts } of samples) {
+      if (this.gone.has(id)) continue;
+      this.gone.set(id, now);
+      this.lastStats.delete(id);
+      addCounts(this.retired, counts);
     }
   }
 
@@ -271,7 +315,6 @@ export class MediasoupEngine implements MediaEngine {
 
   async close(): Promise<void> {
     this.closing = true;
-    if (this.statsTimer) clearInterval(this.statsTimer);
     for (const room of this.rooms.values()) {
       for (const transport of [...room.transports]) await transport.close();
       room.close();

@@ -55,6 +55,8 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
     readonly owner: TransportOwner,
     room: Promise<MediasoupRoomMedia>,
     logger: Logger,
+    /** Where the last counts of objects about to close go (the engine keeps them). */
+    private readonly finalCounts: (samples: Promise<CounterSample[]>) => void,
   ) {
     this.logger = logger.child({ participant: owner.participantId });
     this.roomReady = room.then((media) => {
@@ -133,7 +135,10 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
   private async createTransport(direction: 'send' | 'recv'): Promise<MediaTransportInfo> {
     const existing = direction === 'send' ? this.send : this.recv;
     // A client that lost its transport's state (a reload of its own code) asks again: it gets a fresh one.
-    if (existing && !existing.closed) existing.close();
+    if (existing && !existing.closed) {
+      this.finalCounts(transportSample(existing));
+      existing.close();
+    }
     const room = await this.media();
     const transport = await this.guard(() => room.createWebRtcTransport(direction, this.owner));
     if (this.closed) {
@@ -180,7 +185,11 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
       producer.close();
       throw new SignalError('MEDIA_NOT_JOINED');
     }
-    this.published.get(source)?.producer.close();
+    const replaced = this.published.get(source);
+    if (replaced) {
+      this.readBeforeClosing([replaced], [], false);
+      replaced.producer.close();
+    }
     this.endTrack(source);
     const room = await this.media();
     const track = new MediasoupPublishedTrack(producer, this.owner, source, room, this.logger);
@@ -195,6 +204,7 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
   stopSource(source: MediaSource): void {
     const track = this.published.get(source);
     if (!track) return;
+    this.readBeforeClosing([track], [], false);
     track.producer.close();
     this.endTrack(source, track);
   }
@@ -221,6 +231,7 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
     this.subscriptions.delete(trackId);
     const consumer = subscription.consumer;
     if (consumer) {
+      this.readBeforeClosing([], [consumer], false);
       this.consumersById.delete(consumer.id);
       consumer.close();
       this.signal({ type: 'consumer-closed', consumer: consumer.id });
@@ -337,36 +348,44 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
 
   /**
    * What this participant's media counted so far, by id (the engine's
-   * counters add them up): bytes of each transport; packets received and
-   * keyframe requests (PLI, FIR) sent to the publisher, per producer (all its
-   * simulcast layers); packets sent and keyframe requests received from the
-   * subscriber, per consumer.
+   * counters add them up): bytes of each transport (and the worker's own
+   * bitrates); packets received and keyframe requests (PLI, FIR) sent to the
+   * publisher, per producer (all its simulcast layers); packets sent and
+   * keyframe requests received from the subscriber, per consumer. Every
+   * request is written to the worker before this returns, so objects closed
+   * right after are still read (the worker answers in order).
    */
-  async counterSamples(): Promise<{ id: string; counts: Partial<EngineCounters> }[]> {
-    const out: { id: string; counts: Partial<EngineCounters> }[] = [];
-    for (const transport of [this.send, this.recv]) {
-      if (!transport || transport.closed) continue;
-      for (const stats of await transport.getStats()) {
-        out.push({ id: transport.id, counts: { bytesIn: stats.rtpBytesReceived + stats.rtxBytesReceived, bytesOut: stats.rtpBytesSent + stats.rtxBytesSent } });
-      }
+  counterSamples(): Promise<CounterSample[]> {
+    const reads: Promise<CounterSample[]>[] = [];
+    for (const transport of [this.send, this.recv]) if (transport && !transport.closed) reads.push(transportSample(transport));
+    for (const { producer } of this.published.values()) if (!producer.closed) reads.push(producerSample(producer));
+    for (const { consumer } of this.subscriptions.values()) if (consumer && !consumer.closed) reads.push(consumerSample(consumer));
+    return Promise.all(reads).then((samples) => samples.flat());
+  }
+
+  /** This participant's consumers of `producers` (another participant's tracks about to close), read as counterSamples reads. */
+  consumerSamplesOf(producers: Set<string>): Promise<CounterSample[]>[] {
+    const reads: Promise<CounterSample[]>[] = [];
+    for (const { track, consumer } of this.subscriptions.values()) if (consumer && !consumer.closed && producers.has(track.producer.id)) reads.push(consumerSample(consumer));
+    return reads;
+  }
+
+  /**
+   * Counts are read when asked (a scrape), not on a timer: what is about to
+   * close (this participant's transports, producers and consumers, and the
+   * others' consumers of its producers) is read first, so that nothing it
+   * counted since the last read is lost.
+   */
+  private readBeforeClosing(producers: MediasoupPublishedTrack[], ownConsumers: ms.Consumer[], everything: boolean): void {
+    const reads: Promise<CounterSample[]>[] = [];
+    if (everything) reads.push(this.counterSamples());
+    else {
+      for (const { producer } of producers) if (!producer.closed) reads.push(producerSample(producer));
+      for (const consumer of ownConsumers) if (!consumer.closed) reads.push(consumerSample(consumer));
     }
-    for (const { producer } of this.published.values()) {
-      if (producer.closed) continue;
-      const counts = { packetsIn: 0, plisSent: 0 };
-      for (const stream of await producer.getStats()) {
-        counts.packetsIn += stream.packetCount;
-        counts.plisSent += stream.pliCount + stream.firCount;
-      }
-      out.push({ id: producer.id, counts });
-    }
-    for (const { consumer } of this.subscriptions.values()) {
-      if (!consumer || consumer.closed) continue;
-      for (const stream of await consumer.getStats()) {
-        // The consumer's own stream; its producer's comes along and is counted there.
-        if (stream.type === 'outbound-rtp') out.push({ id: consumer.id, counts: { packetsOut: stream.packetCount, plisReceived: stream.pliCount + stream.firCount } });
-      }
-    }
-    return out;
+    const ids = new Set(producers.map((track) => track.producer.id));
+    if (ids.size > 0) for (const other of this.room?.transports ?? []) if (other !== this) reads.push(...other.consumerSamplesOf(ids));
+    if (reads.length > 0) this.finalCounts(Promise.all(reads).then((samples) => samples.flat()));
   }
 
   // ---- plumbing ----
@@ -409,6 +428,7 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.readBeforeClosing([...this.published.values()], [], true);
     this.closed = true;
     for (const source of [...this.published.keys()]) {
       this.published.get(source)?.producer.close();
@@ -444,4 +464,48 @@ export interface MediaTransportDebug {
     preferredLayers: unknown;
     priority: number;
   }[];
+}
+
+/** What one transport, producer or consumer counted, by its id. */
+export interface CounterSample {
+  id: string;
+  counts: Partial<EngineCounters>;
+  /** A transport's: the worker's own RTP bitrates (RTP over 2.5 s, retransmissions over 1 s), bits per second. */
+  bitrate?: { in: number; out: number };
+}
+
+// Each of these writes its request to the worker when called (before its first await).
+
+async function transportSample(transport: ms.WebRtcTransport): Promise<CounterSample[]> {
+  try {
+    return (await transport.getStats()).map((stats) => ({
+      id: transport.id,
+      counts: { bytesIn: stats.rtpBytesReceived + stats.rtxBytesReceived, bytesOut: stats.rtpBytesSent + stats.rtxBytesSent },
+      bitrate: { in: stats.rtpRecvBitrate + stats.rtxRecvBitrate, out: stats.rtpSendBitrate + stats.rtxSendBitrate },
+    }));
+  } catch {
+    return [];
+  }
+}
+
+async function producerSample(producer: ms.Producer): Promise<CounterSample[]> {
+  try {
+    const counts = { packetsIn: 0, plisSent: 0 };
+    for (const stream of await producer.getStats()) {
+      counts.packetsIn += stream.packetCount;
+      counts.plisSent += stream.pliCount + stream.firCount;
+    }
+    return [{ id: producer.id, counts }];
+  } catch {
+    return [];
+  }
+}
+
+async function consumerSample(consumer: ms.Consumer): Promise<CounterSample[]> {
+  try {
+    // The consumer's own stream; its producer's comes along and is counted there.
+    return (await consumer.getStats()).flatMap((stream) => (stream.type === 'outbound-rtp' ? [{ id: consumer.id, counts: { packetsOut: stream.packetCount, plisReceived: stream.pliCount + stream.firCount } }] : []));
+  } catch {
+    return [];
+  }
 }

@@ -129,6 +129,15 @@ export class WeriftEngine implements MediaEngine {
     return { ...this.totals };
   }
 
+  /** Counted here, as packets pass: nothing to read. */
+  refreshCounters(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  currentBitrate(): null {
+    return null;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.transports].map((transport) => transport.close()));
   }

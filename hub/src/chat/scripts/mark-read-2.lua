@@ -1,5 +1,6 @@
 -- Moves the caller's read position forward to ARGV[7] (a seq; clamped to the latest
 -- message) and publishes the receipt. A position never moves back.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end

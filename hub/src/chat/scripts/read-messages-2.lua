@@ -1,6 +1,7 @@
 -- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
 -- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
 -- read position. Messages come oldest first.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end

@@ -7,6 +7,7 @@
 -- ARGV[12] ai ("1": an AI session follows it)  ARGV[13..15] the clinic's retention in ms:
 --   live audio, consultation data, recordings (RETENTION_META_FIELDS)
 -- ARGV[16] rec ("0": the clinic does not allow recording; the media-server refuses it)
+--- @undeclared-keys reads the meta hash of the ticket's existing consultation, whose id it finds in KEYS[1] (issue #16: not yet declared)
 --- @include "now-ms"
 local existing = redis.call('GET', KEYS[1])
 if existing then

@@ -10,6 +10,7 @@
 -- ARGV[1] id  ARGV[2] by (token sub, or "queue")  ARGV[3] reason  ARGV[4] control channel
 -- ARGV[5] traceparent of the action that ends it, or ""  ARGV[6] prefix of the ticket index
 -- ARGV[7] consultation retention in ms when the meta hash names none  ARGV[8] live audio, likewise
+--- @undeclared-keys shortens the ticket index's expiry, whose ticket it finds in the meta hash (issue #16: not yet declared)
 --- @include "now-ms"
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return cjson.encode({ found = false, ended = false }) end

@@ -23,6 +23,8 @@ export interface RedisClusterNodes {
   /** REDIS_CLUSTER_NODES, for a service's environment. */
   env: Record<string, string>;
   target: RedisTarget;
+  /** Every node's redis-server process now (masters and replicas; a killed node's restart replaces it). */
+  processes(): RedisProcess[];
   /** The masters now, each with the slot ranges it serves and its replicas' ports. */
   masters(): Promise<ClusterMaster[]>;
   /** The master serving `slot` now. */
@@ -101,6 +103,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
       nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
       env: { REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(',') },
       target: { mode: 'cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
+      processes: () => [...nodes.values()],
       masters: () => readMasters([...nodes.values()].filter(isAlive).map((n) => n.port)),
       async masterOfSlot(slot) {
         const master = (await cluster.masters()).find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to));

@@ -78,15 +78,21 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
   try {
     const ports: number[] = [];
     const taken = new Set<number>();
-    while (ports.length < 6) {
+    // A free port can be taken by another process before redis-server binds it (parallel test files): then two new ones.
+    for (let tries = 0; ports.length < 6; tries++) {
       const port = await freePort();
       const bus = await freePort();
       if (port === bus || taken.has(port) || taken.has(bus)) continue;
       taken.add(port).add(bus);
       busPorts.set(port, bus);
+      try {
+        await start(port);
+      } catch (error) {
+        if (tries < 20 && /Address already in use/.test((error as Error).message)) continue;
+        throw error;
+      }
       ports.push(port);
     }
-    for (const port of ports) await start(port);
     await run(process.env.REDIS_CLI_BIN ?? 'redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
       timeout: 60_000,
     });

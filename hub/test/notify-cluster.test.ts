@@ -10,6 +10,7 @@ import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { reminderStream, startNotifyFixture, startWorkerProcess, type NotifyFixture, type WorkerProcess } from '@clinic-hub/test-kit/notify-fixture';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
+import { cleanEnv, runCli } from '@clinic-hub/test-kit/run-cli';
 import { clinicOnMaster, startRedisCluster, type RedisClusterNodes } from '@clinic-hub/test-kit/redis-cluster';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
@@ -165,6 +166,20 @@ describe('notifications on a Redis Cluster', () => {
       await events.close();
       await new Promise((resolve) => receiver.close(resolve));
     }
+  });
+
+  it('shows the cluster in `clinic status` as the hub reports it: every master and every replica with its lag', { timeout: 60_000 }, async () => {
+    // The CLI opens no Redis itself: it asks the hub (GET /api/ops/status).
+    const env = cleanEnv({ CLINIC_URL: hub.url, CLINIC_TOKEN: await tokenFor('admin', clinic) });
+    const json = await runCli(['status', '--json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    const { redis } = json.json<{ redis: { up: boolean; mode: string; master: string; replicas: { address: string; state: string; lagBytes: number }[] } }>();
+    const masters = await cluster.masters();
+    expect(redis).toMatchObject({ up: true, mode: 'cluster' });
+    expect(redis.master.split(',').map((a) => Number(a.split(':')[1])).sort()).toEqual(masters.map((m) => m.port).sort());
+    expect(redis.replicas.map((r) => Number(r.address.split(':')[1])).sort()).toEqual(masters.flatMap((m) => m.replicaPorts).sort());
+    const text = await runCli(['status'], { env: { ...env, NO_COLOR: '1' } });
+    expect(text.stdout).toMatch(/Redis: up · .* · cluster · master 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+ · 3\/3 replicas in sync, lag /);
   });
 
   it('sends every acknowledged reminder exactly once when the queue\'s master and then the clinic\'s master are SIGKILLed mid-stream', { timeout: 300_000 }, async () => {

@@ -25,8 +25,6 @@ const UNDECLARED_KEYS_ALLOWED = [
   'hub/src/chat/scripts/take-quota-2.lua',
   'hub/src/chat/scripts/thread-access-2.lua',
   'hub/src/chat/scripts/update-members-2.lua',
-  'hub/src/consult/scripts/create-consult-5.lua',
-  'hub/src/consult/scripts/end-consult-6.lua',
 ];
 
 describe('Lua scripts touch only the keys they declare (KEYS)', () => {

@@ -318,8 +318,9 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       const deadLetter = toDeadLetter(job);
       const failedAt = deadLetter.failedAt ?? Date.now();
       const { recipient } = job.data;
+      // Again until a replica holds it (NOTIFY_REDIS_ACK_REPLICAS): nobody else hands a dead letter's event over.
       webhookEvents
-        .emit({
+        .emitRetrying({
           // One per failure: a dead letter retried (clinic notify retry) that fails again is a new event. BullMQ ids take no ':'.
           id: `${job.data.clinic}-n-${String(job.id)}-${failedAt}`.replaceAll(':', '_'),
           type: 'notify.failed',

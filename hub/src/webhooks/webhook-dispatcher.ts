@@ -4,6 +4,7 @@ import { WEBHOOK_ACK_FENCE_KEY, WEBHOOK_EVENT_JOB, WEBHOOK_HEADERS, WEBHOOK_QUEU
 import type { Logger } from '@clinic-hub/platform/logging';
 import { ReplicaAck, closeOverRedis, connectRedisClientForJobs, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import { appendAudit } from '../audit/audit-log.js';
+import { HAND_OVER_WITHIN_MS, retryWithin } from '@clinic-hub/platform/webhook-events';
 import { signWebhook } from './webhook-signature.js';
 import { signingSecrets, type WebhookStore } from './webhook-store.js';
 
@@ -19,9 +20,6 @@ interface DeliveryJob {
 /** How long finished deliveries stay in BullMQ: as long, a second enqueue of the same event (another hub node) is a no-op. */
 const KEEP_DONE_SECONDS = 24 * 3600;
 const CONCURRENCY = 8;
-/** How long a hub node keeps handing over the deliveries of an event it heard (a failover takes seconds), and the pause between tries. */
-const HAND_OVER_WITHIN_MS = 60_000;
-const HAND_OVER_PAUSE_MS = { first: 200, max: 2000 };
 
 export interface WebhookDispatcherDeps {
   redis: RedisClient;
@@ -116,16 +114,8 @@ export class WebhookDispatcher {
    * node hears itself (queue changes, consultations), which nobody else hands over again. Rejects with the last
    * failure.
    */
-  async publishRetrying(...args: Parameters<WebhookDispatcher['publish']>): Promise<void> {
-    const deadline = Date.now() + HAND_OVER_WITHIN_MS;
-    for (let pause = HAND_OVER_PAUSE_MS.first; ; pause = Math.min(pause * 2, HAND_OVER_PAUSE_MS.max)) {
-      try {
-        return await this.publish(...args);
-      } catch (error) {
-        if (this.closing || Date.now() + pause > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    }
+  publishRetrying(...args: Parameters<WebhookDispatcher['publish']>): Promise<void> {
+    return retryWithin(HAND_OVER_WITHIN_MS, () => this.closing, () => this.publish(...args));
   }
 
   private async run(job: Job<WebhookJob>): Promise<void> {

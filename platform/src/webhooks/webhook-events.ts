@@ -25,6 +25,7 @@ export class WebhookEvents {
   private readonly connection: RedisClient;
   private readonly queue: Queue<WebhookEventJob>;
   private readonly ack: ReplicaAck | null;
+  private closed = false;
 
   constructor(target: RedisTarget | string, name: string, options: { ack?: ReplicaAckPolicy } = {}) {
     // Not a blocking connection: with Redis away, a hand-over fails (and the job handing it over is retried) instead of waiting.
@@ -60,8 +61,14 @@ export class WebhookEvents {
     return true;
   }
 
+  /** `emit`, tried again until it succeeds (a failover takes seconds) or `withinMs` passed or the instance closed; rejects with the last failure. */
+  emitRetrying(event: WebhookEventJob, withinMs = HAND_OVER_WITHIN_MS): Promise<boolean> {
+    return retryWithin(withinMs, () => this.closed, () => this.emit(event));
+  }
+
   /** Closes without waiting for a Redis that is gone. */
   async close(): Promise<void> {
+    this.closed = true;
     await closeOverRedis([this.connection], () => this.queue.close());
   }
 }
@@ -70,4 +77,23 @@ export class WebhookEvents {
 export class WebhookEventNotConfirmed extends Error {
   override readonly name = 'WebhookEventNotConfirmed';
   readonly code = 'STORE_UNAVAILABLE';
+}
+
+/** How long a webhook event or its deliveries are handed over again before the failure is given up on (and logged). */
+export const HAND_OVER_WITHIN_MS = 60_000;
+
+/**
+ * `work` until it resolves, with pauses from 200 ms doubling to 2 s, for up to `withinMs` or until `stopped()`:
+ * for hand-overs that are safe to repeat (the same ids are the same jobs). Rejects with the last failure.
+ */
+export async function retryWithin<T>(withinMs: number, stopped: () => boolean, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (let pause = 200; ; pause = Math.min(pause * 2, 2000)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (stopped() || Date.now() + pause > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
 }

@@ -40,9 +40,9 @@ describe('mediasoup counts (read from the workers when scraped)', () => {
     const media = await makeEncodedMedia(dir, { seconds: 6, video: true, keyframeEverySeconds: 1 });
     const simulcast = { layers: [media.video], audio: media.audio };
     const consult = 'counters-room';
-    const doctor = await MediasoupNodePeer.join(node.url, roomToken({ sub: 'doctor-ct', part: 'doctor', consult }), simulcast);
+    const doctor = await MediasoupNodePeer.join(node.url, roomToken({ sub: 'doctor-ct', part: 'doctor', consult }), { media: simulcast });
     peers.push(doctor);
-    const patient = await MediasoupNodePeer.join(node.url, roomToken({ sub: 'patient-ct', part: 'patient', consult }), simulcast);
+    const patient = await MediasoupNodePeer.join(node.url, roomToken({ sub: 'patient-ct', part: 'patient', consult }), { media: simulcast });
     peers.push(patient);
     const labels = (direction: string) => ({ node: 'media-counters', direction });
     const packetsOut = async () => metricValue(await (await fetch(`${node.url}/metrics`)).text(), 'clinic_media_rtp_packets_total', labels('out')) ?? 0;

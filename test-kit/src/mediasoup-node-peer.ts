@@ -223,8 +223,9 @@ export class MediasoupNodePeer extends SignalPeer {
     }
   }
 
+  /** Its send transport's state, and its receive transport's once that has something to receive (before, it is never connected). */
   get connectionState(): string {
-    const states = [this.sendPc, this.recvPc].filter((pc) => pc !== null).map((pc) => pc.connectionState);
+    const states = [this.sendPc, this.recvConnected ? this.recvPc : null].filter((pc) => pc !== null).map((pc) => pc.connectionState);
     if (states.length === 0) return 'new';
     return states.find((state) => state !== 'connected') ?? 'connected';
   }

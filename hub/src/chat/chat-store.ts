@@ -137,13 +137,15 @@ export class ChatStore {
         quotaArgument(input.quota),
         Math.max(1, Math.round(input.attachmentKeepSeconds)),
         Math.max(1, Math.round(input.threadKeepSeconds)),
-      ]);
+      ], (keys) => quotaKeys(keys, 'msg', caller, input.threadId));
     return this.replicated(clinic, append, (r) => r.duplicate);
   }
 
   /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
   takeAttachmentQuota(clinic: string, caller: ChatCaller, threadId: string, limits: QuotaLimits, bytes: number): Promise<Ack<object>> {
-    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes]);
+    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes], (keys) =>
+      quotaKeys(keys, 'bytes', caller, threadId),
+    );
   }
 
   readMessages(
@@ -151,11 +153,14 @@ export class ChatStore {
     caller: ChatCaller,
     input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; limit: number; withReceipts: boolean },
   ): Promise<Ack<ChatJoinResult>> {
-    return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0']);
+    return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0'], (keys) => [
+      keys.messages(input.threadId),
+      keys.reads(input.threadId),
+    ]);
   }
 
   markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {
-    return this.runThread(clinic, caller, threadId, 'mark-read', [seq]);
+    return this.runThread(clinic, caller, threadId, 'mark-read', [seq], (keys) => [keys.reads(threadId)]);
   }
 
   async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
@@ -301,9 +306,17 @@ export class ChatStore {
     return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
   }
 
-  private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {
+  /** A thread script: the thread's hash and members set, then the script's own keys of the thread (`more`). */
+  private runThread<T extends object>(
+    clinic: string,
+    caller: ChatCaller,
+    threadId: string,
+    script: ScriptName,
+    args: (string | number)[],
+    more: (keys: ReturnType<typeof chatKeys>) => string[] = () => [],
+  ): Promise<Ack<T>> {
     const keys = chatKeys(clinic);
-    return this.run(script, [keys.thread(threadId), keys.members(threadId)], [
+    return this.run(script, [keys.thread(threadId), keys.members(threadId), ...more(keys)], [
       keys.prefix,
       threadId,
       caller.sub,
@@ -326,4 +339,9 @@ export class ChatStore {
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.detail ?? (isErrorCode(reply.code) ? undefined : reply.code));
     return reply as Ack<T>;
   }
+}
+
+/** The quota counters a script takes from, in the order of its limits: the caller's, the thread's, the clinic's. */
+function quotaKeys(keys: ReturnType<typeof chatKeys>, what: 'msg' | 'bytes', caller: ChatCaller, threadId: string): string[] {
+  return [keys.quota(what, 'user', caller.sub), keys.quota(what, 'thread', threadId), keys.quota(what, 'clinic', '')];
 }

@@ -1,6 +1,5 @@
 -- The thread, when the caller may read and write it (before joining its room, uploading
 -- or downloading an attachment).
---- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end

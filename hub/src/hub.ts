@@ -15,7 +15,7 @@ import { createSessionRoutes } from './auth/session-routes.js';
 import { bearerToken } from './auth/authenticator.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { startChat } from './chat/index.js';
+import { startChat, upgradeChatLayout } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
 import type { HubConfig } from './config.js';
@@ -124,6 +124,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
 
   // Before this node serves any clinic: its queue data in this version's layout (README, "Upgrading").
   await upgradeQueueLayout(redis, clinics.ids(), logger);
+  await upgradeChatLayout(redis, clinics.ids(), logger);
 
   // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
   let queueBroadcast: RunningQueue['broadcast'] | null = null;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { clinicChannel, clinicChannelPattern } from './clinic-channels.js';
+import { clinicChannel } from './clinic-channels.js';
 
 /**
  * Video consultations: the contract between the hub (admission, room
@@ -73,13 +73,15 @@ export const consultKeys = (clinic: string, consult: string) => {
 export const AI_RESULT_FIELD = 'r';
 
 /**
- * Pub/sub channel on which the hub tells media-server nodes (and anyone else
- * following a clinic's consultations) what happened to a consultation:
+ * Sharded pub/sub channel (SPUBLISH, followed per clinic with SSUBSCRIBE) on
+ * which the hub tells media-server nodes (and anyone else following a
+ * clinic's consultations) what happened to a consultation:
  * ConsultControlMessage JSON. The meta hash's `status` says the same and is
- * what counts after a restart or a missed message.
+ * what counts after a restart or a missed message. It lies in the clinic's
+ * hash slot: on a Redis Cluster only the shard that owns the clinic carries it.
  */
-export const consultControlChannel = (clinic: string) => clinicChannel(clinic, 'consult-control');
-export const CONSULT_CONTROL_CHANNEL_PATTERN = clinicChannelPattern('consult-control');
+export const CONSULT_CONTROL_CHANNEL_KIND = 'consult-control';
+export const consultControlChannel = (clinic: string) => clinicChannel(clinic, CONSULT_CONTROL_CHANNEL_KIND);
 /** `end`: status is now `ended`; close the room, stop recording and the audio tap. */
 export interface ConsultControlMessage {
   consult: string;
@@ -91,9 +93,9 @@ export interface ConsultControlMessage {
   traceparent?: string;
 }
 
-/** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */
-export const consultAiChannel = (clinic: string) => clinicChannel(clinic, 'consult-ai');
-export const CONSULT_AI_CHANNEL_PATTERN = clinicChannelPattern('consult-ai');
+/** Sharded pub/sub channel (SPUBLISH / SSUBSCRIBE, the clinic's hash slot) on which AI results of a clinic's consultations are published for the hub to relay. */
+export const CONSULT_AI_CHANNEL_KIND = 'consult-ai';
+export const consultAiChannel = (clinic: string) => clinicChannel(clinic, CONSULT_AI_CHANNEL_KIND);
 
 /**
  * Media-server nodes announce themselves: `media:node:<id>` is a hash
@@ -226,7 +228,7 @@ export const AiEmotion = AiResultBase.extend({
 export type AiEmotion = z.infer<typeof AiEmotion>;
 
 /**
- * What the AI workers PUBLISH on consultAiChannel(clinic) (JSON). Finals and
+ * What the AI workers SPUBLISH on consultAiChannel(clinic) (JSON). Finals and
  * emotions are also XADDed to consultKeys(..).ai and the record; partials are
  * only published (they may be dropped under back-pressure, finals never).
  */

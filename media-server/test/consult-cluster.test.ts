@@ -215,10 +215,28 @@ async function openRoom(clinic: string): Promise<Room> {
   const patientHub = await connectConsult(hub.url, await tokenFor('patient', clinic, { ticket: ticket.id, sub: `patient:${ticket.id}` }));
   sockets.push(patientHub);
   const patientPass = expectOk(await consultRequest(patientHub, 'consult:join', {})).pass;
-  const doctor = await NodePeer.join(admitted.pass.mediaUrl, admitted.pass.token, { media });
-  const patient = await NodePeer.join(patientPass.mediaUrl, patientPass.token, { media });
-  peers.push(doctor, patient);
+  const doctor = await joinMedia(clinic, admitted.pass);
+  const patient = await joinMedia(clinic, patientPass);
   return { clinic, consult, doctorHub, patientHub, got, doctor, patient };
+}
+
+/**
+ * Joins the room; answered STORE_UNAVAILABLE, joins again as the page does. A node's first join of a clinic
+ * waits for its subscription to the clinic's control channel, which on a loaded machine can take longer than
+ * MEDIA_STORE_TIMEOUT_MS.
+ */
+async function joinMedia(clinic: string, pass: { mediaUrl: string; token: string }): Promise<NodePeer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const peer = await NodePeer.join(pass.mediaUrl, pass.token, { media });
+      peers.push(peer);
+      return peer;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'STORE_UNAVAILABLE' || attempt === 5) throw error;
+      console.log(`${clinic}: a join was answered STORE_UNAVAILABLE (attempt ${attempt}); joining again`);
+      await sleep(1000);
+    }
+  }
 }
 
 /**
@@ -246,22 +264,12 @@ async function audioBothWays(room: Room): Promise<void> {
   }
 }
 
-/** The participant leaves the room and joins again with a fresh pass from the hub; told STORE_UNAVAILABLE, tries again as the page does. */
+/** The participant leaves the room and joins again with a fresh pass from the hub. */
 async function rejoin(room: Room, who: 'doctor' | 'patient'): Promise<void> {
   await room[who].close();
   const socket = who === 'doctor' ? room.doctorHub : room.patientHub;
-  for (let attempt = 1; ; attempt++) {
-    const pass = expectOk(await consultRequest(socket, 'consult:join', who === 'doctor' ? { consult: room.consult } : {})).pass;
-    try {
-      room[who] = await NodePeer.join(pass.mediaUrl, pass.token, { media });
-      break;
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'STORE_UNAVAILABLE' || attempt === 5) throw error;
-      console.log(`${room.clinic}: the ${who}'s join was answered STORE_UNAVAILABLE (attempt ${attempt}); joining again`);
-      await sleep(1000);
-    }
-  }
-  peers.push(room[who]);
+  const pass = expectOk(await consultRequest(socket, 'consult:join', who === 'doctor' ? { consult: room.consult } : {})).pass;
+  room[who] = await joinMedia(room.clinic, pass);
 }
 
 /** Waits until the doctor has had `count` final transcripts of the consultation relayed; resolves with how many there are. */

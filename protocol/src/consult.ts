@@ -101,6 +101,8 @@ export const consultAiChannel = (clinic: string) => clinicChannel(clinic, CONSUL
  * Media-server nodes announce themselves: `media:node:<id>` is a hash
  * { url, rooms, participants, startedAt, draining } refreshed every
  * MEDIA_NODE_HEARTBEAT_MS with a PEXPIRE of MEDIA_NODE_TTL_MS; `media:nodes` is the set of ids.
+ * The two lie in different hash slots (on a Redis Cluster maybe on different shards): a node writes
+ * its hash, then its id, never in one transaction, and a reader takes an id only while its hash exists.
  * The hub places a new consultation on the live, not draining node with the fewest rooms.
  */
 export const MEDIA_NODES_KEY = 'media:nodes';
@@ -146,7 +148,8 @@ export const AUDIO_TAP_MAXLEN = 24_000;
  * AI workers announce themselves like media nodes: `ai:worker:<id>` is a hash
  * { host, pid, startedAt, concurrency, sessions, recordings, stt, emotion,
  * beatAt, stopping } refreshed every AI_WORKER_HEARTBEAT_MS with a PEXPIRE of
- * AI_WORKER_TTL_MS; `ai:workers` is the set of ids (`clinic workers` reads both).
+ * AI_WORKER_TTL_MS; `ai:workers` is the set of ids (`clinic workers` reads both; written and
+ * read as the media nodes' are: hash first, then id, an id counted only while its hash exists).
  */
 export const AI_WORKERS_KEY = 'ai:workers';
 export const aiWorkerKey = (workerId: string) => `ai:worker:${workerId}`;

@@ -152,6 +152,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     nodeId: config.nodeId,
     store: webhookStore,
     config: config.webhooks,
+    ack: config.redisAck,
     patientInfo: (clinic, ticketId) => queue.patientInfo(clinic, ticketId),
     logger,
   });
@@ -275,7 +276,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       }
       // Every node hears every event: the event id (clinic and seq) makes the deliveries one per endpoint.
       const patientTicket = event.type === 'ticket.issued' ? event.ticket.id : undefined;
-      webhooks.publish(clinic, event.type, `${clinic}-q${event.seq}`, event.at, { seq: event.seq, ticket: event.ticket }, patientTicket).catch((error: Error) =>
+      webhooks.publishRetrying(clinic, event.type, `${clinic}-q${event.seq}`, event.at, { seq: event.seq, ticket: event.ticket }, patientTicket).catch((error: Error) =>
         logger.warn({ clinic, seq: event.seq, err: error.message }, 'cannot enqueue webhook deliveries'),
       );
     },
@@ -315,7 +316,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       const started = change.type === 'consult.started';
       const data = { consult: consultation, ...(started ? {} : { reason: change.reason }) };
       webhooks
-        .publish(clinic, change.type, `${clinic}-c-${consultation.id}-${started ? 'started' : 'ended'}`, started ? consultation.createdAt : (consultation.endedAt ?? Date.now()), data, consultation.ticket)
+        .publishRetrying(clinic, change.type, `${clinic}-c-${consultation.id}-${started ? 'started' : 'ended'}`, started ? consultation.createdAt : (consultation.endedAt ?? Date.now()), data, consultation.ticket)
         .catch((error: Error) => logger.warn({ clinic, consult: consultation.id, err: error.message }, 'cannot enqueue webhook deliveries'));
     },
     nsp: consultNsp,

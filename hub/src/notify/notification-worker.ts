@@ -309,7 +309,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   });
   worker.on('error', (error) => logger.error({ err: error.message }, 'notification worker error'));
   // A dead letter is told to the clinic's webhooks (notify.failed) through the hub's dispatcher.
-  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`);
+  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`, { ack: config.redisAck });
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -318,8 +318,9 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       const deadLetter = toDeadLetter(job);
       const failedAt = deadLetter.failedAt ?? Date.now();
       const { recipient } = job.data;
+      // Again until a replica holds it (NOTIFY_REDIS_ACK_REPLICAS): nobody else hands a dead letter's event over.
       webhookEvents
-        .emit({
+        .emitRetrying({
           // One per failure: a dead letter retried (clinic notify retry) that fails again is a new event. BullMQ ids take no ':'.
           id: `${job.data.clinic}-n-${String(job.id)}-${failedAt}`.replaceAll(':', '_'),
           type: 'notify.failed',

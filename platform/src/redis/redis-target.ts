@@ -132,7 +132,8 @@ export function readRedisTarget(
  * ConfigError lists. Redis Cluster is refused (REDIS_CLUSTER_UNSUPPORTED)
  * unless the service `acceptsCluster`: one whose every part opens its
  * connections with connectRedisClient and has been run on a cluster (the
- * hub, the media-server and the AI workers; README, "Scaling").
+ * hub, the notification worker, the media-server and the AI workers: every
+ * service today; README, "Scaling").
  */
 export function redisTargetForService(
   env: NodeJS.ProcessEnv,

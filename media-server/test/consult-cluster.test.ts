@@ -79,8 +79,9 @@ beforeAll(async () => {
     startMediaServerProcess({ ...redisEnv, ...WERIFT_ENGINE_ENV, MEDIA_NODE_ID: MEDIA_NODE, LOG_LEVEL: 'info' }),
   ]);
   // Job locks of 15 s, not the fixture's 2 s: a shard's failover (several seconds) must not pass for the worker's death.
+  // A minute's grace, not 300 ms, after everyone has left: a participant who rejoins must not end the AI session.
   aiWorker = startAiWorkerProcess({
-    ...fixtureWorkerEnv('', modelsDir, { AI_WORKER_ID: AI_WORKER, AI_JOB_LOCK_MS: '15000', AI_STALLED_INTERVAL_MS: '5000' }),
+    ...fixtureWorkerEnv('', modelsDir, { AI_WORKER_ID: AI_WORKER, AI_JOB_LOCK_MS: '15000', AI_STALLED_INTERVAL_MS: '5000', AI_SESSION_END_GRACE_MS: '60000' }),
     ...redisEnv,
     LOG_LEVEL: 'warn',
   });

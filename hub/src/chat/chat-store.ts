@@ -55,7 +55,8 @@ const SCRIPT_NAMES = [
   'take-quota',
   'presence-set',
   'presence-drop',
-  'presence-sweep',
+  'presence-heartbeat',
+  'presence-sweep-member',
 ] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -137,13 +138,15 @@ export class ChatStore {
         quotaArgument(input.quota),
         Math.max(1, Math.round(input.attachmentKeepSeconds)),
         Math.max(1, Math.round(input.threadKeepSeconds)),
-      ]);
+      ], (keys) => quotaKeys(keys, 'msg', caller, input.threadId));
     return this.replicated(clinic, append, (r) => r.duplicate);
   }
 
   /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
   takeAttachmentQuota(clinic: string, caller: ChatCaller, threadId: string, limits: QuotaLimits, bytes: number): Promise<Ack<object>> {
-    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes]);
+    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes], (keys) =>
+      quotaKeys(keys, 'bytes', caller, threadId),
+    );
   }
 
   readMessages(
@@ -211,13 +214,22 @@ export class ChatStore {
     await this.run('presence-drop', [keys.presence, keys.presenceConns(member)], [member, socketId, keys.channel]);
   }
 
-  /** Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. */
+  /**
+   * Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. Two steps,
+   * each declaring its keys (README, "Moving slots"): the heartbeat answers the members present, then each member's
+   * sockets are checked with that member's key. A member who came meanwhile is checked at the next sweep.
+   */
   async presenceSweep(clinic: string, nodeId: string, staleMs: number, forgetSelf: boolean): Promise<number> {
     const keys = chatKeys(clinic);
-    return this.scripts['presence-sweep']<number>(
-      [keys.presence, keys.presenceNodes],
-      [keys.prefix, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
-    );
+    const members = await this.scripts['presence-heartbeat']<string[]>([keys.presence, keys.presenceNodes], [nodeId, staleMs]);
+    let offline = 0;
+    for (const member of members) {
+      offline += await this.scripts['presence-sweep-member']<number>(
+        [keys.presence, keys.presenceNodes, keys.presenceConns(member)],
+        [member, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
+      );
+    }
+    return offline;
   }
 
   async presenceList(clinic: string): Promise<StaffPresence[]> {
@@ -337,4 +349,9 @@ export class ChatStore {
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.detail ?? (isErrorCode(reply.code) ? undefined : reply.code));
     return reply as Ack<T>;
   }
+}
+
+/** The quota counters a script takes from, in the order of its limits: the caller's, the thread's, the clinic's. */
+function quotaKeys(keys: ReturnType<typeof chatKeys>, what: 'msg' | 'bytes', caller: ChatCaller, threadId: string): string[] {
+  return [keys.quota(what, 'user', caller.sub), keys.quota(what, 'thread', threadId), keys.quota(what, 'clinic', '')];
 }

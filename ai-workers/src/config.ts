@@ -104,7 +104,7 @@ export function loadAiConfig(processEnv: NodeJS.ProcessEnv = process.env, cwd = 
   if (!parsed.success) {
     problems.push(...describeEnvIssues(parsed.error.issues, env, SECRETS));
   }
-  const redis = redisTargetForService(env);
+  const redis = redisTargetForService(env, { acceptsCluster: true });
   problems.push(...redis.lines);
   const e = parsed.success ? parsed.data : null;
   if (e?.AI_STT_ENGINE === 'local' && !e.AI_STT_MODEL_JA && !e.AI_STT_MODEL_EN) {

@@ -1,5 +1,5 @@
 import { loadRecordingConfig } from '@clinic-hub/recordings';
-import { connectRedis } from '@clinic-hub/platform/redis';
+import { connectRedisClient } from '@clinic-hub/platform/redis';
 import { onStopSignals } from '@clinic-hub/platform/process';
 import { ConfigError, loadAiConfig } from './config.js';
 import { loadEngines } from './engines/load-engines.js';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     throw error;
   }
   let recordings;
-  if (recording.key) recordings = new EncryptedRecordingSource(connectRedis(config.redis, `ai-recordings:${config.workerId}`), { dir: recording.dir, key: recording.key });
+  if (recording.key) recordings = new EncryptedRecordingSource(connectRedisClient(config.redis, `ai-recordings:${config.workerId}`), { dir: recording.dir, key: recording.key });
   else logger.warn('RECORDING_KEY is not set: this worker takes no ai-recordings jobs (whole-recording transcription)');
   const worker = await startAiWorker(config, { logger, engines, recordings });
   const status = config.metrics ? await startStatusServer({ ...config.metrics, registry: worker.metrics.registry, status: worker.status }) : null;

@@ -29,6 +29,11 @@ describe('AI worker configuration', () => {
     expect(loadAiConfig({ ...base, AI_EMOTION_MODEL: 'off' }).emotion).toBeNull();
   });
 
+  it('runs on a Redis Cluster (REDIS_CLUSTER_NODES), as on one Redis or Sentinel', () => {
+    const { REDIS_URL: _one, ...models } = base;
+    expect(loadAiConfig({ ...models, REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' }).redis).toEqual({ mode: 'cluster', nodes: [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }] });
+  });
+
   it('names each bad variable, never echoing a secret', () => {
     const message = problems({ REDIS_URL: 'http://x', AI_MAX_SESSIONS: 'many', AI_VAD_THRESHOLD: '2', AI_STT_ENGINE: 'whisper', DEEPGRAM_API_KEY: 'secret-key' });
     expect(message).toMatch(/REDIS_URL: must start with redis:\/\//);

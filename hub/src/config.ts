@@ -297,7 +297,7 @@ export function loadConfig(processEnv: NodeJS.ProcessEnv = process.env): HubConf
       default: e.HUB_STAFF_SESSION_MAX_SECONDS,
     },
     logLevel: e.LOG_LEVEL,
-    notify: loadNotifyConfig(env, { acceptsCluster: true }),
+    notify: loadNotifyConfig(env),
     recordings: loadRecordingConfig(env),
     chat: {
       attachmentKey: e.HUB_ATTACHMENT_KEY,

@@ -1,7 +1,7 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server as SocketServer, type Namespace } from 'socket.io';
 import { CHAT_NAMESPACE, CONSULT_NAMESPACE, NOTIFY_NAMESPACE, QUEUE_NAMESPACE, TERMINAL_STATUSES, toPublicClinic, type NotifyContactInput } from '@clinic-hub/protocol';
-import { NotificationService, registerNotifyHandlers } from './notify/index.js';
+import { NotificationService, registerNotifyHandlers, startNotifyLive } from './notify/index.js';
 import { createReminderRoutes } from './notify/reminder-routes.js';
 import { PatientPageStore } from './notify/patient-page-store.js';
 import { LineLinkService } from './notify/line-link.js';
@@ -152,6 +152,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     nodeId: config.nodeId,
     store: webhookStore,
     config: config.webhooks,
+    ack: config.redisAck,
     patientInfo: (clinic, ticketId) => queue.patientInfo(clinic, ticketId),
     logger,
   });
@@ -228,6 +229,8 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   }) as [Namespace, Namespace, Namespace, Namespace];
   const patientPages = new PatientPageStore(redis);
   const stopNotifyHandlers = registerNotifyHandlers(notifyNsp, { logger, metrics, guards, maxPayloadBytes: config.maxPayloadBytes, pages: patientPages });
+  // The clinics' notify channels ride on the queue's live subscriber: both are sharded, per clinic, followed for good.
+  await startNotifyLive(liveSub, notifyNsp, { clinicIds: clinics.ids(), pages: patientPages, logger });
 
   const patientCheckin = {
     queue,
@@ -273,7 +276,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       }
       // Every node hears every event: the event id (clinic and seq) makes the deliveries one per endpoint.
       const patientTicket = event.type === 'ticket.issued' ? event.ticket.id : undefined;
-      webhooks.publish(clinic, event.type, `${clinic}-q${event.seq}`, event.at, { seq: event.seq, ticket: event.ticket }, patientTicket).catch((error: Error) =>
+      webhooks.publishRetrying(clinic, event.type, `${clinic}-q${event.seq}`, event.at, { seq: event.seq, ticket: event.ticket }, patientTicket).catch((error: Error) =>
         logger.warn({ clinic, seq: event.seq, err: error.message }, 'cannot enqueue webhook deliveries'),
       );
     },
@@ -313,7 +316,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
       const started = change.type === 'consult.started';
       const data = { consult: consultation, ...(started ? {} : { reason: change.reason }) };
       webhooks
-        .publish(clinic, change.type, `${clinic}-c-${consultation.id}-${started ? 'started' : 'ended'}`, started ? consultation.createdAt : (consultation.endedAt ?? Date.now()), data, consultation.ticket)
+        .publishRetrying(clinic, change.type, `${clinic}-c-${consultation.id}-${started ? 'started' : 'ended'}`, started ? consultation.createdAt : (consultation.endedAt ?? Date.now()), data, consultation.ticket)
         .catch((error: Error) => logger.warn({ clinic, consult: consultation.id, err: error.message }, 'cannot enqueue webhook deliveries'));
     },
     nsp: consultNsp,

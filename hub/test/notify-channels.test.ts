@@ -11,6 +11,7 @@ import { TEST_SECRET } from '@clinic-hub/test-kit/hub-node';
 import { startTestAuth } from './support/auth.js';
 import { PatientPageStore } from '../src/notify/patient-page-store.js';
 import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
+import { startNotifyLive } from '../src/notify/notify-live.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { NotificationService } from '../src/notify/notification-service.js';
 import {
@@ -115,7 +116,7 @@ describe('SMS (Twilio-style REST API)', () => {
   });
 });
 
-describe('in-app (Socket.IO through Redis)', () => {
+describe('in-app (the clinic\'s notify channel through Redis, to Socket.IO)', () => {
   let http: HttpServer;
   let io: SocketServer;
   let pub: Redis;
@@ -135,7 +136,10 @@ describe('in-app (Socket.IO through Redis)', () => {
     const nsp = io.of(NOTIFY_NAMESPACE);
     nsp.use(socketAuth(auth.authenticator));
     nsp.on('connection', (socket) => auth.sessions.attach(socket));
-    registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384, pages: new PatientPageStore(pub) });
+    const pages = new PatientPageStore(pub);
+    registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384, pages });
+    // As the hub: the clinic's notify channel (the worker SPUBLISHes there) followed, notices emitted to the user's room.
+    await startNotifyLive(sub, nsp, { clinicIds: [TEST_CLINIC], pages, logger: auth.logger });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { NotificationService } from '../src/notify/notification-service.js';
-import { sendRecordKey } from '../src/notify/notify-keys.js';
+import { hashSlot } from '@clinic-hub/platform/redis';
+import { legacySendRecordKey, sendRecordKey } from '../src/notify/notify-keys.js';
 import {
   TEST_CLINIC,
   lineUserId,
@@ -103,5 +104,22 @@ describe('a worker killed in the middle of a send', () => {
     expect(accepted).toHaveLength(1);
     expect(job.returnvalue).toEqual({ outcome: 'sent', channel: 'sms', providerId: accepted[0]!.sid });
     await second.stop();
+  });
+});
+
+describe('send records across an upgrade', () => {
+  it('lie in their clinic\'s slot, and a send an earlier version recorded under {notify} is not made again', async () => {
+    const to = '+819033334444';
+    // No worker yet: the record of "the earlier version" is there before any attempt.
+    const id = await remindNow('upgrade-sms', { channel: 'sms', address: to });
+    expect(hashSlot(sendRecordKey(id))).toBe(hashSlot(`{${TEST_CLINIC}}`));
+    await redis.set(legacySendRecordKey(id), JSON.stringify({ state: 'sent', providerId: 'SM-before-upgrade', at: Date.now() }), 'EX', 600);
+    const worker = await startWorker();
+    const job = await completedJob(id);
+    expect(job.returnvalue).toEqual({ outcome: 'already_sent', providerId: 'SM-before-upgrade' });
+    expect(JSON.parse((await redis.get(sendRecordKey(id)))!)).toMatchObject({ state: 'sent', providerId: 'SM-before-upgrade' });
+    await sleep(300);
+    expect(fixture.sms.requests.filter((r) => new URLSearchParams(r.body).get('To') === to)).toHaveLength(0);
+    await worker.stop();
   });
 });

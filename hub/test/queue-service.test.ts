@@ -152,7 +152,7 @@ describe('recall, skip, start, done, cancel', () => {
     await new Promise((r) => setTimeout(r, 60));
     const done = ok(await queue.done(C, { ticketId: called.ticket.id }));
     expect(done.deptStats).toMatchObject({ dept: 'peds', samples: 1 });
-    const [measured] = await redis.lrange(clinicKeys(C).durations('peds'), 0, -1);
+    const [measured] = ((await redis.hget(clinicKeys(C).durations, 'peds')) ?? '').split(',');
     expect(Number(measured)).toBeGreaterThanOrEqual(50);
     const snap = await queue.snapshot(C);
     expect(snap.ok && snap.snapshot.deptStats.peds).toEqual({ avgConsultMinutes: 0, samples: 1 });

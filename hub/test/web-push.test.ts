@@ -15,6 +15,7 @@ import { socketAuth } from '../src/auth/socket-auth.js';
 import { NotificationService } from '../src/notify/notification-service.js';
 import { startNotificationWorker, type RunningNotificationWorker } from '../src/notify/notification-worker.js';
 import { registerNotifyHandlers } from '../src/notify/notify-handlers.js';
+import { startNotifyLive } from '../src/notify/notify-live.js';
 import { sendRecordKey } from '../src/notify/notify-keys.js';
 import { PatientPageStore } from '../src/notify/patient-page-store.js';
 import { startTestAuth } from './support/auth.js';
@@ -59,6 +60,7 @@ beforeAll(async () => {
   nsp.use(socketAuth(auth.authenticator));
   nsp.on('connection', (socket) => auth.sessions.attach(socket));
   registerNotifyHandlers(nsp, { logger: auth.logger, metrics: auth.metrics, guards: auth.guards, maxPayloadBytes: 16_384, pages });
+  await startNotifyLive(sub, nsp, { clinicIds: [TEST_CLINIC], pages, logger: auth.logger });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const address = http.address();
   url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

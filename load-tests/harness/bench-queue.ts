@@ -20,6 +20,7 @@
  *   npm run bench:queue -- --clients 5000 --rate 2.5,5,10      (the sweep)
  *   npm run bench:queue -- --profile var/profiles      (--cpu-prof on every hub node)
  *   npm run bench:queue -- --redis sentinel --servers uws   (a Sentinel group: master, replica, 3 sentinels)
+ *   npm run bench:queue -- --redis cluster --servers uws    (a Redis Cluster: 3 masters, 3 replicas)
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -82,7 +83,7 @@ export const QUEUE_OPTIONS = benchCommandLine({
       kind: 'choice',
       choices: REDIS_MODES,
       default: 'single',
-      help: 'the hubs\' Redis: one redis-server, or a Sentinel group on loopback (master, replica, 3 sentinels; each change waits for the replica)',
+      help: 'the hubs\' Redis: one redis-server, a Sentinel group on loopback (master, replica, 3 sentinels; each change waits for the replica), or a Redis Cluster on loopback (3 masters, 3 replicas; each change waits for its shard\'s replica)',
     },
   },
   finish({ rate, servers, ...options }) {
@@ -103,12 +104,18 @@ export type BenchOptions = typeof QUEUE_OPTIONS.defaults;
 
 const CLINIC_ID = BENCH_CLINIC_ID;
 
+const REDIS_MODE_LABEL: Record<RedisMode, string> = {
+  single: 'one redis-server',
+  sentinel: 'Sentinel: master + replica (WAIT 1)',
+  cluster: 'Cluster: 3 masters + 3 replicas (WAIT 1 on the shard)',
+};
+
 /** One phase of the hub: its nodes on one server kind, the staff's calls through Redis, and the hub's own figures. */
 export interface PhaseReport extends FanoutFigures, Pick<ResourceFigures, 'hubs' | 'redis'> {
   server: ServerKind;
   /** What each node really ran on (uWS falls back to node when it cannot load). */
   server_actual: ServerKind[];
-  /** `--redis`: one redis-server, or Sentinel (a master and a replica the hubs wait for, HUB_REDIS_ACK_REPLICAS 1). */
+  /** `--redis`: one redis-server, Sentinel (a master and a replica the hubs wait for, HUB_REDIS_ACK_REPLICAS 1), or a Cluster (3 masters, 3 replicas; the clinic's shard's replica waited for). */
   redis_mode: RedisMode;
   nodes: number;
   call_errors: Record<string, number>;
@@ -326,7 +333,7 @@ async function setUpPhase(server: ServerKind, options: BenchOptions, context: Ph
   const rooms = dept.rooms.map((r) => r.id);
 
   log(`${tag} phase: ${options.nodes} hub nodes with HUB_SERVER=${server}, ${options.clients} displays over ${options.workers} generator processes`);
-  await redisCommand(context.redis.port, ['FLUSHALL']);
+  for (const port of context.redisMasterPorts) await redisCommand(port, ['FLUSHALL']);
   const { hubs, stop: stopHubs, warnings } = await startHubNodes(
     { count: options.nodes, idPrefix: `bench-${server}`, server, redisEnv: context.redisEnv, secret: context.secret, profileDir: options.profileDir },
     context,
@@ -374,7 +381,7 @@ async function driveCalls(setup: PhaseSetup, options: BenchOptions, context: Pha
   }
 
   const metricsBefore = await scrapeMetrics(hubs);
-  const redisBefore = await redisCounters(context.redis.port);
+  const redisBefore = await redisCounters(...context.redisMasterPorts);
   log(`${tag} measuring: ${Math.round(options.rate * options.seconds)} calls at ${options.rate}/s over ${options.seconds} s to ${connected} displays`);
   const markStart = watcher.mark();
   let lastProgress = now();
@@ -385,7 +392,7 @@ async function driveCalls(setup: PhaseSetup, options: BenchOptions, context: Pha
     }
   });
   const markEnd = watcher.mark();
-  const redisAfter = await redisCounters(context.redis.port);
+  const redisAfter = await redisCounters(...context.redisMasterPorts);
   pool.checkFatal();
 
   // Acks, then deliveries still on their way.
@@ -462,7 +469,7 @@ function phaseReport(setup: PhaseSetup, driven: DrivenCalls, options: BenchOptio
     },
     server_cpu: {
       ...common.server_cpu,
-      with_redis_ms_per_1000_deliveries: cpuMsPer1000((common.server_cpu.cpu_percent ?? 0) + (hubResources.redis.cpu_percent ?? 0), windowSeconds, joined.messagesInWindow),
+      with_redis_ms_per_1000_deliveries: cpuMsPer1000((common.server_cpu.cpu_percent ?? 0) + (hubResources.redis.total_cpu_percent ?? 0), windowSeconds, joined.messagesInWindow),
     },
     queue_op: figures(summarize(measuredCalls.map((c) => c.ackAt! - c.sentAt)), 2),
     checkin_op: figures(summarize(staff.checkinMs), 2),
@@ -629,8 +636,9 @@ function phaseTable(phases: AnyPhaseReport[], comparison: Comparison): string[] 
     ...Array.from({ length: maxHubs }, (_, i): Row => hubRow(`hub node ${i + 1} CPU % / peak RSS MB`, (p) => (p.hubs[i] ? `${cell(p.hubs[i]!.cpu_percent)} / ${cell(p.hubs[i]!.peak_rss_mb)}` : '–'))),
     ['generator CPU % / peak RSS MB', (p) => `${cell(p.generator.cpu_percent)} / ${cell(p.generator.peak_rss_mb)} (${p.generator.processes} procs)`],
     ['coordinator CPU %', (p) => p.coordinator.cpu_percent],
-    hubRow('Redis', (p) => (p.redis_mode === 'sentinel' ? 'Sentinel: master + replica (WAIT 1)' : 'one redis-server')),
-    hubRow('redis-server CPU % (+ replica)', (p) => (p.redis.replica_cpu_percent === null ? cell(p.redis.cpu_percent) : `${cell(p.redis.cpu_percent)} (+ ${cell(p.redis.replica_cpu_percent)})`)),
+    hubRow('Redis', (p) => REDIS_MODE_LABEL[p.redis_mode]),
+    hubRow('redis-server CPU % (+ the other nodes)', (p) => (p.redis.replica_cpu_percent === null ? cell(p.redis.cpu_percent) : `${cell(p.redis.cpu_percent)} (+ ${cell(p.redis.replica_cpu_percent)})`)),
+    hubRow('Redis CPU % (every redis-server)', (p) => p.redis.total_cpu_percent),
     hubRow('redis commands / s, AOF KB / s', (p) => `${cell(p.redis.commands_per_second)}, ${cell(p.redis.aof_bytes_per_second === null ? null : p.redis.aof_bytes_per_second / 1024)}`),
     ['machine busy % (all cores)', (p) => p.machine_busy_percent],
     ['other programs CPU % (not ours)', (p) => p.other_cpu_percent],

@@ -1,13 +1,16 @@
 /**
  * The set-up every hub benchmark shares: a private redis-server for the run
  * (or a private Sentinel group: a master, a replica and three sentinels on
- * loopback), with what to stop at the end, whatever happens; hub nodes as
- * processes of their own, and Redis's counters around the measured window.
+ * loopback; or a private Redis Cluster: 3 masters and 3 replicas), with what
+ * to stop at the end, whatever happens; hub nodes as processes of their own,
+ * and Redis's counters around the measured window.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
+import { hashSlot } from '@clinic-hub/platform/redis';
+import { startRedisCluster } from '@clinic-hub/test-kit/redis-cluster';
 import { startSentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { startHubNode, type HubNode } from './hub-process.js';
 import { ProcessWatcher } from './proc-stats.js';
@@ -17,18 +20,28 @@ import type { Resources } from './resources.js';
 import { sleep } from './time.js';
 import { WorkerPool, generatorProfileDir, type ConnectOptions } from './worker-pool.js';
 
-/** How the run's Redis is deployed: one redis-server, or Sentinel (the hubs then wait for the replica: HUB_REDIS_ACK_REPLICAS 1). */
-export const REDIS_MODES = ['single', 'sentinel'] as const;
+/**
+ * How the run's Redis is deployed: one redis-server, Sentinel (the hubs then
+ * wait for the replica: HUB_REDIS_ACK_REPLICAS 1), or a Cluster of 3 masters
+ * and 3 replicas (each change waits for its shard's replica).
+ */
+export const REDIS_MODES = ['single', 'sentinel', 'cluster'] as const;
 export type RedisMode = (typeof REDIS_MODES)[number];
 
 /** What one run of a benchmark shares: its redis-server, a temporary directory, what to stop. */
 export interface BenchContext {
-  /** The redis-server the hubs write to (with Sentinel, the master; the group has no failover during a run). */
+  /**
+   * The redis-server the hubs write to (with Sentinel, the master; the group
+   * has no failover during a run; on a Cluster, the master of the `bench`
+   * clinic's slot, where its queue lives).
+   */
   redis: RedisProcess;
+  /** Every master (one but on a Cluster): flushed between phases, their command counts summed. */
+  redisMasterPorts: number[];
   redisMode: RedisMode;
-  /** How a hub node names that Redis: REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
+  /** How a hub node names that Redis: REDIS_URL, REDIS_SENTINELS and REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES. */
   redisEnv: Record<string, string>;
-  /** The replicas' processes (Sentinel), for their CPU. */
+  /** The other redis-server processes (Sentinel's replica; a Cluster's other 5 nodes), for their CPU. */
   redisReplicaPids: number[];
   /** Removed at the end of the run. */
   dir: string;
@@ -56,19 +69,45 @@ export async function withBenchContext<T>(
   fatal.catch(() => undefined);
   try {
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    if (options.redis === 'cluster') {
+      const cluster = await startRedisCluster();
+      resources.add('redis cluster', () => cluster.cleanup());
+      const masters = await cluster.masters();
+      // The benchmarks' clinic ('bench', harness/clinics): its keys are in one slot, on one master.
+      const owner = await cluster.masterOfSlot(hashSlot('{bench}'));
+      const processes = cluster.processes();
+      const redis = processes.find((p) => p.port === owner.port)!;
+      const others = processes.filter((p) => p !== redis);
+      for (const node of processes) node.process.once('exit', () => rejectFatal(new Error(`redis-server ${node.port} (cluster) exited during the benchmark`)));
+      log(
+        `Redis Cluster: 3 masters + 3 replicas, pids ${processes.map((p) => `${p.process.pid} (${p.port})`).join(', ')}; ` +
+          `clinic bench on master pid ${redis.process.pid} port ${redis.port} (slot ${hashSlot('{bench}')})`,
+      );
+      return await body({
+        redis,
+        redisMasterPorts: masters.map((m) => m.port),
+        redisMode: 'cluster',
+        redisEnv: cluster.env,
+        redisReplicaPids: others.map((p) => p.process.pid!),
+        dir,
+        resources,
+        log,
+        fatal,
+      });
+    }
     if (options.redis === 'sentinel') {
       const group = await startSentinelGroup();
       resources.add('sentinel group', () => group.cleanup());
       const [redis, replica] = [await group.master(), await group.replica()];
       for (const node of [redis, replica]) node.process.once('exit', () => rejectFatal(new Error(`redis-server ${node.port} exited during the benchmark`)));
       log(`Sentinel group: master pid ${redis.process.pid} on ${redis.url}, replica pid ${replica.process.pid} on ${replica.url}, sentinels ${group.env.REDIS_SENTINELS}`);
-      return await body({ redis, redisMode: 'sentinel', redisEnv: group.env, redisReplicaPids: [replica.process.pid!], dir, resources, log, fatal });
+      return await body({ redis, redisMasterPorts: [redis.port], redisMode: 'sentinel', redisEnv: group.env, redisReplicaPids: [replica.process.pid!], dir, resources, log, fatal });
     }
     const redis = await startRedisServer({ dir: join(dir, 'redis') });
     resources.add('redis-server', () => redis.stop());
     redis.process.once('exit', () => rejectFatal(new Error('redis-server exited during the benchmark')));
     log(`redis-server pid ${redis.process.pid} on ${redis.url} (private, ${dir})`);
-    return await body({ redis, redisMode: 'single', redisEnv: { REDIS_URL: redis.url }, redisReplicaPids: [], dir, resources, log, fatal });
+    return await body({ redis, redisMasterPorts: [redis.port], redisMode: 'single', redisEnv: { REDIS_URL: redis.url }, redisReplicaPids: [], dir, resources, log, fatal });
   } finally {
     await resources.stopAll(log);
   }
@@ -193,10 +232,12 @@ export interface RedisCounters {
   aof: number;
 }
 
-/** Redis's command count and AOF size, read before and after the measured window. */
-export async function redisCounters(port: number): Promise<RedisCounters> {
-  return {
-    commands: await redisInfoNumber(port, 'stats', 'total_commands_processed').catch(() => NaN),
-    aof: await redisInfoNumber(port, 'persistence', 'aof_current_size').catch(() => NaN),
-  };
+/** Redis's command count and AOF size, read before and after the measured window (summed over the masters given). */
+export async function redisCounters(...ports: number[]): Promise<RedisCounters> {
+  const counters = { commands: 0, aof: 0 };
+  for (const port of ports) {
+    counters.commands += await redisInfoNumber(port, 'stats', 'total_commands_processed').catch(() => NaN);
+    counters.aof += await redisInfoNumber(port, 'persistence', 'aof_current_size').catch(() => NaN);
+  }
+  return counters;
 }

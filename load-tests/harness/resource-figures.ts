@@ -37,8 +37,14 @@ export interface ResourceFigures extends MachineLoad {
     peak_rss_mb: number | null;
     commands_per_second: number | null;
     aof_bytes_per_second: number | null;
-    /** With Sentinel (`--redis sentinel`): the replica's CPU, which applies the master's replication stream; null with one Redis. */
+    /**
+     * The other redis-server processes' CPU: with Sentinel (`--redis sentinel`) the replica's, which applies the
+     * master's replication stream; on a Cluster (`--redis cluster`) the other 5 nodes' (2 masters, 3 replicas);
+     * null with one Redis.
+     */
     replica_cpu_percent: number | null;
+    /** Every redis-server of the run (`cpu_percent` + `replica_cpu_percent`): what "with Redis" figures count. */
+    total_cpu_percent: number | null;
   };
 }
 
@@ -60,7 +66,7 @@ export function resourceFigures(input: {
   hubs: { nodeId: string; server: ServerKind; pid: number }[];
   generatorPids: number[];
   redisPid: number;
-  /** The replicas' (with Sentinel): reported apart, and not counted as other programs' CPU. */
+  /** The other redis-server processes' (Sentinel's replica, a Cluster's other nodes): reported apart, and not counted as other programs' CPU. */
   redisReplicaPids?: number[];
   /** Redis INFO totals at the two marks. */
   redisBefore: { commands: number; aof: number };
@@ -72,6 +78,8 @@ export function resourceFigures(input: {
   const replicaPids = input.redisReplicaPids ?? [];
   const cpu = (pid: number) => cpuPercent(pid, from, to);
   const generatorCpu = generatorPids.map(cpu);
+  const redisCpu = cpu(redisPid);
+  const replicaCpu = replicaPids.length === 0 ? null : round(replicaPids.reduce((sum, pid) => sum + ProcessWatcher.cpuPercent(pid, from, to), 0));
   return {
     hubs: hubs.map((h) => ({ node: h.nodeId, server: h.server, pid: h.pid, cpu_percent: cpu(h.pid), peak_rss_mb: round(watcher.peakRssMb(h.pid)) })),
     generator: {
@@ -82,11 +90,12 @@ export function resourceFigures(input: {
     },
     coordinator: { cpu_percent: cpu(process.pid), peak_rss_mb: round(watcher.peakRssMb(process.pid)) },
     redis: {
-      cpu_percent: cpu(redisPid),
+      cpu_percent: redisCpu,
       peak_rss_mb: round(watcher.peakRssMb(redisPid)),
       commands_per_second: round((redisAfter.commands - redisBefore.commands) / windowSeconds, 0),
       aof_bytes_per_second: round((redisAfter.aof - redisBefore.aof) / windowSeconds, 0),
-      replica_cpu_percent: replicaPids.length === 0 ? null : round(replicaPids.reduce((sum, pid) => sum + ProcessWatcher.cpuPercent(pid, from, to), 0)),
+      replica_cpu_percent: replicaCpu,
+      total_cpu_percent: redisCpu === null ? null : round(redisCpu + (replicaCpu ?? 0)),
     },
     ...machineLoad(from, to, [...hubs.map((h) => h.pid), ...generatorPids, process.pid, redisPid, ...replicaPids]),
   };

@@ -61,7 +61,7 @@ const media: EncodedMedia = { video: parseIvf(readFileSync(videoFiles[videoFiles
 const simulcast: SimulcastMedia = { layers: videoFiles.map((file) => parseIvf(readFileSync(file))), audio: audio.frames };
 const peers: { spec: SfuPeerSpec; peer: NodePeer | MediasoupNodePeer }[] = [];
 
-/** What a peer counted of one stream it received; `firstAt` as ms since the epoch (each kind of peer keeps it its own way). */
+/** What a peer counted of one stream it received; `firstAt` as ms since the epoch. */
 function streamCount(spec: SfuPeerSpec, stream: { participant: string; kind: 'audio' | 'video'; packets: number; lost: number }, firstAt: number | null): SfuStreamCount {
   return { sub: spec.sub, room: spec.room, from: stream.participant, kind: stream.kind, packets: stream.packets, lost: stream.lost, firstAt };
 }
@@ -78,7 +78,7 @@ async function handle(message: ParentMessage): Promise<void> {
     for (const spec of message.peers) {
       const started = Date.now();
       try {
-        const peer = engine === 'mediasoup' ? await MediasoupNodePeer.join(mediaUrl, spec.token, simulcast) : await NodePeer.join(mediaUrl, spec.token, { media });
+        const peer = engine === 'mediasoup' ? await MediasoupNodePeer.join(mediaUrl, spec.token, { media: simulcast }) : await NodePeer.join(mediaUrl, spec.token, { media });
         peers.push({ spec, peer });
         results.push({ sub: spec.sub, room: spec.room, startedAt: started, joinedMs: Date.now() - started, error: null });
       } catch (error) {
@@ -90,12 +90,7 @@ async function handle(message: ParentMessage): Promise<void> {
     const streams: SfuStreamCount[] = [];
     const answerErrors: string[] = [];
     for (const { spec, peer } of peers) {
-      if (peer instanceof MediasoupNodePeer) {
-        answerErrors.push(...peer.errors);
-        for (const stream of peer.received.values()) streams.push(streamCount(spec, stream, stream.kind === 'video' ? stream.firstKeyframeAt : stream.firstPacketAt));
-        continue;
-      }
-      answerErrors.push(...peer.answerErrors);
+      answerErrors.push(...(peer instanceof MediasoupNodePeer ? peer.errors : peer.answerErrors));
       for (const stream of peer.received.values()) {
         const firstMs = stream.kind === 'video' ? stream.firstKeyframeMs : stream.firstPacketMs;
         streams.push(streamCount(spec, stream, firstMs === null ? null : peer.startedAt + firstMs));

@@ -137,5 +137,25 @@ describe('bench:queue', () => {
     expect(report.redis_mode).toBe('sentinel');
     expect(report.redis!.cpu_percent!).toBeGreaterThan(0);
     expect(report.redis!.replica_cpu_percent!).toBeGreaterThan(0);
+    expect(report.redis!.total_cpu_percent).toBeCloseTo(report.redis!.cpu_percent! + report.redis!.replica_cpu_percent!, 0);
+  });
+
+  it('runs the hub on a Redis Cluster it starts (--redis cluster): every delivery arrives; Redis CPU is every node\'s', { timeout: 180_000 }, async () => {
+    const out = join(dir, 'queue-cluster.json');
+    const { code, output } = await runBench('bench-queue', ['--redis', 'cluster', '--servers', 'uws', '--clients', String(CLIENTS), '--seconds', String(SECONDS), '--warmup', '0.5', '--rate', '10', '--out', out]);
+    expect(code, output).toBe(0);
+    const started = /Redis Cluster: 3 masters \+ 3 replicas, pids ((?:\d+ \(\d+\)(?:, )?){6}); clinic bench on master pid (\d+) port (\d+)/.exec(output);
+    expect(started, output).not.toBeNull();
+    expect(started![1]).toContain(`${started![2]} (${started![3]})`);
+    expect(output).toMatch(/Cluster: 3 masters \+ 3 replicas \(WAIT 1 on the shard\)/);
+    const report = JSON.parse(readFileSync(out, 'utf8')) as Omit<BenchReport, 'phases' | 'rates'>;
+    hubPhase(report as PhaseReport, 'uws');
+    delivered(report as PhaseReport, 10);
+    expect(report.redis_mode).toBe('cluster');
+    // The clinic's master did the work; the other five nodes (its replica among them) applied or idled.
+    expect(report.redis!.cpu_percent!).toBeGreaterThan(0);
+    expect(report.redis!.replica_cpu_percent!).toBeGreaterThan(0);
+    expect(report.redis!.total_cpu_percent).toBeCloseTo(report.redis!.cpu_percent! + report.redis!.replica_cpu_percent!, 0);
+    expect(report.redis!.commands_per_second!).toBeGreaterThan(0);
   });
 });

@@ -201,7 +201,7 @@ export const MEDIA_ENVIRONMENT_VARIABLES: readonly string[] = [
 export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): MediaConfig {
   const env = withSecretFiles(processEnv, MEDIA_SECRET_VARIABLES, 'media-server configuration');
   const parsed = Env.safeParse(env);
-  const redis = redisTargetForService(env);
+  const redis = redisTargetForService(env, { acceptsCluster: true });
   if (!parsed.success || !redis.target) {
     const lines = [...(parsed.success ? [] : describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES)), ...redis.lines];
     throw new ConfigError(`Invalid media-server configuration:\n${lines.join('\n')}`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@clinic-hub/platform/logging';
 import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage, clinicOfChannel } from '@clinic-hub/protocol';
 import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
-import { connectRedis, endConnection } from '@clinic-hub/platform/redis';
+import { connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace } from '@clinic-hub/platform/tracing';
 import type { MediaConfig } from './config.js';
 import type { MediaEngine, Recorder } from './engine/engine-types.js';
@@ -50,9 +50,9 @@ export function createMediaLogger(level: string, nodeId: string): Logger {
 
 export async function startMediaServer(config: MediaConfig, options: MediaServerOptions = {}): Promise<RunningMediaServer> {
   const logger = options.logger ?? createMediaLogger(config.logLevel, config.nodeId);
-  const redis = connectRedis(config.redis, `media:${config.nodeId}`);
+  const redis = connectRedisClient(config.redis, `media:${config.nodeId}`);
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const subscriber = connectRedis(config.redis, `media:${config.nodeId}:control`);
+  const subscriber = connectRedisClient(config.redis, `media:${config.nodeId}:control`);
   subscriber.on('error', (error) => logger.debug({ err: error }, 'redis subscriber error'));
 
   const engine = await createMediaEngine(config, logger);

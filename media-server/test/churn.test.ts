@@ -1,48 +1,49 @@
 /**
  * A long-running room with people coming and going: 50 join/leave cycles of
- * Node peers (werift, real media) against a doctor who stays. The process's
- * UDP sockets (the media-server's and the peers' — both live here) must not
- * grow, nor its memory beyond a bound, and the doctor's SDP must not grow
- * with every m-line ever used.
+ * Node peers (real media) against a doctor who stays, on each engine. The
+ * UDP sockets of this process (the peers', and werift's server side) and of
+ * the mediasoup workers must not grow, nor this process's memory beyond a
+ * bound (nor a worker's); on werift the doctor's SDP must not grow with
+ * every m-line ever used (its server-made offers reuse them).
  */
 import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerSignal } from '@clinic-hub/protocol';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { joinPeer } from '@clinic-hub/test-kit/engine-peer';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { MediasoupEngine } from '../src/engine/mediasoup-engine.js';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 const CYCLES = 50;
 
 let redis: TestRedis;
-let server: RunningMediaServer;
 let media: EncodedMedia;
 let mediaDir: string;
 
 beforeAll(async () => {
   redis = await startTestRedis();
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'churn-media-'));
-  [server, media] = await Promise.all([startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redis.url, nodeId: 'media-churn' }), makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 1 })]);
+  media = await makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 1 });
 });
 
 afterAll(async () => {
-  await server?.close();
   await redis?.cleanup();
   rmSync(mediaDir, { recursive: true, force: true });
 });
 
-/** UDP sockets this process holds: its socket descriptors matched against the kernel's UDP tables. */
-function udpSockets(): number {
+/** UDP sockets a process holds (this one by default): its socket descriptors matched against the kernel's UDP tables. */
+function udpSockets(pid: number | 'self' = 'self'): number {
   const inodes = new Set<string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
       if (match) inodes.add(match[1]!);
     } catch {
       // closed while listing
@@ -64,6 +65,12 @@ function udpSockets(): number {
   return count;
 }
 
+/** A process's resident memory, MB (/proc/PID/status VmRSS). */
+function residentMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
 /** Heap after a full collection (gc exposed at run time: vitest's workers do not start with --expose-gc). */
 function heapAfterGcMb(): number {
   setFlagsFromString('--expose-gc');
@@ -73,45 +80,69 @@ function heapAfterGcMb(): number {
   return process.memoryUsage().heapUsed / 1024 / 1024;
 }
 
-it(`${CYCLES} join/leave cycles leave no UDP sockets or memory behind`, { timeout: 120_000 }, async () => {
-  const consult = 'churn-room-1';
-  const doctor = await NodePeer.join(server.url, roomToken({ sub: 'doctor-churn', part: 'doctor', consult }), { media });
-  const cycle = async (i: number) => {
-    const sub = `visitor-${i % 3}`;
-    const peer = await NodePeer.join(server.url, roomToken({ sub, part: 'family', consult }), { media });
-    // Media both ways before leaving: the whole path was set up, not just signalling.
-    await peer.until(() => [...peer.received.values()].some((s) => s.kind === 'video' && s.packets > 0), 15_000, `cycle ${i}: video to the visitor`);
-    await doctor.until(() => [...doctor.received.values()].some((s) => s.participant === sub && s.kind === 'video' && s.packets > 0), 15_000, `cycle ${i}: video from the visitor`);
-    // Half leave cleanly, half just drop.
-    if (i % 2 === 0) await peer.leave();
-    else await peer.close();
-    await doctor.until(() => doctor.participants.length === 0, 10_000, `cycle ${i}: the visitor gone`);
-    await doctor.until(() => server.engine.forwardedStreams() === 0, 10_000, `cycle ${i}: forwards released`);
-  };
+describe.each(MEDIA_TEST_ENGINES)('a room with people coming and going ($name)', ({ name: engine, env }) => {
+  let server: RunningMediaServer;
 
-  // Warm up (first-use allocations, the DTLS certificate, module caches), then take the baseline.
-  await cycle(-1);
-  await new Promise((r) => setTimeout(r, 500));
-  const sockets0 = udpSockets();
-  const heap0 = heapAfterGcMb();
-  const rss0 = process.memoryUsage().rss / 1024 / 1024;
-  const started = Date.now();
-  for (let i = 0; i < CYCLES; i++) await cycle(i);
-  await new Promise((r) => setTimeout(r, 1000));
-  const sockets1 = udpSockets();
-  const heap1 = heapAfterGcMb();
-  const rss1 = process.memoryUsage().rss / 1024 / 1024;
-  const offers = doctor.messages.filter((m): m is Extract<ServerSignal, { type: 'offer' }> => m.type === 'offer');
-  const lastSdp = offers[offers.length - 1]!.sdp;
-  const mLines = lastSdp.split('\r\n').filter((l) => l.startsWith('m=')).length;
-  process.stdout.write(
-    `${CYCLES} cycles in ${((Date.now() - started) / 1000).toFixed(1)} s: UDP sockets ${sockets0} → ${sockets1}; heap after GC ${heap0.toFixed(1)} → ${heap1.toFixed(1)} MB; RSS ${rss0.toFixed(0)} → ${rss1.toFixed(0)} MB; the doctor's last offer has ${mLines} m-lines after ${offers.length} offers\n`,
-  );
-  expect(sockets1).toBeLessThanOrEqual(sockets0);
-  // What grows is the test's own log of signalling messages (every offer's SDP); before werift-workarounds.ts it was +23 MB.
-  expect(heap1 - heap0).toBeLessThan(10);
-  // Two own slots and two m-lines per visitor at most, reused as visitors come and go.
-  expect(mLines).toBeLessThanOrEqual(4);
-  expect(server.rooms.counts()).toEqual({ rooms: 1, participants: 1 });
-  await doctor.leave();
+  beforeAll(async () => {
+    server = await startTestMediaServer({ env, redisUrl: redis.url, nodeId: `media-churn-${engine}` });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  /** The server's UDP sockets outside this process: the mediasoup workers' (werift's are in this process). */
+  const workerUdpSockets = () => (server.engine instanceof MediasoupEngine ? server.engine.workerPids().reduce((n, pid) => n + udpSockets(pid), 0) : 0);
+  /** The mediasoup workers' resident memory, MB (none on werift). */
+  const workerRssMb = () => (server.engine instanceof MediasoupEngine ? server.engine.workerPids().reduce((n, pid) => n + residentMb(pid), 0) : 0);
+
+  it(`${CYCLES} join/leave cycles leave no UDP sockets or memory behind`, { timeout: 180_000 }, async () => {
+    const consult = `churn-room-${engine}`;
+    const doctor = await joinPeer(engine, server.url, roomToken({ sub: 'doctor-churn', part: 'doctor', consult }), { media });
+    const cycle = async (i: number) => {
+      const sub = `visitor-${i % 3}`;
+      const before = doctor.packetsFrom(sub, 'video');
+      const peer = await joinPeer(engine, server.url, roomToken({ sub, part: 'family', consult }), { media });
+      // Media both ways before leaving: the whole path was set up, not just signalling.
+      await peer.until(() => peer.packetsOf('video') > 0, 30_000, `cycle ${i}: video to the visitor`);
+      await doctor.until(() => doctor.packetsFrom(sub, 'video') > before, 30_000, `cycle ${i}: video from the visitor`);
+      // Half leave cleanly, half just drop.
+      if (i % 2 === 0) await peer.leave();
+      else await peer.close();
+      await doctor.until(() => doctor.participants.length === 0, 10_000, `cycle ${i}: the visitor gone`);
+      await doctor.until(() => server.engine.forwardedStreams() === 0, 10_000, `cycle ${i}: forwards released`);
+    };
+
+    // Warm up (first-use allocations, the DTLS certificate, module caches), then take the baseline.
+    await cycle(-1);
+    await new Promise((r) => setTimeout(r, 500));
+    const sockets0 = { here: udpSockets(), workers: workerUdpSockets() };
+    const heap0 = heapAfterGcMb();
+    const rss0 = process.memoryUsage().rss / 1024 / 1024;
+    const workerRss0 = workerRssMb();
+    const started = Date.now();
+    for (let i = 0; i < CYCLES; i++) await cycle(i);
+    await new Promise((r) => setTimeout(r, 1000));
+    const sockets1 = { here: udpSockets(), workers: workerUdpSockets() };
+    const heap1 = heapAfterGcMb();
+    const rss1 = process.memoryUsage().rss / 1024 / 1024;
+    const workerRss1 = workerRssMb();
+    process.stdout.write(
+      `${engine}: ${CYCLES} cycles in ${((Date.now() - started) / 1000).toFixed(1)} s: UDP sockets here ${sockets0.here} → ${sockets1.here}, in mediasoup workers ${sockets0.workers} → ${sockets1.workers}; heap after GC ${heap0.toFixed(1)} → ${heap1.toFixed(1)} MB; RSS ${rss0.toFixed(0)} → ${rss1.toFixed(0)} MB; workers' RSS ${workerRss0.toFixed(0)} → ${workerRss1.toFixed(0)} MB\n`,
+    );
+    expect(sockets1.here).toBeLessThanOrEqual(sockets0.here);
+    expect(sockets1.workers).toBeLessThanOrEqual(sockets0.workers);
+    // What grows is the test's own log of signalling messages (every offer's SDP); before werift-workarounds.ts it was +23 MB.
+    expect(heap1 - heap0).toBeLessThan(10);
+    expect(workerRss1 - workerRss0).toBeLessThan(20);
+    if (doctor instanceof NodePeer) {
+      // werift's server-made offers: two own slots and two m-lines per visitor at most, reused as visitors come and go.
+      const offers = doctor.messages.filter((m): m is Extract<ServerSignal, { type: 'offer' }> => m.type === 'offer');
+      const mLines = offers.at(-1)!.sdp.split('\r\n').filter((l) => l.startsWith('m=')).length;
+      process.stdout.write(`werift: the doctor's last offer has ${mLines} m-lines after ${offers.length} offers\n`);
+      expect(mLines).toBeLessThanOrEqual(4);
+    }
+    expect(server.rooms.counts()).toEqual({ rooms: 1, participants: 1 });
+    await doctor.leave();
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * When a room records: the consent state machine against a real media-server
- * and Redis, with Node peers sending real media, and a Recorder that notes
+ * (each engine) and Redis, with Node peers sending real media, and a Recorder that notes
  * what the room asks of it (the real one — files, encryption — has its own
  * tests in recording tests). What is checked here is that recording runs
  * only while everyone present has consented, and the session record.
@@ -14,8 +14,8 @@ import { consultKeys, type RecordingStatus, type ServerSignal } from '@clinic-hu
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import type { PublishedTrack, Recorder, RoomRecording } from '../src/engine/engine-types.js';
 import type { RunningMediaServer } from '../src/media-server.js';
-import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { joinPeer, type TestPeer } from '@clinic-hub/test-kit/engine-peer';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 type StopReason = Parameters<RoomRecording['stop']>[0];
@@ -41,66 +41,70 @@ class NotingRecorder implements Recorder {
   }
 }
 
-let redisServer: TestRedis;
-let redis: Redis;
-let server: RunningMediaServer;
-let plain: RunningMediaServer;
 let media: EncodedMedia;
 let mediaDir: string;
-const recorder = new NotingRecorder();
-const peers: NodePeer[] = [];
 
 beforeAll(async () => {
-  redisServer = await startTestRedis();
-  redis = new Redis(redisServer.url);
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'consent-media-'));
-  [server, plain, media] = await Promise.all([
-    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-rec', recorder }),
-    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-plain' }),
-    makeEncodedMedia(mediaDir, { seconds: 3, keyframeEverySeconds: 1 }),
-  ]);
+  media = await makeEncodedMedia(mediaDir, { seconds: 3, keyframeEverySeconds: 1 });
 });
 
-afterEach(async () => {
-  await Promise.all(peers.splice(0).map((peer) => peer.close()));
-});
+afterAll(() => rmSync(mediaDir, { recursive: true, force: true }));
 
-afterAll(async () => {
-  await server?.close();
-  await plain?.close();
-  redis?.disconnect();
-  await redisServer?.cleanup();
-  rmSync(mediaDir, { recursive: true, force: true });
-});
-
-async function join(consult: string, sub: string, part: 'doctor' | 'patient' | 'nurse' | 'family', on = server): Promise<NodePeer> {
-  const peer = await NodePeer.join(on.url, roomToken({ sub, part, consult }), { media });
-  peers.push(peer);
-  return peer;
-}
-
-function latestRecording(peer: NodePeer): RecordingStatus {
+function latestRecording(peer: TestPeer): RecordingStatus {
   const messages = peer.messages.filter((m): m is Extract<ServerSignal, { type: 'recording' | 'joined' }> => m.type === 'recording' || m.type === 'joined');
   return messages[messages.length - 1]!.recording;
 }
 
-async function recordingState(peer: NodePeer, state: RecordingStatus['state']): Promise<RecordingStatus> {
+async function recordingState(peer: TestPeer, state: RecordingStatus['state']): Promise<RecordingStatus> {
   await peer.until(() => latestRecording(peer).state === state, 10_000, `recording state ${state}`);
   return latestRecording(peer);
 }
 
-async function ok(peer: NodePeer, message: Record<string, unknown>): Promise<void> {
+async function ok(peer: TestPeer, message: Record<string, unknown>): Promise<void> {
   const reply = await peer.request(message);
   expect(reply, JSON.stringify(message)).toMatchObject({ type: 'ack' });
 }
 
-describe('recording and consent', () => {
+describe.each(MEDIA_TEST_ENGINES)('recording and consent ($name)', ({ name: engine, env }) => {
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let server: RunningMediaServer;
+  let plain: RunningMediaServer;
+  const recorder = new NotingRecorder();
+  const peers: TestPeer[] = [];
+
+  beforeAll(async () => {
+    redisServer = await startTestRedis();
+    redis = new Redis(redisServer.url);
+    [server, plain] = await Promise.all([
+      startTestMediaServer({ env, redisUrl: redisServer.url, nodeId: 'media-rec', recorder }),
+      startTestMediaServer({ env, redisUrl: redisServer.url, nodeId: 'media-plain' }),
+    ]);
+  });
+
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map((peer) => peer.close()));
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await plain?.close();
+    redis?.disconnect();
+    await redisServer?.cleanup();
+  });
+
+  async function join(consult: string, sub: string, part: 'doctor' | 'patient' | 'nurse' | 'family', on = server): Promise<TestPeer> {
+    const peer = await joinPeer(engine, on.url, roomToken({ sub, part, consult }), { media });
+    peers.push(peer);
+    return peer;
+  }
+
   it('records only while everyone present has consented, and writes each consent to the session record', { timeout: 60_000 }, async () => {
     const consult = 'consent-room-1';
     const doctor = await join(consult, 'doctor-c', 'doctor');
     const patient = await join(consult, 'patient-c', 'patient');
-    const videoPackets = (peer: NodePeer) => [...peer.received.values()].filter((s) => s.kind === 'video').reduce((n, s) => n + s.packets, 0);
-    await doctor.until(() => videoPackets(doctor) > 0 && videoPackets(patient) > 0, 10_000, 'video both ways');
+    await doctor.until(() => doctor.packetsOf('video') > 0 && patient.packetsOf('video') > 0, 10_000, 'video both ways');
 
     expect(errorCode(await patient.request({ type: 'recording', action: 'start' }))).toBe('AUTH_FORBIDDEN');
 
@@ -116,12 +120,12 @@ describe('recording and consent', () => {
     // The last consent starts it, with every track in the room, from a fresh keyframe
     // (past the 250 ms in which keyframe requests to one publisher are folded together).
     await new Promise((r) => setTimeout(r, 300));
-    const plisBefore = server.engine.counters().plisSent;
+    const requestsBefore = { doctor: doctor.keyframeRequests, patient: patient.keyframeRequests };
     await ok(patient, { type: 'consent', granted: true });
     status = await recordingState(doctor, 'recording');
     expect(status.recordingId).toBe(recorder.recordings[0]!.id);
     expect(recorder.recordings[0]!.tracks.map((t) => `${t.participantId}:${t.source}`).sort()).toEqual(['doctor-c:camera', 'doctor-c:mic', 'patient-c:camera', 'patient-c:mic']);
-    await doctor.until(() => server.engine.counters().plisSent >= plisBefore + 2, 5000, 'a keyframe request to each camera');
+    await doctor.until(() => doctor.keyframeRequests > requestsBefore.doctor && patient.keyframeRequests > requestsBefore.patient, 5000, 'a keyframe request to each camera');
     await doctor.until(() => recorder.recordings[0]!.packets > 100, 10_000, 'packets recorded');
 
     // Withdrawing stops it at once; consenting again starts a new recording.

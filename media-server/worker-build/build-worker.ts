@@ -119,9 +119,12 @@ export async function buildWorker(plan: BuildPlan, options: { jobs?: number; onP
   await Promise.all(
     Array.from({ length: jobs }, async () => {
       for (let unit = queue.shift(); unit !== undefined && failure === null; unit = queue.shift()) {
+        // Another install of the same key (a second worktree, CI beside a developer) shares these objects:
+        // what it compiled meanwhile is not compiled twice, and once it has linked there is nothing left to do.
+        if (existsSync(plan.binPath)) return;
         const unitStarted = performance.now();
         try {
-          await compile(plan, unit);
+          if (!existsSync(unit.object)) await compile(plan, unit);
         } catch (error) {
           failure ??= error as WorkerBuildError;
           return;
@@ -132,6 +135,7 @@ export async function buildWorker(plan: BuildPlan, options: { jobs?: number; onP
     }),
   );
   if (failure !== null) throw failure;
+  if (existsSync(plan.binPath)) return { binPath: plan.binPath, compiled: pending.length, reused, seconds: (performance.now() - started) / 1000 };
 
   mkdirSync(dirname(plan.binPath), { recursive: true });
   const linked = temporaryBeside(plan.binPath);

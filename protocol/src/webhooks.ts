@@ -100,6 +100,12 @@ export interface WebhookDelivery {
 
 export const WEBHOOK_QUEUE_NAME = 'webhooks';
 export const WEBHOOK_QUEUE_PREFIX = 'ch:{webhooks}';
+/**
+ * Written before the replica wait that confirms deliveries (or an event)
+ * were added to the webhooks queue, in the queue's slot: a replica that has
+ * it has every job added before it, by this process or another (ReplicaAck).
+ */
+export const WEBHOOK_ACK_FENCE_KEY = `${WEBHOOK_QUEUE_PREFIX}:ack-fence`;
 
 /**
  * An event handed to the hub's webhook dispatcher by another process (the

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { RedisClient } from '@clinic-hub/platform/redis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import {
@@ -97,7 +96,7 @@ export async function listRecordings(redis: RedisClient, clinic: string, options
 }
 
 export async function createRecordingMeta(
-  redis: Redis,
+  redis: RedisClient,
   meta: { id: string; clinic: string; consult: string; node: string; startedAt: number },
 ): Promise<void> {
   const keys = recordingKeys(meta.clinic, meta.id);
@@ -108,20 +107,20 @@ export async function createRecordingMeta(
     .exec();
 }
 
-export async function addParticipant(redis: Redis, clinic: string, recording: string, participant: string, part: ConsultRole): Promise<void> {
+export async function addParticipant(redis: RedisClient, clinic: string, recording: string, participant: string, part: ConsultRole): Promise<void> {
   await redis.hset(recordingKeys(clinic, recording).meta, `${PARTICIPANT_PREFIX}${participant}`, part);
 }
 
-export async function addFile(redis: Redis, clinic: string, recording: string, file: RecordingFile): Promise<void> {
+export async function addFile(redis: RedisClient, clinic: string, recording: string, file: RecordingFile): Promise<void> {
   await redis.hset(recordingKeys(clinic, recording).meta, `${FILE_PREFIX}${file.name}`, JSON.stringify(file));
 }
 
-export async function setRecordingFields(redis: Redis, clinic: string, recording: string, fields: Record<string, string>): Promise<void> {
+export async function setRecordingFields(redis: RedisClient, clinic: string, recording: string, fields: Record<string, string>): Promise<void> {
   await redis.hset(recordingKeys(clinic, recording).meta, fields);
 }
 
 /** The recording's metadata, its transcript and its place in the clinic's index, at once. */
-export async function deleteRecordingMeta(redis: Redis, clinic: string, recording: string): Promise<void> {
+export async function deleteRecordingMeta(redis: RedisClient, clinic: string, recording: string): Promise<void> {
   const keys = recordingKeys(clinic, recording);
   await redis.multi().del(keys.meta, keys.transcript).zrem(keys.index, recording).exec();
 }
@@ -133,7 +132,7 @@ const REPLACE_TRANSCRIPT = loadScript(new URL('./scripts/', import.meta.url), 'r
  * it), only while the recording is kept, expiring at its purgeAt; false when
  * the recording has been purged meanwhile.
  */
-export async function replaceRecordingTranscript(redis: Redis, clinic: string, recording: string, field: string, entries: string[]): Promise<boolean> {
+export async function replaceRecordingTranscript(redis: RedisClient, clinic: string, recording: string, field: string, entries: string[]): Promise<boolean> {
   const keys = recordingKeys(clinic, recording);
   return (await evalScript(redis, REPLACE_TRANSCRIPT, [keys.meta, keys.transcript], [field, ...entries])) === 1;
 }
@@ -145,7 +144,7 @@ export async function replaceRecordingTranscript(redis: Redis, clinic: string, r
  * retention has removed is not brought back without an expiry.
  */
 export async function appendRecord(
-  redis: Redis,
+  redis: RedisClient,
   clinic: string,
   consult: string,
   type: ConsultRecordType,
@@ -159,12 +158,12 @@ export async function appendRecord(
 }
 
 /** How long the consultation's clinic keeps its recordings (its meta hash's retainRecordingMs), else `fallback`. */
-export async function recordingRetentionMs(redis: Redis, clinic: string, consult: string, fallback: number): Promise<number> {
+export async function recordingRetentionMs(redis: RedisClient, clinic: string, consult: string, fallback: number): Promise<number> {
   return retentionField(await redis.hget(consultKeys(clinic, consult).meta, RETENTION_META_FIELDS.recordingMs), fallback);
 }
 
 /** The consent entries of the session record, as they were written there. */
-export async function readConsentEvents(redis: Redis, clinic: string, consult: string): Promise<RecordingConsentEvent[]> {
+export async function readConsentEvents(redis: RedisClient, clinic: string, consult: string): Promise<RecordingConsentEvent[]> {
   const entries = await redis.xrange(consultKeys(clinic, consult).record, '-', '+');
   const events: RecordingConsentEvent[] = [];
   for (const [id, list] of entries) {
@@ -183,15 +182,15 @@ export async function readConsentEvents(redis: Redis, clinic: string, consult: s
  */
 export const nodeRecordingsKey = (node: string) => `media:node:${node}:recordings`;
 
-export async function markOpenOnNode(redis: Redis, node: string, clinic: string, recording: string): Promise<void> {
+export async function markOpenOnNode(redis: RedisClient, node: string, clinic: string, recording: string): Promise<void> {
   await redis.sadd(nodeRecordingsKey(node), `${clinic}/${recording}`);
 }
 
-export async function markClosedOnNode(redis: Redis, node: string, clinic: string, recording: string): Promise<void> {
+export async function markClosedOnNode(redis: RedisClient, node: string, clinic: string, recording: string): Promise<void> {
   await redis.srem(nodeRecordingsKey(node), `${clinic}/${recording}`);
 }
 
-export async function openOnNode(redis: Redis, node: string): Promise<{ clinic: string; recording: string }[]> {
+export async function openOnNode(redis: RedisClient, node: string): Promise<{ clinic: string; recording: string }[]> {
   const members = await redis.smembers(nodeRecordingsKey(node));
   return members.flatMap((member) => {
     const [clinic, recording] = member.split('/');

@@ -79,6 +79,7 @@ export async function announceMediaNode(
   redis: Redis,
   node: { id: string; url?: string; rooms?: number; participants?: number; draining?: boolean; ttlMs?: number },
 ): Promise<void> {
+  // The hash, then the id: two hash slots (media-server/src/registry/node-registry.ts).
   await redis
     .multi()
     .hset(mediaNodeKey(node.id), {
@@ -89,8 +90,8 @@ export async function announceMediaNode(
       draining: node.draining ? '1' : '0',
     })
     .pexpire(mediaNodeKey(node.id), node.ttlMs ?? 3_600_000)
-    .sadd(MEDIA_NODES_KEY, node.id)
     .exec();
+  await redis.sadd(MEDIA_NODES_KEY, node.id);
 }
 
 /** Hub nodes with consultations on: the media token secret and a short room-token life. */

@@ -12,20 +12,22 @@ import type { Recorder } from '@clinic-hub/media-server';
 import { startMediaServer, type RunningMediaServer } from '@clinic-hub/media-server';
 
 /**
- * For tests whose participants are Node peers (media-server/test/support/
- * node-peer.ts) or k6-style clients: those speak werift's signalling (the
- * server makes offers), so their media-server runs werift. Pages in
- * Chromium use the default, mediasoup.
+ * werift alone, for tests of werift's own mechanisms (its REMB, its
+ * server-made offers), and for k6-style clients that speak only werift's
+ * signalling. Pages in Chromium use the default, mediasoup.
  */
 export const WERIFT_ENGINE_ENV = { MEDIA_ENGINE: 'werift' } as const;
 
 /**
- * Both engines, for tests about what they share (admission, the common
- * signalling, rooms and records) whose Node peers send no media: mediasoup
- * (one worker) and werift. `describe.each(MEDIA_TEST_ENGINES)`.
+ * Both engines, for tests of what the product does whichever engine
+ * forwards the media (admission, rooms, consent, recording, the audio tap):
+ * `describe.each(MEDIA_TEST_ENGINES)`, with Node peers from
+ * engine-peer.ts. mediasoup runs one worker, and keeps a participant whose
+ * socket dropped (a Node peer's `close()`) for 1 s rather than the 15 s a
+ * page has to resume in, so that a dropped peer leaves within a test's wait.
  */
 export const MEDIA_TEST_ENGINES = [
-  { name: 'mediasoup', env: { MEDIA_ENGINE: 'mediasoup', MEDIA_WORKERS: '1' } },
+  { name: 'mediasoup', env: { MEDIA_ENGINE: 'mediasoup', MEDIA_WORKERS: '1', MEDIA_RESUME_GRACE_MS: '1000' } },
   { name: 'werift', env: WERIFT_ENGINE_ENV },
 ] as const;
 

@@ -43,9 +43,17 @@ export class MediaSchedule {
     this.loopMs = Math.max(last(audio), last(video)) + 20;
   }
 
-  /** Time zero is now. */
+  private pausedAt: number | null = null;
+
+  /** Time zero is now; after a pause, the media goes on from where it stopped (a pause is a gap in sending, not in the timestamps). */
   start(): void {
-    this.startedAt = Date.now();
+    if (this.pausedAt === null) this.startedAt = Date.now();
+    else this.startedAt += Date.now() - this.pausedAt;
+    this.pausedAt = null;
+  }
+
+  pause(): void {
+    this.pausedAt ??= Date.now();
   }
 
   keyframeRequested(): void {

@@ -36,10 +36,10 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import WebSocket from 'ws';
-import { MEDIA_SIGNAL_PATH } from '@clinic-hub/protocol';
-import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
+import type { ServerSignal } from '@clinic-hub/protocol';
 import { MediaSchedule, OPUS_PAYLOAD_TYPE } from './media-schedule.js';
-import type { EncodedFrame } from './recording-media.js';
+import type { EncodedFrame, EncodedMedia } from './recording-media.js';
+import { SignalPeer } from './signal-peer.js';
 
 export interface SimulcastMedia {
   /** The camera's layers, lowest first, each with the same frames at the same times (keyframes included). */
@@ -47,31 +47,6 @@ export interface SimulcastMedia {
   audio: EncodedFrame[];
 }
 
-export interface ReceivedConsumer {
-  consumer: string;
-  participant: string;
-  source: string;
-  kind: 'audio' | 'video';
-  packets: number;
-  /** Packets never seen between the first and the highest sequence number received. */
-  lost: number;
-  firstPacketAt: number | null;
-  firstKeyframeAt: number | null;
-}
-
-/**
- * The messages of the mediasoup signalling this peer uses, written out here
- * rather than taken from protocol/'s types, so that the benchmark reads any
- * node's messages loosely (a werift node's `joined` has no `media.engine`).
- */
-interface ServerMessage {
-  type: string;
-  id?: string;
-  code?: string;
-  message?: string;
-  result?: unknown;
-  media?: { engine: string; routerRtpCapabilities?: Record<string, unknown> };
-}
 interface Consumer {
   type: 'consumer';
   consumer: string;
@@ -102,13 +77,20 @@ interface DtlsParameters {
 }
 
 const OPUS_PT = OPUS_PAYLOAD_TYPE;
+
+/** One camera stream is a single layer; no video: audio only. */
+function simulcastOf(media: EncodedMedia | SimulcastMedia | null): SimulcastMedia | null {
+  if (!media) return null;
+  if ('layers' in media) return media;
+  return { layers: media.video.length > 0 ? [media.video] : [], audio: media.audio };
+}
 const VP8_PT = 96;
 
 /** An m-section of a remote description made from mediasoup's transport parameters. */
 function mediaSection(options: {
   kind: 'audio' | 'video';
   mid: string;
-  direction: 'sendonly' | 'recvonly';
+  direction: 'sendonly' | 'recvonly' | 'inactive';
   setup: 'actpass' | 'passive';
   transport: MediaTransportInfo;
   payloadType: number;
@@ -160,8 +142,10 @@ function localFingerprint(sdp: string): string {
   return match[1]!;
 }
 
-const newPeerConnection = () =>
+const newPeerConnection = (inboundLossPercent?: number) =>
   new RTCPeerConnection({
+    // werift drops a packet when `value / 100 < Math.random()`: a value of 60 drops 40% (werift's own quirk, inverted here).
+    ...(inboundLossPercent ? { debug: { inboundPacketLoss: 100 - inboundLossPercent } } : {}),
     codecs: { audio: [useOPUS({ payloadType: OPUS_PT, parameters: 'minptime=10;useinbandfec=1' })], video: [useVP8({ payloadType: VP8_PT, rtcpFeedback: [useNACK(), usePLI()] })] },
     bundlePolicy: 'max-bundle',
     iceServers: [],
@@ -169,60 +153,64 @@ const newPeerConnection = () =>
     iceAdditionalHostAddresses: ['127.0.0.1'],
   });
 
-export class MediasoupNodePeer {
-  readonly startedAt = Date.now();
-  readonly messages: ServerMessage[] = [];
-  readonly received = new Map<string, ReceivedConsumer>();
-  /** What went wrong setting up a consumer (the benchmark reports it). */
+export interface MediasoupPeerOptions {
+  /** What to publish: one camera stream (EncodedMedia) or its simulcast layers; none: the peer only receives. */
+  media?: EncodedMedia | SimulcastMedia | null;
+  /** Drop this share of incoming SRTP packets (a poor downlink). */
+  inboundLossPercent?: number;
+  /** Ignore this many of the server's keyframe requests first, as if they were lost on the way. */
+  ignoreKeyframeRequests?: number;
+}
+
+export class MediasoupNodePeer extends SignalPeer {
+  /** What went wrong setting up a consumer (a test fails on them; the benchmark reports them). */
   readonly errors: string[] = [];
-  private nextId = 1;
-  private readonly waiters = new Set<() => void>();
   private sendPc: RTCPeerConnection | null = null;
   private recvPc: RTCPeerConnection | null = null;
   private recvTransport: MediaTransportInfo | null = null;
   private recvConnected = false;
   private readonly consumers: Consumer[] = [];
+  private readonly closedConsumers = new Set<string>();
   private recvQueue: Promise<void> = Promise.resolve();
   private publisher: SimulcastPublisher | null = null;
   private readonly cname = randomBytes(8).toString('hex');
 
-  private constructor(private readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      let message: ServerMessage;
-      try {
-        message = JSON.parse(String(data)) as ServerMessage;
-      } catch {
-        return;
-      }
-      this.messages.push(message);
-      if (message.type === 'consumer') {
-        const consumer = message as unknown as Consumer;
-        this.recvQueue = this.recvQueue.then(() => this.consume(consumer)).catch((error: unknown) => void this.errors.push(`consumer ${consumer.consumer}: ${String(error)}`));
-      }
-      for (const wake of [...this.waiters]) wake();
-    });
-    ws.on('close', () => {
-      for (const wake of [...this.waiters]) wake();
-    });
+  private constructor(
+    ws: WebSocket,
+    private readonly options: MediasoupPeerOptions,
+  ) {
+    super(ws);
   }
 
-  /** Joins, publishes (when given media) and starts receiving; resolves once its own media flows to the server. */
-  static async join(mediaUrl: string, token: string, media: SimulcastMedia | null): Promise<MediasoupNodePeer> {
-    const ws = new WebSocket(`${mediaUrl.replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const peer = new MediasoupNodePeer(ws);
+  protected override onMessage(message: ServerSignal): void {
+    if (message.type === 'consumer-closed') this.closedConsumers.add(message.consumer);
+    if (message.type !== 'consumer') return;
+    const consumer = message as unknown as Consumer;
+    this.recvQueue = this.recvQueue.then(() => this.consume(consumer)).catch((error: unknown) => void this.errors.push(`consumer ${consumer.consumer}: ${String(error)}`));
+  }
+
+  /** Keyframe requests (PLI or FIR) the server sent for this peer's camera. */
+  get keyframeRequests(): number {
+    return this.publisher?.keyframeRequests ?? 0;
+  }
+
+  /** Opens the signalling socket (no join yet). */
+  static async connect(mediaUrl: string, options: MediasoupPeerOptions = {}): Promise<MediasoupNodePeer> {
+    return new MediasoupNodePeer(await SignalPeer.openSocket(mediaUrl), options);
+  }
+
+  /** Joins, publishes (when given media) and starts receiving; resolves once its own media flows to the server (throws on an error answer). */
+  static async join(mediaUrl: string, token: string, options: MediasoupPeerOptions = {}): Promise<MediasoupNodePeer> {
+    const peer = await MediasoupNodePeer.connect(mediaUrl, options);
+    await peer.sendJoin(token);
     try {
-      const joined = await peer.request({ type: 'join', token });
-      if (joined.type === 'error') throw new Error(`join refused: ${joined.code}`);
-      const welcome = peer.messages.find((m) => m.type === 'joined');
-      if (!welcome?.media || welcome.media.engine !== 'mediasoup') throw new Error(`the media-server does not run mediasoup (joined.media: ${JSON.stringify(welcome?.media)})`);
-      const capabilities = (welcome.media.routerRtpCapabilities ?? {}) as { codecs?: { kind: string; mimeType: string }[] };
-      if (media) await peer.publish(media);
+      const media = peer.joined?.media;
+      if (media?.engine !== 'mediasoup') throw new Error(`the media-server does not run mediasoup (joined.media: ${JSON.stringify(media)})`);
+      const capabilities = media.routerRtpCapabilities as { codecs?: { kind: string; mimeType: string }[] };
+      const published = simulcastOf(options.media ?? null);
+      if (published) await peer.publish(published);
       peer.recvTransport = (await peer.ackResult({ type: 'transport-create', direction: 'recv' })) as MediaTransportInfo;
-      peer.recvPc = newPeerConnection();
+      peer.recvPc = newPeerConnection(options.inboundLossPercent);
       // Opus and VP8 only, without retransmission streams or congestion-control feedback (see the file's comment).
       const codecs = (capabilities.codecs ?? [])
         .filter((c) => /^(audio\/opus|video\/VP8)$/i.test(c.mimeType))
@@ -233,6 +221,22 @@ export class MediasoupNodePeer {
       await peer.close();
       throw error;
     }
+  }
+
+  /** Its send transport's state, and its receive transport's once that has something to receive (before, it is never connected). */
+  get connectionState(): string {
+    const states = [this.sendPc, this.recvConnected ? this.recvPc : null].filter((pc) => pc !== null).map((pc) => pc.connectionState);
+    if (states.length === 0) return 'new';
+    return states.find((state) => state !== 'connected') ?? 'connected';
+  }
+
+  /** Stops sending its media (the producers stay); `resumeMedia` sends again from where the schedule is. */
+  pauseMedia(): void {
+    this.publisher?.stop();
+  }
+
+  resumeMedia(): void {
+    this.publisher?.play();
   }
 
   private async publish(media: SimulcastMedia): Promise<void> {
@@ -252,7 +256,7 @@ export class MediasoupNodePeer {
       ]),
     });
     await waitConnected(pc);
-    const publisher = new SimulcastPublisher(media, video);
+    const publisher = new SimulcastPublisher(media, audio, this.options.ignoreKeyframeRequests ?? 0);
     this.publisher = publisher;
     const rtcp = { cname: this.cname, reducedSize: true };
     await this.ackResult({
@@ -268,7 +272,8 @@ export class MediasoupNodePeer {
         rtcp,
       },
     });
-    await this.ackResult({
+    // No video in the media: audio only (the camera's m-line stays unused).
+    if (media.layers.length > 0) await this.ackResult({
       type: 'produce',
       transport: transport.id,
       source: 'camera',
@@ -295,7 +300,8 @@ export class MediasoupNodePeer {
       return mediaSection({
         kind: c.kind,
         mid: midOf(c),
-        direction: 'sendonly',
+        // A closed consumer's m-section stays (m-lines are never taken out of an offer), inactive.
+        direction: this.closedConsumers.has(c.consumer) ? 'inactive' : 'sendonly',
         setup: 'actpass',
         transport,
         payloadType: params.codecs[0]!.payloadType,
@@ -310,26 +316,8 @@ export class MediasoupNodePeer {
     }
     const transceiver = pc.getTransceivers().find((t) => t.mid === midOf(consumer));
     if (!transceiver) throw new Error(`no transceiver for mid ${midOf(consumer)}`);
-    const stream: ReceivedConsumer = { consumer: consumer.consumer, participant: consumer.participant, source: consumer.source, kind: consumer.kind, packets: 0, lost: 0, firstPacketAt: null, firstKeyframeAt: null };
-    this.received.set(consumer.consumer, stream);
-    let highest: number | null = null;
-    const attach = (track: MediaStreamTrack) => {
-      track.onReceiveRtp.subscribe((packet) => {
-        const seq = packet.header.sequenceNumber;
-        stream.packets += 1;
-        stream.firstPacketAt ??= Date.now();
-        if (highest === null) highest = seq;
-        else {
-          const ahead = (seq - highest + 0x10000) & 0xffff;
-          // Ahead by less than half the sequence space: new packets, the ones skipped are lost (a late one counts back).
-          if (ahead > 0 && ahead < 0x8000) {
-            stream.lost += ahead - 1;
-            highest = seq;
-          } else if (ahead !== 0 && stream.lost > 0) stream.lost -= 1;
-        }
-        if (stream.kind === 'video' && stream.firstKeyframeAt === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeAt = Date.now();
-      });
-    };
+    const count = this.countStream({ mid: consumer.consumer, participant: consumer.participant, source: consumer.source, kind: consumer.kind });
+    const attach = (track: MediaStreamTrack) => track.onReceiveRtp.subscribe(count);
     // werift makes the track while taking the remote offer: it may be there already, or come later.
     const existing = transceiver.receiver.tracks;
     if (existing.length > 0) existing.forEach(attach);
@@ -337,37 +325,10 @@ export class MediasoupNodePeer {
     await this.ackResult({ type: 'consumer-resume', consumer: consumer.consumer });
   }
 
-  /** Sends with a fresh id and waits for the ack or error that answers it. */
-  private async request(message: ClientMessage, timeoutMs = 20_000): Promise<ServerMessage> {
-    const id = `r${this.nextId++}`;
-    this.ws.send(JSON.stringify({ ...message, id }));
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const reply = this.messages.find((m) => (m.type === 'ack' || m.type === 'error') && m.id === id);
-      if (reply) return reply;
-      if (this.ws.readyState !== WebSocket.OPEN) throw new Error(`signalling closed while waiting for ${message.type}`);
-      if (Date.now() > deadline) throw new Error(`no answer to ${message.type} within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.waiters.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, 500);
-        this.waiters.add(wake);
-      });
-    }
-  }
-
   private async ackResult(message: ClientMessage): Promise<unknown> {
-    const reply = await this.request(message);
+    const reply = await this.request(message, 20_000);
     if (reply.type === 'error') throw new Error(`${message.type}: ${reply.code} ${reply.message}`);
-    return reply.result;
-  }
-
-  async leave(): Promise<void> {
-    await this.request({ type: 'leave' }, 3000).catch(() => undefined);
-    await this.close();
+    return reply.type === 'ack' ? reply.result : undefined;
   }
 
   async close(): Promise<void> {
@@ -401,21 +362,29 @@ class SimulcastPublisher {
   private reportTimer: NodeJS.Timeout | null = null;
   private readonly sent = new Map<number, { packets: number; octets: number; lastTs: number; lastAt: number }>();
 
+  /** Keyframe requests that named one of the layers. */
+  keyframeRequests = 0;
+
+  /** `transceiver`: any of the send transport's (bundled: they share its DTLS transport). */
   constructor(
     private readonly media: SimulcastMedia,
-    video: RTCRtpTransceiver,
+    transceiver: RTCRtpTransceiver,
+    private toIgnore: number,
   ) {
     this.layerSsrcs = media.layers.map(() => randomBytes(4).readUInt32BE());
     this.packetizers = this.layerSsrcs.map((ssrc) => new Vp8Packetizer({ ssrc, payloadType: VP8_PT }));
-    this.dtls = video.sender.dtlsTransport;
+    this.dtls = transceiver.sender.dtlsTransport;
     // The layers share their frames' times and keyframes: the top one sets the schedule.
-    this.schedule = new MediaSchedule(media.audio, media.layers[media.layers.length - 1]!);
+    this.schedule = new MediaSchedule(media.audio, media.layers[media.layers.length - 1] ?? []);
     this.dtls.onRtcp.subscribe((packet) => {
       // PLI (payload-specific feedback, FMT 1) or FIR (FMT 4) naming one of the layers.
       const feedback = (packet as { feedback?: { mediaSsrc?: number; fir?: { ssrc: number }[] } }).feedback;
       if (!feedback) return;
       const named = [feedback.mediaSsrc, ...(feedback.fir ?? []).map((f) => f.ssrc)];
-      if (named.some((ssrc) => ssrc !== undefined && this.layerSsrcs.includes(ssrc))) this.schedule.keyframeRequested();
+      if (!named.some((ssrc) => ssrc !== undefined && this.layerSsrcs.includes(ssrc))) return;
+      this.keyframeRequests += 1;
+      if (this.toIgnore > 0) this.toIgnore -= 1;
+      else this.schedule.keyframeRequested();
     });
   }
 
@@ -424,6 +393,7 @@ class SimulcastPublisher {
   }
 
   play(): void {
+    if (this.timer) return;
     this.schedule.start();
     this.timer = setInterval(() => this.tick(), 10);
     this.reportTimer = setInterval(() => void this.report(), 1000);
@@ -432,6 +402,9 @@ class SimulcastPublisher {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.reportTimer) clearInterval(this.reportTimer);
+    this.timer = null;
+    this.reportTimer = null;
+    this.schedule.pause();
   }
 
   private send(ssrc: number, payload: Buffer, header: RtpHeader): void {

@@ -13,27 +13,13 @@ import {
   type RTCRtpTransceiver,
 } from 'werift';
 import WebSocket from 'ws';
-import { MEDIA_SIGNAL_PATH, type ClientSignal, type MidMap, type ParticipantInfo, type ServerSignal } from '@clinic-hub/protocol';
-import { isVp8KeyframeStart } from '@clinic-hub/media-server/engine/vp8';
+import type { MidMap, ServerSignal } from '@clinic-hub/protocol';
 import { onKeyframeRequests, releaseStoppedSender } from '@clinic-hub/media-server/engine/werift-workarounds';
 import { MediaSchedule } from './media-schedule.js';
 import type { EncodedMedia } from './recording-media.js';
+import { SignalPeer } from './signal-peer.js';
 
-/** What a Node peer has received on one subscribed m-line. */
-export interface ReceivedStream {
-  mid: string;
-  participant: string;
-  source: string;
-  kind: 'audio' | 'video';
-  packets: number;
-  /** Packets never seen between the first and the highest sequence number received (a late one counts back). */
-  lost: number;
-  /** ms since the peer started joining, of the first packet and of the first keyframe start. */
-  firstPacketMs: number | null;
-  firstKeyframeMs: number | null;
-}
-
-export type JoinedMessage = Extract<ServerSignal, { type: 'joined' }>;
+export type { JoinedMessage, ReceivedStream } from './signal-peer.js';
 
 export interface PeerOptions {
   /** Pre-encoded media to publish (mic and camera); none: the peer only receives. */
@@ -55,23 +41,16 @@ export interface PeerOptions {
  * counting what it receives from the others. Tests use it where a browser is
  * not the point (churn, bad input) and the benchmark uses many of them.
  */
-export class NodePeer {
-  readonly messages: ServerSignal[] = [];
-  readonly received = new Map<string, ReceivedStream>();
-  joined: JoinedMessage | null = null;
-  readonly startedAt = Date.now();
+export class NodePeer extends SignalPeer {
   private readonly pc: RTCPeerConnection;
   private readonly audio = new MediaStreamTrack({ kind: 'audio' });
   private readonly video = new MediaStreamTrack({ kind: 'video' });
   private sender: EncodedMediaSender | null = null;
   private subscribeMids: MidMap = {};
-  private nextId = 1;
-  private readonly waiters = new Set<() => void>();
   private queue: Promise<void> = Promise.resolve();
   /** Offers answered, and the rev of the last. */
   answered = 0;
   lastRev = 0;
-  closedCode: number | null = null;
   /** Offers this peer could not answer (a test fails on them). */
   readonly answerErrors: string[] = [];
   /** Keyframe requests (PLI) the server sent for this peer's camera. */
@@ -80,10 +59,11 @@ export class NodePeer {
   readonly rembs: number[] = [];
 
   private constructor(
-    readonly ws: WebSocket,
+    ws: WebSocket,
     media: EncodedMedia | null,
     private readonly options: { autoAnswer: boolean; inboundLossPercent?: number; outboundLossPercent?: number; ignoreKeyframeRequests?: number },
   ) {
+    super(ws);
     this.pc = new RTCPeerConnection({
       // werift drops a packet when `value / 100 < Math.random()`: a value of 60 drops 40% (werift's own quirk, inverted here).
       debug: {
@@ -103,55 +83,18 @@ export class NodePeer {
       const mid = transceiver?.mid;
       if (!mid) return;
       const info = this.subscribeMids[mid];
-      const stream: ReceivedStream = {
-        mid,
-        participant: info?.participant ?? '?',
-        source: info?.source ?? '?',
-        kind: track.kind === 'audio' ? 'audio' : 'video',
-        packets: 0,
-        lost: 0,
-        firstPacketMs: null,
-        firstKeyframeMs: null,
-      };
-      this.received.set(mid, stream);
-      let highest: number | null = null;
-      track.onReceiveRtp.subscribe((packet) => {
-        stream.packets += 1;
-        const seq = packet.header.sequenceNumber;
-        const ahead = highest === null ? 1 : (seq - highest + 0x10000) & 0xffff;
-        if (ahead > 0 && ahead < 0x8000) {
-          if (highest !== null) stream.lost += ahead - 1;
-          highest = seq;
-        } else if (ahead !== 0 && stream.lost > 0) stream.lost -= 1;
-        stream.firstPacketMs ??= Date.now() - this.startedAt;
-        if (stream.kind === 'video' && stream.firstKeyframeMs === null && isVp8KeyframeStart(packet.payload)) stream.firstKeyframeMs = Date.now() - this.startedAt;
-      });
+      const count = this.countStream({ mid, participant: info?.participant ?? '?', source: info?.source ?? '?', kind: track.kind === 'audio' ? 'audio' : 'video' });
+      track.onReceiveRtp.subscribe(count);
     });
-    ws.on('message', (data) => {
-      let message: ServerSignal;
-      try {
-        message = JSON.parse(String(data)) as ServerSignal;
-      } catch {
-        return;
-      }
-      this.messages.push(message);
-      if (message.type === 'joined') this.joined = message;
-      if (message.type === 'offer' && this.options.autoAnswer) this.queue = this.queue.then(() => this.answer(message)).catch((error: unknown) => void this.answerErrors.push(String(error)));
-      for (const wake of [...this.waiters]) wake();
-    });
-    ws.on('close', (code) => {
-      this.closedCode = code;
-      for (const wake of [...this.waiters]) wake();
-    });
+  }
+
+  protected override onMessage(message: ServerSignal): void {
+    if (message.type === 'offer' && this.options.autoAnswer) this.queue = this.queue.then(() => this.answer(message)).catch((error: unknown) => void this.answerErrors.push(String(error)));
   }
 
   /** Opens the signalling socket (no join yet). */
   static async connect(mediaUrl: string, options: PeerOptions = {}): Promise<NodePeer> {
-    const ws = new WebSocket(`${mediaUrl.replace(/^http/, 'ws')}${MEDIA_SIGNAL_PATH}`);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
+    const ws = await SignalPeer.openSocket(mediaUrl);
     const { inboundLossPercent, outboundLossPercent, ignoreKeyframeRequests } = options;
     return new NodePeer(ws, options.media ?? null, {
       autoAnswer: options.autoAnswer ?? true,
@@ -164,70 +107,8 @@ export class NodePeer {
   /** Connects and joins; resolves with the peer once `joined` arrived (throws on an error answer). */
   static async join(mediaUrl: string, token: string, options: PeerOptions = {}): Promise<NodePeer> {
     const peer = await NodePeer.connect(mediaUrl, options);
-    const reply = await peer.request({ type: 'join', token });
-    if (reply.type === 'error') {
-      peer.ws.close();
-      throw Object.assign(new Error(`join refused: ${reply.code}`), { code: reply.code });
-    }
+    await peer.sendJoin(token);
     return peer;
-  }
-
-  get participants(): ParticipantInfo[] {
-    const present = new Map<string, ParticipantInfo>();
-    for (const message of this.messages) {
-      if (message.type === 'joined') for (const p of message.participants) present.set(p.id, p);
-      if (message.type === 'participant-joined' || message.type === 'participant-updated') present.set(message.participant.id, message.participant);
-      if (message.type === 'participant-left') present.delete(message.participant);
-    }
-    if (this.joined) present.delete(this.joined.self.id);
-    return [...present.values()];
-  }
-
-  send(message: ClientSignal | Record<string, unknown> | string): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** Sends with a fresh id and waits for the ack or error that answers it. */
-  async request(message: Omit<ClientSignal, 'id'> | Record<string, unknown>, timeoutMs = 10_000): Promise<Extract<ServerSignal, { type: 'ack' | 'error' }>> {
-    const id = `r${this.nextId++}`;
-    this.send({ ...message, id });
-    const reply = await this.waitFor((m) => (m.type === 'ack' || m.type === 'error') && m.id === id, timeoutMs);
-    return reply as Extract<ServerSignal, { type: 'ack' | 'error' }>;
-  }
-
-  /** Resolves with the first message (already received or to come) that matches. */
-  waitFor(predicate: (message: ServerSignal) => boolean, timeoutMs = 10_000, from = 0): Promise<ServerSignal> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.messages.slice(from).find(predicate);
-        if (found) {
-          cleanup();
-          resolve(found);
-        } else if (this.closedCode !== null) {
-          cleanup();
-          reject(new Error(`socket closed (${this.closedCode}) while waiting`));
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for a signalling message`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  /** Waits until `condition` holds, polling. */
-  async until(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
   }
 
   async answer(offer: Extract<ServerSignal, { type: 'offer' }>): Promise<void> {
@@ -273,12 +154,6 @@ export class NodePeer {
         });
       }
     }
-  }
-
-  /** A clean goodbye (`leave`), then the socket closes. */
-  async leave(): Promise<void> {
-    await this.request({ type: 'leave' }).catch(() => undefined);
-    await this.close();
   }
 
   /** Drops without a goodbye: the socket and the peer connection close. */

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { ClinicRegistry } from '@clinic-hub/hub';
 import { startTestRedis } from './redis.js';
 import { REPO_ROOT, TEST_CLINICS_DIR, entryPoint } from './hub-node.js';
-import { loadNotifyConfig, type NotifyConfig } from '@clinic-hub/hub';
+import { loadNotifyConfig, type NotificationService, type NotifyConfig } from '@clinic-hub/hub';
+import { isRedisUnavailable } from '@clinic-hub/platform/redis';
 import { LocalLineApi } from './providers/local-line-api.js';
 import { LocalSmsApi } from './providers/local-sms-api.js';
 import { LocalSmtpServer } from './providers/local-smtp-server.js';
@@ -125,6 +126,111 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<W
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+/** The phone of reminder `n` of a ReminderStream: one phone per reminder, so the SMS provider counts each reminder's sends. */
+export const reminderPhone = (n: number) => `+8190${String(n).padStart(8, '0')}`;
+
+export interface ReminderStream {
+  /** Reminder number → notification id, for every reminder acknowledged. */
+  readonly acknowledged: Map<number, string>;
+  /** What scheduling met and retried: STORE_UNAVAILABLE answers, and failures thrown (Redis away). */
+  readonly seen: { storeUnavailable: number; thrown: number };
+  /** Schedules reminder `n` until acknowledged; the same appointment and time each try (one notification). Its id. */
+  scheduleUntilAcknowledged(n: number, startsAt: number): Promise<string>;
+  /**
+   * Five reminders; then `rounds` times: reminders scheduled one after another while `kill(round)` SIGKILLs a Redis
+   * master (it resolves once a replica took over, naming what happened), and five more after it.
+   */
+  throughFailovers(rounds: number, kill: (round: number) => Promise<string>): Promise<void>;
+  /** Waits until every acknowledged reminder's job has completed. */
+  allCompleted(timeoutMs?: number): Promise<void>;
+  /** Accepted SMS per acknowledged reminder (number → count), from the local provider. */
+  sentCounts(): Map<number, number>;
+}
+
+/**
+ * The stream of appointment reminders the notification failover tests schedule
+ * (Sentinel: notify-failover, Cluster: notify-cluster): each the 1-hour SMS
+ * reminder of an appointment an hour and `remindInMs` away, so it is a delayed
+ * job across the failovers and still due when a retry after a failover
+ * schedules it again.
+ */
+export function reminderStream(
+  service: NotificationService,
+  sms: LocalSmsApi,
+  options: { clinic: string; remindInMs?: number; appointmentPrefix?: string },
+): ReminderStream {
+  const acknowledged = new Map<number, string>();
+  const seen = { storeUnavailable: 0, thrown: 0 };
+  const remindInMs = options.remindInMs ?? 20_000;
+  const prefix = options.appointmentPrefix ?? 'failover';
+  const scheduleUntilAcknowledged = async (n: number, startsAt: number): Promise<string> => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`reminder ${n} never acknowledged`);
+      try {
+        const result = await service.scheduleAppointmentReminders({
+          clinic: options.clinic,
+          appointmentId: `${prefix}-${n}`,
+          startsAt,
+          contact: { channel: 'sms', address: reminderPhone(n) },
+          kinds: ['reminder_1h'],
+        });
+        if (result.ok) {
+          // Left out once its time has passed: the window must outlast every retry.
+          if (result.reminders.length === 0) throw new Error(`reminder ${n}: its time passed before it was acknowledged`);
+          return result.reminders[0]!.id;
+        }
+        if (result.error.code !== 'STORE_UNAVAILABLE') throw new Error(`reminder ${n}: ${result.error.code}`);
+        seen.storeUnavailable++;
+      } catch (error) {
+        if (!isRedisUnavailable(error)) throw error;
+        seen.thrown++;
+      }
+      await sleep(100);
+    }
+  };
+  let n = 0;
+  const step = async () => {
+    const i = n++;
+    acknowledged.set(i, await scheduleUntilAcknowledged(i, Date.now() + 3600_000 + remindInMs));
+  };
+  return {
+    acknowledged,
+    seen,
+    scheduleUntilAcknowledged,
+    async throughFailovers(rounds, kill) {
+      for (let i = 0; i < 5; i++) await step();
+      for (let round = 1; round <= rounds; round++) {
+        let keepWorking = true;
+        const atStart = n;
+        const producer = (async () => {
+          while (keepWorking) await step();
+        })();
+        try {
+          await waitFor(() => n >= atStart + 3, 'a few reminders before the kill', 20_000);
+          await sleep(Math.floor(Math.random() * 100));
+          const what = await kill(round);
+          const afterFailover = n;
+          await waitFor(() => n >= afterFailover + 5, `reminders to go on after failover ${round} (${what})`, 60_000);
+        } finally {
+          keepWorking = false;
+          await producer;
+        }
+      }
+    },
+    async allCompleted(timeoutMs = 60_000) {
+      for (const [i, id] of acknowledged) {
+        await waitFor(async () => (await service.queue.getJobState(id).catch(() => 'unknown')) === 'completed', `reminder ${i} (${id}) to complete`, timeoutMs);
+      }
+    },
+    sentCounts() {
+      const byPhone = new Map<string, number>();
+      for (const message of sms.accepted) byPhone.set(message.to, (byPhone.get(message.to) ?? 0) + 1);
+      return new Map([...acknowledged.keys()].map((i) => [i, byPhone.get(reminderPhone(i)) ?? 0]));
     },
   };
 }

@@ -23,6 +23,8 @@ export interface RedisClusterNodes {
   /** REDIS_CLUSTER_NODES, for a service's environment. */
   env: Record<string, string>;
   target: RedisTarget;
+  /** Every node's redis-server process now (masters and replicas; a killed node's restart replaces it). */
+  processes(): RedisProcess[];
   /** The masters now, each with the slot ranges it serves and its replicas' ports. */
   masters(): Promise<ClusterMaster[]>;
   /** The master serving `slot` now. */
@@ -76,15 +78,21 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
   try {
     const ports: number[] = [];
     const taken = new Set<number>();
-    while (ports.length < 6) {
+    // A free port can be taken by another process before redis-server binds it (parallel test files): then two new ones.
+    for (let tries = 0; ports.length < 6; tries++) {
       const port = await freePort();
       const bus = await freePort();
       if (port === bus || taken.has(port) || taken.has(bus)) continue;
       taken.add(port).add(bus);
       busPorts.set(port, bus);
+      try {
+        await start(port);
+      } catch (error) {
+        if (tries < 20 && /Address already in use/.test((error as Error).message)) continue;
+        throw error;
+      }
       ports.push(port);
     }
-    for (const port of ports) await start(port);
     await run(process.env.REDIS_CLI_BIN ?? 'redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
       timeout: 60_000,
     });
@@ -95,6 +103,7 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
       nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
       env: { REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(',') },
       target: { mode: 'cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
+      processes: () => [...nodes.values()],
       masters: () => readMasters([...nodes.values()].filter(isAlive).map((n) => n.port)),
       async masterOfSlot(slot) {
         const master = (await cluster.masters()).find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to));

@@ -2,7 +2,7 @@ import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { readQueueDepths } from '@clinic-hub/platform/job-queues';
-import { closeOverRedis, connectRedis, connectRedisForJobs, endConnection } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
@@ -43,12 +43,12 @@ export interface AiWorkerOptions {
 export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOptions): Promise<RunningAiWorker> {
   const log = options.logger.child({ worker: config.workerId });
   const engines = options.engines ?? (await loadEngines(config));
-  const redis = connectRedis(config.redis, `ai-worker:${config.workerId}`);
+  const redis = connectRedisClient(config.redis, `ai-worker:${config.workerId}`);
   let redisUp = false;
   redis.on('ready', () => (redisUp = true));
   redis.on('end', () => (redisUp = false));
   redis.on('error', () => (redisUp = false));
-  const bullConnection = connectRedisForJobs(config.redis, `ai-worker-bull:${config.workerId}`);
+  const bullConnection = connectRedisClientForJobs(config.redis, `ai-worker-bull:${config.workerId}`);
   const active = new Map<string, { session: AiSession | null; abort: AbortController }>();
   let recordingsActive = 0;
   let stopping = false;
@@ -73,7 +73,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       throw new UnrecoverableError(new AiError('AI_MODEL_MISSING', `no speech-to-text model for ${data.language} on this worker (AI_STT_MODEL_${data.language.toUpperCase()})`).message);
     }
     const abort = new AbortController();
-    const reader = redis.duplicate({ connectionName: `ai-session-reader:${config.workerId}`, maxRetriesPerRequest: null });
+    const reader = connectRedisClient(config.redis, `ai-session-reader:${config.workerId}`, { maxRetriesPerRequest: null });
     const entry = { session: null as AiSession | null, abort };
     active.set(job.id!, entry);
     if (stopping) abort.abort();

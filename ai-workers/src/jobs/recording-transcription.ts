@@ -1,8 +1,8 @@
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, type AiRecordingJob, type AiResultMessage, type ConsultRole } from '@clinic-hub/protocol';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { getRecording, openRecordingFile, recordingKeys, RecordingError, replaceRecordingTranscript, type RecordingKey } from '@clinic-hub/recordings';
 import { s16leToFloat32 } from '../audio/pcm.js';
@@ -45,7 +45,7 @@ export interface RecordingTranscriptSummary {
  */
 export async function transcribeRecording(
   job: AiRecordingJob,
-  deps: { redis: Redis; engines: Engines; source: RecordingAudioSource; config: AiWorkerConfig; metrics: AiMetrics; log: Logger },
+  deps: { redis: RedisClient; engines: Engines; source: RecordingAudioSource; config: AiWorkerConfig; metrics: AiMetrics; log: Logger },
 ): Promise<RecordingTranscriptSummary> {
   const { engines, config } = deps;
   const messages: AiResultMessage[] = [];
@@ -120,7 +120,7 @@ export async function decodeAudio(input: Readable): Promise<Float32Array> {
  */
 export class EncryptedRecordingSource implements RecordingAudioSource {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly storage: { dir: string; key: RecordingKey },
   ) {}
 

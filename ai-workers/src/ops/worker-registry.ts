@@ -1,6 +1,6 @@
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { hostname } from 'node:os';
 import { AI_WORKERS_KEY, AI_WORKER_HEARTBEAT_MS, AI_WORKER_TTL_MS, aiWorkerKey, type AiWorkerInfo } from '@clinic-hub/protocol';
-import type { Redis } from 'ioredis';
 
 /**
  * The worker's heartbeat: a hash that expires unless refreshed, and its id
@@ -13,7 +13,7 @@ export class WorkerHeartbeat {
   private readonly startedAt = Date.now();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly id: string,
     private readonly describe: () => Omit<AiWorkerInfo, 'id' | 'host' | 'pid' | 'startedAt' | 'beatAt'>,
     private readonly intervalMs = AI_WORKER_HEARTBEAT_MS,
@@ -41,11 +41,15 @@ export class WorkerHeartbeat {
       lagSeconds: String(info.lagSeconds),
       stopping: info.stopping ? '1' : '0',
     };
-    await this.redis.multi().hset(aiWorkerKey(this.id), fields).pexpire(aiWorkerKey(this.id), this.ttlMs).sadd(AI_WORKERS_KEY, this.id).exec();
+    // The hash and the set lie in different hash slots (on a Redis Cluster, maybe on different shards): one after the
+    // other, the hash first. A reader counts an id only while its hash exists, so either order it sees is right.
+    await this.redis.multi().hset(aiWorkerKey(this.id), fields).pexpire(aiWorkerKey(this.id), this.ttlMs).exec();
+    await this.redis.sadd(AI_WORKERS_KEY, this.id);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.redis.multi().del(aiWorkerKey(this.id)).srem(AI_WORKERS_KEY, this.id).exec();
+    await this.redis.del(aiWorkerKey(this.id));
+    await this.redis.srem(AI_WORKERS_KEY, this.id);
   }
 }

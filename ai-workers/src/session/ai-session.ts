@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { isRedisUnavailable } from '@clinic-hub/platform/redis';
+import { isRedisUnavailable, type RedisClient } from '@clinic-hub/platform/redis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
@@ -23,9 +22,9 @@ export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'in
 
 export interface SessionDeps {
   /** For commands (state, commits, publishes). */
-  redis: Redis;
+  redis: RedisClient;
   /** For the blocking XREAD: a connection of its own. */
-  reader: Redis;
+  reader: RedisClient;
   engines: Engines;
   metrics: AiMetrics;
   config: AiWorkerConfig;
@@ -44,7 +43,7 @@ const SAVE_SESSION = loadScript(SCRIPTS, 'save-session');
 const FINISH_SESSION = loadScript(SCRIPTS, 'finish-session');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
-export async function requestAiSessionStop(redis: Redis, clinic: string, consult: string): Promise<void> {
+export async function requestAiSessionStop(redis: RedisClient, clinic: string, consult: string): Promise<void> {
   await redis.hset(consultKeys(clinic, consult).aiState, 'stop', '1');
 }
 

@@ -1,5 +1,5 @@
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, consultAiChannel, consultKeys, type AiResultMessage } from '@clinic-hub/protocol';
-import type { Redis } from 'ioredis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 
 const COMMIT_UTTERANCE = loadScript(new URL('./scripts/', import.meta.url), 'commit-utterance');
@@ -44,7 +44,7 @@ export class LiveResultSink implements ResultSink {
   private readonly channel: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     clinic: string,
     consult: string,
     private readonly owner: string,

@@ -1,8 +1,8 @@
 /**
  * Redis names of the appointments domain. They share the clinic's `{clinic}`
- * hash tag: the queue's check-in script (queue/scripts/checkin-3.lua) reads and
- * marks the record in the same step as it issues the arrival's ticket, and
- * builds its name from the clinic prefix as `appt:<id>` — keep the two alike.
+ * hash tag: the queue's check-in script (queue/scripts/checkin-12.lua) reads and
+ * marks the record in the same step as it issues the arrival's ticket, under
+ * the name the queue gives it (queue-keys.ts, `appointment`) — keep the two alike.
  */
 export const appointmentKeys = (clinic: string) => {
   const prefix = `ch:{${clinic}}:`;

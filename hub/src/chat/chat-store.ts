@@ -151,11 +151,14 @@ export class ChatStore {
     caller: ChatCaller,
     input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; limit: number; withReceipts: boolean },
   ): Promise<Ack<ChatJoinResult>> {
-    return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0']);
+    return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0'], (keys) => [
+      keys.messages(input.threadId),
+      keys.reads(input.threadId),
+    ]);
   }
 
   markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {
-    return this.runThread(clinic, caller, threadId, 'mark-read', [seq]);
+    return this.runThread(clinic, caller, threadId, 'mark-read', [seq], (keys) => [keys.reads(threadId)]);
   }
 
   async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
@@ -301,9 +304,17 @@ export class ChatStore {
     return fail('STORE_UNAVAILABLE', 'no replica confirmed the change in time (HUB_REDIS_ACK_REPLICAS)');
   }
 
-  private runThread<T extends object>(clinic: string, caller: ChatCaller, threadId: string, script: ScriptName, args: (string | number)[]): Promise<Ack<T>> {
+  /** A thread script: the thread's hash and members set, then the script's own keys of the thread (`more`). */
+  private runThread<T extends object>(
+    clinic: string,
+    caller: ChatCaller,
+    threadId: string,
+    script: ScriptName,
+    args: (string | number)[],
+    more: (keys: ReturnType<typeof chatKeys>) => string[] = () => [],
+  ): Promise<Ack<T>> {
     const keys = chatKeys(clinic);
-    return this.run(script, [keys.thread(threadId), keys.members(threadId)], [
+    return this.run(script, [keys.thread(threadId), keys.members(threadId), ...more(keys)], [
       keys.prefix,
       threadId,
       caller.sub,

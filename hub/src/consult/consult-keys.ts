@@ -7,8 +7,6 @@
 export const consultIndexKeys = (clinic: string) => {
   const base = `ch:{${clinic}}:consults`;
   return {
-    /** Prefix of a consultation's meta hash: `metaPrefix + id` is `consultKeys(clinic, id).meta`. */
-    metaPrefix: `ch:{${clinic}}:consult:`,
     /** Sorted set: consultation ids by creation time (ms), the last CONSULTS_LISTED_DAYS. */
     all: base,
     /** Set: ids of consultations that have not ended. */

@@ -59,44 +59,63 @@ export class ConsultStore {
   async create(clinic: string, c: NewConsultation): Promise<{ created: boolean; id: string }> {
     const index = consultIndexKeys(clinic);
     const keys = consultKeys(clinic, c.id);
-    const raw = await this.scripts['create-consult'](
-      [index.ticket(c.ticket), index.open, index.all, keys.meta, keys.record],
-      [
-        index.metaPrefix,
-        c.id,
-        c.dept,
-        c.ticket,
-        c.number,
-        c.room,
-        c.node,
-        c.language,
-        c.by,
-        // The listing forgets ids no later than their data expires.
-        Math.min(CONSULTS_LISTED_DAYS * 86_400_000, c.retention.consultMs),
-        TICKET_INDEX_SECONDS,
-        c.ai ? '1' : '0',
-        c.retention.audioMs,
-        c.retention.consultMs,
-        c.retention.recordingMs,
-        c.recordingAllowed ? '1' : '0',
-      ],
-    );
-    return JSON.parse(raw) as { created: boolean; id: string };
+    // The script checks the ticket's existing consultation too: its meta hash is named first (a key of the script's).
+    return this.untilNotStale('create-consult', async () => {
+      const existing = (await this.redis.get(index.ticket(c.ticket))) ?? '';
+      return this.scripts['create-consult'](
+        [index.ticket(c.ticket), index.open, index.all, keys.meta, keys.record, consultKeys(clinic, existing).meta],
+        [
+          existing,
+          c.id,
+          c.dept,
+          c.ticket,
+          c.number,
+          c.room,
+          c.node,
+          c.language,
+          c.by,
+          // The listing forgets ids no later than their data expires.
+          Math.min(CONSULTS_LISTED_DAYS * 86_400_000, c.retention.consultMs),
+          TICKET_INDEX_SECONDS,
+          c.ai ? '1' : '0',
+          c.retention.audioMs,
+          c.retention.consultMs,
+          c.retention.recordingMs,
+          c.recordingAllowed ? '1' : '0',
+        ],
+      );
+    });
+  }
+
+  /**
+   * Runs a script whose keys name data read just before (`run` reads it and
+   * runs the script) until the script finds that data as it was read: it
+   * answers {"stale":true}, having changed nothing, otherwise.
+   */
+  private async untilNotStale<T>(script: ScriptName, run: () => Promise<string>): Promise<T> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const reply = JSON.parse(await run()) as T | { stale: true };
+      if (!(reply as { stale?: boolean }).stale) return reply as T;
+    }
+    throw new Error(`${script}: what its keys were read from kept changing`);
   }
 
   /**
    * Ends it (and tells the media-server nodes); `ended` is false when it had
    * ended already. Its data now expires by the clinic's retention, and its
-   * audio goes at once when no AI session follows it (end-consult-6.lua).
+   * audio goes at once when no AI session follows it (end-consult-7.lua).
    */
   async end(clinic: string, id: string, by: string, reason: string): Promise<{ found: boolean; ended: boolean }> {
     const keys = consultKeys(clinic, id);
     const index = consultIndexKeys(clinic);
-    const raw = await this.scripts['end-consult'](
-      [keys.meta, keys.record, index.open, keys.ai, keys.aiState, keys.audio],
-      [id, by, reason, consultControlChannel(clinic), currentTraceparentArg(), index.ticket(''), FALLBACK_RETENTION.consultMs, FALLBACK_RETENTION.audioMs],
-    );
-    return JSON.parse(raw) as { found: boolean; ended: boolean };
+    // The ticket's index expires with it: the ticket is read first, so that its index is one of the script's keys.
+    return this.untilNotStale('end-consult', async () => {
+      const ticket = (await this.redis.hget(keys.meta, 'ticket')) ?? '';
+      return this.scripts['end-consult'](
+        [keys.meta, keys.record, index.open, keys.ai, keys.aiState, keys.audio, index.ticket(ticket)],
+        [id, by, reason, consultControlChannel(clinic), currentTraceparentArg(), ticket, FALLBACK_RETENTION.consultMs, FALLBACK_RETENTION.audioMs],
+      );
+    });
   }
 
   /** Moves it off a node that has gone; the node it is on afterwards (null once ended). */

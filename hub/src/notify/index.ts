@@ -12,4 +12,5 @@ export {
 } from './notification-service.js';
 export { startNotificationWorker, type RunningNotificationWorker, type NotificationWorkerOptions } from './notification-worker.js';
 export { registerNotifyHandlers } from './notify-handlers.js';
+export { startNotifyLive } from './notify-live.js';
 export type { Recipient, NoticeVars, NotificationOutcome } from './notify-types.js';

@@ -18,12 +18,13 @@ import {
 } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { ReplicaAck, closeOverRedis, connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
+import type { Redis } from 'ioredis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, endConnection, isCluster } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
 import { newOpaqueId } from '@clinic-hub/platform/ids';
 import { clinicJobIds, delayedDueAt, type ScoredJobId } from './clinic-jobs.js';
 import { ContactStore } from './contact-store.js';
-import { notifyAckFenceKey } from './notify-keys.js';
+import { notifyAckFenceKey, notifyClinicKeys } from './notify-keys.js';
 import type { NotifyConfig } from './notify-config.js';
 import type { NoticeVars, NotificationJobData, NotificationOutcome, Recipient } from './notify-types.js';
 import { quietHoursEnd } from './quiet-hours.js';
@@ -98,10 +99,11 @@ export class NotificationService {
     this.queueConnection.on('error', () => undefined);
     if (this.ownsRedis) this.redis.on('error', () => undefined);
     const ack = new ReplicaAck(this.queueConnection, config.redisAck);
-    // Not on a Redis Cluster yet: a contact (its clinic's slot) and its job (the queue's) are on different shards.
-    this.ack = ack.enabled && config.redis.mode !== 'cluster' ? ack : null;
-    // With a replica wait, contacts are written on the queue's connection: one WAIT there covers a contact and its
-    // jobs (they replicate in the order they were sent), and it holds up nobody else's commands.
+    this.ack = ack.enabled ? ack : null;
+    // With a replica wait, contacts are written on the queue's connection: on one Redis one WAIT there covers a
+    // contact and its jobs (they replicate in the order they were sent), and it holds up nobody else's commands. On a
+    // Redis Cluster a contact (its clinic's slot) and its jobs (the queue's `{notify}` slot) may be on two shards:
+    // each is waited for on its own shard (`confirmed`).
     this.contacts = new ContactStore(this.ack ? this.queueConnection : this.redis);
     this.now = options.now ?? Date.now;
     this.queue = new Queue<NotificationJobData, NotificationOutcome>(NOTIFY_QUEUE_NAME, {
@@ -133,8 +135,10 @@ export class NotificationService {
     if (!ID_PATTERN.test(ticketId)) return fail('QUEUE_TICKET_NOT_FOUND');
     const parsed = this.parseContact(contact);
     if (!parsed.ok) return parsed;
+    const key = notifyClinicKeys(clinic).ticketContact(ticketId);
+    const ranOn = await this.shardOf(key);
     await this.contacts.setTicketContact(clinic, ticketId, parsed.contact, Math.round(config.patientDataRetentionHours * 3600));
-    return (await this.confirmed()) ?? { ok: true };
+    return (await this.confirmed([{ key, ranOn }])) ?? { ok: true };
   }
 
   async clearTicketContact(clinic: string, ticketId: string): Promise<void> {
@@ -171,9 +175,10 @@ export class NotificationService {
       // The action or request being handled (in the worker's queue watcher, the queue action's, when known).
       ...tracedJob(),
     };
+    const ranOn = await this.shardOf(notifyAckFenceKey);
     await this.queue.add(input.kind, data, { jobId: id, delay: Math.max(0, sendAt - now) });
     // The key may have been enqueued before (a retry), its job not yet replicated: the fence covers it too.
-    return (await this.confirmed(notifyAckFenceKey)) ?? { ok: true, id, sendAt };
+    return (await this.confirmed([{ key: notifyAckFenceKey, ranOn, fence: true }])) ?? { ok: true, id, sendAt };
   }
 
   /**
@@ -249,6 +254,8 @@ export class NotificationService {
     const now = this.now();
     if (input.startsAt <= now) return fail('NOTIFY_APPOINTMENT_PAST');
 
+    const appointmentKey = notifyClinicKeys(input.clinic).appointment(input.appointmentId);
+    const contactRanOn = await this.shardOf(appointmentKey);
     const previous = await this.contacts.appointment(input.clinic, input.appointmentId);
     if (previous && previous.startsAt !== input.startsAt) await this.removeJobs(previous.jobIds);
     // A patient who linked LINE keeps it while the booking system sends the contact it gave before (a moved appointment).
@@ -291,9 +298,10 @@ export class NotificationService {
       if (!added.ok) return added;
       reminders.push({ id: added.id, kind: reminder.kind, sendAt: added.sendAt });
     }
-    // Each enqueue waited for its own writes and the contact's before them; with none due, the contact's own wait.
-    if (due.length === 0) {
-      const unconfirmed = await this.confirmed();
+    // On one Redis each enqueue waited for its own writes and the contact's before them; with none due, or on a
+    // Redis Cluster (the contact on its clinic's shard), the contact's own wait.
+    if (due.length === 0 || isCluster(this.queueConnection)) {
+      const unconfirmed = await this.confirmed([{ key: appointmentKey, ranOn: contactRanOn }]);
       if (unconfirmed) return unconfirmed;
     }
     return { ok: true, reminders };
@@ -308,9 +316,11 @@ export class NotificationService {
     if (!this.options.clinics.get(clinic)) return fail('CLINIC_NOT_FOUND');
     const record = await this.contacts.appointment(clinic, appointmentId);
     if (!record) return fail('NOTIFY_APPOINTMENT_NOT_FOUND');
+    const key = notifyClinicKeys(clinic).appointment(appointmentId);
+    const [contactRanOn, queueRanOn] = await Promise.all([this.shardOf(key), this.shardOf(notifyAckFenceKey)]);
     await this.contacts.deleteAppointment(clinic, appointmentId);
     const removed = await this.removeJobs(record.jobIds);
-    return (await this.confirmed()) ?? { ok: true, removed };
+    return (await this.confirmed([{ key, ranOn: contactRanOn }, { key: notifyAckFenceKey, ranOn: queueRanOn }])) ?? { ok: true, removed };
   }
 
   /** Notifications that failed for good or ran out of attempts, newest first; only one clinic's with `clinic`. */
@@ -368,15 +378,31 @@ export class NotificationService {
     return { ok: true };
   }
 
+  /** The shard a write to `key` goes through now (ReplicaAck.shardOf), taken before the write; null without a replica wait. */
+  private async shardOf(key: string): Promise<Redis | null> {
+    return this.ack ? this.ack.shardOf(key) : null;
+  }
+
   /**
    * Null once enough replicas hold every write this service made so far
    * (NOTIFY_REDIS_ACK_REPLICAS; at once without it), else STORE_UNAVAILABLE:
    * the change is made, and the same call again (same idempotency key) is
-   * the same change.
+   * the same change. `writes`: a key of each change and the shard it went
+   * through (`shardOf` before it); `fence` for a change that may have been
+   * made earlier (a repeated enqueue): the key is written first, so the wait
+   * covers that earlier change. On one Redis one WAIT covers them all; on a
+   * Redis Cluster each shard is waited for, and a shard whose master changed
+   * since the write is not confirmed.
    */
-  private async confirmed(fenceKey?: string): Promise<ReturnType<typeof fail> | null> {
-    if (!this.ack || (await this.ack.confirm(fenceKey ? { fenceKey } : {}))) return null;
-    return fail('STORE_UNAVAILABLE', 'no replica confirmed the notification in time (NOTIFY_REDIS_ACK_REPLICAS)');
+  private async confirmed(writes: { key: string; ranOn: Redis | null; fence?: boolean }[]): Promise<ReturnType<typeof fail> | null> {
+    if (!this.ack) return null;
+    const fenced = writes.find((w) => w.fence);
+    const waits = isCluster(this.queueConnection) ? writes : [fenced ?? writes[0]!];
+    for (const write of waits) {
+      const confirmed = await this.ack.confirm({ key: write.key, ranOn: write.ranOn, ...(write.fence ? { fenceKey: write.key } : {}) });
+      if (!confirmed) return fail('STORE_UNAVAILABLE', 'no replica confirmed the notification in time (NOTIFY_REDIS_ACK_REPLICAS)');
+    }
+    return null;
   }
 
   async close(): Promise<void> {

@@ -76,9 +76,9 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   const service = new NotificationService({ config, clinics, redis, logger, now });
   const records = new SendRecords(redis, config.sendRecordSeconds);
   // The send record (and an in-app notice with it) is on a replica before the job completes: a failover that brings
-  // the job back (its completion lost) finds it sent. The WAIT holds up only this worker's own connection.
-  // Not on a Redis Cluster yet (README, "Scaling"): there the policy is left unused.
-  const sentAck = new ReplicaAck(redis, config.redis.mode === 'cluster' ? { ...config.redisAck, replicas: 0 } : config.redisAck);
+  // the job back (its completion lost) finds it sent. The WAIT holds up only this worker's own connection; on a Redis
+  // Cluster it goes to the master of the record's shard (its clinic's), which may not be the queue's.
+  const sentAck = new ReplicaAck(redis, config.redisAck);
   const queue = new QueueService(redis, clinics);
 
   const senders = new Map<NotifyChannel, ChannelSender>();
@@ -90,7 +90,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   const metrics = new NotifyWorkerMetrics(config.nodeId, service.queue, (clinic) => pages.inboxDepth(clinic), () => clinics.ids());
   let phoneRoute: PhoneRoute | null = null;
   if (channels.in_app) {
-    const inApp = new InAppChannel(redis, channels.in_app.socketIoKey, {
+    const inApp = new InAppChannel(redis, {
       inboxSeconds: (clinic) => (clinics.get(clinic)?.patientDataRetentionHours ?? 24) * 3600,
       pages,
       webPush,
@@ -231,6 +231,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       throw new UnrecoverableError(new NotifyError('NOTIFY_CHANNEL_DISABLED', contact.channel).message);
     }
 
+    const recordRanOn = sentAck.enabled ? await sentAck.shardOf(records.key(jobId)) : null;
     const start = await records.begin(jobId, job.attemptsMade + 1);
     if (start.state === 'sent') {
       log.info({ outcome: 'already_sent' }, 'notification was already sent');
@@ -267,7 +268,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
     }
     if (!delivery.recorded) await records.markSent(jobId, delivery.providerId);
     const channel = delivery.via ?? contact.channel;
-    if (!(await sentAck.confirm().catch(() => false))) {
+    if (!(await sentAck.confirm({ key: records.key(jobId), ranOn: recordRanOn }).catch(() => false))) {
       // Sent all the same. Should the master die before a replica has the record, a rerun resends with the same provider key.
       log.warn({ channel }, 'no replica confirmed the send record in time (NOTIFY_REDIS_ACK_REPLICAS)');
     }
@@ -308,7 +309,7 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
   });
   worker.on('error', (error) => logger.error({ err: error.message }, 'notification worker error'));
   // A dead letter is told to the clinic's webhooks (notify.failed) through the hub's dispatcher.
-  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`);
+  const webhookEvents = new WebhookEvents(config.redis, `${config.nodeId}:notify-worker`, { ack: config.redisAck });
   worker.on('failed', (job, error) => {
     if (!job) return;
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -317,8 +318,9 @@ export async function startNotificationWorker(config: NotifyConfig, options: Not
       const deadLetter = toDeadLetter(job);
       const failedAt = deadLetter.failedAt ?? Date.now();
       const { recipient } = job.data;
+      // Again until a replica holds it (NOTIFY_REDIS_ACK_REPLICAS): nobody else hands a dead letter's event over.
       webhookEvents
-        .emit({
+        .emitRetrying({
           // One per failure: a dead letter retried (clinic notify retry) that fails again is a new event. BullMQ ids take no ':'.
           id: `${job.data.clinic}-n-${String(job.id)}-${failedAt}`.replaceAll(':', '_'),
           type: 'notify.failed',

@@ -38,13 +38,12 @@ const Env = z.object({
   NOTIFY_SEND_RECORD_DAYS: z.coerce.number().min(1).max(90).default(7),
   /**
    * Replicas that must hold a notification (its job, its contact, its send record) before it counts as enqueued
-   * or sent (Redis WAIT). Default: 1 with REDIS_SENTINELS (a failover loses none), 0 with REDIS_URL.
+   * or sent (Redis WAIT; on a Redis Cluster, on the shards that hold them). Default: 1 with REDIS_SENTINELS or
+   * REDIS_CLUSTER_NODES (a failover loses none), 0 with REDIS_URL.
    */
   NOTIFY_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
   /** How long to wait for them; none in time: STORE_UNAVAILABLE to whoever enqueued (the same key again is the same notification). */
   NOTIFY_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
-  /** Must equal the Redis adapter's key in the hub (the adapter's default is "socket.io"). */
-  NOTIFY_SOCKET_IO_KEY: z.string().min(1).default('socket.io'),
   NOTIFY_IN_APP: z.enum(['on', 'off']).default('on'),
   NOTIFY_SMTP_URL: optionalText.pipe(z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional()),
   NOTIFY_SMTP_FROM: optionalText,
@@ -108,7 +107,8 @@ export interface NotifyConfig {
   deadLetterSeconds: number;
   sendRecordSeconds: number;
   channels: {
-    in_app: { socketIoKey: string } | null;
+    /** In-app notices (the page, Web Push): on unless NOTIFY_IN_APP=off. */
+    in_app: true | null;
     email: { url: string; from: string } | null;
     line: { channelAccessToken: string; baseUrl: string } | null;
     sms: { baseUrl: string; accountSid: string; authToken: string; from: string } | null;
@@ -143,15 +143,15 @@ export function parseQuietHours(value: string): QuietHours | null | undefined {
 }
 
 /**
- * `acceptsCluster`: the hub reads this configuration too (it enqueues
- * notifications), and runs on a Redis Cluster; the notification worker does
- * not yet (README, "Scaling").
+ * Read by the hub (which enqueues) and by the notification worker (which
+ * delivers); both run on one Redis, Sentinel or a Redis Cluster (README,
+ * "Scaling").
  */
-export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env, options: { acceptsCluster?: boolean } = {}): NotifyConfig {
+export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env): NotifyConfig {
   const env = withSecretFiles(processEnv, NOTIFY_SECRET_VARIABLES, 'notification configuration');
   const parsed = Env.safeParse(env);
   const problems: string[] = [];
-  const redis = redisTargetForService(env, options);
+  const redis = redisTargetForService(env, { acceptsCluster: true });
   if (!parsed.success || !redis.target) {
     if (!parsed.success) problems.push(...describeEnvIssues(parsed.error.issues, env, SECRET_VARIABLES));
     problems.push(...redis.lines);
@@ -183,7 +183,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env, op
 
   return {
     redis: redis.target,
-    redisAck: { replicas: e.NOTIFY_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'sentinel' ? 1 : 0), timeoutMs: e.NOTIFY_REDIS_ACK_TIMEOUT_MS },
+    redisAck: { replicas: e.NOTIFY_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'single' ? 0 : 1), timeoutMs: e.NOTIFY_REDIS_ACK_TIMEOUT_MS },
     clinicsDir: e.CLINICS_DIR,
     logLevel: e.LOG_LEVEL,
     nodeId: e.NOTIFY_NODE_ID ?? `notify-${hostname()}-${process.pid}`,
@@ -197,7 +197,7 @@ export function loadNotifyConfig(processEnv: NodeJS.ProcessEnv = process.env, op
     deadLetterSeconds: Math.round(e.NOTIFY_DEAD_LETTER_DAYS * 86400),
     sendRecordSeconds: Math.round(e.NOTIFY_SEND_RECORD_DAYS * 86400),
     channels: {
-      in_app: e.NOTIFY_IN_APP === 'on' ? { socketIoKey: e.NOTIFY_SOCKET_IO_KEY } : null,
+      in_app: e.NOTIFY_IN_APP === 'on' ? true : null,
       email: email ? { url: e.NOTIFY_SMTP_URL!, from: e.NOTIFY_SMTP_FROM! } : null,
       line: line ? { channelAccessToken: e.NOTIFY_LINE_CHANNEL_ACCESS_TOKEN!, baseUrl: e.NOTIFY_LINE_API_BASE_URL } : null,
       sms: sms

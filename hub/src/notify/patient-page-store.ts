@@ -1,4 +1,4 @@
-import type { RedisClient } from '@clinic-hub/platform/redis';
+import { connectionOfKey, type RedisClient } from '@clinic-hub/platform/redis';
 import { WebPushSubscription, type InAppNotice } from '@clinic-hub/protocol';
 import { notifyClinicKeys } from './notify-keys.js';
 
@@ -34,13 +34,18 @@ export class PatientPageStore {
     return all.map((raw) => JSON.parse(raw) as InAppNotice).sort((a, b) => a.at - b.at);
   }
 
-  /** Notices waiting in a clinic's inboxes (every user's), for the worker's metrics: one SCAN of the clinic's inbox keys. */
+  /**
+   * Notices waiting in a clinic's inboxes (every user's), for the worker's metrics: one SCAN of the clinic's inbox
+   * keys, on the node that holds the clinic's slot (on a Redis Cluster, its shard's master: SCAN names no key).
+   */
   async inboxDepth(clinic: string): Promise<number> {
     const pattern = notifyClinicKeys(clinic).inbox('*');
+    const node = connectionOfKey(this.redis, pattern);
+    if (!node) throw new Error(`no Redis node holds clinic ${clinic}'s slot now`);
     let cursor = '0';
     let total = 0;
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
       cursor = next;
       if (keys.length > 0) {
         const lengths = await this.redis.pipeline(keys.map((key) => ['hlen', key])).exec();

@@ -1,5 +1,5 @@
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { sendRecordKey } from './notify-keys.js';
+import { legacySendRecordKey, sendRecordKey } from './notify-keys.js';
 
 /** `via`: the route an attempt committed to before calling a provider, when a notice has more than one (phone-route.ts). */
 export type SendRecord = { state: 'sending'; attempt: number; at: number; via?: 'sms' } | { state: 'sent'; providerId: string; at: number };
@@ -28,6 +28,13 @@ export type SendStart =
  * - e-mail: SMTP has no such key; at-least-once, same Message-ID.
  * The same keys cover a worker that stalled but did not die and sends at the
  * same time as the worker that took over its job.
+ *
+ * The record lies in its clinic's hash slot (`ch:{clinic}:notify:sent:<id>`),
+ * with the clinic's inbox and in-app channel: on a Redis Cluster too, the
+ * in-app MULTI is one transaction on one shard. And it is on a replica before
+ * its job completes (the worker's replica wait, per shard on a cluster), so a
+ * failover that brings back a completed job finds the record: see
+ * notification-worker.ts.
  */
 export class SendRecords {
   constructor(
@@ -46,10 +53,19 @@ export class SendRecords {
     const previous = (await this.redis.call('SET', this.key(jobId), JSON.stringify(record), 'NX', 'GET', 'EX', String(this.ttlSeconds))) as
       | string
       | null;
-    if (previous === null) return { state: 'fresh' };
-    const existing = JSON.parse(previous) as SendRecord;
+    const existing = previous === null ? await this.legacy(jobId) : (JSON.parse(previous) as SendRecord);
+    if (existing === null) return { state: 'fresh' };
     if (existing.state === 'sent') return { state: 'sent', providerId: existing.providerId };
     return { state: 'interrupted', attempt: existing.attempt, ...(existing.via ? { via: existing.via } : {}) };
+  }
+
+  /** A record an earlier version wrote under the `{notify}` tag (legacySendRecordKey), copied into the new place when it says `sent`. */
+  private async legacy(jobId: string): Promise<SendRecord | null> {
+    const raw = await this.redis.get(legacySendRecordKey(jobId));
+    if (raw === null) return null;
+    const record = JSON.parse(raw) as SendRecord;
+    if (record.state === 'sent') await this.redis.set(this.key(jobId), raw, 'EX', this.ttlSeconds);
+    return record;
   }
 
   /** Records, before the provider call, that this attempt sends by SMS: a retry after it must use SMS again (its idempotency key), not Web Push too. */

@@ -2,9 +2,10 @@ import { clinicChannel } from '@clinic-hub/protocol';
 
 /**
  * Where a clinic's waiting room lives in Redis. Every key carries the
- * `{clinic}` hash tag, so one clinic's queue sits in one Redis Cluster slot
- * and a script may touch any of it (the scripts build the rest from `prefix`:
- * scripts/lib.lua).
+ * `{clinic}` hash tag, so one clinic's queue sits in one Redis Cluster slot.
+ * A script touches only the keys it is given (KEYS, scripts/lib.lua): none
+ * is named after data a script reads (a ticket's room or department), so the
+ * caller can name them all before the script runs.
  */
 export const clinicKeys = (clinic: string) => {
   const prefix = `ch:{${clinic}}:`;
@@ -15,12 +16,25 @@ export const clinicKeys = (clinic: string) => {
     ackFence: `${prefix}ack-fence`,
     events: `${prefix}events`,
     tickets: `${prefix}tickets`,
+    /** Hash room → id of the ticket called there or in consultation. */
+    rooms: `${prefix}rooms`,
+    /** Hash dept → its last 20 measured consultations (ms, newest first, comma-separated). */
+    durations: `${prefix}durations`,
+    /** Sorted set ticket id → when it ended (ms), for 25 h: how long its patient's token still works. */
+    ended: `${prefix}ended`,
+    /** The last time-based waiting order given (scripts/lib.lua, nextOrder). */
+    lastOrder: `${prefix}order:last`,
+    /** Sorted set of the department's waiting tickets, score = waiting order. */
+    waiting: (dept: string) => `${prefix}waiting:${dept}`,
+    /** The first result of an action, by its idempotency key, for 24 h. */
+    request: (idempotencyKey: string) => `${prefix}req:${idempotencyKey}`,
+    /** The department's ticket counter of one clinic-local day (yyyymmdd). */
+    counter: (dept: string, date: string) => `${prefix}counter:${dept}:${date}`,
     /** Pub/sub channel of every committed queue event of the clinic (not a key). */
     live: clinicChannel(clinic, LIVE_CHANNEL_KIND),
     patient: (ticketId: string) => `${prefix}patient:${ticketId}`,
-    /** When a ticket ended (ms), for 25 h: how long its patient's token still works. */
-    ended: (ticketId: string) => `${prefix}ended:${ticketId}`,
-    durations: (dept: string) => `${prefix}durations:${dept}`,
+    /** The appointments domain's record of an appointment (appointments/appointment-keys.ts: keep the two alike), read and marked by check-in. */
+    appointment: (appointmentId: string) => `${prefix}appt:${appointmentId}`,
   };
 };
 

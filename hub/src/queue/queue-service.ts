@@ -46,6 +46,8 @@ function clinicDate(timezone: string, at = new Date()): string {
 export class QueueService {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
   private readonly ack: ReplicaAck | null;
+  /** Where the scripts run (the ack's connection when there is one), and the reads that name their keys. */
+  private readonly writer: RedisClient;
 
   constructor(
     /** One Redis, Sentinel's master or a Redis Cluster: every command names keys of one clinic (one hash slot). */
@@ -59,7 +61,8 @@ export class QueueService {
     options: { ack?: ReplicaAck } = {},
   ) {
     this.ack = options.ack?.enabled ? options.ack : null;
-    this.scripts = defineScripts(this.ack?.connection ?? redis, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
+    this.writer = this.ack?.connection ?? redis;
+    this.scripts = defineScripts(this.writer, new URL('./scripts/', import.meta.url), 'clinicQueue', SCRIPT_NAMES);
   }
 
   async checkin(
@@ -81,12 +84,14 @@ export class QueueService {
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
     const { appointmentLateMinutes, arrivalOpensMinutesBefore } = clinic.selfCheckin;
-    return this.run(clinicId, 'checkin', appointment ? arrivalKey(appointment.id) : input.requestId, [
+    const keys = clinicKeys(clinicId);
+    const date = clinicDate(clinic.timezone);
+    return this.run(clinicId, 'checkin', appointment ? arrivalKey(appointment.id) : input.requestId, dept.id, [keys.counter(dept.id, date), keys.patient(ticketId), keys.appointment(appointment?.id ?? '')], [
       ticketId,
       dept.id,
       dept.prefix,
       input.priority,
-      clinicDate(clinic.timezone),
+      date,
       input.patient ? JSON.stringify(input.patient) : '',
       Math.round(clinic.patientDataRetentionHours * 3600),
       ...(appointment
@@ -108,7 +113,7 @@ export class QueueService {
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
     if (dept.online && !options.admission) return fail('QUEUE_DEPT_ONLINE', `admit the next patient of ${dept.id} with consult:admit { dept, room }`);
     if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
-    return this.run(clinicId, 'call-next', input.requestId, [
+    return this.run(clinicId, 'call-next', input.requestId, dept.id, [], [
       dept.id,
       input.room,
       dept.defaultConsultMinutes,
@@ -123,7 +128,7 @@ export class QueueService {
     const dept = clinic.departments.find((d) => d.id === input.dept);
     if (!dept) return fail('QUEUE_DEPT_NOT_FOUND', input.dept);
     if (!dept.rooms.some((r) => r.id === input.room)) return fail('QUEUE_ROOM_NOT_FOUND', input.room);
-    return this.run(clinicId, 'call-ticket', input.requestId, [
+    return this.run(clinicId, 'call-ticket', input.requestId, dept.id, [], [
       input.ticketId,
       dept.id,
       input.room,
@@ -135,15 +140,15 @@ export class QueueService {
   async recall(clinicId: string, input: QueuePayload<'queue:recall'>): Promise<Ack<ActionResult>> {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
-    return this.run(clinicId, 'recall', input.requestId, [input.ticketId, clinic.noShowAfterRecalls]);
+    return this.run(clinicId, 'recall', input.requestId, null, [], [input.ticketId, clinic.noShowAfterRecalls]);
   }
 
   async start(clinicId: string, input: QueuePayload<'queue:start'>): Promise<Ack<ActionResult>> {
-    return this.run(clinicId, 'start', input.requestId, [input.ticketId]);
+    return this.run(clinicId, 'start', input.requestId, null, [], [input.ticketId]);
   }
 
   async skip(clinicId: string, input: QueuePayload<'queue:skip'>): Promise<Ack<ActionResult>> {
-    return this.run(clinicId, 'skip', input.requestId, [input.ticketId]);
+    return this.runOnTicketDept(clinicId, 'skip', input.requestId, input.ticketId, [input.ticketId]);
   }
 
   async done(clinicId: string, input: QueuePayload<'queue:done'>): Promise<Ack<ActionResult>> {
@@ -151,11 +156,11 @@ export class QueueService {
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     // The script finds the ticket's department itself: every department's default goes along.
     const defaults = JSON.stringify(Object.fromEntries(clinic.departments.map((d) => [d.id, d.defaultConsultMinutes])));
-    return this.run(clinicId, 'done', input.requestId, [input.ticketId, defaults, clinic.minMeasuredConsultSeconds]);
+    return this.run(clinicId, 'done', input.requestId, null, [], [input.ticketId, defaults, clinic.minMeasuredConsultSeconds]);
   }
 
   async cancel(clinicId: string, input: QueuePayload<'queue:cancel'>): Promise<Ack<ActionResult>> {
-    return this.run(clinicId, 'cancel', input.requestId, [input.ticketId]);
+    return this.runOnTicketDept(clinicId, 'cancel', input.requestId, input.ticketId, [input.ticketId]);
   }
 
   /** One active ticket, or null. */
@@ -172,12 +177,14 @@ export class QueueService {
    */
   async patientAccessUntil(clinicId: string, ticketId: string): Promise<number | null> {
     const keys = clinicKeys(clinicId);
-    const replies = await this.redis.multi().hexists(keys.tickets, ticketId).get(keys.ended(ticketId)).exec();
+    const replies = await this.redis.multi().hexists(keys.tickets, ticketId).zscore(keys.ended, ticketId).exec();
     if (!replies) return 0;
     for (const [error] of replies) if (error) throw error;
     const [[, active], [, endedAt]] = replies as [[null, number], [null, string | null]];
     if (active === 1) return null;
-    return endedAt === null ? 0 : this.accessAfterEnd(clinicId, Number(endedAt));
+    // The set is trimmed when tickets end: one that ended longer ago may still be in it.
+    if (endedAt === null || Number(endedAt) < Date.now() - ENDED_KEPT_MS) return 0;
+    return this.accessAfterEnd(clinicId, Number(endedAt));
   }
 
   /** Until when a patient may use their token after their ticket ended at `endedAt` (ms): the clinic's grace period. */
@@ -197,16 +204,14 @@ export class QueueService {
     const clinic = this.clinics.get(clinicId);
     if (!clinic) return fail('CLINIC_NOT_FOUND');
     const keys = clinicKeys(clinicId);
-    const multi = this.redis.multi().get(keys.seq).hvals(keys.tickets);
-    for (const dept of clinic.departments) multi.lrange(keys.durations(dept.id), 0, -1);
-    const replies = await multi.exec();
+    const replies = await this.redis.multi().get(keys.seq).hvals(keys.tickets).hgetall(keys.durations).exec();
     if (!replies) return fail('STORE_UNAVAILABLE');
     for (const [error] of replies) if (error) throw error;
-    const [seqReply, ticketsReply, ...durationReplies] = replies.map(([, value]) => value);
+    const [seqReply, ticketsReply, durationsReply] = replies.map(([, value]) => value) as [string | null, string[], Record<string, string>];
     const deptStats: Record<string, DeptStats> = {};
-    clinic.departments.forEach((dept, i) => {
-      deptStats[dept.id] = statsFromDurations(durationReplies[i] as string[], dept.defaultConsultMinutes);
-    });
+    for (const dept of clinic.departments) {
+      deptStats[dept.id] = statsFromDurations(durationsReply[dept.id]?.split(',') ?? [], dept.defaultConsultMinutes);
+    }
     const tickets = (ticketsReply as string[]).map((raw) => JSON.parse(raw) as PublicTicket);
     tickets.sort((a, b) => a.order - b.order);
     return {
@@ -261,22 +266,76 @@ export class QueueService {
     return entries.map(([, fields]) => JSON.parse(fields[1]!) as QueueEvent);
   }
 
+  /**
+   * A script that changes a named ticket and its department's waiting set
+   * (skip, cancel): the ticket's department is read first, so that the
+   * script is given that set among its keys; it answers QUEUE_KEYS_STALE,
+   * having changed nothing, when the ticket says otherwise by then.
+   */
+  private async runOnTicketDept(
+    clinicId: string,
+    script: ScriptName,
+    requestId: string | undefined,
+    ticketId: string,
+    args: (string | number)[],
+  ): Promise<Ack<ActionResult>> {
+    // The same idempotency key for every try: a try whose reply was lost is replayed, not done again.
+    const idempotencyKey = requestId ?? hubIdempotencyKey();
+    for (let attempt = 0; ; attempt++) {
+      let dept: string;
+      try {
+        const raw = await this.writer.hget(clinicKeys(clinicId).tickets, ticketId);
+        // A ticket that is not active: the script answers (QUEUE_TICKET_NOT_FOUND, or the first result of a retry).
+        dept = raw ? (JSON.parse(raw) as PublicTicket).dept : '';
+      } catch (error) {
+        if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+        throw error;
+      }
+      const result = await this.execute(clinicId, script, requestId, dept, [], args, idempotencyKey);
+      if (result !== KEYS_STALE) return result;
+      if (attempt === 2) return fail('INTERNAL', `${script}: the ticket's department kept changing`);
+    }
+  }
+
+  /**
+   * Runs a queue script with the keys every one of them takes (scripts/lib.lua),
+   * the waiting set of `waitingDept` when it takes one, then `extraKeys`.
+   */
   private async run(
     clinicId: string,
     script: ScriptName,
     requestId: string | undefined,
+    waitingDept: string | null,
+    extraKeys: string[],
     args: (string | number)[],
   ): Promise<Ack<ActionResult>> {
-    const keys = clinicKeys(clinicId);
+    const result = await this.execute(clinicId, script, requestId, waitingDept, extraKeys, args);
+    return result === KEYS_STALE ? fail('INTERNAL', `${script}: QUEUE_KEYS_STALE`) : result;
+  }
+
+  private async execute(
+    clinicId: string,
+    script: ScriptName,
+    requestId: string | undefined,
+    waitingDept: string | null,
+    extraKeys: string[],
+    args: (string | number)[],
     // ioredis sends a command again when the connection broke before its reply
     // came back, so a script that had already run would run twice. Every action
     // therefore carries an idempotency key: the client's requestId, or one made
     // here (with a ':' no client requestId can contain).
-    const idempotencyKey = requestId ?? `hub:${randomBytes(12).toString('base64url')}`;
+    idempotencyKey = requestId ?? hubIdempotencyKey(),
+  ): Promise<Ack<ActionResult> | typeof KEYS_STALE> {
+    const keys = clinicKeys(clinicId);
     let reply: { ok: true; event: QueueEvent; replayed?: true } | { ok: false; code: string };
     try {
       const ranOn = await this.ack?.shardOf(keys.seq);
-      const raw = await this.scripts[script]([keys.seq, keys.events, keys.tickets], [keys.prefix, idempotencyKey, keys.live, currentTraceparentArg(), ...args]);
+      const scriptKeys = [keys.seq, keys.events, keys.tickets, keys.request(idempotencyKey), keys.rooms, keys.durations, keys.ended, keys.lastOrder];
+      if (waitingDept !== null) scriptKeys.push(keys.waiting(waitingDept));
+      const raw = await this.scripts[script](
+        [...scriptKeys, ...extraKeys],
+        [waitingDept ?? '', idempotencyKey, keys.live, currentTraceparentArg(), ...args],
+      );
       reply = JSON.parse(raw) as typeof reply;
       // Committed on the master; acknowledged only once the replicas have it too. If they do not
       // in time, the client retries with the same requestId and gets this change, replayed.
@@ -287,11 +346,23 @@ export class QueueService {
       if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
       throw error;
     }
+    if (!reply.ok && reply.code === KEYS_STALE) return KEYS_STALE;
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', script);
     // A replay of the hub's own key is that resend, not a retry by the client.
     return { ok: true, event: reply.event, replayed: requestId !== undefined && reply.replayed === true };
   }
 }
+
+/** An idempotency key the hub makes for an action without a requestId (with a ':' no client requestId can contain). */
+function hubIdempotencyKey(): string {
+  return `hub:${randomBytes(12).toString('base64url')}`;
+}
+
+/** A script's answer, having changed nothing, when the keys it was given are not the ones the data now names. */
+const KEYS_STALE = 'QUEUE_KEYS_STALE';
+
+/** How long the queue keeps when a ticket ended (scripts/lib.lua, ENDED_KEPT_MS): 25 h, longer than any grace period. */
+const ENDED_KEPT_MS = 90_000_000;
 
 /** The idempotency key of an appointment's arrival (with a ':' no client requestId can contain). */
 function arrivalKey(appointmentId: string): string {

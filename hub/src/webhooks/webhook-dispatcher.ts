@@ -1,9 +1,10 @@
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { WEBHOOK_EVENT_JOB, WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventJob, type WebhookEventType, type WebhookPayload, webhookSubscribed } from '@clinic-hub/protocol';
+import { WEBHOOK_ACK_FENCE_KEY, WEBHOOK_EVENT_JOB, WEBHOOK_HEADERS, WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX, type PatientInfo, type WebhookEventJob, type WebhookEventType, type WebhookPayload, webhookSubscribed } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
-import { closeOverRedis, connectRedisClientForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClientForJobs, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import { appendAudit } from '../audit/audit-log.js';
+import { HAND_OVER_WITHIN_MS, retryWithin } from '@clinic-hub/platform/webhook-events';
 import { signWebhook } from './webhook-signature.js';
 import { signingSecrets, type WebhookStore } from './webhook-store.js';
 
@@ -26,6 +27,8 @@ export interface WebhookDispatcherDeps {
   nodeId: string;
   store: WebhookStore;
   config: { timeoutMs: number; backoffMs: number; attempts: number };
+  /** The hub's replica wait (HUB_REDIS_ACK_REPLICAS): deliveries count as added once that many replicas of the queue's shard hold them. */
+  ack?: ReplicaAckPolicy;
   /** The patient data given at check-in, for endpoints with includePatientData (audited as read by the endpoint). */
   patientInfo: (clinic: string, ticketId: string) => Promise<PatientInfo | null>;
   logger: Logger;
@@ -41,11 +44,22 @@ type WebhookJob = DeliveryJob | WebhookEventJob;
  * within the timeout, refused) is retried with exponential backoff.
  * Other processes hand their events over as WEBHOOK_EVENT_JOB jobs on the
  * same queue (platform's WebhookEvents): the worker publishes them here.
+ *
+ * With a replica wait (`ack`), deliveries count as added only once replicas
+ * of the queue's shard hold them (WAIT; on a Redis Cluster at the master of
+ * the `{webhooks}` slot): an event job completes, and a hub node stops
+ * handing over an event it heard, only then. So a failover of the queue's
+ * master loses no delivery of an event whose change was acknowledged (on
+ * another shard, on a cluster). Deliveries are at least once: a delivery
+ * made and then lost with its completion in a failover is made again, with
+ * the same event id (docs/webhooks.md).
  */
 export class WebhookDispatcher {
   private readonly queue: Queue<WebhookJob>;
   private readonly worker: Worker<WebhookJob>;
   private readonly connections: RedisClient[];
+  private readonly ack: ReplicaAck | null;
+  private closing = false;
 
   constructor(private readonly deps: WebhookDispatcherDeps) {
     const queueConnection = connectRedisClientForJobs(deps.redisTarget, `hub:${deps.nodeId}:webhooks-queue`);
@@ -63,6 +77,8 @@ export class WebhookDispatcher {
       },
     });
     this.queue.on('error', () => undefined);
+    const ack = deps.ack ? new ReplicaAck(queueConnection, deps.ack) : null;
+    this.ack = ack?.enabled ? ack : null;
     this.worker = new Worker<WebhookJob>(WEBHOOK_QUEUE_NAME, (job) => this.run(job), {
       connection: workerConnection,
       prefix: WEBHOOK_QUEUE_PREFIX,
@@ -71,10 +87,15 @@ export class WebhookDispatcher {
     this.worker.on('error', (error) => deps.logger.debug({ err: error.message }, 'webhook worker connection problem'));
   }
 
-  /** An event of the clinic: one delivery per endpoint subscribed to it. `id` must be the same wherever the event is published. */
+  /**
+   * An event of the clinic: one delivery per endpoint subscribed to it. `id` must be the same wherever the event is
+   * published. Throws when Redis is away or (with `ack`) no replica confirmed the deliveries in time: publishing
+   * again is safe.
+   */
   async publish(clinic: string, type: WebhookEventType, id: string, occurredAt: number, data: Record<string, unknown>, patientTicket?: string): Promise<void> {
     const endpoints = (await this.deps.store.list(clinic)).filter((e) => webhookSubscribed(e.events, type));
     if (endpoints.length === 0) return;
+    const ranOn = this.ack ? await this.ack.shardOf(WEBHOOK_ACK_FENCE_KEY) : null;
     await this.queue.addBulk(
       endpoints.map((endpoint) => ({
         name: type,
@@ -82,6 +103,19 @@ export class WebhookDispatcher {
         opts: { jobId: `${id}.${endpoint.id}` },
       })),
     );
+    // Another hub node may have added them first, not yet replicated: the fence covers them too.
+    if (this.ack && !(await this.ack.confirm({ key: WEBHOOK_ACK_FENCE_KEY, ranOn, fenceKey: WEBHOOK_ACK_FENCE_KEY }))) {
+      throw new Error(`STORE_UNAVAILABLE: no replica confirmed the deliveries of ${id} in time`);
+    }
+  }
+
+  /**
+   * `publish`, tried again (with pauses up to 2 s) until it succeeds or a minute has passed: for the events a hub
+   * node hears itself (queue changes, consultations), which nobody else hands over again. Rejects with the last
+   * failure.
+   */
+  publishRetrying(...args: Parameters<WebhookDispatcher['publish']>): Promise<void> {
+    return retryWithin(HAND_OVER_WITHIN_MS, () => this.closing, () => this.publish(...args));
   }
 
   private async run(job: Job<WebhookJob>): Promise<void> {
@@ -150,6 +184,7 @@ export class WebhookDispatcher {
 
   /** Stops the worker and the queue, without waiting for an unreachable Redis (a delivery in flight is then retried by another node once its job's lock lapses). */
   async close(): Promise<void> {
+    this.closing = true;
     await closeOverRedis(this.connections, async (force) => {
       await this.worker.close(force).catch(() => undefined);
       await this.queue.close();

@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AUDIO_TAP_MAXLEN, DEFAULT_RETENTION, RETENTION_META_FIELDS, consultKeys, retentionField, retentionMs } from '@clinic-hub/protocol';
-import { connectRedis, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedisClient, endConnection, hashSlot, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 
@@ -61,7 +60,7 @@ interface Entry {
 const RETRY_AFTER_MS = 500;
 const DEFAULT_AUDIO_MS = retentionMs(DEFAULT_RETENTION).audioMs;
 
-export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap {
+export function createAudioTap(redis: RedisClient, options: AudioTapOptions): AudioTap {
   const { logger } = options;
   const maxQueued = options.maxQueuedChunks ?? 600;
   const batchSize = options.batchSize ?? 100;
@@ -97,30 +96,56 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
     write();
   }
 
-  function write(): void {
-    if (writing || retryTimer || queue.length === 0) return;
-    writing = true;
-    const batch = queue.splice(0, batchSize);
-    metrics.queued.set(queue.length);
+  /** XADDs of one hash slot's streams, and their expiries, in one pipeline; rejects when any of them failed. */
+  async function writeGroup(group: Entry[]): Promise<void> {
     const pipeline = redis.pipeline();
     const expiries = new Map<string, number>();
-    for (const entry of batch) {
+    for (const entry of group) {
       // Once the AI session has read the stream to its end and deleted it, what a track leaves at its end is not wanted.
       if (entry.existingOnly) pipeline.xadd(entry.key, 'NOMKSTREAM', 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
       else pipeline.xadd(entry.key, 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
       expiries.set(entry.key, entry.ttlMs);
     }
     for (const [key, ttlMs] of expiries) pipeline.pexpire(key, ttlMs);
-    pipeline
-      .exec()
-      .then((results) => {
-        const failed = (results ?? []).filter(([error]) => error).length;
-        if (failed > 0) throw new Error(`${failed} of ${batch.length} XADDs failed`);
-        metrics.chunks.inc(batch.filter((e) => !e.end).length);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.filter(([error]) => error);
+    if (failed.length > 0) throw new Error(`${failed.length} of ${group.length} XADDs failed: ${failed[0]![0]!.message}`);
+  }
+
+  function write(): void {
+    if (writing || retryTimer || queue.length === 0) return;
+    writing = true;
+    const batch = queue.splice(0, batchSize);
+    metrics.queued.set(queue.length);
+    let failure: Error | null = null;
+    // One pipeline per hash slot (a consultation's stream is in its clinic's): a Redis Cluster takes a pipeline only when
+    // its keys are on one node. The groups are written side by side; a group that fails goes back, the others count.
+    const groups = new Map<number, Entry[]>();
+    for (const entry of batch) {
+      const slot = hashSlot(entry.key);
+      const group = groups.get(slot);
+      if (group) group.push(entry);
+      else groups.set(slot, [entry]);
+    }
+    Promise.all(
+      [...groups.values()].map((group) =>
+        writeGroup(group).then(
+          () => [] as Entry[],
+          (error: Error) => {
+            failure = error;
+            return group;
+          },
+        ),
+      ),
+    )
+      .then((failed) => {
+        const unwritten = new Set(failed.flat());
+        metrics.chunks.inc(batch.filter((e) => !e.end && !unwritten.has(e)).length);
+        if (unwritten.size > 0) throw Object.assign(failure ?? new Error('audio tap write failed'), { unwritten: batch.filter((e) => unwritten.has(e)) });
       })
-      .catch((error: Error) => {
-        // Put the batch back in front; the bound drops the oldest if Redis stays away.
-        queue.unshift(...batch);
+      .catch((error: Error & { unwritten?: Entry[] }) => {
+        // Put what was not written back in front; the bound drops the oldest if Redis stays away.
+        queue.unshift(...(error.unwritten ?? batch));
         const over = queue.length - maxQueued;
         if (over > 0) {
           const kept = queue.filter((e, i) => e.end || i >= over);
@@ -259,7 +284,7 @@ export function createAudioTap(redis: Redis, options: AudioTapOptions): AudioTap
 
 /** The tap on its own Redis connection, for the media-server's main. */
 export function startAudioTap(options: Omit<AudioTapOptions, 'logger'> & { redisTarget: RedisTarget | string; nodeId: string; logger: Logger }): AudioTap {
-  const redis = connectRedis(options.redisTarget, `media:${options.nodeId}:audio-tap`);
+  const redis = connectRedisClient(options.redisTarget, `media:${options.nodeId}:audio-tap`);
   redis.on('error', () => undefined);
   const tap = createAudioTap(redis, options);
   let closing: Promise<void> | null = null;

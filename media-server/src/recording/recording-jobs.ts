@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { closeOverRedis, connectRedis, connectRedisForJobs, type RedisTarget } from '@clinic-hub/platform/redis';
+import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
@@ -51,10 +50,10 @@ export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.c
 /** Adds recording jobs (the recorder) — a small wrapper so that callers never build job ids themselves. */
 export class RecordingJobs {
   readonly queue: Queue<RecordingJob>;
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
 
   constructor(redisTarget: RedisTarget | string, logger: Logger) {
-    this.connection = connectRedis(redisTarget, 'media:recording-jobs');
+    this.connection = connectRedisClient(redisTarget, 'media:recording-jobs');
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
@@ -85,9 +84,9 @@ export interface RecordingWorker {
 
 export function startRecordingWorker(options: RecordingWorkerOptions): RecordingWorker {
   const { logger } = options;
-  const commands = connectRedis(options.redisTarget, 'media:recording-worker:cmd');
+  const commands = connectRedisClient(options.redisTarget, 'media:recording-worker:cmd');
   commands.on('error', () => undefined);
-  const blocking = connectRedisForJobs(options.redisTarget, 'media:recording-worker');
+  const blocking = connectRedisClientForJobs(options.redisTarget, 'media:recording-worker');
   blocking.on('error', () => undefined);
   const queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
   const aiQueue = new Queue<AiRecordingJob>(JOB_QUEUES.aiRecordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });

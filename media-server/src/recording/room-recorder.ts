@@ -1,7 +1,7 @@
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { mkdirSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsultRole, RecordingFile } from '@clinic-hub/protocol';
@@ -34,7 +34,7 @@ const RESTART_DEBOUNCE_MS = 250;
 const OPEN_FIELD = 'open:';
 
 export interface WeriftRecorderDeps {
-  redis: Redis;
+  redis: RedisClient;
   config: RecordingConfig & { key: RecordingKey };
   jobs: Pick<RecordingJobs, 'finalise'>;
   /** This media-server node (MEDIA_NODE_ID): recordings it leaves open are closed when it starts again. */

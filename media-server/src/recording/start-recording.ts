@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { connectRedis, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedisClient, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';
@@ -25,7 +25,7 @@ export async function startRecording(options: { config: RecordingConfig; redisTa
     logger.warn('RECORDING_KEY is not set: recording is off (clinicians asking to record get RECORDING_KEY_MISSING)');
     return null;
   }
-  const redis = connectRedis(redisTarget, `media:${nodeId}:recording`);
+  const redis = connectRedisClient(redisTarget, `media:${nodeId}:recording`);
   redis.on('error', () => undefined);
   const jobs = new RecordingJobs(redisTarget, logger);
   const recorder = new WeriftRecorder({ redis, config: { ...config, key }, jobs, nodeId, logger });

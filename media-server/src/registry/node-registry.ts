@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { MEDIA_NODES_KEY, MEDIA_NODE_HEARTBEAT_MS, MEDIA_NODE_TTL_MS, mediaNodeKey } from '@clinic-hub/protocol';
 
@@ -7,13 +7,21 @@ import { MEDIA_NODES_KEY, MEDIA_NODE_HEARTBEAT_MS, MEDIA_NODE_TTL_MS, mediaNodeK
  * refreshed every few seconds with a short expiry, so the hub stops placing
  * rooms on a node that died, and `draining` so it stops placing them on one
  * that is shutting down.
+ *
+ * The hash and the set of ids lie in different hash slots (on a Redis
+ * Cluster, maybe on different shards), so they are written one after the
+ * other, never in one MULTI: the hash first (with its expiry, one MULTI on
+ * one key), then the id. Readers (the hub's placement, `clinic status`) take
+ * a node from the set only when its hash exists, so every order a reader
+ * can see is right: an id without a hash (a node starting, stopping or dead)
+ * is no node, and a hash not yet in the set is seen on the next beat.
  */
 export class MediaNodeRegistry {
   private timer: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly self: { nodeId: string; url: string },
     private readonly state: () => { rooms: number; participants: number; draining: boolean },
     private readonly logger: Logger,
@@ -33,13 +41,15 @@ export class MediaNodeRegistry {
       .multi()
       .hset(key, { url: this.self.url, rooms, participants, startedAt: this.startedAt, draining: draining ? '1' : '0', beatAt: Date.now() })
       .pexpire(key, MEDIA_NODE_TTL_MS)
-      .sadd(MEDIA_NODES_KEY, this.self.nodeId)
       .exec();
+    await this.redis.sadd(MEDIA_NODES_KEY, this.self.nodeId);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.redis.multi().del(mediaNodeKey(this.self.nodeId)).srem(MEDIA_NODES_KEY, this.self.nodeId).exec();
+    // The hash first: once it is gone no reader takes this node, whether or not the id leaves the set.
+    await this.redis.del(mediaNodeKey(this.self.nodeId));
+    await this.redis.srem(MEDIA_NODES_KEY, this.self.nodeId);
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { consultKeys } from '@clinic-hub/protocol';
 import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
 
@@ -11,7 +11,7 @@ import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scr
 export class RoomPresence {
   private readonly scripts: Record<'room-presence', ScriptRunner>;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     this.scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicMedia', ['room-presence']);
   }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@clinic-hub/platform/redis';
 import { consultKeys, type ConsultRecordType, type ConsultRole } from '@clinic-hub/protocol';
 
 /** The entries the room writes; `participant` is the room token's sub, never a name. */
@@ -14,7 +14,7 @@ export type RoomRecordEntry =
  */
 export class SessionRecord {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly nodeId: string,
   ) {}
 

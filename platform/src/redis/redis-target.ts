@@ -132,7 +132,8 @@ export function readRedisTarget(
  * ConfigError lists. Redis Cluster is refused (REDIS_CLUSTER_UNSUPPORTED)
  * unless the service `acceptsCluster`: one whose every part opens its
  * connections with connectRedisClient and has been run on a cluster (the
- * hub; README, "Scaling").
+ * hub, the notification worker, the media-server and the AI workers: every
+ * service today; README, "Scaling").
  */
 export function redisTargetForService(
   env: NodeJS.ProcessEnv,
@@ -147,7 +148,7 @@ export function redisTargetForService(
         {
           variable: 'REDIS_CLUSTER_NODES',
           code: 'REDIS_CLUSTER_UNSUPPORTED',
-          message: 'this service does not run on a Redis Cluster yet (README, "Scaling": only the hub does); use REDIS_SENTINELS for failover or REDIS_URL',
+          message: 'this service does not run on a Redis Cluster yet (README, "Scaling" says which do); use REDIS_SENTINELS for failover or REDIS_URL',
         },
       ]),
     };

@@ -9,6 +9,7 @@
 -- The same clientMessageId from the same sender returns the stored message with
 -- duplicate = true and appends nothing: a resend after a lost ack (or ioredis sending the
 -- script again after a broken connection) makes one message, not two.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end

@@ -3,6 +3,7 @@
 -- a message (its kind's retention; each message keeps it that long again: append-message).
 -- Creating it again (a retry after a lost ack; a patient thread opened twice) returns it
 -- with created = false; a consult or staff id taken by someone else is CHAT_THREAD_EXISTS.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local kind, title = ARGV[7], ARGV[8]
 if kind ~= kindOf(threadId) then return fail('INVALID_PAYLOAD', 'kind does not match the thread id') end

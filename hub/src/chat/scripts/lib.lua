@@ -32,6 +32,12 @@ local function threadKey(id)
   return prefix .. 't:' .. id
 end
 
+-- The members set of a thread: the script's own thread's is KEYS[2]; another's (list-threads) is built.
+local function membersKeyOf(id)
+  if id == threadId then return membersKey end
+  return threadKey(id) .. ':members'
+end
+
 local function kindOf(id)
   return string.match(id, '^(%a+)%.')
 end
@@ -61,14 +67,14 @@ local function accessError(id, sub, role, ticket)
     return 'CHAT_NOT_MEMBER'
   end
   if kind == 'staff' and not CLINICIAN[role] then return 'CHAT_NOT_MEMBER' end
-  if redis.call('SISMEMBER', threadKey(id) .. ':members', sub) == 1 then return nil end
+  if redis.call('SISMEMBER', membersKeyOf(id), sub) == 1 then return nil end
   return 'CHAT_NOT_MEMBER'
 end
 
 -- The thread as clients see it (ChatThread), ready for cjson.
 local function threadView(id, meta)
   local memberCount = cjson.null
-  if meta.kind ~= 'patient' then memberCount = redis.call('SCARD', threadKey(id) .. ':members') end
+  if meta.kind ~= 'patient' then memberCount = redis.call('SCARD', membersKeyOf(id)) end
   local ticket = cjson.null
   if meta.ticket and meta.ticket ~= '' then ticket = meta.ticket end
   local lastAt = cjson.null

@@ -3,6 +3,7 @@
 -- KEYS[2] ch:{clinic}:chat:user:<caller> (the consult and staff threads they belong to);
 -- ARGV[2] is unused; ARGV[7] how many patient threads, most recently active first. A consult
 -- or staff thread that has gone (its retention after its last message) leaves the caller's set.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local ids, seen = {}, {}
 local function add(id)

@@ -5,6 +5,7 @@
 --   KEYS[1] ch:{clinic}:chat:presence, KEYS[2] ch:{clinic}:chat:presence:nodes
 --   ARGV[1] ch:{clinic}:chat: (prefix), ARGV[2] this node id, ARGV[3] stale after (ms),
 --   ARGV[4] "1" to forget this node's earlier sockets, ARGV[5] channel
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "now-ms"
 local now = nowMs()
 local staleBefore = now - tonumber(ARGV[3])

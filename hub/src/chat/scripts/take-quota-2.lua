@@ -2,6 +2,7 @@
 -- takeQuota), or refuses with CHAT_QUOTA_EXCEEDED and takes nothing. The caller's access to the thread
 -- was checked when the upload opened it. ARGV[7] limits as a JSON array [user, thread, clinic] (0: none),
 -- ARGV[8] window in seconds, ARGV[9] bytes.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local refused = takeQuota('bytes', cjson.decode(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 if refused then return refused end

@@ -1,5 +1,6 @@
 -- Adds and removes members of a consult or staff thread. ARGV[7] subs to add,
 -- ARGV[8] subs to remove, both JSON arrays. Only members may change the list.
+--- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end

@@ -1,18 +1,10 @@
-import { Emitter } from '@socket.io/redis-emitter';
 import type { RedisClient } from '@clinic-hub/platform/redis';
-import { NOTIFY_NAMESPACE, notifyUserRoom, type InAppNotice, type NotifyServerToClient, type WebPushMessage } from '@clinic-hub/protocol';
-import { notifyClinicKeys } from '../notify-keys.js';
+import type { InAppNotice, WebPushMessage } from '@clinic-hub/protocol';
+import { notifyChannel, notifyClinicKeys } from '../notify-keys.js';
+import type { NotifyLiveMessage } from '../notify-live.js';
 import { ticketOfUser, type PatientPageStore } from '../patient-page-store.js';
 import { DeliveryError, type ChannelSender, type Delivery, type OutgoingNotice } from './channel-types.js';
 import type { WebPushSender } from './web-push-sender.js';
-
-/** The one Redis call the emitter makes for a room broadcast, captured instead of sent. */
-class CapturingPublisher {
-  captured: { channel: string; message: Buffer | string } | null = null;
-  publish(channel: string, message: Buffer | string): void {
-    this.captured = { channel, message };
-  }
-}
 
 export interface InAppChannelOptions {
   /** How long a notice waits in a user's inbox for their page: the clinic's patient data retention. */
@@ -29,12 +21,16 @@ export interface InAppChannelOptions {
 /**
  * In-app notices, delivered once to the user's own page:
  *
- * 1. Kept in the user's inbox and emitted, through the Socket.IO Redis
- *    emitter, to the room `notifyUserRoom(clinic, userId)` of `/notify` (every
- *    hub node's Redis adapter delivers it to its own sockets there). The
- *    inbox entry, the PUBLISH and the send record go in one MULTI, so a
+ * 1. Kept in the user's inbox and published (SPUBLISH) on its clinic's
+ *    notify channel, `ch:{clinic}:notify`; every hub node follows each
+ *    clinic's and emits the notice to its own sockets in the room
+ *    `notifyUserRoom(clinic, userId)` of `/notify` (notify-live.ts). The
+ *    inbox entry, the SPUBLISH and the send record go in one MULTI, so a
  *    notice is published exactly once: a worker that dies before EXEC
- *    published nothing, one that dies after left the record saying so.
+ *    published nothing, one that dies after left the record saying so. All
+ *    three are in the clinic's hash slot: on a Redis Cluster the MULTI runs
+ *    on the clinic's shard, and the message goes to that shard's
+ *    subscribers only.
  * 2. When no page of a patient is in view (`notify:page`) and the ticket has
  *    a push subscription, it goes by Web Push too, and leaves the inbox: the
  *    page will not show it again.
@@ -46,19 +42,12 @@ export class InAppChannel implements ChannelSender {
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly socketIoKey: string,
     private readonly options: InAppChannelOptions,
   ) {}
 
   async send(notice: OutgoingNotice): Promise<Delivery> {
     const payload = inAppNotice(notice);
-    const publisher = new CapturingPublisher();
-    new Emitter<NotifyServerToClient>(publisher, { key: this.socketIoKey })
-      .of(NOTIFY_NAMESPACE)
-      .to(notifyUserRoom(notice.clinic, notice.to))
-      .emit('notify:notice', payload);
-    const { captured } = publisher;
-    if (!captured) throw new Error('the Socket.IO emitter published nothing');
+    const message: NotifyLiveMessage = { to: notice.to, notice: payload };
     const { key, value, ttlSeconds } = notice.sentRecord;
     const inbox = notifyClinicKeys(notice.clinic).inbox(notice.to);
     // On an error the record is left as it is: if EXEC ran it says `sent`, if not `sending`, and the retry reads it.
@@ -68,7 +57,7 @@ export class InAppChannel implements ChannelSender {
         .multi()
         .hset(inbox, notice.id, JSON.stringify(payload))
         .expire(inbox, Math.max(1, Math.round(this.options.inboxSeconds(notice.clinic))))
-        .publish(captured.channel, captured.message)
+        .spublish(notifyChannel(notice.clinic), JSON.stringify(message))
         .set(key, value, 'EX', ttlSeconds)
         .exec();
     } catch (error) {

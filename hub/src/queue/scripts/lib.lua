@@ -1,12 +1,21 @@
 -- Shared by every queue script, each of which includes it (--- @include "lib").
 --
--- Every script takes the same first keys and arguments:
---   KEYS[1] ch:{clinic}:seq      per-clinic sequence number
---   KEYS[2] ch:{clinic}:events   event stream, entry id "<seq>-0", field e = event JSON (t: ARGV[4])
---   KEYS[3] ch:{clinic}:tickets  hash ticket id -> ticket JSON (active tickets only)
---   ARGV[1] ch:{clinic}:         key prefix; other keys of the clinic are built from it and
---                                share its {clinic} hash tag, so they live in one Cluster slot
---   ARGV[2] requestId or ""      a retried action with the same id returns the first result
+-- Every key a script touches is one of its KEYS (platform lua-scripts.ts checks it), all with the
+-- clinic's {clinic} hash tag, so they live in one Cluster slot and a cluster can route the script,
+-- and follow the slot while it migrates, by them. Every script takes the same first keys:
+--   KEYS[1] ch:{clinic}:seq         per-clinic sequence number
+--   KEYS[2] ch:{clinic}:events      event stream, entry id "<seq>-0", field e = event JSON (t: ARGV[4])
+--   KEYS[3] ch:{clinic}:tickets     hash ticket id -> ticket JSON (active tickets only)
+--   KEYS[4] ch:{clinic}:req:<id>    the first result of the action's idempotency key (ARGV[2])
+--   KEYS[5] ch:{clinic}:rooms       hash room -> id of the ticket called there (or in consultation)
+--   KEYS[6] ch:{clinic}:durations   hash dept -> its last measured consultations, ms, newest first, comma-separated
+--   KEYS[7] ch:{clinic}:ended       sorted set ticket id -> when it ended (ms), for 25 h: its patient's token
+--   KEYS[8] ch:{clinic}:order:last  the last time-based waiting order given
+--   KEYS[9] ch:{clinic}:waiting:<d> sorted set of department d's waiting tickets (score = order), for the
+--                                   scripts that take it (department d = ARGV[1])
+-- and the same first arguments:
+--   ARGV[1] department of KEYS[9], or ""
+--   ARGV[2] the action's idempotency key: a retried action returns the first result
 --   ARGV[3] channel              every committed event is published here for the hub nodes (SPUBLISH: the clinic's shard only)
 --   ARGV[4] traceparent or ""    the action's W3C trace context, kept beside the event in its
 --                                stream entry (field t), never in the event: the event is what
@@ -14,7 +23,12 @@
 local seqKey = KEYS[1]
 local eventsKey = KEYS[2]
 local ticketsKey = KEYS[3]
-local prefix = ARGV[1]
+local requestKey = KEYS[4]
+local roomsKey = KEYS[5]
+local durationsKey = KEYS[6]
+local endedKey = KEYS[7]
+local lastOrderKey = KEYS[8]
+local waitingDept = ARGV[1]
 local requestId = ARGV[2]
 local channel = ARGV[3]
 local traceparent = ARGV[4]
@@ -24,14 +38,14 @@ local EVENTS_KEPT = 100000
 local REQUEST_IDS_KEPT_SECONDS = 86400
 local TERMINAL = { done = true, no_show = true, cancelled = true }
 -- When a ticket ended, kept for its patient's token (the clinic's grace period, at most 24 h, is read from it).
-local ENDED_KEPT_SECONDS = 90000
+local ENDED_KEPT_MS = 90000 * 1000
 
 --- @include "now-ms"
 
 -- The first result of this requestId, marked as replayed; nil when it is new.
 local function replayed()
   if requestId == '' then return nil end
-  local previous = redis.call('GET', prefix .. 'req:' .. requestId)
+  local previous = redis.call('GET', requestKey)
   if not previous then return nil end
   return '{"replayed":true,' .. string.sub(previous, 2)
 end
@@ -46,12 +60,14 @@ local function loadTicket(id)
   return cjson.decode(raw)
 end
 
+-- The waiting set of the department (KEYS[9], which the caller named for ARGV[1]).
 local function waitingKey(dept)
-  return prefix .. 'waiting:' .. dept
+  if KEYS[9] == nil or dept ~= waitingDept then error('queue script: no waiting key for department ' .. tostring(dept)) end
+  return KEYS[9]
 end
 
-local function roomKey(room)
-  return prefix .. 'room:' .. room
+local function roomTicket(room)
+  return redis.call('HGET', roomsKey, room)
 end
 
 -- Waiting order (smaller first). Urgent tickets take the clinic's next sequence number, so
@@ -62,9 +78,8 @@ end
 -- times have 10^12 + seq, earlier than any of these: they keep their place.
 local function nextOrder(priority)
   if priority == 'urgent' then return tonumber(redis.call('GET', seqKey) or '0') + 1 end
-  local lastKey = prefix .. 'order:last'
-  local order = math.max(nowMs(), tonumber(redis.call('GET', lastKey) or '0') + 1)
-  redis.call('SET', lastKey, string.format('%.0f', order))
+  local order = math.max(nowMs(), tonumber(redis.call('GET', lastOrderKey) or '0') + 1)
+  redis.call('SET', lastOrderKey, string.format('%.0f', order))
   return order
 end
 
@@ -80,8 +95,8 @@ local function orderBehindWaiting(dept, priority)
 end
 
 local function releaseRoom(ticket)
-  if ticket.room ~= cjson.null and redis.call('GET', roomKey(ticket.room)) == ticket.id then
-    redis.call('DEL', roomKey(ticket.room))
+  if ticket.room ~= cjson.null and roomTicket(ticket.room) == ticket.id then
+    redis.call('HDEL', roomsKey, ticket.room)
   end
 end
 
@@ -94,7 +109,8 @@ local function appendEvent(eventType, ticket, at, deptStats)
   local json = cjson.encode(event)
   if TERMINAL[ticket.status] then
     redis.call('HDEL', ticketsKey, ticket.id)
-    redis.call('SET', prefix .. 'ended:' .. ticket.id, at, 'EX', ENDED_KEPT_SECONDS)
+    redis.call('ZADD', endedKey, at, ticket.id)
+    redis.call('ZREMRANGEBYSCORE', endedKey, '-inf', '(' .. string.format('%.0f', at - ENDED_KEPT_MS))
   else
     redis.call('HSET', ticketsKey, ticket.id, cjson.encode(ticket))
   end
@@ -111,20 +127,22 @@ end
 local function succeed(eventJson)
   local result = '{"ok":true,"event":' .. eventJson .. '}'
   if requestId ~= '' then
-    redis.call('SET', prefix .. 'req:' .. requestId, result, 'EX', REQUEST_IDS_KEPT_SECONDS)
+    redis.call('SET', requestKey, result, 'EX', REQUEST_IDS_KEPT_SECONDS)
   end
   return result
 end
 
 local DURATIONS_KEPT = 20
 
-local function durationsKey(dept)
-  return prefix .. 'durations:' .. dept
+local function durationsOf(dept)
+  local values = {}
+  for v in string.gmatch(redis.call('HGET', durationsKey, dept) or '', '[^,]+') do values[#values + 1] = v end
+  return values
 end
 
 -- The department's rolling mean of measured consultation minutes.
 local function deptStats(dept, defaultMinutes)
-  local values = redis.call('LRANGE', durationsKey(dept), 0, -1)
+  local values = durationsOf(dept)
   if #values == 0 then return { dept = dept, avgConsultMinutes = defaultMinutes, samples = 0 } end
   local sum = 0
   for _, v in ipairs(values) do sum = sum + tonumber(v) end
@@ -140,8 +158,10 @@ local function recordDuration(ticket, defaultMinutes, minSeconds)
   if from ~= cjson.null then
     local ms = ticket.endedAt - from
     if ms >= minSeconds * 1000 then
-      redis.call('LPUSH', durationsKey(ticket.dept), math.min(ms, 4 * 3600 * 1000))
-      redis.call('LTRIM', durationsKey(ticket.dept), 0, DURATIONS_KEPT - 1)
+      local values = durationsOf(ticket.dept)
+      table.insert(values, 1, string.format('%.0f', math.min(ms, 4 * 3600 * 1000)))
+      while #values > DURATIONS_KEPT do table.remove(values) end
+      redis.call('HSET', durationsKey, ticket.dept, table.concat(values, ','))
     end
   end
   return deptStats(ticket.dept, defaultMinutes)
@@ -151,14 +171,14 @@ end
 -- in consultation there is marked done; a ticket only called, not yet
 -- started, makes the room busy. Returns an error reply, or nil when free.
 local function freeRoomForCall(room, at, defaultMinutes, minSeconds)
-  local currentId = redis.call('GET', roomKey(room))
+  local currentId = roomTicket(room)
   if not currentId then return nil end
   local current = loadTicket(currentId)
   if current and current.status == 'called' then return fail('QUEUE_ROOM_BUSY') end
   if current and current.status == 'in_consultation' then
     current.status = 'done'
     current.endedAt = at
-    redis.call('DEL', roomKey(room))
+    redis.call('HDEL', roomsKey, room)
     appendEvent('ticket.done', current, at, recordDuration(current, defaultMinutes, minSeconds))
   end
   return nil
@@ -169,7 +189,7 @@ local function callToRoom(ticket, room, at)
   ticket.status = 'called'
   ticket.room = room
   ticket.calledAt = at
-  redis.call('SET', roomKey(room), ticket.id)
+  redis.call('HSET', roomsKey, room, ticket.id)
   return succeed(appendEvent('ticket.called', ticket, at))
 end
 

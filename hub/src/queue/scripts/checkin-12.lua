@@ -3,9 +3,12 @@
 -- ARGV[11] seconds to keep the patient data.
 -- The arrival of an appointment also gives ARGV[12] its id, ARGV[13] its scheduled time (ms),
 -- ARGV[14] how late (ms) it may arrive and still wait at that time, ARGV[15] how early (ms)
--- it may arrive. Its record (prefix .. 'appt:' .. id, JSON written by the appointments
+-- it may arrive. Its record (KEYS[12], ch:{clinic}:appt:<id>, JSON written by the appointments
 -- domain: startsAt, dept, ticket) must still say that time and department and have no ticket;
 -- the ticket id goes into it in the same step, so one appointment gives one ticket.
+-- KEYS[9] the department's waiting set (ARGV[1] = ARGV[6]), KEYS[10] its ticket counter of the
+-- day (ch:{clinic}:counter:<dept>:<date>), KEYS[11] the new ticket's patient data
+-- (ch:{clinic}:patient:<ticket id>), KEYS[12] the appointment's record (ch:{clinic}:appt: without one).
 -- Fails with APPOINTMENT_NOT_FOUND, APPOINTMENT_ALREADY_ARRIVED or APPOINTMENT_TOO_EARLY.
 --- @include "lib"
 local previous = replayed()
@@ -20,7 +23,7 @@ local order
 local appointmentAt = nil
 if appointmentId ~= '' then
   local startsAt, lateMs, earlyMs = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-  local apptKey = prefix .. 'appt:' .. appointmentId
+  local apptKey = KEYS[12]
   local raw = redis.call('GET', apptKey)
   if not raw then return fail('APPOINTMENT_NOT_FOUND') end
   local appt = cjson.decode(raw)
@@ -37,7 +40,7 @@ if appointmentId ~= '' then
 end
 if not order then order = nextOrder(priority) end
 
-local counterKey = prefix .. 'counter:' .. dept .. ':' .. date
+local counterKey = KEYS[10]
 local n = redis.call('INCR', counterKey)
 if n == 1 then redis.call('EXPIRE', counterKey, 172800) end
 
@@ -48,5 +51,5 @@ local ticket = {
   appointmentAt = appointmentAt,
 }
 redis.call('ZADD', waitingKey(dept), ticket.order, id)
-if patient ~= '' then redis.call('SET', prefix .. 'patient:' .. id, patient, 'EX', patientTtl) end
+if patient ~= '' then redis.call('SET', KEYS[11], patient, 'EX', patientTtl) end
 return succeed(appendEvent('ticket.issued', ticket, at))

@@ -1,10 +1,11 @@
 -- Moves the caller's read position forward to ARGV[7] (a seq; clamped to the latest
--- message) and publishes the receipt. A position never moves back.
+-- message) and publishes the receipt. A position never moves back. KEYS[3] the thread's read
+-- positions (hash member -> ChatReceipt JSON).
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local seq = math.min(tonumber(ARGV[7]), tonumber(meta.seq or '0'))
-local readsKey = metaKey .. ':reads'
+local readsKey = KEYS[3]
 
 local current = redis.call('HGET', readsKey, caller)
 if current and cjson.decode(current).readSeq >= seq then

@@ -1,7 +1,10 @@
 -- Creates a consultation for an admitted ticket, unless the ticket already has one
 -- that has not ended (an admission retried with the same requestId): then that one.
 -- KEYS[1] ticket index  KEYS[2] open set  KEYS[3] all (sorted set)  KEYS[4] meta  KEYS[5] record
--- ARGV[1] meta key prefix  ARGV[2] id  ARGV[3] dept  ARGV[4] ticket  ARGV[5] ticket number
+-- KEYS[6] the meta hash of the consultation the ticket index named when the caller read it
+-- ARGV[1] that consultation's id ("" when the index named none): when the index names another
+--   by now, the reply is {"stale":true} and nothing is changed (the caller reads it again)
+-- ARGV[2] id  ARGV[3] dept  ARGV[4] ticket  ARGV[5] ticket number
 -- ARGV[6] room  ARGV[7] media node  ARGV[8] language  ARGV[9] admitted by (token sub)
 -- ARGV[10] ms to keep ids in the sorted set  ARGV[11] seconds to keep the ticket index
 -- ARGV[12] ai ("1": an AI session follows it)  ARGV[13..15] the clinic's retention in ms:
@@ -9,8 +12,9 @@
 -- ARGV[16] rec ("0": the clinic does not allow recording; the media-server refuses it)
 --- @include "now-ms"
 local existing = redis.call('GET', KEYS[1])
+if (existing or '') ~= ARGV[1] then return cjson.encode({ stale = true }) end
 if existing then
-  local status = redis.call('HGET', ARGV[1] .. existing, 'status')
+  local status = redis.call('HGET', KEYS[6], 'status')
   if status and status ~= 'ended' then return cjson.encode({ created = false, id = existing }) end
 end
 

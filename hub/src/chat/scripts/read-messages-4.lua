@@ -1,12 +1,13 @@
 -- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
 -- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
--- read position. Messages come oldest first.
+-- read position. Messages come oldest first. KEYS[3] the thread's messages stream, KEYS[4] its
+-- read positions.
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local mode, cursor, limit = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local last = tonumber(meta.seq or '0')
-local messagesKey = metaKey .. ':messages'
+local messagesKey = KEYS[3]
 
 local entries = {}
 local hasOlder, hasNewer = false, false
@@ -45,6 +46,6 @@ end
 local messages = {}
 for i, entry in ipairs(entries) do messages[i] = entry[2][2] end
 local receipts = '[]'
-if ARGV[10] == '1' then receipts = jsonArray(redis.call('HVALS', metaKey .. ':reads')) end
+if ARGV[10] == '1' then receipts = jsonArray(redis.call('HVALS', KEYS[4])) end
 return '{"ok":true,"thread":' .. cjson.encode(threadView(threadId, meta)) .. ',"messages":' .. jsonArray(messages)
   .. ',"hasOlder":' .. tostring(hasOlder) .. ',"hasNewer":' .. tostring(hasNewer) .. ',"receipts":' .. receipts .. '}'

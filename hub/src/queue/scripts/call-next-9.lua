@@ -1,6 +1,6 @@
 -- Calls the department's next waiting ticket to a room. ARGV[5] dept, ARGV[6] room,
 -- ARGV[7] the department's default consultation minutes, ARGV[8] shortest measured
--- consultation in seconds.
+-- consultation in seconds. KEYS[9] the department's waiting set (ARGV[1] = ARGV[5]).
 -- A ticket in consultation in that room is marked done first (one press of
 -- "next patient"); a ticket only called, not yet started, makes the room busy.
 -- Two staff pressing at once are serialised by Redis: never the same ticket.

@@ -1,7 +1,7 @@
 -- Calls one named waiting ticket to a room (a doctor admitting that patient rather
 -- than the next in line). ARGV[5] ticket id, ARGV[6] dept, ARGV[7] room, ARGV[8] the
 -- department's default consultation minutes, ARGV[9] shortest measured consultation
--- in seconds. As with call-next, a ticket in consultation in that room is marked done
+-- in seconds. KEYS[9] the department's waiting set (ARGV[1] = ARGV[6]). As with call-next, a ticket in consultation in that room is marked done
 -- first, and a ticket only called there makes the room busy.
 --- @include "lib"
 local previous = replayed()

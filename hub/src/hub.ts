@@ -15,7 +15,7 @@ import { createSessionRoutes } from './auth/session-routes.js';
 import { bearerToken } from './auth/authenticator.js';
 import { ConnectError, socketAuth } from './auth/socket-auth.js';
 import { TokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { startChat } from './chat/index.js';
+import { startChat, upgradeChatLayout } from './chat/index.js';
 import { startConsult } from './consult/index.js';
 import { ClinicRegistry } from './clinics/clinic-registry.js';
 import type { HubConfig } from './config.js';
@@ -31,7 +31,7 @@ import type { Logger } from '@clinic-hub/platform/logging';
 import { createHubLogger } from './hub-logger.js';
 import { HubMetrics } from './metrics.js';
 import { NodeRegistry } from './ops/node-registry.js';
-import { QueueService, clinicRoom, startQueue, type RunningQueue } from './queue/index.js';
+import { QueueService, clinicRoom, startQueue, upgradeQueueLayout, type RunningQueue } from './queue/index.js';
 import { ClinicSettings } from './settings/clinic-settings.js';
 import { createSettingsRoutes } from './settings/settings-routes.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
@@ -121,6 +121,10 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const adapterFailed = (error: Error, command: string) => logger.debug({ err: error.message, command }, 'Socket.IO adapter command failed');
   catchUnawaitedFailures(adapterPub, ['publish', 'spublish'], adapterFailed);
   catchUnawaitedFailures(adapterSub, ['psubscribe', 'punsubscribe', 'subscribe', 'unsubscribe', 'ssubscribe', 'sunsubscribe'], adapterFailed);
+
+  // Before this node serves any clinic: its queue data in this version's layout (README, "Upgrading").
+  await upgradeQueueLayout(redis, clinics.ids(), logger);
+  await upgradeChatLayout(redis, clinics.ids(), logger);
 
   // The clinic files seed the settings in Redis; from here on every node applies what Redis holds (and each change, live).
   let queueBroadcast: RunningQueue['broadcast'] | null = null;

@@ -74,7 +74,7 @@ describe('the chat service', () => {
     ok(await send(service, patientB, 'patient.TB'));
     expect(await send(service, patientB, 'patient.TB')).toMatchObject({ ok: false, error: { code: 'CHAT_QUOTA_EXCEEDED', detail: expect.stringContaining('clinic quota of 7') } });
     // A refused message took nothing: the counters stand at their limits.
-    expect(Number(await redis.get((await redis.keys('*quota:msg:clinic:*'))[0]!))).toBe(7);
+    expect(Number((await redis.get((await redis.keys('*quota:msg:clinic:*'))[0]!))!.split(':')[1])).toBe(7);
   });
 
   it('counts attachment bytes per user, per thread and per clinic, taking nothing for a refused upload', async () => {

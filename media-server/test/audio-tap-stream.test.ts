@@ -11,15 +11,17 @@ import { waitFor } from '@clinic-hub/test-kit/wait';
 import { createAudioTap } from '../src/audio-tap/audio-tap.js';
 import { Decimator } from '../src/audio-tap/decimator.js';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
-import { startLoopbackCall } from './support/recording-peers.js';
+import { MEDIA_TEST_ENGINES } from '@clinic-hub/test-kit/media-node';
+import { callSource, type CallSource } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 /**
- * The audio tap with real parts: a werift publisher sends a 440 Hz tone as
- * stereo Opus (made by ffmpeg) to a werift receiver; the tap decodes the
- * received track and writes to a private Redis; the test reads the stream
- * as the AI workers would.
+ * The audio tap with real parts, on each engine: a Node publisher sends a
+ * 440 Hz tone as stereo Opus (made by ffmpeg) — into a mediasoup
+ * media-server, whose DirectTransport consumer hands the tap the track, or
+ * to a werift receiver; the tap decodes the track and writes to a private
+ * Redis; the test reads the stream as the AI workers would.
  */
 const CLINIC = 'testclinic';
 
@@ -92,10 +94,18 @@ describe('decimator (48 kHz → 16 kHz)', () => {
   });
 });
 
-describe('audio tap', () => {
+describe.each(MEDIA_TEST_ENGINES)('audio tap ($name)', ({ name: engine }) => {
+  let source: CallSource;
+  beforeAll(() => {
+    source = callSource(engine);
+  });
+  afterAll(async () => {
+    await source?.close();
+  });
+
   it('a 440 Hz tone sent as Opus comes out of the stream as 16 kHz mono PCM with its energy at 440 Hz, then `end`', async () => {
-    const consult = 'consult-tap-0001';
-    const call = await startLoopbackCall(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-1', part: 'patient' });
+    const consult = `consult-tap-0001-${engine}`;
+    const call = await source.start(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-1', part: 'patient' });
     const tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
     tap.trackPublished(call.tracks.audio);
     expect(tap.activeTracks).toBe(1);
@@ -122,7 +132,7 @@ describe('audio tap', () => {
 
     const times = entries.map((e) => Number(e.fields.t));
     const steps = times.slice(1, chunks.length).map((t, i) => t - times[i]!);
-    console.log(`audio tap: ${chunks.length} chunks; t steps min ${Math.min(...steps)} ms, max ${Math.max(...steps)} ms; first t ${times[0]! - Date.now()} ms from now`);
+    console.log(`${engine}, audio tap: ${chunks.length} chunks; t steps min ${Math.min(...steps)} ms, max ${Math.max(...steps)} ms; first t ${times[0]! - Date.now()} ms from now`);
     for (const step of steps) expect(step).toBeGreaterThan(0);
     // Sender time, not arrival: each full chunk is 100 ms after the one before (±1 ms rounding).
     for (const step of steps) expect(Math.abs(step - AUDIO_TAP_CHUNK_MS)).toBeLessThanOrEqual(1);
@@ -141,16 +151,16 @@ describe('audio tap', () => {
     const at440 = power(body, 440, AUDIO_TAP_SAMPLE_RATE);
     const elsewhere = Math.max(...[300, 660, 880, 1320, 2000].map((hz) => power(body, hz, AUDIO_TAP_SAMPLE_RATE)));
     const rms = Math.sqrt(body.reduce((sum, x) => sum + x * x, 0) / body.length);
-    console.log(`audio tap: peak at ${peak.hz} Hz; 440 Hz is ${(10 * Math.log10(at440 / elsewhere)).toFixed(1)} dB above the next probe; rms ${rms.toFixed(3)}`);
+    console.log(`${engine}, audio tap: peak at ${peak.hz} Hz; 440 Hz is ${(10 * Math.log10(at440 / elsewhere)).toFixed(1)} dB above the next probe; rms ${rms.toFixed(3)}`);
     expect(Math.abs(peak.hz - 440)).toBeLessThanOrEqual(5);
     expect(at440 / elsewhere).toBeGreaterThan(1000);
     expect(rms).toBeGreaterThan(0.05);
   });
 
   it('when Redis stops taking writes, memory stays bounded (oldest dropped, counted), the RTP path is not held up, and writing resumes', async () => {
-    const consult = 'consult-tap-0002';
+    const consult = `consult-tap-0002-${engine}`;
     const registry = new Registry();
-    const call = await startLoopbackCall(media, { clinic: CLINIC, roomId: consult, participantId: 'doctor:testclinic:d-1', part: 'doctor' });
+    const call = await source.start(media, { clinic: CLINIC, roomId: consult, participantId: 'doctor:testclinic:d-1', part: 'doctor' });
     const tapConnection = new Redis(redisServer.url);
     const tap = createAudioTap(tapConnection, { logger: pino({ level: 'silent' }), registry, maxQueuedChunks: 8 });
     tap.trackPublished(call.tracks.audio);
@@ -168,7 +178,7 @@ describe('audio tap', () => {
     await new Promise((resolve) => setTimeout(resolve, 2500));
     clearInterval(watch);
     const dropped = (await registry.getSingleMetric('clinic_media_audio_tap_dropped_chunks_total')!.get()).values[0]?.value ?? 0;
-    console.log(`audio tap under a 2.5 s Redis write pause: queue peaked at ${maxQueued} (bound 8), ${dropped} chunks dropped`);
+    console.log(`${engine}, audio tap under a 2.5 s Redis write pause: queue peaked at ${maxQueued} (bound 8), ${dropped} chunks dropped`);
     expect(maxQueued).toBeLessThanOrEqual(8);
     expect(dropped).toBeGreaterThan(5);
 
@@ -187,12 +197,12 @@ describe('audio tap', () => {
   });
 
   it("keeps to the clinic's retention: no audio at all for a consultation no AI session follows; otherwise the stream expires after its last write, and an end never brings a deleted stream back", async () => {
-    const withoutAi = 'consult-tap-0003';
-    const withAi = 'consult-tap-0004';
+    const withoutAi = `consult-tap-0003-${engine}`;
+    const withAi = `consult-tap-0004-${engine}`;
     await redis.hset(consultKeys(CLINIC, withoutAi).meta, { status: 'live', ai: '0', retainAudioMs: '60000' });
     await redis.hset(consultKeys(CLINIC, withAi).meta, { status: 'live', ai: '1', retainAudioMs: '4000' });
     const calls = await Promise.all(
-      [withoutAi, withAi].map((consult) => startLoopbackCall(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-5', part: 'patient' })),
+      [withoutAi, withAi].map((consult) => source.start(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-5', part: 'patient' })),
     );
     const tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
     for (const call of calls) {

@@ -18,119 +18,126 @@ import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../sr
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
-import { startLoopbackCall, type LoopbackCall } from './support/recording-peers.js';
+import { MEDIA_TEST_ENGINES } from '@clinic-hub/test-kit/media-node';
+import { callSource, type CallSource, type LoopbackCall } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
 
 /**
- * Recording end to end with real parts: a werift publisher sends VP8 + Opus
- * (made by ffmpeg) to a werift receiver whose tracks are what the recorder
- * records; files are encrypted on disk, metadata in a private Redis, the
- * finalise and purge jobs run on BullMQ, ffprobe reads what comes out.
+ * Recording end to end with real parts, on each engine: a Node publisher
+ * sends VP8 + Opus (made by ffmpeg) — on mediasoup into a real media-server,
+ * whose DirectTransport consumers carry the tracks the recorder records; on
+ * werift to a werift receiver whose tracks it records. Files are encrypted
+ * on disk, metadata in a private Redis, the finalise and purge jobs run on
+ * BullMQ, ffprobe reads what comes out.
  */
 const CLINIC = 'testclinic';
 const CONSULT = 'consult-rec-0001';
 const RETENTION_MS = 10_000;
 
-let redisServer: TestRedis;
-let redis: Redis;
-let dir: string;
-let media: EncodedMedia;
-let call: LoopbackCall;
-let jobs: RecordingJobs;
-let recorder: WeriftRecorder;
-let worker: RecordingWorker | null = null;
 const key = parseRecordingKey(randomBytes(32).toString('base64'))!;
 const logger = pino({ level: 'warn' });
 
-async function ffprobe(path: string) {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name,width,height', '-of', 'json', path]);
-  return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string; width?: number; height?: number }[]; format: { duration: string } };
-}
+describe.each(MEDIA_TEST_ENGINES)('recording ($name)', ({ name: engine }) => {
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let dir: string;
+  let media: EncodedMedia;
+  let calls: CallSource;
+  let call: LoopbackCall;
+  let jobs: RecordingJobs;
+  let recorder: WeriftRecorder;
+  let worker: RecordingWorker | null = null;
 
-/**
- * What a look at the recordings directory finds in the clear: files that are
- * not `.enc`, and any file holding WebM's magic, its codec ids, or a run of
- * the VP8 or Opus frames being recorded (known plaintext).
- */
-function plaintextOnDisk(): string[] {
-  const root = join(dir, 'recordings');
-  if (!existsSync(root)) return [];
-  const needles: [string, Buffer][] = [
-    ['EBML magic', Buffer.from([0x1a, 0x45, 0xdf, 0xa3])],
-    ['V_VP8', Buffer.from('V_VP8')],
-    ['A_OPUS', Buffer.from('A_OPUS')],
-    ['OpusHead', Buffer.from('OpusHead')],
-    ...media.video.slice(0, 40).filter((f) => f.data.length >= 64).map((f, i): [string, Buffer] => [`video frame ${i}`, f.data.subarray(16, 48)]),
-    ...media.audio.slice(0, 200).filter((f) => f.data.length >= 40).map((f, i): [string, Buffer] => [`audio frame ${i}`, f.data.subarray(8, 32)]),
-  ];
-  const found: string[] = [];
-  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (!entry.name.endsWith('.enc')) found.push(`${entry.name}: not an encrypted file`);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch {
-      continue;
-    }
-    for (const [what, needle] of needles) if (bytes.includes(needle)) found.push(`${entry.name}: ${what}`);
+  async function ffprobe(path: string) {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name,width,height', '-of', 'json', path]);
+    return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string; width?: number; height?: number }[]; format: { duration: string } };
   }
-  return found;
-}
 
-async function recordFor(recordingId: string, ms: number, tracks: ('audio' | 'video')[]): Promise<{ meta: RecordingMeta; stopMs: number; looks: number; plaintext: string[] }> {
-  const published = tracks.map((kind) => (kind === 'audio' ? call.tracks.audio : call.tracks.video!));
-  const recording = recorder.start({ clinic: CLINIC, consult: CONSULT, recordingId, tracks: published });
-  // The directory is looked at all through the recording and its closing.
-  let looks = 0;
-  const plaintext = new Set<string>();
-  const scanner = setInterval(() => {
-    looks++;
+  /**
+   * What a look at the recordings directory finds in the clear: files that are
+   * not `.enc`, and any file holding WebM's magic, its codec ids, or a run of
+   * the VP8 or Opus frames being recorded (known plaintext).
+   */
+  function plaintextOnDisk(): string[] {
+    const root = join(dir, 'recordings');
+    if (!existsSync(root)) return [];
+    const needles: [string, Buffer][] = [
+      ['EBML magic', Buffer.from([0x1a, 0x45, 0xdf, 0xa3])],
+      ['V_VP8', Buffer.from('V_VP8')],
+      ['A_OPUS', Buffer.from('A_OPUS')],
+      ['OpusHead', Buffer.from('OpusHead')],
+      ...media.video.slice(0, 40).filter((f) => f.data.length >= 64).map((f, i): [string, Buffer] => [`video frame ${i}`, f.data.subarray(16, 48)]),
+      ...media.audio.slice(0, 200).filter((f) => f.data.length >= 40).map((f, i): [string, Buffer] => [`audio frame ${i}`, f.data.subarray(8, 32)]),
+    ];
+    const found: string[] = [];
+    for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(entry.parentPath, entry.name);
+      if (!entry.name.endsWith('.enc')) found.push(`${entry.name}: not an encrypted file`);
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(path);
+      } catch {
+        continue;
+      }
+      for (const [what, needle] of needles) if (bytes.includes(needle)) found.push(`${entry.name}: ${what}`);
+    }
+    return found;
+  }
+
+  async function recordFor(recordingId: string, ms: number, tracks: ('audio' | 'video')[]): Promise<{ meta: RecordingMeta; stopMs: number; looks: number; plaintext: string[] }> {
+    const published = tracks.map((kind) => (kind === 'audio' ? call.tracks.audio : call.tracks.video!));
+    const recording = recorder.start({ clinic: CLINIC, consult: CONSULT, recordingId, tracks: published });
+    // The directory is looked at all through the recording and its closing.
+    let looks = 0;
+    const plaintext = new Set<string>();
+    const scanner = setInterval(() => {
+      looks++;
+      for (const finding of plaintextOnDisk()) plaintext.add(finding);
+    }, 150);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const stopping = Date.now();
+    await recording.stop('requested');
+    const stopMs = Date.now() - stopping;
+    clearInterval(scanner);
     for (const finding of plaintextOnDisk()) plaintext.add(finding);
-  }, 150);
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  const stopping = Date.now();
-  await recording.stop('requested');
-  const stopMs = Date.now() - stopping;
-  clearInterval(scanner);
-  for (const finding of plaintextOnDisk()) plaintext.add(finding);
-  return { meta: (await getRecording(redis, CLINIC, recordingId))!, stopMs, looks, plaintext: [...plaintext] };
-}
+    return { meta: (await getRecording(redis, CLINIC, recordingId))!, stopMs, looks, plaintext: [...plaintext] };
+  }
 
-beforeAll(async () => {
-  redisServer = await startTestRedis();
-  redis = new Redis(redisServer.url);
-  dir = mkdtempSync(join(tmpdir(), 'recording-flow-'));
-  media = await makeEncodedMedia(dir, { seconds: 12 });
-  call = await startLoopbackCall(media, { clinic: CLINIC, roomId: CONSULT, participantId: 'patient:testclinic:p-1', part: 'patient' });
-  call.play();
-  jobs = new RecordingJobs(redisServer.url, logger);
-  recorder = new WeriftRecorder({
-    redis,
-    config: { dir: join(dir, 'recordings'), key, retentionMs: RETENTION_MS, segmentMs: 600_000 },
-    jobs,
-    nodeId: 'media-test',
-    logger,
+  beforeAll(async () => {
+    redisServer = await startTestRedis();
+    redis = new Redis(redisServer.url);
+    dir = mkdtempSync(join(tmpdir(), 'recording-flow-'));
+    media = await makeEncodedMedia(dir, { seconds: 12 });
+    calls = callSource(engine);
+    call = await calls.start(media, { clinic: CLINIC, roomId: CONSULT, participantId: 'patient:testclinic:p-1', part: 'patient' });
+    call.play();
+    jobs = new RecordingJobs(redisServer.url, logger);
+    recorder = new WeriftRecorder({
+      redis,
+      config: { dir: join(dir, 'recordings'), key, retentionMs: RETENTION_MS, segmentMs: 600_000 },
+      jobs,
+      nodeId: 'media-test',
+      logger,
+    });
+    // The room writes consent into the session record before it starts a recording.
+    await redis.hset(consultKeys(CLINIC, CONSULT).meta, 'language', 'en');
+    await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'patient:testclinic:p-1');
+    await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'doctor:testclinic:d-1');
   });
-  // The room writes consent into the session record before it starts a recording.
-  await redis.hset(consultKeys(CLINIC, CONSULT).meta, 'language', 'en');
-  await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'patient:testclinic:p-1');
-  await redis.xadd(consultKeys(CLINIC, CONSULT).record, '*', 'type', 'consent-granted', 'at', String(Date.now()), 'participant', 'doctor:testclinic:d-1');
-});
 
-afterAll(async () => {
-  await call?.close();
-  await worker?.close();
-  await jobs?.close();
-  redis?.disconnect();
-  await redisServer?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    await call?.close();
+    await calls?.close();
+    await worker?.close();
+    await jobs?.close();
+    redis?.disconnect();
+    await redisServer?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-describe('recording', () => {
   let meta: RecordingMeta;
 
   it('records ~10 s of VP8 + Opus into one encrypted file with metadata and checksums in Redis', async () => {

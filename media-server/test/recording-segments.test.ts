@@ -14,47 +14,52 @@ import { RecordingJobs } from '../src/recording/recording-jobs.js';
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
 import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
-import { startLoopbackCall, type LoopbackCall } from './support/recording-peers.js';
+import { MEDIA_TEST_ENGINES } from '@clinic-hub/test-kit/media-node';
+import { callSource, type CallSource, type LoopbackCall } from './support/recording-peers.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 const run = promisify(execFile);
 
-/** Segments: a new file after RECORDING_SEGMENT_SECONDS, and when a participant's tracks change. */
+/** Segments, on each engine's tracks (support/recording-peers.ts): a new file after RECORDING_SEGMENT_SECONDS, and when a participant's tracks change. */
 const CLINIC = 'testclinic';
 const CONSULT = 'consult-rec-0002';
 
-let redisServer: TestRedis;
-let redis: Redis;
-let dir: string;
-let call: LoopbackCall;
-let jobs: RecordingJobs;
 const key = parseRecordingKey(randomBytes(32).toString('base64'))!;
 const logger = pino({ level: 'warn' });
 
-async function ffprobe(path: string) {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name', '-of', 'json', path]);
-  return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string }[]; format: { duration: string } };
-}
+describe.each(MEDIA_TEST_ENGINES)('recording segments ($name)', ({ name: engine }) => {
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let dir: string;
+  let calls: CallSource;
+  let call: LoopbackCall;
+  let jobs: RecordingJobs;
 
-beforeAll(async () => {
-  redisServer = await startTestRedis();
-  redis = new Redis(redisServer.url);
-  dir = mkdtempSync(join(tmpdir(), 'recording-segments-'));
-  const media = await makeEncodedMedia(dir, { seconds: 10 });
-  call = await startLoopbackCall(media, { clinic: CLINIC, roomId: CONSULT, participantId: 'nurse:testclinic:n-1', part: 'nurse' });
-  call.play();
-  jobs = new RecordingJobs(redisServer.url, logger);
-});
+  async function ffprobe(path: string) {
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type,codec_name', '-of', 'json', path]);
+    return JSON.parse(stdout) as { streams: { codec_type: string; codec_name: string }[]; format: { duration: string } };
+  }
 
-afterAll(async () => {
-  await call?.close();
-  await jobs?.close();
-  redis?.disconnect();
-  await redisServer?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+  beforeAll(async () => {
+    redisServer = await startTestRedis();
+    redis = new Redis(redisServer.url);
+    dir = mkdtempSync(join(tmpdir(), 'recording-segments-'));
+    const media = await makeEncodedMedia(dir, { seconds: 10 });
+    calls = callSource(engine);
+    call = await calls.start(media, { clinic: CLINIC, roomId: CONSULT, participantId: 'nurse:testclinic:n-1', part: 'nurse' });
+    call.play();
+    jobs = new RecordingJobs(redisServer.url, logger);
+  });
 
-describe('recording segments', () => {
+  afterAll(async () => {
+    await call?.close();
+    await calls?.close();
+    await jobs?.close();
+    redis?.disconnect();
+    await redisServer?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a long recording is cut into segments, each a whole WebM that starts on a keyframe', async () => {
     const segmenting = new WeriftRecorder({
       redis,
@@ -78,7 +83,7 @@ describe('recording segments', () => {
       expect(stdout.trim().split('\n')[0], `segment ${file.segment} starts on a keyframe`).toBe('1');
       lengths.push(`${file.segment}: ${Number(probe.format.duration).toFixed(2)} s (${((file.stoppedAt - file.startedAt) / 1000).toFixed(2)} s wall)`);
     }
-    console.log(`segments of a 6 s recording cut every 2.5 s: ${lengths.join(', ')}`);
+    console.log(`${engine}: segments of a 6 s recording cut every 2.5 s: ${lengths.join(', ')}`);
   });
 
 
@@ -103,7 +108,7 @@ describe('recording segments', () => {
     const out = join(dir, 'camera-off-1.webm');
     await exportRecordingFile({ dir: join(dir, 'recordings'), key }, meta, meta.files[1]!, out);
     const probe = await ffprobe(out);
-    console.log(`after the camera ended: ${probe.streams.map((s) => s.codec_name).join('+')} ${probe.format.duration} s`);
+    console.log(`${engine}: after the camera ended: ${probe.streams.map((s) => s.codec_name).join('+')} ${probe.format.duration} s`);
     expect(probe.streams.map((s) => s.codec_name)).toEqual(['opus']);
     expect(Number(probe.format.duration)).toBeGreaterThan(1.5);
   });

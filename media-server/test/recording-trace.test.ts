@@ -20,15 +20,15 @@ import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs, aiRecordingJobId, finaliseJobId, purgeJobId, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
 import { getRecording } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { roomToken, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { joinPeer, type TestPeer } from '@clinic-hub/test-kit/engine-peer';
 import { makeEncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 /**
  * A recording's jobs continue the trace of the consultation action that
- * stopped it: Node peers signal a real SFU, the real recorder writes and
+ * stopped it: Node peers signal a real SFU (each engine), the real recorder writes and
  * encrypts, the recordings worker finalises, and an AI worker (fixture
  * models) transcribes the whole recording. Every service logs to its own
  * captured logger, so each hop's lines can be read.
@@ -45,62 +45,6 @@ function capturedLogger(): { logger: Logger; lines(): Record<string, unknown>[] 
   return { logger: pino({ level: 'info' }, { write: (line: string) => void (output += line) }), lines: () => jsonLogLines(output) };
 }
 
-const rooms = capturedLogger();
-const recordings = capturedLogger();
-const ai = capturedLogger();
-let redisServer: TestRedis;
-let redis: Redis;
-let dir: string;
-let server: RunningMediaServer;
-let jobs: RecordingJobs;
-let recorder: WeriftRecorder;
-let worker: RecordingWorker;
-let engines: Engines;
-let aiWorker: RunningAiWorker;
-let doctor: NodePeer;
-let patient: NodePeer;
-let queue: Queue<TracedJob>;
-let aiQueue: Queue<TracedJob>;
-
-beforeAll(async () => {
-  redisServer = await startTestRedis();
-  redis = new Redis(redisServer.url);
-  dir = mkdtempSync(join(tmpdir(), 'recording-trace-'));
-  const media = await makeEncodedMedia(dir, { seconds: 8 });
-  const storage = { dir: join(dir, 'recordings'), key };
-  jobs = new RecordingJobs(redisServer.url, recordings.logger);
-  recorder = new WeriftRecorder({ redis, config: { ...storage, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-trace', logger: recordings.logger });
-  server = await startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, recorder, logger: rooms.logger });
-  worker = startRecordingWorker({ redisTarget: redisServer.url, ...storage, logger: recordings.logger });
-  writeFixtureModels(join(dir, 'models'));
-  const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(dir, 'models'), { AI_WORKER_ID: 'ai-trace' }));
-  engines = await loadEngines(config);
-  aiWorker = await startAiWorker(config, { logger: ai.logger, engines, recordings: new EncryptedRecordingSource(redis, storage) });
-  queue = new Queue(JOB_QUEUES.recordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
-  aiQueue = new Queue(JOB_QUEUES.aiRecordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
-
-  doctor = await NodePeer.join(server.url, roomToken({ sub: DOCTOR, part: 'doctor', consult: CONSULT }), { media });
-  patient = await NodePeer.join(server.url, roomToken({ sub: PATIENT, part: 'patient', consult: CONSULT }), { media });
-  const receiving = (peer: NodePeer, from: string) => [...peer.received.values()].filter((r) => r.participant === from && r.packets > 0).length >= 2;
-  await doctor.until(() => receiving(doctor, PATIENT), 20_000, 'the doctor to receive the patient');
-  await patient.until(() => receiving(patient, DOCTOR), 20_000, 'the patient to receive the doctor');
-});
-
-afterAll(async () => {
-  for (const peer of [doctor, patient]) await peer?.close().catch(() => undefined);
-  await server?.close();
-  await recorder?.stopAll();
-  await aiWorker?.close();
-  await engines?.close();
-  await worker?.close();
-  await jobs?.close();
-  await queue?.close();
-  await aiQueue?.close();
-  redis?.disconnect();
-  await redisServer?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
 /** A browser's trace: its id and the span it sends as the parent. */
 function browserTrace(traceId: string) {
   const span = traceId.slice(16);
@@ -113,11 +57,67 @@ function addedWith(job: { data: TracedJob } | undefined): { traceId?: string; sp
   return { traceId, span };
 }
 
-const recordingState = (peer: NodePeer, state: string, from = 0) => peer.waitFor((m: ServerSignal) => m.type === 'recording' && m.recording.state === state, 15_000, from);
-const lineOf = (logs: { lines(): Record<string, unknown>[] }, msg: string, recording: string) =>
-  waitFor(`"${msg}" for ${recording}`, () => logs.lines().find((line) => line.msg === msg && line.recording === recording), 30_000);
+describe.each(MEDIA_TEST_ENGINES)('a recording’s trace ($name)', ({ name: engine, env }) => {
+  const rooms = capturedLogger();
+  const recordings = capturedLogger();
+  const ai = capturedLogger();
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let dir: string;
+  let server: RunningMediaServer;
+  let jobs: RecordingJobs;
+  let recorder: WeriftRecorder;
+  let worker: RecordingWorker;
+  let engines: Engines;
+  let aiWorker: RunningAiWorker;
+  let doctor: TestPeer;
+  let patient: TestPeer;
+  let queue: Queue<TracedJob>;
+  let aiQueue: Queue<TracedJob>;
 
-describe('a recording’s trace', () => {
+  beforeAll(async () => {
+    redisServer = await startTestRedis();
+    redis = new Redis(redisServer.url);
+    dir = mkdtempSync(join(tmpdir(), 'recording-trace-'));
+    const media = await makeEncodedMedia(dir, { seconds: 8 });
+    const storage = { dir: join(dir, 'recordings'), key };
+    jobs = new RecordingJobs(redisServer.url, recordings.logger);
+    recorder = new WeriftRecorder({ redis, config: { ...storage, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-trace', logger: recordings.logger });
+    server = await startTestMediaServer({ env, redisUrl: redisServer.url, recorder, logger: rooms.logger });
+    worker = startRecordingWorker({ redisTarget: redisServer.url, ...storage, logger: recordings.logger });
+    writeFixtureModels(join(dir, 'models'));
+    const config = loadAiConfig(fixtureWorkerEnv(redisServer.url, join(dir, 'models'), { AI_WORKER_ID: 'ai-trace' }));
+    engines = await loadEngines(config);
+    aiWorker = await startAiWorker(config, { logger: ai.logger, engines, recordings: new EncryptedRecordingSource(redis, storage) });
+    queue = new Queue(JOB_QUEUES.recordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
+    aiQueue = new Queue(JOB_QUEUES.aiRecordings, { connection: redis, prefix: JOB_QUEUE_PREFIX });
+
+    doctor = await joinPeer(engine, server.url, roomToken({ sub: DOCTOR, part: 'doctor', consult: CONSULT }), { media });
+    patient = await joinPeer(engine, server.url, roomToken({ sub: PATIENT, part: 'patient', consult: CONSULT }), { media });
+    const receiving = (peer: TestPeer, from: string) => peer.packetsFrom(from, 'audio') > 0 && peer.packetsFrom(from, 'video') > 0;
+    await doctor.until(() => receiving(doctor, PATIENT), 20_000, 'the doctor to receive the patient');
+    await patient.until(() => receiving(patient, DOCTOR), 20_000, 'the patient to receive the doctor');
+  });
+
+  afterAll(async () => {
+    for (const peer of [doctor, patient]) await peer?.close().catch(() => undefined);
+    await server?.close();
+    await recorder?.stopAll();
+    await aiWorker?.close();
+    await engines?.close();
+    await worker?.close();
+    await jobs?.close();
+    await queue?.close();
+    await aiQueue?.close();
+    redis?.disconnect();
+    await redisServer?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const recordingState = (peer: TestPeer, state: string, from = 0) => peer.waitFor((m: ServerSignal) => m.type === 'recording' && m.recording.state === state, 15_000, from);
+  const lineOf = (logs: { lines(): Record<string, unknown>[] }, msg: string, recording: string) =>
+    waitFor(`"${msg}" for ${recording}`, () => logs.lines().find((line) => line.msg === msg && line.recording === recording), 30_000);
+
   let first = '';
 
   it('its stop’s trace goes into the finalise job, the worker’s lines, the purge and the AI job, and the AI worker’s lines', async () => {

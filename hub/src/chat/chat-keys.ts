@@ -28,8 +28,8 @@ export const chatKeys = (clinic: string) => {
     attachment: (id: string) => `${prefix}att:${id}`,
     /** String: the attachment's bytes, encrypted, as hubs stored them before attachment files (AttachmentStorage); read until they expire. */
     attachmentBlob: (id: string) => `${prefix}att:${id}:blob`,
-    /** Strings: fixed-window quota counters, `quota:<msg|bytes>:<user|thread|clinic>:<id>:<window>` (lib.lua, takeQuota). */
-    quotaPrefix: `${prefix}quota:`,
+    /** String: a fixed-window quota counter, `<window>:<count>` (lib.lua, takeQuota); `id` is the user's sub, the thread's id, or '' for the clinic. */
+    quota: (what: 'msg' | 'bytes', scope: 'user' | 'thread' | 'clinic', id: string) => `${prefix}quota:${what}:${scope}:${id}`,
     /** Hash: member sub → StaffPresence JSON, for clinicians with at least one chat socket. */
     presence: `${prefix}presence`,
     /** Hash: socket id → hub node id, one per clinician. */

@@ -137,13 +137,15 @@ export class ChatStore {
         quotaArgument(input.quota),
         Math.max(1, Math.round(input.attachmentKeepSeconds)),
         Math.max(1, Math.round(input.threadKeepSeconds)),
-      ]);
+      ], (keys) => quotaKeys(keys, 'msg', caller, input.threadId));
     return this.replicated(clinic, append, (r) => r.duplicate);
   }
 
   /** Takes `bytes` from the caller's, the thread's and the clinic's attachment quotas, or refuses (CHAT_QUOTA_EXCEEDED) and takes nothing. */
   takeAttachmentQuota(clinic: string, caller: ChatCaller, threadId: string, limits: QuotaLimits, bytes: number): Promise<Ack<object>> {
-    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes]);
+    return this.runThread(clinic, caller, threadId, 'take-quota', [quotaArgument(limits), ATTACHMENT_QUOTA_WINDOW_SECONDS, bytes], (keys) =>
+      quotaKeys(keys, 'bytes', caller, threadId),
+    );
   }
 
   readMessages(
@@ -337,4 +339,9 @@ export class ChatStore {
     if (!reply.ok) return fail(isErrorCode(reply.code) ? reply.code : 'INTERNAL', reply.detail ?? (isErrorCode(reply.code) ? undefined : reply.code));
     return reply as Ack<T>;
   }
+}
+
+/** The quota counters a script takes from, in the order of its limits: the caller's, the thread's, the clinic's. */
+function quotaKeys(keys: ReturnType<typeof chatKeys>, what: 'msg' | 'bytes', caller: ChatCaller, threadId: string): string[] {
+  return [keys.quota(what, 'user', caller.sub), keys.quota(what, 'thread', threadId), keys.quota(what, 'clinic', '')];
 }

@@ -30,6 +30,7 @@ export { ChatPresence } from './chat-presence.js';
 export { chatKeys, chatRooms, CHAT_CHANNEL_KIND, type ChatLiveEvent } from './chat-keys.js';
 export { AttachmentCipher, attachmentAdditionalData } from './attachment-cipher.js';
 export { FileAttachmentStorage, attachmentStorageKey, type AttachmentStorage } from './attachment-storage.js';
+export { upgradeChatLayout, chatLayoutKey, CHAT_LAYOUT } from './chat-upgrade.js';
 export { NO_CHAT_QUOTAS, type ChatQuotas, type QuotaLimits } from './chat-quotas.js';
 export { sniffAttachmentType, cleanFileName } from './attachment-type.js';
 

@@ -18,6 +18,7 @@ import { startQueueFanout } from './queue-live.js';
 export { QueueService, newTicketId, statsFromDurations } from './queue-service.js';
 export { clinicKeys, clinicRoom, LIVE_CHANNEL_KIND } from './queue-keys.js';
 export { checkinPatient, patientLink, type PatientCheckin, type PatientCheckinDeps } from './checkin-patient.js';
+export { upgradeQueueLayout, QUEUE_LAYOUT, type QueueUpgrade } from './queue-upgrade.js';
 export { rebuildQueue, type RebuiltQueue } from './rebuild.js';
 export { onLiveQueueEvent, startQueueFanout, subscribeLiveChannels, type QueueFanoutDeps } from './queue-live.js';
 

@@ -22,6 +22,8 @@ export const clinicKeys = (clinic: string) => {
     durations: `${prefix}durations`,
     /** Sorted set ticket id → when it ended (ms), for 25 h: how long its patient's token still works. */
     ended: `${prefix}ended`,
+    /** The layout of the clinic's queue data (queue-upgrade.ts), written once its older keys are converted. */
+    layout: `${prefix}queue:layout`,
     /** The last time-based waiting order given (scripts/lib.lua, nextOrder). */
     lastOrder: `${prefix}order:last`,
     /** Sorted set of the department's waiting tickets, score = waiting order. */

@@ -8,9 +8,79 @@ import {
   type RTCRtpReceiver,
 } from 'werift';
 import { Vp8Packetizer } from 'werift/nonstandard';
-import type { ConsultRole, MediaSource } from '@clinic-hub/protocol';
-import type { PublishedTrack, RtpPacketLike } from '../../src/engine/engine-types.js';
+import type { ConsultRole, MediaEngineName, MediaSource } from '@clinic-hub/protocol';
+import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import { MediasoupNodePeer } from '@clinic-hub/test-kit/mediasoup-node-peer';
 import type { EncodedFrame, EncodedMedia } from '@clinic-hub/test-kit/recording-media';
+import type { PublishedTrack, RtpPacketLike } from '../../src/engine/engine-types.js';
+import type { MediasoupPublishedTrack } from '../../src/engine/mediasoup-published-track.js';
+import type { RunningMediaServer } from '../../src/media-server.js';
+
+/**
+ * Published tracks with real RTP for recording and audio-tap tests, from
+ * either engine (`callSource`): on werift, a loopback pair of peer
+ * connections (below); on mediasoup, a Node peer publishing into a real
+ * mediasoup media-server, whose tracks (MediasoupPublishedTrack: RTP taken
+ * out of the worker through a DirectTransport consumer) are what the
+ * recorder and the tap are given — the product's own path.
+ */
+export interface CallSource {
+  start(media: EncodedMedia, who: { clinic: string; roomId: string; participantId: string; part: ConsultRole }): Promise<LoopbackCall>;
+  close(): Promise<void>;
+}
+
+export function callSource(engine: MediaEngineName): CallSource {
+  return engine === 'werift' ? { start: startLoopbackCall, close: async () => undefined } : mediasoupCallSource();
+}
+
+/**
+ * One mediasoup media-server (started at the first call) for all the calls
+ * of a test file, on a Redis of its own: what it writes (the rooms' session
+ * records) stays out of the Redis the test reads.
+ */
+function mediasoupCallSource(): CallSource {
+  let redis: TestRedis | null = null;
+  let server: Promise<RunningMediaServer> | null = null;
+  const published = new Map<string, PublishedTrack>();
+  const keyOf = (t: { clinic: string; roomId: string; participantId: string; source: string }) => `${t.clinic}/${t.roomId}/${t.participantId}/${t.source}`;
+  const running = () =>
+    (server ??= (async () => {
+      redis = await startTestRedis();
+      const started = await startTestMediaServer({ redisUrl: redis.url, nodeId: 'media-calls', env: MEDIA_TEST_ENGINES.find((e) => e.name === 'mediasoup')!.env });
+      started.events.subscribe({ trackPublished: (track) => void published.set(keyOf(track), track) });
+      return started;
+    })());
+  return {
+    async start(media, who) {
+      const { url } = await running();
+      const peer = await MediasoupNodePeer.join(url, roomToken({ clinic: who.clinic, consult: who.roomId, sub: who.participantId, part: who.part }), { media });
+      // Nothing is sent before play(), as with the loopback pair.
+      peer.pauseMedia();
+      const trackOf = async (source: MediaSource): Promise<TestPublishedTrack> => {
+        const key = keyOf({ ...who, source });
+        await peer.until(() => published.has(key), 10_000, `the ${source} published`);
+        return published.get(key) as MediasoupPublishedTrack;
+      };
+      const tracks = { audio: await trackOf('mic'), video: media.video.length > 0 ? await trackOf('camera') : null };
+      return {
+        tracks,
+        play: () => peer.resumeMedia(),
+        pause: () => peer.pauseMedia(),
+        pliCount: () => peer.keyframeRequests,
+        async close() {
+          tracks.audio.end();
+          tracks.video?.end();
+          await peer.leave();
+        },
+      };
+    },
+    async close() {
+      await (await server)?.close();
+      await redis?.cleanup();
+    },
+  };
+}
 
 /**
  * A publisher and a receiving peer connection, both werift, on loopback:
@@ -53,7 +123,6 @@ export interface LoopbackCall {
 
 export interface TestPublishedTrack extends PublishedTrack {
   end(): void;
-  packetsReceived(): number;
 }
 
 export async function startLoopbackCall(
@@ -103,10 +172,8 @@ export async function startLoopbackCall(
     const codec = track.codec!;
     const rtpListeners = new Set<(packet: RtpPacketLike) => void>();
     const endListeners = new Set<() => void>();
-    let received = 0;
     let ended = false;
     track.onReceiveRtp.subscribe((packet) => {
-      received++;
       for (const listener of rtpListeners) listener(packet);
     });
     return {
@@ -135,7 +202,6 @@ export async function startLoopbackCall(
         rtpListeners.clear();
         for (const listener of endListeners) listener();
       },
-      packetsReceived: () => received,
     };
   };
   const tracks = { audio: wrap('audio', 'mic'), video: videoOut ? wrap('video', 'camera') : null };

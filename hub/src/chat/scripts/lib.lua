@@ -96,29 +96,34 @@ local function openThread()
 end
 
 -- Fixed-window quotas (docs/protocol.md, "Quotas"): `what` ('msg' or 'bytes') counted per caller, per thread
--- and per clinic in windows of `windowSeconds`; `limits` is { user, thread, clinic }, 0 for none. Takes
--- `amount` from all of them, or from none: then returns the error reply naming the scope over its limit.
-local function takeQuota(what, limits, windowSeconds, amount)
+-- and per clinic in windows of `windowSeconds`; `limits` is { user, thread, clinic }, 0 for none; `keys` the three
+-- counters (KEYS, chatKeys.quota: "<window>:<count>" strings). Takes `amount` from all of them, or from none: then
+-- returns the error reply naming the scope over its limit.
+local function takeQuota(what, limits, windowSeconds, amount, keys)
   local now = tonumber(redis.call('TIME')[1])
   local window = math.floor(now / windowSeconds)
-  local scopes = { { 'user', caller }, { 'thread', threadId }, { 'clinic', '' } }
-  local keys = {}
+  local scopes = { 'user', 'thread', 'clinic' }
+  local taken = {}
   for i, scope in ipairs(scopes) do
     local limit = tonumber(limits[i]) or 0
     if limit > 0 then
-      local key = prefix .. 'quota:' .. what .. ':' .. scope[1] .. ':' .. scope[2] .. ':' .. window
-      if tonumber(redis.call('GET', key) or '0') + amount > limit then
+      local used = 0
+      local stored = redis.call('GET', keys[i])
+      if stored then
+        local storedWindow, count = string.match(stored, '^(%d+):(%d+)$')
+        if tonumber(storedWindow) == window then used = tonumber(count) end
+      end
+      if used + amount > limit then
         local unit = 'messages'
         if what == 'bytes' then unit = 'attachment bytes' end
-        return fail('CHAT_QUOTA_EXCEEDED', scope[1] .. ' quota of ' .. limit .. ' ' .. unit .. ' per ' .. windowSeconds ..
+        return fail('CHAT_QUOTA_EXCEEDED', scope .. ' quota of ' .. limit .. ' ' .. unit .. ' per ' .. windowSeconds ..
           ' s reached; retry in ' .. ((window + 1) * windowSeconds - now) .. ' s')
       end
-      keys[#keys + 1] = key
+      taken[#taken + 1] = { keys[i], used + amount }
     end
   end
-  for _, key in ipairs(keys) do
-    redis.call('INCRBY', key, amount)
-    redis.call('EXPIRE', key, windowSeconds + 60)
+  for _, counter in ipairs(taken) do
+    redis.call('SET', counter[1], string.format('%d:%d', window, counter[2]), 'EX', windowSeconds + 60)
   end
   return nil
 end

@@ -4,12 +4,12 @@
 -- per minute as a JSON array [user, thread, clinic] (0: none), ARGV[12] seconds a sent
 -- attachment is kept (the clinic's retention.chatAttachmentDays), ARGV[13] seconds the thread
 -- is kept after its last message (its kind's retention: patientChatDays, consultationDays,
--- staffChatDays).
+-- staffChatDays). KEYS[3..5] the message counters of the caller, the thread and the clinic.
 --
 -- The same clientMessageId from the same sender returns the stored message with
 -- duplicate = true and appends nothing: a resend after a lost ack (or ioredis sending the
 -- script again after a broken connection) makes one message, not two.
---- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
+--- @undeclared-keys its dedupe record, the thread's messages and reads, attachments and the patient-thread index are built from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
@@ -31,7 +31,7 @@ for _, id in ipairs(attachmentIds) do
 end
 
 -- After the dedupe: a resend of a message that was stored is answered, whatever the quota.
-local refused = takeQuota('msg', cjson.decode(ARGV[11]), 60, 1)
+local refused = takeQuota('msg', cjson.decode(ARGV[11]), 60, 1, { KEYS[3], KEYS[4], KEYS[5] })
 if refused then return refused end
 
 local seq = redis.call('HINCRBY', metaKey, 'seq', 1)

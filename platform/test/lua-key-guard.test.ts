@@ -19,7 +19,6 @@ const UNDECLARED_KEYS_ALLOWED = [
   'hub/src/chat/scripts/append-message-5.lua',
   'hub/src/chat/scripts/create-thread-2.lua',
   'hub/src/chat/scripts/list-threads-2.lua',
-  'hub/src/chat/scripts/presence-sweep-2.lua',
   'hub/src/chat/scripts/update-members-2.lua',
 ];
 

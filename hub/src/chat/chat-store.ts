@@ -55,7 +55,8 @@ const SCRIPT_NAMES = [
   'take-quota',
   'presence-set',
   'presence-drop',
-  'presence-sweep',
+  'presence-heartbeat',
+  'presence-sweep-member',
 ] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -213,13 +214,22 @@ export class ChatStore {
     await this.run('presence-drop', [keys.presence, keys.presenceConns(member)], [member, socketId, keys.channel]);
   }
 
-  /** Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. */
+  /**
+   * Heartbeat of this node and clean-up after nodes that died; returns how many members went offline. Two steps,
+   * each declaring its keys (README, "Moving slots"): the heartbeat answers the members present, then each member's
+   * sockets are checked with that member's key. A member who came meanwhile is checked at the next sweep.
+   */
   async presenceSweep(clinic: string, nodeId: string, staleMs: number, forgetSelf: boolean): Promise<number> {
     const keys = chatKeys(clinic);
-    return this.scripts['presence-sweep']<number>(
-      [keys.presence, keys.presenceNodes],
-      [keys.prefix, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
-    );
+    const members = await this.scripts['presence-heartbeat']<string[]>([keys.presence, keys.presenceNodes], [nodeId, staleMs]);
+    let offline = 0;
+    for (const member of members) {
+      offline += await this.scripts['presence-sweep-member']<number>(
+        [keys.presence, keys.presenceNodes, keys.presenceConns(member)],
+        [member, nodeId, staleMs, forgetSelf ? '1' : '0', keys.channel],
+      );
+    }
+    return offline;
   }
 
   async presenceList(clinic: string): Promise<StaffPresence[]> {

@@ -1,7 +1,7 @@
 /**
  * Everything a consultation leaves behind goes when its clinic's retention
  * says, with real parts: a hub process (admission, end), a media-server with
- * its recorder, audio tap and recordings worker, an AI worker process (real
+ * its recorder, audio tap and recordings worker (on each engine), an AI worker process (real
  * Silero VAD, the suite's fixture CTC and emotion models), and two
  * participants speaking (espeak-ng) into the room while it is recorded.
  *
@@ -32,8 +32,8 @@ import { parseRecordingKey } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from '../src/recording/recording-jobs.js';
 import { listRecordings, recordingKeys } from '@clinic-hub/recordings';
 import { WeriftRecorder } from '../src/recording/room-recorder.js';
-import { MEDIA_TEST_SECRET, startTestMediaServer, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
-import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { MEDIA_TEST_ENGINES, MEDIA_TEST_SECRET, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
+import { joinPeer, type TestPeer } from '@clinic-hub/test-kit/engine-peer';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
@@ -46,94 +46,94 @@ const AUDIO_MINUTES = 0.5;
 const KEY_TEXT = randomBytes(32).toString('base64');
 const key = parseRecordingKey(KEY_TEXT)!;
 
-let redisServer: TestRedis;
-let redis: Redis;
-let dir: string;
-let hub: HubNodeProcess;
-let server: RunningMediaServer;
-let tap: AudioTap;
-let jobs: RecordingJobs;
-let recorder: WeriftRecorder;
-let recordingWorker: RecordingWorker;
-let aiWorker: AiWorkerProcess;
-let media: EncodedMedia;
-const sockets: (ConsultSocket | QueueSocket)[] = [];
-const peers: NodePeer[] = [];
+describe.each(MEDIA_TEST_ENGINES)('retention of a consultation, end to end ($name)', ({ name: engine, env }) => {
+  let redisServer: TestRedis;
+  let redis: Redis;
+  let dir: string;
+  let hub: HubNodeProcess;
+  let server: RunningMediaServer;
+  let tap: AudioTap;
+  let jobs: RecordingJobs;
+  let recorder: WeriftRecorder;
+  let recordingWorker: RecordingWorker;
+  let aiWorker: AiWorkerProcess;
+  let media: EncodedMedia;
+  const sockets: (ConsultSocket | QueueSocket)[] = [];
+  const peers: TestPeer[] = [];
 
-beforeAll(async () => {
-  redisServer = await startTestRedis();
-  redis = new Redis(redisServer.url);
-  dir = mkdtempSync(join(tmpdir(), 'consult-retention-'));
-  const clinics = join(dir, 'clinics');
-  mkdirSync(clinics);
-  writeFileSync(
-    join(clinics, `${CLINIC}.json`),
-    JSON.stringify({
-      id: CLINIC,
-      name: { ja: '保持テスト', en: 'Retention test' },
-      departments: [{ id: 'online', name: { ja: 'オンライン', en: 'Online' }, prefix: 'W', online: true, rooms: [{ id: 'v1', name: { ja: '1', en: '1' } }] }],
-      ai: { enabled: true, language: 'en' },
-      retention: { liveAudioMinutes: AUDIO_MINUTES, consultationDays: KEEP_DAYS, recordingDays: KEEP_DAYS },
-    }),
-  );
-  const modelsDir = join(dir, 'models');
-  writeFixtureModels(modelsDir);
-  const recordings = join(dir, 'recordings');
-  media = await makeEncodedMedia(dir, {
-    seconds: 8,
-    speech: { text: 'Good morning doctor. I have had a headache for three days, and it gets worse at night.' },
+  beforeAll(async () => {
+    redisServer = await startTestRedis();
+    redis = new Redis(redisServer.url);
+    dir = mkdtempSync(join(tmpdir(), 'consult-retention-'));
+    const clinics = join(dir, 'clinics');
+    mkdirSync(clinics);
+    writeFileSync(
+      join(clinics, `${CLINIC}.json`),
+      JSON.stringify({
+        id: CLINIC,
+        name: { ja: '保持テスト', en: 'Retention test' },
+        departments: [{ id: 'online', name: { ja: 'オンライン', en: 'Online' }, prefix: 'W', online: true, rooms: [{ id: 'v1', name: { ja: '1', en: '1' } }] }],
+        ai: { enabled: true, language: 'en' },
+        retention: { liveAudioMinutes: AUDIO_MINUTES, consultationDays: KEEP_DAYS, recordingDays: KEEP_DAYS },
+      }),
+    );
+    const modelsDir = join(dir, 'models');
+    writeFixtureModels(modelsDir);
+    const recordings = join(dir, 'recordings');
+    media = await makeEncodedMedia(dir, {
+      seconds: 8,
+      speech: { text: 'Good morning doctor. I have had a headache for three days, and it gets worse at night.' },
+    });
+    jobs = new RecordingJobs(redisServer.url, pino({ level: 'silent' }));
+    // A day unless the consultation says otherwise: the clinic's minute must win.
+    recorder = new WeriftRecorder({ redis, config: { dir: recordings, key, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-ret', logger: pino({ level: 'warn' }) });
+    [hub, server] = await Promise.all([
+      startHubProcess({ redisUrl: redisServer.url, nodeId: 'hub-ret', env: { CLINICS_DIR: clinics, MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET } }),
+      startTestMediaServer({ env, redisUrl: redisServer.url, nodeId: 'media-ret', recorder }),
+    ]);
+    tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
+    server.events.subscribe(tap);
+    recordingWorker = startRecordingWorker({ redisTarget: redisServer.url, dir: recordings, key, logger: pino({ level: 'warn' }) });
+    aiWorker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { RECORDING_KEY: KEY_TEXT, RECORDINGS_DIR: recordings, AI_WORKER_ID: 'ai-ret' }));
   });
-  jobs = new RecordingJobs(redisServer.url, pino({ level: 'silent' }));
-  // A day unless the consultation says otherwise: the clinic's minute must win.
-  recorder = new WeriftRecorder({ redis, config: { dir: recordings, key, retentionMs: 86_400_000, segmentMs: 600_000 }, jobs, nodeId: 'media-ret', logger: pino({ level: 'warn' }) });
-  [hub, server] = await Promise.all([
-    startHubProcess({ redisUrl: redisServer.url, nodeId: 'hub-ret', env: { CLINICS_DIR: clinics, MEDIA_TOKEN_SECRET: MEDIA_TEST_SECRET } }),
-    startTestMediaServer({ env: { ...WERIFT_ENGINE_ENV }, redisUrl: redisServer.url, nodeId: 'media-ret', recorder }),
-  ]);
-  tap = createAudioTap(redis, { logger: pino({ level: 'warn' }) });
-  server.events.subscribe(tap);
-  recordingWorker = startRecordingWorker({ redisTarget: redisServer.url, dir: recordings, key, logger: pino({ level: 'warn' }) });
-  aiWorker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { RECORDING_KEY: KEY_TEXT, RECORDINGS_DIR: recordings, AI_WORKER_ID: 'ai-ret' }));
-});
 
-afterAll(async () => {
-  for (const peer of peers) await peer.close().catch(() => undefined);
-  for (const socket of sockets) socket.disconnect();
-  aiWorker?.child.kill('SIGTERM');
-  await aiWorker?.exited;
-  await recordingWorker?.close();
-  await tap?.close();
-  await server?.close();
-  await recorder?.stopAll();
-  await jobs?.close();
-  await hub?.stop();
-  redis?.disconnect();
-  await redisServer?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
-});
+  afterAll(async () => {
+    for (const peer of peers) await peer.close().catch(() => undefined);
+    for (const socket of sockets) socket.disconnect();
+    aiWorker?.child.kill('SIGTERM');
+    await aiWorker?.exited;
+    await recordingWorker?.close();
+    await tap?.close();
+    await server?.close();
+    await recorder?.stopAll();
+    await jobs?.close();
+    await hub?.stop();
+    redis?.disconnect();
+    await redisServer?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
-/** Every key whose name holds one of the ids (SCAN, all of Redis). */
-async function keysNaming(...ids: string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const id of ids) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `*${id}*`, 'COUNT', 1000);
-      found.push(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+  /** Every key whose name holds one of the ids (SCAN, all of Redis). */
+  async function keysNaming(...ids: string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (const id of ids) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `*${id}*`, 'COUNT', 1000);
+        found.push(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return [...new Set(found)].sort();
   }
-  return [...new Set(found)].sort();
-}
 
-function filesUnder(path: string): string[] {
-  if (!existsSync(path)) return [];
-  return readdirSync(path, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
+  function filesUnder(path: string): string[] {
+    if (!existsSync(path)) return [];
+    return readdirSync(path, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  }
 
-const recordingState = (peer: NodePeer, state: string, from = 0) => peer.waitFor((m: ServerSignal) => m.type === 'recording' && m.recording.state === state, 20_000, from);
+  const recordingState = (peer: TestPeer, state: string, from = 0) => peer.waitFor((m: ServerSignal) => m.type === 'recording' && m.recording.state === state, 20_000, from);
 
-describe('retention of a consultation, end to end', () => {
   it('audio goes once drained, the rest expires, and after the purge nothing of the consultation is left in Redis or on disk', async () => {
     const reception = await connectQueue(hub.url, await tokenFor('staff', CLINIC, { sub: 'staff:ret' }));
     const doctorHub = await connectConsult(hub.url, await tokenFor('doctor', CLINIC, { sub: 'doctor:ret' }));
@@ -146,8 +146,8 @@ describe('retention of a consultation, end to end', () => {
     sockets.push(patientHub);
     const patientPass = expectOk(await consultRequest(patientHub, 'consult:join', {})).pass;
 
-    const doctor = await NodePeer.join(admitted.pass.mediaUrl, admitted.pass.token, { media });
-    const patient = await NodePeer.join(patientPass.mediaUrl, patientPass.token, { media });
+    const doctor = await joinPeer(engine, admitted.pass.mediaUrl, admitted.pass.token, { media });
+    const patient = await joinPeer(engine, patientPass.mediaUrl, patientPass.token, { media });
     peers.push(doctor, patient);
     expect((await doctor.request({ type: 'recording', action: 'start' })).type).toBe('ack');
     expect((await doctor.request({ type: 'consent', granted: true })).type).toBe('ack');
@@ -185,7 +185,7 @@ describe('retention of a consultation, end to end', () => {
     expect(await redis.pttl(transcript)).toBeGreaterThan(0);
     expect(filesUnder(join(dir, 'recordings', CLINIC)).length).toBeGreaterThan(0);
     const before = await keysNaming(consult, recording);
-    console.log(`ended; audio deleted ${drainedMs} ms after the end; keys naming the consultation or recording before the purge: ${before.length}`);
+    console.log(`${engine}: ended; audio deleted ${drainedMs} ms after the end; keys naming the consultation or recording before the purge: ${before.length}`);
 
     // After the purge (and the consultation's own expiry): nothing.
     const left = await waitFor(
@@ -196,7 +196,7 @@ describe('retention of a consultation, end to end', () => {
       },
       KEEP_MS + 45_000,
     ).catch(async () => keysNaming(consult, recording));
-    console.log(`purged ${Date.now() - endedAt} ms after the end (retention ${KEEP_MS} ms)`);
+    console.log(`${engine}: purged ${Date.now() - endedAt} ms after the end (retention ${KEEP_MS} ms)`);
     expect(left, 'keys naming the consultation or its recording after the purge').toEqual([]);
     expect(filesUnder(join(dir, 'recordings')), 'files left on disk').toEqual([]);
     expect(await redis.zscore(`ch:{${CLINIC}}:recordings`, recording)).toBeNull();

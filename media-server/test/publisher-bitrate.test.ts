@@ -3,7 +3,10 @@
  * (a noisy fake camera) on the consultation page, served by a real hub process,
  * against a real media-server process and Redis. The SFU tells Chrome what
  * its camera may send (REMB, engine/video-bitrate.ts): without that, Chrome's
- * congestion control starts at 300 kbit/s and creeps up on its own.
+ * congestion control starts at 300 kbit/s and creeps up on its own. REMB is
+ * werift's mechanism: on mediasoup the page's publisher follows transport-cc
+ * feedback and the producer's encodings, so this runs on werift alone and
+ * says so for mediasoup.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubProcess, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { consultUrl, joinFromPage, launchMediaChromium } from '@clinic-hub/test-kit/consult-browser';
-import { roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
+import { onlyOnEngine } from '@clinic-hub/test-kit/engine-peer';
+import { MEDIA_TEST_ENGINES, roomToken, startMediaServerProcess, type MediaServerProcess, WERIFT_ENGINE_ENV } from '@clinic-hub/test-kit/media-node';
 
 let redis: TestRedis;
 let hub: HubNodeProcess;
@@ -111,8 +115,9 @@ async function measure(page: Page, seconds: number): Promise<{ arrivingKbps: num
   };
 }
 
-describe("a browser publisher's bitrate", () => {
-  it('goes to the ceiling at once because the SFU sends REMB, and stays under it', { timeout: 90_000 }, async () => {
+describe.each(MEDIA_TEST_ENGINES)("a browser publisher's bitrate ($name)", ({ name: engine }) => {
+  it('goes to the ceiling at once because the SFU sends REMB, and stays under it', { timeout: 90_000 }, async (ctx) => {
+    onlyOnEngine(ctx, engine, 'werift', "REMB is werift's way of telling a publisher its bitrate; on mediasoup the page's camera follows transport-cc and its simulcast encodings' limits");
     context = await browser.newContext();
     await context.addInitScript({ content: KEEP_PEER_CONNECTIONS });
     const token = roomToken({ sub: 'doctor-bitrate', part: 'doctor', consult: 'bitrate-1', name: '山田 医師' });

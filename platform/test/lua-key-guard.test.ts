@@ -18,7 +18,6 @@ const WORKSPACES = ['protocol', 'platform', 'recordings', 'hub', 'media-server',
 const UNDECLARED_KEYS_ALLOWED = [
   'hub/src/chat/scripts/append-message-5.lua',
   'hub/src/chat/scripts/create-thread-2.lua',
-  'hub/src/chat/scripts/list-threads-2.lua',
   'hub/src/chat/scripts/update-members-2.lua',
 ];
 

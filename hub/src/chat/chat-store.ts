@@ -51,7 +51,7 @@ const SCRIPT_NAMES = [
   'append-message',
   'read-messages',
   'mark-read',
-  'list-threads',
+  'thread-summary',
   'take-quota',
   'presence-set',
   'presence-drop',
@@ -59,6 +59,9 @@ const SCRIPT_NAMES = [
   'presence-sweep-member',
 ] as const;
 type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+/** The roles that see the clinic's patient threads (lib.lua, CLINICIAN). */
+const CLINICIANS: ReadonlySet<string> = new Set(['admin', 'staff', 'doctor']);
 
 type ScriptReply = { ok: true } | { ok: false; code: string; detail?: string };
 
@@ -164,17 +167,34 @@ export class ChatStore {
     return this.runThread(clinic, caller, threadId, 'mark-read', [seq], (keys) => [keys.reads(threadId)]);
   }
 
+  /**
+   * The threads the caller may read, with their read position: the candidates are read first (the most recently
+   * active patient threads for a clinician, a patient's own, the caller's consult and staff threads), then each
+   * thread is looked at by a script that declares its keys (README, "Moving slots").
+   */
   async listThreads(clinic: string, caller: ChatCaller, patientThreads: number): Promise<Ack<{ threads: ChatThreadSummary[] }>> {
     const keys = chatKeys(clinic);
-    return this.run('list-threads', [keys.patientThreads, keys.userThreads(caller.sub)], [
-      keys.prefix,
-      '',
-      caller.sub,
-      caller.role,
-      caller.ticket ?? '',
-      keys.channel,
-      patientThreads,
-    ]);
+    const ids: string[] = [];
+    try {
+      const own = caller.role === 'patient' && caller.ticket ? [`patient.${caller.ticket}`] : [];
+      const [recent, mine] = await Promise.all([
+        CLINICIANS.has(caller.role) ? this.redis.zrevrange(keys.patientThreads, 0, patientThreads - 1) : Promise.resolve(own),
+        this.redis.smembers(keys.userThreads(caller.sub)),
+      ]);
+      for (const id of [...recent, ...mine]) if (!ids.includes(id)) ids.push(id);
+    } catch (error) {
+      if (isRedisUnavailable(error)) return fail('STORE_UNAVAILABLE');
+      throw error;
+    }
+    const replies = await Promise.all(
+      ids.map((id) => this.runThread<{ thread: ChatThreadSummary | null }>(clinic, caller, id, 'thread-summary', [], (k) => [k.reads(id), k.userThreads(caller.sub)])),
+    );
+    const threads: ChatThreadSummary[] = [];
+    for (const reply of replies) {
+      if (!reply.ok) return reply;
+      if (reply.thread) threads.push(reply.thread);
+    }
+    return { ok: true, threads };
   }
 
   /** Messages with seq > afterSeq, oldest first, without a membership check: for the fan-out's own catch-up. */

@@ -44,8 +44,9 @@ beforeAll(async () => {
   config = loadAiConfig(fixtureWorkerEnv(redisServer.url, `${tmp.dir}/models`, { AI_WORKER_ID: 'e2e-worker' }));
   engines = await loadEngines(config);
   worker = await startAiWorker(config, { logger: pino({ level: 'silent' }), engines });
-  await subscriber.psubscribe('ch:{*}:consult-ai');
-  subscriber.on('pmessage', (_pattern, channel, message) => published.push({ at: Date.now(), channel, message: JSON.parse(message) as AiResultMessage }));
+  // Sharded pub/sub, as the hub follows it: the test clinic's channel by name.
+  await subscriber.ssubscribe(consultAiChannel('e2eclinic'));
+  subscriber.on('smessage', (channel: string, message: string) => published.push({ at: Date.now(), channel, message: JSON.parse(message) as AiResultMessage }));
   queue = new Queue(JOB_QUEUES.aiSessions, { connection: redis, prefix: JOB_QUEUE_PREFIX });
 });
 

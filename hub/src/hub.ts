@@ -326,6 +326,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     nsp: consultNsp,
     redis,
     redisTarget: config.redis,
+    aiSessionAck: { policy: config.redisAck, observe: observeAck },
     subscriber: consultSub,
     config: config.consult,
     nodeId: config.nodeId,

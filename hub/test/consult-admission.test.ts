@@ -66,8 +66,8 @@ beforeAll(async () => {
   redisServer = await startTestRedis();
   redis = new Redis(redisServer.url);
   control = new Redis(redisServer.url);
-  control.on('message', (_channel: string, raw: string) => controlMessages.push(JSON.parse(raw) as ConsultControlMessage));
-  await control.subscribe(consultControlChannel(CLINIC));
+  control.on('smessage', (_channel: string, raw: string) => controlMessages.push(JSON.parse(raw) as ConsultControlMessage));
+  await control.ssubscribe(consultControlChannel(CLINIC));
   await announceMediaNode(redis, { id: 'media-1', url: 'ws://media-1.test:7000', rooms: 0 });
   [nodeA, nodeB] = (await startHubProcesses([
     { redisUrl: redisServer.url, nodeId: 'consult-a', env: CONSULT_HUB_ENV },

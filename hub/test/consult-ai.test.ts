@@ -1,6 +1,6 @@
 /**
  * AI results in a consultation reach its clinicians and nobody else: the AI
- * workers PUBLISH AiResultMessage JSON on the clinic's consult-ai channel
+ * workers SPUBLISH AiResultMessage JSON on the clinic's consult-ai channel
  * (the wire contract of protocol/src/consult.ts, published here with
  * ioredis as a worker would), every hub node relays it to its own sockets
  * that subscribed, and the history of final results is read from the AI
@@ -58,7 +58,7 @@ const emotion = (n: number): AiEmotion => ({
 });
 
 const publish = (message: AiResultMessage | string, clinic = CLINIC) =>
-  redis.publish(consultAiChannel(clinic), typeof message === 'string' ? message : JSON.stringify(message));
+  redis.spublish(consultAiChannel(clinic), typeof message === 'string' ? message : JSON.stringify(message));
 
 beforeAll(async () => {
   redisServer = await startTestRedis();

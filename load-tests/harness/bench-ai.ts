@@ -32,7 +32,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript, type ConsultLanguage } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultAiChannel, consultKeys, type AiEmotion, type AiResultMessage, type AiTranscript, type ConsultLanguage } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort, startRedisServer } from '@clinic-hub/platform/redis-server';
@@ -195,8 +195,9 @@ async function runEngine(engine: Engine, options: AiBenchOptions, env: { redisUr
   const redis = new Redis(env.redisUrl);
   const subscriber = new Redis(env.redisUrl);
   const received: Received[] = [];
-  await subscriber.psubscribe('ch:{*}:consult-ai');
-  subscriber.on('pmessage', (_p, _c, message) => received.push({ at: now(), message: JSON.parse(message) as AiResultMessage }));
+  // Sharded pub/sub, as the hub follows it: the bench clinic's channel by name.
+  await subscriber.ssubscribe(consultAiChannel('bench'));
+  subscriber.on('smessage', (_channel: string, message: string) => received.push({ at: now(), message: JSON.parse(message) as AiResultMessage }));
   const queue = new Queue(JOB_QUEUES.aiSessions, { connection: redis, prefix: JOB_QUEUE_PREFIX });
   const sessions = Array.from({ length: options.sessions }, (_, i) => {
     const language: ConsultLanguage = i % 2 === 0 ? 'ja' : 'en';

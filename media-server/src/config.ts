@@ -2,7 +2,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
-import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import { resolveWorkerBinary, type WorkerBinary } from './mediasoup-worker-bin.js';
 
 /**
@@ -124,6 +124,14 @@ const Env = z
      * STORE_UNAVAILABLE rather than admitted unchecked.
      */
     MEDIA_STORE_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
+    /**
+     * How many replicas must hold a recording's finalise job before the node
+     * forgets the recording (Redis WAIT; 1 with Sentinel or Cluster, 0 with
+     * REDIS_URL), and how long to wait for them: unconfirmed, the recording
+     * stays marked open and the node's next start queues the job again.
+     */
+    MEDIA_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+    MEDIA_REDIS_ACK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
     /** How long the server waits for an answer to its offer before dropping the participant. */
     MEDIA_ANSWER_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
     /**
@@ -182,6 +190,8 @@ export interface MediaConfig {
   answerTimeoutMs: number;
   /** How long a join waits for Redis's answer about its consultation. */
   storeTimeoutMs: number;
+  /** The replica wait for recording finalise jobs (MEDIA_REDIS_ACK_REPLICAS, MEDIA_REDIS_ACK_TIMEOUT_MS). */
+  redisAck: ReplicaAckPolicy;
   /** The most a publisher's camera and screen are asked to send, in bits per second. */
   videoMaxBitrate: { camera: number; screen: number };
   /**
@@ -228,6 +238,7 @@ export function loadMediaConfig(processEnv: NodeJS.ProcessEnv = process.env): Me
     signalRate: { perSecond: e.MEDIA_SIGNAL_RATE_PER_SECOND, burst: e.MEDIA_SIGNAL_BURST },
     answerTimeoutMs: e.MEDIA_ANSWER_TIMEOUT_MS,
     storeTimeoutMs: e.MEDIA_STORE_TIMEOUT_MS,
+    redisAck: { replicas: e.MEDIA_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'single' ? 0 : 1), timeoutMs: e.MEDIA_REDIS_ACK_TIMEOUT_MS },
     videoMaxBitrate: { camera: e.MEDIA_VIDEO_MAX_KBPS * 1000, screen: e.MEDIA_SCREEN_MAX_KBPS * 1000 },
     mediasoupWorker: resolveWorkerBinary(env),
     logLevel: e.LOG_LEVEL,

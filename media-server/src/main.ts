@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   const logger = createMediaLogger(config.logLevel, config.nodeId);
   const node = { redisTarget: config.redis, nodeId: config.nodeId, logger };
-  const recording = await startRecording({ ...node, config: recordingConfig });
+  const recording = await startRecording({ ...node, config: recordingConfig, redisAck: config.redisAck });
   const server = await startMediaServer(config, { recorder: recording?.recorder ?? null, logger });
   const audioTap = startAudioTap(node);
   server.events.subscribe(audioTap);

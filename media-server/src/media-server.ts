@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@clinic-hub/platform/logging';
-import { consultKeys, CONSULT_CONTROL_CHANNEL_PATTERN, type ConsultControlMessage, clinicOfChannel } from '@clinic-hub/protocol';
+import { consultKeys } from '@clinic-hub/protocol';
 import { RoomTokenVerifier } from '@clinic-hub/platform/tokens';
 import { connectRedisClient, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace } from '@clinic-hub/platform/tracing';
@@ -11,6 +11,7 @@ import { MediasoupEngine } from './engine/mediasoup-engine.js';
 import { MediaEvents } from './media-events.js';
 import { MediaMetrics } from './metrics.js';
 import { MediaNodeRegistry } from './registry/node-registry.js';
+import { ConsultControl } from './room/consult-control.js';
 import { RoomPresence } from './room/room-presence.js';
 import { RoomRegistry } from './room/room-registry.js';
 import type { Room } from './room/room.js';
@@ -52,7 +53,7 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
   const logger = options.logger ?? createMediaLogger(config.logLevel, config.nodeId);
   const redis = connectRedisClient(config.redis, `media:${config.nodeId}`);
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-  const subscriber = connectRedisClient(config.redis, `media:${config.nodeId}:control`);
+  const subscriber = connectRedisClient(config.redis, `media:${config.nodeId}:control`, { shardedSubscriber: true });
   subscriber.on('error', (error) => logger.debug({ err: error }, 'redis subscriber error'));
 
   const engine = await createMediaEngine(config, logger);
@@ -80,6 +81,16 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
       () => room.mediaReset({ ...reset, moved: false }, null),
     );
   });
+  // The hub ends consultations by publishing on the clinic's control channel.
+  const control = new ConsultControl(
+    subscriber,
+    (clinic, message) => {
+      const room = rooms.get(clinic, message.consult);
+      // In the trace of the hub action that ended it (a new one if it came without).
+      if (room) room.close('ended', continueTrace(message.traceparent));
+    },
+    logger,
+  );
   let draining = false;
   const metrics = new MediaMetrics(config.nodeId, engine, () => rooms.counts(), () => draining);
   const tokens = new RoomTokenVerifier(config.tokenSecret);
@@ -89,6 +100,8 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     if (!existing && draining) throw new SignalError('MEDIA_NODE_UNAVAILABLE', 'this node is draining');
     let meta: (string | null)[];
     try {
+      // Followed before the status is read: an end published after the read is heard (ConsultControl).
+      await withinMs(control.follow(claims.clinic), config.storeTimeoutMs);
       meta = await withinMs(redis.hmget(consultKeys(claims.clinic, claims.consult).meta, 'status', 'node', 'rec'), config.storeTimeoutMs);
     } catch (error) {
       // A consultation that may have ended admits nobody: a token outlives the consultation it was issued for.
@@ -110,6 +123,11 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
     // The clinic's recording rule, from its admission ("0": not allowed); a room no hub admitted has none.
     room.setRecordingAllowed(rec !== '0');
     if (!room.canAdmit(claims.sub)) throw new SignalError('MEDIA_ROOM_FULL');
+    // Ended between the status read and here: the message found no room to close.
+    if (control.hasEnded(claims.clinic, claims.consult)) {
+      room.close('ended', continueTrace(undefined));
+      throw new SignalError('CONSULT_ENDED');
+    }
     return room;
   }
 
@@ -169,23 +187,6 @@ export async function startMediaServer(config: MediaConfig, options: MediaServer
 
   const registry = new MediaNodeRegistry(redis, { nodeId: config.nodeId, url }, () => ({ ...rooms.counts(), draining }), logger);
   await registry.start().catch((error: unknown) => logger.warn({ err: error }, 'media node not registered yet (Redis down?); retrying with the heartbeat'));
-
-  // The hub ends consultations by publishing on the clinic's control channel.
-  await subscriber.psubscribe(CONSULT_CONTROL_CHANNEL_PATTERN);
-  subscriber.on('pmessage', (_pattern, channel, text) => {
-    const clinic = clinicOfChannel(channel, 'consult-control');
-    let message: ConsultControlMessage;
-    try {
-      message = JSON.parse(text) as ConsultControlMessage;
-    } catch {
-      logger.warn({ channel }, 'unreadable consult control message');
-      return;
-    }
-    if (!clinic || message.action !== 'end' || typeof message.consult !== 'string') return;
-    const room = rooms.get(clinic, message.consult);
-    // In the trace of the hub action that ended it (a new one if it came without).
-    if (room) room.close('ended', continueTrace(message.traceparent));
-  });
 
   logger.info({ url, port: http.port, engine: engine.name, udp: config.udpPortRange, recorder: options.recorder ? 'on' : 'off' }, 'media-server listening');
 

@@ -193,7 +193,7 @@ describe.each(MEDIA_TEST_ENGINES)('a recording’s trace ($name)', ({ name: engi
     // What the hub's end-consult script publishes, with the doctor's consult:end span as the parent.
     const hub = browserTrace('d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9');
     const control: ConsultControlMessage = { consult: CONSULT, action: 'end', ticket: 't-trace', at: Date.now(), traceparent: hub.traceparent };
-    await redis.publish(consultControlChannel(CLINIC), JSON.stringify(control));
+    await redis.spublish(consultControlChannel(CLINIC), JSON.stringify(control));
     const stopped = await lineOf(rooms, 'recording stopped', third);
     expect(stopped).toMatchObject({ trace_id: hub.traceId, parent_span_id: hub.span });
     const finalise = await waitFor('the finalise job', () => queue.getJob(finaliseJobId({ clinic: CLINIC, consult: CONSULT, recording: third })));

@@ -315,7 +315,7 @@ describe.each(MEDIA_TEST_ENGINES)('signalling ($name)', ({ name: engine, env }) 
     it('closes a room the hub ends, telling everyone', async () => {
       const consult = 'end-room-1';
       const doctor = await join(consult, 'doctor-e', 'doctor', false);
-      await redis.publish('ch:{testclinic}:consult-control', JSON.stringify({ consult, action: 'end', ticket: 't1', at: Date.now() }));
+      await redis.spublish('ch:{testclinic}:consult-control', JSON.stringify({ consult, action: 'end', ticket: 't1', at: Date.now() }));
       await doctor.waitFor((m) => m.type === 'closed' && m.reason === 'ended');
       expect(server.rooms.get('testclinic', consult)).toBeUndefined();
     });

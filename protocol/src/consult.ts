@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { clinicChannel, clinicChannelPattern } from './clinic-channels.js';
+import { clinicChannel } from './clinic-channels.js';
 
 /**
  * Video consultations: the contract between the hub (admission, room
@@ -73,13 +73,15 @@ export const consultKeys = (clinic: string, consult: string) => {
 export const AI_RESULT_FIELD = 'r';
 
 /**
- * Pub/sub channel on which the hub tells media-server nodes (and anyone else
- * following a clinic's consultations) what happened to a consultation:
+ * Sharded pub/sub channel (SPUBLISH, followed per clinic with SSUBSCRIBE) on
+ * which the hub tells media-server nodes (and anyone else following a
+ * clinic's consultations) what happened to a consultation:
  * ConsultControlMessage JSON. The meta hash's `status` says the same and is
- * what counts after a restart or a missed message.
+ * what counts after a restart or a missed message. It lies in the clinic's
+ * hash slot: on a Redis Cluster only the shard that owns the clinic carries it.
  */
-export const consultControlChannel = (clinic: string) => clinicChannel(clinic, 'consult-control');
-export const CONSULT_CONTROL_CHANNEL_PATTERN = clinicChannelPattern('consult-control');
+export const CONSULT_CONTROL_CHANNEL_KIND = 'consult-control';
+export const consultControlChannel = (clinic: string) => clinicChannel(clinic, CONSULT_CONTROL_CHANNEL_KIND);
 /** `end`: status is now `ended`; close the room, stop recording and the audio tap. */
 export interface ConsultControlMessage {
   consult: string;
@@ -91,14 +93,16 @@ export interface ConsultControlMessage {
   traceparent?: string;
 }
 
-/** Pub/sub channel on which AI results of a clinic's consultations are published for the hub to relay. */
-export const consultAiChannel = (clinic: string) => clinicChannel(clinic, 'consult-ai');
-export const CONSULT_AI_CHANNEL_PATTERN = clinicChannelPattern('consult-ai');
+/** Sharded pub/sub channel (SPUBLISH / SSUBSCRIBE, the clinic's hash slot) on which AI results of a clinic's consultations are published for the hub to relay. */
+export const CONSULT_AI_CHANNEL_KIND = 'consult-ai';
+export const consultAiChannel = (clinic: string) => clinicChannel(clinic, CONSULT_AI_CHANNEL_KIND);
 
 /**
  * Media-server nodes announce themselves: `media:node:<id>` is a hash
  * { url, rooms, participants, startedAt, draining } refreshed every
  * MEDIA_NODE_HEARTBEAT_MS with a PEXPIRE of MEDIA_NODE_TTL_MS; `media:nodes` is the set of ids.
+ * The two lie in different hash slots (on a Redis Cluster maybe on different shards): a node writes
+ * its hash, then its id, never in one transaction, and a reader takes an id only while its hash exists.
  * The hub places a new consultation on the live, not draining node with the fewest rooms.
  */
 export const MEDIA_NODES_KEY = 'media:nodes';
@@ -144,7 +148,8 @@ export const AUDIO_TAP_MAXLEN = 24_000;
  * AI workers announce themselves like media nodes: `ai:worker:<id>` is a hash
  * { host, pid, startedAt, concurrency, sessions, recordings, stt, emotion,
  * beatAt, stopping } refreshed every AI_WORKER_HEARTBEAT_MS with a PEXPIRE of
- * AI_WORKER_TTL_MS; `ai:workers` is the set of ids (`clinic workers` reads both).
+ * AI_WORKER_TTL_MS; `ai:workers` is the set of ids (`clinic workers` reads both; written and
+ * read as the media nodes' are: hash first, then id, an id counted only while its hash exists).
  */
 export const AI_WORKERS_KEY = 'ai:workers';
 export const aiWorkerKey = (workerId: string) => `ai:worker:${workerId}`;
@@ -226,7 +231,7 @@ export const AiEmotion = AiResultBase.extend({
 export type AiEmotion = z.infer<typeof AiEmotion>;
 
 /**
- * What the AI workers PUBLISH on consultAiChannel(clinic) (JSON). Finals and
+ * What the AI workers SPUBLISH on consultAiChannel(clinic) (JSON). Finals and
  * emotions are also XADDed to consultKeys(..).ai and the record; partials are
  * only published (they may be dropped under back-pressure, finals never).
  */

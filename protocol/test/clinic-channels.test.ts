@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CONSULT_AI_CHANNEL_PATTERN, clinicChannel, clinicChannelPattern, clinicOfChannel, consultControlChannel } from '../src/index.js';
+import { clinicChannel, clinicOfChannel, consultAiChannel, consultControlChannel } from '../src/index.js';
 
 describe('clinic channel names', () => {
-  it('builds, matches and parses ch:{clinic}:<kind>', () => {
+  it('builds and parses ch:{clinic}:<kind>', () => {
     expect(clinicChannel('tokyo-1', 'live')).toBe('ch:{tokyo-1}:live');
-    expect(clinicChannelPattern('chat')).toBe('ch:{*}:chat');
-    expect(CONSULT_AI_CHANNEL_PATTERN).toBe('ch:{*}:consult-ai');
+    expect(consultAiChannel('tokyo-1')).toBe('ch:{tokyo-1}:consult-ai');
     expect(clinicOfChannel(clinicChannel('tokyo-1', 'live'), 'live')).toBe('tokyo-1');
     expect(clinicOfChannel(consultControlChannel('a:b'), 'consult-control')).toBe('a:b');
   });

@@ -30,7 +30,7 @@ export interface ResultSink {
 const AI_STREAM_MAXLEN = 50_000;
 
 /**
- * Where a live session's results go: every result PUBLISHed on the clinic's
+ * Where a live session's results go: every result SPUBLISHed on the clinic's
  * AI channel (the hub relays it to clinicians only); finals and emotion
  * scores also appended to the consultation's AI stream and its session
  * record. Each utterance is one script with the participant's new stream
@@ -55,7 +55,7 @@ export class LiveResultSink implements ResultSink {
 
   async publishPartial(transcript: AiTranscript): Promise<void> {
     const message: AiResultMessage = { type: 'transcript', payload: AiTranscript.parse(transcript) };
-    await this.redis.publish(this.channel, JSON.stringify(message));
+    await this.redis.spublish(this.channel, JSON.stringify(message));
   }
 
   async commit(commit: UtteranceCommit): Promise<void> {

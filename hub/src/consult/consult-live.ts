@@ -1,14 +1,6 @@
-import { onClinicMessages, type RedisClient } from '@clinic-hub/platform/redis';
+import { onClinicMessages, subscribeClinicChannels, type RedisClient } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
-import {
-  CONSULT_AI_CHANNEL_PATTERN,
-  CONSULT_CONTROL_CHANNEL_PATTERN,
-  ConsultId,
-  type ConsultControlMessage,
-  type ConsultEnded,
-  type QueueEvent,
-  clinicOfChannel,
-} from '@clinic-hub/protocol';
+import { CONSULT_AI_CHANNEL_KIND, CONSULT_CONTROL_CHANNEL_KIND, ConsultId, type ConsultControlMessage, type ConsultEnded, type QueueEvent } from '@clinic-hub/protocol';
 import type { ClinicRegistry } from '../clinics/clinic-registry.js';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { LIVE_CHANNEL_KIND, subscribeLiveChannels } from '../queue/index.js';
@@ -26,7 +18,9 @@ export interface ConsultRelayDeps {
 }
 
 /**
- * One subscription per hub node, three kinds of channel:
+ * One subscription per hub node, three kinds of channel, all sharded pub/sub
+ * (each clinic's channel SSUBSCRIBEd: on a Redis Cluster at the shard that
+ * owns the clinic):
  *
  * - the AI workers' results (`ch:{clinic}:consult-ai`): each transcript or
  *   emotion score goes to this node's sockets in the consultation's AI room,
@@ -94,19 +88,15 @@ export async function startConsultRelay(subscriber: RedisClient, nsp: Namespace,
     });
   };
 
-  subscriber.on('pmessage', (pattern: string, channel: string, raw: string) => {
-    if (pattern === CONSULT_AI_CHANNEL_PATTERN) {
-      const clinic = clinicOfChannel(channel, 'consult-ai');
-      if (clinic) relayAiResult(clinic, raw);
-    } else if (pattern === CONSULT_CONTROL_CHANNEL_PATTERN) {
-      const clinic = clinicOfChannel(channel, 'consult-control');
-      if (clinic) relayControl(clinic, raw);
-    }
-  });
+  onClinicMessages(subscriber, CONSULT_AI_CHANNEL_KIND, relayAiResult);
+  onClinicMessages(subscriber, CONSULT_CONTROL_CHANNEL_KIND, relayControl);
   onClinicMessages(subscriber, LIVE_CHANNEL_KIND, (clinic, raw) => {
     if (deps.clinics.get(clinic)) endWithTicket(clinic, raw);
   });
-  // ioredis subscribes again by itself after a reconnect. Results published meanwhile are in the AI stream (consult:ai-history).
-  await subscriber.psubscribe(CONSULT_AI_CHANNEL_PATTERN, CONSULT_CONTROL_CHANNEL_PATTERN);
-  await subscribeLiveChannels(subscriber, deps.clinics.ids());
+  // ioredis subscribes again by itself after a reconnect (on a cluster, at the slot's new master after a failover).
+  // Results published meanwhile are in the AI stream (consult:ai-history); an end, in the meta hash.
+  const clinicIds = deps.clinics.ids();
+  await subscribeClinicChannels(subscriber, CONSULT_AI_CHANNEL_KIND, clinicIds);
+  await subscribeClinicChannels(subscriber, CONSULT_CONTROL_CHANNEL_KIND, clinicIds);
+  await subscribeLiveChannels(subscriber, clinicIds);
 }

@@ -149,7 +149,10 @@ export class ConsultService {
     });
     const consultation = await this.store.get(clinicId, made.id);
     if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);
-    if (clinic.ai.enabled) await this.queueAiSession(clinicId, consultation);
+    if (clinic.ai.enabled && !(await this.queueAiSession(clinicId, consultation))) {
+      // The admission is made; its retry (same requestId) finds it and waits for the replica again.
+      return fail('STORE_UNAVAILABLE', 'no replica confirmed the AI session in time (HUB_REDIS_ACK_REPLICAS); retry with the same requestId');
+    }
 
     const placed = await this.nodeFor(clinicId, consultation, nodes);
     if (!placed.ok) return placed;
@@ -299,12 +302,14 @@ export class ConsultService {
     return this.store.countOpen(clinicId);
   }
 
-  private async queueAiSession(clinic: string, consultation: Consultation): Promise<void> {
+  /** False when the session was queued but no replica confirmed it in time (HUB_REDIS_ACK_REPLICAS). */
+  private async queueAiSession(clinic: string, consultation: Consultation): Promise<boolean> {
     try {
-      await this.options.aiJobs?.add({ clinic, consult: consultation.id, language: consultation.language });
+      return (await this.options.aiJobs?.add({ clinic, consult: consultation.id, language: consultation.language })) ?? true;
     } catch (error) {
       // The consultation goes on without live transcripts; a retried admission adds the job (same id).
       this.options.logger.warn({ err: (error as Error).message, consult: consultation.id }, 'could not queue the AI session');
+      return true;
     }
   }
 

@@ -2,8 +2,7 @@
  * The consult domain's surface for the hub and tests: admission to video
  * consultations, room tokens, the AI relay (docs/consultations.md, "Admission").
  */
-import type { RedisClient } from '@clinic-hub/platform/redis';
-import type { RedisTarget } from '@clinic-hub/platform/redis';
+import type { RedisClient, RedisTarget, ReplicaAckObserver, ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -36,6 +35,8 @@ export interface ConsultOptions {
   redis: RedisClient;
   /** Where `redis` connects to: the AI session queue opens its own connection there. */
   redisTarget: RedisTarget;
+  /** The replica wait before an admission with an AI session is acknowledged (HUB_REDIS_ACK_REPLICAS). */
+  aiSessionAck?: { policy: ReplicaAckPolicy; observe?: ReplicaAckObserver };
   /** A connection of its own for the AI, control and queue channels. */
   subscriber: RedisClient;
   config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
@@ -65,7 +66,7 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
   const { config, logger, clinics } = options;
   if (!config.mediaTokenSecret) logger.warn('MEDIA_TOKEN_SECRET is not set: video consultations are off (admission answers CONSULT_DISABLED)');
   const withAi = clinics.ids().some((id) => clinics.get(id)?.ai.enabled);
-  const aiJobs = withAi ? new AiSessionJobs(options.redisTarget, `hub:${options.nodeId}:ai-jobs`, logger) : null;
+  const aiJobs = withAi ? new AiSessionJobs(options.redisTarget, `hub:${options.nodeId}:ai-jobs`, logger, options.aiSessionAck) : null;
   const service = new ConsultService({
     redis: options.redis,
     clinics,

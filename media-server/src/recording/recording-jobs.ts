@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
@@ -47,20 +47,34 @@ export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${
 export const purgeJobId = (data: RecordingJob) => recordingPurgeJobId(data);
 export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.consult}.${data.recording}`;
 
-/** Adds recording jobs (the recorder) — a small wrapper so that callers never build job ids themselves. */
+/** Written before the replica wait of a finalise job (which may already exist: adding it again adds nothing): in the queue's slot. */
+export const FINALISE_ACK_FENCE_KEY = `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.recordings}:ack-fence`;
+
+/**
+ * Adds recording jobs (the recorder) — a small wrapper so that callers never
+ * build job ids themselves. With a replica wait (MEDIA_REDIS_ACK_REPLICAS) a
+ * finalise job counts as added once that many replicas of the queue's shard
+ * hold it: only then does the node forget the recording (its open marker),
+ * so a failover cannot lose the job of a recording nobody would recover.
+ */
 export class RecordingJobs {
   readonly queue: Queue<RecordingJob>;
   private readonly connection: RedisClient;
+  private readonly ack: ReplicaAck;
 
-  constructor(redisTarget: RedisTarget | string, logger: Logger) {
+  constructor(redisTarget: RedisTarget | string, logger: Logger, ack: ReplicaAckPolicy = { replicas: 0, timeoutMs: 0 }) {
     this.connection = connectRedisClient(redisTarget, 'media:recording-jobs');
+    this.ack = new ReplicaAck(this.connection, ack);
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
   }
 
-  async finalise(data: RecordingJob): Promise<void> {
+  /** Adds the finalise job; false when the replica wait asked for is not met in time (the job is added all the same). */
+  async finalise(data: RecordingJob): Promise<boolean> {
+    const ranOn = this.ack.enabled ? await this.ack.shardOf(FINALISE_ACK_FENCE_KEY) : undefined;
     await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+    return this.ack.confirm({ fenceKey: FINALISE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,9 @@ import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingError } from '@clinic-hub/recordings';
 import { recordingDir, sealedPath, segmentName } from '@clinic-hub/recordings';
 import type { RecordingJobs } from './recording-jobs.js';
+
+/** A finalise job no replica confirmed in time: the recording stays marked open on the node, whose next start adds the job again. */
+const FINALISE_UNCONFIRMED = 'no replica confirmed the finalise job in time (MEDIA_REDIS_ACK_REPLICAS); the recording stays marked open here and is queued again when this node restarts';
 import {
   addFile,
   addParticipant,
@@ -205,8 +208,8 @@ class RoomRecordingSession implements RoomRecording {
         purgeAt: String(stoppedAt + (await recordingRetentionMs(redis, clinic, consult, config.retentionMs))),
       });
       await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
-      await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) });
-      await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
+      if (await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) })) await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
+      else this.log().warn({ ...traceLogFields(trace) }, FINALISE_UNCONFIRMED);
       this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt, closingMs: Date.now() - stoppedAt, ...traceLogFields(trace) }, 'recording stopped');
     })()
       .catch((error: Error) => {
@@ -454,8 +457,8 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
   }
   // Nothing traced stopped it: the finalise job starts a trace, logged here.
   const trace = continueTrace(undefined);
-  await jobs.finalise({ clinic, consult: meta.consult, recording, ...tracedJob(trace) });
-  await markClosedOnNode(redis, nodeId, clinic, recording);
+  if (await jobs.finalise({ clinic, consult: meta.consult, recording, ...tracedJob(trace) })) await markClosedOnNode(redis, nodeId, clinic, recording);
+  else logger.warn({ clinic, recording, ...traceLogFields(trace) }, FINALISE_UNCONFIRMED);
   logger.warn({ clinic, recording, recovered, ...traceLogFields(trace) }, 'recording left open by a previous run of this node: closed and encrypted');
 }
 

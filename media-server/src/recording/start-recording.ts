@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { connectRedisClient, endConnection, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedisClient, endConnection, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { RecordingConfig } from '@clinic-hub/recordings';
 import { RecordingJobs, startRecordingWorker, type RecordingWorker } from './recording-jobs.js';
 import { WeriftRecorder } from './room-recorder.js';
@@ -18,7 +18,14 @@ export interface RecordingServices {
  * that finalises and purges (every node runs one; they share the queue).
  * Null when RECORDING_KEY is unset: recording is off.
  */
-export async function startRecording(options: { config: RecordingConfig; redisTarget: RedisTarget | string; nodeId: string; logger: Logger }): Promise<RecordingServices | null> {
+export async function startRecording(options: {
+  config: RecordingConfig;
+  redisTarget: RedisTarget | string;
+  nodeId: string;
+  logger: Logger;
+  /** The replica wait for finalise jobs (MEDIA_REDIS_ACK_REPLICAS). */
+  redisAck?: ReplicaAckPolicy;
+}): Promise<RecordingServices | null> {
   const { config, redisTarget, nodeId, logger } = options;
   const key = config.key;
   if (!key) {
@@ -27,7 +34,7 @@ export async function startRecording(options: { config: RecordingConfig; redisTa
   }
   const redis = connectRedisClient(redisTarget, `media:${nodeId}:recording`);
   redis.on('error', () => undefined);
-  const jobs = new RecordingJobs(redisTarget, logger);
+  const jobs = new RecordingJobs(redisTarget, logger, options.redisAck);
   const recorder = new WeriftRecorder({ redis, config: { ...config, key }, jobs, nodeId, logger });
   const recovered = await recorder.recoverInterrupted().catch((error: Error) => {
     logger.error({ err: error.message }, 'could not look for recordings left open by a previous run');

@@ -4,7 +4,7 @@
 -- KEYS[2]  the consultation's ai stream
 -- KEYS[3]  the consultation's session record stream
 -- ARGV[1]  the run's owner token
--- ARGV[2]  the clinic's AI channel
+-- ARGV[2]  the clinic's AI channel (SPUBLISH: the clinic's shard only)
 -- ARGV[3]  the participant
 -- ARGV[4]  their new stream position
 -- ARGV[5]  their stress index ('' for none)
@@ -20,7 +20,7 @@ while i < #ARGV do
   local kind, utterance, json = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', field, json)
   redis.call('XADD', KEYS[3], '*', 'type', kind, 'at', ARGV[6], 'participant', ARGV[3], 'utterance', utterance, field, json)
-  redis.call('PUBLISH', ARGV[2], json)
+  redis.call('SPUBLISH', ARGV[2], json)
   i = i + 3
 end
 redis.call('HSET', KEYS[1], 'p:' .. ARGV[3], ARGV[4])

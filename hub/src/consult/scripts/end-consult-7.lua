@@ -7,7 +7,7 @@
 -- retainAudioMs after now (the AI session deletes it sooner, once it has read it all).
 -- KEYS[1] meta  KEYS[2] record  KEYS[3] open set  KEYS[4] ai stream  KEYS[5] ai state
 -- KEYS[6] audio stream  KEYS[7] the ticket index of the ticket the meta hash named when the caller read it
--- ARGV[1] id  ARGV[2] by (token sub, or "queue")  ARGV[3] reason  ARGV[4] control channel
+-- ARGV[1] id  ARGV[2] by (token sub, or "queue")  ARGV[3] reason  ARGV[4] control channel (SPUBLISH: the clinic's shard only)
 -- ARGV[5] traceparent of the action that ends it, or ""  ARGV[6] that ticket ("" for none): when the
 --   meta hash names another by now, the reply is {"stale":true} and nothing is changed
 -- ARGV[7] consultation retention in ms when the meta hash names none  ARGV[8] live audio, likewise
@@ -30,7 +30,7 @@ redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'type', 'ended', 'at', at, 'by', ARGV[2], 'reason', ARGV[3])
 local message = { consult = ARGV[1], action = 'end', ticket = ticket, at = at }
 if ARGV[5] ~= '' then message.traceparent = ARGV[5] end
-redis.call('PUBLISH', ARGV[4], cjson.encode(message))
+redis.call('SPUBLISH', ARGV[4], cjson.encode(message))
 
 local keep = period('retainConsultMs', ARGV[7])
 for i = 1, 5 do

@@ -13,13 +13,16 @@ import { WeriftEngine } from './werift-engine.js';
 export async function createMediaEngine(config: MediaConfig, logger: Logger): Promise<MediaEngine> {
   if (config.engine === 'mediasoup') {
     if (config.mediasoupWorker.ok) {
-      const listenIp = config.host === '::' ? '0.0.0.0' : config.host;
+      const host = config.host === '::' ? '0.0.0.0' : config.host;
+      const announcedAddress = config.announcedIp ?? (host === '0.0.0.0' ? firstExternalIpv4() : null);
+      const listenIp = mediaListenIp(host, announcedAddress, localIpv4Addresses());
+      if (listenIp !== host) logger.info({ host, listenIp }, 'media listens on the announced address, one of this machine\'s own');
       return MediasoupEngine.create({
         workerBin: config.mediasoupWorker.bin,
         workers: config.workers,
         firstPort: config.udpPortRange[0],
         listenIp,
-        announcedAddress: config.announcedIp ?? (listenIp === '0.0.0.0' ? firstExternalIpv4() : null),
+        announcedAddress,
         videoMaxBitrate: config.videoMaxBitrate,
         logger,
       });
@@ -33,6 +36,28 @@ export async function createMediaEngine(config: MediaConfig, logger: Logger): Pr
     videoMaxBitrate: config.videoMaxBitrate,
     logger,
   });
+}
+
+/**
+ * Where the WebRtcServer listens. A UDP socket on 0.0.0.0 answers from the
+ * source address the kernel picks for the route back to the browser, and on a
+ * machine with several addresses that need not be the one the browser sent
+ * to: ICE drops such answers (a STUN response must come from where its request
+ * went), so UDP never connects and ICE settles on TCP, whose answers always
+ * come from the connected address. Seen when a browser's address moved to a
+ * network this machine reaches from another of its addresses
+ * (consult-network.test.ts, the flap). Browsers only ever send to the
+ * announced address, so when that is one of this machine's own, media listens
+ * on it alone; one that is not (NAT, a container's published ports) keeps the
+ * wildcard.
+ */
+export function mediaListenIp(host: string, announced: string | null, localAddresses: readonly string[]): string {
+  if (host !== '0.0.0.0' || announced === null) return host;
+  return localAddresses.includes(announced) ? announced : host;
+}
+
+function localIpv4Addresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
 }
 
 /** A WebRtcServer listening on every interface must announce one address: the first non-internal IPv4, else loopback. */

@@ -36,7 +36,9 @@ export const isClinician = (role: ConsultRole): boolean => CLINICIAN_ROLES[role]
  * and the tiles, so the others see nothing; on werift, or when the server no
  * longer has the session, it joins afresh. A socket that stops answering
  * (a ping or request unanswered, and nothing else heard, for 10 s: its
- * network went, and no close would come for minutes) counts as dropped.
+ * network went, and no close would come for minutes), or that has not
+ * opened and answered the join within 15 s, counts as dropped, at once: the
+ * page does not wait for a close that a dead network never completes.
  */
 
 export type MediaClientState =
@@ -83,9 +85,19 @@ const FATAL_JOIN_CODES = new Set(['AUTH_REQUIRED', 'AUTH_INVALID', 'AUTH_EXPIRED
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 const QUALITY_INTERVAL_MS = 2000;
-const PING_INTERVAL_MS = 10_000;
+/**
+ * A ping this often, so that an idle socket has a request outstanding: half the request timeout, so a socket that
+ * dies is noticed within 15 s (the next ping, then its 10 s), well inside the server's wait for a resume (its two
+ * missed pings, 10–20 s, then MEDIA_RESUME_GRACE_MS, 15 s).
+ */
+const PING_INTERVAL_MS = 5000;
 /** A request (a ping too) unanswered this long, with nothing else heard on the socket meanwhile: the socket is taken for dead. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A new socket must open and answer the join within this (the server itself gives a join 10 s, MEDIA_JOIN_TIMEOUT_MS):
+ * a connection begun just as the network changed may hang for minutes (unanswered SYNs) with nothing to time it out.
+ */
+const JOIN_TIMEOUT_MS = 15_000;
 /** The close code this client sends on a socket it gives up on to resume on a new one (the server then keeps the session). */
 const RESUME_CLOSE_CODE = 4000;
 /** Rejection of requests the socket could not carry (the page's own; the server never sends it). */
@@ -113,8 +125,10 @@ export class MediaClient {
   private selfInfo: ParticipantInfo | null = null;
   /** `joined.session`: what a new socket resumes (mediasoup, while the link is kept). */
   private session: string | null = null;
-  /** When the socket last brought anything (performance.now()): a slow answer on a live socket is not a dead socket. */
+  /** When the current socket last brought anything (performance.now(); 0: nothing yet): a slow answer on a live socket is not a dead socket. */
   private lastHeardAt = 0;
+  /** The socket the last `joined` came on. */
+  private joinedOn: WebSocket | null = null;
   private readonly listeners: { [K in keyof MediaClientEvents]: Set<MediaClientEvents[K]> } = {
     state: new Set(),
     participants: new Set(),
@@ -230,13 +244,21 @@ export class MediaClient {
     const url = `${this.mediaUrl.replace(/\/$/, '').replace(/^http/, 'ws')}${SIGNAL_PATH}`;
     const ws = new WebSocket(url);
     this.ws = ws;
+    this.lastHeardAt = 0;
+    const joinTimer = setTimeout(() => {
+      if (this.ws !== ws || this.joinedOn === ws) return;
+      console.warn('the signalling socket did not open and answer the join in time; trying a new one');
+      this.abandon(ws, RESUME_CLOSE_CODE, 'no join answer; trying again');
+    }, JOIN_TIMEOUT_MS);
     ws.onopen = () => {
       this.joinSentAt = performance.now();
       // Resumed only with the transports still here to go on with.
       this.send({ type: 'join', token: this.token, ...(this.link && this.session ? { resume: this.session } : {}) });
     };
     ws.onmessage = (event) => {
-      if (this.ws === ws) this.lastHeardAt = performance.now();
+      // A socket given up on speaks for nobody (its late 'error' or 'closed' must not touch the one that replaced it).
+      if (this.ws !== ws) return;
+      this.lastHeardAt = performance.now();
       let message: ServerSignal;
       try {
         message = JSON.parse(String(event.data)) as ServerSignal;
@@ -246,6 +268,7 @@ export class MediaClient {
       this.receive(message);
     };
     ws.onclose = () => {
+      clearTimeout(joinTimer);
       if (this.ws !== ws) return;
       this.dropped();
     };
@@ -255,6 +278,7 @@ export class MediaClient {
     switch (message.type) {
       case 'joined':
         this.attempt = 0;
+        this.joinedOn = this.ws;
         this.selfInfo = message.self;
         this.session = message.session;
         this.iceServers = message.iceServers;
@@ -275,7 +299,7 @@ export class MediaClient {
         this.offers = this.offers.then(() => this.answer(message)).catch((error: unknown) => {
           console.warn('could not answer the offer', error);
           // A connection that cannot take the offer is rebuilt from a fresh join.
-          this.ws?.close();
+          if (this.ws) this.abandon(this.ws);
         });
         return;
       case 'participant-joined':
@@ -326,7 +350,7 @@ export class MediaClient {
           return;
         }
         // A join refused for now (MEDIA_NODE_UNAVAILABLE, STORE_UNAVAILABLE…): try again with the reconnect backoff.
-        if (this.selfInfo === null && !message.id) this.ws?.close();
+        if (this.selfInfo === null && !message.id && this.ws) this.abandon(this.ws);
         this.emit('error', { code: message.code, message: message.message });
         return;
       case 'closed':
@@ -386,14 +410,28 @@ export class MediaClient {
     this.link?.close();
     this.link = null;
     this.session = null;
-    this.ws?.close();
+    if (this.ws) this.abandon(this.ws);
   }
 
   /** The socket looks open but does not answer: its network is gone and its close may take minutes. Given up now, to resume on a new one. */
   private signalLost(ws: WebSocket): void {
     if (this.ws !== ws) return;
     console.warn('the signalling socket stopped answering; resuming on a new one');
-    ws.close(RESUME_CLOSE_CODE, 'no answer; resuming');
+    this.abandon(ws, RESUME_CLOSE_CODE, 'no answer; resuming');
+  }
+
+  /**
+   * Gives up a socket now and connects again, without waiting for its close
+   * event: over a network that went, the closing handshake never completes
+   * (Chromium waits a minute for the server's close frame), and meanwhile a
+   * socket left CLOSING would fail every request and ping at once, so nothing
+   * would ever notice it. No code: a close on purpose (the server drops the
+   * participant now); RESUME_CLOSE_CODE: the server keeps the session.
+   */
+  private abandon(ws: WebSocket, code?: number, reason?: string): void {
+    if (this.ws !== ws) return;
+    if (code === undefined) ws.close();
+    else ws.close(code, reason);
     this.dropped();
   }
 
@@ -584,9 +622,12 @@ export class MediaClient {
       let timer: ReturnType<typeof setTimeout>;
       const check = () => {
         if (!this.pending.has(id)) return;
-        // Something came meanwhile: the socket lives and the server is only slow (a busy machine). Wait on.
-        if (performance.now() - this.lastHeardAt < REQUEST_TIMEOUT_MS) {
-          timer = setTimeout(check, REQUEST_TIMEOUT_MS);
+        // Something came meanwhile: the socket lives and the server is only slow (a busy machine). Wait on, until
+        // REQUEST_TIMEOUT_MS after the last thing heard (not a whole new period: a socket that died just after a
+        // message would otherwise take twice as long to notice).
+        const quietFor = performance.now() - this.lastHeardAt;
+        if (this.ws === ws && quietFor < REQUEST_TIMEOUT_MS) {
+          timer = setTimeout(check, REQUEST_TIMEOUT_MS - quietFor + 50);
           return;
         }
         this.pending.delete(id);

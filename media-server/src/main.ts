@@ -1,8 +1,9 @@
 import { onStopSignals } from '@clinic-hub/platform/process';
-import { ConfigError, loadMediaConfig } from './config.js';
+import type { Logger } from 'pino';
+import { ConfigError, loadMediaConfig, type MediaConfig } from './config.js';
 import { createMediaLogger, startMediaServer } from './media-server.js';
 import { startAudioTap } from './audio-tap/index.js';
-import { loadRecordingConfig, startRecording } from './recording/index.js';
+import { loadRecordingConfig, startRecording, type RecordingConfig } from './recording/index.js';
 
 /** One media-server node: configuration from the environment; SIGTERM drains, a second signal stops at once. */
 async function main(): Promise<void> {
@@ -19,6 +20,18 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createMediaLogger(config.logLevel, config.nodeId);
+  // Stop signals are answered from the first moment: the node's /healthz answers while it is still registering in
+  // Redis, and a SIGTERM then (a deploy, a test that stops it at once) used to kill it with the signal's default
+  // action. Now it drains once started, as any other time.
+  const started = startNode(config, recordingConfig, logger);
+  onStopSignals(
+    { message: 'draining, then stopping (send the signal again to stop at once)', run: () => started.then((node) => node.release(node.server.drain())) },
+    { logger, again: { message: 'stopping now', run: () => started.then((node) => node.release(node.server.close())) } },
+  );
+  await started;
+}
+
+async function startNode(config: MediaConfig, recordingConfig: RecordingConfig, logger: Logger) {
   const node = { redisTarget: config.redis, nodeId: config.nodeId, logger };
   const recording = await startRecording({ ...node, config: recordingConfig, redisAck: config.redisAck });
   const server = await startMediaServer(config, { recorder: recording?.recorder ?? null, logger });
@@ -28,11 +41,8 @@ async function main(): Promise<void> {
   recording?.registerMetrics(server.metrics.registry);
   // Rooms stop their recordings as they close; the files are encrypted before the process ends.
   // The recorder's and the audio tap's closes do not wait for an unreachable Redis (platform/src/redis/close.ts).
-  const thenRelease = (leave: Promise<void>) => leave.finally(() => Promise.all([recording?.close(), audioTap.close()]));
-  onStopSignals(
-    { message: 'draining, then stopping (send the signal again to stop at once)', run: () => thenRelease(server.drain()) },
-    { logger: server.logger, again: { message: 'stopping now', run: () => thenRelease(server.close()) } },
-  );
+  const release = (leave: Promise<void>) => leave.finally(() => Promise.all([recording?.close(), audioTap.close()]));
+  return { server, release };
 }
 
 main().catch((error: unknown) => {

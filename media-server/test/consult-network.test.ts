@@ -230,13 +230,6 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
     const notMediasoup = () => (engine !== 'mediasoup' ? `the media-server runs ${engine}, which has no simulcast, ICE over TCP or ICE restart` : null);
 
     it('simulcast: a subscriber whose downlink is constrained gets a lower layer while the others keep theirs, and gets it back when the constraint lifts', { timeout: 240_000 }, async (ctx) => {
-      // Not yet seen to pass (2026-12-06): on a busy machine Chromium's own estimate kept every camera on its lowest
-      // layer, and in CI (load about 5) the test ran out of time; the layer choice under a shaped downlink is not yet
-      // shown. Known bug of issue #13 until it passes on a quiet machine.
-      if (process.env.CLINIC_TEST_KNOWN_BUGS !== '1') {
-        console.warn('consult-network.test.ts simulcast: SKIPPED — known bug: not yet seen to pass; a shaped subscriber\'s layer is not shown to drop and rise (set CLINIC_TEST_KNOWN_BUGS=1 to run it)');
-        return ctx.skip();
-      }
       const reason = notMediasoup();
       if (reason) {
         console.warn(`consult-network.test.ts simulcast: SKIPPED — ${reason}`);

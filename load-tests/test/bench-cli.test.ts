@@ -127,7 +127,8 @@ describe('bench:queue options', () => {
     expect(() => QUEUE_OPTIONS.parse(['--servers', 'uws,kafka'])).toThrow('--servers takes uws, node, limit, mosquitto and/or nats (got "kafka")');
     expect(() => QUEUE_OPTIONS.parse(['--mqtt', '3'])).toThrow('--mqtt takes 3.1.1 or 5 (got "3")');
     expect(QUEUE_OPTIONS.parse(['--redis', 'sentinel'])).toMatchObject({ options: { redis: 'sentinel' } });
-    expect(() => QUEUE_OPTIONS.parse(['--redis', 'cluster'])).toThrow('--redis takes single or sentinel (got "cluster")');
+    expect(QUEUE_OPTIONS.parse(['--redis', 'cluster'])).toMatchObject({ options: { redis: 'cluster' } });
+    expect(() => QUEUE_OPTIONS.parse(['--redis', 'replica'])).toThrow('--redis takes single, sentinel or cluster (got "replica")');
     expect(QUEUE_OPTIONS.help).toMatch(/^ {2}--clients N +display clients, spread over the nodes and generator processes \(default 2000; 1 to 20000\)$/m);
   });
 });

@@ -64,7 +64,8 @@ function minutesIn(text: string | null): number[] {
 describe('one wait estimate', () => {
   it('display, ticket page, staff console and CLI show the same minutes for the same ticket', async () => {
     const writer = new Redis(redis.url);
-    await writer.rpush(`ch:{${CLINIC}}:durations:gp`, ...MEASURED_MS.map(String));
+    // The department's measured consultations, newest first (hub/src/queue/queue-keys.ts: one `durations` hash per clinic).
+    await writer.hset(`ch:{${CLINIC}}:durations`, 'gp', MEASURED_MS.join(','));
     writer.disconnect();
     const issued: PublicTicket[] = [];
     for (let i = 0; i < 5; i++) issued.push(expectOk(await request(staff, 'queue:checkin', { dept: 'gp' })).event.ticket);

@@ -38,11 +38,15 @@ import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { createWebhookRoutes } from './webhooks/webhook-routes.js';
 import { WebhookStore } from './webhooks/webhook-store.js';
 import { ReplicaAck, catchUnawaitedFailures, connectRedisClient, endConnection, isRedisUnavailable, pingWithin, readReplication, withinDeadline } from '@clinic-hub/platform/redis';
+
 import { DrainState } from './socket/drain.js';
 import type { NodeGuards } from './socket/event-guard.js';
 import { EventRateLimiter } from './socket/rate-limiter.js';
 import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
+
+/** How long closing may take after draining before the node stops anyway (see close()). */
+const CLOSE_DEADLINE_MS = 5000;
 
 export interface RunningHub {
   port: number;
@@ -440,24 +444,39 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   };
 
   let closed: Promise<void> | null = null;
+  /** The part of closing under way: named in the error when closing outlasts CLOSE_DEADLINE_MS. */
+  let closing = 'start';
+  const closeSteps = async () => {
+    drain.enter('closing');
+    revocations.stop();
+    settings.stop();
+    closing = 'media node registry';
+    await nodeRegistry.stop();
+    closing = 'sockets';
+    io.disconnectSockets(true);
+    await new Promise<void>((resolve) => io.close(() => resolve()));
+    await running.close().catch(() => undefined);
+    closing = 'chat';
+    await chat.close();
+    closing = 'consultations';
+    await consult.close();
+    stopNotifyHandlers();
+    closing = 'notifications';
+    await notifications.close().catch(() => undefined);
+    closing = 'webhooks';
+    await webhooks.close();
+    closing = 'recording purges';
+    await recordingPurges.close();
+    closing = 'Redis connections';
+    await Promise.all(connections.map(endConnection));
+    logger.info('hub stopped');
+  };
+  // A stop must end the process: a part that waits on Redis for good (a connection to a cluster node that died
+  // keeps what is sent to it) is given up after CLOSE_DEADLINE_MS, and the log says which part it was.
   const close = () =>
-    (closed ??= (async () => {
-      drain.enter('closing');
-      revocations.stop();
-      settings.stop();
-      await nodeRegistry.stop();
-      io.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      await running.close().catch(() => undefined);
-      await chat.close();
-      await consult.close();
-      stopNotifyHandlers();
-      await notifications.close().catch(() => undefined);
-      await webhooks.close();
-      await recordingPurges.close();
-      await Promise.all(connections.map(endConnection));
-      logger.info('hub stopped');
-    })());
+    (closed ??= withinDeadline(closeSteps(), CLOSE_DEADLINE_MS, () => undefined).catch((error: unknown) => {
+      logger.error({ err: error, step: closing }, `hub closing did not finish within ${CLOSE_DEADLINE_MS} ms (waiting on: ${closing}); stopping anyway`);
+    }));
 
   let drained: Promise<void> | null = null;
   const drainNode = () =>

@@ -45,8 +45,6 @@ import { EventRateLimiter } from './socket/rate-limiter.js';
 import { continueTrace, runInTrace, traceLogFields } from '@clinic-hub/platform/tracing';
 import { loadWebAssets } from './web/web-assets.js';
 
-/** How long closing may take after draining before the node stops anyway (see close()). */
-const CLOSE_DEADLINE_MS = 5000;
 
 export interface RunningHub {
   port: number;
@@ -444,7 +442,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   };
 
   let closed: Promise<void> | null = null;
-  /** The part of closing under way: named in the error when closing outlasts CLOSE_DEADLINE_MS. */
+  /** The part of closing under way: named in the error when closing outlasts its deadline (below). */
   let closing = 'start';
   const closeSteps = async () => {
     drain.enter('closing');
@@ -472,10 +470,12 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     logger.info('hub stopped');
   };
   // A stop must end the process: a part that waits on Redis for good (a connection to a cluster node that died
-  // keeps what is sent to it) is given up after CLOSE_DEADLINE_MS, and the log says which part it was.
+  // keeps what is sent to it) is given up, and the log says which part it was. The deadline leaves a webhook
+  // delivery in flight its whole timeout, so that a stop does not make its receiver get it twice.
+  const closeDeadlineMs = config.webhooks.timeoutMs + 1000;
   const close = () =>
-    (closed ??= withinDeadline(closeSteps(), CLOSE_DEADLINE_MS, () => undefined).catch((error: unknown) => {
-      logger.error({ err: error, step: closing }, `hub closing did not finish within ${CLOSE_DEADLINE_MS} ms (waiting on: ${closing}); stopping anyway`);
+    (closed ??= withinDeadline(closeSteps(), closeDeadlineMs, () => undefined).catch((error: unknown) => {
+      logger.error({ err: error, step: closing }, `hub closing did not finish within ${closeDeadlineMs} ms (waiting on: ${closing}); stopping anyway`);
     }));
 
   let drained: Promise<void> | null = null;

@@ -251,6 +251,16 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
           { camera: far.sub, far: null, near: onDoctor.get(far.sub)?.frameWidth ?? null, nearToo: onPatient.get(far.sub)?.frameWidth ?? null },
         ];
       };
+      /** Each camera's top layer: the widest one its page is encoding now (frames rising over half a second). */
+      const topSent = async (cameras: Joined[]) => {
+        const first = await Promise.all(cameras.map((c) => sentVideo(c.page)));
+        await new Promise((r) => setTimeout(r, 500));
+        const then = await Promise.all(cameras.map((c) => sentVideo(c.page)));
+        return new Map(cameras.map((c, i) => {
+          const encoding = then[i]!.filter((v) => v.frameWidth && v.framesEncoded > (first[i]!.find((f) => f.rid === v.rid)?.framesEncoded ?? Infinity));
+          return [c.sub, encoding.length > 0 ? Math.max(...encoding.map((v) => v.frameWidth!)) : null];
+        }));
+      };
       /** The width of a camera's lowest layer as its page sends it now (Infinity while it sends none). */
       const lowestSent = async (camera: Joined) => Math.min(...(await sentVideo(camera.page)).filter((v) => v.rid === 'r0' && v.frameWidth).map((v) => v.frameWidth!));
       // Unconstrained, the far page gets what the others get (tiles large enough for more), and that is more than the lowest layer.
@@ -278,15 +288,17 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
       process.stdout.write(`simulcast, unconstrained: ${JSON.stringify(before)}\n`);
 
       await netns.shape({ down: { kbps: 500, queueMs: 200 } });
-      const constrained = await waitWithLayers('the far page getting lower layers than the others', async () => {
+      // The far page gets less, and the others keep the top layer each camera sends at that moment: one poor link
+      // lowers nobody else's picture. (A camera's top layer is its own: Chromium may send 480 instead of 640 when the
+      // machine is busy, and then every subscriber's "full size" is 480.) The far participant's own camera (its
+      // uplink is not constrained) still reaches both others at the top.
+      const constrained = await waitWithLayers('the far page getting lower layers than the others, the others the top layer each camera sends', async () => {
         const c = await compare();
-        return c.slice(0, 2).every((x) => x.far !== null && x.near !== null && x.far < x.near) && c;
+        const top = await topSent(people);
+        const kept = c.slice(0, 2).every((x) => x.near === top.get(x.camera)) && c[2]!.near === top.get(far.sub) && c[2]!.nearToo === top.get(far.sub);
+        return c.slice(0, 2).every((x) => x.far !== null && x.near !== null && x.far < x.near) && kept && c.map((x) => ({ ...x, top: top.get(x.camera) }));
       }, 60_000, people);
       process.stdout.write(`simulcast, far downlink 500 kbit/s: ${JSON.stringify(constrained)}\n`);
-      // The others keep the layer they had: one poor link lowers nobody else's picture.
-      for (const x of constrained.slice(0, 2)) expect(x.near, `${x.camera} on the unconstrained page`).toBe(before.find((b) => b.camera === x.camera)!.near);
-      // The far participant's own camera (its uplink is not constrained) still reaches the others at full size.
-      expect(constrained[2]!.near).toBe(before[2]!.near);
       // Still a picture: a lower layer, not a frozen one.
       const decodedThen = await cameras(far.page);
       await waitFor('the far page still decoding under the constraint', async () => {

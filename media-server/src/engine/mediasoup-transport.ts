@@ -363,10 +363,10 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
     return Promise.all(reads).then((samples) => samples.flat());
   }
 
-  /** This participant's consumers of `producers` (another participant's tracks about to close), read as counterSamples reads. */
+  /** This participant's consumers of `producers` (another participant's tracks about to close), stopped, then read (lastSample). */
   consumerSamplesOf(producers: Set<string>): Promise<CounterSample[]>[] {
     const reads: Promise<CounterSample[]>[] = [];
-    for (const { track, consumer } of this.subscriptions.values()) if (consumer && !consumer.closed && producers.has(track.producer.id)) reads.push(consumerSample(consumer));
+    for (const { track, consumer } of this.subscriptions.values()) if (consumer && !consumer.closed && producers.has(track.producer.id)) reads.push(lastSample(consumer));
     return reads;
   }
 
@@ -378,10 +378,12 @@ export class MediasoupTransport implements ParticipantTransport, ClientDrivenMed
    */
   private readBeforeClosing(producers: MediasoupPublishedTrack[], ownConsumers: ms.Consumer[], everything: boolean): void {
     const reads: Promise<CounterSample[]>[] = [];
-    if (everything) reads.push(this.counterSamples());
-    else {
+    if (everything) {
+      for (const { consumer } of this.subscriptions.values()) if (consumer && !consumer.closed) stopSending(consumer);
+      reads.push(this.counterSamples());
+    } else {
       for (const { producer } of producers) if (!producer.closed) reads.push(producerSample(producer));
-      for (const consumer of ownConsumers) if (!consumer.closed) reads.push(consumerSample(consumer));
+      for (const consumer of ownConsumers) if (!consumer.closed) reads.push(lastSample(consumer));
     }
     const ids = new Set(producers.map((track) => track.producer.id));
     if (ids.size > 0) for (const other of this.room?.transports ?? []) if (other !== this) reads.push(...other.consumerSamplesOf(ids));
@@ -499,6 +501,22 @@ async function producerSample(producer: ms.Producer): Promise<CounterSample[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * A consumer about to close is paused first: the worker answers requests in
+ * order but forwards packets between them, so a packet sent after the read
+ * and before the close would reach the subscriber uncounted. Paused, it sends
+ * nothing more, and the read is its last count. The requests are written
+ * before this returns (mediasoup writes to its channel at once).
+ */
+function lastSample(consumer: ms.Consumer): Promise<CounterSample[]> {
+  stopSending(consumer);
+  return consumerSample(consumer);
+}
+
+function stopSending(consumer: ms.Consumer): void {
+  consumer.pause().catch(() => undefined);
 }
 
 async function consumerSample(consumer: ms.Consumer): Promise<CounterSample[]> {

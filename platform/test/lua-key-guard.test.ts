@@ -11,15 +11,12 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const WORKSPACES = ['protocol', 'platform', 'recordings', 'hub', 'media-server', 'ai-workers', 'cli', 'load-tests', 'test-kit', 'web'];
 
 /**
- * Scripts that still touch keys they do not declare, each saying why
- * (`--- @undeclared-keys`). This list only shrinks: a new script that builds
- * its keys fails here until it declares them.
+ * Scripts that touch keys they do not declare, each saying why
+ * (`--- @undeclared-keys`). None since the chat's last three took their keys
+ * as `+` scripts: a new script that builds its keys fails here until it
+ * declares them.
  */
-const UNDECLARED_KEYS_ALLOWED = [
-  'hub/src/chat/scripts/append-message-5.lua',
-  'hub/src/chat/scripts/create-thread-2.lua',
-  'hub/src/chat/scripts/update-members-2.lua',
-];
+const UNDECLARED_KEYS_ALLOWED: string[] = [];
 
 describe('Lua scripts touch only the keys they declare (KEYS)', () => {
   const folder = tempDir('clinic-lua-keys-');
@@ -38,6 +35,8 @@ describe('Lua scripts touch only the keys they declare (KEYS)', () => {
     script('argv-1.lua', "redis.call('INCR', ARGV[1])\nreturn 1\n");
     script('cross-1.lua', '#!lua flags=allow-cross-slot-keys\nreturn 1\n');
     script('reader-1.lua', "#!lua flags=no-writes\nredis.call('SET', KEYS[1], 'x')\nreturn 1\n");
+    // One key, then as many as the call brings: it sets each of them to its position.
+    script('more-1+.lua', "redis.call('SET', KEYS[1], #KEYS)\nfor i = 2, #KEYS do redis.call('SET', KEYS[i], i) end\nreturn #KEYS\n");
     script('excused-1.lua', "--- @undeclared-keys a test of the excuse\nredis.call('SET', ARGV[1] .. 'x', 1)\nreturn 1\n");
     server = await startTestRedis();
     redis = new Redis(server.url);
@@ -79,6 +78,19 @@ describe('Lua scripts touch only the keys they declare (KEYS)', () => {
     await expect(scripts.reader(['{t}f'])).rejects.toThrow(/Write commands are not allowed from read-only scripts/);
   });
 
+  it('gives a `+` script as many keys as the call brings, at least its own count, all guarded and in one slot', async () => {
+    const loaded = loadScript(url, 'more');
+    expect([loaded.numberOfKeys, loaded.moreKeys]).toEqual([1, true]);
+    const scripts = defineScripts(redis, url, 'guard5', ['more']);
+    expect(await scripts.more(['{t}m'])).toBe(1);
+    expect(await scripts.more(['{t}m', '{t}m2', '{t}m3'])).toBe(3);
+    expect(await redis.mget('{t}m', '{t}m2', '{t}m3')).toEqual(['3', '2', '3']);
+    await expect(scripts.more([])).rejects.toThrow('Lua script more takes at least 1 keys, was given 0');
+    await expect(scripts.more(['{t}m', '{u}m'])).rejects.toThrow(expect.objectContaining({ code: 'REDIS_KEYS_CROSS_SLOT' }));
+    // A script with a fixed count still takes exactly that many.
+    await expect(defineScripts(redis, url, 'guard6', ['declared']).declared(['{t}a'], ['v'])).rejects.toThrow('Lua script declared takes 2 keys, was given 1');
+  });
+
   it('lets a script that says why run without the guards, and names it', async () => {
     expect(loadScript(url, 'excused').undeclaredKeys).toBe('a test of the excuse');
     const scripts = defineScripts(redis, url, 'guard4', ['excused']);
@@ -88,14 +100,14 @@ describe('Lua scripts touch only the keys they declare (KEYS)', () => {
   it("loads every script of every service; only the listed ones excuse themselves, and each says why", () => {
     const files = WORKSPACES.filter((workspace) => existsSync(join(REPO, workspace, 'src'))).flatMap((workspace) =>
       readdirSync(join(REPO, workspace, 'src'), { recursive: true, encoding: 'utf8' })
-        .filter((file) => /-\d+\.lua$/.test(file))
+        .filter((file) => /-\d+\+?\.lua$/.test(file))
         .map((file) => `${workspace}/src/${file}`),
     );
     expect(files.length).toBeGreaterThan(20);
     const excused: string[] = [];
     for (const file of files) {
       const folder = pathToFileURL(`${join(REPO, dirname(file))}/`);
-      const loaded = loadScript(folder, file.slice(file.lastIndexOf('/') + 1).replace(/-\d+\.lua$/, ''));
+      const loaded = loadScript(folder, file.slice(file.lastIndexOf('/') + 1).replace(/-\d+\+?\.lua$/, ''));
       if (loaded.undeclaredKeys !== null) {
         expect(loaded.undeclaredKeys.length, file).toBeGreaterThan(10);
         excused.push(relative(REPO, join(REPO, file)));

@@ -38,6 +38,16 @@ export interface RedisClusterNodes {
   killMaster(port: number): Promise<{ killed: number; promoted: number; failoverMs: number }>;
   /** `redis-cli --cluster reshard`: move `count` slots from one master to another, keys and all, while clients run. */
   reshard(fromPort: number, toPort: number, count: number): Promise<void>;
+  /**
+   * Moves one slot to another master as `redis-cli --cluster reshard` does
+   * (IMPORTING, MIGRATING, MIGRATE, then the slot's new owner), but one key
+   * at a time, awaiting `between()` after each, so that clients act in every
+   * state the slot passes through, its keys split between the two nodes.
+   * `first`: keys to move before the others, in that order (a migration
+   * takes a slot's keys in any order; a test may choose the one that splits
+   * what belongs together). Resolves with how many keys moved.
+   */
+  migrateSlotKeyByKey(slot: number, toPort: number, between: () => Promise<void>, first?: readonly string[]): Promise<number>;
   cleanup(): Promise<void>;
 }
 
@@ -148,6 +158,39 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
           { timeout: 120_000 },
         );
         await until('every node to agree on the slots after the reshard', () => everyNodeOk(ports), 30_000);
+      },
+      async migrateSlotKeyByKey(slot, toPort, between, first = []) {
+        const from = await cluster.masterOfSlot(slot);
+        const to = (await cluster.masters()).find((m) => m.port === toPort);
+        if (!to || to.port === from.port) throw new Error(`redis cluster: cannot move slot ${slot} from ${from.port} to ${toPort}`);
+        const source = new Redis({ host: '127.0.0.1', port: from.port, lazyConnect: true });
+        const target = new Redis({ host: '127.0.0.1', port: to.port, lazyConnect: true });
+        try {
+          await Promise.all([source.connect(), target.connect()]);
+          await target.cluster('SETSLOT', slot, 'IMPORTING', from.id);
+          await source.cluster('SETSLOT', slot, 'MIGRATING', to.id);
+          let moved = 0;
+          const chosen = first.filter((key) => hashSlot(key) === slot);
+          for (;;) {
+            const key = chosen.shift() ?? ((await source.cluster('GETKEYSINSLOT', slot, 1)) as string[])[0];
+            if (key === undefined) break;
+            // A chosen key not (or no longer) on the source is skipped: MIGRATE answers NOKEY.
+            if ((await source.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', key)) === 'NOKEY') continue;
+            moved++;
+            await between();
+          }
+          // The new owner first, then the old one (redis-cli's order), then the others so that none answers with the old map.
+          await target.cluster('SETSLOT', slot, 'NODE', to.id);
+          await source.cluster('SETSLOT', slot, 'NODE', to.id);
+          for (const master of await cluster.masters()) {
+            if (master.port !== from.port && master.port !== to.port) await ask(master.port, (c) => c.cluster('SETSLOT', slot, 'NODE', to.id));
+          }
+          await until('every node to agree on the slots after the move', () => everyNodeOk(ports), 30_000);
+          return moved;
+        } finally {
+          source.disconnect();
+          target.disconnect();
+        }
       },
       async cleanup() {
         await stopAll();

@@ -100,19 +100,29 @@ export class ChatStore {
     return this.replicated(
       clinic,
       () =>
-        this.runThread<{ thread: ChatThread; created: boolean }>(clinic, caller, input.threadId, 'create-thread', [
-          input.kind,
-          input.title,
-          JSON.stringify(input.members),
-          Math.max(1, Math.round(input.keepSeconds)),
-        ]),
+        this.runThread<{ thread: ChatThread; created: boolean }>(
+          clinic,
+          caller,
+          input.threadId,
+          'create-thread',
+          [input.kind, input.title, JSON.stringify(input.members), Math.max(1, Math.round(input.keepSeconds))],
+          // Each member's thread list, in the order of `members`, then the creator's.
+          (keys) => [keys.patientThreads, ...[...input.members, caller.sub].map((sub) => keys.userThreads(sub))],
+        ),
       (r) => !r.created,
     );
   }
 
   async updateMembers(clinic: string, caller: ChatCaller, threadId: string, add: string[], remove: string[]): Promise<Ack<{ thread: ChatThread }>> {
     // The same change again writes nothing: always fenced.
-    return this.replicated(clinic, () => this.runThread<{ thread: ChatThread }>(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)]), () => true);
+    return this.replicated(
+      clinic,
+      () =>
+        this.runThread<{ thread: ChatThread }>(clinic, caller, threadId, 'update-members', [JSON.stringify(add), JSON.stringify(remove)], (keys) =>
+          [...add, ...remove].map((sub) => keys.userThreads(sub)),
+        ),
+      () => true,
+    );
   }
 
   async appendMessage(
@@ -141,7 +151,14 @@ export class ChatStore {
         quotaArgument(input.quota),
         Math.max(1, Math.round(input.attachmentKeepSeconds)),
         Math.max(1, Math.round(input.threadKeepSeconds)),
-      ], (keys) => quotaKeys(keys, 'msg', caller, input.threadId));
+      ], (keys) => [
+        ...quotaKeys(keys, 'msg', caller, input.threadId),
+        keys.sentMessage(input.threadId, caller.sub, input.clientMessageId),
+        keys.messages(input.threadId),
+        keys.reads(input.threadId),
+        keys.patientThreads,
+        ...input.attachments.flatMap((id) => [keys.attachment(id), keys.attachmentBlob(id)]),
+      ]);
     return this.replicated(clinic, append, (r) => r.duplicate);
   }
 

@@ -5,7 +5,9 @@ import { assertOneSlot } from './hash-slot.js';
 /**
  * Redis Lua scripts as files, loaded the same way in every service (BullMQ's
  * scheme). A script is `<name>-<keys>.lua`: its name says what it does and
- * how many KEYS it takes. A file without a key count is an include: a line
+ * how many KEYS it takes; `<name>-<keys>+.lua` takes at least that many, and
+ * more as the call needs (one per member added, per attachment sent: keys a
+ * script would otherwise build from its arguments, so it declares them). A file without a key count is an include: a line
  * `--- @include "<file>"` in a script (or in another include) is replaced by
  * that file, looked up in the script's own folder (a domain's `lib.lua`),
  * then among the helpers every service shares (this folder's `lua/`, such as
@@ -43,7 +45,8 @@ export type ScriptRunner = <T = string>(keys: readonly string[], args?: readonly
 
 /** What `defineScripts` needs of a connection (ioredis `Redis` or `Cluster`). */
 export interface ScriptHost {
-  defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
+  /** Without `numberOfKeys`, the key count is the command's first argument (a script that takes more keys as needed). */
+  defineCommand(name: string, definition: { numberOfKeys?: number; lua: string }): void;
 }
 
 const SHARED = new URL('./lua/', import.meta.url);
@@ -51,7 +54,10 @@ const INCLUDE = /^---\s*@include\s+"([\w-]+)"\s*$/gm;
 
 export interface LoadedScript {
   name: string;
+  /** The KEYS it takes; with `moreKeys`, the least it takes. */
   numberOfKeys: number;
+  /** A `<name>-<keys>+.lua` script: more keys may follow the first `numberOfKeys`. */
+  moreKeys: boolean;
   /** The script with its shebang, the key guard and its includes in place. */
   lua: string;
   /** Why the script touches keys it does not declare (its `--- @undeclared-keys` line); null for a script that declares them all. */
@@ -121,13 +127,15 @@ end)(redis, KEYS)
 
 /** Reads `<name>-<keys>.lua` from `folder` (a `file:` URL ending in `/`) with its includes. */
 export function loadScript(folder: URL, name: string): LoadedScript {
-  const pattern = new RegExp(`^${name.replace(/[^\w-]/g, '')}-(\\d+)\\.lua$`);
+  const pattern = new RegExp(`^${name.replace(/[^\w-]/g, '')}-(\\d+)(\\+?)\\.lua$`);
   const files = readdirSync(fileURLToPath(folder)).filter((file) => pattern.test(file));
   if (files.length !== 1) {
     throw new Error(`Lua script ${name}: expected one file ${name}-<keys>.lua in ${fileURLToPath(folder)}, found ${files.length ? files.join(', ') : 'none'}`);
   }
   const file = files[0]!;
-  const numberOfKeys = Number(pattern.exec(file)![1]);
+  const [, keyCount, more] = pattern.exec(file)!;
+  const numberOfKeys = Number(keyCount);
+  const moreKeys = more === '+';
   let source = readFileSync(new URL(file, folder), 'utf8');
   const shebang = SHEBANG.exec(source);
   const flags = shebang?.[1] ? shebang[1].split(',').filter(Boolean) : [];
@@ -138,7 +146,7 @@ export function loadScript(folder: URL, name: string): LoadedScript {
   const body = expandIncludes(source, folder, new Set(), file);
   if (undeclaredKeys === null) checkDeclaredKeys(file, body);
   const head = flags.length ? `#!lua flags=${flags.join(',')}\n` : '#!lua\n';
-  return { name, numberOfKeys, lua: head + (undeclaredKeys === null ? KEY_GUARD : '') + body, undeclaredKeys };
+  return { name, numberOfKeys, moreKeys, lua: head + (undeclaredKeys === null ? KEY_GUARD : '') + body, undeclaredKeys };
 }
 
 /** Refuses a script whose `redis.call` builds its key from strings or takes it from ARGV (the run-time guard catches the rest). */
@@ -179,19 +187,16 @@ export function defineScripts<N extends string>(redis: ScriptHost, folder: URL, 
   for (const name of names) {
     const script = loadScript(folder, name);
     const command = `${prefix}_${name.replaceAll('-', '_')}`;
-    redis.defineCommand(command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    redis.defineCommand(command, script.moreKeys ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
     // ioredis adds the defined command as a method of the connection; its types cannot know it.
     const run = (redis as unknown as Record<string, (...params: (string | number)[]) => Promise<unknown>>)[command]!.bind(redis);
     runners[name] = ((keys: readonly string[], args: readonly (string | number)[] = []) => {
-      if (keys.length !== script.numberOfKeys) {
-        return Promise.reject(new Error(`Lua script ${name} takes ${script.numberOfKeys} keys, was given ${keys.length}`));
-      }
       try {
-        assertOneSlot(`Lua script ${name}`, keys);
+        checkKeys(script, keys);
       } catch (error) {
         return Promise.reject(error);
       }
-      return run(...keys, ...args);
+      return script.moreKeys ? run(keys.length, ...keys, ...args) : run(...keys, ...args);
     }) as ScriptRunner;
   }
   return runners;
@@ -208,7 +213,14 @@ export async function evalScript<T = unknown>(
   keys: readonly string[],
   args: readonly (string | number)[] = [],
 ): Promise<T> {
-  if (keys.length !== script.numberOfKeys) throw new Error(`Lua script ${script.name} takes ${script.numberOfKeys} keys, was given ${keys.length}`);
+  checkKeys(script, keys);
+  return (await redis.eval(script.lua, keys.length, ...keys, ...args)) as T;
+}
+
+/** As many keys as the script takes (at least that many for a `+` script), all in one hash slot; throws before anything reaches Redis. */
+function checkKeys(script: LoadedScript, keys: readonly string[]): void {
+  if (script.moreKeys ? keys.length < script.numberOfKeys : keys.length !== script.numberOfKeys) {
+    throw new Error(`Lua script ${script.name} takes ${script.moreKeys ? 'at least ' : ''}${script.numberOfKeys} keys, was given ${keys.length}`);
+  }
   assertOneSlot(`Lua script ${script.name}`, keys);
-  return (await redis.eval(script.lua, script.numberOfKeys, ...keys, ...args)) as T;
 }

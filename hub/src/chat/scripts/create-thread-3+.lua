@@ -1,11 +1,16 @@
 -- Creates a thread. ARGV[7] kind, ARGV[8] title, ARGV[9] members as a JSON array of subs
 -- (consult and staff threads; the creator is always one), ARGV[10] seconds it is kept without
 -- a message (its kind's retention; each message keeps it that long again: append-message).
+-- KEYS[3] the clinic's patient-thread index; KEYS[4…] the thread list (chatKeys.userThreads)
+-- of each member of ARGV[9], in its order, then the caller's.
 -- Creating it again (a retry after a lost ack; a patient thread opened twice) returns it
 -- with created = false; a consult or staff id taken by someone else is CHAT_THREAD_EXISTS.
---- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
 --- @include "lib"
 local kind, title = ARGV[7], ARGV[8]
+local patientThreads = KEYS[3]
+local members = cjson.decode(ARGV[9])
+members[#members + 1] = caller
+if #KEYS ~= 3 + #members then return fail('INTERNAL', 'create-thread takes a thread list key per member and the caller') end
 if kind ~= kindOf(threadId) then return fail('INVALID_PAYLOAD', 'kind does not match the thread id') end
 if kind == 'patient' then
   local denied = accessError(threadId, caller, callerRole, callerTicket)
@@ -28,13 +33,11 @@ if kind == 'patient' then ticket = string.sub(threadId, string.len('patient.') +
 redis.call('HSET', metaKey, 'kind', kind, 'title', title, 'ticket', ticket, 'createdAt', at, 'createdBy', caller, 'seq', 0)
 local added = {}
 if kind == 'patient' then
-  redis.call('ZADD', prefix .. 'threads:patient', at, threadId)
+  redis.call('ZADD', patientThreads, at, threadId)
 else
-  local members = cjson.decode(ARGV[9])
-  members[#members + 1] = caller
-  for _, member in ipairs(members) do
+  for i, member in ipairs(members) do
     if redis.call('SADD', membersKey, member) == 1 then
-      redis.call('SADD', prefix .. 'user:' .. member, threadId)
+      redis.call('SADD', KEYS[3 + i], threadId)
       added[#added + 1] = cjson.encode(member)
     end
   end

@@ -4,15 +4,16 @@
 --   KEYS[1] ch:{clinic}:chat:t:<thread>          thread hash: kind, title, ticket, createdAt, createdBy,
 --                                                seq (of the latest message), lastAt
 --   KEYS[2] ch:{clinic}:chat:t:<thread>:members  set of member subs (consult and staff threads)
---   ARGV[1] ch:{clinic}:chat:   key prefix; the thread's other keys (:messages, :reads, :cm:…),
---                               attachments and indexes are built from it and share its {clinic}
---                               hash tag, so a clinic's chat lives in one Cluster slot
+--   ARGV[1] ch:{clinic}:chat:   key prefix (chatKeys); not read: every other key a script touches
+--                               (the thread's :messages, :reads, :cm:…, attachments, indexes) is one
+--                               of its KEYS, named by the hub, so that a Cluster routes the script by
+--                               them while the clinic's slot moves (README, "Moving slots"); all carry
+--                               the {clinic} hash tag: a clinic's chat lives in one Cluster slot
 --   ARGV[2] thread id           patient.<ticket>, consult.<id> or staff.<id>
 --   ARGV[3] caller's token sub, ARGV[4] caller's role, ARGV[5] caller's ticket claim or ""
 --   ARGV[6] channel             ch:{clinic}:chat: every change is published there for the hub nodes (SPUBLISH: the clinic's shard only)
 local metaKey = KEYS[1]
 local membersKey = KEYS[2]
-local prefix = ARGV[1]
 local threadId = ARGV[2]
 local caller = ARGV[3]
 local callerRole = ARGV[4]
@@ -26,16 +27,6 @@ local CLINICIAN = { admin = true, staff = true, doctor = true }
 
 local function fail(code, detail)
   return cjson.encode({ ok = false, code = code, detail = detail })
-end
-
-local function threadKey(id)
-  return prefix .. 't:' .. id
-end
-
--- The members set of a thread: the script's own thread's is KEYS[2]; another's (list-threads) is built.
-local function membersKeyOf(id)
-  if id == threadId then return membersKey end
-  return threadKey(id) .. ':members'
 end
 
 local function kindOf(id)
@@ -67,14 +58,14 @@ local function accessError(id, sub, role, ticket)
     return 'CHAT_NOT_MEMBER'
   end
   if kind == 'staff' and not CLINICIAN[role] then return 'CHAT_NOT_MEMBER' end
-  if redis.call('SISMEMBER', membersKeyOf(id), sub) == 1 then return nil end
+  if redis.call('SISMEMBER', membersKey, sub) == 1 then return nil end
   return 'CHAT_NOT_MEMBER'
 end
 
 -- The thread as clients see it (ChatThread), ready for cjson.
 local function threadView(id, meta)
   local memberCount = cjson.null
-  if meta.kind ~= 'patient' then memberCount = redis.call('SCARD', membersKeyOf(id)) end
+  if meta.kind ~= 'patient' then memberCount = redis.call('SCARD', membersKey) end
   local ticket = cjson.null
   if meta.ticket and meta.ticket ~= '' then ticket = meta.ticket end
   local lastAt = cjson.null

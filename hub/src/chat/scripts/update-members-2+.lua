@@ -1,21 +1,24 @@
 -- Adds and removes members of a consult or staff thread. ARGV[7] subs to add,
 -- ARGV[8] subs to remove, both JSON arrays. Only members may change the list.
---- @undeclared-keys chat builds thread, index and quota keys from its prefix (issue #16: not yet declared)
+-- KEYS[3…] the thread list (chatKeys.userThreads) of each sub to add, in ARGV[7]'s
+-- order, then of each sub to remove, in ARGV[8]'s.
 --- @include "lib"
+local adding, removing = cjson.decode(ARGV[7]), cjson.decode(ARGV[8])
+if #KEYS ~= 2 + #adding + #removing then return fail('INTERNAL', 'update-members takes a thread list key per sub added or removed') end
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 if meta.kind == 'patient' then return fail('CHAT_MEMBERS_FIXED') end
 
 local added, removed = {}, {}
-for _, member in ipairs(cjson.decode(ARGV[7])) do
+for i, member in ipairs(adding) do
   if redis.call('SADD', membersKey, member) == 1 then
-    redis.call('SADD', prefix .. 'user:' .. member, threadId)
+    redis.call('SADD', KEYS[2 + i], threadId)
     added[#added + 1] = cjson.encode(member)
   end
 end
-for _, member in ipairs(cjson.decode(ARGV[8])) do
+for i, member in ipairs(removing) do
   if redis.call('SREM', membersKey, member) == 1 then
-    redis.call('SREM', prefix .. 'user:' .. member, threadId)
+    redis.call('SREM', KEYS[2 + #adding + i], threadId)
     removed[#removed + 1] = cjson.encode(member)
   end
 end

@@ -30,7 +30,7 @@ let mediaDir: string;
 beforeAll(async () => {
   redis = await startTestRedis();
   mediaDir = mkdtempSync(joinPath(tmpdir(), 'churn-media-'));
-  media = await makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 1 });
+  media = await makeEncodedMedia(mediaDir, { seconds: 2, keyframeEverySeconds: 0.2 });
 });
 
 afterAll(async () => {

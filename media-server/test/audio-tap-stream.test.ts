@@ -227,4 +227,34 @@ describe.each(MEDIA_TEST_ENGINES)('audio tap ($name)', ({ name: engine }) => {
     expect(await redis.exists(audio(withoutAi))).toBe(0);
     await Promise.all(calls.map((call) => call.close()));
   });
+
+  it('once the AI session is done (it read the stream to its end and deleted it), audio still arriving never brings the stream back, and the tap stops sending it', async () => {
+    const consult = `consult-tap-0005-${engine}`;
+    const keys = consultKeys(CLINIC, consult);
+    await redis.hset(keys.meta, { status: 'live', ai: '1', retainAudioMs: '60000' });
+    const call = await source.start(media, { clinic: CLINIC, roomId: consult, participantId: 'patient:testclinic:p-6', part: 'patient' });
+    const registry = new Registry();
+    const tap = createAudioTap(redis, { logger: pino({ level: 'warn' }), registry });
+    const written = async () => (await registry.getSingleMetric('clinic_media_audio_tap_chunks_total')!.get()).values[0]?.value ?? 0;
+    tap.trackPublished(call.tracks.audio);
+    call.play();
+    await waitFor('audio in the stream', async () => (await redis.xlen(keys.audio)) >= 10, 15_000);
+
+    // What ai-workers' finish-session does, while the patient goes on speaking.
+    await redis.multi().hset(keys.aiState, 'done', '1').del(keys.audio).exec();
+    await waitFor('the tap to find the session done', async () => {
+      const before = await written();
+      await new Promise((r) => setTimeout(r, 300));
+      return (await written()) === before;
+    }, 10_000);
+    const settled = await written();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await redis.exists(keys.audio), 'the deleted stream is not recreated').toBe(0);
+    expect(await written(), 'nothing more written or sent').toBe(settled);
+    expect(tap.queued).toBe(0);
+    call.tracks.audio.end();
+    await tap.close();
+    expect(await redis.exists(keys.audio)).toBe(0);
+    await call.close();
+  });
 });

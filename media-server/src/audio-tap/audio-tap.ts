@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AUDIO_TAP_MAXLEN, DEFAULT_RETENTION, RETENTION_META_FIELDS, consultKeys, retentionField, retentionMs } from '@clinic-hub/protocol';
-import { connectRedisClient, endConnection, hashSlot, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
+import { connectRedisClient, endConnection, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
+import { defineScripts } from '@clinic-hub/platform/redis-scripts';
 import type { EngineEvents, PublishedTrack } from '../engine/engine-types.js';
 import { TrackDecoder, type PcmChunk } from './track-decoder.js';
 
@@ -15,8 +16,11 @@ import { TrackDecoder, type PcmChunk } from './track-decoder.js';
  * Only for consultations an AI session follows: one whose meta hash says
  * `ai: "0"` (its clinic has AI off) is not tapped at all. The stream expires
  * the clinic's `retainAudioMs` after its last write (every batch renews it),
- * and what a track writes at its end (its last audio, its `end`) never
- * brings back a stream the AI session has read and deleted.
+ * and nothing brings back a stream the AI session has read and deleted:
+ * each batch goes in a script (tap-append) that writes nothing once the
+ * session is done (its ai-state hash says `done`), so audio still on its way
+ * then (queued while Redis was slow, or spoken as the consultation ended) is
+ * dropped, and the tap stops decoding that consultation's tracks.
  *
  * Writes never hold up the SFU: entries wait in one bounded queue and go to
  * Redis in pipelined batches, one batch at a time. When Redis is slow or
@@ -48,6 +52,8 @@ export interface AudioTap extends Pick<EngineEvents, 'trackPublished'> {
 
 interface Entry {
   key: string;
+  /** The consultation's ai-state hash: its `done` says no AI session reads the stream again. */
+  doneKey: string;
   fields: (string | Buffer)[];
   /** The track's `end` entry: never dropped. */
   end: boolean;
@@ -73,6 +79,9 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     tracks: new Gauge({ name: 'clinic_media_audio_tap_tracks', help: 'Microphone tracks being tapped', registers }),
   };
 
+  const scripts = defineScripts(redis, new URL('./scripts/', import.meta.url), 'clinicTap', ['tap-append']);
+  /** Streams whose AI session is done (tap-append said so): their tracks' audio is not decoded or sent any more. */
+  const sessionDone = new Set<string>();
   const queue: Entry[] = [];
   let writing = false;
   let retryTimer: NodeJS.Timeout | null = null;
@@ -96,20 +105,16 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     write();
   }
 
-  /** XADDs of one hash slot's streams, and their expiries, in one pipeline; rejects when any of them failed. */
-  async function writeGroup(group: Entry[]): Promise<void> {
-    const pipeline = redis.pipeline();
-    const expiries = new Map<string, number>();
-    for (const entry of group) {
-      // Once the AI session has read the stream to its end and deleted it, what a track leaves at its end is not wanted.
-      if (entry.existingOnly) pipeline.xadd(entry.key, 'NOMKSTREAM', 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
-      else pipeline.xadd(entry.key, 'MAXLEN', '~', AUDIO_TAP_MAXLEN, '*', ...entry.fields);
-      expiries.set(entry.key, entry.ttlMs);
-    }
-    for (const [key, ttlMs] of expiries) pipeline.pexpire(key, ttlMs);
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.filter(([error]) => error);
-    if (failed.length > 0) throw new Error(`${failed.length} of ${group.length} XADDs failed: ${failed[0]![0]!.message}`);
+  /**
+   * One consultation's entries in one script (tap-append): written in order,
+   * with the stream's expiry, unless its AI session is done (then dropped:
+   * nobody reads them again: resolves false). Rejects when Redis did not take them.
+   */
+  async function writeConsultation(entries: Entry[]): Promise<boolean> {
+    const { key, doneKey } = entries[0]!;
+    const args: (string | number | Buffer)[] = [Math.max(...entries.map((e) => e.ttlMs)), AUDIO_TAP_MAXLEN];
+    for (const entry of entries) args.push(entry.existingOnly ? '1' : '0', entry.fields.length, ...entry.fields);
+    return (await scripts['tap-append']<number>([doneKey, key], args)) >= 0;
   }
 
   function write(): void {
@@ -118,19 +123,21 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     const batch = queue.splice(0, batchSize);
     metrics.queued.set(queue.length);
     let failure: Error | null = null;
-    // One pipeline per hash slot (a consultation's stream is in its clinic's): a Redis Cluster takes a pipeline only when
-    // its keys are on one node. The groups are written side by side; a group that fails goes back, the others count.
-    const groups = new Map<number, Entry[]>();
+    const discarded = new Set<Entry>();
+    // One script per consultation, written side by side; a consultation whose write fails goes back, the others count.
+    const groups = new Map<string, Entry[]>();
     for (const entry of batch) {
-      const slot = hashSlot(entry.key);
-      const group = groups.get(slot);
+      const group = groups.get(entry.key);
       if (group) group.push(entry);
-      else groups.set(slot, [entry]);
+      else groups.set(entry.key, [entry]);
     }
     Promise.all(
       [...groups.values()].map((group) =>
-        writeGroup(group).then(
-          () => [] as Entry[],
+        writeConsultation(group).then(
+          (wanted) => {
+            if (!wanted) for (const entry of group) discarded.add(entry);
+            return [] as Entry[];
+          },
           (error: Error) => {
             failure = error;
             return group;
@@ -140,7 +147,8 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     )
       .then((failed) => {
         const unwritten = new Set(failed.flat());
-        metrics.chunks.inc(batch.filter((e) => !e.end && !unwritten.has(e)).length);
+        metrics.chunks.inc(batch.filter((e) => !e.end && !unwritten.has(e) && !discarded.has(e)).length);
+        for (const entry of discarded) sessionDone.add(entry.key);
         if (unwritten.size > 0) throw Object.assign(failure ?? new Error('audio tap write failed'), { unwritten: batch.filter((e) => unwritten.has(e)) });
       })
       .catch((error: Error & { unwritten?: Entry[] }) => {
@@ -181,7 +189,7 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
   }
 
   function tap(track: PublishedTrack): void {
-    const key = consultKeys(track.clinic, track.roomId).audio;
+    const { audio: key, aiState: doneKey } = consultKeys(track.clinic, track.roomId);
     const base = ['p', track.participantId, 'r', track.part];
     const decoder = new TrackDecoder(track.codec.channels ?? 2);
     const log = logger.child({ clinic: track.clinic, consult: track.roomId, track: track.id });
@@ -190,7 +198,7 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     let ttlMs = DEFAULT_AUDIO_MS;
     let held: { payload: Buffer; timestamp: number; at: number }[] = [];
     const emit = (chunks: PcmChunk[], existingOnly = false) => {
-      for (const chunk of chunks) enqueue({ key, fields: [...base, 't', String(chunk.t), 'pcm', chunk.pcm], end: false, existingOnly, ttlMs });
+      for (const chunk of chunks) enqueue({ key, doneKey, fields: [...base, 't', String(chunk.t), 'pcm', chunk.pcm], end: false, existingOnly, ttlMs });
     };
     const decode = (payload: Buffer, timestamp: number, at: number) => {
       const errors = decoder.decodeErrors;
@@ -204,7 +212,7 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     };
 
     const stopRtp = track.onRtp((packet) => {
-      if (ended || packet.payload.length === 0) return;
+      if (ended || packet.payload.length === 0 || sessionDone.has(key)) return;
       if (!ready) {
         // The WASM decoder compiles once per track (a few ms), and the consultation is looked up; what arrives meanwhile waits.
         if (held.length < 500) held.push({ payload: Buffer.from(packet.payload), timestamp: packet.header.timestamp, at: Date.now() });
@@ -238,13 +246,15 @@ export function createAudioTap(redis: RedisClient, options: AudioTapOptions): Au
     const finish = () => {
       if (ended) return;
       ended = true;
+      // Forgotten with the track (a track of the consultation still running finds out again at its next write).
+      sessionDone.delete(key);
       stopRtp();
       stopEnded();
       closers.delete(finish);
       metrics.tracks.set(closers.size);
       const last = decoder.flush();
       if (last) emit([last], true);
-      enqueue({ key, fields: [...base, 't', String(decoder.endMs()), 'end', '1'], end: true, existingOnly: true, ttlMs });
+      enqueue({ key, doneKey, fields: [...base, 't', String(decoder.endMs()), 'end', '1'], end: true, existingOnly: true, ttlMs });
       decoder.free();
       log.debug('audio tap ended');
     };

@@ -41,7 +41,7 @@ import { assertOneSlot } from './hash-slot.js';
  */
 
 /** Runs one script: exactly as many keys as its file name says (all in one hash slot), then its arguments. Resolves with the script's reply. */
-export type ScriptRunner = <T = string>(keys: readonly string[], args?: readonly (string | number)[]) => Promise<T>;
+export type ScriptRunner = <T = string>(keys: readonly string[], args?: readonly (string | number | Buffer)[]) => Promise<T>;
 
 /** What `defineScripts` needs of a connection (ioredis `Redis` or `Cluster`). */
 export interface ScriptHost {
@@ -189,8 +189,8 @@ export function defineScripts<N extends string>(redis: ScriptHost, folder: URL, 
     const command = `${prefix}_${name.replaceAll('-', '_')}`;
     redis.defineCommand(command, script.moreKeys ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
     // ioredis adds the defined command as a method of the connection; its types cannot know it.
-    const run = (redis as unknown as Record<string, (...params: (string | number)[]) => Promise<unknown>>)[command]!.bind(redis);
-    runners[name] = ((keys: readonly string[], args: readonly (string | number)[] = []) => {
+    const run = (redis as unknown as Record<string, (...params: (string | number | Buffer)[]) => Promise<unknown>>)[command]!.bind(redis);
+    runners[name] = ((keys: readonly string[], args: readonly (string | number | Buffer)[] = []) => {
       try {
         checkKeys(script, keys);
       } catch (error) {

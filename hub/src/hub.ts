@@ -329,6 +329,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
     redis,
     redisTarget: config.redis,
     aiSessionAck: { policy: config.redisAck, observe: observeAck },
+    ...(ack && { ack }),
     subscriber: consultSub,
     config: config.consult,
     nodeId: config.nodeId,

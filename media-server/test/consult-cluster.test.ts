@@ -201,15 +201,19 @@ async function openRoom(clinic: string): Promise<Room> {
   const admitted = expectOk(await consultRequest(doctorHub, 'consult:admit', { dept: 'online', room: 'v1' }));
   const consult = admitted.consultation.id;
   expect(admitted.pass.mediaUrl).toBe(mediaNode.url);
-  // Acknowledged with its AI session: the job is on the replica of the queues' shard already (HUB_REDIS_ACK_REPLICAS, 1 here).
+  // Acknowledged once replicas hold it (HUB_REDIS_ACK_REPLICAS, 1 here): the AI session job on the replica of the queues'
+  // shard, and the consultation itself on the replica of its clinic's shard (another shard: the job's wait does not cover it).
   const jobKey = `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.aiSessions}:${aiSessionJobId({ clinic, consult })}`;
-  const jobsShard = await cluster.masterOfSlot(hashSlot(jobKey));
-  const replica = new Redis({ host: '127.0.0.1', port: jobsShard.replicaPorts[0]! });
-  try {
-    await replica.call('READONLY');
-    expect(await replica.exists(jobKey), 'the AI session job on the replica when the admission is acknowledged').toBe(1);
-  } finally {
-    replica.disconnect();
+  const metaKey = consultKeys(clinic, consult).meta;
+  for (const [key, what] of [[jobKey, 'the AI session job'], [metaKey, 'the consultation']] as const) {
+    const shard = await cluster.masterOfSlot(hashSlot(key));
+    const replica = new Redis({ host: '127.0.0.1', port: shard.replicaPorts[0]! });
+    try {
+      await replica.call('READONLY');
+      expect(await replica.exists(key), `${what} on the replica when the admission is acknowledged`).toBe(1);
+    } finally {
+      replica.disconnect();
+    }
   }
   const got = recordConsult(doctorHub);
   expectOk(await consultRequest(doctorHub, 'consult:subscribe', { consult }));

@@ -13,6 +13,8 @@ export const consultIndexKeys = (clinic: string) => {
     open: `${base}:open`,
     /** String: a ticket's latest consultation id (kept a week; tickets live a day). */
     ticket: (ticketId: string) => `${base}:ticket:${ticketId}`,
+    /** Counter written before the replica wait of an admission (ReplicaAck): the consultation was written before it, on the clinic's shard. */
+    ackFence: `${base}:ack-fence`,
   };
 };
 

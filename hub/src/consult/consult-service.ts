@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RedisClient } from '@clinic-hub/platform/redis';
+import type { RedisClient, ReplicaAck } from '@clinic-hub/platform/redis';
 import {
   consultPagePath,
   consultRoleOf,
@@ -31,6 +31,7 @@ import { newOpaqueId } from '@clinic-hub/platform/ids';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { QueueService } from '../queue/index.js';
 import type { AiSessionJobs } from './ai-session-jobs.js';
+import { consultIndexKeys } from './consult-keys.js';
 import { ConsultStore } from './consult-store.js';
 import { listMediaNodes, pickMediaNode } from './media-nodes.js';
 
@@ -66,6 +67,13 @@ export interface ConsultServiceOptions {
   aiWorkersAlive?: () => Promise<number>;
   /** A consultation started (admitted) or ended, told once by the node that made the change (webhooks: consult.started, consult.ended). */
   onLifecycle?: (clinic: string, change: ConsultLifecycle) => void;
+  /**
+   * With replicas asked for (HUB_REDIS_ACK_REPLICAS), an admission is
+   * acknowledged only once the clinic's shard's replicas hold its
+   * consultation: on a Redis Cluster the AI session's wait is on the jobs
+   * queue's shard, which does not cover the clinic's.
+   */
+  ack?: ReplicaAck;
   logger: Logger;
 }
 
@@ -134,6 +142,9 @@ export class ConsultService {
     const ticket = call.event.ticket;
 
     const language: ConsultLanguage = input.language ?? clinic.ai.language;
+    const fence = consultIndexKeys(clinicId).ackFence;
+    const ack = this.options.ack?.enabled ? this.options.ack : null;
+    const ranOn = ack ? await ack.shardOf(fence) : undefined;
     const made = await this.store.create(clinicId, {
       id: newConsultId(),
       dept: dept.id,
@@ -147,6 +158,11 @@ export class ConsultService {
       retention: retentionMs(clinic.retention),
       recordingAllowed: clinic.recording.allowed,
     });
+    // The consultation was written on another connection: the fence, written after it on the same shard, stands for it.
+    if (ack && !(await ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false))) {
+      // The admission is made; its retry (same requestId) finds it and waits for the replica again.
+      return fail('STORE_UNAVAILABLE', 'no replica confirmed the consultation in time (HUB_REDIS_ACK_REPLICAS); retry with the same requestId');
+    }
     const consultation = await this.store.get(clinicId, made.id);
     if (!consultation) return fail('CONSULT_NOT_FOUND', made.id);
     if (clinic.ai.enabled && !(await this.queueAiSession(clinicId, consultation))) {

@@ -2,7 +2,7 @@
  * The consult domain's surface for the hub and tests: admission to video
  * consultations, room tokens, the AI relay (docs/consultations.md, "Admission").
  */
-import type { RedisClient, RedisTarget, ReplicaAckObserver, ReplicaAckPolicy } from '@clinic-hub/platform/redis';
+import type { RedisClient, RedisTarget, ReplicaAck, ReplicaAckObserver, ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Namespace } from 'socket.io';
 import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -37,6 +37,8 @@ export interface ConsultOptions {
   redisTarget: RedisTarget;
   /** The replica wait before an admission with an AI session is acknowledged (HUB_REDIS_ACK_REPLICAS). */
   aiSessionAck?: { policy: ReplicaAckPolicy; observe?: ReplicaAckObserver };
+  /** The replica wait before any admission is acknowledged, on the clinic's shard (the queue's; HUB_REDIS_ACK_REPLICAS). */
+  ack?: ReplicaAck;
   /** A connection of its own for the AI, control and queue channels. */
   subscriber: RedisClient;
   config: { mediaTokenSecret: string | null; roomTokenTtlSeconds: number; inviteTtlSeconds: number };
@@ -77,6 +79,7 @@ export async function startConsult(options: ConsultOptions): Promise<RunningCons
     publicUrl: options.publicUrl,
     aiJobs,
     recordingRetentionDays: options.recordingRetentionDays,
+    ...(options.ack && { ack: options.ack }),
     aiWorkersAlive: async () => (await readAiWorkers(options.redis)).filter((w) => !w.stopping).length,
     ...(options.onLifecycle ? { onLifecycle: options.onLifecycle } : {}),
     logger,

@@ -35,12 +35,7 @@ local added = {}
 if kind == 'patient' then
   redis.call('ZADD', patientThreads, at, threadId)
 else
-  for i, member in ipairs(members) do
-    if redis.call('SADD', membersKey, member) == 1 then
-      redis.call('SADD', KEYS[3 + i], threadId)
-      added[#added + 1] = cjson.encode(member)
-    end
-  end
+  added = addMembers(members, 3)
 end
 for _, key in ipairs({ metaKey, membersKey }) do redis.call('EXPIRE', key, tonumber(ARGV[10])) end
 local view = cjson.encode(threadView(threadId, hgetall(metaKey)))

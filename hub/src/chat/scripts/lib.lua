@@ -77,6 +77,19 @@ local function threadView(id, meta)
   }
 end
 
+-- Adds `subs` to the thread's members, and the thread to each new member's own thread list: KEYS[offset + i]
+-- for subs[i] (chatKeys.userThreads, declared by the hub). Returns the JSON of the subs that were not members yet.
+local function addMembers(subs, offset)
+  local added = {}
+  for i, sub in ipairs(subs) do
+    if redis.call('SADD', membersKey, sub) == 1 then
+      redis.call('SADD', KEYS[offset + i], threadId)
+      added[#added + 1] = cjson.encode(sub)
+    end
+  end
+  return added
+end
+
 -- The thread's fields when the caller may use it; otherwise nil and the error code.
 local function openThread()
   local denied = accessError(threadId, caller, callerRole, callerTicket)

@@ -9,13 +9,7 @@ local meta, denied = openThread()
 if not meta then return fail(denied) end
 if meta.kind == 'patient' then return fail('CHAT_MEMBERS_FIXED') end
 
-local added, removed = {}, {}
-for i, member in ipairs(adding) do
-  if redis.call('SADD', membersKey, member) == 1 then
-    redis.call('SADD', KEYS[2 + i], threadId)
-    added[#added + 1] = cjson.encode(member)
-  end
-end
+local added, removed = addMembers(adding, 2), {}
 for i, member in ipairs(removing) do
   if redis.call('SREM', membersKey, member) == 1 then
     redis.call('SREM', KEYS[2 + #adding + i], threadId)

@@ -29,6 +29,8 @@ export const recordingKeys = (clinic: string, recording: string) => ({
   index: recordingsIndexKey(clinic),
   /** Stream: the whole recording's transcript (AiResultMessage JSON under AI_RESULT_FIELD), written by the AI workers; purged with the recording. */
   transcript: `ch:{${clinic}}:recording:${recording}:transcript`,
+  /** Hash: the metadata of a recording being purged, from the moment it is forgotten until recording.purged is handed over (purgeRecordingMeta). */
+  purged: `ch:{${clinic}}:recording:${recording}:purged`,
 });
 
 /** Ids that end up in file paths and keys: no separators, no dots. */
@@ -119,10 +121,45 @@ export async function setRecordingFields(redis: RedisClient, clinic: string, rec
   await redis.hset(recordingKeys(clinic, recording).meta, fields);
 }
 
-/** The recording's metadata, its transcript and its place in the clinic's index, at once. */
-export async function deleteRecordingMeta(redis: RedisClient, clinic: string, recording: string): Promise<void> {
+/**
+ * Marks a verified recording final and notes `recording-finalised` in the
+ * session record (if still kept) at once: a retry of the job after a
+ * failover finds both or neither.
+ */
+export async function markRecordingFinal(redis: RedisClient, clinic: string, consult: string, recording: string, finalisedAt: number, files: number): Promise<void> {
+  await redis
+    .multi()
+    .hset(recordingKeys(clinic, recording).meta, { status: 'final', finalisedAt: String(finalisedAt) })
+    .xadd(consultKeys(clinic, consult).record, 'NOMKSTREAM', '*', 'type', 'recording-finalised', 'at', String(finalisedAt), 'recording', recording, 'files', String(files))
+    .exec();
+}
+
+const PURGE_RECORDING = loadScript(new URL('./scripts/', import.meta.url), 'purge-recording');
+/** Long enough for a purge job's retries; the tombstone is deleted as soon as recording.purged is handed over. */
+const PURGED_TOMBSTONE_MS = 7 * 86_400_000;
+
+/**
+ * Forgets a recording whose files are deleted, in one step (purge-recording-5.lua):
+ * its metadata, transcript and index entry go, `recording-purged` with `fields`
+ * goes into the session record (if still kept), and the metadata is kept
+ * as a tombstone (purgedRecording) until forgetPurgedRecording. False: no
+ * metadata (gone already, or never there).
+ */
+export async function purgeRecordingMeta(redis: RedisClient, clinic: string, consult: string, recording: string, fields: Record<string, string>): Promise<boolean> {
   const keys = recordingKeys(clinic, recording);
-  await redis.multi().del(keys.meta, keys.transcript).zrem(keys.index, recording).exec();
+  const args = [recording, String(PURGED_TOMBSTONE_MS), String(Date.now()), ...Object.entries(fields).flat()];
+  return (await evalScript(redis, PURGE_RECORDING, [keys.meta, keys.transcript, keys.index, consultKeys(clinic, consult).record, keys.purged], args)) === 1;
+}
+
+/** What a purged recording's metadata was, and when it was forgotten, until forgetPurgedRecording. */
+export async function purgedRecording(redis: RedisClient, clinic: string, recording: string): Promise<{ meta: RecordingMeta; purgedAt: number } | null> {
+  const fields = await redis.hgetall(recordingKeys(clinic, recording).purged);
+  const meta = parseRecording(fields);
+  return meta ? { meta, purgedAt: Number(fields.purgedAt) } : null;
+}
+
+export async function forgetPurgedRecording(redis: RedisClient, clinic: string, recording: string): Promise<void> {
+  await redis.del(recordingKeys(clinic, recording).purged);
 }
 
 const REPLACE_TRANSCRIPT = loadScript(new URL('./scripts/', import.meta.url), 'replace-transcript');

@@ -8,7 +8,7 @@ import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hu
 import { verifyFile, type RecordingKey } from '@clinic-hub/recordings';
 import { RecordingError } from '@clinic-hub/recordings';
 import { recordingDir, sealedPath } from '@clinic-hub/recordings';
-import { appendRecord, deleteRecordingMeta, getRecording, setRecordingFields } from '@clinic-hub/recordings';
+import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecordingMeta, purgedRecording, setRecordingFields } from '@clinic-hub/recordings';
 
 /**
  * The recordings queue (JOB_QUEUES.recordings), two kinds of job:
@@ -89,6 +89,8 @@ export interface RecordingWorkerOptions {
   logger: Logger;
   /** Jobs run one at a time by default: verification reads whole files. */
   concurrency?: number;
+  /** The replica wait (MEDIA_REDIS_ACK_REPLICAS) for the recording.ready and recording.purged it hands to the hub's webhooks. */
+  ack?: ReplicaAckPolicy;
 }
 
 export interface RecordingWorker {
@@ -107,7 +109,8 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   // Only to remove a purged consultation's job record; the hub adds these jobs.
   const aiSessionQueue = new Queue(JOB_QUEUES.aiSessions, { connection: commands, prefix: JOB_QUEUE_PREFIX });
   for (const q of [queue, aiQueue, aiSessionQueue]) q.on('error', (error: Error) => logger.warn({ err: error.message, queue: q.name }, 'queue: Redis error'));
-  const webhookEvents = new WebhookEvents(options.redisTarget, 'media:recording-worker');
+  // With the replica wait, an event is on a replica of the webhooks queue's shard before the job that hands it over goes on.
+  const webhookEvents = new WebhookEvents(options.redisTarget, 'media:recording-worker', { ...(options.ack && { ack: options.ack }) });
   /** What a webhook says of a recording: ids, roles, times, sizes. */
   const recordingFacts = (meta: RecordingMeta) => ({
     recording: meta.id,
@@ -135,10 +138,18 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
         removeOnComplete: true,
       });
     const ready = (finalisedAt: number) =>
-      webhookEvents.emit({ id: `${data.clinic}-r-${data.recording}-ready`, type: 'recording.ready', clinic: data.clinic, occurredAt: finalisedAt, data: { ...recordingFacts(meta), finalisedAt, purgeAt } });
+      webhookEvents.emitRetrying({ id: `${data.clinic}-r-${data.recording}-ready`, type: 'recording.ready', clinic: data.clinic, occurredAt: finalisedAt, data: { ...recordingFacts(meta), finalisedAt, purgeAt } });
+    const transcribe = async () => {
+      const language = ConsultLanguage.safeParse(await commands.hget(consultKeys(data.clinic, data.consult).meta, 'language'));
+      const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja', ...next });
+      await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
+    };
     if (meta.status === 'final' || meta.status === 'corrupt') {
+      // A retry of a finalise that stopped after marking the recording (a crash, or a failover that lost the job's
+      // completion): every step after the mark again, each keyed by the recording (the same job ids, the same event
+      // id and finalisedAt), so none is missed and none is done twice.
+      if (meta.status === 'final') await transcribe();
       await schedulePurge();
-      // A retry of a finalise that failed after marking the recording final: the event may not have been handed over yet (same id: delivered once).
       if (meta.status === 'final') await ready(meta.finalisedAt ?? Date.now());
       return meta.status;
     }
@@ -161,12 +172,10 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
       log.error({ clinic: data.clinic, recording: data.recording, failures }, 'recording failed verification: marked corrupt');
       throw new UnrecoverableError(`RECORDING_CORRUPT: ${failures.join('; ')}`);
     }
-    const language = ConsultLanguage.safeParse(await commands.hget(consultKeys(data.clinic, data.consult).meta, 'language'));
     const finalisedAt = Date.now();
-    await setRecordingFields(commands, data.clinic, data.recording, { status: 'final', finalisedAt: String(finalisedAt) });
-    await appendRecord(commands, data.clinic, data.consult, 'recording-finalised', { recording: data.recording, files: String(meta.files.length) }, { existingOnly: true });
-    const aiJob = AiRecordingJob.parse({ clinic: data.clinic, consult: data.consult, recording: data.recording, language: language.success ? language.data : 'ja', ...next });
-    await aiQueue.add('recording', aiJob, { jobId: aiRecordingJobId(data) });
+    // The mark and its record entry at once: a retry finds both or neither.
+    await markRecordingFinal(commands, data.clinic, data.consult, data.recording, finalisedAt, meta.files.length);
+    await transcribe();
     await schedulePurge();
     // The event id is the recording's: however often it is handed over, it is delivered once.
     await ready(finalisedAt);
@@ -175,28 +184,29 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   }
 
   async function purge(data: RecordingJob, log: Logger): Promise<string> {
-    const meta = await getRecording(commands, data.clinic, data.recording);
+    const why = data.purgeRequest ? 'request' : 'retention';
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
-    await deleteRecordingMeta(commands, data.clinic, data.recording);
-    const why = data.purgeRequest ? 'request' : 'retention';
-    if (meta) {
-      await appendRecord(commands, data.clinic, data.consult, 'recording-purged', { recording: data.recording, files: String(meta.files.length), why }, { existingOnly: true });
-    }
+    const meta = await getRecording(commands, data.clinic, data.recording);
+    // Metadata, transcript, index entry and record entry in one step; the metadata stays as a tombstone until the
+    // event is handed over, so a retry (a crash, a failover that lost the job's completion) tells the same event.
+    if (meta) await purgeRecordingMeta(commands, data.clinic, data.consult, data.recording, { recording: data.recording, files: String(meta.files.length), why });
     // Job records name the consultation and the recording (ids only): they go too. A job still locked stays (0).
     await queue.remove(finaliseJobId(data));
     await aiQueue.remove(aiRecordingJobId(data));
     if ((await commands.exists(consultKeys(data.clinic, data.consult).meta)) === 0) await aiSessionQueue.remove(aiSessionJobId(data));
-    if (!meta) return 'gone';
+    const purged = await purgedRecording(commands, data.clinic, data.recording);
+    if (!purged) return 'gone';
     const request = data.purgeRequest;
-    await webhookEvents.emit({
+    await webhookEvents.emitRetrying({
       id: `${data.clinic}-r-${data.recording}-purged`,
       type: 'recording.purged',
       clinic: data.clinic,
-      occurredAt: Date.now(),
-      data: { ...recordingFacts(meta), why, ...(request ? { requestedBy: request.by, requestedAt: request.at, reason: request.reason } : {}) },
+      occurredAt: purged.purgedAt,
+      data: { ...recordingFacts(purged.meta), why, ...(request ? { requestedBy: request.by, requestedAt: request.at, reason: request.reason } : {}) },
     });
-    log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, why }, request ? 'recording purged on request' : 'recording purged by retention policy');
+    await forgetPurgedRecording(commands, data.clinic, data.recording);
+    log.info({ clinic: data.clinic, recording: data.recording, files: purged.meta.files.length, why }, request ? 'recording purged on request' : 'recording purged by retention policy');
     return 'purged';
   }
 

@@ -23,7 +23,7 @@ export async function startRecording(options: {
   redisTarget: RedisTarget | string;
   nodeId: string;
   logger: Logger;
-  /** The replica wait for finalise jobs (MEDIA_REDIS_ACK_REPLICAS). */
+  /** The replica wait for finalise jobs and the webhook events the worker hands over (MEDIA_REDIS_ACK_REPLICAS). */
   redisAck?: ReplicaAckPolicy;
 }): Promise<RecordingServices | null> {
   const { config, redisTarget, nodeId, logger } = options;
@@ -41,7 +41,7 @@ export async function startRecording(options: {
     return 0;
   });
   if (recovered > 0) logger.warn({ recovered }, 'closed recordings a previous run of this node left open');
-  const worker: RecordingWorker = startRecordingWorker({ redisTarget, dir: config.dir, key, logger });
+  const worker: RecordingWorker = startRecordingWorker({ redisTarget, dir: config.dir, key, logger, ...(options.redisAck && { ack: options.redisAck }) });
   logger.info({ dir: config.dir, keyId: key.id, retentionDays: config.retentionMs / 86_400_000, segmentSeconds: config.segmentMs / 1000 }, 'recording on');
   let closing: Promise<void> | null = null;
   return {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, startRedisServer, type RedisProcess } from '@clinic-hub/platform/redis-server';
 import type { RedisTarget } from '@clinic-hub/platform/redis';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /**
  * A real Redis Sentinel deployment on loopback, for one test file: a master,
@@ -27,8 +28,16 @@ export interface SentinelGroup {
    * SIGKILL the master (no SHUTDOWN, no AOF flush beyond what fsync already
    * did), wait until the sentinels have promoted the replica, then restart the
    * killed node as the new master's replica and wait until it is in sync.
+   *
+   * `lagMs`: first make the replica fall that far behind, so that the
+   * failover loses what the master did meanwhile, as asynchronous replication
+   * does under load (a SIGKILL alone loses almost nothing on loopback: what
+   * the master sent is in the replica's socket buffer). The replica is moved
+   * behind a proxy to the master that then holds back the master's stream;
+   * the master dies, the proxy drops what it held. `onLagging`: called when
+   * the replica stops getting the master's writes.
    */
-  killMaster(): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  killMaster(options?: { lagMs?: number; onLagging?: () => void }): Promise<{ killed: number; promoted: number; failoverMs: number }>;
   /**
    * A failover the operator asks for (SENTINEL FAILOVER), the master alive:
    * resolves when the replica is master and the former master its replica,
@@ -137,13 +146,26 @@ export async function startSentinelGroup(options: { downAfterMs?: number } = {})
         const master = await group.master();
         return [...nodes.values()].find((n) => n.port !== master.port)!;
       },
-      async killMaster() {
+      async killMaster(killOptions = {}) {
         const killed = await group.master();
         const replica = [...nodes.values()].find((n) => n.port !== killed.port)!;
+        let proxy: TcpProxy | null = null;
+        if (killOptions.lagMs) {
+          proxy = await startTcpProxy(killed.port);
+          const through = proxy.port;
+          // A partial resynchronisation (same replication id): quick, and the sentinels leave a replica's new master alone for failover-timeout.
+          await ask(replica.port, (c) => c.call('REPLICAOF', '127.0.0.1', String(through)));
+          await until('the replica to follow the master through the proxy', async () => new RegExp(`master_port:${through}\\r?\\nmaster_link_status:up`).test((await replicationOf(replica.port)) ?? ''), 10_000);
+          proxy.holdReplies(true);
+          killOptions.onLagging?.();
+          await new Promise((r) => setTimeout(r, killOptions.lagMs));
+        }
         const exited = new Promise((resolve) => killed.process.once('exit', resolve));
         const at = Date.now();
         killed.process.kill('SIGKILL');
         await exited;
+        // What the proxy held never reaches the replica.
+        await proxy?.close();
         await until(
           'the sentinels to promote the replica',
           async () => (await currentMasterPort()) === replica.port && /role:master/.test((await replicationOf(replica.port)) ?? ''),

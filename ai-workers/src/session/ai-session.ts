@@ -41,6 +41,7 @@ const REDIS_RETRY_MS = 500;
 const SCRIPTS = new URL('./scripts/', import.meta.url);
 const SAVE_SESSION = loadScript(SCRIPTS, 'save-session');
 const FINISH_SESSION = loadScript(SCRIPTS, 'finish-session');
+const CLAIM_SESSION = loadScript(SCRIPTS, 'claim-session');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
 export async function requestAiSessionStop(redis: RedisClient, clinic: string, consult: string): Promise<void> {
@@ -81,7 +82,11 @@ export class AiSession {
 
   async run(signal: AbortSignal): Promise<SessionOutcome> {
     const { redis, reader, config } = this.deps;
-    const state = await redis.hgetall(this.keys.aiState);
+    // The newest run owns the session; an older one still going finds out at its next write or check and stops.
+    // Claimed and read at once: everything the older run committed is in what this one resumes from.
+    const flat = await evalScript<string[]>(redis, CLAIM_SESSION, [this.keys.aiState], [this.owner]);
+    const state: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) state[flat[i]!] = flat[i + 1]!;
     if (state.done) return 'already-done';
     const checkpoints = new Map<string, string>();
     const stresses = new Map<string, number>();
@@ -90,8 +95,6 @@ export class AiSession {
       if (field.startsWith('s:')) stresses.set(field.slice(2), Number(value));
     }
     for (const participant of checkpoints.keys()) this.left.set(participant, state[`e:${participant}`] === '1');
-    // The newest run owns the session; an older one still going finds out at its next write or check and stops.
-    await redis.hset(this.keys.aiState, 'owner', this.owner);
     const read = state.read ?? '0-0';
     let position = [...checkpoints.values()].reduce(minStreamId, read);
     this.log.info({ resumeFrom: position, participants: checkpoints.size }, state.read ? 'AI session resumed' : 'AI session started');

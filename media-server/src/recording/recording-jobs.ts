@@ -22,7 +22,8 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
  *   scheduled all the same.
  * - `purge`, delayed until the clinic's retention for recordings has
  *   passed (the consultation's meta hash: retainRecordingMs): deletes the
- *   files, then the metadata and the recording's transcript, notes
+ *   files, then in one step the metadata (kept as a tombstone until
+ *   recording.purged is handed over) and the recording's transcript, noting
  *   `recording-purged` in the record if the record is still kept, and
  *   removes the job records that name the recording (its finalise and AI
  *   jobs; the consultation's AI session job once the consultation's own
@@ -34,7 +35,9 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
  * times and sizes: never a name), handed to the hub's dispatcher
  * (platform/webhook-events).
  *
- * Job ids are derived from the recording, so adding a job twice is a no-op.
+ * Job ids are derived from the recording, so adding a job twice is a no-op,
+ * and a job run again (a crash, or a failover that lost its completion)
+ * repeats its steps to the same effect (recording-failover.test.ts).
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
  * Every job carries the trace of what caused it (protocol TracedJob): the
  * finalise job that of the action that stopped the recording, the purge and

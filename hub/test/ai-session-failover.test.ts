@@ -1,0 +1,192 @@
+/**
+ * Live AI sessions on Redis Sentinel, the master killed with SIGKILL twice
+ * (the replica lagging first, so the failover loses the master's last
+ * writes) while consultations are admitted and their sessions run on two AI
+ * worker processes.
+ *
+ * A session's job is added as an admission adds it (AiSessionJobs with the
+ * replica wait, HUB_REDIS_ACK_REPLICAS): it counts once confirmed, and is
+ * added again (the same job id, as the admission's retry does) until it is.
+ * The consultations' audio goes on being written through the failovers, as
+ * the audio tap writes it. Afterwards every admitted consultation's session
+ * ran to its end (its job completed, never failed, its state `done`): none
+ * vanished with the old master and none was ended by its lock lapsing
+ * during a failover; and its finals never overlap for one speaker: no two
+ * runs of one session (one taken over after a failover, the one it took
+ * over from) committed the same speech.
+ */
+import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectRedisClient } from '@clinic-hub/platform/redis';
+import { conversation, feedConversation, type Track } from '@clinic-hub/test-kit/audio-tap';
+import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
+import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { tempDir } from '@clinic-hub/test-kit/tmp';
+import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
+import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
+import { AiSessionJobs } from '../src/consult/ai-session-jobs.js';
+
+const CLINIC = 'testclinic';
+const SESSIONS = 8;
+/** One consultation admitted every this many ms. */
+const ADMIT_EVERY_MS = 1200;
+/** The master is killed as these consultations are admitted. */
+const KILL_AT = [2, 5];
+/** How long the replica lags behind the master before the master is killed. */
+const LAG_MS = 800;
+/** The audio is written this many times faster than real time. */
+const SPEED = 1.5;
+
+const tmp = tempDir();
+let group: SentinelGroup;
+let redis: Redis;
+let jobs: AiSessionJobs;
+let queue: Queue;
+const workers: AiWorkerProcess[] = [];
+let tracks: Track[];
+
+const consultId = (i: number) => `consult-ai-fo-${String(i).padStart(3, '0')}`;
+
+beforeAll(async () => {
+  group = await startSentinelGroup();
+  redis = connectRedisClient(group.target, 'test:ai-session-failover') as Redis;
+  redis.on('error', () => undefined);
+  writeFixtureModels(`${tmp.dir}/models`);
+  const env = { ...fixtureWorkerEnv('', `${tmp.dir}/models`), REDIS_URL: '', ...group.env, AI_MAX_SESSIONS: '8', LOG_LEVEL: 'info' };
+  workers.push(startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-a' }), startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-b' }));
+  for (const worker of workers) await waitFor('an AI worker to be ready', () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 60_000);
+  for (const worker of workers) expect(worker.child.exitCode, worker.output()).toBeNull();
+  jobs = new AiSessionJobs(group.target, 'test:ai-session-jobs', pino({ level: 'silent' }), { policy: { replicas: 1, timeoutMs: 1000 } });
+  queue = new Queue(JOB_QUEUES.aiSessions, { connection: redis, prefix: JOB_QUEUE_PREFIX });
+  const lines = ['Good morning. What brings you in today?', 'I have had a cough for two weeks.', 'Do you have a fever?', 'A little, at night.'];
+  let at = 0.3;
+  tracks = conversation(
+    lines.reduce((end, line) => end + espeakSpeech(line).length / 16000 + 0.8, 0.3) + 0.3,
+    lines.map((line, i) => {
+      const speech = espeakSpeech(line);
+      const turn = { participant: i % 2 === 0 ? 'doctor:fo' : 'patient:fo', role: i % 2 === 0 ? ('doctor' as const) : ('patient' as const), at, speech };
+      at += speech.length / 16000 + 0.8;
+      return turn;
+    }),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  for (const worker of workers) {
+    if (worker.child.exitCode === null) {
+      worker.child.kill('SIGTERM');
+      const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
+      await worker.exited;
+      clearTimeout(timer);
+    }
+  }
+  await jobs?.close();
+  await queue?.close();
+  redis?.disconnect();
+  await group?.cleanup();
+  tmp.cleanup();
+});
+
+const finalsIn = async (key: string) =>
+  (await redis.xrange(key, '-', '+'))
+    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
+    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript' && m.payload.kind === 'final');
+
+/** `work` again until it resolves (Redis failing over): how a client of the product retries. */
+async function untilDone<T>(what: string, work: () => Promise<T>, withinMs = 45_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await work();
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what}: ${(error as Error).message}`);
+      await sleep(200);
+    }
+  }
+}
+
+describe('live AI sessions across Sentinel failovers', () => {
+  it('runs every admitted session to its end, one run at a time, the master SIGKILLed twice while sessions start and run', { timeout: 150_000 }, async () => {
+    const seen = { unconfirmed: 0, thrown: 0 };
+    const failovers: string[] = [];
+    let killing = Promise.resolve();
+    const sessions: Promise<void>[] = [];
+    const started = Date.now();
+    for (let i = 0; i < SESSIONS; i++) {
+      if (KILL_AT.includes(i)) {
+        // Not awaited: admissions and audio go on while the sentinels fail over (a second failover once the first is over).
+        let lagging = () => undefined as void;
+        const lagStarted = new Promise<void>((resolve) => (lagging = resolve));
+        killing = killing.then(async () => {
+          const { killed, promoted, failoverMs } = await group.killMaster({ lagMs: LAG_MS, onLagging: lagging });
+          failovers.push(`${killed} → ${promoted} in ${failoverMs} ms`);
+        });
+        // This consultation is admitted while the replica lags: what the master does for it until the failover is lost unless confirmed.
+        await lagStarted;
+        await sleep(LAG_MS / 4);
+      }
+      const consult = consultId(i);
+      const keys = consultKeys(CLINIC, consult);
+      sessions.push(
+        (async () => {
+          // The admission: the consultation, then its session's job, acknowledged once a replica holds it (else retried).
+          await untilDone(`admit ${consult}`, () => redis.hset(keys.meta, { status: 'live', language: 'en', createdAt: String(Date.now()) }));
+          for (;;) {
+            const confirmed = await jobs.add({ clinic: CLINIC, consult, language: 'en' }).catch(() => {
+              seen.thrown++;
+              return null;
+            });
+            if (confirmed) break;
+            if (confirmed === false) seen.unconfirmed++;
+            await sleep(200);
+          }
+          // The consultation: its audio, chunk by chunk as the tap writes it (a chunk Redis refused is lost, as the tap would lose it), then both leave.
+          const t0 = Date.now();
+          const chunks = Math.ceil(tracks[0]!.samples.length / 1600);
+          for (let chunk = 0; chunk < chunks; chunk++) {
+            await feedConversation(redis, keys.audio, tracks, { t0, speed: SPEED, fromChunk: chunk, toChunk: chunk + 1 }).catch(() => undefined);
+          }
+          await untilDone(`end ${consult}`, () => feedConversation(redis, keys.audio, tracks, { t0, fromChunk: chunks, toChunk: chunks }));
+        })(),
+      );
+      await sleep(ADMIT_EVERY_MS);
+    }
+    await Promise.all(sessions);
+    await killing;
+    console.info(`AI session failover: ${SESSIONS} sessions admitted and fed in ${Date.now() - started} ms; failovers ${failovers.join(', ')}; ${JSON.stringify(seen)}`);
+
+    // Bounded; what did not end is listed below, session by session.
+    const ended = async (i: number) => (await redis.hget(consultKeys(CLINIC, consultId(i)).aiState, 'done').catch(() => null)) === '1';
+    await waitFor('every session to end', async () => (await Promise.all([...Array(SESSIONS).keys()].map(ended))).every(Boolean), 45_000).catch(() => undefined);
+    await sleep(1000);
+
+    const problems: string[] = [];
+    const runs: string[] = [];
+    const logs = workers.map((w) => w.output()).join('\n');
+    for (let i = 0; i < SESSIONS; i++) {
+      const consult = consultId(i);
+      const job = await queue.getJob(AiSessionJobs.jobId({ clinic: CLINIC, consult }));
+      const state = job ? await job.getState() : 'missing';
+      if (state !== 'completed') problems.push(`${consult}: job ${state}${job?.failedReason ? ` (${job.failedReason})` : ''}`);
+      if (!(await ended(i))) problems.push(`${consult}: session not done`);
+      const finals = await finalsIn(consultKeys(CLINIC, consult).ai);
+      if (finals.length === 0) problems.push(`${consult}: no final at all`);
+      for (const participant of ['doctor:fo', 'patient:fo']) {
+        const own = finals.filter((f) => f.payload.participant === participant).sort((a, b) => a.payload.startMs - b.payload.startMs);
+        for (let k = 1; k < own.length; k++) {
+          if (own[k]!.payload.startMs < own[k - 1]!.payload.endMs) problems.push(`${consult}: ${participant}'s finals overlap (${own[k - 1]!.payload.startMs}–${own[k - 1]!.payload.endMs} and ${own[k]!.payload.startMs}–${own[k]!.payload.endMs})`);
+        }
+      }
+      const started = (logs.match(new RegExp(`"consult":"${consult}"[^\\n]*"msg":"AI session (started|resumed)"`, 'g')) ?? []).length;
+      runs.push(`${consult.slice(-3)}: ${finals.length} finals, ${started} run${started === 1 ? '' : 's'}, stalled ${job?.stalledCounter ?? '?'}×`);
+    }
+    console.info(`AI session failover: ${runs.join('; ')}`);
+    if (problems.length > 0) console.info(`worker logs (end):\n${logs.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-40).join('\n')}`);
+    expect(problems).toEqual([]);
+    expect(await queue.getJobCounts('failed', 'active', 'wait', 'delayed')).toEqual({ failed: 0, active: 0, wait: 0, delayed: 0 });
+    expect(seen.unconfirmed + seen.thrown).toBeGreaterThan(0);
+  });
+});

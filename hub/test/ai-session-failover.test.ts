@@ -55,7 +55,10 @@ beforeAll(async () => {
   redis = connectRedisClient(group.target, 'test:ai-session-failover') as Redis;
   redis.on('error', () => undefined);
   writeFixtureModels(`${tmp.dir}/models`);
-  const env = { ...fixtureWorkerEnv('', `${tmp.dir}/models`), REDIS_URL: '', ...group.env, AI_MAX_SESSIONS: '8', LOG_LEVEL: 'info' };
+  // The fixture's short locks (2 s) make a failover lapse them, so sessions are taken over as they would be after a
+  // longer failover with the default 30 s. Each lapse counts as a stall for the job's whole life (up to 4 seen in two
+  // failovers here): more than AI_MAX_STALLED (5 by default) would fail the job, a limit this test does not measure.
+  const env = { ...fixtureWorkerEnv('', `${tmp.dir}/models`), REDIS_URL: '', ...group.env, AI_MAX_SESSIONS: '8', AI_MAX_STALLED: '20', LOG_LEVEL: 'info' };
   workers.push(startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-a' }), startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-b' }));
   for (const worker of workers) await waitFor('an AI worker to be ready', () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 60_000);
   for (const worker of workers) expect(worker.child.exitCode, worker.output()).toBeNull();

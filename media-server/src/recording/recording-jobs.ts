@@ -180,7 +180,8 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     await markRecordingFinal(commands, data.clinic, data.consult, data.recording, finalisedAt, meta.files.length);
     await transcribe();
     await schedulePurge();
-    // The event id is the recording's: however often it is handed over, it is delivered once.
+    // The event id is the recording's: handed over again, it is not delivered again (unless a failover lost the first
+    // delivery's record: webhooks are at least once).
     await ready(finalisedAt);
     log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
     return 'final';

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis, type Cluster } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_QUEUE_PREFIX, NOTIFY_QUEUE_NAME, NOTIFY_QUEUE_PREFIX, WATCHED_JOB_QUEUES, WEBHOOK_QUEUE_PREFIX, clinicChannel } from '@clinic-hub/protocol';
 import { clinicOnMaster, startRedisCluster, type RedisClusterNodes } from '@clinic-hub/test-kit/redis-cluster';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
-import { ReplicaAck, connectRedisCluster, connectionOfKey, hashSlot, type ClusterTarget } from '../src/redis/connect.js';
+import { ReplicaAck, SLOT_MAP_CHECK_MS, connectRedisCluster, connectionOfKey, hashSlot, onClinicMessages, subscribeClinicChannels, type ClusterTarget } from '../src/redis/connect.js';
 import { defineScripts, evalScript, loadScript } from '../src/redis/lua-scripts.js';
 
 /**
@@ -141,4 +142,68 @@ describe('Redis Cluster: slots, scripts, replica waits and job queues', () => {
   it('names clinic channels inside the clinic\'s slot', () => {
     for (const clinic of clinics) expect(hashSlot(clinicChannel(clinic, 'live'))).toBe(hashSlot(`ch:{${clinic}}:seq`));
   });
+
+  /**
+   * ioredis would re-read the slot map of every connection on a timer, each
+   * time over a new TCP connection and walking all 16,384 slots: with the
+   * fifteen-odd connections of a hub node, 115–200 ms of blocked event loop
+   * every 5 s (slot-map-watch.ts). The process reads the map once per
+   * SLOT_MAP_CHECK_MS instead, however many connections it has.
+   */
+  it('reads the slot map once per check for the whole process, not once per connection', async () => {
+    const target = cluster.target as ClusterTarget;
+    const connections = [
+      ...['a', 'b', 'c', 'd'].map((n) => connectRedisCluster(target, `test:map-${n}`)),
+      ...['e', 'f'].map((n) => connectRedisCluster(target, `test:map-${n}`, { shardedSubscriber: true })),
+    ];
+    try {
+      await Promise.all(connections.slice(0, 4).map((c) => c.ping()));
+      await Promise.all(connections.slice(4).map((c) => subscribeClinicChannels(c, 'map', clinics)));
+      const nodes = cluster.processes().map((p) => new Redis({ host: '127.0.0.1', port: p.port }));
+      const slotReads = async () => {
+        let reads = 0;
+        for (const node of nodes) reads += Number(/^cmdstat_cluster\|slots:calls=(\d+)/m.exec(await node.info('commandstats'))?.[1] ?? 0);
+        return reads;
+      };
+      const before = await slotReads();
+      await sleep(2 * SLOT_MAP_CHECK_MS + 1000);
+      const reads = (await slotReads()) - before;
+      for (const node of nodes) node.disconnect();
+      // Two checks in that time (one more if a timer fell due at either edge); seven connections re-reading each would be 14 or more.
+      expect(reads).toBeGreaterThanOrEqual(1);
+      expect(reads).toBeLessThanOrEqual(3);
+    } finally {
+      for (const connection of connections) connection.disconnect();
+    }
+  }, 60_000);
+
+  it('follows a sharded subscription to the master its slot moved to (redis-cli --cluster reshard), which no redirection announces', async () => {
+    const target = cluster.target as ClusterTarget;
+    // Slots 0–19: the ones `reshard … --cluster-slots 20` moves off the master that holds them.
+    const moving = clinicOnMaster([[0, 19]], 'moving');
+    const subscriber = connectRedisCluster(target, 'test:moving-sub', { shardedSubscriber: true });
+    const received: string[] = [];
+    onClinicMessages(subscriber, 'live', (clinic, message) => clinic === moving && received.push(message));
+    try {
+      await subscribeClinicChannels(subscriber, 'live', [moving]);
+      const publishUntilHeard = async (message: string, withinMs: number) => {
+        const until = Date.now() + withinMs;
+        while (!received.includes(message) && Date.now() < until) {
+          await client.spublish(clinicChannel(moving, 'live'), message);
+          await sleep(200);
+        }
+        return received.includes(message);
+      };
+      expect(await publishUntilHeard('before', 5000)).toBe(true);
+      const slot = hashSlot(clinicChannel(moving, 'live'));
+      const from = await cluster.masterOfSlot(slot);
+      const to = (await cluster.masters()).find((m) => m.port !== from.port)!;
+      await cluster.reshard(from.port, to.port, 20);
+      expect((await cluster.masterOfSlot(slot)).port).toBe(to.port);
+      // Redis dropped the subscription when the slot left its master; it is made again at the new one within a check.
+      expect(await publishUntilHeard('after', 3 * SLOT_MAP_CHECK_MS)).toBe(true);
+    } finally {
+      subscriber.disconnect();
+    }
+  }, 180_000);
 });

@@ -1,6 +1,7 @@
-import { Cluster, type Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import { hashSlot } from './hash-slot.js';
 import type { RedisTarget } from './redis-target.js';
+import { SlotMapWatch } from './slot-map-watch.js';
 
 /**
  * A connection to one Redis (with or without Sentinel) or to a Redis
@@ -22,18 +23,15 @@ export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPer
  * command fails fast (STORE_UNAVAILABLE for the action) once the cluster has
  * not answered it after one retry. A failover or a slot migration is a
  * redirection (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) the client follows by
- * itself, re-reading the slot map; commands go to masters only.
+ * itself, re-reading the slot map; commands go to masters only. What no
+ * redirection tells (a sharded subscriber's slot moved) the process's
+ * SlotMapWatch does, within SLOT_MAP_CHECK_MS.
  */
 export function connectRedisCluster(target: ClusterTarget, name: string, options: ClientOptions = {}): Cluster {
   const { shardedSubscriber, ...redisOptions } = options;
-  return new Cluster(target.nodes, {
-    redisOptions: {
-      connectionName: name,
-      maxRetriesPerRequest: 1,
-      ...(target.username && { username: target.username }),
-      ...(target.password && { password: target.password }),
-      ...redisOptions,
-    },
+  const credentials = { ...(target.username && { username: target.username }), ...(target.password && { password: target.password }) };
+  const common: ClusterOptions = {
+    redisOptions: { maxRetriesPerRequest: 1, ...credentials },
     enableOfflineQueue: true,
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
     // A failover takes the cluster node timeout and more: these delays are per try, up to maxRedirections tries.
@@ -44,11 +42,29 @@ export function connectRedisCluster(target: ClusterTarget, name: string, options
     maxRedirections: 16,
     scaleReads: 'master',
     slotsRefreshTimeout: 2000,
-    slotsRefreshInterval: 5000,
+    // Not ioredis's re-read of the slot map on a timer, per connection: the process's one SlotMapWatch tells a
+    // connection when its map is stale (slot-map-watch.ts says why). Redirections still re-read it at once.
+    slotsRefreshInterval: 0,
+  };
+  const cluster = new Cluster(target.nodes, {
+    ...common,
+    redisOptions: { ...common.redisOptions, connectionName: name, ...redisOptions },
     // SSUBSCRIBE goes to the master that owns the channel's slot, and follows it when the slot moves. It keeps a
     // connection to every master: only for the connections that subscribe to sharded channels.
     shardedSubscribers: shardedSubscriber === true,
   });
+  slotMapWatchOf(target, common).add(cluster);
+  return cluster;
+}
+
+/** One SlotMapWatch per cluster (its startup nodes and user) in this process, while it has connections to watch. */
+const slotMapWatches = new Map<string, SlotMapWatch>();
+
+function slotMapWatchOf(target: ClusterTarget, options: ClusterOptions): SlotMapWatch {
+  const key = JSON.stringify([target.nodes, target.username ?? null]);
+  let watch = slotMapWatches.get(key);
+  if (!watch) slotMapWatches.set(key, (watch = new SlotMapWatch(target.nodes, options, () => slotMapWatches.delete(key))));
+  return watch;
 }
 
 /**

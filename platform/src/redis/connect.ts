@@ -9,6 +9,7 @@ export * from './hash-slot.js';
 export * from './redis-target.js';
 export * from './replica-ack.js';
 export * from './replication.js';
+export * from './slot-map-watch.js';
 
 /**
  * A Redis connection that reconnects by itself (forever, backing off to 2 s)

@@ -146,8 +146,8 @@ describe('Redis Cluster: slots, scripts, replica waits and job queues', () => {
   /**
    * ioredis would re-read the slot map of every connection on a timer, each
    * time over a new TCP connection and walking all 16,384 slots: with the
-   * fifteen-odd connections of a hub node, 115–200 ms of blocked event loop
-   * every 5 s (slot-map-watch.ts). The process reads the map once per
+   * dozen and more connections of a hub node, all at once every 5 s, tens to
+   * hundreds of ms of stalled event loop (slot-map-watch.ts). The process reads the map once per
    * SLOT_MAP_CHECK_MS instead, however many connections it has.
    */
   it('reads the slot map once per check for the whole process, not once per connection', async () => {

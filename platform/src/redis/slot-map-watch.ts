@@ -8,10 +8,11 @@ import { Cluster, type ClusterOptions } from 'ioredis';
  * Why: ioredis re-reads the map of each cluster connection on a timer, each
  * time over a new TCP connection, then walks all 16,384 slots twice, and a
  * connection with sharded subscribers also compares two JSON copies of the
- * whole map. A hub node holds about fifteen cluster connections, all opened
- * at start-up, so their timers fire together: measured on an idle hub,
- * 115–200 ms of blocked event loop every 5 s, and on the queue benchmark a
- * call → display p99 over the 100 ms budget (README, "Several hub nodes").
+ * whole map. A hub node holds more than a dozen cluster connections, all
+ * opened at start-up, so their timers fire together: measured on an idle hub,
+ * one burst of 115–200 ms of work every 5 s on a busy machine (20–70 ms of
+ * stalled event loop on a quieter one), and on the queue benchmark a call →
+ * display p99 over the 100 ms budget (README, "Scaling").
  *
  * Instead this reads CLUSTER SLOTS (a few hundred bytes) every
  * `SLOT_MAP_CHECK_MS` on a connection of its own, and tells a connection to

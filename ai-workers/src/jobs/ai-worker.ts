@@ -49,7 +49,8 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
   redis.on('end', () => (redisUp = false));
   redis.on('error', () => (redisUp = false));
   const bullConnection = connectRedisClientForJobs(config.redis, `ai-worker-bull:${config.workerId}`);
-  const active = new Map<string, { session: AiSession | null; abort: AbortController }>();
+  /** Session runs in hand. Two of one job can overlap here: a run that lost its lock (Redis failing over) still going when this worker takes the job again. */
+  const active = new Set<{ jobId: string; session: AiSession | null; abort: AbortController; ended: Promise<void>; end: () => void }>();
   let recordingsActive = 0;
   let stopping = false;
   const metrics = new AiMetrics(config.workerId, {
@@ -74,8 +75,10 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     }
     const abort = new AbortController();
     const reader = connectRedisClient(config.redis, `ai-session-reader:${config.workerId}`, { maxRetriesPerRequest: null });
-    const entry = { session: null as AiSession | null, abort };
-    active.set(job.id!, entry);
+    let end = () => undefined as void;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const entry = { jobId: job.id!, session: null as AiSession | null, abort, ended, end };
+    active.add(entry);
     if (stopping) abort.abort();
     try {
       const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog });
@@ -98,8 +101,13 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       }
       return { outcome };
     } finally {
-      active.delete(job.id!);
+      active.delete(entry);
+      entry.end();
       reader.disconnect();
+      // BullMQ renews job locks by job id: an older run returning while a newer run of the same job goes on here
+      // would stop the newer run's lock being renewed (it lapses, the job stalls again, and each stall counts towards
+      // AI_MAX_STALLED). So an older run returns only after the newer ones.
+      await Promise.all([...active].filter((other) => other.jobId === entry.jobId).map((other) => other.ended));
     }
   };
 

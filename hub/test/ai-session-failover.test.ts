@@ -154,7 +154,13 @@ describe('live AI sessions across Sentinel failovers', () => {
           for (let chunk = 0; chunk < chunks; chunk++) {
             await feedConversation(redis, keys.audio, tracks, { t0, speed: SPEED, fromChunk: chunk, toChunk: chunk + 1 }).catch(() => undefined);
           }
-          await untilDone(`end ${consult}`, () => feedConversation(redis, keys.audio, tracks, { t0, fromChunk: chunks, toChunk: chunks }));
+          // Then both leave and the consultation ends, acknowledged once a replica holds it (as an action the hub
+          // acknowledges): an end a failover lost would leave the session waiting for its idle timeout.
+          await untilDone(`end ${consult}`, async () => {
+            await feedConversation(redis, keys.audio, tracks, { t0, fromChunk: chunks, toChunk: chunks });
+            await redis.hset(keys.meta, 'status', 'ended');
+            if ((await redis.wait(1, 1000)) < 1) throw new Error('no replica confirmed the end in time');
+          });
         })(),
       );
       await sleep(ADMIT_EVERY_MS);
@@ -192,7 +198,8 @@ describe('live AI sessions across Sentinel failovers', () => {
       runs.push(`${consult.slice(-3)}: ${finals.length} finals, ${started} run${started === 1 ? '' : 's'}, stalled ${job?.stalledCounter ?? '?'}×`);
     }
     console.info(`AI session failover: ${runs.join('; ')}`);
-    if (problems.length > 0) console.info(`worker logs (end):\n${logs.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-40).join('\n')}`);
+    const unfinished = problems.map((p) => p.split(':')[0]!);
+    if (problems.length > 0) console.info(`worker logs:\n${logs.split('\n').filter((l) => /"level":(40|50)/.test(l) || unfinished.some((c) => l.includes(c))).slice(-60).join('\n')}`);
     expect(problems).toEqual([]);
     expect(await queue.getJobCounts('failed', 'active', 'wait', 'delayed')).toEqual({ failed: 0, active: 0, wait: 0, delayed: 0 });
     expect(seen.unconfirmed + seen.thrown).toBeGreaterThan(0);

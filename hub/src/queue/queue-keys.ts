@@ -24,6 +24,11 @@ export const clinicKeys = (clinic: string) => {
     ended: `${prefix}ended`,
     /** The layout of the clinic's queue data (queue-upgrade.ts), written once its older keys are converted. */
     layout: `${prefix}queue:layout`,
+    /**
+     * The first seq a failover rewrote (queue-live.ts): changes from it on were published live and then lost with
+     * the master, and their numbers given again to other changes. A client that applied that far gets a snapshot.
+     */
+    rewound: `${prefix}rewound`,
     /** The last time-based waiting order given (scripts/lib.lua, nextOrder). */
     lastOrder: `${prefix}order:last`,
     /** Sorted set of the department's waiting tickets, score = waiting order. */

@@ -8,6 +8,8 @@ import type { QueueService } from './queue-service.js';
 
 /** More missed events than this are left to the clients' own sync (they see the gap). */
 const MAX_CATCH_UP_EVENTS = 500;
+/** How far back a catch-up reads what this node emitted, to find changes a failover lost (a rewind). */
+const REWIND_CHECK_EVENTS = 50;
 const CATCH_UP_RETRY_MS = 1000;
 
 export interface QueueFanoutDeps {
@@ -61,10 +63,11 @@ export async function startQueueFanout(subscriber: RedisClient, broadcast: Local
   /** Highest seq emitted per clinic. */
   const lastSeq = new Map<string, number>();
   /**
-   * The seqs this node emitted lately, per clinic: an event goes to the sockets once, whichever way it came
-   * (live, or read back by a catch-up), in whatever order the two arrive. The catch-up's read and the live
-   * message travel on different connections: the stream can show an event before its live message is read,
-   * and a second outage can start a second catch-up while the first one still retries.
+   * The events this node emitted lately, per clinic (seq → what it was): an event goes to the sockets once,
+   * whichever way it came (live, or read back by a catch-up), in whatever order the two arrive. The catch-up's
+   * read and the live message travel on different connections: the stream can show an event before its live
+   * message is read, and a second outage can start a second catch-up while the first one still retries.
+   * A seq that comes back as another change is a rewind (rewound, below).
    */
   const emitted = new Map<string, RecentSeqs>();
   /** Each outage's catch-up; an older one still retrying gives way to the newer one. */
@@ -85,11 +88,33 @@ export async function startQueueFanout(subscriber: RedisClient, broadcast: Local
     pending = [];
     for (const [clinic, event] of batch) send(clinic, event);
   };
+  /**
+   * A failover lost changes this node had emitted (they were published before the replica had them; none was
+   * acknowledged to its sender) and their seqs were given to other changes: the clinic's clients here applied
+   * what is gone. They are moved as a drain moves them: their transports closed, they reconnect, and their
+   * `queue:sync` from past the mark is answered with a snapshot (QueueService.markRewound), on any node.
+   */
+  const rewound = (clinic: string, fromSeq: number) => {
+    logger.warn({ clinic, fromSeq }, 'queue changes published before a failover were lost with the master; the clinic\'s clients resync');
+    emitted.get(clinic)?.forgetFrom(fromSeq);
+    lastSeq.set(clinic, fromSeq - 1);
+    queue
+      .markRewound(clinic, fromSeq)
+      .catch((error: Error) => logger.error({ clinic, err: error.message }, 'cannot mark the queue rewound; clients resync when they see a gap'))
+      .finally(() => broadcast.closeTransports(clinicRoom(clinic)));
+  };
+
   /** Emits the event unless this node already did; false when it had. */
   const emit = (clinic: string, event: QueueEvent): boolean => {
     let recent = emitted.get(clinic);
     if (!recent) emitted.set(clinic, (recent = new RecentSeqs(RECENT_SEQS_KEPT)));
-    if (!recent.add(event.seq)) return false;
+    const seen = recent.add(event.seq, eventSignature(event));
+    if (seen === 'again') return false;
+    if (seen === 'other') {
+      // Sent on, as any change: the clients it reaches are on their way to a snapshot.
+      rewound(clinic, event.seq);
+      recent.add(event.seq, eventSignature(event));
+    }
     if (event.seq > (lastSeq.get(clinic) ?? 0)) lastSeq.set(clinic, event.seq);
     deps.onEvent?.(clinic, event);
     if (deps.coalesceMs <= 0) {
@@ -112,7 +137,10 @@ export async function startQueueFanout(subscriber: RedisClient, broadcast: Local
       await subscribeLiveChannels(subscriber, deps.clinicIds);
       let caughtUp = 0;
       for (const [clinic, after] of from) {
-        const missed = await queue.eventsAfter(clinic, after, MAX_CATCH_UP_EVENTS);
+        // From a little before: a failover may have lost changes this node emitted, and given their seqs to others.
+        const current = await queue.lastSeq(clinic);
+        if (current < after) rewound(clinic, current + 1);
+        const missed = await queue.eventsAfter(clinic, Math.max(0, Math.min(after, current) - REWIND_CHECK_EVENTS), MAX_CATCH_UP_EVENTS + REWIND_CHECK_EVENTS);
         if (generation !== catchUpGeneration) return;
         for (const event of missed) if (emit(clinic, event)) caughtUp++;
       }
@@ -138,17 +166,26 @@ export async function startQueueFanout(subscriber: RedisClient, broadcast: Local
 /** How many emitted seqs a node remembers per clinic: more than a catch-up reads (MAX_CATCH_UP_EVENTS). */
 const RECENT_SEQS_KEPT = 4 * MAX_CATCH_UP_EVENTS;
 
-/** The last `capacity` numbers added (a Set keeps insertion order: the oldest is dropped first). */
+/** What tells two changes with one seq apart: a failover that lost one may have given its seq to another. */
+export const eventSignature = (event: QueueEvent) => `${event.ticket.id}@${event.at}`;
+
+/** The last `capacity` seqs added, each with its event's signature (a Map keeps insertion order: the oldest is dropped first). */
 export class RecentSeqs {
-  private readonly seqs = new Set<number>();
+  private readonly seqs = new Map<number, string>();
 
   constructor(private readonly capacity: number) {}
 
-  /** Adds `seq`; false when it was there already. */
-  add(seq: number): boolean {
-    if (this.seqs.has(seq)) return false;
-    this.seqs.add(seq);
-    if (this.seqs.size > this.capacity) this.seqs.delete(this.seqs.values().next().value!);
-    return true;
+  /** Adds `seq`: 'new', 'again' when it was there with this signature, 'other' when with another (kept as it was). */
+  add(seq: number, signature: string): 'new' | 'again' | 'other' {
+    const known = this.seqs.get(seq);
+    if (known !== undefined) return known === signature ? 'again' : 'other';
+    this.seqs.set(seq, signature);
+    if (this.seqs.size > this.capacity) this.seqs.delete(this.seqs.keys().next().value!);
+    return 'new';
+  }
+
+  /** Forgets `seq` and every later one (they were lost: their numbers come again). */
+  forgetFrom(seq: number): void {
+    for (const known of [...this.seqs.keys()]) if (known >= seq) this.seqs.delete(known);
   }
 }

@@ -43,6 +43,14 @@ function clinicDate(timezone: string, at = new Date()): string {
  * queue, appends an event with the clinic's next sequence number and
  * publishes it, atomically. Takes plain data, returns plain data.
  */
+/**
+ * How long a rewind is remembered (markRewound). The clients that applied a
+ * lost change are told at once (their hub node closes their connections) and
+ * sync within seconds; meanwhile every sync at or past the mark gets a
+ * snapshot, so it is kept no longer than a display might take to come back.
+ */
+const REWOUND_KEPT_SECONDS = 60 * 60;
+
 export class QueueService {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
   private readonly ack: ReplicaAck | null;
@@ -223,20 +231,41 @@ export class QueueService {
   /**
    * What a client that has applied everything up to `afterSeq` needs: the
    * events after it, or a snapshot when it has none, is ahead of the hub
-   * (Redis was reset) or has missed more than is worth replaying.
+   * (Redis was reset), has missed more than is worth replaying, or applied a
+   * change a failover lost (its seq at or past `rewound`: markRewound).
    */
   async sync(clinicId: string, afterSeq: number | undefined): Promise<Ack<SyncResult>> {
     if (!this.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND');
     if (afterSeq !== undefined) {
       const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
-      const current = Number((await this.redis.get(clinicKeys(clinicId).seq)) ?? 0);
+      const keys = clinicKeys(clinicId);
+      const [seq, rewound] = await this.redis.mget(keys.seq, keys.rewound);
+      const current = Number(seq ?? 0);
       const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
+      if (rewound !== null && afterSeq >= Number(rewound)) return this.snapshotSync(clinicId);
       // With the clinic as it is now: a `queue:clinic` (settings changed) sent while the client was away is not replayed.
       if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events, clinic: toPublicClinic(this.clinics.get(clinicId)!) };
     }
+    return this.snapshotSync(clinicId);
+  }
+
+  private async snapshotSync(clinicId: string): Promise<Ack<SyncResult>> {
     const snap = await this.snapshot(clinicId);
     if (!snap.ok) return snap;
     return { ok: true, mode: 'snapshot', snapshot: snap.snapshot };
+  }
+
+  /**
+   * Says that changes from `fromSeq` on were lost in a failover after they
+   * had been published (and their numbers are given again): a client that
+   * applied that far is answered with a snapshot, for an hour; the lowest
+   * seq marked stands.
+   */
+  async markRewound(clinicId: string, fromSeq: number): Promise<void> {
+    const key = clinicKeys(clinicId).rewound;
+    const marked = await this.redis.get(key);
+    if (marked !== null && Number(marked) <= fromSeq) return;
+    await this.redis.set(key, fromSeq, 'EX', REWOUND_KEPT_SECONDS);
   }
 
   /** The seq of the clinic's latest change (0 before the first). */

@@ -48,6 +48,15 @@ export class LocalBroadcast {
     this.publish = publish;
   }
 
+  /**
+   * Closes the transport of every socket of a room on this node, without a
+   * Socket.IO disconnect packet: the clients see "transport close" and
+   * reconnect by themselves (as when a node drains).
+   */
+  closeTransports(room: string): void {
+    for (const socket of this.nsp.sockets.values()) if (socket.rooms.has(room)) socket.conn.close();
+  }
+
   emit(room: string, event: string, payload: unknown): void {
     if (!this.publish) {
       (this.nsp.local.to(room) as unknown as { emit(event: string, payload: unknown): boolean }).emit(event, payload);

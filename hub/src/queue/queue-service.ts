@@ -39,11 +39,6 @@ function clinicDate(timezone: string, at = new Date()): string {
 }
 
 /**
- * The waiting room's domain: every change is one Lua script that updates the
- * queue, appends an event with the clinic's next sequence number and
- * publishes it, atomically. Takes plain data, returns plain data.
- */
-/**
  * How long a rewind is remembered (markRewound). The clients that applied a
  * lost change are told at once (their hub node closes their connections) and
  * sync within seconds; meanwhile every sync at or past the mark gets a
@@ -51,6 +46,11 @@ function clinicDate(timezone: string, at = new Date()): string {
  */
 const REWOUND_KEPT_SECONDS = 60 * 60;
 
+/**
+ * The waiting room's domain: every change is one Lua script that updates the
+ * queue, appends an event with the clinic's next sequence number and
+ * publishes it, atomically. Takes plain data, returns plain data.
+ */
 export class QueueService {
   private readonly scripts: Record<ScriptName, ScriptRunner>;
   private readonly ack: ReplicaAck | null;

@@ -123,7 +123,12 @@ describe('consultations on mediasoup', () => {
         expect(later[id]!, `${people[i]!.sub} decoding ${id}`).toBeGreaterThan(first[id]!);
       }
     }
-    const debug = await until('every consumer in the room', debugMedia, (d) => d.rooms.find((r) => r.room.endsWith(consult))?.participants.every((p) => p.consumers.length === 4) ?? false);
+    // Every consumer, and both transports of everyone on UDP. Chromium may first select a TCP pair (the same port's TCP
+    // candidate answers first on a busy machine: CI 04:40 saw a receive transport on TCP) and moves to the UDP pair,
+    // which mediasoup prefers (preferUdp), once its checks succeed: wait for that, so that never getting there fails.
+    const onUdp = (p: { send?: { selected?: { protocol?: string } | null } | null; recv?: { selected?: { protocol?: string } | null } | null }) =>
+      p.send?.selected?.protocol === 'udp' && p.recv?.selected?.protocol === 'udp';
+    const debug = await until('every consumer in the room, every transport on UDP', debugMedia, (d) => d.rooms.find((r) => r.room.endsWith(consult))?.participants.every((p) => p.consumers.length === 4 && onUdp(p)) ?? false);
     const room = debug.rooms.find((r) => r.room.endsWith(consult))!;
     expect(debug.workers).toHaveLength(2);
     for (const participant of room.participants) {

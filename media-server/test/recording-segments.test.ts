@@ -80,7 +80,11 @@ describe.each(MEDIA_TEST_ENGINES)('recording segments ($name)', ({ name: engine 
       const probe = await ffprobe(out);
       expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
       const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-read_intervals', '%+#1', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', out]);
-      expect(stdout.trim().split('\n')[0], `segment ${file.segment} starts on a keyframe`).toBe('1');
+      // The last segment may end before its first keyframe arrives (it waits for one; CI 04:40 saw it on a busy
+      // machine): then it has no video frame at all. Never a first frame that is not a keyframe.
+      const firstFrame = stdout.trim().split('\n')[0];
+      const last = file.segment === segmented.files.length - 1;
+      expect(firstFrame === '1' || (last && firstFrame === ''), `segment ${file.segment} starts on a keyframe (first video frame: ${JSON.stringify(firstFrame)})`).toBe(true);
       lengths.push(`${file.segment}: ${Number(probe.format.duration).toFixed(2)} s (${((file.stoppedAt - file.startedAt) / 1000).toFixed(2)} s wall)`);
     }
     console.log(`${engine}: segments of a 6 s recording cut every 2.5 s: ${lengths.join(', ')}`);

@@ -299,9 +299,9 @@ describe.skipIf(skip !== null)('the consultation page with one participant on a 
       await netns.shape({ down: { kbps: 500, queueMs: 200 } });
       // The far page gets a lower layer (spatial or temporal) than its tiles ask for, as the server decides it (its
       // estimate of the far downlink), and every other viewer gets what its tiles ask for: one poor link lowers
-      // nobody else's picture. Read from the
-      // server's consumers, not from widths: what a viewer asks for follows its tile (the layout changes with the
-      // active speaker), and a camera's top layer is its own (Chromium sends 480 or 320 on a busy machine).
+      // nobody else's picture. Read from the server's consumers, not from widths: what a viewer asks for follows its
+      // tile (the layout changes with the active speaker), and a camera's top layer is its own (Chromium sends 480 or
+      // 320 on a busy machine).
       const nearPairs = [[doctor.sub, patient.sub], [patient.sub, doctor.sub], [doctor.sub, far.sub], [patient.sub, far.sub]] as const;
       const constrained = await waitWithLayers('the far page getting less than it asks for, the others what they ask for', async () => {
         const layers = await consumerLayers();

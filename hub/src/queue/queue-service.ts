@@ -237,12 +237,13 @@ export class QueueService {
   async sync(clinicId: string, afterSeq: number | undefined): Promise<Ack<SyncResult>> {
     if (!this.clinics.get(clinicId)) return fail('CLINIC_NOT_FOUND');
     if (afterSeq !== undefined) {
-      const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
       const keys = clinicKeys(clinicId);
       const [seq, rewound] = await this.redis.mget(keys.seq, keys.rewound);
+      // Past a rewind the client's state holds a lost change: no events to read, a snapshot.
+      if (rewound !== null && afterSeq >= Number(rewound)) return this.snapshotSync(clinicId);
+      const events = await this.eventsAfter(clinicId, afterSeq, MAX_REPLAY_EVENTS + 1);
       const current = Number(seq ?? 0);
       const contiguous = events.length === 0 ? current === afterSeq : events[0]!.seq === afterSeq + 1;
-      if (rewound !== null && afterSeq >= Number(rewound)) return this.snapshotSync(clinicId);
       // With the clinic as it is now: a `queue:clinic` (settings changed) sent while the client was away is not replayed.
       if (contiguous && events.length <= MAX_REPLAY_EVENTS) return { ok: true, mode: 'events', events, clinic: toPublicClinic(this.clinics.get(clinicId)!) };
     }

@@ -7,7 +7,8 @@ import { assertOneSlot } from './hash-slot.js';
  * scheme). A script is `<name>-<keys>.lua`: its name says what it does and
  * how many KEYS it takes; `<name>-<keys>+.lua` takes at least that many, and
  * more as the call needs (one per member added, per attachment sent: keys a
- * script would otherwise build from its arguments, so it declares them). A file without a key count is an include: a line
+ * script would otherwise build from its arguments, so it declares them). A
+ * file without a key count is an include: a line
  * `--- @include "<file>"` in a script (or in another include) is replaced by
  * that file, looked up in the script's own folder (a domain's `lib.lua`),
  * then among the helpers every service shares (this folder's `lua/`, such as

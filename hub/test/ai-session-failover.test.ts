@@ -40,6 +40,18 @@ const KILL_AT = [2, 5];
 const LAG_MS = 800;
 /** The audio is written this many times faster than real time. */
 const SPEED = 1.5;
+/**
+ * The AI workers' job locks. A lock lapses in every failover, the sentinels
+ * waiting longer than that before they promote the replica
+ * (FAILOVER_AFTER_MS): every session running then is taken over, as after
+ * a failover longer than the default 30 s lock. Outside a failover a lock
+ * lapses only if a worker cannot renew it for 3 s (renewed every second or
+ * so): with 2 s locks a busy CI machine stalled a session twice more than
+ * its two failovers did.
+ */
+const LOCK_MS = 4000;
+/** The sentinels' down-after-milliseconds: a lock renewed just before the lag began has lapsed when the replica is promoted. */
+const FAILOVER_AFTER_MS = LOCK_MS;
 
 const tmp = tempDir();
 let group: SentinelGroup;
@@ -52,15 +64,22 @@ let tracks: Track[];
 const consultId = (i: number) => `consult-ai-fo-${String(i).padStart(3, '0')}`;
 
 beforeAll(async () => {
-  group = await startSentinelGroup();
+  group = await startSentinelGroup({ downAfterMs: FAILOVER_AFTER_MS });
   redis = connectRedisClient(group.target, 'test:ai-session-failover') as Redis;
   redis.on('error', () => undefined);
   writeFixtureModels(`${tmp.dir}/models`);
-  // The fixture's short locks (2 s) make a failover lapse them, so sessions are taken over as they would be after a
-  // longer failover with the default 30 s. Each lapse counts as a stall for the job's whole life, and more than
-  // AI_MAX_STALLED (5 by default) fail the job: the test checks the stalls themselves, one a failover (and one spare
-  // for a busy machine), rather than stopping at the limit.
-  const env = { ...fixtureWorkerEnv('', `${tmp.dir}/models`), REDIS_URL: '', ...group.env, AI_MAX_SESSIONS: '8', AI_MAX_STALLED: '20', LOG_LEVEL: 'info' };
+  // Each lapse of a lock counts as a stall for the job's whole life, and more than AI_MAX_STALLED (5 by default) fail
+  // the job: the test checks the stalls themselves, one a failover (and one spare for a busy machine), rather than
+  // stopping at the limit.
+  const env = {
+    ...fixtureWorkerEnv('', `${tmp.dir}/models`),
+    REDIS_URL: '',
+    ...group.env,
+    AI_JOB_LOCK_MS: String(LOCK_MS),
+    AI_MAX_SESSIONS: '8',
+    AI_MAX_STALLED: '20',
+    LOG_LEVEL: 'info',
+  };
   workers.push(startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-a' }), startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-b' }));
   for (const worker of workers) await waitFor('an AI worker to be ready', () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 60_000);
   for (const worker of workers) expect(worker.child.exitCode, worker.output()).toBeNull();
@@ -126,8 +145,9 @@ describe('live AI sessions across Sentinel failovers', () => {
         let lagging = () => undefined as void;
         const lagStarted = new Promise<void>((resolve) => (lagging = resolve));
         killing = killing.then(async () => {
-          const { killed, promoted, failoverMs } = await group.killMaster({ lagMs: LAG_MS, onLagging: lagging });
-          failovers.push(`${killed} → ${promoted} in ${failoverMs} ms`);
+          const { killed, promoted, failoverMs, killedAt } = await group.killMaster({ lagMs: LAG_MS, onLagging: lagging });
+          // With the time of the kill, to read beside the workers' log lines (their "time") when the test fails.
+          failovers.push(`${killed} → ${promoted} in ${failoverMs} ms (killed at ${killedAt})`);
         });
         // This consultation is admitted while the replica lags: what the master does for it until the failover is lost unless confirmed.
         await lagStarted;

@@ -37,7 +37,7 @@ export interface SentinelGroup {
    * the master dies, the proxy drops what it held. `onLagging`: called when
    * the replica stops getting the master's writes.
    */
-  killMaster(options?: { lagMs?: number; onLagging?: () => void }): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  killMaster(options?: { lagMs?: number; onLagging?: () => void }): Promise<{ killed: number; promoted: number; failoverMs: number; killedAt: number }>;
   /**
    * A failover the operator asks for (SENTINEL FAILOVER), the master alive:
    * resolves when the replica is master and the former master its replica,
@@ -183,7 +183,7 @@ export async function startSentinelGroup(options: { downAfterMs?: number } = {})
           async () => (await Promise.all(sentinelPorts.map(sentinelView))).every((v) => v !== null && v.replicas >= 1 && !/o_down|s_down/.test(v.flags)),
           30_000,
         );
-        return { killed: killed.port, promoted: replica.port, failoverMs };
+        return { killed: killed.port, promoted: replica.port, failoverMs, killedAt: at };
       },
       async failover() {
         const demoted = await group.master();

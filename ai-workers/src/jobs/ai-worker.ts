@@ -149,6 +149,8 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
 
   for (const worker of workers) {
     worker.on('error', (error) => log.warn({ err: error.message }, 'BullMQ worker error'));
+    // Logged by the worker whose check found the lapsed lock, not necessarily the one that ran the job.
+    worker.on('stalled', (jobId) => log.warn({ job: jobId, queue: worker.name }, 'AI job stalled (its lock lapsed): back in the queue, a worker resumes it'));
     worker.on('failed', (job, error) => {
       if (!job) return;
       const code = /^([A-Z_]+):/.exec(error.message)?.[1] ?? 'INTERNAL';

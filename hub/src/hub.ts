@@ -150,7 +150,7 @@ export async function startHub(config: HubConfig, options: { logger?: Logger } =
   const queue = new QueueService(redis, clinics, { ack });
   const redisReplication = () => withinDeadline(readReplication(redis), PROBE_PING_MS, () => undefined).catch(() => null);
   metrics.watchRedis(redisReplication);
-  const recordingPurges = new RecordingPurges(config.redis, `hub:${config.nodeId}`);
+  const recordingPurges = new RecordingPurges(config.redis, `hub:${config.nodeId}`, { policy: config.redisAck, observe: observeAck });
   const webhookStore = new WebhookStore(redis);
   const webhooks = new WebhookDispatcher({
     redis,

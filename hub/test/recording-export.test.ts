@@ -217,7 +217,7 @@ describe('without RECORDING_KEY', () => {
       clinics,
       redis,
       config: loadRecordingConfig({ RECORDINGS_DIR: join(dir, 'recordings') }),
-      purges: { request: async () => undefined },
+      purges: { request: async () => true },
       logger: pino({ level: 'silent' }),
     });
     const response = await routes({

@@ -14,6 +14,13 @@ import { WEBHOOK_QUEUE_NAME, WEBHOOK_QUEUE_PREFIX } from './webhooks.js';
  */
 export const JOB_QUEUE_PREFIX = 'ch:{consult-jobs}';
 
+/**
+ * Written before the replica wait of a job that may already exist (adding it
+ * again adds nothing; ReplicaAck): a replica that has the fence has the job.
+ * In the consultation queues' slot, so one serves them all.
+ */
+export const JOB_QUEUE_ACK_FENCE_KEY = `${JOB_QUEUE_PREFIX}:ack-fence`;
+
 /** BullMQ queue names shared by the services that add and the workers that run the jobs. */
 export const JOB_QUEUES = {
   /** One job per consultation whose audio the AI workers follow live: AiSessionJob. */

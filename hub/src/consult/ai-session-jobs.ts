@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { AiSessionJob, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
+import { AiSessionJob, JOB_QUEUE_ACK_FENCE_KEY, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import { ReplicaAck, closeOverRedis, connectRedisClient, type ReplicaAckObserver, type ReplicaAckPolicy, type RedisTarget } from '@clinic-hub/platform/redis';
 import { tracedJob } from '@clinic-hub/platform/tracing';
@@ -7,9 +7,6 @@ import { tracedJob } from '@clinic-hub/platform/tracing';
 /** Finished sessions are kept this long, so that adding the same consultation again stays a no-op. */
 const COMPLETED_KEPT_SECONDS = 86_400;
 const FAILED_KEPT_SECONDS = 7 * 86_400;
-
-/** Written before the replica wait of an AI session job (which may already exist: a retried admission adds nothing): in the queue's slot. */
-export const AI_SESSION_ACK_FENCE_KEY = `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.aiSessions}:ack-fence`;
 
 /**
  * The AI workers' live sessions (JOB_QUEUES.aiSessions): one job per
@@ -54,10 +51,10 @@ export class AiSessionJobs {
    */
   async add(job: Omit<AiSessionJob, 'traceparent'>): Promise<boolean> {
     const data = AiSessionJob.parse({ ...job, ...tracedJob() });
-    const ranOn = this.ack.enabled ? await this.ack.shardOf(AI_SESSION_ACK_FENCE_KEY) : undefined;
+    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
     await this.queue.add('session', data, { jobId: AiSessionJobs.jobId(data) });
     // A wait that fails (the shard's master gone meanwhile) confirms nothing: the admission's retry waits again.
-    return this.ack.confirm({ fenceKey: AI_SESSION_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
   }
 
   async close(): Promise<void> {

@@ -248,6 +248,9 @@ export class ConsultService {
     const found = await this.resolve(clinicId, caller, input);
     if (!found.ok) return found;
     const { id, ticket } = found.consultation;
+    const fence = consultIndexKeys(clinicId).ackFence;
+    const ack = this.options.ack?.enabled ? this.options.ack : null;
+    const ranOn = ack ? await ack.shardOf(fence) : undefined;
     const ended = await this.store.end(clinicId, id, caller.sub, 'ended');
     if (!ended.found) return fail('CONSULT_NOT_FOUND');
     let event: QueueEvent | null = null;
@@ -261,7 +264,13 @@ export class ConsultService {
     if (!consultation) return fail('CONSULT_NOT_FOUND');
     if (ended.ended) {
       this.options.logger.info({ consult: id, by: caller.sub }, 'consultation ended');
+      // Told before the wait: a retry finds it ended and tells nothing. Should a failover lose the end, the retry ends it again and tells it again under the same event id.
       this.options.onLifecycle?.(clinicId, { type: 'consult.ended', consultation: publicView(consultation), reason: 'ended' });
+    }
+    // The ticket's change waited for the replica already, and it came after the end on the clinic's shard; without one
+    // (the ticket had left the queue) the fence, written after the end, stands for it.
+    if (!event && ack && !(await ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false))) {
+      return fail('STORE_UNAVAILABLE', 'no replica confirmed the end in time (HUB_REDIS_ACK_REPLICAS); end it again');
     }
     return { ok: true, consultation: publicView(consultation), event, alreadyEnded: !ended.ended };
   }

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
-import { JOB_QUEUE_PREFIX, JOB_QUEUES, recordingPurgeJobId, type RecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
-import { closeOverRedis, connectRedisClient, type RedisClient, type RedisTarget } from '@clinic-hub/platform/redis';
+import { JOB_QUEUE_ACK_FENCE_KEY, JOB_QUEUE_PREFIX, JOB_QUEUES, recordingPurgeJobId, type RecordingJob, type RecordingMeta } from '@clinic-hub/protocol';
+import { ReplicaAck, closeOverRedis, connectRedisClient, type RedisClient, type RedisTarget, type ReplicaAckObserver, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 
 /**
  * Purges on request: the recording's own purge job (the one its retention
@@ -8,20 +8,38 @@ import { closeOverRedis, connectRedisClient, type RedisClient, type RedisTarget 
  * recording) brought forward, with who asked and why. The recordings worker
  * runs it as it runs a purge by retention: files, metadata, transcript, job
  * records, then `recording.purged` to the clinic's webhooks.
+ *
+ * With a replica wait (HUB_REDIS_ACK_REPLICAS) a request counts as made once
+ * that many replicas of the queue's shard hold its job: the admin is told it
+ * is queued only then, so a failover does not lose it.
  */
 export class RecordingPurges {
   private readonly connection: RedisClient;
   private readonly queue: Queue<RecordingJob>;
+  private readonly ack: ReplicaAck;
 
-  constructor(target: RedisTarget | string, name: string) {
+  constructor(target: RedisTarget | string, name: string, ack: { policy: ReplicaAckPolicy; observe?: ReplicaAckObserver } = { policy: { replicas: 0, timeoutMs: 0 } }) {
     this.connection = connectRedisClient(target, `${name}:recording-purges`);
     this.connection.on('error', () => undefined);
+    // Its own connection: the replica wait covers the job's writes and holds up nothing else.
+    this.ack = new ReplicaAck(this.connection, ack.policy, ack.observe);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX });
     this.queue.on('error', () => undefined);
   }
 
-  /** Queues the purge now; the same request twice queues one purge. */
-  async request(meta: RecordingMeta, purgeRequest: NonNullable<RecordingJob['purgeRequest']>): Promise<void> {
+  /**
+   * Queues the purge now; the same request twice queues one purge. Resolves
+   * false when the replica wait asked for is not met in time (the request is
+   * made all the same; making it again waits again, fenced).
+   */
+  async request(meta: RecordingMeta, purgeRequest: NonNullable<RecordingJob['purgeRequest']>): Promise<boolean> {
+    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
+    await this.queuePurge(meta, purgeRequest);
+    // The job may be another request's, not yet replicated: the fence covers it. A wait that fails confirms nothing.
+    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+  }
+
+  private async queuePurge(meta: RecordingMeta, purgeRequest: NonNullable<RecordingJob['purgeRequest']>): Promise<void> {
     const data: RecordingJob = { clinic: meta.clinic, consult: meta.consult, recording: meta.id, purgeRequest };
     const jobId = recordingPurgeJobId(data);
     const existing = await this.queue.getJob(jobId);

@@ -74,7 +74,9 @@ export function createRecordingRoutes(deps: RecordingRouteDeps): (request: HttpR
       }
       const at = Date.now();
       await appendAudit(deps.redis, clinic, { actor: caller.sub, role: caller.role, action: 'recording.purge', subject: recordingId, from: request.remoteAddress, after: JSON.stringify({ reason: body.reason }) });
-      await deps.purges.request(meta, { by: caller.sub, at, reason: body.reason });
+      if (!(await deps.purges.request(meta, { by: caller.sub, at, reason: body.reason }))) {
+        return errorResponse('STORE_UNAVAILABLE', 'no replica confirmed the purge request in time (HUB_REDIS_ACK_REPLICAS); send it again: the same request twice queues one purge');
+      }
       deps.logger.info({ clinic, recording: recordingId, actor: caller.sub }, 'recording purge requested');
       const result: RecordingPurgeResult = { recording: recordingId, queued: true };
       return json(202, result);

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
-import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
+import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_ACK_FENCE_KEY, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
 import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hub/platform/tracing';
 import { verifyFile, type RecordingKey } from '@clinic-hub/recordings';
@@ -50,9 +50,6 @@ export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${
 export const purgeJobId = (data: RecordingJob) => recordingPurgeJobId(data);
 export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.consult}.${data.recording}`;
 
-/** Written before the replica wait of a finalise job (which may already exist: adding it again adds nothing): in the queue's slot. */
-export const FINALISE_ACK_FENCE_KEY = `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.recordings}:ack-fence`;
-
 /**
  * Adds recording jobs (the recorder) — a small wrapper so that callers never
  * build job ids themselves. With a replica wait (MEDIA_REDIS_ACK_REPLICAS) a
@@ -75,9 +72,9 @@ export class RecordingJobs {
 
   /** Adds the finalise job; false when the replica wait asked for is not met in time (the job is added all the same). */
   async finalise(data: RecordingJob): Promise<boolean> {
-    const ranOn = this.ack.enabled ? await this.ack.shardOf(FINALISE_ACK_FENCE_KEY) : undefined;
+    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
     await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
-    return this.ack.confirm({ fenceKey: FINALISE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,9 @@
  * STORE_UNAVAILABLE, and the same action again, the replica back, is
  * acknowledged and finds what the first one did.
  *
+ * - `consult:admit` whose consultation was made but not confirmed: the retry
+ *   that is acknowledged tells `consult.started` (the webhooks), which the
+ *   first try did not;
  * - `consult:end` of a consultation whose ticket has already left the queue
  *   (no queue change of its own waits for the replica), as a failover that
  *   lost the queue's end of it leaves it;
@@ -16,12 +19,17 @@ import { createRecordingMeta, markRecordingFinal } from '@clinic-hub/recordings'
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedisClient } from '@clinic-hub/platform/redis';
-import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
-import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
+import { ReplicaAck, connectRedisClient } from '@clinic-hub/platform/redis';
+import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { waitFor } from '@clinic-hub/test-kit/wait';
+import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
+import { ConsultService, type ConsultLifecycle } from '../src/consult/consult-service.js';
+import { createHubLogger } from '../src/hub-logger.js';
+import { QueueService } from '../src/queue/index.js';
 
 const CLINIC = 'testclinic';
 
@@ -67,6 +75,48 @@ async function onReplica<T>(read: (replica: Redis) => Promise<T>): Promise<T> {
 }
 
 describe('actions acknowledged once a replica holds them', () => {
+  it('consult:admit made but not confirmed: the retry admits the same consultation and tells consult.started, once', { timeout: 60_000 }, async () => {
+    // The hub's consultation domain in this process, on the group's master: the queue's own wait off, so the admission
+    // gets as far as its consultation before its wait fails (the group has one replica; two are asked for at first).
+    const clinics = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR);
+    const queue = new QueueService(redis, clinics);
+    const writes = connectRedisClient(group.target, 'test:replica-ack-writes');
+    writes.on('error', () => undefined);
+    const policy = { replicas: 2, timeoutMs: 300 };
+    const lifecycle: ConsultLifecycle[] = [];
+    const service = new ConsultService({
+      redis,
+      clinics,
+      queue,
+      roomTokens: new RoomTokenIssuer(TEST_MEDIA_SECRET),
+      roomTokenTtlSeconds: 60,
+      inviteTtlSeconds: 600,
+      publicUrl: () => 'https://hub.test',
+      aiJobs: null,
+      ack: new ReplicaAck(writes, policy),
+      onLifecycle: (_clinic, change) => lifecycle.push(change),
+      logger: createHubLogger('silent', 'replica-ack-test'),
+    });
+    try {
+      await announceMediaNode(redis, { id: 'media-replica-ack', rooms: 0 });
+      const checkin = await queue.checkin(CLINIC, { dept: 'online', priority: 'normal' });
+      if (!checkin.ok) throw new Error(checkin.error.code);
+      const doctor = { sub: 'doctor:replica-ack', role: 'doctor' as const, ticket: null, address: '127.0.0.1' };
+      const admit = () => service.admit(CLINIC, doctor, { dept: 'online', room: 'v2', ticketId: checkin.event.ticket.id, requestId: 'replica-ack-admit' });
+
+      const refused = await admit();
+      expect(refused).toMatchObject({ ok: false, error: { code: 'STORE_UNAVAILABLE', detail: expect.stringContaining('replica') } });
+      expect(lifecycle).toEqual([]);
+      policy.replicas = 1;
+      const admitted = expectOk(await admit());
+      expect(admitted.replayed).toBe(true);
+      expect(lifecycle.map((c) => [c.type, c.consultation.id])).toEqual([['consult.started', admitted.consultation.id]]);
+      expectOk(await service.end(CLINIC, doctor, { consult: admitted.consultation.id }));
+    } finally {
+      writes.disconnect();
+    }
+  });
+
   it('consult:end of a consultation whose ticket has left: STORE_UNAVAILABLE, then ended once the replica is back', { timeout: 60_000 }, async () => {
     await announceMediaNode(redis, { id: 'media-replica-ack', rooms: 0 });
     const reception = await connectQueue(hub.url, await tokenFor('staff'));
@@ -74,7 +124,7 @@ describe('actions acknowledged once a replica holds them', () => {
     const doctor = await connectConsult(hub.url, await tokenFor('doctor', CLINIC, { sub: 'doctor:replica-ack' }));
     sockets.push(doctor);
     const ticket = expectOk(await request(reception, 'queue:checkin', { dept: 'online' })).event.ticket;
-    const consult = expectOk(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1', requestId: 'replica-ack-admit' })).consultation.id;
+    const consult = expectOk(await consultRequest(doctor, 'consult:admit', { dept: 'online', room: 'v1', requestId: 'replica-ack-end-admit' })).consultation.id;
     const meta = consultKeys(CLINIC, consult).meta;
     // The ticket leaves the queue; the hub ends its consultation with it. A failover that lost that end leaves it open.
     expectOk(await request(reception, 'queue:done', { ticketId: ticket.id, requestId: 'replica-ack-done' }));

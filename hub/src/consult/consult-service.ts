@@ -175,8 +175,10 @@ export class ConsultService {
     const part = consultRoleOf(caller.role) ?? 'doctor';
     const pass = this.pass(clinicId, placed.consultation, placed.node, { sub: caller.sub, part, name: input.name }, this.options.roomTokenTtlSeconds);
     const patientPass = this.patientPass(clinicId, placed.consultation, placed.node, undefined);
-    if (made.created) {
-      this.options.logger.info({ consult: consultation.id, dept: dept.id, node: placed.node.id, by: caller.sub }, 'consultation admitted');
+    if (made.created) this.options.logger.info({ consult: consultation.id, dept: dept.id, node: placed.node.id, by: caller.sub }, 'consultation admitted');
+    // Told once the admission is confirmed, and again by its retry: the first try may have made it and not been
+    // confirmed (the webhook event has one id, so a receiver sees it once).
+    if (made.created || (call.replayed && placed.consultation.status !== 'ended')) {
       this.options.onLifecycle?.(clinicId, { type: 'consult.started', consultation: publicView(placed.consultation) });
     }
     return {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@clinic-hub/protocol';
 import { connectRedis } from '@clinic-hub/platform/redis';
@@ -6,7 +7,7 @@ import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { QueueService } from '../src/queue/queue-service.js';
 import { rebuildQueue } from '../src/queue/rebuild.js';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
-import { chatRequest, connectChat, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
+import { chatRequest, connectChat, followThread, newClientMessageId, type ChatSocket } from '@clinic-hub/test-kit/chat-client';
 import { connectQueue, deskAndDisplay, expectOk, request, untilAcknowledged, workingClinicStep, type AcknowledgedChanges, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
@@ -71,17 +72,31 @@ async function untilSent(socket: ChatSocket, threadId: string, text: string): Pr
   }
 }
 
-/** Every acknowledged chat message is in the master's thread exactly once, in order. */
-async function expectMessagesExactlyOnce(threadId: string, sent: ChatMessage[], label: string) {
+/** Every acknowledged chat message is in the master's thread exactly once, in order; returns what the thread holds. */
+async function expectMessagesExactlyOnce(threadId: string, sent: ChatMessage[], label: string): Promise<ChatMessage[]> {
   const client = connectRedis(group.target, 'sentinel-test-chat-check');
   client.on('error', () => undefined);
   try {
     const stored = (await client.xrange(chatKeys(CLINIC).messages(threadId), '-', '+')).map(([, fields]) => JSON.parse(fields[1]!) as ChatMessage);
     expect(stored.map((m) => m.seq), label).toEqual(stored.map((_, i) => i + 1));
     expect(stored, `${label}: one message per acknowledged send`).toEqual(sent);
+    return stored;
   } finally {
     client.disconnect();
   }
+}
+
+/**
+ * The reader ends with exactly the messages the thread holds: none lost, none that a failover lost after it was
+ * sent live (the hubs mark the thread rewound and the reader starts over: docs/protocol.md, chat resume rule 5).
+ */
+async function expectReaderHolds(reader: ReturnType<typeof followThread>, stored: ChatMessage[], label: string) {
+  const holdsThread = async () => {
+    while (await reader.loadOlder().catch(() => false));
+    return isDeepStrictEqual(reader.messages, stored);
+  };
+  await waitFor(label, holdsThread, 30_000).catch(() => undefined);
+  expect(reader.messages, label).toEqual(stored);
 }
 
 /** Every acknowledged change is in the master's event stream exactly once, and the queue is what those events make. */
@@ -111,18 +126,30 @@ describe('Redis Sentinel failover under two hub nodes', () => {
     sockets.push(staff, display);
     const chatter = await connectChat(nodeA.url, await tokenFor('staff', CLINIC, { sub: 'staff:chatter' }), { reconnection: true });
     sockets.push(chatter);
-    const threadId = expectOk(await chatRequest(chatter, 'chat:create', { kind: 'staff', id: 'failover', title: 'failover', members: ['staff:chatter'] })).thread.id;
+    const threadId = expectOk(await chatRequest(chatter, 'chat:create', { kind: 'staff', id: 'failover', title: 'failover', members: ['staff:chatter', 'staff:reader-a', 'staff:reader-b'] })).thread.id;
     const messages: ChatMessage[] = [];
+    // A reader on each node, following the thread by the resume rule (ChatFollower), as the web pages do.
+    const readers = [];
+    for (const [node, sub] of [[nodeA, 'staff:reader-a'], [nodeB, 'staff:reader-b']] as const) {
+      const socket = await connectChat(node.url, await tokenFor('staff', CLINIC, { sub }), { reconnection: true });
+      sockets.push(socket);
+      const reader = followThread(socket, threadId);
+      await reader.resync();
+      readers.push(reader);
+    }
 
     const acknowledged: AcknowledgedChanges = new Map();
     let n = 0;
     const step = async (tag: string) => {
       const i = n++;
       await workingClinicStep(staff, tag, i, acknowledged, retry);
-      if (i % 2 === 1) messages.push(await untilSent(chatter, threadId, `${tag} message ${i}`));
     };
+    const chat = async (tag: string) => messages.push(await untilSent(chatter, threadId, `${tag} message ${messages.length + 1}`));
 
-    for (let i = 0; i < 6; i++) await step('before');
+    for (let i = 0; i < 6; i++) {
+      await step('before');
+      if (i % 2 === 1) await chat('before');
+    }
     expect(seen).toEqual({ storeUnavailable: 0, timeouts: 0, replayed: 0, chatDuplicates: 0 });
     const health = (await (await fetch(`${nodeA.url}/healthz`)).json()) as { redisMode: string; redisMaster: string; redisReplicas: { state: string }[] };
     expect(health).toMatchObject({ redisMode: 'sentinel', redisMaster: `127.0.0.1:${(await group.master()).port}` });
@@ -133,6 +160,13 @@ describe('Redis Sentinel failover under two hub nodes', () => {
       const stepsAtStart = n;
       const worker = (async () => {
         while (keepWorking) await step(`round${round}`);
+      })();
+      // Chat on its own, so that a message is in flight whenever the master dies.
+      const chatWorker = (async () => {
+        while (keepWorking) {
+          await chat(`round${round}`);
+          await sleep(20);
+        }
       })();
       // Mid-stream: actions are being sent when the master dies.
       await waitFor('a few actions before the kill', () => n >= stepsAtStart + 2, 20_000);
@@ -146,10 +180,11 @@ describe('Redis Sentinel failover under two hub nodes', () => {
       const stepsAfterFailover = n;
       await waitFor(`work to go on after failover ${round}`, () => n >= stepsAfterFailover + 4, 60_000);
       keepWorking = false;
-      await worker;
+      await Promise.all([worker, chatWorker]);
 
       const snapshot = await expectAcknowledgedExactlyOnce(acknowledged, `after failover ${round} (${killed} → ${promoted}, ${failoverMs} ms)`);
-      await expectMessagesExactlyOnce(threadId, messages, `chat after failover ${round}`);
+      const stored = await expectMessagesExactlyOnce(threadId, messages, `chat after failover ${round}`);
+      for (const [i, reader] of readers.entries()) await expectReaderHolds(reader, stored, `chat reader ${'AB'[i]} after failover ${round}`);
       // The hubs report the new master by themselves.
       await waitFor(
         `node A to report master ${promoted}`,
@@ -165,7 +200,11 @@ describe('Redis Sentinel failover under two hub nodes', () => {
     // The failovers were real: the client saw them and retried.
     expect(seen.storeUnavailable + seen.timeouts).toBeGreaterThan(0);
     const rewinds = [nodeA, nodeB].map((node) => node.logs().split('\n').filter((line) => line.includes('lost with the master')).length);
-    console.info(`sentinel failover: ${FAILOVERS} failovers, ${acknowledged.size} acknowledged changes, client saw ${JSON.stringify(seen)}; rewinds found by node A, B: ${rewinds.join(', ')}`);
+    const chatRewinds = [nodeA, nodeB].map((node) => node.logs().split('\n').filter((line) => line.includes('readers start over')).length);
+    console.info(
+      `sentinel failover: ${FAILOVERS} failovers, ${acknowledged.size} acknowledged changes, ${messages.length} chat messages, client saw ${JSON.stringify(seen)}; ` +
+        `rewinds found by node A, B: queue ${rewinds.join(', ')}, chat ${chatRewinds.join(', ')}; chat readers A, B started over ${readers.map((r) => r.resets).join(', ')} times`,
+    );
     // Live fan-out across nodes works on the last master: a call through A reaches the display on B as a live event.
     const liveBefore = arrivals.events.length;
     const call = await untilAcknowledged(staff, { kind: 'call-next', requestId: 'after-call' }, retry);

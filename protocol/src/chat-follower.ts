@@ -9,7 +9,10 @@ export interface ChatFollowerOptions {
   onMessage?(message: ChatMessage): void;
   /** A page of older messages was put in front of `messages`. */
   onOlder?(messages: ChatMessage[]): void;
-  /** The thread was reset (its history on the hub is behind this client: Redis lost it); `messages` starts again. */
+  /**
+   * The thread was reset: a failover lost messages this client had (`rewound`), or the hub's history is behind
+   * this client (Redis lost it); `messages` starts again from the latest page.
+   */
   onReset?(): void;
   onReceipt?(receipt: ChatReceipt): void;
   /** After every change of state. */
@@ -23,7 +26,9 @@ export interface ChatFollowerOptions {
  * gaps, so a live `chat:message` that does not follow the last one applied
  * shows that something was missed; the follower then asks for what came
  * after its last id. On every (re)connect it joins again with its last id and
- * gets exactly what it missed, page after page. Web pages and tests use it.
+ * gets exactly what it missed, page after page; an answer that says the
+ * thread was rewound (a failover lost messages it had) makes it start over
+ * from the latest page. Web pages and tests use it.
  */
 export class ChatFollower {
   thread: ChatThread | null = null;
@@ -58,7 +63,8 @@ export class ChatFollower {
   /** Feed every live `chat:message` of this thread here. */
   handleMessage(message: ChatMessage): void {
     if (this.thread && message.threadId !== this.thread.id) return;
-    if (this.lastSeq !== null && message.seq <= this.lastSeq) return;
+    // Kept whatever its seq while a request is in flight: its answer may start the thread over (rewound).
+    if (!this.syncing && this.lastSeq !== null && message.seq <= this.lastSeq) return;
     if (this.syncing || this.lastSeq === null || message.seq !== this.lastSeq + 1) {
       this.pending.set(message.seq, message);
       if (!this.syncing && this.lastSeq !== null) {
@@ -138,6 +144,12 @@ export class ChatFollower {
         }
         while (hasNewer && this.lastSeq !== null) {
           const page = await this.options.history({ after: messageIdOf(this.lastSeq) });
+          if (page.rewound) {
+            // This client has messages a failover lost: start again from the latest page, which a join brings.
+            this.reset();
+            hasNewer = await this.join();
+            continue;
+          }
           this.applyAll(page.messages);
           hasNewer = page.hasNewer && page.messages.length > 0;
         }
@@ -152,15 +164,14 @@ export class ChatFollower {
 
   /** Joins with the last id; resolves true when more messages follow the page it got. */
   private async join(): Promise<boolean> {
+    // What came live before this join is in the pages it gets (or was lost with a failover); what comes during it is kept.
+    this.pending.clear();
     const result = await this.options.join(this.lastId);
-    if (this.lastSeq !== null && result.thread.lastSeq < this.lastSeq) {
-      // The hub's history is behind this client (its Redis lost data): start again from what it has.
-      this.messages.length = 0;
-      this.pending.clear();
-      this.receipts.clear();
-      this.lastSeq = null;
-      this.options.onReset?.();
-      this.takeLatest(await this.options.join(null));
+    if (result.rewound || (this.lastSeq !== null && result.thread.lastSeq < this.lastSeq)) {
+      // The hub's thread is not what this client has: a failover lost messages it has (rewound: the answer is the
+      // latest page), or the hub's history is behind it (its Redis lost data). Start again from what the hub has.
+      this.reset();
+      this.takeLatest(result.rewound ? result : await this.options.join(null));
       return false;
     }
     if (this.lastSeq === null) {
@@ -171,6 +182,14 @@ export class ChatFollower {
     for (const receipt of result.receipts) this.handleReceiptQuietly(receipt);
     this.applyAll(result.messages);
     return result.hasNewer && result.messages.length > 0;
+  }
+
+  /** Forgets the thread's messages and read positions before the latest page is taken (messages kept: join). */
+  private reset(): void {
+    this.messages.length = 0;
+    this.receipts.clear();
+    this.lastSeq = null;
+    this.options.onReset?.();
   }
 
   private takeLatest(result: ChatJoinResult): void {

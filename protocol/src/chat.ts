@@ -159,12 +159,20 @@ export interface ChatJoinResult {
   hasNewer: boolean;
   /** Every member's read position. */
   receipts: ChatReceipt[];
+  /**
+   * True when `afterId` is at or past a message a Redis failover lost after it had been sent live (its seq was
+   * given to another message): the messages are then the latest page, as without `afterId`, and the client
+   * starts over from them (docs/protocol.md, "The chat resume rule").
+   */
+  rewound: boolean;
 }
 
 export interface ChatHistoryResult {
   messages: ChatMessage[];
   hasOlder: boolean;
   hasNewer: boolean;
+  /** As in ChatJoinResult, for `after`: the messages are the latest page, and the client starts over from them. */
+  rewound: boolean;
 }
 
 export interface ChatSendResult {

@@ -16,16 +16,20 @@ function fakeHub(count: number, page = 50) {
     lastAt: null,
     memberCount: 2,
   });
-  const add = () => {
+  const add = (text?: string) => {
     const seq = messages.length + 1;
-    const message: ChatMessage = { id: messageIdOf(seq), seq, threadId: 'staff.t', sender: 'a', senderRole: 'staff', text: `m${seq}`, attachments: [], clientMessageId: `client-${seq}`, at: seq };
+    const message: ChatMessage = { id: messageIdOf(seq), seq, threadId: 'staff.t', sender: 'a', senderRole: 'staff', text: text ?? `m${seq}`, attachments: [], clientMessageId: `client-${seq}-${text ?? ''}`, at: seq };
     messages.push(message);
     return message;
   };
   for (let i = 0; i < count; i++) add();
+  /** The lowest seq a failover lost after it was sent live (the hub's rewind mark), or null. */
+  let rewoundFrom: number | null = null;
+  const isRewound = (cursor: string) => rewoundFrom !== null && messageSeqOf(cursor) >= rewoundFrom;
+  const latest = (): ChatHistoryResult => ({ messages: messages.slice(-page), hasOlder: messages.length > page, hasNewer: false, rewound: false });
   const after = (seq: number): ChatHistoryResult => {
     const rest = messages.filter((m) => m.seq > seq);
-    return { messages: rest.slice(0, page), hasOlder: seq > 0, hasNewer: rest.length > page };
+    return { messages: rest.slice(0, page), hasOlder: seq > 0, hasNewer: rest.length > page, rewound: false };
   };
   const calls: string[] = [];
   const hub = {
@@ -33,16 +37,22 @@ function fakeHub(count: number, page = 50) {
     add,
     calls,
     reset: () => messages.splice(0),
+    /** A failover lost the messages from `seq` on (after they were sent live): their seqs come again. */
+    lose: (seq: number) => {
+      messages.splice(seq - 1);
+      rewoundFrom = Math.min(rewoundFrom ?? seq, seq);
+    },
     join: async (afterId: string | null): Promise<ChatJoinResult> => {
       calls.push(`join ${afterId}`);
-      if (afterId === null) return { thread: thread(), messages: messages.slice(-page), hasOlder: messages.length > page, hasNewer: false, receipts: [] };
+      if (afterId === null) return { thread: thread(), receipts: [], ...latest() };
+      if (isRewound(afterId)) return { thread: thread(), receipts: [], ...latest(), rewound: true };
       return { thread: thread(), receipts: [], ...after(messageSeqOf(afterId)) };
     },
     history: async (query: { after: string } | { before: string }): Promise<ChatHistoryResult> => {
       calls.push('after' in query ? `after ${query.after}` : `before ${query.before}`);
-      if ('after' in query) return after(messageSeqOf(query.after));
+      if ('after' in query) return isRewound(query.after) ? { ...latest(), rewound: true } : after(messageSeqOf(query.after));
       const before = messages.filter((m) => m.seq < messageSeqOf(query.before));
-      return { messages: before.slice(-page), hasOlder: before.length > page, hasNewer: true };
+      return { messages: before.slice(-page), hasOlder: before.length > page, hasNewer: true, rewound: false };
     },
   };
   return hub;
@@ -128,6 +138,46 @@ describe('ChatFollower', () => {
     expect(resets).toHaveLength(1);
     expect(follower.messages.map((m) => m.seq)).toEqual([1]);
     expect(follower.lastSeq).toBe(1);
+  });
+
+  it('starts over from the latest page when a join is answered rewound: a failover lost a message it had, whose seq came again', async () => {
+    const hub = fakeHub(3);
+    const resets: number[] = [];
+    const follower = new ChatFollower({ join: hub.join, history: hub.history, onReset: () => resets.push(1) });
+    await follower.resync();
+    // Sent live, then lost with the master; the next message gets its seq, and is dropped as one already applied.
+    follower.handleMessage(hub.add('lost'));
+    hub.lose(4);
+    const real = hub.add('real');
+    follower.handleMessage(real);
+    expect(follower.messages.map((m) => m.text)).toEqual(['m1', 'm2', 'm3', 'lost']);
+    // The hub closes the connection; on the reconnect, the join past the mark is answered with the latest page.
+    const rejoining = follower.resync();
+    // A message sent while the join is in flight, after the page was read, is kept and applied after it.
+    const next = hub.add('next');
+    follower.handleMessage(next);
+    await rejoining;
+    expect(follower.messages).toEqual(hub.messages);
+    expect(follower.lastSeq).toBe(5);
+    expect(resets).toHaveLength(1);
+    expect(hub.calls).toEqual(['join null', 'join 4-0']);
+  });
+
+  it('starts over when a history request to fill a gap is answered rewound', async () => {
+    const hub = fakeHub(3);
+    const { follower, applied } = follow(hub);
+    await follower.resync();
+    follower.handleMessage(hub.add('lost 4'));
+    hub.add('lost 5');
+    hub.lose(4);
+    hub.add('real 4');
+    hub.add('real 5');
+    // The live 5 was missed; the live 6 shows the gap, and the history after 4 is answered rewound.
+    follower.handleMessage(hub.add('real 6'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(follower.messages).toEqual(hub.messages);
+    expect(applied).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 5, 6]);
+    expect(hub.calls).toEqual(['join null', 'after 4-0', 'join null']);
   });
 
   it('keeps the highest read position of each member', () => {

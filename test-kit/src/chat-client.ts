@@ -74,8 +74,8 @@ export function recordChat(socket: ChatSocket): {
   return got;
 }
 
-/** A ChatFollower on one thread, wired to a socket: live messages plus a join on every connect. */
-export function followThread(socket: ChatSocket, threadId: string): ChatFollower & { applied: number[] } {
+/** A ChatFollower on one thread, wired to a socket: live messages plus a join on every connect; `resets` counts its starts over. */
+export function followThread(socket: ChatSocket, threadId: string): ChatFollower & { applied: number[]; resets: number } {
   const applied: number[] = [];
   const follower = new ChatFollower({
     join: async (afterId) => {
@@ -89,8 +89,10 @@ export function followThread(socket: ChatSocket, threadId: string): ChatFollower
       return ack;
     },
     onMessage: (message) => applied.push(message.seq),
-  }) as ChatFollower & { applied: number[] };
+    onReset: () => follower.resets++,
+  }) as ChatFollower & { applied: number[]; resets: number };
   follower.applied = applied;
+  follower.resets = 0;
   socket.on('chat:message', (message) => {
     if (message.threadId === threadId) follower.handleMessage(message);
   });

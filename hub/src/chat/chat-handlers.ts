@@ -74,7 +74,7 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
           if (subscribed) void socket.leave(room);
           throw error;
         });
-      if (result.ok) deps.fanout.noteJoined(clinic, payload.threadId, result.thread.lastSeq);
+      if (result.ok) deps.fanout.noteJoined(clinic, payload.threadId, result.thread.lastSeq, result.messages);
       else if (subscribed) void socket.leave(room);
       return result;
     });

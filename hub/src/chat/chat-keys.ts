@@ -20,6 +20,8 @@ export const chatKeys = (clinic: string) => {
     messages: (id: string) => `${thread(id)}:messages`,
     /** Hash: member sub → ChatReceipt JSON. */
     reads: (id: string) => `${thread(id)}:reads`,
+    /** String, for an hour: the lowest seq of the thread a failover lost after it was sent live (ChatStore.markRewound). */
+    rewound: (id: string) => `${thread(id)}:rewound`,
     /** String: the message a sender sent with a clientMessageId (append-message answers a resend with it). */
     sentMessage: (id: string, sub: string, clientMessageId: string) => `${thread(id)}:cm:${sub}:${clientMessageId}`,
     /** Sorted set: patient thread ids by latest activity. */

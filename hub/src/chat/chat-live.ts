@@ -3,11 +3,17 @@ import { onClinicMessages, subscribeClinicChannels, type RedisClient } from '@cl
 import { threadKindOf, type ChatActivity, type ChatMessage, type ChatThreadKind, type StaffPresence } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
+import { closeRoomTransports } from '../socket/local-broadcast.js';
+import { RecentSeqs } from '../socket/recent-seqs.js';
 import { CHAT_CHANNEL_KIND, chatRooms, parseThreadRoom, type ChatLiveEvent } from './chat-keys.js';
 import type { ChatStore } from './chat-store.js';
 
 /** More missed messages per thread than this are left to the clients' own resume (they see the gap). */
 const MAX_CATCH_UP_MESSAGES = 500;
+/** How far back a catch-up reads what this node's sockets hold, to find messages a failover lost (a rewind). */
+const REWIND_CHECK_MESSAGES = 50;
+/** How many seqs a node remembers per joined thread: more than a catch-up reads back. */
+const RECENT_SEQS_KEPT = 2 * REWIND_CHECK_MESSAGES;
 const CATCH_UP_RETRY_MS = 1000;
 const CATCH_UP_ATTEMPTS = 30;
 const MEMBER_LISTS_CACHED = 10_000;
@@ -20,8 +26,11 @@ export interface ChatFanoutDeps {
 }
 
 export interface ChatFanout {
-  /** A socket joined a thread having read up to `seq`: after a subscription loss the node catches up from there at the latest. */
-  noteJoined(clinic: string, threadId: string, seq: number): void;
+  /**
+   * A socket joined a thread having read up to `seq`, and `messages` in its page: after a subscription loss the
+   * node catches up from there at the latest, and a seq read as another message than this node sent is a rewind.
+   */
+  noteJoined(clinic: string, threadId: string, seq: number, messages: readonly ChatMessage[]): void;
 }
 
 /**
@@ -36,11 +45,20 @@ export interface ChatFanout {
  * missed from their streams and emits it (holding live messages back
  * meanwhile, so each thread stays in order), and sends receipts and presence
  * afresh. A client that still sees a gap fills it itself (the resume rule).
+ *
+ * A message goes out live before a replica holds it: a failover can lose it
+ * after it was shown (never acknowledged to its sender), and give its seq to
+ * the next message, which readers would drop as one they have. The node
+ * remembers what its thread rooms hold (seq → signature) and notices a seq
+ * coming back as another message, or a thread behind what it sent (rewound,
+ * below).
  */
 export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, deps: ChatFanoutDeps): Promise<ChatFanout> {
   const { store, metrics, logger } = deps;
   /** Per thread room: the highest seq emitted, or read by a socket when it joined. */
   const emittedUpTo = new Map<string, number>();
+  /** Per thread room: the messages its sockets hold lately (emitted, or read in a join's page), by seq. */
+  const held = new Map<string, RecentSeqs>();
   /** Member lists of consult and staff threads, for activity notices; dropped when the members change. */
   const memberCache = new Map<string, Promise<string[]>>();
   /** Presence as this node last heard it, per clinic: what to correct after a subscription loss. */
@@ -50,6 +68,7 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
 
   nsp.adapter.on('delete-room', (room: string) => {
     emittedUpTo.delete(room);
+    held.delete(room);
     memberCache.delete(room);
   });
 
@@ -84,8 +103,38 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
     );
   };
 
+  /**
+   * A failover lost the thread's messages from `fromSeq` on after this node had sent them, and their seqs are
+   * given to others: the thread's readers here are moved as a drain moves them, their transports closed; they
+   * reconnect, and their `chat:join` from past the mark is answered with the latest page and `rewound: true`
+   * (ChatStore.markRewound), on any node.
+   */
+  const rewound = (clinic: string, threadId: string, fromSeq: number) => {
+    const room = chatRooms.thread(clinic, threadId);
+    logger.warn({ clinic, thread: threadId, fromSeq }, 'chat messages sent live before a failover were lost; the thread\'s readers start over');
+    held.get(room)?.forgetFrom(fromSeq);
+    if ((emittedUpTo.get(room) ?? 0) >= fromSeq) emittedUpTo.set(room, fromSeq - 1);
+    store
+      .markRewound(clinic, threadId, fromSeq)
+      .catch((error: Error) => logger.error({ clinic, err: error.message }, 'cannot mark the chat thread rewound; its readers may keep a lost message'))
+      .finally(() => closeRoomTransports(nsp, room));
+  };
+
+  /** Notes that the room's sockets hold `message`; true when they held another message with its seq (a rewind). */
+  const noteHeld = (clinic: string, room: string, message: ChatMessage): boolean => {
+    if (!nsp.adapter.rooms.has(room)) return false;
+    let recent = held.get(room);
+    if (!recent) held.set(room, (recent = new RecentSeqs(RECENT_SEQS_KEPT)));
+    if (recent.add(message.seq, messageSignature(message)) !== 'other') return false;
+    rewound(clinic, message.threadId, message.seq);
+    recent.add(message.seq, messageSignature(message));
+    return true;
+  };
+
   const emitMessage = (clinic: string, kind: ChatThreadKind, message: ChatMessage) => {
     const room = chatRooms.thread(clinic, message.threadId);
+    // Sent on after a rewind too, as any message: the readers it reaches are on their way to start over.
+    noteHeld(clinic, room, message);
     nsp.local.to(room).emit('chat:message', message);
     metrics.chatMessageFannedOut(message.at);
     if (message.seq > (emittedUpTo.get(room) ?? 0) && nsp.adapter.rooms.has(room)) emittedUpTo.set(room, message.seq);
@@ -162,11 +211,22 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
         const parsed = parseThreadRoom(room);
         const kind = parsed && threadKindOf(parsed.threadId);
         if (!parsed || !kind || !nsp.adapter.rooms.has(room)) continue;
-        for (const message of await store.messagesAfter(parsed.clinic, parsed.threadId, after, MAX_CATCH_UP_MESSAGES)) {
-          emitMessage(parsed.clinic, kind, message);
+        const { clinic, threadId } = parsed;
+        // From a little before: a failover may have lost messages this node sent, and given their seqs to others.
+        const current = await store.lastSeq(clinic, threadId);
+        if (current < after) rewound(clinic, threadId, current + 1);
+        let upTo = Math.min(after, current);
+        const from = Math.max(0, upTo - REWIND_CHECK_MESSAGES);
+        for (const message of await store.messagesAfter(clinic, threadId, from, MAX_CATCH_UP_MESSAGES + upTo - from)) {
+          if (message.seq <= upTo) {
+            // Read back to compare with what the room holds: from a seq it held as another message on, all is sent.
+            if (!noteHeld(clinic, room, message)) continue;
+            upTo = message.seq - 1;
+          }
+          emitMessage(clinic, kind, message);
           caughtUp.add(`${room}#${message.seq}`);
         }
-        for (const receipt of await store.receipts(parsed.clinic, parsed.threadId)) nsp.local.to(room).emit('chat:receipt', receipt);
+        for (const receipt of await store.receipts(clinic, threadId)) nsp.local.to(room).emit('chat:receipt', receipt);
       }
       for (const clinic of deps.clinicIds) {
         if (!nsp.adapter.rooms.has(chatRooms.clinic(clinic))) continue;
@@ -200,10 +260,14 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
   });
 
   return {
-    noteJoined(clinic, threadId, seq) {
+    noteJoined(clinic, threadId, seq, messages) {
       const room = chatRooms.thread(clinic, threadId);
       // Never raised here: another socket of the room may still be waiting for messages up to seq.
       if (!emittedUpTo.has(room)) emittedUpTo.set(room, seq);
+      for (const message of messages) noteHeld(clinic, room, message);
     },
   };
 }
+
+/** What tells two messages with one seq apart: a failover that lost one may have given its seq to another. */
+export const messageSignature = (message: ChatMessage) => `${message.sender}/${message.clientMessageId}@${message.at}`;

@@ -142,7 +142,8 @@ export class ChatService {
    * Joining a thread: the caller's access is checked, `subscribe` is called
    * (the handler joins the socket to the thread's room, so nothing committed
    * from then on is missed), then the page is read: with `afterId`, what came
-   * after it (the resume); without, the latest messages. Audited.
+   * after it (the resume); without, or past a rewind (`rewound`:
+   * ChatStore.markRewound), the latest messages. Audited.
    */
   async join(clinic: string, caller: ChatCaller, input: Input<'chat:join'>, subscribe: () => void = () => undefined): Promise<Ack<ChatJoinResult>> {
     const opened = await this.open(clinic, caller, input.threadId);
@@ -171,7 +172,7 @@ export class ChatService {
     });
     if (!page.ok) return page;
     await this.audit(clinic, caller, 'chat.read', input.threadId);
-    return { ok: true, messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer };
+    return { ok: true, messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer, rewound: page.rewound };
   }
 
   /**

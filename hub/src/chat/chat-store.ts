@@ -44,6 +44,13 @@ export interface StoredAttachment {
   messageId: string | null;
 }
 
+/**
+ * How long a rewind is remembered (markRewound), as the queue's: the readers
+ * that showed a lost message are told at once (their hub node closes their
+ * connections) and resume within seconds.
+ */
+const REWOUND_KEPT_SECONDS = 60 * 60;
+
 const SCRIPT_NAMES = [
   'thread-access',
   'create-thread',
@@ -177,7 +184,26 @@ export class ChatStore {
     return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0'], (keys) => [
       keys.messages(input.threadId),
       keys.reads(input.threadId),
+      keys.rewound(input.threadId),
     ]);
+  }
+
+  /**
+   * Says that the thread's messages from `fromSeq` on were lost in a failover
+   * after they had been sent live (and their seqs are given again): a reader
+   * resuming at or past it is answered with the latest page and `rewound`,
+   * for an hour; the lowest seq marked stands.
+   */
+  async markRewound(clinic: string, threadId: string, fromSeq: number): Promise<void> {
+    const key = chatKeys(clinic).rewound(threadId);
+    const marked = await this.redis.get(key);
+    if (marked !== null && Number(marked) <= fromSeq) return;
+    await this.redis.set(key, fromSeq, 'EX', REWOUND_KEPT_SECONDS);
+  }
+
+  /** The seq of the thread's latest message (0 before the first, or when the thread is gone). */
+  async lastSeq(clinic: string, threadId: string): Promise<number> {
+    return Number((await this.redis.hget(chatKeys(clinic).thread(threadId), 'seq')) ?? 0);
   }
 
   markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {

@@ -3,6 +3,7 @@ import type { QueueEvent } from '@clinic-hub/protocol';
 import type { Logger } from '@clinic-hub/platform/logging';
 import type { HubMetrics } from '../metrics.js';
 import type { LocalBroadcast } from '../socket/local-broadcast.js';
+import { RecentSeqs } from '../socket/recent-seqs.js';
 import { LIVE_CHANNEL_KIND, clinicRoom } from './queue-keys.js';
 import type { QueueService } from './queue-service.js';
 
@@ -168,24 +169,3 @@ const RECENT_SEQS_KEPT = 4 * MAX_CATCH_UP_EVENTS;
 
 /** What tells two changes with one seq apart: a failover that lost one may have given its seq to another. */
 export const eventSignature = (event: QueueEvent) => `${event.ticket.id}@${event.at}`;
-
-/** The last `capacity` seqs added, each with its event's signature (a Map keeps insertion order: the oldest is dropped first). */
-export class RecentSeqs {
-  private readonly seqs = new Map<number, string>();
-
-  constructor(private readonly capacity: number) {}
-
-  /** Adds `seq`: 'new', 'again' when it was there with this signature, 'other' when with another (kept as it was). */
-  add(seq: number, signature: string): 'new' | 'again' | 'other' {
-    const known = this.seqs.get(seq);
-    if (known !== undefined) return known === signature ? 'again' : 'other';
-    this.seqs.set(seq, signature);
-    if (this.seqs.size > this.capacity) this.seqs.delete(this.seqs.keys().next().value!);
-    return 'new';
-  }
-
-  /** Forgets `seq` and every later one (they were lost: their numbers come again). */
-  forgetFrom(seq: number): void {
-    for (const known of [...this.seqs.keys()]) if (known >= seq) this.seqs.delete(known);
-  }
-}

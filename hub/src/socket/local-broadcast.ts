@@ -48,13 +48,9 @@ export class LocalBroadcast {
     this.publish = publish;
   }
 
-  /**
-   * Closes the transport of every socket of a room on this node, without a
-   * Socket.IO disconnect packet: the clients see "transport close" and
-   * reconnect by themselves (as when a node drains).
-   */
+  /** closeRoomTransports, in this namespace. */
   closeTransports(room: string): void {
-    for (const socket of this.nsp.sockets.values()) if (socket.rooms.has(room)) socket.conn.close();
+    closeRoomTransports(this.nsp, room);
   }
 
   emit(room: string, event: string, payload: unknown): void {
@@ -69,4 +65,13 @@ export class LocalBroadcast {
       if (socket.rooms.has(room)) (socket as unknown as { emit(event: string, payload: unknown): boolean }).emit(event, payload);
     }
   }
+}
+
+/**
+ * Closes the transport of every socket of a room on this node, without a
+ * Socket.IO disconnect packet: the clients see "transport close" and
+ * reconnect by themselves (as when a node drains).
+ */
+export function closeRoomTransports(nsp: Namespace, room: string): void {
+  for (const socket of nsp.sockets.values()) if (socket.rooms.has(room)) socket.conn.close();
 }

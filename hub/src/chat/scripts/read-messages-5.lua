@@ -1,13 +1,25 @@
 -- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
 -- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
 -- read position. Messages come oldest first. KEYS[3] the thread's messages stream, KEYS[4] its
--- read positions.
+-- read positions, KEYS[5] its rewind mark (chatKeys.rewound).
+--
+-- "after" a cursor at or past the rewind mark answers the latest page with rewound = true:
+-- the reader has shown a message a failover lost, and starts over.
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
 local mode, cursor, limit = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local last = tonumber(meta.seq or '0')
 local messagesKey = KEYS[3]
+
+local rewound = false
+if mode == 'after' then
+  local mark = redis.call('GET', KEYS[5])
+  if mark and cursor >= tonumber(mark) then
+    rewound = true
+    mode = 'latest'
+  end
+end
 
 local entries = {}
 local hasOlder, hasNewer = false, false
@@ -48,4 +60,5 @@ for i, entry in ipairs(entries) do messages[i] = entry[2][2] end
 local receipts = '[]'
 if ARGV[10] == '1' then receipts = jsonArray(redis.call('HVALS', KEYS[4])) end
 return '{"ok":true,"thread":' .. cjson.encode(threadView(threadId, meta)) .. ',"messages":' .. jsonArray(messages)
-  .. ',"hasOlder":' .. tostring(hasOlder) .. ',"hasNewer":' .. tostring(hasNewer) .. ',"receipts":' .. receipts .. '}'
+  .. ',"hasOlder":' .. tostring(hasOlder) .. ',"hasNewer":' .. tostring(hasNewer) .. ',"receipts":' .. receipts
+  .. ',"rewound":' .. tostring(rewound) .. '}'

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,8 +34,18 @@ export interface RedisClusterNodes {
    * did), wait until the cluster has promoted its replica and is whole
    * again, then restart the killed node in place (its nodes.conf makes it
    * rejoin as the new master's replica) and wait until it is in sync.
+   *
+   * `lagMs`: first make the replica fall that far behind, so that the
+   * failover loses what the master did meanwhile (a SIGKILL alone loses
+   * almost nothing on loopback: what the master sent is in the replica's
+   * socket buffer). A cluster replica cannot be moved behind a proxy
+   * (REPLICAOF is refused in cluster mode), so an nftables rule drops the
+   * master's packets to the replica's replication connection, from then
+   * until the replica is promoted; what the master sent meanwhile never
+   * arrives. Needs root and nft: `clusterLagSkipReason()` says why not.
+   * `onLagging`: called when the replica stops getting the master's writes.
    */
-  killMaster(port: number): Promise<{ killed: number; promoted: number; failoverMs: number }>;
+  killMaster(port: number, options?: { lagMs?: number; onLagging?: () => void }): Promise<{ killed: number; promoted: number; failoverMs: number; killedAt: number }>;
   /** `redis-cli --cluster reshard`: move `count` slots from one master to another, keys and all, while clients run. */
   reshard(fromPort: number, toPort: number, count: number): Promise<void>;
   /**
@@ -66,6 +76,49 @@ export function clinicOnMaster(slots: readonly [number, number][], prefix = 'cli
     const slot = hashSlot(`{${id}}`);
     if (slots.some(([first, last]) => slot >= first && slot <= last)) return id;
   }
+}
+
+const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((path) => existsSync(path)) ?? null;
+
+/** Why `killMaster({ lagMs })` cannot run here, or null when it can. */
+export function clusterLagSkipReason(): string | null {
+  if (process.platform !== 'linux') return `the replica's lag uses nftables, on Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'the replica\'s lag adds an nftables rule, which needs root: run the tests as root, as CI does';
+  if (!NFT) return 'nft is not installed: apt-get install nftables';
+  return null;
+}
+
+/**
+ * Drops the packets `fromPort` sends to `toPort` on loopback (one TCP connection's one direction) until the returned
+ * function is called. A table of its own per rule, named after this process, so removing it touches nothing else.
+ */
+async function dropOnLoopback(fromPort: number, toPort: number): Promise<() => Promise<void>> {
+  const table = `clinic_redislag_${process.pid}_${fromPort}_${toPort}`;
+  await runNft(
+    [
+      `table inet ${table} {`,
+      '  chain out {',
+      '    type filter hook output priority 0; policy accept;',
+      `    ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport ${fromPort} tcp dport ${toPort} drop`,
+      '  }',
+      '}',
+    ].join('\n'),
+  );
+  droppedTables.add(table);
+  return async () => {
+    if (!droppedTables.delete(table)) return;
+    await runNft(`delete table inet ${table}`);
+  };
+}
+
+/** The nftables tables this process added and has not removed yet (removed by `cleanup` at the latest). */
+const droppedTables = new Set<string>();
+
+function runNft(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(NFT!, ['-f', '-'], { timeout: 10_000 }, (error) => (error ? reject(new Error(`nft: ${error.message}`)) : resolve()));
+    child.stdin!.end(`${script}\n`);
+  });
 }
 
 /** How long a silent master goes before the cluster fails it over: short for tests, long enough for a loaded two-core machine. */
@@ -120,32 +173,50 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
         if (!master) throw new Error(`redis cluster: no master serves slot ${slot}`);
         return master;
       },
-      async killMaster(port) {
+      async killMaster(port, killOptions = {}) {
         const killed = nodes.get(port);
         const before = (await cluster.masters()).find((m) => m.port === port);
         if (!killed || !before) throw new Error(`redis cluster: ${port} is not a master`);
+        let lagging: (() => Promise<void>) | null = null;
+        if (killOptions.lagMs) {
+          const skip = clusterLagSkipReason();
+          if (skip) throw new Error(`redis cluster: killMaster({ lagMs }): ${skip}`);
+          // The replica's replication connection, as the master sees it: addr=127.0.0.1:<the replica's own port for it>.
+          const replicas = (await ask(port, (c) => c.call('CLIENT', 'LIST', 'TYPE', 'replica') as Promise<string>)) ?? '';
+          const replicaEnds = [...replicas.matchAll(/addr=127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+          if (replicaEnds.length === 0) throw new Error(`redis cluster: master ${port} has no replica connected to lag`);
+          const restore = await Promise.all(replicaEnds.map((end) => dropOnLoopback(port, end)));
+          lagging = async () => void (await Promise.all(restore.map((r) => r())));
+          killOptions.onLagging?.();
+          await new Promise((r) => setTimeout(r, killOptions.lagMs));
+        }
         const exited = new Promise((resolve) => killed.process.once('exit', resolve));
         const at = Date.now();
-        killed.process.kill('SIGKILL');
-        await exited;
         let promoted = 0;
-        const alive = () => ports.filter((p) => p !== port);
-        await until(
-          'a replica to take over the killed master\'s slots',
-          async () => {
-            const masters = await readMasters(alive()).catch(() => []);
-            const heir = masters.find((m) => before.replicaPorts.includes(m.port) && m.slots.length > 0);
-            promoted = heir?.port ?? 0;
-            return promoted !== 0 && (await everyNodeOk(alive()));
-          },
-          60_000,
-        );
+        try {
+          killed.process.kill('SIGKILL');
+          await exited;
+          const alive = () => ports.filter((p) => p !== port);
+          await until(
+            'a replica to take over the killed master\'s slots',
+            async () => {
+              const masters = await readMasters(alive()).catch(() => []);
+              const heir = masters.find((m) => before.replicaPorts.includes(m.port) && m.slots.length > 0);
+              promoted = heir?.port ?? 0;
+              return promoted !== 0 && (await everyNodeOk(alive()));
+            },
+            60_000,
+          );
+        } finally {
+          // The replica is master now and has closed that connection: what the dead master's kernel still resends meets a reset.
+          await lagging?.();
+        }
         const failoverMs = Date.now() - at;
         await start(port);
         await until('the restarted node to be the new master\'s replica, in sync', () => replicaInSync(promoted, port), 60_000);
         await until('every node to see the cluster whole', () => everyNodeOk(ports), 60_000);
         await until('every master\'s replica to be in sync', () => everyReplicaInSync(ports), 60_000);
-        return { killed: port, promoted, failoverMs };
+        return { killed: port, promoted, failoverMs, killedAt: at };
       },
       async reshard(fromPort, toPort, count) {
         const masters = await cluster.masters();
@@ -203,6 +274,8 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
   }
 
   async function stopAll() {
+    for (const table of droppedTables) await runNft(`delete table inet ${table}`).catch(() => undefined);
+    droppedTables.clear();
     for (const node of nodes.values()) {
       if (isAlive(node)) await node.stop().catch(() => node.process.kill('SIGKILL'));
     }

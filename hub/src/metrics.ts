@@ -123,13 +123,15 @@ export class HubMetrics {
     });
     new Gauge({
       name: 'clinic_hub_redis_master',
-      help: '1 for the Redis master this node writes to (address label: host:port; with Sentinel it changes on failover)',
+      help: '1 for the Redis master this node writes to (address label: host:port; with Sentinel it changes on failover; on a Redis Cluster one series per shard)',
       labelNames: ['address'],
       registers: [this.registry],
       async collect() {
         const replication = await self.replication();
         this.reset();
-        if (replication?.role === 'master' && replication.address) this.set({ address: replication.address }, 1);
+        if (replication?.role !== 'master') return;
+        const masters = replication.shards?.map((s) => s.master) ?? (replication.address ? [replication.address] : []);
+        for (const address of masters) this.set({ address }, 1);
       },
     });
     new Gauge({

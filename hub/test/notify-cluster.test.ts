@@ -168,7 +168,7 @@ describe('notifications on a Redis Cluster', () => {
     }
   });
 
-  it('shows the cluster in `clinic status` as the hub reports it: every master and every replica with its lag', { timeout: 60_000 }, async () => {
+  it('shows the cluster in `clinic status` as the hub reports it: every master and every replica with its lag, shard by shard', { timeout: 60_000 }, async () => {
     // The CLI opens no Redis itself: it asks the hub (GET /api/ops/status).
     const env = cleanEnv({ CLINIC_URL: hub.url, CLINIC_TOKEN: await tokenFor('admin', clinic) });
     const json = await runCli(['status', '--json'], { env });
@@ -179,7 +179,8 @@ describe('notifications on a Redis Cluster', () => {
     expect(redis.master.split(',').map((a) => Number(a.split(':')[1])).sort()).toEqual(masters.map((m) => m.port).sort());
     expect(redis.replicas.map((r) => Number(r.address.split(':')[1])).sort()).toEqual(masters.flatMap((m) => m.replicaPorts).sort());
     const text = await runCli(['status'], { env: { ...env, NO_COLOR: '1' } });
-    expect(text.stdout).toMatch(/Redis: up · .* · cluster · master 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+ · 3\/3 replicas in sync, lag /);
+    expect(text.stdout).toMatch(/Redis: up · .* · cluster · 3 shards · 3\/3 with a replica in sync · 16384\/16384 slots served\n/);
+    for (const master of masters) expect(text.stdout).toMatch(new RegExp(`127\\.0\\.0\\.1:${master.port} .*127\\.0\\.0\\.1:${master.replicaPorts[0]}\\s+online\\s+yes`));
   });
 
   it('sends every acknowledged reminder exactly once when the queue\'s master and then the clinic\'s master are SIGKILLed mid-stream', { timeout: 300_000 }, async () => {

@@ -84,9 +84,33 @@ export interface ClinicQueueSummary {
 
 export interface RedisReplicaStatus {
   address: string;
+  /** As its master sees it (INFO replication): `online` once in sync, `wait_bgsave` or `send_bulk` while a full copy is under way; on a Redis Cluster `disconnected` for a replica the cluster knows that is not connected to its master, `unknown` when its master could not be asked. */
   state: string;
+  /** How far behind its master's replication offset it is, in bytes. */
   lagBytes: number;
-  lagSeconds: number;
+  /** Seconds since its last acknowledgement (a replica sends one every second); null while it is not connected to its master. */
+  lagSeconds: number | null;
+  /** `online` and acknowledged within the last 2 s: a replica wait (`HUB_REDIS_ACK_REPLICAS`) can count on it. */
+  inSync: boolean;
+}
+
+/** How many hash slots a Redis Cluster has (0–16383): all must be served for the whole cluster to answer. */
+export const REDIS_CLUSTER_SLOTS = 16384;
+
+/** Slot ranges as people read them: `0-5460,5462`. */
+export const slotRangesText = (slots: readonly (readonly [number, number])[]) =>
+  slots.map(([first, last]) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
+
+/** One shard of a Redis Cluster: a master, the hash slots it serves and its replicas. */
+export interface RedisShardStatus {
+  /** host:port of the master. */
+  master: string;
+  /** False while the cluster holds the master failed: its slots are not served until a replica takes over. */
+  masterUp: boolean;
+  /** Inclusive ranges of hash slots (0–16383). */
+  slots: [number, number][];
+  slotCount: number;
+  replicas: RedisReplicaStatus[];
 }
 
 /** What `GET /api/ops/status` answers (`clinic status`). */
@@ -98,12 +122,16 @@ export interface OpsStatus {
     usedMemoryBytes?: number;
     aof?: boolean;
     connectedClients?: number;
-    /** How the hub reaches Redis: one Redis (`REDIS_URL`) or Sentinel (`REDIS_SENTINELS`). */
+    /** How the hub reaches Redis: one Redis (`REDIS_URL`), Sentinel (`REDIS_SENTINELS`) or a Redis Cluster (`REDIS_CLUSTER_NODES`). */
     mode?: 'single' | 'sentinel' | 'cluster';
-    /** host:port of the master the hub writes to (with Sentinel: the one it found after the latest failover). */
+    /** host:port of the master the hub writes to (with Sentinel: the one it found after the latest failover; on a cluster: every master, comma-separated). */
     master?: string | null;
-    /** The master's replicas: `online` once in sync; lag in bytes behind the master and seconds since their last acknowledgement. */
+    /** The master's replicas (on a cluster: every master's replicas connected to it). */
     replicas?: RedisReplicaStatus[];
+    /** On a Redis Cluster: each shard, by its first slot. */
+    shards?: RedisShardStatus[];
+    /** On a Redis Cluster: what an operator must see to, in English (a shard with no replica in sync, a failed master, hash slots no master serves); empty when none. */
+    warnings?: string[];
   };
   clinics: ClinicQueueSummary[];
   /** Media-server nodes alive now (their heartbeat has not expired). */

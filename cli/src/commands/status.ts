@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { connectionOptions, examples, handle, jsonOption, type Runtime } from '../command-kit.js';
 import { hubRequest } from '../hub-http.js';
-import type { OpsStatus } from '@clinic-hub/protocol';
+import { REDIS_CLUSTER_SLOTS, slotRangesText, type OpsStatus, type RedisReplicaStatus, type RedisShardStatus } from '@clinic-hub/protocol';
 import { ago, bytes, duration, table, type Output } from '../output.js';
 import { runLiveView } from '../views/run-live-view.js';
 
@@ -24,17 +24,46 @@ export const rolesSummary = (clients: Partial<Record<string, number>>) =>
     .map(([role, n]) => `${role} ${n}`)
     .join(', ') || 'none';
 
+/** A hub older than `inSync` counted a replica in sync by its state alone. */
+const inSync = (replica: RedisReplicaStatus) => replica.inSync ?? replica.state === 'online';
+
 export function redisSummary(redis: OpsStatus['redis']): string {
   if (!redis.up) return 'DOWN';
   const parts = [`up`, `version ${redis.version ?? '?'}`, `${bytes(redis.usedMemoryBytes)} used`, `AOF ${redis.aof ? 'on' : 'off'}`, `${redis.connectedClients ?? '?'} connections`];
   if (redis.mode && redis.mode !== 'single') parts.push(redis.mode);
+  if (redis.shards) {
+    const served = redis.shards.reduce((n, s) => n + (s.masterUp ? s.slotCount : 0), 0);
+    parts.push(`${redis.shards.length} shards`, `${redis.shards.filter((s) => s.replicas.some(inSync)).length}/${redis.shards.length} with a replica in sync`, `${served}/${REDIS_CLUSTER_SLOTS} slots served`);
+    return parts.join(' · ');
+  }
   if (redis.master) parts.push(`master ${redis.master}`);
   if (redis.replicas) {
-    const online = redis.replicas.filter((r) => r.state === 'online');
     const lag = Math.max(0, ...redis.replicas.map((r) => r.lagBytes));
-    parts.push(redis.replicas.length === 0 ? 'no replica' : `${online.length}/${redis.replicas.length} replicas in sync, lag ${bytes(lag)} (${Math.max(0, ...redis.replicas.map((r) => r.lagSeconds))} s)`);
+    parts.push(redis.replicas.length === 0 ? 'no replica' : `${redis.replicas.filter(inSync).length}/${redis.replicas.length} replicas in sync, lag ${bytes(lag)} (${Math.max(0, ...redis.replicas.map((r) => r.lagSeconds ?? 0))} s)`);
   }
   return parts.join(' · ');
+}
+
+const replicaLag = (replica: RedisReplicaStatus) => `${bytes(replica.lagBytes)}${replica.lagSeconds === null ? '' : ` (${replica.lagSeconds} s)`}`;
+
+/** A Redis Cluster, shard by shard: one row per replica, the master and its slots on the shard's first row. */
+function printShards(out: Output, shards: RedisShardStatus[], warnings: string[]): void {
+  const s = out.style;
+  const rows = shards.flatMap((shard) => {
+    const master = shard.masterUp ? shard.master : `${shard.master} ${s.red('FAILED')}`;
+    const slots = `${slotRangesText(shard.slots)} (${shard.slotCount})`;
+    if (shard.replicas.length === 0) return [[master, slots, s.red('none'), '', '', '']];
+    return shard.replicas.map((r, i) => [
+      i === 0 ? master : '',
+      i === 0 ? slots : '',
+      r.address,
+      r.state,
+      inSync(r) ? s.green('yes') : s.red('no'),
+      replicaLag(r),
+    ]);
+  });
+  for (const line of table(['MASTER', 'SLOTS', 'REPLICA', 'STATE', 'IN SYNC', 'LAG'], rows, { headerStyle: s.dim })) out.line(`  ${line}`);
+  for (const warning of warnings) out.line(`  ${s.red(`warning: ${warning}`)}`);
 }
 
 export function printStatus(out: Output, status: StatusReport): void {
@@ -61,6 +90,7 @@ export function printStatus(out: Output, status: StatusReport): void {
   out.line();
   out.line(`${s.bold('Clients by role')} (nodes that are up): ${rolesSummary(status.clientsByRole)}`);
   out.line(`${s.bold('Redis')}: ${status.redis.up ? redisSummary(status.redis) : s.red(redisSummary(status.redis))}`);
+  if (status.redis.up && status.redis.shards) printShards(out, status.redis.shards, status.redis.warnings ?? []);
   out.line();
   out.line(s.bold('Queues'));
   if (status.clinics.length === 0) out.line('  none visible');
@@ -85,7 +115,7 @@ export function printStatus(out: Output, status: StatusReport): void {
 export function registerStatusCommand(program: Command, runtime: Runtime): void {
   const status = connectionOptions(program.command('status'))
     .summary('hub nodes, clients by role, Redis, queue numbers')
-    .description('hub nodes (up/down, clients by role), Redis (version, memory, AOF) and every visible clinic’s queue numbers')
+    .description('hub nodes (up/down, clients by role), Redis (version, memory, AOF, master and replicas; on a Redis Cluster each shard) and every visible clinic’s queue numbers')
     .option('-w, --watch', 'live view: queue numbers follow the event stream, nodes and Redis refresh every few seconds')
     .option('--interval <seconds>', 'with --watch: seconds between refreshes of nodes and Redis', '5')
     .addOption(jsonOption());

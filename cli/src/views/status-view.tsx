@@ -111,7 +111,9 @@ export function StatusApp({ status, live, url, color, size: fixedSize }: StatusA
   }
   if (nodes.length > nodeRows) lines.push({ text: `  … ${nodes.length - nodeRows + 1} more (clinic status)`, dim: true });
   lines.push({ text: `Clients: ${report ? rolesSummary(report.clientsByRole) : '?'}` });
-  lines.push({ text: `Redis: ${report ? redisSummary(report.redis) : '?'}`, color: report && !report.redis.up ? tint('red') : undefined });
+  // On a Redis Cluster the summary counts the shards with a replica in sync; `clinic status` says which and why.
+  const redisTrouble = report && (!report.redis.up || (report.redis.warnings?.length ?? 0) > 0);
+  lines.push({ text: `Redis: ${report ? redisSummary(report.redis) : '?'}`, color: redisTrouble ? tint('red') : undefined });
   lines.push({ text: '' });
 
   lines.push({ text: 'Queues', bold: true });

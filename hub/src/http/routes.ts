@@ -12,6 +12,7 @@ import type { NotificationService } from '../notify/index.js';
 import { opsWorkers } from '@clinic-hub/platform/job-queues';
 import { listDisplays } from '../ops/node-registry.js';
 import { opsStatus } from '../ops/ops-status.js';
+import { clusterWarnings } from '../ops/redis-warnings.js';
 import type { QueueService } from '../queue/index.js';
 import { isRedisUnavailable, type RedisReplication, type RedisTarget } from '@clinic-hub/platform/redis';
 import type { WebAsset } from '../web/web-assets.js';
@@ -22,9 +23,9 @@ export interface RouteDeps {
   serverKind: () => string;
   startedAt: number;
   redis: RedisClient;
-  /** How the node reaches Redis (REDIS_URL or REDIS_SENTINELS), shown by /healthz and `clinic status`. */
+  /** How the node reaches Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES), shown by /healthz and `clinic status`. */
   redisMode: RedisTarget['mode'];
-  /** The master and its replicas as the node sees them now; null when Redis did not answer in time. */
+  /** The master and its replicas (on a cluster: each shard) as the node sees them now; null when Redis did not answer in time. */
   redisReplication: () => Promise<RedisReplication | null>;
   metrics: HubMetrics;
   tokens: TokenIssuer;
@@ -191,6 +192,7 @@ export function createRoutes(deps: RouteDeps): HttpHandler {
         redisMode: deps.redisMode,
         redisMaster: replication?.role === 'master' ? replication.address : null,
         redisReplicas: replication?.replicas ?? null,
+        ...(replication?.shards && { redisShards: replication.shards, redisWarnings: clusterWarnings(replication.shards) }),
         uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
       };
       return json(redis === 'up' ? 200 : 503, body);

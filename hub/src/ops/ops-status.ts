@@ -6,6 +6,7 @@ import { consultIndexKeys } from '../consult/consult-keys.js';
 import { listMediaNodes } from '../consult/media-nodes.js';
 import { clinicKeys } from '../queue/index.js';
 import { listNodes } from './node-registry.js';
+import { clusterWarnings } from './redis-warnings.js';
 
 /** What `clinic status` shows: hub nodes, Redis, and each clinic's queue in numbers (no ticket details). */
 export async function opsStatus(redis: RedisClient, clinics: ClinicRegistry, clinicIds: string[], mode: RedisTarget['mode'] = 'single'): Promise<OpsStatus> {
@@ -48,6 +49,7 @@ export async function opsStatus(redis: RedisClient, clinics: ClinicRegistry, cli
       mode,
       master: replication.role === 'master' ? replication.address : null,
       replicas: replication.replicas,
+      ...(replication.shards && { shards: replication.shards, warnings: clusterWarnings(replication.shards) }),
     },
     clinics: summaries,
     mediaNodes: await listMediaNodes(redis),

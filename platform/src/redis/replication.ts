@@ -1,5 +1,13 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import type { RedisReplicaStatus, RedisShardStatus } from '@clinic-hub/protocol';
 import { isCluster, type RedisClient } from './cluster.js';
+
+/**
+ * A replica acknowledges what it holds every second: one silent for longer
+ * is stalled or cut off, and would not confirm a replica wait (WAIT) in time,
+ * even while its master still lists it `online` (until `repl-timeout`, 60 s).
+ */
+export const IN_SYNC_MAX_LAG_SECONDS = 2;
 
 /** What a connection's Redis says about replication (INFO replication), for /healthz, metrics and `clinic status`. */
 export interface RedisReplication {
@@ -7,43 +15,98 @@ export interface RedisReplication {
   role: 'master' | 'replica';
   /** host:port of the node this connection talks to: with Sentinel, the master it found. */
   address: string | null;
-  replicas: {
-    address: string;
-    /** `online` once in sync; `wait_bgsave`, `send_bulk` while a full copy is under way. */
-    state: string;
-    /** How far behind the master's replication offset it is, in bytes. */
-    lagBytes: number;
-    /** Seconds since its last acknowledgement (Redis sends one every second). */
-    lagSeconds: number;
-  }[];
+  replicas: RedisReplicaStatus[];
+  /** On a Redis Cluster: each shard (CLUSTER SHARDS), by its first slot. */
+  shards?: RedisShardStatus[];
 }
 
 /**
- * With a Redis Cluster: every master's replicas, and `address` lists the
- * masters (host:port, comma-separated); a slot without its master shows as
- * fewer masters, a replica gone as fewer replicas.
+ * With a Redis Cluster: `shards`, each master with its slots and replicas;
+ * `address` lists the masters (host:port, comma-separated) and `replicas`
+ * every replica connected to its master.
  */
 export async function readReplication(client: RedisClient): Promise<RedisReplication> {
   if (!isCluster(client)) return readNodeReplication(client);
-  const masters = await Promise.all(client.nodes('master').map(readNodeReplication));
+  const shards = await readShards(client);
   return {
     role: 'master',
-    address: masters.map((m) => m.address).filter((a) => a !== null).join(',') || null,
-    replicas: masters.flatMap((m) => m.replicas),
+    address: shards.map((s) => s.master).join(',') || null,
+    replicas: shards.flatMap((s) => s.replicas.filter((r) => r.lagSeconds !== null)),
+    shards,
   };
+}
+
+/**
+ * The shards as the node asked sees them (CLUSTER SHARDS, Redis 7), each
+ * replica as its master reports it (INFO replication). A replica the cluster
+ * knows but its master does not list is `disconnected` (killed, or cut off
+ * past `repl-timeout`); its lag in bytes is from the offsets the cluster last
+ * gossiped. When the master could not be asked, its replicas are `unknown`.
+ */
+async function readShards(cluster: Cluster): Promise<RedisShardStatus[]> {
+  const reply = (await cluster.call('CLUSTER', 'SHARDS')) as unknown[][];
+  const connections = new Map(cluster.nodes('all').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const shards = await Promise.all(
+    reply.map(async (entry) => {
+      const shard = pairs(entry);
+      const flat = shard.slots as number[];
+      const slots: [number, number][] = [];
+      for (let i = 0; i < flat.length; i += 2) slots.push([Number(flat[i]), Number(flat[i + 1])]);
+      const nodes = (shard.nodes as unknown[][]).map(pairs);
+      const master = nodes.find((n) => n.role === 'master');
+      if (!master || slots.length === 0) return null;
+      const address = `${master.ip}:${master.port}`;
+      const masterUp = master.health === 'online';
+      const connection = connections.get(address);
+      // A failed master is not asked: it would only make the answer late.
+      const reported = masterUp && connection ? await readNodeReplication(connection).catch(() => null) : null;
+      const replicas = nodes
+        .filter((n) => n.role === 'replica')
+        .map((n): RedisReplicaStatus => {
+          const replica = `${n.ip}:${n.port}`;
+          return (
+            reported?.replicas.find((r) => r.address === replica) ?? {
+              address: replica,
+              state: reported ? 'disconnected' : 'unknown',
+              lagBytes: Math.max(0, Number(master['replication-offset']) - Number(n['replication-offset'])),
+              lagSeconds: null,
+              inSync: false,
+            }
+          );
+        });
+      return {
+        master: address,
+        masterUp,
+        slots,
+        slotCount: slots.reduce((n, [first, last]) => n + last - first + 1, 0),
+        replicas,
+      };
+    }),
+  );
+  return shards.filter((s) => s !== null).sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
+}
+
+/** A RESP map sent as a flat array (`[key, value, key, value …]`), as CLUSTER SHARDS answers on RESP2. */
+function pairs(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
 }
 
 async function readNodeReplication(redis: Redis): Promise<RedisReplication> {
   const fields = parseInfo(await redis.info('replication'));
   const masterOffset = Number(fields.master_repl_offset ?? 0);
-  const replicas: RedisReplication['replicas'] = [];
+  const replicas: RedisReplicaStatus[] = [];
   for (let i = 0; fields[`slave${i}`] !== undefined; i++) {
     const entry = Object.fromEntries(fields[`slave${i}`]!.split(',').map((kv) => kv.split('=') as [string, string]));
+    const state = entry.state ?? '?';
+    const lagSeconds = Number(entry.lag ?? 0);
     replicas.push({
       address: `${entry.ip}:${entry.port}`,
-      state: entry.state ?? '?',
+      state,
       lagBytes: Math.max(0, masterOffset - Number(entry.offset ?? 0)),
-      lagSeconds: Number(entry.lag ?? 0),
+      lagSeconds,
+      inSync: state === 'online' && lagSeconds <= IN_SYNC_MAX_LAG_SECONDS,
     });
   }
   const stream = (redis as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;

@@ -27,12 +27,31 @@ export interface LinkDeps {
   onLost(reason: string): void;
 }
 
-/** Camera layers, lowest first: a quarter, half and full resolution (media-server simulcast-layers.ts). */
-const CAMERA_ENCODINGS: RTCRtpEncodingParameters[] = [
-  { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 450_000 },
-  { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
-];
+/**
+ * Camera layers, lowest first (media-server simulcast-layers.ts): a quarter,
+ * half and full resolution. Chromium sends three layers only from 540 lines
+ * up and two from 360 (its rule by resolution: it drops the top ones, so a
+ * 640×480 camera given three sent 160 and 320 px wide, never its full
+ * picture). A smaller camera gets fewer layers, the top one always at full
+ * resolution.
+ */
+function cameraEncodings(track: MediaStreamTrack): RTCRtpEncodingParameters[] {
+  const height = track.getSettings().height ?? 720;
+  if (height >= 540) {
+    return [
+      { rid: 'r0', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+      { rid: 'r1', scaleResolutionDownBy: 2, maxBitrate: 450_000 },
+      { rid: 'r2', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+    ];
+  }
+  if (height >= 360) {
+    return [
+      { rid: 'r0', scaleResolutionDownBy: 2, maxBitrate: 250_000 },
+      { rid: 'r1', scaleResolutionDownBy: 1, maxBitrate: 800_000 },
+    ];
+  }
+  return [{ maxBitrate: 450_000 }];
+}
 const SCREEN_ENCODINGS: RTCRtpEncodingParameters[] = [{ maxBitrate: 2_500_000 }];
 /** How long ICE may stay disconnected before we restart it ourselves (a brief loss often heals alone). */
 const ICE_RESTART_AFTER_MS = 2000;
@@ -139,7 +158,7 @@ export class MediasoupLink {
     const producer = await send.produce({
       track,
       appData: { source },
-      ...(source === 'camera' ? { encodings: CAMERA_ENCODINGS, codecOptions: { videoGoogleStartBitrate: 1000 } } : {}),
+      ...(source === 'camera' ? { encodings: cameraEncodings(track), codecOptions: { videoGoogleStartBitrate: 1000 } } : {}),
       ...(source === 'screen' ? { encodings: SCREEN_ENCODINGS } : {}),
       ...(source === 'mic' ? { codecOptions: { opusFec: true, opusDtx: true } } : {}),
       // The page stops screen tracks itself: a producer should not stop a track the page still shows.

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@clinic-hub/platform/process';
 
 const LATENCY_BUCKETS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 
@@ -50,7 +51,7 @@ export class AiMetrics {
         this.set(sources.lagSeconds());
       },
     });
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
   }
 
   /** Queue depth by queue and BullMQ state, read at scrape time (at most 2 s; the last good counts otherwise). */

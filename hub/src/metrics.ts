@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@clinic-hub/platform/process';
 import { NAMESPACES, ROLES, type Role } from '@clinic-hub/protocol';
 import type { RedisReplication } from '@clinic-hub/platform/redis';
 
@@ -153,7 +154,7 @@ export class HubMetrics {
       },
     });
     // process_* and nodejs_* (CPU, memory, event loop lag, GC), with the node label like the rest.
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
   }
 
   /** Where clinic_hub_ready, clinic_hub_actions_in_flight and clinic_hub_connected_clients are read from. */

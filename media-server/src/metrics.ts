@@ -1,14 +1,9 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@clinic-hub/platform/process';
 import type { EngineCounters, MediaEngine } from './engine/engine-types.js';
 
 const BITRATE_WINDOW_SECONDS = 10;
 
-/**
- * prom-client's event-loop delay histogram wakes the loop this often; its
- * default (10 ms: a hundred wake-ups a second) cost an idle media-server about
- * half a percent of a core, more than a room's own work on mediasoup.
- */
-const EVENT_LOOP_MONITORING_PRECISION_MS = 100;
 
 /**
  * The media-server's Prometheus metrics, every series labelled with the node.
@@ -31,7 +26,7 @@ export class MediaMetrics {
     draining: () => boolean,
   ) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry, prefix: 'clinic_media_', eventLoopMonitoringPrecision: EVENT_LOOP_MONITORING_PRECISION_MS });
+    collectProcessMetrics(this.registry, 'clinic_media_');
     new Gauge({ name: 'clinic_media_rooms', help: 'Rooms hosted on this node', registers: [this.registry], collect() { this.set(counts().rooms); } });
     new Gauge({ name: 'clinic_media_participants', help: 'Participants connected to this node', registers: [this.registry], collect() { this.set(counts().participants); } });
     new Gauge({

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '@clinic-hub/platform/process';
 import { JOB_QUEUE_STATES, type NotifyKind } from '@clinic-hub/protocol';
 import type { PushResult } from './channels/in-app-channel.js';
 import type { NotificationQueue } from './notification-service.js';
@@ -68,7 +69,7 @@ export class NotifyWorkerMetrics {
         for (const [clinic, depth] of depths) this.set({ clinic }, depth);
       },
     });
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
   }
 
   pushFinished(result: Exclude<PushResult, 'no_subscription'>): void {

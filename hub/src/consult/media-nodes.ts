@@ -5,8 +5,8 @@ import { MEDIA_NODES_KEY, mediaNodeKey, type MediaNodeInfo } from '@clinic-hub/p
  * The media-server nodes that are alive now: those whose `media:node:<id>`
  * hash still exists (each node refreshes it every few seconds with a short
  * expiry, so a node that died drops out by itself). Ids left in the
- * `media:nodes` set by a dead node are ignored, not removed: the set is the
- * media-server's to keep.
+ * `media:nodes` set by a dead node are ignored here; the live nodes take them
+ * out on their beats (the set is the media-servers' to keep).
  */
 export async function listMediaNodes(redis: RedisClient): Promise<MediaNodeInfo[]> {
   const ids = await redis.smembers(MEDIA_NODES_KEY);

@@ -15,6 +15,11 @@ import { MEDIA_NODES_KEY, MEDIA_NODE_HEARTBEAT_MS, MEDIA_NODE_TTL_MS, mediaNodeK
  * a node from the set only when its hash exists, so every order a reader
  * can see is right: an id without a hash (a node starting, stopping or dead)
  * is no node, and a hash not yet in the set is seen on the next beat.
+ *
+ * Each beat also takes out of the set the ids whose hash has gone (nodes that
+ * died, or were replaced under new ids): without that the set only grows. A
+ * node alive after all (its hash lapsed while it stalled) adds itself again
+ * on its next beat.
  */
 export class MediaNodeRegistry {
   private timer: NodeJS.Timeout | null = null;
@@ -43,6 +48,14 @@ export class MediaNodeRegistry {
       .pexpire(key, MEDIA_NODE_TTL_MS)
       .exec();
     await this.redis.sadd(MEDIA_NODES_KEY, this.self.nodeId);
+    await this.tidy();
+  }
+
+  /** Removes the ids of nodes whose hash has gone. One command per id: on a Redis Cluster the hashes lie in different slots. */
+  private async tidy(): Promise<void> {
+    const others = (await this.redis.smembers(MEDIA_NODES_KEY)).filter((id) => id !== this.self.nodeId);
+    const gone = (await Promise.all(others.map(async (id) => ((await this.redis.exists(mediaNodeKey(id))) === 0 ? id : null)))).filter((id) => id !== null);
+    if (gone.length > 0) await this.redis.srem(MEDIA_NODES_KEY, ...gone);
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,10 @@
 /**
- * Live AI sessions on Redis Sentinel, the master killed with SIGKILL twice
- * (the replica lagging first, so the failover loses the master's last
- * writes) while consultations are admitted and their sessions run on two AI
- * worker processes.
+ * Live AI sessions on Redis Sentinel and on a Redis Cluster, a master killed
+ * with SIGKILL twice (the replica lagging first, so the failover loses the
+ * master's last writes) while consultations are admitted and their sessions
+ * run on two AI worker processes. On Sentinel the one master both times; on
+ * the cluster first the master of the jobs queue's shard (the sessions' jobs
+ * and locks), then the clinic's (its consultations' audio, results and ends).
  *
  * A session's job is added as an admission adds it (AiSessionJobs with the
  * replica wait, HUB_REDIS_ACK_REPLICAS): it counts once confirmed, and is
@@ -21,9 +23,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedisClient } from '@clinic-hub/platform/redis';
+import { ReplicaAck, connectRedisClient, type RedisClient } from '@clinic-hub/platform/redis';
 import { conversation, feedConversation, type Track } from '@clinic-hub/test-kit/audio-tap';
-import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
+import { FAILOVER_MODES, type FailoverRedis } from '@clinic-hub/test-kit/redis-failover';
 import { espeakSpeech } from '@clinic-hub/test-kit/speech';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
@@ -34,57 +36,42 @@ const CLINIC = 'testclinic';
 const SESSIONS = 8;
 /** One consultation admitted every this many ms. */
 const ADMIT_EVERY_MS = 1200;
-/** The master is killed as these consultations are admitted. */
-const KILL_AT = [2, 5];
+/**
+ * A master is killed as these consultations are admitted: the master of the
+ * shard that holds `shardOf` (on Sentinel the one master).
+ */
+const KILLS = [
+  { at: 2, shard: 'queue', shardOf: `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.aiSessions}` },
+  { at: 5, shard: 'clinic', shardOf: `{${CLINIC}}` },
+];
 /** How long the replica lags behind the master before the master is killed. */
 const LAG_MS = 800;
 /** The audio is written this many times faster than real time. */
 const SPEED = 1.5;
 /**
- * The AI workers' job locks. A lock lapses in every failover, the sentinels
- * waiting longer than that before they promote the replica
- * (FAILOVER_AFTER_MS): every session running then is taken over, as after
- * a failover longer than the default 30 s lock. Outside a failover a lock
- * lapses only if a worker cannot renew it for 3 s (renewed every second or
- * so): with 2 s locks a busy CI machine stalled a session twice more than
- * its two failovers did.
+ * The AI workers' job locks. A lock lapses in every failover of the jobs
+ * queue's master, the sentinels (or the cluster's nodes) waiting longer than
+ * that before they promote the replica (FAILOVER_AFTER_MS): every session
+ * running then is taken over, as after a failover longer than the default
+ * 30 s lock. Outside a failover a lock lapses only if a worker cannot renew
+ * it for 3 s (renewed every second or so): with 2 s locks a busy CI machine
+ * stalled a session twice more than its two failovers did.
  */
 const LOCK_MS = 4000;
-/** The sentinels' down-after-milliseconds: a lock renewed just before the lag began has lapsed when the replica is promoted. */
+/**
+ * The sentinels' down-after-milliseconds, the cluster's cluster-node-timeout:
+ * a lock renewed just before the lag began has lapsed when the replica is
+ * promoted.
+ */
 const FAILOVER_AFTER_MS = LOCK_MS;
 
 const tmp = tempDir();
-let group: SentinelGroup;
-let redis: Redis;
-let jobs: AiSessionJobs;
-let queue: Queue;
-const workers: AiWorkerProcess[] = [];
 let tracks: Track[];
 
 const consultId = (i: number) => `consult-ai-fo-${String(i).padStart(3, '0')}`;
 
-beforeAll(async () => {
-  group = await startSentinelGroup({ downAfterMs: FAILOVER_AFTER_MS });
-  redis = connectRedisClient(group.target, 'test:ai-session-failover') as Redis;
-  redis.on('error', () => undefined);
+beforeAll(() => {
   writeFixtureModels(`${tmp.dir}/models`);
-  // Each lapse of a lock counts as a stall for the job's whole life, and more than AI_MAX_STALLED (5 by default) fail
-  // the job: the test checks the stalls themselves, one a failover (and one spare for a busy machine), rather than
-  // stopping at the limit.
-  const env = {
-    ...fixtureWorkerEnv('', `${tmp.dir}/models`),
-    REDIS_URL: '',
-    ...group.env,
-    AI_JOB_LOCK_MS: String(LOCK_MS),
-    AI_MAX_SESSIONS: '8',
-    AI_MAX_STALLED: '20',
-    LOG_LEVEL: 'info',
-  };
-  workers.push(startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-a' }), startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-b' }));
-  for (const worker of workers) await waitFor('an AI worker to be ready', () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 60_000);
-  for (const worker of workers) expect(worker.child.exitCode, worker.output()).toBeNull();
-  jobs = new AiSessionJobs(group.target, 'test:ai-session-jobs', pino({ level: 'silent' }), { policy: { replicas: 1, timeoutMs: 1000 } });
-  queue = new Queue(JOB_QUEUES.aiSessions, { connection: redis, prefix: JOB_QUEUE_PREFIX });
   const lines = ['Good morning. What brings you in today?', 'I have had a cough for two weeks.', 'Do you have a fever?', 'A little, at night.'];
   let at = 0.3;
   tracks = conversation(
@@ -96,25 +83,11 @@ beforeAll(async () => {
       return turn;
     }),
   );
-}, 120_000);
-
-afterAll(async () => {
-  for (const worker of workers) {
-    if (worker.child.exitCode === null) {
-      worker.child.kill('SIGTERM');
-      const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
-      await worker.exited;
-      clearTimeout(timer);
-    }
-  }
-  await jobs?.close();
-  await queue?.close();
-  redis?.disconnect();
-  await group?.cleanup();
-  tmp.cleanup();
 });
 
-const finalsIn = async (key: string) =>
+afterAll(() => tmp.cleanup());
+
+const finalsIn = async (redis: RedisClient, key: string) =>
   (await redis.xrange(key, '-', '+'))
     .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
     .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript' && m.payload.kind === 'final');
@@ -132,22 +105,70 @@ async function untilDone<T>(what: string, work: () => Promise<T>, withinMs = 45_
   }
 }
 
-describe('live AI sessions across Sentinel failovers', () => {
-  it('runs every admitted session to its end, one run at a time, the master SIGKILLed twice while sessions start and run', { timeout: 150_000 }, async () => {
+describe.each(FAILOVER_MODES)('live AI sessions across $name failovers', (mode) => {
+  let failover: FailoverRedis;
+  let redis: RedisClient;
+  /** The replica wait on the shard that took a write (a WAIT names no key: on a cluster it goes to that shard's master). */
+  let ack: ReplicaAck;
+  let jobs: AiSessionJobs;
+  let queue: Queue;
+  const workers: AiWorkerProcess[] = [];
+
+  beforeAll(async () => {
+    failover = await mode.start({ failoverAfterMs: FAILOVER_AFTER_MS });
+    redis = connectRedisClient(failover.target, 'test:ai-session-failover');
+    redis.on('error', () => undefined);
+    ack = new ReplicaAck(redis, { replicas: 1, timeoutMs: 1000 });
+    // Each lapse of a lock counts as a stall for the job's whole life, and more than AI_MAX_STALLED (5 by default) fail
+    // the job: the test checks the stalls themselves, one a failover (and one spare for a busy machine), rather than
+    // stopping at the limit.
+    const env = {
+      ...fixtureWorkerEnv('', `${tmp.dir}/models`),
+      REDIS_URL: '',
+      ...failover.env,
+      AI_JOB_LOCK_MS: String(LOCK_MS),
+      AI_MAX_SESSIONS: '8',
+      AI_MAX_STALLED: '20',
+      LOG_LEVEL: 'info',
+    };
+    workers.push(startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-a' }), startAiWorkerProcess({ ...env, AI_WORKER_ID: 'ai-fo-b' }));
+    for (const worker of workers) await waitFor('an AI worker to be ready', () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 60_000);
+    for (const worker of workers) expect(worker.child.exitCode, worker.output()).toBeNull();
+    jobs = new AiSessionJobs(failover.target, 'test:ai-session-jobs', pino({ level: 'silent' }), { policy: { replicas: 1, timeoutMs: 1000 } });
+    queue = new Queue(JOB_QUEUES.aiSessions, { connection: redis, prefix: JOB_QUEUE_PREFIX });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const worker of workers) {
+      if (worker.child.exitCode === null) {
+        worker.child.kill('SIGTERM');
+        const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
+        await worker.exited;
+        clearTimeout(timer);
+      }
+    }
+    await jobs?.close();
+    await queue?.close();
+    redis?.disconnect();
+    await failover?.cleanup();
+  });
+
+  it('runs every admitted session to its end, one run at a time, a master SIGKILLed twice while sessions start and run', { timeout: 150_000 }, async () => {
     const seen = { unconfirmed: 0, thrown: 0 };
     const failovers: string[] = [];
     let killing = Promise.resolve();
     const sessions: Promise<void>[] = [];
     const started = Date.now();
     for (let i = 0; i < SESSIONS; i++) {
-      if (KILL_AT.includes(i)) {
-        // Not awaited: admissions and audio go on while the sentinels fail over (a second failover once the first is over).
+      const kill = KILLS.find((k) => k.at === i);
+      if (kill) {
+        // Not awaited: admissions and audio go on while Redis fails over (a second failover once the first is over).
         let lagging = () => undefined as void;
         const lagStarted = new Promise<void>((resolve) => (lagging = resolve));
         killing = killing.then(async () => {
-          const { killed, promoted, failoverMs, killedAt } = await group.killMaster({ lagMs: LAG_MS, onLagging: lagging });
+          const { killed, promoted, failoverMs, killedAt } = await failover.killMasterOf(kill.shardOf, { lagMs: LAG_MS, onLagging: lagging });
           // With the time of the kill, to read beside the workers' log lines (their "time") when the test fails.
-          failovers.push(`${killed} → ${promoted} in ${failoverMs} ms (killed at ${killedAt})`);
+          failovers.push(`${mode.name === 'Cluster' ? `${kill.shard} shard ` : ''}${killed} → ${promoted} in ${failoverMs} ms (killed at ${killedAt})`);
         });
         // This consultation is admitted while the replica lags: what the master does for it until the failover is lost unless confirmed.
         await lagStarted;
@@ -172,14 +193,15 @@ describe('live AI sessions across Sentinel failovers', () => {
           const t0 = Date.now();
           const chunks = Math.ceil(tracks[0]!.samples.length / 1600);
           for (let chunk = 0; chunk < chunks; chunk++) {
-            await feedConversation(redis, keys.audio, tracks, { t0, speed: SPEED, fromChunk: chunk, toChunk: chunk + 1 }).catch(() => undefined);
+            await feedConversation(redis as Redis, keys.audio, tracks, { t0, speed: SPEED, fromChunk: chunk, toChunk: chunk + 1 }).catch(() => undefined);
           }
           // Then both leave and the consultation ends, acknowledged once a replica holds it (as an action the hub
           // acknowledges): an end a failover lost would leave the session waiting for its idle timeout.
           await untilDone(`end ${consult}`, async () => {
-            await feedConversation(redis, keys.audio, tracks, { t0, fromChunk: chunks, toChunk: chunks });
+            const ranOn = await ack.shardOf(keys.meta);
+            await feedConversation(redis as Redis, keys.audio, tracks, { t0, fromChunk: chunks, toChunk: chunks });
             await redis.hset(keys.meta, 'status', 'ended');
-            if ((await redis.wait(1, 1000)) < 1) throw new Error('no replica confirmed the end in time');
+            if (!(await ack.confirm({ key: keys.meta, ranOn }))) throw new Error('no replica confirmed the end in time');
           });
         })(),
       );
@@ -187,7 +209,7 @@ describe('live AI sessions across Sentinel failovers', () => {
     }
     await Promise.all(sessions);
     await killing;
-    console.info(`AI session failover: ${SESSIONS} sessions admitted and fed in ${Date.now() - started} ms; failovers ${failovers.join(', ')}; ${JSON.stringify(seen)}`);
+    console.info(`AI session failover (${mode.name}): ${SESSIONS} sessions admitted and fed in ${Date.now() - started} ms; failovers ${failovers.join(', ')}; ${JSON.stringify(seen)}`);
 
     // Bounded; what did not end is listed below, session by session.
     const ended = async (i: number) => (await redis.hget(consultKeys(CLINIC, consultId(i)).aiState, 'done').catch(() => null)) === '1';
@@ -203,11 +225,11 @@ describe('live AI sessions across Sentinel failovers', () => {
       const state = job ? await job.getState() : 'missing';
       if (state !== 'completed') problems.push(`${consult}: job ${state}${job?.failedReason ? ` (${job.failedReason})` : ''}`);
       if (!(await ended(i))) problems.push(`${consult}: session not done`);
-      const finals = await finalsIn(consultKeys(CLINIC, consult).ai);
+      const finals = await finalsIn(redis, consultKeys(CLINIC, consult).ai);
       if (finals.length === 0) problems.push(`${consult}: no final at all`);
       // Before: a worker that took back a job whose older run it still had stopped renewing the new run's lock when the
       // older one returned (BullMQ tracks locks by job id), so one failover cost a session up to 3 stalls.
-      if ((job?.stalledCounter ?? 0) > KILL_AT.length + 1) problems.push(`${consult}: stalled ${job?.stalledCounter}× in ${KILL_AT.length} failovers`);
+      if ((job?.stalledCounter ?? 0) > KILLS.length + 1) problems.push(`${consult}: stalled ${job?.stalledCounter}× in ${KILLS.length} failovers`);
       for (const participant of ['doctor:fo', 'patient:fo']) {
         const own = finals.filter((f) => f.payload.participant === participant).sort((a, b) => a.payload.startMs - b.payload.startMs);
         for (let k = 1; k < own.length; k++) {
@@ -217,7 +239,7 @@ describe('live AI sessions across Sentinel failovers', () => {
       const started = (logs.match(new RegExp(`"consult":"${consult}"[^\\n]*"msg":"AI session (started|resumed)"`, 'g')) ?? []).length;
       runs.push(`${consult.slice(-3)}: ${finals.length} finals, ${started} run${started === 1 ? '' : 's'}, stalled ${job?.stalledCounter ?? '?'}×`);
     }
-    console.info(`AI session failover: ${runs.join('; ')}`);
+    console.info(`AI session failover (${mode.name}): ${runs.join('; ')}`);
     const unfinished = problems.map((p) => p.split(':')[0]!);
     if (problems.length > 0) console.info(`worker logs:\n${logs.split('\n').filter((l) => /"level":(40|50)/.test(l) || unfinished.some((c) => l.includes(c))).slice(-60).join('\n')}`);
     expect(problems).toEqual([]);

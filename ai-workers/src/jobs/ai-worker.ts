@@ -81,11 +81,19 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     active.add(entry);
     if (stopping) abort.abort();
     try {
-      const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog });
-      entry.session = session;
       let outcome;
       try {
-        outcome = await session.run(abort.signal);
+        for (;;) {
+          const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog });
+          entry.session = session;
+          outcome = await session.run(abort.signal);
+          // A write refused: the session's claim is another run's, or gone. A failover of the clinic's shard can lose
+          // this run's claim while the job and its lock, on the queue's shard of a Redis Cluster, stay this worker's:
+          // then nothing else runs the session. The run that holds the job's lock is the session's, so it claims the
+          // session again and resumes from what the shard kept (as a run taking it over after a failover does).
+          if (outcome !== 'superseded' || abort.signal.aborted || !token || (await job.extendLock(token, config.jobs.lockMs).catch(() => 0)) !== 1) break;
+          sessionLog.warn('AI session claim lost (a failover of the clinic\'s shard) while this worker kept the job\'s lock: claimed again, resuming from the saved positions');
+        }
       } catch (error) {
         // An unexpected failure: the session is tried again from its saved position, a few times, whatever attempts the job was added with.
         const failures = await redis.hincrby(consultKeys(data.clinic, data.consult).aiState, 'failures', 1).catch(() => SESSION_RETRIES);

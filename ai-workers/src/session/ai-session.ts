@@ -14,9 +14,11 @@ import { LiveResultSink } from './result-sink.js';
 
 /**
  * How a session run ended. `interrupted`: the worker is stopping; the job
- * goes back to the queue and resumes elsewhere. `superseded`: another run
- * took the session over (this worker lost its job lock, e.g. while Redis was
- * away); this one stopped writing at once.
+ * goes back to the queue and resumes elsewhere. `superseded`: a write was
+ * refused, the session's claim being another run's (this worker lost its job
+ * lock, e.g. while Redis was away) or lost in a failover; this run stopped
+ * writing at once (the worker claims the session again if it still holds the
+ * job's lock).
  */
 export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded';
 
@@ -253,7 +255,7 @@ export class AiSession {
 
   private async superseded(): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
-    this.log.warn('AI session taken over by another run (this worker lost its job lock); stopped here');
+    this.log.warn('AI session claimed by another run, or its claim lost in a failover; this run stopped writing');
     return 'superseded';
   }
 }

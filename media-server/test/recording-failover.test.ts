@@ -1,11 +1,13 @@
 /**
- * Recording jobs on Redis Sentinel, the master killed with SIGKILL twice
- * (the replica lagging 800 ms first, so that the failover loses the master's
- * last writes) in the middle of a stream of stopped recordings being
- * finalised and purged by
- * the recordings workers of two media-server processes, their
- * recording.ready and recording.purged handed to a hub process's webhook
- * dispatcher and delivered to a local receiver.
+ * Recording jobs on Redis Sentinel and on a Redis Cluster, a master killed
+ * with SIGKILL twice (the replica lagging 800 ms first, so that the failover
+ * loses the master's last writes) in the middle of a stream of stopped
+ * recordings being finalised and purged by the recordings workers of two
+ * media-server processes, their recording.ready and recording.purged handed
+ * to a hub process's webhook dispatcher and delivered to a local receiver.
+ * On Sentinel the one master both times; on the cluster first the master of
+ * the jobs queue's shard, then the clinic's (its recordings and
+ * consultation records).
  *
  * A finalise job is added as the recorder adds it (RecordingJobs with the
  * replica wait, MEDIA_REDIS_ACK_REPLICAS): it counts only once confirmed,
@@ -33,7 +35,7 @@ import { getRecording, recordingDir, recordingKeys, setRecordingFields } from '@
 import { startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { startMediaServerProcess, WERIFT_ENGINE_ENV, type MediaServerProcess } from '@clinic-hub/test-kit/media-node';
 import { newRecordingKey, seedRecording } from '@clinic-hub/test-kit/recording-fixture';
-import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
+import { FAILOVER_MODES, type FailoverRedis } from '@clinic-hub/test-kit/redis-failover';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import { Queue } from 'bullmq';
 import { RecordingJobs } from '../src/recording/recording-jobs.js';
@@ -42,21 +44,22 @@ const CLINIC = 'testclinic';
 const RECORDINGS = 40;
 /** One recording stopped every this many ms: the stream lasts about as long as two failovers. */
 const STOP_EVERY_MS = 400;
-/** The master is killed when these many recordings have been stopped. */
-const KILL_AT = [8, 24];
+/**
+ * A master is killed when these many recordings have been stopped: the
+ * master of the shard that holds `shardOf` (on Sentinel the one master).
+ */
+const KILLS = [
+  { at: 8, shard: 'queue', shardOf: `${JOB_QUEUE_PREFIX}:${JOB_QUEUES.recordings}` },
+  { at: 24, shard: 'clinic', shardOf: `{${CLINIC}}` },
+];
 /** A recording's purge comes due this long after it is stopped: purges run during the stream too. */
 const PURGE_AFTER_MS = 4000;
 /** How long the replica lags behind the master before the master is killed. */
 const LAG_MS = 800;
 
 const { text: keyText, key } = newRecordingKey();
-let group: SentinelGroup;
-let hub: HubNodeProcess;
-const media: MediaServerProcess[] = [];
-let redis: RedisClient;
-let jobs: RecordingJobs;
-let dir: string;
 let receiver: Server;
+/** What the receiver got, from the hub of the mode under test (emptied before each). */
 const received: { id: string; type: string; attempt: number; payload: WebhookPayload }[] = [];
 
 const recordingId = (i: number) => `rec-fo-${String(i).padStart(3, '0')}`;
@@ -76,10 +79,6 @@ async function untilDone<T>(what: string, work: () => Promise<T>, withinMs = 45_
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'recording-failover-'));
-  group = await startSentinelGroup();
-  redis = connectRedisClient(group.target, 'test:recording-failover');
-  redis.on('error', () => undefined);
   receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -90,53 +89,72 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  hub = await startHubProcess({ redisEnv: group.env, nodeId: 'hub-recording-failover' });
-  const created = await fetch(`${hub.url}/api/clinics/${CLINIC}/webhooks`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await tokenFor('admin')}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/recordings`, events: ['recording.*'] }),
-  });
-  expect(created.status).toBe(201);
-  const env = { ...WERIFT_ENGINE_ENV, REDIS_URL: '', ...group.env, RECORDING_KEY: keyText, RECORDINGS_DIR: dir, LOG_LEVEL: 'info' };
-  media.push(...(await Promise.all([startMediaServerProcess({ ...env, MEDIA_NODE_ID: 'media-fo-a' }), startMediaServerProcess({ ...env, MEDIA_NODE_ID: 'media-fo-b' })])));
-  for (const node of media) expect(node.process.exitCode, node.logs()).toBeNull();
-  jobs = new RecordingJobs(group.target, pino({ level: 'silent' }), { replicas: 1, timeoutMs: 1000 });
-
-  // The recordings, as their recorders leave them when they stop (encrypted files and metadata), each in a consultation whose record is kept.
-  // Big enough that verifying one takes a while: a failover finds jobs in the middle of their work.
-  const plain = Buffer.alloc(2 * 1024 * 1024, 1);
-  for (let i = 0; i < RECORDINGS; i++) {
-    await redis.xadd(consultKeys(CLINIC, consultId(i)).record, '*', 'type', 'created', 'at', String(Date.now()));
-    await seedRecording({ redis: redis as never, dir, key, clinic: CLINIC, consult: consultId(i), recording: recordingId(i), files: [{ participant: `doctor:fo${i}`, part: 'doctor', plain }] });
-    await setRecordingFields(redis, CLINIC, recordingId(i), { status: 'stopped' });
-    await redis.hdel(recordingKeys(CLINIC, recordingId(i)).meta, 'finalisedAt');
-  }
-}, 150_000);
-
-afterAll(async () => {
-  await jobs?.close();
-  await Promise.all(media.map((m) => m.stop()));
-  await hub?.stop().catch(() => undefined);
-  redis?.disconnect();
-  await new Promise((resolve) => receiver?.close(resolve));
-  await group?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-describe('recording jobs across Sentinel failovers', () => {
-  it('finalises and purges every recording once and tells each once (by event id, repeats identical), the master SIGKILLed twice mid-stream', { timeout: 150_000 }, async () => {
+afterAll(async () => {
+  await new Promise((resolve) => receiver?.close(resolve));
+});
+
+describe.each(FAILOVER_MODES)('recording jobs across $name failovers', (mode) => {
+  let failover: FailoverRedis;
+  let hub: HubNodeProcess;
+  const media: MediaServerProcess[] = [];
+  let redis: RedisClient;
+  let jobs: RecordingJobs;
+  let dir: string;
+
+  beforeAll(async () => {
+    received.length = 0;
+    dir = mkdtempSync(join(tmpdir(), 'recording-failover-'));
+    failover = await mode.start();
+    redis = connectRedisClient(failover.target, 'test:recording-failover');
+    redis.on('error', () => undefined);
+    hub = await startHubProcess({ redisEnv: failover.env, nodeId: 'hub-recording-failover' });
+    const created = await fetch(`${hub.url}/api/clinics/${CLINIC}/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('admin')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/recordings`, events: ['recording.*'] }),
+    });
+    expect(created.status).toBe(201);
+    const env = { ...WERIFT_ENGINE_ENV, REDIS_URL: '', ...failover.env, RECORDING_KEY: keyText, RECORDINGS_DIR: dir, LOG_LEVEL: 'info' };
+    media.push(...(await Promise.all([startMediaServerProcess({ ...env, MEDIA_NODE_ID: 'media-fo-a' }), startMediaServerProcess({ ...env, MEDIA_NODE_ID: 'media-fo-b' })])));
+    for (const node of media) expect(node.process.exitCode, node.logs()).toBeNull();
+    jobs = new RecordingJobs(failover.target, pino({ level: 'silent' }), { replicas: 1, timeoutMs: 1000 });
+
+    // The recordings, as their recorders leave them when they stop (encrypted files and metadata), each in a consultation whose record is kept.
+    // Big enough that verifying one takes a while: a failover finds jobs in the middle of their work.
+    const plain = Buffer.alloc(2 * 1024 * 1024, 1);
+    for (let i = 0; i < RECORDINGS; i++) {
+      await redis.xadd(consultKeys(CLINIC, consultId(i)).record, '*', 'type', 'created', 'at', String(Date.now()));
+      await seedRecording({ redis: redis as never, dir, key, clinic: CLINIC, consult: consultId(i), recording: recordingId(i), files: [{ participant: `doctor:fo${i}`, part: 'doctor', plain }] });
+      await setRecordingFields(redis, CLINIC, recordingId(i), { status: 'stopped' });
+      await redis.hdel(recordingKeys(CLINIC, recordingId(i)).meta, 'finalisedAt');
+    }
+  }, 150_000);
+
+  afterAll(async () => {
+    await jobs?.close();
+    await Promise.all(media.map((m) => m.stop()));
+    await hub?.stop().catch(() => undefined);
+    redis?.disconnect();
+    await failover?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finalises and purges every recording once and tells each once (by event id, repeats identical), a master SIGKILLed twice mid-stream', { timeout: 150_000 }, async () => {
     const seen = { unconfirmed: 0, thrown: 0 };
     const failovers: string[] = [];
     let killing = Promise.resolve();
     const accepted: Promise<void>[] = [];
     const started = Date.now();
     for (let i = 0; i < RECORDINGS; i++) {
-      if (KILL_AT.includes(i)) {
-        // Not awaited: the stream goes on while the sentinels fail over (a second failover only once the first is over).
+      const kill = KILLS.find((k) => k.at === i);
+      if (kill) {
+        // Not awaited: the stream goes on while Redis fails over (a second failover only once the first is over).
         killing = killing.then(async () => {
           // Replication lags first: the failover loses what the master did meanwhile, unless it was confirmed.
-          const { killed, promoted, failoverMs } = await group.killMaster({ lagMs: LAG_MS });
-          failovers.push(`${killed} → ${promoted} in ${failoverMs} ms`);
+          const { killed, promoted, failoverMs } = await failover.killMasterOf(kill.shardOf, { lagMs: LAG_MS });
+          failovers.push(`${mode.name === 'Cluster' ? `${kill.shard} shard ` : ''}${killed} → ${promoted} in ${failoverMs} ms`);
         });
       }
       const data = { clinic: CLINIC, consult: consultId(i), recording: recordingId(i) };
@@ -144,10 +162,10 @@ describe('recording jobs across Sentinel failovers', () => {
       const purgeAt = String(Date.now() + PURGE_AFTER_MS);
       accepted.push(
         (async () => {
-          // As the recorder does: the job counts once a replica holds it (and so what the stop wrote before it); until
-          // then the stop is written and the job added again (the same job id).
+          // As the recorder does: the job counts once a replica holds it and what the stop wrote (on a cluster each on
+          // its shard); until then the stop is written and the job added again (the same job id).
           for (;;) {
-            const confirmed = await setRecordingFields(redis, CLINIC, data.recording, { purgeAt }).then(() => jobs.finalise(data)).catch(() => {
+            const confirmed = await jobs.finalise(data, () => setRecordingFields(redis, CLINIC, data.recording, { purgeAt })).catch(() => {
               seen.thrown++;
               return null;
             });
@@ -161,7 +179,7 @@ describe('recording jobs across Sentinel failovers', () => {
     }
     await Promise.all(accepted);
     await killing;
-    console.info(`recording failover: ${RECORDINGS} finalise jobs accepted in ${Date.now() - started} ms; failovers ${failovers.join(', ')}; ${JSON.stringify(seen)}`);
+    console.info(`recording failover (${mode.name}): ${RECORDINGS} finalise jobs accepted in ${Date.now() - started} ms; failovers ${failovers.join(', ')}; ${JSON.stringify(seen)}`);
 
     // A purge attempt that met the failover is tried again a minute later and more (its backoff): sooner here, as an
     // admin's purge request would bring it forward. Bounded; what is missing then is listed below, recording by recording.
@@ -178,7 +196,7 @@ describe('recording jobs across Sentinel failovers', () => {
       45_000,
     ).catch(() => null);
     await jobsQueue.close();
-    console.info(`recording failover: ${told ? `every recording purged and told ${told - started} ms after the first stopped` : 'not every recording purged and told in time'}; ${promoted} purge retries brought forward`);
+    console.info(`recording failover (${mode.name}): ${told ? `every recording purged and told ${told - started} ms after the first stopped` : 'not every recording purged and told in time'}; ${promoted} purge retries brought forward`);
     // A delivery repeated after a lost completion would come within the dispatcher's backoff; give it time.
     await sleep(2000);
 
@@ -219,9 +237,9 @@ describe('recording jobs across Sentinel failovers', () => {
     const webhookJobs = await webhooks.getJobCounts();
     const stuck = (await webhooks.getJobs(['failed', 'active', 'wait', 'delayed', 'prioritized'])).map((j) => `${j.id} ${j.attemptsMade} ${j.failedReason ?? ''}`);
     await webhooks.close();
-    console.info(`recording failover: webhooks queue ${JSON.stringify(webhookJobs)} ${stuck.join('; ')}`);
+    console.info(`recording failover (${mode.name}): webhooks queue ${JSON.stringify(webhookJobs)} ${stuck.join('; ')}`);
     if (problems.length > 0) console.info(`hub log:\n${hub.logs().slice(-6000)}`);
-    console.info(`recording failover: deliveries ${received.length} (${received.filter((r) => r.attempt > 1).length} retried attempts; repeated after a failover: ${repeated.join(', ') || 'none'}); jobs left ${JSON.stringify(counts)} ${left.join(', ')}; work done again after a failover: ${again.join(', ') || 'none'} (of ${runs.size} logged)`);
+    console.info(`recording failover (${mode.name}): deliveries ${received.length} (${received.filter((r) => r.attempt > 1).length} retried attempts; repeated after a failover: ${repeated.join(', ') || 'none'}); jobs left ${JSON.stringify(counts)} ${left.join(', ')}; work done again after a failover: ${again.join(', ') || 'none'} (of ${runs.size} logged)`);
     expect(problems).toEqual([]);
     // None failed. One the failover brought back (its completion lost) may still be active under the lock it had on the
     // old master (30 s) until the stalled check gives it back; run again, it finds its recording done (checked above).

@@ -24,6 +24,12 @@ import {
  * - `ch:{clinic}:recordings` sorted set: recording ids by start time.
  */
 export const recordingsIndexKey = (clinic: string) => `ch:{${clinic}}:recordings`;
+/**
+ * Counter written after changes to a clinic's recordings (by any connection),
+ * then waited for on a replica of the clinic's shard (ReplicaAck): the
+ * replication stream is in order, so a replica that has it has them.
+ */
+export const recordingsAckFenceKey = (clinic: string) => `${recordingsIndexKey(clinic)}:ack-fence`;
 export const recordingKeys = (clinic: string, recording: string) => ({
   meta: `ch:{${clinic}}:recording:${recording}`,
   index: recordingsIndexKey(clinic),

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, isCluster, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_ACK_FENCE_KEY, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
@@ -8,7 +8,7 @@ import { continueTrace, jobTraceId, traceLogFields, tracedJob } from '@clinic-hu
 import { verifyFile, type RecordingKey } from '@clinic-hub/recordings';
 import { RecordingError } from '@clinic-hub/recordings';
 import { recordingDir, sealedPath } from '@clinic-hub/recordings';
-import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecordingMeta, purgedRecording, setRecordingFields } from '@clinic-hub/recordings';
+import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecordingMeta, purgedRecording, recordingsAckFenceKey, setRecordingFields } from '@clinic-hub/recordings';
 
 /**
  * The recordings queue (JOB_QUEUES.recordings), two kinds of job:
@@ -37,7 +37,11 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
  *
  * Job ids are derived from the recording, so adding a job twice is a no-op,
  * and a job run again (a crash, or a failover that lost its completion)
- * repeats its steps to the same effect (recording-failover.test.ts).
+ * repeats its steps to the same effect (recording-failover.test.ts). On a
+ * Redis Cluster a recording's keys (its clinic's shard), its jobs and its
+ * webhook events are on shards that fail over apart: what a job writes to the
+ * recording is on a replica of the clinic's shard before the job goes on to
+ * what counts on it (RecordingShardAck).
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
  * Every job carries the trace of what caused it (protocol TracedJob): the
  * finalise job that of the action that stopped the recording, the purge and
@@ -47,6 +51,41 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
 const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 86_400 } };
 
 export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${data.recording}`;
+
+/**
+ * On a Redis Cluster a recording's keys live on its clinic's shard, its jobs
+ * on the job queues' and its webhook events on the webhooks queue's, and each
+ * shard fails over on its own: a failover of the clinic's shard can lose what
+ * was written to the recording (its stop, its finalise mark, its purge) while
+ * the job, its completion or the event that counts on it lives on, and
+ * nothing would write it again. So those writes are waited for on a replica
+ * of the clinic's shard (a fence written after them: they may have gone
+ * through another connection) before anything on another shard counts on
+ * them. With one Redis or Sentinel every write is in one replication stream,
+ * before whatever counts on it: nothing to wait for here.
+ */
+class RecordingShardAck {
+  constructor(private readonly ack: ReplicaAck) {}
+
+  /**
+   * Runs `write` (changes to the clinic's recordings; none: those made
+   * before, maybe by an earlier attempt) and resolves true once a replica of
+   * the clinic's shard holds them, or when there is nothing to wait for.
+   */
+  async written(clinic: string, write: () => Promise<unknown> = async () => undefined): Promise<boolean> {
+    if (!this.ack.enabled || !isCluster(this.ack.connection)) {
+      await write();
+      return true;
+    }
+    const fence = recordingsAckFenceKey(clinic);
+    // Taken before the writes: a failover between them and the fence (the fence then on the new master) confirms nothing.
+    const ranOn = await this.ack.shardOf(fence);
+    await write();
+    return this.ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false);
+  }
+}
+
+const RECORDING_UNCONFIRMED = 'no replica of the clinic\'s shard confirmed the recording\'s changes in time (MEDIA_REDIS_ACK_REPLICAS); the job is tried again';
 export const purgeJobId = (data: RecordingJob) => recordingPurgeJobId(data);
 export const aiRecordingJobId = (data: RecordingJob) => `${data.clinic}.${data.consult}.${data.recording}`;
 
@@ -61,20 +100,30 @@ export class RecordingJobs {
   readonly queue: Queue<RecordingJob>;
   private readonly connection: RedisClient;
   private readonly ack: ReplicaAck;
+  private readonly recordingAck: RecordingShardAck;
 
   constructor(redisTarget: RedisTarget | string, logger: Logger, ack: ReplicaAckPolicy = { replicas: 0, timeoutMs: 0 }) {
     this.connection = connectRedisClient(redisTarget, 'media:recording-jobs');
     this.ack = new ReplicaAck(this.connection, ack);
+    this.recordingAck = new RecordingShardAck(this.ack);
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
   }
 
-  /** Adds the finalise job; false when the replica wait asked for is not met in time (the job is added all the same). */
-  async finalise(data: RecordingJob): Promise<boolean> {
+  /**
+   * Runs `stop` (the recorder's writes that stop the recording: its status,
+   * purgeAt, record entry; none when they were made before), then adds the
+   * finalise job; false when the replica wait asked for is not met in time
+   * for the job, or on a cluster for the stop's writes on the clinic's shard
+   * (the job is added all the same).
+   */
+  async finalise(data: RecordingJob, stop?: () => Promise<unknown>): Promise<boolean> {
+    const stopped = await this.recordingAck.written(data.clinic, stop);
     const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
     await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
-    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    const queued = await this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    return stopped && queued;
   }
 
   async close(): Promise<void> {
@@ -102,6 +151,11 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   const { logger } = options;
   const commands = connectRedisClient(options.redisTarget, 'media:recording-worker:cmd');
   commands.on('error', () => undefined);
+  const recordingAck = new RecordingShardAck(new ReplicaAck(commands, options.ack ?? { replicas: 0, timeoutMs: 0 }));
+  /** `write` (changes to the recording), on a replica of the clinic's shard before the job goes on; else the attempt fails and is retried. */
+  const confirmed = async (clinic: string, write?: () => Promise<unknown>) => {
+    if (!(await recordingAck.written(clinic, write))) throw new Error(RECORDING_UNCONFIRMED);
+  };
   const blocking = connectRedisClientForJobs(options.redisTarget, 'media:recording-worker');
   blocking.on('error', () => undefined);
   const queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: commands, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
@@ -147,7 +201,8 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     if (meta.status === 'final' || meta.status === 'corrupt') {
       // A retry of a finalise that stopped after marking the recording (a crash, or a failover that lost the job's
       // completion): every step after the mark again, each keyed by the recording (the same job ids, the same event
-      // id and finalisedAt), so none is missed and none is done twice.
+      // id and finalisedAt), so none is missed and none is done twice. The mark may not be on a replica yet.
+      await confirmed(data.clinic);
       if (meta.status === 'final') await transcribe();
       await schedulePurge();
       if (meta.status === 'final') await ready(meta.finalisedAt ?? Date.now());
@@ -174,7 +229,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     }
     const finalisedAt = Date.now();
     // The mark and its record entry at once: a retry finds both or neither.
-    await markRecordingFinal(commands, data.clinic, data.consult, data.recording, finalisedAt, meta.files.length);
+    await confirmed(data.clinic, () => markRecordingFinal(commands, data.clinic, data.consult, data.recording, finalisedAt, meta.files.length));
     await transcribe();
     await schedulePurge();
     // The event id is the recording's: handed over again, it is not delivered again (unless a failover lost the first
@@ -191,7 +246,10 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     const meta = await getRecording(commands, data.clinic, data.recording);
     // Metadata, transcript, index entry and record entry in one step; the metadata stays as a tombstone until the
     // event is handed over, so a retry (a crash, a failover that lost the job's completion) tells the same event.
-    if (meta) await purgeRecordingMeta(commands, data.clinic, data.consult, data.recording, { recording: data.recording, files: String(meta.files.length), why });
+    // On a replica before anything else counts on it (else retried; a retry finds the tombstone, maybe not replicated yet).
+    await confirmed(data.clinic, async () => {
+      if (meta) await purgeRecordingMeta(commands, data.clinic, data.consult, data.recording, { recording: data.recording, files: String(meta.files.length), why });
+    });
     // Job records name the consultation and the recording (ids only): they go too. A job still locked stays (0).
     await queue.remove(finaliseJobId(data));
     await aiQueue.remove(aiRecordingJobId(data));
@@ -206,7 +264,8 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
       occurredAt: purged.purgedAt,
       data: { ...recordingFacts(purged.meta), why, ...(request ? { requestedBy: request.by, requestedAt: request.at, reason: request.reason } : {}) },
     });
-    await forgetPurgedRecording(commands, data.clinic, data.recording);
+    // Before the job completes: a tombstone a failover brought back would outlive its purge.
+    await confirmed(data.clinic, () => forgetPurgedRecording(commands, data.clinic, data.recording));
     log.info({ clinic: data.clinic, recording: data.recording, files: purged.meta.files.length, why }, request ? 'recording purged on request' : 'recording purged by retention policy');
     return 'purged';
   }

@@ -200,15 +200,13 @@ class RoomRecordingSession implements RoomRecording {
       await this.ready;
       const consent = (await readConsentEvents(redis, clinic, consult)).filter((event) => event.at <= stoppedAt);
       const meta = await getRecording(redis, clinic, this.recordingId);
-      await setRecordingFields(redis, clinic, this.recordingId, {
-        status: 'stopped',
-        stoppedAt: String(stoppedAt),
-        stopReason: reason,
-        consent: JSON.stringify(consent),
-        purgeAt: String(stoppedAt + (await recordingRetentionMs(redis, clinic, consult, config.retentionMs))),
-      });
-      await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
-      if (await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) })) await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
+      const purgeAt = stoppedAt + (await recordingRetentionMs(redis, clinic, consult, config.retentionMs));
+      // The stop's writes go with the job: on a cluster they are on another shard, confirmed there too.
+      const writeStop = async () => {
+        await setRecordingFields(redis, clinic, this.recordingId, { status: 'stopped', stoppedAt: String(stoppedAt), stopReason: reason, consent: JSON.stringify(consent), purgeAt: String(purgeAt) });
+        await appendRecord(redis, clinic, consult, 'recording-stopped', { node: nodeId, recording: this.recordingId, reason, files: String(meta?.files.length ?? 0) });
+      };
+      if (await jobs.finalise({ clinic, consult, recording: this.recordingId, ...tracedJob(trace) }, writeStop)) await markClosedOnNode(redis, nodeId, clinic, this.recordingId);
       else this.log().warn({ ...traceLogFields(trace) }, FINALISE_UNCONFIRMED);
       this.log().info({ reason, files: meta?.files.length ?? 0, ms: stoppedAt - this.startedAt, closingMs: Date.now() - stoppedAt, ...traceLogFields(trace) }, 'recording stopped');
     })()
@@ -444,7 +442,9 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
     }
     await redis.hdel(recordingKeys(clinic, recording).meta, `${OPEN_FIELD}${name}`);
   }
-  if (meta.status === 'recording') {
+  // Stopped here unless it was (its stop's writes may not be on a replica: the finalise confirms them all the same).
+  const writeStop = async () => {
+    if (meta.status !== 'recording') return;
     const stoppedAt = Date.now();
     await setRecordingFields(redis, clinic, recording, {
       status: 'stopped',
@@ -454,10 +454,10 @@ async function recoverOne(deps: WeriftRecorderDeps, clinic: string, recording: s
       purgeAt: String(stoppedAt + (await recordingRetentionMs(redis, clinic, meta.consult, config.retentionMs))),
     });
     await appendRecord(redis, clinic, meta.consult, 'recording-stopped', { node: nodeId, recording, reason: 'interrupted', files: String(meta.files.length + recovered) });
-  }
+  };
   // Nothing traced stopped it: the finalise job starts a trace, logged here.
   const trace = continueTrace(undefined);
-  if (await jobs.finalise({ clinic, consult: meta.consult, recording, ...tracedJob(trace) })) await markClosedOnNode(redis, nodeId, clinic, recording);
+  if (await jobs.finalise({ clinic, consult: meta.consult, recording, ...tracedJob(trace) }, writeStop)) await markClosedOnNode(redis, nodeId, clinic, recording);
   else logger.warn({ clinic, recording, ...traceLogFields(trace) }, FINALISE_UNCONFIRMED);
   logger.warn({ clinic, recording, recovered, ...traceLogFields(trace) }, 'recording left open by a previous run of this node: closed and encrypted');
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, describeEnvIssues, secretFileVariable, withSecretFiles } from '@clinic-hub/platform/config';
-import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget } from '@clinic-hub/platform/redis';
+import { REDIS_ENVIRONMENT_VARIABLES, REDIS_SECRET_VARIABLES, redisTargetForService, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import { ModelName } from './models/model-manifest.js';
 
 export { ConfigError };
@@ -58,6 +58,14 @@ const Env = z.object({
   AI_SESSION_END_GRACE_MS: int(0, 3_600_000, 15_000),
   /** A session with no audio at all for this long ends. */
   AI_SESSION_IDLE_TIMEOUT_MS: int(1000, 86_400_000, 3_600_000),
+  /**
+   * How many replicas must hold a session's end (its `done`) before its job
+   * completes (Redis WAIT; 1 with Sentinel or Cluster, 0 with REDIS_URL), and
+   * how long to wait for them: unconfirmed, the job is tried again a second
+   * later and that run finds the session done, or finishes it again.
+   */
+  AI_REDIS_ACK_REPLICAS: z.coerce.number().int().min(0).max(16).optional(),
+  AI_REDIS_ACK_TIMEOUT_MS: int(10, 60_000, 1000),
   AI_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   AI_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
 });
@@ -85,6 +93,8 @@ export interface AiWorkerConfig {
   };
   maxLagMs: number;
   stressTauSeconds: number;
+  /** The replica wait for a session's end (AI_REDIS_ACK_REPLICAS, AI_REDIS_ACK_TIMEOUT_MS). */
+  redisAck: ReplicaAckPolicy;
   jobs: {
     maxSessions: number;
     maxRecordings: number;
@@ -133,6 +143,7 @@ export function loadAiConfig(processEnv: NodeJS.ProcessEnv = process.env, cwd = 
     },
     maxLagMs: e.AI_MAX_LAG_MS,
     stressTauSeconds: e.AI_STRESS_TAU_SECONDS,
+    redisAck: { replicas: e.AI_REDIS_ACK_REPLICAS ?? (redis.target.mode === 'single' ? 0 : 1), timeoutMs: e.AI_REDIS_ACK_TIMEOUT_MS },
     jobs: {
       maxSessions: e.AI_MAX_SESSIONS,
       maxRecordings: e.AI_MAX_RECORDINGS,

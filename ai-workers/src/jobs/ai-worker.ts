@@ -15,6 +15,8 @@ import { transcribeRecording, type RecordingAudioSource } from './recording-tran
 
 /** Unexpected failures of one session before its job fails for good. */
 const SESSION_RETRIES = 5;
+/** A session whose end no replica confirmed is tried again after this long. */
+const UNCONFIRMED_RETRY_MS = 1000;
 
 export interface RunningAiWorker {
   id: string;
@@ -106,6 +108,11 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       if (outcome === 'interrupted') {
         await job.moveToWait(token);
         throw new WaitingError();
+      }
+      if (outcome === 'unconfirmed') {
+        // Its end may still be lost in a failover: the next run finds it done (and waits for a replica again) or ends it again.
+        await job.moveToDelayed(Date.now() + UNCONFIRMED_RETRY_MS, token);
+        throw new DelayedError();
       }
       return { outcome };
     } finally {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { isRedisUnavailable, type RedisClient } from '@clinic-hub/platform/redis';
+import { ReplicaAck, isRedisUnavailable, type RedisClient } from '@clinic-hub/platform/redis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
@@ -18,9 +19,12 @@ import { LiveResultSink } from './result-sink.js';
  * refused, the session's claim being another run's (this worker lost its job
  * lock, e.g. while Redis was away) or lost in a failover; this run stopped
  * writing at once (the worker claims the session again if it still holds the
- * job's lock).
+ * job's lock). `unconfirmed`: the session is done, but no replica confirmed
+ * it in time (AI_REDIS_ACK_REPLICAS): a failover could still lose its end, so
+ * its job is tried again shortly, and that run finds it done (and waits
+ * again) or finishes it again.
  */
-export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded';
+export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded' | 'unconfirmed';
 
 export interface SessionDeps {
   /** For commands (state, commits, publishes). */
@@ -68,6 +72,8 @@ export class AiSession {
   private lagMs = 0;
   /** This run's claim on the session: every write checks it is still the owner. */
   private readonly owner = randomUUID();
+  /** The replica wait for the session's end (on a Redis Cluster, on the clinic's shard). */
+  private readonly ack: ReplicaAck;
 
   constructor(
     private readonly job: AiSessionJob,
@@ -75,6 +81,7 @@ export class AiSession {
   ) {
     this.keys = consultKeys(job.clinic, job.consult);
     this.log = deps.log.child({ clinic: job.clinic, consult: job.consult });
+    this.ack = new ReplicaAck(deps.redis, deps.config.redisAck);
   }
 
   /** Milliseconds behind the audio (0 when caught up). */
@@ -86,10 +93,12 @@ export class AiSession {
     const { redis, reader, config } = this.deps;
     // The newest run owns the session; an older one still going finds out at its next write or check and stops.
     // Claimed and read at once: everything the older run committed is in what this one resumes from.
+    const ranOn = await this.shardNow();
     const flat = await evalScript<string[]>(redis, CLAIM_SESSION, [this.keys.aiState], [this.owner]);
     const state: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) state[flat[i]!] = flat[i + 1]!;
-    if (state.done) return 'already-done';
+    // Another run's end, maybe not on a replica yet: the claim, written after it, stands for it.
+    if (state.done) return (await this.confirmed(ranOn)) ? 'already-done' : 'unconfirmed';
     const checkpoints = new Map<string, string>();
     const stresses = new Map<string, number>();
     for (const [field, value] of Object.entries(state)) {
@@ -247,10 +256,24 @@ export class AiSession {
   private async finish(position: string, outcome: 'ended' | 'stopped' | 'idle'): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
     const { aiState, audio, meta, ai, record } = this.keys;
+    const ranOn = await this.shardNow();
     const applied = await evalScript(this.deps.redis, FINISH_SESSION, [aiState, audio, meta, ai, record], [this.owner, position, outcome, String(Date.now())]);
     if (applied !== 1) return this.superseded();
     this.log.info({ outcome }, 'AI session finished; its audio stream deleted');
-    return outcome;
+    return (await this.confirmed(ranOn)) ? outcome : 'unconfirmed';
+  }
+
+  /** The connection to the session's shard now, taken before a write the replica wait is to confirm (a Redis Cluster's). */
+  private shardNow(): Promise<Redis | null | undefined> {
+    return this.ack.enabled ? this.ack.shardOf(this.keys.aiState) : Promise.resolve(undefined);
+  }
+
+  /** True once the replicas asked for hold what this run wrote on the session's shard (`ranOn`, from shardNow), or none are asked for. */
+  private async confirmed(ranOn: Redis | null | undefined): Promise<boolean> {
+    if (!this.ack.enabled) return true;
+    const confirmed = await this.ack.confirm({ key: this.keys.aiState, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    if (!confirmed) this.log.warn('no replica confirmed the AI session\'s end in time (AI_REDIS_ACK_REPLICAS); its job is tried again shortly');
+    return confirmed;
   }
 
   private async superseded(): Promise<SessionOutcome> {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { PARENT_WATCHDOG } from '@clinic-hub/platform/process';
 import { freePort } from '@clinic-hub/platform/redis-server';
+import { PORT_TAKEN } from '@clinic-hub/test-kit/hub-node';
 import { sleep } from './time.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
@@ -86,7 +87,18 @@ export async function waitUntilReady<T>(child: HubChild, what: string, ready: ()
  * Starts one hub node as its own process. Benchmarks must: Socket.IO's
  * uWebSockets.js support patches the adapter process-wide (DESIGN.md).
  */
-export async function startHubNode(options: {
+export async function startHubNode(options: HubNodeOptions): Promise<HubNode> {
+  // A port found free can be taken before the hub binds it (the hub never shares one): then another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHubNodeOn(await freePort(), options);
+    } catch (error) {
+      if (attempt >= 3 || !PORT_TAKEN.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+interface HubNodeOptions {
   nodeId: string;
   server: 'uws' | 'node';
   /** REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
@@ -96,8 +108,9 @@ export async function startHubNode(options: {
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
   nodeArgs?: string[];
   env?: Record<string, string>;
-}): Promise<HubNode> {
-  const port = await freePort();
+}
+
+async function startHubNodeOn(port: number, options: HubNodeOptions): Promise<HubNode> {
   const child = spawnHubScript(
     'hub/src/main.ts',
     {

@@ -46,15 +46,33 @@ export interface HubNodeProcess {
  * Socket.IO's uWebSockets.js support patches the adapter process-wide, so two
  * nodes in one process misdeliver broadcasts (DESIGN.md).
  */
-export async function startHubProcess(options: {
+export async function startHubProcess(options: HubProcessOptions): Promise<HubNodeProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHubProcessOn(await freePort(), options);
+    } catch (error) {
+      if (attempt >= LISTEN_ATTEMPTS || !PORT_TAKEN.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+interface HubProcessOptions {
   /** One Redis; or `redisEnv` (REDIS_SENTINELS and REDIS_SENTINEL_NAME from startSentinelGroup). */
   redisUrl?: string;
   redisEnv?: Record<string, string>;
   nodeId: string;
   server?: 'uws' | 'node';
   env?: Record<string, string>;
-}): Promise<HubNodeProcess> {
-  const port = await freePort();
+}
+
+/**
+ * A port freePort() found free can be taken by another process (a parallel test file) before the hub binds it: the
+ * hub then fails to listen (it never shares a port), and starts again on another.
+ */
+const LISTEN_ATTEMPTS = 3;
+export const PORT_TAKEN = /cannot listen on|EADDRINUSE/;
+
+async function startHubProcessOn(port: number, options: HubProcessOptions): Promise<HubNodeProcess> {
   const child = spawn(process.execPath, childNodeArgs(entryPoint('@clinic-hub/hub/main')), {
     cwd: REPO_ROOT,
     env: {

@@ -2,7 +2,7 @@ import { AiRecordingJob, AiSessionJob, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { readQueueDepths } from '@clinic-hub/platform/job-queues';
-import { closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, endConnection } from '@clinic-hub/platform/redis';
 import { continueTrace, jobTraceId, traceLogFields } from '@clinic-hub/platform/tracing';
 import type { AiWorkerConfig } from '../config.js';
 import { loadEngines, type Engines } from '../engines/load-engines.js';
@@ -51,6 +51,8 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
   redis.on('end', () => (redisUp = false));
   redis.on('error', () => (redisUp = false));
   const bullConnection = connectRedisClientForJobs(config.redis, `ai-worker-bull:${config.workerId}`);
+  /** The replica wait for sessions' ends (AI_REDIS_ACK_REPLICAS), on the connection their writes go through. */
+  const sessionEndAck = new ReplicaAck(redis, config.redisAck);
   /** Session runs in hand. Two of one job can overlap here: a run that lost its lock (Redis failing over) still going when this worker takes the job again. */
   const active = new Set<{ jobId: string; session: AiSession | null; abort: AbortController; ended: Promise<void>; end: () => void }>();
   let recordingsActive = 0;
@@ -86,7 +88,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       let outcome;
       try {
         for (;;) {
-          const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog });
+          const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog, ack: sessionEndAck });
           entry.session = session;
           outcome = await session.run(abort.signal);
           // A write refused: the session's claim is another run's, or gone. A failover of the clinic's shard can lose

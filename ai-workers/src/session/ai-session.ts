@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ReplicaAck, isRedisUnavailable, type RedisClient } from '@clinic-hub/platform/redis';
+import { isRedisUnavailable, type RedisClient, type ReplicaAck } from '@clinic-hub/platform/redis';
 import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
@@ -35,6 +35,8 @@ export interface SessionDeps {
   metrics: AiMetrics;
   config: AiWorkerConfig;
   log: Logger;
+  /** The replica wait for a session's end (AI_REDIS_ACK_REPLICAS), on `redis`: one per worker (it listens to the connection). */
+  ack: ReplicaAck;
 }
 
 const READ_COUNT = 200;
@@ -72,8 +74,6 @@ export class AiSession {
   private lagMs = 0;
   /** This run's claim on the session: every write checks it is still the owner. */
   private readonly owner = randomUUID();
-  /** The replica wait for the session's end (on a Redis Cluster, on the clinic's shard). */
-  private readonly ack: ReplicaAck;
 
   constructor(
     private readonly job: AiSessionJob,
@@ -81,7 +81,6 @@ export class AiSession {
   ) {
     this.keys = consultKeys(job.clinic, job.consult);
     this.log = deps.log.child({ clinic: job.clinic, consult: job.consult });
-    this.ack = new ReplicaAck(deps.redis, deps.config.redisAck);
   }
 
   /** Milliseconds behind the audio (0 when caught up). */
@@ -265,13 +264,13 @@ export class AiSession {
 
   /** The connection to the session's shard now, taken before a write the replica wait is to confirm (a Redis Cluster's). */
   private shardNow(): Promise<Redis | null | undefined> {
-    return this.ack.enabled ? this.ack.shardOf(this.keys.aiState) : Promise.resolve(undefined);
+    return this.deps.ack.enabled ? this.deps.ack.shardOf(this.keys.aiState) : Promise.resolve(undefined);
   }
 
   /** True once the replicas asked for hold what this run wrote on the session's shard (`ranOn`, from shardNow), or none are asked for. */
   private async confirmed(ranOn: Redis | null | undefined): Promise<boolean> {
-    if (!this.ack.enabled) return true;
-    const confirmed = await this.ack.confirm({ key: this.keys.aiState, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    if (!this.deps.ack.enabled) return true;
+    const confirmed = await this.deps.ack.confirm({ key: this.keys.aiState, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
     if (!confirmed) this.log.warn('no replica confirmed the AI session\'s end in time (AI_REDIS_ACK_REPLICAS); its job is tried again shortly');
     return confirmed;
   }

@@ -4,6 +4,9 @@ import type { HttpHandler, HubServer, ListenOptions } from './http-types.js';
 import { SECURITY_HEADERS } from '@clinic-hub/platform/http';
 import { STATUS_TEXT, bodyLimitFor } from './http-types.js';
 
+/** uWebSockets.js ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT. */
+const EXCLUSIVE_PORT = 1;
+
 type Uws = typeof import('uWebSockets.js');
 
 /** Loads uWebSockets.js; null when its native build does not load on this platform. */
@@ -121,8 +124,12 @@ export async function startUwsServer(
     });
   });
 
+  // The port alone (LIBUS_LISTEN_EXCLUSIVE_PORT): by default uWebSockets.js sets SO_REUSEPORT, so a second hub started on
+  // a taken port listened beside the first and the kernel split new connections between them (seen in CI: a
+  // benchmark's clients reached another test's hub and were refused AUTH_INVALID). Now the second one fails to start.
+  const exclusive = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: unknown) => void) => void;
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    app.listen(options.host, options.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${options.host}:${options.port}`))));
+    exclusive.call(app, options.host, options.port, EXCLUSIVE_PORT, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${options.host}:${options.port} (in use?)`))));
   });
   const port = uws.us_socket_local_port(listenSocket as never);
 

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, isCluster, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
+import { ReplicaAck, closeOverRedis, connectRedisClient, connectRedisClientForJobs, type RedisClient, type RedisTarget, type ReplicaAckPolicy } from '@clinic-hub/platform/redis';
 import type { Logger } from 'pino';
 import { AiRecordingJob, ConsultLanguage, JOB_QUEUE_ACK_FENCE_KEY, JOB_QUEUE_PREFIX, JOB_QUEUES, aiSessionJobId, consultKeys, recordingPurgeJobId, type RecordingJob, type RecordingMeta, type TracedJob } from '@clinic-hub/protocol';
 import { WebhookEvents } from '@clinic-hub/platform/webhook-events';
@@ -53,16 +53,18 @@ const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 
 export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${data.recording}`;
 
 /**
- * On a Redis Cluster a recording's keys live on its clinic's shard, its jobs
- * on the job queues' and its webhook events on the webhooks queue's, and each
- * shard fails over on its own: a failover of the clinic's shard can lose what
- * was written to the recording (its stop, its finalise mark, its purge) while
- * the job, its completion or the event that counts on it lives on, and
- * nothing would write it again. So those writes are waited for on a replica
- * of the clinic's shard (a fence written after them: they may have gone
- * through another connection) before anything on another shard counts on
- * them. With one Redis or Sentinel every write is in one replication stream,
- * before whatever counts on it: nothing to wait for here.
+ * What is written to a recording (its stop, its finalise mark, its purge) is
+ * waited for on a replica before anything counts on it. On a Redis Cluster a
+ * recording's keys live on its clinic's shard, its jobs on the job queues'
+ * and its webhook events on the webhooks queue's, and each shard fails over
+ * on its own. On Sentinel too a job's steps can straddle a failover: a mark
+ * written on the old master during its last moments is lost, the steps after
+ * it go to the new master and the job completes there (CI, 2026-12-07: a
+ * recording told ready, never marked final, never purged). Either way the
+ * failover loses the write while the job, its completion or the event that
+ * counts on it lives on, and nothing would write it again. So those writes
+ * are confirmed (a fence written after them, since they may have gone through
+ * another connection, then WAIT) before the job goes on.
  */
 class RecordingShardAck {
   constructor(private readonly ack: ReplicaAck) {}
@@ -73,7 +75,7 @@ class RecordingShardAck {
    * the clinic's shard holds them, or when there is nothing to wait for.
    */
   async written(clinic: string, write: () => Promise<unknown> = async () => undefined): Promise<boolean> {
-    if (!this.ack.enabled || !isCluster(this.ack.connection)) {
+    if (!this.ack.enabled) {
       await write();
       return true;
     }

@@ -30,6 +30,11 @@ export interface ReplicaAckObserver {
  * replication stream is in order, so a replica that has the fence has the
  * change before it.
  *
+ * A connection that reconnected while confirming (the master died with the
+ * WAIT in flight; ioredis sends it again, to the new master, where this
+ * connection has written nothing yet and WAIT answers at once) confirms
+ * nothing: the change may have been lost with the old master.
+ *
  * On a Redis Cluster the wait is per shard: WAIT goes to the connection of
  * the master that owns the change's slot (`key`), the one the script went
  * through. When that master changed between the script and the wait (a
@@ -38,11 +43,16 @@ export interface ReplicaAckObserver {
  * which replays the change from wherever it now is, fenced.
  */
 export class ReplicaAck {
+  /** How many times the connection (one Redis or Sentinel) has become ready: a change while confirming is a reconnection. */
+  private readies = 0;
+
   constructor(
     readonly connection: RedisClient,
     readonly policy: ReplicaAckPolicy,
     private readonly observe: ReplicaAckObserver = () => undefined,
-  ) {}
+  ) {
+    if (!isCluster(connection)) connection.on('ready', () => this.readies++);
+  }
 
   get enabled(): boolean {
     return this.policy.replicas > 0;
@@ -84,8 +94,10 @@ export class ReplicaAck {
       return confirmed;
     };
     if (!isCluster(this.connection)) {
+      const readies = this.readies;
       if (options.fenceKey) await this.connection.incr(options.fenceKey);
       const replicas = await this.connection.wait(this.policy.replicas, this.policy.timeoutMs);
+      if (this.readies !== readies) return done(false, 0);
       return done(replicas >= this.policy.replicas, replicas);
     }
     // The fence lies in the change's slot too: either names the shard.

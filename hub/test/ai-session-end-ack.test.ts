@@ -43,12 +43,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (worker?.child.exitCode === null) {
-    worker.child.kill('SIGTERM');
-    const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
-    await worker.exited;
-    clearTimeout(timer);
-  }
+  await worker?.stop();
   await jobs?.close();
   await queue?.close();
   redis?.disconnect();

@@ -139,14 +139,7 @@ describe.each(FAILOVER_MODES)('live AI sessions across $name failovers', (mode) 
   }, 120_000);
 
   afterAll(async () => {
-    for (const worker of workers) {
-      if (worker.child.exitCode === null) {
-        worker.child.kill('SIGTERM');
-        const timer = setTimeout(() => worker.child.kill('SIGKILL'), 10_000);
-        await worker.exited;
-        clearTimeout(timer);
-      }
-    }
+    for (const worker of workers) await worker.stop();
     await jobs?.close();
     await queue?.close();
     redis?.disconnect();

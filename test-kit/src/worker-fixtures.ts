@@ -33,6 +33,8 @@ export interface AiWorkerProcess {
   output(): string;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
+  /** SIGTERM (the worker hands its sessions back), SIGKILL if it has not exited 10 s later; resolves once it has. */
+  stop(): Promise<void>;
 }
 
 /** `npm run ai:worker` as its own process, with this environment (fixtureWorkerEnv) on top of the test's. */
@@ -45,5 +47,12 @@ export function startAiWorkerProcess(env: Record<string, string>): AiWorkerProce
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { child, output: () => output, exited, stop };
 }

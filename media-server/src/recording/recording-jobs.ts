@@ -74,7 +74,7 @@ class RecordingShardAck {
    * before, maybe by an earlier attempt) and resolves true once a replica of
    * the clinic's shard holds them, or when there is nothing to wait for.
    */
-  async written(clinic: string, write: () => Promise<unknown> = async () => undefined): Promise<boolean> {
+  async written(clinic: string, write: () => Promise<unknown> = async () => undefined, since?: number): Promise<boolean> {
     if (!this.ack.enabled) {
       await write();
       return true;
@@ -82,8 +82,14 @@ class RecordingShardAck {
     const fence = recordingsAckFenceKey(clinic);
     // Taken before the writes: a failover between them and the fence (the fence then on the new master) confirms nothing.
     const ranOn = await this.ack.shardOf(fence);
+    const from = since ?? this.ack.readiness;
     await write();
-    return this.ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false);
+    return this.ack.confirm({ key: fence, ranOn, fenceKey: fence, since: from }).catch(() => false);
+  }
+
+  /** Where the connection is in its reconnections: `written(…, since)` confirms nothing if it reconnected since. */
+  get readiness(): number {
+    return this.ack.readiness;
   }
 }
 
@@ -154,9 +160,14 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   const commands = connectRedisClient(options.redisTarget, 'media:recording-worker:cmd');
   commands.on('error', () => undefined);
   const recordingAck = new RecordingShardAck(new ReplicaAck(commands, options.ack ?? { replicas: 0, timeoutMs: 0 }));
-  /** `write` (changes to the recording), on a replica of the clinic's shard before the job goes on; else the attempt fails and is retried. */
-  const confirmed = async (clinic: string, write?: () => Promise<unknown>) => {
-    if (!(await recordingAck.written(clinic, write))) throw new Error(RECORDING_UNCONFIRMED);
+  /**
+   * `write` (changes to the recording), on a replica of the clinic's shard before the job goes on; else the attempt
+   * fails and is retried. `since` (recordingAck.readiness at the attempt's start): nor if the connection reconnected
+   * since then, the attempt's earlier writes (its job adds too) maybe lost with the old master while its later steps
+   * went to the new one.
+   */
+  const confirmed = async (clinic: string, write?: () => Promise<unknown>, since?: number) => {
+    if (!(await recordingAck.written(clinic, write, since))) throw new Error(RECORDING_UNCONFIRMED);
   };
   const blocking = connectRedisClientForJobs(options.redisTarget, 'media:recording-worker');
   blocking.on('error', () => undefined);
@@ -180,6 +191,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
 
   /** `next`: the trace the jobs it adds carry (this attempt's span). */
   async function finalise(data: RecordingJob, log: Logger, next: TracedJob): Promise<string> {
+    const since = recordingAck.readiness;
     const meta = await getRecording(commands, data.clinic, data.recording);
     if (!meta) return 'gone';
     if (meta.status === 'recording') throw new Error('recording has not stopped yet');
@@ -208,6 +220,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
       if (meta.status === 'final') await transcribe();
       await schedulePurge();
       if (meta.status === 'final') await ready(meta.finalisedAt ?? Date.now());
+      await confirmed(data.clinic, undefined, since);
       return meta.status;
     }
     const dir = recordingDir(options.dir, data.clinic, data.recording);
@@ -237,11 +250,15 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
     // The event id is the recording's: handed over again, it is not delivered again (unless a failover lost the first
     // delivery's record: webhooks are at least once).
     await ready(finalisedAt);
+    // Everything this attempt wrote (the jobs it added too) before the job completes: a failover during the attempt
+    // may have lost its first steps while the later ones went to the new master (CI, 2026-12-07: a purge job lost).
+    await confirmed(data.clinic, undefined, since);
     log.info({ clinic: data.clinic, recording: data.recording, files: meta.files.length, purgeAt }, 'recording finalised');
     return 'final';
   }
 
   async function purge(data: RecordingJob, log: Logger): Promise<string> {
+    const since = recordingAck.readiness;
     const why = data.purgeRequest ? 'request' : 'retention';
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });
@@ -267,7 +284,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
       data: { ...recordingFacts(purged.meta), why, ...(request ? { requestedBy: request.by, requestedAt: request.at, reason: request.reason } : {}) },
     });
     // Before the job completes: a tombstone a failover brought back would outlive its purge.
-    await confirmed(data.clinic, () => forgetPurgedRecording(commands, data.clinic, data.recording));
+    await confirmed(data.clinic, () => forgetPurgedRecording(commands, data.clinic, data.recording), since);
     log.info({ clinic: data.clinic, recording: data.recording, files: purged.meta.files.length, why }, request ? 'recording purged on request' : 'recording purged by retention policy');
     return 'purged';
   }

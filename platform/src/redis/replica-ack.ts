@@ -59,6 +59,15 @@ export class ReplicaAck {
   }
 
   /**
+   * Where the connection (one Redis or Sentinel) is in its reconnections:
+   * given to `confirm` as `since`, a reconnection from then on confirms
+   * nothing (writes made before it may be lost with the old master).
+   */
+  get readiness(): number {
+    return this.readies;
+  }
+
+  /**
    * The connection a change to `key` goes through now: taken before the
    * change, handed to `confirm` as `ranOn`. A cluster connection that has
    * not read the slot map yet (just opened, or reconnecting) is waited for,
@@ -86,7 +95,7 @@ export class ReplicaAck {
    * share a slot; `fenceKey` serves when absent) and `ranOn` what
    * `shardOf(key)` said before it, both needed on a cluster.
    */
-  async confirm(options: { key?: string; ranOn?: Redis | null; fenceKey?: string } = {}): Promise<boolean> {
+  async confirm(options: { key?: string; ranOn?: Redis | null; fenceKey?: string; since?: number } = {}): Promise<boolean> {
     if (!this.enabled) return true;
     const started = performance.now();
     const done = (confirmed: boolean, replicas: number) => {
@@ -94,7 +103,7 @@ export class ReplicaAck {
       return confirmed;
     };
     if (!isCluster(this.connection)) {
-      const readies = this.readies;
+      const readies = options.since ?? this.readies;
       if (options.fenceKey) await this.connection.incr(options.fenceKey);
       const replicas = await this.connection.wait(this.policy.replicas, this.policy.timeoutMs);
       if (this.readies !== readies) return done(false, 0);

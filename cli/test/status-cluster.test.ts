@@ -2,7 +2,8 @@
  * `clinic status` on a real Redis Cluster (3 masters, 3 replicas: test-kit
  * startRedisCluster) through a hub node on it: Redis shard by shard (master,
  * slots, replicas in sync), and a warning for a shard whose replica is
- * stalled (SIGSTOP), then cut off by its master, until it is back.
+ * stalled (SIGSTOP), then cut off by its master, until it is back; through
+ * a failover, every answering master's replicas known.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,5 +109,33 @@ describe('clinic status on a Redis Cluster', () => {
       return redis.shards.every((s) => s.replicas.every((r) => r.inSync)) ? redis : false;
     }, 60_000);
     expect(back.warnings).toEqual([]);
+  });
+
+  it('through a failover, a master that does not answer is down and every other master\'s replicas are known', { timeout: 180_000 }, async () => {
+    const master = masters[2]!;
+    // The hub's long-lived client, asked over and over while the master is killed and its replica takes over.
+    const seen: string[] = [];
+    let down = 0;
+    let asking = true;
+    const asked = (async () => {
+      while (asking) {
+        const health = (await (await fetch(`${hub.url}/healthz`)).json().catch(() => null)) as { redisShards?: RedisShardStatus[] } | null;
+        for (const shard of health?.redisShards ?? []) {
+          if (shard.masterUp && shard.replicas.some((r) => r.state === 'unknown')) seen.push(`${shard.master}: ${JSON.stringify(shard.replicas)}`);
+          if (!shard.masterUp && port(shard.master) === master.port) down++;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const { promoted } = await cluster.killMaster(master.port);
+    // Right after: the shard's new master and its replica (the restarted node).
+    const after = (await (await fetch(`${hub.url}/healthz`)).json()) as { redisShards: RedisShardStatus[] };
+    asking = false;
+    await asked;
+    expect(seen).toEqual([]);
+    // The killed master was seen down (before the cluster failed it, and after).
+    expect(down).toBeGreaterThan(0);
+    const shard = after.redisShards.find((s) => port(s.master) === promoted)!;
+    expect(shard.replicas).toEqual([expect.objectContaining({ address: `127.0.0.1:${master.port}`, state: 'online' })]);
   });
 });

@@ -105,7 +105,12 @@ export const slotRangesText = (slots: readonly (readonly [number, number])[]) =>
 export interface RedisShardStatus {
   /** host:port of the master. */
   master: string;
-  /** False while the cluster holds the master failed: its slots are not served until a replica takes over. */
+  /**
+   * False while the cluster holds the master failed, or while it does not
+   * answer (killed, not yet failed by the cluster): its slots are not served
+   * until it answers again or a replica takes over. Its replicas are then
+   * `unknown`.
+   */
   masterUp: boolean;
   /** Inclusive ranges of hash slots (0–16383). */
   slots: [number, number][];

@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import type { RedisReplicaStatus, RedisShardStatus } from '@clinic-hub/protocol';
 import { isCluster, type RedisClient } from './cluster.js';
 
@@ -41,7 +41,9 @@ export async function readReplication(client: RedisClient): Promise<RedisReplica
  * replica as its master reports it (INFO replication). A replica the cluster
  * knows but its master does not list is `disconnected` (killed, or cut off
  * past `repl-timeout`); its lag in bytes is from the offsets the cluster last
- * gossiped. When the master could not be asked, its replicas are `unknown`.
+ * gossiped. A master that does not answer (through the client's connection
+ * to it or one of its own) is down, even while the cluster still holds it
+ * online, and its replicas are `unknown`.
  */
 async function readShards(cluster: Cluster): Promise<RedisShardStatus[]> {
   const reply = (await cluster.call('CLUSTER', 'SHARDS')) as unknown[][];
@@ -56,10 +58,10 @@ async function readShards(cluster: Cluster): Promise<RedisShardStatus[]> {
       const master = nodes.find((n) => n.role === 'master');
       if (!master || slots.length === 0) return null;
       const address = `${master.ip}:${master.port}`;
-      const masterUp = master.health === 'online';
-      const connection = connections.get(address);
-      // A failed master is not asked: it would only make the answer late.
-      const reported = masterUp && connection ? await readNodeReplication(connection).catch(() => null) : null;
+      // A failed master is not asked: it would only make the answer late. One the cluster still holds online but that
+      // does not answer (killed, not yet failed by the others: cluster-node-timeout) is down all the same.
+      const reported = master.health === 'online' ? await readMasterReplication(cluster, connections.get(address), master) : null;
+      const masterUp = reported !== null;
       const replicas = nodes
         .filter((n) => n.role === 'replica')
         .map((n): RedisReplicaStatus => {
@@ -85,6 +87,45 @@ async function readShards(cluster: Cluster): Promise<RedisShardStatus[]> {
   );
   return shards.filter((s) => s !== null).sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
 }
+
+/**
+ * INFO replication of a shard's master through the client's own connection
+ * to it, or, when the client has none or it fails (right after a failover the
+ * client's pool may not hold the promoted master yet, or holds a connection
+ * still reconnecting), through a connection of its own for this one question.
+ * Null when neither answers.
+ */
+async function readMasterReplication(cluster: Cluster, pooled: Redis | undefined, master: Record<string, unknown>): Promise<RedisReplication | null> {
+  if (pooled && pooled.status !== 'end') {
+    const reported = await readNodeReplication(pooled).catch(() => null);
+    if (reported) return reported;
+  }
+  const { username, password } = cluster.options.redisOptions ?? {};
+  const once = new Redis({
+    host: String(master.ip),
+    port: Number(master.port),
+    ...(username && { username }),
+    ...(password && { password }),
+    connectionName: 'clinic:replication-status',
+    lazyConnect: true,
+    connectTimeout: ONE_OFF_TIMEOUT_MS,
+    commandTimeout: ONE_OFF_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  once.on('error', () => undefined);
+  try {
+    await once.connect();
+    return await readNodeReplication(once);
+  } catch {
+    return null;
+  } finally {
+    once.disconnect();
+  }
+}
+
+/** How long a one-off question to a master may take: status answers are read by people and probes. */
+const ONE_OFF_TIMEOUT_MS = 1000;
 
 /** A RESP map sent as a flat array (`[key, value, key, value …]`), as CLUSTER SHARDS answers on RESP2. */
 function pairs(flat: unknown[]): Record<string, unknown> {

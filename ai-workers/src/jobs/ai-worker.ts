@@ -91,12 +91,17 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
           const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog, ack: sessionEndAck });
           entry.session = session;
           outcome = await session.run(abort.signal);
-          // A write refused: the session's claim is another run's, or gone. A failover of the clinic's shard can lose
-          // this run's claim while the job and its lock, on the queue's shard of a Redis Cluster, stay this worker's:
-          // then nothing else runs the session. The run that holds the job's lock is the session's, so it claims the
-          // session again and resumes from what the shard kept (as a run taking it over after a failover does).
-          if (outcome !== 'superseded' || abort.signal.aborted || !token || (await job.extendLock(token, config.jobs.lockMs).catch(() => 0)) !== 1) break;
-          sessionLog.warn('AI session claim lost (a failover of the clinic\'s shard) while this worker kept the job\'s lock: claimed again, resuming from the saved positions');
+          // A write refused: the session's claim is another run's or gone (superseded), or the run's last writes are
+          // (rewound). A failover of the clinic's shard can lose this run's claim, or the finals it last committed,
+          // while the job and its lock, on the queue's shard of a Redis Cluster, stay this worker's: then nothing
+          // else runs the session, or redoes those finals. The run that holds the job's lock is the session's, so it
+          // claims the session again and resumes from what the shard kept (as a run taking it over after a failover does).
+          if ((outcome !== 'superseded' && outcome !== 'rewound') || abort.signal.aborted || !token || (await job.extendLock(token, config.jobs.lockMs).catch(() => 0)) !== 1) break;
+          sessionLog.warn(
+            outcome === 'rewound'
+              ? 'AI session\'s last writes lost (a failover of the clinic\'s shard) while this worker kept the job\'s lock: claimed again, redoing them from the saved positions'
+              : 'AI session claim lost (a failover of the clinic\'s shard) while this worker kept the job\'s lock: claimed again, resuming from the saved positions',
+          );
         }
       } catch (error) {
         // An unexpected failure: the session is tried again from its saved position, a few times, whatever attempts the job was added with.

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { consultKeys, type AiSessionJob, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isRedisUnavailable, type RedisClient, type ReplicaAck } from '@clinic-hub/platform/redis';
-import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
+import { loadScript } from '@clinic-hub/platform/redis-scripts';
 import type { AiWorkerConfig } from '../config.js';
 import type { Engines } from '../engines/load-engines.js';
 import { AiError } from '../errors.js';
@@ -12,6 +11,7 @@ import type { SegmenterOptions } from '../vad/speech-segmenter.js';
 import { compareStreamIds, maxStreamId, minStreamId, parseAudioEntry } from './audio-entry.js';
 import { ParticipantPipeline } from './participant-pipeline.js';
 import { LiveResultSink } from './result-sink.js';
+import { SessionClaim } from './session-claim.js';
 
 /**
  * How a session run ended. `interrupted`: the worker is stopping; the job
@@ -19,12 +19,15 @@ import { LiveResultSink } from './result-sink.js';
  * refused, the session's claim being another run's (this worker lost its job
  * lock, e.g. while Redis was away) or lost in a failover; this run stopped
  * writing at once (the worker claims the session again if it still holds the
- * job's lock). `unconfirmed`: the session is done, but no replica confirmed
+ * job's lock). `rewound`: the claim held but a failover lost this run's last
+ * writes (SessionClaim); it stopped writing, and the worker claims the
+ * session again from what the shard kept if it holds the job's lock, which
+ * redoes the finals lost. `unconfirmed`: the session is done, but no replica confirmed
  * it in time (AI_REDIS_ACK_REPLICAS): a failover could still lose its end, so
  * its job is tried again shortly, and that run finds it done (and waits
  * again) or finishes it again.
  */
-export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded' | 'unconfirmed';
+export type SessionOutcome = 'ended' | 'stopped' | 'idle' | 'already-done' | 'interrupted' | 'superseded' | 'rewound' | 'unconfirmed';
 
 export interface SessionDeps {
   /** For commands (state, commits, publishes). */
@@ -49,7 +52,6 @@ const REDIS_RETRY_MS = 500;
 const SCRIPTS = new URL('./scripts/', import.meta.url);
 const SAVE_SESSION = loadScript(SCRIPTS, 'save-session');
 const FINISH_SESSION = loadScript(SCRIPTS, 'finish-session');
-const CLAIM_SESSION = loadScript(SCRIPTS, 'claim-session');
 
 /** Ask the worker following a consultation to finish it (the hub's "stop transcribing"); the session ends after the audio read so far. */
 export async function requestAiSessionStop(redis: RedisClient, clinic: string, consult: string): Promise<void> {
@@ -72,8 +74,8 @@ export class AiSession {
   private readonly left = new Map<string, boolean>();
   private readonly log: Logger;
   private lagMs = 0;
-  /** This run's claim on the session: every write checks it is still the owner. */
-  private readonly owner = randomUUID();
+  /** This run's claim on the session: every write checks it still holds and that none of this run's writes was lost. */
+  private readonly claim: SessionClaim;
 
   constructor(
     private readonly job: AiSessionJob,
@@ -81,6 +83,7 @@ export class AiSession {
   ) {
     this.keys = consultKeys(job.clinic, job.consult);
     this.log = deps.log.child({ clinic: job.clinic, consult: job.consult });
+    this.claim = new SessionClaim(deps.redis, this.keys.aiState);
   }
 
   /** Milliseconds behind the audio (0 when caught up). */
@@ -93,9 +96,7 @@ export class AiSession {
     // The newest run owns the session; an older one still going finds out at its next write or check and stops.
     // Claimed and read at once: everything the older run committed is in what this one resumes from.
     const ranOn = await this.shardNow();
-    const flat = await evalScript<string[]>(redis, CLAIM_SESSION, [this.keys.aiState], [this.owner]);
-    const state: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) state[flat[i]!] = flat[i + 1]!;
+    const state = await this.claim.claim();
     // Another run's end, maybe not on a replica yet: the claim, written after it, stands for it.
     if (state.done) return (await this.confirmed(ranOn)) ? 'already-done' : 'unconfirmed';
     const checkpoints = new Map<string, string>();
@@ -115,7 +116,7 @@ export class AiSession {
         this.log.warn({ resumeFrom: position, oldestKept: first }, 'the saved position is older than the oldest audio kept (AUDIO_TAP_MAXLEN): some audio may have been trimmed before it was read');
       }
     }
-    const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult, this.owner);
+    const sink = new LiveResultSink(redis, this.job.clinic, this.job.consult, this.claim);
     let lastEntryAt = Date.now();
     let lastControlAt = 0;
     let consultEnded = false;
@@ -161,10 +162,11 @@ export class AiSession {
         try {
           if (Date.now() - lastControlAt > CONTROL_EVERY_MS) {
             lastControlAt = Date.now();
-            const [control, status] = await Promise.all([redis.hmget(this.keys.aiState, 'stop', 'owner'), redis.hget(this.keys.meta, 'status')]);
+            const [control, status] = await Promise.all([redis.hmget(this.keys.aiState, 'stop', 'owner', 'saves'), redis.hget(this.keys.meta, 'status')]);
             stopRequested = control[0] === '1';
             consultEnded = status === 'ended';
-            if (control[1] !== this.owner) return await this.superseded();
+            // Also found here, not only at the next write: a run with nothing to write for a while redoes the finals lost sooner.
+            if (this.claim.check(control[1] ?? null, control[2] ?? null)) return await this.claimLost();
           }
           if (stopRequested) return await this.finish(position, 'stopped');
           response = (await reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.keys.audio, position)) as typeof response;
@@ -206,7 +208,7 @@ export class AiSession {
             this.pipelines.delete(entry.participant);
             this.left.set(entry.participant, true);
             checkpoints.set(entry.participant, pipeline.checkpoint);
-            if (!(await this.save([`p:${entry.participant}`, pipeline.checkpoint], [`e:${entry.participant}`, '1']))) return await this.superseded();
+            if (!(await this.save([`p:${entry.participant}`, pipeline.checkpoint], [`e:${entry.participant}`, '1']))) return await this.claimLost();
             continue;
           }
           this.lagMs = Math.max(0, Date.now() - (entry.t + entry.pcm.length / 32));
@@ -219,7 +221,7 @@ export class AiSession {
           if (!isRedisUnavailable(error)) throw error;
           return true;
         });
-        if (!saved) return await this.superseded();
+        if (!saved) return await this.claimLost();
       }
     } catch (error) {
       await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
@@ -245,10 +247,9 @@ export class AiSession {
     return this.save(positions);
   }
 
-  /** Positions (only ever moved forward) and plain fields, if this run still owns the session. */
-  private async save(positions: string[], fields: string[] = []): Promise<boolean> {
-    const applied = await evalScript(this.deps.redis, SAVE_SESSION, [this.keys.aiState], [this.owner, String(positions.length / 2), ...positions, ...fields]);
-    return applied === 1;
+  /** Positions (only ever moved forward) and plain fields, if this run's claim still holds. */
+  private save(positions: string[], fields: string[] = []): Promise<boolean> {
+    return this.claim.write(SAVE_SESSION, [this.keys.aiState], [String(positions.length / 2), ...positions, ...fields]);
   }
 
   /** Done: the audio stream is deleted (read to its end) and, once the consultation has ended, what this session wrote expires with its data. */
@@ -256,8 +257,7 @@ export class AiSession {
     await Promise.all([...this.pipelines.values()].map((p) => p.finish()));
     const { aiState, audio, meta, ai, record } = this.keys;
     const ranOn = await this.shardNow();
-    const applied = await evalScript(this.deps.redis, FINISH_SESSION, [aiState, audio, meta, ai, record], [this.owner, position, outcome, String(Date.now())]);
-    if (applied !== 1) return this.superseded();
+    if (!(await this.claim.write(FINISH_SESSION, [aiState, audio, meta, ai, record], [position, outcome, String(Date.now())]))) return this.claimLost();
     this.log.info({ outcome }, 'AI session finished; its audio stream deleted');
     return (await this.confirmed(ranOn)) ? outcome : 'unconfirmed';
   }
@@ -275,10 +275,12 @@ export class AiSession {
     return confirmed;
   }
 
-  private async superseded(): Promise<SessionOutcome> {
+  private async claimLost(): Promise<SessionOutcome> {
     await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));
-    this.log.warn('AI session claimed by another run, or its claim lost in a failover; this run stopped writing');
-    return 'superseded';
+    const lost = this.claim.lostBecause ?? 'superseded';
+    if (lost === 'rewound') this.log.warn('AI session\'s last writes lost in a failover (its state has fewer saves than this run made); this run stopped writing');
+    else this.log.warn('AI session claimed by another run, or its claim lost in a failover; this run stopped writing');
+    return lost;
   }
 }
 

@@ -1,10 +1,11 @@
 import type { RedisClient } from '@clinic-hub/platform/redis';
 import { AI_RESULT_FIELD, AiEmotion, AiTranscript, consultAiChannel, consultKeys, type AiResultMessage } from '@clinic-hub/protocol';
-import { evalScript, loadScript } from '@clinic-hub/platform/redis-scripts';
+import { loadScript } from '@clinic-hub/platform/redis-scripts';
+import type { SessionClaim } from './session-claim.js';
 
 const COMMIT_UTTERANCE = loadScript(new URL('./scripts/', import.meta.url), 'commit-utterance');
 
-/** Another run of the session has taken it over (this worker lost its job lock): this run must stop writing. */
+/** This run's claim on the session is lost (another run has taken it over, or a failover lost its last writes): it must stop writing. */
 export class SessionSupersededError extends Error {
   override readonly name = 'SessionSupersededError';
 }
@@ -36,8 +37,12 @@ const AI_STREAM_MAXLEN = 50_000;
  * record. Each utterance is one script with the participant's new stream
  * position, so a worker that dies mid-way leaves either all of it or none,
  * and the worker that resumes neither loses nor repeats a final. The script
- * writes only while `owner` is this run's token: a run that lost its job
- * (lock expired while Redis was away) cannot write after its successor.
+ * writes (and publishes) only while the run's claim holds and the state has
+ * had every save the run made (SessionClaim): a run that lost its job (lock
+ * expired while Redis was away) cannot write after its successor, and a run
+ * whose last commits a failover lost cannot commit on past them (it is
+ * claimed again and redoes them, so what clinicians were sent is stored
+ * once, in order).
  */
 export class LiveResultSink implements ResultSink {
   private readonly keys: ReturnType<typeof consultKeys>;
@@ -47,7 +52,7 @@ export class LiveResultSink implements ResultSink {
     private readonly redis: RedisClient,
     clinic: string,
     consult: string,
-    private readonly owner: string,
+    private readonly claim: SessionClaim,
   ) {
     this.keys = consultKeys(clinic, consult);
     this.channel = consultAiChannel(clinic);
@@ -62,8 +67,7 @@ export class LiveResultSink implements ResultSink {
     const results: string[] = [];
     if (commit.final) results.push('transcript', commit.final.utterance, JSON.stringify({ type: 'transcript', payload: AiTranscript.parse(commit.final) } satisfies AiResultMessage));
     if (commit.emotion) results.push('emotion', commit.emotion.utterance, JSON.stringify({ type: 'emotion', payload: AiEmotion.parse(commit.emotion) } satisfies AiResultMessage));
-    const applied = await evalScript(this.redis, COMMIT_UTTERANCE, [this.keys.aiState, this.keys.ai, this.keys.record], [
-      this.owner,
+    const written = await this.claim.write(COMMIT_UTTERANCE, [this.keys.aiState, this.keys.ai, this.keys.record], [
       this.channel,
       commit.participant,
       commit.checkpoint,
@@ -73,6 +77,6 @@ export class LiveResultSink implements ResultSink {
       AI_RESULT_FIELD,
       ...results,
     ]);
-    if (applied !== 1) throw new SessionSupersededError();
+    if (!written) throw new SessionSupersededError();
   }
 }

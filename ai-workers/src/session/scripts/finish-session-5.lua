@@ -9,12 +9,16 @@
 -- KEYS[4]  the consultation's ai stream
 -- KEYS[5]  the consultation's session record stream
 -- ARGV[1]  the run's owner token
--- ARGV[2]  the stream position read up to
--- ARGV[3]  outcome (ended | stopped | idle)
--- ARGV[4]  now (ms)
--- Returns 1, or 0 (nothing written) when another run has taken the session over.
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'read', ARGV[2], 'done', '1', 'outcome', ARGV[3], 'finishedAt', ARGV[4])
+-- ARGV[2]  the saves the run counts the state has had (session-write)
+-- ARGV[3]  the stream position read up to
+-- ARGV[4]  outcome (ended | stopped | idle)
+-- ARGV[5]  now (ms)
+-- Returns 1; or, nothing written, 0 when another run has taken the session
+-- over, -1 when the state is not at the run's count (writes lost in a failover).
+--- @include "session-write"
+local refused = refuseWrite(KEYS[1], ARGV[1], ARGV[2])
+if refused then return refused end
+redis.call('HSET', KEYS[1], 'read', ARGV[3], 'done', '1', 'outcome', ARGV[4], 'finishedAt', ARGV[5])
 redis.call('DEL', KEYS[2])
 if redis.call('HGET', KEYS[3], 'status') == 'ended' then
   local keep = tonumber(redis.call('HGET', KEYS[3], 'retainConsultMs') or '')

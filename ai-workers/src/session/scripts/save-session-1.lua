@@ -1,12 +1,16 @@
 -- Saves an AI session's progress, if this run still owns the session.
 -- KEYS[1]  the session's ai-state hash
 -- ARGV[1]  the run's owner token
--- ARGV[2]  n: how many (field, stream id) pairs follow that only move forward
+-- ARGV[2]  the saves the run counts the state has had (session-write)
+-- ARGV[3]  n: how many (field, stream id) pairs follow that only move forward
 -- ARGV     n pairs of field, stream id; then pairs of field, value set as given
--- Returns 1, or 0 (nothing written) when another run has taken the session over.
+-- Returns 1; or, nothing written, 0 when another run has taken the session
+-- over, -1 when the state is not at the run's count (writes lost in a failover).
 -- A position is set only when the new id is later than the stored one, so a
 -- progress save that races with an utterance's commit cannot undo it.
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+--- @include "session-write"
+local refused = refuseWrite(KEYS[1], ARGV[1], ARGV[2])
+if refused then return refused end
 
 local function later(a, b)
   local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
@@ -17,8 +21,8 @@ local function later(a, b)
   return ams > bms or (ams == bms and aseq > bseq)
 end
 
-local n = tonumber(ARGV[2])
-local i = 3
+local n = tonumber(ARGV[3])
+local i = 4
 for _ = 1, n do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
   if not current or later(ARGV[i + 1], current) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end

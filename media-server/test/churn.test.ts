@@ -3,8 +3,9 @@
  * Node peers (real media) against a doctor who stays, on each engine. The
  * UDP sockets of this process (the peers', and werift's server side) and of
  * the mediasoup workers must not grow, nor this process's memory beyond a
- * bound (nor a worker's); on werift the doctor's SDP must not grow with
- * every m-line ever used (its server-made offers reuse them).
+ * bound (nor a worker's); the doctor's SDP must not grow with every m-line
+ * ever used (on werift the server-made offers reuse them; on mediasoup the
+ * doctor's receive transport reuses closed ones, as mediasoup-client does).
  */
 import { readdirSync, readFileSync, readlinkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import type { RunningMediaServer } from '../src/media-server.js';
 import { MEDIA_TEST_ENGINES, roomToken, startTestMediaServer } from '@clinic-hub/test-kit/media-node';
 import { joinPeer } from '@clinic-hub/test-kit/engine-peer';
 import { NodePeer } from '@clinic-hub/test-kit/node-peer';
+import { MediasoupNodePeer } from '@clinic-hub/test-kit/mediasoup-node-peer';
 import { MediasoupEngine } from '../src/engine/mediasoup-engine.js';
 import { makeEncodedMedia, type EncodedMedia } from '@clinic-hub/test-kit/recording-media';
 
@@ -141,6 +143,11 @@ describe.each(MEDIA_TEST_ENGINES)('a room with people coming and going ($name)',
       const mLines = offers.at(-1)!.sdp.split('\r\n').filter((l) => l.startsWith('m=')).length;
       process.stdout.write(`werift: the doctor's last offer has ${mLines} m-lines after ${offers.length} offers\n`);
       expect(mLines).toBeLessThanOrEqual(4);
+    }
+    if (doctor instanceof MediasoupNodePeer) {
+      // One visitor at a time: their two consumers' m-sections, and the first m-section ever made, kept inactive.
+      process.stdout.write(`mediasoup: the doctor's receive offer has ${doctor.recvMediaSections} m-sections after ${CYCLES + 1} visitors\n`);
+      expect(doctor.recvMediaSections).toBeLessThanOrEqual(3);
     }
     expect(server.rooms.counts()).toEqual({ rooms: 1, participants: 1 });
     await doctor.leave();

@@ -63,6 +63,16 @@ interface MediaTransportInfo {
   dtlsParameters: Record<string, unknown>;
 }
 type ClientMessage = { type: string } & Record<string, unknown>;
+/**
+ * An m-section of the receive transport: its consumer's while open; closed
+ * when that consumer closed (free for the next of its kind); the first one
+ * only ever made inactive.
+ */
+interface RecvSection {
+  mid: string;
+  consumer: Consumer;
+  state: 'open' | 'inactive' | 'closed';
+}
 interface IceCandidate {
   foundation: string;
   priority: number;
@@ -122,10 +132,19 @@ function mediaSection(options: {
   return lines;
 }
 
-function sessionDescription(mids: string[], sections: string[][]): string {
+/**
+ * A closed m-section, as mediasoup-client's RemoteSdp closes one (port 0,
+ * inactive, no transport or codec lines, out of the BUNDLE group): the answer
+ * stops its transceiver, and the next consumer of its kind takes its place.
+ */
+function closedMediaSection(kind: 'audio' | 'video', mid: string, payloadType: number): string[] {
+  return [`m=${kind} 0 UDP/TLS/RTP/SAVPF ${payloadType}`, 'c=IN IP4 127.0.0.1', `a=mid:${mid}`, 'a=inactive'];
+}
+
+function sessionDescription(mids: string[], sections: string[][], version = 1): string {
   return [
     'v=0',
-    `o=- ${Date.now()} ${sections.length} IN IP4 127.0.0.1`,
+    `o=- ${Date.now()} ${version} IN IP4 127.0.0.1`,
     's=-',
     't=0 0',
     'a=ice-lite',
@@ -169,8 +188,9 @@ export class MediasoupNodePeer extends SignalPeer {
   private recvPc: RTCPeerConnection | null = null;
   private recvTransport: MediaTransportInfo | null = null;
   private recvConnected = false;
-  private readonly consumers: Consumer[] = [];
-  private readonly closedConsumers = new Set<string>();
+  /** The receive transport's remote offer, m-section by m-section (see `consume`). */
+  private readonly recvSections: RecvSection[] = [];
+  private recvOfferVersion = 0;
   private recvQueue: Promise<void> = Promise.resolve();
   private publisher: SimulcastPublisher | null = null;
   private readonly cname = randomBytes(8).toString('hex');
@@ -183,10 +203,15 @@ export class MediasoupNodePeer extends SignalPeer {
   }
 
   protected override onMessage(message: ServerSignal): void {
-    if (message.type === 'consumer-closed') this.closedConsumers.add(message.consumer);
+    if (message.type === 'consumer-closed') this.onRecvQueue(message.consumer, () => this.closeConsumer(message.consumer));
     if (message.type !== 'consumer') return;
     const consumer = message as unknown as Consumer;
-    this.recvQueue = this.recvQueue.then(() => this.consume(consumer)).catch((error: unknown) => void this.errors.push(`consumer ${consumer.consumer}: ${String(error)}`));
+    this.onRecvQueue(consumer.consumer, () => this.consume(consumer));
+  }
+
+  /** Changes to the receive transport one at a time, in the order the server sent them. */
+  private onRecvQueue(consumer: string, change: () => Promise<void>): void {
+    this.recvQueue = this.recvQueue.then(change).catch((error: unknown) => void this.errors.push(`consumer ${consumer}: ${String(error)}`));
   }
 
   /** Keyframe requests (PLI or FIR) the server sent for this peer's camera. */
@@ -289,33 +314,28 @@ export class MediasoupNodePeer extends SignalPeer {
     publisher.play();
   }
 
-  /** A new consumer: its m-section added to the receive transport's remote offer, answered, resumed. */
+  /**
+   * A new consumer: its m-section put in the receive transport's remote offer,
+   * answered, resumed. As mediasoup-client does, it takes the place of a
+   * closed m-section of its kind when there is one, else it is added: the
+   * offer, and werift's transceivers behind it, stay as large as the most
+   * consumers held at once rather than growing with every consumer ever made.
+   */
   private async consume(consumer: Consumer): Promise<void> {
     const pc = this.recvPc!;
     const transport = this.recvTransport!;
-    this.consumers.push(consumer);
-    const midOf = (c: Consumer) => String((c.rtpParameters as { mid?: string }).mid ?? c.consumer);
-    const sections = this.consumers.map((c) => {
-      const params = c.rtpParameters as { codecs: { payloadType: number }[]; encodings: { ssrc: number }[]; rtcp?: { cname?: string } };
-      return mediaSection({
-        kind: c.kind,
-        mid: midOf(c),
-        // A closed consumer's m-section stays (m-lines are never taken out of an offer), inactive.
-        direction: this.closedConsumers.has(c.consumer) ? 'inactive' : 'sendonly',
-        setup: 'actpass',
-        transport,
-        payloadType: params.codecs[0]!.payloadType,
-        ssrc: { ssrc: params.encodings[0]!.ssrc, cname: params.rtcp?.cname ?? 'sfu', stream: c.participant.replace(/[^A-Za-z0-9]/g, '') || 'stream' },
-      });
-    });
-    await pc.setRemoteDescription({ type: 'offer', sdp: sessionDescription(this.consumers.map(midOf), sections) });
-    await pc.setLocalDescription(await pc.createAnswer());
+    const params = consumer.rtpParameters as { mid?: string; codecs: { payloadType: number }[] };
+    const section: RecvSection = { mid: String(params.mid ?? consumer.consumer), consumer, state: 'open' };
+    const reusable = this.recvSections.findIndex((s) => s.state === 'closed' && s.consumer.kind === consumer.kind);
+    if (reusable >= 0) this.recvSections[reusable] = section;
+    else this.recvSections.push(section);
+    await this.negotiateRecv();
     if (!this.recvConnected) {
       this.recvConnected = true;
       await this.ackResult({ type: 'transport-connect', transport: transport.id, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: localFingerprint(pc.localDescription!.sdp) }] } });
     }
-    const transceiver = pc.getTransceivers().find((t) => t.mid === midOf(consumer));
-    if (!transceiver) throw new Error(`no transceiver for mid ${midOf(consumer)}`);
+    const transceiver = pc.getTransceivers().find((t) => t.mid === section.mid);
+    if (!transceiver) throw new Error(`no transceiver for mid ${section.mid}`);
     const count = this.countStream({ mid: consumer.consumer, participant: consumer.participant, source: consumer.source, kind: consumer.kind });
     const attach = (track: MediaStreamTrack) => track.onReceiveRtp.subscribe(count);
     // werift makes the track while taking the remote offer: it may be there already, or come later.
@@ -323,6 +343,48 @@ export class MediasoupNodePeer extends SignalPeer {
     if (existing.length > 0) existing.forEach(attach);
     else transceiver.onTrack.subscribe(attach);
     await this.ackResult({ type: 'consumer-resume', consumer: consumer.consumer });
+  }
+
+  /**
+   * A consumer the server closed: its m-section closed and negotiated at once,
+   * as mediasoup-client's stopReceiving does. The first m-section is only made
+   * inactive, never closed or reused (closing it would take the BUNDLE
+   * transport's tag away).
+   */
+  private async closeConsumer(consumerId: string): Promise<void> {
+    const index = this.recvSections.findIndex((s) => s.consumer.consumer === consumerId && s.state === 'open');
+    if (index < 0) return;
+    this.recvSections[index]!.state = index === 0 ? 'inactive' : 'closed';
+    await this.negotiateRecv();
+  }
+
+  /** The receive transport's remote offer made afresh from its m-sections, and answered. */
+  private async negotiateRecv(): Promise<void> {
+    const pc = this.recvPc!;
+    const transport = this.recvTransport!;
+    const sections = this.recvSections.map(({ mid, consumer, state }) => {
+      const params = consumer.rtpParameters as { codecs: { payloadType: number }[]; encodings: { ssrc: number }[]; rtcp?: { cname?: string } };
+      const payloadType = params.codecs[0]!.payloadType;
+      if (state === 'closed') return closedMediaSection(consumer.kind, mid, payloadType);
+      return mediaSection({
+        kind: consumer.kind,
+        mid,
+        direction: state === 'open' ? 'sendonly' : 'inactive',
+        setup: 'actpass',
+        transport,
+        payloadType,
+        ssrc: { ssrc: params.encodings[0]!.ssrc, cname: params.rtcp?.cname ?? 'sfu', stream: consumer.participant.replace(/[^A-Za-z0-9]/g, '') || 'stream' },
+      });
+    });
+    const bundled = this.recvSections.filter((s) => s.state !== 'closed').map((s) => s.mid);
+    this.recvOfferVersion += 1;
+    await pc.setRemoteDescription({ type: 'offer', sdp: sessionDescription(bundled, sections, this.recvOfferVersion) });
+    await pc.setLocalDescription(await pc.createAnswer());
+  }
+
+  /** m-lines in the receive transport's current remote offer (what the churn test bounds). */
+  get recvMediaSections(): number {
+    return this.recvSections.length;
   }
 
   private async ackResult(message: ClientMessage): Promise<unknown> {

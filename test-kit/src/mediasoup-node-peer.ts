@@ -37,6 +37,7 @@ import {
 } from 'werift';
 import WebSocket from 'ws';
 import type { ServerSignal } from '@clinic-hub/protocol';
+import { releaseStoppedSender } from '@clinic-hub/media-server/engine/werift-workarounds';
 import { MediaSchedule, OPUS_PAYLOAD_TYPE } from './media-schedule.js';
 import type { EncodedFrame, EncodedMedia } from './recording-media.js';
 import { SignalPeer } from './signal-peer.js';
@@ -380,6 +381,9 @@ export class MediasoupNodePeer extends SignalPeer {
     this.recvOfferVersion += 1;
     await pc.setRemoteDescription({ type: 'offer', sdp: sessionDescription(bundled, sections, this.recvOfferVersion) });
     await pc.setLocalDescription(await pc.createAnswer());
+    // A closed m-section's transceiver is stopped, and its place taken by the next consumer's; werift would still keep
+    // it through the bundled DTLS transport's subscribers (werift-workarounds.ts), so nothing would be freed.
+    for (const transceiver of pc.getTransceivers()) if (transceiver.stopped || transceiver.stopping) releaseStoppedSender(transceiver.sender);
   }
 
   /** m-lines in the receive transport's current remote offer (what the churn test bounds). */

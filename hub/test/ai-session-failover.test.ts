@@ -119,9 +119,9 @@ describe.each(FAILOVER_MODES)('live AI sessions across $name failovers', (mode) 
     redis = connectRedisClient(failover.target, 'test:ai-session-failover');
     redis.on('error', () => undefined);
     ack = new ReplicaAck(redis, { replicas: 1, timeoutMs: 1000 });
-    // Each lapse of a lock counts as a stall for the job's whole life, and more than AI_MAX_STALLED (5 by default) fail
-    // the job: the test checks the stalls themselves, one a failover (and one spare for a busy machine), rather than
-    // stopping at the limit.
+    // Each lapse of a lock is a stall (BullMQ's stalledCounter counts them over the job's life; AI_MAX_STALLED limits only
+    // those in a row without running well): the test checks the stalls themselves, one a failover (and one spare for a
+    // busy machine), rather than stopping at the limit.
     const env = {
       ...fixtureWorkerEnv('', `${tmp.dir}/models`),
       REDIS_URL: '',

@@ -101,6 +101,7 @@ export const ERROR_CODES = {
   AI_MODEL_INVALID: 'A model in the models directory is damaged or does not fit its engine (inputs, outputs, vocabulary, labels). Run `clinic models pull NAME --force`.',
   AI_MODEL_CHECKSUM_MISMATCH: 'A downloaded model file does not match the SHA-256 in the manifest; nothing was installed.',
   AI_MODEL_DOWNLOAD_FAILED: 'The model hub could not be reached or did not serve a file of the model; nothing was installed.',
+  AI_SESSION_STALLED: 'The live AI session\'s job stalled (its lock lapsed) more than AI_MAX_STALLED times without running well in between (a worker dying on it each time); it failed, and the consultation goes on without live transcripts.',
   AI_RECORDING_UNAVAILABLE: 'The recording cannot be read for transcription (not final, purged, or its audio cannot be decoded).',
 } as const;
 

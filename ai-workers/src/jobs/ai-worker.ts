@@ -17,6 +17,31 @@ import { transcribeRecording, type RecordingAudioSource } from './recording-tran
 const SESSION_RETRIES = 5;
 /** A session whose end no replica confirmed is tried again after this long. */
 const UNCONFIRMED_RETRY_MS = 1000;
+/**
+ * BullMQ's own stall limit for session jobs: never reached. BullMQ counts a
+ * job's stalls (its lock lapsing) over the job's whole life and offers no way
+ * to reset the count (`stalledCounter` is read-only in its API; the hash
+ * field behind it is internal). A session's job lives as long as its
+ * consultation, and a session that runs well between lapses (a failover
+ * each, over an hour) would run out of them. So the worker applies
+ * AI_MAX_STALLED itself, to the stalls since the session last ran well
+ * (SessionStalls), and BullMQ's limit stays out of the way.
+ */
+const BULLMQ_MAX_STALLED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * What a session job's `progress` (BullMQ's public per-job field, written
+ * with `job.updateProgress`) holds: BullMQ's stall count the last time a run
+ * of it ran well (held its lock, renewed, for a whole AI_JOB_LOCK_MS, and
+ * read audio it had not read before or caught up with the stream). The
+ * stalls since then are the ones AI_MAX_STALLED limits.
+ */
+interface SessionStalls {
+  runningWellAfter: number;
+}
+
+const stallsWhenLastRunningWell = (progress: unknown): number =>
+  typeof progress === 'object' && progress !== null && typeof (progress as Partial<SessionStalls>).runningWellAfter === 'number' ? (progress as SessionStalls).runningWellAfter : 0;
 
 export interface RunningAiWorker {
   id: string;
@@ -73,6 +98,12 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     }
     const data = parsed.data;
     const sessionLog = jobLog(job, data);
+    // Stalled again and again without running well in between (a worker that dies on this session each time): failed.
+    const stallsInARow = job.stalledCounter - stallsWhenLastRunningWell(job.progress);
+    if (stallsInARow > config.jobs.maxStalled) {
+      metrics.errors.inc({ code: 'AI_SESSION_STALLED' });
+      throw new UnrecoverableError(new AiError('AI_SESSION_STALLED', `${stallsInARow} stalls since it last ran well, AI_MAX_STALLED ${config.jobs.maxStalled}; ${job.stalledCounter} in its life`).message);
+    }
     if (!engines.stt.supports(data.language)) {
       metrics.errors.inc({ code: 'AI_MODEL_MISSING' });
       throw new UnrecoverableError(new AiError('AI_MODEL_MISSING', `no speech-to-text model for ${data.language} on this worker (AI_STT_MODEL_${data.language.toUpperCase()})`).message);
@@ -84,6 +115,17 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     const entry = { jobId: job.id!, session: null as AiSession | null, abort, ended, end };
     active.add(entry);
     if (stopping) abort.abort();
+    // Once this run has run well, the stalls before it no longer count against AI_MAX_STALLED. Checked every lock
+    // length: its lock still its own then (extendLock) has been renewed since it took the job.
+    let stallsCleared = job.stalledCounter === stallsWhenLastRunningWell(job.progress);
+    const clearStalls = async () => {
+      if (stallsCleared || !token || !entry.session?.steady) return;
+      if ((await job.extendLock(token, config.jobs.lockMs).catch(() => 0)) !== 1) return;
+      stallsCleared = true;
+      await job.updateProgress({ runningWellAfter: job.stalledCounter } satisfies SessionStalls).catch(() => (stallsCleared = false));
+      if (stallsCleared) sessionLog.info({ stalls: job.stalledCounter }, 'AI session running well again after stalling: its stalls so far no longer count against AI_MAX_STALLED');
+    };
+    const stallsCheck = setInterval(() => void clearStalls(), config.jobs.lockMs);
     try {
       let outcome;
       try {
@@ -123,6 +165,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
       }
       return { outcome };
     } finally {
+      clearInterval(stallsCheck);
       active.delete(entry);
       entry.end();
       reader.disconnect();
@@ -139,7 +182,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     concurrency: config.jobs.maxSessions,
     lockDuration: config.jobs.lockMs,
     stalledInterval: config.jobs.stalledIntervalMs,
-    maxStalledCount: config.jobs.maxStalled,
+    maxStalledCount: BULLMQ_MAX_STALLED,
     name: config.workerId,
   });
   const workers: Worker[] = [sessionWorker];

@@ -74,6 +74,7 @@ export class AiSession {
   private readonly left = new Map<string, boolean>();
   private readonly log: Logger;
   private lagMs = 0;
+  private steadyNow = false;
   /** This run's claim on the session: every write checks it still holds and that none of this run's writes was lost. */
   private readonly claim: SessionClaim;
 
@@ -89,6 +90,15 @@ export class AiSession {
   /** Milliseconds behind the audio (0 when caught up). */
   get lag(): number {
     return this.lagMs;
+  }
+
+  /**
+   * This run has got somewhere: it has saved a read position past the one
+   * the session had when it claimed it, or read the audio stream to its end.
+   * A run that dies each time on the same audio never is.
+   */
+  get steady(): boolean {
+    return this.steadyNow;
   }
 
   async run(signal: AbortSignal): Promise<SessionOutcome> {
@@ -180,6 +190,7 @@ export class AiSession {
         const entries = response?.[0]?.[1] ?? [];
         if (entries.length === 0) {
           this.lagMs = 0;
+          this.steadyNow = true;
           const quiet = Date.now() - lastEntryAt;
           if (consultEnded) return await this.finish(position, 'ended');
           const everyoneLeft = this.left.size > 0 && [...this.left.values()].every(Boolean);
@@ -222,6 +233,7 @@ export class AiSession {
           return true;
         });
         if (!saved) return await this.claimLost();
+        if (compareStreamIds(position, read) > 0) this.steadyNow = true;
       }
     } catch (error) {
       await Promise.all([...this.pipelines.values()].map((p) => p.abandon()));

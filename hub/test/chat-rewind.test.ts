@@ -85,7 +85,8 @@ async function fakeNode(threadId: string, page: ChatMessage[]) {
   fanout.noteJoined(C, threadId, page.at(-1)?.seq ?? 0, page);
   const live = (message: ChatMessage) => subscriber.emit('smessage', chatKeys(C).channel, JSON.stringify({ t: 'message', kind: 'staff', message }));
   const reconnected = () => subscriber.emit('ready');
-  return { sent, closed, live, reconnected, fanout };
+  const told = (raw: string) => subscriber.emit('smessage', chatKeys(C).channel, raw);
+  return { sent, closed, live, reconnected, told, fanout };
 }
 
 async function thread(id: string, messages: number) {
@@ -96,6 +97,10 @@ async function thread(id: string, messages: number) {
 }
 
 const mark = (threadId: string) => redis.get(chatKeys(C).rewound(threadId));
+const history = async (threadId: string, query: { after: string; afterAt?: number }) =>
+  ok(await chat.history(C, writer, ChatPayloads['chat:history'].parse({ threadId, ...query }) as never));
+const read = async (threadId: string, upTo: ChatMessage) =>
+  ok(await chat.markRead(C, writer, ChatPayloads['chat:read'].parse({ threadId, upToId: upTo.id, upToAt: upTo.at }) as never));
 const resume = async (threadId: string, afterId: string) => ok(await chat.join(C, writer, ChatPayloads['chat:join'].parse({ threadId, afterId }) as never));
 
 describe('chat fan-out across a failover that lost messages it had sent', () => {
@@ -163,6 +168,17 @@ describe('chat fan-out across a failover that lost messages it had sent', () => 
     expect(await mark(threadId)).toBe('2');
   });
 
+  it('finds a rewind in what a socket read through chat:history: a page with another message at a seq this node sent', async () => {
+    const { threadId, page } = await thread('rewind-history', 1);
+    const node = await fakeNode(threadId, page);
+    node.live(await send(threadId, 'lost 2'));
+    await loseFrom(threadId, 2);
+    const real = await send(threadId, 'the real 2');
+    node.fanout.noteRead(C, threadId, [real]);
+    await waitFor('the room closed', () => node.closed.length === 1);
+    expect(await mark(threadId)).toBe('2');
+  });
+
   it('marks nothing and closes nothing when a failover lost nothing it had sent', async () => {
     const { threadId, page } = await thread('no-rewind', 3);
     const node = await fakeNode(threadId, page);
@@ -178,5 +194,52 @@ describe('chat fan-out across a failover that lost messages it had sent', () => 
     expect(await mark(threadId)).toBeNull();
     expect(node.sent).toEqual([four, five]);
     expect(await resume(threadId, '5-0')).toMatchObject({ rewound: false, messages: [] });
+  });
+});
+
+describe('a reader naming the message it stands on (afterAt, upToAt), with no hub node knowing of the loss', () => {
+  it('resumes and reads as always while the thread holds its message; is answered rewound, and records no receipt, once it does not', async () => {
+    const { threadId, page } = await thread('named', 3);
+    // Read through chat:history, then lost with the master: no node sent it live, nothing is marked.
+    const lost = await send(threadId, 'read, then lost');
+    expect((await history(threadId, { after: '3-0', afterAt: page[2]!.at })).messages).toEqual([lost]);
+    expect(await read(threadId, page[2]!)).toMatchObject({ rewound: false, receipt: { readSeq: 3 } });
+    await loseFrom(threadId, 4);
+
+    // Its seq not given again yet: past the thread's latest message.
+    expect(await history(threadId, { after: '4-0', afterAt: lost.at })).toMatchObject({ rewound: true, messages: page });
+    expect(await read(threadId, lost)).toMatchObject({ rewound: true, receipt: { readSeq: 3 } });
+    // Given to another message: the `at` tells them apart.
+    const real = await send(threadId, 'the real 4');
+    expect(real.seq).toBe(4);
+    expect(await history(threadId, { after: '4-0', afterAt: lost.at })).toMatchObject({ rewound: true, messages: [...page, real] });
+    expect(await resume(threadId, '4-0')).toMatchObject({ rewound: false, messages: [] });
+    expect(ok(await chat.join(C, writer, ChatPayloads['chat:join'].parse({ threadId, afterId: '4-0', afterAt: lost.at }) as never))).toMatchObject({ rewound: true });
+    expect(await read(threadId, lost)).toMatchObject({ rewound: true, receipt: { readSeq: 3 } });
+    expect(await redis.hget(chatKeys(C).reads(threadId), writer.sub)).toContain('"readSeq":3');
+    // The reader that started over holds the real 4: as always.
+    expect(await history(threadId, { after: '4-0', afterAt: real.at })).toMatchObject({ rewound: false, messages: [] });
+    expect(await read(threadId, real)).toMatchObject({ rewound: false, receipt: { readSeq: 4 } });
+    expect(await mark(threadId)).toBeNull();
+  });
+
+  it('a thread marked rewound by one node moves the readers every node holds', async () => {
+    const { threadId, page } = await thread('told', 2);
+    const node = await fakeNode(threadId, page);
+    const told: string[] = [];
+    const listener = new Redis(redisServer.url);
+    listener.on('smessage', (_channel: string, raw: string) => void told.push(raw));
+    await listener.ssubscribe(chatKeys(C).channel);
+    try {
+      await chat.store.markRewound(C, threadId, 3);
+      await waitFor('the rewind told on the channel', () => told.some((raw) => raw.includes('"rewound"')));
+      const event = told.find((raw) => raw.includes('"rewound"'))!;
+      expect(JSON.parse(event)).toEqual({ t: 'rewound', threadId, fromSeq: 3 });
+      // What another node published reaches this one's subscription: its room is closed, though it found nothing itself.
+      node.told(event);
+      await waitFor('the room closed', () => node.closed.length === 1);
+    } finally {
+      listener.disconnect();
+    }
   });
 });

@@ -171,7 +171,7 @@ describe('messages', () => {
 });
 
 describe('read receipts', () => {
-  it('only move forward, are clamped to the latest message and come back with a join', async () => {
+  it('only move forward, name only messages the thread holds, and come back with a join', async () => {
     for (let i = 0; i < 3; i++) ok(await send(patientA, 'patient.TA', `m${i}`));
     expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '2-0' }))).receipt).toMatchObject({
       member: 'staff:sato',
@@ -180,7 +180,12 @@ describe('read receipts', () => {
       readId: '2-0',
     });
     expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '1-0' }))).receipt.readSeq).toBe(2);
-    expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '99-0' }))).receipt.readSeq).toBe(3);
+    // Past the latest message, or naming a message by another `at`: the reader holds messages the thread does not
+    // (a failover lost them): nothing recorded, rewound.
+    expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '99-0' })))).toMatchObject({ rewound: true, receipt: { readSeq: 2 } });
+    const third = ok(await chat.history(C, staff, parse('chat:history', { threadId: 'patient.TA', after: '2-0' }))).messages[0]!;
+    expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '3-0', upToAt: third.at + 1 })))).toMatchObject({ rewound: true, receipt: { readSeq: 2 } });
+    expect(ok(await chat.markRead(C, staff, parse('chat:read', { threadId: 'patient.TA', upToId: '3-0', upToAt: third.at })))).toMatchObject({ rewound: false, receipt: { readSeq: 3 } });
     const joined = ok(await chat.join(C, patientA, parse('chat:join', { threadId: 'patient.TA' })));
     expect(joined.receipts).toEqual([expect.objectContaining({ member: 'staff:sato', readSeq: 3 })]);
     expect(await chat.markRead(C, patientB, parse('chat:read', { threadId: 'patient.TA', upToId: '1-0' }))).toMatchObject({

@@ -1,10 +1,13 @@
 import { messageIdOf, type ChatHistoryResult, type ChatJoinResult, type ChatMessage, type ChatReceipt, type ChatThread } from './chat.js';
 
 export interface ChatFollowerOptions {
-  /** Sends `chat:join` with `afterId` (null: the latest page). Rejects on an error ack or a timeout. */
-  join(afterId: string | null): Promise<ChatJoinResult>;
-  /** Sends `chat:history`. Rejects on an error ack or a timeout. */
-  history(query: { after: string } | { before: string }): Promise<ChatHistoryResult>;
+  /**
+   * Sends `chat:join` with `afterId` (null: the latest page) and `afterAt` when given (the `at` of the message
+   * `afterId` names, as this client holds it). Rejects on an error ack or a timeout.
+   */
+  join(afterId: string | null, afterAt?: number): Promise<ChatJoinResult>;
+  /** Sends `chat:history` (with `after`, `afterAt` as for a join). Rejects on an error ack or a timeout. */
+  history(query: { after: string; afterAt?: number } | { before: string }): Promise<ChatHistoryResult>;
   /** Each new message once, in seq order, whether it came live or from a resume: never twice for one seq. */
   onMessage?(message: ChatMessage): void;
   /** A page of older messages was put in front of `messages`. */
@@ -43,6 +46,7 @@ export class ChatFollower {
   private readonly pending = new Map<number, ChatMessage>();
   private syncing: Promise<void> | null = null;
   private joinRequested = false;
+  private startOverRequested = false;
   private gapRequested = false;
   private gapPersisted = false;
   private loadingOlder: Promise<boolean> | null = null;
@@ -52,6 +56,25 @@ export class ChatFollower {
   /** What a resume names: the id of the last message applied (`0-0` for a thread that was empty). */
   get lastId(): string | null {
     return this.lastSeq === null ? null : messageIdOf(this.lastSeq);
+  }
+
+  /**
+   * The `at` of the last message applied, when this client holds it (not after joining an empty thread): sent with
+   * each resume so the hub can tell whether that message is still the thread's.
+   */
+  get lastAt(): number | undefined {
+    const last = this.messages.at(-1);
+    return last && last.seq === this.lastSeq ? last.at : undefined;
+  }
+
+  /**
+   * The hub said a message this client holds is gone (a `chat:read` answered `rewound`: a failover lost it):
+   * starts again from the latest page, as a resume answered `rewound` does (resume rule 5).
+   */
+  startOver(): Promise<void> {
+    this.startOverRequested = true;
+    this.joinRequested = true;
+    return this.ensureSyncing();
   }
 
   /** Call on every (re)connect: joins the thread again and fetches what was missed since the last message. */
@@ -136,6 +159,10 @@ export class ChatFollower {
         if (this.joinRequested || this.lastSeq === null) {
           this.joinRequested = false;
           this.gapRequested = false;
+          if (this.startOverRequested) {
+            this.startOverRequested = false;
+            this.reset();
+          }
           hasNewer = await this.join();
         } else {
           // A live message came after a gap: ask for what follows the last one applied.
@@ -143,7 +170,8 @@ export class ChatFollower {
           hasNewer = true;
         }
         while (hasNewer && this.lastSeq !== null) {
-          const page = await this.options.history({ after: messageIdOf(this.lastSeq) });
+          const at = this.lastAt;
+          const page = await this.options.history({ after: messageIdOf(this.lastSeq), ...(at !== undefined && { afterAt: at }) });
           if (page.rewound) {
             // This client has messages a failover lost: start again from the latest page, which a join brings.
             this.reset();
@@ -166,10 +194,11 @@ export class ChatFollower {
   private async join(): Promise<boolean> {
     // What came live before this join is in the pages it gets (or was lost with a failover); what comes during it is kept.
     this.pending.clear();
-    const result = await this.options.join(this.lastId);
+    const result = await this.options.join(this.lastId, this.lastAt);
     if (result.rewound || (this.lastSeq !== null && result.thread.lastSeq < this.lastSeq)) {
       // The hub's thread is not what this client has: a failover lost messages it has (rewound: the answer is the
       // latest page), or the hub's history is behind it (its Redis lost data). Start again from what the hub has.
+      // (A hub that checks afterAt answers rewound for both; the lastSeq test is for hubs that do not.)
       this.reset();
       this.takeLatest(result.rewound ? result : await this.options.join(null));
       return false;

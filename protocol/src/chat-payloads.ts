@@ -9,6 +9,12 @@ export const AttachmentId = z.string().regex(/^[A-Za-z0-9_-]{16,32}$/, 'an attac
 /** A hub user id: the `sub` of their token. */
 export const MemberId = z.string().regex(/^[A-Za-z0-9_:.@-]{1,128}$/, 'a hub user id (token sub)');
 
+/**
+ * The `at` of the message a cursor names: with it the hub checks that the message the client holds is still the
+ * thread's (a Redis failover may have lost it and given its seq to another message: docs/protocol.md, "The chat
+ * resume rule").
+ */
+const MessageAt = z.number().int().nonnegative();
 const Limit = z.number().int().min(1).max(CHAT_MAX_PAGE).default(CHAT_DEFAULT_PAGE);
 const MemberList = z.array(MemberId).max(CHAT_MAX_MEMBERS_PER_REQUEST);
 // Line breaks and tabs are text; other control characters are not.
@@ -26,10 +32,10 @@ export const ChatPayloads = {
     members: MemberList.default([]),
   }),
   'chat:members': z.object({ threadId: ThreadId, add: MemberList.default([]), remove: MemberList.default([]) }),
-  'chat:join': z.object({ threadId: ThreadId, afterId: MessageId.optional(), limit: Limit }),
+  'chat:join': z.object({ threadId: ThreadId, afterId: MessageId.optional(), afterAt: MessageAt.optional(), limit: Limit }),
   'chat:leave': z.object({ threadId: ThreadId }),
   'chat:history': z
-    .object({ threadId: ThreadId, before: MessageId.optional(), after: MessageId.optional(), limit: Limit })
+    .object({ threadId: ThreadId, before: MessageId.optional(), after: MessageId.optional(), afterAt: MessageAt.optional(), limit: Limit })
     .refine((q) => q.before === undefined || q.after === undefined, { message: 'give before or after, not both', path: ['before'] }),
   'chat:send': z.object({
     threadId: ThreadId,
@@ -38,7 +44,7 @@ export const ChatPayloads = {
     text: z.string().refine((t) => !CONTROL_CHARACTERS.test(t), 'control characters other than line breaks and tabs').default(''),
     attachments: z.array(AttachmentId).max(CHAT_MAX_ATTACHMENTS_PER_MESSAGE).default([]),
   }),
-  'chat:read': z.object({ threadId: ThreadId, upToId: MessageId }),
+  'chat:read': z.object({ threadId: ThreadId, upToId: MessageId, upToAt: MessageAt.optional() }),
   'chat:typing': z.object({ threadId: ThreadId, typing: z.boolean() }),
   'chat:set-presence': z.object({ status: z.enum(PRESENCE_STATUSES) }),
   'chat:staff-presence': z.object({}).strict(),

@@ -160,9 +160,10 @@ export interface ChatJoinResult {
   /** Every member's read position. */
   receipts: ChatReceipt[];
   /**
-   * True when `afterId` is at or past a message a Redis failover lost after it had been sent live (its seq was
-   * given to another message): the messages are then the latest page, as without `afterId`, and the client
-   * starts over from them (docs/protocol.md, "The chat resume rule").
+   * True when `afterId` names a message the thread no longer holds: at or past one a Redis failover lost after it
+   * had been sent live (its seq was given to another message), past the thread's latest message, or with
+   * `afterAt` not the `at` of the thread's message with that id. The messages are then the latest page, as
+   * without `afterId`, and the client starts over from them (docs/protocol.md, "The chat resume rule").
    */
   rewound: boolean;
 }
@@ -172,6 +173,17 @@ export interface ChatHistoryResult {
   hasOlder: boolean;
   hasNewer: boolean;
   /** As in ChatJoinResult, for `after`: the messages are the latest page, and the client starts over from them. */
+  rewound: boolean;
+}
+
+export interface ChatReadResult {
+  /** The caller's read position after the request (unchanged when `rewound`). */
+  receipt: ChatReceipt;
+  /**
+   * True when `upToId` names a message the thread no longer holds (past its latest message, or with `upToAt` not
+   * that message's `at`): a failover lost what the client read. Nothing is recorded; the client starts over (resume
+   * rule 5) and marks read again from what it then shows.
+   */
   rewound: boolean;
 }
 
@@ -191,7 +203,7 @@ export interface ChatClientToServer {
   'chat:leave': (payload: ChatPayload<'chat:leave'>, ack: AckFn) => void;
   'chat:history': (payload: ChatPayload<'chat:history'>, ack: AckFn<ChatHistoryResult>) => void;
   'chat:send': (payload: ChatPayload<'chat:send'>, ack: AckFn<ChatSendResult>) => void;
-  'chat:read': (payload: ChatPayload<'chat:read'>, ack: AckFn<{ receipt: ChatReceipt }>) => void;
+  'chat:read': (payload: ChatPayload<'chat:read'>, ack: AckFn<ChatReadResult>) => void;
   'chat:typing': (payload: ChatPayload<'chat:typing'>, ack: AckFn) => void;
   'chat:set-presence': (payload: ChatPayload<'chat:set-presence'>, ack: AckFn<{ presence: StaffPresence }>) => void;
   'chat:staff-presence': (payload: ChatPayload<'chat:staff-presence'>, ack: AckFn<{ staff: StaffPresence[] }>) => void;

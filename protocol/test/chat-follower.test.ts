@@ -16,41 +16,55 @@ function fakeHub(count: number, page = 50) {
     lastAt: null,
     memberCount: 2,
   });
+  let clock = 0;
   const add = (text?: string) => {
     const seq = messages.length + 1;
-    const message: ChatMessage = { id: messageIdOf(seq), seq, threadId: 'staff.t', sender: 'a', senderRole: 'staff', text: text ?? `m${seq}`, attachments: [], clientMessageId: `client-${seq}-${text ?? ''}`, at: seq };
+    const message: ChatMessage = { id: messageIdOf(seq), seq, threadId: 'staff.t', sender: 'a', senderRole: 'staff', text: text ?? `m${seq}`, attachments: [], clientMessageId: `client-${seq}-${text ?? ''}`, at: ++clock };
     messages.push(message);
     return message;
   };
   for (let i = 0; i < count; i++) add();
   /** The lowest seq a failover lost after it was sent live (the hub's rewind mark), or null. */
   let rewoundFrom: number | null = null;
-  const isRewound = (cursor: string) => rewoundFrom !== null && messageSeqOf(cursor) >= rewoundFrom;
+  /** As the hub answers a cursor (resume rule 5): at or past the mark, past the latest message, or naming another message's `at`. */
+  const isRewound = (cursor: string, at?: number) => {
+    const seq = messageSeqOf(cursor);
+    if (rewoundFrom !== null && seq >= rewoundFrom) return true;
+    if (seq > messages.length) return true;
+    return seq > 0 && at !== undefined && messages[seq - 1]!.at !== at;
+  };
   const latest = (): ChatHistoryResult => ({ messages: messages.slice(-page), hasOlder: messages.length > page, hasNewer: false, rewound: false });
   const after = (seq: number): ChatHistoryResult => {
     const rest = messages.filter((m) => m.seq > seq);
     return { messages: rest.slice(0, page), hasOlder: seq > 0, hasNewer: rest.length > page, rewound: false };
   };
   const calls: string[] = [];
+  /** The `afterAt` of each join and history-after call, in order. */
+  const afterAts: (number | undefined)[] = [];
   const hub = {
     messages,
     add,
     calls,
+    afterAts,
     reset: () => messages.splice(0),
     /** A failover lost the messages from `seq` on (after they were sent live): their seqs come again. */
     lose: (seq: number) => {
       messages.splice(seq - 1);
       rewoundFrom = Math.min(rewoundFrom ?? seq, seq);
     },
-    join: async (afterId: string | null): Promise<ChatJoinResult> => {
+    /** As `lose`, found by no hub node (no mark): only a cursor's `at` shows it. */
+    loseUnnoticed: (seq: number) => void messages.splice(seq - 1),
+    join: async (afterId: string | null, afterAt?: number): Promise<ChatJoinResult> => {
       calls.push(`join ${afterId}`);
+      afterAts.push(afterAt);
       if (afterId === null) return { thread: thread(), receipts: [], ...latest() };
-      if (isRewound(afterId)) return { thread: thread(), receipts: [], ...latest(), rewound: true };
+      if (isRewound(afterId, afterAt)) return { thread: thread(), receipts: [], ...latest(), rewound: true };
       return { thread: thread(), receipts: [], ...after(messageSeqOf(afterId)) };
     },
-    history: async (query: { after: string } | { before: string }): Promise<ChatHistoryResult> => {
+    history: async (query: { after: string; afterAt?: number } | { before: string }): Promise<ChatHistoryResult> => {
       calls.push('after' in query ? `after ${query.after}` : `before ${query.before}`);
-      if ('after' in query) return isRewound(query.after) ? { ...latest(), rewound: true } : after(messageSeqOf(query.after));
+      if ('after' in query) afterAts.push(query.afterAt);
+      if ('after' in query) return isRewound(query.after, query.afterAt) ? { ...latest(), rewound: true } : after(messageSeqOf(query.after));
       const before = messages.filter((m) => m.seq < messageSeqOf(query.before));
       return { messages: before.slice(-page), hasOlder: before.length > page, hasNewer: true, rewound: false };
     },
@@ -178,6 +192,37 @@ describe('ChatFollower', () => {
     expect(follower.messages).toEqual(hub.messages);
     expect(applied).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 5, 6]);
     expect(hub.calls).toEqual(['join null', 'after 4-0', 'join null']);
+  });
+
+  it('names the message it resumes after by its at, and starts over when the hub no longer holds it, though no node noticed', async () => {
+    const hub = fakeHub(3);
+    const resets: number[] = [];
+    const follower = new ChatFollower({ join: hub.join, history: hub.history, onReset: () => resets.push(1) });
+    await follower.resync();
+    // Read, then lost with the master; no hub node held it (no mark), and its seq is given to another message.
+    const lost = hub.add('lost');
+    follower.handleMessage(lost);
+    hub.loseUnnoticed(4);
+    hub.add('real 4');
+    hub.add('real 5');
+    await follower.resync();
+    expect(hub.calls).toEqual(['join null', 'join 4-0']);
+    expect(hub.afterAts).toEqual([undefined, lost.at]);
+    expect(resets).toHaveLength(1);
+    expect(follower.messages).toEqual(hub.messages);
+  });
+
+  it('starts over from the latest page when told to (a read receipt answered rewound)', async () => {
+    const hub = fakeHub(3);
+    const { follower } = follow(hub);
+    await follower.resync();
+    follower.handleMessage(hub.add('lost'));
+    hub.loseUnnoticed(4);
+    const real = hub.add('real 4');
+    await follower.startOver();
+    expect(follower.messages).toEqual(hub.messages);
+    expect(follower.lastAt).toBe(real.at);
+    expect(hub.calls).toEqual(['join null', 'join null']);
   });
 
   it('keeps the highest read position of each member', () => {

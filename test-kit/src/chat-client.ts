@@ -78,8 +78,8 @@ export function recordChat(socket: ChatSocket): {
 export function followThread(socket: ChatSocket, threadId: string): ChatFollower & { applied: number[]; resets: number } {
   const applied: number[] = [];
   const follower = new ChatFollower({
-    join: async (afterId) => {
-      const ack = await chatRequest(socket, 'chat:join', afterId === null ? { threadId } : { threadId, afterId });
+    join: async (afterId, afterAt) => {
+      const ack = await chatRequest(socket, 'chat:join', afterId === null ? { threadId } : { threadId, afterId, ...(afterAt !== undefined && { afterAt }) });
       if (!ack.ok) throw new Error(`${ack.error.code}: ${ack.error.detail ?? ack.error.message}`);
       return ack;
     },

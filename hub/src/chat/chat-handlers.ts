@@ -84,7 +84,12 @@ export function registerChatHandlers(nsp: Namespace, deps: ChatHandlerDeps): voi
       return { ok: true };
     });
 
-    on('chat:history', (payload) => deps.chat.history(clinic, caller(), payload));
+    on('chat:history', async (payload) => {
+      const result = await deps.chat.history(clinic, caller(), payload);
+      // What the thread's readers here hold: a page read with another message at a seq this node sent is a rewind.
+      if (result.ok) deps.fanout.noteRead(clinic, payload.threadId, result.messages);
+      return result;
+    });
 
     const sends = new SendLimiter(deps.messagesPerSecond);
     on('chat:send', async (payload) => {

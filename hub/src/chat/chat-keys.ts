@@ -53,7 +53,9 @@ export type ChatLiveEvent =
   | { t: 'message'; kind: ChatThreadKind; message: ChatMessage }
   | { t: 'receipt'; receipt: ChatReceipt }
   | { t: 'presence'; presence: StaffPresence }
-  | { t: 'thread'; thread: ChatThread; added: string[]; removed: string[] };
+  | { t: 'thread'; thread: ChatThread; added: string[]; removed: string[] }
+  /** A hub node found that a failover lost the thread's messages from `fromSeq` on (ChatStore.markRewound). */
+  | { t: 'rewound'; threadId: string; fromSeq: number };
 
 /** Socket.IO rooms of the chat namespace (each node emits to its own sockets in them). */
 export const chatRooms = {

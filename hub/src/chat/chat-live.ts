@@ -31,6 +31,12 @@ export interface ChatFanout {
    * node catches up from there at the latest, and a seq read as another message than this node sent is a rewind.
    */
   noteJoined(clinic: string, threadId: string, seq: number, messages: readonly ChatMessage[]): void;
+  /**
+   * A socket read `messages` of the thread (`chat:history`): while the thread has readers on this node, they are
+   * remembered as held (a reader of the room may show them), and one read as another message than this node
+   * sent is a rewind.
+   */
+  noteRead(clinic: string, threadId: string, messages: readonly ChatMessage[]): void;
 }
 
 /**
@@ -112,12 +118,28 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
   const rewound = (clinic: string, threadId: string, fromSeq: number) => {
     const room = chatRooms.thread(clinic, threadId);
     logger.warn({ clinic, thread: threadId, fromSeq }, 'chat messages sent live before a failover were lost; the thread\'s readers start over');
-    held.get(room)?.forgetFrom(fromSeq);
-    if ((emittedUpTo.get(room) ?? 0) >= fromSeq) emittedUpTo.set(room, fromSeq - 1);
+    forgetFrom(room, fromSeq);
     store
       .markRewound(clinic, threadId, fromSeq)
       .catch((error: Error) => logger.error({ clinic, err: error.message }, 'cannot mark the chat thread rewound; its readers may keep a lost message'))
       .finally(() => closeRoomTransports(nsp, room));
+  };
+
+  const forgetFrom = (room: string, fromSeq: number) => {
+    held.get(room)?.forgetFrom(fromSeq);
+    if ((emittedUpTo.get(room) ?? 0) >= fromSeq) emittedUpTo.set(room, fromSeq - 1);
+  };
+
+  /**
+   * Another node (or this one) marked the thread rewound: its readers here are moved too. They may hold the lost
+   * messages without this node knowing (read through `chat:history`, or before this node held the thread), and a
+   * live message would not show them otherwise: the lost seqs come back as other messages, which they drop.
+   */
+  const rewoundElsewhere = (clinic: string, threadId: string, fromSeq: number) => {
+    const room = chatRooms.thread(clinic, threadId);
+    if (!nsp.adapter.rooms.has(room)) return;
+    forgetFrom(room, fromSeq);
+    closeRoomTransports(nsp, room);
   };
 
   /** Notes that the room's sockets hold `message`; true when they held another message with its seq (a rewind). */
@@ -159,6 +181,9 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
         return;
       case 'presence':
         emitPresence(clinic, event.presence);
+        return;
+      case 'rewound':
+        rewoundElsewhere(clinic, event.threadId, event.fromSeq);
         return;
       case 'thread': {
         const { thread, added, removed } = event;
@@ -264,6 +289,10 @@ export async function startChatFanout(subscriber: RedisClient, nsp: Namespace, d
       const room = chatRooms.thread(clinic, threadId);
       // Never raised here: another socket of the room may still be waiting for messages up to seq.
       if (!emittedUpTo.has(room)) emittedUpTo.set(room, seq);
+      for (const message of messages) noteHeld(clinic, room, message);
+    },
+    noteRead(clinic, threadId, messages) {
+      const room = chatRooms.thread(clinic, threadId);
       for (const message of messages) noteHeld(clinic, room, message);
     },
   };

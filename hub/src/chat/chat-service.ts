@@ -12,7 +12,7 @@ import {
   type ChatHistoryResult,
   type ChatJoinResult,
   type ChatPayloads,
-  type ChatReceipt,
+  type ChatReadResult,
   type ChatSendResult,
   type ChatThread,
   type ChatThreadKind,
@@ -153,6 +153,7 @@ export class ChatService {
       threadId: input.threadId,
       mode: input.afterId === undefined ? 'latest' : 'after',
       cursor: input.afterId === undefined ? 0 : messageSeqOf(input.afterId),
+      cursorAt: input.afterAt,
       limit: input.limit,
       withReceipts: true,
     });
@@ -167,6 +168,7 @@ export class ChatService {
       threadId: input.threadId,
       mode: input.before !== undefined ? 'before' : input.after !== undefined ? 'after' : 'latest',
       cursor: cursor === undefined ? 0 : messageSeqOf(cursor),
+      cursorAt: input.after !== undefined ? input.afterAt : undefined,
       limit: input.limit,
       withReceipts: false,
     });
@@ -201,9 +203,13 @@ export class ChatService {
     return opened.ok ? append() : opened;
   }
 
-  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Ack<{ receipt: ChatReceipt }>> {
-    return this.store.markRead(clinic, caller, input.threadId, messageSeqOf(input.upToId)).then((result) =>
-      result.ok ? { ok: true, receipt: result.receipt } : result,
+  /**
+   * Moves the caller's read position forward. A message the thread no longer holds (a failover lost it: past the
+   * latest message, or `upToAt` not its `at`) records nothing and answers `rewound`: the client starts over.
+   */
+  markRead(clinic: string, caller: ChatCaller, input: Input<'chat:read'>): Promise<Ack<ChatReadResult>> {
+    return this.store.markRead(clinic, caller, input.threadId, messageSeqOf(input.upToId), input.upToAt).then((result) =>
+      result.ok ? { ok: true, receipt: result.receipt, rewound: result.rewound } : result,
     );
   }
 

@@ -17,7 +17,7 @@ import {
 } from '@clinic-hub/protocol';
 import { isRedisUnavailable, type ReplicaAck } from '@clinic-hub/platform/redis';
 import { defineScripts, type ScriptRunner } from '@clinic-hub/platform/redis-scripts';
-import { chatKeys } from './chat-keys.js';
+import { chatKeys, type ChatLiveEvent } from './chat-keys.js';
 import { ATTACHMENT_QUOTA_WINDOW_SECONDS, quotaArgument, type QuotaLimits } from './chat-quotas.js';
 
 
@@ -179,9 +179,10 @@ export class ChatStore {
   readMessages(
     clinic: string,
     caller: ChatCaller,
-    input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; limit: number; withReceipts: boolean },
+    input: { threadId: string; mode: 'latest' | 'after' | 'before'; cursor: number; cursorAt?: number | undefined; limit: number; withReceipts: boolean },
   ): Promise<Ack<ChatJoinResult>> {
-    return this.runThread(clinic, caller, input.threadId, 'read-messages', [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0'], (keys) => [
+    const args = [input.mode, input.cursor, input.limit, input.withReceipts ? '1' : '0', input.cursorAt ?? ''];
+    return this.runThread(clinic, caller, input.threadId, 'read-messages', args, (keys) => [
       keys.messages(input.threadId),
       keys.reads(input.threadId),
       keys.rewound(input.threadId),
@@ -192,13 +193,17 @@ export class ChatStore {
    * Says that the thread's messages from `fromSeq` on were lost in a failover
    * after they had been sent live (and their seqs are given again): a reader
    * resuming at or past it is answered with the latest page and `rewound`,
-   * for an hour; the lowest seq marked stands.
+   * for an hour; the lowest seq marked stands. Every hub node is told (a
+   * `rewound` event on the clinic's channel), and moves the thread's readers
+   * it holds, which may have the lost messages without the node knowing
+   * (read through `chat:history`, or before it held the thread).
    */
   async markRewound(clinic: string, threadId: string, fromSeq: number): Promise<void> {
-    const key = chatKeys(clinic).rewound(threadId);
-    const marked = await this.redis.get(key);
-    if (marked !== null && Number(marked) <= fromSeq) return;
-    await this.redis.set(key, fromSeq, 'EX', REWOUND_KEPT_SECONDS);
+    const keys = chatKeys(clinic);
+    const marked = await this.redis.get(keys.rewound(threadId));
+    if (marked === null || Number(marked) > fromSeq) await this.redis.set(keys.rewound(threadId), fromSeq, 'EX', REWOUND_KEPT_SECONDS);
+    const event: ChatLiveEvent = { t: 'rewound', threadId, fromSeq };
+    await this.redis.spublish(keys.channel, JSON.stringify(event));
   }
 
   /** The seq of the thread's latest message (0 before the first, or when the thread is gone). */
@@ -206,8 +211,12 @@ export class ChatStore {
     return Number((await this.redis.hget(chatKeys(clinic).thread(threadId), 'seq')) ?? 0);
   }
 
-  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean }>> {
-    return this.runThread(clinic, caller, threadId, 'mark-read', [seq], (keys) => [keys.reads(threadId)]);
+  /**
+   * Moves the caller's read position to `seq`; `at`: the `at` of that message as the caller holds it. A seq the
+   * thread no longer holds (past its latest message, or another message's now) records nothing: `rewound`.
+   */
+  markRead(clinic: string, caller: ChatCaller, threadId: string, seq: number, at?: number): Promise<Ack<{ receipt: ChatReceipt; changed: boolean; rewound: boolean }>> {
+    return this.runThread(clinic, caller, threadId, 'mark-read', [seq, at ?? ''], (keys) => [keys.reads(threadId), keys.messages(threadId)]);
   }
 
   /**

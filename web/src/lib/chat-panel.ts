@@ -111,8 +111,8 @@ export function mountChatPanel(options: ChatPanelOptions): ChatPanel {
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   const follower = new ChatFollower({
-    join: async (afterId) => {
-      const ack = await chatRequest(socket, 'chat:join', afterId === null ? { threadId } : { threadId, afterId });
+    join: async (afterId, afterAt) => {
+      const ack = await chatRequest(socket, 'chat:join', afterId === null ? { threadId } : { threadId, afterId, ...(afterAt !== undefined && { afterAt }) });
       if (!ack.ok) throw Object.assign(new Error(ack.error.code), { protocolError: ack.error });
       return ack;
     },
@@ -254,9 +254,18 @@ export function mountChatPanel(options: ChatPanelOptions): ChatPanel {
     const last = follower.messages.at(-1);
     if (!last || last.seq <= markedRead || document.visibilityState !== 'visible' || !socket.connected) return;
     markedRead = last.seq;
-    void chatRequest(socket, 'chat:read', { threadId, upToId: last.id }).catch(() => {
-      markedRead = 0;
-    });
+    chatRequest(socket, 'chat:read', { threadId, upToId: last.id, upToAt: last.at }).then(
+      (ack) => {
+        // The message is not the thread's any more (a failover lost it): show the thread as the hub has it.
+        if (ack.ok && ack.rewound) {
+          markedRead = 0;
+          void follower.startOver().catch(() => undefined);
+        }
+      },
+      () => {
+        markedRead = 0;
+      },
+    );
   }
 
   function showError(error: ProtocolError): void {

@@ -99,6 +99,18 @@ local function openThread()
   return meta
 end
 
+-- Whether the thread still holds the message a reader names by seq (its messages stream `messagesKey`, the
+-- thread's latest seq `last`): not past the latest, and when the reader gave the `at` it holds (`at`, "" if not),
+-- the stored message's is the same. A failover may lose messages after readers had them and give their seqs to
+-- others (docs/protocol.md, "The chat resume rule"). Seq 0 (an empty thread) is always held.
+local function holdsMessage(messagesKey, seq, last, at)
+  if seq < 1 then return true end
+  if seq > last then return false end
+  if at == nil or at == '' then return true end
+  local entry = redis.call('XRANGE', messagesKey, seq .. '-0', seq .. '-0')[1]
+  return entry ~= nil and cjson.decode(entry[2][2]).at == tonumber(at)
+end
+
 -- Fixed-window quotas (docs/protocol.md, "Quotas"): `what` ('msg' or 'bytes') counted per caller, per thread
 -- and per clinic in windows of `windowSeconds`; `limits` is { user, thread, clinic }, 0 for none; `keys` the three
 -- counters (KEYS, chatKeys.quota: "<window>:<count>" strings). Takes `amount` from all of them, or from none: then

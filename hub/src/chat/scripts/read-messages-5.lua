@@ -1,10 +1,13 @@
 -- Reads a page of the thread. ARGV[7] "latest", "after" or "before"; ARGV[8] the cursor seq
 -- (after / before it, exclusive); ARGV[9] page size; ARGV[10] "1" to add every member's
--- read position. Messages come oldest first. KEYS[3] the thread's messages stream, KEYS[4] its
--- read positions, KEYS[5] its rewind mark (chatKeys.rewound).
+-- read position; ARGV[11] with "after": the `at` of the message the cursor names as the
+-- reader holds it, or "". Messages come oldest first. KEYS[3] the thread's messages stream,
+-- KEYS[4] its read positions, KEYS[5] its rewind mark (chatKeys.rewound).
 --
--- "after" a cursor at or past the rewind mark answers the latest page with rewound = true:
--- the reader has shown a message a failover lost, and starts over.
+-- "after" a cursor the thread no longer holds answers the latest page with rewound = true:
+-- at or past the rewind mark, past the latest message, or whose message has another `at`
+-- (a failover lost the reader's message and gave its seq to another). The reader has shown
+-- a message that is gone, and starts over.
 --- @include "lib"
 local meta, denied = openThread()
 if not meta then return fail(denied) end
@@ -15,7 +18,7 @@ local messagesKey = KEYS[3]
 local rewound = false
 if mode == 'after' then
   local mark = redis.call('GET', KEYS[5])
-  if mark and cursor >= tonumber(mark) then
+  if (mark and cursor >= tonumber(mark)) or not holdsMessage(messagesKey, cursor, last, ARGV[11]) then
     rewound = true
     mode = 'latest'
   end

@@ -17,8 +17,12 @@ import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWork
  * (SIGKILL) the one that holds the job, the other finding its lock lapsed.
  */
 const MAX_STALLED = 1;
-/** fixtureWorkerEnv's: lock 2 s, stall check every second. */
-const LOCK_MS = 2000;
+/**
+ * With the stall check every second (fixtureWorkerEnv's). Not fixtureWorkerEnv's 2 s: renewed about every second, a
+ * 2 s lock lapses now and then on a busy machine (the failover test's finding), and one lapse more than the test
+ * makes is enough to fail a job with AI_MAX_STALLED 1.
+ */
+const LOCK_MS = 4000;
 
 const tmp = tempDir();
 const modelsDir = `${tmp.dir}/models`;
@@ -46,7 +50,7 @@ afterAll(async () => {
 });
 
 async function startWorker(id: string): Promise<AiWorkerProcess> {
-  const worker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { AI_WORKER_ID: id, AI_MAX_STALLED: String(MAX_STALLED), LOG_LEVEL: 'info' }));
+  const worker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { AI_WORKER_ID: id, AI_JOB_LOCK_MS: String(LOCK_MS), AI_MAX_STALLED: String(MAX_STALLED), LOG_LEVEL: 'info' }));
   workers.push(worker);
   await waitFor(`worker ${id} to be ready`, () => worker.output().includes('AI worker ready') || worker.child.exitCode !== null, 30_000);
   expect(worker.child.exitCode, worker.output()).toBeNull();

@@ -9,16 +9,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MEDIA_NODES_KEY, consultKeys, type MediaNodeInfo } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
+import type { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
+import type { ConsultCaller, ConsultService } from '../src/consult/consult-service.js';
 import { listMediaNodes, pickMediaNode } from '../src/consult/media-nodes.js';
-import { createHubLogger } from '../src/hub-logger.js';
 import { QueueService } from '../src/queue/index.js';
-import { TEST_MEDIA_SECRET, announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
+import { announceMediaNode, testRoomTokens } from '@clinic-hub/test-kit/consult-client';
 import { TEST_CLINICS_DIR } from '@clinic-hub/test-kit/hub-node';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { sleep } from '@clinic-hub/test-kit/wait';
+import { testConsultService } from './support/consult-service.js';
 
 const C = 'testclinic';
 const doctor: ConsultCaller = { sub: 'doctor:placement', role: 'doctor', ticket: null, address: '127.0.0.1' };
@@ -29,18 +29,7 @@ let queue: QueueService;
 let consult: ConsultService;
 
 function service(options: { roomTokens?: RoomTokenIssuer | null } = {}): ConsultService {
-  const clinics = ClinicRegistry.fromDirectory(TEST_CLINICS_DIR);
-  return new ConsultService({
-    redis,
-    clinics,
-    queue,
-    roomTokens: options.roomTokens === undefined ? new RoomTokenIssuer(TEST_MEDIA_SECRET) : options.roomTokens,
-    roomTokenTtlSeconds: 60,
-    inviteTtlSeconds: 600,
-    publicUrl: () => 'https://hub.test',
-    aiJobs: null,
-    logger: createHubLogger('silent', 'placement-test'),
-  });
+  return testConsultService({ redis, clinics: ClinicRegistry.fromDirectory(TEST_CLINICS_DIR), queue, ...options });
 }
 
 async function waitingTicket(dept = 'online'): Promise<string> {

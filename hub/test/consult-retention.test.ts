@@ -14,14 +14,13 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { consultKeys } from '@clinic-hub/protocol';
-import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
 import { consultIndexKeys } from '../src/consult/consult-keys.js';
-import { ConsultService, type ConsultCaller } from '../src/consult/consult-service.js';
-import { createHubLogger } from '../src/hub-logger.js';
+import type { ConsultCaller, ConsultService } from '../src/consult/consult-service.js';
 import { QueueService } from '../src/queue/index.js';
-import { TEST_MEDIA_SECRET, announceMediaNode } from '@clinic-hub/test-kit/consult-client';
+import { announceMediaNode } from '@clinic-hub/test-kit/consult-client';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
+import { testConsultService } from './support/consult-service.js';
 
 const doctor: ConsultCaller = { sub: 'doctor:retention', role: 'doctor', ticket: null, address: '127.0.0.1' };
 const DAY_MS = 86_400_000;
@@ -49,17 +48,7 @@ beforeAll(async () => {
   writeFileSync(join(clinicsDir, 'ai-off.json'), JSON.stringify(clinicFile('aioff', { retention: { consultationDays: 0.5 } })));
   const clinics = ClinicRegistry.fromDirectory(clinicsDir);
   queue = new QueueService(redis, clinics);
-  consult = new ConsultService({
-    redis,
-    clinics,
-    queue,
-    roomTokens: new RoomTokenIssuer(TEST_MEDIA_SECRET),
-    roomTokenTtlSeconds: 60,
-    inviteTtlSeconds: 600,
-    publicUrl: () => 'https://hub.test',
-    aiJobs: null,
-    logger: createHubLogger('silent', 'retention-test'),
-  });
+  consult = testConsultService({ redis, clinics, queue });
 });
 
 beforeEach(async () => {

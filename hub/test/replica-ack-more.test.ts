@@ -20,16 +20,15 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicaAck, connectRedisClient } from '@clinic-hub/platform/redis';
-import { RoomTokenIssuer } from '@clinic-hub/platform/token-issuer';
-import { CONSULT_HUB_ENV, TEST_MEDIA_SECRET, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
+import { CONSULT_HUB_ENV, announceMediaNode, connectConsult, consultRequest, type ConsultSocket } from '@clinic-hub/test-kit/consult-client';
 import { TEST_CLINICS_DIR, startHubProcess, tokenFor, type HubNodeProcess } from '@clinic-hub/test-kit/hub-node';
 import { connectQueue, expectOk, request, type QueueSocket } from '@clinic-hub/test-kit/queue-client';
 import { startSentinelGroup, type SentinelGroup } from '@clinic-hub/test-kit/redis-sentinel';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { ClinicRegistry } from '../src/clinics/clinic-registry.js';
-import { ConsultService, type ConsultLifecycle } from '../src/consult/consult-service.js';
-import { createHubLogger } from '../src/hub-logger.js';
+import type { ConsultLifecycle } from '../src/consult/consult-service.js';
 import { QueueService } from '../src/queue/index.js';
+import { testConsultService } from './support/consult-service.js';
 
 const CLINIC = 'testclinic';
 
@@ -84,19 +83,7 @@ describe('actions acknowledged once a replica holds them', () => {
     writes.on('error', () => undefined);
     const policy = { replicas: 2, timeoutMs: 300 };
     const lifecycle: ConsultLifecycle[] = [];
-    const service = new ConsultService({
-      redis,
-      clinics,
-      queue,
-      roomTokens: new RoomTokenIssuer(TEST_MEDIA_SECRET),
-      roomTokenTtlSeconds: 60,
-      inviteTtlSeconds: 600,
-      publicUrl: () => 'https://hub.test',
-      aiJobs: null,
-      ack: new ReplicaAck(writes, policy),
-      onLifecycle: (_clinic, change) => lifecycle.push(change),
-      logger: createHubLogger('silent', 'replica-ack-test'),
-    });
+    const service = testConsultService({ redis, clinics, queue, ack: new ReplicaAck(writes, policy), onLifecycle: (_clinic, change) => lifecycle.push(change) });
     try {
       await announceMediaNode(redis, { id: 'media-replica-ack', rooms: 0 });
       const checkin = await queue.checkin(CLINIC, { dept: 'online', priority: 'normal' });

@@ -99,7 +99,7 @@ afterAll(async () => {
  * Not on a Redis Cluster for now: in 1 of 8 runs (2026-12-07) the media-servers' recordings workers took no job
  * after the job queues' shard failed over (32 purge jobs waiting, none active) until the test gave up; a fault of
  * the workers' BullMQ connections on a cluster, not found yet. The writes the test checks are confirmed the same
- * way on Sentinel (RecordingShardAck), which runs.
+ * way on Sentinel (ReplicaAck.written), which runs.
  */
 const CLUSTER_SKIP_REASON = 'recordings workers stopped taking jobs after the queue shard failed over in 1 of 8 runs (not found yet); Sentinel covers the same waits';
 

@@ -51,10 +51,8 @@ export class AiSessionJobs {
    */
   async add(job: Omit<AiSessionJob, 'traceparent'>): Promise<boolean> {
     const data = AiSessionJob.parse({ ...job, ...tracedJob() });
-    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
-    await this.queue.add('session', data, { jobId: AiSessionJobs.jobId(data) });
     // A wait that fails (the shard's master gone meanwhile) confirms nothing: the admission's retry waits again.
-    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    return this.ack.written(JOB_QUEUE_ACK_FENCE_KEY, () => this.queue.add('session', data, { jobId: AiSessionJobs.jobId(data) }));
   }
 
   async close(): Promise<void> {

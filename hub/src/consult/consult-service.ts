@@ -142,9 +142,7 @@ export class ConsultService {
     const ticket = call.event.ticket;
 
     const language: ConsultLanguage = input.language ?? clinic.ai.language;
-    const fence = consultIndexKeys(clinicId).ackFence;
-    const ack = this.options.ack?.enabled ? this.options.ack : null;
-    const ranOn = ack ? await ack.shardOf(fence) : undefined;
+    const written = await this.options.ack?.writing(consultIndexKeys(clinicId).ackFence);
     const made = await this.store.create(clinicId, {
       id: newConsultId(),
       dept: dept.id,
@@ -159,7 +157,7 @@ export class ConsultService {
       recordingAllowed: clinic.recording.allowed,
     });
     // The consultation was written on another connection: the fence, written after it on the same shard, stands for it.
-    if (ack && !(await ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false))) {
+    if (written && !(await written())) {
       // The admission is made; its retry (same requestId) finds it and waits for the replica again.
       return fail('STORE_UNAVAILABLE', 'no replica confirmed the consultation in time (HUB_REDIS_ACK_REPLICAS); retry with the same requestId');
     }
@@ -250,9 +248,7 @@ export class ConsultService {
     const found = await this.resolve(clinicId, caller, input);
     if (!found.ok) return found;
     const { id, ticket } = found.consultation;
-    const fence = consultIndexKeys(clinicId).ackFence;
-    const ack = this.options.ack?.enabled ? this.options.ack : null;
-    const ranOn = ack ? await ack.shardOf(fence) : undefined;
+    const written = await this.options.ack?.writing(consultIndexKeys(clinicId).ackFence);
     const ended = await this.store.end(clinicId, id, caller.sub, 'ended');
     if (!ended.found) return fail('CONSULT_NOT_FOUND');
     let event: QueueEvent | null = null;
@@ -271,7 +267,7 @@ export class ConsultService {
     }
     // The ticket's change waited for the replica already, and it came after the end on the clinic's shard; without one
     // (the ticket had left the queue) the fence, written after the end, stands for it.
-    if (!event && ack && !(await ack.confirm({ key: fence, ranOn, fenceKey: fence }).catch(() => false))) {
+    if (!event && written && !(await written())) {
       return fail('STORE_UNAVAILABLE', 'no replica confirmed the end in time (HUB_REDIS_ACK_REPLICAS); end it again');
     }
     return { ok: true, consultation: publicView(consultation), event, alreadyEnded: !ended.ended };

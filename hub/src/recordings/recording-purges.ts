@@ -33,10 +33,8 @@ export class RecordingPurges {
    * made all the same; making it again waits again, fenced).
    */
   async request(meta: RecordingMeta, purgeRequest: NonNullable<RecordingJob['purgeRequest']>): Promise<boolean> {
-    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
-    await this.queuePurge(meta, purgeRequest);
     // The job may be another request's, not yet replicated: the fence covers it. A wait that fails confirms nothing.
-    return this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    return this.ack.written(JOB_QUEUE_ACK_FENCE_KEY, () => this.queuePurge(meta, purgeRequest));
   }
 
   private async queuePurge(meta: RecordingMeta, purgeRequest: NonNullable<RecordingJob['purgeRequest']>): Promise<void> {

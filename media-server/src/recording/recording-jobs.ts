@@ -41,7 +41,7 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
  * Redis Cluster a recording's keys (its clinic's shard), its jobs and its
  * webhook events are on shards that fail over apart: what a job writes to the
  * recording is on a replica of the clinic's shard before the job goes on to
- * what counts on it (RecordingShardAck).
+ * what counts on it (the worker's `confirmed`).
  * Workers need RECORDINGS_DIR on storage they share with the recording node.
  * Every job carries the trace of what caused it (protocol TracedJob): the
  * finalise job that of the action that stopped the recording, the purge and
@@ -51,47 +51,6 @@ import { forgetPurgedRecording, getRecording, markRecordingFinal, purgeRecording
 const KEPT = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 30 * 86_400 } };
 
 export const finaliseJobId = (data: RecordingJob) => `finalise.${data.clinic}.${data.recording}`;
-
-/**
- * What is written to a recording (its stop, its finalise mark, its purge) is
- * waited for on a replica before anything counts on it. On a Redis Cluster a
- * recording's keys live on its clinic's shard, its jobs on the job queues'
- * and its webhook events on the webhooks queue's, and each shard fails over
- * on its own. On Sentinel too a job's steps can straddle a failover: a mark
- * written on the old master during its last moments is lost, the steps after
- * it go to the new master and the job completes there (CI, 2026-12-07: a
- * recording told ready, never marked final, never purged). Either way the
- * failover loses the write while the job, its completion or the event that
- * counts on it lives on, and nothing would write it again. So those writes
- * are confirmed (a fence written after them, since they may have gone through
- * another connection, then WAIT) before the job goes on.
- */
-class RecordingShardAck {
-  constructor(private readonly ack: ReplicaAck) {}
-
-  /**
-   * Runs `write` (changes to the clinic's recordings; none: those made
-   * before, maybe by an earlier attempt) and resolves true once a replica of
-   * the clinic's shard holds them, or when there is nothing to wait for.
-   */
-  async written(clinic: string, write: () => Promise<unknown> = async () => undefined, since?: number): Promise<boolean> {
-    if (!this.ack.enabled) {
-      await write();
-      return true;
-    }
-    const fence = recordingsAckFenceKey(clinic);
-    // Taken before the writes: a failover between them and the fence (the fence then on the new master) confirms nothing.
-    const ranOn = await this.ack.shardOf(fence);
-    const from = since ?? this.ack.readiness;
-    await write();
-    return this.ack.confirm({ key: fence, ranOn, fenceKey: fence, since: from }).catch(() => false);
-  }
-
-  /** Where the connection is in its reconnections: `written(…, since)` confirms nothing if it reconnected since. */
-  get readiness(): number {
-    return this.ack.readiness;
-  }
-}
 
 const RECORDING_UNCONFIRMED = 'no replica of the clinic\'s shard confirmed the recording\'s changes in time (MEDIA_REDIS_ACK_REPLICAS); the job is tried again';
 export const purgeJobId = (data: RecordingJob) => recordingPurgeJobId(data);
@@ -108,12 +67,10 @@ export class RecordingJobs {
   readonly queue: Queue<RecordingJob>;
   private readonly connection: RedisClient;
   private readonly ack: ReplicaAck;
-  private readonly recordingAck: RecordingShardAck;
 
   constructor(redisTarget: RedisTarget | string, logger: Logger, ack: ReplicaAckPolicy = { replicas: 0, timeoutMs: 0 }) {
     this.connection = connectRedisClient(redisTarget, 'media:recording-jobs');
     this.ack = new ReplicaAck(this.connection, ack);
-    this.recordingAck = new RecordingShardAck(this.ack);
     this.connection.on('error', () => undefined);
     this.queue = new Queue<RecordingJob>(JOB_QUEUES.recordings, { connection: this.connection, prefix: JOB_QUEUE_PREFIX, defaultJobOptions: KEPT });
     this.queue.on('error', (error: Error) => logger.warn({ err: error.message }, 'recordings queue: Redis error'));
@@ -127,10 +84,10 @@ export class RecordingJobs {
    * (the job is added all the same).
    */
   async finalise(data: RecordingJob, stop?: () => Promise<unknown>): Promise<boolean> {
-    const stopped = await this.recordingAck.written(data.clinic, stop);
-    const ranOn = this.ack.enabled ? await this.ack.shardOf(JOB_QUEUE_ACK_FENCE_KEY) : undefined;
-    await this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
-    const queued = await this.ack.confirm({ fenceKey: JOB_QUEUE_ACK_FENCE_KEY, ...(ranOn !== undefined && { ranOn }) }).catch(() => false);
+    const stopped = await this.ack.written(recordingsAckFenceKey(data.clinic), stop);
+    const queued = await this.ack.written(JOB_QUEUE_ACK_FENCE_KEY, () =>
+      this.queue.add('finalise', data, { jobId: finaliseJobId(data), attempts: 5, backoff: { type: 'exponential', delay: 2000 } }),
+    );
     return stopped && queued;
   }
 
@@ -159,15 +116,17 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   const { logger } = options;
   const commands = connectRedisClient(options.redisTarget, 'media:recording-worker:cmd');
   commands.on('error', () => undefined);
-  const recordingAck = new RecordingShardAck(new ReplicaAck(commands, options.ack ?? { replicas: 0, timeoutMs: 0 }));
+  const ack = new ReplicaAck(commands, options.ack ?? { replicas: 0, timeoutMs: 0 });
   /**
-   * `write` (changes to the recording), on a replica of the clinic's shard before the job goes on; else the attempt
-   * fails and is retried. `since` (recordingAck.readiness at the attempt's start): nor if the connection reconnected
-   * since then, the attempt's earlier writes (its job adds too) maybe lost with the old master while its later steps
-   * went to the new one.
+   * `write` (changes to the recording), on a replica of the clinic's shard before the job goes on to what counts on
+   * it; else the attempt fails and is retried. A recording's keys, its jobs and its webhook events live on shards that
+   * fail over apart on a Cluster; on Sentinel too a job's steps can straddle a failover (CI, 2026-12-07: a mark written
+   * on the old master in its last moments was lost, the later steps and the job's completion went to the new one: a
+   * recording told ready, never marked final nor purged). `since` (ack.readiness at the attempt's start): nor if the
+   * connection reconnected since then, the attempt's earlier writes (its job adds too) maybe lost with the old master.
    */
   const confirmed = async (clinic: string, write?: () => Promise<unknown>, since?: number) => {
-    if (!(await recordingAck.written(clinic, write, since))) throw new Error(RECORDING_UNCONFIRMED);
+    if (!(await ack.written(recordingsAckFenceKey(clinic), write, since))) throw new Error(RECORDING_UNCONFIRMED);
   };
   const blocking = connectRedisClientForJobs(options.redisTarget, 'media:recording-worker');
   blocking.on('error', () => undefined);
@@ -191,7 +150,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
 
   /** `next`: the trace the jobs it adds carry (this attempt's span). */
   async function finalise(data: RecordingJob, log: Logger, next: TracedJob): Promise<string> {
-    const since = recordingAck.readiness;
+    const since = ack.readiness;
     const meta = await getRecording(commands, data.clinic, data.recording);
     if (!meta) return 'gone';
     if (meta.status === 'recording') throw new Error('recording has not stopped yet');
@@ -258,7 +217,7 @@ export function startRecordingWorker(options: RecordingWorkerOptions): Recording
   }
 
   async function purge(data: RecordingJob, log: Logger): Promise<string> {
-    const since = recordingAck.readiness;
+    const since = ack.readiness;
     const why = data.purgeRequest ? 'request' : 'retention';
     // Files first: a purge that stops half-way runs again and finds the metadata still there.
     await rm(recordingDir(options.dir, data.clinic, data.recording), { recursive: true, force: true });

@@ -41,6 +41,10 @@ export interface ReplicaAckObserver {
  * failover or a slot migration in between), the change is not confirmed:
  * the client is told STORE_UNAVAILABLE and retries with the same requestId,
  * which replays the change from wherever it now is, fenced.
+ *
+ * `written` does all of it for a change confirmed by a fence of its shard
+ * (the shard before the write, the write, the fence, the wait); `confirm`
+ * is the wait alone, for a change made on this very connection.
  */
 export class ReplicaAck {
   /** How many times the connection (one Redis or Sentinel) has become ready: a change while confirming is a reconnection. */
@@ -87,6 +91,39 @@ export class ReplicaAck {
       }
     });
     return connectionOfKey(cluster, key);
+  }
+
+  /**
+   * Runs `write` (none: confirms writes made before, maybe by an earlier
+   * attempt) and resolves true once the policy's replicas of `fenceKey`'s
+   * shard hold it; true at once when the wait is off. False when not
+   * confirmed in time, when the wait fails (the shard's master gone, the
+   * slot moved), or when the connection reconnected since `since` (its
+   * readiness before the write unless given): the caller retries, and the
+   * retry writes again or finds the change and waits again. An error of
+   * `write` itself is thrown. `writing` when the confirmation comes later
+   * than the writes.
+   */
+  async written(fenceKey: string, write: () => Promise<unknown> = async () => undefined, since?: number): Promise<boolean> {
+    const confirmed = await this.writing(fenceKey, since);
+    await write();
+    return confirmed();
+  }
+
+  /**
+   * Takes, before a change, what confirms it afterwards: the function it
+   * resolves to writes the fence (the change may have gone through another
+   * connection, or been made earlier: the replica that has the fence has it)
+   * and waits, resolving as `written` does. The shard is taken now, before
+   * the change, so that a failover between the change and the fence (the
+   * fence then on the new master, the change lost with the old one)
+   * confirms nothing; likewise the readiness (`since`) on one Redis or
+   * Sentinel.
+   */
+  async writing(fenceKey: string, since: number = this.readies): Promise<() => Promise<boolean>> {
+    if (!this.enabled) return async () => true;
+    const ranOn = await this.shardOf(fenceKey);
+    return () => this.confirm({ key: fenceKey, ranOn, fenceKey, since }).catch(() => false);
   }
 
   /**

@@ -47,7 +47,12 @@ export interface ReplicaAckObserver {
  * is the wait alone, for a change made on this very connection.
  */
 export class ReplicaAck {
-  /** How many times the connection (one Redis or Sentinel) has become ready: a change while confirming is a reconnection. */
+  /**
+   * How many times the connection (one Redis or Sentinel) has become ready
+   * again: a change while confirming is a reconnection. Its first ready is
+   * not one: nothing was sent before it (commands wait offline), so a
+   * change taken on a connection still opening is not lost by its opening.
+   */
   private readies = 0;
 
   constructor(
@@ -55,7 +60,13 @@ export class ReplicaAck {
     readonly policy: ReplicaAckPolicy,
     private readonly observe: ReplicaAckObserver = () => undefined,
   ) {
-    if (!isCluster(connection)) connection.on('ready', () => this.readies++);
+    if (!isCluster(connection)) {
+      let opened = connection.status === 'ready';
+      connection.on('ready', () => {
+        if (opened) this.readies++;
+        opened = true;
+      });
+    }
   }
 
   get enabled(): boolean {

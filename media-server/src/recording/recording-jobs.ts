@@ -80,8 +80,8 @@ export class RecordingJobs {
    * Runs `stop` (the recorder's writes that stop the recording: its status,
    * purgeAt, record entry; none when they were made before), then adds the
    * finalise job; false when the replica wait asked for is not met in time
-   * for the job, or on a cluster for the stop's writes on the clinic's shard
-   * (the job is added all the same).
+   * for the job, or for the stop's writes on the clinic's shard (the job is
+   * added all the same).
    */
   async finalise(data: RecordingJob, stop?: () => Promise<unknown>): Promise<boolean> {
     const stopped = await this.ack.written(recordingsAckFenceKey(data.clinic), stop);

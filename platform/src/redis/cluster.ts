@@ -14,8 +14,14 @@ export type RedisClient = Redis | Cluster;
 
 export type ClusterTarget = Extract<RedisTarget, { mode: 'cluster' }>;
 
-/** What a service may set on its connections. `shardedSubscriber`: on a cluster, this connection SSUBSCRIBEs (one Redis needs nothing for that). */
-export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPerRequest'> & { shardedSubscriber?: boolean };
+/**
+ * What a service may set on its connections. `shardedSubscriber`: on a
+ * cluster, this connection SSUBSCRIBEs (one Redis needs nothing for that).
+ * `clusterReadyCheck: false`: on a cluster, a (re)connection is ready once it
+ * has the slot map, without first asking a node whether the cluster's state is
+ * ok (connectRedisClientForJobs says why its connections need that).
+ */
+export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPerRequest'> & { shardedSubscriber?: boolean; clusterReadyCheck?: false };
 
 /**
  * A Redis Cluster connection (ioredis `Cluster`) that behaves as
@@ -28,7 +34,7 @@ export type ClientOptions = Pick<RedisOptions, 'commandTimeout' | 'maxRetriesPer
  * SlotMapWatch does, within SLOT_MAP_CHECK_MS.
  */
 export function connectRedisCluster(target: ClusterTarget, name: string, options: ClientOptions = {}): Cluster {
-  const { shardedSubscriber, ...redisOptions } = options;
+  const { shardedSubscriber, clusterReadyCheck, ...redisOptions } = options;
   const credentials = { ...(target.username && { username: target.username }), ...(target.password && { password: target.password }) };
   const common: ClusterOptions = {
     redisOptions: { maxRetriesPerRequest: 1, ...credentials },
@@ -52,6 +58,7 @@ export function connectRedisCluster(target: ClusterTarget, name: string, options
     // SSUBSCRIBE goes to the master that owns the channel's slot, and follows it when the slot moves. It keeps a
     // connection to every master: only for the connections that subscribe to sharded channels.
     shardedSubscribers: shardedSubscriber === true,
+    ...(clusterReadyCheck === false && { enableReadyCheck: false }),
   });
   slotMapWatchOf(target, common).add(cluster);
   return cluster;

@@ -78,13 +78,27 @@ export function connectRedisForJobs(target: RedisTarget | string, name: string):
  */
 export function connectRedisClient(target: RedisTarget | string, name: string, options: ClientOptions = {}): RedisClient {
   if (typeof target !== 'string' && target.mode === 'cluster') return connectRedisCluster(target, name, options);
-  const { shardedSubscriber: _oneRedisNeedsNothing, ...redisOptions } = options;
+  const { shardedSubscriber: _oneRedisNeedsNothing, clusterReadyCheck: _nor, ...redisOptions } = options;
   return connectRedis(target, name, redisOptions);
 }
 
-/** connectRedisForJobs for code that can be handed a Redis Cluster. */
+/**
+ * connectRedisForJobs for code that can be handed a Redis Cluster.
+ *
+ * On a cluster without the cluster's ready check: a BullMQ worker whose
+ * blocking read goes unanswered (its master killed) disconnects that
+ * connection and awaits its `connect()`, and ioredis's Cluster never settles
+ * that promise when the ready check of the reconnection fails (CLUSTER INFO
+ * says `fail` while the replica is not promoted yet): it reconnects again by
+ * itself, but the awaited promise is dropped, and the worker waits on it
+ * forever, taking no job again (recording-failover, 2026-12-07: 32 purges
+ * waiting, none taken; platform/test/job-worker-failover.test.ts, 4 runs in
+ * 12). Without the check the connection is ready once it has the slot map; a
+ * command it sends while the cluster's state is not ok meets CLUSTERDOWN,
+ * which the client retries as any redirection.
+ */
 export function connectRedisClientForJobs(target: RedisTarget | string, name: string): RedisClient {
-  return connectRedisClient(target, name, { maxRetriesPerRequest: null });
+  return connectRedisClient(target, name, { maxRetriesPerRequest: null, clusterReadyCheck: false });
 }
 
 export function isRedisUnavailable(error: unknown): boolean {

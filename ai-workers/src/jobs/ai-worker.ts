@@ -28,6 +28,40 @@ const UNCONFIRMED_RETRY_MS = 1000;
  * (SessionStalls), and BullMQ's limit stays out of the way.
  */
 const BULLMQ_MAX_STALLED = Number.MAX_SAFE_INTEGER;
+/** The wait before a job lock check that Redis failed is made again; it doubles each time, up to LOCK_CHECK_RETRY_MAX_MS. */
+const LOCK_CHECK_RETRY_MS = 50;
+const LOCK_CHECK_RETRY_MAX_MS = 500;
+
+/**
+ * Whether `token` still holds the job's lock (renewing it if so), by BullMQ's
+ * `extendLock`: 1 is `held`, 0 is `lost` (lapsed, or another worker's). A
+ * Redis error (a connection lost, CLUSTERDOWN or READONLY mid-failover) or no
+ * reply at all is no answer: the check is made again, backing off, until
+ * `lockMs` has passed since it began. At most that much of the lock was left
+ * then, so past it the lock has lapsed unless a renewal reached Redis (and
+ * then a check would have too): `unknown`, and the job is left to BullMQ's
+ * stall check.
+ */
+async function checkJobLock(job: Job, token: string, lockMs: number, log: Logger): Promise<'held' | 'lost' | 'unknown'> {
+  const deadline = Date.now() + lockMs;
+  let failures = 0;
+  for (let wait = LOCK_CHECK_RETRY_MS; ; wait = Math.min(2 * wait, LOCK_CHECK_RETRY_MAX_MS)) {
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      job.extendLock(token, lockMs).catch((error: unknown) => {
+        if (failures++ === 0) log.warn({ err: error instanceof Error ? error.message : String(error) }, 'AI session job\'s lock check failed (Redis): checking again until AI_JOB_LOCK_MS has passed');
+        return null;
+      }),
+      // A check Redis does not answer (stalled, or the connection lost: jobs connections hold commands until Redis is back) ends with the lock's time.
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now())))),
+    ]);
+    clearTimeout(timer);
+    if (answer === 1) return 'held';
+    if (answer === 0) return 'lost';
+    if (Date.now() + wait >= deadline) return 'unknown';
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
 
 /**
  * What a session job's `progress` (BullMQ's public per-job field, written
@@ -128,6 +162,7 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
     const stallsCheck = setInterval(() => void clearStalls(), config.jobs.lockMs);
     try {
       let outcome;
+      let lockUnknown = false;
       try {
         for (;;) {
           const session = new AiSession(data, { redis, reader, engines, metrics, config, log: sessionLog, ack: sessionEndAck });
@@ -138,7 +173,14 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
           // while the job and its lock, on the queue's shard of a Redis Cluster, stay this worker's: then nothing
           // else runs the session, or redoes those finals. The run that holds the job's lock is the session's, so it
           // claims the session again and resumes from what the shard kept (as a run taking it over after a failover does).
-          if ((outcome !== 'superseded' && outcome !== 'rewound') || abort.signal.aborted || !token || (await job.extendLock(token, config.jobs.lockMs).catch(() => 0)) !== 1) break;
+          // Only a clear "not ours" ends the run here: a check Redis failed is made again (checkJobLock), as a job
+          // returned while its lock was in fact ours would be completed with nobody running the session.
+          if ((outcome !== 'superseded' && outcome !== 'rewound') || abort.signal.aborted || !token) break;
+          const lock = await checkJobLock(job, token, config.jobs.lockMs, sessionLog);
+          if (lock !== 'held') {
+            lockUnknown = lock === 'unknown';
+            break;
+          }
           sessionLog.warn(
             outcome === 'rewound'
               ? 'AI session\'s last writes lost (a failover of the clinic\'s shard) while this worker kept the job\'s lock: claimed again, redoing them from the saved positions'
@@ -153,6 +195,13 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
         if (failures >= SESSION_RETRIES) throw error;
         await job.moveToDelayed(Date.now() + 1000 * 2 ** failures, token);
         throw new DelayedError();
+      }
+      if (lockUnknown) {
+        // Neither completed nor failed: BullMQ leaves alone a job whose processor throws WaitingError (the processor
+        // has moved it, it assumes). Its lock, no longer renewed, lapses and the stall check gives the job back to the
+        // queue; whichever run takes it claims the session from what Redis kept.
+        sessionLog.warn('AI session claim lost, and the job\'s lock could not be checked within AI_JOB_LOCK_MS: left to BullMQ\'s stall check, which gives the job back');
+        throw new WaitingError();
       }
       if (outcome === 'interrupted') {
         await job.moveToWait(token);

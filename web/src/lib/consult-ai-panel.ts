@@ -1,7 +1,8 @@
 /**
  * The clinician's AI panel on the consultation page: the live transcript
  * (partials replaced by later partials and by the final of the same
- * utterance, each line with the speaker's role and the time) and a small
+ * utterance, a final replacing an earlier final of the same speaker whose
+ * time it overlaps, each line with the speaker's role and the time) and a small
  * emotion trend per speaker (a sparkline of the stress index and the top
  * label of their last utterance).
  *
@@ -128,6 +129,7 @@ interface Line {
   utterance: string;
   kind: AiTranscript['kind'];
   startMs: number;
+  endMs: number;
 }
 
 interface Speaker {
@@ -193,6 +195,21 @@ function renderPanel(element: HTMLElement, self: string): PanelView {
     lines.delete(key(line.participant, line.utterance));
   };
 
+  /**
+   * Two results of one speaker over the same speech: the later to arrive stands. A failover can lose a final the
+   * clinician was already sent; the AI worker then makes it again from the audio, and a VAD started afresh may put its
+   * start a few ms earlier, which makes it another utterance (id) with maybe other text (docs/ai-workers.md, "A
+   * failover that rewinds a run"). One speaker's utterances never overlap otherwise: edges that only touch do not.
+   */
+  const overlaps = (a: { startMs: number; endMs: number }, b: { startMs: number; endMs: number }) => a.startMs < b.endMs && b.startMs < a.endMs;
+
+  /** The finals of another utterance of `t`'s speaker that `t`, a final arriving after them, stands for. */
+  const dropReplacedFinals = (t: AiTranscript) => {
+    for (const line of lines.values()) {
+      if (line.participant === t.participant && line.kind === 'final' && line.utterance !== t.utterance && overlaps(line, t)) removeLine(line);
+    }
+  };
+
   /** A speaker's partial of an earlier utterance is stale once they have moved on (its final was empty, or never came). */
   const dropStalePartials = (participant: string, utterance: string, startMs: number) => {
     for (const line of lines.values()) {
@@ -216,14 +233,16 @@ function renderPanel(element: HTMLElement, self: string): PanelView {
     if (t.kind === 'final') settled.add(id);
     keepScrolled(() => {
       dropStalePartials(t.participant, t.utterance, t.startMs);
+      if (t.kind === 'final') dropReplacedFinals(t);
       let line = lines.get(id);
       if (!line) {
         const li = h('li', { class: 'ai-line', 'data-participant': t.participant, 'data-role': t.role, 'data-utterance': t.utterance, 'data-start-ms': t.startMs });
-        line = { element: li, participant: t.participant, utterance: t.utterance, kind: t.kind, startMs: t.startMs };
+        line = { element: li, participant: t.participant, utterance: t.utterance, kind: t.kind, startMs: t.startMs, endMs: t.endMs };
         lines.set(id, line);
         placeLine(li, t.startMs);
       }
       line.kind = t.kind;
+      line.endMs = t.endMs;
       const at = new Date(t.startMs);
       line.element.dataset.kind = t.kind;
       line.element.dataset.endMs = String(t.endMs);
@@ -259,6 +278,8 @@ function renderPanel(element: HTMLElement, self: string): PanelView {
       speakersEmpty.hidden = true;
     }
     if (speaker.points.some((p) => p.utterance === e.utterance)) return;
+    // The emotion of a final made again over the same speech (see `overlaps`) stands for the one before it.
+    speaker.points = speaker.points.filter((p) => !overlaps(p, e));
     speaker.points.push({ utterance: e.utterance, startMs: e.startMs, endMs: e.endMs, stress: e.stress, top: e.labels[0] ?? null });
     speaker.points.sort((a, b) => a.startMs - b.startMs);
     if (speaker.points.length > TREND_POINTS) speaker.points.splice(0, speaker.points.length - TREND_POINTS);

@@ -75,6 +75,12 @@ export class AiSession {
   private readonly log: Logger;
   private lagMs = 0;
   private steadyNow = false;
+  /**
+   * Participants back after leaving whose `e:` mark (left) no save has cleared yet. Cleared by a counted
+   * save like any other write, and kept until one is written: an uncounted write Redis refused or a
+   * failover lost left the participant counted as gone while the run went on.
+   */
+  private readonly rejoined = new Set<string>();
   /** This run's claim on the session: every write checks it still holds and that none of this run's writes was lost. */
   private readonly claim: SessionClaim;
 
@@ -153,8 +159,8 @@ export class AiSession {
           checkpoint: checkpoints.get(participant) ?? prevId,
         });
         this.pipelines.set(participant, pipeline);
-        // Back after leaving (a rejoin): no longer counted as gone.
-        if (this.left.get(participant)) void redis.hdel(this.keys.aiState, `e:${participant}`).catch(() => undefined);
+        // Back after leaving (a rejoin): no longer counted as gone, once a save has said so (saveProgress).
+        if (this.left.get(participant)) this.rejoined.add(participant);
         this.left.set(participant, false);
       }
       return pipeline;
@@ -218,6 +224,7 @@ export class AiSession {
             pipeline.checkpoint = maxStreamId(pipeline.checkpoint, id);
             this.pipelines.delete(entry.participant);
             this.left.set(entry.participant, true);
+            this.rejoined.delete(entry.participant);
             checkpoints.set(entry.participant, pipeline.checkpoint);
             if (!(await this.save([`p:${entry.participant}`, pipeline.checkpoint], [`e:${entry.participant}`, '1']))) return await this.claimLost();
             continue;
@@ -251,12 +258,17 @@ export class AiSession {
    * `read`: every entry before it has been seen; each participant's position:
    * everything of theirs up to it is committed. A participant in the middle
    * of an utterance keeps an older position, so resuming starts there.
+   * Participants back after leaving are no longer marked as left (`e:` 0).
    * False when another run owns the session now.
    */
-  private saveProgress(position: string): Promise<boolean> {
+  private async saveProgress(position: string): Promise<boolean> {
     const positions = ['read', position];
     for (const [participant, pipeline] of this.pipelines) positions.push(`p:${participant}`, pipeline.checkpoint);
-    return this.save(positions);
+    const rejoined = [...this.rejoined];
+    const saved = await this.save(positions, rejoined.flatMap((participant) => [`e:${participant}`, '0']));
+    // Rejected (Redis away): kept for the next save. Written but its reply lost: the next save finds the count one ahead (rewound).
+    if (saved) for (const participant of rejoined) this.rejoined.delete(participant);
+    return saved;
   }
 
   /** Positions (only ever moved forward) and plain fields, if this run's claim still holds. */

@@ -175,10 +175,17 @@ export async function startAiWorker(config: AiWorkerConfig, options: AiWorkerOpt
           // claims the session again and resumes from what the shard kept (as a run taking it over after a failover does).
           // Only a clear "not ours" ends the run here: a check Redis failed is made again (checkJobLock), as a job
           // returned while its lock was in fact ours would be completed with nobody running the session.
-          if ((outcome !== 'superseded' && outcome !== 'rewound') || abort.signal.aborted || !token) break;
+          if ((outcome !== 'superseded' && outcome !== 'rewound') || !token) break;
           const lock = await checkJobLock(job, token, config.jobs.lockMs, sessionLog);
           if (lock !== 'held') {
             lockUnknown = lock === 'unknown';
+            break;
+          }
+          // The worker is stopping: the job goes back to the queue as an interrupted run's does, and the run that
+          // takes it claims the session from what the shard kept. Returned, it would be completed (the lock is ours).
+          if (abort.signal.aborted) {
+            sessionLog.info({ lost: outcome }, 'AI session claim lost while this worker is stopping: its job handed back for another worker to claim the session again');
+            outcome = 'interrupted';
             break;
           }
           sessionLog.warn(

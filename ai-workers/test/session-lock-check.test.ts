@@ -1,10 +1,9 @@
-import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversation, feedConversation } from '@clinic-hub/test-kit/audio-tap';
+import { conversation, feedConversation, spokenTurns, storedFinals } from '@clinic-hub/test-kit/audio-tap';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
-import { espeakSpeech } from '@clinic-hub/test-kit/speech';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { sleep, waitFor } from '@clinic-hub/test-kit/wait';
 import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
@@ -50,10 +49,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-const finalsIn = async (key: string) =>
-  (await redis.xrange(key, '-', '+'))
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
-    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript');
+const finalsIn = (key: string) => storedFinals(redis, key);
 
 /**
  * One consultation on `worker`: turns 1–3, then the run's claim lost while
@@ -71,14 +67,11 @@ async function consultationWithFailedLockChecks(consult: string, checksFailMs: n
     'Let me listen to your chest now.',
     'Thank you doctor.',
   ];
-  let at = 0.5;
-  const turns = lines.map((line, i) => {
-    const speech = espeakSpeech(line);
-    const turn = { participant: i % 2 === 0 ? 'doc-l1' : 'pat-l2', role: i % 2 === 0 ? ('doctor' as const) : ('patient' as const), at, speech };
-    at += speech.length / 16000 + 1.2;
-    return turn;
-  });
-  const tracks = conversation(at + 0.5, turns);
+  const { turns, seconds } = spokenTurns(lines, [
+    { participant: 'doc-l1', role: 'doctor' },
+    { participant: 'pat-l2', role: 'patient' },
+  ]);
+  const tracks = conversation(seconds, turns);
   // Turns 1–3 before the claim is lost; turns 4–6 after.
   const splitAt = Math.floor((turns[3]!.at - 0.6) * 10);
   const claimsLostBefore = worker!.output().split('claim lost in a failover; this run stopped writing').length;

@@ -1,8 +1,8 @@
-import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversation, feedConversation } from '@clinic-hub/test-kit/audio-tap';
+import { conversation, feedConversation, storedFinals } from '@clinic-hub/test-kit/audio-tap';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { espeakSpeech } from '@clinic-hub/test-kit/speech';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
@@ -58,10 +58,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-const finalsIn = async (key: string) =>
-  (await redis.xrange(key, '-', '+'))
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
-    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript');
+const finalsIn = (key: string) => storedFinals(redis, key);
 
 describe('a participant who rejoins', () => {
   it('a rejoin whose write Redis refused is written by a later save: after a re-claim the session goes on and their speech gets finals', { timeout: 150_000 }, async () => {

@@ -1,11 +1,10 @@
 import { float32ToS16le } from '@clinic-hub/ai-workers/audio';
-import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversation, feedConversation } from '@clinic-hub/test-kit/audio-tap';
+import { conversation, feedConversation, spokenTurns, storedFinals } from '@clinic-hub/test-kit/audio-tap';
 import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
-import { espeakSpeech } from '@clinic-hub/test-kit/speech';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { fixtureWorkerEnv, startAiWorkerProcess, type AiWorkerProcess, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
@@ -58,10 +57,7 @@ afterAll(async () => {
   tmp.cleanup();
 });
 
-const finalsIn = async (key: string) =>
-  (await redis.xrange(key, '-', '+'))
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
-    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript');
+const finalsIn = (key: string) => storedFinals(redis, key);
 
 const startWorker = async (id: string) => {
   const worker = startAiWorkerProcess(fixtureWorkerEnv(redisServer.url, modelsDir, { AI_WORKER_ID: id, AI_JOB_LOCK_MS: '10000', LOG_LEVEL: 'info' }));
@@ -83,14 +79,11 @@ describe('a worker stopping as its run loses the session claim', () => {
       'Let me listen to your chest now.',
       'Thank you doctor.',
     ];
-    let at = 0.5;
-    const turns = lines.map((line, i) => {
-      const speech = espeakSpeech(line);
-      const turn = { participant: i % 2 === 0 ? 'doc-s1' : 'pat-s2', role: i % 2 === 0 ? ('doctor' as const) : ('patient' as const), at, speech };
-      at += speech.length / 16000 + 1.2;
-      return turn;
-    });
-    const tracks = conversation(at + 0.5, turns);
+    const { turns, seconds } = spokenTurns(lines, [
+      { participant: 'doc-s1', role: 'doctor' },
+      { participant: 'pat-s2', role: 'patient' },
+    ]);
+    const tracks = conversation(seconds, turns);
     // Turns 1–2 before; the long batch read as the worker stops, from the pause before turn 3 (turns 3–4, some of 5);
     // turn 6 after: only a worker running the session after the stop gives it a final.
     const pauseAt = Math.floor((turns[2]!.at - 0.8) * 10);

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +10,7 @@ import { loadAiConfig } from '../src/config.js';
 import { SileroVad } from '../src/vad/silero-vad.js';
 import { detectSpeech } from '../src/vad/detect-speech.js';
 import { segmenterOptions } from '../src/session/ai-session.js';
-import { conversation, feedConversation } from '@clinic-hub/test-kit/audio-tap';
-import { espeakSpeech } from '@clinic-hub/test-kit/speech';
+import { conversation, feedConversation, spokenTurns, storedFinals } from '@clinic-hub/test-kit/audio-tap';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { fixtureWorkerEnv, startAiWorkerProcess, writeFixtureModels, type AiWorkerProcess } from '@clinic-hub/test-kit/worker-fixtures';
 
@@ -47,10 +46,7 @@ function startWorker(id: string, extra: Record<string, string> = {}): AiWorkerPr
   return worker;
 }
 
-const finalsIn = async (key: string) =>
-  (await redis.xrange(key, '-', '+'))
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
-    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript');
+const finalsIn = (key: string) => storedFinals(redis, key);
 
 describe('a worker dies mid-session', () => {
   it('SIGKILL, then SIGTERM mid-utterance: the next worker resumes from the saved position; finals are neither lost nor repeated', async () => {
@@ -67,14 +63,11 @@ describe('a worker dies mid-session', () => {
       'Yes please, and then breathe out slowly.',
       'Thank you doctor.',
     ];
-    let at = 0.5;
-    const turns = lines.map((line, i) => {
-      const speech = espeakSpeech(line);
-      const turn = { participant: i % 2 === 0 ? 'doc-a1' : 'pat-b2', role: i % 2 === 0 ? ('doctor' as const) : ('patient' as const), at, speech };
-      at += speech.length / 16000 + 1.2;
-      return turn;
-    });
-    const tracks = conversation(at + 0.5, turns);
+    const { turns, seconds } = spokenTurns(lines, [
+      { participant: 'doc-a1', role: 'doctor' },
+      { participant: 'pat-b2', role: 'patient' },
+    ]);
+    const tracks = conversation(seconds, turns);
     const middleOf = (turn: (typeof turns)[number]) => Math.floor((turn.at + turn.speech.length / 16000 / 2) * 10);
     const first = startWorker('crash-a');
     await waitFor('worker A to be ready', () => first.output().includes('AI worker ready'), 30_000);

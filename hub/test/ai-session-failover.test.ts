@@ -18,13 +18,13 @@
  * runs of one session (one taken over after a failover, the one it took
  * over from) committed the same speech.
  */
-import { AI_RESULT_FIELD, JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys, type AiResultMessage, type AiTranscript } from '@clinic-hub/protocol';
+import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicaAck, connectRedisClient, type RedisClient } from '@clinic-hub/platform/redis';
-import { conversation, feedConversation, type Track } from '@clinic-hub/test-kit/audio-tap';
+import { conversation, feedConversation, storedFinals, type Track } from '@clinic-hub/test-kit/audio-tap';
 import { FAILOVER_MODES, type FailoverRedis } from '@clinic-hub/test-kit/redis-failover';
 import { espeakSpeech } from '@clinic-hub/test-kit/speech';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
@@ -87,10 +87,7 @@ beforeAll(() => {
 
 afterAll(() => tmp.cleanup());
 
-const finalsIn = async (redis: RedisClient, key: string) =>
-  (await redis.xrange(key, '-', '+'))
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
-    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript' && m.payload.kind === 'final');
+const finalsIn = (redis: RedisClient, key: string) => storedFinals(redis, key);
 
 /** `work` again until it resolves (Redis failing over): how a client of the product retries. */
 async function untilDone<T>(what: string, work: () => Promise<T>, withinMs = 45_000): Promise<T> {

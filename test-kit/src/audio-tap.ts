@@ -1,6 +1,7 @@
-import type { ConsultRole } from '@clinic-hub/protocol';
+import { AI_RESULT_FIELD, type AiResultMessage, type AiTranscript, type ConsultRole } from '@clinic-hub/protocol';
 import type { Redis } from 'ioredis';
 import { float32ToS16le } from '@clinic-hub/ai-workers/audio';
+import { espeakSpeech } from './speech.js';
 
 export interface Track {
   participant: string;
@@ -57,4 +58,39 @@ export function conversation(seconds: number, turns: { participant: string; role
     track.samples.set(turn.speech.subarray(0, Math.max(0, length - Math.round(turn.at * 16000))), Math.round(turn.at * 16000));
   }
   return [...byParticipant.values()];
+}
+
+/** One turn of a conversation: who speaks, from when (seconds), what (16 kHz samples). */
+export interface Turn {
+  participant: string;
+  role: ConsultRole;
+  at: number;
+  speech: Float32Array;
+}
+
+/**
+ * Turns taken in order by two speakers (the first speaks the first line, the
+ * second the next, …), each line spoken by espeak-ng, the first from 0.5 s,
+ * each next 1.2 s after the one before ends; `seconds`: the conversation's
+ * length, half a second after the last. Lay them out with `conversation`.
+ */
+export function spokenTurns(lines: readonly string[], speakers: readonly [Omit<Turn, 'at' | 'speech'>, Omit<Turn, 'at' | 'speech'>]): { turns: Turn[]; seconds: number } {
+  let at = 0.5;
+  const turns = lines.map((line, i) => {
+    const speech = espeakSpeech(line);
+    const turn = { ...speakers[i % 2]!, at, speech };
+    at += speech.length / 16000 + 1.2;
+    return turn;
+  });
+  return { turns, seconds: at + 0.5 };
+}
+
+/** The final transcripts stored in an AI results stream (a consultation's `ai` or `record` stream, a recording's transcript), in order. */
+export async function storedFinals(
+  redis: { xrange(key: string, start: string, end: string): Promise<[string, string[]][]> },
+  key: string,
+): Promise<{ type: 'transcript'; payload: AiTranscript }[]> {
+  return (await redis.xrange(key, '-', '+'))
+    .map(([, fields]) => JSON.parse(fields[fields.indexOf(AI_RESULT_FIELD) + 1]!) as AiResultMessage)
+    .filter((m): m is { type: 'transcript'; payload: AiTranscript } => m.type === 'transcript' && m.payload.kind === 'final');
 }

@@ -1,4 +1,3 @@
-import { float32ToS16le } from '@clinic-hub/ai-workers/audio';
 import { JOB_QUEUES, JOB_QUEUE_PREFIX, consultKeys } from '@clinic-hub/protocol';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -8,6 +7,7 @@ import { startTestRedis, type TestRedis } from '@clinic-hub/test-kit/redis';
 import { tempDir } from '@clinic-hub/test-kit/tmp';
 import { waitFor } from '@clinic-hub/test-kit/wait';
 import { fixtureWorkerEnv, startAiWorkerProcess, type AiWorkerProcess, writeFixtureModels } from '@clinic-hub/test-kit/worker-fixtures';
+import { float32ToS16le } from '../src/audio/pcm.js';
 
 /**
  * A worker told to stop (SIGTERM) at the moment its run finds the session's

@@ -91,10 +91,15 @@ export function requestRaw(socket: QueueSocket, event: string, ...args: unknown[
   return (socket.timeout(5000) as unknown as { emitWithAck(e: string, ...a: unknown[]): Promise<never> }).emitWithAck(event, ...args);
 }
 
-/** A follower wired to a socket: live events plus queue:sync on every connect. */
-export function followQueue(socket: QueueSocket): QueueFollower & { applied: number[]; events: QueueEvent[] } {
+/**
+ * A follower wired to a socket: live events plus queue:sync on every connect.
+ * `applied`: the seq of every event it applied, in order; `snapshots`: each
+ * snapshot it took (its seq, and how many events it had applied before it).
+ */
+export function followQueue(socket: QueueSocket): QueueFollower & { applied: number[]; events: QueueEvent[]; snapshots: { seq: number; applied: number }[] } {
   const applied: number[] = [];
   const events: QueueEvent[] = [];
+  const snapshots: { seq: number; applied: number }[] = [];
   const follower = new QueueFollower({
     sync: async (afterSeq) => {
       const ack = await request(socket, 'queue:sync', afterSeq === null ? {} : { afterSeq });
@@ -105,9 +110,11 @@ export function followQueue(socket: QueueSocket): QueueFollower & { applied: num
       applied.push(event.seq);
       events.push(event);
     },
-  }) as QueueFollower & { applied: number[]; events: QueueEvent[] };
+    onSnapshot: (snapshot) => snapshots.push({ seq: snapshot.seq, applied: applied.length }),
+  }) as QueueFollower & { applied: number[]; events: QueueEvent[]; snapshots: { seq: number; applied: number }[] };
   follower.applied = applied;
   follower.events = events;
+  follower.snapshots = snapshots;
   socket.on('queue:event', (event) => follower.handleEvent(event));
   socket.on('queue:clinic', (clinic) => follower.handleClinic(clinic));
   socket.on('connect', () => void follower.resync().catch(() => undefined));
